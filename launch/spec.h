@@ -1,0 +1,116 @@
+/* spec.h - the run spec: one YAML file that describes a run.
+ *
+ * One table of keys (spec.c) drives YAML parsing (libyaml), `--set key=value`
+ * overrides, validation (type, range, choices), defaults, the resolved spec
+ * written to the run directory, `--help` text and the config hash stored in
+ * checkpoints. The trainer and the launcher both use this module, so a spec
+ * means the same thing to both. It knows nothing of the model.
+ *
+ * Errors are returned as one line in a caller-owned buffer, in the form
+ *   FILE:LINE:COL: key.path: what is wrong (hint)
+ * and the caller prints it and exits non-zero. */
+#ifndef JEPA_SPEC_H
+#define JEPA_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SPEC_STR_MAX 512
+#define SPEC_ERR_MAX 1024
+
+typedef struct {
+    int64_t seed;
+    char run_dir[SPEC_STR_MAX];
+
+    struct {
+        int img_size, channels, patch;
+        int width, depth, heads, mlp_ratio;
+        int pred_width, pred_depth, pred_heads;
+    } model;
+
+    struct {
+        /* IDX files (gzip or plain) until the shard reader replaces them */
+        char train_images[SPEC_STR_MAX], train_labels[SPEC_STR_MAX];
+        char test_images[SPEC_STR_MAX], test_labels[SPEC_STR_MAX];
+    } data;
+
+    struct {
+        int64_t steps;      /* 0: derive from `minutes` */
+        double minutes;     /* wall-clock budget; 0: no limit (needs steps) */
+        int batch_per_rank;
+        int log_every;
+    } train;
+
+    struct {
+        double lr, min_lr, warmup_frac;
+        double wd_start, wd_end;
+        double beta1, beta2, eps;
+    } optim;
+
+    struct {
+        double start, end;
+    } ema;
+
+    struct {
+        int num_targets;
+        double target_scale_min, target_scale_max;
+        double target_aspect_min, target_aspect_max;
+        double context_scale_min, context_scale_max;
+        int min_keep;
+    } mask;
+
+    struct {
+        char type[16]; /* "smooth_l1" or "l2" */
+        double beta;   /* smooth-L1 transition point */
+    } loss;
+
+    struct {
+        int probe;              /* run the linear probe at the end */
+        char features[16];      /* "target" or "context": which encoder */
+        double val_frac;        /* validation split of the training set */
+        int max_iters;          /* optimiser iterations per weight decay */
+    } eval;
+
+    struct {
+        int ranks, threads_per_rank;
+    } parallel;
+
+    struct {
+        int64_t every_steps;
+        int keep;
+    } checkpoint;
+
+    char resume[SPEC_STR_MAX]; /* "auto", "none" or a path */
+    int max_restarts;
+} jepa_spec;
+
+/* Fills every field with its documented default. */
+void spec_defaults(jepa_spec *s);
+
+/* Parses a YAML run spec over the current contents of *s (call spec_defaults
+ * first). Unknown keys, wrong types and out-of-range values are errors.
+ * Returns 0, or -1 with a one-line message in err. */
+int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen);
+int spec_load_string(jepa_spec *s, const char *yaml, const char *name, char *err, size_t errlen);
+
+/* Applies one override "key.path=value" (as given to --set). */
+int spec_set(jepa_spec *s, const char *assignment, char *err, size_t errlen);
+
+/* Cross-field checks (e.g. steps and minutes both zero). 0 or -1 + err. */
+int spec_validate(const jepa_spec *s, char *err, size_t errlen);
+
+/* Writes the fully resolved spec as YAML (every key, defaults included). */
+int spec_write(const jepa_spec *s, FILE *f);
+
+/* Looks up a key: writes its current value as text. 0, or -1 if unknown. */
+int spec_get(const jepa_spec *s, const char *key, char *out, size_t outlen);
+
+/* FNV-1a hash of the fields that define the model's shape (model.*); a
+ * checkpoint stores it so a mismatched config is refused. */
+uint64_t spec_model_hash(const jepa_spec *s);
+
+/* Prints every key with type, default and help (for --help). */
+void spec_print_help(FILE *f);
+
+#endif

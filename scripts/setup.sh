@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages jepa-mpi needs. Idempotent: quiet and fast when
+# everything is already there. Run as root (or with sudo available).
+set -euo pipefail
+PKGS="cmake pkg-config gcc make libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev
+libyaml-dev libcunit1-dev zlib1g-dev dataset-fashion-mnist"
+[ "${1:-}" = "--slurm" ] && PKGS="$PKGS slurm-wlm munge"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "setup: installing$missing" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,231 @@
+/* jepa.h - the I-JEPA trainer: ViT encoder, EMA target encoder, narrow ViT
+ * predictor, multi-block masking, smooth-L1 loss in embedding space, AdamW,
+ * schedules, linear probe and checkpoints, all on OpenBLAS sgemm.
+ *
+ * Layout habits (see STYLE.md): every learnable float lives in ONE buffer,
+ * described by a table of named tensors; gradients, Adam m/v and the EMA
+ * target share that layout, so optimizer, EMA, hashing and checkpoints are
+ * single loops. Activations are sized once at init; the step never mallocs.
+ * Shapes are written beside pointers: (B, T, C) = batch, tokens, channels. */
+#ifndef JEPA_TRAINER_H
+#define JEPA_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "spec.h"
+
+/* ---------------------------------------------------------------- assert */
+/* Stays on under NDEBUG: invariants, not user errors. */
+#define JEPA_ASSERT(x)                                                          \
+    do {                                                                        \
+        if (!(x)) jepa_fatal(__FILE__, __LINE__, "assertion failed: %s", #x);   \
+    } while (0)
+void jepa_fatal(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
+void *jepa_malloc(size_t n, const char *file, int line); /* zeroed, 64-aligned */
+#define JEPA_MALLOC(n) jepa_malloc((n), __FILE__, __LINE__)
+void jepa_free(void *p);
+
+/* ------------------------------------------------------------------- rng */
+/* Counter-based: a stream is a pure function of (seed, a, b, ...) so masks,
+ * init and shuffles are reproducible from (seed, step, rank) and resumable
+ * from a 16-byte state. splitmix64 over a Weyl sequence. */
+typedef struct {
+    uint64_t state; /* advanced by a fixed odd constant per draw */
+} jepa_rng;
+
+uint64_t rng_mix(uint64_t x);                                 /* splitmix64 finaliser */
+uint64_t rng_key(uint64_t seed, uint64_t a, uint64_t b);      /* derive a stream key */
+void rng_init(jepa_rng *r, uint64_t key);
+uint64_t rng_u64(jepa_rng *r);
+uint32_t rng_below(jepa_rng *r, uint32_t n);                  /* uniform in [0, n) */
+double rng_uniform(jepa_rng *r);                              /* uniform in [0, 1) */
+double rng_normal(jepa_rng *r);                               /* standard normal */
+double rng_trunc_normal(jepa_rng *r, double std);             /* truncated at 2 std */
+void rng_shuffle_u32(jepa_rng *r, uint32_t *a, size_t n);     /* Fisher-Yates */
+
+/* ---------------------------------------------------------------- images */
+/* A labelled image set held in memory as uint8, (N, C, H, W) row-major. */
+typedef struct {
+    int n, c, h, w;
+    uint8_t *pixels; /* (n, c, h, w) */
+    uint8_t *labels; /* (n) */
+} jepa_images;
+
+/* Reads an IDX image file and its IDX label file, gzip-compressed or plain.
+ * Validates magic, dimensions, sizes and that counts agree. 0, or -1 with a
+ * one-line message naming the file in err. */
+int idx_load(jepa_images *d, const char *images_path, const char *labels_path,
+             char *err, size_t errlen);
+void images_free(jepa_images *d);
+
+/* ------------------------------------------------------------------- ops */
+/* Forward/backward kernels. Backward functions ACCUMULATE into dinp/dw/db
+ * (callers zero them first), except where noted. Rows = tokens. */
+
+/* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */
+void linear_forward(float *out, const float *inp, const float *w, const float *b,
+                    int M, int K, int N);
+void linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                     const float *inp, const float *w, int M, int K, int N);
+
+/* Per-row LayerNorm over C; w, b may be NULL (no affine). mean/rstd (M). */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, int M, int C);
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, const float *mean,
+                        const float *rstd, int M, int C);
+
+/* GELU, tanh form. */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* Multi-head self-attention core: qkv (B, T, 3C) -> out (B, T, C), caching
+ * softmax probabilities att (B, H, T, T). Heads are interleaved as in
+ * PyTorch's qkv.reshape(B, T, 3, H, C/H). Backward writes (not accumulates)
+ * dqkv. scratch: attention_scratch_floats(T, C/H) floats per thread. */
+size_t attention_scratch_floats(int T, int hd);
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                       int H, float *scratch);
+void attention_backward(float *dqkv, const float *dout, const float *qkv,
+                        const float *att, int B, int T, int C, int H, float *scratch);
+
+/* Image (B, Ch, S, S) -> patches (B, G*G, Ch*p*p), G = S/p, each patch
+ * flattened as (ch, py, px) to match a Conv2d weight (D, Ch, p, p). */
+void patchify(float *patches, const float *img, int B, int Ch, int S, int p);
+
+/* out[i] = inp[idx[i]] rows of width C; backward scatter-adds. */
+void gather_rows(float *out, const float *inp, const int *idx, int n, int C);
+void scatter_add_rows(float *dinp, const float *dout, const int *idx, int n, int C);
+
+/* Regression losses, mean over n elements. Returns the loss (accumulated in
+ * double); writes d loss / d pred into dpred if non-NULL. */
+typedef enum { LOSS_SMOOTH_L1 = 0, LOSS_L2 = 1 } loss_kind;
+double loss_forward_backward(float *dpred, const float *pred, const float *target,
+                             size_t n, loss_kind kind, float beta);
+
+/* 2-D sin-cos position embedding (G*G, C), as in MAE/I-JEPA. */
+void pos_embed_sincos(float *out, int C, int G);
+
+/* ------------------------------------------------------------------- model */
+typedef struct {
+    int img, ch, patch, grid, ntok, pdim;   /* image and patch geometry */
+    int D, depth, heads, mlp;               /* encoder */
+    int Dp, pdepth, pheads;                 /* predictor */
+} jepa_dims;
+
+typedef struct {
+    char name[40];
+    size_t offset, numel;
+    int rows, cols;  /* a 1-D tensor has rows = 1 */
+    int decay;       /* weight decay applies (weight matrices only) */
+} jepa_tensor;
+
+typedef struct {
+    int B;         /* images */
+    int npred;     /* target blocks */
+    int nctx;      /* context tokens per image, same for the whole batch */
+    int ntgt;      /* tokens per target block, same for every block and image */
+    int *ctx;      /* (B, nctx) token indices, sorted */
+    int *tgt;      /* (npred, B, ntgt) token indices, sorted */
+} jepa_masks;
+
+typedef struct jepa_acts jepa_acts; /* activations; private to model.c */
+
+typedef struct {
+    jepa_dims dims;
+    jepa_tensor *tensors; int ntensors;
+    size_t nparams;   /* encoder + predictor */
+    size_t nenc;      /* encoder tensors come first: params[0, nenc) */
+    float *params;    /* (nparams) */
+    float *grads;     /* (nparams) */
+    float *adam_m, *adam_v; /* (nparams) */
+    float *target;    /* (nenc) EMA copy of the encoder */
+    float *pos_enc;   /* (ntok, D) fixed */
+    float *pos_pred;  /* (ntok, Dp) fixed */
+    int maxB, max_nctx, max_ntgt, max_npred;
+    jepa_acts *acts;
+    int nthreads;
+} jepa_model;
+
+typedef struct {
+    double loss;
+    double target_std; /* mean over dims of the per-dim std of target embeddings */
+} jepa_stats;
+
+/* Builds the tensor table from the spec's model keys. 0 or -1 + err. */
+int jepa_dims_from_spec(jepa_dims *d, const jepa_spec *s, char *err, size_t errlen);
+/* Allocates params (initialised from seed), grads, Adam state, target (=copy)
+ * and activations for up to maxB images, max_npred blocks of max_ntgt tokens. */
+void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
+                     int max_npred, int max_ntgt, int nthreads);
+void jepa_model_free(jepa_model *m);
+const jepa_tensor *jepa_tensor_find(const jepa_model *m, const char *name);
+
+/* Forward + backward of the I-JEPA loss on a batch of normalised images
+ * (B, ch, img, img). Zeroes and fills m->grads. */
+void jepa_forward_backward(jepa_model *m, const float *images, const jepa_masks *mk,
+                           loss_kind kind, float beta, jepa_stats *st);
+/* Forward only: the loss, no gradients (used by the gradient check). */
+double jepa_loss(jepa_model *m, const float *images, const jepa_masks *mk,
+                 loss_kind kind, float beta);
+
+/* Mean-pooled final-LayerNorm features (n, D) of uint8 images, normalised
+ * with (mean, std). which: 0 = online (context) encoder, 1 = EMA target. */
+void jepa_features(jepa_model *m, int which, const jepa_images *imgs, float mean,
+                   float std, float *feats);
+
+/* ------------------------------------------------------------------ masks */
+typedef struct {
+    int npred;
+    double tscale_min, tscale_max, aspect_min, aspect_max;
+    double cscale_min, cscale_max;
+    int min_keep;
+} mask_cfg;
+
+/* Largest ntgt the config can produce on a GxG grid (for sizing). */
+int mask_max_tokens(const mask_cfg *c, int G);
+/* Samples I-JEPA multi-block masks for B images: block sizes drawn once per
+ * batch, positions per image, context = context block minus all targets,
+ * truncated to the batch minimum (random subset). mk's arrays must hold
+ * B*G*G and npred*B*max_ntgt ints. */
+void mask_sample(jepa_masks *mk, const mask_cfg *c, int G, int B, jepa_rng *r);
+
+/* --------------------------------------------------------------- optimizer */
+typedef struct {
+    double lr, wd, ema;
+} sched_values;
+
+typedef struct {
+    double lr, min_lr, warmup_frac, wd_start, wd_end, ema_start, ema_end;
+} sched_cfg;
+
+/* Linear warm-up then cosine lr; cosine wd ramp; linear EMA ramp. */
+void sched_at(const sched_cfg *c, int64_t step, int64_t total, sched_values *out);
+
+/* One AdamW step over every tensor (decay only where tensor->decay). t is the
+ * 1-based step count for bias correction. */
+void adamw_update(jepa_model *m, double lr, double wd, double beta1, double beta2,
+                  double eps, int64_t t);
+/* target = ema * target + (1 - ema) * online encoder params. */
+void ema_update(float *target, const float *online, size_t n, float ema);
+
+/* ------------------------------------------------------------------- probe */
+typedef struct {
+    double test_acc;   /* accuracy on the test set with the chosen wd */
+    double val_acc;    /* best validation accuracy */
+    double best_wd;    /* weight decay chosen on the validation split */
+} probe_result;
+
+/* Linear probe: standardise features with training statistics, fit a
+ * multinomial logistic regression for each weight decay in a fixed grid on
+ * (1 - val_frac) of the training set, pick the wd with the best accuracy on
+ * the held-out val_frac (split by a seeded permutation), refit on the whole
+ * training set with it and report test accuracy. Deterministic. */
+int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
+              const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
+              int max_iters, uint64_t seed, probe_result *out, char *err, size_t errlen);
+
+#endif
