@@ -130,6 +130,7 @@ typedef struct {
     int ntgt;      /* tokens per target block, same for every block and image */
     int *ctx;      /* (B, nctx) token indices, sorted */
     int *tgt;      /* (npred, B, ntgt) token indices, sorted */
+    int *count;    /* (B) scratch: context tokens found per image before the cut */
 } jepa_masks;
 
 typedef struct jepa_acts jepa_acts; /* activations; private to model.c */
@@ -190,7 +191,9 @@ int mask_max_tokens(const mask_cfg *c, int G);
 /* Samples I-JEPA multi-block masks for B images: block sizes drawn once per
  * batch, positions per image, context = context block minus all targets,
  * truncated to the batch minimum (random subset). mk's arrays must hold
- * B*G*G and npred*B*max_ntgt ints. */
+ * ctx: B*G*G, tgt: npred*B*max_ntgt, count: B ints. */
+void mask_alloc(jepa_masks *mk, int B, int G, int npred, int max_ntgt);
+void mask_free(jepa_masks *mk);
 void mask_sample(jepa_masks *mk, const mask_cfg *c, int G, int B, jepa_rng *r);
 
 /* --------------------------------------------------------------- optimizer */
@@ -227,5 +230,44 @@ typedef struct {
 int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
               const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
               int max_iters, uint64_t seed, probe_result *out, char *err, size_t errlen);
+
+/* ------------------------------------------------------------- checkpoint */
+/* A versioned, checksummed file of the whole training state (see
+ * docs/checkpoint-format.md). Written atomically: temp file in the same
+ * directory, fsync, rename, fsync the directory. */
+typedef struct {
+    int64_t step;        /* steps completed */
+    int64_t total_steps; /* the schedule's length */
+    uint64_t model_hash; /* spec_model_hash of the run's spec */
+    uint64_t seed;
+    int64_t images_seen;
+    float norm_mean, norm_std; /* pixel normalisation used in training */
+} ckpt_meta;
+
+int ckpt_save(const char *path, const jepa_model *m, const ckpt_meta *meta, char *err,
+              size_t errlen);
+/* m must be initialised with the dims the file was written with; a file of
+ * another shape or model hash is refused. 0 or -1 + err naming the file. */
+int ckpt_load(const char *path, jepa_model *m, ckpt_meta *meta, char *err, size_t errlen);
+/* FNV-1a 64 over the bytes of a float buffer: replicas and runs compare by it. */
+uint64_t jepa_hash_floats(const float *p, size_t n);
+
+/* ------------------------------------------------------------------ train */
+typedef struct {
+    int64_t steps, images_seen;
+    double final_loss, target_std, probe_acc, wall_s;
+} train_result;
+
+/* Trains the run the spec describes (run dir, metrics.jsonl, summary.json,
+ * checkpoint, probe). spec_text: the spec file as given, kept verbatim in
+ * the run directory (may be NULL). 0 or -1 + err. */
+int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char *err,
+              size_t errlen);
+/* Probe of an encoder: loads data per spec, extracts features with
+ * eval.features' encoder of m, fits the probe. Prints progress to stderr. */
+int train_probe(jepa_model *m, const jepa_spec *s, float mean, float std, probe_result *pr,
+                char *err, size_t errlen);
+/* Mean and std of all pixels (scaled to [0,1]) of an image set. */
+void images_stats(const jepa_images *d, float *mean, float *std);
 
 #endif

@@ -1,0 +1,420 @@
+/* test_model.c - the whole I-JEPA loss: analytic gradients of EVERY
+ * parameter of a small model against central differences of the float
+ * forward (loss accumulated in double), masking invariants, determinism and
+ * the parameter table.
+ *
+ * The numeric gradient comes from an independent double-precision forward
+ * written here (naive loops), by central differences (h = 1e-6). Bounds, for
+ * every entry of every tensor: per tensor ||a - n||_2 <= 1e-4 ||n||_2, and per
+ * entry |a - n| <= 1e-2 |n| + 1e-3 max|n| (float analytic vs double). */
+#define GRAD_TENSOR_REL 1e-4
+#define GRAD_EL_REL 1e-2
+#define GRAD_EL_FLOOR 1e-3
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jepa.h"
+#include "testutil.h"
+
+static jepa_dims small_dims(void) {
+    jepa_spec s;
+    spec_defaults(&s);
+    s.model.img_size = 8;
+    s.model.patch = 2;
+    s.model.width = 16;
+    s.model.depth = 2;
+    s.model.heads = 2;
+    s.model.pred_width = 8;
+    s.model.pred_depth = 2;
+    s.model.pred_heads = 2;
+    jepa_dims d;
+    char err[256];
+    CU_ASSERT_FATAL(jepa_dims_from_spec(&d, &s, err, sizeof err) == 0);
+    return d;
+}
+
+static mask_cfg default_masks(void) {
+    mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4};
+    return c;
+}
+
+/* ---- an independent double-precision forward of the whole model ----
+ * Naive loops over the same parameter table (looked up by name), so the
+ * numeric gradient comes from a second implementation in double, where
+ * central differences (h = 1e-6) are accurate to ~1e-8. */
+typedef struct {
+    const jepa_model *m;
+    double *P;          /* (nparams) online parameters, perturbed by the check */
+    double *T;          /* (nenc) target parameters */
+    const float *img;
+    const jepa_masks *mk;
+    loss_kind kind;
+    double *y;          /* (npred*B*ntgt, D) targets, computed once */
+} ref_ctx;
+
+static const double *tp(const jepa_model *m, const double *base, const char *name) {
+    const jepa_tensor *t = jepa_tensor_find(m, name);
+    JEPA_ASSERT(t);
+    return base + t->offset;
+}
+
+static void d_linear(double *out, const double *x, const double *w, const double *b, int M, int K, int N) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = b ? b[j] : 0;
+            for (int k = 0; k < K; k++) s += x[i * K + k] * w[j * K + k];
+            out[i * N + j] = s;
+        }
+}
+
+static void d_layernorm(double *x, const double *w, const double *b, int M, int C) {
+    for (int i = 0; i < M; i++) {
+        double mu = 0, v = 0, *r = x + i * C;
+        for (int c = 0; c < C; c++) mu += r[c];
+        mu /= C;
+        for (int c = 0; c < C; c++) v += (r[c] - mu) * (r[c] - mu);
+        v /= C;
+        for (int c = 0; c < C; c++) {
+            r[c] = (r[c] - mu) / sqrt(v + 1e-6);
+            if (w) r[c] = r[c] * w[c] + b[c];
+        }
+    }
+}
+
+/* one pre-norm block over S sequences of T tokens, in place on x (S*T, C) */
+static void d_block(double *x, const jepa_model *m, const double *base, const char *pre, int l,
+                    int S, int T, int C, int H) {
+    char n[64];
+#define W(leaf) (snprintf(n, sizeof n, "%s.%d.%s", pre, l, leaf), tp(m, base, n))
+    int M = S * T, hd = C / H, Hd = 4 * C;
+    double *a = malloc(sizeof(double) * M * C), *qkv = malloc(sizeof(double) * M * 3 * C);
+    double *o = malloc(sizeof(double) * M * C), *h1 = malloc(sizeof(double) * M * Hd);
+    double *t = malloc(sizeof(double) * M * C), sc[256];
+    memcpy(a, x, sizeof(double) * M * C);
+    d_layernorm(a, W("ln1.w"), W("ln1.b"), M, C);
+    d_linear(qkv, a, W("qkv.w"), W("qkv.b"), M, C, 3 * C);
+    for (int s = 0; s < S; s++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    double d = 0;
+                    for (int e = 0; e < hd; e++)
+                        d += qkv[(s * T + i) * 3 * C + h * hd + e] * qkv[(s * T + j) * 3 * C + C + h * hd + e];
+                    sc[j] = d / sqrt((double)hd);
+                    mx = fmax(mx, sc[j]);
+                }
+                for (int j = 0; j < T; j++) sum += (sc[j] = exp(sc[j] - mx));
+                for (int e = 0; e < hd; e++) {
+                    double v = 0;
+                    for (int j = 0; j < T; j++) v += sc[j] / sum * qkv[(s * T + j) * 3 * C + 2 * C + h * hd + e];
+                    o[(s * T + i) * C + h * hd + e] = v;
+                }
+            }
+    d_linear(t, o, W("proj.w"), W("proj.b"), M, C, C);
+    for (int i = 0; i < M * C; i++) x[i] += t[i];
+    memcpy(a, x, sizeof(double) * M * C);
+    d_layernorm(a, W("ln2.w"), W("ln2.b"), M, C);
+    d_linear(h1, a, W("fc1.w"), W("fc1.b"), M, C, Hd);
+    for (int i = 0; i < M * Hd; i++) {
+        double v = h1[i];
+        h1[i] = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    }
+    d_linear(t, h1, W("fc2.w"), W("fc2.b"), M, Hd, C);
+    for (int i = 0; i < M * C; i++) x[i] += t[i];
+#undef W
+    free(a); free(qkv); free(o); free(h1); free(t);
+}
+
+/* encoder over the listed tokens of each image: out (B*n, D), final LN applied */
+static void d_encode(double *out, const ref_ctx *c, const double *base, const int *tok, int n) {
+    const jepa_model *m = c->m;
+    const jepa_dims *d = &m->dims;
+    int B = c->mk->B, p = d->patch, G = d->grid;
+    const double *pw = tp(m, base, "enc.patch.w"), *pb = tp(m, base, "enc.patch.b");
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) {
+            int t = tok ? tok[b * n + i] : i, gy = t / G, gx = t % G;
+            double *x = out + ((size_t)b * n + i) * d->D;
+            for (int o = 0; o < d->D; o++) {
+                double s = pb[o];
+                for (int ch = 0; ch < d->ch; ch++)
+                    for (int py = 0; py < p; py++)
+                        for (int px = 0; px < p; px++)
+                            s += c->img[((b * d->ch + ch) * d->img + gy * p + py) * d->img + gx * p + px] *
+                                 pw[((o * d->ch + ch) * p + py) * p + px];
+                x[o] = s + m->pos_enc[t * d->D + o];
+            }
+        }
+    for (int l = 0; l < d->depth; l++) d_block(out, m, base, "enc", l, B, n, d->D, d->heads);
+    d_layernorm(out, tp(m, base, "enc.norm.w"), tp(m, base, "enc.norm.b"), B * n, d->D);
+}
+
+static double ref_loss(void *vc) {
+    ref_ctx *c = vc;
+    const jepa_model *m = c->m;
+    const jepa_dims *d = &m->dims;
+    const jepa_masks *mk = c->mk;
+    int B = mk->B, N = d->ntok, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, D = d->D, Dp = d->Dp;
+    int T = Nc + Nt;
+    if (!c->y) { /* targets: EMA encoder on all tokens, LN without affine */
+        double *h = malloc(sizeof(double) * B * N * D);
+        d_encode(h, c, c->T, NULL, N);
+        d_layernorm(h, NULL, NULL, B * N, D);
+        c->y = malloc(sizeof(double) * P * B * Nt * D);
+        for (int j = 0; j < P; j++)
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < Nt; i++)
+                    memcpy(c->y + (((size_t)j * B + b) * Nt + i) * D,
+                           h + ((size_t)b * N + mk->tgt[((size_t)j * B + b) * Nt + i]) * D,
+                           sizeof(double) * D);
+        free(h);
+    }
+    double *z = malloc(sizeof(double) * B * Nc * D), *zp = malloc(sizeof(double) * B * Nc * Dp);
+    d_encode(z, c, c->P, mk->ctx, Nc);
+    d_linear(zp, z, tp(m, c->P, "pred.in.w"), tp(m, c->P, "pred.in.b"), B * Nc, D, Dp);
+    double *x = malloc(sizeof(double) * P * B * T * Dp);
+    const double *mt = tp(m, c->P, "pred.mask_token");
+    for (int j = 0; j < P; j++)
+        for (int b = 0; b < B; b++) {
+            double *s = x + ((size_t)j * B + b) * T * Dp;
+            for (int i = 0; i < Nc; i++)
+                for (int e = 0; e < Dp; e++)
+                    s[i * Dp + e] = zp[(b * Nc + i) * Dp + e] + m->pos_pred[mk->ctx[b * Nc + i] * Dp + e];
+            for (int i = 0; i < Nt; i++)
+                for (int e = 0; e < Dp; e++)
+                    s[(Nc + i) * Dp + e] = mt[e] + m->pos_pred[mk->tgt[((size_t)j * B + b) * Nt + i] * Dp + e];
+        }
+    for (int l = 0; l < d->pdepth; l++) d_block(x, m, c->P, "pred", l, P * B, T, Dp, d->pheads);
+    double *xt = malloc(sizeof(double) * P * B * Nt * Dp), *out = malloc(sizeof(double) * P * B * Nt * D);
+    for (int s = 0; s < P * B; s++)
+        memcpy(xt + (size_t)s * Nt * Dp, x + ((size_t)s * T + Nc) * Dp, sizeof(double) * Nt * Dp);
+    d_layernorm(xt, tp(m, c->P, "pred.norm.w"), tp(m, c->P, "pred.norm.b"), P * B * Nt, Dp);
+    d_linear(out, xt, tp(m, c->P, "pred.out.w"), tp(m, c->P, "pred.out.b"), P * B * Nt, Dp, D);
+    double L = 0;
+    size_t n = (size_t)P * B * Nt * D;
+    for (size_t i = 0; i < n; i++) {
+        double e = out[i] - c->y[i];
+        L += c->kind == LOSS_L2 ? e * e : (fabs(e) < 1 ? 0.5 * e * e : fabs(e) - 0.5);
+    }
+    free(z); free(zp); free(x); free(xt); free(out);
+    return L / n;
+}
+
+static void check_model_grad(loss_kind kind) {
+    jepa_dims d = small_dims();
+    int B = 3, G = d.grid;
+    mask_cfg mc = default_masks();
+    mc.npred = 2;
+    int maxt = mask_max_tokens(&mc, G);
+    jepa_model m;
+    jepa_model_init(&m, &d, 7, B, mc.npred, maxt, 1);
+    /* move away from init symmetry (zero biases, unit LN): perturb every
+     * parameter, and let the EMA target differ from the online encoder */
+    jepa_rng r;
+    rng_init(&r, 99);
+    for (size_t i = 0; i < m.nparams; i++) m.params[i] += (float)(0.1 * rng_normal(&r));
+    for (size_t i = 0; i < m.nenc; i++) m.target[i] += (float)(0.1 * rng_normal(&r));
+    jepa_masks mk;
+    mask_alloc(&mk, B, G, mc.npred, maxt);
+    mask_sample(&mk, &mc, G, B, &r);
+    size_t npix = (size_t)B * d.ch * d.img * d.img;
+    float *img = malloc(sizeof(float) * npix);
+    for (size_t i = 0; i < npix; i++) img[i] = (float)rng_normal(&r);
+
+    jepa_stats st;
+    jepa_forward_backward(&m, img, &mk, kind, 1.0f, &st);
+    CU_ASSERT_DOUBLE_EQUAL(st.loss, jepa_loss(&m, img, &mk, kind, 1.0f), 1e-7);
+
+    ref_ctx c = {&m, malloc(sizeof(double) * m.nparams), malloc(sizeof(double) * m.nenc), img, &mk,
+                 kind, NULL};
+    for (size_t i = 0; i < m.nparams; i++) c.P[i] = m.params[i];
+    for (size_t i = 0; i < m.nenc; i++) c.T[i] = m.target[i];
+    double L0 = ref_loss(&c);
+    printf("\n    %zu parameters in %d tensors; loss float %.8f, double reference %.8f (%s)",
+           m.nparams, m.ntensors, st.loss, L0, kind == LOSS_L2 ? "l2" : "smooth_l1");
+    CU_ASSERT(fabs(st.loss - L0) < 1e-5 * fmax(1, fabs(L0))); /* forward agrees */
+
+    double *gn = malloc(sizeof(double) * m.nparams);
+    const double h = 1e-6;
+    for (size_t i = 0; i < m.nparams; i++) {
+        double s = c.P[i];
+        c.P[i] = s + h;
+        double lp = ref_loss(&c);
+        c.P[i] = s - h;
+        double lm = ref_loss(&c);
+        c.P[i] = s;
+        gn[i] = (lp - lm) / (2 * h);
+    }
+    double worst_rel = 0, worst_el = 0;
+    int bad = 0;
+    for (int t = 0; t < m.ntensors; t++) {
+        const jepa_tensor *ts = &m.tensors[t];
+        double dn = 0, nn = 0, maxn = 0, worst = 0;
+        for (size_t k = 0; k < ts->numel; k++) maxn = fmax(maxn, fabs(gn[ts->offset + k]));
+        for (size_t k = 0; k < ts->numel; k++) {
+            double a = m.grads[ts->offset + k], n = gn[ts->offset + k];
+            dn += (a - n) * (a - n);
+            nn += n * n;
+            worst = fmax(worst, fabs(a - n) / (GRAD_EL_REL * fabs(n) + GRAD_EL_FLOOR * maxn + 1e-12));
+        }
+        double rel = sqrt(dn) / (sqrt(nn) + 1e-30);
+        worst_rel = fmax(worst_rel, rel);
+        worst_el = fmax(worst_el, worst);
+        if (rel > GRAD_TENSOR_REL || worst > 1 || nn == 0) {
+            bad++;
+            printf("\n    FAIL %-18s rel %.2e worst %.2f |g| %.2e", ts->name, rel, worst, sqrt(nn));
+        }
+    }
+    printf("\n    worst per-tensor relative error %.2e, worst entry err/tol %.3f", worst_rel, worst_el);
+    CU_ASSERT_EQUAL(bad, 0);
+    free(gn); free(img); free(c.P); free(c.T); free(c.y);
+    mask_free(&mk);
+    jepa_model_free(&m);
+}
+
+static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1); }
+static void test_grad_l2(void) { check_model_grad(LOSS_L2); }
+
+/* The table: contiguous, covers the buffer, decay only on matrices,
+ * encoder first, and the tiny config's parameter count. */
+static void test_param_table(void) {
+    jepa_spec s;
+    spec_defaults(&s);
+    jepa_dims d;
+    char err[256];
+    CU_ASSERT_FATAL(jepa_dims_from_spec(&d, &s, err, sizeof err) == 0);
+    jepa_model m;
+    jepa_model_init(&m, &d, 0, 2, 4, 16, 1);
+    size_t off = 0;
+    for (int i = 0; i < m.ntensors; i++) {
+        CU_ASSERT_EQUAL(m.tensors[i].offset, off);
+        CU_ASSERT_EQUAL(m.tensors[i].decay, m.tensors[i].rows > 1);
+        off += m.tensors[i].numel;
+    }
+    CU_ASSERT_EQUAL(off, m.nparams);
+    /* hand count, D=128, 6 blocks, mlp 512, patch 16; Dp=64, 4 blocks, mlp 256 */
+    size_t blk = 2 * 128 + 384 * 128 + 384 + 128 * 128 + 128 + 2 * 128 + 512 * 128 + 512 +
+                 128 * 512 + 128;
+    size_t enc = 16 * 128 + 128 + 6 * blk + 2 * 128;
+    size_t pblk = 2 * 64 + 192 * 64 + 192 + 64 * 64 + 64 + 2 * 64 + 256 * 64 + 256 + 64 * 256 + 64;
+    size_t pred = 64 * 128 + 64 + 64 + 4 * pblk + 2 * 64 + 128 * 64 + 128;
+    CU_ASSERT_EQUAL(m.nenc, enc);
+    CU_ASSERT_EQUAL(m.nparams, enc + pred);
+    CU_ASSERT_EQUAL(memcmp(m.params, m.target, sizeof(float) * m.nenc), 0);
+    const jepa_tensor *t = jepa_tensor_find(&m, "enc.5.fc2.w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL(t->rows, 128);
+    CU_ASSERT_EQUAL(t->cols, 512);
+    /* init: LN weights one, biases zero, fc2 of block 5 std 0.02/sqrt(12) */
+    CU_ASSERT_EQUAL(m.params[jepa_tensor_find(&m, "enc.0.ln1.w")->offset], 1.0f);
+    CU_ASSERT_EQUAL(m.params[jepa_tensor_find(&m, "enc.0.qkv.b")->offset + 3], 0.0f);
+    double s2 = 0;
+    for (size_t k = 0; k < t->numel; k++) s2 += (double)m.params[t->offset + k] * m.params[t->offset + k];
+    double sd = sqrt(s2 / t->numel), expect = 0.02 / sqrt(12.0) * 0.8796; /* trunc at 2 sd */
+    CU_ASSERT(fabs(sd - expect) < 0.05 * expect);
+    jepa_model_free(&m);
+}
+
+static void test_masks(void) {
+    mask_cfg mc = default_masks();
+    int G = 7, B = 64, N = G * G;
+    int maxt = mask_max_tokens(&mc, G);
+    jepa_masks mk;
+    mask_alloc(&mk, B, G, mc.npred, maxt);
+    jepa_rng r;
+    rng_init(&r, 5);
+    int ntgt_min = 1 << 30, ntgt_max = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        mask_sample(&mk, &mc, G, B, &r);
+        CU_ASSERT(mk.ntgt >= 1 && mk.ntgt <= maxt);
+        CU_ASSERT(mk.nctx >= 1 && mk.nctx <= N);
+        CU_ASSERT(mk.nctx >= mc.min_keep);
+        ntgt_min = mk.ntgt < ntgt_min ? mk.ntgt : ntgt_min;
+        ntgt_max = mk.ntgt > ntgt_max ? mk.ntgt : ntgt_max;
+        for (int b = 0; b < B; b++) {
+            unsigned char in_tgt[64] = {0};
+            for (int j = 0; j < mc.npred; j++) {
+                const int *t = mk.tgt + ((size_t)j * B + b) * mk.ntgt;
+                int y0 = t[0] / G, x0 = t[0] % G, y1 = t[mk.ntgt - 1] / G, x1 = t[mk.ntgt - 1] % G;
+                /* a rectangle inside the grid: (y1-y0+1)(x1-x0+1) == ntgt, rows sorted */
+                CU_ASSERT((y1 - y0 + 1) * (x1 - x0 + 1) == mk.ntgt);
+                for (int i = 0; i < mk.ntgt; i++) {
+                    CU_ASSERT(t[i] >= 0 && t[i] < N);
+                    CU_ASSERT(t[i] / G >= y0 && t[i] / G <= y1 && t[i] % G >= x0 && t[i] % G <= x1);
+                    in_tgt[t[i]] = 1;
+                }
+            }
+            const int *c = mk.ctx + (size_t)b * mk.nctx;
+            for (int i = 0; i < mk.nctx; i++) {
+                CU_ASSERT(c[i] >= 0 && c[i] < N);
+                CU_ASSERT(!in_tgt[c[i]]); /* context disjoint from every target */
+                if (i) CU_ASSERT(c[i] > c[i - 1]); /* sorted, no repeats */
+            }
+        }
+    }
+    printf("\n    target block sizes seen: %d..%d tokens (bound %d)", ntgt_min, ntgt_max, maxt);
+    CU_ASSERT(ntgt_min < ntgt_max); /* sizes vary from batch to batch */
+    /* same key, same masks */
+    jepa_masks a;
+    mask_alloc(&a, B, G, mc.npred, maxt);
+    jepa_rng r1, r2;
+    rng_init(&r1, 77);
+    rng_init(&r2, 77);
+    mask_sample(&mk, &mc, G, B, &r1);
+    mask_sample(&a, &mc, G, B, &r2);
+    CU_ASSERT_EQUAL(a.nctx, mk.nctx);
+    CU_ASSERT_EQUAL(a.ntgt, mk.ntgt);
+    CU_ASSERT(!memcmp(a.ctx, mk.ctx, sizeof(int) * B * a.nctx));
+    CU_ASSERT(!memcmp(a.tgt, mk.tgt, sizeof(int) * mc.npred * B * a.ntgt));
+    mask_free(&a);
+    mask_free(&mk);
+}
+
+/* Same seed and inputs: bitwise-identical loss and gradients, 1 vs 2 threads
+ * included (every reduction has a fixed order). */
+static void test_determinism(void) {
+    jepa_dims d = small_dims();
+    mask_cfg mc = default_masks();
+    int B = 4, maxt = mask_max_tokens(&mc, d.grid);
+    float *g1 = NULL;
+    double l1 = 0;
+    for (int threads = 1; threads <= 2; threads++) {
+        jepa_model m;
+        jepa_model_init(&m, &d, 3, B, mc.npred, maxt, threads);
+        jepa_masks mk;
+        mask_alloc(&mk, B, d.grid, mc.npred, maxt);
+        jepa_rng r;
+        rng_init(&r, 1);
+        mask_sample(&mk, &mc, d.grid, B, &r);
+        size_t npix = (size_t)B * d.img * d.img;
+        float *img = malloc(sizeof(float) * npix);
+        for (size_t i = 0; i < npix; i++) img[i] = (float)rng_normal(&r);
+        jepa_stats st;
+        jepa_forward_backward(&m, img, &mk, LOSS_SMOOTH_L1, 1.0f, &st);
+        if (threads == 1) {
+            g1 = malloc(sizeof(float) * m.nparams);
+            memcpy(g1, m.grads, sizeof(float) * m.nparams);
+            l1 = st.loss;
+        } else {
+            CU_ASSERT_EQUAL(st.loss, l1);
+            CU_ASSERT(!memcmp(g1, m.grads, sizeof(float) * m.nparams));
+        }
+        CU_ASSERT(st.target_std > 0);
+        free(img);
+        mask_free(&mk);
+        jepa_model_free(&m);
+    }
+    free(g1);
+}
+
+int main(void) {
+    static const test_case cases[] = {
+        {"param_table", test_param_table}, {"masks", test_masks},
+        {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
+        {"grad_l2", test_grad_l2},
+    };
+    return test_main("model", cases, (int)(sizeof cases / sizeof cases[0]));
+}

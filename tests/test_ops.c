@@ -1,0 +1,375 @@
+/* test_ops.c - every kernel with a backward pass against an independent
+ * oracle: a naive double-precision forward written here, differentiated by
+ * central differences in double (h = 1e-6). Each check also compares the
+ * float forward with the double one.
+ *
+ * Scalar loss: L = sum(out * R) for a fixed random R, so dL/dout = R.
+ * Bound, per element: |analytic - numeric| <= 1e-3 |numeric| + 1e-5 max|numeric|
+ * (float kernels against a double oracle; the floor keeps near-zero entries
+ * from failing on float rounding). Forward: max abs diff <= 1e-4 (scaled). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jepa.h"
+#include "testutil.h"
+
+#define H_FD 1e-6
+#define M_PI_VAL 3.14159265358979323846
+
+static jepa_rng R;
+
+static void fill(float *p, size_t n, double scale) {
+    for (size_t i = 0; i < n; i++) p[i] = (float)(rng_normal(&R) * scale);
+}
+static double *to_d(const float *p, size_t n) {
+    double *d = malloc(sizeof(double) * n);
+    for (size_t i = 0; i < n; i++) d[i] = p[i];
+    return d;
+}
+
+/* Returns worst err/tol (<= 1 passes); prints a line per tensor. */
+static double grad_compare(const char *what, const float *a, const double *num, size_t n) {
+    double maxn = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) maxn = fmax(maxn, fabs(num[i]));
+    for (size_t i = 0; i < n; i++) {
+        double tol = 1e-3 * fabs(num[i]) + 1e-5 * maxn + 1e-12;
+        worst = fmax(worst, fabs(a[i] - num[i]) / tol);
+    }
+    printf("\n    %-22s n=%-6zu max|g|=%.3e worst err/tol=%.3f", what, n, maxn, worst);
+    CU_ASSERT(maxn > 0.0); /* a zero gradient everywhere would check nothing */
+    return worst;
+}
+
+static void fwd_compare(const char *what, const float *out, const double *ref, size_t n) {
+    double maxr = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) maxr = fmax(maxr, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
+    printf("\n    %-22s forward max|diff|=%.2e (max|ref| %.2e)", what, worst, maxr);
+    CU_ASSERT(worst <= 1e-4 * fmax(1.0, maxr));
+}
+
+/* numeric gradient of f wrt x[0..n) via central differences in double */
+typedef double (*loss_fn)(void *ctx);
+static void numeric_grad(double *g, double *x, size_t n, loss_fn f, void *ctx) {
+    for (size_t i = 0; i < n; i++) {
+        double s = x[i];
+        x[i] = s + H_FD;
+        double lp = f(ctx);
+        x[i] = s - H_FD;
+        double lm = f(ctx);
+        x[i] = s;
+        g[i] = (lp - lm) / (2 * H_FD);
+    }
+}
+
+/* ----------------------------------------------------------------- linear */
+typedef struct { int M, K, N; double *x, *w, *b, *r, *out; } lin_ctx;
+static double lin_ref(void *p) {
+    lin_ctx *c = p;
+    double L = 0;
+    for (int i = 0; i < c->M; i++)
+        for (int j = 0; j < c->N; j++) {
+            double s = c->b[j];
+            for (int k = 0; k < c->K; k++) s += c->x[i * c->K + k] * c->w[j * c->K + k];
+            if (c->out) c->out[i * c->N + j] = s;
+            L += s * c->r[i * c->N + j];
+        }
+    return L;
+}
+
+static void test_linear(void) {
+    int M = 7, K = 5, N = 6;
+    float x[35], w[30], b[6], r[42], out[42], dx[35] = {0}, dw[30] = {0}, db[6] = {0};
+    fill(x, 35, 1); fill(w, 30, 0.5); fill(b, 6, 0.5); fill(r, 42, 1);
+    linear_forward(out, x, w, b, M, K, N);
+    linear_backward(dx, dw, db, r, x, w, M, K, N);
+    lin_ctx c = {M, K, N, to_d(x, 35), to_d(w, 30), to_d(b, 6), to_d(r, 42), NULL};
+    double ref[42], g[35];
+    c.out = ref; lin_ref(&c); c.out = NULL;
+    fwd_compare("linear", out, ref, 42);
+    numeric_grad(g, c.x, 35, lin_ref, &c); CU_ASSERT(grad_compare("linear dinp", dx, g, 35) <= 1);
+    numeric_grad(g, c.w, 30, lin_ref, &c); CU_ASSERT(grad_compare("linear dw", dw, g, 30) <= 1);
+    numeric_grad(g, c.b, 6, lin_ref, &c); CU_ASSERT(grad_compare("linear db", db, g, 6) <= 1);
+    free(c.x); free(c.w); free(c.b); free(c.r);
+}
+
+/* -------------------------------------------------------------- layernorm */
+typedef struct { int M, C; double *x, *w, *b, *r, *out; } ln_ctx;
+static double ln_ref(void *p) {
+    ln_ctx *c = p;
+    double L = 0;
+    for (int i = 0; i < c->M; i++) {
+        double m = 0, v = 0;
+        for (int k = 0; k < c->C; k++) m += c->x[i * c->C + k];
+        m /= c->C;
+        for (int k = 0; k < c->C; k++) v += pow(c->x[i * c->C + k] - m, 2);
+        v /= c->C;
+        for (int k = 0; k < c->C; k++) {
+            double y = (c->x[i * c->C + k] - m) / sqrt(v + 1e-6);
+            if (c->w) y = y * c->w[k] + c->b[k];
+            if (c->out) c->out[i * c->C + k] = y;
+            L += y * c->r[i * c->C + k];
+        }
+    }
+    return L;
+}
+
+static void test_layernorm(void) {
+    for (int affine = 1; affine >= 0; affine--) {
+        int M = 5, C = 8;
+        float x[40], w[8], b[8], r[40], out[40], mean[5], rstd[5];
+        float dx[40] = {0}, dw[8] = {0}, db[8] = {0};
+        fill(x, 40, 2); fill(w, 8, 1); fill(b, 8, 1); fill(r, 40, 1);
+        for (int i = 0; i < 40; i++) x[i] += 0.5f; /* non-zero row means */
+        layernorm_forward(out, mean, rstd, x, affine ? w : NULL, affine ? b : NULL, M, C);
+        layernorm_backward(dx, affine ? dw : NULL, affine ? db : NULL, r, x, affine ? w : NULL,
+                           mean, rstd, M, C);
+        ln_ctx c = {M, C, to_d(x, 40), affine ? to_d(w, 8) : NULL, affine ? to_d(b, 8) : NULL,
+                    to_d(r, 40), NULL};
+        double ref[40], g[40];
+        c.out = ref; ln_ref(&c); c.out = NULL;
+        fwd_compare(affine ? "layernorm" : "layernorm (no affine)", out, ref, 40);
+        numeric_grad(g, c.x, 40, ln_ref, &c);
+        CU_ASSERT(grad_compare(affine ? "layernorm dinp" : "layernorm-na dinp", dx, g, 40) <= 1);
+        if (affine) {
+            numeric_grad(g, c.w, 8, ln_ref, &c);
+            CU_ASSERT(grad_compare("layernorm dw", dw, g, 8) <= 1);
+            numeric_grad(g, c.b, 8, ln_ref, &c);
+            CU_ASSERT(grad_compare("layernorm db", db, g, 8) <= 1);
+        }
+        free(c.x); free(c.w); free(c.b); free(c.r);
+    }
+}
+
+/* ------------------------------------------------------------------- gelu */
+typedef struct { int n; double *x, *r, *out; } gelu_ctx;
+static double gelu_ref(void *p) {
+    gelu_ctx *c = p;
+    double L = 0;
+    for (int i = 0; i < c->n; i++) {
+        double x = c->x[i];
+        double y = 0.5 * x * (1 + tanh(sqrt(2 / M_PI_VAL) * (x + 0.044715 * x * x * x)));
+        if (c->out) c->out[i] = y;
+        L += y * c->r[i];
+    }
+    return L;
+}
+
+
+static void test_gelu(void) {
+    enum { n = 64 };
+    float x[n], r[n], out[n], dx[n] = {0};
+    fill(x, n, 2.5); fill(r, n, 1);
+    x[0] = 0.0f; x[1] = 12.0f; x[2] = -12.0f; /* saturated ends */
+    gelu_forward(out, x, n);
+    gelu_backward(dx, x, r, n);
+    gelu_ctx c = {n, to_d(x, n), to_d(r, n), NULL};
+    double ref[n], g[n];
+    c.out = ref; gelu_ref(&c); c.out = NULL;
+    fwd_compare("gelu", out, ref, n);
+    numeric_grad(g, c.x, n, gelu_ref, &c);
+    CU_ASSERT(grad_compare("gelu dinp", dx, g, n) <= 1);
+    free(c.x); free(c.r);
+}
+
+/* -------------------------------------------------------------- attention */
+typedef struct { int B, T, C, H; double *qkv, *r, *out; } att_ctx;
+static double att_ref(void *p) {
+    att_ctx *c = p;
+    int hd = c->C / c->H, C3 = 3 * c->C;
+    double L = 0, s[64];
+    for (int b = 0; b < c->B; b++)
+        for (int h = 0; h < c->H; h++)
+            for (int i = 0; i < c->T; i++) {
+                const double *q = c->qkv + (b * c->T + i) * C3 + h * hd;
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j < c->T; j++) {
+                    const double *k = c->qkv + (b * c->T + j) * C3 + c->C + h * hd;
+                    double d = 0;
+                    for (int e = 0; e < hd; e++) d += q[e] * k[e];
+                    s[j] = d / sqrt((double)hd);
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j < c->T; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int e = 0; e < hd; e++) {
+                    double o = 0;
+                    for (int j = 0; j < c->T; j++)
+                        o += s[j] / sum * c->qkv[(b * c->T + j) * C3 + 2 * c->C + h * hd + e];
+                    if (c->out) c->out[(b * c->T + i) * c->C + h * hd + e] = o;
+                    L += o * c->r[(b * c->T + i) * c->C + h * hd + e];
+                }
+            }
+    return L;
+}
+
+static void test_attention(void) {
+    int B = 2, T = 5, C = 8, H = 2, n = B * T * 3 * C, no = B * T * C;
+    float *qkv = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * no);
+    float *out = malloc(sizeof(float) * no), *att = malloc(sizeof(float) * B * H * T * T);
+    float *dqkv = malloc(sizeof(float) * n);
+    float *scratch = malloc(sizeof(float) * attention_scratch_floats(T, C / H) * 64);
+    fill(qkv, n, 1.0); fill(r, no, 1);
+    for (int i = 0; i < n; i++) dqkv[i] = 123.0f; /* backward must overwrite, not add */
+    attention_forward(out, att, qkv, B, T, C, H, scratch);
+    attention_backward(dqkv, r, qkv, att, B, T, C, H, scratch);
+    att_ctx c = {B, T, C, H, to_d(qkv, n), to_d(r, no), NULL};
+    double *ref = malloc(sizeof(double) * no), *g = malloc(sizeof(double) * n);
+    c.out = ref; att_ref(&c); c.out = NULL;
+    fwd_compare("attention", out, ref, no);
+    /* each probability row sums to one */
+    double worst = 0;
+    for (int i = 0; i < B * H * T; i++) {
+        double s = 0;
+        for (int j = 0; j < T; j++) s += att[i * T + j];
+        worst = fmax(worst, fabs(s - 1));
+    }
+    CU_ASSERT(worst < 1e-5);
+    numeric_grad(g, c.qkv, n, att_ref, &c);
+    CU_ASSERT(grad_compare("attention dqkv", dqkv, g, n) <= 1);
+    free(qkv); free(r); free(out); free(att); free(dqkv); free(scratch);
+    free(c.qkv); free(c.r); free(ref); free(g);
+}
+
+/* ------------------------------------------------------------ patch embed */
+/* patchify + linear must equal a stride-p convolution (Conv2d(ch, D, p, p)) */
+typedef struct { int B, Ch, S, p, D; double *img, *w, *b, *r, *out; } pe_ctx;
+static double pe_ref(void *q) {
+    pe_ctx *c = q;
+    int G = c->S / c->p;
+    double L = 0;
+    for (int b = 0; b < c->B; b++)
+        for (int gy = 0; gy < G; gy++)
+            for (int gx = 0; gx < G; gx++)
+                for (int d = 0; d < c->D; d++) {
+                    double s = c->b[d];
+                    for (int ch = 0; ch < c->Ch; ch++)
+                        for (int py = 0; py < c->p; py++)
+                            for (int px = 0; px < c->p; px++)
+                                s += c->img[((b * c->Ch + ch) * c->S + gy * c->p + py) * c->S +
+                                            gx * c->p + px] *
+                                     c->w[((d * c->Ch + ch) * c->p + py) * c->p + px];
+                    int o = ((b * G + gy) * G + gx) * c->D + d;
+                    if (c->out) c->out[o] = s;
+                    L += s * c->r[o];
+                }
+    return L;
+}
+
+static void test_patch_embed(void) {
+    int B = 2, Ch = 2, S = 6, p = 3, D = 4, G = 2, pd = Ch * p * p;
+    int ni = B * Ch * S * S, nw = D * pd, no = B * G * G * D;
+    float img[144], w[72], bb[4], r[32], patches[144], out[32], dw[72] = {0}, db[4] = {0};
+    fill(img, ni, 1); fill(w, nw, 0.5); fill(bb, D, 0.5); fill(r, no, 1);
+    patchify(patches, img, B, Ch, S, p);
+    linear_forward(out, patches, w, bb, B * G * G, pd, D);
+    linear_backward(NULL, dw, db, r, patches, w, B * G * G, pd, D);
+    pe_ctx c = {B, Ch, S, p, D, to_d(img, ni), to_d(w, nw), to_d(bb, D), to_d(r, no), NULL};
+    double ref[32], g[72];
+    c.out = ref; pe_ref(&c); c.out = NULL;
+    fwd_compare("patch embed (conv)", out, ref, no);
+    numeric_grad(g, c.w, nw, pe_ref, &c);
+    CU_ASSERT(grad_compare("patch embed dw", dw, g, nw) <= 1);
+    numeric_grad(g, c.b, D, pe_ref, &c);
+    CU_ASSERT(grad_compare("patch embed db", db, g, D) <= 1);
+    free(c.img); free(c.w); free(c.b); free(c.r);
+}
+
+/* --------------------------------------------------------- gather/scatter */
+typedef struct { int n, C; const int *idx; double *x, *r; } gs_ctx;
+static double gs_ref(void *q) {
+    gs_ctx *c = q;
+    double L = 0;
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < c->C; k++) L += c->x[c->idx[i] * c->C + k] * c->r[i * c->C + k];
+    return L;
+}
+
+static void test_gather_scatter(void) {
+    int rows = 6, C = 3, n = 8;
+    int idx[8] = {5, 0, 2, 2, 4, 0, 1, 2}; /* repeats: scatter must add */
+    float x[18], r[24], out[24], dx[18] = {0};
+    fill(x, 18, 1); fill(r, 24, 1);
+    gather_rows(out, x, idx, n, C);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < C; k++) CU_ASSERT_EQUAL(out[i * C + k], x[idx[i] * C + k]);
+    scatter_add_rows(dx, r, idx, n, C);
+    gs_ctx c = {n, C, idx, to_d(x, 18), to_d(r, 24)};
+    double g[18];
+    numeric_grad(g, c.x, (size_t)rows * C, gs_ref, &c);
+    CU_ASSERT(grad_compare("gather->scatter dinp", dx, g, 18) <= 1);
+    free(c.x); free(c.r);
+}
+
+/* ----------------------------------------------------------------- losses */
+typedef struct { int n, kind; double beta, *p, *t; } loss_ctx;
+static double loss_ref(void *q) {
+    loss_ctx *c = q;
+    double L = 0;
+    for (int i = 0; i < c->n; i++) {
+        double d = c->p[i] - c->t[i];
+        if (c->kind == LOSS_L2) L += d * d;
+        else L += fabs(d) < c->beta ? 0.5 * d * d / c->beta : fabs(d) - 0.5 * c->beta;
+    }
+    return L / c->n;
+}
+
+static void test_losses(void) {
+    enum { n = 50 };
+    for (int kind = 0; kind < 2; kind++) {
+        float p[n], t[n], dp[n];
+        fill(p, n, 1.5); fill(t, n, 1.0);
+        /* keep samples away from the smooth-L1 kink at |d| = beta, where the
+         * central difference straddles two branches */
+        for (int i = 0; i < n; i++)
+            if (fabsf(fabsf(p[i] - t[i]) - 0.7f) < 1e-3f) p[i] += 0.01f;
+        double L = loss_forward_backward(dp, p, t, n, (loss_kind)kind, 0.7f);
+        loss_ctx c = {n, kind, 0.7, to_d(p, n), to_d(t, n)};
+        double g[n];
+        double Lr = loss_ref(&c);
+        printf("\n    %-22s loss %.6f ref %.6f", kind ? "l2" : "smooth_l1", L, Lr);
+        CU_ASSERT(fabs(L - Lr) <= 1e-6 * fmax(1, fabs(Lr)));
+        numeric_grad(g, c.p, n, loss_ref, &c);
+        CU_ASSERT(grad_compare(kind ? "l2 dpred" : "smooth_l1 dpred", dp, g, n) <= 1);
+        free(c.p); free(c.t);
+    }
+}
+
+/* The comparison itself must be able to fail: a gradient off by 1% in one
+ * entry is rejected. */
+static void test_check_can_fail(void) {
+    float a[4] = {1.0f, -2.0f, 0.5f, 3.0f};
+    double n[4] = {1.0, -2.0, 0.5, 3.0};
+    CU_ASSERT(grad_compare("identical", a, n, 4) <= 1);
+    a[2] *= 1.01f;
+    CU_ASSERT(grad_compare("one entry +1%", a, n, 4) > 1);
+}
+
+/* sin-cos position embedding: values from the closed form, and distinct rows */
+static void test_pos_embed(void) {
+    int C = 8, G = 3;
+    float e[72];
+    pos_embed_sincos(e, C, G);
+    /* token (y=2, x=1): first quarter sin(x * 10000^(-k/2)) */
+    const float *t = e + (2 * G + 1) * C;
+    CU_ASSERT_DOUBLE_EQUAL(t[0], sin(1.0), 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(t[1], sin(1.0 / 100.0), 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(t[2], cos(1.0), 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(t[4], sin(2.0), 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(t[7], cos(2.0 / 100.0), 1e-6);
+    for (int a = 0; a < G * G; a++)
+        for (int b = a + 1; b < G * G; b++) CU_ASSERT(memcmp(e + a * C, e + b * C, 32) != 0);
+}
+
+int main(void) {
+    rng_init(&R, 12345);
+    static const test_case cases[] = {
+        {"check_can_fail", test_check_can_fail}, {"linear", test_linear},
+        {"layernorm", test_layernorm},           {"gelu", test_gelu},
+        {"attention", test_attention},           {"patch_embed", test_patch_embed},
+        {"gather_scatter", test_gather_scatter}, {"losses", test_losses},
+        {"pos_embed", test_pos_embed},
+    };
+    return test_main("ops", cases, (int)(sizeof cases / sizeof cases[0]));
+}

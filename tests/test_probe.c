@@ -1,0 +1,272 @@
+/* test_probe.c - the linear probe: its gradient against finite differences of
+ * an independent double-precision loss, accuracy on separable and on random
+ * data, bitwise determinism, argument errors, and the raw-pixel probe on
+ * Fashion-MNIST (10k-train subset by default; the full 60k with
+ * JEPA_SLOW_TESTS=1). Data directory: JEPA_FMNIST_DIR or the package's. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jepa.h"
+#include "testutil.h"
+
+/* probe.c's test hook: loss and gradient of the probe objective. */
+double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
+                         const double *theta, double *grad);
+
+/* Reference objective, plain loops in double:
+ * mean_i [logsumexp(x_i W + b) - (x_i W + b)[y_i]] + wd ||W||^2. */
+static double ref_loss(const float *X, const uint8_t *y, int n, int dim, int C, double wd,
+                       const double *theta) {
+    const double *W = theta, *b = theta + (size_t)dim * C;
+    double loss = 0, z[16];
+    for (int i = 0; i < n; i++) {
+        double mx = -INFINITY, s = 0;
+        for (int j = 0; j < C; j++) {
+            z[j] = b[j];
+            for (int k = 0; k < dim; k++) z[j] += (double)X[(size_t)i * dim + k] * W[k * C + j];
+            mx = fmax(mx, z[j]);
+        }
+        for (int j = 0; j < C; j++) s += exp(z[j] - mx);
+        loss += mx + log(s) - z[y[i]];
+    }
+    double reg = 0;
+    for (int k = 0; k < dim * C; k++) reg += W[k] * W[k];
+    return loss / n + wd * reg;
+}
+
+/* Fills X (n, dim) with standard normals and y with labels in [0, C). */
+static void random_problem(float *X, uint8_t *y, int n, int dim, int C, uint64_t seed) {
+    jepa_rng r;
+    rng_init(&r, seed);
+    for (size_t i = 0; i < (size_t)n * dim; i++) X[i] = (float)rng_normal(&r);
+    for (int i = 0; i < n; i++) y[i] = (uint8_t)rng_below(&r, (uint32_t)C);
+}
+
+/* Analytic gradient vs central differences (h = 1e-5) of ref_loss at a
+ * random theta; prints and checks the max relative difference. n > 4096
+ * crosses the probe's sgemm block boundary (accumulating dW over blocks). */
+static void check_grad(int n, int dim, int C, double wd) {
+    int P = (dim + 1) * C;
+    float *X = malloc((size_t)n * dim * sizeof *X);
+    uint8_t *y = malloc((size_t)n);
+    double *theta = malloc(P * sizeof *theta), *g = malloc(P * sizeof *g);
+    CU_ASSERT_FATAL(X && y && theta && g && C <= 16);
+    random_problem(X, y, n, dim, C, 42 + (uint64_t)n);
+    jepa_rng r;
+    rng_init(&r, 7);
+    for (int i = 0; i < P; i++) theta[i] = 0.5 * rng_normal(&r);
+
+    double f = probe_logreg_loss(X, y, n, dim, C, wd, theta, g);
+    double fref = ref_loss(X, y, n, dim, C, wd, theta);
+    CU_ASSERT(fabs(f - fref) <= 1e-5 * fabs(fref));
+
+    double maxdiff = 0, maxfd = 0;
+    for (int i = 0; i < P; i++) {
+        const double h = 1e-5, t0 = theta[i];
+        theta[i] = t0 + h;
+        double fp = ref_loss(X, y, n, dim, C, wd, theta);
+        theta[i] = t0 - h;
+        double fm = ref_loss(X, y, n, dim, C, wd, theta);
+        theta[i] = t0;
+        double fd = (fp - fm) / (2 * h);
+        maxdiff = fmax(maxdiff, fabs(fd - g[i]));
+        maxfd = fmax(maxfd, fabs(fd));
+    }
+    double rel = maxdiff / maxfd;
+    printf("\n    n=%d dim=%d C=%d wd=%g: loss %.9f (ref %.9f), max |g - fd| / max |fd| = %.2e",
+           n, dim, C, wd, f, fref, rel);
+    CU_ASSERT(maxfd > 1e-3); /* the comparison is not vacuous */
+    CU_ASSERT(rel < 1e-4);
+    free(X);
+    free(y);
+    free(theta);
+    free(g);
+}
+
+static void test_gradient(void) {
+    check_grad(7, 4, 3, 0.1);
+    check_grad(7, 4, 3, 0.0);
+    check_grad(5000, 3, 4, 1e-3);
+}
+
+/* Gaussian blobs: class k centred at sep * e_k (k < dim), unit variance. */
+static void blobs(float *X, uint8_t *y, int n, int dim, int C, double sep, jepa_rng *r) {
+    for (int i = 0; i < n; i++) {
+        y[i] = (uint8_t)rng_below(r, (uint32_t)C);
+        for (int k = 0; k < dim; k++)
+            X[(size_t)i * dim + k] = (float)(rng_normal(r) + (k == y[i] ? sep : 0.0));
+    }
+}
+
+static void test_separable_blobs(void) {
+    enum { NTR = 600, NTE = 3000, DIM = 5, C = 3 };
+    static float Xtr[NTR * DIM], Xte[NTE * DIM];
+    static uint8_t ytr[NTR], yte[NTE];
+    jepa_rng r;
+    rng_init(&r, 1);
+    /* means 5 apart on axes: pairwise distance 7.1 sigma, Bayes error ~1e-4 */
+    blobs(Xtr, ytr, NTR, DIM, C, 5.0, &r);
+    blobs(Xte, yte, NTE, DIM, C, 5.0, &r);
+    probe_result res;
+    char err[256] = "";
+    int rc = probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.2, 100, 3, &res, err, sizeof err);
+    CU_ASSERT_FATAL(rc == 0);
+    printf("\n    blobs: test %.4f val %.4f wd %g", res.test_acc, res.val_acc, res.best_wd);
+    CU_ASSERT(res.test_acc > 0.99);
+    CU_ASSERT(res.val_acc > 0.98);
+    /* every wd separates the val rows perfectly here, so ties must pick the
+     * largest in the grid */
+    if (res.val_acc == 1.0) CU_ASSERT_DOUBLE_EQUAL(res.best_wd, 0.1, 1e-12);
+}
+
+static void test_random_labels(void) {
+    enum { NTR = 300, NTE = 3000, DIM = 5, C = 3 };
+    static float Xtr[NTR * DIM], Xte[NTE * DIM];
+    static uint8_t ytr[NTR], yte[NTE];
+    random_problem(Xtr, ytr, NTR, DIM, C, 11);
+    random_problem(Xte, yte, NTE, DIM, C, 12);
+    probe_result res;
+    char err[256] = "";
+    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.2, 100, 3, &res, err,
+                              sizeof err) == 0);
+    printf("\n    random labels: test %.4f val %.4f wd %g", res.test_acc, res.val_acc,
+           res.best_wd);
+    /* test labels are independent of everything the probe saw, so accuracy
+     * is Binomial(3000, 1/3) / 3000: sd 0.0086; the bounds are 7+ sd away */
+    CU_ASSERT(res.test_acc > 0.27);
+    CU_ASSERT(res.test_acc < 0.40);
+}
+
+static void test_deterministic(void) {
+    enum { NTR = 2000, NTE = 500, DIM = 20, C = 4 };
+    static float Xtr[NTR * DIM], Xte[NTE * DIM];
+    static uint8_t ytr[NTR], yte[NTE];
+    jepa_rng r;
+    rng_init(&r, 5);
+    blobs(Xtr, ytr, NTR, DIM, C, 1.0, &r); /* overlapping: many L-BFGS steps */
+    blobs(Xte, yte, NTE, DIM, C, 1.0, &r);
+    probe_result a, b, c;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0xff, sizeof b);
+    char err[256] = "";
+    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, 9, &a, err,
+                              sizeof err) == 0);
+    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, 9, &b, err,
+                              sizeof err) == 0);
+    CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
+    /* another seed is another split: still a sensible fit */
+    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, 10, &c, err,
+                              sizeof err) == 0);
+    printf("\n    seed 9: test %.4f val %.4f wd %g; seed 10: test %.4f val %.4f wd %g",
+           a.test_acc, a.val_acc, a.best_wd, c.test_acc, c.val_acc, c.best_wd);
+    CU_ASSERT(fabs(a.test_acc - c.test_acc) < 0.05);
+}
+
+/* Each bad argument is refused with -1 and a message naming it. */
+static void test_bad_arguments(void) {
+    float X[8 * 2] = {0}, Xnan[8 * 2] = {0};
+    uint8_t y[8] = {0, 1, 0, 1, 0, 1, 0, 1}, ybad[8] = {0, 1, 2, 1, 0, 1, 0, 1};
+    Xnan[5] = NAN;
+    probe_result res;
+    char err[256];
+    struct {
+        const float *ftr, *fte;
+        const uint8_t *ytr, *yte;
+        int ntr, nte, dim, nclass, iters;
+        double vf;
+        const char *needle;
+    } cases[] = {
+        {X, X, y, y, 0, 8, 2, 2, 10, 0.25, "ntr > 0"},
+        {X, X, y, y, 8, 0, 2, 2, 10, 0.25, "nte > 0"},
+        {X, X, y, y, 8, 8, 0, 2, 10, 0.25, "dim > 0"},
+        {X, X, y, y, 8, 8, 2, 1, 10, 0.25, "nclass=1 out of range"},
+        {X, X, y, y, 8, 8, 2, 1001, 10, 0.25, "nclass=1001 out of range"},
+        {X, X, y, y, 8, 8, 2, 2, 0, 0.25, "max_iters=0"},
+        {X, X, y, y, 8, 8, 2, 2, 10, 0.0, "val_frac=0"},
+        {X, X, y, y, 8, 8, 2, 2, 10, 0.01, "leaves 0 validation rows"},
+        {X, X, y, y, 8, 8, 2, 2, 10, 0.99, "leaves 8 validation rows"},
+        {X, X, y, y, 8, 8, 2, 2, 10, NAN, "val_frac=nan"},
+        {X, X, ybad, y, 8, 8, 2, 2, 10, 0.25, "train label 2 at row 2 >= nclass 2"},
+        {X, X, y, ybad, 8, 8, 2, 2, 10, 0.25, "test label 2 at row 2 >= nclass 2"},
+        {Xnan, X, y, y, 8, 8, 2, 2, 10, 0.25, "train feature at row 2, column 1 is not finite"},
+        {X, Xnan, y, y, 8, 8, 2, 2, 10, 0.25, "test feature at row 2, column 1 is not finite"},
+        {NULL, X, y, y, 8, 8, 2, 2, 10, 0.25, "NULL"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        err[0] = 0;
+        int rc = probe_run(cases[i].ftr, cases[i].ytr, cases[i].ntr, cases[i].fte, cases[i].yte,
+                           cases[i].nte, cases[i].dim, cases[i].nclass, cases[i].vf,
+                           cases[i].iters, 1, &res, err, sizeof err);
+        CU_ASSERT_EQUAL(rc, -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, cases[i].needle));
+        if (rc != -1 || !strstr(err, cases[i].needle))
+            fprintf(stderr, "\n  case %zu: rc %d, err '%s'", i, rc, err);
+    }
+    /* the smallest legal problem runs */
+    CU_ASSERT_EQUAL(probe_run(X, y, 8, X, y, 8, 2, 2, 0.25, 10, 1, &res, err, sizeof err), 0);
+}
+
+/* Raw-pixel probe on Fashion-MNIST: features = pixels / 255. The published
+ * figure for raw-pixel logistic regression is 0.8445. */
+static void fmnist_probe(int ntr_use, int max_iters, double min_acc) {
+    const char *dir = getenv("JEPA_FMNIST_DIR");
+    if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
+    char a[1024], b[1024], err[512] = "";
+    jepa_images tr, te;
+    snprintf(a, sizeof a, "%s/train-images-idx3-ubyte.gz", dir);
+    snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte.gz", dir);
+    int rc = idx_load(&tr, a, b, err, sizeof err);
+    if (rc) fprintf(stderr, "\n  %s (set JEPA_FMNIST_DIR)\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    snprintf(a, sizeof a, "%s/t10k-images-idx3-ubyte.gz", dir);
+    snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    CU_ASSERT_FATAL(idx_load(&te, a, b, err, sizeof err) == 0);
+    const int dim = tr.h * tr.w, ntr = ntr_use < tr.n ? ntr_use : tr.n;
+    float *ftr = malloc((size_t)ntr * dim * sizeof *ftr);
+    float *fte = malloc((size_t)te.n * dim * sizeof *fte);
+    CU_ASSERT_FATAL(ftr && fte);
+    for (size_t i = 0; i < (size_t)ntr * dim; i++) ftr[i] = tr.pixels[i] / 255.0f;
+    for (size_t i = 0; i < (size_t)te.n * dim; i++) fte[i] = te.pixels[i] / 255.0f;
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    probe_result res;
+    rc = probe_run(ftr, tr.labels, ntr, fte, te.labels, te.n, dim, 10, 0.1, max_iters, 0, &res,
+                   err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double sec = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+    CU_ASSERT_FATAL(rc == 0);
+    printf("\n    fashion-mnist raw pixels, %d train, %d iters: test %.4f val %.4f wd %g, "
+           "%.1f s",
+           ntr, max_iters, res.test_acc, res.val_acc, res.best_wd, sec);
+    CU_ASSERT(res.test_acc > min_acc);
+    free(ftr);
+    free(fte);
+    images_free(&tr);
+    images_free(&te);
+}
+
+static void test_fmnist_subset(void) { fmnist_probe(10000, 100, 0.80); }
+
+static void test_fmnist_full(void) {
+    const char *slow = getenv("JEPA_SLOW_TESTS");
+    if (!slow || strcmp(slow, "1") != 0) {
+        printf("\n    skipped (set JEPA_SLOW_TESTS=1)");
+        return;
+    }
+    fmnist_probe(60000, 100, 0.83);
+}
+
+static const test_case cases[] = {
+    {"gradient_vs_finite_differences", test_gradient},
+    {"separable_blobs", test_separable_blobs},
+    {"random_labels_at_chance", test_random_labels},
+    {"deterministic", test_deterministic},
+    {"bad_arguments", test_bad_arguments},
+    {"fmnist_raw_pixels_10k", test_fmnist_subset},
+    {"fmnist_raw_pixels_full", test_fmnist_full},
+};
+
+int main(void) { return test_main("probe", cases, sizeof cases / sizeof cases[0]); }

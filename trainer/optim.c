@@ -1,0 +1,55 @@
+/* optim.c - AdamW, the EMA target update and the schedules (learning rate:
+ * linear warm-up then cosine; weight decay: cosine ramp start->end; EMA
+ * momentum: linear ramp start->end). Each is one loop over the flat buffer. */
+#include <math.h>
+
+#include "jepa.h"
+
+#define JEPA_PI 3.14159265358979323846
+
+void sched_at(const sched_cfg *c, int64_t step, int64_t total, sched_values *out) {
+    if (total < 1) total = 1;
+    if (step > total) step = total;
+    int64_t warm = (int64_t)llround(c->warmup_frac * (double)total);
+    if (step < warm) {
+        out->lr = c->lr * (double)(step + 1) / (double)warm;
+    } else {
+        double span = (double)(total - warm), p = span > 0 ? (double)(step - warm) / span : 1.0;
+        out->lr = c->min_lr + 0.5 * (c->lr - c->min_lr) * (1.0 + cos(JEPA_PI * p));
+    }
+    double p = (double)step / (double)total;
+    out->wd = c->wd_start + 0.5 * (c->wd_end - c->wd_start) * (1.0 - cos(JEPA_PI * p));
+    out->ema = c->ema_start + (c->ema_end - c->ema_start) * p;
+}
+
+void adamw_update(jepa_model *m, double lr, double wd, double beta1, double beta2, double eps,
+                  int64_t t) {
+    /* PyTorch AdamW: decoupled decay p -= lr*wd*p, bias-corrected moments */
+    float b1 = (float)beta1, b2 = (float)beta2;
+    float c1 = (float)(1.0 / (1.0 - pow(beta1, (double)t)));
+    float c2 = (float)(1.0 / (1.0 - pow(beta2, (double)t)));
+    for (int i = 0; i < m->ntensors; i++) {
+        const jepa_tensor *ts = &m->tensors[i];
+        float *p = m->params + ts->offset, *mm = m->adam_m + ts->offset;
+        float *vv = m->adam_v + ts->offset;
+        const float *g = m->grads + ts->offset;
+        float decay = ts->decay ? (float)(lr * wd) : 0.0f, flr = (float)lr, feps = (float)eps;
+        long n = (long)ts->numel;
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (long k = 0; k < n; k++) {
+            float gk = g[k];
+            float mk = b1 * mm[k] + (1.0f - b1) * gk;
+            float vk = b2 * vv[k] + (1.0f - b2) * gk * gk;
+            mm[k] = mk;
+            vv[k] = vk;
+            p[k] -= decay * p[k];
+            p[k] -= flr * (mk * c1) / (sqrtf(vk * c2) + feps);
+        }
+    }
+}
+
+void ema_update(float *target, const float *online, size_t n, float ema) {
+    float a = ema, b = 1.0f - ema;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t k = 0; k < n; k++) target[k] = a * target[k] + b * online[k];
+}

@@ -1,0 +1,429 @@
+/* probe.c - the linear probe: multinomial logistic regression on frozen
+ * features, fitted full-batch with L-BFGS, weight decay picked on a seeded
+ * validation split. It is how we score representations, so it must be
+ * deterministic (fixed orders, no threads of its own) and cheap enough to run
+ * on 60k x 784 raw pixels in seconds.
+ *
+ * Objective, theta = (W (dim, nclass), b (nclass)) on standardised x:
+ *   L = mean_i [ logsumexp(x_i W + b) - (x_i W + b)[y_i] ] + wd * ||W||^2
+ * (b is not decayed). Logits and dW go through cblas_sgemm in row blocks;
+ * the loss, softmax and every L-BFGS vector are double. */
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "jepa.h"
+
+/* Weight-decay grid, largest first: each fit warm-starts from the previous
+ * (a regularisation path, so small wd costs few iterations), and scanning
+ * from large to small with a strict ">" keeps the larger wd on ties. */
+static const double probe_wd_grid[] = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 0.0};
+#define PROBE_NWD ((int)(sizeof probe_wd_grid / sizeof probe_wd_grid[0]))
+
+#define PROBE_STD_EPS 1e-6  /* x' = (x - mean) / (std + eps): constant features -> 0 */
+#define PROBE_CHUNK 512     /* rows per sgemm block: bounds scratch, and a block stays
+                             * in cache between the logits and the dW sgemm */
+#define PROBE_HISTORY 10    /* L-BFGS pairs kept */
+#define PROBE_GTOL 1e-5     /* stop when max |grad| falls below (float-level noise) */
+#define PROBE_FTOL 1e-12    /* ... or the loss stops decreasing, relatively */
+#define PROBE_ARMIJO 1e-4   /* sufficient-decrease constant */
+#define PROBE_MAX_LS 30     /* backtracking steps before giving up on a direction */
+#define PROBE_RNG_TAG 0x70726f6265ULL /* "probe": the split's stream, apart from others */
+
+/* Scratch for one probe_run, carved from one allocation sized at the start. */
+typedef struct {
+    int dim, nclass, P;      /* P = (dim + 1) * nclass parameters */
+    float *W;                /* (dim, nclass) float copy of theta's weights */
+    float *dW;               /* (dim, nclass) */
+    float *Z;                /* (PROBE_CHUNK, nclass) logits, then d loss / d logits */
+    float *xs;               /* (PROBE_CHUNK, dim) raw rows standardised on the fly */
+    double *e;               /* (nclass) shifted exponentials of one row */
+    double *s, *yv;          /* (PROBE_HISTORY, P) L-BFGS step / gradient-change ring */
+    double *rho, *alpha;     /* (PROBE_HISTORY) */
+    double *g, *d, *xn, *gn; /* (P) gradient, direction, trial point, its gradient */
+    void *arena;
+} probe_ws;
+
+/* One fitting problem: rows of standardised features and their labels. */
+typedef struct {
+    const float *X;    /* (n, dim) */
+    const uint8_t *y;  /* (n) */
+    int n;
+    double wd;
+    probe_ws *ws;
+} probe_problem;
+
+static size_t probe_align(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+static void probe_ws_init(probe_ws *w, int dim, int nclass) {
+    size_t nw = (size_t)dim * nclass, P = nw + (size_t)nclass, H = PROBE_HISTORY;
+    size_t fl[] = {nw, nw, (size_t)PROBE_CHUNK * nclass, (size_t)PROBE_CHUNK * dim};
+    size_t db[] = {(size_t)nclass, H * P, H * P, H, H, P, P, P, P};
+    float **fp[] = {&w->W, &w->dW, &w->Z, &w->xs};
+    double **dp[] = {&w->e, &w->s, &w->yv, &w->rho, &w->alpha, &w->g, &w->d, &w->xn, &w->gn};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) total += probe_align(fl[i] * sizeof(float));
+    for (size_t i = 0; i < sizeof db / sizeof db[0]; i++) total += probe_align(db[i] * sizeof(double));
+    char *p = JEPA_MALLOC(total);
+    w->arena = p;
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) {
+        *fp[i] = (float *)p;
+        p += probe_align(fl[i] * sizeof(float));
+    }
+    for (size_t i = 0; i < sizeof db / sizeof db[0]; i++) {
+        *dp[i] = (double *)p;
+        p += probe_align(db[i] * sizeof(double));
+    }
+    w->dim = dim;
+    w->nclass = nclass;
+    w->P = (int)P;
+}
+
+static double probe_dot(const double *a, const double *b, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Loss at theta (P), gradient into grad (P). Rows go through sgemm in blocks
+ * of PROBE_CHUNK: Z = X_blk W, softmax in double, Z <- (p - onehot) / n,
+ * dW += X_blk^T Z. Block order is fixed, so the result is bitwise stable. */
+static double probe_loss_grad(const probe_problem *pr, const double *theta, double *grad) {
+    probe_ws *w = pr->ws;
+    const int dim = w->dim, C = w->nclass, n = pr->n;
+    const size_t nw = (size_t)dim * C;
+    const double *b = theta + nw;
+    double *db = grad + nw;
+    const double inv_n = 1.0 / n;
+    for (size_t i = 0; i < nw; i++) w->W[i] = (float)theta[i];
+    memset(db, 0, (size_t)C * sizeof *db);
+    double loss = 0;
+    for (int r0 = 0; r0 < n; r0 += PROBE_CHUNK) {
+        int m = n - r0 < PROBE_CHUNK ? n - r0 : PROBE_CHUNK;
+        const float *Xb = pr->X + (size_t)r0 * dim;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, C, dim, 1.0f, Xb, dim, w->W,
+                    C, 0.0f, w->Z, C);
+        for (int i = 0; i < m; i++) {
+            float *z = w->Z + (size_t)i * C;
+            int yi = pr->y[r0 + i];
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < C; j++) {
+                w->e[j] = (double)z[j] + b[j];
+                if (w->e[j] > mx) mx = w->e[j];
+            }
+            double zy = w->e[yi] - mx;
+            for (int j = 0; j < C; j++) sum += (w->e[j] = exp(w->e[j] - mx));
+            loss += log(sum) - zy;
+            for (int j = 0; j < C; j++) {
+                double gj = (w->e[j] / sum - (j == yi)) * inv_n;
+                z[j] = (float)gj;
+                db[j] += gj;
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dim, C, m, 1.0f, Xb, dim, w->Z, C,
+                    r0 ? 1.0f : 0.0f, w->dW, C);
+    }
+    double reg = 0;
+    for (size_t i = 0; i < nw; i++) {
+        reg += theta[i] * theta[i];
+        grad[i] = (double)w->dW[i] + 2.0 * pr->wd * theta[i];
+    }
+    return loss * inv_n + pr->wd * reg;
+}
+
+/* Minimises the problem from x (P, in/out) with L-BFGS: two-loop recursion,
+ * H0 = (s.y / y.y) I, backtracking Armijo line search with safeguarded
+ * quadratic interpolation (the objective is convex, so s.y > 0 but for
+ * rounding; pairs that fail it are skipped). A direction whose line search
+ * fails drops the history and retries as steepest descent once. Returns the
+ * final loss; stops after max_iters iterations, when max |g| <= PROBE_GTOL or
+ * when an accepted step no longer lowers the loss measurably. */
+static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters) {
+    probe_ws *w = pr->ws;
+    const int P = w->P, H = PROBE_HISTORY;
+    double *g = w->g, *d = w->d, *xn = w->xn, *gn = w->gn;
+    double f = probe_loss_grad(pr, x, g);
+    int k = 0, head = 0; /* pairs stored; next slot in the ring */
+    for (int it = 0; it < max_iters; it++) {
+        double gmax = 0;
+        for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
+        if (gmax <= PROBE_GTOL) break;
+
+        for (int i = 0; i < P; i++) d[i] = -g[i];
+        for (int c = 0; c < k; c++) { /* newest to oldest */
+            int j = (head - 1 - c + H) % H;
+            w->alpha[j] = w->rho[j] * probe_dot(w->s + (size_t)j * P, d, P);
+            const double *yj = w->yv + (size_t)j * P;
+            for (int i = 0; i < P; i++) d[i] -= w->alpha[j] * yj[i];
+        }
+        double scale;
+        if (k > 0) {
+            int j = (head - 1 + H) % H;
+            const double *yj = w->yv + (size_t)j * P;
+            scale = 1.0 / (w->rho[j] * probe_dot(yj, yj, P)); /* s.y / y.y */
+        } else {
+            /* first step: unit length, so t = 1 is a sane trial */
+            scale = 1.0 / fmax(1.0, sqrt(probe_dot(g, g, P)));
+        }
+        for (int i = 0; i < P; i++) d[i] *= scale;
+        for (int c = k - 1; c >= 0; c--) { /* oldest to newest */
+            int j = (head - 1 - c + H) % H;
+            const double *sj = w->s + (size_t)j * P;
+            double beta = w->rho[j] * probe_dot(w->yv + (size_t)j * P, d, P);
+            for (int i = 0; i < P; i++) d[i] += sj[i] * (w->alpha[j] - beta);
+        }
+        double gd = probe_dot(g, d, P);
+        if (!(gd < 0)) { /* not a descent direction (rounding): start over */
+            k = 0;
+            scale = 1.0 / fmax(1.0, sqrt(probe_dot(g, g, P)));
+            for (int i = 0; i < P; i++) d[i] = -g[i] * scale;
+            gd = probe_dot(g, d, P);
+        }
+
+        double t = 1.0, fn = f;
+        int ok = 0;
+        for (int ls = 0; ls < PROBE_MAX_LS; ls++) {
+            for (int i = 0; i < P; i++) xn[i] = x[i] + t * d[i];
+            fn = probe_loss_grad(pr, xn, gn);
+            if (isfinite(fn) && fn <= f + PROBE_ARMIJO * t * gd) {
+                ok = 1;
+                break;
+            }
+            /* minimiser of the quadratic through f, f'(0) = gd and fn,
+             * kept within [0.1 t, 0.5 t] so we neither stall nor crawl */
+            double tn = isfinite(fn) ? -gd * t * t / (2.0 * (fn - f - gd * t)) : 0.1 * t;
+            t = fmin(fmax(tn, 0.1 * t), 0.5 * t);
+        }
+        if (!ok) {
+            if (k == 0) break; /* even steepest descent cannot improve: at noise level */
+            k = 0;
+            continue;
+        }
+
+        double *sj = w->s + (size_t)head * P, *yj = w->yv + (size_t)head * P;
+        for (int i = 0; i < P; i++) {
+            sj[i] = xn[i] - x[i];
+            yj[i] = gn[i] - g[i];
+        }
+        double sy = probe_dot(sj, yj, P), yy = probe_dot(yj, yj, P);
+        if (sy > 1e-10 * yy && yy > 0) {
+            w->rho[head] = 1.0 / sy;
+            head = (head + 1) % H;
+            if (k < H) k++;
+        }
+        memcpy(x, xn, (size_t)P * sizeof *x);
+        memcpy(g, gn, (size_t)P * sizeof *g);
+        double drop = f - fn;
+        f = fn;
+        if (drop <= PROBE_FTOL * fmax(1.0, fabs(f))) break;
+    }
+    return f;
+}
+
+/* Per-feature mean and 1 / (std + eps) over the given rows of f (rows
+ * (n) indexes f (*, dim)); two passes in double for a stable variance. */
+static void probe_stats(const float *f, const uint32_t *rows, int n, int dim, double *mu,
+                        double *isd) {
+    memset(mu, 0, (size_t)dim * sizeof *mu);
+    memset(isd, 0, (size_t)dim * sizeof *isd);
+    for (int i = 0; i < n; i++) {
+        const float *x = f + (size_t)rows[i] * dim;
+        for (int j = 0; j < dim; j++) mu[j] += x[j];
+    }
+    for (int j = 0; j < dim; j++) mu[j] /= n;
+    for (int i = 0; i < n; i++) {
+        const float *x = f + (size_t)rows[i] * dim;
+        for (int j = 0; j < dim; j++) {
+            double c = x[j] - mu[j];
+            isd[j] += c * c;
+        }
+    }
+    for (int j = 0; j < dim; j++) isd[j] = 1.0 / (sqrt(isd[j] / n) + PROBE_STD_EPS);
+}
+
+/* out (n, dim) = standardised rows of f; rows == NULL means 0..n-1. */
+static void probe_standardise(float *out, const float *f, const uint32_t *rows, int n, int dim,
+                              const double *mu, const double *isd) {
+    for (int i = 0; i < n; i++) {
+        const float *x = f + (size_t)(rows ? rows[i] : (uint32_t)i) * dim;
+        float *o = out + (size_t)i * dim;
+        for (int j = 0; j < dim; j++) o[j] = (float)((x[j] - mu[j]) * isd[j]);
+    }
+}
+
+/* Number of rows whose arg-max logit (lowest class on ties) is the label.
+ * X (n, dim) is standardised already, or raw when mu is given (then each
+ * block is standardised into ws->xs first, so no copy of the set is made). */
+static int probe_correct(probe_ws *w, const double *theta, const float *X, const uint8_t *y,
+                         int n, const double *mu, const double *isd) {
+    const int dim = w->dim, C = w->nclass;
+    const size_t nw = (size_t)dim * C;
+    for (size_t i = 0; i < nw; i++) w->W[i] = (float)theta[i];
+    int correct = 0;
+    for (int r0 = 0; r0 < n; r0 += PROBE_CHUNK) {
+        int m = n - r0 < PROBE_CHUNK ? n - r0 : PROBE_CHUNK;
+        const float *Xb = X + (size_t)r0 * dim;
+        if (mu) {
+            probe_standardise(w->xs, Xb, NULL, m, dim, mu, isd);
+            Xb = w->xs;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, C, dim, 1.0f, Xb, dim, w->W,
+                    C, 0.0f, w->Z, C);
+        for (int i = 0; i < m; i++) {
+            const float *z = w->Z + (size_t)i * C;
+            int best = 0;
+            double bv = (double)z[0] + theta[nw];
+            for (int j = 1; j < C; j++) {
+                double v = (double)z[j] + theta[nw + j];
+                if (v > bv) {
+                    bv = v;
+                    best = j;
+                }
+            }
+            correct += best == y[r0 + i];
+        }
+    }
+    return correct;
+}
+
+/* Test hook (no header): the probe objective on already-standardised X, so a
+ * test can compare its gradient with finite differences. Returns the loss
+ * and writes the gradient (P = (dim + 1) * nclass) into grad. */
+double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
+                         const double *theta, double *grad);
+double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
+                         const double *theta, double *grad) {
+    probe_ws w;
+    probe_ws_init(&w, dim, nclass);
+    probe_problem pr = {X, y, n, wd, &w};
+    double f = probe_loss_grad(&pr, theta, grad);
+    jepa_free(w.arena);
+    return f;
+}
+
+static void probe_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void probe_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Argument checks; 0 or -1 + err. */
+static int probe_check(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
+                       const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
+                       int max_iters, char *err, size_t errlen) {
+    if (!ftr || !ytr || !fte || !yte) {
+        probe_err(err, errlen, "probe: NULL features or labels");
+        return -1;
+    }
+    if (ntr <= 0 || nte <= 0 || dim <= 0) {
+        probe_err(err, errlen, "probe: need ntr > 0, nte > 0, dim > 0 (got %d, %d, %d)", ntr,
+                  nte, dim);
+        return -1;
+    }
+    if (nclass < 2 || nclass > 1000) {
+        probe_err(err, errlen, "probe: nclass=%d out of range [2, 1000]", nclass);
+        return -1;
+    }
+    if (max_iters < 1) {
+        probe_err(err, errlen, "probe: max_iters=%d must be >= 1", max_iters);
+        return -1;
+    }
+    long long nval = isfinite(val_frac) ? llround(val_frac * ntr) : -1;
+    if (!(val_frac > 0 && val_frac < 1) || nval < 1 || nval > ntr - 1) {
+        probe_err(err, errlen,
+                  "probe: val_frac=%g leaves %lld validation rows of %d; need 1..ntr-1",
+                  val_frac, nval, ntr);
+        return -1;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const uint8_t *y = pass ? yte : ytr;
+        int n = pass ? nte : ntr;
+        for (int i = 0; i < n; i++)
+            if (y[i] >= nclass) {
+                probe_err(err, errlen, "probe: %s label %d at row %d >= nclass %d",
+                          pass ? "test" : "train", y[i], i, nclass);
+                return -1;
+            }
+        /* a diverged encoder gives NaN features; say so instead of fitting noise */
+        const float *f = pass ? fte : ftr;
+        for (size_t i = 0; i < (size_t)n * dim; i++)
+            if (!isfinite(f[i])) {
+                probe_err(err, errlen, "probe: %s feature at row %zu, column %zu is not finite",
+                          pass ? "test" : "train", i / (size_t)dim, i % (size_t)dim);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
+              const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
+              int max_iters, uint64_t seed, probe_result *out, char *err, size_t errlen) {
+    JEPA_ASSERT(out);
+    if (probe_check(ftr, ytr, ntr, fte, yte, nte, dim, nclass, val_frac, max_iters, err,
+                    errlen))
+        return -1;
+    const int nval = (int)llround(val_frac * ntr), nfit = ntr - nval;
+
+    probe_ws w;
+    probe_ws_init(&w, dim, nclass);
+    const size_t P = (size_t)w.P;
+    uint32_t *perm = JEPA_MALLOC((size_t)ntr * sizeof *perm); /* (ntr) fit rows, then val */
+    uint8_t *yp = JEPA_MALLOC((size_t)ntr);                  /* (ntr) labels in perm order */
+    float *X = JEPA_MALLOC((size_t)ntr * dim * sizeof *X);   /* (ntr, dim) standardised */
+    double *mu = JEPA_MALLOC((size_t)dim * sizeof *mu);      /* (dim) */
+    double *isd = JEPA_MALLOC((size_t)dim * sizeof *isd);    /* (dim) */
+    double *theta = JEPA_MALLOC(P * sizeof *theta);          /* (P) zero start */
+    double *best = JEPA_MALLOC(P * sizeof *best);            /* (P) */
+
+    jepa_rng r;
+    rng_init(&r, rng_key(seed, PROBE_RNG_TAG, 0));
+    for (int i = 0; i < ntr; i++) perm[i] = (uint32_t)i;
+    rng_shuffle_u32(&r, perm, (size_t)ntr);
+    for (int i = 0; i < ntr; i++) yp[i] = ytr[perm[i]];
+
+    /* selection: statistics from the fit rows only, so validation rows are
+     * as unseen as the test set will be */
+    probe_stats(ftr, perm, nfit, dim, mu, isd);
+    probe_standardise(X, ftr, perm, ntr, dim, mu, isd);
+    probe_problem pr = {X, yp, nfit, 0.0, &w};
+    int best_correct = -1;
+    double best_wd = 0;
+    for (int k = 0; k < PROBE_NWD; k++) {
+        pr.wd = probe_wd_grid[k];
+        probe_lbfgs(&pr, theta, max_iters);
+        int c = probe_correct(&w, theta, X + (size_t)nfit * dim, yp + nfit, nval, NULL, NULL);
+        if (c > best_correct) { /* strict: ties keep the larger wd seen first */
+            best_correct = c;
+            best_wd = pr.wd;
+            memcpy(best, theta, P * sizeof *best);
+        }
+    }
+
+    /* refit on every training row, warm-started from the chosen fit */
+    probe_stats(ftr, perm, ntr, dim, mu, isd);
+    probe_standardise(X, ftr, perm, ntr, dim, mu, isd);
+    pr.n = ntr;
+    pr.wd = best_wd;
+    probe_lbfgs(&pr, best, max_iters);
+    int test_correct = probe_correct(&w, best, fte, yte, nte, mu, isd);
+
+    out->test_acc = (double)test_correct / nte;
+    out->val_acc = (double)best_correct / nval;
+    out->best_wd = best_wd;
+
+    jepa_free(perm);
+    jepa_free(yp);
+    jepa_free(X);
+    jepa_free(mu);
+    jepa_free(isd);
+    jepa_free(theta);
+    jepa_free(best);
+    jepa_free(w.arena);
+    return 0;
+}

@@ -1,0 +1,299 @@
+/* train.c - the training loop: data order, masks, step, schedules, AdamW,
+ * EMA, metrics, progress, checkpoint and the closing linear probe.
+ *
+ * Reproducibility: the batch order is a function of (seed, epoch), the masks
+ * of (seed, step); a time budget (train.minutes) is turned into a step count
+ * once, up front, by timing the step, so the schedules are step-based and the
+ * run is replayable from its resolved spec and logged step count. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jepa.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path, char *err, size_t errlen) {
+    char buf[SPEC_STR_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+/* Writes text to dir/name atomically (temp + rename). */
+static int write_text(const char *dir, const char *name, const char *text, char *err,
+                      size_t errlen) {
+    char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void images_stats(const jepa_images *d, float *mean, float *std) {
+    size_t n = (size_t)d->n * d->c * d->h * d->w;
+    double s = 0.0, s2 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double v = d->pixels[i] / 255.0;
+        s += v;
+        s2 += v * v;
+    }
+    double m = s / n;
+    *mean = (float)m;
+    *std = (float)sqrt(s2 / n - m * m);
+}
+
+static void fill_batch(float *dst, const jepa_images *d, const uint32_t *idx, int B, float mean,
+                       float std) {
+    size_t npix = (size_t)d->c * d->h * d->w;
+    float a = 1.0f / (255.0f * std), b = -mean / std;
+    for (int i = 0; i < B; i++) {
+        const uint8_t *src = d->pixels + (size_t)idx[i] * npix;
+        float *o = dst + (size_t)i * npix;
+        for (size_t k = 0; k < npix; k++) o[k] = src[k] * a + b;
+    }
+}
+
+static void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s) {
+    c->npred = s->mask.num_targets;
+    c->tscale_min = s->mask.target_scale_min;
+    c->tscale_max = s->mask.target_scale_max;
+    c->aspect_min = s->mask.target_aspect_min;
+    c->aspect_max = s->mask.target_aspect_max;
+    c->cscale_min = s->mask.context_scale_min;
+    c->cscale_max = s->mask.context_scale_max;
+    c->min_keep = s->mask.min_keep;
+}
+
+int train_probe(jepa_model *m, const jepa_spec *s, float mean, float std, probe_result *pr,
+                char *err, size_t errlen) {
+    jepa_images tr = {0}, te = {0};
+    if (idx_load(&tr, s->data.train_images, s->data.train_labels, err, errlen)) return -1;
+    if (idx_load(&te, s->data.test_images, s->data.test_labels, err, errlen)) {
+        images_free(&tr);
+        return -1;
+    }
+    int which = strcmp(s->eval.features, "context") ? 1 : 0, D = m->dims.D;
+    float *ftr = JEPA_MALLOC(sizeof(float) * tr.n * D), *fte = JEPA_MALLOC(sizeof(float) * te.n * D);
+    double t0 = now_s();
+    jepa_features(m, which, &tr, mean, std, ftr);
+    jepa_features(m, which, &te, mean, std, fte);
+    double t1 = now_s();
+    int rc = probe_run(ftr, tr.labels, tr.n, fte, te.labels, te.n, D, 10, s->eval.val_frac,
+                       s->eval.max_iters, (uint64_t)s->seed, pr, err, errlen);
+    fprintf(stderr, "probe: %s encoder features %.1fs, fit %.1fs, wd %g, val %.4f, test %.4f\n",
+            which ? "target" : "context", t1 - t0, now_s() - t1, pr->best_wd, pr->val_acc,
+            pr->test_acc);
+    jepa_free(ftr);
+    jepa_free(fte);
+    images_free(&tr);
+    images_free(&te);
+    return rc;
+}
+
+int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char *err,
+              size_t errlen) {
+    double t_start = now_s();
+    memset(res, 0, sizeof *res);
+    jepa_dims dims;
+    if (jepa_dims_from_spec(&dims, s, err, errlen)) return -1;
+    if (make_dirs(s->run_dir, err, errlen)) return -1;
+    if (spec_text && write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) return -1;
+    {
+        char path[SPEC_STR_MAX + 32];
+        snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
+        FILE *f = fopen(path, "w");
+        if (!f || spec_write(s, f) != 0 || fclose(f) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+
+    jepa_images data = {0};
+    if (idx_load(&data, s->data.train_images, s->data.train_labels, err, errlen)) return -1;
+    if (data.c != dims.ch || data.h != dims.img || data.w != dims.img) {
+        snprintf(err, errlen, "%s: images are %dx%dx%d but model.img_size/channels say %dx%dx%d",
+                 s->data.train_images, data.c, data.h, data.w, dims.ch, dims.img, dims.img);
+        images_free(&data);
+        return -1;
+    }
+    float mean, std;
+    images_stats(&data, &mean, &std);
+
+    mask_cfg mc;
+    mask_cfg_from_spec(&mc, s);
+    int B = s->train.batch_per_rank, G = dims.grid;
+    if (B > data.n) B = data.n;
+    int max_ntgt = mask_max_tokens(&mc, G);
+    jepa_model m;
+    jepa_model_init(&m, &dims, (uint64_t)s->seed, B, mc.npred, max_ntgt,
+                    s->parallel.threads_per_rank);
+    jepa_masks mk;
+    mask_alloc(&mk, B, G, mc.npred, max_ntgt);
+    float *batch = JEPA_MALLOC(sizeof(float) * B * dims.ch * dims.img * dims.img);
+    uint32_t *order = JEPA_MALLOC(sizeof(uint32_t) * data.n);
+    loss_kind lk = strcmp(s->loss.type, "l2") ? LOSS_SMOOTH_L1 : LOSS_L2;
+    float beta = (float)s->loss.beta;
+    int steps_per_epoch = data.n / B;
+
+    /* a time budget becomes a fixed step count, measured on the real step */
+    int64_t total = s->train.steps;
+    double budget = s->train.minutes * 60.0;
+    if (total <= 0) {
+        jepa_rng r;
+        for (int i = 0; i < B; i++) order[i] = (uint32_t)i;
+        fill_batch(batch, &data, order, B, mean, std);
+        rng_init(&r, rng_key((uint64_t)s->seed, 0xca1b, 0));
+        mask_sample(&mk, &mc, G, B, &r);
+        jepa_forward_backward(&m, batch, &mk, lk, beta, NULL); /* warm caches, pages */
+        double t0 = now_s();
+        int reps = 3;
+        for (int i = 0; i < reps; i++) {
+            mask_sample(&mk, &mc, G, B, &r);
+            jepa_forward_backward(&m, batch, &mk, lk, beta, NULL);
+            adamw_update(&m, 0.0, 0.0, s->optim.beta1, s->optim.beta2, s->optim.eps, 1);
+        }
+        double per = (now_s() - t0) / reps;
+        memset(m.adam_m, 0, sizeof(float) * m.nparams); /* lr 0 above: undo the moments */
+        memset(m.adam_v, 0, sizeof(float) * m.nparams);
+        total = (int64_t)((budget - (now_s() - t_start)) / (per * 1.03));
+        if (total < 1) total = 1;
+        fprintf(stderr, "train: %.1f min budget, %.3f s/step measured -> %lld steps\n",
+                s->train.minutes, per, (long long)total);
+    }
+
+    char path[SPEC_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
+    FILE *mf = fopen(path, "w");
+    if (!mf) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    sched_cfg sc = {s->optim.lr, s->optim.min_lr, s->optim.warmup_frac, s->optim.wd_start,
+                    s->optim.wd_end, s->ema.start, s->ema.end};
+    int tty = isatty(2);
+    double t0 = now_s(), loss_acc = 0.0, last_std = 0.0;
+    int loss_n = 0, rc = 0;
+    int64_t step = 0, seen = 0, seen_log = 0;
+    double t_log = t0;
+    int64_t epoch = -1;
+    for (step = 0; step < total; step++) {
+        int64_t e = step / steps_per_epoch, k = step % steps_per_epoch;
+        if (e != epoch) {
+            jepa_rng r;
+            rng_init(&r, rng_key((uint64_t)s->seed, 0xda7a, (uint64_t)e));
+            for (int i = 0; i < data.n; i++) order[i] = (uint32_t)i;
+            rng_shuffle_u32(&r, order, (size_t)data.n);
+            epoch = e;
+        }
+        fill_batch(batch, &data, order + k * B, B, mean, std);
+        jepa_rng r;
+        rng_init(&r, rng_key((uint64_t)s->seed, 0x3a5c, (uint64_t)step));
+        mask_sample(&mk, &mc, G, B, &r);
+        jepa_stats st;
+        jepa_forward_backward(&m, batch, &mk, lk, beta, &st);
+        if (!isfinite(st.loss)) {
+            snprintf(err, errlen, "non-finite loss %g at step %lld: stopping, no checkpoint written",
+                     st.loss, (long long)step);
+            rc = -1;
+            break;
+        }
+        sched_values sv;
+        sched_at(&sc, step, total, &sv);
+        adamw_update(&m, sv.lr, sv.wd, s->optim.beta1, s->optim.beta2, s->optim.eps, step + 1);
+        ema_update(m.target, m.params, m.nenc, (float)sv.ema);
+        seen += B;
+        loss_acc += st.loss;
+        loss_n++;
+        last_std = st.target_std;
+        int last = step + 1 == total || (budget > 0 && now_s() - t0 > budget);
+        if ((step + 1) % s->train.log_every == 0 || last || step == 0) {
+            double t = now_s(), ips = (seen - seen_log) / (t - t_log > 0 ? t - t_log : 1e-9);
+            fprintf(mf,
+                    "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"wd\": %.6g, \"ema\": %.6f, "
+                    "\"target_std\": %.5f, \"img_per_s\": %.1f, \"elapsed_s\": %.2f}\n",
+                    (long long)(step + 1), loss_acc / loss_n, sv.lr, sv.wd, sv.ema,
+                    st.target_std, ips, t - t0);
+            fflush(mf);
+            if (tty) {
+                double eta = (t - t0) / (step + 1) * (total - step - 1);
+                fprintf(stderr, "\rstep %lld/%lld  loss %.4f  std %.3f  %.0f img/s  ETA %02d:%02d  ",
+                        (long long)(step + 1), (long long)total, loss_acc / loss_n,
+                        st.target_std, ips, (int)eta / 60, (int)eta % 60);
+            }
+            res->final_loss = loss_acc / loss_n;
+            loss_acc = 0.0;
+            loss_n = 0;
+            seen_log = seen;
+            t_log = t;
+        }
+        if (last) {
+            step++;
+            break;
+        }
+    }
+    if (tty) fputc('\n', stderr);
+    fclose(mf);
+    res->steps = step;
+    res->images_seen = seen;
+    res->target_std = last_std;
+    double train_s = now_s() - t0;
+    fprintf(stderr, "train: %lld steps, %lld images in %.1fs (%.1f img/s), loss %.4f, std %.4f\n",
+            (long long)step, (long long)seen, train_s, seen / (train_s > 0 ? train_s : 1),
+            res->final_loss, last_std);
+
+    if (rc == 0) {
+        ckpt_meta meta = {step, total, spec_model_hash(s), (uint64_t)s->seed, seen, mean, std};
+        snprintf(path, sizeof path, "%s/checkpoint.bin", s->run_dir);
+        rc = ckpt_save(path, &m, &meta, err, errlen);
+    }
+    res->probe_acc = -1.0;
+    if (rc == 0 && s->eval.probe) {
+        probe_result pr;
+        rc = train_probe(&m, s, mean, std, &pr, err, errlen);
+        if (rc == 0) res->probe_acc = pr.test_acc;
+    }
+    res->wall_s = now_s() - t_start;
+    if (rc == 0) {
+        char buf[1024];
+        snprintf(buf, sizeof buf,
+                 "{\n  \"final_loss\": %.6f,\n  \"probe_acc\": %.4f,\n  \"images_seen\": %lld,\n"
+                 "  \"wall_s\": %.1f,\n  \"train_s\": %.1f,\n  \"steps\": %lld,\n"
+                 "  \"target_std\": %.5f,\n  \"param_hash\": \"%016llx\"\n}\n",
+                 res->final_loss, res->probe_acc, (long long)seen, res->wall_s, train_s,
+                 (long long)step, last_std,
+                 (unsigned long long)jepa_hash_floats(m.params, m.nparams));
+        rc = write_text(s->run_dir, "summary.json", buf, err, errlen);
+    }
+    jepa_free(batch);
+    jepa_free(order);
+    mask_free(&mk);
+    jepa_model_free(&m);
+    images_free(&data);
+    return rc;
+}

@@ -1,0 +1,50 @@
+/* jepa-train SPEC.yaml [--set key.path=value ...]: train one run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jepa.h"
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: jepa-train SPEC.yaml [--set key.path=value ...]\n"
+               "Trains the run SPEC describes; prints `probe_acc X` last.\nKeys:\n");
+    spec_print_help(f);
+}
+
+int main(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "jepa-train: missing SPEC.yaml (try --help)\n");
+        return 2;
+    }
+    jepa_spec s;
+    char *text = NULL;
+    int unused[256], nu = 0;
+    if (argc > 256) {
+        fprintf(stderr, "jepa-train: too many arguments\n");
+        return 2;
+    }
+    int rc = cli_load_spec("jepa-train", &s, argv[1], argc, argv, 2, &text, unused, &nu);
+    if (rc) return rc;
+    if (nu) {
+        fprintf(stderr, "jepa-train: unknown argument '%s' (try --help)\n", argv[unused[0]]);
+        free(text);
+        return 2;
+    }
+    train_result res;
+    char err[SPEC_ERR_MAX];
+    rc = train_run(&s, text, &res, err, sizeof err);
+    free(text);
+    if (rc) {
+        fprintf(stderr, "jepa-train: %s\n", err);
+        return 1;
+    }
+    printf("run_dir %s\nsteps %lld\nfinal_loss %.4f\n", s.run_dir, (long long)res.steps,
+           res.final_loss);
+    if (res.probe_acc >= 0) printf("probe_acc %.4f\n", res.probe_acc);
+    return 0;
+}
