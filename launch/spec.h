@@ -90,20 +90,25 @@ void spec_defaults(jepa_spec *s);
 
 /* Parses a YAML run spec over the current contents of *s (call spec_defaults
  * first). Unknown keys, wrong types and out-of-range values are errors.
- * Returns 0, or -1 with a one-line message in err. */
+ * Returns 0, or -1 with a one-line message in err; on -1 *s is unchanged.
+ * Keys may nest (`optim:\n  lr: 1e-3`) or be dotted (`optim.lr: 1e-3`). */
 int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen);
 int spec_load_string(jepa_spec *s, const char *yaml, const char *name, char *err, size_t errlen);
 
-/* Applies one override "key.path=value" (as given to --set). */
+/* Applies one override "key.path=value" (as given to --set); splits at the
+ * first '='. On -1 (err: "--set key.path=value: what") *s is unchanged. */
 int spec_set(jepa_spec *s, const char *assignment, char *err, size_t errlen);
 
 /* Cross-field checks (e.g. steps and minutes both zero). 0 or -1 + err. */
 int spec_validate(const jepa_spec *s, char *err, size_t errlen);
 
-/* Writes the fully resolved spec as YAML (every key, defaults included). */
+/* Writes the fully resolved spec as YAML (every key, defaults included);
+ * spec_load_string of the output reproduces *s exactly. 0, or -1 on a write
+ * error or a string field that is not NUL-terminated UTF-8. */
 int spec_write(const jepa_spec *s, FILE *f);
 
-/* Looks up a key: writes its current value as text. 0, or -1 if unknown. */
+/* Looks up a key: writes its current value as text. 0, or -1 if unknown or
+ * if the value does not fit in outlen. */
 int spec_get(const jepa_spec *s, const char *key, char *out, size_t outlen);
 
 /* FNV-1a hash of the fields that define the model's shape (model.*); a

@@ -2,7 +2,7 @@
 # Installs the Debian packages jepa-mpi needs. Idempotent: quiet and fast when
 # everything is already there. Run as root (or with sudo available).
 set -euo pipefail
-PKGS="cmake pkg-config gcc make libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev
+PKGS="cmake pkg-config gcc make libopenmpi-dev openmpi-bin libopenblas-dev libopenblas-openmp-dev libzstd-dev
 libyaml-dev libcunit1-dev zlib1g-dev dataset-fashion-mnist"
 [ "${1:-}" = "--slurm" ] && PKGS="$PKGS slurm-wlm munge"
 missing=""

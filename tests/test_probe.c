@@ -1,8 +1,7 @@
 /* test_probe.c - the linear probe: its gradient against finite differences of
  * an independent double-precision loss, accuracy on separable and on random
- * data, bitwise determinism, argument errors, and the raw-pixel probe on
- * Fashion-MNIST (10k-train subset by default; the full 60k with
- * JEPA_SLOW_TESTS=1). Data directory: JEPA_FMNIST_DIR or the package's. */
+ * data, bitwise determinism, argument errors, and the raw-pixel probe on the
+ * full Fashion-MNIST. Data directory: JEPA_FMNIST_DIR or the package's. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +207,12 @@ static void test_bad_arguments(void) {
     CU_ASSERT_EQUAL(probe_run(X, y, 8, X, y, 8, 2, 2, 0.25, 10, 1, &res, err, sizeof err), 0);
 }
 
-/* Raw-pixel probe on Fashion-MNIST: features = pixels / 255. The published
- * figure for raw-pixel logistic regression is 0.8445. */
-static void fmnist_probe(int ntr_use, int max_iters, double min_acc) {
+/* Raw-pixel probe on Fashion-MNIST: features = pixels / 255, full 60k train,
+ * 10k test, 100 L-BFGS iterations per fit. The published figure for raw-pixel
+ * logistic regression is 0.8445. ~40 s with one OpenBLAS thread on a 2-core
+ * EPYC VM, so it stays in the default run. */
+static void test_fmnist(void) {
+    const int max_iters = 100;
     const char *dir = getenv("JEPA_FMNIST_DIR");
     if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
     char a[1024], b[1024], err[512] = "";
@@ -223,7 +225,7 @@ static void fmnist_probe(int ntr_use, int max_iters, double min_acc) {
     snprintf(a, sizeof a, "%s/t10k-images-idx3-ubyte.gz", dir);
     snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte.gz", dir);
     CU_ASSERT_FATAL(idx_load(&te, a, b, err, sizeof err) == 0);
-    const int dim = tr.h * tr.w, ntr = ntr_use < tr.n ? ntr_use : tr.n;
+    const int dim = tr.h * tr.w, ntr = tr.n;
     float *ftr = malloc((size_t)ntr * dim * sizeof *ftr);
     float *fte = malloc((size_t)te.n * dim * sizeof *fte);
     CU_ASSERT_FATAL(ftr && fte);
@@ -241,22 +243,11 @@ static void fmnist_probe(int ntr_use, int max_iters, double min_acc) {
     printf("\n    fashion-mnist raw pixels, %d train, %d iters: test %.4f val %.4f wd %g, "
            "%.1f s",
            ntr, max_iters, res.test_acc, res.val_acc, res.best_wd, sec);
-    CU_ASSERT(res.test_acc > min_acc);
+    CU_ASSERT(res.test_acc > 0.835);
     free(ftr);
     free(fte);
     images_free(&tr);
     images_free(&te);
-}
-
-static void test_fmnist_subset(void) { fmnist_probe(10000, 100, 0.80); }
-
-static void test_fmnist_full(void) {
-    const char *slow = getenv("JEPA_SLOW_TESTS");
-    if (!slow || strcmp(slow, "1") != 0) {
-        printf("\n    skipped (set JEPA_SLOW_TESTS=1)");
-        return;
-    }
-    fmnist_probe(60000, 100, 0.83);
 }
 
 static const test_case cases[] = {
@@ -265,8 +256,7 @@ static const test_case cases[] = {
     {"random_labels_at_chance", test_random_labels},
     {"deterministic", test_deterministic},
     {"bad_arguments", test_bad_arguments},
-    {"fmnist_raw_pixels_10k", test_fmnist_subset},
-    {"fmnist_raw_pixels_full", test_fmnist_full},
+    {"fmnist_raw_pixels", test_fmnist},
 };
 
 int main(void) { return test_main("probe", cases, sizeof cases / sizeof cases[0]); }

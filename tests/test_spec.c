@@ -101,15 +101,22 @@ static void load_ok(jepa_spec *s, const char *yaml) {
     CU_ASSERT_EQUAL(rc, 0);
 }
 
-/* The resolved YAML of s, malloc'd. */
-static char *write_string(const jepa_spec *s) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+/* err contains want; prints both when it does not, so a failure is readable. */
+static void check_contains(const char *err, const char *want, size_t row) {
+    int ok = strstr(err, want) != NULL;
+    if (!ok) fprintf(stderr, "\n  row %zu want: %s\n         got:  %s\n", row, want, err);
+    CU_ASSERT(ok);
+}
+
+enum { OUT_MAX = 1 << 16 }; /* the resolved spec is a few KiB even with escapes */
+
+/* The resolved YAML of s, NUL-terminated in out[OUT_MAX]. */
+static void write_string(const jepa_spec *s, char *out) {
+    FILE *f = fmemopen(out, OUT_MAX, "w");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     CU_ASSERT_EQUAL(spec_write(s, f), 0);
+    CU_ASSERT(ftell(f) < OUT_MAX - 1);
     fclose(f);
-    return buf;
 }
 
 static void test_defaults_documented(void) {
@@ -247,8 +254,7 @@ static void test_set_errors(void) {
         spec_defaults(&s);
         before = s;
         CU_ASSERT_EQUAL(spec_set(&s, rows[i].assignment, err, sizeof err), -1);
-        if (!strstr(err, rows[i].want)) fprintf(stderr, "\n  want: %s\n  got:  %s\n", rows[i].want, err);
-        CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].want));
+        check_contains(err, rows[i].want, i);
         CU_ASSERT_PTR_NULL(strchr(err, '\n'));
         CU_ASSERT_EQUAL(memcmp(&s, &before, sizeof s), 0); /* a failed set changes nothing */
     }
@@ -301,9 +307,7 @@ static void test_bad_specs(void) {
         spec_defaults(&s);
         before = s;
         CU_ASSERT_EQUAL(spec_load_string(&s, bad_specs[i].yaml, "bad.yaml", err, sizeof err), -1);
-        if (!strstr(err, bad_specs[i].want))
-            fprintf(stderr, "\n  row %zu want: %s\n         got:  %s\n", i, bad_specs[i].want, err);
-        CU_ASSERT_PTR_NOT_NULL(strstr(err, bad_specs[i].want));
+        check_contains(err, bad_specs[i].want, i);
         CU_ASSERT_PTR_NULL(strchr(err, '\n'));             /* one line */
         CU_ASSERT_EQUAL(memcmp(&s, &before, sizeof s), 0); /* a failed load changes nothing */
     }
@@ -371,8 +375,7 @@ static void test_validate_cross_field(void) {
             continue;
         }
         CU_ASSERT_EQUAL(rc, -1);
-        if (!strstr(err, rows[i].want)) fprintf(stderr, "\n  row %zu want: %s\n         got:  %s\n", i, rows[i].want, err);
-        CU_ASSERT_PTR_NOT_NULL(strstr(err, rows[i].want));
+        check_contains(err, rows[i].want, i);
     }
 }
 
@@ -410,28 +413,27 @@ static void test_roundtrip(void) {
         CU_ASSERT_EQUAL(spec_get(&dst, documented[i].key, b, sizeof b), 0);
         CU_ASSERT_STRING_NOT_EQUAL(a, b);
     }
-    char *text = write_string(&src);
+    static char text[OUT_MAX], again[OUT_MAX];
+    write_string(&src, text);
     load_ok(&dst, text);
     CU_ASSERT_EQUAL(memcmp(&src, &dst, sizeof src), 0);
     CU_ASSERT_EQUAL(dst.seed, 9007199254740993LL);
     CU_ASSERT_EQUAL(dst.optim.min_lr, 1e-300);
     CU_ASSERT_EQUAL(dst.optim.warmup_frac, 0.3333333333333333);
     /* nested form, grouped by section: one header per section */
-    CU_ASSERT_PTR_NOT_NULL(strstr(text, "\noptim:\n  lr: "));
-    CU_ASSERT_PTR_NULL(strstr(strstr(text, "\noptim:\n") + 1, "\noptim:\n"));
-    free(text);
+    const char *optim = strstr(text, "\noptim:\n  lr: ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(optim);
+    CU_ASSERT_PTR_NULL(strstr(optim + 1, "\noptim:\n"));
     /* the defaults round-trip too, and writing is deterministic */
     spec_defaults(&src);
-    text = write_string(&src);
+    write_string(&src, text);
     memset(&dst, 0, sizeof dst);
     spec_defaults(&dst);
     set_ok(&dst, "model.depth=1");
     load_ok(&dst, text);
     CU_ASSERT_EQUAL(memcmp(&src, &dst, sizeof src), 0);
-    char *again = write_string(&dst);
+    write_string(&dst, again);
     CU_ASSERT_STRING_EQUAL(text, again);
-    free(text);
-    free(again);
 }
 
 static void test_hostile_strings(void) {
@@ -453,14 +455,14 @@ static void test_hostile_strings(void) {
         snprintf(a, sizeof a, "resume=%s", values[i]);
         set_ok(&src, a);
         CU_ASSERT_STRING_EQUAL(src.run_dir, values[i]);
-        char *text = write_string(&src);
+        static char text[OUT_MAX];
+        write_string(&src, text);
         spec_defaults(&dst);
         load_ok(&dst, text);
         if (strcmp(dst.run_dir, values[i]) != 0) fprintf(stderr, "\n  row %zu did not round-trip:\n%s", i, text);
         CU_ASSERT_STRING_EQUAL(dst.run_dir, values[i]);
         CU_ASSERT_STRING_EQUAL(dst.resume, values[i]);
         CU_ASSERT_EQUAL(memcmp(&src, &dst, sizeof src), 0);
-        free(text);
     }
 }
 
@@ -537,9 +539,8 @@ static void test_get_and_help(void) {
     CU_ASSERT_EQUAL(spec_get(&s, "optim", out, sizeof out), -1);
     CU_ASSERT_EQUAL(spec_get(&s, "run.dir", tiny, sizeof tiny), -1); /* would truncate */
 
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    static char buf[OUT_MAX];
+    FILE *f = fmemopen(buf, sizeof buf, "w");
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     spec_print_help(f);
     fclose(f);
@@ -550,7 +551,6 @@ static void test_get_and_help(void) {
     }
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "one of smooth_l1|l2"));
     CU_ASSERT_PTR_NOT_NULL(strstr(buf, "in (0, 10]"));
-    free(buf);
 }
 
 int main(void) {

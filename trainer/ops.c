@@ -15,7 +15,9 @@
  * libm's expf blocks vectorisation without -ffast-math, which we avoid. */
 static inline float fast_expf(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    /* round to nearest by the 1.5*2^23 trick: floorf blocks vectorisation
+     * under the default -ftrapping-math */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f +
                                    r * (0.008333334f + r * 0.0013888889f)))));
@@ -130,8 +132,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define GELU_A 0.044715f
 
 void gelu_forward(float *out, const float *inp, size_t n) {
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < (long)n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + GELU_A * x * x * x);
         float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); /* tanh(u) */
@@ -140,8 +142,8 @@ void gelu_forward(float *out, const float *inp, size_t n) {
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) {
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < (long)n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + GELU_A * x * x * x);
         float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u));

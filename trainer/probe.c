@@ -333,8 +333,12 @@ static int probe_check(const float *ftr, const uint8_t *ytr, int ntr, const floa
         probe_err(err, errlen, "probe: max_iters=%d must be >= 1", max_iters);
         return -1;
     }
-    long long nval = isfinite(val_frac) ? llround(val_frac * ntr) : -1;
-    if (!(val_frac > 0 && val_frac < 1) || nval < 1 || nval > ntr - 1) {
+    if (!(val_frac > 0 && val_frac < 1)) { /* also refuses NaN */
+        probe_err(err, errlen, "probe: val_frac=%g must be in (0, 1)", val_frac);
+        return -1;
+    }
+    long long nval = llround(val_frac * ntr);
+    if (nval < 1 || nval > ntr - 1) {
         probe_err(err, errlen,
                   "probe: val_frac=%g leaves %lld validation rows of %d; need 1..ntr-1",
                   val_frac, nval, ntr);

@@ -1,0 +1,779 @@
+/* spec.c - the run spec: one table of keys and everything derived from it.
+ *
+ * Each row of spec_keys names a dotted key, its type, the jepa_spec field it
+ * lands in, its range and its default as text. Defaults, YAML loading, --set,
+ * validation, the resolved YAML, spec_get, --help and the model hash all walk
+ * that table, so adding a key is one row (plus the struct field). */
+#include "spec.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+/* Stays on under NDEBUG: a table that contradicts itself is a build bug. */
+#define SPEC_ASSERT(c)                                                                  \
+    do {                                                                                \
+        if (!(c)) {                                                                     \
+            fprintf(stderr, "%s:%d: spec assertion failed: %s\n", __FILE__, __LINE__, #c); \
+            abort();                                                                    \
+        }                                                                               \
+    } while (0)
+
+typedef enum {
+    SPEC_INT,    /* int field */
+    SPEC_INT64,  /* int64_t field */
+    SPEC_DOUBLE, /* double field */
+    SPEC_BOOL,   /* int field, 0 or 1 */
+    SPEC_STRING, /* char[size]; min is the minimum length */
+    SPEC_ENUM,   /* char[size] holding one of `choices` */
+} spec_type;
+
+enum { SPEC_LO_OPEN = 1, SPEC_HI_OPEN = 2 }; /* exclusive bounds: (min, ...] etc. */
+
+typedef struct {
+    const char *key; /* dotted path; the part before the last '.' is its section */
+    spec_type type;
+    size_t off, size; /* field in jepa_spec */
+    double min, max;  /* numeric range (all table bounds are exact in a double) */
+    int flags;        /* SPEC_LO_OPEN | SPEC_HI_OPEN */
+    const char *def;  /* default, parsed by the same code as user input */
+    const char *const *choices; /* SPEC_ENUM: NULL-terminated */
+    const char *help;
+} spec_key;
+
+#define F(field) offsetof(jepa_spec, field), sizeof(((jepa_spec *)0)->field)
+#define NOMAX ((double)INT64_MAX)
+#define FMNIST "/usr/share/datasets/fashion-mnist/"
+
+static const char *const loss_types[] = {"smooth_l1", "l2", NULL};
+static const char *const feature_kinds[] = {"target", "context", NULL};
+
+/* Sections must be contiguous: spec_write emits each section header once. */
+static const spec_key spec_keys[] = {
+    /* key                      type         field                        min  max  flags default help */
+    {"seed", SPEC_INT64, F(seed), 0, NOMAX, 0, "0", NULL, "seeds weight init, masks and data order"},
+    {"run.dir", SPEC_STRING, F(run_dir), 1, 0, 0, "runs/fmnist-tiny", NULL,
+     "run directory: resolved spec, metrics, checkpoints"},
+    {"model.img_size", SPEC_INT, F(model.img_size), 4, 1024, 0, "28", NULL, "input image side in pixels (square)"},
+    {"model.channels", SPEC_INT, F(model.channels), 1, 4, 0, "1", NULL, "input image channels"},
+    {"model.patch", SPEC_INT, F(model.patch), 1, 64, 0, "4", NULL, "patch side in pixels; divides img_size"},
+    {"model.width", SPEC_INT, F(model.width), 8, 4096, 0, "128", NULL,
+     "encoder width; a multiple of heads and of 4"},
+    {"model.depth", SPEC_INT, F(model.depth), 1, 64, 0, "6", NULL, "encoder transformer blocks"},
+    {"model.heads", SPEC_INT, F(model.heads), 1, 64, 0, "4", NULL, "encoder attention heads"},
+    {"model.mlp_ratio", SPEC_INT, F(model.mlp_ratio), 1, 16, 0, "4", NULL, "MLP hidden width / block width"},
+    {"model.pred_width", SPEC_INT, F(model.pred_width), 8, 4096, 0, "64", NULL,
+     "predictor width; a multiple of pred_heads and of 4"},
+    {"model.pred_depth", SPEC_INT, F(model.pred_depth), 1, 64, 0, "4", NULL, "predictor transformer blocks"},
+    {"model.pred_heads", SPEC_INT, F(model.pred_heads), 1, 64, 0, "4", NULL, "predictor attention heads"},
+    {"data.train_images", SPEC_STRING, F(data.train_images), 1, 0, 0, FMNIST "train-images-idx3-ubyte.gz", NULL,
+     "training images (IDX, gzip or plain)"},
+    {"data.train_labels", SPEC_STRING, F(data.train_labels), 1, 0, 0, FMNIST "train-labels-idx1-ubyte.gz", NULL,
+     "training labels (IDX)"},
+    {"data.test_images", SPEC_STRING, F(data.test_images), 1, 0, 0, FMNIST "t10k-images-idx3-ubyte.gz", NULL,
+     "test images (IDX)"},
+    {"data.test_labels", SPEC_STRING, F(data.test_labels), 1, 0, 0, FMNIST "t10k-labels-idx1-ubyte.gz", NULL,
+     "test labels (IDX)"},
+    {"train.steps", SPEC_INT64, F(train.steps), 0, 1e12, 0, "0", NULL,
+     "optimizer steps; 0 derives them from train.minutes"},
+    {"train.minutes", SPEC_DOUBLE, F(train.minutes), 0, 1e6, 0, "10", NULL,
+     "wall-clock budget in minutes; 0 means no limit (needs train.steps)"},
+    {"train.batch_per_rank", SPEC_INT, F(train.batch_per_rank), 1, 65536, 0, "128", NULL,
+     "images per rank per step (global batch = ranks x this)"},
+    {"train.log_every", SPEC_INT, F(train.log_every), 1, 1e6, 0, "10", NULL, "steps between metric lines"},
+    {"optim.lr", SPEC_DOUBLE, F(optim.lr), 0, 10, SPEC_LO_OPEN, "1e-3", NULL,
+     "peak learning rate, reached after warmup, then cosine decay"},
+    {"optim.min_lr", SPEC_DOUBLE, F(optim.min_lr), 0, 10, 0, "1e-6", NULL, "learning rate at the end of the decay"},
+    {"optim.warmup_frac", SPEC_DOUBLE, F(optim.warmup_frac), 0, 1, 0, "0.05", NULL,
+     "fraction of the steps spent in linear warmup"},
+    {"optim.wd_start", SPEC_DOUBLE, F(optim.wd_start), 0, 10, 0, "0.04", NULL, "weight decay at the first step"},
+    {"optim.wd_end", SPEC_DOUBLE, F(optim.wd_end), 0, 10, 0, "0.4", NULL,
+     "weight decay at the last step (cosine schedule)"},
+    {"optim.beta1", SPEC_DOUBLE, F(optim.beta1), 0, 1, SPEC_HI_OPEN, "0.9", NULL, "AdamW first-moment decay"},
+    {"optim.beta2", SPEC_DOUBLE, F(optim.beta2), 0, 1, SPEC_HI_OPEN, "0.999", NULL, "AdamW second-moment decay"},
+    {"optim.eps", SPEC_DOUBLE, F(optim.eps), 0, 1, SPEC_LO_OPEN, "1e-8", NULL, "AdamW denominator epsilon"},
+    {"ema.start", SPEC_DOUBLE, F(ema.start), 0, 1, 0, "0.996", NULL, "target-encoder EMA momentum at the first step"},
+    {"ema.end", SPEC_DOUBLE, F(ema.end), 0, 1, 0, "1.0", NULL,
+     "EMA momentum at the last step (linear schedule)"},
+    {"mask.num_targets", SPEC_INT, F(mask.num_targets), 1, 16, 0, "4", NULL, "target blocks per image"},
+    {"mask.target_scale_min", SPEC_DOUBLE, F(mask.target_scale_min), 0, 1, SPEC_LO_OPEN, "0.15", NULL,
+     "smallest target block, as a fraction of the patches"},
+    {"mask.target_scale_max", SPEC_DOUBLE, F(mask.target_scale_max), 0, 1, SPEC_LO_OPEN, "0.2", NULL,
+     "largest target block, as a fraction of the patches"},
+    {"mask.target_aspect_min", SPEC_DOUBLE, F(mask.target_aspect_min), 0, 10, SPEC_LO_OPEN, "0.75", NULL,
+     "smallest target block aspect ratio (height / width)"},
+    {"mask.target_aspect_max", SPEC_DOUBLE, F(mask.target_aspect_max), 0, 10, SPEC_LO_OPEN, "1.5", NULL,
+     "largest target block aspect ratio (height / width)"},
+    {"mask.context_scale_min", SPEC_DOUBLE, F(mask.context_scale_min), 0, 1, SPEC_LO_OPEN, "0.85", NULL,
+     "smallest context block, before targets are cut out"},
+    {"mask.context_scale_max", SPEC_DOUBLE, F(mask.context_scale_max), 0, 1, SPEC_LO_OPEN, "1.0", NULL,
+     "largest context block, before targets are cut out"},
+    {"mask.min_keep", SPEC_INT, F(mask.min_keep), 1, 4096, 0, "4", NULL,
+     "fewest patches a context or target block may keep"},
+    {"loss.type", SPEC_ENUM, F(loss.type), 0, 0, 0, "smooth_l1", loss_types, "prediction loss on target features"},
+    {"loss.beta", SPEC_DOUBLE, F(loss.beta), 0, 100, SPEC_LO_OPEN, "1.0", NULL,
+     "smooth-L1 transition point (unused by l2)"},
+    {"eval.probe", SPEC_BOOL, F(eval.probe), 0, 1, 0, "true", NULL,
+     "train a linear probe on frozen features after training"},
+    {"eval.features", SPEC_ENUM, F(eval.features), 0, 0, 0, "target", feature_kinds,
+     "which encoder the probe reads"},
+    {"eval.val_frac", SPEC_DOUBLE, F(eval.val_frac), 0, 0.5, SPEC_LO_OPEN, "0.1", NULL,
+     "training-set fraction held out to pick the probe's weight decay"},
+    {"eval.max_iters", SPEC_INT, F(eval.max_iters), 1, 100000, 0, "200", NULL,
+     "probe optimiser iterations per weight decay"},
+    {"parallel.ranks", SPEC_INT, F(parallel.ranks), 1, 4096, 0, "1", NULL, "MPI ranks the launcher starts"},
+    {"parallel.threads_per_rank", SPEC_INT, F(parallel.threads_per_rank), 1, 256, 0, "2", NULL,
+     "OpenMP/BLAS threads per rank"},
+    {"checkpoint.every_steps", SPEC_INT64, F(checkpoint.every_steps), 0, 1e12, 0, "0", NULL,
+     "steps between checkpoints; 0: only at the end"},
+    {"checkpoint.keep", SPEC_INT, F(checkpoint.keep), 1, 1000, 0, "3", NULL,
+     "checkpoints kept in run.dir, newest first"},
+    {"resume", SPEC_STRING, F(resume), 1, 0, 0, "none", NULL,
+     "\"auto\" (latest in run.dir), \"none\", or a checkpoint path"},
+    {"max_restarts", SPEC_INT, F(max_restarts), 0, 1000, 0, "0", NULL,
+     "times the launcher restarts a failed job from its last checkpoint"},
+};
+#define NKEYS (sizeof spec_keys / sizeof spec_keys[0])
+#define PATH_MAX_LEN 128 /* longer than any key, so a longer path is simply unknown */
+
+/* ---- small helpers ---- */
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* Copies user text for an error message: control bytes become '?' and long
+ * text is cut, so a hostile value cannot break the one-line error contract. */
+static const char *show(const char *text, char *buf, size_t n) {
+    size_t i = 0, max = n - 4;
+    for (; text[i] && i < max; i++) buf[i] = ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) ? '?' : text[i];
+    if (text[i]) memcpy(buf + i, "...", 3), i += 3;
+    buf[i] = '\0';
+    return buf;
+}
+
+static const spec_key *key_find(const char *path) {
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(spec_keys[i].key, path) == 0) return &spec_keys[i];
+    return NULL;
+}
+
+/* True when `path` is a section: some key continues it with ".rest". */
+static int is_section(const char *path) {
+    size_t n = strlen(path);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (n && strncmp(spec_keys[i].key, path, n) == 0 && spec_keys[i].key[n] == '.') return 1;
+    return 0;
+}
+
+static size_t levenshtein(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b), row[PATH_MAX_LEN + 1];
+    if (nb > PATH_MAX_LEN) return (size_t)-1;
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[nb];
+}
+
+/* " (did you mean 'x'?)" or "". A unique key ending in ".path" wins (a key
+ * written outside its section, e.g. "lr"); else the nearest key or section
+ * within edit distance 3, unless that distance rewrites the whole path. */
+static void key_suggest(const char *path, char *out, size_t n) {
+    const char *hit = NULL, *best = NULL;
+    size_t np = strlen(path), hits = 0, best_d = 4, best_len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *k = spec_keys[i].key;
+        size_t nk = strlen(k);
+        if (np && nk > np && k[nk - np - 1] == '.' && strcmp(k + nk - np, path) == 0) hit = k, hits++;
+        /* candidates: the key itself and each of its sections */
+        for (size_t len = 1; len <= nk; len++) {
+            if (k[len] != '.' && k[len] != '\0') continue;
+            char cand[PATH_MAX_LEN];
+            snprintf(cand, sizeof cand, "%.*s", (int)len, k);
+            size_t d = levenshtein(path, cand);
+            if (d < best_d && d < np) best_d = d, best = k, best_len = len; /* not a full rewrite */
+        }
+    }
+    if (hits == 1) snprintf(out, n, " (did you mean '%s'?)", hit);
+    else if (best) snprintf(out, n, " (did you mean '%.*s'?)", (int)best_len, best);
+}
+
+/* "in [1, 64]", "in (0, 10]" or ">= 0": reads after "must be". */
+static void range_text(const spec_key *k, char *buf, size_t n) {
+    int ints = k->type == SPEC_INT || k->type == SPEC_INT64;
+    char lo[32], hi[32];
+    if (ints) snprintf(lo, sizeof lo, "%lld", (long long)k->min);
+    else snprintf(lo, sizeof lo, "%g", k->min);
+    if (k->max >= NOMAX) {
+        snprintf(buf, n, "%s %s", (k->flags & SPEC_LO_OPEN) ? ">" : ">=", lo);
+        return;
+    }
+    if (ints) snprintf(hi, sizeof hi, "%lld", (long long)k->max);
+    else snprintf(hi, sizeof hi, "%g", k->max);
+    snprintf(buf, n, "in %c%s, %s%c", (k->flags & SPEC_LO_OPEN) ? '(' : '[', lo, hi,
+             (k->flags & SPEC_HI_OPEN) ? ')' : ']');
+}
+
+static int in_range(const spec_key *k, double v) {
+    if ((k->flags & SPEC_LO_OPEN) ? !(v > k->min) : !(v >= k->min)) return 0;
+    return (k->flags & SPEC_HI_OPEN) ? v < k->max : v <= k->max;
+}
+
+/* Shortest %g text that reads back to exactly v, so the resolved spec is
+ * both readable and an exact round trip. */
+static void fmt_double(double v, char *buf, size_t n) {
+    /* "10.0", not "1e+01"; still reads as a double. No libm: the build links none. */
+    if (v > -1e15 && v < 1e15 && v == (double)(long long)v) {
+        snprintf(buf, n, "%.1f", v);
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, n, "%.*g", p, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+/* Strict base-10 integer: no blanks, fraction, exponent or trailing junk. */
+static int parse_int(const char *t, long long *v) {
+    char *end;
+    if (!*t || (*t != '-' && *t != '+' && (*t < '0' || *t > '9'))) return -1;
+    errno = 0;
+    *v = strtoll(t, &end, 10);
+    return (errno || *end) ? -1 : 0;
+}
+
+/* strtod is locale dependent; no code here calls setlocale, so '.' holds. */
+static int parse_double(const char *t, double *v) {
+    char *end;
+    if (!*t || *t == ' ' || *t == '\t') return -1;
+    errno = 0;
+    *v = strtod(t, &end);
+    return (errno || *end || !isfinite(*v)) ? -1 : 0;
+}
+
+static int parse_bool(const char *t, int *v) {
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(t, yes[i]) == 0) return *v = 1, 0;
+        if (strcasecmp(t, no[i]) == 0) return *v = 0, 0;
+    }
+    return -1;
+}
+
+/* Strings must be valid UTF-8 so the resolved YAML can carry them. */
+static int utf8_valid(const unsigned char *p) {
+    while (*p) {
+        unsigned c = *p, need = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
+        if (need == 9 || (need == 1 && c < 0xc2)) return 0;
+        unsigned cp = c & (0x3f >> need);
+        for (unsigned i = 1; i <= need; i++) {
+            if ((p[i] & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0;
+        p += need + 1;
+    }
+    return 1;
+}
+
+static void *field(const spec_key *k, jepa_spec *s) { return (char *)s + k->off; }
+static const void *cfield(const spec_key *k, const jepa_spec *s) { return (const char *)s + k->off; }
+
+static int64_t key_int(const spec_key *k, const jepa_spec *s) {
+    if (k->type == SPEC_INT64) return *(const int64_t *)cfield(k, s);
+    return *(const int *)cfield(k, s);
+}
+
+/* Parses `text` (len bytes, from YAML or --set) as key k and stores it in *s.
+ * On error *s is untouched and msg holds the reason, without location. */
+static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t len, char *msg, size_t n) {
+    char shown[80];
+    long long iv;
+    double dv;
+    int bv;
+    switch (k->type) {
+    case SPEC_INT:
+    case SPEC_INT64:
+        if (parse_int(text, &iv)) return fail(msg, n, "expected an integer, got '%s'", show(text, shown, sizeof shown));
+        if (!in_range(k, (double)iv)) {
+            range_text(k, shown, sizeof shown);
+            return fail(msg, n, "must be %s, got %lld", shown, iv);
+        }
+        if (k->type == SPEC_INT) *(int *)field(k, s) = (int)iv;
+        else *(int64_t *)field(k, s) = iv;
+        return 0;
+    case SPEC_DOUBLE:
+        if (parse_double(text, &dv))
+            return fail(msg, n, "expected a finite number, got '%s'", show(text, shown, sizeof shown));
+        if (!in_range(k, dv)) {
+            char r[64];
+            range_text(k, r, sizeof r);
+            return fail(msg, n, "must be %s, got %s", r, show(text, shown, sizeof shown));
+        }
+        *(double *)field(k, s) = dv;
+        return 0;
+    case SPEC_BOOL:
+        if (parse_bool(text, &bv))
+            return fail(msg, n, "expected a boolean (true/false, yes/no, on/off, 1/0), got '%s'",
+                        show(text, shown, sizeof shown));
+        *(int *)field(k, s) = bv;
+        return 0;
+    case SPEC_STRING:
+        if (strlen(text) != len) return fail(msg, n, "contains a NUL byte");
+        if (len >= k->size) return fail(msg, n, "is %zu bytes long; at most %zu allowed", len, k->size - 1);
+        if (len < (size_t)k->min) return fail(msg, n, "must not be empty");
+        if (!utf8_valid((const unsigned char *)text)) return fail(msg, n, "is not valid UTF-8");
+        strncpy(field(k, s), text, k->size); /* zero-fills the tail: memcmp-comparable */
+        return 0;
+    case SPEC_ENUM:
+        for (const char *const *c = k->choices; *c; c++)
+            if (strcmp(*c, text) == 0) return strncpy(field(k, s), text, k->size), 0;
+        {
+            char list[128] = "";
+            for (const char *const *c = k->choices; *c; c++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", c == k->choices ? "" : ", ", *c);
+            return fail(msg, n, "must be one of %s, got '%s'", list, show(text, shown, sizeof shown));
+        }
+    }
+    return fail(msg, n, "unknown key type");
+}
+
+/* Current value as plain text (strings raw, not quoted). */
+static int key_format(const spec_key *k, const jepa_spec *s, char *out, size_t n) {
+    int w = 0;
+    switch (k->type) {
+    case SPEC_INT:
+    case SPEC_INT64: w = snprintf(out, n, "%lld", (long long)key_int(k, s)); break;
+    case SPEC_DOUBLE: {
+        char buf[40];
+        fmt_double(*(const double *)cfield(k, s), buf, sizeof buf);
+        w = snprintf(out, n, "%s", buf);
+        break;
+    }
+    case SPEC_BOOL: w = snprintf(out, n, "%s", *(const int *)cfield(k, s) ? "true" : "false"); break;
+    case SPEC_STRING:
+    case SPEC_ENUM: w = snprintf(out, n, "%.*s", (int)k->size, (const char *)cfield(k, s)); break;
+    }
+    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+}
+
+/* ---- public API ---- */
+
+void spec_defaults(jepa_spec *s) {
+    char msg[SPEC_ERR_MAX];
+    memset(s, 0, sizeof *s);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const spec_key *k = &spec_keys[i];
+        /* key_apply narrows to int after the range check, so the range must fit */
+        SPEC_ASSERT(k->type != SPEC_INT || (k->min >= INT_MIN && k->max <= INT_MAX));
+        if (key_apply(k, s, k->def, strlen(k->def), msg, sizeof msg)) {
+            fprintf(stderr, "spec table: default of %s: %s\n", k->key, msg);
+            SPEC_ASSERT(0);
+        }
+    }
+}
+
+typedef struct {
+    const char *name; /* file name for messages */
+    const char *text; /* the raw input, to place reader errors */
+    size_t len;
+    yaml_document_t *doc;
+    jepa_spec *s;
+    int seen_line[NKEYS]; /* 1-based line where each key was set; 0: not yet */
+    char *err;
+    size_t errlen;
+} loader;
+
+static int load_fail(loader *L, yaml_mark_t m, const char *path, const char *fmt, ...) {
+    char msg[SPEC_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (path && *path)
+        return fail(L->err, L->errlen, "%s:%zu:%zu: %s: %s", L->name, m.line + 1, m.column + 1, path, msg);
+    return fail(L->err, L->errlen, "%s:%zu:%zu: %s", L->name, m.line + 1, m.column + 1, msg);
+}
+
+static const char *node_kind(const yaml_node_t *n) {
+    return n->type == YAML_SCALAR_NODE ? "scalar" : n->type == YAML_SEQUENCE_NODE ? "sequence" : "mapping";
+}
+
+/* YAML's null: an empty, '~' or 'null' plain scalar (quoted "" is a string). */
+static int is_null(const yaml_node_t *n) {
+    const char *v = (const char *)n->data.scalar.value;
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (!*v || strcmp(v, "~") == 0 || strcasecmp(v, "null") == 0);
+}
+
+static int load_leaf(loader *L, const spec_key *k, const yaml_node_t *kn, const yaml_node_t *vn) {
+    size_t i = (size_t)(k - spec_keys);
+    char msg[SPEC_ERR_MAX];
+    if (L->seen_line[i])
+        return load_fail(L, kn->start_mark, k->key, "duplicate key (first at line %d)", L->seen_line[i]);
+    L->seen_line[i] = (int)kn->start_mark.line + 1;
+    if (vn->type != YAML_SCALAR_NODE)
+        return load_fail(L, vn->start_mark, k->key, "expected a scalar value, got a %s", node_kind(vn));
+    if (is_null(vn)) return load_fail(L, vn->start_mark, k->key, "missing value");
+    if (key_apply(k, L->s, (const char *)vn->data.scalar.value, vn->data.scalar.length, msg, sizeof msg))
+        return load_fail(L, vn->start_mark, k->key, "%s", msg);
+    return 0;
+}
+
+/* Walks one mapping whose keys continue `prefix` ("" at top level). A key may
+ * itself be dotted, so `optim.lr: 1` and `optim: {lr: 1}` meet at the same
+ * table row; paths stay shorter than PATH_MAX_LEN, which also bounds the
+ * recursion a self-referencing alias could cause. */
+static int load_mapping(loader *L, const yaml_node_t *map, const char *prefix) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        const yaml_node_t *kn = yaml_document_get_node(L->doc, p->key);
+        const yaml_node_t *vn = yaml_document_get_node(L->doc, p->value);
+        char path[PATH_MAX_LEN], shown[PATH_MAX_LEN + 8], hint[PATH_MAX_LEN + 32];
+        if (kn->type != YAML_SCALAR_NODE)
+            return load_fail(L, kn->start_mark, prefix, "expected a scalar key, got a %s", node_kind(kn));
+        const char *kt = (const char *)kn->data.scalar.value;
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+            const yaml_node_t *qn = yaml_document_get_node(L->doc, q->key);
+            if (qn->type == YAML_SCALAR_NODE && qn->data.scalar.length == kn->data.scalar.length &&
+                memcmp(qn->data.scalar.value, kt, kn->data.scalar.length) == 0) {
+                snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", kt);
+                return load_fail(L, kn->start_mark, show(path, shown, sizeof shown),
+                                 "duplicate key (first at line %zu)", qn->start_mark.line + 1);
+            }
+        }
+        int w = snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", kt);
+        int fits = w > 0 && (size_t)w < sizeof path && strlen(kt) == kn->data.scalar.length;
+        const spec_key *k = fits ? key_find(path) : NULL;
+        if (k) {
+            if (load_leaf(L, k, kn, vn)) return -1;
+        } else if (fits && is_section(path)) {
+            if (is_null(vn)) continue; /* a section whose keys are all commented out */
+            if (vn->type != YAML_MAPPING_NODE)
+                return load_fail(L, vn->start_mark, path, "expected a mapping of %s.* keys, got a %s", path,
+                                 node_kind(vn));
+            if (load_mapping(L, vn, path)) return -1;
+        } else {
+            key_suggest(path, hint, sizeof hint);
+            return load_fail(L, kn->start_mark, show(path, shown, sizeof shown), "unknown key%s", hint);
+        }
+    }
+    return 0;
+}
+
+/* libyaml's reader errors carry a byte offset, not a mark: derive one. */
+static yaml_mark_t mark_at(const loader *L, size_t off) {
+    yaml_mark_t m = {off, 0, 0};
+    for (size_t i = 0; i < off && i < L->len; i++) {
+        if (L->text[i] == '\n') m.line++, m.column = 0;
+        else if (((unsigned char)L->text[i] & 0xc0) != 0x80) m.column++;
+    }
+    return m;
+}
+
+static int syntax_fail(loader *L, const yaml_parser_t *p) {
+    if (p->error == YAML_MEMORY_ERROR) return fail(L->err, L->errlen, "%s: out of memory parsing YAML", L->name);
+    yaml_mark_t m = p->error == YAML_READER_ERROR ? mark_at(L, p->problem_offset) : p->problem_mark;
+    const char *problem = p->problem ? p->problem : "unknown error";
+    if (p->context)
+        return load_fail(L, m, NULL, "YAML syntax error: %s (%s started at line %zu)", problem, p->context,
+                         p->context_mark.line + 1);
+    return load_fail(L, m, NULL, "YAML syntax error: %s", problem);
+}
+
+static int load_buffer(jepa_spec *s, const char *text, size_t len, const char *name, char *err, size_t errlen) {
+    /* Work on a copy so a failed load leaves *s as it was. */
+    jepa_spec tmp;
+    memcpy(&tmp, s, sizeof tmp);
+    loader L = {.name = name ? name : "<string>", .text = text, .len = len, .s = &tmp, .err = err, .errlen = errlen};
+    yaml_parser_t p;
+    yaml_document_t doc, extra;
+    int rc = -1;
+    if (!yaml_parser_initialize(&p)) return fail(err, errlen, "%s: cannot initialise the YAML parser", L.name);
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        rc = syntax_fail(&L, &p);
+        yaml_parser_delete(&p);
+        return rc;
+    }
+    L.doc = &doc;
+    const yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || is_null(root)) {
+        yaml_mark_t m = {0, 0, 0};
+        rc = load_fail(&L, m, NULL, "empty spec: expected a mapping of keys");
+    } else if (root->type != YAML_MAPPING_NODE) {
+        rc = load_fail(&L, root->start_mark, NULL, "expected a mapping of keys at top level, got a %s",
+                       node_kind(root));
+    } else if (load_mapping(&L, root, "") == 0) {
+        /* a second document would be silently ignored: refuse it */
+        if (!yaml_parser_load(&p, &extra)) {
+            rc = syntax_fail(&L, &p);
+        } else {
+            const yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+            rc = r2 ? load_fail(&L, r2->start_mark, NULL, "more than one YAML document; a spec is one") : 0;
+            yaml_document_delete(&extra);
+        }
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    if (rc == 0) memcpy(s, &tmp, sizeof tmp);
+    return rc;
+}
+
+int spec_load_string(jepa_spec *s, const char *yaml, const char *name, char *err, size_t errlen) {
+    return load_buffer(s, yaml, strlen(yaml), name, err, errlen);
+}
+
+int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen) {
+    enum { MAX_BYTES = 1 << 20 }; /* a run spec is a page; more is a wrong file */
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    char *buf = malloc(MAX_BYTES + 1);
+    if (!buf) {
+        fclose(f);
+        return fail(err, errlen, "%s: out of memory", path);
+    }
+    size_t n = fread(buf, 1, MAX_BYTES + 1, f);
+    int bad = ferror(f) ? errno : 0; /* before fclose can change errno; EISDIR for a directory */
+    fclose(f);
+    int rc;
+    if (bad) rc = fail(err, errlen, "cannot read %s: %s", path, strerror(bad));
+    else if (n > MAX_BYTES) rc = fail(err, errlen, "%s: larger than %d bytes; not a run spec?", path, MAX_BYTES);
+    else rc = load_buffer(s, buf, n, path, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int spec_set(jepa_spec *s, const char *assignment, char *err, size_t errlen) {
+    char shown[160], msg[SPEC_ERR_MAX], key[PATH_MAX_LEN], hint[PATH_MAX_LEN + 32];
+    const char *eq = strchr(assignment, '=');
+    show(assignment, shown, sizeof shown);
+    if (!eq) return fail(err, errlen, "--set %s: missing '=' (expected key.path=value)", shown);
+    size_t n = (size_t)(eq - assignment);
+    const spec_key *k = NULL;
+    if (n < sizeof key) {
+        memcpy(key, assignment, n);
+        key[n] = '\0';
+        k = key_find(key);
+    }
+    if (!k) {
+        if (n < sizeof key) key_suggest(key, hint, sizeof hint);
+        else hint[0] = '\0';
+        return fail(err, errlen, "--set %s: unknown key%s", shown, hint);
+    }
+    if (key_apply(k, s, eq + 1, strlen(eq + 1), msg, sizeof msg))
+        return fail(err, errlen, "--set %s: %s", shown, msg);
+    return 0;
+}
+
+/* Pairs that must satisfy lo <= hi. */
+static const char *const ordered_keys[][2] = {
+    {"optim.min_lr", "optim.lr"},
+    {"mask.target_scale_min", "mask.target_scale_max"},
+    {"mask.target_aspect_min", "mask.target_aspect_max"},
+    {"mask.context_scale_min", "mask.context_scale_max"},
+    {"ema.start", "ema.end"},
+};
+/* Pairs where the first must be a multiple of the second. */
+static const char *const divisible_keys[][2] = {
+    {"model.img_size", "model.patch"},
+    {"model.width", "model.heads"},
+    {"model.pred_width", "model.pred_heads"},
+};
+
+static double key_double(const char *key, const jepa_spec *s) {
+    const spec_key *k = key_find(key);
+    SPEC_ASSERT(k);
+    return k->type == SPEC_DOUBLE ? *(const double *)cfield(k, s) : (double)key_int(k, s);
+}
+
+int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
+    char r[64], a[40], b[40];
+    /* per-key checks again: a caller may have filled the struct by hand */
+    for (size_t i = 0; i < NKEYS; i++) {
+        const spec_key *k = &spec_keys[i];
+        const char *str = cfield(k, s);
+        switch (k->type) {
+        case SPEC_INT:
+        case SPEC_INT64:
+            if (!in_range(k, (double)key_int(k, s))) {
+                range_text(k, r, sizeof r);
+                return fail(err, errlen, "%s: must be %s, got %lld", k->key, r, (long long)key_int(k, s));
+            }
+            break;
+        case SPEC_DOUBLE: {
+            double v = *(const double *)cfield(k, s);
+            if (!isfinite(v) || !in_range(k, v)) {
+                range_text(k, r, sizeof r);
+                fmt_double(v, a, sizeof a);
+                return fail(err, errlen, "%s: must be %s, got %s", k->key, r, a);
+            }
+            break;
+        }
+        case SPEC_BOOL:
+            if (key_int(k, s) != 0 && key_int(k, s) != 1)
+                return fail(err, errlen, "%s: must be 0 or 1, got %lld", k->key, (long long)key_int(k, s));
+            break;
+        case SPEC_STRING:
+        case SPEC_ENUM: {
+            jepa_spec probe; /* re-apply the text: same checks as a user's value */
+            char msg[SPEC_ERR_MAX];
+            if (!memchr(str, '\0', k->size)) return fail(err, errlen, "%s: not NUL-terminated", k->key);
+            if (key_apply(k, &probe, str, strlen(str), msg, sizeof msg))
+                return fail(err, errlen, "%s: %s", k->key, msg);
+            break;
+        }
+        }
+    }
+    if (s->train.steps == 0 && s->train.minutes == 0)
+        return fail(err, errlen, "train.steps, train.minutes: both are 0; set a step count or a time budget");
+    for (size_t i = 0; i < sizeof divisible_keys / sizeof divisible_keys[0]; i++) {
+        long long x = (long long)key_double(divisible_keys[i][0], s);
+        long long y = (long long)key_double(divisible_keys[i][1], s);
+        if (x % y)
+            return fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
+                        divisible_keys[i][1], y);
+    }
+    /* the 2-D sin-cos position embedding gives width/4 channels to each of
+     * sin(row), cos(row), sin(col), cos(col) */
+    if (s->model.width % 4)
+        return fail(err, errlen, "model.width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
+                    s->model.width);
+    if (s->model.pred_width % 4)
+        return fail(err, errlen, "model.pred_width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
+                    s->model.pred_width);
+    for (size_t i = 0; i < sizeof ordered_keys / sizeof ordered_keys[0]; i++) {
+        double lo = key_double(ordered_keys[i][0], s), hi = key_double(ordered_keys[i][1], s);
+        if (lo > hi) {
+            fmt_double(lo, a, sizeof a);
+            fmt_double(hi, b, sizeof b);
+            return fail(err, errlen, "%s: %s is greater than %s (%s)", ordered_keys[i][0], a, ordered_keys[i][1], b);
+        }
+    }
+    long long side = s->model.img_size / s->model.patch, patches = side * side;
+    if (s->mask.min_keep > patches)
+        return fail(err, errlen, "mask.min_keep: %d is more than the %lld patches of an image (img_size/patch)^2",
+                    s->mask.min_keep, patches);
+    struct stat st;
+    if (strcmp(s->resume, "auto") != 0 && strcmp(s->resume, "none") != 0 && stat(s->resume, &st) != 0) {
+        char shown[160];
+        return fail(err, errlen, "resume: '%s' does not exist (use \"auto\", \"none\" or an existing checkpoint path)",
+                    show(s->resume, shown, sizeof shown));
+    }
+    return 0;
+}
+
+/* Double-quoted YAML scalar. Escapes what libyaml would reject or fold in a
+ * quoted scalar (controls, C1, line/paragraph separators, BOM, U+FFFE/F) so
+ * any valid UTF-8 value reads back byte for byte. */
+static void write_quoted(FILE *f, const char *str) {
+    const unsigned char *p = (const unsigned char *)str;
+    fputc('"', f);
+    while (*p) {
+        unsigned c = *p, len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4, cp = c;
+        if (len > 1) {
+            cp = c & (0x3f >> (len - 1));
+            for (unsigned i = 1; i < len; i++) cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp == '"' || cp == '\\') fprintf(f, "\\%c", (int)cp);
+        else if (cp == '\n') fputs("\\n", f);
+        else if (cp == '\t') fputs("\\t", f);
+        else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) fprintf(f, "\\x%02X", cp);
+        else if (cp == 0x2028 || cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff)
+            fprintf(f, "\\u%04X", cp);
+        else fwrite(p, 1, len, f);
+        p += len;
+    }
+    fputc('"', f);
+}
+
+int spec_write(const jepa_spec *s, FILE *f) {
+    char val[SPEC_STR_MAX + 64];
+    const char *section = "";
+    size_t section_len = 0;
+    fprintf(f, "# resolved run spec (jepa-mpi): every key, defaults included\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const spec_key *k = &spec_keys[i];
+        const char *dot = strrchr(k->key, '.'), *leaf = dot ? dot + 1 : k->key;
+        size_t len = dot ? (size_t)(dot - k->key) : 0;
+        if (len != section_len || strncmp(section, k->key, len) != 0) {
+            if (len) fprintf(f, "%.*s:\n", (int)len, k->key);
+            section = k->key, section_len = len;
+        }
+        fprintf(f, "%s%s: ", len ? "  " : "", leaf);
+        if (k->type == SPEC_STRING) {
+            /* write_quoted trusts its UTF-8; a hand-filled field may not be */
+            if (!memchr(cfield(k, s), '\0', k->size) || !utf8_valid(cfield(k, s))) return -1;
+            write_quoted(f, cfield(k, s));
+        } else {
+            if (key_format(k, s, val, sizeof val)) return -1;
+            fputs(val, f);
+        }
+        fputc('\n', f);
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+int spec_get(const jepa_spec *s, const char *key, char *out, size_t outlen) {
+    const spec_key *k = key_find(key);
+    if (!k || !out || !outlen) return -1;
+    return key_format(k, s, out, outlen);
+}
+
+uint64_t spec_model_hash(const jepa_spec *s) {
+    uint64_t h = 14695981039346656037ull; /* FNV-1a 64 offset basis */
+    for (size_t i = 0; i < NKEYS; i++) {
+        const spec_key *k = &spec_keys[i];
+        if (strncmp(k->key, "model.", 6) != 0) continue;
+        SPEC_ASSERT(k->type == SPEC_INT || k->type == SPEC_INT64);
+        uint64_t v = (uint64_t)key_int(k, s);
+        for (int b = 0; b < 8; b++) { /* little-endian bytes, whatever the host */
+            h ^= (v >> (8 * b)) & 0xff;
+            h *= 1099511628211ull;
+        }
+    }
+    return h;
+}
+
+void spec_print_help(FILE *f) {
+    static const char *const type_names[] = {"int", "int64", "double", "bool", "string", "enum"};
+    char r[64];
+    fprintf(f, "Run spec keys (YAML, nested or dotted; override with --set key=value):\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const spec_key *k = &spec_keys[i];
+        if (k->type == SPEC_ENUM) {
+            strcpy(r, "one of ");
+            for (const char *const *c = k->choices; *c; c++)
+                snprintf(r + strlen(r), sizeof r - strlen(r), "%s%s", c == k->choices ? "" : "|", *c);
+        } else if (k->type == SPEC_BOOL || k->type == SPEC_STRING) {
+            r[0] = '\0';
+        } else {
+            range_text(k, r, sizeof r);
+        }
+        fprintf(f, "  %-27s %-7s default %s%s%s\n      %s\n", k->key, type_names[k->type], k->def, *r ? ", " : "", r,
+                k->help);
+    }
+}
