@@ -8,11 +8,16 @@
 #include "jepa.h"
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fprintf(argc < 2 ? stderr : stdout,
-                "usage: jepa-eval RUN_DIR [--set key=value ...]\n"
-                "       jepa-eval --random SPEC.yaml [--set key=value ...]\n");
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        fprintf(stderr, "jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random "
+                        "SPEC.yaml [--set key=value ...])\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: jepa-eval RUN_DIR [--set key=value ...]\n"
+               "       jepa-eval --random SPEC.yaml [--set key=value ...]\n"
+               "Linear probe of a run's encoder, or of a randomly initialised one.\n");
+        return 0;
     }
     int random = !strcmp(argv[1], "--random");
     if (random && argc < 3) {

@@ -257,7 +257,14 @@ static void init_params(jepa_model *m, uint64_t seed) {
         rng_init(&r, rng_key(seed, 0x1417u, (uint64_t)i));
         const char *leaf = strrchr(t->name, '.');
         leaf = leaf ? leaf + 1 : t->name;
-        if (!strcmp(t->name, "pred.mask_token")) {
+        if (!strcmp(t->name, "enc.patch.w") || !strcmp(t->name, "enc.patch.b")) {
+            /* PyTorch's Conv2d default, U(+-1/sqrt(fan_in)): with 4x4 patches
+             * (fan_in 16) I-JEPA's trunc-normal(0.02) makes the content ~10x
+             * weaker than the sin-cos position embedding, and the targets
+             * become a function of position that is trivial to predict */
+            double bound = 1.0 / sqrt((double)d->pdim);
+            for (size_t k = 0; k < t->numel; k++) p[k] = (float)((2 * rng_uniform(&r) - 1) * bound);
+        } else if (!strcmp(t->name, "pred.mask_token")) {
             for (size_t k = 0; k < t->numel; k++) p[k] = (float)rng_trunc_normal(&r, 0.02);
         } else if (t->rows > 1) {
             /* I-JEPA: trunc-normal(0.02), output projections rescaled by depth */
@@ -273,7 +280,6 @@ static void init_params(jepa_model *m, uint64_t seed) {
             for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f;
         } /* biases stay zero */
     }
-    (void)d;
 }
 
 void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,

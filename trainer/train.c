@@ -122,18 +122,6 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     memset(res, 0, sizeof *res);
     jepa_dims dims;
     if (jepa_dims_from_spec(&dims, s, err, errlen)) return -1;
-    if (make_dirs(s->run_dir, err, errlen)) return -1;
-    if (spec_text && write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) return -1;
-    {
-        char path[SPEC_STR_MAX + 32];
-        snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
-        FILE *f = fopen(path, "w");
-        if (!f || spec_write(s, f) != 0 || fclose(f) != 0) {
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            return -1;
-        }
-    }
-
     jepa_images data = {0};
     if (idx_load(&data, s->data.train_images, s->data.train_labels, err, errlen)) return -1;
     if (data.c != dims.ch || data.h != dims.img || data.w != dims.img) {
@@ -142,6 +130,29 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
         images_free(&data);
         return -1;
     }
+    /* inputs are checked before anything is written: a bad spec or data
+     * path leaves no half-made run directory behind */
+    {
+        jepa_images te = {0};
+        if (s->eval.probe &&
+            idx_load(&te, s->data.test_images, s->data.test_labels, err, errlen)) {
+            images_free(&data);
+            return -1;
+        }
+        images_free(&te);
+    }
+    if (make_dirs(s->run_dir, err, errlen)) { images_free(&data); return -1; }
+    if (spec_text && write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) { images_free(&data); return -1; }
+    {
+        char path[SPEC_STR_MAX + 32];
+        snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
+        FILE *f = fopen(path, "w");
+        if (!f || spec_write(s, f) != 0 || fclose(f) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            { images_free(&data); return -1; }
+        }
+    }
+
     float mean, std;
     images_stats(&data, &mean, &std);
 

@@ -1,1 +1,67 @@
-echo TODO; exit 1
+#!/usr/bin/env bash
+# jepa-train and bench-step on bad input: one clear line naming the
+# file/key/value, a non-zero exit, and no run directory created.
+. "$(dirname "$0")/lib.sh"
+TR="$B/jepa-train"
+SPEC="$S/configs/fmnist-tiny.yaml"
+RD="$T/run"
+
+run usage "$TR"
+expect_error "no arguments" 2 "missing SPEC.yaml"
+
+run missing "$TR" "$T/nope.yaml"
+expect_error "missing spec file" 2 "$T/nope.yaml" "No such file"
+
+printf 'optim:\n  lrr: 0.1\n' > "$T/typo.yaml"
+run typo "$TR" "$T/typo.yaml"
+expect_error "unknown key with suggestion" 2 "$T/typo.yaml:2:3" "optim.lrr" "did you mean 'optim.lr'"
+
+printf 'model:\n  depth: 0\n' > "$T/range.yaml"
+run range "$TR" "$T/range.yaml"
+expect_error "out-of-range value" 2 "$T/range.yaml:2:10" "model.depth" "[1, 64]"
+
+printf 'train:\n  steps: ten\n' > "$T/type.yaml"
+run type "$TR" "$T/type.yaml"
+expect_error "wrong type" 2 "train.steps" "ten"
+
+printf 'model: [1, 2\n' > "$T/syntax.yaml"
+run syntax "$TR" "$T/syntax.yaml"
+expect_error "YAML syntax error" 2 "$T/syntax.yaml:"
+
+run badset "$TR" "$SPEC" --set optim.lr=fast --set run.dir="$RD"
+expect_error "--set bad value" 2 "--set optim.lr=fast"
+
+run badkey "$TR" "$SPEC" --set optim.l=1 --set run.dir="$RD"
+expect_error "--set unknown key" 2 "optim.l"
+
+run noeq "$TR" "$SPEC" --set optim.lr
+expect_error "--set without =" 2 "missing '='"
+
+run cross "$TR" "$SPEC" --set train.steps=0 --set train.minutes=0 --set run.dir="$RD"
+expect_error "steps and minutes both zero" 2 "train.steps" "train.minutes"
+
+run patch "$TR" "$SPEC" --set model.patch=5 --set run.dir="$RD"
+expect_error "image not a multiple of the patch" 2 "model.patch"
+
+run extra "$TR" "$SPEC" --frobnicate --set run.dir="$RD"
+expect_error "unknown argument" 2 "--frobnicate"
+
+run data "$TR" "$SPEC" --set data.train_images="$T/missing-images.gz" --set train.steps=1 --set run.dir="$RD"
+expect_error "missing data file" 1 "$T/missing-images.gz"
+
+printf 'not an idx file at all' > "$T/junk.idx"
+run junk "$TR" "$SPEC" --set data.train_images="$T/junk.idx" --set train.steps=1 --set run.dir="$RD"
+expect_error "corrupt data file" 1 "$T/junk.idx"
+
+run testdata "$TR" "$SPEC" --set data.test_labels="$T/missing-labels" --set train.steps=1 --set run.dir="$RD"
+expect_error "missing probe test data (checked before training)" 1 "$T/missing-labels"
+
+if [ -e "$RD" ]; then bad "a failed run left $RD behind"; else ok "no run directory after failures"; fi
+
+run help "$TR" --help
+if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "optim.lr"; then ok "--help lists keys"; else bad "--help"; fi
+
+run bench "$B/bench-step" --threads 0
+expect_error "bench-step bad thread count" 2 "--threads"
+
+finish

@@ -1,0 +1,39 @@
+# lib.sh - helpers for the end-to-end tests: run a command, capture exit code
+# and stderr, and assert on them. Each failed check prints why and counts.
+set -u
+B="${JEPA_BUILD:?JEPA_BUILD must name the build directory}"
+S="${JEPA_SRC:?JEPA_SRC must name the source directory}"
+T=$(mktemp -d /tmp/jepa-e2e.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+PASS=0
+FAIL=0
+ok() { PASS=$((PASS + 1)); echo "ok   $*"; }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL $*"; }
+
+# run NAME CMD...: runs CMD, sets RC and ERR (stderr) and OUT (stdout)
+run() {
+  local name=$1; shift
+  "$@" >"$T/out" 2>"$T/err"
+  RC=$?
+  OUT=$(cat "$T/out")
+  ERR=$(cat "$T/err")
+}
+
+# expect_error DESC WANT_RC PATTERN...: last run failed with WANT_RC and one
+# stderr line that contains every PATTERN
+expect_error() {
+  local desc=$1 want=$2; shift 2
+  local lines
+  lines=$(printf '%s' "$ERR" | grep -c '')
+  if [ "$RC" -ne "$want" ]; then bad "$desc: exit $RC, want $want (stderr: $ERR)"; return; fi
+  if [ "$lines" -ne 1 ]; then bad "$desc: $lines stderr lines, want 1: $ERR"; return; fi
+  for p in "$@"; do
+    case "$ERR" in *"$p"*) ;; *) bad "$desc: stderr lacks '$p': $ERR"; return ;; esac
+  done
+  ok "$desc"
+}
+
+finish() {
+  echo "$PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ]
+}
