@@ -48,7 +48,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     jepa_model m;
-    jepa_model_init(&m, &d, (uint64_t)s.seed, 256, 1, 1, s.parallel.threads_per_rank);
+    /* the training run's batch: sgemm's blocking depends on the row count, so
+     * features (and the probe) are bitwise those of the run only with it */
+    jepa_model_init(&m, &d, (uint64_t)s.seed, s.train.batch_per_rank, 1, 1,
+                    s.parallel.threads_per_rank);
     float mean, std;
     if (random) {
         jepa_images tr = {0};
