@@ -1,0 +1,125 @@
+/* bench_shard.c - the data path's figures: for a few zstd levels, pack
+ * Fashion-MNIST's training split, then time the training reader (one
+ * background decoding thread, batch 128, shuffle buffer 4096) over whole
+ * epochs. One machine-readable line per level:
+ *   level L ratio R img_per_s N inline_img_per_s M pack_s S file_bytes B
+ * (img_per_s: batches from the prefetch queue; inline: prefetch 0, decoding
+ * on the calling thread: what one core sustains end to end)
+ * and the trainer's consumption rate beside it, so the headroom is plain. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shard.h"
+
+/* measured by bench-step (2 threads, OpenMP OpenBLAS) on this project's machine */
+#define TRAINER_IMG_PER_S 228
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[8192];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int fail(const char *msg) {
+    fprintf(stderr, "bench-shard: %s\n", msg);
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    const char *data = getenv("JEPA_FMNIST_DIR");
+    if (!data || !*data) data = "/usr/share/datasets/fashion-mnist";
+    char levels[256] = "1,3,9,19";
+    int epochs = 3, batch = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--levels") && i + 1 < argc) {
+            snprintf(levels, sizeof levels, "%s", argv[++i]);
+        } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
+            epochs = atoi(argv[++i]);
+            if (epochs < 1 || epochs > 1000) return fail("--epochs: expected 1 to 1000");
+        } else {
+            fprintf(stderr, "bench-shard: unknown argument '%s' (usage: bench-shard [--levels "
+                    "1,3,9,19] [--epochs N])\n", argv[i]);
+            return 2;
+        }
+    }
+    char err[SHARD_ERR_MAX], img[4096], lab[4096];
+    snprintf(img, sizeof img, "%s/train-images-idx3-ubyte.gz", data);
+    snprintf(lab, sizeof lab, "%s/train-labels-idx1-ubyte.gz", data);
+    shard_images im;
+    if (shard_idx_read(&im, img, lab, err, sizeof err)) return fail(err);
+    char tmp[] = "/tmp/bench-shard-XXXXXX";
+    if (!mkdtemp(tmp)) return fail("cannot create a temp directory");
+    size_t rec = shard_schema_record_bytes(&im.schema);
+    uint8_t *pix = malloc((size_t)batch * rec), *labels = malloc((size_t)batch);
+    printf("records %llu record_bytes %zu batch %d epochs %d reader_threads 1\n",
+           (unsigned long long)im.n, rec, batch, epochs);
+    int rc = 0;
+    for (char *tok = strtok(levels, ","); tok && !rc; tok = strtok(NULL, ",")) {
+        shard_pack_opts o;
+        shard_pack_opts_defaults(&o);
+        o.level = atoi(tok);
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/level%d", tmp, o.level);
+        double t0 = now_s();
+        if (shard_pack(dir, &im, &o, err, sizeof err)) {
+            rc = fail(err);
+            break;
+        }
+        double pack_s = now_s() - t0;
+        shard_dataset *ds;
+        if (shard_dataset_open(&ds, dir, err, sizeof err)) {
+            rc = fail(err);
+            break;
+        }
+        shard_dataset_info in;
+        shard_dataset_get_info(ds, &in);
+        shard_dataset_close(ds);
+        /* prefetch 4: one decoding thread, the caller only copies batches out;
+         * prefetch 0: decoding inline on the calling thread */
+        double rate[2];
+        for (int mode = 0; mode < 2 && !rc; mode++) {
+            shard_reader *r;
+            if (shard_reader_init(&r, dir, 0, 1, 1, batch, 4096, mode ? 0 : 4, err,
+                                  sizeof err)) {
+                rc = fail(err);
+                break;
+            }
+            uint64_t nb = shard_reader_batches_per_epoch(r) * (uint64_t)epochs;
+            t0 = now_s();
+            for (uint64_t b = 0; b < nb && !rc; b++)
+                if (shard_reader_next(r, pix, labels, err, sizeof err)) rc = fail(err);
+            rate[mode] = (double)(nb * batch) / (now_s() - t0);
+            shard_reader_free(r);
+        }
+        if (rc) break;
+        printf("level %d ratio %.3f img_per_s %.0f inline_img_per_s %.0f pack_s %.2f "
+               "file_bytes %llu\n", o.level, (double)in.raw_bytes / (double)in.file_bytes,
+               rate[0], rate[1], pack_s, (unsigned long long)in.file_bytes);
+        fflush(stdout);
+        remove_dir(dir);
+    }
+    printf("trainer_img_per_s %d (bench-step, 2 threads)\n", TRAINER_IMG_PER_S);
+    free(pix);
+    free(labels);
+    shard_images_free(&im);
+    rmdir(tmp);
+    return rc;
+}

@@ -1,0 +1,329 @@
+/* manifest.c - the dataset's manifest.json: schema, split, shard list with
+ * record counts, sizes and header CRCs. Written as JSON (readable by any
+ * tool) and read with libyaml, whose parser accepts the JSON we write (JSON
+ * is YAML's flow syntax); the reader is strict: every key known, present
+ * once, of the right type and range; file names plain (no '/'), so a
+ * manifest cannot point outside its directory. The manifest carries no CRC
+ * of its own: each entry's records, byte size and header CRC are checked
+ * against the shard file itself, and the header CRC pins the whole file. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "shard_internal.h"
+
+int shard_manifest_write(const shard_manifest *m, FILE *f) {
+    const shard_schema *s = &m->schema;
+    fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"split\": \"%s\",\n",
+            SHARD_MANIFEST_FORMAT, SHARD_MANIFEST_VERSION, m->split);
+    fprintf(f, "  \"schema\": {\"height\": %u, \"width\": %u, \"channels\": %u, \"dtype\": \"u8\", "
+            "\"label\": \"%s\", \"num_classes\": %u},\n", s->height, s->width, s->channels,
+            s->label == SHARD_LABEL_U8 ? "u8" : "none", s->num_classes);
+    fprintf(f, "  \"records\": %llu,\n  \"records_per_shard\": %u,\n  \"records_per_frame\": %u,\n"
+            "  \"level\": %d,\n  \"shards\": [\n", (unsigned long long)m->records,
+            m->records_per_shard, m->records_per_frame, m->level);
+    for (uint32_t i = 0; i < m->nshards; i++) {
+        const shard_manifest_entry *e = &m->shards[i];
+        fprintf(f, "    {\"file\": \"%s\", \"records\": %llu, \"bytes\": %llu, \"header_crc32\": %u}%s\n",
+                e->file, (unsigned long long)e->records, (unsigned long long)e->bytes,
+                e->header_crc, i + 1 < m->nshards ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    return ferror(f) ? -1 : 0;
+}
+
+void shard_manifest_free(shard_manifest *m) {
+    if (!m) return;
+    free(m->shards);
+    memset(m, 0, sizeof *m);
+}
+
+typedef struct {
+    yaml_document_t *doc;
+    const char *name;
+    char *err;
+    size_t errlen;
+} mctx;
+
+static int bad_at(mctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int bad_at(mctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...) {
+    char msg[SHARD_ERR_MAX / 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    shard_err(c->err, c->errlen, "%s:%zu:%zu: %s: %s", c->name, n->start_mark.line + 1,
+              n->start_mark.column + 1, key, msg);
+    return -1;
+}
+
+static int get_u64(mctx *c, const yaml_node_t *n, const char *key, uint64_t lo, uint64_t hi,
+                   uint64_t *out) {
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return bad_at(c, n, key, "expected a number");
+    const char *s = (const char *)n->data.scalar.value;
+    size_t len = n->data.scalar.length;
+    uint64_t v = 0;
+    if (len == 0) return bad_at(c, n, key, "expected a number");
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return bad_at(c, n, key, "'%.*s' is not a whole number",
+                                                    (int)(len > 40 ? 40 : len), s);
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return bad_at(c, n, key, "number too large");
+        v = v * 10 + d;
+    }
+    if (v < lo || v > hi)
+        return bad_at(c, n, key, "%llu out of range [%llu, %llu]", (unsigned long long)v,
+                      (unsigned long long)lo, (unsigned long long)hi);
+    *out = v;
+    return 0;
+}
+
+static int get_str(mctx *c, const yaml_node_t *n, const char *key, char *out, size_t outlen) {
+    if (n->type != YAML_SCALAR_NODE) return bad_at(c, n, key, "expected a string");
+    size_t len = n->data.scalar.length;
+    if (len == 0 || len >= outlen) return bad_at(c, n, key, "must be 1 to %zu characters",
+                                                 outlen - 1);
+    const char *s = (const char *)n->data.scalar.value;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        int okc = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+        if (!okc) return bad_at(c, n, key, "only letters, digits, '.', '_' and '-' allowed");
+    }
+    memcpy(out, s, len);
+    out[len] = 0;
+    return 0;
+}
+
+/* Iterates a mapping's pairs against a list of keys: each known, once; then
+ * all present. Calls fn(c, index_of_key, value, user) for each. */
+typedef int (*pair_fn)(mctx *c, int k, const yaml_node_t *v, const char *key, void *user);
+static int walk_map(mctx *c, const yaml_node_t *n, const char *where, const char *const *keys,
+                    int nkeys, pair_fn fn, void *user) {
+    if (n->type != YAML_MAPPING_NODE) return bad_at(c, n, where, "expected a mapping");
+    unsigned seen = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        if (!k || !v || k->type != YAML_SCALAR_NODE)
+            return bad_at(c, k ? k : n, where, "keys must be strings");
+        int idx = -1;
+        for (int i = 0; i < nkeys; i++)
+            if (strlen(keys[i]) == k->data.scalar.length &&
+                !memcmp(keys[i], k->data.scalar.value, k->data.scalar.length))
+                idx = i;
+        if (idx < 0)
+            return bad_at(c, k, where, "unknown key '%.*s'",
+                          (int)(k->data.scalar.length > 40 ? 40 : k->data.scalar.length),
+                          (const char *)k->data.scalar.value);
+        if (seen & (1u << idx)) return bad_at(c, k, keys[idx], "given twice");
+        seen |= 1u << idx;
+        if (fn(c, idx, v, keys[idx], user)) return -1;
+    }
+    for (int i = 0; i < nkeys; i++)
+        if (!(seen & (1u << i))) return bad_at(c, n, where, "missing key '%s'", keys[i]);
+    return 0;
+}
+
+static const char *const schema_keys[] = {"height", "width", "channels", "dtype", "label",
+                                          "num_classes"};
+static int schema_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
+    shard_schema *s = user;
+    uint64_t x;
+    char str[16];
+    switch (k) {
+    case 0: case 1: case 2:
+        if (get_u64(c, v, key, 1, k == 2 ? SHARD_MAX_CHANNELS : SHARD_MAX_SIDE, &x)) return -1;
+        *(k == 0 ? &s->height : k == 1 ? &s->width : &s->channels) = (uint32_t)x;
+        return 0;
+    case 3:
+        if (get_str(c, v, key, str, sizeof str)) return -1;
+        if (strcmp(str, "u8")) return bad_at(c, v, key, "'%s' unknown (only u8)", str);
+        s->dtype = SHARD_DTYPE_U8;
+        return 0;
+    case 4:
+        if (get_str(c, v, key, str, sizeof str)) return -1;
+        if (!strcmp(str, "u8")) s->label = SHARD_LABEL_U8;
+        else if (!strcmp(str, "none")) s->label = SHARD_LABEL_NONE;
+        else return bad_at(c, v, key, "'%s' unknown (u8 or none)", str);
+        return 0;
+    default:
+        if (get_u64(c, v, key, 0, 256, &x)) return -1;
+        s->num_classes = (uint32_t)x;
+        return 0;
+    }
+}
+
+static const char *const entry_keys[] = {"file", "records", "bytes", "header_crc32"};
+static int entry_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
+    shard_manifest_entry *e = user;
+    uint64_t x;
+    switch (k) {
+    case 0:
+        if (get_str(c, v, key, e->file, sizeof e->file)) return -1;
+        if (!strcmp(e->file, ".") || !strcmp(e->file, "..") ||
+            !strcmp(e->file, SHARD_MANIFEST))
+            return bad_at(c, v, key, "'%s' is not a shard file name", e->file);
+        return 0;
+    case 1: return get_u64(c, v, key, 1, (uint64_t)1 << 48, &e->records);
+    case 2: return get_u64(c, v, key, SHARD_HEADER_BYTES, (uint64_t)1 << 56, &e->bytes);
+    default:
+        if (get_u64(c, v, key, 0, UINT32_MAX, &x)) return -1;
+        e->header_crc = (uint32_t)x;
+        return 0;
+    }
+}
+
+static const char *const root_keys[] = {"format", "version", "split", "schema", "records",
+                                        "records_per_shard", "records_per_frame", "level",
+                                        "shards"};
+static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
+    shard_manifest *m = user;
+    uint64_t x;
+    char str[32];
+    switch (k) {
+    case 0:
+        if (get_str(c, v, key, str, sizeof str)) return -1;
+        if (strcmp(str, SHARD_MANIFEST_FORMAT))
+            return bad_at(c, v, key, "'%s', expected '%s'", str, SHARD_MANIFEST_FORMAT);
+        return 0;
+    case 1:
+        if (get_u64(c, v, key, 0, UINT32_MAX, &x)) return -1;
+        if (x != SHARD_MANIFEST_VERSION)
+            return bad_at(c, v, key, "manifest version %llu not supported (this build reads %d)",
+                          (unsigned long long)x, SHARD_MANIFEST_VERSION);
+        return 0;
+    case 2: return get_str(c, v, key, m->split, sizeof m->split);
+    case 3: return walk_map(c, v, key, schema_keys, 6, schema_pair, &m->schema);
+    case 4: return get_u64(c, v, key, 1, (uint64_t)1 << 62, &m->records);
+    case 5: case 6:
+        if (get_u64(c, v, key, 1, k == 5 ? (1u << 31) : (1u << 28), &x)) return -1;
+        *(k == 5 ? &m->records_per_shard : &m->records_per_frame) = (uint32_t)x;
+        return 0;
+    case 7:
+        if (get_u64(c, v, key, 1, 22, &x)) return -1;
+        m->level = (int)x;
+        return 0;
+    default: {
+        if (v->type != YAML_SEQUENCE_NODE) return bad_at(c, v, key, "expected a list");
+        size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n < 1 || n > SHARD_MAX_SHARDS)
+            return bad_at(c, v, key, "%zu shards, expected 1 to %u", n, SHARD_MAX_SHARDS);
+        free(m->shards);
+        m->shards = shard_xcalloc(n, sizeof *m->shards);
+        m->nshards = (uint32_t)n;
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+            if (!item) return bad_at(c, v, key, "bad item %zu", i);
+            char where[48];
+            snprintf(where, sizeof where, "shards[%zu]", i);
+            if (walk_map(c, item, where, entry_keys, 4, entry_pair, &m->shards[i])) return -1;
+        }
+        return 0;
+    }
+    }
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const char *name,
+                         char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    yaml_parser_t p;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&p)) {
+        shard_err(err, errlen, "%s: out of memory in libyaml", name);
+        return -1;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        shard_err(err, errlen, "%s:%zu:%zu: syntax error: %s", name, p.problem_mark.line + 1,
+                  p.problem_mark.column + 1, p.problem ? p.problem : "unknown");
+        yaml_parser_delete(&p);
+        return -1;
+    }
+    mctx c = {&doc, name, err, errlen};
+    int rc = -1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        shard_err(err, errlen, "%s: empty manifest", name);
+        goto out;
+    }
+    if (walk_map(&c, root, "manifest", root_keys, 9, root_pair, m)) goto out;
+    char why[SHARD_ERR_MAX / 2];
+    if (shard_schema_check(&m->schema, why, sizeof why)) {
+        bad_at(&c, root, "schema", "%s", why);
+        goto out;
+    }
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < m->nshards; i++) sum += m->shards[i].records; /* each < 2^48 */
+    if (sum != m->records) {
+        bad_at(&c, root, "records", "%llu, but the shards hold %llu", (unsigned long long)m->records,
+               (unsigned long long)sum);
+        goto out;
+    }
+    /* two entries naming one file would read its records twice */
+    const char **names = shard_xcalloc(m->nshards, sizeof *names);
+    for (uint32_t i = 0; i < m->nshards; i++) names[i] = m->shards[i].file;
+    qsort(names, m->nshards, sizeof *names, cmp_names);
+    for (uint32_t i = 1; i < m->nshards; i++)
+        if (!strcmp(names[i - 1], names[i])) {
+            bad_at(&c, root, "shards", "file '%s' listed twice", names[i]);
+            free(names);
+            goto out;
+        }
+    free(names);
+    rc = 0;
+out:
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    if (rc) shard_manifest_free(m);
+    return rc;
+}
+
+int shard_manifest_load(shard_manifest *m, const char *path, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        shard_err(err, errlen, "%s: cannot open: %s%s", path, strerror(e),
+                  e == ENOENT ? " (not a dataset directory, or its packing did not finish)" : "");
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = shard_xmalloc(cap);
+    for (;;) {
+        if (n == cap) {
+            if (cap >= SHARD_MAX_MANIFEST_BYTES) {
+                shard_err(err, errlen, "%s: larger than %zu bytes: not a manifest", path,
+                          SHARD_MAX_MANIFEST_BYTES);
+                free(buf);
+                fclose(f);
+                return -1;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            SHARD_ASSERT(nb);
+            buf = nb;
+        }
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0) break;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        shard_err(err, errlen, "%s: read error", path);
+        free(buf);
+        return -1;
+    }
+    int rc = shard_manifest_parse(m, buf, n, path, err, errlen);
+    free(buf);
+    return rc;
+}

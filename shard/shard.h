@@ -1,0 +1,217 @@
+/* shard.h - compressed data shards: the format every rank reads its data from.
+ *
+ * A dataset is a directory: shard files (`shard-NNNNN.jshard`) plus
+ * `manifest.json` (schema, shard list with record counts and checksums,
+ * total records, split name). A shard file is a fixed header, zstd frames each
+ * holding a group of records, and an index of the frames; every part carries a
+ * CRC-32 and every zstd frame its own content checksum. docs/shard-format.md
+ * has the byte layout. This module is bytes in, bytes out: it knows nothing of
+ * the model or of MPI (a rank is a number passed in).
+ *
+ * Readers never trust a file: every count, size and offset is range-checked
+ * before it sizes an allocation or addresses a read. Writers are atomic: a
+ * dataset is built in a hidden staging directory beside its destination and
+ * renamed into place whole, so a crash never leaves a dataset that looks whole.
+ *
+ * Errors are returned as ONE line in a caller-owned buffer (SHARD_ERR_MAX
+ * bytes suffices), naming the file and, for shard files, the byte offset:
+ *   data/train/shard-00003.jshard: offset 81920: frame 7: checksum mismatch ...
+ * The caller prints it and exits non-zero. */
+#ifndef JEPA_SHARD_H
+#define JEPA_SHARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHARD_ERR_MAX 1024
+
+/* ---------------------------------------------------------------- schema */
+typedef enum { SHARD_DTYPE_U8 = 1 } shard_dtype;                   /* pixel type */
+typedef enum { SHARD_LABEL_NONE = 0, SHARD_LABEL_U8 = 1 } shard_label_kind;
+
+/* What one record is: a (channels, height, width) uint8 image, row-major and
+ * channel-planar (as the trainer's (N, C, H, W) arrays), plus an optional
+ * uint8 class label in [0, num_classes). */
+typedef struct {
+    uint32_t height, width, channels;
+    shard_dtype dtype;
+    shard_label_kind label;
+    uint32_t num_classes; /* 1..256 with SHARD_LABEL_U8, 0 with SHARD_LABEL_NONE */
+} shard_schema;
+
+/* Bytes of one record's pixels: height * width * channels. */
+size_t shard_schema_record_bytes(const shard_schema *s);
+/* Range checks (sides 1..65535, channels 1..64, record <= 64 MiB, known dtype
+ * and label kind, num_classes consistent with the label kind). 0 or -1 + err. */
+int shard_schema_check(const shard_schema *s, char *err, size_t errlen);
+
+/* --------------------------------------------------------------- sources */
+/* A labelled image set in memory, the packer's input: (n, C, H, W) uint8. */
+typedef struct {
+    shard_schema schema;
+    uint64_t n;
+    uint8_t *pixels; /* (n, channels, height, width), malloc'd */
+    uint8_t *labels; /* (n), malloc'd; NULL when schema.label is NONE */
+} shard_images;
+
+/* IDX files as MNIST/Fashion-MNIST ship them, gzip or plain: images magic
+ * 0x00000803 (n, h, w), labels 0x00000801 (n), big-endian sizes. labels_path
+ * may be NULL (then no labels). Trailing bytes are an error (the header and
+ * the file disagree). num_classes = largest label + 1. 0 or -1 + err naming
+ * the file; on -1 *out is zeroed. */
+int shard_idx_read(shard_images *out, const char *images_path, const char *labels_path,
+                   char *err, size_t errlen);
+/* Every *.pgm (P5) or *.ppm (P6) file of dir, in byte order of their names;
+ * all must share one size. maxval < 255 is scaled to 0..255; PPM pixels are
+ * stored channel-planar. labels_path (may be NULL): lines "NAME LABEL" with
+ * LABEL in 0..255, one for every image; '#' starts a comment. */
+int shard_pnm_dir_read(shard_images *out, const char *dir, const char *labels_path,
+                       char *err, size_t errlen);
+/* A raw file of n records of height*width*channels uint8, (n, C, H, W); its
+ * size must be a multiple of the record size. labels_path (may be NULL): a
+ * raw file of exactly n uint8 labels. */
+int shard_raw_read(shard_images *out, const char *path, const char *labels_path,
+                   uint32_t height, uint32_t width, uint32_t channels, char *err,
+                   size_t errlen);
+void shard_images_free(shard_images *im); /* leaves *im zeroed */
+
+/* ---------------------------------------------------------------- writer */
+typedef struct {
+    uint32_t records_per_shard; /* default 4096 */
+    uint32_t records_per_frame; /* records per zstd frame, default 256 */
+    int level;                  /* zstd level 1..22, default 3 */
+    char split[65];             /* [A-Za-z0-9._-]+, default "train" */
+} shard_pack_opts;
+
+void shard_pack_opts_defaults(shard_pack_opts *o);
+int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen);
+
+/* Writes a dataset into dir. dir must not exist or be an empty directory;
+ * everything is written to a hidden sibling `.NAME.partial-PID` and renamed
+ * onto dir by shard_writer_close, so dir never holds a partial dataset.
+ * add() may be called any number of times; records roll over into new
+ * shards every records_per_shard. close() commits and frees; abort() removes
+ * the staging directory and frees. After a failed add() call abort(). */
+typedef struct shard_writer shard_writer;
+int shard_writer_open(shard_writer **w, const char *dir, const shard_schema *schema,
+                      const shard_pack_opts *o, char *err, size_t errlen);
+/* n records: pixels (n, record_bytes); labels (n), NULL iff the schema has
+ * none. Labels must be < num_classes. 0 or -1 + err. */
+int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labels, uint64_t n,
+                     char *err, size_t errlen);
+int shard_writer_close(shard_writer *w, char *err, size_t errlen);
+void shard_writer_abort(shard_writer *w);
+/* Convenience: open, add everything, close (abort on error). */
+int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *o, char *err,
+               size_t errlen);
+
+/* --------------------------------------------------------------- dataset */
+typedef struct shard_dataset shard_dataset;
+
+/* Reads and validates the manifest and every shard's header and index
+ * (checksums, counts, offsets, agreement with the manifest); frames are
+ * checked when read. 0 or -1 + err; on -1 *ds is NULL. */
+int shard_dataset_open(shard_dataset **ds, const char *dir, char *err, size_t errlen);
+void shard_dataset_close(shard_dataset *ds);
+
+const shard_schema *shard_dataset_schema(const shard_dataset *ds);
+size_t shard_dataset_record_bytes(const shard_dataset *ds);
+uint64_t shard_dataset_records(const shard_dataset *ds);
+const char *shard_dataset_split(const shard_dataset *ds);
+
+typedef struct {
+    uint32_t shards;
+    uint64_t frames, records;
+    uint32_t records_per_shard, records_per_frame;
+    int level;
+    uint64_t raw_bytes;        /* records * (record bytes + label bytes) */
+    uint64_t compressed_bytes; /* sum of the zstd frames */
+    uint64_t file_bytes;       /* sum of the shard files (frames + headers + indexes) */
+} shard_dataset_info;
+void shard_dataset_get_info(const shard_dataset *ds, shard_dataset_info *info);
+
+/* All records in manifest order (the order they were packed in):
+ * pixels (records, record_bytes); labels (records) or NULL (zeros are written
+ * when the schema has no labels). Checks every frame. 0 or -1 + err. */
+int shard_dataset_read_all(shard_dataset *ds, uint8_t *pixels, uint8_t *labels, char *err,
+                           size_t errlen);
+/* One record by its index in manifest order; label may be NULL. Where it
+ * came from is written to where (may be NULL), e.g. "shard-00002.jshard
+ * frame 5 (offset 1234) record 17". 0 or -1 + err. */
+int shard_dataset_read_record(shard_dataset *ds, uint64_t index, uint8_t *pixels,
+                              uint8_t *label, char *where, size_t wherelen, char *err,
+                              size_t errlen);
+
+/* Checks everything: manifest, every shard's header, index and every frame
+ * (our CRC, zstd's checksum, sizes, labels < num_classes), totals. Calls
+ * report(ctx, line) (if not NULL) once per problem, each line naming the file
+ * and offset, and carries on past problems where it can. Returns the number of problems
+ * (0 = sound). */
+uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *line), void *ctx);
+
+/* ---------------------------------------------------------------- reader */
+/* The training reader. Rank r of W (passed explicitly, so one process can
+ * simulate many) reads a disjoint part of the dataset each epoch, in an order
+ * that is a pure function of (seed, epoch, rank):
+ *   1. the shard order is permuted by (seed, epoch), and the frame order
+ *      within each shard by (seed, epoch, shard): one global record stream;
+ *   2. the stream of N records is cut into W contiguous ranges of
+ *      L = floor(N / W) records; rank r takes [r*L, (r+1)*L), so it touches
+ *      only the frames of its range;
+ *   3. its records pass through a shuffle buffer of shuffle_buffer records
+ *      seeded by (seed, epoch, rank);
+ *   4. the first floor(L / batch) * batch records out of the buffer are the
+ *      epoch, as floor(L / batch) full batches.
+ * Every rank therefore yields the same number of batches per epoch (MPI steps
+ * stay in lock-step), no record is used twice in an epoch, and at most
+ * W * batch - 1 records are left out of an epoch (a different random set
+ * each epoch). Batches never straddle epochs; next() moves on to the next
+ * epoch by itself.
+ *
+ * A background thread decompresses up to `prefetch` batches ahead into a
+ * bounded queue (prefetch 0: no thread, next() decodes inline; the batches
+ * are the same either way). Errors in the thread come back from next(). */
+typedef struct shard_reader shard_reader;
+
+/* Position of a reader: a small POD a checkpoint stores verbatim. It is the
+ * same on every rank (all ranks consume the same number of batches), so
+ * rank 0's copy restores all of them. The RNG state is not stored: it is a
+ * pure function of (seed, epoch, rank), replayed up to the position. */
+#define SHARD_STATE_VERSION 0x53485231u /* "SHR1" */
+typedef struct {
+    uint32_t version;        /* SHARD_STATE_VERSION */
+    uint32_t world;          /* partition it was taken under */
+    uint32_t batch, shuffle_buffer;
+    uint64_t seed;
+    uint64_t epoch;          /* epoch of the next batch */
+    uint64_t batch_in_epoch; /* batches of that epoch already consumed */
+    uint64_t records;        /* dataset size ... */
+    uint64_t fingerprint;    /* ... and identity: a resume on other data is refused */
+} shard_reader_state;
+
+/* rank in [0, world); batch >= 1; shuffle_buffer >= 1 records (1: stream
+ * order; it costs shuffle_buffer * (record bytes + 1) of memory); prefetch
+ * 0..1024 batches. Fails when an epoch would hold no batch
+ * (floor(N / world) < batch). 0 or -1 + err. */
+int shard_reader_init(shard_reader **r, const char *dir, int rank, int world, uint64_t seed,
+                      int batch, int shuffle_buffer, int prefetch, char *err, size_t errlen);
+/* As init, then positioned at *st, which must have been taken with the same
+ * world, seed, batch, shuffle_buffer and dataset (else -1 + err saying which
+ * differs). The batches that follow are bitwise those an uninterrupted
+ * reader would have produced. */
+int shard_reader_init_at(shard_reader **r, const char *dir, int rank, int world, uint64_t seed,
+                         int batch, int shuffle_buffer, int prefetch,
+                         const shard_reader_state *st, char *err, size_t errlen);
+/* The next batch: pixels (batch, record_bytes), labels (batch) or NULL
+ * (zeros when the schema has no labels). 0 or -1 + err (the reader is then
+ * dead: later calls fail with the same error). */
+int shard_reader_next(shard_reader *r, uint8_t *pixels, uint8_t *labels, char *err,
+                      size_t errlen);
+/* Position after the last batch next() returned (not the prefetcher's). */
+void shard_reader_get_state(const shard_reader *r, shard_reader_state *st);
+uint64_t shard_reader_batches_per_epoch(const shard_reader *r);
+const shard_schema *shard_reader_schema(const shard_reader *r);
+uint64_t shard_reader_records(const shard_reader *r); /* the dataset's N */
+void shard_reader_free(shard_reader *r); /* stops and joins the thread; NULL ok */
+
+#endif

@@ -1,0 +1,187 @@
+/* shard_internal.h - private to the shard/ sources (and the fuzz target): the shard
+ * file layout, its parser, the manifest, the dataset struct the reader
+ * shares, and small helpers. Not installed; users include shard.h only. */
+#ifndef JEPA_SHARD_INTERNAL_H
+#define JEPA_SHARD_INTERNAL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <zstd.h>
+
+#include "shard.h"
+
+/* Stays on under NDEBUG: invariants of this module, never user input. */
+#define SHARD_ASSERT(x)                                                                      \
+    do {                                                                                     \
+        if (!(x)) shard_fatal(__FILE__, __LINE__, #x);                                       \
+    } while (0)
+void shard_fatal(const char *file, int line, const char *what) __attribute__((noreturn));
+void *shard_xmalloc(size_t n);          /* aborts with a message on failure */
+void *shard_xcalloc(size_t n, size_t size);
+
+void shard_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------ file layout */
+#define SHARD_MAGIC "JEPASHRD"
+#define SHARD_VERSION 1u
+#define SHARD_HEADER_BYTES 128u
+#define SHARD_INDEX_ENTRY_BYTES 32u
+#define SHARD_HEADER_CRC_AT 124u /* crc32 of header bytes [0, 124) */
+
+/* Limits a reader enforces before trusting a number (see docs). */
+#define SHARD_MAX_SIDE 65535u
+#define SHARD_MAX_CHANNELS 64u
+#define SHARD_MAX_RECORD_BYTES ((uint64_t)64 << 20)
+#define SHARD_MAX_FRAME_RAW ((uint64_t)256 << 20)
+#define SHARD_MAX_FRAMES (1u << 24)
+#define SHARD_MAX_SHARDS (1u << 20)
+#define SHARD_MAX_MANIFEST_BYTES ((size_t)64 << 20)
+#define SHARD_NAME_MAX 128
+
+typedef struct {
+    uint64_t offset;       /* of the compressed frame in the file */
+    uint32_t comp_bytes;   /* compressed size */
+    uint32_t raw_bytes;    /* records * (record bytes + label bytes) */
+    uint64_t first_record; /* index within the shard */
+    uint32_t records;
+    uint32_t crc;          /* crc32 of the compressed bytes */
+} shard_frame;
+
+/* A parsed shard header + index. */
+typedef struct {
+    const char *path;   /* for messages; not owned */
+    shard_schema schema;
+    uint32_t records_per_frame;
+    int level;
+    uint64_t records;
+    uint32_t nframes;
+    uint64_t index_offset, file_bytes;
+    uint32_t index_crc, header_crc;
+    shard_frame *frames; /* (nframes), malloc'd */
+    uint32_t max_comp, max_raw; /* largest frame: buffer sizes */
+} shard_file;
+
+size_t shard_label_bytes(const shard_schema *s); /* 0 or 1 */
+
+/* Encodes sf's fields into a 128-byte header (its CRC included) and the
+ * frame table into n * 32 bytes of index. */
+void shard_header_encode(const shard_file *sf, uint8_t *hdr);
+void shard_index_encode(const shard_frame *frames, uint32_t n, uint8_t *out);
+
+/* Parses and checks the 128-byte header against the real file size. Fills
+ * sf (frames stays NULL). 0 or -1 + err "PATH: offset N: what". */
+int shard_header_parse(shard_file *sf, const uint8_t *hdr, uint64_t file_size, char *err,
+                       size_t errlen);
+/* Parses and checks the index (len = nframes * 32 bytes at index_offset)
+ * after shard_header_parse succeeded: CRC, contiguity, counts, sizes. */
+int shard_index_parse(shard_file *sf, const uint8_t *idx, size_t len, char *err,
+                      size_t errlen);
+/* Opens path, reads and checks header and index. fd is left open in *fd
+ * when fd != NULL (else closed). 0 or -1 + err. */
+int shard_file_open(shard_file *sf, const char *path, int *fd, char *err, size_t errlen);
+void shard_file_free(shard_file *sf);
+/* Checks frame i's compressed bytes (our CRC, then zstd: one frame, declared
+ * size, content checksum) and decompresses into raw (>= raw_bytes). */
+int shard_frame_decode(const shard_file *sf, uint32_t i, const uint8_t *comp, uint8_t *raw,
+                       ZSTD_DCtx *dctx, char *err, size_t errlen);
+/* pread of frame i into comp (>= comp_bytes) then shard_frame_decode. */
+int shard_frame_load(const shard_file *sf, uint32_t i, int fd, uint8_t *comp, uint8_t *raw,
+                     ZSTD_DCtx *dctx, char *err, size_t errlen);
+/* Labels of a decoded frame must be < num_classes. */
+int shard_frame_check_labels(const shard_file *sf, uint32_t i, const uint8_t *raw, char *err,
+                             size_t errlen);
+
+/* --------------------------------------------------------------- manifest */
+#define SHARD_MANIFEST "manifest.json"
+#define SHARD_MANIFEST_FORMAT "jepa-shard"
+#define SHARD_MANIFEST_VERSION 1
+
+typedef struct {
+    char file[SHARD_NAME_MAX];
+    uint64_t records, bytes;
+    uint32_t header_crc;
+} shard_manifest_entry;
+
+typedef struct {
+    shard_schema schema;
+    char split[65];
+    uint64_t records;
+    uint32_t records_per_shard, records_per_frame;
+    int level;
+    uint32_t nshards;
+    shard_manifest_entry *shards; /* (nshards), malloc'd */
+} shard_manifest;
+
+/* Parses manifest text (name for messages "NAME:LINE:COL: key: what").
+ * Checks types, ranges, file names (plain names, no '/'), the sum of records.
+ * 0 or -1 + err; on -1 m holds nothing to free. */
+int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const char *name,
+                         char *err, size_t errlen);
+int shard_manifest_load(shard_manifest *m, const char *path, char *err, size_t errlen);
+/* Writes m as JSON. 0 or -1 (stream error). */
+int shard_manifest_write(const shard_manifest *m, FILE *f);
+void shard_manifest_free(shard_manifest *m);
+
+/* ---------------------------------------------------------------- dataset */
+struct shard_dataset {
+    char *dir;
+    shard_manifest man;
+    shard_file *files;    /* (nshards) headers + indexes */
+    char **paths;         /* (nshards) dir/file */
+    uint64_t *first;      /* (nshards + 1) first record of each shard in manifest order */
+    size_t record_bytes, label_bytes;
+    uint32_t max_comp, max_raw;
+    uint64_t fingerprint; /* FNV-1a over schema and (records, header crc) of each shard */
+};
+
+/* One-frame decoding cursor (its own fd, buffers, zstd context) so several
+ * threads can read one dataset at once. */
+typedef struct {
+    const shard_dataset *ds;
+    int fd;
+    int64_t fd_shard;               /* shard whose fd is open, -1 none */
+    int64_t cached_shard;           /* frame held in raw, -1 none */
+    uint32_t cached_frame;
+    uint8_t *comp, *raw;            /* (max_comp), (max_raw) */
+    ZSTD_DCtx *dctx;
+} shard_cursor;
+
+void shard_cursor_init(shard_cursor *c, const shard_dataset *ds);
+void shard_cursor_free(shard_cursor *c);
+/* Decodes (shard, frame) unless cached; returns its raw bytes or NULL + err. */
+const uint8_t *shard_cursor_frame(shard_cursor *c, uint32_t shard, uint32_t frame, char *err,
+                                  size_t errlen);
+
+/* ----------------------------------------------------------------- little */
+static inline void shard_put32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void shard_put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint32_t shard_get32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t shard_get64(const uint8_t *p) {
+    return (uint64_t)shard_get32(p) | (uint64_t)shard_get32(p + 4) << 32;
+}
+
+uint32_t shard_crc32(const uint8_t *p, size_t n); /* zlib crc32 for any n */
+
+/* Counter-based RNG (splitmix64): a stream is a pure function of its key. */
+uint64_t shard_mix64(uint64_t x);
+uint64_t shard_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c);
+typedef struct {
+    uint64_t s;
+} shard_rng;
+uint64_t shard_rng_next(shard_rng *r);
+uint64_t shard_rng_below(shard_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
+void shard_shuffle_u32(shard_rng *r, uint32_t *a, uint32_t n);
+
+/* Reads exactly n bytes at off; 0, or -1 with errno (0 = end of file). */
+int shard_pread_all(int fd, void *buf, size_t n, uint64_t off);
+/* fsync of the directory holding path (or of path itself when it is one). */
+int shard_fsync_dir(const char *dir);
+
+#endif

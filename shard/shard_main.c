@@ -1,0 +1,345 @@
+/* shard_main.c - the jepa-shard command: pack, verify, info, cat. A thin
+ * layer over shard.h: parses flags, prints, maps errors to exit codes
+ * (2: bad usage, 1: bad data or I/O). Every error is one line on stderr
+ * naming the file, flag or value. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shard.h"
+
+#define PROG "jepa-shard"
+
+static const char *usage_text =
+    "usage: " PROG " COMMAND ...\n"
+    "  pack   SOURCE --out DIR [--split NAME] [--records-per-shard N] [--records-per-frame N]\n"
+    "         [--level L] [--quiet]   (--quiet: no progress line, no summary)\n"
+    "         SOURCE is one of:\n"
+    "           --idx-images FILE [--idx-labels FILE]      IDX (MNIST layout), gzip or plain\n"
+    "           --pnm-dir DIR [--labels FILE]              *.pgm/*.ppm; labels: 'NAME LABEL' lines\n"
+    "           --raw FILE --height H --width W [--channels C] [--raw-labels FILE]\n"
+    "                                                      uint8 (N, C, H, W); labels: N bytes\n"
+    "         defaults: --split train --records-per-shard 4096 --records-per-frame 256 --level 3\n"
+    "  verify DIR                 check every checksum and count; exit 0 when sound\n"
+    "  info   DIR                 schema, counts, raw/compressed sizes and ratio\n"
+    "  cat    DIR --index N [--format text|pgm|raw]   dump one record (pgm/raw to stdout)\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see " PROG " --help)\n");
+    va_end(ap);
+    return 2;
+}
+
+/* Parses a whole decimal number in [lo, hi]; prints the error and returns 2. */
+static int parse_num(const char *flag, const char *val, long long lo, long long hi,
+                     long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (!*val || *end || errno) {
+        fprintf(stderr, PROG ": %s %s: not a whole number\n", flag, val);
+        return 2;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, PROG ": %s %s: out of range [%lld, %lld]\n", flag, val, lo, hi);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- pack */
+static int cmd_pack(int argc, char **argv) {
+    const char *idx_images = NULL, *idx_labels = NULL, *pnm_dir = NULL, *labels = NULL,
+               *raw = NULL, *raw_labels = NULL, *out = NULL;
+    long long height = 0, width = 0, channels = 1, v;
+    int quiet = 0;
+    shard_pack_opts o;
+    shard_pack_opts_defaults(&o);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        const char **str = !strcmp(a, "--idx-images")    ? &idx_images
+                           : !strcmp(a, "--idx-labels")  ? &idx_labels
+                           : !strcmp(a, "--pnm-dir")     ? &pnm_dir
+                           : !strcmp(a, "--labels")      ? &labels
+                           : !strcmp(a, "--raw")         ? &raw
+                           : !strcmp(a, "--raw-labels")  ? &raw_labels
+                           : !strcmp(a, "--out")         ? &out
+                                                         : NULL;
+        int is_num = !strcmp(a, "--records-per-shard") || !strcmp(a, "--records-per-frame") ||
+                     !strcmp(a, "--level") || !strcmp(a, "--height") || !strcmp(a, "--width") ||
+                     !strcmp(a, "--channels") || !strcmp(a, "--split");
+        if (!str && !is_num) return usage_error("pack: unknown argument '%s'", a);
+        if (i + 1 >= argc) return usage_error("pack: %s needs a value", a);
+        const char *val = argv[++i];
+        if (str) {
+            *str = val;
+        } else if (!strcmp(a, "--split")) {
+            if (strlen(val) >= sizeof o.split)
+                return usage_error("pack: --split %s: too long", val);
+            snprintf(o.split, sizeof o.split, "%s", val);
+        } else if (!strcmp(a, "--records-per-shard")) {
+            if (parse_num(a, val, 1, 1LL << 31, &v)) return 2;
+            o.records_per_shard = (uint32_t)v;
+        } else if (!strcmp(a, "--records-per-frame")) {
+            if (parse_num(a, val, 1, 1 << 20, &v)) return 2;
+            o.records_per_frame = (uint32_t)v;
+        } else if (!strcmp(a, "--level")) {
+            if (parse_num(a, val, 1, 22, &v)) return 2;
+            o.level = (int)v;
+        } else {
+            long long *dst = !strcmp(a, "--height") ? &height : !strcmp(a, "--width") ? &width
+                                                                                      : &channels;
+            if (parse_num(a, val, 1, !strcmp(a, "--channels") ? 64 : 65535, dst)) return 2;
+        }
+    }
+    int nsrc = !!idx_images + !!pnm_dir + !!raw;
+    if (nsrc != 1)
+        return usage_error("pack: give exactly one source: --idx-images, --pnm-dir or --raw");
+    if (!out) return usage_error("pack: missing --out DIR");
+    if (idx_labels && !idx_images) return usage_error("pack: %s needs %s", "--idx-labels",
+                                                      "--idx-images");
+    if (labels && !pnm_dir) return usage_error("pack: %s needs %s", "--labels", "--pnm-dir");
+    if (raw_labels && !raw) return usage_error("pack: %s needs %s", "--raw-labels", "--raw");
+    if (raw && (!height || !width)) return usage_error("pack: %s needs %s", "--raw",
+                                                       "--height and --width");
+    if (!raw && (height || width || channels != 1))
+        return usage_error("pack: %s only go with %s", "--height/--width/--channels", "--raw");
+    char err[SHARD_ERR_MAX];
+    if (shard_pack_opts_check(&o, err, sizeof err)) {
+        fprintf(stderr, PROG ": pack: %s\n", err);
+        return 2;
+    }
+
+    shard_images im;
+    int rc = idx_images ? shard_idx_read(&im, idx_images, idx_labels, err, sizeof err)
+             : pnm_dir  ? shard_pnm_dir_read(&im, pnm_dir, labels, err, sizeof err)
+                        : shard_raw_read(&im, raw, raw_labels, (uint32_t)height, (uint32_t)width,
+                                         (uint32_t)channels, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    shard_writer *w;
+    if (shard_writer_open(&w, out, &im.schema, &o, err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", err);
+        shard_images_free(&im);
+        return 1;
+    }
+    int tty = !quiet && isatty(STDERR_FILENO);
+    size_t rec = shard_schema_record_bytes(&im.schema);
+    uint64_t chunk = 4096;
+    for (uint64_t i = 0; i < im.n; i += chunk) {
+        uint64_t k = im.n - i < chunk ? im.n - i : chunk;
+        if (shard_writer_add(w, im.pixels + i * rec, im.labels ? im.labels + i : NULL, k, err,
+                             sizeof err)) {
+            if (tty) fputc('\n', stderr);
+            fprintf(stderr, PROG ": %s\n", err);
+            shard_writer_abort(w);
+            shard_images_free(&im);
+            return 1;
+        }
+        if (tty)
+            fprintf(stderr, "\rpack: %llu/%llu records (%.0f%%)", (unsigned long long)(i + k),
+                    (unsigned long long)im.n, 100.0 * (double)(i + k) / (double)im.n);
+    }
+    if (tty) fputc('\n', stderr);
+    uint64_t n = im.n;
+    shard_images_free(&im);
+    if (shard_writer_close(w, err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    shard_dataset *ds;
+    if (shard_dataset_open(&ds, out, err, sizeof err)) { /* read back what we wrote */
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    shard_dataset_info in;
+    shard_dataset_get_info(ds, &in);
+    if (!quiet)
+        printf("packed %llu records into %u shard%s in %s (raw %llu bytes, files %llu bytes, "
+               "ratio %.2f, zstd level %d)\n", (unsigned long long)n, in.shards,
+               in.shards == 1 ? "" : "s", out,
+               (unsigned long long)in.raw_bytes, (unsigned long long)in.file_bytes,
+               (double)in.raw_bytes / (double)in.file_bytes, in.level);
+    shard_dataset_close(ds);
+    return 0;
+}
+
+/* ----------------------------------------------------------- verify/info */
+static void print_problem(void *ctx, const char *line) {
+    (void)ctx;
+    fprintf(stderr, PROG ": %s\n", line);
+}
+
+static int one_dir_arg(int argc, char **argv, const char *cmd, const char **dir) {
+    if (argc == 3 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+        fputs(usage_text, stdout);
+        return -1;
+    }
+    if (argc < 3) return usage_error("%s: missing DIR", cmd);
+    if (argc > 3) return usage_error("%s: unexpected argument '%s'", cmd, argv[3]);
+    *dir = argv[2];
+    return 0;
+}
+
+static int cmd_verify(int argc, char **argv) {
+    const char *dir;
+    int rc = one_dir_arg(argc, argv, "verify", &dir);
+    if (rc) return rc < 0 ? 0 : rc;
+    uint64_t problems = shard_verify(dir, print_problem, NULL);
+    if (problems) {
+        printf("%s: %llu problem%s\n", dir, (unsigned long long)problems, problems > 1 ? "s" : "");
+        return 1;
+    }
+    char err[SHARD_ERR_MAX];
+    shard_dataset *ds;
+    if (shard_dataset_open(&ds, dir, err, sizeof err)) { /* changed under us */
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    shard_dataset_info in;
+    shard_dataset_get_info(ds, &in);
+    printf("%s: ok: %u shards, %llu frames, %llu records; every checksum and count verified\n",
+           dir, in.shards, (unsigned long long)in.frames, (unsigned long long)in.records);
+    shard_dataset_close(ds);
+    return 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+    const char *dir;
+    int rc = one_dir_arg(argc, argv, "info", &dir);
+    if (rc) return rc < 0 ? 0 : rc;
+    char err[SHARD_ERR_MAX];
+    shard_dataset *ds;
+    if (shard_dataset_open(&ds, dir, err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    const shard_schema *s = shard_dataset_schema(ds);
+    shard_dataset_info in;
+    shard_dataset_get_info(ds, &in);
+    printf("dataset      %s\nsplit        %s\n", dir, shard_dataset_split(ds));
+    printf("schema       %ux%ux%u u8 (height x width x channels), ", s->height, s->width,
+           s->channels);
+    if (s->label == SHARD_LABEL_U8) printf("label u8 class, %u classes\n", s->num_classes);
+    else printf("no labels\n");
+    printf("records      %llu in %u shards, %llu frames (%u records per shard, %u per frame)\n",
+           (unsigned long long)in.records, in.shards, (unsigned long long)in.frames,
+           in.records_per_shard, in.records_per_frame);
+    printf("zstd level   %d\n", in.level);
+    printf("raw          %llu bytes\n", (unsigned long long)in.raw_bytes);
+    printf("compressed   %llu bytes in frames, %llu bytes in files\n",
+           (unsigned long long)in.compressed_bytes, (unsigned long long)in.file_bytes);
+    printf("ratio        %.3f (raw / file bytes)\n", (double)in.raw_bytes / (double)in.file_bytes);
+    shard_dataset_close(ds);
+    return 0;
+}
+
+/* -------------------------------------------------------------------- cat */
+static int cmd_cat(int argc, char **argv) {
+    const char *dir = NULL, *format = "text";
+    long long index = -1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--index") || !strcmp(a, "--format")) {
+            if (i + 1 >= argc) return usage_error("cat: %s needs a value", a);
+            const char *val = argv[++i];
+            if (!strcmp(a, "--format")) {
+                if (strcmp(val, "text") && strcmp(val, "pgm") && strcmp(val, "raw"))
+                    return usage_error("cat: --format %s: expected text, pgm or raw", val);
+                format = val;
+            } else if (parse_num(a, val, 0, (1LL << 62), &index)) {
+                return 2;
+            }
+        } else if (a[0] == '-' || dir) {
+            return usage_error("cat: unexpected argument '%s'", a);
+        } else {
+            dir = a;
+        }
+    }
+    if (!dir) return usage_error("cat: missing DIR");
+    if (index < 0) return usage_error("cat: missing --index N");
+    char err[SHARD_ERR_MAX], where[512];
+    shard_dataset *ds;
+    if (shard_dataset_open(&ds, dir, err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    const shard_schema *s = shard_dataset_schema(ds);
+    size_t rec = shard_dataset_record_bytes(ds), plane = (size_t)s->height * s->width;
+    uint8_t *pix = malloc(rec), label = 0;
+    int rc = 0;
+    if (!pix || shard_dataset_read_record(ds, (uint64_t)index, pix, &label, where, sizeof where,
+                                          err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", pix ? err : "out of memory");
+        rc = 1;
+    } else if (!strcmp(format, "raw")) {
+        fwrite(pix, 1, rec, stdout);
+    } else if (!strcmp(format, "pgm")) {
+        /* PGM per plane for 1 channel, PPM (interleaved) for 3; others: planes stacked as PGM */
+        int rgb = s->channels == 3;
+        printf("P%c\n%u %u\n255\n", rgb ? '6' : '5', s->width,
+               rgb ? s->height : s->height * s->channels);
+        if (rgb)
+            for (size_t p = 0; p < plane; p++)
+                for (int c = 0; c < 3; c++) putchar(pix[c * plane + p]);
+        else
+            fwrite(pix, 1, rec, stdout);
+    } else {
+        printf("record %lld of %llu: %s", index, (unsigned long long)shard_dataset_records(ds),
+               where);
+        if (s->label == SHARD_LABEL_U8) printf(", label %u", label);
+        printf("\n");
+        for (uint32_t c = 0; c < s->channels; c++) {
+            if (s->channels > 1) printf("channel %u\n", c);
+            for (uint32_t y = 0; y < s->height; y++) {
+                for (uint32_t x = 0; x < s->width; x++)
+                    printf("%s%02x", x ? " " : "", pix[c * plane + (size_t)y * s->width + x]);
+                printf("\n");
+            }
+        }
+    }
+    free(pix);
+    shard_dataset_close(ds);
+    if (!rc && fflush(stdout) != 0) {
+        fprintf(stderr, PROG ": cat: write error on stdout: %s\n", strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage_error("missing COMMAND (pack, verify, info or cat)");
+    const char *c = argv[1];
+    if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (!strcmp(c, "pack")) return cmd_pack(argc, argv);
+    if (!strcmp(c, "verify")) return cmd_verify(argc, argv);
+    if (!strcmp(c, "info")) return cmd_info(argc, argv);
+    if (!strcmp(c, "cat")) return cmd_cat(argc, argv);
+    return usage_error("unknown command '%s' (pack, verify, info or cat)", c);
+}

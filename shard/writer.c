@@ -1,0 +1,396 @@
+/* writer.c - packs records into a dataset directory. Records are grouped
+ * into frames (records_per_frame), each compressed as one zstd frame with
+ * zstd's content checksum on and our CRC-32 of its compressed bytes in the
+ * index; frames roll into a new shard every records_per_shard records.
+ *
+ * Atomicity, outermost first: everything is written into a hidden sibling
+ * `.NAME.partial-PID` that is renamed onto the destination at the end, so the
+ * destination never holds a half dataset; inside it each shard and the
+ * manifest are themselves temp file + fsync + rename, and the manifest is
+ * written last, so even a staging directory never shows a shard that looks
+ * whole but is not. A crash leaves only the hidden `.partial-PID` directory. */
+#include <dirent.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shard_internal.h"
+
+struct shard_writer {
+    char *dir;      /* destination */
+    char *parent;   /* its parent directory (for the final fsync) */
+    char *stage;    /* parent/.NAME.partial-PID */
+    shard_schema schema;
+    shard_pack_opts o;
+    size_t rec, lab, per;       /* record, label and both bytes */
+    /* current shard */
+    FILE *f;
+    char tmp[4096];
+    uint64_t off;               /* bytes written to f */
+    uint64_t shard_records;
+    shard_frame *frames;        /* (cap_frames) */
+    uint32_t nframes, cap_frames;
+    /* current frame */
+    uint8_t *raw;               /* (records_per_frame, per): pixels then labels */
+    uint8_t *labels;            /* (records_per_frame) staged labels */
+    uint32_t frame_records;
+    uint8_t *comp;              /* (comp_cap) */
+    size_t comp_cap;
+    ZSTD_CCtx *cctx;
+    shard_manifest man;         /* shards written so far */
+    uint32_t cap_shards;
+    uint64_t total;
+};
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = shard_xmalloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* Splits dir (trailing '/' removed) into parent and base name. -1 for "/" or "". */
+static int split_dir(const char *dir, char **norm, char **parent, char **base) {
+    char *d = xstrdup(dir);
+    size_t n = strlen(d);
+    while (n > 1 && d[n - 1] == '/') d[--n] = 0;
+    char *slash = strrchr(d, '/');
+    if (n == 0 || !strcmp(d, "/") || !strcmp(d, ".") || !strcmp(d, "..") ||
+        (slash && (!strcmp(slash + 1, ".") || !strcmp(slash + 1, "..")))) {
+        free(d);
+        return -1;
+    }
+    *norm = d;
+    if (!slash) {
+        *parent = xstrdup(".");
+        *base = xstrdup(d);
+    } else {
+        *base = xstrdup(slash + 1);
+        size_t pn = slash == d ? 1 : (size_t)(slash - d);
+        *parent = shard_xmalloc(pn + 1);
+        memcpy(*parent, d, pn);
+        (*parent)[pn] = 0;
+    }
+    return 0;
+}
+
+/* 1 if dir exists and holds anything but . and .., 0 if empty, -1 on error. */
+static int dir_nonempty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *e;
+    int any = 0;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            any = 1;
+            break;
+        }
+    closedir(d);
+    return any;
+}
+
+static void remove_tree_flat(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[4096];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void writer_free(shard_writer *w) {
+    if (!w) return;
+    if (w->f) fclose(w->f);
+    free(w->dir);
+    free(w->parent);
+    free(w->stage);
+    free(w->frames);
+    free(w->raw);
+    free(w->labels);
+    free(w->comp);
+    ZSTD_freeCCtx(w->cctx);
+    shard_manifest_free(&w->man);
+    free(w);
+}
+
+int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *schema,
+                      const shard_pack_opts *o, char *err, size_t errlen) {
+    *wp = NULL;
+    char why[SHARD_ERR_MAX / 2];
+    if (shard_schema_check(schema, why, sizeof why)) {
+        shard_err(err, errlen, "%s: schema: %s", dir, why);
+        return -1;
+    }
+    if (shard_pack_opts_check(o, why, sizeof why)) {
+        shard_err(err, errlen, "%s: %s", dir, why);
+        return -1;
+    }
+    size_t per = shard_schema_record_bytes(schema) + shard_label_bytes(schema);
+    if ((uint64_t)o->records_per_frame * per > SHARD_MAX_FRAME_RAW) {
+        shard_err(err, errlen, "%s: %u records per frame of %zu bytes exceed the %llu-byte frame "
+                  "limit", dir, o->records_per_frame, per,
+                  (unsigned long long)SHARD_MAX_FRAME_RAW);
+        return -1;
+    }
+    shard_writer *w = shard_xcalloc(1, sizeof *w);
+    char *base = NULL;
+    if (split_dir(dir, &w->dir, &w->parent, &base)) {
+        shard_err(err, errlen, "'%s': not usable as an output directory", dir);
+        writer_free(w);
+        return -1;
+    }
+    struct stat st;
+    if (stat(w->dir, &st) == 0) {
+        int ne = S_ISDIR(st.st_mode) ? dir_nonempty(w->dir) : -1;
+        if (ne != 0) {
+            shard_err(err, errlen, "%s: exists and is %s (will not overwrite a dataset; remove "
+                      "it or choose another output)", w->dir,
+                      S_ISDIR(st.st_mode) ? "not empty" : "not a directory");
+            free(base);
+            writer_free(w);
+            return -1;
+        }
+    }
+    size_t sn = strlen(w->parent) + strlen(base) + 48;
+    w->stage = shard_xmalloc(sn);
+    snprintf(w->stage, sn, "%s/.%s.partial-%ld", w->parent, base, (long)getpid());
+    free(base);
+    if (mkdir(w->stage, 0755) != 0) {
+        shard_err(err, errlen, "%s: cannot create staging directory %s: %s", w->dir, w->stage,
+                  strerror(errno));
+        writer_free(w);
+        return -1;
+    }
+    w->schema = *schema;
+    w->o = *o;
+    w->rec = shard_schema_record_bytes(schema);
+    w->lab = shard_label_bytes(schema);
+    w->per = per;
+    w->raw = shard_xmalloc((size_t)o->records_per_frame * per);
+    w->labels = shard_xmalloc(o->records_per_frame);
+    w->comp_cap = ZSTD_compressBound((size_t)o->records_per_frame * per);
+    w->comp = shard_xmalloc(w->comp_cap);
+    w->cctx = ZSTD_createCCtx();
+    SHARD_ASSERT(w->cctx);
+    /* the content checksum lets zstd itself catch a bad decode; our CRC of
+     * the compressed bytes names a corrupt frame before we decode it */
+    size_t zr = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, o->level);
+    if (!ZSTD_isError(zr)) zr = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(zr)) zr = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+    if (ZSTD_isError(zr)) {
+        shard_err(err, errlen, "%s: zstd: %s", w->dir, ZSTD_getErrorName(zr));
+        shard_writer_abort(w);
+        return -1;
+    }
+    w->man.schema = *schema;
+    snprintf(w->man.split, sizeof w->man.split, "%s", o->split);
+    w->man.records_per_shard = o->records_per_shard;
+    w->man.records_per_frame = o->records_per_frame;
+    w->man.level = o->level;
+    *wp = w;
+    return 0;
+}
+
+static int write_bytes(shard_writer *w, const void *p, size_t n, char *err, size_t errlen) {
+    if (n && fwrite(p, 1, n, w->f) != n) {
+        shard_err(err, errlen, "%s: write error: %s", w->tmp, strerror(errno));
+        return -1;
+    }
+    w->off += n;
+    return 0;
+}
+
+static int shard_begin(shard_writer *w, char *err, size_t errlen) {
+    snprintf(w->tmp, sizeof w->tmp, "%s/shard-%05u.jshard.tmp", w->stage, w->man.nshards);
+    w->f = fopen(w->tmp, "wb");
+    if (!w->f) {
+        shard_err(err, errlen, "%s: cannot create: %s", w->tmp, strerror(errno));
+        return -1;
+    }
+    uint8_t zero[SHARD_HEADER_BYTES] = {0}; /* the real header goes here at the end */
+    w->off = 0;
+    w->shard_records = 0;
+    w->nframes = 0;
+    return write_bytes(w, zero, sizeof zero, err, errlen);
+}
+
+static int frame_flush(shard_writer *w, char *err, size_t errlen) {
+    uint32_t n = w->frame_records;
+    if (n == 0) return 0;
+    if (w->lab) memcpy(w->raw + (size_t)n * w->rec, w->labels, n);
+    size_t raw_bytes = (size_t)n * w->per;
+    size_t c = ZSTD_compress2(w->cctx, w->comp, w->comp_cap, w->raw, raw_bytes);
+    if (ZSTD_isError(c)) {
+        shard_err(err, errlen, "%s: zstd: %s", w->tmp, ZSTD_getErrorName(c));
+        return -1;
+    }
+    if (w->nframes == w->cap_frames) {
+        w->cap_frames = w->cap_frames ? 2 * w->cap_frames : 16;
+        shard_frame *nf = realloc(w->frames, w->cap_frames * sizeof *nf);
+        SHARD_ASSERT(nf);
+        w->frames = nf;
+    }
+    shard_frame *f = &w->frames[w->nframes++];
+    f->offset = w->off;
+    f->comp_bytes = (uint32_t)c;
+    f->raw_bytes = (uint32_t)raw_bytes;
+    f->first_record = w->shard_records;
+    f->records = n;
+    f->crc = shard_crc32(w->comp, c);
+    w->shard_records += n;
+    w->frame_records = 0;
+    return write_bytes(w, w->comp, c, err, errlen);
+}
+
+static int shard_finish(shard_writer *w, char *err, size_t errlen) {
+    if (frame_flush(w, err, errlen)) return -1;
+    shard_file sf;
+    memset(&sf, 0, sizeof sf);
+    sf.schema = w->schema;
+    sf.records_per_frame = w->o.records_per_frame;
+    sf.level = w->o.level;
+    sf.records = w->shard_records;
+    sf.nframes = w->nframes;
+    sf.index_offset = w->off;
+    size_t ilen = (size_t)w->nframes * SHARD_INDEX_ENTRY_BYTES;
+    uint8_t *idx = shard_xmalloc(ilen);
+    shard_index_encode(w->frames, w->nframes, idx);
+    sf.index_crc = shard_crc32(idx, ilen);
+    sf.file_bytes = w->off + ilen;
+    uint8_t h[SHARD_HEADER_BYTES];
+    shard_header_encode(&sf, h);
+    int bad = write_bytes(w, idx, ilen, err, errlen);
+    free(idx);
+    if (bad) return -1;
+    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h ||
+        fflush(w->f) != 0 || fsync(fileno(w->f)) != 0) {
+        shard_err(err, errlen, "%s: write error: %s", w->tmp, strerror(errno));
+        return -1;
+    }
+    int rc = fclose(w->f);
+    w->f = NULL;
+    if (w->man.nshards == w->cap_shards) {
+        w->cap_shards = w->cap_shards ? 2 * w->cap_shards : 16;
+        shard_manifest_entry *ne = realloc(w->man.shards, w->cap_shards * sizeof *ne);
+        SHARD_ASSERT(ne);
+        w->man.shards = ne;
+    }
+    shard_manifest_entry *e = &w->man.shards[w->man.nshards];
+    memset(e, 0, sizeof *e);
+    snprintf(e->file, sizeof e->file, "shard-%05u.jshard", w->man.nshards);
+    e->records = w->shard_records;
+    e->bytes = sf.file_bytes;
+    e->header_crc = shard_get32(h + SHARD_HEADER_CRC_AT);
+    char final[4096];
+    snprintf(final, sizeof final, "%s/%s", w->stage, e->file);
+    if (rc != 0 || rename(w->tmp, final) != 0) {
+        shard_err(err, errlen, "%s: write error: %s", w->tmp, strerror(errno));
+        return -1;
+    }
+    w->man.nshards++;
+    w->man.records += w->shard_records;
+    return 0;
+}
+
+int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labels, uint64_t n,
+                     char *err, size_t errlen) {
+    SHARD_ASSERT(w && (pixels || n == 0));
+    if ((labels != NULL) != (w->lab != 0)) {
+        shard_err(err, errlen, "%s: labels %s but the schema has %s", w->dir,
+                  labels ? "given" : "missing", w->lab ? "labels" : "none");
+        return -1;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if (labels && labels[i] >= w->schema.num_classes) {
+            shard_err(err, errlen, "%s: record %llu: label %u not below num_classes %u", w->dir,
+                      (unsigned long long)(w->total + i), labels[i], w->schema.num_classes);
+            return -1;
+        }
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if (!w->f && shard_begin(w, err, errlen)) return -1;
+        memcpy(w->raw + (size_t)w->frame_records * w->rec, pixels + i * w->rec, w->rec);
+        if (labels) w->labels[w->frame_records] = labels[i];
+        w->frame_records++;
+        w->total++;
+        if (w->frame_records == w->o.records_per_frame && frame_flush(w, err, errlen)) return -1;
+        if (w->shard_records + w->frame_records == w->o.records_per_shard &&
+            shard_finish(w, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* Writes stage/manifest.json atomically. */
+static int manifest_commit(shard_writer *w, char *err, size_t errlen) {
+    char tmp[4096], final[4096];
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", w->stage, SHARD_MANIFEST);
+    snprintf(final, sizeof final, "%s/%s", w->stage, SHARD_MANIFEST);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        shard_err(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        return -1;
+    }
+    int bad = shard_manifest_write(&w->man, f) != 0 || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    if (fclose(f) != 0) bad = 1;
+    if (bad || rename(tmp, final) != 0) {
+        shard_err(err, errlen, "%s: write error: %s", tmp, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int shard_writer_close(shard_writer *w, char *err, size_t errlen) {
+    SHARD_ASSERT(w);
+    if (w->f && shard_finish(w, err, errlen)) {
+        shard_writer_abort(w);
+        return -1;
+    }
+    if (w->man.nshards == 0) {
+        shard_err(err, errlen, "%s: no records to write", w->dir);
+        shard_writer_abort(w);
+        return -1;
+    }
+    if (manifest_commit(w, err, errlen) != 0) {
+        shard_writer_abort(w);
+        return -1;
+    }
+    shard_fsync_dir(w->stage);
+    /* rename replaces dir when it is an empty directory (checked at open) */
+    if (rename(w->stage, w->dir) != 0) {
+        shard_err(err, errlen, "%s: cannot move the finished dataset from %s into place: %s",
+                  w->dir, w->stage, strerror(errno));
+        shard_writer_abort(w);
+        return -1;
+    }
+    shard_fsync_dir(w->parent);
+    writer_free(w);
+    return 0;
+}
+
+void shard_writer_abort(shard_writer *w) {
+    if (!w) return;
+    if (w->f) {
+        fclose(w->f);
+        w->f = NULL;
+    }
+    remove_tree_flat(w->stage);
+    writer_free(w);
+}
+
+int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *o, char *err,
+               size_t errlen) {
+    shard_writer *w;
+    if (shard_writer_open(&w, dir, &src->schema, o, err, errlen)) return -1;
+    if (shard_writer_add(w, src->pixels, src->labels, src->n, err, errlen)) {
+        shard_writer_abort(w);
+        return -1;
+    }
+    return shard_writer_close(w, err, errlen);
+}
