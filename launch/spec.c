@@ -49,7 +49,6 @@ typedef struct {
 
 #define F(field) offsetof(jepa_spec, field), sizeof(((jepa_spec *)0)->field)
 #define NOMAX ((double)INT64_MAX)
-#define FMNIST "/usr/share/datasets/fashion-mnist/"
 
 static const char *const loss_types[] = {"smooth_l1", "l2", NULL};
 static const char *const feature_kinds[] = {"target", "context", NULL};
@@ -72,14 +71,14 @@ static const spec_key spec_keys[] = {
      "predictor width; a multiple of pred_heads and of 4"},
     {"model.pred_depth", SPEC_INT, F(model.pred_depth), 1, 64, 0, "4", NULL, "predictor transformer blocks"},
     {"model.pred_heads", SPEC_INT, F(model.pred_heads), 1, 64, 0, "4", NULL, "predictor attention heads"},
-    {"data.train_images", SPEC_STRING, F(data.train_images), 1, 0, 0, FMNIST "train-images-idx3-ubyte.gz", NULL,
-     "training images (IDX, gzip or plain)"},
-    {"data.train_labels", SPEC_STRING, F(data.train_labels), 1, 0, 0, FMNIST "train-labels-idx1-ubyte.gz", NULL,
-     "training labels (IDX)"},
-    {"data.test_images", SPEC_STRING, F(data.test_images), 1, 0, 0, FMNIST "t10k-images-idx3-ubyte.gz", NULL,
-     "test images (IDX)"},
-    {"data.test_labels", SPEC_STRING, F(data.test_labels), 1, 0, 0, FMNIST "t10k-labels-idx1-ubyte.gz", NULL,
-     "test labels (IDX)"},
+    {"data.train", SPEC_STRING, F(data.train), 1, 0, 0, "data/fmnist/train", NULL,
+     "training set: a shard directory (jepa-shard pack); also the probe's training set"},
+    {"data.test", SPEC_STRING, F(data.test), 1, 0, 0, "data/fmnist/test", NULL,
+     "the probe's test set: a shard directory"},
+    {"data.shuffle_buffer", SPEC_INT, F(data.shuffle_buffer), 1, 1 << 24, 0, "8192", NULL,
+     "records in each rank's shuffle buffer"},
+    {"data.prefetch", SPEC_INT, F(data.prefetch), 0, 64, 0, "4", NULL,
+     "batches decoded ahead by the reader thread (0: decode inline)"},
     {"train.steps", SPEC_INT64, F(train.steps), 0, 1e12, 0, "0", NULL,
      "optimizer steps; 0 derives them from train.minutes"},
     {"train.minutes", SPEC_DOUBLE, F(train.minutes), 0, 1e6, 0, "10", NULL,

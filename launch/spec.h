@@ -30,9 +30,11 @@ typedef struct {
     } model;
 
     struct {
-        /* IDX files (gzip or plain) until the shard reader replaces them */
-        char train_images[SPEC_STR_MAX], train_labels[SPEC_STR_MAX];
-        char test_images[SPEC_STR_MAX], test_labels[SPEC_STR_MAX];
+        /* shard directories written by `jepa-shard pack` */
+        char train[SPEC_STR_MAX]; /* training set (also the probe's training set) */
+        char test[SPEC_STR_MAX];  /* the probe's test set */
+        int shuffle_buffer;       /* records in each rank's shuffle buffer */
+        int prefetch;             /* batches decoded ahead by the reader thread */
     } data;
 
     struct {

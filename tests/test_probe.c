@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "jepa.h"
+#include "shard.h"
 #include "testutil.h"
 
 /* probe.c's test hook: loss and gradient of the probe objective. */
@@ -216,26 +217,26 @@ static void test_fmnist(void) {
     const char *dir = getenv("JEPA_FMNIST_DIR");
     if (!dir || !*dir) dir = "/usr/share/datasets/fashion-mnist";
     char a[1024], b[1024], err[512] = "";
-    jepa_images tr, te;
+    shard_images tr, te;
     snprintf(a, sizeof a, "%s/train-images-idx3-ubyte.gz", dir);
     snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte.gz", dir);
-    int rc = idx_load(&tr, a, b, err, sizeof err);
+    int rc = shard_idx_read(&tr, a, b, err, sizeof err);
     if (rc) fprintf(stderr, "\n  %s (set JEPA_FMNIST_DIR)\n", err);
     CU_ASSERT_FATAL(rc == 0);
     snprintf(a, sizeof a, "%s/t10k-images-idx3-ubyte.gz", dir);
     snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    CU_ASSERT_FATAL(idx_load(&te, a, b, err, sizeof err) == 0);
-    const int dim = tr.h * tr.w, ntr = tr.n;
+    CU_ASSERT_FATAL(shard_idx_read(&te, a, b, err, sizeof err) == 0);
+    const int dim = (int)(tr.schema.height * tr.schema.width), ntr = (int)tr.n, nte = (int)te.n;
     float *ftr = malloc((size_t)ntr * dim * sizeof *ftr);
-    float *fte = malloc((size_t)te.n * dim * sizeof *fte);
+    float *fte = malloc((size_t)nte * dim * sizeof *fte);
     CU_ASSERT_FATAL(ftr && fte);
     for (size_t i = 0; i < (size_t)ntr * dim; i++) ftr[i] = tr.pixels[i] / 255.0f;
-    for (size_t i = 0; i < (size_t)te.n * dim; i++) fte[i] = te.pixels[i] / 255.0f;
+    for (size_t i = 0; i < (size_t)nte * dim; i++) fte[i] = te.pixels[i] / 255.0f;
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     probe_result res;
-    rc = probe_run(ftr, tr.labels, ntr, fte, te.labels, te.n, dim, 10, 0.1, max_iters, 0, &res,
+    rc = probe_run(ftr, tr.labels, ntr, fte, te.labels, nte, dim, 10, 0.1, max_iters, 0, &res,
                    err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double sec = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
@@ -246,8 +247,8 @@ static void test_fmnist(void) {
     CU_ASSERT(res.test_acc > 0.835);
     free(ftr);
     free(fte);
-    images_free(&tr);
-    images_free(&te);
+    shard_images_free(&tr);
+    shard_images_free(&te);
 }
 
 static const test_case cases[] = {

@@ -9,7 +9,6 @@
 #include "spec.h"
 #include "testutil.h"
 
-#define FM "/usr/share/datasets/fashion-mnist/"
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Every key with its documented default (docs/run-spec.md), as text. */
@@ -28,10 +27,10 @@ static const struct {
     {"model.pred_width", "64"},
     {"model.pred_depth", "4"},
     {"model.pred_heads", "4"},
-    {"data.train_images", FM "train-images-idx3-ubyte.gz"},
-    {"data.train_labels", FM "train-labels-idx1-ubyte.gz"},
-    {"data.test_images", FM "t10k-images-idx3-ubyte.gz"},
-    {"data.test_labels", FM "t10k-labels-idx1-ubyte.gz"},
+    {"data.train", "data/fmnist/train"},
+    {"data.test", "data/fmnist/test"},
+    {"data.shuffle_buffer", "8192"},
+    {"data.prefetch", "4"},
     {"train.steps", "0"},
     {"train.minutes", "10"},
     {"train.batch_per_rank", "128"},
@@ -74,7 +73,7 @@ static const char *const every_key_changed[] = {
     "run.dir=runs/other",
     "model.img_size=32", "model.channels=3", "model.patch=8", "model.width=96", "model.depth=3",
     "model.heads=3", "model.mlp_ratio=2", "model.pred_width=48", "model.pred_depth=2", "model.pred_heads=6",
-    "data.train_images=/d/a.gz", "data.train_labels=/d/b.gz", "data.test_images=/d/c", "data.test_labels=/d/d",
+    "data.train=/d/a", "data.test=/d/c", "data.shuffle_buffer=77", "data.prefetch=0",
     "train.steps=12345678901", "train.minutes=2.5", "train.batch_per_rank=7", "train.log_every=3",
     "optim.lr=0.1234567890123", "optim.min_lr=1e-300", "optim.warmup_frac=0.3333333333333333",
     "optim.wd_start=0.05", "optim.wd_end=0.1", "optim.beta1=0.8", "optim.beta2=0.95", "optim.eps=1.5e-7",
@@ -129,10 +128,9 @@ static void test_defaults_documented(void) {
     CU_ASSERT(s.model.img_size == 28 && s.model.channels == 1 && s.model.patch == 4);
     CU_ASSERT(s.model.width == 128 && s.model.depth == 6 && s.model.heads == 4 && s.model.mlp_ratio == 4);
     CU_ASSERT(s.model.pred_width == 64 && s.model.pred_depth == 4 && s.model.pred_heads == 4);
-    CU_ASSERT_STRING_EQUAL(s.data.train_images, FM "train-images-idx3-ubyte.gz");
-    CU_ASSERT_STRING_EQUAL(s.data.train_labels, FM "train-labels-idx1-ubyte.gz");
-    CU_ASSERT_STRING_EQUAL(s.data.test_images, FM "t10k-images-idx3-ubyte.gz");
-    CU_ASSERT_STRING_EQUAL(s.data.test_labels, FM "t10k-labels-idx1-ubyte.gz");
+    CU_ASSERT_STRING_EQUAL(s.data.train, "data/fmnist/train");
+    CU_ASSERT_STRING_EQUAL(s.data.test, "data/fmnist/test");
+    CU_ASSERT(s.data.shuffle_buffer == 8192 && s.data.prefetch == 4);
     CU_ASSERT(s.train.steps == 0 && s.train.minutes == 10.0 && s.train.batch_per_rank == 128 && s.train.log_every == 10);
     CU_ASSERT(s.optim.lr == 1e-3 && s.optim.min_lr == 1e-6 && s.optim.warmup_frac == 0.05);
     CU_ASSERT(s.optim.wd_start == 0.04 && s.optim.wd_end == 0.4);

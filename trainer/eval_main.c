@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     float mean, std;
     if (random) {
         jepa_images tr = {0};
-        if (idx_load(&tr, s.data.train_images, s.data.train_labels, err, sizeof err)) {
+        if (images_load_shards(&tr, s.data.train, err, sizeof err)) {
             fprintf(stderr, "jepa-eval: %s\n", err);
             return 1;
         }

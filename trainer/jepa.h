@@ -54,12 +54,13 @@ typedef struct {
     uint8_t *labels; /* (n) */
 } jepa_images;
 
-/* Reads an IDX image file and its IDX label file, gzip-compressed or plain.
- * Validates magic, dimensions, sizes and that counts agree. 0, or -1 with a
- * one-line message naming the file in err. */
-int idx_load(jepa_images *d, const char *images_path, const char *labels_path,
-             char *err, size_t errlen);
+/* Reads a whole shard dataset (a directory written by `jepa-shard pack`:
+ * u8 images with u8 class labels) into memory, checksums verified. 0, or -1
+ * with a one-line message naming the file in err. */
+int images_load_shards(jepa_images *d, const char *dir, char *err, size_t errlen);
 void images_free(jepa_images *d);
+/* Mean and std of all pixels (scaled to [0,1]) of an image set. */
+void images_stats(const jepa_images *d, float *mean, float *std);
 
 /* ------------------------------------------------------------------- ops */
 /* Forward/backward kernels. Backward functions ACCUMULATE into dinp/dw/db
@@ -267,7 +268,5 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
  * eval.features' encoder of m, fits the probe. Prints progress to stderr. */
 int train_probe(jepa_model *m, const jepa_spec *s, float mean, float std, probe_result *pr,
                 char *err, size_t errlen);
-/* Mean and std of all pixels (scaled to [0,1]) of an image set. */
-void images_stats(const jepa_images *d, float *mean, float *std);
 
 #endif

@@ -1,8 +1,8 @@
 /* train.c - the training loop: data order, masks, step, schedules, AdamW,
  * EMA, metrics, progress, checkpoint and the closing linear probe.
  *
- * Reproducibility: the batch order is a function of (seed, epoch), the masks
- * of (seed, step); a time budget (train.minutes) is turned into a step count
+ * Reproducibility: the batch order is a function of (seed, epoch) (the shard
+ * reader's), the masks of (seed, step); a time budget (train.minutes) is turned into a step count
  * once, up front, by timing the step, so the schedules are step-based and the
  * run is replayable from its resolved spec and logged step count. */
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "jepa.h"
+#include "shard.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -55,28 +56,10 @@ static int write_text(const char *dir, const char *name, const char *text, char 
     return 0;
 }
 
-void images_stats(const jepa_images *d, float *mean, float *std) {
-    size_t n = (size_t)d->n * d->c * d->h * d->w;
-    double s = 0.0, s2 = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double v = d->pixels[i] / 255.0;
-        s += v;
-        s2 += v * v;
-    }
-    double m = s / n;
-    *mean = (float)m;
-    *std = (float)sqrt(s2 / n - m * m);
-}
-
-static void fill_batch(float *dst, const jepa_images *d, const uint32_t *idx, int B, float mean,
-                       float std) {
-    size_t npix = (size_t)d->c * d->h * d->w;
+/* u8 pixels -> normalised floats: (x/255 - mean) / std */
+static void fill_batch(float *dst, const uint8_t *src, size_t n, float mean, float std) {
     float a = 1.0f / (255.0f * std), b = -mean / std;
-    for (int i = 0; i < B; i++) {
-        const uint8_t *src = d->pixels + (size_t)idx[i] * npix;
-        float *o = dst + (size_t)i * npix;
-        for (size_t k = 0; k < npix; k++) o[k] = src[k] * a + b;
-    }
+    for (size_t k = 0; k < n; k++) dst[k] = src[k] * a + b;
 }
 
 static void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s) {
@@ -93,8 +76,8 @@ static void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s) {
 int train_probe(jepa_model *m, const jepa_spec *s, float mean, float std, probe_result *pr,
                 char *err, size_t errlen) {
     jepa_images tr = {0}, te = {0};
-    if (idx_load(&tr, s->data.train_images, s->data.train_labels, err, errlen)) return -1;
-    if (idx_load(&te, s->data.test_images, s->data.test_labels, err, errlen)) {
+    if (images_load_shards(&tr, s->data.train, err, errlen)) return -1;
+    if (images_load_shards(&te, s->data.test, err, errlen)) {
         images_free(&tr);
         return -1;
     }
@@ -123,10 +106,10 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     jepa_dims dims;
     if (jepa_dims_from_spec(&dims, s, err, errlen)) return -1;
     jepa_images data = {0};
-    if (idx_load(&data, s->data.train_images, s->data.train_labels, err, errlen)) return -1;
+    if (images_load_shards(&data, s->data.train, err, errlen)) return -1;
     if (data.c != dims.ch || data.h != dims.img || data.w != dims.img) {
         snprintf(err, errlen, "%s: images are %dx%dx%d but model.img_size/channels say %dx%dx%d",
-                 s->data.train_images, data.c, data.h, data.w, dims.ch, dims.img, dims.img);
+                 s->data.train, data.c, data.h, data.w, dims.ch, dims.img, dims.img);
         images_free(&data);
         return -1;
     }
@@ -134,8 +117,7 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
      * path leaves no half-made run directory behind */
     {
         jepa_images te = {0};
-        if (s->eval.probe &&
-            idx_load(&te, s->data.test_images, s->data.test_labels, err, errlen)) {
+        if (s->eval.probe && images_load_shards(&te, s->data.test, err, errlen)) {
             images_free(&data);
             return -1;
         }
@@ -166,19 +148,29 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
                     s->parallel.threads_per_rank);
     jepa_masks mk;
     mask_alloc(&mk, B, G, mc.npred, max_ntgt);
-    float *batch = JEPA_MALLOC(sizeof(float) * B * dims.ch * dims.img * dims.img);
-    uint32_t *order = JEPA_MALLOC(sizeof(uint32_t) * data.n);
+    size_t npix = (size_t)B * dims.ch * dims.img * dims.img;
+    float *batch = JEPA_MALLOC(sizeof(float) * npix);
+    uint8_t *pix8 = JEPA_MALLOC(npix), *lab8 = JEPA_MALLOC((size_t)B);
+    /* this rank's stream of batches: disjoint across ranks, shuffled by
+     * (seed, epoch), decoded ahead in the reader's thread */
+    shard_reader *rd = NULL;
+    if (shard_reader_init(&rd, s->data.train, 0, 1, (uint64_t)s->seed, B, s->data.shuffle_buffer,
+                          s->data.prefetch, err, errlen)) {
+        jepa_free(batch); jepa_free(pix8); jepa_free(lab8);
+        mask_free(&mk);
+        jepa_model_free(&m);
+        images_free(&data);
+        return -1;
+    }
     loss_kind lk = strcmp(s->loss.type, "l2") ? LOSS_SMOOTH_L1 : LOSS_L2;
     float beta = (float)s->loss.beta;
-    int steps_per_epoch = data.n / B;
 
     /* a time budget becomes a fixed step count, measured on the real step */
     int64_t total = s->train.steps;
     double budget = s->train.minutes * 60.0;
     if (total <= 0) {
         jepa_rng r;
-        for (int i = 0; i < B; i++) order[i] = (uint32_t)i;
-        fill_batch(batch, &data, order, B, mean, std);
+        fill_batch(batch, data.pixels, npix, mean, std);
         rng_init(&r, rng_key((uint64_t)s->seed, 0xca1b, 0));
         mask_sample(&mk, &mc, G, B, &r);
         jepa_forward_backward(&m, batch, &mk, lk, beta, NULL); /* warm caches, pages */
@@ -212,17 +204,12 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     int loss_n = 0, rc = 0;
     int64_t step = 0, seen = 0, seen_log = 0;
     double t_log = t0;
-    int64_t epoch = -1;
     for (step = 0; step < total; step++) {
-        int64_t e = step / steps_per_epoch, k = step % steps_per_epoch;
-        if (e != epoch) {
-            jepa_rng r;
-            rng_init(&r, rng_key((uint64_t)s->seed, 0xda7a, (uint64_t)e));
-            for (int i = 0; i < data.n; i++) order[i] = (uint32_t)i;
-            rng_shuffle_u32(&r, order, (size_t)data.n);
-            epoch = e;
+        if (shard_reader_next(rd, pix8, lab8, err, errlen)) {
+            rc = -1;
+            break;
         }
-        fill_batch(batch, &data, order + k * B, B, mean, std);
+        fill_batch(batch, pix8, npix, mean, std);
         jepa_rng r;
         rng_init(&r, rng_key((uint64_t)s->seed, 0x3a5c, (uint64_t)step));
         mask_sample(&mk, &mc, G, B, &r);
@@ -301,8 +288,10 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
                  (unsigned long long)jepa_hash_floats(m.params, m.nparams));
         rc = write_text(s->run_dir, "summary.json", buf, err, errlen);
     }
+    shard_reader_free(rd);
     jepa_free(batch);
-    jepa_free(order);
+    jepa_free(pix8);
+    jepa_free(lab8);
     mask_free(&mk);
     jepa_model_free(&m);
     images_free(&data);

@@ -4,10 +4,11 @@
 # on the randomly initialised encoder.
 . "$(dirname "$0")/lib.sh"
 SPEC="$S/configs/fmnist-tiny.yaml"
-run rand "$B/jepa-eval" --random "$SPEC"
+pack_fmnist
+run rand "$B/jepa-eval" --random "$SPEC" "${DATA[@]}"
 RAND=$(printf '%s\n' "$OUT" | tail -n 1 | sed -n 's/^probe_acc //p')
 [ -n "$RAND" ] && ok "random-init probe $RAND" || bad "random-init probe failed: $ERR"
-run train "$B/jepa-train" "$SPEC" --set run.dir="$T/run" --set train.minutes=10
+run train "$B/jepa-train" "$SPEC" "${DATA[@]}" --set run.dir="$T/run" --set train.minutes=10
 ACC=$(printf '%s\n' "$OUT" | tail -n 1 | sed -n 's/^probe_acc //p')
 [ -n "$ACC" ] && ok "10-minute probe $ACC" || bad "training failed: $ERR"
 awk -v a="$ACC" -v r="$RAND" 'BEGIN { exit !(a >= r + 0.02) }' \

@@ -5,6 +5,7 @@
 TR="$B/jepa-train"
 SPEC="$S/configs/fmnist-tiny.yaml"
 RD="$T/run"
+pack_fmnist
 
 run usage "$TR"
 expect_error "no arguments" 2 "missing SPEC.yaml"
@@ -46,15 +47,21 @@ expect_error "image not a multiple of the patch" 2 "model.patch"
 run extra "$TR" "$SPEC" --frobnicate --set run.dir="$RD"
 expect_error "unknown argument" 2 "--frobnicate"
 
-run data "$TR" "$SPEC" --set data.train_images="$T/missing-images.gz" --set train.steps=1 --set run.dir="$RD"
-expect_error "missing data file" 1 "$T/missing-images.gz"
+run data "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
+expect_error "missing data directory" 1 "$T/missing-shards"
 
-printf 'not an idx file at all' > "$T/junk.idx"
-run junk "$TR" "$SPEC" --set data.train_images="$T/junk.idx" --set train.steps=1 --set run.dir="$RD"
-expect_error "corrupt data file" 1 "$T/junk.idx"
+mkdir -p "$T/junk" && printf 'not a manifest' > "$T/junk/manifest.json"
+run junk "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/junk" --set train.steps=1 --set run.dir="$RD"
+expect_error "corrupt manifest" 1 "$T/junk"
 
-run testdata "$TR" "$SPEC" --set data.test_labels="$T/missing-labels" --set train.steps=1 --set run.dir="$RD"
-expect_error "missing probe test data (checked before training)" 1 "$T/missing-labels"
+cp -r "$T/fm/train" "$T/flipped"
+f=$(ls "$T/flipped"/*.jshard 2>/dev/null | head -n 1)
+printf '\xff\xff\xff\xff' | dd of="$f" bs=1 seek=5000 conv=notrunc status=none
+run flipped "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/flipped" --set train.steps=1 --set run.dir="$RD"
+expect_error "corrupt shard frame" 1 "$f"
+
+run testdata "$TR" "$SPEC" "${DATA[@]}" --set data.test="$T/missing-test" --set train.steps=1 --set run.dir="$RD"
+expect_error "missing probe test set (checked before training)" 1 "$T/missing-test"
 
 if [ -e "$RD" ]; then bad "a failed run left $RD behind"; else ok "no run directory after failures"; fi
 

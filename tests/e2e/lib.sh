@@ -33,6 +33,13 @@ expect_error() {
   ok "$desc"
 }
 
+# pack_fmnist: Fashion-MNIST shards in $T/fm/{train,test}; sets DATA to the
+# --set arguments that point a run at them
+pack_fmnist() {
+  bash "$S/scripts/pack-fmnist.sh" "$T/fm" "$B/jepa-shard" || { bad "packing Fashion-MNIST failed"; return 1; }
+  DATA=(--set data.train="$T/fm/train" --set data.test="$T/fm/test")
+}
+
 finish() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ]

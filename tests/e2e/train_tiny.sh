@@ -7,6 +7,8 @@ SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=60 --set train.log_every=10
        --set parallel.threads_per_rank=1 --set eval.max_iters=50)
 SPEC="$S/configs/fmnist-tiny.yaml"
+pack_fmnist
+SMALL+=("${DATA[@]}")
 
 json() { sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"; }
 
