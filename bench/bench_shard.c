@@ -5,7 +5,8 @@
  *   level L ratio R img_per_s N inline_img_per_s M pack_s S file_bytes B
  * (img_per_s: batches from the prefetch queue; inline: prefetch 0, decoding
  * on the calling thread: what one core sustains end to end)
- * and the trainer's consumption rate beside it, so the headroom is plain. */
+ * With --trainer-img-per-s N (bench/run.sh passes bench-step's figure from
+ * the same run) it also prints the trainer's rate and the headroom ratio. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +16,6 @@
 
 #include "shard.h"
 
-/* measured by bench-step (2 threads, OpenMP OpenBLAS) on this project's machine */
-#define TRAINER_IMG_PER_S 228
 
 static double now_s(void) {
     struct timespec t;
@@ -44,6 +43,7 @@ static int fail(const char *msg) {
 }
 
 int main(int argc, char **argv) {
+    double trainer_rate = 0.0;
     const char *data = getenv("JEPA_FMNIST_DIR");
     if (!data || !*data) data = "/usr/share/datasets/fashion-mnist";
     char levels[256] = "1,3,9,19";
@@ -53,10 +53,12 @@ int main(int argc, char **argv) {
             snprintf(levels, sizeof levels, "%s", argv[++i]);
         } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
             epochs = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--trainer-img-per-s") && i + 1 < argc) {
+            trainer_rate = atof(argv[++i]);
             if (epochs < 1 || epochs > 1000) return fail("--epochs: expected 1 to 1000");
         } else {
             fprintf(stderr, "bench-shard: unknown argument '%s' (usage: bench-shard [--levels "
-                    "1,3,9,19] [--epochs N])\n", argv[i]);
+                    "1,3,9,19] [--epochs N] [--trainer-img-per-s N])\n", argv[i]);
             return 2;
         }
     }
@@ -111,12 +113,14 @@ int main(int argc, char **argv) {
         }
         if (rc) break;
         printf("level %d ratio %.3f img_per_s %.0f inline_img_per_s %.0f pack_s %.2f "
-               "file_bytes %llu\n", o.level, (double)in.raw_bytes / (double)in.file_bytes,
+               "file_bytes %llu", o.level, (double)in.raw_bytes / (double)in.file_bytes,
                rate[0], rate[1], pack_s, (unsigned long long)in.file_bytes);
+        if (trainer_rate > 0) printf(" headroom_x %.0f", rate[1] / trainer_rate);
+        printf("\n");
         fflush(stdout);
         remove_dir(dir);
     }
-    printf("trainer_img_per_s %d (bench-step, 2 threads)\n", TRAINER_IMG_PER_S);
+    if (trainer_rate > 0) printf("trainer_img_per_s %.1f\n", trainer_rate);
     free(pix);
     free(labels);
     shard_images_free(&im);

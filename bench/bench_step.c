@@ -46,9 +46,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench-step: %s\n", err);
         return 2;
     }
-    mask_cfg mc = {s.mask.num_targets, s.mask.target_scale_min, s.mask.target_scale_max,
-                   s.mask.target_aspect_min, s.mask.target_aspect_max,
-                   s.mask.context_scale_min, s.mask.context_scale_max, s.mask.min_keep};
+    mask_cfg mc;
+    mask_cfg_from_spec(&mc, &s);
     int B = s.train.batch_per_rank, G = d.grid, maxt = mask_max_tokens(&mc, G);
     jepa_model m;
     jepa_model_init(&m, &d, 1, B, mc.npred, maxt, threads);

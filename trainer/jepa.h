@@ -187,6 +187,7 @@ typedef struct {
     int min_keep;
 } mask_cfg;
 
+void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s);
 /* Largest ntgt the config can produce on a GxG grid (for sizing). */
 int mask_max_tokens(const mask_cfg *c, int G);
 /* Samples I-JEPA multi-block masks for B images: block sizes drawn once per

@@ -109,3 +109,14 @@ void mask_free(jepa_masks *mk) {
     jepa_free(mk->count);
     memset(mk, 0, sizeof *mk);
 }
+
+void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s) {
+    c->npred = s->mask.num_targets;
+    c->tscale_min = s->mask.target_scale_min;
+    c->tscale_max = s->mask.target_scale_max;
+    c->aspect_min = s->mask.target_aspect_min;
+    c->aspect_max = s->mask.target_aspect_max;
+    c->cscale_min = s->mask.context_scale_min;
+    c->cscale_max = s->mask.context_scale_max;
+    c->min_keep = s->mask.min_keep;
+}

@@ -62,17 +62,6 @@ static void fill_batch(float *dst, const uint8_t *src, size_t n, float mean, flo
     for (size_t k = 0; k < n; k++) dst[k] = src[k] * a + b;
 }
 
-static void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s) {
-    c->npred = s->mask.num_targets;
-    c->tscale_min = s->mask.target_scale_min;
-    c->tscale_max = s->mask.target_scale_max;
-    c->aspect_min = s->mask.target_aspect_min;
-    c->aspect_max = s->mask.target_aspect_max;
-    c->cscale_min = s->mask.context_scale_min;
-    c->cscale_max = s->mask.context_scale_max;
-    c->min_keep = s->mask.min_keep;
-}
-
 int train_probe(jepa_model *m, const jepa_spec *s, float mean, float std, probe_result *pr,
                 char *err, size_t errlen) {
     jepa_images tr = {0}, te = {0};
@@ -99,6 +88,21 @@ int train_probe(jepa_model *m, const jepa_spec *s, float mean, float std, probe_
     return rc;
 }
 
+/* The run directory with the spec as given and fully resolved. */
+static int write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen) {
+    if (make_dirs(s->run_dir, err, errlen)) return -1;
+    if (spec_text && write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) return -1;
+    char path[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 40];
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || spec_write(s, f) != 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char *err,
               size_t errlen) {
     double t_start = now_s();
@@ -123,16 +127,9 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
         }
         images_free(&te);
     }
-    if (make_dirs(s->run_dir, err, errlen)) { images_free(&data); return -1; }
-    if (spec_text && write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) { images_free(&data); return -1; }
-    {
-        char path[SPEC_STR_MAX + 32];
-        snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
-        FILE *f = fopen(path, "w");
-        if (!f || spec_write(s, f) != 0 || fclose(f) != 0) {
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            { images_free(&data); return -1; }
-        }
+    if (write_run_dir(s, spec_text, err, errlen)) {
+        images_free(&data);
+        return -1;
     }
 
     float mean, std;
