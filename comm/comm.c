@@ -1,0 +1,236 @@
+/* comm.c - MPI process group, broadcast, fail-fast errors, bucketed gradient
+ * all-reduce and replica hashing. See comm.h for contracts and docs/comm.md
+ * for the design (why buckets run from the end, why ready() tests requests). */
+#include "comm.h"
+
+#include <limits.h>
+#include <mpi.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Largest element count handed to one MPI call (counts are int). */
+#define COMM_CHUNK ((size_t)INT_MAX)
+
+static int g_rank = 0;
+static int g_world = 1;
+static int g_inited = 0;    /* comm_init ran */
+static int g_we_init = 0;   /* ... and it was the one that called MPI_Init */
+
+static int mpi_active(void) {
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    return init && !fin;
+}
+
+void comm_init(int *argc, char ***argv) {
+    if (g_inited) return;
+    if (!mpi_active()) {
+        int provided = MPI_THREAD_SINGLE;
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            fprintf(stderr, "jepa: MPI_Init_thread failed\n");
+            exit(1);
+        }
+        g_we_init = 1;
+        if (provided < MPI_THREAD_FUNNELED) {
+            MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+            MPI_Comm_size(MPI_COMM_WORLD, &g_world);
+            comm_fatal("MPI gives thread level %d, need MPI_THREAD_FUNNELED", provided);
+        }
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_world);
+    g_inited = 1;
+}
+
+void comm_finalize(void) {
+    if (g_we_init && mpi_active()) MPI_Finalize();
+    g_inited = 0;
+    g_we_init = 0;
+    g_rank = 0;
+    g_world = 1;
+}
+
+int comm_rank(void) { return g_rank; }
+int comm_world(void) { return g_world; }
+
+double comm_time(void) {
+    if (g_inited) return MPI_Wtime();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void comm_barrier(void) {
+    if (g_world > 1) MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void comm_bcast_floats(float *p, size_t n, int root) {
+    if (g_world <= 1) return;
+    for (size_t off = 0; off < n; off += COMM_CHUNK) {
+        size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
+        MPI_Bcast(p + off, (int)c, MPI_FLOAT, root, MPI_COMM_WORLD);
+    }
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+void comm_fatal(const char *fmt, ...) {
+    char line[1024];
+    int k = snprintf(line, sizeof line, "jepa: rank %d: ", g_rank);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + k, sizeof line - (size_t)k - 1, fmt, ap);
+    va_end(ap);
+    /* Keep it one line even if the message carried newlines, then add ours. */
+    size_t len = strlen(line);
+    for (size_t i = 0; i < len; i++)
+        if (line[i] == '\n') line[i] = ' ';
+    line[len++] = '\n';
+    /* One write(2) so ranks' lines never interleave mid-line. */
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;
+    if (g_world > 1 && mpi_active()) MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);
+}
+
+int comm_any_error(int local_failed) {
+    int mine = local_failed ? g_rank : INT_MAX;
+    int lowest = mine;
+    if (g_world > 1) MPI_Allreduce(&mine, &lowest, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return lowest == INT_MAX ? -1 : lowest;
+}
+
+/* ---- bucketed all-reduce ------------------------------------------------ */
+
+/* Bucket i covers [bucket_lo(i), bucket_hi(i)), counted from the end. */
+static size_t bucket_hi(const comm_buckets *b, int i) {
+    return b->n - (size_t)i * b->bucket_floats;
+}
+static size_t bucket_lo(const comm_buckets *b, int i) {
+    size_t hi = bucket_hi(b, i);
+    return hi > b->bucket_floats ? hi - b->bucket_floats : 0;
+}
+
+int comm_buckets_init(comm_buckets *b, float *grads, size_t n, size_t bucket_bytes,
+                      int blocking) {
+    memset(b, 0, sizeof *b);
+    if (bucket_bytes < sizeof(float)) return -1;
+    size_t bf = bucket_bytes / sizeof(float);
+    if (bf > COMM_CHUNK) bf = COMM_CHUNK;
+    b->grads = grads;
+    b->n = n;
+    b->bucket_floats = bf;
+    b->blocking = blocking ? 1 : 0;
+    b->world = g_world;
+    size_t nb = n == 0 ? 0 : (n + bf - 1) / bf;
+    if (nb > (size_t)INT_MAX) comm_fatal("comm: %zu buckets is too many", nb);
+    b->nbuckets = (int)nb;
+    b->stats.nbuckets = b->blocking ? (n > 0) : b->nbuckets;
+    if (b->world > 1 && !b->blocking && nb > 0) {
+        MPI_Request *r = malloc(nb * sizeof *r);
+        if (!r) comm_fatal("comm: out of memory for %zu MPI requests", nb);
+        for (size_t i = 0; i < nb; i++) r[i] = MPI_REQUEST_NULL;
+        b->reqs = r;
+    }
+    return 0;
+}
+
+void comm_buckets_ready(comm_buckets *b, size_t lo) {
+    if (b->world <= 1 || b->blocking || b->nbuckets == 0) return;
+    double t0 = MPI_Wtime();
+    MPI_Request *r = b->reqs;
+    while (b->next < b->nbuckets && bucket_lo(b, b->next) >= lo) {
+        int i = b->next++;
+        size_t l = bucket_lo(b, i);
+        MPI_Iallreduce(MPI_IN_PLACE, b->grads + l, (int)(bucket_hi(b, i) - l), MPI_FLOAT,
+                       MPI_SUM, MPI_COMM_WORLD, &r[i]);
+    }
+    /* Progress: Open MPI moves non-blocking collectives forward only inside
+     * MPI calls; completed requests become MPI_REQUEST_NULL and cost little. */
+    if (b->next > 0) {
+        int flag = 0;
+        MPI_Testall(b->next, r, &flag, MPI_STATUSES_IGNORE);
+    }
+    b->stats.ready_s += MPI_Wtime() - t0;
+}
+
+/* Same operation, same operands, same order on every rank: the summed buffer
+ * is identical everywhere, so the average is too. Division (not multiply by
+ * 1/world) keeps exactly divisible sums exact, e.g. 3 ranks. */
+static void scale_average(float *g, size_t n, int world) {
+    const float w = (float)world;
+    for (size_t i = 0; i < n; i++) g[i] /= w;
+}
+
+void comm_buckets_finish(comm_buckets *b) {
+    if (b->world <= 1 || b->n == 0) return;
+    double t0 = MPI_Wtime();
+    if (b->blocking) {
+        for (size_t off = 0; off < b->n; off += COMM_CHUNK) {
+            size_t c = b->n - off < COMM_CHUNK ? b->n - off : COMM_CHUNK;
+            MPI_Allreduce(MPI_IN_PLACE, b->grads + off, (int)c, MPI_FLOAT, MPI_SUM,
+                          MPI_COMM_WORLD);
+        }
+    } else {
+        comm_buckets_ready(b, 0);
+        t0 = MPI_Wtime(); /* issuing the tail is ready()'s cost, not waiting */
+        MPI_Waitall(b->nbuckets, b->reqs, MPI_STATUSES_IGNORE);
+        b->next = 0;
+    }
+    double dt = MPI_Wtime() - t0;
+    scale_average(b->grads, b->n, b->world);
+    b->stats.wait_s += dt;
+    b->stats.last_wait_s = dt;
+    b->stats.bytes += (uint64_t)b->n * sizeof(float);
+    b->stats.steps++;
+}
+
+void comm_buckets_stats(const comm_buckets *b, comm_stats *out) { *out = b->stats; }
+
+void comm_buckets_free(comm_buckets *b) {
+    free(b->reqs);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- replica check ------------------------------------------------------ */
+
+uint64_t comm_hash_floats(const float *p, size_t n) {
+    const unsigned char *c = (const unsigned char *)p;
+    size_t len = n * sizeof(float);
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 offset basis */
+    for (size_t i = 0; i < len; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL; /* FNV 64 prime */
+    }
+    return h;
+}
+
+int comm_check_replicas(const float *p, size_t n, char *err, size_t errlen) {
+    if (g_world <= 1) return 0;
+    uint64_t mine = comm_hash_floats(p, n);
+    uint64_t *all = malloc((size_t)g_world * sizeof *all);
+    if (!all) comm_fatal("comm: out of memory for %d hashes", g_world);
+    MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD);
+    int bad = 0;
+    size_t k = 0;
+    for (int r = 1; r < g_world; r++) {
+        if (all[r] == all[0]) continue;
+        if (err && errlen > 0) {
+            if (bad == 0)
+                k += (size_t)snprintf(err + k, errlen - k,
+                                      "replicas diverge from rank 0 (0x%016llx):",
+                                      (unsigned long long)all[0]);
+            if (k < errlen)
+                k += (size_t)snprintf(err + k, errlen - k, " rank %d 0x%016llx", r,
+                                      (unsigned long long)all[r]);
+        }
+        bad++;
+    }
+    free(all);
+    return bad ? -1 : 0;
+}
