@@ -77,6 +77,35 @@ void comm_bcast_floats(float *p, size_t n, int root) {
     }
 }
 
+void comm_bcast_bytes(void *p, size_t n, int root) {
+    if (g_world <= 1) return;
+    if (n > (size_t)INT_MAX) comm_fatal("comm_bcast_bytes: %zu bytes is more than one call carries", n);
+    MPI_Bcast(p, (int)n, MPI_BYTE, root, MPI_COMM_WORLD);
+}
+
+double comm_mean_double(double v) {
+    if (g_world <= 1) return v;
+    double sum = 0.0;
+    MPI_Allreduce(&v, &sum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    return sum / g_world;
+}
+
+void comm_wait_idle(void) {
+    /* MPI_Barrier/Finalize busy-poll: while rank 0 runs the probe alone the
+     * other ranks would steal its cores. Poll an Ibarrier gently instead. */
+    if (g_world <= 1) return;
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    int done = 0;
+    while (!done) {
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 void comm_fatal(const char *fmt, ...) {

@@ -37,6 +37,13 @@ double comm_time(void);
 
 /* Blocks until every rank has reached it. */
 void comm_barrier(void);
+/* A barrier that sleeps between polls (20 ms): for ranks that wait while
+ * rank 0 works alone (the probe), so they do not spin on its cores. */
+void comm_wait_idle(void);
+/* Broadcast n bytes (n <= INT_MAX) from root. */
+void comm_bcast_bytes(void *p, size_t n, int root);
+/* The mean over ranks of one double (the logged loss, stop decisions). */
+double comm_mean_double(double v);
 
 /* ---- broadcast ---------------------------------------------------------- */
 

@@ -76,6 +76,9 @@ typedef struct {
 
     struct {
         int ranks, threads_per_rank;
+        double bucket_mb;       /* gradient all-reduce bucket size */
+        int blocking_allreduce; /* one blocking MPI_Allreduce after backward */
+        int check_every;        /* steps between replica hash checks (0: end only) */
     } parallel;
 
     struct {

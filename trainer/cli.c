@@ -1,5 +1,6 @@
 /* cli.c - see cli.h. */
 #include "cli.h"
+#include "comm.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
     char err[SPEC_ERR_MAX];
     spec_defaults(s);
     if (spec_load_file(s, path, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
+        if (comm_rank() == 0) fprintf(stderr, "%s: %s\n", prog, err);
         return 2;
     }
     int nu = 0;
@@ -35,7 +36,7 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
         const char *a = argv[i];
         if (!strcmp(a, "--set")) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "%s: --set needs key.path=value\n", prog);
+                if (comm_rank() == 0) fprintf(stderr, "%s: --set needs key.path=value\n", prog);
                 return 2;
             }
             a = argv[++i];
@@ -46,19 +47,19 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
             continue;
         }
         if (spec_set(s, a, err, sizeof err)) {
-            fprintf(stderr, "%s: %s\n", prog, err);
+            if (comm_rank() == 0) fprintf(stderr, "%s: %s\n", prog, err);
             return 2;
         }
     }
     if (nunused) *nunused = nu;
     if (spec_validate(s, err, sizeof err)) {
-        fprintf(stderr, "%s: %s: %s\n", prog, path, err);
+        if (comm_rank() == 0) fprintf(stderr, "%s: %s: %s\n", prog, path, err);
         return 2;
     }
     if (spec_text) {
         *spec_text = slurp(path);
         if (!*spec_text) {
-            fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, strerror(errno));
+            if (comm_rank() == 0) fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, strerror(errno));
             return 2;
         }
     }

@@ -150,6 +150,11 @@ typedef struct {
     int maxB, max_nctx, max_ntgt, max_npred;
     jepa_acts *acts;
     int nthreads;
+    /* Called during backward with lo: grads[lo, nparams) are final (lo only
+     * decreases within a step), so a data-parallel caller can start reducing
+     * them while the rest of backward runs. NULL: not called. */
+    void (*grad_ready)(void *ctx, size_t lo);
+    void *grad_ready_ctx;
 } jepa_model;
 
 typedef struct {
@@ -195,6 +200,10 @@ int mask_max_tokens(const mask_cfg *c, int G);
  * truncated to the batch minimum (random subset). mk's arrays must hold
  * ctx: B*G*G, tgt: npred*B*max_ntgt, count: B ints. */
 void mask_alloc(jepa_masks *mk, int B, int G, int npred, int max_ntgt);
+/* dst (allocated for >= B images) = images [b0, b0 + B) of src: a rank's
+ * share of masks sampled for the global batch, so every world size sees the
+ * same masks for the same global batch. */
+void mask_slice(jepa_masks *dst, const jepa_masks *src, int b0, int B);
 void mask_free(jepa_masks *mk);
 void mask_sample(jepa_masks *mk, const mask_cfg *c, int G, int B, jepa_rng *r);
 
@@ -256,8 +265,9 @@ uint64_t jepa_hash_floats(const float *p, size_t n);
 
 /* ------------------------------------------------------------------ train */
 typedef struct {
-    int64_t steps, images_seen;
+    int64_t steps, images_seen; /* images over all ranks */
     double final_loss, target_std, probe_acc, wall_s;
+    int remote_failure; /* the error happened on another rank (err says which) */
 } train_result;
 
 /* Trains the run the spec describes (run dir, metrics.jsonl, summary.json,

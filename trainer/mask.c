@@ -120,3 +120,15 @@ void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s) {
     c->cscale_max = s->mask.context_scale_max;
     c->min_keep = s->mask.min_keep;
 }
+
+void mask_slice(jepa_masks *dst, const jepa_masks *src, int b0, int B) {
+    JEPA_ASSERT(b0 >= 0 && b0 + B <= src->B);
+    dst->B = B;
+    dst->npred = src->npred;
+    dst->nctx = src->nctx;
+    dst->ntgt = src->ntgt;
+    memcpy(dst->ctx, src->ctx + (size_t)b0 * src->nctx, sizeof(int) * B * src->nctx);
+    for (int j = 0; j < src->npred; j++)
+        memcpy(dst->tgt + (size_t)j * B * src->ntgt,
+               src->tgt + ((size_t)j * src->B + b0) * src->ntgt, sizeof(int) * B * src->ntgt);
+}

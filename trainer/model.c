@@ -208,8 +208,12 @@ static void stack_forward(vit_acts *a, const float *base, const size_t *blk, int
 
 /* Backward through L blocks: dres holds dL/d(output) on entry and
  * dL/d(input) on return. Parameter grads accumulate into gbase. */
-static void stack_backward(vit_acts *a, struct jepa_acts *A, const float *base, float *gbase,
-                           const size_t *blk, int S, int T, float *dres) {
+static void notify(jepa_model *m, size_t lo) {
+    if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, lo);
+}
+
+static void stack_backward(jepa_model *m, vit_acts *a, struct jepa_acts *A, const float *base,
+                           float *gbase, const size_t *blk, int S, int T, float *dres) {
     int M = S * T, C = a->C, Hd = a->Hd;
     JEPA_ASSERT(a->keep);
     for (int l = a->L - 1; l >= 0; l--) {
@@ -243,6 +247,7 @@ static void stack_backward(vit_acts *a, struct jepa_acts *A, const float *base, 
         layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], A->dln, x,
                            base + o[BLK_LN1W], a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax,
                            M, C);
+        if (gbase == m->grads) notify(m, o[0]); /* block l's tensors are final */
     }
 }
 
@@ -521,7 +526,8 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
     size_t Mp = (size_t)P * B * T;
     memset(A->dres, 0, sizeof(float) * Mp * Dp);
     scatter_add_rows(A->dres, A->dxt, A->prow, (int)PBT, Dp);
-    stack_backward(&A->pred, A, W, G, L->pred_blk, P * B, T, A->dres);
+    notify(m, L->pnorm_w);
+    stack_backward(m, &A->pred, A, W, G, L->pred_blk, P * B, T, A->dres);
     /* split d(xp): mask-token rows feed the mask token, context rows feed zp */
     memset(A->dzp, 0, sizeof(float) * (size_t)B * Nc * Dp);
     float *gm = G + L->mask_tok;
@@ -538,12 +544,15 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
     memset(A->dz, 0, sizeof(float) * (size_t)B * Nc * D);
     linear_backward(A->dz, G + L->pin_w, G + L->pin_b, A->dzp, A->z, W + L->pin_w, B * Nc, D,
                     Dp);
+    notify(m, L->pin_w); /* pin and the mask token */
     memset(A->dres, 0, sizeof(float) * (size_t)B * Nc * D);
     layernorm_backward(A->dres, G + L->norm_w, G + L->norm_b, A->dz, res_at(&A->enc, d->depth),
                        W + L->norm_w, A->zm, A->zr, B * Nc, D);
-    stack_backward(&A->enc, A, W, G, L->enc_blk, B, Nc, A->dres);
+    notify(m, L->norm_w);
+    stack_backward(m, &A->enc, A, W, G, L->enc_blk, B, Nc, A->dres);
     linear_backward(NULL, G + L->patch_w, G + L->patch_b, A->dres, A->pctx, W + L->patch_w,
                     B * Nc, d->pdim, D);
+    notify(m, 0);
     return loss;
 }
 

@@ -1,9 +1,11 @@
-/* jepa-train SPEC.yaml [--set key.path=value ...]: train one run. */
+/* jepa-train SPEC.yaml [--set key.path=value ...]: train one run, as one
+ * process or as W data-parallel ranks under mpirun/srun (same binary). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "comm.h"
 #include "jepa.h"
 
 static void usage(FILE *f) {
@@ -12,7 +14,18 @@ static void usage(FILE *f) {
     spec_print_help(f);
 }
 
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv) {
+    comm_init(&argc, &argv);
+    int rc = run(argc, argv);
+    comm_finalize();
+    return rc;
+}
+
+static int run(int argc, char **argv) {
+    const int lead = comm_rank() == 0;
+    if (!lead) freopen("/dev/null", "w", stdout); /* rank 0 speaks */
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         usage(stdout);
         return 0;
@@ -40,7 +53,12 @@ int main(int argc, char **argv) {
     rc = train_run(&s, text, &res, err, sizeof err);
     free(text);
     if (rc) {
-        fprintf(stderr, "jepa-train: %s\n", err);
+        if (comm_world() == 1) {
+            fprintf(stderr, "jepa-train: %s\n", err);
+            return 1;
+        }
+        /* the rank that failed names itself and ends the whole job */
+        if (!res.remote_failure) comm_fatal("%s", err);
         return 1;
     }
     printf("run_dir %s\nsteps %lld\nfinal_loss %.4f\n", s.run_dir, (long long)res.steps,
