@@ -321,13 +321,16 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     }
     res->wall_s = now_s() - t_start;
     if (lead && rc == 0) {
+        comm_stats cs;
+        comm_buckets_stats(&cb, &cs);
         char buf[1024];
         snprintf(buf, sizeof buf,
                  "{\n  \"final_loss\": %.6f,\n  \"probe_acc\": %.4f,\n  \"images_seen\": %lld,\n"
                  "  \"wall_s\": %.1f,\n  \"train_s\": %.1f,\n  \"steps\": %lld,\n"
-                 "  \"ranks\": %d,\n  \"target_std\": %.5f,\n  \"param_hash\": \"%016llx\"\n}\n",
+                 "  \"ranks\": %d,\n  \"comm_wait_s\": %.3f,\n  \"target_std\": %.5f,\n"
+                 "  \"param_hash\": \"%016llx\"\n}\n",
                  res->final_loss, res->probe_acc, (long long)seen, res->wall_s, train_s,
-                 (long long)step, world, last_std,
+                 (long long)step, world, cs.wait_s, last_std,
                  (unsigned long long)jepa_hash_floats(m.params, m.nparams));
         rc = write_text(s->run_dir, "summary.json", buf, err, errlen);
     }
