@@ -52,6 +52,7 @@ typedef struct {
 
 static const char *const loss_types[] = {"smooth_l1", "l2", NULL};
 static const char *const feature_kinds[] = {"target", "context", NULL};
+static const char *const transports[] = {"auto", "shm", "tcp", NULL};
 
 /* Sections must be contiguous: spec_write emits each section header once. */
 static const spec_key spec_keys[] = {
@@ -126,6 +127,8 @@ static const spec_key spec_keys[] = {
      "training-set fraction held out to pick the probe's weight decay"},
     {"eval.max_iters", SPEC_INT, F(eval.max_iters), 1, 100000, 0, "200", NULL,
      "probe optimiser iterations per weight decay"},
+    {"eval.every_steps", SPEC_INT64, F(eval.every_steps), 0, 1e12, 0, "0", NULL,
+     "steps between linear probes during training; 0: only at the end"},
     {"parallel.ranks", SPEC_INT, F(parallel.ranks), 1, 4096, 0, "1", NULL, "MPI ranks the launcher starts"},
     {"parallel.threads_per_rank", SPEC_INT, F(parallel.threads_per_rank), 1, 256, 0, "2", NULL,
      "OpenMP/BLAS threads per rank"},
@@ -135,14 +138,38 @@ static const spec_key spec_keys[] = {
      "one blocking MPI_Allreduce after backward instead of overlapped buckets"},
     {"parallel.check_every", SPEC_INT, F(parallel.check_every), 0, 1e9, 0, "100", NULL,
      "steps between checks that every rank holds identical parameters (0: at the end only)"},
+    {"parallel.nodes", SPEC_INT, F(parallel.nodes), 1, 4096, 0, "1", NULL,
+     "machines the ranks span (jepa-launch slurm; jepa-launch run needs 1)"},
+    {"parallel.transport", SPEC_ENUM, F(parallel.transport), 0, 0, 0, "auto", transports,
+     "MPI byte transport: auto (Open MPI picks), shm (btl self,vader), tcp (btl self,tcp)"},
     {"checkpoint.every_steps", SPEC_INT64, F(checkpoint.every_steps), 0, 1e12, 0, "0", NULL,
      "steps between checkpoints; 0: only at the end"},
+    {"checkpoint.every_minutes", SPEC_DOUBLE, F(checkpoint.every_minutes), 0, 1e6, 0, "0", NULL,
+     "minutes between checkpoints (also); 0: off"},
     {"checkpoint.keep", SPEC_INT, F(checkpoint.keep), 1, 1000, 0, "3", NULL,
      "checkpoints kept in run.dir, newest first"},
     {"resume", SPEC_STRING, F(resume), 1, 0, 0, "none", NULL,
      "\"auto\" (latest in run.dir), \"none\", or a checkpoint path"},
     {"max_restarts", SPEC_INT, F(max_restarts), 0, 1000, 0, "0", NULL,
      "times the launcher restarts a failed job from its last checkpoint"},
+    {"slurm.partition", SPEC_STRING, F(slurm.partition), 0, 0, 0, "", NULL,
+     "sbatch --partition; empty: the cluster's default"},
+    {"slurm.account", SPEC_STRING, F(slurm.account), 0, 0, 0, "", NULL, "sbatch --account; empty: none"},
+    {"slurm.time", SPEC_STRING, F(slurm.time), 0, 0, 0, "", NULL,
+     "sbatch --time limit, e.g. 01:30:00; empty: the partition's default"},
+    {"slurm.job_name", SPEC_STRING, F(slurm.job_name), 1, 0, 0, "jepa", NULL, "sbatch --job-name"},
+    {"slurm.nodes", SPEC_INT, F(slurm.nodes), 0, 4096, 0, "0", NULL, "sbatch --nodes; 0: parallel.nodes"},
+    {"slurm.tasks_per_node", SPEC_INT, F(slurm.tasks_per_node), 0, 4096, 0, "0", NULL,
+     "sbatch --ntasks-per-node; 0: parallel.ranks / nodes, rounded up"},
+    {"slurm.cpus_per_task", SPEC_INT, F(slurm.cpus_per_task), 0, 4096, 0, "0", NULL,
+     "sbatch --cpus-per-task; 0: parallel.threads_per_rank"},
+    {"slurm.signal", SPEC_STRING, F(slurm.signal), 0, 0, 0, "USR1@90", NULL,
+     "sbatch --signal: SIGUSR1 90 s before the time limit makes the trainer checkpoint; empty: none"},
+    {"slurm.requeue", SPEC_BOOL, F(slurm.requeue), 0, 1, 0, "false", NULL,
+     "sbatch --requeue: a preempted or failed-node job starts again, resuming from its checkpoint"},
+    {"slurm.mpi", SPEC_STRING, F(slurm.mpi), 1, 0, 0, "pmix", NULL, "srun --mpi plugin that starts the ranks"},
+    {"slurm.extra", SPEC_STRING, F(slurm.extra), 0, 0, 0, "", NULL,
+     "more sbatch options, one per line (each becomes an #SBATCH line), e.g. \"--exclusive\""},
 };
 #define NKEYS (sizeof spec_keys / sizeof spec_keys[0])
 #define PATH_MAX_LEN 128 /* longer than any key, so a longer path is simply unknown */

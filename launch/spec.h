@@ -72,6 +72,7 @@ typedef struct {
         char features[16];      /* "target" or "context": which encoder */
         double val_frac;        /* validation split of the training set */
         int max_iters;          /* optimiser iterations per weight decay */
+        int64_t every_steps;    /* steps between probes during training (0: end only) */
     } eval;
 
     struct {
@@ -79,15 +80,29 @@ typedef struct {
         double bucket_mb;       /* gradient all-reduce bucket size */
         int blocking_allreduce; /* one blocking MPI_Allreduce after backward */
         int check_every;        /* steps between replica hash checks (0: end only) */
+        int nodes;              /* machines the ranks span (Slurm) */
+        char transport[16];     /* "auto", "shm" or "tcp": Open MPI's btl */
     } parallel;
 
     struct {
         int64_t every_steps;
+        double every_minutes; /* also every this many minutes (rank 0's clock); 0: off */
         int keep;
     } checkpoint;
 
     char resume[SPEC_STR_MAX]; /* "auto", "none" or a path */
     int max_restarts;
+
+    /* read by `jepa-launch slurm` only; empty strings and 0 mean "not set" */
+    struct {
+        char partition[SPEC_STR_MAX], account[SPEC_STR_MAX], time[SPEC_STR_MAX];
+        char job_name[SPEC_STR_MAX];
+        int nodes, tasks_per_node, cpus_per_task; /* 0: derived from parallel.* */
+        char signal[SPEC_STR_MAX]; /* --signal=..., e.g. USR1@90 (checkpoint before the limit) */
+        int requeue;
+        char mpi[SPEC_STR_MAX];    /* srun --mpi= plugin */
+        char extra[SPEC_STR_MAX];  /* more #SBATCH options, one per line */
+    } slurm;
 } jepa_spec;
 
 /* Fills every field with its documented default. */

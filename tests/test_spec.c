@@ -68,6 +68,20 @@ static const struct {
     {"checkpoint.keep", "3"},
     {"resume", "none"},
     {"max_restarts", "0"},
+    {"eval.every_steps", "0"},
+    {"parallel.nodes", "1"},
+    {"parallel.transport", "auto"},
+    {"slurm.partition", ""},
+    {"slurm.account", ""},
+    {"slurm.time", ""},
+    {"slurm.job_name", "jepa"},
+    {"slurm.nodes", "0"},
+    {"slurm.tasks_per_node", "0"},
+    {"slurm.cpus_per_task", "0"},
+    {"slurm.signal", "USR1@90"},
+    {"slurm.requeue", "false"},
+    {"slurm.mpi", "pmix"},
+    {"slurm.extra", ""},
 };
 
 /* A non-default value for every key (and a valid spec as a whole). */
@@ -88,6 +102,10 @@ static const char *const every_key_changed[] = {
     "loss.type=l2", "loss.beta=0.25", "eval.probe=no", "eval.features=context", "eval.val_frac=0.2",
     "eval.max_iters=17", "parallel.ranks=4", "parallel.threads_per_rank=8",
     "checkpoint.every_steps=500", "checkpoint.keep=1", "resume=auto", "max_restarts=2",
+    "eval.every_steps=50", "parallel.nodes=2", "parallel.transport=tcp",
+    "slurm.partition=debug", "slurm.account=proj 1", "slurm.time=01:30:00", "slurm.job_name=j \"x\"",
+    "slurm.nodes=2", "slurm.tasks_per_node=3", "slurm.cpus_per_task=4", "slurm.signal=USR2@60",
+    "slurm.requeue=true", "slurm.mpi=pmi2", "slurm.extra=--exclusive\n--mem=4G",
 };
 
 static void set_ok(jepa_spec *s, const char *assignment) {
@@ -151,6 +169,13 @@ static void test_defaults_documented(void) {
     CU_ASSERT(s.checkpoint.every_steps == 0 && s.checkpoint.keep == 3);
     CU_ASSERT_STRING_EQUAL(s.resume, "none");
     CU_ASSERT_EQUAL(s.max_restarts, 0);
+    CU_ASSERT(s.eval.every_steps == 0 && s.parallel.nodes == 1);
+    CU_ASSERT_STRING_EQUAL(s.parallel.transport, "auto");
+    CU_ASSERT(!*s.slurm.partition && !*s.slurm.account && !*s.slurm.time && !*s.slurm.extra);
+    CU_ASSERT_STRING_EQUAL(s.slurm.job_name, "jepa");
+    CU_ASSERT(s.slurm.nodes == 0 && s.slurm.tasks_per_node == 0 && s.slurm.cpus_per_task == 0 && !s.slurm.requeue);
+    CU_ASSERT_STRING_EQUAL(s.slurm.signal, "USR1@90");
+    CU_ASSERT_STRING_EQUAL(s.slurm.mpi, "pmix");
     /* every documented key exists and spec_get reports its default */
     for (size_t i = 0; i < COUNT(documented); i++) {
         int rc = spec_get(&s, documented[i].key, got, sizeof got);
@@ -300,6 +325,14 @@ static const struct {
     {"&a {optim: *a}\n", "bad.yaml:1:5: optim.optim: unknown key"}, /* a self-referencing alias ends */
     {"run.dir: \"a\\0b\"\n", "bad.yaml:1:10: run.dir: contains a NUL byte"},
     {"[1]: 2\n", "bad.yaml:1:1: expected a scalar key, got a sequence"},
+    {"parallel.transport: ib\n", "bad.yaml:1:21: parallel.transport: must be one of auto, shm, tcp, got 'ib'"},
+    {"parallel:\n  nodes: 0\n", "bad.yaml:2:10: parallel.nodes: must be in [1, 4096], got 0"},
+    {"slurm:\n  nodes: -1\n", "bad.yaml:2:10: slurm.nodes: must be in [0, 4096], got -1"},
+    {"slurm.job_name: \"\"\n", "bad.yaml:1:17: slurm.job_name: must not be empty"},
+    {"slurm:\n  partitoin: x\n", "bad.yaml:2:3: slurm.partitoin: unknown key (did you mean 'slurm.partition'?)"},
+    {"slurm.requeue: sometimes\n", "bad.yaml:1:16: slurm.requeue: expected a boolean"},
+    {"eval:\n  every_steps: 1.5\n", "bad.yaml:2:16: eval.every_steps: expected an integer, got '1.5'"},
+    {"slurm: [a]\n", "bad.yaml:1:8: slurm: expected a mapping of slurm.* keys, got a sequence"},
 };
 
 static void test_bad_specs(void) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path) {
+char *cli_slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 4096, n = 0;
@@ -57,7 +57,7 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
         return 2;
     }
     if (spec_text) {
-        *spec_text = slurp(path);
+        *spec_text = cli_slurp(path);
         if (!*spec_text) {
             if (comm_rank() == 0) fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, strerror(errno));
             return 2;

@@ -11,4 +11,7 @@
  * (caller frees). */
 int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, char **argv,
                   int first, char **spec_text, int *unused, int *nunused);
+
+/* The whole file as a NUL-terminated string (caller frees), or NULL (errno). */
+char *cli_slurp(const char *path);
 #endif

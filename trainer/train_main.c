@@ -1,5 +1,6 @@
 /* jepa-train SPEC.yaml [--set key.path=value ...]: train one run, as one
  * process or as W data-parallel ranks under mpirun/srun (same binary). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,10 @@
 #include "jepa.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: jepa-train SPEC.yaml [--set key.path=value ...]\n"
-               "Trains the run SPEC describes; prints `probe_acc X` last.\nKeys:\n");
+    fprintf(f, "usage: jepa-train SPEC.yaml [--set key.path=value ...] [--exact-spec FILE]\n"
+               "Trains the run SPEC describes; prints `probe_acc X` last.\n"
+               "--exact-spec FILE: keep FILE's text as RUN_DIR/spec.yaml instead of SPEC's (jepa-launch\n"
+               "  runs the resolved spec and keeps the file the user wrote)\nKeys:\n");
     spec_print_help(f);
 }
 
@@ -43,10 +46,20 @@ static int run(int argc, char **argv) {
     }
     int rc = cli_load_spec("jepa-train", &s, argv[1], argc, argv, 2, &text, unused, &nu);
     if (rc) return rc;
-    if (nu) {
-        fprintf(stderr, "jepa-train: unknown argument '%s' (try --help)\n", argv[unused[0]]);
+    for (int j = 0; j < nu; j++) {
+        const char *a = argv[unused[j]], *exact = NULL;
+        if (!strcmp(a, "--exact-spec") && j + 1 < nu && unused[j + 1] == unused[j] + 1) exact = argv[unused[++j]];
+        else if (!strncmp(a, "--exact-spec=", 13)) exact = a + 13;
+        if (!exact) {
+            fprintf(stderr, "jepa-train: unknown argument '%s' (try --help)\n", a);
+            free(text);
+            return 2;
+        }
         free(text);
-        return 2;
+        if (!(text = cli_slurp(exact))) {
+            fprintf(stderr, "jepa-train: cannot read %s: %s\n", exact, strerror(errno));
+            return 2;
+        }
     }
     train_result res;
     char err[SPEC_ERR_MAX];

@@ -1,0 +1,222 @@
+/* launch.h - jepa-launch as a library: load and check a run spec, make the
+ * run directory, start ranks with mpirun (restarting failed jobs), write and
+ * submit Slurm batch scripts, expand sweeps, read a run's progress and
+ * results, and plot curves with gnuplot. launch_main.c is a thin CLI over it.
+ *
+ * Links no model code: the spec module (spec.h) and libyaml only; metrics
+ * and summaries are read with a small reader of our own JSON lines.
+ *
+ * Quoting: values from a spec never pass through a shell. Processes start
+ * from argv arrays (posix_spawnp/execvp); every value written into a batch
+ * script is single-quoted for bash, or double-quoted with escapes on
+ * #SBATCH lines, and values with control characters are refused there.
+ *
+ * Errors are one line in a caller-owned buffer, like spec.h's:
+ *   FILE:LINE:COL: key.path: what is wrong   (or "--set key=value: ...") */
+#ifndef JEPA_LAUNCH_H
+#define JEPA_LAUNCH_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "spec.h"
+
+#define LAUNCH_PATH_MAX 4096
+#define LAUNCH_MAX_SETS 256
+
+/* ---- argv arrays ---- */
+
+typedef struct {
+    char **v; /* NULL-terminated; each string owned */
+    int n, cap;
+} launch_argv;
+
+void launch_argv_push(launch_argv *a, const char *s);
+void launch_argv_pushf(launch_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void launch_argv_free(launch_argv *a);
+/* The argv as one line a POSIX shell reads back to the same words
+ * (words with anything but [A-Za-z0-9_./=:,@%+-] are single-quoted). */
+void launch_argv_print(const launch_argv *a, FILE *f);
+/* Appends s single-quoted for bash ('...' with ' written as '\''). */
+void launch_shell_quote(FILE *f, const char *s);
+
+/* ---- the spec as the launcher holds it ---- */
+
+typedef struct {
+    char path[LAUNCH_PATH_MAX]; /* the spec file as given */
+    char *text;                 /* its exact bytes (owned) */
+    const char *sets[LAUNCH_MAX_SETS]; /* --set overrides in order (borrowed) */
+    int nsets;
+    jepa_spec spec; /* defaults, then the file, then the sets; validated */
+} launch_spec;
+
+/* Loads path, applies sets[0..nsets), runs spec_validate. 0, or -1 + err. */
+int launch_spec_load(launch_spec *ls, const char *path, const char *const *sets, int nsets, char *err,
+                     size_t errlen);
+void launch_spec_free(launch_spec *ls);
+
+enum { LAUNCH_CHECK_LOCAL = 1, LAUNCH_CHECK_SLURM = 2 };
+/* What must hold before anything starts: data.train (and data.test when the
+ * probe runs) are shard directories with a manifest.json; for a local run
+ * parallel.nodes is 1; for Slurm no slurm.* value holds a control character
+ * (slurm.extra: one option per line, each starting with '-'). Errors point at
+ * the key in the file (FILE:LINE:COL), or at the --set that gave the value. */
+int launch_spec_check(const launch_spec *ls, int what, char *err, size_t errlen);
+
+/* Line and column (1-based) of key's value in YAML text, nested or dotted
+ * form. 0, or -1 if the text does not set the key. */
+int launch_locate(const char *text, const char *key, int *line, int *col);
+
+/* mkdir -p run.dir, then run.dir/spec.yaml (the exact text) and
+ * run.dir/spec.resolved.yaml, each written atomically. */
+int launch_prepare_dir(const launch_spec *ls, char *err, size_t errlen);
+
+/* ---- local runs (run.c) ---- */
+
+typedef struct {
+    const char *mpirun;  /* NULL: $JEPA_MPIRUN or "mpirun" */
+    const char *trainer; /* NULL: $JEPA_TRAIN_BIN or jepa-train beside this program */
+    int ncpus;           /* cores here, for --oversubscribe; 0: ask the system */
+    int log_output;      /* children's stdout/stderr to RUN/train.log instead of ours */
+} launch_opts;
+
+/* The trainer path opts name, resolved (absolute when found beside us). */
+void launch_trainer_path(const launch_opts *o, char *out, size_t n);
+
+/* The mpirun argv that runs the resolved spec in run_dir:
+ *   mpirun -np R [--oversubscribe] [--bind-to none] [--mca btl self,vader|self,tcp]
+ *          TRAINER RUN/spec.resolved.yaml --exact-spec RUN/spec.yaml [--set resume=auto]
+ * --bind-to none when threads_per_rank > 1 (Open MPI binds each rank to one
+ * core by default); --oversubscribe when ranks exceed the cores. */
+void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o, const char *run_dir,
+                        int resume);
+
+/* Runs the prepared run_dir's resolved spec under mpirun and waits. A
+ * non-zero exit is restarted with resume=auto up to max_restarts times, each
+ * restart logged to run_dir/launch.log; run_dir/state says what is going on.
+ * SIGINT/SIGTERM are passed to mpirun and end the loop. Returns the job's
+ * exit status (0: done), or -1 + err when it cannot start. */
+int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *err, size_t errlen);
+
+/* ---- Slurm (slurm.c) ---- */
+
+/* The batch script for one run (run_dirs has 1 entry) or a job array over
+ * n run directories (at most `parallel` at a time, 0: no limit). Header from
+ * s's slurm.* and parallel.* keys; the body runs srun --mpi=PLUGIN with the
+ * restart loop of launch_run_dir. 0, or -1 + err (a value with a control
+ * character, an extra line that is not an option). */
+int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const char *const *run_dirs, int n,
+                         int parallel, char *err, size_t errlen);
+
+/* Submits script with sbatch --parsable --output=OUT; job id into id. */
+int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen);
+
+/* ---- sweeps (sweep.c) ---- */
+
+#define SWEEP_MAX_KEYS 16
+#define SWEEP_MAX_VALUES 64
+#define SWEEP_MAX_POINTS 10000
+
+typedef enum { SWEEP_UNIFORM, SWEEP_LOG_UNIFORM, SWEEP_INT_UNIFORM, SWEEP_CHOICE } sweep_dist;
+
+typedef struct {
+    char key[128];
+    int nvalues;                       /* grid values, or choice's options */
+    char *values[SWEEP_MAX_VALUES];    /* owned text */
+    sweep_dist dist;                   /* random keys */
+    double lo, hi;
+} sweep_axis;
+
+typedef struct {
+    char path[LAUNCH_PATH_MAX]; /* the sweep file */
+    char *text;                 /* its exact bytes */
+    char base[LAUNCH_PATH_MAX]; /* base spec */
+    char dir[LAUNCH_PATH_MAX];  /* sweep directory; points in dir/point-NNN */
+    int parallel;               /* points run at once (local) or array limit (Slurm; 0: none) */
+    int nsets;
+    char *sets[LAUNCH_MAX_SETS]; /* "key=value" applied to every point, owned */
+    int ngrid, nrandom;
+    sweep_axis grid[SWEEP_MAX_KEYS], random[SWEEP_MAX_KEYS];
+    unsigned long long random_seed;
+    int random_count;
+} sweep_def;
+
+/* Parses a sweep file (see docs/sweeps.md). 0, or -1 + FILE:LINE:COL err. */
+int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen);
+void sweep_free(sweep_def *d);
+/* Points: grid product (1 without a grid) x random.count (1 without). */
+int sweep_npoints(const sweep_def *d);
+/* Point i's assignments "key=value" (grid, then random), into out[] (owned
+ * by the caller, free each); returns how many. Random draws depend only on
+ * (random.seed, i, key), so a sweep expands the same way every time. */
+int sweep_point(const sweep_def *d, int i, char **out);
+/* Loads every point's spec (base + sets + point values + run.dir), checks
+ * them all, and only then writes dir/{sweep.yaml, sweep.json, points.csv}
+ * and each point's run directory. Points' specs come back in *specs
+ * (caller frees with sweep_specs_free). dry_run: check and print only. */
+int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs, char *err, size_t errlen);
+void sweep_specs_free(launch_spec *specs, int n);
+/* Runs the prepared points here, d->parallel at a time, each under its own
+ * restart loop, output in point/train.log. Returns the number that failed. */
+int sweep_run_local(const sweep_def *d, const launch_spec *specs, int n, const launch_opts *o);
+
+/* ---- progress and results (results.c) ---- */
+
+typedef struct {
+    char state[64];        /* done, failed, running, submitted, pending, ... */
+    long long step;        /* last logged step; -1: none */
+    double loss;           /* last logged loss */
+    double final_loss;     /* summary.json, or NAN */
+    double probe_acc;      /* summary.json; -1: no probe; NAN: no summary */
+    char param_hash[32];
+} run_status;
+
+/* Reads run_dir/{state, metrics.jsonl, summary.json}. 0, or -1 if the
+ * directory holds no run (no spec.resolved.yaml). */
+int launch_read_status(const char *run_dir, run_status *st);
+
+/* A number from a flat JSON object in text ("key": N). 0, or -1. */
+int launch_json_number(const char *text, const char *key, double *v);
+
+typedef struct {
+    int point;               /* index */
+    char **values;           /* one per varied key (owned) */
+    run_status st;
+} result_row;
+
+/* Sorts rows best first: finished rows before others; then probe_acc
+ * descending when any row has one, else final_loss ascending; ties by point. */
+void launch_sort_results(result_row *rows, int n);
+/* Table (aligned text) and CSV of rows with the varied keys as columns. */
+void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv);
+/* Reads a sweep dir (points.csv names the keys and points) into rows.
+ * Returns the number of rows, or -1 + err. Caller frees with launch_free_results. */
+int launch_read_sweep(const char *dir, char ***keys, int *nkeys, result_row **rows, char *err, size_t errlen);
+void launch_free_results(char **keys, int nkeys, result_row *rows, int n);
+
+/* ---- plots (plot.c) ---- */
+
+/* Renders DIR's curves to PNG with gnuplot: a run's loss, learning rate,
+ * target std and probe accuracy against step (DIR/plots/curves.png); a
+ * sweep's loss curves of every point (loss.png) and probe accuracy against
+ * each varied key (probe_vs_KEY.png). Prints the files written. */
+int launch_plot(const char *dir, char *err, size_t errlen);
+
+/* ---- small shared helpers (util.c) ---- */
+
+int launch_mkdirs(const char *path, char *err, size_t errlen);
+/* Writes text to path atomically (temp file, fsync, rename). */
+int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen);
+/* The whole file, NUL-terminated (caller frees); NULL on error (errno). */
+char *launch_read_file(const char *path, size_t *len);
+/* Writes one line to run_dir/state (what status reports). */
+void launch_set_state(const char *run_dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a timestamped line to run_dir/launch.log. */
+void launch_log(const char *run_dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* posix_spawnp + waitpid; stdout/stderr to out_path when not NULL. Returns
+ * the exit status, 128+signal when killed, or -1 when it cannot start. */
+int launch_spawn_wait(char *const *argv, const char *out_path);
+/* Shortest "%.Ng" that reads back to the same double. */
+void launch_fmt_double(double v, char *out, size_t n);
+
+#endif

@@ -1,0 +1,377 @@
+/* jepa-launch: start runs with mpirun or Slurm, sweep hyperparameters, and
+ * read back what runs are doing. A thin CLI over launch.h. */
+#define _GNU_SOURCE /* open_memstream */
+#include <limits.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+static int ferr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int ferr(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void usage(FILE *f) {
+    fputs("usage: jepa-launch COMMAND ...\n"
+          "  run SPEC [--np N] [--dry-run] [--set key=value ...]   make the run directory, start mpirun here\n"
+          "  resume RUN_DIR [--dry-run]                           run again with resume=auto, same world size\n"
+          "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
+          "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/sweeps.md)\n"
+          "  results DIR                                          a sweep's points, best first (+ DIR/results.csv)\n"
+          "  status DIR                                           step, last loss and state of a run or sweep\n"
+          "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
+          "Every command that takes a spec accepts --set key.path=value (keys: jepa-train --help).\n"
+          "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers.\n",
+          f);
+}
+
+static int die(const char *msg) {
+    fprintf(stderr, "jepa-launch: %s\n", msg);
+    return 2;
+}
+
+typedef struct {
+    const char *pos[2];
+    int npos;
+    const char *sets[LAUNCH_MAX_SETS];
+    int nsets;
+    int dry_run, slurm;
+    const char *np, *parallel;
+    launch_opts o;
+} args;
+
+/* allowed: the flags this command takes ("np", "slurm", "parallel", "set") */
+static int parse(int argc, char **argv, const char *cmd, int npos, const char *allowed, args *a, char *err,
+                 size_t errlen) {
+    memset(a, 0, sizeof *a);
+    for (int i = 2; i < argc; i++) {
+        const char *s = argv[i];
+        const char *val = NULL;
+#define TAKES(flag, name)                                                                                         \
+    (!strcmp(s, flag) && strstr(allowed, name)                                                                    \
+         ? (i + 1 < argc ? (val = argv[++i], 1) : (snprintf(err, errlen, "%s %s: needs a value", cmd, flag), -1)) \
+         : 0)
+        int t;
+        if ((t = TAKES("--set", "set"))) {
+            if (t < 0) return -1;
+            if (a->nsets == LAUNCH_MAX_SETS) return snprintf(err, errlen, "too many --set"), -1;
+            a->sets[a->nsets++] = val;
+        } else if (!strncmp(s, "--set=", 6) && strstr(allowed, "set")) {
+            if (a->nsets == LAUNCH_MAX_SETS) return snprintf(err, errlen, "too many --set"), -1;
+            a->sets[a->nsets++] = s + 6;
+        } else if ((t = TAKES("--np", "np"))) {
+            if (t < 0) return -1;
+            a->np = val;
+        } else if ((t = TAKES("--parallel", "parallel"))) {
+            if (t < 0) return -1;
+            a->parallel = val;
+        } else if ((t = TAKES("--trainer", ""))) {
+            if (t < 0) return -1;
+            a->o.trainer = val;
+        } else if (!strcmp(s, "--dry-run") && strstr(allowed, "dry")) {
+            a->dry_run = 1;
+        } else if (!strcmp(s, "--slurm") && strstr(allowed, "slurm")) {
+            a->slurm = 1;
+        } else if (s[0] == '-' && s[1]) {
+            return snprintf(err, errlen, "%s: unknown option '%.80s' (try --help)", cmd, s), -1;
+        } else if (a->npos < npos) {
+            a->pos[a->npos++] = s;
+        } else {
+            return snprintf(err, errlen, "%s: unexpected argument '%.80s' (try --help)", cmd, s), -1;
+        }
+#undef TAKES
+    }
+    if (a->npos < npos)
+        return snprintf(err, errlen, "%s: missing %s (try --help)", cmd,
+                        !strcmp(cmd, "run") || !strcmp(cmd, "slurm") ? "SPEC"
+                        : !strcmp(cmd, "sweep")                      ? "SWEEP"
+                        : !strcmp(cmd, "resume")                     ? "RUN_DIR"
+                                                                     : "DIR"),
+               -1;
+    return 0;
+}
+
+static int positive(const char *flag, const char *v, int min, int *out, char *err, size_t errlen) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < min || x > 4096)
+        return snprintf(err, errlen, "%s: expected an integer in [%d, 4096], got '%.40s'", flag, min, v), -1;
+    *out = (int)x;
+    return 0;
+}
+
+static int cmd_run(const args *a, char *err, size_t errlen) {
+    const char *sets[LAUNCH_MAX_SETS + 1];
+    char np[64];
+    int ns = 0, ranks;
+    for (int i = 0; i < a->nsets; i++) sets[ns++] = a->sets[i];
+    if (a->np) {
+        if (positive("--np", a->np, 1, &ranks, err, errlen)) return 2;
+        snprintf(np, sizeof np, "parallel.ranks=%d", ranks);
+        sets[ns++] = np;
+    }
+    launch_spec ls;
+    if (launch_spec_load(&ls, a->pos[0], sets, ns, err, errlen) ||
+        launch_spec_check(&ls, LAUNCH_CHECK_LOCAL, err, errlen)) {
+        launch_spec_free(&ls);
+        return 2;
+    }
+    if (a->dry_run) { /* nothing is created */
+        launch_argv av = {0};
+        launch_mpirun_argv(&av, &ls.spec, &a->o, ls.spec.run_dir, 0);
+        launch_argv_print(&av, stdout);
+        launch_argv_free(&av);
+        launch_spec_free(&ls);
+        return 0;
+    }
+    int rc = launch_prepare_dir(&ls, err, errlen);
+    if (rc == 0) rc = launch_run_dir(ls.spec.run_dir, &a->o, 0, err, errlen);
+    launch_spec_free(&ls);
+    return rc < 0 ? 2 : rc;
+}
+
+static int cmd_resume(const args *a, char *err, size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32];
+    jepa_spec s;
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", a->pos[0]);
+    spec_defaults(&s);
+    if (access(path, R_OK) != 0)
+        return snprintf(err, errlen, "resume: %s is not a run directory (no spec.resolved.yaml)", a->pos[0]), 2;
+    if (spec_load_file(&s, path, err, errlen)) return 2;
+    if (a->dry_run) {
+        launch_argv av = {0};
+        launch_mpirun_argv(&av, &s, &a->o, a->pos[0], 1);
+        launch_argv_print(&av, stdout);
+        launch_argv_free(&av);
+        return 0;
+    }
+    int rc = launch_run_dir(a->pos[0], &a->o, 1, err, errlen);
+    return rc < 0 ? 2 : rc;
+}
+
+/* The trainer as the batch job will find it: absolute when it is a path. */
+static void abs_trainer(const launch_opts *o, char *out, size_t n) {
+    char t[LAUNCH_PATH_MAX];
+    launch_trainer_path(o, t, sizeof t);
+    if (!strchr(t, '/') || !realpath(t, out)) snprintf(out, n, "%s", t);
+}
+
+static int write_script(const char *path, const jepa_spec *s, const launch_opts *o, const char *const *dirs, int n,
+                        int parallel, char *err, size_t errlen) {
+    char trainer[PATH_MAX];
+    char *buf = NULL;
+    size_t len = 0;
+    abs_trainer(o, trainer, sizeof trainer);
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return snprintf(err, errlen, "out of memory"), -1;
+    int rc = launch_sbatch_script(f, s, trainer, dirs, n, parallel, err, errlen);
+    fclose(f);
+    if (rc == 0) rc = launch_write_file(path, buf, len, err, errlen);
+    if (rc == 0) chmod(path, 0755);
+    free(buf);
+    return rc;
+}
+
+static int submit(const char *dir, const char *script, const char *output, char *err, size_t errlen) {
+    char id[64], path[LAUNCH_PATH_MAX + 32];
+    if (launch_sbatch_submit(script, output, id, sizeof id, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/slurm_job", dir);
+    char line[80];
+    int n = snprintf(line, sizeof line, "%s\n", id);
+    launch_write_file(path, line, (size_t)n, err, errlen);
+    printf("submitted job %s\n", id);
+    return 0;
+}
+
+static int cmd_slurm(const args *a, char *err, size_t errlen) {
+    launch_spec ls;
+    if (launch_spec_load(&ls, a->pos[0], a->sets, a->nsets, err, errlen) ||
+        launch_spec_check(&ls, LAUNCH_CHECK_SLURM, err, errlen)) {
+        launch_spec_free(&ls);
+        return 2;
+    }
+    const char *dir = ls.spec.run_dir;
+    char script[LAUNCH_PATH_MAX + 32], out[LAUNCH_PATH_MAX + 32];
+    snprintf(script, sizeof script, "%s/job.sbatch", dir);
+    snprintf(out, sizeof out, "%s/slurm-%%j.out", dir);
+    /* check the script can be written before making the directory */
+    FILE *devnull = fopen("/dev/null", "w");
+    int rc = devnull ? launch_sbatch_script(devnull, &ls.spec, "jepa-train", &dir, 1, 0, err, errlen) : -1;
+    if (devnull) fclose(devnull);
+    if (rc == 0) rc = launch_prepare_dir(&ls, err, errlen);
+    if (rc == 0) rc = write_script(script, &ls.spec, &a->o, &dir, 1, 0, err, errlen);
+    if (rc == 0 && a->dry_run) {
+        char *text = launch_read_file(script, NULL);
+        if (text) fputs(text, stdout);
+        free(text);
+    } else if (rc == 0) {
+        launch_set_state(dir, "submitted");
+        rc = submit(dir, script, out, err, errlen);
+        if (rc) launch_set_state(dir, "failed: sbatch");
+    }
+    launch_spec_free(&ls);
+    return rc ? 2 : 0;
+}
+
+/* A Slurm array is one allocation shape: points must agree on it. */
+static int same_shape(const jepa_spec *a, const jepa_spec *b) {
+    return a->parallel.ranks == b->parallel.ranks && a->parallel.threads_per_rank == b->parallel.threads_per_rank &&
+           a->parallel.nodes == b->parallel.nodes && !strcmp(a->parallel.transport, b->parallel.transport) &&
+           a->max_restarts == b->max_restarts && memcmp(&a->slurm, &b->slurm, sizeof a->slurm) == 0;
+}
+
+static int cmd_sweep(const args *a, char *err, size_t errlen) {
+    sweep_def d;
+    if (sweep_load(&d, a->pos[0], err, errlen)) {
+        sweep_free(&d);
+        return 2;
+    }
+    if (a->parallel && positive("--parallel", a->parallel, 0, &d.parallel, err, errlen)) {
+        sweep_free(&d);
+        return 2;
+    }
+    launch_spec *specs = NULL;
+    int n = sweep_npoints(&d), rc;
+    rc = sweep_prepare(&d, a->slurm ? LAUNCH_CHECK_SLURM : LAUNCH_CHECK_LOCAL, a->dry_run, &specs, err, errlen);
+    if (rc == 0 && a->slurm) {
+        for (int i = 1; i < n && rc == 0; i++)
+            if (!same_shape(&specs[0].spec, &specs[i].spec))
+                rc = ferr(err, errlen,
+                          "%s: point %d needs a different allocation (parallel.*, slurm.*, max_restarts) than "
+                          "point 0; a Slurm job array has one",
+                          d.path, i);
+        const char **dirs = calloc((size_t)n, sizeof *dirs);
+        for (int i = 0; i < n; i++) dirs[i] = specs[i].spec.run_dir;
+        char script[LAUNCH_PATH_MAX + 32], out[LAUNCH_PATH_MAX + 32];
+        snprintf(script, sizeof script, "%s/sweep.sbatch", d.dir);
+        snprintf(out, sizeof out, "%s/slurm-%%A_%%a.out", d.dir);
+        if (rc == 0 && !a->dry_run) rc = write_script(script, &specs[0].spec, &a->o, dirs, n, d.parallel, err, errlen);
+        if (rc == 0 && !a->dry_run) {
+            for (int i = 0; i < n; i++) launch_set_state(dirs[i], "submitted");
+            rc = submit(d.dir, script, out, err, errlen);
+        }
+        free(dirs);
+    } else if (rc == 0 && !a->dry_run) {
+        int failed = sweep_run_local(&d, specs, n, &a->o);
+        char **keys;
+        int nkeys;
+        result_row *rows;
+        int nr = launch_read_sweep(d.dir, &keys, &nkeys, &rows, err, errlen);
+        if (nr >= 0) {
+            launch_sort_results(rows, nr);
+            launch_print_results(stdout, (const char *const *)keys, nkeys, rows, nr, 0);
+            launch_free_results(keys, nkeys, rows, nr);
+        }
+        if (failed) rc = (ferr(err, errlen, "%s: %d of %d points failed", d.path, failed, n), 1);
+    }
+    sweep_specs_free(specs, specs ? n : 0);
+    sweep_free(&d);
+    return rc < 0 ? 2 : rc;
+}
+
+static int cmd_results(const args *a, char *err, size_t errlen) {
+    const char *dir = a->pos[0];
+    char **keys;
+    int nkeys;
+    result_row *rows;
+    int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
+    if (n < 0) { /* one run: a table of one */
+        result_row r = {0};
+        if (launch_read_status(dir, &r.st))
+            return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
+        launch_print_results(stdout, NULL, 0, &r, 1, 0);
+        return 0;
+    }
+    launch_sort_results(rows, n);
+    launch_print_results(stdout, (const char *const *)keys, nkeys, rows, n, 0);
+    char path[LAUNCH_PATH_MAX + 32], *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int rc = 0;
+    if (f) {
+        launch_print_results(f, (const char *const *)keys, nkeys, rows, n, 1);
+        fclose(f);
+        snprintf(path, sizeof path, "%s/results.csv", dir);
+        rc = launch_write_file(path, buf, len, err, errlen);
+        free(buf);
+    }
+    launch_free_results(keys, nkeys, rows, n);
+    return rc ? 2 : 0;
+}
+
+static void print_status(const char *name, const run_status *st) {
+    printf("%s: %s", name, st->state);
+    if (st->step >= 0) printf(", step %lld", st->step);
+    if (!isnan(st->loss)) printf(", loss %.4f", st->loss);
+    if (!isnan(st->final_loss)) printf(", final_loss %.4f", st->final_loss);
+    if (!isnan(st->probe_acc) && st->probe_acc >= 0) printf(", probe_acc %.4f", st->probe_acc);
+    printf("\n");
+}
+
+static int cmd_status(const args *a, char *err, size_t errlen) {
+    const char *dir = a->pos[0];
+    char **keys;
+    int nkeys;
+    result_row *rows;
+    int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
+    if (n < 0) {
+        run_status st;
+        if (launch_read_status(dir, &st))
+            return snprintf(err, errlen, "status: %s is neither a run nor a sweep directory", dir), 2;
+        print_status(dir, &st);
+        return 0;
+    }
+    int done = 0;
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "point-%03d", rows[i].point);
+        print_status(name, &rows[i].st);
+        done += !strcmp(rows[i].st.state, "done");
+    }
+    printf("%d of %d points done\n", done, n);
+    launch_free_results(keys, nkeys, rows, n);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    char err[SPEC_ERR_MAX + LAUNCH_PATH_MAX] = "";
+    if (argc < 2) return die("missing command (try --help)");
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    /* mpirun refuses root without these; a launcher run as root means it */
+    if (geteuid() == 0) {
+        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+    }
+    static const struct {
+        const char *name, *allowed;
+        int (*fn)(const args *, char *, size_t);
+    } cmds[] = {
+        {"run", "set np dry", cmd_run},         {"resume", "dry", cmd_resume},
+        {"slurm", "set dry", cmd_slurm},        {"sweep", "slurm parallel dry", cmd_sweep},
+        {"results", "", cmd_results},           {"status", "", cmd_status},
+        {"plot", "", NULL},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(cmd, cmds[i].name) != 0) continue;
+        args a;
+        if (parse(argc, argv, cmd, 1, cmds[i].allowed, &a, err, sizeof err)) return die(err);
+        int rc = cmds[i].fn ? cmds[i].fn(&a, err, sizeof err) : (launch_plot(a.pos[0], err, sizeof err) ? 2 : 0);
+        if (rc && *err) fprintf(stderr, "jepa-launch: %s\n", err);
+        return rc;
+    }
+    snprintf(err, sizeof err, "unknown command '%.80s' (try --help)", cmd);
+    return die(err);
+}

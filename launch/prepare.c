@@ -1,0 +1,202 @@
+/* prepare.c - from a spec file to a run directory: load with overrides,
+ * check what must hold before anything starts (with the key's place in the
+ * file), then write the exact and the resolved spec. Nothing is created
+ * until every check has passed. */
+#define _GNU_SOURCE /* open_memstream */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "launch.h"
+
+int launch_spec_load(launch_spec *ls, const char *path, const char *const *sets, int nsets, char *err,
+                     size_t errlen) {
+    memset(ls, 0, sizeof *ls);
+    if (snprintf(ls->path, sizeof ls->path, "%s", path) >= (int)sizeof ls->path) {
+        snprintf(err, errlen, "spec path too long");
+        return -1;
+    }
+    if (nsets > LAUNCH_MAX_SETS) {
+        snprintf(err, errlen, "more than %d --set overrides", LAUNCH_MAX_SETS);
+        return -1;
+    }
+    spec_defaults(&ls->spec);
+    if (spec_load_file(&ls->spec, path, err, errlen)) return -1;
+    for (int i = 0; i < nsets; i++) {
+        ls->sets[i] = sets[i];
+        if (spec_set(&ls->spec, sets[i], err, errlen)) return -1;
+    }
+    ls->nsets = nsets;
+    char msg[SPEC_ERR_MAX];
+    if (spec_validate(&ls->spec, msg, sizeof msg)) {
+        snprintf(err, errlen, "%s: %s", path, msg);
+        return -1;
+    }
+    if (!(ls->text = launch_read_file(path, NULL))) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void launch_spec_free(launch_spec *ls) {
+    free(ls->text);
+    ls->text = NULL;
+}
+
+/* Walks mappings as spec.c does: `a: {b: 1}` and `a.b: 1` both reach a.b. */
+static int locate_in(yaml_document_t *doc, yaml_node_t *map, const char *prefix, const char *key, yaml_mark_t *m) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key), *vn = yaml_document_get_node(doc, p->value);
+        if (!kn || !vn || kn->type != YAML_SCALAR_NODE) continue;
+        char path[256];
+        int w = snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", (const char *)kn->data.scalar.value);
+        if (w < 0 || w >= (int)sizeof path) continue;
+        if (strcmp(path, key) == 0) {
+            *m = vn->start_mark;
+            return 0;
+        }
+        size_t n = strlen(path);
+        if (vn->type == YAML_MAPPING_NODE && strncmp(key, path, n) == 0 && key[n] == '.' &&
+            locate_in(doc, vn, path, key, m) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+int launch_locate(const char *text, const char *key, int *line, int *col) {
+    yaml_parser_t p;
+    yaml_document_t doc;
+    int rc = -1;
+    if (!yaml_parser_initialize(&p)) return -1;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, strlen(text));
+    if (yaml_parser_load(&p, &doc)) {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        yaml_mark_t m;
+        if (root && root->type == YAML_MAPPING_NODE && locate_in(&doc, root, "", key, &m) == 0) {
+            *line = (int)m.line + 1;
+            *col = (int)m.column + 1;
+            rc = 0;
+        }
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+/* Text for an error line: control bytes become '?', long text is cut. */
+static const char *shown(const char *s, char *buf, size_t n) {
+    size_t i = 0;
+    for (; s[i] && i + 4 < n; i++) buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    if (s[i]) memcpy(buf + i, "...", 4);
+    else buf[i] = 0;
+    return buf;
+}
+
+/* An error about key's value, placed where the value came from: the last
+ * --set that named it, else its line in the file, else its default. */
+static int key_fail(const launch_spec *ls, const char *key, char *err, size_t errlen, const char *fmt, ...) {
+    char msg[SPEC_ERR_MAX], buf[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t kl = strlen(key);
+    for (int i = ls->nsets - 1; i >= 0; i--)
+        if (strncmp(ls->sets[i], key, kl) == 0 && ls->sets[i][kl] == '=') {
+            snprintf(err, errlen, "--set %s: %s", shown(ls->sets[i], buf, sizeof buf), msg);
+            return -1;
+        }
+    int line, col;
+    if (ls->text && launch_locate(ls->text, key, &line, &col) == 0)
+        snprintf(err, errlen, "%s:%d:%d: %s: %s", ls->path, line, col, key, msg);
+    else
+        snprintf(err, errlen, "%s: %s: %s (the default)", ls->path, key, msg);
+    return -1;
+}
+
+static int check_shards(const launch_spec *ls, const char *key, const char *dir, char *err, size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32], buf[200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return key_fail(ls, key, err, errlen, "shard directory '%s' does not exist (pack one with jepa-shard pack)",
+                        shown(dir, buf, sizeof buf));
+    if (stat(path, &st) != 0)
+        return key_fail(ls, key, err, errlen, "'%s' has no manifest.json: not a shard directory (jepa-shard pack)",
+                        shown(dir, buf, sizeof buf));
+    return 0;
+}
+
+static int has_control(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+int launch_spec_check(const launch_spec *ls, int what, char *err, size_t errlen) {
+    const jepa_spec *s = &ls->spec;
+    if (check_shards(ls, "data.train", s->data.train, err, errlen)) return -1;
+    if (s->eval.probe && check_shards(ls, "data.test", s->data.test, err, errlen)) return -1;
+    if ((what & LAUNCH_CHECK_LOCAL) && s->parallel.nodes != 1)
+        return key_fail(ls, "parallel.nodes", err, errlen,
+                        "is %d, but jepa-launch run starts ranks on this machine only (use jepa-launch slurm)",
+                        s->parallel.nodes);
+    if (what & LAUNCH_CHECK_SLURM) {
+        static const char *const one_line[] = {"slurm.partition", "slurm.account", "slurm.time",
+                                               "slurm.job_name",  "slurm.signal",  "slurm.mpi"};
+        char val[SPEC_STR_MAX];
+        for (size_t i = 0; i < sizeof one_line / sizeof one_line[0]; i++) {
+            if (spec_get(s, one_line[i], val, sizeof val)) continue;
+            if (has_control(val))
+                return key_fail(ls, one_line[i], err, errlen,
+                                "contains a newline or control character; not allowed in an #SBATCH line");
+        }
+        /* extra: one option per line; tabs and CRs are refused too */
+        const char *p = s->slurm.extra;
+        while (*p) {
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            char line[SPEC_STR_MAX];
+            memcpy(line, p, n);
+            line[n] = 0;
+            char *t = line;
+            while (*t == ' ') t++;
+            if (*t && (*t != '-' || has_control(t)))
+                return key_fail(ls, "slurm.extra", err, errlen,
+                                "line '%s' is not an sbatch option (each line must start with '-', no control "
+                                "characters)",
+                                shown(t, val, 80));
+            p += n + (e ? 1 : 0);
+        }
+        int nodes = s->slurm.nodes ? s->slurm.nodes : s->parallel.nodes;
+        if (s->slurm.tasks_per_node && (long)s->slurm.tasks_per_node * nodes < s->parallel.ranks)
+            return key_fail(ls, "slurm.tasks_per_node", err, errlen,
+                            "%d per node x %d nodes is fewer than parallel.ranks (%d)", s->slurm.tasks_per_node,
+                            nodes, s->parallel.ranks);
+    }
+    return 0;
+}
+
+int launch_prepare_dir(const launch_spec *ls, char *err, size_t errlen) {
+    const char *dir = ls->spec.run_dir;
+    char path[LAUNCH_PATH_MAX + 32];
+    if (launch_mkdirs(dir, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/spec.yaml", dir);
+    if (launch_write_file(path, ls->text, strlen(ls->text), err, errlen)) return -1;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f || spec_write(&ls->spec, f) != 0 || fclose(f) != 0) {
+        free(buf);
+        snprintf(err, errlen, "cannot write the resolved spec of %s", ls->path);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", dir);
+    int rc = launch_write_file(path, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}

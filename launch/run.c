@@ -1,0 +1,159 @@
+/* run.c - local runs: the mpirun argv for a run directory, and the loop
+ * that starts it, waits, and restarts a failed job from its checkpoint
+ * (resume=auto) up to max_restarts times. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+extern char **environ;
+
+void launch_trainer_path(const launch_opts *o, char *out, size_t n) {
+    const char *t = o && o->trainer ? o->trainer : getenv("JEPA_TRAIN_BIN");
+    if (t && *t) {
+        snprintf(out, n, "%s", t);
+        return;
+    }
+    /* beside this program: build/jepa-launch runs build/jepa-train */
+    char self[LAUNCH_PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k > 0) {
+        self[k] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(out, n, "%s/jepa-train", self);
+            if (access(out, X_OK) == 0) return;
+        }
+    }
+    snprintf(out, n, "jepa-train");
+}
+
+static const char *mpirun_path(const launch_opts *o) {
+    const char *m = o && o->mpirun ? o->mpirun : getenv("JEPA_MPIRUN");
+    return m && *m ? m : "mpirun";
+}
+
+void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o, const char *run_dir, int resume) {
+    char trainer[LAUNCH_PATH_MAX];
+    long ncpus = o && o->ncpus ? o->ncpus : sysconf(_SC_NPROCESSORS_ONLN);
+    launch_trainer_path(o, trainer, sizeof trainer);
+    launch_argv_push(a, mpirun_path(o));
+    launch_argv_push(a, "-np");
+    launch_argv_pushf(a, "%d", s->parallel.ranks);
+    if (ncpus > 0 && s->parallel.ranks > ncpus) launch_argv_push(a, "--oversubscribe");
+    if (s->parallel.threads_per_rank > 1) {
+        launch_argv_push(a, "--bind-to");
+        launch_argv_push(a, "none");
+    }
+    if (strcmp(s->parallel.transport, "auto") != 0) {
+        launch_argv_push(a, "--mca");
+        launch_argv_push(a, "btl");
+        launch_argv_push(a, strcmp(s->parallel.transport, "tcp") == 0 ? "self,tcp" : "self,vader");
+    }
+    launch_argv_push(a, trainer);
+    launch_argv_pushf(a, "%s/spec.resolved.yaml", run_dir);
+    launch_argv_push(a, "--exact-spec");
+    launch_argv_pushf(a, "%s/spec.yaml", run_dir);
+    if (resume) {
+        launch_argv_push(a, "--set");
+        launch_argv_push(a, "resume=auto");
+    }
+}
+
+/* SIGINT/SIGTERM: pass to the job, stop restarting. */
+static volatile sig_atomic_t g_stop;
+static volatile pid_t g_child;
+
+static void on_signal(int sig) {
+    g_stop = sig;
+    if (g_child > 0) kill(g_child, sig);
+}
+
+static int spawn(char *const *argv, const char *out_path, pid_t *pid) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out_path) {
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    int rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *err, size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32], log_path[LAUNCH_PATH_MAX + 32];
+    jepa_spec s;
+    spec_defaults(&s);
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
+    if (spec_load_file(&s, path, err, errlen)) return -1;
+    snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: waitpid returns to look at g_stop */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    g_stop = 0;
+
+    int status = -1;
+    for (int attempt = 0;; attempt++) {
+        launch_argv a = {0};
+        launch_mpirun_argv(&a, &s, o, run_dir, resume || attempt > 0);
+        pid_t pid;
+        int rc = spawn(a.v, o && o->log_output ? log_path : NULL, &pid);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start %s: %s", a.v[0], strerror(rc));
+            launch_set_state(run_dir, "failed: cannot start %s", a.v[0]);
+            launch_log(run_dir, "cannot start %s: %s", a.v[0], strerror(rc));
+            launch_argv_free(&a);
+            status = -1;
+            break;
+        }
+        g_child = pid;
+        if (g_stop) kill(pid, g_stop); /* a signal that came before g_child was set */
+        launch_set_state(run_dir, "running pid=%d attempt=%d", (int)pid, attempt);
+        launch_log(run_dir, "attempt %d: started %s (pid %d)%s", attempt, a.v[0], (int)pid,
+                   resume || attempt > 0 ? " with resume=auto" : "");
+        launch_argv_free(&a);
+        int ws;
+        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+        g_child = 0;
+        status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+        if (status == 0) {
+            launch_set_state(run_dir, "done");
+            launch_log(run_dir, "attempt %d: finished", attempt);
+            break;
+        }
+        if (g_stop) {
+            launch_set_state(run_dir, "stopped signal=%d", (int)g_stop);
+            launch_log(run_dir, "attempt %d: stopped by signal %d (status %d); not restarting", attempt, (int)g_stop,
+                       status);
+            break;
+        }
+        if (attempt >= s.max_restarts) {
+            launch_set_state(run_dir, "failed status=%d restarts=%d", status, attempt);
+            launch_log(run_dir, "attempt %d: exited with status %d; no restarts left (max_restarts %d)", attempt,
+                       status, s.max_restarts);
+            break;
+        }
+        launch_log(run_dir, "attempt %d: exited with status %d; restart %d/%d with resume=auto", attempt, status,
+                   attempt + 1, s.max_restarts);
+        fprintf(stderr, "jepa-launch: %s: job exited with status %d; restart %d/%d with resume=auto\n", run_dir,
+                status, attempt + 1, s.max_restarts);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (status < 0) return -1;
+    if (status) snprintf(err, errlen, "%s: job failed with status %d (see %s/launch.log)", run_dir, status, run_dir);
+    return status;
+}

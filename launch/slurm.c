@@ -1,0 +1,187 @@
+/* slurm.c - the sbatch script for a run or a sweep's job array, and its
+ * submission. The header comes from the spec's slurm.* and parallel.* keys;
+ * the body starts the ranks with `srun --mpi=PLUGIN` and carries the same
+ * restart loop as a local run (resume=auto after a failure, logged to the
+ * run directory). Every value in the body is single-quoted for bash; values
+ * on #SBATCH lines are double-quoted with \ and " escaped (sbatch's own
+ * quoting) and must not hold control characters, so nothing a spec says can
+ * end a line or run as a command. */
+#include <errno.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+extern char **environ;
+
+static int has_control(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+    return 0;
+}
+
+/* #SBATCH --opt="value" */
+static int sbatch_opt(FILE *f, const char *opt, const char *v, char *err, size_t errlen) {
+    if (has_control(v)) {
+        snprintf(err, errlen, "slurm: the value of --%s contains a newline or control character", opt);
+        return -1;
+    }
+    fprintf(f, "#SBATCH --%s=\"", opt);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\') fputc('\\', f);
+        fputc(*v, f);
+    }
+    fputs("\"\n", f);
+    return 0;
+}
+
+int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const char *const *run_dirs, int n,
+                         int parallel, char *err, size_t errlen) {
+    const int ranks = s->parallel.ranks;
+    const int nodes = s->slurm.nodes ? s->slurm.nodes : s->parallel.nodes;
+    const int per_node = s->slurm.tasks_per_node ? s->slurm.tasks_per_node : (ranks + nodes - 1) / nodes;
+    const int cpus = s->slurm.cpus_per_task ? s->slurm.cpus_per_task : s->parallel.threads_per_rank;
+    if (n < 1) {
+        snprintf(err, errlen, "slurm: no run directory");
+        return -1;
+    }
+    fprintf(f, "#!/bin/bash\n# written by jepa-launch: %s; every value below is quoted\n",
+            n > 1 ? "a job array, one task per sweep point" : "one run");
+    if (sbatch_opt(f, "job-name", s->slurm.job_name, err, errlen)) return -1;
+    fprintf(f, "#SBATCH --nodes=%d\n#SBATCH --ntasks=%d\n#SBATCH --ntasks-per-node=%d\n#SBATCH --cpus-per-task=%d\n",
+            nodes, ranks, per_node, cpus);
+    if (*s->slurm.partition && sbatch_opt(f, "partition", s->slurm.partition, err, errlen)) return -1;
+    if (*s->slurm.account && sbatch_opt(f, "account", s->slurm.account, err, errlen)) return -1;
+    if (*s->slurm.time && sbatch_opt(f, "time", s->slurm.time, err, errlen)) return -1;
+    if (*s->slurm.signal && sbatch_opt(f, "signal", s->slurm.signal, err, errlen)) return -1;
+    fprintf(f, "#SBATCH --%s\n", s->slurm.requeue ? "requeue" : "no-requeue");
+    if (n > 1) {
+        fprintf(f, "#SBATCH --array=0-%d", n - 1);
+        if (parallel > 0) fprintf(f, "%%%d", parallel);
+        fputc('\n', f);
+    }
+    /* extra: the user's own sbatch syntax, one option per line */
+    for (const char *p = s->slurm.extra; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && *p == ' ') p++, len--;
+        if (len) {
+            if (*p != '-' || memchr(p, '\r', len) || memchr(p, '\t', len)) {
+                snprintf(err, errlen, "slurm.extra: a line is not an sbatch option (must start with '-')");
+                return -1;
+            }
+            for (size_t i = 0; i < len; i++)
+                if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
+                    snprintf(err, errlen, "slurm.extra: a line holds a control character");
+                    return -1;
+                }
+            fprintf(f, "#SBATCH %.*s\n", (int)len, p);
+        }
+        p += len + (e ? 1 : 0);
+    }
+
+    fputs("set -u\ntrainer=", f);
+    launch_shell_quote(f, trainer);
+    fputs("\nmpi=", f);
+    launch_shell_quote(f, s->slurm.mpi);
+    fprintf(f, "\nranks=%d\ncpus=%d\nmax_restarts=%d\ndirs=(", ranks, cpus, s->max_restarts);
+    for (int i = 0; i < n; i++) {
+        fputs(i ? "\n  " : "\n  ", f);
+        launch_shell_quote(f, run_dirs[i]);
+    }
+    fputs("\n)\nrun_dir=${dirs[${SLURM_ARRAY_TASK_ID:-0}]}\n", f);
+    if (strcmp(s->parallel.transport, "auto") != 0)
+        fprintf(f, "export OMPI_MCA_btl=%s\n", strcmp(s->parallel.transport, "tcp") == 0 ? "self,tcp" : "self,vader");
+    if (geteuid() == 0) /* submitted as root: the ranks run as root too */
+        fputs("export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n", f);
+    fputs("note() { printf '%s %s\\n' \"$(date +%Y-%m-%dT%H:%M:%S)\" \"$1\" >>\"$run_dir/launch.log\"; }\n"
+          "resume=()\n"
+          "# requeued (slurm.requeue) or restarted below: continue from the checkpoint\n"
+          "if [ \"${SLURM_RESTART_COUNT:-0}\" -gt 0 ]; then resume=(--set resume=auto); fi\n"
+          "attempt=0\n"
+          "while :; do\n"
+          "  printf 'running job=%s attempt=%d\\n' \"${SLURM_JOB_ID:-?}\" \"$attempt\" >\"$run_dir/state\"\n"
+          "  note \"attempt $attempt: srun in job ${SLURM_JOB_ID:-?}${resume[*]:+ with resume=auto}\"\n"
+          "  srun --mpi=\"$mpi\" -n \"$ranks\" --cpus-per-task=\"$cpus\" \"$trainer\" "
+          "\"$run_dir/spec.resolved.yaml\" \\\n"
+          "    --exact-spec \"$run_dir/spec.yaml\" \"${resume[@]}\"\n"
+          "  rc=$?\n"
+          "  if [ \"$rc\" -eq 0 ]; then echo done >\"$run_dir/state\"; note \"attempt $attempt: finished\"; exit 0; fi\n"
+          "  if [ \"$attempt\" -ge \"$max_restarts\" ]; then\n"
+          "    printf 'failed status=%d restarts=%d\\n' \"$rc\" \"$attempt\" >\"$run_dir/state\"\n"
+          "    note \"attempt $attempt: exited with status $rc; no restarts left (max_restarts $max_restarts)\"\n"
+          "    exit \"$rc\"\n"
+          "  fi\n"
+          "  note \"attempt $attempt: exited with status $rc; restart $((attempt + 1))/$max_restarts with resume=auto\"\n"
+          "  attempt=$((attempt + 1))\n"
+          "  resume=(--set resume=auto)\n"
+          "done\n",
+          f);
+    return ferror(f) ? -1 : 0;
+}
+
+int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen) {
+    const char *sbatch = getenv("JEPA_SBATCH");
+    if (!sbatch || !*sbatch) sbatch = "sbatch";
+    /* Slurm expands %j etc. in --output; a literal % in the path is %% */
+    char out[2 * LAUNCH_PATH_MAX];
+    size_t k = 0;
+    for (const char *p = output; *p && k + 3 < sizeof out; p++) {
+        if (*p == '%' && !(p[1] == 'j' || p[1] == 'A' || p[1] == 'a')) out[k++] = '%';
+        out[k++] = *p;
+    }
+    out[k] = 0;
+    launch_argv a = {0};
+    launch_argv_push(&a, sbatch);
+    launch_argv_push(&a, "--parsable");
+    launch_argv_pushf(&a, "--output=%s", out);
+    launch_argv_push(&a, script);
+    int fds[2];
+    if (pipe(fds) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        launch_argv_free(&a);
+        return -1;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, a.v[0], &fa, NULL, a.v, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot run %s: %s (is Slurm installed? set JEPA_SBATCH)", a.v[0], strerror(rc));
+        close(fds[0]);
+        launch_argv_free(&a);
+        return -1;
+    }
+    char buf[256];
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < sizeof buf && (r = read(fds[0], buf + n, sizeof buf - 1 - n)) != 0) {
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) break;
+        n += (size_t)r;
+    }
+    buf[n] = 0;
+    close(fds[0]);
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    launch_argv_free(&a);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        snprintf(err, errlen, "sbatch failed (status %d) for %s", WIFEXITED(ws) ? WEXITSTATUS(ws) : -1, script);
+        return -1;
+    }
+    /* --parsable: "JOBID" or "JOBID;CLUSTER" */
+    buf[strcspn(buf, ";\n")] = 0;
+    if (!*buf || strspn(buf, "0123456789") != strlen(buf)) {
+        snprintf(err, errlen, "sbatch printed no job id for %s", script);
+        return -1;
+    }
+    snprintf(id, idlen, "%s", buf);
+    return 0;
+}

@@ -1,0 +1,463 @@
+/* sweep.c - a sweep file names a base spec and the keys to vary: a grid of
+ * listed values and/or random draws (uniform, log-uniform, integer, choice)
+ * from a seeded generator. It expands to grid x count points, each a run
+ * directory dir/point-NNN whose resolved spec is base + set + the point's
+ * values; every point is checked before any directory is made. Points run
+ * here a few at a time (each under the restart loop) or as a Slurm array. */
+#define _GNU_SOURCE /* open_memstream */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "launch.h"
+
+static int ferr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int ferr(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+typedef struct {
+    const char *name;
+    yaml_document_t *doc;
+    char *err;
+    size_t errlen;
+} sweep_loader;
+
+static int at(sweep_loader *L, const yaml_node_t *n, const char *what, const char *fmt, ...) {
+    char msg[SPEC_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(L->err, L->errlen, "%s:%zu:%zu: %s: %s", L->name, n->start_mark.line + 1, n->start_mark.column + 1,
+             what, msg);
+    return -1;
+}
+
+static yaml_node_t *node(sweep_loader *L, int id) { return yaml_document_get_node(L->doc, id); }
+static const char *scalar(const yaml_node_t *n) {
+    return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+/* key must be a spec key and value must be valid for it */
+static int check_value(sweep_loader *L, const yaml_node_t *vn, const char *where, const char *key,
+                       const char *value) {
+    jepa_spec s;
+    char a[SPEC_STR_MAX + 160], e[SPEC_ERR_MAX];
+    spec_defaults(&s);
+    snprintf(a, sizeof a, "%s=%s", key, value);
+    if (spec_set(&s, a, e, sizeof e)) return at(L, vn, where, "%s", e);
+    return 0;
+}
+
+static int is_spec_key(const char *key) {
+    jepa_spec s;
+    char v[SPEC_STR_MAX];
+    spec_defaults(&s);
+    return spec_get(&s, key, v, sizeof v) == 0;
+}
+
+static int parse_num(const char *t, double *v) {
+    char *end;
+    errno = 0;
+    *v = strtod(t, &end);
+    return (end == t || *end || errno || !isfinite(*v)) ? -1 : 0;
+}
+
+static int load_axis_values(sweep_loader *L, sweep_axis *ax, const yaml_node_t *seq, const char *where) {
+    if (seq->type != YAML_SEQUENCE_NODE) return at(L, seq, where, "expected a list of values");
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        const yaml_node_t *v = node(L, *it);
+        if (!scalar(v)) return at(L, v, where, "expected a scalar value");
+        if (ax->nvalues == SWEEP_MAX_VALUES) return at(L, v, where, "more than %d values", SWEEP_MAX_VALUES);
+        if (check_value(L, v, where, ax->key, scalar(v))) return -1;
+        ax->values[ax->nvalues++] = strdup(scalar(v));
+    }
+    if (ax->nvalues == 0) return at(L, seq, where, "the list is empty");
+    return 0;
+}
+
+static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
+    static const char *const dists[] = {"uniform", "log_uniform", "int_uniform", "choice"};
+    int have_count = 0;
+    if (map->type != YAML_MAPPING_NODE) return at(L, map, "random", "expected a mapping (seed, count, keys)");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        const yaml_node_t *kn = node(L, p->key), *vn = node(L, p->value);
+        const char *k = scalar(kn);
+        double x;
+        if (k && (!strcmp(k, "seed") || !strcmp(k, "count"))) {
+            if (!scalar(vn) || parse_num(scalar(vn), &x) || x != floor(x) || x < (k[0] == 's' ? 0 : 1) ||
+                x > (k[0] == 's' ? 9007199254740992.0 : SWEEP_MAX_POINTS))
+                return at(L, vn, k[0] == 's' ? "random.seed" : "random.count", "expected an integer %s",
+                          k[0] == 's' ? ">= 0" : "in [1, 10000]");
+            if (k[0] == 's') d->random_seed = (unsigned long long)x;
+            else d->random_count = (int)x, have_count = 1;
+        } else if (k && !strcmp(k, "keys")) {
+            if (vn->type != YAML_MAPPING_NODE) return at(L, vn, "random.keys", "expected a mapping of spec keys");
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top; q++) {
+                const yaml_node_t *kk = node(L, q->key), *dv = node(L, q->value);
+                if (!scalar(kk) || !is_spec_key(scalar(kk)))
+                    return at(L, kk, "random.keys", "'%s' is not a spec key (see docs/run-spec.md)",
+                              scalar(kk) ? scalar(kk) : "?");
+                if (d->nrandom == SWEEP_MAX_KEYS) return at(L, kk, "random.keys", "too many keys");
+                sweep_axis *ax = &d->random[d->nrandom++];
+                snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
+                char where[160];
+                snprintf(where, sizeof where, "random.keys.%s", ax->key);
+                if (dv->type != YAML_MAPPING_NODE || dv->data.mapping.pairs.top - dv->data.mapping.pairs.start != 1)
+                    return at(L, dv, where, "expected one of {uniform: [a, b]}, {log_uniform: [a, b]}, "
+                                            "{int_uniform: [a, b]}, {choice: [...]}");
+                const yaml_node_t *dn = node(L, dv->data.mapping.pairs.start->key);
+                const yaml_node_t *args = node(L, dv->data.mapping.pairs.start->value);
+                int which = -1;
+                for (int i = 0; i < 4; i++)
+                    if (scalar(dn) && !strcmp(scalar(dn), dists[i])) which = i;
+                if (which < 0)
+                    return at(L, dn, where, "unknown distribution '%s' (uniform, log_uniform, int_uniform, choice)",
+                              scalar(dn) ? scalar(dn) : "?");
+                ax->dist = (sweep_dist)which;
+                if (ax->dist == SWEEP_CHOICE) {
+                    if (load_axis_values(L, ax, args, where)) return -1;
+                    continue;
+                }
+                if (args->type != YAML_SEQUENCE_NODE || args->data.sequence.items.top - args->data.sequence.items.start != 2)
+                    return at(L, args, where, "expected [low, high]");
+                const yaml_node_t *a = node(L, args->data.sequence.items.start[0]);
+                const yaml_node_t *b = node(L, args->data.sequence.items.start[1]);
+                if (!scalar(a) || parse_num(scalar(a), &ax->lo)) return at(L, a, where, "expected a number");
+                if (!scalar(b) || parse_num(scalar(b), &ax->hi)) return at(L, b, where, "expected a number");
+                if (ax->lo > ax->hi) return at(L, args, where, "low is greater than high");
+                if (ax->dist == SWEEP_LOG_UNIFORM && ax->lo <= 0) return at(L, a, where, "log_uniform needs low > 0");
+                if (ax->dist == SWEEP_INT_UNIFORM && (ax->lo != floor(ax->lo) || ax->hi != floor(ax->hi)))
+                    return at(L, args, where, "int_uniform needs integer bounds");
+                /* both ends must be valid values of the key */
+                if (check_value(L, a, where, ax->key, scalar(a)) || check_value(L, b, where, ax->key, scalar(b)))
+                    return -1;
+            }
+        } else {
+            return at(L, kn, "random", "unknown key '%s' (expected seed, count, keys)", k ? k : "?");
+        }
+    }
+    if (!have_count) return at(L, map, "random", "missing count");
+    if (d->nrandom == 0) return at(L, map, "random", "missing keys");
+    return 0;
+}
+
+int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
+    memset(d, 0, sizeof *d);
+    d->parallel = 1;
+    d->random_count = 1;
+    snprintf(d->path, sizeof d->path, "%s", path);
+    size_t len;
+    if (!(d->text = launch_read_file(path, &len))) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t p;
+    yaml_document_t doc;
+    sweep_loader L = {path, &doc, err, errlen};
+    if (!yaml_parser_initialize(&p)) return snprintf(err, errlen, "%s: YAML parser", path), -1;
+    yaml_parser_set_input_string(&p, (const unsigned char *)d->text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        snprintf(err, errlen, "%s:%zu:%zu: YAML syntax error: %s", path, p.problem_mark.line + 1,
+                 p.problem_mark.column + 1, p.problem ? p.problem : "?");
+        yaml_parser_delete(&p);
+        return -1;
+    }
+    int rc = 0, have_base = 0, have_dir = 0;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || root->type != YAML_MAPPING_NODE) {
+        snprintf(err, errlen, "%s:1:1: a sweep is a mapping (base, dir, parallel, set, grid, random)", path);
+        rc = -1;
+    }
+    for (yaml_node_pair_t *pr = rc ? NULL : root->data.mapping.pairs.start; pr && pr < root->data.mapping.pairs.top && !rc;
+         pr++) {
+        const yaml_node_t *kn = node(&L, pr->key), *vn = node(&L, pr->value);
+        const char *k = scalar(kn);
+        double x;
+        if (k && (!strcmp(k, "base") || !strcmp(k, "dir"))) {
+            if (!scalar(vn) || !*scalar(vn)) rc = at(&L, vn, k, "expected a path");
+            else snprintf(k[0] == 'b' ? d->base : d->dir, LAUNCH_PATH_MAX, "%s", scalar(vn));
+            if (k[0] == 'b') have_base = 1;
+            else have_dir = 1;
+        } else if (k && !strcmp(k, "parallel")) {
+            if (!scalar(vn) || parse_num(scalar(vn), &x) || x != floor(x) || x < 0 || x > 4096)
+                rc = at(&L, vn, k, "expected an integer in [0, 4096] (points at once; 0: Slurm array without limit)");
+            else d->parallel = (int)x;
+        } else if (k && !strcmp(k, "set")) {
+            if (vn->type != YAML_MAPPING_NODE) {
+                rc = at(&L, vn, k, "expected a mapping of spec keys to values");
+                break;
+            }
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top && !rc; q++) {
+                const yaml_node_t *kk = node(&L, q->key), *vv = node(&L, q->value);
+                char where[160];
+                snprintf(where, sizeof where, "set.%s", scalar(kk) ? scalar(kk) : "?");
+                if (!scalar(kk) || !is_spec_key(scalar(kk))) rc = at(&L, kk, where, "not a spec key");
+                else if (!scalar(vv)) rc = at(&L, vv, where, "expected a scalar value");
+                else if (d->nsets == LAUNCH_MAX_SETS) rc = at(&L, kk, where, "too many keys");
+                else if (!(rc = check_value(&L, vv, where, scalar(kk), scalar(vv))))
+                    if (asprintf(&d->sets[d->nsets++], "%s=%s", scalar(kk), scalar(vv)) < 0) rc = -1;
+            }
+        } else if (k && !strcmp(k, "grid")) {
+            if (vn->type != YAML_MAPPING_NODE) {
+                rc = at(&L, vn, k, "expected a mapping of spec keys to lists of values");
+                break;
+            }
+            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top && !rc; q++) {
+                const yaml_node_t *kk = node(&L, q->key);
+                char where[160];
+                snprintf(where, sizeof where, "grid.%s", scalar(kk) ? scalar(kk) : "?");
+                if (!scalar(kk) || !is_spec_key(scalar(kk))) rc = at(&L, kk, where, "not a spec key (see docs/run-spec.md)");
+                else if (d->ngrid == SWEEP_MAX_KEYS) rc = at(&L, kk, where, "too many keys");
+                else {
+                    sweep_axis *ax = &d->grid[d->ngrid++];
+                    snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
+                    rc = load_axis_values(&L, ax, node(&L, q->value), where);
+                }
+            }
+        } else if (k && !strcmp(k, "random")) {
+            rc = load_random(&L, d, vn);
+        } else {
+            rc = at(&L, kn, k ? k : "?", "unknown key (a sweep has base, dir, parallel, set, grid, random)");
+        }
+    }
+    if (!rc && !have_base) rc = ferr(err, errlen, "%s: missing base (the spec every point starts from)", path);
+    if (!rc && !have_dir) rc = ferr(err, errlen, "%s: missing dir (where the points' run directories go)", path);
+    /* a key varied twice would make points that are not what they say */
+    for (int i = 0; !rc && i < d->ngrid + d->nrandom; i++)
+        for (int j = i + 1; !rc && j < d->ngrid + d->nrandom; j++) {
+            const char *a = i < d->ngrid ? d->grid[i].key : d->random[i - d->ngrid].key;
+            const char *b = j < d->ngrid ? d->grid[j].key : d->random[j - d->ngrid].key;
+            if (!strcmp(a, b)) rc = ferr(err, errlen, "%s: %s is varied twice", path, a);
+        }
+    if (!rc && sweep_npoints(d) > SWEEP_MAX_POINTS)
+        rc = ferr(err, errlen, "%s: %d points; at most %d", path, sweep_npoints(d), SWEEP_MAX_POINTS);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+    return rc ? -1 : 0;
+}
+
+void sweep_free(sweep_def *d) {
+    free(d->text);
+    for (int i = 0; i < d->nsets; i++) free(d->sets[i]);
+    for (int i = 0; i < d->ngrid; i++)
+        for (int j = 0; j < d->grid[i].nvalues; j++) free(d->grid[i].values[j]);
+    for (int i = 0; i < d->nrandom; i++)
+        for (int j = 0; j < d->random[i].nvalues; j++) free(d->random[i].values[j]);
+    memset(d, 0, sizeof *d);
+}
+
+int sweep_npoints(const sweep_def *d) {
+    long long n = 1;
+    for (int i = 0; i < d->ngrid; i++) n *= d->grid[i].nvalues;
+    if (d->nrandom) n *= d->random_count;
+    return n > SWEEP_MAX_POINTS ? SWEEP_MAX_POINTS + 1 : (int)n;
+}
+
+/* splitmix64: a stateless mix of (seed, point, key) */
+static unsigned long long mix(unsigned long long x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+int sweep_point(const sweep_def *d, int i, char **out) {
+    int n = 0, R = d->nrandom ? d->random_count : 1, g = i / R;
+    for (int k = d->ngrid - 1; k >= 0; k--) { /* the last grid key varies fastest */
+        const sweep_axis *ax = &d->grid[k];
+        if (asprintf(&out[k], "%s=%s", ax->key, ax->values[g % ax->nvalues]) < 0) out[k] = NULL;
+        g /= ax->nvalues;
+    }
+    n = d->ngrid;
+    for (int k = 0; k < d->nrandom; k++) {
+        const sweep_axis *ax = &d->random[k];
+        unsigned long long r = mix(mix(mix(d->random_seed) ^ (unsigned long long)i) ^ (unsigned long long)k);
+        double u = (double)(r >> 11) * 0x1.0p-53; /* [0, 1) */
+        char v[64];
+        switch (ax->dist) {
+        case SWEEP_UNIFORM: snprintf(v, sizeof v, "%.6g", ax->lo + u * (ax->hi - ax->lo)); break;
+        case SWEEP_LOG_UNIFORM: snprintf(v, sizeof v, "%.6g", exp(log(ax->lo) + u * (log(ax->hi) - log(ax->lo)))); break;
+        case SWEEP_INT_UNIFORM: snprintf(v, sizeof v, "%.0f", ax->lo + floor(u * (ax->hi - ax->lo + 1))); break;
+        case SWEEP_CHOICE: snprintf(v, sizeof v, "%s", ""); break;
+        }
+        const char *val = ax->dist == SWEEP_CHOICE ? ax->values[(int)(u * ax->nvalues)] : v;
+        if (asprintf(&out[n], "%s=%s", ax->key, val) < 0) out[n] = NULL;
+        n++;
+    }
+    return n;
+}
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+void sweep_specs_free(launch_spec *specs, int n) {
+    for (int i = 0; specs && i < n; i++) launch_spec_free(&specs[i]);
+    free(specs);
+}
+
+int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs_out, char *err, size_t errlen) {
+    int n = sweep_npoints(d), nk = d->ngrid + d->nrandom;
+    launch_spec *specs = calloc((size_t)n, sizeof *specs);
+    char **vals = calloc((size_t)n * (nk ? nk : 1), sizeof *vals);
+    char msg[SPEC_ERR_MAX];
+    int rc = 0;
+    if (!specs || !vals) return snprintf(err, errlen, "out of memory"), -1;
+    for (int i = 0; i < n && !rc; i++) {
+        const char *sets[LAUNCH_MAX_SETS];
+        char rundir[LAUNCH_PATH_MAX + 32];
+        int ns = 0;
+        for (int k = 0; k < d->nsets && ns < LAUNCH_MAX_SETS - SWEEP_MAX_KEYS * 2 - 1; k++) sets[ns++] = d->sets[k];
+        sweep_point(d, i, vals + (size_t)i * nk);
+        for (int k = 0; k < nk; k++) sets[ns++] = vals[(size_t)i * nk + k];
+        snprintf(rundir, sizeof rundir, "run.dir=%s/point-%03d", d->dir, i);
+        sets[ns++] = rundir;
+        rc = launch_spec_load(&specs[i], d->base, sets, ns, msg, sizeof msg);
+        if (!rc && check) rc = launch_spec_check(&specs[i], check, msg, sizeof msg);
+        specs[i].nsets = 0; /* the sets' storage does not outlive this loop */
+        if (rc) snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
+        if (!rc && dry_run) {
+            printf("point-%03d", i);
+            for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);
+            printf("\n");
+        }
+    }
+    if (!rc && !dry_run) {
+        char path[LAUNCH_PATH_MAX + 32];
+        char *buf = NULL;
+        size_t len = 0;
+        rc = launch_mkdirs(d->dir, err, errlen);
+        snprintf(path, sizeof path, "%s/sweep.yaml", d->dir);
+        if (!rc) rc = launch_write_file(path, d->text, strlen(d->text), err, errlen);
+        /* sweep.json: the points and their values, for people and tools */
+        FILE *f = rc ? NULL : open_memstream(&buf, &len);
+        if (f) {
+            fputs("{\n  \"sweep\": ", f);
+            json_string(f, d->path);
+            fputs(",\n  \"base\": ", f);
+            json_string(f, d->base);
+            fputs(",\n  \"keys\": [", f);
+            for (int k = 0; k < nk; k++) {
+                fputs(k ? ", " : "", f);
+                json_string(f, k < d->ngrid ? d->grid[k].key : d->random[k - d->ngrid].key);
+            }
+            fputs("],\n  \"points\": [\n", f);
+            for (int i = 0; i < n; i++) {
+                fprintf(f, "    {\"point\": %d, \"dir\": \"point-%03d\", \"values\": {", i, i);
+                for (int k = 0; k < nk; k++) {
+                    const char *kv = vals[(size_t)i * nk + k], *eq = strchr(kv, '=');
+                    fprintf(f, "%s\"%.*s\": ", k ? ", " : "", (int)(eq - kv), kv);
+                    json_string(f, eq + 1);
+                }
+                fprintf(f, "}}%s\n", i + 1 < n ? "," : "");
+            }
+            fputs("  ]\n}\n", f);
+            fclose(f);
+            snprintf(path, sizeof path, "%s/sweep.json", d->dir);
+            rc = launch_write_file(path, buf, len, err, errlen);
+            free(buf);
+            buf = NULL;
+        }
+        /* points.csv: point,dir,KEY... (what `results` reads back) */
+        f = rc ? NULL : open_memstream(&buf, &len);
+        if (f) {
+            fputs("point,dir", f);
+            for (int k = 0; k < nk; k++) fprintf(f, ",%s", k < d->ngrid ? d->grid[k].key : d->random[k - d->ngrid].key);
+            fputc('\n', f);
+            for (int i = 0; i < n; i++) {
+                fprintf(f, "%d,point-%03d", i, i);
+                for (int k = 0; k < nk; k++) {
+                    const char *v = strchr(vals[(size_t)i * nk + k], '=') + 1;
+                    fputc(',', f);
+                    if (strpbrk(v, ",\"\n")) {
+                        fputc('"', f);
+                        for (; *v; v++) fprintf(f, *v == '"' ? "\"\"" : "%c", *v);
+                        fputc('"', f);
+                    } else {
+                        fputs(v, f);
+                    }
+                }
+                fputc('\n', f);
+            }
+            fclose(f);
+            snprintf(path, sizeof path, "%s/points.csv", d->dir);
+            rc = launch_write_file(path, buf, len, err, errlen);
+            free(buf);
+        }
+        for (int i = 0; i < n && !rc; i++) rc = launch_prepare_dir(&specs[i], err, errlen);
+    }
+    for (size_t j = 0; j < (size_t)n * nk; j++) free(vals[j]);
+    free(vals);
+    if (rc) {
+        sweep_specs_free(specs, n);
+        return -1;
+    }
+    if (specs_out) *specs_out = specs;
+    else sweep_specs_free(specs, n);
+    return 0;
+}
+
+int sweep_run_local(const sweep_def *d, const launch_spec *specs, int n, const launch_opts *o) {
+    int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0, failed = 0;
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    launch_opts lo = o ? *o : (launch_opts){0};
+    lo.log_output = 1;
+    fflush(NULL);
+    while (next < n || running > 0) {
+        while (running < parallel && next < n) {
+            launch_set_state(specs[next].spec.run_dir, "pending");
+            pid_t pid = fork();
+            if (pid == 0) {
+                char err[SPEC_ERR_MAX];
+                int rc = launch_run_dir(specs[next].spec.run_dir, &lo, 0, err, sizeof err);
+                _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
+            }
+            if (pid < 0) {
+                fprintf(stderr, "jepa-launch: fork: %s\n", strerror(errno));
+                failed++;
+                next++;
+                continue;
+            }
+            printf("point-%03d: started (%s/train.log)\n", next, specs[next].spec.run_dir);
+            fflush(stdout);
+            pids[next++] = pid;
+            running++;
+        }
+        int ws;
+        pid_t pid = wait(&ws);
+        if (pid < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            if (pids[i] == pid) {
+                int st = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+                printf("point-%03d: %s", i, st ? "failed" : "done");
+                if (st) printf(" (status %d, see %s/train.log)", st, specs[i].spec.run_dir);
+                printf("\n");
+                fflush(stdout);
+                failed += st != 0;
+                running--;
+            }
+    }
+    free(pids);
+    return failed;
+}

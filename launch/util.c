@@ -1,0 +1,230 @@
+/* util.c - the launcher's small shared pieces: argv arrays, shell quoting,
+ * atomic file writes, the run's state and log files, spawning a child from
+ * argv, and a reader for numbers in our flat JSON. */
+#define _GNU_SOURCE /* vasprintf */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+extern char **environ;
+
+static void oom(void) {
+    fprintf(stderr, "jepa-launch: out of memory\n");
+    exit(1);
+}
+
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    if (!q) oom();
+    return q;
+}
+
+static char *xstrdup(const char *s) {
+    char *d = strdup(s);
+    if (!d) oom();
+    return d;
+}
+
+void launch_argv_push(launch_argv *a, const char *s) {
+    if (a->n + 2 > a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->v = xrealloc(a->v, sizeof(char *) * (size_t)a->cap);
+    }
+    a->v[a->n++] = xstrdup(s);
+    a->v[a->n] = NULL;
+}
+
+void launch_argv_pushf(launch_argv *a, const char *fmt, ...) {
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    if (!s) oom();
+    launch_argv_push(a, s);
+    free(s);
+}
+
+void launch_argv_free(launch_argv *a) {
+    for (int i = 0; i < a->n; i++) free(a->v[i]);
+    free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+void launch_shell_quote(FILE *f, const char *s) {
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'') fputs("'\\''", f);
+        else fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+static int shell_safe(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,@%+-", *s)) return 0;
+    return 1;
+}
+
+void launch_argv_print(const launch_argv *a, FILE *f) {
+    for (int i = 0; i < a->n; i++) {
+        if (i) fputc(' ', f);
+        if (shell_safe(a->v[i])) fputs(a->v[i], f);
+        else launch_shell_quote(f, a->v[i]);
+    }
+    fputc('\n', f);
+}
+
+int launch_mkdirs(const char *path, char *err, size_t errlen) {
+    char buf[LAUNCH_PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        snprintf(err, errlen, "path too long: %.64s...", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a directory", path);
+        return -1;
+    }
+    return 0;
+}
+
+int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen) {
+    char tmp[LAUNCH_PATH_MAX + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    size_t done = 0;
+    while (fd >= 0 && done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    if (fd < 0 || done < len || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0) unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+char *launch_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = xrealloc(NULL, cap);
+    for (;;) {
+        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (k == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+void launch_set_state(const char *run_dir, const char *fmt, ...) {
+    char path[LAUNCH_PATH_MAX + 16], line[512], err[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    snprintf(path, sizeof path, "%s/state", run_dir);
+    if (launch_write_file(path, line, (size_t)n, err, sizeof err)) fprintf(stderr, "jepa-launch: %s\n", err);
+}
+
+void launch_log(const char *run_dir, const char *fmt, ...) {
+    char path[LAUNCH_PATH_MAX + 16], stamp[32];
+    snprintf(path, sizeof path, "%s/launch.log", run_dir);
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    time_t t = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", localtime_r(&t, &tm));
+    fprintf(f, "%s ", stamp);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputc('\n', f);
+    fclose(f);
+}
+
+int launch_spawn_wait(char *const *argv, const char *out_path) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out_path) {
+        posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void launch_fmt_double(double v, char *out, size_t n) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(out, n, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) return;
+    }
+}
+
+int launch_json_number(const char *text, const char *key, double *v) {
+    size_t kl = strlen(key);
+    for (const char *p = text; (p = strchr(p, '"')); p++) {
+        if (strncmp(p + 1, key, kl) != 0 || p[1 + kl] != '"') continue;
+        const char *q = p + 2 + kl;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q != ':') continue;
+        q++;
+        while (*q == ' ' || *q == '\t') q++;
+        char *end;
+        double x = strtod(q, &end);
+        if (end == q) return -1;
+        *v = x;
+        return 0;
+    }
+    return -1;
+}
