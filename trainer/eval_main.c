@@ -64,9 +64,10 @@ int main(int argc, char **argv) {
     } else {
         char ck[SPEC_STR_MAX + 32];
         snprintf(ck, sizeof ck, "%s/checkpoint.bin", argv[1]);
-        ckpt_meta meta = {0};
-        meta.model_hash = spec_model_hash(&s);
-        if (ckpt_load(ck, &m, &meta, err, sizeof err)) {
+        ckpt_meta want, meta;
+        train_meta_init(&want, &s, 0);
+        want.train_hash = 0; /* any training settings: only the model must match */
+        if (ckpt_load(ck, &m, &want, &meta, err, sizeof err)) {
             fprintf(stderr, "jepa-eval: %s\n", err);
             jepa_model_free(&m);
             return 1;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "shard.h"
 #include "spec.h"
 
 /* ---------------------------------------------------------------- assert */
@@ -244,35 +245,120 @@ int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
 
 /* ------------------------------------------------------------- checkpoint */
 /* A versioned, checksummed file of the whole training state (see
- * docs/checkpoint-format.md). Written atomically: temp file in the same
- * directory, fsync, rename, fsync the directory. */
+ * docs/checkpoint-format.md, version 2). Written atomically: temp file in the
+ * same directory, fsync, rename, fsync the directory. Readers never trust it:
+ * sizes are checked against the file's length before any read, the CRC over
+ * every byte before any field is compared with the job's. */
+#define CKPT_VERSION 2u
+#define CKPT_HEADER_BYTES 256
+#define CKPT_MODEL_KEYS 10 /* model.* values stored, in ckpt_model_keys order */
+extern const char *const ckpt_model_keys[CKPT_MODEL_KEYS];
+
 typedef struct {
-    int64_t step;        /* steps completed */
-    int64_t total_steps; /* the schedule's length */
-    uint64_t model_hash; /* spec_model_hash of the run's spec */
+    /* identity: a resume refuses a file whose values differ from the job's */
+    uint64_t model_hash;               /* spec_model_hash */
+    int32_t model[CKPT_MODEL_KEYS];    /* the model.* values behind the hash */
+    uint64_t train_hash;               /* trajectory keys (seed, optim, ...): train.c */
+    uint32_t world;                    /* ranks of the job that wrote it */
     uint64_t seed;
-    int64_t images_seen;
+    /* shape: ckpt_save takes them from the model, ckpt_load checks them */
+    uint64_t nparams, nenc;
+    uint32_t ntensors;
+    /* progress and schedules: the lr/wd/EMA schedules are pure functions of
+     * (step, total_steps) and the spec; the masks of (seed, step) */
+    int64_t step;        /* steps completed */
+    int64_t total_steps; /* the schedules' length */
+    int64_t images_seen; /* over all ranks */
     float norm_mean, norm_std; /* pixel normalisation used in training */
+    shard_reader_state reader; /* data position; equal on every rank */
+    /* the open log interval, so a resumed run logs what a straight one would */
+    double log_loss_sum;
+    int64_t log_count;
+    double last_loss;       /* the last logged mean loss (summary final_loss) */
+    double last_target_std; /* of the last step */
+    double train_s;         /* training seconds so far (budget and elapsed_s) */
 } ckpt_meta;
 
+/* Why a load failed: a damaged file (the caller may fall back to an older
+ * one) or a sound file that belongs to another job (no fallback helps). */
+typedef enum { CKPT_OK = 0, CKPT_ERR_CORRUPT = -1, CKPT_ERR_MISMATCH = -2 } ckpt_status;
+
+/* meta's shape fields are ignored (taken from m). 0 or -1 + err naming the file;
+ * on failure no file (not even the temp file) is left at path. */
 int ckpt_save(const char *path, const jepa_model *m, const ckpt_meta *meta, char *err,
               size_t errlen);
-/* m must be initialised with the dims the file was written with; a file of
- * another shape or model hash is refused. 0 or -1 + err naming the file. */
-int ckpt_load(const char *path, jepa_model *m, ckpt_meta *meta, char *err, size_t errlen);
+/* Loads path into m (which must have the file's shape) and *got. want (may be
+ * NULL) is the job: its non-zero model_hash (and then model[]), train_hash and
+ * world must match the file's. Returns a ckpt_status; err names the file and
+ * what is wrong. m's buffers are written only once the whole file checks out. */
+int ckpt_load(const char *path, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
+              char *err, size_t errlen);
+/* The same on an open stream (fmemopen in the fuzzer); name is for messages. */
+int ckpt_load_stream(FILE *f, const char *name, jepa_model *m, const ckpt_meta *want,
+                     ckpt_meta *got, char *err, size_t errlen);
+/* Header only: structure, ranges and the file length it implies. */
+int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t errlen);
 /* FNV-1a 64 over the bytes of a float buffer: replicas and runs compare by it. */
 uint64_t jepa_hash_floats(const float *p, size_t n);
+
+/* A run directory's checkpoints (ckpt_dir.c): RUN/checkpoints/step-NNNNNNNN.ckpt,
+ * RUN/latest naming the newest one completely written, the newest `keep`
+ * kept. Rank 0 calls these; they print warnings to stderr. */
+/* Path of step's checkpoint. */
+void ckpt_dir_path(char *out, size_t n, const char *run_dir, int64_t step);
+/* Saves, then points latest at it (after the file is durable), then deletes
+ * all but the newest keep with step <= meta->step (checkpoints of a later
+ * step belong to a discarded future: a resume from an older one). path_out
+ * (may be NULL) gets the file written. 0 or -1 + err. */
+int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt_meta *meta,
+                  char *path_out, size_t path_len, char *err, size_t errlen);
+/* 1 if run_dir holds checkpoints (or a version-1 checkpoint.bin), else 0. */
+int ckpt_dir_any(const char *run_dir);
+/* Loads the newest good checkpoint of run_dir: tries them newest first; a
+ * damaged one is reported as a warning and the next older one is tried; once
+ * a good one loads, the damaged newer ones are moved aside (NAME.corrupt). Returns 1 when run_dir holds none, 0 when one
+ * was loaded (path_out names it), or a ckpt_status < 0: a mismatch (no
+ * fallback: every checkpoint of the run has the same config) or none good. */
+int ckpt_dir_load(const char *run_dir, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
+                  char *path_out, size_t path_len, char *err, size_t errlen);
+/* RUN/checkpoint.bin becomes (a hard link to, else a copy of) path: the
+ * finished run's checkpoint, where jepa-eval looks. 0 or -1 + err. */
+int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,
+                     const ckpt_meta *meta, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ train */
 typedef struct {
     int64_t steps, images_seen; /* images over all ranks */
     double final_loss, target_std, probe_acc, wall_s;
     int remote_failure; /* the error happened on another rank (err says which) */
+    int nonfinite;      /* -1 because the loss or a gradient was NaN/Inf */
+    int interrupted;    /* 0 returned after SIGTERM/SIGUSR1 (the signal): checkpoint
+                           written, run not finished; probe and summary skipped */
+    int64_t resumed_from; /* step of the checkpoint resumed from; -1: fresh start */
+    char ckpt_path[SPEC_STR_MAX + 64]; /* the last checkpoint written or loaded */
 } train_result;
 
+/* Exit codes of jepa-train (docs/checkpoint-format.md): the launcher restarts
+ * on TRAIN_EXIT_INTERRUPTED and never on TRAIN_EXIT_NONFINITE (it would
+ * recur at the same step). 1 is any other error, 2 a usage or spec error. */
+#define TRAIN_EXIT_NONFINITE 3
+#define TRAIN_EXIT_INTERRUPTED 75 /* EX_TEMPFAIL: stopped by a signal, resumable */
+
+/* Test hooks, read from the environment by train_run (documented in
+ * docs/checkpoint-format.md; not for production use):
+ *   JEPA_DEBUG_STOP_STEP=k   the last rank acts as if SIGUSR1 arrived during step k
+ *   JEPA_DEBUG_NAN_STEP=k    step k's gradient (or, with JEPA_DEBUG_NAN_KIND=loss,
+ *                            the last rank's loss) becomes NaN */
+
+/* The job's identity as a checkpoint records it: model config and hash,
+ * the hash of the trajectory keys (seed, batch, data.shuffle_buffer, optim,
+ * ema, mask, loss), world size, seed. */
+void train_meta_init(ckpt_meta *m, const jepa_spec *s, int world);
+
 /* Trains the run the spec describes (run dir, metrics.jsonl, summary.json,
- * checkpoint, probe). spec_text: the spec file as given, kept verbatim in
- * the run directory (may be NULL). 0 or -1 + err. */
+ * checkpoints, probe), resuming per the spec's `resume`. spec_text: the spec
+ * file as given, kept verbatim in the run directory (may be NULL). 0 (see
+ * res->interrupted) or -1 + err (see res->nonfinite). */
 int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char *err,
               size_t errlen);
 /* Probe of an encoder: loads data per spec, extracts features with

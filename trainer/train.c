@@ -1,16 +1,22 @@
 /* train.c - the training loop: data order, masks, step, schedules, AdamW,
- * EMA, metrics, progress, checkpoint and the closing linear probe.
+ * EMA, metrics, progress, checkpoints, resume, the NaN/Inf guard, signals and
+ * the closing linear probe.
  *
  * Reproducibility: the batch order is a function of (seed, epoch) (the shard
  * reader's), the masks of (seed, step); a time budget (train.minutes) is turned into a step count
  * once, up front, by timing the step, so the schedules are step-based and the
- * run is replayable from its resolved spec and logged step count. */
+ * run is replayable from its resolved spec and logged step count. A resume
+ * restores parameters, EMA target, Adam moments, step, schedule length, the
+ * reader's position and the open log interval, so it continues bit for bit. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,11 +124,184 @@ static int agree(int rc, train_result *res, char *err, size_t errlen) {
     return -1;
 }
 
+/* ------------------------------------------------------------ identity */
+/* The keys besides model.* that decide a run's trajectory: a checkpoint
+ * resumed under other values would not continue the same run. */
+static const char *const train_keys[] = {
+    "seed", "train.batch_per_rank", "data.shuffle_buffer", "optim.lr", "optim.min_lr",
+    "optim.warmup_frac", "optim.wd_start", "optim.wd_end", "optim.beta1", "optim.beta2",
+    "optim.eps", "ema.start", "ema.end", "mask.num_targets", "mask.target_scale_min",
+    "mask.target_scale_max", "mask.target_aspect_min", "mask.target_aspect_max",
+    "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "loss.type",
+    "loss.beta",
+};
+
+void train_meta_init(ckpt_meta *m, const jepa_spec *s, int world) {
+    memset(m, 0, sizeof *m);
+    m->model_hash = spec_model_hash(s);
+    char v[SPEC_STR_MAX];
+    for (int i = 0; i < CKPT_MODEL_KEYS; i++) {
+        JEPA_ASSERT(spec_get(s, ckpt_model_keys[i], v, sizeof v) == 0);
+        m->model[i] = (int32_t)strtol(v, NULL, 10);
+    }
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over "key=value\n" in the resolved text */
+    for (size_t k = 0; k < sizeof train_keys / sizeof train_keys[0]; k++) {
+        JEPA_ASSERT(spec_get(s, train_keys[k], v, sizeof v) == 0);
+        char line[SPEC_STR_MAX + 64];
+        int n = snprintf(line, sizeof line, "%s=%s\n", train_keys[k], v);
+        for (int i = 0; i < n; i++) h = (h ^ (unsigned char)line[i]) * 0x100000001b3ULL;
+    }
+    m->train_hash = h;
+    m->world = (uint32_t)world;
+    m->seed = (uint64_t)s->seed;
+}
+
+/* Rank 0: the checkpoint `resume` asks for, into m and *got. 1: nothing to
+ * resume (a fresh start), 0: loaded (path names it), -1 + err. */
+static int resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
+                       char *path, size_t plen, char *err, size_t errlen) {
+    int rc;
+    if (!strcmp(s->resume, "none")) {
+        if (!ckpt_dir_any(s->run_dir)) return 1;
+        /* resume: none never overwrites a run that can be continued */
+        snprintf(err, errlen,
+                 "run.dir %s already holds checkpoints: set resume: auto (--set resume=auto) to "
+                 "continue that run, or choose another run.dir",
+                 s->run_dir);
+        return -1;
+    }
+    if (!strcmp(s->resume, "auto")) {
+        rc = ckpt_dir_load(s->run_dir, m, want, got, path, plen, err, errlen);
+        if (rc == 1) {
+            snprintf(path, plen, "%s/checkpoint.bin", s->run_dir);
+            if (access(path, F_OK) != 0) return 1; /* a new run, or one killed before its first */
+            rc = ckpt_load(path, m, want, got, err, errlen);
+        }
+    } else {
+        snprintf(path, plen, "%s", s->resume);
+        rc = ckpt_load(s->resume, m, want, got, err, errlen);
+    }
+    if (rc != CKPT_OK) return -1;
+    if (s->train.steps > 0 && s->train.steps != got->total_steps) {
+        snprintf(err, errlen,
+                 "%s: written for a schedule of %lld steps, but train.steps is %lld: the lr, "
+                 "wd and EMA schedules would change; resume with train.steps=%lld",
+                 path, (long long)got->total_steps, (long long)s->train.steps,
+                 (long long)got->total_steps);
+        return -1;
+    }
+    return 0;
+}
+
+/* A resumed run continues metrics.jsonl: lines past the checkpoint's step
+ * (logged before a crash) and a line cut short are dropped, so the file ends
+ * as an uninterrupted run's would. Returns the file open for appending. */
+static FILE *metrics_open_at(const char *path, int64_t upto, char *err, size_t errlen) {
+    FILE *in = fopen(path, "r");
+    if (in) {
+        char tmp[SPEC_STR_MAX + 48], line[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *out = fopen(tmp, "w");
+        if (!out) {
+            fclose(in);
+            snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+            return NULL;
+        }
+        while (fgets(line, sizeof line, in)) {
+            size_t n = strlen(line);
+            long long st;
+            if (line[n - 1] != '\n') continue; /* cut short by a crash */
+            if (sscanf(line, "{\"step\": %lld,", &st) != 1 || st > upto) continue;
+            fputs(line, out);
+        }
+        fclose(in);
+        if (fclose(out) != 0 || rename(tmp, path) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            return NULL;
+        }
+    }
+    FILE *f = fopen(path, "a");
+    if (!f) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+/* ------------------------------------------------------------- signals */
+/* SIGTERM and SIGUSR1 (Slurm's warning before a time limit or preemption,
+ * `#SBATCH --signal`) only set a flag; the loop turns it into an agreed
+ * stop, a checkpoint and a clean exit. */
+static volatile sig_atomic_t train_signal;
+static void on_signal(int sig) { train_signal = sig; }
+
+static int64_t env_step(const char *name) {
+    const char *v = getenv(name);
+    return v && *v ? strtoll(v, NULL, 10) : -1;
+}
+
+/* Under Slurm, with JEPA_REQUEUE=1 (jepa-launch slurm sets it for
+ * slurm.requeue): puts the job back in the queue; it resumes with resume:
+ * auto. posix_spawnp, never a shell: the job id is never read as shell text. */
+static void slurm_requeue(void) {
+    const char *id = getenv("SLURM_JOB_ID"), *opt = getenv("JEPA_REQUEUE");
+    if (!id || !*id || !opt || strcmp(opt, "1")) return;
+    if (strspn(id, "0123456789") != strlen(id)) {
+        fprintf(stderr, "jepa: warning: SLURM_JOB_ID '%s' is not a job number: not requeued\n", id);
+        return;
+    }
+    char *argv[] = {"scontrol", "requeue", (char *)id, NULL};
+    extern char **environ;
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "scontrol", NULL, NULL, argv, environ), st = 0;
+    if (rc == 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        fprintf(stderr, "train: requeued Slurm job %s (scontrol requeue)\n", id);
+        return;
+    }
+    fprintf(stderr, "jepa: warning: scontrol requeue %s failed (%s)\n", id,
+            rc ? strerror(rc) : "non-zero exit");
+}
+
+/* 1 when every gradient is finite; *bad counts the others. Bit test on the
+ * exponent: an integer OR the compiler vectorises, no float reduction. */
+static int grads_finite(const float *g, size_t n, size_t *bad) {
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &g[i], 4);
+        any |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    if (!any) return 1;
+    *bad = 0;
+    for (size_t i = 0; i < n; i++) *bad += !isfinite(g[i]);
+    return 0;
+}
+
+/* Collective: rank 0 writes the checkpoint of cm->step completed steps into
+ * the run directory. Reader positions are equal on every rank by
+ * construction and the file stores one: checked here. */
+static void save_checkpoint(const jepa_spec *s, const jepa_model *m, ckpt_meta *cm,
+                            shard_reader *rd, char *path, size_t plen) {
+    shard_reader_get_state(rd, &cm->reader);
+    shard_reader_state r0 = cm->reader;
+    comm_bcast_bytes(&r0, sizeof r0, 0);
+    int who = comm_any_error(memcmp(&r0, &cm->reader, sizeof r0) != 0);
+    if (who >= 0) {
+        if (comm_rank() == 0)
+            comm_fatal("step %lld: rank %d's data reader position differs from rank 0's",
+                       (long long)cm->step, who);
+        comm_wait_idle();
+    }
+    if (comm_rank() != 0) return;
+    char err[SPEC_ERR_MAX];
+    if (ckpt_dir_save(s->run_dir, s->checkpoint.keep, m, cm, path, plen, err, sizeof err))
+        comm_fatal("step %lld: %s", (long long)cm->step, err);
+}
+
+/* --------------------------------------------------------------- train */
 int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char *err,
               size_t errlen) {
     double t_start = now_s();
     memset(res, 0, sizeof *res);
     res->probe_acc = -1.0;
+    res->resumed_from = -1;
     const int rank = comm_rank(), world = comm_world(), lead = rank == 0;
     jepa_dims dims;
     if (jepa_dims_from_spec(&dims, s, err, errlen)) return -1;
@@ -142,8 +321,6 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
         images_free(&te);
     }
     if (agree(rc, res, err, errlen)) goto out_data;
-    rc = lead ? write_run_dir(s, spec_text, err, errlen) : 0;
-    if (agree(rc, res, err, errlen)) goto out_data;
 
     float mean, std;
     images_stats(&data, &mean, &std);
@@ -154,14 +331,49 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     jepa_model m;
     jepa_model_init(&m, &dims, (uint64_t)s->seed, B, mc.npred, max_ntgt,
                     s->parallel.threads_per_rank);
-    /* one source of truth for the initial weights, then prove it */
-    comm_bcast_floats(m.params, m.nparams, 0);
-    memcpy(m.target, m.params, sizeof(float) * m.nenc);
+    /* the checkpoint is read (and refused) before the run directory is
+     * touched: a resume under the wrong config leaves the run as it was */
+    ckpt_meta want, got;
+    train_meta_init(&want, s, world);
+    memset(&got, 0, sizeof got);
+    int fresh = 1;
+    if (lead) {
+        rc = resume_load(s, &m, &want, &got, res->ckpt_path, sizeof res->ckpt_path, err, errlen);
+        fresh = rc == 1;
+        if (rc == 1) rc = 0;
+        if (rc == 0) rc = write_run_dir(s, spec_text, err, errlen);
+    }
+    int64_t start = 0;
+    comm_buckets cb = {0};
+    shard_reader *rd = NULL;
+    jepa_masks mkg = {0}, mk = {0};
+    float *batch = NULL;
+    uint8_t *pix8 = NULL, *lab8 = NULL;
+    if (agree(rc, res, err, errlen)) goto out_model;
+    /* one source of truth for the weights (rank 0's init or checkpoint),
+     * then prove it */
+    comm_bcast_bytes(&fresh, sizeof fresh, 0);
+    if (fresh) {
+        comm_bcast_floats(m.params, m.nparams, 0);
+        memcpy(m.target, m.params, sizeof(float) * m.nenc);
+    } else {
+        comm_bcast_bytes(&got, sizeof got, 0);
+        comm_bcast_floats(m.params, m.nparams, 0);
+        comm_bcast_floats(m.target, m.nenc, 0);
+        comm_bcast_floats(m.adam_m, m.nparams, 0);
+        comm_bcast_floats(m.adam_v, m.nparams, 0);
+        start = got.step;
+        res->resumed_from = start;
+        mean = got.norm_mean;
+        std = got.norm_std;
+        if (lead)
+            fprintf(stderr, "train: resuming from %s (step %lld of %lld)\n", res->ckpt_path,
+                    (long long)start, (long long)got.total_steps);
+    }
     if (comm_check_replicas(m.params, m.nparams, err, errlen)) {
         if (lead) comm_fatal("%s", err);
         comm_wait_idle();
     }
-    comm_buckets cb;
     if (comm_buckets_init(&cb, m.grads, m.nparams, (size_t)(s->parallel.bucket_mb * 1048576.0),
                           s->parallel.blocking_allreduce))
         comm_fatal("parallel.bucket_mb %g is too small", s->parallel.bucket_mb);
@@ -169,24 +381,26 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     m.grad_ready_ctx = &cb;
     /* masks are drawn for the global batch on every rank and sliced, so a
      * world size sees the same masks as one process with the global batch */
-    jepa_masks mkg, mk;
     mask_alloc(&mkg, Bg, G, mc.npred, max_ntgt);
     mask_alloc(&mk, B, G, mc.npred, max_ntgt);
     size_t npix = (size_t)B * dims.ch * dims.img * dims.img;
-    float *batch = JEPA_MALLOC(sizeof(float) * npix);
-    uint8_t *pix8 = JEPA_MALLOC(npix), *lab8 = JEPA_MALLOC((size_t)B);
+    batch = JEPA_MALLOC(sizeof(float) * npix);
+    pix8 = JEPA_MALLOC(npix);
+    lab8 = JEPA_MALLOC((size_t)B);
     /* this rank's stream of batches: disjoint across ranks, shuffled by
-     * (seed, epoch), decoded ahead in the reader's thread */
-    shard_reader *rd = NULL;
-    rc = shard_reader_init(&rd, s->data.train, rank, world, (uint64_t)s->seed, B,
-                           s->data.shuffle_buffer, s->data.prefetch, err, errlen);
+     * (seed, epoch), decoded ahead in the reader's thread; a resume picks it
+     * up at the checkpoint's position */
+    rc = shard_reader_init_at(&rd, s->data.train, rank, world, (uint64_t)s->seed, B,
+                              s->data.shuffle_buffer, s->data.prefetch, fresh ? NULL : &got.reader,
+                              err, errlen);
     if (agree(rc, res, err, errlen)) goto out_model;
     loss_kind lk = strcmp(s->loss.type, "l2") ? LOSS_SMOOTH_L1 : LOSS_L2;
     float beta = (float)s->loss.beta;
 
     /* a time budget becomes a fixed step count, measured on the real step
-     * (all-reduce included); rank 0's count is everyone's */
-    int64_t total = s->train.steps;
+     * (all-reduce included); rank 0's count is everyone's. A resume keeps
+     * the count its checkpoint was written under. */
+    int64_t total = fresh ? s->train.steps : got.total_steps;
     double budget = s->train.minutes * 60.0;
     if (total <= 0) {
         jepa_rng r;
@@ -217,17 +431,38 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     FILE *mf = NULL;
     if (lead) {
         snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
-        mf = fopen(path, "w");
-        if (!mf) comm_fatal("cannot write %s: %s", path, strerror(errno));
+        mf = fresh ? fopen(path, "w") : metrics_open_at(path, start, err, errlen);
+        if (!mf && fresh) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (!mf) comm_fatal("%s", err);
     }
     sched_cfg sc = {s->optim.lr, s->optim.min_lr, s->optim.warmup_frac, s->optim.wd_start,
                     s->optim.wd_end, s->ema.start, s->ema.end};
     int tty = lead && isatty(2);
-    double t0 = now_s(), loss_acc = 0.0, last_std = 0.0, comm_wait0 = 0.0;
-    int loss_n = 0;
-    int64_t step = 0, seen = 0, seen_log = 0;
-    double t_log = t0;
-    for (step = 0; step < total; step++) {
+    /* the state a checkpoint carries, restored: the open log interval, the
+     * seconds trained so far (budget cap and elapsed_s continue) */
+    double t0 = now_s() - got.train_s, loss_acc = got.log_loss_sum;
+    double last_std = got.last_target_std, comm_wait0 = 0.0;
+    int64_t loss_n = got.log_count, step = start, seen = got.images_seen, seen_log = seen;
+    int64_t saved = fresh ? -1 : start; /* step of the last checkpoint on disk */
+    res->final_loss = got.last_loss;
+    ckpt_meta cm = want;
+    cm.total_steps = total;
+    cm.norm_mean = mean;
+    cm.norm_std = std;
+    const int64_t stop_at = env_step("JEPA_DEBUG_STOP_STEP"), nan_at = env_step("JEPA_DEBUG_NAN_STEP");
+    const char *nan_kind = getenv("JEPA_DEBUG_NAN_KIND");
+    const int nan_loss = nan_kind && !strcmp(nan_kind, "loss");
+    struct sigaction sa, old_term, old_usr1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    train_signal = 0;
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGUSR1, &sa, &old_usr1);
+    int stop = 0;
+    double t_log = now_s(), t_ckpt = t_log;
+    for (step = start; step < total; step++) {
         if (shard_reader_next(rd, pix8, lab8, err, errlen)) comm_fatal("%s", err);
         fill_batch(batch, pix8, npix, mean, std);
         jepa_rng r;
@@ -236,12 +471,23 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
         if (world > 1) mask_slice(&mk, &mkg, rank * B, B);
         jepa_stats st;
         jepa_forward_backward(&m, batch, &mk, lk, beta, &st);
+        if (step + 1 == nan_at && nan_loss && rank == world - 1) st.loss = NAN; /* test hook */
         comm_buckets_finish(&cb);
-        /* the global loss decides for everyone: no rank stops alone */
+        if (step + 1 == nan_at && !nan_loss) m.grads[m.nparams / 2] = NAN;   /* test hook */
+        /* the global loss decides for everyone: no rank stops alone; the
+         * gradients are the all-reduced ones, equal on every rank */
         double loss = comm_mean_double(st.loss), tstd = comm_mean_double(st.target_std);
-        if (!isfinite(loss)) {
-            snprintf(err, errlen, "non-finite loss %g at step %lld: stopping, no checkpoint written",
-                     loss, (long long)step);
+        size_t nbad = 0;
+        if (!isfinite(loss) || !grads_finite(m.grads, m.nparams, &nbad)) {
+            char what[96];
+            if (!isfinite(loss)) snprintf(what, sizeof what, "loss (%g)", loss);
+            else snprintf(what, sizeof what, "gradient (%zu of %zu values)", nbad, m.nparams);
+            snprintf(err, errlen,
+                     "step %lld: non-finite %s: training stopped; no checkpoint of this state "
+                     "is written%s%s",
+                     (long long)step + 1, what, saved >= 0 ? ", the last good one is " : "",
+                     saved >= 0 ? res->ckpt_path : "");
+            res->nonfinite = 1;
             rc = -1;
             break;
         }
@@ -253,53 +499,100 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
         loss_acc += loss;
         loss_n++;
         last_std = tstd;
-        unsigned char last = step + 1 == total || (budget > 0 && now_s() - t0 > budget);
-        if (budget > 0) comm_bcast_bytes(&last, 1, 0); /* rank 0's clock rules */
+        /* rank 0's clock rules the budget and timed checkpoints; a signal
+         * on any rank stops every rank after the same step */
+        unsigned char flags = 0; /* 1: budget spent, 2: a timed checkpoint is due */
+        if (budget > 0 && now_s() - t0 > budget) flags |= 1;
+        if (s->checkpoint.every_minutes > 0 && now_s() - t_ckpt >= s->checkpoint.every_minutes * 60)
+            flags |= 2;
+        if (budget > 0 || s->checkpoint.every_minutes > 0) comm_bcast_bytes(&flags, 1, 0);
+        int sig = train_signal != 0 || (step + 1 == stop_at && rank == world - 1);
+        stop = comm_any_error(sig) >= 0;
+        int last = step + 1 == total || (flags & 1);
+        if (last) stop = 0; /* the run is complete: nothing left to resume */
         if (s->parallel.check_every > 0 && (step + 1) % s->parallel.check_every == 0 &&
             comm_check_replicas(m.params, m.nparams, err, errlen)) {
             if (lead) comm_fatal("step %lld: %s", (long long)(step + 1), err);
             comm_wait_idle();
         }
-        if (lead && ((step + 1) % s->train.log_every == 0 || last || step == 0)) {
+        if (lead && ((step + 1) % s->train.log_every == 0 || last || stop || step == 0)) {
             double t = now_s(), ips = (seen - seen_log) / (t - t_log > 0 ? t - t_log : 1e-9);
             comm_stats cs;
             comm_buckets_stats(&cb, &cs);
-            fprintf(mf,
-                    "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"wd\": %.6g, \"ema\": %.6f, "
-                    "\"target_std\": %.5f, \"img_per_s\": %.1f, \"comm_wait_s\": %.3f, "
-                    "\"elapsed_s\": %.2f}\n",
-                    (long long)(step + 1), loss_acc / loss_n, sv.lr, sv.wd, sv.ema, tstd, ips,
-                    cs.wait_s - comm_wait0, t - t0);
-            comm_wait0 = cs.wait_s;
-            fflush(mf);
+            /* a stop mid-interval logs nothing early: the checkpoint carries
+             * the open interval and the resumed run logs it where a straight
+             * run would */
+            if ((step + 1) % s->train.log_every == 0 || last || step == 0) {
+                fprintf(mf,
+                        "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"wd\": %.6g, \"ema\": %.6f, "
+                        "\"target_std\": %.5f, \"img_per_s\": %.1f, \"comm_wait_s\": %.3f, "
+                        "\"elapsed_s\": %.2f}\n",
+                        (long long)(step + 1), loss_acc / loss_n, sv.lr, sv.wd, sv.ema, tstd, ips,
+                        cs.wait_s - comm_wait0, t - t0);
+                comm_wait0 = cs.wait_s;
+                fflush(mf);
+                res->final_loss = loss_acc / loss_n;
+                loss_acc = 0.0;
+                loss_n = 0;
+                seen_log = seen;
+                t_log = t;
+            }
             if (tty) {
                 double eta = (t - t0) / (step + 1) * (total - step - 1);
                 fprintf(stderr, "\rstep %lld/%lld  loss %.4f  std %.3f  %.0f img/s  ETA %02d:%02d  ",
-                        (long long)(step + 1), (long long)total, loss_acc / loss_n, tstd, ips,
+                        (long long)(step + 1), (long long)total, res->final_loss, tstd, ips,
                         (int)eta / 60, (int)eta % 60);
             }
-            res->final_loss = loss_acc / loss_n;
-            loss_acc = 0.0;
-            loss_n = 0;
-            seen_log = seen;
-            t_log = t;
         }
-        if (last) {
+        if (last || stop) {
             step++;
             break;
         }
+        if ((s->checkpoint.every_steps > 0 && (step + 1) % s->checkpoint.every_steps == 0) ||
+            (flags & 2)) {
+            cm.step = step + 1;
+            cm.images_seen = seen;
+            cm.log_loss_sum = loss_acc;
+            cm.log_count = loss_n;
+            cm.last_loss = res->final_loss;
+            cm.last_target_std = last_std;
+            cm.train_s = now_s() - t0;
+            save_checkpoint(s, &m, &cm, rd, res->ckpt_path, sizeof res->ckpt_path);
+            saved = step + 1;
+            t_ckpt = now_s();
+        }
     }
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     if (tty) fputc('\n', stderr);
     if (mf) fclose(mf);
     res->steps = step;
     res->images_seen = seen;
     res->target_std = last_std;
     double train_s = now_s() - t0;
+    /* the end of the run, or of this part of it: one checkpoint of it (none
+     * of a state that went non-finite) */
+    if (rc == 0 && step > saved) {
+        cm.step = step;
+        cm.images_seen = seen;
+        cm.log_loss_sum = loss_acc;
+        cm.log_count = loss_n;
+        cm.last_loss = res->final_loss;
+        cm.last_target_std = last_std;
+        cm.train_s = train_s;
+        save_checkpoint(s, &m, &cm, rd, res->ckpt_path, sizeof res->ckpt_path);
+        saved = step;
+    }
+    if (rc == 0 && stop) {
+        res->interrupted = train_signal ? (int)train_signal : SIGUSR1;
+        if (lead) slurm_requeue();
+        goto out_wait;
+    }
     if (rc == 0 && comm_check_replicas(m.params, m.nparams, err, errlen)) {
         if (lead) comm_fatal("end of training: %s", err);
         comm_wait_idle();
     }
-    if (lead) {
+    if (lead && rc == 0) {
         comm_stats cs;
         comm_buckets_stats(&cb, &cs);
         fprintf(stderr,
@@ -310,9 +603,8 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     }
     /* rank 0 writes and probes alone; the others wait without spinning */
     if (lead && rc == 0) {
-        ckpt_meta meta = {step, total, spec_model_hash(s), (uint64_t)s->seed, seen, mean, std};
-        snprintf(path, sizeof path, "%s/checkpoint.bin", s->run_dir);
-        rc = ckpt_save(path, &m, &meta, err, errlen);
+        cm.step = step;
+        rc = ckpt_dir_publish(s->run_dir, res->ckpt_path, &m, &cm, err, errlen);
     }
     if (lead && rc == 0 && s->eval.probe) {
         probe_result pr;
@@ -328,12 +620,13 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
                  "{\n  \"final_loss\": %.6f,\n  \"probe_acc\": %.4f,\n  \"images_seen\": %lld,\n"
                  "  \"wall_s\": %.1f,\n  \"train_s\": %.1f,\n  \"steps\": %lld,\n"
                  "  \"ranks\": %d,\n  \"comm_wait_s\": %.3f,\n  \"target_std\": %.5f,\n"
-                 "  \"param_hash\": \"%016llx\"\n}\n",
+                 "  \"resumed_from\": %lld,\n  \"param_hash\": \"%016llx\"\n}\n",
                  res->final_loss, res->probe_acc, (long long)seen, res->wall_s, train_s,
-                 (long long)step, world, cs.wait_s, last_std,
+                 (long long)step, world, cs.wait_s, last_std, (long long)res->resumed_from,
                  (unsigned long long)jepa_hash_floats(m.params, m.nparams));
         rc = write_text(s->run_dir, "summary.json", buf, err, errlen);
     }
+out_wait:
     comm_wait_idle();
 out_model:
     shard_reader_free(rd);

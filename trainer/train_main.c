@@ -65,6 +65,12 @@ static int run(int argc, char **argv) {
     char err[SPEC_ERR_MAX];
     rc = train_run(&s, text, &res, err, sizeof err);
     free(text);
+    if (rc && res.nonfinite) {
+        /* every rank saw the same global loss and all-reduced gradients:
+         * all stop together, cleanly, with one message */
+        if (lead) fprintf(stderr, "jepa-train: %s\n", err);
+        return TRAIN_EXIT_NONFINITE;
+    }
     if (rc) {
         if (comm_world() == 1) {
             fprintf(stderr, "jepa-train: %s\n", err);
@@ -73,6 +79,14 @@ static int run(int argc, char **argv) {
         /* the rank that failed names itself and ends the whole job */
         if (!res.remote_failure) comm_fatal("%s", err);
         return 1;
+    }
+    if (res.interrupted) {
+        if (lead)
+            fprintf(stderr,
+                    "jepa-train: stopped by signal %d after step %lld: checkpoint %s written; "
+                    "continue with --set resume=auto (exit %d)\n",
+                    res.interrupted, (long long)res.steps, res.ckpt_path, TRAIN_EXIT_INTERRUPTED);
+        return TRAIN_EXIT_INTERRUPTED;
     }
     printf("run_dir %s\nsteps %lld\nfinal_loss %.4f\n", s.run_dir, (long long)res.steps,
            res.final_loss);
