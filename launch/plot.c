@@ -105,7 +105,7 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
                 st.probe_acc);
     else
         fputs("set label 1 'no probe accuracy recorded' at graph 0.5,0.5 center\n"
-              "plot 'metrics.dat' using 1:(NaN) notitle\n",
+              "unset xtics\nunset ytics\nplot [0:1] [0:1] 2 notitle\n",
               f);
     fputs("unset multiplot\n", f);
     fclose(f);
@@ -155,13 +155,22 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
         snprintf(path, sizeof path, "%s/%s", pdir, dat);
         FILE *d = fopen(path, "w");
         int numeric = 1, pts = 0;
-        for (int i = 0; d && i < n; i++) {
-            double y = any_probe ? rows[i].st.probe_acc : rows[i].st.final_loss;
-            if (isnan(y) || (any_probe && y < 0)) continue;
+        for (int i = 0; i < n; i++) {
             char *end;
             strtod(rows[i].values[k], &end);
             if (*end || end == rows[i].values[k]) numeric = 0;
-            fprintf(d, "\"%s\" %.9g\n", rows[i].values[k], y);
+        }
+        for (int i = 0; d && i < n; i++) {
+            double y = any_probe ? rows[i].st.probe_acc : rows[i].st.final_loss;
+            if (isnan(y) || (any_probe && y < 0)) continue;
+            if (numeric) {
+                fprintf(d, "%s %.9g\n", rows[i].values[k], y);
+            } else { /* a label: quotes and control characters dropped */
+                fputc('"', d);
+                for (const char *c = rows[i].values[k]; *c; c++)
+                    if (*c != '"' && (unsigned char)*c >= 0x20) fputc(*c, d);
+                fprintf(d, "\" %.9g\n", y);
+            }
             pts++;
         }
         if (d) fclose(d);

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# jepa-launch end to end: the exact mpirun argv of --dry-run, a real 2-rank
+# run, bad specs (one line with FILE:LINE:COL, nothing created), hostile
+# values in run.dir and slurm.* (never executed: a sentinel file must not
+# appear), the max_restarts loop with a fake trainer, a local 2-point sweep
+# with its results table and CSV, status, plots, and bad command lines.
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+SPEC="$S/configs/fmnist-tiny.yaml"
+pack_fmnist || { finish; exit 1; }
+SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+       --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=12 --set train.log_every=4
+       --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false "${DATA[@]}")
+SENT="$T/pwned"
+unset JEPA_MPIRUN JEPA_TRAIN_BIN
+
+# --- dry run: the exact command, nothing created
+run dry "$L" run "$SPEC" --np 2 --dry-run "${SMALL[@]}" --set run.dir="$T/a"
+want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
+[ "$RC" -eq 0 ] && [ "$OUT" = "$want" ] && ok "--dry-run prints the mpirun argv" || bad "dry run rc $RC: [$OUT] want [$want] $ERR"
+[ -e "$T/a" ] && bad "--dry-run created $T/a" || ok "--dry-run creates nothing"
+run dry2 "$L" run "$SPEC" --dry-run "${DATA[@]}" --set run.dir="$T/a" --set parallel.threads_per_rank=2 \
+  --set parallel.transport=tcp --set parallel.ranks=3
+want="mpirun -np 3 --oversubscribe --bind-to none --mca btl self,tcp $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
+[ "$(nproc)" -lt 3 ] || want=${want/ --oversubscribe/}
+[ "$OUT" = "$want" ] && ok "transport tcp, 2 threads per rank, 3 ranks" || bad "[$OUT] want [$want]"
+
+# --- a real 2-rank run
+run real "$L" run "$SPEC" --np 2 "${SMALL[@]}" --set run.dir="$T/a"
+[ "$RC" -eq 0 ] && ok "2-rank run through jepa-launch" || bad "run rc $RC: $ERR"
+grep -q '"ranks": 2' "$T/a/summary.json" 2>/dev/null && ok "summary says 2 ranks" || bad "summary.json"
+cmp -s "$T/a/spec.yaml" "$SPEC" && ok "spec.yaml is the exact file" || bad "spec.yaml differs from $SPEC"
+grep -q '^  ranks: 2$' "$T/a/spec.resolved.yaml" && grep -q '^  steps: 12$' "$T/a/spec.resolved.yaml" \
+  && ok "spec.resolved.yaml has the overrides" || bad "resolved spec"
+[ "$(cat "$T/a/state")" = done ] && ok "state done" || bad "state $(cat "$T/a/state")"
+run status "$L" status "$T/a"
+case "$OUT" in "$T/a: done, step 12, loss "*", final_loss "*) ok "status: $OUT" ;; *) bad "status: $OUT $ERR" ;; esac
+run plot "$L" plot "$T/a"
+[ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && ok "plot wrote curves.png ($(stat -c %s "$T/a/plots/curves.png") bytes)" \
+  || bad "plot rc $RC: $ERR"
+run resume_dry "$L" resume "$T/a" --dry-run
+want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
+[ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
+
+# --- bad specs: one line, FILE:LINE:COL, exit 2, nothing created
+printf 'seed: 1\nrun:\n  dir: %s\ndata:\n  train: %s/no-such-dir\n' "$T/bad" "$T" >"$T/bad1.yaml"
+run bad1 "$L" run "$T/bad1.yaml"
+expect_error "missing shard directory" 2 "$T/bad1.yaml:5:10: data.train: shard directory" "does not exist"
+printf 'run.dir: %s\noptim:\n  lrr: 0.1\n' "$T/bad" >"$T/bad2.yaml"
+run bad2 "$L" run "$T/bad2.yaml"
+expect_error "unknown key" 2 "$T/bad2.yaml:3:3: optim.lrr: unknown key (did you mean 'optim.lr'?)"
+printf 'run.dir: %s\nmodel:\n  depth: two\n' "$T/bad" >"$T/bad3.yaml"
+run bad3 "$L" slurm "$T/bad3.yaml"
+expect_error "wrong type (slurm)" 2 "$T/bad3.yaml:3:10: model.depth: expected an integer, got 'two'"
+run bad4 "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/bad" --set data.test="$T"
+expect_error "--set data.test without a manifest" 2 "--set data.test=$T: '$T' has no manifest.json"
+run bad5 "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/bad" --set parallel.nodes=2
+expect_error "two nodes need Slurm" 2 "--set parallel.nodes=2: is 2, but jepa-launch run starts ranks on this machine only"
+run bad6 "$L" slurm "$SPEC" "${DATA[@]}" --set run.dir="$T/bad" --set slurm.partition="$(printf 'a\nb')"
+expect_error "newline in an #SBATCH value" 2 "--set slurm.partition=a?b: contains a newline or control character"
+run bad7 "$L" slurm "$SPEC" "${DATA[@]}" --set run.dir="$T/bad" --set slurm.extra="$(printf -- '--exclusive\necho hi')"
+expect_error "slurm.extra line that is not an option" 2 "slurm.extra" "line 'echo hi' is not an sbatch option"
+[ -e "$T/bad" ] && bad "a failed check created $T/bad" || ok "no run directory after any bad spec"
+
+# --- hostile values: run.dir and slurm.* with spaces, quotes, $(...), ;, newline
+H="$T/h a\"b'c \$(touch $SENT); \`touch $SENT\` x
+y"
+run hostile "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=4 --set run.dir="$H"
+[ "$RC" -eq 0 ] && [ -f "$H/summary.json" ] && ok "run in a hostile run.dir" || bad "hostile run rc $RC: $ERR"
+HS="x \"q\" 'y' \$(touch $SENT); \`touch $SENT\` \\"
+run hslurm "$L" slurm "$SPEC" --dry-run "${SMALL[@]}" --set run.dir="$T/hs \$(touch $SENT); 'q\"" \
+  --set slurm.job_name="$HS" --set slurm.account="$HS" --set slurm.partition="a;b" \
+  --set slurm.extra="$(printf -- '--comment="$(touch %s)"\n--exclusive' "$SENT")"
+HD="$T/hs \$(touch $SENT); 'q\""
+[ "$RC" -eq 0 ] && [ -f "$HD/job.sbatch" ] && ok "slurm --dry-run writes job.sbatch" || bad "slurm dry rc $RC: $ERR"
+bash -n "$HD/job.sbatch" && ok "the script parses" || bad "bash -n failed"
+# run the script with a fake srun that records its argv: the values arrive intact
+mkdir -p "$T/fakebin"
+printf '#!/bin/bash\nfor a in "$@"; do printf "%%s\\0" "$a"; done >"$FAKE_ARGV"\n' >"$T/fakebin/srun"
+chmod +x "$T/fakebin/srun"
+FAKE_ARGV="$T/argv" PATH="$T/fakebin:$PATH" bash "$HD/job.sbatch" >/dev/null 2>&1
+printf '%s\0' --mpi=pmix -n 1 --cpus-per-task=1 "$B/jepa-train" "$HD/spec.resolved.yaml" --exact-spec "$HD/spec.yaml" >"$T/want"
+cmp -s "$T/argv" "$T/want" && ok "srun gets the exact argv" || bad "srun argv: $(tr '\0' ' ' <"$T/argv")"
+[ "$(cat "$HD/state")" = done ] && ok "script wrote state done" || bad "state: $(cat "$HD/state")"
+grep -qF "#SBATCH --job-name=\"x \\\"q\\\" 'y' \$(touch $SENT); \`touch $SENT\` \\\\\"" "$HD/job.sbatch" \
+  && ok "#SBATCH value double-quoted with escapes" || bad "job-name line: $(grep job-name "$HD/job.sbatch")"
+[ -e "$SENT" ] && bad "a hostile value was executed" || ok "no hostile value ran (sentinel absent)"
+
+# --- max_restarts with a fake trainer: fails twice, then succeeds
+cat >"$T/fake-train" <<'EOF'
+#!/bin/bash
+dir=$(dirname "$1")
+n=$(cat "$dir/attempts" 2>/dev/null || echo 0)
+echo $((n + 1)) >"$dir/attempts"
+printf '%s\n' "$*" >>"$dir/argv.log"
+[ "$n" -ge "${FAKE_FAILS:-2}" ] && exit 0
+exit 3
+EOF
+chmod +x "$T/fake-train"
+run restart env JEPA_TRAIN_BIN="$T/fake-train" "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/r" --set max_restarts=2 \
+  --set parallel.threads_per_rank=1
+[ "$RC" -eq 0 ] && [ "$(cat "$T/r/attempts")" = 3 ] && ok "2 failures, 2 restarts, done" || bad "restart rc $RC attempts $(cat "$T/r/attempts" 2>&1): $ERR"
+[ "$(grep -c 'resume=auto' "$T/r/argv.log")" = 2 ] && [ "$(head -1 "$T/r/argv.log" | grep -c resume)" = 0 ] \
+  && ok "restarts pass --set resume=auto, the first start does not" || bad "argv.log: $(cat "$T/r/argv.log")"
+[ "$(grep -c 'restart [12]/2 with resume=auto' "$T/r/launch.log")" = 2 ] && ok "each restart logged in launch.log" \
+  || bad "launch.log: $(cat "$T/r/launch.log")"
+run norestart env JEPA_TRAIN_BIN="$T/fake-train" FAKE_FAILS=5 "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/r2" \
+  --set max_restarts=1 --set parallel.threads_per_rank=1
+[ "$RC" -eq 3 ] && [ "$(cat "$T/r2/attempts")" = 2 ] && case "$(cat "$T/r2/state")" in failed*) true ;; *) false ;; esac \
+  && ok "gives up after max_restarts (exit 3, state $(cat "$T/r2/state"))" || bad "rc $RC state $(cat "$T/r2/state" 2>&1)"
+
+# --- a local sweep of 2 points, results, status, plots
+cat >"$T/sweep.yaml" <<EOF
+base: $SPEC
+dir: $T/sw
+parallel: 1
+set: {model.width: 32, model.depth: 2, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
+      model.pred_heads: 2, train.steps: 8, train.log_every: 2, train.batch_per_rank: 32,
+      parallel.threads_per_rank: 1, eval.probe: false, data.train: $T/fm/train, data.test: $T/fm/test}
+grid:
+  optim.lr: [0.002, 0.0005]
+EOF
+run sweep "$L" sweep "$T/sweep.yaml"
+[ "$RC" -eq 0 ] && ok "local sweep of 2 points" || bad "sweep rc $RC: $OUT $ERR"
+[ "$(printf '%s\n' "$OUT" | grep -c '^[01] .* done$')" = 2 ] && ok "sweep prints its results" || bad "sweep output: $OUT"
+run results "$L" results "$T/sw"
+first=$(printf '%s\n' "$OUT" | sed -n 2p | awk '{print $3}')
+second=$(printf '%s\n' "$OUT" | sed -n 3p | awk '{print $3}')
+[ "$RC" -eq 0 ] && awk -v a="$first" -v b="$second" 'BEGIN{exit !(a+0 <= b+0)}' && ok "results best first ($first <= $second)" \
+  || bad "results: $OUT"
+[ "$(head -1 "$T/sw/results.csv")" = "point,optim.lr,final_loss,probe_acc,steps,status" ] \
+  && [ "$(grep -c ',8,done$' "$T/sw/results.csv")" = 2 ] && ok "results.csv" || bad "csv: $(cat "$T/sw/results.csv")"
+[ "$(sed -n 2p "$T/sw/points.csv")" = "0,point-000,0.002" ] && ok "points.csv lists the points" || bad "points.csv"
+run sstatus "$L" status "$T/sw"
+[ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points done" ] && ok "sweep status" || bad "status: $OUT"
+run splot "$L" plot "$T/sw"
+[ "$RC" -eq 0 ] && [ -s "$T/sw/plots/loss.png" ] && [ -s "$T/sw/plots/loss_vs_optim.lr.png" ] \
+  && ok "sweep plots: loss.png and loss_vs_optim.lr.png" || bad "sweep plot rc $RC: $ERR"
+
+# --- bad command lines: one line, non-zero
+for args in "" "bogus" "run" "run $SPEC extra" "run $SPEC --np" "run $SPEC --np 0" "run $SPEC --bogus" \
+            "run $T/none.yaml" "resume" "resume $T" "slurm" "slurm $SPEC --np 2" "sweep" "sweep $T/none.yaml" \
+            "sweep $T/sweep.yaml --parallel x" "results" "results $T" "status" "status $T" "plot" "plot $T"; do
+  # shellcheck disable=SC2086
+  run cli "$L" $args
+  if [ "$RC" -ne 0 ] && [ "$(printf '%s' "$ERR" | grep -c '')" = 1 ]; then ok "jepa-launch $args: $ERR"
+  else bad "jepa-launch $args: rc $RC, stderr [$ERR]"; fi
+done
+finish

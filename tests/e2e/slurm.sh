@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Real Slurm on localhost: installs slurm-wlm and munge if missing, writes a
+# one-node slurm.conf in a temp directory (CPUs from nproc), starts munged,
+# slurmctld and slurmd itself, submits a tiny 2-rank run through
+# `jepa-launch slurm` (hostile job name and run directory) and a 2-point
+# sweep as a job array through `jepa-launch sweep --slurm`, waits for them
+# (squeue + the runs' state files; no accounting database), checks results,
+# and stops the daemons it started, by pid, even on failure.
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+
+need=""
+for p in slurm-wlm munge; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
+done
+if [ -n "$need" ]; then
+  echo "installing$need"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null \
+      || { echo "cannot install$need"; exit 1; }
+  fi
+fi
+
+SD="$T/slurm"
+mkdir -p "$SD/state" "$SD/spool"
+PIDS=()
+stop_daemons() {
+  if [ -n "${SLURM_CONF:-}" ] && [ "${#PIDS[@]}" -gt 0 ]; then
+    scancel --user="$(id -un)" >/dev/null 2>&1
+    for _ in $(seq 20); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.5; done
+  fi
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 20); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$p" 2>/dev/null
+  done
+  rm -rf "$T"
+}
+trap stop_daemons EXIT
+
+# munge with its own key, socket and files: no system state is touched
+dd if=/dev/urandom of="$SD/munge.key" bs=1024 count=1 status=none
+chmod 400 "$SD/munge.key"
+chown munge: "$SD/munge.key" 2>/dev/null
+munged -F --force --key-file="$SD/munge.key" --socket="$SD/munge.sock" --pid-file="$SD/munged.pid" \
+  --log-file="$SD/munged.log" --seed-file="$SD/munged.seed" >"$SD/munged.out" 2>&1 &
+PIDS+=($!)
+
+host=$(hostname)
+cat >"$SD/slurm.conf" <<EOF
+ClusterName=jepatest
+SlurmctldHost=$host
+SlurmctldPort=16817
+SlurmdPort=16818
+AuthType=auth/munge
+AuthInfo=socket=$SD/munge.sock
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$SD/state
+SlurmdSpoolDir=$SD/spool
+SlurmctldPidFile=$SD/slurmctld.pid
+SlurmdPidFile=$SD/slurmd.pid
+SlurmctldLogFile=$SD/slurmctld.log
+SlurmdLogFile=$SD/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+MpiDefault=none
+ReturnToService=2
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+NodeName=$host CPUs=$(nproc) State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF="$SD/slurm.conf"
+for _ in $(seq 20); do [ -S "$SD/munge.sock" ] && break; sleep 0.25; done
+slurmctld -D -i -f "$SLURM_CONF" >"$SD/slurmctld.out" 2>&1 &
+PIDS+=($!)
+sleep 1
+slurmd -D -f "$SLURM_CONF" >"$SD/slurmd.out" 2>&1 &
+PIDS+=($!)
+up=0
+for _ in $(seq 60); do
+  sinfo -h -o %T 2>/dev/null | grep -q idle && { up=1; break; }
+  sleep 0.5
+done
+[ "$up" = 1 ] && ok "single-node Slurm is up ($(nproc) CPUs)" || {
+  bad "Slurm did not come up"; tail -5 "$SD/slurmctld.log" "$SD/slurmd.log" 2>&1; finish; exit 1; }
+
+pack_fmnist || { finish; exit 1; }
+SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+       --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=12 --set train.log_every=4
+       --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false "${DATA[@]}")
+SENT="$T/pwned"
+HOSTILE="j \"q\" 'x' \$(touch $SENT); \`touch $SENT\`"
+RUN="$T/run \"one\" 'q' \$(touch $SENT); x"
+
+# wait_state DIR...: until every DIR/state is done or failed, or 240 s
+wait_runs() {
+  local t0=$(date +%s) d s all
+  while :; do
+    all=1
+    for d in "$@"; do
+      s=$(cat "$d/state" 2>/dev/null)
+      case "$s" in done|failed*) ;; *) all=0 ;; esac
+    done
+    [ "$all" = 1 ] && return 0
+    [ $(( $(date +%s) - t0 )) -gt 240 ] && return 1
+    sleep 1
+  done
+}
+
+run submit "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set parallel.ranks=2 \
+  --set run.dir="$RUN" --set slurm.job_name="$HOSTILE" --set slurm.partition=debug --set slurm.time=00:10:00
+JOB=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
+[ "$RC" -eq 0 ] && [ -n "$JOB" ] && ok "jepa-launch slurm submitted job $JOB" || bad "submit rc $RC: $OUT $ERR"
+NAME=$(squeue -h -j "$JOB" -o %j 2>/dev/null)
+[ -z "$NAME" ] || [ "$NAME" = "$HOSTILE" ] && ok "job name reached Slurm verbatim (${NAME:-job already gone})" \
+  || bad "job name: got [$NAME], want [$HOSTILE]"
+wait_runs "$RUN" && ok "the run finished ($(cat "$RUN/state"))" || bad "run state: $(cat "$RUN/state" 2>&1)"
+[ "$(cat "$RUN/state")" = done ] && ok "state done" || { bad "state $(cat "$RUN/state")"; cat "$RUN"/slurm-*.out; }
+grep -q '"ranks": 2' "$RUN/summary.json" 2>/dev/null && ok "srun --mpi=pmix started 2 ranks" || bad "summary: $(cat "$RUN/summary.json" 2>&1)"
+cmp -s "$RUN/spec.yaml" "$S/configs/fmnist-tiny.yaml" && ok "run dir keeps the exact spec" || bad "spec.yaml differs"
+ls "$RUN"/slurm-"$JOB".out >/dev/null 2>&1 && ok "job output in the run directory" || bad "no slurm-$JOB.out"
+[ -e "$SENT" ] && bad "a hostile value was executed" || ok "hostile values never ran"
+
+cat >"$T/sweep.yaml" <<EOF
+base: $S/configs/fmnist-tiny.yaml
+dir: $T/sweep
+parallel: 2
+set: {model.width: 32, model.depth: 2, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
+      model.pred_heads: 2, train.steps: 8, train.log_every: 4, train.batch_per_rank: 32,
+      parallel.threads_per_rank: 1, eval.probe: false, data.train: $T/fm/train, data.test: $T/fm/test}
+grid:
+  optim.lr: [0.001, 0.0005]
+EOF
+run sweep "$L" sweep "$T/sweep.yaml" --slurm
+AJOB=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
+[ "$RC" -eq 0 ] && [ -n "$AJOB" ] && ok "sweep submitted as job array $AJOB" || bad "sweep rc $RC: $OUT $ERR"
+grep -q '^#SBATCH --array=0-1%2$' "$T/sweep/sweep.sbatch" && ok "array of 2, 2 at a time" || bad "no --array line"
+wait_runs "$T/sweep/point-000" "$T/sweep/point-001" && ok "both array tasks finished" || bad "sweep did not finish"
+run results "$L" results "$T/sweep"
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 2 ] && ok "results: 2 points done" \
+  || bad "results rc $RC: $OUT $ERR"
+[ "$(grep -c ',done$' "$T/sweep/results.csv" 2>/dev/null)" = 2 ] && ok "results.csv" || bad "results.csv"
+finish

@@ -1,0 +1,362 @@
+/* test_launch.c - the launcher's logic in one process: sweep expansion
+ * (grid x random, reproducible draws, the distributions' shapes), sweep file
+ * errors, the sbatch script with hostile values (each #SBATCH value read
+ * back with sbatch's quoting rules, written out here independently), the
+ * mpirun argv, key positions, and the results table's order and CSV. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "launch.h"
+#include "testutil.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static char tmpdir[] = "/tmp/test_launch_XXXXXX";
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* a sweep file over a base spec in tmpdir; returns its path */
+static const char *sweep_file(const char *body) {
+    static char path[256];
+    char base[256], text[4096];
+    snprintf(base, sizeof base, "%s/base.yaml", tmpdir);
+    write_text(base, "train.steps: 10\n");
+    snprintf(path, sizeof path, "%s/sweep.yaml", tmpdir);
+    snprintf(text, sizeof text, "base: %s\ndir: %s/sw\n%s", base, tmpdir, body);
+    write_text(path, text);
+    return path;
+}
+
+static void free_point(char **v, int n) {
+    for (int i = 0; i < n; i++) free(v[i]);
+}
+
+static void test_sweep_grid_x_random(void) {
+    const char *p = sweep_file("grid:\n  optim.lr: [1e-3, 5e-4]\n  ema.start: [0.99, 0.995, 0.996]\n"
+                               "random:\n  seed: 7\n  count: 4\n  keys:\n"
+                               "    optim.warmup_frac: {uniform: [0.0, 0.1]}\n"
+                               "    optim.wd_end: {log_uniform: [0.01, 1]}\n"
+                               "    model.depth: {int_uniform: [2, 4]}\n"
+                               "    loss.type: {choice: [smooth_l1, l2]}\n");
+    sweep_def d, d2;
+    char err[SPEC_ERR_MAX] = "";
+    int rc = sweep_load(&d, p, err, sizeof err);
+    if (rc) fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(sweep_npoints(&d), 2 * 3 * 4);
+    CU_ASSERT_EQUAL(d.ngrid, 2);
+    CU_ASSERT_EQUAL(d.nrandom, 4);
+    /* point i = grid index * count + draw; the last grid key varies fastest */
+    static const char *const want_grid[6][2] = {
+        {"optim.lr=1e-3", "ema.start=0.99"}, {"optim.lr=1e-3", "ema.start=0.995"}, {"optim.lr=1e-3", "ema.start=0.996"},
+        {"optim.lr=5e-4", "ema.start=0.99"}, {"optim.lr=5e-4", "ema.start=0.995"}, {"optim.lr=5e-4", "ema.start=0.996"}};
+    CU_ASSERT_EQUAL_FATAL(sweep_load(&d2, p, err, sizeof err), 0);
+    int seen_l2 = 0, seen_sl1 = 0, depth_seen[5] = {0};
+    for (int i = 0; i < sweep_npoints(&d); i++) {
+        char *a[8], *b[8];
+        int n = sweep_point(&d, i, a), n2 = sweep_point(&d2, i, b);
+        CU_ASSERT_EQUAL_FATAL(n, 6);
+        CU_ASSERT_EQUAL(n2, 6);
+        CU_ASSERT_STRING_EQUAL(a[0], want_grid[i / 4][0]);
+        CU_ASSERT_STRING_EQUAL(a[1], want_grid[i / 4][1]);
+        for (int k = 0; k < n; k++) CU_ASSERT_STRING_EQUAL(a[k], b[k]); /* reproducible */
+        double w = strtod(strchr(a[2], '=') + 1, NULL), wd = strtod(strchr(a[3], '=') + 1, NULL);
+        CU_ASSERT(strncmp(a[2], "optim.warmup_frac=", 18) == 0 && w >= 0 && w <= 0.1);
+        CU_ASSERT(strncmp(a[3], "optim.wd_end=", 13) == 0 && wd >= 0.01 && wd <= 1);
+        int depth = atoi(strchr(a[4], '=') + 1);
+        CU_ASSERT(depth >= 2 && depth <= 4);
+        if (depth >= 2 && depth <= 4) depth_seen[depth] = 1;
+        seen_l2 += !strcmp(a[5], "loss.type=l2");
+        seen_sl1 += !strcmp(a[5], "loss.type=smooth_l1");
+        free_point(a, n);
+        free_point(b, n2);
+    }
+    CU_ASSERT_EQUAL(seen_l2 + seen_sl1, 24);
+    CU_ASSERT(seen_l2 > 0 && seen_sl1 > 0);
+    CU_ASSERT(depth_seen[2] && depth_seen[3] && depth_seen[4]);
+    sweep_free(&d2);
+    /* another seed, other draws */
+    p = sweep_file("random:\n  seed: 8\n  count: 4\n  keys:\n    optim.warmup_frac: {uniform: [0.0, 0.1]}\n");
+    CU_ASSERT_EQUAL_FATAL(sweep_load(&d2, p, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(sweep_npoints(&d2), 4);
+    char *a[8], *b[8];
+    sweep_point(&d, 0, a);
+    sweep_point(&d2, 0, b);
+    CU_ASSERT_STRING_NOT_EQUAL(a[2], b[0]);
+    free_point(a, 6);
+    free_point(b, 1);
+    sweep_free(&d);
+    sweep_free(&d2);
+}
+
+/* log_uniform over [1e-4, 1e-2]: half the draws fall below 1e-3; uniform
+ * over [0, 1]: the mean is 1/2. 2000 draws: 4 standard errors of slack. */
+static void test_sweep_distributions(void) {
+    const char *p = sweep_file("random:\n  seed: 1\n  count: 2000\n  keys:\n"
+                               "    optim.lr: {log_uniform: [1e-4, 1e-2]}\n    optim.warmup_frac: {uniform: [0, 1]}\n");
+    sweep_def d;
+    char err[SPEC_ERR_MAX] = "";
+    CU_ASSERT_EQUAL_FATAL(sweep_load(&d, p, err, sizeof err), 0);
+    int below = 0;
+    double sum = 0;
+    for (int i = 0; i < 2000; i++) {
+        char *v[2];
+        sweep_point(&d, i, v);
+        below += strtod(strchr(v[0], '=') + 1, NULL) < 1e-3;
+        sum += strtod(strchr(v[1], '=') + 1, NULL);
+        free_point(v, 2);
+    }
+    CU_ASSERT(fabs(below / 2000.0 - 0.5) < 4 * 0.5 / sqrt(2000));
+    CU_ASSERT(fabs(sum / 2000 - 0.5) < 4 * sqrt(1.0 / 12) / sqrt(2000));
+    sweep_free(&d);
+}
+
+static void test_sweep_errors(void) {
+    static const struct {
+        const char *body, *want; /* the body starts at line 3 */
+    } rows[] = {
+        {"grid:\n  optim.lrr: [1]\n", "sweep.yaml:4:3: grid.optim.lrr: not a spec key"},
+        {"grid:\n  optim.lr: [1, abc]\n", "sweep.yaml:4:17: grid.optim.lr: --set optim.lr=abc: expected a finite number"},
+        {"grid:\n  model.depth: [2, 99]\n", "sweep.yaml:4:20: grid.model.depth: --set model.depth=99: must be in [1, 64]"},
+        {"grid:\n  optim.lr: []\n", "sweep.yaml:4:13: grid.optim.lr: the list is empty"},
+        {"grid:\n  optim.lr: 0.1\n", "sweep.yaml:4:13: grid.optim.lr: expected a list of values"},
+        {"random:\n  count: 2\n  keys:\n    optim.lr: {normal: [0, 1]}\n",
+         "sweep.yaml:6:16: random.keys.optim.lr: unknown distribution 'normal'"},
+        {"random:\n  count: 2\n  keys:\n    optim.lr: {log_uniform: [0, 1]}\n",
+         "sweep.yaml:6:30: random.keys.optim.lr: log_uniform needs low > 0"},
+        {"random:\n  count: 0\n  keys:\n    optim.lr: {uniform: [0.1, 1]}\n",
+         "sweep.yaml:4:10: random.count: expected an integer in [1, 10000]"},
+        {"random:\n  keys:\n    optim.lr: {uniform: [0.1, 1]}\n", "sweep.yaml:4:3: random: missing count"},
+        {"paralel: 2\n", "sweep.yaml:3:1: paralel: unknown key"},
+        {"set: {optim.lr: 0}\n", "sweep.yaml:3:17: set.optim.lr: --set optim.lr=0: must be in (0, 10]"},
+        {"grid: {optim.lr: [1e-3]}\nrandom: {count: 2, keys: {optim.lr: {uniform: [1e-4, 1e-3]}}}\n",
+         "optim.lr is varied twice"},
+    };
+    for (size_t i = 0; i < COUNT(rows); i++) {
+        sweep_def d;
+        char err[SPEC_ERR_MAX] = "";
+        const char *p = sweep_file(rows[i].body);
+        CU_ASSERT_EQUAL(sweep_load(&d, p, err, sizeof err), -1);
+        int ok = strstr(err, rows[i].want) != NULL;
+        if (!ok) fprintf(stderr, "\n  row %zu want: %s\n         got:  %s\n", i, rows[i].want, err);
+        CU_ASSERT(ok);
+        CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+        sweep_free(&d);
+    }
+}
+
+/* sbatch's reading of one #SBATCH argument: quotes group, backslash escapes
+ * the next character, '#' outside quotes ends the line. */
+static int sbatch_unquote(const char *in, char *out, size_t n) {
+    size_t k = 0;
+    char q = 0;
+    for (; *in && k + 1 < n; in++) {
+        if (*in == '\\' && in[1]) {
+            out[k++] = *++in;
+        } else if (q) {
+            if (*in == q) q = 0;
+            else out[k++] = *in;
+        } else if (*in == '"' || *in == '\'') {
+            q = *in;
+        } else if (*in == '#' || *in == ' ') {
+            break;
+        } else {
+            out[k++] = *in;
+        }
+    }
+    out[k] = 0;
+    return q ? -1 : 0;
+}
+
+static void test_sbatch_hostile(void) {
+    static const char *const hostile[] = {
+        "j \"q\" 'x' $(touch /tmp/pwned); `id` #c \\", "a;b|c&d>e", "plain", "tab\tinside",
+    };
+    for (size_t i = 0; i < COUNT(hostile); i++) {
+        jepa_spec s;
+        char err[SPEC_ERR_MAX] = "", *buf = NULL, want[512], line[1024];
+        size_t len = 0;
+        spec_defaults(&s);
+        snprintf(s.slurm.job_name, sizeof s.slurm.job_name, "%s", hostile[i]);
+        snprintf(s.slurm.account, sizeof s.slurm.account, "%s", hostile[i]);
+        s.parallel.ranks = 4;
+        s.parallel.threads_per_rank = 3;
+        const char *dirs[] = {"runs/it's \"here\" $(x)"};
+        FILE *f = open_memstream(&buf, &len);
+        int rc = launch_sbatch_script(f, &s, "/opt/jepa train", dirs, 1, 0, err, sizeof err);
+        fclose(f);
+        if (strchr(hostile[i], '\t')) { /* control characters are refused */
+            CU_ASSERT_EQUAL(rc, -1);
+            CU_ASSERT_PTR_NOT_NULL(strstr(err, "control character"));
+            free(buf);
+            continue;
+        }
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        int found = 0;
+        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            if (!strncmp(l, "#SBATCH --job-name=", 19) || !strncmp(l, "#SBATCH --account=", 18)) {
+                CU_ASSERT_EQUAL(sbatch_unquote(strchr(l, '=') + 1, line, sizeof line), 0);
+                CU_ASSERT_STRING_EQUAL(line, hostile[i]);
+                found++;
+            }
+            if (!strncmp(l, "#SBATCH --ntasks=", 17)) CU_ASSERT_STRING_EQUAL(l, "#SBATCH --ntasks=4");
+            if (!strncmp(l, "#SBATCH --cpus-per-task=", 24)) CU_ASSERT_STRING_EQUAL(l, "#SBATCH --cpus-per-task=3");
+            if (!strncmp(l, "#SBATCH --signal=", 17)) CU_ASSERT_STRING_EQUAL(l, "#SBATCH --signal=\"USR1@90\"");
+            if (!strncmp(l, "trainer=", 8)) CU_ASSERT_STRING_EQUAL(l, "trainer='/opt/jepa train'");
+            if (!strncmp(l, "  'runs", 7)) {
+                snprintf(want, sizeof want, "  'runs/it'\\''s \"here\" $(x)'");
+                CU_ASSERT_STRING_EQUAL(l, want);
+                found++;
+            }
+            CU_ASSERT(strncmp(l, "#SBATCH --array", 15) != 0); /* one run: no array */
+        }
+        CU_ASSERT_EQUAL(found, 3);
+        free(buf);
+    }
+    /* a job array, and extra lines */
+    jepa_spec s;
+    char err[SPEC_ERR_MAX] = "", *buf = NULL;
+    size_t len = 0;
+    spec_defaults(&s);
+    snprintf(s.slurm.extra, sizeof s.slurm.extra, "--exclusive\n  --mem=4G\n");
+    const char *dirs[] = {"a", "b", "c"};
+    FILE *f = open_memstream(&buf, &len);
+    CU_ASSERT_EQUAL(launch_sbatch_script(f, &s, "t", dirs, 3, 2, err, sizeof err), 0);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\n#SBATCH --array=0-2%2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\n#SBATCH --exclusive\n#SBATCH --mem=4G\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\ndirs=(\n  'a'\n  'b'\n  'c'\n)\n"));
+    free(buf);
+    buf = NULL;
+    snprintf(s.slurm.extra, sizeof s.slurm.extra, "--exclusive\necho pwned");
+    f = open_memstream(&buf, &len);
+    CU_ASSERT_EQUAL(launch_sbatch_script(f, &s, "t", dirs, 1, 0, err, sizeof err), -1);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "not an sbatch option"));
+    free(buf);
+}
+
+static void test_mpirun_argv(void) {
+    jepa_spec s;
+    spec_defaults(&s);
+    s.parallel.ranks = 4;
+    s.parallel.threads_per_rank = 2;
+    snprintf(s.parallel.transport, sizeof s.parallel.transport, "tcp");
+    launch_opts o = {.mpirun = "/usr/bin/mpirun", .trainer = "/b/jepa-train", .ncpus = 2};
+    launch_argv a = {0};
+    launch_mpirun_argv(&a, &s, &o, "runs/x y", 1);
+    static const char *const want[] = {"/usr/bin/mpirun", "-np", "4", "--oversubscribe", "--bind-to", "none",
+                                       "--mca", "btl", "self,tcp", "/b/jepa-train", "runs/x y/spec.resolved.yaml",
+                                       "--exact-spec", "runs/x y/spec.yaml", "--set", "resume=auto"};
+    CU_ASSERT_EQUAL_FATAL(a.n, (int)COUNT(want));
+    for (size_t i = 0; i < COUNT(want); i++) CU_ASSERT_STRING_EQUAL(a.v[i], want[i]);
+    CU_ASSERT_PTR_NULL(a.v[a.n]);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    launch_argv_print(&a, f);
+    fclose(f);
+    CU_ASSERT_STRING_EQUAL(buf, "/usr/bin/mpirun -np 4 --oversubscribe --bind-to none --mca btl self,tcp "
+                                "/b/jepa-train 'runs/x y/spec.resolved.yaml' --exact-spec 'runs/x y/spec.yaml' "
+                                "--set resume=auto\n");
+    free(buf);
+    launch_argv_free(&a);
+    /* defaults: one rank, 2 threads, auto transport, no resume */
+    spec_defaults(&s);
+    o.ncpus = 64;
+    launch_mpirun_argv(&a, &s, &o, "r", 0);
+    CU_ASSERT_EQUAL(a.n, 9);
+    CU_ASSERT_STRING_EQUAL(a.v[2], "1");
+    CU_ASSERT_STRING_EQUAL(a.v[3], "--bind-to");
+    CU_ASSERT_STRING_EQUAL(a.v[8], "r/spec.yaml");
+    launch_argv_free(&a);
+}
+
+static void test_locate(void) {
+    const char *y = "seed: 1\ndata:\n  train: a\noptim.lr: 2\nmask: {min_keep: 3}\n";
+    int line = 0, col = 0;
+    CU_ASSERT_EQUAL(launch_locate(y, "data.train", &line, &col), 0);
+    CU_ASSERT(line == 3 && col == 10);
+    CU_ASSERT_EQUAL(launch_locate(y, "optim.lr", &line, &col), 0);
+    CU_ASSERT(line == 4 && col == 11);
+    CU_ASSERT_EQUAL(launch_locate(y, "mask.min_keep", &line, &col), 0);
+    CU_ASSERT(line == 5 && col == 18);
+    CU_ASSERT_EQUAL(launch_locate(y, "data.test", &line, &col), -1);
+    CU_ASSERT_EQUAL(launch_locate("{", "seed", &line, &col), -1);
+}
+
+static void test_json_number(void) {
+    double v = 0;
+    const char *j = "{\"step\": 12, \"loss\": 0.25, \"lr\":1e-3, \"note\": \"loss\"}";
+    CU_ASSERT(launch_json_number(j, "step", &v) == 0 && v == 12);
+    CU_ASSERT(launch_json_number(j, "loss", &v) == 0 && v == 0.25);
+    CU_ASSERT(launch_json_number(j, "lr", &v) == 0 && v == 1e-3);
+    CU_ASSERT_EQUAL(launch_json_number(j, "los", &v), -1);
+    CU_ASSERT_EQUAL(launch_json_number(j, "note", &v), -1);
+}
+
+static result_row row(int point, const char *v, double loss, double acc, const char *state) {
+    result_row r = {.point = point};
+    r.values = malloc(sizeof *r.values);
+    r.values[0] = strdup(v);
+    r.st.final_loss = loss;
+    r.st.probe_acc = acc;
+    r.st.step = isnan(loss) ? -1 : 100;
+    snprintf(r.st.state, sizeof r.st.state, "%s", state);
+    return r;
+}
+
+static void test_results_order_and_csv(void) {
+    result_row rows[] = {row(0, "1e-3", 0.30, 0.70, "done"), row(1, "5e-4", NAN, NAN, "running pid=1"),
+                         row(2, "2e-3", 0.50, 0.80, "done"), row(3, "a,\"b\"", 0.10, 0.70, "done")};
+    const char *keys[] = {"optim.lr"};
+    launch_sort_results(rows, 4);
+    /* probe accuracy decides (0.80 first); its ties by point; unfinished last */
+    CU_ASSERT(rows[0].point == 2 && rows[1].point == 0 && rows[2].point == 3 && rows[3].point == 1);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    launch_print_results(f, keys, 1, rows, 4, 1);
+    fclose(f);
+    CU_ASSERT_STRING_EQUAL(buf, "point,optim.lr,final_loss,probe_acc,steps,status\n"
+                                "2,2e-3,0.500000,0.8000,100,done\n"
+                                "0,1e-3,0.300000,0.7000,100,done\n"
+                                "3,\"a,\"\"b\"\"\",0.100000,0.7000,100,done\n"
+                                "1,5e-4,-,-,-,running pid=1\n");
+    free(buf);
+    /* without any probe: final loss, lowest first */
+    for (int i = 0; i < 4; i++) rows[i].st.probe_acc = isnan(rows[i].st.final_loss) ? NAN : -1;
+    launch_sort_results(rows, 4);
+    CU_ASSERT(rows[0].point == 3 && rows[1].point == 0 && rows[2].point == 2 && rows[3].point == 1);
+    for (int i = 0; i < 4; i++) {
+        free(rows[i].values[0]);
+        free(rows[i].values);
+    }
+}
+
+int main(void) {
+    if (!mkdtemp(tmpdir)) return 2;
+    static const test_case cases[] = {
+        {"sweep_grid_x_random", test_sweep_grid_x_random},
+        {"sweep_distributions", test_sweep_distributions},
+        {"sweep_errors", test_sweep_errors},
+        {"sbatch_hostile", test_sbatch_hostile},
+        {"mpirun_argv", test_mpirun_argv},
+        {"locate", test_locate},
+        {"json_number", test_json_number},
+        {"results_order_and_csv", test_results_order_and_csv},
+    };
+    int rc = test_main("launch", cases, (int)COUNT(cases));
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) rc = rc ? rc : 1;
+    return rc;
+}
