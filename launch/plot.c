@@ -22,8 +22,9 @@ static void gp_string(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-/* metrics.jsonl -> "step loss lr target_std" rows; returns rows written */
-static int metrics_dat(const char *run_dir, const char *out_path) {
+/* metrics.jsonl -> "step loss lr target_std probe_acc" rows (NaN where a
+ * line lacks the key); returns rows written, *nprobe the rows with a probe */
+static int metrics_dat(const char *run_dir, const char *out_path, int *nprobe) {
     char path[LAUNCH_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     char *m = launch_read_file(path, NULL);
@@ -33,13 +34,15 @@ static int metrics_dat(const char *run_dir, const char *out_path) {
         free(m);
         return -1;
     }
-    fputs("# step loss lr target_std\n", f);
+    fputs("# step loss lr target_std probe_acc\n", f);
+    if (nprobe) *nprobe = 0;
     for (char *save = NULL, *line = m ? strtok_r(m, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-        double step, loss, lr = NAN, std = NAN;
+        double step, loss, lr = NAN, std = NAN, acc = NAN;
         if (launch_json_number(line, "step", &step) || launch_json_number(line, "loss", &loss)) continue;
         launch_json_number(line, "lr", &lr);
         launch_json_number(line, "target_std", &std);
-        fprintf(f, "%.0f %.9g %.9g %.9g\n", step, loss, lr, std);
+        if (launch_json_number(line, "probe_acc", &acc) == 0 && nprobe) ++*nprobe;
+        fprintf(f, "%.0f %.9g %.9g %.9g %.9g\n", step, loss, lr, std, acc);
         rows++;
     }
     fclose(f);
@@ -85,7 +88,7 @@ static const char *terminal = "set terminal pngcairo size 1200,800 noenhanced\n"
 static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen) {
     char path[2 * LAUNCH_PATH_MAX];
     snprintf(path, sizeof path, "%s/metrics.dat", pdir);
-    int rows = metrics_dat(dir, path);
+    int nprobe = 0, rows = metrics_dat(dir, path, &nprobe);
     if (rows <= 0) return snprintf(err, errlen, "%s: no metrics yet (metrics.jsonl)", dir), -1;
     run_status st;
     launch_read_status(dir, &st);
@@ -100,7 +103,15 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
           "set title 'target embedding std (collapse watch)'\nplot 'metrics.dat' using 1:4 with lines notitle\n"
           "set title 'linear probe accuracy'\n",
           f);
-    if (!isnan(st.probe_acc) && st.probe_acc >= 0 && st.step >= 0)
+    /* probes during training (metrics lines with probe_acc), then the final one */
+    int final = !isnan(st.probe_acc) && st.probe_acc >= 0 && st.step >= 0;
+    if (nprobe && final)
+        fprintf(f, "set yrange [0:1]\nplot 'metrics.dat' using 1:5 with linespoints pt 7 notitle, "
+                   "'-' using 1:2 with points pt 7 ps 2 title 'final'\n%lld %.6f\ne\n",
+                st.step, st.probe_acc);
+    else if (nprobe)
+        fputs("set yrange [0:1]\nplot 'metrics.dat' using 1:5 with linespoints pt 7 notitle\n", f);
+    else if (final)
         fprintf(f, "set yrange [0:1]\nplot '-' using 1:2 with points pt 7 ps 2 notitle\n%lld %.6f\ne\n", st.step,
                 st.probe_acc);
     else
@@ -125,7 +136,7 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
         char rd[LAUNCH_PATH_MAX + 32];
         snprintf(rd, sizeof rd, "%s/point-%03d", dir, rows[i].point);
         snprintf(path, sizeof path, "%s/point-%03d.dat", pdir, rows[i].point);
-        if (metrics_dat(rd, path) > 0) have++;
+        if (metrics_dat(rd, path, NULL) > 0) have++;
         if (!isnan(rows[i].st.probe_acc) && rows[i].st.probe_acc >= 0) any_probe = 1;
     }
     if (!have) {

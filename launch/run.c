@@ -1,6 +1,8 @@
 /* run.c - local runs: the mpirun argv for a run directory, and the loop
  * that starts it, waits, and restarts a failed job from its checkpoint
- * (resume=auto) up to max_restarts times. */
+ * (resume=auto) up to max_restarts times. jepa-train's exit codes: 75 is a
+ * rank stopped by a signal after writing a checkpoint (restarted, unless the
+ * signal was ours), 3 a non-finite loss (never restarted: it would recur). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -138,6 +140,12 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *
             launch_set_state(run_dir, "stopped signal=%d", (int)g_stop);
             launch_log(run_dir, "attempt %d: stopped by signal %d (status %d); not restarting", attempt, (int)g_stop,
                        status);
+            break;
+        }
+        if (status == 3) { /* TRAIN_EXIT_NONFINITE: a NaN recurs at the same step on resume */
+            launch_set_state(run_dir, "failed status=3 (non-finite loss; not restarted)");
+            launch_log(run_dir, "attempt %d: non-finite loss or gradient (status 3); a restart would repeat it",
+                       attempt);
             break;
         }
         if (attempt >= s.max_restarts) {

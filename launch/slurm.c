@@ -95,6 +95,8 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
     fputs("\n)\nrun_dir=${dirs[${SLURM_ARRAY_TASK_ID:-0}]}\n", f);
     if (strcmp(s->parallel.transport, "auto") != 0)
         fprintf(f, "export OMPI_MCA_btl=%s\n", strcmp(s->parallel.transport, "tcp") == 0 ? "self,tcp" : "self,vader");
+    if (s->slurm.requeue) /* the trainer requeues the job after its signal checkpoint */
+        fputs("export JEPA_REQUEUE=1\n", f);
     if (geteuid() == 0) /* submitted as root: the ranks run as root too */
         fputs("export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n", f);
     fputs("note() { printf '%s %s\\n' \"$(date +%Y-%m-%dT%H:%M:%S)\" \"$1\" >>\"$run_dir/launch.log\"; }\n"
@@ -110,6 +112,13 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
           "    --exact-spec \"$run_dir/spec.yaml\" \"${resume[@]}\"\n"
           "  rc=$?\n"
           "  if [ \"$rc\" -eq 0 ]; then echo done >\"$run_dir/state\"; note \"attempt $attempt: finished\"; exit 0; fi\n"
+          "  # 75: checkpointed on a signal (the time limit is near; requeued if slurm.requeue)\n"
+          "  # 3: non-finite loss, which a restart would repeat\n"
+          "  if [ \"$rc\" -eq 75 ] || [ \"$rc\" -eq 3 ]; then\n"
+          "    printf 'stopped status=%d\\n' \"$rc\" >\"$run_dir/state\"\n"
+          "    note \"attempt $attempt: stopped with status $rc (75: checkpointed on a signal; 3: non-finite loss)\"\n"
+          "    exit \"$rc\"\n"
+          "  fi\n"
           "  if [ \"$attempt\" -ge \"$max_restarts\" ]; then\n"
           "    printf 'failed status=%d restarts=%d\\n' \"$rc\" \"$attempt\" >\"$run_dir/state\"\n"
           "    note \"attempt $attempt: exited with status $rc; no restarts left (max_restarts $max_restarts)\"\n"

@@ -94,7 +94,7 @@ n=$(cat "$dir/attempts" 2>/dev/null || echo 0)
 echo $((n + 1)) >"$dir/attempts"
 printf '%s\n' "$*" >>"$dir/argv.log"
 [ "$n" -ge "${FAKE_FAILS:-2}" ] && exit 0
-exit 3
+exit "${FAKE_CODE:-7}"
 EOF
 chmod +x "$T/fake-train"
 run restart env JEPA_TRAIN_BIN="$T/fake-train" "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/r" --set max_restarts=2 \
@@ -106,8 +106,39 @@ run restart env JEPA_TRAIN_BIN="$T/fake-train" "$L" run "$SPEC" "${DATA[@]}" --s
   || bad "launch.log: $(cat "$T/r/launch.log")"
 run norestart env JEPA_TRAIN_BIN="$T/fake-train" FAKE_FAILS=5 "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/r2" \
   --set max_restarts=1 --set parallel.threads_per_rank=1
-[ "$RC" -eq 3 ] && [ "$(cat "$T/r2/attempts")" = 2 ] && case "$(cat "$T/r2/state")" in failed*) true ;; *) false ;; esac \
-  && ok "gives up after max_restarts (exit 3, state $(cat "$T/r2/state"))" || bad "rc $RC state $(cat "$T/r2/state" 2>&1)"
+[ "$RC" -eq 7 ] && [ "$(cat "$T/r2/attempts")" = 2 ] && case "$(cat "$T/r2/state")" in failed*) true ;; *) false ;; esac \
+  && ok "gives up after max_restarts (exit 7, state $(cat "$T/r2/state"))" || bad "rc $RC state $(cat "$T/r2/state" 2>&1)"
+run nanrun env JEPA_TRAIN_BIN="$T/fake-train" FAKE_FAILS=5 FAKE_CODE=3 "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/r3" \
+  --set max_restarts=4 --set parallel.threads_per_rank=1
+[ "$RC" -eq 3 ] && [ "$(cat "$T/r3/attempts")" = 1 ] && ok "a non-finite loss (exit 3) is not restarted" \
+  || bad "exit 3: rc $RC attempts $(cat "$T/r3/attempts" 2>&1)"
+
+# --- kill -9 of one rank of a real 2-rank run: the restart loop resumes from
+# the last checkpoint and ends bit for bit where an uninterrupted run ends
+KS=("${SMALL[@]}" --set train.steps=240 --set train.log_every=10 --set checkpoint.every_steps=20)
+run ref "$L" run "$SPEC" --np 2 "${KS[@]}" --set run.dir="$T/k0"
+"$L" run "$SPEC" --np 2 "${KS[@]}" --set run.dir="$T/k1" --set max_restarts=2 >"$T/k1.out" 2>"$T/k1.err" &
+lpid=$!
+step=0
+for _ in $(seq 1200); do
+  step=$(tail -1 "$T/k1/metrics.jsonl" 2>/dev/null | sed -n 's/^{"step": \([0-9]*\),.*/\1/p')
+  [ "${step:-0}" -ge 60 ] && break
+  sleep 0.05
+done
+mpid=$(sed -n 's/^running pid=\([0-9]*\) .*/\1/p' "$T/k1/state")
+rank=$(pgrep -P "${mpid:-0}" | tail -1)
+[ -n "$rank" ] && kill -9 "$rank" && ok "killed rank pid $rank (of mpirun $mpid) with -9 at step $step" \
+  || bad "no rank to kill (mpirun '$mpid', step '$step')"
+wait "$lpid"
+krc=$?
+H0=$(sed -n 's/.*"param_hash": "\([0-9a-f]*\)".*/\1/p' "$T/k0/summary.json" 2>/dev/null)
+H1=$(sed -n 's/.*"param_hash": "\([0-9a-f]*\)".*/\1/p' "$T/k1/summary.json" 2>/dev/null)
+[ "$krc" -eq 0 ] && grep -q 'restart 1/2 with resume=auto' "$T/k1/launch.log" && ok "jepa-launch restarted the job and it finished" \
+  || bad "killed run: rc $krc, launch.log: $(cat "$T/k1/launch.log" 2>&1) $(tail -3 "$T/k1.err")"
+from=$(sed -n 's/^train: resuming from .* (step \([0-9]*\) of 240)$/\1/p' "$T/k1.err" | head -1)
+[ "${from:-0}" -ge 20 ] && ok "the restart resumed from the checkpoint at step $from" || bad "no resume in: $(grep -i resum "$T/k1.err")"
+[ -n "$H0" ] && [ "$H0" = "$H1" ] && ok "restarted run ends with the uninterrupted run's param_hash ($H0)" \
+  || bad "param_hash: uninterrupted '$H0', restarted '$H1'"
 
 # --- a local sweep of 2 points, results, status, plots
 cat >"$T/sweep.yaml" <<EOF
