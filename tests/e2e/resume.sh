@@ -14,7 +14,8 @@
 #     directory left as it was;
 #   - an injected NaN (gradient, loss; 1 and 2 ranks): exit 3 naming the
 #     step, no checkpoint written, the existing ones byte-identical;
-#   - Slurm requeue: scontrol requeue JOBID via a stand-in scontrol.
+#   - checkpoint.every_minutes; Slurm requeue: scontrol requeue JOBID via a
+#     stand-in scontrol.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 TR="$B/jepa-train"
@@ -70,6 +71,12 @@ same_run "1 rank, 13 + resume + 27" "$T/a1" "$T/b1"
 ls "$T/b1/checkpoints" | tr '\n' ' ' | grep -qx "step-00000032.ckpt step-00000036.ckpt step-00000040.ckpt " \
   && ok "keep 3: the newest three checkpoints remain" || bad "checkpoints: $(ls "$T/b1/checkpoints" | tr '\n' ' ')"
 cmp -s "$T/b1/checkpoint.bin" "$T/b1/checkpoints/step-00000040.ckpt" && ok "checkpoint.bin is the final checkpoint" || bad "checkpoint.bin differs from the final"
+
+# ---- timed checkpoints: every 0.0001 min (~6 ms) puts one after most steps
+run m1 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/m1" --set checkpoint.every_minutes=0.0001 --set checkpoint.keep=100
+NC=$(ls "$T/m1/checkpoints" | grep -c '')
+[ "$RC" -eq 0 ] && [ "$NC" -ge 10 ] && ok "checkpoint.every_minutes: $NC checkpoints in $N steps" || bad "every_minutes: rc $RC, $NC checkpoints: $ERR"
+[ "$(hash_of "$T/m1")" = "$(hash_of "$T/a1")" ] && ok "checkpointing does not change the run" || bad "every_minutes run hash differs"
 
 # ---- 2 ranks: straight, then the last rank alone "signalled" at step 15, resumed
 run a2 timeout 300 "$MPI" -np 2 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a2"
