@@ -210,7 +210,7 @@ static FILE *metrics_open_at(const char *path, int64_t upto, char *err, size_t e
         while (fgets(line, sizeof line, in)) {
             size_t n = strlen(line);
             long long st;
-            if (line[n - 1] != '\n') continue; /* cut short by a crash */
+            if (n == 0 || line[n - 1] != '\n') continue; /* cut short by a crash */
             if (sscanf(line, "{\"step\": %lld,", &st) != 1 || st > upto) continue;
             fputs(line, out);
         }
@@ -305,6 +305,16 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     const int rank = comm_rank(), world = comm_world(), lead = rank == 0;
     jepa_dims dims;
     if (jepa_dims_from_spec(&dims, s, err, errlen)) return -1;
+    /* from here on a signal is honoured: during setup it stops the run
+     * after its first step */
+    struct sigaction sa, old_term, old_usr1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    train_signal = 0;
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGUSR1, &sa, &old_usr1);
 
     /* inputs are checked on every rank before anything is written: a bad spec
      * or data path leaves no half-made run directory behind */
@@ -452,14 +462,6 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     const int64_t stop_at = env_step("JEPA_DEBUG_STOP_STEP"), nan_at = env_step("JEPA_DEBUG_NAN_STEP");
     const char *nan_kind = getenv("JEPA_DEBUG_NAN_KIND");
     const int nan_loss = nan_kind && !strcmp(nan_kind, "loss");
-    struct sigaction sa, old_term, old_usr1;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    train_signal = 0;
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGUSR1, &sa, &old_usr1);
     int stop = 0;
     double t_log = now_s(), t_ckpt = t_log;
     for (step = start; step < total; step++) {
@@ -562,8 +564,6 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
             t_ckpt = now_s();
         }
     }
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGUSR1, &old_usr1, NULL);
     if (tty) fputc('\n', stderr);
     if (mf) fclose(mf);
     res->steps = step;
@@ -639,5 +639,7 @@ out_model:
     jepa_model_free(&m);
 out_data:
     images_free(&data);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     return rc;
 }
