@@ -634,6 +634,7 @@ static const char *const divisible_keys[][2] = {
     {"model.img_size", "model.patch"},
     {"model.width", "model.heads"},
     {"model.pred_width", "model.pred_heads"},
+    {"eval.every_steps", "train.log_every"}, /* a probe lands on a logged line */
 };
 
 static double key_double(const char *key, const jepa_spec *s) {

@@ -3,6 +3,7 @@
  * or of a randomly initialised encoder (the baseline). Prints `probe_acc X`. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "jepa.h"
@@ -62,8 +63,22 @@ int main(int argc, char **argv) {
         images_stats(&tr, &mean, &std);
         images_free(&tr);
     } else {
-        char ck[SPEC_STR_MAX + 32];
+        /* the finished run's checkpoint; for a run stopped part-way (signal,
+         * crash), the newest one RUN/latest names */
+        char ck[2 * SPEC_STR_MAX + 64];
         snprintf(ck, sizeof ck, "%s/checkpoint.bin", argv[1]);
+        if (access(ck, F_OK) != 0) {
+            char lp[SPEC_STR_MAX + 32], name[SPEC_STR_MAX] = "";
+            snprintf(lp, sizeof lp, "%s/latest", argv[1]);
+            FILE *lf = fopen(lp, "r");
+            if (lf && fgets(name, sizeof name, lf)) {
+                name[strcspn(name, "\n")] = 0;
+                snprintf(ck, sizeof ck, "%s/%s", argv[1], name);
+                fprintf(stderr, "jepa-eval: %s/checkpoint.bin absent (run not finished): using %s\n",
+                        argv[1], ck);
+            }
+            if (lf) fclose(lf);
+        }
         ckpt_meta want, meta;
         train_meta_init(&want, &s, 0);
         want.train_hash = 0; /* any training settings: only the model must match */

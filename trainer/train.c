@@ -517,6 +517,23 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
             if (lead) comm_fatal("step %lld: %s", (long long)(step + 1), err);
             comm_wait_idle();
         }
+        /* a probe during training (eval.every_steps, a multiple of log_every,
+         * so it lands on a logged line); rank 0 probes while the others
+         * wait, and its time counts neither as training time nor budget */
+        double pacc = -1.0;
+        if (s->eval.every_steps > 0 && (step + 1) % s->eval.every_steps == 0 && !last && !stop) {
+            double tp = now_s();
+            if (lead) {
+                probe_result pr;
+                if (train_probe(&m, s, mean, std, &pr, err, errlen))
+                    comm_fatal("step %lld: probe: %s", (long long)(step + 1), err);
+                pacc = pr.test_acc;
+            }
+            comm_wait_idle();
+            tp = now_s() - tp;
+            t0 += tp;
+            t_log += tp;
+        }
         if (lead && ((step + 1) % s->train.log_every == 0 || last || stop || step == 0)) {
             double t = now_s(), ips = (seen - seen_log) / (t - t_log > 0 ? t - t_log : 1e-9);
             comm_stats cs;
@@ -528,9 +545,11 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
                 fprintf(mf,
                         "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"wd\": %.6g, \"ema\": %.6f, "
                         "\"target_std\": %.5f, \"img_per_s\": %.1f, \"comm_wait_s\": %.3f, "
-                        "\"elapsed_s\": %.2f}\n",
+                        "\"elapsed_s\": %.2f",
                         (long long)(step + 1), loss_acc / loss_n, sv.lr, sv.wd, sv.ema, tstd, ips,
                         cs.wait_s - comm_wait0, t - t0);
+                if (pacc >= 0) fprintf(mf, ", \"probe_acc\": %.4f", pacc);
+                fputs("}\n", mf);
                 comm_wait0 = cs.wait_s;
                 fflush(mf);
                 res->final_loss = loss_acc / loss_n;

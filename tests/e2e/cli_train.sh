@@ -44,6 +44,9 @@ expect_error "steps and minutes both zero" 2 "train.steps" "train.minutes"
 run patch "$TR" "$SPEC" --set model.patch=5 --set run.dir="$RD"
 expect_error "image not a multiple of the patch" 2 "model.patch"
 
+run probeevery "$TR" "$SPEC" --set eval.every_steps=15 --set run.dir="$RD"
+expect_error "probe interval not a multiple of the log interval" 2 "eval.every_steps" "15" "train.log_every (10)"
+
 run extra "$TR" "$SPEC" --frobnicate --set run.dir="$RD"
 expect_error "unknown argument" 2 "--frobnicate"
 

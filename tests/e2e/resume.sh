@@ -62,6 +62,9 @@ JEPA_DEBUG_STOP_STEP=13 run b1 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b1"
 case "$ERR" in *"after step 13"*"step-00000013.ckpt"*"resume=auto"*) ok "stop message names the step and the checkpoint" ;; *) bad "stop message: $ERR" ;; esac
 [ "$(cat "$T/b1/latest" 2>/dev/null)" = "checkpoints/step-00000013.ckpt" ] && ok "latest points at step 13" || bad "latest: $(cat "$T/b1/latest" 2>/dev/null)"
 [ -e "$T/b1/summary.json" ] && bad "an interrupted run wrote summary.json" || ok "no summary.json for an interrupted run"
+run e1 "$B/jepa-eval" "$T/b1" --set eval.max_iters=5 --set data.train="$T/fm/test"
+case "$RC:$ERR" in 0:*"step-00000013.ckpt"*) ok "jepa-eval of an unfinished run probes the checkpoint latest names" ;;
+  *) bad "jepa-eval of an unfinished run: rc $RC: $ERR" ;; esac
 run b1r "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b1" --set checkpoint.every_steps=4 --set resume=auto
 [ "$RC" -eq 0 ] && ok "1 rank: resume=auto finishes" || bad "1 rank resume failed (rc $RC): $ERR"
 case "$ERR" in *"resuming from $T/b1/checkpoints/step-00000013.ckpt"*) ok "resume names its checkpoint" ;; *) bad "resume stderr: $ERR" ;; esac

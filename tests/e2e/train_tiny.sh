@@ -44,9 +44,14 @@ run eval "$B/jepa-eval" "$T/a" --set parallel.threads_per_rank=1
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n 1)" = "$LAST" ] && ok "jepa-eval reproduces $LAST" \
   || bad "jepa-eval gave '$(printf '%s\n' "$OUT" | tail -n 1)' (rc $RC), training said '$LAST'"
 
-run b "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b" --set eval.probe=false
+# run b also probes mid-run (eval.every_steps): logged on that step's line,
+# and it must not disturb training
+run b "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b" --set eval.probe=false --set eval.every_steps=30
 HA=$(json "$T/a/summary.json" param_hash); HB=$(json "$T/b/summary.json" param_hash)
-[ -n "$HA" ] && [ "$HA" = "$HB" ] && ok "same seed, same parameters ($HA)" || bad "hashes differ: $HA vs $HB"
+[ -n "$HA" ] && [ "$HA" = "$HB" ] && ok "same seed, same parameters with a mid-run probe ($HA)" || bad "hashes differ: $HA vs $HB"
+P30=$(grep '"step": 30,' "$T/b/metrics.jsonl" | sed -n 's/.*"probe_acc": \(0\.[0-9]*\)}$/\1/p')
+awk -v p="$P30" 'BEGIN { exit !(p > 0.1 && p < 1) }' && ok "step 30 line has probe_acc $P30" || bad "no probe_acc on step 30: $(grep '"step": 30,' "$T/b/metrics.jsonl")"
+[ "$(grep -c probe_acc "$T/b/metrics.jsonl")" -eq 1 ] && ok "one mid-run probe (none at the last step)" || bad "probe_acc lines: $(grep -c probe_acc "$T/b/metrics.jsonl")"
 grep -v elapsed "$T/a/metrics.jsonl" | sed 's/"img_per_s.*//' > "$T/la"
 grep -v elapsed "$T/b/metrics.jsonl" | sed 's/"img_per_s.*//' > "$T/lb"
 cmp -s "$T/la" "$T/lb" && ok "same seed, same logged losses" || bad "logged losses differ"
