@@ -204,6 +204,8 @@ int launch_plot(const char *dir, char *err, size_t errlen);
 
 /* ---- small shared helpers (util.c) ---- */
 
+/* Formats a one-line message into err; returns -1 (for `return launch_errf(...)`). */
+int launch_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int launch_mkdirs(const char *path, char *err, size_t errlen);
 /* Writes text to path atomically (temp file, fsync, rename). */
 int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen);

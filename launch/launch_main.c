@@ -11,14 +11,6 @@
 
 #include "launch.h"
 
-static int ferr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int ferr(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static void usage(FILE *f) {
     fputs("usage: jepa-launch COMMAND ...\n"
@@ -245,7 +237,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
     if (rc == 0 && a->slurm) {
         for (int i = 1; i < n && rc == 0; i++)
             if (!same_shape(&specs[0].spec, &specs[i].spec))
-                rc = ferr(err, errlen,
+                rc = launch_errf(err, errlen,
                           "%s: point %d needs a different allocation (parallel.*, slurm.*, max_restarts) than "
                           "point 0; a Slurm job array has one",
                           d.path, i);
@@ -271,7 +263,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
             launch_print_results(stdout, (const char *const *)keys, nkeys, rows, nr, 0);
             launch_free_results(keys, nkeys, rows, nr);
         }
-        if (failed) rc = (ferr(err, errlen, "%s: %d of %d points failed", d.path, failed, n), 1);
+        if (failed) rc = (launch_errf(err, errlen, "%s: %d of %d points failed", d.path, failed, n), 1);
     }
     sweep_specs_free(specs, specs ? n : 0);
     sweep_free(&d);

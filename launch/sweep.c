@@ -16,14 +16,6 @@
 
 #include "launch.h"
 
-static int ferr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int ferr(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 typedef struct {
     const char *name;
@@ -231,17 +223,17 @@ int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
             rc = at(&L, kn, k ? k : "?", "unknown key (a sweep has base, dir, parallel, set, grid, random)");
         }
     }
-    if (!rc && !have_base) rc = ferr(err, errlen, "%s: missing base (the spec every point starts from)", path);
-    if (!rc && !have_dir) rc = ferr(err, errlen, "%s: missing dir (where the points' run directories go)", path);
+    if (!rc && !have_base) rc = launch_errf(err, errlen, "%s: missing base (the spec every point starts from)", path);
+    if (!rc && !have_dir) rc = launch_errf(err, errlen, "%s: missing dir (where the points' run directories go)", path);
     /* a key varied twice would make points that are not what they say */
     for (int i = 0; !rc && i < d->ngrid + d->nrandom; i++)
         for (int j = i + 1; !rc && j < d->ngrid + d->nrandom; j++) {
             const char *a = i < d->ngrid ? d->grid[i].key : d->random[i - d->ngrid].key;
             const char *b = j < d->ngrid ? d->grid[j].key : d->random[j - d->ngrid].key;
-            if (!strcmp(a, b)) rc = ferr(err, errlen, "%s: %s is varied twice", path, a);
+            if (!strcmp(a, b)) rc = launch_errf(err, errlen, "%s: %s is varied twice", path, a);
         }
     if (!rc && sweep_npoints(d) > SWEEP_MAX_POINTS)
-        rc = ferr(err, errlen, "%s: %d points; at most %d", path, sweep_npoints(d), SWEEP_MAX_POINTS);
+        rc = launch_errf(err, errlen, "%s: %d points; at most %d", path, sweep_npoints(d), SWEEP_MAX_POINTS);
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
     return rc ? -1 : 0;

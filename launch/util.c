@@ -154,6 +154,14 @@ char *launch_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+int launch_errf(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 void launch_set_state(const char *run_dir, const char *fmt, ...) {
     char path[LAUNCH_PATH_MAX + 16], line[512], err[256];
     va_list ap;

@@ -38,6 +38,11 @@ run foreign "$EV" "$RD" --set model.pred_depth=2
 expect_error "checkpoint of another config" 1 "$CK"
 
 rm -f "$CK"
+run unfinished "$EV" "$RD" --set eval.max_iters=5
+case "$RC:$ERR" in 0:*"checkpoint.bin absent"*"step-00000002.ckpt"*) ok "no checkpoint.bin: the one RUN/latest names is probed" ;;
+  *) bad "no checkpoint.bin: rc $RC: $ERR" ;; esac
+
+rm -f "$RD/latest"
 run missing "$EV" "$RD"
 expect_error "missing checkpoint" 1 "$CK"
 
