@@ -81,9 +81,11 @@ static const spec_key spec_keys[] = {
     {"data.prefetch", SPEC_INT, F(data.prefetch), 0, 64, 0, "4", NULL,
      "batches decoded ahead by the reader thread (0: decode inline)"},
     {"train.steps", SPEC_INT64, F(train.steps), 0, 1e12, 0, "0", NULL,
-     "optimizer steps; 0 derives them from train.minutes"},
+     "optimizer steps; 0 derives them from train.epochs, else from train.minutes"},
+    {"train.epochs", SPEC_DOUBLE, F(train.epochs), 0, 1e6, 0, "0", NULL,
+     "passes over the training set (steps = ceil(epochs x batches per epoch)); used when train.steps is 0"},
     {"train.minutes", SPEC_DOUBLE, F(train.minutes), 0, 1e6, 0, "10", NULL,
-     "wall-clock budget in minutes; 0 means no limit (needs train.steps)"},
+     "wall-clock budget in minutes; 0 means no limit (needs train.steps or train.epochs)"},
     {"train.batch_per_rank", SPEC_INT, F(train.batch_per_rank), 1, 65536, 0, "128", NULL,
      "images per rank per step (global batch = ranks x this)"},
     {"train.log_every", SPEC_INT, F(train.log_every), 1, 1e6, 0, "10", NULL, "steps between metric lines"},
@@ -681,8 +683,9 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
         }
         }
     }
-    if (s->train.steps == 0 && s->train.minutes == 0)
-        return fail(err, errlen, "train.steps, train.minutes: both are 0; set a step count or a time budget");
+    if (s->train.steps == 0 && s->train.epochs == 0 && s->train.minutes == 0)
+        return fail(err, errlen, "train.steps, train.epochs, train.minutes: all are 0; set a step count, "
+                                 "an epoch count or a time budget");
     for (size_t i = 0; i < sizeof divisible_keys / sizeof divisible_keys[0]; i++) {
         long long x = (long long)key_double(divisible_keys[i][0], s);
         long long y = (long long)key_double(divisible_keys[i][1], s);

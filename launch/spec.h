@@ -38,7 +38,8 @@ typedef struct {
     } data;
 
     struct {
-        int64_t steps;      /* 0: derive from `minutes` */
+        int64_t steps;      /* 0: derive from `epochs`, else from `minutes` */
+        double epochs;      /* passes over the training set (used when steps is 0) */
         double minutes;     /* wall-clock budget; 0: no limit (needs steps) */
         int batch_per_rank;
         int log_every;

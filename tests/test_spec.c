@@ -35,6 +35,7 @@ static const struct {
     {"parallel.blocking_allreduce", "false"},
     {"parallel.check_every", "100"},
     {"train.steps", "0"},
+    {"train.epochs", "0"},
     {"train.minutes", "10"},
     {"train.batch_per_rank", "128"},
     {"train.log_every", "10"},
@@ -93,7 +94,7 @@ static const char *const every_key_changed[] = {
     "model.heads=3", "model.mlp_ratio=2", "model.pred_width=48", "model.pred_depth=2", "model.pred_heads=6",
     "data.train=/d/a", "data.test=/d/c", "data.shuffle_buffer=77", "data.prefetch=0",
     "parallel.bucket_mb=0.5", "parallel.blocking_allreduce=true", "parallel.check_every=7",
-    "train.steps=12345678901", "train.minutes=2.5", "train.batch_per_rank=7", "train.log_every=3",
+    "train.steps=12345678901", "train.epochs=1.5", "train.minutes=2.5", "train.batch_per_rank=7", "train.log_every=3",
     "optim.lr=0.1234567890123", "optim.min_lr=1e-300", "optim.warmup_frac=0.3333333333333333",
     "optim.wd_start=0.05", "optim.wd_end=0.1", "optim.beta1=0.8", "optim.beta2=0.95", "optim.eps=1.5e-7",
     "ema.start=0.5", "ema.end=0.75",
@@ -379,7 +380,7 @@ static void test_validate_cross_field(void) {
     static const struct {
         const char *set[2], *want; /* NULL: the spec must be valid */
     } rows[] = {
-        {{"train.steps=0", "train.minutes=0"}, "train.steps, train.minutes: both are 0"},
+        {{"train.steps=0", "train.minutes=0"}, "train.steps, train.epochs, train.minutes: all are 0"},
         {{"train.steps=100", "train.minutes=0"}, NULL},
         {{"model.img_size=30", NULL}, "model.img_size: 30 is not a multiple of model.patch (4)"},
         {{"model.heads=3", NULL}, "model.width: 128 is not a multiple of model.heads (3)"},

@@ -412,6 +412,8 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
      * the count its checkpoint was written under. */
     int64_t total = fresh ? s->train.steps : got.total_steps;
     double budget = s->train.minutes * 60.0;
+    if (total <= 0 && s->train.epochs > 0) /* every rank has the same batches per epoch */
+        total = (int64_t)ceil(s->train.epochs * (double)shard_reader_batches_per_epoch(rd));
     if (total <= 0) {
         jepa_rng r;
         fill_batch(batch, data.pixels + (size_t)rank * npix, npix, mean, std);

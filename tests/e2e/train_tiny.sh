@@ -56,6 +56,13 @@ grep -v elapsed "$T/a/metrics.jsonl" | sed 's/"img_per_s.*//' > "$T/la"
 grep -v elapsed "$T/b/metrics.jsonl" | sed 's/"img_per_s.*//' > "$T/lb"
 cmp -s "$T/la" "$T/lb" && ok "same seed, same logged losses" || bad "logged losses differ"
 
+# an epoch count: 60000 images / batch 128 = 468 batches per epoch, so
+# 0.05 epochs = ceil(23.4) = 24 steps
+run d "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" --set eval.probe=false \
+  --set train.steps=0 --set train.epochs=0.05 --set train.minutes=0
+[ "$RC" -eq 0 ] && [ "$(json "$T/d/summary.json" steps)" = 24 ] && [ "$(json "$T/d/summary.json" images_seen)" = 3072 ] \
+  && ok "train.epochs=0.05 -> 24 steps, 3072 images" || bad "epochs run: rc $RC, steps $(json "$T/d/summary.json" steps): $ERR"
+
 run c "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/c" --set eval.probe=false --set seed=1
 HC=$(json "$T/c/summary.json" param_hash)
 [ -n "$HC" ] && [ "$HC" != "$HA" ] && ok "another seed, other parameters" || bad "seed 1 hash $HC equals seed 0"
