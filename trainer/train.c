@@ -261,17 +261,16 @@ static void slurm_requeue(void) {
 
 /* 1 when every gradient is finite; *bad counts the others. Bit test on the
  * exponent: an integer OR the compiler vectorises, no float reduction. */
-static int grads_finite(const float *g, size_t n, size_t *bad) {
-    uint32_t any = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &g[i], 4);
-        any |= (u & 0x7f800000u) == 0x7f800000u;
-    }
-    if (!any) return 1;
+/* Squared L2 norm of the (all-reduced, so rank-independent) gradient, in
+ * double: float squares cannot overflow it, so it is non-finite exactly when
+ * some value is; then *bad counts those values. */
+static double grads_sq_norm(const float *g, size_t n, size_t *bad) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    if (isfinite(s)) return s;
     *bad = 0;
     for (size_t i = 0; i < n; i++) *bad += !isfinite(g[i]);
-    return 0;
+    return s;
 }
 
 /* Collective: rank 0 writes the checkpoint of cm->step completed steps into
@@ -482,7 +481,8 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
          * gradients are the all-reduced ones, equal on every rank */
         double loss = comm_mean_double(st.loss), tstd = comm_mean_double(st.target_std);
         size_t nbad = 0;
-        if (!isfinite(loss) || !grads_finite(m.grads, m.nparams, &nbad)) {
+        double gsq = grads_sq_norm(m.grads, m.nparams, &nbad);
+        if (!isfinite(loss) || !isfinite(gsq)) {
             char what[96];
             if (!isfinite(loss)) snprintf(what, sizeof what, "loss (%g)", loss);
             else snprintf(what, sizeof what, "gradient (%zu of %zu values)", nbad, m.nparams);
@@ -546,9 +546,10 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
             if ((step + 1) % s->train.log_every == 0 || last || step == 0) {
                 fprintf(mf,
                         "{\"step\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"wd\": %.6g, \"ema\": %.6f, "
-                        "\"target_std\": %.5f, \"img_per_s\": %.1f, \"comm_wait_s\": %.3f, "
-                        "\"elapsed_s\": %.2f",
-                        (long long)(step + 1), loss_acc / loss_n, sv.lr, sv.wd, sv.ema, tstd, ips,
+                        "\"target_std\": %.5f, \"grad_norm\": %.4g, \"img_per_s\": %.1f, "
+                        "\"comm_wait_s\": %.3f, \"elapsed_s\": %.2f",
+                        (long long)(step + 1), loss_acc / loss_n, sv.lr, sv.wd, sv.ema, tstd,
+                        sqrt(gsq), ips,
                         cs.wait_s - comm_wait0, t - t0);
                 if (pacc >= 0) fprintf(mf, ", \"probe_acc\": %.4f", pacc);
                 fputs("}\n", mf);

@@ -26,12 +26,16 @@ ls "$T/a" | grep -q tmp && bad "temp files left in run dir" || ok "no temp files
 
 N=$(grep -c '' "$T/a/metrics.jsonl")
 [ "$N" -eq 7 ] && ok "7 metric lines (step 1 and every 10)" || bad "$N metric lines, want 7"
-for k in step loss lr wd ema target_std img_per_s elapsed_s; do
+for k in step loss lr wd ema target_std grad_norm img_per_s elapsed_s; do
   [ "$(grep -c "\"$k\": " "$T/a/metrics.jsonl")" -eq "$N" ] && ok "every metric line has $k" || bad "metric $k missing"
 done
 L0=$(head -n 1 "$T/a/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
 L1=$(tail -n 1 "$T/a/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
 awk -v a="$L0" -v b="$L1" 'BEGIN { exit !(b < 0.8 * a) }' && ok "loss falls ($L0 -> $L1)" || bad "loss did not fall: $L0 -> $L1"
+# the gradient norm is a real, finite, positive figure on every line
+NG=$(sed 's/.*"grad_norm": \([^,]*\),.*/\1/' "$T/a/metrics.jsonl" |
+  awk '$1 + 0 > 0 && $1 + 0 < 1e6 && $1 !~ /nan|inf/ { n++ } END { print n + 0 }')
+[ "$NG" -eq "$N" ] && ok "grad_norm finite and > 0 on all $N lines" || bad "grad_norm bad on $((N - NG)) lines"
 
 for k in final_loss probe_acc images_seen wall_s param_hash; do
   [ -n "$(json "$T/a/summary.json" $k)" ] && ok "summary has $k" || bad "summary lacks $k"
