@@ -10,13 +10,14 @@
  * Encoder features are nearly collinear (mean-pooled LayerNorm outputs have
  * a condition number near 1e15), and on them L-BFGS crawls: one 2-rank run
  * probed 0.733 / 0.755 / 0.765 after 200 / 500 / 1000 iterations per fit
- * and 0.785 whitened after 50 (docs/trainer.md). Whitening is an invertible
- * linear map, so it changes what the weight decay measures, not which
- * classifiers are reachable.
+ * and 0.785 whitened after 50 (docs/trainer.md).
  *
  * Objective, theta = (W (dim, nclass), b (nclass)) on whitened x:
- *   L = mean_i [ logsumexp(x_i W + b) - (x_i W + b)[y_i] ] + wd * ||W||^2
- * (b is not decayed). Logits and dW go through cblas_sgemm in row blocks;
+ *   L = mean_i [ logsumexp(x_i W + b) - (x_i W + b)[y_i] ] + wd * sum_k pen_k ||W_k||^2
+ * (b is not decayed). With pen_k = s_k^2 the penalty is exactly wd * ||W_std||^2
+ * of the weights W_std = U diag(s) W on standardised features, so this is the
+ * standardised problem, reparametrised: same minimiser, same meaning of wd,
+ * only better conditioned. Logits and dW go through cblas_sgemm in row blocks;
  * the loss, softmax and every L-BFGS vector are double. */
 #include <cblas.h>
 #include <math.h>
