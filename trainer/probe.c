@@ -477,7 +477,8 @@ int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
     /* refit on every training row, warm-started from the chosen fit. The
      * whitener is recomputed on all rows, so the start is in a nearby basis,
      * not the same one: only a start (the problem is convex and, whitened,
-     * converged within 50 iterations on every feature set measured) */
+     * within 0.1 points of its 400-iteration accuracy after 50 on the two
+     * encoder feature sets measured) */
     probe_whitener(ftr, perm, ntr, dim, mu, A, pen);
     probe_whiten(X, ftr, perm, ntr, dim, mu, A, w.xs);
     pr.n = ntr;
