@@ -259,8 +259,6 @@ static void slurm_requeue(void) {
             rc ? strerror(rc) : "non-zero exit");
 }
 
-/* 1 when every gradient is finite; *bad counts the others. Bit test on the
- * exponent: an integer OR the compiler vectorises, no float reduction. */
 /* Squared L2 norm of the (all-reduced, so rank-independent) gradient, in
  * double: float squares cannot overflow it, so it is non-finite exactly when
  * some value is; then *bad counts those values. */
