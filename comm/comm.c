@@ -90,6 +90,14 @@ double comm_mean_double(double v) {
     return sum / g_world;
 }
 
+void comm_sum_doubles(double *p, size_t n) {
+    if (g_world <= 1) return;
+    for (size_t off = 0; off < n; off += COMM_CHUNK) {
+        size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
+        MPI_Allreduce(MPI_IN_PLACE, p + off, (int)c, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    }
+}
+
 void comm_wait_idle(void) {
     /* MPI_Barrier/Finalize busy-poll: while rank 0 runs the probe alone the
      * other ranks would steal its cores. Poll an Ibarrier gently instead. */

@@ -44,6 +44,12 @@ void comm_wait_idle(void);
 void comm_bcast_bytes(void *p, size_t n, int root);
 /* The mean over ranks of one double (the logged loss, stop decisions). */
 double comm_mean_double(double v);
+/* In place: p[0..n) becomes the element-wise SUM over ranks of p[0..n)
+ * (MPI_Allreduce SUM, MPI_COMM_WORLD), identical on every rank. For small
+ * double statistics that are sums over samples, e.g. SIGReg's characteristic
+ * function sums (trainer/sigreg.h). Chunked so any n works. No-op with world
+ * size 1 or before comm_init. Collective: every rank calls it with the same n. */
+void comm_sum_doubles(double *p, size_t n);
 
 /* ---- broadcast ---------------------------------------------------------- */
 

@@ -262,6 +262,32 @@ static void test_any_error(void) {
     CU_ASSERT_EQUAL(comm_any_error(R % 2 == 1 ? 7 : 0), W > 1 ? 1 : -1);
 }
 
+/* Rank r contributes r + i/4 + 1e9*(r odd ? 1 : -1)*(i%3): the large terms
+ * cancel pairwise only with an even world, so the expected sum is computed
+ * here in integers-times-quarters, all exactly representable; any order of
+ * addition is exact. Also n = 0 and a one-element call. */
+static void test_sum_doubles(void) {
+    const size_t n = 1003;
+    double *p = malloc(n * sizeof *p);
+    if (!p) exit(2);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (double)R + 0.25 * (double)i + 1e9 * (R % 2 ? 1.0 : -1.0) * (double)(i % 3);
+    comm_sum_doubles(p, n);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double big = 0.0;
+        for (int r = 0; r < W; r++) big += 1e9 * (r % 2 ? 1.0 : -1.0) * (double)(i % 3);
+        double want = 0.5 * (double)W * (double)(W - 1) + (double)W * 0.25 * (double)i + big;
+        bad += p[i] != want;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    double one = 1.5;
+    comm_sum_doubles(&one, 1);
+    CU_ASSERT_EQUAL(one, 1.5 * W);
+    comm_sum_doubles(NULL, 0); /* nothing to do, must not touch p */
+    free(p);
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     R = comm_rank();
@@ -276,6 +302,7 @@ int main(int argc, char **argv) {
         {"buckets_args", test_buckets_args},
         {"replicas", test_replicas},
         {"any_error", test_any_error},
+        {"sum_doubles", test_sum_doubles},
     };
     int rc = test_main("comm", cases, (int)(sizeof cases / sizeof cases[0]));
     /* Plain MPI, not comm_any_error (which is under test): any rank's failure
