@@ -4,8 +4,11 @@
  * `manifest.json` (schema, shard list with record counts and checksums,
  * total records, split name). A shard file is a fixed header, zstd frames each
  * holding a group of records, and an index of the frames; every part carries a
- * CRC-32 and every zstd frame its own content checksum. docs/shard-format.md
- * has the byte layout. This module is bytes in, bytes out: it knows nothing of
+ * CRC-32 and every zstd frame its own content checksum. A record is either a
+ * uint8 image with an optional class label (format version 1) or several
+ * named, typed, fixed-shape fields (version 2, which adds a field table after
+ * the header); the schema decides which a writer writes, and readers read
+ * both through the same calls. docs/shard-format.md has the byte layout. This module is bytes in, bytes out: it knows nothing of
  * the model or of MPI (a rank is a number passed in).
  *
  * Readers never trust a file: every count, size and offset is range-checked
@@ -26,23 +29,65 @@
 #define SHARD_ERR_MAX 1024
 
 /* ---------------------------------------------------------------- schema */
-typedef enum { SHARD_DTYPE_U8 = 1 } shard_dtype;                   /* pixel type */
+/* Element types. F32 is IEEE-754 binary32, little-endian in the file and in
+ * record buffers (this module copies bytes; it never converts). */
+typedef enum { SHARD_DTYPE_U8 = 1, SHARD_DTYPE_F32 = 2 } shard_dtype;
 typedef enum { SHARD_LABEL_NONE = 0, SHARD_LABEL_U8 = 1 } shard_label_kind;
 
-/* What one record is: a (channels, height, width) uint8 image, row-major and
- * channel-planar (as the trainer's (N, C, H, W) arrays), plus an optional
- * uint8 class label in [0, num_classes). */
+#define SHARD_MAX_FIELDS 16
+#define SHARD_MAX_DIMS 4
+#define SHARD_FIELD_NAME_MAX 32 /* incl. NUL; names match [A-Za-z0-9_.-]+ */
+
+/* One named, typed, fixed-shape array of a record (format version 2), e.g.
+ * {"actions", SHARD_DTYPE_F32, 2, {15, 2, 0, 0}}. Elements are row-major. */
+typedef struct {
+    char name[SHARD_FIELD_NAME_MAX];
+    shard_dtype dtype;
+    uint32_t ndim;                  /* 0..SHARD_MAX_DIMS (0 = scalar) */
+    uint32_t shape[SHARD_MAX_DIMS]; /* each >= 1; unused dims 0 */
+} shard_field;
+
+/* What one record is. Two kinds:
+ *  - an image schema (nfields == 0, format version 1): a (channels, height,
+ *    width) uint8 image, row-major and channel-planar (as the trainer's
+ *    (N, C, H, W) arrays), plus an optional uint8 class label in
+ *    [0, num_classes);
+ *  - a record schema (nfields >= 1, format version 2): the fields, each a
+ *    fixed-shape array; a record's bytes are its fields concatenated in
+ *    order, field i at shard_schema_field_offset(s, i), no padding. The
+ *    image members (height .. num_classes) are then 0 and label is NONE.
+ * Zero-initialise a schema before filling it (unused fields are ignored). */
 typedef struct {
     uint32_t height, width, channels;
     shard_dtype dtype;
     shard_label_kind label;
     uint32_t num_classes; /* 1..256 with SHARD_LABEL_U8, 0 with SHARD_LABEL_NONE */
+    uint32_t nfields;     /* 0: an image schema (v1); 1..SHARD_MAX_FIELDS: a record schema (v2) */
+    shard_field fields[SHARD_MAX_FIELDS]; /* (nfields) in record order */
 } shard_schema;
 
-/* Bytes of one record's pixels: height * width * channels. */
+/* Bytes of one element of dtype (1 or 4; 0 for an unknown dtype). */
+size_t shard_dtype_bytes(shard_dtype t);
+/* "u8", "f32" or "?". */
+const char *shard_dtype_name(shard_dtype t);
+/* prod(shape[0..ndim)) * element bytes (a scalar: element bytes). Meaningful
+ * for a field that passed shard_schema_check. */
+size_t shard_field_bytes(const shard_field *f);
+/* Byte offset of field i (0 <= i < nfields) inside a record: the sum of the
+ * bytes of fields 0..i-1. */
+size_t shard_schema_field_offset(const shard_schema *s, int i);
+/* Index of the field called name, or -1 (also for an image schema). */
+int shard_schema_field_index(const shard_schema *s, const char *name);
+/* Bytes of one record: height * width * channels for an image schema (the
+ * label is not part of it), the sum of the field bytes for a record schema. */
 size_t shard_schema_record_bytes(const shard_schema *s);
-/* Range checks (sides 1..65535, channels 1..64, record <= 64 MiB, known dtype
- * and label kind, num_classes consistent with the label kind). 0 or -1 + err. */
+/* Range checks. Image schema: sides 1..65535, channels 1..64, dtype u8,
+ * known label kind, num_classes consistent with it. Record schema: image
+ * members 0 and label NONE; 1..16 fields; names 1..31 characters of
+ * [A-Za-z0-9_.-], NUL-padded, unique; known dtype; ndim 0..4; used dims
+ * >= 1, unused dims 0. Both: record <= 64 MiB (products checked for
+ * overflow). 0, or -1 and one line in err (e.g. "field 1 ('actions'):
+ * shape[1] is 0, dims must be >= 1"). */
 int shard_schema_check(const shard_schema *s, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- sources */
@@ -91,12 +136,17 @@ int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen);
  * onto dir by shard_writer_close, so dir never holds a partial dataset.
  * add() may be called any number of times; records roll over into new
  * shards every records_per_shard. close() commits and frees; abort() removes
- * the staging directory and frees. After a failed add() call abort(). */
+ * the staging directory and frees. After a failed add() call abort().
+ * An image schema writes format version 1 (byte for byte as before record
+ * schemas existed), a record schema format version 2. */
 typedef struct shard_writer shard_writer;
 int shard_writer_open(shard_writer **w, const char *dir, const shard_schema *schema,
                       const shard_pack_opts *o, char *err, size_t errlen);
-/* n records: pixels (n, record_bytes); labels (n), NULL iff the schema has
- * none. Labels must be < num_classes. 0 or -1 + err. */
+/* n records: pixels (n, record_bytes) (for a record schema: the records,
+ * each its fields concatenated); labels (n), NULL iff the schema has none
+ * (always NULL for a record schema). Labels must be < num_classes and f32
+ * values finite (NaN/Inf are refused, naming the record and field); nothing
+ * of this call is written then. 0 or -1 + err. */
 int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labels, uint64_t n,
                      char *err, size_t errlen);
 int shard_writer_close(shard_writer *w, char *err, size_t errlen);
@@ -131,8 +181,9 @@ typedef struct {
 void shard_dataset_get_info(const shard_dataset *ds, shard_dataset_info *info);
 
 /* All records in manifest order (the order they were packed in):
- * pixels (records, record_bytes); labels (records) or NULL (zeros are written
- * when the schema has no labels). Checks every frame. 0 or -1 + err. */
+ * pixels (records, record_bytes) (record schema: each record its fields
+ * concatenated); labels (records) or NULL (zeros are written when the schema
+ * has no labels). Checks every frame. 0 or -1 + err. */
 int shard_dataset_read_all(shard_dataset *ds, uint8_t *pixels, uint8_t *labels, char *err,
                            size_t errlen);
 /* One record by its index in manifest order; label may be NULL. Where it
@@ -143,7 +194,8 @@ int shard_dataset_read_record(shard_dataset *ds, uint64_t index, uint8_t *pixels
                               size_t errlen);
 
 /* Checks everything: manifest, every shard's header, index and every frame
- * (our CRC, zstd's checksum, sizes, labels < num_classes), totals. Calls
+ * (our CRC, zstd's checksum, sizes, labels < num_classes, f32 values finite
+ * (a NaN/Inf is reported with its record index and field name)), totals. Calls
  * report(ctx, line) (if not NULL) once per problem, each line naming the file
  * and offset, and carries on past problems where it can. Returns the number of problems
  * (0 = sound). */
@@ -202,8 +254,9 @@ int shard_reader_init(shard_reader **r, const char *dir, int rank, int world, ui
 int shard_reader_init_at(shard_reader **r, const char *dir, int rank, int world, uint64_t seed,
                          int batch, int shuffle_buffer, int prefetch,
                          const shard_reader_state *st, char *err, size_t errlen);
-/* The next batch: pixels (batch, record_bytes), labels (batch) or NULL
- * (zeros when the schema has no labels). 0 or -1 + err (the reader is then
+/* The next batch: pixels (batch, record_bytes) (record schema: each record
+ * its fields concatenated), labels (batch) or NULL (zeros when the schema
+ * has no labels). 0 or -1 + err (the reader is then
  * dead: later calls fail with the same error). */
 int shard_reader_next(shard_reader *r, uint8_t *pixels, uint8_t *labels, char *err,
                       size_t errlen);

@@ -63,6 +63,7 @@ typedef struct {
 } shard_file;
 
 size_t shard_label_bytes(const shard_schema *s); /* 0 or 1 */
+int shard_name_char_ok(char c);                  /* [A-Za-z0-9._-] */
 
 /* Encodes sf's fields into a 128-byte header (its CRC included) and the
  * frame table into n * 32 bytes of index. */

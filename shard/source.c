@@ -142,7 +142,8 @@ int shard_idx_read(shard_images *out, const char *images_path, const char *label
     out->pixels = idx_file(images_path, 0x00000803u, 3, d, err, errlen);
     if (!out->pixels) return -1;
     out->n = d[0];
-    out->schema = (shard_schema){d[1], d[2], 1, SHARD_DTYPE_U8, SHARD_LABEL_NONE, 0};
+    out->schema =
+        (shard_schema){.height = d[1], .width = d[2], .channels = 1, .dtype = SHARD_DTYPE_U8};
     if (labels_path) {
         out->labels = idx_file(labels_path, 0x00000801u, 1, &nl, err, errlen);
         if (!out->labels) goto fail;
@@ -197,7 +198,8 @@ int shard_raw_read(shard_images *out, const char *path, const char *labels_path,
                    uint32_t height, uint32_t width, uint32_t channels, char *err,
                    size_t errlen) {
     memset(out, 0, sizeof *out);
-    out->schema = (shard_schema){height, width, channels, SHARD_DTYPE_U8, SHARD_LABEL_NONE, 0};
+    out->schema = (shard_schema){.height = height, .width = width, .channels = channels,
+                                 .dtype = SHARD_DTYPE_U8};
     char why[SHARD_ERR_MAX / 2];
     if (shard_schema_check(&out->schema, why, sizeof why)) {
         shard_err(err, errlen, "%s: %s", path, why);
@@ -271,7 +273,8 @@ static int pnm_parse(const uint8_t *b, size_t n, const char *path, shard_schema 
         return -1;
     }
     if (!pix) {
-        *s = (shard_schema){v[1], v[0], c, SHARD_DTYPE_U8, SHARD_LABEL_NONE, 0};
+        *s = (shard_schema){.height = v[1], .width = v[0], .channels = c,
+                            .dtype = SHARD_DTYPE_U8};
         return 0;
     }
     if (s->height != v[1] || s->width != v[0] || s->channels != c) {

@@ -121,15 +121,51 @@ int shard_fsync_dir(const char *dir) {
 }
 
 /* ---------------------------------------------------------------- schema */
+size_t shard_dtype_bytes(shard_dtype t) {
+    return t == SHARD_DTYPE_U8 ? 1 : t == SHARD_DTYPE_F32 ? 4 : 0;
+}
+
+const char *shard_dtype_name(shard_dtype t) {
+    return t == SHARD_DTYPE_U8 ? "u8" : t == SHARD_DTYPE_F32 ? "f32" : "?";
+}
+
+size_t shard_field_bytes(const shard_field *f) {
+    size_t n = shard_dtype_bytes(f->dtype);
+    for (uint32_t d = 0; d < f->ndim && d < SHARD_MAX_DIMS; d++) n *= f->shape[d];
+    return n;
+}
+
+size_t shard_schema_field_offset(const shard_schema *s, int i) {
+    SHARD_ASSERT(i >= 0 && (uint32_t)i < s->nfields && s->nfields <= SHARD_MAX_FIELDS);
+    size_t off = 0;
+    for (int k = 0; k < i; k++) off += shard_field_bytes(&s->fields[k]);
+    return off;
+}
+
+int shard_schema_field_index(const shard_schema *s, const char *name) {
+    for (uint32_t i = 0; i < s->nfields && i < SHARD_MAX_FIELDS; i++)
+        if (!strncmp(s->fields[i].name, name, SHARD_FIELD_NAME_MAX)) return (int)i;
+    return -1;
+}
+
 size_t shard_schema_record_bytes(const shard_schema *s) {
-    return (size_t)s->height * s->width * s->channels;
+    if (s->nfields == 0) return (size_t)s->height * s->width * s->channels;
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->nfields && i < SHARD_MAX_FIELDS; i++)
+        n += shard_field_bytes(&s->fields[i]);
+    return n;
 }
 
 size_t shard_label_bytes(const shard_schema *s) {
     return s->label == SHARD_LABEL_U8 ? 1 : 0;
 }
 
-int shard_schema_check(const shard_schema *s, char *err, size_t errlen) {
+int shard_name_char_ok(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == '-';
+}
+
+static int image_schema_check(const shard_schema *s, char *err, size_t errlen) {
     if (s->height < 1 || s->height > SHARD_MAX_SIDE || s->width < 1 ||
         s->width > SHARD_MAX_SIDE) {
         shard_err(err, errlen, "image size %ux%u out of range [1, %u] per side", s->height,
@@ -168,6 +204,98 @@ int shard_schema_check(const shard_schema *s, char *err, size_t errlen) {
     return 0;
 }
 
+/* One field's name, dtype and shape; its bytes (<= the record limit) into *bytes. */
+static int field_check(const shard_field *f, uint32_t i, uint64_t *bytes, char *err,
+                       size_t errlen) {
+    size_t len = strnlen(f->name, SHARD_FIELD_NAME_MAX);
+    if (len == 0 || len == SHARD_FIELD_NAME_MAX) {
+        shard_err(err, errlen, "field %u: name must be 1 to %d characters%s", i,
+                  SHARD_FIELD_NAME_MAX - 1, len ? " (no NUL within the name bytes)" : "");
+        return -1;
+    }
+    for (size_t k = 0; k < len; k++)
+        if (!shard_name_char_ok(f->name[k])) {
+            shard_err(err, errlen, "field %u: name '%s': only letters, digits, '.', '_' and '-'",
+                      i, f->name);
+            return -1;
+        }
+    for (size_t k = len; k < SHARD_FIELD_NAME_MAX; k++)
+        if (f->name[k]) {
+            shard_err(err, errlen, "field %u ('%s'): name bytes after the NUL must be 0", i,
+                      f->name);
+            return -1;
+        }
+    uint64_t n = shard_dtype_bytes(f->dtype);
+    if (n == 0) {
+        shard_err(err, errlen, "field %u ('%s'): dtype %d unknown (1 = u8, 2 = f32)", i,
+                  f->name, (int)f->dtype);
+        return -1;
+    }
+    if (f->ndim > SHARD_MAX_DIMS) {
+        shard_err(err, errlen, "field %u ('%s'): ndim %u out of range [0, %d]", i, f->name,
+                  f->ndim, SHARD_MAX_DIMS);
+        return -1;
+    }
+    for (uint32_t d = 0; d < SHARD_MAX_DIMS; d++) {
+        uint32_t v = f->shape[d];
+        if (d < f->ndim && v < 1) {
+            shard_err(err, errlen, "field %u ('%s'): shape[%u] is 0, dims must be >= 1", i,
+                      f->name, d);
+            return -1;
+        }
+        if (d >= f->ndim && v != 0) {
+            shard_err(err, errlen, "field %u ('%s'): shape[%u] is %u beyond ndim %u (must be 0)",
+                      i, f->name, d, v, f->ndim);
+            return -1;
+        }
+        /* n <= 64 MiB and v < 2^32 before each step: the product fits 64 bits */
+        if (d < f->ndim) n *= v;
+        if (n > SHARD_MAX_RECORD_BYTES) {
+            shard_err(err, errlen, "field %u ('%s'): more than %llu bytes", i, f->name,
+                      (unsigned long long)SHARD_MAX_RECORD_BYTES);
+            return -1;
+        }
+    }
+    *bytes = n;
+    return 0;
+}
+
+static int record_schema_check(const shard_schema *s, char *err, size_t errlen) {
+    if (s->height || s->width || s->channels || s->dtype || s->label || s->num_classes) {
+        shard_err(err, errlen, "a schema with fields must leave the image members 0 (height %u, "
+                  "width %u, channels %u, dtype %d, label %d, num_classes %u)", s->height,
+                  s->width, s->channels, (int)s->dtype, (int)s->label, s->num_classes);
+        return -1;
+    }
+    if (s->nfields > SHARD_MAX_FIELDS) {
+        shard_err(err, errlen, "%u fields, at most %d", s->nfields, SHARD_MAX_FIELDS);
+        return -1;
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        uint64_t b;
+        if (field_check(&s->fields[i], i, &b, err, errlen)) return -1;
+        for (uint32_t k = 0; k < i; k++)
+            if (!strcmp(s->fields[k].name, s->fields[i].name)) {
+                shard_err(err, errlen, "fields %u and %u are both named '%s'", k, i,
+                          s->fields[i].name);
+                return -1;
+            }
+        total += b;
+        if (total > SHARD_MAX_RECORD_BYTES) {
+            shard_err(err, errlen, "record of more than %llu bytes (fields 0..%u)",
+                      (unsigned long long)SHARD_MAX_RECORD_BYTES, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int shard_schema_check(const shard_schema *s, char *err, size_t errlen) {
+    return s->nfields == 0 ? image_schema_check(s, err, errlen)
+                           : record_schema_check(s, err, errlen);
+}
+
 /* ----------------------------------------------------------- pack options */
 void shard_pack_opts_defaults(shard_pack_opts *o) {
     memset(o, 0, sizeof *o);
@@ -198,10 +326,7 @@ int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen) {
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
-        char c = o->split[i];
-        int okc = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!okc) {
+        if (!shard_name_char_ok(o->split[i])) {
             shard_err(err, errlen, "split name '%s': only letters, digits, '.', '_' and '-'",
                       o->split);
             return -1;

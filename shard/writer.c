@@ -127,6 +127,10 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
         shard_err(err, errlen, "%s: schema: %s", dir, why);
         return -1;
     }
+    if (schema->nfields) { /* format version 2: not written yet */
+        shard_err(err, errlen, "%s: schema: records of fields are not supported yet", dir);
+        return -1;
+    }
     if (shard_pack_opts_check(o, why, sizeof why)) {
         shard_err(err, errlen, "%s: %s", dir, why);
         return -1;

@@ -16,6 +16,11 @@
 #include "shard_internal.h"
 #include "testutil.h"
 
+/* An image schema (the record-schema members stay 0). */
+#define IMG(h, w, c, dt, lab, nc)                                                            \
+    ((shard_schema){.height = (h), .width = (w), .channels = (c), .dtype = (dt),             \
+                    .label = (lab), .num_classes = (nc)})
+
 static char tmpdir[] = "/tmp/test_shard_XXXXXX";
 static char err[SHARD_ERR_MAX];
 
@@ -45,8 +50,8 @@ static uint8_t rec_byte(uint64_t i, size_t j) {
 }
 
 static shard_images make_images(uint64_t n, uint32_t h, uint32_t w, uint32_t c, int labels) {
-    shard_images im = {{h, w, c, SHARD_DTYPE_U8, labels ? SHARD_LABEL_U8 : SHARD_LABEL_NONE,
-                        labels ? 10 : 0}, n, NULL, NULL};
+    shard_images im = {IMG(h, w, c, SHARD_DTYPE_U8, labels ? SHARD_LABEL_U8 : SHARD_LABEL_NONE,
+                           labels ? 10 : 0), n, NULL, NULL};
     size_t rec = (size_t)h * w * c;
     im.pixels = malloc(n * rec);
     for (uint64_t i = 0; i < n; i++)
@@ -95,20 +100,21 @@ static void write_file(const char *path, const void *b, size_t n) {
 
 static int contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
 
+
 /* --------------------------------------------------------------- schema */
 static void test_schema(void) {
-    shard_schema s = {28, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10};
+    shard_schema s = IMG(28, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10);
     CU_ASSERT(shard_schema_record_bytes(&s) == 784);
     CU_ASSERT(shard_schema_check(&s, err, sizeof err) == 0);
     shard_schema bad[] = {
-        {0, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10},
-        {28, 70000, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10},
-        {28, 28, 65, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10},
-        {28, 28, 1, (shard_dtype)2, SHARD_LABEL_U8, 10},
-        {28, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 0},
-        {28, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_NONE, 3},
-        {28, 28, 1, SHARD_DTYPE_U8, (shard_label_kind)7, 3},
-        {65535, 65535, 64, SHARD_DTYPE_U8, SHARD_LABEL_NONE, 0},
+        IMG(0, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10),
+        IMG(28, 70000, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10),
+        IMG(28, 28, 65, SHARD_DTYPE_U8, SHARD_LABEL_U8, 10),
+        IMG(28, 28, 1, (shard_dtype)2, SHARD_LABEL_U8, 10),
+        IMG(28, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_U8, 0),
+        IMG(28, 28, 1, SHARD_DTYPE_U8, SHARD_LABEL_NONE, 3),
+        IMG(28, 28, 1, SHARD_DTYPE_U8, (shard_label_kind)7, 3),
+        IMG(65535, 65535, 64, SHARD_DTYPE_U8, SHARD_LABEL_NONE, 0),
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CU_ASSERT(shard_schema_check(&bad[i], err, sizeof err) == -1);
