@@ -25,6 +25,12 @@ static int matches_manifest(const shard_file *sf, const shard_manifest *m, uint3
                             char *err, size_t errlen) {
     const shard_manifest_entry *e = &m->shards[i];
     const shard_schema *a = &sf->schema, *b = &m->schema;
+    if ((a->nfields || b->nfields) && !shard_schema_same(a, b)) {
+        shard_err(err, errlen, "%s: offset %u: schema (%u fields) differs from the manifest's "
+                  "(%u fields)", sf->path, a->nfields ? SHARD_HEADER_BYTES : 16, a->nfields,
+                  b->nfields);
+        return -1;
+    }
     if (a->height != b->height || a->width != b->width || a->channels != b->channels ||
         a->dtype != b->dtype || a->label != b->label || a->num_classes != b->num_classes) {
         shard_err(err, errlen, "%s: offset 16: schema %ux%ux%u label %d/%u differs from the "
@@ -183,7 +189,7 @@ const uint8_t *shard_cursor_frame(shard_cursor *c, uint32_t shard, uint32_t fram
         c->fd_shard = shard;
     }
     if (shard_frame_load(sf, frame, c->fd, c->comp, c->raw, c->dctx, err, errlen) ||
-        shard_frame_check_labels(sf, frame, c->raw, err, errlen))
+        shard_frame_check_values(sf, frame, c->raw, ds->first[shard], err, errlen))
         return NULL;
     c->cached_shard = shard;
     c->cached_frame = frame;
@@ -205,12 +211,8 @@ int shard_dataset_read_all(shard_dataset *ds, uint8_t *pixels, uint8_t *labels, 
                 break;
             }
             uint64_t at = ds->first[s] + sf->frames[f].first_record;
-            uint32_t n = sf->frames[f].records;
-            memcpy(pixels + at * ds->record_bytes, raw, (size_t)n * ds->record_bytes);
-            if (labels) {
-                if (ds->label_bytes) memcpy(labels + at, raw + (size_t)n * ds->record_bytes, n);
-                else memset(labels + at, 0, n);
-            }
+            shard_frame_unpack(&ds->man.schema, raw, sf->frames[f].records,
+                               pixels + at * ds->record_bytes, labels ? labels + at : NULL);
         }
     }
     shard_cursor_free(&c);
@@ -239,10 +241,7 @@ int shard_dataset_read_record(shard_dataset *ds, uint64_t index, uint8_t *pixels
     shard_cursor_init(&c, ds);
     const uint8_t *raw = shard_cursor_frame(&c, lo, f, err, errlen);
     if (raw) {
-        memcpy(pixels, raw + (size_t)k * ds->record_bytes, ds->record_bytes);
-        if (label)
-            *label = ds->label_bytes ? raw[(size_t)sf->frames[f].records * ds->record_bytes + k]
-                                     : 0;
+        shard_frame_record(&ds->man.schema, raw, sf->frames[f].records, k, pixels, label);
         if (where)
             snprintf(where, wherelen, "%s frame %u (offset %llu) record %u", ds->man.shards[lo].file,
                      f, (unsigned long long)sf->frames[f].offset, k);
@@ -262,7 +261,7 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
         return 1;
     }
     free(mp);
-    uint64_t problems = 0;
+    uint64_t problems = 0, base = 0; /* dataset index of the shard's first record */
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
     SHARD_ASSERT(dctx);
     for (uint32_t i = 0; i < m.nshards; i++) {
@@ -278,7 +277,7 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
             uint8_t *comp = shard_xmalloc(sf.max_comp), *raw = shard_xmalloc(sf.max_raw);
             for (uint32_t f = 0; f < sf.nframes; f++) {
                 if (shard_frame_load(&sf, f, fd, comp, raw, dctx, err, sizeof err) ||
-                    shard_frame_check_labels(&sf, f, raw, err, sizeof err)) {
+                    shard_frame_check_values(&sf, f, raw, base, err, sizeof err)) {
                     if (report) report(ctx, err);
                     problems++;
                 }
@@ -289,6 +288,7 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
         if (fd >= 0) close(fd);
         shard_file_free(&sf);
         free(path);
+        base += m.shards[i].records;
     }
     ZSTD_freeDCtx(dctx);
     shard_manifest_free(&m);

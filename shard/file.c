@@ -21,28 +21,50 @@
 #define SHARD_CRC_BAD(stored, computed) ((stored) != (computed))
 #endif
 
-/* header field offsets */
+/* header field offsets; H_NFIELDS and H_FIELDS_CRC are v2 only (reserved in v1) */
 enum {
     H_MAGIC = 0, H_VERSION = 8, H_HEADER_BYTES = 12, H_HEIGHT = 16, H_WIDTH = 20,
     H_CHANNELS = 24, H_DTYPE = 28, H_LABEL = 32, H_CLASSES = 36, H_RECORD_BYTES = 40,
     H_PER_FRAME = 44, H_RECORDS = 48, H_FRAMES = 56, H_LEVEL = 60, H_INDEX_OFFSET = 64,
-    H_FILE_BYTES = 72, H_INDEX_CRC = 80, H_RESERVED = 84
+    H_FILE_BYTES = 72, H_INDEX_CRC = 80, H_RESERVED = 84, H_NFIELDS = 84, H_FIELDS_CRC = 88,
+    H_RESERVED2 = 92
 };
+/* field table entry offsets */
+enum { F_NAME = 0, F_DTYPE = 32, F_NDIM = 36, F_SHAPE = 40, F_RESERVED = 56 };
 /* index entry field offsets */
 enum { I_OFFSET = 0, I_COMP = 8, I_RAW = 12, I_FIRST = 16, I_RECORDS = 24, I_CRC = 28 };
 
-void shard_header_encode(const shard_file *sf, uint8_t *h) {
+uint64_t shard_head_bytes(const shard_schema *s) {
+    return SHARD_HEADER_BYTES + (uint64_t)s->nfields * SHARD_FIELD_ENTRY_BYTES;
+}
+
+static void fields_encode(const shard_schema *s, uint8_t *tab) {
+    memset(tab, 0, (size_t)s->nfields * SHARD_FIELD_ENTRY_BYTES);
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        const shard_field *f = &s->fields[i];
+        uint8_t *e = tab + (size_t)i * SHARD_FIELD_ENTRY_BYTES;
+        memcpy(e + F_NAME, f->name, strnlen(f->name, SHARD_FIELD_NAME_MAX));
+        shard_put32(e + F_DTYPE, (uint32_t)f->dtype);
+        shard_put32(e + F_NDIM, f->ndim);
+        for (uint32_t d = 0; d < f->ndim; d++) shard_put32(e + F_SHAPE + 4 * d, f->shape[d]);
+    }
+}
+
+void shard_header_encode(shard_file *sf, uint8_t *h) {
+    const shard_schema *s = &sf->schema;
+    sf->version = s->nfields ? SHARD_VERSION_FIELDS : SHARD_VERSION_IMAGES;
+    sf->data_offset = shard_head_bytes(s);
     memset(h, 0, SHARD_HEADER_BYTES);
     memcpy(h + H_MAGIC, SHARD_MAGIC, 8);
-    shard_put32(h + H_VERSION, SHARD_VERSION);
+    shard_put32(h + H_VERSION, sf->version);
     shard_put32(h + H_HEADER_BYTES, SHARD_HEADER_BYTES);
-    shard_put32(h + H_HEIGHT, sf->schema.height);
-    shard_put32(h + H_WIDTH, sf->schema.width);
-    shard_put32(h + H_CHANNELS, sf->schema.channels);
-    shard_put32(h + H_DTYPE, (uint32_t)sf->schema.dtype);
-    shard_put32(h + H_LABEL, (uint32_t)sf->schema.label);
-    shard_put32(h + H_CLASSES, sf->schema.num_classes);
-    shard_put32(h + H_RECORD_BYTES, (uint32_t)shard_schema_record_bytes(&sf->schema));
+    shard_put32(h + H_HEIGHT, s->height);
+    shard_put32(h + H_WIDTH, s->width);
+    shard_put32(h + H_CHANNELS, s->channels);
+    shard_put32(h + H_DTYPE, (uint32_t)s->dtype);
+    shard_put32(h + H_LABEL, (uint32_t)s->label);
+    shard_put32(h + H_CLASSES, s->num_classes);
+    shard_put32(h + H_RECORD_BYTES, (uint32_t)shard_schema_record_bytes(s));
     shard_put32(h + H_PER_FRAME, sf->records_per_frame);
     shard_put64(h + H_RECORDS, sf->records);
     shard_put32(h + H_FRAMES, sf->nframes);
@@ -50,6 +72,13 @@ void shard_header_encode(const shard_file *sf, uint8_t *h) {
     shard_put64(h + H_INDEX_OFFSET, sf->index_offset);
     shard_put64(h + H_FILE_BYTES, sf->file_bytes);
     shard_put32(h + H_INDEX_CRC, sf->index_crc);
+    if (s->nfields) { /* v1 leaves these reserved bytes 0 */
+        uint8_t *tab = h + SHARD_HEADER_BYTES;
+        fields_encode(s, tab);
+        sf->fields_crc = shard_crc32(tab, (size_t)s->nfields * SHARD_FIELD_ENTRY_BYTES);
+        shard_put32(h + H_NFIELDS, s->nfields);
+        shard_put32(h + H_FIELDS_CRC, sf->fields_crc);
+    }
     shard_put32(h + SHARD_HEADER_CRC_AT, shard_crc32(h, SHARD_HEADER_CRC_AT));
 }
 
@@ -74,17 +103,19 @@ void shard_index_encode(const shard_frame *fr, uint32_t n, uint8_t *out) {
         return -1;                                                                           \
     } while (0)
 
-int shard_header_parse(shard_file *sf, const uint8_t *h, uint64_t file_size, char *err,
-                       size_t errlen) {
+/* Magic, size, version, header size, header CRC and reserved bytes: the
+ * fixed part every version shares, checked before any number is used. */
+static int header_prefix(shard_file *sf, const uint8_t *h, uint64_t file_size, char *err,
+                         size_t errlen) {
     if (file_size >= 8 && memcmp(h + H_MAGIC, SHARD_MAGIC, 8) != 0)
         FAIL_AT(H_MAGIC, "bad magic (not a jepa shard file)");
     if (file_size < SHARD_HEADER_BYTES)
         FAIL_AT(file_size, "truncated: file is %llu bytes, a shard header is %u",
                 (unsigned long long)file_size, SHARD_HEADER_BYTES);
-    uint32_t version = shard_get32(h + H_VERSION);
-    if (version != SHARD_VERSION)
-        FAIL_AT(H_VERSION, "shard version %u not supported (this build reads %u)", version,
-                SHARD_VERSION);
+    sf->version = shard_get32(h + H_VERSION);
+    if (sf->version != SHARD_VERSION_IMAGES && sf->version != SHARD_VERSION_FIELDS)
+        FAIL_AT(H_VERSION, "shard version %u not supported (this build reads %u and %u)",
+                sf->version, SHARD_VERSION_IMAGES, SHARD_VERSION_FIELDS);
     if (shard_get32(h + H_HEADER_BYTES) != SHARD_HEADER_BYTES)
         FAIL_AT(H_HEADER_BYTES, "header size %u, expected %u", shard_get32(h + H_HEADER_BYTES),
                 SHARD_HEADER_BYTES);
@@ -94,24 +125,96 @@ int shard_header_parse(shard_file *sf, const uint8_t *h, uint64_t file_size, cha
         FAIL_AT(SHARD_HEADER_CRC_AT,
                 "header checksum mismatch (stored %08x, computed %08x): header corrupt", stored,
                 computed);
-    for (uint32_t i = H_RESERVED; i < SHARD_HEADER_CRC_AT; i++)
+    sf->header_crc = stored;
+    uint32_t from = sf->version == SHARD_VERSION_FIELDS ? H_RESERVED2 : H_RESERVED;
+    for (uint32_t i = from; i < SHARD_HEADER_CRC_AT; i++)
         if (h[i]) FAIL_AT(i, "reserved header byte is %u, must be 0", h[i]);
+    return 0;
+}
 
+/* v2: the field table after the header; its count and CRC are in the header. */
+static int fields_parse(shard_file *sf, const uint8_t *head, size_t head_len, char *err,
+                        size_t errlen) {
     shard_schema *s = &sf->schema;
-    s->height = shard_get32(h + H_HEIGHT);
-    s->width = shard_get32(h + H_WIDTH);
-    s->channels = shard_get32(h + H_CHANNELS);
-    s->dtype = (shard_dtype)shard_get32(h + H_DTYPE);
-    s->label = (shard_label_kind)shard_get32(h + H_LABEL);
-    s->num_classes = shard_get32(h + H_CLASSES);
+    s->nfields = shard_get32(head + H_NFIELDS);
+    if (s->nfields < 1 || s->nfields > SHARD_MAX_FIELDS)
+        FAIL_AT(H_NFIELDS, "field count %u out of range [1, %d]", s->nfields, SHARD_MAX_FIELDS);
+    size_t len = (size_t)s->nfields * SHARD_FIELD_ENTRY_BYTES;
+    if (head_len < SHARD_HEADER_BYTES + len)
+        FAIL_AT(head_len, "truncated: file is %zu bytes, its field table ends at %zu", head_len,
+                SHARD_HEADER_BYTES + len);
+    const uint8_t *tab = head + SHARD_HEADER_BYTES;
+    sf->fields_crc = shard_get32(head + H_FIELDS_CRC);
+    uint32_t computed = shard_crc32(tab, len);
+    if (SHARD_CRC_BAD(sf->fields_crc, computed))
+        FAIL_AT(SHARD_HEADER_BYTES, "field table checksum mismatch (header %08x, computed "
+                "%08x): field table corrupt", sf->fields_crc, computed);
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        const uint8_t *e = tab + (size_t)i * SHARD_FIELD_ENTRY_BYTES;
+        uint64_t at = SHARD_HEADER_BYTES + (uint64_t)i * SHARD_FIELD_ENTRY_BYTES;
+        shard_field *f = &s->fields[i];
+        memcpy(f->name, e + F_NAME, SHARD_FIELD_NAME_MAX);
+        f->dtype = (shard_dtype)shard_get32(e + F_DTYPE);
+        f->ndim = shard_get32(e + F_NDIM);
+        for (int d = 0; d < SHARD_MAX_DIMS; d++) f->shape[d] = shard_get32(e + F_SHAPE + 4 * d);
+        size_t nl = strnlen(f->name, SHARD_FIELD_NAME_MAX); /* NUL padding: one spelling */
+        for (size_t k = nl + 1; k < SHARD_FIELD_NAME_MAX; k++)
+            if (e[F_NAME + k]) FAIL_AT(at + k, "field table: name of field %u has byte %u after "
+                                       "its NUL, must be 0", i, e[F_NAME + k]);
+        for (uint32_t k = F_RESERVED; k < SHARD_FIELD_ENTRY_BYTES; k++)
+            if (e[k]) FAIL_AT(at + k, "field table: reserved byte of field %u is %u, must be 0",
+                              i, e[k]);
+        char why[SHARD_ERR_MAX / 4];
+        uint64_t bytes;
+        if (shard_field_check(f, i, &bytes, why, sizeof why))
+            FAIL_AT(at, "field table: %s", why);
+    }
+    return 0;
+}
+
+/* The schema (image members; v2: the field table first) and record bytes. */
+static int schema_parse(shard_file *sf, const uint8_t *head, size_t head_len, char *err,
+                        size_t errlen) {
+    shard_schema *s = &sf->schema;
+    memset(s, 0, sizeof *s);
+    s->height = shard_get32(head + H_HEIGHT);
+    s->width = shard_get32(head + H_WIDTH);
+    s->channels = shard_get32(head + H_CHANNELS);
+    s->dtype = (shard_dtype)shard_get32(head + H_DTYPE);
+    s->label = (shard_label_kind)shard_get32(head + H_LABEL);
+    s->num_classes = shard_get32(head + H_CLASSES);
+    uint64_t at = H_HEIGHT;
+    if (sf->version == SHARD_VERSION_FIELDS) {
+        for (uint32_t i = H_HEIGHT; i < H_RECORD_BYTES; i++)
+            if (head[i]) FAIL_AT(i, "image schema byte is %u in a version 2 shard, must be 0",
+                                 head[i]);
+        if (fields_parse(sf, head, head_len, err, errlen)) return -1;
+        at = SHARD_HEADER_BYTES; /* what is left to find: a duplicate name, the total size */
+    }
     char why[SHARD_ERR_MAX / 4];
-    if (shard_schema_check(s, why, sizeof why)) FAIL_AT(H_HEIGHT, "schema: %s", why);
+    if (shard_schema_check(s, why, sizeof why)) FAIL_AT(at, "schema: %s", why);
     uint64_t rb = shard_schema_record_bytes(s);
-    if (shard_get32(h + H_RECORD_BYTES) != rb)
+    if (shard_get32(head + H_RECORD_BYTES) != rb) {
+        if (s->nfields)
+            FAIL_AT(H_RECORD_BYTES, "record bytes %u, but the %u fields make %llu",
+                    shard_get32(head + H_RECORD_BYTES), s->nfields, (unsigned long long)rb);
         FAIL_AT(H_RECORD_BYTES, "record bytes %u, but %ux%ux%u makes %llu",
-                shard_get32(h + H_RECORD_BYTES), s->height, s->width, s->channels,
+                shard_get32(head + H_RECORD_BYTES), s->height, s->width, s->channels,
                 (unsigned long long)rb);
-    uint64_t per = rb + shard_label_bytes(s);
+    }
+    sf->data_offset = shard_head_bytes(s);
+    return 0;
+}
+
+int shard_header_parse(shard_file *sf, const uint8_t *head, size_t head_len, uint64_t file_size,
+                       char *err, size_t errlen) {
+    SHARD_ASSERT(head_len == (file_size < SHARD_HEAD_MAX ? file_size : SHARD_HEAD_MAX));
+    uint8_t h[SHARD_HEADER_BYTES] = {0}; /* a short file's missing bytes read as 0 */
+    memcpy(h, head, head_len < sizeof h ? head_len : sizeof h);
+    if (header_prefix(sf, h, file_size, err, errlen)) return -1;
+    if (schema_parse(sf, head, head_len, err, errlen)) return -1;
+    const shard_schema *s = &sf->schema;
+    uint64_t per = shard_schema_record_bytes(s) + shard_label_bytes(s);
 
     sf->records_per_frame = shard_get32(h + H_PER_FRAME);
     if (sf->records_per_frame < 1 || (uint64_t)sf->records_per_frame * per > SHARD_MAX_FRAME_RAW)
@@ -136,18 +239,16 @@ int shard_header_parse(shard_file *sf, const uint8_t *h, uint64_t file_size, cha
                 "file is %llu bytes, header says %llu (%s)", (unsigned long long)file_size,
                 (unsigned long long)sf->file_bytes,
                 file_size < sf->file_bytes ? "truncated" : "trailing bytes");
-    if (sf->index_offset < SHARD_HEADER_BYTES + (uint64_t)sf->nframes ||
-        sf->index_offset > file_size)
+    if (sf->index_offset < sf->data_offset + sf->nframes || sf->index_offset > file_size)
         FAIL_AT(H_INDEX_OFFSET, "index offset %llu outside the file's frame area [%llu, %llu]",
                 (unsigned long long)sf->index_offset,
-                (unsigned long long)(SHARD_HEADER_BYTES + sf->nframes),
+                (unsigned long long)(sf->data_offset + sf->nframes),
                 (unsigned long long)file_size);
     if (sf->file_bytes != sf->index_offset + index_bytes)
         FAIL_AT(H_FILE_BYTES, "file size field %llu disagrees with index end %llu",
                 (unsigned long long)sf->file_bytes,
                 (unsigned long long)(sf->index_offset + index_bytes));
     sf->index_crc = shard_get32(h + H_INDEX_CRC);
-    sf->header_crc = stored;
     sf->frames = NULL;
     return 0;
 }
@@ -161,7 +262,7 @@ int shard_index_parse(shard_file *sf, const uint8_t *idx, size_t len, char *err,
                 "corrupt", sf->index_crc, computed);
     size_t per = shard_schema_record_bytes(&sf->schema) + shard_label_bytes(&sf->schema);
     shard_frame *fr = shard_xcalloc(sf->nframes, sizeof *fr);
-    uint64_t expect_off = SHARD_HEADER_BYTES;
+    uint64_t expect_off = sf->data_offset;
     sf->max_comp = sf->max_raw = 0;
     for (uint32_t i = 0; i < sf->nframes; i++) {
         const uint8_t *e = idx + (size_t)i * SHARD_INDEX_ENTRY_BYTES;
@@ -233,15 +334,15 @@ int shard_file_open(shard_file *sf, const char *path, int *fdp, char *err, size_
         return -1;
     }
     uint64_t size = (uint64_t)st.st_size;
-    uint8_t h[SHARD_HEADER_BYTES] = {0};
-    size_t hn = size < SHARD_HEADER_BYTES ? (size_t)size : SHARD_HEADER_BYTES;
+    uint8_t h[SHARD_HEAD_MAX];
+    size_t hn = size < SHARD_HEAD_MAX ? (size_t)size : SHARD_HEAD_MAX;
     uint8_t *idx = NULL;
     if (shard_pread_all(fd, h, hn, 0) != 0) {
         shard_err(err, errlen, "%s: offset 0: read error: %s", path,
                   errno ? strerror(errno) : "file shrank while reading");
         goto fail;
     }
-    if (shard_header_parse(sf, h, size, err, errlen)) goto fail;
+    if (shard_header_parse(sf, h, hn, size, err, errlen)) goto fail;
     size_t ilen = (size_t)sf->nframes * SHARD_INDEX_ENTRY_BYTES; /* <= 512 MiB, in the file */
     idx = shard_xmalloc(ilen);
     if (shard_pread_all(fd, idx, ilen, sf->index_offset) != 0) {
@@ -305,14 +406,22 @@ int shard_frame_load(const shard_file *sf, uint32_t i, int fd, uint8_t *comp, ui
     return shard_frame_decode(sf, i, comp, raw, dctx, err, errlen);
 }
 
-int shard_frame_check_labels(const shard_file *sf, uint32_t i, const uint8_t *raw, char *err,
-                             size_t errlen) {
-    if (sf->schema.label != SHARD_LABEL_U8) return 0;
+int shard_frame_check_values(const shard_file *sf, uint32_t i, const uint8_t *raw,
+                             uint64_t base, char *err, size_t errlen) {
+    const shard_schema *s = &sf->schema;
     const shard_frame *f = &sf->frames[i];
-    const uint8_t *lab = raw + (size_t)f->records * shard_schema_record_bytes(&sf->schema);
-    for (uint32_t k = 0; k < f->records; k++)
-        if (lab[k] >= sf->schema.num_classes)
-            FAIL_AT(f->offset, "frame %u: record %llu has label %u, num_classes is %u", i,
-                    (unsigned long long)(f->first_record + k), lab[k], sf->schema.num_classes);
+    if (s->label == SHARD_LABEL_U8) {
+        const uint8_t *lab = raw + (size_t)f->records * shard_schema_record_bytes(s);
+        for (uint32_t k = 0; k < f->records; k++)
+            if (lab[k] >= s->num_classes)
+                FAIL_AT(f->offset, "frame %u: record %llu has label %u, num_classes is %u", i,
+                        (unsigned long long)(base + f->first_record + k), lab[k],
+                        s->num_classes);
+    }
+    char msg[SHARD_ERR_MAX / 4];
+    uint32_t k;
+    if (shard_frame_check_finite(s, raw, f->records, &k, msg, sizeof msg))
+        FAIL_AT(f->offset, "frame %u: record %llu: %s", i,
+                (unsigned long long)(base + f->first_record + k), msg);
     return 0;
 }

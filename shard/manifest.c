@@ -14,13 +14,31 @@
 
 #include "shard_internal.h"
 
+/* {"fields": [{"name": "actions", "dtype": "f32", "shape": [15, 2]}, ...]} */
+static void fields_write(const shard_schema *s, FILE *f) {
+    fprintf(f, "  \"schema\": {\"fields\": [\n");
+    for (uint32_t i = 0; i < s->nfields; i++) {
+        const shard_field *fd = &s->fields[i];
+        fprintf(f, "    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", fd->name,
+                shard_dtype_name(fd->dtype));
+        for (uint32_t d = 0; d < fd->ndim; d++) fprintf(f, "%s%u", d ? ", " : "", fd->shape[d]);
+        fprintf(f, "]}%s\n", i + 1 < s->nfields ? "," : "");
+    }
+    fprintf(f, "  ]},\n");
+}
+
 int shard_manifest_write(const shard_manifest *m, FILE *f) {
     const shard_schema *s = &m->schema;
     fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"split\": \"%s\",\n",
-            SHARD_MANIFEST_FORMAT, SHARD_MANIFEST_VERSION, m->split);
-    fprintf(f, "  \"schema\": {\"height\": %u, \"width\": %u, \"channels\": %u, \"dtype\": \"u8\", "
-            "\"label\": \"%s\", \"num_classes\": %u},\n", s->height, s->width, s->channels,
-            s->label == SHARD_LABEL_U8 ? "u8" : "none", s->num_classes);
+            SHARD_MANIFEST_FORMAT,
+            s->nfields ? SHARD_MANIFEST_VERSION_FIELDS : SHARD_MANIFEST_VERSION_IMAGES, m->split);
+    if (s->nfields)
+        fields_write(s, f);
+    else
+        fprintf(f, "  \"schema\": {\"height\": %u, \"width\": %u, \"channels\": %u, "
+                "\"dtype\": \"u8\", \"label\": \"%s\", \"num_classes\": %u},\n", s->height,
+                s->width, s->channels, s->label == SHARD_LABEL_U8 ? "u8" : "none",
+                s->num_classes);
     fprintf(f, "  \"records\": %llu,\n  \"records_per_shard\": %u,\n  \"records_per_frame\": %u,\n"
             "  \"level\": %d,\n  \"shards\": [\n", (unsigned long long)m->records,
             m->records_per_shard, m->records_per_frame, m->level);
@@ -158,6 +176,68 @@ static int schema_pair(mctx *c, int k, const yaml_node_t *v, const char *key, vo
     }
 }
 
+/* 1 if mapping n has the key `key` (what kind of schema it is). */
+static int has_key(mctx *c, const yaml_node_t *n, const char *key) {
+    if (n->type != YAML_MAPPING_NODE) return 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && strlen(key) == k->data.scalar.length &&
+            !memcmp(key, k->data.scalar.value, k->data.scalar.length))
+            return 1;
+    }
+    return 0;
+}
+
+static const char *const field_keys[] = {"name", "dtype", "shape"};
+static int field_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
+    shard_field *f = user;
+    char str[16];
+    switch (k) {
+    case 0: return get_str(c, v, key, f->name, sizeof f->name);
+    case 1:
+        if (get_str(c, v, key, str, sizeof str)) return -1;
+        if (!strcmp(str, "u8")) f->dtype = SHARD_DTYPE_U8;
+        else if (!strcmp(str, "f32")) f->dtype = SHARD_DTYPE_F32;
+        else return bad_at(c, v, key, "'%s' unknown (u8 or f32)", str);
+        return 0;
+    default: {
+        if (v->type != YAML_SEQUENCE_NODE) return bad_at(c, v, key, "expected a list");
+        size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        if (n > SHARD_MAX_DIMS)
+            return bad_at(c, v, key, "%zu dims, at most %d", n, SHARD_MAX_DIMS);
+        for (size_t d = 0; d < n; d++) {
+            yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[d]);
+            uint64_t x;
+            if (!item) return bad_at(c, v, key, "bad item %zu", d);
+            if (get_u64(c, item, key, 1, UINT32_MAX, &x)) return -1;
+            f->shape[d] = (uint32_t)x;
+        }
+        f->ndim = (uint32_t)n;
+        return 0;
+    }
+    }
+}
+
+/* A record schema: {"fields": [field, ...]} with 1..SHARD_MAX_FIELDS fields. */
+static const char *const fields_keys[] = {"fields"};
+static int fields_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
+    (void)k;
+    shard_schema *s = user;
+    if (v->type != YAML_SEQUENCE_NODE) return bad_at(c, v, key, "expected a list");
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n < 1 || n > SHARD_MAX_FIELDS)
+        return bad_at(c, v, key, "%zu fields, expected 1 to %d", n, SHARD_MAX_FIELDS);
+    s->nfields = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        if (!item) return bad_at(c, v, key, "bad item %zu", i);
+        char where[48];
+        snprintf(where, sizeof where, "fields[%zu]", i);
+        if (walk_map(c, item, where, field_keys, 3, field_pair, &s->fields[i])) return -1;
+    }
+    return 0;
+}
+
 static const char *const entry_keys[] = {"file", "records", "bytes", "header_crc32"};
 static int entry_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
     shard_manifest_entry *e = user;
@@ -193,12 +273,17 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
         return 0;
     case 1:
         if (get_u64(c, v, key, 0, UINT32_MAX, &x)) return -1;
-        if (x != SHARD_MANIFEST_VERSION)
-            return bad_at(c, v, key, "manifest version %llu not supported (this build reads %d)",
-                          (unsigned long long)x, SHARD_MANIFEST_VERSION);
+        if (x != SHARD_MANIFEST_VERSION_IMAGES && x != SHARD_MANIFEST_VERSION_FIELDS)
+            return bad_at(c, v, key, "manifest version %llu not supported (this build reads "
+                          "%d and %d)", (unsigned long long)x, SHARD_MANIFEST_VERSION_IMAGES,
+                          SHARD_MANIFEST_VERSION_FIELDS);
+        m->version = (uint32_t)x;
         return 0;
     case 2: return get_str(c, v, key, m->split, sizeof m->split);
-    case 3: return walk_map(c, v, key, schema_keys, 6, schema_pair, &m->schema);
+    case 3:
+        if (has_key(c, v, "fields"))
+            return walk_map(c, v, key, fields_keys, 1, fields_pair, &m->schema);
+        return walk_map(c, v, key, schema_keys, 6, schema_pair, &m->schema);
     case 4: return get_u64(c, v, key, 1, (uint64_t)1 << 62, &m->records);
     case 5: case 6:
         if (get_u64(c, v, key, 1, k == 5 ? (1u << 31) : (1u << 28), &x)) return -1;
@@ -259,6 +344,13 @@ int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const 
     char why[SHARD_ERR_MAX / 2];
     if (shard_schema_check(&m->schema, why, sizeof why)) {
         bad_at(&c, root, "schema", "%s", why);
+        goto out;
+    }
+    if ((m->version == SHARD_MANIFEST_VERSION_FIELDS) != (m->schema.nfields > 0)) {
+        bad_at(&c, root, "version", "%u, but the schema %s (version %d goes with %s)",
+               m->version, m->schema.nfields ? "has fields" : "is an image schema",
+               m->schema.nfields ? SHARD_MANIFEST_VERSION_FIELDS : SHARD_MANIFEST_VERSION_IMAGES,
+               m->schema.nfields ? "fields" : "images");
         goto out;
     }
     uint64_t sum = 0;

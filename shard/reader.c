@@ -94,7 +94,7 @@ static void plan_build(shard_reader *r, uint64_t epoch) {
 }
 
 /* Copies the record at position pos of this rank's range into dst
- * (pixels then label). */
+ * (record bytes then label, 0 without labels). */
 static int load_record(shard_reader *r, uint64_t pos, uint8_t *dst, char *err, size_t errlen) {
     epoch_pass *p = &r->pass;
     uint64_t g = (uint64_t)r->rank * r->L + pos;
@@ -111,9 +111,8 @@ static int load_record(shard_reader *r, uint64_t pos, uint8_t *dst, char *err, s
     const plan_frame *pf = &p->plan[i];
     const uint8_t *raw = shard_cursor_frame(&r->cur, pf->shard, pf->frame, err, errlen);
     if (!raw) return -1;
-    uint64_t k = g - pf->start;
-    memcpy(dst, raw + k * r->rec, r->rec);
-    dst[r->rec] = r->ds->label_bytes ? raw[(size_t)pf->records * r->rec + k] : 0;
+    shard_frame_record(&r->ds->man.schema, raw, pf->records, (uint32_t)(g - pf->start), dst,
+                       dst + r->rec);
     return 0;
 }
 

@@ -24,8 +24,12 @@ void shard_err(char *err, size_t errlen, const char *fmt, ...)
 
 /* ------------------------------------------------------------ file layout */
 #define SHARD_MAGIC "JEPASHRD"
-#define SHARD_VERSION 1u
+#define SHARD_VERSION_IMAGES 1u /* image schema: header | frames | index */
+#define SHARD_VERSION_FIELDS 2u /* record schema: header | field table | frames | index */
 #define SHARD_HEADER_BYTES 128u
+#define SHARD_FIELD_ENTRY_BYTES 64u
+/* the most a header and field table can span: what a parser is handed */
+#define SHARD_HEAD_MAX (SHARD_HEADER_BYTES + SHARD_MAX_FIELDS * SHARD_FIELD_ENTRY_BYTES)
 #define SHARD_INDEX_ENTRY_BYTES 32u
 #define SHARD_HEADER_CRC_AT 124u /* crc32 of header bytes [0, 124) */
 
@@ -51,7 +55,10 @@ typedef struct {
 /* A parsed shard header + index. */
 typedef struct {
     const char *path;   /* for messages; not owned */
+    uint32_t version;   /* SHARD_VERSION_IMAGES or _FIELDS, from the schema */
     shard_schema schema;
+    uint64_t data_offset; /* first frame: header + field table bytes */
+    uint32_t fields_crc;  /* v2: crc32 of the field table (in the header) */
     uint32_t records_per_frame;
     int level;
     uint64_t records;
@@ -64,16 +71,49 @@ typedef struct {
 
 size_t shard_label_bytes(const shard_schema *s); /* 0 or 1 */
 int shard_name_char_ok(char c);                  /* [A-Za-z0-9._-] */
+/* One field's name, dtype and shape (i names it in messages); its bytes
+ * (<= the record limit) into *bytes. 0 or -1 + err. */
+int shard_field_check(const shard_field *f, uint32_t i, uint64_t *bytes, char *err,
+                      size_t errlen);
+/* 1 when a and b describe the same records (unused members ignored). */
+int shard_schema_same(const shard_schema *a, const shard_schema *b);
 
-/* Encodes sf's fields into a 128-byte header (its CRC included) and the
- * frame table into n * 32 bytes of index. */
-void shard_header_encode(const shard_file *sf, uint8_t *hdr);
+/* Frame layout: a decoded frame of n records is columns. Image schema:
+ * pixels (n, record bytes) then labels (n) when the schema has them. Record
+ * schema: field 0 of every record (n, its bytes), then field 1, ... The API's
+ * rows are whole records (n, record bytes), fields concatenated. */
+void shard_frame_pack(const shard_schema *s, const uint8_t *rows, const uint8_t *labels,
+                      uint32_t n, uint8_t *raw);
+/* rows (n, record bytes); labels (n) may be NULL, zeros without labels */
+void shard_frame_unpack(const shard_schema *s, const uint8_t *raw, uint32_t n, uint8_t *rows,
+                        uint8_t *labels);
+/* record k of the frame into rec (record bytes) and *label (may be NULL) */
+void shard_frame_record(const shard_schema *s, const uint8_t *raw, uint32_t n, uint32_t k,
+                        uint8_t *rec, uint8_t *label);
+/* f32 values must be finite. For one record (row layout) / a decoded frame
+ * of n records: 0, or -1 with msg "field 'NAME' element [i,j] is NaN ..."
+ * (and *k the frame's record). */
+int shard_record_check_finite(const shard_schema *s, const uint8_t *rec, char *msg,
+                              size_t msglen);
+int shard_frame_check_finite(const shard_schema *s, const uint8_t *raw, uint32_t n,
+                             uint32_t *k, char *msg, size_t msglen);
+
+/* Bytes before the first frame: the header, and for a record schema the
+ * field table (SHARD_FIELD_ENTRY_BYTES per field). */
+uint64_t shard_head_bytes(const shard_schema *s);
+/* Encodes sf (its version follows the schema) into head: the 128-byte
+ * header (its CRC included) and the field table, shard_head_bytes() in all;
+ * sets sf->version, data_offset and fields_crc. The frame table goes into
+ * n * 32 bytes of index. */
+void shard_header_encode(shard_file *sf, uint8_t *head);
 void shard_index_encode(const shard_frame *frames, uint32_t n, uint8_t *out);
 
-/* Parses and checks the 128-byte header against the real file size. Fills
- * sf (frames stays NULL). 0 or -1 + err "PATH: offset N: what". */
-int shard_header_parse(shard_file *sf, const uint8_t *hdr, uint64_t file_size, char *err,
-                       size_t errlen);
+/* Parses and checks the header and (v2) the field table against the real
+ * file size: head holds the file's first head_len = min(file_size,
+ * SHARD_HEAD_MAX) bytes. Fills sf (frames stays NULL). 0 or -1 + err
+ * "PATH: offset N: what". */
+int shard_header_parse(shard_file *sf, const uint8_t *head, size_t head_len, uint64_t file_size,
+                       char *err, size_t errlen);
 /* Parses and checks the index (len = nframes * 32 bytes at index_offset)
  * after shard_header_parse succeeded: CRC, contiguity, counts, sizes. */
 int shard_index_parse(shard_file *sf, const uint8_t *idx, size_t len, char *err,
@@ -89,14 +129,17 @@ int shard_frame_decode(const shard_file *sf, uint32_t i, const uint8_t *comp, ui
 /* pread of frame i into comp (>= comp_bytes) then shard_frame_decode. */
 int shard_frame_load(const shard_file *sf, uint32_t i, int fd, uint8_t *comp, uint8_t *raw,
                      ZSTD_DCtx *dctx, char *err, size_t errlen);
-/* Labels of a decoded frame must be < num_classes. */
-int shard_frame_check_labels(const shard_file *sf, uint32_t i, const uint8_t *raw, char *err,
-                             size_t errlen);
+/* Values of decoded frame i: labels < num_classes, f32 values finite. base
+ * is the dataset index of the shard's first record (messages name dataset
+ * records). 0 or -1 + err "PATH: offset N: frame i: record R ...". */
+int shard_frame_check_values(const shard_file *sf, uint32_t i, const uint8_t *raw,
+                             uint64_t base, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- manifest */
 #define SHARD_MANIFEST "manifest.json"
 #define SHARD_MANIFEST_FORMAT "jepa-shard"
-#define SHARD_MANIFEST_VERSION 1
+#define SHARD_MANIFEST_VERSION_IMAGES 1 /* schema: height, width, channels, ... */
+#define SHARD_MANIFEST_VERSION_FIELDS 2 /* schema: {"fields": [...]} */
 
 typedef struct {
     char file[SHARD_NAME_MAX];
@@ -105,6 +148,7 @@ typedef struct {
 } shard_manifest_entry;
 
 typedef struct {
+    uint32_t version; /* follows the schema: _IMAGES when nfields == 0, else _FIELDS */
     shard_schema schema;
     char split[65];
     uint64_t records;

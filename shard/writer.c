@@ -32,7 +32,8 @@ struct shard_writer {
     shard_frame *frames;        /* (cap_frames) */
     uint32_t nframes, cap_frames;
     /* current frame */
-    uint8_t *raw;               /* (records_per_frame, per): pixels then labels */
+    uint8_t *raw;               /* (records_per_frame, per): the frame's columns */
+    uint8_t *rows;              /* (records_per_frame, rec) staged records; = raw for images */
     uint8_t *labels;            /* (records_per_frame) staged labels */
     uint32_t frame_records;
     uint8_t *comp;              /* (comp_cap) */
@@ -111,6 +112,7 @@ static void writer_free(shard_writer *w) {
     free(w->parent);
     free(w->stage);
     free(w->frames);
+    if (w->rows != w->raw) free(w->rows);
     free(w->raw);
     free(w->labels);
     free(w->comp);
@@ -125,10 +127,6 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
     char why[SHARD_ERR_MAX / 2];
     if (shard_schema_check(schema, why, sizeof why)) {
         shard_err(err, errlen, "%s: schema: %s", dir, why);
-        return -1;
-    }
-    if (schema->nfields) { /* format version 2: not written yet */
-        shard_err(err, errlen, "%s: schema: records of fields are not supported yet", dir);
         return -1;
     }
     if (shard_pack_opts_check(o, why, sizeof why)) {
@@ -171,12 +169,20 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
         writer_free(w);
         return -1;
     }
-    w->schema = *schema;
+    w->schema = *schema; /* one spelling: names NUL-padded, unused fields zero */
+    for (uint32_t i = 0; i < SHARD_MAX_FIELDS; i++) {
+        shard_field *f = &w->schema.fields[i];
+        if (i >= schema->nfields) memset(f, 0, sizeof *f);
+        size_t nl = strnlen(f->name, SHARD_FIELD_NAME_MAX);
+        memset(f->name + nl, 0, SHARD_FIELD_NAME_MAX - nl);
+    }
     w->o = *o;
     w->rec = shard_schema_record_bytes(schema);
     w->lab = shard_label_bytes(schema);
     w->per = per;
     w->raw = shard_xmalloc((size_t)o->records_per_frame * per);
+    /* an image frame's pixel column is its rows: staged in place, as v1 always was */
+    w->rows = schema->nfields ? shard_xmalloc((size_t)o->records_per_frame * w->rec) : w->raw;
     w->labels = shard_xmalloc(o->records_per_frame);
     w->comp_cap = ZSTD_compressBound((size_t)o->records_per_frame * per);
     w->comp = shard_xmalloc(w->comp_cap);
@@ -192,7 +198,7 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
         shard_writer_abort(w);
         return -1;
     }
-    w->man.schema = *schema;
+    w->man.schema = w->schema;
     snprintf(w->man.split, sizeof w->man.split, "%s", o->split);
     w->man.records_per_shard = o->records_per_shard;
     w->man.records_per_frame = o->records_per_frame;
@@ -217,17 +223,18 @@ static int shard_begin(shard_writer *w, char *err, size_t errlen) {
         shard_err(err, errlen, "%s: cannot create: %s", w->tmp, strerror(errno));
         return -1;
     }
-    uint8_t zero[SHARD_HEADER_BYTES] = {0}; /* the real header goes here at the end */
+    uint8_t zero[SHARD_HEAD_MAX] = {0}; /* the real header goes here at the end */
     w->off = 0;
     w->shard_records = 0;
     w->nframes = 0;
-    return write_bytes(w, zero, sizeof zero, err, errlen);
+    return write_bytes(w, zero, shard_head_bytes(&w->schema), err, errlen);
 }
 
 static int frame_flush(shard_writer *w, char *err, size_t errlen) {
     uint32_t n = w->frame_records;
     if (n == 0) return 0;
-    if (w->lab) memcpy(w->raw + (size_t)n * w->rec, w->labels, n);
+    if (w->rows != w->raw) shard_frame_pack(&w->schema, w->rows, NULL, n, w->raw);
+    else if (w->lab) memcpy(w->raw + (size_t)n * w->rec, w->labels, n);
     size_t raw_bytes = (size_t)n * w->per;
     size_t c = ZSTD_compress2(w->cctx, w->comp, w->comp_cap, w->raw, raw_bytes);
     if (ZSTD_isError(c)) {
@@ -267,12 +274,13 @@ static int shard_finish(shard_writer *w, char *err, size_t errlen) {
     shard_index_encode(w->frames, w->nframes, idx);
     sf.index_crc = shard_crc32(idx, ilen);
     sf.file_bytes = w->off + ilen;
-    uint8_t h[SHARD_HEADER_BYTES];
+    uint8_t h[SHARD_HEAD_MAX];
     shard_header_encode(&sf, h);
     int bad = write_bytes(w, idx, ilen, err, errlen);
     free(idx);
     if (bad) return -1;
-    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, sizeof h, w->f) != sizeof h ||
+    size_t hn = (size_t)sf.data_offset;
+    if (fseek(w->f, 0, SEEK_SET) != 0 || fwrite(h, 1, hn, w->f) != hn ||
         fflush(w->f) != 0 || fsync(fileno(w->f)) != 0) {
         shard_err(err, errlen, "%s: write error: %s", w->tmp, strerror(errno));
         return -1;
@@ -310,16 +318,22 @@ int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labe
                   labels ? "given" : "missing", w->lab ? "labels" : "none");
         return -1;
     }
-    for (uint64_t i = 0; i < n; i++) {
+    char msg[SHARD_ERR_MAX / 2];
+    for (uint64_t i = 0; i < n; i++) { /* all checks first: nothing of a bad call is written */
         if (labels && labels[i] >= w->schema.num_classes) {
             shard_err(err, errlen, "%s: record %llu: label %u not below num_classes %u", w->dir,
                       (unsigned long long)(w->total + i), labels[i], w->schema.num_classes);
             return -1;
         }
+        if (shard_record_check_finite(&w->schema, pixels + i * w->rec, msg, sizeof msg)) {
+            shard_err(err, errlen, "%s: record %llu: %s", w->dir,
+                      (unsigned long long)(w->total + i), msg);
+            return -1;
+        }
     }
     for (uint64_t i = 0; i < n; i++) {
         if (!w->f && shard_begin(w, err, errlen)) return -1;
-        memcpy(w->raw + (size_t)w->frame_records * w->rec, pixels + i * w->rec, w->rec);
+        memcpy(w->rows + (size_t)w->frame_records * w->rec, pixels + i * w->rec, w->rec);
         if (labels) w->labels[w->frame_records] = labels[i];
         w->frame_records++;
         w->total++;

@@ -546,7 +546,8 @@ static void test_absurd_counts(void) {
         int idx;
         const char *want;
     } cases[] = {
-        {8, 4, 2, 0, "version 2"},
+        {8, 4, 3, 0, "version 3 not supported"},
+        {8, 4, 2, 0, "version 2 shard"}, /* an image header read as v2 */
         {16, 4, 0, 0, "schema"},
         {20, 4, 1u << 30, 0, "schema"},
         {24, 4, 100000, 0, "schema"},
@@ -608,7 +609,8 @@ static void test_manifest(void) {
     struct {
         const char *from, *to, *want;
     } edits[] = {
-        {"\"version\": 1", "\"version\": 2", "version 2 not supported"},
+        {"\"version\": 1", "\"version\": 3", "version 3 not supported"},
+        {"\"version\": 1", "\"version\": 2", "version 1 goes with images"},
         {"\"records\": 5", "\"records\": 6", "shards hold 5"},
         {"a.jshard", "../a.jshard", "only letters"},
         {"a.jshard", "b.jshard", "listed twice"},
