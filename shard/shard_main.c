@@ -24,8 +24,10 @@ static const char *usage_text =
     "                                                      uint8 (N, C, H, W); labels: N bytes\n"
     "         defaults: --split train --records-per-shard 4096 --records-per-frame 256 --level 3\n"
     "  verify DIR                 check every checksum and count; exit 0 when sound\n"
-    "  info   DIR                 schema, counts, raw/compressed sizes and ratio\n"
-    "  cat    DIR --index N [--format text|pgm|raw]   dump one record (pgm/raw to stdout)\n";
+    "  info   DIR                 schema (image, or fields: name dtype [shape]), counts,\n"
+    "                             raw/compressed sizes and ratio\n"
+    "  cat    DIR --index N [--format text|pgm|raw]   dump one record (pgm/raw to stdout;\n"
+    "                             pgm is for images; a record of fields prints each field)\n";
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
@@ -223,6 +225,14 @@ static int cmd_verify(int argc, char **argv) {
     return 0;
 }
 
+/* "[15,2]" ("[]" for a scalar) */
+static void print_shape(const shard_field *f, char *buf, size_t n) {
+    size_t at = (size_t)snprintf(buf, n, "[");
+    for (uint32_t d = 0; d < f->ndim && at < n; d++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%u", d ? "," : "", f->shape[d]);
+    if (at < n) snprintf(buf + at, n - at, "]");
+}
+
 static int cmd_info(int argc, char **argv) {
     const char *dir;
     int rc = one_dir_arg(argc, argv, "info", &dir);
@@ -237,10 +247,22 @@ static int cmd_info(int argc, char **argv) {
     shard_dataset_info in;
     shard_dataset_get_info(ds, &in);
     printf("dataset      %s\nsplit        %s\n", dir, shard_dataset_split(ds));
-    printf("schema       %ux%ux%u u8 (height x width x channels), ", s->height, s->width,
-           s->channels);
-    if (s->label == SHARD_LABEL_U8) printf("label u8 class, %u classes\n", s->num_classes);
-    else printf("no labels\n");
+    if (s->nfields) {
+        printf("schema       %u fields, %zu bytes per record (format version 2)\n", s->nfields,
+               shard_schema_record_bytes(s));
+        for (uint32_t i = 0; i < s->nfields; i++) {
+            char shape[64];
+            print_shape(&s->fields[i], shape, sizeof shape);
+            printf("field        %s %s %s (%zu bytes at offset %zu)\n", s->fields[i].name,
+                   shard_dtype_name(s->fields[i].dtype), shape,
+                   shard_field_bytes(&s->fields[i]), shard_schema_field_offset(s, (int)i));
+        }
+    } else {
+        printf("schema       %ux%ux%u u8 (height x width x channels), ", s->height, s->width,
+               s->channels);
+        if (s->label == SHARD_LABEL_U8) printf("label u8 class, %u classes\n", s->num_classes);
+        else printf("no labels\n");
+    }
     printf("records      %llu in %u shards, %llu frames (%u records per shard, %u per frame)\n",
            (unsigned long long)in.records, in.shards, (unsigned long long)in.frames,
            in.records_per_shard, in.records_per_frame);
@@ -254,6 +276,94 @@ static int cmd_info(int argc, char **argv) {
 }
 
 /* -------------------------------------------------------------------- cat */
+/* Shortest %g form (6 to 9 digits) that reads back as the same float. */
+static void fmt_f32(float x, char *buf, size_t n) {
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, n, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x) return;
+    }
+}
+
+static double elem_at(const shard_field *f, const uint8_t *p, size_t e) {
+    if (f->dtype == SHARD_DTYPE_U8) return p[e];
+    const uint8_t *q = p + 4 * e; /* little-endian binary32 */
+    uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 |
+                 (uint32_t)q[3] << 24;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static void print_elem(const shard_field *f, double v) {
+    char b[32];
+    if (f->dtype == SHARD_DTYPE_U8) snprintf(b, sizeof b, "%d", (int)v);
+    else fmt_f32((float)v, b, sizeof b);
+    fputs(b, stdout);
+}
+
+/* "min A max B mean C" over elements [a, b) */
+static void print_stats(const shard_field *f, const uint8_t *p, size_t a, size_t b) {
+    double lo = elem_at(f, p, a), hi = lo, sum = 0;
+    for (size_t e = a; e < b; e++) {
+        double v = elem_at(f, p, e);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        sum += v;
+    }
+    printf("min ");
+    print_elem(f, lo);
+    printf(" max ");
+    print_elem(f, hi);
+    printf(" mean %.6g\n", sum / (double)(b - a));
+}
+
+/* Every element: one line per run along the last dim, led by the indices
+ * of the dims before it, e.g. "  [3] 0.25 -1" for a [T,2] array. */
+static void print_rows(const shard_field *f, const uint8_t *p, size_t n) {
+    size_t row = f->ndim ? f->shape[f->ndim - 1] : 1;
+    for (size_t r = 0; r < n / row; r++) {
+        if (f->ndim >= 2) {
+            uint64_t idx[SHARD_MAX_DIMS], q = r;
+            for (int d = (int)f->ndim - 2; d >= 0; d--) {
+                idx[d] = q % f->shape[d];
+                q /= f->shape[d];
+            }
+            printf("  [");
+            for (uint32_t d = 0; d + 1 < f->ndim; d++)
+                printf("%s%llu", d ? "," : "", (unsigned long long)idx[d]);
+            printf("]");
+        }
+        for (size_t e = r * row; e < (r + 1) * row; e++) {
+            printf(" ");
+            print_elem(f, elem_at(f, p, e));
+        }
+        printf("\n");
+    }
+}
+
+/* One field of a record: small arrays in full (f32 up to 4096 values, u8 up
+ * to 64), larger ones as min/max/mean overall and per leading index. */
+static void print_field(const shard_field *f, const uint8_t *p) {
+    char shape[64];
+    print_shape(f, shape, sizeof shape);
+    size_t n = shard_field_bytes(f) / (f->dtype == SHARD_DTYPE_F32 ? 4 : 1);
+    printf("%s %s %s", f->name, shard_dtype_name(f->dtype), shape);
+    if (n <= (f->dtype == SHARD_DTYPE_F32 ? 4096u : 64u)) {
+        printf(f->ndim >= 2 ? ":\n" : ":");
+        print_rows(f, p, n);
+        return;
+    }
+    printf(": ");
+    print_stats(f, p, 0, n);
+    if (f->ndim < 2 || f->shape[0] > 256) return;
+    size_t inner = n / f->shape[0];
+    for (uint32_t t = 0; t < f->shape[0]; t++) {
+        printf("  [%u] ", t);
+        print_stats(f, p, t * inner, (t + 1) * inner);
+    }
+}
+
+
 static int cmd_cat(int argc, char **argv) {
     const char *dir = NULL, *format = "text";
     long long index = -1;
@@ -289,6 +399,12 @@ static int cmd_cat(int argc, char **argv) {
     }
     const shard_schema *s = shard_dataset_schema(ds);
     size_t rec = shard_dataset_record_bytes(ds), plane = (size_t)s->height * s->width;
+    if (s->nfields && !strcmp(format, "pgm")) {
+        uint32_t nf = s->nfields;
+        shard_dataset_close(ds);
+        return usage_error("cat: --format pgm: %s holds records of %u fields, not images (use "
+                           "text or raw)", dir, nf);
+    }
     uint8_t *pix = malloc(rec), label = 0;
     int rc = 0;
     if (!pix || shard_dataset_read_record(ds, (uint64_t)index, pix, &label, where, sizeof where,
@@ -312,6 +428,8 @@ static int cmd_cat(int argc, char **argv) {
                where);
         if (s->label == SHARD_LABEL_U8) printf(", label %u", label);
         printf("\n");
+        for (uint32_t i = 0; i < s->nfields; i++)
+            print_field(&s->fields[i], pix + shard_schema_field_offset(s, (int)i));
         for (uint32_t c = 0; c < s->channels; c++) {
             if (s->channels > 1) printf("channel %u\n", c);
             for (uint32_t y = 0; y < s->height; y++) {
