@@ -6,7 +6,8 @@
  * Used by the LeJEPA objective (per view) and the world model (frame
  * embeddings). Two phases so data parallelism costs one small all-reduce.
  *
- * The statistic (paper Sec. 4.2.3, the Epps-Pulley test; Epps & Pulley 1983):
+ * The statistic (paper Sec. 4.2.3, the Epps-Pulley test; Epps & Pulley 1983;
+ * cited by section: the paper's equation numbers could not be checked here):
  * for the projections x_1..x_N of one group on one unit direction a,
  *
  *     EP = N * Int_{-T}^{T} |phi_N(t) - exp(-t^2/2)|^2 w(t) dt,
@@ -32,7 +33,8 @@
  * t_max 3, 17 knots, 256 directions; proj is (V, N, K) so the mean over
  * samples is per view and the final mean is over views and directions).
  * Defaults there: T = 3, K = 17; the paper's text suggests [-5, 5] and 1024
- * directions as starting points.
+ * directions as starting points. LeWorldModel calls the same statistic on
+ * embeddings transposed to (T, B, D), i.e. one group per time step.
  *
  * Gradient (exact, for the rows of this rank, with c_k = C_k/N, s_k = S_k/N
  * from the GLOBAL sums):
