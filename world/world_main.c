@@ -1,0 +1,301 @@
+/* world_main.c - the jepa-world command: gen (episodes into shards), render
+ * (one episode as a PGM film strip, to eyeball), info (a world's parameters
+ * and shapes). Flags only; the work is in gen.c and the world library. Exit
+ * codes: 2 bad usage, 1 failure (I/O, data); every error is one stderr line
+ * naming the flag, parameter or file. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "world.h"
+
+#define PROG "jepa-world"
+#define MAX_SETS 64
+
+static const char *usage_text =
+    "usage: " PROG " COMMAND ...\n"
+    "  gen    --out DIR --episodes N [--steps T] [--seed S] [--size PX] [WORLD OPTIONS]\n"
+    "         [--shard-records K] [--frame-records F] [--level L] [--split NAME] [--quiet]\n"
+    "         writes N episodes of the world's exploration policy, one record each:\n"
+    "         frames u8 (T,C,H,W), actions f32 (T-1,A), state f32 (T,S)\n"
+    "         defaults: --steps 32 --seed 0 --shard-records 1024 --frame-records 16\n"
+    "         --level 3 --split train\n"
+    "  render --out FILE.pgm [--episode E] [--steps T] [--seed S] [--zoom Z] [WORLD OPTIONS]\n"
+    "         one episode's frames side by side (PGM, each pixel Z x Z; default zoom 4)\n"
+    "  info   [WORLD OPTIONS]   the world's parameters, observation and action shapes\n"
+    "WORLD OPTIONS:\n"
+    "  --world NAME        environment (default tworoom)\n"
+    "  --set NAME=VALUE    a world parameter (repeatable; `" PROG " info` lists them)\n"
+    "  --size PX           shorthand for --set size=PX\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see " PROG " --help)\n");
+    va_end(ap);
+    return 2;
+}
+
+/* A whole decimal number in [lo, hi] (unsigned, so seeds span 64 bits). */
+static int parse_u64(const char *flag, const char *val, uint64_t lo, uint64_t hi, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (!*val || *end || errno || val[0] == '-' || val[0] == '+' || val[0] == ' ') {
+        fprintf(stderr, PROG ": %s %s: not a whole number\n", flag, val);
+        return 2;
+    }
+    if (v < lo || v > hi) {
+        fprintf(stderr, PROG ": %s %s: out of range [%llu, %llu]\n", flag, val,
+                (unsigned long long)lo, (unsigned long long)hi);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Flags every command shares: which world and its parameters. */
+typedef struct {
+    const char *name;
+    const char *sets[MAX_SETS];  /* "name=value" */
+    char flags[MAX_SETS][96];    /* how the user wrote it, for errors */
+    int nsets;
+} world_args;
+
+/* Consumes argv[*i] (and its value) when it is a world option: 1 consumed,
+ * 0 not a world option, 2 usage error (printed). */
+static int world_arg(world_args *wa, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (strcmp(a, "--world") && strcmp(a, "--set") && strcmp(a, "--size")) return 0;
+    if (*i + 1 >= argc) return usage_error("%s needs a value", a), 2;
+    const char *val = argv[++*i];
+    if (!strcmp(a, "--world")) {
+        wa->name = val;
+        return 1;
+    }
+    if (wa->nsets >= MAX_SETS) return usage_error("more than %d world parameters", MAX_SETS), 2;
+    int k = wa->nsets++;
+    snprintf(wa->flags[k], sizeof wa->flags[k], "%s %s", a, val);
+    if (!strcmp(a, "--size")) {
+        static char buf[MAX_SETS][96]; /* lives as long as the program */
+        snprintf(buf[k], sizeof buf[k], "size=%s", val);
+        wa->sets[k] = buf[k];
+    } else {
+        wa->sets[k] = val;
+    }
+    return 1;
+}
+
+/* Finds the world, applies the --set list, builds the instance. 0, or the
+ * exit code after printing one line. */
+static int world_open(const world_args *wa, world *w) {
+    const char *name = wa->name ? wa->name : "tworoom";
+    const world_ops *ops = world_find(name);
+    if (!ops) {
+        char names[256] = "";
+        for (int i = 0; world_all[i]; i++)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     world_all[i]->name);
+        return usage_error("--world %s: unknown world (known: %s)", name, names);
+    }
+    void *params = malloc(ops->params_size);
+    char err[WORLD_ERR_MAX];
+    if (!params) return fprintf(stderr, PROG ": out of memory\n"), 1;
+    world_params_default(ops, params);
+    for (int i = 0; i < wa->nsets; i++)
+        if (world_params_set(ops, params, wa->sets[i], err, sizeof err)) {
+            free(params);
+            return usage_error("%s: %s", wa->flags[i], err);
+        }
+    int rc = world_init(w, ops, params, err, sizeof err);
+    free(params);
+    if (rc) return usage_error("%s", err);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- gen */
+static int cmd_gen(int argc, char **argv) {
+    world_args wa = {0};
+    world_gen_opts o = {0};
+    uint64_t v, episodes = 0, steps = 32, seed = 0;
+    int quiet = 0;
+    shard_pack_opts_defaults(&o.pack);
+    o.pack.records_per_shard = 1024;
+    o.pack.records_per_frame = 16;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int r = world_arg(&wa, argc, argv, &i);
+        if (r == 2) return 2;
+        if (r) continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage_text, stdout), 0;
+        if (!strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--out") && strcmp(a, "--episodes") && strcmp(a, "--steps") &&
+            strcmp(a, "--seed") && strcmp(a, "--shard-records") && strcmp(a, "--frame-records") &&
+            strcmp(a, "--level") && strcmp(a, "--split"))
+            return usage_error("gen: unknown argument '%s'", a);
+        if (i + 1 >= argc) return usage_error("gen: %s needs a value", a);
+        const char *val = argv[++i];
+        if (!strcmp(a, "--out")) {
+            o.out = val;
+        } else if (!strcmp(a, "--split")) {
+            if (strlen(val) >= sizeof o.pack.split) return usage_error("gen: --split %s: too long", val);
+            snprintf(o.pack.split, sizeof o.pack.split, "%s", val);
+        } else if (!strcmp(a, "--episodes")) {
+            if (parse_u64(a, val, 1, 1ULL << 40, &episodes)) return 2;
+        } else if (!strcmp(a, "--steps")) {
+            if (parse_u64(a, val, 2, 65535, &steps)) return 2;
+        } else if (!strcmp(a, "--seed")) {
+            if (parse_u64(a, val, 0, UINT64_MAX, &seed)) return 2;
+        } else if (!strcmp(a, "--shard-records")) {
+            if (parse_u64(a, val, 1, 1ULL << 31, &v)) return 2;
+            o.pack.records_per_shard = (uint32_t)v;
+        } else if (!strcmp(a, "--frame-records")) {
+            if (parse_u64(a, val, 1, 1 << 20, &v)) return 2;
+            o.pack.records_per_frame = (uint32_t)v;
+        } else if (!strcmp(a, "--level")) {
+            if (parse_u64(a, val, 1, 22, &v)) return 2;
+            o.pack.level = (int)v;
+        }
+    }
+    if (!o.out) return usage_error("gen: missing --out DIR");
+    if (!episodes) return usage_error("gen: missing --episodes N");
+    char err[SHARD_ERR_MAX];
+    if (shard_pack_opts_check(&o.pack, err, sizeof err)) return usage_error("gen: %s", err);
+    world w;
+    int rc = world_open(&wa, &w);
+    if (rc) return rc;
+    o.episodes = episodes;
+    o.steps = (uint32_t)steps;
+    o.seed = seed;
+    o.progress = !quiet && isatty(STDERR_FILENO);
+    world_gen_stats st;
+    if (world_gen(&w, &o, &st, err, sizeof err)) {
+        fprintf(stderr, PROG ": gen: %s\n", err);
+        world_free(&w);
+        return 1;
+    }
+    if (!quiet)
+        printf("generated %llu episodes of %s (T=%u, %ux%ux%u frames, seed %llu) into %s: "
+               "%u shard%s, raw %llu bytes, files %llu bytes (ratio %.1f); "
+               "%.1f%% of episodes cross between regions; %.2f s (%.0f episodes/s)\n",
+               (unsigned long long)st.episodes, w.ops->name, o.steps, w.channels, w.height,
+               w.width, (unsigned long long)seed, o.out, st.shards, st.shards == 1 ? "" : "s",
+               (unsigned long long)st.raw_bytes, (unsigned long long)st.file_bytes,
+               (double)st.raw_bytes / (double)st.file_bytes,
+               100.0 * (double)st.crossed / (double)st.episodes, st.seconds,
+               (double)st.episodes / st.seconds);
+    world_free(&w);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- render */
+/* Writes frames (steps, H, W) (channel 0) side by side, each pixel zoom x
+ * zoom, as a binary PGM; via a temporary file renamed into place. */
+static int write_strip(const char *path, const uint8_t *frames, uint32_t steps, uint32_t h,
+                       uint32_t w, size_t frame_bytes, uint32_t zoom) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return fprintf(stderr, PROG ": render: %s: %s\n", tmp, strerror(errno)), 1;
+    fprintf(f, "P5\n%u %u\n255\n", steps * w * zoom, h * zoom);
+    for (uint32_t y = 0; y < h * zoom; y++)
+        for (uint32_t t = 0; t < steps; t++)
+            for (uint32_t x = 0; x < w * zoom; x++)
+                fputc(frames[t * frame_bytes + (size_t)(y / zoom) * w + x / zoom], f);
+    if (ferror(f) | fclose(f) || rename(tmp, path)) {
+        fprintf(stderr, PROG ": render: %s: %s\n", path, strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_render(int argc, char **argv) {
+    world_args wa = {0};
+    const char *out = NULL;
+    uint64_t episode = 0, steps = 32, seed = 0, zoom = 4;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int r = world_arg(&wa, argc, argv, &i);
+        if (r == 2) return 2;
+        if (r) continue;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage_text, stdout), 0;
+        if (strcmp(a, "--out") && strcmp(a, "--episode") && strcmp(a, "--steps") &&
+            strcmp(a, "--seed") && strcmp(a, "--zoom"))
+            return usage_error("render: unknown argument '%s'", a);
+        if (i + 1 >= argc) return usage_error("render: %s needs a value", a);
+        const char *val = argv[++i];
+        if (!strcmp(a, "--out")) out = val;
+        else if (parse_u64(a, val, !strcmp(a, "--steps") || !strcmp(a, "--zoom") ? 1 : 0,
+                           !strcmp(a, "--steps") ? 1024 : !strcmp(a, "--zoom") ? 16 : UINT64_MAX,
+                           !strcmp(a, "--episode") ? &episode : !strcmp(a, "--steps") ? &steps
+                           : !strcmp(a, "--seed")  ? &seed : &zoom))
+            return 2;
+    }
+    if (!out) return usage_error("render: missing --out FILE.pgm");
+    world w;
+    int rc = world_open(&wa, &w);
+    if (rc) return rc;
+    size_t fb = world_frame_bytes(&w);
+    double *states = malloc(steps * w.state_dim * sizeof *states);
+    double *actions = malloc(steps * w.action_dim * sizeof *actions);
+    uint8_t *frames = malloc(steps * fb);
+    if (!states || !actions || !frames) {
+        fprintf(stderr, PROG ": render: out of memory\n");
+        rc = 1;
+    } else {
+        w.ops->explore(&w, seed, episode, (uint32_t)steps, states, actions);
+        for (uint64_t t = 0; t < steps; t++) w.ops->render(&w, states + t * w.state_dim, frames + t * fb);
+        rc = write_strip(out, frames, (uint32_t)steps, w.height, w.width, fb, (uint32_t)zoom);
+    }
+    free(states);
+    free(actions);
+    free(frames);
+    world_free(&w);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ info */
+static int cmd_info(int argc, char **argv) {
+    world_args wa = {0};
+    for (int i = 2; i < argc; i++) {
+        int r = world_arg(&wa, argc, argv, &i);
+        if (r == 2) return 2;
+        if (r) continue;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return fputs(usage_text, stdout), 0;
+        return usage_error("info: unknown argument '%s'", argv[i]);
+    }
+    world w;
+    int rc = world_open(&wa, &w);
+    if (rc) return rc;
+    printf("world        %s: %s\n", w.ops->name, w.ops->summary);
+    printf("observation  (%u, %u, %u) u8 (channels, height, width)\n", w.channels, w.height,
+           w.width);
+    printf("action       %u f32    state  %u f32    regions  %u\n", w.action_dim, w.state_dim,
+           w.nregions);
+    printf("parameters   (--set NAME=VALUE)\n");
+    world_params_print(w.ops, w.params, stdout);
+    world_free(&w);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage_error("missing COMMAND (gen, render or info)");
+    const char *c = argv[1];
+    if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help"))
+        return fputs(usage_text, stdout), 0;
+    if (!strcmp(c, "gen")) return cmd_gen(argc, argv);
+    if (!strcmp(c, "render")) return cmd_render(argc, argv);
+    if (!strcmp(c, "info")) return cmd_info(argc, argv);
+    return usage_error("unknown command '%s' (gen, render or info)", c);
+}
