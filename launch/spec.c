@@ -25,155 +25,9 @@
         }                                                                               \
     } while (0)
 
-typedef enum {
-    SPEC_INT,    /* int field */
-    SPEC_INT64,  /* int64_t field */
-    SPEC_DOUBLE, /* double field */
-    SPEC_BOOL,   /* int field, 0 or 1 */
-    SPEC_STRING, /* char[size]; min is the minimum length */
-    SPEC_ENUM,   /* char[size] holding one of `choices` */
-} spec_type;
+#include "spec_internal.h"
 
-enum { SPEC_LO_OPEN = 1, SPEC_HI_OPEN = 2 }; /* exclusive bounds: (min, ...] etc. */
-
-typedef struct {
-    const char *key; /* dotted path; the part before the last '.' is its section */
-    spec_type type;
-    size_t off, size; /* field in jepa_spec */
-    double min, max;  /* numeric range (all table bounds are exact in a double) */
-    int flags;        /* SPEC_LO_OPEN | SPEC_HI_OPEN */
-    const char *def;  /* default, parsed by the same code as user input */
-    const char *const *choices; /* SPEC_ENUM: NULL-terminated */
-    const char *help;
-} spec_key;
-
-#define F(field) offsetof(jepa_spec, field), sizeof(((jepa_spec *)0)->field)
-#define NOMAX ((double)INT64_MAX)
-
-static const char *const loss_types[] = {"smooth_l1", "l2", NULL};
-static const char *const feature_kinds[] = {"target", "context", NULL};
-static const char *const transports[] = {"auto", "shm", "tcp", NULL};
-
-/* Sections must be contiguous: spec_write emits each section header once. */
-static const spec_key spec_keys[] = {
-    /* key                      type         field                        min  max  flags default help */
-    {"seed", SPEC_INT64, F(seed), 0, NOMAX, 0, "0", NULL, "seeds weight init, masks and data order"},
-    {"run.dir", SPEC_STRING, F(run_dir), 1, 0, 0, "runs/fmnist-tiny", NULL,
-     "run directory: resolved spec, metrics, checkpoints"},
-    {"model.img_size", SPEC_INT, F(model.img_size), 4, 1024, 0, "28", NULL, "input image side in pixels (square)"},
-    {"model.channels", SPEC_INT, F(model.channels), 1, 4, 0, "1", NULL, "input image channels"},
-    {"model.patch", SPEC_INT, F(model.patch), 1, 64, 0, "4", NULL, "patch side in pixels; divides img_size"},
-    {"model.width", SPEC_INT, F(model.width), 8, 4096, 0, "128", NULL,
-     "encoder width; a multiple of heads and of 4"},
-    {"model.depth", SPEC_INT, F(model.depth), 1, 64, 0, "6", NULL, "encoder transformer blocks"},
-    {"model.heads", SPEC_INT, F(model.heads), 1, 64, 0, "4", NULL, "encoder attention heads"},
-    {"model.mlp_ratio", SPEC_INT, F(model.mlp_ratio), 1, 16, 0, "4", NULL, "MLP hidden width / block width"},
-    {"model.pred_width", SPEC_INT, F(model.pred_width), 8, 4096, 0, "64", NULL,
-     "predictor width; a multiple of pred_heads and of 4"},
-    {"model.pred_depth", SPEC_INT, F(model.pred_depth), 1, 64, 0, "4", NULL, "predictor transformer blocks"},
-    {"model.pred_heads", SPEC_INT, F(model.pred_heads), 1, 64, 0, "4", NULL, "predictor attention heads"},
-    {"data.train", SPEC_STRING, F(data.train), 1, 0, 0, "data/fmnist/train", NULL,
-     "training set: a shard directory (jepa-shard pack); also the probe's training set"},
-    {"data.test", SPEC_STRING, F(data.test), 1, 0, 0, "data/fmnist/test", NULL,
-     "the probe's test set: a shard directory"},
-    {"data.shuffle_buffer", SPEC_INT, F(data.shuffle_buffer), 1, 1 << 24, 0, "8192", NULL,
-     "records in each rank's shuffle buffer"},
-    {"data.prefetch", SPEC_INT, F(data.prefetch), 0, 64, 0, "4", NULL,
-     "batches decoded ahead by the reader thread (0: decode inline)"},
-    {"train.steps", SPEC_INT64, F(train.steps), 0, 1e12, 0, "0", NULL,
-     "optimizer steps; 0 derives them from train.epochs, else from train.minutes"},
-    {"train.epochs", SPEC_DOUBLE, F(train.epochs), 0, 1e6, 0, "0", NULL,
-     "passes over the training set (steps = ceil(epochs x batches per epoch)); used when train.steps is 0"},
-    {"train.minutes", SPEC_DOUBLE, F(train.minutes), 0, 1e6, 0, "10", NULL,
-     "wall-clock budget in minutes; 0 means no limit (needs train.steps or train.epochs)"},
-    {"train.batch_per_rank", SPEC_INT, F(train.batch_per_rank), 1, 65536, 0, "128", NULL,
-     "images per rank per step (global batch = ranks x this)"},
-    {"train.log_every", SPEC_INT, F(train.log_every), 1, 1e6, 0, "10", NULL, "steps between metric lines"},
-    {"optim.lr", SPEC_DOUBLE, F(optim.lr), 0, 10, SPEC_LO_OPEN, "1e-3", NULL,
-     "peak learning rate, reached after warmup, then cosine decay"},
-    {"optim.min_lr", SPEC_DOUBLE, F(optim.min_lr), 0, 10, 0, "1e-6", NULL, "learning rate at the end of the decay"},
-    {"optim.warmup_frac", SPEC_DOUBLE, F(optim.warmup_frac), 0, 1, 0, "0.05", NULL,
-     "fraction of the steps spent in linear warmup"},
-    {"optim.wd_start", SPEC_DOUBLE, F(optim.wd_start), 0, 10, 0, "0.04", NULL, "weight decay at the first step"},
-    {"optim.wd_end", SPEC_DOUBLE, F(optim.wd_end), 0, 10, 0, "0.4", NULL,
-     "weight decay at the last step (cosine schedule)"},
-    {"optim.beta1", SPEC_DOUBLE, F(optim.beta1), 0, 1, SPEC_HI_OPEN, "0.9", NULL, "AdamW first-moment decay"},
-    {"optim.beta2", SPEC_DOUBLE, F(optim.beta2), 0, 1, SPEC_HI_OPEN, "0.999", NULL, "AdamW second-moment decay"},
-    {"optim.eps", SPEC_DOUBLE, F(optim.eps), 0, 1, SPEC_LO_OPEN, "1e-8", NULL, "AdamW denominator epsilon"},
-    {"ema.start", SPEC_DOUBLE, F(ema.start), 0, 1, 0, "0.996", NULL, "target-encoder EMA momentum at the first step"},
-    {"ema.end", SPEC_DOUBLE, F(ema.end), 0, 1, 0, "1.0", NULL,
-     "EMA momentum at the last step (linear schedule)"},
-    {"mask.num_targets", SPEC_INT, F(mask.num_targets), 1, 16, 0, "4", NULL, "target blocks per image"},
-    {"mask.target_scale_min", SPEC_DOUBLE, F(mask.target_scale_min), 0, 1, SPEC_LO_OPEN, "0.15", NULL,
-     "smallest target block, as a fraction of the patches"},
-    {"mask.target_scale_max", SPEC_DOUBLE, F(mask.target_scale_max), 0, 1, SPEC_LO_OPEN, "0.2", NULL,
-     "largest target block, as a fraction of the patches"},
-    {"mask.target_aspect_min", SPEC_DOUBLE, F(mask.target_aspect_min), 0, 10, SPEC_LO_OPEN, "0.75", NULL,
-     "smallest target block aspect ratio (height / width)"},
-    {"mask.target_aspect_max", SPEC_DOUBLE, F(mask.target_aspect_max), 0, 10, SPEC_LO_OPEN, "1.5", NULL,
-     "largest target block aspect ratio (height / width)"},
-    {"mask.context_scale_min", SPEC_DOUBLE, F(mask.context_scale_min), 0, 1, SPEC_LO_OPEN, "0.85", NULL,
-     "smallest context block, before targets are cut out"},
-    {"mask.context_scale_max", SPEC_DOUBLE, F(mask.context_scale_max), 0, 1, SPEC_LO_OPEN, "1.0", NULL,
-     "largest context block, before targets are cut out"},
-    {"mask.min_keep", SPEC_INT, F(mask.min_keep), 1, 4096, 0, "4", NULL,
-     "fewest patches a context or target block may keep"},
-    {"loss.type", SPEC_ENUM, F(loss.type), 0, 0, 0, "smooth_l1", loss_types, "prediction loss on target features"},
-    {"loss.beta", SPEC_DOUBLE, F(loss.beta), 0, 100, SPEC_LO_OPEN, "1.0", NULL,
-     "smooth-L1 transition point (unused by l2)"},
-    {"eval.probe", SPEC_BOOL, F(eval.probe), 0, 1, 0, "true", NULL,
-     "train a linear probe on frozen features after training"},
-    {"eval.features", SPEC_ENUM, F(eval.features), 0, 0, 0, "target", feature_kinds,
-     "which encoder the probe reads"},
-    {"eval.val_frac", SPEC_DOUBLE, F(eval.val_frac), 0, 0.5, SPEC_LO_OPEN, "0.1", NULL,
-     "training-set fraction held out to pick the probe's weight decay"},
-    {"eval.max_iters", SPEC_INT, F(eval.max_iters), 1, 100000, 0, "200", NULL,
-     "probe optimiser iterations per weight decay"},
-    {"eval.every_steps", SPEC_INT64, F(eval.every_steps), 0, 1e12, 0, "0", NULL,
-     "steps between linear probes during training; 0: only at the end"},
-    {"parallel.ranks", SPEC_INT, F(parallel.ranks), 1, 4096, 0, "1", NULL, "MPI ranks the launcher starts"},
-    {"parallel.threads_per_rank", SPEC_INT, F(parallel.threads_per_rank), 1, 256, 0, "2", NULL,
-     "OpenMP/BLAS threads per rank"},
-    {"parallel.bucket_mb", SPEC_DOUBLE, F(parallel.bucket_mb), 0, 1024, SPEC_LO_OPEN, "4", NULL,
-     "gradient all-reduce bucket size in MB, issued as backward finishes each"},
-    {"parallel.blocking_allreduce", SPEC_BOOL, F(parallel.blocking_allreduce), 0, 1, 0, "false", NULL,
-     "one blocking MPI_Allreduce after backward instead of overlapped buckets"},
-    {"parallel.check_every", SPEC_INT, F(parallel.check_every), 0, 1e9, 0, "100", NULL,
-     "steps between checks that every rank holds identical parameters (0: at the end only)"},
-    {"parallel.nodes", SPEC_INT, F(parallel.nodes), 1, 4096, 0, "1", NULL,
-     "machines the ranks span (jepa-launch slurm; jepa-launch run needs 1)"},
-    {"parallel.transport", SPEC_ENUM, F(parallel.transport), 0, 0, 0, "auto", transports,
-     "MPI byte transport: auto (Open MPI picks), shm (btl self,vader), tcp (btl self,tcp)"},
-    {"checkpoint.every_steps", SPEC_INT64, F(checkpoint.every_steps), 0, 1e12, 0, "0", NULL,
-     "steps between checkpoints; 0: only at the end"},
-    {"checkpoint.every_minutes", SPEC_DOUBLE, F(checkpoint.every_minutes), 0, 1e6, 0, "0", NULL,
-     "minutes between checkpoints (also); 0: off"},
-    {"checkpoint.keep", SPEC_INT, F(checkpoint.keep), 1, 1000, 0, "3", NULL,
-     "checkpoints kept in run.dir, newest first"},
-    {"resume", SPEC_STRING, F(resume), 1, 0, 0, "none", NULL,
-     "\"auto\" (latest in run.dir), \"none\", or a checkpoint path"},
-    {"max_restarts", SPEC_INT, F(max_restarts), 0, 1000, 0, "0", NULL,
-     "times the launcher restarts a failed job from its last checkpoint"},
-    {"slurm.partition", SPEC_STRING, F(slurm.partition), 0, 0, 0, "", NULL,
-     "sbatch --partition; empty: the cluster's default"},
-    {"slurm.account", SPEC_STRING, F(slurm.account), 0, 0, 0, "", NULL, "sbatch --account; empty: none"},
-    {"slurm.time", SPEC_STRING, F(slurm.time), 0, 0, 0, "", NULL,
-     "sbatch --time limit, e.g. 01:30:00; empty: the partition's default"},
-    {"slurm.job_name", SPEC_STRING, F(slurm.job_name), 1, 0, 0, "jepa", NULL, "sbatch --job-name"},
-    {"slurm.nodes", SPEC_INT, F(slurm.nodes), 0, 4096, 0, "0", NULL, "sbatch --nodes; 0: parallel.nodes"},
-    {"slurm.tasks_per_node", SPEC_INT, F(slurm.tasks_per_node), 0, 4096, 0, "0", NULL,
-     "sbatch --ntasks-per-node; 0: parallel.ranks / nodes, rounded up"},
-    {"slurm.cpus_per_task", SPEC_INT, F(slurm.cpus_per_task), 0, 4096, 0, "0", NULL,
-     "sbatch --cpus-per-task; 0: parallel.threads_per_rank"},
-    {"slurm.signal", SPEC_STRING, F(slurm.signal), 0, 0, 0, "USR1@90", NULL,
-     "sbatch --signal: SIGUSR1 90 s before the time limit makes the trainer checkpoint; empty: none"},
-    {"slurm.requeue", SPEC_BOOL, F(slurm.requeue), 0, 1, 0, "false", NULL,
-     "sbatch --requeue: a preempted or failed-node job starts again, resuming from its checkpoint"},
-    {"slurm.mpi", SPEC_STRING, F(slurm.mpi), 1, 0, 0, "pmix", NULL, "srun --mpi plugin that starts the ranks"},
-    {"slurm.extra", SPEC_STRING, F(slurm.extra), 0, 0, 0, "", NULL,
-     "more sbatch options, one per line (each becomes an #SBATCH line), e.g. \"--exclusive\""},
-};
-#define NKEYS (sizeof spec_keys / sizeof spec_keys[0])
+#define NKEYS spec_nkeys
 #define PATH_MAX_LEN 128 /* longer than any key, so a longer path is simply unknown */
 
 /* ---- small helpers ---- */
@@ -437,7 +291,7 @@ typedef struct {
     size_t len;
     yaml_document_t *doc;
     jepa_spec *s;
-    int seen_line[NKEYS]; /* 1-based line where each key was set; 0: not yet */
+    int seen_line[SPEC_MAX_KEYS]; /* 1-based line where each key was set; 0: not yet */
     char *err;
     size_t errlen;
 } loader;
@@ -630,6 +484,9 @@ static const char *const ordered_keys[][2] = {
     {"mask.target_aspect_min", "mask.target_aspect_max"},
     {"mask.context_scale_min", "mask.context_scale_max"},
     {"ema.start", "ema.end"},
+    {"aug.global_scale_min", "aug.global_scale_max"},
+    {"aug.local_scale_min", "aug.local_scale_max"},
+    {"aug.ratio_min", "aug.ratio_max"},
 };
 /* Pairs where the first must be a multiple of the second. */
 static const char *const divisible_keys[][2] = {
@@ -637,6 +494,7 @@ static const char *const divisible_keys[][2] = {
     {"model.width", "model.heads"},
     {"model.pred_width", "model.pred_heads"},
     {"eval.every_steps", "train.log_every"}, /* a probe lands on a logged line */
+    {"lejepa.local_size", "model.patch"},
 };
 
 static double key_double(const char *key, const jepa_spec *s) {

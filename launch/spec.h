@@ -22,6 +22,7 @@
 typedef struct {
     int64_t seed;
     char run_dir[SPEC_STR_MAX];
+    char objective[16]; /* "ijepa", "lejepa" or "world": what the loop trains */
 
     struct {
         int img_size, channels, patch;
@@ -69,11 +70,45 @@ typedef struct {
     } loss;
 
     struct {
+        int global_views, local_views; /* augmented views per image */
+        int local_size;                /* side of a local view in pixels */
+        int proj_hidden, proj_dim;     /* projector MLP widths */
+    } lejepa;
+
+    struct {
+        double weight;   /* lambda: loss = (1 - lambda) pred + lambda SIGReg */
+        int directions;  /* random unit directions per step */
+        int knots;       /* quadrature points on [0, t_max] */
+        double t_max;
+    } sigreg;
+
+    struct {
+        double global_scale_min, global_scale_max; /* crop area fractions */
+        double local_scale_min, local_scale_max;
+        double ratio_min, ratio_max;               /* crop aspect ratios */
+        double flip;                               /* horizontal flip probability */
+        double brightness, contrast;               /* jitter strengths; 0: off */
+    } aug;
+
+    struct {
+        int history;          /* frames the predictor sees (teacher forcing) */
+        int rollout;          /* autoregressive steps in the rollout loss; 0: none */
+        double rollout_weight;
+        int embed_dim;        /* frame embedding width (projector output) */
+        double action_scale;  /* actions are multiplied by this before the predictor */
+        int stopgrad_target;  /* 1: no gradient through the target embeddings */
+    } world;
+
+    struct {
         int probe;              /* run the linear probe at the end */
         char features[16];      /* "target" or "context": which encoder */
         double val_frac;        /* validation split of the training set */
         int max_iters;          /* optimiser iterations per weight decay */
         int64_t every_steps;    /* steps between probes during training (0: end only) */
+        int knn_k;              /* neighbours of the kNN classifier; 0: no kNN */
+        double knn_temp;        /* temperature of its similarity-weighted votes */
+        int fewlabel;           /* also probe with 1% and 10% of the training labels */
+        int pool_blocks;        /* features: mean tokens of the last k blocks, concatenated */
     } eval;
 
     struct {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,7 +160,7 @@ static void test_layout(void) {
     unsigned char *b = slurp(path, &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     CU_ASSERT(!memcmp(b, "JEPACKPT", 8));
-    CU_ASSERT_EQUAL(le(b + 8, 4), 2);
+    CU_ASSERT_EQUAL(le(b + 8, 4), 3);
     CU_ASSERT_EQUAL(le(b + 12, 4), 256);
     CU_ASSERT_EQUAL(le(b + 16, 8), a.nparams);
     CU_ASSERT_EQUAL(le(b + 24, 8), a.nenc);
@@ -174,6 +175,7 @@ static void test_layout(void) {
     CU_ASSERT_EQUAL(le(b + 136 + 24, 8), 3);  /* reader epoch */
     CU_ASSERT_EQUAL(le(b + 136 + 32, 8), 17); /* batch in epoch */
     CU_ASSERT_EQUAL(le(b + 200, 8), 3);       /* log count */
+    CU_ASSERT(!memcmp(b + 232, "ijepa\0\0\0\0\0\0\0\0\0\0\0", 16)); /* objective */
     float p0;
     memcpy(&p0, b + 256, 4); /* x86 and every target we build on are little-endian */
     CU_ASSERT_EQUAL(p0, a.params[0]);
@@ -330,11 +332,65 @@ static void test_wrong_config(void) {
     train_meta_init(&want, &s, 2);
     CU_ASSERT_EQUAL(want.train_hash, ma.train_hash);
     CU_ASSERT(ckpt_load(path, &b, &want, &mb, err, sizeof err) == CKPT_OK);
+    /* another objective: refused in one line naming both */
+    want = ma;
+    snprintf(want.objective, sizeof want.objective, "lejepa");
+    CU_ASSERT(ckpt_load(path, &b, &want, &mb, err, sizeof err) == CKPT_ERR_MISMATCH);
+    CU_ASSERT(strstr(err, "objective ijepa") && strstr(err, "objective lejepa"));
+    CU_ASSERT(strchr(err, '\n') == NULL);
     /* missing file */
     CU_ASSERT(ckpt_load("/nonexistent/x.ckpt", &b, &ma, &mb, err, sizeof err) == CKPT_ERR_CORRUPT);
     CU_ASSERT(strstr(err, "/nonexistent/x.ckpt") != NULL);
     /* saving into a missing directory fails cleanly */
     CU_ASSERT(ckpt_save("/nonexistent/dir/x.ckpt", &a, &ma, err, sizeof err) != 0);
+    jepa_model_free(&a);
+    jepa_model_free(&b);
+}
+
+/* Version 2 (objective bytes zero) still loads, as objective ijepa; a
+ * version-3 file of a model without an EMA target (nenc 0) round-trips. */
+static void test_versions(void) {
+    char path[300], err[512];
+    snprintf(path, sizeof path, "%s/v.ckpt", dir);
+    jepa_model a, b;
+    ckpt_meta ma, mb;
+    save_reference(path, &a, &ma);
+    long n;
+    unsigned char *buf = slurp(path, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    buf[8] = 2;
+    memset(buf + 232, 0, 16);
+    uLong crc = crc32(crc32(0L, Z_NULL, 0), buf, (uInt)(n - 4));
+    for (int i = 0; i < 4; i++) buf[n - 4 + i] = (unsigned char)(crc >> (8 * i));
+    spit(path, buf, n);
+    small_model(&b, 1, 16);
+    CU_ASSERT(ckpt_load(path, &b, &ma, &mb, err, sizeof err) == CKPT_OK);
+    CU_ASSERT_STRING_EQUAL(mb.objective, "ijepa");
+    CU_ASSERT(!memcmp(a.params, b.params, sizeof(float) * a.nparams));
+    /* objective bytes must be a clean name: a version-3 file with garbage there is corrupt */
+    buf[8] = 3;
+    memcpy(buf + 232, "IJ EPA", 6);
+    crc = crc32(crc32(0L, Z_NULL, 0), buf, (uInt)(n - 4));
+    for (int i = 0; i < 4; i++) buf[n - 4 + i] = (unsigned char)(crc >> (8 * i));
+    spit(path, buf, n);
+    CU_ASSERT(ckpt_load(path, &b, &ma, &mb, err, sizeof err) == CKPT_ERR_CORRUPT);
+    CU_ASSERT(strstr(err, "objective name") != NULL);
+    free(buf);
+    /* no EMA target: nenc 0, the file is 4 * 3 * nparams + header + crc */
+    jepa_free(a.target);
+    a.target = NULL;
+    a.nenc = 0;
+    snprintf(ma.objective, sizeof ma.objective, "lejepa");
+    CU_ASSERT_FATAL(ckpt_save(path, &a, &ma, err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(file_size(path), 256 + 12 * (long)a.nparams + 4);
+    jepa_free(b.target);
+    b.target = NULL;
+    b.nenc = 0;
+    memset(b.params, 0, sizeof(float) * b.nparams);
+    CU_ASSERT(ckpt_load(path, &b, &ma, &mb, err, sizeof err) == CKPT_OK);
+    CU_ASSERT_STRING_EQUAL(mb.objective, "lejepa");
+    CU_ASSERT(!memcmp(a.params, b.params, sizeof(float) * a.nparams));
+    CU_ASSERT(!memcmp(a.adam_v, b.adam_v, sizeof(float) * a.nparams));
     jepa_model_free(&a);
     jepa_model_free(&b);
 }
@@ -421,6 +477,7 @@ int main(void) {
         {"roundtrip", test_roundtrip},       {"layout", test_layout},
         {"truncation", test_truncation},     {"corruption", test_corruption},
         {"wrong_config", test_wrong_config}, {"run_dir", test_run_dir},
+        {"versions", test_versions},
     };
     int rc = test_main("ckpt", cases, (int)(sizeof cases / sizeof cases[0]));
     char cmd[300];

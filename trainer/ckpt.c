@@ -82,8 +82,9 @@ enum {
     H_NTENSORS = 32, H_WORLD = 36, H_MODEL_HASH = 40, H_TRAIN_HASH = 48, H_SEED = 56,
     H_STEP = 64, H_TOTAL = 72, H_SEEN = 80, H_MEAN = 88, H_STD = 92, H_MODEL = 96,
     H_READER = 136, H_LOG_SUM = 192, H_LOG_COUNT = 200, H_LAST_LOSS = 208,
-    H_LAST_STD = 216, H_TRAIN_S = 224, H_RESERVED = 232,
+    H_LAST_STD = 216, H_TRAIN_S = 224, H_OBJECTIVE = 232, H_RESERVED = 248,
 };
+_Static_assert(H_OBJECTIVE + CKPT_OBJECTIVE_MAX == H_RESERVED, "objective name is 16 bytes");
 _Static_assert(H_MODEL + 4 * CKPT_MODEL_KEYS == H_READER, "model config is 10 i32");
 _Static_assert(H_READER + 56 == H_LOG_SUM, "reader state is 56 bytes");
 _Static_assert(sizeof(shard_reader_state) == 56, "shard_reader_state is 56 bytes");
@@ -122,6 +123,7 @@ static void header_pack(uint8_t *h, const ckpt_meta *m) {
     put_f64(h + H_LAST_LOSS, m->last_loss);
     put_f64(h + H_LAST_STD, m->last_target_std);
     put_f64(h + H_TRAIN_S, m->train_s);
+    memcpy(h + H_OBJECTIVE, m->objective, strnlen(m->objective, CKPT_OBJECTIVE_MAX - 1));
 }
 
 static void header_unpack(ckpt_meta *m, const uint8_t *h) {
@@ -155,6 +157,20 @@ static void header_unpack(ckpt_meta *m, const uint8_t *h) {
     m->last_loss = get_f64(h + H_LAST_LOSS);
     m->last_target_std = get_f64(h + H_LAST_STD);
     m->train_s = get_f64(h + H_TRAIN_S);
+    memcpy(m->objective, h + H_OBJECTIVE, CKPT_OBJECTIVE_MAX);
+    if (get_u32(h + H_VERSION) == 2) /* version 2 had only I-JEPA; those bytes were zero */
+        snprintf(m->objective, sizeof m->objective, "ijepa");
+}
+
+/* A name is lower-case letters, digits and '_', NUL-padded. */
+static int objective_name_ok(const char *p) {
+    size_t n = strnlen(p, CKPT_OBJECTIVE_MAX);
+    if (n == 0 || n == CKPT_OBJECTIVE_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '_')) return 0;
+    for (size_t i = n; i < CKPT_OBJECTIVE_MAX; i++)
+        if (p[i]) return 0;
+    return 1;
 }
 
 /* Bytes the whole file must have, for a header that passed its range checks. */
@@ -262,7 +278,7 @@ int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t 
         return -1;
     }
     uint32_t version = get_u32(h + H_VERSION), hb = get_u32(h + H_HEADER_BYTES);
-    if (version != CKPT_VERSION || hb != CKPT_HEADER_BYTES) {
+    if ((version != CKPT_VERSION && version != 2) || hb != CKPT_HEADER_BYTES) {
         snprintf(err, errlen,
                  "%s: checkpoint version %u (header %u bytes) not supported: this build reads "
                  "version %u",
@@ -278,7 +294,7 @@ int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t 
     header_unpack(&m, h);
     const char *what = NULL;
     if (m.nparams < 1 || m.nparams > CKPT_MAX_PARAMS) what = "nparams";
-    else if (m.nenc < 1 || m.nenc > m.nparams) what = "nenc";
+    else if (m.nenc > m.nparams || (version == 2 && m.nenc < 1)) what = "nenc";
     else if (m.ntensors < 1 || m.ntensors > (1u << 20)) what = "tensor count";
     else if (m.world < 1 || m.world > (1u << 24)) what = "world size";
     else if (m.total_steps < 1 || m.total_steps > (INT64_C(1) << 62)) what = "total steps";
@@ -289,6 +305,7 @@ int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t 
     else if (!finite_f(m.last_loss) || !finite_f(m.last_target_std)) what = "last loss";
     else if (!finite_f(m.train_s) || m.train_s < 0) what = "training seconds";
     else if (m.reader.version != SHARD_STATE_VERSION || m.reader.world != m.world) what = "reader state";
+    else if (!objective_name_ok(m.objective)) what = "objective name";
     for (int i = 0; !what && i < CKPT_MODEL_KEYS; i++)
         if (m.model[i] < 1) what = ckpt_model_keys[i];
     for (int i = H_RESERVED; !what && i < CKPT_HEADER_BYTES; i++)
@@ -319,6 +336,13 @@ int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t 
 /* The job's values against the file's: a sound file of another job. */
 static int check_want(const char *name, const jepa_model *mod, const ckpt_meta *m,
                       const ckpt_meta *want, char *err, size_t errlen) {
+    if (want && want->objective[0] && strcmp(want->objective, m->objective)) {
+        snprintf(err, errlen,
+                 "%s: written by a run of objective %s, the spec trains objective %s: resume "
+                 "with objective: %s, or start a new run.dir",
+                 name, m->objective, want->objective, m->objective);
+        return -1;
+    }
     if (want && want->model_hash) {
         for (int i = 0; i < CKPT_MODEL_KEYS; i++)
             if (m->model[i] != want->model[i]) {

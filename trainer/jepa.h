@@ -91,6 +91,11 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 size_t attention_scratch_floats(int T, int hd);
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
                        int H, float *scratch);
+/* The same with a causal mask: token i attends to tokens 0..i of its
+ * sequence (frame-causal predictors); att holds exact zeros above the
+ * diagonal, so attention_backward is its backward too. */
+void attention_forward_causal(float *out, float *att, const float *qkv, int B, int T, int C,
+                              int H, float *scratch);
 void attention_backward(float *dqkv, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int H, float *scratch);
 
@@ -249,7 +254,8 @@ int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
  * same directory, fsync, rename, fsync the directory. Readers never trust it:
  * sizes are checked against the file's length before any read, the CRC over
  * every byte before any field is compared with the job's. */
-#define CKPT_VERSION 2u
+#define CKPT_VERSION 3u /* reads 2 (I-JEPA only, always an EMA target) and 3 */
+#define CKPT_OBJECTIVE_MAX 16
 #define CKPT_HEADER_BYTES 256
 #define CKPT_MODEL_KEYS 10 /* model.* values stored, in ckpt_model_keys order */
 extern const char *const ckpt_model_keys[CKPT_MODEL_KEYS];
@@ -261,8 +267,9 @@ typedef struct {
     uint64_t train_hash;               /* trajectory keys (seed, optim, ...): train.c */
     uint32_t world;                    /* ranks of the job that wrote it */
     uint64_t seed;
+    char objective[CKPT_OBJECTIVE_MAX]; /* the objective's name, NUL-padded */
     /* shape: ckpt_save takes them from the model, ckpt_load checks them */
-    uint64_t nparams, nenc;
+    uint64_t nparams, nenc; /* nenc: floats of the EMA target (0: none, version 3) */
     uint32_t ntensors;
     /* progress and schedules: the lr/wd/EMA schedules are pure functions of
      * (step, total_steps) and the spec; the masks of (seed, step) */
@@ -327,9 +334,19 @@ int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,
                      const ckpt_meta *meta, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------ train */
+/* Named evaluation figures (objective.h fills them), printed as `name value`
+ * lines and written into summary.json in this order. */
+#define OBJ_MAX_EVAL 32
+typedef struct {
+    int n;
+    char name[OBJ_MAX_EVAL][32];
+    double value[OBJ_MAX_EVAL];
+} obj_eval;
+
 typedef struct {
     int64_t steps, images_seen; /* images over all ranks */
-    double final_loss, target_std, probe_acc, wall_s;
+    double final_loss, target_std, probe_acc, wall_s; /* target_std: the objective's first metric */
+    obj_eval eval;      /* the closing evaluation's figures (probe_acc is one of them, or -1) */
     int remote_failure; /* the error happened on another rank (err says which) */
     int nonfinite;      /* -1 because the loss or a gradient was NaN/Inf */
     int interrupted;    /* 0 returned after SIGTERM/SIGUSR1 (the signal): checkpoint
@@ -356,14 +373,9 @@ typedef struct {
 void train_meta_init(ckpt_meta *m, const jepa_spec *s, int world);
 
 /* Trains the run the spec describes (run dir, metrics.jsonl, summary.json,
- * checkpoints, probe), resuming per the spec's `resume`. spec_text: the spec
+ * checkpoints, evaluation), resuming per the spec's `resume`. spec_text: the spec
  * file as given, kept verbatim in the run directory (may be NULL). 0 (see
  * res->interrupted) or -1 + err (see res->nonfinite). */
 int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char *err,
               size_t errlen);
-/* Probe of an encoder: loads data per spec, extracts features with
- * eval.features' encoder of m, fits the probe. Prints progress to stderr. */
-int train_probe(jepa_model *m, const jepa_spec *s, float mean, float std, probe_result *pr,
-                char *err, size_t errlen);
-
 #endif

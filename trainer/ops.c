@@ -160,8 +160,10 @@ size_t attention_scratch_floats(int T, int hd) {
     return ((size_t)2 * hd * T + 2 * (size_t)T + hd + 15) & ~(size_t)15;
 }
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
-                       int H, float *scratch) {
+/* causal: row i attends to tokens 0..i only; the masked probabilities are
+ * exact zeros, so attention_backward serves both forms unchanged */
+static void attn_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                         int H, int causal, float *scratch) {
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
     size_t per = attention_scratch_floats(T, hd);
@@ -184,24 +186,36 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
                 const float *kr = kt + (size_t)d * T;
                 for (int j = 0; j < T; j++) p[j] += qd * kr[j];
             }
+            int n = causal ? i + 1 : T;
             float mx = p[0];
-            for (int j = 1; j < T; j++) mx = p[j] > mx ? p[j] : mx;
+            for (int j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
             float sum = 0.0f;
-            for (int j = 0; j < T; j++) {
+            for (int j = 0; j < n; j++) {
                 p[j] = fast_expf(p[j] - mx);
                 sum += p[j];
             }
             float inv = 1.0f / sum;
-            for (int j = 0; j < T; j++) p[j] *= inv;
+            for (int j = 0; j < n; j++) p[j] *= inv;
+            for (int j = n; j < T; j++) p[j] = 0.0f;
             float *o = out + ((size_t)b * T + i) * C + h * hd;
             for (int d = 0; d < hd; d++) o[d] = 0.0f;
-            for (int j = 0; j < T; j++) {
+            for (int j = 0; j < n; j++) {
                 const float *v = base + (size_t)j * 3 * C + 2 * C + h * hd;
                 float pj = p[j];
                 for (int d = 0; d < hd; d++) o[d] += pj * v[d];
             }
         }
     }
+}
+
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                       int H, float *scratch) {
+    attn_forward(out, att, qkv, B, T, C, H, 0, scratch);
+}
+
+void attention_forward_causal(float *out, float *att, const float *qkv, int B, int T, int C,
+                              int H, float *scratch) {
+    attn_forward(out, att, qkv, B, T, C, H, 1, scratch);
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv,

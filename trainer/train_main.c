@@ -11,7 +11,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: jepa-train SPEC.yaml [--set key.path=value ...] [--exact-spec FILE]\n"
-               "Trains the run SPEC describes; prints `probe_acc X` last.\n"
+               "Trains the run SPEC describes; prints the evaluation's `name value` lines last.\n"
                "--exact-spec FILE: keep FILE's text as RUN_DIR/spec.yaml instead of SPEC's (jepa-launch\n"
                "  runs the resolved spec and keeps the file the user wrote)\nKeys:\n");
     spec_print_help(f);
@@ -90,6 +90,6 @@ static int run(int argc, char **argv) {
     }
     printf("run_dir %s\nsteps %lld\nfinal_loss %.4f\n", s.run_dir, (long long)res.steps,
            res.final_loss);
-    if (res.probe_acc >= 0) printf("probe_acc %.4f\n", res.probe_acc);
+    for (int i = 0; i < res.eval.n; i++) printf("%s %.4f\n", res.eval.name[i], res.eval.value[i]);
     return 0;
 }

@@ -1,0 +1,39 @@
+/* spec_internal.h - the key table's row type, shared by spec.c (which walks
+ * the table) and spec_keys.c (which is the table). Private to launch/. */
+#ifndef JEPA_SPEC_INTERNAL_H
+#define JEPA_SPEC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spec.h"
+
+typedef enum {
+    SPEC_INT,    /* int field */
+    SPEC_INT64,  /* int64_t field */
+    SPEC_DOUBLE, /* double field */
+    SPEC_BOOL,   /* int field, 0 or 1 */
+    SPEC_STRING, /* char[size]; min is the minimum length */
+    SPEC_ENUM,   /* char[size] holding one of `choices` */
+} spec_type;
+
+enum { SPEC_LO_OPEN = 1, SPEC_HI_OPEN = 2 }; /* exclusive bounds: (min, ...] etc. */
+
+typedef struct {
+    const char *key; /* dotted path; the part before the last '.' is its section */
+    spec_type type;
+    size_t off, size; /* field in jepa_spec */
+    double min, max;  /* numeric range (all table bounds are exact in a double) */
+    int flags;        /* SPEC_LO_OPEN | SPEC_HI_OPEN */
+    const char *def;  /* default, parsed by the same code as user input */
+    const char *const *choices; /* SPEC_ENUM: NULL-terminated */
+    const char *help;
+} spec_key;
+
+
+extern const spec_key spec_keys[];
+extern const size_t spec_nkeys;
+#define SPEC_MAX_KEYS 256 /* bounds per-key scratch arrays; spec.c asserts it */
+#define NOMAX ((double)INT64_MAX) /* "no upper bound" for int64 keys */
+
+#endif

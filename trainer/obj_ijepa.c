@@ -1,0 +1,140 @@
+/* obj_ijepa.c - the I-JEPA objective (Assran et al. 2023, "Self-Supervised
+ * Learning from Images with a Joint-Embedding Predictive Architecture"):
+ * multi-block masks drawn from (seed, step) for the global batch and sliced
+ * per rank, the context encoder + predictor regress the EMA target encoder's
+ * features at the target blocks (model.c), the EMA target follows the
+ * schedule after each update. Evaluation: the image-encoder figures
+ * (eval_images.c) of the context or target encoder (eval.features). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "objective.h"
+
+typedef struct {
+    objective base;
+    mask_cfg mc;
+    jepa_masks mkg, mk; /* global batch's masks, this rank's slice */
+    loss_kind lk;
+    float beta;
+    float *batch;       /* (B, ch, img, img) normalised pixels */
+    size_t npix;        /* floats per batch */
+    int which;          /* features: 0 context encoder, 1 EMA target */
+} ijepa_obj;
+
+static const char *const ijepa_stats[] = {"target_std", NULL};
+static const char *const ijepa_keys[] = {
+    "ema.start", "ema.end", "mask.num_targets", "mask.target_scale_min",
+    "mask.target_scale_max", "mask.target_aspect_min", "mask.target_aspect_max",
+    "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "loss.type",
+    "loss.beta", NULL,
+};
+
+/* An image schema matching model.img_size and model.channels. */
+int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
+                           char *err, size_t errlen) {
+    if (sc->nfields > 0 || sc->dtype != SHARD_DTYPE_U8 || sc->label != SHARD_LABEL_U8) {
+        snprintf(err, errlen, "%s: need u8 images with u8 class labels (a dataset packed by "
+                 "jepa-shard pack)", dir);
+        return -1;
+    }
+    if ((int)sc->channels != d->ch || (int)sc->height != d->img || (int)sc->width != d->img) {
+        snprintf(err, errlen, "%s: images are %ux%ux%u but model.img_size/channels say %dx%dx%d",
+                 dir, sc->channels, sc->height, sc->width, d->ch, d->img, d->img);
+        return -1;
+    }
+    return 0;
+}
+
+static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema *data, int rank,
+                        int world, char *err, size_t errlen) {
+    jepa_dims dims;
+    if (jepa_dims_from_spec(&dims, s, err, errlen)) return -1;
+    if (data && objective_check_images(data, &dims, s->data.train, err, errlen)) return -1;
+    ijepa_obj *o = JEPA_MALLOC(sizeof *o);
+    objective *b = &o->base;
+    b->ops = &objective_ijepa;
+    b->B = s->train.batch_per_rank;
+    b->rank = rank;
+    b->world = world;
+    b->seed = (uint64_t)s->seed;
+    b->mean = 0.0f;
+    b->std = 1.0f;
+    mask_cfg_from_spec(&o->mc, s);
+    int G = dims.grid, max_ntgt = mask_max_tokens(&o->mc, G);
+    jepa_model_init(&b->m, &dims, b->seed, b->B, o->mc.npred, max_ntgt,
+                    s->parallel.threads_per_rank);
+    /* masks are drawn for the global batch on every rank and sliced, so a
+     * world size sees the same masks as one process with the global batch */
+    mask_alloc(&o->mkg, b->B * world, G, o->mc.npred, max_ntgt);
+    mask_alloc(&o->mk, b->B, G, o->mc.npred, max_ntgt);
+    o->npix = (size_t)b->B * dims.ch * dims.img * dims.img;
+    o->batch = JEPA_MALLOC(sizeof(float) * o->npix);
+    o->lk = strcmp(s->loss.type, "l2") ? LOSS_SMOOTH_L1 : LOSS_L2;
+    o->beta = (float)s->loss.beta;
+    o->which = strcmp(s->eval.features, "context") ? 1 : 0;
+    *out = b;
+    return 0;
+}
+
+static void ijepa_destroy(objective *b) {
+    if (!b) return;
+    ijepa_obj *o = (ijepa_obj *)b;
+    mask_free(&o->mkg);
+    mask_free(&o->mk);
+    jepa_free(o->batch);
+    jepa_model_free(&b->m);
+    jepa_free(o);
+}
+
+int objective_image_stats(objective *b, const char *dir, char *err, size_t errlen) {
+    jepa_images d = {0};
+    if (images_load_shards(&d, dir, err, errlen)) return -1;
+    images_stats(&d, &b->mean, &b->std);
+    images_free(&d);
+    return 0;
+}
+
+static void ijepa_step(objective *b, const uint8_t *records, int64_t step, obj_stats *st) {
+    ijepa_obj *o = (ijepa_obj *)b;
+    const int G = b->m.dims.grid, Bg = b->B * b->world;
+    objective_fill_pixels(o->batch, records, o->npix, b->mean, b->std);
+    jepa_rng r;
+    rng_init(&r, rng_key(b->seed, 0x3a5c, (uint64_t)step));
+    mask_sample(b->world > 1 ? &o->mkg : &o->mk, &o->mc, G, Bg, &r);
+    if (b->world > 1) mask_slice(&o->mk, &o->mkg, b->rank * b->B, b->B);
+    jepa_stats js;
+    jepa_forward_backward(&b->m, o->batch, &o->mk, o->lk, o->beta, &js);
+    if (st) {
+        st->loss = js.loss;
+        st->stat[0] = js.target_std;
+    }
+}
+
+static void ijepa_after_update(objective *b, const sched_values *sv) {
+    ema_update(b->m.target, b->m.params, b->m.nenc, (float)sv->ema);
+}
+
+/* image features for the evaluation: mean-pooled final-LN tokens */
+static void ijepa_features(void *ctx, const jepa_images *imgs, float *out) {
+    ijepa_obj *o = ctx;
+    jepa_features(&o->base.m, o->which, imgs, o->base.mean, o->base.std, out);
+}
+
+static int ijepa_evaluate(objective *b, const jepa_spec *s, obj_eval *out, char *err,
+                          size_t errlen) {
+    ijepa_obj *o = (ijepa_obj *)b;
+    return eval_images(s, b->m.dims.D, ijepa_features, o, o->which ? "target" : "context", out,
+                       err, errlen);
+}
+
+const objective_ops objective_ijepa = {
+    .name = "ijepa",
+    .stat_names = ijepa_stats,
+    .hash_keys = ijepa_keys,
+    .create = ijepa_create,
+    .destroy = ijepa_destroy,
+    .data_stats = objective_image_stats,
+    .step = ijepa_step,
+    .after_update = ijepa_after_update,
+    .evaluate = ijepa_evaluate,
+};

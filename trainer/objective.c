@@ -1,0 +1,40 @@
+/* objective.c - the registry of objectives and small helpers they share. */
+#include <string.h>
+
+#include "objective.h"
+
+/* Adding an objective: one file defining its ops, one line here. */
+static const objective_ops *const objective_registry[] = {
+    &objective_ijepa,
+};
+
+const objective_ops *objective_find(const char *name) {
+    for (size_t i = 0; i < sizeof objective_registry / sizeof objective_registry[0]; i++)
+        if (!strcmp(objective_registry[i]->name, name)) return objective_registry[i];
+    return NULL;
+}
+
+void obj_eval_add(obj_eval *e, const char *name, double value) {
+    JEPA_ASSERT(e->n < OBJ_MAX_EVAL && strlen(name) < sizeof e->name[0]);
+    snprintf(e->name[e->n], sizeof e->name[0], "%s", name);
+    e->value[e->n++] = value;
+}
+
+double obj_eval_get(const obj_eval *e, const char *name) {
+    for (int i = 0; i < e->n; i++)
+        if (!strcmp(e->name[i], name)) return e->value[i];
+    return -1.0;
+}
+
+int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t errlen) {
+    shard_dataset *ds = NULL;
+    if (shard_dataset_open(&ds, dir, err, errlen)) return -1;
+    *out = *shard_dataset_schema(ds);
+    shard_dataset_close(ds);
+    return 0;
+}
+
+void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std) {
+    float a = 1.0f / (255.0f * std), b = -mean / std;
+    for (size_t k = 0; k < n; k++) dst[k] = src[k] * a + b;
+}

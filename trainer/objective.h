@@ -1,0 +1,106 @@
+/* objective.h - the boundary between the one training loop (train.c) and
+ * what it trains. The loop owns data order, schedules, the gradient
+ * all-reduce, AdamW, metrics, checkpoints, signals and resume; it never asks
+ * which objective it runs. An objective owns its networks (tensors in the one
+ * parameter buffer of o->m), its batch construction (masks, views, windows),
+ * its forward/backward into o->m.grads, its extra metrics and its evaluation.
+ *
+ * An objective is a `const objective_ops` table plus state that embeds
+ * `objective` first; adding one is one new file and one line in
+ * objective_registry (objective.c). */
+#ifndef JEPA_OBJECTIVE_H
+#define JEPA_OBJECTIVE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "jepa.h"
+#include "shard.h"
+#include "spec.h"
+
+#define OBJ_MAX_STATS 8
+#define OBJ_NAME_MAX 16
+
+/* One step's figures from one rank; the loop averages them over ranks. */
+typedef struct {
+    double loss;                /* the objective's loss on this rank's share */
+    double stat[OBJ_MAX_STATS]; /* in ops->stat_names order (e.g. target_std, sigreg) */
+} obj_stats;
+
+/* Appends (name, value); asserts there is room. */
+void obj_eval_add(obj_eval *e, const char *name, double value);
+/* The value named name, or -1 when absent. */
+double obj_eval_get(const obj_eval *e, const char *name);
+
+typedef struct objective objective;
+
+typedef struct {
+    const char *name; /* the spec's `objective` value */
+    /* extra per-step metrics, NULL-terminated, at most OBJ_MAX_STATS; the
+     * first is also the summary's collapse watch */
+    const char *const *stat_names;
+    /* the spec keys besides the common ones (seed, batch, data order, optim.*)
+     * that decide this objective's trajectory, NULL-terminated: a checkpoint
+     * resumed under other values is refused */
+    const char *const *hash_keys;
+    /* Builds the networks for the spec (parameters initialised from the
+     * spec's seed) sized for train.batch_per_rank records per rank, after
+     * checking that the training set's schema is what it trains on. 0, or
+     * -1 + err naming the data or key. */
+    int (*create)(objective **out, const jepa_spec *s, const shard_schema *data, int rank,
+                  int world, char *err, size_t errlen);
+    void (*destroy)(objective *o);
+    /* Normalisation statistics of the training set (fresh runs; a resume
+     * takes the checkpoint's). Sets o->mean, o->std. 0 or -1 + err. */
+    int (*data_stats)(objective *o, const char *dir, char *err, size_t errlen);
+    /* Forward and backward of this rank's share of global step `step` (0-based):
+     * records is (batch_per_rank, record bytes) as the shard reader gives
+     * them. Zeroes and fills o->m.grads, calling o->m.grad_ready as ranges
+     * become final. May call collectives, in the same order on every rank.
+     * st may be NULL (the step timing). */
+    void (*step)(objective *o, const uint8_t *records, int64_t step, obj_stats *st);
+    /* After the optimizer update, with the step's schedule values (EMA). NULL: none. */
+    void (*after_update)(objective *o, const sched_values *sv);
+    /* Evaluation of the current parameters per the spec's eval keys.
+     * Collective: every rank calls it; rank 0's *out is the result. 0 or -1 + err. */
+    int (*evaluate)(objective *o, const jepa_spec *s, obj_eval *out, char *err, size_t errlen);
+} objective_ops;
+
+struct objective {
+    const objective_ops *ops;
+    jepa_model m;        /* parameters, grads, Adam moments, EMA target (m.nenc floats; 0: none) */
+    float mean, std;     /* pixel normalisation: (x/255 - mean) / std */
+    int B;               /* records per rank per step */
+    int rank, world;
+    uint64_t seed;
+};
+
+/* The objective named name, or NULL. */
+const objective_ops *objective_find(const char *name);
+/* Opens dir's manifest and returns its schema in *out. 0 or -1 + err. */
+int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t errlen);
+/* u8 pixels -> normalised floats: (x/255 - mean) / std. */
+void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std);
+
+/* For image objectives: dir's schema must be u8 images with u8 labels of the
+ * model's size and channels. 0 or -1 + err naming dir. */
+int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
+                           char *err, size_t errlen);
+/* data_stats for image objectives: mean and std of every pixel of dir. */
+int objective_image_stats(objective *o, const char *dir, char *err, size_t errlen);
+
+/* Features of an image encoder: out (imgs->n, dim) for every image of imgs. */
+typedef void (*image_features_fn)(void *ctx, const jepa_images *imgs, float *out);
+/* The image-encoder evaluation (eval_images.c): features of the training and
+ * test sets (data.train, data.test), then the linear probe, and per the
+ * eval keys the kNN classifier and the 1%/10%-label probes; figures named
+ * probe_acc, knn_acc, probe1pct_acc, probe10pct_acc. which names the encoder
+ * in the progress line. Collective; rank 0's *out holds the figures. */
+int eval_images(const jepa_spec *s, int dim, image_features_fn f, void *ctx, const char *which,
+                obj_eval *out, char *err, size_t errlen);
+
+extern const objective_ops objective_ijepa;
+extern const objective_ops objective_lejepa;
+extern const objective_ops objective_world;
+
+#endif

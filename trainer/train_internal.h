@@ -1,0 +1,32 @@
+/* train_internal.h - the training loop's file and process helpers
+ * (train_io.c), private to train.c. */
+#ifndef JEPA_TRAIN_INTERNAL_H
+#define JEPA_TRAIN_INTERNAL_H
+
+#include <stdio.h>
+
+#include "jepa.h"
+
+double train_now_s(void); /* monotonic seconds */
+/* mkdir -p. 0 or -1 + err. */
+int train_make_dirs(const char *path, char *err, size_t errlen);
+/* dir/name := text, atomically (temp + rename). 0 or -1 + err. */
+int train_write_text(const char *dir, const char *name, const char *text, char *err,
+                     size_t errlen);
+/* The run directory with the spec as given (may be NULL) and fully resolved. */
+int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen);
+/* Rank 0: the checkpoint `resume` asks for, into m and *got. 1: nothing to
+ * resume (a fresh start), 0: loaded (path names it), -1 + err. */
+int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
+                      char *path, size_t plen, char *err, size_t errlen);
+/* metrics.jsonl continued after a resume: lines past step `upto` and a
+ * line cut short are dropped. Returns the file open for appending, or NULL + err. */
+FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t errlen);
+/* Under Slurm with JEPA_REQUEUE=1: `scontrol requeue $SLURM_JOB_ID`. */
+void train_slurm_requeue(void);
+/* Collective: rank 0 writes the checkpoint of cm->step steps into the run
+ * directory (reader positions checked equal on every rank first). */
+void train_save_checkpoint(const jepa_spec *s, const jepa_model *m, ckpt_meta *cm,
+                           shard_reader *rd, char *path, size_t plen);
+
+#endif

@@ -1,0 +1,224 @@
+/* train_io.c - what the training loop writes and reads besides the step:
+ * the run directory, the job's identity as checkpoints record it, resume,
+ * metrics.jsonl continued after a resume, Slurm requeue and the collective
+ * checkpoint save. Private to train.c (train_internal.h). */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "objective.h"
+#include "train_internal.h"
+#include "shard.h"
+
+double train_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* mkdir -p */
+int train_make_dirs(const char *path, char *err, size_t errlen) {
+    char buf[SPEC_STR_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+/* Writes text to dir/name atomically (temp + rename). */
+int train_write_text(const char *dir, const char *name, const char *text, char *err,
+                      size_t errlen) {
+    char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The run directory with the spec as given and fully resolved. */
+int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen) {
+    if (train_make_dirs(s->run_dir, err, errlen)) return -1;
+    if (spec_text && train_write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) return -1;
+    char path[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 40];
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || spec_write(s, f) != 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ identity */
+/* The keys besides model.* that decide every run's trajectory; the
+ * objective adds its own (ops->hash_keys). A checkpoint resumed under other
+ * values would not continue the same run. (For I-JEPA the two lists are the
+ * version-2 list in its order, so its hashes are unchanged.) */
+static const char *const common_keys[] = {
+    "seed", "train.batch_per_rank", "data.shuffle_buffer", "optim.lr", "optim.min_lr",
+    "optim.warmup_frac", "optim.wd_start", "optim.wd_end", "optim.beta1", "optim.beta2",
+    "optim.eps", NULL,
+};
+
+static uint64_t hash_keys(uint64_t h, const jepa_spec *s, const char *const *keys) {
+    char v[SPEC_STR_MAX], line[SPEC_STR_MAX + 64];
+    for (size_t k = 0; keys && keys[k]; k++) { /* FNV-1a over "key=value\n" */
+        JEPA_ASSERT(spec_get(s, keys[k], v, sizeof v) == 0);
+        int n = snprintf(line, sizeof line, "%s=%s\n", keys[k], v);
+        for (int i = 0; i < n; i++) h = (h ^ (unsigned char)line[i]) * 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void train_meta_init(ckpt_meta *m, const jepa_spec *s, int world) {
+    memset(m, 0, sizeof *m);
+    m->model_hash = spec_model_hash(s);
+    char v[SPEC_STR_MAX];
+    for (int i = 0; i < CKPT_MODEL_KEYS; i++) {
+        JEPA_ASSERT(spec_get(s, ckpt_model_keys[i], v, sizeof v) == 0);
+        m->model[i] = (int32_t)strtol(v, NULL, 10);
+    }
+    const objective_ops *ops = objective_find(s->objective);
+    JEPA_ASSERT(ops);
+    m->train_hash = hash_keys(hash_keys(0xcbf29ce484222325ULL, s, common_keys), s, ops->hash_keys);
+    m->world = (uint32_t)world;
+    m->seed = (uint64_t)s->seed;
+    snprintf(m->objective, sizeof m->objective, "%s", s->objective);
+}
+
+/* Rank 0: the checkpoint `resume` asks for, into m and *got. 1: nothing to
+ * resume (a fresh start), 0: loaded (path names it), -1 + err. */
+int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
+                       char *path, size_t plen, char *err, size_t errlen) {
+    int rc;
+    if (!strcmp(s->resume, "none")) {
+        if (!ckpt_dir_any(s->run_dir)) return 1;
+        /* resume: none never overwrites a run that can be continued */
+        snprintf(err, errlen,
+                 "run.dir %s already holds checkpoints: set resume: auto (--set resume=auto) to "
+                 "continue that run, or choose another run.dir",
+                 s->run_dir);
+        return -1;
+    }
+    if (!strcmp(s->resume, "auto")) {
+        rc = ckpt_dir_load(s->run_dir, m, want, got, path, plen, err, errlen);
+        if (rc == 1) {
+            snprintf(path, plen, "%s/checkpoint.bin", s->run_dir);
+            if (access(path, F_OK) != 0) return 1; /* a new run, or one killed before its first */
+            rc = ckpt_load(path, m, want, got, err, errlen);
+        }
+    } else {
+        snprintf(path, plen, "%s", s->resume);
+        rc = ckpt_load(s->resume, m, want, got, err, errlen);
+    }
+    if (rc != CKPT_OK) return -1;
+    if (s->train.steps > 0 && s->train.steps != got->total_steps) {
+        snprintf(err, errlen,
+                 "%s: written for a schedule of %lld steps, but train.steps is %lld: the lr, "
+                 "wd and EMA schedules would change; resume with train.steps=%lld",
+                 path, (long long)got->total_steps, (long long)s->train.steps,
+                 (long long)got->total_steps);
+        return -1;
+    }
+    return 0;
+}
+
+/* A resumed run continues metrics.jsonl: lines past the checkpoint's step
+ * (logged before a crash) and a line cut short are dropped, so the file ends
+ * as an uninterrupted run's would. Returns the file open for appending. */
+FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t errlen) {
+    FILE *in = fopen(path, "r");
+    if (in) {
+        char tmp[SPEC_STR_MAX + 48], line[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        FILE *out = fopen(tmp, "w");
+        if (!out) {
+            fclose(in);
+            snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+            return NULL;
+        }
+        while (fgets(line, sizeof line, in)) {
+            size_t n = strlen(line);
+            long long st;
+            if (n == 0 || line[n - 1] != '\n') continue; /* cut short by a crash */
+            if (sscanf(line, "{\"step\": %lld,", &st) != 1 || st > upto) continue;
+            fputs(line, out);
+        }
+        fclose(in);
+        if (fclose(out) != 0 || rename(tmp, path) != 0) {
+            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            return NULL;
+        }
+    }
+    FILE *f = fopen(path, "a");
+    if (!f) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+/* Under Slurm, with JEPA_REQUEUE=1 (jepa-launch slurm sets it for
+ * slurm.requeue): puts the job back in the queue; it resumes with resume:
+ * auto. posix_spawnp, never a shell: the job id is never read as shell text. */
+void train_slurm_requeue(void) {
+    const char *id = getenv("SLURM_JOB_ID"), *opt = getenv("JEPA_REQUEUE");
+    if (!id || !*id || !opt || strcmp(opt, "1")) return;
+    if (strspn(id, "0123456789") != strlen(id)) {
+        fprintf(stderr, "jepa: warning: SLURM_JOB_ID '%s' is not a job number: not requeued\n", id);
+        return;
+    }
+    char *argv[] = {"scontrol", "requeue", (char *)id, NULL};
+    extern char **environ;
+    pid_t pid;
+    int rc = posix_spawnp(&pid, "scontrol", NULL, NULL, argv, environ), st = 0;
+    if (rc == 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        fprintf(stderr, "train: requeued Slurm job %s (scontrol requeue)\n", id);
+        return;
+    }
+    fprintf(stderr, "jepa: warning: scontrol requeue %s failed (%s)\n", id,
+            rc ? strerror(rc) : "non-zero exit");
+}
+
+/* Collective: rank 0 writes the checkpoint of cm->step completed steps into
+ * the run directory. Reader positions are equal on every rank by
+ * construction and the file stores one: checked here. */
+void train_save_checkpoint(const jepa_spec *s, const jepa_model *m, ckpt_meta *cm,
+                            shard_reader *rd, char *path, size_t plen) {
+    shard_reader_get_state(rd, &cm->reader);
+    shard_reader_state r0 = cm->reader;
+    comm_bcast_bytes(&r0, sizeof r0, 0);
+    int who = comm_any_error(memcmp(&r0, &cm->reader, sizeof r0) != 0);
+    if (who >= 0) {
+        if (comm_rank() == 0)
+            comm_fatal("step %lld: rank %d's data reader position differs from rank 0's",
+                       (long long)cm->step, who);
+        comm_wait_idle();
+    }
+    if (comm_rank() != 0) return;
+    char err[SPEC_ERR_MAX];
+    if (ckpt_dir_save(s->run_dir, s->checkpoint.keep, m, cm, path, plen, err, sizeof err))
+        comm_fatal("step %lld: %s", (long long)cm->step, err);
+}
+

@@ -1,0 +1,232 @@
+/* vit.c - transformer block stacks and the parameter table, shared by every
+ * objective (vit.h). Pre-LN blocks: x + attn(LN(x)), then + MLP(LN(.)),
+ * as in ViT / I-JEPA; the residual adds are folded into the sgemm (beta 1). */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vit.h"
+
+static const char *blk_names[BLK_N] = {"ln1.w", "ln1.b", "qkv.w", "qkv.b", "proj.w", "proj.b",
+                                       "ln2.w", "ln2.b", "fc1.w", "fc1.b", "fc2.w", "fc2.b"};
+
+/* ------------------------------------------------------------ the table */
+
+size_t table_add(table_builder *tb, const char *name, int rows, int cols, int decay) {
+    JEPA_ASSERT(tb->n < tb->cap);
+    jepa_tensor *t = &tb->t[tb->n++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->rows = rows;
+    t->cols = cols;
+    t->numel = (size_t)rows * cols;
+    t->offset = tb->off;
+    t->decay = decay;
+    tb->off += t->numel;
+    return t->offset;
+}
+
+void table_add_block(table_builder *tb, const char *prefix, int l, int C, int Hd, size_t *off) {
+    int shape[BLK_N][2] = {{1, C}, {1, C},     {3 * C, C}, {1, 3 * C}, {C, C},  {1, C},
+                           {1, C}, {1, C},     {Hd, C},    {1, Hd},    {C, Hd}, {1, C}};
+    for (int k = 0; k < BLK_N; k++) {
+        char name[40];
+        snprintf(name, sizeof name, "%s.%d.%s", prefix, l, blk_names[k]);
+        off[k] = table_add(tb, name, shape[k][0], shape[k][1], shape[k][0] > 1);
+    }
+}
+
+const jepa_tensor *jepa_tensor_find(const jepa_model *m, const char *name) {
+    for (int i = 0; i < m->ntensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
+
+void jepa_params_alloc(jepa_model *m) {
+    m->params = JEPA_MALLOC(sizeof(float) * m->nparams);
+    m->grads = JEPA_MALLOC(sizeof(float) * m->nparams);
+    m->adam_m = JEPA_MALLOC(sizeof(float) * m->nparams);
+    m->adam_v = JEPA_MALLOC(sizeof(float) * m->nparams);
+    m->target = m->nenc ? JEPA_MALLOC(sizeof(float) * m->nenc) : NULL;
+}
+
+void jepa_params_free(jepa_model *m) {
+    jepa_free(m->params); jepa_free(m->grads); jepa_free(m->adam_m); jepa_free(m->adam_v);
+    jepa_free(m->target); jepa_free(m->pos_enc); jepa_free(m->pos_pred);
+    jepa_free(m->tensors);
+    m->params = m->grads = m->adam_m = m->adam_v = m->target = NULL;
+    m->pos_enc = m->pos_pred = NULL;
+    m->tensors = NULL;
+}
+
+void vit_init_params(jepa_model *m, uint64_t seed) {
+    for (int i = 0; i < m->ntensors; i++) {
+        const jepa_tensor *t = &m->tensors[i];
+        float *p = m->params + t->offset;
+        jepa_rng r;
+        rng_init(&r, rng_key(seed, 0x1417u, (uint64_t)i));
+        const char *leaf = strrchr(t->name, '.');
+        leaf = leaf ? leaf + 1 : t->name;
+        if (!strcmp(t->name, "enc.patch.w") || !strcmp(t->name, "enc.patch.b")) {
+            /* PyTorch's Conv2d default, U(+-1/sqrt(fan_in)): with 4x4 patches
+             * (fan_in 16) I-JEPA's trunc-normal(0.02) makes the content ~10x
+             * weaker than the sin-cos position embedding, and the targets
+             * become a function of position that is trivial to predict */
+            const jepa_tensor *w = &m->tensors[i - (strcmp(t->name, "enc.patch.b") ? 0 : 1)];
+            double bound = 1.0 / sqrt((double)w->cols);
+            for (size_t k = 0; k < t->numel; k++) p[k] = (float)((2 * rng_uniform(&r) - 1) * bound);
+        } else if (!strcmp(t->name, "pred.mask_token")) {
+            for (size_t k = 0; k < t->numel; k++) p[k] = (float)rng_trunc_normal(&r, 0.02);
+        } else if (t->rows > 1) {
+            /* I-JEPA: trunc-normal(0.02), output projections rescaled by depth */
+            double std = 0.02;
+            int layer = -1;
+            if (strstr(t->name, "proj.w") || strstr(t->name, "fc2.w"))
+                sscanf(strchr(t->name, '.') + 1, "%d", &layer);
+            if (layer >= 0) std /= sqrt(2.0 * (layer + 1));
+            for (size_t k = 0; k < t->numel; k++) p[k] = (float)rng_trunc_normal(&r, std);
+        } else if (!strcmp(leaf, "w") && strstr(t->name, "ln")) {
+            for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f;
+        } else if (!strcmp(leaf, "w") && strstr(t->name, "norm")) {
+            for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f;
+        } /* biases stay zero */
+    }
+}
+
+/* ------------------------------------------------------------ activations */
+
+void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int keep) {
+    memset(a, 0, sizeof *a);
+    a->L = L; a->C = C; a->Hd = Hd; a->H = H; a->keep = keep;
+    a->Mmax = (size_t)S * T;
+    a->Amax = (size_t)S * H * T * T;
+    int nl = keep ? L : 1, nres = keep ? L + 1 : 2;
+    size_t M = a->Mmax;
+    a->res = JEPA_MALLOC(sizeof(float) * nres * M * C);
+    a->ln1 = JEPA_MALLOC(sizeof(float) * nl * M * C);
+    a->ln1m = JEPA_MALLOC(sizeof(float) * nl * M);
+    a->ln1r = JEPA_MALLOC(sizeof(float) * nl * M);
+    a->qkv = JEPA_MALLOC(sizeof(float) * nl * M * 3 * C);
+    a->att = JEPA_MALLOC(sizeof(float) * nl * a->Amax);
+    a->atty = JEPA_MALLOC(sizeof(float) * nl * M * C);
+    a->resmid = JEPA_MALLOC(sizeof(float) * nl * M * C);
+    a->ln2 = JEPA_MALLOC(sizeof(float) * nl * M * C);
+    a->ln2m = JEPA_MALLOC(sizeof(float) * nl * M);
+    a->ln2r = JEPA_MALLOC(sizeof(float) * nl * M);
+    a->fch = JEPA_MALLOC(sizeof(float) * nl * M * Hd);
+    a->fcg = JEPA_MALLOC(sizeof(float) * nl * M * Hd);
+}
+
+void vit_acts_free(vit_acts *a) {
+    float *p[] = {a->res, a->ln1, a->ln1m, a->ln1r, a->qkv, a->att, a->atty,
+                  a->resmid, a->ln2, a->ln2m, a->ln2r, a->fch, a->fcg};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
+    memset(a, 0, sizeof *a);
+}
+
+float *vit_res(const vit_acts *a, int l) {
+    int slot = a->keep ? l : (l & 1);
+    return a->res + (size_t)slot * a->Mmax * a->C;
+}
+
+void vit_scratch_init(vit_scratch *sc, size_t Mmax, int Cmax, int Hmax, int Tmax, int hdmax) {
+    sc->Mmax = Mmax;
+    sc->dfcg = JEPA_MALLOC(sizeof(float) * Mmax * Hmax);
+    sc->dfch = JEPA_MALLOC(sizeof(float) * Mmax * Hmax);
+    sc->dln = JEPA_MALLOC(sizeof(float) * Mmax * Cmax);
+    sc->datty = JEPA_MALLOC(sizeof(float) * Mmax * Cmax);
+    sc->dqkv = JEPA_MALLOC(sizeof(float) * Mmax * 3 * Cmax);
+    sc->attn = JEPA_MALLOC(sizeof(float) * attention_scratch_floats(Tmax, hdmax) *
+                           omp_get_max_threads());
+}
+
+void vit_scratch_free(vit_scratch *sc) {
+    float *p[] = {sc->dfcg, sc->dfch, sc->dln, sc->datty, sc->dqkv, sc->attn};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
+    memset(sc, 0, sizeof *sc);
+}
+
+/* ------------------------------------------------------------ the stacks */
+
+/* out = res + inp @ w^T + b: the residual add folded into the GEMM (beta = 1) */
+static void linear_residual(float *out, const float *res, const float *inp, const float *w,
+                            const float *b, int M, int K, int N) {
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        float *o = out + (size_t)i * N;
+        const float *r = res + (size_t)i * N;
+        for (int j = 0; j < N; j++) o[j] = r[j] + b[j];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, w, K, 1.0f,
+                out, N);
+}
+
+void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S, int T,
+                       float *scratch) {
+    int M = S * T, C = a->C, Hd = a->Hd;
+    JEPA_ASSERT((size_t)M <= a->Mmax && (size_t)S * a->H * T * T <= a->Amax);
+    for (int l = 0; l < a->L; l++) {
+        const size_t *o = blk + (size_t)l * BLK_N;
+        size_t s = a->keep ? l : 0;
+        float *x = vit_res(a, l), *xo = vit_res(a, l + 1);
+        float *ln1 = a->ln1 + s * a->Mmax * C, *qkv = a->qkv + s * a->Mmax * 3 * C;
+        float *att = a->att + s * a->Amax, *atty = a->atty + s * a->Mmax * C;
+        float *mid = a->resmid + s * a->Mmax * C, *ln2 = a->ln2 + s * a->Mmax * C;
+        float *fch = a->fch + s * a->Mmax * Hd, *fcg = a->fcg + s * a->Mmax * Hd;
+        layernorm_forward(ln1, a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax, x,
+                          base + o[BLK_LN1W], base + o[BLK_LN1B], M, C);
+        linear_forward(qkv, ln1, base + o[BLK_QKVW], base + o[BLK_QKVB], M, C, 3 * C);
+        if (a->causal) attention_forward_causal(atty, att, qkv, S, T, C, a->H, scratch);
+        else attention_forward(atty, att, qkv, S, T, C, a->H, scratch);
+        linear_residual(mid, x, atty, base + o[BLK_PROJW], base + o[BLK_PROJB], M, C, C);
+        layernorm_forward(ln2, a->ln2m + s * a->Mmax, a->ln2r + s * a->Mmax, mid,
+                          base + o[BLK_LN2W], base + o[BLK_LN2B], M, C);
+        linear_forward(fch, ln2, base + o[BLK_FC1W], base + o[BLK_FC1B], M, C, Hd);
+        gelu_forward(fcg, fch, (size_t)M * Hd);
+        linear_residual(xo, mid, fcg, base + o[BLK_FC2W], base + o[BLK_FC2B], M, Hd, C);
+    }
+}
+
+void jepa_grads_ready(jepa_model *m, size_t lo) {
+    if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, lo);
+}
+
+void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float *base,
+                        float *gbase, const size_t *blk, int S, int T, float *dres) {
+    int M = S * T, C = a->C, Hd = a->Hd;
+    JEPA_ASSERT(a->keep && (size_t)M <= sc->Mmax);
+    for (int l = a->L - 1; l >= 0; l--) {
+        const size_t *o = blk + (size_t)l * BLK_N;
+        size_t s = l;
+        float *x = vit_res(a, l);
+        float *ln1 = a->ln1 + s * a->Mmax * C, *qkv = a->qkv + s * a->Mmax * 3 * C;
+        float *att = a->att + s * a->Amax, *atty = a->atty + s * a->Mmax * C;
+        float *mid = a->resmid + s * a->Mmax * C, *ln2 = a->ln2 + s * a->Mmax * C;
+        float *fch = a->fch + s * a->Mmax * Hd, *fcg = a->fcg + s * a->Mmax * Hd;
+        /* MLP branch: dres is d(out) = d(mid) from the residual, plus the branch */
+        memset(sc->dfcg, 0, sizeof(float) * M * Hd);
+        linear_backward(sc->dfcg, gbase + o[BLK_FC2W], gbase + o[BLK_FC2B], dres, fcg,
+                        base + o[BLK_FC2W], M, Hd, C);
+        memset(sc->dfch, 0, sizeof(float) * M * Hd);
+        gelu_backward(sc->dfch, fch, sc->dfcg, (size_t)M * Hd);
+        memset(sc->dln, 0, sizeof(float) * M * C);
+        linear_backward(sc->dln, gbase + o[BLK_FC1W], gbase + o[BLK_FC1B], sc->dfch, ln2,
+                        base + o[BLK_FC1W], M, C, Hd);
+        layernorm_backward(dres, gbase + o[BLK_LN2W], gbase + o[BLK_LN2B], sc->dln, mid,
+                           base + o[BLK_LN2W], a->ln2m + s * a->Mmax, a->ln2r + s * a->Mmax,
+                           M, C);
+        /* attention branch: dres is now d(mid) */
+        memset(sc->datty, 0, sizeof(float) * M * C);
+        linear_backward(sc->datty, gbase + o[BLK_PROJW], gbase + o[BLK_PROJB], dres, atty,
+                        base + o[BLK_PROJW], M, C, C);
+        attention_backward(sc->dqkv, sc->datty, qkv, att, S, T, C, a->H, sc->attn);
+        memset(sc->dln, 0, sizeof(float) * M * C);
+        linear_backward(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, ln1,
+                        base + o[BLK_QKVW], M, C, 3 * C);
+        layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], sc->dln, x,
+                           base + o[BLK_LN1W], a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax,
+                           M, C);
+        if (gbase == m->grads) jepa_grads_ready(m, o[0]); /* block l's tensors are final */
+    }
+}
