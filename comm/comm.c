@@ -271,3 +271,36 @@ int comm_check_replicas(const float *p, size_t n, char *err, size_t errlen) {
     free(all);
     return bad ? -1 : 0;
 }
+
+/* ---- gather ------------------------------------------------------------- */
+
+void comm_gather_floats(const float *mine, size_t n_mine, float *all, const size_t *counts,
+                        int root) {
+    if (g_world <= 1) {
+        if (n_mine && mine != all) memmove(all, mine, n_mine * sizeof *all);
+        return;
+    }
+    if (n_mine > COMM_CHUNK) comm_fatal("comm_gather_floats: %zu floats from one rank", n_mine);
+    int *rc = NULL, *displ = NULL;
+    const void *send = mine;
+    if (g_rank == root) {
+        if (!counts || counts[root] != n_mine)
+            comm_fatal("comm_gather_floats: root's count %zu does not match counts[%d]", n_mine,
+                       root);
+        rc = malloc(2 * (size_t)g_world * sizeof *rc);
+        if (!rc) comm_fatal("comm: out of memory for %d gather counts", g_world);
+        displ = rc + g_world;
+        size_t off = 0;
+        for (int r = 0; r < g_world; r++) {
+            if (counts[r] > COMM_CHUNK || off > COMM_CHUNK)
+                comm_fatal("comm_gather_floats: rank %d's %zu floats at offset %zu pass INT_MAX",
+                           r, counts[r], off);
+            rc[r] = (int)counts[r];
+            displ[r] = (int)off;
+            off += counts[r];
+        }
+        if (n_mine && mine == all + displ[root]) send = MPI_IN_PLACE;
+    }
+    MPI_Gatherv(send, (int)n_mine, MPI_FLOAT, all, rc, displ, MPI_FLOAT, root, MPI_COMM_WORLD);
+    free(rc);
+}

@@ -147,4 +147,18 @@ uint64_t comm_hash_floats(const float *p, size_t n);
  * "replicas diverge from rank 0 (0x...): rank 2 0x...". err may be NULL. */
 int comm_check_replicas(const float *p, size_t n, char *err, size_t errlen);
 
+/* ---- gather ------------------------------------------------------------- */
+
+/* Collective: rank r sends mine[0..n_mine) and root receives every rank's
+ * floats, concatenated in rank order, into all (sum of counts): rank r's
+ * land at all + counts[0] + ... + counts[r-1]. counts (world) is read on
+ * root only (may be NULL elsewhere; root checks counts[root] == n_mine);
+ * all is ignored elsewhere (may be NULL). When root's mine already points
+ * at its place in all, nothing of root's own is copied (MPI_IN_PLACE). A
+ * count or offset past INT_MAX floats is fatal (MPI counts are int). World
+ * 1: copies mine to all unless they are the same memory. Used to gather
+ * evaluation features computed in slices (eval_extract). */
+void comm_gather_floats(const float *mine, size_t n_mine, float *all, const size_t *counts,
+                        int root);
+
 #endif
