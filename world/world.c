@@ -87,7 +87,7 @@ int world_params_set(const world_ops *ops, void *params, const char *assignment,
         if (strlen(ops->params[i].name) == n && !strncmp(ops->params[i].name, assignment, n))
             p = &ops->params[i];
     if (!p)
-        return errf(err, errlen, "%s: unknown parameter '%.*s' (see jepa-world info)", ops->name,
+        return errf(err, errlen, "%s: unknown parameter '%.*s'", ops->name,
                     (int)n, assignment);
     const char *text = eq + 1;
     char *end;
