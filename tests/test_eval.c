@@ -237,6 +237,22 @@ static void test_knn_ties(void) {
      * (class 0), far lighter than exp(1 / T): still class 5 */
     CU_ASSERT_FATAL(knn_predict(ftr, ytr, NTR, q, 1, D, 8, 3, 0.07, &p, err, sizeof err) == 0);
     CU_ASSERT(p == 5);
+    /* when a full list drops one of two equal similarities it keeps the
+     * lower index: rows 90 (class 2) and 4100 (class 5) at s = 0.6, then
+     * 4200 (class 2) and 4300 (class 5) at s = 1; k = 3 keeps 4200, 4300
+     * and row 90, so class 2 wins (with row 4100 instead, class 5 would) */
+    const float h[D] = {0.6f, 0.8f, 0, 0}; /* q is (1, 0, 0, 0): s = h[0] / |h|, exactly */
+    memcpy(ftr + b * D, h, sizeof h);
+    memcpy(ftr + a * D, h, sizeof h);
+    ytr[b] = 2;
+    ytr[a] = 5;
+    memset(ftr + 4200 * D, 0, sizeof(float) * D);
+    memset(ftr + 4300 * D, 0, sizeof(float) * D);
+    ftr[4200 * D] = ftr[4300 * D] = 1.0f;
+    ytr[4200] = 2;
+    ytr[4300] = 5;
+    CU_ASSERT_FATAL(knn_predict(ftr, ytr, NTR, q, 1, D, 8, 3, 0.07, &p, err, sizeof err) == 0);
+    CU_ASSERT(p == 2);
     /* a zero query row has similarity 0 to everything: the k lowest rows */
     const float z[D] = {0, 0, 0, 0};
     ytr[0] = 6;

@@ -255,7 +255,9 @@ static void test_corruption(void) {
         size_t off;
         int rc = npy_parse(buf, n, &m, &off, err, sizeof err);
         if (!cases[c].want) {
-            CU_ASSERT(rc == 0 && m.count == 6 && ((float *)m.data)[5] == 6.0f);
+            float last = 0; /* these headers are not padded: data may be unaligned */
+            if (rc == 0) memcpy(&last, (const char *)m.data + 20, 4);
+            CU_ASSERT(rc == 0 && m.count == 6 && last == 6.0f);
         } else {
             CU_ASSERT(rc == -1);
             if (rc != -1 || !strstr(err, cases[c].want))

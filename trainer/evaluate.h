@@ -41,8 +41,11 @@
  * 1 MiB of scratch per thread. Test rows are processed in fixed blocks of
  * KNN_TEST_BLOCK against training blocks of KNN_TRAIN_BLOCK, threaded with
  * OpenMP over test blocks (omp_get_max_threads() threads; each block's sgemm
- * runs single-threaded inside its worker). The blocks do not depend on the
- * thread count, so neither do the predictions (tested bitwise). */
+ * runs single-threaded inside its worker, as the OpenMP build of OpenBLAS
+ * that CMake picks does inside a parallel region). The blocks do not depend
+ * on the thread count, so neither do the predictions (tested bitwise).
+ * Measured (bench-eval, 60k x 10k x 128, k 20): 1.78 s at 1 thread, 0.91 s
+ * at 2 on an otherwise idle 2-core machine. */
 #define KNN_DEFAULT_K 20
 #define KNN_DEFAULT_TEMP 0.07
 #define KNN_MAX_K 1024 /* per-row neighbour lists live in per-thread scratch */
@@ -160,7 +163,9 @@ void eval_report_log(FILE *f, const eval_report *r);
 int eval_report_json(char *buf, size_t cap, const eval_report *r, const char *prefix);
 
 /* ------------------------------------------------- distributed extraction */
-/* Fills out (cnt, dim) with the features of rows [i0, i0 + cnt). */
+/* Fills out (cnt, dim) with the features of rows [i0, i0 + cnt). It cannot
+ * fail: a callback that meets an error ends the job (comm_fatal), since the
+ * other ranks are already on their way to the gather. */
 typedef void (*eval_feature_fn)(void *ctx, int i0, int cnt, float *out);
 
 /* Collective (every rank calls it with the same n, dim, chunk): rank r of W
@@ -219,7 +224,9 @@ int npy_header(char *buf, size_t cap, npy_dtype t, int ndim, const int64_t *shap
  * length is checked before use; the data must be exactly count * itemsize
  * bytes (a truncated file or trailing bytes are errors). On success *out
  * describes the array with data pointing INTO buf (not owned; do not
- * npy_free it); *data_off gets the data's offset. 0, or -1 + err. */
+ * npy_free it; unaligned when the header length is not a multiple of 4, as
+ * in hand-made files: memcpy from it); *data_off (may be NULL) gets the
+ * data's offset. 0, or -1 + err. */
 int npy_parse(const void *buf, size_t len, npy_array *out, size_t *data_off, char *err,
               size_t errlen);
 
