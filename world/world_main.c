@@ -121,22 +121,18 @@ static int world_open(const world_args *wa, world *w) {
 }
 
 /* ------------------------------------------------------------------- gen */
-static int cmd_gen(int argc, char **argv) {
-    world_args wa = {0};
-    world_gen_opts o = {0};
-    uint64_t v, episodes = 0, steps = 32, seed = 0;
-    int quiet = 0;
-    shard_pack_opts_defaults(&o.pack);
-    o.pack.records_per_shard = 1024;
-    o.pack.records_per_frame = 16;
+/* Parses gen's flags into wa and o (o->pack starts from gen's defaults).
+ * 0, -1 after --help, or the exit code after printing one line. */
+static int gen_flags(int argc, char **argv, world_args *wa, world_gen_opts *o, int *quiet) {
+    uint64_t v;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        int r = world_arg(&wa, argc, argv, &i);
+        int r = world_arg(wa, argc, argv, &i);
         if (r == 2) return 2;
         if (r) continue;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage_text, stdout), 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage_text, stdout), -1;
         if (!strcmp(a, "--quiet")) {
-            quiet = 1;
+            *quiet = 1;
             continue;
         }
         if (strcmp(a, "--out") && strcmp(a, "--episodes") && strcmp(a, "--steps") &&
@@ -146,56 +142,67 @@ static int cmd_gen(int argc, char **argv) {
         if (i + 1 >= argc) return usage_error("gen: %s needs a value", a);
         const char *val = argv[++i];
         if (!strcmp(a, "--out")) {
-            o.out = val;
+            o->out = val;
         } else if (!strcmp(a, "--split")) {
-            if (strlen(val) >= sizeof o.pack.split) return usage_error("gen: --split %s: too long", val);
-            snprintf(o.pack.split, sizeof o.pack.split, "%s", val);
+            if (strlen(val) >= sizeof o->pack.split)
+                return usage_error("gen: --split %s: too long", val);
+            snprintf(o->pack.split, sizeof o->pack.split, "%s", val);
         } else if (!strcmp(a, "--episodes")) {
-            if (parse_u64(a, val, 1, 1ULL << 40, &episodes)) return 2;
+            if (parse_u64(a, val, 1, 1ULL << 40, &o->episodes)) return 2;
         } else if (!strcmp(a, "--steps")) {
-            if (parse_u64(a, val, 2, 65535, &steps)) return 2;
+            if (parse_u64(a, val, 2, 65535, &v)) return 2;
+            o->steps = (uint32_t)v;
         } else if (!strcmp(a, "--seed")) {
-            if (parse_u64(a, val, 0, UINT64_MAX, &seed)) return 2;
-        } else if (!strcmp(a, "--shard-records")) {
-            if (parse_u64(a, val, 1, 1ULL << 31, &v)) return 2;
-            o.pack.records_per_shard = (uint32_t)v;
-        } else if (!strcmp(a, "--frame-records")) {
-            if (parse_u64(a, val, 1, 1 << 20, &v)) return 2;
-            o.pack.records_per_frame = (uint32_t)v;
-        } else if (!strcmp(a, "--level")) {
-            if (parse_u64(a, val, 1, 22, &v)) return 2;
-            o.pack.level = (int)v;
+            if (parse_u64(a, val, 0, UINT64_MAX, &o->seed)) return 2;
+        } else {
+            int level = !strcmp(a, "--level"), frame = !strcmp(a, "--frame-records");
+            if (parse_u64(a, val, 1, level ? 22 : frame ? 1 << 20 : 1ULL << 31, &v)) return 2;
+            if (level) o->pack.level = (int)v;
+            else if (frame) o->pack.records_per_frame = (uint32_t)v;
+            else o->pack.records_per_shard = (uint32_t)v;
         }
     }
-    if (!o.out) return usage_error("gen: missing --out DIR");
-    if (!episodes) return usage_error("gen: missing --episodes N");
+    if (!o->out) return usage_error("gen: missing --out DIR");
+    if (!o->episodes) return usage_error("gen: missing --episodes N");
     char err[SHARD_ERR_MAX];
-    if (shard_pack_opts_check(&o.pack, err, sizeof err)) return usage_error("gen: %s", err);
+    if (shard_pack_opts_check(&o->pack, err, sizeof err)) return usage_error("gen: %s", err);
+    return 0;
+}
+
+static void gen_summary(const world *w, const world_gen_opts *o, const world_gen_stats *st) {
+    printf("generated %llu episodes of %s (T=%u, %ux%ux%u frames, seed %llu) into %s: "
+           "%u shard%s, raw %llu bytes, files %llu bytes (ratio %.1f); "
+           "%.1f%% of episodes cross between regions; %.2f s (%.0f episodes/s)\n",
+           (unsigned long long)st->episodes, w->ops->name, o->steps, w->channels, w->height,
+           w->width, (unsigned long long)o->seed, o->out, st->shards, st->shards == 1 ? "" : "s",
+           (unsigned long long)st->raw_bytes, (unsigned long long)st->file_bytes,
+           (double)st->raw_bytes / (double)st->file_bytes,
+           100.0 * (double)st->crossed / (double)st->episodes, st->seconds,
+           (double)st->episodes / st->seconds);
+}
+
+static int cmd_gen(int argc, char **argv) {
+    world_args wa = {0};
+    world_gen_opts o = {.steps = 32, .seed = 0};
+    int quiet = 0;
+    shard_pack_opts_defaults(&o.pack);
+    o.pack.records_per_shard = 1024; /* ~1.4 MB of file at T = 32, 32x32 */
+    o.pack.records_per_frame = 16;   /* a fine-grained shuffle for the training reader */
+    int rc = gen_flags(argc, argv, &wa, &o, &quiet);
+    if (rc) return rc < 0 ? 0 : rc;
     world w;
-    int rc = world_open(&wa, &w);
-    if (rc) return rc;
-    o.episodes = episodes;
-    o.steps = (uint32_t)steps;
-    o.seed = seed;
+    if ((rc = world_open(&wa, &w))) return rc;
     o.progress = !quiet && isatty(STDERR_FILENO);
     world_gen_stats st;
+    char err[SHARD_ERR_MAX];
     if (world_gen(&w, &o, &st, err, sizeof err)) {
         fprintf(stderr, PROG ": gen: %s\n", err);
-        world_free(&w);
-        return 1;
+        rc = 1;
+    } else if (!quiet) {
+        gen_summary(&w, &o, &st);
     }
-    if (!quiet)
-        printf("generated %llu episodes of %s (T=%u, %ux%ux%u frames, seed %llu) into %s: "
-               "%u shard%s, raw %llu bytes, files %llu bytes (ratio %.1f); "
-               "%.1f%% of episodes cross between regions; %.2f s (%.0f episodes/s)\n",
-               (unsigned long long)st.episodes, w.ops->name, o.steps, w.channels, w.height,
-               w.width, (unsigned long long)seed, o.out, st.shards, st.shards == 1 ? "" : "s",
-               (unsigned long long)st.raw_bytes, (unsigned long long)st.file_bytes,
-               (double)st.raw_bytes / (double)st.file_bytes,
-               100.0 * (double)st.crossed / (double)st.episodes, st.seconds,
-               (double)st.episodes / st.seconds);
     world_free(&w);
-    return 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- render */
@@ -235,12 +242,15 @@ static int cmd_render(int argc, char **argv) {
             return usage_error("render: unknown argument '%s'", a);
         if (i + 1 >= argc) return usage_error("render: %s needs a value", a);
         const char *val = argv[++i];
-        if (!strcmp(a, "--out")) out = val;
-        else if (parse_u64(a, val, !strcmp(a, "--steps") || !strcmp(a, "--zoom") ? 1 : 0,
-                           !strcmp(a, "--steps") ? 1024 : !strcmp(a, "--zoom") ? 16 : UINT64_MAX,
-                           !strcmp(a, "--episode") ? &episode : !strcmp(a, "--steps") ? &steps
-                           : !strcmp(a, "--seed")  ? &seed : &zoom))
-            return 2;
+        if (!strcmp(a, "--out")) {
+            out = val;
+            continue;
+        }
+        uint64_t *dst = !strcmp(a, "--episode") ? &episode : !strcmp(a, "--steps") ? &steps
+                        : !strcmp(a, "--seed")  ? &seed : &zoom;
+        uint64_t lo = dst == &steps || dst == &zoom ? 1 : 0;
+        uint64_t hi = dst == &steps ? 1024 : dst == &zoom ? 16 : UINT64_MAX;
+        if (parse_u64(a, val, lo, hi, dst)) return 2;
     }
     if (!out) return usage_error("render: missing --out FILE.pgm");
     world w;
