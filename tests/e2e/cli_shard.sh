@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # jepa-shard end to end: pack the three kinds of source, verify/info/cat the
-# result, and every failure path: one clear line naming the file/flag/value,
+# result and a record (v2) dataset, and every failure path: one clear line naming the file/flag/value,
 # a non-zero exit, no output directory (or half dataset) left behind.
 . "$(dirname "$0")/lib.sh"
 JS="$B/jepa-shard"
@@ -120,6 +120,67 @@ expect_error "truncated shard" 1 "$T/c/shard-00002.jshard: offset 100000" "trunc
 rm "$T/c/manifest.json"
 run nomani "$JS" verify "$T/c"
 expect_error "no manifest" 1 "$T/c/manifest.json" "not a dataset directory"
+
+# --- record (format version 2) datasets: info, cat, verify, corruption.
+# shard-mkv2 (a test-only tool) writes the world-model schema: frames u8
+# [4,1,3,3], actions f32 [3,2], state f32 [4,2]; record i has actions[t][k] =
+# i + t/4 + k/8 and state[t][k] = -(i + t/2) - k.
+W="$T/world"
+"$B/shard-mkv2" "$W" 23 4 3 10 4 || bad "shard-mkv2 failed"
+run v2verify "$JS" verify "$W"
+if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "ok: 3 shards, 7 frames, 23 records"; then
+  ok "verify v2"; else bad "verify v2: rc $RC $OUT $ERR"; fi
+run v2info "$JS" info "$W"
+if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "schema       3 fields, 92 bytes per record" &&
+   printf '%s' "$OUT" | grep -qx "field        frames u8 \[4,1,3,3\] (36 bytes at offset 0)" &&
+   printf '%s' "$OUT" | grep -qx "field        actions f32 \[3,2\] (24 bytes at offset 36)" &&
+   printf '%s' "$OUT" | grep -qx "field        state f32 \[4,2\] (32 bytes at offset 60)" &&
+   printf '%s' "$OUT" | grep -q "raw          2116 bytes"; then
+  ok "info v2 lists the fields"; else bad "info v2: rc $RC $OUT $ERR"; fi
+run v2cat "$JS" cat "$W" --index 17
+want_cat="record 17 of 23: shard-00001.jshard frame 1 (offset 623) record 3
+frames u8 [4,1,3,3]:
+  [0,0,0] 17 0 0"
+want_act="actions f32 [3,2]:
+  [0] 17 17.125
+  [1] 17.25 17.375
+  [2] 17.5 17.625
+state f32 [4,2]:
+  [0] -17 -18
+  [1] -17.5 -18.5
+  [2] -18 -19
+  [3] -18.5 -19.5"
+if [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | head -3)" = "$want_cat" ] &&
+   [ "$(printf '%s\n' "$OUT" | tail -9)" = "$want_act" ]; then
+  ok "cat v2 prints every field"; else bad "cat v2: rc $RC $OUT $ERR"; fi
+"$JS" cat "$W" --index 17 --format raw > "$T/rec17.raw"
+if [ "$(stat -c %s "$T/rec17.raw")" -eq 92 ] &&
+   [ "$(od -An -tu4 -N4 "$T/rec17.raw" | tr -d ' ')" = 17 ] &&
+   [ "$(od -An -tf4 -j36 -N8 "$T/rec17.raw" | tr -s ' ' | sed 's/^ //')" = "17 17.125" ]; then
+  ok "cat v2 raw = the record's bytes, fields concatenated"; else bad "cat v2 raw"; fi
+run v2pgm "$JS" cat "$W" --index 1 --format pgm
+expect_error "cat v2 as pgm" 2 "--format pgm" "3 fields, not images"
+run v2range "$JS" cat "$W" --index 23
+expect_error "cat v2 out of range" 1 "record 23 out of range"
+run v2gen "$B/shard-mkv2" "$T/world-nan" 23 4 3 10 4 17
+run v2nan "$JS" verify "$T/world-nan"
+expect_error "verify finds a NaN behind sound checksums" 1 "$T/world-nan/shard-00001.jshard: offset " \
+  "frame 1: record 17: field 'actions' element [1,1] is NaN"
+run v2nancat "$JS" cat "$T/world-nan" --index 17
+expect_error "cat of the NaN record" 1 "record 17: field 'actions'"
+run v2nanok "$JS" cat "$T/world-nan" --index 3
+[ "$RC" -eq 0 ] && ok "other records still read" || bad "cat index 3: $ERR"
+cp -r "$W" "$T/wc"
+printf '\x41' | dd of="$T/wc/shard-00000.jshard" bs=1 seek=200 conv=notrunc status=none
+run v2table "$JS" verify "$T/wc"
+expect_error "flipped field table byte" 1 "$T/wc/shard-00000.jshard: offset 128" "field table checksum"
+run v2tinfo "$JS" info "$T/wc"
+expect_error "info on a corrupt field table" 1 "shard-00000.jshard: offset 128"
+cp "$W/shard-00000.jshard" "$T/wc/"
+truncate -s 250 "$T/wc/shard-00001.jshard"
+run v2trunc "$JS" verify "$T/wc"
+expect_error "v2 shard cut inside its field table" 1 "$T/wc/shard-00001.jshard: offset 250" \
+  "truncated" "field table ends at 320"
 
 if ls -a "$T" | grep -q '\.partial-'; then bad "staging directories left in $T"; else ok "no staging directories left"; fi
 finish
