@@ -88,17 +88,12 @@ static int knn_check(const float *ftr, const uint8_t *ytr, int ntr, const float 
     return 0;
 }
 
-/* out (n, dim) = rows of f scaled to unit L2 norm (norm in double). */
-static void knn_normalize(float *out, const float *f, int n, int dim) {
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
-        const float *x = f + (size_t)i * dim;
-        float *o = out + (size_t)i * dim;
-        double s = 0;
-        for (int j = 0; j < dim; j++) s += (double)x[j] * x[j];
-        double inv = 1.0 / fmax(sqrt(s), KNN_NORM_EPS);
-        for (int j = 0; j < dim; j++) o[j] = (float)(x[j] * inv);
-    }
+/* o (dim) = x / max(||x||_2, eps), the norm in double. */
+static void knn_normalize_row(float *o, const float *x, int dim) {
+    double s = 0;
+    for (int j = 0; j < dim; j++) s += (double)x[j] * x[j];
+    double inv = 1.0 / fmax(sqrt(s), KNN_NORM_EPS);
+    for (int j = 0; j < dim; j++) o[j] = (float)(x[j] * inv);
 }
 
 /* Inserts (s, idx) into the list ts/ti (k slots, *cnt used), kept in
@@ -161,7 +156,9 @@ int knn_predict(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
                 size_t errlen) {
     if (knn_check(ftr, ytr, ntr, fte, nte, dim, nclass, k, temp, pred, err, errlen)) return -1;
     float *trn = JEPA_MALLOC((size_t)ntr * dim * sizeof *trn); /* (ntr, dim) unit rows */
-    knn_normalize(trn, ftr, ntr, dim);
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < ntr; i++)
+        knn_normalize_row(trn + (size_t)i * dim, ftr + (size_t)i * dim, dim);
     const int nblocks = (nte + KNN_TEST_BLOCK - 1) / KNN_TEST_BLOCK;
     #pragma omp parallel
     {
@@ -175,13 +172,8 @@ int knn_predict(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
         #pragma omp for schedule(dynamic, 1)
         for (int b = 0; b < nblocks; b++) {
             int r0 = b * KNN_TEST_BLOCK, m = nte - r0 < KNN_TEST_BLOCK ? nte - r0 : KNN_TEST_BLOCK;
-            for (int i = 0; i < m; i++) { /* knn_normalize's loop, inline: no nested team */
-                const float *x = fte + (size_t)(r0 + i) * dim;
-                double s = 0;
-                for (int j = 0; j < dim; j++) s += (double)x[j] * x[j];
-                double inv = 1.0 / fmax(sqrt(s), KNN_NORM_EPS);
-                for (int j = 0; j < dim; j++) q[(size_t)i * dim + j] = (float)(x[j] * inv);
-            }
+            for (int i = 0; i < m; i++)
+                knn_normalize_row(q + (size_t)i * dim, fte + (size_t)(r0 + i) * dim, dim);
             knn_block(q, m, trn, ytr, ntr, dim, nclass, k, temp, S, ts, ti, votes, pred + r0);
         }
         jepa_free(q);
