@@ -363,6 +363,21 @@ static void print_field(const shard_field *f, const uint8_t *p) {
     }
 }
 
+/* A record as text: each field (record schema), or each image plane in hex. */
+static void print_record(const shard_schema *s, const uint8_t *pix) {
+    size_t plane = (size_t)s->height * s->width;
+    for (uint32_t i = 0; i < s->nfields; i++)
+        print_field(&s->fields[i], pix + shard_schema_field_offset(s, (int)i));
+    for (uint32_t c = 0; c < s->channels; c++) {
+        if (s->channels > 1) printf("channel %u\n", c);
+        for (uint32_t y = 0; y < s->height; y++) {
+            for (uint32_t x = 0; x < s->width; x++)
+                printf("%s%02x", x ? " " : "", pix[c * plane + (size_t)y * s->width + x]);
+            printf("\n");
+        }
+    }
+}
+
 
 static int cmd_cat(int argc, char **argv) {
     const char *dir = NULL, *format = "text";
@@ -428,16 +443,7 @@ static int cmd_cat(int argc, char **argv) {
                where);
         if (s->label == SHARD_LABEL_U8) printf(", label %u", label);
         printf("\n");
-        for (uint32_t i = 0; i < s->nfields; i++)
-            print_field(&s->fields[i], pix + shard_schema_field_offset(s, (int)i));
-        for (uint32_t c = 0; c < s->channels; c++) {
-            if (s->channels > 1) printf("channel %u\n", c);
-            for (uint32_t y = 0; y < s->height; y++) {
-                for (uint32_t x = 0; x < s->width; x++)
-                    printf("%s%02x", x ? " " : "", pix[c * plane + (size_t)y * s->width + x]);
-                printf("\n");
-            }
-        }
+        print_record(s, pix);
     }
     free(pix);
     shard_dataset_close(ds);
