@@ -124,7 +124,7 @@ const spec_key spec_keys[] = {
      "weight of the rollout loss beside the teacher-forcing loss"},
     {"world.embed_dim", SPEC_INT, F(world.embed_dim), 2, 4096, 0, "64", NULL,
      "frame embedding width (pooled encoder output, projected)"},
-    {"world.action_scale", SPEC_DOUBLE, F(world.action_scale), 0, 1e6, SPEC_LO_OPEN, "20", NULL,
+    {"world.action_scale", SPEC_DOUBLE, F(world.action_scale), 0, 1e6, SPEC_LO_OPEN, "16.666666666666668", NULL,
      "actions are multiplied by this before the predictor (1 / the action bound: unit scale)"},
     {"world.stopgrad_target", SPEC_BOOL, F(world.stopgrad_target), 0, 1, 0, "false", NULL,
      "no gradient through the target frame embeddings (false: end to end, as LeWorldModel)"},

@@ -60,6 +60,17 @@ void jepa_params_free(jepa_model *m) {
     m->tensors = NULL;
 }
 
+/* Input layers whose init is PyTorch's default (fan-in uniform), weight and bias. */
+static int fanin_init(const char *name) {
+    static const char *const names[] = {"enc.patch", "proj", "wpred.in", "wpred.act"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t n = strlen(names[i]);
+        if (!strncmp(name, names[i], n) && (!strcmp(name + n, ".w") || !strcmp(name + n, ".b")))
+            return 1;
+    }
+    return 0;
+}
+
 void vit_init_params(jepa_model *m, uint64_t seed) {
     for (int i = 0; i < m->ntensors; i++) {
         const jepa_tensor *t = &m->tensors[i];
@@ -68,12 +79,14 @@ void vit_init_params(jepa_model *m, uint64_t seed) {
         rng_init(&r, rng_key(seed, 0x1417u, (uint64_t)i));
         const char *leaf = strrchr(t->name, '.');
         leaf = leaf ? leaf + 1 : t->name;
-        if (!strcmp(t->name, "enc.patch.w") || !strcmp(t->name, "enc.patch.b")) {
-            /* PyTorch's Conv2d default, U(+-1/sqrt(fan_in)): with 4x4 patches
-             * (fan_in 16) I-JEPA's trunc-normal(0.02) makes the content ~10x
-             * weaker than the sin-cos position embedding, and the targets
-             * become a function of position that is trivial to predict */
-            const jepa_tensor *w = &m->tensors[i - (strcmp(t->name, "enc.patch.b") ? 0 : 1)];
+        if (fanin_init(t->name)) {
+            /* PyTorch's Conv2d/Linear default, U(+-1/sqrt(fan_in)): with 4x4
+             * patches (fan_in 16) I-JEPA's trunc-normal(0.02) makes the content
+             * ~10x weaker than the sin-cos position embedding, and the targets
+             * become a function of position that is trivial to predict; the
+             * world model's action and input embeddings (fan_in 2 and E) would
+             * likewise drown in the time embedding. A bias follows its weight. */
+            const jepa_tensor *w = &m->tensors[i - (leaf[0] == 'b' ? 1 : 0)];
             double bound = 1.0 / sqrt((double)w->cols);
             for (size_t k = 0; k < t->numel; k++) p[k] = (float)((2 * rng_uniform(&r) - 1) * bound);
         } else if (!strcmp(t->name, "pred.mask_token")) {
@@ -227,6 +240,6 @@ void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float
         layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], sc->dln, x,
                            base + o[BLK_LN1W], a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax,
                            M, C);
-        if (gbase == m->grads) jepa_grads_ready(m, o[0]); /* block l's tensors are final */
+        if (m && gbase == m->grads) jepa_grads_ready(m, o[0]); /* block l's tensors are final */
     }
 }

@@ -61,7 +61,8 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
                        float *attn_scratch);
 /* Backward through L blocks: dres (S*T, C) holds dL/d(output) on entry and
  * dL/d(input) on return. Parameter grads accumulate into gbase; when gbase
- * is m->grads, m->grad_ready is told as each block's gradients are final. */
+ * is m->grads, m->grad_ready is told as each block's gradients are final
+ * (m NULL: never told, for a pass over weights another pass still adds to). */
 void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float *base,
                         float *gbase, const size_t *blk, int S, int T, float *dres);
 
