@@ -551,6 +551,9 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
             return fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
                         divisible_keys[i][1], y);
     }
+    if (s->eval.pool_blocks > s->model.depth)
+        return fail(err, errlen, "eval.pool_blocks: %d exceeds model.depth %d (the encoder's blocks)",
+                    s->eval.pool_blocks, s->model.depth);
     /* the 2-D sin-cos position embedding gives width/4 channels to each of
      * sin(row), cos(row), sin(col), cos(col) */
     if (s->model.width % 4)

@@ -1,4 +1,5 @@
 /* encoder.c - the ViT image encoder over whole images (encoder.h). */
+#include <stdio.h>
 #include <string.h>
 
 #include "encoder.h"
@@ -96,17 +97,59 @@ void enc_pass_backward(enc_pass *p, const jepa_dims *d, const enc_layout *L, con
 }
 
 void enc_features(enc_pass *p, const jepa_dims *d, const enc_layout *L, const float *W,
-                  const uint8_t *pixels, int n, float mean, float std, float *feats,
+                  const uint8_t *pixels, int n, float mean, float std, int k, float *feats,
                   float *attn_scratch) {
+    const int D = d->D, N = p->N;
+    JEPA_ASSERT(k >= 1 && k <= d->depth && (k == 1 || p->keep));
     size_t npix = (size_t)d->ch * p->img * p->img;
     float *img = JEPA_MALLOC(sizeof(float) * npix * p->maxS);
     for (int i0 = 0; i0 < n; i0 += p->maxS) {
-        int S = n - i0 < p->maxS ? n - i0 : p->maxS;
+        int S = n - i0 < p->maxS ? n - i0 : p->maxS, M = S * N;
         const uint8_t *src = pixels + (size_t)i0 * npix;
-        for (size_t k = 0; k < (size_t)S * npix; k++)
-            img[k] = ((float)src[k] * (1.0f / 255.0f) - mean) / std;
+        for (size_t q = 0; q < (size_t)S * npix; q++)
+            img[q] = ((float)src[q] * (1.0f / 255.0f) - mean) / std;
         enc_pass_forward(p, d, L, W, img, S, attn_scratch);
-        memcpy(feats + (size_t)i0 * d->D, p->pooled, sizeof(float) * S * d->D);
+        for (int j = 0; j < k; j++) {
+            int blk = d->depth - k + 1 + j; /* residual index: output of block blk-1 */
+            if (k > 1) /* the final LayerNorm applied to that block's output */
+                layernorm_forward(p->ln, p->lnm, p->lnr, vit_res(&p->acts, blk), W + L->norm_w,
+                                  W + L->norm_b, M, D);
+            for (int s = 0; s < S; s++) {
+                float *f = feats + (size_t)(i0 + s) * k * D + (size_t)j * D;
+                if (k == 1) {
+                    memcpy(f, p->pooled + (size_t)s * D, sizeof(float) * D);
+                    continue;
+                }
+                for (int c = 0; c < D; c++) f[c] = 0.0f;
+                for (int t = 0; t < N; t++) {
+                    const float *x = p->ln + ((size_t)s * N + t) * D;
+                    for (int c = 0; c < D; c++) f[c] += x[c];
+                }
+                for (int c = 0; c < D; c++) f[c] /= N;
+            }
+        }
     }
     jepa_free(img);
+}
+
+int enc_layout_from_table(const jepa_model *m, enc_layout *L) {
+    const jepa_dims *d = &m->dims;
+    const jepa_tensor *t;
+    char name[48];
+    if (d->depth > 64) return -1;
+#define FIND(field, nm) if (!(t = jepa_tensor_find(m, nm))) return -1; L->field = t->offset
+    FIND(patch_w, "enc.patch.w");
+    FIND(patch_b, "enc.patch.b");
+    FIND(norm_w, "enc.norm.w");
+    FIND(norm_b, "enc.norm.b");
+#undef FIND
+    static const char *leaf[BLK_N] = {"ln1.w", "ln1.b", "qkv.w", "qkv.b", "proj.w", "proj.b",
+                                      "ln2.w", "ln2.b", "fc1.w", "fc1.b", "fc2.w", "fc2.b"};
+    for (int l = 0; l < d->depth; l++)
+        for (int q = 0; q < BLK_N; q++) {
+            snprintf(name, sizeof name, "enc.%d.%s", l, leaf[q]);
+            if (!(t = jepa_tensor_find(m, name))) return -1;
+            L->blk[(size_t)l * BLK_N + q] = t->offset;
+        }
+    return 0;
 }

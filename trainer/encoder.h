@@ -13,7 +13,7 @@
 #include "vit.h"
 
 /* offsets of the encoder's tensors in the parameter buffer */
-typedef struct {
+typedef struct enc_layout {
     size_t patch_w, patch_b, norm_w, norm_b;
     size_t blk[64 * BLK_N]; /* (depth, BLK_N) */
 } enc_layout;
@@ -48,10 +48,17 @@ void enc_pass_forward(enc_pass *p, const jepa_dims *d, const enc_layout *L, cons
 void enc_pass_backward(enc_pass *p, const jepa_dims *d, const enc_layout *L, const float *W,
                        float *G, vit_scratch *sc, const float *dpooled, int S, jepa_model *notify);
 
-/* Mean-pooled features (n, D) of n u8 images (n, ch, img, img), normalised
- * with (mean, std), in chunks of p->maxS (p from enc_pass_init, keep 0). */
+/* Features (n, k*D) of n u8 images (n, ch, img, img), normalised with
+ * (mean, std), in chunks of p->maxS: for each of the last k blocks (oldest
+ * first) the final LayerNorm (with its affine) of that block's output,
+ * averaged over tokens, concatenated (DINO's n_last_blocks; k = 1 is the
+ * pooled output of enc_pass_forward). k > 1 needs p from enc_pass_init
+ * with keep 1 (every block's output kept). */
 void enc_features(enc_pass *p, const jepa_dims *d, const enc_layout *L, const float *W,
-                  const uint8_t *pixels, int n, float mean, float std, float *feats,
+                  const uint8_t *pixels, int n, float mean, float std, int k, float *feats,
                   float *attn_scratch);
+/* The encoder layout of a table holding enc.* tensors (by name), e.g. an
+ * I-JEPA model's: 0, or -1 if a tensor is missing. */
+int enc_layout_from_table(const jepa_model *m, enc_layout *L);
 
 #endif

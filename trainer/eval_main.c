@@ -34,17 +34,23 @@ static int eval(int argc, char **argv) {
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        printf("usage: jepa-eval RUN_DIR [--set key=value ...]\n"
-               "       jepa-eval --random SPEC.yaml [--set key=value ...]\n"
-               "Evaluates a run's model (image objectives: linear probe, kNN, few-label probes),\n"
-               "or a randomly initialised one of SPEC. Prints `name value` lines.\n");
+        printf("usage: jepa-eval RUN_DIR [--export DIR] [--set key=value ...]\n"
+               "       jepa-eval --random SPEC.yaml [--export DIR] [--set key=value ...]\n"
+               "       jepa-eval --pixels SPEC.yaml [--export DIR] [--set key=value ...]\n"
+               "Evaluates a run's model (image objectives: linear probe, kNN, few-label probes;\n"
+               "world: prediction errors and position probes), a randomly initialised one of\n"
+               "SPEC (--random), or raw pixels with the same evaluation (--pixels). Prints\n"
+               "`name value` lines. --export DIR writes the image features and labels as .npy\n"
+               "(train_features, train_labels, test_features, test_labels). Runs under mpirun too:\n"
+               "every rank extracts a slice of the features.\n");
         return 0;
     }
-    int random = !strcmp(argv[1], "--random");
-    if (random && argc < 3) {
-        fprintf(stderr, "jepa-eval: --random needs SPEC.yaml\n");
+    int random = !strcmp(argv[1], "--random"), pixels = !strcmp(argv[1], "--pixels");
+    if ((random || pixels) && argc < 3) {
+        fprintf(stderr, "jepa-eval: %s needs SPEC.yaml\n", argv[1]);
         return 2;
     }
+    random |= pixels; /* both read a spec, not a run */
     char spec_path[SPEC_STR_MAX + 32], err[SPEC_ERR_MAX];
     if (random) snprintf(spec_path, sizeof spec_path, "%s", argv[2]);
     else snprintf(spec_path, sizeof spec_path, "%s/spec.resolved.yaml", argv[1]);
@@ -56,9 +62,28 @@ static int eval(int argc, char **argv) {
     }
     int rc = cli_load_spec("jepa-eval", &s, spec_path, argc, argv, random ? 3 : 2, NULL, unused, &nu);
     if (rc) return rc;
-    if (nu) {
-        fprintf(stderr, "jepa-eval: unknown argument '%s'\n", argv[unused[0]]);
-        return 2;
+    const char *export_dir = NULL;
+    for (int j = 0; j < nu; j++) {
+        const char *a = argv[unused[j]];
+        if (!strcmp(a, "--export") && j + 1 < nu && unused[j + 1] == unused[j] + 1 &&
+            argv[unused[j + 1]][0]) {
+            export_dir = argv[unused[++j]];
+        } else if (!strcmp(a, "--export")) {
+            fprintf(stderr, "jepa-eval: --export needs a directory\n");
+            return 2;
+        } else {
+            fprintf(stderr, "jepa-eval: unknown argument '%s'\n", a);
+            return 2;
+        }
+    }
+    obj_eval ev;
+    if (pixels) {
+        if (eval_pixels(&s, export_dir, &ev, err, sizeof err)) {
+            fprintf(stderr, "jepa-eval: %s\n", err);
+            return 1;
+        }
+        for (int i = 0; i < ev.n; i++) printf("%s %.4f\n", ev.name[i], ev.value[i]);
+        return 0;
     }
     const objective_ops *ops = objective_find(s.objective);
     shard_schema sc;
@@ -82,7 +107,7 @@ static int eval(int argc, char **argv) {
         o->mean = meta.norm_mean;
         o->std = meta.norm_std;
     }
-    obj_eval ev;
+    o->export_dir = export_dir;
     if (rc == 0) rc = ops->evaluate(o, &s, &ev, err, sizeof err);
     ops->destroy(o);
     if (rc) {

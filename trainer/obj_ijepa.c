@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encoder.h"
 #include "objective.h"
 
 typedef struct {
@@ -114,17 +115,16 @@ static void ijepa_after_update(objective *b, const sched_values *sv) {
     ema_update(b->m.target, b->m.params, b->m.nenc, (float)sv->ema);
 }
 
-/* image features for the evaluation: mean-pooled final-LN tokens */
-static void ijepa_features(void *ctx, const jepa_images *imgs, float *out) {
-    ijepa_obj *o = ctx;
-    jepa_features(&o->base.m, o->which, imgs, o->base.mean, o->base.std, out);
-}
-
+/* The context encoder (or the EMA target, eval.features) through the
+ * image evaluation: the I-JEPA encoder's tensors are encoder.h's, by name. */
 static int ijepa_evaluate(objective *b, const jepa_spec *s, obj_eval *out, char *err,
                           size_t errlen) {
     ijepa_obj *o = (ijepa_obj *)b;
-    return eval_images(s, b->m.dims.D, ijepa_features, o, o->which ? "target" : "context", out,
-                       err, errlen);
+    enc_layout L;
+    JEPA_ASSERT(enc_layout_from_table(&b->m, &L) == 0);
+    image_encoder e = {&b->m.dims, &L, o->which ? b->m.target : b->m.params, b->mean, b->std,
+                       s->eval.pool_blocks, b->B, b->export_dir};
+    return eval_images(s, &e, o->which ? "target" : "context", out, err, errlen);
 }
 
 const objective_ops objective_ijepa = {

@@ -73,6 +73,7 @@ struct objective {
     int B;               /* records per rank per step */
     int rank, world;
     uint64_t seed;
+    const char *export_dir; /* evaluate: also write the features there (jepa-eval --export) */
 };
 
 /* The objective named name, or NULL. */
@@ -89,15 +90,31 @@ int objective_check_images(const shard_schema *sc, const jepa_dims *d, const cha
 /* data_stats for image objectives: mean and std of every pixel of dir. */
 int objective_image_stats(objective *o, const char *dir, char *err, size_t errlen);
 
-/* Features of an image encoder: out (imgs->n, dim) for every image of imgs. */
-typedef void (*image_features_fn)(void *ctx, const jepa_images *imgs, float *out);
+/* An image encoder to evaluate: the ViT of encoder.h under weights W. */
+struct enc_layout;
+typedef struct {
+    const jepa_dims *d;
+    const struct enc_layout *L;
+    const float *W;          /* its weights (e.g. params, or the EMA target) */
+    float mean, std;         /* pixel normalisation */
+    int pool_blocks;         /* eval.pool_blocks */
+    int batch;               /* images per forward (the training batch) */
+    const char *export_dir;  /* non-NULL: write the features as .npy there */
+} image_encoder;
+
 /* The image-encoder evaluation (eval_images.c): features of the training and
- * test sets (data.train, data.test), then the linear probe, and per the
- * eval keys the kNN classifier and the 1%/10%-label probes; figures named
- * probe_acc, knn_acc, probe1pct_acc, probe10pct_acc. which names the encoder
- * in the progress line. Collective; rank 0's *out holds the figures. */
-int eval_images(const jepa_spec *s, int dim, image_features_fn f, void *ctx, const char *which,
-                obj_eval *out, char *err, size_t errlen);
+ * test sets (data.train, data.test; every rank extracts a slice, gathered to
+ * rank 0), then on rank 0 the linear probe and, per the eval keys, the kNN
+ * classifier and the 1%/10%-label probes; figures knn_acc, probe1pct_acc,
+ * probe10pct_acc, probe_acc (last). which names the encoder in the log.
+ * Collective; rank 0's *out holds the figures. 0 or -1 + err. */
+int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, obj_eval *out,
+                char *err, size_t errlen);
+
+/* The same figures for raw pixels (x / 255) as features: the baseline every
+ * encoder must beat. Rank 0 works; other ranks return 0 at once. */
+int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char *err,
+                size_t errlen);
 
 extern const objective_ops objective_ijepa;
 extern const objective_ops objective_lejepa;

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The world model: generate Two-Room trajectories (once: 10,000 training
+# episodes of seed 0, 1,000 held-out test episodes of seed 1, 32 frames of
+# 32x32 each, about 15 MB of shards, under a second), train the
+# action-conditioned JEPA world model of configs/world-tworoom.yaml for 30
+# minutes on 2 data-parallel MPI ranks (1 thread each) and print its figures
+# (latent_err_hK / still_err_hK, pos_r2_random, pred4_pos_r2, pos_r2 last).
+# Each run gets its own directory, runs/world-DATE-TIME. Extra arguments go
+# to jepa-train, e.g. --set train.minutes=5.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+gen() { # split episodes seed
+  if [ -f "data/tworoom/$1/manifest.json" ] && ./build/jepa-shard verify "data/tworoom/$1" >/dev/null 2>&1; then
+    return
+  fi
+  rm -rf "data/tworoom/$1"
+  mkdir -p data/tworoom
+  ./build/jepa-world gen --out "data/tworoom/$1" --episodes "$2" --seed "$3" --split "$1" --quiet
+}
+gen train 10000 0
+gen test 1000 1
+if [ "$(id -u)" -eq 0 ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+exec mpirun -np 2 ./build/jepa-train configs/world-tworoom.yaml \
+  --set parallel.threads_per_rank=1 \
+  --set run.dir="runs/world-$(date +%Y%m%d-%H%M%S)" "$@"
