@@ -175,7 +175,7 @@ static void test_gelu(void) {
 }
 
 /* -------------------------------------------------------------- attention */
-typedef struct { int B, T, C, H; double *qkv, *r, *out; } att_ctx;
+typedef struct { int B, T, C, H; double *qkv, *r, *out; int causal; } att_ctx;
 static double att_ref(void *p) {
     att_ctx *c = p;
     int hd = c->C / c->H, C3 = 3 * c->C;
@@ -185,17 +185,18 @@ static double att_ref(void *p) {
             for (int i = 0; i < c->T; i++) {
                 const double *q = c->qkv + (b * c->T + i) * C3 + h * hd;
                 double mx = -1e300, sum = 0;
-                for (int j = 0; j < c->T; j++) {
+                int n = c->causal ? i + 1 : c->T; /* causal: keys 0..i only */
+                for (int j = 0; j < n; j++) {
                     const double *k = c->qkv + (b * c->T + j) * C3 + c->C + h * hd;
                     double d = 0;
                     for (int e = 0; e < hd; e++) d += q[e] * k[e];
                     s[j] = d / sqrt((double)hd);
                     mx = fmax(mx, s[j]);
                 }
-                for (int j = 0; j < c->T; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int j = 0; j < n; j++) sum += (s[j] = exp(s[j] - mx));
                 for (int e = 0; e < hd; e++) {
                     double o = 0;
-                    for (int j = 0; j < c->T; j++)
+                    for (int j = 0; j < n; j++)
                         o += s[j] / sum * c->qkv[(b * c->T + j) * C3 + 2 * c->C + h * hd + e];
                     if (c->out) c->out[(b * c->T + i) * c->C + h * hd + e] = o;
                     L += o * c->r[(b * c->T + i) * c->C + h * hd + e];
@@ -204,7 +205,7 @@ static double att_ref(void *p) {
     return L;
 }
 
-static void test_attention(void) {
+static void check_attention(int causal) {
     int B = 2, T = 5, C = 8, H = 2, n = B * T * 3 * C, no = B * T * C;
     float *qkv = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * no);
     float *out = malloc(sizeof(float) * no), *att = malloc(sizeof(float) * B * H * T * T);
@@ -212,9 +213,10 @@ static void test_attention(void) {
     float *scratch = malloc(sizeof(float) * attention_scratch_floats(T, C / H) * 64);
     fill(qkv, n, 1.0); fill(r, no, 1);
     for (int i = 0; i < n; i++) dqkv[i] = 123.0f; /* backward must overwrite, not add */
-    attention_forward(out, att, qkv, B, T, C, H, scratch);
+    if (causal) attention_forward_causal(out, att, qkv, B, T, C, H, scratch);
+    else attention_forward(out, att, qkv, B, T, C, H, scratch);
     attention_backward(dqkv, r, qkv, att, B, T, C, H, scratch);
-    att_ctx c = {B, T, C, H, to_d(qkv, n), to_d(r, no), NULL};
+    att_ctx c = {B, T, C, H, to_d(qkv, n), to_d(r, no), NULL, causal};
     double *ref = malloc(sizeof(double) * no), *g = malloc(sizeof(double) * n);
     c.out = ref; att_ref(&c); c.out = NULL;
     fwd_compare("attention", out, ref, no);
@@ -226,11 +228,23 @@ static void test_attention(void) {
         worst = fmax(worst, fabs(s - 1));
     }
     CU_ASSERT(worst < 1e-5);
+    /* causal: exact zeros above the diagonal (the backward relies on them),
+     * and the first query sees only itself */
+    int above = 0;
+    for (int bh = 0; causal && bh < B * H; bh++)
+        for (int i = 0; i < T; i++)
+            for (int j = i + 1; j < T; j++) above += att[((size_t)bh * T + i) * T + j] != 0.0f;
+    CU_ASSERT_EQUAL(above, 0);
+    if (causal) CU_ASSERT_EQUAL(att[0], 1.0f);
     numeric_grad(g, c.qkv, n, att_ref, &c);
-    CU_ASSERT(grad_compare("attention dqkv", dqkv, g, n) <= 1);
+    CU_ASSERT(grad_compare(causal ? "causal attention dqkv" : "attention dqkv", dqkv, g, n) <= 1);
     free(qkv); free(r); free(out); free(att); free(dqkv); free(scratch);
     free(c.qkv); free(c.r); free(ref); free(g);
 }
+
+static void test_attention(void) { check_attention(0); }
+/* the world model's frame-causal predictor */
+static void test_attention_causal(void) { check_attention(1); }
 
 /* ------------------------------------------------------------ patch embed */
 /* patchify + linear must equal a stride-p convolution (Conv2d(ch, D, p, p)) */
@@ -367,7 +381,7 @@ int main(void) {
     static const test_case cases[] = {
         {"check_can_fail", test_check_can_fail}, {"linear", test_linear},
         {"layernorm", test_layernorm},           {"gelu", test_gelu},
-        {"attention", test_attention},           {"patch_embed", test_patch_embed},
+        {"attention", test_attention},           {"attention_causal", test_attention_causal},           {"patch_embed", test_patch_embed},
         {"gather_scatter", test_gather_scatter}, {"losses", test_losses},
         {"pos_embed", test_pos_embed},
     };
