@@ -13,18 +13,21 @@
  *
  *     e = W3 GELU(LN(W2 GELU(LN(W1 f + b1)) + b2)) + b3      (D -> Hp -> Hp -> P)
  *
- * giving embeddings e (V, B, P), view-major. The loss (paper Sec. on
- * LeJEPA's implementation: prediction term plus lambda-weighted SIGReg;
- * equation numbers unchecked, as in sigreg.h) is
+ * giving embeddings e (V, B, P), view-major. The loss (the paper's
+ * prediction term plus lambda-weighted SIGReg; its section and equation
+ * numbers were not checkable here, as in sigreg.h) is
  *
  *     c_i  = (1/Vg) sum_{v < Vg} e_{v,i}                      (centre of the global views)
  *     inv  = (1/(V B P)) sum_{v, i} ||e_{v,i} - c_i||^2
  *     L    = (1 - lambda) inv + lambda SIGReg(e; one group per view, B rows each)
  *
  * The mean over (views, images, dims) is MINIMAL.md's
- * `(proj.mean(0) - proj).square().mean()` on proj (V, N, P); with local
- * views the centre is the mean of the GLOBAL views only, as in the paper's
- * listing (local views predict the global centre, never the reverse). The
+ * `(proj.mean(0) - proj).square().mean()` on proj (V, N, P) (all views
+ * global there). With local views the centre is the mean of the GLOBAL
+ * views only, every view (global ones included) regressing it: the
+ * paper's global/local form as public code following it writes it
+ * (`global_centroid = stack(global_views).mean(0)`, `(global_centroid -
+ * all_views).square().mean()`); the paper's own listing was not read. The
  * centre is NOT detached: the gradient flows through c_i into the global
  * views, as in MINIMAL.md (no .detach() anywhere) and the paper's "no
  * stop-gradient". SIGReg per view with the statistic's N = the global batch
