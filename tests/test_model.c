@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dref.h"
 #include "jepa.h"
 #include "testutil.h"
 
@@ -41,9 +42,9 @@ static mask_cfg default_masks(void) {
 }
 
 /* ---- an independent double-precision forward of the whole model ----
- * Naive loops over the same parameter table (looked up by name), so the
- * numeric gradient comes from a second implementation in double, where
- * central differences (h = 1e-6) are accurate to ~1e-8. */
+ * Naive loops over the same parameter table (looked up by name; layers from
+ * dref.c), so the numeric gradient comes from a second implementation in
+ * double, where central differences (h = 1e-6) are accurate to ~1e-8. */
 typedef struct {
     const jepa_model *m;
     double *P;          /* (nparams) online parameters, perturbed by the check */
@@ -54,86 +55,12 @@ typedef struct {
     double *y;          /* (npred*B*ntgt, D) targets, computed once */
 } ref_ctx;
 
-static const double *tp(const jepa_model *m, const double *base, const char *name) {
-    const jepa_tensor *t = jepa_tensor_find(m, name);
-    JEPA_ASSERT(t);
-    return base + t->offset;
-}
-
-static void d_linear(double *out, const double *x, const double *w, const double *b, int M, int K, int N) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            double s = b ? b[j] : 0;
-            for (int k = 0; k < K; k++) s += x[i * K + k] * w[j * K + k];
-            out[i * N + j] = s;
-        }
-}
-
-static void d_layernorm(double *x, const double *w, const double *b, int M, int C) {
-    for (int i = 0; i < M; i++) {
-        double mu = 0, v = 0, *r = x + i * C;
-        for (int c = 0; c < C; c++) mu += r[c];
-        mu /= C;
-        for (int c = 0; c < C; c++) v += (r[c] - mu) * (r[c] - mu);
-        v /= C;
-        for (int c = 0; c < C; c++) {
-            r[c] = (r[c] - mu) / sqrt(v + 1e-6);
-            if (w) r[c] = r[c] * w[c] + b[c];
-        }
-    }
-}
-
-/* one pre-norm block over S sequences of T tokens, in place on x (S*T, C) */
-static void d_block(double *x, const jepa_model *m, const double *base, const char *pre, int l,
-                    int S, int T, int C, int H) {
-    char n[64];
-#define W(leaf) (snprintf(n, sizeof n, "%s.%d.%s", pre, l, leaf), tp(m, base, n))
-    int M = S * T, hd = C / H, Hd = 4 * C;
-    double *a = malloc(sizeof(double) * M * C), *qkv = malloc(sizeof(double) * M * 3 * C);
-    double *o = malloc(sizeof(double) * M * C), *h1 = malloc(sizeof(double) * M * Hd);
-    double *t = malloc(sizeof(double) * M * C), sc[256];
-    memcpy(a, x, sizeof(double) * M * C);
-    d_layernorm(a, W("ln1.w"), W("ln1.b"), M, C);
-    d_linear(qkv, a, W("qkv.w"), W("qkv.b"), M, C, 3 * C);
-    for (int s = 0; s < S; s++)
-        for (int h = 0; h < H; h++)
-            for (int i = 0; i < T; i++) {
-                double mx = -1e300, sum = 0;
-                for (int j = 0; j < T; j++) {
-                    double d = 0;
-                    for (int e = 0; e < hd; e++)
-                        d += qkv[(s * T + i) * 3 * C + h * hd + e] * qkv[(s * T + j) * 3 * C + C + h * hd + e];
-                    sc[j] = d / sqrt((double)hd);
-                    mx = fmax(mx, sc[j]);
-                }
-                for (int j = 0; j < T; j++) sum += (sc[j] = exp(sc[j] - mx));
-                for (int e = 0; e < hd; e++) {
-                    double v = 0;
-                    for (int j = 0; j < T; j++) v += sc[j] / sum * qkv[(s * T + j) * 3 * C + 2 * C + h * hd + e];
-                    o[(s * T + i) * C + h * hd + e] = v;
-                }
-            }
-    d_linear(t, o, W("proj.w"), W("proj.b"), M, C, C);
-    for (int i = 0; i < M * C; i++) x[i] += t[i];
-    memcpy(a, x, sizeof(double) * M * C);
-    d_layernorm(a, W("ln2.w"), W("ln2.b"), M, C);
-    d_linear(h1, a, W("fc1.w"), W("fc1.b"), M, C, Hd);
-    for (int i = 0; i < M * Hd; i++) {
-        double v = h1[i];
-        h1[i] = 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
-    }
-    d_linear(t, h1, W("fc2.w"), W("fc2.b"), M, Hd, C);
-    for (int i = 0; i < M * C; i++) x[i] += t[i];
-#undef W
-    free(a); free(qkv); free(o); free(h1); free(t);
-}
-
 /* encoder over the listed tokens of each image: out (B*n, D), final LN applied */
 static void d_encode(double *out, const ref_ctx *c, const double *base, const int *tok, int n) {
     const jepa_model *m = c->m;
     const jepa_dims *d = &m->dims;
     int B = c->mk->B, p = d->patch, G = d->grid;
-    const double *pw = tp(m, base, "enc.patch.w"), *pb = tp(m, base, "enc.patch.b");
+    const double *pw = dref_tensor(m, base, "enc.patch.w"), *pb = dref_tensor(m, base, "enc.patch.b");
     for (int b = 0; b < B; b++)
         for (int i = 0; i < n; i++) {
             int t = tok ? tok[b * n + i] : i, gy = t / G, gx = t % G;
@@ -148,8 +75,8 @@ static void d_encode(double *out, const ref_ctx *c, const double *base, const in
                 x[o] = s + m->pos_enc[t * d->D + o];
             }
         }
-    for (int l = 0; l < d->depth; l++) d_block(out, m, base, "enc", l, B, n, d->D, d->heads);
-    d_layernorm(out, tp(m, base, "enc.norm.w"), tp(m, base, "enc.norm.b"), B * n, d->D);
+    for (int l = 0; l < d->depth; l++) dref_block(out, m, base, "enc", l, B, n, d->D, d->heads, 0);
+    dref_layernorm(out, dref_tensor(m, base, "enc.norm.w"), dref_tensor(m, base, "enc.norm.b"), B * n, d->D);
 }
 
 static double ref_loss(void *vc) {
@@ -162,7 +89,7 @@ static double ref_loss(void *vc) {
     if (!c->y) { /* targets: EMA encoder on all tokens, LN without affine */
         double *h = malloc(sizeof(double) * B * N * D);
         d_encode(h, c, c->T, NULL, N);
-        d_layernorm(h, NULL, NULL, B * N, D);
+        dref_layernorm(h, NULL, NULL, B * N, D);
         c->y = malloc(sizeof(double) * P * B * Nt * D);
         for (int j = 0; j < P; j++)
             for (int b = 0; b < B; b++)
@@ -174,9 +101,9 @@ static double ref_loss(void *vc) {
     }
     double *z = malloc(sizeof(double) * B * Nc * D), *zp = malloc(sizeof(double) * B * Nc * Dp);
     d_encode(z, c, c->P, mk->ctx, Nc);
-    d_linear(zp, z, tp(m, c->P, "pred.in.w"), tp(m, c->P, "pred.in.b"), B * Nc, D, Dp);
+    dref_linear(zp, z, dref_tensor(m, c->P, "pred.in.w"), dref_tensor(m, c->P, "pred.in.b"), B * Nc, D, Dp);
     double *x = malloc(sizeof(double) * P * B * T * Dp);
-    const double *mt = tp(m, c->P, "pred.mask_token");
+    const double *mt = dref_tensor(m, c->P, "pred.mask_token");
     for (int j = 0; j < P; j++)
         for (int b = 0; b < B; b++) {
             double *s = x + ((size_t)j * B + b) * T * Dp;
@@ -187,12 +114,12 @@ static double ref_loss(void *vc) {
                 for (int e = 0; e < Dp; e++)
                     s[(Nc + i) * Dp + e] = mt[e] + m->pos_pred[mk->tgt[((size_t)j * B + b) * Nt + i] * Dp + e];
         }
-    for (int l = 0; l < d->pdepth; l++) d_block(x, m, c->P, "pred", l, P * B, T, Dp, d->pheads);
+    for (int l = 0; l < d->pdepth; l++) dref_block(x, m, c->P, "pred", l, P * B, T, Dp, d->pheads, 0);
     double *xt = malloc(sizeof(double) * P * B * Nt * Dp), *out = malloc(sizeof(double) * P * B * Nt * D);
     for (int s = 0; s < P * B; s++)
         memcpy(xt + (size_t)s * Nt * Dp, x + ((size_t)s * T + Nc) * Dp, sizeof(double) * Nt * Dp);
-    d_layernorm(xt, tp(m, c->P, "pred.norm.w"), tp(m, c->P, "pred.norm.b"), P * B * Nt, Dp);
-    d_linear(out, xt, tp(m, c->P, "pred.out.w"), tp(m, c->P, "pred.out.b"), P * B * Nt, Dp, D);
+    dref_layernorm(xt, dref_tensor(m, c->P, "pred.norm.w"), dref_tensor(m, c->P, "pred.norm.b"), P * B * Nt, Dp);
+    dref_linear(out, xt, dref_tensor(m, c->P, "pred.out.w"), dref_tensor(m, c->P, "pred.out.b"), P * B * Nt, Dp, D);
     double L = 0;
     size_t n = (size_t)P * B * Nt * D;
     for (size_t i = 0; i < n; i++) {
