@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The world model (objective: world) end to end at 2 ranks on a small Two-Room
+# set from jepa-world gen, with a tiny model (seconds per run):
+#   - the run exits 0; every metrics line has the objective's figures
+#     (sigreg, loss_tf, loss_ro, proj_std), finite, sigreg and loss_ro > 0;
+#   - stdout ends with the evaluation: latent_err_h1..h8, still_err_h1..h8,
+#     pos_err_random, pos_r2_random, pred4_pos_err, pred4_pos_r2, pos_err,
+#     pos_r2, numeric; summary.json has the same values and "objective": "world";
+#   - jepa-eval RUN prints the same figures;
+#   - exact resume at 2 ranks: stopped after step 13, resume=auto ends with
+#     the straight run's param_hash and metrics lines;
+#   - resuming under objective ijepa is refused in one line naming both
+#     objectives (with image data the ijepa model accepts) or naming the
+#     world data set (the same spec): exit 1, the run left alone;
+#   - world data for objective ijepa and Fashion-MNIST for objective world:
+#     one line naming the data directory, exit 1, no run directory.
+. "$(dirname "$0")/lib.sh"
+MPI="${JEPA_MPIEXEC:-mpirun}"
+TR="$B/jepa-train"
+SPEC="$S/configs/world-tworoom.yaml"
+JW="$B/jepa-world"
+
+mkdir -p "$T/w" && "$JW" gen --out "$T/w/train" --episodes 400 --steps 16 --seed 0 --quiet &&
+  "$JW" gen --out "$T/w/test" --episodes 100 --steps 16 --seed 1 --split test --quiet \
+  || { bad "jepa-world gen failed"; finish; exit 1; }
+N=30
+SMALL=(--set model.width=16 --set model.depth=1 --set model.heads=2 --set model.pred_width=16
+       --set model.pred_depth=1 --set model.pred_heads=2 --set world.embed_dim=16
+       --set sigreg.directions=32 --set train.batch_per_rank=8 --set train.steps=$N
+       --set train.log_every=5 --set parallel.threads_per_rank=1
+       --set data.train="$T/w/train" --set data.test="$T/w/test")
+FIGS="latent_err_h1 still_err_h1 latent_err_h2 still_err_h2 latent_err_h4 still_err_h4
+      latent_err_h8 still_err_h8 pos_err_random pos_r2_random pred4_pos_err pred4_pos_r2 pos_err pos_r2"
+NF=$(echo $FIGS | wc -w)
+json() { sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"; }
+metric() { sed -n "s/.*\"$1\": \([^,}]*\).*/\1/p"; }
+cols() { sed 's/, "img_per_s.*//' "$1/metrics.jsonl"; }
+num() { printf '%s' "$1" | grep -Eqx -- '-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?'; }
+
+# ---- a straight 2-rank run
+run a timeout 120 "$MPI" -np 2 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a"
+[ "$RC" -eq 0 ] && ok "2-rank world run exits 0" || bad "world run failed (rc $RC): $ERR"
+M="$T/a/metrics.jsonl"
+NL=$(grep -c '' "$M" 2>/dev/null || echo 0)
+[ "$NL" -eq 7 ] && ok "7 metric lines (step 1 and every 5)" || bad "$NL metric lines, want 7"
+for k in loss sigreg loss_tf loss_ro proj_std grad_norm; do
+  [ "$(grep -c "\"$k\": " "$M")" -eq "$NL" ] && ok "every metric line has $k" || bad "metric $k missing"
+done
+GOOD=$(while read -r l; do
+  s=$(printf '%s' "$l" | metric sigreg); f=$(printf '%s' "$l" | metric loss_tf)
+  r=$(printf '%s' "$l" | metric loss_ro); p=$(printf '%s' "$l" | metric proj_std)
+  awk -v s="$s" -v f="$f" -v r="$r" -v p="$p" 'BEGIN { exit !(s + 0 > 0 && s + 0 < 1e6 &&
+    f + 0 >= 0 && f + 0 < 1e6 && r + 0 > 0 && r + 0 < 1e6 && p + 0 > 0 && p + 0 < 1e6) }' && echo y
+done <"$M" | grep -c y)
+[ "$GOOD" -eq "$NL" ] && ok "sigreg, loss_tf, loss_ro, proj_std finite (sigreg, loss_ro > 0) on all lines" \
+  || bad "bad figures on $((NL - GOOD)) metric lines: $(head -n 2 "$M")"
+
+# the evaluation: the last NF stdout lines, in order, numeric, and in summary.json
+EVAL=$(printf '%s\n' "$OUT" | tail -n "$NF")
+[ "$(printf '%s\n' "$EVAL" | cut -d' ' -f1 | tr '\n' ' ')" = "$(echo $FIGS) " ] \
+  && ok "stdout ends with the $NF evaluation figures" || bad "stdout tail: $(printf '%s' "$EVAL" | tr '\n' ' ')"
+[ "$(json "$T/a/summary.json" objective)" = world ] && ok "summary names objective world" \
+  || bad "summary objective '$(json "$T/a/summary.json" objective)'"
+NB=0
+for f in $FIGS; do
+  v=$(printf '%s\n' "$EVAL" | sed -n "s/^$f //p"); j=$(json "$T/a/summary.json" "$f")
+  if num "$v" && [ -n "$j" ] && awk -v a="$v" -v b="$j" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }'; then :
+  else bad "$f: stdout '$v', summary '$j'"; NB=$((NB + 1)); fi
+done
+[ "$NB" -eq 0 ] && ok "every figure numeric and equal in summary.json"
+for k in sigreg loss_tf loss_ro proj_std param_hash; do
+  [ -n "$(json "$T/a/summary.json" $k)" ] && ok "summary has $k" || bad "summary lacks $k"
+done
+case "$ERR" in *"world eval: "*"pos_r2"*) ok "the evaluation reports on stderr" ;; *) bad "no 'world eval:' line: $ERR" ;; esac
+
+run ev "$B/jepa-eval" "$T/a"
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n "$NF")" = "$EVAL" ] \
+  && ok "jepa-eval reprints the same $NF figures" \
+  || bad "jepa-eval (rc $RC): $(printf '%s' "$OUT" | tr '\n' ' ') vs $(printf '%s' "$EVAL" | tr '\n' ' '): $ERR"
+
+# ---- exact resume at 2 ranks: stop after step 13, resume=auto
+run b timeout 120 "$MPI" -np 2 -x JEPA_DEBUG_STOP_STEP=13 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b"
+[ "$RC" -eq 75 ] && ok "stop after step 13 exits 75" || bad "stop: rc $RC, want 75: $ERR"
+[ -e "$T/b/summary.json" ] && bad "an interrupted run wrote summary.json" || ok "no summary.json for an interrupted run"
+run br timeout 120 "$MPI" -np 2 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b" --set resume=auto
+[ "$RC" -eq 0 ] && ok "resume=auto finishes" || bad "resume failed (rc $RC): $ERR"
+case "$ERR" in *"resuming from $T/b/checkpoints/step-00000013.ckpt"*) ok "resume names its checkpoint" ;; *) bad "resume stderr: $ERR" ;; esac
+HA=$(json "$T/a/summary.json" param_hash); HB=$(json "$T/b/summary.json" param_hash)
+[ -n "$HA" ] && [ "$HA" = "$HB" ] && ok "13 + resume + 17 steps: the straight run's param_hash ($HA)" \
+  || bad "param_hash $HB, straight run $HA"
+cmp -s <(cols "$T/a") <(cols "$T/b") && ok "metrics lines equal the straight run's" \
+  || bad "metrics differ: $(diff <(cols "$T/a") <(cols "$T/b") | head -n 4 | tr '\n' ' ')"
+[ "$(printf '%s\n' "$OUT" | tail -n "$NF")" = "$EVAL" ] && ok "the resumed run evaluates to the same figures" \
+  || bad "resumed figures: $(printf '%s\n' "$OUT" | tail -n "$NF" | tr '\n' ' ')"
+
+# ---- resuming under another objective
+pack_fmnist
+sums() { (cd "$1" && sha256sum summary.json latest checkpoint.bin checkpoints/*); }
+sums "$T/a" >"$T/sums.before"
+run ij "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a" --set objective=ijepa --set resume=auto \
+  --set model.img_size=28 "${DATA[@]}"
+expect_error "resume under objective ijepa refused" 1 "objective world" "objective ijepa" "$T/a/checkpoints/"
+run ijw "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a" --set objective=ijepa --set resume=auto
+expect_error "resume under objective ijepa with the world data refused" 1 "$T/w/train"
+cmp -s "$T/sums.before" <(sums "$T/a") && ok "refused resumes left the run alone" || bad "a refused resume changed $T/a"
+
+# ---- the wrong kind of data for each objective
+run wi "$TR" "$S/configs/fmnist-tiny.yaml" --set train.steps=5 --set run.dir="$T/wi" \
+  --set data.train="$T/w/train" --set data.test="$T/w/test"
+expect_error "world data for objective ijepa" 1 "$T/w/train" "images"
+[ -e "$T/wi" ] && bad "refused run left $T/wi" || ok "no run directory after the refusal"
+run fw "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/fw" "${DATA[@]}"
+expect_error "Fashion-MNIST for objective world" 1 "$T/fm/train" "'frames'" "jepa-world gen"
+[ -e "$T/fw" ] && bad "refused run left $T/fw" || ok "no run directory after the refusal"
+finish
