@@ -56,7 +56,8 @@ static int episodes_load(world_obj *o, const float *W, const char *dir, int max,
     e->n = (int)(n < (uint64_t)max ? n : (uint64_t)max);
     e->T = o->T;
     const int T = o->T, E = o->E, per = o->enc.maxS / T > 0 ? o->enc.maxS / T : 1;
-    JEPA_ASSERT(o->enc.maxS >= T);
+    const int chunk = o->enc.maxS; /* frames the encoder takes at once: may be < T */
+    float *fr = JEPA_MALLOC(sizeof(float) * per * T * o->frame_bytes); /* per episodes' frames */
     e->z = JEPA_MALLOC(sizeof(float) * e->n * T * E);
     e->state = JEPA_MALLOC(sizeof(float) * e->n * T * o->S);
     e->act = JEPA_MALLOC(sizeof(float) * e->n * (T - 1) * o->A);
@@ -69,15 +70,18 @@ static int episodes_load(world_obj *o, const float *W, const char *dir, int max,
             int i = i0 + j;
             rc = shard_dataset_read_record(ds, (uint64_t)i, rec, NULL, NULL, 0, err, errlen);
             const uint8_t *f = rec + o->off_frames;
-            float *dst = o->frames + (size_t)j * T * o->frame_bytes;
+            float *dst = fr + (size_t)j * T * o->frame_bytes;
             for (size_t q = 0; q < (size_t)T * o->frame_bytes; q++) dst[q] = f[q] * sa + sb;
             memcpy(e->state + (size_t)i * T * o->S, rec + o->off_state, sizeof(float) * T * o->S);
             float *a = e->act + (size_t)i * (T - 1) * o->A;
             memcpy(a, rec + o->off_actions, sizeof(float) * (T - 1) * o->A);
             for (int q = 0; q < (T - 1) * o->A; q++) a[q] *= o->act_scale;
         }
-        if (rc == 0) world_embed(o, W, o->frames, k * T, e->z + (size_t)i0 * T * E);
+        for (int q = 0; rc == 0 && q < k * T; q += chunk)
+            world_embed(o, W, fr + (size_t)q * o->frame_bytes, k * T - q < chunk ? k * T - q : chunk,
+                        e->z + ((size_t)i0 * T + q) * E);
     }
+    jepa_free(fr);
     jepa_free(rec);
     shard_dataset_close(ds);
     if (rc) episodes_free(e);

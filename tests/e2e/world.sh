@@ -6,7 +6,8 @@
 #   - stdout ends with the evaluation: latent_err_h1..h8, still_err_h1..h8,
 #     pos_err_random, pos_r2_random, pred4_pos_err, pred4_pos_r2, pos_err,
 #     pos_r2, numeric; summary.json has the same values and "objective": "world";
-#   - jepa-eval RUN prints the same figures;
+#   - jepa-eval RUN prints the same figures; a batch whose windows hold
+#     fewer frames than an episode still evaluates;
 #   - exact resume at 2 ranks: stopped after step 13, resume=auto ends with
 #     the straight run's param_hash and metrics lines;
 #   - resuming under objective ijepa is refused in one line naming both
@@ -77,6 +78,12 @@ run ev "$B/jepa-eval" "$T/a"
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n "$NF")" = "$EVAL" ] \
   && ok "jepa-eval reprints the same $NF figures" \
   || bad "jepa-eval (rc $RC): $(printf '%s' "$OUT" | tr '\n' ' ') vs $(printf '%s' "$EVAL" | tr '\n' ' '): $ERR"
+
+# a batch whose windows hold fewer frames than an episode (2 x 5 < 16): the
+# evaluation embeds episodes in pieces (it used to assert and abort)
+run sb "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/sb" --set train.steps=3 --set train.batch_per_rank=2
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n "$NF" | cut -d' ' -f1 | tr '\n' ' ')" = "$(echo $FIGS) " ] \
+  && ok "batch_per_rank 2: the evaluation runs and prints its figures" || bad "batch_per_rank 2 (rc $RC): $ERR"
 
 # ---- exact resume at 2 ranks: stop after step 13, resume=auto
 run b timeout 120 "$MPI" -np 2 -x JEPA_DEBUG_STOP_STEP=13 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b"
