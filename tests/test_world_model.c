@@ -5,7 +5,8 @@
  * (dref.c layers, loops over the same tensor table looked up by name), with
  * world.stopgrad_target false and true; that the rollout feeds its
  * predictions back; that window starts are a pure function of (seed, step,
- * global episode index); create's refusals of data and keys.
+ * global episode index); the BatchNorm's running statistics; create's
+ * refusals of data and keys.
  *
  * The reference recomputes every rollout step from scratch (a fresh causal
  * pass over z_0, zhat_1, .., zhat_j for each j), so it shares neither the
@@ -442,6 +443,51 @@ static void test_window_starts(void) {
     free(other);
 }
 
+/* The BatchNorm's running statistics: step 0 replaces the init, then the
+ * plain average of the steps so far (momentum 1/(step+1) until it reaches
+ * WORLD_BN_MOMENTUM); with them equal to a step's batch statistics, the
+ * evaluation's embedding (world_embed) of that step's frames is the
+ * training embedding. */
+static void test_running_stats(void) {
+    jepa_spec s;
+    wf_spec(&s, BG);
+    world_obj *o = wf_create(&s, TG, 0, 1, 0.1);
+    objective *b = &o->base;
+    const int E = o->E, n = BG * o->W;
+    uint8_t *rec = wf_records(BG, TG, 17);
+    const float *rm = b->m.params + o->bn_mean, *rv = b->m.params + o->bn_var;
+    double amu[16] = {0}, avar[16] = {0}, worst = 0;
+    sched_values sv = {1e-3, 0.04, 0};
+    JEPA_ASSERT(E <= 16);
+    for (int step = 0; step < 5; step++) {
+        b->ops->step(b, rec, step, NULL);
+        for (int c = 0; c < E; c++) {
+            amu[c] += o->mu[c] / 5.0;
+            avar[c] += o->var[c] / 5.0;
+        }
+        b->ops->after_update(b, &sv); /* no optimizer step: the same model each time */
+        if (step == 0) {
+            CU_ASSERT(memcmp(rm, o->mu, sizeof(float) * E) == 0);
+            CU_ASSERT(memcmp(rv, o->var, sizeof(float) * E) == 0);
+            float *z = malloc(sizeof(float) * n * E);
+            world_embed(o, b->m.params, o->frames, n, z);
+            for (int i = 0; i < n * E; i++) worst = fmax(worst, fabs(z[i] - o->z[i]));
+            free(z);
+        }
+    }
+    double dm = 0, dv = 0;
+    for (int c = 0; c < E; c++) {
+        dm = fmax(dm, fabs(rm[c] - amu[c]) / sqrt(avar[c]));
+        dv = fmax(dv, fabs(rv[c] - avar[c]) / avar[c]);
+    }
+    printf("\n    eval vs training embedding after step 0: max |diff| %.2e; running stats after 5 "
+           "steps vs their average: mean %.2e (in stds), var %.2e (relative)", worst, dm, dv);
+    CU_ASSERT(worst < 1e-4);
+    CU_ASSERT(dm < 1e-5 && dv < 1e-5);
+    b->ops->destroy(b);
+    free(rec);
+}
+
 /* create refuses data sets that are not trajectories of the model's frames,
  * and a rollout longer than the history allows, in one line naming them. */
 static void expect_refusal(const jepa_spec *s, const shard_schema *sc, const char *w1, const char *w2) {
@@ -495,6 +541,7 @@ int main(void) {
         {"stopgrad_differs", test_stopgrad_differs},
         {"rollout_feeds_back", test_rollout_feeds_back},
         {"window_starts", test_window_starts},
+        {"running_stats", test_running_stats},
         {"create_refusals", test_create_refusals},
     };
     return test_main("world_model", cases, (int)(sizeof cases / sizeof cases[0]));

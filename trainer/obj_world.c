@@ -360,11 +360,15 @@ static void world_bn_backward(world_obj *o, float *dz, int n) {
 }
 
 /* The running statistics follow the step's batch statistics (never trained:
- * their gradients are zero, so AdamW leaves them alone). */
+ * their gradients are zero, so AdamW leaves them alone). Over the first
+ * 1/momentum steps they are the plain average of the steps so far (step 0
+ * replaces the init): the init (0, 1) is far from the projector's statistics
+ * (variance ~1e-4), and 0.95^k forgets it only after hundreds of steps. */
 static void world_after_update(objective *b, const sched_values *sv) {
     (void)sv;
     world_obj *o = (world_obj *)b;
-    float *rm = b->m.params + o->bn_mean, *rv = b->m.params + o->bn_var, k = WORLD_BN_MOMENTUM;
+    float *rm = b->m.params + o->bn_mean, *rv = b->m.params + o->bn_var;
+    float k = fmaxf((float)WORLD_BN_MOMENTUM, 1.0f / (float)(o->step + 1));
     for (int c = 0; c < o->E; c++) {
         rm[c] = (1 - k) * rm[c] + k * o->mu[c];
         rv[c] = (1 - k) * rv[c] + k * o->var[c];
@@ -538,6 +542,7 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
     float *G = m->grads;
     const int B = b->B, nW = B * o->W, E = o->E;
     const int64_t Ntot = (int64_t)B * b->world;
+    o->step = step;
     world_batch(o, records, step);
     world_embed_train(o, Wt, nW);
     /* SIGReg of the global batch: local cos/sin sums, one all-reduce */

@@ -76,6 +76,7 @@ typedef struct {
     vit_scratch sc;
     sigreg sg;
     int maxB;            /* sequences the passes are sized for */
+    int64_t step;        /* the last step taken (the running statistics' momentum) */
 } world_obj;
 
 /* Predictor forward of pass p over B sequences of p->T tokens (p->u, p->a
