@@ -570,6 +570,11 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
             return fail(err, errlen, "%s: %s is greater than %s (%s)", ordered_keys[i][0], a, ordered_keys[i][1], b);
         }
     }
+    if (s->plan.topk > s->plan.samples)
+        return fail(err, errlen, "plan.topk: %d is more than plan.samples (%d)", s->plan.topk, s->plan.samples);
+    if (s->plan.execute > s->plan.horizon)
+        return fail(err, errlen, "plan.execute: %d blocks is more than plan.horizon (%d)", s->plan.execute,
+                    s->plan.horizon);
     long long side = s->model.img_size / s->model.patch, patches = side * side;
     if (s->mask.min_keep > patches)
         return fail(err, errlen, "mask.min_keep: %d is more than the %lld patches of an image (img_size/patch)^2",

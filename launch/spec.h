@@ -111,6 +111,22 @@ typedef struct {
         int pool_blocks;        /* features: mean tokens of the last k blocks, concatenated */
     } eval;
 
+    /* jepa-plan: CEM/MPC in a world from world/ with a world model (docs/world.md) */
+    struct {
+        int episodes;              /* tasks, each run by every method */
+        int64_t seed;              /* seeds the tasks and the planners' randomness */
+        char world[32];            /* the world's registry name */
+        char world_params[SPEC_STR_MAX]; /* "name=value ..." over the world's defaults */
+        int samples, topk, horizon, iterations; /* CEM: N, K, blocks, refits */
+        int repeat;                /* steps each block's action is held (frame skip) */
+        int execute;               /* blocks executed before replanning */
+        double init_std;           /* initial std per action component, x the action bound */
+        char cost[16];             /* "final" or "all": which predicted embeddings are scored */
+        double budget_factor;      /* step budget = ceil(this x shortest-path steps) */
+        double success_radius;     /* success: position within this of the goal's (world units) */
+        int pictures;              /* episodes drawn as PNG */
+    } plan;
+
     struct {
         int ranks, threads_per_rank;
         double bucket_mb;       /* gradient all-reduce bucket size */

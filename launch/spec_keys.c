@@ -12,6 +12,7 @@ static const char *const loss_types[] = {"smooth_l1", "l2", NULL};
 static const char *const feature_kinds[] = {"target", "context", NULL};
 static const char *const transports[] = {"auto", "shm", "tcp", NULL};
 static const char *const objectives[] = {"ijepa", "lejepa", "world", NULL};
+static const char *const plan_costs[] = {"final", "all", NULL};
 
 const spec_key spec_keys[] = {
     /* key                      type         field                        min  max  flags default help */
@@ -146,6 +147,34 @@ const spec_key spec_keys[] = {
      "also probe with 1% and 10% of the training labels (subsets fixed by seed)"},
     {"eval.pool_blocks", SPEC_INT, F(eval.pool_blocks), 1, 64, 0, "1", NULL,
      "features: token means of the last k encoder blocks, concatenated (1: the final LayerNorm output)"},
+    {"plan.episodes", SPEC_INT, F(plan.episodes), 1, 1000000, 0, "100", NULL,
+     "jepa-plan: tasks (start and goal in different rooms), each run by every method"},
+    {"plan.seed", SPEC_INT64, F(plan.seed), 0, NOMAX, 0, "0", NULL,
+     "jepa-plan: seeds the tasks and the planners' random numbers (not the model)"},
+    {"plan.world", SPEC_STRING, F(plan.world), 1, 0, 0, "tworoom", NULL,
+     "jepa-plan: the world (jepa-world info lists them); its frame size is model.img_size"},
+    {"plan.world_params", SPEC_STRING, F(plan.world_params), 0, 0, 0, "", NULL,
+     "jepa-plan: world parameters over its defaults, \"name=value name=value\" (as jepa-world gen --set)"},
+    {"plan.samples", SPEC_INT, F(plan.samples), 1, 65536, 0, "300", NULL,
+     "CEM: candidate action sequences per iteration (one batched rollout)"},
+    {"plan.topk", SPEC_INT, F(plan.topk), 1, 65536, 0, "30", NULL,
+     "CEM: cheapest candidates that refit the mean and std; <= plan.samples"},
+    {"plan.horizon", SPEC_INT, F(plan.horizon), 1, 64, 0, "5", NULL, "CEM: action blocks per candidate"},
+    {"plan.iterations", SPEC_INT, F(plan.iterations), 1, 1000, 0, "10", NULL, "CEM: refits per decision"},
+    {"plan.repeat", SPEC_INT, F(plan.repeat), 1, 64, 0, "5", NULL,
+     "steps each block's action is held (frame skip); a plan covers horizon x repeat steps"},
+    {"plan.execute", SPEC_INT, F(plan.execute), 1, 64, 0, "1", NULL,
+     "MPC: blocks executed before replanning; <= plan.horizon"},
+    {"plan.init_std", SPEC_DOUBLE, F(plan.init_std), 0, 10, SPEC_LO_OPEN, "1", NULL,
+     "CEM: initial std of each action component, in units of the action bound"},
+    {"plan.cost", SPEC_ENUM, F(plan.cost), 0, 0, 0, "final", plan_costs,
+     "CEM cost: squared embedding distance to the goal frame's at the final step, or averaged over all block ends"},
+    {"plan.budget_factor", SPEC_DOUBLE, F(plan.budget_factor), 1, 100, 0, "3", NULL,
+     "step budget per episode = ceil(this x the shortest path's steps)"},
+    {"plan.success_radius", SPEC_DOUBLE, F(plan.success_radius), 0, 1e6, SPEC_LO_OPEN, "0.1", NULL,
+     "success: the agent's true position within this distance of the goal's (world units)"},
+    {"plan.pictures", SPEC_INT, F(plan.pictures), 0, 1000, 0, "4", NULL,
+     "episodes drawn as PNG (arena, planned and executed paths) into RUN/plan/"},
     {"parallel.ranks", SPEC_INT, F(parallel.ranks), 1, 4096, 0, "1", NULL, "MPI ranks the launcher starts"},
     {"parallel.threads_per_rank", SPEC_INT, F(parallel.threads_per_rank), 1, 256, 0, "2", NULL,
      "OpenMP/BLAS threads per rank"},

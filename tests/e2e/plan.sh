@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# jepa-plan end to end on a tiny world model (trained here for 20 steps):
+#   - the table, then the five last lines (success_rate, random_success_rate,
+#     straight_success_rate, random_init_success_rate, plan_s_per_decision),
+#     numeric, rates in [0, 1], equal to plan.json and plan.csv;
+#   - RUN/plan/episodes.csv has one row per method and episode; the first
+#     plan.pictures episodes are PNG files;
+#   - at 2 ranks (episodes split, gathered) every episode's outcome equals
+#     the 1-rank run's (timings aside);
+#   - refused in one line, exit non-zero, nothing written: a run that is not
+#     a world model, a missing checkpoint, --episodes 0, a missing or absent
+#     run directory, an unknown world, a bad world parameter, topk > samples.
+. "$(dirname "$0")/lib.sh"
+MPI="${JEPA_MPIEXEC:-mpirun}"
+JW="$B/jepa-world"
+JP="$B/jepa-plan"
+
+mkdir -p "$T/w" && "$JW" gen --out "$T/w/train" --episodes 200 --steps 16 --seed 0 --quiet &&
+  "$JW" gen --out "$T/w/test" --episodes 50 --steps 16 --seed 1 --split test --quiet \
+  || { bad "jepa-world gen failed"; finish; exit 1; }
+run tr "$B/jepa-train" "$S/configs/world-tworoom.yaml" --set model.width=16 --set model.depth=1 \
+  --set model.heads=2 --set model.pred_width=16 --set model.pred_depth=1 --set model.pred_heads=2 \
+  --set world.embed_dim=16 --set sigreg.directions=32 --set train.batch_per_rank=8 --set train.steps=20 \
+  --set train.log_every=10 --set parallel.threads_per_rank=1 --set data.train="$T/w/train" \
+  --set data.test="$T/w/test" --set run.dir="$T/run"
+[ "$RC" -eq 0 ] || { bad "training the tiny world model failed (rc $RC): $ERR"; finish; exit 1; }
+
+SMALL=(--episodes 6 --set plan.samples=40 --set plan.topk=5 --set plan.iterations=3 --set plan.pictures=2)
+LINES="success_rate random_success_rate straight_success_rate random_init_success_rate plan_s_per_decision"
+num() { printf '%s' "$1" | grep -Eqx -- '-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?'; }
+json() { sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" "$1" | tail -n 1; }
+
+run p1 timeout 60 "$JP" "$T/run" "${SMALL[@]}"
+[ "$RC" -eq 0 ] && ok "jepa-plan exits 0" || bad "jepa-plan failed (rc $RC): $ERR"
+TAIL=$(printf '%s\n' "$OUT" | tail -n 5)
+[ "$(printf '%s\n' "$TAIL" | cut -d' ' -f1 | tr '\n' ' ')" = "$LINES " ] \
+  && ok "stdout ends with the five figures" || bad "stdout tail: $(printf '%s' "$TAIL" | tr '\n' ' ')"
+case "$OUT" in *"method"*"95% interval"*"world_model"*"random"*"straight"*"random_init"*) ok "the table lists the four methods" ;;
+  *) bad "no table: $OUT" ;; esac
+NB=0
+for k in $LINES; do
+  v=$(printf '%s\n' "$TAIL" | sed -n "s/^$k //p"); j=$(json "$T/run/plan/plan.json" "$k")
+  if num "$v" && [ -n "$j" ] && awk -v a="$v" -v b="$j" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4 && a >= 0) }'; then :
+  else bad "$k: stdout '$v', plan.json '$j'"; NB=$((NB + 1)); fi
+  case $k in *rate) awk -v a="$v" 'BEGIN { exit !(a <= 1) }' || { bad "$k $v above 1"; NB=$((NB + 1)); } ;; esac
+done
+[ "$NB" -eq 0 ] && ok "every figure numeric and equal in plan.json"
+S1=$(printf '%s\n' "$TAIL" | sed -n 's/^success_rate //p')
+C1=$(awk -F, '$1 == "world_model" { print $4 }' "$T/run/plan/plan.csv")
+awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
+  || bad "plan.csv world_model rate '$C1', stdout '$S1'"
+[ "$(grep -c '' "$T/run/plan/plan.csv")" -eq 5 ] && ok "plan.csv: header and 4 methods" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
+[ "$(grep -c '' "$T/run/plan/episodes.csv")" -eq 25 ] && ok "episodes.csv: 4 methods x 6 episodes" \
+  || bad "episodes.csv has $(grep -c '' "$T/run/plan/episodes.csv") lines"
+SUCC=$(awk -F, '$1 == "world_model" { s += $3 } END { print s / 6 }' "$T/run/plan/episodes.csv")
+awk -v a="$S1" -v b="$SUCC" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "episodes.csv sums to the rate" \
+  || bad "episodes.csv rate $SUCC vs $S1"
+for e in 000 001; do
+  [ "$(head -c 8 "$T/run/plan/episode-$e.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
+    && ok "episode-$e.png is a PNG" || bad "episode-$e.png missing or not a PNG"
+done
+[ -e "$T/run/plan/episode-002.png" ] && bad "a third picture with plan.pictures=2" || ok "only plan.pictures pictures"
+ls "$T/run/plan" | grep -q '\.tmp$' && bad "temporary files left" || ok "no temporary files left"
+cp "$T/run/plan/episodes.csv" "$T/episodes.1"
+
+# ---- 2 ranks: the same outcomes
+run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}"
+[ "$RC" -eq 0 ] && ok "2-rank jepa-plan exits 0" || bad "2-rank jepa-plan failed (rc $RC): $ERR"
+case "$OUT" in *"2 ranks"*) ok "the header says 2 ranks" ;; *) bad "header: $(printf '%s' "$OUT" | head -n 1)" ;; esac
+cut -d, -f1-6,8- "$T/episodes.1" >"$T/e1"
+cut -d, -f1-6,8- "$T/run/plan/episodes.csv" >"$T/e2"
+cmp -s "$T/e1" "$T/e2" && ok "2 ranks: every episode as at 1 rank" || bad "outcomes differ: $(diff "$T/e1" "$T/e2" | head -n 4 | tr '\n' ' ')"
+
+# ---- refusals
+sed 's/^objective: .*/objective: ijepa/' "$T/run/spec.resolved.yaml" >"$T/ij.yaml"
+mkdir -p "$T/ij" && cp "$T/ij.yaml" "$T/ij/spec.resolved.yaml" && cp "$T/run/checkpoint.bin" "$T/ij/"
+run ij "$JP" "$T/ij" --episodes 2
+expect_error "a run that is not a world model" 1 "$T/ij" "objective ijepa" "world"
+mkdir -p "$T/nock" && cp "$T/run/spec.resolved.yaml" "$T/nock/"
+run nock "$JP" "$T/nock" --episodes 2
+expect_error "a missing checkpoint" 1 "$T/nock/checkpoint.bin"
+for d in ij nock; do [ -e "$T/$d/plan" ] && bad "refused run wrote $T/$d/plan" || ok "nothing written into $d"; done
+run n0 "$JP" "$T/run" --episodes 0
+expect_error "--episodes 0" 2 "plan.episodes" "0"
+run nx "$JP" "$T/nonesuch"
+expect_error "an absent run directory" 2 "$T/nonesuch/spec.resolved.yaml"
+run na "$JP"
+expect_error "no run directory" 2 "RUN_DIR"
+run nw "$JP" "$T/run" --episodes 2 --set plan.world=nonesuch
+expect_error "an unknown world" 1 "plan.world" "nonesuch"
+run np "$JP" "$T/run" --episodes 2 --set plan.world_params="door_width=abc"
+expect_error "a bad world parameter" 1 "plan.world_params" "door_width"
+run nk "$JP" "$T/run" --episodes 2 --set plan.topk=50 --set plan.samples=40
+expect_error "topk above samples" 2 "plan.topk" "50" "plan.samples"
+run ne "$JP" "$T/run" --episodes
+expect_error "--episodes without a value" 2 "--episodes"
+finish

@@ -1,0 +1,450 @@
+/* test_plan.c - the planner (trainer/plan.h):
+ *   - CEM on a toy linear latent model z' = z + B a (B a scaled rotation),
+ *     whose optimal actions are known in closed form: a reachable goal in
+ *     one step (a* = B^-1 (g - z0)), a goal beyond reach under the "all"
+ *     cost (every action at full length along R^T d), and the final cost
+ *     with repeat (the goal is reached); one rollout call per iteration over
+ *     the whole population; bitwise reproducible from its key;
+ *   - the world-model adapter: batched rollouts with a growing then sliding
+ *     window equal per-candidate rollouts built step by step from explicit
+ *     windows (the fixture's tiny model);
+ *   - tasks: different regions, valid, pure functions of (seed, episode);
+ *     the breadth-first shortest path against hand-computed step counts;
+ *     the straight and random controllers;
+ *   - the PNG writer: an independent reader (chunk CRCs, zlib inflate,
+ *     filter bytes) gets the pixels back; an unwritable path leaves nothing. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "obj_world.h"
+#include "plan.h"
+#include "png.h"
+#include "testutil.h"
+#include "world_fixture.h"
+
+/* ------------------------------------------------------------ toy model */
+typedef struct {
+    double B[2][2]; /* z' = z + B a */
+    float z0[2];
+    int calls, last_n;
+} toy;
+
+static void toy_rollout(void *ctx, const float *actions, int n, int steps, float *z) {
+    toy *t = ctx;
+    t->calls++;
+    t->last_n = n;
+    for (int i = 0; i < n; i++) {
+        double x = t->z0[0], y = t->z0[1];
+        for (int s = 0; s < steps; s++) {
+            const float *a = actions + ((size_t)i * steps + s) * 2;
+            x += t->B[0][0] * a[0] + t->B[0][1] * a[1];
+            y += t->B[1][0] * a[0] + t->B[1][1] * a[1];
+            z[((size_t)i * steps + s) * 2] = (float)x;
+            z[((size_t)i * steps + s) * 2 + 1] = (float)y;
+        }
+    }
+}
+
+/* B = k R(theta) */
+static void toy_init(toy *t, double k, double th) {
+    memset(t, 0, sizeof *t);
+    t->B[0][0] = k * cos(th);
+    t->B[0][1] = -k * sin(th);
+    t->B[1][0] = k * sin(th);
+    t->B[1][1] = k * cos(th);
+    t->z0[0] = 0.3f;
+    t->z0[1] = -0.2f;
+}
+
+static plan_cfg toy_cfg(int horizon, int repeat, int iterations, int cost_all) {
+    plan_cfg c = {.samples = 300, .topk = 30, .horizon = horizon, .iterations = iterations,
+                  .repeat = repeat, .init_std = 1.0, .bound = 0.5, .cost_all = cost_all};
+    return c;
+}
+
+/* One step, reachable goal: the unique optimum a* = B^-1 (g - z0). */
+static void test_cem_one_step(void) {
+    toy t;
+    toy_init(&t, 2.0, 0.7);
+    double as[2] = {0.21, -0.33}; /* |a*| = 0.39 < bound 0.5 */
+    float goal[2] = {(float)(t.z0[0] + t.B[0][0] * as[0] + t.B[0][1] * as[1]),
+                     (float)(t.z0[1] + t.B[1][0] * as[0] + t.B[1][1] * as[1])};
+    plan_model m = {2, 2, &t, toy_rollout};
+    plan_cfg c = toy_cfg(1, 1, 15, 0);
+    plan_cem p;
+    plan_cem_init(&p, &c, 2, 2);
+    double cost = plan_cem_run(&p, &m, goal, plan_key(1, 2, 3));
+    double err = hypot(p.mean[0] - as[0], p.mean[1] - as[1]);
+    if (err > 2e-3) fprintf(stderr, "\n  one step: mean (%g, %g), want (%g, %g)\n", p.mean[0], p.mean[1], as[0], as[1]);
+    CU_ASSERT(err < 2e-3);
+    CU_ASSERT(cost < 1e-4);
+    /* one batched call per iteration plus the final score */
+    CU_ASSERT_EQUAL(t.calls, c.iterations + 1);
+    CU_ASSERT_EQUAL(p.rollouts, c.iterations);
+    CU_ASSERT_EQUAL(t.last_n, 1);
+    plan_cem_free(&p);
+}
+
+/* Goal beyond reach, every block end scored: the optimum is every action
+ * at the full bound along R^T d (d the goal's direction). In one block (2
+ * dimensions) CEM finds it; over 5 blocks (10 dimensions) its std collapses
+ * before the angles are exact (measured: worst block 0.03 of the bound at 2
+ * blocks, 0.2 at 5, the same after 100 iterations), as CEM does, so there
+ * the test asks for what it does reach: full-length actions and 98% of the
+ * optimal progress toward the goal (measured 98.9%; zero actions make 0%,
+ * a reversed sort -100%). */
+static void cem_far(int horizon, double *worst, double *progress, double *shortest) {
+    toy t;
+    toy_init(&t, 1.5, -0.4);
+    const double d[2] = {0.6, 0.8}, bound = 0.5, th = -0.4;
+    float goal[2] = {(float)(t.z0[0] + 40 * d[0]), (float)(t.z0[1] + 40 * d[1])};
+    plan_model m = {2, 2, &t, toy_rollout};
+    plan_cfg c = toy_cfg(horizon, 1, 30, 1);
+    plan_cem p;
+    plan_cem_init(&p, &c, 2, 2);
+    plan_cem_run(&p, &m, goal, plan_key(4, 0, 0));
+    double want[2] = {bound * (cos(th) * d[0] + sin(th) * d[1]), bound * (-sin(th) * d[0] + cos(th) * d[1])};
+    *worst = 0;
+    *progress = 0;
+    *shortest = 1e9;
+    for (int b = 0; b < horizon; b++) {
+        const float *a = p.mean + 2 * b;
+        *worst = fmax(*worst, hypot(a[0] - want[0], a[1] - want[1]));
+        *shortest = fmin(*shortest, hypot(a[0], a[1]));
+        *progress += (a[0] * want[0] + a[1] * want[1]) / (bound * bound * horizon); /* 1: optimal */
+    }
+    plan_cem_free(&p);
+}
+
+static void test_cem_far_goal(void) {
+    double worst, progress, shortest;
+    cem_far(1, &worst, &progress, &shortest);
+    if (worst > 1e-3 * 0.5) fprintf(stderr, "\n  far goal, 1 block: error %g\n", worst);
+    CU_ASSERT(worst < 1e-3 * 0.5);
+    cem_far(5, &worst, &progress, &shortest);
+    if (progress < 0.98 || shortest < 0.99 * 0.5)
+        fprintf(stderr, "\n  far goal, 5 blocks: progress %g of the optimum, shortest action %g\n", progress, shortest);
+    CU_ASSERT(progress >= 0.98 && progress <= 1 + 1e-6);
+    CU_ASSERT(shortest >= 0.99 * 0.5);
+}
+
+/* Final cost with action repeat: the goal (reachable in 3 blocks of 4
+ * steps) is reached; a different key gives a different plan, the same key
+ * the same bits. */
+static void test_cem_repeat_and_keys(void) {
+    toy t;
+    toy_init(&t, 1.0, 0.0);
+    float goal[2] = {t.z0[0] + 2.4f, t.z0[1] - 1.2f}; /* 12 steps of (0.2, -0.1) */
+    plan_model m = {2, 2, &t, toy_rollout};
+    plan_cfg c = toy_cfg(3, 4, 20, 0);
+    plan_cem p, q;
+    plan_cem_init(&p, &c, 2, 2);
+    plan_cem_init(&q, &c, 2, 2);
+    double cost = plan_cem_run(&p, &m, goal, plan_key(7, 1, 2));
+    CU_ASSERT(cost < 1e-3);
+    plan_cem_run(&q, &m, goal, plan_key(7, 1, 2));
+    CU_ASSERT_EQUAL(memcmp(p.mean, q.mean, sizeof(float) * 6), 0);
+    plan_cem_reset(&q);
+    plan_cem_run(&q, &m, goal, plan_key(7, 1, 3));
+    CU_ASSERT_NOT_EQUAL(memcmp(p.mean, q.mean, sizeof(float) * 6), 0);
+    /* the warm start moves the plan one block forward */
+    float keep[6];
+    memcpy(keep, p.mean, sizeof keep);
+    plan_cem_shift(&p, 1);
+    CU_ASSERT(p.mean[0] == keep[2] && p.mean[1] == keep[3] && p.mean[2] == keep[4] && p.mean[3] == keep[5]);
+    CU_ASSERT(p.mean[4] == 0.0f && p.mean[5] == 0.0f);
+    CU_ASSERT(fabs(p.std[0] - 0.5f) < 1e-7);
+    plan_cem_free(&p);
+    plan_cem_free(&q);
+}
+
+static void test_clip(void) {
+    float a[6] = {3, 4, 0.1f, -0.2f, -6, 8};
+    plan_clip(a, 3, 2, 1.0);
+    CU_ASSERT(fabs(a[0] - 0.6f) < 1e-6 && fabs(a[1] - 0.8f) < 1e-6);
+    CU_ASSERT(a[2] == 0.1f && a[3] == -0.2f); /* inside: unchanged */
+    CU_ASSERT(fabs(a[4] + 0.6f) < 1e-6 && fabs(a[5] - 0.8f) < 1e-6);
+}
+
+/* ------------------------------------------------------- world model */
+/* Reference rollout of one candidate: the token list grows by one
+ * prediction per step, the predictor sees its last min(len, H) tokens
+ * through a fresh one-sequence pass. */
+static void ref_rollout(world_obj *o, const float *ctx_z, const float *ctx_a, int c,
+                        const float *acts, int steps, float *z) {
+    const int H = o->H, E = o->E, A = o->A;
+    float *tz = calloc((size_t)(c + steps) * E, sizeof(float)), *ta = calloc((size_t)(c + steps) * A, sizeof(float));
+    memcpy(tz, ctx_z, sizeof(float) * c * E);
+    memcpy(ta, ctx_a, sizeof(float) * (c - 1) * A);
+    for (int j = 0; j < steps; j++) {
+        int last = c - 1 + j, L = last + 1 < H ? last + 1 : H, first = last - L + 1;
+        for (int k = 0; k < A; k++) ta[(size_t)last * A + k] = acts[(size_t)j * A + k] * o->act_scale;
+        wpass p;
+        wpass_init(&p, o, 1, L);
+        memcpy(p.u, tz + (size_t)first * E, sizeof(float) * L * E);
+        memcpy(p.a, ta + (size_t)first * A, sizeof(float) * L * A);
+        world_pred_forward(o, o->base.m.params, &p, 1);
+        memcpy(tz + (size_t)(last + 1) * E, p.out + (size_t)(L - 1) * E, sizeof(float) * E);
+        memcpy(z + (size_t)j * E, p.out + (size_t)(L - 1) * E, sizeof(float) * E);
+        wpass_free(&p);
+    }
+    free(tz);
+    free(ta);
+}
+
+static void test_world_rollout(void) {
+    jepa_spec s;
+    wf_spec(&s, 4);
+    world_obj *o = wf_create(&s, 8, 0, 1, 0.1);
+    const int n = 5, steps = 7, E = o->E, A = o->A, frame = WF_IMG * WF_IMG;
+    plan_wm *m = plan_wm_from_objective(&o->base, n);
+    plan_model pm = plan_wm_model(m);
+    CU_ASSERT_EQUAL(pm.E, E);
+    CU_ASSERT_EQUAL(pm.A, A);
+    jepa_rng r;
+    rng_init(&r, 77);
+    uint8_t frames[4][WF_IMG * WF_IMG];
+    double acted[4][2];
+    float *acts = malloc(sizeof(float) * n * steps * A), *z = malloc(sizeof(float) * n * steps * E);
+    float *ref = malloc(sizeof(float) * steps * E), ctx_z[4 * 64], ctx_a[4 * 2];
+    for (int f = 0; f < 4; f++) {
+        for (int k = 0; k < frame; k++) frames[f][k] = (uint8_t)rng_below(&r, 256);
+        acted[f][0] = rng_uniform(&r) - 0.5;
+        acted[f][1] = rng_uniform(&r) - 0.5;
+    }
+    for (int k = 0; k < n * steps * A; k++) acts[k] = (float)(rng_uniform(&r) - 0.5);
+    /* contexts of 1, 2 and 4 observed frames (H = 3: the last is a slide) */
+    const int ctxs[] = {1, 2, 4};
+    for (int ci = 0; ci < 3; ci++) {
+        int c = ctxs[ci], keep = c < o->H ? c : o->H;
+        plan_wm_clear(m);
+        for (int f = 0; f < c; f++) {
+            if (f) plan_wm_acted(m, acted[f - 1]);
+            plan_wm_observe(m, frames[f]);
+        }
+        pm.rollout(pm.ctx, acts, n, steps, z);
+        for (int f = 0; f < keep; f++) {
+            int src = c - keep + f;
+            plan_wm_embed(m, frames[src], ctx_z + (size_t)f * E);
+            if (f < keep - 1)
+                for (int k = 0; k < A; k++) ctx_a[f * A + k] = (float)acted[src][k] * o->act_scale;
+        }
+        double worst = 0;
+        for (int i = 0; i < n; i++) {
+            ref_rollout(o, ctx_z, ctx_a, keep, acts + (size_t)i * steps * A, steps, ref);
+            for (int k = 0; k < steps * E; k++)
+                worst = fmax(worst, fabs(z[(size_t)i * steps * E + k] - ref[k]) / (1e-3 + fabs(ref[k])));
+        }
+        if (worst > 1e-4) fprintf(stderr, "\n  context %d: worst rel err %g\n", c, worst);
+        CU_ASSERT(worst < 1e-4);
+    }
+    free(acts);
+    free(z);
+    free(ref);
+    plan_wm_free(m);
+}
+
+/* ------------------------------------------------------------ tasks */
+static void tworoom(world *w, const char *set) {
+    char err[WORLD_ERR_MAX];
+    world_tworoom_params p;
+    world_params_default(&world_tworoom_ops, &p);
+    if (set) CU_ASSERT_EQUAL_FATAL(world_params_set(&world_tworoom_ops, &p, set, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(world_init(w, &world_tworoom_ops, &p, err, sizeof err), 0);
+}
+
+static void test_tasks(void) {
+    world w;
+    tworoom(&w, NULL);
+    double bound, arena;
+    CU_ASSERT_EQUAL(plan_world_param(&w, "max_action", &bound), 0);
+    CU_ASSERT_EQUAL(plan_world_param(&w, "arena", &arena), 0);
+    CU_ASSERT_EQUAL(plan_world_param(&w, "nonesuch", &arena), -1);
+    CU_ASSERT(bound == 0.06 && arena == 1.0);
+    int per_room[2] = {0, 0};
+    for (int e = 0; e < 200; e++) {
+        plan_task t, u;
+        plan_task_make(&w, 3, (uint64_t)e, 0.1, 3.0, bound, arena, &t);
+        plan_task_make(&w, 3, (uint64_t)e, 0.1, 3.0, bound, arena, &u);
+        CU_ASSERT_EQUAL(memcmp(&t, &u, sizeof t), 0);
+        CU_ASSERT_NOT_EQUAL(w.ops->region(&w, t.start), w.ops->region(&w, t.goal));
+        per_room[w.ops->region(&w, t.start)]++;
+        /* valid states: a zero action leaves them where they are */
+        double a0[2] = {0, 0}, s1[2];
+        w.ops->step(&w, t.start, a0, s1);
+        CU_ASSERT(s1[0] == t.start[0] && s1[1] == t.start[1]);
+        /* the budget, and a path at least the straight distance long */
+        CU_ASSERT(t.shortest > 0 && t.budget == (int)ceil(3.0 * t.shortest));
+        CU_ASSERT(t.shortest >= (int)ceil((plan_dist(t.start, t.goal) - 0.1) / bound - 1e-9));
+    }
+    CU_ASSERT(per_room[0] > 70 && per_room[1] > 70);
+    plan_task t, u;
+    plan_task_make(&w, 3, 0, 0.1, 3.0, bound, arena, &t);
+    plan_task_make(&w, 4, 0, 0.1, 3.0, bound, arena, &u);
+    CU_ASSERT(t.start[0] != u.start[0]);
+    world_free(&w);
+}
+
+/* Through the door centre line: the path around at least a detour is counted. */
+static void test_shortest(void) {
+    world w;
+    tworoom(&w, NULL);
+    /* open field, straight up: within 0.1 of a goal 0.6 away: ceil(0.5 / 0.06) = 9 */
+    double s[2] = {0.2, 0.2}, g[2] = {0.2, 0.8};
+    CU_ASSERT_EQUAL(plan_shortest(&w, s, g, 0.1, 0.06, 1.0), 9);
+    CU_ASSERT_EQUAL(plan_shortest(&w, s, s, 0.1, 0.06, 1.0), 0);
+    /* across the wall at y = 0.2: the free door for the centre is y in
+     * [0.425, 0.575] (door [0.375, 0.625] less the radius), so the path
+     * bends over (0.5, 0.425): length 2 hypot(0.3, 0.225) = 0.75, less the
+     * radius 0.1: at least 0.65 / 0.06 -> 11 steps; the grid adds at most 2 */
+    double a[2] = {0.2, 0.2}, b[2] = {0.8, 0.2};
+    int k = plan_shortest(&w, a, b, 0.1, 0.06, 1.0);
+    if (k < 11 || k > 13) fprintf(stderr, "\n  shortest across the wall: %d\n", k);
+    CU_ASSERT(k >= 11 && k <= 13);
+    world_free(&w);
+    /* a door narrower than the agent: no path */
+    tworoom(&w, "door_width=0.08");
+    CU_ASSERT_EQUAL(plan_shortest(&w, a, b, 0.1, 0.06, 1.0), -1);
+    world_free(&w);
+}
+
+static void test_controllers(void) {
+    world w;
+    tworoom(&w, NULL);
+    plan_task t = {.start = {0.2, 0.2}, .goal = {0.2, 0.8}, .shortest = 9, .budget = 27};
+    plan_ctl c = {.ops = &plan_ctl_straight, .w = &w, .seed = 1, .bound = 0.06};
+    plan_outcome o;
+    plan_episode(&c, &t, 0, 0.1, &o, NULL);
+    CU_ASSERT(o.success == 1 && o.steps == 9 && o.decisions == 0);
+    CU_ASSERT(o.final_dist <= 0.1 && o.shortest == 9 && o.budget == 27);
+    /* across the wall, away from the door: the straight line is stuck */
+    plan_task x = {.start = {0.2, 0.1}, .goal = {0.8, 0.1}, .shortest = 16, .budget = 48};
+    plan_episode(&c, &x, 0, 0.1, &o, NULL);
+    CU_ASSERT(o.success == 0 && o.steps == 48 && o.final_dist > 0.3);
+    /* random actions: within the bound, a function of (seed, episode, step) */
+    plan_ctl r = {.ops = &plan_ctl_random, .w = &w, .seed = 1, .bound = 0.06, .task = &t, .episode = 5};
+    double a1[2], a2[2], a3[2];
+    r.ops->act(&r, t.start, NULL, 3, a1);
+    r.ops->act(&r, t.start, NULL, 3, a2);
+    r.ops->act(&r, t.start, NULL, 4, a3);
+    CU_ASSERT(a1[0] == a2[0] && a1[1] == a2[1] && a1[0] != a3[0]);
+    CU_ASSERT(hypot(a1[0], a1[1]) <= 0.06 + 1e-12);
+    world_free(&w);
+}
+
+/* ------------------------------------------------------------ PNG */
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* An independent reader for what png_write_rgb claims to write. Returns
+ * the pixels (h, w, 3) or NULL. */
+static uint8_t *png_read(const char *path, int *w, int *h) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static uint8_t buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (n < 8 || memcmp(buf, sig, 8)) return NULL;
+    size_t off = 8;
+    uint8_t *idat = NULL, *out = NULL;
+    size_t idat_n = 0;
+    int seen_end = 0;
+    while (off + 12 <= n && !seen_end) {
+        uint32_t len = be32(buf + off);
+        if (off + 12 + len > n) return NULL;
+        const uint8_t *type = buf + off + 4, *data = type + 4;
+        if (be32(data + len) != (uint32_t)crc32(0L, type, 4 + len)) return NULL;
+        if (!memcmp(type, "IHDR", 4)) {
+            *w = (int)be32(data);
+            *h = (int)be32(data + 4);
+            if (len != 13 || data[8] != 8 || data[9] != 2 || data[10] || data[11] || data[12]) return NULL;
+        } else if (!memcmp(type, "IDAT", 4)) {
+            idat = realloc(idat, idat_n + len);
+            memcpy(idat + idat_n, data, len);
+            idat_n += len;
+        } else if (!memcmp(type, "IEND", 4)) {
+            seen_end = 1;
+        }
+        off += 12 + len;
+    }
+    if (seen_end && off == n && idat) {
+        uLongf rn = (uLongf)(*w * 3 + 1) * *h;
+        uint8_t *raw = malloc(rn);
+        if (uncompress(raw, &rn, idat, idat_n) == Z_OK && rn == (uLongf)(*w * 3 + 1) * *h) {
+            out = malloc((size_t)*w * *h * 3);
+            for (int i = 0; i < *h && out; i++) {
+                if (raw[(size_t)i * (*w * 3 + 1)] != 0) { /* filter type 0 on every row */
+                    free(out);
+                    out = NULL;
+                    break;
+                }
+                memcpy(out + (size_t)i * *w * 3, raw + (size_t)i * (*w * 3 + 1) + 1, (size_t)*w * 3);
+            }
+        }
+        free(raw);
+    }
+    free(idat);
+    return out;
+}
+
+static void test_png(void) {
+    png_canvas c;
+    png_canvas_init(&c, 37, 23);
+    for (size_t i = 0; i < (size_t)37 * 23 * 3; i++) c.rgb[i] = (uint8_t)(i * 7);
+    png_canvas_line(&c, 2, 12.5, 30, 12.5, 3, 0x112233, 1.0);
+    png_canvas_disc(&c, 33.5, 4.5, 2, 0xff0000, 1.0);
+    png_canvas_ring(&c, 8.5, 4.5, 3, 1, 0x00ff00, 1.0);
+    /* coverage: on the line's axis fully coloured, far from every shape untouched */
+    const uint8_t *p = c.rgb + (12 * 37 + 15) * 3;
+    CU_ASSERT(p[0] == 0x11 && p[1] == 0x22 && p[2] == 0x33);
+    p = c.rgb + (4 * 37 + 33) * 3;
+    CU_ASSERT(p[0] == 0xff && p[1] == 0 && p[2] == 0);
+    size_t far = (20 * 37 + 36) * 3;
+    CU_ASSERT(c.rgb[far] == (uint8_t)(far * 7));
+    p = c.rgb + (4 * 37 + 8) * 3; /* the ring's centre stays as it was */
+    CU_ASSERT(p[0] == (uint8_t)((4 * 37 + 8) * 3 * 7));
+    char err[256], path[] = "/tmp/test_plan_XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(png_write_rgb(path, 37, 23, c.rgb, err, sizeof err), 0);
+    int w = 0, h = 0;
+    uint8_t *back = png_read(path, &w, &h);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT(w == 37 && h == 23);
+    CU_ASSERT_EQUAL(memcmp(back, c.rgb, (size_t)37 * 23 * 3), 0);
+    free(back);
+    /* one flipped byte in the pixel data: the reader's CRC check fails */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 8 + 25 + 10, SEEK_SET);
+    int byte = fgetc(f);
+    fseek(f, 8 + 25 + 10, SEEK_SET);
+    fputc(byte ^ 1, f);
+    fclose(f);
+    CU_ASSERT_PTR_NULL(png_read(path, &w, &h));
+    remove(path);
+    close(fd);
+    CU_ASSERT_EQUAL(png_write_rgb("/nonexistent/dir/x.png", 37, 23, c.rgb, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/dir/x.png"));
+    png_canvas_free(&c);
+}
+
+int main(void) {
+    static const test_case cases[] = {
+        {"cem: one step, the unique optimum", test_cem_one_step},
+        {"cem: far goal, full-length actions", test_cem_far_goal},
+        {"cem: repeat, keys, warm start", test_cem_repeat_and_keys},
+        {"clip to the action ball", test_clip},
+        {"world model: batched sliding rollouts", test_world_rollout},
+        {"tasks: rooms, purity, budget", test_tasks},
+        {"shortest path by BFS", test_shortest},
+        {"straight and random controllers", test_controllers},
+        {"png: round trip, CRC, bad path", test_png},
+    };
+    return test_main("plan", cases, (int)(sizeof cases / sizeof cases[0]));
+}

@@ -1,0 +1,420 @@
+/* plan_eval.c - the evaluation behind `jepa-plan` (plan.h): every method on
+ * the same seeded tasks, episodes split across ranks in contiguous blocks
+ * and gathered to rank 0, which prints one table and writes it (JSON, CSV,
+ * per-episode CSV) into RUN/plan/. The methods are rows of one table: the
+ * CEM planner on the trained world model, random actions, a straight line
+ * on the true state, and the CEM planner on a randomly initialised model
+ * (last, since it overwrites the parameters). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "comm.h"
+#include "jepa.h"
+#include "plan.h"
+#include "png.h"
+
+#define PLAN_PICTURE_SIDE 256
+
+typedef struct {
+    const char *name;       /* table row */
+    const char *line;       /* its machine-readable last line */
+    const plan_ctl_ops *ops; /* NULL: the CEM planner on the world model */
+    int randomize;          /* re-initialise the model first */
+} plan_method;
+
+static const plan_method methods[] = {
+    {"world_model", "success_rate", NULL, 0},
+    {"random", "random_success_rate", &plan_ctl_random, 0},
+    {"straight", "straight_success_rate", &plan_ctl_straight, 0},
+    {"random_init", "random_init_success_rate", NULL, 1},
+};
+#define NMETHODS ((int)(sizeof methods / sizeof methods[0]))
+_Static_assert(sizeof(plan_outcome) == PLAN_OUTCOME_FLOATS * sizeof(float), "outcomes travel as floats");
+
+typedef struct {
+    int n, succ;
+    double rate, lo, hi;     /* success rate and its 95% Wilson interval */
+    double steps_mean;       /* steps to the goal over the successes (NAN: none) */
+    double dist_mean;        /* closest distance reached, all episodes */
+    double decisions, plan_s; /* totals */
+} plan_summary;
+
+/* ------------------------------------------------------------ the world */
+/* The world of s->plan (its frame side set to the model's), the action
+ * bound and the arena side read from its parameter table. */
+static int world_setup(world *w, const jepa_spec *s, int side, double *bound, double *arena,
+                       char *err, size_t errlen) {
+    const world_ops *ops = world_find(s->plan.world);
+    if (!ops) {
+        snprintf(err, errlen, "plan.world: unknown world '%s' (jepa-world info lists them)", s->plan.world);
+        return -1;
+    }
+    char *params = JEPA_MALLOC(ops->params_size), buf[SPEC_STR_MAX], a[64];
+    world_params_default(ops, params);
+    snprintf(a, sizeof a, "size=%d", side);
+    int rc = world_params_set(ops, params, a, err, errlen);
+    snprintf(buf, sizeof buf, "%s", s->plan.world_params);
+    for (char *save = NULL, *tok = strtok_r(buf, " ,\t\n", &save); rc == 0 && tok;
+         tok = strtok_r(NULL, " ,\t\n", &save)) {
+        char e[WORLD_ERR_MAX];
+        if (world_params_set(ops, params, tok, e, sizeof e)) {
+            snprintf(err, errlen, "plan.world_params: %s", e);
+            rc = -1;
+        }
+    }
+    if (rc == 0) rc = world_init(w, ops, params, err, errlen);
+    jepa_free(params);
+    if (rc) return -1;
+    if (plan_world_param(w, "max_action", bound) || plan_world_param(w, "arena", arena) ||
+        w->action_dim != 2 || w->state_dim < 2) {
+        snprintf(err, errlen, "plan.world: %s lacks what the planner reads (parameters max_action and "
+                 "arena, 2-D actions, a position as the first two state components)", s->plan.world);
+        world_free(w);
+        return -1;
+    }
+    return 0;
+}
+
+static void cfg_from_spec(plan_cfg *c, const jepa_spec *s, double bound) {
+    c->samples = s->plan.samples;
+    c->topk = s->plan.topk;
+    c->horizon = s->plan.horizon;
+    c->iterations = s->plan.iterations;
+    c->repeat = s->plan.repeat;
+    c->init_std = s->plan.init_std;
+    c->bound = bound;
+    c->cost_all = !strcmp(s->plan.cost, "all");
+}
+
+/* ------------------------------------------------------------ pictures */
+/* The arena at PLAN_PICTURE_SIDE pixels (the world rendered at that size,
+ * agent at the start), every decision's plan as the true world would
+ * execute it (orange), the executed path (blue), start (green), goal (red)
+ * with the success radius. */
+static int draw_episode(const jepa_spec *s, double arena, const plan_task *t, const plan_trace *tr,
+                        const char *path, char *err, size_t errlen) {
+    world pw;
+    double b, ar;
+    if (world_setup(&pw, s, PLAN_PICTURE_SIDE, &b, &ar, err, errlen)) return -1;
+    const int P = PLAN_PICTURE_SIDE;
+    const double k = P / arena;
+    uint8_t *frame = JEPA_MALLOC(world_frame_bytes(&pw));
+    pw.ops->render(&pw, t->start, frame);
+    png_canvas c;
+    png_canvas_init(&c, P, P);
+    for (size_t i = 0; i < (size_t)P * P; i++) /* first channel as grey, dimmed */
+        c.rgb[3 * i] = c.rgb[3 * i + 1] = c.rgb[3 * i + 2] = (uint8_t)(40 + frame[i] * 0.6);
+    for (int p = 0; p < tr->nplans; p++) {
+        const double(*q)[2] = tr->plans + (size_t)p * tr->plan_len;
+        for (int j = 0; j + 1 < tr->plan_n[p]; j++)
+            png_canvas_line(&c, q[j][0] * k, q[j][1] * k, q[j + 1][0] * k, q[j + 1][1] * k, 1.0,
+                            0xff9922, 0.55);
+    }
+    for (int j = 0; j + 1 < tr->npath; j++)
+        png_canvas_line(&c, tr->path[j][0] * k, tr->path[j][1] * k, tr->path[j + 1][0] * k,
+                        tr->path[j + 1][1] * k, 2.5, 0x3399ff, 1.0);
+    png_canvas_disc(&c, t->start[0] * k, t->start[1] * k, 5, 0x33dd55, 1.0);
+    png_canvas_ring(&c, t->goal[0] * k, t->goal[1] * k, s->plan.success_radius * k, 2, 0xff3333, 1.0);
+    png_canvas_disc(&c, t->goal[0] * k, t->goal[1] * k, 3, 0xff3333, 1.0);
+    int rc = png_write_rgb(path, P, P, c.rgb, err, errlen);
+    png_canvas_free(&c);
+    jepa_free(frame);
+    world_free(&pw);
+    return rc;
+}
+
+static plan_trace trace_alloc(int budget, const plan_cfg *c) {
+    plan_trace tr = {0};
+    tr.cap_path = budget + 1;
+    tr.cap_plans = budget;
+    tr.plan_len = c->horizon * c->repeat + 1;
+    tr.path = JEPA_MALLOC(sizeof(double) * 2 * tr.cap_path);
+    tr.plans = JEPA_MALLOC(sizeof(double) * 2 * (size_t)tr.cap_plans * tr.plan_len);
+    tr.plan_n = JEPA_MALLOC(sizeof(int) * (tr.cap_plans > 0 ? tr.cap_plans : 1));
+    return tr;
+}
+
+static void trace_free(plan_trace *tr) {
+    jepa_free(tr->path);
+    jepa_free(tr->plans);
+    jepa_free(tr->plan_n);
+}
+
+/* ------------------------------------------------------------ episodes */
+/* This rank's episodes [lo, hi) of method m into out ((hi - lo) outcomes). */
+static int run_method(const plan_method *m, const jepa_spec *s, const char *run, const world *w,
+                      plan_wm *wm, const plan_cfg *cfg, const plan_task *tasks, int lo, int hi,
+                      double arena, plan_outcome *out, char *err, size_t errlen) {
+    plan_ctl c;
+    if (m->ops) {
+        memset(&c, 0, sizeof c);
+        c.ops = m->ops;
+        c.w = w;
+        c.seed = (uint64_t)s->plan.seed;
+        c.bound = cfg->bound;
+    } else {
+        if (m->randomize) plan_wm_randomize(wm);
+        plan_ctl_cem_init(&c, w, wm, cfg, s->plan.execute, (uint64_t)s->plan.seed);
+    }
+    int rc = 0;
+    for (int e = lo; e < hi && rc == 0; e++) {
+        const plan_task *t = &tasks[e - lo];
+        int draw = e < s->plan.pictures && !m->ops && !m->randomize;
+        plan_trace tr = draw ? trace_alloc(t->budget, cfg) : (plan_trace){0};
+        plan_episode(&c, t, (uint64_t)e, s->plan.success_radius, &out[e - lo], draw ? &tr : NULL);
+        if (draw) {
+            char path[SPEC_STR_MAX + 64];
+            snprintf(path, sizeof path, "%s/plan/episode-%03d.png", run, e);
+            rc = draw_episode(s, arena, t, &tr, path, err, errlen);
+            trace_free(&tr);
+        }
+    }
+    if (!m->ops) plan_ctl_cem_free(&c);
+    return rc;
+}
+
+/* ------------------------------------------------------------ summaries */
+static void summarize(const plan_outcome *o, int n, plan_summary *r) {
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    double steps = 0;
+    for (int i = 0; i < n; i++) {
+        r->succ += o[i].success > 0.5f;
+        if (o[i].success > 0.5f) steps += o[i].steps;
+        r->dist_mean += o[i].final_dist / (double)n;
+        r->decisions += o[i].decisions;
+        r->plan_s += o[i].plan_s;
+    }
+    r->steps_mean = r->succ ? steps / r->succ : NAN;
+    /* Wilson score interval (Wilson 1927), z = 1.96 */
+    double p = (double)r->succ / n, z = 1.959963984540054, z2n = z * z / n;
+    double centre = (p + z2n / 2) / (1 + z2n), half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
+    r->rate = p;
+    r->lo = fmax(centre - half, 0);
+    r->hi = fmin(centre + half, 1);
+}
+
+static double per_decision(const plan_summary *r) {
+    return r->decisions > 0 ? r->plan_s / r->decisions : 0.0;
+}
+
+/* A JSON string: quotes, backslashes and controls escaped. */
+static void json_str(FILE *f, const char *v) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* "null" for NaN (JSON has no NaN) */
+static void json_num(FILE *f, const char *key, double v, const char *tail) {
+    if (isfinite(v)) fprintf(f, "\"%s\": %.6g%s", key, v, tail);
+    else fprintf(f, "\"%s\": null%s", key, tail);
+}
+
+static FILE *open_tmp(const char *path, char *tmp, size_t n) {
+    snprintf(tmp, n, "%s.tmp", path);
+    return fopen(tmp, "w");
+}
+
+static int close_rename(FILE *f, const char *tmp, const char *path, char *err, size_t errlen) {
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_json(const char *dir, const char *run, const jepa_spec *s, const plan_summary *r,
+                      double shortest, double budget, char *err, size_t errlen) {
+    char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
+    snprintf(path, sizeof path, "%s/plan.json", dir);
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fputs("{\n  \"run\": ", f);
+    json_str(f, run);
+    fputs(", \"world\": ", f);
+    json_str(f, s->plan.world);
+    fputs(", \"world_params\": ", f);
+    json_str(f, s->plan.world_params);
+    fputs(",\n", f);
+    fprintf(f, "  \"episodes\": %d, \"seed\": %lld, \"ranks\": %d, \"success_radius\": %.6g, "
+            "\"budget_factor\": %.6g, \"mean_shortest_steps\": %.4g, \"mean_budget_steps\": %.4g,\n",
+            s->plan.episodes, (long long)s->plan.seed, comm_world(), s->plan.success_radius,
+            s->plan.budget_factor, shortest, budget);
+    fprintf(f, "  \"cem\": {\"samples\": %d, \"topk\": %d, \"horizon\": %d, \"iterations\": %d, "
+            "\"repeat\": %d, \"execute\": %d, \"init_std\": %.6g, \"cost\": \"%s\"},\n  \"methods\": [\n",
+            s->plan.samples, s->plan.topk, s->plan.horizon, s->plan.iterations, s->plan.repeat,
+            s->plan.execute, s->plan.init_std, s->plan.cost);
+    for (int m = 0; m < NMETHODS; m++) {
+        fprintf(f, "    {\"name\": \"%s\", \"episodes\": %d, \"successes\": %d, ", methods[m].name, r[m].n,
+                r[m].succ);
+        json_num(f, "success_rate", r[m].rate, ", ");
+        json_num(f, "ci95_low", r[m].lo, ", ");
+        json_num(f, "ci95_high", r[m].hi, ", ");
+        json_num(f, "mean_steps_to_goal", r[m].steps_mean, ", ");
+        json_num(f, "mean_closest_dist", r[m].dist_mean, ", ");
+        json_num(f, "decisions", r[m].decisions, ", ");
+        json_num(f, "s_per_decision", per_decision(&r[m]), m + 1 < NMETHODS ? "},\n" : "}\n");
+    }
+    fprintf(f, "  ],\n");
+    for (int m = 0; m < NMETHODS; m++) json_num(f, methods[m].line, r[m].rate, ",\n  ");
+    json_num(f, "plan_s_per_decision", per_decision(&r[0]), "\n}\n");
+    return close_rename(f, tmp, path, err, errlen);
+}
+
+static int write_csv(const char *dir, const plan_summary *r, const plan_outcome *const *all, int n,
+                     char *err, size_t errlen) {
+    char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
+    snprintf(path, sizeof path, "%s/plan.csv", dir);
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) goto fail;
+    fprintf(f, "method,episodes,successes,success_rate,ci95_low,ci95_high,mean_steps_to_goal,"
+            "mean_closest_dist,decisions,s_per_decision\n");
+    for (int m = 0; m < NMETHODS; m++)
+        fprintf(f, "%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.0f,%.6g\n", methods[m].name, r[m].n, r[m].succ,
+                r[m].rate, r[m].lo, r[m].hi, r[m].steps_mean, r[m].dist_mean, r[m].decisions,
+                per_decision(&r[m]));
+    if (close_rename(f, tmp, path, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/episodes.csv", dir);
+    f = open_tmp(path, tmp, sizeof tmp);
+    if (!f) goto fail;
+    fprintf(f, "method,episode,success,steps,closest_dist,decisions,plan_s,shortest,budget\n");
+    for (int m = 0; m < NMETHODS; m++)
+        for (int e = 0; e < n; e++) {
+            const plan_outcome *o = &all[m][e];
+            fprintf(f, "%s,%d,%.0f,%.0f,%.6g,%.0f,%.6g,%.0f,%.0f\n", methods[m].name, e, o->success,
+                    o->steps, o->final_dist, o->decisions, o->plan_s, o->shortest, o->budget);
+        }
+    return close_rename(f, tmp, path, err, errlen);
+fail:
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    return -1;
+}
+
+static void print_table(const char *run, const jepa_spec *s, const plan_summary *r, double shortest,
+                        double budget) {
+    printf("jepa-plan: %s: %d tasks of %s (seed %lld), start and goal in different rooms; success "
+           "within %g of the goal; budget %gx the shortest path (mean %.1f -> %.1f steps); %d rank%s\n",
+           run, s->plan.episodes, s->plan.world, (long long)s->plan.seed, s->plan.success_radius,
+           s->plan.budget_factor, shortest, budget, comm_world(), comm_world() > 1 ? "s" : "");
+    printf("%-12s %8s  %-17s %13s %8s %10s %11s\n", "method", "success", "95% interval", "steps to goal",
+           "closest", "decisions", "s/decision");
+    for (int m = 0; m < NMETHODS; m++)
+        printf("%-12s %7.1f%%  [%5.1f%%, %5.1f%%]  %13.1f %8.3f %10.0f %11.4f\n", methods[m].name,
+               100 * r[m].rate, 100 * r[m].lo, 100 * r[m].hi, r[m].steps_mean, r[m].dist_mean,
+               r[m].decisions, per_decision(&r[m]));
+}
+
+/* ------------------------------------------------------------ the whole */
+/* Every method's outcomes of every episode on rank 0 (all[m], n each). */
+static void gather(plan_outcome *const *local, int lo, int hi, int n, plan_outcome **all) {
+    const int W = comm_world();
+    size_t *counts = JEPA_MALLOC(sizeof(size_t) * W);
+    for (int r = 0; r < W; r++)
+        counts[r] = (size_t)(((int64_t)n * (r + 1)) / W - ((int64_t)n * r) / W) * PLAN_OUTCOME_FLOATS;
+    for (int m = 0; m < NMETHODS; m++)
+        comm_gather_floats((const float *)local[m], (size_t)(hi - lo) * PLAN_OUTCOME_FLOATS,
+                           (float *)all[m], counts, 0);
+    jepa_free(counts);
+}
+
+static int report(const char *run, const jepa_spec *s, plan_outcome *const *all, char *err,
+                  size_t errlen) {
+    const int n = s->plan.episodes;
+    plan_summary r[NMETHODS];
+    double shortest = 0, budget = 0;
+    for (int e = 0; e < n; e++) {
+        shortest += all[0][e].shortest / (double)n;
+        budget += all[0][e].budget / (double)n;
+    }
+    for (int m = 0; m < NMETHODS; m++) summarize(all[m], n, &r[m]);
+    print_table(run, s, r, shortest, budget);
+    char dir[SPEC_STR_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/plan", run);
+    if (write_json(dir, run, s, r, shortest, budget, err, errlen) ||
+        write_csv(dir, r, (const plan_outcome *const *)all, n, err, errlen))
+        return -1;
+    for (int m = 0; m < NMETHODS; m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
+    printf("plan_s_per_decision %.4f\n", per_decision(&r[0]));
+    fflush(stdout);
+    return 0;
+}
+
+/* Tasks [lo, hi) on this rank; -1 + err if one has no path to its goal. */
+static int make_tasks(const world *w, const jepa_spec *s, double bound, double arena, int lo, int hi,
+                      plan_task *tasks, char *err, size_t errlen) {
+    for (int e = lo; e < hi; e++) {
+        plan_task_make(w, (uint64_t)s->plan.seed, (uint64_t)e, s->plan.success_radius,
+                       s->plan.budget_factor, bound, arena, &tasks[e - lo]);
+        if (tasks[e - lo].shortest < 0) {
+            snprintf(err, errlen, "plan.world_params: task %d of seed %lld has no path from start to goal "
+                     "(a closed door?)", e, (long long)s->plan.seed);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen) {
+    const int n = s->plan.episodes, W = comm_world(), rank = comm_rank();
+    const int lo = (int)(((int64_t)n * rank) / W), hi = (int)(((int64_t)n * (rank + 1)) / W);
+    plan_wm *wm = NULL;
+    world w = {0};
+    double bound = 0, arena = 0;
+    int ch = 0, side = 0;
+    int rc = plan_wm_load(&wm, run, s, s->plan.samples, err, errlen);
+    if (rc == 0) {
+        plan_wm_frame(wm, &ch, &side);
+        rc = world_setup(&w, s, side, &bound, &arena, err, errlen);
+    }
+    if (rc == 0 && (int)w.channels != ch) {
+        snprintf(err, errlen, "plan.world: %s renders %u channel(s), the model of %s reads %d", s->plan.world,
+                 w.channels, run, ch);
+        rc = -1;
+    }
+    char dir[SPEC_STR_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/plan", run);
+    if (rc == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
+    if (rc == 0) rc = make_tasks(&w, s, bound, arena, lo, hi, tasks, err, errlen);
+    plan_outcome *local[NMETHODS], *all[NMETHODS];
+    plan_cfg cfg;
+    cfg_from_spec(&cfg, s, bound);
+    for (int m = 0; m < NMETHODS; m++) {
+        local[m] = JEPA_MALLOC(sizeof(plan_outcome) * (hi - lo + 1));
+        all[m] = rank == 0 ? JEPA_MALLOC(sizeof(plan_outcome) * n) : NULL;
+    }
+    int bad = comm_any_error(rc != 0); /* every rank goes on, or none */
+    for (int m = 0; m < NMETHODS && bad < 0; m++) {
+        rc = run_method(&methods[m], s, run, &w, wm, &cfg, tasks, lo, hi, arena, local[m], err, errlen);
+        bad = comm_any_error(rc != 0);
+    }
+    if (bad < 0) gather(local, lo, hi, n, all);
+    if (bad < 0 && rank == 0) rc = report(run, s, all, err, errlen);
+    if (bad > 0 && rank == bad) fprintf(stderr, "jepa-plan: rank %d: %s\n", rank, err);
+    if (bad > 0 && rank == 0) snprintf(err, errlen, "rank %d failed (its error is above)", bad);
+    for (int m = 0; m < NMETHODS; m++) {
+        jepa_free(local[m]);
+        jepa_free(all[m]);
+    }
+    jepa_free(tasks);
+    world_free(&w);
+    plan_wm_free(wm);
+    return bad >= 0 || rc ? -1 : 0;
+}

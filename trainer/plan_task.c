@@ -1,0 +1,173 @@
+/* plan_task.c - what a planner is asked and how it is scored (plan.h):
+ * tasks (start and goal in different regions), the shortest number of steps
+ * by breadth-first search over the true dynamics (the step budget is a
+ * multiple of it), the two controllers that need no model (random actions,
+ * a straight line on the true state) and the episode loop every controller
+ * runs in. Positions are the first two state components, in world units. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "jepa.h"
+#include "plan.h"
+
+#define PLAN_STREAM_START 0x51a27 /* world_rng streams of a task: (seed, episode, stream) */
+#define PLAN_STREAM_GOAL 0x60a1
+#define PLAN_BFS_DIRS 16
+#define PLAN_BFS_MAX_DEPTH 4096
+#define PLAN_PI 3.14159265358979323846
+
+double plan_dist(const double *a, const double *b) {
+    return hypot(a[0] - b[0], a[1] - b[1]);
+}
+
+int plan_world_param(const world *w, const char *name, double *v) {
+    for (int i = 0; i < w->ops->nparams; i++)
+        if (!strcmp(w->ops->params[i].name, name)) {
+            memcpy(v, (const char *)w->params + w->ops->params[i].offset, sizeof *v);
+            return 0;
+        }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- tasks */
+typedef struct {
+    double s[WORLD_MAX_DIM];
+    int depth;
+} bfs_node;
+
+/* The grid cell of a position, clamped into the G x G grid of side h. */
+static size_t bfs_cell(const double *p, double h, int G) {
+    double i = fmin(fmax(floor(p[1] / h), 0), G - 1), j = fmin(fmax(floor(p[0] / h), 0), G - 1);
+    return (size_t)i * G + (size_t)j;
+}
+
+int plan_shortest(const world *w, const double *start, const double *goal, double radius,
+                  double bound, double arena) {
+    if (plan_dist(start, goal) <= radius) return 0;
+    const double h = bound / 4;
+    const int G = (int)ceil(arena / h) + 1, S = (int)w->state_dim;
+    uint8_t *seen = JEPA_MALLOC((size_t)G * G);
+    bfs_node *q = JEPA_MALLOC(sizeof(bfs_node) * ((size_t)G * G + 1));
+    size_t head = 0, tail = 0;
+    int found = -1;
+    memcpy(q[tail].s, start, sizeof(double) * S);
+    q[tail++].depth = 0;
+    seen[bfs_cell(start, h, G)] = 1;
+    while (head < tail && found < 0) {
+        const bfs_node *n = &q[head++];
+        if (n->depth >= PLAN_BFS_MAX_DEPTH) break;
+        for (int d = 0; d < PLAN_BFS_DIRS && found < 0; d++) {
+            double th = 2 * PLAN_PI * d / PLAN_BFS_DIRS, a[2] = {bound * cos(th), bound * sin(th)}, nx[WORLD_MAX_DIM];
+            w->ops->step(w, n->s, a, nx);
+            if (plan_dist(nx, goal) <= radius) found = n->depth + 1;
+            size_t c = bfs_cell(nx, h, G);
+            if (seen[c]) continue;
+            seen[c] = 1;
+            memcpy(q[tail].s, nx, sizeof(double) * S);
+            q[tail++].depth = n->depth + 1;
+        }
+    }
+    jepa_free(seen);
+    jepa_free(q);
+    return found;
+}
+
+void plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
+                    double budget_factor, double bound, double arena, plan_task *t) {
+    memset(t, 0, sizeof *t);
+    world_rng rs, rg;
+    world_rng_init(&rs, seed, episode, PLAN_STREAM_START);
+    world_rng_init(&rg, seed, episode, PLAN_STREAM_GOAL);
+    w->ops->sample_state(w, &rs, t->start);
+    uint32_t room = w->ops->region(w, t->start);
+    do w->ops->sample_state(w, &rg, t->goal);
+    while (w->ops->region(w, t->goal) == room || plan_dist(t->start, t->goal) <= radius);
+    t->shortest = plan_shortest(w, t->start, t->goal, radius, bound, arena);
+    t->budget = t->shortest < 0 ? 0 : (int)ceil(budget_factor * t->shortest);
+}
+
+/* ----------------------------------------------------- model-free agents */
+/* Uniform in the disc of radius bound, from the stream (seed, episode, step). */
+static int random_act(plan_ctl *c, const double *state, const uint8_t *frame, int step,
+                      double *action) {
+    (void)state;
+    (void)frame;
+    jepa_rng r;
+    rng_init(&r, rng_key(plan_key(c->seed, c->episode, (uint64_t)step), 0xa11d, 0));
+    double rad = c->bound * sqrt(rng_uniform(&r)), th = 2 * PLAN_PI * rng_uniform(&r);
+    action[0] = rad * cos(th);
+    action[1] = rad * sin(th);
+    return 0;
+}
+
+/* Privileged: heads straight for the goal's true position at full speed. */
+static int straight_act(plan_ctl *c, const double *state, const uint8_t *frame, int step,
+                        double *action) {
+    (void)frame;
+    (void)step;
+    double dx = c->task->goal[0] - state[0], dy = c->task->goal[1] - state[1], d = hypot(dx, dy);
+    double f = d > c->bound ? c->bound / d : 1.0;
+    action[0] = dx * f;
+    action[1] = dy * f;
+    return 0;
+}
+
+static void no_begin(plan_ctl *c) { (void)c; }
+
+const plan_ctl_ops plan_ctl_random = {"random", no_begin, random_act};
+const plan_ctl_ops plan_ctl_straight = {"straight", no_begin, straight_act};
+
+/* ------------------------------------------------------------ episodes */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radius,
+                  plan_outcome *out, plan_trace *tr) {
+    const world *w = c->w;
+    double s[WORLD_MAX_DIM], a[WORLD_MAX_DIM] = {0};
+    uint8_t *frame = JEPA_MALLOC(world_frame_bytes(w));
+    memcpy(s, t->start, sizeof s);
+    c->task = t;
+    c->episode = episode;
+    c->nplanned = 0;
+    c->ops->begin(c);
+    memset(out, 0, sizeof *out);
+    out->shortest = (float)t->shortest;
+    out->budget = (float)t->budget;
+    double best = plan_dist(s, t->goal);
+    int steps = t->budget;
+    if (tr) {
+        tr->npath = tr->nplans = 0;
+        memcpy(tr->path[tr->npath++], s, sizeof tr->path[0]);
+    }
+    for (int k = 0; k < t->budget; k++) {
+        w->ops->render(w, s, frame);
+        double t0 = now_s();
+        int decided = c->ops->act(c, s, frame, k, a);
+        if (decided) {
+            out->plan_s += (float)(now_s() - t0);
+            out->decisions += 1;
+            if (tr && tr->nplans < tr->cap_plans && c->nplanned > 0) {
+                int n = c->nplanned < tr->plan_len ? c->nplanned : tr->plan_len;
+                memcpy(tr->plans[(size_t)tr->nplans * tr->plan_len], c->planned, sizeof(double) * 2 * n);
+                tr->plan_n[tr->nplans++] = n;
+            }
+        }
+        w->ops->step(w, s, a, s);
+        if (tr && tr->npath < tr->cap_path) memcpy(tr->path[tr->npath++], s, sizeof tr->path[0]);
+        double d = plan_dist(s, t->goal);
+        best = d < best ? d : best;
+        if (d <= radius) {
+            out->success = 1;
+            steps = k + 1;
+            break;
+        }
+    }
+    out->steps = (float)steps;
+    out->final_dist = (float)best;
+    jepa_free(frame);
+}
