@@ -76,7 +76,7 @@ typedef struct {
     } lejepa;
 
     struct {
-        double weight;   /* lambda: loss = (1 - lambda) pred + lambda SIGReg */
+        double weight;   /* lambda: LeJEPA (1 - lambda) pred + lambda SIGReg; world: pred + lambda SIGReg */
         int directions;  /* random unit directions per step */
         int knots;       /* quadrature points on [0, t_max] */
         double t_max;
@@ -125,6 +125,7 @@ typedef struct {
         double budget_factor;      /* step budget = ceil(this x shortest-path steps) */
         double success_radius;     /* success: position within this of the goal's (world units) */
         int pictures;              /* episodes drawn as PNG */
+        int random_init;           /* also the random-init baseline (doubles the planning time) */
     } plan;
 
     struct {

@@ -53,13 +53,7 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
     if (data && objective_check_images(data, &dims, s->data.train, err, errlen)) return -1;
     ijepa_obj *o = JEPA_MALLOC(sizeof *o);
     objective *b = &o->base;
-    b->ops = &objective_ijepa;
-    b->B = s->train.batch_per_rank;
-    b->rank = rank;
-    b->world = world;
-    b->seed = (uint64_t)s->seed;
-    b->mean = 0.0f;
-    b->std = 1.0f;
+    objective_base_init(b, &objective_ijepa, s, rank, world);
     mask_cfg_from_spec(&o->mc, s);
     int G = dims.grid, max_ntgt = mask_max_tokens(&o->mc, G);
     jepa_model_init(&b->m, &dims, b->seed, b->B, o->mc.npred, max_ntgt,

@@ -184,13 +184,7 @@ static int lejepa_create(objective **out, const jepa_spec *s, const shard_schema
     if (data && objective_check_images(data, &d, s->data.train, err, errlen)) return -1;
     lejepa_obj *o = JEPA_MALLOC(sizeof *o);
     objective *b = &o->base;
-    b->ops = &objective_lejepa;
-    b->B = s->train.batch_per_rank;
-    b->rank = rank;
-    b->world = world;
-    b->seed = (uint64_t)s->seed;
-    b->mean = 0.0f;
-    b->std = 1.0f;
+    objective_base_init(b, &objective_lejepa, s, rank, world);
     o->d = d;
     o->Vg = s->lejepa.global_views;
     o->Vl = s->lejepa.local_views;
@@ -322,22 +316,6 @@ static double inv_loss(lejepa_obj *o, float scale) {
     return loss / ((double)V * B * P);
 }
 
-/* collapse watch: mean over dims of the per-dim std of e over this rank's rows */
-static double emb_std(const float *e, int n, int P) {
-    double acc = 0.0;
-    for (int c = 0; c < P; c++) {
-        double s = 0.0, s2 = 0.0;
-        for (int i = 0; i < n; i++) {
-            double v = e[(size_t)i * P + c];
-            s += v;
-            s2 += v * v;
-        }
-        double mu = s / n, var = s2 / n - mu * mu;
-        acc += sqrt(var > 0 ? var : 0);
-    }
-    return acc / P;
-}
-
 static void lejepa_step(objective *b, const uint8_t *records, int64_t step, obj_stats *st) {
     lejepa_obj *o = (lejepa_obj *)b;
     jepa_model *m = &b->m;
@@ -364,7 +342,7 @@ static void lejepa_step(objective *b, const uint8_t *records, int64_t step, obj_
     double inv = inv_loss(o, 1.0f - o->lambda);
     if (st) {
         st->loss = (1.0 - o->lambda) * inv + o->lambda * sig;
-        st->stat[0] = emb_std(o->e, M, o->P);
+        st->stat[0] = objective_col_std(o->e, M, o->P);
         st->stat[1] = sig;
         st->stat[2] = inv;
     }

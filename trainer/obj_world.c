@@ -155,13 +155,7 @@ static int world_create(objective **out, const jepa_spec *s, const shard_schema 
         goto fail;
     }
     if (world_check_data(o, data, s, err, errlen)) goto fail;
-    b->ops = &objective_world;
-    b->B = s->train.batch_per_rank;
-    b->rank = rank;
-    b->world = world;
-    b->seed = (uint64_t)s->seed;
-    b->mean = 0.0f;
-    b->std = 1.0f;
+    objective_base_init(b, &objective_world, s, rank, world);
     o->act_scale = (float)s->world.action_scale;
     o->lambda = (float)s->sigreg.weight;
     o->ro_weight = (float)s->world.rollout_weight;
@@ -519,22 +513,6 @@ static void transpose_wb_add(float *dst, const float *src, int B, int W, int E) 
         }
 }
 
-/* mean over dims of the per-dim std of rows of z (this rank's) */
-static double emb_std(const float *z, int n, int E) {
-    double acc = 0.0;
-    for (int c = 0; c < E; c++) {
-        double s = 0.0, s2 = 0.0;
-        for (int i = 0; i < n; i++) {
-            double v = z[(size_t)i * E + c];
-            s += v;
-            s2 += v * v;
-        }
-        double mu = s / n, var = s2 / n - mu * mu;
-        acc += sqrt(var > 0 ? var : 0);
-    }
-    return acc / E;
-}
-
 static void world_step(objective *b, const uint8_t *records, int64_t step, obj_stats *st) {
     world_obj *o = (world_obj *)b;
     jepa_model *m = &b->m;
@@ -559,7 +537,7 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
         st->stat[0] = sig;
         st->stat[1] = tf;
         st->stat[2] = ro;
-        st->stat[3] = emb_std(o->y, nW, E);
+        st->stat[3] = objective_col_std(o->y, nW, E);
     }
     /* backward: predictor passes, then SIGReg, projector, encoder */
     memset(G, 0, sizeof(float) * m->nparams);

@@ -1,4 +1,5 @@
 /* objective.c - the registry of objectives and small helpers they share. */
+#include <math.h>
 #include <string.h>
 
 #include "objective.h"
@@ -39,4 +40,31 @@ int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t 
 void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std) {
     float a = 1.0f / (255.0f * std), b = -mean / std;
     for (size_t k = 0; k < n; k++) dst[k] = src[k] * a + b;
+}
+
+double objective_col_std(const float *x, int n, int dim) {
+    double acc = 0.0;
+    for (int c = 0; c < dim; c++) {
+        double s = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; i++) {
+            double v = x[(size_t)i * dim + c];
+            s += v;
+            s2 += v * v;
+        }
+        double mu = s / n, var = s2 / n - mu * mu;
+        acc += sqrt(var > 0 ? var : 0);
+    }
+    return acc / dim;
+}
+
+void objective_base_init(objective *b, const objective_ops *ops, const jepa_spec *s, int rank,
+                         int world) {
+    b->ops = ops;
+    b->B = s->train.batch_per_rank;
+    b->rank = rank;
+    b->world = world;
+    b->seed = (uint64_t)s->seed;
+    b->mean = 0.0f;
+    b->std = 1.0f;
+    b->export_dir = NULL;
 }
