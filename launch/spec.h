@@ -120,6 +120,7 @@ typedef struct {
         int samples, topk, horizon, iterations; /* CEM: N, K, blocks, refits */
         int repeat;                /* steps each block's action is held (frame skip) */
         int execute;               /* blocks executed before replanning */
+        int window;                /* frames the predictor sees while planning (1); 0: world.history */
         double init_std;           /* initial std per action component, x the action bound */
         char cost[16];             /* "final" or "all": which predicted embeddings are scored */
         double budget_factor;      /* step budget = ceil(this x shortest-path steps) */

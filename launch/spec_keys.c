@@ -12,7 +12,7 @@ static const char *const loss_types[] = {"smooth_l1", "l2", NULL};
 static const char *const feature_kinds[] = {"target", "context", NULL};
 static const char *const transports[] = {"auto", "shm", "tcp", NULL};
 static const char *const objectives[] = {"ijepa", "lejepa", "world", NULL};
-static const char *const plan_costs[] = {"final", "all", NULL};
+static const char *const plan_costs[] = {"all", "final", NULL};
 
 const spec_key spec_keys[] = {
     /* key                      type         field                        min  max  flags default help */
@@ -165,16 +165,20 @@ const spec_key spec_keys[] = {
      "steps each block's action is held (frame skip); a plan covers horizon x repeat steps"},
     {"plan.execute", SPEC_INT, F(plan.execute), 1, 64, 0, "1", NULL,
      "MPC: blocks executed before replanning; <= plan.horizon"},
+    {"plan.window", SPEC_INT, F(plan.window), 0, 64, 0, "1", NULL,
+     "frames the predictor sees in planning rollouts (the newest); 0: world.history; a rollout step costs in proportion"},
     {"plan.init_std", SPEC_DOUBLE, F(plan.init_std), 0, 10, SPEC_LO_OPEN, "1", NULL,
      "CEM: initial std of each action component, in units of the action bound"},
-    {"plan.cost", SPEC_ENUM, F(plan.cost), 0, 0, 0, "final", plan_costs,
-     "CEM cost: squared embedding distance to the goal frame's at the final step, or averaged over all block ends"},
+    {"plan.cost", SPEC_ENUM, F(plan.cost), 0, 0, 0, "all", plan_costs,
+     "CEM cost: squared embedding distance to the goal frame's averaged over every block end, or at the final step only"},
     {"plan.budget_factor", SPEC_DOUBLE, F(plan.budget_factor), 1, 100, 0, "3", NULL,
      "step budget per episode = ceil(this x the shortest path's steps)"},
     {"plan.success_radius", SPEC_DOUBLE, F(plan.success_radius), 0, 1e6, SPEC_LO_OPEN, "0.1", NULL,
      "success: the agent's true position within this distance of the goal's (world units)"},
     {"plan.pictures", SPEC_INT, F(plan.pictures), 0, 1000, 0, "4", NULL,
      "episodes drawn as PNG (arena, planned and executed paths) into RUN/plan/"},
+    {"plan.random_init", SPEC_BOOL, F(plan.random_init), 0, 1, 0, "true", NULL,
+     "jepa-plan: also plan with a randomly initialised model (a baseline as slow as the planner itself)"},
     {"parallel.ranks", SPEC_INT, F(parallel.ranks), 1, 4096, 0, "1", NULL, "MPI ranks the launcher starts"},
     {"parallel.threads_per_rank", SPEC_INT, F(parallel.threads_per_rank), 1, 256, 0, "2", NULL,
      "OpenMP/BLAS threads per rank"},

@@ -174,9 +174,9 @@ static void test_clip(void) {
 /* Reference rollout of one candidate: the token list grows by one
  * prediction per step, the predictor sees its last min(len, H) tokens
  * through a fresh one-sequence pass. */
-static void ref_rollout(world_obj *o, const float *ctx_z, const float *ctx_a, int c,
+static void ref_rollout(world_obj *o, int H, const float *ctx_z, const float *ctx_a, int c,
                         const float *acts, int steps, float *z) {
-    const int H = o->H, E = o->E, A = o->A;
+    const int E = o->E, A = o->A;
     float *tz = calloc((size_t)(c + steps) * E, sizeof(float)), *ta = calloc((size_t)(c + steps) * A, sizeof(float));
     memcpy(tz, ctx_z, sizeof(float) * c * E);
     memcpy(ta, ctx_a, sizeof(float) * (c - 1) * A);
@@ -196,12 +196,13 @@ static void ref_rollout(world_obj *o, const float *ctx_z, const float *ctx_a, in
     free(ta);
 }
 
-static void test_world_rollout(void) {
+static void world_rollout(int window) {
     jepa_spec s;
     wf_spec(&s, 4);
     world_obj *o = wf_create(&s, 8, 0, 1, 0.1);
     const int n = 5, steps = 7, E = o->E, A = o->A, frame = WF_IMG * WF_IMG;
-    plan_wm *m = plan_wm_from_objective(&o->base, n);
+    const int H = window ? window : o->H;
+    plan_wm *m = plan_wm_from_objective(&o->base, n, window);
     plan_model pm = plan_wm_model(m);
     CU_ASSERT_EQUAL(pm.E, E);
     CU_ASSERT_EQUAL(pm.A, A);
@@ -220,7 +221,7 @@ static void test_world_rollout(void) {
     /* contexts of 1, 2 and 4 observed frames (H = 3: the last is a slide) */
     const int ctxs[] = {1, 2, 4};
     for (int ci = 0; ci < 3; ci++) {
-        int c = ctxs[ci], keep = c < o->H ? c : o->H;
+        int c = ctxs[ci], keep = c < H ? c : H;
         plan_wm_clear(m);
         for (int f = 0; f < c; f++) {
             if (f) plan_wm_acted(m, acted[f - 1]);
@@ -235,17 +236,23 @@ static void test_world_rollout(void) {
         }
         double worst = 0;
         for (int i = 0; i < n; i++) {
-            ref_rollout(o, ctx_z, ctx_a, keep, acts + (size_t)i * steps * A, steps, ref);
+            ref_rollout(o, H, ctx_z, ctx_a, keep, acts + (size_t)i * steps * A, steps, ref);
             for (int k = 0; k < steps * E; k++)
                 worst = fmax(worst, fabs(z[(size_t)i * steps * E + k] - ref[k]) / (1e-3 + fabs(ref[k])));
         }
-        if (worst > 1e-4) fprintf(stderr, "\n  context %d: worst rel err %g\n", c, worst);
+        if (worst > 1e-4) fprintf(stderr, "\n  window %d, context %d: worst rel err %g\n", H, c, worst);
         CU_ASSERT(worst < 1e-4);
     }
     free(acts);
     free(z);
     free(ref);
     plan_wm_free(m);
+}
+
+/* the model's history (3), and a window of 2 (contexts of 1, 2, 4 frames) */
+static void test_world_rollout(void) {
+    world_rollout(0);
+    world_rollout(2);
 }
 
 /* ------------------------------------------------------------ tasks */

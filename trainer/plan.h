@@ -88,13 +88,14 @@ void plan_clip(float *a, int n, int A, double bound);
 typedef struct plan_wm plan_wm;
 /* Loads RUN (spec.resolved.yaml, checkpoint.bin or RUN/latest) with the spec
  * s already read from it: the objective must be `world`. samples: the
- * population the rollouts are sized for. 0 or -1 + err (one line naming the
- * run, file or key). */
-int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, int samples, char *err,
-                 size_t errlen);
+ * population the rollouts are sized for; window: the tokens the predictor
+ * sees (the newest observed or predicted frames), 1..world.history, 0 for
+ * world.history. 0 or -1 + err (one line naming the run, file or key). */
+int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, int samples, int window,
+                 char *err, size_t errlen);
 /* The same over an objective already built (tests): takes ownership. */
 struct objective;
-plan_wm *plan_wm_from_objective(struct objective *obj, int samples);
+plan_wm *plan_wm_from_objective(struct objective *obj, int samples, int window);
 void plan_wm_free(plan_wm *m);
 /* Re-initialises every parameter from the run's seed (the random-init baseline). */
 void plan_wm_randomize(plan_wm *m);
@@ -173,10 +174,11 @@ typedef struct {
     float steps;      /* steps taken until success, else the budget */
     float final_dist; /* closest distance to the goal reached */
     float decisions;  /* plans made */
-    float plan_s;     /* seconds spent in those decisions */
+    float plan_s;     /* wall seconds spent in those decisions */
+    float plan_cpu_s; /* CPU seconds of the process in them (all its threads) */
     float shortest, budget;
 } plan_outcome;
-#define PLAN_OUTCOME_FLOATS 7
+#define PLAN_OUTCOME_FLOATS 8
 
 /* What an episode looked like, for pictures. The caller sizes it. */
 typedef struct {

@@ -33,6 +33,8 @@ static const plan_method methods[] = {
     {"random_init", "random_init_success_rate", NULL, 1},
 };
 #define NMETHODS ((int)(sizeof methods / sizeof methods[0]))
+/* Methods run: all, or all but the last (random_init) when plan.random_init is off. */
+static int nmethods(const jepa_spec *s) { return NMETHODS - (s->plan.random_init ? 0 : 1); }
 _Static_assert(sizeof(plan_outcome) == PLAN_OUTCOME_FLOATS * sizeof(float), "outcomes travel as floats");
 
 typedef struct {
@@ -40,7 +42,7 @@ typedef struct {
     double rate, lo, hi;     /* success rate and its 95% Wilson interval */
     double steps_mean;       /* steps to the goal over the successes (NAN: none) */
     double dist_mean;        /* closest distance reached, all episodes */
-    double decisions, plan_s; /* totals */
+    double decisions, plan_s, plan_cpu_s; /* totals */
 } plan_summary;
 
 /* ------------------------------------------------------------ the world */
@@ -188,6 +190,7 @@ static void summarize(const plan_outcome *o, int n, plan_summary *r) {
         r->dist_mean += o[i].final_dist / (double)n;
         r->decisions += o[i].decisions;
         r->plan_s += o[i].plan_s;
+        r->plan_cpu_s += o[i].plan_cpu_s;
     }
     r->steps_mean = r->succ ? steps / r->succ : NAN;
     /* Wilson score interval (Wilson 1927), z = 1.96 */
@@ -200,6 +203,10 @@ static void summarize(const plan_outcome *o, int n, plan_summary *r) {
 
 static double per_decision(const plan_summary *r) {
     return r->decisions > 0 ? r->plan_s / r->decisions : 0.0;
+}
+
+static double cpu_per_decision(const plan_summary *r) {
+    return r->decisions > 0 ? r->plan_cpu_s / r->decisions : 0.0;
 }
 
 /* A JSON string: quotes, backslashes and controls escaped. */
@@ -237,6 +244,7 @@ static int close_rename(FILE *f, const char *tmp, const char *path, char *err, s
 static int write_json(const char *dir, const char *run, const jepa_spec *s, const plan_summary *r,
                       double shortest, double budget, char *err, size_t errlen) {
     char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
+    const int nm = nmethods(s);
     snprintf(path, sizeof path, "%s/plan.json", dir);
     FILE *f = open_tmp(path, tmp, sizeof tmp);
     if (!f) {
@@ -258,7 +266,7 @@ static int write_json(const char *dir, const char *run, const jepa_spec *s, cons
             "\"repeat\": %d, \"execute\": %d, \"init_std\": %.6g, \"cost\": \"%s\"},\n  \"methods\": [\n",
             s->plan.samples, s->plan.topk, s->plan.horizon, s->plan.iterations, s->plan.repeat,
             s->plan.execute, s->plan.init_std, s->plan.cost);
-    for (int m = 0; m < NMETHODS; m++) {
+    for (int m = 0; m < nm; m++) {
         fprintf(f, "    {\"name\": \"%s\", \"episodes\": %d, \"successes\": %d, ", methods[m].name, r[m].n,
                 r[m].succ);
         json_num(f, "success_rate", r[m].rate, ", ");
@@ -267,36 +275,37 @@ static int write_json(const char *dir, const char *run, const jepa_spec *s, cons
         json_num(f, "mean_steps_to_goal", r[m].steps_mean, ", ");
         json_num(f, "mean_closest_dist", r[m].dist_mean, ", ");
         json_num(f, "decisions", r[m].decisions, ", ");
-        json_num(f, "s_per_decision", per_decision(&r[m]), m + 1 < NMETHODS ? "},\n" : "}\n");
+        json_num(f, "s_per_decision", per_decision(&r[m]), ", ");
+        json_num(f, "cpu_s_per_decision", cpu_per_decision(&r[m]), m + 1 < nm ? "},\n" : "}\n");
     }
     fprintf(f, "  ],\n");
-    for (int m = 0; m < NMETHODS; m++) json_num(f, methods[m].line, r[m].rate, ",\n  ");
+    for (int m = 0; m < nm; m++) json_num(f, methods[m].line, r[m].rate, ",\n  ");
     json_num(f, "plan_s_per_decision", per_decision(&r[0]), "\n}\n");
     return close_rename(f, tmp, path, err, errlen);
 }
 
-static int write_csv(const char *dir, const plan_summary *r, const plan_outcome *const *all, int n,
+static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_outcome *const *all, int n,
                      char *err, size_t errlen) {
     char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
     snprintf(path, sizeof path, "%s/plan.csv", dir);
     FILE *f = open_tmp(path, tmp, sizeof tmp);
     if (!f) goto fail;
     fprintf(f, "method,episodes,successes,success_rate,ci95_low,ci95_high,mean_steps_to_goal,"
-            "mean_closest_dist,decisions,s_per_decision\n");
-    for (int m = 0; m < NMETHODS; m++)
-        fprintf(f, "%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.0f,%.6g\n", methods[m].name, r[m].n, r[m].succ,
+            "mean_closest_dist,decisions,s_per_decision,cpu_s_per_decision\n");
+    for (int m = 0; m < nm; m++)
+        fprintf(f, "%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.0f,%.6g,%.6g\n", methods[m].name, r[m].n, r[m].succ,
                 r[m].rate, r[m].lo, r[m].hi, r[m].steps_mean, r[m].dist_mean, r[m].decisions,
-                per_decision(&r[m]));
+                per_decision(&r[m]), cpu_per_decision(&r[m]));
     if (close_rename(f, tmp, path, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/episodes.csv", dir);
     f = open_tmp(path, tmp, sizeof tmp);
     if (!f) goto fail;
-    fprintf(f, "method,episode,success,steps,closest_dist,decisions,plan_s,shortest,budget\n");
-    for (int m = 0; m < NMETHODS; m++)
+    fprintf(f, "method,episode,success,steps,closest_dist,decisions,plan_s,plan_cpu_s,shortest,budget\n");
+    for (int m = 0; m < nm; m++)
         for (int e = 0; e < n; e++) {
             const plan_outcome *o = &all[m][e];
-            fprintf(f, "%s,%d,%.0f,%.0f,%.6g,%.0f,%.6g,%.0f,%.0f\n", methods[m].name, e, o->success,
-                    o->steps, o->final_dist, o->decisions, o->plan_s, o->shortest, o->budget);
+            fprintf(f, "%s,%d,%.0f,%.0f,%.6g,%.0f,%.6g,%.6g,%.0f,%.0f\n", methods[m].name, e, o->success,
+                    o->steps, o->final_dist, o->decisions, o->plan_s, o->plan_cpu_s, o->shortest, o->budget);
         }
     return close_rename(f, tmp, path, err, errlen);
 fail:
@@ -310,12 +319,12 @@ static void print_table(const char *run, const jepa_spec *s, const plan_summary 
            "within %g of the goal; budget %gx the shortest path (mean %.1f -> %.1f steps); %d rank%s\n",
            run, s->plan.episodes, s->plan.world, (long long)s->plan.seed, s->plan.success_radius,
            s->plan.budget_factor, shortest, budget, comm_world(), comm_world() > 1 ? "s" : "");
-    printf("%-12s %8s  %-17s %13s %8s %10s %11s\n", "method", "success", "95% interval", "steps to goal",
-           "closest", "decisions", "s/decision");
-    for (int m = 0; m < NMETHODS; m++)
-        printf("%-12s %7.1f%%  [%5.1f%%, %5.1f%%]  %13.1f %8.3f %10.0f %11.4f\n", methods[m].name,
+    printf("%-12s %8s  %-17s %13s %8s %10s %11s %11s\n", "method", "success", "95% interval",
+           "steps to goal", "closest", "decisions", "s/decision", "cpu s/dec.");
+    for (int m = 0; m < nmethods(s); m++)
+        printf("%-12s %7.1f%%  [%5.1f%%, %5.1f%%]  %13.1f %8.3f %10.0f %11.4f %11.4f\n", methods[m].name,
                100 * r[m].rate, 100 * r[m].lo, 100 * r[m].hi, r[m].steps_mean, r[m].dist_mean,
-               r[m].decisions, per_decision(&r[m]));
+               r[m].decisions, per_decision(&r[m]), cpu_per_decision(&r[m]));
 }
 
 /* ------------------------------------------------------------ the whole */
@@ -340,14 +349,14 @@ static int report(const char *run, const jepa_spec *s, plan_outcome *const *all,
         shortest += all[0][e].shortest / (double)n;
         budget += all[0][e].budget / (double)n;
     }
-    for (int m = 0; m < NMETHODS; m++) summarize(all[m], n, &r[m]);
+    for (int m = 0; m < nmethods(s); m++) summarize(all[m], n, &r[m]);
     print_table(run, s, r, shortest, budget);
     char dir[SPEC_STR_MAX + 16];
     snprintf(dir, sizeof dir, "%s/plan", run);
     if (write_json(dir, run, s, r, shortest, budget, err, errlen) ||
-        write_csv(dir, r, (const plan_outcome *const *)all, n, err, errlen))
+        write_csv(dir, nmethods(s), r, (const plan_outcome *const *)all, n, err, errlen))
         return -1;
-    for (int m = 0; m < NMETHODS; m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
+    for (int m = 0; m < nmethods(s); m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
     printf("plan_s_per_decision %.4f\n", per_decision(&r[0]));
     fflush(stdout);
     return 0;
@@ -375,7 +384,7 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     world w = {0};
     double bound = 0, arena = 0;
     int ch = 0, side = 0;
-    int rc = plan_wm_load(&wm, run, s, s->plan.samples, err, errlen);
+    int rc = plan_wm_load(&wm, run, s, s->plan.samples, s->plan.window, err, errlen);
     if (rc == 0) {
         plan_wm_frame(wm, &ch, &side);
         rc = world_setup(&w, s, side, &bound, &arena, err, errlen);
@@ -401,7 +410,7 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
         all[m] = rank == 0 ? JEPA_MALLOC(sizeof(plan_outcome) * n) : NULL;
     }
     int bad = comm_any_error(rc != 0); /* every rank goes on, or none */
-    for (int m = 0; m < NMETHODS && bad < 0; m++) {
+    for (int m = 0; m < nmethods(s) && bad < 0; m++) {
         rc = run_method(&methods[m], s, run, &w, wm, &cfg, tasks, lo, hi, arena, local[m], err, errlen);
         bad = comm_any_error(rc != 0);
     }

@@ -119,9 +119,9 @@ const plan_ctl_ops plan_ctl_random = {"random", no_begin, random_act};
 const plan_ctl_ops plan_ctl_straight = {"straight", no_begin, straight_act};
 
 /* ------------------------------------------------------------ episodes */
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -146,10 +146,11 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
     }
     for (int k = 0; k < t->budget; k++) {
         w->ops->render(w, s, frame);
-        double t0 = now_s();
+        double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         int decided = c->ops->act(c, s, frame, k, a);
         if (decided) {
-            out->plan_s += (float)(now_s() - t0);
+            out->plan_s += (float)(clock_s(CLOCK_MONOTONIC) - t0);
+            out->plan_cpu_s += (float)(clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0);
             out->decisions += 1;
             if (tr && tr->nplans < tr->cap_plans && c->nplanned > 0) {
                 int n = c->nplanned < tr->plan_len ? c->nplanned : tr->plan_len;

@@ -8,7 +8,9 @@
  * embeddings with the actions taken from them, the newest frame's action
  * being the candidate's first. As in world_eval.c the window grows to H
  * tokens, then slides (oldest token dropped, prediction appended), so every
- * window the predictor sees has the relative time positions of training. */
+ * window the predictor sees has the relative time positions of training.
+ * H is world.history, or fewer (plan.window): the cost of a rollout step is
+ * proportional to it, and the Two-Room dynamics are Markov in the frame. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +22,7 @@
 struct plan_wm {
     objective *obj;
     world_obj *o;
-    int H, E, A, samples;
+    int H, E, A, samples; /* H: the window, at most world.history tokens */
     wpass *pass;    /* [H]: pass t runs `samples` sequences of t + 1 tokens */
     float *frame;   /* (ch * side * side) one normalised frame */
     float *ctx_z;   /* (H, E) observed embeddings, oldest first */
@@ -68,13 +70,13 @@ static int wm_create(objective **obj, const char *run, const jepa_spec *s, char 
     return 0;
 }
 
-plan_wm *plan_wm_from_objective(objective *obj, int samples) {
-    JEPA_ASSERT(obj->ops == &objective_world && samples >= 1);
+plan_wm *plan_wm_from_objective(objective *obj, int samples, int window) {
+    JEPA_ASSERT(obj->ops == &objective_world && samples >= 1 && window >= 0);
     plan_wm *m = JEPA_MALLOC(sizeof *m);
     world_obj *o = (world_obj *)obj;
     m->obj = obj;
     m->o = o;
-    m->H = o->H;
+    m->H = window > 0 && window < o->H ? window : o->H;
     m->E = o->E;
     m->A = o->A;
     m->samples = samples;
@@ -88,15 +90,15 @@ plan_wm *plan_wm_from_objective(objective *obj, int samples) {
     return m;
 }
 
-int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, int samples, char *err,
-                 size_t errlen) {
+int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, int samples, int window,
+                 char *err, size_t errlen) {
     objective *obj = NULL;
     *out = NULL;
     if (wm_create(&obj, run, s, err, errlen)) {
         if (obj) obj->ops->destroy(obj);
         return -1;
     }
-    *out = plan_wm_from_objective(obj, samples);
+    *out = plan_wm_from_objective(obj, samples, window);
     return 0;
 }
 

@@ -67,8 +67,8 @@ cp "$T/run/plan/episodes.csv" "$T/episodes.1"
 run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}"
 [ "$RC" -eq 0 ] && ok "2-rank jepa-plan exits 0" || bad "2-rank jepa-plan failed (rc $RC): $ERR"
 case "$OUT" in *"2 ranks"*) ok "the header says 2 ranks" ;; *) bad "header: $(printf '%s' "$OUT" | head -n 1)" ;; esac
-cut -d, -f1-6,8- "$T/episodes.1" >"$T/e1"
-cut -d, -f1-6,8- "$T/run/plan/episodes.csv" >"$T/e2"
+cut -d, -f1-6,9- "$T/episodes.1" >"$T/e1"
+cut -d, -f1-6,9- "$T/run/plan/episodes.csv" >"$T/e2"
 cmp -s "$T/e1" "$T/e2" && ok "2 ranks: every episode as at 1 rank" || bad "outcomes differ: $(diff "$T/e1" "$T/e2" | head -n 4 | tr '\n' ' ')"
 
 # ---- refusals
