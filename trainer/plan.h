@@ -13,13 +13,17 @@
  *   plan_ctl     controllers (a table of functions each): the CEM planner on
  *                a plan_wm, random actions, a straight line on the true state.
  *   plan_task    start and goal in different regions, a step budget from a
- *                breadth-first search over the true dynamics (plan_eval.c).
+ *                breadth-first search over the true dynamics (plan_task.c).
+ *   plan_evaluate  every controller on the same tasks, split across ranks
+ *                (plan_eval.c); docs/world.md "Planning" has the figures.
  *
- * CEM (Rubinstein 1999; as DINO-WM, Zhou et al. 2024, and LeWorldModel plan):
- * a Gaussian per action block, N samples clipped to the action bound, each
- * rolled out from the current embedding; cost = squared distance between the
- * predicted embedding(s) and the goal frame's; the top K refit the mean and
- * std; I iterations; the plan is the final mean. Randomness: iteration i of
+ * CEM (Rubinstein 1999, "The cross-entropy method for combinatorial and
+ * continuous optimization"; as DINO-WM, Zhou et al. 2024, and LeWorldModel
+ * plan): a Gaussian per action block, N samples (sample 0: the mean) clipped
+ * to the action bound, each rolled out from the current context; cost of a
+ * candidate = mean over the block ends b (or the last only) of
+ * ||zhat_b - z_goal||^2; the K cheapest refit the mean and std (maximum
+ * likelihood, no smoothing); I iterations; the plan is the final mean. Randomness: iteration i of
  * a plan draws from rng_key(key, i, 0), key = plan_key(seed, episode, step). */
 #ifndef JEPA_PLAN_H
 #define JEPA_PLAN_H
@@ -29,8 +33,6 @@
 
 #include "spec.h"
 #include "world.h"
-
-#define PLAN_ERR_MAX 512
 
 /* ------------------------------------------------------------ the model */
 /* A latent model the optimiser searches through. rollout: for each of n
@@ -183,7 +185,7 @@ typedef struct {
 /* What an episode looked like, for pictures. The caller sizes it. */
 typedef struct {
     int cap_path, cap_plans, plan_len;
-    double (*path)[2];  /* (cap_path) executed positions, the start first */
+    double (*path)[WORLD_MAX_DIM]; /* (cap_path) executed states, the start first */
     double (*plans)[2]; /* (cap_plans, plan_len) the plan of each decision */
     int *plan_n;        /* (cap_plans) points of each plan */
     int npath, nplans;

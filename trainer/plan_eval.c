@@ -129,12 +129,48 @@ static int draw_episode(const jepa_spec *s, double arena, const plan_task *t, co
     return rc;
 }
 
+/* The frames the model saw: up to PLAN_STRIP_FRAMES of the executed states
+ * (evenly spaced, first and last included), then the goal frame boxed in
+ * red, each frame PLAN_STRIP_ZOOM times larger (nearest neighbour). */
+#define PLAN_STRIP_FRAMES 12
+#define PLAN_STRIP_ZOOM 3
+static int draw_strip(const world *w, const plan_task *t, const plan_trace *tr, const char *path,
+                      char *err, size_t errlen) {
+    const int Z = PLAN_STRIP_ZOOM, F = (int)w->width * Z, G = 4;
+    int n = tr->npath < PLAN_STRIP_FRAMES ? tr->npath : PLAN_STRIP_FRAMES;
+    png_canvas c;
+    png_canvas_init(&c, (n + 1) * (F + G) + 2 * G, F + 2 * G);
+    memset(c.rgb, 90, (size_t)c.w * c.h * 3); /* grey gaps between the black frames */
+    uint8_t *frame = JEPA_MALLOC(world_frame_bytes(w));
+    for (int i = 0; i <= n; i++) {
+        const double *st = i == n ? t->goal : tr->path[n > 1 ? (int64_t)i * (tr->npath - 1) / (n - 1) : 0];
+        w->ops->render(w, st, frame);
+        int x0 = G + i * (F + G) + (i == n ? G : 0);
+        for (int y = 0; y < F; y++)
+            for (int x = 0; x < F; x++) {
+                uint8_t v = frame[(size_t)(y / Z) * w->width + x / Z], *p = c.rgb + ((size_t)(G + y) * c.w + x0 + x) * 3;
+                p[0] = p[1] = p[2] = v;
+            }
+        if (i == n) {
+            double a = x0 - 1.5, b = G - 1.5, e = F + 3;
+            png_canvas_line(&c, a, b, a + e, b, 2, 0xff3333, 1);
+            png_canvas_line(&c, a, b + e, a + e, b + e, 2, 0xff3333, 1);
+            png_canvas_line(&c, a, b, a, b + e, 2, 0xff3333, 1);
+            png_canvas_line(&c, a + e, b, a + e, b + e, 2, 0xff3333, 1);
+        }
+    }
+    int rc = png_write_rgb(path, c.w, c.h, c.rgb, err, errlen);
+    jepa_free(frame);
+    png_canvas_free(&c);
+    return rc;
+}
+
 static plan_trace trace_alloc(int budget, const plan_cfg *c) {
     plan_trace tr = {0};
     tr.cap_path = budget + 1;
     tr.cap_plans = budget;
     tr.plan_len = c->horizon * c->repeat + 1;
-    tr.path = JEPA_MALLOC(sizeof(double) * 2 * tr.cap_path);
+    tr.path = JEPA_MALLOC(sizeof(double) * WORLD_MAX_DIM * tr.cap_path);
     tr.plans = JEPA_MALLOC(sizeof(double) * 2 * (size_t)tr.cap_plans * tr.plan_len);
     tr.plan_n = JEPA_MALLOC(sizeof(int) * (tr.cap_plans > 0 ? tr.cap_plans : 1));
     return tr;
@@ -172,6 +208,8 @@ static int run_method(const plan_method *m, const jepa_spec *s, const char *run,
             char path[SPEC_STR_MAX + 64];
             snprintf(path, sizeof path, "%s/plan/episode-%03d.png", run, e);
             rc = draw_episode(s, arena, t, &tr, path, err, errlen);
+            snprintf(path, sizeof path, "%s/plan/episode-%03d-frames.png", run, e);
+            if (rc == 0) rc = draw_strip(w, t, &tr, path, err, errlen);
             trace_free(&tr);
         }
     }

@@ -4,7 +4,7 @@
 #     straight_success_rate, random_init_success_rate, plan_s_per_decision),
 #     numeric, rates in [0, 1], equal to plan.json and plan.csv;
 #   - RUN/plan/episodes.csv has one row per method and episode; the first
-#     plan.pictures episodes are PNG files;
+#     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
 #     the 1-rank run's (timings aside);
 #   - refused in one line, exit non-zero, nothing written: a run that is not
@@ -55,11 +55,11 @@ awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok
 SUCC=$(awk -F, '$1 == "world_model" { s += $3 } END { print s / 6 }' "$T/run/plan/episodes.csv")
 awk -v a="$S1" -v b="$SUCC" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "episodes.csv sums to the rate" \
   || bad "episodes.csv rate $SUCC vs $S1"
-for e in 000 001; do
-  [ "$(head -c 8 "$T/run/plan/episode-$e.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
-    && ok "episode-$e.png is a PNG" || bad "episode-$e.png missing or not a PNG"
+for f in episode-000 episode-001 episode-000-frames episode-001-frames; do
+  [ "$(head -c 8 "$T/run/plan/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
+    && ok "$f.png is a PNG" || bad "$f.png missing or not a PNG"
 done
-[ -e "$T/run/plan/episode-002.png" ] && bad "a third picture with plan.pictures=2" || ok "only plan.pictures pictures"
+ls "$T/run/plan" | grep -q '^episode-002' && bad "a third picture with plan.pictures=2" || ok "only plan.pictures pictures"
 ls "$T/run/plan" | grep -q '\.tmp$' && bad "temporary files left" || ok "no temporary files left"
 cp "$T/run/plan/episodes.csv" "$T/episodes.1"
 
