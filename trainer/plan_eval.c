@@ -432,14 +432,14 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
                  w.channels, run, ch);
         rc = -1;
     }
-    char dir[SPEC_STR_MAX + 16];
+    plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
+    if (rc == 0) rc = make_tasks(&w, s, bound, arena, lo, hi, tasks, err, errlen);
+    char dir[SPEC_STR_MAX + 16]; /* once every input checked out */
     snprintf(dir, sizeof dir, "%s/plan", run);
     if (rc == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         rc = -1;
     }
-    plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
-    if (rc == 0) rc = make_tasks(&w, s, bound, arena, lo, hi, tasks, err, errlen);
     plan_outcome *local[NMETHODS], *all[NMETHODS];
     plan_cfg cfg;
     cfg_from_spec(&cfg, s, bound);

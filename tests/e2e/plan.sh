@@ -9,7 +9,8 @@
 #     the 1-rank run's (timings aside);
 #   - refused in one line, exit non-zero, nothing written: a run that is not
 #     a world model, a missing checkpoint, --episodes 0, a missing or absent
-#     run directory, an unknown world, a bad world parameter, topk > samples.
+#     run directory, an unknown world, a bad world parameter, a closed door,
+#     topk > samples.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 JW="$B/jepa-world"
@@ -90,6 +91,10 @@ run nw "$JP" "$T/run" --episodes 2 --set plan.world=nonesuch
 expect_error "an unknown world" 1 "plan.world" "nonesuch"
 run np "$JP" "$T/run" --episodes 2 --set plan.world_params="door_width=abc"
 expect_error "a bad world parameter" 1 "plan.world_params" "door_width"
+mkdir -p "$T/cd" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/cd/"
+run cd "$JP" "$T/cd" --episodes 2 --set plan.world_params="door_width=0.08"
+expect_error "a closed door (no path to the goal)" 1 "plan.world_params" "no path"
+[ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the closed door"
 run nk "$JP" "$T/run" --episodes 2 --set plan.topk=50 --set plan.samples=40
 expect_error "topk above samples" 2 "plan.topk" "50" "plan.samples"
 run ne "$JP" "$T/run" --episodes
