@@ -3,9 +3,9 @@
  * CEM/MPC toward goal frames in the world of plan.world, against random
  * actions, a straight line on the true state and a randomly initialised
  * model, on the same seeded tasks. Keys: the plan.* section of the run spec
- * (docs/run-spec.md); --episodes and --seed are short for --set
- * plan.episodes / plan.seed. Runs under mpirun (episodes split across
- * ranks). Prints the table and `name value` last lines; writes RUN/plan/. */
+ * (docs/run-spec.md), from the defaults, the run's spec.yaml and --set;
+ * --episodes and --seed are short for --set plan.episodes / plan.seed. Runs
+ * under mpirun (episodes split across ranks). Prints the table and `name value` last lines; writes RUN/plan/. */
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +55,36 @@ static int rewrite_args(int argc, char **argv, char **out, int *nout, char (*buf
     return 0;
 }
 
+/* The plan.* section: the defaults, then what the run's own spec.yaml (the
+ * training spec as written) says, then --set. Not the resolved spec's: it
+ * froze the defaults of the version that trained the run. 0 or 2. */
+static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
+    jepa_spec p;
+    char path[SPEC_STR_MAX + 32], err[SPEC_ERR_MAX];
+    spec_defaults(&p);
+    snprintf(path, sizeof path, "%s/spec.yaml", run);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        fclose(f);
+        if (spec_load_file(&p, path, err, sizeof err)) {
+            if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
+            return 2;
+        }
+    }
+    for (int i = 2; i < nargs; i++) { /* already checked by cli_load_spec */
+        const char *a = !strcmp(args[i], "--set") && i + 1 < nargs ? args[++i]
+                        : !strncmp(args[i], "--set=", 6)          ? args[i] + 6
+                                                                   : NULL;
+        if (a && spec_set(&p, a, err, sizeof err)) return 2;
+    }
+    s->plan = p.plan;
+    if (spec_validate(s, err, sizeof err)) {
+        if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
 static int plan_cli(int argc, char **argv) {
     if (argc < 2 || argv[1][0] == '-') {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -79,6 +109,7 @@ static int plan_cli(int argc, char **argv) {
         fprintf(stderr, "jepa-plan: unknown argument '%s'\n", args[unused[0]]);
         return 2;
     }
+    if ((rc = plan_section(&s, argv[1], nargs, args))) return rc;
     if (plan_evaluate(argv[1], &s, err, sizeof err)) {
         if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
         return 1;

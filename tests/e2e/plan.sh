@@ -7,6 +7,8 @@
 #     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
 #     the 1-rank run's (timings aside);
+#   - plan.* keys come from the defaults, the run's spec.yaml, then --set
+#     (the resolved spec's plan section is not read); plan.random_init=false;
 #   - refused in one line, exit non-zero, nothing written: a run that is not
 #     a world model, a missing checkpoint, --episodes 0, a missing or absent
 #     run directory, an unknown world, a bad world parameter, a closed door,
@@ -71,6 +73,18 @@ case "$OUT" in *"2 ranks"*) ok "the header says 2 ranks" ;; *) bad "header: $(pr
 cut -d, -f1-6,9- "$T/episodes.1" >"$T/e1"
 cut -d, -f1-6,9- "$T/run/plan/episodes.csv" >"$T/e2"
 cmp -s "$T/e1" "$T/e2" && ok "2 ranks: every episode as at 1 rank" || bad "outcomes differ: $(diff "$T/e1" "$T/e2" | head -n 4 | tr '\n' ' ')"
+
+# ---- plan.* from the defaults, the run's spec.yaml, then --set (not the resolved spec's)
+mkdir -p "$T/ps" && cp "$T/run/checkpoint.bin" "$T/ps/" &&
+  sed 's/^  samples: 300$/  samples: 999/' "$T/run/spec.resolved.yaml" >"$T/ps/spec.resolved.yaml" &&
+  { cat "$T/run/spec.yaml"; printf 'plan:\n  samples: 24\n  topk: 3\n  iterations: 4\n'; } >"$T/ps/spec.yaml"
+grep -q '^  samples: 999$' "$T/ps/spec.resolved.yaml" || bad "test setup: no plan.samples in the resolved spec"
+run ps "$JP" "$T/ps" --episodes 2 --set plan.iterations=2 --set plan.random_init=false
+PS="$(json "$T/ps/plan/plan.json" samples) $(json "$T/ps/plan/plan.json" topk) $(json "$T/ps/plan/plan.json" iterations)"
+[ "$RC" -eq 0 ] && [ "$PS" = "24 3 2" ] && ok "plan keys: spec.yaml over the defaults, --set over both" \
+  || bad "samples/topk/iterations '$PS' (rc $RC), want '24 3 2': $ERR"
+[ "$(printf '%s\n' "$OUT" | tail -n 4 | cut -d' ' -f1 | tr '\n' ' ')" = "success_rate random_success_rate straight_success_rate plan_s_per_decision " ] \
+  && ok "plan.random_init=false leaves its line out" || bad "tail without random_init: $(printf '%s\n' "$OUT" | tail -n 4 | tr '\n' ' ')"
 
 # ---- refusals
 sed 's/^objective: .*/objective: ijepa/' "$T/run/spec.resolved.yaml" >"$T/ij.yaml"
