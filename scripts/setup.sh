@@ -3,7 +3,7 @@
 # everything is already there. Run as root (or with sudo available).
 set -euo pipefail
 PKGS="cmake pkg-config gcc make libopenmpi-dev openmpi-bin libopenblas-dev libopenblas-openmp-dev libzstd-dev
-libyaml-dev libcunit1-dev zlib1g-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev gnuplot-nox"
+libyaml-dev libcunit1-dev zlib1g-dev libpng-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev gnuplot-nox"
 [ "${1:-}" = "--slurm" ] && PKGS="$PKGS slurm-wlm munge"
 missing=""
 for p in $PKGS; do

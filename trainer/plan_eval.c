@@ -15,7 +15,7 @@
 #include "comm.h"
 #include "jepa.h"
 #include "plan.h"
-#include "png.h"
+#include "picture.h"
 
 #define PLAN_PICTURE_SIDE 256
 
@@ -106,24 +106,24 @@ static int draw_episode(const jepa_spec *s, double arena, const plan_task *t, co
     const double k = P / arena;
     uint8_t *frame = JEPA_MALLOC(world_frame_bytes(&pw));
     pw.ops->render(&pw, t->start, frame);
-    png_canvas c;
-    png_canvas_init(&c, P, P);
+    pic_canvas c;
+    pic_canvas_init(&c, P, P);
     for (size_t i = 0; i < (size_t)P * P; i++) /* first channel as grey, dimmed */
         c.rgb[3 * i] = c.rgb[3 * i + 1] = c.rgb[3 * i + 2] = (uint8_t)(40 + frame[i] * 0.6);
     for (int p = 0; p < tr->nplans; p++) {
         const double(*q)[2] = tr->plans + (size_t)p * tr->plan_len;
         for (int j = 0; j + 1 < tr->plan_n[p]; j++)
-            png_canvas_line(&c, q[j][0] * k, q[j][1] * k, q[j + 1][0] * k, q[j + 1][1] * k, 1.0,
+            pic_canvas_line(&c, q[j][0] * k, q[j][1] * k, q[j + 1][0] * k, q[j + 1][1] * k, 1.0,
                             0xff9922, 0.55);
     }
     for (int j = 0; j + 1 < tr->npath; j++)
-        png_canvas_line(&c, tr->path[j][0] * k, tr->path[j][1] * k, tr->path[j + 1][0] * k,
+        pic_canvas_line(&c, tr->path[j][0] * k, tr->path[j][1] * k, tr->path[j + 1][0] * k,
                         tr->path[j + 1][1] * k, 2.5, 0x3399ff, 1.0);
-    png_canvas_disc(&c, t->start[0] * k, t->start[1] * k, 5, 0x33dd55, 1.0);
-    png_canvas_ring(&c, t->goal[0] * k, t->goal[1] * k, s->plan.success_radius * k, 2, 0xff3333, 1.0);
-    png_canvas_disc(&c, t->goal[0] * k, t->goal[1] * k, 3, 0xff3333, 1.0);
-    int rc = png_write_rgb(path, P, P, c.rgb, err, errlen);
-    png_canvas_free(&c);
+    pic_canvas_disc(&c, t->start[0] * k, t->start[1] * k, 5, 0x33dd55, 1.0);
+    pic_canvas_ring(&c, t->goal[0] * k, t->goal[1] * k, s->plan.success_radius * k, 2, 0xff3333, 1.0);
+    pic_canvas_disc(&c, t->goal[0] * k, t->goal[1] * k, 3, 0xff3333, 1.0);
+    int rc = pic_write_png(path, P, P, c.rgb, err, errlen);
+    pic_canvas_free(&c);
     jepa_free(frame);
     world_free(&pw);
     return rc;
@@ -138,8 +138,8 @@ static int draw_strip(const world *w, const plan_task *t, const plan_trace *tr, 
                       char *err, size_t errlen) {
     const int Z = PLAN_STRIP_ZOOM, F = (int)w->width * Z, G = 4;
     int n = tr->npath < PLAN_STRIP_FRAMES ? tr->npath : PLAN_STRIP_FRAMES;
-    png_canvas c;
-    png_canvas_init(&c, (n + 1) * (F + G) + 2 * G, F + 2 * G);
+    pic_canvas c;
+    pic_canvas_init(&c, (n + 1) * (F + G) + 2 * G, F + 2 * G);
     memset(c.rgb, 90, (size_t)c.w * c.h * 3); /* grey gaps between the black frames */
     uint8_t *frame = JEPA_MALLOC(world_frame_bytes(w));
     for (int i = 0; i <= n; i++) {
@@ -153,15 +153,15 @@ static int draw_strip(const world *w, const plan_task *t, const plan_trace *tr, 
             }
         if (i == n) {
             double a = x0 - 1.5, b = G - 1.5, e = F + 3;
-            png_canvas_line(&c, a, b, a + e, b, 2, 0xff3333, 1);
-            png_canvas_line(&c, a, b + e, a + e, b + e, 2, 0xff3333, 1);
-            png_canvas_line(&c, a, b, a, b + e, 2, 0xff3333, 1);
-            png_canvas_line(&c, a + e, b, a + e, b + e, 2, 0xff3333, 1);
+            pic_canvas_line(&c, a, b, a + e, b, 2, 0xff3333, 1);
+            pic_canvas_line(&c, a, b + e, a + e, b + e, 2, 0xff3333, 1);
+            pic_canvas_line(&c, a, b, a, b + e, 2, 0xff3333, 1);
+            pic_canvas_line(&c, a + e, b, a + e, b + e, 2, 0xff3333, 1);
         }
     }
-    int rc = png_write_rgb(path, c.w, c.h, c.rgb, err, errlen);
+    int rc = pic_write_png(path, c.w, c.h, c.rgb, err, errlen);
     jepa_free(frame);
-    png_canvas_free(&c);
+    pic_canvas_free(&c);
     return rc;
 }
 
