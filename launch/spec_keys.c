@@ -96,7 +96,7 @@ const spec_key spec_keys[] = {
      "lambda: loss = (1 - lambda) prediction + lambda SIGReg (LeJEPA eq. 4); world: pred + lambda SIGReg"},
     {"sigreg.directions", SPEC_INT, F(sigreg.directions), 1, 65536, 0, "256", NULL,
      "random unit directions per step (redrawn from (seed, step))"},
-    {"sigreg.knots", SPEC_INT, F(sigreg.knots), 3, 1025, 0, "17", NULL,
+    {"sigreg.knots", SPEC_INT, F(sigreg.knots), 3, 64, 0, "17", NULL,
      "trapezoid quadrature points of the Epps-Pulley integral on [0, t_max]"},
     {"sigreg.t_max", SPEC_DOUBLE, F(sigreg.t_max), 0, 100, SPEC_LO_OPEN, "3", NULL,
      "end of the quadrature grid"},
