@@ -3,8 +3,10 @@
  * objective's evaluation, or a randomly initialised model of a spec (the
  * baseline). Prints `name value` lines (probe_acc, ...). Runs as one
  * process or under mpirun (ranks share the work where the evaluation can). */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -75,6 +77,12 @@ static int eval(int argc, char **argv) {
             fprintf(stderr, "jepa-eval: unknown argument '%s'\n", a);
             return 2;
         }
+    }
+    /* the export directory first: a bad path fails before minutes of work */
+    if (export_dir && mkdir(export_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "jepa-eval: --export %s: cannot create the directory: %s\n", export_dir,
+                strerror(errno));
+        return 1;
     }
     obj_eval ev;
     if (pixels) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# jepa-eval on bad input: missing run, corrupt / truncated / foreign checkpoint.
+# jepa-eval: the image evaluation's figures, --export (.npy) and --pixels, and bad
+# input: missing run, corrupt / truncated / foreign checkpoint, bad flags.
 . "$(dirname "$0")/lib.sh"
 EV="$B/jepa-eval"
 
@@ -19,6 +20,48 @@ pack_fmnist
 CK="$RD/checkpoint.bin"
 [ -s "$CK" ] && ok "checkpoint written" || bad "no checkpoint"
 cp "$CK" "$T/good.bin"
+
+# every figure of the image evaluation, and the features as .npy
+FAST=(--set eval.max_iters=5 --set eval.knn_k=5)
+run export "$EV" "$RD" --export "$T/exp" "${FAST[@]}"
+[ "$RC" -eq 0 ] && ok "jepa-eval --export exits 0" || bad "jepa-eval --export: rc $RC: $ERR"
+for k in knn_acc probe1pct_acc probe10pct_acc; do
+  printf '%s\n' "$OUT" | grep -q "^$k 0\.[0-9]\{4\}$" && ok "prints $k" || bad "no $k line: $OUT"
+done
+case "$(printf '%s\n' "$OUT" | tail -n 1)" in "probe_acc 0."[0-9][0-9][0-9][0-9]) ok "probe_acc last" ;; *) bad "last line: $OUT" ;; esac
+npy_shape() { head -c 128 "$1" | tr -cd "[:print:]" | sed -n "s/.*'shape': (\([0-9, ]*\)).*/\1/p"; }
+[ "$(npy_shape "$T/exp/train_features.npy")" = "60000, 16" ] && ok "train_features.npy is (60000, 16)" ||
+  bad "train_features.npy shape '$(npy_shape "$T/exp/train_features.npy")'"
+[ "$(npy_shape "$T/exp/test_labels.npy")" = "10000," ] && ok "test_labels.npy is (10000,)" ||
+  bad "test_labels.npy shape '$(npy_shape "$T/exp/test_labels.npy")'"
+head -c 6 "$T/exp/test_features.npy" | grep -aq NUMPY && ok "test_features.npy has NumPy's magic" || bad "test_features.npy magic"
+run noexp "$EV" "$RD" --export
+expect_error "--export without a directory" 2 "--export needs a directory"
+run badexp "$EV" "$RD" --export "$T/no/such/dir" "${FAST[@]}"
+expect_error "--export into a missing parent: refused before any work" 1 "$T/no/such/dir"
+# raw pixels through the same evaluation, on a small set (the full 784-pixel
+# probe takes minutes): 600 + 200 noisy images whose class is the row of a
+# bright band, so pixels separate them
+mkpix() { # N FILE.raw FILE.lab
+  awk -v n="$1" 'BEGIN { srand(7); for (i = 0; i < n; i++) { c = i % 10
+    for (k = 0; k < 784; k++) { r = int(k / 28)
+      printf "%c", (r >= 2 * c + 4 && r < 2 * c + 8) ? 200 + int(rand() * 50) : 1 + int(rand() * 60) } } }' > "$2"
+  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "%c", i % 10 }' > "$3"
+}
+export LC_ALL=C
+mkdir -p "$T/px" && mkpix 600 "$T/px.raw" "$T/px.lab" && mkpix 200 "$T/pxt.raw" "$T/pxt.lab"
+"$B/jepa-shard" pack --raw "$T/px.raw" --height 28 --width 28 --raw-labels "$T/px.lab" --out "$T/px/train" --quiet &&
+  "$B/jepa-shard" pack --raw "$T/pxt.raw" --height 28 --width 28 --raw-labels "$T/pxt.lab" --out "$T/px/test" \
+    --split test --quiet || bad "packing the pixel set failed"
+run pixels "$EV" --pixels "$S/configs/fmnist-tiny.yaml" --set data.train="$T/px/train" \
+  --set data.test="$T/px/test" --set eval.max_iters=20 --set eval.knn_k=5
+case "$RC:$(printf '%s\n' "$OUT" | tail -n 1)" in "0:probe_acc "[01].[0-9][0-9][0-9][0-9]) ok "jepa-eval --pixels prints probe_acc" ;;
+  *) bad "jepa-eval --pixels: rc $RC: $OUT $ERR" ;; esac
+PX=$(printf '%s\n' "$OUT" | sed -n 's/^knn_acc //p')
+awk -v a="$PX" 'BEGIN { exit !(a > 0.9) }' && ok "pixels separate the brightness bands (kNN $PX)" ||
+  bad "pixel kNN $PX on separable data"
+run nopix "$EV" --pixels
+expect_error "--pixels without a spec" 2 "--pixels needs SPEC.yaml"
 
 head -c 1000 "$T/good.bin" > "$CK"
 run trunc "$EV" "$RD"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The learning benchmark: does an objective's encoder beat a random one and
+# raw pixels, measured the same way? Each objective trains for the step count
+# of a 10-minute budget (fixed below, measured once on an idle 2-core machine
+# at 2 ranks x 1 thread, global batch 128, so runs compare) on each seed; the
+# same evaluation (linear probe, kNN k=20, 1%-label probe; fitted on training
+# features only, scored on the test split) is applied to the trained encoder,
+# to a randomly initialised encoder of each seed and to raw pixels. Prints one
+# table (mean, sample std and min over seeds) and `learning ...` key-value
+# lines last. LONG=1 adds one 60-minute run (6x the steps) of the first
+# objective, seed 0. About 12 minutes per (objective, seed) on 2 cores.
+# usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
+set -euo pipefail
+b=${1:-build}; seeds=${2:-0 1 2}; objectives=${3:-ijepa lejepa}
+src=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# 10-minute step counts at 2 x 1 thread, batch 2 x 64: I-JEPA 0.467 s/step
+# (an idle machine: 1286 steps, the quickstart's plan in stop 8); LeJEPA
+# 1.144 s/step (2026-11-30, one other single-threaded job running: 500 steps;
+# re-measure idle and update). Override with IJEPA_STEPS / LEJEPA_STEPS.
+declare -A steps=([ijepa]=${IJEPA_STEPS:-1286} [lejepa]=${LEJEPA_STEPS:-500})
+declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
+out=${OUT:-$src/runs/learning}
+mkdir -p "$out"
+"$src/scripts/pack-fmnist.sh" "$src/data/fmnist" "$b/jepa-shard"
+common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64 --set train.minutes=0
+        --set data.train="$src/data/fmnist/train" --set data.test="$src/data/fmnist/test")
+val() { sed -n "s/^$2 \([0-9.e+-]*\)$/\1/p" "$1" | tail -n 1; }
+
+# rows: NAME FILE (each FILE holds `name value` lines)
+rows=()
+"$b/jepa-eval" --pixels "$src/configs/fmnist-tiny.yaml" "${common[@]}" > "$out/pixels.txt"
+rows+=("pixels $out/pixels.txt")
+for obj in $objectives; do
+  for s in $seeds; do
+    "$b/jepa-eval" --random "$src/configs/${config[$obj]}" "${common[@]}" --set seed="$s" \
+      > "$out/random-$obj-s$s.txt"
+    rows+=("random-$obj $out/random-$obj-s$s.txt")
+    run="$out/$obj-s$s"
+    rm -rf "$run"
+    mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
+      --set seed="$s" --set train.steps="${steps[$obj]}" --set run.dir="$run" > "$run.txt"
+    rows+=("$obj $run.txt")
+  done
+done
+if [ "${LONG:-0}" = 1 ]; then
+  obj=${objectives%% *}; run="$out/$obj-60min-s0"
+  rm -rf "$run"
+  mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
+    --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set run.dir="$run" > "$run.txt"
+  rows+=("$obj-60min $run.txt")
+fi
+
+# mean, sample std and min of each metric per row name
+printf '%s\n' "${rows[@]}" | while read -r name file; do
+  for m in probe_acc knn_acc probe1pct_acc; do echo "$name $m $(val "$file" "$m")"; done
+done | awk '
+  { k = $1 " " $2; n[k]++; s[k] += $3; q[k] += $3 * $3; if (!(k in lo) || $3 < lo[k]) lo[k] = $3
+    if (!(k in seen)) { seen[k] = 1; order[++no] = k } }
+  END {
+    printf "%-16s %-14s %5s %8s %8s %8s\n", "encoder", "metric", "runs", "mean", "std", "min"
+    for (i = 1; i <= no; i++) { k = order[i]; split(k, p, " ")
+      sd = n[k] > 1 ? sqrt((q[k] - s[k] * s[k] / n[k]) / (n[k] - 1)) : 0
+      printf "%-16s %-14s %5d %8.4f %8.4f %8.4f\n", p[1], p[2], n[k], s[k] / n[k], sd, lo[k] }
+    for (i = 1; i <= no; i++) { k = order[i]; split(k, p, " ")
+      printf "learning %s %s_mean %.4f %s_min %.4f runs %d\n", p[1], p[2], s[k] / n[k], p[2], lo[k], n[k] } }'
