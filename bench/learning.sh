@@ -23,7 +23,7 @@ declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
 out=${OUT:-$src/runs/learning}
 mkdir -p "$out"
 "$src/scripts/pack-fmnist.sh" "$src/data/fmnist" "$b/jepa-shard"
-common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64 --set train.minutes=0
+common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64
         --set data.train="$src/data/fmnist/train" --set data.test="$src/data/fmnist/test")
 val() { sed -n "s/^$2 \([0-9.e+-]*\)$/\1/p" "$1" | tail -n 1; }
 
@@ -39,7 +39,8 @@ for obj in $objectives; do
     run="$out/$obj-s$s"
     rm -rf "$run"
     mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
-      --set seed="$s" --set train.steps="${steps[$obj]}" --set run.dir="$run" > "$run.txt"
+      --set seed="$s" --set train.steps="${steps[$obj]}" --set train.minutes=0 --set run.dir="$run" \
+      > "$run.txt"
     rows+=("$obj $run.txt")
   done
 done
@@ -47,7 +48,8 @@ if [ "${LONG:-0}" = 1 ]; then
   obj=${objectives%% *}; run="$out/$obj-60min-s0"
   rm -rf "$run"
   mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
-    --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set run.dir="$run" > "$run.txt"
+    --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set train.minutes=0 --set run.dir="$run" \
+    > "$run.txt"
   rows+=("$obj-60min $run.txt")
 fi
 
