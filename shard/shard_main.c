@@ -59,130 +59,165 @@ static int parse_num(const char *flag, const char *val, long long lo, long long 
 }
 
 /* ------------------------------------------------------------------- pack */
-static int cmd_pack(int argc, char **argv) {
-    const char *idx_images = NULL, *idx_labels = NULL, *pnm_dir = NULL, *labels = NULL,
-               *raw = NULL, *raw_labels = NULL, *out = NULL;
-    long long height = 0, width = 0, channels = 1, v;
-    int quiet = 0;
+/* What `pack` was asked to do. */
+typedef struct {
+    const char *idx_images, *idx_labels, *pnm_dir, *labels, *raw, *raw_labels, *out;
+    long long height, width, channels;
+    int quiet;
     shard_pack_opts o;
-    shard_pack_opts_defaults(&o);
+} pack_args;
+
+/* Pack phase 1: the flags into *a. Returns -1 to go on, else the exit code
+ * (0 after --help, 2 on a usage error, reported in one line). */
+static int pack_parse(int argc, char **argv, pack_args *a) {
+    memset(a, 0, sizeof *a);
+    a->channels = 1;
+    shard_pack_opts_defaults(&a->o);
+    long long v;
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--quiet")) {
-            quiet = 1;
+        const char *f = argv[i];
+        if (!strcmp(f, "--quiet")) {
+            a->quiet = 1;
             continue;
         }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             fputs(usage_text, stdout);
             return 0;
         }
-        const char **str = !strcmp(a, "--idx-images")    ? &idx_images
-                           : !strcmp(a, "--idx-labels")  ? &idx_labels
-                           : !strcmp(a, "--pnm-dir")     ? &pnm_dir
-                           : !strcmp(a, "--labels")      ? &labels
-                           : !strcmp(a, "--raw")         ? &raw
-                           : !strcmp(a, "--raw-labels")  ? &raw_labels
-                           : !strcmp(a, "--out")         ? &out
+        const char **str = !strcmp(f, "--idx-images")    ? &a->idx_images
+                           : !strcmp(f, "--idx-labels")  ? &a->idx_labels
+                           : !strcmp(f, "--pnm-dir")     ? &a->pnm_dir
+                           : !strcmp(f, "--labels")      ? &a->labels
+                           : !strcmp(f, "--raw")         ? &a->raw
+                           : !strcmp(f, "--raw-labels")  ? &a->raw_labels
+                           : !strcmp(f, "--out")         ? &a->out
                                                          : NULL;
-        int is_num = !strcmp(a, "--records-per-shard") || !strcmp(a, "--records-per-frame") ||
-                     !strcmp(a, "--level") || !strcmp(a, "--height") || !strcmp(a, "--width") ||
-                     !strcmp(a, "--channels") || !strcmp(a, "--split");
-        if (!str && !is_num) return usage_error("pack: unknown argument '%s'", a);
-        if (i + 1 >= argc) return usage_error("pack: %s needs a value", a);
+        int is_num = !strcmp(f, "--records-per-shard") || !strcmp(f, "--records-per-frame") ||
+                     !strcmp(f, "--level") || !strcmp(f, "--height") || !strcmp(f, "--width") ||
+                     !strcmp(f, "--channels") || !strcmp(f, "--split");
+        if (!str && !is_num) return usage_error("pack: unknown argument '%s'", f);
+        if (i + 1 >= argc) return usage_error("pack: %s needs a value", f);
         const char *val = argv[++i];
         if (str) {
             *str = val;
-        } else if (!strcmp(a, "--split")) {
-            if (strlen(val) >= sizeof o.split)
+        } else if (!strcmp(f, "--split")) {
+            if (strlen(val) >= sizeof a->o.split)
                 return usage_error("pack: --split %s: too long", val);
-            snprintf(o.split, sizeof o.split, "%s", val);
-        } else if (!strcmp(a, "--records-per-shard")) {
-            if (parse_num(a, val, 1, 1LL << 31, &v)) return 2;
-            o.records_per_shard = (uint32_t)v;
-        } else if (!strcmp(a, "--records-per-frame")) {
-            if (parse_num(a, val, 1, 1 << 20, &v)) return 2;
-            o.records_per_frame = (uint32_t)v;
-        } else if (!strcmp(a, "--level")) {
-            if (parse_num(a, val, 1, 22, &v)) return 2;
-            o.level = (int)v;
+            snprintf(a->o.split, sizeof a->o.split, "%s", val);
+        } else if (!strcmp(f, "--records-per-shard")) {
+            if (parse_num(f, val, 1, 1LL << 31, &v)) return 2;
+            a->o.records_per_shard = (uint32_t)v;
+        } else if (!strcmp(f, "--records-per-frame")) {
+            if (parse_num(f, val, 1, 1 << 20, &v)) return 2;
+            a->o.records_per_frame = (uint32_t)v;
+        } else if (!strcmp(f, "--level")) {
+            if (parse_num(f, val, 1, 22, &v)) return 2;
+            a->o.level = (int)v;
         } else {
-            long long *dst = !strcmp(a, "--height") ? &height : !strcmp(a, "--width") ? &width
-                                                                                      : &channels;
-            if (parse_num(a, val, 1, !strcmp(a, "--channels") ? 64 : 65535, dst)) return 2;
+            long long *dst = !strcmp(f, "--height") ? &a->height
+                             : !strcmp(f, "--width") ? &a->width
+                                                     : &a->channels;
+            if (parse_num(f, val, 1, !strcmp(f, "--channels") ? 64 : 65535, dst)) return 2;
         }
     }
-    int nsrc = !!idx_images + !!pnm_dir + !!raw;
+    return -1;
+}
+
+/* Pack phase 2: the flags agree with each other. 0, or 2 after one line. */
+static int pack_check(const pack_args *a) {
+    int nsrc = !!a->idx_images + !!a->pnm_dir + !!a->raw;
     if (nsrc != 1)
         return usage_error("pack: give exactly one source: --idx-images, --pnm-dir or --raw");
-    if (!out) return usage_error("pack: missing --out DIR");
-    if (idx_labels && !idx_images) return usage_error("pack: %s needs %s", "--idx-labels",
-                                                      "--idx-images");
-    if (labels && !pnm_dir) return usage_error("pack: %s needs %s", "--labels", "--pnm-dir");
-    if (raw_labels && !raw) return usage_error("pack: %s needs %s", "--raw-labels", "--raw");
-    if (raw && (!height || !width)) return usage_error("pack: %s needs %s", "--raw",
-                                                       "--height and --width");
-    if (!raw && (height || width || channels != 1))
+    if (!a->out) return usage_error("pack: missing --out DIR");
+    if (a->idx_labels && !a->idx_images)
+        return usage_error("pack: %s needs %s", "--idx-labels", "--idx-images");
+    if (a->labels && !a->pnm_dir) return usage_error("pack: %s needs %s", "--labels", "--pnm-dir");
+    if (a->raw_labels && !a->raw) return usage_error("pack: %s needs %s", "--raw-labels", "--raw");
+    if (a->raw && (!a->height || !a->width))
+        return usage_error("pack: %s needs %s", "--raw", "--height and --width");
+    if (!a->raw && (a->height || a->width || a->channels != 1))
         return usage_error("pack: %s only go with %s", "--height/--width/--channels", "--raw");
     char err[SHARD_ERR_MAX];
-    if (shard_pack_opts_check(&o, err, sizeof err)) {
+    if (shard_pack_opts_check(&a->o, err, sizeof err)) {
         fprintf(stderr, PROG ": pack: %s\n", err);
         return 2;
     }
+    return 0;
+}
 
-    shard_images im;
-    int rc = idx_images ? shard_idx_read(&im, idx_images, idx_labels, err, sizeof err)
-             : pnm_dir  ? shard_pnm_dir_read(&im, pnm_dir, labels, err, sizeof err)
-                        : shard_raw_read(&im, raw, raw_labels, (uint32_t)height, (uint32_t)width,
-                                         (uint32_t)channels, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, PROG ": %s\n", err);
-        return 1;
-    }
+/* Pack phase 3: the images through the (atomic) writer, with a progress
+ * line on a terminal. 0, or 1 after one line (nothing left at out). */
+static int pack_write(const pack_args *a, const shard_images *im) {
+    char err[SHARD_ERR_MAX];
     shard_writer *w;
-    if (shard_writer_open(&w, out, &im.schema, &o, err, sizeof err)) {
+    if (shard_writer_open(&w, a->out, &im->schema, &a->o, err, sizeof err)) {
         fprintf(stderr, PROG ": %s\n", err);
-        shard_images_free(&im);
         return 1;
     }
-    int tty = !quiet && isatty(STDERR_FILENO);
-    size_t rec = shard_schema_record_bytes(&im.schema);
+    int tty = !a->quiet && isatty(STDERR_FILENO);
+    size_t rec = shard_schema_record_bytes(&im->schema);
     uint64_t chunk = 4096;
-    for (uint64_t i = 0; i < im.n; i += chunk) {
-        uint64_t k = im.n - i < chunk ? im.n - i : chunk;
-        if (shard_writer_add(w, im.pixels + i * rec, im.labels ? im.labels + i : NULL, k, err,
+    for (uint64_t i = 0; i < im->n; i += chunk) {
+        uint64_t k = im->n - i < chunk ? im->n - i : chunk;
+        if (shard_writer_add(w, im->pixels + i * rec, im->labels ? im->labels + i : NULL, k, err,
                              sizeof err)) {
             if (tty) fputc('\n', stderr);
             fprintf(stderr, PROG ": %s\n", err);
             shard_writer_abort(w);
-            shard_images_free(&im);
             return 1;
         }
         if (tty)
             fprintf(stderr, "\rpack: %llu/%llu records (%.0f%%)", (unsigned long long)(i + k),
-                    (unsigned long long)im.n, 100.0 * (double)(i + k) / (double)im.n);
+                    (unsigned long long)im->n, 100.0 * (double)(i + k) / (double)im->n);
     }
     if (tty) fputc('\n', stderr);
-    uint64_t n = im.n;
-    shard_images_free(&im);
     if (shard_writer_close(w, err, sizeof err)) {
         fprintf(stderr, PROG ": %s\n", err);
         return 1;
     }
+    return 0;
+}
+
+/* Pack phase 4: read back what was written and summarise it. */
+static int pack_report(const pack_args *a, uint64_t n) {
+    char err[SHARD_ERR_MAX];
     shard_dataset *ds;
-    if (shard_dataset_open(&ds, out, err, sizeof err)) { /* read back what we wrote */
+    if (shard_dataset_open(&ds, a->out, err, sizeof err)) {
         fprintf(stderr, PROG ": %s\n", err);
         return 1;
     }
     shard_dataset_info in;
     shard_dataset_get_info(ds, &in);
-    if (!quiet)
+    if (!a->quiet)
         printf("packed %llu records into %u shard%s in %s (raw %llu bytes, files %llu bytes, "
                "ratio %.2f, zstd level %d)\n", (unsigned long long)n, in.shards,
-               in.shards == 1 ? "" : "s", out,
+               in.shards == 1 ? "" : "s", a->out,
                (unsigned long long)in.raw_bytes, (unsigned long long)in.file_bytes,
                (double)in.raw_bytes / (double)in.file_bytes, in.level);
     shard_dataset_close(ds);
     return 0;
+}
+
+/* pack: parse, check, read the source, write, report. */
+static int cmd_pack(int argc, char **argv) {
+    pack_args a;
+    int rc = pack_parse(argc, argv, &a);
+    if (rc >= 0) return rc;
+    if ((rc = pack_check(&a))) return rc;
+    char err[SHARD_ERR_MAX];
+    shard_images im;
+    rc = a.idx_images ? shard_idx_read(&im, a.idx_images, a.idx_labels, err, sizeof err)
+         : a.pnm_dir  ? shard_pnm_dir_read(&im, a.pnm_dir, a.labels, err, sizeof err)
+                      : shard_raw_read(&im, a.raw, a.raw_labels, (uint32_t)a.height,
+                                       (uint32_t)a.width, (uint32_t)a.channels, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    uint64_t n = im.n;
+    rc = pack_write(&a, &im);
+    shard_images_free(&im);
+    return rc ? rc : pack_report(&a, n);
 }
 
 /* ----------------------------------------------------------- verify/info */

@@ -113,6 +113,11 @@ typedef enum { LOSS_SMOOTH_L1 = 0, LOSS_L2 = 1 } loss_kind;
 double loss_forward_backward(float *dpred, const float *pred, const float *target,
                              size_t n, loss_kind kind, float beta);
 
+/* Mean over the dim columns of x (n, dim) of each column's standard
+ * deviation over the n rows (in double): the collapse watches (0 when every
+ * row is equal). */
+double col_std_mean(const float *x, int n, int dim);
+
 /* 2-D sin-cos position embedding (G*G, C), as in MAE/I-JEPA. */
 void pos_embed_sincos(float *out, int C, int G);
 

@@ -214,23 +214,15 @@ static void encode_full(jepa_model *m, const float *base, int B, float *out, flo
                       base + L->norm_b, M, d->D);
 }
 
-static double step(jepa_model *m, const float *images, const jepa_masks *mk, loss_kind kind,
-                   float beta, int backward, jepa_stats *st) {
+/* Step phase 1, the targets: the EMA encoder on all patches, its final LN,
+ * then a LayerNorm without affine (I-JEPA); rows at the target positions
+ * into A->y. Also each target row's place in the predictor stack. */
+static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     const jepa_dims *d = &m->dims;
     struct jepa_acts *A = m->acts;
-    const model_layout *L = layout_of(m);
-    const int B = mk->B, N = d->ntok, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred;
-    const int D = d->D, Dp = d->Dp, T = Nc + Nt;
-    JEPA_ASSERT(B <= m->maxB && P <= m->max_npred && Nt <= m->max_ntgt && Nc <= N && Nc > 0);
-    const float *W = m->params;
-    float *G = m->grads;
-    const size_t PBT = (size_t)P * B * Nt;
-
-    patchify(A->patches, images, B, d->ch, d->img, d->patch);
-
-    /* target: EMA encoder on all patches, final LN, then LN without affine */
+    const int B = mk->B, N = d->ntok, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, T = Nc + Nt;
     encode_full(m, m->target, B, A->tln, A->tlm, A->tlr);
-    layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, B * N, D);
+    layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, B * N, d->D);
     for (int j = 0; j < P; j++)
         for (int b = 0; b < B; b++)
             for (int i = 0; i < Nt; i++) {
@@ -238,25 +230,18 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
                 A->tgt_flat[k] = b * N + mk->tgt[k];
                 A->prow[k] = (int)(((size_t)j * B + b) * T + Nc + i);
             }
-    gather_rows(A->y, A->h, A->tgt_flat, (int)PBT, D);
-    if (st) {
-        /* collapse watch: per-dimension std over all target tokens, averaged */
-        double acc = 0.0;
-        int M = B * N;
-        for (int c = 0; c < D; c++) {
-            double s = 0.0, s2 = 0.0;
-            for (int i = 0; i < M; i++) {
-                double v = A->tln[(size_t)i * D + c];
-                s += v;
-                s2 += v * v;
-            }
-            double mean = s / M, var = s2 / M - mean * mean;
-            acc += sqrt(var > 0 ? var : 0);
-        }
-        st->target_std = acc / D;
-    }
+    gather_rows(A->y, A->h, A->tgt_flat, P * B * Nt, d->D);
+    /* collapse watch: per-dimension std over all target tokens, averaged */
+    if (st) st->target_std = col_std_mean(A->tln, B * N, d->D);
+}
 
-    /* context: online encoder on the context patches only */
+/* Step phase 2, the context: the online encoder on the context patches only. */
+static void step_context(jepa_model *m, const jepa_masks *mk) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    const model_layout *L = layout_of(m);
+    const float *W = m->params;
+    const int B = mk->B, N = d->ntok, Nc = mk->nctx, D = d->D;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < Nc; i++) A->ctx_flat[b * Nc + i] = b * N + mk->ctx[b * Nc + i];
     gather_rows(A->pctx, A->patches, A->ctx_flat, B * Nc, d->pdim);
@@ -271,9 +256,19 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
     vit_stack_forward(&A->enc, W, L->enc_blk, B, Nc, A->attn_scratch);
     layernorm_forward(A->z, A->zm, A->zr, vit_res(&A->enc, d->depth), W + L->norm_w,
                       W + L->norm_b, B * Nc, D);
+}
 
-    /* predictor: P passes stacked along the batch axis, T = Nc + Nt tokens each */
-    linear_forward(A->zp, A->z, W + L->pin_w, W + L->pin_b, B * Nc, D, Dp);
+/* Step phase 3, the predictor: P passes stacked along the batch axis,
+ * T = Nc + Nt tokens each (context, then mask tokens at a block's
+ * positions); predictions at the target rows into A->pout. */
+static void step_predictor(jepa_model *m, const jepa_masks *mk) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    const model_layout *L = layout_of(m);
+    const float *W = m->params;
+    const int B = mk->B, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, Dp = d->Dp, T = Nc + Nt;
+    const int PBT = P * B * Nt;
+    linear_forward(A->zp, A->z, W + L->pin_w, W + L->pin_b, B * Nc, d->D, Dp);
     float *xp = vit_res(&A->pred, 0);
     const float *mtok = W + L->mask_tok;
     #pragma omp parallel for schedule(static)
@@ -291,26 +286,29 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
         }
     }
     vit_stack_forward(&A->pred, W, L->pred_blk, P * B, T, A->attn_scratch);
-    gather_rows(A->xt, vit_res(&A->pred, d->pdepth), A->prow, (int)PBT, Dp);
-    layernorm_forward(A->xtn, A->xtm, A->xtr, A->xt, W + L->pnorm_w, W + L->pnorm_b, (int)PBT,
-                      Dp);
-    linear_forward(A->pout, A->xtn, W + L->pout_w, W + L->pout_b, (int)PBT, Dp, D);
-    double loss = loss_forward_backward(backward ? A->dpout : NULL, A->pout, A->y,
-                                        PBT * D, kind, beta);
-    if (st) st->loss = loss;
-    if (!backward) return loss;
+    gather_rows(A->xt, vit_res(&A->pred, d->pdepth), A->prow, PBT, Dp);
+    layernorm_forward(A->xtn, A->xtm, A->xtr, A->xt, W + L->pnorm_w, W + L->pnorm_b, PBT, Dp);
+    linear_forward(A->pout, A->xtn, W + L->pout_w, W + L->pout_b, PBT, Dp, d->D);
+}
 
-    /* ---- backward, in reverse; parameter grads accumulate after one zero */
-    memset(G, 0, sizeof(float) * m->nparams);
+/* Backward phase 1: from d(predictions) through the predictor to d(z) in
+ * A->dz; the predictor's gradients are final after it. */
+static void back_predictor(jepa_model *m, const jepa_masks *mk) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    const model_layout *L = layout_of(m);
+    const float *W = m->params;
+    float *G = m->grads;
+    const int B = mk->B, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, D = d->D, Dp = d->Dp;
+    const int T = Nc + Nt, PBT = P * B * Nt;
     memset(A->dxtn, 0, sizeof(float) * PBT * Dp);
-    linear_backward(A->dxtn, G + L->pout_w, G + L->pout_b, A->dpout, A->xtn, W + L->pout_w,
-                    (int)PBT, Dp, D);
+    linear_backward(A->dxtn, G + L->pout_w, G + L->pout_b, A->dpout, A->xtn, W + L->pout_w, PBT,
+                    Dp, D);
     memset(A->dxt, 0, sizeof(float) * PBT * Dp);
     layernorm_backward(A->dxt, G + L->pnorm_w, G + L->pnorm_b, A->dxtn, A->xt, W + L->pnorm_w,
-                       A->xtm, A->xtr, (int)PBT, Dp);
-    size_t Mp = (size_t)P * B * T;
-    memset(A->dres, 0, sizeof(float) * Mp * Dp);
-    scatter_add_rows(A->dres, A->dxt, A->prow, (int)PBT, Dp);
+                       A->xtm, A->xtr, PBT, Dp);
+    memset(A->dres, 0, sizeof(float) * (size_t)P * B * T * Dp);
+    scatter_add_rows(A->dres, A->dxt, A->prow, PBT, Dp);
     jepa_grads_ready(m, L->pnorm_w);
     vit_stack_backward(m, &A->pred, &A->sc, W, G, L->pred_blk, P * B, T, A->dres);
     /* split d(xp): mask-token rows feed the mask token, context rows feed zp */
@@ -327,9 +325,18 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
             for (int c = 0; c < Dp; c++) gm[c] += dx[(size_t)(Nc + i) * Dp + c];
     }
     memset(A->dz, 0, sizeof(float) * (size_t)B * Nc * D);
-    linear_backward(A->dz, G + L->pin_w, G + L->pin_b, A->dzp, A->z, W + L->pin_w, B * Nc, D,
-                    Dp);
+    linear_backward(A->dz, G + L->pin_w, G + L->pin_b, A->dzp, A->z, W + L->pin_w, B * Nc, D, Dp);
     jepa_grads_ready(m, L->pin_w); /* pin and the mask token */
+}
+
+/* Backward phase 2: from A->dz through the context encoder. */
+static void back_context(jepa_model *m, const jepa_masks *mk) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    const model_layout *L = layout_of(m);
+    const float *W = m->params;
+    float *G = m->grads;
+    const int B = mk->B, Nc = mk->nctx, D = d->D;
     memset(A->dres, 0, sizeof(float) * (size_t)B * Nc * D);
     layernorm_backward(A->dres, G + L->norm_w, G + L->norm_b, A->dz, vit_res(&A->enc, d->depth),
                        W + L->norm_w, A->zm, A->zr, B * Nc, D);
@@ -338,6 +345,27 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
     linear_backward(NULL, G + L->patch_w, G + L->patch_b, A->dres, A->pctx, W + L->patch_w,
                     B * Nc, d->pdim, D);
     jepa_grads_ready(m, 0);
+}
+
+/* One I-JEPA step: targets, context, predictor, loss; then (backward) the
+ * gradients in reverse after one zero of the buffer. */
+static double step(jepa_model *m, const float *images, const jepa_masks *mk, loss_kind kind,
+                   float beta, int backward, jepa_stats *st) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    JEPA_ASSERT(mk->B <= m->maxB && mk->npred <= m->max_npred && mk->ntgt <= m->max_ntgt &&
+                mk->nctx <= d->ntok && mk->nctx > 0);
+    patchify(A->patches, images, mk->B, d->ch, d->img, d->patch);
+    step_targets(m, mk, st);
+    step_context(m, mk);
+    step_predictor(m, mk);
+    size_t n = (size_t)mk->npred * mk->B * mk->ntgt * d->D;
+    double loss = loss_forward_backward(backward ? A->dpout : NULL, A->pout, A->y, n, kind, beta);
+    if (st) st->loss = loss;
+    if (!backward) return loss;
+    memset(m->grads, 0, sizeof(float) * m->nparams);
+    back_predictor(m, mk);
+    back_context(m, mk);
     return loss;
 }
 

@@ -1,5 +1,4 @@
 /* objective.c - the registry of objectives and small helpers they share. */
-#include <math.h>
 #include <string.h>
 
 #include "objective.h"
@@ -42,20 +41,6 @@ void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean,
     for (size_t k = 0; k < n; k++) dst[k] = src[k] * a + b;
 }
 
-double objective_col_std(const float *x, int n, int dim) {
-    double acc = 0.0;
-    for (int c = 0; c < dim; c++) {
-        double s = 0.0, s2 = 0.0;
-        for (int i = 0; i < n; i++) {
-            double v = x[(size_t)i * dim + c];
-            s += v;
-            s2 += v * v;
-        }
-        double mu = s / n, var = s2 / n - mu * mu;
-        acc += sqrt(var > 0 ? var : 0);
-    }
-    return acc / dim;
-}
 
 void objective_base_init(objective *b, const objective_ops *ops, const jepa_spec *s, int rank,
                          int world) {

@@ -84,9 +84,6 @@ void objective_base_init(objective *b, const objective_ops *ops, const jepa_spec
 const objective_ops *objective_find(const char *name);
 /* Opens dir's manifest and returns its schema in *out. 0 or -1 + err. */
 int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t errlen);
-/* Mean over the dim columns of x (n, dim) of each column's standard
- * deviation over the n rows: a collapse watch (0 when every row is equal). */
-double objective_col_std(const float *x, int n, int dim);
 /* u8 pixels -> normalised floats: (x/255 - mean) / std. */
 void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std);
 

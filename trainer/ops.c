@@ -346,3 +346,18 @@ void pos_embed_sincos(float *out, int C, int G) {
             }
         }
 }
+
+double col_std_mean(const float *x, int n, int dim) {
+    double acc = 0.0;
+    for (int c = 0; c < dim; c++) {
+        double s = 0.0, s2 = 0.0;
+        for (int i = 0; i < n; i++) {
+            double v = x[(size_t)i * dim + c];
+            s += v;
+            s2 += v * v;
+        }
+        double mu = s / n, var = s2 / n - mu * mu;
+        acc += sqrt(var > 0 ? var : 0);
+    }
+    return acc / dim;
+}
