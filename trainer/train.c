@@ -278,8 +278,12 @@ static int step_compute(trainer *t, double *loss, double *gsq, char *err, size_t
     if (step + 1 == t->nan_at && t->nan_loss && t->rank == t->world - 1) st.loss = NAN; /* test hook */
     comm_buckets_finish(&t->cb);
     if (step + 1 == t->nan_at && !t->nan_loss) m->grads[m->nparams / 2] = NAN; /* test hook */
-    *loss = comm_mean_double(st.loss);
-    for (int k = 0; k < t->nstats; k++) t->stat[k] = comm_mean_double(st.stat[k]);
+    double v[1 + OBJ_MAX_STATS]; /* the loss and the objective's metrics: one all-reduce */
+    v[0] = st.loss;
+    for (int k = 0; k < t->nstats; k++) v[1 + k] = st.stat[k];
+    comm_sum_doubles(v, (size_t)1 + t->nstats);
+    *loss = v[0] / t->world;
+    for (int k = 0; k < t->nstats; k++) t->stat[k] = v[1 + k] / t->world;
     size_t nbad = 0;
     *gsq = grads_sq_norm(m->grads, m->nparams, &nbad);
     if (isfinite(*loss) && isfinite(*gsq)) return 0;
