@@ -181,21 +181,22 @@ static double ref_loss(ref_ctx *c) {
 }
 
 /* Every tensor's analytic gradient against central differences of ref_loss. */
-static void check_grad(int Vg, int Vl, double lambda) {
+static void check_grad(int Vg, int Vl, double lambda, int ch) {
     jepa_spec s;
     const int B = 3;
     const int64_t step = 3;
     tiny_spec(&s, B, Vg, Vl, lambda);
+    s.model.channels = ch;
     objective *o = make(&s);
-    uint8_t *img = random_images(B, s.model.img_size, 5);
+    uint8_t *img = random_images(B * ch, s.model.img_size, 5); /* (B, ch, img, img) */
     obj_stats st;
     objective_lejepa.step(o, img, step, &st);
     sigreg sg;
     ref_ctx c;
     ref_init(&c, o, &s, img, step, &sg);
     double L0 = ref_loss(&c);
-    printf("\n    Vg %d Vl %d lambda %.2f: %zu parameters in %d tensors; loss float %.8f, double "
-           "%.8f (inv %.6f vs %.6f, sigreg %.6f vs %.6f)", Vg, Vl, lambda, o->m.nparams,
+    printf("\n    Vg %d Vl %d lambda %.2f channels %d: %zu parameters in %d tensors; loss float "
+           "%.8f, double %.8f (inv %.6f vs %.6f, sigreg %.6f vs %.6f)", Vg, Vl, lambda, ch, o->m.nparams,
            o->m.ntensors, st.loss, L0, st.stat[2], c.inv, st.stat[1], c.sig);
     CU_ASSERT(fabs(st.loss - L0) < 1e-5 * fmax(1, fabs(L0)));
     CU_ASSERT(fabs(st.stat[2] - c.inv) < 1e-5 * fmax(1, c.inv));
@@ -243,9 +244,11 @@ static void check_grad(int Vg, int Vl, double lambda) {
 }
 
 /* global and local views, both loss terms weighted */
-static void test_grad_local(void) { check_grad(2, 2, 0.3); }
+static void test_grad_local(void) { check_grad(2, 2, 0.3, 1); }
 /* global views only (no local pass, the centre's gradient cancels) */
-static void test_grad_global_only(void) { check_grad(3, 0, 0.05); }
+static void test_grad_global_only(void) { check_grad(3, 0, 0.05, 1); }
+/* RGB: 3-channel patches, crops and the weighted grey mean of the jitter */
+static void test_grad_rgb(void) { check_grad(2, 2, 0.3, 3); }
 
 /* ---- the rest ---- */
 static size_t ready_last, ready_calls, ready_bad;
@@ -365,6 +368,7 @@ int main(void) {
         {"determinism_and_ready", test_determinism_and_ready},
         {"grad_local", test_grad_local},
         {"grad_global_only", test_grad_global_only},
+        {"grad_rgb", test_grad_rgb},
     };
     return test_main("lejepa", cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -19,9 +19,10 @@
 #include "jepa.h"
 #include "testutil.h"
 
-static jepa_dims small_dims(void) {
+static jepa_dims small_dims_ch(int ch) {
     jepa_spec s;
     spec_defaults(&s);
+    s.model.channels = ch;
     s.model.img_size = 8;
     s.model.patch = 2;
     s.model.width = 16;
@@ -35,6 +36,8 @@ static jepa_dims small_dims(void) {
     CU_ASSERT_FATAL(jepa_dims_from_spec(&d, &s, err, sizeof err) == 0);
     return d;
 }
+
+static jepa_dims small_dims(void) { return small_dims_ch(1); }
 
 static mask_cfg default_masks(void) {
     mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4};
@@ -130,8 +133,8 @@ static double ref_loss(void *vc) {
     return L / n;
 }
 
-static void check_model_grad(loss_kind kind) {
-    jepa_dims d = small_dims();
+static void check_model_grad(loss_kind kind, int ch) {
+    jepa_dims d = small_dims_ch(ch);
     int B = 3, G = d.grid;
     mask_cfg mc = default_masks();
     mc.npred = 2;
@@ -202,8 +205,10 @@ static void check_model_grad(loss_kind kind) {
     jepa_model_free(&m);
 }
 
-static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1); }
-static void test_grad_l2(void) { check_model_grad(LOSS_L2); }
+static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1); }
+static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1); }
+/* RGB input: the patch embedding's 3-channel layout (patchify, enc.patch.w) */
+static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3); }
 
 /* The table: contiguous, covers the buffer, decay only on matrices,
  * encoder first, and the tiny config's parameter count. */
@@ -341,7 +346,7 @@ int main(void) {
     static const test_case cases[] = {
         {"param_table", test_param_table}, {"masks", test_masks},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
-        {"grad_l2", test_grad_l2},
+        {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb},
     };
     return test_main("model", cases, (int)(sizeof cases / sizeof cases[0]));
 }

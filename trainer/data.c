@@ -1,6 +1,7 @@
-/* data.c - labelled image sets in memory, read from shard directories. The
- * training loop streams batches through shard_reader; whole sets are loaded
- * here for the pixel statistics and the linear probe. */
+/* data.c - image sets in memory, read from shard directories. The training
+ * loop streams batches through shard_reader; whole sets are loaded here for
+ * the pixel statistics (labels not needed) and the linear probe (labels
+ * needed: the evaluation checks for them up front, objective_eval_data). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,9 @@ int images_load_shards(jepa_images *d, const char *dir, char *err, size_t errlen
     if (shard_dataset_open(&ds, dir, err, errlen)) return -1;
     const shard_schema *sc = shard_dataset_schema(ds);
     uint64_t n = shard_dataset_records(ds);
-    if (sc->dtype != SHARD_DTYPE_U8 || sc->label != SHARD_LABEL_U8 || n > (uint64_t)1 << 30) {
-        snprintf(err, errlen, "%s: need u8 images with u8 class labels and at most 2^30 records",
-                 dir);
+    if (sc->nfields > 0 || sc->dtype != SHARD_DTYPE_U8 || n > (uint64_t)1 << 30) {
+        snprintf(err, errlen, "%s: need u8 images (a dataset packed by jepa-shard pack) and at "
+                 "most 2^30 records", dir);
         shard_dataset_close(ds);
         return -1;
     }
@@ -26,7 +27,7 @@ int images_load_shards(jepa_images *d, const char *dir, char *err, size_t errlen
     d->h = (int)sc->height;
     d->w = (int)sc->width;
     d->pixels = JEPA_MALLOC(shard_dataset_record_bytes(ds) * n);
-    d->labels = JEPA_MALLOC(n);
+    d->labels = sc->label == SHARD_LABEL_U8 ? JEPA_MALLOC(n) : NULL;
     int rc = shard_dataset_read_all(ds, d->pixels, d->labels, err, errlen);
     shard_dataset_close(ds);
     if (rc) images_free(d);

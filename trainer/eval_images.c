@@ -95,12 +95,25 @@ static int score(const jepa_spec *s, const float *ftr, const jepa_images *tr, co
     return 0;
 }
 
+/* Both sets loaded, labelled (callers check up front, objective_eval_data:
+ * this guard only turns a missed check into an error, not a crash). */
+static int load_labelled(const jepa_spec *s, jepa_images *tr, jepa_images *te, char *err,
+                         size_t errlen) {
+    int rc = images_load_shards(tr, s->data.train, err, errlen);
+    if (rc == 0) rc = images_load_shards(te, s->data.test, err, errlen);
+    if (rc == 0 && (!tr->labels || !te->labels)) {
+        snprintf(err, errlen, "%s has no class labels: the probe needs them",
+                 tr->labels ? s->data.test : s->data.train);
+        rc = -1;
+    }
+    return rc;
+}
+
 int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, obj_eval *out,
                 char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     jepa_images tr = {0}, te = {0};
-    int rc = images_load_shards(&tr, s->data.train, err, errlen);
-    if (rc == 0) rc = images_load_shards(&te, s->data.test, err, errlen);
+    int rc = load_labelled(s, &tr, &te, err, errlen);
     int bad = comm_any_error(rc != 0); /* extraction is collective: all go, or none */
     if (bad >= 0 && rc == 0) {
         snprintf(err, errlen, "rank %d could not load the evaluation data", bad);
@@ -130,8 +143,7 @@ int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char 
     memset(out, 0, sizeof *out);
     if (comm_rank() != 0) return 0;
     jepa_images tr = {0}, te = {0};
-    int rc = images_load_shards(&tr, s->data.train, err, errlen);
-    if (rc == 0) rc = images_load_shards(&te, s->data.test, err, errlen);
+    int rc = load_labelled(s, &tr, &te, err, errlen);
     const int dim = tr.c * tr.h * tr.w;
     if (rc == 0 && (te.c != tr.c || te.h != tr.h || te.w != tr.w)) {
         snprintf(err, errlen, "%s: images are %dx%dx%d, the training set's %dx%dx%d",

@@ -78,6 +78,12 @@ static int eval(int argc, char **argv) {
             return 2;
         }
     }
+    /* the probe's data before anything is written or computed */
+    const objective_ops *ops = objective_find(s.objective);
+    if ((pixels || ops->eval_labels) && objective_eval_data(&s, err, sizeof err)) {
+        fprintf(stderr, "jepa-eval: %s\n", err);
+        return 1;
+    }
     /* the export directory first: a bad path fails before minutes of work */
     if (export_dir && mkdir(export_dir, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "jepa-eval: --export %s: cannot create the directory: %s\n", export_dir,
@@ -93,7 +99,6 @@ static int eval(int argc, char **argv) {
         for (int i = 0; i < ev.n; i++) printf("%s %.4f\n", ev.name[i], ev.value[i]);
         return 0;
     }
-    const objective_ops *ops = objective_find(s.objective);
     shard_schema sc;
     objective *o = NULL;
     /* the training run's batch: sgemm's blocking depends on the row count, so

@@ -48,16 +48,16 @@ double rng_trunc_normal(jepa_rng *r, double std);             /* truncated at 2 
 void rng_shuffle_u32(jepa_rng *r, uint32_t *a, size_t n);     /* Fisher-Yates */
 
 /* ---------------------------------------------------------------- images */
-/* A labelled image set held in memory as uint8, (N, C, H, W) row-major. */
+/* An image set held in memory as uint8, (N, C, H, W) row-major. */
 typedef struct {
     int n, c, h, w;
     uint8_t *pixels; /* (n, c, h, w) */
-    uint8_t *labels; /* (n) */
+    uint8_t *labels; /* (n), or NULL: the set has no class labels */
 } jepa_images;
 
 /* Reads a whole shard dataset (a directory written by `jepa-shard pack`:
- * u8 images with u8 class labels) into memory, checksums verified. 0, or -1
- * with a one-line message naming the file in err. */
+ * u8 images, with or without u8 class labels) into memory, checksums
+ * verified. 0, or -1 with a one-line message naming the file in err. */
 int images_load_shards(jepa_images *d, const char *dir, char *err, size_t errlen);
 void images_free(jepa_images *d);
 /* Mean and std of all pixels (scaled to [0,1]) of an image set. */

@@ -33,9 +33,8 @@ static const char *const ijepa_keys[] = {
 /* An image schema matching model.img_size and model.channels. */
 int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
                            char *err, size_t errlen) {
-    if (sc->nfields > 0 || sc->dtype != SHARD_DTYPE_U8 || sc->label != SHARD_LABEL_U8) {
-        snprintf(err, errlen, "%s: need u8 images with u8 class labels (a dataset packed by "
-                 "jepa-shard pack)", dir);
+    if (sc->nfields > 0 || sc->dtype != SHARD_DTYPE_U8) { /* labels or none: never read here */
+        snprintf(err, errlen, "%s: need u8 images (a dataset packed by jepa-shard pack)", dir);
         return -1;
     }
     if ((int)sc->channels != d->ch || (int)sc->height != d->img || (int)sc->width != d->img) {
@@ -125,6 +124,7 @@ const objective_ops objective_ijepa = {
     .name = "ijepa",
     .stat_names = ijepa_stats,
     .hash_keys = ijepa_keys,
+    .eval_labels = 1,
     .create = ijepa_create,
     .destroy = ijepa_destroy,
     .data_stats = objective_image_stats,

@@ -373,6 +373,7 @@ const objective_ops objective_lejepa = {
     .name = "lejepa",
     .stat_names = lejepa_stats,
     .hash_keys = lejepa_keys,
+    .eval_labels = 1,
     .create = lejepa_create,
     .destroy = lejepa_destroy,
     .data_stats = objective_image_stats,

@@ -1,4 +1,5 @@
 /* objective.c - the registry of objectives and small helpers they share. */
+#include <stdio.h>
 #include <string.h>
 
 #include "objective.h"
@@ -33,6 +34,33 @@ int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t 
     if (shard_dataset_open(&ds, dir, err, errlen)) return -1;
     *out = *shard_dataset_schema(ds);
     shard_dataset_close(ds);
+    return 0;
+}
+
+int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
+    shard_schema sc[2];
+    const char *dir[2] = {s->data.train, s->data.test};
+    for (int i = 0; i < 2; i++) {
+        if (objective_data_schema(dir[i], &sc[i], err, errlen)) return -1;
+        if (sc[i].nfields > 0 || sc[i].dtype != SHARD_DTYPE_U8) {
+            snprintf(err, errlen, "%s: the probe needs u8 images (a dataset packed by jepa-shard "
+                     "pack)", dir[i]);
+            return -1;
+        }
+    }
+    if (sc[1].channels != sc[0].channels || sc[1].height != sc[0].height ||
+        sc[1].width != sc[0].width) {
+        snprintf(err, errlen, "data.test %s: images are %ux%ux%u, data.train's %ux%ux%u", dir[1],
+                 sc[1].channels, sc[1].height, sc[1].width, sc[0].channels, sc[0].height,
+                 sc[0].width);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++)
+        if (sc[i].label != SHARD_LABEL_U8) {
+            snprintf(err, errlen, "data.%s %s has no class labels: the probe needs them (pack "
+                     "with --labels/--idx-labels/--raw-labels)", i ? "test" : "train", dir[i]);
+            return 1;
+        }
     return 0;
 }
 

@@ -43,6 +43,9 @@ typedef struct {
      * that decide this objective's trajectory, NULL-terminated: a checkpoint
      * resumed under other values is refused */
     const char *const *hash_keys;
+    /* 1: evaluate reads the class labels of data.train and data.test (the
+     * probe); the loop checks them before training (objective_eval_data) */
+    int eval_labels;
     /* Builds the networks for the spec (parameters initialised from the
      * spec's seed) sized for train.batch_per_rank records per rank, after
      * checking that the training set's schema is what it trains on. 0, or
@@ -84,11 +87,17 @@ void objective_base_init(objective *b, const objective_ops *ops, const jepa_spec
 const objective_ops *objective_find(const char *name);
 /* Opens dir's manifest and returns its schema in *out. 0 or -1 + err. */
 int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t errlen);
+/* The probe's data, checked before any training: data.train and data.test
+ * (the probe's own sets) must be u8 images of one shape with u8 class labels.
+ * 0: usable; 1: one of them has no labels (err names it: the caller skips
+ * the probe or refuses); -1 + err: unreadable, not images, or shapes differ. */
+int objective_eval_data(const jepa_spec *s, char *err, size_t errlen);
 /* u8 pixels -> normalised floats: (x/255 - mean) / std. */
 void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std);
 
-/* For image objectives: dir's schema must be u8 images with u8 labels of the
- * model's size and channels. 0 or -1 + err naming dir. */
+/* For image objectives: dir's schema must be u8 images (labels or none:
+ * training never reads them) of the model's size and channels. 0 or -1 + err
+ * naming dir. */
 int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
                            char *err, size_t errlen);
 /* data_stats for image objectives: mean and std of every pixel of dir. */

@@ -27,6 +27,7 @@ typedef struct {
     const jepa_spec *s;
     train_result *res;
     int rank, world, lead, tty, fresh, nstats;
+    int no_labels;          /* the probe's data has no labels: every evaluation is skipped */
     objective *o;
     const objective_ops *ops;
     comm_buckets cb;
@@ -108,11 +109,17 @@ static int setup_objective(trainer *t, const char *spec_text, char *err, size_t 
     t->ops = objective_find(s->objective);
     JEPA_ASSERT(t->ops); /* the spec's enum lists registered objectives only */
     int rc = objective_data_schema(s->data.train, &sc, err, errlen);
-    if (rc == 0 && t->lead && s->eval.probe) {
+    if (rc == 0) rc = t->ops->create(&t->o, s, &sc, t->rank, t->world, err, errlen);
+    if (rc == 0 && (s->eval.probe || s->eval.every_steps > 0) && t->ops->eval_labels) {
+        /* the probe's data is checked now, never after minutes of training;
+         * unlabelled images train, only the probe is skipped */
+        rc = objective_eval_data(s, err, errlen);
+        if (rc == 1 && t->lead) fprintf(stderr, "train: %s; the probe is skipped\n", err);
+        if (rc == 1) t->no_labels = 1, rc = 0;
+    } else if (rc == 0 && t->lead && s->eval.probe) {
         shard_schema te;
         rc = objective_data_schema(s->data.test, &te, err, errlen);
     }
-    if (rc == 0) rc = t->ops->create(&t->o, s, &sc, t->rank, t->world, err, errlen);
     if (agree(rc, t->res, err, errlen)) return -1;
     for (t->nstats = 0; t->ops->stat_names && t->ops->stat_names[t->nstats]; t->nstats++) {}
     JEPA_ASSERT(t->nstats <= OBJ_MAX_STATS);
@@ -415,7 +422,8 @@ static int train_loop(trainer *t, int *stopped, char *err, size_t errlen) {
             comm_wait_idle();
         }
         obj_eval ev = {0};
-        if (s->eval.every_steps > 0 && (t->step + 1) % s->eval.every_steps == 0 && !(flags & 5))
+        if (s->eval.every_steps > 0 && (t->step + 1) % s->eval.every_steps == 0 && !(flags & 5) &&
+            !t->no_labels)
             step_evaluate(t, &ev);
         step_log(t, &sv, gsq, &ev, flags);
         if (flags & 5) {
@@ -495,7 +503,7 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     }
     comm_wait_idle(); /* ranks idle without spinning while rank 0 writes */
     if (agree(rc, r, err, errlen)) return -1;
-    if (s->eval.probe) {
+    if (s->eval.probe && !t->no_labels) {
         rc = t->ops->evaluate(t->o, s, &r->eval, err, errlen);
         comm_wait_idle();
         if (agree(rc, r, err, errlen)) return -1;
