@@ -132,6 +132,7 @@ static int eval(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    blas_core_select(argv);
     comm_init(&argc, &argv);
     if (comm_rank() != 0) freopen("/dev/null", "w", stdout); /* rank 0 speaks */
     int rc = eval(argc, argv);

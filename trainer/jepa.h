@@ -67,6 +67,19 @@ void images_stats(const jepa_images *d, float *mean, float *std);
 /* Forward/backward kernels. Backward functions ACCUMULATE into dinp/dw/db
  * (callers zero them first), except where noted. Rows = tokens. */
 
+/* Row-major C (M, N) = alpha op(A) op(B) + beta C through cblas_sgemm (op:
+ * transpose when ta/tb is 1), counting 2MNK FLOPs and the time (prof.h).
+ * Every matrix product of a training step goes through it. */
+void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Call first in main: where OpenBLAS fell back to AVX2 kernels on a CPU with
+ * AVX-512 (0.3.21 on Zen 5), runs the program again (same argv, exec of
+ * /proc/self/exe) with OPENBLAS_CORETYPE=SkylakeX, its AVX-512 kernels.
+ * An OPENBLAS_CORETYPE naming an AVX2 core counts as that fallback (this
+ * workplace sets Haswell machine-wide); JEPA_BLAS_KEEP=1 keeps the library's choice. */
+void blas_core_select(char **argv);
+
 /* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N);
@@ -234,6 +247,13 @@ void sched_at(const sched_cfg *c, int64_t step, int64_t total, sched_values *out
  * 1-based step count for bias correction. */
 void adamw_update(jepa_model *m, double lr, double wd, double beta1, double beta2,
                   double eps, int64_t t);
+/* Squared L2 norm of g[0, n) in double (the all-reduced gradient: the NaN/Inf
+ * guard and grad_norm). Float squares cannot overflow a double sum, so it is
+ * non-finite exactly when some value is; then *bad counts those values.
+ * Summed over a fixed split of [0, n) (GRAD_NORM_PARTS parts, eight lanes
+ * each) combined in order: threaded, yet independent of the thread count. */
+double grads_sq_norm(const float *g, size_t n, size_t *bad);
+
 /* target = ema * target + (1 - ema) * online encoder params. */
 void ema_update(float *target, const float *online, size_t n, float ema);
 

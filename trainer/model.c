@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "prof.h"
 #include "vit.h"
 
 struct jepa_acts {
@@ -355,17 +356,24 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
     struct jepa_acts *A = m->acts;
     JEPA_ASSERT(mk->B <= m->maxB && mk->npred <= m->max_npred && mk->ntgt <= m->max_ntgt &&
                 mk->nctx <= d->ntok && mk->nctx > 0);
+    double t = prof_now();
     patchify(A->patches, images, mk->B, d->ch, d->img, d->patch);
     step_targets(m, mk, st);
+    t = prof_lap(PROF_TARGET, t);
     step_context(m, mk);
+    t = prof_lap(PROF_ENCODER, t);
     step_predictor(m, mk);
+    t = prof_lap(PROF_PREDICTOR, t);
     size_t n = (size_t)mk->npred * mk->B * mk->ntgt * d->D;
     double loss = loss_forward_backward(backward ? A->dpout : NULL, A->pout, A->y, n, kind, beta);
     if (st) st->loss = loss;
+    t = prof_lap(PROF_LOSS, t);
     if (!backward) return loss;
     memset(m->grads, 0, sizeof(float) * m->nparams);
     back_predictor(m, mk);
+    t = prof_lap(PROF_BACK_PRED, t);
     back_context(m, mk);
+    prof_lap(PROF_BACK_ENC, t);
     return loss;
 }
 

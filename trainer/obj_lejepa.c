@@ -57,6 +57,7 @@
 #include "encoder.h"
 #include "obj_lejepa.h"
 #include "objective.h"
+#include "prof.h"
 #include "sigreg.h"
 
 /* projector tensors, in table order */
@@ -323,6 +324,7 @@ static void lejepa_step(objective *b, const uint8_t *records, int64_t step, obj_
     float *G = m->grads;
     const int B = b->B, D = o->d.D, Mg = o->Vg * B, Ml = o->Vl * B, M = Mg + Ml;
     const int64_t Ntot = (int64_t)B * b->world;
+    double t = prof_now();
     lejepa_views(o, records, step);
     enc_pass_forward(&o->eg, &o->d, &o->L, W, o->vg, Mg, o->sc.attn);
     memcpy(o->feat, o->eg.pooled, sizeof(float) * Mg * D);
@@ -330,7 +332,9 @@ static void lejepa_step(objective *b, const uint8_t *records, int64_t step, obj_
         enc_pass_forward(&o->el, &o->d, &o->L, W, o->vl, Ml, o->sc.attn);
         memcpy(o->feat + (size_t)Mg * D, o->el.pooled, sizeof(float) * Ml * D);
     }
+    t = prof_lap(PROF_ENCODER, t);
     proj_forward(o, W, M);
+    t = prof_lap(PROF_PREDICTOR, t);
     /* SIGReg of the global batch, one group per view: local sums, one all-reduce */
     jepa_rng r;
     rng_init(&r, lejepa_dirs_key(b->seed, step));
@@ -351,10 +355,13 @@ static void lejepa_step(objective *b, const uint8_t *records, int64_t step, obj_
      * projector, the local pass, then the global pass, which tells m */
     memset(G, 0, sizeof(float) * m->nparams);
     sigreg_backward(&o->sg, o->de, o->e, B, Ntot, o->lambda * (float)b->world);
+    t = prof_lap(PROF_LOSS, t);
     proj_backward(o, W, G, M, m);
+    t = prof_lap(PROF_BACK_PRED, t);
     if (Ml)
         enc_pass_backward(&o->el, &o->d, &o->L, W, G, &o->sc, o->dfeat + (size_t)Mg * D, Ml, NULL);
     enc_pass_backward(&o->eg, &o->d, &o->L, W, G, &o->sc, o->dfeat, Mg, m);
+    prof_lap(PROF_BACK_ENC, t);
 }
 
 /* ------------------------------------------------------------ evaluation */

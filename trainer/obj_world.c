@@ -13,6 +13,7 @@
 
 #include "comm.h"
 #include "obj_world.h"
+#include "prof.h"
 
 /* sigreg first: the collapse watch (proj_std: per-dim std of the projector
  * output before its BatchNorm, averaged over dims) */
@@ -251,8 +252,7 @@ void world_pred_forward(world_obj *o, const float *W, wpass *p, int B) {
     const int T = p->T, M = B * T, Dp = o->Dp, E = o->E;
     float *x0 = vit_res(&p->acts, 0);
     linear_forward(x0, p->u, W + o->in_w, W + o->in_b, M, E, Dp);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, Dp, o->A, 1.0f, p->a, o->A,
-                W + o->act_w, o->A, 1.0f, x0, Dp);
+    ops_sgemm(0, 1, M, Dp, o->A, 1.0f, p->a, o->A, W + o->act_w, o->A, 1.0f, x0, Dp);
     const float *ab = W + o->act_b, *tm = W + o->time;
     for (int i = 0; i < M; i++) {
         float *x = x0 + (size_t)i * Dp;
@@ -266,8 +266,7 @@ void world_pred_forward(world_obj *o, const float *W, wpass *p, int B) {
     const float *ob = W + o->out_b;
     for (int i = 0; i < M; i++)
         for (int c = 0; c < E; c++) p->out[(size_t)i * E + c] += ob[c];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, E, Dp, 1.0f, p->hn, Dp,
-                W + o->out_w, Dp, 1.0f, p->out, E);
+    ops_sgemm(0, 1, M, E, Dp, 1.0f, p->hn, Dp, W + o->out_w, Dp, 1.0f, p->out, E);
 }
 
 void world_pred_backward(world_obj *o, const float *W, float *G, wpass *p, int B) {
@@ -521,8 +520,10 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
     const int B = b->B, nW = B * o->W, E = o->E;
     const int64_t Ntot = (int64_t)B * b->world;
     o->step = step;
+    double t = prof_now();
     world_batch(o, records, step);
     world_embed_train(o, Wt, nW);
+    t = prof_lap(PROF_ENCODER, t);
     /* SIGReg of the global batch: local cos/sin sums, one all-reduce */
     jepa_rng r;
     rng_init(&r, rng_key(b->seed, 0x516e, (uint64_t)step));
@@ -531,7 +532,9 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
     sigreg_accumulate(&o->sg, o->zt, B);
     comm_sum_doubles(o->sg.ecf, (size_t)o->W * 2 * o->sg.ndir * o->sg.nknots);
     double sig = sigreg_loss(&o->sg, Ntot), tf, ro;
+    t = prof_lap(PROF_LOSS, t);
     world_forward(o, Wt, &tf, &ro);
+    t = prof_lap(PROF_PREDICTOR, t);
     if (st) {
         st->loss = tf + o->ro_weight * ro + o->lambda * sig;
         st->stat[0] = sig;
@@ -544,6 +547,7 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
     memset(o->dz, 0, sizeof(float) * nW * E);
     world_backward_pred(o, Wt, G);
     jepa_grads_ready(m, o->in_w);
+    t = prof_lap(PROF_BACK_PRED, t);
     memset(o->dzt, 0, sizeof(float) * nW * E);
     /* the trainer averages over ranks; each rank's rows get their exact
      * share of the global SIGReg gradient, hence lambda * W (sigreg.h) */
@@ -555,6 +559,7 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
                     Wt + o->proj_w, nW, o->d.D, E);
     jepa_grads_ready(m, o->proj_w);
     enc_pass_backward(&o->enc, &o->d, &o->L, Wt, G, &o->sc, o->dpooled, nW, m);
+    prof_lap(PROF_BACK_ENC, t);
 }
 
 const objective_ops objective_world = {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "jepa.h"
+#include "prof.h"
 
 /* exp for float, vectorisable (no libm call in the loop): e^x = 2^n e^r with
  * |r| <= ln2/2 and a degree-6 Taylor polynomial, ~1 ulp over the clamp range.
@@ -28,6 +29,16 @@ static inline float fast_expf(float x) {
 
 /* ------------------------------------------------------------------ linear */
 
+void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+    double t0 = prof_now();
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    prof_kernel_add(PROF_K_SGEMM, t0);
+    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
+    prof_shape_note(ta, tb, M, N, K);
+}
+
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N) {
     float beta = 0.0f;
@@ -36,18 +47,13 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
         for (int i = 0; i < M; i++) memcpy(out + (size_t)i * N, b, sizeof(float) * N);
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, w, K,
-                beta, out, N);
+    ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, beta, out, N);
 }
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int M, int K, int N) {
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dout, N, w,
-                    K, 1.0f, dinp, K);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dout, N, inp,
-                    K, 1.0f, dw, K);
+    if (dinp) ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, 1.0f, dinp, K);
+    if (dw) ops_sgemm(1, 0, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dw, K);
     if (db) {
         /* column sums; each thread owns a column range so no reduction races */
         #pragma omp parallel
@@ -66,6 +72,7 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout,
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *w, const float *b, int M, int C) {
+    double t0 = prof_now();
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < M; i++) {
         const float *x = inp + (size_t)i * C;
@@ -84,11 +91,13 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         mean[i] = m;
         rstd[i] = s;
     }
+    prof_kernel_add(PROF_K_NORM, t0);
 }
 
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *w, const float *mean,
                         const float *rstd, int M, int C) {
+    double t0 = prof_now();
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < M; i++) {
         const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
@@ -124,6 +133,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
             }
         }
     }
+    prof_kernel_add(PROF_K_NORM, t0);
 }
 
 /* -------------------------------------------------------------------- gelu */
@@ -132,6 +142,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define GELU_A 0.044715f
 
 void gelu_forward(float *out, const float *inp, size_t n) {
+    double t0 = prof_now();
     #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < (long)n; i++) {
         float x = inp[i];
@@ -139,9 +150,11 @@ void gelu_forward(float *out, const float *inp, size_t n) {
         float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); /* tanh(u) */
         out[i] = 0.5f * x * (1.0f + t);
     }
+    prof_kernel_add(PROF_K_GELU, t0);
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    double t0 = prof_now();
     #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < (long)n; i++) {
         float x = inp[i];
@@ -151,6 +164,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
         float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
         dinp[i] += g * dout[i];
     }
+    prof_kernel_add(PROF_K_GELU, t0);
 }
 
 /* --------------------------------------------------------------- attention */
@@ -164,6 +178,7 @@ size_t attention_scratch_floats(int T, int hd) {
  * exact zeros, so attention_backward serves both forms unchanged */
 static void attn_forward(float *out, float *att, const float *qkv, int B, int T, int C,
                          int H, int causal, float *scratch) {
+    double t0 = prof_now();
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
     size_t per = attention_scratch_floats(T, hd);
@@ -206,6 +221,8 @@ static void attn_forward(float *out, float *att, const float *qkv, int B, int T,
             }
         }
     }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)B * T * T * C);
 }
 
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
@@ -220,6 +237,7 @@ void attention_forward_causal(float *out, float *att, const float *qkv, int B, i
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int H, float *scratch) {
+    double t0 = prof_now();
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
     size_t per = attention_scratch_floats(T, hd);
@@ -269,6 +287,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv,
             }
         }
     }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 8 * (uint64_t)B * T * T * C);
 }
 
 /* ------------------------------------------------------- tokens and patches */

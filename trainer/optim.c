@@ -53,3 +53,35 @@ void ema_update(float *target, const float *online, size_t n, float ema) {
     #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t k = 0; k < n; k++) target[k] = a * target[k] + b * online[k];
 }
+
+#define GRAD_NORM_PARTS 64
+#define GRAD_NORM_LANES 8
+
+/* one part, eight interleaved double lanes (they vectorise; order fixed) */
+static double sq_sum_part(const float *g, size_t n) {
+    double acc[GRAD_NORM_LANES] = {0};
+    size_t i = 0;
+    for (; i + GRAD_NORM_LANES <= n; i += GRAD_NORM_LANES)
+        for (int k = 0; k < GRAD_NORM_LANES; k++) acc[k] += (double)g[i + k] * g[i + k];
+    for (; i < n; i++) acc[0] += (double)g[i] * g[i];
+    double s = 0.0;
+    for (int k = 0; k < GRAD_NORM_LANES; k++) s += acc[k];
+    return s;
+}
+
+double grads_sq_norm(const float *g, size_t n, size_t *bad) {
+    double part[GRAD_NORM_PARTS];
+    size_t per = (n + GRAD_NORM_PARTS - 1) / GRAD_NORM_PARTS;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int p = 0; p < GRAD_NORM_PARTS; p++) {
+        size_t lo = (size_t)p * per < n ? (size_t)p * per : n;
+        size_t hi = lo + per < n ? lo + per : n;
+        part[p] = sq_sum_part(g + lo, hi - lo);
+    }
+    double s = 0.0;
+    for (int p = 0; p < GRAD_NORM_PARTS; p++) s += part[p];
+    if (isfinite(s) || !bad) return s;
+    *bad = 0;
+    for (size_t i = 0; i < n; i++) *bad += !isfinite(g[i]);
+    return s;
+}

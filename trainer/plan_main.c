@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "comm.h"
+#include "jepa.h"
 #include "plan.h"
 
 #define MAX_ARGS 256
@@ -118,6 +119,7 @@ static int plan_cli(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    blas_core_select(argv);
     comm_init(&argc, &argv);
     if (comm_rank() != 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 speaks */
     int rc = plan_cli(argc, argv);

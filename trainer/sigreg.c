@@ -64,9 +64,8 @@ void sigreg_draw(sigreg *g, jepa_rng *r) {
 /* proj (ngroups, ndir, N): x[g][m][n] = <dirs[m], z[g][n]>. */
 static void project(sigreg *g, const float *z, int N) {
     for (int gr = 0; gr < g->ngroups; gr++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->ndir, N, g->dim, 1.0f, g->dirs,
-                    g->dim, z + (size_t)gr * N * g->dim, g->dim, 0.0f,
-                    g->proj + (size_t)gr * g->ndir * N, N);
+        ops_sgemm(0, 1, g->ndir, N, g->dim, 1.0f, g->dirs, g->dim, z + (size_t)gr * N * g->dim,
+                  g->dim, 0.0f, g->proj + (size_t)gr * g->ndir * N, N);
 }
 
 /* For rows x[0..n) (n <= LANES) load cos/sin of dt*x as the step of the
@@ -185,7 +184,6 @@ void sigreg_backward(sigreg *g, float *dz, const float *z, int N, int64_t Ntot, 
     }
     /* dz[g] (N, dim) += scale * dproj[g]^T (N, M) @ dirs (M, dim) */
     for (int gr = 0; gr < g->ngroups; gr++)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, g->dim, M, scale,
-                    g->proj + (size_t)gr * M * N, N, g->dirs, g->dim, 1.0f,
-                    dz + (size_t)gr * N * g->dim, g->dim);
+        ops_sgemm(1, 0, N, g->dim, M, scale, g->proj + (size_t)gr * M * N, N, g->dirs, g->dim,
+                  1.0f, dz + (size_t)gr * N * g->dim, g->dim);
 }

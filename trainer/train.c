@@ -86,18 +86,6 @@ static int agree(int rc, train_result *res, char *err, size_t errlen) {
     return -1;
 }
 
-/* Squared L2 norm of the (all-reduced, so rank-independent) gradient, in
- * double: float squares cannot overflow it, so it is non-finite exactly when
- * some value is; then *bad counts those values. */
-static double grads_sq_norm(const float *g, size_t n, size_t *bad) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-    if (isfinite(s)) return s;
-    *bad = 0;
-    for (size_t i = 0; i < n; i++) *bad += !isfinite(g[i]);
-    return s;
-}
-
 /* --------------------------------------------------------------- setup */
 /* Inputs are checked on every rank before anything is written: a bad spec
  * or data path leaves no half-made run directory behind. Then the objective

@@ -20,6 +20,7 @@ static void usage(FILE *f) {
 static int run(int argc, char **argv);
 
 int main(int argc, char **argv) {
+    blas_core_select(argv);
     comm_init(&argc, &argv);
     int rc = run(argc, argv);
     comm_finalize();

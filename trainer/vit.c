@@ -171,8 +171,7 @@ static void linear_residual(float *out, const float *res, const float *inp, cons
         const float *r = res + (size_t)i * N;
         for (int j = 0; j < N; j++) o[j] = r[j] + b[j];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, inp, K, w, K, 1.0f,
-                out, N);
+    ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 1.0f, out, N);
 }
 
 void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S, int T,
