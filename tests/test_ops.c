@@ -8,6 +8,7 @@
  * (float kernels against a double oracle; the floor keeps near-zero entries
  * from failing on float rounding). Forward: max abs diff <= 1e-4 (scaled). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,17 +206,27 @@ static double att_ref(void *p) {
     return L;
 }
 
-static void check_attention(int causal) {
-    int B = 2, T = 5, C = 8, H = 2, n = B * T * 3 * C, no = B * T * C;
+/* Against the double oracle; then the same call at 2 threads must be bitwise
+ * equal (each (image, head) is one thread's, summed in a fixed order). */
+static void check_attention(int B, int T, int C, int H, int causal) {
+    int n = B * T * 3 * C, no = B * T * C;
     float *qkv = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * no);
     float *out = malloc(sizeof(float) * no), *att = malloc(sizeof(float) * B * H * T * T);
     float *dqkv = malloc(sizeof(float) * n);
     float *scratch = malloc(sizeof(float) * attention_scratch_floats(T, C / H) * 64);
+    float *out2 = malloc(sizeof(float) * no), *dqkv2 = malloc(sizeof(float) * n);
     fill(qkv, n, 1.0); fill(r, no, 1);
-    for (int i = 0; i < n; i++) dqkv[i] = 123.0f; /* backward must overwrite, not add */
-    if (causal) attention_forward_causal(out, att, qkv, B, T, C, H, scratch);
-    else attention_forward(out, att, qkv, B, T, C, H, scratch);
-    attention_backward(dqkv, r, qkv, att, B, T, C, H, scratch);
+    for (int threads = 2; threads >= 1; threads--) {
+        omp_set_num_threads(threads);
+        float *o = threads == 1 ? out : out2, *dq = threads == 1 ? dqkv : dqkv2;
+        for (int i = 0; i < n; i++) dq[i] = 123.0f; /* backward must overwrite, not add */
+        if (causal) attention_forward_causal(o, att, qkv, B, T, C, H, scratch);
+        else attention_forward(o, att, qkv, B, T, C, H, scratch);
+        attention_backward(dq, r, qkv, att, B, T, C, H, scratch);
+    }
+    CU_ASSERT(memcmp(out, out2, sizeof(float) * no) == 0);
+    CU_ASSERT(memcmp(dqkv, dqkv2, sizeof(float) * n) == 0);
+    free(out2); free(dqkv2);
     att_ctx c = {B, T, C, H, to_d(qkv, n), to_d(r, no), NULL, causal};
     double *ref = malloc(sizeof(double) * no), *g = malloc(sizeof(double) * n);
     c.out = ref; att_ref(&c); c.out = NULL;
@@ -242,9 +253,18 @@ static void check_attention(int causal) {
     free(c.qkv); free(c.r); free(ref); free(g);
 }
 
-static void test_attention(void) { check_attention(0); }
+/* tiny heads; then sizes that cross the kernel's vector and row blocks
+ * (hd 20 and 16, T 19 and 37: padded columns, remainder rows) */
+static void test_attention(void) {
+    check_attention(2, 5, 8, 2, 0);
+    check_attention(2, 19, 40, 2, 0);
+    check_attention(1, 37, 48, 3, 0);
+}
 /* the world model's frame-causal predictor */
-static void test_attention_causal(void) { check_attention(1); }
+static void test_attention_causal(void) {
+    check_attention(2, 5, 8, 2, 1);
+    check_attention(1, 19, 40, 2, 1);
+}
 
 /* ------------------------------------------------------------ patch embed */
 /* patchify + linear must equal a stride-p convolution (Conv2d(ch, D, p, p)) */

@@ -4,6 +4,7 @@
  * the compiler vectorises the inner loop, threaded with OpenMP over rows or
  * (image, head) pairs. No kernel allocates. */
 #include <cblas.h>
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -168,10 +169,145 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 }
 
 /* --------------------------------------------------------------- attention */
+/* Per (image, head) the products are tiny (T ~ 49 tokens, hd = 16 or 32), too
+ * small for a BLAS call each. small_mm does them in registers: blocks of up
+ * to 8 rows x 4 vectors of accumulators, every output one sum over k in
+ * order (so results depend on neither the thread count nor the batch). */
 
+#if defined(__AVX512F__)
+#define VW 16
+#elif defined(__AVX__)
+#define VW 8
+#else
+#define VW 4
+#endif
+typedef float vfl __attribute__((vector_size(VW * sizeof(float))));
+
+static inline vfl v_load(const float *p) {
+    vfl v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v_store(float *p, vfl v) { memcpy(p, &v, sizeof v); }
+static inline vfl v_bcast(float x) { return (vfl){0} + x; }
+/* a * b + c, one rounding where the target has FMA (ISO C mode does not
+ * contract a * b + c on its own) */
+static inline vfl v_fma(vfl a, vfl b, vfl c) {
+#if VW == 16
+    return (vfl)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif VW == 8 && defined(__FMA__)
+    return (vfl)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    return a * b + c;
+#endif
+}
+
+static inline int round_vw(int n) { return (n + VW - 1) / VW * VW; }
+
+/* C[r][0, NB*VW) = sum_p A[r][p] B[p][0, NB*VW) for RB rows */
+static inline __attribute__((always_inline)) void mm_block(float *C, int ldc, const float *A,
+                                                           int lda, const float *B, int ldb,
+                                                           int k, const int RB, const int NB) {
+    vfl acc[8][4];
+    for (int r = 0; r < RB; r++)
+        for (int v = 0; v < NB; v++) acc[r][v] = (vfl){0};
+    for (int p = 0; p < k; p++) {
+        vfl b[4];
+        for (int v = 0; v < NB; v++) b[v] = v_load(B + (size_t)p * ldb + v * VW);
+        for (int r = 0; r < RB; r++) {
+            vfl a = v_bcast(A[(size_t)r * lda + p]);
+            for (int v = 0; v < NB; v++) acc[r][v] = v_fma(a, b[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int v = 0; v < NB; v++) v_store(C + (size_t)r * ldc + v * VW, acc[r][v]);
+}
+
+/* C (m, n) = A (m, k; row stride lda) @ B (k, n; row stride ldb); n a
+ * multiple of VW; C's row stride ldc. */
+static void small_mm(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int m,
+                     int k, int n) {
+    for (int j = 0; j < n;) {
+        int nb = (n - j) / VW > 4 ? 4 : (n - j) / VW, rb = nb > 2 ? 4 : 8, i = 0;
+        float *c = C + j;
+        const float *b = B + j;
+        for (; i + rb <= m; i += rb) {
+            const float *a = A + (size_t)i * lda;
+            float *ci = c + (size_t)i * ldc;
+            switch (nb) {
+            case 4: mm_block(ci, ldc, a, lda, b, ldb, k, 4, 4); break;
+            case 3: mm_block(ci, ldc, a, lda, b, ldb, k, 4, 3); break;
+            case 2: mm_block(ci, ldc, a, lda, b, ldb, k, 8, 2); break;
+            default: mm_block(ci, ldc, a, lda, b, ldb, k, 8, 1); break;
+            }
+        }
+        for (; i < m; i++) {
+            const float *a = A + (size_t)i * lda;
+            float *ci = c + (size_t)i * ldc;
+            switch (nb) {
+            case 4: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 4); break;
+            case 3: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 3); break;
+            case 2: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 2); break;
+            default: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 1); break;
+            }
+        }
+        j += nb * VW;
+    }
+}
+
+/* dst (rows, ldd) <- src rows of `cols` floats (row stride lds), zero past cols */
+static void pack_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    for (int i = 0; i < rows; i++) {
+        memcpy(dst + (size_t)i * ldd, src + (size_t)i * lds, sizeof(float) * cols);
+        for (int j = cols; j < ldd; j++) dst[(size_t)i * ldd + j] = 0.0f;
+    }
+}
+
+/* dst (cols, ldd) <- transpose of src (rows, cols; row stride lds), zero past rows */
+static void pack_cols(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    for (int d = 0; d < cols; d++) {
+        float *o = dst + (size_t)d * ldd;
+        for (int j = 0; j < rows; j++) o[j] = src[(size_t)j * lds + d];
+        for (int j = rows; j < ldd; j++) o[j] = 0.0f;
+    }
+}
+
+/* per thread: a (hd, Tp) panel, four (T, hdp) panels, two (T, Tp) panels */
 size_t attention_scratch_floats(int T, int hd) {
-    /* kt (hd, T) + vt (hd, T) + two rows of T + one row of hd, padded */
-    return ((size_t)2 * hd * T + 2 * (size_t)T + hd + 15) & ~(size_t)15;
+    size_t Tp = (size_t)round_vw(T), hp = (size_t)round_vw(hd);
+    return ((size_t)hd * Tp + 4 * (size_t)T * hp + 2 * (size_t)T * Tp + 15) & ~(size_t)15;
+}
+
+/* Softmax of row s (n of T entries live; causal rows end early) scaled by
+ * `scale`, into p (T floats, exact zeros past n) and back into s. */
+static void softmax_row(float *s, float *p, int n, int T, float scale) {
+    float mx = s[0] * scale;
+    for (int j = 1; j < n; j++) mx = s[j] * scale > mx ? s[j] * scale : mx;
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        s[j] = fast_expf(s[j] * scale - mx);
+        sum += s[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) p[j] = s[j] = s[j] * inv;
+    for (int j = n; j < T; j++) p[j] = s[j] = 0.0f;
+}
+
+/* One (image, head): S = Q K^T, P = softmax(scale S) into att (T, T), O = P V
+ * into out's head columns. base: the image's qkv rows (T, 3C). */
+static void attn_head_forward(float *out, float *att, const float *base, int T, int C, int hd,
+                              int h, float scale, int causal, float *ws) {
+    const int Tp = round_vw(T), hp = round_vw(hd);
+    float *kt = ws, *vp = kt + (size_t)hd * Tp, *o = vp + (size_t)T * hp;
+    float *s = o + (size_t)T * hp;
+    pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
+    pack_rows(vp, hp, base + 2 * C + h * hd, 3 * C, T, hd);
+    small_mm(s, Tp, base + h * hd, 3 * C, kt, Tp, T, hd, Tp);
+    for (int i = 0; i < T; i++)
+        softmax_row(s + (size_t)i * Tp, att + (size_t)i * T, causal ? i + 1 : T, T, scale);
+    small_mm(o, hp, s, Tp, vp, hp, T, T, hp);
+    for (int i = 0; i < T; i++)
+        memcpy(out + (size_t)i * C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
 }
 
 /* causal: row i attends to tokens 0..i only; the masked probabilities are
@@ -185,41 +321,9 @@ static void attn_forward(float *out, float *att, const float *qkv, int B, int T,
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
-        float *kt = scratch + per * omp_get_thread_num();
-        const float *base = qkv + (size_t)b * T * 3 * C;
-        /* K^T for this head so the score loop runs over contiguous keys */
-        for (int j = 0; j < T; j++) {
-            const float *k = base + (size_t)j * 3 * C + C + h * hd;
-            for (int d = 0; d < hd; d++) kt[(size_t)d * T + j] = k[d];
-        }
-        for (int i = 0; i < T; i++) {
-            const float *q = base + (size_t)i * 3 * C + h * hd;
-            float *p = att + (((size_t)b * H + h) * T + i) * T;
-            for (int j = 0; j < T; j++) p[j] = 0.0f;
-            for (int d = 0; d < hd; d++) {
-                float qd = q[d] * scale;
-                const float *kr = kt + (size_t)d * T;
-                for (int j = 0; j < T; j++) p[j] += qd * kr[j];
-            }
-            int n = causal ? i + 1 : T;
-            float mx = p[0];
-            for (int j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
-            float sum = 0.0f;
-            for (int j = 0; j < n; j++) {
-                p[j] = fast_expf(p[j] - mx);
-                sum += p[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = 0; j < n; j++) p[j] *= inv;
-            for (int j = n; j < T; j++) p[j] = 0.0f;
-            float *o = out + ((size_t)b * T + i) * C + h * hd;
-            for (int d = 0; d < hd; d++) o[d] = 0.0f;
-            for (int j = 0; j < n; j++) {
-                const float *v = base + (size_t)j * 3 * C + 2 * C + h * hd;
-                float pj = p[j];
-                for (int d = 0; d < hd; d++) o[d] += pj * v[d];
-            }
-        }
+        attn_head_forward(out + (size_t)b * T * C, att + (size_t)bh * T * T,
+                          qkv + (size_t)b * T * 3 * C, T, C, hd, h, scale, causal,
+                          scratch + per * omp_get_thread_num());
     }
     prof_kernel_add(PROF_K_ATTENTION, t0);
     prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)B * T * T * C);
@@ -235,6 +339,39 @@ void attention_forward_causal(float *out, float *att, const float *qkv, int B, i
     attn_forward(out, att, qkv, B, T, C, H, 1, scratch);
 }
 
+/* One (image, head), from dO and P: dP = dO V^T, dS = P (dP - rowsum(P dP)) scale,
+ * dQ = dS K, dK = dS^T Q, dV = P^T dO, written into dbase's head columns. */
+static void attn_head_backward(float *dbase, const float *dout, const float *base,
+                               const float *p, int T, int C, int hd, int h, float scale,
+                               float *ws) {
+    const int Tp = round_vw(T), hp = round_vw(hd);
+    float *vt = ws, *kp = vt + (size_t)hd * Tp, *qp = kp + (size_t)T * hp;
+    float *gp = qp + (size_t)T * hp, *o = gp + (size_t)T * hp;
+    float *ds = o + (size_t)T * hp, *tr = ds + (size_t)T * Tp;
+    pack_cols(vt, Tp, base + 2 * C + h * hd, 3 * C, T, hd);
+    pack_rows(kp, hp, base + C + h * hd, 3 * C, T, hd);
+    pack_rows(qp, hp, base + h * hd, 3 * C, T, hd);
+    pack_rows(gp, hp, dout + h * hd, C, T, hd);
+    small_mm(ds, Tp, gp, hp, vt, Tp, T, hd, Tp);
+    for (int i = 0; i < T; i++) {
+        const float *pi = p + (size_t)i * T;
+        float *d = ds + (size_t)i * Tp, dot = 0.0f;
+        for (int j = 0; j < T; j++) dot += pi[j] * d[j];
+        for (int j = 0; j < T; j++) d[j] = pi[j] * (d[j] - dot) * scale;
+    }
+    small_mm(o, hp, ds, Tp, kp, hp, T, T, hp); /* dQ */
+    for (int i = 0; i < T; i++)
+        memcpy(dbase + (size_t)i * 3 * C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
+    pack_cols(tr, Tp, ds, Tp, T, T); /* dS^T */
+    small_mm(o, hp, tr, Tp, qp, hp, T, T, hp); /* dK */
+    for (int i = 0; i < T; i++)
+        memcpy(dbase + (size_t)i * 3 * C + C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
+    pack_cols(tr, Tp, p, T, T, T); /* P^T */
+    small_mm(o, hp, tr, Tp, gp, hp, T, T, hp); /* dV */
+    for (int i = 0; i < T; i++)
+        memcpy(dbase + (size_t)i * 3 * C + 2 * C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
+}
+
 void attention_backward(float *dqkv, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int H, float *scratch) {
     double t0 = prof_now();
@@ -244,48 +381,9 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv,
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
-        float *vt = scratch + per * omp_get_thread_num();
-        float *dp = vt + (size_t)hd * T;
-        const float *base = qkv + (size_t)b * T * 3 * C;
-        float *dbase = dqkv + (size_t)b * T * 3 * C;
-        for (int j = 0; j < T; j++) {
-            const float *v = base + (size_t)j * 3 * C + 2 * C + h * hd;
-            for (int d = 0; d < hd; d++) vt[(size_t)d * T + j] = v[d];
-            float *dq = dbase + (size_t)j * 3 * C + h * hd;
-            for (int d = 0; d < hd; d++) dq[d] = dq[C + d] = dq[2 * C + d] = 0.0f;
-        }
-        for (int i = 0; i < T; i++) {
-            const float *p = att + (((size_t)b * H + h) * T + i) * T;
-            const float *go = dout + ((size_t)b * T + i) * C + h * hd;
-            /* dP = dO V^T ; dV += P^T dO */
-            for (int j = 0; j < T; j++) dp[j] = 0.0f;
-            for (int d = 0; d < hd; d++) {
-                float g = go[d];
-                const float *vr = vt + (size_t)d * T;
-                for (int j = 0; j < T; j++) dp[j] += g * vr[j];
-            }
-            for (int j = 0; j < T; j++) {
-                float *dv = dbase + (size_t)j * 3 * C + 2 * C + h * hd;
-                float pj = p[j];
-                for (int d = 0; d < hd; d++) dv[d] += pj * go[d];
-            }
-            /* softmax backward, then the score scale */
-            float dot = 0.0f;
-            for (int j = 0; j < T; j++) dot += p[j] * dp[j];
-            for (int j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot) * scale;
-            /* dQ_i = dS K ; dK += dS^T Q_i */
-            const float *q = base + (size_t)i * 3 * C + h * hd;
-            float *dq = dbase + (size_t)i * 3 * C + h * hd;
-            for (int j = 0; j < T; j++) {
-                const float *k = base + (size_t)j * 3 * C + C + h * hd;
-                float *dk = dbase + (size_t)j * 3 * C + C + h * hd;
-                float s = dp[j];
-                for (int d = 0; d < hd; d++) {
-                    dq[d] += s * k[d];
-                    dk[d] += s * q[d];
-                }
-            }
-        }
+        attn_head_backward(dqkv + (size_t)b * T * 3 * C, dout + (size_t)b * T * C,
+                           qkv + (size_t)b * T * 3 * C, att + (size_t)bh * T * T, T, C, hd, h,
+                           scale, scratch + per * omp_get_thread_num());
     }
     prof_kernel_add(PROF_K_ATTENTION, t0);
     prof_flops_add(PROF_K_ATTENTION, 8 * (uint64_t)B * T * T * C);
