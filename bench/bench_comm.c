@@ -1,10 +1,16 @@
 /* bench_comm.c - gradient all-reduce bandwidth (blocking vs bucketed) against
  * memcpy of the same size, and a simulated backward pass that burns a fixed
  * compute time between ready() calls to measure how much communication is
- * left exposed in finish(). Run under mpirun -np W; rank 0 prints `key value`.
- *   bench-comm [--floats N] [--bucket-mb M] [--iters K] [--compute-ms C] [--blocks L] */
+ * left exposed in finish(). Then a message-size sweep (ping-pong between
+ * ranks 0 and 1, MPI_Allreduce over all ranks; medians of --reps) fitted to
+ * the alpha-beta (Hockney) model t = alpha + beta*bytes, and gamma, the local
+ * reduction cost per byte; these estimates are the last lines, for
+ * docs/scaling.md's model. Run under mpirun -np W; rank 0 prints `key value`.
+ *   bench-comm [--floats N] [--bucket-mb M] [--iters K] [--compute-ms C] [--blocks L]
+ *              [--reps R] [--sweep 0|1] */
 #include "comm.h"
 
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,11 +92,158 @@ static void time_overlap(float *g, size_t n, size_t bucket_bytes, int blocking, 
     *wait_s = max_over_ranks(wait / iters);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v; returns its median and stores its minimum in *lo. */
+static double median(double *v, int n, double *lo) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    if (lo) *lo = v[0];
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Operations per timed repetition: enough that one repetition of a small
+ * message lasts well above the clock's resolution, one for large ones. */
+static int sweep_inner(size_t bytes) {
+    size_t k = ((size_t)1 << 18) / (bytes > 1024 ? bytes : 1024);
+    return k < 1 ? 1 : (int)k;
+}
+
+/* Median over reps of the one-way time (half a round trip, seconds) of a
+ * `bytes` message between ranks 0 and 1, the fastest repetition in *lo;
+ * every rank returns rank 0's values. Ranks above 1 only join the barriers. */
+static double time_pingpong(char *buf, size_t bytes, int reps, double *lo) {
+    int r = comm_rank(), inner = sweep_inner(bytes);
+    double *t = malloc(sizeof *t * (size_t)reps), med[2] = {0, 0};
+    if (!t) comm_fatal("bench-comm: out of memory");
+    for (int k = -1; k < reps; k++) { /* one warm-up repetition */
+        comm_barrier();
+        double t0 = comm_time();
+        for (int i = 0; i < inner; i++) {
+            if (r == 0) {
+                MPI_Send(buf, (int)bytes, MPI_BYTE, 1, 7, MPI_COMM_WORLD);
+                MPI_Recv(buf, (int)bytes, MPI_BYTE, 1, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            } else if (r == 1) {
+                MPI_Recv(buf, (int)bytes, MPI_BYTE, 0, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                MPI_Send(buf, (int)bytes, MPI_BYTE, 0, 7, MPI_COMM_WORLD);
+            }
+        }
+        if (k >= 0) t[k] = (comm_time() - t0) / inner / 2;
+    }
+    if (r == 0) med[0] = median(t, reps, &med[1]);
+    free(t);
+    MPI_Bcast(med, 2, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    *lo = med[1];
+    return med[0];
+}
+
+/* Median over reps of one blocking MPI_Allreduce(SUM) of bytes/4 floats
+ * (seconds; each repetition's time is the slowest rank's), fastest in *lo. */
+static double time_allreduce_sweep(float *g, size_t bytes, int reps, double *lo) {
+    int inner = sweep_inner(bytes), n = (int)(bytes / sizeof(float));
+    double *t = malloc(sizeof *t * (size_t)reps), med;
+    if (!t) comm_fatal("bench-comm: out of memory");
+    for (int k = -1; k < reps; k++) {
+        comm_barrier();
+        double t0 = comm_time();
+        for (int i = 0; i < inner; i++)
+            MPI_Allreduce(MPI_IN_PLACE, g, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        double dt = max_over_ranks((comm_time() - t0) / inner);
+        if (k >= 0) t[k] = dt;
+    }
+    med = median(t, reps, lo);
+    free(t);
+    return med;
+}
+
+/* Weighted least squares of t = alpha + beta*m with weights 1/t^2 (so every
+ * size counts by its relative error, not the largest by its absolute one).
+ * Returns the largest relative error of the fit over the points. */
+static double fit_alpha_beta(const double *m, const double *t, int n, double *alpha, double *beta) {
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (int i = 0; i < n; i++) {
+        double w = 1.0 / (t[i] * t[i]);
+        sw += w, sx += w * m[i], sy += w * t[i], sxx += w * m[i] * m[i], sxy += w * m[i] * t[i];
+    }
+    double det = sw * sxx - sx * sx;
+    *beta = (sw * sxy - sx * sy) / det;
+    *alpha = (sy - *beta * sx) / sw;
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double e = fabs(*alpha + *beta * m[i] - t[i]) / t[i];
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+/* gamma: seconds per byte of the local reduction a[i] += b[i] on buffers of
+ * `n` floats (median of reps), the third term of the alpha-beta-gamma model. */
+static double time_gamma(float *a, const float *b, size_t n, int reps) {
+    double *t = malloc(sizeof *t * (size_t)reps), med;
+    if (!t) comm_fatal("bench-comm: out of memory");
+    for (int k = -1; k < reps; k++) {
+        double t0 = comm_time();
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+        if (k >= 0) t[k] = (comm_time() - t0) / ((double)n * sizeof(float));
+    }
+    volatile float sink = a[n / 2];
+    (void)sink;
+    med = median(t, reps, NULL);
+    free(t);
+    return med;
+}
+
+#define SWEEP_MAX 16
+
+static void print_fit(const char *name, const double *m, const double *t, int n) {
+    double a, b, e = fit_alpha_beta(m, t, n, &a, &b);
+    printf("%s_alpha_us %.3f\n%s_beta_ns_per_byte %.5f\n%s_fit_max_rel_err %.3f\n", name, a * 1e6,
+           name, b * 1e9, name, e);
+}
+
+/* Ping-pong and all-reduce over sizes 8 B .. 8 MiB (x4), alpha-beta fits of
+ * the medians and of the fastest repetitions (min_: the machine without the
+ * other tenants' load) and gamma, printed by rank 0 as the last lines. */
+static void sweep(int reps) {
+    size_t maxb = (size_t)8 << 20;
+    char *buf = calloc(maxb, 1);
+    float *g = xalloc(maxb / sizeof(float)), *h = xalloc(maxb / sizeof(float));
+    if (!buf) comm_fatal("bench-comm: out of memory");
+    fill(g, maxb / sizeof(float));
+    fill(h, maxb / sizeof(float));
+    double m[SWEEP_MAX], pp[SWEEP_MAX], ar[SWEEP_MAX], ppl[SWEEP_MAX], arl[SWEEP_MAX];
+    int n = 0, w = comm_world();
+    for (size_t b = 8; b <= maxb && n < SWEEP_MAX; b *= 4, n++) {
+        m[n] = (double)b;
+        pp[n] = w > 1 ? time_pingpong(buf, b, reps, &ppl[n]) : 0;
+        ar[n] = w > 1 ? time_allreduce_sweep(g, b, reps, &arl[n]) : 0;
+    }
+    double gamma = time_gamma(g, h, maxb / sizeof(float), reps > 5 ? 5 : reps);
+    if (comm_rank() == 0) {
+        printf("sweep_reps %d\n", reps);
+        for (int i = 0; i < n && w > 1; i++)
+            printf("sweep_bytes_%.0f pingpong_us %.3f allreduce_us %.3f min %.3f %.3f\n", m[i],
+                   pp[i] * 1e6, ar[i] * 1e6, ppl[i] * 1e6, arl[i] * 1e6);
+        printf("gamma_ns_per_byte %.5f\n", gamma * 1e9);
+        if (w > 1) {
+            print_fit("min_pingpong", m, ppl, n);
+            print_fit("min_allreduce", m, arl, n);
+            print_fit("pingpong", m, pp, n);
+            print_fit("allreduce", m, ar, n);
+        }
+    }
+    free(buf);
+    free(g);
+    free(h);
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     size_t n = 1408768; /* the tiny ViT's gradient: 5.6 MB */
     double bucket_mb = 1.0, compute_ms = 30.0;
-    int iters = 20, blocks = 12;
+    int iters = 20, blocks = 12, reps = 11, do_sweep = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) comm_fatal("bench-comm: %s needs a value", a);
@@ -99,12 +252,14 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--iters") == 0) iters = atoi(v);
         else if (strcmp(a, "--compute-ms") == 0) compute_ms = atof(v);
         else if (strcmp(a, "--blocks") == 0) blocks = atoi(v);
+        else if (strcmp(a, "--reps") == 0) reps = atoi(v);
+        else if (strcmp(a, "--sweep") == 0) do_sweep = atoi(v);
         else comm_fatal("bench-comm: unknown option %s (--floats --bucket-mb --iters "
-                        "--compute-ms --blocks)", a);
+                        "--compute-ms --blocks --reps --sweep)", a);
         i++;
     }
-    if (n == 0 || iters < 1 || blocks < 1 || bucket_mb <= 0)
-        comm_fatal("bench-comm: --floats, --iters, --blocks and --bucket-mb must be > 0");
+    if (n == 0 || iters < 1 || blocks < 1 || bucket_mb <= 0 || reps < 1)
+        comm_fatal("bench-comm: --floats, --iters, --blocks, --bucket-mb and --reps must be > 0");
     size_t bucket_bytes = (size_t)(bucket_mb * 1048576.0);
     int w = comm_world(), r = comm_rank();
     double bytes = (double)n * sizeof(float);
@@ -161,7 +316,13 @@ int main(int argc, char **argv) {
         printf("overlap_bucketed_step_ms %.4f\noverlap_bucketed_wait_ms %.4f\n"
                "overlap_bucketed_wait_frac %.4f\n",
                ok_step * 1e3, ok_wait * 1e3, ok_wait / ok_step);
+        /* the share of a bucketed all-reduce hidden behind the simulated
+         * backward: 1 - exposed wait / the same all-reduce with nothing to hide behind */
+        double hid = 1.0 - ok_wait / tk;
+        printf("overlap_fraction %.4f\n", hid < 0 ? 0.0 : hid);
     }
+    fflush(stdout);
+    if (do_sweep) sweep(reps);
     free(g);
     free(h);
     comm_finalize();

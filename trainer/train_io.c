@@ -144,6 +144,17 @@ int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, 
                  (long long)got->total_steps);
         return -1;
     }
+    /* The data the ranks' readers would continue on, checked by the same
+     * code now: a resume on another data set is refused before
+     * train_write_run_dir touches the run directory (issue 16). */
+    shard_reader *rd = NULL;
+    char why[SPEC_ERR_MAX];
+    if (shard_reader_init_at(&rd, s->data.train, 0, (int)want->world, (uint64_t)s->seed, s->train.batch_per_rank,
+                             s->data.shuffle_buffer, 0, &got->reader, why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s", path, why); /* why names data.train */
+        return -1;
+    }
+    shard_reader_free(rd);
     return 0;
 }
 

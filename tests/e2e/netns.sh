@@ -60,9 +60,13 @@ exec ip netns exec "\$ns" /bin/sh -c "\$*"
 EOF
   # mpirun itself runs on host A; one slot per host, so -np 2 puts rank 0 on
   # A and rank 1 on B. Both the daemons' out-of-band channel and the MPI
-  # byte transport are pinned to the pair's subnet.
+  # byte transport are pinned to the pair's subnet. The two "hosts" share
+  # this machine's cores, and each daemon would bind its rank to its first
+  # core (both ranks on core 0): no binding (an environment default, so a
+  # --bind-to on the command line still wins).
   cat >"$dir/mpirun-2hosts" <<EOF
 #!/bin/sh
+export OMPI_MCA_hwloc_base_binding_policy=none
 exec ip netns exec $NS_A $mpirun --host $IP_A:1,$IP_B:1 --mca plm_rsh_agent $dir/agent \\
   --mca oob_tcp_if_include $SUBNET --mca btl_tcp_if_include $SUBNET "\$@"
 EOF

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Inputs and checks of the scaling model (docs/scaling.md), measured side by
+# side: REPS rounds, each running every configuration once in the same order,
+# so that other tenants' load falls on all of them alike; the model script
+# (bench/scaling_model.py) takes the medians over rounds.
+#   compute:  bench-step, 1 thread, tiny config at batch 8/32/64/128 and the
+#             ViT-S config (width 384, depth 12, 6 heads) at batch 8/32
+#   comm:     bench-comm at 2 ranks over shared memory, TCP loopback, TCP
+#             between two network namespaces (tests/e2e/netns.sh), and the
+#             same shaped to SHAPE (tc tbf) when tc permits
+#   trainer:  jepa-train, tiny config, global batch 128, STEPS steps, no probe:
+#             1 rank, and 2 ranks over each of those transports
+# Output: `key value` lines (keys repeat once per round), then the load.
+# usage: bench/scaling.sh [BUILD (build)] [STEPS (20)] [REPS (3)] [SHAPE (1gbit)]
+set -uo pipefail
+b=$(cd "${1:-build}" && pwd); steps=${2:-20}; reps=${3:-3}; shape=${4:-1gbit}
+src=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+T=$(mktemp -d)
+. "$src/tests/e2e/netns.sh"
+trap 'netns_down; rm -rf "$T"' EXIT
+trap 'exit 130' INT TERM
+"$src/scripts/pack-fmnist.sh" "$T/fm" "$b/jepa-shard" || exit 1
+netns=1
+netns_up "$T" mpirun || { netns=0; echo "note netns_skipped $NETNS_WHY"; }
+shaped=0
+if [ $netns = 1 ]; then
+  if ip netns exec "$NS_A" tc qdisc add dev "$IF_A" root tbf rate "$shape" burst 512kb latency 100ms 2>/dev/null &&
+     ip netns exec "$NS_B" tc qdisc add dev "$IF_B" root tbf rate "$shape" burst 512kb latency 100ms 2>/dev/null; then
+    shaped=1
+    # a second pair of hosts would need its own subnet; instead shape and
+    # unshape the same pair around the runs that want it
+    ip netns exec "$NS_A" tc qdisc del dev "$IF_A" root; ip netns exec "$NS_B" tc qdisc del dev "$IF_B" root
+  else
+    echo "note shaping_skipped tc tbf not permitted"
+  fi
+fi
+shape_on() {
+  ip netns exec "$NS_A" tc qdisc add dev "$IF_A" root tbf rate "$shape" burst 512kb latency 100ms
+  ip netns exec "$NS_B" tc qdisc add dev "$IF_B" root tbf rate "$shape" burst 512kb latency 100ms
+}
+shape_off() {
+  ip netns exec "$NS_A" tc qdisc del dev "$IF_A" root 2>/dev/null
+  ip netns exec "$NS_B" tc qdisc del dev "$IF_B" root 2>/dev/null
+}
+echo "build $b"
+echo "steps $steps"
+echo "reps $reps"
+echo "shape $shape"
+echo "openblas_coretype ${OPENBLAS_CORETYPE:-unset}"
+echo "load_start $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+
+field() { sed -n "s/^ *\"$2\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$1/summary.json"; }
+# train NAME RANKS LAUNCHER...: one trainer run, img/s and wait per step
+train() {
+  local name=$1 w=$2; shift 2
+  rm -rf "${T:?}/$name"
+  "$@" "$b/jepa-train" "$src/configs/fmnist-tiny.yaml" --set train.steps="$steps" --set train.minutes=0 \
+    --set eval.probe=false --set train.log_every=1000 --set parallel.check_every=0 \
+    --set data.train="$T/fm/train" --set data.test="$T/fm/test" --set parallel.threads_per_rank=1 \
+    --set train.batch_per_rank=$((128 / w)) --set run.dir="$T/$name" >/dev/null 2>"$T/$name.err" ||
+    { echo "note ${name}_failed $(tail -n 1 "$T/$name.err")"; return; }
+  awk -v n="$name" -v i="$(field "$T/$name" images_seen)" -v s="$(field "$T/$name" train_s)" \
+      -v w="$(field "$T/$name" comm_wait_s)" -v k="$steps" \
+    'BEGIN { printf "%s_img_per_s %.2f\n%s_step_ms %.3f\n%s_wait_ms %.3f\n", n, i / s, n, 1e3 * s / k, n, 1e3 * w / k }'
+}
+step() { # NAME ARGS...: bench-step's ms per step and params
+  "$b/bench-step" --threads 1 "${@:2}" | awk -v n="$1" '$1 == "ms_per_step" || $1 == "params" { print n "_" $1, $2 }'
+}
+comm() { # NAME LAUNCHER...: bench-comm at 2 ranks
+  local name=$1; shift
+  "$@" -np 2 "$b/bench-comm" --iters 10 --reps 7 2>/dev/null | sed -n "/^sweep_bytes/!s/^/${name}_/p"
+}
+VITS=(--set model.width=384 --set model.depth=12 --set model.heads=6)
+for r in $(seq "$reps"); do
+  echo "round $r load $(cut -d' ' -f1 /proc/loadavg)"
+  for bt in 8 32 64 128; do step "tiny_b$bt" --steps 10 --batch $bt; done
+  for bt in 8 32; do step "vits_b$bt" --steps 2 --batch $bt "${VITS[@]}"; done
+  train w1 1 env
+  train w2_shm 2 mpirun -np 2 --mca btl self,vader
+  train w2_tcp 2 mpirun -np 2 --mca btl self,tcp
+  comm shm mpirun --mca btl self,vader
+  comm tcp mpirun --mca btl self,tcp
+  if [ $netns = 1 ]; then
+    train w2_netns 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp
+    comm netns "$T/mpirun-2hosts" --mca btl self,tcp
+  fi
+  if [ $shaped = 1 ]; then
+    shape_on
+    train w2_shaped 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp
+    comm shaped "$T/mpirun-2hosts" --mca btl self,tcp
+    shape_off
+  fi
+done
+echo "load_end $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+echo "cpus $(getconf _NPROCESSORS_ONLN)"
