@@ -233,14 +233,18 @@ typedef struct {
     double tscale_min, tscale_max, aspect_min, aspect_max;
     double cscale_min, cscale_max;
     int min_keep;
+    int context_cut; /* MASK_CUT_*: how the batch's equal context count is reached */
+    int block_round; /* MASK_ROUND_*: target block (h, w) from scale and aspect */
 } mask_cfg;
+enum { MASK_CUT_RESAMPLE = 0, MASK_CUT_BATCH_MIN = 1 };
+enum { MASK_ROUND_AREA = 0, MASK_ROUND_NEAREST = 1 };
 
 void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s);
 /* Largest ntgt the config can produce on a GxG grid (for sizing). */
 int mask_max_tokens(const mask_cfg *c, int G);
 /* Samples I-JEPA multi-block masks for B images: block sizes drawn once per
  * batch, positions per image, context = context block minus all targets,
- * truncated to the batch minimum (random subset). mk's arrays must hold
+ * cut to one count for the batch by c->context_cut (random subset; mask.c). mk's arrays must hold
  * ctx: B*G*G, tgt: npred*B*max_ntgt, count: B ints. */
 void mask_alloc(jepa_masks *mk, int B, int G, int npred, int max_ntgt);
 /* dst (allocated for >= B images) = images [b0, b0 + B) of src: a rank's
