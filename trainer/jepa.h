@@ -80,28 +80,11 @@ void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
  * workplace sets Haswell machine-wide); JEPA_BLAS_KEEP=1 keeps the library's choice. */
 void blas_core_select(char **argv);
 
-/* Row-major C (M, N) = alpha op(A) op(B) + beta C through cblas_sgemm (op:
- * transpose when ta/tb is 1), counting 2MNK FLOPs and the time (prof.h).
- * Every matrix product of a training step goes through it. */
-void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-               const float *B, int ldb, float beta, float *C, int ldc);
-
-/* Call first in main: where OpenBLAS fell back to AVX2 kernels on a CPU with
- * AVX-512 (0.3.21 on Zen 5), runs the program again (same argv, exec of
- * /proc/self/exe) with OPENBLAS_CORETYPE=SkylakeX, its AVX-512 kernels.
- * An OPENBLAS_CORETYPE naming an AVX2 core counts as that fallback (this
- * workplace sets Haswell machine-wide); JEPA_BLAS_KEEP=1 keeps the library's choice. */
-void blas_core_select(char **argv);
-
 /* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N);
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int M, int K, int N);
-/* The same, but dinp is written (its old contents are never read: no zero
- * pass needed); dw and db still accumulate. */
-void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
-                         const float *inp, const float *w, int M, int K, int N);
 
 /* Per-row LayerNorm over C; w, b may be NULL (no affine). mean/rstd (M). */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -113,8 +96,6 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 /* GELU, tanh form. */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
-/* d = gelu'(inp) * d, in place (writes, no accumulation). */
-void gelu_backward_inplace(float *d, const float *inp, size_t n);
 
 /* Multi-head self-attention core: qkv (B, T, 3C) -> out (B, T, C), caching
  * softmax probabilities att (B, H, T, T). Heads are interleaved as in
@@ -233,18 +214,14 @@ typedef struct {
     double tscale_min, tscale_max, aspect_min, aspect_max;
     double cscale_min, cscale_max;
     int min_keep;
-    int context_cut; /* MASK_CUT_*: how the batch's equal context count is reached */
-    int block_round; /* MASK_ROUND_*: target block (h, w) from scale and aspect */
 } mask_cfg;
-enum { MASK_CUT_RESAMPLE = 0, MASK_CUT_BATCH_MIN = 1 };
-enum { MASK_ROUND_AREA = 0, MASK_ROUND_NEAREST = 1 };
 
 void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s);
 /* Largest ntgt the config can produce on a GxG grid (for sizing). */
 int mask_max_tokens(const mask_cfg *c, int G);
 /* Samples I-JEPA multi-block masks for B images: block sizes drawn once per
  * batch, positions per image, context = context block minus all targets,
- * cut to one count for the batch by c->context_cut (random subset; mask.c). mk's arrays must hold
+ * truncated to the batch minimum (random subset). mk's arrays must hold
  * ctx: B*G*G, tgt: npred*B*max_ntgt, count: B ints. */
 void mask_alloc(jepa_masks *mk, int B, int G, int npred, int max_ntgt);
 /* dst (allocated for >= B images) = images [b0, b0 + B) of src: a rank's
@@ -270,13 +247,6 @@ void sched_at(const sched_cfg *c, int64_t step, int64_t total, sched_values *out
  * 1-based step count for bias correction. */
 void adamw_update(jepa_model *m, double lr, double wd, double beta1, double beta2,
                   double eps, int64_t t);
-/* Squared L2 norm of g[0, n) in double (the all-reduced gradient: the NaN/Inf
- * guard and grad_norm). Float squares cannot overflow a double sum, so it is
- * non-finite exactly when some value is; then *bad counts those values.
- * Summed over a fixed split of [0, n) (GRAD_NORM_PARTS parts, eight lanes
- * each) combined in order: threaded, yet independent of the thread count. */
-double grads_sq_norm(const float *g, size_t n, size_t *bad);
-
 /* Squared L2 norm of g[0, n) in double (the all-reduced gradient: the NaN/Inf
  * guard and grad_norm). Float squares cannot overflow a double sum, so it is
  * non-finite exactly when some value is; then *bad counts those values.
