@@ -31,6 +31,10 @@ typedef struct {
     } model;
 
     struct {
+        char pred_in[16]; /* I-JEPA predictor input: "fanin" or "trunc_normal" */
+    } init;
+
+    struct {
         /* shard directories written by `jepa-shard pack` */
         char train[SPEC_STR_MAX]; /* training set (also the probe's training set) */
         char test[SPEC_STR_MAX];  /* the probe's test set */
@@ -62,6 +66,8 @@ typedef struct {
         double target_aspect_min, target_aspect_max;
         double context_scale_min, context_scale_max;
         int min_keep;
+        char context_cut[16]; /* "resample" or "batch_min" */
+        char block_round[16]; /* "area" or "nearest" */
     } mask;
 
     struct {

@@ -13,6 +13,9 @@ static const char *const feature_kinds[] = {"target", "context", NULL};
 static const char *const transports[] = {"auto", "shm", "tcp", NULL};
 static const char *const objectives[] = {"ijepa", "lejepa", "world", NULL};
 static const char *const plan_costs[] = {"all", "final", NULL};
+static const char *const init_kinds[] = {"fanin", "trunc_normal", NULL};
+static const char *const context_cuts[] = {"resample", "batch_min", NULL};
+static const char *const block_rounds[] = {"area", "nearest", NULL};
 
 const spec_key spec_keys[] = {
     /* key                      type         field                        min  max  flags default help */
@@ -33,6 +36,8 @@ const spec_key spec_keys[] = {
      "predictor width; a multiple of pred_heads and of 4"},
     {"model.pred_depth", SPEC_INT, F(model.pred_depth), 1, 64, 0, "4", NULL, "predictor transformer blocks"},
     {"model.pred_heads", SPEC_INT, F(model.pred_heads), 1, 64, 0, "4", NULL, "predictor attention heads"},
+    {"init.pred_in", SPEC_ENUM, F(init.pred_in), 0, 0, 0, "fanin", init_kinds,
+     "I-JEPA predictor input projection init: fanin (U(+-1/sqrt(width))) or trunc_normal (std 0.02, I-JEPA's)"},
     {"data.train", SPEC_STRING, F(data.train), 1, 0, 0, "data/fmnist/train", NULL,
      "training set: a shard directory (jepa-shard pack); also the probe's training set"},
     {"data.test", SPEC_STRING, F(data.test), 1, 0, 0, "data/fmnist/test", NULL,
@@ -79,6 +84,10 @@ const spec_key spec_keys[] = {
      "largest context block, before targets are cut out"},
     {"mask.min_keep", SPEC_INT, F(mask.min_keep), 1, 4096, 0, "4", NULL,
      "fewest patches a context or target block may keep"},
+    {"mask.context_cut", SPEC_ENUM, F(mask.context_cut), 0, 0, 0, "resample", context_cuts,
+     "equal context counts per batch: resample (images below the batch's median count redraw their blocks) or batch_min (I-JEPA's collator)"},
+    {"mask.block_round", SPEC_ENUM, F(mask.block_round), 0, 0, 0, "area", block_rounds,
+     "target block sides from scale and aspect: area (h*w <= scale x grid) or nearest (both rounded, I-JEPA's)"},
     {"loss.type", SPEC_ENUM, F(loss.type), 0, 0, 0, "smooth_l1", loss_types, "prediction loss on target features"},
     {"loss.beta", SPEC_DOUBLE, F(loss.beta), 0, 100, SPEC_LO_OPEN, "1.0", NULL,
      "smooth-L1 transition point (unused by l2)"},

@@ -19,7 +19,7 @@
 #define BG 4 /* global batch */
 
 static jepa_dims dims;
-static mask_cfg mc = {2, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 2};
+static mask_cfg mc = {2, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 2, MASK_CUT_RESAMPLE, MASK_ROUND_AREA};
 static float *images; /* (BG, 1, 8, 8) */
 
 static void setup_dims(void) {

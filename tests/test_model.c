@@ -40,7 +40,7 @@ static jepa_dims small_dims_ch(int ch) {
 static jepa_dims small_dims(void) { return small_dims_ch(1); }
 
 static mask_cfg default_masks(void) {
-    mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4};
+    mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4, MASK_CUT_RESAMPLE, MASK_ROUND_AREA};
     return c;
 }
 
@@ -250,8 +250,7 @@ static void test_param_table(void) {
     jepa_model_free(&m);
 }
 
-static void test_masks(void) {
-    mask_cfg mc = default_masks();
+static void check_masks(mask_cfg mc) {
     int G = 7, B = 64, N = G * G;
     int maxt = mask_max_tokens(&mc, G);
     jepa_masks mk;
@@ -305,6 +304,66 @@ static void test_masks(void) {
     mask_free(&mk);
 }
 
+/* Every invariant under each context cut and block rounding rule. */
+static void test_masks(void) {
+    for (int cut = 0; cut < 2; cut++)
+        for (int rnd = 0; rnd < 2; rnd++) {
+            mask_cfg mc = default_masks();
+            mc.context_cut = cut ? MASK_CUT_BATCH_MIN : MASK_CUT_RESAMPLE;
+            mc.block_round = rnd ? MASK_ROUND_NEAREST : MASK_ROUND_AREA;
+            check_masks(mc);
+        }
+}
+
+/* The defaults on the 7x7 grid, global batch 128, 500 batches: the context
+ * count each rule gives the batch, and the target block sizes. Issue 13
+ * measured ~24 visible tokens per image and ~15 after the batch-minimum cut;
+ * resample must keep the batch near the median of the visible counts, and area must keep a 0.15-0.2 scale block within 6..9 tokens. */
+static void test_mask_counts(void) {
+    int G = 7, B = 128, T = 500;
+    /* resample, batch_min, and batch_min with nearest rounding (the old rules) */
+    double mean[3] = {0, 0, 0};
+    int lo[3] = {1 << 30, 1 << 30, 1 << 30};
+    for (int v = 0; v < 3; v++) {
+        mask_cfg mc = default_masks();
+        mc.context_cut = v ? MASK_CUT_BATCH_MIN : MASK_CUT_RESAMPLE;
+        mc.block_round = v == 2 ? MASK_ROUND_NEAREST : MASK_ROUND_AREA;
+        jepa_masks mk;
+        mask_alloc(&mk, B, G, mc.npred, mask_max_tokens(&mc, G));
+        jepa_rng r;
+        rng_init(&r, 11);
+        for (int t = 0; t < T; t++) {
+            mask_sample(&mk, &mc, G, B, &r);
+            mean[v] += (double)mk.nctx / T;
+            lo[v] = mk.nctx < lo[v] ? mk.nctx : lo[v];
+        }
+        mask_free(&mk);
+    }
+    printf("\n    context tokens per image: resample mean %.1f min %d, batch_min mean %.1f min %d,"
+           " batch_min+nearest mean %.1f min %d", mean[0], lo[0], mean[1], lo[1], mean[2], lo[2]);
+    CU_ASSERT(mean[0] > mean[1] + 4.0);
+    CU_ASSERT(lo[0] > lo[1]);
+    int sz[2][2] = {{1 << 30, 0}, {1 << 30, 0}};
+    for (int rnd = 0; rnd < 2; rnd++) {
+        mask_cfg mc = default_masks();
+        mc.block_round = rnd ? MASK_ROUND_NEAREST : MASK_ROUND_AREA;
+        jepa_masks mk;
+        mask_alloc(&mk, 4, G, mc.npred, mask_max_tokens(&mc, G));
+        jepa_rng r;
+        rng_init(&r, 12);
+        for (int t = 0; t < 2000; t++) {
+            mask_sample(&mk, &mc, G, 4, &r);
+            sz[rnd][0] = mk.ntgt < sz[rnd][0] ? mk.ntgt : sz[rnd][0];
+            sz[rnd][1] = mk.ntgt > sz[rnd][1] ? mk.ntgt : sz[rnd][1];
+        }
+        mask_free(&mk);
+    }
+    printf("\n    target block tokens: area %d..%d, nearest %d..%d", sz[0][0], sz[0][1], sz[1][0],
+           sz[1][1]);
+    CU_ASSERT(sz[0][0] >= 6 && sz[0][1] <= 9); /* floor(49 x 0.2) = 9 */
+    CU_ASSERT(sz[1][1] > 9);                   /* the rule it replaces overshoots */
+}
+
 /* Same seed and inputs: bitwise-identical loss and gradients, 1 vs 2 threads
  * included (every reduction has a fixed order). */
 static void test_determinism(void) {
@@ -345,6 +404,7 @@ static void test_determinism(void) {
 int main(void) {
     static const test_case cases[] = {
         {"param_table", test_param_table}, {"masks", test_masks},
+        {"mask_counts", test_mask_counts},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
         {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb},
     };

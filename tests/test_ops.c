@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "jepa.h"
+#include "prof.h"
 #include "testutil.h"
 
 #define H_FD 1e-6
@@ -93,6 +94,12 @@ static void test_linear(void) {
     numeric_grad(g, c.x, 35, lin_ref, &c); CU_ASSERT(grad_compare("linear dinp", dx, g, 35) <= 1);
     numeric_grad(g, c.w, 30, lin_ref, &c); CU_ASSERT(grad_compare("linear dw", dw, g, 30) <= 1);
     numeric_grad(g, c.b, 6, lin_ref, &c); CU_ASSERT(grad_compare("linear db", db, g, 6) <= 1);
+    /* linear_backward_set writes dinp over garbage, accumulates dw */
+    float dx2[35], dw2[30] = {0};
+    for (int i = 0; i < 35; i++) dx2[i] = 1e3f;
+    linear_backward_set(dx2, dw2, NULL, r, x, w, M, K, N);
+    numeric_grad(g, c.x, 35, lin_ref, &c); CU_ASSERT(grad_compare("linear_set dinp", dx2, g, 35) <= 1);
+    numeric_grad(g, c.w, 30, lin_ref, &c); CU_ASSERT(grad_compare("linear_set dw", dw2, g, 30) <= 1);
     free(c.x); free(c.w); free(c.b); free(c.r);
 }
 
@@ -172,6 +179,10 @@ static void test_gelu(void) {
     fwd_compare("gelu", out, ref, n);
     numeric_grad(g, c.x, n, gelu_ref, &c);
     CU_ASSERT(grad_compare("gelu dinp", dx, g, n) <= 1);
+    float d2[n];
+    memcpy(d2, r, sizeof d2);
+    gelu_backward_inplace(d2, x, n);
+    CU_ASSERT(grad_compare("gelu inplace", d2, g, n) <= 1);
     free(c.x); free(c.r);
 }
 
@@ -370,6 +381,76 @@ static void test_losses(void) {
     }
 }
 
+/* ------------------------------------------------- reductions and counters */
+/* col_std_mean walks rows in blocks of columns; a walk down each column
+ * (the same additions in the same order) must give the same bits. */
+static void test_col_std_mean(void) {
+    int n = 37, dim = 300;
+    float *x = malloc(sizeof(float) * n * dim);
+    fill(x, (size_t)n * dim, 1.5);
+    double acc = 0.0;
+    for (int c = 0; c < dim; c++) {
+        double s = 0, s2 = 0;
+        for (int i = 0; i < n; i++) {
+            double v = x[(size_t)i * dim + c];
+            s += v;
+            s2 += v * v;
+        }
+        double mu = s / n, var = s2 / n - mu * mu;
+        acc += sqrt(var > 0 ? var : 0);
+    }
+    CU_ASSERT(col_std_mean(x, n, dim) == acc / dim);
+    float two[4] = {0, 5, 2, 5}; /* columns {0, 2}: std 1; {5, 5}: 0 */
+    CU_ASSERT_DOUBLE_EQUAL(col_std_mean(two, 2, 2), 0.5, 1e-12);
+    free(x);
+}
+
+/* grads_sq_norm: the double sum within rounding, the same bits at 1 and 2
+ * threads, non-finite values counted */
+static void test_grads_sq_norm(void) {
+    size_t n = 300001;
+    float *g = malloc(sizeof(float) * n);
+    fill(g, n, 0.01);
+    double ref = 0.0;
+    for (size_t i = 0; i < n; i++) ref += (double)g[i] * g[i];
+    size_t bad = 7;
+    omp_set_num_threads(1);
+    double a = grads_sq_norm(g, n, &bad);
+    omp_set_num_threads(2);
+    double b = grads_sq_norm(g, n, &bad);
+    CU_ASSERT(fabs(a - ref) <= 1e-12 * ref);
+    CU_ASSERT(a == b);
+    CU_ASSERT_EQUAL(bad, 7); /* untouched when finite */
+    g[5] = NAN;
+    g[n - 1] = INFINITY;
+    CU_ASSERT(!isfinite(grads_sq_norm(g, n, &bad)));
+    CU_ASSERT_EQUAL(bad, 2);
+    free(g);
+}
+
+/* the FLOP counter: 2MNK per product, attention 4BTTC forward, 8BTTC backward */
+static void test_flop_count(void) {
+    int M = 7, K = 5, N = 6, B = 2, T = 5, C = 8, H = 2;
+    float x[35], w[30], out[42], dx[35] = {0}, dw[30] = {0};
+    fill(x, 35, 1); fill(w, 30, 1);
+    prof_totals pt;
+    prof_reset();
+    linear_forward(out, x, w, NULL, M, K, N);
+    linear_backward(dx, dw, NULL, out, x, w, M, K, N);
+    prof_get(&pt);
+    CU_ASSERT_EQUAL(pt.flops[PROF_K_SGEMM], 3 * 2 * (uint64_t)M * N * K);
+    float qkv[2 * 5 * 24], ao[2 * 5 * 8], att[2 * 2 * 25], dq[2 * 5 * 24];
+    float *scratch = malloc(sizeof(float) * attention_scratch_floats(T, C / H) * 64);
+    fill(qkv, 240, 1);
+    prof_reset();
+    attention_forward(ao, att, qkv, B, T, C, H, scratch);
+    attention_backward(dq, ao, qkv, att, B, T, C, H, scratch);
+    prof_get(&pt);
+    CU_ASSERT_EQUAL(pt.flops[PROF_K_ATTENTION], 12 * (uint64_t)B * T * T * C);
+    CU_ASSERT_EQUAL(pt.flops[PROF_K_SGEMM], 0);
+    free(scratch);
+}
+
 /* The comparison itself must be able to fail: a gradient off by 1% in one
  * entry is rejected. */
 static void test_check_can_fail(void) {
@@ -403,7 +484,8 @@ int main(void) {
         {"layernorm", test_layernorm},           {"gelu", test_gelu},
         {"attention", test_attention},           {"attention_causal", test_attention_causal},           {"patch_embed", test_patch_embed},
         {"gather_scatter", test_gather_scatter}, {"losses", test_losses},
-        {"pos_embed", test_pos_embed},
+        {"pos_embed", test_pos_embed},          {"col_std_mean", test_col_std_mean},
+        {"grads_sq_norm", test_grads_sq_norm},  {"flop_count", test_flop_count},
     };
     return test_main("ops", cases, (int)(sizeof cases / sizeof cases[0]));
 }

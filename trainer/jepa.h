@@ -85,6 +85,10 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
                     int M, int K, int N);
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int M, int K, int N);
+/* The same, but dinp is written (its old contents are never read: no zero
+ * pass needed); dw and db still accumulate. */
+void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int M, int K, int N);
 
 /* Per-row LayerNorm over C; w, b may be NULL (no affine). mean/rstd (M). */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -96,6 +100,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 /* GELU, tanh form. */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* d = gelu'(inp) * d, in place (writes, no accumulation). */
+void gelu_backward_inplace(float *d, const float *inp, size_t n);
 
 /* Multi-head self-attention core: qkv (B, T, 3C) -> out (B, T, C), caching
  * softmax probabilities att (B, H, T, T). Heads are interleaved as in
@@ -214,14 +220,18 @@ typedef struct {
     double tscale_min, tscale_max, aspect_min, aspect_max;
     double cscale_min, cscale_max;
     int min_keep;
+    int context_cut; /* MASK_CUT_*: how the batch's equal context count is reached */
+    int block_round; /* MASK_ROUND_*: target block (h, w) from scale and aspect */
 } mask_cfg;
+enum { MASK_CUT_RESAMPLE = 0, MASK_CUT_BATCH_MIN = 1 };
+enum { MASK_ROUND_AREA = 0, MASK_ROUND_NEAREST = 1 };
 
 void mask_cfg_from_spec(mask_cfg *c, const jepa_spec *s);
 /* Largest ntgt the config can produce on a GxG grid (for sizing). */
 int mask_max_tokens(const mask_cfg *c, int G);
 /* Samples I-JEPA multi-block masks for B images: block sizes drawn once per
  * batch, positions per image, context = context block minus all targets,
- * truncated to the batch minimum (random subset). mk's arrays must hold
+ * cut to one count for the batch by c->context_cut (random subset; mask.c). mk's arrays must hold
  * ctx: B*G*G, tgt: npred*B*max_ntgt, count: B ints. */
 void mask_alloc(jepa_masks *mk, int B, int G, int npred, int max_ntgt);
 /* dst (allocated for >= B images) = images [b0, b0 + B) of src: a rank's

@@ -26,8 +26,8 @@ static const char *const ijepa_stats[] = {"target_std", NULL};
 static const char *const ijepa_keys[] = {
     "ema.start", "ema.end", "mask.num_targets", "mask.target_scale_min",
     "mask.target_scale_max", "mask.target_aspect_min", "mask.target_aspect_max",
-    "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "loss.type",
-    "loss.beta", NULL,
+    "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "mask.context_cut",
+    "mask.block_round", "init.pred_in", "loss.type", "loss.beta", NULL,
 };
 
 /* An image schema matching model.img_size and model.channels. */
@@ -57,6 +57,10 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
     int G = dims.grid, max_ntgt = mask_max_tokens(&o->mc, G);
     jepa_model_init(&b->m, &dims, b->seed, b->B, o->mc.npred, max_ntgt,
                     s->parallel.threads_per_rank);
+    if (!strcmp(s->init.pred_in, "trunc_normal")) { /* I-JEPA's init, for comparison */
+        vit_init_named(&b->m, "pred.in.w", b->seed, VIT_INIT_TRUNC_NORMAL);
+        vit_init_named(&b->m, "pred.in.b", b->seed, VIT_INIT_ZERO);
+    }
     /* masks are drawn for the global batch on every rank and sliced, so a
      * world size sees the same masks as one process with the global batch */
     mask_alloc(&o->mkg, b->B * world, G, o->mc.npred, max_ntgt);

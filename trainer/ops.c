@@ -51,9 +51,10 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, beta, out, N);
 }
 
-void linear_backward(float *dinp, float *dw, float *db, const float *dout,
-                     const float *inp, const float *w, int M, int K, int N) {
-    if (dinp) ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, 1.0f, dinp, K);
+/* dinp = beta dinp + dout w (beta 0: written, the old values never read) */
+static void linear_backward_beta(float *dinp, float beta, float *dw, float *db, const float *dout,
+                                 const float *inp, const float *w, int M, int K, int N) {
+    if (dinp) ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, beta, dinp, K);
     if (dw) ops_sgemm(1, 0, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dw, K);
     if (db) {
         /* column sums; each thread owns a column range so no reduction races */
@@ -67,6 +68,16 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout,
             }
         }
     }
+}
+
+void linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                     const float *inp, const float *w, int M, int K, int N) {
+    linear_backward_beta(dinp, 1.0f, dw, db, dout, inp, w, M, K, N);
+}
+
+void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int M, int K, int N) {
+    linear_backward_beta(dinp, 0.0f, dw, db, dout, inp, w, M, K, N);
 }
 
 /* --------------------------------------------------------------- layernorm */
@@ -150,6 +161,21 @@ void gelu_forward(float *out, const float *inp, size_t n) {
         float u = GELU_K * (x + GELU_A * x * x * x);
         float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); /* tanh(u) */
         out[i] = 0.5f * x * (1.0f + t);
+    }
+    prof_kernel_add(PROF_K_GELU, t0);
+}
+
+/* d = gelu'(inp) * d in place */
+void gelu_backward_inplace(float *d, const float *inp, size_t n) {
+    double t0 = prof_now();
+    #pragma omp parallel for simd schedule(static)
+    for (long i = 0; i < (long)n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + GELU_A * x * x * x);
+        float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u));
+        float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
+        float g = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+        d[i] = g * d[i];
     }
     prof_kernel_add(PROF_K_GELU, t0);
 }
@@ -466,16 +492,26 @@ void pos_embed_sincos(float *out, int C, int G) {
 }
 
 double col_std_mean(const float *x, int n, int dim) {
+    /* column sums taken row by row over blocks of columns: the rows stream
+     * through the cache once, and each column's sums are the same additions
+     * in the same order as a walk down the column */
+    enum { COLS = 256 };
     double acc = 0.0;
-    for (int c = 0; c < dim; c++) {
-        double s = 0.0, s2 = 0.0;
+    for (int c0 = 0; c0 < dim; c0 += COLS) {
+        int w = dim - c0 < COLS ? dim - c0 : COLS;
+        double s[COLS] = {0}, s2[COLS] = {0};
         for (int i = 0; i < n; i++) {
-            double v = x[(size_t)i * dim + c];
-            s += v;
-            s2 += v * v;
+            const float *r = x + (size_t)i * dim + c0;
+            for (int c = 0; c < w; c++) {
+                double v = r[c];
+                s[c] += v;
+                s2[c] += v * v;
+            }
         }
-        double mu = s / n, var = s2 / n - mu * mu;
-        acc += sqrt(var > 0 ? var : 0);
+        for (int c = 0; c < w; c++) {
+            double mu = s[c] / n, var = s2[c] / n - mu * mu;
+            acc += sqrt(var > 0 ? var : 0);
+        }
     }
     return acc / dim;
 }

@@ -62,7 +62,7 @@ void jepa_params_free(jepa_model *m) {
 
 /* Input layers whose init is PyTorch's default (fan-in uniform), weight and bias. */
 static int fanin_init(const char *name) {
-    static const char *const names[] = {"enc.patch", "proj", "wpred.in", "wpred.act"};
+    static const char *const names[] = {"enc.patch", "pred.in", "proj", "wpred.in", "wpred.act"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         size_t n = strlen(names[i]);
         if (!strncmp(name, names[i], n) && (!strcmp(name + n, ".w") || !strcmp(name + n, ".b")))
@@ -71,40 +71,66 @@ static int fanin_init(const char *name) {
     return 0;
 }
 
-void vit_init_params(jepa_model *m, uint64_t seed) {
-    for (int i = 0; i < m->ntensors; i++) {
-        const jepa_tensor *t = &m->tensors[i];
-        float *p = m->params + t->offset;
-        jepa_rng r;
-        rng_init(&r, rng_key(seed, 0x1417u, (uint64_t)i));
-        const char *leaf = strrchr(t->name, '.');
-        leaf = leaf ? leaf + 1 : t->name;
-        if (fanin_init(t->name)) {
-            /* PyTorch's Conv2d/Linear default, U(+-1/sqrt(fan_in)): with 4x4
-             * patches (fan_in 16) I-JEPA's trunc-normal(0.02) makes the content
-             * ~10x weaker than the sin-cos position embedding, and the targets
-             * become a function of position that is trivial to predict; the
-             * world model's action and input embeddings (fan_in 2 and E) would
-             * likewise drown in the time embedding. A bias follows its weight. */
-            const jepa_tensor *w = &m->tensors[i - (leaf[0] == 'b' ? 1 : 0)];
-            double bound = 1.0 / sqrt((double)w->cols);
-            for (size_t k = 0; k < t->numel; k++) p[k] = (float)((2 * rng_uniform(&r) - 1) * bound);
-        } else if (!strcmp(t->name, "pred.mask_token")) {
-            for (size_t k = 0; k < t->numel; k++) p[k] = (float)rng_trunc_normal(&r, 0.02);
-        } else if (t->rows > 1) {
-            /* I-JEPA: trunc-normal(0.02), output projections rescaled by depth */
-            double std = 0.02;
-            int layer = -1;
-            if (strstr(t->name, "proj.w") || strstr(t->name, "fc2.w"))
-                sscanf(strchr(t->name, '.') + 1, "%d", &layer);
-            if (layer >= 0) std /= sqrt(2.0 * (layer + 1));
-            for (size_t k = 0; k < t->numel; k++) p[k] = (float)rng_trunc_normal(&r, std);
-        } else if (!strcmp(leaf, "w") && strstr(t->name, "ln")) {
-            for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f;
-        } else if (!strcmp(leaf, "w") && strstr(t->name, "norm")) {
-            for (size_t k = 0; k < t->numel; k++) p[k] = 1.0f;
-        } /* biases stay zero */
+static int init_kind(const jepa_tensor *t) {
+    const char *leaf = strrchr(t->name, '.');
+    leaf = leaf ? leaf + 1 : t->name;
+    if (fanin_init(t->name)) return VIT_INIT_FANIN;
+    if (!strcmp(t->name, "pred.mask_token")) return VIT_INIT_TRUNC_NORMAL;
+    if (t->rows > 1) return VIT_INIT_TRUNC_NORMAL;
+    if (!strcmp(leaf, "w") && (strstr(t->name, "ln") || strstr(t->name, "norm"))) return VIT_INIT_ONE;
+    return VIT_INIT_ZERO; /* biases */
+}
+
+/* Tensor i by `kind`, from its own stream (seed, i): any one tensor can be
+ * re-drawn without touching the others. */
+static void init_tensor(jepa_model *m, int i, uint64_t seed, int kind) {
+    const jepa_tensor *t = &m->tensors[i];
+    float *p = m->params + t->offset;
+    jepa_rng r;
+    rng_init(&r, rng_key(seed, 0x1417u, (uint64_t)i));
+    const char *leaf = strrchr(t->name, '.');
+    leaf = leaf ? leaf + 1 : t->name;
+    if (kind == VIT_INIT_FANIN) {
+        /* PyTorch's Conv2d/Linear default, U(+-1/sqrt(fan_in)): with 4x4
+         * patches (fan_in 16) I-JEPA's trunc-normal(0.02) makes the content
+         * ~10x weaker than the sin-cos position embedding, and the targets
+         * become a function of position that is trivial to predict; at the
+         * predictor's input (fan_in 128) it gives context content 0.2 RMS
+         * against 0.71 for the position embedding, so "the average target
+         * at this position" is an easy minimum; the world model's action and
+         * input embeddings (fan_in 2 and E) would likewise drown in the time
+         * embedding. A bias follows its weight. */
+        const jepa_tensor *w = &m->tensors[i - (leaf[0] == 'b' ? 1 : 0)];
+        double bound = 1.0 / sqrt((double)w->cols);
+        for (size_t k = 0; k < t->numel; k++) p[k] = (float)((2 * rng_uniform(&r) - 1) * bound);
+    } else if (kind == VIT_INIT_TRUNC_NORMAL) {
+        /* I-JEPA: trunc-normal(0.02), output projections rescaled by depth */
+        double std = 0.02;
+        int layer = -1;
+        if (strstr(t->name, "proj.w") || strstr(t->name, "fc2.w"))
+            sscanf(strchr(t->name, '.') + 1, "%d", &layer);
+        if (layer >= 0) std /= sqrt(2.0 * (layer + 1));
+        for (size_t k = 0; k < t->numel; k++) p[k] = (float)rng_trunc_normal(&r, std);
+    } else {
+        float v = kind == VIT_INIT_ONE ? 1.0f : 0.0f;
+        for (size_t k = 0; k < t->numel; k++) p[k] = v;
     }
+}
+
+void vit_init_params(jepa_model *m, uint64_t seed) {
+    for (int i = 0; i < m->ntensors; i++) init_tensor(m, i, seed, init_kind(&m->tensors[i]));
+}
+
+void vit_init_named(jepa_model *m, const char *name, uint64_t seed, int kind) {
+    for (int i = 0; i < m->ntensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) {
+            init_tensor(m, i, seed, kind);
+            if (m->target && (size_t)(m->tensors[i].offset) < m->nenc)
+                memcpy(m->target + m->tensors[i].offset, m->params + m->tensors[i].offset,
+                       sizeof(float) * m->tensors[i].numel);
+            return;
+        }
+    jepa_fatal(__FILE__, __LINE__, "vit_init_named: no tensor %s", name);
 }
 
 /* ------------------------------------------------------------ activations */
@@ -146,7 +172,6 @@ float *vit_res(const vit_acts *a, int l) {
 void vit_scratch_init(vit_scratch *sc, size_t Mmax, int Cmax, int Hmax, int Tmax, int hdmax) {
     sc->Mmax = Mmax;
     sc->dfcg = JEPA_MALLOC(sizeof(float) * Mmax * Hmax);
-    sc->dfch = JEPA_MALLOC(sizeof(float) * Mmax * Hmax);
     sc->dln = JEPA_MALLOC(sizeof(float) * Mmax * Cmax);
     sc->datty = JEPA_MALLOC(sizeof(float) * Mmax * Cmax);
     sc->dqkv = JEPA_MALLOC(sizeof(float) * Mmax * 3 * Cmax);
@@ -155,7 +180,7 @@ void vit_scratch_init(vit_scratch *sc, size_t Mmax, int Cmax, int Hmax, int Tmax
 }
 
 void vit_scratch_free(vit_scratch *sc) {
-    float *p[] = {sc->dfcg, sc->dfch, sc->dln, sc->datty, sc->dqkv, sc->attn};
+    float *p[] = {sc->dfcg, sc->dln, sc->datty, sc->dqkv, sc->attn};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     memset(sc, 0, sizeof *sc);
 }
@@ -216,26 +241,22 @@ void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float
         float *att = a->att + s * a->Amax, *atty = a->atty + s * a->Mmax * C;
         float *mid = a->resmid + s * a->Mmax * C, *ln2 = a->ln2 + s * a->Mmax * C;
         float *fch = a->fch + s * a->Mmax * Hd, *fcg = a->fcg + s * a->Mmax * Hd;
-        /* MLP branch: dres is d(out) = d(mid) from the residual, plus the branch */
-        memset(sc->dfcg, 0, sizeof(float) * M * Hd);
-        linear_backward(sc->dfcg, gbase + o[BLK_FC2W], gbase + o[BLK_FC2B], dres, fcg,
-                        base + o[BLK_FC2W], M, Hd, C);
-        memset(sc->dfch, 0, sizeof(float) * M * Hd);
-        gelu_backward(sc->dfch, fch, sc->dfcg, (size_t)M * Hd);
-        memset(sc->dln, 0, sizeof(float) * M * C);
-        linear_backward(sc->dln, gbase + o[BLK_FC1W], gbase + o[BLK_FC1B], sc->dfch, ln2,
-                        base + o[BLK_FC1W], M, C, Hd);
+        /* MLP branch: dres is d(out) = d(mid) from the residual, plus the branch;
+         * the branch gradients are written, not accumulated (no zero passes) */
+        linear_backward_set(sc->dfcg, gbase + o[BLK_FC2W], gbase + o[BLK_FC2B], dres, fcg,
+                            base + o[BLK_FC2W], M, Hd, C);
+        gelu_backward_inplace(sc->dfcg, fch, (size_t)M * Hd);
+        linear_backward_set(sc->dln, gbase + o[BLK_FC1W], gbase + o[BLK_FC1B], sc->dfcg, ln2,
+                            base + o[BLK_FC1W], M, C, Hd);
         layernorm_backward(dres, gbase + o[BLK_LN2W], gbase + o[BLK_LN2B], sc->dln, mid,
                            base + o[BLK_LN2W], a->ln2m + s * a->Mmax, a->ln2r + s * a->Mmax,
                            M, C);
         /* attention branch: dres is now d(mid) */
-        memset(sc->datty, 0, sizeof(float) * M * C);
-        linear_backward(sc->datty, gbase + o[BLK_PROJW], gbase + o[BLK_PROJB], dres, atty,
-                        base + o[BLK_PROJW], M, C, C);
+        linear_backward_set(sc->datty, gbase + o[BLK_PROJW], gbase + o[BLK_PROJB], dres, atty,
+                            base + o[BLK_PROJW], M, C, C);
         attention_backward(sc->dqkv, sc->datty, qkv, att, S, T, C, a->H, sc->attn);
-        memset(sc->dln, 0, sizeof(float) * M * C);
-        linear_backward(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, ln1,
-                        base + o[BLK_QKVW], M, C, 3 * C);
+        linear_backward_set(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, ln1,
+                            base + o[BLK_QKVW], M, C, 3 * C);
         layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], sc->dln, x,
                            base + o[BLK_LN1W], a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax,
                            M, C);

@@ -41,7 +41,7 @@ typedef struct {
  * largest (rows, width, hidden) among them. */
 typedef struct {
     size_t Mmax;
-    float *dfcg, *dfch; /* (Mmax, Hmax) */
+    float *dfcg;        /* (Mmax, Hmax) d(MLP hidden), before and after the GELU */
     float *dln, *datty; /* (Mmax, Cmax) */
     float *dqkv;        /* (Mmax, 3 Cmax) */
     float *attn;        /* attention scratch, per thread */
@@ -74,6 +74,11 @@ void jepa_grads_ready(jepa_model *m, size_t lo);
  * LayerNorm gains, zero biases, fan-in uniform patch embedding); tensor i
  * draws from rng_key(seed, 0x1417, i), so a table's init is reproducible. */
 void vit_init_params(jepa_model *m, uint64_t seed);
+/* Re-draws one named tensor (and its EMA copy, if an encoder tensor) by
+ * kind, from the same per-tensor stream vit_init_params uses. Dies if no
+ * tensor has that name. */
+enum { VIT_INIT_ZERO, VIT_INIT_ONE, VIT_INIT_FANIN, VIT_INIT_TRUNC_NORMAL };
+void vit_init_named(jepa_model *m, const char *name, uint64_t seed, int kind);
 /* Allocates params, grads, Adam m/v (nparams each) and the EMA target
  * (nenc floats, none when nenc is 0) for the table m->tensors already holds;
  * leaves them zeroed. */
