@@ -5,15 +5,14 @@
  * only ever scored. Every objective with an image encoder (I-JEPA, LeJEPA)
  * is measured by this one function, so their figures compare. */
 #include <errno.h>
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "comm.h"
-#include "encoder.h"
 #include "evaluate.h"
+#include "infer.h"
 #include "objective.h"
 
 static double now_s(void) {
@@ -23,34 +22,32 @@ static double now_s(void) {
 }
 
 typedef struct {
-    const image_encoder *e;
     const jepa_images *imgs;
-    enc_pass pass;
-    float *attn; /* attention scratch, per thread */
+    enc_infer net;
+    float mean, std;
 } feat_ctx;
 
 /* eval_extract's callback: features of images [i0, i0 + cnt) */
 static void feat_rows(void *vc, int i0, int cnt, float *out) {
     feat_ctx *c = vc;
-    const image_encoder *e = c->e;
     size_t npix = (size_t)c->imgs->c * c->imgs->h * c->imgs->w;
-    enc_features(&c->pass, e->d, e->L, e->W, c->imgs->pixels + (size_t)i0 * npix, cnt, e->mean,
-                 e->std, e->pool_blocks, out, c->attn);
+    enc_infer_features(&c->net, c->imgs->pixels + (size_t)i0 * npix, cnt, c->mean, c->std, out);
 }
 
+/* Images per forward: features do not depend on it (infer.h); this many
+ * keep one layer's activations (~5 MB) in the L2/L3 caches. */
+#define EXTRACT_CHUNK 64
+
 /* Features (n, dim) of imgs on rank 0 (NULL elsewhere), computed by all
- * ranks in chunks of the training batch (sgemm's blocking depends on the
- * row count, so features are bitwise those of the run only with it). */
+ * ranks, forward only (enc_infer: the same features whatever the thread
+ * count and chunk, so jepa-eval reproduces the end of training). */
 static int extract(const image_encoder *e, const jepa_images *imgs, int dim, float **out,
                    char *err, size_t errlen) {
-    feat_ctx c = {e, imgs, {0}, NULL};
-    enc_pass_init(&c.pass, e->d, e->batch, e->d->img, e->pool_blocks > 1);
-    c.attn = JEPA_MALLOC(sizeof(float) * attention_scratch_floats(c.pass.N, e->d->D / e->d->heads) *
-                         omp_get_max_threads());
+    feat_ctx c = {imgs, {0}, e->mean, e->std};
+    enc_infer_init(&c.net, e->d, e->L, e->W, EXTRACT_CHUNK, e->d->img, e->pool_blocks);
     *out = comm_rank() == 0 ? JEPA_MALLOC(sizeof(float) * imgs->n * dim) : NULL;
-    int rc = eval_extract(imgs->n, dim, e->batch, feat_rows, &c, *out, err, errlen);
-    enc_pass_free(&c.pass);
-    jepa_free(c.attn);
+    int rc = eval_extract(imgs->n, dim, EXTRACT_CHUNK, feat_rows, &c, *out, err, errlen);
+    enc_infer_free(&c.net);
     return rc;
 }
 
@@ -88,6 +85,7 @@ static int score(const jepa_spec *s, const float *ftr, const jepa_images *tr, co
     if (eval_features(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, 10, &o, &r, err, errlen))
         return -1;
     eval_report_log(stderr, &r);
+    obj_eval_add(out, "probe_fit_s", r.probe_s); /* seconds: the full probe's fit and scoring */
     if (r.metrics & EVAL_KNN) obj_eval_add(out, "knn_acc", r.knn_acc);
     if (r.metrics & EVAL_PROBE_1PCT) obj_eval_add(out, "probe1pct_acc", r.probe1pct_acc);
     if (r.metrics & EVAL_PROBE_10PCT) obj_eval_add(out, "probe10pct_acc", r.probe10pct_acc);
@@ -128,6 +126,7 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
     if (rc == 0 && comm_rank() == 0) {
         fprintf(stderr, "eval: %s encoder features (%d x %d + %d x %d) %.1fs on %d rank%s\n", which,
                 tr.n, dim, te.n, dim, t1 - t0, comm_world(), comm_world() > 1 ? "s" : "");
+        obj_eval_add(out, "extract_s", t1 - t0); /* seconds: features of both sets, all ranks */
         if (e->export_dir) rc = export_npy(e->export_dir, ftr, &tr, fte, &te, dim, err, errlen);
         if (rc == 0) rc = score(s, ftr, &tr, fte, &te, dim, out, err, errlen);
     }

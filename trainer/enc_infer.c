@@ -1,0 +1,123 @@
+/* enc_infer.c - the image encoder forward only (infer.h), for feature
+ * extraction: one layer's buffers, weights packed once, and the same
+ * operations as enc_pass_forward in the same order except the products'
+ * summation, so features match training's forward within float rounding. */
+#include <omp.h>
+#include <string.h>
+
+#include "infer.h"
+
+enum { WP_QKV, WP_PROJ, WP_FC1, WP_FC2 };
+
+void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
+                    int maxS, int img, int k) {
+    memset(p, 0, sizeof *p);
+    JEPA_ASSERT(img % d->patch == 0 && maxS > 0 && k >= 1 && k <= d->depth && d->depth <= 64);
+    p->d = d;
+    p->L = L;
+    p->W = W;
+    p->maxS = maxS;
+    p->img = img;
+    p->G = img / d->patch;
+    p->N = p->G * p->G;
+    p->k = k;
+    const int D = d->D, Hd = d->mlp;
+    size_t tot = infer_pack_floats(d->pdim, D);
+    for (int l = 0; l < d->depth; l++)
+        tot += infer_pack_floats(D, 3 * D) + infer_pack_floats(D, D) +
+               infer_pack_floats(D, Hd) + infer_pack_floats(Hd, D);
+    p->wp = JEPA_MALLOC(sizeof(float) * tot);
+    size_t at = 0;
+    p->wp_patch = at;
+    infer_pack(p->wp + at, W + L->patch_w, d->pdim, D);
+    at += infer_pack_floats(d->pdim, D);
+    static const int which[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
+    for (int l = 0; l < d->depth; l++) {
+        const size_t *o = L->blk + (size_t)l * BLK_N;
+        int K[4] = {D, D, D, Hd}, Nn[4] = {3 * D, D, Hd, D};
+        for (int q = 0; q < 4; q++) {
+            p->wp_blk[l][q] = at;
+            infer_pack(p->wp + at, W + o[which[q]], K[q], Nn[q]);
+            at += infer_pack_floats(K[q], Nn[q]);
+        }
+    }
+    size_t M = (size_t)maxS * p->N;
+    p->pos = JEPA_MALLOC(sizeof(float) * p->N * D);
+    pos_embed_sincos(p->pos, D, p->G);
+    p->pix = JEPA_MALLOC(sizeof(float) * (size_t)maxS * d->ch * img * img);
+    p->patches = JEPA_MALLOC(sizeof(float) * M * d->pdim);
+    p->x = JEPA_MALLOC(sizeof(float) * M * D);
+    p->ln = JEPA_MALLOC(sizeof(float) * M * D);
+    p->atty = JEPA_MALLOC(sizeof(float) * M * D);
+    p->qkv = JEPA_MALLOC(sizeof(float) * M * 3 * D);
+    p->hid = JEPA_MALLOC(sizeof(float) * M * Hd);
+    p->attn = JEPA_MALLOC(sizeof(float) * infer_attention_floats(p->N, D / d->heads) *
+                          omp_get_max_threads());
+}
+
+void enc_infer_free(enc_infer *p) {
+    float *f[] = {p->wp, p->pos, p->pix, p->patches, p->x, p->ln, p->atty, p->qkv, p->hid,
+                  p->attn};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) jepa_free(f[i]);
+    memset(p, 0, sizeof *p);
+}
+
+/* One pre-LN block in place on p->x (M = S*N rows). */
+static void infer_block(enc_infer *p, int l, int S) {
+    const jepa_dims *d = p->d;
+    const int N = p->N, D = d->D, Hd = d->mlp, M = S * N;
+    const size_t *o = p->L->blk + (size_t)l * BLK_N;
+    const float *W = p->W;
+    infer_layernorm(p->ln, p->x, W + o[BLK_LN1W], W + o[BLK_LN1B], M, D);
+    infer_linear(p->qkv, p->ln, p->wp + p->wp_blk[l][WP_QKV], W + o[BLK_QKVB], NULL, M, D, 3 * D, 0);
+    infer_attention(p->atty, p->qkv, S, N, D, d->heads, p->attn);
+    infer_linear(p->x, p->atty, p->wp + p->wp_blk[l][WP_PROJ], W + o[BLK_PROJB], p->x, M, D, D, 0);
+    infer_layernorm(p->ln, p->x, W + o[BLK_LN2W], W + o[BLK_LN2B], M, D);
+    infer_linear(p->hid, p->ln, p->wp + p->wp_blk[l][WP_FC1], W + o[BLK_FC1B], NULL, M, D, Hd, 1);
+    infer_linear(p->x, p->hid, p->wp + p->wp_blk[l][WP_FC2], W + o[BLK_FC2B], p->x, M, Hd, D, 0);
+}
+
+/* The final LayerNorm of p->x, averaged over each image's tokens, into
+ * column block j of the S feature rows at f (row stride k*D). */
+static void infer_pool(enc_infer *p, int S, float *f, int j) {
+    const int N = p->N, D = p->d->D, M = S * N;
+    infer_layernorm(p->ln, p->x, p->W + p->L->norm_w, p->W + p->L->norm_b, M, D);
+    #pragma omp parallel for schedule(static)
+    for (int s = 0; s < S; s++) {
+        float *o = f + (size_t)s * p->k * D + (size_t)j * D;
+        for (int c = 0; c < D; c++) o[c] = 0.0f;
+        for (int t = 0; t < N; t++) {
+            const float *x = p->ln + ((size_t)s * N + t) * D;
+            for (int c = 0; c < D; c++) o[c] += x[c];
+        }
+        for (int c = 0; c < D; c++) o[c] /= N;
+    }
+}
+
+void enc_infer_features(enc_infer *p, const uint8_t *pixels, int n, float mean, float std,
+                        float *feats) {
+    const jepa_dims *d = p->d;
+    const int N = p->N, D = d->D;
+    const size_t npix = (size_t)d->ch * p->img * p->img;
+    for (int i0 = 0; i0 < n; i0 += p->maxS) {
+        int S = n - i0 < p->maxS ? n - i0 : p->maxS, M = S * N;
+        const uint8_t *src = pixels + (size_t)i0 * npix;
+        #pragma omp parallel for schedule(static)
+        for (size_t q = 0; q < (size_t)S * npix; q++)
+            p->pix[q] = ((float)src[q] * (1.0f / 255.0f) - mean) / std;
+        patchify(p->patches, p->pix, S, d->ch, p->img, d->patch);
+        infer_linear(p->x, p->patches, p->wp + p->wp_patch, p->W + p->L->patch_b, NULL, M,
+                     d->pdim, D, 0);
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < M; i++) {
+            const float *pe = p->pos + (size_t)(i % N) * D;
+            float *x = p->x + (size_t)i * D;
+            for (int c = 0; c < D; c++) x[c] += pe[c];
+        }
+        float *f = feats + (size_t)i0 * p->k * D;
+        for (int l = 0; l < d->depth; l++) {
+            infer_block(p, l, S);
+            if (l >= d->depth - p->k) infer_pool(p, S, f, l - (d->depth - p->k));
+        }
+    }
+}

@@ -1,0 +1,86 @@
+/* infer.h - forward-only kernels for feature extraction (private to
+ * trainer/): a matrix product against weights packed once, and attention
+ * that keeps no probabilities. Training keeps its own kernels (ops.c): its
+ * backward needs every activation, and its sgemm order fixes param_hash.
+ *
+ * Why our own product: the OpenBLAS this project links (0.3.21) takes a
+ * Zen 5 for a Haswell and runs AVX2 kernels at ~95 GFLOP/s per core, where
+ * the CPU's AVX-512 units give ~190 (measured, bench-extract). The packed
+ * product uses AVX-512 when the compiler targets it (JEPA_NATIVE builds on
+ * such a CPU) and falls back to cblas_sgemm otherwise.
+ *
+ * Determinism: every output element is one sum over k = 0..K-1 in order,
+ * computed by one thread, so results do not depend on the thread count or
+ * on how many rows a call holds (tested bitwise). */
+#ifndef JEPA_INFER_H
+#define JEPA_INFER_H
+
+#include <stddef.h>
+
+#include "encoder.h"
+
+/* Columns per packed panel: two 16-float vectors. */
+#define INFER_NR 32
+
+/* Floats of W (N, K) packed: ceil(N / INFER_NR) panels of (K, INFER_NR). */
+size_t infer_pack_floats(int K, int N);
+/* Packs W (N, K), row-major as in the parameter buffer, into wp
+ * (infer_pack_floats(K, N) floats): panel p holds wp[(p K + k) INFER_NR + j]
+ * = W[p INFER_NR + j][k], zero past N. */
+void infer_pack(float *wp, const float *w, int K, int N);
+
+/* out (M, N) = inp (M, K) @ W^T + b, plus res (M, N) when res is not NULL
+ * (out = acc + (res + b), the order of ops.c's linear_residual; res may
+ * equal out), then gelu_forward's GELU when gelu is 1. wp: W packed by
+ * infer_pack; b may be NULL. Threaded with OpenMP over row blocks. */
+void infer_linear(float *out, const float *inp, const float *wp, const float *b,
+                  const float *res, int M, int K, int N, int gelu);
+
+/* out (M, C) = LayerNorm of inp (M, C) with gain w and bias b (eps 1e-6),
+ * layernorm_forward's formula without its statistics; eight rows at a time
+ * (their sums advance together, each in index order). */
+void infer_layernorm(float *out, const float *inp, const float *w, const float *b, int M,
+                     int C);
+
+/* Multi-head self-attention over B sequences of T tokens, forward only:
+ * out (B*T, C) from qkv (B*T, 3C) (q | k | v, heads of C/H columns each).
+ * Scores, softmax and outputs of attention_forward (equal within
+ * rounding), four query rows at a time, each sum in index order; no (B, H,
+ * T, T) probability tensor.
+ * scratch: infer_attention_floats(T, C/H) floats per OpenMP thread. */
+size_t infer_attention_floats(int T, int hd);
+void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, float *scratch);
+
+/* ---------------------------------------------------- the encoder, forward */
+/* The ViT encoder of encoder.h run forward only, for features: weights
+ * packed once at init (so W must not change while this lives), buffers for
+ * maxS images of one layer at a time, nothing kept across blocks. */
+typedef struct {
+    const jepa_dims *d;
+    const enc_layout *L;
+    const float *W;
+    int maxS, img, G, N, k;     /* images, side, grid, tokens per image, pooled blocks */
+    float *wp;                  /* packed patch, then per block qkv, proj, fc1, fc2 */
+    size_t wp_patch, wp_blk[64][4];
+    float *pos;                 /* (N, D) */
+    float *pix;                 /* (maxS, ch, img, img) normalised pixels */
+    float *patches;             /* (maxS*N, pdim) */
+    float *x, *ln, *atty;       /* (maxS*N, D) residual stream, LayerNorm out, attention out */
+    float *qkv;                 /* (maxS*N, 3D) */
+    float *hid;                 /* (maxS*N, mlp) */
+    float *attn;                /* infer_attention scratch, per thread */
+} enc_infer;
+
+/* For features pooled over the last k blocks (1 <= k <= depth) of images
+ * of side img (a multiple of d->patch), up to maxS images per forward. */
+void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
+                    int maxS, int img, int k);
+void enc_infer_free(enc_infer *p);
+/* enc_features' contract (features (n, k*D) of n u8 images normalised with
+ * (mean, std), chunks of maxS), forward only; equal to it within float
+ * rounding (the products sum in another order), and bitwise independent of
+ * the thread count and of maxS. */
+void enc_infer_features(enc_infer *p, const uint8_t *pixels, int n, float mean, float std,
+                        float *feats);
+
+#endif

@@ -1,0 +1,348 @@
+/* ops_infer.c - forward-only kernels for feature extraction (infer.h): a
+ * register-blocked matrix product over pre-packed weights and attention
+ * without a probability tensor. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "infer.h"
+#include "jepa.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#define INFER_MR 8  /* rows per micro-tile: 8 x 32 accumulators = 16 zmm */
+#define INFER_MC 96 /* rows per thread task: its A rows (<= 96 x 512 floats) stay in L2 */
+
+size_t infer_pack_floats(int K, int N) {
+    return (size_t)((N + INFER_NR - 1) / INFER_NR) * K * INFER_NR;
+}
+
+void infer_pack(float *wp, const float *w, int K, int N) {
+    int np = (N + INFER_NR - 1) / INFER_NR;
+    for (int p = 0; p < np; p++)
+        for (int k = 0; k < K; k++) {
+            float *dst = wp + ((size_t)p * K + k) * INFER_NR;
+            for (int j = 0; j < INFER_NR; j++) {
+                int n = p * INFER_NR + j;
+                dst[j] = n < N ? w[(size_t)n * K + k] : 0.0f;
+            }
+        }
+}
+
+/* out = acc + (res + b) or acc + b: ops.c's rounding order */
+static inline float infer_epi(float acc, const float *b, const float *res, size_t at, int n) {
+    float t = b ? b[n] : 0.0f;
+    if (res) t = res[at] + t;
+    return acc + t;
+}
+
+#if defined(__AVX512F__)
+/* ops.c's fast_expf on 16 lanes: the same operations (no FMA), so the
+ * same bits for finite inputs. */
+static inline __m512 vexpf(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                           _mm512_set1_ps(12582912.0f)),
+                             _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693145751953125f))),
+                             _mm512_mul_ps(n, _mm512_set1_ps(1.428606765330187e-06f)));
+    static const float c[6] = {0.0013888889f, 0.008333334f, 0.041666668f, 0.16666667f, 0.5f, 1.0f};
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 6; i++) p = _mm512_add_ps(_mm512_set1_ps(c[i]), _mm512_mul_ps(r, p));
+    p = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(r, p));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* ops.c's gelu_forward (tanh form) on 16 lanes, operation for operation. */
+static inline __m512 vgelu(__m512 x) {
+    __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), x), x), x);
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.7978845608028654f), _mm512_add_ps(x, x3));
+    __m512 e = vexpf(_mm512_mul_ps(_mm512_set1_ps(2.0f), u));
+    __m512 t = _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                             _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), t));
+}
+
+/* One (mr <= 8, 32) tile: rows A (mr, K) against panel bp (K, 32); ncols
+ * (<= 32) columns written. mr is a constant where this is inlined, so the
+ * row loops unroll into 2 * mr independent accumulators. */
+static inline __attribute__((always_inline)) void
+tile(float *out, const float *A, const float *bp, const float *b, const float *res, int mr,
+     int K, int N, int n0, int ncols, int gelu) {
+    __m512 acc[INFER_MR][2];
+    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 w0 = _mm512_loadu_ps(bp + (size_t)k * INFER_NR);
+        __m512 w1 = _mm512_loadu_ps(bp + (size_t)k * INFER_NR + 16);
+        for (int r = 0; r < mr; r++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
+            acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
+        }
+    }
+    /* the epilogue of infer_epi, vectorised: acc + (res + b) */
+    __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
+    __mmask16 m1 = ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1);
+    __m512 b0 = b ? _mm512_maskz_loadu_ps(m0, b + n0) : _mm512_setzero_ps();
+    __m512 b1 = b ? _mm512_maskz_loadu_ps(m1, b + n0 + 16) : _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        size_t row = (size_t)r * N + n0;
+        __m512 t0 = b0, t1 = b1;
+        if (res) {
+            t0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, res + row), b0);
+            t1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, res + row + 16), b1);
+        }
+        __m512 y0 = _mm512_add_ps(acc[r][0], t0), y1 = _mm512_add_ps(acc[r][1], t1);
+        if (gelu) {
+            y0 = vgelu(y0);
+            y1 = vgelu(y1);
+        }
+        _mm512_mask_storeu_ps(out + row, m0, y0);
+        _mm512_mask_storeu_ps(out + row + 16, m1, y1);
+    }
+}
+
+static void rows_block(float *out, const float *A, const float *wp, const float *b,
+                       const float *res, int m, int K, int N, int gelu) {
+    int np = (N + INFER_NR - 1) / INFER_NR;
+    for (int p = 0; p < np; p++) {
+        const float *bp = wp + (size_t)p * K * INFER_NR;
+        int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
+        int r = 0;
+        for (; r + INFER_MR <= m; r += INFER_MR)
+            tile(out + (size_t)r * N, A + (size_t)r * K, bp, b, res ? res + (size_t)r * N : NULL,
+                 INFER_MR, K, N, n0, nc, gelu);
+        const float *rr = res ? res + (size_t)r * N : NULL;
+        float *o = out + (size_t)r * N;
+        const float *a = A + (size_t)r * K;
+        switch (m - r) { /* constant row counts, so each tile unrolls */
+        case 7: tile(o, a, bp, b, rr, 7, K, N, n0, nc, gelu); break;
+        case 6: tile(o, a, bp, b, rr, 6, K, N, n0, nc, gelu); break;
+        case 5: tile(o, a, bp, b, rr, 5, K, N, n0, nc, gelu); break;
+        case 4: tile(o, a, bp, b, rr, 4, K, N, n0, nc, gelu); break;
+        case 3: tile(o, a, bp, b, rr, 3, K, N, n0, nc, gelu); break;
+        case 2: tile(o, a, bp, b, rr, 2, K, N, n0, nc, gelu); break;
+        case 1: tile(o, a, bp, b, rr, 1, K, N, n0, nc, gelu); break;
+        default: break;
+        }
+    }
+}
+
+void infer_linear(float *out, const float *inp, const float *wp, const float *b,
+                  const float *res, int M, int K, int N, int gelu) {
+    int nblk = (M + INFER_MC - 1) / INFER_MC;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < nblk; t++) {
+        int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
+        rows_block(out + (size_t)r0 * N, inp + (size_t)r0 * K, wp, b,
+                   res ? res + (size_t)r0 * N : NULL, m, K, N, gelu);
+    }
+}
+#else
+/* No AVX-512 in this build: sgemm on the unpacked weights, recovered from
+ * the panels once per call would cost a copy; instead the panels are read
+ * as a strided (K, 32) matrix per panel. */
+void infer_linear(float *out, const float *inp, const float *wp, const float *b,
+                  const float *res, int M, int K, int N, int gelu) {
+    int np = (N + INFER_NR - 1) / INFER_NR;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            size_t at = (size_t)i * N + n;
+            out[at] = infer_epi(0.0f, b, res, at, n);
+        }
+    for (int p = 0; p < np; p++) {
+        int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, nc, K, 1.0f, inp, K,
+                    wp + (size_t)p * K * INFER_NR, INFER_NR, 1.0f, out + n0, N);
+    }
+    if (gelu) gelu_forward(out, out, (size_t)M * N);
+}
+#endif
+
+/* ------------------------------------------------------------- layernorm */
+
+#define INFER_LR 8 /* rows whose sums advance together: eight independent chains */
+
+/* LayerNorm of nr <= INFER_LR rows: layernorm_forward's formula row by
+ * row, each sum in index order, the latency-bound sums of the rows
+ * interleaved. */
+static inline __attribute__((always_inline)) void
+ln_rows(float *out, const float *inp, const float *w, const float *b, int nr, int C) {
+    float mu[INFER_LR], var[INFER_LR], sc[INFER_LR];
+    for (int r = 0; r < nr; r++) mu[r] = var[r] = 0.0f;
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < nr; r++) mu[r] += inp[(size_t)r * C + c];
+    for (int r = 0; r < nr; r++) mu[r] /= C;
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < nr; r++) {
+            float d = inp[(size_t)r * C + c] - mu[r];
+            var[r] += d * d;
+        }
+    for (int r = 0; r < nr; r++) sc[r] = 1.0f / sqrtf(var[r] / C + 1e-6f);
+    for (int r = 0; r < nr; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *y = out + (size_t)r * C, m = mu[r], s = sc[r];
+        #pragma omp simd
+        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * w[c] + b[c];
+    }
+}
+
+void infer_layernorm(float *out, const float *inp, const float *w, const float *b, int M,
+                     int C) {
+    int nblk = (M + INFER_LR - 1) / INFER_LR;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < nblk; t++) {
+        int r0 = t * INFER_LR;
+        const float *x = inp + (size_t)r0 * C;
+        float *y = out + (size_t)r0 * C;
+        if (M - r0 >= INFER_LR) ln_rows(y, x, w, b, INFER_LR, C);
+        else ln_rows(y, x, w, b, M - r0, C);
+    }
+}
+
+/* ------------------------------------------------------------- attention */
+
+/* ops.c's fast_expf (same constants, same operations): e^x = 2^n e^r,
+ * |r| <= ln2/2, a degree-6 Taylor polynomial, ~1 ulp; vectorisable. */
+static inline float infer_expf(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f +
+                                   r * (0.008333334f + r * 0.0013888889f)))));
+    union { int32_t i; float f; } s;
+    s.i = ((int32_t)n + 127) << 23;
+    return p * s.f;
+}
+
+#define INFER_QR 4 /* query rows per pass: each key/value load feeds four rows */
+
+size_t infer_attention_floats(int T, int hd) {
+    /* K^T (hd, Tp) + scaled Q (T, hd) + probabilities (INFER_QR, Tp), Tp = T
+     * rounded up to 16, padded */
+    size_t Tp = ((size_t)T + 15) & ~(size_t)15;
+    return ((size_t)hd * Tp + (size_t)T * hd + INFER_QR * Tp + 15) & ~(size_t)15;
+}
+
+/* The softmax of a score row p (T) in place: max, exp, the sum in index
+ * order, the scale. */
+static void softmax_row(float *p, int T) {
+    float mx = p[0];
+    #pragma omp simd reduction(max : mx) /* a max is exact in any order */
+    for (int j = 1; j < T; j++) mx = p[j] > mx ? p[j] : mx;
+    #pragma omp simd
+    for (int j = 0; j < T; j++) p[j] = infer_expf(p[j] - mx);
+    float sum = 0.0f;
+    for (int j = 0; j < T; j++) sum += p[j];
+    float inv = 1.0f / sum;
+    #pragma omp simd
+    for (int j = 0; j < T; j++) p[j] *= inv;
+}
+
+#if defined(__AVX512F__)
+/* Query rows [i0, i0 + INFER_QR) of one (image, head): scores against kt
+ * (hd, Tp) from the pre-scaled qs (T, hd), softmax, then the outputs
+ * against v (rows of stride 3C) into o (rows of stride C), 16 columns at a
+ * time with one accumulator per row. Separate multiplies and adds (no
+ * FMA), each sum in index order: attn_rows_ref's arithmetic, bit for bit,
+ * whatever the build. hd % 16 == 0. */
+static void attn_rows(float *o, const float *v, const float *qs, const float *kt, float *P,
+                      int i0, int T, int Tp, int C, int hd) {
+    const float *q0 = qs + (size_t)i0 * hd;
+    for (int c0 = 0; c0 < Tp; c0 += 16) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int d = 0; d < hd; d++) {
+            __m512 kv = _mm512_loadu_ps(kt + (size_t)d * Tp + c0);
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(q0[d]), kv));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_set1_ps(q0[hd + d]), kv));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_set1_ps(q0[2 * hd + d]), kv));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_set1_ps(q0[3 * hd + d]), kv));
+        }
+        _mm512_storeu_ps(P + c0, a0);
+        _mm512_storeu_ps(P + Tp + c0, a1);
+        _mm512_storeu_ps(P + 2 * Tp + c0, a2);
+        _mm512_storeu_ps(P + 3 * Tp + c0, a3);
+    }
+    for (int r = 0; r < INFER_QR; r++) softmax_row(P + (size_t)r * Tp, T);
+    for (int c0 = 0; c0 < hd; c0 += 16) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int j = 0; j < T; j++) {
+            __m512 vv = _mm512_loadu_ps(v + (size_t)j * 3 * C + c0);
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(_mm512_set1_ps(P[j]), vv));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(_mm512_set1_ps(P[Tp + j]), vv));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(_mm512_set1_ps(P[2 * Tp + j]), vv));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(_mm512_set1_ps(P[3 * Tp + j]), vv));
+        }
+        float *orow = o + (size_t)i0 * C + c0;
+        _mm512_storeu_ps(orow, a0);
+        _mm512_storeu_ps(orow + C, a1);
+        _mm512_storeu_ps(orow + 2 * C, a2);
+        _mm512_storeu_ps(orow + 3 * C, a3);
+    }
+}
+#define INFER_ATTN_VEC(hd) ((hd) % 16 == 0)
+#else
+#define INFER_ATTN_VEC(hd) 0
+#endif
+
+/* The portable form of attn_rows (any hd): the same operations, scalar. */
+static void attn_rows_ref(float *o, const float *v, const float *qs, const float *kt, float *P,
+                          int i0, int nq, int T, int Tp, int C, int hd) {
+    for (int r = 0; r < nq; r++) {
+        float *p = P + (size_t)r * Tp;
+        for (int j = 0; j < T; j++) p[j] = 0.0f;
+        for (int d = 0; d < hd; d++) {
+            float qd = qs[(size_t)(i0 + r) * hd + d];
+            const float *kr = kt + (size_t)d * Tp;
+            for (int j = 0; j < T; j++) p[j] += qd * kr[j];
+        }
+        softmax_row(p, T);
+        float *orow = o + (size_t)(i0 + r) * C;
+        for (int d = 0; d < hd; d++) orow[d] = 0.0f;
+        for (int j = 0; j < T; j++) {
+            const float *vj = v + (size_t)j * 3 * C;
+            float pj = p[j];
+            for (int d = 0; d < hd; d++) orow[d] += pj * vj[d];
+        }
+    }
+}
+
+void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, float *scratch) {
+    const int hd = C / H, Tp = (T + 15) & ~15;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t per = infer_attention_floats(T, hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        float *kt = scratch + per * omp_get_thread_num(); /* (hd, Tp), zero past T */
+        float *qs = kt + (size_t)hd * Tp, *P = qs + (size_t)T * hd;
+        const float *base = qkv + (size_t)b * T * 3 * C;
+        for (int j = 0; j < T; j++) {
+            const float *q = base + (size_t)j * 3 * C + h * hd;
+            for (int d = 0; d < hd; d++) qs[(size_t)j * hd + d] = q[d] * scale; /* ops.c's qd */
+        }
+        for (int d = 0; d < hd; d++) { /* K^T: contiguous stores, reads from L1 */
+            const float *k = base + C + h * hd + d;
+            float *kr = kt + (size_t)d * Tp;
+            for (int j = 0; j < T; j++) kr[j] = k[(size_t)j * 3 * C];
+            for (int j = T; j < Tp; j++) kr[j] = 0.0f;
+        }
+        const float *v = base + 2 * C + h * hd;
+        float *o = out + (size_t)b * T * C + h * hd;
+        for (int i0 = 0; i0 < T; i0 += INFER_QR) {
+            int nq = T - i0 < INFER_QR ? T - i0 : INFER_QR;
+#if defined(__AVX512F__)
+            if (INFER_ATTN_VEC(hd) && nq == INFER_QR) {
+                attn_rows(o, v, qs, kt, P, i0, T, Tp, C, hd);
+                continue;
+            }
+#endif
+            attn_rows_ref(o, v, qs, kt, P, i0, nq, T, Tp, C, hd);
+        }
+    }
+}
