@@ -39,6 +39,18 @@ void launch_argv_free(launch_argv *a);
 void launch_argv_print(const launch_argv *a, FILE *f);
 /* Appends s single-quoted for bash ('...' with ' written as '\''). */
 void launch_shell_quote(FILE *f, const char *s);
+/* A path as a word another program reads as a path, never as an option:
+ * "./" before a relative path that begins with '-' ("-dash run" ->
+ * "./-dash run"); other paths as they are. Every path we put in an argv
+ * or a script goes through this. Returns buf. */
+const char *launch_path_arg(const char *path, char *buf, size_t n);
+/* Pushes the formatted path through launch_path_arg. */
+void launch_argv_push_path(launch_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* path as a literal file name in a Slurm filename pattern (--output and
+ * the like expand %j, %a, %x, ... there): every '%' doubled. -1 when the
+ * result does not fit, or when path holds a backslash (Slurm then strips every
+ * backslash and expands nothing: no spelling reaches such a path). */
+int launch_slurm_literal(const char *path, char *out, size_t n);
 
 /* ---- the spec as the launcher holds it ---- */
 
@@ -71,6 +83,19 @@ int launch_locate(const char *text, const char *key, int *line, int *col);
  * run.dir/spec.resolved.yaml, each written atomically. */
 int launch_prepare_dir(const launch_spec *ls, char *err, size_t errlen);
 
+/* First key (spec_keys order) whose value differs between a and b: 1 with
+ * the key and both values as text, or 0 when every key agrees. */
+int launch_spec_diff(const jepa_spec *a, const jepa_spec *b, char *key, size_t klen, char *va, char *vb,
+                     size_t vlen);
+
+/* Before launch_prepare_dir rewrites a run directory that already holds a
+ * run's checkpoints (a refused start must leave it byte-identical): refused
+ * in one line when the spec says resume: none (jepa-train would refuse
+ * too), when its resolved spec differs from the one there (naming the first
+ * differing key), or when the checkpoint's world size is not
+ * parallel.ranks. A directory without checkpoints passes (a fresh start). */
+int launch_check_existing(const launch_spec *ls, char *err, size_t errlen);
+
 /* ---- local runs (run.c) ---- */
 
 typedef struct {
@@ -78,12 +103,22 @@ typedef struct {
     const char *trainer; /* NULL: $JEPA_TRAIN_BIN or jepa-train beside this program */
     int ncpus;           /* cores here, for --oversubscribe; 0: ask the system */
     int log_output;      /* children's stdout/stderr to RUN/train.log instead of ours */
+    int ranks;           /* mpirun -np; 0: the spec's parallel.ranks */
 } launch_opts;
+
+/* The world size of the checkpoint a resume=auto would continue from: the
+ * newest RUN/checkpoints/step-N.ckpt whose header reads, else
+ * RUN/checkpoint.bin (header: docs/checkpoint-format.md; read here without
+ * the trainer's code, so no MPI; the trainer checks the whole file). 0 with
+ * *world and the file's path, 1 when RUN holds no checkpoint, -1 when it
+ * holds some but no header reads. */
+int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen);
 
 /* The trainer path opts name, resolved (absolute when found beside us). */
 void launch_trainer_path(const launch_opts *o, char *out, size_t n);
 
-/* The mpirun argv that runs the resolved spec in run_dir:
+/* The mpirun argv that runs the resolved spec in run_dir (R: o->ranks, or
+ * the spec's parallel.ranks):
  *   mpirun -np R [--oversubscribe] [--bind-to none] [--mca btl self,vader|self,tcp]
  *          TRAINER RUN/spec.resolved.yaml --exact-spec RUN/spec.yaml [--set resume=auto]
  * --bind-to none when threads_per_rank > 1 (Open MPI binds each rank to one
@@ -91,7 +126,10 @@ void launch_trainer_path(const launch_opts *o, char *out, size_t n);
 void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o, const char *run_dir,
                         int resume);
 
-/* Runs the prepared run_dir's resolved spec under mpirun and waits. A
+/* Runs the prepared run_dir's resolved spec under mpirun and waits. Before
+ * anything is written, a resume (resume, or the spec's resume: auto) whose
+ * checkpoint was written by another world size than o->ranks (or
+ * parallel.ranks) is refused in one line (-1 + err) naming what to pass. A
  * non-zero exit is restarted with resume=auto up to max_restarts times, each
  * restart logged to run_dir/launch.log; run_dir/state says what is going on.
  * SIGINT/SIGTERM are passed to mpirun and end the loop. Returns the job's
@@ -108,7 +146,9 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *
 int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const char *const *run_dirs, int n,
                          int parallel, char *err, size_t errlen);
 
-/* Submits script with sbatch --parsable --output=OUT; job id into id. */
+/* Submits script with sbatch --parsable --output=OUTPUT; job id into id.
+ * OUTPUT is a Slurm filename pattern: its literal parts must have gone
+ * through launch_slurm_literal. */
 int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen);
 
 /* ---- sweeps (sweep.c) ---- */
@@ -150,15 +190,32 @@ int sweep_npoints(const sweep_def *d);
  * by the caller, free each); returns how many. Random draws depend only on
  * (random.seed, i, key), so a sweep expands the same way every time. */
 int sweep_point(const sweep_def *d, int i, char **out);
+/* What a point's directory held before this sweep ran (sweep_prepare). */
+typedef enum {
+    SWEEP_POINT_NEW,        /* nothing: prepared and run */
+    SWEEP_POINT_UNFINISHED, /* this point's run, not finished: continued (resume=auto) */
+    SWEEP_POINT_FINISHED,   /* this point's run, finished (summary.json): skipped */
+} sweep_point_state;
+
 /* Loads every point's spec (base + sets + point values + run.dir), checks
  * them all, and only then writes dir/{sweep.yaml, sweep.json, points.csv}
- * and each point's run directory. Points' specs come back in *specs
- * (caller frees with sweep_specs_free). dry_run: check and print only. */
-int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs, char *err, size_t errlen);
+ * and each new point's run directory. A sweep directory that already holds
+ * runs is never rewritten under them: a point whose resolved spec differs
+ * from the one its directory holds, or a point-NNN beyond this sweep's
+ * points, is refused in one line naming the point and the first differing
+ * key, before anything is written; points with the same spec keep their
+ * files. Points' specs come back in *specs and their states in *have
+ * (caller frees with sweep_specs_free and free). dry_run: check and print
+ * only. */
+int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs, sweep_point_state **have,
+                  char *err, size_t errlen);
 void sweep_specs_free(launch_spec *specs, int n);
-/* Runs the prepared points here, d->parallel at a time, each under its own
- * restart loop, output in point/train.log. Returns the number that failed. */
-int sweep_run_local(const sweep_def *d, const launch_spec *specs, int n, const launch_opts *o);
+/* Runs the prepared points here that are not finished, d->parallel at a
+ * time, each under its own restart loop (unfinished ones with resume=auto),
+ * output in point/train.log; says which finished points it skips. Returns
+ * the number that failed. */
+int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
+                    const launch_opts *o);
 
 /* ---- progress and results (results.c) ---- */
 

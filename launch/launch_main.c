@@ -15,13 +15,14 @@
 static void usage(FILE *f) {
     fputs("usage: jepa-launch COMMAND ...\n"
           "  run SPEC [--np N] [--dry-run] [--set key=value ...]   make the run directory, start mpirun here\n"
-          "  resume RUN_DIR [--dry-run]                           run again with resume=auto, same world size\n"
+          "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's)\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
           "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/sweeps.md)\n"
           "  results DIR                                          a sweep's points, best first (+ DIR/results.csv)\n"
           "  status DIR                                           step, last loss and state of a run or sweep\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
           "Every command that takes a spec accepts --set key.path=value (keys: jepa-train --help).\n"
+          "-- ends the options: a path after it may begin with '-' (or write ./-name).\n"
           "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers.\n",
           f);
 }
@@ -45,9 +46,20 @@ typedef struct {
 static int parse(int argc, char **argv, const char *cmd, int npos, const char *allowed, args *a, char *err,
                  size_t errlen) {
     memset(a, 0, sizeof *a);
+    int dashdash = 0; /* after "--" every word is a positional (a path may begin with '-') */
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
         const char *val = NULL;
+        if (!dashdash && !strcmp(s, "--")) {
+            dashdash = 1;
+            continue;
+        }
+        if (dashdash) {
+            if (a->npos == npos)
+                return snprintf(err, errlen, "%s: unexpected argument '%.80s' (try --help)", cmd, s), -1;
+            a->pos[a->npos++] = s;
+            continue;
+        }
 #define TAKES(flag, name)                                                                                         \
     (!strcmp(s, flag) && strstr(allowed, name)                                                                    \
          ? (i + 1 < argc ? (val = argv[++i], 1) : (snprintf(err, errlen, "%s %s: needs a value", cmd, flag), -1)) \
@@ -125,28 +137,43 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         launch_spec_free(&ls);
         return 0;
     }
-    int rc = launch_prepare_dir(&ls, err, errlen);
+    int rc = launch_check_existing(&ls, err, errlen);
+    if (rc == 0) rc = launch_prepare_dir(&ls, err, errlen);
     if (rc == 0) rc = launch_run_dir(ls.spec.run_dir, &a->o, 0, err, errlen);
     launch_spec_free(&ls);
     return rc < 0 ? 2 : rc;
 }
 
+/* The world size a resume runs at: --np when given, else the checkpoint's
+ * (a run started with plain `mpirun -np 2` has parallel.ranks 1 in its spec),
+ * else parallel.ranks. launch_run_dir refuses a --np the checkpoint's world
+ * size does not match. */
 static int cmd_resume(const args *a, char *err, size_t errlen) {
-    char path[LAUNCH_PATH_MAX + 32];
+    char path[LAUNCH_PATH_MAX + 64];
+    const char *dir = a->pos[0];
     jepa_spec s;
-    snprintf(path, sizeof path, "%s/spec.resolved.yaml", a->pos[0]);
+    launch_opts o = a->o;
+    int world;
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", dir);
     spec_defaults(&s);
     if (access(path, R_OK) != 0)
-        return snprintf(err, errlen, "resume: %s is not a run directory (no spec.resolved.yaml)", a->pos[0]), 2;
+        return snprintf(err, errlen, "resume: %s is not a run directory (no spec.resolved.yaml)", dir), 2;
     if (spec_load_file(&s, path, err, errlen)) return 2;
+    if (a->np && positive("--np", a->np, 1, &o.ranks, err, errlen)) return 2;
+    if (!a->np && launch_ckpt_world(dir, &world, path, sizeof path) == 0) {
+        o.ranks = world;
+        if (world != s.parallel.ranks)
+            fprintf(stderr, "jepa-launch: %s was written by %d rank%s (the spec says parallel.ranks %d): resuming "
+                    "with -np %d\n", path, world, world == 1 ? "" : "s", s.parallel.ranks, world);
+    }
     if (a->dry_run) {
         launch_argv av = {0};
-        launch_mpirun_argv(&av, &s, &a->o, a->pos[0], 1);
+        launch_mpirun_argv(&av, &s, &o, dir, 1);
         launch_argv_print(&av, stdout);
         launch_argv_free(&av);
         return 0;
     }
-    int rc = launch_run_dir(a->pos[0], &a->o, 1, err, errlen);
+    int rc = launch_run_dir(dir, &o, 1, err, errlen);
     return rc < 0 ? 2 : rc;
 }
 
@@ -173,6 +200,19 @@ static int write_script(const char *path, const jepa_spec *s, const launch_opts 
     return rc;
 }
 
+/* sbatch's --output: DIR as a literal name, then our own pattern. */
+static int slurm_output(char *out, size_t n, const char *dir, const char *pattern, char *err, size_t errlen) {
+    size_t k;
+    if (strchr(dir, '\\'))
+        return launch_errf(err, errlen, "'%.200s' holds a backslash: Slurm would strip it from the job's output file "
+                           "name; choose a directory without one", dir);
+    if (launch_slurm_literal(dir, out, n - strlen(pattern) - 1))
+        return launch_errf(err, errlen, "'%.80s...': path too long for sbatch --output", dir);
+    k = strlen(out);
+    snprintf(out + k, n - k, "/%s", pattern);
+    return 0;
+}
+
 static int submit(const char *dir, const char *script, const char *output, char *err, size_t errlen) {
     char id[64], path[LAUNCH_PATH_MAX + 32];
     if (launch_sbatch_submit(script, output, id, sizeof id, err, errlen)) return -1;
@@ -192,13 +232,17 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
         return 2;
     }
     const char *dir = ls.spec.run_dir;
-    char script[LAUNCH_PATH_MAX + 32], out[LAUNCH_PATH_MAX + 32];
+    char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32];
     snprintf(script, sizeof script, "%s/job.sbatch", dir);
-    snprintf(out, sizeof out, "%s/slurm-%%j.out", dir);
+    if (slurm_output(out, sizeof out, dir, "slurm-%j.out", err, errlen)) {
+        launch_spec_free(&ls);
+        return 2;
+    }
     /* check the script can be written before making the directory */
     FILE *devnull = fopen("/dev/null", "w");
     int rc = devnull ? launch_sbatch_script(devnull, &ls.spec, "jepa-train", &dir, 1, 0, err, errlen) : -1;
     if (devnull) fclose(devnull);
+    if (rc == 0) rc = launch_check_existing(&ls, err, errlen);
     if (rc == 0) rc = launch_prepare_dir(&ls, err, errlen);
     if (rc == 0) rc = write_script(script, &ls.spec, &a->o, &dir, 1, 0, err, errlen);
     if (rc == 0 && a->dry_run) {
@@ -232,8 +276,10 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
         return 2;
     }
     launch_spec *specs = NULL;
+    sweep_point_state *have = NULL;
     int n = sweep_npoints(&d), rc;
-    rc = sweep_prepare(&d, a->slurm ? LAUNCH_CHECK_SLURM : LAUNCH_CHECK_LOCAL, a->dry_run, &specs, err, errlen);
+    rc = sweep_prepare(&d, a->slurm ? LAUNCH_CHECK_SLURM : LAUNCH_CHECK_LOCAL, a->dry_run, &specs, &have, err,
+                       errlen);
     if (rc == 0 && a->slurm) {
         for (int i = 1; i < n && rc == 0; i++)
             if (!same_shape(&specs[0].spec, &specs[i].spec))
@@ -241,19 +287,26 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
                           "%s: point %d needs a different allocation (parallel.*, slurm.*, max_restarts) than "
                           "point 0; a Slurm job array has one",
                           d.path, i);
+        /* the array runs the points not finished yet */
         const char **dirs = calloc((size_t)n, sizeof *dirs);
-        for (int i = 0; i < n; i++) dirs[i] = specs[i].spec.run_dir;
-        char script[LAUNCH_PATH_MAX + 32], out[LAUNCH_PATH_MAX + 32];
+        int nrun = 0;
+        for (int i = 0; rc == 0 && i < n; i++) {
+            if (have[i] != SWEEP_POINT_FINISHED) dirs[nrun++] = specs[i].spec.run_dir;
+            else printf("point-%03d: finished before (%s/summary.json): skipped\n", i, specs[i].spec.run_dir);
+        }
+        char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32];
         snprintf(script, sizeof script, "%s/sweep.sbatch", d.dir);
-        snprintf(out, sizeof out, "%s/slurm-%%A_%%a.out", d.dir);
-        if (rc == 0 && !a->dry_run) rc = write_script(script, &specs[0].spec, &a->o, dirs, n, d.parallel, err, errlen);
-        if (rc == 0 && !a->dry_run) {
-            for (int i = 0; i < n; i++) launch_set_state(dirs[i], "submitted");
-            rc = submit(d.dir, script, out, err, errlen);
+        if (rc == 0) rc = slurm_output(out, sizeof out, d.dir, "slurm-%A_%a.out", err, errlen);
+        if (rc == 0 && nrun == 0) {
+            printf("every point is finished: nothing to submit\n");
+        } else if (rc == 0 && !a->dry_run) {
+            rc = write_script(script, &specs[0].spec, &a->o, dirs, nrun, d.parallel, err, errlen);
+            for (int i = 0; rc == 0 && i < nrun; i++) launch_set_state(dirs[i], "submitted");
+            if (rc == 0) rc = submit(d.dir, script, out, err, errlen);
         }
         free(dirs);
     } else if (rc == 0 && !a->dry_run) {
-        int failed = sweep_run_local(&d, specs, n, &a->o);
+        int failed = sweep_run_local(&d, specs, have, n, &a->o);
         char **keys;
         int nkeys;
         result_row *rows;
@@ -266,6 +319,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
         if (failed) rc = (launch_errf(err, errlen, "%s: %d of %d points failed", d.path, failed, n), 1);
     }
     sweep_specs_free(specs, specs ? n : 0);
+    free(have);
     sweep_free(&d);
     return rc < 0 ? 2 : rc;
 }
@@ -288,16 +342,22 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
     char path[LAUNCH_PATH_MAX + 32], *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    int rc = 0;
+    int rc = 0, bad = 0;
+    for (int i = 0; i < n; i++) bad += !strncmp(rows[i].st.state, "inconsistent", 12);
+    if (bad) /* the table says so too; the exit status tells scripts */
+        rc = launch_errf(err, errlen,
+                         "%s: %d point%s inconsistent (spec.resolved.yaml rewritten after the run finished): "
+                         "no figures reported for %s",
+                         dir, bad, bad == 1 ? " is" : "s are", bad == 1 ? "it" : "them");
     if (f) {
         launch_print_results(f, (const char *const *)keys, nkeys, rows, n, 1);
         fclose(f);
         snprintf(path, sizeof path, "%s/results.csv", dir);
-        rc = launch_write_file(path, buf, len, err, errlen);
+        if (launch_write_file(path, buf, len, err, errlen)) rc = -2;
         free(buf);
     }
     launch_free_results(keys, nkeys, rows, n);
-    return rc ? 2 : 0;
+    return rc == -2 ? 2 : rc ? 1 : 0;
 }
 
 static void print_status(const char *name, const run_status *st) {
@@ -351,7 +411,7 @@ int main(int argc, char **argv) {
         const char *name, *allowed;
         int (*fn)(const args *, char *, size_t);
     } cmds[] = {
-        {"run", "set np dry", cmd_run},         {"resume", "dry", cmd_resume},
+        {"run", "set np dry", cmd_run},         {"resume", "np dry", cmd_resume},
         {"slurm", "set dry", cmd_slurm},        {"sweep", "slurm parallel dry", cmd_sweep},
         {"results", "", cmd_results},           {"status", "", cmd_status},
         {"plot", "", NULL},

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "launch.h"
+#include "spec_internal.h" /* the key table, for launch_spec_diff */
 
 int launch_spec_load(launch_spec *ls, const char *path, const char *const *sets, int nsets, char *err,
                      size_t errlen) {
@@ -155,6 +156,13 @@ int launch_spec_check(const launch_spec *ls, int what, char *err, size_t errlen)
                 return key_fail(ls, one_line[i], err, errlen,
                                 "contains a newline or control character; not allowed in an #SBATCH line");
         }
+        /* sbatch --output names a file in run.dir: Slurm expands %j, %a, ...
+         * there (we write a literal % as %%), but a backslash makes it strip
+         * every backslash and expand nothing, and no spelling avoids that */
+        if (strchr(s->run_dir, '\\'))
+            return key_fail(ls, "run.dir", err, errlen,
+                            "holds a backslash: Slurm would strip it from the job's output file name; choose a "
+                            "run.dir without one");
         /* extra: one option per line; tabs and CRs are refused too */
         const char *p = s->slurm.extra;
         while (*p) {
@@ -199,4 +207,45 @@ int launch_prepare_dir(const launch_spec *ls, char *err, size_t errlen) {
     int rc = launch_write_file(path, buf, len, err, errlen);
     free(buf);
     return rc;
+}
+
+int launch_spec_diff(const jepa_spec *a, const jepa_spec *b, char *key, size_t klen, char *va, char *vb,
+                     size_t vlen) {
+    for (size_t i = 0; i < spec_nkeys; i++) {
+        if (spec_get(a, spec_keys[i].key, va, vlen) || spec_get(b, spec_keys[i].key, vb, vlen)) continue;
+        if (strcmp(va, vb) != 0) {
+            snprintf(key, klen, "%s", spec_keys[i].key);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int launch_check_existing(const launch_spec *ls, char *err, size_t errlen) {
+    const char *dir = ls->spec.run_dir;
+    char ckpt[LAUNCH_PATH_MAX + 64], path[LAUNCH_PATH_MAX + 32], msg[SPEC_ERR_MAX];
+    char key[128], va[SPEC_STR_MAX], vb[SPEC_STR_MAX], sa[80], sb[80];
+    int world, has = launch_ckpt_world(dir, &world, ckpt, sizeof ckpt);
+    if (has == 1) return 0; /* nothing a fresh start would destroy */
+    if (!strcmp(ls->spec.resume, "none"))
+        return launch_errf(err, errlen,
+                           "run.dir %s already holds checkpoints: jepa-launch resume %s continues that run "
+                           "(or choose another run.dir)",
+                           dir, dir);
+    jepa_spec old;
+    spec_defaults(&old);
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", dir);
+    if (spec_load_file(&old, path, msg, sizeof msg))
+        return launch_errf(err, errlen, "run.dir %s holds checkpoints but its spec does not load (%s)", dir, msg);
+    if (launch_spec_diff(&old, &ls->spec, key, sizeof key, va, vb, sizeof va))
+        return launch_errf(err, errlen,
+                           "run.dir %s already holds a run with %s %s (this spec: %s): jepa-launch resume %s "
+                           "continues it as it was, or choose another run.dir",
+                           dir, key, shown(va, sa, sizeof sa), shown(vb, sb, sizeof sb), dir);
+    if (has == 0 && world != ls->spec.parallel.ranks)
+        return launch_errf(err, errlen,
+                           "%s was written by %d rank%s, not parallel.ranks %d: jepa-launch resume %s takes the "
+                           "checkpoint's world size (or --np %d)",
+                           ckpt, world, world == 1 ? "" : "s", ls->spec.parallel.ranks, dir, world);
+    return 0;
 }

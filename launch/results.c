@@ -53,6 +53,18 @@ int launch_read_status(const char *run_dir, run_status *st) {
         /* the trainer alone (no launcher) leaves no state file */
         if (!strcmp(st->state, "pending")) snprintf(st->state, sizeof st->state, "done");
         free(s);
+        /* The trainer writes the resolved spec at its start and summary.json
+         * at its end. A spec newer than the summary was rewritten after the
+         * run finished (as sweeps re-run into their directory once did): the
+         * figures are not that spec's, so none are reported. */
+        struct stat ss;
+        snprintf(path, sizeof path, "%s/summary.json", run_dir);
+        const struct timespec *a = &sb.st_mtim, *b = &ss.st_mtim;
+        if (stat(path, &ss) == 0 && (a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec))) {
+            snprintf(st->state, sizeof st->state, "inconsistent: spec.resolved.yaml newer than summary.json");
+            st->final_loss = st->probe_acc = NAN;
+            st->param_hash[0] = 0;
+        }
     }
     return 0;
 }

@@ -3,10 +3,12 @@
  * (resume=auto) up to max_restarts times. jepa-train's exit codes: 75 is a
  * rank stopped by a signal after writing a checkpoint (restarted, unless the
  * signal was ours), 3 a non-finite loss (never restarted: it would recur). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,11 +48,12 @@ static const char *mpirun_path(const launch_opts *o) {
 void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o, const char *run_dir, int resume) {
     char trainer[LAUNCH_PATH_MAX];
     long ncpus = o && o->ncpus ? o->ncpus : sysconf(_SC_NPROCESSORS_ONLN);
+    int ranks = o && o->ranks > 0 ? o->ranks : s->parallel.ranks;
     launch_trainer_path(o, trainer, sizeof trainer);
     launch_argv_push(a, mpirun_path(o));
     launch_argv_push(a, "-np");
-    launch_argv_pushf(a, "%d", s->parallel.ranks);
-    if (ncpus > 0 && s->parallel.ranks > ncpus) launch_argv_push(a, "--oversubscribe");
+    launch_argv_pushf(a, "%d", ranks);
+    if (ncpus > 0 && ranks > ncpus) launch_argv_push(a, "--oversubscribe");
     if (s->parallel.threads_per_rank > 1) {
         launch_argv_push(a, "--bind-to");
         launch_argv_push(a, "none");
@@ -60,14 +63,75 @@ void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o
         launch_argv_push(a, "btl");
         launch_argv_push(a, strcmp(s->parallel.transport, "tcp") == 0 ? "self,tcp" : "self,vader");
     }
-    launch_argv_push(a, trainer);
-    launch_argv_pushf(a, "%s/spec.resolved.yaml", run_dir);
+    /* jepa-train (like mpirun before the program) reads a word that begins
+     * with '-' as an option: paths go through launch_path_arg (a run.dir
+     * "-x" reaches jepa-train as "./-x") */
+    if (strchr(trainer, '/')) launch_argv_push_path(a, "%s", trainer);
+    else launch_argv_push(a, trainer); /* a name PATH finds */
+    launch_argv_push_path(a, "%s/spec.resolved.yaml", run_dir);
     launch_argv_push(a, "--exact-spec");
-    launch_argv_pushf(a, "%s/spec.yaml", run_dir);
+    launch_argv_push_path(a, "%s/spec.yaml", run_dir);
     if (resume) {
         launch_argv_push(a, "--set");
         launch_argv_push(a, "resume=auto");
     }
+}
+
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* World size from a checkpoint's header: magic "JEPACKPT", version 2 or 3
+ * (u32 at 8), header size 256 (u32 at 12), world (u32 at 36). 0 or -1. */
+static int peek_world(const char *path, int *world) {
+    unsigned char h[40];
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t k = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (k != sizeof h || memcmp(h, "JEPACKPT", 8) != 0) return -1;
+    uint32_t version = le32(h + 8), hsize = le32(h + 12), w = le32(h + 36);
+    if ((version != 2 && version != 3) || hsize != 256 || w < 1 || w > 1u << 20) return -1;
+    *world = (int)w;
+    return 0;
+}
+
+/* "step-<digits>.ckpt" -> step, else -1 (the trainer's names; temp files and
+ * *.corrupt are not checkpoints) */
+static long long ckpt_step(const char *name) {
+    long long v = 0;
+    int nd = 0;
+    if (strncmp(name, "step-", 5) != 0) return -1;
+    for (name += 5; *name >= '0' && *name <= '9' && nd < 18; name++, nd++) v = v * 10 + (*name - '0');
+    return nd > 0 && !strcmp(name, ".ckpt") ? v : -1;
+}
+
+int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen) {
+    char d[LAUNCH_PATH_MAX + 32];
+    int any = 0;
+    snprintf(d, sizeof d, "%s/checkpoints", run_dir);
+    /* newest first, as resume=auto tries them: pick the best step that reads */
+    for (long long below = -1;;) {
+        long long best = -1;
+        char name[256] = "";
+        DIR *dir = opendir(d);
+        for (struct dirent *e; dir && (e = readdir(dir));) {
+            long long st = ckpt_step(e->d_name);
+            if (st >= 0 && (below < 0 || st < below) && st > best) {
+                best = st;
+                snprintf(name, sizeof name, "%s", e->d_name);
+            }
+        }
+        if (dir) closedir(dir);
+        if (best < 0) break;
+        any = 1;
+        snprintf(path, plen, "%s/%s", d, name);
+        if (peek_world(path, world) == 0) return 0;
+        below = best;
+    }
+    snprintf(path, plen, "%s/checkpoint.bin", run_dir);
+    if (access(path, F_OK) != 0) return any ? -1 : 1;
+    return peek_world(path, world) == 0 ? 0 : -1;
 }
 
 /* SIGINT/SIGTERM: pass to the job, stop restarting. */
@@ -98,6 +162,16 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     if (spec_load_file(&s, path, err, errlen)) return -1;
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
+    /* checked before state or launch.log is written: a refused resume
+     * leaves the run directory as it was */
+    int ranks = o && o->ranks > 0 ? o->ranks : s.parallel.ranks, world;
+    char ckpt[LAUNCH_PATH_MAX + 64];
+    if ((resume || !strcmp(s.resume, "auto")) && launch_ckpt_world(run_dir, &world, ckpt, sizeof ckpt) == 0 &&
+        world != ranks)
+        return launch_errf(err, errlen,
+                           "%s was written by %d rank%s, not %d: a resume keeps the world size (jepa-launch "
+                           "resume %s takes it from the checkpoint, or pass --np %d)",
+                           ckpt, world, world == 1 ? "" : "s", ranks, run_dir, world);
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);

@@ -88,9 +88,10 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
     fputs("\nmpi=", f);
     launch_shell_quote(f, s->slurm.mpi);
     fprintf(f, "\nranks=%d\ncpus=%d\nmax_restarts=%d\ndirs=(", ranks, cpus, s->max_restarts);
-    for (int i = 0; i < n; i++) {
-        fputs(i ? "\n  " : "\n  ", f);
-        launch_shell_quote(f, run_dirs[i]);
+    for (int i = 0; i < n; i++) { /* "$run_dir/..." must reach srun's program as a path */
+        char d[LAUNCH_PATH_MAX + 3];
+        fputs("\n  ", f);
+        launch_shell_quote(f, launch_path_arg(run_dirs[i], d, sizeof d));
     }
     fputs("\n)\nrun_dir=${dirs[${SLURM_ARRAY_TASK_ID:-0}]}\n", f);
     if (strcmp(s->parallel.transport, "auto") != 0)
@@ -101,8 +102,11 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
         fputs("export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n", f);
     fputs("note() { printf '%s %s\\n' \"$(date +%Y-%m-%dT%H:%M:%S)\" \"$1\" >>\"$run_dir/launch.log\"; }\n"
           "resume=()\n"
-          "# requeued (slurm.requeue) or restarted below: continue from the checkpoint\n"
-          "if [ \"${SLURM_RESTART_COUNT:-0}\" -gt 0 ]; then resume=(--set resume=auto); fi\n"
+          "# requeued (slurm.requeue), restarted below, or a sweep's unfinished point run\n"
+          "# again (its checkpoints are this spec's: jepa-launch checked): continue from them\n"
+          "if [ \"${SLURM_RESTART_COUNT:-0}\" -gt 0 ] || [ -e \"$run_dir/latest\" ]; then\n"
+          "  resume=(--set resume=auto)\n"
+          "fi\n"
           "attempt=0\n"
           "while :; do\n"
           "  printf 'running job=%s attempt=%d\\n' \"${SLURM_JOB_ID:-?}\" \"$attempt\" >\"$run_dir/state\"\n"
@@ -135,19 +139,11 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
 int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen) {
     const char *sbatch = getenv("JEPA_SBATCH");
     if (!sbatch || !*sbatch) sbatch = "sbatch";
-    /* Slurm expands %j etc. in --output; a literal % in the path is %% */
-    char out[2 * LAUNCH_PATH_MAX];
-    size_t k = 0;
-    for (const char *p = output; *p && k + 3 < sizeof out; p++) {
-        if (*p == '%' && !(p[1] == 'j' || p[1] == 'A' || p[1] == 'a')) out[k++] = '%';
-        out[k++] = *p;
-    }
-    out[k] = 0;
     launch_argv a = {0};
     launch_argv_push(&a, sbatch);
     launch_argv_push(&a, "--parsable");
-    launch_argv_pushf(&a, "--output=%s", out);
-    launch_argv_push(&a, script);
+    launch_argv_pushf(&a, "--output=%s", output);
+    launch_argv_push_path(&a, "%s", script);
     int fds[2];
     if (pipe(fds) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));

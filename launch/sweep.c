@@ -3,13 +3,18 @@
  * from a seeded generator. It expands to grid x count points, each a run
  * directory dir/point-NNN whose resolved spec is base + set + the point's
  * values; every point is checked before any directory is made. Points run
- * here a few at a time (each under the restart loop) or as a Slurm array. */
+ * here a few at a time (each under the restart loop) or as a Slurm array.
+ * Run again into the same directory, a sweep skips its finished points and
+ * continues unfinished ones; a sweep that would give a point another spec
+ * is refused (issue 16: a point's files must all come from one spec). */
 #define _GNU_SOURCE /* open_memstream */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -306,13 +311,57 @@ void sweep_specs_free(launch_spec *specs, int n) {
     free(specs);
 }
 
-int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs_out, char *err, size_t errlen) {
+/* What dir/point-NNN held before: each of this sweep's points is new, or
+ * holds a run of exactly its resolved spec (finished or not); anything else
+ * (another spec there, a point-NNN past this sweep's last) is refused. */
+static int existing_points(const sweep_def *d, const launch_spec *specs, int n, sweep_point_state *have, char *err,
+                           size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 64], msg[SPEC_ERR_MAX], key[128], va[SPEC_STR_MAX], vb[SPEC_STR_MAX];
+    struct stat st;
+    for (int i = 0; i < n; i++) {
+        const char *rd = specs[i].spec.run_dir;
+        jepa_spec old;
+        have[i] = SWEEP_POINT_NEW;
+        snprintf(path, sizeof path, "%s/spec.resolved.yaml", rd);
+        if (stat(path, &st) != 0) continue;
+        spec_defaults(&old);
+        if (spec_load_file(&old, path, msg, sizeof msg))
+            return launch_errf(err, errlen, "%s: point %d: %s holds a run whose spec does not load (%s)", d->path,
+                               i, rd, msg);
+        if (launch_spec_diff(&old, &specs[i].spec, key, sizeof key, va, vb, sizeof va))
+            return launch_errf(err, errlen,
+                               "%s: point %d: %s already holds a run with %s=%.60s, this sweep gives it %.60s: a "
+                               "sweep never rewrites its points (use another dir)",
+                               d->path, i, rd, key, va, vb);
+        snprintf(path, sizeof path, "%s/summary.json", rd);
+        have[i] = stat(path, &st) == 0 ? SWEEP_POINT_FINISHED : SWEEP_POINT_UNFINISHED;
+    }
+    DIR *dir = opendir(d->dir);
+    int rc = 0;
+    for (struct dirent *e; dir && !rc && (e = readdir(dir));) {
+        int k, len = 0;
+        char other[LAUNCH_PATH_MAX + 300];
+        if (sscanf(e->d_name, "point-%d%n", &k, &len) != 1 || e->d_name[len] || k < n) continue;
+        snprintf(other, sizeof other, "%s/%s/spec.resolved.yaml", d->dir, e->d_name);
+        if (stat(other, &st) == 0)
+            rc = launch_errf(err, errlen,
+                             "%s: %s/%s holds a run of an earlier sweep with more points (this one has %d): a "
+                             "sweep never rewrites its points (use another dir)",
+                             d->path, d->dir, e->d_name, n);
+    }
+    if (dir) closedir(dir);
+    return rc;
+}
+
+int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs_out, sweep_point_state **have_out,
+                  char *err, size_t errlen) {
     int n = sweep_npoints(d), nk = d->ngrid + d->nrandom;
     launch_spec *specs = calloc((size_t)n, sizeof *specs);
+    sweep_point_state *have = calloc((size_t)n, sizeof *have);
     char **vals = calloc((size_t)n * (nk ? nk : 1), sizeof *vals);
     char msg[SPEC_ERR_MAX];
     int rc = 0;
-    if (!specs || !vals) return snprintf(err, errlen, "out of memory"), -1;
+    if (!specs || !vals || !have) return snprintf(err, errlen, "out of memory"), -1;
     for (int i = 0; i < n && !rc; i++) {
         const char *sets[LAUNCH_MAX_SETS];
         char rundir[LAUNCH_PATH_MAX + 32];
@@ -326,11 +375,14 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         if (!rc && check) rc = launch_spec_check(&specs[i], check, msg, sizeof msg);
         specs[i].nsets = 0; /* the sets' storage does not outlive this loop */
         if (rc) snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
-        if (!rc && dry_run) {
-            printf("point-%03d", i);
-            for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);
-            printf("\n");
-        }
+    }
+    if (!rc) rc = existing_points(d, specs, n, have, err, errlen);
+    for (int i = 0; i < n && !rc && dry_run; i++) {
+        printf("point-%03d", i);
+        for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);
+        printf("%s\n", have[i] == SWEEP_POINT_FINISHED     ? " (finished: skipped)"
+                       : have[i] == SWEEP_POINT_UNFINISHED ? " (unfinished: continued)"
+                                                           : "");
     }
     if (!rc && !dry_run) {
         char path[LAUNCH_PATH_MAX + 32];
@@ -394,20 +446,25 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
             rc = launch_write_file(path, buf, len, err, errlen);
             free(buf);
         }
-        for (int i = 0; i < n && !rc; i++) rc = launch_prepare_dir(&specs[i], err, errlen);
+        for (int i = 0; i < n && !rc; i++) /* a point's run keeps the files it started with */
+            if (have[i] == SWEEP_POINT_NEW) rc = launch_prepare_dir(&specs[i], err, errlen);
     }
     for (size_t j = 0; j < (size_t)n * nk; j++) free(vals[j]);
     free(vals);
     if (rc) {
         sweep_specs_free(specs, n);
+        free(have);
         return -1;
     }
     if (specs_out) *specs_out = specs;
     else sweep_specs_free(specs, n);
+    if (have_out) *have_out = have;
+    else free(have);
     return 0;
 }
 
-int sweep_run_local(const sweep_def *d, const launch_spec *specs, int n, const launch_opts *o) {
+int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
+                    const launch_opts *o) {
     int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0, failed = 0;
     pid_t *pids = calloc((size_t)n, sizeof *pids);
     launch_opts lo = o ? *o : (launch_opts){0};
@@ -415,11 +472,18 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, int n, const l
     fflush(NULL);
     while (next < n || running > 0) {
         while (running < parallel && next < n) {
-            launch_set_state(specs[next].spec.run_dir, "pending");
+            if (have && have[next] == SWEEP_POINT_FINISHED) {
+                printf("point-%03d: finished before (%s/summary.json): skipped\n", next, specs[next].spec.run_dir);
+                next++;
+                continue;
+            }
+            int resume = have && have[next] == SWEEP_POINT_UNFINISHED;
+            if (!resume) launch_set_state(specs[next].spec.run_dir, "pending");
             pid_t pid = fork();
             if (pid == 0) {
                 char err[SPEC_ERR_MAX];
-                int rc = launch_run_dir(specs[next].spec.run_dir, &lo, 0, err, sizeof err);
+                int rc = launch_run_dir(specs[next].spec.run_dir, &lo, resume, err, sizeof err);
+                if (rc < 0) fprintf(stderr, "jepa-launch: %s\n", err);
                 _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
             }
             if (pid < 0) {

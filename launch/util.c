@@ -70,6 +70,38 @@ void launch_shell_quote(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
+const char *launch_path_arg(const char *path, char *buf, size_t n) {
+    snprintf(buf, n, "%s%s", path[0] == '-' ? "./" : "", path);
+    return buf;
+}
+
+void launch_argv_push_path(launch_argv *a, const char *fmt, ...) {
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    va_end(ap);
+    if (!s) oom();
+    size_t n = strlen(s) + 3;
+    char *p = xrealloc(NULL, n);
+    launch_argv_push(a, launch_path_arg(s, p, n));
+    free(p);
+    free(s);
+}
+
+int launch_slurm_literal(const char *path, char *out, size_t n) {
+    size_t k = 0;
+    if (strchr(path, '\\')) return -1;
+    for (const char *p = path; *p; p++) {
+        if (k + 3 > n) return -1;
+        if (*p == '%') out[k++] = '%';
+        out[k++] = *p;
+    }
+    if (k + 1 > n) return -1;
+    out[k] = 0;
+    return 0;
+}
+
 static int shell_safe(const char *s) {
     if (!*s) return 0;
     for (; *s; s++)

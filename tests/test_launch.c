@@ -2,7 +2,8 @@
  * (grid x random, reproducible draws, the distributions' shapes), sweep file
  * errors, the sbatch script with hostile values (each #SBATCH value read
  * back with sbatch's quoting rules, written out here independently), the
- * mpirun argv, key positions, and the results table's order and CSV. */
+ * mpirun argv, key positions, and the results table's order and CSV;
+ * paths that begin with '-' and '%' in paths handed to Slurm (issue 16). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
@@ -280,6 +281,77 @@ static void test_mpirun_argv(void) {
     launch_argv_free(&a);
 }
 
+/* Slurm's filename patterns as the sbatch man page describes them, written
+ * out independently: %% is '%', %j the job, %A/%a the array job and index,
+ * %x the job name, %u the user; a number after % pads. */
+static void slurm_expand(const char *pat, char *out, size_t n) {
+    size_t k = 0;
+    for (const char *p = pat; *p && k + 16 < n; p++) {
+        if (*p != '%') {
+            out[k++] = *p;
+            continue;
+        }
+        p++;
+        while (*p >= '0' && *p <= '9') p++;
+        switch (*p) {
+        case '%': out[k++] = '%'; break;
+        case 'j': k += (size_t)sprintf(out + k, "4711"); break;
+        case 'A': k += (size_t)sprintf(out + k, "4700"); break;
+        case 'a': k += (size_t)sprintf(out + k, "3"); break;
+        case 'x': k += (size_t)sprintf(out + k, "NAME"); break;
+        case 'u': k += (size_t)sprintf(out + k, "USER"); break;
+        default: out[k++] = '%'; out[k++] = *p; break;
+        }
+        if (!*p) break;
+    }
+    out[k] = 0;
+}
+
+static void test_slurm_literal(void) {
+    static const char *const dirs[] = {"runs/50%acc", "/a/%j%%%A_%a%x%u%5j", "plain", "%", "-dash run/%"};
+    char lit[256], pat[300], got[400], want[300];
+    for (size_t i = 0; i < COUNT(dirs); i++) {
+        CU_ASSERT_EQUAL_FATAL(launch_slurm_literal(dirs[i], lit, sizeof lit), 0);
+        snprintf(pat, sizeof pat, "%s/slurm-%%j.out", lit);
+        slurm_expand(pat, got, sizeof got);
+        snprintf(want, sizeof want, "%s/slurm-4711.out", dirs[i]);
+        CU_ASSERT_STRING_EQUAL(got, want);
+    }
+    CU_ASSERT_EQUAL(launch_slurm_literal("runs/a\\b", lit, sizeof lit), -1); /* Slurm strips backslashes */
+    CU_ASSERT_EQUAL(launch_slurm_literal("%%%%", lit, 8), -1);               /* 8 bytes + NUL do not fit */
+    CU_ASSERT_EQUAL(launch_slurm_literal("%%%%", lit, 9), 0);
+    CU_ASSERT_STRING_EQUAL(lit, "%%%%%%%%");
+}
+
+/* A path that begins with '-' reaches every program as a path: mpirun,
+ * the trainer (./-x), and the batch script's srun line. */
+static void test_dash_paths(void) {
+    char buf[64];
+    CU_ASSERT_STRING_EQUAL(launch_path_arg("-dash run", buf, sizeof buf), "./-dash run");
+    CU_ASSERT_STRING_EQUAL(launch_path_arg("/abs/-x", buf, sizeof buf), "/abs/-x");
+    CU_ASSERT_STRING_EQUAL(launch_path_arg("rel/-x", buf, sizeof buf), "rel/-x");
+    jepa_spec s;
+    spec_defaults(&s);
+    launch_opts o = {.mpirun = "mpirun", .trainer = "-bin/jepa-train", .ncpus = 4};
+    launch_argv a = {0};
+    launch_mpirun_argv(&a, &s, &o, "-dash run", 0);
+    CU_ASSERT_EQUAL_FATAL(a.n, 9);
+    CU_ASSERT_STRING_EQUAL(a.v[5], "./-bin/jepa-train");
+    CU_ASSERT_STRING_EQUAL(a.v[6], "./-dash run/spec.resolved.yaml");
+    CU_ASSERT_STRING_EQUAL(a.v[8], "./-dash run/spec.yaml");
+    for (int i = 3; i < a.n; i++) /* after -np N: nothing but the options we meant starts with '-' */
+        if (a.v[i][0] == '-') CU_ASSERT(!strcmp(a.v[i], "--bind-to") || !strcmp(a.v[i], "--exact-spec"));
+    launch_argv_free(&a);
+    char err[SPEC_ERR_MAX] = "", *sb = NULL;
+    size_t len = 0;
+    const char *dirs[] = {"-a", "/b/-c"};
+    FILE *f = open_memstream(&sb, &len);
+    CU_ASSERT_EQUAL(launch_sbatch_script(f, &s, "/t", dirs, 2, 0, err, sizeof err), 0);
+    fclose(f);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb, "\ndirs=(\n  './-a'\n  '/b/-c'\n)\n"));
+    free(sb);
+}
+
 static void test_locate(void) {
     const char *y = "seed: 1\ndata:\n  train: a\noptim.lr: 2\nmask: {min_keep: 3}\n";
     int line = 0, col = 0;
@@ -350,6 +422,8 @@ int main(void) {
         {"sweep_errors", test_sweep_errors},
         {"sbatch_hostile", test_sbatch_hostile},
         {"mpirun_argv", test_mpirun_argv},
+        {"slurm_literal", test_slurm_literal},
+        {"dash_paths", test_dash_paths},
         {"locate", test_locate},
         {"json_number", test_json_number},
         {"results_order_and_csv", test_results_order_and_csv},

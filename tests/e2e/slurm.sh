@@ -2,8 +2,9 @@
 # Real Slurm on localhost: installs slurm-wlm and munge if missing, writes a
 # one-node slurm.conf in a temp directory (CPUs from nproc), starts munged,
 # slurmctld and slurmd itself, submits a tiny 2-rank run through
-# `jepa-launch slurm` (hostile job name and run directory) and a 2-point
-# sweep as a job array through `jepa-launch sweep --slurm`, waits for them
+# `jepa-launch slurm` (hostile job name and run directory; a run.dir that
+# begins with '-' and holds '%'), a 2-point sweep as a job array through
+# `jepa-launch sweep --slurm` (its dir holds '%a'), waits for them
 # (squeue + the runs' state files; no accounting database), checks results,
 # and stops the daemons it started, by pid, even on failure.
 . "$(dirname "$0")/lib.sh"
@@ -127,9 +128,21 @@ cmp -s "$RUN/spec.yaml" "$S/configs/fmnist-tiny.yaml" && ok "run dir keeps the e
 ls "$RUN"/slurm-"$JOB".out >/dev/null 2>&1 && ok "job output in the run directory" || bad "no slurm-$JOB.out"
 [ -e "$SENT" ] && bad "a hostile value was executed" || ok "hostile values never ran"
 
+# issue 16: a relative run.dir that begins with '-' and holds '%' (Slurm
+# expands %a, %x, %j, ... in --output: the launcher writes a literal % as %%)
+cd "$T" || exit 1
+PD="-run 50%acc %x"
+run submit2 "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$PD" --set slurm.partition=debug \
+  --set slurm.time=00:10:00
+JOB2=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
+[ "$RC" -eq 0 ] && [ -n "$JOB2" ] && ok "submitted job $JOB2 with run.dir '$PD'" || bad "submit2 rc $RC: $OUT $ERR"
+wait_runs "$T/$PD" && [ "$(cat "$T/$PD/state")" = done ] && ok "it finished" || bad "state: $(cat "$T/$PD/state" 2>&1)"
+[ -s "$T/$PD/slurm-$JOB2.out" ] && ok "its output is $PD/slurm-$JOB2.out" \
+  || bad "no $PD/slurm-$JOB2.out: $(find "$T" -name "slurm-$JOB2.out" 2>&1)"
+
 cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
-dir: $T/sweep
+dir: "$T/sweep 5%a"
 parallel: 2
 set: {model.width: 32, model.depth: 2, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
       model.pred_heads: 2, train.steps: 8, train.log_every: 4, train.batch_per_rank: 32,
@@ -140,10 +153,13 @@ EOF
 run sweep "$L" sweep "$T/sweep.yaml" --slurm
 AJOB=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
 [ "$RC" -eq 0 ] && [ -n "$AJOB" ] && ok "sweep submitted as job array $AJOB" || bad "sweep rc $RC: $OUT $ERR"
-grep -q '^#SBATCH --array=0-1%2$' "$T/sweep/sweep.sbatch" && ok "array of 2, 2 at a time" || bad "no --array line"
-wait_runs "$T/sweep/point-000" "$T/sweep/point-001" && ok "both array tasks finished" || bad "sweep did not finish"
-run results "$L" results "$T/sweep"
+SW="$T/sweep 5%a"
+grep -q '^#SBATCH --array=0-1%2$' "$SW/sweep.sbatch" && ok "array of 2, 2 at a time" || bad "no --array line"
+wait_runs "$SW/point-000" "$SW/point-001" && ok "both array tasks finished" || bad "sweep did not finish"
+[ -s "$SW/slurm-${AJOB}_0.out" ] && [ -s "$SW/slurm-${AJOB}_1.out" ] && ok "array output in '$SW' (a literal %a there)" \
+  || bad "array output: $(ls "$SW" 2>&1 | tr '\n' ' ')"
+run results "$L" results "$SW"
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 2 ] && ok "results: 2 points done" \
   || bad "results rc $RC: $OUT $ERR"
-[ "$(grep -c ',done$' "$T/sweep/results.csv" 2>/dev/null)" = 2 ] && ok "results.csv" || bad "results.csv"
+[ "$(grep -c ',done$' "$SW/results.csv" 2>/dev/null)" = 2 ] && ok "results.csv" || bad "results.csv"
 finish

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Issue 16, items 2-7, as end-to-end checks of jepa-launch and jepa-train:
+#   2. a run.dir that begins with '-' reaches mpirun, jepa-train, sbatch and
+#      srun as a path (local run, sweep, Slurm script, resume);
+#   3. '%' in a path handed to Slurm is written '%%' (our own %j stays);
+#   4. every kind of refused resume (the trainer's and the launcher's) leaves
+#      the run directory byte-identical;
+#   5. `jepa-launch resume` of a run started with plain `mpirun -np 2` takes
+#      the checkpoint's world size, and refuses a --np that does not match;
+#   6. a sweep run again into its directory skips finished points, continues
+#      unfinished ones, refuses one that would rewrite a point; `results`
+#      reports no figures for a point whose spec was rewritten after it ran;
+#   7. every output path the launcher takes gets its parents (mkdir -p).
+# About 30 s on 2 cores (tiny model, a few steps per run).
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+TR="$B/jepa-train"
+MPI="${JEPA_MPIEXEC:-mpirun}"
+SPEC="$S/configs/fmnist-tiny.yaml"
+FM=/usr/share/datasets/fashion-mnist
+unset JEPA_MPIRUN JEPA_TRAIN_BIN
+export JEPA_SBATCH=false # no real sbatch is ever asked: the Slurm checks use a fake one
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# Fashion-MNIST's test split packed twice: the same 10000 images in other
+# shards, so the same shape and size with another fingerprint
+pack() {
+  "$B/jepa-shard" pack --idx-images "$FM/t10k-images-idx3-ubyte.gz" --idx-labels "$FM/t10k-labels-idx1-ubyte.gz" \
+    --out "$1" --split train --quiet "${@:2}"
+}
+pack "$T/d1" && pack "$T/d2" --records-per-shard 2048 || { bad "packing Fashion-MNIST's test split failed"; finish; exit 1; }
+SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+       --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=6 --set train.log_every=1
+       --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false
+       --set checkpoint.every_steps=2 --set data.train="$T/d1" --set data.test="$T/d1")
+
+# snap DIR: one hash over the names, sizes and bytes of everything in DIR
+snap() {
+  (cd -- "$1" && find . -print0 | LC_ALL=C sort -z | xargs -0 stat -c '%n %s %F' &&
+    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -c1-16
+}
+# refused DESC DIR BEFORE PATTERN...: the last command failed with one
+# stderr line holding every PATTERN, and DIR still hashes to BEFORE
+refused() {
+  local desc=$1 dir=$2 before=$3 lines after
+  shift 3
+  after=$(snap "$dir")
+  if [ "$RC" -eq 0 ]; then bad "$desc: not refused (exit 0)"; return; fi
+  for p in "$@"; do
+    case "$ERR" in *"$p"*) ;; *) bad "$desc: stderr lacks '$p': $ERR"; return ;; esac
+  done
+  # mpirun adds its own banner when a rank exits non-zero: count our lines only
+  lines=$(printf '%s\n' "$ERR" | grep -c '^jepa')
+  [ "$lines" -eq 1 ] || { bad "$desc: $lines jepa lines in stderr, want 1: $ERR"; return; }
+  [ "$after" = "$before" ] && ok "$desc: refused (exit $RC), run directory byte-identical" \
+    || bad "$desc: run directory changed ($before -> $after): $ERR"
+}
+json() { sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" "$1"; }
+
+cd "$T" || exit 1
+
+# ---- 2. a run.dir that begins with '-'
+run dry "$L" run "$SPEC" --np 2 --dry-run "${SMALL[@]}" --set run.dir="-dash run"
+want="mpirun -np 2 $B/jepa-train './-dash run/spec.resolved.yaml' --exact-spec './-dash run/spec.yaml'"
+[ "$RC" -eq 0 ] && [ "$OUT" = "$want" ] && ok "dash: --dry-run hands mpirun ./-dash run" || bad "dash dry: rc $RC [$OUT] $ERR"
+run dash "$L" run "$SPEC" --np 2 "${SMALL[@]}" --set run.dir="-dash run" --set max_restarts=0
+[ "$RC" -eq 0 ] && [ "$(json "$T/-dash run/summary.json" ranks)" = 2 ] && [ "$(json "$T/-dash run/summary.json" steps)" = 6 ] \
+  && ok "dash: a 2-rank run in '-dash run' finishes" || bad "dash run: rc $RC: $(printf '%s' "$ERR" | head -3)"
+run dashres "$L" resume --dry-run -- "-dash run"
+[ "$OUT" = "$want --set resume=auto" ] && ok "dash: resume --dry-run" || bad "dash resume: [$OUT] $ERR"
+# Slurm: a fake sbatch records its argv; the script it got runs with a fake srun
+mkdir -p fakebin
+printf '#!/bin/bash\nfor a in "$@"; do printf "%%s\\0" "$a"; done >"$FAKE_ARGV"\necho 4711\n' >fakebin/sbatch
+printf '#!/bin/bash\nfor a in "$@"; do printf "%%s\\0" "$a"; done >"$FAKE_ARGV"\n' >fakebin/srun
+chmod +x fakebin/sbatch fakebin/srun
+SD="-s 50%acc %j"
+FAKE_ARGV="$T/sbatch.argv" JEPA_SBATCH="$T/fakebin/sbatch" run sl "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$SD"
+printf '%s\0' --parsable "--output=-s 50%%acc %%j/slurm-%j.out" "./$SD/job.sbatch" >want.argv
+[ "$RC" -eq 0 ] && cmp -s sbatch.argv want.argv && ok "dash + %: sbatch gets --output=-s 50%%acc %%j/slurm-%j.out ./-s 50%acc %j/job.sbatch" \
+  || bad "sbatch argv: rc $RC [$(tr '\0' ' ' <sbatch.argv 2>&1)] $ERR"
+FAKE_ARGV="$T/srun.argv" PATH="$T/fakebin:$PATH" bash "./$SD/job.sbatch" >/dev/null 2>&1
+printf '%s\0' --mpi=pmix -n 1 --cpus-per-task=1 "$B/jepa-train" "./$SD/spec.resolved.yaml" --exact-spec "./$SD/spec.yaml" >want.argv
+cmp -s srun.argv want.argv && ok "dash: srun gets ./-s 50%acc %j/spec.resolved.yaml" || bad "srun argv: $(tr '\0' ' ' <srun.argv 2>&1)"
+run slbs "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/back\\slash"
+expect_error "Slurm: a backslash in run.dir is refused" 2 "run.dir" "backslash"
+[ -e "$T/back\\slash" ] && bad "a refused slurm run.dir was created" || ok "nothing created for it"
+
+# ---- 5. resume of a run started with plain mpirun -np 2 (parallel.ranks says 1)
+run p2 "$MPI" -np 2 -x JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/p2"
+[ "$RC" -eq 75 ] && [ -e "$T/p2/checkpoints/step-00000003.ckpt" ] && ok "plain mpirun -np 2 run stopped after step 3" \
+  || bad "p2: rc $RC: $ERR"
+run p2dry "$L" resume "$T/p2" --dry-run
+[ "$OUT" = "mpirun -np 2 $B/jepa-train $T/p2/spec.resolved.yaml --exact-spec $T/p2/spec.yaml --set resume=auto" ] \
+  && case "$ERR" in *"written by 2 ranks"*"parallel.ranks 1"*) true ;; *) false ;; esac \
+  && ok "resume takes the checkpoint's world size (2) and says so" || bad "p2 resume dry: [$OUT] [$ERR]"
+before=$(snap "$T/p2")
+run p2np1 "$L" resume "$T/p2" --np 1
+refused "resume --np 1 of a 2-rank checkpoint" "$T/p2" "$before" "written by 2 ranks, not 1" "--np 2"
+run p2res "$L" resume "$T/p2"
+[ "$RC" -eq 0 ] && [ "$(json "$T/p2/summary.json" ranks)" = 2 ] && [ "$(json "$T/p2/summary.json" resumed_from)" = 3 ] \
+  && ok "jepa-launch resume finishes it at 2 ranks from step 3" || bad "p2 resume: rc $RC: $(printf '%s' "$ERR" | tail -3)"
+
+# ---- 4. refused resumes leave the run directory byte-identical
+run r1 env JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
+[ "$RC" -eq 75 ] && ok "fixture: 1-rank run stopped after step 3" || bad "r1: rc $RC: $ERR"
+before=$(snap "$T/r1")
+R1=(--set run.dir="$T/r1" --set resume=auto)
+run ra "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}" --set data.train="$T/d2"
+refused "jepa-train: data.train of the same shape and size, other shards" "$T/r1" "$before" "dataset"
+run rb "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}" --set model.width=48
+refused "jepa-train: another model.width" "$T/r1" "$before" "model.width"
+run rc "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}" --set train.steps=8
+refused "jepa-train: another train.steps" "$T/r1" "$before" "train.steps"
+run rd "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}" --set optim.lr=0.005
+refused "jepa-train: another optim.lr" "$T/r1" "$before" "step-00000003.ckpt"
+run re "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
+refused "jepa-train: resume none over checkpoints" "$T/r1" "$before" "already holds checkpoints"
+run rf "$MPI" -np 2 "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}"
+refused "jepa-train under mpirun -np 2: another world size" "$T/r1" "$before" "step-00000003.ckpt"
+run rg "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
+refused "jepa-launch run: resume none over checkpoints" "$T/r1" "$before" "already holds checkpoints" "jepa-launch resume"
+run rh "$L" run "$SPEC" "${SMALL[@]}" "${R1[@]}" --set optim.lr=0.005
+refused "jepa-launch run: another optim.lr" "$T/r1" "$before" "optim.lr" "0.005"
+run ri "$L" run "$SPEC" "${SMALL[@]}" "${R1[@]}" --set data.train="$T/d2"
+refused "jepa-launch run: another data.train" "$T/r1" "$before" "data.train"
+run rj "$L" resume "$T/r1" --np 2
+refused "jepa-launch resume --np 2 of a 1-rank checkpoint" "$T/r1" "$before" "written by 1 rank, not 2"
+run rk "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
+refused "jepa-launch slurm over checkpoints" "$T/r1" "$before" "already holds checkpoints"
+run rl "$L" resume "$T/r1"
+[ "$RC" -eq 0 ] && [ "$(json "$T/r1/summary.json" resumed_from)" = 3 ] && ok "after the refusals the run resumes and finishes" \
+  || bad "r1 resume: rc $RC: $ERR"
+
+# ---- 6. a sweep run again into its directory
+sweep() { # FILE DIR LRS [EXTRA]
+  cat >"$1" <<EOF
+base: $SPEC
+dir: "$2"
+parallel: 1
+set: {model.width: 32, model.depth: 2, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
+      model.pred_heads: 2, train.steps: 4, train.log_every: 2, train.batch_per_rank: 32, max_restarts: 0,
+      parallel.threads_per_rank: 1, eval.probe: false, data.train: $T/d1, data.test: $T/d1${4:-}}
+grid:
+  optim.lr: [$3]
+EOF
+}
+sweep s1.yaml "$T/sw" "0.002, 0.0005"
+run s1 "$L" sweep s1.yaml
+[ "$RC" -eq 0 ] && [ -s "$T/sw/point-000/summary.json" ] && [ -s "$T/sw/point-001/summary.json" ] \
+  && ok "sweep of 2 points" || bad "sweep: rc $RC: $OUT $ERR"
+p0=$(snap "$T/sw/point-000")
+p1=$(snap "$T/sw/point-001")
+run s1again "$L" sweep s1.yaml
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[01]: finished before .*: skipped$')" = 2 ] \
+  && ok "the same sweep again: both finished points skipped, and it says so" || bad "sweep again: rc $RC: $OUT $ERR"
+[ "$(snap "$T/sw/point-000")" = "$p0" ] && [ "$(snap "$T/sw/point-001")" = "$p1" ] && ok "finished points byte-identical" \
+  || bad "a finished point changed"
+all=$(snap "$T/sw")
+sweep s2.yaml "$T/sw" "0.005, 0.0005"
+run s2 "$L" sweep s2.yaml
+refused "a sweep with another lr into the same dir" "$T/sw" "$all" "point 0" "optim.lr=0.002" "0.005"
+sweep s3.yaml "$T/sw" "0.002"
+run s3 "$L" sweep s3.yaml
+refused "a sweep with fewer points into the same dir" "$T/sw" "$all" "point-001" "more points"
+run s2dry "$L" sweep s2.yaml --dry-run
+refused "the same with --dry-run" "$T/sw" "$all" "point 0"
+sweep s4.yaml "$T/sw" "0.002, 0.0005, 0.001"
+run s4 "$L" sweep s4.yaml
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c 'skipped$')" = 2 ] && [ -s "$T/sw/point-002/summary.json" ] \
+  && ok "a sweep with one point more runs only the new point" || bad "s4: rc $RC: $OUT $ERR"
+[ "$(snap "$T/sw/point-000")" = "$p0" ] && [ "$(snap "$T/sw/point-001")" = "$p1" ] && ok "its finished points byte-identical" \
+  || bad "s4 changed a finished point"
+run res "$L" results "$T/sw"
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 3 ] && ok "results: 3 points done" || bad "results: $OUT $ERR"
+# an unfinished point (stopped after step 2 of 4) is continued, not restarted
+sweep u.yaml "$T/u" "0.002"
+JEPA_DEBUG_STOP_STEP=2 run u1 "$L" sweep u.yaml
+[ "$RC" -ne 0 ] && [ -e "$T/u/point-000/checkpoints/step-00000002.ckpt" ] && [ ! -e "$T/u/point-000/summary.json" ] \
+  && ok "fixture: a sweep point stopped after step 2" || bad "u1: rc $RC: $OUT $ERR"
+run u2 "$L" sweep u.yaml
+[ "$RC" -eq 0 ] && [ "$(json "$T/u/point-000/summary.json" resumed_from)" = 2 ] \
+  && ok "the sweep again continues the unfinished point from step 2" || bad "u2: rc $RC: $OUT $ERR"
+# a point whose spec was rewritten after it finished (what re-runs once did): no figures
+sed -i 's/^  lr: 0.002$/  lr: 0.005/' "$T/sw/point-000/spec.resolved.yaml"
+run lie "$L" results "$T/sw"
+row=$(printf '%s\n' "$OUT" | grep '^0 ')
+[ "$RC" -eq 1 ] && case "$row" in *" - "*"inconsistent"*) true ;; *) false ;; esac \
+  && [ "$(printf '%s' "$ERR" | grep -c '')" = 1 ] && ok "results: no figures for a rewritten point, one line, exit 1" \
+  || bad "results of a rewritten point: rc $RC [$row] $ERR"
+
+# ---- 2 again, for sweeps and for our own command line (-- ends the options)
+FAKE="$T/fake-train" # reads its first argument as jepa-train does: a spec file, never an option
+printf '#!/bin/bash\ncase "$1" in -*) echo "fake-train: missing SPEC.yaml" >&2; exit 2 ;; esac\n[ -f "$1" ] || exit 9\n' >"$FAKE"
+chmod +x "$FAKE"
+sweep ds.yaml "-dash sweep" "0.002, 0.001"
+run ds env JEPA_TRAIN_BIN="$FAKE" "$L" sweep ds.yaml
+[ "$RC" -eq 0 ] && [ "$(cat "./-dash sweep/point-001/state")" = done ] && ok "dash: a sweep into '-dash sweep' runs its points" \
+  || bad "dash sweep: rc $RC: $OUT $ERR"
+run dsst "$L" status -- "-dash sweep"
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points done" ] && ok "dash: status -- '-dash sweep'" \
+  || bad "status --: rc $RC: $OUT $ERR"
+
+# ---- 7. output paths get their parents
+run mk1 env JEPA_TRAIN_BIN="$FAKE" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/new/a/b/run"
+[ "$RC" -eq 0 ] && [ -s "$T/new/a/b/run/spec.resolved.yaml" ] && ok "run: run.dir's parents made" || bad "mk1: rc $RC $ERR"
+run mk2 "$L" slurm "$SPEC" "${SMALL[@]}" --dry-run --set run.dir="$T/new2/a/run"
+[ "$RC" -eq 0 ] && [ -s "$T/new2/a/run/job.sbatch" ] && ok "slurm: run.dir's parents made" || bad "mk2: rc $RC $ERR"
+sweep mk3.yaml "$T/new3/a/sweep" "0.002"
+run mk3 env JEPA_TRAIN_BIN="$FAKE" "$L" sweep mk3.yaml
+[ "$RC" -eq 0 ] && [ -s "$T/new3/a/sweep/points.csv" ] && [ -s "$T/new3/a/sweep/point-000/spec.yaml" ] \
+  && ok "sweep: dir's parents made" || bad "mk3: rc $RC $OUT $ERR"
+: >"$T/afile"
+run mk4 "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/afile/run"
+expect_error "run.dir under a regular file" 2 "$T/afile"
+finish
