@@ -2,7 +2,7 @@
  * memcpy of the same size, and a simulated backward pass that burns a fixed
  * compute time between ready() calls to measure how much communication is
  * left exposed in finish(). Then a message-size sweep (ping-pong between
- * ranks 0 and 1, MPI_Allreduce over all ranks; medians of --reps) fitted to
+ * ranks 0 and 1, MPI_Allreduce over all ranks; medians of --reps) reduced to
  * the alpha-beta (Hockney) model t = alpha + beta*bytes, and gamma, the local
  * reduction cost per byte; these estimates are the last lines, for
  * docs/scaling.md's model. Run under mpirun -np W; rank 0 prints `key value`.
@@ -158,18 +158,15 @@ static double time_allreduce_sweep(float *g, size_t bytes, int reps, double *lo)
     return med;
 }
 
-/* Weighted least squares of t = alpha + beta*m with weights 1/t^2 (so every
- * size counts by its relative error, not the largest by its absolute one).
- * Returns the largest relative error of the fit over the points. */
+/* alpha-beta (Hockney) estimates from a sweep over increasing sizes m[0..n):
+ * alpha = the smallest message's time (beta * 8 bytes is noise), beta = the
+ * slope between the two largest sizes, where the per-byte cost dominates and
+ * the protocol (rendezvous) is the same. A least-squares fit over all sizes
+ * would let the noisy small messages set beta on a loaded machine. Returns
+ * the model's largest relative error over the points. */
 static double fit_alpha_beta(const double *m, const double *t, int n, double *alpha, double *beta) {
-    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-    for (int i = 0; i < n; i++) {
-        double w = 1.0 / (t[i] * t[i]);
-        sw += w, sx += w * m[i], sy += w * t[i], sxx += w * m[i] * m[i], sxy += w * m[i] * t[i];
-    }
-    double det = sw * sxx - sx * sx;
-    *beta = (sw * sxy - sx * sy) / det;
-    *alpha = (sy - *beta * sx) / sw;
+    *beta = (t[n - 1] - t[n - 2]) / (m[n - 1] - m[n - 2]);
+    *alpha = t[0] - *beta * m[0];
     double worst = 0;
     for (int i = 0; i < n; i++) {
         double e = fabs(*alpha + *beta * m[i] - t[i]) / t[i];

@@ -7,7 +7,9 @@
 #             ViT-S config (width 384, depth 12, 6 heads) at batch 8/32
 #   comm:     bench-comm at 2 ranks over shared memory, TCP loopback, TCP
 #             between two network namespaces (tests/e2e/netns.sh), and the
-#             same shaped to SHAPE (tc tbf) when tc permits
+#             same shaped to SHAPE (tc tbf) when tc permits; between the
+#             namespaces also the gradient's all-reduce with Open MPI's ring,
+#             reduce+broadcast and recursive doubling forced
 #   trainer:  jepa-train, tiny config, global batch 128, STEPS steps, no probe:
 #             1 rank, and 2 ranks over each of those transports
 # Output: `key value` lines (keys repeat once per round), then the load.
@@ -70,7 +72,12 @@ step() { # NAME ARGS...: bench-step's ms per step and params
 }
 comm() { # NAME LAUNCHER...: bench-comm at 2 ranks
   local name=$1; shift
-  "$@" -np 2 "$b/bench-comm" --iters 10 --reps 7 2>/dev/null | sed -n "/^sweep_bytes/!s/^/${name}_/p"
+  "$@" -np 2 "$b/bench-comm" --iters 10 --reps 7 2>/dev/null | sed "s/^/${name}_/"
+}
+algo() { # NAME N LAUNCHER...: the gradient's all-reduce with tuned's algorithm N forced
+  local name=$1 n=$2; shift 2
+  "$@" --mca coll_tuned_use_dynamic_rules 1 --mca coll_tuned_allreduce_algorithm "$n" -np 2 "$b/bench-comm" \
+    --iters 10 --sweep 0 2>/dev/null | sed -n "s/^blocking_ms /${name}_blocking_ms /p"
 }
 VITS=(--set model.width=384 --set model.depth=12 --set model.heads=6)
 for r in $(seq "$reps"); do
@@ -85,6 +92,9 @@ for r in $(seq "$reps"); do
   if [ $netns = 1 ]; then
     train w2_netns 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp
     comm netns "$T/mpirun-2hosts" --mca btl self,tcp
+    algo netns_ring 4 "$T/mpirun-2hosts" --mca btl self,tcp           # ring
+    algo netns_tree 2 "$T/mpirun-2hosts" --mca btl self,tcp           # reduce + broadcast
+    algo netns_recdbl 3 "$T/mpirun-2hosts" --mca btl self,tcp         # recursive doubling
   fi
   if [ $shaped = 1 ]; then
     shape_on

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""scaling_model.py - the alpha-beta-gamma model of docs/scaling.md, fed by
+bench/scaling.sh's output (key value lines, repeated once per round; the
+median over rounds is used, and the minimum where said).
+
+Step time of data-parallel SGD on p nodes, per-node batch b, gradient of M
+bytes in k buckets (Hockney's alpha-beta model with Thakur, Rabenseifner and
+Gropp's collective costs, "Optimization of Collective Communication
+Operations in MPICH", IJHPCA 19(1), 2005, sections 2 and 4.4):
+
+  compute   T_c(b)  = o + c*b                         (bench-step, least squares)
+  ring      T_ar    = 2(p-1) k alpha + 2(p-1)/p M beta + (p-1)/p M gamma
+  tree      T_ar    = 2 ceil(log2 p) (k alpha + M beta) + ceil(log2 p) M gamma
+                      (binomial reduce, then binomial broadcast)
+  exposed   E       = T_ar - min(f T_ar, h T_c(b))    (f: measured overlap
+                      fraction; h: the backward's share of the step, the only
+                      time a bucket can leave behind compute)
+  step      T(p)    = T_c(b) + E
+  efficiency at fixed global batch G (b = G/p): T_c(G) / (p T(p));
+  at fixed per-node batch b: T_c(b) / T(p).
+
+A node is one rank with the compute measured here on one core; SPEEDUP > 1
+models nodes that many times faster (compute divided by it, the network as
+given), the usual case: communication then dominates sooner.
+
+usage: bench/scaling_model.py SCALING_OUTPUT [SPEEDUP (1)]  (prints markdown)
+"""
+import math
+import statistics
+import sys
+
+BUCKET_BYTES = 4 * 1048576  # parallel.bucket_mb default (4)
+# backward's share of the step, from bench-step's phase timers (docs/scaling.md):
+# the window in which buckets can leave behind compute
+H_BACKWARD = {"tiny": 0.45, "vits": 0.32}
+NODES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+
+
+def load(path):
+    vals = {}
+    for line in open(path):
+        w = line.split()
+        if len(w) == 2:
+            try:
+                vals.setdefault(w[0], []).append(float(w[1]))
+            except ValueError:
+                pass
+    return vals
+
+
+def med(v, k):
+    return statistics.median(v[k]) if k in v else float("nan")
+
+
+def lo(v, k):
+    return min(v[k]) if k in v else float("nan")
+
+
+def fit_line(xs, ys):
+    """Least squares y = o + c x; returns (o, c, largest relative error)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    c = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    o = my - c * mx
+    err = max(abs(o + c * x - y) / y for x, y in zip(xs, ys))
+    return o, c, err
+
+
+def allreduce(alg, p, m, k, a, b, g):
+    """Seconds for an all-reduce of m bytes in k buckets over p nodes."""
+    if p == 1:
+        return 0.0
+    if alg == "ring":
+        return 2 * (p - 1) * k * a + 2 * (p - 1) / p * m * b + (p - 1) / p * m * g
+    lg = math.ceil(math.log2(p))
+    return 2 * lg * (k * a + m * b) + lg * m * g
+
+
+def step(tc, tar, f, h):
+    return tc + tar - min(f * tar, h * tc)
+
+
+def pct(x):
+    return f"{100 * x:+.0f}%"
+
+
+def main():
+    v = load(sys.argv[1])
+    out = []
+    p = out.append
+    # ---- compute
+    comp = {}
+    for name, batches in (("tiny", [8, 32, 64, 128]), ("vits", [8, 32])):
+        xs = [b for b in batches if f"{name}_b{b}_ms_per_step" in v]
+        ys = [med(v, f"{name}_b{b}_ms_per_step") * 1e-3 for b in xs]
+        o, c, e = fit_line(xs, ys)
+        params = med(v, f"{name}_b{xs[0]}_params")
+        comp[name] = (o, c, 4 * params)
+        p(f"compute_{name}: params {params:.0f} grad_bytes {4 * params:.0f} "
+          f"o_ms {o * 1e3:.2f} c_ms_per_image {c * 1e3:.3f} fit_max_rel_err {e:.3f} "
+          f"(batches {xs}, ms/step {[round(y * 1e3, 1) for y in ys]})")
+    # ---- transports measured at 2 ranks
+    nets = {}
+    for t in ("shm", "tcp", "netns", "shaped"):
+        if f"{t}_pingpong_alpha_us" not in v:
+            continue
+        nets[t] = dict(
+            a=med(v, f"{t}_pingpong_alpha_us") * 1e-6,
+            b=med(v, f"{t}_pingpong_beta_ns_per_byte") * 1e-9,
+            amin=lo(v, f"{t}_min_pingpong_alpha_us") * 1e-6,
+            bmin=lo(v, f"{t}_min_pingpong_beta_ns_per_byte") * 1e-9,
+            g=med(v, f"{t}_gamma_ns_per_byte") * 1e-9,
+            blocking=med(v, f"{t}_blocking_ms") * 1e-3,
+            f=med(v, f"{t}_overlap_fraction"),
+            fit=med(v, f"{t}_pingpong_fit_max_rel_err"),
+        )
+        n = nets[t]
+        p(f"net_{t}: alpha_us {n['a'] * 1e6:.2f} beta_ns_per_byte {n['b'] * 1e9:.4f} "
+          f"(GB/s {1e-9 / n['b']:.2f}) min: alpha_us {n['amin'] * 1e6:.2f} beta_ns {n['bmin'] * 1e9:.4f} "
+          f"gamma_ns {n['g'] * 1e9:.4f} fit_max_rel_err {n['fit']:.2f} overlap_f {n['f']:.2f}")
+    # ---- check against this machine (2 ranks, tiny, global batch 128)
+    o, c, mt = comp["tiny"]
+    w1 = med(v, "w1_step_ms") * 1e-3
+    scale = w1 / (o + c * 128)  # the trainer's step against bench-step's at batch 128
+    tc64 = scale * (o + c * 64)
+    p("")
+    p("| 2 ranks over | all-reduce of the gradient: model (ring, ping-pong alpha/beta/gamma) | measured (bench-comm, blocking) | error "
+      "| trainer step: model | measured | error | exposed wait: model | measured | speed-up over 1 rank: model | measured |")
+    p("|---|---|---|---|---|---|---|---|---|---|---|")
+    for t, n in nets.items():
+        key = {"shm": "w2_shm", "tcp": "w2_tcp", "netns": "w2_netns", "shaped": "w2_shaped"}[t]
+        tar = allreduce("ring", 2, mt, 1, n["a"], n["b"], n["g"])
+        tar_k = allreduce("ring", 2, mt, math.ceil(mt / BUCKET_BYTES), n["a"], n["b"], n["g"])
+        ts = step(tc64, tar_k, n["f"], H_BACKWARD["tiny"])
+        ms, mw = med(v, f"{key}_step_ms") * 1e-3, med(v, f"{key}_wait_ms") * 1e-3
+        p(f"| {t} | {tar * 1e3:.2f} ms | {n['blocking'] * 1e3:.2f} ms | {pct(tar / n['blocking'] - 1)} "
+          f"| {ts * 1e3:.0f} ms | {ms * 1e3:.0f} ms | {pct(ts / ms - 1)} | {(ts - tc64) * 1e3:.1f} ms | {mw * 1e3:.1f} ms "
+          f"| {w1 / ts:.2f}x | {w1 / ms:.2f}x |")
+    p("\n| 2 ranks over | all-reduce of the gradient, model from the ping-pong minima (ring) "
+      "| the sweep's all-reduce minima, fitted, at M | error |")
+    p("|---|---|---|---|")
+    for t, n in nets.items():
+        if f"{t}_min_allreduce_alpha_us" not in v:
+            continue
+        model = allreduce("ring", 2, mt, 1, n["amin"], n["bmin"], n["g"])
+        meas = lo(v, f"{t}_min_allreduce_alpha_us") * 1e-6 + lo(v, f"{t}_min_allreduce_beta_ns_per_byte") * 1e-9 * mt
+        p(f"| {t} | {model * 1e3:.2f} ms | {meas * 1e3:.2f} ms | {pct(model / meas - 1)} |")
+    if "netns" in nets and "netns_ring_blocking_ms" in v:
+        n = nets["netns"]
+        a, b, g = n["a"], n["b"], n["g"]
+        p("\n| 2 ranks between the namespaces, gradient all-reduce with the algorithm forced | model | measured | error |")
+        p("|---|---|---|---|")
+        for name, model in (("ring", 2 * a + mt * b + mt * g / 2),
+                            ("tree (reduce + broadcast)", 2 * a + 2 * mt * b + mt * g),
+                            ("recursive doubling", a + mt * b + mt * g)):
+            key = {"ring": "netns_ring", "recursive doubling": "netns_recdbl"}.get(name, "netns_tree")
+            ms = med(v, f"{key}_blocking_ms") * 1e-3
+            p(f"| {name} | {model * 1e3:.2f} ms | {ms * 1e3:.2f} ms | {pct(model / ms - 1)} |")
+    p(f"\n(1 rank: trainer step {w1 * 1e3:.0f} ms at batch 128; compute at batch 64 taken as {tc64 * 1e3:.0f} ms "
+      f"= bench-step's o + 64c scaled by the trainer/bench-step ratio {scale:.2f}; "
+      f"2-rank speed-up measured: shm {w1 / (med(v, 'w2_shm_step_ms') * 1e-3):.2f}x)")
+    # ---- projections
+    speed = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+    comp = {k: (o / speed, c / speed, m) for k, (o, c, m) in comp.items()}
+    p(f"\nProjections: node compute = measured / {speed:g}")
+    # the overlap fraction over TCP: pooled median of every round's figure
+    # over loopback, between the namespaces and shaped (one figure is noisy)
+    fs = [x for t in ("tcp", "netns", "shaped") for x in v.get(f"{t}_overlap_fraction", [])]
+    f_meas = statistics.median(fs) if fs else 0.0
+    p(f"overlap_fraction over TCP: median {f_meas:.2f} of {len(fs)} figures {sorted(round(x, 2) for x in fs)}")
+    g = statistics.median([x for t in nets for x in v.get(f"{t}_gamma_ns_per_byte", [])]) * 1e-9
+    projected = {"10 Gbit/s, 50 us": (50e-6, 0.8e-9, g)}
+    if "netns" in nets:
+        projected["TCP between the namespaces"] = (nets["netns"]["a"], nets["netns"]["b"], g)
+    cross = []
+    for model, (o, c, m) in comp.items():
+        k = math.ceil(m / BUCKET_BYTES)
+        h = H_BACKWARD[model]
+        for netname, (a, b, g) in projected.items():
+            p(f"\n{model}, {netname} (alpha {a * 1e6:.1f} us, beta {b * 1e9:.3f} ns/B): M = {m / 1e6:.1f} MB "
+              f"in k = {k} buckets of 4 MiB, f = {f_meas:.2f}, h = {h}\n")
+            p("| nodes | global 2048: batch/node | compute ms | ring ms | tree ms | efficiency ring / tree "
+              "| 64 per node: step ms (best) | comm share | efficiency ring / tree |")
+            p("|---|---|---|---|---|---|---|---|---|")
+            first = {}
+            for q in NODES:
+                r_ar = allreduce("ring", q, m, k, a, b, g)
+                t_ar = allreduce("tree", q, m, k, a, b, g)
+                tg = o + c * 2048 / q
+                eg = [(o + c * 2048) / (q * step(tg, x, f_meas, h)) for x in (r_ar, t_ar)]
+                tw = o + c * 64
+                sw = [step(tw, x, f_meas, h) for x in (r_ar, t_ar)]
+                ew = [tw / x for x in sw]
+                best = min(sw)
+                p(f"| {q} | {2048 / q:g} | {tg * 1e3:.1f} | {r_ar * 1e3:.1f} | {t_ar * 1e3:.1f} "
+                  f"| {eg[0]:.2f} / {eg[1]:.2f} | {best * 1e3:.1f} | {(best - tw) / best:.2f} "
+                  f"| {ew[0]:.2f} / {ew[1]:.2f} |")
+                for mode, tc in (("global 2048", tg), ("64 per node", tw)):
+                    for alg, x in (("ring", r_ar), ("tree", t_ar)):
+                        exp = step(tc, x, f_meas, h) - tc
+                        if exp >= tc and (mode, alg) not in first:
+                            first[(mode, alg)] = q
+            for (mode, alg) in (("global 2048", "ring"), ("global 2048", "tree"),
+                                ("64 per node", "ring"), ("64 per node", "tree")):
+                cross.append((model, netname, mode, alg, first.get((mode, alg), "> 1024")))
+    p("\nExposed communication >= compute from (nodes):\n")
+    p("| model | network | batch | ring | tree |")
+    p("|---|---|---|---|---|")
+    for i in range(0, len(cross), 2):
+        a, b = cross[i], cross[i + 1]
+        p(f"| {a[0]} | {a[1]} | {a[2]} | {a[4]} | {b[4]} |")
+    # ---- the remedies at 1024 nodes, 10 Gbit/s, 64 per node
+    a, b, g = projected["10 Gbit/s, 50 us"]
+    p("\nRemedies at 1024 nodes, 10 Gbit/s, 64 images per node per all-reduce:\n")
+    p("| model | buckets | ring ms | tree ms | step ms (best) | efficiency |")
+    p("|---|---|---|---|---|---|")
+    for model, (o, c, m) in comp.items():
+        h, tw = H_BACKWARD[model], o + c * 64
+        for label, kk in (("1 MiB", math.ceil(m / 1048576)), ("4 MiB (default)", math.ceil(m / BUCKET_BYTES)),
+                          ("64 MiB", math.ceil(m / (64 * 1048576)))):
+            r_ar, t_ar = allreduce("ring", 1024, m, kk, a, b, g), allreduce("tree", 1024, m, kk, a, b, g)
+            best = min(step(tw, r_ar, f_meas, h), step(tw, t_ar, f_meas, h))
+            p(f"| {model} | {label}: k = {kk} | {r_ar * 1e3:.1f} | {t_ar * 1e3:.1f} | {best * 1e3:.1f} | {tw / best:.2f} |")
+        for acc in (4, 16):  # gradient accumulation: acc micro-batches of 64 per all-reduce
+            kk = math.ceil(m / BUCKET_BYTES)
+            r_ar, t_ar = allreduce("ring", 1024, m, kk, a, b, g), allreduce("tree", 1024, m, kk, a, b, g)
+            tc = acc * (c * 64) + o
+            best = min(step(tc, r_ar, f_meas, h / acc), step(tc, t_ar, f_meas, h / acc))
+            p(f"| {model} | 4 MiB, accumulate {acc} x 64 | {r_ar * 1e3:.1f} | {t_ar * 1e3:.1f} | {best * 1e3:.1f} "
+              f"| {tc / best:.2f} |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
