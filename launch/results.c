@@ -52,6 +52,13 @@ int launch_read_status(const char *run_dir, run_status *st) {
         if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
         /* the trainer alone (no launcher) leaves no state file */
         if (!strcmp(st->state, "pending")) snprintf(st->state, sizeof st->state, "done");
+        /* a train.minutes cap ended it before its planned steps: its figures
+         * are not a finished schedule's, and the table says so */
+        double planned;
+        if (strstr(s, "\"stop_reason\": \"budget\"") &&
+            launch_json_number(s, "planned_steps", &planned) == 0)
+            snprintf(st->state, sizeof st->state, "truncated: train.minutes cap, %lld of %.0f steps",
+                     st->step, planned);
         free(s);
         /* The trainer writes the resolved spec at its start and summary.json
          * at its end. A spec newer than the summary was rewritten after the

@@ -470,6 +470,44 @@ static void test_run_dir(void) {
     jepa_model_free(&b);
 }
 
+/* A time budget's re-plan (train.c step_replan): step and progress round
+ * trip at header bytes 248 (u32) and 252 (f32); values a re-plan cannot
+ * leave (after the checkpoint's step, progress outside (0, 1), progress
+ * without a step) are refused as a corrupt header naming the file. */
+static void test_replan_fields(void) {
+    char path[300], err[512];
+    snprintf(path, sizeof path, "%s/r.ckpt", dir);
+    jepa_model a, b;
+    ckpt_meta ma, mb;
+    small_model(&a, 11, 16);
+    small_model(&b, 5, 16);
+    reference_meta(&ma, 1234);
+    ma.replan_step = 500;
+    ma.replan_progress = 0.125f;
+    CU_ASSERT_FATAL(ckpt_save(path, &a, &ma, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(ckpt_load(path, &b, &ma, &mb, err, sizeof err) == CKPT_OK);
+    CU_ASSERT_EQUAL(mb.replan_step, 500);
+    CU_ASSERT_EQUAL(mb.replan_progress, 0.125f);
+    long n;
+    unsigned char *buf = slurp(path, &n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
+    CU_ASSERT_EQUAL(le(buf + 248, 4), 500);
+    CU_ASSERT_EQUAL(le(buf + 252, 4), 0x3e000000); /* 0.125f */
+    free(buf);
+    const struct { int64_t step; float p; } bad[] = {{1235, 0.5f}, {500, 0.0f}, {500, 1.0f},
+                                                     {500, -0.25f}, {0, 0.5f}, {500, NAN}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ma.replan_step = bad[i].step;
+        ma.replan_progress = bad[i].p;
+        CU_ASSERT_FATAL(ckpt_save(path, &a, &ma, err, sizeof err) == 0);
+        int rc = ckpt_load(path, &b, &ma, &mb, err, sizeof err);
+        CU_ASSERT(rc == CKPT_ERR_CORRUPT && strstr(err, path) && strstr(err, "re-plan"));
+        if (rc != CKPT_ERR_CORRUPT) printf("\n    re-plan (%lld, %g) accepted", (long long)bad[i].step, bad[i].p);
+    }
+    jepa_model_free(&a);
+    jepa_model_free(&b);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/jepa-test-ckpt-%d", (int)getpid());
     mkdir(dir, 0700);
@@ -478,6 +516,7 @@ int main(void) {
         {"truncation", test_truncation},     {"corruption", test_corruption},
         {"wrong_config", test_wrong_config}, {"run_dir", test_run_dir},
         {"versions", test_versions},
+        {"replan_fields", test_replan_fields},
     };
     int rc = test_main("ckpt", cases, (int)(sizeof cases / sizeof cases[0]));
     char cmd[300];

@@ -82,9 +82,11 @@ enum {
     H_NTENSORS = 32, H_WORLD = 36, H_MODEL_HASH = 40, H_TRAIN_HASH = 48, H_SEED = 56,
     H_STEP = 64, H_TOTAL = 72, H_SEEN = 80, H_MEAN = 88, H_STD = 92, H_MODEL = 96,
     H_READER = 136, H_LOG_SUM = 192, H_LOG_COUNT = 200, H_LAST_LOSS = 208,
-    H_LAST_STD = 216, H_TRAIN_S = 224, H_OBJECTIVE = 232, H_RESERVED = 248,
+    H_LAST_STD = 216, H_TRAIN_S = 224, H_OBJECTIVE = 232, H_REPLAN_STEP = 248, H_REPLAN_P = 252,
+    H_RESERVED = 256,
 };
-_Static_assert(H_OBJECTIVE + CKPT_OBJECTIVE_MAX == H_RESERVED, "objective name is 16 bytes");
+_Static_assert(H_OBJECTIVE + CKPT_OBJECTIVE_MAX == H_REPLAN_STEP, "objective name is 16 bytes");
+_Static_assert(H_RESERVED <= CKPT_HEADER_BYTES, "header fields fit");
 _Static_assert(H_MODEL + 4 * CKPT_MODEL_KEYS == H_READER, "model config is 10 i32");
 _Static_assert(H_READER + 56 == H_LOG_SUM, "reader state is 56 bytes");
 _Static_assert(sizeof(shard_reader_state) == 56, "shard_reader_state is 56 bytes");
@@ -124,6 +126,9 @@ static void header_pack(uint8_t *h, const ckpt_meta *m) {
     put_f64(h + H_LAST_STD, m->last_target_std);
     put_f64(h + H_TRAIN_S, m->train_s);
     memcpy(h + H_OBJECTIVE, m->objective, strnlen(m->objective, CKPT_OBJECTIVE_MAX - 1));
+    /* zero in older files; train.c re-plans only below 2^32 steps */
+    put_u32(h + H_REPLAN_STEP, (uint32_t)m->replan_step);
+    put_f32(h + H_REPLAN_P, m->replan_progress);
 }
 
 static void header_unpack(ckpt_meta *m, const uint8_t *h) {
@@ -157,6 +162,8 @@ static void header_unpack(ckpt_meta *m, const uint8_t *h) {
     m->last_loss = get_f64(h + H_LAST_LOSS);
     m->last_target_std = get_f64(h + H_LAST_STD);
     m->train_s = get_f64(h + H_TRAIN_S);
+    m->replan_step = get_u32(h + H_REPLAN_STEP);
+    m->replan_progress = get_f32(h + H_REPLAN_P);
     memcpy(m->objective, h + H_OBJECTIVE, CKPT_OBJECTIVE_MAX);
     if (get_u32(h + H_VERSION) == 2) /* version 2 had only I-JEPA; those bytes were zero */
         snprintf(m->objective, sizeof m->objective, "ijepa");
@@ -306,6 +313,10 @@ int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t 
     else if (!finite_f(m.train_s) || m.train_s < 0) what = "training seconds";
     else if (m.reader.version != SHARD_STATE_VERSION || m.reader.world != m.world) what = "reader state";
     else if (!objective_name_ok(m.objective)) what = "objective name";
+    else if (m.replan_step > m.step || !finite_f(m.replan_progress) ||
+             (m.replan_step ? !(m.replan_progress > 0 && m.replan_progress < 1)
+                            : m.replan_progress != 0))
+        what = "re-plan";
     for (int i = 0; !what && i < CKPT_MODEL_KEYS; i++)
         if (m.model[i] < 1) what = ckpt_model_keys[i];
     for (int i = H_RESERVED; !what && i < CKPT_HEADER_BYTES; i++)

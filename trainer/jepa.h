@@ -310,6 +310,12 @@ typedef struct {
      * (step, total_steps) and the spec; the masks of (seed, step) */
     int64_t step;        /* steps completed */
     int64_t total_steps; /* the schedules' length */
+    /* a time budget's re-plan (train.c step_replan): the step of the last
+     * one and the schedules' progress there; from it the progress runs
+     * linearly to 1 at total_steps. 0, 0: none (progress step/total_steps).
+     * Stored as u32 and f32 at header bytes 248 and 252 (zero in older files). */
+    int64_t replan_step;
+    float replan_progress;
     int64_t images_seen; /* over all ranks */
     float norm_mean, norm_std; /* pixel normalisation used in training */
     shard_reader_state reader; /* data position; equal on every rank */
@@ -380,6 +386,8 @@ typedef struct {
 
 typedef struct {
     int64_t steps, images_seen; /* images over all ranks */
+    int64_t planned_steps;      /* the schedules' length (steps < planned_steps: cut short) */
+    int capped;                 /* train.minutes ended the run before planned_steps */
     double final_loss, target_std, probe_acc, wall_s; /* target_std: the objective's first metric */
     obj_eval eval;      /* the closing evaluation's figures (probe_acc is one of them, or -1) */
     int remote_failure; /* the error happened on another rank (err says which) */
@@ -400,7 +408,10 @@ typedef struct {
  * docs/checkpoint-format.md; not for production use):
  *   JEPA_DEBUG_STOP_STEP=k   the last rank acts as if SIGUSR1 arrived during step k
  *   JEPA_DEBUG_NAN_STEP=k    step k's gradient (or, with JEPA_DEBUG_NAN_KIND=loss,
- *                            the last rank's loss) becomes NaN */
+ *                            the last rank's loss) becomes NaN
+ *   JEPA_DEBUG_SLOW_START=S:MS  steps of the first S seconds sleep MS ms more
+ *   JEPA_DEBUG_NO_REPLAN=1   a time budget is never re-planned
+ *   JEPA_DEBUG_PLAN=T0:R:T   a time budget's plan: T0 steps, after step R T */
 
 /* The job's identity as a checkpoint records it: model config and hash,
  * the hash of the trajectory keys (seed, batch, data.shuffle_buffer, optim,

@@ -5,22 +5,33 @@
  *
  * Reproducibility: the batch order is a function of (seed, epoch) (the shard
  * reader's), everything an objective draws of (seed, step); a time budget
- * (train.minutes) is turned into a step count once, up front, by timing the
- * step, so the schedules are step-based and the run is replayable from its
- * resolved spec and logged step count. A resume restores parameters, EMA
- * target, Adam moments, step, schedule length, the reader's position and the
- * open log interval, so it continues bit for bit. */
+ * (train.minutes) is turned into a step count up front by timing the step,
+ * and re-planned once early from the median step time (a load at start
+ * misleads the first timing), so the schedules are functions of the step and
+ * of the recorded plan (first length, re-plan step, length). A resume
+ * restores parameters, EMA target, Adam moments, step, plan, the reader's
+ * position and the open log interval, so it continues bit for bit. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "comm.h"
 #include "objective.h"
 #include "train_internal.h"
+
+/* A time budget's plan is re-planned when REPLAN_FRAC of the budget is
+ * trained, and before that whenever the current plan is about to end, from
+ * the mean step time over the later half (in time) of the training so far
+ * (REPLAN_SAMPLES (steps, seconds) points kept, decimated); every plan keeps
+ * REPLAN_MARGIN of the step time in hand. */
+#define REPLAN_FRAC 0.1
+#define REPLAN_SAMPLES 512
+#define REPLAN_MARGIN 1.03
 
 /* Everything one run holds; the phases below read and advance it. */
 typedef struct {
@@ -41,6 +52,20 @@ typedef struct {
     double stat[OBJ_MAX_STATS]; /* the last step's objective metrics, rank means */
     int64_t stop_at, nan_at;
     int nan_loss;
+    /* a time budget's plan (budget_plan: t->total came from train.minutes):
+     * the last re-plan's step and the schedules' progress there (0, 0: none;
+     * schedule_at), the up-front plan, re-plans made, the 10% one done, and
+     * rank 0's (steps completed, training seconds) samples */
+    int budget_plan, nreplans, replanned10;
+    int64_t replan_at, plan_first;
+    float replan_p;
+    int64_t smp_step[REPLAN_SAMPLES];
+    double smp_el[REPLAN_SAMPLES];
+    int nsmp, smp_stride, smp_seen;
+    int capped;              /* train.minutes stopped the run before t->total */
+    double slow_s, slow_ms;  /* test hook JEPA_DEBUG_SLOW_START=S:MS */
+    int no_replan;           /* test hook JEPA_DEBUG_NO_REPLAN=1 */
+    long long force[3];      /* test hook JEPA_DEBUG_PLAN=T0:R:T (T0 0: off) */
 } trainer;
 
 /* ------------------------------------------------------------- signals */
@@ -73,6 +98,14 @@ static int64_t env_step(const char *name) {
 }
 
 static void grads_ready(void *ctx, size_t lo) { comm_buckets_ready((comm_buckets *)ctx, lo); }
+
+/* Test hook: a load at start. Each step (timed ones included) of the first
+ * slow_s seconds of the run sleeps slow_ms milliseconds more. */
+static void debug_slow(const trainer *t) {
+    if (t->slow_ms <= 0 || train_now_s() - t->t_start >= t->slow_s) return;
+    struct timespec ts = {(time_t)(t->slow_ms / 1000), (long)(fmod(t->slow_ms, 1000) * 1e6)};
+    nanosleep(&ts, NULL);
+}
 
 /* Setup errors can strike one rank only (a data path missing on one node):
  * every rank learns of it here, the failing rank keeps its own message. */
@@ -196,6 +229,7 @@ static double time_step(trainer *t, char *err, size_t errlen) {
     double best = 1e30;
     for (int i = 0; i <= 5; i++) { /* the first one warms caches and pages */
         double t0 = train_now_s();
+        debug_slow(t);
         t->ops->step(t->o, t->rec, 0, NULL);
         comm_buckets_finish(&t->cb);
         adamw_update(m, 0.0, 0.0, s->optim.beta1, s->optim.beta2, s->optim.eps, 1);
@@ -208,19 +242,34 @@ static double time_step(trainer *t, char *err, size_t errlen) {
     return best;
 }
 
-/* The schedules' length: a resume keeps its checkpoint's; else train.steps,
- * train.epochs or the time budget, in that order. */
+/* The schedules' length: a resume keeps its checkpoint's (and plan); else
+ * train.steps, train.epochs or the time budget, in that order. A budget's
+ * plan is the first plan, re-planned once (step_replan). */
 static void plan_steps(trainer *t, char *err, size_t errlen) {
     const jepa_spec *s = t->s;
+    const char *slow = getenv("JEPA_DEBUG_SLOW_START"), *nr = getenv("JEPA_DEBUG_NO_REPLAN");
+    const char *force = getenv("JEPA_DEBUG_PLAN");
+    if (slow && sscanf(slow, "%lf:%lf", &t->slow_s, &t->slow_ms) != 2) t->slow_ms = 0;
+    t->no_replan = nr && !strcmp(nr, "1");
+    if (force && (sscanf(force, "%lld:%lld:%lld", &t->force[0], &t->force[1], &t->force[2]) != 3 ||
+                  t->force[1] < 1 || t->force[1] >= t->force[0] || t->force[2] <= t->force[1]))
+        t->force[0] = 0;
     t->total = t->fresh ? s->train.steps : t->got.total_steps;
+    t->replan_at = t->fresh ? 0 : t->got.replan_step;
+    t->replan_p = t->fresh ? 0.0f : t->got.replan_progress;
     t->budget = s->train.minutes * 60.0;
+    t->budget_plan = s->train.steps <= 0 && s->train.epochs <= 0 && t->budget > 0;
+    /* a run resumed past the 10% mark had its re-plan there */
+    t->replanned10 = !t->fresh && t->got.train_s >= REPLAN_FRAC * t->budget;
     if (t->total <= 0 && s->train.epochs > 0) /* every rank has the same batches per epoch */
         t->total = (int64_t)ceil(s->train.epochs * (double)shard_reader_batches_per_epoch(t->rd));
     if (t->total > 0) return;
     double per = time_step(t, err, errlen);
-    t->total = (int64_t)((t->budget - (train_now_s() - t->t_start)) / (per * 1.03));
+    t->total = (int64_t)((t->budget - (train_now_s() - t->t_start)) / (per * REPLAN_MARGIN));
+    if (t->force[0]) t->total = t->force[0];
     if (t->total < 1) t->total = 1;
     comm_bcast_bytes(&t->total, sizeof t->total, 0);
+    t->plan_first = t->total;
     if (t->lead)
         fprintf(stderr, "train: %.1f min budget, %.3f s/step measured -> %lld steps\n",
                 s->train.minutes, per, (long long)t->total);
@@ -250,6 +299,9 @@ static void open_log(trainer *t, char *err, size_t errlen) {
     t->res->final_loss = t->got.last_loss;
     t->cm = t->want;
     t->cm.total_steps = t->total;
+    t->cm.replan_step = t->replan_at;
+    t->cm.replan_progress = t->replan_p;
+    t->smp_stride = 1;
     t->cm.norm_mean = t->o->mean;
     t->cm.norm_std = t->o->std;
     t->stop_at = env_step("JEPA_DEBUG_STOP_STEP");
@@ -267,6 +319,7 @@ static int step_compute(trainer *t, double *loss, double *gsq, char *err, size_t
     jepa_model *m = &t->o->m;
     const int64_t step = t->step;
     if (shard_reader_next(t->rd, t->rec, t->lab, err, errlen)) comm_fatal("%s", err);
+    debug_slow(t);
     obj_stats st;
     memset(&st, 0, sizeof st);
     t->ops->step(t->o, t->rec, step, &st);
@@ -294,9 +347,30 @@ static int step_compute(trainer *t, double *loss, double *gsq, char *err, size_t
     return -1;
 }
 
+/* The schedules' progress at step s: s/T without a re-plan; after the last
+ * re-plan, at step r with progress p_r there, linear from p_r to 1 at T. */
+static double schedule_progress(const trainer *t, int64_t step) {
+    if (!t->replan_at) return (double)step / (double)t->total;
+    const int64_t r = t->replan_at;
+    return t->replan_p + (double)(step - r) * (1.0 - t->replan_p) / (double)(t->total - r);
+}
+
+/* The schedules at step s: sched_at over t->total until a re-plan; after
+ * one, sched_at at the progress (on a grid of 2^40 steps). A re-plan changes
+ * how fast lr, wd and EMA move on, never their value: they stay continuous
+ * functions of the step and the recorded plan (T, r, p_r). */
+static void schedule_at(const trainer *t, int64_t step, sched_values *sv) {
+    if (!t->replan_at) {
+        sched_at(&t->sc, step, t->total, sv);
+        return;
+    }
+    const int64_t grid = INT64_C(1) << 40;
+    sched_at(&t->sc, (int64_t)llround(schedule_progress(t, step) * (double)grid), grid, sv);
+}
+
 static void step_update(trainer *t, double loss, sched_values *sv) {
     const jepa_spec *s = t->s;
-    sched_at(&t->sc, t->step, t->total, sv);
+    schedule_at(t, t->step, sv);
     adamw_update(&t->o->m, sv->lr, sv->wd, s->optim.beta1, s->optim.beta2, s->optim.eps,
                  t->step + 1);
     if (t->ops->after_update) t->ops->after_update(t->o, sv);
@@ -305,23 +379,80 @@ static void step_update(trainer *t, double loss, sched_values *sv) {
     t->loss_n++;
 }
 
-/* Rank 0's clock rules the budget and timed checkpoints; a signal on any
- * rank stops every rank after the same step. Returns flags: 1 budget spent
- * (the run is complete), 2 a timed checkpoint is due, 4 stop on a signal. */
+/* Rank 0, until the 10% re-plan: (steps completed, seconds trained,
+ * evaluations excluded) after each step; past REPLAN_SAMPLES every other
+ * point is dropped and the stride doubles. Says whether a re-plan is due:
+ * at REPLAN_FRAC of the budget, or before it when the plan is about to end
+ * (a re-plan must come before the plan's last step). */
+static int replan_sample(trainer *t) {
+    if (!t->budget_plan || t->replanned10 || t->no_replan) return 0;
+    double el = train_now_s() - t->t0;
+    if (t->smp_seen++ % t->smp_stride == 0) {
+        if (t->nsmp == REPLAN_SAMPLES) {
+            for (int i = 0; i < REPLAN_SAMPLES / 2; i++) {
+                t->smp_step[i] = t->smp_step[2 * i];
+                t->smp_el[i] = t->smp_el[2 * i];
+            }
+            t->nsmp = REPLAN_SAMPLES / 2;
+            t->smp_stride *= 2;
+        }
+        t->smp_step[t->nsmp] = t->step + 1;
+        t->smp_el[t->nsmp++] = el;
+    }
+    if (t->force[0]) return t->step + 1 == t->force[1] && !t->nreplans;
+    return t->nsmp >= 3 && (el >= REPLAN_FRAC * t->budget || t->step + 2 >= t->total);
+}
+
+/* Rank 0's clock rules the budget, the re-plan and timed checkpoints; a
+ * signal on any rank stops every rank after the same step. Returns flags:
+ * 1 the run ends (last planned step, or the budget spent: then t->capped),
+ * 2 a timed checkpoint is due, 4 stop on a signal, 8 re-plan now. */
 static int step_control(trainer *t) {
     const jepa_spec *s = t->s;
     unsigned char flags = 0;
     if (t->budget > 0 && train_now_s() - t->t0 > t->budget) flags |= 1;
+    if (t->lead && replan_sample(t)) flags |= 8;
     if (s->checkpoint.every_minutes > 0 &&
         train_now_s() - t->t_ckpt >= s->checkpoint.every_minutes * 60)
         flags |= 2;
     if (t->budget > 0 || s->checkpoint.every_minutes > 0) comm_bcast_bytes(&flags, 1, 0);
     int sig = train_signal != 0 || (t->step + 1 == t->stop_at && t->rank == t->world - 1);
     int stop = comm_any_error(sig) >= 0;
+    if ((flags & 1) && t->step + 1 < t->total) t->capped = 1;
     int last = t->step + 1 == t->total || (flags & 1);
     if (stop && !last) flags |= 4; /* a complete run has nothing left to resume */
     if (last) flags |= 1;
     return flags;
+}
+
+/* Collective: the budget's step count again after step r = t->step + 1,
+ * from rank 0's mean step time over the later half (in time) of its
+ * samples: a load at start that passed before that half (5% of the budget
+ * at the 10% re-plan) misleads the first timing, not this one. Steps from r
+ * on follow the new length at the same progress (schedule_at). */
+static void step_replan(trainer *t) {
+    const int64_t r = t->step + 1;
+    int64_t total = t->total;
+    double per = 0.0, el = train_now_s() - t->t0;
+    if (t->lead) {
+        int last = t->nsmp - 1, h = 0;
+        while (h < last - 1 && t->smp_el[h] < 0.5 * t->smp_el[last]) h++;
+        per = (t->smp_el[last] - t->smp_el[h]) / (double)(t->smp_step[last] - t->smp_step[h]);
+        double more = (t->budget - el) / (per * REPLAN_MARGIN); /* steps left */
+        total = r + (more > 1.0 ? (int64_t)fmin(more, (double)(UINT32_MAX - r)) : 1);
+        if (t->force[0]) total = t->force[2];
+        t->replanned10 = el >= REPLAN_FRAC * t->budget || t->force[0];
+    }
+    comm_bcast_bytes(&total, sizeof total, 0);
+    float pr = (float)schedule_progress(t, r); /* stored as f32, in (0, 1) */
+    t->replan_p = t->cm.replan_progress = pr < 1.0f ? pr : nextafterf(1.0f, 0.0f);
+    t->replan_at = t->cm.replan_step = r;
+    t->total = t->cm.total_steps = total;
+    t->nreplans++;
+    if (t->lead)
+        fprintf(stderr, "train: re-planned after %lld steps (%.1f of %.1f s trained): %.4f s/step "
+                "-> %lld steps (up-front plan %lld)\n", (long long)r, el, t->budget, per,
+                (long long)total, (long long)t->plan_first);
 }
 
 /* An evaluation during training (eval.every_steps, a multiple of
@@ -404,6 +535,7 @@ static int train_loop(trainer *t, int *stopped, char *err, size_t errlen) {
         sched_values sv;
         step_update(t, loss, &sv);
         int flags = step_control(t);
+        if ((flags & 8) && !(flags & 5)) step_replan(t);
         if (s->parallel.check_every > 0 && (t->step + 1) % s->parallel.check_every == 0 &&
             comm_check_replicas(t->o->m.params, t->o->m.nparams, err, errlen)) {
             if (t->lead) comm_fatal("step %lld: %s", (long long)(t->step + 1), err);
@@ -445,9 +577,13 @@ static int write_summary(trainer *t, double train_s, char *err, size_t errlen) {
         n += snprintf(buf + n, sizeof buf - n, "  \"%s\": %.5f,\n", t->ops->stat_names[k], t->stat[k]);
     snprintf(buf + n, sizeof buf - n,
              "  \"images_seen\": %lld,\n  \"wall_s\": %.1f,\n  \"train_s\": %.1f,\n"
-             "  \"steps\": %lld,\n  \"ranks\": %d,\n  \"comm_wait_s\": %.3f,\n"
+             "  \"steps\": %lld,\n  \"planned_steps\": %lld,\n  \"stop_reason\": \"%s\",\n"
+             "  \"plan_first_steps\": %lld,\n  \"replans\": %d,\n  \"replan_step\": %lld,\n"
+             "  \"ranks\": %d,\n  \"comm_wait_s\": %.3f,\n"
              "  \"resumed_from\": %lld,\n  \"param_hash\": \"%016llx\"\n}\n",
-             (long long)t->seen, r->wall_s, train_s, (long long)t->step, t->world, cs.wait_s,
+             (long long)t->seen, r->wall_s, train_s, (long long)t->step, (long long)t->total,
+             t->capped ? "budget" : "completed", (long long)t->plan_first, t->nreplans, (long long)t->replan_at,
+             t->world, cs.wait_s,
              (long long)r->resumed_from,
              (unsigned long long)jepa_hash_floats(t->o->m.params, t->o->m.nparams));
     return train_write_text(t->s->run_dir, "summary.json", buf, err, errlen);
@@ -463,6 +599,8 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     if (t->mf) fclose(t->mf);
     t->mf = NULL;
     r->steps = t->step;
+    r->planned_steps = t->total;
+    r->capped = t->capped;
     r->images_seen = t->seen;
     r->target_std = t->nstats ? t->stat[0] : 0.0;
     double train_s = train_now_s() - t->t0;
@@ -486,6 +624,10 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
                 (long long)t->step, (long long)t->seen, train_s,
                 t->seen / (train_s > 0 ? train_s : 1), t->world, t->world > 1 ? "s" : "",
                 r->final_loss, t->nstats ? t->ops->stat_names[0] : "-", r->target_std, cs.wait_s);
+        if (t->capped) /* the run counts as finished, its schedules did not */
+            fprintf(stderr, "train: train.minutes cap (%g min) reached after %lld of %lld planned "
+                    "steps: lr, wd and EMA schedules cut short (summary.json stop_reason "
+                    "\"budget\")\n", s->train.minutes, (long long)t->step, (long long)t->total);
         t->cm.step = t->step;
         rc = ckpt_dir_publish(s->run_dir, r->ckpt_path, &t->o->m, &t->cm, err, errlen);
     }

@@ -84,9 +84,10 @@ static int run(int argc, char **argv) {
     if (res.interrupted) {
         if (lead)
             fprintf(stderr,
-                    "jepa-train: stopped by signal %d after step %lld: checkpoint %s written; "
-                    "continue with --set resume=auto (exit %d)\n",
-                    res.interrupted, (long long)res.steps, res.ckpt_path, TRAIN_EXIT_INTERRUPTED);
+                    "jepa-train: stopped by signal %d after step %lld of %lld: checkpoint %s "
+                    "written; continue with --set resume=auto (exit %d)\n",
+                    res.interrupted, (long long)res.steps, (long long)res.planned_steps,
+                    res.ckpt_path, TRAIN_EXIT_INTERRUPTED);
         return TRAIN_EXIT_INTERRUPTED;
     }
     printf("run_dir %s\nsteps %lld\nfinal_loss %.4f\n", s.run_dir, (long long)res.steps,
