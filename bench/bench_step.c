@@ -7,7 +7,12 @@
  * world model random frames and actions), so no data set is needed.
  *
  * usage: bench-step [--objective NAME] [--spec FILE] [--threads T] [--steps N]
- *                   [--warmup W] [--batch B] [--no-peak] [--set key=value ...]
+ *                   [--warmup W] [--batch B] [--no-peak] [--cpu-clock] [--shapes]
+ *                   [--set key=value ...]
+ * --cpu-clock: every time is the process's CPU seconds (prof_cpu_clock): on a
+ * loaded machine a one-thread run then measures its work, not its waiting;
+ * img_per_s is then images per CPU second. --shapes: one line per product
+ * shape of the last step (`shape ta tb M N K calls gflop_per_s`).
  * Under mpirun every rank steps its own batch and the gradients are
  * all-reduced as in training (allreduce_wait is then the real wait).
  * Output: `key value` lines from rank 0; the last line is `img_per_s N`. */
@@ -24,16 +29,18 @@
 
 typedef struct {
     const char *objective, *spec;
-    int threads, steps, warm, batch, peak;
+    int threads, steps, warm, batch, peak, cpu, shapes;
 } bench_opts;
 
 static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
-    *b = (bench_opts){NULL, NULL, 1, 10, 2, 0, 1};
+    *b = (bench_opts){NULL, NULL, 1, 10, 2, 0, 1, 0, 0};
     char err[SPEC_ERR_MAX];
     spec_defaults(s);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-peak")) { b->peak = 0; continue; }
+        if (!strcmp(a, "--cpu-clock")) { b->cpu = 1; continue; }
+        if (!strcmp(a, "--shapes")) { b->shapes = 1; continue; }
         if (!v) goto usage;
         i++;
         if (!strcmp(a, "--threads")) b->threads = atoi(v);
@@ -66,7 +73,7 @@ static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
     return 0;
 usage:
     fprintf(stderr, "usage: bench-step [--objective NAME] [--spec FILE] [--threads T] "
-                    "[--steps N] [--warmup W] [--batch B] [--no-peak] [--set key=value ...]\n");
+                    "[--steps N] [--warmup W] [--batch B] [--no-peak] [--cpu-clock] [--shapes] [--set key=value ...]\n");
     return 2;
 }
 
@@ -121,7 +128,7 @@ static double sgemm_rate(const prof_shape *sh, int calls, int reps, float *A, fl
 
 /* cblas_sgemm alone: a 1024 square, and the recorded shapes of one step
  * (each as often as the step calls it). GFLOP/s into sq and model. */
-static void sgemm_peaks(double *sq, double *model) {
+static void sgemm_peaks(double *sq, double *model, int list) {
     const prof_shape *sh;
     int n = prof_shapes_get(&sh);
     size_t ma = 1024 * 1024, mb = ma, mc = ma;
@@ -137,8 +144,13 @@ static void sgemm_peaks(double *sq, double *model) {
     *sq = 2e-9 * 1024 * 1024 * 1024 * 3 / sgemm_rate(&big, 3, 5, A, B, C);
     double fl = 0, t = 0;
     for (int i = 0; i < n; i++) {
-        fl += 2.0 * sh[i].M * sh[i].N * sh[i].K * sh[i].calls;
-        t += sgemm_rate(&sh[i], sh[i].calls, 3, A, B, C);
+        double f = 2.0 * sh[i].M * sh[i].N * sh[i].K * sh[i].calls;
+        double dt = sgemm_rate(&sh[i], sh[i].calls, 3, A, B, C);
+        if (list && comm_rank() == 0)
+            printf("shape %d %d %d %d %d %d %.1f\n", sh[i].ta, sh[i].tb, sh[i].M, sh[i].N, sh[i].K,
+                   sh[i].calls, 1e-9 * f / dt);
+        fl += f;
+        t += dt;
     }
     *model = t > 0 ? 1e-9 * fl / t : 0;
     jepa_free(A); jepa_free(B); jepa_free(C);
@@ -186,12 +198,12 @@ static void report(const bench_opts *b, const jepa_spec *s, objective *o, double
     double per = 1e3 / b->steps, fl = 0, inphase = 0, inkern = 0;
     for (int k = 0; k < PROF_K_N; k++) fl += (double)pt.flops[k];
     double sq = 0, model = 0;
-    if (b->peak) sgemm_peaks(&sq, &model);
+    if (b->peak) sgemm_peaks(&sq, &model, b->shapes);
     double rss = peak_rss_mb();
     comm_stats cs;
     comm_buckets_stats(cb, &cs);
     if (comm_rank() != 0) return;
-    printf("blas_core %s\n", openblas_get_corename());
+    printf("blas_core %s\nclock %s\n", openblas_get_corename(), b->cpu ? "cpu" : "wall");
     printf("objective %s\nranks %d\nthreads %d\nbatch_per_rank %d\nsteps %d\nparams %zu\n",
            s->objective, W, b->threads, B, b->steps, o->m.nparams);
     printf("ms_per_step %.2f\n", dt * per);
@@ -233,6 +245,7 @@ int main(int argc, char **argv) {
         comm_finalize();
         return rc;
     }
+    prof_cpu_clock(b.cpu);
     shard_schema sc;
     uint8_t *rec = synthetic_records(&s, &sc, s.train.batch_per_rank);
     objective *o = NULL;

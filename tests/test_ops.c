@@ -124,31 +124,42 @@ static double ln_ref(void *p) {
     return L;
 }
 
-static void test_layernorm(void) {
+/* C = 8 and 37: below one vector and across vectors with a tail */
+static void check_layernorm(int M, int C) {
+    int n = M * C;
     for (int affine = 1; affine >= 0; affine--) {
-        int M = 5, C = 8;
-        float x[40], w[8], b[8], r[40], out[40], mean[5], rstd[5];
-        float dx[40] = {0}, dw[8] = {0}, db[8] = {0};
-        fill(x, 40, 2); fill(w, 8, 1); fill(b, 8, 1); fill(r, 40, 1);
-        for (int i = 0; i < 40; i++) x[i] += 0.5f; /* non-zero row means */
+        float *x = malloc(sizeof(float) * n), *r = malloc(sizeof(float) * n);
+        float *out = malloc(sizeof(float) * n), *dx = calloc((size_t)n, sizeof(float));
+        float *w = malloc(sizeof(float) * C), *b = malloc(sizeof(float) * C);
+        float *dw = calloc((size_t)C, sizeof(float)), *db = calloc((size_t)C, sizeof(float));
+        float *mean = malloc(sizeof(float) * M), *rstd = malloc(sizeof(float) * M);
+        fill(x, n, 2); fill(w, C, 1); fill(b, C, 1); fill(r, n, 1);
+        for (int i = 0; i < n; i++) x[i] += 0.5f; /* non-zero row means */
         layernorm_forward(out, mean, rstd, x, affine ? w : NULL, affine ? b : NULL, M, C);
         layernorm_backward(dx, affine ? dw : NULL, affine ? db : NULL, r, x, affine ? w : NULL,
                            mean, rstd, M, C);
-        ln_ctx c = {M, C, to_d(x, 40), affine ? to_d(w, 8) : NULL, affine ? to_d(b, 8) : NULL,
-                    to_d(r, 40), NULL};
-        double ref[40], g[40];
+        ln_ctx c = {M, C, to_d(x, n), affine ? to_d(w, C) : NULL, affine ? to_d(b, C) : NULL,
+                    to_d(r, n), NULL};
+        double *ref = malloc(sizeof(double) * n), *g = malloc(sizeof(double) * n);
         c.out = ref; ln_ref(&c); c.out = NULL;
-        fwd_compare(affine ? "layernorm" : "layernorm (no affine)", out, ref, 40);
-        numeric_grad(g, c.x, 40, ln_ref, &c);
-        CU_ASSERT(grad_compare(affine ? "layernorm dinp" : "layernorm-na dinp", dx, g, 40) <= 1);
+        fwd_compare(affine ? "layernorm" : "layernorm (no affine)", out, ref, n);
+        numeric_grad(g, c.x, n, ln_ref, &c);
+        CU_ASSERT(grad_compare(affine ? "layernorm dinp" : "layernorm-na dinp", dx, g, n) <= 1);
         if (affine) {
-            numeric_grad(g, c.w, 8, ln_ref, &c);
-            CU_ASSERT(grad_compare("layernorm dw", dw, g, 8) <= 1);
-            numeric_grad(g, c.b, 8, ln_ref, &c);
-            CU_ASSERT(grad_compare("layernorm db", db, g, 8) <= 1);
+            numeric_grad(g, c.w, C, ln_ref, &c);
+            CU_ASSERT(grad_compare("layernorm dw", dw, g, C) <= 1);
+            numeric_grad(g, c.b, C, ln_ref, &c);
+            CU_ASSERT(grad_compare("layernorm db", db, g, C) <= 1);
         }
-        free(c.x); free(c.w); free(c.b); free(c.r);
+        free(c.x); free(c.w); free(c.b); free(c.r); free(ref); free(g);
+        free(x); free(r); free(out); free(dx); free(w); free(b); free(dw); free(db);
+        free(mean); free(rstd);
     }
+}
+
+static void test_layernorm(void) {
+    check_layernorm(5, 8);
+    check_layernorm(3, 37);
 }
 
 /* ------------------------------------------------------------------- gelu */

@@ -28,6 +28,105 @@ static inline float fast_expf(float x) {
     return p * s.f;
 }
 
+/* ------------------------------------------------------------ vectors */
+/* GCC/Clang vector types: VW floats per register where the build targets
+ * AVX-512 (16), AVX (8) or SSE (4). */
+#if defined(__AVX512F__)
+#define VW 16
+#elif defined(__AVX__)
+#define VW 8
+#else
+#define VW 4
+#endif
+typedef float vfl __attribute__((vector_size(VW * sizeof(float))));
+
+static inline vfl v_load(const float *p) {
+    vfl v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v_store(float *p, vfl v) { memcpy(p, &v, sizeof v); }
+static inline vfl v_bcast(float x) { return (vfl){0} + x; }
+/* a * b + c, one rounding where the target has FMA (ISO C mode does not
+ * contract a * b + c on its own) */
+static inline vfl v_fma(vfl a, vfl b, vfl c) {
+#if VW == 16
+    return (vfl)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif VW == 8 && defined(__FMA__)
+    return (vfl)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+    return a * b + c;
+#endif
+}
+
+static inline vfl v_max(vfl a, vfl b) {
+#if VW == 16
+    return (vfl)_mm512_max_ps((__m512)a, (__m512)b);
+#elif VW == 8
+    return (vfl)_mm256_max_ps((__m256)a, (__m256)b);
+#else
+    return (vfl)_mm_max_ps((__m128)a, (__m128)b);
+#endif
+}
+
+static inline int round_vw(int n) { return (n + VW - 1) / VW * VW; }
+
+/* Row reductions as VW interleaved partial sums (lane k takes x[k], x[k+VW],
+ * ...), the lanes then added in order, the tail last: vectorised (ISO C
+ * will not reorder a float sum on its own) and the same on every thread. */
+static inline float v_hsum(vfl acc) {
+    float l[VW], s = 0.0f;
+    memcpy(l, &acc, sizeof l);
+    for (int k = 0; k < VW; k++) s += l[k];
+    return s;
+}
+
+static inline float row_sum(const float *x, int n) {
+    vfl acc = {0};
+    int i = 0;
+    for (; i + VW <= n; i += VW) acc += v_load(x + i);
+    float s = v_hsum(acc);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+static inline float row_dot(const float *a, const float *b, int n) {
+    vfl acc = {0};
+    int i = 0;
+    for (; i + VW <= n; i += VW) acc = v_fma(v_load(a + i), v_load(b + i), acc);
+    float s = v_hsum(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* sum of (x - m)^2 */
+static inline float row_sqdev(const float *x, float m, int n) {
+    vfl acc = {0}, vm = v_bcast(m);
+    int i = 0;
+    for (; i + VW <= n; i += VW) {
+        vfl d = v_load(x + i) - vm;
+        acc = v_fma(d, d, acc);
+    }
+    float s = v_hsum(acc);
+    for (; i < n; i++) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
+static inline float row_max(const float *x, int n) {
+    float mx = x[0];
+    int i = 0;
+    if (n >= VW) {
+        vfl acc = v_load(x);
+        for (i = VW; i + VW <= n; i += VW) acc = v_max(acc, v_load(x + i));
+        float l[VW];
+        memcpy(l, &acc, sizeof l);
+        mx = l[0];
+        for (int k = 1; k < VW; k++) mx = l[k] > mx ? l[k] : mx;
+    }
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
 /* ------------------------------------------------------------------ linear */
 
 void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
@@ -89,12 +188,8 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     for (int i = 0; i < M; i++) {
         const float *x = inp + (size_t)i * C;
         float *y = out + (size_t)i * C;
-        float m = 0.0f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
-        float v = 0.0f;
-        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
-        v /= C;
+        float m = row_sum(x, C) / C;
+        float v = row_sqdev(x, m, C) / C;
         float s = 1.0f / sqrtf(v + 1e-6f);
         if (w)
             for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * w[c] + b[c];
@@ -106,6 +201,27 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     prof_kernel_add(PROF_K_NORM, t0);
 }
 
+/* sum_c g_c and sum_c g_c xhat_c of one row, g = dy * w (dy without w),
+ * xhat = (x - m) s; lanes as row_sum */
+static inline void ln_grad_sums(float *sg, float *sgx, const float *x, const float *dy,
+                                const float *w, float m, float s, int C) {
+    vfl ag = {0}, agx = {0}, vm = v_bcast(m), vs = v_bcast(s);
+    int c = 0;
+    for (; c + VW <= C; c += VW) {
+        vfl g = w ? v_load(dy + c) * v_load(w + c) : v_load(dy + c);
+        ag += g;
+        agx = v_fma(g, (v_load(x + c) - vm) * vs, agx);
+    }
+    float a = v_hsum(ag), b = v_hsum(agx);
+    for (; c < C; c++) {
+        float g = w ? dy[c] * w[c] : dy[c];
+        a += g;
+        b += g * ((x[c] - m) * s);
+    }
+    *sg = a;
+    *sgx = b;
+}
+
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *w, const float *mean,
                         const float *rstd, int M, int C) {
@@ -115,12 +231,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
         const float *x = inp + (size_t)i * C, *dy = dout + (size_t)i * C;
         float *dx = dinp + (size_t)i * C;
         float m = mean[i], s = rstd[i];
-        float sum_g = 0.0f, sum_gx = 0.0f;
-        for (int c = 0; c < C; c++) {
-            float g = w ? dy[c] * w[c] : dy[c];
-            sum_g += g;
-            sum_gx += g * (x[c] - m) * s;
-        }
+        float sum_g, sum_gx;
+        ln_grad_sums(&sum_g, &sum_gx, x, dy, w, m, s, C);
         sum_g /= C;
         sum_gx /= C;
         for (int c = 0; c < C; c++) {
@@ -200,35 +312,6 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
  * to 8 rows x 4 vectors of accumulators, every output one sum over k in
  * order (so results depend on neither the thread count nor the batch). */
 
-#if defined(__AVX512F__)
-#define VW 16
-#elif defined(__AVX__)
-#define VW 8
-#else
-#define VW 4
-#endif
-typedef float vfl __attribute__((vector_size(VW * sizeof(float))));
-
-static inline vfl v_load(const float *p) {
-    vfl v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void v_store(float *p, vfl v) { memcpy(p, &v, sizeof v); }
-static inline vfl v_bcast(float x) { return (vfl){0} + x; }
-/* a * b + c, one rounding where the target has FMA (ISO C mode does not
- * contract a * b + c on its own) */
-static inline vfl v_fma(vfl a, vfl b, vfl c) {
-#if VW == 16
-    return (vfl)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif VW == 8 && defined(__FMA__)
-    return (vfl)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
-#else
-    return a * b + c;
-#endif
-}
-
-static inline int round_vw(int n) { return (n + VW - 1) / VW * VW; }
 
 /* C[r][0, NB*VW) = sum_p A[r][p] B[p][0, NB*VW) for RB rows */
 static inline __attribute__((always_inline)) void mm_block(float *C, int ldc, const float *A,
@@ -307,14 +390,9 @@ size_t attention_scratch_floats(int T, int hd) {
 /* Softmax of row s (n of T entries live; causal rows end early) scaled by
  * `scale`, into p (T floats, exact zeros past n) and back into s. */
 static void softmax_row(float *s, float *p, int n, int T, float scale) {
-    float mx = s[0] * scale;
-    for (int j = 1; j < n; j++) mx = s[j] * scale > mx ? s[j] * scale : mx;
-    float sum = 0.0f;
-    for (int j = 0; j < n; j++) {
-        s[j] = fast_expf(s[j] * scale - mx);
-        sum += s[j];
-    }
-    float inv = 1.0f / sum;
+    float mx = row_max(s, n) * scale; /* scale > 0: max commutes with it */
+    for (int j = 0; j < n; j++) s[j] = fast_expf(s[j] * scale - mx);
+    float inv = 1.0f / row_sum(s, n);
     for (int j = 0; j < n; j++) p[j] = s[j] = s[j] * inv;
     for (int j = n; j < T; j++) p[j] = s[j] = 0.0f;
 }
@@ -381,8 +459,7 @@ static void attn_head_backward(float *dbase, const float *dout, const float *bas
     small_mm(ds, Tp, gp, hp, vt, Tp, T, hd, Tp);
     for (int i = 0; i < T; i++) {
         const float *pi = p + (size_t)i * T;
-        float *d = ds + (size_t)i * Tp, dot = 0.0f;
-        for (int j = 0; j < T; j++) dot += pi[j] * d[j];
+        float *d = ds + (size_t)i * Tp, dot = row_dot(pi, d, T);
         for (int j = 0; j < T; j++) d[j] = pi[j] * (d[j] - dot) * scale;
     }
     small_mm(o, hp, ds, Tp, kp, hp, T, T, hp); /* dQ */

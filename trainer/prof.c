@@ -15,10 +15,13 @@ static double phase_s[PROF_N], kernel_s[PROF_K_N];
 static _Atomic uint64_t flops[PROF_K_N];
 static prof_shape shapes[PROF_MAX_SHAPES];
 static int nshapes, ndropped, recording;
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
+void prof_cpu_clock(int on) { clock_id = on ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC; }
 
 double prof_now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock_id, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 

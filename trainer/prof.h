@@ -37,8 +37,11 @@ typedef enum {
 extern const char *const prof_phase_names[PROF_N];
 extern const char *const prof_kernel_names[PROF_K_N];
 
-/* Monotonic seconds. */
+/* Monotonic seconds, or with prof_cpu_clock(1) the process's CPU seconds
+ * (all threads): on a machine shared with other jobs, CPU time measures
+ * the work a one-thread step does without the time it waited for a core. */
 double prof_now(void);
+void prof_cpu_clock(int on);
 /* Adds now - t0 to phase p; returns now (the next phase's start). */
 double prof_lap(prof_phase p, double t0);
 /* Adds now - t0 to kernel k. */

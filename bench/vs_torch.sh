@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Our training step against the PyTorch I-JEPA reference, side by side on one
+# machine: the same tiny model (width 128, depth 6; predictor 64 x 4), batch
+# 128, fixed step counts. The machine may be shared, so the two sides
+# alternate, configuration by configuration, for ROUNDS rounds and each
+# configuration's median counts; the load average is printed per round.
+#
+#   ours       bench-step at 1 and 2 threads (the OpenBLAS kernels it picks,
+#              blas_core_select), and with JEPA_BLAS_KEEP=1 (the library's own)
+#   reference  ref_ijepa.py --bench at 1 and 2 threads, at 2 threads with
+#              OPENBLAS_NUM_THREADS=1, and each of those again with
+#              OPENBLAS_CORETYPE=SkylakeX (the AVX-512 kernels we pick for us)
+#
+# The reference is never imported: it runs as its own process, on Debian's
+# python3-torch (/usr/bin/python3); without torch it is skipped in one line.
+# usage: bench/vs_torch.sh [BUILD_DIR (build)] [ROUNDS (3)]
+# env: JEPA_TORCH_REF (default ../shared/reference/ref_ijepa.py beside the repo),
+#      BENCH_STEPS (10 steps per measurement, after warm-up)
+# Output: `key value` lines; the last two are ratio_best_vs_best and ratio_1thread.
+set -euo pipefail
+b=${1:-build}
+rounds=${2:-3}
+steps=${BENCH_STEPS:-10}
+here=$(cd "$(dirname "$0")/.." && pwd)
+ref=${JEPA_TORCH_REF:-$here/../shared/reference/ref_ijepa.py}
+[ -x "$b/bench-step" ] || { echo "vs_torch: $b/bench-step not found (build it first)" >&2; exit 2; }
+
+torch=1
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  echo "reference skipped: /usr/bin/python3 cannot import torch (apt-get install python3-torch)"
+  torch=0
+elif [ ! -f "$ref" ]; then
+  echo "reference skipped: $ref not found (set JEPA_TORCH_REF)"
+  torch=0
+elif [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "reference skipped: /usr/share/datasets/fashion-mnist missing (apt-get install dataset-fashion-mnist)"
+  torch=0
+fi
+
+declare -A runs # configuration -> space-separated img/s of each round
+ours() { # name, threads, env...
+  local name=$1 t=$2; shift 2
+  local v; v=$(env "$@" "$b/bench-step" --threads "$t" --steps "$steps" --no-peak | sed -n 's/^img_per_s //p')
+  runs[$name]+="$v "
+}
+theirs() { # name, threads, env...
+  local name=$1 t=$2; shift 2
+  local v; v=$(cd "$(dirname "$ref")" && env "$@" /usr/bin/python3 "$ref" --threads "$t" --bench "$steps" 2>&1 |
+    sed -n 's/^BENCH \([0-9.]*\) img\/s/\1/p')
+  runs[$name]+="${v:-nan} "
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+avx=OPENBLAS_CORETYPE=SkylakeX
+echo "nproc $(nproc)"
+for r in $(seq 1 "$rounds"); do
+  echo "round_${r}_load_start $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+  ours ours_t1 1
+  [ $torch = 1 ] && theirs torch_t1 1
+  ours ours_t2 2
+  [ $torch = 1 ] && theirs torch_t2 2
+  ours ours_t1_blas_keep 1 JEPA_BLAS_KEEP=1
+  [ $torch = 1 ] && theirs torch_t2_ob1 2 OPENBLAS_NUM_THREADS=1
+  ours ours_t2_blas_keep 2 JEPA_BLAS_KEEP=1
+  if [ $torch = 1 ]; then
+    theirs torch_t1_avx512 1 $avx
+    theirs torch_t2_avx512 2 $avx
+    theirs torch_t2_ob1_avx512 2 $avx OPENBLAS_NUM_THREADS=1
+  fi
+  echo "round_${r}_load_end $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+done
+
+declare -A med
+for k in $(printf '%s\n' "${!runs[@]}" | sort); do
+  med[$k]=$(echo "${runs[$k]}" | median)
+  echo "$k ${med[$k]} (rounds: ${runs[$k]% })"
+done
+best() { local m=0 k; for k in "$@"; do m=$(awk -v a="$m" -v b="${med[$k]:-0}" 'BEGIN { print (b > a) ? b : a }'); done; echo "$m"; }
+ob=$(best ours_t1 ours_t2)
+echo "ours_best $ob"
+[ $torch = 1 ] || exit 0
+tb=$(best torch_t1 torch_t2 torch_t2_ob1 torch_t1_avx512 torch_t2_avx512 torch_t2_ob1_avx512)
+tb_default=$(best torch_t1 torch_t2 torch_t2_ob1)
+t1=$(best torch_t1 torch_t1_avx512)
+echo "torch_best $tb"
+echo "torch_best_default_kernels $tb_default"
+awk -v a="$ob" -v b="$tb_default" 'BEGIN { printf "ratio_best_vs_best_default_kernels %.2f\n", a / b }'
+awk -v a="${med[ours_t1]}" -v b="${med[torch_t1]}" 'BEGIN { printf "ratio_1thread_default_kernels %.2f\n", a / b }'
+awk -v a="$ob" -v b="$tb" 'BEGIN { printf "ratio_best_vs_best %.2f\n", a / b }'
+awk -v a="${med[ours_t1]}" -v b="$t1" 'BEGIN { printf "ratio_1thread %.2f\n", a / b }'
