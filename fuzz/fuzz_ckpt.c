@@ -48,7 +48,7 @@ static void seed_meta(ckpt_meta *meta) {
     meta->norm_std = 0.5f;
     meta->reader.version = SHARD_STATE_VERSION;
     meta->reader.world = 2;
-    meta->reader.batch = 64;
+    meta->reader.global_batch = 64;
     meta->reader.shuffle_buffer = 16;
     meta->log_count = 1;
     meta->log_loss_sum = 0.5;

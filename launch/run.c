@@ -81,20 +81,26 @@ static uint32_t le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* World size from a checkpoint's header: magic "JEPACKPT", version 2 or 3
- * (u32 at 8), header size 256 (u32 at 12), world (u32 at 36). 0 or -1. */
-static int peek_world(const char *path, int *world) {
-    unsigned char h[40];
+/* World size from a checkpoint's header: magic "JEPACKPT", version 2 to 4
+ * (u32 at 8), header size 256 (u32 at 12), world (u32 at 36); *gbatch (may
+ * be NULL) the global batch of a version-4 file (u32 at 144, in the reader
+ * state), 0 for older ones (the trainer resumes those at their own world
+ * size only). 0 or -1. */
+static int peek_world_batch(const char *path, int *world, uint32_t *gbatch) {
+    unsigned char h[148];
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
     size_t k = fread(h, 1, sizeof h, f);
     fclose(f);
     if (k != sizeof h || memcmp(h, "JEPACKPT", 8) != 0) return -1;
     uint32_t version = le32(h + 8), hsize = le32(h + 12), w = le32(h + 36);
-    if ((version != 2 && version != 3) || hsize != 256 || w < 1 || w > 1u << 20) return -1;
+    if (version < 2 || version > 4 || hsize != 256 || w < 1 || w > 1u << 20) return -1;
     *world = (int)w;
+    if (gbatch) *gbatch = version >= 4 ? le32(h + 144) : 0;
     return 0;
 }
+
+static int peek_world(const char *path, int *world) { return peek_world_batch(path, world, NULL); }
 
 /* "step-<digits>.ckpt" -> step, else -1 (the trainer's names; temp files and
  * *.corrupt are not checkpoints) */
@@ -167,11 +173,22 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *
     int ranks = o && o->ranks > 0 ? o->ranks : s.parallel.ranks, world;
     char ckpt[LAUNCH_PATH_MAX + 64];
     if ((resume || !strcmp(s.resume, "auto")) && launch_ckpt_world(run_dir, &world, ckpt, sizeof ckpt) == 0 &&
-        world != ranks)
-        return launch_errf(err, errlen,
-                           "%s was written by %d rank%s, not %d: a resume keeps the world size (jepa-launch "
-                           "resume %s takes it from the checkpoint, or pass --np %d)",
-                           ckpt, world, world == 1 ? "" : "s", ranks, run_dir, world);
+        world != ranks) {
+        /* another world size resumes when it divides the checkpoint's global
+         * batch (version 4: docs/checkpoint-format.md, "World size") */
+        uint32_t gb = 0;
+        peek_world_batch(ckpt, &world, &gb);
+        if (gb > 0 && gb % (uint32_t)ranks != 0)
+            return launch_errf(err, errlen,
+                               "%s: global batch %u (written by %d rank%s) does not divide by %d ranks: resume "
+                               "on a number of ranks that divides %u",
+                               ckpt, gb, world, world == 1 ? "" : "s", ranks, gb);
+        if (gb == 0)
+            return launch_errf(err, errlen,
+                               "%s was written by %d rank%s, not %d: a resume keeps the world size (jepa-launch "
+                               "resume %s takes it from the checkpoint, or pass --np %d)",
+                               ckpt, world, world == 1 ? "" : "s", ranks, run_dir, world);
+    }
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);

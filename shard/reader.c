@@ -1,12 +1,16 @@
-/* reader.c - the training reader: per-epoch disjoint rank partitions, a
- * bounded shuffle buffer, resumable positions and a background decoding
- * thread (contract in shard.h).
+/* reader.c - the training reader: one world-independent order of global
+ * batches per epoch, each rank decoding only its slice of it, resumable
+ * positions and a background decoding thread (contract in shard.h).
  *
- * Determinism comes from separating WHICH record is emitted from its BYTES.
- * The shuffle is driven by stream positions only; bytes follow positions. So
- * resuming at (epoch, batch) replays the buffer's random choices over bare
- * positions (no decoding), then decodes just the records the buffer holds at
- * that point, and continues exactly as an uninterrupted reader would. */
+ * Elastic determinism: what global batch s holds is a function of (seed,
+ * dataset, global batch G, shuffle buffer, s), never of the world size. A
+ * window of consecutive stream positions is cut into G strata; batch j of the
+ * window takes one record of every stratum (its j-th in a per-stratum random
+ * permutation). Global slot i of every batch therefore comes from stratum i,
+ * so rank r's slots [r*B, (r+1)*B) come from one contiguous run of the window
+ * whatever W is: a rank decodes just that run (plus at most the two frames it
+ * shares with its neighbours), and a position (epoch, batch) is the whole
+ * state: a resume decodes its window and continues, with no replay. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,36 +21,30 @@
 _Static_assert(sizeof(shard_reader_state) == 56, "shard_reader_state is 56 bytes");
 
 /* distinct RNG stream tags */
-enum { TAG_SHARDS = 0x5348, TAG_FRAMES = 0x4652, TAG_BUFFER = 0x4255 };
+enum { TAG_SHARDS = 0x5348, TAG_FRAMES = 0x4652, TAG_INFRAME = 0x4946, TAG_STRATA = 0x5354 };
 
 typedef struct {
     uint32_t shard, frame, records;
     uint64_t start; /* first position of this frame in the epoch's global stream */
 } plan_frame;
 
-/* One epoch of this rank: the global frame order and the shuffle buffer. */
-typedef struct {
-    int active;
-    uint64_t epoch;
-    plan_frame *plan;   /* (nplan) every frame of the dataset, in epoch order */
-    uint32_t nplan, hint;
-    uint64_t next_in;   /* next position of the rank's range to enter the buffer */
-    uint64_t count;     /* records in the buffer */
-    uint64_t *slot_pos; /* (K) position of each slot's record */
-    uint8_t *slot_data; /* (K, slot_bytes) its pixels then its label */
-    shard_rng rng;
-} epoch_pass;
-
 struct shard_reader {
     shard_dataset *ds;
     int rank, world, batch, shuffle, prefetch;
     uint64_t seed;
-    uint64_t N, L, K, nb; /* records; per-rank range; buffer; batches per epoch */
+    uint64_t N, G, nb, nbw; /* records; global batch; batches per epoch; per full window */
     size_t rec, slot_bytes;
-    /* producer side */
-    epoch_pass pass;
+    /* producer side: the epoch's frame order, this rank's part of one window */
+    plan_frame *plan; /* (nplan) every frame of the dataset, in epoch order */
+    uint32_t nplan, hint;
+    int64_t plan_epoch;      /* epoch the plan is for, -1 none */
+    int64_t win_epoch;       /* (epoch, window) held in region, -1 none */
+    uint64_t win, win_n;     /* window index and its batches */
+    uint8_t *region;         /* (B * nbw, slot_bytes) this rank's strata, stream order */
+    uint32_t *perm;          /* (B, win_n) each of this rank's strata's permutation */
+    uint32_t *inframe;       /* (records per frame) the record order inside a frame */
     shard_cursor cur;
-    uint64_t prod_epoch, prod_batch;
+    uint64_t prod_epoch, prod_batch, decoded;
     /* queue of finished batches: item = pixels (batch, rec) then labels (batch) */
     uint8_t *q_data;
     size_t item_bytes;
@@ -57,6 +55,7 @@ struct shard_reader {
     pthread_mutex_t mu;
     pthread_cond_t can_put, can_get;
     char error[SHARD_ERR_MAX];
+    uint64_t decoded_pub; /* decoded as of the last finished item (under mu) */
     /* consumer position */
     uint64_t epoch, batch_in_epoch;
 };
@@ -80,7 +79,7 @@ static void plan_build(shard_reader *r, uint64_t epoch) {
         shard_rng fr = {shard_key(r->seed, epoch, TAG_FRAMES, s)};
         shard_shuffle_u32(&fr, fo, sf->nframes);
         for (uint32_t f = 0; f < sf->nframes; f++) {
-            plan_frame *p = &r->pass.plan[n++];
+            plan_frame *p = &r->plan[n++];
             p->shard = s;
             p->frame = fo[f];
             p->records = sf->frames[fo[f]].records;
@@ -90,108 +89,89 @@ static void plan_build(shard_reader *r, uint64_t epoch) {
         free(fo);
     }
     free(order);
-    SHARD_ASSERT(n == r->pass.nplan && pos == r->N);
+    SHARD_ASSERT(n == r->nplan && pos == r->N);
+    r->plan_epoch = (int64_t)epoch;
+    r->hint = 0;
 }
 
-/* Copies the record at position pos of this rank's range into dst
- * (record bytes then label, 0 without labels). */
-static int load_record(shard_reader *r, uint64_t pos, uint8_t *dst, char *err, size_t errlen) {
-    epoch_pass *p = &r->pass;
-    uint64_t g = (uint64_t)r->rank * r->L + pos;
-    uint32_t i = p->hint;
-    if (!(p->plan[i].start <= g && g < p->plan[i].start + p->plan[i].records)) {
-        uint32_t lo = 0, hi = p->nplan; /* last frame with start <= g */
-        while (hi - lo > 1) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (p->plan[mid].start <= g) lo = mid;
-            else hi = mid;
-        }
-        i = p->hint = lo;
+/* Index of the plan frame holding stream position g. */
+static uint32_t plan_find(shard_reader *r, uint64_t g) {
+    uint32_t i = r->hint;
+    if (r->plan[i].start <= g && g < r->plan[i].start + r->plan[i].records) return i;
+    if (i + 1 < r->nplan && r->plan[i + 1].start <= g &&
+        g < r->plan[i + 1].start + r->plan[i + 1].records)
+        return r->hint = i + 1;
+    uint32_t lo = 0, hi = r->nplan; /* last frame with start <= g */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (r->plan[mid].start <= g) lo = mid;
+        else hi = mid;
     }
-    const plan_frame *pf = &p->plan[i];
-    const uint8_t *raw = shard_cursor_frame(&r->cur, pf->shard, pf->frame, err, errlen);
-    if (!raw) return -1;
-    shard_frame_record(&r->ds->man.schema, raw, pf->records, (uint32_t)(g - pf->start), dst,
-                       dst + r->rec);
-    return 0;
+    return r->hint = lo;
 }
 
-/* Emits the next record of the epoch into out (pixels, label) or, when
- * sim, only advances the positions and the RNG exactly as a real emit. */
-static int emit(shard_reader *r, int sim, uint8_t *pix, uint8_t *lab, char *err, size_t errlen) {
-    epoch_pass *p = &r->pass;
-    size_t sb = r->slot_bytes;
-    while (p->count < r->K && p->next_in < r->L) {
-        p->slot_pos[p->count] = p->next_in;
-        if (!sim && load_record(r, p->next_in, p->slot_data + p->count * sb, err, errlen))
-            return -1;
-        p->count++;
-        p->next_in++;
-    }
-    SHARD_ASSERT(p->count > 0);
-    if (p->next_in < r->L) { /* full: emit a random slot, refill it from the stream */
-        uint64_t j = shard_rng_below(&p->rng, r->K);
-        if (!sim) {
-            memcpy(pix, p->slot_data + j * sb, r->rec);
-            *lab = p->slot_data[j * sb + r->rec];
+/* Decodes stream positions [from, from + n) of epoch e into dst
+ * ((n, slot_bytes): record bytes then label, 0 without labels), each frame
+ * once; inside a frame the records are taken in an order permuted by
+ * (seed, epoch, shard, frame), so which records share a stratum changes
+ * every epoch at no decoding cost. */
+static int decode_run(shard_reader *r, uint64_t e, uint64_t from, uint64_t n, uint8_t *dst,
+                      char *err, size_t errlen) {
+    const uint8_t *raw = NULL;
+    uint32_t cur = UINT32_MAX;
+    for (uint64_t p = from; p < from + n; p++) {
+        uint32_t i = plan_find(r, p);
+        const plan_frame *pf = &r->plan[i];
+        if (i != cur) {
+            if (r->cur.cached_shard != (int64_t)pf->shard || r->cur.cached_frame != pf->frame)
+                r->decoded += pf->records;
+            raw = shard_cursor_frame(&r->cur, pf->shard, pf->frame, err, errlen);
+            if (!raw) return -1;
+            for (uint32_t k = 0; k < pf->records; k++) r->inframe[k] = k;
+            shard_rng rng = {shard_key(r->seed, e, TAG_INFRAME, (uint64_t)pf->shard << 32 | pf->frame)};
+            shard_shuffle_u32(&rng, r->inframe, pf->records);
+            cur = i;
         }
-        p->slot_pos[j] = p->next_in;
-        if (!sim && load_record(r, p->next_in, p->slot_data + j * sb, err, errlen)) return -1;
-        p->next_in++;
-    } else { /* stream done: drain in random order */
-        uint64_t j = shard_rng_below(&p->rng, p->count);
-        uint64_t last = p->count - 1;
-        if (!sim) {
-            memcpy(pix, p->slot_data + j * sb, r->rec);
-            *lab = p->slot_data[j * sb + r->rec];
-            if (j != last) memcpy(p->slot_data + j * sb, p->slot_data + last * sb, sb);
-        }
-        p->slot_pos[j] = p->slot_pos[last];
-        p->count--;
+        uint8_t *d = dst + (p - from) * r->slot_bytes;
+        shard_frame_record(&r->ds->man.schema, raw, pf->records, r->inframe[p - pf->start], d,
+                           d + r->rec);
     }
     return 0;
 }
 
-static int cmp_pos(const void *a, const void *b) {
-    uint64_t x = ((const uint64_t *)a)[0], y = ((const uint64_t *)b)[0];
-    return x < y ? -1 : x > y;
-}
-
-/* Starts epoch e, positioned after `skip` emitted records. */
-static int pass_start(shard_reader *r, uint64_t e, uint64_t skip, char *err, size_t errlen) {
-    epoch_pass *p = &r->pass;
-    plan_build(r, e);
-    p->epoch = e;
-    p->active = 1;
-    p->hint = 0;
-    p->next_in = 0;
-    p->count = 0;
-    p->rng.s = shard_key(r->seed, e, TAG_BUFFER, (uint64_t)r->rank);
-    for (uint64_t i = 0; i < skip; i++) emit(r, 1, NULL, NULL, err, errlen);
-    if (p->count == 0) return 0;
-    /* decode what the buffer holds now, frame by frame in stream order */
-    uint64_t *pairs = shard_xmalloc(2 * p->count * sizeof *pairs); /* (pos, slot) */
-    for (uint64_t j = 0; j < p->count; j++) {
-        pairs[2 * j] = p->slot_pos[j];
-        pairs[2 * j + 1] = j;
+/* Loads window w of epoch e: this rank's strata permutations and records.
+ * The window holds batches [w*nbw, w*nbw + n) = stream positions
+ * [w*nbw*G, +n*G); stratum i is its positions [i*n, (i+1)*n), and rank r's
+ * strata [r*B, (r+1)*B) are the contiguous run [r*B*n, (r+1)*B*n). */
+static int window_load(shard_reader *r, uint64_t e, uint64_t w, char *err, size_t errlen) {
+    if (r->plan_epoch != (int64_t)e) plan_build(r, e);
+    uint64_t b0 = w * r->nbw, n = r->nb - b0 < r->nbw ? r->nb - b0 : r->nbw;
+    uint64_t B = (uint64_t)r->batch, i0 = (uint64_t)r->rank * B;
+    for (uint64_t k = 0; k < B; k++) {
+        uint32_t *pm = r->perm + k * n;
+        for (uint64_t j = 0; j < n; j++) pm[j] = (uint32_t)j;
+        shard_rng rng = {shard_key(r->seed, e, TAG_STRATA, w * r->G + i0 + k)};
+        shard_shuffle_u32(&rng, pm, (uint32_t)n);
     }
-    qsort(pairs, p->count, 2 * sizeof *pairs, cmp_pos);
-    int rc = 0;
-    for (uint64_t j = 0; j < p->count && !rc; j++)
-        rc = load_record(r, pairs[2 * j], p->slot_data + pairs[2 * j + 1] * r->slot_bytes, err,
-                         errlen);
-    free(pairs);
-    return rc;
+    r->win_epoch = -1;
+    if (decode_run(r, e, b0 * r->G + i0 * n, B * n, r->region, err, errlen)) return -1;
+    r->win_epoch = (int64_t)e;
+    r->win = w;
+    r->win_n = n;
+    return 0;
 }
 
 /* Produces the producer's next batch into item; advances its position. */
 static int produce(shard_reader *r, uint8_t *item, char *err, size_t errlen) {
-    if (!r->pass.active || r->pass.epoch != r->prod_epoch)
-        if (pass_start(r, r->prod_epoch, r->prod_batch * (uint64_t)r->batch, err, errlen))
-            return -1;
+    uint64_t w = r->prod_batch / r->nbw, j = r->prod_batch % r->nbw;
+    if (r->win_epoch != (int64_t)r->prod_epoch || r->win != w)
+        if (window_load(r, r->prod_epoch, w, err, errlen)) return -1;
     uint8_t *labels = item + (size_t)r->batch * r->rec;
-    for (int i = 0; i < r->batch; i++)
-        if (emit(r, 0, item + (size_t)i * r->rec, labels + i, err, errlen)) return -1;
+    for (uint64_t k = 0; k < (uint64_t)r->batch; k++) {
+        const uint8_t *s = r->region + (k * r->win_n + r->perm[k * r->win_n + j]) * r->slot_bytes;
+        memcpy(item + k * r->rec, s, r->rec);
+        labels[k] = s[r->rec];
+    }
     if (++r->prod_batch == r->nb) {
         r->prod_epoch++;
         r->prod_batch = 0;
@@ -215,6 +195,7 @@ static void *producer_main(void *arg) {
         uint64_t e = r->prod_epoch, b = r->prod_batch;
         int rc = produce(r, r->q_data + (size_t)slot * r->item_bytes, err, sizeof err);
         pthread_mutex_lock(&r->mu);
+        r->decoded_pub = r->decoded;
         if (rc) {
             r->failed = 1;
             memcpy(r->error, err, sizeof err);
@@ -235,44 +216,84 @@ int shard_reader_init(shard_reader **rp, const char *dir, int rank, int world, u
                                 err, errlen);
 }
 
+/* NULL, or what of st does not match this reader (G = its global batch). */
+static const char *state_mismatch(const shard_reader_state *st, const shard_dataset *ds,
+                                  uint64_t seed, uint64_t G, int shuffle, uint64_t nb) {
+    if (st->version != SHARD_STATE_VERSION) return "state version (not this reader's order)";
+    if (st->seed != seed) return "seed";
+    if (st->global_batch != G) return "global batch (batch per rank x ranks)";
+    if (st->shuffle_buffer != (uint32_t)shuffle) return "shuffle buffer";
+    if (st->records != shard_dataset_records(ds) || st->fingerprint != ds->fingerprint)
+        return "dataset (other shards or records)";
+    if (st->batch_in_epoch >= nb) return "batch position";
+    return NULL;
+}
+
+/* The reader once its arguments and dataset checked out. */
+static shard_reader *reader_new(shard_dataset *ds, int rank, int world, uint64_t seed, int batch,
+                                int shuffle_buffer, int prefetch, uint32_t nplan) {
+    shard_reader *r = shard_xcalloc(1, sizeof *r);
+    r->ds = ds;
+    r->rank = rank;
+    r->world = world;
+    r->batch = batch;
+    r->shuffle = shuffle_buffer;
+    r->prefetch = prefetch;
+    r->seed = seed;
+    r->N = shard_dataset_records(ds);
+    r->G = (uint64_t)batch * (uint64_t)world;
+    r->nb = r->N / r->G;
+    r->nbw = (uint64_t)shuffle_buffer / r->G;
+    if (r->nbw < 1) r->nbw = 1;
+    if (r->nbw > r->nb) r->nbw = r->nb;
+    r->rec = ds->record_bytes;
+    r->slot_bytes = r->rec + 1;
+    r->nplan = nplan;
+    r->plan = shard_xcalloc(nplan, sizeof *r->plan);
+    r->plan_epoch = r->win_epoch = -1;
+    r->region = shard_xmalloc((size_t)(batch * r->nbw) * r->slot_bytes);
+    r->perm = shard_xmalloc((size_t)(batch * r->nbw) * sizeof *r->perm);
+    r->inframe = shard_xmalloc((size_t)ds->man.records_per_frame * sizeof *r->inframe);
+    shard_cursor_init(&r->cur, ds);
+    r->qcap = prefetch > 0 ? prefetch : 1;
+    r->item_bytes = (size_t)batch * (r->rec + 1);
+    r->q_data = shard_xmalloc((size_t)r->qcap * r->item_bytes);
+    r->q_epoch = shard_xcalloc((size_t)r->qcap, sizeof *r->q_epoch);
+    r->q_batch = shard_xcalloc((size_t)r->qcap, sizeof *r->q_batch);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->can_put, NULL);
+    pthread_cond_init(&r->can_get, NULL);
+    return r;
+}
+
 int shard_reader_init_at(shard_reader **rp, const char *dir, int rank, int world, uint64_t seed,
                          int batch, int shuffle_buffer, int prefetch,
                          const shard_reader_state *st, char *err, size_t errlen) {
     *rp = NULL;
     if (world < 1 || rank < 0 || rank >= world || batch < 1 || shuffle_buffer < 1 ||
-        prefetch < 0 || prefetch > 1024) {
+        prefetch < 0 || prefetch > 1024 || (uint64_t)batch * (uint64_t)world > UINT32_MAX) {
         shard_err(err, errlen, "%s: reader arguments out of range: rank %d of world %d (need "
-                  "0 <= rank < world), batch %d (>= 1), shuffle buffer %d (>= 1), prefetch %d "
-                  "(0 to 1024)", dir, rank, world, batch, shuffle_buffer, prefetch);
+                  "0 <= rank < world), batch %d (>= 1, batch x world < 2^32), shuffle buffer %d "
+                  "(>= 1), prefetch %d (0 to 1024)", dir, rank, world, batch, shuffle_buffer,
+                  prefetch);
         return -1;
     }
     shard_dataset *ds;
     if (shard_dataset_open(&ds, dir, err, errlen)) return -1;
-    uint64_t N = shard_dataset_records(ds), L = N / (uint64_t)world;
-    if (L / (uint64_t)batch == 0) {
-        shard_err(err, errlen, "%s: %llu records give %llu per rank for %d ranks, fewer than one "
-                  "batch of %d", dir, (unsigned long long)N, (unsigned long long)L, world, batch);
+    uint64_t N = shard_dataset_records(ds), G = (uint64_t)batch * (uint64_t)world;
+    if (N / G == 0) {
+        shard_err(err, errlen, "%s: %llu records are fewer than one global batch of %llu (%d per "
+                  "rank x %d ranks)", dir, (unsigned long long)N, (unsigned long long)G, batch,
+                  world);
         shard_dataset_close(ds);
         return -1;
     }
-    if (st) {
-        const char *what = NULL;
-        char msg[256];
-        if (st->version != SHARD_STATE_VERSION) what = "state version";
-        else if (st->world != (uint32_t)world) what = "world size (the partition would differ)";
-        else if (st->seed != seed) what = "seed";
-        else if (st->batch != (uint32_t)batch) what = "batch size";
-        else if (st->shuffle_buffer != (uint32_t)shuffle_buffer) what = "shuffle buffer";
-        else if (st->records != N || st->fingerprint != ds->fingerprint)
-            what = "dataset (other shards or records)";
-        else if (st->batch_in_epoch >= L / (uint64_t)batch) what = "batch position";
-        if (what) {
-            snprintf(msg, sizeof msg, "%s: resume state does not match this reader: %s differs",
-                     dir, what);
-            shard_err(err, errlen, "%s", msg);
-            shard_dataset_close(ds);
-            return -1;
-        }
+    const char *what = st ? state_mismatch(st, ds, seed, G, shuffle_buffer, N / G) : NULL;
+    if (what) {
+        shard_err(err, errlen, "%s: resume state does not match this reader: %s differs", dir,
+                  what);
+        shard_dataset_close(ds);
+        return -1;
     }
     uint64_t nplan = 0;
     for (uint32_t i = 0; i < ds->man.nshards; i++) nplan += ds->files[i].nframes;
@@ -282,37 +303,12 @@ int shard_reader_init_at(shard_reader **rp, const char *dir, int rank, int world
         shard_dataset_close(ds);
         return -1;
     }
-    shard_reader *r = shard_xcalloc(1, sizeof *r);
-    r->ds = ds;
-    r->rank = rank;
-    r->world = world;
-    r->batch = batch;
-    r->shuffle = shuffle_buffer;
-    r->prefetch = prefetch;
-    r->seed = seed;
-    r->N = N;
-    r->L = L;
-    r->K = (uint64_t)shuffle_buffer < L ? (uint64_t)shuffle_buffer : L;
-    r->nb = L / (uint64_t)batch;
-    r->rec = ds->record_bytes;
-    r->slot_bytes = r->rec + 1;
-    r->pass.nplan = (uint32_t)nplan;
-    r->pass.plan = shard_xcalloc(nplan, sizeof *r->pass.plan);
-    r->pass.slot_pos = shard_xcalloc(r->K, sizeof *r->pass.slot_pos);
-    r->pass.slot_data = shard_xmalloc(r->K * r->slot_bytes);
-    shard_cursor_init(&r->cur, ds);
+    shard_reader *r = reader_new(ds, rank, world, seed, batch, shuffle_buffer, prefetch,
+                                 (uint32_t)nplan);
     if (st) {
         r->epoch = r->prod_epoch = st->epoch;
         r->batch_in_epoch = r->prod_batch = st->batch_in_epoch;
     }
-    r->qcap = prefetch > 0 ? prefetch : 1;
-    r->item_bytes = (size_t)batch * (r->rec + 1);
-    r->q_data = shard_xmalloc((size_t)r->qcap * r->item_bytes);
-    r->q_epoch = shard_xcalloc((size_t)r->qcap, sizeof *r->q_epoch);
-    r->q_batch = shard_xcalloc((size_t)r->qcap, sizeof *r->q_batch);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->can_put, NULL);
-    pthread_cond_init(&r->can_get, NULL);
     if (prefetch > 0) {
         if (pthread_create(&r->thread, NULL, producer_main, r) != 0) {
             shard_err(err, errlen, "%s: cannot start the reader thread", dir);
@@ -351,6 +347,7 @@ int shard_reader_next(shard_reader *r, uint8_t *pixels, uint8_t *labels, char *e
             shard_err(err, errlen, "%s", r->error);
             return -1;
         }
+        r->decoded_pub = r->decoded;
         deliver(r, r->q_data, e, b, pixels, labels);
         return 0;
     }
@@ -378,7 +375,7 @@ void shard_reader_get_state(const shard_reader *r, shard_reader_state *st) {
     memset(st, 0, sizeof *st);
     st->version = SHARD_STATE_VERSION;
     st->world = (uint32_t)r->world;
-    st->batch = (uint32_t)r->batch;
+    st->global_batch = (uint32_t)r->G;
     st->shuffle_buffer = (uint32_t)r->shuffle;
     st->seed = r->seed;
     st->epoch = r->epoch;
@@ -390,6 +387,13 @@ void shard_reader_get_state(const shard_reader *r, shard_reader_state *st) {
 uint64_t shard_reader_batches_per_epoch(const shard_reader *r) { return r->nb; }
 const shard_schema *shard_reader_schema(const shard_reader *r) { return &r->ds->man.schema; }
 uint64_t shard_reader_records(const shard_reader *r) { return r->N; }
+
+uint64_t shard_reader_records_decoded(shard_reader *r) {
+    pthread_mutex_lock(&r->mu);
+    uint64_t n = r->decoded_pub;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
 
 void shard_reader_free(shard_reader *r) {
     if (!r) return;
@@ -404,9 +408,10 @@ void shard_reader_free(shard_reader *r) {
     pthread_cond_destroy(&r->can_put);
     pthread_cond_destroy(&r->can_get);
     shard_cursor_free(&r->cur);
-    free(r->pass.plan);
-    free(r->pass.slot_pos);
-    free(r->pass.slot_data);
+    free(r->plan);
+    free(r->region);
+    free(r->perm);
+    free(r->inframe);
     free(r->q_data);
     free(r->q_epoch);
     free(r->q_batch);

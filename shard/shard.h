@@ -203,54 +203,66 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
 
 /* ---------------------------------------------------------------- reader */
 /* The training reader. Rank r of W (passed explicitly, so one process can
- * simulate many) reads a disjoint part of the dataset each epoch, in an order
- * that is a pure function of (seed, epoch, rank):
+ * simulate many) with a per-rank batch B reads its slice of one sequence of
+ * global batches of G = B * W records. Which records global batch s holds,
+ * and in which order, is a pure function of (seed, dataset, G,
+ * shuffle_buffer, s): the same for any W that divides G (elastic
+ * determinism). Each epoch:
  *   1. the shard order is permuted by (seed, epoch), and the frame order
- *      within each shard by (seed, epoch, shard): one global record stream;
- *   2. the stream of N records is cut into W contiguous ranges of
- *      L = floor(N / W) records; rank r takes [r*L, (r+1)*L), so it touches
- *      only the frames of its range;
- *   3. its records pass through a shuffle buffer of shuffle_buffer records
- *      seeded by (seed, epoch, rank);
- *   4. the first floor(L / batch) * batch records out of the buffer are the
- *      epoch, as floor(L / batch) full batches.
- * Every rank therefore yields the same number of batches per epoch (MPI steps
- * stay in lock-step), no record is used twice in an epoch, and at most
- * W * batch - 1 records are left out of an epoch (a different random set
- * each epoch). Batches never straddle epochs; next() moves on to the next
- * epoch by itself.
+ *      within each shard by (seed, epoch, shard): one global stream of the
+ *      N records; inside a frame the records come in an order permuted by
+ *      (seed, epoch, shard, frame);
+ *   2. the epoch is nb = floor(N / G) global batches over the stream's first
+ *      nb * G positions; the last N - nb*G < G positions (records of the
+ *      epoch's last frames, other ones each epoch) are left out;
+ *   3. consecutive batches form windows of n = max(1, floor(shuffle_buffer /
+ *      G)) batches (the epoch's last window may be shorter): window positions
+ *      [0, n*G) are cut into G strata of n consecutive positions, and batch j
+ *      of the window takes, in slot i, the j-th record of stratum i under a
+ *      permutation keyed by (seed, epoch, window, i);
+ *   4. rank r takes slots [r*B, (r+1)*B) of every global batch: strata
+ *      r*B .. (r+1)*B-1, one contiguous run of B*n positions of each window,
+ *      so it decodes only the frames of its run (its neighbours share at most
+ *      one frame at each end).
+ * Every record is used at most once an epoch; every rank yields nb batches
+ * an epoch (MPI steps stay in lock-step). Batches never straddle epochs;
+ * next() moves on to the next epoch by itself. Memory: B * n records (at most
+ * max(shuffle_buffer, G) / W) plus the epoch's frame plan.
  *
  * A background thread decompresses up to `prefetch` batches ahead into a
  * bounded queue (prefetch 0: no thread, next() decodes inline; the batches
  * are the same either way). Errors in the thread come back from next(). */
 typedef struct shard_reader shard_reader;
 
-/* Position of a reader: a small POD a checkpoint stores verbatim. It is the
- * same on every rank (all ranks consume the same number of batches), so
- * rank 0's copy restores all of them. The RNG state is not stored: it is a
- * pure function of (seed, epoch, rank), replayed up to the position. */
-#define SHARD_STATE_VERSION 0x53485231u /* "SHR1" */
+/* Position of a reader: a small POD a checkpoint stores verbatim. It holds
+ * no rank and no world size that matter: a reader of another world size with
+ * the same global batch continues from it (rank 0's copy restores every
+ * rank of any world). The RNG state is not stored: every permutation is a
+ * pure function of (seed, epoch, window). Version "SHR1" (the per-rank order
+ * of older builds) is refused. */
+#define SHARD_STATE_VERSION 0x53485232u /* "SHR2" */
 typedef struct {
     uint32_t version;        /* SHARD_STATE_VERSION */
-    uint32_t world;          /* partition it was taken under */
-    uint32_t batch, shuffle_buffer;
+    uint32_t world;          /* ranks of the reader that took it (informative) */
+    uint32_t global_batch;   /* G = batch per rank x ranks */
+    uint32_t shuffle_buffer;
     uint64_t seed;
     uint64_t epoch;          /* epoch of the next batch */
-    uint64_t batch_in_epoch; /* batches of that epoch already consumed */
+    uint64_t batch_in_epoch; /* global batches of that epoch already consumed */
     uint64_t records;        /* dataset size ... */
     uint64_t fingerprint;    /* ... and identity: a resume on other data is refused */
 } shard_reader_state;
 
-/* rank in [0, world); batch >= 1; shuffle_buffer >= 1 records (1: stream
- * order; it costs shuffle_buffer * (record bytes + 1) of memory); prefetch
- * 0..1024 batches. Fails when an epoch would hold no batch
- * (floor(N / world) < batch). 0 or -1 + err. */
+/* rank in [0, world); batch >= 1 records per rank, batch * world < 2^32;
+ * shuffle_buffer >= 1 records (it sets the window, see above); prefetch
+ * 0..1024 batches. Fails when an epoch would hold no global batch
+ * (N < batch * world). 0 or -1 + err. */
 int shard_reader_init(shard_reader **r, const char *dir, int rank, int world, uint64_t seed,
                       int batch, int shuffle_buffer, int prefetch, char *err, size_t errlen);
 /* As init, then positioned at *st, which must have been taken with the same
- * world, seed, batch, shuffle_buffer and dataset (else -1 + err saying which
- * differs). The batches that follow are bitwise those an uninterrupted
- * reader would have produced. */
+ * seed, global batch (batch * world: the world may differ), shuffle_buffer
+ * and dataset (else -1 + err saying which differs). The global batches that
+ * follow are bitwise those an uninterrupted reader would have produced. */
 int shard_reader_init_at(shard_reader **r, const char *dir, int rank, int world, uint64_t seed,
                          int batch, int shuffle_buffer, int prefetch,
                          const shard_reader_state *st, char *err, size_t errlen);
@@ -265,6 +277,9 @@ void shard_reader_get_state(const shard_reader *r, shard_reader_state *st);
 uint64_t shard_reader_batches_per_epoch(const shard_reader *r);
 const shard_schema *shard_reader_schema(const shard_reader *r);
 uint64_t shard_reader_records(const shard_reader *r); /* the dataset's N */
+/* Records of the frames this reader has decoded so far (the prefetcher's
+ * work included): its decoding cost, for tests and benchmarks. */
+uint64_t shard_reader_records_decoded(shard_reader *r);
 void shard_reader_free(shard_reader *r); /* stops and joins the thread; NULL ok */
 
 #endif

@@ -59,7 +59,7 @@ static void reference_meta(ckpt_meta *meta, int64_t step) {
     meta->norm_std = 0.353f;
     meta->reader.version = SHARD_STATE_VERSION;
     meta->reader.world = 2;
-    meta->reader.batch = 64;
+    meta->reader.global_batch = 64;
     meta->reader.shuffle_buffer = 8192;
     meta->reader.seed = 7;
     meta->reader.epoch = 3;
@@ -160,7 +160,7 @@ static void test_layout(void) {
     unsigned char *b = slurp(path, &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     CU_ASSERT(!memcmp(b, "JEPACKPT", 8));
-    CU_ASSERT_EQUAL(le(b + 8, 4), 3);
+    CU_ASSERT_EQUAL(le(b + 8, 4), 4);
     CU_ASSERT_EQUAL(le(b + 12, 4), 256);
     CU_ASSERT_EQUAL(le(b + 16, 8), a.nparams);
     CU_ASSERT_EQUAL(le(b + 24, 8), a.nenc);
@@ -172,6 +172,7 @@ static void test_layout(void) {
     CU_ASSERT_EQUAL(le(b + 80, 8), 158000);
     CU_ASSERT_EQUAL(le(b + 96 + 4 * 3, 4), 16); /* model.width */
     CU_ASSERT_EQUAL(le(b + 136, 4), SHARD_STATE_VERSION);
+    CU_ASSERT_EQUAL(le(b + 136 + 8, 4), 64); /* global batch */
     CU_ASSERT_EQUAL(le(b + 136 + 24, 8), 3);  /* reader epoch */
     CU_ASSERT_EQUAL(le(b + 136 + 32, 8), 17); /* batch in epoch */
     CU_ASSERT_EQUAL(le(b + 200, 8), 3);       /* log count */
@@ -313,11 +314,16 @@ static void test_wrong_config(void) {
     want.model_hash ^= 1;
     CU_ASSERT(ckpt_load(path, &b, &want, &mb, err, sizeof err) == CKPT_ERR_MISMATCH);
     CU_ASSERT(strstr(err, "another model config") != NULL);
-    /* another world size */
+    /* another world size: any that divides the global batch (64) resumes */
     want = ma;
     want.world = 1;
+    CU_ASSERT(ckpt_load(path, &b, &want, &mb, err, sizeof err) == CKPT_OK);
+    want.world = 4;
+    CU_ASSERT(ckpt_load(path, &b, &want, &mb, err, sizeof err) == CKPT_OK);
+    want.world = 3;
     CU_ASSERT(ckpt_load(path, &b, &want, &mb, err, sizeof err) == CKPT_ERR_MISMATCH);
-    CU_ASSERT(strstr(err, "2 ranks, this job has 1") != NULL);
+    CU_ASSERT(strstr(err, "global batch 64 (written by 2 ranks) does not divide by 3 ranks") != NULL);
+    CU_ASSERT(strchr(err, '\n') == NULL);
     /* other training settings: the hash follows optim.lr, not the thread count */
     small_spec(&s, 16);
     s.seed = 7;
@@ -347,8 +353,10 @@ static void test_wrong_config(void) {
     jepa_model_free(&b);
 }
 
-/* Version 2 (objective bytes zero) still loads, as objective ijepa; a
- * version-3 file of a model without an EMA target (nenc 0) round-trips. */
+/* Version 2 (objective bytes zero) still loads, as objective ijepa, for an
+ * evaluation; a resume of a version 2 or 3 file (the per-rank reader's
+ * state) is refused in one line; a version-4 file of a model without an EMA
+ * target (nenc 0) round-trips. */
 static void test_versions(void) {
     char path[300], err[512];
     snprintf(path, sizeof path, "%s/v.ckpt", dir);
@@ -358,15 +366,27 @@ static void test_versions(void) {
     long n;
     unsigned char *buf = slurp(path, &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
-    buf[8] = 2;
-    memset(buf + 232, 0, 16);
+    /* a version-4 header with the old reader state is damage */
+    memcpy(buf + 136, "1RHS", 4); /* "SHR1" little-endian */
     uLong crc = crc32(crc32(0L, Z_NULL, 0), buf, (uInt)(n - 4));
     for (int i = 0; i < 4; i++) buf[n - 4 + i] = (unsigned char)(crc >> (8 * i));
     spit(path, buf, n);
     small_model(&b, 1, 16);
-    CU_ASSERT(ckpt_load(path, &b, &ma, &mb, err, sizeof err) == CKPT_OK);
+    CU_ASSERT(ckpt_load(path, &b, &ma, &mb, err, sizeof err) == CKPT_ERR_CORRUPT);
+    CU_ASSERT(strstr(err, "reader state") != NULL);
+    buf[8] = 2;
+    memset(buf + 232, 0, 16);
+    crc = crc32(crc32(0L, Z_NULL, 0), buf, (uInt)(n - 4));
+    for (int i = 0; i < 4; i++) buf[n - 4 + i] = (unsigned char)(crc >> (8 * i));
+    spit(path, buf, n);
+    ckpt_meta ev = ma;
+    ev.world = 0; /* an evaluation */
+    CU_ASSERT(ckpt_load(path, &b, &ev, &mb, err, sizeof err) == CKPT_OK);
     CU_ASSERT_STRING_EQUAL(mb.objective, "ijepa");
     CU_ASSERT(!memcmp(a.params, b.params, sizeof(float) * a.nparams));
+    CU_ASSERT(ckpt_load(path, &b, &ma, &mb, err, sizeof err) == CKPT_ERR_MISMATCH);
+    CU_ASSERT(strstr(err, "per-rank reader of older builds") && strstr(err, path));
+    CU_ASSERT(strchr(err, '\n') == NULL);
     /* objective bytes must be a clean name: a version-3 file with garbage there is corrupt */
     buf[8] = 3;
     memcpy(buf + 232, "IJ EPA", 6);

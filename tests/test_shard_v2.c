@@ -328,7 +328,7 @@ static void test_documented_layout(void) {
         text = (char *)read_file(mp, &mn);
         text = realloc(text, mn + 1);
         text[mn] = 0;
-        CU_ASSERT(contains(text, "\"version\": 1,") && !contains(text, "fields"));
+        CU_ASSERT(contains(text, "\"version\": 3,") && !contains(text, "fields")); /* + pixel_stats */
         CU_ASSERT(contains(text, "  \"schema\": {\"height\": 3, \"width\": 5, \"channels\": 2, "
                                  "\"dtype\": \"u8\", \"label\": "));
         free(text);
@@ -478,7 +478,7 @@ static void test_reader_coverage(void) {
     for (int si = 0; si < 2; si++) {
         int shuffle = si ? 30 : 1;
         for (int W = 1; W <= 3; W++) {
-            uint64_t nb = (N / W) / batch, used = (uint64_t)W * nb * batch;
+            uint64_t nb = N / ((uint64_t)W * batch), used = (uint64_t)W * nb * batch;
             uint32_t *ids = malloc(2 * used * sizeof *ids); /* (epoch, rank, nb * batch) */
             uint64_t bad = 0;
             for (int rnk = 0; rnk < W; rnk++) {
@@ -535,7 +535,7 @@ static void test_reader_resume(void) {
     const int batch = 4, shuffle = 17;
     for (int W = 1; W <= 3; W++) {
         int rank = W - 1;
-        const uint64_t nb = (150 / W) / batch, T = 2 * nb + 3;
+        const uint64_t nb = 150 / ((uint64_t)W * batch), T = 2 * nb + 3;
         uint32_t *ref = stream_of(dir, &s, rank, W, batch, shuffle, 2, T);
         uint32_t *inl = stream_of(dir, &s, rank, W, batch, shuffle, 0, T);
         CU_ASSERT(memcmp(ref, inl, T * batch * sizeof *ref) == 0); /* thread changes nothing */
@@ -586,7 +586,7 @@ static void test_manifest(void) {
         const char *from, *to, *want;
     } edits[] = {
         {"\"version\": 2", "\"version\": 1", "version 2 goes with fields"},
-        {"\"version\": 2", "\"version\": 3", "version 3 not supported"},
+        {"\"version\": 2", "\"version\": 4", "version 4 not supported"},
         {"\"dtype\": \"f32\"", "\"dtype\": \"f64\"", "'f64' unknown (u8 or f32)"},
         {"[3, 2]", "[3, 0]", "out of range"},
         {"[3, 2]", "[3, 2, 1, 1, 1]", "5 dims, at most 4"},

@@ -1,4 +1,4 @@
-/* ckpt.c - checkpoint files (format version 2): the whole training state in
+/* ckpt.c - checkpoint files (format version 4; 2 and 3 still read): the whole training state in
  * one versioned, checksummed file, written atomically so a crash never
  * leaves a file that looks whole, and read without trusting a byte of it.
  * Layout (little-endian, docs/checkpoint-format.md has the table):
@@ -22,6 +22,8 @@
 
 #define CKPT_MAGIC "JEPACKPT"
 #define CKPT_MAX_PARAMS (1ull << 40) /* bounds every size computed from the header */
+/* reader state of versions 2 and 3: the per-rank order of older builds */
+#define CKPT_READER_SHR1 0x53485231u
 
 const char *const ckpt_model_keys[CKPT_MODEL_KEYS] = {
     "model.img_size", "model.channels", "model.patch",      "model.width",
@@ -113,7 +115,7 @@ static void header_pack(uint8_t *h, const ckpt_meta *m) {
     uint8_t *p = h + H_READER;
     put_u32(p, r->version);
     put_u32(p + 4, r->world);
-    put_u32(p + 8, r->batch);
+    put_u32(p + 8, r->global_batch);
     put_u32(p + 12, r->shuffle_buffer);
     put_u64(p + 16, r->seed);
     put_u64(p + 24, r->epoch);
@@ -150,7 +152,7 @@ static void header_unpack(ckpt_meta *m, const uint8_t *h) {
     const uint8_t *p = h + H_READER;
     r->version = get_u32(p);
     r->world = get_u32(p + 4);
-    r->batch = get_u32(p + 8);
+    r->global_batch = get_u32(p + 8); /* versions 2, 3: the per-rank batch */
     r->shuffle_buffer = get_u32(p + 12);
     r->seed = get_u64(p + 16);
     r->epoch = get_u64(p + 24);
@@ -285,10 +287,10 @@ int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t 
         return -1;
     }
     uint32_t version = get_u32(h + H_VERSION), hb = get_u32(h + H_HEADER_BYTES);
-    if ((version != CKPT_VERSION && version != 2) || hb != CKPT_HEADER_BYTES) {
+    if (version < 2 || version > CKPT_VERSION || hb != CKPT_HEADER_BYTES) {
         snprintf(err, errlen,
                  "%s: checkpoint version %u (header %u bytes) not supported: this build reads "
-                 "version %u",
+                 "versions 2 to %u",
                  name, version, hb, CKPT_VERSION);
         return -1;
     }
@@ -311,7 +313,9 @@ int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t 
     else if (m.log_count < 0 || m.log_count > m.step || !finite_f(m.log_loss_sum)) what = "log interval";
     else if (!finite_f(m.last_loss) || !finite_f(m.last_target_std)) what = "last loss";
     else if (!finite_f(m.train_s) || m.train_s < 0) what = "training seconds";
-    else if (m.reader.version != SHARD_STATE_VERSION || m.reader.world != m.world) what = "reader state";
+    else if (m.reader.version != (version >= 4 ? SHARD_STATE_VERSION : CKPT_READER_SHR1) ||
+             m.reader.world != m.world || m.reader.global_batch < 1)
+        what = "reader state";
     else if (!objective_name_ok(m.objective)) what = "objective name";
     else if (m.replan_step > m.step || !finite_f(m.replan_progress) ||
              (m.replan_step ? !(m.replan_progress > 0 && m.replan_progress < 1)
@@ -377,11 +381,21 @@ static int check_want(const char *name, const jepa_model *mod, const ckpt_meta *
                  name, (unsigned long long)m->nparams, mod->nparams);
         return -1;
     }
-    if (want && want->world && m->world != want->world) {
+    /* a resume (want->world set) on any world size that divides the global batch */
+    if (want && want->world && m->reader.version != SHARD_STATE_VERSION) {
         snprintf(err, errlen,
-                 "%s: written by a job of %u rank%s, this job has %u: resume with the same "
-                 "world size (each rank's data stream depends on it)",
-                 name, m->world, m->world == 1 ? "" : "s", want->world);
+                 "%s: holds the data position of the per-rank reader of older builds "
+                 "(checkpoint version 3 or older), which this build's data order cannot "
+                 "continue: evaluate it with jepa-eval, or start a new run.dir",
+                 name);
+        return -1;
+    }
+    if (want && want->world && m->reader.global_batch % want->world != 0) {
+        snprintf(err, errlen,
+                 "%s: global batch %u (written by %u rank%s) does not divide by %u ranks: "
+                 "resume on a number of ranks that divides %u",
+                 name, m->reader.global_batch, m->world, m->world == 1 ? "" : "s", want->world,
+                 m->reader.global_batch);
         return -1;
     }
     if (want && want->train_hash && m->train_hash != want->train_hash) {

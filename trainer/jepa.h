@@ -289,7 +289,7 @@ int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
  * same directory, fsync, rename, fsync the directory. Readers never trust it:
  * sizes are checked against the file's length before any read, the CRC over
  * every byte before any field is compared with the job's. */
-#define CKPT_VERSION 3u /* reads 2 (I-JEPA only, always an EMA target) and 3 */
+#define CKPT_VERSION 4u /* reads 2 (I-JEPA only, always an EMA target), 3 (per-rank reader state: evaluation only) and 4 */
 #define CKPT_OBJECTIVE_MAX 16
 #define CKPT_HEADER_BYTES 256
 #define CKPT_MODEL_KEYS 10 /* model.* values stored, in ckpt_model_keys order */
@@ -336,8 +336,9 @@ typedef enum { CKPT_OK = 0, CKPT_ERR_CORRUPT = -1, CKPT_ERR_MISMATCH = -2 } ckpt
 int ckpt_save(const char *path, const jepa_model *m, const ckpt_meta *meta, char *err,
               size_t errlen);
 /* Loads path into m (which must have the file's shape) and *got. want (may be
- * NULL) is the job: its non-zero model_hash (and then model[]), train_hash and
- * world must match the file's. Returns a ckpt_status; err names the file and
+ * NULL) is the job: its non-zero model_hash (and then model[]) and train_hash
+ * must match the file's; a non-zero world marks a resume, which needs a
+ * version-4 reader state whose global batch that world divides. Returns a ckpt_status; err names the file and
  * what is wrong. m's buffers are written only once the whole file checks out. */
 int ckpt_load(const char *path, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
               char *err, size_t errlen);

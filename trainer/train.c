@@ -3,14 +3,18 @@
  * progress, checkpoints, resume, signals and the closing evaluation. What is
  * trained is an objective (objective.h) the loop calls through its table.
  *
- * Reproducibility: the batch order is a function of (seed, epoch) (the shard
- * reader's), everything an objective draws of (seed, step); a time budget
- * (train.minutes) is turned into a step count up front by timing the step,
- * and re-planned once early from the median step time (a load at start
- * misleads the first timing), so the schedules are functions of the step and
- * of the recorded plan (first length, re-plan step, length). A resume
- * restores parameters, EMA target, Adam moments, step, plan, the reader's
- * position and the open log interval, so it continues bit for bit. */
+ * Reproducibility: the global batch of a step is a function of (seed,
+ * dataset, global batch, step) whatever the world size (the shard reader's
+ * elastic order; rank r trains its slice), everything an objective draws of
+ * (seed, step) for the global batch; a time budget (train.minutes) is turned
+ * into a step count up front by timing the step, and re-planned once early
+ * from the median step time (a load at start misleads the first timing), so
+ * the schedules are functions of the step and of the recorded plan (first
+ * length, re-plan step, length). A resume restores parameters, EMA target,
+ * Adam moments, step, plan, the reader's position and the open log interval,
+ * so it continues bit for bit at the same world size; on another world size
+ * W' that divides the checkpoint's global batch G, each rank trains G / W'
+ * records and the run continues up to the summation order. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -36,6 +40,7 @@
 /* Everything one run holds; the phases below read and advance it. */
 typedef struct {
     const jepa_spec *s;
+    jepa_spec *s_own;       /* s with another batch_per_rank after a resume on another world size */
     train_result *res;
     int rank, world, lead, tty, fresh, nstats;
     int no_labels;          /* the probe's data has no labels: every evaluation is skipped */
@@ -46,11 +51,11 @@ typedef struct {
     uint8_t *rec, *lab;     /* (B, record bytes), (B): this rank's batch */
     ckpt_meta want, got, cm;
     sched_cfg sc;
-    FILE *mf;
+    FILE *mf, *trace;       /* metrics.jsonl (rank 0); JEPA_DEBUG_DATA_TRACE (each rank) */
     int64_t start, total, step, seen, seen_log, saved, loss_n;
     double t_start, t0, t_log, t_ckpt, loss_acc, comm_wait0, budget;
     double stat[OBJ_MAX_STATS]; /* the last step's objective metrics, rank means */
-    int64_t stop_at, nan_at;
+    int64_t stop_at, nan_at, hang_at;
     int nan_loss;
     /* a time budget's plan (budget_plan: t->total came from train.minutes):
      * the last re-plan's step and the schedules' progress there (0, 0: none;
@@ -160,6 +165,41 @@ static int setup_objective(trainer *t, const char *spec_text, char *err, size_t 
         if (rc == 0) rc = train_write_run_dir(s, spec_text, err, errlen);
     }
     return agree(rc, t->res, err, errlen);
+}
+
+/* A resume keeps the checkpoint's global batch G (the checkpoint refused a
+ * world size that does not divide it): each of the W ranks trains G / W
+ * records. When that is not train.batch_per_rank (the run's first world
+ * size), the objective is rebuilt for it and rank 0's loaded state moved
+ * into the new one; the spec's batch_per_rank stays the run's identity. */
+static int setup_batch(trainer *t, char *err, size_t errlen) {
+    uint32_t G = t->lead && !t->fresh ? t->got.reader.global_batch : 0;
+    comm_bcast_bytes(&G, sizeof G, 0);
+    if (G == 0 || G == (uint32_t)(t->o->B * t->world)) return 0;
+    JEPA_ASSERT(G % (uint32_t)t->world == 0);
+    t->s_own = JEPA_MALLOC(sizeof *t->s_own);
+    *t->s_own = *t->s;
+    t->s_own->train.batch_per_rank = (int)(G / (uint32_t)t->world);
+    shard_schema sc;
+    objective *o = NULL;
+    int rc = objective_data_schema(t->s->data.train, &sc, err, errlen);
+    if (rc == 0) rc = t->ops->create(&o, t->s_own, &sc, t->rank, t->world, err, errlen);
+    if (agree(rc, t->res, err, errlen)) return -1;
+    jepa_model *a = &t->o->m, *b = &o->m;
+    JEPA_ASSERT(a->nparams == b->nparams && a->nenc == b->nenc);
+    memcpy(b->params, a->params, sizeof(float) * a->nparams);
+    if (a->nenc) memcpy(b->target, a->target, sizeof(float) * a->nenc);
+    memcpy(b->adam_m, a->adam_m, sizeof(float) * a->nparams);
+    memcpy(b->adam_v, a->adam_v, sizeof(float) * a->nparams);
+    o->mean = t->o->mean;
+    o->std = t->o->std;
+    t->ops->destroy(t->o);
+    t->o = o;
+    t->s = t->s_own;
+    if (t->lead)
+        fprintf(stderr, "train: global batch %u: %d ranks of %d (the checkpoint's %u ranks of %u)\n",
+                G, t->world, t->o->B, t->got.world, G / t->got.world);
+    return 0;
 }
 
 /* One source of truth for the weights and statistics (rank 0's init or
@@ -306,6 +346,7 @@ static void open_log(trainer *t, char *err, size_t errlen) {
     t->cm.norm_std = t->o->std;
     t->stop_at = env_step("JEPA_DEBUG_STOP_STEP");
     t->nan_at = env_step("JEPA_DEBUG_NAN_STEP");
+    t->hang_at = env_step("JEPA_DEBUG_HANG_STEP");
     const char *nan_kind = getenv("JEPA_DEBUG_NAN_KIND");
     t->nan_loss = nan_kind && !strcmp(nan_kind, "loss");
     t->t_log = t->t_ckpt = train_now_s();
@@ -318,7 +359,10 @@ static void open_log(trainer *t, char *err, size_t errlen) {
 static int step_compute(trainer *t, double *loss, double *gsq, char *err, size_t errlen) {
     jepa_model *m = &t->o->m;
     const int64_t step = t->step;
+    while (step == t->hang_at && t->rank == t->world - 1) pause(); /* test hook: for a kill -9 */
     if (shard_reader_next(t->rd, t->rec, t->lab, err, errlen)) comm_fatal("%s", err);
+    if (t->trace) train_trace_batch(t->trace, step, t->rank * t->o->B, t->o->B, t->rec,
+                                   shard_schema_record_bytes(shard_reader_schema(t->rd)));
     debug_slow(t);
     obj_stats st;
     memset(&st, 0, sizeof st);
@@ -331,6 +375,7 @@ static int step_compute(trainer *t, double *loss, double *gsq, char *err, size_t
     for (int k = 0; k < t->nstats; k++) v[1 + k] = st.stat[k];
     comm_sum_doubles(v, (size_t)1 + t->nstats);
     *loss = v[0] / t->world;
+    if (t->trace && t->lead) fprintf(t->trace, "%lld loss %.9e\n", (long long)step, *loss);
     for (int k = 0; k < t->nstats; k++) t->stat[k] = v[1 + k] / t->world;
     size_t nbad = 0;
     *gsq = grads_sq_norm(m->grads, m->nparams, &nbad);
@@ -662,7 +707,9 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
      * after its first step */
     signals_catch();
     int rc = setup_objective(&t, spec_text, err, errlen), stopped = 0;
+    if (rc == 0) rc = setup_batch(&t, err, errlen);
     if (rc == 0) rc = setup_sync(&t, err, errlen);
+    if (rc == 0) t.trace = train_trace_open(t.rank);
     if (rc == 0) {
         plan_steps(&t, err, errlen);
         open_log(&t, err, errlen);
@@ -671,11 +718,13 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
         comm_wait_idle(); /* rank 0 writes and evaluates alone; the others wait without spinning */
     }
     if (t.mf) fclose(t.mf);
+    if (t.trace) fclose(t.trace);
     shard_reader_free(t.rd);
     comm_buckets_free(&t.cb);
     jepa_free(t.rec);
     jepa_free(t.lab);
     if (t.o) t.ops->destroy(t.o);
+    jepa_free(t.s_own);
     signals_restore();
     return rc;
 }

@@ -28,5 +28,12 @@ void train_slurm_requeue(void);
  * directory (reader positions checked equal on every rank first). */
 void train_save_checkpoint(const jepa_spec *s, const jepa_model *m, ckpt_meta *cm,
                            shard_reader *rd, char *path, size_t plen);
+/* JEPA_DEBUG_DATA_TRACE=DIR (a test hook): DIR/rank-R.trace opened for
+ * appending, else NULL (unset, or it cannot be opened: a warning). */
+FILE *train_trace_open(int rank);
+/* One line per record of this rank's batch of step (0-based): "STEP SLOT
+ * HASH", SLOT its place in the global batch (first + i), HASH the FNV-1a 64
+ * of its rb bytes. Ranks' files merged and sorted give the global batches. */
+void train_trace_batch(FILE *f, int64_t step, int first, int n, const uint8_t *rec, size_t rb);
 
 #endif

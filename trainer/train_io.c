@@ -149,7 +149,8 @@ int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, 
      * train_write_run_dir touches the run directory (issue 16). */
     shard_reader *rd = NULL;
     char why[SPEC_ERR_MAX];
-    if (shard_reader_init_at(&rd, s->data.train, 0, (int)want->world, (uint64_t)s->seed, s->train.batch_per_rank,
+    int B = (int)(got->reader.global_batch / want->world); /* ckpt_load checked it divides */
+    if (shard_reader_init_at(&rd, s->data.train, 0, (int)want->world, (uint64_t)s->seed, B,
                              s->data.shuffle_buffer, 0, &got->reader, why, sizeof why)) {
         snprintf(err, errlen, "%s: %s", path, why); /* why names data.train */
         return -1;
@@ -210,6 +211,26 @@ void train_slurm_requeue(void) {
     }
     fprintf(stderr, "jepa: warning: scontrol requeue %s failed (%s)\n", id,
             rc ? strerror(rc) : "non-zero exit");
+}
+
+FILE *train_trace_open(int rank) {
+    const char *dir = getenv("JEPA_DEBUG_DATA_TRACE");
+    if (!dir || !*dir) return NULL;
+    char path[SPEC_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/rank-%d.trace", dir, rank);
+    FILE *f = fopen(path, "a");
+    if (!f) fprintf(stderr, "jepa: warning: JEPA_DEBUG_DATA_TRACE: cannot write %s: %s\n", path,
+                    strerror(errno));
+    return f;
+}
+
+void train_trace_batch(FILE *f, int64_t step, int first, int n, const uint8_t *rec, size_t rb) {
+    for (int i = 0; i < n; i++) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (size_t k = 0; k < rb; k++) h = (h ^ rec[(size_t)i * rb + k]) * 0x100000001b3ULL;
+        fprintf(f, "%lld %d %016llx\n", (long long)step, first + i, (unsigned long long)h);
+    }
+    fflush(f);
 }
 
 /* Collective: rank 0 writes the checkpoint of cm->step completed steps into

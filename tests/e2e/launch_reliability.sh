@@ -6,7 +6,8 @@
 #   4. every kind of refused resume (the trainer's and the launcher's) leaves
 #      the run directory byte-identical;
 #   5. `jepa-launch resume` of a run started with plain `mpirun -np 2` takes
-#      the checkpoint's world size, and refuses a --np that does not match;
+#      the checkpoint's world size, and refuses a --np that does not divide
+#      its global batch (one that does resumes: tests/e2e/elastic.sh);
 #   6. a sweep run again into its directory skips finished points, continues
 #      unfinished ones, refuses one that would rewrite a point; `results`
 #      reports no figures for a point whose spec was rewritten after it ran;
@@ -94,8 +95,9 @@ run p2dry "$L" resume "$T/p2" --dry-run
   && case "$ERR" in *"written by 2 ranks"*"parallel.ranks 1"*) true ;; *) false ;; esac \
   && ok "resume takes the checkpoint's world size (2) and says so" || bad "p2 resume dry: [$OUT] [$ERR]"
 before=$(snap "$T/p2")
-run p2np1 "$L" resume "$T/p2" --np 1
-refused "resume --np 1 of a 2-rank checkpoint" "$T/p2" "$before" "written by 2 ranks, not 1" "--np 2"
+run p2np3 "$L" resume "$T/p2" --np 3
+refused "resume --np 3 of a 2-rank checkpoint (global batch 64)" "$T/p2" "$before" \
+  "global batch 64 (written by 2 ranks) does not divide by 3 ranks"
 run p2res "$L" resume "$T/p2"
 [ "$RC" -eq 0 ] && [ "$(json "$T/p2/summary.json" ranks)" = 2 ] && [ "$(json "$T/p2/summary.json" resumed_from)" = 3 ] \
   && ok "jepa-launch resume finishes it at 2 ranks from step 3" || bad "p2 resume: rc $RC: $(printf '%s' "$ERR" | tail -3)"
@@ -115,16 +117,18 @@ run rd "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}" --set optim.lr=0.005
 refused "jepa-train: another optim.lr" "$T/r1" "$before" "step-00000003.ckpt"
 run re "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
 refused "jepa-train: resume none over checkpoints" "$T/r1" "$before" "already holds checkpoints"
-run rf "$MPI" -np 2 "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}"
-refused "jepa-train under mpirun -np 2: another world size" "$T/r1" "$before" "step-00000003.ckpt"
+run rf "$MPI" -np 3 "$TR" "$SPEC" "${SMALL[@]}" "${R1[@]}"
+refused "jepa-train under mpirun -np 3: a world size not dividing the global batch" "$T/r1" "$before" \
+  "step-00000003.ckpt: global batch 32 (written by 1 rank) does not divide by 3 ranks"
 run rg "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
 refused "jepa-launch run: resume none over checkpoints" "$T/r1" "$before" "already holds checkpoints" "jepa-launch resume"
 run rh "$L" run "$SPEC" "${SMALL[@]}" "${R1[@]}" --set optim.lr=0.005
 refused "jepa-launch run: another optim.lr" "$T/r1" "$before" "optim.lr" "0.005"
 run ri "$L" run "$SPEC" "${SMALL[@]}" "${R1[@]}" --set data.train="$T/d2"
 refused "jepa-launch run: another data.train" "$T/r1" "$before" "data.train"
-run rj "$L" resume "$T/r1" --np 2
-refused "jepa-launch resume --np 2 of a 1-rank checkpoint" "$T/r1" "$before" "written by 1 rank, not 2"
+run rj "$L" resume "$T/r1" --np 3
+refused "jepa-launch resume --np 3 of a 1-rank checkpoint (global batch 32)" "$T/r1" "$before" \
+  "global batch 32 (written by 1 rank) does not divide by 3 ranks"
 run rk "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
 refused "jepa-launch slurm over checkpoints" "$T/r1" "$before" "already holds checkpoints"
 run rl "$L" resume "$T/r1"

@@ -9,9 +9,10 @@
 #     exit 75, and the resumed run equals the straight one;
 #   - a damaged newest checkpoint (flipped byte, truncated): a warning
 #     naming it, fallback to the previous one, the straight run's hash;
-#   - another model config, another world size, resume: none over an
-#     existing run: refused in one line naming the file / run dir, the run
-#     directory left as it was;
+#   - another model config, a world size that does not divide the global
+#     batch, resume: none over an existing run: refused in one line naming
+#     the file / run dir, the run directory left as it was (resuming on
+#     another world size that divides it: tests/e2e/elastic.sh);
 #   - an injected NaN (gradient, loss; 1 and 2 ranks): exit 3 naming the
 #     step, no checkpoint written, the existing ones byte-identical;
 #   - checkpoint.every_minutes; Slurm requeue: scontrol requeue JOBID via a
@@ -152,7 +153,7 @@ for how in flip truncate; do
   same_run "$how newest + fallback" "$T/a1" "$T/c1"
 done
 
-# ---- refusals: another model config, another world size, resume: none
+# ---- refusals: another model config, a world size not dividing the global batch, resume: none
 cp "$T/b1/spec.resolved.yaml" "$T/b1.spec"; BEFORE=$(sums "$T/b1")
 run cfg "$TR" "$SPEC" "${SMALL[@]}" --set model.width=48 --set run.dir="$T/b1" --set resume=auto
 expect_error "another model config refused" 1 "$T/b1/checkpoints/step-00000040.ckpt" "model.width is 32 in the checkpoint, 48 in the spec"
@@ -161,8 +162,13 @@ cmp -s "$T/b1.spec" "$T/b1/spec.resolved.yaml" && [ "$(sums "$T/b1")" = "$BEFORE
 run cfgp "$TR" "$SPEC" "${SMALL[@]}" --set model.depth=3 --set run.dir="$T/other" \
   --set resume="$T/b1/checkpoints/step-00000036.ckpt"
 expect_error "resume=PATH of another config refused" 1 "$T/b1/checkpoints/step-00000036.ckpt" "model.depth"
-run world "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a2" --set resume=auto
-expect_error "another world size refused" 1 "$T/a2/checkpoints/step-00000040.ckpt" "2 ranks, this job has 1"
+BEFORE=$(sums "$T/a2")
+run world timeout 300 "$MPI" -np 3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a2" --set resume=auto
+case "$RC:$ERR" in 0:*) bad "3 ranks on a global batch of 64: resumed" ;;
+  *"$T/a2/checkpoints/step-00000040.ckpt: global batch 64 (written by 2 ranks) does not divide by 3 ranks"*)
+    ok "3 ranks on a global batch of 64 refused in one line naming both" ;;
+  *) bad "3 ranks on a global batch of 64: rc $RC: $ERR" ;; esac
+[ "$(sums "$T/a2")" = "$BEFORE" ] && ok "the refused resume left the run directory as it was" || bad "the refused resume changed $T/a2"
 run none "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b1"
 expect_error "resume: none over a run with checkpoints refused" 1 "run.dir $T/b1 already holds checkpoints" "resume=auto"
 
