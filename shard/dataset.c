@@ -102,6 +102,14 @@ int shard_dataset_open(shard_dataset **dsp, const char *dir, char *err, size_t e
         FNV(ds->files[i].records); FNV(ds->files[i].header_crc);
     }
 #undef FNV
+    if (ds->man.has_stats && ds->man.stats.count != ds->man.records * ds->record_bytes) {
+        shard_err(err, errlen, "%s/%s: pixel_stats count %llu, but %llu records of %zu bytes "
+                  "hold %llu", ds->dir, SHARD_MANIFEST, (unsigned long long)ds->man.stats.count,
+                  (unsigned long long)ds->man.records, ds->record_bytes,
+                  (unsigned long long)(ds->man.records * ds->record_bytes));
+        shard_dataset_close(ds);
+        return -1;
+    }
     ds->fingerprint = h;
     *dsp = ds;
     return 0;
@@ -250,6 +258,93 @@ int shard_dataset_read_record(shard_dataset *ds, uint64_t index, uint8_t *pixels
     return raw ? 0 : -1;
 }
 
+int shard_dataset_read_range(shard_dataset *ds, uint64_t first, uint64_t n, uint8_t *pixels,
+                             uint8_t *labels, char *err, size_t errlen) {
+    if (first > ds->man.records || n > ds->man.records - first) {
+        shard_err(err, errlen, "%s: records [%llu, %llu + %llu) past the end (%llu records)",
+                  ds->dir, (unsigned long long)first, (unsigned long long)first,
+                  (unsigned long long)n, (unsigned long long)ds->man.records);
+        return -1;
+    }
+    uint32_t s = 0; /* last shard with first <= the record */
+    while (s + 1 < ds->man.nshards && ds->first[s + 1] <= first) s++;
+    shard_cursor c;
+    shard_cursor_init(&c, ds);
+    int rc = 0;
+    for (uint64_t at = first; at < first + n && rc == 0;) {
+        while (ds->first[s + 1] <= at) s++;
+        const shard_file *sf = &ds->files[s];
+        uint64_t in = at - ds->first[s];
+        uint32_t f = (uint32_t)(in / sf->records_per_frame), k = (uint32_t)(in % sf->records_per_frame);
+        uint32_t fr = sf->frames[f].records;
+        uint64_t take = fr - k < first + n - at ? fr - k : first + n - at;
+        const uint8_t *raw = shard_cursor_frame(&c, s, f, err, errlen);
+        if (!raw) {
+            rc = -1;
+            break;
+        }
+        uint8_t *dst = pixels + (at - first) * ds->record_bytes;
+        uint8_t *ldst = labels ? labels + (at - first) : NULL;
+        if (k == 0 && take == fr) {
+            shard_frame_unpack(&ds->man.schema, raw, fr, dst, ldst);
+        } else {
+            for (uint64_t q = 0; q < take; q++)
+                shard_frame_record(&ds->man.schema, raw, fr, k + (uint32_t)q,
+                                   dst + q * ds->record_bytes, ldst ? ldst + q : NULL);
+        }
+        at += take;
+    }
+    shard_cursor_free(&c);
+    return rc;
+}
+
+/* Adds the pixel bytes of a decoded image frame of n records to *st. */
+static void stats_add_frame(shard_pixel_stats *st, const uint8_t *raw, uint64_t bytes) {
+    uint64_t s1 = 0, s2 = 0;
+    for (uint64_t k = 0; k < bytes; k++) { /* a frame is <= 256 MiB: no overflow */
+        s1 += raw[k];
+        s2 += (uint64_t)raw[k] * raw[k];
+    }
+    st->count += bytes;
+    st->sum += s1;
+    st->sum_sq += s2;
+}
+
+int shard_dataset_has_pixel_stats(const shard_dataset *ds, shard_pixel_stats *out) {
+    if (!ds->man.has_stats) return 0;
+    if (out) *out = ds->man.stats;
+    return 1;
+}
+
+int shard_dataset_pixel_stats(shard_dataset *ds, shard_pixel_stats *out, int *from_manifest,
+                              char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (from_manifest) *from_manifest = 0;
+    if (ds->man.schema.nfields > 0) {
+        shard_err(err, errlen, "%s: pixel statistics are for image datasets (this one has %u "
+                  "fields)", ds->dir, ds->man.schema.nfields);
+        return -1;
+    }
+    if (shard_dataset_has_pixel_stats(ds, out)) {
+        if (from_manifest) *from_manifest = 1;
+        return 0;
+    }
+    shard_cursor c; /* manifest version 1: one pass, one frame in memory */
+    shard_cursor_init(&c, ds);
+    int rc = 0;
+    for (uint32_t s = 0; s < ds->man.nshards && rc == 0; s++)
+        for (uint32_t f = 0; f < ds->files[s].nframes; f++) {
+            const uint8_t *raw = shard_cursor_frame(&c, s, f, err, errlen);
+            if (!raw) {
+                rc = -1;
+                break;
+            }
+            stats_add_frame(out, raw, (uint64_t)ds->files[s].frames[f].records * ds->record_bytes);
+        }
+    shard_cursor_free(&c);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ verify */
 uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *line), void *ctx) {
     char err[SHARD_ERR_MAX];
@@ -262,6 +357,8 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
     }
     free(mp);
     uint64_t problems = 0, base = 0; /* dataset index of the shard's first record */
+    shard_pixel_stats st = {0, 0, 0};
+    int stats_whole = 1; /* every frame decoded: the recomputed sums are comparable */
     ZSTD_DCtx *dctx = ZSTD_createDCtx();
     SHARD_ASSERT(dctx);
     for (uint32_t i = 0; i < m.nshards; i++) {
@@ -272,6 +369,7 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
             matches_manifest(&sf, &m, i, err, sizeof err)) {
             if (report) report(ctx, err);
             problems++;
+            stats_whole = 0;
         } else {
             /* every frame, even after a bad one: one line per problem */
             uint8_t *comp = shard_xmalloc(sf.max_comp), *raw = shard_xmalloc(sf.max_raw);
@@ -280,6 +378,10 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
                     shard_frame_check_values(&sf, f, raw, base, err, sizeof err)) {
                     if (report) report(ctx, err);
                     problems++;
+                    stats_whole = 0;
+                } else if (m.has_stats) {
+                    stats_add_frame(&st, raw, (uint64_t)sf.frames[f].records *
+                                                  shard_schema_record_bytes(&m.schema));
                 }
             }
             free(comp);
@@ -291,6 +393,16 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
         base += m.shards[i].records;
     }
     ZSTD_freeDCtx(dctx);
+    if (m.has_stats && stats_whole &&
+        (st.count != m.stats.count || st.sum != m.stats.sum || st.sum_sq != m.stats.sum_sq)) {
+        shard_err(err, sizeof err, "%s/%s: pixel_stats (count %llu, sum %llu, sum_sq %llu) differ "
+                  "from the data's (%llu, %llu, %llu)", dir, SHARD_MANIFEST,
+                  (unsigned long long)m.stats.count, (unsigned long long)m.stats.sum,
+                  (unsigned long long)m.stats.sum_sq, (unsigned long long)st.count,
+                  (unsigned long long)st.sum, (unsigned long long)st.sum_sq);
+        if (report) report(ctx, err);
+        problems++;
+    }
     shard_manifest_free(&m);
     return problems;
 }

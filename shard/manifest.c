@@ -29,9 +29,13 @@ static void fields_write(const shard_schema *s, FILE *f) {
 
 int shard_manifest_write(const shard_manifest *m, FILE *f) {
     const shard_schema *s = &m->schema;
+    SHARD_ASSERT(!m->has_stats || !s->nfields);
     fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"split\": \"%s\",\n",
             SHARD_MANIFEST_FORMAT,
-            s->nfields ? SHARD_MANIFEST_VERSION_FIELDS : SHARD_MANIFEST_VERSION_IMAGES, m->split);
+            s->nfields      ? SHARD_MANIFEST_VERSION_FIELDS
+            : m->has_stats ? SHARD_MANIFEST_VERSION_STATS
+                           : SHARD_MANIFEST_VERSION_IMAGES,
+            m->split);
     if (s->nfields)
         fields_write(s, f);
     else
@@ -39,6 +43,10 @@ int shard_manifest_write(const shard_manifest *m, FILE *f) {
                 "\"dtype\": \"u8\", \"label\": \"%s\", \"num_classes\": %u},\n", s->height,
                 s->width, s->channels, s->label == SHARD_LABEL_U8 ? "u8" : "none",
                 s->num_classes);
+    if (m->has_stats)
+        fprintf(f, "  \"pixel_stats\": {\"count\": %llu, \"sum\": %llu, \"sum_sq\": %llu},\n",
+                (unsigned long long)m->stats.count, (unsigned long long)m->stats.sum,
+                (unsigned long long)m->stats.sum_sq);
     fprintf(f, "  \"records\": %llu,\n  \"records_per_shard\": %u,\n  \"records_per_frame\": %u,\n"
             "  \"level\": %d,\n  \"shards\": [\n", (unsigned long long)m->records,
             m->records_per_shard, m->records_per_frame, m->level);
@@ -118,10 +126,12 @@ static int get_str(mctx *c, const yaml_node_t *n, const char *key, char *out, si
 }
 
 /* Iterates a mapping's pairs against a list of keys: each known, once; then
- * all present. Calls fn(c, index_of_key, value, user) for each. */
+ * all present but those whose bit is set in `optional`. Calls fn(c,
+ * index_of_key, value, user) for each; returns the bits of the keys seen
+ * in *seen_out (may be NULL). */
 typedef int (*pair_fn)(mctx *c, int k, const yaml_node_t *v, const char *key, void *user);
-static int walk_map(mctx *c, const yaml_node_t *n, const char *where, const char *const *keys,
-                    int nkeys, pair_fn fn, void *user) {
+static int walk_map_opt(mctx *c, const yaml_node_t *n, const char *where, const char *const *keys,
+                        int nkeys, unsigned optional, unsigned *seen_out, pair_fn fn, void *user) {
     if (n->type != YAML_MAPPING_NODE) return bad_at(c, n, where, "expected a mapping");
     unsigned seen = 0;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
@@ -143,8 +153,21 @@ static int walk_map(mctx *c, const yaml_node_t *n, const char *where, const char
         if (fn(c, idx, v, keys[idx], user)) return -1;
     }
     for (int i = 0; i < nkeys; i++)
-        if (!(seen & (1u << i))) return bad_at(c, n, where, "missing key '%s'", keys[i]);
+        if (!(seen & (1u << i)) && !(optional & (1u << i)))
+            return bad_at(c, n, where, "missing key '%s'", keys[i]);
+    if (seen_out) *seen_out = seen;
     return 0;
+}
+
+static int walk_map(mctx *c, const yaml_node_t *n, const char *where, const char *const *keys,
+                    int nkeys, pair_fn fn, void *user) {
+    return walk_map_opt(c, n, where, keys, nkeys, 0, NULL, fn, user);
+}
+
+static const char *const stats_keys[] = {"count", "sum", "sum_sq"};
+static int stats_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
+    shard_pixel_stats *st = user;
+    return get_u64(c, v, key, 0, UINT64_MAX, k == 0 ? &st->count : k == 1 ? &st->sum : &st->sum_sq);
 }
 
 static const char *const schema_keys[] = {"height", "width", "channels", "dtype", "label",
@@ -260,7 +283,8 @@ static int entry_pair(mctx *c, int k, const yaml_node_t *v, const char *key, voi
 
 static const char *const root_keys[] = {"format", "version", "split", "schema", "records",
                                         "records_per_shard", "records_per_frame", "level",
-                                        "shards"};
+                                        "shards", "pixel_stats"};
+#define ROOT_OPTIONAL (1u << 9) /* pixel_stats: version 3 only */
 static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
     shard_manifest *m = user;
     uint64_t x;
@@ -273,10 +297,10 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
         return 0;
     case 1:
         if (get_u64(c, v, key, 0, UINT32_MAX, &x)) return -1;
-        if (x != SHARD_MANIFEST_VERSION_IMAGES && x != SHARD_MANIFEST_VERSION_FIELDS)
+        if (x < SHARD_MANIFEST_VERSION_IMAGES || x > SHARD_MANIFEST_VERSION_STATS)
             return bad_at(c, v, key, "manifest version %llu not supported (this build reads "
-                          "%d and %d)", (unsigned long long)x, SHARD_MANIFEST_VERSION_IMAGES,
-                          SHARD_MANIFEST_VERSION_FIELDS);
+                          "%d to %d)", (unsigned long long)x, SHARD_MANIFEST_VERSION_IMAGES,
+                          SHARD_MANIFEST_VERSION_STATS);
         m->version = (uint32_t)x;
         return 0;
     case 2: return get_str(c, v, key, m->split, sizeof m->split);
@@ -293,6 +317,9 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
         if (get_u64(c, v, key, 1, 22, &x)) return -1;
         m->level = (int)x;
         return 0;
+    case 9:
+        m->has_stats = 1;
+        return walk_map(c, v, key, stats_keys, 3, stats_pair, &m->stats);
     default: {
         if (v->type != YAML_SEQUENCE_NODE) return bad_at(c, v, key, "expected a list");
         size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
@@ -311,6 +338,21 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
         return 0;
     }
     }
+}
+
+/* The sums must be those of some bytes: sum <= 255 count, sum_sq <= 255
+ * sum (each x^2 <= 255 x), and sum^2 <= count sum_sq (Cauchy-Schwarz). A
+ * hand edit that breaks one is caught here, count against the shards' records
+ * by shard_dataset_open, and jepa-shard verify recomputes them all. */
+static int stats_check(mctx *c, const yaml_node_t *root, const shard_manifest *m) {
+    const shard_pixel_stats *st = &m->stats;
+    if ((unsigned __int128)st->sum > (unsigned __int128)255 * st->count ||
+        (unsigned __int128)st->sum_sq > (unsigned __int128)255 * st->sum ||
+        (unsigned __int128)st->sum * st->sum > (unsigned __int128)st->count * st->sum_sq)
+        return bad_at(c, root, "pixel_stats", "sum %llu and sum_sq %llu are impossible for %llu "
+                      "bytes", (unsigned long long)st->sum, (unsigned long long)st->sum_sq,
+                      (unsigned long long)st->count);
+    return 0;
 }
 
 static int cmp_names(const void *a, const void *b) {
@@ -340,12 +382,21 @@ int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const 
         shard_err(err, errlen, "%s: empty manifest", name);
         goto out;
     }
-    if (walk_map(&c, root, "manifest", root_keys, 9, root_pair, m)) goto out;
+    if (walk_map_opt(&c, root, "manifest", root_keys, 10, ROOT_OPTIONAL, NULL, root_pair, m))
+        goto out;
     char why[SHARD_ERR_MAX / 2];
     if (shard_schema_check(&m->schema, why, sizeof why)) {
         bad_at(&c, root, "schema", "%s", why);
         goto out;
     }
+    if ((m->version == SHARD_MANIFEST_VERSION_STATS) != m->has_stats) {
+        bad_at(&c, root, m->has_stats ? "pixel_stats" : "version",
+               m->has_stats ? "only manifest version %d has them (this one is %u)"
+                            : "version %d needs pixel_stats (this one is %u)",
+               SHARD_MANIFEST_VERSION_STATS, m->version);
+        goto out;
+    }
+    if (m->has_stats && stats_check(&c, root, m)) goto out;
     if ((m->version == SHARD_MANIFEST_VERSION_FIELDS) != (m->schema.nfields > 0)) {
         bad_at(&c, root, "version", "%u, but the schema %s (version %d goes with %s)",
                m->version, m->schema.nfields ? "has fields" : "is an image schema",

@@ -130,6 +130,11 @@ typedef struct {
 
 void shard_pack_opts_defaults(shard_pack_opts *o);
 int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen);
+/* mkdir -p path (mode 0755): the output paths of the writer and of the
+ * programs built on this library (jepa-world, jepa-eval --export, run
+ * directories). 0, or -1 + "cannot create directory PREFIX: reason" (a
+ * prefix that exists but is not a directory: "Not a directory"). */
+int shard_make_dirs(const char *path, char *err, size_t errlen);
 
 /* Writes a dataset into dir. dir must not exist or be an empty directory;
  * everything is written to a hidden sibling `.NAME.partial-PID` and renamed
@@ -192,6 +197,31 @@ int shard_dataset_read_all(shard_dataset *ds, uint8_t *pixels, uint8_t *labels, 
 int shard_dataset_read_record(shard_dataset *ds, uint64_t index, uint8_t *pixels,
                               uint8_t *label, char *where, size_t wherelen, char *err,
                               size_t errlen);
+
+/* Records [first, first + n) in manifest order, decoding only the frames
+ * that hold them (memory: one frame): pixels (n, record_bytes), labels (n)
+ * or NULL as in read_all. A rank streams its slice of a dataset that does
+ * not fit in memory this way. 0 or -1 + err (a range past the end names it). */
+int shard_dataset_read_range(shard_dataset *ds, uint64_t first, uint64_t n, uint8_t *pixels,
+                             uint8_t *labels, char *err, size_t errlen);
+
+/* Pixel statistics of an image dataset: exact integer sums over every byte
+ * of every record (count = records * record bytes). Packing computes them
+ * and manifest version 3 stores them, so a trainer normalises without
+ * reading the data: mean = sum / (255 count), var = sum_sq / (255^2
+ * count) - mean^2 for pixels scaled to [0, 1]. */
+typedef struct {
+    uint64_t count, sum, sum_sq;
+} shard_pixel_stats;
+
+/* The manifest's statistics: 1 and *out when it has them (version 3), 0
+ * when it predates them (version 1) or holds records of fields. */
+int shard_dataset_has_pixel_stats(const shard_dataset *ds, shard_pixel_stats *out);
+/* The statistics of an image dataset: the manifest's, or else one streaming
+ * pass over every frame (older datasets; memory: one frame). *from_manifest
+ * (may be NULL) says which. 0 or -1 + err (a record schema, a bad frame). */
+int shard_dataset_pixel_stats(shard_dataset *ds, shard_pixel_stats *out, int *from_manifest,
+                              char *err, size_t errlen);
 
 /* Checks everything: manifest, every shard's header, index and every frame
  * (our CRC, zstd's checksum, sizes, labels < num_classes, f32 values finite

@@ -140,6 +140,7 @@ int shard_frame_check_values(const shard_file *sf, uint32_t i, const uint8_t *ra
 #define SHARD_MANIFEST_FORMAT "jepa-shard"
 #define SHARD_MANIFEST_VERSION_IMAGES 1 /* schema: height, width, channels, ... */
 #define SHARD_MANIFEST_VERSION_FIELDS 2 /* schema: {"fields": [...]} */
+#define SHARD_MANIFEST_VERSION_STATS 3  /* version 1 plus "pixel_stats" */
 
 typedef struct {
     char file[SHARD_NAME_MAX];
@@ -148,8 +149,10 @@ typedef struct {
 } shard_manifest_entry;
 
 typedef struct {
-    uint32_t version; /* follows the schema: _IMAGES when nfields == 0, else _FIELDS */
+    uint32_t version; /* follows the schema: _STATS (read: or _IMAGES) when nfields == 0, else _FIELDS */
     shard_schema schema;
+    int has_stats;            /* version _STATS: pixel_stats holds the dataset's sums */
+    shard_pixel_stats stats;
     char split[65];
     uint64_t records;
     uint32_t records_per_shard, records_per_frame;

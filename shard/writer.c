@@ -163,6 +163,11 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
     w->stage = shard_xmalloc(sn);
     snprintf(w->stage, sn, "%s/.%s.partial-%ld", w->parent, base, (long)getpid());
     free(base);
+    if (shard_make_dirs(w->parent, why, sizeof why)) { /* as mkdir -p: parents are made */
+        shard_err(err, errlen, "%s: %s", w->dir, why);
+        writer_free(w);
+        return -1;
+    }
     if (mkdir(w->stage, 0755) != 0) {
         shard_err(err, errlen, "%s: cannot create staging directory %s: %s", w->dir, w->stage,
                   strerror(errno));
@@ -203,6 +208,7 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
     w->man.records_per_shard = o->records_per_shard;
     w->man.records_per_frame = o->records_per_frame;
     w->man.level = o->level;
+    w->man.has_stats = w->schema.nfields == 0; /* image datasets: manifest version 3 */
     *wp = w;
     return 0;
 }
@@ -333,6 +339,17 @@ int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labe
     }
     for (uint64_t i = 0; i < n; i++) {
         if (!w->f && shard_begin(w, err, errlen)) return -1;
+        if (w->man.has_stats) {
+            const uint8_t *p = pixels + i * w->rec;
+            uint64_t s1 = 0, s2 = 0; /* a record is <= 64 MiB: no overflow */
+            for (size_t k = 0; k < w->rec; k++) {
+                s1 += p[k];
+                s2 += (uint64_t)p[k] * p[k];
+            }
+            w->man.stats.count += w->rec;
+            w->man.stats.sum += s1;
+            w->man.stats.sum_sq += s2;
+        }
         memcpy(w->rows + (size_t)w->frame_records * w->rec, pixels + i * w->rec, w->rec);
         if (labels) w->labels[w->frame_records] = labels[i];
         w->frame_records++;

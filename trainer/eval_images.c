@@ -14,6 +14,7 @@
 #include "evaluate.h"
 #include "infer.h"
 #include "objective.h"
+#include "shard.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -21,33 +22,97 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-typedef struct {
-    const jepa_images *imgs;
-    enc_infer net;
-    float mean, std;
-} feat_ctx;
-
-/* eval_extract's callback: features of images [i0, i0 + cnt) */
-static void feat_rows(void *vc, int i0, int cnt, float *out) {
-    feat_ctx *c = vc;
-    size_t npix = (size_t)c->imgs->c * c->imgs->h * c->imgs->w;
-    enc_infer_features(&c->net, c->imgs->pixels + (size_t)i0 * npix, cnt, c->mean, c->std, out);
-}
-
 /* Images per forward: features do not depend on it (infer.h); this many
  * keep one layer's activations (~5 MB) in the L2/L3 caches. */
 #define EXTRACT_CHUNK 64
 
-/* Features (n, dim) of imgs on rank 0 (NULL elsewhere), computed by all
- * ranks, forward only (enc_infer: the same features whatever the thread
- * count and chunk, so jepa-eval reproduces the end of training). */
-static int extract(const image_encoder *e, const jepa_images *imgs, int dim, float **out,
-                   char *err, size_t errlen) {
-    feat_ctx c = {imgs, {0}, e->mean, e->std};
+typedef struct {
+    shard_dataset *ds;
+    int lo;       /* first row of this rank's slice (eval_extract's split) */
+    uint8_t *px;  /* (EXTRACT_CHUNK, ch, img, img) the chunk being encoded */
+    uint8_t *lab; /* (rows of the slice) this rank's labels, gathered after */
+    enc_infer net;
+    float mean, std;
+} feat_ctx;
+
+/* eval_extract's callback: features of images [i0, i0 + cnt), read from
+ * the dataset as they are encoded (no rank holds a whole set). */
+static void feat_rows(void *vc, int i0, int cnt, float *out) {
+    feat_ctx *c = vc;
+    char err[SHARD_ERR_MAX];
+    if (shard_dataset_read_range(c->ds, (uint64_t)i0, (uint64_t)cnt, c->px, c->lab + (i0 - c->lo),
+                                 err, sizeof err))
+        comm_fatal("%s", err);
+    enc_infer_features(&c->net, c->px, cnt, c->mean, c->std, out);
+}
+
+/* the labels feat_rows kept, as floats (exact below 2^24) for the gather */
+static void label_rows(void *vc, int i0, int cnt, float *out) {
+    feat_ctx *c = vc;
+    for (int i = 0; i < cnt; i++) out[i] = c->lab[i0 - c->lo + i];
+}
+
+/* Opens dir on every rank: u8 images of the encoder's shape with labels,
+ * at most 2^30 records (callers check up front, objective_eval_data; this
+ * guard turns a missed check into an error, not a crash). Agreed: -1 on
+ * every rank when any rank failed. */
+static int open_set(const image_encoder *e, const char *dir, shard_dataset **ds, char *err,
+                    size_t errlen) {
+    int rc = shard_dataset_open(ds, dir, err, errlen);
+    if (rc == 0) {
+        const shard_schema *sc = shard_dataset_schema(*ds);
+        if (sc->nfields || sc->label != SHARD_LABEL_U8 || shard_dataset_records(*ds) > (1u << 30) ||
+            (int)sc->channels != e->d->ch || (int)sc->height != e->d->img ||
+            (int)sc->width != e->d->img) {
+            snprintf(err, errlen, "%s: the probe needs labelled u8 images of %dx%dx%d and at "
+                     "most 2^30 records", dir, e->d->ch, e->d->img, e->d->img);
+            rc = -1;
+        }
+    }
+    int bad = comm_any_error(rc != 0); /* extraction is collective: all go, or none */
+    if (bad >= 0 && rc == 0) snprintf(err, errlen, "rank %d could not open %s", bad, dir);
+    if (bad >= 0) {
+        shard_dataset_close(*ds);
+        *ds = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Features (n, dim) and labels (n) of the dataset at dir on rank 0 (NULL
+ * elsewhere; set->n everywhere), computed forward only (enc_infer: the same
+ * features whatever the thread count and chunk, so jepa-eval reproduces
+ * the end of training) by all ranks, each streaming its slice of the
+ * records through the shard reader: memory is the features, not the
+ * pixels. */
+static int extract(const image_encoder *e, const char *dir, int dim, jepa_images *set,
+                   float **out, char *err, size_t errlen) {
+    feat_ctx c = {0};
+    memset(set, 0, sizeof *set);
+    *out = NULL;
+    if (open_set(e, dir, &c.ds, err, errlen)) return -1;
+    const int n = (int)shard_dataset_records(c.ds), rank = comm_rank(), world = comm_world();
+    const int lo = (int)((int64_t)n * rank / world), hi = (int)((int64_t)n * (rank + 1) / world);
+    c.lo = lo;
+    c.px = JEPA_MALLOC(shard_dataset_record_bytes(c.ds) * EXTRACT_CHUNK);
+    c.lab = JEPA_MALLOC((size_t)(hi - lo) + 1);
+    c.mean = e->mean;
+    c.std = e->std;
     enc_infer_init(&c.net, e->d, e->L, e->W, EXTRACT_CHUNK, e->d->img, e->pool_blocks);
-    *out = comm_rank() == 0 ? JEPA_MALLOC(sizeof(float) * imgs->n * dim) : NULL;
-    int rc = eval_extract(imgs->n, dim, EXTRACT_CHUNK, feat_rows, &c, *out, err, errlen);
+    float *labf = rank == 0 ? JEPA_MALLOC(sizeof(float) * n) : NULL;
+    *out = rank == 0 ? JEPA_MALLOC(sizeof(float) * n * dim) : NULL;
+    int rc = eval_extract(n, dim, EXTRACT_CHUNK, feat_rows, &c, *out, err, errlen);
+    if (rc == 0) rc = eval_extract(n, 1, EXTRACT_CHUNK, label_rows, &c, labf, err, errlen);
+    set->n = n;
+    if (rc == 0 && rank == 0) {
+        set->labels = JEPA_MALLOC((size_t)n);
+        for (int i = 0; i < n; i++) set->labels[i] = (uint8_t)labf[i];
+    }
     enc_infer_free(&c.net);
+    shard_dataset_close(c.ds);
+    jepa_free(c.px);
+    jepa_free(c.lab);
+    jepa_free(labf);
     return rc;
 }
 
@@ -110,18 +175,12 @@ static int load_labelled(const jepa_spec *s, jepa_images *tr, jepa_images *te, c
 int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, obj_eval *out,
                 char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    jepa_images tr = {0}, te = {0};
-    int rc = load_labelled(s, &tr, &te, err, errlen);
-    int bad = comm_any_error(rc != 0); /* extraction is collective: all go, or none */
-    if (bad >= 0 && rc == 0) {
-        snprintf(err, errlen, "rank %d could not load the evaluation data", bad);
-        rc = -1;
-    }
+    jepa_images tr = {0}, te = {0}; /* labels only (rank 0): the pixels stream */
     const int dim = e->d->D * e->pool_blocks;
     float *ftr = NULL, *fte = NULL;
     double t0 = now_s();
-    if (rc == 0) rc = extract(e, &tr, dim, &ftr, err, errlen);
-    if (rc == 0) rc = extract(e, &te, dim, &fte, err, errlen);
+    int rc = extract(e, s->data.train, dim, &tr, &ftr, err, errlen);
+    if (rc == 0) rc = extract(e, s->data.test, dim, &te, &fte, err, errlen);
     double t1 = now_s();
     if (rc == 0 && comm_rank() == 0) {
         fprintf(stderr, "eval: %s encoder features (%d x %d + %d x %d) %.1fs on %d rank%s\n", which,

@@ -5,6 +5,7 @@
  * features at the target blocks (model.c), the EMA target follows the
  * schedule after each update. Evaluation: the image-encoder figures
  * (eval_images.c) of the context or target encoder (eval.features). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,11 +85,20 @@ static void ijepa_destroy(objective *b) {
     jepa_free(o);
 }
 
+/* From the dataset's manifest (packing computed the sums), or one
+ * streaming pass for a dataset packed before manifests held them: no rank
+ * loads the data set (issue 17). */
 int objective_image_stats(objective *b, const char *dir, char *err, size_t errlen) {
-    jepa_images d = {0};
-    if (images_load_shards(&d, dir, err, errlen)) return -1;
-    images_stats(&d, &b->mean, &b->std);
-    images_free(&d);
+    shard_dataset *ds = NULL;
+    if (shard_dataset_open(&ds, dir, err, errlen)) return -1;
+    shard_pixel_stats st;
+    int rc = shard_dataset_pixel_stats(ds, &st, NULL, err, errlen);
+    shard_dataset_close(ds);
+    if (rc) return -1;
+    double n = (double)st.count, mean = (double)st.sum / n / 255.0;
+    double var = (double)st.sum_sq / n / (255.0 * 255.0) - mean * mean;
+    b->mean = (float)mean;
+    b->std = (float)sqrt(var > 0 ? var : 0);
     return 0;
 }
 
