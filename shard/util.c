@@ -1,12 +1,13 @@
 /* util.c - small pieces every shard file uses: fail-fast allocation, the
  * one-line error buffer, CRC-32, the counter-based RNG behind every shuffle,
- * positioned reads, name characters and the pack-option checks. */
+ * positioned reads, name characters, the pack-option checks and mkdir -p. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -110,6 +111,25 @@ int shard_pread_all(int fd, void *buf, size_t n, uint64_t off) {
         off += (uint64_t)k;
     }
     return 0;
+}
+
+int shard_make_dirs(const char *path, char *err, size_t errlen) {
+    char *p = shard_xmalloc(strlen(path) + 1);
+    strcpy(p, path);
+    int rc = 0;
+    for (char *c = p + 1; rc == 0; c++) { /* each prefix ending at a '/' or the end */
+        if (*c != '/' && *c != 0) continue;
+        char end = *c;
+        *c = 0;
+        struct stat st;
+        if (c[-1] != '/' && mkdir(p, 0755) != 0 && errno != EEXIST) rc = -1;
+        else if (c[-1] != '/' && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) errno = ENOTDIR, rc = -1;
+        if (rc) shard_err(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
+        *c = end;
+        if (!end) break;
+    }
+    free(p);
+    return rc;
 }
 
 int shard_fsync_dir(const char *dir) {

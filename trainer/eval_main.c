@@ -85,9 +85,8 @@ static int eval(int argc, char **argv) {
         return 1;
     }
     /* the export directory first: a bad path fails before minutes of work */
-    if (export_dir && mkdir(export_dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "jepa-eval: --export %s: cannot create the directory: %s\n", export_dir,
-                strerror(errno));
+    if (export_dir && shard_make_dirs(export_dir, err, sizeof err)) { /* as mkdir -p */
+        fprintf(stderr, "jepa-eval: --export %s: %s\n", export_dir, err);
         return 1;
     }
     obj_eval ev;

@@ -8,8 +8,6 @@
 #include "jepa.h"
 
 double train_now_s(void); /* monotonic seconds */
-/* mkdir -p. 0 or -1 + err. */
-int train_make_dirs(const char *path, char *err, size_t errlen);
 /* dir/name := text, atomically (temp + rename). 0 or -1 + err. */
 int train_write_text(const char *dir, const char *name, const char *text, char *err,
                      size_t errlen);

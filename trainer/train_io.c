@@ -25,25 +25,6 @@ double train_now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* mkdir -p */
-int train_make_dirs(const char *path, char *err, size_t errlen) {
-    char buf[SPEC_STR_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
-                return -1;
-            }
-            *p = c;
-            if (!c) break;
-        }
-    }
-    return 0;
-}
-
 /* Writes text to dir/name atomically (temp + rename). */
 int train_write_text(const char *dir, const char *name, const char *text, char *err,
                       size_t errlen) {
@@ -60,7 +41,7 @@ int train_write_text(const char *dir, const char *name, const char *text, char *
 
 /* The run directory with the spec as given and fully resolved. */
 int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen) {
-    if (train_make_dirs(s->run_dir, err, errlen)) return -1;
+    if (shard_make_dirs(s->run_dir, err, errlen)) return -1; /* as mkdir -p */
     if (spec_text && train_write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) return -1;
     char path[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 40];
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);

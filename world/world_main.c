@@ -210,7 +210,14 @@ static int cmd_gen(int argc, char **argv) {
  * zoom, as a binary PGM; via a temporary file renamed into place. */
 static int write_strip(const char *path, const uint8_t *frames, uint32_t steps, uint32_t h,
                        uint32_t w, size_t frame_bytes, uint32_t zoom) {
-    char tmp[4096];
+    char tmp[4096], err[512];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    char *slash = strrchr(tmp, '/');
+    if (slash && slash != tmp) { /* the file's directory, as mkdir -p */
+        *slash = 0;
+        if (shard_make_dirs(tmp, err, sizeof err))
+            return fprintf(stderr, PROG ": render: %s: %s\n", path, err), 1;
+    }
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) return fprintf(stderr, PROG ": render: %s: %s\n", tmp, strerror(errno)), 1;
