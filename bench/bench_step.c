@@ -203,7 +203,9 @@ static void report(const bench_opts *b, const jepa_spec *s, objective *o, double
     comm_stats cs;
     comm_buckets_stats(cb, &cs);
     if (comm_rank() != 0) return;
-    printf("blas_core %s\nclock %s\n", openblas_get_corename(), b->cpu ? "cpu" : "wall");
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    printf("blas_core %s\nomp_wait_policy %s\nclock %s\n", openblas_get_corename(),
+           wp ? wp : "default", b->cpu ? "cpu" : "wall");
     printf("objective %s\nranks %d\nthreads %d\nbatch_per_rank %d\nsteps %d\nparams %zu\n",
            s->objective, W, b->threads, B, b->steps, o->m.nparams);
     printf("ms_per_step %.2f\n", dt * per);

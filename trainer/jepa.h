@@ -77,7 +77,10 @@ void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
  * AVX-512 (0.3.21 on Zen 5), runs the program again (same argv, exec of
  * /proc/self/exe) with OPENBLAS_CORETYPE=SkylakeX, its AVX-512 kernels.
  * An OPENBLAS_CORETYPE naming an AVX2 core counts as that fallback (this
- * workplace sets Haswell machine-wide); JEPA_BLAS_KEEP=1 keeps the library's choice. */
+ * workplace sets Haswell machine-wide). The same re-run sets
+ * OMP_WAIT_POLICY=passive unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set
+ * (spinning OpenMP workers starve each other on a shared machine; see
+ * blas_core.c). JEPA_BLAS_KEEP=1 keeps the libraries' choices. */
 void blas_core_select(char **argv);
 
 /* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */

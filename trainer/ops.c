@@ -313,10 +313,12 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
  * order (so results depend on neither the thread count nor the batch). */
 
 
-/* C[r][0, NB*VW) = sum_p A[r][p] B[p][0, NB*VW) for RB rows */
+/* C[r][0, NB*VW) = sum_p A(r, p) B[p][0, NB*VW) for RB rows; A(r, p) is
+ * A[r * rs + p * ps]: rs = lda, ps = 1 for A, rs = 1, ps = lda for A^T */
 static inline __attribute__((always_inline)) void mm_block(float *C, int ldc, const float *A,
-                                                           int lda, const float *B, int ldb,
-                                                           int k, const int RB, const int NB) {
+                                                           int rs, int ps, const float *B,
+                                                           int ldb, int k, const int RB,
+                                                           const int NB) {
     vfl acc[8][4];
     for (int r = 0; r < RB; r++)
         for (int v = 0; v < NB; v++) acc[r][v] = (vfl){0};
@@ -324,7 +326,7 @@ static inline __attribute__((always_inline)) void mm_block(float *C, int ldc, co
         vfl b[4];
         for (int v = 0; v < NB; v++) b[v] = v_load(B + (size_t)p * ldb + v * VW);
         for (int r = 0; r < RB; r++) {
-            vfl a = v_bcast(A[(size_t)r * lda + p]);
+            vfl a = v_bcast(A[(size_t)r * rs + (size_t)p * ps]);
             for (int v = 0; v < NB; v++) acc[r][v] = v_fma(a, b[v], acc[r][v]);
         }
     }
@@ -332,32 +334,34 @@ static inline __attribute__((always_inline)) void mm_block(float *C, int ldc, co
         for (int v = 0; v < NB; v++) v_store(C + (size_t)r * ldc + v * VW, acc[r][v]);
 }
 
-/* C (m, n) = A (m, k; row stride lda) @ B (k, n; row stride ldb); n a
- * multiple of VW; C's row stride ldc. */
-static void small_mm(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int m,
-                     int k, int n) {
+/* C (m, n) = op(A) (m, k) @ B (k, n; row stride ldb); op(A) = A (row stride
+ * lda) or, with ta, the transpose of A (k, m; row stride lda); n a multiple
+ * of VW; C's row stride ldc. */
+static void small_mm(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb,
+                     int m, int k, int n) {
+    const int rs = ta ? 1 : lda, ps = ta ? lda : 1;
     for (int j = 0; j < n;) {
         int nb = (n - j) / VW > 4 ? 4 : (n - j) / VW, rb = nb > 2 ? 4 : 8, i = 0;
         float *c = C + j;
         const float *b = B + j;
         for (; i + rb <= m; i += rb) {
-            const float *a = A + (size_t)i * lda;
+            const float *a = A + (size_t)i * rs;
             float *ci = c + (size_t)i * ldc;
             switch (nb) {
-            case 4: mm_block(ci, ldc, a, lda, b, ldb, k, 4, 4); break;
-            case 3: mm_block(ci, ldc, a, lda, b, ldb, k, 4, 3); break;
-            case 2: mm_block(ci, ldc, a, lda, b, ldb, k, 8, 2); break;
-            default: mm_block(ci, ldc, a, lda, b, ldb, k, 8, 1); break;
+            case 4: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 4, 4); break;
+            case 3: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 4, 3); break;
+            case 2: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 8, 2); break;
+            default: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 8, 1); break;
             }
         }
         for (; i < m; i++) {
-            const float *a = A + (size_t)i * lda;
+            const float *a = A + (size_t)i * rs;
             float *ci = c + (size_t)i * ldc;
             switch (nb) {
-            case 4: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 4); break;
-            case 3: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 3); break;
-            case 2: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 2); break;
-            default: mm_block(ci, ldc, a, lda, b, ldb, k, 1, 1); break;
+            case 4: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 1, 4); break;
+            case 3: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 1, 3); break;
+            case 2: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 1, 2); break;
+            default: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 1, 1); break;
             }
         }
         j += nb * VW;
@@ -381,10 +385,10 @@ static void pack_cols(float *dst, int ldd, const float *src, int lds, int rows, 
     }
 }
 
-/* per thread: a (hd, Tp) panel, four (T, hdp) panels, two (T, Tp) panels */
+/* per thread: a (hd, Tp) panel, four (T, hdp) panels, one (T, Tp) panel */
 size_t attention_scratch_floats(int T, int hd) {
     size_t Tp = (size_t)round_vw(T), hp = (size_t)round_vw(hd);
-    return ((size_t)hd * Tp + 4 * (size_t)T * hp + 2 * (size_t)T * Tp + 15) & ~(size_t)15;
+    return ((size_t)hd * Tp + 4 * (size_t)T * hp + (size_t)T * Tp + 15) & ~(size_t)15;
 }
 
 /* Softmax of row s (n of T entries live; causal rows end early) scaled by
@@ -406,10 +410,10 @@ static void attn_head_forward(float *out, float *att, const float *base, int T, 
     float *s = o + (size_t)T * hp;
     pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
     pack_rows(vp, hp, base + 2 * C + h * hd, 3 * C, T, hd);
-    small_mm(s, Tp, base + h * hd, 3 * C, kt, Tp, T, hd, Tp);
+    small_mm(s, Tp, base + h * hd, 3 * C, 0, kt, Tp, T, hd, Tp);
     for (int i = 0; i < T; i++)
         softmax_row(s + (size_t)i * Tp, att + (size_t)i * T, causal ? i + 1 : T, T, scale);
-    small_mm(o, hp, s, Tp, vp, hp, T, T, hp);
+    small_mm(o, hp, s, Tp, 0, vp, hp, T, T, hp);
     for (int i = 0; i < T; i++)
         memcpy(out + (size_t)i * C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
 }
@@ -451,26 +455,24 @@ static void attn_head_backward(float *dbase, const float *dout, const float *bas
     const int Tp = round_vw(T), hp = round_vw(hd);
     float *vt = ws, *kp = vt + (size_t)hd * Tp, *qp = kp + (size_t)T * hp;
     float *gp = qp + (size_t)T * hp, *o = gp + (size_t)T * hp;
-    float *ds = o + (size_t)T * hp, *tr = ds + (size_t)T * Tp;
+    float *ds = o + (size_t)T * hp;
     pack_cols(vt, Tp, base + 2 * C + h * hd, 3 * C, T, hd);
     pack_rows(kp, hp, base + C + h * hd, 3 * C, T, hd);
     pack_rows(qp, hp, base + h * hd, 3 * C, T, hd);
     pack_rows(gp, hp, dout + h * hd, C, T, hd);
-    small_mm(ds, Tp, gp, hp, vt, Tp, T, hd, Tp);
+    small_mm(ds, Tp, gp, hp, 0, vt, Tp, T, hd, Tp);
     for (int i = 0; i < T; i++) {
         const float *pi = p + (size_t)i * T;
         float *d = ds + (size_t)i * Tp, dot = row_dot(pi, d, T);
         for (int j = 0; j < T; j++) d[j] = pi[j] * (d[j] - dot) * scale;
     }
-    small_mm(o, hp, ds, Tp, kp, hp, T, T, hp); /* dQ */
+    small_mm(o, hp, ds, Tp, 0, kp, hp, T, T, hp); /* dQ */
     for (int i = 0; i < T; i++)
         memcpy(dbase + (size_t)i * 3 * C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
-    pack_cols(tr, Tp, ds, Tp, T, T); /* dS^T */
-    small_mm(o, hp, tr, Tp, qp, hp, T, T, hp); /* dK */
+    small_mm(o, hp, ds, Tp, 1, qp, hp, T, T, hp); /* dK = dS^T Q */
     for (int i = 0; i < T; i++)
         memcpy(dbase + (size_t)i * 3 * C + C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
-    pack_cols(tr, Tp, p, T, T, T); /* P^T */
-    small_mm(o, hp, tr, Tp, gp, hp, T, T, hp); /* dV */
+    small_mm(o, hp, p, T, 1, gp, hp, T, T, hp); /* dV = P^T dO */
     for (int i = 0; i < T; i++)
         memcpy(dbase + (size_t)i * 3 * C + 2 * C + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
 }
