@@ -723,7 +723,7 @@ static void test_manifest(void) {
     struct {
         const char *from, *to, *want;
     } edits[] = {
-        {"\"version\": 1", "\"version\": 3", "version 3 not supported"},
+        {"\"version\": 1", "\"version\": 4", "version 4 not supported"},
         {"\"version\": 1", "\"version\": 2", "version 1 goes with images"},
         {"\"records\": 5", "\"records\": 6", "shards hold 5"},
         {"a.jshard", "../a.jshard", "only letters"},

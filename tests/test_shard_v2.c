@@ -328,7 +328,7 @@ static void test_documented_layout(void) {
         text = (char *)read_file(mp, &mn);
         text = realloc(text, mn + 1);
         text[mn] = 0;
-        CU_ASSERT(contains(text, "\"version\": 1,") && !contains(text, "fields"));
+        CU_ASSERT(contains(text, "\"version\": 3,") && !contains(text, "fields")); /* + pixel_stats */
         CU_ASSERT(contains(text, "  \"schema\": {\"height\": 3, \"width\": 5, \"channels\": 2, "
                                  "\"dtype\": \"u8\", \"label\": "));
         free(text);
@@ -586,7 +586,7 @@ static void test_manifest(void) {
         const char *from, *to, *want;
     } edits[] = {
         {"\"version\": 2", "\"version\": 1", "version 2 goes with fields"},
-        {"\"version\": 2", "\"version\": 3", "version 3 not supported"},
+        {"\"version\": 2", "\"version\": 4", "version 4 not supported"},
         {"\"dtype\": \"f32\"", "\"dtype\": \"f64\"", "'f64' unknown (u8 or f32)"},
         {"[3, 2]", "[3, 0]", "out of range"},
         {"[3, 2]", "[3, 2, 1, 1, 1]", "5 dims, at most 4"},
