@@ -159,13 +159,14 @@ static double time_allreduce_sweep(float *g, size_t bytes, int reps, double *lo)
 }
 
 /* alpha-beta (Hockney) estimates from a sweep over increasing sizes m[0..n):
- * alpha = the smallest message's time (beta * 8 bytes is noise), beta = the
- * slope between the two largest sizes, where the per-byte cost dominates and
- * the protocol (rendezvous) is the same. A least-squares fit over all sizes
- * would let the noisy small messages set beta on a loaded machine. Returns
- * the model's largest relative error over the points. */
+ * the line through the smallest message (alpha: the per-message cost) and
+ * the largest (beta: the per-byte cost, where it dominates). A slope between
+ * two large sizes subtracts two noisy times, and a least-squares fit lets
+ * the many small messages set beta; on a loaded machine both went wrong
+ * (negative beta; a tbf-shaped 1 Gbit/s read as 1 GB/s). Returns the
+ * model's largest relative error over the points. */
 static double fit_alpha_beta(const double *m, const double *t, int n, double *alpha, double *beta) {
-    *beta = (t[n - 1] - t[n - 2]) / (m[n - 1] - m[n - 2]);
+    *beta = (t[n - 1] - t[0]) / (m[n - 1] - m[0]);
     *alpha = t[0] - *beta * m[0];
     double worst = 0;
     for (int i = 0; i < n; i++) {

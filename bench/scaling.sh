@@ -7,15 +7,18 @@
 #             ViT-S config (width 384, depth 12, 6 heads) at batch 8/32
 #   comm:     bench-comm at 2 ranks over shared memory, TCP loopback, TCP
 #             between two network namespaces (tests/e2e/netns.sh), and the
-#             same shaped to SHAPE (tc tbf) when tc permits; between the
-#             namespaces also the gradient's all-reduce with Open MPI's ring,
-#             reduce+broadcast and recursive doubling forced
+#             same shaped to each rate of SHAPES (tc tbf) when tc permits;
+#             between the namespaces (shaped or not) also the gradient's
+#             all-reduce with Open MPI's ring, reduce+broadcast and recursive
+#             doubling forced
 #   trainer:  jepa-train, tiny config, global batch 128, STEPS steps, no probe:
-#             1 rank, and 2 ranks over each of those transports
+#             1 rank, and 2 ranks over each of those transports (shaped:
+#             bucketed and blocking all-reduce)
 # Output: `key value` lines (keys repeat once per round), then the load.
-# usage: bench/scaling.sh [BUILD (build)] [STEPS (20)] [REPS (3)] [SHAPE (1gbit)]
+# usage: bench/scaling.sh [BUILD (build)] [STEPS (20)] [REPS (3)] [SHAPES ("1gbit 100mbit")]
+#        ONLY=shaped runs the shaped part alone
 set -uo pipefail
-b=$(cd "${1:-build}" && pwd); steps=${2:-20}; reps=${3:-3}; shape=${4:-1gbit}
+b=$(cd "${1:-build}" && pwd); steps=${2:-20}; reps=${3:-3}; shapes=${4:-1gbit 100mbit}; only=${ONLY:-}
 src=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
@@ -28,8 +31,8 @@ netns=1
 netns_up "$T" mpirun || { netns=0; echo "note netns_skipped $NETNS_WHY"; }
 shaped=0
 if [ $netns = 1 ]; then
-  if ip netns exec "$NS_A" tc qdisc add dev "$IF_A" root tbf rate "$shape" burst 512kb latency 100ms 2>/dev/null &&
-     ip netns exec "$NS_B" tc qdisc add dev "$IF_B" root tbf rate "$shape" burst 512kb latency 100ms 2>/dev/null; then
+  if ip netns exec "$NS_A" tc qdisc add dev "$IF_A" root tbf rate 1gbit burst 512kb latency 100ms 2>/dev/null &&
+     ip netns exec "$NS_B" tc qdisc add dev "$IF_B" root tbf rate 1gbit burst 512kb latency 100ms 2>/dev/null; then
     shaped=1
     # a second pair of hosts would need its own subnet; instead shape and
     # unshape the same pair around the runs that want it
@@ -38,9 +41,9 @@ if [ $netns = 1 ]; then
     echo "note shaping_skipped tc tbf not permitted"
   fi
 fi
-shape_on() {
-  ip netns exec "$NS_A" tc qdisc add dev "$IF_A" root tbf rate "$shape" burst 512kb latency 100ms
-  ip netns exec "$NS_B" tc qdisc add dev "$IF_B" root tbf rate "$shape" burst 512kb latency 100ms
+shape_on() { # RATE: both directions of the pair, token bucket of 512 KB
+  ip netns exec "$NS_A" tc qdisc add dev "$IF_A" root tbf rate "$1" burst 512kb latency 1s
+  ip netns exec "$NS_B" tc qdisc add dev "$IF_B" root tbf rate "$1" burst 512kb latency 1s
 }
 shape_off() {
   ip netns exec "$NS_A" tc qdisc del dev "$IF_A" root 2>/dev/null
@@ -49,16 +52,19 @@ shape_off() {
 echo "build $b"
 echo "steps $steps"
 echo "reps $reps"
-echo "shape $shape"
+echo "shapes $shapes"
 echo "openblas_coretype ${OPENBLAS_CORETYPE:-unset}"
 echo "load_start $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
 
 field() { sed -n "s/^ *\"$2\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$1/summary.json"; }
 # train NAME RANKS LAUNCHER...: one trainer run, img/s and wait per step
-train() {
+train() { # NAME RANKS LAUNCHER... [-- TRAINER ARGS...]
   local name=$1 w=$2; shift 2
+  local launch=() extra=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do launch+=("$1"); shift; done
+  [ $# -gt 0 ] && { shift; extra=("$@"); }
   rm -rf "${T:?}/$name"
-  "$@" "$b/jepa-train" "$src/configs/fmnist-tiny.yaml" --set train.steps="$steps" --set train.minutes=0 \
+  "${launch[@]}" "$b/jepa-train" "$src/configs/fmnist-tiny.yaml" "${extra[@]}" --set train.steps="$steps" --set train.minutes=0 \
     --set eval.probe=false --set train.log_every=1000 --set parallel.check_every=0 \
     --set data.train="$T/fm/train" --set data.test="$T/fm/test" --set parallel.threads_per_rank=1 \
     --set train.batch_per_rank=$((128 / w)) --set run.dir="$T/$name" >/dev/null 2>"$T/$name.err" ||
@@ -77,30 +83,39 @@ comm() { # NAME LAUNCHER...: bench-comm at 2 ranks
 algo() { # NAME N LAUNCHER...: the gradient's all-reduce with tuned's algorithm N forced
   local name=$1 n=$2; shift 2
   "$@" --mca coll_tuned_use_dynamic_rules 1 --mca coll_tuned_allreduce_algorithm "$n" -np 2 "$b/bench-comm" \
-    --iters 10 --sweep 0 2>/dev/null | sed -n "s/^blocking_ms /${name}_blocking_ms /p"
+    --iters 3 --sweep 0 2>/dev/null | sed -n "s/^blocking_ms /${name}_blocking_ms /p"
 }
 VITS=(--set model.width=384 --set model.depth=12 --set model.heads=6)
 for r in $(seq "$reps"); do
   echo "round $r load $(cut -d' ' -f1 /proc/loadavg)"
-  for bt in 8 32 64 128; do step "tiny_b$bt" --steps 10 --batch $bt; done
-  for bt in 8 32; do step "vits_b$bt" --steps 2 --batch $bt "${VITS[@]}"; done
-  train w1 1 env
-  train w2_shm 2 mpirun -np 2 --mca btl self,vader
-  train w2_tcp 2 mpirun -np 2 --mca btl self,tcp
-  comm shm mpirun --mca btl self,vader
-  comm tcp mpirun --mca btl self,tcp
-  if [ $netns = 1 ]; then
-    train w2_netns 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp
-    comm netns "$T/mpirun-2hosts" --mca btl self,tcp
-    algo netns_ring 4 "$T/mpirun-2hosts" --mca btl self,tcp           # ring
-    algo netns_tree 2 "$T/mpirun-2hosts" --mca btl self,tcp           # reduce + broadcast
-    algo netns_recdbl 3 "$T/mpirun-2hosts" --mca btl self,tcp         # recursive doubling
+  if [ "$only" != shaped ]; then
+    for bt in 8 32 64 128; do step "tiny_b$bt" --steps 10 --batch $bt; done
+    for bt in 8 32; do step "vits_b$bt" --steps 2 --batch $bt "${VITS[@]}"; done
+    train w1 1 env
+    train w2_shm 2 mpirun -np 2 --mca btl self,vader
+    train w2_tcp 2 mpirun -np 2 --mca btl self,tcp
+    comm shm mpirun --mca btl self,vader
+    comm tcp mpirun --mca btl self,tcp
+    if [ $netns = 1 ]; then
+      train w2_netns 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp
+      comm netns "$T/mpirun-2hosts" --mca btl self,tcp
+      algo netns_ring 4 "$T/mpirun-2hosts" --mca btl self,tcp           # ring
+      algo netns_tree 2 "$T/mpirun-2hosts" --mca btl self,tcp           # reduce + broadcast
+      algo netns_recdbl 3 "$T/mpirun-2hosts" --mca btl self,tcp         # recursive doubling
+    fi
   fi
   if [ $shaped = 1 ]; then
-    shape_on
-    train w2_shaped 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp
-    comm shaped "$T/mpirun-2hosts" --mca btl self,tcp
-    shape_off
+    for rate in $shapes; do
+      shape_on "$rate"
+      train "w2_shaped_$rate" 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp
+      train "w2_shaped_${rate}_blocking" 2 "$T/mpirun-2hosts" -np 2 --mca btl self,tcp -- \
+        --set parallel.blocking_allreduce=true
+      comm "shaped_$rate" "$T/mpirun-2hosts" --mca btl self,tcp
+      algo "shaped_${rate}_ring" 4 "$T/mpirun-2hosts" --mca btl self,tcp
+      algo "shaped_${rate}_tree" 2 "$T/mpirun-2hosts" --mca btl self,tcp
+      algo "shaped_${rate}_recdbl" 3 "$T/mpirun-2hosts" --mca btl self,tcp
+      shape_off
+    done
   fi
 done
 echo "load_end $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"

@@ -37,6 +37,9 @@ NODES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 
 
 def load(path):
+    """key value lines -> {key: [values]}; bench-comm's sweep lines
+    (NAME_sweep_bytes_B pingpong_us X allreduce_us Y min X' Y') -> under
+    key (NAME, B): [(X, Y, X', Y'), ...], one tuple per round."""
     vals = {}
     for line in open(path):
         w = line.split()
@@ -45,7 +48,28 @@ def load(path):
                 vals.setdefault(w[0], []).append(float(w[1]))
             except ValueError:
                 pass
+        elif len(w) == 8 and "_sweep_bytes_" in w[0]:
+            name, b = w[0].split("_sweep_bytes_")
+            vals.setdefault((name, int(b)), []).append(tuple(float(w[i]) for i in (2, 4, 6, 7)))
     return vals
+
+
+def sweep_alpha_beta(v, t):
+    """alpha, beta (seconds, seconds per byte) of transport t's ping-pong from
+    the sweep: per size the median over rounds of the per-round medians (and
+    the minimum of the minima); the line through the smallest and the
+    largest size (bench-comm's estimator). None when there is no sweep."""
+    sizes = sorted(b for (name, b) in (k for k in v if isinstance(k, tuple)) if name == t)
+    if len(sizes) < 2:
+        return None
+    m0, m1 = sizes[0], sizes[-1]
+    out = []
+    for idx, agg in ((0, statistics.median), (2, min), (1, statistics.median), (3, min)):
+        t0 = agg(r[idx] for r in v[(t, m0)]) * 1e-6
+        t1 = agg(r[idx] for r in v[(t, m1)]) * 1e-6
+        beta = (t1 - t0) / (m1 - m0)
+        out += [t0 - beta * m0, beta]
+    return out  # pingpong median a, b; min a, b; allreduce median a, b; min a, b
 
 
 def med(v, k):
@@ -102,7 +126,9 @@ def main():
           f"(batches {xs}, ms/step {[round(y * 1e3, 1) for y in ys]})")
     # ---- transports measured at 2 ranks
     nets = {}
-    for t in ("shm", "tcp", "netns", "shaped"):
+    names = [k[: -len("_pingpong_alpha_us")] for k in v if isinstance(k, str) and k.endswith("_pingpong_alpha_us")
+             and not k.startswith("min_") and not k[: -len("_pingpong_alpha_us")].endswith("_min")]
+    for t in sorted(set(names), key=lambda x: ("shm", "tcp", "netns").index(x) if x in ("shm", "tcp", "netns") else 9):
         if f"{t}_pingpong_alpha_us" not in v:
             continue
         nets[t] = dict(
@@ -116,6 +142,10 @@ def main():
             fit=med(v, f"{t}_pingpong_fit_max_rel_err"),
         )
         n = nets[t]
+        ab = sweep_alpha_beta(v, t)
+        if ab:  # re-derived from the sweep's times: medians over rounds, not of per-round fits
+            n["a"], n["b"], n["amin"], n["bmin"] = ab[0], ab[1], ab[2], ab[3]
+            n["ar_a"], n["ar_b"], n["ar_amin"], n["ar_bmin"] = ab[4], ab[5], ab[6], ab[7]
         p(f"net_{t}: alpha_us {n['a'] * 1e6:.2f} beta_ns_per_byte {n['b'] * 1e9:.4f} "
           f"(GB/s {1e-9 / n['b']:.2f}) min: alpha_us {n['amin'] * 1e6:.2f} beta_ns {n['bmin'] * 1e9:.4f} "
           f"gamma_ns {n['g'] * 1e9:.4f} fit_max_rel_err {n['fit']:.2f} overlap_f {n['f']:.2f}")
@@ -129,14 +159,17 @@ def main():
       "| trainer step: model | measured | error | exposed wait: model | measured | speed-up over 1 rank: model | measured |")
     p("|---|---|---|---|---|---|---|---|---|---|---|")
     for t, n in nets.items():
-        key = {"shm": "w2_shm", "tcp": "w2_tcp", "netns": "w2_netns", "shaped": "w2_shaped"}[t]
         tar = allreduce("ring", 2, mt, 1, n["a"], n["b"], n["g"])
         tar_k = allreduce("ring", 2, mt, math.ceil(mt / BUCKET_BYTES), n["a"], n["b"], n["g"])
-        ts = step(tc64, tar_k, n["f"], H_BACKWARD["tiny"])
-        ms, mw = med(v, f"{key}_step_ms") * 1e-3, med(v, f"{key}_wait_ms") * 1e-3
-        p(f"| {t} | {tar * 1e3:.2f} ms | {n['blocking'] * 1e3:.2f} ms | {pct(tar / n['blocking'] - 1)} "
-          f"| {ts * 1e3:.0f} ms | {ms * 1e3:.0f} ms | {pct(ts / ms - 1)} | {(ts - tc64) * 1e3:.1f} ms | {mw * 1e3:.1f} ms "
-          f"| {w1 / ts:.2f}x | {w1 / ms:.2f}x |")
+        for key, f, ta in ((f"w2_{t}", n["f"], tar_k), (f"w2_{t}_blocking", 0.0, tar)):
+            if f"{key}_step_ms" not in v:
+                continue
+            ts = step(tc64, ta, f, H_BACKWARD["tiny"])
+            ms, mw = med(v, f"{key}_step_ms") * 1e-3, med(v, f"{key}_wait_ms") * 1e-3
+            label = t + (" (blocking)" if key.endswith("_blocking") else "")
+            p(f"| {label} | {tar * 1e3:.2f} ms | {n['blocking'] * 1e3:.2f} ms | {pct(tar / n['blocking'] - 1)} "
+              f"| {ts * 1e3:.0f} ms | {ms * 1e3:.0f} ms | {pct(ts / ms - 1)} | {(ts - tc64) * 1e3:.1f} ms | {mw * 1e3:.1f} ms "
+              f"| {w1 / ts:.2f}x | {w1 / ms:.2f}x |")
     p("\n| 2 ranks over | all-reduce of the gradient, model from the ping-pong minima (ring) "
       "| the sweep's all-reduce minima, fitted, at M | error |")
     p("|---|---|---|---|")
@@ -144,19 +177,23 @@ def main():
         if f"{t}_min_allreduce_alpha_us" not in v:
             continue
         model = allreduce("ring", 2, mt, 1, n["amin"], n["bmin"], n["g"])
-        meas = lo(v, f"{t}_min_allreduce_alpha_us") * 1e-6 + lo(v, f"{t}_min_allreduce_beta_ns_per_byte") * 1e-9 * mt
+        if "ar_amin" in n:
+            meas = n["ar_amin"] + n["ar_bmin"] * mt
+        else:
+            meas = lo(v, f"{t}_min_allreduce_alpha_us") * 1e-6 + lo(v, f"{t}_min_allreduce_beta_ns_per_byte") * 1e-9 * mt
         p(f"| {t} | {model * 1e3:.2f} ms | {meas * 1e3:.2f} ms | {pct(model / meas - 1)} |")
-    if "netns" in nets and "netns_ring_blocking_ms" in v:
-        n = nets["netns"]
-        a, b, g = n["a"], n["b"], n["g"]
-        p("\n| 2 ranks between the namespaces, gradient all-reduce with the algorithm forced | model | measured | error |")
+    algs = [t for t in nets if f"{t}_ring_blocking_ms" in v]
+    if algs:
+        p("\n| 2 ranks between the namespaces: gradient all-reduce, Open MPI algorithm forced | model | measured | error |")
         p("|---|---|---|---|")
-        for name, model in (("ring", 2 * a + mt * b + mt * g / 2),
-                            ("tree (reduce + broadcast)", 2 * a + 2 * mt * b + mt * g),
-                            ("recursive doubling", a + mt * b + mt * g)):
-            key = {"ring": "netns_ring", "recursive doubling": "netns_recdbl"}.get(name, "netns_tree")
-            ms = med(v, f"{key}_blocking_ms") * 1e-3
-            p(f"| {name} | {model * 1e3:.2f} ms | {ms * 1e3:.2f} ms | {pct(model / ms - 1)} |")
+    for t in algs:
+        n = nets[t]
+        a, b, g = n["amin"], n["bmin"], n["g"]
+        for name, key, model in (("ring", "ring", 2 * a + mt * b + mt * g / 2),
+                                 ("tree (reduce + broadcast)", "tree", 2 * a + 2 * mt * b + mt * g),
+                                 ("recursive doubling", "recdbl", a + mt * b + mt * g)):
+            ms = med(v, f"{t}_{key}_blocking_ms") * 1e-3
+            p(f"| {t}: {name} | {model * 1e3:.2f} ms | {ms * 1e3:.2f} ms | {pct(model / ms - 1)} |")
     p(f"\n(1 rank: trainer step {w1 * 1e3:.0f} ms at batch 128; compute at batch 64 taken as {tc64 * 1e3:.0f} ms "
       f"= bench-step's o + 64c scaled by the trainer/bench-step ratio {scale:.2f}; "
       f"2-rank speed-up measured: shm {w1 / (med(v, 'w2_shm_step_ms') * 1e-3):.2f}x)")
@@ -166,7 +203,7 @@ def main():
     p(f"\nProjections: node compute = measured / {speed:g}")
     # the overlap fraction over TCP: pooled median of every round's figure
     # over loopback, between the namespaces and shaped (one figure is noisy)
-    fs = [x for t in ("tcp", "netns", "shaped") for x in v.get(f"{t}_overlap_fraction", [])]
+    fs = [x for t in nets if t != "shm" for x in v.get(f"{t}_overlap_fraction", [])]
     f_meas = statistics.median(fs) if fs else 0.0
     p(f"overlap_fraction over TCP: median {f_meas:.2f} of {len(fs)} figures {sorted(round(x, 2) for x in fs)}")
     g = statistics.median([x for t in nets for x in v.get(f"{t}_gamma_ns_per_byte", [])]) * 1e-9
