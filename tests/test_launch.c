@@ -3,11 +3,13 @@
  * errors, the sbatch script with hostile values (each #SBATCH value read
  * back with sbatch's quoting rules, written out here independently), the
  * mpirun argv, key positions, and the results table's order and CSV;
- * paths that begin with '-' and '%' in paths handed to Slurm (issue 16). */
+ * paths that begin with '-', '%' in paths handed to Slurm, and the world
+ * size read from a checkpoint's header (issue 16). */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "launch.h"
@@ -352,6 +354,69 @@ static void test_dash_paths(void) {
     free(sb);
 }
 
+/* A checkpoint header as docs/checkpoint-format.md lays it out: magic,
+ * version, header size, world size at 36 (little-endian); the rest zero. */
+static void write_header(const char *path, const char *magic, unsigned version, unsigned hsize, unsigned world,
+                         size_t len) {
+    unsigned char h[256] = {0};
+    memcpy(h, magic, 8);
+    for (int i = 0; i < 4; i++) {
+        h[8 + i] = (unsigned char)(version >> 8 * i);
+        h[12 + i] = (unsigned char)(hsize >> 8 * i);
+        h[36 + i] = (unsigned char)(world >> 8 * i);
+    }
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fwrite(h, 1, len, f);
+    fclose(f);
+}
+
+/* launch_ckpt_world: the newest checkpoint whose header reads decides;
+ * truncated, foreign, unknown-version and out-of-range headers are passed
+ * over; checkpoint.bin when no step file reads; 1 with no checkpoint. */
+static void test_ckpt_world(void) {
+    char run[256], dir[300], p[400], got[512];
+    int world = 0;
+    snprintf(run, sizeof run, "%s/ckrun", tmpdir);
+    snprintf(dir, sizeof dir, "%s/checkpoints", run);
+    CU_ASSERT_EQUAL_FATAL(mkdir(run, 0755), 0);
+    CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), 1); /* nothing yet */
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0755), 0);
+    CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), 1);
+    snprintf(p, sizeof p, "%s/step-00000004.ckpt", dir);
+    write_header(p, "JEPACKPT", 3, 256, 3, 256);
+    snprintf(p, sizeof p, "%s/step-00000008.ckpt", dir);
+    write_header(p, "JEPACKPX", 3, 256, 5, 256); /* foreign magic */
+    snprintf(p, sizeof p, "%s/step-00000012.ckpt", dir);
+    write_header(p, "JEPACKPT", 3, 256, 5, 39); /* cut before the world field ends */
+    snprintf(p, sizeof p, "%s/step-00000016.ckpt", dir);
+    write_header(p, "JEPACKPT", 4, 256, 5, 256); /* a version we do not know */
+    snprintf(p, sizeof p, "%s/step-00000020.ckpt", dir);
+    write_header(p, "JEPACKPT", 3, 256, 0, 256); /* world 0 */
+    snprintf(p, sizeof p, "%s/step-00000024.ckpt.tmp.77", dir);
+    write_header(p, "JEPACKPT", 3, 256, 7, 256); /* a writer's temp file: not a checkpoint */
+    snprintf(p, sizeof p, "%s/step-00000028.ckpt.corrupt", dir);
+    write_header(p, "JEPACKPT", 3, 256, 7, 256);
+    CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), 0);
+    CU_ASSERT_EQUAL(world, 3);
+    snprintf(p, sizeof p, "%s/step-00000004.ckpt", dir);
+    CU_ASSERT_STRING_EQUAL(got, p);
+    snprintf(p, sizeof p, "%s/step-00000032.ckpt", dir);
+    write_header(p, "JEPACKPT", 2, 256, 2, 256); /* version 2 is still read */
+    CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), 0);
+    CU_ASSERT_EQUAL(world, 2);
+    /* no step file reads: checkpoint.bin decides, else "some, none readable" */
+    unlink(p);
+    snprintf(p, sizeof p, "%s/step-00000004.ckpt", dir);
+    unlink(p);
+    CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), -1);
+    snprintf(p, sizeof p, "%s/checkpoint.bin", run);
+    write_header(p, "JEPACKPT", 3, 256, 4, 256);
+    CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), 0);
+    CU_ASSERT_EQUAL(world, 4);
+    CU_ASSERT_STRING_EQUAL(got, p);
+}
+
 static void test_locate(void) {
     const char *y = "seed: 1\ndata:\n  train: a\noptim.lr: 2\nmask: {min_keep: 3}\n";
     int line = 0, col = 0;
@@ -424,6 +489,7 @@ int main(void) {
         {"mpirun_argv", test_mpirun_argv},
         {"slurm_literal", test_slurm_literal},
         {"dash_paths", test_dash_paths},
+        {"ckpt_world", test_ckpt_world},
         {"locate", test_locate},
         {"json_number", test_json_number},
         {"results_order_and_csv", test_results_order_and_csv},
