@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# bench-step: bad input in one line; each objective measured on a small
+# model (FLOPs counted, every phase printed, img_per_s last); the OpenMP wait
+# policy chosen unless the user set one (blas_core_select).
+. "$(dirname "$0")/lib.sh"
+BS="$B/bench-step"
+SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+       --set model.pred_depth=1 --set model.pred_heads=2 --batch 4 --steps 2 --warmup 1 --no-peak)
+
+run obj "$BS" --objective nope
+expect_error "unknown objective" 2 "--objective nope"
+run steps "$BS" --steps 0
+expect_error "zero steps" 2 "--steps"
+run key "$BS" --set model.nope=1
+expect_error "unknown --set key" 2 "model.nope"
+run arg "$BS" --threads
+expect_error "option without its value" 2 "usage"
+
+for obj in ijepa lejepa world; do
+  extra=()
+  [ $obj = world ] && extra=(--set model.img_size=16 --set world.embed_dim=16 --set sigreg.directions=8)
+  run $obj "$BS" --objective $obj "${SMALL[@]}" "${extra[@]}"
+  if [ "$RC" -ne 0 ]; then bad "$obj: exit $RC: $ERR"; continue; fi
+  last=$(printf '%s\n' "$OUT" | tail -n 1)
+  case "$last" in "img_per_s "[0-9]*) ok "$obj: last line '$last'" ;; *) bad "$obj: last line '$last'" ;; esac
+  fl=$(printf '%s\n' "$OUT" | sed -n 's/^mflop_per_image //p')
+  awk -v f="$fl" 'BEGIN { exit !(f > 0) }' && ok "$obj: $fl MFLOP per image counted" || bad "$obj: mflop_per_image '$fl'"
+  np=$(printf '%s\n' "$OUT" | grep -c '^phase_')
+  [ "$np" -eq 11 ] && ok "$obj: 11 phase lines" || bad "$obj: $np phase lines"
+  printf '%s\n' "$OUT" | grep -q "^objective $obj$" && ok "$obj: named" || bad "$obj: objective line"
+done
+
+run wait env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$BS" "${SMALL[@]}" --steps 1
+printf '%s\n' "$OUT" | grep -q '^omp_wait_policy passive$' && ok "passive OpenMP waits by default" \
+  || bad "wait policy: $(printf '%s\n' "$OUT" | grep omp_wait)"
+run wait2 env OMP_WAIT_POLICY=active "$BS" "${SMALL[@]}" --steps 1
+printf '%s\n' "$OUT" | grep -q '^omp_wait_policy active$' && ok "the user's OMP_WAIT_POLICY kept" \
+  || bad "wait policy: $(printf '%s\n' "$OUT" | grep omp_wait)"
+finish
