@@ -103,6 +103,27 @@ static void test_linear(void) {
     free(c.x); free(c.w); free(c.b); free(c.r);
 }
 
+/* linear_gelu_forward: pre against the double product, out against GELU of
+ * it (tanh form, double); its backward is gelu_backward + linear_backward */
+static void test_linear_gelu(void) {
+    int M = 9, K = 37, N = 40;
+    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K), b[40];
+    float *pre = malloc(sizeof(float) * M * N), *out = malloc(sizeof(float) * M * N);
+    fill(x, (size_t)M * K, 0.5); fill(w, (size_t)N * K, 0.3); fill(b, N, 0.5);
+    linear_gelu_forward(pre, out, x, w, b, M, K, N);
+    double *rp = malloc(sizeof(double) * M * N), *ro = malloc(sizeof(double) * M * N);
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double a = b[j];
+            for (int k = 0; k < K; k++) a += (double)x[i * K + k] * w[j * K + k];
+            rp[i * N + j] = a;
+            ro[i * N + j] = 0.5 * a * (1 + tanh(sqrt(2 / M_PI_VAL) * (a + 0.044715 * a * a * a)));
+        }
+    fwd_compare("linear_gelu pre", pre, rp, (size_t)M * N);
+    fwd_compare("linear_gelu out", out, ro, (size_t)M * N);
+    free(x); free(w); free(pre); free(out); free(rp); free(ro);
+}
+
 /* -------------------------------------------------------------- layernorm */
 typedef struct { int M, C; double *x, *w, *b, *r, *out; } ln_ctx;
 static double ln_ref(void *p) {
@@ -492,6 +513,7 @@ int main(void) {
     rng_init(&R, 12345);
     static const test_case cases[] = {
         {"check_can_fail", test_check_can_fail}, {"linear", test_linear},
+        {"linear_gelu", test_linear_gelu},
         {"layernorm", test_layernorm},           {"gelu", test_gelu},
         {"attention", test_attention},           {"attention_causal", test_attention_causal},           {"patch_embed", test_patch_embed},
         {"gather_scatter", test_gather_scatter}, {"losses", test_losses},

@@ -104,6 +104,11 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 /* d = gelu'(inp) * d, in place (writes, no accumulation). */
+/* The MLP's first half in one pass over its output: pre (M, N) = inp (M, K)
+ * @ w^T + b, out = gelu(pre) (the bias added as the GELU reads the product,
+ * not copied into every row first); backward: gelu_backward, linear_backward. */
+void linear_gelu_forward(float *pre, float *out, const float *inp, const float *w,
+                         const float *b, int M, int K, int N);
 void gelu_backward_inplace(float *d, const float *inp, size_t n);
 
 /* Multi-head self-attention core: qkv (B, T, 3C) -> out (B, T, C), caching

@@ -265,14 +265,32 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_A 0.044715f
 
+static inline float gelu_f(float x) {
+    float u = GELU_K * (x + GELU_A * x * x * x);
+    float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); /* tanh(u) */
+    return 0.5f * x * (1.0f + t);
+}
+
 void gelu_forward(float *out, const float *inp, size_t n) {
     double t0 = prof_now();
     #pragma omp parallel for simd schedule(static)
-    for (long i = 0; i < (long)n; i++) {
-        float x = inp[i];
-        float u = GELU_K * (x + GELU_A * x * x * x);
-        float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); /* tanh(u) */
-        out[i] = 0.5f * x * (1.0f + t);
+    for (long i = 0; i < (long)n; i++) out[i] = gelu_f(inp[i]);
+    prof_kernel_add(PROF_K_GELU, t0);
+}
+
+void linear_gelu_forward(float *pre, float *out, const float *inp, const float *w,
+                         const float *b, int M, int K, int N) {
+    ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, pre, N);
+    double t0 = prof_now();
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        float *p = pre + (size_t)i * N, *o = out + (size_t)i * N;
+        #pragma omp simd
+        for (int j = 0; j < N; j++) {
+            float x = p[j] + b[j];
+            p[j] = x;
+            o[j] = gelu_f(x);
+        }
     }
     prof_kernel_add(PROF_K_GELU, t0);
 }

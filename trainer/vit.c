@@ -219,8 +219,7 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
         linear_residual(mid, x, atty, base + o[BLK_PROJW], base + o[BLK_PROJB], M, C, C);
         layernorm_forward(ln2, a->ln2m + s * a->Mmax, a->ln2r + s * a->Mmax, mid,
                           base + o[BLK_LN2W], base + o[BLK_LN2B], M, C);
-        linear_forward(fch, ln2, base + o[BLK_FC1W], base + o[BLK_FC1B], M, C, Hd);
-        gelu_forward(fcg, fch, (size_t)M * Hd);
+        linear_gelu_forward(fch, fcg, ln2, base + o[BLK_FC1W], base + o[BLK_FC1B], M, C, Hd);
         linear_residual(xo, mid, fcg, base + o[BLK_FC2W], base + o[BLK_FC2B], M, Hd, C);
     }
 }
