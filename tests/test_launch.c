@@ -373,7 +373,8 @@ static void write_header(const char *path, const char *magic, unsigned version, 
 
 /* launch_ckpt_world: the newest checkpoint whose header reads decides;
  * truncated, foreign, unknown-version and out-of-range headers are passed
- * over; checkpoint.bin when no step file reads; 1 with no checkpoint. */
+ * over; versions 2 to 4 read; checkpoint.bin when no step file reads; 1
+ * with no checkpoint. */
 static void test_ckpt_world(void) {
     char run[256], dir[300], p[400], got[512];
     int world = 0;
@@ -390,7 +391,7 @@ static void test_ckpt_world(void) {
     snprintf(p, sizeof p, "%s/step-00000012.ckpt", dir);
     write_header(p, "JEPACKPT", 3, 256, 5, 39); /* cut before the world field ends */
     snprintf(p, sizeof p, "%s/step-00000016.ckpt", dir);
-    write_header(p, "JEPACKPT", 4, 256, 5, 256); /* a version we do not know */
+    write_header(p, "JEPACKPT", 5, 256, 5, 256); /* a version we do not know */
     snprintf(p, sizeof p, "%s/step-00000020.ckpt", dir);
     write_header(p, "JEPACKPT", 3, 256, 0, 256); /* world 0 */
     snprintf(p, sizeof p, "%s/step-00000024.ckpt.tmp.77", dir);
@@ -405,6 +406,10 @@ static void test_ckpt_world(void) {
     write_header(p, "JEPACKPT", 2, 256, 2, 256); /* version 2 is still read */
     CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), 0);
     CU_ASSERT_EQUAL(world, 2);
+    unlink(p);
+    write_header(p, "JEPACKPT", 4, 256, 6, 256); /* and version 4 (issue 17) */
+    CU_ASSERT_EQUAL(launch_ckpt_world(run, &world, got, sizeof got), 0);
+    CU_ASSERT_EQUAL(world, 6);
     /* no step file reads: checkpoint.bin decides, else "some, none readable" */
     unlink(p);
     snprintf(p, sizeof p, "%s/step-00000004.ckpt", dir);
