@@ -85,8 +85,11 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
             a->dry_run = 1;
         } else if (!strcmp(s, "--slurm") && strstr(allowed, "slurm")) {
             a->slurm = 1;
-        } else if (s[0] == '-' && s[1]) {
+        } else if (s[0] == '-' && s[1] == '-') {
             return snprintf(err, errlen, "%s: unknown option '%.80s' (try --help)", cmd, s), -1;
+        } else if (s[0] == '-' && s[1]) { /* "-name" is more often a path than a mistyped option */
+            return snprintf(err, errlen, "%s: unknown option '%.80s' (try --help; a path that begins with '-': "
+                                         "write ./%.80s, or put -- before it)", cmd, s, s), -1;
         } else if (a->npos < npos) {
             a->pos[a->npos++] = s;
         } else {

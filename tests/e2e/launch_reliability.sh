@@ -203,6 +203,8 @@ run ds env JEPA_TRAIN_BIN="$FAKE" "$L" sweep ds.yaml
 run dsst "$L" status -- "-dash sweep"
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points done" ] && ok "dash: status -- '-dash sweep'" \
   || bad "status --: rc $RC: $OUT $ERR"
+run dsst2 "$L" status "-dash sweep"
+expect_error "dash: without --, one line says how to pass such a path" 2 "unknown option '-dash sweep'" "./-dash sweep" "--"
 
 # ---- 7. output paths get their parents
 run mk1 env JEPA_TRAIN_BIN="$FAKE" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/new/a/b/run"
