@@ -37,8 +37,10 @@ npy_shape() { head -c 128 "$1" | tr -cd "[:print:]" | sed -n "s/.*'shape': (\([0
 head -c 6 "$T/exp/test_features.npy" | grep -aq NUMPY && ok "test_features.npy has NumPy's magic" || bad "test_features.npy magic"
 run noexp "$EV" "$RD" --export
 expect_error "--export without a directory" 2 "--export needs a directory"
-run badexp "$EV" "$RD" --export "$T/no/such/dir" "${FAST[@]}"
-expect_error "--export into a missing parent: refused before any work" 1 "$T/no/such/dir"
+# missing parents are made, as mkdir -p (e2e_out_paths); a parent that is a file is not
+touch "$T/afile"
+run badexp "$EV" "$RD" --export "$T/afile/dir" "${FAST[@]}"
+expect_error "--export under a file: refused before any work" 1 "$T/afile" "Not a directory"
 # raw pixels through the same evaluation, on a small set (the full 784-pixel
 # probe takes minutes): 600 + 200 noisy images whose class is the row of a
 # bright band, so pixels separate them
