@@ -212,7 +212,7 @@ int knn_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte, con
 
 int probe_fewlabel_subset(const uint8_t *ytr, int ntr, int nclass, double frac, uint64_t seed,
                           uint32_t *idx, int *nsub, char *err, size_t errlen) {
-    if (!ytr || !idx || !nsub || ntr <= 0) {
+    if (!ytr || !nsub || ntr <= 0) {
         eval_err(err, errlen, "fewlabel: need labels, an output and ntr > 0 (got ntr=%d)", ntr);
         return -1;
     }
@@ -247,7 +247,10 @@ int probe_fewlabel_subset(const uint8_t *ytr, int ntr, int nclass, double frac, 
     }
     int n = 0;
     for (int i = 0; i < ntr; i++)
-        if (take[i]) idx[n++] = (uint32_t)i;
+        if (take[i]) {
+            if (idx) idx[n] = (uint32_t)i;
+            n++;
+        }
     *nsub = n;
     jepa_free(byc);
     jepa_free(take);
@@ -327,7 +330,15 @@ int eval_features(const float *ftr, const uint8_t *ytr, int ntr, const float *ft
     for (int i = 0; i < 2; i++) {
         if (!(o->metrics & few[i].bit)) continue;
         probe_result *pr = i ? &out->probe10pct : &out->probe1pct;
-        int *n = i ? &out->n10pct : &out->n1pct;
+        int *n = i ? &out->n10pct : &out->n1pct, nsub = 0;
+        if (probe_fewlabel_subset(ytr, ntr, nclass, few[i].frac, o->seed, NULL, &nsub, err, errlen))
+            return -1;
+        long long nval = llround(o->val_frac * nsub);
+        if (nval < 1 || nval > nsub - 1) { /* a small set: this figure cannot be had, the others can */
+            fprintf(stderr, "eval: %s skipped: its %d labels leave %lld validation rows at val_frac "
+                    "%g\n", i ? "probe10pct" : "probe1pct", nsub, nval, o->val_frac);
+            continue;
+        }
         t0 = eval_now();
         if (probe_fewlabel(ftr, ytr, ntr, fte, yte, nte, dim, nclass, few[i].frac, o->val_frac,
                            o->max_iters, o->seed, pr, n, err, errlen))

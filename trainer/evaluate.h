@@ -82,8 +82,8 @@ int knn_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte, con
  * order). */
 
 /* Writes the chosen training row indices, ascending, into idx (capacity
- * ntr) and their count into *nsub. frac in (0, 1]; labels < nclass.
- * 0, or -1 + err. */
+ * ntr; NULL: only the count) and their count into *nsub. frac in (0, 1];
+ * labels < nclass. 0, or -1 + err. */
 int probe_fewlabel_subset(const uint8_t *ytr, int ntr, int nclass, double frac, uint64_t seed,
                           uint32_t *idx, int *nsub, char *err, size_t errlen);
 

@@ -1,4 +1,5 @@
 /* objective.c - the registry of objectives and small helpers they share. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +62,18 @@ int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
                      "with --labels/--idx-labels/--raw-labels)", i ? "test" : "train", dir[i]);
             return 1;
         }
+    /* the probe holds out eval.val_frac of data.train: at least one row, not all */
+    shard_dataset *ds = NULL;
+    if (shard_dataset_open(&ds, dir[0], err, errlen)) return -1;
+    uint64_t n = shard_dataset_records(ds);
+    shard_dataset_close(ds);
+    long long nval = llround(s->eval.val_frac * (double)n);
+    if (nval < 1 || (uint64_t)nval >= n) {
+        snprintf(err, errlen, "data.train %s: %llu images leave %lld validation rows for the probe "
+                 "at eval.val_frac %g (need 1 to %llu)", dir[0], (unsigned long long)n, nval,
+                 s->eval.val_frac, (unsigned long long)(n > 0 ? n - 1 : 0));
+        return -1;
+    }
     return 0;
 }
 

@@ -88,9 +88,11 @@ const objective_ops *objective_find(const char *name);
 /* Opens dir's manifest and returns its schema in *out. 0 or -1 + err. */
 int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t errlen);
 /* The probe's data, checked before any training: data.train and data.test
- * (the probe's own sets) must be u8 images of one shape with u8 class labels.
+ * (the probe's own sets) must be u8 images of one shape with u8 class labels,
+ * and eval.val_frac of data.train at least one image and not all of them.
  * 0: usable; 1: one of them has no labels (err names it: the caller skips
- * the probe or refuses); -1 + err: unreadable, not images, or shapes differ. */
+ * the probe or refuses); -1 + err: unreadable, not images, shapes differ,
+ * or too few images. */
 int objective_eval_data(const jepa_spec *s, char *err, size_t errlen);
 /* u8 pixels -> normalised floats: (x/255 - mean) / std. */
 void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std);

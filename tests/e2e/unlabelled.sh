@@ -39,8 +39,7 @@ run pack "$B/jepa-shard" pack --pnm-dir "$T/small" --labels "$T/small.lab" --out
 TINY=(--set model.img_size=16 --set model.patch=4 --set model.width=16 --set model.depth=1
       --set model.heads=2 --set model.pred_width=8 --set model.pred_depth=1 --set model.pred_heads=2
       --set train.steps=4 --set train.batch_per_rank=8 --set train.log_every=2
-      --set parallel.threads_per_rank=1 --set eval.max_iters=20 --set eval.knn_k=3
-      --set eval.fewlabel=false)  # 1% of 24 labels is too few for a probe
+      --set parallel.threads_per_rank=1 --set eval.max_iters=20 --set eval.knn_k=3)
 SPEC="$S/configs/fmnist-tiny.yaml"
 LJ=(--set objective=lejepa --set lejepa.local_size=8 --set lejepa.global_views=2
     --set lejepa.local_views=2 --set lejepa.proj_hidden=16 --set lejepa.proj_dim=8)
@@ -69,6 +68,16 @@ run rgbl "$B/jepa-train" "$SPEC" "${TINY[@]}" --set model.channels=3 \
 LAST=$(printf '%s\n' "$OUT" | tail -n 1)
 [ "$RC" -eq 0 ] && case "$LAST" in "probe_acc "[01].*) true ;; *) false ;; esac \
   && ok "labelled RGB: $LAST" || bad "labelled rgb: rc $RC, last '$LAST': $ERR"
+# 24 images: 1% of the labels is 2, too few to hold out a validation row:
+# that figure is skipped in one line after training, the others reported
+printf '%s\n' "$ERR" | grep -q "eval: probe1pct skipped: its 2 labels leave 0 validation rows" \
+  && ! printf '%s\n' "$OUT" | grep -q probe1pct_acc && printf '%s\n' "$OUT" | grep -q '^knn_acc ' \
+  && ok "a few-label probe too small for a validation row: skipped, said" || bad "fewlabel on 24 images: $ERR"
+# the probe itself too small to hold out a row: refused before training
+run tiny "$B/jepa-train" "$SPEC" "${TINY[@]}" --set model.img_size=8 --set model.patch=2 \
+  --set data.train="$T/ds-small" --set data.test="$T/ds-small" --set eval.val_frac=0.05 --set run.dir="$T/run-tiny"
+expect_error "probe with no validation row" 1 "data.train $T/ds-small" "8 images leave 0 validation rows"
+[ ! -e "$T/run-tiny" ] && ok "refused before the run directory" || bad "run-tiny was created"
 run rgbl1 "$B/jepa-train" "$SPEC" "${TINY[@]}" --set data.train="$T/ds-rgbl" \
   --set data.test="$T/ds-rgbl" --set run.dir="$T/run-rgbl1"
 expect_error "3-channel data, model.channels 1" 1 "$T/ds-rgbl" "3x16x16" "1x16x16"
