@@ -52,8 +52,10 @@ run val "$JW" gen --out "$D" --episodes 5 --steps
 expect_error "flag without value" 2 "--steps needs a value"
 run split "$JW" gen --out "$D" --episodes 5 --split a/b
 expect_error "bad split" 2 "split name 'a/b'"
-run parent "$JW" gen --out "$T/no/such/dir" --episodes 5
-expect_error "missing parent directory" 1 "$T/no/such" "No such file"
+# missing parents are made, as mkdir -p (e2e_out_paths); a parent that is a file is not
+touch "$T/afile"
+run parent "$JW" gen --out "$T/afile/dir" --episodes 5
+expect_error "parent directory is a file" 1 "$T/afile" "Not a directory"
 run rzoom "$JW" render --out "$T/f.pgm" --zoom 0
 expect_error "render zoom 0" 2 "--zoom 0"
 run rout "$JW" render
