@@ -7,9 +7,11 @@
 #
 #   ours       bench-step at 1 and 2 threads (the OpenBLAS kernels it picks,
 #              blas_core_select), and with JEPA_BLAS_KEEP=1 (the library's own)
-#   reference  ref_ijepa.py --bench at 1 and 2 threads, at 2 threads with
-#              OPENBLAS_NUM_THREADS=1, and each of those again with
-#              OPENBLAS_CORETYPE=SkylakeX (the AVX-512 kernels we pick for us)
+#   reference  ref_ijepa.py --bench at 1 and 2 threads and at 2 threads with
+#              OPENBLAS_NUM_THREADS=1 (as it runs here by default), then with
+#              what bench-step gives itself: OPENBLAS_CORETYPE=SkylakeX (its
+#              AVX-512 kernels) at 1 thread, and at 2 threads together with
+#              OPENBLAS_NUM_THREADS=1 and OMP_WAIT_POLICY=passive
 #
 # The reference is never imported: it runs as its own process, on Debian's
 # python3-torch (/usr/bin/python3); without torch it is skipped in one line.
@@ -64,8 +66,7 @@ for r in $(seq 1 "$rounds"); do
   ours ours_t2_blas_keep 2 JEPA_BLAS_KEEP=1
   if [ $torch = 1 ]; then
     theirs torch_t1_avx512 1 $avx
-    theirs torch_t2_avx512 2 $avx
-    theirs torch_t2_ob1_avx512 2 $avx OPENBLAS_NUM_THREADS=1
+    theirs torch_t2_tuned 2 $avx OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
   fi
   echo "round_${r}_load_end $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
 done
@@ -79,7 +80,7 @@ best() { local m=0 k; for k in "$@"; do m=$(awk -v a="$m" -v b="${med[$k]:-0}" '
 ob=$(best ours_t1 ours_t2)
 echo "ours_best $ob"
 [ $torch = 1 ] || exit 0
-tb=$(best torch_t1 torch_t2 torch_t2_ob1 torch_t1_avx512 torch_t2_avx512 torch_t2_ob1_avx512)
+tb=$(best torch_t1 torch_t2 torch_t2_ob1 torch_t1_avx512 torch_t2_tuned)
 tb_default=$(best torch_t1 torch_t2 torch_t2_ob1)
 t1=$(best torch_t1 torch_t1_avx512)
 echo "torch_best $tb"

@@ -1,6 +1,7 @@
 /* util.c - fail-fast helpers shared by the trainer: fatal errors that name the
  * source location, and aligned zeroed allocation (64 bytes: AVX-512 lines). */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +18,25 @@ void jepa_fatal(const char *file, int line, const char *fmt, ...) {
     exit(70);
 }
 
+/* calloc, then the first 64-byte boundary past room for the raw pointer,
+ * which sits just below the block. calloc rather than memset: glibc maps
+ * large blocks fresh from the kernel and skips the zeroing, so pages no one
+ * touches (activations sized for the worst-case mask) stay out of the
+ * resident set, and init does not write every byte once. */
 void *jepa_malloc(size_t n, const char *file, int line) {
-    void *p = NULL;
     if (n == 0) n = 64;
     n = (n + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, n) != 0 || !p)
-        jepa_fatal(file, line, "out of memory allocating %zu bytes", n);
-    memset(p, 0, n);
+    char *raw = calloc(1, n + 64);
+    if (!raw) jepa_fatal(file, line, "out of memory allocating %zu bytes", n);
+    char *p = (char *)(((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63);
+    memcpy(p - sizeof(void *), &raw, sizeof raw);
     return p;
 }
 
-void jepa_free(void *p) { free(p); }
+/* Frees what jepa_malloc returned (never free() it directly). */
+void jepa_free(void *p) {
+    if (!p) return;
+    void *raw;
+    memcpy(&raw, (char *)p - sizeof(void *), sizeof raw);
+    free(raw);
+}
