@@ -16,11 +16,12 @@
 #include "objective.h"
 #include "shard.h"
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 /* Images per forward: features do not depend on it (infer.h); this many
  * keep one layer's activations (~5 MB) in the L2/L3 caches. */
@@ -178,13 +179,15 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
     jepa_images tr = {0}, te = {0}; /* labels only (rank 0): the pixels stream */
     const int dim = e->d->D * e->pool_blocks;
     float *ftr = NULL, *fte = NULL;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     int rc = extract(e, s->data.train, dim, &tr, &ftr, err, errlen);
     if (rc == 0) rc = extract(e, s->data.test, dim, &te, &fte, err, errlen);
-    double t1 = now_s();
+    double t1 = now_s(), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     if (rc == 0 && comm_rank() == 0) {
-        fprintf(stderr, "eval: %s encoder features (%d x %d + %d x %d) %.1fs on %d rank%s\n", which,
-                tr.n, dim, te.n, dim, t1 - t0, comm_world(), comm_world() > 1 ? "s" : "");
+        /* CPU seconds too: on a shared machine the wall clock also counts the queue */
+        fprintf(stderr, "eval: %s encoder features (%d x %d + %d x %d) %.1fs on %d rank%s "
+                "(rank 0: %.1f CPU s)\n", which, tr.n, dim, te.n, dim, t1 - t0, comm_world(),
+                comm_world() > 1 ? "s" : "", c1 - c0);
         obj_eval_add(out, "extract_s", t1 - t0); /* seconds: features of both sets, all ranks */
         if (e->export_dir) rc = export_npy(e->export_dir, ftr, &tr, fte, &te, dim, err, errlen);
         if (rc == 0) rc = score(s, ftr, &tr, fte, &te, dim, out, err, errlen);

@@ -13,7 +13,7 @@
 #include <immintrin.h>
 #endif
 
-#define INFER_MR 8  /* rows per micro-tile: 8 x 32 accumulators = 16 zmm */
+#define INFER_MR 12 /* rows per micro-tile: 12 x 32 accumulators = 24 zmm */
 #define INFER_MC 96 /* rows per thread task: its A rows (<= 96 x 512 floats) stay in L2 */
 
 size_t infer_pack_floats(int K, int N) {
@@ -67,7 +67,7 @@ static inline __m512 vgelu(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), t));
 }
 
-/* One (mr <= 8, 32) tile: rows A (mr, K) against panel bp (K, 32); ncols
+/* One (mr <= 12, 32) tile: rows A (mr, K) against panel bp (K, 32); ncols
  * (<= 32) columns written. mr is a constant where this is inlined, so the
  * row loops unroll into 2 * mr independent accumulators. */
 static inline __attribute__((always_inline)) void
@@ -120,6 +120,10 @@ static void rows_block(float *out, const float *A, const float *wp, const float 
         float *o = out + (size_t)r * N;
         const float *a = A + (size_t)r * K;
         switch (m - r) { /* constant row counts, so each tile unrolls */
+        case 11: tile(o, a, bp, b, rr, 11, K, N, n0, nc, gelu); break;
+        case 10: tile(o, a, bp, b, rr, 10, K, N, n0, nc, gelu); break;
+        case 9: tile(o, a, bp, b, rr, 9, K, N, n0, nc, gelu); break;
+        case 8: tile(o, a, bp, b, rr, 8, K, N, n0, nc, gelu); break;
         case 7: tile(o, a, bp, b, rr, 7, K, N, n0, nc, gelu); break;
         case 6: tile(o, a, bp, b, rr, 6, K, N, n0, nc, gelu); break;
         case 5: tile(o, a, bp, b, rr, 5, K, N, n0, nc, gelu); break;
