@@ -55,6 +55,14 @@ void blas_core_select(char **argv) {
     if ((core && setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)) ||
         (wait && setenv("OMP_WAIT_POLICY", "passive", 1)) || setenv("JEPA_BLAS_SELECTED", "1", 1))
         return;
+    /* by its real path, not /proc/self/exe: the process keeps its name
+     * (comm "jepa-train", not "exe") for ps, pkill and the tests that find ranks */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        execv(self, argv);
+    }
     execv("/proc/self/exe", argv);
     /* exec failed: carry on as we are (the environment now says what the
      * libraries would have wanted, but they read it only at load) */
