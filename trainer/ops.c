@@ -1,10 +1,14 @@
 /* ops.c - forward/backward kernels of the ViT. Matrix products go through
- * OpenBLAS cblas_sgemm over all tokens of the batch at once; the small
- * per-head attention products, LayerNorm and GELU are plain loops written so
- * the compiler vectorises the inner loop, threaded with OpenMP over rows or
- * (image, head) pairs. No kernel allocates. */
+ * OpenBLAS cblas_sgemm (ops_sgemm) over all tokens of the batch at once; the
+ * small per-head attention products run in registers (small_mm, GCC/Clang
+ * vector types), row reductions over fixed vector lanes, LayerNorm and GELU
+ * as loops the compiler vectorises; threaded with OpenMP over rows or
+ * (image, head) pairs, every sum in an order that does not depend on the
+ * thread count. No kernel allocates. */
 #include <cblas.h>
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -65,7 +69,8 @@ static inline vfl v_max(vfl a, vfl b) {
 #elif VW == 8
     return (vfl)_mm256_max_ps((__m256)a, (__m256)b);
 #else
-    return (vfl)_mm_max_ps((__m128)a, (__m128)b);
+    for (int k = 0; k < VW; k++) a[k] = b[k] > a[k] ? b[k] : a[k];
+    return a;
 #endif
 }
 
