@@ -101,11 +101,13 @@ netns_bytes() {
     "/sys/class/net/$IF_A/statistics/rx_bytes" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
 }
 
-# netns_pid_of NS NAME: the pid of the process called NAME inside NS (first)
+# netns_pid_of NS NAME: the pid of the process running program NAME inside
+# NS (first); by the executable's path, which a re-exec cannot rename
 netns_pid_of() {
-  local p
+  local p e
   for p in $(ip netns pids "$1" 2>/dev/null); do
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] && { echo "$p"; return 0; }
+    e=$(readlink "/proc/$p/exe" 2>/dev/null)
+    [ "${e##*/}" = "$2" ] && { echo "$p"; return 0; }
   done
   return 1
 }
