@@ -24,6 +24,7 @@ models nodes that many times faster (compute divided by it, the network as
 given), the usual case: communication then dominates sooner.
 
 usage: bench/scaling_model.py SCALING_OUTPUT [SPEEDUP (1)]  (prints markdown)
+       bench/scaling_model.py --selftest  (hand-computed cases; exit 1 on a miss)
 """
 import math
 import statistics
@@ -270,5 +271,37 @@ def main():
     print("\n".join(out))
 
 
+def selftest():
+    """Hand-computed cases of every formula; exit 1 naming the first that fails."""
+    a, b, g, m = 10e-6, 1e-9, 0.1e-9, 1e6
+    cases = [
+        ("ring p=1 is free", allreduce("ring", 1, m, 3, a, b, g), 0.0),
+        ("ring p=2 k=1: 2a + Mb + Mg/2", allreduce("ring", 2, m, 1, a, b, g), 2 * a + m * b + m * g / 2),
+        ("ring p=4 k=2: 12a + 1.5Mb + 0.75Mg", allreduce("ring", 4, m, 2, a, b, g), 12 * a + 1.5 * m * b + 0.75 * m * g),
+        ("tree p=4 k=1: 4(a + Mb) + 2Mg", allreduce("tree", 4, m, 1, a, b, g), 4 * (a + m * b) + 2 * m * g),
+        ("tree p=5 rounds log2 up to 3", allreduce("tree", 5, m, 1, a, b, g), 6 * (a + m * b) + 3 * m * g),
+        ("rabenseifner p=8 k=2: 12a + 1.75Mb + 0.875Mg", allreduce("rabenseifner", 8, m, 2, a, b, g),
+         12 * a + 1.75 * m * b + 0.875 * m * g),
+        ("step hides f*T_ar when backward is long", step(1.0, 0.1, 0.5, 0.45), 1.05),
+        ("step hides at most h*T_c", step(0.1, 1.0, 0.9, 0.5), 1.05),
+        ("fit_line recovers o", fit_line([8, 32, 64], [0.1 + 0.01 * x for x in (8, 32, 64)])[0], 0.1),
+        ("fit_line recovers c", fit_line([8, 32, 64], [0.1 + 0.01 * x for x in (8, 32, 64)])[1], 0.01),
+    ]
+    v = {("x", 8): [(10.0, 0, 5.0, 0), (30.0, 0, 6.0, 0), (20.0, 0, 7.0, 0)],
+         ("x", 8 + 1000): [(1020.0, 0, 1005.0, 0)] * 3}
+    ab = sweep_alpha_beta(v, "x")
+    cases += [("sweep alpha: median of the 8-byte times", ab[0] + ab[1] * 8, 20e-6),
+              ("sweep beta: (t_max - t_min) / (m_max - m_min)", ab[1], 1e-6),
+              ("sweep min beta from the minima", ab[3], 1e-6)]
+    for name, got, want in cases:
+        if abs(got - want) > 1e-12 + 1e-9 * abs(want):
+            print(f"scaling_model selftest: {name}: got {got!r}, want {want!r}")
+            return 1
+    print(f"scaling_model selftest: {len(cases)} cases passed")
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--selftest"]:
+        sys.exit(selftest())
     main()
