@@ -317,7 +317,7 @@ int main(int argc, char **argv) {
         /* the share of a bucketed all-reduce hidden behind the simulated
          * backward: 1 - exposed wait / the same all-reduce with nothing to hide behind */
         double hid = 1.0 - ok_wait / tk;
-        printf("overlap_fraction %.4f\n", hid < 0 ? 0.0 : hid);
+        if (w > 1) printf("overlap_fraction %.4f\n", hid < 0 ? 0.0 : hid);
     }
     fflush(stdout);
     if (do_sweep) sweep(reps);
