@@ -7,10 +7,10 @@
  * dataset, global batch, step) whatever the world size (the shard reader's
  * elastic order; rank r trains its slice), everything an objective draws of
  * (seed, step) for the global batch; a time budget (train.minutes) is turned
- * into a step count up front by timing the step, and re-planned once early
- * from the median step time (a load at start misleads the first timing), so
- * the schedules are functions of the step and of the recorded plan (first
- * length, re-plan step, length). A resume restores parameters, EMA target,
+ * into a step count up front by timing the step, and re-planned at 10% and
+ * 50% of the budget from the measured step time (a load at start misleads
+ * the first timing), so the schedules are functions of the step and of the
+ * recorded plan (length, last re-plan step, progress there). A resume restores parameters, EMA target,
  * Adam moments, step, plan, the reader's position and the open log interval,
  * so it continues bit for bit at the same world size; on another world size
  * W' that divides the checkpoint's global batch G, each rank trains G / W'
@@ -28,12 +28,14 @@
 #include "objective.h"
 #include "train_internal.h"
 
-/* A time budget's plan is re-planned when REPLAN_FRAC of the budget is
- * trained, and before that whenever the current plan is about to end, from
- * the mean step time over the later half (in time) of the training so far
- * (REPLAN_SAMPLES (steps, seconds) points kept, decimated); every plan keeps
- * REPLAN_MARGIN of the step time in hand. */
-#define REPLAN_FRAC 0.1
+/* A time budget's plan is re-planned when 10% of the budget is trained
+ * (early: the load at start is gone) and again at 50% (a load that came or
+ * went since), and before the last point whenever the current plan is about
+ * to end, from the mean step time over the later half (in time) of the
+ * training so far (REPLAN_SAMPLES (steps, seconds) points kept, decimated);
+ * every plan keeps REPLAN_MARGIN of the step time in hand. */
+static const double replan_fracs[] = {0.1, 0.5};
+#define REPLAN_POINTS 2
 #define REPLAN_SAMPLES 512
 #define REPLAN_MARGIN 1.03
 
@@ -59,9 +61,9 @@ typedef struct {
     int nan_loss;
     /* a time budget's plan (budget_plan: t->total came from train.minutes):
      * the last re-plan's step and the schedules' progress there (0, 0: none;
-     * schedule_at), the up-front plan, re-plans made, the 10% one done, and
-     * rank 0's (steps completed, training seconds) samples */
-    int budget_plan, nreplans, replanned10;
+     * schedule_at), the up-front plan, re-plans made, replan_fracs points
+     * passed, and rank 0's (steps completed, training seconds) samples */
+    int budget_plan, nreplans, replan_pt;
     int64_t replan_at, plan_first;
     float replan_p;
     int64_t smp_step[REPLAN_SAMPLES];
@@ -284,7 +286,7 @@ static double time_step(trainer *t, char *err, size_t errlen) {
 
 /* The schedules' length: a resume keeps its checkpoint's (and plan); else
  * train.steps, train.epochs or the time budget, in that order. A budget's
- * plan is the first plan, re-planned once (step_replan). */
+ * plan is the first plan, re-planned later (step_replan). */
 static void plan_steps(trainer *t, char *err, size_t errlen) {
     const jepa_spec *s = t->s;
     const char *slow = getenv("JEPA_DEBUG_SLOW_START"), *nr = getenv("JEPA_DEBUG_NO_REPLAN");
@@ -299,8 +301,10 @@ static void plan_steps(trainer *t, char *err, size_t errlen) {
     t->replan_p = t->fresh ? 0.0f : t->got.replan_progress;
     t->budget = s->train.minutes * 60.0;
     t->budget_plan = s->train.steps <= 0 && s->train.epochs <= 0 && t->budget > 0;
-    /* a run resumed past the 10% mark had its re-plan there */
-    t->replanned10 = !t->fresh && t->got.train_s >= REPLAN_FRAC * t->budget;
+    /* a run resumed past a re-plan point had its re-plan there */
+    for (t->replan_pt = 0; !t->fresh && t->replan_pt < REPLAN_POINTS &&
+                           t->got.train_s >= replan_fracs[t->replan_pt] * t->budget;
+         t->replan_pt++) {}
     if (t->total <= 0 && s->train.epochs > 0) /* every rank has the same batches per epoch */
         t->total = (int64_t)ceil(s->train.epochs * (double)shard_reader_batches_per_epoch(t->rd));
     if (t->total > 0) return;
@@ -424,13 +428,13 @@ static void step_update(trainer *t, double loss, sched_values *sv) {
     t->loss_n++;
 }
 
-/* Rank 0, until the 10% re-plan: (steps completed, seconds trained,
+/* Rank 0, until the last re-plan point: (steps completed, seconds trained,
  * evaluations excluded) after each step; past REPLAN_SAMPLES every other
  * point is dropped and the stride doubles. Says whether a re-plan is due:
- * at REPLAN_FRAC of the budget, or before it when the plan is about to end
- * (a re-plan must come before the plan's last step). */
+ * at the next point of replan_fracs, or before it when the plan is about to
+ * end (a re-plan must come before the plan's last step). */
 static int replan_sample(trainer *t) {
-    if (!t->budget_plan || t->replanned10 || t->no_replan) return 0;
+    if (!t->budget_plan || t->replan_pt >= REPLAN_POINTS || t->no_replan) return 0;
     double el = train_now_s() - t->t0;
     if (t->smp_seen++ % t->smp_stride == 0) {
         if (t->nsmp == REPLAN_SAMPLES) {
@@ -445,7 +449,8 @@ static int replan_sample(trainer *t) {
         t->smp_el[t->nsmp++] = el;
     }
     if (t->force[0]) return t->step + 1 == t->force[1] && !t->nreplans;
-    return t->nsmp >= 3 && (el >= REPLAN_FRAC * t->budget || t->step + 2 >= t->total);
+    return t->nsmp >= 3 &&
+           (el >= replan_fracs[t->replan_pt] * t->budget || t->step + 2 >= t->total);
 }
 
 /* Rank 0's clock rules the budget, the re-plan and timed checkpoints; a
@@ -473,7 +478,8 @@ static int step_control(trainer *t) {
 /* Collective: the budget's step count again after step r = t->step + 1,
  * from rank 0's mean step time over the later half (in time) of its
  * samples: a load at start that passed before that half (5% of the budget
- * at the 10% re-plan) misleads the first timing, not this one. Steps from r
+ * at the 10% re-plan) misleads the first timing, not this one (and the 50%
+ * re-plan times 25-50%). Steps from r
  * on follow the new length at the same progress (schedule_at). */
 static void step_replan(trainer *t) {
     const int64_t r = t->step + 1;
@@ -486,7 +492,9 @@ static void step_replan(trainer *t) {
         double more = (t->budget - el) / (per * REPLAN_MARGIN); /* steps left */
         total = r + (more > 1.0 ? (int64_t)fmin(more, (double)(UINT32_MAX - r)) : 1);
         if (t->force[0]) total = t->force[2];
-        t->replanned10 = el >= REPLAN_FRAC * t->budget || t->force[0];
+        while (t->replan_pt < REPLAN_POINTS && el >= replan_fracs[t->replan_pt] * t->budget)
+            t->replan_pt++;
+        if (t->force[0]) t->replan_pt = REPLAN_POINTS;
     }
     comm_bcast_bytes(&total, sizeof total, 0);
     float pr = (float)schedule_progress(t, r); /* stored as f32, in (0, 1) */

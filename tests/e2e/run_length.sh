@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How long a run is, and saying so (issue 16 item 8, issue 13's time budget):
 # - a time budget survives a load at start: the first steps are slowed by a
-#   test hook; the one early re-plan brings the run to within 15% of its
+#   test hook; the re-plans (10%, 50%) bring the run to within 15% of its
 #   budget, where the up-front plan alone (JEPA_DEBUG_NO_REPLAN) ends early;
 # - a train.minutes cap that cuts a train.steps run short says so in one
 #   line and in summary.json (planned_steps, stop_reason "budget");
