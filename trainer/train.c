@@ -10,9 +10,10 @@
  * into a step count up front by timing the step, and re-planned at 10% and
  * 50% of the budget from the measured step time (a load at start misleads
  * the first timing), so the schedules are functions of the step and of the
- * recorded plan (length, last re-plan step, progress there). A resume restores parameters, EMA target,
- * Adam moments, step, plan, the reader's position and the open log interval,
- * so it continues bit for bit at the same world size; on another world size
+ * recorded plan (length, last re-plan step, progress there). A resume
+ * restores parameters, EMA target, Adam moments, step, plan, the reader's
+ * position and the open log interval, so it continues bit for bit at the
+ * same world size; on another world size
  * W' that divides the checkpoint's global batch G, each rank trains G / W'
  * records and the run continues up to the summation order. */
 #include <errno.h>
