@@ -25,13 +25,14 @@ tiny() { # SIDE
     --set train.batch_per_rank=16 --set parallel.threads_per_rank=1 --set data.shuffle_buffer=256 \
     --set data.prefetch=2 --set eval.max_iters=30 --set eval.fewlabel=false
 }
-# rss_of FILE: the largest "maxrss_kb N" line (KB) of the ranks' GNU time lines
-rss_of() { sed -n 's/^maxrss_kb \([0-9]*\)$/\1/p' "$1" | sort -n | tail -n 1; }
-ranks_of() { grep -c '^maxrss_kb ' "$1"; }
+# rss_of PREFIX: the largest peak RSS (KB) of the ranks' files
+rss_of() { cat "$1".* 2>/dev/null | sed -n 's/^maxrss_kb \([0-9]*\)$/\1/p' | sort -n | tail -n 1; }
+ranks_of() { cat "$1".* 2>/dev/null | grep -c '^maxrss_kb '; }
 
-# train_probe NAME SIDE DATA_DIR: 2 ranks, 3 steps, the probe; RC, $T/NAME.err
+# train_probe NAME SIDE DATA_DIR: 2 ranks, 3 steps, the probe; RC, $T/NAME.err,
+# peak RSS in $T/NAME.rss.RANK
 train_probe() {
-  "$MPI" -np 2 "$TIME" -f "maxrss_kb %M" "$B/jepa-train" "$SPEC" $(tiny "$2") \
+  "$MPI" -np 2 "$S/tests/e2e/with_rss.sh" "$TIME" "$T/$1.rss" "$B/jepa-train" "$SPEC" $(tiny "$2") \
     --set run.dir="$T/run-$1" --set data.train="$3/train" --set data.test="$3/test" \
     >"$T/$1.out" 2>"$T/$1.err"
   RC=$?
@@ -48,8 +49,8 @@ if [ "$MODE" = small ]; then
   [ "$RC" -eq 0 ] || bad "1,000 records: rc $RC: $(tail -n 3 "$T/small.err")"
   train_probe big "128" "$T/d8000"
   [ "$RC" -eq 0 ] || bad "8,000 records: rc $RC: $(tail -n 3 "$T/big.err")"
-  A=$(rss_of "$T/small.err"); Bk=$(rss_of "$T/big.err")
-  [ "$(ranks_of "$T/big.err")" = 2 ] && ok "each rank's peak RSS measured" || bad "rank RSS lines: $(cat "$T/big.err")"
+  A=$(rss_of "$T/small.rss"); Bk=$(rss_of "$T/big.rss")
+  [ "$(ranks_of "$T/big.rss")" = 2 ] && ok "each rank's peak RSS measured" || bad "rank RSS files: $(cat "$T"/big.rss.*)"
   echo "peak RSS per rank: 1,000 records (16 MB of pixels) ${A} KB, 8,000 records (131 MB) ${Bk} KB"
   [ -n "$A" ] && [ -n "$Bk" ] && [ $((Bk - A)) -lt 24576 ] &&
     ok "8x the pixels: peak RSS +$((Bk - A)) KB (< 24 MB; the pixels grew by 115 MB)" ||
@@ -72,8 +73,8 @@ t0=$(date +%s)
 train_probe long 256 "$D"
 [ "$RC" -eq 0 ] && ok "trained 3 steps and probed 3.1 GB of pixels at 2 ranks ($(( $(date +%s) - t0 )) s)" ||
   bad "long run: rc $RC: $(tail -n 3 "$T/long.err")"
-grep '^maxrss_kb' "$T/long.err" | while read -r _ kb; do echo "rank peak RSS $kb KB against $RAW bytes of data"; done
-R=$(rss_of "$T/long.err")
+cat "$T"/long.rss.* | while read -r _ kb; do echo "rank peak RSS $kb KB against $RAW bytes of data"; done
+R=$(rss_of "$T/long.rss")
 [ -n "$R" ] && [ "$R" -lt "$CAP_KB" ] && ok "every rank's peak RSS (max $R KB) under 1 GB with 3.1 GB of pixels" ||
   bad "peak RSS ${R:-?} KB"
 grep -q '^probe_acc 0\.[5-9]' "$T/long.out" && ok "probe_acc $(sed -n 's/^probe_acc //p' "$T/long.out")" ||
@@ -81,10 +82,10 @@ grep -q '^probe_acc 0\.[5-9]' "$T/long.out" && ok "probe_acc $(sed -n 's/^probe_
 # the same data as a version 1 manifest: statistics by a streaming pass
 M="$D/train/manifest.json"
 sed -i -e '/"pixel_stats"/d' -e 's/"version": 3/"version": 1/' "$M"
-"$MPI" -np 2 "$TIME" -f "maxrss_kb %M" "$B/jepa-eval" --random "$SPEC" $(tiny 256) \
+"$MPI" -np 2 "$S/tests/e2e/with_rss.sh" "$TIME" "$T/v1.rss" "$B/jepa-eval" --random "$SPEC" $(tiny 256) \
   --set data.train="$D/train" --set data.test="$D/test" >"$T/v1.out" 2>"$T/v1.err"
 RC=$?
-R=$(rss_of "$T/v1.err")
+R=$(rss_of "$T/v1.rss")
 [ "$RC" -eq 0 ] && [ -n "$R" ] && [ "$R" -lt "$CAP_KB" ] &&
   ok "version 1 manifest: streaming statistics pass and probe, peak RSS $R KB" ||
   bad "version 1 manifest: rc $RC, RSS ${R:-?} KB: $(tail -n 3 "$T/v1.err")"
