@@ -6,7 +6,11 @@
 # configuration's median counts; the load average is printed per round.
 #
 #   ours       bench-step at 1 and 2 threads (the OpenBLAS kernels it picks,
-#              blas_core_select), and with JEPA_BLAS_KEEP=1 (the library's own)
+#              blas_core_select), and with JEPA_BLAS_KEEP=1 (the library's own),
+#              with the reference's masking rule (mask.context_cut=batch_min,
+#              mask.block_round=nearest) so both sides do the same work; our
+#              default rule (resample) keeps ~27.5 context tokens instead of
+#              ~16, ~30% more FLOPs per image: ours_t1_default_masks
 #   reference  ref_ijepa.py --bench at 1 and 2 threads and at 2 threads with
 #              OPENBLAS_NUM_THREADS=1 (as it runs here by default), then with
 #              what bench-step gives itself: OPENBLAS_CORETYPE=SkylakeX (its
@@ -40,9 +44,13 @@ elif [ ! -d /usr/share/datasets/fashion-mnist ]; then
 fi
 
 declare -A runs # configuration -> space-separated img/s of each round
+same=(--set mask.context_cut=batch_min --set mask.block_round=nearest)
 ours() { # name, threads, env...
   local name=$1 t=$2; shift 2
-  local v; v=$(env "$@" "$b/bench-step" --threads "$t" --steps "$steps" --no-peak | sed -n 's/^img_per_s //p')
+  local sets=("${same[@]}")
+  [ "$name" = ours_t1_default_masks ] && sets=()
+  local v; v=$(env "$@" "$b/bench-step" --threads "$t" --steps "$steps" --no-peak "${sets[@]}" |
+    sed -n 's/^img_per_s //p')
   runs[$name]+="$v "
 }
 theirs() { # name, threads, env...
@@ -64,6 +72,7 @@ for r in $(seq 1 "$rounds"); do
   ours ours_t1_blas_keep 1 JEPA_BLAS_KEEP=1
   [ $torch = 1 ] && theirs torch_t2_ob1 2 OPENBLAS_NUM_THREADS=1
   ours ours_t2_blas_keep 2 JEPA_BLAS_KEEP=1
+  ours ours_t1_default_masks 1
   if [ $torch = 1 ]; then
     theirs torch_t1_avx512 1 $avx
     theirs torch_t2_tuned 2 $avx OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
