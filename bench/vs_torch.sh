@@ -21,7 +21,8 @@
 # python3-torch (/usr/bin/python3); without torch it is skipped in one line.
 # usage: bench/vs_torch.sh [BUILD_DIR (build)] [ROUNDS (3)]
 # env: JEPA_TORCH_REF (default ../shared/reference/ref_ijepa.py beside the repo),
-#      BENCH_STEPS (10 steps per measurement, after warm-up)
+#      BENCH_STEPS (10 steps per measurement, after warm-up), REF_TIMEOUT
+#      (seconds one reference run may take, 900)
 # Output: `key value` lines; the last two are ratio_best_vs_best and ratio_1thread.
 set -euo pipefail
 b=${1:-build}
@@ -55,11 +56,14 @@ ours() { # name, threads, env...
 }
 theirs() { # name, threads, env...
   local name=$1 t=$2; shift 2
-  local v; v=$(cd "$(dirname "$ref")" && env "$@" /usr/bin/python3 "$ref" --threads "$t" --bench "$steps" 2>&1 |
+  # a reference run whose spinning threads crawl on a loaded machine is cut
+  # off after REF_TIMEOUT seconds (its value is then nan)
+  local v; v=$(cd "$(dirname "$ref")" && env "$@" timeout "${REF_TIMEOUT:-900}" /usr/bin/python3 "$ref" \
+    --threads "$t" --bench "$steps" 2>&1 |
     sed -n 's/^BENCH \([0-9.]*\) img\/s/\1/p')
   runs[$name]+="${v:-nan} "
 }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { tr ' ' '\n' | grep -v -e '^$' -e nan | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 avx=OPENBLAS_CORETYPE=SkylakeX
 echo "nproc $(nproc)"
