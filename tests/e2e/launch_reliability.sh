@@ -82,6 +82,16 @@ printf '%s\0' --parsable "--output=-s 50%%acc %%j/slurm-%j.out" "./$SD/job.sbatc
 FAKE_ARGV="$T/srun.argv" PATH="$T/fakebin:$PATH" bash "./$SD/job.sbatch" >/dev/null 2>&1
 printf '%s\0' --mpi=pmix -n 1 --cpus-per-task=1 "$B/jepa-train" "./$SD/spec.resolved.yaml" --exact-spec "./$SD/spec.yaml" >want.argv
 cmp -s srun.argv want.argv && ok "dash: srun gets ./-s 50%acc %j/spec.resolved.yaml" || bad "srun argv: $(tr '\0' ' ' <srun.argv 2>&1)"
+# a requeue that comes back with another task count (issue 17): srun takes the allocation's
+FAKE_ARGV="$T/srun.argv" PATH="$T/fakebin:$PATH" SLURM_RESTART_COUNT=1 SLURM_TASKS_PER_NODE="2(x2),1" \
+  bash "./$SD/job.sbatch" >/dev/null 2>&1
+printf '%s\0' --mpi=pmix -n 5 --cpus-per-task=1 "$B/jepa-train" "./$SD/spec.resolved.yaml" --exact-spec "./$SD/spec.yaml" \
+  --set resume=auto >want.argv
+cmp -s srun.argv want.argv && grep -q "allocation has 5 tasks (spec: 1)" "./$SD/launch.log" \
+  && ok "requeued on 2(x2),1 tasks: srun -n 5 with resume=auto, noted" || bad "requeue srun argv: $(tr '\0' ' ' <srun.argv 2>&1)"
+FAKE_ARGV="$T/srun.argv" PATH="$T/fakebin:$PATH" SLURM_TASKS_PER_NODE=3 bash "./$SD/job.sbatch" >/dev/null 2>&1
+tr '\0' ' ' <srun.argv | grep -q -- "-n 5 \|resume=auto" && bad "a first start took the allocation's task count" \
+  || ok "a first start keeps the spec's ranks"
 run slbs "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/back\\slash"
 expect_error "Slurm: a backslash in run.dir is refused" 2 "run.dir" "backslash"
 [ -e "$T/back\\slash" ] && bad "a refused slurm run.dir was created" || ok "nothing created for it"
