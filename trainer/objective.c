@@ -77,6 +77,33 @@ int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
     return 0;
 }
 
+typedef struct {
+    char *err;
+    size_t errlen;
+    int seen;
+} first_problem;
+
+static void keep_first(void *ctx, const char *line) {
+    first_problem *f = ctx;
+    if (!f->seen++) snprintf(f->err, f->errlen, "%s", line);
+}
+
+int objective_verify_eval_data(const jepa_spec *s, char *err, size_t errlen) {
+    const char *dir[2] = {s->data.train, s->data.test};
+    for (int i = 0; i < 2; i++) {
+        first_problem f = {err, errlen, 0};
+        uint64_t bad = shard_verify(dir[i], keep_first, &f);
+        if (bad) {
+            size_t n = strlen(err);
+            if (bad > 1 && n + 1 < errlen)
+                snprintf(err + n, errlen - n, " (and %llu more problems: jepa-shard verify %s)",
+                         (unsigned long long)(bad - 1), dir[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std) {
     float a = 1.0f / (255.0f * std), b = -mean / std;
     for (size_t k = 0; k < n; k++) dst[k] = src[k] * a + b;

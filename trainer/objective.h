@@ -94,6 +94,12 @@ int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t 
  * the probe or refuses); -1 + err: unreadable, not images, shapes differ,
  * or too few images. */
 int objective_eval_data(const jepa_spec *s, char *err, size_t errlen);
+/* Every frame of the probe's two data sets checked (shard_verify: CRCs, zstd
+ * checksums, sizes, labels), so that a corrupt frame the training never read
+ * is refused before training rather than found by the probe after it. One
+ * read of both sets, as the probe makes at the end. 0, or -1 with the first
+ * problem (file and offset) in err. */
+int objective_verify_eval_data(const jepa_spec *s, char *err, size_t errlen);
 /* u8 pixels -> normalised floats: (x/255 - mean) / std. */
 void objective_fill_pixels(float *dst, const uint8_t *src, size_t n, float mean, float std);
 

@@ -145,6 +145,7 @@ static int setup_objective(trainer *t, const char *spec_text, char *err, size_t 
         rc = objective_eval_data(s, err, errlen);
         if (rc == 1 && t->lead) fprintf(stderr, "train: %s; the probe is skipped\n", err);
         if (rc == 1) t->no_labels = 1, rc = 0;
+        else if (rc == 0 && t->lead) rc = objective_verify_eval_data(s, err, errlen);
     } else if (rc == 0 && t->lead && s->eval.probe) {
         shard_schema te;
         rc = objective_data_schema(s->data.test, &te, err, errlen);
