@@ -43,8 +43,9 @@ static int cmp_desc(const void *a, const void *b) {
 }
 
 /* The steps of run_dir's checkpoints, newest first (malloc'd, caller frees),
- * count in *n. Removes stale temp files of dead writers on the way. */
-static int64_t *list_steps(const char *run_dir, int *n) {
+ * count in *n. With tidy, removes stale temp files of dead writers on the
+ * way (never while a resume may still be refused: issue 16). */
+static int64_t *list_steps(const char *run_dir, int *n, int tidy) {
     char d[SPEC_STR_MAX + 32];
     snprintf(d, sizeof d, "%s/" CKPT_SUBDIR, run_dir);
     *n = 0;
@@ -58,7 +59,7 @@ static int64_t *list_steps(const char *run_dir, int *n) {
         int64_t s = parse_name(e->d_name);
         if (s < 0) {
             const char *t = strstr(e->d_name, ".ckpt.tmp.");
-            if (t && !strncmp(e->d_name, "step-", 5) && !strstr(e->d_name, mine)) {
+            if (tidy && t && !strncmp(e->d_name, "step-", 5) && !strstr(e->d_name, mine)) {
                 char p[SPEC_STR_MAX + 300];
                 snprintf(p, sizeof p, "%s/%s", d, e->d_name);
                 unlink(p); /* a writer killed mid-save: never renamed, never good */
@@ -81,7 +82,7 @@ static int64_t *list_steps(const char *run_dir, int *n) {
 
 int ckpt_dir_any(const char *run_dir) {
     int n;
-    int64_t *steps = list_steps(run_dir, &n);
+    int64_t *steps = list_steps(run_dir, &n, 0);
     jepa_free(steps);
     char p[SPEC_STR_MAX + 32];
     snprintf(p, sizeof p, "%s/checkpoint.bin", run_dir);
@@ -132,7 +133,7 @@ int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt
     /* rotation last: a crash before it leaves one checkpoint too many, never
      * one too few */
     int n;
-    int64_t *steps = list_steps(run_dir, &n);
+    int64_t *steps = list_steps(run_dir, &n, 1);
     for (int i = 0, kept = 0; i < n; i++) {
         if (steps[i] <= meta->step && kept < keep) {
             kept++;
@@ -151,7 +152,7 @@ int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt
 int ckpt_dir_load(const char *run_dir, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
                   char *path_out, size_t path_len, char *err, size_t errlen) {
     int n;
-    int64_t *steps = list_steps(run_dir, &n);
+    int64_t *steps = list_steps(run_dir, &n, 0);
     if (n == 0) {
         jepa_free(steps);
         return 1;
@@ -167,16 +168,6 @@ int ckpt_dir_load(const char *run_dir, jepa_model *m, const ckpt_meta *want, ckp
     if (rc == CKPT_OK) {
         if (path_out) snprintf(path_out, path_len, "%s", path);
         if (i > 0) fprintf(stderr, "jepa: warning: resuming from the previous good checkpoint %s\n", path);
-        /* the damaged newer ones are moved aside, not deleted: the evidence
-         * stays, and rotation and later resumes no longer see them (only once
-         * a good one is found, so a retry never finds an empty directory) */
-        for (int j = 0; j < i; j++) {
-            char bad[SPEC_STR_MAX + 64], aside[SPEC_STR_MAX + 80];
-            ckpt_dir_path(bad, sizeof bad, run_dir, steps[j]);
-            snprintf(aside, sizeof aside, "%s.corrupt", bad);
-            if (rename(bad, aside) == 0)
-                fprintf(stderr, "jepa: warning: moved %s aside to %s\n", bad, aside);
-        }
     }
     if (rc == CKPT_ERR_CORRUPT) {
         char first[SPEC_STR_MAX + 64];
@@ -188,6 +179,23 @@ int ckpt_dir_load(const char *run_dir, jepa_model *m, const ckpt_meta *want, ckp
     }
     jepa_free(steps);
     return rc;
+}
+
+void ckpt_dir_tidy(const char *run_dir, int64_t loaded) {
+    int n;
+    int64_t *steps = list_steps(run_dir, &n, 1);
+    /* the damaged newer ones are moved aside, not deleted: the evidence
+     * stays, and rotation and later resumes no longer see them (only once a
+     * good one is found and the resume accepted, so neither a retry nor a
+     * refused resume finds the directory changed) */
+    for (int j = 0; j < n && steps[j] > loaded; j++) {
+        char bad[SPEC_STR_MAX + 64], aside[SPEC_STR_MAX + 80];
+        ckpt_dir_path(bad, sizeof bad, run_dir, steps[j]);
+        snprintf(aside, sizeof aside, "%s.corrupt", bad);
+        if (rename(bad, aside) == 0)
+            fprintf(stderr, "jepa: warning: moved %s aside to %s\n", bad, aside);
+    }
+    jepa_free(steps);
 }
 
 int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,

@@ -373,11 +373,16 @@ int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt
 int ckpt_dir_any(const char *run_dir);
 /* Loads the newest good checkpoint of run_dir: tries them newest first; a
  * damaged one is reported as a warning and the next older one is tried; once
- * a good one loads, the damaged newer ones are moved aside (NAME.corrupt). Returns 1 when run_dir holds none, 0 when one
+ * a good one loads, nothing in run_dir is changed yet (ckpt_dir_tidy, once
+ * the resume is accepted). Returns 1 when run_dir holds none, 0 when one
  * was loaded (path_out names it), or a ckpt_status < 0: a mismatch (no
  * fallback: every checkpoint of the run has the same config) or none good. */
 int ckpt_dir_load(const char *run_dir, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
                   char *path_out, size_t path_len, char *err, size_t errlen);
+/* After an accepted resume=auto from step `loaded`: moves the newer,
+ * damaged checkpoints aside (NAME.corrupt) and removes dead writers' temp
+ * files. */
+void ckpt_dir_tidy(const char *run_dir, int64_t loaded);
 /* RUN/checkpoint.bin becomes (a hard link to, else a copy of) path: the
  * finished run's checkpoint, where jepa-eval looks. 0 or -1 + err. */
 int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,

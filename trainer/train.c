@@ -167,6 +167,7 @@ static int setup_objective(trainer *t, const char *spec_text, char *err, size_t 
             t->o->std = t->got.norm_std;
         }
         if (rc == 0) rc = train_write_run_dir(s, spec_text, err, errlen);
+        if (rc == 0 && !t->fresh && !strcmp(s->resume, "auto")) ckpt_dir_tidy(s->run_dir, t->got.step);
     }
     return agree(rc, t->res, err, errlen);
 }

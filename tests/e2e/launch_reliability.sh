@@ -141,6 +141,20 @@ refused "jepa-launch resume --np 3 of a 1-rank checkpoint (global batch 32)" "$T
   "global batch 32 (written by 1 rank) does not divide by 3 ranks"
 run rk "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
 refused "jepa-launch slurm over checkpoints" "$T/r1" "$before" "already holds checkpoints"
+# a damaged newest checkpoint and a dead writer's temp file: the fallback to
+# the older one is not a licence to change the directory before the refusal
+cp -a "$T/r1" "$T/r1c"
+printf '\xff\xff\xff\xff' | dd of="$T/r1c/checkpoints/step-00000003.ckpt" bs=1 seek=300 conv=notrunc status=none
+: >"$T/r1c/checkpoints/step-00000004.ckpt.tmp.99999"
+bc=$(snap "$T/r1c")
+run rm "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1c" --set resume=auto --set train.steps=8
+[ "$RC" -ne 0 ] && [ "$(snap "$T/r1c")" = "$bc" ] && case "$ERR" in *step-00000002.ckpt*train.steps*) true ;; *) false ;; esac \
+  && ok "jepa-train: refused after falling back past a damaged checkpoint: nothing moved or removed" \
+  || bad "rm: rc $RC, directory $( [ "$(snap "$T/r1c")" = "$bc" ] && echo same || echo changed): $ERR"
+run rn "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1c" --set resume=auto
+[ "$RC" -eq 0 ] && [ -e "$T/r1c/checkpoints/step-00000003.ckpt.corrupt" ] \
+  && [ ! -e "$T/r1c/checkpoints/step-00000004.ckpt.tmp.99999" ] \
+  && ok "an accepted resume moves the damaged one aside and removes the temp file" || bad "rn: rc $RC: $ERR"
 run rl "$L" resume "$T/r1"
 [ "$RC" -eq 0 ] && [ "$(json "$T/r1/summary.json" resumed_from)" = 3 ] && ok "after the refusals the run resumes and finishes" \
   || bad "r1 resume: rc $RC: $ERR"
