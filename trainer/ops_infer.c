@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "infer.h"
 #include "jepa.h"
 
@@ -211,18 +212,6 @@ void infer_layernorm(float *out, const float *inp, const float *w, const float *
 
 /* ------------------------------------------------------------- attention */
 
-/* ops.c's fast_expf (same constants, same operations): e^x = 2^n e^r,
- * |r| <= ln2/2, a degree-6 Taylor polynomial, ~1 ulp; vectorisable. */
-static inline float infer_expf(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f +
-                                   r * (0.008333334f + r * 0.0013888889f)))));
-    union { int32_t i; float f; } s;
-    s.i = ((int32_t)n + 127) << 23;
-    return p * s.f;
-}
 
 #define INFER_QR 4 /* query rows per pass: each key/value load feeds four rows */
 
@@ -239,7 +228,7 @@ static void softmax_row(float *p, int T) {
     #pragma omp simd reduction(max : mx) /* a max is exact in any order */
     for (int j = 1; j < T; j++) mx = p[j] > mx ? p[j] : mx;
     #pragma omp simd
-    for (int j = 0; j < T; j++) p[j] = infer_expf(p[j] - mx);
+    for (int j = 0; j < T; j++) p[j] = fast_expf(p[j] - mx);
     /* the sum in 16 interleaved lanes added in a fixed order: a serial
      * chain of T dependent adds was a tenth of the forward */
     float lane[16] = {0}, sum = 0.0f;
