@@ -446,7 +446,7 @@ static void test_run_dir(void) {
     unsigned char *txt = slurp(p, &n);
     CU_ASSERT(txt && n == 31 && !memcmp(txt, "checkpoints/step-00000012.ckpt\n", 31));
     free(txt);
-    /* the newest is damaged: warning, fallback to 8, 12 moved aside */
+    /* the newest is damaged: warning, fallback to 8; 12 moved aside once accepted */
     ckpt_dir_path(p, sizeof p, run, 12);
     unsigned char *buf = slurp(p, &n);
     CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
@@ -459,6 +459,8 @@ static void test_run_dir(void) {
     CU_ASSERT_EQUAL(jepa_hash_floats(b.params, b.nparams), h8);
     ckpt_dir_path(p, sizeof p, run, 8);
     CU_ASSERT_STRING_EQUAL(got_path, p);
+    CU_ASSERT(exists(run, 12)); /* the load changes nothing: the resume may yet be refused */
+    ckpt_dir_tidy(run, mb.step); /* accepted */
     CU_ASSERT(!exists(run, 12));
     ckpt_dir_path(p, sizeof p, run, 12);
     strcat(p, ".corrupt");
