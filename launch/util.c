@@ -44,13 +44,18 @@ void launch_argv_push(launch_argv *a, const char *s) {
     a->v[a->n] = NULL;
 }
 
+/* vasprintf or die: the formatted string, malloc'd */
+static char *vformat(const char *fmt, va_list ap) {
+    char *s;
+    if (vasprintf(&s, fmt, ap) < 0 || !s) oom();
+    return s;
+}
+
 void launch_argv_pushf(launch_argv *a, const char *fmt, ...) {
     va_list ap;
-    char *s;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    char *s = vformat(fmt, ap);
     va_end(ap);
-    if (!s) oom();
     launch_argv_push(a, s);
     free(s);
 }
@@ -77,15 +82,10 @@ const char *launch_path_arg(const char *path, char *buf, size_t n) {
 
 void launch_argv_push_path(launch_argv *a, const char *fmt, ...) {
     va_list ap;
-    char *s;
     va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0) s = NULL;
+    char *s = vformat(fmt, ap);
     va_end(ap);
-    if (!s) oom();
-    size_t n = strlen(s) + 3;
-    char *p = xrealloc(NULL, n);
-    launch_argv_push(a, launch_path_arg(s, p, n));
-    free(p);
+    launch_argv_pushf(a, "%s%s", s[0] == '-' ? "./" : "", s); /* as launch_path_arg */
     free(s);
 }
 
