@@ -3,6 +3,7 @@
  * (2: bad usage, 1: bad data or I/O). Every error is one line on stderr
  * naming the file, flag or value. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,6 +307,16 @@ static int cmd_info(int argc, char **argv) {
     printf("compressed   %llu bytes in frames, %llu bytes in files\n",
            (unsigned long long)in.compressed_bytes, (unsigned long long)in.file_bytes);
     printf("ratio        %.3f (raw / file bytes)\n", (double)in.raw_bytes / (double)in.file_bytes);
+    shard_pixel_stats ps;
+    if (shard_dataset_has_pixel_stats(ds, &ps) && ps.count) {
+        /* the trainer's normalisation (shard.h): pixels scaled to [0, 1] */
+        double n = (double)ps.count, mean = (double)ps.sum / (255.0 * n);
+        double var = (double)ps.sum_sq / (255.0 * 255.0 * n) - mean * mean;
+        printf("pixels       mean %.6f std %.6f (0..1 scale, from the manifest)\n", mean,
+               sqrt(var > 0 ? var : 0));
+    } else if (!s->nfields) {
+        printf("pixels       statistics not in the manifest (format before version 3)\n");
+    }
     shard_dataset_close(ds);
     return 0;
 }

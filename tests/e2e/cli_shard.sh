@@ -58,6 +58,9 @@ if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "split        test" &&
    printf '%s' "$OUT" | grep -q "28x28x1 u8" && printf '%s' "$OUT" | grep -q "10 classes" &&
    printf '%s' "$OUT" | grep -Eq "ratio        [0-9.]+"; then
   ok "info"; else bad "info: rc $RC $OUT $ERR"; fi
+# Fashion-MNIST's test split: pixel mean 0.2868, std 0.3524 on the 0..1 scale
+if printf '%s' "$OUT" | grep -Eq "^pixels       mean 0\.2868[0-9]* std 0\.3524[0-9]* "; then
+  ok "info gives the manifest's pixel statistics"; else bad "info pixel statistics: $OUT"; fi
 # record 1234's bytes equal the IDX file's
 gzip -dc "$IMG" | tail -c +$((16 + 1234 * 784 + 1)) | head -c 784 > "$T/want.raw"
 "$B/jepa-shard" cat "$D" --index 1234 --format raw > "$T/got.raw"
