@@ -3,29 +3,36 @@
 # raw pixels, measured the same way? Each objective trains for the step count
 # of a 10-minute budget (fixed below, measured once on an idle 2-core machine
 # at 2 ranks x 1 thread, global batch 128, so runs compare) on each seed; the
-# same evaluation (linear probe, kNN k=20, 1%-label probe; fitted on training
-# features only, scored on the test split) is applied to the trained encoder,
+# same evaluation (linear probe, kNN k=20, 1%- and 10%-label probes; fitted on
+# training features only, scored on the test split) is applied to the trained encoder,
 # to a randomly initialised encoder of each seed and to raw pixels. Prints one
 # table (mean, sample std and min over seeds) and `learning ...` key-value
-# lines last. LONG=1 adds one 60-minute run (6x the steps) of the first
-# objective, seed 0. About 12 minutes per (objective, seed) on 2 cores.
+# lines last; trained rows also give their collapse indicators (emb_std and
+# sigreg for LeJEPA, target_std for I-JEPA). LONG=1 adds one 60-minute run
+# (6x the steps, seed 0) of LONG_OBJ (default lejepa, the quickstart's).
+# About 12 minutes per (objective, seed) on 2 cores.
 # usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
 set -euo pipefail
 b=${1:-build}; seeds=${2:-0 1 2}; objectives=${3:-ijepa lejepa}
 src=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# 10-minute step counts at 2 x 1 thread, batch 2 x 64: I-JEPA 0.467 s/step
-# (an idle machine: 1286 steps, the quickstart's plan in stop 8); LeJEPA
-# 1.144 s/step (2026-11-30, one other single-threaded job running: 500 steps;
-# re-measure idle and update). Override with IJEPA_STEPS / LEJEPA_STEPS.
-declare -A steps=([ijepa]=${IJEPA_STEPS:-1286} [lejepa]=${LEJEPA_STEPS:-500})
+# 10-minute step counts at 2 x 1 thread, batch 2 x 64, measured by the
+# time-budget planner on an idle machine (2026-11-30, build 4866b1e, after
+# 60 s of training): I-JEPA 0.2478 s/step -> 2353, LeJEPA 0.4483 s/step ->
+# 1300. Override with IJEPA_STEPS / LEJEPA_STEPS.
+declare -A steps=([ijepa]=${IJEPA_STEPS:-2350} [lejepa]=${LEJEPA_STEPS:-1300})
 declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
 out=${OUT:-$src/runs/learning}
 mkdir -p "$out"
 "$src/scripts/pack-fmnist.sh" "$src/data/fmnist" "$b/jepa-shard"
-common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64
+# every encoder row uses the same probe features: the means of the last 4
+# blocks, concatenated (eval.pool_blocks; chosen on the probe's validation
+# split, docs/trainer.md)
+common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64 --set eval.pool_blocks=4
         --set data.train="$src/data/fmnist/train" --set data.test="$src/data/fmnist/test")
 val() { sed -n "s/^$2 \([0-9.e+-]*\)$/\1/p" "$1" | tail -n 1; }
+# collapse indicators of a trained run, from its summary.json, as `name value` lines
+health() { sed -n 's/^ *"\(emb_std\|target_std\|sigreg\)": *\([0-9.e+-]*\),*$/\1 \2/p' "$1/summary.json"; }
 
 # rows: NAME FILE (each FILE holds `name value` lines)
 rows=()
@@ -41,21 +48,25 @@ for obj in $objectives; do
     mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
       --set seed="$s" --set train.steps="${steps[$obj]}" --set train.minutes=0 --set run.dir="$run" \
       > "$run.txt"
+    health "$run" >> "$run.txt"
     rows+=("$obj $run.txt")
   done
 done
 if [ "${LONG:-0}" = 1 ]; then
-  obj=${objectives%% *}; run="$out/$obj-60min-s0"
+  obj=${LONG_OBJ:-lejepa}; run="$out/$obj-60min-s0"
   rm -rf "$run"
   mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
     --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set train.minutes=0 --set run.dir="$run" \
     > "$run.txt"
+  health "$run" >> "$run.txt"
   rows+=("$obj-60min $run.txt")
 fi
 
 # mean, sample std and min of each metric per row name
 printf '%s\n' "${rows[@]}" | while read -r name file; do
-  for m in probe_acc knn_acc probe1pct_acc; do echo "$name $m $(val "$file" "$m")"; done
+  for m in probe_acc knn_acc probe1pct_acc probe10pct_acc emb_std sigreg target_std; do
+    v=$(val "$file" "$m"); [ -n "$v" ] && echo "$name $m $v"
+  done
 done | awk '
   { k = $1 " " $2; n[k]++; s[k] += $3; q[k] += $3 * $3; if (!(k in lo) || $3 < lo[k]) lo[k] = $3
     if (!(k in seen)) { seen[k] = 1; order[++no] = k } }

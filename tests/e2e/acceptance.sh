@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # Learning acceptance (label `long`, ~15 min on 2 cores; issue 13): the
-# quickstart config trained for its 10-minute budget must probe above raw
-# pixels (the same whitened logistic-regression probe on the 784 pixels) and
-# its kNN (k = 20, cosine) must beat the randomly initialised encoder's by 5
-# points. Every figure comes from the same evaluation; nothing is selected on
-# the test split. bench/learning.sh measures the same over three seeds.
+# quickstart itself (scripts/quickstart.sh: its config, 2 ranks x 1 thread,
+# its 10-minute budget) must probe above raw pixels (the same whitened
+# logistic-regression probe on the 784 pixels), its kNN (k = 20, cosine) must
+# beat the randomly initialised encoder's by 5 points, and its embeddings must
+# not have collapsed (emb_std). Every figure comes from the same evaluation;
+# nothing is selected on the test split. bench/learning.sh measures the same
+# over three seeds at fixed step counts.
 . "$(dirname "$0")/lib.sh"
-SPEC="$S/configs/fmnist-tiny.yaml"
+SPEC="$S/configs/fmnist-lejepa.yaml"
+grep -q "configs/fmnist-lejepa.yaml" "$S/scripts/quickstart.sh" \
+  && ok "the quickstart trains $SPEC" || bad "scripts/quickstart.sh does not train $SPEC"
 pack_fmnist
+QS=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64)
 val() { printf '%s\n' "$OUT" | sed -n "s/^$1 \([0-9.e+-]*\)$/\1/p" | tail -n 1; }
-run pixels "$B/jepa-eval" --pixels "$SPEC" "${DATA[@]}"
+run pixels "$B/jepa-eval" --pixels "$SPEC" "${DATA[@]}" "${QS[@]}"
 PIX=$(val probe_acc)
 [ -n "$PIX" ] && ok "raw-pixel probe $PIX" || bad "raw-pixel probe failed: $ERR"
-run rand "$B/jepa-eval" --random "$SPEC" "${DATA[@]}"
+run rand mpirun -np 2 "$B/jepa-eval" --random "$SPEC" "${DATA[@]}" "${QS[@]}"
 RKNN=$(val knn_acc)
 [ -n "$RKNN" ] && ok "random-init kNN $RKNN" || bad "random-init evaluation failed: $ERR"
-run train "$B/jepa-train" "$SPEC" "${DATA[@]}" --set run.dir="$T/run" --set train.minutes=10
+run train env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" "${DATA[@]}" --set run.dir="$T/run"
 ACC=$(val probe_acc) KNN=$(val knn_acc)
 [ -n "$ACC" ] && [ -n "$KNN" ] && ok "10-minute probe $ACC, kNN $KNN" || bad "training failed: $ERR"
 awk -v a="$ACC" -v p="$PIX" 'BEGIN { exit !(a > p) }' \
   && ok "trained probe $ACC > raw pixels $PIX" || bad "trained probe $ACC <= raw pixels $PIX"
 awk -v a="$KNN" -v r="$RKNN" 'BEGIN { exit !(a >= r + 0.05) }' \
   && ok "trained kNN $KNN >= random $RKNN + 0.05" || bad "trained kNN $KNN < random $RKNN + 0.05"
+STD=$(sed -n 's/.*"emb_std": *\([0-9.e+-]*\).*/\1/p' "$T/run/summary.json")
+awk -v s="$STD" 'BEGIN { exit !(s > 0.3) }' \
+  && ok "no collapse: emb_std $STD > 0.3" || bad "collapse: emb_std '$STD' <= 0.3"
 finish

@@ -9,7 +9,7 @@ SPEC="$S/configs/fmnist-lejepa.yaml"
 SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set train.steps=20
        --set train.batch_per_rank=32 --set train.log_every=5 --set parallel.threads_per_rank=1
        --set lejepa.proj_hidden=64 --set lejepa.proj_dim=16 --set sigreg.directions=64
-       --set eval.max_iters=50)
+       --set eval.max_iters=50 --set eval.pool_blocks=1)
 pack_fmnist
 SMALL+=("${DATA[@]}")
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's quickstart command line, shortened: scripts/quickstart.sh
+# (packs data/fmnist in the source tree once, as the README says, then 2
+# ranks of its config) for 3 steps instead of 10 minutes, with the full
+# closing evaluation at fewer probe iterations. Checks that it trains the
+# objective the README names and that its last lines are the evaluation's
+# figures, probe_acc last.
+. "$(dirname "$0")/lib.sh"
+run qs env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" --set train.steps=3 \
+  --set train.minutes=0 --set eval.max_iters=20 --set run.dir="$T/qs"
+if [ "$RC" -eq 0 ]; then ok "quickstart, 3 steps: exit 0"; else bad "quickstart: exit $RC: $ERR"; fi
+LAST=$(printf '%s\n' "$OUT" | tail -n 1)
+case "$LAST" in "probe_acc 0."*) ok "last line: $LAST" ;; *) bad "last line '$LAST', want probe_acc" ;; esac
+for k in knn_acc probe1pct_acc probe10pct_acc; do
+  printf '%s\n' "$OUT" | grep -q "^$k 0\." && ok "prints $k" || bad "no $k line: $OUT"
+done
+grep -q '"objective": "lejepa"' "$T/qs/summary.json" && grep -q '"steps": 3,' "$T/qs/summary.json" \
+  && grep -q '"ranks": 2,' "$T/qs/summary.json" \
+  && ok "summary.json: lejepa, 3 steps, 2 ranks" || bad "summary.json: $(cat "$T/qs/summary.json")"
+finish
