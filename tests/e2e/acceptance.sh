@@ -17,7 +17,7 @@ val() { printf '%s\n' "$OUT" | sed -n "s/^$1 \([0-9.e+-]*\)$/\1/p" | tail -n 1; 
 run pixels "$B/jepa-eval" --pixels "$SPEC" "${DATA[@]}" "${QS[@]}"
 PIX=$(val probe_acc)
 [ -n "$PIX" ] && ok "raw-pixel probe $PIX" || bad "raw-pixel probe failed: $ERR"
-run rand mpirun -np 2 "$B/jepa-eval" --random "$SPEC" "${DATA[@]}" "${QS[@]}"
+run rand "${JEPA_MPIEXEC:-mpirun}" -np 2 "$B/jepa-eval" --random "$SPEC" "${DATA[@]}" "${QS[@]}"
 RKNN=$(val knn_acc)
 [ -n "$RKNN" ] && ok "random-init kNN $RKNN" || bad "random-init evaluation failed: $ERR"
 run train env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" "${DATA[@]}" --set run.dir="$T/run"
