@@ -9,7 +9,7 @@
 # table (mean, sample std and min over seeds) and `learning ...` key-value
 # lines last; trained rows also give their collapse indicators (emb_std and
 # sigreg for LeJEPA, target_std for I-JEPA). LONG=1 adds one 60-minute run
-# (6x the steps, seed 0) of LONG_OBJ (default lejepa, the quickstart's).
+# (6x the steps, seed 0) of LONG_OBJ (default ijepa, the quickstart's).
 # About 12 minutes per (objective, seed) on 2 cores.
 # usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
 set -euo pipefail
@@ -53,7 +53,7 @@ for obj in $objectives; do
   done
 done
 if [ "${LONG:-0}" = 1 ]; then
-  obj=${LONG_OBJ:-lejepa}; run="$out/$obj-60min-s0"
+  obj=${LONG_OBJ:-ijepa}; run="$out/$obj-60min-s0"
   rm -rf "$run"
   mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
     --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set train.minutes=0 --set run.dir="$run" \

@@ -14,7 +14,7 @@ case "$LAST" in "probe_acc 0."*) ok "last line: $LAST" ;; *) bad "last line '$LA
 for k in knn_acc probe1pct_acc probe10pct_acc; do
   printf '%s\n' "$OUT" | grep -q "^$k 0\." && ok "prints $k" || bad "no $k line: $OUT"
 done
-grep -q '"objective": "lejepa"' "$T/qs/summary.json" && grep -q '"steps": 3,' "$T/qs/summary.json" \
+grep -q '"objective": "ijepa"' "$T/qs/summary.json" && grep -q '"steps": 3,' "$T/qs/summary.json" \
   && grep -q '"ranks": 2,' "$T/qs/summary.json" \
-  && ok "summary.json: lejepa, 3 steps, 2 ranks" || bad "summary.json: $(cat "$T/qs/summary.json")"
+  && ok "summary.json: ijepa, 3 steps, 2 ranks" || bad "summary.json: $(cat "$T/qs/summary.json")"
 finish
