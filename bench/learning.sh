@@ -18,7 +18,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # 10-minute step counts at 2 x 1 thread, batch 2 x 64, measured by the
 # time-budget planner on an idle machine (2026-11-30, build 4866b1e, after
-# 60 s of training): I-JEPA 0.2478 s/step -> 2353, LeJEPA 0.4483 s/step ->
+# 60 s of training): I-JEPA 0.2478 s/step -> 2353 (2350 kept), LeJEPA 0.4483 s/step ->
 # 1300. Override with IJEPA_STEPS / LEJEPA_STEPS.
 declare -A steps=([ijepa]=${IJEPA_STEPS:-2350} [lejepa]=${LEJEPA_STEPS:-1300})
 declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run-to-run variance of early training, 1 rank against 2 ranks, side by
 # side in one run: the tiny config at global batch 128 (1 x 128 at 2
-# threads, 2 x 64 at 1 thread each) under the 1286-step schedule of the
-# 10-minute quickstart, one run per seed and world size, stopped after STOP
+# threads, 2 x 64 at 1 thread each) under a 1286-step schedule (the
+# quickstart's 10 minutes on a loaded machine; an idle one does 2350), one run per seed and world size, stopped after STOP
 # steps. The loss at steps 150 and STOP tells whether a run left the early
 # plateau (loss near 0.17-0.2 while target_std climbs; docs/comm.md).
 # With STOP=1286 each run goes to the end and is probed (about 13 minutes

@@ -181,7 +181,7 @@ typedef struct {
     int random_count;
 } sweep_def;
 
-/* Parses a sweep file (see docs/sweeps.md). 0, or -1 + FILE:LINE:COL err. */
+/* Parses a sweep file (see docs/launch.md, "Sweeps"). 0, or -1 + FILE:LINE:COL err. */
 int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen);
 void sweep_free(sweep_def *d);
 /* Points: grid product (1 without a grid) x random.count (1 without). */

@@ -17,7 +17,7 @@ static void usage(FILE *f) {
           "  run SPEC [--np N] [--dry-run] [--set key=value ...]   make the run directory, start mpirun here\n"
           "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's)\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
-          "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/sweeps.md)\n"
+          "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/launch.md)\n"
           "  results DIR                                          a sweep's points, best first (+ DIR/results.csv)\n"
           "  status DIR                                           step, last loss and state of a run or sweep\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"

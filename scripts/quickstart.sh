@@ -17,5 +17,5 @@ if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 exec mpirun -np 2 "$b/jepa-train" configs/fmnist-tiny.yaml \
-  --set parallel.threads_per_rank=1 --set train.batch_per_rank=64 --set eval.pool_blocks=4 \
+  --set parallel.threads_per_rank=1 --set train.batch_per_rank=64 \
   --set run.dir="runs/quickstart-$(date +%Y%m%d-%H%M%S)" "$@"

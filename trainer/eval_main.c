@@ -1,4 +1,4 @@
-/* jepa-eval RUN_DIR | --random SPEC.yaml [--set k=v ...]
+/* jepa-eval RUN_DIR | --random SPEC.yaml | --pixels SPEC.yaml [--export DIR] [--set k=v ...]
  * Evaluates a trained run (its resolved spec + checkpoint) with its
  * objective's evaluation, or a randomly initialised model of a spec (the
  * baseline). Prints `name value` lines (probe_acc, ...). Runs as one
@@ -31,8 +31,8 @@ static void run_checkpoint(const char *run, char *ck, size_t n) {
 
 static int eval(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random "
-                        "SPEC.yaml [--set key=value ...])\n");
+        fprintf(stderr, "jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random SPEC.yaml | "
+                        "--pixels SPEC.yaml [--export DIR] [--set key=value ...])\n");
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -83,6 +83,11 @@ static int eval(int argc, char **argv) {
     if ((pixels || ops->eval_labels) && objective_eval_data(&s, err, sizeof err)) {
         fprintf(stderr, "jepa-eval: %s\n", err);
         return 1;
+    }
+    if (export_dir && !pixels && !ops->eval_labels) {
+        fprintf(stderr, "jepa-eval: --export %s: objective %s has no image features to export\n", export_dir,
+                s.objective);
+        return 2;
     }
     /* the export directory first: a bad path fails before minutes of work */
     if (export_dir && shard_make_dirs(export_dir, err, sizeof err)) { /* as mkdir -p */

@@ -20,7 +20,7 @@ SPEC="$S/configs/fmnist-tiny.yaml"
 # a tiny encoder: an 8x8 grid of patches whatever the side
 tiny() { # SIDE
   echo --set model.img_size="$1" --set model.patch=$(($1 / 8)) --set lejepa.local_size=$(($1 / 4)) \
-    --set model.width=16 --set model.depth=1 --set model.heads=2 --set model.pred_width=8 \
+    --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=8 \
     --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=3 --set train.minutes=0 \
     --set train.batch_per_rank=16 --set parallel.threads_per_rank=1 --set data.shuffle_buffer=256 \
     --set data.prefetch=2 --set eval.max_iters=30 --set eval.fewlabel=false

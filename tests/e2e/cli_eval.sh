@@ -14,7 +14,7 @@ expect_error "missing run directory" 2 "$T/no-such-run/spec.resolved.yaml"
 RD="$T/run"
 pack_fmnist
 "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" "${DATA[@]}" --set run.dir="$RD" --set train.steps=2 \
-  --set model.width=16 --set model.depth=1 --set model.heads=2 --set model.pred_width=8 \
+  --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=8 \
   --set model.pred_depth=1 --set model.pred_heads=2 --set eval.probe=false \
   --set parallel.threads_per_rank=1 >/dev/null 2>&1 || bad "tiny training run failed"
 CK="$RD/checkpoint.bin"

@@ -26,7 +26,7 @@ LOSS_TOL=1e-6
 PARAM_TOL=1e-5
 pack_fmnist
 G=24
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.log_every=1
        --set parallel.threads_per_rank=1 --set eval.probe=false "${DATA[@]}")
 # records DIR: "STEP SLOT HASH" of every rank's trace, in global order

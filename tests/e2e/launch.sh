@@ -8,7 +8,7 @@
 L="$B/jepa-launch"
 SPEC="$S/configs/fmnist-tiny.yaml"
 pack_fmnist || { finish; exit 1; }
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=12 --set train.log_every=4
        --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false "${DATA[@]}")
 SENT="$T/pwned"
@@ -145,7 +145,7 @@ cat >"$T/sweep.yaml" <<EOF
 base: $SPEC
 dir: $T/sw
 parallel: 1
-set: {model.width: 32, model.depth: 2, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
+set: {model.width: 32, model.depth: 2, eval.pool_blocks: 1, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
       model.pred_heads: 2, train.steps: 8, train.log_every: 2, train.batch_per_rank: 32,
       parallel.threads_per_rank: 1, eval.probe: false, data.train: $T/fm/train, data.test: $T/fm/test}
 grid:

@@ -30,7 +30,7 @@ pack() {
     --out "$1" --split train --quiet "${@:2}"
 }
 pack "$T/d1" && pack "$T/d2" --records-per-shard 2048 || { bad "packing Fashion-MNIST's test split failed"; finish; exit 1; }
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=6 --set train.log_every=1
        --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false
        --set checkpoint.every_steps=2 --set data.train="$T/d1" --set data.test="$T/d1")
@@ -165,7 +165,7 @@ sweep() { # FILE DIR LRS [EXTRA]
 base: $SPEC
 dir: "$2"
 parallel: 1
-set: {model.width: 32, model.depth: 2, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
+set: {model.width: 32, model.depth: 2, eval.pool_blocks: 1, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
       model.pred_heads: 2, train.steps: 4, train.log_every: 2, train.batch_per_rank: 32, max_restarts: 0,
       parallel.threads_per_rank: 1, eval.probe: false, data.train: $T/d1, data.test: $T/d1${4:-}}
 grid:

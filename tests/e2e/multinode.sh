@@ -31,7 +31,7 @@ ok "two hosts: $NS_A ($IP_A) and $NS_B ($IP_B) on veth $IF_A-$IF_B"
 
 pack_fmnist
 N=60
-RUN=(--np 2 --set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+RUN=(--np 2 --set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
      --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=$N --set train.log_every=1
      --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false
      --set parallel.transport=tcp --set parallel.check_every=4 --set parallel.bucket_mb=0.01

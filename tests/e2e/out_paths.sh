@@ -28,7 +28,7 @@ run render "$B/jepa-world" render --out "$T/pics/a/b/strip.pgm" --steps 3
 run renderbad "$B/jepa-world" render --out "$T/file/strip.pgm" --steps 3
 expect_error "render under a file" 1 "$T/file"
 
-TINY=(--set model.img_size=8 --set model.patch=2 --set model.width=16 --set model.depth=1
+TINY=(--set model.img_size=8 --set model.patch=2 --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1
       --set model.heads=2 --set model.pred_width=8 --set model.pred_depth=1 --set model.pred_heads=2
       --set train.steps=2 --set train.minutes=0 --set train.batch_per_rank=8
       --set parallel.threads_per_rank=1 --set eval.probe=false --set eval.knn_k=3

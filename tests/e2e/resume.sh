@@ -23,7 +23,7 @@ TR="$B/jepa-train"
 SPEC="$S/configs/fmnist-tiny.yaml"
 pack_fmnist
 N=40
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=$N --set train.log_every=2
        --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false
        "${DATA[@]}")
@@ -159,7 +159,7 @@ run cfg "$TR" "$SPEC" "${SMALL[@]}" --set model.width=48 --set run.dir="$T/b1" -
 expect_error "another model config refused" 1 "$T/b1/checkpoints/step-00000040.ckpt" "model.width is 32 in the checkpoint, 48 in the spec"
 cmp -s "$T/b1.spec" "$T/b1/spec.resolved.yaml" && [ "$(sums "$T/b1")" = "$BEFORE" ] \
   && ok "the refused run left the run directory as it was" || bad "the refused resume changed $T/b1"
-run cfgp "$TR" "$SPEC" "${SMALL[@]}" --set model.depth=3 --set run.dir="$T/other" \
+run cfgp "$TR" "$SPEC" "${SMALL[@]}" --set model.depth=3 --set eval.pool_blocks=1 --set run.dir="$T/other" \
   --set resume="$T/b1/checkpoints/step-00000036.ckpt"
 expect_error "resume=PATH of another config refused" 1 "$T/b1/checkpoints/step-00000036.ckpt" "model.depth"
 BEFORE=$(sums "$T/a2")

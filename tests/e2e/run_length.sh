@@ -14,7 +14,7 @@ json() { sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"
 head -c $((256 * 256)) /dev/urandom > "$T/raw"
 "$B/jepa-shard" pack --raw "$T/raw" --height 16 --width 16 --out "$T/ds" --quiet >/dev/null \
   || bad "packing the test images failed"
-TINY=(--set model.img_size=16 --set model.patch=4 --set model.width=16 --set model.depth=1
+TINY=(--set model.img_size=16 --set model.patch=4 --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1
       --set model.heads=2 --set model.pred_width=8 --set model.pred_depth=1 --set model.pred_heads=2
       --set train.batch_per_rank=8 --set train.log_every=10 --set parallel.threads_per_rank=1
       --set eval.probe=false --set data.train="$T/ds" --set data.test="$T/ds")

@@ -13,7 +13,7 @@ L="$B/jepa-launch"
 . "$(dirname "$0")/slurm_fixture.sh"
 
 pack_fmnist || { finish; exit 1; }
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=12 --set train.log_every=4
        --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false "${DATA[@]}")
 SENT="$T/pwned"
@@ -65,7 +65,7 @@ cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
 dir: "$T/sweep 5%a"
 parallel: 2
-set: {model.width: 32, model.depth: 2, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
+set: {model.width: 32, model.depth: 2, eval.pool_blocks: 1, model.heads: 2, model.pred_width: 16, model.pred_depth: 1,
       model.pred_heads: 2, train.steps: 8, train.log_every: 4, train.batch_per_rank: 32,
       parallel.threads_per_rank: 1, eval.probe: false, data.train: $T/fm/train, data.test: $T/fm/test}
 grid:

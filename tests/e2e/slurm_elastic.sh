@@ -19,7 +19,7 @@ L="$B/jepa-launch"
 pack_fmnist || { finish; exit 1; }
 PARAM_TOL=1e-5 # as tests/e2e/elastic.sh
 records() { cat "$1"/rank-*.trace | grep -v loss | sort -u -k1,1n -k2,2n; }
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.log_every=1 --set train.steps=40
        --set train.batch_per_rank=12 --set parallel.threads_per_rank=1 --set eval.probe=false "${DATA[@]}")
 SPEC="$S/configs/fmnist-tiny.yaml"

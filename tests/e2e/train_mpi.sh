@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 pack_fmnist
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=12 --set train.log_every=4
        --set train.batch_per_rank=32 --set parallel.threads_per_rank=1 --set eval.probe=false
        --set parallel.check_every=4 "${DATA[@]}")

@@ -3,7 +3,7 @@
 # metrics schema, loss falls, probe printed and reproduced by jepa-eval, and
 # two runs with one seed end with bitwise-identical parameters.
 . "$(dirname "$0")/lib.sh"
-SMALL=(--set model.width=32 --set model.depth=2 --set model.heads=2 --set model.pred_width=16
+SMALL=(--set model.width=32 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=60 --set train.log_every=10
        --set parallel.threads_per_rank=1 --set eval.max_iters=50)
 SPEC="$S/configs/fmnist-tiny.yaml"

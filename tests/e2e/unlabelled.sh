@@ -36,7 +36,7 @@ done
 run pack "$B/jepa-shard" pack --pnm-dir "$T/rgbl" --labels "$T/rgbl.lab" --out "$T/ds-rgbl" --quiet
 run pack "$B/jepa-shard" pack --pnm-dir "$T/small" --labels "$T/small.lab" --out "$T/ds-small" --quiet
 
-TINY=(--set model.img_size=16 --set model.patch=4 --set model.width=16 --set model.depth=1
+TINY=(--set model.img_size=16 --set model.patch=4 --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1
       --set model.heads=2 --set model.pred_width=8 --set model.pred_depth=1 --set model.pred_heads=2
       --set train.steps=4 --set train.batch_per_rank=8 --set train.log_every=2
       --set parallel.threads_per_rank=1 --set eval.max_iters=20 --set eval.knn_k=3)

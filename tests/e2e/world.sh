@@ -74,6 +74,9 @@ for k in sigreg loss_tf loss_ro proj_std param_hash; do
 done
 case "$ERR" in *"world eval: "*"pos_r2"*) ok "the evaluation reports on stderr" ;; *) bad "no 'world eval:' line: $ERR" ;; esac
 
+run evx "$B/jepa-eval" "$T/a" --export "$T/wx"
+expect_error "--export of a world run: refused, nothing written" 2 "--export $T/wx" "objective world has no image features"
+[ ! -e "$T/wx" ] && ok "no export directory made" || bad "$T/wx was created"
 run ev "$B/jepa-eval" "$T/a"
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n "$NF")" = "$EVAL" ] \
   && ok "jepa-eval reprints the same $NF figures" \
