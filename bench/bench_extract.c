@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench-extract: need n >= 1 and rounds >= 1\n");
         return 2;
     }
-    jepa_dims d = {28, 1, 4, 7, 49, 16, 128, 6, 4, 512, 64, 4, 4};
+    jepa_dims d = {28, 1, 4, 7, 49, 16, 128, 6, 4, 512, 64, 4, 4, 0};
     jepa_model m;
     jepa_model_init(&m, &d, 0, 128, 4, 12, omp_get_max_threads());
     enc_layout L;

@@ -68,6 +68,7 @@ typedef struct {
         int min_keep;
         char context_cut[16]; /* "resample" or "batch_min" */
         char block_round[16]; /* "area" or "nearest" */
+        char pred_pass[16];   /* "per_block" or "joint": target blocks per predictor pass */
     } mask;
 
     struct {

@@ -16,6 +16,7 @@ static const char *const plan_costs[] = {"all", "final", NULL};
 static const char *const init_kinds[] = {"fanin", "trunc_normal", NULL};
 static const char *const context_cuts[] = {"resample", "batch_min", NULL};
 static const char *const block_rounds[] = {"area", "nearest", NULL};
+static const char *const pred_passes[] = {"per_block", "joint", NULL};
 
 const spec_key spec_keys[] = {
     /* key                      type         field                        min  max  flags default help */
@@ -88,6 +89,8 @@ const spec_key spec_keys[] = {
      "equal context counts per batch: resample (images below the batch's median count redraw their blocks) or batch_min (I-JEPA's collator)"},
     {"mask.block_round", SPEC_ENUM, F(mask.block_round), 0, 0, 0, "area", block_rounds,
      "target block sides from scale and aspect: area (h*w <= scale x grid) or nearest (both rounded, I-JEPA's)"},
+    {"mask.pred_pass", SPEC_ENUM, F(mask.pred_pass), 0, 0, 0, "per_block", pred_passes,
+     "I-JEPA predictor: per_block (one pass per target block, I-JEPA) or joint (one pass with every block's mask tokens)"},
     {"loss.type", SPEC_ENUM, F(loss.type), 0, 0, 0, "smooth_l1", loss_types, "prediction loss on target features"},
     {"loss.beta", SPEC_DOUBLE, F(loss.beta), 0, 100, SPEC_LO_OPEN, "1.0", NULL,
      "smooth-L1 transition point (unused by l2)"},

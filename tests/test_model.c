@@ -88,7 +88,9 @@ static double ref_loss(void *vc) {
     const jepa_dims *d = &m->dims;
     const jepa_masks *mk = c->mk;
     int B = mk->B, N = d->ntok, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, D = d->D, Dp = d->Dp;
-    int T = Nc + Nt;
+    /* predictor sequences: one per (block, image), or (joint) one per image
+     * holding every block's mask tokens */
+    int J = d->pjoint, S = J ? B : P * B, T = Nc + (J ? P : 1) * Nt;
     if (!c->y) { /* targets: EMA encoder on all tokens, LN without affine */
         double *h = malloc(sizeof(double) * B * N * D);
         d_encode(h, c, c->T, NULL, N);
@@ -105,22 +107,29 @@ static double ref_loss(void *vc) {
     double *z = malloc(sizeof(double) * B * Nc * D), *zp = malloc(sizeof(double) * B * Nc * Dp);
     d_encode(z, c, c->P, mk->ctx, Nc);
     dref_linear(zp, z, dref_tensor(m, c->P, "pred.in.w"), dref_tensor(m, c->P, "pred.in.b"), B * Nc, D, Dp);
-    double *x = malloc(sizeof(double) * P * B * T * Dp);
+    double *x = malloc(sizeof(double) * S * T * Dp);
     const double *mt = dref_tensor(m, c->P, "pred.mask_token");
+    /* row of target token i of (block j, image b) in the stack of sequences */
+#define PROW(j, b, i) (J ? (size_t)(b) * T + Nc + (size_t)(j) * Nt + (i) : ((size_t)(j) * B + (b)) * T + Nc + (i))
+    for (int sq = 0; sq < S; sq++) {
+        int b = sq % B;
+        double *s = x + (size_t)sq * T * Dp;
+        for (int i = 0; i < Nc; i++)
+            for (int e = 0; e < Dp; e++)
+                s[i * Dp + e] = zp[(b * Nc + i) * Dp + e] + m->pos_pred[mk->ctx[b * Nc + i] * Dp + e];
+    }
     for (int j = 0; j < P; j++)
-        for (int b = 0; b < B; b++) {
-            double *s = x + ((size_t)j * B + b) * T * Dp;
-            for (int i = 0; i < Nc; i++)
-                for (int e = 0; e < Dp; e++)
-                    s[i * Dp + e] = zp[(b * Nc + i) * Dp + e] + m->pos_pred[mk->ctx[b * Nc + i] * Dp + e];
+        for (int b = 0; b < B; b++)
             for (int i = 0; i < Nt; i++)
                 for (int e = 0; e < Dp; e++)
-                    s[(Nc + i) * Dp + e] = mt[e] + m->pos_pred[mk->tgt[((size_t)j * B + b) * Nt + i] * Dp + e];
-        }
-    for (int l = 0; l < d->pdepth; l++) dref_block(x, m, c->P, "pred", l, P * B, T, Dp, d->pheads, 0);
+                    x[PROW(j, b, i) * Dp + e] = mt[e] + m->pos_pred[mk->tgt[((size_t)j * B + b) * Nt + i] * Dp + e];
+    for (int l = 0; l < d->pdepth; l++) dref_block(x, m, c->P, "pred", l, S, T, Dp, d->pheads, 0);
     double *xt = malloc(sizeof(double) * P * B * Nt * Dp), *out = malloc(sizeof(double) * P * B * Nt * D);
-    for (int s = 0; s < P * B; s++)
-        memcpy(xt + (size_t)s * Nt * Dp, x + ((size_t)s * T + Nc) * Dp, sizeof(double) * Nt * Dp);
+    for (int j = 0; j < P; j++)
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < Nt; i++)
+                memcpy(xt + (((size_t)j * B + b) * Nt + i) * Dp, x + PROW(j, b, i) * Dp, sizeof(double) * Dp);
+#undef PROW
     dref_layernorm(xt, dref_tensor(m, c->P, "pred.norm.w"), dref_tensor(m, c->P, "pred.norm.b"), P * B * Nt, Dp);
     dref_linear(out, xt, dref_tensor(m, c->P, "pred.out.w"), dref_tensor(m, c->P, "pred.out.b"), P * B * Nt, Dp, D);
     double L = 0;
@@ -133,8 +142,9 @@ static double ref_loss(void *vc) {
     return L / n;
 }
 
-static void check_model_grad(loss_kind kind, int ch) {
+static void check_model_grad(loss_kind kind, int ch, int joint) {
     jepa_dims d = small_dims_ch(ch);
+    d.pjoint = joint;
     int B = 3, G = d.grid;
     mask_cfg mc = default_masks();
     mc.npred = 2;
@@ -163,9 +173,22 @@ static void check_model_grad(loss_kind kind, int ch) {
     for (size_t i = 0; i < m.nparams; i++) c.P[i] = m.params[i];
     for (size_t i = 0; i < m.nenc; i++) c.T[i] = m.target[i];
     double L0 = ref_loss(&c);
-    printf("\n    %zu parameters in %d tensors; loss float %.8f, double reference %.8f (%s)",
-           m.nparams, m.ntensors, st.loss, L0, kind == LOSS_L2 ? "l2" : "smooth_l1");
+    printf("\n    %zu parameters in %d tensors; loss float %.8f, double reference %.8f (%s%s)",
+           m.nparams, m.ntensors, st.loss, L0, kind == LOSS_L2 ? "l2" : "smooth_l1",
+           joint ? ", joint predictor pass" : "");
     CU_ASSERT(fabs(st.loss - L0) < 1e-5 * fmax(1, fabs(L0))); /* forward agrees */
+    if (joint) { /* and with this pass's reference, not the per-block one */
+        jepa_model other = m;
+        other.dims.pjoint = 0;
+        ref_ctx co = c;
+        co.m = &other;
+        co.y = NULL;
+        double Lo = ref_loss(&co);
+        printf("\n    per-block reference %.8f: |float - joint| %.2e, |joint - per-block| %.2e", Lo,
+               fabs(st.loss - L0), fabs(L0 - Lo));
+        CU_ASSERT(fabs(st.loss - L0) < 0.05 * fabs(L0 - Lo));
+        free(co.y);
+    }
 
     double *gn = malloc(sizeof(double) * m.nparams);
     const double h = 1e-6;
@@ -205,10 +228,12 @@ static void check_model_grad(loss_kind kind, int ch) {
     jepa_model_free(&m);
 }
 
-static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1); }
-static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1); }
+static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0); }
+static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1, 0); }
+/* model.pred_pass joint: one predictor sequence per image, every block's mask tokens */
+static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1); }
 /* RGB input: the patch embedding's 3-channel layout (patchify, enc.patch.w) */
-static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3); }
+static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0); }
 
 /* The table: contiguous, covers the buffer, decay only on matrices,
  * encoder first, and the tiny config's parameter count. */
@@ -406,7 +431,7 @@ int main(void) {
         {"param_table", test_param_table}, {"masks", test_masks},
         {"mask_counts", test_mask_counts},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
-        {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb},
+        {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb}, {"grad_joint", test_grad_joint},
     };
     return test_main("model", cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -153,6 +153,8 @@ typedef struct {
     int img, ch, patch, grid, ntok, pdim;   /* image and patch geometry */
     int D, depth, heads, mlp;               /* encoder */
     int Dp, pdepth, pheads;                 /* predictor */
+    int pjoint; /* mask.pred_pass joint: one predictor pass per image with every target
+                 * block's mask tokens; 0: one pass per (block, image), I-JEPA's */
 } jepa_dims;
 
 typedef struct {

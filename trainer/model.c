@@ -65,6 +65,7 @@ int jepa_dims_from_spec(jepa_dims *d, const jepa_spec *s, char *err, size_t errl
     d->Dp = s->model.pred_width;
     d->pdepth = s->model.pred_depth;
     d->pheads = s->model.pred_heads;
+    d->pjoint = !strcmp(s->mask.pred_pass, "joint");
     if (d->patch <= 0 || d->img % d->patch) {
         snprintf(err, errlen, "model.img_size %d is not a multiple of model.patch %d", d->img,
                  d->patch);
@@ -130,13 +131,15 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     pos_embed_sincos(m->pos_pred, d->Dp, d->grid);
 
     /* activations for the worst case: every token in the context */
-    int N = d->ntok, B = maxB, P = max_npred, Nt = max_ntgt, Tp = N + Nt;
+    int N = d->ntok, B = maxB, P = max_npred, Nt = max_ntgt;
+    /* predictor sequences: P*B of N + Nt tokens, or (joint) B of N + P*Nt */
+    int Sp = d->pjoint ? B : P * B, Tp = d->pjoint ? N + P * Nt : N + Nt;
     m->maxB = B; m->max_nctx = N; m->max_ntgt = Nt; m->max_npred = P;
     struct jepa_acts *A = JEPA_MALLOC(sizeof *A);
     m->acts = A;
     vit_acts_init(&A->enc, d->depth, B, N, d->D, d->mlp, d->heads, 1);
     vit_acts_init(&A->tgt, d->depth, B, N, d->D, d->mlp, d->heads, 0);
-    vit_acts_init(&A->pred, d->pdepth, P * B, Tp, d->Dp, pmlp, d->pheads, 1);
+    vit_acts_init(&A->pred, d->pdepth, Sp, Tp, d->Dp, pmlp, d->pheads, 1);
     size_t BN = (size_t)B * N, PBT = (size_t)P * B * Nt;
     A->patches = JEPA_MALLOC(sizeof(float) * BN * d->pdim);
     A->pctx = JEPA_MALLOC(sizeof(float) * BN * d->pdim);
@@ -160,7 +163,7 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     A->xtr = JEPA_MALLOC(sizeof(float) * PBT);
     A->pout = JEPA_MALLOC(sizeof(float) * PBT * d->D);
     A->dpout = JEPA_MALLOC(sizeof(float) * PBT * d->D);
-    size_t Me = BN, Mp = (size_t)P * B * Tp;
+    size_t Me = BN, Mp = (size_t)Sp * Tp;
     size_t Mmax = Me > Mp ? Me : Mp;
     int Cmax = d->D > d->Dp ? d->D : d->Dp;
     int Hmax = d->mlp > pmlp ? d->mlp : pmlp;
@@ -215,13 +218,29 @@ static void encode_full(jepa_model *m, const float *base, int B, float *out, flo
                       base + L->norm_b, M, d->D);
 }
 
+/* The predictor's sequences: I-JEPA runs one per (block j, image b), the
+ * context then block j's Nt mask tokens; joint runs one per image, the
+ * context then every block's mask tokens in block order. S sequences of T
+ * tokens; pred_row is the row of target token i of (j, b) in that stack. */
+static void pred_shape(const jepa_model *m, const jepa_masks *mk, int *S, int *T) {
+    int joint = m->dims.pjoint;
+    *S = joint ? mk->B : mk->npred * mk->B;
+    *T = mk->nctx + (joint ? mk->npred : 1) * mk->ntgt;
+}
+
+static int pred_row(const jepa_model *m, const jepa_masks *mk, int j, int b, int i) {
+    const int Nc = mk->nctx, Nt = mk->ntgt;
+    if (m->dims.pjoint) return b * (Nc + mk->npred * Nt) + Nc + j * Nt + i;
+    return (j * mk->B + b) * (Nc + Nt) + Nc + i;
+}
+
 /* Step phase 1, the targets: the EMA encoder on all patches, its final LN,
  * then a LayerNorm without affine (I-JEPA); rows at the target positions
  * into A->y. Also each target row's place in the predictor stack. */
 static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     const jepa_dims *d = &m->dims;
     struct jepa_acts *A = m->acts;
-    const int B = mk->B, N = d->ntok, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, T = Nc + Nt;
+    const int B = mk->B, N = d->ntok, Nt = mk->ntgt, P = mk->npred;
     encode_full(m, m->target, B, A->tln, A->tlm, A->tlr);
     layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, B * N, d->D);
     for (int j = 0; j < P; j++)
@@ -229,7 +248,7 @@ static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
             for (int i = 0; i < Nt; i++) {
                 size_t k = ((size_t)j * B + b) * Nt + i;
                 A->tgt_flat[k] = b * N + mk->tgt[k];
-                A->prow[k] = (int)(((size_t)j * B + b) * T + Nc + i);
+                A->prow[k] = pred_row(m, mk, j, b, i);
             }
     gather_rows(A->y, A->h, A->tgt_flat, P * B * Nt, d->D);
     /* collapse watch: per-dimension std over all target tokens, averaged */
@@ -259,34 +278,40 @@ static void step_context(jepa_model *m, const jepa_masks *mk) {
                       W + L->norm_b, B * Nc, D);
 }
 
-/* Step phase 3, the predictor: P passes stacked along the batch axis,
- * T = Nc + Nt tokens each (context, then mask tokens at a block's
- * positions); predictions at the target rows into A->pout. */
+/* Step phase 3, the predictor: S sequences stacked along the batch axis
+ * (pred_shape: context rows, then mask tokens at the target positions);
+ * predictions at the target rows into A->pout. */
 static void step_predictor(jepa_model *m, const jepa_masks *mk) {
     const jepa_dims *d = &m->dims;
     struct jepa_acts *A = m->acts;
     const model_layout *L = layout_of(m);
     const float *W = m->params;
-    const int B = mk->B, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, Dp = d->Dp, T = Nc + Nt;
+    const int B = mk->B, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, Dp = d->Dp;
     const int PBT = P * B * Nt;
+    int S, T;
+    pred_shape(m, mk, &S, &T);
     linear_forward(A->zp, A->z, W + L->pin_w, W + L->pin_b, B * Nc, d->D, Dp);
     float *xp = vit_res(&A->pred, 0);
     const float *mtok = W + L->mask_tok;
     #pragma omp parallel for schedule(static)
-    for (int jb = 0; jb < P * B; jb++) {
-        int b = jb % B;
-        float *x = xp + (size_t)jb * T * Dp;
+    for (int s = 0; s < S; s++) {
+        int b = s % B, j0 = s / B, nb = d->pjoint ? P : 1; /* blocks in this sequence */
+        float *x = xp + (size_t)s * T * Dp;
         for (int i = 0; i < Nc; i++) {
             const float *z = A->zp + ((size_t)b * Nc + i) * Dp;
             const float *pe = m->pos_pred + (size_t)mk->ctx[b * Nc + i] * Dp;
             for (int c = 0; c < Dp; c++) x[(size_t)i * Dp + c] = z[c] + pe[c];
         }
-        for (int i = 0; i < Nt; i++) {
-            const float *pe = m->pos_pred + (size_t)mk->tgt[(size_t)jb * Nt + i] * Dp;
-            for (int c = 0; c < Dp; c++) x[(size_t)(Nc + i) * Dp + c] = mtok[c] + pe[c];
+        for (int q = 0; q < nb; q++) {
+            const int j = d->pjoint ? q : j0, *tg = mk->tgt + ((size_t)j * B + b) * Nt;
+            float *xm = x + (size_t)(Nc + q * Nt) * Dp;
+            for (int i = 0; i < Nt; i++) {
+                const float *pe = m->pos_pred + (size_t)tg[i] * Dp;
+                for (int c = 0; c < Dp; c++) xm[(size_t)i * Dp + c] = mtok[c] + pe[c];
+            }
         }
     }
-    vit_stack_forward(&A->pred, W, L->pred_blk, P * B, T, A->attn_scratch);
+    vit_stack_forward(&A->pred, W, L->pred_blk, S, T, A->attn_scratch);
     gather_rows(A->xt, vit_res(&A->pred, d->pdepth), A->prow, PBT, Dp);
     layernorm_forward(A->xtn, A->xtm, A->xtr, A->xt, W + L->pnorm_w, W + L->pnorm_b, PBT, Dp);
     linear_forward(A->pout, A->xtn, W + L->pout_w, W + L->pout_b, PBT, Dp, d->D);
@@ -301,29 +326,31 @@ static void back_predictor(jepa_model *m, const jepa_masks *mk) {
     const float *W = m->params;
     float *G = m->grads;
     const int B = mk->B, Nc = mk->nctx, Nt = mk->ntgt, P = mk->npred, D = d->D, Dp = d->Dp;
-    const int T = Nc + Nt, PBT = P * B * Nt;
+    const int PBT = P * B * Nt;
+    int S, T;
+    pred_shape(m, mk, &S, &T);
     memset(A->dxtn, 0, sizeof(float) * PBT * Dp);
     linear_backward(A->dxtn, G + L->pout_w, G + L->pout_b, A->dpout, A->xtn, W + L->pout_w, PBT,
                     Dp, D);
     memset(A->dxt, 0, sizeof(float) * PBT * Dp);
     layernorm_backward(A->dxt, G + L->pnorm_w, G + L->pnorm_b, A->dxtn, A->xt, W + L->pnorm_w,
                        A->xtm, A->xtr, PBT, Dp);
-    memset(A->dres, 0, sizeof(float) * (size_t)P * B * T * Dp);
+    memset(A->dres, 0, sizeof(float) * (size_t)S * T * Dp);
     scatter_add_rows(A->dres, A->dxt, A->prow, PBT, Dp);
     jepa_grads_ready(m, L->pnorm_w);
-    vit_stack_backward(m, &A->pred, &A->sc, W, G, L->pred_blk, P * B, T, A->dres);
+    vit_stack_backward(m, &A->pred, &A->sc, W, G, L->pred_blk, S, T, A->dres);
     /* split d(xp): mask-token rows feed the mask token, context rows feed zp */
     memset(A->dzp, 0, sizeof(float) * (size_t)B * Nc * Dp);
     float *gm = G + L->mask_tok;
-    for (int jb = 0; jb < P * B; jb++) {
-        int b = jb % B;
-        const float *dx = A->dres + (size_t)jb * T * Dp;
+    for (int s = 0; s < S; s++) {
+        int b = s % B;
+        const float *dx = A->dres + (size_t)s * T * Dp;
         for (int i = 0; i < Nc; i++) {
             float *dz = A->dzp + ((size_t)b * Nc + i) * Dp;
             for (int c = 0; c < Dp; c++) dz[c] += dx[(size_t)i * Dp + c];
         }
-        for (int i = 0; i < Nt; i++)
-            for (int c = 0; c < Dp; c++) gm[c] += dx[(size_t)(Nc + i) * Dp + c];
+        for (int i = Nc; i < T; i++)
+            for (int c = 0; c < Dp; c++) gm[c] += dx[(size_t)i * Dp + c];
     }
     memset(A->dz, 0, sizeof(float) * (size_t)B * Nc * D);
     linear_backward(A->dz, G + L->pin_w, G + L->pin_b, A->dzp, A->z, W + L->pin_w, B * Nc, D, Dp);

@@ -28,7 +28,7 @@ static const char *const ijepa_keys[] = {
     "ema.start", "ema.end", "mask.num_targets", "mask.target_scale_min",
     "mask.target_scale_max", "mask.target_aspect_min", "mask.target_aspect_max",
     "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "mask.context_cut",
-    "mask.block_round", "init.pred_in", "loss.type", "loss.beta", NULL,
+    "mask.block_round", "mask.pred_pass", "init.pred_in", "loss.type", "loss.beta", NULL,
 };
 
 /* An image schema matching model.img_size and model.channels. */

@@ -71,4 +71,14 @@ run c "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/c" --set eval.prob
 HC=$(json "$T/c/summary.json" param_hash)
 [ -n "$HC" ] && [ "$HC" != "$HA" ] && ok "another seed, other parameters" || bad "seed 1 hash $HC equals seed 0"
 
+# the joint predictor pass (mask.pred_pass): trains, its loss falls, and it
+# is another trajectory than per-block passes of the same seed
+run j "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/j" --set eval.probe=false --set mask.pred_pass=joint
+HJ=$(json "$T/j/summary.json" param_hash)
+J0=$(head -n 1 "$T/j/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
+J1=$(tail -n 1 "$T/j/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
+[ "$RC" -eq 0 ] && awk -v a="$J0" -v b="$J1" 'BEGIN { exit !(b < 0.8 * a) }' \
+  && ok "mask.pred_pass=joint trains, loss falls ($J0 -> $J1)" || bad "joint run: rc $RC, loss $J0 -> $J1: $ERR"
+[ -n "$HJ" ] && [ "$HJ" != "$HA" ] && ok "joint pass: other parameters than per-block" || bad "joint hash '$HJ' vs '$HA'"
+
 finish
