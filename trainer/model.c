@@ -294,22 +294,21 @@ static void step_predictor(jepa_model *m, const jepa_masks *mk) {
     float *xp = vit_res(&A->pred, 0);
     const float *mtok = W + L->mask_tok;
     #pragma omp parallel for schedule(static)
-    for (int s = 0; s < S; s++) {
-        int b = s % B, j0 = s / B, nb = d->pjoint ? P : 1; /* blocks in this sequence */
+    for (int s = 0; s < S; s++) { /* each sequence opens with its image's context */
+        int b = s % B;
         float *x = xp + (size_t)s * T * Dp;
         for (int i = 0; i < Nc; i++) {
             const float *z = A->zp + ((size_t)b * Nc + i) * Dp;
             const float *pe = m->pos_pred + (size_t)mk->ctx[b * Nc + i] * Dp;
             for (int c = 0; c < Dp; c++) x[(size_t)i * Dp + c] = z[c] + pe[c];
         }
-        for (int q = 0; q < nb; q++) {
-            const int j = d->pjoint ? q : j0, *tg = mk->tgt + ((size_t)j * B + b) * Nt;
-            float *xm = x + (size_t)(Nc + q * Nt) * Dp;
-            for (int i = 0; i < Nt; i++) {
-                const float *pe = m->pos_pred + (size_t)tg[i] * Dp;
-                for (int c = 0; c < Dp; c++) xm[(size_t)i * Dp + c] = mtok[c] + pe[c];
-            }
-        }
+    }
+    /* then mask tokens at the target rows step_targets placed (A->prow) */
+    #pragma omp parallel for schedule(static)
+    for (int k = 0; k < PBT; k++) {
+        const float *pe = m->pos_pred + (size_t)mk->tgt[k] * Dp;
+        float *x = xp + (size_t)A->prow[k] * Dp;
+        for (int c = 0; c < Dp; c++) x[c] = mtok[c] + pe[c];
     }
     vit_stack_forward(&A->pred, W, L->pred_blk, S, T, A->attn_scratch);
     gather_rows(A->xt, vit_res(&A->pred, d->pdepth), A->prow, PBT, Dp);
