@@ -77,6 +77,11 @@ typedef struct {
     } loss;
 
     struct {
+        int crop; /* one augmented view per image (aug.global_scale_*, aug.ratio_*, aug.flip,
+                   * aug.brightness/contrast) before masking; 0: the image as stored */
+    } ijepa;
+
+    struct {
         int global_views, local_views; /* augmented views per image */
         int local_size;                /* side of a local view in pixels */
         int proj_hidden, proj_dim;     /* projector MLP widths */

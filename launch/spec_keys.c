@@ -94,6 +94,8 @@ const spec_key spec_keys[] = {
     {"loss.type", SPEC_ENUM, F(loss.type), 0, 0, 0, "smooth_l1", loss_types, "prediction loss on target features"},
     {"loss.beta", SPEC_DOUBLE, F(loss.beta), 0, 100, SPEC_LO_OPEN, "1.0", NULL,
      "smooth-L1 transition point (unused by l2)"},
+    {"ijepa.crop", SPEC_BOOL, F(ijepa.crop), 0, 1, 0, "false", NULL,
+     "I-JEPA: masks are drawn on one augmented view per image (aug.global_scale_*, aug.ratio_*, aug.flip, aug.brightness/contrast), as I-JEPA's RandomResizedCrop(0.3, 1)"},
     {"lejepa.global_views", SPEC_INT, F(lejepa.global_views), 1, 8, 0, "2", NULL,
      "full-size augmented views per image; their mean embedding is every view's target"},
     {"lejepa.local_views", SPEC_INT, F(lejepa.local_views), 0, 32, 0, "4", NULL,

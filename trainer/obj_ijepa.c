@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "encoder.h"
 #include "objective.h"
 
@@ -21,6 +22,8 @@ typedef struct {
     float *batch;       /* (B, ch, img, img) normalised pixels */
     size_t npix;        /* floats per batch */
     int which;          /* features: 0 context encoder, 1 EMA target */
+    int crop;           /* ijepa.crop: masks on one augmented view per image */
+    aug_cfg ag;         /* that view's augmentations (aug.global_scale_*, ...) */
 } ijepa_obj;
 
 static const char *const ijepa_stats[] = {"target_std", NULL};
@@ -28,7 +31,9 @@ static const char *const ijepa_keys[] = {
     "ema.start", "ema.end", "mask.num_targets", "mask.target_scale_min",
     "mask.target_scale_max", "mask.target_aspect_min", "mask.target_aspect_max",
     "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "mask.context_cut",
-    "mask.block_round", "mask.pred_pass", "init.pred_in", "loss.type", "loss.beta", NULL,
+    "mask.block_round", "mask.pred_pass", "init.pred_in", "loss.type", "loss.beta", "ijepa.crop",
+    "aug.global_scale_min", "aug.global_scale_max", "aug.ratio_min", "aug.ratio_max", "aug.flip",
+    "aug.brightness", "aug.contrast", NULL,
 };
 
 /* An image schema matching model.img_size and model.channels. */
@@ -51,6 +56,9 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
     jepa_dims dims;
     if (jepa_dims_from_spec(&dims, s, err, errlen)) return -1;
     if (data && objective_check_images(data, &dims, s->data.train, err, errlen)) return -1;
+    aug_cfg ag = {s->aug.global_scale_min, s->aug.global_scale_max, s->aug.ratio_min,
+                  s->aug.ratio_max, s->aug.flip, s->aug.brightness, s->aug.contrast};
+    if (s->ijepa.crop && aug_cfg_check(&ag, err, errlen)) return -1;
     ijepa_obj *o = JEPA_MALLOC(sizeof *o);
     objective *b = &o->base;
     objective_base_init(b, &objective_ijepa, s, rank, world);
@@ -71,6 +79,8 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
     o->lk = strcmp(s->loss.type, "l2") ? LOSS_SMOOTH_L1 : LOSS_L2;
     o->beta = (float)s->loss.beta;
     o->which = strcmp(s->eval.features, "context") ? 1 : 0;
+    o->crop = s->ijepa.crop;
+    o->ag = ag;
     *out = b;
     return 0;
 }
@@ -102,10 +112,30 @@ int objective_image_stats(objective *b, const char *dir, char *err, size_t errle
     return 0;
 }
 
+/* ijepa.crop: image i of this rank becomes one augmented view (augment.h),
+ * keyed by (seed, step, global image index): the same view for any world
+ * size with the same global batch, and on replay. I-JEPA crops once per image
+ * (RandomResizedCrop, scale (0.3, 1)); context and targets share the crop. */
+static void ijepa_views(ijepa_obj *o, const uint8_t *records, int64_t step) {
+    const objective *b = &o->base;
+    const jepa_dims *d = &b->m.dims;
+    const size_t rec = (size_t)d->ch * d->img * d->img;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < b->B; i++) {
+        jepa_rng r;
+        rng_init(&r, rng_key(b->seed ^ 0x1c40bULL, (uint64_t)step, (uint64_t)b->rank * b->B + i));
+        aug_view(o->batch + (size_t)i * rec, d->img, records + (size_t)i * rec, d->ch, d->img,
+                 d->img, &o->ag, b->mean, b->std, &r);
+    }
+}
+
 static void ijepa_step(objective *b, const uint8_t *records, int64_t step, obj_stats *st) {
     ijepa_obj *o = (ijepa_obj *)b;
     const int G = b->m.dims.grid, Bg = b->B * b->world;
-    objective_fill_pixels(o->batch, records, o->npix, b->mean, b->std);
+    if (o->crop)
+        ijepa_views(o, records, step);
+    else
+        objective_fill_pixels(o->batch, records, o->npix, b->mean, b->std);
     jepa_rng r;
     rng_init(&r, rng_key(b->seed, 0x3a5c, (uint64_t)step));
     mask_sample(b->world > 1 ? &o->mkg : &o->mk, &o->mc, G, Bg, &r);

@@ -31,6 +31,19 @@ run blk timeout 300 "$MPI" -np 2 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run
 HC=$(json "$T/c/summary.json" param_hash)
 [ "$RC" -eq 0 ] && [ "$HC" = "$HA" ] && ok "blocking and bucketed all-reduce end bitwise equal" || bad "blocking $HC vs $HA (rc $RC)"
 
+# ijepa.crop keys each view by the image's place in the global batch: 2 ranks
+# x 32 see the views of 1 rank x 64, so step 1 (before any update) logs the
+# same loss; a view keyed by the rank's own index would differ
+run crop2 timeout 300 "$MPI" -np 2 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/e" \
+  --set ijepa.crop=true --set train.steps=1
+run crop1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/f" --set ijepa.crop=true \
+  --set train.steps=1 --set train.batch_per_rank=64
+first() { head -n 1 "$1/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/'; }
+L2=$(first "$T/e"); L1=$(first "$T/f"); L0=$(first "$T/a")
+[ -n "$L2" ] && [ "$L2" = "$L1" ] && ok "ijepa.crop: 2 x 32 and 1 x 64 see the same views (step-1 loss $L2)" \
+  || bad "ijepa.crop step-1 loss: 2 ranks '$L2', 1 rank '$L1'"
+[ "$L2" != "$L0" ] && ok "ijepa.crop: other images than the stored ones ($L2 vs $L0)" || bad "crop loss equals the uncropped $L0"
+
 start=$(date +%s)
 run fail timeout 120 "$MPI" -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" : \
   -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" --set data.train="$T/no-such-shards"

@@ -81,4 +81,22 @@ J1=$(tail -n 1 "$T/j/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
   && ok "mask.pred_pass=joint trains, loss falls ($J0 -> $J1)" || bad "joint run: rc $RC, loss $J0 -> $J1: $ERR"
 [ -n "$HJ" ] && [ "$HJ" != "$HA" ] && ok "joint pass: other parameters than per-block" || bad "joint hash '$HJ' vs '$HA'"
 
+# ijepa.crop (masks on one random resized crop per image, I-JEPA's
+# pipeline): trains, its loss falls, the views are replayed exactly (two
+# runs, one hash), and they are other images than the stored ones
+CROP=(--set eval.probe=false --set ijepa.crop=true --set aug.flip=0.5)
+run k "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/k" "${CROP[@]}"
+K0=$(head -n 1 "$T/k/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
+K1=$(tail -n 1 "$T/k/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
+[ "$RC" -eq 0 ] && awk -v a="$K0" -v b="$K1" 'BEGIN { exit !(b < 0.8 * a) }' \
+  && ok "ijepa.crop trains, loss falls ($K0 -> $K1)" || bad "crop run: rc $RC, loss $K0 -> $K1: $ERR"
+run k2 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/k2" "${CROP[@]}"
+HK=$(json "$T/k/summary.json" param_hash); HK2=$(json "$T/k2/summary.json" param_hash)
+[ -n "$HK" ] && [ "$HK" = "$HK2" ] && ok "ijepa.crop: same seed, same parameters ($HK)" || bad "crop hashes '$HK' vs '$HK2'"
+[ "$HK" != "$HA" ] && ok "ijepa.crop: other parameters than uncropped images" || bad "crop hash equals the uncropped run's"
+run kbad "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/kbad" "${CROP[@]}" --set aug.ratio_min=2
+[ "$RC" -ne 0 ] && [ ! -e "$T/kbad" ] && [ "$(printf '%s\n' "$ERR" | grep -c .)" -eq 1 ] \
+  && case "$ERR" in *aug.ratio_min*) true ;; *) false ;; esac \
+  && ok "ijepa.crop with aug.ratio_min > aug.ratio_max refused in one line: $ERR" || bad "rc $RC: $ERR"
+
 finish
