@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "jepa.h"
 #include "prof.h"
 #include "testutil.h"
+#include "vec.h"
 
 #define H_FD 1e-6
 #define M_PI_VAL 3.14159265358979323846
@@ -297,16 +299,21 @@ static void check_attention(int B, int T, int C, int H, int causal) {
 }
 
 /* tiny heads; then sizes that cross the kernel's vector and row blocks
- * (hd 20 and 16, T 19 and 37: padded columns, remainder rows) */
+ * (hd 20 and 16, T 19 and 37: padded columns, remainder rows); hd 32 and
+ * 16 are whole vectors (read and written in place), hd 20 and 4 are not
+ * (packed copies); T 49 and 33 end rows one lane past a vector */
 static void test_attention(void) {
     check_attention(2, 5, 8, 2, 0);
     check_attention(2, 19, 40, 2, 0);
     check_attention(1, 37, 48, 3, 0);
+    check_attention(1, 49, 64, 2, 0);
+    check_attention(2, 33, 32, 2, 0);
 }
 /* the world model's frame-causal predictor */
 static void test_attention_causal(void) {
     check_attention(2, 5, 8, 2, 1);
     check_attention(1, 19, 40, 2, 1);
+    check_attention(1, 37, 32, 2, 1);
 }
 
 /* ------------------------------------------------------------ patch embed */
@@ -509,6 +516,44 @@ static void test_pos_embed(void) {
         for (int b = a + 1; b < G * G; b++) CU_ASSERT(memcmp(e + a * C, e + b * C, 32) != 0);
 }
 
+/* ------------------------------------------------------------ vec.h */
+/* v_expf is fast_expf lane by lane, bitwise (the softmax uses one, the
+ * GELU the other); v_hsum is the tree its reference writes out; the masked
+ * loads and stores touch only their n lanes. */
+static void test_vec(void) {
+    int bad = 0;
+    for (int i = 0; i < 4000; i++) {
+        float x[VW], y[VW];
+        for (int k = 0; k < VW; k++) x[k] = (float)((i * VW + k) * 0.0061 - 195.0);
+        vfl e = v_expf(v_load(x));
+        v_store(y, e);
+        for (int k = 0; k < VW; k++) {
+            float r = fast_expf(x[k]);
+            bad += memcmp(&r, &y[k], sizeof r) != 0;
+            if (x[k] > -80 && x[k] < 80) bad += fabs(y[k] - exp(x[k])) > 4e-7 * exp(x[k]);
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    float l[VW], buf[2 * VW];
+    for (int k = 0; k < VW; k++) l[k] = (float)rng_normal(&R) * (k % 3 ? 1e-3f : 1e3f);
+    float a = v_hsum(v_load(l)), b = v_hsum_ref(v_load(l));
+    CU_ASSERT(memcmp(&a, &b, sizeof a) == 0);
+    double sum = 0;
+    for (int k = 0; k < VW; k++) sum += l[k];
+    CU_ASSERT(fabs(a - sum) <= 1e-6 * 1e3 * VW);
+    CU_ASSERT_EQUAL(v_hmax(v_load(l)), v_hmax(v_select(v_lanes(VW), v_load(l), v_bcast(-1e30f))));
+    for (int n = 1; n < VW; n++) {
+        for (int k = 0; k < 2 * VW; k++) buf[k] = 7.0f;
+        v_store_n(buf, v_load_n(l, n), n);
+        int ok = 1;
+        for (int k = 0; k < 2 * VW; k++) ok &= buf[k] == (k < n ? l[k] : 7.0f);
+        vfl z = v_select(v_lanes(n), v_load(l), v_bcast(0.0f));
+        vfl y = v_load_n(l, n);
+        ok &= memcmp(&z, &y, sizeof z) == 0;
+        CU_ASSERT(ok);
+    }
+}
+
 int main(void) {
     rng_init(&R, 12345);
     static const test_case cases[] = {
@@ -519,6 +564,7 @@ int main(void) {
         {"gather_scatter", test_gather_scatter}, {"losses", test_losses},
         {"pos_embed", test_pos_embed},          {"col_std_mean", test_col_std_mean},
         {"grads_sq_norm", test_grads_sq_norm},  {"flop_count", test_flop_count},
+        {"vec", test_vec},
     };
     return test_main("ops", cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -1,0 +1,253 @@
+/* ops_attn.c - the multi-head attention core of training (jepa.h): per
+ * (image, head) the products are tiny (T ~ 27-49 tokens, head width 16 or
+ * 32), too small for a BLAS call each, so small_mm does them in registers.
+ * Where the head width is a multiple of the vector width the products read
+ * Q, K, V, dO and write O, dQKV in place (no row copies); softmax and its
+ * backward run on whole vectors with masked tails. Every output is one sum
+ * in a fixed order, computed by one thread. */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "fastmath.h"
+#include "jepa.h"
+#include "prof.h"
+#include "vec.h"
+
+/* C[r][0, NB*VW) = sum_p A(r, p) B[p][0, NB*VW) for RB rows; A(r, p) is
+ * A[r * rs + p * ps]: rs = lda, ps = 1 for A, rs = 1, ps = lda for A^T */
+static inline __attribute__((always_inline)) void mm_block(float *C, int ldc, const float *A,
+                                                           int rs, int ps, const float *B,
+                                                           int ldb, int k, const int RB,
+                                                           const int NB) {
+    vfl acc[8][4];
+    for (int r = 0; r < RB; r++)
+        for (int v = 0; v < NB; v++) acc[r][v] = (vfl){0};
+    for (int p = 0; p < k; p++) {
+        vfl b[4];
+        for (int v = 0; v < NB; v++) b[v] = v_load(B + (size_t)p * ldb + v * VW);
+        for (int r = 0; r < RB; r++) {
+            vfl a = v_bcast(A[(size_t)r * rs + (size_t)p * ps]);
+            for (int v = 0; v < NB; v++) acc[r][v] = v_fma(a, b[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int v = 0; v < NB; v++) v_store(C + (size_t)r * ldc + v * VW, acc[r][v]);
+}
+
+/* rb (< 8) rows of NB vectors as one block: constant row counts, so the
+ * remainder rows of small_mm share their B loads instead of running one
+ * latency-bound chain each */
+#define MM_ROWS(NB)                                                                  \
+    switch (rb) {                                                                    \
+    case 7: mm_block(C, ldc, A, rs, ps, B, ldb, k, 7, NB); break;                    \
+    case 6: mm_block(C, ldc, A, rs, ps, B, ldb, k, 6, NB); break;                    \
+    case 5: mm_block(C, ldc, A, rs, ps, B, ldb, k, 5, NB); break;                    \
+    case 4: mm_block(C, ldc, A, rs, ps, B, ldb, k, 4, NB); break;                    \
+    case 3: mm_block(C, ldc, A, rs, ps, B, ldb, k, 3, NB); break;                    \
+    case 2: mm_block(C, ldc, A, rs, ps, B, ldb, k, 2, NB); break;                    \
+    default: mm_block(C, ldc, A, rs, ps, B, ldb, k, 1, NB); break;                   \
+    }
+
+static void mm_rows(float *C, int ldc, const float *A, int rs, int ps, const float *B, int ldb,
+                    int k, int rb, int nb) {
+    switch (nb) {
+    case 4: MM_ROWS(4); break;
+    case 3: MM_ROWS(3); break;
+    case 2: MM_ROWS(2); break;
+    default: MM_ROWS(1); break;
+    }
+}
+
+/* C (m, n) = op(A) (m, k) @ B (k, n; row stride ldb); op(A) = A (row stride
+ * lda) or, with ta, the transpose of A (k, m; row stride lda); n a multiple
+ * of VW; C's row stride ldc. Blocks of 4 rows x 4 vectors or 8 x 2. */
+static void small_mm(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb,
+                     int m, int k, int n) {
+    const int rs = ta ? 1 : lda, ps = ta ? lda : 1;
+    for (int j = 0; j < n;) {
+        int nb = (n - j) / VW > 4 ? 4 : (n - j) / VW, rb = nb > 2 ? 4 : 8, i = 0;
+        float *c = C + j;
+        const float *b = B + j;
+        for (; i + rb <= m; i += rb) {
+            const float *a = A + (size_t)i * rs;
+            float *ci = c + (size_t)i * ldc;
+            switch (nb) {
+            case 4: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 4, 4); break;
+            case 3: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 4, 3); break;
+            case 2: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 8, 2); break;
+            default: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 8, 1); break;
+            }
+        }
+        if (i < m)
+            mm_rows(c + (size_t)i * ldc, ldc, A + (size_t)i * rs, rs, ps, b, ldb, k, m - i, nb);
+        j += nb * VW;
+    }
+}
+
+/* dst (rows, ldd) <- src rows of `cols` floats (row stride lds), zero past cols */
+static void pack_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    for (int i = 0; i < rows; i++) {
+        memcpy(dst + (size_t)i * ldd, src + (size_t)i * lds, sizeof(float) * cols);
+        for (int j = cols; j < ldd; j++) dst[(size_t)i * ldd + j] = 0.0f;
+    }
+}
+
+/* dst (cols, ldd) <- transpose of src (rows, cols; row stride lds), zero past rows */
+static void pack_cols(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    for (int d = 0; d < cols; d++) {
+        float *o = dst + (size_t)d * ldd;
+        for (int j = 0; j < rows; j++) o[j] = src[(size_t)j * lds + d];
+        for (int j = rows; j < ldd; j++) o[j] = 0.0f;
+    }
+}
+
+/* dst rows (row stride ldd) <- the first cols floats of src rows (stride lds) */
+static void copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    for (int i = 0; i < rows; i++)
+        memcpy(dst + (size_t)i * ldd, src + (size_t)i * lds, sizeof(float) * cols);
+}
+
+/* per thread: a (hd, Tp) panel, four (T, hdp) panels, one (T, Tp) panel */
+size_t attention_scratch_floats(int T, int hd) {
+    size_t Tp = (size_t)round_vw(T), hp = (size_t)round_vw(hd);
+    return ((size_t)hd * Tp + 4 * (size_t)T * hp + (size_t)T * Tp + 15) & ~(size_t)15;
+}
+
+/* Softmax of score row s (Tp floats; n of T entries live, causal rows end
+ * early) scaled by `scale`, into p (T floats, exact zeros past n); s is
+ * scratch. The max, then exp and the sum over VW lanes (added in lane
+ * order), then the scale; the tail vector masked, never a scalar loop. */
+static void softmax_row(float *s, float *p, int n, int T, float scale) {
+    const vfl ninf = v_bcast(-INFINITY);
+    vfl vm = ninf;
+    for (int j = 0; j < n; j += VW) vm = v_max(vm, v_select(v_lanes(n - j), v_load(s + j), ninf));
+    vfl mx = v_bcast(v_hmax(vm) * scale), acc = {0}; /* scale > 0: max commutes with it */
+    for (int j = 0; j < n; j += VW) {
+        vin live = v_lanes(n - j);
+        vfl e = v_select(live, v_expf(v_load(s + j) * scale - mx), (vfl){0});
+        v_store(s + j, e);
+        acc += e;
+    }
+    vfl inv = v_bcast(1.0f / v_hsum(acc));
+    for (int j = 0; j < T; j += VW) {
+        vfl y = j < n ? v_select(v_lanes(n - j), v_load(s + j) * inv, (vfl){0}) : (vfl){0};
+        if (T - j >= VW) v_store(p + j, y);
+        else v_store_n(p + j, y, T - j);
+    }
+}
+
+/* One (image, head): S = Q K^T, P = softmax(scale S) into att (T, T), O = P V
+ * into out's head columns. base: the image's qkv rows (T, 3C). */
+static void attn_head_forward(float *out, float *att, const float *base, int T, int C, int hd,
+                              int h, float scale, int causal, float *ws) {
+    const int Tp = round_vw(T), hp = round_vw(hd);
+    float *kt = ws, *s = kt + (size_t)hd * Tp, *vp = s + (size_t)T * Tp;
+    float *o = vp + (size_t)T * hp;
+    pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
+    small_mm(s, Tp, base + h * hd, 3 * C, 0, kt, Tp, T, hd, Tp);
+    for (int i = 0; i < T; i++)
+        softmax_row(s + (size_t)i * Tp, att + (size_t)i * T, causal ? i + 1 : T, T, scale);
+    if (hd == hp) { /* V's and O's head columns are whole vectors: in place */
+        small_mm(out + h * hd, C, att, T, 0, base + 2 * C + h * hd, 3 * C, T, T, hd);
+        return;
+    }
+    pack_rows(vp, hp, base + 2 * C + h * hd, 3 * C, T, hd);
+    small_mm(o, hp, att, T, 0, vp, hp, T, T, hp);
+    copy_rows(out + h * hd, C, o, hp, T, hd);
+}
+
+/* causal: row i attends to tokens 0..i only; the masked probabilities are
+ * exact zeros, so attention_backward serves both forms unchanged */
+static void attn_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                         int H, int causal, float *scratch) {
+    double t0 = prof_now();
+    int hd = C / H;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t per = attention_scratch_floats(T, hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        attn_head_forward(out + (size_t)b * T * C, att + (size_t)bh * T * T,
+                          qkv + (size_t)b * T * 3 * C, T, C, hd, h, scale, causal,
+                          scratch + per * omp_get_thread_num());
+    }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)B * T * T * C);
+}
+
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
+                       int H, float *scratch) {
+    attn_forward(out, att, qkv, B, T, C, H, 0, scratch);
+}
+
+void attention_forward_causal(float *out, float *att, const float *qkv, int B, int T, int C,
+                              int H, float *scratch) {
+    attn_forward(out, att, qkv, B, T, C, H, 1, scratch);
+}
+
+/* dS = P (dP - rowsum(P dP)) scale in place over ds (T, Tp); P rows of T
+ * floats, the tail vector masked so dS stays zero past T */
+static void softmax_backward_rows(float *ds, const float *p, int T, int Tp, float scale) {
+    for (int i = 0; i < T; i++) {
+        const float *pi = p + (size_t)i * T;
+        float *d = ds + (size_t)i * Tp;
+        vfl acc = {0};
+        for (int j = 0; j < T; j += VW) {
+            vfl pv = T - j >= VW ? v_load(pi + j) : v_load_n(pi + j, T - j);
+            acc = v_fma(pv, v_load(d + j), acc);
+        }
+        vfl dot = v_bcast(v_hsum(acc));
+        for (int j = 0; j < T; j += VW) {
+            vfl pv = T - j >= VW ? v_load(pi + j) : v_load_n(pi + j, T - j);
+            v_store(d + j, pv * (v_load(d + j) - dot) * scale);
+        }
+    }
+}
+
+/* One (image, head), from dO and P: dP = dO V^T, dS = P (dP - rowsum(P dP)) scale,
+ * dQ = dS K, dK = dS^T Q, dV = P^T dO, written into dbase's head columns. */
+static void attn_head_backward(float *dbase, const float *dout, const float *base,
+                               const float *p, int T, int C, int hd, int h, float scale,
+                               float *ws) {
+    const int Tp = round_vw(T), hp = round_vw(hd), C3 = 3 * C;
+    const float *q = base + h * hd, *k = base + C + h * hd, *g = dout + h * hd;
+    float *vt = ws, *ds = vt + (size_t)hd * Tp;
+    pack_cols(vt, Tp, base + 2 * C + h * hd, C3, T, hd);
+    small_mm(ds, Tp, g, C, 0, vt, Tp, T, hd, Tp);
+    softmax_backward_rows(ds, p, T, Tp, scale);
+    if (hd == hp) { /* whole vectors: read Q, K, dO and write d(qkv) in place */
+        small_mm(dbase + h * hd, C3, ds, Tp, 0, k, C3, T, T, hd);         /* dQ */
+        small_mm(dbase + C + h * hd, C3, ds, Tp, 1, q, C3, T, T, hd);     /* dK = dS^T Q */
+        small_mm(dbase + 2 * C + h * hd, C3, p, T, 1, g, C, T, T, hd);    /* dV = P^T dO */
+        return;
+    }
+    float *kp = ds + (size_t)T * Tp, *qp = kp + (size_t)T * hp, *gp = qp + (size_t)T * hp;
+    float *o = gp + (size_t)T * hp;
+    pack_rows(kp, hp, k, C3, T, hd);
+    pack_rows(qp, hp, q, C3, T, hd);
+    pack_rows(gp, hp, g, C, T, hd);
+    small_mm(o, hp, ds, Tp, 0, kp, hp, T, T, hp);
+    copy_rows(dbase + h * hd, C3, o, hp, T, hd);
+    small_mm(o, hp, ds, Tp, 1, qp, hp, T, T, hp);
+    copy_rows(dbase + C + h * hd, C3, o, hp, T, hd);
+    small_mm(o, hp, p, T, 1, gp, hp, T, T, hp);
+    copy_rows(dbase + 2 * C + h * hd, C3, o, hp, T, hd);
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv,
+                        const float *att, int B, int T, int C, int H, float *scratch) {
+    double t0 = prof_now();
+    int hd = C / H;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t per = attention_scratch_floats(T, hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        attn_head_backward(dqkv + (size_t)b * T * 3 * C, dout + (size_t)b * T * C,
+                           qkv + (size_t)b * T * 3 * C, att + (size_t)bh * T * T, T, C, hd, h,
+                           scale, scratch + per * omp_get_thread_num());
+    }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 8 * (uint64_t)B * T * T * C);
+}
