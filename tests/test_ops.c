@@ -83,26 +83,62 @@ static double lin_ref(void *p) {
     return L;
 }
 
-static void test_linear(void) {
-    int M = 7, K = 5, N = 6;
-    float x[35], w[30], b[6], r[42], out[42], dx[35] = {0}, dw[30] = {0}, db[6] = {0};
-    fill(x, 35, 1); fill(w, 30, 0.5); fill(b, 6, 0.5); fill(r, 42, 1);
+/* Against the double oracle at (M, K, N); lin_tag names the path. */
+static const char *lin_tag = "sgemm";
+static void check_linear(int M, int K, int N) {
+    size_t nx = (size_t)M * K, nw = (size_t)N * K, no = (size_t)M * N;
+    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw);
+    float *b = malloc(sizeof(float) * N), *r = malloc(sizeof(float) * no);
+    float *out = malloc(sizeof(float) * no), *dx = calloc(nx, sizeof(float));
+    float *dw = calloc(nw, sizeof(float)), *db = calloc(N, sizeof(float));
+    fill(x, nx, 1); fill(w, nw, 0.5); fill(b, N, 0.5); fill(r, no, 1);
     linear_forward(out, x, w, b, M, K, N);
     linear_backward(dx, dw, db, r, x, w, M, K, N);
-    lin_ctx c = {M, K, N, to_d(x, 35), to_d(w, 30), to_d(b, 6), to_d(r, 42), NULL};
-    double ref[42], g[35];
+    lin_ctx c = {M, K, N, to_d(x, nx), to_d(w, nw), to_d(b, N), to_d(r, no), NULL};
+    double *ref = malloc(sizeof(double) * no), *g = malloc(sizeof(double) * (nx > nw ? nx : nw));
     c.out = ref; lin_ref(&c); c.out = NULL;
-    fwd_compare("linear", out, ref, 42);
-    numeric_grad(g, c.x, 35, lin_ref, &c); CU_ASSERT(grad_compare("linear dinp", dx, g, 35) <= 1);
-    numeric_grad(g, c.w, 30, lin_ref, &c); CU_ASSERT(grad_compare("linear dw", dw, g, 30) <= 1);
-    numeric_grad(g, c.b, 6, lin_ref, &c); CU_ASSERT(grad_compare("linear db", db, g, 6) <= 1);
-    /* linear_backward_set writes dinp over garbage, accumulates dw */
-    float dx2[35], dw2[30] = {0};
-    for (int i = 0; i < 35; i++) dx2[i] = 1e3f;
+    printf("\n    [%s %dx%dx%d]", lin_tag, M, K, N);
+    fwd_compare("linear", out, ref, no);
+    numeric_grad(g, c.x, nx, lin_ref, &c); CU_ASSERT(grad_compare("linear dinp", dx, g, nx) <= 1);
+    numeric_grad(g, c.w, nw, lin_ref, &c); CU_ASSERT(grad_compare("linear dw", dw, g, nw) <= 1);
+    numeric_grad(g, c.b, N, lin_ref, &c); CU_ASSERT(grad_compare("linear db", db, g, N) <= 1);
+    /* linear_backward_set writes dinp over garbage, accumulates dw; and
+     * linear_backward adds to what dinp holds */
+    float *dx2 = malloc(sizeof(float) * nx), *dw2 = calloc(nw, sizeof(float));
+    for (size_t i = 0; i < nx; i++) dx2[i] = 1e3f;
     linear_backward_set(dx2, dw2, NULL, r, x, w, M, K, N);
-    numeric_grad(g, c.x, 35, lin_ref, &c); CU_ASSERT(grad_compare("linear_set dinp", dx2, g, 35) <= 1);
-    numeric_grad(g, c.w, 30, lin_ref, &c); CU_ASSERT(grad_compare("linear_set dw", dw2, g, 30) <= 1);
-    free(c.x); free(c.w); free(c.b); free(c.r);
+    numeric_grad(g, c.x, nx, lin_ref, &c); CU_ASSERT(grad_compare("linear_set dinp", dx2, g, nx) <= 1);
+    numeric_grad(g, c.w, nw, lin_ref, &c); CU_ASSERT(grad_compare("linear_set dw", dw2, g, nw) <= 1);
+    for (size_t i = 0; i < nx; i++) dx2[i] = 2.0f;
+    linear_backward(dx2, NULL, NULL, r, x, w, M, K, N);
+    for (size_t i = 0; i < nx; i++) dx2[i] -= 2.0f;
+    numeric_grad(g, c.x, nx, lin_ref, &c);
+    CU_ASSERT(grad_compare("linear dinp += ", dx2, g, nx) <= 1);
+    /* linear_residual_forward in place: out = res + x w^T + b over res */
+    float *res = malloc(sizeof(float) * no);
+    fill(res, no, 1);
+    double *rr = malloc(sizeof(double) * no);
+    for (size_t i = 0; i < no; i++) rr[i] = ref[i] + res[i];
+    linear_residual_forward(res, res, x, w, b, M, K, N);
+    fwd_compare("linear_residual", res, rr, no);
+    free(res); free(rr); free(dx2); free(dw2);
+    free(x); free(w); free(b); free(r); free(out); free(dx); free(dw); free(db);
+    free(c.x); free(c.w); free(c.b); free(c.r); free(ref); free(g);
+}
+
+/* on cblas_sgemm (nothing reserved), then on packed weights: sizes that
+ * cross the 12-row tiles and the 32-column panels either way round */
+static void test_linear(void) {
+    ops_pack_reserve(0);
+    lin_tag = "sgemm";
+    check_linear(7, 5, 6);
+    check_linear(13, 37, 40);
+    ops_pack_reserve(64 * 64);
+    lin_tag = "packed";
+    check_linear(7, 5, 6);
+    check_linear(13, 37, 40);
+    check_linear(29, 33, 64);
+    ops_pack_reserve(0);
 }
 
 /* linear_gelu_forward: pre against the double product, out against GELU of
@@ -112,6 +148,7 @@ static void test_linear_gelu(void) {
     float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K), b[40];
     float *pre = malloc(sizeof(float) * M * N), *out = malloc(sizeof(float) * M * N);
     fill(x, (size_t)M * K, 0.5); fill(w, (size_t)N * K, 0.3); fill(b, N, 0.5);
+    ops_pack_reserve(0);
     linear_gelu_forward(pre, out, x, w, b, M, K, N);
     double *rp = malloc(sizeof(double) * M * N), *ro = malloc(sizeof(double) * M * N);
     for (int i = 0; i < M; i++)
@@ -123,6 +160,11 @@ static void test_linear_gelu(void) {
         }
     fwd_compare("linear_gelu pre", pre, rp, (size_t)M * N);
     fwd_compare("linear_gelu out", out, ro, (size_t)M * N);
+    ops_pack_reserve(64 * 64); /* then the packed product, GELU in its tile */
+    linear_gelu_forward(pre, out, x, w, b, M, K, N);
+    fwd_compare("linear_gelu pre, packed", pre, rp, (size_t)M * N);
+    fwd_compare("linear_gelu out, packed", out, ro, (size_t)M * N);
+    ops_pack_reserve(0);
     free(x); free(w); free(pre); free(out); free(rp); free(ro);
 }
 

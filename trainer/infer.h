@@ -35,6 +35,14 @@ void infer_pack(float *wp, const float *w, int K, int N);
  * infer_pack; b may be NULL. Threaded with OpenMP over row blocks. */
 void infer_linear(float *out, const float *inp, const float *wp, const float *b,
                   const float *res, int M, int K, int N, int gelu);
+/* The same, and pre (M, N), unless NULL, receives the values before the
+ * GELU (training keeps them for the backward). */
+void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp, const float *b,
+                      const float *res, int M, int K, int N, int gelu);
+/* Packs a row-major B (K, N) into the panels infer_linear reads, so that it
+ * computes inp @ B: wp[(p K + k) INFER_NR + j] = B[k][p INFER_NR + j] (the
+ * backward's d(inp) = d(out) W takes B = W). */
+void infer_pack_rows(float *wp, const float *w, int K, int N);
 
 /* out (M, C) = LayerNorm of inp (M, C) with gain w and bias b (eps 1e-6),
  * layernorm_forward's formula without its statistics; eight rows at a time

@@ -83,9 +83,18 @@ void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
  * blas_core.c). JEPA_BLAS_KEEP=1 keeps the libraries' choices. */
 void blas_core_select(char **argv);
 
+/* Reserves the buffer the products against weights pack them into (floats
+ * >= infer_pack_floats(K, N) of the largest weight, both orientations);
+ * grows only; 0 releases it. Without it (or for a larger weight) they run
+ * on cblas_sgemm. */
+void ops_pack_reserve(size_t floats);
+
 /* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N);
+/* out = res + inp @ w^T + b (a block's residual add; out may equal res). */
+void linear_residual_forward(float *out, const float *res, const float *inp, const float *w,
+                             const float *b, int M, int K, int N);
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int M, int K, int N);
 /* The same, but dinp is written (its old contents are never read: no zero
@@ -114,7 +123,8 @@ void gelu_backward_inplace(float *d, const float *inp, size_t n);
 /* Multi-head self-attention core: qkv (B, T, 3C) -> out (B, T, C), caching
  * softmax probabilities att (B, H, T, T). Heads are interleaved as in
  * PyTorch's qkv.reshape(B, T, 3, H, C/H). Backward writes (not accumulates)
- * dqkv. scratch: attention_scratch_floats(T, C/H) floats per thread. */
+ * dqkv. att may be NULL where no backward follows (forward-only stacks).
+ * scratch: attention_scratch_floats(T, C/H) floats per thread. */
 size_t attention_scratch_floats(int T, int hd);
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C,
                        int H, float *scratch);

@@ -14,10 +14,9 @@
 #include <string.h>
 
 #include "fastmath.h"
+#include "infer.h"
 #include "jepa.h"
 #include "prof.h"
-
-
 #include "vec.h"
 
 /* ------------------------------------------------------------------ linear */
@@ -32,8 +31,52 @@ void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
     prof_shape_note(ta, tb, M, N, K);
 }
 
+/* Products against a weight matrix skip OpenBLAS's packing of the
+ * activations: the weights (small) are packed per call into pack_buf and
+ * infer_linear_pre's register tiles read the activation rows in place
+ * (AVX-512 builds; elsewhere, or past the reserved size, cblas_sgemm).
+ * Each output is one sum over k in order, whatever the thread count. */
+static float *pack_buf;
+static size_t pack_cap;
+
+void ops_pack_reserve(size_t floats) {
+    if (floats == 0) { /* release: back to cblas_sgemm (tests, A/B) */
+        jepa_free(pack_buf);
+        pack_buf = NULL;
+        pack_cap = 0;
+        return;
+    }
+    if (floats <= pack_cap) return;
+    jepa_free(pack_buf);
+    pack_buf = JEPA_MALLOC(sizeof(float) * floats);
+    pack_cap = floats;
+}
+
+/* out (M, N) = inp (M, K) @ op(w) + b (+ res), pre as infer_linear_pre;
+ * op(w) = w^T for w (N, K) (wt 1) or w (K, N) (wt 0). Returns 0, having
+ * done nothing, where the packed product does not apply. */
+static int packed_product(float *out, float *pre, const float *inp, const float *w, int wt,
+                          const float *b, const float *res, int M, int K, int N, int gelu) {
+#if defined(__AVX512F__)
+    if (infer_pack_floats(K, N) > pack_cap) return 0;
+    double t0 = prof_now();
+    if (wt) infer_pack(pack_buf, w, K, N);
+    else infer_pack_rows(pack_buf, w, K, N);
+    infer_linear_pre(out, pre, inp, pack_buf, b, res, M, K, N, gelu);
+    prof_kernel_add(PROF_K_SGEMM, t0);
+    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
+    prof_shape_note(0, wt, M, N, K);
+    return 1;
+#else
+    (void)out; (void)pre; (void)inp; (void)w; (void)wt; (void)b; (void)res;
+    (void)M; (void)K; (void)N; (void)gelu;
+    return 0;
+#endif
+}
+
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N) {
+    if (packed_product(out, NULL, inp, w, 1, b, NULL, M, K, N, 0)) return;
     float beta = 0.0f;
     if (b) {
         #pragma omp parallel for schedule(static)
@@ -43,10 +86,24 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
     ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, beta, out, N);
 }
 
+void linear_residual_forward(float *out, const float *res, const float *inp, const float *w,
+                             const float *b, int M, int K, int N) {
+    if (packed_product(out, NULL, inp, w, 1, b, res, M, K, N, 0)) return;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        float *o = out + (size_t)i * N;
+        const float *r = res + (size_t)i * N;
+        for (int j = 0; j < N; j++) o[j] = r[j] + b[j];
+    }
+    ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 1.0f, out, N);
+}
+
 /* dinp = beta dinp + dout w (beta 0: written, the old values never read) */
 static void linear_backward_beta(float *dinp, float beta, float *dw, float *db, const float *dout,
                                  const float *inp, const float *w, int M, int K, int N) {
-    if (dinp) ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, beta, dinp, K);
+    if (dinp && !packed_product(dinp, NULL, dout, w, 0, NULL, beta != 0.0f ? dinp : NULL, M, N,
+                                K, 0))
+        ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, beta, dinp, K);
     if (dw) ops_sgemm(1, 0, N, K, M, 1.0f, dout, N, inp, K, 1.0f, dw, K);
     if (db) {
         /* column sums; each thread owns a column range so no reduction races */
@@ -173,6 +230,7 @@ void gelu_forward(float *out, const float *inp, size_t n) {
 
 void linear_gelu_forward(float *pre, float *out, const float *inp, const float *w,
                          const float *b, int M, int K, int N) {
+    if (packed_product(out, pre, inp, w, 1, b, NULL, M, K, N, 1)) return; /* GELU in the tile */
     ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 0.0f, pre, N);
     double t0 = prof_now();
     #pragma omp parallel for schedule(static)

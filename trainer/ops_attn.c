@@ -115,9 +115,9 @@ size_t attention_scratch_floats(int T, int hd) {
 }
 
 /* Softmax of score row s (Tp floats; n of T entries live, causal rows end
- * early) scaled by `scale`, into p (T floats, exact zeros past n); s is
- * scratch. The max, then exp and the sum over VW lanes (added in lane
- * order), then the scale; the tail vector masked, never a scalar loop. */
+ * early) scaled by `scale`, back into s (exact zeros past n) and, unless
+ * NULL, into p (T floats). The max, then exp and the sum over VW lanes,
+ * then the scale; the tail vector masked, never a scalar loop. */
 static void softmax_row(float *s, float *p, int n, int T, float scale) {
     const vfl ninf = v_bcast(-INFINITY);
     vfl vm = ninf;
@@ -131,14 +131,17 @@ static void softmax_row(float *s, float *p, int n, int T, float scale) {
     }
     vfl inv = v_bcast(1.0f / v_hsum(acc));
     for (int j = 0; j < T; j += VW) {
-        vfl y = j < n ? v_select(v_lanes(n - j), v_load(s + j) * inv, (vfl){0}) : (vfl){0};
+        vfl y = j < n ? v_load(s + j) * inv : (vfl){0}; /* lanes past n hold zeros */
+        v_store(s + j, y);
+        if (!p) continue;
         if (T - j >= VW) v_store(p + j, y);
         else v_store_n(p + j, y, T - j);
     }
 }
 
-/* One (image, head): S = Q K^T, P = softmax(scale S) into att (T, T), O = P V
- * into out's head columns. base: the image's qkv rows (T, 3C). */
+/* One (image, head): S = Q K^T, P = softmax(scale S) into att (T, T)
+ * unless NULL, O = P V into out's head columns. base: the image's qkv
+ * rows (T, 3C). P V reads P from the scratch rows, which stay in L1. */
 static void attn_head_forward(float *out, float *att, const float *base, int T, int C, int hd,
                               int h, float scale, int causal, float *ws) {
     const int Tp = round_vw(T), hp = round_vw(hd);
@@ -147,13 +150,14 @@ static void attn_head_forward(float *out, float *att, const float *base, int T, 
     pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
     small_mm(s, Tp, base + h * hd, 3 * C, 0, kt, Tp, T, hd, Tp);
     for (int i = 0; i < T; i++)
-        softmax_row(s + (size_t)i * Tp, att + (size_t)i * T, causal ? i + 1 : T, T, scale);
+        softmax_row(s + (size_t)i * Tp, att ? att + (size_t)i * T : NULL, causal ? i + 1 : T, T,
+                    scale);
     if (hd == hp) { /* V's and O's head columns are whole vectors: in place */
-        small_mm(out + h * hd, C, att, T, 0, base + 2 * C + h * hd, 3 * C, T, T, hd);
+        small_mm(out + h * hd, C, s, Tp, 0, base + 2 * C + h * hd, 3 * C, T, T, hd);
         return;
     }
     pack_rows(vp, hp, base + 2 * C + h * hd, 3 * C, T, hd);
-    small_mm(o, hp, att, T, 0, vp, hp, T, T, hp);
+    small_mm(o, hp, s, Tp, 0, vp, hp, T, T, hp);
     copy_rows(out + h * hd, C, o, hp, T, hd);
 }
 
@@ -168,7 +172,7 @@ static void attn_forward(float *out, float *att, const float *qkv, int B, int T,
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
-        attn_head_forward(out + (size_t)b * T * C, att + (size_t)bh * T * T,
+        attn_head_forward(out + (size_t)b * T * C, att ? att + (size_t)bh * T * T : NULL,
                           qkv + (size_t)b * T * 3 * C, T, C, hd, h, scale, causal,
                           scratch + per * omp_get_thread_num());
     }

@@ -33,6 +33,18 @@ void infer_pack(float *wp, const float *w, int K, int N) {
         }
 }
 
+void infer_pack_rows(float *wp, const float *w, int K, int N) {
+    int np = (N + INFER_NR - 1) / INFER_NR;
+    for (int p = 0; p < np; p++)
+        for (int k = 0; k < K; k++) {
+            float *dst = wp + ((size_t)p * K + k) * INFER_NR;
+            const float *src = w + (size_t)k * N + (size_t)p * INFER_NR;
+            int nc = N - p * INFER_NR < INFER_NR ? N - p * INFER_NR : INFER_NR;
+            memcpy(dst, src, sizeof(float) * nc);
+            for (int j = nc; j < INFER_NR; j++) dst[j] = 0.0f;
+        }
+}
+
 /* out = acc + (res + b) or acc + b: ops.c's rounding order */
 static inline float infer_epi(float acc, const float *b, const float *res, size_t at, int n) {
     float t = b ? b[n] : 0.0f;
@@ -72,8 +84,8 @@ static inline __m512 vgelu(__m512 x) {
  * (<= 32) columns written. mr is a constant where this is inlined, so the
  * row loops unroll into 2 * mr independent accumulators. */
 static inline __attribute__((always_inline)) void
-tile(float *out, const float *A, const float *bp, const float *b, const float *res, int mr,
-     int K, int N, int n0, int ncols, int gelu) {
+tile(float *out, float *pre, const float *A, const float *bp, const float *b, const float *res,
+     int mr, int K, int N, int n0, int ncols, int gelu) {
     __m512 acc[INFER_MR][2];
     for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int k = 0; k < K; k++) {
@@ -98,6 +110,10 @@ tile(float *out, const float *A, const float *bp, const float *b, const float *r
             t1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, res + row + 16), b1);
         }
         __m512 y0 = _mm512_add_ps(acc[r][0], t0), y1 = _mm512_add_ps(acc[r][1], t1);
+        if (pre) {
+            _mm512_mask_storeu_ps(pre + row, m0, y0);
+            _mm512_mask_storeu_ps(pre + row + 16, m1, y1);
+        }
         if (gelu) {
             y0 = vgelu(y0);
             y1 = vgelu(y1);
@@ -107,7 +123,7 @@ tile(float *out, const float *A, const float *bp, const float *b, const float *r
     }
 }
 
-static void rows_block(float *out, const float *A, const float *wp, const float *b,
+static void rows_block(float *out, float *pre, const float *A, const float *wp, const float *b,
                        const float *res, int m, int K, int N, int gelu) {
     int np = (N + INFER_NR - 1) / INFER_NR;
     for (int p = 0; p < np; p++) {
@@ -115,44 +131,44 @@ static void rows_block(float *out, const float *A, const float *wp, const float 
         int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
         int r = 0;
         for (; r + INFER_MR <= m; r += INFER_MR)
-            tile(out + (size_t)r * N, A + (size_t)r * K, bp, b, res ? res + (size_t)r * N : NULL,
-                 INFER_MR, K, N, n0, nc, gelu);
+            tile(out + (size_t)r * N, pre ? pre + (size_t)r * N : NULL, A + (size_t)r * K, bp, b,
+                 res ? res + (size_t)r * N : NULL, INFER_MR, K, N, n0, nc, gelu);
         const float *rr = res ? res + (size_t)r * N : NULL;
-        float *o = out + (size_t)r * N;
+        float *o = out + (size_t)r * N, *pr = pre ? pre + (size_t)r * N : NULL;
         const float *a = A + (size_t)r * K;
         switch (m - r) { /* constant row counts, so each tile unrolls */
-        case 11: tile(o, a, bp, b, rr, 11, K, N, n0, nc, gelu); break;
-        case 10: tile(o, a, bp, b, rr, 10, K, N, n0, nc, gelu); break;
-        case 9: tile(o, a, bp, b, rr, 9, K, N, n0, nc, gelu); break;
-        case 8: tile(o, a, bp, b, rr, 8, K, N, n0, nc, gelu); break;
-        case 7: tile(o, a, bp, b, rr, 7, K, N, n0, nc, gelu); break;
-        case 6: tile(o, a, bp, b, rr, 6, K, N, n0, nc, gelu); break;
-        case 5: tile(o, a, bp, b, rr, 5, K, N, n0, nc, gelu); break;
-        case 4: tile(o, a, bp, b, rr, 4, K, N, n0, nc, gelu); break;
-        case 3: tile(o, a, bp, b, rr, 3, K, N, n0, nc, gelu); break;
-        case 2: tile(o, a, bp, b, rr, 2, K, N, n0, nc, gelu); break;
-        case 1: tile(o, a, bp, b, rr, 1, K, N, n0, nc, gelu); break;
+        case 11: tile(o, pr, a, bp, b, rr, 11, K, N, n0, nc, gelu); break;
+        case 10: tile(o, pr, a, bp, b, rr, 10, K, N, n0, nc, gelu); break;
+        case 9: tile(o, pr, a, bp, b, rr, 9, K, N, n0, nc, gelu); break;
+        case 8: tile(o, pr, a, bp, b, rr, 8, K, N, n0, nc, gelu); break;
+        case 7: tile(o, pr, a, bp, b, rr, 7, K, N, n0, nc, gelu); break;
+        case 6: tile(o, pr, a, bp, b, rr, 6, K, N, n0, nc, gelu); break;
+        case 5: tile(o, pr, a, bp, b, rr, 5, K, N, n0, nc, gelu); break;
+        case 4: tile(o, pr, a, bp, b, rr, 4, K, N, n0, nc, gelu); break;
+        case 3: tile(o, pr, a, bp, b, rr, 3, K, N, n0, nc, gelu); break;
+        case 2: tile(o, pr, a, bp, b, rr, 2, K, N, n0, nc, gelu); break;
+        case 1: tile(o, pr, a, bp, b, rr, 1, K, N, n0, nc, gelu); break;
         default: break;
         }
     }
 }
 
-void infer_linear(float *out, const float *inp, const float *wp, const float *b,
-                  const float *res, int M, int K, int N, int gelu) {
+void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp, const float *b,
+                      const float *res, int M, int K, int N, int gelu) {
     int nblk = (M + INFER_MC - 1) / INFER_MC;
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < nblk; t++) {
         int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
-        rows_block(out + (size_t)r0 * N, inp + (size_t)r0 * K, wp, b,
-                   res ? res + (size_t)r0 * N : NULL, m, K, N, gelu);
+        rows_block(out + (size_t)r0 * N, pre ? pre + (size_t)r0 * N : NULL, inp + (size_t)r0 * K,
+                   wp, b, res ? res + (size_t)r0 * N : NULL, m, K, N, gelu);
     }
 }
 #else
 /* No AVX-512 in this build: sgemm on the unpacked weights, recovered from
  * the panels once per call would cost a copy; instead the panels are read
  * as a strided (K, 32) matrix per panel. */
-void infer_linear(float *out, const float *inp, const float *wp, const float *b,
-                  const float *res, int M, int K, int N, int gelu) {
+void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp, const float *b,
+                      const float *res, int M, int K, int N, int gelu) {
     int np = (N + INFER_NR - 1) / INFER_NR;
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < M; i++)
@@ -165,9 +181,15 @@ void infer_linear(float *out, const float *inp, const float *wp, const float *b,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, nc, K, 1.0f, inp, K,
                     wp + (size_t)p * K * INFER_NR, INFER_NR, 1.0f, out + n0, N);
     }
+    if (pre) memcpy(pre, out, sizeof(float) * M * N);
     if (gelu) gelu_forward(out, out, (size_t)M * N);
 }
 #endif
+
+void infer_linear(float *out, const float *inp, const float *wp, const float *b,
+                  const float *res, int M, int K, int N, int gelu) {
+    infer_linear_pre(out, NULL, inp, wp, b, res, M, K, N, gelu);
+}
 
 /* ------------------------------------------------------------- layernorm */
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "infer.h"
 #include "vit.h"
 
 static const char *blk_names[BLK_N] = {"ln1.w", "ln1.b", "qkv.w", "qkv.b", "proj.w", "proj.b",
@@ -147,7 +148,7 @@ void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int k
     a->ln1m = JEPA_MALLOC(sizeof(float) * nl * M);
     a->ln1r = JEPA_MALLOC(sizeof(float) * nl * M);
     a->qkv = JEPA_MALLOC(sizeof(float) * nl * M * 3 * C);
-    a->att = JEPA_MALLOC(sizeof(float) * nl * a->Amax);
+    a->att = keep ? JEPA_MALLOC(sizeof(float) * nl * a->Amax) : NULL; /* only a backward reads it */
     a->atty = JEPA_MALLOC(sizeof(float) * nl * M * C);
     a->resmid = JEPA_MALLOC(sizeof(float) * nl * M * C);
     a->ln2 = JEPA_MALLOC(sizeof(float) * nl * M * C);
@@ -177,6 +178,17 @@ void vit_scratch_init(vit_scratch *sc, size_t Mmax, int Cmax, int Hmax, int Tmax
     sc->dqkv = JEPA_MALLOC(sizeof(float) * Mmax * 3 * Cmax);
     sc->attn = JEPA_MALLOC(sizeof(float) * attention_scratch_floats(Tmax, hdmax) *
                            omp_get_max_threads());
+    /* the blocks' weights, packed per product: qkv (3C, C), fc1 (Hd, C) and
+     * fc2 (C, Hd), each either way round (forward, backward's d(inp)); the
+     * objectives' other weights are no larger or fall back to cblas_sgemm */
+    const int kn[6][2] = {{Cmax, 3 * Cmax}, {3 * Cmax, Cmax}, {Cmax, Hmax},
+                          {Hmax, Cmax},     {Cmax, Hmax},     {Hmax, Cmax}};
+    size_t pack = 0;
+    for (int i = 0; i < 6; i++) {
+        size_t f = infer_pack_floats(kn[i][0], kn[i][1]);
+        pack = f > pack ? f : pack;
+    }
+    ops_pack_reserve(pack);
 }
 
 void vit_scratch_free(vit_scratch *sc) {
@@ -187,18 +199,6 @@ void vit_scratch_free(vit_scratch *sc) {
 
 /* ------------------------------------------------------------ the stacks */
 
-/* out = res + inp @ w^T + b: the residual add folded into the GEMM (beta = 1) */
-static void linear_residual(float *out, const float *res, const float *inp, const float *w,
-                            const float *b, int M, int K, int N) {
-    #pragma omp parallel for schedule(static)
-    for (int i = 0; i < M; i++) {
-        float *o = out + (size_t)i * N;
-        const float *r = res + (size_t)i * N;
-        for (int j = 0; j < N; j++) o[j] = r[j] + b[j];
-    }
-    ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 1.0f, out, N);
-}
-
 void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S, int T,
                        float *scratch) {
     int M = S * T, C = a->C, Hd = a->Hd;
@@ -208,7 +208,7 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
         size_t s = a->keep ? l : 0;
         float *x = vit_res(a, l), *xo = vit_res(a, l + 1);
         float *ln1 = a->ln1 + s * a->Mmax * C, *qkv = a->qkv + s * a->Mmax * 3 * C;
-        float *att = a->att + s * a->Amax, *atty = a->atty + s * a->Mmax * C;
+        float *att = a->att ? a->att + s * a->Amax : NULL, *atty = a->atty + s * a->Mmax * C;
         float *mid = a->resmid + s * a->Mmax * C, *ln2 = a->ln2 + s * a->Mmax * C;
         float *fch = a->fch + s * a->Mmax * Hd, *fcg = a->fcg + s * a->Mmax * Hd;
         layernorm_forward(ln1, a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax, x,
@@ -216,11 +216,11 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
         linear_forward(qkv, ln1, base + o[BLK_QKVW], base + o[BLK_QKVB], M, C, 3 * C);
         if (a->causal) attention_forward_causal(atty, att, qkv, S, T, C, a->H, scratch);
         else attention_forward(atty, att, qkv, S, T, C, a->H, scratch);
-        linear_residual(mid, x, atty, base + o[BLK_PROJW], base + o[BLK_PROJB], M, C, C);
+        linear_residual_forward(mid, x, atty, base + o[BLK_PROJW], base + o[BLK_PROJB], M, C, C);
         layernorm_forward(ln2, a->ln2m + s * a->Mmax, a->ln2r + s * a->Mmax, mid,
                           base + o[BLK_LN2W], base + o[BLK_LN2B], M, C);
         linear_gelu_forward(fch, fcg, ln2, base + o[BLK_FC1W], base + o[BLK_FC1B], M, C, Hd);
-        linear_residual(xo, mid, fcg, base + o[BLK_FC2W], base + o[BLK_FC2B], M, Hd, C);
+        linear_residual_forward(xo, mid, fcg, base + o[BLK_FC2W], base + o[BLK_FC2B], M, Hd, C);
     }
 }
 
