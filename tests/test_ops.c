@@ -141,6 +141,33 @@ static void test_linear(void) {
     ops_pack_reserve(0);
 }
 
+/* linear_dw over several chunks of rows (ops_dw.c takes 128 at a time),
+ * dW rows past a multiple of 8 and columns past a multiple of 16, against
+ * a double product; accumulates into what dw holds; 1 and 2 threads
+ * bitwise equal (each dW element is one tile's) */
+static void test_linear_dw(void) {
+    const int M = 300, N = 20, K = 45;
+    float *dy = malloc(sizeof(float) * M * N), *x = malloc(sizeof(float) * M * K);
+    float *dw = malloc(sizeof(float) * N * K), *dw2 = malloc(sizeof(float) * N * K);
+    fill(dy, (size_t)M * N, 1); fill(x, (size_t)M * K, 1); fill(dw, (size_t)N * K, 1);
+    memcpy(dw2, dw, sizeof(float) * N * K);
+    double *ref = malloc(sizeof(double) * N * K);
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            double a = dw[n * K + k];
+            for (int m = 0; m < M; m++) a += (double)dy[m * N + n] * x[m * K + k];
+            ref[n * K + k] = a;
+        }
+    omp_set_num_threads(1);
+    linear_dw(dw, dy, x, M, N, K);
+    omp_set_num_threads(2);
+    linear_dw(dw2, dy, x, M, N, K);
+    omp_set_num_threads(1);
+    fwd_compare("linear_dw", dw, ref, (size_t)N * K);
+    CU_ASSERT(memcmp(dw, dw2, sizeof(float) * N * K) == 0);
+    free(dy); free(x); free(dw); free(dw2); free(ref);
+}
+
 /* linear_gelu_forward: pre against the double product, out against GELU of
  * it (tanh form, double); its backward is gelu_backward + linear_backward */
 static void test_linear_gelu(void) {
@@ -600,7 +627,7 @@ int main(void) {
     rng_init(&R, 12345);
     static const test_case cases[] = {
         {"check_can_fail", test_check_can_fail}, {"linear", test_linear},
-        {"linear_gelu", test_linear_gelu},
+        {"linear_gelu", test_linear_gelu},      {"linear_dw", test_linear_dw},
         {"layernorm", test_layernorm},           {"gelu", test_gelu},
         {"attention", test_attention},           {"attention_causal", test_attention_causal},           {"patch_embed", test_patch_embed},
         {"gather_scatter", test_gather_scatter}, {"losses", test_losses},
