@@ -94,12 +94,62 @@ static void pack_rows(float *dst, int ldd, const float *src, int lds, int rows, 
 }
 
 /* dst (cols, ldd) <- transpose of src (rows, cols; row stride lds), zero past rows */
-static void pack_cols(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+static void pack_cols_ref(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
     for (int d = 0; d < cols; d++) {
         float *o = dst + (size_t)d * ldd;
         for (int j = 0; j < rows; j++) o[j] = src[(size_t)j * lds + d];
         for (int j = rows; j < ldd; j++) o[j] = 0.0f;
     }
+}
+
+#if defined(__AVX512F__)
+/* 16 x 16 block transpose: rows r[0..16) of 16 floats -> dst rows c (stride
+ * ldd) = column c of the block. Unpacks within 128-bit lanes, then whole
+ * lanes: u[g][c] holds columns c, c+4, c+8, c+12 of rows 4g..4g+3. */
+static void transpose16(float *dst, int ldd, const __m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {
+        __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 x = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+        __m512 y = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 z = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 w = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        _mm512_storeu_ps(dst + (size_t)c * ldd, _mm512_shuffle_f32x4(x, z, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(c + 4) * ldd, _mm512_shuffle_f32x4(x, z, 0xDD));
+        _mm512_storeu_ps(dst + (size_t)(c + 8) * ldd, _mm512_shuffle_f32x4(y, w, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(c + 12) * ldd, _mm512_shuffle_f32x4(y, w, 0xDD));
+    }
+}
+#endif
+
+/* the same in 16 x 16 register blocks where cols and ldd are multiples of
+ * 16 (scalar, it was a sixth of a predictor head's forward) */
+static void pack_cols(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+#if defined(__AVX512F__)
+    if (cols % 16 == 0 && ldd % 16 == 0) {
+        for (int j = 0; j < ldd; j += 16)
+            for (int d = 0; d < cols; d += 16) {
+                __m512 r[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = j + i < rows ? _mm512_loadu_ps(src + (size_t)(j + i) * lds + d)
+                                        : _mm512_setzero_ps();
+                transpose16(dst + (size_t)d * ldd + j, ldd, r);
+            }
+        return;
+    }
+#endif
+    pack_cols_ref(dst, ldd, src, lds, rows, cols);
 }
 
 /* dst rows (row stride ldd) <- the first cols floats of src rows (stride lds) */
@@ -114,28 +164,51 @@ size_t attention_scratch_floats(int T, int hd) {
     return ((size_t)hd * Tp + 4 * (size_t)T * hp + (size_t)T * Tp + 15) & ~(size_t)15;
 }
 
-/* Softmax of score row s (Tp floats; n of T entries live, causal rows end
- * early) scaled by `scale`, back into s (exact zeros past n) and, unless
- * NULL, into p (T floats). The max, then exp and the sum over VW lanes,
- * then the scale; the tail vector masked, never a scalar loop. */
-static void softmax_row(float *s, float *p, int n, int T, float scale) {
+/* Softmax of nr (<= 4) score rows s (row stride Tp; row r has n[r] of T
+ * entries live, causal rows end early) scaled by `scale`, back into s
+ * (exact zeros past n) and, unless NULL, into p (rows of T floats). The
+ * max, then exp and the sum over VW lanes, then the scale; the tail vector
+ * masked, never a scalar loop. The rows advance together: one row alone is
+ * a chain of dependent reductions, four overlap. */
+static inline __attribute__((always_inline)) void
+softmax_rows(float *s, int Tp, float *p, const int *n, int T, float scale, const int nr) {
     const vfl ninf = v_bcast(-INFINITY);
-    vfl vm = ninf;
-    for (int j = 0; j < n; j += VW) vm = v_max(vm, v_select(v_lanes(n - j), v_load(s + j), ninf));
-    vfl mx = v_bcast(v_hmax(vm) * scale), acc = {0}; /* scale > 0: max commutes with it */
-    for (int j = 0; j < n; j += VW) {
-        vin live = v_lanes(n - j);
-        vfl e = v_select(live, v_expf(v_load(s + j) * scale - mx), (vfl){0});
-        v_store(s + j, e);
-        acc += e;
+    vfl vm[4], mx[4], acc[4], inv[4];
+    for (int r = 0; r < nr; r++) vm[r] = ninf, acc[r] = (vfl){0};
+    for (int j = 0; j < T; j += VW)
+        for (int r = 0; r < nr; r++)
+            if (j < n[r])
+                vm[r] = v_max(vm[r], v_select(v_lanes(n[r] - j), v_load(s + r * Tp + j), ninf));
+    for (int r = 0; r < nr; r++) mx[r] = v_bcast(v_hmax(vm[r]) * scale); /* scale > 0 */
+    for (int j = 0; j < T; j += VW)
+        for (int r = 0; r < nr; r++) {
+            if (j >= n[r]) continue;
+            float *x = s + r * Tp + j;
+            vfl e = v_select(v_lanes(n[r] - j), v_expf(v_load(x) * scale - mx[r]), (vfl){0});
+            v_store(x, e);
+            acc[r] += e;
+        }
+    for (int r = 0; r < nr; r++) inv[r] = v_bcast(1.0f / v_hsum(acc[r]));
+    for (int j = 0; j < T; j += VW)
+        for (int r = 0; r < nr; r++) {
+            vfl y = j < n[r] ? v_load(s + r * Tp + j) * inv[r] : (vfl){0}; /* zeros past n */
+            v_store(s + r * Tp + j, y);
+            if (!p) continue;
+            if (T - j >= VW) v_store(p + r * T + j, y);
+            else v_store_n(p + r * T + j, y, T - j);
+        }
+}
+
+/* rows [0, T) of a head, four at a time */
+static void softmax_head(float *s, int Tp, float *att, int T, float scale, int causal) {
+    int i = 0, n[4];
+    for (; i + 4 <= T; i += 4) {
+        for (int r = 0; r < 4; r++) n[r] = causal ? i + r + 1 : T;
+        softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, n, T, scale, 4);
     }
-    vfl inv = v_bcast(1.0f / v_hsum(acc));
-    for (int j = 0; j < T; j += VW) {
-        vfl y = j < n ? v_load(s + j) * inv : (vfl){0}; /* lanes past n hold zeros */
-        v_store(s + j, y);
-        if (!p) continue;
-        if (T - j >= VW) v_store(p + j, y);
-        else v_store_n(p + j, y, T - j);
+    for (; i < T; i++) {
+        n[0] = causal ? i + 1 : T;
+        softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, n, T, scale, 1);
     }
 }
 
@@ -149,9 +222,7 @@ static void attn_head_forward(float *out, float *att, const float *base, int T, 
     float *o = vp + (size_t)T * hp;
     pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
     small_mm(s, Tp, base + h * hd, 3 * C, 0, kt, Tp, T, hd, Tp);
-    for (int i = 0; i < T; i++)
-        softmax_row(s + (size_t)i * Tp, att ? att + (size_t)i * T : NULL, causal ? i + 1 : T, T,
-                    scale);
+    softmax_head(s, Tp, att, T, scale, causal);
     if (hd == hp) { /* V's and O's head columns are whole vectors: in place */
         small_mm(out + h * hd, C, s, Tp, 0, base + 2 * C + h * hd, 3 * C, T, T, hd);
         return;
