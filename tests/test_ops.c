@@ -143,8 +143,8 @@ static void test_linear(void) {
 
 /* linear_dw over several chunks of rows (ops_dw.c takes 128 at a time),
  * dW rows past a multiple of 8 and columns past a multiple of 16, against
- * a double product; accumulates into what dw holds; 1 and 2 threads
- * bitwise equal (each dW element is one tile's) */
+ * a double product, db against double column sums; accumulates into what
+ * dw and db hold; 1 and 2 threads bitwise equal (each element one tile's) */
 static void test_linear_dw(void) {
     const int M = 300, N = 20, K = 45;
     float *dy = malloc(sizeof(float) * M * N), *x = malloc(sizeof(float) * M * K);
@@ -159,12 +159,21 @@ static void test_linear_dw(void) {
             ref[n * K + k] = a;
         }
     omp_set_num_threads(1);
-    linear_dw(dw, dy, x, M, N, K);
+    float db[20], db2[20];
+    double rb[20];
+    for (int n = 0; n < N; n++) {
+        db[n] = db2[n] = (float)n;
+        rb[n] = n;
+        for (int m = 0; m < M; m++) rb[n] += dy[m * N + n];
+    }
+    linear_dw(dw, db, dy, x, M, N, K);
     omp_set_num_threads(2);
-    linear_dw(dw2, dy, x, M, N, K);
+    linear_dw(dw2, db2, dy, x, M, N, K);
     omp_set_num_threads(1);
     fwd_compare("linear_dw", dw, ref, (size_t)N * K);
+    fwd_compare("linear_dw db", db, rb, (size_t)N);
     CU_ASSERT(memcmp(dw, dw2, sizeof(float) * N * K) == 0);
+    CU_ASSERT(memcmp(db, db2, sizeof(float) * N) == 0);
     free(dy); free(x); free(dw); free(dw2); free(ref);
 }
 

@@ -92,10 +92,10 @@ void ops_pack_reserve(size_t floats);
 /* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N);
-/* dw (N, K) += dy (M, N)^T @ x (M, K): a linear layer's weight gradient
- * (ops_dw.c: register tiles over both operands in place, AVX-512 builds;
- * cblas_sgemm otherwise). */
-void linear_dw(float *dw, const float *dy, const float *x, int M, int N, int K);
+/* dw (N, K) += dy (M, N)^T @ x (M, K) and, unless NULL, db (N) += dy's
+ * column sums: a linear layer's parameter gradients (ops_dw.c: register
+ * tiles over both operands in place, AVX-512 builds; cblas_sgemm otherwise). */
+void linear_dw(float *dw, float *db, const float *dy, const float *x, int M, int N, int K);
 /* out = res + inp @ w^T + b (a block's residual add; out may equal res). */
 void linear_residual_forward(float *out, const float *res, const float *inp, const float *w,
                              const float *b, int M, int K, int N);

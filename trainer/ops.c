@@ -104,8 +104,8 @@ static void linear_backward_beta(float *dinp, float beta, float *dw, float *db, 
     if (dinp && !packed_product(dinp, NULL, dout, w, 0, NULL, beta != 0.0f ? dinp : NULL, M, N,
                                 K, 0))
         ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, beta, dinp, K);
-    if (dw) linear_dw(dw, dout, inp, M, N, K);
-    if (db) {
+    if (dw) linear_dw(dw, db, dout, inp, M, N, K);
+    if (db && !dw) {
         /* column sums; each thread owns a column range so no reduction races */
         #pragma omp parallel
         {

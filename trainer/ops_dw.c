@@ -5,8 +5,9 @@
  * vectors. The rows go in chunks of DW_MB (a chunk's X and dY rows are
  * contiguous and stay in L2 across the tiles) and each tile prefetches its
  * share of the next chunk, which a strided first touch would otherwise
- * wait for. Every dW element belongs to one tile, summed chunk by chunk in
- * row order: the result does not depend on the thread count. */
+ * wait for. db's column sums ride along in the first column panel's
+ * tiles. Every dW and db element belongs to one tile, summed chunk by chunk
+ * in row order: the result does not depend on the thread count. */
 #include <omp.h>
 
 #include "jepa.h"
@@ -42,29 +43,49 @@ static inline void dw_add_row(float *o, __mmask16 q0, __mmask16 q1, __m512 a0, _
     }
 #define DW_ADD(r) dw_add_row(dw + (size_t)(n0 + r) * K + k0, q0, q1, a##r##0, a##r##1);
 
-static void dw_tile8(float *dw, const float *dy, int N, const float *x, int K, int m0, int m1,
-                     int n0, int k0, __mmask16 q0, __mmask16 q1, const char *pf, int npf) {
+/* with_db: also db[n0, n0 + 8) += the same rows' dY sums (the tiles of
+ * the first column panel; constant where inlined, so the others pay nothing) */
+static inline __attribute__((always_inline)) void
+dw_tile8(float *dw, float *db, const float *dy, int N, const float *x, int K, int m0, int m1,
+         int n0, int k0, __mmask16 q0, __mmask16 q1, const char *pf, int npf, const int with_db) {
     DW_ZERO(0) DW_ZERO(1) DW_ZERO(2) DW_ZERO(3) DW_ZERO(4) DW_ZERO(5) DW_ZERO(6) DW_ZERO(7)
+    __m256 sb = _mm256_setzero_ps();
     for (int m = m0; m < m1; m++) {
         if (m - m0 < npf) _mm_prefetch(pf + (size_t)(m - m0) * 64, _MM_HINT_T0);
         const float *xr = x + (size_t)m * K + k0, *d = dy + (size_t)m * N + n0;
         __m512 w0 = _mm512_maskz_loadu_ps(q0, xr), w1 = _mm512_maskz_loadu_ps(q1, xr + 16);
         DW_FMA(0) DW_FMA(1) DW_FMA(2) DW_FMA(3) DW_FMA(4) DW_FMA(5) DW_FMA(6) DW_FMA(7)
+        if (with_db) sb = _mm256_add_ps(sb, _mm256_loadu_ps(d));
     }
     DW_ADD(0) DW_ADD(1) DW_ADD(2) DW_ADD(3) DW_ADD(4) DW_ADD(5) DW_ADD(6) DW_ADD(7)
+    if (with_db) _mm256_storeu_ps(db + n0, _mm256_add_ps(_mm256_loadu_ps(db + n0), sb));
+}
+
+static void dw_tile8_db(float *dw, float *db, const float *dy, int N, const float *x, int K,
+                        int m0, int m1, int n0, int k0, __mmask16 q0, __mmask16 q1,
+                        const char *pf, int npf) {
+    dw_tile8(dw, db, dy, N, x, K, m0, m1, n0, k0, q0, q1, pf, npf, 1);
+}
+
+static void dw_tile8_w(float *dw, const float *dy, int N, const float *x, int K, int m0, int m1,
+                       int n0, int k0, __mmask16 q0, __mmask16 q1, const char *pf, int npf) {
+    dw_tile8(dw, NULL, dy, N, x, K, m0, m1, n0, k0, q0, q1, pf, npf, 0);
 }
 
 /* one row n0 of the same (the rows past the last multiple of 8) */
-static void dw_tile1(float *dw, const float *dy, int N, const float *x, int K, int m0, int m1,
-                     int n0, int k0, __mmask16 q0, __mmask16 q1, const char *pf, int npf) {
+static void dw_tile1(float *dw, float *db, const float *dy, int N, const float *x, int K, int m0,
+                     int m1, int n0, int k0, __mmask16 q0, __mmask16 q1, const char *pf, int npf) {
     DW_ZERO(0)
+    float sb = 0.0f;
     for (int m = m0; m < m1; m++) {
         if (m - m0 < npf) _mm_prefetch(pf + (size_t)(m - m0) * 64, _MM_HINT_T0);
         const float *xr = x + (size_t)m * K + k0, *d = dy + (size_t)m * N + n0;
         __m512 w0 = _mm512_maskz_loadu_ps(q0, xr), w1 = _mm512_maskz_loadu_ps(q1, xr + 16);
         DW_FMA(0)
+        sb += d[0];
     }
     DW_ADD(0)
+    if (db) db[n0] += sb;
 }
 
 /* the next chunk, bytes [0, lx) of X then [0, ld) of dY, split into equal
@@ -85,22 +106,23 @@ static const char *pf_at(const dw_prefetch *p, int t, int *n) {
     return p->d + (at - p->lx) * 64;
 }
 
-/* tile t of a chunk: k-panel t / nb, row block t % nb */
-static void dw_tile_at(float *dw, const float *dy, const float *x, int N, int K, int m0, int m1,
-                       int t, int nb, const dw_prefetch *p) {
+/* tile t of a chunk: k-panel t / nb, row block t % nb; the first panel's
+ * tiles own db (may be NULL) */
+static void dw_tile_at(float *dw, float *db, const float *dy, const float *x, int N, int K,
+                       int m0, int m1, int t, int nb, const dw_prefetch *p) {
     int k0 = t / nb * DW_NR, n0 = t % nb * DW_MR, npf;
     int kc = K - k0 < DW_NR ? K - k0 : DW_NR, mr = N - n0 < DW_MR ? N - n0 : DW_MR;
     const __mmask16 q0 = lanes16(kc), q1 = lanes16(kc - 16);
     const char *pf = pf_at(p, t, &npf);
-    if (mr == DW_MR) {
-        dw_tile8(dw, dy, N, x, K, m0, m1, n0, k0, q0, q1, pf, npf);
-        return;
-    }
-    for (int r = 0; r < mr; r++) /* the share's prefetches go with the first row */
-        dw_tile1(dw, dy, N, x, K, m0, m1, n0 + r, k0, q0, q1, pf, r ? 0 : npf);
+    float *b = k0 == 0 ? db : NULL;
+    if (mr == DW_MR && b) dw_tile8_db(dw, b, dy, N, x, K, m0, m1, n0, k0, q0, q1, pf, npf);
+    else if (mr == DW_MR) dw_tile8_w(dw, dy, N, x, K, m0, m1, n0, k0, q0, q1, pf, npf);
+    else /* the share's prefetches go with the first row */
+        for (int r = 0; r < mr; r++)
+            dw_tile1(dw, b, dy, N, x, K, m0, m1, n0 + r, k0, q0, q1, pf, r ? 0 : npf);
 }
 
-void linear_dw(float *dw, const float *dy, const float *x, int M, int N, int K) {
+void linear_dw(float *dw, float *db, const float *dy, const float *x, int M, int N, int K) {
     double start = prof_now();
     const int nb = (N + DW_MR - 1) / DW_MR, ntile = nb * ((K + DW_NR - 1) / DW_NR);
     #pragma omp parallel
@@ -114,7 +136,7 @@ void linear_dw(float *dw, const float *dy, const float *x, int M, int N, int K) 
                              ((long)(m2 - m1) * K * 4 + 63) / 64,
                              ((long)(m2 - m1) * N * 4 + 63) / 64, 0};
             p.per = (p.lx + p.ld + ntile - 1) / ntile;
-            for (int t = tb; t < te; t++) dw_tile_at(dw, dy, x, N, K, m0, m1, t, nb, &p);
+            for (int t = tb; t < te; t++) dw_tile_at(dw, db, dy, x, N, K, m0, m1, t, nb, &p);
         }
     }
     prof_kernel_add(PROF_K_SGEMM, start);
@@ -123,7 +145,10 @@ void linear_dw(float *dw, const float *dy, const float *x, int M, int N, int K) 
 }
 #else
 /* No AVX-512 in this build: OpenBLAS's product. */
-void linear_dw(float *dw, const float *dy, const float *x, int M, int N, int K) {
+void linear_dw(float *dw, float *db, const float *dy, const float *x, int M, int N, int K) {
     ops_sgemm(1, 0, N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
+    if (db)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) db[j] += dy[(size_t)i * N + j];
 }
 #endif
