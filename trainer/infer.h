@@ -1,7 +1,9 @@
 /* infer.h - forward-only kernels for feature extraction (private to
  * trainer/): a matrix product against weights packed once, and attention
- * that keeps no probabilities. Training keeps its own kernels (ops.c): its
- * backward needs every activation, and its sgemm order fixes param_hash.
+ * that keeps no probabilities. Training keeps its own attention and
+ * LayerNorm (ops.c, ops_attn.c: its backward needs every activation), but
+ * its products against weights run on infer_linear with the weights packed
+ * per call (either orientation: infer_pack, infer_pack_rows).
  *
  * Why our own product: the OpenBLAS this project links (0.3.21) takes a
  * Zen 5 for a Haswell and runs AVX2 kernels at ~95 GFLOP/s per core, where

@@ -69,7 +69,9 @@ void images_stats(const jepa_images *d, float *mean, float *std);
 
 /* Row-major C (M, N) = alpha op(A) op(B) + beta C through cblas_sgemm (op:
  * transpose when ta/tb is 1), counting 2MNK FLOPs and the time (prof.h).
- * Every matrix product of a training step goes through it. */
+ * The linear layers' products use their own kernels where the build has
+ * AVX-512 (packed weights, linear_dw) and count the same way: every matrix
+ * product of a training step is in the sgemm kernel's FLOPs and time. */
 void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -1,14 +1,12 @@
-/* ops.c - forward/backward kernels of the ViT. Matrix products go through
- * OpenBLAS cblas_sgemm (ops_sgemm) over all tokens of the batch at once; the
- * small per-head attention products run in registers (small_mm, GCC/Clang
- * vector types), row reductions over fixed vector lanes, LayerNorm and GELU
- * as loops the compiler vectorises; threaded with OpenMP over rows or
- * (image, head) pairs, every sum in an order that does not depend on the
- * thread count. No kernel allocates. */
+/* ops.c - forward/backward kernels of the ViT but attention (ops_attn.c)
+ * and the weight gradient (ops_dw.c). Products against weights run on
+ * weights packed per call through ops_infer.c's register tiles (AVX-512
+ * builds; cblas_sgemm otherwise, and for every other product, via
+ * ops_sgemm); row reductions over fixed vector lanes (vec.h), LayerNorm and
+ * GELU as loops the compiler vectorises; threaded with OpenMP over rows,
+ * every sum in an order that does not depend on the thread count. No
+ * kernel allocates. */
 #include <cblas.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 #include <math.h>
 #include <omp.h>
 #include <string.h>

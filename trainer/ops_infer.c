@@ -1,6 +1,7 @@
 /* ops_infer.c - forward-only kernels for feature extraction (infer.h): a
- * register-blocked matrix product over pre-packed weights and attention
- * without a probability tensor. */
+ * register-blocked matrix product over pre-packed weights (training's
+ * products against weights use it too, ops.c) and attention without a
+ * probability tensor. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
