@@ -172,8 +172,10 @@ static void test_linear_dw(void) {
     omp_set_num_threads(1);
     fwd_compare("linear_dw", dw, ref, (size_t)N * K);
     fwd_compare("linear_dw db", db, rb, (size_t)N);
+#if defined(__AVX512F__) /* elsewhere dW is cblas_sgemm's, split by its own threads */
     CU_ASSERT(memcmp(dw, dw2, sizeof(float) * N * K) == 0);
     CU_ASSERT(memcmp(db, db2, sizeof(float) * N) == 0);
+#endif
     free(dy); free(x); free(dw); free(dw2); free(ref);
 }
 
