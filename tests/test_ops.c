@@ -37,10 +37,13 @@ static double *to_d(const float *p, size_t n) {
 static double grad_compare(const char *what, const float *a, const double *num, size_t n) {
     double maxn = 0.0, worst = 0.0;
     for (size_t i = 0; i < n; i++) maxn = fmax(maxn, fabs(num[i]));
+    size_t nonfinite = 0; /* fmax ignores NaN: count them apart */
     for (size_t i = 0; i < n; i++) {
         double tol = 1e-3 * fabs(num[i]) + 1e-5 * maxn + 1e-12;
         worst = fmax(worst, fabs(a[i] - num[i]) / tol);
+        nonfinite += !isfinite(a[i]) || !isfinite(num[i]);
     }
+    CU_ASSERT_EQUAL(nonfinite, 0);
     printf("\n    %-22s n=%-6zu max|g|=%.3e worst err/tol=%.3f", what, n, maxn, worst);
     CU_ASSERT(maxn > 0.0); /* a zero gradient everywhere would check nothing */
     return worst;
@@ -49,7 +52,12 @@ static double grad_compare(const char *what, const float *a, const double *num, 
 static void fwd_compare(const char *what, const float *out, const double *ref, size_t n) {
     double maxr = 0.0, worst = 0.0;
     for (size_t i = 0; i < n; i++) maxr = fmax(maxr, fabs(ref[i]));
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(out[i] - ref[i]));
+    size_t nonfinite = 0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs(out[i] - ref[i]));
+        nonfinite += !isfinite(out[i]) || !isfinite(ref[i]);
+    }
+    CU_ASSERT_EQUAL(nonfinite, 0);
     printf("\n    %-22s forward max|diff|=%.2e (max|ref| %.2e)", what, worst, maxr);
     CU_ASSERT(worst <= 1e-4 * fmax(1.0, maxr));
 }
@@ -604,7 +612,8 @@ static void test_vec(void) {
     int bad = 0;
     for (int i = 0; i < 4000; i++) {
         float x[VW], y[VW];
-        for (int k = 0; k < VW; k++) x[k] = (float)((i * VW + k) * 0.0061 - 195.0);
+        /* [-195, 195] at any VW: clamped, accurate and overflowing ranges */
+        for (int k = 0; k < VW; k++) x[k] = (float)((i * 16 + k) * 0.0061 - 195.0);
         vfl e = v_expf(v_load(x));
         v_store(y, e);
         for (int k = 0; k < VW; k++) {
@@ -614,6 +623,10 @@ static void test_vec(void) {
         }
     }
     CU_ASSERT_EQUAL(bad, 0);
+    float nanv[VW], got[VW];
+    for (int k = 0; k < VW; k++) nanv[k] = k % 2 ? NAN : 1.0f;
+    v_store(got, v_expf(v_load(nanv)));
+    for (int k = 0; k < VW; k++) CU_ASSERT(k % 2 ? isnan(got[k]) : got[k] == fast_expf(1.0f));
     float l[VW], buf[2 * VW];
     for (int k = 0; k < VW; k++) l[k] = (float)rng_normal(&R) * (k % 3 ? 1e-3f : 1e3f);
     float a = v_hsum(v_load(l)), b = v_hsum_ref(v_load(l));
@@ -621,7 +634,13 @@ static void test_vec(void) {
     double sum = 0;
     for (int k = 0; k < VW; k++) sum += l[k];
     CU_ASSERT(fabs(a - sum) <= 1e-6 * 1e3 * VW);
-    CU_ASSERT_EQUAL(v_hmax(v_load(l)), v_hmax(v_select(v_lanes(VW), v_load(l), v_bcast(-1e30f))));
+    float m_all = l[0], m_head = l[0]; /* the max of all lanes, and of the first VW - 1 */
+    for (int k = 1; k < VW; k++) {
+        m_all = fmaxf(m_all, l[k]);
+        if (k < VW - 1) m_head = fmaxf(m_head, l[k]);
+    }
+    CU_ASSERT_EQUAL(v_hmax(v_load(l)), m_all);
+    CU_ASSERT_EQUAL(v_hmax(v_select(v_lanes(VW - 1), v_load(l), v_bcast(-1e30f))), m_head);
     for (int n = 1; n < VW; n++) {
         for (int k = 0; k < 2 * VW; k++) buf[k] = 7.0f;
         v_store_n(buf, v_load_n(l, n), n);

@@ -88,7 +88,10 @@ void blas_core_select(char **argv);
 /* Reserves the buffer the products against weights pack them into (floats
  * >= infer_pack_floats(K, N) of the largest weight, both orientations);
  * grows only; 0 releases it. Without it (or for a larger weight) they run
- * on cblas_sgemm. */
+ * on cblas_sgemm. One buffer per process: the products that use it must not
+ * run inside an OpenMP parallel region (asserted) or from two threads. The
+ * path, so the bits, of a weight outside the ViT blocks can depend on the
+ * largest reservation so far (vit_scratch_init reserves its blocks'). */
 void ops_pack_reserve(size_t floats);
 
 /* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */

@@ -53,6 +53,11 @@ static int world_check_data(world_obj *o, const shard_schema *sc, const jepa_spe
     o->T = (int)f->shape[0];
     o->A = (int)a->shape[1];
     o->S = (int)st->shape[1];
+    if (o->A < 1 || o->S < 1) {
+        snprintf(err, errlen, "%s: actions have %d and states %d components (need >= 1)", dir, o->A,
+                 o->S);
+        return -1;
+    }
     if ((int)a->shape[0] != o->T - 1 || (int)st->shape[0] != o->T) {
         snprintf(err, errlen, "%s: %d frames but %u actions and %u states per episode", dir, o->T,
                  a->shape[0], st->shape[0]);

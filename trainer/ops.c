@@ -57,6 +57,7 @@ static int packed_product(float *out, float *pre, const float *inp, const float 
                           const float *b, const float *res, int M, int K, int N, int gelu) {
 #if defined(__AVX512F__)
     if (infer_pack_floats(K, N) > pack_cap) return 0;
+    JEPA_ASSERT(!omp_in_parallel()); /* one pack_buf per process */
     double t0 = prof_now();
     if (wt) infer_pack(pack_buf, w, K, N);
     else infer_pack_rows(pack_buf, w, K, N);

@@ -58,7 +58,7 @@ static inline vfl v_max(vfl a, vfl b) {
 #elif VW == 8
     return (vfl)_mm256_max_ps((__m256)a, (__m256)b);
 #else
-    for (int k = 0; k < VW; k++) a[k] = b[k] > a[k] ? b[k] : a[k];
+    for (int k = 0; k < VW; k++) a[k] = a[k] > b[k] ? a[k] : b[k]; /* maxps: b on NaN */
     return a;
 #endif
 }
@@ -118,7 +118,7 @@ static inline vfl v_min(vfl a, vfl b) {
 #elif VW == 8
     return (vfl)_mm256_min_ps((__m256)a, (__m256)b);
 #else
-    for (int k = 0; k < VW; k++) a[k] = b[k] < a[k] ? b[k] : a[k];
+    for (int k = 0; k < VW; k++) a[k] = a[k] < b[k] ? a[k] : b[k]; /* minps: b on NaN */
     return a;
 #endif
 }
@@ -169,7 +169,9 @@ static inline float v_hmax(vfl v) { /* a max is exact in any order */
 /* fast_expf (fastmath.h) on VW lanes: the same operations in the same
  * order (no FMA), so the same bits lane by lane */
 static inline vfl v_expf(vfl x) {
-    x = v_min(v_max(x, v_bcast(-87.0f)), v_bcast(88.0f));
+    /* x second: maxps/minps return the second operand on NaN, so NaN
+     * propagates as in fast_expf instead of clamping to exp(-87) */
+    x = v_min(v_bcast(88.0f), v_max(v_bcast(-87.0f), x));
     vfl n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     vfl r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
     vfl p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f +

@@ -52,6 +52,8 @@ void vit_acts_free(vit_acts *a);
 /* Input of block l (l = L: the stack's output). */
 float *vit_res(const vit_acts *a, int l);
 
+/* Also grows the process's weight-pack buffer to the blocks' weights
+ * (ops_pack_reserve, jepa.h). */
 void vit_scratch_init(vit_scratch *sc, size_t Mmax, int Cmax, int Hmax, int Tmax, int hdmax);
 void vit_scratch_free(vit_scratch *sc);
 
