@@ -19,7 +19,10 @@
 #include "jepa.h"
 #include "testutil.h"
 
-static jepa_dims small_dims_ch(int ch) {
+/* wide: head widths 16 (encoder 32 / 2 heads, predictor 16 / 1 head), the
+ * widths whose attention runs in place on whole vectors (ops_attn.c);
+ * otherwise 8 and 4, the packed-copy path */
+static jepa_dims small_dims_ch(int ch, int wide) {
     jepa_spec s;
     spec_defaults(&s);
     s.model.channels = ch;
@@ -31,13 +34,16 @@ static jepa_dims small_dims_ch(int ch) {
     s.model.pred_width = 8;
     s.model.pred_depth = 2;
     s.model.pred_heads = 2;
+    if (wide) {
+        s.model.width = 32;
+        s.model.pred_width = 16;
+        s.model.pred_heads = 1;
+    }
     jepa_dims d;
     char err[256];
     CU_ASSERT_FATAL(jepa_dims_from_spec(&d, &s, err, sizeof err) == 0);
     return d;
 }
-
-static jepa_dims small_dims(void) { return small_dims_ch(1); }
 
 static mask_cfg default_masks(void) {
     mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4, MASK_CUT_RESAMPLE, MASK_ROUND_AREA};
@@ -142,8 +148,11 @@ static double ref_loss(void *vc) {
     return L / n;
 }
 
-static void check_model_grad(loss_kind kind, int ch, int joint) {
-    jepa_dims d = small_dims_ch(ch);
+/* Finite differences of every parameter, or (wide) of every 7th: the wide
+ * model has ~4x the parameters, each reference loss ~4x the work. */
+static void check_model_grad(loss_kind kind, int ch, int joint, int wide) {
+    const size_t stride = wide ? 7 : 1;
+    jepa_dims d = small_dims_ch(ch, wide);
     d.pjoint = joint;
     int B = 3, G = d.grid;
     mask_cfg mc = default_masks();
@@ -192,7 +201,7 @@ static void check_model_grad(loss_kind kind, int ch, int joint) {
 
     double *gn = malloc(sizeof(double) * m.nparams);
     const double h = 1e-6;
-    for (size_t i = 0; i < m.nparams; i++) {
+    for (size_t i = 0; i < m.nparams; i += stride) {
         double s = c.P[i];
         c.P[i] = s + h;
         double lp = ref_loss(&c);
@@ -206,8 +215,9 @@ static void check_model_grad(loss_kind kind, int ch, int joint) {
     for (int t = 0; t < m.ntensors; t++) {
         const jepa_tensor *ts = &m.tensors[t];
         double dn = 0, nn = 0, maxn = 0, worst = 0;
-        for (size_t k = 0; k < ts->numel; k++) maxn = fmax(maxn, fabs(gn[ts->offset + k]));
-        for (size_t k = 0; k < ts->numel; k++) {
+        size_t k0 = (stride - ts->offset % stride) % stride; /* first checked entry */
+        for (size_t k = k0; k < ts->numel; k += stride) maxn = fmax(maxn, fabs(gn[ts->offset + k]));
+        for (size_t k = k0; k < ts->numel; k += stride) {
             double a = m.grads[ts->offset + k], n = gn[ts->offset + k];
             dn += (a - n) * (a - n);
             nn += n * n;
@@ -216,6 +226,7 @@ static void check_model_grad(loss_kind kind, int ch, int joint) {
         double rel = sqrt(dn) / (sqrt(nn) + 1e-30);
         worst_rel = fmax(worst_rel, rel);
         worst_el = fmax(worst_el, worst);
+        if (k0 >= ts->numel) continue; /* a tensor smaller than the stride, not sampled */
         if (rel > GRAD_TENSOR_REL || worst > 1 || nn == 0) {
             bad++;
             printf("\n    FAIL %-18s rel %.2e worst %.2f |g| %.2e", ts->name, rel, worst, sqrt(nn));
@@ -228,12 +239,14 @@ static void check_model_grad(loss_kind kind, int ch, int joint) {
     jepa_model_free(&m);
 }
 
-static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0); }
-static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1, 0); }
+static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0); }
+static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1, 0, 0); }
+/* head widths 16: attention in place (ops_attn.c), every 7th parameter */
+static void test_grad_wide(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 1); }
 /* model.pred_pass joint: one predictor sequence per image, every block's mask tokens */
-static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1); }
+static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0); }
 /* RGB input: the patch embedding's 3-channel layout (patchify, enc.patch.w) */
-static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0); }
+static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0, 0); }
 
 /* The table: contiguous, covers the buffer, decay only on matrices,
  * encoder first, and the tiny config's parameter count. */
@@ -391,8 +404,8 @@ static void test_mask_counts(void) {
 
 /* Same seed and inputs: bitwise-identical loss and gradients, 1 vs 2 threads
  * included (every reduction has a fixed order). */
-static void test_determinism(void) {
-    jepa_dims d = small_dims();
+static void check_determinism(int wide) {
+    jepa_dims d = small_dims_ch(1, wide);
     mask_cfg mc = default_masks();
     int B = 4, maxt = mask_max_tokens(&mc, d.grid);
     float *g1 = NULL;
@@ -426,12 +439,20 @@ static void test_determinism(void) {
     free(g1);
 }
 
+/* loss and gradients bitwise equal at 1 and 2 threads, for head widths
+ * 8/4 (packed-copy attention) and 16 (in place) */
+static void test_determinism(void) {
+    check_determinism(0);
+    check_determinism(1);
+}
+
 int main(void) {
     static const test_case cases[] = {
         {"param_table", test_param_table}, {"masks", test_masks},
         {"mask_counts", test_mask_counts},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
         {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb}, {"grad_joint", test_grad_joint},
+        {"grad_wide", test_grad_wide},
     };
     return test_main("model", cases, (int)(sizeof cases / sizeof cases[0]));
 }
