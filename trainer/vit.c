@@ -178,13 +178,13 @@ void vit_scratch_init(vit_scratch *sc, size_t Mmax, int Cmax, int Hmax, int Tmax
     sc->dqkv = JEPA_MALLOC(sizeof(float) * Mmax * 3 * Cmax);
     sc->attn = JEPA_MALLOC(sizeof(float) * attention_scratch_floats(Tmax, hdmax) *
                            omp_get_max_threads());
-    /* the blocks' weights, packed per product: qkv (3C, C), fc1 (Hd, C) and
-     * fc2 (C, Hd), each either way round (forward, backward's d(inp)); the
+    /* the blocks' weights, packed per product as (K, N): qkv (C, 3C) and the
+     * MLP's (C, Hd), each either way round (forward, backward's d(inp); fc1
+     * and fc2 are each other's transpose, proj (C, C) is smaller); the
      * objectives' other weights are no larger or fall back to cblas_sgemm */
-    const int kn[6][2] = {{Cmax, 3 * Cmax}, {3 * Cmax, Cmax}, {Cmax, Hmax},
-                          {Hmax, Cmax},     {Cmax, Hmax},     {Hmax, Cmax}};
+    const int kn[4][2] = {{Cmax, 3 * Cmax}, {3 * Cmax, Cmax}, {Cmax, Hmax}, {Hmax, Cmax}};
     size_t pack = 0;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 4; i++) {
         size_t f = infer_pack_floats(kn[i][0], kn[i][1]);
         pack = f > pack ? f : pack;
     }
