@@ -18,6 +18,7 @@
 #include "dref.h"
 #include "jepa.h"
 #include "testutil.h"
+#include "vit.h"
 
 /* wide: head widths 16 (encoder 32 / 2 heads, predictor 16 / 1 head), the
  * widths whose attention runs in place on whole vectors (ops_attn.c);
@@ -439,6 +440,69 @@ static void check_determinism(int wide) {
     free(g1);
 }
 
+/* vit_stack_forward_rows: the listed rows' outputs are bitwise those of the
+ * full stack, and its backward (d(output) at the listed rows only) gives
+ * the full backward's gradients, to the rounding of the weight gradients'
+ * sums (they add fewer zero rows, in other chunks). Head width 16 (in place)
+ * and 8 (packed copies); rows unsorted. */
+static void check_stack_rows(int C, int H) {
+    const int L = 2, S = 3, T = 9, M = S * T, Hd = 2 * C, nr = 7;
+    const int rows[7] = {20, 2, 9, 26, 15, 0, 11};
+    jepa_tensor tensors[2 * BLK_N];
+    size_t blk[2 * BLK_N];
+    table_builder tb = {tensors, 0, 2 * BLK_N, 0};
+    for (int l = 0; l < L; l++) table_add_block(&tb, "b", l, C, Hd, blk + (size_t)l * BLK_N);
+    size_t np = tb.off;
+    float *W = malloc(sizeof(float) * np), *G1 = calloc(np, sizeof(float));
+    float *G2 = calloc(np, sizeof(float)), *x0 = malloc(sizeof(float) * M * C);
+    float *d1 = calloc((size_t)M * C, sizeof(float)), *d2 = calloc((size_t)M * C, sizeof(float));
+    float *out = malloc(sizeof(float) * M * C);
+    jepa_rng r;
+    rng_init(&r, 5);
+    for (size_t i = 0; i < np; i++) W[i] = (float)(0.2 * rng_normal(&r));
+    for (int i = 0; i < M * C; i++) x0[i] = (float)rng_normal(&r);
+    vit_acts a;
+    vit_scratch sc;
+    vit_acts_init(&a, L, S, T, C, Hd, H, 1);
+    vit_scratch_init(&sc, (size_t)M, C, Hd, T, C / H);
+    /* full: output and backward from d(output) at the listed rows */
+    memcpy(vit_res(&a, 0), x0, sizeof(float) * M * C);
+    vit_stack_forward(&a, W, blk, S, T, sc.attn);
+    memcpy(out, vit_res(&a, L), sizeof(float) * M * C);
+    for (int k = 0; k < nr; k++)
+        for (int c = 0; c < C; c++) d1[(size_t)rows[k] * C + c] = (float)rng_normal(&r);
+    for (int k = 0; k < nr; k++) memcpy(d2 + (size_t)k * C, d1 + (size_t)rows[k] * C, sizeof(float) * C);
+    vit_stack_backward(NULL, &a, &sc, W, G1, blk, S, T, d1);
+    /* listed rows only */
+    memcpy(vit_res(&a, 0), x0, sizeof(float) * M * C);
+    vit_stack_forward_rows(&a, W, blk, S, T, sc.attn, rows, nr);
+    int same = 1;
+    for (int k = 0; k < nr; k++)
+        same &= !memcmp(vit_res(&a, L) + (size_t)k * C, out + (size_t)rows[k] * C, sizeof(float) * C);
+    CU_ASSERT(same);
+    vit_stack_backward(NULL, &a, &sc, W, G2, blk, S, T, d2);
+    double eg = 0, ng = 0, ed = 0, nd = 0;
+    for (size_t i = 0; i < np; i++) {
+        eg = fmax(eg, fabs(G1[i] - G2[i]));
+        ng = fmax(ng, fabs(G1[i]));
+    }
+    for (int i = 0; i < M * C; i++) {
+        ed = fmax(ed, fabs(d1[i] - d2[i]));
+        nd = fmax(nd, fabs(d1[i]));
+    }
+    printf("\n    C %d H %d: outputs bitwise %s; max |grad diff| %.2e of %.2e, |d(input) diff| %.2e of %.2e",
+           C, H, same ? "equal" : "DIFFER", eg, ng, ed, nd);
+    CU_ASSERT(ng > 0 && nd > 0 && eg <= 1e-5 * ng && ed <= 1e-5 * nd);
+    vit_acts_free(&a);
+    vit_scratch_free(&sc);
+    free(W); free(G1); free(G2); free(x0); free(d1); free(d2); free(out);
+}
+
+static void test_stack_rows(void) {
+    check_stack_rows(32, 2);
+    check_stack_rows(32, 4);
+}
+
 /* loss and gradients bitwise equal at 1 and 2 threads, for head widths
  * 8/4 (packed-copy attention) and 16 (in place) */
 static void test_determinism(void) {
@@ -452,7 +516,7 @@ int main(void) {
         {"mask_counts", test_mask_counts},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
         {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb}, {"grad_joint", test_grad_joint},
-        {"grad_wide", test_grad_wide},
+        {"grad_wide", test_grad_wide}, {"stack_rows", test_stack_rows},
     };
     return test_main("model", cases, (int)(sizeof cases / sizeof cases[0]));
 }

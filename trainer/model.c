@@ -23,10 +23,13 @@ struct jepa_acts {
     int *ctx_flat;     /* (B*Nc) b*N + token */
     int *tgt_flat;     /* (P*B*Nt) b*N + token */
     int *prow;         /* (P*B*Nt) row of each target token in the predictor stack */
+    int *trows, *tmap; /* (B*N) the target blocks' tokens b*N + t, ascending; and each
+                          token's index in that list (-1: in no target block) */
     vit_acts enc, tgt, pred;
     float *z, *zm, *zr;       /* (B*Nc, D) online encoder output after final LN */
-    float *tln, *tlm, *tlr;   /* (B*N, D) target encoder output after final LN */
-    float *h, *hm, *hr;       /* (B*N, D) layer-normed again, no affine */
+    float *tln, *tlm, *tlr;   /* (B*N, D) target encoder output after final LN (in a
+                                 step: the trows rows only) */
+    float *h, *hm, *hr;       /* (B*N, D) layer-normed again, no affine (trows rows) */
     float *y;                 /* (P*B*Nt, D) regression targets */
     float *zp;                /* (B*Nc, Dp) predictor input projection */
     float *xt, *xtn, *xtm, *xtr; /* (P*B*Nt, Dp) predictor outputs at targets */
@@ -146,6 +149,8 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     A->ctx_flat = JEPA_MALLOC(sizeof(int) * BN);
     A->tgt_flat = JEPA_MALLOC(sizeof(int) * PBT);
     A->prow = JEPA_MALLOC(sizeof(int) * PBT);
+    A->trows = JEPA_MALLOC(sizeof(int) * BN);
+    A->tmap = JEPA_MALLOC(sizeof(int) * BN);
     A->z = JEPA_MALLOC(sizeof(float) * BN * d->D);
     A->zm = JEPA_MALLOC(sizeof(float) * BN);
     A->zr = JEPA_MALLOC(sizeof(float) * BN);
@@ -184,7 +189,7 @@ void jepa_model_free(jepa_model *m) {
         vit_acts_free(&A->enc);
         vit_acts_free(&A->tgt);
         vit_acts_free(&A->pred);
-        void *p[] = {A->patches, A->pctx, A->ctx_flat, A->tgt_flat, A->prow, A->z, A->zm,
+        void *p[] = {A->patches, A->pctx, A->ctx_flat, A->tgt_flat, A->prow, A->trows, A->tmap, A->z, A->zm,
                      A->zr, A->tln, A->tlm, A->tlr, A->h, A->hm, A->hr, A->y, A->zp, A->xt,
                      A->xtn, A->xtm, A->xtr, A->pout, A->dpout, A->dres,
                      A->dzp, A->dz, A->dxt, A->dxtn, A};
@@ -198,9 +203,11 @@ void jepa_model_free(jepa_model *m) {
 /* ------------------------------------------------------------ the step */
 
 /* Encoder over all N tokens of B images with parameters `base`; leaves the
- * final-LayerNorm output in out (B*N, D). Forward only (target / features). */
-static void encode_full(jepa_model *m, const float *base, int B, float *out, float *om,
-                        float *orr) {
+ * final-LayerNorm output in out (B*N, D), or with rows (vit_stack_forward_rows)
+ * that of the nrows listed tokens only (nrows, D). Forward only (target /
+ * features). */
+static void encode_full(jepa_model *m, const float *base, int B, const int *rows, int nrows,
+                        float *out, float *om, float *orr) {
     const jepa_dims *d = &m->dims;
     struct jepa_acts *A = m->acts;
     const model_layout *L = layout_of(m);
@@ -213,9 +220,9 @@ static void encode_full(jepa_model *m, const float *base, int B, float *out, flo
         float *x = x0 + (size_t)i * d->D;
         for (int c = 0; c < d->D; c++) x[c] += pe[c];
     }
-    vit_stack_forward(&A->tgt, base, L->enc_blk, B, N, A->attn_scratch);
+    vit_stack_forward_rows(&A->tgt, base, L->enc_blk, B, N, A->attn_scratch, rows, nrows);
     layernorm_forward(out, om, orr, vit_res(&A->tgt, d->depth), base + L->norm_w,
-                      base + L->norm_b, M, d->D);
+                      base + L->norm_b, rows ? nrows : M, d->D);
 }
 
 /* The predictor's sequences: I-JEPA runs one per (block j, image b), the
@@ -234,25 +241,43 @@ static int pred_row(const jepa_model *m, const jepa_masks *mk, int j, int b, int
     return (j * mk->B + b) * (Nc + Nt) + Nc + i;
 }
 
-/* Step phase 1, the targets: the EMA encoder on all patches, its final LN,
- * then a LayerNorm without affine (I-JEPA); rows at the target positions
- * into A->y. Also each target row's place in the predictor stack. */
-static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
-    const jepa_dims *d = &m->dims;
+/* The tokens of any target block, ascending (A->trows), each token's place
+ * in that list (A->tmap), each target row's place in it (A->tgt_flat) and
+ * in the predictor stack (A->prow). Returns the list's length. */
+static int target_rows(const jepa_model *m, const jepa_masks *mk) {
     struct jepa_acts *A = m->acts;
-    const int B = mk->B, N = d->ntok, Nt = mk->ntgt, P = mk->npred;
-    encode_full(m, m->target, B, A->tln, A->tlm, A->tlr);
-    layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, B * N, d->D);
+    const int B = mk->B, N = m->dims.ntok, Nt = mk->ntgt, P = mk->npred;
+    for (int r = 0; r < B * N; r++) A->tmap[r] = -1;
+    for (size_t k = 0; k < (size_t)P * B * Nt; k++)
+        A->tmap[(int)(k / Nt % B) * N + mk->tgt[k]] = 0;
+    int n = 0;
+    for (int r = 0; r < B * N; r++)
+        if (A->tmap[r] == 0) {
+            A->tmap[r] = n;
+            A->trows[n++] = r;
+        }
     for (int j = 0; j < P; j++)
         for (int b = 0; b < B; b++)
             for (int i = 0; i < Nt; i++) {
                 size_t k = ((size_t)j * B + b) * Nt + i;
-                A->tgt_flat[k] = b * N + mk->tgt[k];
+                A->tgt_flat[k] = A->tmap[b * N + mk->tgt[k]];
                 A->prow[k] = pred_row(m, mk, j, b, i);
             }
-    gather_rows(A->y, A->h, A->tgt_flat, P * B * Nt, d->D);
-    /* collapse watch: per-dimension std over all target tokens, averaged */
-    if (st) st->target_std = col_std_mean(A->tln, B * N, d->D);
+    return n;
+}
+
+/* Step phase 1, the targets: the EMA encoder on all patches (its last block
+ * finishes only the target blocks' tokens), its final LN, then a LayerNorm
+ * without affine (I-JEPA); rows at the target positions into A->y. */
+static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    int n = target_rows(m, mk);
+    encode_full(m, m->target, mk->B, A->trows, n, A->tln, A->tlm, A->tlr);
+    layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, n, d->D);
+    gather_rows(A->y, A->h, A->tgt_flat, mk->npred * mk->B * mk->ntgt, d->D);
+    /* collapse watch: per-dimension std over the target blocks' tokens, averaged */
+    if (st) st->target_std = col_std_mean(A->tln, n, d->D);
 }
 
 /* Step phase 2, the context: the online encoder on the context patches only. */
@@ -310,8 +335,9 @@ static void step_predictor(jepa_model *m, const jepa_masks *mk) {
         float *x = xp + (size_t)A->prow[k] * Dp;
         for (int c = 0; c < Dp; c++) x[c] = mtok[c] + pe[c];
     }
-    vit_stack_forward(&A->pred, W, L->pred_blk, S, T, A->attn_scratch);
-    gather_rows(A->xt, vit_res(&A->pred, d->pdepth), A->prow, PBT, Dp);
+    /* only the target rows leave the last block, in A->prow's order */
+    vit_stack_forward_rows(&A->pred, W, L->pred_blk, S, T, A->attn_scratch, A->prow, PBT);
+    memcpy(A->xt, vit_res(&A->pred, d->pdepth), sizeof(float) * PBT * Dp);
     layernorm_forward(A->xtn, A->xtm, A->xtr, A->xt, W + L->pnorm_w, W + L->pnorm_b, PBT, Dp);
     linear_forward(A->pout, A->xtn, W + L->pout_w, W + L->pout_b, PBT, Dp, d->D);
 }
@@ -334,23 +360,24 @@ static void back_predictor(jepa_model *m, const jepa_masks *mk) {
     memset(A->dxt, 0, sizeof(float) * PBT * Dp);
     layernorm_backward(A->dxt, G + L->pnorm_w, G + L->pnorm_b, A->dxtn, A->xt, W + L->pnorm_w,
                        A->xtm, A->xtr, PBT, Dp);
-    memset(A->dres, 0, sizeof(float) * (size_t)S * T * Dp);
-    scatter_add_rows(A->dres, A->dxt, A->prow, PBT, Dp);
+    memcpy(A->dres, A->dxt, sizeof(float) * PBT * Dp); /* the target rows, compact */
     jepa_grads_ready(m, L->pnorm_w);
     vit_stack_backward(m, &A->pred, &A->sc, W, G, L->pred_blk, S, T, A->dres);
     /* split d(xp): mask-token rows feed the mask token, context rows feed zp */
     memset(A->dzp, 0, sizeof(float) * (size_t)B * Nc * Dp);
-    float *gm = G + L->mask_tok;
-    for (int s = 0; s < S; s++) {
-        int b = s % B;
-        const float *dx = A->dres + (size_t)s * T * Dp;
-        for (int i = 0; i < Nc; i++) {
-            float *dz = A->dzp + ((size_t)b * Nc + i) * Dp;
-            for (int c = 0; c < Dp; c++) dz[c] += dx[(size_t)i * Dp + c];
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) /* image b's sequences s = b, b + B, ... in order */
+        for (int s = b; s < S; s += B) {
+            const float *dx = A->dres + (size_t)s * T * Dp;
+            for (int i = 0; i < Nc; i++) {
+                float *dz = A->dzp + ((size_t)b * Nc + i) * Dp;
+                for (int c = 0; c < Dp; c++) dz[c] += dx[(size_t)i * Dp + c];
+            }
         }
+    float *gm = G + L->mask_tok;
+    for (int s = 0; s < S; s++)
         for (int i = Nc; i < T; i++)
-            for (int c = 0; c < Dp; c++) gm[c] += dx[(size_t)i * Dp + c];
-    }
+            for (int c = 0; c < Dp; c++) gm[c] += A->dres[((size_t)s * T + i) * Dp + c];
     memset(A->dz, 0, sizeof(float) * (size_t)B * Nc * D);
     linear_backward(A->dz, G + L->pin_w, G + L->pin_b, A->dzp, A->z, W + L->pin_w, B * Nc, D, Dp);
     jepa_grads_ready(m, L->pin_w); /* pin and the mask token */
@@ -430,7 +457,7 @@ void jepa_features(jepa_model *m, int which, const jepa_images *imgs, float mean
         for (size_t k = 0; k < (size_t)B * npix; k++)
             pix[k] = ((float)src[k] * (1.0f / 255.0f) - mean) / std;
         patchify(A->patches, pix, B, d->ch, d->img, d->patch);
-        encode_full(m, base, B, A->tln, A->tlm, A->tlr);
+        encode_full(m, base, B, NULL, 0, A->tln, A->tlm, A->tlr);
         for (int b = 0; b < B; b++) {
             float *f = feats + (size_t)(i0 + b) * D;
             for (int c = 0; c < D; c++) f[c] = 0.0f;

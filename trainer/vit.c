@@ -156,11 +156,15 @@ void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int k
     a->ln2r = JEPA_MALLOC(sizeof(float) * nl * M);
     a->fch = JEPA_MALLOC(sizeof(float) * nl * M * Hd);
     a->fcg = JEPA_MALLOC(sizeof(float) * nl * M * Hd);
+    /* the last block's listed rows (vit_stack_forward_rows); calloc'd pages
+     * stay out of the resident set until a stack lists rows */
+    a->xsub = JEPA_MALLOC(sizeof(float) * M * C);
+    a->asub = JEPA_MALLOC(sizeof(float) * M * C);
 }
 
 void vit_acts_free(vit_acts *a) {
-    float *p[] = {a->res, a->ln1, a->ln1m, a->ln1r, a->qkv, a->att, a->atty,
-                  a->resmid, a->ln2, a->ln2m, a->ln2r, a->fch, a->fcg};
+    float *p[] = {a->res, a->ln1, a->ln1m, a->ln1r, a->qkv, a->att, a->atty, a->resmid,
+                  a->ln2, a->ln2m, a->ln2r, a->fch, a->fcg, a->xsub, a->asub};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     memset(a, 0, sizeof *a);
 }
@@ -199,28 +203,59 @@ void vit_scratch_free(vit_scratch *sc) {
 
 /* ------------------------------------------------------------ the stacks */
 
+/* One block's layer slot: pointers into the activations of layer l. */
+typedef struct {
+    float *ln1, *ln1m, *ln1r, *qkv, *att, *atty, *mid, *ln2, *ln2m, *ln2r, *fch, *fcg;
+} blk_slot;
+
+static blk_slot slot_of(const vit_acts *a, int l) {
+    size_t s = a->keep ? l : 0, M = a->Mmax, C = a->C, Hd = a->Hd;
+    blk_slot b = {a->ln1 + s * M * C, a->ln1m + s * M, a->ln1r + s * M, a->qkv + s * M * 3 * C,
+                  a->att ? a->att + s * a->Amax : NULL, a->atty + s * M * C,
+                  a->resmid + s * M * C, a->ln2 + s * M * C, a->ln2m + s * M, a->ln2r + s * M,
+                  a->fch + s * M * Hd, a->fcg + s * M * Hd};
+    return b;
+}
+
+/* x + proj(atty), then + MLP(LN(.)), over M rows: into xo */
+static void block_rest_forward(const vit_acts *a, const blk_slot *b, const float *base,
+                               const size_t *o, const float *x, const float *atty, int M,
+                               float *xo) {
+    int C = a->C, Hd = a->Hd;
+    linear_residual_forward(b->mid, x, atty, base + o[BLK_PROJW], base + o[BLK_PROJB], M, C, C);
+    layernorm_forward(b->ln2, b->ln2m, b->ln2r, b->mid, base + o[BLK_LN2W], base + o[BLK_LN2B],
+                      M, C);
+    linear_gelu_forward(b->fch, b->fcg, b->ln2, base + o[BLK_FC1W], base + o[BLK_FC1B], M, C, Hd);
+    linear_residual_forward(xo, b->mid, b->fcg, base + o[BLK_FC2W], base + o[BLK_FC2B], M, Hd, C);
+}
+
 void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S, int T,
                        float *scratch) {
-    int M = S * T, C = a->C, Hd = a->Hd;
+    vit_stack_forward_rows(a, base, blk, S, T, scratch, NULL, 0);
+}
+
+void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, int S, int T,
+                            float *scratch, const int *rows, int nrows) {
+    int M = S * T, C = a->C;
     JEPA_ASSERT((size_t)M <= a->Mmax && (size_t)S * a->H * T * T <= a->Amax);
+    JEPA_ASSERT(!rows || (nrows > 0 && nrows <= M));
+    a->rows = rows;
+    a->nrows = nrows;
     for (int l = 0; l < a->L; l++) {
         const size_t *o = blk + (size_t)l * BLK_N;
-        size_t s = a->keep ? l : 0;
+        blk_slot b = slot_of(a, l);
         float *x = vit_res(a, l), *xo = vit_res(a, l + 1);
-        float *ln1 = a->ln1 + s * a->Mmax * C, *qkv = a->qkv + s * a->Mmax * 3 * C;
-        float *att = a->att ? a->att + s * a->Amax : NULL, *atty = a->atty + s * a->Mmax * C;
-        float *mid = a->resmid + s * a->Mmax * C, *ln2 = a->ln2 + s * a->Mmax * C;
-        float *fch = a->fch + s * a->Mmax * Hd, *fcg = a->fcg + s * a->Mmax * Hd;
-        layernorm_forward(ln1, a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax, x,
-                          base + o[BLK_LN1W], base + o[BLK_LN1B], M, C);
-        linear_forward(qkv, ln1, base + o[BLK_QKVW], base + o[BLK_QKVB], M, C, 3 * C);
-        if (a->causal) attention_forward_causal(atty, att, qkv, S, T, C, a->H, scratch);
-        else attention_forward(atty, att, qkv, S, T, C, a->H, scratch);
-        linear_residual_forward(mid, x, atty, base + o[BLK_PROJW], base + o[BLK_PROJB], M, C, C);
-        layernorm_forward(ln2, a->ln2m + s * a->Mmax, a->ln2r + s * a->Mmax, mid,
-                          base + o[BLK_LN2W], base + o[BLK_LN2B], M, C);
-        linear_gelu_forward(fch, fcg, ln2, base + o[BLK_FC1W], base + o[BLK_FC1B], M, C, Hd);
-        linear_residual_forward(xo, mid, fcg, base + o[BLK_FC2W], base + o[BLK_FC2B], M, Hd, C);
+        layernorm_forward(b.ln1, b.ln1m, b.ln1r, x, base + o[BLK_LN1W], base + o[BLK_LN1B], M, C);
+        linear_forward(b.qkv, b.ln1, base + o[BLK_QKVW], base + o[BLK_QKVB], M, C, 3 * C);
+        if (a->causal) attention_forward_causal(b.atty, b.att, b.qkv, S, T, C, a->H, scratch);
+        else attention_forward(b.atty, b.att, b.qkv, S, T, C, a->H, scratch);
+        if (rows && l == a->L - 1) { /* every row's keys and values, the listed rows' rest */
+            gather_rows(a->xsub, x, rows, nrows, C);
+            gather_rows(a->asub, b.atty, rows, nrows, C);
+            block_rest_forward(a, &b, base, o, a->xsub, a->asub, nrows, xo);
+        } else {
+            block_rest_forward(a, &b, base, o, x, b.atty, M, xo);
+        }
     }
 }
 
@@ -228,37 +263,55 @@ void jepa_grads_ready(jepa_model *m, size_t lo) {
     if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, lo);
 }
 
+/* Backward of block_rest_forward over M rows: dres is d(out) on entry and
+ * d(mid) on return; d(atty) is written into datty. The branch gradients are
+ * written, not accumulated (no zero passes). */
+static void block_rest_backward(const vit_acts *a, vit_scratch *sc, const blk_slot *b,
+                                const float *base, float *gbase, const size_t *o,
+                                const float *atty, int M, float *dres, float *datty) {
+    int C = a->C, Hd = a->Hd;
+    linear_backward_set(sc->dfcg, gbase + o[BLK_FC2W], gbase + o[BLK_FC2B], dres, b->fcg,
+                        base + o[BLK_FC2W], M, Hd, C);
+    gelu_backward_inplace(sc->dfcg, b->fch, (size_t)M * Hd);
+    linear_backward_set(sc->dln, gbase + o[BLK_FC1W], gbase + o[BLK_FC1B], sc->dfcg, b->ln2,
+                        base + o[BLK_FC1W], M, C, Hd);
+    layernorm_backward(dres, gbase + o[BLK_LN2W], gbase + o[BLK_LN2B], sc->dln, b->mid,
+                       base + o[BLK_LN2W], b->ln2m, b->ln2r, M, C);
+    linear_backward_set(datty, gbase + o[BLK_PROJW], gbase + o[BLK_PROJB], dres, atty,
+                        base + o[BLK_PROJW], M, C, C);
+}
+
+/* The listed rows' d(mid) (dres, compact) and d(atty) (sc->dln, compact)
+ * to every row of the block: zeros where no row was listed. */
+static void rows_expand(const vit_acts *a, vit_scratch *sc, int M, float *dres) {
+    size_t C = a->C, n = (size_t)a->nrows;
+    memcpy(sc->dfcg, dres, sizeof(float) * n * C);
+    memset(dres, 0, sizeof(float) * M * C);
+    memset(sc->datty, 0, sizeof(float) * M * C);
+    scatter_add_rows(dres, sc->dfcg, a->rows, a->nrows, (int)C);
+    scatter_add_rows(sc->datty, sc->dln, a->rows, a->nrows, (int)C);
+}
+
 void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float *base,
                         float *gbase, const size_t *blk, int S, int T, float *dres) {
-    int M = S * T, C = a->C, Hd = a->Hd;
+    int M = S * T, C = a->C;
     JEPA_ASSERT(a->keep && (size_t)M <= sc->Mmax);
     for (int l = a->L - 1; l >= 0; l--) {
         const size_t *o = blk + (size_t)l * BLK_N;
-        size_t s = l;
+        blk_slot b = slot_of(a, l);
         float *x = vit_res(a, l);
-        float *ln1 = a->ln1 + s * a->Mmax * C, *qkv = a->qkv + s * a->Mmax * 3 * C;
-        float *att = a->att + s * a->Amax, *atty = a->atty + s * a->Mmax * C;
-        float *mid = a->resmid + s * a->Mmax * C, *ln2 = a->ln2 + s * a->Mmax * C;
-        float *fch = a->fch + s * a->Mmax * Hd, *fcg = a->fcg + s * a->Mmax * Hd;
-        /* MLP branch: dres is d(out) = d(mid) from the residual, plus the branch;
-         * the branch gradients are written, not accumulated (no zero passes) */
-        linear_backward_set(sc->dfcg, gbase + o[BLK_FC2W], gbase + o[BLK_FC2B], dres, fcg,
-                            base + o[BLK_FC2W], M, Hd, C);
-        gelu_backward_inplace(sc->dfcg, fch, (size_t)M * Hd);
-        linear_backward_set(sc->dln, gbase + o[BLK_FC1W], gbase + o[BLK_FC1B], sc->dfcg, ln2,
-                            base + o[BLK_FC1W], M, C, Hd);
-        layernorm_backward(dres, gbase + o[BLK_LN2W], gbase + o[BLK_LN2B], sc->dln, mid,
-                           base + o[BLK_LN2W], a->ln2m + s * a->Mmax, a->ln2r + s * a->Mmax,
-                           M, C);
+        if (a->rows && l == a->L - 1) {
+            block_rest_backward(a, sc, &b, base, gbase, o, a->asub, a->nrows, dres, sc->dln);
+            rows_expand(a, sc, M, dres);
+        } else {
+            block_rest_backward(a, sc, &b, base, gbase, o, b.atty, M, dres, sc->datty);
+        }
         /* attention branch: dres is now d(mid) */
-        linear_backward_set(sc->datty, gbase + o[BLK_PROJW], gbase + o[BLK_PROJB], dres, atty,
-                            base + o[BLK_PROJW], M, C, C);
-        attention_backward(sc->dqkv, sc->datty, qkv, att, S, T, C, a->H, sc->attn);
-        linear_backward_set(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, ln1,
+        attention_backward(sc->dqkv, sc->datty, b.qkv, b.att, S, T, C, a->H, sc->attn);
+        linear_backward_set(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, b.ln1,
                             base + o[BLK_QKVW], M, C, 3 * C);
         layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], sc->dln, x,
-                           base + o[BLK_LN1W], a->ln1m + s * a->Mmax, a->ln1r + s * a->Mmax,
-                           M, C);
+                           base + o[BLK_LN1W], b.ln1m, b.ln1r, M, C);
         if (m && gbase == m->grads) jepa_grads_ready(m, o[0]); /* block l's tensors are final */
     }
 }

@@ -35,6 +35,9 @@ typedef struct {
     size_t Mmax, Amax; /* rows, attention floats per layer slot */
     float *res;        /* (nres, Mmax, C) residual stream; res[l] = input of block l */
     float *ln1, *ln1m, *ln1r, *qkv, *att, *atty, *resmid, *ln2, *ln2m, *ln2r, *fch, *fcg;
+    float *xsub, *asub; /* (Mmax, C) the last block's input and attention rows, listed rows */
+    const int *rows;    /* set by the last forward: the rows it finished, or NULL (all) */
+    int nrows;
 } vit_acts;
 
 /* Backward scratch shared by the stacks of one objective, sized for the
@@ -61,10 +64,22 @@ void vit_scratch_free(vit_scratch *sc);
  * vit_res(a, 0), output in vit_res(a, L). blk: (L, BLK_N) offsets into base. */
 void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S, int T,
                        float *attn_scratch);
+/* The same, where only rows[0..nrows) of the output are wanted (rows of the
+ * (S*T, C) stack, any order, no repeats, not copied: they must live until
+ * the backward): the last block computes attention for every row (its keys
+ * and values) and its projection, MLP and residuals for the listed rows
+ * only; vit_res(a, L) then holds nrows rows, compact, in list order. Each
+ * listed row's output equals that of the full forward (every kernel is
+ * row-wise). The predictor reads only its target rows and the EMA target
+ * only the target blocks' tokens, so the last block skips the rest. */
+void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, int S, int T,
+                            float *scratch, const int *rows, int nrows);
 /* Backward through L blocks: dres (S*T, C) holds dL/d(output) on entry and
  * dL/d(input) on return. Parameter grads accumulate into gbase; when gbase
  * is m->grads, m->grad_ready is told as each block's gradients are final
- * (m NULL: never told, for a pass over weights another pass still adds to). */
+ * (m NULL: never told, for a pass over weights another pass still adds to).
+ * After vit_stack_forward_rows, dres holds on entry only the nrows listed
+ * rows' d(output), compact in list order (dres must still have S*T rows). */
 void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float *base,
                         float *gbase, const size_t *blk, int S, int T, float *dres);
 
