@@ -309,25 +309,39 @@ void scatter_add_rows(float *dinp, const float *dout, const int *idx, int n, int
 
 /* ------------------------------------------------------------------ losses */
 
+#define LOSS_PARTS 64
+
 double loss_forward_backward(float *dpred, const float *pred, const float *target,
                              size_t n, loss_kind kind, float beta) {
-    double sum = 0.0;
+    /* the sum in LOSS_PARTS fixed parts added in order: threaded, and the
+     * same bits at any thread count */
+    double part[LOSS_PARTS];
+    size_t per = (n + LOSS_PARTS - 1) / LOSS_PARTS;
     float inv = 1.0f / (float)n;
-    for (size_t i = 0; i < n; i++) {
-        float d = pred[i] - target[i], ad = fabsf(d), l, g;
-        if (kind == LOSS_L2) {
-            l = d * d;
-            g = 2.0f * d;
-        } else if (ad < beta) {
-            l = 0.5f * d * d / beta;
-            g = d / beta;
-        } else {
-            l = ad - 0.5f * beta;
-            g = d > 0 ? 1.0f : -1.0f;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (int q = 0; q < LOSS_PARTS; q++) {
+        size_t lo = (size_t)q * per < n ? (size_t)q * per : n;
+        size_t hi = lo + per < n ? lo + per : n;
+        double sum = 0.0;
+        for (size_t i = lo; i < hi; i++) {
+            float d = pred[i] - target[i], ad = fabsf(d), l, g;
+            if (kind == LOSS_L2) {
+                l = d * d;
+                g = 2.0f * d;
+            } else if (ad < beta) {
+                l = 0.5f * d * d / beta;
+                g = d / beta;
+            } else {
+                l = ad - 0.5f * beta;
+                g = d > 0 ? 1.0f : -1.0f;
+            }
+            sum += l;
+            if (dpred) dpred[i] = g * inv;
         }
-        sum += l;
-        if (dpred) dpred[i] = g * inv;
+        part[q] = sum;
     }
+    double sum = 0.0;
+    for (int q = 0; q < LOSS_PARTS; q++) sum += part[q];
     return sum / (double)n;
 }
 

@@ -28,14 +28,19 @@ void adamw_update(jepa_model *m, double lr, double wd, double beta1, double beta
     float b1 = (float)beta1, b2 = (float)beta2;
     float c1 = (float)(1.0 / (1.0 - pow(beta1, (double)t)));
     float c2 = (float)(1.0 / (1.0 - pow(beta2, (double)t)));
+    float flr = (float)lr, feps = (float)eps;
+    /* one parallel region for all tensors (most are under 65536 floats, and
+     * a region per tensor cost more than its work); every element is its
+     * own, so the split does not change a bit */
+    #pragma omp parallel
     for (int i = 0; i < m->ntensors; i++) {
         const jepa_tensor *ts = &m->tensors[i];
         float *p = m->params + ts->offset, *mm = m->adam_m + ts->offset;
         float *vv = m->adam_v + ts->offset;
         const float *g = m->grads + ts->offset;
-        float decay = ts->decay ? (float)(lr * wd) : 0.0f, flr = (float)lr, feps = (float)eps;
+        float decay = ts->decay ? (float)(lr * wd) : 0.0f;
         long n = (long)ts->numel;
-        #pragma omp parallel for schedule(static) if (n > 65536)
+        #pragma omp for schedule(static) nowait
         for (long k = 0; k < n; k++) {
             float gk = g[k];
             float mk = b1 * mm[k] + (1.0f - b1) * gk;
