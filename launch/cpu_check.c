@@ -1,0 +1,54 @@
+/* cpu_check.c - a build tuned for its build machine's CPU (JEPA_NATIVE=ON,
+ * -march=native: AVX-512, AVX2, FMA where that machine has them) refuses,
+ * in one line and with exit status 2, to start on a CPU that lacks one of
+ * those instruction sets. Without the check a binary copied to an older
+ * node dies with SIGILL and no message, at whichever instruction comes
+ * first. CMakeLists.txt links this file into every program; it runs before
+ * main, as a constructor compiled for plain x86-64 (the rest of the program
+ * may use the tuned instructions anywhere, main's first lines included).
+ * JEPA_CPU_CHECK_MISSING=FEATURE (e.g. avx2) makes the check take FEATURE
+ * as absent: the refusal's test on a CPU that has everything. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GENERIC __attribute__((target("arch=x86-64")))
+
+static GENERIC void refuse_if_missing(int has, const char *feature) {
+    const char *pretend = getenv("JEPA_CPU_CHECK_MISSING");
+    if (has && !(pretend && !strcmp(pretend, feature))) return;
+    fprintf(stderr,
+            "jepa: this build uses %s (built with -march=native, JEPA_NATIVE=ON) and this CPU "
+            "has no %s: rebuild on this machine, or configure with -DJEPA_NATIVE=OFF\n",
+            feature, feature);
+    _exit(2);
+}
+
+#define CHECK(f) refuse_if_missing(__builtin_cpu_supports(f), f)
+
+static GENERIC __attribute__((constructor)) void cpu_check(void) {
+    __builtin_cpu_init();
+#ifdef __AVX2__
+    CHECK("avx2");
+#endif
+#ifdef __FMA__
+    CHECK("fma");
+#endif
+#ifdef __AVX512F__
+    CHECK("avx512f");
+#endif
+#ifdef __AVX512BW__
+    CHECK("avx512bw");
+#endif
+#ifdef __AVX512DQ__
+    CHECK("avx512dq");
+#endif
+#ifdef __AVX512VL__
+    CHECK("avx512vl");
+#endif
+}
+#else
+typedef int cpu_check_unused; /* ISO C: a translation unit is not empty */
+#endif

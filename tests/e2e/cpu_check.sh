@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# launch/cpu_check.c: a -march=native build refuses, in one line and with
+# exit 2, a CPU without an instruction set it was compiled for (simulated
+# with JEPA_CPU_CHECK_MISSING, since this CPU has them all), before it
+# writes anything; a generic build (JEPA_NATIVE=OFF) does not check.
+. "$(dirname "$0")/lib.sh"
+: "${JEPA_NATIVE:?JEPA_NATIVE must say ON or OFF}" "${JEPA_CC:?JEPA_CC must name the C compiler}"
+native=0
+case "$JEPA_NATIVE" in ON | on | 1 | TRUE | true) native=1 ;; esac
+# what -march=native gives the compiler here: the build used the same
+feats=$("$JEPA_CC" -march=native -dM -E - </dev/null 2>/dev/null)
+progs=(jepa-train jepa-eval jepa-launch jepa-shard jepa-world jepa-plan bench-step)
+for f in avx2 avx512f; do
+  macro=__$(echo "$f" | tr a-z A-Z)__
+  has=0
+  printf '%s\n' "$feats" | grep -q "#define $macro 1" && has=1
+  for prog in "${progs[@]}"; do
+    run "$prog" env JEPA_CPU_CHECK_MISSING=$f "$B/$prog" --help
+    if [ $native = 1 ] && [ $has = 1 ]; then
+      expect_error "$prog refuses a CPU without $f" 2 "this build uses $f" "this CPU has no $f" \
+        "-DJEPA_NATIVE=OFF"
+      [ -z "$OUT" ] && ok "$prog wrote nothing to stdout" || bad "$prog wrote to stdout: $OUT"
+    else
+      [ "$RC" -ne 2 ] || [ -n "$OUT" ] && ok "$prog: $f unused by this build, not checked" ||
+        bad "$prog refused $f, which this build does not use: $ERR"
+    fi
+  done
+done
+run train "$B/jepa-train" --help
+[ "$RC" -eq 0 ] && [ -n "$OUT" ] && ok "jepa-train --help runs without the override" ||
+  bad "jepa-train --help: exit $RC: $ERR"
+finish
