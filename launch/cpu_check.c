@@ -16,7 +16,7 @@
 
 #define GENERIC __attribute__((target("arch=x86-64")))
 
-static GENERIC void refuse_if_missing(int has, const char *feature) {
+static GENERIC __attribute__((unused)) void refuse_if_missing(int has, const char *feature) {
     const char *pretend = getenv("JEPA_CPU_CHECK_MISSING");
     if (has && !(pretend && !strcmp(pretend, feature))) return;
     fprintf(stderr,

@@ -441,7 +441,7 @@ static void check_determinism(int wide) {
 }
 
 /* vit_stack_forward_rows: the listed rows' outputs are bitwise those of the
- * full stack, and its backward (d(output) at the listed rows only) gives
+ * full stack (AVX-512 builds; with cblas_sgemm to its rounding), and its backward (d(output) at the listed rows only) gives
  * the full backward's gradients, to the rounding of the weight gradients'
  * sums (they add fewer zero rows, in other chunks). Head width 16 (in place)
  * and 8 (packed copies); rows unsorted. */
@@ -477,9 +477,20 @@ static void check_stack_rows(int C, int H) {
     memcpy(vit_res(&a, 0), x0, sizeof(float) * M * C);
     vit_stack_forward_rows(&a, W, blk, S, T, sc.attn, rows, nr);
     int same = 1;
-    for (int k = 0; k < nr; k++)
-        same &= !memcmp(vit_res(&a, L) + (size_t)k * C, out + (size_t)rows[k] * C, sizeof(float) * C);
-    CU_ASSERT(same);
+    double eo = 0, no = 0;
+    for (int k = 0; k < nr; k++) {
+        const float *o1 = out + (size_t)rows[k] * C, *o2 = vit_res(&a, L) + (size_t)k * C;
+        same &= !memcmp(o1, o2, sizeof(float) * C);
+        for (int c = 0; c < C; c++) {
+            eo = fmax(eo, fabs(o1[c] - o2[c]));
+            no = fmax(no, fabs(o1[c]));
+        }
+    }
+#if defined(__AVX512F__)
+    CU_ASSERT(same); /* every product row-wise in our register tiles */
+#else
+    CU_ASSERT(no > 0 && eo <= 1e-5 * no); /* cblas_sgemm's sums may depend on M */
+#endif
     vit_stack_backward(NULL, &a, &sc, W, G2, blk, S, T, d2);
     double eg = 0, ng = 0, ed = 0, nd = 0;
     for (size_t i = 0; i < np; i++) {
@@ -490,8 +501,8 @@ static void check_stack_rows(int C, int H) {
         ed = fmax(ed, fabs(d1[i] - d2[i]));
         nd = fmax(nd, fabs(d1[i]));
     }
-    printf("\n    C %d H %d: outputs bitwise %s; max |grad diff| %.2e of %.2e, |d(input) diff| %.2e of %.2e",
-           C, H, same ? "equal" : "DIFFER", eg, ng, ed, nd);
+    printf("\n    C %d H %d: outputs bitwise %s (max diff %.2e); max |grad diff| %.2e of %.2e, "
+           "|d(input) diff| %.2e of %.2e", C, H, same ? "equal" : "different", eo, eg, ng, ed, nd);
     CU_ASSERT(ng > 0 && nd > 0 && eg <= 1e-5 * ng && ed <= 1e-5 * nd);
     vit_acts_free(&a);
     vit_scratch_free(&sc);

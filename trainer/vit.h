@@ -69,8 +69,9 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
  * the backward): the last block computes attention for every row (its keys
  * and values) and its projection, MLP and residuals for the listed rows
  * only; vit_res(a, L) then holds nrows rows, compact, in list order. Each
- * listed row's output equals that of the full forward (every kernel is
- * row-wise). The predictor reads only its target rows and the EMA target
+ * listed row's output equals that of the full forward, bitwise where the
+ * products are ours (AVX-512 builds: every kernel row-wise), to rounding
+ * where cblas_sgemm runs them. The predictor reads only its target rows and the EMA target
  * only the target blocks' tokens, so the last block skips the rest. */
 void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, int S, int T,
                             float *scratch, const int *rows, int nrows);
