@@ -441,8 +441,9 @@ static void check_determinism(int wide) {
 }
 
 /* vit_stack_forward_rows: the listed rows' outputs are bitwise those of the
- * full stack (AVX-512 builds; with cblas_sgemm to its rounding), and its backward (d(output) at the listed rows only) gives
- * the full backward's gradients, to the rounding of the weight gradients'
+ * full stack (AVX-512 builds; with cblas_sgemm to its rounding), and its
+ * backward (d(output) at the listed rows only) gives the full backward's
+ * gradients, to the rounding of the weight gradients'
  * sums (they add fewer zero rows, in other chunks). Head width 16 (in place)
  * and 8 (packed copies); rows unsorted. */
 static void check_stack_rows(int C, int H) {
@@ -471,7 +472,8 @@ static void check_stack_rows(int C, int H) {
     memcpy(out, vit_res(&a, L), sizeof(float) * M * C);
     for (int k = 0; k < nr; k++)
         for (int c = 0; c < C; c++) d1[(size_t)rows[k] * C + c] = (float)rng_normal(&r);
-    for (int k = 0; k < nr; k++) memcpy(d2 + (size_t)k * C, d1 + (size_t)rows[k] * C, sizeof(float) * C);
+    for (int k = 0; k < nr; k++)
+        memcpy(d2 + (size_t)k * C, d1 + (size_t)rows[k] * C, sizeof(float) * C);
     vit_stack_backward(NULL, &a, &sc, W, G1, blk, S, T, d1);
     /* listed rows only */
     memcpy(vit_res(&a, 0), x0, sizeof(float) * M * C);

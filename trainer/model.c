@@ -21,7 +21,7 @@ struct jepa_acts {
     float *patches;    /* (B*N, pdim) */
     float *pctx;       /* (B*Nc, pdim) context patches */
     int *ctx_flat;     /* (B*Nc) b*N + token */
-    int *tgt_flat;     /* (P*B*Nt) b*N + token */
+    int *tgt_flat;     /* (P*B*Nt) each target token's row in trows' list */
     int *prow;         /* (P*B*Nt) row of each target token in the predictor stack */
     int *trows, *tmap; /* (B*N) the target blocks' tokens b*N + t, ascending; and each
                           token's index in that list (-1: in no target block) */
@@ -189,9 +189,9 @@ void jepa_model_free(jepa_model *m) {
         vit_acts_free(&A->enc);
         vit_acts_free(&A->tgt);
         vit_acts_free(&A->pred);
-        void *p[] = {A->patches, A->pctx, A->ctx_flat, A->tgt_flat, A->prow, A->trows, A->tmap, A->z, A->zm,
-                     A->zr, A->tln, A->tlm, A->tlr, A->h, A->hm, A->hr, A->y, A->zp, A->xt,
-                     A->xtn, A->xtm, A->xtr, A->pout, A->dpout, A->dres,
+        void *p[] = {A->patches, A->pctx, A->ctx_flat, A->tgt_flat, A->prow, A->trows,
+                     A->tmap, A->z, A->zm, A->zr, A->tln, A->tlm, A->tlr, A->h, A->hm, A->hr,
+                     A->y, A->zp, A->xt, A->xtn, A->xtm, A->xtr, A->pout, A->dpout, A->dres,
                      A->dzp, A->dz, A->dxt, A->dxtn, A};
         vit_scratch_free(&A->sc);
         for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
