@@ -1,7 +1,8 @@
 /* cpu_check.c - a build tuned for its build machine's CPU (JEPA_NATIVE=ON,
  * -march=native: AVX-512, AVX2, FMA where that machine has them) refuses,
  * in one line and with exit status 2, to start on a CPU that lacks one of
- * those instruction sets. Without the check a binary copied to an older
+ * those instruction sets (each extension the compiler was told of: SSE4.2
+ * and AVX up to the AVX-512 families, GFNI, VAES, BMI). Without the check a binary copied to an older
  * node dies with SIGILL and no message, at whichever instruction comes
  * first. CMakeLists.txt links this file into every program; it runs before
  * main, as a constructor compiled for plain x86-64 (the rest of the program
@@ -28,16 +29,51 @@ static GENERIC __attribute__((unused)) void refuse_if_missing(int has, const cha
 
 #define CHECK(f) refuse_if_missing(__builtin_cpu_supports(f), f)
 
+/* every instruction-set macro -march=native can define that
+ * __builtin_cpu_supports can name (GCC 12) */
 static GENERIC __attribute__((constructor)) void cpu_check(void) {
     __builtin_cpu_init();
+#ifdef __SSE4_2__
+    CHECK("sse4.2");
+#endif
+#ifdef __POPCNT__
+    CHECK("popcnt");
+#endif
+#ifdef __AVX__
+    CHECK("avx");
+#endif
 #ifdef __AVX2__
     CHECK("avx2");
 #endif
 #ifdef __FMA__
     CHECK("fma");
 #endif
+#ifdef __F16C__
+    CHECK("f16c");
+#endif
+#ifdef __BMI__
+    CHECK("bmi");
+#endif
+#ifdef __BMI2__
+    CHECK("bmi2");
+#endif
+#ifdef __LZCNT__
+    CHECK("lzcnt");
+#endif
+#ifdef __MOVBE__
+    CHECK("movbe");
+#endif
+#ifdef __AES__
+    CHECK("aes");
+#endif
+#ifdef __PCLMUL__
+    CHECK("pclmul");
+#endif
 #ifdef __AVX512F__
     CHECK("avx512f");
+#endif
+#ifdef __AVX512CD__
+    CHECK("avx512cd");
 #endif
 #ifdef __AVX512BW__
     CHECK("avx512bw");
@@ -47,6 +83,45 @@ static GENERIC __attribute__((constructor)) void cpu_check(void) {
 #endif
 #ifdef __AVX512VL__
     CHECK("avx512vl");
+#endif
+#ifdef __AVX512VBMI__
+    CHECK("avx512vbmi");
+#endif
+#ifdef __AVX512VBMI2__
+    CHECK("avx512vbmi2");
+#endif
+#ifdef __AVX512IFMA__
+    CHECK("avx512ifma");
+#endif
+#ifdef __AVX512VNNI__
+    CHECK("avx512vnni");
+#endif
+#ifdef __AVX512BITALG__
+    CHECK("avx512bitalg");
+#endif
+#ifdef __AVX512VPOPCNTDQ__
+    CHECK("avx512vpopcntdq");
+#endif
+#ifdef __AVX512BF16__
+    CHECK("avx512bf16");
+#endif
+#ifdef __AVX512VP2INTERSECT__
+    CHECK("avx512vp2intersect");
+#endif
+#ifdef __AVX512FP16__
+    CHECK("avx512fp16");
+#endif
+#ifdef __GFNI__
+    CHECK("gfni");
+#endif
+#ifdef __VAES__
+    CHECK("vaes");
+#endif
+#ifdef __VPCLMULQDQ__
+    CHECK("vpclmulqdq");
+#endif
+#ifdef __AVXVNNI__
+    CHECK("avxvnni");
 #endif
 }
 #else

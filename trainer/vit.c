@@ -238,7 +238,7 @@ void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, i
                             float *scratch, const int *rows, int nrows) {
     int M = S * T, C = a->C;
     JEPA_ASSERT((size_t)M <= a->Mmax && (size_t)S * a->H * T * T <= a->Amax);
-    JEPA_ASSERT(!rows || (nrows > 0 && nrows <= M));
+    JEPA_ASSERT(!rows || (nrows > 0 && nrows <= M && a->Hd >= C)); /* rows_expand's temp */
     a->rows = rows;
     a->nrows = nrows;
     for (int l = 0; l < a->L; l++) {
@@ -285,7 +285,7 @@ static void block_rest_backward(const vit_acts *a, vit_scratch *sc, const blk_sl
  * to every row of the block: zeros where no row was listed. */
 static void rows_expand(const vit_acts *a, vit_scratch *sc, int M, float *dres) {
     size_t C = a->C, n = (size_t)a->nrows;
-    memcpy(sc->dfcg, dres, sizeof(float) * n * C);
+    memcpy(sc->dfcg, dres, sizeof(float) * n * C); /* dfcg: (Mmax, Hmax), Hmax >= C */
     memset(dres, 0, sizeof(float) * M * C);
     memset(sc->datty, 0, sizeof(float) * M * C);
     scatter_add_rows(dres, sc->dfcg, a->rows, a->nrows, (int)C);

@@ -6,11 +6,11 @@
 . "$(dirname "$0")/lib.sh"
 : "${JEPA_NATIVE:?JEPA_NATIVE must say ON or OFF}" "${JEPA_CC:?JEPA_CC must name the C compiler}"
 native=0
-case "$JEPA_NATIVE" in ON | on | 1 | TRUE | true) native=1 ;; esac
+[ "$JEPA_NATIVE" = ON ] && native=1 # CMake passes ON or OFF
 # what -march=native gives the compiler here: the build used the same
 feats=$("$JEPA_CC" -march=native -dM -E - </dev/null 2>/dev/null)
 progs=(jepa-train jepa-eval jepa-launch jepa-shard jepa-world jepa-plan bench-step)
-for f in avx2 avx512f; do
+for f in avx2 avx512f avx512vbmi gfni bmi2; do
   macro=__$(echo "$f" | tr a-z A-Z)__
   has=0
   printf '%s\n' "$feats" | grep -q "#define $macro 1" && has=1
