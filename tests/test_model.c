@@ -443,9 +443,9 @@ static void check_determinism(int wide) {
 /* vit_stack_forward_rows: the listed rows' outputs are bitwise those of the
  * full stack (AVX-512 builds; with cblas_sgemm to its rounding), and its
  * backward (d(output) at the listed rows only) gives the full backward's
- * gradients, to the rounding of the weight gradients'
- * sums (they add fewer zero rows, in other chunks). Head width 16 (in place)
- * and 8 (packed copies); rows unsorted. */
+ * gradients, to the rounding of the weight gradients' sums (they add fewer
+ * zero rows, in other chunks). Head width 16 (in place) and 8 (packed
+ * copies); rows unsorted. */
 static void check_stack_rows(int C, int H) {
     const int L = 2, S = 3, T = 9, M = S * T, Hd = 2 * C, nr = 7;
     const int rows[7] = {20, 2, 9, 26, 15, 0, 11};

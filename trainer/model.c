@@ -32,11 +32,12 @@ struct jepa_acts {
     float *h, *hm, *hr;       /* (B*N, D) layer-normed again, no affine (trows rows) */
     float *y;                 /* (P*B*Nt, D) regression targets */
     float *zp;                /* (B*Nc, Dp) predictor input projection */
-    float *xt, *xtn, *xtm, *xtr; /* (P*B*Nt, Dp) predictor outputs at targets */
+    float *xtn, *xtm, *xtr;   /* (P*B*Nt, Dp) predictor outputs at targets after its LN (the
+                                 outputs themselves: vit_res(&pred, pdepth), compact) */
     float *pout, *dpout;      /* (P*B*Nt, D) predictions and their grads */
     /* backward scratch, sized for the largest stack */
     vit_scratch sc;
-    float *dres, *dzp, *dz, *dxt, *dxtn;
+    float *dres, *dzp, *dz, *dxtn;
     float *attn_scratch;      /* = sc.attn */
     size_t Mmax_all;
 };
@@ -162,7 +163,6 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     A->hr = JEPA_MALLOC(sizeof(float) * BN);
     A->y = JEPA_MALLOC(sizeof(float) * PBT * d->D);
     A->zp = JEPA_MALLOC(sizeof(float) * BN * d->Dp);
-    A->xt = JEPA_MALLOC(sizeof(float) * PBT * d->Dp);
     A->xtn = JEPA_MALLOC(sizeof(float) * PBT * d->Dp);
     A->xtm = JEPA_MALLOC(sizeof(float) * PBT);
     A->xtr = JEPA_MALLOC(sizeof(float) * PBT);
@@ -176,7 +176,6 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     A->dres = JEPA_MALLOC(sizeof(float) * Mmax * Cmax);
     A->dzp = JEPA_MALLOC(sizeof(float) * BN * d->Dp);
     A->dz = JEPA_MALLOC(sizeof(float) * BN * d->D);
-    A->dxt = JEPA_MALLOC(sizeof(float) * PBT * d->Dp);
     A->dxtn = JEPA_MALLOC(sizeof(float) * PBT * d->Dp);
     int hdmax = d->D / d->heads > d->Dp / d->pheads ? d->D / d->heads : d->Dp / d->pheads;
     vit_scratch_init(&A->sc, Mmax, Cmax, Hmax, Tp, hdmax);
@@ -191,8 +190,8 @@ void jepa_model_free(jepa_model *m) {
         vit_acts_free(&A->pred);
         void *p[] = {A->patches, A->pctx, A->ctx_flat, A->tgt_flat, A->prow, A->trows,
                      A->tmap, A->z, A->zm, A->zr, A->tln, A->tlm, A->tlr, A->h, A->hm, A->hr,
-                     A->y, A->zp, A->xt, A->xtn, A->xtm, A->xtr, A->pout, A->dpout, A->dres,
-                     A->dzp, A->dz, A->dxt, A->dxtn, A};
+                     A->y, A->zp, A->xtn, A->xtm, A->xtr, A->pout, A->dpout, A->dres,
+                     A->dzp, A->dz, A->dxtn, A};
         vit_scratch_free(&A->sc);
         for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     }
@@ -337,8 +336,8 @@ static void step_predictor(jepa_model *m, const jepa_masks *mk) {
     }
     /* only the target rows leave the last block, in A->prow's order */
     vit_stack_forward_rows(&A->pred, W, L->pred_blk, S, T, A->attn_scratch, A->prow, PBT);
-    memcpy(A->xt, vit_res(&A->pred, d->pdepth), sizeof(float) * PBT * Dp);
-    layernorm_forward(A->xtn, A->xtm, A->xtr, A->xt, W + L->pnorm_w, W + L->pnorm_b, PBT, Dp);
+    layernorm_forward(A->xtn, A->xtm, A->xtr, vit_res(&A->pred, d->pdepth), W + L->pnorm_w,
+                      W + L->pnorm_b, PBT, Dp);
     linear_forward(A->pout, A->xtn, W + L->pout_w, W + L->pout_b, PBT, Dp, d->D);
 }
 
@@ -354,13 +353,12 @@ static void back_predictor(jepa_model *m, const jepa_masks *mk) {
     const int PBT = P * B * Nt;
     int S, T;
     pred_shape(m, mk, &S, &T);
-    memset(A->dxtn, 0, sizeof(float) * PBT * Dp);
-    linear_backward(A->dxtn, G + L->pout_w, G + L->pout_b, A->dpout, A->xtn, W + L->pout_w, PBT,
-                    Dp, D);
-    memset(A->dxt, 0, sizeof(float) * PBT * Dp);
-    layernorm_backward(A->dxt, G + L->pnorm_w, G + L->pnorm_b, A->dxtn, A->xt, W + L->pnorm_w,
-                       A->xtm, A->xtr, PBT, Dp);
-    memcpy(A->dres, A->dxt, sizeof(float) * PBT * Dp); /* the target rows, compact */
+    linear_backward_set(A->dxtn, G + L->pout_w, G + L->pout_b, A->dpout, A->xtn, W + L->pout_w,
+                        PBT, Dp, D);
+    /* d(target rows), compact, as vit_stack_backward takes them after the rows forward */
+    memset(A->dres, 0, sizeof(float) * PBT * Dp);
+    layernorm_backward(A->dres, G + L->pnorm_w, G + L->pnorm_b, A->dxtn,
+                       vit_res(&A->pred, d->pdepth), W + L->pnorm_w, A->xtm, A->xtr, PBT, Dp);
     jepa_grads_ready(m, L->pnorm_w);
     vit_stack_backward(m, &A->pred, &A->sc, W, G, L->pred_blk, S, T, A->dres);
     /* split d(xp): mask-token rows feed the mask token, context rows feed zp */
