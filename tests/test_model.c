@@ -446,9 +446,8 @@ static void check_determinism(int wide) {
  * gradients, to the rounding of the weight gradients' sums (they add fewer
  * zero rows, in other chunks). Head width 16 (in place) and 8 (packed
  * copies); rows unsorted. */
-static void check_stack_rows(int C, int H) {
-    const int L = 2, S = 3, T = 9, M = S * T, Hd = 2 * C, nr = 7;
-    const int rows[7] = {20, 2, 9, 26, 15, 0, 11};
+static void check_stack_rows(int C, int H, const int *rows, int nr) {
+    const int L = 2, S = 3, T = 9, M = S * T, Hd = 2 * C;
     jepa_tensor tensors[2 * BLK_N];
     size_t blk[2 * BLK_N];
     table_builder tb = {tensors, 0, 2 * BLK_N, 0};
@@ -512,8 +511,13 @@ static void check_stack_rows(int C, int H) {
 }
 
 static void test_stack_rows(void) {
-    check_stack_rows(32, 2);
-    check_stack_rows(32, 4);
+    /* any order (sorted for attention, then back); ascending, sequence 1
+     * listing no row */
+    const int any[7] = {20, 2, 9, 26, 15, 0, 11}, asc[6] = {0, 2, 5, 8, 23, 26};
+    check_stack_rows(32, 2, any, 7); /* head width 16: in place */
+    check_stack_rows(32, 4, any, 7); /* 8: packed copies */
+    check_stack_rows(32, 2, asc, 6);
+    check_stack_rows(32, 4, asc, 6);
 }
 
 /* loss and gradients bitwise equal at 1 and 2 threads, for head widths

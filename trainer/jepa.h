@@ -144,6 +144,19 @@ void attention_forward_causal(float *out, float *att, const float *qkv, int B, i
                               int H, float *scratch);
 void attention_backward(float *dqkv, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int H, float *scratch);
+/* The same for the listed query rows only (rows: nrows strictly ascending
+ * indices b*T + t into the B*T rows; every row's keys and values): out
+ * (nrows, C) compact in list order; att (may be NULL) holds, per image b
+ * with n_b listed rows from list index lo_b, the probabilities of head h at
+ * att + (lo_b*H + h*n_b)*T, (n_b, T). The backward takes d(out) compact and
+ * writes all of dqkv (zero dQ for the other rows). Each listed row's output
+ * and every d(qkv) equal attention_forward / attention_backward's with zero
+ * d(out) on the other rows (the same sums, less the exact zeros). Non-causal. */
+void attention_forward_rows(float *out, float *att, const float *qkv, int B, int T, int C, int H,
+                            const int *rows, int nrows, float *scratch);
+void attention_backward_rows(float *dqkv, const float *dout, const float *qkv, const float *att,
+                             int B, int T, int C, int H, const int *rows, int nrows,
+                             float *scratch);
 
 /* Image (B, Ch, S, S) -> patches (B, G*G, Ch*p*p), G = S/p, each patch
  * flattened as (ch, py, px) to match a Conv2d weight (D, Ch, p, p). */

@@ -261,10 +261,10 @@ void attention_forward_causal(float *out, float *att, const float *qkv, int B, i
     attn_forward(out, att, qkv, B, T, C, H, 1, scratch);
 }
 
-/* dS = P (dP - rowsum(P dP)) scale in place over ds (T, Tp); P rows of T
- * floats, the tail vector masked so dS stays zero past T */
-static void softmax_backward_rows(float *ds, const float *p, int T, int Tp, float scale) {
-    for (int i = 0; i < T; i++) {
+/* dS = P (dP - rowsum(P dP)) scale in place over nr rows of ds (row stride
+ * Tp); P rows of T floats, the tail vector masked so dS stays zero past T */
+static void softmax_backward_rows(float *ds, const float *p, int nr, int T, int Tp, float scale) {
+    for (int i = 0; i < nr; i++) {
         const float *pi = p + (size_t)i * T;
         float *d = ds + (size_t)i * Tp;
         vfl acc = {0};
@@ -290,7 +290,7 @@ static void attn_head_backward(float *dbase, const float *dout, const float *bas
     float *vt = ws, *ds = vt + (size_t)hd * Tp;
     pack_cols(vt, Tp, base + 2 * C + h * hd, C3, T, hd);
     small_mm(ds, Tp, g, C, 0, vt, Tp, T, hd, Tp);
-    softmax_backward_rows(ds, p, T, Tp, scale);
+    softmax_backward_rows(ds, p, T, T, Tp, scale);
     if (hd == hp) { /* whole vectors: read Q, K, dO and write d(qkv) in place */
         small_mm(dbase + h * hd, C3, ds, Tp, 0, k, C3, T, T, hd);         /* dQ */
         small_mm(dbase + C + h * hd, C3, ds, Tp, 1, q, C3, T, T, hd);     /* dK = dS^T Q */
@@ -325,4 +325,129 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv,
     }
     prof_kernel_add(PROF_K_ATTENTION, t0);
     prof_flops_add(PROF_K_ATTENTION, 8 * (uint64_t)B * T * T * C);
+}
+
+/* ------------------------------------------------------------ listed queries */
+
+/* [lo, hi) of the ascending rows in [b T, (b + 1) T) */
+static void rows_of_image(const int *rows, int nrows, int b, int T, int *lo, int *hi) {
+    int a = 0, z = nrows;
+    while (a < z) { int m = (a + z) / 2; if (rows[m] < b * T) a = m + 1; else z = m; }
+    *lo = a;
+    z = nrows;
+    while (a < z) { int m = (a + z) / 2; if (rows[m] < (b + 1) * T) a = m + 1; else z = m; }
+    *hi = a;
+}
+
+/* dst (n, hp) <- columns [0, hd) of the listed tokens' rows (stride lds), zero past hd */
+static void pack_listed(float *dst, int hp, const float *src, int lds, const int *tok, int n,
+                        int hd) {
+    for (int i = 0; i < n; i++) pack_rows(dst + (size_t)i * hp, hp, src + (size_t)tok[i] * lds,
+                                          lds, 1, hd);
+}
+
+/* One (image, head), n listed queries (tokens tok[0..n)): S = Q_l K^T, P into
+ * att (n, T), O_l = P V into out's n compact rows. */
+static void attn_head_forward_rows(float *out, float *att, const float *base, const int *tok,
+                                   int n, int T, int C, int hd, int h, float scale, float *ws) {
+    const int Tp = round_vw(T), hp = round_vw(hd);
+    float *kt = ws, *s = kt + (size_t)hd * Tp, *qp = s + (size_t)T * Tp;
+    float *vp = qp + (size_t)T * hp, *o = vp + (size_t)T * hp;
+    pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
+    pack_listed(qp, hp, base + h * hd, 3 * C, tok, n, hd);
+    small_mm(s, Tp, qp, hp, 0, kt, Tp, n, hd, Tp);
+    int i = 0, nn[4] = {T, T, T, T};
+    for (; i + 4 <= n; i += 4)
+        softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, nn, T, scale, 4);
+    for (; i < n; i++)
+        softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, nn, T, scale, 1);
+    if (hd == hp) {
+        small_mm(out + h * hd, C, s, Tp, 0, base + 2 * C + h * hd, 3 * C, n, T, hd);
+        return;
+    }
+    pack_rows(vp, hp, base + 2 * C + h * hd, 3 * C, T, hd);
+    small_mm(o, hp, s, Tp, 0, vp, hp, n, T, hp);
+    copy_rows(out + h * hd, C, o, hp, n, hd);
+}
+
+/* Image b's listed rows and their tokens; tok holds T ints. */
+static int listed(const int *rows, int nrows, int b, int T, int *tok, int *lo) {
+    int hi;
+    rows_of_image(rows, nrows, b, T, lo, &hi);
+    for (int i = *lo; i < hi; i++) tok[i - *lo] = rows[i] - b * T;
+    return hi - *lo;
+}
+
+void attention_forward_rows(float *out, float *att, const float *qkv, int B, int T, int C, int H,
+                            const int *rows, int nrows, float *scratch) {
+    double t0 = prof_now();
+    int hd = C / H;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t per = attention_scratch_floats(T, hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H, lo, tok[T];
+        int n = listed(rows, nrows, b, T, tok, &lo);
+        if (n == 0) continue;
+        float *p = att ? att + ((size_t)lo * H + (size_t)h * n) * T : NULL;
+        attn_head_forward_rows(out + (size_t)lo * C, p,
+                               qkv + (size_t)b * T * 3 * C, tok, n, T, C, hd, h, scale,
+                               scratch + per * omp_get_thread_num());
+    }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)nrows * T * C);
+}
+
+/* One (image, head), n listed queries: dP = dO_l V^T, dS, dQ_l = dS K (zero
+ * for the other queries), dK = dS^T Q_l, dV = P^T dO_l into dbase's columns. */
+static void attn_head_backward_rows(float *dbase, const float *dout, const float *base,
+                                    const float *p, const int *tok, int n, int T, int C, int hd,
+                                    int h, float scale, float *ws) {
+    const int Tp = round_vw(T), hp = round_vw(hd), C3 = 3 * C;
+    const float *k = base + C + h * hd;
+    float *vt = ws, *ds = vt + (size_t)hd * Tp, *qp = ds + (size_t)T * Tp;
+    float *kp = qp + (size_t)T * hp, *gp = kp + (size_t)T * hp, *o = gp + (size_t)T * hp;
+    for (int t = 0; t < T; t++) memset(dbase + (size_t)t * C3 + h * hd, 0, sizeof(float) * hd);
+    if (n == 0) { /* no query listed: K and V get no gradient either */
+        for (int t = 0; t < T; t++) {
+            memset(dbase + (size_t)t * C3 + C + h * hd, 0, sizeof(float) * hd);
+            memset(dbase + (size_t)t * C3 + 2 * C + h * hd, 0, sizeof(float) * hd);
+        }
+        return;
+    }
+    pack_cols(vt, Tp, base + 2 * C + h * hd, C3, T, hd);
+    small_mm(ds, Tp, dout + h * hd, C, 0, vt, Tp, n, hd, Tp);
+    softmax_backward_rows(ds, p, n, T, Tp, scale);
+    pack_listed(qp, hp, base + h * hd, C3, tok, n, hd);
+    pack_rows(gp, hp, dout + h * hd, C, n, hd);
+    const float *kb = k;
+    int ldk = C3;
+    if (hd != hp) { pack_rows(kp, hp, k, C3, T, hd); kb = kp; ldk = hp; }
+    small_mm(o, hp, ds, Tp, 0, kb, ldk, n, T, hp);                       /* dQ_l */
+    for (int i = 0; i < n; i++)
+        memcpy(dbase + (size_t)tok[i] * C3 + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
+    small_mm(o, hp, ds, Tp, 1, qp, hp, T, n, hp);                        /* dK = dS^T Q_l */
+    copy_rows(dbase + C + h * hd, C3, o, hp, T, hd);
+    small_mm(o, hp, p, T, 1, gp, hp, T, n, hp);                          /* dV = P^T dO_l */
+    copy_rows(dbase + 2 * C + h * hd, C3, o, hp, T, hd);
+}
+
+void attention_backward_rows(float *dqkv, const float *dout, const float *qkv, const float *att,
+                             int B, int T, int C, int H, const int *rows, int nrows,
+                             float *scratch) {
+    double t0 = prof_now();
+    int hd = C / H;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t per = attention_scratch_floats(T, hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H, lo, tok[T];
+        int n = listed(rows, nrows, b, T, tok, &lo);
+        attn_head_backward_rows(dqkv + (size_t)b * T * 3 * C, dout + (size_t)lo * C,
+                                qkv + (size_t)b * T * 3 * C,
+                                att + ((size_t)lo * H + (size_t)h * n) * T, tok, n, T, C, hd, h,
+                                scale, scratch + per * omp_get_thread_num());
+    }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 8 * (uint64_t)nrows * T * C);
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "infer.h"
@@ -160,12 +161,17 @@ void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int k
      * stay out of the resident set until a stack lists rows */
     a->xsub = JEPA_MALLOC(sizeof(float) * M * C);
     a->asub = JEPA_MALLOC(sizeof(float) * M * C);
+    a->srows = JEPA_MALLOC(sizeof(int) * M);
+    a->lidx = JEPA_MALLOC(sizeof(int) * M);
+    a->pos = JEPA_MALLOC(sizeof(int) * M);
+    a->skeys = JEPA_MALLOC(sizeof(int64_t) * M);
 }
 
 void vit_acts_free(vit_acts *a) {
     float *p[] = {a->res, a->ln1, a->ln1m, a->ln1r, a->qkv, a->att, a->atty, a->resmid,
                   a->ln2, a->ln2m, a->ln2r, a->fch, a->fcg, a->xsub, a->asub};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
+    jepa_free(a->srows); jepa_free(a->lidx); jepa_free(a->pos); jepa_free(a->skeys);
     memset(a, 0, sizeof *a);
 }
 
@@ -234,28 +240,57 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
     vit_stack_forward_rows(a, base, blk, S, T, scratch, NULL, 0);
 }
 
+static int key_cmp(const void *x, const void *y) {
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* a->qrows: the listed rows ascending, as attention groups its queries by
+ * sequence; rows itself when it is (the I-JEPA per-block predictor and the
+ * target), else a sorted copy with the maps between the two orders (the
+ * joint pass lists its rows block by block) */
+static void sort_rows(vit_acts *a) {
+    int n = a->nrows, asc = 1;
+    for (int i = 1; i < n && asc; i++) asc = a->rows[i - 1] < a->rows[i];
+    a->qrows = a->rows;
+    a->permuted = !asc;
+    if (asc) return;
+    for (int i = 0; i < n; i++) a->skeys[i] = (int64_t)a->rows[i] << 32 | (uint32_t)i;
+    qsort(a->skeys, (size_t)n, sizeof(int64_t), key_cmp);
+    for (int i = 0; i < n; i++) {
+        a->srows[i] = (int)(a->skeys[i] >> 32);
+        a->lidx[i] = (int)(uint32_t)a->skeys[i];
+        a->pos[a->lidx[i]] = i;
+        JEPA_ASSERT(i == 0 || a->srows[i - 1] < a->srows[i]); /* no repeats */
+    }
+    a->qrows = a->srows;
+}
+
 void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, int S, int T,
                             float *scratch, const int *rows, int nrows) {
     int M = S * T, C = a->C;
     JEPA_ASSERT((size_t)M <= a->Mmax && (size_t)S * a->H * T * T <= a->Amax);
-    JEPA_ASSERT(!rows || (nrows > 0 && nrows <= M && a->Hd >= C)); /* rows_expand's temp */
+    JEPA_ASSERT(!rows || (nrows > 0 && nrows <= M && a->Hd >= C && !a->causal)); /* rows_expand's temp */
     a->rows = rows;
     a->nrows = nrows;
+    if (rows) sort_rows(a);
     for (int l = 0; l < a->L; l++) {
         const size_t *o = blk + (size_t)l * BLK_N;
         blk_slot b = slot_of(a, l);
         float *x = vit_res(a, l), *xo = vit_res(a, l + 1);
         layernorm_forward(b.ln1, b.ln1m, b.ln1r, x, base + o[BLK_LN1W], base + o[BLK_LN1B], M, C);
         linear_forward(b.qkv, b.ln1, base + o[BLK_QKVW], base + o[BLK_QKVB], M, C, 3 * C);
+        if (rows && l == a->L - 1) { /* every row's keys and values, the listed rows' queries */
+            float *ao = a->permuted ? a->xsub : a->asub; /* ascending order, then list order */
+            attention_forward_rows(ao, b.att, b.qkv, S, T, C, a->H, a->qrows, nrows, scratch);
+            if (a->permuted) gather_rows(a->asub, ao, a->pos, nrows, C);
+            gather_rows(a->xsub, x, rows, nrows, C);
+            block_rest_forward(a, &b, base, o, a->xsub, a->asub, nrows, xo);
+            continue;
+        }
         if (a->causal) attention_forward_causal(b.atty, b.att, b.qkv, S, T, C, a->H, scratch);
         else attention_forward(b.atty, b.att, b.qkv, S, T, C, a->H, scratch);
-        if (rows && l == a->L - 1) { /* every row's keys and values, the listed rows' rest */
-            gather_rows(a->xsub, x, rows, nrows, C);
-            gather_rows(a->asub, b.atty, rows, nrows, C);
-            block_rest_forward(a, &b, base, o, a->xsub, a->asub, nrows, xo);
-        } else {
-            block_rest_forward(a, &b, base, o, x, b.atty, M, xo);
-        }
+        block_rest_forward(a, &b, base, o, x, b.atty, M, xo);
     }
 }
 
@@ -281,15 +316,13 @@ static void block_rest_backward(const vit_acts *a, vit_scratch *sc, const blk_sl
                         base + o[BLK_PROJW], M, C, C);
 }
 
-/* The listed rows' d(mid) (dres, compact) and d(atty) (sc->dln, compact)
- * to every row of the block: zeros where no row was listed. */
+/* The listed rows' d(mid) (dres, compact) to every row of the block: zeros
+ * where no row was listed. */
 static void rows_expand(const vit_acts *a, vit_scratch *sc, int M, float *dres) {
     size_t C = a->C, n = (size_t)a->nrows;
     memcpy(sc->dfcg, dres, sizeof(float) * n * C); /* dfcg: (Mmax, Hmax), Hmax >= C */
     memset(dres, 0, sizeof(float) * M * C);
-    memset(sc->datty, 0, sizeof(float) * M * C);
     scatter_add_rows(dres, sc->dfcg, a->rows, a->nrows, (int)C);
-    scatter_add_rows(sc->datty, sc->dln, a->rows, a->nrows, (int)C);
 }
 
 void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float *base,
@@ -300,14 +333,20 @@ void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float
         const size_t *o = blk + (size_t)l * BLK_N;
         blk_slot b = slot_of(a, l);
         float *x = vit_res(a, l);
-        if (a->rows && l == a->L - 1) {
+        if (a->rows && l == a->L - 1) { /* d(atty) compact in sc->dln */
             block_rest_backward(a, sc, &b, base, gbase, o, a->asub, a->nrows, dres, sc->dln);
             rows_expand(a, sc, M, dres);
-        } else {
+            const float *dao = sc->dln;
+            if (a->permuted) { /* d(atty) to ascending order */
+                gather_rows(sc->datty, sc->dln, a->lidx, a->nrows, C);
+                dao = sc->datty;
+            }
+            attention_backward_rows(sc->dqkv, dao, b.qkv, b.att, S, T, C, a->H, a->qrows,
+                                    a->nrows, sc->attn);
+        } else { /* attention branch: dres is now d(mid) */
             block_rest_backward(a, sc, &b, base, gbase, o, b.atty, M, dres, sc->datty);
+            attention_backward(sc->dqkv, sc->datty, b.qkv, b.att, S, T, C, a->H, sc->attn);
         }
-        /* attention branch: dres is now d(mid) */
-        attention_backward(sc->dqkv, sc->datty, b.qkv, b.att, S, T, C, a->H, sc->attn);
         linear_backward_set(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, b.ln1,
                             base + o[BLK_QKVW], M, C, 3 * C);
         layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], sc->dln, x,

@@ -38,6 +38,11 @@ typedef struct {
     float *xsub, *asub; /* (Mmax, C) the last block's input and attention rows, listed rows */
     const int *rows;    /* set by the last forward: the rows it finished, or NULL (all) */
     int nrows;
+    const int *qrows;   /* the same rows ascending: rows itself, or srows */
+    int permuted;       /* rows is not ascending: lidx and pos below hold */
+    int *srows, *lidx;  /* (Mmax) rows sorted; list index of each sorted row */
+    int *pos;           /* (Mmax) sorted place of each list entry */
+    int64_t *skeys;     /* (Mmax) sort keys */
 } vit_acts;
 
 /* Backward scratch shared by the stacks of one objective, sized for the
@@ -66,9 +71,10 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
                        float *attn_scratch);
 /* The same, where only rows[0..nrows) of the output are wanted (rows of the
  * (S*T, C) stack, any order, no repeats, not copied: they must live until
- * the backward): the last block computes attention for every row (its keys
- * and values) and its projection, MLP and residuals for the listed rows
- * only; vit_res(a, L) then holds nrows rows, compact, in list order. Each
+ * the backward; non-causal stacks): the last block computes every row's
+ * keys and values, and attention queries, projection, MLP and residuals for
+ * the listed rows only; vit_res(a, L) then holds nrows rows, compact, in
+ * list order. Each
  * listed row's output equals that of the full forward, bitwise where the
  * products are ours (AVX-512 builds: every kernel row-wise), to rounding
  * where cblas_sgemm runs them. The predictor reads only its target rows and the EMA target
