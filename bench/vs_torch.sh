@@ -14,7 +14,12 @@
 #              threads with OMP_WAIT_POLICY=active (a node of one's own: the
 #              workers spin between parallel regions instead of sleeping;
 #              reported beside, never counted in ours_best, which is the
-#              configuration a user gets without setting anything)
+#              configuration a user gets without setting anything); and as
+#              2 ranks x 1 thread (mpirun -np 2 bench-step --batch 64: global
+#              batch 128, the same images and arithmetic per step, with the
+#              gradient all-reduce of training), the layout the quickstart's
+#              planner picks on 2 cores (ours_w2_t1, skipped in one line
+#              without mpirun)
 #   reference  ref_ijepa.py --bench at 1 and 2 threads and at 2 threads with
 #              OPENBLAS_NUM_THREADS=1 (as it runs here by default), then with
 #              what bench-step gives itself: OPENBLAS_CORETYPE=SkylakeX (its
@@ -28,7 +33,11 @@
 #      BENCH_STEPS (10 steps per measurement, after warm-up), REF_TIMEOUT
 #      (seconds one reference run may take, 900)
 # Output: `key value` lines; the last two are ratio_best_vs_best and ratio_1thread.
+# Before them: ratio_one_process_vs_best (ours at 2 threads in one process)
+# and ratio_w2_vs_ideal_torch_w2 (ours_w2_t1 against twice PyTorch's best
+# 1-thread rate: a bound for a 2-process PyTorch, which the reference lacks).
 set -euo pipefail
+[ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 b=${1:-build}
 rounds=${2:-3}
 steps=${BENCH_STEPS:-10}
@@ -50,13 +59,17 @@ fi
 
 declare -A runs # configuration -> space-separated img/s of each round
 same=(--set mask.context_cut=batch_min --set mask.block_round=nearest)
+mpi=1
+command -v mpirun >/dev/null || { echo "ours_w2_t1 skipped: no mpirun (apt-get install openmpi-bin)"; mpi=0; }
 ours() { # name, threads, env...
   local name=$1 t=$2; shift 2
-  local sets=("${same[@]}")
+  local sets=("${same[@]}") launch=("$b/bench-step")
   [ "$name" = ours_t1_default_masks ] && sets=()
-  local v; v=$(env "$@" "$b/bench-step" --threads "$t" --steps "$steps" --no-peak "${sets[@]}" |
+  # 2 ranks of 64: img_per_s counts both ranks' images
+  [ "$name" = ours_w2_t1 ] && launch=(mpirun -np 2 "$b/bench-step" --batch 64)
+  local v; v=$(env "$@" "${launch[@]}" --threads "$t" --steps "$steps" --no-peak "${sets[@]}" |
     sed -n 's/^img_per_s //p')
-  runs[$name]+="$v "
+  runs[$name]+="${v:-nan} "
 }
 theirs() { # name, threads, env...
   local name=$1 t=$2; shift 2
@@ -82,6 +95,7 @@ for r in $(seq 1 "$rounds"); do
   ours ours_t2_blas_keep 2 JEPA_BLAS_KEEP=1
   ours ours_t1_default_masks 1
   ours ours_t2_active 2 OMP_WAIT_POLICY=active
+  [ $mpi = 1 ] && ours ours_w2_t1 1
   if [ $torch = 1 ]; then
     theirs torch_t1_avx512 1 $avx
     theirs torch_t2_tuned 2 $avx OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
@@ -95,7 +109,7 @@ for k in $(printf '%s\n' "${!runs[@]}" | sort); do
   echo "$k ${med[$k]} (rounds: ${runs[$k]% })"
 done
 best() { local m=0 k; for k in "$@"; do m=$(awk -v a="$m" -v b="${med[$k]:-0}" 'BEGIN { print (b > a) ? b : a }'); done; echo "$m"; }
-ob=$(best ours_t1 ours_t2)
+ob=$(best ours_t1 ours_t2 ours_w2_t1)
 echo "ours_best $ob"
 [ $torch = 1 ] || exit 0
 tb=$(best torch_t1 torch_t2 torch_t2_ob1 torch_t1_avx512 torch_t2_tuned)
@@ -106,5 +120,10 @@ echo "torch_best_default_kernels $tb_default"
 awk -v a="$ob" -v b="$tb_default" 'BEGIN { printf "ratio_best_vs_best_default_kernels %.2f\n", a / b }'
 awk -v a="${med[ours_t1]}" -v b="${med[torch_t1]}" 'BEGIN { printf "ratio_1thread_default_kernels %.2f\n", a / b }'
 awk -v a="${med[ours_t2_active]}" -v b="$tb" 'BEGIN { printf "ratio_active_waits_vs_best %.2f\n", a / b }'
+awk -v a="${med[ours_t2]}" -v b="$tb" 'BEGIN { printf "ratio_one_process_vs_best %.2f\n", a / b }'
+# the reference has no data-parallel mode: against two PyTorch processes
+# that would each run at its best 1-thread rate with a free all-reduce
+[ $mpi = 1 ] && awk -v a="${med[ours_w2_t1]}" -v b="$t1" \
+  'BEGIN { printf "ratio_w2_vs_ideal_torch_w2 %.2f\n", a / (2 * b) }'
 awk -v a="$ob" -v b="$tb" 'BEGIN { printf "ratio_best_vs_best %.2f\n", a / b }'
 awk -v a="${med[ours_t1]}" -v b="$t1" 'BEGIN { printf "ratio_1thread %.2f\n", a / b }'
