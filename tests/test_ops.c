@@ -404,6 +404,70 @@ static void test_attention_causal(void) {
     check_attention(1, 37, 32, 2, 1);
 }
 
+/* The listed-queries form against the full one (checked above against the
+ * double oracle) with d(out) zero on the other rows: outputs and the
+ * probabilities bitwise, every d(qkv) equal and written (NaN-filled first).
+ * mode 0: about half the rows, image 1 none; 1: every row; 2: one per image. */
+static int check_attention_rows(int B, int T, int C, int H, int mode) {
+    int M = B * T, hd = C / H, n = 0, ok = 1;
+    size_t per = attention_scratch_floats(T, hd) * (size_t)omp_get_max_threads();
+    int *rows = malloc(sizeof(int) * M);
+    for (int r = 0; r < M; r++) {
+        int b = r / T, t = r % T;
+        if (mode == 1 || (mode == 2 && t == (b * 7) % T) ||
+            (mode == 0 && b != 1 && rng_uniform(&R) < 0.5))
+            rows[n++] = r;
+    }
+    if (n == 0) rows[n++] = 0;
+    float *qkv = malloc(sizeof(float) * M * 3 * C), *sc = malloc(sizeof(float) * per);
+    float *of = malloc(sizeof(float) * M * C), *af = malloc(sizeof(float) * M * H * T);
+    float *orr = malloc(sizeof(float) * n * C), *ar = malloc(sizeof(float) * n * H * T);
+    float *dof = calloc((size_t)M * C, sizeof(float)), *dor = malloc(sizeof(float) * n * C);
+    float *gf = malloc(sizeof(float) * M * 3 * C), *gr = malloc(sizeof(float) * M * 3 * C);
+    fill(qkv, (size_t)M * 3 * C, 1.0);
+    attention_forward(of, af, qkv, B, T, C, H, sc);
+    attention_forward_rows(orr, ar, qkv, B, T, C, H, rows, n, sc);
+    for (int lo = 0, b = 0; b < B; b++) { /* image b's rows, then its heads' probabilities */
+        int nb = 0;
+        while (lo + nb < n && rows[lo + nb] < (b + 1) * T) nb++;
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < nb; i++)
+                ok &= !memcmp(af + (((size_t)b * H + h) * T + rows[lo + i] - b * T) * T,
+                              ar + ((size_t)lo * H + (size_t)h * nb + i) * T, sizeof(float) * T);
+        lo += nb;
+    }
+    for (int k = 0; k < n; k++) {
+        ok &= !memcmp(of + (size_t)rows[k] * C, orr + (size_t)k * C, sizeof(float) * C);
+        for (int c = 0; c < C; c++)
+            dor[(size_t)k * C + c] = dof[(size_t)rows[k] * C + c] = (float)rng_normal(&R);
+    }
+    attention_forward_rows(orr, NULL, qkv, B, T, C, H, rows, n, sc); /* no probabilities kept */
+    for (int k = 0; k < n; k++)
+        ok &= !memcmp(of + (size_t)rows[k] * C, orr + (size_t)k * C, sizeof(float) * C);
+    for (int i = 0; i < M * 3 * C; i++) gr[i] = NAN;
+    attention_backward(gf, dof, qkv, af, B, T, C, H, sc);
+    attention_backward_rows(gr, dor, qkv, ar, B, T, C, H, rows, n, sc);
+    for (int i = 0; i < M * 3 * C; i++) ok &= gf[i] == gr[i]; /* NaN never equals */
+    if (!ok) printf("\n    attention rows differ: B %d T %d C %d H %d mode %d", B, T, C, H, mode);
+    free(rows); free(qkv); free(sc); free(of); free(af); free(orr); free(ar);
+    free(dof); free(dor); free(gf); free(gr);
+    return ok;
+}
+
+static void test_attention_rows(void) {
+    static const int hds[] = {4, 8, 16, 20, 32};
+    int cases = 0, good = 0;
+    for (int T = 1; T <= 41; T += 2)
+        for (size_t q = 0; q < sizeof hds / sizeof hds[0]; q++)
+            for (int H = 1; H <= 2; H++)
+                for (int mode = 0; mode < 3; mode++, cases++)
+                    good += check_attention_rows(3, T, hds[q] * H, H, mode);
+    good += check_attention_rows(8, 35, 64, 4, 0); /* the predictor's heads */
+    good += check_attention_rows(4, 49, 128, 4, 0); /* the target's */
+    printf("\n    %d of %d shapes equal the full attention", good, cases + 2);
+    CU_ASSERT(good == cases + 2);
+}
+
 /* ------------------------------------------------------------ patch embed */
 /* patchify + linear must equal a stride-p convolution (Conv2d(ch, D, p, p)) */
 typedef struct { int B, Ch, S, p, D; double *img, *w, *b, *r, *out; } pe_ctx;
@@ -659,7 +723,8 @@ int main(void) {
         {"check_can_fail", test_check_can_fail}, {"linear", test_linear},
         {"linear_gelu", test_linear_gelu},      {"linear_dw", test_linear_dw},
         {"layernorm", test_layernorm},           {"gelu", test_gelu},
-        {"attention", test_attention},           {"attention_causal", test_attention_causal},           {"patch_embed", test_patch_embed},
+        {"attention", test_attention},           {"attention_causal", test_attention_causal},
+        {"attention_rows", test_attention_rows}, {"patch_embed", test_patch_embed},
         {"gather_scatter", test_gather_scatter}, {"losses", test_losses},
         {"pos_embed", test_pos_embed},          {"col_std_mean", test_col_std_mean},
         {"grads_sq_norm", test_grads_sq_norm},  {"flop_count", test_flop_count},

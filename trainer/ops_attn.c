@@ -407,7 +407,10 @@ static void attn_head_backward_rows(float *dbase, const float *dout, const float
     const float *k = base + C + h * hd;
     float *vt = ws, *ds = vt + (size_t)hd * Tp, *qp = ds + (size_t)T * Tp;
     float *kp = qp + (size_t)T * hp, *gp = kp + (size_t)T * hp, *o = gp + (size_t)T * hp;
-    for (int t = 0; t < T; t++) memset(dbase + (size_t)t * C3 + h * hd, 0, sizeof(float) * hd);
+    for (int t = 0, i = 0; t < T; t++) { /* dQ of the queries not listed */
+        if (i < n && tok[i] == t) { i++; continue; }
+        memset(dbase + (size_t)t * C3 + h * hd, 0, sizeof(float) * hd);
+    }
     if (n == 0) { /* no query listed: K and V get no gradient either */
         for (int t = 0; t < T; t++) {
             memset(dbase + (size_t)t * C3 + C + h * hd, 0, sizeof(float) * hd);
@@ -419,17 +422,21 @@ static void attn_head_backward_rows(float *dbase, const float *dout, const float
     small_mm(ds, Tp, dout + h * hd, C, 0, vt, Tp, n, hd, Tp);
     softmax_backward_rows(ds, p, n, T, Tp, scale);
     pack_listed(qp, hp, base + h * hd, C3, tok, n, hd);
-    pack_rows(gp, hp, dout + h * hd, C, n, hd);
-    const float *kb = k;
-    int ldk = C3;
-    if (hd != hp) { pack_rows(kp, hp, k, C3, T, hd); kb = kp; ldk = hp; }
-    small_mm(o, hp, ds, Tp, 0, kb, ldk, n, T, hp);                       /* dQ_l */
-    for (int i = 0; i < n; i++)
+    if (hd == hp) { /* whole vectors: K and dO read, dK and dV written in place */
+        small_mm(o, hp, ds, Tp, 0, k, C3, n, T, hd);                        /* dQ_l */
+        small_mm(dbase + C + h * hd, C3, ds, Tp, 1, qp, hp, T, n, hd);      /* dK = dS^T Q_l */
+        small_mm(dbase + 2 * C + h * hd, C3, p, T, 1, dout + h * hd, C, T, n, hd); /* dV */
+    } else {
+        pack_rows(kp, hp, k, C3, T, hd);
+        pack_rows(gp, hp, dout + h * hd, C, n, hd);
+        small_mm(o, hp, ds, Tp, 1, qp, hp, T, n, hp);
+        copy_rows(dbase + C + h * hd, C3, o, hp, T, hd);
+        small_mm(o, hp, p, T, 1, gp, hp, T, n, hp);
+        copy_rows(dbase + 2 * C + h * hd, C3, o, hp, T, hd);
+        small_mm(o, hp, ds, Tp, 0, kp, hp, n, T, hp);
+    }
+    for (int i = 0; i < n; i++) /* dQ_l to the listed rows */
         memcpy(dbase + (size_t)tok[i] * C3 + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
-    small_mm(o, hp, ds, Tp, 1, qp, hp, T, n, hp);                        /* dK = dS^T Q_l */
-    copy_rows(dbase + C + h * hd, C3, o, hp, T, hd);
-    small_mm(o, hp, p, T, 1, gp, hp, T, n, hp);                          /* dV = P^T dO_l */
-    copy_rows(dbase + 2 * C + h * hd, C3, o, hp, T, hd);
 }
 
 void attention_backward_rows(float *dqkv, const float *dout, const float *qkv, const float *att,

@@ -251,6 +251,7 @@ static int key_cmp(const void *x, const void *y) {
  * joint pass lists its rows block by block) */
 static void sort_rows(vit_acts *a) {
     int n = a->nrows, asc = 1;
+    for (int i = 0; i < n; i++) JEPA_ASSERT(a->rows[i] >= 0 && (size_t)a->rows[i] < a->Mmax);
     for (int i = 1; i < n && asc; i++) asc = a->rows[i - 1] < a->rows[i];
     a->qrows = a->rows;
     a->permuted = !asc;

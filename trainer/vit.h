@@ -74,11 +74,11 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
  * the backward; non-causal stacks): the last block computes every row's
  * keys and values, and attention queries, projection, MLP and residuals for
  * the listed rows only; vit_res(a, L) then holds nrows rows, compact, in
- * list order. Each
- * listed row's output equals that of the full forward, bitwise where the
- * products are ours (AVX-512 builds: every kernel row-wise), to rounding
- * where cblas_sgemm runs them. The predictor reads only its target rows and the EMA target
- * only the target blocks' tokens, so the last block skips the rest. */
+ * list order. Each listed row's output equals that of the full forward,
+ * bitwise where the products are ours (AVX-512 builds: every kernel
+ * row-wise), to rounding where cblas_sgemm runs them. The predictor reads
+ * only its target rows and the EMA target only the target blocks' tokens,
+ * so the last block skips the rest. */
 void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, int S, int T,
                             float *scratch, const int *rows, int nrows);
 /* Backward through L blocks: dres (S*T, C) holds dL/d(output) on entry and
