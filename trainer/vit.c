@@ -271,7 +271,8 @@ void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, i
                             float *scratch, const int *rows, int nrows) {
     int M = S * T, C = a->C;
     JEPA_ASSERT((size_t)M <= a->Mmax && (size_t)S * a->H * T * T <= a->Amax);
-    JEPA_ASSERT(!rows || (nrows > 0 && nrows <= M && a->Hd >= C && !a->causal)); /* rows_expand's temp */
+    /* rows_expand's temp needs Hd >= C */
+    JEPA_ASSERT(!rows || (nrows > 0 && nrows <= M && a->Hd >= C && !a->causal));
     a->rows = rows;
     a->nrows = nrows;
     if (rows) sort_rows(a);
