@@ -199,14 +199,14 @@ softmax_rows(float *s, int Tp, float *p, const int *n, int T, float scale, const
         }
 }
 
-/* rows [0, T) of a head, four at a time */
-static void softmax_head(float *s, int Tp, float *att, int T, float scale, int causal) {
+/* the first nr rows of a head's T x T scores, four at a time */
+static void softmax_head(float *s, int Tp, float *att, int nr, int T, float scale, int causal) {
     int i = 0, n[4];
-    for (; i + 4 <= T; i += 4) {
+    for (; i + 4 <= nr; i += 4) {
         for (int r = 0; r < 4; r++) n[r] = causal ? i + r + 1 : T;
         softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, n, T, scale, 4);
     }
-    for (; i < T; i++) {
+    for (; i < nr; i++) {
         n[0] = causal ? i + 1 : T;
         softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, n, T, scale, 1);
     }
@@ -222,7 +222,7 @@ static void attn_head_forward(float *out, float *att, const float *base, int T, 
     float *o = vp + (size_t)T * hp;
     pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
     small_mm(s, Tp, base + h * hd, 3 * C, 0, kt, Tp, T, hd, Tp);
-    softmax_head(s, Tp, att, T, scale, causal);
+    softmax_head(s, Tp, att, T, T, scale, causal);
     if (hd == hp) { /* V's and O's head columns are whole vectors: in place */
         small_mm(out + h * hd, C, s, Tp, 0, base + 2 * C + h * hd, 3 * C, T, T, hd);
         return;
@@ -339,28 +339,26 @@ static void rows_of_image(const int *rows, int nrows, int b, int T, int *lo, int
     *hi = a;
 }
 
-/* dst (n, hp) <- columns [0, hd) of the listed tokens' rows (stride lds), zero past hd */
-static void pack_listed(float *dst, int hp, const float *src, int lds, const int *tok, int n,
-                        int hd) {
-    for (int i = 0; i < n; i++) pack_rows(dst + (size_t)i * hp, hp, src + (size_t)tok[i] * lds,
-                                          lds, 1, hd);
+/* dst (n, hp) <- columns [0, hd) of the sequence's rows r[0..n) - r0 (stride
+ * lds), zero past hd */
+static void pack_listed(float *dst, int hp, const float *src, int lds, const int *r, int r0,
+                        int n, int hd) {
+    for (int i = 0; i < n; i++)
+        pack_rows(dst + (size_t)i * hp, hp, src + (size_t)(r[i] - r0) * lds, lds, 1, hd);
 }
 
-/* One (image, head), n listed queries (tokens tok[0..n)): S = Q_l K^T, P into
- * att (n, T), O_l = P V into out's n compact rows. */
-static void attn_head_forward_rows(float *out, float *att, const float *base, const int *tok,
-                                   int n, int T, int C, int hd, int h, float scale, float *ws) {
+/* One (image, head), n listed queries (rows r[0..n) of the stack, tokens
+ * r[i] - r0): S = Q_l K^T, P into att (n, T), O_l = P V into out's n rows. */
+static void attn_head_forward_rows(float *out, float *att, const float *base, const int *r,
+                                   int r0, int n, int T, int C, int hd, int h, float scale,
+                                   float *ws) {
     const int Tp = round_vw(T), hp = round_vw(hd);
     float *kt = ws, *s = kt + (size_t)hd * Tp, *qp = s + (size_t)T * Tp;
     float *vp = qp + (size_t)T * hp, *o = vp + (size_t)T * hp;
     pack_cols(kt, Tp, base + C + h * hd, 3 * C, T, hd);
-    pack_listed(qp, hp, base + h * hd, 3 * C, tok, n, hd);
+    pack_listed(qp, hp, base + h * hd, 3 * C, r, r0, n, hd);
     small_mm(s, Tp, qp, hp, 0, kt, Tp, n, hd, Tp);
-    int i = 0, nn[4] = {T, T, T, T};
-    for (; i + 4 <= n; i += 4)
-        softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, nn, T, scale, 4);
-    for (; i < n; i++)
-        softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, nn, T, scale, 1);
+    softmax_head(s, Tp, att, n, T, scale, 0);
     if (hd == hp) {
         small_mm(out + h * hd, C, s, Tp, 0, base + 2 * C + h * hd, 3 * C, n, T, hd);
         return;
@@ -370,11 +368,10 @@ static void attn_head_forward_rows(float *out, float *att, const float *base, co
     copy_rows(out + h * hd, C, o, hp, n, hd);
 }
 
-/* Image b's listed rows and their tokens; tok holds T ints. */
-static int listed(const int *rows, int nrows, int b, int T, int *tok, int *lo) {
+/* Image b's listed rows: rows[*lo, *lo + n), returns n */
+static int listed(const int *rows, int nrows, int b, int T, int *lo) {
     int hi;
     rows_of_image(rows, nrows, b, T, lo, &hi);
-    for (int i = *lo; i < hi; i++) tok[i - *lo] = rows[i] - b * T;
     return hi - *lo;
 }
 
@@ -386,13 +383,11 @@ void attention_forward_rows(float *out, float *att, const float *qkv, int B, int
     size_t per = attention_scratch_floats(T, hd);
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
-        int b = bh / H, h = bh % H, lo, tok[T];
-        int n = listed(rows, nrows, b, T, tok, &lo);
+        int b = bh / H, h = bh % H, lo, n = listed(rows, nrows, b, T, &lo);
         if (n == 0) continue;
         float *p = att ? att + ((size_t)lo * H + (size_t)h * n) * T : NULL;
-        attn_head_forward_rows(out + (size_t)lo * C, p,
-                               qkv + (size_t)b * T * 3 * C, tok, n, T, C, hd, h, scale,
-                               scratch + per * omp_get_thread_num());
+        attn_head_forward_rows(out + (size_t)lo * C, p, qkv + (size_t)b * T * 3 * C, rows + lo,
+                               b * T, n, T, C, hd, h, scale, scratch + per * omp_get_thread_num());
     }
     prof_kernel_add(PROF_K_ATTENTION, t0);
     prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)nrows * T * C);
@@ -401,14 +396,14 @@ void attention_forward_rows(float *out, float *att, const float *qkv, int B, int
 /* One (image, head), n listed queries: dP = dO_l V^T, dS, dQ_l = dS K (zero
  * for the other queries), dK = dS^T Q_l, dV = P^T dO_l into dbase's columns. */
 static void attn_head_backward_rows(float *dbase, const float *dout, const float *base,
-                                    const float *p, const int *tok, int n, int T, int C, int hd,
-                                    int h, float scale, float *ws) {
+                                    const float *p, const int *r, int r0, int n, int T, int C,
+                                    int hd, int h, float scale, float *ws) {
     const int Tp = round_vw(T), hp = round_vw(hd), C3 = 3 * C;
     const float *k = base + C + h * hd;
     float *vt = ws, *ds = vt + (size_t)hd * Tp, *qp = ds + (size_t)T * Tp;
     float *kp = qp + (size_t)T * hp, *gp = kp + (size_t)T * hp, *o = gp + (size_t)T * hp;
     for (int t = 0, i = 0; t < T; t++) { /* dQ of the queries not listed */
-        if (i < n && tok[i] == t) { i++; continue; }
+        if (i < n && r[i] - r0 == t) { i++; continue; }
         memset(dbase + (size_t)t * C3 + h * hd, 0, sizeof(float) * hd);
     }
     if (n == 0) { /* no query listed: K and V get no gradient either */
@@ -421,7 +416,7 @@ static void attn_head_backward_rows(float *dbase, const float *dout, const float
     pack_cols(vt, Tp, base + 2 * C + h * hd, C3, T, hd);
     small_mm(ds, Tp, dout + h * hd, C, 0, vt, Tp, n, hd, Tp);
     softmax_backward_rows(ds, p, n, T, Tp, scale);
-    pack_listed(qp, hp, base + h * hd, C3, tok, n, hd);
+    pack_listed(qp, hp, base + h * hd, C3, r, r0, n, hd);
     if (hd == hp) { /* whole vectors: K and dO read, dK and dV written in place */
         small_mm(o, hp, ds, Tp, 0, k, C3, n, T, hd);                        /* dQ_l */
         small_mm(dbase + C + h * hd, C3, ds, Tp, 1, qp, hp, T, n, hd);      /* dK = dS^T Q_l */
@@ -436,7 +431,7 @@ static void attn_head_backward_rows(float *dbase, const float *dout, const float
         small_mm(o, hp, ds, Tp, 0, kp, hp, n, T, hp);
     }
     for (int i = 0; i < n; i++) /* dQ_l to the listed rows */
-        memcpy(dbase + (size_t)tok[i] * C3 + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
+        memcpy(dbase + (size_t)(r[i] - r0) * C3 + h * hd, o + (size_t)i * hp, sizeof(float) * hd);
 }
 
 void attention_backward_rows(float *dqkv, const float *dout, const float *qkv, const float *att,
@@ -448,12 +443,11 @@ void attention_backward_rows(float *dqkv, const float *dout, const float *qkv, c
     size_t per = attention_scratch_floats(T, hd);
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
-        int b = bh / H, h = bh % H, lo, tok[T];
-        int n = listed(rows, nrows, b, T, tok, &lo);
+        int b = bh / H, h = bh % H, lo, n = listed(rows, nrows, b, T, &lo);
         attn_head_backward_rows(dqkv + (size_t)b * T * 3 * C, dout + (size_t)lo * C,
                                 qkv + (size_t)b * T * 3 * C,
-                                att + ((size_t)lo * H + (size_t)h * n) * T, tok, n, T, C, hd, h,
-                                scale, scratch + per * omp_get_thread_num());
+                                att + ((size_t)lo * H + (size_t)h * n) * T, rows + lo, b * T, n,
+                                T, C, hd, h, scale, scratch + per * omp_get_thread_num());
     }
     prof_kernel_add(PROF_K_ATTENTION, t0);
     prof_flops_add(PROF_K_ATTENTION, 8 * (uint64_t)nrows * T * C);
