@@ -8,11 +8,13 @@
  *
  * usage: bench-step [--objective NAME] [--spec FILE] [--threads T] [--steps N]
  *                   [--warmup W] [--batch B] [--no-peak] [--cpu-clock] [--shapes]
- *                   [--set key=value ...]
+ *                   [--chunk-rows R] [--set key=value ...]
  * --cpu-clock: every time is the process's CPU seconds (prof_cpu_clock): on a
  * loaded machine a one-thread run then measures its work, not its waiting;
  * img_per_s is then images per CPU second. --shapes: one line per product
  * shape of the last step (`shape ta tb M N K calls gflop_per_s`).
+ * --chunk-rows R: vit_set_chunk_rows (jepa.h): forward chunks of R rows, 0
+ * one pass, -1 (the default) VIT_CHUNK_ROWS at one thread, else one pass.
  * Under mpirun every rank steps its own batch and the gradients are
  * all-reduced as in training (allreduce_wait is then the real wait).
  * Output: `key value` lines from rank 0; the last line is `img_per_s N`. */
@@ -24,16 +26,17 @@
 
 #include "cli.h"
 #include "comm.h"
+#include "jepa.h"
 #include "objective.h"
 #include "prof.h"
 
 typedef struct {
     const char *objective, *spec;
-    int threads, steps, warm, batch, peak, cpu, shapes;
+    int threads, steps, warm, batch, peak, cpu, shapes, chunk;
 } bench_opts;
 
 static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
-    *b = (bench_opts){NULL, NULL, 1, 10, 2, 0, 1, 0, 0};
+    *b = (bench_opts){NULL, NULL, 1, 10, 2, 0, 1, 0, 0, VIT_CHUNK_AUTO};
     char err[SPEC_ERR_MAX];
     spec_defaults(s);
     for (int i = 1; i < argc; i++) {
@@ -47,6 +50,7 @@ static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
         else if (!strcmp(a, "--steps")) b->steps = atoi(v);
         else if (!strcmp(a, "--warmup")) b->warm = atoi(v);
         else if (!strcmp(a, "--batch")) b->batch = atoi(v);
+        else if (!strcmp(a, "--chunk-rows")) b->chunk = atoi(v);
         else if (!strcmp(a, "--objective")) b->objective = v;
         else if (!strcmp(a, "--spec")) b->spec = v;
         else if (!strcmp(a, "--set")) continue; /* applied after the spec file */
@@ -73,7 +77,7 @@ static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
     return 0;
 usage:
     fprintf(stderr, "usage: bench-step [--objective NAME] [--spec FILE] [--threads T] "
-                    "[--steps N] [--warmup W] [--batch B] [--no-peak] [--cpu-clock] [--shapes] [--set key=value ...]\n");
+                    "[--steps N] [--warmup W] [--batch B] [--no-peak] [--cpu-clock] [--shapes] [--chunk-rows R] [--set key=value ...]\n");
     return 2;
 }
 
@@ -208,6 +212,7 @@ static void report(const bench_opts *b, const jepa_spec *s, objective *o, double
            wp ? wp : "default", b->cpu ? "cpu" : "wall");
     printf("objective %s\nranks %d\nthreads %d\nbatch_per_rank %d\nsteps %d\nparams %zu\n",
            s->objective, W, b->threads, B, b->steps, o->m.nparams);
+    printf("chunk_rows %d\n", b->chunk);
     printf("ms_per_step %.2f\n", dt * per);
     for (int p = 0; p < PROF_N; p++) {
         printf("phase_%s_ms %.2f\n", prof_phase_names[p], pt.phase_s[p] * per);
@@ -248,6 +253,7 @@ int main(int argc, char **argv) {
         return rc;
     }
     prof_cpu_clock(b.cpu);
+    vit_set_chunk_rows(b.chunk);
     shard_schema sc;
     uint8_t *rec = synthetic_records(&s, &sc, s.train.batch_per_rank);
     objective *o = NULL;

@@ -524,6 +524,77 @@ static void test_stack_rows(void) {
     check_stack_rows(32, 4, asc, 6);
 }
 
+/* The chunked forward (vit_set_chunk_rows) against one pass with each
+ * product packing its weight per call: outputs bitwise equal (AVX-512
+ * builds, where both run our register tiles), and for a stack that keeps
+ * its activations the backward's d(input) and weight gradients too. Chunks
+ * of 2 sequences over 5 (a short last chunk); non-causal with listed rows,
+ * causal, and forward-only. */
+static void check_stack_chunks(int keep, int causal, int listed) {
+    const int L = 3, S = 5, T = 9, M = S * T, C = 32, H = 2, Hd = 2 * C;
+    const int rows[6] = {3, 10, 11, 25, 30, 44};
+    jepa_tensor tensors[3 * BLK_N];
+    size_t blk[3 * BLK_N];
+    table_builder tb = {tensors, 0, 3 * BLK_N, 0};
+    for (int l = 0; l < L; l++) table_add_block(&tb, "b", l, C, Hd, blk + (size_t)l * BLK_N);
+    size_t np = tb.off;
+    int nout = listed ? 6 : M;
+    float *W = malloc(sizeof(float) * np), *x0 = malloc(sizeof(float) * M * C);
+    float *out[2], *G[2], *d[2];
+    jepa_rng r;
+    rng_init(&r, 9);
+    for (size_t i = 0; i < np; i++) W[i] = (float)(0.2 * rng_normal(&r));
+    for (int i = 0; i < M * C; i++) x0[i] = (float)rng_normal(&r);
+    vit_acts a;
+    vit_scratch sc;
+    vit_acts_init(&a, L, S, T, C, Hd, H, keep);
+    a.causal = causal;
+    vit_scratch_init(&sc, (size_t)M, C, Hd, T, C / H);
+    float *dy = malloc(sizeof(float) * nout * C);
+    for (int i = 0; i < nout * C; i++) dy[i] = (float)rng_normal(&r);
+    int old = vit_set_chunk_rows(0);
+    for (int v = 0; v < 2; v++) {
+        vit_set_chunk_rows(v ? 18 : 0); /* 2 sequences a chunk, at any thread count */
+        out[v] = malloc(sizeof(float) * nout * C);
+        G[v] = calloc(np, sizeof(float));
+        d[v] = malloc(sizeof(float) * M * C);
+        memcpy(vit_res(&a, 0), x0, sizeof(float) * M * C);
+        vit_stack_forward_rows(&a, W, blk, S, T, sc.attn, listed ? rows : NULL, listed ? 6 : 0);
+        memcpy(out[v], vit_res(&a, L), sizeof(float) * nout * C);
+        if (!keep) continue;
+        memcpy(d[v], dy, sizeof(float) * nout * C);
+        vit_stack_backward(NULL, &a, &sc, W, G[v], blk, S, T, d[v]);
+    }
+    vit_set_chunk_rows(old);
+    double e = 0, n = 0;
+    for (int i = 0; i < nout * C; i++) {
+        e = fmax(e, fabs(out[0][i] - out[1][i]));
+        n = fmax(n, fabs(out[0][i]));
+    }
+    int same = !memcmp(out[0], out[1], sizeof(float) * nout * C);
+    if (keep)
+        same &= !memcmp(G[0], G[1], sizeof(float) * np) &&
+                !memcmp(d[0], d[1], sizeof(float) * M * C);
+    printf("\n    keep %d causal %d listed %d: %s (max output diff %.2e of %.2e)", keep, causal,
+           listed, same ? "bitwise equal" : "different", e, n);
+    CU_ASSERT(n > 0 && e <= 1e-5 * n);
+#if defined(__AVX512F__)
+    CU_ASSERT(same);
+#endif
+    vit_acts_free(&a);
+    vit_scratch_free(&sc);
+    for (int v = 0; v < 2; v++) free(out[v]), free(G[v]), free(d[v]);
+    free(W); free(x0); free(dy);
+}
+
+static void test_stack_chunks(void) {
+    check_stack_chunks(1, 0, 1); /* the predictor's form */
+    check_stack_chunks(1, 0, 0); /* the context encoder's */
+    check_stack_chunks(1, 1, 0); /* the world model's causal predictor */
+    check_stack_chunks(0, 0, 1); /* the EMA target */
+    check_stack_chunks(0, 0, 0); /* feature extraction */
+}
+
 /* loss and gradients bitwise equal at 1 and 2 threads, for head widths
  * 8/4 (packed-copy attention) and 16 (in place) */
 static void test_determinism(void) {
@@ -538,6 +609,7 @@ int main(void) {
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
         {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb}, {"grad_joint", test_grad_joint},
         {"grad_wide", test_grad_wide}, {"stack_rows", test_stack_rows},
+        {"stack_chunks", test_stack_chunks},
     };
     return test_main("model", cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -94,6 +94,32 @@ void blas_core_select(char **argv);
  * largest reservation so far (vit_scratch_init reserves its blocks'). */
 void ops_pack_reserve(size_t floats);
 
+/* The ViT block stacks (vit.c) can run their forward chunk by chunk of
+ * sequences, every block on weights packed once per forward (AVX-512
+ * builds; the same bits as one pass), so that a chunk's activations stay in
+ * cache from one kernel to the next. rows > 0: chunks of about that many
+ * rows; 0: one pass over all rows, each product packing its weight per call;
+ * VIT_CHUNK_AUTO (the default): chunks of VIT_CHUNK_ROWS rows when the
+ * OpenMP team is one thread, else one pass (at 2 threads each chunk opens
+ * a parallel region per kernel, and their waits cost more than the cache
+ * saves: docs/performance.md). Returns the previous value. Process-wide:
+ * set it before training. */
+#define VIT_CHUNK_AUTO (-1)
+#define VIT_CHUNK_ROWS 768
+int vit_set_chunk_rows(int rows);
+
+/* 1 where linear_forward_packed runs (AVX-512 builds): the products against
+ * weights use ops_infer.c's register tiles. */
+int ops_packed(void);
+/* out (M, N) = inp (M, K) @ W^T + b (+ res), then GELU when gelu is 1, on
+ * weights W (N, K) packed beforehand by infer_pack (wp); pre (M, N), unless
+ * NULL, keeps the values before the GELU. The packed_product of
+ * linear_forward, linear_residual_forward and linear_gelu_forward without its
+ * per-call packing (the same bits): a forward-only stack packs each weight
+ * once and runs it over several row chunks. Aborts unless ops_packed(). */
+void linear_forward_packed(float *out, float *pre, const float *inp, const float *wp,
+                           const float *b, const float *res, int M, int K, int N, int gelu);
+
 /* out (M, N) = inp (M, K) @ w^T (K, N) + b; w is (N, K) as in PyTorch. b may be NULL. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N);

@@ -73,6 +73,24 @@ static int packed_product(float *out, float *pre, const float *inp, const float 
 #endif
 }
 
+int ops_packed(void) {
+#if defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void linear_forward_packed(float *out, float *pre, const float *inp, const float *wp,
+                           const float *b, const float *res, int M, int K, int N, int gelu) {
+    JEPA_ASSERT(ops_packed());
+    double t0 = prof_now();
+    infer_linear_pre(out, pre, inp, wp, b, res, M, K, N, gelu);
+    prof_kernel_add(PROF_K_SGEMM, t0);
+    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
+    prof_shape_note(0, 1, M, N, K);
+}
+
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
                     int M, int K, int N) {
     if (packed_product(out, NULL, inp, w, 1, b, NULL, M, K, N, 0)) return;

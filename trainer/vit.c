@@ -137,6 +137,21 @@ void vit_init_named(jepa_model *m, const char *name, uint64_t seed, int kind) {
 
 /* ------------------------------------------------------------ activations */
 
+/* a block's four weights (K, N) as forward products take them: qkv (C, 3C),
+ * proj (C, C), fc1 (C, Hd), fc2 (Hd, C) */
+static void blk_kn(int C, int Hd, int kn[4][2]) {
+    const int v[4][2] = {{C, 3 * C}, {C, C}, {C, Hd}, {Hd, C}};
+    memcpy(kn, v, sizeof v);
+}
+
+static size_t blk_pack_floats(int C, int Hd) {
+    int kn[4][2];
+    blk_kn(C, Hd, kn);
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) n += infer_pack_floats(kn[i][0], kn[i][1]);
+    return n;
+}
+
 void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int keep) {
     memset(a, 0, sizeof *a);
     a->L = L; a->C = C; a->Hd = Hd; a->H = H; a->keep = keep;
@@ -165,6 +180,7 @@ void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int k
     a->lidx = JEPA_MALLOC(sizeof(int) * M);
     a->pos = JEPA_MALLOC(sizeof(int) * M);
     a->skeys = JEPA_MALLOC(sizeof(int64_t) * M);
+    if (ops_packed()) a->wpack = JEPA_MALLOC(sizeof(float) * L * blk_pack_floats(C, Hd));
 }
 
 void vit_acts_free(vit_acts *a) {
@@ -172,6 +188,7 @@ void vit_acts_free(vit_acts *a) {
                   a->ln2, a->ln2m, a->ln2r, a->fch, a->fcg, a->xsub, a->asub};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     jepa_free(a->srows); jepa_free(a->lidx); jepa_free(a->pos); jepa_free(a->skeys);
+    jepa_free(a->wpack);
     memset(a, 0, sizeof *a);
 }
 
@@ -223,6 +240,17 @@ static blk_slot slot_of(const vit_acts *a, int l) {
     return b;
 }
 
+/* The slot's rows from sequence s0 on (rows from s0 T) */
+static blk_slot slot_rows(const vit_acts *a, int l, int s0, int T) {
+    blk_slot b = slot_of(a, l);
+    size_t C = a->C, Hd = a->Hd, r0 = (size_t)s0 * T;
+    if (b.att) b.att += (size_t)s0 * a->H * T * T;
+    b.ln1 += r0 * C; b.ln1m += r0; b.ln1r += r0; b.qkv += r0 * 3 * C;
+    b.atty += r0 * C; b.mid += r0 * C; b.ln2 += r0 * C; b.ln2m += r0; b.ln2r += r0;
+    b.fch += r0 * Hd; b.fcg += r0 * Hd;
+    return b;
+}
+
 /* x + proj(atty), then + MLP(LN(.)), over M rows: into xo */
 static void block_rest_forward(const vit_acts *a, const blk_slot *b, const float *base,
                                const size_t *o, const float *x, const float *atty, int M,
@@ -267,6 +295,75 @@ static void sort_rows(vit_acts *a) {
     a->qrows = a->srows;
 }
 
+/* jepa.h: VIT_CHUNK_ROWS rows are about 8 KB of activations each at width
+ * 128, 6 MB a chunk: in the L2 and L3 caches from one kernel to the next */
+static int chunk_rows = VIT_CHUNK_AUTO;
+
+int vit_set_chunk_rows(int rows) {
+    int old = chunk_rows;
+    chunk_rows = rows;
+    return old;
+}
+
+/* rows a chunk holds, or 0: one pass */
+static int rows_per_chunk(void) {
+    if (chunk_rows != VIT_CHUNK_AUTO) return chunk_rows > 0 ? chunk_rows : 0;
+    return omp_get_max_threads() == 1 ? VIT_CHUNK_ROWS : 0;
+}
+
+/* Packs blocks [0, nl)'s forward weights into a->wpack, block after block */
+static void pack_blocks(vit_acts *a, const float *base, const size_t *blk, int nl) {
+    static const int widx[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
+    int kn[4][2];
+    blk_kn(a->C, a->Hd, kn);
+    float *wp = a->wpack;
+    for (int l = 0; l < nl; l++)
+        for (int i = 0; i < 4; i++) {
+            infer_pack(wp, base + blk[(size_t)l * BLK_N + widx[i]], kn[i][0], kn[i][1]);
+            wp += infer_pack_floats(kn[i][0], kn[i][1]);
+        }
+}
+
+/* Blocks [0, nl), chunk by chunk of sequences, on weights packed once per
+ * call: before the listed-rows block no row meets another image's, and
+ * every kernel is row-wise or per (image, head), so this is the one-pass
+ * result bit for bit (where that pass also packs: vit_scratch_init reserves
+ * its buffer), with a chunk's activations still in cache from one kernel to
+ * the next. Stacks that keep their activations write them as before. */
+static void forward_chunks(vit_acts *a, const float *base, const size_t *blk, int nl, int S,
+                           int T, float *scratch) {
+    int C = a->C, Hd = a->Hd, cs = rows_per_chunk() / T;
+    cs = cs < 1 ? 1 : cs > S ? S : cs;
+    pack_blocks(a, base, blk, nl);
+    size_t per = blk_pack_floats(C, Hd), oproj = infer_pack_floats(C, 3 * C);
+    size_t ofc1 = oproj + infer_pack_floats(C, C), ofc2 = ofc1 + infer_pack_floats(C, Hd);
+    for (int s0 = 0; s0 < S; s0 += cs) {
+        int ns = S - s0 < cs ? S - s0 : cs, m = ns * T;
+        size_t r0 = (size_t)s0 * T;
+        for (int l = 0; l < nl; l++) {
+            const size_t *o = blk + (size_t)l * BLK_N;
+            const float *wp = a->wpack + (size_t)l * per;
+            blk_slot b = slot_rows(a, l, s0, T);
+            float *x = vit_res(a, l) + r0 * C, *xo = vit_res(a, l + 1) + r0 * C;
+            layernorm_forward(b.ln1, b.ln1m, b.ln1r, x, base + o[BLK_LN1W], base + o[BLK_LN1B],
+                              m, C);
+            linear_forward_packed(b.qkv, NULL, b.ln1, wp, base + o[BLK_QKVB], NULL, m, C, 3 * C,
+                                  0);
+            if (a->causal) attention_forward_causal(b.atty, b.att, b.qkv, ns, T, C, a->H, scratch);
+            else attention_forward(b.atty, b.att, b.qkv, ns, T, C, a->H, scratch);
+            linear_forward_packed(b.mid, NULL, b.atty, wp + oproj, base + o[BLK_PROJB], x, m, C,
+                                  C, 0);
+            layernorm_forward(b.ln2, b.ln2m, b.ln2r, b.mid, base + o[BLK_LN2W],
+                              base + o[BLK_LN2B], m, C);
+            float *pre = a->keep ? b.fch : NULL; /* the GELU's input, for the backward */
+            linear_forward_packed(b.fcg, pre, b.ln2, wp + ofc1, base + o[BLK_FC1B], NULL, m, C,
+                                  Hd, 1);
+            linear_forward_packed(xo, NULL, b.fcg, wp + ofc2, base + o[BLK_FC2B], b.mid, m, Hd,
+                                  C, 0);
+        }
+    }
+}
+
 void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, int S, int T,
                             float *scratch, const int *rows, int nrows) {
     int M = S * T, C = a->C;
@@ -276,7 +373,12 @@ void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, i
     a->rows = rows;
     a->nrows = nrows;
     if (rows) sort_rows(a);
-    for (int l = 0; l < a->L; l++) {
+    int l0 = 0; /* the blocks before l0 ran in chunks */
+    if (a->wpack && rows_per_chunk() > 0) {
+        l0 = rows ? a->L - 1 : a->L;
+        forward_chunks(a, base, blk, l0, S, T, scratch);
+    }
+    for (int l = l0; l < a->L; l++) {
         const size_t *o = blk + (size_t)l * BLK_N;
         blk_slot b = slot_of(a, l);
         float *x = vit_res(a, l), *xo = vit_res(a, l + 1);

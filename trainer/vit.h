@@ -43,6 +43,8 @@ typedef struct {
     int *srows, *lidx;  /* (Mmax) rows sorted; list index of each sorted row */
     int *pos;           /* (Mmax) sorted place of each list entry */
     int64_t *skeys;     /* (Mmax) sort keys */
+    float *wpack;       /* ops_packed builds: every block's qkv, proj, fc1, fc2 weights,
+                         * packed (infer_pack) once per chunked forward */
 } vit_acts;
 
 /* Backward scratch shared by the stacks of one objective, sized for the
