@@ -152,6 +152,29 @@ static size_t blk_pack_floats(int C, int Hd) {
     return n;
 }
 
+/* One buffer for every stack's packed forward weights: a stack needs it only
+ * while its own forward runs, and the stacks of a process run one at a time
+ * (jepa.h: process-wide, not thread-safe). Held by every live vit_acts,
+ * sized for the largest, freed with the last. */
+static float *wpack;
+static size_t wpack_cap;
+static int wpack_users;
+
+static void wpack_hold(size_t floats) {
+    wpack_users++;
+    if (floats <= wpack_cap) return;
+    jepa_free(wpack);
+    wpack = JEPA_MALLOC(sizeof(float) * floats);
+    wpack_cap = floats;
+}
+
+static void wpack_release(void) {
+    if (--wpack_users > 0) return;
+    jepa_free(wpack);
+    wpack = NULL;
+    wpack_cap = 0;
+}
+
 void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int keep) {
     memset(a, 0, sizeof *a);
     a->L = L; a->C = C; a->Hd = Hd; a->H = H; a->keep = keep;
@@ -180,7 +203,8 @@ void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int k
     a->lidx = JEPA_MALLOC(sizeof(int) * M);
     a->pos = JEPA_MALLOC(sizeof(int) * M);
     a->skeys = JEPA_MALLOC(sizeof(int64_t) * M);
-    if (ops_packed()) a->wpack = JEPA_MALLOC(sizeof(float) * L * blk_pack_floats(C, Hd));
+    wpack_hold(ops_packed() ? (size_t)L * blk_pack_floats(C, Hd) : 0);
+    a->wpack_held = 1;
 }
 
 void vit_acts_free(vit_acts *a) {
@@ -188,7 +212,7 @@ void vit_acts_free(vit_acts *a) {
                   a->ln2, a->ln2m, a->ln2r, a->fch, a->fcg, a->xsub, a->asub};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     jepa_free(a->srows); jepa_free(a->lidx); jepa_free(a->pos); jepa_free(a->skeys);
-    jepa_free(a->wpack);
+    if (a->wpack_held) wpack_release();
     memset(a, 0, sizeof *a);
 }
 
@@ -311,12 +335,13 @@ static int rows_per_chunk(void) {
     return omp_get_max_threads() == 1 ? VIT_CHUNK_ROWS : 0;
 }
 
-/* Packs blocks [0, nl)'s forward weights into a->wpack, block after block */
+/* Packs blocks [0, nl)'s forward weights into wpack, block after block */
 static void pack_blocks(vit_acts *a, const float *base, const size_t *blk, int nl) {
     static const int widx[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
     int kn[4][2];
     blk_kn(a->C, a->Hd, kn);
-    float *wp = a->wpack;
+    float *wp = wpack;
+    JEPA_ASSERT((size_t)nl * blk_pack_floats(a->C, a->Hd) <= wpack_cap);
     for (int l = 0; l < nl; l++)
         for (int i = 0; i < 4; i++) {
             infer_pack(wp, base + blk[(size_t)l * BLK_N + widx[i]], kn[i][0], kn[i][1]);
@@ -342,7 +367,7 @@ static void forward_chunks(vit_acts *a, const float *base, const size_t *blk, in
         size_t r0 = (size_t)s0 * T;
         for (int l = 0; l < nl; l++) {
             const size_t *o = blk + (size_t)l * BLK_N;
-            const float *wp = a->wpack + (size_t)l * per;
+            const float *wp = wpack + (size_t)l * per;
             blk_slot b = slot_rows(a, l, s0, T);
             float *x = vit_res(a, l) + r0 * C, *xo = vit_res(a, l + 1) + r0 * C;
             layernorm_forward(b.ln1, b.ln1m, b.ln1r, x, base + o[BLK_LN1W], base + o[BLK_LN1B],
@@ -374,7 +399,7 @@ void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, i
     a->nrows = nrows;
     if (rows) sort_rows(a);
     int l0 = 0; /* the blocks before l0 ran in chunks */
-    if (a->wpack && rows_per_chunk() > 0) {
+    if (ops_packed() && rows_per_chunk() > 0) {
         l0 = rows ? a->L - 1 : a->L;
         forward_chunks(a, base, blk, l0, S, T, scratch);
     }

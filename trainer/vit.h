@@ -43,8 +43,7 @@ typedef struct {
     int *srows, *lidx;  /* (Mmax) rows sorted; list index of each sorted row */
     int *pos;           /* (Mmax) sorted place of each list entry */
     int64_t *skeys;     /* (Mmax) sort keys */
-    float *wpack;       /* ops_packed builds: every block's qkv, proj, fc1, fc2 weights,
-                         * packed (infer_pack) once per chunked forward */
+    int wpack_held;     /* holds vit.c's packed-weight buffer (until vit_acts_free) */
 } vit_acts;
 
 /* Backward scratch shared by the stacks of one objective, sized for the
