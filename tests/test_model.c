@@ -525,20 +525,21 @@ static void test_stack_rows(void) {
 }
 
 /* The chunked forward (vit_set_chunk_rows) against one pass with each
- * product packing its weight per call: outputs bitwise equal (AVX-512
- * builds, where both run our register tiles), and for a stack that keeps
- * its activations the backward's d(input) and weight gradients too. Chunks
- * of 2 sequences over 5 (a short last chunk); non-causal with listed rows,
- * causal, and forward-only. */
-static void check_stack_chunks(int keep, int causal, int listed) {
-    const int L = 3, S = 5, T = 9, M = S * T, C = 32, H = 2, Hd = 2 * C;
-    const int rows[6] = {3, 10, 11, 25, 30, 44};
+ * kernel threaded on its own and each product packing its weight per call:
+ * outputs bitwise equal (AVX-512 builds, where both run our register
+ * tiles), and for a stack that keeps its activations the backward's
+ * d(input) and weight gradients too. Chunks of 2 sequences over 5 (a short
+ * last chunk; at 2 threads a team takes them); non-causal with listed rows
+ * (ascending, or in any order), causal, forward-only; `big` allocates the
+ * stack for more and longer sequences than the forward runs. */
+static void check_stack_chunks(int keep, int causal, const int *rows, int big) {
+    const int L = 3, S = 5, T = 9, M = S * T, C = 32, H = 2, Hd = 2 * C, nr = rows ? 6 : 0;
     jepa_tensor tensors[3 * BLK_N];
     size_t blk[3 * BLK_N];
     table_builder tb = {tensors, 0, 3 * BLK_N, 0};
     for (int l = 0; l < L; l++) table_add_block(&tb, "b", l, C, Hd, blk + (size_t)l * BLK_N);
     size_t np = tb.off;
-    int nout = listed ? 6 : M;
+    int nout = rows ? nr : M;
     float *W = malloc(sizeof(float) * np), *x0 = malloc(sizeof(float) * M * C);
     float *out[2], *G[2], *d[2];
     jepa_rng r;
@@ -547,19 +548,19 @@ static void check_stack_chunks(int keep, int causal, int listed) {
     for (int i = 0; i < M * C; i++) x0[i] = (float)rng_normal(&r);
     vit_acts a;
     vit_scratch sc;
-    vit_acts_init(&a, L, S, T, C, Hd, H, keep);
+    vit_acts_init(&a, L, big ? S + 2 : S, big ? T + 3 : T, C, Hd, H, keep);
     a.causal = causal;
-    vit_scratch_init(&sc, (size_t)M, C, Hd, T, C / H);
+    vit_scratch_init(&sc, a.Mmax, C, Hd, big ? T + 3 : T, C / H);
     float *dy = malloc(sizeof(float) * nout * C);
     for (int i = 0; i < nout * C; i++) dy[i] = (float)rng_normal(&r);
     int old = vit_set_chunk_rows(0);
     for (int v = 0; v < 2; v++) {
-        vit_set_chunk_rows(v ? 18 : 0); /* 2 sequences a chunk, at any thread count */
+        vit_set_chunk_rows(v ? 18 : 0); /* 2 sequences a chunk */
         out[v] = malloc(sizeof(float) * nout * C);
         G[v] = calloc(np, sizeof(float));
-        d[v] = malloc(sizeof(float) * M * C);
+        d[v] = malloc(sizeof(float) * a.Mmax * C);
         memcpy(vit_res(&a, 0), x0, sizeof(float) * M * C);
-        vit_stack_forward_rows(&a, W, blk, S, T, sc.attn, listed ? rows : NULL, listed ? 6 : 0);
+        vit_stack_forward_rows(&a, W, blk, S, T, sc.attn, rows, nr);
         memcpy(out[v], vit_res(&a, L), sizeof(float) * nout * C);
         if (!keep) continue;
         memcpy(d[v], dy, sizeof(float) * nout * C);
@@ -575,8 +576,8 @@ static void check_stack_chunks(int keep, int causal, int listed) {
     if (keep)
         same &= !memcmp(G[0], G[1], sizeof(float) * np) &&
                 !memcmp(d[0], d[1], sizeof(float) * M * C);
-    printf("\n    keep %d causal %d listed %d: %s (max output diff %.2e of %.2e)", keep, causal,
-           listed, same ? "bitwise equal" : "different", e, n);
+    printf("\n    keep %d causal %d rows %s big %d: %s (max output diff %.2e of %.2e)", keep,
+           causal, rows ? "listed" : "all", big, same ? "bitwise equal" : "different", e, n);
     CU_ASSERT(n > 0 && e <= 1e-5 * n);
 #if defined(__AVX512F__)
     CU_ASSERT(same);
@@ -588,11 +589,15 @@ static void check_stack_chunks(int keep, int causal, int listed) {
 }
 
 static void test_stack_chunks(void) {
-    check_stack_chunks(1, 0, 1); /* the predictor's form */
-    check_stack_chunks(1, 0, 0); /* the context encoder's */
-    check_stack_chunks(1, 1, 0); /* the world model's causal predictor */
-    check_stack_chunks(0, 0, 1); /* the EMA target */
-    check_stack_chunks(0, 0, 0); /* feature extraction */
+    const int asc[6] = {3, 10, 11, 25, 30, 44}, any[6] = {30, 3, 44, 11, 25, 10};
+    for (int big = 0; big < 2; big++) {
+        check_stack_chunks(1, 0, asc, big); /* the predictor's form */
+        check_stack_chunks(1, 0, any, big); /* the joint pass lists rows block by block */
+        check_stack_chunks(1, 0, NULL, big); /* the context encoder's */
+        check_stack_chunks(1, 1, NULL, big); /* the world model's causal predictor */
+        check_stack_chunks(0, 0, asc, big); /* the EMA target */
+        check_stack_chunks(0, 0, NULL, big); /* feature extraction */
+    }
 }
 
 /* loss and gradients bitwise equal at 1 and 2 threads, for head widths

@@ -94,16 +94,19 @@ void blas_core_select(char **argv);
  * largest reservation so far (vit_scratch_init reserves its blocks'). */
 void ops_pack_reserve(size_t floats);
 
-/* The ViT block stacks (vit.c) can run their forward chunk by chunk of
+/* The ViT block stacks (vit.c) run their forward chunk by chunk of whole
  * sequences, every block on weights packed once per forward (AVX-512
  * builds; the same bits as one pass), so that a chunk's activations stay in
- * cache from one kernel to the next. rows > 0: chunks of about that many
- * rows; 0: one pass over all rows, each product packing its weight per call;
- * VIT_CHUNK_AUTO (the default): chunks of VIT_CHUNK_ROWS rows when the
- * OpenMP team is one thread, else one pass (at 2 threads each chunk opens
- * a parallel region per kernel, and their waits cost more than the cache
- * saves: docs/performance.md). Returns the previous value. Process-wide:
- * set it before training. */
+ * cache from one kernel to the next; a team of OpenMP threads takes whole
+ * chunks, one thread each (one parallel region per forward). rows > 0: about
+ * that many rows a chunk (the chunk count rounded up to a multiple of the
+ * team's size; at least one sequence); 0: one pass over all rows, each
+ * kernel threaded on its own and each product packing its weight per call
+ * (ops_pack_reserve decides that path; the chunks always run packed);
+ * VIT_CHUNK_AUTO (the default): VIT_CHUNK_ROWS. One pass also where a stack
+ * has fewer sequences than threads, or nested regions are active
+ * (omp_get_max_active_levels() > 1; libgomp's default is 1). Returns the
+ * previous value. Process-wide: set it before training. */
 #define VIT_CHUNK_AUTO (-1)
 #define VIT_CHUNK_ROWS 768
 int vit_set_chunk_rows(int rows);

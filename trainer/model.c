@@ -5,8 +5,9 @@
  * the target positions is what the predictor must reproduce. The online
  * encoder sees only the context tokens. The predictor runs once per target
  * block (context tokens + mask tokens at that block's positions); the
- * npred passes are stacked along the batch axis so every matrix product is
- * one large GEMM over all tokens. Loss: smooth-L1 (or L2) averaged over all
+ * npred passes are stacked along the batch axis so every matrix product
+ * runs over all their tokens at once (the forward in chunks of sequences,
+ * vit.c). Loss: smooth-L1 (or L2) averaged over all
  * target blocks (equal sizes, so the mean of per-block means). */
 #include <cblas.h>
 #include <math.h>

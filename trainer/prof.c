@@ -1,5 +1,6 @@
 /* prof.c - the step's meters (prof.h). Plain globals: one process runs one
  * step at a time, and the meters are read between steps. */
+#include <omp.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -31,7 +32,10 @@ double prof_lap(prof_phase p, double t0) {
     return t;
 }
 
-void prof_kernel_add(prof_kernel k, double t0) { kernel_s[k] += prof_now() - t0; }
+void prof_kernel_add(prof_kernel k, double t0) {
+    if (omp_in_parallel() && omp_get_thread_num() != 0) return; /* prof.h: thread 0 counts */
+    kernel_s[k] += prof_now() - t0;
+}
 
 void prof_flops_add(prof_kernel k, uint64_t n) {
     atomic_fetch_add_explicit(&flops[k], n, memory_order_relaxed);
@@ -62,8 +66,15 @@ int prof_shapes_get(const prof_shape **out) {
 
 int prof_shapes_dropped(void) { return ndropped; }
 
+static void shape_note(int ta, int tb, int M, int N, int K);
+
 void prof_shape_note(int ta, int tb, int M, int N, int K) {
     if (!recording) return;
+    #pragma omp critical(prof_shapes)
+    shape_note(ta, tb, M, N, K);
+}
+
+static void shape_note(int ta, int tb, int M, int N, int K) {
     for (int i = 0; i < nshapes; i++) {
         prof_shape *s = &shapes[i];
         if (s->ta == ta && s->tb == tb && s->M == M && s->N == N && s->K == K) {

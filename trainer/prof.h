@@ -6,7 +6,10 @@
  *
  * Single-threaded by contract: phases are lapped by the thread that runs the
  * step, outside OpenMP regions; the FLOP counter is atomic so a kernel may
- * be called from any thread. */
+ * be called from any thread. Kernels called inside a parallel region (a
+ * team running whole chunks of a forward, vit.c) add their times from
+ * thread 0 only, which stands for the team's wall time; shapes are noted
+ * under a critical section. */
 #ifndef JEPA_PROF_H
 #define JEPA_PROF_H
 

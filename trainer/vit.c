@@ -154,8 +154,8 @@ static size_t blk_pack_floats(int C, int Hd) {
 
 /* One buffer for every stack's packed forward weights: a stack needs it only
  * while its own forward runs, and the stacks of a process run one at a time
- * (jepa.h: process-wide, not thread-safe). Held by every live vit_acts,
- * sized for the largest, freed with the last. */
+ * (vit.h). Held by every live vit_acts, sized for the largest, freed with
+ * the last. */
 static float *wpack;
 static size_t wpack_cap;
 static int wpack_users;
@@ -329,10 +329,12 @@ int vit_set_chunk_rows(int rows) {
     return old;
 }
 
-/* rows a chunk holds, or 0: one pass */
+/* rows a chunk holds, or 0: one pass. A team needs its kernels' own
+ * regions to nest inactive (one thread each). */
 static int rows_per_chunk(void) {
+    if (omp_get_max_threads() > 1 && omp_get_max_active_levels() > 1) return 0;
     if (chunk_rows != VIT_CHUNK_AUTO) return chunk_rows > 0 ? chunk_rows : 0;
-    return omp_get_max_threads() == 1 ? VIT_CHUNK_ROWS : 0;
+    return VIT_CHUNK_ROWS;
 }
 
 /* Packs blocks [0, nl)'s forward weights into wpack, block after block */
@@ -342,6 +344,7 @@ static void pack_blocks(vit_acts *a, const float *base, const size_t *blk, int n
     blk_kn(a->C, a->Hd, kn);
     float *wp = wpack;
     JEPA_ASSERT((size_t)nl * blk_pack_floats(a->C, a->Hd) <= wpack_cap);
+    JEPA_ASSERT(!omp_in_parallel()); /* one wpack per process (vit.h) */
     for (int l = 0; l < nl; l++)
         for (int i = 0; i < 4; i++) {
             infer_pack(wp, base + blk[(size_t)l * BLK_N + widx[i]], kn[i][0], kn[i][1]);
@@ -349,43 +352,63 @@ static void pack_blocks(vit_acts *a, const float *base, const size_t *blk, int n
         }
 }
 
+/* Blocks [0, nl) over sequences [s0, s0 + ns), on the packed weights */
+static void chunk_forward(vit_acts *a, const float *base, const size_t *blk, int nl, int s0,
+                          int ns, int T, float *scratch) {
+    int C = a->C, Hd = a->Hd, m = ns * T;
+    size_t r0 = (size_t)s0 * T, per = blk_pack_floats(C, Hd);
+    size_t oproj = infer_pack_floats(C, 3 * C), ofc1 = oproj + infer_pack_floats(C, C);
+    size_t ofc2 = ofc1 + infer_pack_floats(C, Hd);
+    for (int l = 0; l < nl; l++) {
+        const size_t *o = blk + (size_t)l * BLK_N;
+        const float *wp = wpack + (size_t)l * per;
+        blk_slot b = slot_rows(a, l, s0, T);
+        float *x = vit_res(a, l) + r0 * C, *xo = vit_res(a, l + 1) + r0 * C;
+        layernorm_forward(b.ln1, b.ln1m, b.ln1r, x, base + o[BLK_LN1W], base + o[BLK_LN1B], m,
+                          C);
+        linear_forward_packed(b.qkv, NULL, b.ln1, wp, base + o[BLK_QKVB], NULL, m, C, 3 * C, 0);
+        if (a->causal) attention_forward_causal(b.atty, b.att, b.qkv, ns, T, C, a->H, scratch);
+        else attention_forward(b.atty, b.att, b.qkv, ns, T, C, a->H, scratch);
+        linear_forward_packed(b.mid, NULL, b.atty, wp + oproj, base + o[BLK_PROJB], x, m, C, C,
+                              0);
+        layernorm_forward(b.ln2, b.ln2m, b.ln2r, b.mid, base + o[BLK_LN2W], base + o[BLK_LN2B],
+                          m, C);
+        float *pre = a->keep ? b.fch : NULL; /* the GELU's input, for the backward */
+        linear_forward_packed(b.fcg, pre, b.ln2, wp + ofc1, base + o[BLK_FC1B], NULL, m, C, Hd,
+                              1);
+        linear_forward_packed(xo, NULL, b.fcg, wp + ofc2, base + o[BLK_FC2B], b.mid, m, Hd, C, 0);
+    }
+}
+
 /* Blocks [0, nl), chunk by chunk of sequences, on weights packed once per
  * call: before the listed-rows block no row meets another image's, and
  * every kernel is row-wise or per (image, head), so this is the one-pass
  * result bit for bit (where that pass also packs: vit_scratch_init reserves
  * its buffer), with a chunk's activations still in cache from one kernel to
- * the next. Stacks that keep their activations write them as before. */
+ * the next. Stacks that keep their activations write them as before. A
+ * team takes whole chunks, one thread each (a multiple of the team's size
+ * of them, for balance): one parallel region per forward instead of one per
+ * kernel; the kernels' own regions nest inactive, on one thread, and the
+ * attention's scratch is the chunk thread's. */
 static void forward_chunks(vit_acts *a, const float *base, const size_t *blk, int nl, int S,
                            int T, float *scratch) {
-    int C = a->C, Hd = a->Hd, cs = rows_per_chunk() / T;
-    cs = cs < 1 ? 1 : cs > S ? S : cs;
+    int nt = omp_get_max_threads(), rows = rows_per_chunk();
+    int n = (S * T + rows - 1) / rows;
+    n = (n + nt - 1) / nt * nt;
+    int cs = (S + n - 1) / n;
+    n = (S + cs - 1) / cs;
     pack_blocks(a, base, blk, nl);
-    size_t per = blk_pack_floats(C, Hd), oproj = infer_pack_floats(C, 3 * C);
-    size_t ofc1 = oproj + infer_pack_floats(C, C), ofc2 = ofc1 + infer_pack_floats(C, Hd);
-    for (int s0 = 0; s0 < S; s0 += cs) {
-        int ns = S - s0 < cs ? S - s0 : cs, m = ns * T;
-        size_t r0 = (size_t)s0 * T;
-        for (int l = 0; l < nl; l++) {
-            const size_t *o = blk + (size_t)l * BLK_N;
-            const float *wp = wpack + (size_t)l * per;
-            blk_slot b = slot_rows(a, l, s0, T);
-            float *x = vit_res(a, l) + r0 * C, *xo = vit_res(a, l + 1) + r0 * C;
-            layernorm_forward(b.ln1, b.ln1m, b.ln1r, x, base + o[BLK_LN1W], base + o[BLK_LN1B],
-                              m, C);
-            linear_forward_packed(b.qkv, NULL, b.ln1, wp, base + o[BLK_QKVB], NULL, m, C, 3 * C,
-                                  0);
-            if (a->causal) attention_forward_causal(b.atty, b.att, b.qkv, ns, T, C, a->H, scratch);
-            else attention_forward(b.atty, b.att, b.qkv, ns, T, C, a->H, scratch);
-            linear_forward_packed(b.mid, NULL, b.atty, wp + oproj, base + o[BLK_PROJB], x, m, C,
-                                  C, 0);
-            layernorm_forward(b.ln2, b.ln2m, b.ln2r, b.mid, base + o[BLK_LN2W],
-                              base + o[BLK_LN2B], m, C);
-            float *pre = a->keep ? b.fch : NULL; /* the GELU's input, for the backward */
-            linear_forward_packed(b.fcg, pre, b.ln2, wp + ofc1, base + o[BLK_FC1B], NULL, m, C,
-                                  Hd, 1);
-            linear_forward_packed(xo, NULL, b.fcg, wp + ofc2, base + o[BLK_FC2B], b.mid, m, Hd,
-                                  C, 0);
-        }
+    if (nt == 1) {
+        for (int s0 = 0; s0 < S; s0 += cs)
+            chunk_forward(a, base, blk, nl, s0, S - s0 < cs ? S - s0 : cs, T, scratch);
+        return;
+    }
+    size_t per = attention_scratch_floats(T, a->C / a->H);
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < n; c++) {
+        int s0 = c * cs;
+        chunk_forward(a, base, blk, nl, s0, S - s0 < cs ? S - s0 : cs, T,
+                      scratch + per * omp_get_thread_num());
     }
 }
 
@@ -399,7 +422,8 @@ void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, i
     a->nrows = nrows;
     if (rows) sort_rows(a);
     int l0 = 0; /* the blocks before l0 ran in chunks */
-    if (ops_packed() && rows_per_chunk() > 0) {
+    int nt = omp_get_max_threads(); /* a team needs a chunk per thread */
+    if (ops_packed() && rows_per_chunk() > 0 && S >= nt) {
         l0 = rows ? a->L - 1 : a->L;
         forward_chunks(a, base, blk, l0, S, T, scratch);
     }
