@@ -421,12 +421,10 @@ void vit_stack_forward_rows(vit_acts *a, const float *base, const size_t *blk, i
     a->rows = rows;
     a->nrows = nrows;
     if (rows) sort_rows(a);
-    int l0 = 0; /* the blocks before l0 ran in chunks */
+    int l0 = 0, nc = rows ? a->L - 1 : a->L; /* blocks before l0 ran in chunks */
     int nt = omp_get_max_threads(); /* a team needs a chunk per thread */
-    if (ops_packed() && rows_per_chunk() > 0 && S >= nt) {
-        l0 = rows ? a->L - 1 : a->L;
-        forward_chunks(a, base, blk, l0, S, T, scratch);
-    }
+    if (ops_packed() && rows_per_chunk() > 0 && S >= nt && nc > 0)
+        forward_chunks(a, base, blk, l0 = nc, S, T, scratch);
     for (int l = l0; l < a->L; l++) {
         const size_t *o = blk + (size_t)l * BLK_N;
         blk_slot b = slot_of(a, l);
