@@ -228,6 +228,7 @@ static void test_truncation(void) {
     CU_ASSERT(ckpt_load(cut, &b, &ma, &mb, err, sizeof err) == CKPT_ERR_CORRUPT);
     CU_ASSERT(strstr(err, "trailing") != NULL);
     /* a failed load leaves the model untouched */
+    jepa_model_free(&b);
     small_model(&b, 1, 16);
     uint64_t before = jepa_hash_floats(b.params, b.nparams);
     spit(cut, buf, n - 1);

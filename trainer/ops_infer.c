@@ -2,7 +2,6 @@
  * register-blocked matrix product over pre-packed weights (training's
  * products against weights use it too, ops.c) and attention without a
  * probability tensor. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "fastmath.h"
 #include "infer.h"
 #include "jepa.h"
+#include "vec.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -165,22 +165,65 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
     }
 }
 #else
-/* No AVX-512 in this build: sgemm on the unpacked weights, recovered from
- * the panels once per call would cost a copy; instead the panels are read
- * as a strided (K, 32) matrix per panel. */
+/* No AVX-512 in this build: a portable product in the compiler's vectors.
+ * Not sgemm: OpenBLAS's AVX2 kernels round a row differently by where it
+ * falls in the product's tiling, and extraction must give the same bits for
+ * any thread count and images per forward (tests/test_infer.c). Each output
+ * is the sum over k in ascending order, then the epilogue, whatever M is. */
+#define INFER_PR 4  /* rows per block: their weight-row loads are shared */
+#define INFER_PC 16 /* columns per block: 4 x 16 accumulators fit AVX2's registers */
+
+/* RB (constant) rows x INFER_PC columns from column c0 of a (K, INFER_NR) panel */
+static inline __attribute__((always_inline)) void
+rows_block(float *out, const float *inp, const float *w, const float *b, const float *res,
+           int K, int N, int n0, int c0, int cc, const int RB) {
+    enum { NV = INFER_PC / VW };
+    vfl acc[INFER_PR][NV];
+    for (int r = 0; r < RB; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = (vfl){0};
+    for (int k = 0; k < K; k++) {
+        vfl wk[NV];
+        for (int v = 0; v < NV; v++) wk[v] = v_load(w + (size_t)k * INFER_NR + c0 + v * VW);
+        for (int r = 0; r < RB; r++) {
+            vfl a = v_bcast(inp[(size_t)r * K + k]);
+            for (int v = 0; v < NV; v++) acc[r][v] = v_fma(a, wk[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < RB; r++) {
+        float o[INFER_PC];
+        memcpy(o, acc[r], sizeof o);
+        for (int j = 0; j < cc; j++) {
+            size_t at = (size_t)r * N + n0 + c0 + j;
+            out[at] = infer_epi(o[j], b, res, at, n0 + c0 + j);
+        }
+    }
+}
+
+static void rows_panel(float *out, const float *inp, const float *w, const float *b,
+                       const float *res, int m, int K, int N, int n0, int nc) {
+    for (int c0 = 0; c0 < nc; c0 += INFER_PC) {
+        int cc = nc - c0 < INFER_PC ? nc - c0 : INFER_PC;
+        if (m == INFER_PR) {
+            rows_block(out, inp, w, b, res, K, N, n0, c0, cc, INFER_PR);
+            continue;
+        }
+        for (int r = 0; r < m; r++) /* the tail rows one at a time: the same sums */
+            rows_block(out + (size_t)r * N, inp + (size_t)r * K, w, b,
+                       res ? res + (size_t)r * N : NULL, K, N, n0, c0, cc, 1);
+    }
+}
+
 void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp, const float *b,
                       const float *res, int M, int K, int N, int gelu) {
-    int np = (N + INFER_NR - 1) / INFER_NR;
+    int np = (N + INFER_NR - 1) / INFER_NR, nblk = (M + INFER_PR - 1) / INFER_PR;
     #pragma omp parallel for schedule(static)
-    for (int i = 0; i < M; i++)
-        for (int n = 0; n < N; n++) {
-            size_t at = (size_t)i * N + n;
-            out[at] = infer_epi(0.0f, b, res, at, n);
+    for (int t = 0; t < nblk; t++) {
+        int r0 = t * INFER_PR, m = M - r0 < INFER_PR ? M - r0 : INFER_PR;
+        for (int p = 0; p < np; p++) {
+            int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
+            rows_panel(out + (size_t)r0 * N, inp + (size_t)r0 * K, wp + (size_t)p * K * INFER_NR,
+                       b, res ? res + (size_t)r0 * N : NULL, m, K, N, n0, nc);
         }
-    for (int p = 0; p < np; p++) {
-        int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, nc, K, 1.0f, inp, K,
-                    wp + (size_t)p * K * INFER_NR, INFER_NR, 1.0f, out + n0, N);
     }
     if (pre) memcpy(pre, out, sizeof(float) * M * N);
     if (gelu) gelu_forward(out, out, (size_t)M * N);
