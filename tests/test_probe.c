@@ -156,6 +156,29 @@ static void test_collinear(void) {
     CU_ASSERT(res.val_acc > 0.9);
 }
 
+/* The result says whether the chosen fit converged: overlapping blobs (no
+ * separating plane, so every wd has a finite minimiser) converge well
+ * inside 500 iterations and not in 2 */
+static void test_convergence_reported(void) {
+    enum { NTR = 600, NTE = 600, DIM = 5, C = 3 };
+    static float Xtr[NTR * DIM], Xte[NTE * DIM];
+    static uint8_t ytr[NTR], yte[NTE];
+    jepa_rng r;
+    rng_init(&r, 5);
+    blobs(Xtr, ytr, NTR, DIM, C, 1.0, &r);
+    blobs(Xte, yte, NTE, DIM, C, 1.0, &r);
+    probe_result a, b;
+    char err[256] = "";
+    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.2, 500, 3, &a, err,
+                              sizeof err) == 0);
+    CU_ASSERT_EQUAL(a.capped, 0);
+    CU_ASSERT(a.iters >= 1 && a.iters < 500);
+    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.2, 2, 3, &b, err,
+                              sizeof err) == 0);
+    CU_ASSERT_EQUAL(b.capped, 1);
+    CU_ASSERT_EQUAL(b.iters, 2);
+}
+
 static void test_random_labels(void) {
     enum { NTR = 300, NTE = 3000, DIM = 5, C = 3 };
     static float Xtr[NTR * DIM], Xte[NTE * DIM];
@@ -290,6 +313,7 @@ static const test_case cases[] = {
     {"gradient_vs_finite_differences", test_gradient},
     {"separable_blobs", test_separable_blobs},
     {"collinear_features", test_collinear},
+    {"convergence_reported", test_convergence_reported},
     {"random_labels_at_chance", test_random_labels},
     {"deterministic", test_deterministic},
     {"bad_arguments", test_bad_arguments},

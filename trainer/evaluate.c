@@ -380,8 +380,19 @@ void eval_report_log(FILE *f, const eval_report *r) {
                 r->n10pct, r->probe10pct.best_wd, r->probe10pct.val_acc, r->probe10pct_acc,
                 r->probe10pct_s);
     if (r->metrics & EVAL_PROBE)
-        fprintf(f, "eval: probe (all labels): wd %g, val acc %.4f, test acc %.4f (%.1f s)\n",
-                r->probe.best_wd, r->probe.val_acc, r->probe_acc, r->probe_s);
+        fprintf(f, "eval: probe (all labels): wd %g, val acc %.4f, test acc %.4f (%.1f s, "
+                "refit %d iterations%s)\n", r->probe.best_wd, r->probe.val_acc, r->probe_acc,
+                r->probe_s, r->probe.iters, r->probe.capped ? ", not converged" : "");
+    /* a capped fit's accuracy is the cap's: for the same features more
+     * iterations can move it by points (docs/trainer.md, "Linear probe") */
+    const probe_result *pr[3] = {&r->probe, &r->probe1pct, &r->probe10pct};
+    const unsigned bit[3] = {EVAL_PROBE, EVAL_PROBE_1PCT, EVAL_PROBE_10PCT};
+    const char *name[3] = {"probe", "probe 1%", "probe 10%"};
+    for (int i = 0; i < 3; i++)
+        if ((r->metrics & bit[i]) && pr[i]->capped)
+            fprintf(stderr, "jepa: warning: eval: the %s's fit (wd %g) stopped at eval.max_iters "
+                    "before converging: its accuracy depends on that cap\n", name[i],
+                    pr[i]->best_wd);
 }
 
 /* Appends to buf like snprintf at offset *len (which counts what would have
@@ -419,8 +430,9 @@ int eval_report_json(char *buf, size_t cap, const eval_report *r, const char *pr
         sep = ",\n";
     }
     if (r->metrics & EVAL_PROBE)
-        eval_json_add(buf, cap, &len, "%s  \"%sprobe_acc\": %.4f,\n  \"%sprobe_wd\": %g", sep, p,
-                      r->probe_acc, p, r->probe.best_wd);
+        eval_json_add(buf, cap, &len, "%s  \"%sprobe_acc\": %.4f,\n  \"%sprobe_wd\": %g,\n"
+                      "  \"%sprobe_converged\": %s", sep, p, r->probe_acc, p, r->probe.best_wd,
+                      p, r->probe.capped ? "false" : "true");
     return len;
 }
 

@@ -343,6 +343,9 @@ typedef struct {
     double test_acc;   /* accuracy on the test set with the chosen wd */
     double val_acc;    /* best validation accuracy */
     double best_wd;    /* weight decay chosen on the validation split */
+    int iters;         /* L-BFGS iterations of the final refit */
+    int capped;        /* 1: the chosen fit or the refit stopped at max_iters before
+                        * converging, so the accuracy depends on that cap */
 } probe_result;
 
 /* Linear probe: standardise features with training statistics, fit a

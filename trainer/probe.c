@@ -163,14 +163,18 @@ static double probe_loss_grad(const probe_problem *pr, const double *theta, doub
  * rounding; pairs that fail it are skipped). A direction whose line search
  * fails drops the history and retries as steepest descent once. Returns the
  * final loss; stops after max_iters iterations, when max |g| <= PROBE_GTOL or
- * when an accepted step no longer lowers the loss measurably. */
-static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters) {
+ * when an accepted step no longer lowers the loss measurably. *iters gets
+ * the iterations run and *capped whether max_iters stopped it (the fit is
+ * then not at its minimum: its accuracy depends on the cap). */
+static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int *iters,
+                          int *capped) {
     probe_ws *w = pr->ws;
     const int P = w->P, H = PROBE_HISTORY;
     double *g = w->g, *d = w->d, *xn = w->xn, *gn = w->gn;
     double f = probe_loss_grad(pr, x, g);
-    int k = 0, head = 0; /* pairs stored; next slot in the ring */
-    for (int it = 0; it < max_iters; it++) {
+    int k = 0, head = 0, it = 0; /* pairs stored; next slot in the ring */
+    *capped = 1;
+    for (; it < max_iters; it++) {
         double gmax = 0;
         for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
         if (gmax <= PROBE_GTOL) break;
@@ -221,7 +225,7 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters) {
             t = fmin(fmax(tn, 0.1 * t), 0.5 * t);
         }
         if (!ok) {
-            if (k == 0) break; /* even steepest descent cannot improve: at noise level */
+            if (k == 0) { it++; break; } /* even steepest descent cannot improve: noise level */
             k = 0;
             continue;
         }
@@ -241,8 +245,10 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters) {
         memcpy(g, gn, (size_t)P * sizeof *g);
         double drop = f - fn;
         f = fn;
-        if (drop <= PROBE_FTOL * fmax(1.0, fabs(f))) break;
+        if (drop <= PROBE_FTOL * fmax(1.0, fabs(f))) { it++; break; }
     }
+    *iters = it;
+    *capped = it >= max_iters;
     return f;
 }
 
@@ -461,15 +467,16 @@ int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
     probe_whitener(ftr, perm, nfit, dim, mu, A, pen);
     probe_whiten(X, ftr, perm, ntr, dim, mu, A, w.xs);
     probe_problem pr = {X, yp, nfit, 0.0, pen, &w};
-    int best_correct = -1;
+    int best_correct = -1, iters = 0, capped = 0, best_capped = 0;
     double best_wd = 0;
     for (int k = 0; k < PROBE_NWD; k++) {
         pr.wd = probe_wd_grid[k];
-        probe_lbfgs(&pr, theta, max_iters);
+        probe_lbfgs(&pr, theta, max_iters, &iters, &capped);
         int c = probe_correct(&w, theta, X + (size_t)nfit * dim, yp + nfit, nval, NULL, NULL);
         if (c > best_correct) { /* strict: ties keep the larger wd seen first */
             best_correct = c;
             best_wd = pr.wd;
+            best_capped = capped;
             memcpy(best, theta, P * sizeof *best);
         }
     }
@@ -483,12 +490,14 @@ int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
     probe_whiten(X, ftr, perm, ntr, dim, mu, A, w.xs);
     pr.n = ntr;
     pr.wd = best_wd;
-    probe_lbfgs(&pr, best, max_iters);
+    probe_lbfgs(&pr, best, max_iters, &iters, &capped);
     int test_correct = probe_correct(&w, best, fte, yte, nte, mu, A);
 
     out->test_acc = (double)test_correct / nte;
     out->val_acc = (double)best_correct / nval;
     out->best_wd = best_wd;
+    out->iters = iters;
+    out->capped = best_capped || capped;
 
     jepa_free(perm);
     jepa_free(yp);
