@@ -10,6 +10,11 @@
 # lines last; trained rows also give their collapse indicators (emb_std and
 # sigreg for LeJEPA, target_std for I-JEPA). LONG=1 adds one 60-minute run
 # (6x the steps, seed 0) of LONG_OBJ (default ijepa, the quickstart's).
+# PROBE_ITERS sets every row's eval.max_iters (default 200, the spec's): a
+# random-init encoder's linear probe gains from more, a trained one's does
+# not (docs/trainer.md, "Measured: the probe's iteration cap"), so margins
+# over random init are only comparable at one value; 2000 costs ~4 minutes
+# more per row.
 # About 12 minutes per (objective, seed) on 2 cores.
 # usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
 set -euo pipefail
@@ -29,6 +34,7 @@ mkdir -p "$out"
 # blocks, concatenated (eval.pool_blocks; chosen on the probe's validation
 # split, docs/trainer.md)
 common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64 --set eval.pool_blocks=4
+        --set eval.max_iters="${PROBE_ITERS:-200}"
         --set data.train="$src/data/fmnist/train" --set data.test="$src/data/fmnist/test")
 val() { sed -n "s/^$2 \([0-9.e+-]*\)$/\1/p" "$1" | tail -n 1; }
 # collapse indicators of a trained run, from its summary.json, as `name value` lines
@@ -62,6 +68,7 @@ if [ "${LONG:-0}" = 1 ]; then
   rows+=("$obj-60min $run.txt")
 fi
 
+echo "probe: eval.max_iters ${PROBE_ITERS:-200} for every row"
 # mean, sample std and min of each metric per row name
 printf '%s\n' "${rows[@]}" | while read -r name file; do
   for m in probe_acc knn_acc probe1pct_acc probe10pct_acc emb_std sigreg target_std; do
