@@ -72,7 +72,7 @@ echo "probe: eval.max_iters ${PROBE_ITERS:-200} for every row"
 # mean, sample std and min of each metric per row name
 printf '%s\n' "${rows[@]}" | while read -r name file; do
   for m in probe_acc knn_acc probe1pct_acc probe10pct_acc emb_std sigreg target_std; do
-    v=$(val "$file" "$m"); [ -n "$v" ] && echo "$name $m $v"
+    v=$(val "$file" "$m"); if [ -n "$v" ]; then echo "$name $m $v"; fi
   done
 done | awk '
   { k = $1 " " $2; n[k]++; s[k] += $3; q[k] += $3 * $3; if (!(k in lo) || $3 < lo[k]) lo[k] = $3

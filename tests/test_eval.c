@@ -514,7 +514,7 @@ static void test_eval_features(void) {
     const char *keys[] = {"knn_acc", "knn_k\": 20", "knn_temp\": 0.07", "probe1pct_acc",
                           "probe1pct_labels\": 20", "probe1pct_wd", "probe10pct_acc",
                           "probe10pct_labels\": 200", "probe10pct_wd", "probe_acc", "probe_wd",
-                          rep.probe.capped ? "probe_converged\": false" : "probe_converged\": true"};
+                          rep.probe.capped ? "probe_converged\": 0" : "probe_converged\": 1"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) CU_ASSERT(strstr(js, keys[i]) != NULL);
     snprintf(want, sizeof want, "  \"probe_acc\": %.4f,", rep.probe_acc);
     CU_ASSERT(strstr(js, want) != NULL);

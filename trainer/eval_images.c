@@ -155,6 +155,8 @@ static int score(const jepa_spec *s, const float *ftr, const jepa_images *tr, co
     if (r.metrics & EVAL_KNN) obj_eval_add(out, "knn_acc", r.knn_acc);
     if (r.metrics & EVAL_PROBE_1PCT) obj_eval_add(out, "probe1pct_acc", r.probe1pct_acc);
     if (r.metrics & EVAL_PROBE_10PCT) obj_eval_add(out, "probe10pct_acc", r.probe10pct_acc);
+    /* 0: the chosen fit or its refit stopped at eval.max_iters (probe_result.capped) */
+    obj_eval_add(out, "probe_converged", r.probe.capped ? 0.0 : 1.0);
     obj_eval_add(out, "probe_acc", r.probe_acc);
     return 0;
 }

@@ -382,7 +382,8 @@ void eval_report_log(FILE *f, const eval_report *r) {
     if (r->metrics & EVAL_PROBE)
         fprintf(f, "eval: probe (all labels): wd %g, val acc %.4f, test acc %.4f (%.1f s, "
                 "refit %d iterations%s)\n", r->probe.best_wd, r->probe.val_acc, r->probe_acc,
-                r->probe_s, r->probe.iters, r->probe.capped ? ", not converged" : "");
+                r->probe_s, r->probe.iters,
+                r->probe.capped ? ", chosen fit or refit not converged" : "");
     /* a capped fit's accuracy is the cap's: for the same features more
      * iterations can move it by points (docs/trainer.md, "Linear probe") */
     const probe_result *pr[3] = {&r->probe, &r->probe1pct, &r->probe10pct};
@@ -431,8 +432,8 @@ int eval_report_json(char *buf, size_t cap, const eval_report *r, const char *pr
     }
     if (r->metrics & EVAL_PROBE)
         eval_json_add(buf, cap, &len, "%s  \"%sprobe_acc\": %.4f,\n  \"%sprobe_wd\": %g,\n"
-                      "  \"%sprobe_converged\": %s", sep, p, r->probe_acc, p, r->probe.best_wd,
-                      p, r->probe.capped ? "false" : "true");
+                      "  \"%sprobe_converged\": %d", sep, p, r->probe_acc, p, r->probe.best_wd,
+                      p, !r->probe.capped); /* 0 / 1, as summary.json's figure */
     return len;
 }
 

@@ -172,12 +172,11 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
     const int P = w->P, H = PROBE_HISTORY;
     double *g = w->g, *d = w->d, *xn = w->xn, *gn = w->gn;
     double f = probe_loss_grad(pr, x, g);
-    int k = 0, head = 0, it = 0; /* pairs stored; next slot in the ring */
-    *capped = 1;
+    int k = 0, head = 0, it = 0, done = 0; /* pairs stored; next slot in the ring */
     for (; it < max_iters; it++) {
         double gmax = 0;
         for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
-        if (gmax <= PROBE_GTOL) break;
+        if (gmax <= PROBE_GTOL) { done = 1; break; }
 
         for (int i = 0; i < P; i++) d[i] = -g[i];
         for (int c = 0; c < k; c++) { /* newest to oldest */
@@ -225,7 +224,7 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
             t = fmin(fmax(tn, 0.1 * t), 0.5 * t);
         }
         if (!ok) {
-            if (k == 0) { it++; break; } /* even steepest descent cannot improve: noise level */
+            if (k == 0) { it++, done = 1; break; } /* even steepest descent cannot improve */
             k = 0;
             continue;
         }
@@ -245,10 +244,15 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
         memcpy(g, gn, (size_t)P * sizeof *g);
         double drop = f - fn;
         f = fn;
-        if (drop <= PROBE_FTOL * fmax(1.0, fabs(f))) { it++; break; }
+        if (drop <= PROBE_FTOL * fmax(1.0, fabs(f))) { it++, done = 1; break; }
+    }
+    if (!done) { /* the cap ended it: converged only if its last step reached the tolerance */
+        double gmax = 0;
+        for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
+        done = gmax <= PROBE_GTOL;
     }
     *iters = it;
-    *capped = it >= max_iters;
+    *capped = !done;
     return f;
 }
 

@@ -29,6 +29,11 @@ for k in knn_acc probe1pct_acc probe10pct_acc; do
   printf '%s\n' "$OUT" | grep -q "^$k 0\.[0-9]\{4\}$" && ok "prints $k" || bad "no $k line: $OUT"
 done
 case "$(printf '%s\n' "$OUT" | tail -n 1)" in "probe_acc 0."[0-9][0-9][0-9][0-9]) ok "probe_acc last" ;; *) bad "last line: $OUT" ;; esac
+# 5 iterations do not converge: said in a figure and in one warning naming the key
+printf '%s\n' "$OUT" | grep -q '^probe_converged 0.0000$' && ok "probe_converged 0 at eval.max_iters=5" ||
+  bad "no 'probe_converged 0.0000' line: $OUT"
+case "$ERR" in *"warning: eval: the probe's fit"*"stopped at eval.max_iters"*) ok "warning names eval.max_iters" ;;
+  *) bad "no capped-fit warning: $ERR" ;; esac
 npy_shape() { head -c 128 "$1" | tr -cd "[:print:]" | sed -n "s/.*'shape': (\([0-9, ]*\)).*/\1/p"; }
 [ "$(npy_shape "$T/exp/train_features.npy")" = "60000, 16" ] && ok "train_features.npy is (60000, 16)" ||
   bad "train_features.npy shape '$(npy_shape "$T/exp/train_features.npy")'"
