@@ -100,15 +100,21 @@ static void blobs(float *X, uint8_t *y, int n, int dim, int C, double sep, jepa_
     }
 }
 
+/* A training and a test set of blobs, drawn in that order from one seed */
+static void blob_sets(float *Xtr, uint8_t *ytr, int ntr, float *Xte, uint8_t *yte, int nte,
+                      int dim, int C, double sep, uint64_t seed) {
+    jepa_rng r;
+    rng_init(&r, seed);
+    blobs(Xtr, ytr, ntr, dim, C, sep, &r);
+    blobs(Xte, yte, nte, dim, C, sep, &r);
+}
+
 static void test_separable_blobs(void) {
     enum { NTR = 600, NTE = 3000, DIM = 5, C = 3 };
     static float Xtr[NTR * DIM], Xte[NTE * DIM];
     static uint8_t ytr[NTR], yte[NTE];
-    jepa_rng r;
-    rng_init(&r, 1);
     /* means 5 apart on axes: pairwise distance 7.1 sigma, Bayes error ~1e-4 */
-    blobs(Xtr, ytr, NTR, DIM, C, 5.0, &r);
-    blobs(Xte, yte, NTE, DIM, C, 5.0, &r);
+    blob_sets(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 5.0, 1);
     probe_result res;
     char err[256] = "";
     int rc = probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.2, 100, 3, &res, err, sizeof err);
@@ -163,10 +169,7 @@ static void test_convergence_reported(void) {
     enum { NTR = 600, NTE = 600, DIM = 5, C = 3 };
     static float Xtr[NTR * DIM], Xte[NTE * DIM];
     static uint8_t ytr[NTR], yte[NTE];
-    jepa_rng r;
-    rng_init(&r, 5);
-    blobs(Xtr, ytr, NTR, DIM, C, 1.0, &r);
-    blobs(Xte, yte, NTE, DIM, C, 1.0, &r);
+    blob_sets(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 1.0, 5);
     probe_result a, b;
     char err[256] = "";
     CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.2, 500, 3, &a, err,
@@ -201,10 +204,7 @@ static void test_deterministic(void) {
     enum { NTR = 2000, NTE = 500, DIM = 20, C = 4 };
     static float Xtr[NTR * DIM], Xte[NTE * DIM];
     static uint8_t ytr[NTR], yte[NTE];
-    jepa_rng r;
-    rng_init(&r, 5);
-    blobs(Xtr, ytr, NTR, DIM, C, 1.0, &r); /* overlapping: many L-BFGS steps */
-    blobs(Xte, yte, NTE, DIM, C, 1.0, &r);
+    blob_sets(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 1.0, 5); /* overlapping: many steps */
     probe_result a, b, c;
     memset(&a, 0, sizeof a);
     memset(&b, 0xff, sizeof b);

@@ -157,6 +157,12 @@ static double probe_loss_grad(const probe_problem *pr, const double *theta, doub
     return loss * inv_n + pr->wd * reg;
 }
 
+static double probe_gmax(const double *g, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs(g[i]));
+    return m;
+}
+
 /* Minimises the problem from x (P, in/out) with L-BFGS: two-loop recursion,
  * H0 = (s.y / y.y) I, backtracking Armijo line search with safeguarded
  * quadratic interpolation (the objective is convex, so s.y > 0 but for
@@ -174,9 +180,7 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
     double f = probe_loss_grad(pr, x, g);
     int k = 0, head = 0, it = 0, done = 0; /* pairs stored; next slot in the ring */
     for (; it < max_iters; it++) {
-        double gmax = 0;
-        for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
-        if (gmax <= PROBE_GTOL) { done = 1; break; }
+        if (probe_gmax(g, P) <= PROBE_GTOL) { done = 1; break; }
 
         for (int i = 0; i < P; i++) d[i] = -g[i];
         for (int c = 0; c < k; c++) { /* newest to oldest */
@@ -246,11 +250,8 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
         f = fn;
         if (drop <= PROBE_FTOL * fmax(1.0, fabs(f))) { it++, done = 1; break; }
     }
-    if (!done) { /* the cap ended it: converged only if its last step reached the tolerance */
-        double gmax = 0;
-        for (int i = 0; i < P; i++) gmax = fmax(gmax, fabs(g[i]));
-        done = gmax <= PROBE_GTOL;
-    }
+    if (!done) /* the cap ended it: converged only if its last step reached the tolerance */
+        done = probe_gmax(g, P) <= PROBE_GTOL;
     *iters = it;
     *capped = !done;
     return f;
