@@ -190,8 +190,8 @@ static void test_linear_dw(void) {
 /* linear_gelu_forward: pre against the double product, out against GELU of
  * it (tanh form, double); its backward is gelu_backward + linear_backward */
 static void test_linear_gelu(void) {
-    int M = 9, K = 37, N = 40;
-    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K), b[40];
+    int M = 9, K = 37, N = 43; /* N: whole vectors and a tail for every VW */
+    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K), b[43];
     float *pre = malloc(sizeof(float) * M * N), *out = malloc(sizeof(float) * M * N);
     fill(x, (size_t)M * K, 0.5); fill(w, (size_t)N * K, 0.3); fill(b, N, 0.5);
     ops_pack_reserve(0);
@@ -289,7 +289,7 @@ static double gelu_ref(void *p) {
 
 
 static void test_gelu(void) {
-    enum { n = 64 };
+    enum { n = 67 }; /* whole vectors and a scalar tail for every VW */
     float x[n], r[n], out[n], dx[n] = {0};
     fill(x, n, 2.5); fill(r, n, 1);
     x[0] = 0.0f; x[1] = 12.0f; x[2] = -12.0f; /* saturated ends */
@@ -305,6 +305,16 @@ static void test_gelu(void) {
     memcpy(d2, r, sizeof d2);
     gelu_backward_inplace(d2, x, n);
     CU_ASSERT(grad_compare("gelu inplace", d2, g, n) <= 1);
+    /* the vector body and the scalar tail give the same bits: shifted by
+     * one, element n - 3 (x[64]) moves from the tail into the body */
+    float o2[n], dx2[n] = {0}, d3[n];
+    memcpy(d3, r, sizeof d3);
+    gelu_forward(o2, x + 1, n - 1);
+    gelu_backward(dx2, x + 1, r + 1, n - 1);
+    gelu_backward_inplace(d3 + 1, x + 1, n - 1);
+    CU_ASSERT(memcmp(o2, out + 1, sizeof(float) * (n - 1)) == 0);
+    CU_ASSERT(memcmp(dx2, dx + 1, sizeof(float) * (n - 1)) == 0);
+    CU_ASSERT(memcmp(d3 + 1, d2 + 1, sizeof(float) * (n - 1)) == 0);
     free(c.x); free(c.r);
 }
 
