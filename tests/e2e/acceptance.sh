@@ -22,11 +22,17 @@ RKNN=$(val knn_acc)
 [ -n "$RKNN" ] && ok "random-init kNN $RKNN" || bad "random-init evaluation failed: $ERR"
 run train env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" "${DATA[@]}" --set run.dir="$T/run"
 ACC=$(val probe_acc) KNN=$(val knn_acc)
-[ -n "$ACC" ] && [ -n "$KNN" ] && ok "10-minute probe $ACC, kNN $KNN" || bad "training failed: $ERR"
+# the thresholds were set at what 10 minutes buy on the 2-core AVX-512
+# machine (~3000 steps; docs/trainer.md): a slower machine trains fewer
+# steps in the same budget, and every line below says how many
+STEPS=$(sed -n 's/.*"steps": *\([0-9]*\).*/\1/p' "$T/run/summary.json" 2>/dev/null | head -n 1)
+[ -n "$ACC" ] && [ -n "$KNN" ] && ok "10-minute probe $ACC, kNN $KNN (${STEPS:-?} steps)" || bad "training failed: $ERR"
 awk -v a="$ACC" -v p="$PIX" 'BEGIN { exit !(a > p) }' \
-  && ok "trained probe $ACC > raw pixels $PIX" || bad "trained probe $ACC <= raw pixels $PIX"
+  && ok "trained probe $ACC > raw pixels $PIX" \
+  || bad "trained probe $ACC <= raw pixels $PIX after ${STEPS:-?} steps in the 10-minute budget"
 awk -v a="$KNN" -v r="$RKNN" 'BEGIN { exit !(a >= r + 0.05) }' \
-  && ok "trained kNN $KNN >= random $RKNN + 0.05" || bad "trained kNN $KNN < random $RKNN + 0.05"
+  && ok "trained kNN $KNN >= random $RKNN + 0.05" \
+  || bad "trained kNN $KNN < random $RKNN + 0.05 after ${STEPS:-?} steps in the 10-minute budget"
 STD=$(sed -n 's/.*"target_std": *\([0-9.e+-]*\).*/\1/p' "$T/run/summary.json")
 awk -v s="$STD" 'BEGIN { exit !(s > 0.3) }' \
   && ok "no collapse: target_std $STD > 0.3" || bad "collapse: target_std '$STD' <= 0.3"
