@@ -293,8 +293,11 @@ static void softmax_row(float *p, int T) {
     float mx = p[0];
     #pragma omp simd reduction(max : mx) /* a max is exact in any order */
     for (int j = 1; j < T; j++) mx = p[j] > mx ? p[j] : mx;
-    #pragma omp simd
-    for (int j = 0; j < T; j++) p[j] = fast_expf(p[j] - mx);
+    /* v_expf has fast_expf's bits lane by lane; written out because GCC
+     * leaves the scalar loop scalar for AVX2 (docs/performance.md) */
+    int e = 0;
+    for (; e + VW <= T; e += VW) v_store(p + e, v_expf(v_load(p + e) - mx));
+    for (; e < T; e++) p[e] = fast_expf(p[e] - mx);
     /* the sum in 16 interleaved lanes added in a fixed order: a serial
      * chain of T dependent adds was a tenth of the forward */
     float lane[16] = {0}, sum = 0.0f;
