@@ -170,8 +170,16 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
  * falls in the product's tiling, and extraction must give the same bits for
  * any thread count and images per forward (tests/test_infer.c). Each output
  * is the sum over k in ascending order, then the epilogue, whatever M is. */
-#define INFER_PR 4  /* rows per block: their weight-row loads are shared */
-#define INFER_PC 16 /* columns per block: 4 x 16 accumulators fit AVX2's registers */
+/* rows per block (their weight-row loads are shared) x INFER_PC columns:
+ * with AVX2's 8 lanes 6 x 16 is 12 accumulators, 2 weight vectors and a
+ * broadcast in 16 registers, enough independent FMAs to cover their
+ * latency (4 rows left it latency-bound); SSE's 4 lanes keep 4 x 16 */
+#if VW == 8
+#define INFER_PR 6
+#else
+#define INFER_PR 4
+#endif
+#define INFER_PC 16
 
 /* RB (constant) rows x INFER_PC columns from column c0 of a (K, INFER_NR) panel */
 static inline __attribute__((always_inline)) void
