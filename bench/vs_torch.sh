@@ -75,15 +75,23 @@ theirs() { # name, threads, env...
   local name=$1 t=$2; shift 2
   # a reference run whose spinning threads crawl on a loaded machine is cut
   # off after REF_TIMEOUT seconds (its value is then nan)
+  # (a reference that dies, e.g. SIGILL, is a nan, not the end of the script)
   local v; v=$(cd "$(dirname "$ref")" && env "$@" timeout "${REF_TIMEOUT:-900}" /usr/bin/python3 "$ref" \
     --threads "$t" --bench "$steps" 2>&1 |
-    sed -n 's/^BENCH \([0-9.]*\) img\/s/\1/p')
+    sed -n 's/^BENCH \([0-9.]*\) img\/s/\1/p') || true
   runs[$name]+="${v:-nan} "
 }
 median() { tr ' ' '\n' | grep -v -e '^$' -e nan | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 avx=OPENBLAS_CORETYPE=SkylakeX
 echo "nproc $(nproc)"
+# OpenBLAS's SkylakeX kernels on a CPU without AVX-512 die of SIGILL: there
+# the reference runs its default kernels only (and its tuned 2-thread
+# configuration without them)
+if ! grep -qw avx512f /proc/cpuinfo; then
+  echo "torch_t1_avx512 skipped: this CPU has no AVX-512 (OPENBLAS_CORETYPE=SkylakeX would not run)"
+  avx=
+fi
 for r in $(seq 1 "$rounds"); do
   echo "round_${r}_load_start $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
   ours ours_t1 1
@@ -97,7 +105,7 @@ for r in $(seq 1 "$rounds"); do
   ours ours_t2_active 2 OMP_WAIT_POLICY=active
   [ $mpi = 1 ] && ours ours_w2_t1 1
   if [ $torch = 1 ]; then
-    theirs torch_t1_avx512 1 $avx
+    [ -n "$avx" ] && theirs torch_t1_avx512 1 $avx
     theirs torch_t2_tuned 2 $avx OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
   fi
   echo "round_${r}_load_end $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"

@@ -233,38 +233,27 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 #define GELU_A 0.044715f
 
 /* GELU, tanh form (Hendrycks & Gimpel 2016, sec. 2):
- * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2/(1 + e^(2u)). */
-static inline float gelu_f(float x) {
-    float u = GELU_K * (x + GELU_A * x * x * x);
-    float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u)); /* tanh(u) */
-    return 0.5f * x * (1.0f + t);
-}
-
-/* d gelu / dx at x */
-static inline float gelu_grad_f(float x) {
-    float u = GELU_K * (x + GELU_A * x * x * x);
-    float t = 1.0f - 2.0f / (1.0f + fast_expf(2.0f * u));
-    float du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-}
-
-/* The two above on VW lanes, operation for operation in the same order (ISO
- * C does not contract, v_expf is fast_expf's lanes), so every lane has the
- * scalar's bits. Written out because GCC vectorises the scalar loops for
- * AVX-512 only: for AVX2 the clamp and the float-to-int conversion kept them
- * scalar, 9.5 ns per value, a third of the step (docs/performance.md). */
-static inline vfl v_gelu(vfl x) {
-    vfl u = GELU_K * (x + GELU_A * x * x * x);
-    vfl t = 1.0f - 2.0f / (1.0f + v_expf(2.0f * u));
-    return 0.5f * x * (1.0f + t);
-}
-
-static inline vfl v_gelu_grad(vfl x) {
-    vfl u = GELU_K * (x + GELU_A * x * x * x);
-    vfl t = 1.0f - 2.0f / (1.0f + v_expf(2.0f * u));
-    vfl du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-}
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2/(1 + e^(2u)),
+ * and its derivative. One body for floats (fast_expf) and for vec.h's VW
+ * lanes (v_expf, fast_expf's bits lane by lane): ISO C does not contract, so
+ * the two forms round alike. The vector form is written out because GCC
+ * vectorises the scalar loops for AVX-512 only: for AVX2 the clamp and the
+ * float-to-int conversion kept them scalar, 9.5 ns per value, a third of the
+ * step (docs/performance.md). */
+#define GELU_DEFINE(fwd, grad, T, EXP)                                         \
+    static inline T fwd(T x) {                                                 \
+        T u = GELU_K * (x + GELU_A * x * x * x);                               \
+        T t = 1.0f - 2.0f / (1.0f + EXP(2.0f * u)); /* tanh(u) */              \
+        return 0.5f * x * (1.0f + t);                                          \
+    }                                                                          \
+    static inline T grad(T x) {                                                \
+        T u = GELU_K * (x + GELU_A * x * x * x);                               \
+        T t = 1.0f - 2.0f / (1.0f + EXP(2.0f * u));                            \
+        T du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);                        \
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;             \
+    }
+GELU_DEFINE(gelu_f, gelu_grad_f, float, fast_expf)
+GELU_DEFINE(v_gelu, v_gelu_grad, vfl, v_expf)
 
 void gelu_forward(float *out, const float *inp, size_t n) {
     double t0 = prof_now();
