@@ -272,17 +272,16 @@ void linear_gelu_forward(float *pre, float *out, const float *inp, const float *
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < M; i++) {
         float *p = pre + (size_t)i * N, *o = out + (size_t)i * N;
-        for (int j = 0; j < N; j += VW) {
-            int m = N - j < VW ? N - j : VW;
-            vfl x = (m == VW ? v_load(p + j) : v_load_n(p + j, m)) +
-                    (m == VW ? v_load(b + j) : v_load_n(b + j, m));
-            if (m == VW) {
-                v_store(p + j, x);
-                v_store(o + j, v_gelu(x));
-            } else {
-                v_store_n(p + j, x, m);
-                v_store_n(o + j, v_gelu(x), m);
-            }
+        int j = 0;
+        for (; j + VW <= N; j += VW) {
+            vfl x = v_load(p + j) + v_load(b + j);
+            v_store(p + j, x);
+            v_store(o + j, v_gelu(x));
+        }
+        if (j < N) { /* the row's tail: masked lanes, the same operations */
+            vfl x = v_load_n(p + j, N - j) + v_load_n(b + j, N - j);
+            v_store_n(p + j, x, N - j);
+            v_store_n(o + j, v_gelu(x), N - j);
         }
     }
     prof_kernel_add(PROF_K_GELU, t0);
