@@ -9,7 +9,7 @@
  * Zen 5 for a Haswell and runs AVX2 kernels at ~95 GFLOP/s per core, where
  * the CPU's AVX-512 units give ~190 (measured, bench-extract). The packed
  * product uses AVX-512 when the compiler targets it (JEPA_NATIVE builds on
- * such a CPU) and falls back to cblas_sgemm otherwise.
+ * such a CPU), else the compiler's vectors (AVX2: 6 x 16 tiles).
  *
  * Determinism: every output element is one sum over k = 0..K-1 in order,
  * computed by one thread, so results do not depend on the thread count or
@@ -23,6 +23,16 @@
 
 /* Columns per packed panel: two 16-float vectors. */
 #define INFER_NR 32
+
+/* 1 where training's products against weights run on infer_linear_pre
+ * (ops.c): AVX-512 builds, and AVX2 builds with FMA (as fast as
+ * OpenBLAS's there, with the bias, residual and GELU in the tile, every row
+ * the same sum whatever M: docs/performance.md); elsewhere cblas_sgemm. */
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define INFER_PACKED 1
+#else
+#define INFER_PACKED 0
+#endif
 
 /* Floats of W (N, K) packed: ceil(N / INFER_NR) panels of (K, INFER_NR). */
 size_t infer_pack_floats(int K, int N);

@@ -70,7 +70,8 @@ void images_stats(const jepa_images *d, float *mean, float *std);
 /* Row-major C (M, N) = alpha op(A) op(B) + beta C through cblas_sgemm (op:
  * transpose when ta/tb is 1), counting 2MNK FLOPs and the time (prof.h).
  * The linear layers' products use their own kernels where the build has
- * AVX-512 (packed weights, linear_dw) and count the same way: every matrix
+ * AVX-512 (packed weights, linear_dw) or AVX2 with FMA (packed weights)
+ * and count the same way: every matrix
  * product of a training step is in the sgemm kernel's FLOPs and time. */
 void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
@@ -95,8 +96,8 @@ void blas_core_select(char **argv);
 void ops_pack_reserve(size_t floats);
 
 /* The ViT block stacks (vit.c) run their forward chunk by chunk of whole
- * sequences, every block on weights packed once per forward (AVX-512
- * builds; the same bits as one pass), so that a chunk's activations stay in
+ * sequences, every block on weights packed once per forward (where
+ * ops_packed(); the same bits as one pass), so that a chunk's activations stay in
  * cache from one kernel to the next; a team of OpenMP threads takes whole
  * chunks, one thread each (one parallel region per forward). rows > 0: about
  * that many rows a chunk (the chunk count rounded up to a multiple of the
@@ -111,8 +112,9 @@ void ops_pack_reserve(size_t floats);
 #define VIT_CHUNK_ROWS 768
 int vit_set_chunk_rows(int rows);
 
-/* 1 where linear_forward_packed runs (AVX-512 builds): the products against
- * weights use ops_infer.c's register tiles. */
+/* 1 where linear_forward_packed runs (AVX-512 builds, and AVX2 builds with
+ * FMA: INFER_PACKED, infer.h): the products against weights use
+ * ops_infer.c's register tiles. */
 int ops_packed(void);
 /* out (M, N) = inp (M, K) @ W^T + b (+ res), then GELU when gelu is 1, on
  * weights W (N, K) packed beforehand by infer_pack (wp); pre (M, N), unless

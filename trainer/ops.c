@@ -1,8 +1,8 @@
 /* ops.c - forward/backward kernels of the ViT but attention (ops_attn.c)
  * and the weight gradient (ops_dw.c). Products against weights run on
  * weights packed per call through ops_infer.c's register tiles (AVX-512
- * builds; cblas_sgemm otherwise, and for every other product, via
- * ops_sgemm); row reductions over fixed vector lanes (vec.h), LayerNorm and
+ * builds and AVX2 with FMA; cblas_sgemm otherwise, and for every other
+ * product, via ops_sgemm); row reductions over fixed vector lanes (vec.h), LayerNorm and
  * GELU as loops the compiler vectorises; threaded with OpenMP over rows,
  * every sum in an order that does not depend on the thread count. No
  * kernel allocates. */
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fastmath.h"
+#include "gelu.h"
 #include "infer.h"
 #include "jepa.h"
 #include "prof.h"
@@ -32,7 +33,7 @@ void ops_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
 /* Products against a weight matrix skip OpenBLAS's packing of the
  * activations: the weights (small) are packed per call into pack_buf and
  * infer_linear_pre's register tiles read the activation rows in place
- * (AVX-512 builds; elsewhere, or past the reserved size, cblas_sgemm).
+ * (INFER_PACKED builds; elsewhere, or past the reserved size, cblas_sgemm).
  * Each output is one sum over k in order, whatever the thread count. */
 static float *pack_buf;
 static size_t pack_cap;
@@ -55,7 +56,7 @@ void ops_pack_reserve(size_t floats) {
  * done nothing, where the packed product does not apply. */
 static int packed_product(float *out, float *pre, const float *inp, const float *w, int wt,
                           const float *b, const float *res, int M, int K, int N, int gelu) {
-#if defined(__AVX512F__)
+#if INFER_PACKED
     if (infer_pack_floats(K, N) > pack_cap) return 0;
     JEPA_ASSERT(!omp_in_parallel()); /* one pack_buf per process */
     double t0 = prof_now();
@@ -73,13 +74,7 @@ static int packed_product(float *out, float *pre, const float *inp, const float 
 #endif
 }
 
-int ops_packed(void) {
-#if defined(__AVX512F__)
-    return 1;
-#else
-    return 0;
-#endif
-}
+int ops_packed(void) { return INFER_PACKED; }
 
 void linear_forward_packed(float *out, float *pre, const float *inp, const float *wp,
                            const float *b, const float *res, int M, int K, int N, int gelu) {
@@ -229,31 +224,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 
 /* -------------------------------------------------------------------- gelu */
 
-#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
-#define GELU_A 0.044715f
-
-/* GELU, tanh form (Hendrycks & Gimpel 2016, sec. 2):
- * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2/(1 + e^(2u)),
- * and its derivative. One body for floats (fast_expf) and for vec.h's VW
- * lanes (v_expf, fast_expf's bits lane by lane): ISO C does not contract, so
- * the two forms round alike. The vector form is written out because GCC
- * vectorises the scalar loops for AVX-512 only: for AVX2 the clamp and the
- * float-to-int conversion kept them scalar, 9.5 ns per value, a third of the
- * step (docs/performance.md). */
-#define GELU_DEFINE(fwd, grad, T, EXP)                                         \
-    static inline T fwd(T x) {                                                 \
-        T u = GELU_K * (x + GELU_A * x * x * x);                               \
-        T t = 1.0f - 2.0f / (1.0f + EXP(2.0f * u)); /* tanh(u) */              \
-        return 0.5f * x * (1.0f + t);                                          \
-    }                                                                          \
-    static inline T grad(T x) {                                                \
-        T u = GELU_K * (x + GELU_A * x * x * x);                               \
-        T t = 1.0f - 2.0f / (1.0f + EXP(2.0f * u));                            \
-        T du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);                        \
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;             \
-    }
-GELU_DEFINE(gelu_f, gelu_grad_f, float, fast_expf)
-GELU_DEFINE(v_gelu, v_gelu_grad, vfl, v_expf)
+/* gelu.h defines the function (gelu_f, v_gelu) and its derivative */
 
 void gelu_forward(float *out, const float *inp, size_t n) {
     double t0 = prof_now();

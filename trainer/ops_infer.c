@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fastmath.h"
+#include "gelu.h"
 #include "infer.h"
 #include "jepa.h"
 #include "vec.h"
@@ -46,41 +47,10 @@ void infer_pack_rows(float *wp, const float *w, int K, int N) {
         }
 }
 
-/* out = acc + (res + b) or acc + b: ops.c's rounding order */
-static inline float infer_epi(float acc, const float *b, const float *res, size_t at, int n) {
-    float t = b ? b[n] : 0.0f;
-    if (res) t = res[at] + t;
-    return acc + t;
-}
+/* Every tile's epilogue: out = acc + (res + b), or acc + b, ops.c's
+ * rounding order (b absent: 0). */
 
 #if defined(__AVX512F__)
-/* ops.c's fast_expf on 16 lanes: the same operations (no FMA), so the
- * same bits for finite inputs. */
-static inline __m512 vexpf(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                           _mm512_set1_ps(12582912.0f)),
-                             _mm512_set1_ps(12582912.0f));
-    __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693145751953125f))),
-                             _mm512_mul_ps(n, _mm512_set1_ps(1.428606765330187e-06f)));
-    static const float c[6] = {0.0013888889f, 0.008333334f, 0.041666668f, 0.16666667f, 0.5f, 1.0f};
-    __m512 p = _mm512_set1_ps(c[0]);
-    for (int i = 1; i < 6; i++) p = _mm512_add_ps(_mm512_set1_ps(c[i]), _mm512_mul_ps(r, p));
-    p = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(r, p));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
-
-/* ops.c's gelu_forward (tanh form) on 16 lanes, operation for operation. */
-static inline __m512 vgelu(__m512 x) {
-    __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), x), x), x);
-    __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.7978845608028654f), _mm512_add_ps(x, x3));
-    __m512 e = vexpf(_mm512_mul_ps(_mm512_set1_ps(2.0f), u));
-    __m512 t = _mm512_sub_ps(_mm512_set1_ps(1.0f),
-                             _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e)));
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_add_ps(_mm512_set1_ps(1.0f), t));
-}
-
 /* One (mr <= 12, 32) tile: rows A (mr, K) against panel bp (K, 32); ncols
  * (<= 32) columns written. mr is a constant where this is inlined, so the
  * row loops unroll into 2 * mr independent accumulators. */
@@ -98,7 +68,7 @@ tile(float *out, float *pre, const float *A, const float *bp, const float *b, co
             acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
         }
     }
-    /* the epilogue of infer_epi, vectorised: acc + (res + b) */
+    /* the epilogue: acc + (res + b) */
     __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
     __mmask16 m1 = ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1);
     __m512 b0 = b ? _mm512_maskz_loadu_ps(m0, b + n0) : _mm512_setzero_ps();
@@ -115,9 +85,9 @@ tile(float *out, float *pre, const float *A, const float *bp, const float *b, co
             _mm512_mask_storeu_ps(pre + row, m0, y0);
             _mm512_mask_storeu_ps(pre + row + 16, m1, y1);
         }
-        if (gelu) {
-            y0 = vgelu(y0);
-            y1 = vgelu(y1);
+        if (gelu) { /* gelu.h's, as gelu_forward */
+            y0 = (__m512)v_gelu((vfl)y0);
+            y1 = (__m512)v_gelu((vfl)y1);
         }
         _mm512_mask_storeu_ps(out + row, m0, y0);
         _mm512_mask_storeu_ps(out + row + 16, m1, y1);
@@ -165,12 +135,14 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
     }
 }
 #else
-/* No AVX-512 in this build: a portable product in the compiler's vectors.
- * Not sgemm: OpenBLAS's AVX2 kernels round a row differently by where it
- * falls in the product's tiling, and extraction must give the same bits for
- * any thread count and images per forward (tests/test_infer.c). Each output
- * is the sum over k in ascending order, then the epilogue, whatever M is. */
-/* rows per block (their weight-row loads are shared) x INFER_PC columns:
+/* No AVX-512 in this build: the same product in vec.h's vectors (AVX2 with
+ * FMA: 6 x 16 tiles; SSE: 4 x 16). Not sgemm: OpenBLAS's AVX2 kernels round
+ * a row differently by where it falls in the product's tiling, and
+ * extraction must give the same bits for any thread count and images per
+ * forward (tests/test_infer.c). Each output is the sum over k in ascending
+ * order, then the epilogue, whatever M is. With AVX2 and FMA, training's
+ * products against weights run here too (INFER_PACKED, infer.h). */
+/* rows per tile (their weight-row loads are shared) x INFER_PC columns:
  * with AVX2's 8 lanes 6 x 16 is 12 accumulators, 2 weight vectors and a
  * broadcast in 16 registers, enough independent FMAs to cover their
  * latency (4 rows left it latency-bound); SSE's 4 lanes keep 4 x 16 */
@@ -180,61 +152,81 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
 #define INFER_PR 4
 #endif
 #define INFER_PC 16
+#define INFER_PMC 96 /* rows per thread task (24-96 measured alike on AVX2) */
 
-/* RB (constant) rows x INFER_PC columns from column c0 of a (K, INFER_NR) panel */
+/* RB (constant) rows x INFER_PC columns [c, c + cc) of out (c = n0 + c0)
+ * from rows inp (RB, K) and a panel's columns w (K, stride INFER_NR); the
+ * epilogue in vectors, then pre and GELU as the AVX-512 tile */
 static inline __attribute__((always_inline)) void
-rows_block(float *out, const float *inp, const float *w, const float *b, const float *res,
-           int K, int N, int n0, int c0, int cc, const int RB) {
+rows_tile(float *out, float *pre, const float *inp, const float *w, const float *b,
+          const float *res, int K, int N, int c, int cc, int gelu, const int RB) {
     enum { NV = INFER_PC / VW };
     vfl acc[INFER_PR][NV];
     for (int r = 0; r < RB; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = (vfl){0};
     for (int k = 0; k < K; k++) {
         vfl wk[NV];
-        for (int v = 0; v < NV; v++) wk[v] = v_load(w + (size_t)k * INFER_NR + c0 + v * VW);
+        for (int v = 0; v < NV; v++) wk[v] = v_load(w + (size_t)k * INFER_NR + v * VW);
         for (int r = 0; r < RB; r++) {
             vfl a = v_bcast(inp[(size_t)r * K + k]);
             for (int v = 0; v < NV; v++) acc[r][v] = v_fma(a, wk[v], acc[r][v]);
         }
     }
-    for (int r = 0; r < RB; r++) {
-        float o[INFER_PC];
-        memcpy(o, acc[r], sizeof o);
-        for (int j = 0; j < cc; j++) {
-            size_t at = (size_t)r * N + n0 + c0 + j;
-            out[at] = infer_epi(o[j], b, res, at, n0 + c0 + j);
+    for (int v = 0; v < NV && v * VW < cc; v++) {
+        int n = cc - v * VW, j = c + v * VW; /* n < VW: the last columns, masked */
+        vfl bv = (vfl){0};
+        if (b) bv = n >= VW ? v_load(b + j) : v_load_n(b + j, n);
+        for (int r = 0; r < RB; r++) {
+            size_t at = (size_t)r * N + j;
+            vfl t = bv; /* res may be out: read before written */
+            if (res) t = (n >= VW ? v_load(res + at) : v_load_n(res + at, n)) + bv;
+            vfl y = acc[r][v] + t;
+            if (n >= VW) {
+                if (pre) v_store(pre + at, y);
+                v_store(out + at, gelu ? v_gelu(y) : y);
+            } else {
+                if (pre) v_store_n(pre + at, y, n);
+                v_store_n(out + at, gelu ? v_gelu(y) : y, n);
+            }
         }
     }
 }
 
-static void rows_panel(float *out, const float *inp, const float *w, const float *b,
-                       const float *res, int m, int K, int N, int n0, int nc) {
-    for (int c0 = 0; c0 < nc; c0 += INFER_PC) {
-        int cc = nc - c0 < INFER_PC ? nc - c0 : INFER_PC;
-        if (m == INFER_PR) {
-            rows_block(out, inp, w, b, res, K, N, n0, c0, cc, INFER_PR);
-            continue;
-        }
-        for (int r = 0; r < m; r++) /* the tail rows one at a time: the same sums */
-            rows_block(out + (size_t)r * N, inp + (size_t)r * K, w, b,
-                       res ? res + (size_t)r * N : NULL, K, N, n0, c0, cc, 1);
+#define ROWS_TILE(rb)                                                                          \
+    rows_tile(out + (size_t)r * N, pre ? pre + (size_t)r * N : NULL, inp + (size_t)r * K, w, b, \
+              res ? res + (size_t)r * N : NULL, K, N, c, cc, gelu, rb)
+
+/* rows [0, m) x columns [c, c + cc) against panel columns w */
+static void rows_strip(float *out, float *pre, const float *inp, const float *w, const float *b,
+                       const float *res, int m, int K, int N, int c, int cc, int gelu) {
+    int r = 0;
+    for (; r + INFER_PR <= m; r += INFER_PR) ROWS_TILE(INFER_PR);
+    switch (m - r) { /* constant row counts, so each tile unrolls */
+#if INFER_PR > 4
+    case 5: ROWS_TILE(5); break;
+    case 4: ROWS_TILE(4); break;
+#endif
+    case 3: ROWS_TILE(3); break;
+    case 2: ROWS_TILE(2); break;
+    case 1: ROWS_TILE(1); break;
+    default: break;
     }
 }
 
 void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp, const float *b,
                       const float *res, int M, int K, int N, int gelu) {
-    int np = (N + INFER_NR - 1) / INFER_NR, nblk = (M + INFER_PR - 1) / INFER_PR;
+    int np = (N + INFER_NR - 1) / INFER_NR, nblk = (M + INFER_PMC - 1) / INFER_PMC;
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < nblk; t++) {
-        int r0 = t * INFER_PR, m = M - r0 < INFER_PR ? M - r0 : INFER_PR;
-        for (int p = 0; p < np; p++) {
-            int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
-            rows_panel(out + (size_t)r0 * N, inp + (size_t)r0 * K, wp + (size_t)p * K * INFER_NR,
-                       b, res ? res + (size_t)r0 * N : NULL, m, K, N, n0, nc);
-        }
+        int r0 = t * INFER_PMC, m = M - r0 < INFER_PMC ? M - r0 : INFER_PMC;
+        for (int p = 0; p < np; p++)
+            for (int c0 = 0; c0 < INFER_NR && p * INFER_NR + c0 < N; c0 += INFER_PC) {
+                int c = p * INFER_NR + c0, cc = N - c < INFER_PC ? N - c : INFER_PC;
+                rows_strip(out + (size_t)r0 * N, pre ? pre + (size_t)r0 * N : NULL,
+                           inp + (size_t)r0 * K, wp + (size_t)p * K * INFER_NR + c0, b,
+                           res ? res + (size_t)r0 * N : NULL, m, K, N, c, cc, gelu);
+            }
     }
-    if (pre) memcpy(pre, out, sizeof(float) * M * N);
-    if (gelu) gelu_forward(out, out, (size_t)M * N);
 }
 #endif
 
@@ -319,45 +311,44 @@ static void softmax_row(float *p, int T) {
     for (int j = 0; j < T; j++) p[j] *= inv;
 }
 
-#if defined(__AVX512F__)
+#if VW >= 8
 /* Query rows [i0, i0 + INFER_QR) of one (image, head): scores against kt
  * (hd, Tp) from the pre-scaled qs (T, hd), softmax, then the outputs
  * against v (rows of stride 3C) into o (rows of stride C), 16 columns at a
- * time with one accumulator per row, each sum in index order (fused
- * multiply-adds: within rounding of attn_rows_ref, which the rows past the
- * last group of four and other head widths take). hd % 16 == 0. */
+ * time with one accumulator per row and vector (AVX-512: one vector, AVX2:
+ * two), each sum in index order (fused multiply-adds: within rounding of
+ * attn_rows_ref, which the rows past the last group of four and other head
+ * widths take). hd % 16 == 0. */
 static void attn_rows(float *o, const float *v, const float *qs, const float *kt, float *P,
                       int i0, int T, int Tp, int C, int hd) {
+    enum { NV = 16 / VW };
     const float *q0 = qs + (size_t)i0 * hd;
     for (int c0 = 0; c0 < Tp; c0 += 16) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int d = 0; d < hd; d++) {
-            __m512 kv = _mm512_loadu_ps(kt + (size_t)d * Tp + c0);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(q0[d]), kv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(q0[hd + d]), kv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(q0[2 * hd + d]), kv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(q0[3 * hd + d]), kv, a3);
-        }
-        _mm512_storeu_ps(P + c0, a0);
-        _mm512_storeu_ps(P + Tp + c0, a1);
-        _mm512_storeu_ps(P + 2 * Tp + c0, a2);
-        _mm512_storeu_ps(P + 3 * Tp + c0, a3);
+        vfl a[INFER_QR][NV];
+        for (int r = 0; r < INFER_QR; r++)
+            for (int u = 0; u < NV; u++) a[r][u] = (vfl){0};
+        for (int d = 0; d < hd; d++)
+            for (int u = 0; u < NV; u++) {
+                vfl kv = v_load(kt + (size_t)d * Tp + c0 + u * VW);
+                for (int r = 0; r < INFER_QR; r++)
+                    a[r][u] = v_fma(v_bcast(q0[(size_t)r * hd + d]), kv, a[r][u]);
+            }
+        for (int r = 0; r < INFER_QR; r++)
+            for (int u = 0; u < NV; u++) v_store(P + (size_t)r * Tp + c0 + u * VW, a[r][u]);
     }
     for (int r = 0; r < INFER_QR; r++) softmax_row(P + (size_t)r * Tp, T);
     for (int c0 = 0; c0 < hd; c0 += 16) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int j = 0; j < T; j++) {
-            __m512 vv = _mm512_loadu_ps(v + (size_t)j * 3 * C + c0);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(P[j]), vv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(P[Tp + j]), vv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(P[2 * Tp + j]), vv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(P[3 * Tp + j]), vv, a3);
-        }
-        float *orow = o + (size_t)i0 * C + c0;
-        _mm512_storeu_ps(orow, a0);
-        _mm512_storeu_ps(orow + C, a1);
-        _mm512_storeu_ps(orow + 2 * C, a2);
-        _mm512_storeu_ps(orow + 3 * C, a3);
+        vfl a[INFER_QR][NV];
+        for (int r = 0; r < INFER_QR; r++)
+            for (int u = 0; u < NV; u++) a[r][u] = (vfl){0};
+        for (int j = 0; j < T; j++)
+            for (int u = 0; u < NV; u++) {
+                vfl vv = v_load(v + (size_t)j * 3 * C + c0 + u * VW);
+                for (int r = 0; r < INFER_QR; r++)
+                    a[r][u] = v_fma(v_bcast(P[(size_t)r * Tp + j]), vv, a[r][u]);
+            }
+        for (int r = 0; r < INFER_QR; r++)
+            for (int u = 0; u < NV; u++) v_store(o + (size_t)(i0 + r) * C + c0 + u * VW, a[r][u]);
     }
 }
 #define INFER_ATTN_VEC(hd) ((hd) % 16 == 0)
@@ -411,7 +402,7 @@ void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, f
         float *o = out + (size_t)b * T * C + h * hd;
         for (int i0 = 0; i0 < T; i0 += INFER_QR) {
             int nq = T - i0 < INFER_QR ? T - i0 : INFER_QR;
-#if defined(__AVX512F__)
+#if VW >= 8
             if (INFER_ATTN_VEC(hd) && nq == INFER_QR) {
                 attn_rows(o, v, qs, kt, P, i0, T, Tp, C, hd);
                 continue;

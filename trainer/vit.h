@@ -79,7 +79,7 @@ void vit_stack_forward(vit_acts *a, const float *base, const size_t *blk, int S,
  * keys and values, and attention queries, projection, MLP and residuals for
  * the listed rows only; vit_res(a, L) then holds nrows rows, compact, in
  * list order. Each listed row's output equals that of the full forward,
- * bitwise where the products are ours (AVX-512 builds: every kernel
+ * bitwise where the products are ours (ops_packed(): every kernel
  * row-wise), to rounding where cblas_sgemm runs them. The predictor reads
  * only its target rows and the EMA target only the target blocks' tokens,
  * so the last block skips the rest. */
