@@ -441,9 +441,9 @@ static void check_determinism(int wide) {
 }
 
 /* vit_stack_forward_rows: the listed rows' outputs are bitwise those of the
- * full stack (AVX-512 builds; with cblas_sgemm to its rounding), and its
+ * full stack (where ops_packed(); with cblas_sgemm to its rounding), and its
  * backward (d(output) at the listed rows only) gives the full backward's
- * d(input) (bitwise in AVX-512 builds) and weight gradients, the latter to
+ * d(input) (bitwise where ops_packed()) and weight gradients, the latter to
  * the rounding of their sums (they add fewer zero rows, in other chunks).
  * Head width 16 (in place) and 8 (packed copies); rows in any order or
  * ascending. */

@@ -9,7 +9,7 @@
  * Zen 5 for a Haswell and runs AVX2 kernels at ~95 GFLOP/s per core, where
  * the CPU's AVX-512 units give ~190 (measured, bench-extract). The packed
  * product uses AVX-512 when the compiler targets it (JEPA_NATIVE builds on
- * such a CPU), else the compiler's vectors (AVX2: 6 x 16 tiles).
+ * such a CPU), else the compiler's vectors (AVX, AVX2: 6 x 16 tiles).
  *
  * Determinism: every output element is one sum over k = 0..K-1 in order,
  * computed by one thread, so results do not depend on the thread count or

@@ -2,8 +2,9 @@
  * and the weight gradient (ops_dw.c). Products against weights run on
  * weights packed per call through ops_infer.c's register tiles (AVX-512
  * builds and AVX2 with FMA; cblas_sgemm otherwise, and for every other
- * product, via ops_sgemm); row reductions over fixed vector lanes (vec.h), LayerNorm and
- * GELU as loops the compiler vectorises; threaded with OpenMP over rows,
+ * product, via ops_sgemm); row reductions over fixed vector lanes (vec.h),
+ * LayerNorm as loops the compiler vectorises, GELU on vec.h's vectors
+ * (gelu.h); threaded with OpenMP over rows,
  * every sum in an order that does not depend on the thread count. No
  * kernel allocates. */
 #include <cblas.h>

@@ -10,11 +10,10 @@
 #include "gelu.h"
 #include "infer.h"
 #include "jepa.h"
-#include "vec.h"
+#include "vec.h" /* and immintrin.h on x86 */
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
+/* Every tile's epilogue: out = acc + (res + b), or acc + b, ops.c's
+ * rounding order (b absent: 0). */
 
 #define INFER_MR 12 /* rows per micro-tile: 12 x 32 accumulators = 24 zmm */
 #define INFER_MC 96 /* rows per thread task: its A rows (<= 96 x 512 floats) stay in L2 */
@@ -46,9 +45,6 @@ void infer_pack_rows(float *wp, const float *w, int K, int N) {
             for (int j = nc; j < INFER_NR; j++) dst[j] = 0.0f;
         }
 }
-
-/* Every tile's epilogue: out = acc + (res + b), or acc + b, ops.c's
- * rounding order (b absent: 0). */
 
 #if defined(__AVX512F__)
 /* One (mr <= 12, 32) tile: rows A (mr, K) against panel bp (K, 32); ncols
@@ -135,11 +131,11 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
     }
 }
 #else
-/* No AVX-512 in this build: the same product in vec.h's vectors (AVX2 with
- * FMA: 6 x 16 tiles; SSE: 4 x 16). Not sgemm: OpenBLAS's AVX2 kernels round
- * a row differently by where it falls in the product's tiling, and
- * extraction must give the same bits for any thread count and images per
- * forward (tests/test_infer.c). Each output is the sum over k in ascending
+/* No AVX-512 in this build: the same product in vec.h's vectors (AVX and
+ * AVX2: 6 x 16 tiles, fused multiply-adds where FMA is there; SSE: 4 x 16).
+ * Not sgemm: OpenBLAS's AVX2 kernels round a row differently by where it
+ * falls in the product's tiling, and extraction must give the same bits
+ * for any thread count and images per forward (tests/test_infer.c). Each output is the sum over k in ascending
  * order, then the epilogue, whatever M is. With AVX2 and FMA, training's
  * products against weights run here too (INFER_PACKED, infer.h). */
 /* rows per tile (their weight-row loads are shared) x INFER_PC columns:
@@ -316,9 +312,9 @@ static void softmax_row(float *p, int T) {
  * (hd, Tp) from the pre-scaled qs (T, hd), softmax, then the outputs
  * against v (rows of stride 3C) into o (rows of stride C), 16 columns at a
  * time with one accumulator per row and vector (AVX-512: one vector, AVX2:
- * two), each sum in index order (fused multiply-adds: within rounding of
- * attn_rows_ref, which the rows past the last group of four and other head
- * widths take). hd % 16 == 0. */
+ * two), each sum in index order (fused multiply-adds where the target
+ * has FMA: within rounding of attn_rows_ref, which the rows past the last
+ * group of four and other head widths take). hd % 16 == 0. */
 static void attn_rows(float *o, const float *v, const float *qs, const float *kt, float *P,
                       int i0, int T, int Tp, int C, int hd) {
     enum { NV = 16 / VW };
