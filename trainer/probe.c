@@ -17,14 +17,17 @@
  * (b is not decayed). With pen_k = s_k^2 the penalty is exactly wd * ||W_std||^2
  * of the weights W_std = U diag(s) W on standardised features, so this is the
  * standardised problem, reparametrised: same minimiser, same meaning of wd,
- * only better conditioned. Logits and dW go through cblas_sgemm in row blocks;
- * the loss, softmax and every L-BFGS vector are double. */
+ * only better conditioned. Logits and dW are float products in row blocks
+ * (probe_logits, probe_dw: X is read in place, where cblas_sgemm copied
+ * every block of it for a product 10 columns wide); the loss, softmax and
+ * every L-BFGS vector are double. */
 #include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "jepa.h"
+#include "vec.h"
 
 /* LAPACK's symmetric eigensolver, which libopenblas exports (our dependency
  * set has no lapacke.h); the trailing lengths are the Fortran ABI's hidden
@@ -42,8 +45,11 @@ static const double probe_wd_grid[] = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 0.0};
 #define PROBE_STD_EPS 1e-6  /* x' = (x - mean) / (std + eps): constant features -> 0 */
 #define PROBE_EIG_FLOOR 1e-6 /* whitening adds floor * (largest eigenvalue) to each one:
                               * directions without variance are not blown up to unit scale */
-#define PROBE_CHUNK 512     /* rows per sgemm block: bounds scratch, and a block stays
-                             * in cache between the logits and the dW sgemm */
+#define PROBE_CHUNK 512     /* rows per block: bounds scratch, and a block stays in
+                             * cache between the logits and the dW product */
+#define PROBE_CB 5          /* classes per register block: 2 rows x 5 classes (logits)
+                             * or 5 classes x 2 vectors (dW) = 10 accumulators */
+#define PROBE_DWR 128       /* rows per dW pass: its column strips stay in L2 */
 #define PROBE_HISTORY 10    /* L-BFGS pairs kept */
 #define PROBE_GTOL 1e-5     /* stop when max |grad| falls below (float-level noise) */
 #define PROBE_FTOL 1e-12    /* ... or the loss stops decreasing, relatively */
@@ -54,9 +60,10 @@ static const double probe_wd_grid[] = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 0.0};
 /* Scratch for one probe_run, carved from one allocation sized at the start. */
 typedef struct {
     int dim, nclass, P;      /* P = (dim + 1) * nclass parameters */
-    float *W;                /* (dim, nclass) float copy of theta's weights */
-    float *dW;               /* (dim, nclass) */
-    float *Z;                /* (PROBE_CHUNK, nclass) logits, then d loss / d logits */
+    int Cp;                  /* nclass rounded up to PROBE_CB */
+    float *Wt;               /* (Cp, dim) float copy of theta's weights, transposed; 0 past nclass */
+    float *dWt;              /* (Cp, dim) */
+    float *Z;                /* (PROBE_CHUNK, Cp) logits, then d loss / d logits */
     float *xs;               /* (PROBE_CHUNK, dim) raw rows centred on the fly */
     float *xw;               /* (PROBE_CHUNK, dim) ... and whitened */
     double *e;               /* (nclass) shifted exponentials of one row */
@@ -81,10 +88,11 @@ static size_t probe_align(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 static void probe_ws_init(probe_ws *w, int dim, int nclass) {
     size_t nw = (size_t)dim * nclass, P = nw + (size_t)nclass, H = PROBE_HISTORY;
-    size_t fl[] = {nw, nw, (size_t)PROBE_CHUNK * nclass, (size_t)PROBE_CHUNK * dim,
-                   (size_t)PROBE_CHUNK * dim};
+    int Cp = (nclass + PROBE_CB - 1) / PROBE_CB * PROBE_CB;
+    size_t fl[] = {(size_t)Cp * dim, (size_t)Cp * dim, (size_t)PROBE_CHUNK * Cp,
+                   (size_t)PROBE_CHUNK * dim, (size_t)PROBE_CHUNK * dim};
     size_t db[] = {(size_t)nclass, H * P, H * P, H, H, P, P, P, P};
-    float **fp[] = {&w->W, &w->dW, &w->Z, &w->xs, &w->xw};
+    float **fp[] = {&w->Wt, &w->dWt, &w->Z, &w->xs, &w->xw};
     double **dp[] = {&w->e, &w->s, &w->yv, &w->rho, &w->alpha, &w->g, &w->d, &w->xn, &w->gn};
     size_t total = 0;
     for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++) total += probe_align(fl[i] * sizeof(float));
@@ -101,7 +109,86 @@ static void probe_ws_init(probe_ws *w, int dim, int nclass) {
     }
     w->dim = dim;
     w->nclass = nclass;
+    w->Cp = Cp;
     w->P = (int)P;
+}
+
+/* Wt <- theta's weights (dim, nclass) as float, transposed; zero rows past
+ * nclass, so their logits and gradients are zero */
+static void probe_weights(probe_ws *w, const double *theta) {
+    for (int k = 0; k < w->dim; k++)
+        for (int c = 0; c < w->nclass; c++)
+            w->Wt[(size_t)c * w->dim + k] = (float)theta[(size_t)k * w->nclass + c];
+    memset(w->Wt + (size_t)w->nclass * w->dim, 0,
+           sizeof(float) * (size_t)(w->Cp - w->nclass) * w->dim);
+}
+
+/* Z rows (R, Cp) = X rows (R, dim) Wt^T: each logit VW interleaved partial
+ * sums over k in order, added as v_hsum's tree, then the tail of k; the
+ * same operations whichever row shares the pass. R and PROBE_CB are
+ * constants where inlined, so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void
+probe_logits_rows(float *Z, const float *X, int dim, const float *Wt, int Cp, const int R) {
+    const int kv = dim / VW * VW;
+    for (int c0 = 0; c0 < Cp; c0 += PROBE_CB) {
+        vfl acc[2][PROBE_CB];
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < PROBE_CB; c++) acc[r][c] = (vfl){0};
+        for (int k = 0; k < kv; k += VW) {
+            vfl x[2];
+            for (int r = 0; r < R; r++) x[r] = v_load(X + (size_t)r * dim + k);
+            for (int c = 0; c < PROBE_CB; c++) {
+                vfl wv = v_load(Wt + (size_t)(c0 + c) * dim + k);
+                for (int r = 0; r < R; r++) acc[r][c] = v_fma(x[r], wv, acc[r][c]);
+            }
+        }
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < PROBE_CB; c++) {
+                const float *xr = X + (size_t)r * dim, *wr = Wt + (size_t)(c0 + c) * dim;
+                float z = v_hsum(acc[r][c]);
+                for (int k = kv; k < dim; k++) z += xr[k] * wr[k];
+                Z[(size_t)r * Cp + c0 + c] = z;
+            }
+    }
+}
+
+/* Z (m, Cp) = X (m, dim) Wt^T, two rows a pass (their Wt loads shared) */
+static void probe_logits(float *Z, const float *X, int m, int dim, const float *Wt, int Cp) {
+    int i = 0;
+    for (; i + 2 <= m; i += 2)
+        probe_logits_rows(Z + (size_t)i * Cp, X + (size_t)i * dim, dim, Wt, Cp, 2);
+    if (i < m) probe_logits_rows(Z + (size_t)i * Cp, X + (size_t)i * dim, dim, Wt, Cp, 1);
+}
+
+/* dWt (Cp, dim) += G^T X over m rows: G (m, Cp), X (m, dim); each element
+ * the sum over the rows in order, added to dWt at the end. Columns in strips
+ * of 2 VW (5 classes x 2 vectors of accumulators), the rest scalar. */
+static void probe_dw(float *dWt, const float *G, const float *X, int m, int dim, int Cp) {
+    const int kv = dim / (2 * VW) * (2 * VW);
+    for (int c0 = 0; c0 < Cp; c0 += PROBE_CB)
+        for (int k = 0; k < kv; k += 2 * VW) {
+            vfl acc[PROBE_CB][2];
+            for (int c = 0; c < PROBE_CB; c++) acc[c][0] = acc[c][1] = (vfl){0};
+            for (int i = 0; i < m; i++) {
+                vfl x0 = v_load(X + (size_t)i * dim + k), x1 = v_load(X + (size_t)i * dim + k + VW);
+                for (int c = 0; c < PROBE_CB; c++) {
+                    vfl g = v_bcast(G[(size_t)i * Cp + c0 + c]);
+                    acc[c][0] = v_fma(g, x0, acc[c][0]);
+                    acc[c][1] = v_fma(g, x1, acc[c][1]);
+                }
+            }
+            for (int c = 0; c < PROBE_CB; c++) {
+                float *d = dWt + (size_t)(c0 + c) * dim + k;
+                v_store(d, v_load(d) + acc[c][0]);
+                v_store(d + VW, v_load(d + VW) + acc[c][1]);
+            }
+        }
+    for (int c = 0; c < Cp; c++)
+        for (int k = kv; k < dim; k++) {
+            float s = 0.0f;
+            for (int i = 0; i < m; i++) s += G[(size_t)i * Cp + c] * X[(size_t)i * dim + k];
+            dWt[(size_t)c * dim + k] += s;
+        }
 }
 
 static double probe_dot(const double *a, const double *b, int n) {
@@ -110,26 +197,26 @@ static double probe_dot(const double *a, const double *b, int n) {
     return s;
 }
 
-/* Loss at theta (P), gradient into grad (P). Rows go through sgemm in blocks
- * of PROBE_CHUNK: Z = X_blk W, softmax in double, Z <- (p - onehot) / n,
+/* Loss at theta (P), gradient into grad (P). Rows go in blocks of
+ * PROBE_CHUNK: Z = X_blk W, softmax in double, Z <- (p - onehot) / n,
  * dW += X_blk^T Z. Block order is fixed, so the result is bitwise stable. */
 static double probe_loss_grad(const probe_problem *pr, const double *theta, double *grad) {
     probe_ws *w = pr->ws;
-    const int dim = w->dim, C = w->nclass, n = pr->n;
+    const int dim = w->dim, C = w->nclass, Cp = w->Cp, n = pr->n;
     const size_t nw = (size_t)dim * C;
     const double *b = theta + nw;
     double *db = grad + nw;
     const double inv_n = 1.0 / n;
-    for (size_t i = 0; i < nw; i++) w->W[i] = (float)theta[i];
+    probe_weights(w, theta);
     memset(db, 0, (size_t)C * sizeof *db);
+    memset(w->dWt, 0, sizeof(float) * (size_t)Cp * dim);
     double loss = 0;
     for (int r0 = 0; r0 < n; r0 += PROBE_CHUNK) {
         int m = n - r0 < PROBE_CHUNK ? n - r0 : PROBE_CHUNK;
         const float *Xb = pr->X + (size_t)r0 * dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, C, dim, 1.0f, Xb, dim, w->W,
-                    C, 0.0f, w->Z, C);
+        probe_logits(w->Z, Xb, m, dim, w->Wt, Cp);
         for (int i = 0; i < m; i++) {
-            float *z = w->Z + (size_t)i * C;
+            float *z = w->Z + (size_t)i * Cp;
             int yi = pr->y[r0 + i];
             double mx = -INFINITY, sum = 0;
             for (int j = 0; j < C; j++) {
@@ -145,14 +232,15 @@ static double probe_loss_grad(const probe_problem *pr, const double *theta, doub
                 db[j] += gj;
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dim, C, m, 1.0f, Xb, dim, w->Z, C,
-                    r0 ? 1.0f : 0.0f, w->dW, C);
+        for (int s0 = 0; s0 < m; s0 += PROBE_DWR) /* classes past C: zero logits, zero rows */
+            probe_dw(w->dWt, w->Z + (size_t)s0 * Cp, Xb + (size_t)s0 * dim,
+                     m - s0 < PROBE_DWR ? m - s0 : PROBE_DWR, dim, Cp);
     }
     double reg = 0;
     for (size_t i = 0; i < nw; i++) {
         double p = pr->pen ? pr->pen[i / (size_t)C] : 1.0;
         reg += p * theta[i] * theta[i];
-        grad[i] = (double)w->dW[i] + 2.0 * pr->wd * p * theta[i];
+        grad[i] = (double)w->dWt[i % (size_t)C * dim + i / (size_t)C] + 2.0 * pr->wd * p * theta[i];
     }
     return loss * inv_n + pr->wd * reg;
 }
@@ -332,9 +420,9 @@ static void probe_whiten(float *out, const float *f, const uint32_t *rows, int n
  * is whitened into ws->xw first, so no copy of the set is made). */
 static int probe_correct(probe_ws *w, const double *theta, const float *X, const uint8_t *y,
                          int n, const double *mu, const float *A) {
-    const int dim = w->dim, C = w->nclass;
+    const int dim = w->dim, C = w->nclass, Cp = w->Cp;
     const size_t nw = (size_t)dim * C;
-    for (size_t i = 0; i < nw; i++) w->W[i] = (float)theta[i];
+    probe_weights(w, theta);
     int correct = 0;
     for (int r0 = 0; r0 < n; r0 += PROBE_CHUNK) {
         int m = n - r0 < PROBE_CHUNK ? n - r0 : PROBE_CHUNK;
@@ -343,10 +431,9 @@ static int probe_correct(probe_ws *w, const double *theta, const float *X, const
             probe_whiten(w->xw, Xb, NULL, m, dim, mu, A, w->xs);
             Xb = w->xw;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, C, dim, 1.0f, Xb, dim, w->W,
-                    C, 0.0f, w->Z, C);
+        probe_logits(w->Z, Xb, m, dim, w->Wt, Cp);
         for (int i = 0; i < m; i++) {
-            const float *z = w->Z + (size_t)i * C;
+            const float *z = w->Z + (size_t)i * Cp;
             int best = 0;
             double bv = (double)z[0] + theta[nw];
             for (int j = 1; j < C; j++) {
