@@ -45,8 +45,9 @@ static void random_problem(float *X, uint8_t *y, int n, int dim, int C, uint64_t
 }
 
 /* Analytic gradient vs central differences (h = 1e-5) of ref_loss at a
- * random theta; prints and checks the max relative difference. n > 4096
- * crosses the probe's sgemm block boundary (accumulating dW over blocks). */
+ * random theta; prints and checks the max relative difference. n > 512
+ * crosses the probe's block boundaries (512 rows; dW passes of 128),
+ * accumulating dW over blocks. */
 static void check_grad(int n, int dim, int C, double wd) {
     int P = (dim + 1) * C;
     float *X = malloc((size_t)n * dim * sizeof *X);
@@ -89,6 +90,11 @@ static void test_gradient(void) {
     check_grad(7, 4, 3, 0.1);
     check_grad(7, 4, 3, 0.0);
     check_grad(5000, 3, 4, 1e-3);
+    /* the vector paths of probe_logits and probe_dw: dim past two vectors
+     * with a masked tail (37) or a whole last vector (24, on 8 lanes);
+     * classes padded to 15 and 10; an odd row count */
+    check_grad(1029, 37, 11, 1e-3);
+    check_grad(131, 24, 10, 0.0);
 }
 
 /* Gaussian blobs: class k centred at sep * e_k (k < dim), unit variance. */

@@ -160,35 +160,41 @@ static void probe_logits(float *Z, const float *X, int m, int dim, const float *
     if (i < m) probe_logits_rows(Z + (size_t)i * Cp, X + (size_t)i * dim, dim, Wt, Cp, 1);
 }
 
+/* One strip of dWt: columns [k, k + nv VW) of 5 classes from c0, the last
+ * vector's lanes cut to n (< VW: loaded and stored masked). NV constant. */
+static inline __attribute__((always_inline)) void
+probe_dw_strip(float *dWt, const float *G, const float *X, int m, int dim, int Cp, int c0, int k,
+               int n, const int NV) {
+    vfl acc[PROBE_CB][2];
+    for (int c = 0; c < PROBE_CB; c++) acc[c][0] = acc[c][1] = (vfl){0};
+    for (int i = 0; i < m; i++) {
+        const float *xr = X + (size_t)i * dim + k;
+        vfl x[2];
+        for (int v = 0; v < NV; v++) x[v] = v < NV - 1 || n >= VW ? v_load(xr + v * VW)
+                                                                 : v_load_n(xr + v * VW, n);
+        for (int c = 0; c < PROBE_CB; c++) {
+            vfl g = v_bcast(G[(size_t)i * Cp + c0 + c]);
+            for (int v = 0; v < NV; v++) acc[c][v] = v_fma(g, x[v], acc[c][v]);
+        }
+    }
+    for (int c = 0; c < PROBE_CB; c++)
+        for (int v = 0; v < NV; v++) {
+            float *d = dWt + (size_t)(c0 + c) * dim + k + v * VW;
+            if (v < NV - 1 || n >= VW) v_store(d, v_load(d) + acc[c][v]);
+            else v_store_n(d, v_load_n(d, n) + acc[c][v], n);
+        }
+}
+
 /* dWt (Cp, dim) += G^T X over m rows: G (m, Cp), X (m, dim); each element
  * the sum over the rows in order, added to dWt at the end. Columns in strips
- * of 2 VW (5 classes x 2 vectors of accumulators), the rest scalar. */
+ * of 2 VW (5 classes x 2 vectors of accumulators), then one of VW, then the
+ * last dim % VW masked. */
 static void probe_dw(float *dWt, const float *G, const float *X, int m, int dim, int Cp) {
-    const int kv = dim / (2 * VW) * (2 * VW);
-    for (int c0 = 0; c0 < Cp; c0 += PROBE_CB)
-        for (int k = 0; k < kv; k += 2 * VW) {
-            vfl acc[PROBE_CB][2];
-            for (int c = 0; c < PROBE_CB; c++) acc[c][0] = acc[c][1] = (vfl){0};
-            for (int i = 0; i < m; i++) {
-                vfl x0 = v_load(X + (size_t)i * dim + k), x1 = v_load(X + (size_t)i * dim + k + VW);
-                for (int c = 0; c < PROBE_CB; c++) {
-                    vfl g = v_bcast(G[(size_t)i * Cp + c0 + c]);
-                    acc[c][0] = v_fma(g, x0, acc[c][0]);
-                    acc[c][1] = v_fma(g, x1, acc[c][1]);
-                }
-            }
-            for (int c = 0; c < PROBE_CB; c++) {
-                float *d = dWt + (size_t)(c0 + c) * dim + k;
-                v_store(d, v_load(d) + acc[c][0]);
-                v_store(d + VW, v_load(d + VW) + acc[c][1]);
-            }
-        }
-    for (int c = 0; c < Cp; c++)
-        for (int k = kv; k < dim; k++) {
-            float s = 0.0f;
-            for (int i = 0; i < m; i++) s += G[(size_t)i * Cp + c] * X[(size_t)i * dim + k];
-            dWt[(size_t)c * dim + k] += s;
-        }
+    for (int c0 = 0; c0 < Cp; c0 += PROBE_CB) {
+        int k = 0;
+        for (; k + 2 * VW <= dim; k += 2 * VW) probe_dw_strip(dWt, G, X, m, dim, Cp, c0, k, VW, 2);
+        for (; k < dim; k += VW) probe_dw_strip(dWt, G, X, m, dim, Cp, c0, k, dim - k, 1);
+    }
 }
 
 static double probe_dot(const double *a, const double *b, int n) {
