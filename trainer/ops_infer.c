@@ -135,9 +135,10 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
  * AVX2: 6 x 16 tiles, fused multiply-adds where FMA is there; SSE: 4 x 16).
  * Not sgemm: OpenBLAS's AVX2 kernels round a row differently by where it
  * falls in the product's tiling, and extraction must give the same bits
- * for any thread count and images per forward (tests/test_infer.c). Each output is the sum over k in ascending
- * order, then the epilogue, whatever M is. With AVX2 and FMA, training's
- * products against weights run here too (INFER_PACKED, infer.h). */
+ * for any thread count and images per forward (tests/test_infer.c). Each
+ * output is the sum over k in ascending order, then the epilogue, whatever
+ * M is. With AVX2 and FMA, training's products against weights run here
+ * too (INFER_PACKED, infer.h). */
 /* rows per tile (their weight-row loads are shared) x INFER_PC columns:
  * with AVX2's 8 lanes 6 x 16 is 12 accumulators, 2 weight vectors and a
  * broadcast in 16 registers, enough independent FMAs to cover their
