@@ -14,10 +14,10 @@
  * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), tanh(u) = 1 - 2/(1 + e^(2u)),
  * and its derivative. One body for floats (fast_expf) and for vec.h's VW
  * lanes (v_expf, fast_expf's bits lane by lane): GCC in ISO C mode (our
- * -std=c11) does not contract, so the two forms round alike. The vector form is written out because GCC
- * vectorises the scalar loops for AVX-512 only: for AVX2 the clamp and the
- * float-to-int conversion kept them scalar, 9.5 ns per value, a third of the
- * step (docs/performance.md). */
+ * -std=c11) does not contract, so the two forms round alike. The vector
+ * form is written out because GCC vectorises the scalar loops for AVX-512
+ * only: for AVX2 the clamp and the float-to-int conversion kept them
+ * scalar, 9.5 ns per value, a third of the step (docs/performance.md). */
 #define GELU_DEFINE(fwd, grad, T, EXP)                                         \
     static inline T fwd(T x) {                                                 \
         T u = GELU_K * (x + GELU_A * x * x * x);                               \
