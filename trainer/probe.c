@@ -257,8 +257,48 @@ static double probe_gmax(const double *g, int n) {
     return m;
 }
 
+/* The initial inverse Hessian of L-BFGS's two-loop recursion, applied to d
+ * (P) in place. Without weight decay, the scalar (s.y / y.y) I (Nocedal &
+ * Wright, Numerical Optimization, 2nd ed., eq. 7.20), passed in as scale.
+ * With it, H0 = (gam I + 2 wd Pen)^-1: the penalty's Hessian is known
+ * exactly and diagonal (2 wd pen_k on every weight of row k, 0 on the
+ * biases), and only the data term's curvature is estimated, by gam (eq.
+ * 7.20 on the data part of the last pair). Whitening makes the data term
+ * well conditioned and the penalty badly (pen_k = 1 / lambda_k spans the
+ * correlation spectrum, ~1e6 on encoder features): a scalar H0 took that
+ * spread into every direction and wd > 0 fits stopped at the iteration
+ * cap; this one converges in tens of iterations (docs/trainer.md). */
+static void probe_h0(const probe_problem *pr, double *d, double scale, double gam) {
+    const int P = pr->ws->P, C = pr->ws->nclass;
+    const int nw = P - C;
+    if (!(pr->wd > 0)) {
+        for (int i = 0; i < P; i++) d[i] *= scale;
+        return;
+    }
+    for (int i = 0; i < P; i++) {
+        double pen = i >= nw ? 0.0 : pr->pen ? pr->pen[i / C] : 1.0;
+        d[i] /= gam + 2.0 * pr->wd * pen;
+    }
+}
+
+/* gam's update from an accepted pair (s, y): y.y / s.y over the data part
+ * of y, y - 2 wd Pen s (the penalty is quadratic, so that part is exact);
+ * kept as it was when the pair gives no positive curvature */
+static double probe_gam(const probe_problem *pr, const double *s, const double *y, double gam) {
+    const int P = pr->ws->P, C = pr->ws->nclass;
+    const int nw = P - C;
+    double yy = 0, sy = 0;
+    for (int i = 0; i < P; i++) {
+        double pen = i >= nw ? 0.0 : pr->pen ? pr->pen[i / C] : 1.0;
+        double yd = y[i] - 2.0 * pr->wd * pen * s[i];
+        yy += yd * yd;
+        sy += s[i] * yd;
+    }
+    return sy > 0 && yy > 0 ? yy / sy : gam;
+}
+
 /* Minimises the problem from x (P, in/out) with L-BFGS: two-loop recursion,
- * H0 = (s.y / y.y) I, backtracking Armijo line search with safeguarded
+ * H0 from probe_h0, backtracking Armijo line search with safeguarded
  * quadratic interpolation (the objective is convex, so s.y > 0 but for
  * rounding; pairs that fail it are skipped). A direction whose line search
  * fails drops the history and retries as steepest descent once. Returns the
@@ -273,6 +313,7 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
     double *g = w->g, *d = w->d, *xn = w->xn, *gn = w->gn;
     double f = probe_loss_grad(pr, x, g);
     int k = 0, head = 0, it = 0, done = 0; /* pairs stored; next slot in the ring */
+    double gam = 1.0;                      /* data curvature (probe_h0) */
     for (; it < max_iters; it++) {
         if (probe_gmax(g, P) <= PROBE_GTOL) { done = 1; break; }
 
@@ -288,11 +329,12 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
             int j = (head - 1 + H) % H;
             const double *yj = w->yv + (size_t)j * P;
             scale = 1.0 / (w->rho[j] * probe_dot(yj, yj, P)); /* s.y / y.y */
+            probe_h0(pr, d, scale, gam);
         } else {
-            /* first step: unit length, so t = 1 is a sane trial */
+            /* first step: at most unit length, so t = 1 is a sane trial */
             scale = 1.0 / fmax(1.0, sqrt(probe_dot(g, g, P)));
+            probe_h0(pr, d, scale, 1.0 / scale);
         }
-        for (int i = 0; i < P; i++) d[i] *= scale;
         for (int c = k - 1; c >= 0; c--) { /* oldest to newest */
             int j = (head - 1 - c + H) % H;
             const double *sj = w->s + (size_t)j * P;
@@ -303,7 +345,8 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
         if (!(gd < 0)) { /* not a descent direction (rounding): start over */
             k = 0;
             scale = 1.0 / fmax(1.0, sqrt(probe_dot(g, g, P)));
-            for (int i = 0; i < P; i++) d[i] = -g[i] * scale;
+            for (int i = 0; i < P; i++) d[i] = -g[i];
+            probe_h0(pr, d, scale, 1.0 / scale);
             gd = probe_dot(g, d, P);
         }
 
@@ -334,6 +377,7 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
         }
         double sy = probe_dot(sj, yj, P), yy = probe_dot(yj, yj, P);
         if (sy > 1e-10 * yy && yy > 0) {
+            if (pr->wd > 0) gam = probe_gam(pr, sj, yj, gam);
             w->rho[head] = 1.0 / sy;
             head = (head + 1) % H;
             if (k < H) k++;
@@ -466,6 +510,35 @@ double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int n
     probe_ws_init(&w, dim, nclass);
     probe_problem pr = {X, y, n, wd, NULL, &w};
     double f = probe_loss_grad(&pr, theta, grad);
+    jepa_free(w.arena);
+    return f;
+}
+
+/* Test hook (no header): whitens X (n, dim) with its own statistics and
+ * fits weight decay wd from zero, as probe_run fits each wd of its grid.
+ * Returns the final loss; *iters, *capped as probe_lbfgs. */
+double probe_fit_one(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
+                     int max_iters, int *iters, int *capped);
+double probe_fit_one(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
+                     int max_iters, int *iters, int *capped) {
+    probe_ws w;
+    probe_ws_init(&w, dim, nclass);
+    uint32_t *rows = JEPA_MALLOC((size_t)n * sizeof *rows);
+    float *Xw = JEPA_MALLOC((size_t)n * dim * sizeof *Xw);
+    float *A = JEPA_MALLOC((size_t)dim * dim * sizeof *A);
+    double *mu = JEPA_MALLOC((size_t)dim * sizeof *mu), *pen = JEPA_MALLOC((size_t)dim * sizeof *pen);
+    double *theta = JEPA_MALLOC((size_t)w.P * sizeof *theta);
+    for (int i = 0; i < n; i++) rows[i] = (uint32_t)i;
+    probe_whitener(X, rows, n, dim, mu, A, pen);
+    probe_whiten(Xw, X, rows, n, dim, mu, A, w.xs);
+    probe_problem pr = {Xw, y, n, wd, pen, &w};
+    double f = probe_lbfgs(&pr, theta, max_iters, iters, capped);
+    jepa_free(rows);
+    jepa_free(Xw);
+    jepa_free(A);
+    jepa_free(mu);
+    jepa_free(pen);
+    jepa_free(theta);
     jepa_free(w.arena);
     return f;
 }
