@@ -235,6 +235,7 @@ typedef struct {
     int *ctx;      /* (B, nctx) token indices, sorted */
     int *tgt;      /* (npred, B, ntgt) token indices, sorted */
     int *count;    /* (B) scratch: context tokens found per image before the cut */
+    int *work;     /* (B + G G + npred max_ntgt) scratch of the resample cut */
 } jepa_masks;
 
 typedef struct jepa_acts jepa_acts; /* activations; private to model.c */

@@ -105,12 +105,11 @@ static int draw_image(jepa_masks *mk, const mask_cfg *c, int G, int b, int th, i
 static int raise_floor(jepa_masks *mk, const mask_cfg *c, int G, int th, int tw, int ch, int cw,
                        jepa_rng *r) {
     const int N = G * G, B = mk->B;
-    int *sorted = JEPA_MALLOC(sizeof(int) * B), keep = N;
+    int *sorted = mk->work, keep = N; /* (B), then row (N) and tgt (npred ntgt) */
     memcpy(sorted, mk->count, sizeof(int) * B);
     qsort(sorted, (size_t)B, sizeof(int), cmp_int);
     int K = sorted[B / 2];
-    jepa_free(sorted);
-    int *row = JEPA_MALLOC(sizeof(int) * N), *tgt = JEPA_MALLOC(sizeof(int) * c->npred * mk->ntgt);
+    int *row = mk->work + B, *tgt = row + N;
     for (int b = 0; b < B; b++) {
         int *best = mk->ctx + (size_t)b * N;
         for (int k = 0; k < MASK_REDRAWS && mk->count[b] < K; k++) {
@@ -129,8 +128,6 @@ static int raise_floor(jepa_masks *mk, const mask_cfg *c, int G, int th, int tw,
         }
         keep = mk->count[b] < keep ? mk->count[b] : keep;
     }
-    jepa_free(row);
-    jepa_free(tgt);
     return keep < K ? keep : K;
 }
 
@@ -171,12 +168,14 @@ void mask_alloc(jepa_masks *mk, int B, int G, int npred, int max_ntgt) {
     mk->ctx = JEPA_MALLOC(sizeof(int) * B * G * G);
     mk->tgt = JEPA_MALLOC(sizeof(int) * npred * B * max_ntgt);
     mk->count = JEPA_MALLOC(sizeof(int) * B);
+    mk->work = JEPA_MALLOC(sizeof(int) * ((size_t)B + (size_t)G * G + (size_t)npred * max_ntgt));
 }
 
 void mask_free(jepa_masks *mk) {
     jepa_free(mk->ctx);
     jepa_free(mk->tgt);
     jepa_free(mk->count);
+    jepa_free(mk->work);
     memset(mk, 0, sizeof *mk);
 }
 
