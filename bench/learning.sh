@@ -14,7 +14,11 @@
 # random-init encoder's linear probe gains from more, a trained one's does
 # not (docs/trainer.md, "Measured: the probe's iteration cap"), so margins
 # over random init are only comparable at one value; 2000 costs ~4 minutes
-# more per row.
+# more per row. PROBE_WD_MIN and PROBE_WD_ZERO set eval.wd_min / eval.wd_zero
+# (the weight-decay grid): PROBE_WD_ZERO=false with a small PROBE_WD_MIN
+# (1e-8: fits converge in ~200 iterations) gives a probe whose every fit
+# has a minimum, so no figure depends on the cap; its floor then decides the
+# random encoder's figure (docs/trainer.md).
 # About 12 minutes per (objective, seed) on 2 cores.
 # usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
 set -euo pipefail
@@ -34,7 +38,8 @@ mkdir -p "$out"
 # blocks, concatenated (eval.pool_blocks; chosen on the probe's validation
 # split, docs/trainer.md)
 common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64 --set eval.pool_blocks=4
-        --set eval.max_iters="${PROBE_ITERS:-200}"
+        --set eval.max_iters="${PROBE_ITERS:-200}" --set eval.wd_min="${PROBE_WD_MIN:-1e-5}"
+        --set eval.wd_zero="${PROBE_WD_ZERO:-true}"
         --set data.train="$src/data/fmnist/train" --set data.test="$src/data/fmnist/test")
 val() { sed -n "s/^$2 \([0-9.e+-]*\)$/\1/p" "$1" | tail -n 1; }
 # collapse indicators of a trained run, from its summary.json, as `name value` lines
@@ -68,7 +73,7 @@ if [ "${LONG:-0}" = 1 ]; then
   rows+=("$obj-60min $run.txt")
 fi
 
-echo "probe: eval.max_iters ${PROBE_ITERS:-200} for every row"
+echo "probe: eval.max_iters ${PROBE_ITERS:-200}, eval.wd_min ${PROBE_WD_MIN:-1e-5}, eval.wd_zero ${PROBE_WD_ZERO:-true} for every row"
 # mean, sample std and min of each metric per row name
 printf '%s\n' "${rows[@]}" | while read -r name file; do
   for m in probe_acc knn_acc probe1pct_acc probe10pct_acc emb_std sigreg target_std; do

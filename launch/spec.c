@@ -551,6 +551,17 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
             return fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
                         divisible_keys[i][1], y);
     }
+    { /* the probe's grid is decades: 1e-1 ... wd_min (probe_grid_values) */
+        int dec = 0;
+        double p = 0.1;
+        for (int k = 0; k < 12 && !dec; k++, p *= 0.1) {
+            double d = s->eval.wd_min - p;
+            dec = (d < 0 ? -d : d) <= 1e-9 * p;
+        }
+        if (!dec)
+            return fail(err, errlen, "eval.wd_min: %g is not a power of ten (1e-12, ..., 0.01, 0.1)",
+                        s->eval.wd_min);
+    }
     if (s->eval.pool_blocks > s->model.depth)
         return fail(err, errlen, "eval.pool_blocks: %d exceeds model.depth %d (the encoder's blocks)",
                     s->eval.pool_blocks, s->model.depth);

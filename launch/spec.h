@@ -116,6 +116,8 @@ typedef struct {
         char features[16];      /* "target" or "context": which encoder */
         double val_frac;        /* validation split of the training set */
         int max_iters;          /* optimiser iterations per weight decay */
+        double wd_min;          /* the probe's smallest positive weight decay (a power of ten) */
+        int wd_zero;            /* the probe's grid also fits without weight decay */
         int64_t every_steps;    /* steps between probes during training (0: end only) */
         int knn_k;              /* neighbours of the kNN classifier; 0: no kNN */
         double knn_temp;        /* temperature of its similarity-weighted votes */

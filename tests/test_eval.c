@@ -411,7 +411,7 @@ static void test_fewlabel_probe(void) {
     probe_result pr, ref, scr;
     int nl = 0, nsub = 0;
     char err[256];
-    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.10, 0.1, 100, 5, &pr,
+    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.10, 0.1, 100, NULL, 5, &pr,
                                    &nl, err, sizeof err) == 0);
     CU_ASSERT(nl == 300);
     printf("\n    10%% (%d labels): wd %g val %.3f test %.4f", nl, pr.best_wd, pr.val_acc,
@@ -430,7 +430,7 @@ static void test_fewlabel_probe(void) {
     CU_ASSERT(ref.test_acc == pr.test_acc && ref.best_wd == pr.best_wd &&
               ref.val_acc == pr.val_acc);
     /* 1%: 30 labels, 3 of them validation */
-    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.01, 0.1, 100, 5, &pr,
+    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.01, 0.1, 100, NULL, 5, &pr,
                                    &nl, err, sizeof err) == 0);
     CU_ASSERT(nl == 30);
     printf("\n    1%% (%d labels): wd %g val %.3f test %.4f", nl, pr.best_wd, pr.val_acc,
@@ -438,12 +438,12 @@ static void test_fewlabel_probe(void) {
     uint8_t yscr[NTE];
     for (int i = 0; i < NTE; i++) yscr[i] = (uint8_t)((yte[i] * 7 + 3) % C);
     for (int i = 0; i < NTE * D; i++) fte[i] = -fte[i];
-    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yscr, NTE, D, C, 0.01, 0.1, 100, 5, &scr,
+    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yscr, NTE, D, C, 0.01, 0.1, 100, NULL, 5, &scr,
                                    &nl, err, sizeof err) == 0);
     CU_ASSERT(scr.best_wd == pr.best_wd && scr.val_acc == pr.val_acc);
     CU_ASSERT(scr.test_acc != pr.test_acc);
     /* too few labels for a validation row: probe_run's error, with context */
-    CU_ASSERT(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.001, 0.01, 100, 5, &pr, &nl,
+    CU_ASSERT(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.001, 0.01, 100, NULL, 5, &pr, &nl,
                              err, sizeof err) == -1);
     printf("\n    0.1%%: %s", err);
     CU_ASSERT(strstr(err, "fewlabel 0.001 (10 labels)") != NULL);
@@ -479,10 +479,10 @@ static void test_eval_features(void) {
     CU_ASSERT(acc == rep.knn_acc);
     CU_ASSERT_FATAL(probe_run(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.1, 100, 3, &pr, err, sizeof err) == 0);
     CU_ASSERT(pr.test_acc == rep.probe_acc && pr.best_wd == rep.probe.best_wd);
-    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.10, 0.1, 100, 3, &pr,
+    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.10, 0.1, 100, NULL, 3, &pr,
                                    &nl, err, sizeof err) == 0);
     CU_ASSERT(pr.test_acc == rep.probe10pct_acc && nl == rep.n10pct);
-    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.01, 0.1, 100, 3, &pr,
+    CU_ASSERT_FATAL(probe_fewlabel(ftr, ytr, NTR, fte, yte, NTE, D, C, 0.01, 0.1, 100, NULL, 3, &pr,
                                    &nl, err, sizeof err) == 0);
     CU_ASSERT(pr.test_acc == rep.probe1pct_acc && nl == rep.n1pct);
     /* overlapping clusters (measured: knn 0.890, 1% 0.740, 10% 0.890, all

@@ -206,6 +206,49 @@ static void test_regularised_converge(void) {
     }
 }
 
+/* The grid: decades down to wd_min, then 0 if wd_zero; the default grid
+ * is probe_run's, bit for bit; without the wd-0 fit the probe picks a
+ * regularised fit, which converges; a wd_min off the decades is refused. */
+static void test_grid(void) {
+    double wd[16];
+    CU_ASSERT_EQUAL(probe_grid_values(NULL, wd), 6);
+    CU_ASSERT(wd[0] == 1e-1 && wd[4] == 1e-5 && wd[5] == 0.0);
+    CU_ASSERT_EQUAL(probe_grid_values(&(probe_grid){1e-3, 0}, wd), 3);
+    CU_ASSERT(wd[0] == 1e-1 && wd[1] == 1e-2 && wd[2] == 1e-3);
+    CU_ASSERT_EQUAL(probe_grid_values(&(probe_grid){1e-12, 1}, wd), 13);
+    CU_ASSERT(wd[11] == 1e-12 && wd[12] == 0.0);
+    CU_ASSERT_EQUAL(probe_grid_values(&(probe_grid){0.1, 0}, wd), 1);
+    const double bad[] = {3e-6, 0.0, 0.2, 1e-13, -1e-3};
+    for (int i = 0; i < 5; i++) CU_ASSERT_EQUAL(probe_grid_values(&(probe_grid){bad[i], 1}, wd), -1);
+
+    enum { NTR = 2000, NTE = 500, DIM = 20, C = 4 };
+    static float Xtr[NTR * DIM], Xte[NTE * DIM];
+    static uint8_t ytr[NTR], yte[NTE];
+    blob_sets(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 1.0, 5);
+    probe_result a, b, c;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0xff, sizeof b);
+    char err[256] = "";
+    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, 9, &a, err,
+                              sizeof err) == 0);
+    probe_grid g = PROBE_GRID_DEFAULT;
+    CU_ASSERT_FATAL(probe_run_grid(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, &g, 9, &b,
+                                   err, sizeof err) == 0);
+    CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
+    g = (probe_grid){1e-8, 0};
+    CU_ASSERT_FATAL(probe_run_grid(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, &g, 9, &c,
+                                   err, sizeof err) == 0);
+    printf("\n    grid to 1e-8 without 0: wd %g, test %.4f, refit %d iterations", c.best_wd,
+           c.test_acc, c.iters);
+    CU_ASSERT(c.best_wd >= 1e-8 && c.best_wd <= 0.1);
+    CU_ASSERT_EQUAL(c.capped, 0);
+    CU_ASSERT(fabs(c.test_acc - a.test_acc) < 0.05);
+    g = (probe_grid){3e-6, 1};
+    CU_ASSERT_EQUAL(probe_run_grid(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, &g, 9, &c,
+                                   err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "probe: wd_min=3e-06 is not a power of ten in [1e-12, 0.1]");
+}
+
 /* The result says whether the chosen fit converged: overlapping blobs (no
  * separating plane, so every wd has a finite minimiser) converge well
  * inside 500 iterations and not in 2 */
@@ -358,6 +401,7 @@ static const test_case cases[] = {
     {"separable_blobs", test_separable_blobs},
     {"collinear_features", test_collinear},
     {"regularised_fits_converge", test_regularised_converge},
+    {"weight_decay_grid", test_grid},
     {"convergence_reported", test_convergence_reported},
     {"random_labels_at_chance", test_random_labels},
     {"deterministic", test_deterministic},

@@ -146,6 +146,7 @@ static int score(const jepa_spec *s, const float *ftr, const jepa_images *tr, co
     o.knn_temp = s->eval.knn_temp;
     o.val_frac = s->eval.val_frac;
     o.max_iters = s->eval.max_iters;
+    o.grid = (probe_grid){s->eval.wd_min, s->eval.wd_zero};
     o.seed = (uint64_t)s->seed;
     eval_report r;
     if (eval_features(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, 10, &o, &r, err, errlen))

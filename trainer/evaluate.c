@@ -259,8 +259,8 @@ int probe_fewlabel_subset(const uint8_t *ytr, int ntr, int nclass, double frac, 
 
 int probe_fewlabel(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
                    const uint8_t *yte, int nte, int dim, int nclass, double frac,
-                   double val_frac, int max_iters, uint64_t seed, probe_result *out,
-                   int *nlabels, char *err, size_t errlen) {
+                   double val_frac, int max_iters, const probe_grid *grid, uint64_t seed,
+                   probe_result *out, int *nlabels, char *err, size_t errlen) {
     JEPA_ASSERT(out);
     if (!ftr || dim <= 0) {
         eval_err(err, errlen, "fewlabel: NULL training features or dim=%d < 1", dim);
@@ -276,8 +276,8 @@ int probe_fewlabel(const float *ftr, const uint8_t *ytr, int ntr, const float *f
             ys[i] = ytr[idx[i]];
         }
         char perr[256];
-        rc = probe_run(fs, ys, n, fte, yte, nte, dim, nclass, val_frac, max_iters, seed, out,
-                       perr, sizeof perr);
+        rc = probe_run_grid(fs, ys, n, fte, yte, nte, dim, nclass, val_frac, max_iters, grid,
+                            seed, out, perr, sizeof perr);
         if (rc) eval_err(err, errlen, "fewlabel %g (%d labels): %s", frac, n, perr);
         if (rc == 0 && nlabels) *nlabels = n;
         jepa_free(fs);
@@ -295,6 +295,7 @@ void eval_opts_default(eval_opts *o) {
     o->knn_temp = KNN_DEFAULT_TEMP;
     o->val_frac = 0.1;
     o->max_iters = 200;
+    o->grid = PROBE_GRID_DEFAULT;
     o->seed = 0;
 }
 
@@ -341,7 +342,7 @@ int eval_features(const float *ftr, const uint8_t *ytr, int ntr, const float *ft
         }
         t0 = eval_now();
         if (probe_fewlabel(ftr, ytr, ntr, fte, yte, nte, dim, nclass, few[i].frac, o->val_frac,
-                           o->max_iters, o->seed, pr, n, err, errlen))
+                           o->max_iters, &o->grid, o->seed, pr, n, err, errlen))
             return -1;
         *(i ? &out->probe10pct_s : &out->probe1pct_s) = eval_now() - t0;
         *(i ? &out->probe10pct_acc : &out->probe1pct_acc) = pr->test_acc;
@@ -349,8 +350,8 @@ int eval_features(const float *ftr, const uint8_t *ytr, int ntr, const float *ft
     }
     if (o->metrics & EVAL_PROBE) {
         t0 = eval_now();
-        if (probe_run(ftr, ytr, ntr, fte, yte, nte, dim, nclass, o->val_frac, o->max_iters,
-                      o->seed, &out->probe, err, errlen))
+        if (probe_run_grid(ftr, ytr, ntr, fte, yte, nte, dim, nclass, o->val_frac, o->max_iters,
+                           &o->grid, o->seed, &out->probe, err, errlen))
             return -1;
         out->probe_s = eval_now() - t0;
         out->probe_acc = out->probe.test_acc;

@@ -87,7 +87,7 @@ int knn_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte, con
 int probe_fewlabel_subset(const uint8_t *ytr, int ntr, int nclass, double frac, uint64_t seed,
                           uint32_t *idx, int *nsub, char *err, size_t errlen);
 
-/* probe_run on the subset's rows only: its weight decay is chosen on a
+/* probe_run_grid on the subset's rows only: its weight decay is chosen on a
  * val_frac split of the SUBSET (the labels a few-label user would have),
  * never on the test split, then it is refitted on the whole subset and
  * scored on all nte test rows. seed drives both the subset and the probe's
@@ -95,8 +95,8 @@ int probe_fewlabel_subset(const uint8_t *ytr, int ntr, int nclass, double frac, 
  * does, e.g. when val_frac of the subset rounds to no validation row. */
 int probe_fewlabel(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
                    const uint8_t *yte, int nte, int dim, int nclass, double frac,
-                   double val_frac, int max_iters, uint64_t seed, probe_result *out,
-                   int *nlabels, char *err, size_t errlen);
+                   double val_frac, int max_iters, const probe_grid *grid, uint64_t seed,
+                   probe_result *out, int *nlabels, char *err, size_t errlen);
 
 /* ------------------------------------------------------------ the report */
 /* Which metrics eval_features computes: a bit set. */
@@ -114,11 +114,12 @@ typedef struct {
     double knn_temp;  /* vote temperature T (DINO: 0.07) */
     double val_frac;  /* probe validation split of the (sub)set's training rows */
     int max_iters;    /* L-BFGS iterations per weight decay */
+    probe_grid grid;  /* every probe's weight-decay grid */
     uint64_t seed;    /* probe splits and few-label subsets */
 } eval_opts;
 
-/* EVAL_ALL, k = 20, T = 0.07, val_frac = 0.1, max_iters = 200, seed = 0
- * (the spec's eval defaults). */
+/* EVAL_ALL, k = 20, T = 0.07, val_frac = 0.1, max_iters = 200,
+ * PROBE_GRID_DEFAULT, seed = 0 (the spec's eval defaults). */
 void eval_opts_default(eval_opts *o);
 
 typedef struct {
@@ -137,7 +138,7 @@ typedef struct {
 /* Computes the metrics o->metrics selects (o NULL: eval_opts_default) on
  * one feature set: ftr (ntr, dim) with labels ytr (ntr), fte (nte, dim) with
  * yte (nte), labels in [0, nclass). Each equals the standalone call
- * (knn_run, probe_run, probe_fewlabel with frac 0.01 / 0.10) with the same
+ * (knn_run, probe_run_grid, probe_fewlabel with frac 0.01 / 0.10) with the same
  * arguments, bitwise. Order: kNN, 1%, 10%, full probe. 0, or -1 + err from
  * the first metric that failed (*out then holds the ones before it). */
 int eval_features(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,

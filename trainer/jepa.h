@@ -351,14 +351,36 @@ typedef struct {
                         * converging, so the accuracy depends on that cap */
 } probe_result;
 
+/* The probe's weight-decay grid: the decades 1e-1, 1e-2, ... down to wd_min
+ * (a power of ten in [1e-12, 0.1]), then 0 (no penalty) if wd_zero. A fit
+ * with wd > 0 has a minimum; the wd-0 fit of features whose classes
+ * separate has none and stops at max_iters, so with wd_zero the figure can
+ * depend on that cap (docs/trainer.md, "Linear probe"). NULL where a grid
+ * is taken: PROBE_GRID_DEFAULT. */
+typedef struct {
+    double wd_min;
+    int wd_zero;
+} probe_grid;
+#define PROBE_GRID_DEFAULT ((probe_grid){1e-5, 1}) /* 1e-1 ... 1e-5, 0 */
+
+/* The grid's values, largest first, into wd (at most 13); returns their
+ * count, or -1 when wd_min is not a power of ten in [1e-12, 0.1]. */
+int probe_grid_values(const probe_grid *g, double *wd);
+
 /* Linear probe: standardise features with training statistics, fit a
- * multinomial logistic regression for each weight decay in a fixed grid on
+ * multinomial logistic regression for each weight decay of PROBE_GRID_DEFAULT on
  * (1 - val_frac) of the training set, pick the wd with the best accuracy on
  * the held-out val_frac (split by a seeded permutation), refit on the whole
  * training set with it and report test accuracy. Deterministic. */
 int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
               const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
               int max_iters, uint64_t seed, probe_result *out, char *err, size_t errlen);
+/* The same over a given grid (NULL: PROBE_GRID_DEFAULT, what probe_run
+ * uses); fails, naming wd_min, when probe_grid_values refuses it. */
+int probe_run_grid(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
+                   const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
+                   int max_iters, const probe_grid *grid, uint64_t seed, probe_result *out,
+                   char *err, size_t errlen);
 
 /* ------------------------------------------------------------- checkpoint */
 /* A versioned, checksummed file of the whole training state (see

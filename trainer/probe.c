@@ -38,9 +38,11 @@ extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, 
 
 /* Weight-decay grid, largest first: each fit warm-starts from the previous
  * (a regularisation path, so small wd costs few iterations), and scanning
- * from large to small with a strict ">" keeps the larger wd on ties. */
-static const double probe_wd_grid[] = {1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 0.0};
-#define PROBE_NWD ((int)(sizeof probe_wd_grid / sizeof probe_wd_grid[0]))
+ * from large to small with a strict ">" keeps the larger wd on ties. The
+ * decades 1e-1 down to wd_min, then 0 if wd_zero (probe_grid, jepa.h). */
+static const double probe_decades[] = {1e-1, 1e-2, 1e-3, 1e-4,  1e-5,  1e-6,
+                                       1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12};
+#define PROBE_NDEC ((int)(sizeof probe_decades / sizeof probe_decades[0]))
 
 #define PROBE_STD_EPS 1e-6  /* x' = (x - mean) / (std + eps): constant features -> 0 */
 #define PROBE_EIG_FLOOR 1e-6 /* whitening adds floor * (largest eigenvalue) to each one:
@@ -606,13 +608,41 @@ static int probe_check(const float *ftr, const uint8_t *ytr, int ntr, const floa
     return 0;
 }
 
+int probe_grid_values(const probe_grid *g, double *wd) {
+    probe_grid d = PROBE_GRID_DEFAULT;
+    if (!g) g = &d;
+    int n = 0;
+    for (int k = 0; k < PROBE_NDEC; k++) {
+        wd[n++] = probe_decades[k];
+        if (fabs(probe_decades[k] - g->wd_min) <= 1e-9 * probe_decades[k]) break;
+        if (k == PROBE_NDEC - 1) return -1;
+    }
+    if (g->wd_zero) wd[n++] = 0.0;
+    return n;
+}
+
 int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
               const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
               int max_iters, uint64_t seed, probe_result *out, char *err, size_t errlen) {
+    return probe_run_grid(ftr, ytr, ntr, fte, yte, nte, dim, nclass, val_frac, max_iters, NULL,
+                          seed, out, err, errlen);
+}
+
+int probe_run_grid(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
+                   const uint8_t *yte, int nte, int dim, int nclass, double val_frac,
+                   int max_iters, const probe_grid *grid, uint64_t seed, probe_result *out,
+                   char *err, size_t errlen) {
     JEPA_ASSERT(out);
     if (probe_check(ftr, ytr, ntr, fte, yte, nte, dim, nclass, val_frac, max_iters, err,
                     errlen))
         return -1;
+    double wds[PROBE_NDEC + 1];
+    const int nwd = probe_grid_values(grid, wds);
+    if (nwd < 0) {
+        probe_err(err, errlen, "probe: wd_min=%g is not a power of ten in [1e-12, 0.1]",
+                  grid->wd_min);
+        return -1;
+    }
     const int nval = (int)llround(val_frac * ntr), nfit = ntr - nval;
 
     probe_ws w;
@@ -640,8 +670,8 @@ int probe_run(const float *ftr, const uint8_t *ytr, int ntr, const float *fte,
     probe_problem pr = {X, yp, nfit, 0.0, pen, &w};
     int best_correct = -1, iters = 0, capped = 0, best_capped = 0;
     double best_wd = 0;
-    for (int k = 0; k < PROBE_NWD; k++) {
-        pr.wd = probe_wd_grid[k];
+    for (int k = 0; k < nwd; k++) {
+        pr.wd = wds[k];
         probe_lbfgs(&pr, theta, max_iters, &iters, &capped);
         int c = probe_correct(&w, theta, X + (size_t)nfit * dim, yp + nfit, nval, NULL, NULL);
         if (c > best_correct) { /* strict: ties keep the larger wd seen first */
