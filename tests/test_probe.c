@@ -169,16 +169,18 @@ static void test_collinear(void) {
 }
 
 double probe_fit_one(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
-                     int max_iters, int *iters, int *capped);
+                     int max_iters, int *iters, int *capped, double *gmax);
 
 /* Regularised fits on collinear features converge: the penalty of the
  * standardised problem weighs each whitened direction by 1 / its
  * eigenvalue, here spread over six decades. With a scalar initial Hessian
  * L-BFGS took 300 (the cap), 217, 74, 24 and 7 iterations for wd 1e-1 ..
- * 1e-5 (and the probe's fits on encoder features stopped at its cap);
- * with the penalty's own diagonal in it, 5 or 6. Labels
- * are a noisy rule on the small-variance directions, so no wd separates
- * them and every wd has its minimiser. */
+ * 1e-5 (-march=native here; 300 / 195 / 72 / 24 / 7 without FMA), and the
+ * probe's fits on encoder features stopped at its cap; with the penalty's
+ * own diagonal in it, 5 or 6. Labels are a noisy rule on the
+ * small-variance directions: the classes overlap, so every wd, 0
+ * included, has a finite minimiser, and the fit must reach the gradient
+ * tolerance (1e-5), not stop on a stalled loss. */
 static void test_regularised_converge(void) {
     enum { N = 3000, DIM = 32, C = 3 };
     static float X[N * DIM];
@@ -198,11 +200,13 @@ static void test_regularised_converge(void) {
     printf("\n    iterations to converge, wd 1e-1 .. 1e-5:");
     for (int k = 0; k < 5; k++) {
         int iters = -1, capped = -1;
-        double f = probe_fit_one(X, y, N, DIM, C, wds[k], 300, &iters, &capped);
+        double gmax = -1;
+        double f = probe_fit_one(X, y, N, DIM, C, wds[k], 300, &iters, &capped, &gmax);
         printf(" %d", iters);
-        CU_ASSERT(isfinite(f) && f > 0);
+        CU_ASSERT(isfinite(f));
         CU_ASSERT_EQUAL(capped, 0);
-        CU_ASSERT(iters >= 1 && iters < 150);
+        CU_ASSERT(gmax >= 0 && gmax <= 1e-5);
+        CU_ASSERT(iters >= 1 && iters <= 20);
     }
 }
 

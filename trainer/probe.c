@@ -264,8 +264,9 @@ static double probe_gmax(const double *g, int n) {
  * Wright, Numerical Optimization, 2nd ed., eq. 7.20), passed in as scale.
  * With it, H0 = (gam I + 2 wd Pen)^-1: the penalty's Hessian is known
  * exactly and diagonal (2 wd pen_k on every weight of row k, 0 on the
- * biases), and only the data term's curvature is estimated, by gam (eq.
- * 7.20 on the data part of the last pair). Whitening makes the data term
+ * biases), and only the data term's curvature is estimated, by gam (the
+ * reciprocal of eq. 7.20's scalar, on the data part of the last pair: a
+ * curvature, not an inverse one). Whitening makes the data term
  * well conditioned and the penalty badly (pen_k = 1 / lambda_k spans the
  * correlation spectrum, ~1e6 on encoder features): a scalar H0 took that
  * spread into every direction and wd > 0 fits stopped at the iteration
@@ -285,7 +286,8 @@ static void probe_h0(const probe_problem *pr, double *d, double scale, double ga
 
 /* gam's update from an accepted pair (s, y): y.y / s.y over the data part
  * of y, y - 2 wd Pen s (the penalty is quadratic, so that part is exact);
- * kept as it was when the pair gives no positive curvature */
+ * kept as it was when the pair gives no positive, finite curvature (s.y
+ * can underflow: then y.y / s.y is inf, and H0 would vanish) */
 static double probe_gam(const probe_problem *pr, const double *s, const double *y, double gam) {
     const int P = pr->ws->P, C = pr->ws->nclass;
     const int nw = P - C;
@@ -296,7 +298,8 @@ static double probe_gam(const probe_problem *pr, const double *s, const double *
         yy += yd * yd;
         sy += s[i] * yd;
     }
-    return sy > 0 && yy > 0 ? yy / sy : gam;
+    double c = sy > 0 && yy > 0 ? yy / sy : gam;
+    return isfinite(c) ? c : gam;
 }
 
 /* Minimises the problem from x (P, in/out) with L-BFGS: two-loop recursion,
@@ -330,7 +333,8 @@ static double probe_lbfgs(const probe_problem *pr, double *x, int max_iters, int
         if (k > 0) {
             int j = (head - 1 + H) % H;
             const double *yj = w->yv + (size_t)j * P;
-            scale = 1.0 / (w->rho[j] * probe_dot(yj, yj, P)); /* s.y / y.y */
+            /* s.y / y.y; with wd > 0 probe_h0 reads gam instead */
+            scale = pr->wd > 0 ? 0.0 : 1.0 / (w->rho[j] * probe_dot(yj, yj, P));
             probe_h0(pr, d, scale, gam);
         } else {
             /* first step: at most unit length, so t = 1 is a sane trial */
@@ -518,11 +522,12 @@ double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int n
 
 /* Test hook (no header): whitens X (n, dim) with its own statistics and
  * fits weight decay wd from zero, as probe_run fits each wd of its grid.
- * Returns the final loss; *iters, *capped as probe_lbfgs. */
+ * Returns the final loss; *iters, *capped as probe_lbfgs; *gmax the final
+ * max |gradient| (the convergence test's quantity). */
 double probe_fit_one(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
-                     int max_iters, int *iters, int *capped);
+                     int max_iters, int *iters, int *capped, double *gmax);
 double probe_fit_one(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
-                     int max_iters, int *iters, int *capped) {
+                     int max_iters, int *iters, int *capped, double *gmax) {
     probe_ws w;
     probe_ws_init(&w, dim, nclass);
     uint32_t *rows = JEPA_MALLOC((size_t)n * sizeof *rows);
@@ -535,6 +540,7 @@ double probe_fit_one(const float *X, const uint8_t *y, int n, int dim, int nclas
     probe_whiten(Xw, X, rows, n, dim, mu, A, w.xs);
     probe_problem pr = {Xw, y, n, wd, pen, &w};
     double f = probe_lbfgs(&pr, theta, max_iters, iters, capped);
+    *gmax = probe_gmax(w.g, w.P); /* probe_lbfgs leaves the final gradient in w.g */
     jepa_free(rows);
     jepa_free(Xw);
     jepa_free(A);
