@@ -552,14 +552,12 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
                         divisible_keys[i][1], y);
     }
     { /* the probe's grid is decades: 1e-1 ... wd_min (probe_grid_values) */
-        int dec = 0;
-        double p = 0.1;
-        for (int k = 0; k < 12 && !dec; k++, p *= 0.1) {
-            double d = s->eval.wd_min - p;
-            dec = (d < 0 ? -d : d) <= 1e-9 * p;
-        }
-        if (!dec)
-            return fail(err, errlen, "eval.wd_min: %g is not a power of ten (1e-12, ..., 0.01, 0.1)",
+        static const double dec[] = {1e-1, 1e-2, 1e-3, 1e-4,  1e-5,  1e-6,
+                                     1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12};
+        int ok = 0;
+        for (size_t k = 0; k < sizeof dec / sizeof dec[0]; k++) ok |= s->eval.wd_min == dec[k];
+        if (!ok)
+            return fail(err, errlen, "eval.wd_min: %.15g is not a power of ten (1e-12, ..., 0.01, 0.1)",
                         s->eval.wd_min);
     }
     if (s->eval.pool_blocks > s->model.depth)

@@ -620,7 +620,7 @@ int probe_grid_values(const probe_grid *g, double *wd) {
     int n = 0;
     for (int k = 0; k < PROBE_NDEC; k++) {
         wd[n++] = probe_decades[k];
-        if (fabs(probe_decades[k] - g->wd_min) <= 1e-9 * probe_decades[k]) break;
+        if (probe_decades[k] == g->wd_min) break; /* strtod("1e-5") is this literal */
         if (k == PROBE_NDEC - 1) return -1;
     }
     if (g->wd_zero) wd[n++] = 0.0;
@@ -645,7 +645,7 @@ int probe_run_grid(const float *ftr, const uint8_t *ytr, int ntr, const float *f
     double wds[PROBE_NDEC + 1];
     const int nwd = probe_grid_values(grid, wds);
     if (nwd < 0) {
-        probe_err(err, errlen, "probe: wd_min=%g is not a power of ten in [1e-12, 0.1]",
+        probe_err(err, errlen, "probe: wd_min=%.15g is not a power of ten in [1e-12, 0.1]",
                   grid->wd_min);
         return -1;
     }
