@@ -133,6 +133,18 @@ static void test_separable_blobs(void) {
     if (res.val_acc == 1.0) CU_ASSERT_DOUBLE_EQUAL(res.best_wd, 0.1, 1e-12);
 }
 
+/* Overlapping blobs (no separating plane, so many L-BFGS steps), drawn
+ * once and shared by the tests that read them */
+enum { OB_NTR = 2000, OB_NTE = 500, OB_DIM = 20, OB_C = 4 };
+static void overlapping_blobs(float **Xtr, uint8_t **ytr, float **Xte, uint8_t **yte) {
+    static float xtr[OB_NTR * OB_DIM], xte[OB_NTE * OB_DIM];
+    static uint8_t ltr[OB_NTR], lte[OB_NTE];
+    static int drawn;
+    if (!drawn) blob_sets(xtr, ltr, OB_NTR, xte, lte, OB_NTE, OB_DIM, OB_C, 1.0, 5);
+    drawn = 1;
+    *Xtr = xtr, *ytr = ltr, *Xte = xte, *yte = lte;
+}
+
 /* Nearly collinear features, as mean-pooled encoder features are: every
  * column is one shared signal plus its own noise, whose scale falls
  * geometrically from 1 to 1e-3 across the columns, and the label is the sign
@@ -210,9 +222,9 @@ static void test_regularised_converge(void) {
     }
 }
 
-/* The grid: decades down to wd_min, then 0 if wd_zero; the default grid
- * is probe_run's, bit for bit; without the wd-0 fit the probe picks a
- * regularised fit, which converges; a wd_min off the decades is refused. */
+/* The grid: decades down to wd_min, then 0 if wd_zero; without the wd-0
+ * fit the probe picks a regularised fit, which converges; a wd_min off
+ * the decades is refused (the default grid: test_deterministic). */
 static void test_grid(void) {
     double wd[16];
     CU_ASSERT_EQUAL(probe_grid_values(NULL, wd), 6);
@@ -225,31 +237,22 @@ static void test_grid(void) {
     const double bad[] = {3e-6, 0.0, 0.2, 1e-13, -1e-3};
     for (int i = 0; i < 5; i++) CU_ASSERT_EQUAL(probe_grid_values(&(probe_grid){bad[i], 1}, wd), -1);
 
-    enum { NTR = 2000, NTE = 500, DIM = 20, C = 4 };
-    static float Xtr[NTR * DIM], Xte[NTE * DIM];
-    static uint8_t ytr[NTR], yte[NTE];
-    blob_sets(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 1.0, 5);
-    probe_result a, b, c;
-    memset(&a, 0, sizeof a);
-    memset(&b, 0xff, sizeof b);
+    float *Xtr, *Xte;
+    uint8_t *ytr, *yte;
+    overlapping_blobs(&Xtr, &ytr, &Xte, &yte);
+    probe_result c;
     char err[256] = "";
-    CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, 9, &a, err,
-                              sizeof err) == 0);
-    probe_grid g = PROBE_GRID_DEFAULT;
-    CU_ASSERT_FATAL(probe_run_grid(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, &g, 9, &b,
-                                   err, sizeof err) == 0);
-    CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
-    g = (probe_grid){1e-8, 0};
-    CU_ASSERT_FATAL(probe_run_grid(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, &g, 9, &c,
-                                   err, sizeof err) == 0);
+    probe_grid g = {1e-8, 0};
+    CU_ASSERT_FATAL(probe_run_grid(Xtr, ytr, OB_NTR, Xte, yte, OB_NTE, OB_DIM, OB_C, 0.25, 200,
+                                   &g, 9, &c, err, sizeof err) == 0);
     printf("\n    grid to 1e-8 without 0: wd %g, test %.4f, refit %d iterations", c.best_wd,
            c.test_acc, c.iters);
     CU_ASSERT(c.best_wd >= 1e-8 && c.best_wd <= 0.1);
     CU_ASSERT_EQUAL(c.capped, 0);
-    CU_ASSERT(fabs(c.test_acc - a.test_acc) < 0.05);
+    CU_ASSERT(c.test_acc > 0.45); /* 4 classes: chance 0.25; the default grid scores 0.564 */
     g = (probe_grid){3e-6, 1};
-    CU_ASSERT_EQUAL(probe_run_grid(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, &g, 9, &c,
-                                   err, sizeof err), -1);
+    CU_ASSERT_EQUAL(probe_run_grid(Xtr, ytr, OB_NTR, Xte, yte, OB_NTE, OB_DIM, OB_C, 0.25, 200,
+                                   &g, 9, &c, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "probe: wd_min=3e-06 is not a power of ten in [1e-12, 0.1]");
 }
 
@@ -291,11 +294,12 @@ static void test_random_labels(void) {
     CU_ASSERT(res.test_acc < 0.40);
 }
 
+/* Deterministic, and probe_run is probe_run_grid over the default grid */
 static void test_deterministic(void) {
-    enum { NTR = 2000, NTE = 500, DIM = 20, C = 4 };
-    static float Xtr[NTR * DIM], Xte[NTE * DIM];
-    static uint8_t ytr[NTR], yte[NTE];
-    blob_sets(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 1.0, 5); /* overlapping: many steps */
+    enum { NTR = OB_NTR, NTE = OB_NTE, DIM = OB_DIM, C = OB_C };
+    float *Xtr, *Xte;
+    uint8_t *ytr, *yte;
+    overlapping_blobs(&Xtr, &ytr, &Xte, &yte);
     probe_result a, b, c;
     memset(&a, 0, sizeof a);
     memset(&b, 0xff, sizeof b);
@@ -304,6 +308,11 @@ static void test_deterministic(void) {
                               sizeof err) == 0);
     CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, 9, &b, err,
                               sizeof err) == 0);
+    CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
+    memset(&b, 0xff, sizeof b);
+    probe_grid g = PROBE_GRID_DEFAULT;
+    CU_ASSERT_FATAL(probe_run_grid(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, &g, 9, &b,
+                                   err, sizeof err) == 0);
     CU_ASSERT_EQUAL(memcmp(&a, &b, sizeof a), 0);
     /* another seed is another split: still a sensible fit */
     CU_ASSERT_FATAL(probe_run(Xtr, ytr, NTR, Xte, yte, NTE, DIM, C, 0.25, 200, 10, &c, err,
