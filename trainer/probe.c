@@ -205,6 +205,13 @@ static double probe_dot(const double *a, const double *b, int n) {
     return s;
 }
 
+/* The penalty's weight on parameter i of theta: pen_k for the weights of
+ * row k (1 without pen), 0 for the biases (not decayed) */
+static inline double probe_pen(const probe_problem *pr, size_t i) {
+    const size_t C = (size_t)pr->ws->nclass, nw = (size_t)pr->ws->dim * C;
+    return i >= nw ? 0.0 : pr->pen ? pr->pen[i / C] : 1.0;
+}
+
 /* Loss at theta (P), gradient into grad (P). Rows go in blocks of
  * PROBE_CHUNK: Z = X_blk W, softmax in double, Z <- (p - onehot) / n,
  * dW += X_blk^T Z. Block order is fixed, so the result is bitwise stable. */
@@ -246,7 +253,7 @@ static double probe_loss_grad(const probe_problem *pr, const double *theta, doub
     }
     double reg = 0;
     for (size_t i = 0; i < nw; i++) {
-        double p = pr->pen ? pr->pen[i / (size_t)C] : 1.0;
+        double p = probe_pen(pr, i);
         reg += p * theta[i] * theta[i];
         grad[i] = (double)w->dWt[i % (size_t)C * dim + i / (size_t)C] + 2.0 * pr->wd * p * theta[i];
     }
@@ -272,16 +279,12 @@ static double probe_gmax(const double *g, int n) {
  * spread into every direction and wd > 0 fits stopped at the iteration
  * cap; this one converges in tens of iterations (docs/trainer.md). */
 static void probe_h0(const probe_problem *pr, double *d, double scale, double gam) {
-    const int P = pr->ws->P, C = pr->ws->nclass;
-    const int nw = P - C;
+    const int P = pr->ws->P;
     if (!(pr->wd > 0)) {
         for (int i = 0; i < P; i++) d[i] *= scale;
         return;
     }
-    for (int i = 0; i < P; i++) {
-        double pen = i >= nw ? 0.0 : pr->pen ? pr->pen[i / C] : 1.0;
-        d[i] /= gam + 2.0 * pr->wd * pen;
-    }
+    for (int i = 0; i < P; i++) d[i] /= gam + 2.0 * pr->wd * probe_pen(pr, (size_t)i);
 }
 
 /* gam's update from an accepted pair (s, y): y.y / s.y over the data part
@@ -289,12 +292,10 @@ static void probe_h0(const probe_problem *pr, double *d, double scale, double ga
  * kept as it was when the pair gives no positive, finite curvature (s.y
  * can underflow: then y.y / s.y is inf, and H0 would vanish) */
 static double probe_gam(const probe_problem *pr, const double *s, const double *y, double gam) {
-    const int P = pr->ws->P, C = pr->ws->nclass;
-    const int nw = P - C;
+    const int P = pr->ws->P;
     double yy = 0, sy = 0;
     for (int i = 0; i < P; i++) {
-        double pen = i >= nw ? 0.0 : pr->pen ? pr->pen[i / C] : 1.0;
-        double yd = y[i] - 2.0 * pr->wd * pen * s[i];
+        double yd = y[i] - 2.0 * pr->wd * probe_pen(pr, (size_t)i) * s[i];
         yy += yd * yd;
         sy += s[i] * yd;
     }
