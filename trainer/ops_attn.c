@@ -59,23 +59,42 @@ static void mm_rows(float *C, int ldc, const float *A, int rs, int ps, const flo
     }
 }
 
+/* Column vectors of the next block, given rem vectors left. AVX-512 (32
+ * registers): up to 4, in blocks of 4 rows x 4 or 8 x 2. AVX2 and SSE (16
+ * registers): up to 3, in blocks of 4 x 3, 6 x 2 or 8 x 1 -- 4 x 4 needs 21
+ * registers and spilled the accumulators to the stack in the inner loop;
+ * 7 vectors (a 49-token score row) go as 3 + 2 + 2, not 3 + 3 + 1. The
+ * block's shape does not change any output's arithmetic. */
+#if VW == 16
+static int mm_nb(int rem) { return rem > 4 ? 4 : rem; }
+static int mm_rb(int nb) { return nb > 2 ? 4 : 8; }
+#else
+static int mm_nb(int rem) { return rem >= 5 || rem == 3 ? 3 : rem == 4 ? 2 : rem; }
+static int mm_rb(int nb) { return nb == 3 ? 4 : nb == 2 ? 6 : 8; }
+#endif
+
 /* C (m, n) = op(A) (m, k) @ B (k, n; row stride ldb); op(A) = A (row stride
  * lda) or, with ta, the transpose of A (k, m; row stride lda); n a multiple
- * of VW; C's row stride ldc. Blocks of 4 rows x 4 vectors or 8 x 2. */
+ * of VW; C's row stride ldc. */
 static void small_mm(float *C, int ldc, const float *A, int lda, int ta, const float *B, int ldb,
                      int m, int k, int n) {
     const int rs = ta ? 1 : lda, ps = ta ? lda : 1;
     for (int j = 0; j < n;) {
-        int nb = (n - j) / VW > 4 ? 4 : (n - j) / VW, rb = nb > 2 ? 4 : 8, i = 0;
+        int nb = mm_nb((n - j) / VW), rb = mm_rb(nb), i = 0;
         float *c = C + j;
         const float *b = B + j;
         for (; i + rb <= m; i += rb) {
             const float *a = A + (size_t)i * rs;
             float *ci = c + (size_t)i * ldc;
             switch (nb) {
+#if VW == 16
             case 4: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 4, 4); break;
             case 3: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 4, 3); break;
             case 2: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 8, 2); break;
+#else
+            case 3: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 4, 3); break;
+            case 2: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 6, 2); break;
+#endif
             default: mm_block(ci, ldc, a, rs, ps, b, ldb, k, 8, 1); break;
             }
         }
