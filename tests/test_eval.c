@@ -549,8 +549,25 @@ static void test_eval_features(void) {
     free(fte);
 }
 
+/* figures as printed: 4 decimals, or 4 significant digits below 1e-3
+ * (a chosen weight decay of 1e-05 must not read 0.0000) */
+static void test_figure_format(void) {
+    char b[32];
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 0.84631), "0.8463");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 0.0), "0.0000");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 0.1), "0.1000");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 1e-3), "0.0010");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 1e-4), "0.0001");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 1e-5), "1e-05");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 1e-12), "1e-12");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, -2.5e-4), "-0.00025");
+    CU_ASSERT_STRING_EQUAL(obj_eval_fmt(b, 66.42), "66.4200");
+    CU_ASSERT(atof(obj_eval_fmt(b, 3e-7)) == 3e-7); /* parses back */
+}
+
 int main(void) {
     static const test_case cases[] = {
+        {"figure_format", test_figure_format},
         {"knn_clusters", test_knn_clusters},
         {"knn_vs_naive", test_knn_vs_naive},
         {"knn_k1", test_knn_k1},

@@ -154,8 +154,15 @@ static int score(const jepa_spec *s, const float *ftr, const jepa_images *tr, co
     eval_report_log(stderr, &r);
     obj_eval_add(out, "probe_fit_s", r.probe_s); /* seconds: the full probe's fit and scoring */
     if (r.metrics & EVAL_KNN) obj_eval_add(out, "knn_acc", r.knn_acc);
-    if (r.metrics & EVAL_PROBE_1PCT) obj_eval_add(out, "probe1pct_acc", r.probe1pct_acc);
-    if (r.metrics & EVAL_PROBE_10PCT) obj_eval_add(out, "probe10pct_acc", r.probe10pct_acc);
+    if (r.metrics & EVAL_PROBE_1PCT) {
+        obj_eval_add(out, "probe1pct_acc", r.probe1pct_acc);
+        obj_eval_add(out, "probe1pct_wd", r.probe1pct.best_wd); /* chosen on its validation rows */
+    }
+    if (r.metrics & EVAL_PROBE_10PCT) {
+        obj_eval_add(out, "probe10pct_acc", r.probe10pct_acc);
+        obj_eval_add(out, "probe10pct_wd", r.probe10pct.best_wd);
+    }
+    obj_eval_add(out, "probe_wd", r.probe.best_wd); /* the grid's value the refit used */
     /* 0: the chosen fit or its refit stopped at eval.max_iters (probe_result.capped) */
     obj_eval_add(out, "probe_converged", r.probe.capped ? 0.0 : 1.0);
     obj_eval_add(out, "probe_acc", r.probe_acc);

@@ -95,12 +95,13 @@ static int eval(int argc, char **argv) {
         return 1;
     }
     obj_eval ev;
+    char fb[32]; /* obj_eval_fmt */
     if (pixels) {
         if (eval_pixels(&s, export_dir, &ev, err, sizeof err)) {
             fprintf(stderr, "jepa-eval: %s\n", err);
             return 1;
         }
-        for (int i = 0; i < ev.n; i++) printf("%s %.4f\n", ev.name[i], ev.value[i]);
+        for (int i = 0; i < ev.n; i++) printf("%s %s\n", ev.name[i], obj_eval_fmt(fb, ev.value[i]));
         return 0;
     }
     shard_schema sc;
@@ -131,7 +132,7 @@ static int eval(int argc, char **argv) {
         fprintf(stderr, "jepa-eval: %s\n", err);
         return 1;
     }
-    for (int i = 0; i < ev.n; i++) printf("%s %.4f\n", ev.name[i], ev.value[i]);
+    for (int i = 0; i < ev.n; i++) printf("%s %s\n", ev.name[i], obj_eval_fmt(fb, ev.value[i]));
     return 0;
 }
 

@@ -488,6 +488,11 @@ typedef struct {
     char name[OBJ_MAX_EVAL][32];
     double value[OBJ_MAX_EVAL];
 } obj_eval;
+/* A figure as printed and as summary.json holds it: "%.4f", or "%.4g"
+ * below 1e-3 in magnitude, where "%.4f" would show at most one digit (a
+ * weight decay of 1e-05 would read 0.0000). buf: at least 32 bytes;
+ * returns buf. */
+const char *obj_eval_fmt(char *buf, double v);
 
 typedef struct {
     int64_t steps, images_seen; /* images over all ranks */

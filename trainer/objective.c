@@ -24,6 +24,11 @@ void obj_eval_add(obj_eval *e, const char *name, double value) {
     e->value[e->n++] = value;
 }
 
+const char *obj_eval_fmt(char *buf, double v) {
+    snprintf(buf, 32, v != 0.0 && fabs(v) < 1e-3 ? "%.4g" : "%.4f", v);
+    return buf;
+}
+
 double obj_eval_get(const obj_eval *e, const char *name) {
     for (int i = 0; i < e->n; i++)
         if (!strcmp(e->name[i], name)) return e->value[i];

@@ -126,8 +126,10 @@ typedef struct {
 /* The image-encoder evaluation (eval_images.c): features of the training and
  * test sets (data.train, data.test; every rank extracts a slice, gathered to
  * rank 0), then on rank 0 the linear probe and, per the eval keys, the kNN
- * classifier and the 1%/10%-label probes; figures knn_acc, probe1pct_acc,
- * probe10pct_acc, probe_acc (last). which names the encoder in the log.
+ * classifier and the 1%/10%-label probes; figures probe_fit_s, knn_acc,
+ * probe1pct_acc, probe1pct_wd, probe10pct_acc, probe10pct_wd, probe_wd
+ * (each probe's chosen weight decay), probe_converged, probe_acc (last).
+ * which names the encoder in the log.
  * Collective; rank 0's *out holds the figures. 0 or -1 + err. */
 int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, obj_eval *out,
                 char *err, size_t errlen);

@@ -545,7 +545,8 @@ static void step_log(trainer *t, const sched_values *sv, double gsq, const obj_e
         for (int k = 0; k < t->nstats; k++) fprintf(f, ", \"%s\": %.5f", t->ops->stat_names[k], t->stat[k]);
         fprintf(f, ", \"grad_norm\": %.4g, \"img_per_s\": %.1f, \"comm_wait_s\": %.3f, \"elapsed_s\": %.2f",
                 sqrt(gsq), ips, cs.wait_s - t->comm_wait0, now - t->t0);
-        for (int i = 0; ev && i < ev->n; i++) fprintf(f, ", \"%s\": %.4f", ev->name[i], ev->value[i]);
+        char fb[32];
+        for (int i = 0; ev && i < ev->n; i++) fprintf(f, ", \"%s\": %s", ev->name[i], obj_eval_fmt(fb, ev->value[i]));
         fputs("}\n", f);
         fflush(f);
         t->comm_wait0 = cs.wait_s;
@@ -625,8 +626,10 @@ static int write_summary(trainer *t, double train_s, char *err, size_t errlen) {
     char buf[4096];
     int n = snprintf(buf, sizeof buf, "{\n  \"objective\": \"%s\",\n  \"final_loss\": %.6f,\n",
                      t->ops->name, r->final_loss);
+    char fb[32];
     for (int i = 0; i < r->eval.n; i++)
-        n += snprintf(buf + n, sizeof buf - n, "  \"%s\": %.4f,\n", r->eval.name[i], r->eval.value[i]);
+        n += snprintf(buf + n, sizeof buf - n, "  \"%s\": %s,\n", r->eval.name[i],
+                      obj_eval_fmt(fb, r->eval.value[i]));
     if (obj_eval_get(&r->eval, "probe_acc") < 0) /* the launcher's tables read it */
         n += snprintf(buf + n, sizeof buf - n, "  \"probe_acc\": -1,\n");
     for (int k = 0; k < t->nstats; k++)

@@ -92,6 +92,7 @@ static int run(int argc, char **argv) {
     }
     printf("run_dir %s\nsteps %lld\nfinal_loss %.4f\n", s.run_dir, (long long)res.steps,
            res.final_loss);
-    for (int i = 0; i < res.eval.n; i++) printf("%s %.4f\n", res.eval.name[i], res.eval.value[i]);
+    char fb[32];
+    for (int i = 0; i < res.eval.n; i++) printf("%s %s\n", res.eval.name[i], obj_eval_fmt(fb, res.eval.value[i]));
     return 0;
 }

@@ -29,6 +29,11 @@ for k in knn_acc probe1pct_acc probe10pct_acc; do
   printf '%s\n' "$OUT" | grep -q "^$k 0\.[0-9]\{4\}$" && ok "prints $k" || bad "no $k line: $OUT"
 done
 case "$(printf '%s\n' "$OUT" | tail -n 1)" in "probe_acc 0."[0-9][0-9][0-9][0-9]) ok "probe_acc last" ;; *) bad "last line: $OUT" ;; esac
+# the weight decay each probe chose: one of the default grid's values, as printed
+for k in probe_wd probe1pct_wd probe10pct_wd; do
+  v=$(printf '%s\n' "$OUT" | sed -n "s/^$k //p")
+  case "$v" in 0.1000|0.0100|0.0010|0.0001|1e-05|0.0000) ok "prints $k ($v)" ;; *) bad "$k '$v': $OUT" ;; esac
+done
 # 5 iterations do not converge: said in a figure and in one warning naming the key
 printf '%s\n' "$OUT" | grep -q '^probe_converged 0.0000$' && ok "probe_converged 0 at eval.max_iters=5" ||
   bad "no 'probe_converged 0.0000' line: $OUT"
@@ -65,6 +70,10 @@ run pixels "$EV" --pixels "$S/configs/fmnist-tiny.yaml" --set data.train="$T/px/
 case "$RC:$(printf '%s\n' "$OUT" | tail -n 1)" in "0:probe_acc "[01].[0-9][0-9][0-9][0-9]) ok "jepa-eval --pixels prints probe_acc" ;;
   *) bad "jepa-eval --pixels: rc $RC: $OUT $ERR" ;; esac
 PX=$(printf '%s\n' "$OUT" | sed -n 's/^knn_acc //p')
+run pixgrid "$EV" --pixels "$S/configs/fmnist-tiny.yaml" --set data.train="$T/px/train" \
+  --set data.test="$T/px/test" --set eval.max_iters=20 --set eval.knn_k=5 --set eval.wd_min=0.1 --set eval.wd_zero=false
+printf '%s\n' "$OUT" | grep -q '^probe_wd 0.1000$' && ok "a one-value grid (eval.wd_min 0.1, no 0) prints probe_wd 0.1000" ||
+  bad "one-value grid: rc $RC: $OUT $ERR"
 awk -v a="$PX" 'BEGIN { exit !(a > 0.9) }' && ok "pixels separate the brightness bands (kNN $PX)" ||
   bad "pixel kNN $PX on separable data"
 run nopix "$EV" --pixels
