@@ -19,7 +19,9 @@
 # (1e-8: fits converge in ~200 iterations) gives a probe whose every fit
 # has a minimum, so no figure depends on the cap; its floor then decides the
 # random encoder's figure (docs/trainer.md).
-# About 12 minutes per (objective, seed) on 2 cores.
+# OUT (default runs/learning) holds the rows' files, DATA (default
+# data/fmnist) the packed Fashion-MNIST. Every row's settings are checked
+# before the first row runs. About 12 minutes per (objective, seed) on 2 cores.
 # usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
 set -euo pipefail
 b=${1:-build}; seeds=${2:-0 1 2}; objectives=${3:-ijepa lejepa}
@@ -32,19 +34,30 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 declare -A steps=([ijepa]=${IJEPA_STEPS:-2350} [lejepa]=${LEJEPA_STEPS:-1300})
 declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
 out=${OUT:-$src/runs/learning}
-mkdir -p "$out"
-"$src/scripts/pack-fmnist.sh" "$src/data/fmnist" "$b/jepa-shard"
+data=${DATA:-$src/data/fmnist}
+"$src/scripts/pack-fmnist.sh" "$data" "$b/jepa-shard"
 # every encoder row uses the same probe features: the means of the last 4
 # blocks, concatenated (eval.pool_blocks; chosen on the probe's validation
 # split, docs/trainer.md)
 common=(--set parallel.threads_per_rank=1 --set train.batch_per_rank=64 --set eval.pool_blocks=4
         --set eval.max_iters="${PROBE_ITERS:-200}" --set eval.wd_min="${PROBE_WD_MIN:-1e-5}"
         --set eval.wd_zero="${PROBE_WD_ZERO:-true}"
-        --set data.train="$src/data/fmnist/train" --set data.test="$src/data/fmnist/test")
+        --set data.train="$data/train" --set data.test="$data/test")
 val() { sed -n "s/^$2 \([0-9.e+-]*\)$/\1/p" "$1" | tail -n 1; }
 # collapse indicators of a trained run, from its summary.json, as `name value` lines
 health() { sed -n 's/^ *"\(emb_std\|target_std\|sigreg\)": *\([0-9.e+-]*\),*$/\1 \2/p' "$1/summary.json"; }
 
+# every row's settings checked before any row runs or any file is written:
+# a bad PROBE_* value, seed, step count or objective name stops here, in one line
+for obj in $objectives; do
+  [ -n "${config[$obj]:-}" ] || { echo "learning.sh: unknown objective '$obj' (ijepa, lejepa)" >&2; exit 2; }
+  for s in $seeds; do
+    "$b/jepa-launch" run "$src/configs/${config[$obj]}" --dry-run "${common[@]}" --set seed="$s" \
+      --set train.steps="${steps[$obj]}" --set train.minutes=0 >/dev/null
+  done
+done
+
+mkdir -p "$out"
 # rows: NAME FILE (each FILE holds `name value` lines)
 rows=()
 "$b/jepa-eval" --pixels "$src/configs/fmnist-tiny.yaml" "${common[@]}" > "$out/pixels.txt"

@@ -198,6 +198,18 @@ static int64_t key_int(const spec_key *k, const jepa_spec *s) {
 
 /* Parses `text` (len bytes, from YAML or --set) as key k and stores it in *s.
  * On error *s is untouched and msg holds the reason, without location. */
+/* v is exactly one of the doubles 1e-12 ... 1e12 (the values strtod gives
+ * for "1e-5", "0.00001", ...): the probe's grid is decades, and the spec
+ * must hold the value it uses */
+static int is_decade(double v) {
+    char t[8];
+    for (int e = -12; e <= 12; e++) {
+        snprintf(t, sizeof t, "1e%d", e);
+        if (v == strtod(t, NULL)) return 1;
+    }
+    return 0;
+}
+
 static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t len, char *msg, size_t n) {
     char shown[80];
     long long iv;
@@ -222,6 +234,9 @@ static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t l
             range_text(k, r, sizeof r);
             return fail(msg, n, "must be %s, got %s", r, show(text, shown, sizeof shown));
         }
+        if ((k->flags & SPEC_DECADE) && !is_decade(dv))
+            return fail(msg, n, "must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
+                        show(text, shown, sizeof shown));
         *(double *)field(k, s) = dv;
         return 0;
     case SPEC_BOOL:
@@ -524,6 +539,11 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
                 fmt_double(v, a, sizeof a);
                 return fail(err, errlen, "%s: must be %s, got %s", k->key, r, a);
             }
+            if ((k->flags & SPEC_DECADE) && !is_decade(v)) {
+                fmt_double(v, a, sizeof a);
+                return fail(err, errlen, "%s: must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
+                            k->key, a);
+            }
             break;
         }
         case SPEC_BOOL:
@@ -550,15 +570,6 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
         if (x % y)
             return fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
                         divisible_keys[i][1], y);
-    }
-    { /* the probe's grid is decades: 1e-1 ... wd_min (probe_grid_values) */
-        static const double dec[] = {1e-1, 1e-2, 1e-3, 1e-4,  1e-5,  1e-6,
-                                     1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12};
-        int ok = 0;
-        for (size_t k = 0; k < sizeof dec / sizeof dec[0]; k++) ok |= s->eval.wd_min == dec[k];
-        if (!ok)
-            return fail(err, errlen, "eval.wd_min: %.15g is not a power of ten (1e-12, ..., 0.01, 0.1)",
-                        s->eval.wd_min);
     }
     if (s->eval.pool_blocks > s->model.depth)
         return fail(err, errlen, "eval.pool_blocks: %d exceeds model.depth %d (the encoder's blocks)",

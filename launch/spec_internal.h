@@ -17,14 +17,16 @@ typedef enum {
     SPEC_ENUM,   /* char[size] holding one of `choices` */
 } spec_type;
 
-enum { SPEC_LO_OPEN = 1, SPEC_HI_OPEN = 2 }; /* exclusive bounds: (min, ...] etc. */
+/* exclusive bounds: (min, ...] etc.; SPEC_DECADE: a double that must also be
+ * exactly a power of ten (1e-12 ... 1e12) */
+enum { SPEC_LO_OPEN = 1, SPEC_HI_OPEN = 2, SPEC_DECADE = 4 };
 
 typedef struct {
     const char *key; /* dotted path; the part before the last '.' is its section */
     spec_type type;
     size_t off, size; /* field in jepa_spec */
     double min, max;  /* numeric range (all table bounds are exact in a double) */
-    int flags;        /* SPEC_LO_OPEN | SPEC_HI_OPEN */
+    int flags;        /* SPEC_LO_OPEN | SPEC_HI_OPEN | SPEC_DECADE */
     const char *def;  /* default, parsed by the same code as user input */
     const char *const *choices; /* SPEC_ENUM: NULL-terminated */
     const char *help;

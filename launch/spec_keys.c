@@ -151,7 +151,7 @@ const spec_key spec_keys[] = {
      "training-set fraction held out to pick the probe's weight decay"},
     {"eval.max_iters", SPEC_INT, F(eval.max_iters), 1, 100000, 0, "200", NULL,
      "probe optimiser iterations per weight decay"},
-    {"eval.wd_min", SPEC_DOUBLE, F(eval.wd_min), 1e-12, 0.1, 0, "1e-5", NULL,
+    {"eval.wd_min", SPEC_DOUBLE, F(eval.wd_min), 1e-12, 0.1, SPEC_DECADE, "1e-5", NULL,
      "smallest positive weight decay of the probe's grid, a power of ten (the grid: 0.1, 0.01, ... down to it; image probes only)"},
     {"eval.wd_zero", SPEC_BOOL, F(eval.wd_zero), 0, 1, 0, "true", NULL,
      "the probe's grid ends with a fit without weight decay (its figure can then depend on eval.max_iters)"},

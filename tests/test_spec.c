@@ -330,6 +330,7 @@ static void test_set_errors(void) {
         {"model.depth= 5", "--set model.depth= 5: expected an integer, got ' 5'"},
         {"model.depth=", "--set model.depth=: expected an integer, got ''"},
         {"model.depth=65", "--set model.depth=65: must be in [1, 64], got 65"},
+        {"eval.wd_min=3e-6", "--set eval.wd_min=3e-6: must be a power of ten (0.1, 0.01, ..., 1e-12), got 3e-6"},
         {"seed=9223372036854775808", "--set seed=9223372036854775808: expected an integer"},
         {"seed=-1", "--set seed=-1: must be >= 0, got -1"},
         {"optim.lr=0", "--set optim.lr=0: must be in (0, 10], got 0"},
@@ -369,6 +370,7 @@ static const struct {
     {"model.depth: 12abc\n", "bad.yaml:1:14: model.depth: expected an integer, got '12abc'"},
     {"train.steps: 99999999999999999999\n", "bad.yaml:1:14: train.steps: expected an integer, got '99999999999999999999'"},
     {"model.patch: 0\n", "bad.yaml:1:14: model.patch: must be in [1, 64], got 0"},
+    {"eval:\n  wd_min: 2e-5\n", "bad.yaml:2:11: eval.wd_min: must be a power of ten (0.1, 0.01, ..., 1e-12), got 2e-5"},
     {"model:\n  width: 3000000000\n", "bad.yaml:2:10: model.width: must be in [8, 4096], got 3000000000"},
     {"optim:\n  lr: 0\n", "bad.yaml:2:7: optim.lr: must be in (0, 10], got 0"},
     {"optim.lr: x1\n", "bad.yaml:1:11: optim.lr: expected a finite number, got 'x1'"},
@@ -466,9 +468,6 @@ static void test_validate_cross_field(void) {
         {{"resume=auto", NULL}, NULL},
         {{"resume=/tmp", NULL}, NULL},
         {{"ema.start=1", "ema.end=1"}, NULL},
-        {{"eval.wd_min=3e-6", NULL}, "eval.wd_min: 3e-06 is not a power of ten (1e-12, ..., 0.01, 0.1)"},
-        {{"eval.wd_min=1e-12", NULL}, NULL},
-        {{"eval.wd_min=0.1", NULL}, NULL},
         {{"plan.topk=301", NULL}, "plan.topk: 301 is more than plan.samples (300)"},
         {{"plan.topk=300", NULL}, NULL},
         {{"plan.execute=3", "plan.horizon=2"}, "plan.execute: 3 blocks is more than plan.horizon (2)"},
@@ -507,6 +506,12 @@ static void test_validate_hand_filled(void) {
     s.optim.beta2 = 1.0;
     CU_ASSERT_EQUAL(spec_validate(&s, err, sizeof err), -1);
     CU_ASSERT_STRING_EQUAL(err, "optim.beta2: must be in [0, 1), got 1.0");
+    spec_defaults(&s);
+    s.eval.wd_min = 3e-6;
+    CU_ASSERT_EQUAL(spec_validate(&s, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "eval.wd_min: must be a power of ten (0.1, 0.01, ..., 1e-12), got 3e-06");
+    s.eval.wd_min = 1e-12;
+    CU_ASSERT_EQUAL(spec_validate(&s, err, sizeof err), 0);
 }
 
 static void test_roundtrip(void) {

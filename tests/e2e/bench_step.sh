@@ -16,6 +16,20 @@ expect_error "unknown --set key" 2 "model.nope"
 run arg "$BS" --threads
 expect_error "option without its value" 2 "usage"
 
+# bench/learning.sh: every row's settings checked before any row runs or
+# any file is written (its rows take hours; a typo must not cost them)
+pack_fmnist
+LRN=(env DATA="$T/fm" OUT="$T/lrn" bash "$S/bench/learning.sh" "$B")
+run lwd env PROBE_WD_MIN=3e-5 "${LRN[@]:1}" 0 ijepa
+expect_error "learning.sh: PROBE_WD_MIN off the decades" 2 "eval.wd_min=3e-5" "power of ten"
+run lzero env PROBE_WD_ZERO=maybe "${LRN[@]:1}" 0 ijepa
+expect_error "learning.sh: PROBE_WD_ZERO not a boolean" 2 "eval.wd_zero=maybe"
+run lseed "${LRN[@]}" "0 x" ijepa
+expect_error "learning.sh: a seed that is not an integer" 2 "seed=x"
+run lobj "${LRN[@]}" 0 "ijepa nope"
+expect_error "learning.sh: unknown objective" 2 "'nope'"
+[ ! -e "$T/lrn" ] && ok "learning.sh wrote nothing for bad input" || bad "learning.sh left $(ls "$T/lrn")"
+
 for obj in ijepa lejepa world; do
   extra=()
   [ $obj = world ] && extra=(--set model.img_size=16 --set world.embed_dim=16 --set sigreg.directions=8)
