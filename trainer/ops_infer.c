@@ -178,13 +178,23 @@ rows_tile(float *out, float *pre, const float *inp, const float *w, const float 
             vfl t = bv; /* res may be out: read before written */
             if (res) t = (n >= VW ? v_load(res + at) : v_load_n(res + at, n)) + bv;
             vfl y = acc[r][v] + t;
+            acc[r][v] = y; /* the GELU's input, below */
             if (n >= VW) {
                 if (pre) v_store(pre + at, y);
-                v_store(out + at, gelu ? v_gelu(y) : y);
+                if (!gelu) v_store(out + at, y);
             } else {
                 if (pre) v_store_n(pre + at, y, n);
-                v_store_n(out + at, gelu ? v_gelu(y) : y, n);
+                if (!gelu) v_store_n(out + at, y, n);
             }
+        }
+    }
+    if (!gelu) return;
+    v_gelu_n(&acc[0][0], RB * NV); /* every tile's GELU at once (gelu.h) */
+    for (int v = 0; v < NV && v * VW < cc; v++) {
+        int n = cc - v * VW, j = c + v * VW;
+        for (int r = 0; r < RB; r++) {
+            if (n >= VW) v_store(out + (size_t)r * N + j, acc[r][v]);
+            else v_store_n(out + (size_t)r * N + j, acc[r][v], n);
         }
     }
 }
