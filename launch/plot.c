@@ -22,9 +22,19 @@ static void gp_string(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-/* metrics.jsonl -> "step loss lr target_std probe_acc" rows (NaN where a
- * line lacks the key); returns rows written, *nprobe the rows with a probe */
-static int metrics_dat(const char *run_dir, const char *out_path, int *nprobe) {
+/* Each objective's collapse watch, its first per-step metric (objective.h):
+ * I-JEPA's, LeJEPA's, the world model's; the panel's title */
+static const char *const watch_keys[][2] = {
+    {"target_std", "target embedding std (collapse watch)"},
+    {"emb_std", "embedding std (collapse watch)"},
+    {"sigreg", "SIGReg statistic (collapse watch)"},
+};
+enum { NWATCH = sizeof watch_keys / sizeof watch_keys[0] };
+
+/* metrics.jsonl -> "step loss lr watch probe_acc" rows (NaN where a line
+ * lacks the key); watch is the first of watch_keys a line has, *watch its
+ * index (-1: none). Returns rows written, *nprobe the rows with a probe. */
+static int metrics_dat(const char *run_dir, const char *out_path, int *nprobe, int *watch) {
     char path[LAUNCH_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     char *m = launch_read_file(path, NULL);
@@ -34,19 +44,23 @@ static int metrics_dat(const char *run_dir, const char *out_path, int *nprobe) {
         free(m);
         return -1;
     }
-    fputs("# step loss lr target_std probe_acc\n", f);
+    fputs("# step loss lr watch probe_acc\n", f);
     if (nprobe) *nprobe = 0;
+    int w = -1;
     for (char *save = NULL, *line = m ? strtok_r(m, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
         double step, loss, lr = NAN, std = NAN, acc = NAN;
         if (launch_json_number(line, "step", &step) || launch_json_number(line, "loss", &loss)) continue;
         launch_json_number(line, "lr", &lr);
-        launch_json_number(line, "target_std", &std);
+        for (int k = 0; w < 0 && k < NWATCH; k++)
+            if (launch_json_number(line, watch_keys[k][0], &std) == 0) w = k;
+        if (w >= 0) launch_json_number(line, watch_keys[w][0], &std);
         if (launch_json_number(line, "probe_acc", &acc) == 0 && nprobe) ++*nprobe;
         fprintf(f, "%.0f %.9g %.9g %.9g %.9g\n", step, loss, lr, std, acc);
         rows++;
     }
     fclose(f);
     free(m);
+    if (watch) *watch = w;
     return rows;
 }
 
@@ -88,7 +102,7 @@ static const char *terminal = "set terminal pngcairo size 1200,800 noenhanced\n"
 static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen) {
     char path[2 * LAUNCH_PATH_MAX];
     snprintf(path, sizeof path, "%s/metrics.dat", pdir);
-    int nprobe = 0, rows = metrics_dat(dir, path, &nprobe);
+    int nprobe = 0, watch = -1, rows = metrics_dat(dir, path, &nprobe, &watch);
     if (rows <= 0) return snprintf(err, errlen, "%s: no metrics yet (metrics.jsonl)", dir), -1;
     run_status st;
     launch_read_status(dir, &st);
@@ -99,10 +113,15 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
     gp_string(f, dir);
     fputs("\nset xlabel 'step'\nset grid\n"
           "set title 'loss'\nplot 'metrics.dat' using 1:2 with lines notitle\n"
-          "set title 'learning rate'\nplot 'metrics.dat' using 1:3 with lines notitle\n"
-          "set title 'target embedding std (collapse watch)'\nplot 'metrics.dat' using 1:4 with lines notitle\n"
-          "set title 'linear probe accuracy'\n",
+          "set title 'learning rate'\nplot 'metrics.dat' using 1:3 with lines notitle\n",
           f);
+    if (watch >= 0)
+        fprintf(f, "set title '%s'\nplot 'metrics.dat' using 1:4 with lines notitle\n", watch_keys[watch][1]);
+    else
+        fputs("set title 'collapse watch'\nset label 1 'no collapse metric recorded' at graph 0.5,0.5 center\n"
+              "unset xtics\nunset ytics\nplot [0:1] [0:1] 2 notitle\nunset label 1\nset xtics\nset ytics\n",
+              f);
+    fputs("set title 'linear probe accuracy'\n", f);
     /* probes during training (metrics lines with probe_acc), then the final one */
     int final = !isnan(st.probe_acc) && st.probe_acc >= 0 && st.step >= 0;
     if (nprobe && final)
@@ -136,7 +155,7 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
         char rd[LAUNCH_PATH_MAX + 32];
         snprintf(rd, sizeof rd, "%s/point-%03d", dir, rows[i].point);
         snprintf(path, sizeof path, "%s/point-%03d.dat", pdir, rows[i].point);
-        if (metrics_dat(rd, path, NULL) > 0) have++;
+        if (metrics_dat(rd, path, NULL, NULL) > 0) have++;
         if (!isnan(rows[i].st.probe_acc) && rows[i].st.probe_acc >= 0) any_probe = 1;
     }
     if (!have) {

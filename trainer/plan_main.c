@@ -24,7 +24,7 @@ static void usage(FILE *f) {
                "actions, a straight line on the true state, the planner on a randomly initialised model.\n"
                "Prints a table and the last lines success_rate, random_success_rate, straight_success_rate,\n"
                "random_init_success_rate, plan_s_per_decision; writes RUN_DIR/plan/ (plan.json, plan.csv,\n"
-               "episodes.csv, episode-NNN.png). Keys: plan.* (jepa-launch --help-spec, docs/run-spec.md).\n"
+               "episodes.csv, episode-NNN.png). Keys: plan.* (jepa-train --help lists every key; docs/run-spec.md).\n"
                "Under mpirun the episodes are split across ranks.\n");
 }
 

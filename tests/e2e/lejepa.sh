@@ -46,6 +46,10 @@ for k in final_loss emb_std probe_acc param_hash; do
 done
 ACC=$(json "$T/a/summary.json" probe_acc)
 [ "probe_acc $ACC" = "$LAST" ] && ok "summary probe_acc matches stdout" || bad "summary $ACC vs '$LAST'"
+# the launcher's curves plot LeJEPA's collapse watch (emb_std), not I-JEPA's
+run plot "$B/jepa-launch" plot "$T/a"
+[ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && grep -q "'embedding std (collapse watch)'" "$T/a/plots/curves.gp" \
+  && ok "jepa-launch plot: curves.png with emb_std" || bad "plot rc $RC: $ERR"
 
 run eval "$B/jepa-eval" "$T/a" --set parallel.threads_per_rank=1
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n 1)" = "$LAST" ] && ok "jepa-eval reproduces $LAST" \
