@@ -7,21 +7,34 @@
 # (latent_err_hK / still_err_hK, pos_r2_random, pred4_pos_r2, pos_r2 last).
 # Each run gets its own directory, runs/world-DATE-TIME. Extra arguments go
 # to jepa-train, e.g. --set train.minutes=5.
+# JEPA_BUILD names the build directory (default build). A split is
+# generated beside its place and moved in only when whole.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+b=${JEPA_BUILD:-build}
+for p in jepa-shard jepa-world jepa-train; do
+  [ -x "$b/$p" ] || { echo "world.sh: $b/$p not found (build first: cmake --build $b)" >&2; exit 2; }
+done
 gen() { # split episodes seed
-  if [ -f "data/tworoom/$1/manifest.json" ] && ./build/jepa-shard verify "data/tworoom/$1" >/dev/null 2>&1; then
+  if [ -f "data/tworoom/$1/manifest.json" ] && "$b/jepa-shard" verify "data/tworoom/$1" >/dev/null 2>&1; then
     return
   fi
-  rm -rf "data/tworoom/$1"
+  local tmp="data/tworoom/.$1.gen-$$"
+  rm -rf "$tmp"
   mkdir -p data/tworoom
-  ./build/jepa-world gen --out "data/tworoom/$1" --episodes "$2" --seed "$3" --split "$1" --quiet
+  if ! "$b/jepa-world" gen --out "$tmp" --episodes "$2" --seed "$3" --split "$1" --quiet; then
+    rm -rf "$tmp"
+    echo "world.sh: generating data/tworoom/$1 failed; data/tworoom/$1 is as it was" >&2
+    exit 1
+  fi
+  rm -rf "data/tworoom/$1"
+  mv "$tmp" "data/tworoom/$1"
 }
 gen train 10000 0
 gen test 1000 1
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
-exec mpirun -np 2 ./build/jepa-train configs/world-tworoom.yaml \
+exec mpirun -np 2 "$b/jepa-train" configs/world-tworoom.yaml \
   --set parallel.threads_per_rank=1 \
   --set run.dir="runs/world-$(date +%Y%m%d-%H%M%S)" "$@"

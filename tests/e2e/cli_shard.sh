@@ -186,4 +186,18 @@ expect_error "v2 shard cut inside its field table" 1 "$T/wc/shard-00001.jshard: 
   "truncated" "field table ends at 320"
 
 if ls -a "$T" | grep -q '\.partial-'; then bad "staging directories left in $T"; else ok "no staging directories left"; fi
+# scripts/pack-fmnist.sh: a wrong or failing jepa-shard binary never removes
+# a split that is there (it packs beside it and moves in only when whole)
+PF="$T/pfm"
+bash "$S/scripts/pack-fmnist.sh" "$PF" "$B/jepa-shard" >/dev/null 2>&1 || bad "pack-fmnist.sh failed"
+run pfnobin bash "$S/scripts/pack-fmnist.sh" "$PF" "$T/no-such-jepa-shard"
+expect_error "pack-fmnist.sh: missing binary named" 2 "$T/no-such-jepa-shard" "no jepa-shard program"
+rm "$PF/train/manifest.json" # a damaged split: repacked, but by a binary that fails
+run pffail bash "$S/scripts/pack-fmnist.sh" "$PF" /bin/false
+expect_error "pack-fmnist.sh: a failing pack said" 1 "packing $PF/train with /bin/false failed"
+[ -n "$(ls "$PF/train"/*.jshard 2>/dev/null)" ] && ok "the damaged split is still there after a failed repack" ||
+  bad "pack-fmnist.sh removed $PF/train"
+[ -z "$(ls -A "$PF" | grep '^\.')" ] && ok "no staging directory left" || bad "left $(ls -A "$PF")"
+bash "$S/scripts/pack-fmnist.sh" "$PF" "$B/jepa-shard" >/dev/null 2>&1 && "$B/jepa-shard" verify "$PF/train" >/dev/null &&
+  ok "repacked with the real binary" || bad "repack failed"
 finish
