@@ -8,6 +8,8 @@
  * With --trainer-img-per-s N (bench/run.sh passes bench-step's figure from
  * the same run) it also prints the trainer's rate and the headroom ratio. */
 #include <dirent.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,30 @@ static int fail(const char *msg) {
     return 1;
 }
 
+/* s as a whole decimal integer in [lo, hi] into *v; 0, or -1 */
+static int arg_int(const char *s, long lo, long hi, int *v) {
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || errno || x < lo || x > hi) return -1;
+    *v = (int)x;
+    return 0;
+}
+
+/* every --levels entry an integer zstd level (1 to 22), checked up front */
+static int check_levels(const char *levels) {
+    char buf[256], msg[320];
+    snprintf(buf, sizeof buf, "%s", levels);
+    int n = 0, v;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), n++)
+        if (arg_int(t, 1, 22, &v)) {
+            snprintf(msg, sizeof msg, "--levels %s: '%s' is not a zstd level (1 to 22)", levels, t);
+            return fail(msg);
+        }
+    if (!n) return fail("--levels: expected levels such as 1,3,9,19");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     double trainer_rate = 0.0;
     const char *data = getenv("JEPA_FMNIST_DIR");
@@ -51,11 +77,19 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--levels") && i + 1 < argc) {
             snprintf(levels, sizeof levels, "%s", argv[++i]);
+            if (check_levels(levels)) return 2;
         } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
-            epochs = atoi(argv[++i]);
+            if (arg_int(argv[++i], 1, 1000, &epochs)) {
+                fprintf(stderr, "bench-shard: --epochs %s: expected an integer from 1 to 1000\n", argv[i]);
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--trainer-img-per-s") && i + 1 < argc) {
-            trainer_rate = atof(argv[++i]);
-            if (epochs < 1 || epochs > 1000) return fail("--epochs: expected 1 to 1000");
+            char *end;
+            trainer_rate = strtod(argv[++i], &end);
+            if (end == argv[i] || *end || !isfinite(trainer_rate) || trainer_rate <= 0) {
+                fprintf(stderr, "bench-shard: --trainer-img-per-s %s: expected a positive number\n", argv[i]);
+                return 2;
+            }
         } else {
             fprintf(stderr, "bench-shard: unknown argument '%s' (usage: bench-shard [--levels "
                     "1,3,9,19] [--epochs N] [--trainer-img-per-s N])\n", argv[i]);

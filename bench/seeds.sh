@@ -11,6 +11,12 @@
 set -euo pipefail
 b=${1:-build}; stop=${2:-200}; seeds=${3:-0 1 2 3}
 src=$(cd "$(dirname "$0")/.." && pwd)
+case "$stop" in ''|*[!0-9]*) echo "bench/seeds.sh: STOP '$stop': expected a step count from 1 to 1286" >&2; exit 2 ;; esac
+[ "$stop" -ge 1 ] && [ "$stop" -le 1286 ] || { echo "bench/seeds.sh: STOP $stop: expected a step count from 1 to 1286" >&2; exit 2; }
+for s in $seeds; do
+  case "$s" in ''|*[!0-9]*) echo "bench/seeds.sh: SEEDS: '$s' is not a seed (a non-negative integer)" >&2; exit 2 ;; esac
+done
+[ -x "$b/jepa-train" ] || { echo "bench/seeds.sh: $b/jepa-train not found (build first)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$src/scripts/pack-fmnist.sh" "$tmp/fm" "$b/jepa-shard"

@@ -30,6 +30,16 @@ run lobj "${LRN[@]}" 0 "ijepa nope"
 expect_error "learning.sh: unknown objective" 2 "'nope'"
 [ ! -e "$T/lrn" ] && ok "learning.sh wrote nothing for bad input" || bad "learning.sh left $(ls "$T/lrn")"
 
+# the other bench programs and scripts: bad numbers refused before any work
+run bsep "$B/bench-shard" --epochs -3
+expect_error "bench-shard --epochs -3" 2 "--epochs -3" "1 to 1000"
+run bslev "$B/bench-shard" --levels 1,x
+expect_error "bench-shard --levels 1,x" 2 "'x' is not a zstd level"
+run sstop bash "$S/bench/seeds.sh" "$B" abc
+expect_error "seeds.sh STOP abc" 2 "STOP 'abc'"
+run sseed bash "$S/bench/seeds.sh" "$B" 10 "0 -1"
+expect_error "seeds.sh SEEDS with -1" 2 "'-1' is not a seed"
+
 for obj in ijepa lejepa world; do
   extra=()
   [ $obj = world ] && extra=(--set model.img_size=16 --set world.embed_dim=16 --set sigreg.directions=8)
