@@ -60,9 +60,16 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
             a->pos[a->npos++] = s;
             continue;
         }
-#define TAKES(flag, name)                                                                                         \
-    (!strcmp(s, flag) && strstr(allowed, name)                                                                    \
-         ? (i + 1 < argc ? (val = argv[++i], 1) : (snprintf(err, errlen, "%s %s: needs a value", cmd, flag), -1)) \
+/* a flag's value: the next word, unless it is another option (--trainer --dry-run
+ * must not swallow --dry-run and start a real run) */
+#define TAKES(flag, name)                                                                          \
+    (!strcmp(s, flag) && strstr(allowed, name)                                                     \
+         ? (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0                                     \
+                ? (val = argv[++i], 1)                                                             \
+                : (snprintf(err, errlen, "%s %s: needs a value%s%.40s%s", cmd, flag,               \
+                            i + 1 < argc ? " (got the option '" : "", i + 1 < argc ? argv[i + 1] : "", \
+                            i + 1 < argc ? "')" : ""),                                             \
+                   -1))                                                                            \
          : 0)
         int t;
         if ((t = TAKES("--set", "set"))) {
@@ -80,6 +87,9 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
             a->parallel = val;
         } else if ((t = TAKES("--trainer", ""))) {
             if (t < 0) return -1;
+            struct stat ts; /* a path: checked here, not after mpirun has started */
+            if (strchr(val, '/') && (stat(val, &ts) != 0 || !S_ISREG(ts.st_mode) || access(val, X_OK) != 0))
+                return snprintf(err, errlen, "%s --trainer %.200s: not an executable file", cmd, val), -1;
             a->o.trainer = val;
         } else if (!strcmp(s, "--dry-run") && strstr(allowed, "dry")) {
             a->dry_run = 1;

@@ -177,4 +177,15 @@ for args in "" "bogus" "run" "run $SPEC extra" "run $SPEC --np" "run $SPEC --np 
   if [ "$RC" -ne 0 ] && [ "$(printf '%s' "$ERR" | grep -c '')" = 1 ]; then ok "jepa-launch $args: $ERR"
   else bad "jepa-launch $args: rc $RC, stderr [$ERR]"; fi
 done
+# a flag's value is never the next option, and --trainer is checked up front:
+# neither may start a run (the default run.dir of $SPEC stays absent)
+RDEF=$(sed -n 's/^  dir: *//p' "$SPEC" | head -n 1)
+for args in "--trainer --dry-run" "--trainer $T/no-such-trainer --dry-run" "--trainer $T --dry-run" "--np --dry-run"; do
+  # shellcheck disable=SC2086
+  run cli env -C "$T" "$L" run "$SPEC" $args
+  first=${args%% *}
+  if [ "$RC" -eq 2 ] && [ "$(printf '%s' "$ERR" | grep -c '')" = 1 ] && case "$ERR" in *"$first"*) true ;; *) false ;; esac \
+     && [ ! -e "$T/$RDEF" ]; then ok "jepa-launch run SPEC $args: $ERR"
+  else bad "jepa-launch run SPEC $args: rc $RC, stderr [$ERR], $T/$RDEF $( [ -e "$T/$RDEF" ] && echo made)"; fi
+done
 finish
