@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "comm.h"
 #include "jepa.h"
@@ -436,8 +437,15 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     if (rc == 0) rc = make_tasks(&w, s, bound, arena, lo, hi, tasks, err, errlen);
     char dir[SPEC_STR_MAX + 16]; /* once every input checked out */
     snprintf(dir, sizeof dir, "%s/plan", run);
+    struct stat ds; /* made or there as a writable directory, before any planning */
     if (rc == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        rc = -1;
+    } else if (rc == 0 && (stat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode))) {
+        snprintf(err, errlen, "%s exists and is not a directory (plan writes its results there)", dir);
+        rc = -1;
+    } else if (rc == 0 && access(dir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "cannot write into %s: %s", dir, strerror(errno));
         rc = -1;
     }
     plan_outcome *local[NMETHODS], *all[NMETHODS];

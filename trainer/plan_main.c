@@ -44,8 +44,9 @@ static int rewrite_args(int argc, char **argv, char **out, int *nout, char (*buf
             out[n++] = argv[i];
             continue;
         }
-        if (i + 1 >= argc || !argv[i + 1][0]) {
-            fprintf(stderr, "jepa-plan: %s needs a value\n", argv[i]);
+        if (i + 1 >= argc || !argv[i + 1][0] || !strncmp(argv[i + 1], "--", 2)) { /* not the next option */
+            fprintf(stderr, "jepa-plan: %s needs a value%s%.40s%s\n", argv[i], i + 1 < argc ? " (got '" : "",
+                    i + 1 < argc ? argv[i + 1] : "", i + 1 < argc ? "')" : "");
             return 2;
         }
         snprintf(buf[nb], 64, "%s=%.40s", key, argv[++i]);

@@ -95,6 +95,12 @@ mkdir -p "$T/nock" && cp "$T/run/spec.resolved.yaml" "$T/nock/"
 run nock "$JP" "$T/nock" --episodes 2
 expect_error "a missing checkpoint" 1 "$T/nock/checkpoint.bin"
 for d in ij nock; do [ -e "$T/$d/plan" ] && bad "refused run wrote $T/$d/plan" || ok "nothing written into $d"; done
+run nsd "$JP" "$T/run" --seed --episodes 2
+expect_error "--seed followed by an option" 2 "--seed needs a value" "--episodes"
+cp -r "$T/run" "$T/pf" && rm -rf "$T/pf/plan" && echo keep > "$T/pf/plan"
+run pf "$JP" "$T/pf" --episodes 2
+expect_error "RUN/plan is a file: refused before planning" 1 "$T/pf/plan" "not a directory"
+[ "$(cat "$T/pf/plan")" = keep ] && ok "the file RUN/plan kept" || bad "RUN/plan changed"
 run n0 "$JP" "$T/run" --episodes 0
 expect_error "--episodes 0" 2 "plan.episodes" "0"
 run nx "$JP" "$T/nonesuch"
