@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "comm.h"
 #include "evaluate.h"
@@ -117,22 +118,55 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
     return rc;
 }
 
-/* DIR/{train,test}_{features,labels}.npy: rank 0's features and labels. */
+static const char *const export_names[4] = {"train_features.npy", "train_labels.npy",
+                                            "test_features.npy", "test_labels.npy"};
+
+int eval_export_check(const char *dir, char *err, size_t errlen) {
+    char p[4096];
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, export_names[i]);
+        if (access(p, F_OK) == 0) {
+            snprintf(err, errlen, "%s is already there (an export never replaces files: remove them "
+                     "or choose another directory)", p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* DIR/{train,test}_{features,labels}.npy: rank 0's features and labels,
+ * written into DIR/.export-PID and moved in once all four are whole, so a
+ * failure leaves DIR as it was. */
 static int export_npy(const char *dir, const float *ftr, const jepa_images *tr, const float *fte,
                       const jepa_images *te, int dim, char *err, size_t errlen) {
-    char p[4096];
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "--export %s: cannot create the directory: %s", dir, strerror(errno));
+    char stage[4096], p[4200], q[4200];
+    snprintf(stage, sizeof stage, "%s/.export-%d", dir, (int)getpid());
+    if (eval_export_check(dir, err, errlen)) return -1;
+    if (mkdir(stage, 0755) != 0) {
+        snprintf(err, errlen, "--export %s: cannot create %s: %s", dir, stage, strerror(errno));
         return -1;
     }
-    snprintf(p, sizeof p, "%s/train_features.npy", dir);
-    if (npy_write_f32(p, ftr, tr->n, dim, err, errlen)) return -1;
-    snprintf(p, sizeof p, "%s/train_labels.npy", dir);
-    if (npy_write_u8(p, tr->labels, tr->n, err, errlen)) return -1;
-    snprintf(p, sizeof p, "%s/test_features.npy", dir);
-    if (npy_write_f32(p, fte, te->n, dim, err, errlen)) return -1;
-    snprintf(p, sizeof p, "%s/test_labels.npy", dir);
-    return npy_write_u8(p, te->labels, te->n, err, errlen);
+    int rc = 0;
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        snprintf(p, sizeof p, "%s/%s", stage, export_names[i]);
+        const jepa_images *set = i < 2 ? tr : te;
+        rc = i % 2 ? npy_write_u8(p, set->labels, set->n, err, errlen)
+                   : npy_write_f32(p, i < 2 ? ftr : fte, set->n, dim, err, errlen);
+    }
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        snprintf(p, sizeof p, "%s/%s", stage, export_names[i]);
+        snprintf(q, sizeof q, "%s/%s", dir, export_names[i]);
+        if (rename(p, q) != 0) {
+            snprintf(err, errlen, "--export: cannot move %s to %s: %s", p, q, strerror(errno));
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < 4; i++) { /* what is left of the stage */
+        snprintf(p, sizeof p, "%s/%s", stage, export_names[i]);
+        unlink(p);
+    }
+    rmdir(stage);
+    return rc;
 }
 
 /* Rank 0: the figures of the spec's eval keys, probe_acc last. */

@@ -29,6 +29,9 @@ static void run_checkpoint(const char *run, char *ck, size_t n) {
     if (lf) fclose(lf);
 }
 
+static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels, const objective_ops *ops,
+                    const char *export_dir);
+
 static int eval(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random SPEC.yaml | "
@@ -43,7 +46,8 @@ static int eval(int argc, char **argv) {
                "world: prediction errors and position probes), a randomly initialised one of\n"
                "SPEC (--random), or raw pixels with the same evaluation (--pixels). Prints\n"
                "`name value` lines. --export DIR writes the image features and labels as .npy\n"
-               "(train_features, train_labels, test_features, test_labels). Runs under mpirun too:\n"
+               "(train_features, train_labels, test_features, test_labels; refused where one of them\n"
+               "is already there: an export never replaces files). Runs under mpirun too:\n"
                "every rank extracts a slice of the features.\n");
         return 0;
     }
@@ -89,11 +93,38 @@ static int eval(int argc, char **argv) {
                 s.objective);
         return 2;
     }
-    /* the export directory first: a bad path fails before minutes of work */
-    if (export_dir && shard_make_dirs(export_dir, err, sizeof err)) { /* as mkdir -p */
-        fprintf(stderr, "jepa-eval: --export %s: %s\n", export_dir, err);
-        return 1;
+    /* the export directory first: a bad path, or files there that the
+     * export would replace, fail before minutes of work */
+    char made[8][SPEC_STR_MAX]; /* directories this run creates: removed if it fails */
+    int nmade = 0;
+    if (export_dir) {
+        char p[SPEC_STR_MAX];
+        snprintf(p, sizeof p, "%s", export_dir);
+        while (nmade < 8 && *p) { /* the directory, then each parent, while absent */
+            struct stat st;
+            if (stat(p, &st) == 0) break;
+            snprintf(made[nmade++], SPEC_STR_MAX, "%s", p);
+            char *slash = strrchr(p, '/');
+            if (!slash) break;
+            *slash = '\0';
+        }
+        if (shard_make_dirs(export_dir, err, sizeof err) || eval_export_check(export_dir, err, sizeof err)) {
+            fprintf(stderr, "jepa-eval: --export %s: %s\n", export_dir, err);
+            for (int i = 0; i < nmade; i++) rmdir(made[i]);
+            return 1;
+        }
     }
+    rc = eval_run(&s, argv[1], random, pixels, ops, export_dir);
+    for (int i = 0; rc && i < nmade; i++) rmdir(made[i]); /* deepest first; only if empty */
+    return rc;
+}
+
+/* The evaluation itself, once every argument has checked out; 0 or 1. */
+static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels, const objective_ops *ops,
+                    const char *export_dir) {
+    jepa_spec s = *sp;
+    char err[SPEC_ERR_MAX];
+    int rc = 0;
     obj_eval ev;
     char fb[32]; /* obj_eval_fmt */
     if (pixels) {
@@ -117,7 +148,7 @@ static int eval(int argc, char **argv) {
         rc = ops->data_stats(o, s.data.train, err, sizeof err);
     } else {
         char ck[2 * SPEC_STR_MAX + 64];
-        run_checkpoint(argv[1], ck, sizeof ck);
+        run_checkpoint(run, ck, sizeof ck);
         ckpt_meta want, meta;
         train_meta_init(&want, &s, 0);
         want.train_hash = 0; /* any training settings: only the model must match */

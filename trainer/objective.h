@@ -136,6 +136,10 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
 
 /* The same figures for raw pixels (x / 255) as features: the baseline every
  * encoder must beat. Rank 0 works; other ranks return 0 at once. */
+/* 0 when none of --export's four files (train/test features and labels
+ * .npy) is in dir yet; else -1 + err naming the first found: an export
+ * never replaces files. */
+int eval_export_check(const char *dir, char *err, size_t errlen);
 int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char *err,
                 size_t errlen);
 

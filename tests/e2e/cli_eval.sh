@@ -45,6 +45,15 @@ npy_shape() { head -c 128 "$1" | tr -cd "[:print:]" | sed -n "s/.*'shape': (\([0
 [ "$(npy_shape "$T/exp/test_labels.npy")" = "10000," ] && ok "test_labels.npy is (10000,)" ||
   bad "test_labels.npy shape '$(npy_shape "$T/exp/test_labels.npy")'"
 head -c 6 "$T/exp/test_features.npy" | grep -aq NUMPY && ok "test_features.npy has NumPy's magic" || bad "test_features.npy magic"
+[ -z "$(ls -A "$T/exp" | grep '^\.')" ] && ok "no staging directory left in the export" || bad "left: $(ls -A "$T/exp")"
+# an export never replaces files, and a refused run leaves no directory behind
+cp "$T/exp/test_labels.npy" "$T/tl.before"
+run again "$EV" "$RD" --export "$T/exp" "${FAST[@]}"
+expect_error "--export over an earlier export: refused before any work" 1 "$T/exp/train_features.npy" "already there"
+cmp -s "$T/exp/test_labels.npy" "$T/tl.before" && ok "the earlier export unchanged" || bad "the earlier export changed"
+run forexp "$EV" "$RD" --export "$T/ne/sub" --set model.pred_depth=2
+expect_error "--export with a checkpoint of another config" 1 "$CK"
+[ ! -e "$T/ne" ] && ok "the directories --export made are gone after the refusal" || bad "left $T/ne"
 run noexp "$EV" "$RD" --export
 expect_error "--export without a directory" 2 "--export needs a directory"
 # missing parents are made, as mkdir -p (e2e_out_paths); a parent that is a file is not
