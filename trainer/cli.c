@@ -18,7 +18,13 @@ char *cli_slurp(const char *path) {
         n += k;
         if (k == 0) break;
     }
+    int bad = ferror(f) ? errno : 0; /* EISDIR for a directory: not an empty file */
     fclose(f);
+    if (bad) {
+        free(buf);
+        errno = bad;
+        return NULL;
+    }
     buf[n] = 0;
     return buf;
 }

@@ -51,6 +51,11 @@ static int run(int argc, char **argv) {
         const char *a = argv[unused[j]], *exact = NULL;
         if (!strcmp(a, "--exact-spec") && j + 1 < nu && unused[j + 1] == unused[j] + 1) exact = argv[unused[++j]];
         else if (!strncmp(a, "--exact-spec=", 13)) exact = a + 13;
+        else if (!strcmp(a, "--exact-spec")) {
+            fprintf(stderr, "jepa-train: --exact-spec needs a FILE\n");
+            free(text);
+            return 2;
+        }
         if (!exact) {
             fprintf(stderr, "jepa-train: unknown argument '%s' (try --help)\n", a);
             free(text);

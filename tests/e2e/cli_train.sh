@@ -50,6 +50,12 @@ expect_error "probe interval not a multiple of the log interval" 2 "eval.every_s
 run extra "$TR" "$SPEC" --frobnicate --set run.dir="$RD"
 expect_error "unknown argument" 2 "--frobnicate"
 
+run exdir "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T"
+expect_error "--exact-spec naming a directory" 2 "cannot read $T" "Is a directory"
+run exnone "$TR" "$SPEC" --set run.dir="$RD" --exact-spec
+expect_error "--exact-spec without a file" 2 "--exact-spec needs a FILE"
+[ ! -e "$RD" ] && ok "no run directory after a bad --exact-spec" || bad "$RD made"
+
 run data "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
 expect_error "missing data directory" 1 "$T/missing-shards"
 
