@@ -418,6 +418,34 @@ static void test_bad_specs(void) {
     }
 }
 
+/* flow nesting deeper than 64 is refused before libyaml (whose time grows
+ * with the square of the depth) reads it; 64 levels go through to the
+ * normal checks; brackets in quoted scalars and comments do not count */
+static void test_flow_depth(void) {
+    static char text[600000];
+    char err[SPEC_ERR_MAX] = "";
+    jepa_spec s;
+    static const int depths[] = {64, 65, 100000};
+    for (size_t d = 0; d < COUNT(depths); d++) {
+        int depth = depths[d];
+        int n = snprintf(text, sizeof text, "optim: ");
+        for (int i = 0; i < depth; i++) text[n++] = '[';
+        for (int i = 0; i < depth; i++) text[n++] = ']';
+        text[n] = 0;
+        spec_defaults(&s);
+        CU_ASSERT_EQUAL(spec_load_string(&s, text, "deep.yaml", err, sizeof err), -1);
+        if (depth == 64) check_contains(err, "deep.yaml:1:8: optim: expected a mapping", 0);
+        else check_contains(err, "deep.yaml:1:72: flow collections nested more than 64 deep", (size_t)depth);
+    }
+    char quiet[400];
+    int n = snprintf(quiet, sizeof quiet, "run.dir: \"");
+    for (int i = 0; i < 100; i++) quiet[n++] = '[';
+    n += snprintf(quiet + n, sizeof quiet - n, "\"\n# %s\ntrain.steps: 5\n", "{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{");
+    spec_defaults(&s);
+    CU_ASSERT_EQUAL(spec_load_string(&s, quiet, "q.yaml", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s.run_dir[0], '[');
+}
+
 static void test_load_file(void) {
     char path[] = "/tmp/test_spec_XXXXXX", err[SPEC_ERR_MAX] = "";
     jepa_spec s;
@@ -678,6 +706,7 @@ int main(void) {
         {"set_errors", test_set_errors},
         {"bad_specs", test_bad_specs},
         {"load_file", test_load_file},
+        {"flow_depth", test_flow_depth},
         {"validate_cross_field", test_validate_cross_field},
         {"validate_hand_filled", test_validate_hand_filled},
         {"roundtrip", test_roundtrip},
