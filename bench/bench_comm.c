@@ -237,6 +237,22 @@ static void sweep(int reps) {
     free(h);
 }
 
+/* v read whole as a finite number in [lo, hi], or one fatal line naming it */
+static double num_arg(const char *flag, const char *v, double lo, double hi) {
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !isfinite(x) || x < lo || x > hi)
+        comm_fatal("bench-comm: %s %s: expected a number from %g to %g", flag, v, lo, hi);
+    return x;
+}
+
+/* the same for a whole integer */
+static double int_arg(const char *flag, const char *v, double lo, double hi) {
+    double x = num_arg(flag, v, lo, hi);
+    if (x != floor(x)) comm_fatal("bench-comm: %s %s: expected an integer from %g to %g", flag, v, lo, hi);
+    return x;
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     size_t n = 1408768; /* the tiny ViT's gradient: 5.6 MB */
@@ -244,14 +260,21 @@ int main(int argc, char **argv) {
     int iters = 20, blocks = 12, reps = 11, do_sweep = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            if (comm_rank() == 0)
+                printf("usage: bench-comm [--floats N] [--bucket-mb MB] [--iters N] [--compute-ms MS] "
+                       "[--blocks N] [--reps N] [--sweep 0|1]\n");
+            comm_finalize();
+            return 0;
+        }
         if (!v) comm_fatal("bench-comm: %s needs a value", a);
-        if (strcmp(a, "--floats") == 0) n = strtoull(v, NULL, 10);
-        else if (strcmp(a, "--bucket-mb") == 0) bucket_mb = atof(v);
-        else if (strcmp(a, "--iters") == 0) iters = atoi(v);
-        else if (strcmp(a, "--compute-ms") == 0) compute_ms = atof(v);
-        else if (strcmp(a, "--blocks") == 0) blocks = atoi(v);
-        else if (strcmp(a, "--reps") == 0) reps = atoi(v);
-        else if (strcmp(a, "--sweep") == 0) do_sweep = atoi(v);
+        if (strcmp(a, "--floats") == 0) n = (size_t)int_arg(a, v, 1, 1e10);
+        else if (strcmp(a, "--bucket-mb") == 0) bucket_mb = num_arg(a, v, 1e-3, 4096);
+        else if (strcmp(a, "--iters") == 0) iters = (int)int_arg(a, v, 1, 1e6);
+        else if (strcmp(a, "--compute-ms") == 0) compute_ms = num_arg(a, v, 0, 1e6);
+        else if (strcmp(a, "--blocks") == 0) blocks = (int)int_arg(a, v, 1, 1e4);
+        else if (strcmp(a, "--reps") == 0) reps = (int)int_arg(a, v, 1, 1e4);
+        else if (strcmp(a, "--sweep") == 0) do_sweep = (int)int_arg(a, v, 0, 1);
         else comm_fatal("bench-comm: unknown option %s (--floats --bucket-mb --iters "
                         "--compute-ms --blocks --reps --sweep)", a);
         i++;

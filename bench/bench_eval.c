@@ -5,6 +5,7 @@
  * on the thread count. The last line is machine-readable:
  *   bench_eval ntr N nte N dim N k N t1_s X t2_s X speedup X
  * usage: bench-eval [ntr nte dim reps] */
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -20,17 +21,39 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* argv[i] as a whole integer in [lo, hi] (def when absent); -1 after one
+ * line naming it */
+static int arg(int argc, char **argv, int i, const char *name, int def, long lo, long hi) {
+    if (i >= argc) return def;
+    char *end;
+    errno = 0;
+    long x = strtol(argv[i], &end, 10);
+    if (end == argv[i] || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "bench-eval: %s '%s': expected an integer from %ld to %ld (usage: bench-eval "
+                "[ntr] [nte] [dim] [reps])\n", name, argv[i], lo, hi);
+        return -1;
+    }
+    return (int)x;
+}
+
 int main(int argc, char **argv) {
-    int ntr = argc > 1 ? atoi(argv[1]) : 60000, nte = argc > 2 ? atoi(argv[2]) : 10000;
-    int dim = argc > 3 ? atoi(argv[3]) : 128, reps = argc > 4 ? atoi(argv[4]) : 2;
-    if (ntr < KNN_DEFAULT_K || nte < 1 || dim < 1 || reps < 1) {
-        fprintf(stderr, "bench-eval: need ntr >= %d, nte, dim, reps >= 1\n", KNN_DEFAULT_K);
+    if (argc > 5) {
+        fprintf(stderr, "bench-eval: unexpected argument '%s' (usage: bench-eval [ntr] [nte] [dim] [reps])\n",
+                argv[5]);
         return 2;
     }
+    int ntr, nte, dim, reps; /* the first bad one is said, alone */
+    if ((ntr = arg(argc, argv, 1, "ntr", 60000, KNN_DEFAULT_K, 10000000)) < 0 ||
+        (nte = arg(argc, argv, 2, "nte", 10000, 1, 10000000)) < 0 ||
+        (dim = arg(argc, argv, 3, "dim", 128, 1, 65536)) < 0 || (reps = arg(argc, argv, 4, "reps", 2, 1, 1000)) < 0)
+        return 2;
     float *ftr = malloc((size_t)ntr * dim * sizeof *ftr), *fte = malloc((size_t)nte * dim * sizeof *fte);
     uint8_t *ytr = malloc((size_t)ntr), *yte = malloc((size_t)nte);
     uint8_t *p1 = malloc((size_t)nte), *p2 = malloc((size_t)nte);
-    if (!ftr || !fte || !ytr || !yte || !p1 || !p2) return 1;
+    if (!ftr || !fte || !ytr || !yte || !p1 || !p2) {
+        fprintf(stderr, "bench-eval: out of memory for %d + %d features of %d floats\n", ntr, nte, dim);
+        return 1;
+    }
     jepa_rng r;
     rng_init(&r, 1);
     for (size_t i = 0; i < (size_t)ntr * dim; i++) ftr[i] = (float)rng_normal(&r);

@@ -18,6 +18,7 @@
  * Under mpirun every rank steps its own batch and the gradients are
  * all-reduced as in training (allreduce_wait is then the real wait).
  * Output: `key value` lines from rank 0; the last line is `img_per_s N`. */
+#include <errno.h>
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,20 @@ typedef struct {
     int threads, steps, warm, batch, peak, cpu, shapes, chunk;
 } bench_opts;
 
+/* v as a whole base-10 integer in [lo, hi]; else one line naming flag and
+ * value, and 2 */
+static int int_arg(const char *flag, const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "bench-step: %s %s: expected an integer from %ld to %ld\n", flag, v, lo, hi);
+        return 2;
+    }
+    *out = (int)x;
+    return 0;
+}
+
 static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
     *b = (bench_opts){NULL, NULL, 1, 10, 2, 0, 1, 0, 0, VIT_CHUNK_AUTO};
     char err[SPEC_ERR_MAX];
@@ -46,19 +61,17 @@ static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
         if (!strcmp(a, "--shapes")) { b->shapes = 1; continue; }
         if (!v) goto usage;
         i++;
-        if (!strcmp(a, "--threads")) b->threads = atoi(v);
-        else if (!strcmp(a, "--steps")) b->steps = atoi(v);
-        else if (!strcmp(a, "--warmup")) b->warm = atoi(v);
-        else if (!strcmp(a, "--batch")) b->batch = atoi(v);
-        else if (!strcmp(a, "--chunk-rows")) b->chunk = atoi(v);
+        int rc = 0;
+        if (!strcmp(a, "--threads")) rc = int_arg(a, v, 1, 1024, &b->threads);
+        else if (!strcmp(a, "--steps")) rc = int_arg(a, v, 1, 1000000, &b->steps);
+        else if (!strcmp(a, "--warmup")) rc = int_arg(a, v, 0, 1000000, &b->warm);
+        else if (!strcmp(a, "--batch")) rc = int_arg(a, v, 1, 1 << 20, &b->batch);
+        else if (!strcmp(a, "--chunk-rows")) rc = int_arg(a, v, -1, 1 << 30, &b->chunk); /* -1: VIT_CHUNK_AUTO */
         else if (!strcmp(a, "--objective")) b->objective = v;
         else if (!strcmp(a, "--spec")) b->spec = v;
         else if (!strcmp(a, "--set")) continue; /* applied after the spec file */
         else goto usage;
-    }
-    if (b->threads < 1 || b->steps < 1 || b->warm < 0 || b->batch < 0) {
-        fprintf(stderr, "bench-step: --threads and --steps must be >= 1, --warmup and --batch >= 0\n");
-        return 2;
+        if (rc) return rc;
     }
     if (b->spec && cli_load_spec("bench-step", s, b->spec, 1, argv, 1, NULL, NULL, NULL)) return 2;
     for (int i = 1; i + 1 < argc; i++)

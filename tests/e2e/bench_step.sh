@@ -13,6 +13,10 @@ run steps "$BS" --steps 0
 expect_error "zero steps" 2 "--steps"
 run key "$BS" --set model.nope=1
 expect_error "unknown --set key" 2 "model.nope"
+run nbatch "$BS" --batch abc
+expect_error "a batch that is not a number" 2 "--batch abc"
+run nsteps "$BS" --steps 1x
+expect_error "a step count with junk" 2 "--steps 1x"
 run arg "$BS" --threads
 expect_error "option without its value" 2 "usage"
 
@@ -35,6 +39,11 @@ run bsep "$B/bench-shard" --epochs -3
 expect_error "bench-shard --epochs -3" 2 "--epochs -3" "1 to 1000"
 run bslev "$B/bench-shard" --levels 1,x
 expect_error "bench-shard --levels 1,x" 2 "'x' is not a zstd level"
+run bev "$B/bench-eval" 60000x 100 8 1
+expect_error "bench-eval with junk after a number" 2 "ntr '60000x'"
+run bcm "$B/bench-comm" --bucket-mb nan
+case "$RC:$ERR" in 0:*|*"--bucket-mb nan"*"expected a number"*) [ "$RC" -ne 0 ] && ok "bench-comm --bucket-mb nan refused" || bad "bench-comm nan: rc 0" ;;
+  *) bad "bench-comm --bucket-mb nan: rc $RC: $ERR" ;; esac
 run sstop bash "$S/bench/seeds.sh" "$B" abc
 expect_error "seeds.sh STOP abc" 2 "STOP 'abc'"
 run sseed bash "$S/bench/seeds.sh" "$B" 10 "0 -1"
