@@ -132,7 +132,7 @@ static int agree(int rc, train_result *res, char *err, size_t errlen) {
  * or data path leaves no half-made run directory behind. Then the objective
  * is built and rank 0 reads the checkpoint `resume` asks for (refused
  * before the run directory is touched). */
-static int setup_objective(trainer *t, const char *spec_text, char *err, size_t errlen) {
+static int setup_objective(trainer *t, char *err, size_t errlen) {
     const jepa_spec *s = t->s;
     shard_schema sc;
     t->ops = objective_find(s->objective);
@@ -166,8 +166,17 @@ static int setup_objective(trainer *t, const char *spec_text, char *err, size_t 
             t->o->mean = t->got.norm_mean;
             t->o->std = t->got.norm_std;
         }
-        if (rc == 0) rc = train_write_run_dir(s, spec_text, err, errlen);
-        if (rc == 0 && !t->fresh && !strcmp(s->resume, "auto")) ckpt_dir_tidy(s->run_dir, t->got.step);
+    }
+    return agree(rc, t->res, err, errlen);
+}
+
+/* The run directory's spec files, once every input checked out (the data
+ * reader's included, setup_sync): a refused run writes nothing there. */
+static int setup_run_dir(trainer *t, const char *spec_text, char *err, size_t errlen) {
+    int rc = 0;
+    if (t->lead) {
+        rc = train_write_run_dir(t->s, spec_text, err, errlen);
+        if (rc == 0 && !t->fresh && !strcmp(t->s->resume, "auto")) ckpt_dir_tidy(t->s->run_dir, t->got.step);
     }
     return agree(rc, t->res, err, errlen);
 }
@@ -720,9 +729,10 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     /* from here on a signal is honoured: during setup it stops the run
      * after its first step */
     signals_catch();
-    int rc = setup_objective(&t, spec_text, err, errlen), stopped = 0;
+    int rc = setup_objective(&t, err, errlen), stopped = 0;
     if (rc == 0) rc = setup_batch(&t, err, errlen);
     if (rc == 0) rc = setup_sync(&t, err, errlen);
+    if (rc == 0) rc = setup_run_dir(&t, spec_text, err, errlen);
     if (rc == 0) t.trace = train_trace_open(t.rank);
     if (rc == 0) {
         plan_steps(&t, err, errlen);

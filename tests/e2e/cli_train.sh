@@ -59,6 +59,11 @@ expect_error "--exact-spec without a file" 2 "--exact-spec needs a FILE"
 run data "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
 expect_error "missing data directory" 1 "$T/missing-shards"
 
+run fewrec "$TR" "$SPEC" --set data.train="$T/fm/test" --set data.test="$T/fm/test" --set train.batch_per_rank=20000 \
+  --set train.steps=1 --set train.minutes=0 --set parallel.threads_per_rank=1 --set run.dir="$RD"
+expect_error "fewer records than one global batch" 1 "$T/fm/test" "fewer than one global batch"
+[ ! -e "$RD" ] && ok "a run refused by the data reader writes no run directory" || bad "$RD made: $(ls "$RD")"
+
 mkdir -p "$T/junk" && printf 'not a manifest' > "$T/junk/manifest.json"
 run junk "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/junk" --set train.steps=1 --set run.dir="$RD"
 expect_error "corrupt manifest" 1 "$T/junk"
