@@ -24,7 +24,8 @@ static void usage(FILE *f) {
                "actions, a straight line on the true state, the planner on a randomly initialised model.\n"
                "Prints a table and the last lines success_rate, random_success_rate, straight_success_rate,\n"
                "random_init_success_rate, plan_s_per_decision; writes RUN_DIR/plan/ (plan.json, plan.csv,\n"
-               "episodes.csv, episode-NNN.png). Keys: plan.* (jepa-train --help lists every key; docs/run-spec.md).\n"
+               "episodes.csv, episode-NNN.png). --set takes plan.* keys and parallel.threads_per_rank\n"
+               "(jepa-train --help lists every key; docs/run-spec.md).\n"
                "Under mpirun the episodes are split across ranks.\n");
 }
 
@@ -77,6 +78,15 @@ static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
         const char *a = !strcmp(args[i], "--set") && i + 1 < nargs ? args[++i]
                         : !strncmp(args[i], "--set=", 6)          ? args[i] + 6
                                                                    : NULL;
+        /* plan.* and the thread count are the planner's; every other key is the
+         * run's own (a model key would not match its checkpoint; training keys
+         * do nothing here): said, not silently ignored */
+        if (a && strncmp(a, "plan.", 5) && strncmp(a, "parallel.threads_per_rank=", 26)) {
+            if (comm_rank() == 0)
+                fprintf(stderr, "jepa-plan: --set %.100s: only plan.* keys (and parallel.threads_per_rank) "
+                        "apply to planning; the others are the run's own\n", a);
+            return 2;
+        }
         if (a && spec_set(&p, a, err, sizeof err)) return 2;
     }
     s->plan = p.plan;
