@@ -2,6 +2,7 @@
  * plain data files and a gnuplot script into DIR/plots/ and run gnuplot
  * there (argv, cwd = plots/), so no path from a spec appears in the script;
  * titles are single-quoted gnuplot strings with control characters dropped. */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -75,6 +76,7 @@ static int run_gnuplot(const char *dir, const char *script, char *err, size_t er
     pid_t pid = fork();
     if (pid == 0) {
         if (chdir(dir) != 0) _exit(126);
+        if (!freopen("gnuplot.log", "w", stderr)) _exit(126); /* its words go in our one line */
         char *argv[] = {(char *)gnuplot_bin(), (char *)script, NULL};
         execvp(argv[0], argv);
         _exit(127);
@@ -83,9 +85,53 @@ static int run_gnuplot(const char *dir, const char *script, char *err, size_t er
     if (pid < 0 || waitpid(pid, &ws, 0) < 0) return snprintf(err, errlen, "fork: %s", strerror(errno)), -1;
     if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127)
         return snprintf(err, errlen, "cannot run %s (install gnuplot-nox: scripts/setup.sh)", gnuplot_bin()), -1;
-    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
-        return snprintf(err, errlen, "gnuplot failed on %s/%s", dir, script), -1;
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        char log[2 * LAUNCH_PATH_MAX], line[256] = "", last[256] = "";
+        snprintf(log, sizeof log, "%s/gnuplot.log", dir);
+        FILE *lf = fopen(log, "r");
+        while (lf && fgets(line, sizeof line, lf)) /* gnuplot's last words: the error */
+            if (line[strspn(line, " \t\r\n")]) snprintf(last, sizeof last, "%s", line + strspn(line, " \t"));
+        if (lf) fclose(lf);
+        last[strcspn(last, "\r\n")] = 0;
+        return snprintf(err, errlen, "gnuplot failed on %s/%s%s%s", dir, script, *last ? ": " : "", last), -1;
+    }
     return 0;
+}
+
+/* gnuplot draws into plots/.new/ (STAGE); the pictures move into plots/
+ * only when it succeeded, so a failed plot never replaces a good one with
+ * a partial file. Stage made empty; 0 or -1 + err. */
+#define STAGE ".new"
+static int stage_make(const char *pdir, char *err, size_t errlen) {
+    char path[2 * LAUNCH_PATH_MAX];
+    snprintf(path, sizeof path, "%s/" STAGE, pdir);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            char f[3 * LAUNCH_PATH_MAX];
+            snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+            unlink(f);
+        }
+    if (d) closedir(d);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno)), -1;
+    return 0;
+}
+
+/* Moves (ok) or drops (!ok) what gnuplot drew, then removes the stage. */
+static void stage_publish(const char *pdir, int ok) {
+    char path[2 * LAUNCH_PATH_MAX];
+    snprintf(path, sizeof path, "%s/" STAGE, pdir);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char from[3 * LAUNCH_PATH_MAX], to[3 * LAUNCH_PATH_MAX];
+        snprintf(from, sizeof from, "%s/%s", path, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", pdir, e->d_name);
+        if (!ok || rename(from, to) != 0) unlink(from);
+    }
+    if (d) closedir(d);
+    rmdir(path);
 }
 
 static int check_png(const char *dir, const char *name, char *err, size_t errlen) {
@@ -109,7 +155,7 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/curves.gp", pdir);
     FILE *f = fopen(path, "w");
     if (!f) return snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno)), -1;
-    fprintf(f, "%sset output 'curves.png'\nset multiplot layout 2,2 title ", terminal);
+    fprintf(f, "%sset output '" STAGE "/curves.png'\nset multiplot layout 2,2 title ", terminal);
     gp_string(f, dir);
     fputs("\nset xlabel 'step'\nset grid\n"
           "set title 'loss'\nplot 'metrics.dat' using 1:2 with lines notitle\n"
@@ -139,7 +185,10 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
               f);
     fputs("unset multiplot\n", f);
     fclose(f);
-    if (run_gnuplot(pdir, "curves.gp", err, errlen)) return -1;
+    if (stage_make(pdir, err, errlen)) return -1;
+    int g = run_gnuplot(pdir, "curves.gp", err, errlen);
+    stage_publish(pdir, g == 0);
+    if (g) return -1;
     return check_png(pdir, "curves.png", err, errlen);
 }
 
@@ -168,7 +217,7 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
         launch_free_results(keys, nkeys, rows, n);
         return snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno)), -1;
     }
-    fprintf(f, "%sset grid\nset output 'loss.png'\nset title 'loss of every point'\nset xlabel 'step'\n"
+    fprintf(f, "%sset grid\nset output '" STAGE "/loss.png'\nset title 'loss of every point'\nset xlabel 'step'\n"
                "set ylabel 'loss'\nset key outside right\nplot ",
             terminal);
     for (int i = 0, first = 1; i < n; i++) {
@@ -206,7 +255,7 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
         if (d) fclose(d);
         if (!pts) continue;
         snprintf(png, sizeof png, "%s_vs_%s.png", any_probe ? "probe" : "loss", keys[k]);
-        fprintf(f, "set output '%s'\nunset key\nset title '%s against %s'\nset xlabel '%s'\nset ylabel '%s'\n", png,
+        fprintf(f, "set output '" STAGE "/%s'\nunset key\nset title '%s against %s'\nset xlabel '%s'\nset ylabel '%s'\n", png,
                 any_probe ? "probe accuracy" : "final loss", keys[k], keys[k], any_probe ? "probe accuracy" : "final loss");
         if (numeric)
             fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\n", dat);
@@ -214,7 +263,11 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
             fprintf(f, "set xrange [-0.5:*]\nplot '%s' using 0:2:xtic(1) with points pt 7 ps 2\nset xrange [*:*]\n", dat);
     }
     fclose(f);
-    rc = run_gnuplot(pdir, "sweep.gp", err, errlen);
+    rc = stage_make(pdir, err, errlen);
+    if (!rc) {
+        rc = run_gnuplot(pdir, "sweep.gp", err, errlen);
+        stage_publish(pdir, rc == 0);
+    }
     if (!rc) rc = check_png(pdir, "loss.png", err, errlen);
     for (int k = 0; k < nkeys && !rc; k++) {
         char png[200];

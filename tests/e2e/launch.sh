@@ -38,6 +38,12 @@ case "$OUT" in "$T/a: done, step 12, loss "*", final_loss "*) ok "status: $OUT" 
 run plot "$L" plot "$T/a"
 [ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && ok "plot wrote curves.png ($(stat -c %s "$T/a/plots/curves.png") bytes)" \
   || bad "plot rc $RC: $ERR"
+# a plot that fails says gnuplot's error in one line and leaves the last good picture
+cp -r "$T/a" "$T/pl" && printf '{"step": 1, "loss": nan}\n{"step": 2, "loss": nan}\n' > "$T/pl/metrics.jsonl"
+run plotbad "$L" plot "$T/pl"
+expect_error "plot of a run whose losses are all NaN" 2 "gnuplot failed on $T/pl/plots/curves.gp: " "undefined"
+cmp -s "$T/pl/plots/curves.png" "$T/a/plots/curves.png" && [ ! -e "$T/pl/plots/.new" ] \
+  && ok "the earlier curves.png kept, no staging left" || bad "curves.png replaced or .new left"
 run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
