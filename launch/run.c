@@ -2,7 +2,8 @@
  * that starts it, waits, and restarts a failed job from its checkpoint
  * (resume=auto) up to max_restarts times. jepa-train's exit codes: 75 is a
  * rank stopped by a signal after writing a checkpoint (restarted, unless the
- * signal was ours), 3 a non-finite loss (never restarted: it would recur). */
+ * signal was ours), 3 a non-finite loss and 4 inputs refused at setup (never
+ * restarted: they would recur). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -231,6 +232,12 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *
             launch_set_state(run_dir, "stopped signal=%d", (int)g_stop);
             launch_log(run_dir, "attempt %d: stopped by signal %d (status %d); not restarting", attempt, (int)g_stop,
                        status);
+            break;
+        }
+        if (status == 4) { /* TRAIN_EXIT_REFUSED: the inputs were refused before any step */
+            launch_set_state(run_dir, "failed status=4 (inputs refused at setup; not restarted)");
+            launch_log(run_dir, "attempt %d: jepa-train refused its inputs (status 4); a restart would repeat it",
+                       attempt);
             break;
         }
         if (status == 3) { /* TRAIN_EXIT_NONFINITE: a NaN recurs at the same step on resume */

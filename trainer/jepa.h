@@ -501,6 +501,8 @@ typedef struct {
     double final_loss, target_std, probe_acc, wall_s; /* target_std: the objective's first metric */
     obj_eval eval;      /* the closing evaluation's figures (probe_acc is one of them, or -1) */
     int remote_failure; /* the error happened on another rank (err says which) */
+    int refused;        /* setup refused the inputs: nothing trained (TRAIN_EXIT_REFUSED) */
+    int fail_rank;      /* the lowest rank whose setup failed (it alone says why) */
     int nonfinite;      /* -1 because the loss or a gradient was NaN/Inf */
     int interrupted;    /* 0 returned after SIGTERM/SIGUSR1 (the signal): checkpoint
                            written, run not finished; probe and summary skipped */
@@ -510,8 +512,12 @@ typedef struct {
 
 /* Exit codes of jepa-train (docs/checkpoint-format.md): the launcher restarts
  * on TRAIN_EXIT_INTERRUPTED and never on TRAIN_EXIT_NONFINITE (it would
- * recur at the same step). 1 is any other error, 2 a usage or spec error. */
+ * recur at the same step) or TRAIN_EXIT_REFUSED. 1 is any other error, 2 a
+ * usage or spec error. */
 #define TRAIN_EXIT_NONFINITE 3
+/* setup refused the inputs (data, checkpoint, run directory) before any
+ * step: a restart would repeat it, so the launcher does not restart */
+#define TRAIN_EXIT_REFUSED 4
 #define TRAIN_EXIT_INTERRUPTED 75 /* EX_TEMPFAIL: stopped by a signal, resumable */
 
 /* Test hooks, read from the environment by train_run (documented in

@@ -120,6 +120,7 @@ static void debug_slow(const trainer *t) {
 static int agree(int rc, train_result *res, char *err, size_t errlen) {
     int bad = comm_any_error(rc != 0);
     if (bad < 0) return 0;
+    res->fail_rank = bad;
     if (rc == 0) {
         res->remote_failure = 1;
         snprintf(err, errlen, "rank %d failed during setup", bad);
@@ -733,6 +734,7 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     if (rc == 0) rc = setup_batch(&t, err, errlen);
     if (rc == 0) rc = setup_sync(&t, err, errlen);
     if (rc == 0) rc = setup_run_dir(&t, spec_text, err, errlen);
+    res->refused = rc != 0; /* nothing trained: the inputs were refused */
     if (rc == 0) t.trace = train_trace_open(t.rank);
     if (rc == 0) {
         plan_steps(&t, err, errlen);

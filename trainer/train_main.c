@@ -77,6 +77,13 @@ static int run(int argc, char **argv) {
         if (lead) fprintf(stderr, "jepa-train: %s\n", err);
         return TRAIN_EXIT_NONFINITE;
     }
+    if (rc && res.refused) { /* every rank knows; the lowest failing one says why, once */
+        if (comm_rank() == res.fail_rank) {
+            if (comm_world() == 1) fprintf(stderr, "jepa-train: %s\n", err);
+            else fprintf(stderr, "jepa-train: rank %d: %s\n", comm_rank(), err);
+        }
+        return TRAIN_EXIT_REFUSED;
+    }
     if (rc) {
         if (comm_world() == 1) {
             fprintf(stderr, "jepa-train: %s\n", err);

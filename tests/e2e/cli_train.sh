@@ -57,25 +57,25 @@ expect_error "--exact-spec without a file" 2 "--exact-spec needs a FILE"
 [ ! -e "$RD" ] && ok "no run directory after a bad --exact-spec" || bad "$RD made"
 
 run data "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
-expect_error "missing data directory" 1 "$T/missing-shards"
+expect_error "missing data directory" 4 "$T/missing-shards"
 
 run fewrec "$TR" "$SPEC" --set data.train="$T/fm/test" --set data.test="$T/fm/test" --set train.batch_per_rank=20000 \
   --set train.steps=1 --set train.minutes=0 --set parallel.threads_per_rank=1 --set run.dir="$RD"
-expect_error "fewer records than one global batch" 1 "$T/fm/test" "fewer than one global batch"
+expect_error "fewer records than one global batch" 4 "$T/fm/test" "fewer than one global batch"
 [ ! -e "$RD" ] && ok "a run refused by the data reader writes no run directory" || bad "$RD made: $(ls "$RD")"
 
 mkdir -p "$T/junk" && printf 'not a manifest' > "$T/junk/manifest.json"
 run junk "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/junk" --set train.steps=1 --set run.dir="$RD"
-expect_error "corrupt manifest" 1 "$T/junk"
+expect_error "corrupt manifest" 4 "$T/junk"
 
 cp -r "$T/fm/train" "$T/flipped"
 f=$(ls "$T/flipped"/*.jshard 2>/dev/null | head -n 1)
 printf '\xff\xff\xff\xff' | dd of="$f" bs=1 seek=5000 conv=notrunc status=none
 run flipped "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/flipped" --set train.steps=1 --set run.dir="$RD"
-expect_error "corrupt shard frame" 1 "$f"
+expect_error "corrupt shard frame" 4 "$f"
 
 run testdata "$TR" "$SPEC" "${DATA[@]}" --set data.test="$T/missing-test" --set train.steps=1 --set run.dir="$RD"
-expect_error "missing probe test set (checked before training)" 1 "$T/missing-test"
+expect_error "missing probe test set (checked before training)" 4 "$T/missing-test"
 
 if [ -e "$RD" ]; then bad "a failed run left $RD behind"; else ok "no run directory after failures"; fi
 

@@ -48,6 +48,16 @@ run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
 
+# --- inputs jepa-train refuses at setup (exit 4): never restarted, they would recur
+run refused "$L" run "$SPEC" --np 2 --set run.dir="$T/ref" --set data.train="$T/fm/test" --set data.test="$T/fm/test" \
+  --set train.batch_per_rank=6000 --set max_restarts=3 --set train.steps=3 --set train.minutes=0 \
+  --set parallel.threads_per_rank=1
+[ "$RC" -eq 4 ] && [ "$(grep -c 'started mpirun' "$T/ref/launch.log")" -eq 1 ] \
+  && grep -q '^failed status=4 (inputs refused at setup; not restarted)$' "$T/ref/state" \
+  && [ "$(printf '%s\n' "$ERR" | grep -c 'fewer than one global batch')" -eq 1 ] \
+  && ok "refused inputs: exit 4, one attempt of max_restarts 3, the reason said once" \
+  || bad "refused inputs: rc $RC, state $(cat "$T/ref/state" 2>&1), $(grep -c started "$T/ref/launch.log") attempts: $ERR"
+
 # --- bad specs: one line, FILE:LINE:COL, exit 2, nothing created
 printf 'seed: 1\nrun:\n  dir: %s\ndata:\n  train: %s/no-such-dir\n' "$T/bad" "$T" >"$T/bad1.yaml"
 run bad1 "$L" run "$T/bad1.yaml"

@@ -58,7 +58,7 @@ run eval "$B/jepa-eval" "$T/a" --set parallel.threads_per_rank=1
 # the checkpoint belongs to a lejepa run: an ijepa resume of it is refused
 cp "$T/a/summary.json" "$T/summary.before"
 run ij "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a" --set objective=ijepa --set resume=auto
-expect_error "resume under objective ijepa refused" 1 "objective lejepa" "objective ijepa"
+expect_error "resume under objective ijepa refused" 4 "objective lejepa" "objective ijepa"
 cmp -s "$T/a/summary.json" "$T/summary.before" && ok "refused resume left the run alone" \
   || bad "refused resume changed summary.json"
 

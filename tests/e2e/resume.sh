@@ -156,12 +156,12 @@ done
 # ---- refusals: another model config, a world size not dividing the global batch, resume: none
 cp "$T/b1/spec.resolved.yaml" "$T/b1.spec"; BEFORE=$(sums "$T/b1")
 run cfg "$TR" "$SPEC" "${SMALL[@]}" --set model.width=48 --set run.dir="$T/b1" --set resume=auto
-expect_error "another model config refused" 1 "$T/b1/checkpoints/step-00000040.ckpt" "model.width is 32 in the checkpoint, 48 in the spec"
+expect_error "another model config refused" 4 "$T/b1/checkpoints/step-00000040.ckpt" "model.width is 32 in the checkpoint, 48 in the spec"
 cmp -s "$T/b1.spec" "$T/b1/spec.resolved.yaml" && [ "$(sums "$T/b1")" = "$BEFORE" ] \
   && ok "the refused run left the run directory as it was" || bad "the refused resume changed $T/b1"
 run cfgp "$TR" "$SPEC" "${SMALL[@]}" --set model.depth=3 --set eval.pool_blocks=1 --set run.dir="$T/other" \
   --set resume="$T/b1/checkpoints/step-00000036.ckpt"
-expect_error "resume=PATH of another config refused" 1 "$T/b1/checkpoints/step-00000036.ckpt" "model.depth"
+expect_error "resume=PATH of another config refused" 4 "$T/b1/checkpoints/step-00000036.ckpt" "model.depth"
 BEFORE=$(sums "$T/a2")
 run world timeout 300 "$MPI" -np 3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a2" --set resume=auto
 case "$RC:$ERR" in 0:*) bad "3 ranks on a global batch of 64: resumed" ;;
@@ -170,7 +170,7 @@ case "$RC:$ERR" in 0:*) bad "3 ranks on a global batch of 64: resumed" ;;
   *) bad "3 ranks on a global batch of 64: rc $RC: $ERR" ;; esac
 [ "$(sums "$T/a2")" = "$BEFORE" ] && ok "the refused resume left the run directory as it was" || bad "the refused resume changed $T/a2"
 run none "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b1"
-expect_error "resume: none over a run with checkpoints refused" 1 "run.dir $T/b1 already holds checkpoints" "resume=auto"
+expect_error "resume: none over a run with checkpoints refused" 4 "run.dir $T/b1 already holds checkpoints" "resume=auto"
 
 # ---- NaN/Inf guard: no checkpoint of the bad state, the good ones untouched
 JEPA_DEBUG_STOP_STEP=9 run n1 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/n1" --set checkpoint.every_steps=4

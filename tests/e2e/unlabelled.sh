@@ -76,11 +76,11 @@ printf '%s\n' "$ERR" | grep -q "eval: probe1pct skipped: its 2 labels leave 0 va
 # the probe itself too small to hold out a row: refused before training
 run tiny "$B/jepa-train" "$SPEC" "${TINY[@]}" --set model.img_size=8 --set model.patch=2 \
   --set data.train="$T/ds-small" --set data.test="$T/ds-small" --set eval.val_frac=0.05 --set run.dir="$T/run-tiny"
-expect_error "probe with no validation row" 1 "data.train $T/ds-small" "8 images leave 0 validation rows"
+expect_error "probe with no validation row" 4 "data.train $T/ds-small" "8 images leave 0 validation rows"
 [ ! -e "$T/run-tiny" ] && ok "refused before the run directory" || bad "run-tiny was created"
 run rgbl1 "$B/jepa-train" "$SPEC" "${TINY[@]}" --set data.train="$T/ds-rgbl" \
   --set data.test="$T/ds-rgbl" --set run.dir="$T/run-rgbl1"
-expect_error "3-channel data, model.channels 1" 1 "$T/ds-rgbl" "3x16x16" "1x16x16"
+expect_error "3-channel data, model.channels 1" 4 "$T/ds-rgbl" "3x16x16" "1x16x16"
 
 # a mid-run evaluation needs labels as much as the final one
 run every "$B/jepa-train" "$SPEC" "${TINY[@]}" --set eval.probe=false --set eval.every_steps=2 \
@@ -91,7 +91,7 @@ run every "$B/jepa-train" "$SPEC" "${TINY[@]}" --set eval.probe=false --set eval
 # the probe's test set of another shape: refused before training, nothing written
 run shape "$B/jepa-train" "$SPEC" "${TINY[@]}" --set data.train="$T/ds-rgbl" \
   --set model.channels=3 --set data.test="$T/ds-small" --set run.dir="$T/run-shape"
-expect_error "probe test set of another shape" 1 "data.test" "$T/ds-small" "1x8x8" "3x16x16"
+expect_error "probe test set of another shape" 4 "data.test" "$T/ds-small" "1x8x8" "3x16x16"
 [ ! -e "$T/run-shape" ] && ok "no run directory after the refusal" || bad "run-shape was created"
 
 # jepa-eval: the probe is all it does, so unlabelled data is refused up front

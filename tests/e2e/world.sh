@@ -12,9 +12,9 @@
 #     the straight run's param_hash and metrics lines;
 #   - resuming under objective ijepa is refused in one line naming both
 #     objectives (with image data the ijepa model accepts) or naming the
-#     world data set (the same spec): exit 1, the run left alone;
+#     world data set (the same spec): exit 4 (refused), the run left alone;
 #   - world data for objective ijepa and Fashion-MNIST for objective world:
-#     one line naming the data directory, exit 1, no run directory.
+#     one line naming the data directory, exit 4 (refused), no run directory.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 TR="$B/jepa-train"
@@ -112,17 +112,17 @@ sums() { (cd "$1" && sha256sum summary.json latest checkpoint.bin checkpoints/*)
 sums "$T/a" >"$T/sums.before"
 run ij "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a" --set objective=ijepa --set resume=auto \
   --set model.img_size=28 "${DATA[@]}"
-expect_error "resume under objective ijepa refused" 1 "objective world" "objective ijepa" "$T/a/checkpoints/"
+expect_error "resume under objective ijepa refused" 4 "objective world" "objective ijepa" "$T/a/checkpoints/"
 run ijw "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/a" --set objective=ijepa --set resume=auto
-expect_error "resume under objective ijepa with the world data refused" 1 "$T/w/train"
+expect_error "resume under objective ijepa with the world data refused" 4 "$T/w/train"
 cmp -s "$T/sums.before" <(sums "$T/a") && ok "refused resumes left the run alone" || bad "a refused resume changed $T/a"
 
 # ---- the wrong kind of data for each objective
 run wi "$TR" "$S/configs/fmnist-tiny.yaml" --set train.steps=5 --set run.dir="$T/wi" \
   --set data.train="$T/w/train" --set data.test="$T/w/test"
-expect_error "world data for objective ijepa" 1 "$T/w/train" "images"
+expect_error "world data for objective ijepa" 4 "$T/w/train" "images"
 [ -e "$T/wi" ] && bad "refused run left $T/wi" || ok "no run directory after the refusal"
 run fw "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/fw" "${DATA[@]}"
-expect_error "Fashion-MNIST for objective world" 1 "$T/fm/train" "'frames'" "jepa-world gen"
+expect_error "Fashion-MNIST for objective world" 4 "$T/fm/train" "'frames'" "jepa-world gen"
 [ -e "$T/fw" ] && bad "refused run left $T/fw" || ok "no run directory after the refusal"
 finish
