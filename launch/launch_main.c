@@ -1,6 +1,7 @@
 /* jepa-launch: start runs with mpirun or Slurm, sweep hyperparameters, and
  * read back what runs are doing. A thin CLI over launch.h. */
 #define _GNU_SOURCE /* open_memstream */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <math.h>
@@ -126,6 +127,27 @@ static int positive(const char *flag, const char *v, int min, int *out, char *er
     return 0;
 }
 
+/* dir exists as a directory, or the mkdir -p that makes it could: its
+ * nearest existing ancestor is a directory we may write into. 0 or -1. */
+static int dir_creatable(const char *dir, char *err, size_t errlen) {
+    char p[LAUNCH_PATH_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                return snprintf(err, errlen, "run.dir %s: %s is not a directory", dir, p), -1;
+            if (strcmp(p, dir) && access(p, W_OK | X_OK) != 0)
+                return snprintf(err, errlen, "run.dir %s: cannot create it in %s: %s", dir, p, strerror(errno)), -1;
+            return 0;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash) return 0; /* relative: the current directory's */
+        if (slash == p) return 0; /* under / */
+        *slash = '\0';
+    }
+}
+
 static int cmd_run(const args *a, char *err, size_t errlen) {
     const char *sets[LAUNCH_MAX_SETS + 1];
     char np[64];
@@ -142,6 +164,11 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         launch_spec_free(&ls);
         return 2;
     }
+    /* what the real run would refuse, the dry run refuses too (both read-only) */
+    if (launch_check_existing(&ls, err, errlen) || dir_creatable(ls.spec.run_dir, err, errlen)) {
+        launch_spec_free(&ls);
+        return 2;
+    }
     if (a->dry_run) { /* nothing is created */
         launch_argv av = {0};
         launch_mpirun_argv(&av, &ls.spec, &a->o, ls.spec.run_dir, 0);
@@ -150,8 +177,7 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         launch_spec_free(&ls);
         return 0;
     }
-    int rc = launch_check_existing(&ls, err, errlen);
-    if (rc == 0) rc = launch_prepare_dir(&ls, err, errlen);
+    int rc = launch_prepare_dir(&ls, err, errlen);
     if (rc == 0) rc = launch_run_dir(ls.spec.run_dir, &a->o, 0, err, errlen);
     launch_spec_free(&ls);
     return rc < 0 ? 2 : rc;

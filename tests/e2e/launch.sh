@@ -48,6 +48,13 @@ run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
 
+# --- a dry run refuses what the real run would
+run dryck "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/a" --dry-run
+expect_error "dry run over a run with checkpoints" 2 "run.dir $T/a already holds checkpoints"
+touch "$T/plainfile"
+run dryf "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/plainfile/x" --dry-run
+expect_error "dry run under a file" 2 "$T/plainfile is not a directory"
+
 # --- inputs jepa-train refuses at setup (exit 4): never restarted, they would recur
 run refused "$L" run "$SPEC" --np 2 --set run.dir="$T/ref" --set data.train="$T/fm/test" --set data.test="$T/fm/test" \
   --set train.batch_per_rank=6000 --set max_restarts=3 --set train.steps=3 --set train.minutes=0 \
