@@ -237,6 +237,29 @@ int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
             const char *b = j < d->ngrid ? d->grid[j].key : d->random[j - d->ngrid].key;
             if (!strcmp(a, b)) rc = launch_errf(err, errlen, "%s: %s is varied twice", path, a);
         }
+    /* run.dir is the sweep's (DIR/point-NNN), and a varied key is not also fixed:
+     * either would make points that are not what the file says */
+    for (int i = 0; !rc && i < d->ngrid + d->nrandom; i++) {
+        const char *a = i < d->ngrid ? d->grid[i].key : d->random[i - d->ngrid].key;
+        for (int j = 0; !rc && j < d->nsets; j++) {
+            size_t n = strcspn(d->sets[j], "=");
+            if (strlen(a) == n && !strncmp(a, d->sets[j], n))
+                rc = launch_errf(err, errlen, "%s: %s is both in set and varied", path, a);
+        }
+        if (!rc && !strcmp(a, "run.dir"))
+            rc = launch_errf(err, errlen, "%s: run.dir cannot be varied: each point runs in DIR/point-NNN (dir: %s)",
+                             path, d->dir);
+    }
+    for (int j = 0; !rc && j < d->nsets; j++)
+        if (!strncmp(d->sets[j], "run.dir=", 8))
+            rc = launch_errf(err, errlen, "%s: set.run.dir: each point runs in DIR/point-NNN (dir: %s)", path, d->dir);
+    if (!rc) { /* the points' parent is a sweep's directory, never a run's */
+        char rs[LAUNCH_PATH_MAX + 32];
+        snprintf(rs, sizeof rs, "%s/spec.resolved.yaml", d->dir);
+        if (access(rs, F_OK) == 0)
+            rc = launch_errf(err, errlen, "%s: dir %s is a run directory (it holds spec.resolved.yaml); a sweep "
+                             "needs its own", path, d->dir);
+    }
     if (!rc && sweep_npoints(d) > SWEEP_MAX_POINTS)
         rc = launch_errf(err, errlen, "%s: %d points; at most %d", path, sweep_npoints(d), SWEEP_MAX_POINTS);
     yaml_document_delete(&doc);

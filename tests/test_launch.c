@@ -142,6 +142,9 @@ static void test_sweep_errors(void) {
         {"set: {optim.lr: 0}\n", "sweep.yaml:3:17: set.optim.lr: --set optim.lr=0: must be in (0, 10]"},
         {"grid: {optim.lr: [1e-3]}\nrandom: {count: 2, keys: {optim.lr: {uniform: [1e-4, 1e-3]}}}\n",
          "optim.lr is varied twice"},
+        {"set: {optim.lr: 0.1}\ngrid: {optim.lr: [0.1, 0.2]}\n", "optim.lr is both in set and varied"},
+        {"grid: {run.dir: [/tmp/a, /tmp/b]}\n", "run.dir cannot be varied: each point runs in DIR/point-NNN"},
+        {"set: {run.dir: /tmp/a}\n", "set.run.dir: each point runs in DIR/point-NNN"},
     };
     for (size_t i = 0; i < COUNT(rows); i++) {
         sweep_def d;
@@ -154,6 +157,17 @@ static void test_sweep_errors(void) {
         CU_ASSERT_PTR_NULL(strchr(err, '\n'));
         sweep_free(&d);
     }
+    /* dir may not be a run directory: its points would land inside that run */
+    char rs[512], err[SPEC_ERR_MAX] = "";
+    snprintf(rs, sizeof rs, "%s/sw", tmpdir);
+    mkdir(rs, 0755);
+    snprintf(rs, sizeof rs, "%s/sw/spec.resolved.yaml", tmpdir);
+    write_text(rs, "train.steps: 10\n");
+    sweep_def d;
+    CU_ASSERT_EQUAL(sweep_load(&d, sweep_file("grid: {optim.lr: [0.1]}\n"), err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "sw is a run directory"));
+    sweep_free(&d);
+    unlink(rs);
 }
 
 /* sbatch's reading of one #SBATCH argument: quotes group, backslash escapes
