@@ -43,6 +43,12 @@ int launch_read_status(const char *run_dir, run_status *st) {
     }
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
     char *s = launch_read_file(path, NULL);
+    double fl;
+    if (s && launch_json_number(s, "final_loss", &fl) != 0) { /* written whole, so damaged since */
+        snprintf(st->state, sizeof st->state, "damaged: summary.json has no final_loss");
+        free(s);
+        s = NULL;
+    }
     if (s) {
         double v;
         if (launch_json_number(s, "final_loss", &v) == 0) st->final_loss = v;

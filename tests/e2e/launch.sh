@@ -44,6 +44,10 @@ run plotbad "$L" plot "$T/pl"
 expect_error "plot of a run whose losses are all NaN" 2 "gnuplot failed on $T/pl/plots/curves.gp: " "undefined"
 cmp -s "$T/pl/plots/curves.png" "$T/a/plots/curves.png" && [ ! -e "$T/pl/plots/.new" ] \
   && ok "the earlier curves.png kept, no staging left" || bad "curves.png replaced or .new left"
+cp -r "$T/a" "$T/dm" && printf '{broken' > "$T/dm/summary.json"
+run dmst "$L" status "$T/dm"
+case "$OUT" in "$T/dm: damaged: summary.json has no final_loss"*) ok "status: a damaged summary.json said" ;;
+  *) bad "status of a damaged run: $OUT $ERR" ;; esac
 run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
