@@ -274,6 +274,10 @@ static int finite_f(double v) { return isfinite(v); }
 int ckpt_read_meta(FILE *f, const char *name, ckpt_meta *got, char *err, size_t errlen) {
     uint8_t h[CKPT_HEADER_BYTES];
     size_t n = fread(h, 1, 16, f); /* magic, version, header size */
+    if (n < 8 && ferror(f)) { /* EISDIR for a directory: not a short file */
+        snprintf(err, errlen, "cannot read %s: %s", name, strerror(errno));
+        return -1;
+    }
     if (n < 8) {
         snprintf(err, errlen, "%s: truncated header (%zu of %d bytes)", name, n, CKPT_HEADER_BYTES);
         return -1;

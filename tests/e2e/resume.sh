@@ -171,6 +171,8 @@ case "$RC:$ERR" in 0:*) bad "3 ranks on a global batch of 64: resumed" ;;
 [ "$(sums "$T/a2")" = "$BEFORE" ] && ok "the refused resume left the run directory as it was" || bad "the refused resume changed $T/a2"
 run none "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b1"
 expect_error "resume: none over a run with checkpoints refused" 4 "run.dir $T/b1 already holds checkpoints" "resume=auto"
+run rdir "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/rdir" --set resume="$T"
+expect_error "resume=DIRECTORY refused as one" 4 "cannot read $T: Is a directory"
 
 # ---- NaN/Inf guard: no checkpoint of the bad state, the good ones untouched
 JEPA_DEBUG_STOP_STEP=9 run n1 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/n1" --set checkpoint.every_steps=4
