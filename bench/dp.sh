@@ -8,6 +8,8 @@
 set -euo pipefail
 b=${1:-build}; steps=${2:-40}
 src=$(cd "$(dirname "$0")/.." && pwd)
+case "$steps" in ''|*[!0-9]*|0) echo "bench/dp.sh: STEPS '$steps': expected a step count of 1 or more" >&2; exit 2 ;; esac
+[ -x "$b/jepa-train" ] || { echo "bench/dp.sh: $b/jepa-train not found (build first)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 "$src/scripts/pack-fmnist.sh" "$tmp/fm" "$b/jepa-shard"
@@ -20,7 +22,8 @@ one() { # name ranks threads "mpirun args" [jepa-train args...]
   # shellcheck disable=SC2206
   [ "$w" -gt 1 ] && launch=(mpirun -np "$w" $margs)
   "${launch[@]}" "$b/jepa-train" "$src/configs/fmnist-tiny.yaml" "${common[@]}" --set run.dir="$tmp/$name" \
-    --set parallel.threads_per_rank="$t" --set train.batch_per_rank=$((128 / w)) "$@" >/dev/null 2>&1
+    --set parallel.threads_per_rank="$t" --set train.batch_per_rank=$((128 / w)) "$@" >"$tmp/$name.log" 2>&1 ||
+    { echo "bench/dp.sh: $name failed: $(grep -m1 'jepa-train' "$tmp/$name.log" || tail -n 1 "$tmp/$name.log")" >&2; exit 1; }
   local img s wait
   img=$(field "$tmp/$name" images_seen); s=$(field "$tmp/$name" train_s); wait=$(field "$tmp/$name" comm_wait_s)
   awk -v n="$name" -v i="$img" -v s="$s" -v w="$wait" \

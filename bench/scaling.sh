@@ -18,7 +18,11 @@
 # usage: bench/scaling.sh [BUILD (build)] [STEPS (20)] [REPS (3)] [SHAPES ("1gbit 100mbit")]
 #        ONLY=shaped runs the shaped part alone
 set -uo pipefail
-b=$(cd "${1:-build}" && pwd); steps=${2:-20}; reps=${3:-3}; shapes=${4:-1gbit 100mbit}; only=${ONLY:-}
+b=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "bench/scaling.sh: ${1:-build}: no such build directory" >&2; exit 2; }
+steps=${2:-20}; reps=${3:-3}; shapes=${4:-1gbit 100mbit}; only=${ONLY:-}
+for v in "STEPS $steps" "REPS $reps"; do # whole numbers, before the namespaces are set up
+  case "${v#* }" in ''|*[!0-9]*|0) echo "bench/scaling.sh: ${v% *} '${v#* }': expected a whole number of 1 or more" >&2; exit 2 ;; esac
+done
 src=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1

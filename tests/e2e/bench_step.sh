@@ -44,6 +44,10 @@ expect_error "bench-eval with junk after a number" 2 "ntr '60000x'"
 run bcm "$B/bench-comm" --bucket-mb nan
 case "$RC:$ERR" in 0:*|*"--bucket-mb nan"*"expected a number"*) [ "$RC" -ne 0 ] && ok "bench-comm --bucket-mb nan refused" || bad "bench-comm nan: rc 0" ;;
   *) bad "bench-comm --bucket-mb nan: rc $RC: $ERR" ;; esac
+run dpst bash "$S/bench/dp.sh" "$B" abc
+expect_error "dp.sh STEPS abc" 2 "STEPS 'abc'"
+run screp bash "$S/bench/scaling.sh" "$B" 20 abc
+expect_error "scaling.sh REPS abc, before any namespace" 2 "REPS 'abc'"
 run sstop bash "$S/bench/seeds.sh" "$B" abc
 expect_error "seeds.sh STOP abc" 2 "STOP 'abc'"
 run sseed bash "$S/bench/seeds.sh" "$B" 10 "0 -1"
