@@ -82,15 +82,19 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
             a->sets[a->nsets++] = s + 6;
         } else if ((t = TAKES("--np", "np"))) {
             if (t < 0) return -1;
+            if (a->np) return snprintf(err, errlen, "%s --np: given twice (%.40s, then %.40s)", cmd, a->np, val), -1;
             a->np = val;
         } else if ((t = TAKES("--parallel", "parallel"))) {
             if (t < 0) return -1;
+            if (a->parallel)
+                return snprintf(err, errlen, "%s --parallel: given twice (%.40s, then %.40s)", cmd, a->parallel, val), -1;
             a->parallel = val;
         } else if ((t = TAKES("--trainer", ""))) {
             if (t < 0) return -1;
             struct stat ts; /* a path: checked here, not after mpirun has started */
             if (strchr(val, '/') && (stat(val, &ts) != 0 || !S_ISREG(ts.st_mode) || access(val, X_OK) != 0))
                 return snprintf(err, errlen, "%s --trainer %.200s: not an executable file", cmd, val), -1;
+            if (a->o.trainer) return snprintf(err, errlen, "%s --trainer: given twice", cmd), -1;
             a->o.trainer = val;
         } else if (!strcmp(s, "--dry-run") && strstr(allowed, "dry")) {
             a->dry_run = 1;

@@ -75,6 +75,8 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
     a->channels = 1;
     shard_pack_opts_defaults(&a->o);
     long long v;
+    const char *seen[64]; /* flags given so far: a second one is a mistake, not an override */
+    int nseen = 0;
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--quiet")) {
@@ -98,6 +100,9 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
                      !strcmp(f, "--channels") || !strcmp(f, "--split");
         if (!str && !is_num) return usage_error("pack: unknown argument '%s'", f);
         if (i + 1 >= argc) return usage_error("pack: %s needs a value", f);
+        for (int k = 0; k < nseen; k++)
+            if (!strcmp(seen[k], f)) return usage_error("pack: %s given twice", f);
+        if (nseen < 64) seen[nseen++] = f;
         const char *val = argv[++i];
         if (str) {
             *str = val;
@@ -428,6 +433,7 @@ static void print_record(const shard_schema *s, const uint8_t *pix) {
 static int cmd_cat(int argc, char **argv) {
     const char *dir = NULL, *format = "text";
     long long index = -1;
+    int format_given = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -437,6 +443,8 @@ static int cmd_cat(int argc, char **argv) {
         if (!strcmp(a, "--index") || !strcmp(a, "--format")) {
             if (i + 1 >= argc) return usage_error("cat: %s needs a value", a);
             const char *val = argv[++i];
+            if ((!strcmp(a, "--index") && index >= 0) || (!strcmp(a, "--format") && format_given++))
+                return usage_error("cat: %s given twice", a);
             if (!strcmp(a, "--format")) {
                 if (strcmp(val, "text") && strcmp(val, "pgm") && strcmp(val, "raw"))
                     return usage_error("cat: --format %s: expected text, pgm or raw", val);

@@ -32,7 +32,7 @@ static void usage(FILE *f) {
 /* argv with --episodes N / --seed S rewritten as --set plan.episodes=N /
  * --set plan.seed=S (so the spec table checks them); 0 or 2 (usage). */
 static int rewrite_args(int argc, char **argv, char **out, int *nout, char (*buf)[64]) {
-    int n = 0, nb = 0;
+    int n = 0, nb = 0, seen_ep = 0, seen_seed = 0;
     for (int i = 0; i < argc; i++) {
         const char *key = !strcmp(argv[i], "--episodes") ? "plan.episodes"
                           : !strcmp(argv[i], "--seed")   ? "plan.seed"
@@ -44,6 +44,11 @@ static int rewrite_args(int argc, char **argv, char **out, int *nout, char (*buf
         if (!key) {
             out[n++] = argv[i];
             continue;
+        }
+        int *seen = key[5] == 'e' ? &seen_ep : &seen_seed; /* plan.episodes / plan.seed */
+        if ((*seen)++) {
+            fprintf(stderr, "jepa-plan: %s: given twice\n", argv[i]);
+            return 2;
         }
         if (i + 1 >= argc || !argv[i + 1][0] || !strncmp(argv[i + 1], "--", 2)) { /* not the next option */
             fprintf(stderr, "jepa-plan: %s needs a value%s%.40s%s\n", argv[i], i + 1 < argc ? " (got '" : "",

@@ -186,6 +186,12 @@ expect_error "v2 shard cut inside its field table" 1 "$T/wc/shard-00001.jshard: 
   "truncated" "field table ends at 320"
 
 if ls -a "$T" | grep -q '\.partial-'; then bad "staging directories left in $T"; else ok "no staging directories left"; fi
+# a flag given twice is a mistake, not an override
+run twiceout "$B/jepa-shard" pack --idx-images "$T/nope.gz" --out "$T/A" --out "$T/B"
+expect_error "pack --out given twice" 2 "--out given twice"
+[ ! -e "$T/A" ] && [ ! -e "$T/B" ] && ok "nothing packed" || bad "a directory was made"
+run twiceidx "$B/jepa-shard" cat "$T/anydir" --index 1 --index 2
+expect_error "cat --index given twice" 2 "--index given twice"
 # scripts/pack-fmnist.sh: a wrong or failing jepa-shard binary never removes
 # a split that is there (it packs beside it and moves in only when whole)
 PF="$T/pfm"

@@ -52,6 +52,9 @@ run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
 
+run twicenp "$L" run "$SPEC" "${DATA[@]}" --np 1 --np 2 --dry-run
+expect_error "--np given twice" 2 "--np: given twice (1, then 2)"
+
 # --- a dry run refuses what the real run would
 run dryck "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/a" --dry-run
 expect_error "dry run over a run with checkpoints" 2 "run.dir $T/a already holds checkpoints"

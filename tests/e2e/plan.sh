@@ -97,6 +97,8 @@ expect_error "a missing checkpoint" 1 "$T/nock/checkpoint.bin"
 for d in ij nock; do [ -e "$T/$d/plan" ] && bad "refused run wrote $T/$d/plan" || ok "nothing written into $d"; done
 run nkey "$JP" "$T/run" --episodes 2 --set optim.lr=5
 expect_error "a training key given to the planner" 2 "--set optim.lr=5" "only plan.* keys"
+run ntw "$JP" "$T/run" --episodes 1 --episodes 2
+expect_error "--episodes given twice" 2 "--episodes: given twice"
 run nsd "$JP" "$T/run" --seed --episodes 2
 expect_error "--seed followed by an option" 2 "--seed needs a value" "--episodes"
 cp -r "$T/run" "$T/pf" && rm -rf "$T/pf/plan" && echo keep > "$T/pf/plan"
