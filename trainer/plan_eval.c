@@ -323,6 +323,14 @@ static int write_json(const char *dir, const char *run, const jepa_spec *s, cons
     return close_rename(f, tmp, path, err, errlen);
 }
 
+/* v in fmt, or `none` where it has no value (NaN: no success to average;
+ * a method that makes no decisions has no time per decision) */
+static const char *cell(char *buf, size_t n, const char *fmt, double v, const char *none) {
+    if (isnan(v)) snprintf(buf, n, "%s", none);
+    else snprintf(buf, n, fmt, v);
+    return buf;
+}
+
 static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_outcome *const *all, int n,
                      char *err, size_t errlen) {
     char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
@@ -331,10 +339,14 @@ static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_
     if (!f) goto fail;
     fprintf(f, "method,episodes,successes,success_rate,ci95_low,ci95_high,mean_steps_to_goal,"
             "mean_closest_dist,decisions,s_per_decision,cpu_s_per_decision\n");
-    for (int m = 0; m < nm; m++)
-        fprintf(f, "%s,%d,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.0f,%.6g,%.6g\n", methods[m].name, r[m].n, r[m].succ,
-                r[m].rate, r[m].lo, r[m].hi, r[m].steps_mean, r[m].dist_mean, r[m].decisions,
-                per_decision(&r[m]), cpu_per_decision(&r[m]));
+    for (int m = 0; m < nm; m++) { /* empty fields where there is no value (plan.json: null) */
+        char a[32], b[32], c[32];
+        int dec = r[m].decisions > 0;
+        fprintf(f, "%s,%d,%d,%.6g,%.6g,%.6g,%s,%.6g,%.0f,%s,%s\n", methods[m].name, r[m].n, r[m].succ,
+                r[m].rate, r[m].lo, r[m].hi, cell(a, sizeof a, "%.6g", r[m].steps_mean, ""), r[m].dist_mean,
+                r[m].decisions, cell(b, sizeof b, "%.6g", dec ? per_decision(&r[m]) : NAN, ""),
+                cell(c, sizeof c, "%.6g", dec ? cpu_per_decision(&r[m]) : NAN, ""));
+    }
     if (close_rename(f, tmp, path, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/episodes.csv", dir);
     f = open_tmp(path, tmp, sizeof tmp);
@@ -360,10 +372,15 @@ static void print_table(const char *run, const jepa_spec *s, const plan_summary 
            s->plan.budget_factor, shortest, budget, comm_world(), comm_world() > 1 ? "s" : "");
     printf("%-12s %8s  %-17s %13s %8s %10s %11s %11s\n", "method", "success", "95% interval",
            "steps to goal", "closest", "decisions", "s/decision", "cpu s/dec.");
-    for (int m = 0; m < nmethods(s); m++)
-        printf("%-12s %7.1f%%  [%5.1f%%, %5.1f%%]  %13.1f %8.3f %10.0f %11.4f %11.4f\n", methods[m].name,
-               100 * r[m].rate, 100 * r[m].lo, 100 * r[m].hi, r[m].steps_mean, r[m].dist_mean,
-               r[m].decisions, per_decision(&r[m]), cpu_per_decision(&r[m]));
+    for (int m = 0; m < nmethods(s); m++) { /* "-" where there is no value */
+        char a[32], b[32], c[32], d[32];
+        int dec = r[m].decisions > 0;
+        printf("%-12s %7.1f%%  [%5.1f%%, %5.1f%%]  %13s %8.3f %10s %11s %11s\n", methods[m].name, 100 * r[m].rate,
+               100 * r[m].lo, 100 * r[m].hi, cell(a, sizeof a, "%.1f", r[m].steps_mean, "-"), r[m].dist_mean,
+               cell(b, sizeof b, "%.0f", dec ? r[m].decisions : NAN, "-"),
+               cell(c, sizeof c, "%.4f", dec ? per_decision(&r[m]) : NAN, "-"),
+               cell(d, sizeof d, "%.4f", dec ? cpu_per_decision(&r[m]) : NAN, "-"));
+    }
 }
 
 /* ------------------------------------------------------------ the whole */

@@ -53,6 +53,10 @@ C1=$(awk -F, '$1 == "world_model" { print $4 }' "$T/run/plan/plan.csv")
 awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
   || bad "plan.csv world_model rate '$C1', stdout '$S1'"
 [ "$(grep -c '' "$T/run/plan/plan.csv")" -eq 5 ] && ok "plan.csv: header and 4 methods" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
+# no nan anywhere: a value that does not exist is an empty field (plan.json: null) or "-" in the table
+! grep -qi 'nan' "$T/run/plan/plan.csv" && ! printf '%s\n' "$OUT" | grep -qi 'nan' \
+  && awk -F, '$1 == "random" { exit !($10 == "" && $11 == "") }' "$T/run/plan/plan.csv" \
+  && ok "no nan in plan.csv or the table; random's s/decision empty" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
 [ "$(grep -c '' "$T/run/plan/episodes.csv")" -eq 25 ] && ok "episodes.csv: 4 methods x 6 episodes" \
   || bad "episodes.csv has $(grep -c '' "$T/run/plan/episodes.csv") lines"
 SUCC=$(awk -F, '$1 == "world_model" { s += $3 } END { print s / 6 }' "$T/run/plan/episodes.csv")
