@@ -35,6 +35,9 @@ typedef struct {
     uint8_t *lab; /* (rows of the slice) this rank's labels, gathered after */
     enc_infer net;
     float mean, std;
+    int tty, done, slice; /* progress on a terminal: rank 0's rows encoded of its slice */
+    double shown;         /* when the progress line was last written */
+    const char *dir;
 } feat_ctx;
 
 /* eval_extract's callback: features of images [i0, i0 + cnt), read from
@@ -46,6 +49,11 @@ static void feat_rows(void *vc, int i0, int cnt, float *out) {
                                  err, sizeof err))
         comm_fatal("%s", err);
     enc_infer_features(&c->net, c->px, cnt, c->mean, c->std, out);
+    c->done += cnt;
+    if (c->tty && (now_s() - c->shown > 1.0 || c->done == c->slice)) { /* as training's progress line */
+        fprintf(stderr, "\reval: features of %s: %d of %d images (rank 0's slice)  ", c->dir, c->done, c->slice);
+        c->shown = now_s();
+    }
 }
 
 /* the labels feat_rows kept, as floats (exact below 2^24) for the gather */
@@ -96,6 +104,9 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
     const int n = (int)shard_dataset_records(c.ds), rank = comm_rank(), world = comm_world();
     const int lo = (int)((int64_t)n * rank / world), hi = (int)((int64_t)n * (rank + 1) / world);
     c.lo = lo;
+    c.tty = rank == 0 && isatty(STDERR_FILENO);
+    c.slice = hi - lo;
+    c.dir = dir;
     c.px = JEPA_MALLOC(shard_dataset_record_bytes(c.ds) * EXTRACT_CHUNK);
     c.lab = JEPA_MALLOC((size_t)(hi - lo) + 1);
     c.mean = e->mean;
@@ -104,6 +115,7 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
     float *labf = rank == 0 ? JEPA_MALLOC(sizeof(float) * n) : NULL;
     *out = rank == 0 ? JEPA_MALLOC(sizeof(float) * n * dim) : NULL;
     int rc = eval_extract(n, dim, EXTRACT_CHUNK, feat_rows, &c, *out, err, errlen);
+    if (c.tty && c.done) fputc('\n', stderr);
     if (rc == 0) rc = eval_extract(n, 1, EXTRACT_CHUNK, label_rows, &c, labf, err, errlen);
     set->n = n;
     if (rc == 0 && rank == 0) {
