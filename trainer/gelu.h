@@ -18,63 +18,42 @@
  * form is written out because GCC vectorises the scalar loops for AVX-512
  * only: for AVX2 the clamp and the float-to-int conversion kept them
  * scalar, 9.5 ns per value, a third of the step (docs/performance.md). */
-#define GELU_DEFINE(fwd, grad, T, EXP)                                         \
-    static inline T fwd(T x) {                                                 \
-        T u = GELU_K * (x + GELU_A * x * x * x);                               \
-        T t = 1.0f - 2.0f / (1.0f + EXP(2.0f * u)); /* tanh(u) */              \
-        return 0.5f * x * (1.0f + t);                                          \
+#define GELU_DEFINE(fwd_n, grad_n, T, EXP_N)                                    \
+    static inline __attribute__((always_inline)) void fwd_n##_tanh(const T *x, T *t, const int n) { \
+        for (int i = 0; i < n; i++) t[i] = 2.0f * (GELU_K * (x[i] + GELU_A * x[i] * x[i] * x[i])); \
+        EXP_N(t, n); /* e^(2u) */                                              \
+        for (int i = 0; i < n; i++) t[i] = 1.0f - 2.0f / (1.0f + t[i]); /* tanh(u) */ \
     }                                                                          \
-    static inline T grad(T x) {                                                \
-        T u = GELU_K * (x + GELU_A * x * x * x);                               \
-        T t = 1.0f - 2.0f / (1.0f + EXP(2.0f * u));                            \
-        T du = GELU_K * (1.0f + 3.0f * GELU_A * x * x);                        \
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;             \
+    static inline __attribute__((always_inline)) void fwd_n(T *x, const int n) { \
+        T t[GELU_LOCK];                                                        \
+        fwd_n##_tanh(x, t, n);                                                 \
+        for (int i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + t[i]);        \
+    }                                                                          \
+    static inline __attribute__((always_inline)) void grad_n(const T *x, T *g, const int n) { \
+        T t[GELU_LOCK];                                                        \
+        fwd_n##_tanh(x, t, n);                                                 \
+        for (int i = 0; i < n; i++) {                                          \
+            T du = GELU_K * (1.0f + 3.0f * GELU_A * x[i] * x[i]);              \
+            g[i] = 0.5f * (1.0f + t[i]) + 0.5f * x[i] * (1.0f - t[i] * t[i]) * du; \
+        }                                                                      \
     }
-GELU_DEFINE(gelu_f, gelu_grad_f, float, fast_expf)
-GELU_DEFINE(v_gelu, v_gelu_grad, vfl, v_expf)
 
-/* GELU and its derivative over n (<= GELU_LOCK, a constant where inlined)
- * vectors, step by step across all n: one GELU is a chain of ~35 dependent
- * operations, and one vector after another they left the packed product's
- * epilogue and the backward waiting on latency; in lockstep the n chains
- * overlap. Each lane gets GELU_DEFINE's (and v_expf's) operations in their
- * order: the same bits as v_gelu / v_gelu_grad. */
+/* n (<= GELU_LOCK, a constant where inlined) values in place, step by step
+ * across all n: one GELU is a chain of ~35 dependent operations, and one
+ * vector after another they left the packed product's epilogue and the
+ * backward waiting on latency; in lockstep the chains overlap. */
 #define GELU_LOCK 16
 
-/* t[i] = tanh(u) of x[i], u = sqrt(2/pi) (x + 0.044715 x^3), as GELU_DEFINE */
-static inline __attribute__((always_inline)) void v_gelu_tanh_n(const vfl *x, vfl *t, const int n) {
-    vfl u[GELU_LOCK], m[GELU_LOCK], r[GELU_LOCK];
-    for (int i = 0; i < n; i++) u[i] = 2.0f * (GELU_K * (x[i] + GELU_A * x[i] * x[i] * x[i]));
-    for (int i = 0; i < n; i++) { /* v_expf(2u): clamp, m = round(2u / ln 2), r = 2u - m ln 2 */
-        u[i] = v_min(v_bcast(88.0f), v_max(v_bcast(-87.0f), u[i]));
-        m[i] = (u[i] * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    }
-    for (int i = 0; i < n; i++) r[i] = u[i] - m[i] * 0.693145751953125f - m[i] * 1.428606765330187e-06f;
-    for (int i = 0; i < n; i++) t[i] = 0.008333334f + r[i] * 0.0013888889f;
-    for (int i = 0; i < n; i++) t[i] = 0.041666668f + r[i] * t[i];
-    for (int i = 0; i < n; i++) t[i] = 0.16666667f + r[i] * t[i];
-    for (int i = 0; i < n; i++) t[i] = 0.5f + r[i] * t[i];
-    for (int i = 0; i < n; i++) t[i] = 1.0f + r[i] * t[i];
-    for (int i = 0; i < n; i++) t[i] = 1.0f + r[i] * t[i];
-    for (int i = 0; i < n; i++) t[i] = t[i] * (vfl)((__builtin_convertvector(m[i], vin) + 127) << 23);
-    for (int i = 0; i < n; i++) t[i] = 1.0f - 2.0f / (1.0f + t[i]);
+static inline __attribute__((always_inline)) void fast_expf_n(float *x, const int n) {
+    for (int i = 0; i < n; i++) x[i] = fast_expf(x[i]);
 }
+GELU_DEFINE(gelu_f_n, gelu_grad_f_n, float, fast_expf_n)
+GELU_DEFINE(v_gelu_n, v_gelu_grad_n, vfl, v_expf_n)
 
-/* x[i] <- GELU(x[i]) */
-static inline __attribute__((always_inline)) void v_gelu_n(vfl *x, const int n) {
-    vfl t[GELU_LOCK];
-    v_gelu_tanh_n(x, t, n);
-    for (int i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + t[i]);
-}
-
-/* g[i] = GELU'(x[i]) */
-static inline __attribute__((always_inline)) void v_gelu_grad_n(const vfl *x, vfl *g, const int n) {
-    vfl t[GELU_LOCK];
-    v_gelu_tanh_n(x, t, n);
-    for (int i = 0; i < n; i++) {
-        vfl du = GELU_K * (1.0f + 3.0f * GELU_A * x[i] * x[i]);
-        g[i] = 0.5f * (1.0f + t[i]) + 0.5f * x[i] * (1.0f - t[i] * t[i]) * du;
-    }
-}
+/* one value (one vector): the n = 1 forms */
+static inline float gelu_f(float x) { gelu_f_n(&x, 1); return x; }
+static inline float gelu_grad_f(float x) { float g; gelu_grad_f_n(&x, &g, 1); return g; }
+static inline vfl v_gelu(vfl x) { v_gelu_n(&x, 1); return x; }
+static inline vfl v_gelu_grad(vfl x) { vfl g; v_gelu_grad_n(&x, &g, 1); return g; }
 
 #endif

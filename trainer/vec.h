@@ -166,18 +166,32 @@ static inline float v_hmax(vfl v) { /* a max is exact in any order */
 #endif
 }
 
-/* fast_expf (fastmath.h) on VW lanes: the same operations in the same
- * order (no FMA), so the same bits lane by lane */
+/* fast_expf (fastmath.h) on VW lanes of k (<= VEXP_MAX, a constant where
+ * inlined) vectors in place: the same operations in the same order (no
+ * FMA), so the same bits lane by lane. Step by step across the k vectors,
+ * so their dependent chains overlap (gelu.h takes a dozen at once). */
+#define VEXP_MAX 16
+static inline __attribute__((always_inline)) void v_expf_n(vfl *x, const int k) {
+    vfl n[VEXP_MAX], r[VEXP_MAX];
+    for (int i = 0; i < k; i++) {
+        /* x second: maxps/minps return the second operand on NaN, so NaN
+         * propagates as in fast_expf instead of clamping to exp(-87) */
+        x[i] = v_min(v_bcast(88.0f), v_max(v_bcast(-87.0f), x[i]));
+        n[i] = (x[i] * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    }
+    for (int i = 0; i < k; i++) r[i] = x[i] - n[i] * 0.693145751953125f - n[i] * 1.428606765330187e-06f;
+    for (int i = 0; i < k; i++) x[i] = 0.008333334f + r[i] * 0.0013888889f; /* the polynomial, inside out */
+    for (int i = 0; i < k; i++) x[i] = 0.041666668f + r[i] * x[i];
+    for (int i = 0; i < k; i++) x[i] = 0.16666667f + r[i] * x[i];
+    for (int i = 0; i < k; i++) x[i] = 0.5f + r[i] * x[i];
+    for (int i = 0; i < k; i++) x[i] = 1.0f + r[i] * x[i];
+    for (int i = 0; i < k; i++) x[i] = 1.0f + r[i] * x[i];
+    for (int i = 0; i < k; i++) x[i] = x[i] * (vfl)((__builtin_convertvector(n[i], vin) + 127) << 23);
+}
+
 static inline vfl v_expf(vfl x) {
-    /* x second: maxps/minps return the second operand on NaN, so NaN
-     * propagates as in fast_expf instead of clamping to exp(-87) */
-    x = v_min(v_bcast(88.0f), v_max(v_bcast(-87.0f), x));
-    vfl n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    vfl r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    vfl p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666667f + r * (0.041666668f +
-                                r * (0.008333334f + r * 0.0013888889f)))));
-    vin e = (__builtin_convertvector(n, vin) + 127) << 23;
-    return p * (vfl)e;
+    v_expf_n(&x, 1);
+    return x;
 }
 
 #endif
