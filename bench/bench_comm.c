@@ -8,6 +8,7 @@
  * docs/scaling.md's model. Run under mpirun -np W; rank 0 prints `key value`.
  *   bench-comm [--floats N] [--bucket-mb M] [--iters K] [--compute-ms C] [--blocks L]
  *              [--reps R] [--sweep 0|1] */
+#include "bench_args.h"
 #include "comm.h"
 
 #include <math.h>
@@ -239,17 +240,15 @@ static void sweep(int reps) {
 
 /* v read whole as a finite number in [lo, hi], or one fatal line naming it */
 static double num_arg(const char *flag, const char *v, double lo, double hi) {
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !isfinite(x) || x < lo || x > hi)
-        comm_fatal("bench-comm: %s %s: expected a number from %g to %g", flag, v, lo, hi);
+    double x;
+    if (bench_double(v, lo, hi, &x)) comm_fatal("bench-comm: %s %s: expected a number from %g to %g", flag, v, lo, hi);
     return x;
 }
 
 /* the same for a whole integer */
-static double int_arg(const char *flag, const char *v, double lo, double hi) {
-    double x = num_arg(flag, v, lo, hi);
-    if (x != floor(x)) comm_fatal("bench-comm: %s %s: expected an integer from %g to %g", flag, v, lo, hi);
+static long int_arg(const char *flag, const char *v, long lo, long hi) {
+    long x;
+    if (bench_long(v, lo, hi, &x)) comm_fatal("bench-comm: %s %s: expected an integer from %ld to %ld", flag, v, lo, hi);
     return x;
 }
 
@@ -268,12 +267,12 @@ int main(int argc, char **argv) {
             return 0;
         }
         if (!v) comm_fatal("bench-comm: %s needs a value", a);
-        if (strcmp(a, "--floats") == 0) n = (size_t)int_arg(a, v, 1, 1e10);
+        if (strcmp(a, "--floats") == 0) n = (size_t)int_arg(a, v, 1, 10000000000L);
         else if (strcmp(a, "--bucket-mb") == 0) bucket_mb = num_arg(a, v, 1e-3, 4096);
-        else if (strcmp(a, "--iters") == 0) iters = (int)int_arg(a, v, 1, 1e6);
+        else if (strcmp(a, "--iters") == 0) iters = (int)int_arg(a, v, 1, 1000000);
         else if (strcmp(a, "--compute-ms") == 0) compute_ms = num_arg(a, v, 0, 1e6);
-        else if (strcmp(a, "--blocks") == 0) blocks = (int)int_arg(a, v, 1, 1e4);
-        else if (strcmp(a, "--reps") == 0) reps = (int)int_arg(a, v, 1, 1e4);
+        else if (strcmp(a, "--blocks") == 0) blocks = (int)int_arg(a, v, 1, 10000);
+        else if (strcmp(a, "--reps") == 0) reps = (int)int_arg(a, v, 1, 10000);
         else if (strcmp(a, "--sweep") == 0) do_sweep = (int)int_arg(a, v, 0, 1);
         else comm_fatal("bench-comm: unknown option %s (--floats --bucket-mb --iters "
                         "--compute-ms --blocks --reps --sweep)", a);

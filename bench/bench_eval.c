@@ -5,7 +5,6 @@
  * on the thread count. The last line is machine-readable:
  *   bench_eval ntr N nte N dim N k N t1_s X t2_s X speedup X
  * usage: bench-eval [ntr nte dim reps] */
-#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_args.h"
 #include "evaluate.h"
 
 static double now_s(void) {
@@ -25,10 +25,8 @@ static double now_s(void) {
  * line naming it */
 static int arg(int argc, char **argv, int i, const char *name, int def, long lo, long hi) {
     if (i >= argc) return def;
-    char *end;
-    errno = 0;
-    long x = strtol(argv[i], &end, 10);
-    if (end == argv[i] || *end || errno || x < lo || x > hi) {
+    long x;
+    if (bench_long(argv[i], lo, hi, &x)) {
         fprintf(stderr, "bench-eval: %s '%s': expected an integer from %ld to %ld (usage: bench-eval "
                 "[ntr] [nte] [dim] [reps])\n", name, argv[i], lo, hi);
         return -1;

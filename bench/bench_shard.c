@@ -8,14 +8,13 @@
  * With --trainer-img-per-s N (bench/run.sh passes bench-step's figure from
  * the same run) it also prints the trainer's rate and the headroom ratio. */
 #include <dirent.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "shard.h"
 
 
@@ -44,23 +43,14 @@ static int fail(const char *msg) {
     return 1;
 }
 
-/* s as a whole decimal integer in [lo, hi] into *v; 0, or -1 */
-static int arg_int(const char *s, long lo, long hi, int *v) {
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (end == s || *end || errno || x < lo || x > hi) return -1;
-    *v = (int)x;
-    return 0;
-}
-
 /* every --levels entry an integer zstd level (1 to 22), checked up front */
 static int check_levels(const char *levels) {
     char buf[256], msg[320];
     snprintf(buf, sizeof buf, "%s", levels);
-    int n = 0, v;
+    int n = 0;
+    long v;
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save), n++)
-        if (arg_int(t, 1, 22, &v)) {
+        if (bench_long(t, 1, 22, &v)) {
             snprintf(msg, sizeof msg, "--levels %s: '%s' is not a zstd level (1 to 22)", levels, t);
             return fail(msg);
         }
@@ -79,14 +69,14 @@ int main(int argc, char **argv) {
             snprintf(levels, sizeof levels, "%s", argv[++i]);
             if (check_levels(levels)) return 2;
         } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
-            if (arg_int(argv[++i], 1, 1000, &epochs)) {
+            long e;
+            if (bench_long(argv[++i], 1, 1000, &e)) {
                 fprintf(stderr, "bench-shard: --epochs %s: expected an integer from 1 to 1000\n", argv[i]);
                 return 2;
             }
+            epochs = (int)e;
         } else if (!strcmp(argv[i], "--trainer-img-per-s") && i + 1 < argc) {
-            char *end;
-            trainer_rate = strtod(argv[++i], &end);
-            if (end == argv[i] || *end || !isfinite(trainer_rate) || trainer_rate <= 0) {
+            if (bench_double(argv[++i], 1e-9, 1e12, &trainer_rate)) {
                 fprintf(stderr, "bench-shard: --trainer-img-per-s %s: expected a positive number\n", argv[i]);
                 return 2;
             }

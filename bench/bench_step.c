@@ -18,13 +18,13 @@
  * Under mpirun every rank steps its own batch and the gradients are
  * all-reduced as in training (allreduce_wait is then the real wait).
  * Output: `key value` lines from rank 0; the last line is `img_per_s N`. */
-#include <errno.h>
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_args.h"
 #include "cli.h"
 #include "comm.h"
 #include "jepa.h"
@@ -39,10 +39,8 @@ typedef struct {
 /* v as a whole base-10 integer in [lo, hi]; else one line naming flag and
  * value, and 2 */
 static int int_arg(const char *flag, const char *v, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < lo || x > hi) {
+    long x;
+    if (bench_long(v, lo, hi, &x)) {
         fprintf(stderr, "bench-step: %s %s: expected an integer from %ld to %ld\n", flag, v, lo, hi);
         return 2;
     }
