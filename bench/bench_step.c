@@ -13,7 +13,7 @@
  * loaded machine a one-thread run then measures its work, not its waiting;
  * img_per_s is then images per CPU second. --shapes: one line per product
  * shape of the last step (`shape ta tb M N K calls gflop_per_s`).
- * --chunk-rows R: vit_set_chunk_rows (jepa.h): forward chunks of about R
+ * --chunk-rows R: vit_set_chunk_rows (jepa.h): forward and backward chunks of about R
  * rows, 0 one pass, -1 (the default) VIT_CHUNK_ROWS.
  * Under mpirun every rank steps its own batch and the gradients are
  * all-reduced as in training (allreduce_wait is then the real wait).

@@ -524,11 +524,12 @@ static void test_stack_rows(void) {
     check_stack_rows(32, 4, asc, 6);
 }
 
-/* The chunked forward (vit_set_chunk_rows) against one pass with each
- * kernel threaded on its own and each product packing its weight per call:
- * outputs bitwise equal (where ops_packed(): both run our register
- * tiles), and for a stack that keeps its activations the backward's
- * d(input) and weight gradients too. Chunks of 2 sequences over 5 (a short
+/* The chunked forward and backward (vit_set_chunk_rows) against one pass
+ * with each kernel threaded on its own and each product packing its weight
+ * per call: outputs bitwise equal (where ops_packed(): both run our
+ * register tiles), and for a stack that keeps its activations the
+ * backward's d(input) too; the weight gradients, summed chunk after chunk,
+ * to rounding (1e-5 of the largest). Chunks of 2 sequences over 5 (a short
  * last chunk; at 2 threads a team takes them); non-causal with listed rows
  * (ascending, or in any order), causal, forward-only; `big` allocates the
  * stack for more and longer sequences than the forward runs. */
@@ -572,13 +573,18 @@ static void check_stack_chunks(int keep, int causal, const int *rows, int big) {
         e = fmax(e, fabs(out[0][i] - out[1][i]));
         n = fmax(n, fabs(out[0][i]));
     }
+    double ge = 0, gn = 0;
+    for (size_t i = 0; keep && i < np; i++) {
+        ge = fmax(ge, fabs(G[0][i] - G[1][i]));
+        gn = fmax(gn, fabs(G[0][i]));
+    }
     int same = !memcmp(out[0], out[1], sizeof(float) * nout * C);
-    if (keep)
-        same &= !memcmp(G[0], G[1], sizeof(float) * np) &&
-                !memcmp(d[0], d[1], sizeof(float) * M * C);
-    printf("\n    keep %d causal %d rows %s big %d: %s (max output diff %.2e of %.2e)", keep,
-           causal, rows ? "listed" : "all", big, same ? "bitwise equal" : "different", e, n);
+    if (keep) same &= !memcmp(d[0], d[1], sizeof(float) * M * C);
+    printf("\n    keep %d causal %d rows %s big %d: outputs%s %s (max output diff %.2e of "
+           "%.2e; weight gradients %.2e of %.2e)", keep, causal, rows ? "listed" : "all", big,
+           keep ? ", d(input)" : "", same ? "bitwise equal" : "different", e, n, ge, gn);
     CU_ASSERT(n > 0 && e <= 1e-5 * n);
+    CU_ASSERT(!keep || (gn > 0 && ge <= 1e-5 * gn));
     if (ops_packed()) {
         CU_ASSERT(same);
     }

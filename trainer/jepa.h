@@ -106,8 +106,13 @@ void ops_pack_reserve(size_t floats);
  * (ops_pack_reserve decides that path; the chunks always run packed);
  * VIT_CHUNK_AUTO (the default): VIT_CHUNK_ROWS. One pass also where a stack
  * has fewer sequences than threads, or nested regions are active
- * (omp_get_max_active_levels() > 1; libgomp's default is 1). Returns the
- * previous value. Process-wide: set it before training. */
+ * (omp_get_max_active_levels() > 1; libgomp's default is 1). The backward
+ * (but for a listed-rows last block) runs block by block in chunks of
+ * rows / T sequences (at least one; 0: one pass), each kernel threaded on
+ * its own: d(input) is the one pass's bit for bit, the weight gradients
+ * sum chunk after chunk (their rounding follows the partition, which never
+ * depends on the thread count). Returns the previous value. Process-wide:
+ * set it before training. */
 #define VIT_CHUNK_AUTO (-1)
 #define VIT_CHUNK_ROWS 768
 int vit_set_chunk_rows(int rows);
@@ -141,6 +146,12 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout,
  * pass needed); dw and db still accumulate. */
 void linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
                          const float *inp, const float *w, int M, int K, int N);
+
+/* linear_backward_set on W (N, K) packed beforehand by infer_pack_rows(wp,
+ * w, N, K) (the same bits for dinp): a block's backward packs each weight
+ * once and runs it over several row chunks. Aborts unless ops_packed(). */
+void linear_backward_packed(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *wp, int M, int K, int N);
 
 /* Per-row LayerNorm over C; w, b may be NULL (no affine). mean/rstd (M). */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,

@@ -111,12 +111,9 @@ void linear_residual_forward(float *out, const float *res, const float *inp, con
     ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 1.0f, out, N);
 }
 
-/* dinp = beta dinp + dout w (beta 0: written, the old values never read) */
-static void linear_backward_beta(float *dinp, float beta, float *dw, float *db, const float *dout,
-                                 const float *inp, const float *w, int M, int K, int N) {
-    if (dinp && !packed_product(dinp, NULL, dout, w, 0, NULL, beta != 0.0f ? dinp : NULL, M, N,
-                                K, 0))
-        ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, beta, dinp, K);
+/* dw += dout^T inp and db += dout's column sums (either may be NULL) */
+static void weight_grads(float *dw, float *db, const float *dout, const float *inp, int M, int K,
+                         int N) {
     if (dw) linear_dw(dw, db, dout, inp, M, N, K);
     if (db && !dw) {
         /* column sums; each thread owns a column range so no reduction races */
@@ -130,6 +127,26 @@ static void linear_backward_beta(float *dinp, float beta, float *dw, float *db, 
             }
         }
     }
+}
+
+/* dinp = beta dinp + dout w (beta 0: written, the old values never read) */
+static void linear_backward_beta(float *dinp, float beta, float *dw, float *db, const float *dout,
+                                 const float *inp, const float *w, int M, int K, int N) {
+    if (dinp && !packed_product(dinp, NULL, dout, w, 0, NULL, beta != 0.0f ? dinp : NULL, M, N,
+                                K, 0))
+        ops_sgemm(0, 0, M, K, N, 1.0f, dout, N, w, K, beta, dinp, K);
+    weight_grads(dw, db, dout, inp, M, K, N);
+}
+
+void linear_backward_packed(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *wp, int M, int K, int N) {
+    JEPA_ASSERT(ops_packed());
+    double t0 = prof_now();
+    infer_linear_pre(dinp, NULL, dout, wp, NULL, NULL, M, N, K, 0);
+    prof_kernel_add(PROF_K_SGEMM, t0);
+    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
+    prof_shape_note(0, 0, M, K, N);
+    weight_grads(dw, db, dout, inp, M, K, N);
 }
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,

@@ -144,17 +144,25 @@ static void blk_kn(int C, int Hd, int kn[4][2]) {
     memcpy(kn, v, sizeof v);
 }
 
-static size_t blk_pack_floats(int C, int Hd) {
+/* their offsets in the block's table, in blk_kn's order */
+static const int blk_widx[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
+
+/* floats of a block's four weights packed for the forward (back 0: infer_pack
+ * of W (N, K)) or for the backward's d(inp) = d(out) W (back 1:
+ * infer_pack_rows of W as a (N, K) matrix) */
+static size_t blk_pack_floats_dir(int C, int Hd, int back) {
     int kn[4][2];
     blk_kn(C, Hd, kn);
     size_t n = 0;
-    for (int i = 0; i < 4; i++) n += infer_pack_floats(kn[i][0], kn[i][1]);
+    for (int i = 0; i < 4; i++) n += infer_pack_floats(kn[i][back], kn[i][!back]);
     return n;
 }
 
-/* One buffer for every stack's packed forward weights: a stack needs it only
- * while its own forward runs, and the stacks of a process run one at a time
- * (vit.h). Held by every live vit_acts, sized for the largest, freed with
+static size_t blk_pack_floats(int C, int Hd) { return blk_pack_floats_dir(C, Hd, 0); }
+
+/* One buffer for every stack's packed weights: a stack needs it only while
+ * its own forward or one block's backward runs, and the stacks of a process
+ * run one at a time (vit.h). Held by every live vit_acts, sized for the largest, freed with
  * the last. */
 static float *wpack;
 static size_t wpack_cap;
@@ -203,7 +211,8 @@ void vit_acts_init(vit_acts *a, int L, int S, int T, int C, int Hd, int H, int k
     a->lidx = JEPA_MALLOC(sizeof(int) * M);
     a->pos = JEPA_MALLOC(sizeof(int) * M);
     a->skeys = JEPA_MALLOC(sizeof(int64_t) * M);
-    wpack_hold(ops_packed() ? (size_t)L * blk_pack_floats(C, Hd) : 0);
+    size_t fwd = (size_t)L * blk_pack_floats(C, Hd), back = blk_pack_floats_dir(C, Hd, 1);
+    wpack_hold(!ops_packed() ? 0 : keep && back > fwd ? back : fwd);
     a->wpack_held = 1;
 }
 
@@ -339,7 +348,6 @@ static int rows_per_chunk(void) {
 
 /* Packs blocks [0, nl)'s forward weights into wpack, block after block */
 static void pack_blocks(vit_acts *a, const float *base, const size_t *blk, int nl) {
-    static const int widx[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
     int kn[4][2];
     blk_kn(a->C, a->Hd, kn);
     float *wp = wpack;
@@ -347,7 +355,7 @@ static void pack_blocks(vit_acts *a, const float *base, const size_t *blk, int n
     JEPA_ASSERT(!omp_in_parallel()); /* one wpack per process (vit.h) */
     for (int l = 0; l < nl; l++)
         for (int i = 0; i < 4; i++) {
-            infer_pack(wp, base + blk[(size_t)l * BLK_N + widx[i]], kn[i][0], kn[i][1]);
+            infer_pack(wp, base + blk[(size_t)l * BLK_N + blk_widx[i]], kn[i][0], kn[i][1]);
             wp += infer_pack_floats(kn[i][0], kn[i][1]);
         }
 }
@@ -449,22 +457,84 @@ void jepa_grads_ready(jepa_model *m, size_t lo) {
     if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, lo);
 }
 
+/* linear_backward_set, on W packed once (wp) where the caller packed it */
+static void lin_back(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                     const float *w, const float *wp, int M, int K, int N) {
+    if (wp) linear_backward_packed(dinp, dw, db, dout, inp, wp, M, K, N);
+    else linear_backward_set(dinp, dw, db, dout, inp, w, M, K, N);
+}
+
 /* Backward of block_rest_forward over M rows: dres is d(out) on entry and
  * d(mid) on return; d(atty) is written into datty. The branch gradients are
- * written, not accumulated (no zero passes). */
+ * written, not accumulated (no zero passes). wq: the block's weights packed
+ * by pack_block_back (blk_widx order), or NULL (each packed per call). */
 static void block_rest_backward(const vit_acts *a, vit_scratch *sc, const blk_slot *b,
                                 const float *base, float *gbase, const size_t *o,
-                                const float *atty, int M, float *dres, float *datty) {
+                                const float *atty, int M, float *dres, float *datty,
+                                const float *const *wq) {
     int C = a->C, Hd = a->Hd;
-    linear_backward_set(sc->dfcg, gbase + o[BLK_FC2W], gbase + o[BLK_FC2B], dres, b->fcg,
-                        base + o[BLK_FC2W], M, Hd, C);
+    lin_back(sc->dfcg, gbase + o[BLK_FC2W], gbase + o[BLK_FC2B], dres, b->fcg,
+             base + o[BLK_FC2W], wq ? wq[3] : NULL, M, Hd, C);
     gelu_backward_inplace(sc->dfcg, b->fch, (size_t)M * Hd);
-    linear_backward_set(sc->dln, gbase + o[BLK_FC1W], gbase + o[BLK_FC1B], sc->dfcg, b->ln2,
-                        base + o[BLK_FC1W], M, C, Hd);
+    lin_back(sc->dln, gbase + o[BLK_FC1W], gbase + o[BLK_FC1B], sc->dfcg, b->ln2,
+             base + o[BLK_FC1W], wq ? wq[2] : NULL, M, C, Hd);
     layernorm_backward(dres, gbase + o[BLK_LN2W], gbase + o[BLK_LN2B], sc->dln, b->mid,
                        base + o[BLK_LN2W], b->ln2m, b->ln2r, M, C);
-    linear_backward_set(datty, gbase + o[BLK_PROJW], gbase + o[BLK_PROJB], dres, atty,
-                        base + o[BLK_PROJW], M, C, C);
+    lin_back(datty, gbase + o[BLK_PROJW], gbase + o[BLK_PROJB], dres, atty,
+             base + o[BLK_PROJW], wq ? wq[1] : NULL, M, C, C);
+}
+
+/* Backward of the block's input LayerNorm and qkv product over M rows (x:
+ * the block's input), from d(qkv) in sc->dqkv: dres += d(x) */
+static void qkv_backward(const vit_acts *a, vit_scratch *sc, const blk_slot *b,
+                         const float *base, float *gbase, const size_t *o, const float *x,
+                         int M, float *dres, const float *const *wq) {
+    int C = a->C;
+    lin_back(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, b->ln1,
+             base + o[BLK_QKVW], wq ? wq[0] : NULL, M, C, 3 * C);
+    layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], sc->dln, x,
+                       base + o[BLK_LN1W], b->ln1m, b->ln1r, M, C);
+}
+
+/* Packs block o's four weights for the backward's d(inp) = d(out) W into
+ * wpack (infer_pack_rows of each W (N, K)); wq[i] the i-th of blk_widx */
+static void pack_block_back(const vit_acts *a, const float *base, const size_t *o,
+                            const float *wq[4]) {
+    int kn[4][2];
+    blk_kn(a->C, a->Hd, kn);
+    JEPA_ASSERT(blk_pack_floats_dir(a->C, a->Hd, 1) <= wpack_cap);
+    JEPA_ASSERT(!omp_in_parallel()); /* one wpack per process (vit.h) */
+    float *wp = wpack;
+    for (int i = 0; i < 4; i++) {
+        infer_pack_rows(wp, base + o[blk_widx[i]], kn[i][1], kn[i][0]);
+        wq[i] = wp;
+        wp += infer_pack_floats(kn[i][1], kn[i][0]);
+    }
+}
+
+/* Sequences per chunk of the backward: about chunk_rows rows (at least
+ * one sequence), S for one pass. Never the thread count's: the weight
+ * gradients sum chunk after chunk, so their bits follow the partition. */
+static int backward_seqs(int S, int T) {
+    int rows = chunk_rows == VIT_CHUNK_AUTO ? VIT_CHUNK_ROWS : chunk_rows;
+    if (rows <= 0) return S;
+    int cs = rows / T > 0 ? rows / T : 1;
+    return cs < S ? cs : S;
+}
+
+/* Block l's whole backward over sequences [s0, s0 + ns): dres (all rows) is
+ * d(out) on entry and d(in) on return for those rows; the chunk's gradient
+ * scratch (sc) stays in cache from one kernel to the next. */
+static void block_backward_seqs(const vit_acts *a, vit_scratch *sc, const float *base,
+                                float *gbase, const size_t *o, int l, int s0, int ns, int T,
+                                float *dres, const float *const *wq) {
+    int C = a->C, m = ns * T;
+    size_t r0 = (size_t)s0 * T;
+    blk_slot b = slot_rows(a, l, s0, T);
+    float *dr = dres + r0 * C;
+    block_rest_backward(a, sc, &b, base, gbase, o, b.atty, m, dr, sc->datty, wq);
+    attention_backward(sc->dqkv, sc->datty, b.qkv, b.att, ns, T, C, a->H, sc->attn);
+    qkv_backward(a, sc, &b, base, gbase, o, vit_res(a, l) + r0 * C, m, dr, wq);
 }
 
 /* The listed rows' d(mid) (dres, compact) to every row of the block: zeros
@@ -478,14 +548,14 @@ static void rows_expand(const vit_acts *a, vit_scratch *sc, int M, float *dres) 
 
 void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float *base,
                         float *gbase, const size_t *blk, int S, int T, float *dres) {
-    int M = S * T, C = a->C;
+    int M = S * T, C = a->C, cs = backward_seqs(S, T);
     JEPA_ASSERT(a->keep && (size_t)M <= sc->Mmax);
     for (int l = a->L - 1; l >= 0; l--) {
         const size_t *o = blk + (size_t)l * BLK_N;
-        blk_slot b = slot_of(a, l);
-        float *x = vit_res(a, l);
         if (a->rows && l == a->L - 1) { /* d(atty) compact in sc->dln */
-            block_rest_backward(a, sc, &b, base, gbase, o, a->asub, a->nrows, dres, sc->dln);
+            blk_slot b = slot_of(a, l);
+            block_rest_backward(a, sc, &b, base, gbase, o, a->asub, a->nrows, dres, sc->dln,
+                                NULL);
             rows_expand(a, sc, M, dres);
             const float *dao = sc->dln;
             if (a->permuted) { /* d(atty) to ascending order */
@@ -494,14 +564,14 @@ void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float
             }
             attention_backward_rows(sc->dqkv, dao, b.qkv, b.att, S, T, C, a->H, a->qrows,
                                     a->nrows, sc->attn);
-        } else { /* attention branch: dres is now d(mid) */
-            block_rest_backward(a, sc, &b, base, gbase, o, b.atty, M, dres, sc->datty);
-            attention_backward(sc->dqkv, sc->datty, b.qkv, b.att, S, T, C, a->H, sc->attn);
+            qkv_backward(a, sc, &b, base, gbase, o, vit_res(a, l), M, dres, NULL);
+        } else { /* chunks of sequences, each block's weights packed once */
+            const float *wq[4], *const *pw = NULL;
+            if (ops_packed() && cs < S) pack_block_back(a, base, o, wq), pw = wq;
+            for (int s0 = 0; s0 < S; s0 += cs)
+                block_backward_seqs(a, sc, base, gbase, o, l, s0, S - s0 < cs ? S - s0 : cs, T,
+                                    dres, pw);
         }
-        linear_backward_set(sc->dln, gbase + o[BLK_QKVW], gbase + o[BLK_QKVB], sc->dqkv, b.ln1,
-                            base + o[BLK_QKVW], M, C, 3 * C);
-        layernorm_backward(dres, gbase + o[BLK_LN1W], gbase + o[BLK_LN1B], sc->dln, x,
-                           base + o[BLK_LN1W], b.ln1m, b.ln1r, M, C);
         if (m && gbase == m->grads) jepa_grads_ready(m, o[0]); /* block l's tensors are final */
     }
 }

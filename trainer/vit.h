@@ -5,8 +5,8 @@
  * A network is a run of named tensors in the model's one parameter buffer;
  * an objective adds its tensors with table_add / table_add_block and keeps
  * the returned offsets. A block stack runs S sequences of T tokens each as
- * one (S*T, C) matrix: the backward's products over every row at once, the
- * forward's over chunks of whole sequences (jepa.h, vit_set_chunk_rows).
+ * one (S*T, C) matrix, forward and backward in chunks of whole sequences
+ * (jepa.h, vit_set_chunk_rows).
  * Stack forwards share one packed-weight buffer: they run one at a time,
  * never from two threads or inside a parallel region. */
 #ifndef JEPA_VIT_H
