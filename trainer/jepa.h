@@ -106,13 +106,13 @@ void ops_pack_reserve(size_t floats);
  * (ops_pack_reserve decides that path; the chunks always run packed);
  * VIT_CHUNK_AUTO (the default): VIT_CHUNK_ROWS. One pass also where a stack
  * has fewer sequences than threads, or nested regions are active
- * (omp_get_max_active_levels() > 1; libgomp's default is 1). The backward
- * (but for a listed-rows last block) runs block by block in chunks of
- * rows / T sequences (at least one; 0: one pass), each kernel threaded on
- * its own: d(input) is the one pass's bit for bit, the weight gradients
- * sum chunk after chunk (their rounding follows the partition, which never
- * depends on the thread count). Returns the previous value. Process-wide:
- * set it before training. */
+ * (omp_get_max_active_levels() > 1; libgomp's default is 1). Where
+ * ops_packed(), the backward (but for a listed-rows last block) runs block
+ * by block in chunks of rows / T sequences (at least one; 0: one pass),
+ * each kernel threaded on its own: d(input) is the one pass's bit for bit,
+ * the weight gradients sum chunk after chunk (their rounding follows the
+ * partition, which never depends on the thread count). Returns the
+ * previous value. Process-wide: set it before training. */
 #define VIT_CHUNK_AUTO (-1)
 #define VIT_CHUNK_ROWS 768
 int vit_set_chunk_rows(int rows);

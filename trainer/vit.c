@@ -548,7 +548,7 @@ static void rows_expand(const vit_acts *a, vit_scratch *sc, int M, float *dres) 
 
 void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float *base,
                         float *gbase, const size_t *blk, int S, int T, float *dres) {
-    int M = S * T, C = a->C, cs = backward_seqs(S, T);
+    int M = S * T, C = a->C, cs = ops_packed() ? backward_seqs(S, T) : S; /* as the forward */
     JEPA_ASSERT(a->keep && (size_t)M <= sc->Mmax);
     for (int l = a->L - 1; l >= 0; l--) {
         const size_t *o = blk + (size_t)l * BLK_N;
@@ -567,7 +567,10 @@ void vit_stack_backward(jepa_model *m, vit_acts *a, vit_scratch *sc, const float
             qkv_backward(a, sc, &b, base, gbase, o, vit_res(a, l), M, dres, NULL);
         } else { /* chunks of sequences, each block's weights packed once */
             const float *wq[4], *const *pw = NULL;
-            if (ops_packed() && cs < S) pack_block_back(a, base, o, wq), pw = wq;
+            if (cs < S) {
+                pack_block_back(a, base, o, wq);
+                pw = wq;
+            }
             for (int s0 = 0; s0 < S; s0 += cs)
                 block_backward_seqs(a, sc, base, gbase, o, l, s0, S - s0 < cs ? S - s0 : cs, T,
                                     dres, pw);

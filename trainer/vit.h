@@ -7,8 +7,8 @@
  * the returned offsets. A block stack runs S sequences of T tokens each as
  * one (S*T, C) matrix, forward and backward in chunks of whole sequences
  * (jepa.h, vit_set_chunk_rows).
- * Stack forwards share one packed-weight buffer: they run one at a time,
- * never from two threads or inside a parallel region. */
+ * Stack forwards and backwards share one packed-weight buffer: they run one
+ * at a time, never from two threads or inside a parallel region. */
 #ifndef JEPA_VIT_H
 #define JEPA_VIT_H
 
