@@ -75,6 +75,42 @@ static uint64_t hash_keys(uint64_t h, const jepa_spec *s, const char *const *key
     return h;
 }
 
+/* FNV-1a of the common keys, then the objective's */
+static uint64_t train_hash_of(const jepa_spec *s) {
+    const objective_ops *ops = objective_find(s->objective);
+    JEPA_ASSERT(ops);
+    return hash_keys(hash_keys(0xcbf29ce484222325ULL, s, common_keys), s, ops->hash_keys);
+}
+
+/* After a refused resume of checkpoint ckpt: where the spec.resolved.yaml
+ * of its run (beside it, or beside its checkpoints/ directory; not yet
+ * rewritten) hashes to other training settings than this spec, the first
+ * key that differs goes on err as "(KEY is A here, B in FILE)". Nothing
+ * where that file is missing or unreadable, or its objective or settings
+ * are this spec's. */
+static void name_changed_key(const jepa_spec *s, const char *ckpt, char *err, size_t errlen) {
+    char path[4096], why[SPEC_ERR_MAX], a[SPEC_STR_MAX], b[SPEC_STR_MAX];
+    const char *slash = strrchr(ckpt, '/');
+    int n = slash ? (int)(slash - ckpt) : 0; /* the checkpoint's directory: ckpt[0, n) */
+    if (n >= 12 && !strncmp(ckpt + n - 12, "/checkpoints", 12)) n -= 12;
+    snprintf(path, sizeof path, "%.*s%sspec.resolved.yaml", n, ckpt, slash ? "/" : "");
+    static jepa_spec old; /* rank 0, setup only; large for a stack */
+    spec_defaults(&old);
+    if (access(path, R_OK) != 0 || spec_load_file(&old, path, why, sizeof why) != 0 ||
+        strcmp(old.objective, s->objective) != 0 || train_hash_of(&old) == train_hash_of(s))
+        return;
+    const char *const *lists[2] = {common_keys, objective_find(s->objective)->hash_keys};
+    for (int l = 0; l < 2; l++)
+        for (size_t k = 0; lists[l] && lists[l][k]; k++) {
+            const char *key = lists[l][k];
+            if (spec_get(s, key, a, sizeof a) || spec_get(&old, key, b, sizeof b) || !strcmp(a, b))
+                continue;
+            size_t e = strlen(err);
+            snprintf(err + e, errlen - e, " (%s is %s here, %s in %s)", key, a, b, path);
+            return;
+        }
+}
+
 void train_meta_init(ckpt_meta *m, const jepa_spec *s, int world) {
     memset(m, 0, sizeof *m);
     m->model_hash = spec_model_hash(s);
@@ -83,9 +119,7 @@ void train_meta_init(ckpt_meta *m, const jepa_spec *s, int world) {
         JEPA_ASSERT(spec_get(s, ckpt_model_keys[i], v, sizeof v) == 0);
         m->model[i] = (int32_t)strtol(v, NULL, 10);
     }
-    const objective_ops *ops = objective_find(s->objective);
-    JEPA_ASSERT(ops);
-    m->train_hash = hash_keys(hash_keys(0xcbf29ce484222325ULL, s, common_keys), s, ops->hash_keys);
+    m->train_hash = train_hash_of(s);
     m->world = (uint32_t)world;
     m->seed = (uint64_t)s->seed;
     snprintf(m->objective, sizeof m->objective, "%s", s->objective);
@@ -115,6 +149,11 @@ int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, 
     } else {
         snprintf(path, plen, "%s", s->resume);
         rc = ckpt_load(s->resume, m, want, got, err, errlen);
+    }
+    if (rc == CKPT_ERR_MISMATCH) { /* auto: the run's own files, path may be unset */
+        char at[SPEC_STR_MAX + 32];
+        snprintf(at, sizeof at, "%s/checkpoint.bin", s->run_dir);
+        name_changed_key(s, strcmp(s->resume, "auto") ? s->resume : at, err, errlen);
     }
     if (rc != CKPT_OK) return -1;
     if (s->train.steps > 0 && s->train.steps != got->total_steps) {

@@ -9,9 +9,11 @@
 #     exit 75, and the resumed run equals the straight one;
 #   - a damaged newest checkpoint (flipped byte, truncated): a warning
 #     naming it, fallback to the previous one, the straight run's hash;
-#   - another model config, a world size that does not divide the global
-#     batch, resume: none over an existing run: refused in one line naming
-#     the file / run dir, the run directory left as it was (resuming on
+#   - another model config, other training settings (the line names the
+#     key and both values, from the checkpoint's run's spec.resolved.yaml),
+#     a world size that does not divide the global batch, resume: none over
+#     an existing run: refused in one line naming the file / run dir, the
+#     run directory left as it was (resuming on
 #     another world size that divides it: tests/e2e/elastic.sh);
 #   - an injected NaN (gradient, loss; 1 and 2 ranks): exit 3 naming the
 #     step, no checkpoint written, the existing ones byte-identical;
@@ -169,6 +171,15 @@ case "$RC:$ERR" in 0:*) bad "3 ranks on a global batch of 64: resumed" ;;
     ok "3 ranks on a global batch of 64 refused in one line naming both" ;;
   *) bad "3 ranks on a global batch of 64: rc $RC: $ERR" ;; esac
 [ "$(sums "$T/a2")" = "$BEFORE" ] && ok "the refused resume left the run directory as it was" || bad "the refused resume changed $T/a2"
+BEFORE=$(sums "$T/b1")
+run lr "$TR" "$SPEC" "${SMALL[@]}" --set optim.lr=0.0123 --set run.dir="$T/b1" --set resume=auto
+expect_error "another optim.lr refused, naming the key" 4 "$T/b1/checkpoints/step-00000040.ckpt" \
+  "other training settings" "(optim.lr is 0.0123 here, " " in $T/b1/spec.resolved.yaml)"
+[ "$(sums "$T/b1")" = "$BEFORE" ] && ok "the refused resume left the run directory as it was" || bad "the refused lr resume changed $T/b1"
+run seedp "$TR" "$SPEC" "${SMALL[@]}" --set seed=77 --set run.dir="$T/other2" \
+  --set resume="$T/b1/checkpoints/step-00000036.ckpt"
+expect_error "resume=PATH with another seed names it from that run's spec" 4 \
+  "(seed is 77 here, " " in $T/b1/spec.resolved.yaml)"
 run none "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b1"
 expect_error "resume: none over a run with checkpoints refused" 4 "run.dir $T/b1 already holds checkpoints" "resume=auto"
 run rdir "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/rdir" --set resume="$T"
