@@ -158,6 +158,14 @@ static inline __attribute__((always_inline)) void
 rows_tile(float *out, float *pre, const float *inp, const float *w, const float *b,
           const float *res, int K, int N, int c, int cc, int gelu, const int RB) {
     enum { NV = INFER_PC / VW };
+    /* the epilogue's lines, asked for while the k loop runs: a product's
+     * output is usually cold (written for the first time), and with K 64 -
+     * 128 the stores' misses took a third of the tile's time */
+    for (int r = 0; r < RB; r++) {
+        __builtin_prefetch(out + (size_t)r * N + c, 1, 3);
+        if (pre) __builtin_prefetch(pre + (size_t)r * N + c, 1, 3);
+        if (res) __builtin_prefetch(res + (size_t)r * N + c, 0, 3);
+    }
     vfl acc[INFER_PR][NV];
     for (int r = 0; r < RB; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = (vfl){0};
