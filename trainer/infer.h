@@ -21,8 +21,15 @@
 
 #include "encoder.h"
 
-/* Columns per packed panel: two 16-float vectors. */
+/* Columns per packed panel: AVX-512's tile, two 16-float vectors; other
+ * builds' tiles are 16 columns wide, and a panel of exactly their width
+ * keeps a tile's weight rows contiguous (with 32, each tile read every
+ * other 64-byte line, and K = 512 rows no longer fit L1). */
+#if defined(__AVX512F__)
 #define INFER_NR 32
+#else
+#define INFER_NR 16
+#endif
 
 /* 1 where training's products against weights run on infer_linear_pre
  * (ops.c): AVX-512 builds, and AVX2 builds with FMA (as fast as
