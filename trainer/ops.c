@@ -52,6 +52,17 @@ void ops_pack_reserve(size_t floats) {
     pack_cap = floats;
 }
 
+/* infer_linear_pre on weights packed (wt 1: infer_pack, 0: infer_pack_rows),
+ * timed and counted as one product from t0 */
+static void packed_run(double t0, int wt, float *out, float *pre, const float *inp,
+                       const float *wp, const float *b, const float *res, int M, int K, int N,
+                       int gelu) {
+    infer_linear_pre(out, pre, inp, wp, b, res, M, K, N, gelu);
+    prof_kernel_add(PROF_K_SGEMM, t0);
+    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
+    prof_shape_note(0, wt, M, N, K);
+}
+
 /* out (M, N) = inp (M, K) @ op(w) + b (+ res), pre as infer_linear_pre;
  * op(w) = w^T for w (N, K) (wt 1) or w (K, N) (wt 0). Returns 0, having
  * done nothing, where the packed product does not apply. */
@@ -63,10 +74,7 @@ static int packed_product(float *out, float *pre, const float *inp, const float 
     double t0 = prof_now();
     if (wt) infer_pack(pack_buf, w, K, N);
     else infer_pack_rows(pack_buf, w, K, N);
-    infer_linear_pre(out, pre, inp, pack_buf, b, res, M, K, N, gelu);
-    prof_kernel_add(PROF_K_SGEMM, t0);
-    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
-    prof_shape_note(0, wt, M, N, K);
+    packed_run(t0, wt, out, pre, inp, pack_buf, b, res, M, K, N, gelu);
     return 1;
 #else
     (void)out; (void)pre; (void)inp; (void)w; (void)wt; (void)b; (void)res;
@@ -80,11 +88,7 @@ int ops_packed(void) { return INFER_PACKED; }
 void linear_forward_packed(float *out, float *pre, const float *inp, const float *wp,
                            const float *b, const float *res, int M, int K, int N, int gelu) {
     JEPA_ASSERT(ops_packed());
-    double t0 = prof_now();
-    infer_linear_pre(out, pre, inp, wp, b, res, M, K, N, gelu);
-    prof_kernel_add(PROF_K_SGEMM, t0);
-    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
-    prof_shape_note(0, 1, M, N, K);
+    packed_run(prof_now(), 1, out, pre, inp, wp, b, res, M, K, N, gelu);
 }
 
 void linear_forward(float *out, const float *inp, const float *w, const float *b,
@@ -141,11 +145,7 @@ static void linear_backward_beta(float *dinp, float beta, float *dw, float *db, 
 void linear_backward_packed(float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *wp, int M, int K, int N) {
     JEPA_ASSERT(ops_packed());
-    double t0 = prof_now();
-    infer_linear_pre(dinp, NULL, dout, wp, NULL, NULL, M, N, K, 0);
-    prof_kernel_add(PROF_K_SGEMM, t0);
-    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
-    prof_shape_note(0, 0, M, K, N);
+    packed_run(prof_now(), 0, dinp, NULL, dout, wp, NULL, NULL, M, N, K, 0);
     weight_grads(dw, db, dout, inp, M, K, N);
 }
 

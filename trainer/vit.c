@@ -162,8 +162,8 @@ static size_t blk_pack_floats(int C, int Hd) { return blk_pack_floats_dir(C, Hd,
 
 /* One buffer for every stack's packed weights: a stack needs it only while
  * its own forward or one block's backward runs, and the stacks of a process
- * run one at a time (vit.h). Held by every live vit_acts, sized for the largest, freed with
- * the last. */
+ * run one at a time (vit.h). Held by every live vit_acts, sized for the
+ * largest, freed with the last. */
 static float *wpack;
 static size_t wpack_cap;
 static int wpack_users;
