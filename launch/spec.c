@@ -546,7 +546,6 @@ static const char *const divisible_keys[][2] = {
     {"model.width", "model.heads"},
     {"model.pred_width", "model.pred_heads"},
     {"eval.every_steps", "train.log_every"}, /* a probe lands on a logged line */
-    {"lejepa.local_size", "model.patch"},
 };
 
 static double key_double(const char *key, const jepa_spec *s) {
@@ -607,6 +606,15 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
         if (x % y)
             return fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
                         divisible_keys[i][1], y);
+    }
+    /* only LeJEPA's local views read the key (obj_lejepa.c checks the same) */
+    if (!strcmp(s->objective, "lejepa") && s->lejepa.local_views > 0) {
+        if (s->lejepa.local_size % s->model.patch)
+            return fail(err, errlen, "lejepa.local_size: %d is not a multiple of model.patch (%d)",
+                        s->lejepa.local_size, s->model.patch);
+        if (s->lejepa.local_size > s->model.img_size) /* a local view is a smaller crop */
+            return fail(err, errlen, "lejepa.local_size: %d is larger than model.img_size (%d)",
+                        s->lejepa.local_size, s->model.img_size);
     }
     if (s->eval.pool_blocks > s->model.depth)
         return fail(err, errlen, "eval.pool_blocks: %d exceeds model.depth %d (the encoder's blocks)",

@@ -101,7 +101,7 @@ const spec_key spec_keys[] = {
     {"lejepa.local_views", SPEC_INT, F(lejepa.local_views), 0, 32, 0, "4", NULL,
      "small augmented views per image (lejepa.local_size pixels)"},
     {"lejepa.local_size", SPEC_INT, F(lejepa.local_size), 4, 1024, 0, "16", NULL,
-     "side of a local view in pixels; a multiple of model.patch"},
+     "side of a local view in pixels; a multiple of model.patch, at most model.img_size"},
     {"lejepa.proj_hidden", SPEC_INT, F(lejepa.proj_hidden), 8, 8192, 0, "512", NULL,
      "projector hidden width (Linear-LayerNorm-GELU twice, then Linear)"},
     {"lejepa.proj_dim", SPEC_INT, F(lejepa.proj_dim), 2, 4096, 0, "64", NULL,

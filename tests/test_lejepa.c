@@ -334,6 +334,9 @@ static void test_refusals(void) {
     tiny_spec(&s, 2, 2, 2, 0.05);
     s.lejepa.local_size = 5;
     expect_refusal(&s, NULL, "lejepa.local_size: 5");
+    tiny_spec(&s, 2, 2, 2, 0.05); /* a local view larger than the image */
+    s.lejepa.local_size = s.model.img_size + s.model.patch;
+    expect_refusal(&s, NULL, "is larger than model.img_size");
     tiny_spec(&s, 2, 2, 2, 0.05);
     s.aug.global_scale_min = 0.9;
     s.aug.global_scale_max = 0.5;

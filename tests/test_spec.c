@@ -474,7 +474,7 @@ static void test_load_file(void) {
 
 static void test_validate_cross_field(void) {
     static const struct {
-        const char *set[2], *want; /* NULL: the spec must be valid */
+        const char *set[3], *want; /* NULL: the spec must be valid */
     } rows[] = {
         {{"train.steps=0", "train.minutes=0"}, "train.steps, train.epochs, train.minutes: all are 0"},
         {{"train.steps=100", "train.minutes=0"}, NULL},
@@ -500,12 +500,19 @@ static void test_validate_cross_field(void) {
         {{"plan.topk=300", NULL}, NULL},
         {{"plan.execute=3", "plan.horizon=2"}, "plan.execute: 3 blocks is more than plan.horizon (2)"},
         {{"plan.execute=5", NULL}, NULL},
+        /* lejepa.local_size matters to LeJEPA's local views only */
+        {{"model.patch=7", NULL}, NULL},
+        {{"objective=lejepa", "model.patch=7"}, "lejepa.local_size: 16 is not a multiple of model.patch (7)"},
+        {{"objective=lejepa", "model.patch=7", "lejepa.local_size=14"}, NULL},
+        {{"objective=lejepa", "model.patch=7", "lejepa.local_views=0"}, NULL},
+        {{"objective=lejepa", "lejepa.local_size=32"}, "lejepa.local_size: 32 is larger than model.img_size (28)"},
+        {{"objective=lejepa", "lejepa.local_size=28"}, NULL},
     };
     for (size_t i = 0; i < COUNT(rows); i++) {
         jepa_spec s;
         char err[SPEC_ERR_MAX] = "";
         spec_defaults(&s);
-        for (int j = 0; j < 2; j++)
+        for (int j = 0; j < 3; j++)
             if (rows[i].set[j]) set_ok(&s, rows[i].set[j]);
         int rc = spec_validate(&s, err, sizeof err);
         if (!rows[i].want) {

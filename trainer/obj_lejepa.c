@@ -107,6 +107,11 @@ static int lejepa_check_spec(const jepa_spec *s, const jepa_dims *d, aug_cfg *ag
                  s->lejepa.local_size, d->patch);
         return -1;
     }
+    if (s->lejepa.local_views > 0 && s->lejepa.local_size > d->img) { /* a smaller crop */
+        snprintf(err, errlen, "lejepa.local_size: %d is larger than model.img_size %d",
+                 s->lejepa.local_size, d->img);
+        return -1;
+    }
     if (s->sigreg.knots > SIGREG_MAX_KNOTS) {
         snprintf(err, errlen, "sigreg.knots: %d, at most %d", s->sigreg.knots, SIGREG_MAX_KNOTS);
         return -1;
