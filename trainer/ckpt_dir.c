@@ -206,6 +206,9 @@ int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,
     unlink(tmp);
     /* a hard link costs no space and survives the rotation of its other name */
     if (link(path, tmp) == 0 && rename(tmp, dst) == 0) {
+        /* dst already a link of path (a finished run resumed): rename
+         * succeeds and does nothing, so tmp would stay */
+        unlink(tmp);
         fsync_dir(run_dir);
         return 0;
     }

@@ -77,12 +77,22 @@ typedef struct {
 } trainer;
 
 /* ------------------------------------------------------------- signals */
-/* SIGTERM and SIGUSR1 (Slurm's warning before a time limit or preemption,
- * `#SBATCH --signal`) only set a flag; the loop turns it into an agreed
- * stop, a checkpoint and a clean exit. */
+/* SIGTERM, SIGUSR1 (Slurm's warning before a time limit or preemption,
+ * `#SBATCH --signal`) and SIGINT (Ctrl-C) only set a flag; the loop turns it
+ * into an agreed stop, a checkpoint and a clean exit. A second Ctrl-C kills
+ * at once (SA_RESETHAND), and a SIGINT the parent ignores (a shell's
+ * background job) stays ignored. */
 static volatile sig_atomic_t train_signal;
-static void on_signal(int sig) { train_signal = sig; }
-static struct sigaction old_term, old_usr1;
+static void on_signal(int sig) {
+    static const char msg[] = "jepa-train: SIGINT: stopping at the end of this step with a "
+                              "checkpoint (again: kill at once)\n";
+    train_signal = sig;
+    if (sig == SIGINT) { /* write(2) is async-signal-safe; the result does not matter */
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+    }
+}
+static struct sigaction old_term, old_usr1, old_int;
 
 static void signals_catch(void) {
     struct sigaction sa;
@@ -93,11 +103,21 @@ static void signals_catch(void) {
     train_signal = 0;
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGUSR1, &sa, &old_usr1);
+    sigaction(SIGINT, NULL, &old_int);
+    if (old_int.sa_handler != SIG_IGN) {
+        sa.sa_flags |= SA_RESETHAND;
+        sigaction(SIGINT, &sa, NULL);
+    }
 }
+
+/* After the final checkpoint: Ctrl-C during the evaluation loses nothing
+ * (a resume of the finished run evaluates again), so it kills at once. */
+static void signals_release_int(void) { sigaction(SIGINT, &old_int, NULL); }
 
 static void signals_restore(void) {
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGUSR1, &old_usr1, NULL);
+    sigaction(SIGINT, &old_int, NULL);
 }
 
 static int64_t env_step(const char *name) {
@@ -674,6 +694,7 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     r->target_std = t->nstats ? t->stat[0] : 0.0;
     double train_s = train_now_s() - t->t0;
     if (rc == 0 && t->step > t->saved) checkpoint_now(t);
+    signals_release_int();
     if (rc == 0 && stopped) {
         r->interrupted = train_signal ? (int)train_signal : SIGUSR1;
         if (t->lead) train_slurm_requeue();

@@ -5,7 +5,7 @@
 #     ema/target_std lines (k odd: the stop falls inside a log interval);
 #   - kill -9 of one rank of a 2-rank run at a random step, then resume:
 #     the straight run's param_hash;
-#   - SIGTERM (1 rank) and SIGUSR1 through mpirun (2 ranks): a checkpoint,
+#   - SIGTERM and SIGINT (1 rank) and SIGUSR1 through mpirun (2 ranks): a checkpoint,
 #     exit 75, and the resumed run equals the straight one;
 #   - a damaged newest checkpoint (flipped byte, truncated): a warning
 #     naming it, fallback to the previous one, the straight run's hash;
@@ -77,6 +77,13 @@ same_run "1 rank, 13 + resume + 27" "$T/a1" "$T/b1"
 ls "$T/b1/checkpoints" | tr '\n' ' ' | grep -qx "step-00000032.ckpt step-00000036.ckpt step-00000040.ckpt " \
   && ok "keep 3: the newest three checkpoints remain" || bad "checkpoints: $(ls "$T/b1/checkpoints" | tr '\n' ' ')"
 cmp -s "$T/b1/checkpoint.bin" "$T/b1/checkpoints/step-00000040.ckpt" && ok "checkpoint.bin is the final checkpoint" || bad "checkpoint.bin differs from the final"
+# a finished run resumed again: nothing to train, and no stray file (checkpoint.bin
+# is already a hard link of the final checkpoint: rename onto it is a no-op)
+run b1f "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b1" --set checkpoint.every_steps=4 --set resume=auto
+LEFT=$(ls -A "$T/b1" "$T/b1/checkpoints" | grep -c '\.tmp' || true)
+[ "$RC" -eq 0 ] && [ "$LEFT" -eq 0 ] && cmp -s "$T/b1/checkpoint.bin" "$T/b1/checkpoints/step-00000040.ckpt" \
+  && ok "a finished run resumed again: exit 0, no temporary file left" \
+  || bad "finished run resumed: rc $RC, $LEFT temporary files: $(ls -A "$T/b1" | tr '\n' ' ') $ERR"
 
 # ---- timed checkpoints: every 0.0001 min (~6 ms) puts one after most steps
 run m1 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/m1" --set checkpoint.every_minutes=0.0001 --set checkpoint.keep=100
@@ -126,6 +133,32 @@ if wait_step "$T/t1" 3 "$P"; then
   run t1r "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/t1" --set resume=auto
   [ "$RC" -eq 0 ] && ok "after SIGTERM: resume=auto finishes" || bad "resume after SIGTERM (rc $RC): $ERR"
   same_run "SIGTERM + resume" "$T/a1" "$T/t1"
+else
+  wait "$P"; bad "1-rank run ended before step 3 (rc $?)"
+fi
+# ---- SIGINT (Ctrl-C) as SIGTERM; job control on, or bash starts the
+# background job with SIGINT ignored (which the trainer then keeps)
+set -m
+"$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/i1" >"$T/i1.out" 2>"$T/i1.err" &
+P=$!
+set +m
+if wait_step "$T/i1" 3 "$P"; then
+  kill -INT "$P"; wait "$P"; irc=$?
+  [ "$irc" -eq 75 ] && grep -q "stopped by signal 2 after step" "$T/i1.err" && grep -q "SIGINT: stopping" "$T/i1.err" \
+    && ok "SIGINT: a line on arrival, checkpoint, exit 75" || bad "SIGINT: rc $irc: $(cat "$T/i1.err")"
+  run i1r "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/i1" --set resume=auto
+  [ "$RC" -eq 0 ] && ok "after SIGINT: resume=auto finishes" || bad "resume after SIGINT (rc $RC): $ERR"
+  same_run "SIGINT + resume" "$T/a1" "$T/i1"
+else
+  wait "$P"; bad "1-rank run ended before step 3 (rc $?)"
+fi
+"$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/g1" >"$T/g1.out" 2>"$T/g1.err" &
+P=$!
+if wait_step "$T/g1" 3 "$P"; then
+  kill -INT "$P"; wait "$P"; grc=$?
+  [ "$grc" -eq 0 ] && [ "$(json "$T/g1/summary.json" steps)" = $N ] \
+    && ok "SIGINT ignored by the parent (a background job) stays ignored: all $N steps" \
+    || bad "a background job's ignored SIGINT stopped it: rc $grc: $(cat "$T/g1.err")"
 else
   wait "$P"; bad "1-rank run ended before step 3 (rc $?)"
 fi
