@@ -43,6 +43,46 @@ int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t 
     return 0;
 }
 
+/* "AxBxC" of a field's shape (a scalar: "1") */
+static const char *shape_text(char *buf, size_t n, const shard_field *f) {
+    size_t at = 0;
+    buf[0] = 0;
+    for (uint32_t d = 0; d < f->ndim && at < n; d++)
+        at += (size_t)snprintf(buf + at, n - at, d ? "x%u" : "%u", f->shape[d]);
+    if (!f->ndim) snprintf(buf, n, "1");
+    return buf;
+}
+
+int objective_same_records(const jepa_spec *s, char *err, size_t errlen) {
+    shard_schema tr, te;
+    if (objective_data_schema(s->data.train, &tr, err, errlen) ||
+        objective_data_schema(s->data.test, &te, err, errlen))
+        return -1;
+    if (te.nfields != tr.nfields) {
+        snprintf(err, errlen, "data.test %s: records of %u fields, data.train's (%s) have %u",
+                 s->data.test, te.nfields, s->data.train, tr.nfields);
+        return -1;
+    }
+    if (!tr.nfields && (te.channels != tr.channels || te.height != tr.height || te.width != tr.width)) {
+        snprintf(err, errlen, "data.test %s: images are %ux%ux%u, data.train's %ux%ux%u", s->data.test,
+                 te.channels, te.height, te.width, tr.channels, tr.height, tr.width);
+        return -1;
+    }
+    for (uint32_t i = 0; i < tr.nfields; i++) {
+        const shard_field *a = &te.fields[i], *b = &tr.fields[i];
+        int same = !strcmp(a->name, b->name) && a->dtype == b->dtype && a->ndim == b->ndim;
+        for (uint32_t d = 0; same && d < a->ndim; d++) same = a->shape[d] == b->shape[d];
+        if (!same) {
+            char x[64], y[64];
+            snprintf(err, errlen, "data.test %s: field %u is '%s' %s %s, data.train's (%s) '%s' %s %s",
+                     s->data.test, i, a->name, shard_dtype_name(a->dtype), shape_text(x, sizeof x, a),
+                     s->data.train, b->name, shard_dtype_name(b->dtype), shape_text(y, sizeof y, b));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
     shard_schema sc[2];
     const char *dir[2] = {s->data.train, s->data.test};

@@ -94,6 +94,11 @@ int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t 
  * the probe or refuses); -1 + err: unreadable, not images, shapes differ,
  * or too few images. */
 int objective_eval_data(const jepa_spec *s, char *err, size_t errlen);
+/* For objectives without class labels (the world model): data.test's
+ * records must be laid out as data.train's (the same image shape, or the
+ * same fields with the same names, types and shapes), checked before
+ * training. 0, or -1 + err naming data.test and the first difference. */
+int objective_same_records(const jepa_spec *s, char *err, size_t errlen);
 /* Every frame of the probe's two data sets checked (shard_verify: CRCs, zstd
  * checksums, sizes, labels), so that a corrupt frame the training never read
  * is refused before training rather than found by the probe after it. One

@@ -168,8 +168,7 @@ static int setup_objective(trainer *t, char *err, size_t errlen) {
         if (rc == 1) t->no_labels = 1, rc = 0;
         else if (rc == 0 && t->lead) rc = objective_verify_eval_data(s, err, errlen);
     } else if (rc == 0 && t->lead && s->eval.probe) {
-        shard_schema te;
-        rc = objective_data_schema(s->data.test, &te, err, errlen);
+        rc = objective_same_records(s, err, errlen); /* the evaluation reads it as data.train */
     }
     if (agree(rc, t->res, err, errlen)) return -1;
     for (t->nstats = 0; t->ops->stat_names && t->ops->stat_names[t->nstats]; t->nstats++) {}

@@ -13,8 +13,9 @@
 #   - resuming under objective ijepa is refused in one line naming both
 #     objectives (with image data the ijepa model accepts) or naming the
 #     world data set (the same spec): exit 4 (refused), the run left alone;
-#   - world data for objective ijepa and Fashion-MNIST for objective world:
-#     one line naming the data directory, exit 4 (refused), no run directory.
+#   - world data for objective ijepa and Fashion-MNIST for objective world,
+#     and a data.test unlike data.train (other episode lengths, images): one
+#     line naming the data directory, exit 4 (refused), no run directory.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 TR="$B/jepa-train"
@@ -125,4 +126,12 @@ expect_error "world data for objective ijepa" 4 "$T/w/train" "images"
 run fw "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/fw" "${DATA[@]}"
 expect_error "Fashion-MNIST for objective world" 4 "$T/fm/train" "'frames'" "jepa-world gen"
 [ -e "$T/fw" ] && bad "refused run left $T/fw" || ok "no run directory after the refusal"
+# a test set unlike the training set is refused before training, not after it
+"$JW" gen --out "$T/w/t32" --episodes 8 --steps 32 --seed 2 --split test --quiet || bad "jepa-world gen t32"
+run tw "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/tw" --set data.test="$T/w/t32"
+expect_error "world test set of other episodes" 4 "data.test $T/w/t32" "'frames' u8 32x" "'frames' u8 16x"
+[ -e "$T/tw" ] && bad "refused run left $T/tw" || ok "no run directory after the refusal"
+run tf "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/tf" --set data.test="$T/fm/test"
+expect_error "Fashion-MNIST as the world test set" 4 "data.test $T/fm/test" "fields"
+[ -e "$T/tf" ] && bad "refused run left $T/tf" || ok "no run directory after the refusal"
 finish
