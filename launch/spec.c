@@ -105,6 +105,8 @@ static void key_suggest(const char *path, char *out, size_t n) {
         }
     }
     if (hits == 1) snprintf(out, n, " (did you mean '%s'?)", hit);
+    else if (best && best_d == 0) /* a section given a value: name one of its keys */
+        snprintf(out, n, " ('%s' is a section, not a key: e.g. '%s')", path, best);
     else if (best) snprintf(out, n, " (did you mean '%.*s'?)", (int)best_len, best);
 }
 

@@ -323,6 +323,7 @@ static void test_set_errors(void) {
         {"optim.lrr=1", "--set optim.lrr=1: unknown key (did you mean 'optim.lr'?)"},
         {"warmup_frac=0.1", "--set warmup_frac=0.1: unknown key (did you mean 'optim.warmup_frac'?)"},
         {"nonsense.entirely=1", "--set nonsense.entirely=1: unknown key"},
+        {"optim=1", "--set optim=1: unknown key ('optim' is a section, not a key: e.g. 'optim."},
         {"model.depth=abc", "--set model.depth=abc: expected an integer, got 'abc'"},
         {"model.depth=1.5", "--set model.depth=1.5: expected an integer, got '1.5'"},
         {"model.depth=1e3", "--set model.depth=1e3: expected an integer, got '1e3'"},

@@ -56,6 +56,11 @@ static int run(int argc, char **argv) {
             free(text);
             return 2;
         }
+        if (!exact && (!strcmp(a, "--help") || !strcmp(a, "-h"))) { /* after SPEC too */
+            usage(stdout);
+            free(text);
+            return 0;
+        }
         if (!exact) {
             fprintf(stderr, "jepa-train: unknown argument '%s' (try --help)\n", a);
             free(text);

@@ -27,7 +27,10 @@ void *jepa_malloc(size_t n, const char *file, int line) {
     if (n == 0) n = 64;
     n = (n + 63) & ~(size_t)63;
     char *raw = calloc(1, n + 64);
-    if (!raw) jepa_fatal(file, line, "out of memory allocating %zu bytes", n);
+    if (!raw) /* in range one by one, the keys can still ask for more than the machine has */
+        jepa_fatal(file, line, "out of memory allocating %zu bytes (%.1f GiB): the model "
+                   "(model.width, model.depth, model.img_size / model.patch) or the batch "
+                   "(train.batch_per_rank) is too large for this machine", n, n / 1073741824.0);
     char *p = (char *)(((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63);
     memcpy(p - sizeof(void *), &raw, sizeof raw);
     return p;

@@ -81,6 +81,8 @@ if [ -e "$RD" ]; then bad "a failed run left $RD behind"; else ok "no run direct
 
 run help "$TR" --help
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "optim.lr"; then ok "--help lists keys"; else bad "--help"; fi
+run help2 "$TR" "$SPEC" --set seed=1 --help
+if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "optim.lr"; then ok "--help after SPEC and --set"; else bad "--help after SPEC: rc $RC: $ERR"; fi
 
 run bench "$B/bench-step" --threads 0
 expect_error "bench-step bad thread count" 2 "--threads"
