@@ -71,14 +71,33 @@ static int eval(int argc, char **argv) {
     const char *export_dir = NULL;
     for (int j = 0; j < nu; j++) {
         const char *a = argv[unused[j]];
-        if (!strcmp(a, "--export") && j + 1 < nu && unused[j + 1] == unused[j] + 1 &&
+        if (!strcmp(a, "--export") && export_dir) {
+            fprintf(stderr, "jepa-eval: --export given twice (%s, then %s)\n", export_dir,
+                    j + 1 < nu ? argv[unused[j + 1]] : "nothing");
+            return 2;
+        } else if (!strcmp(a, "--export") && j + 1 < nu && unused[j + 1] == unused[j] + 1 &&
             argv[unused[j + 1]][0]) {
             export_dir = argv[unused[++j]];
+        } else if (!strcmp(a, "--random") || !strcmp(a, "--pixels")) {
+            fprintf(stderr, "jepa-eval: %s: one mode per call, as the first argument (jepa-eval "
+                    "RUN_DIR | --random SPEC.yaml | --pixels SPEC.yaml)\n", a);
+            return 2;
         } else if (!strcmp(a, "--export")) {
             fprintf(stderr, "jepa-eval: --export needs a directory\n");
             return 2;
         } else {
             fprintf(stderr, "jepa-eval: unknown argument '%s'\n", a);
+            return 2;
+        }
+    }
+    /* eval.probe is whether jepa-train evaluates at its end; jepa-eval
+     * always does, so turning it off here is a mistake, said at once */
+    for (int i = 2; i < argc && !s.eval.probe; i++) {
+        const char *v = !strncmp(argv[i], "--set=", 6) ? argv[i] + 6
+                        : !strcmp(argv[i], "--set") && i + 1 < argc ? argv[i + 1] : "";
+        if (!strncmp(v, "eval.probe=", 11)) {
+            fprintf(stderr, "jepa-eval: --set %s: jepa-eval always evaluates (eval.probe says "
+                    "whether jepa-train does at its end)\n", v);
             return 2;
         }
     }

@@ -56,6 +56,13 @@ expect_error "--export with a checkpoint of another config" 1 "$CK"
 [ ! -e "$T/ne" ] && ok "the directories --export made are gone after the refusal" || bad "left $T/ne"
 run noexp "$EV" "$RD" --export
 expect_error "--export without a directory" 2 "--export needs a directory"
+run twoexp "$EV" "$RD" --export "$T/e1" --export "$T/e2"
+expect_error "--export twice: refused" 2 "--export given twice ($T/e1, then $T/e2)"
+[ ! -e "$T/e1" ] && [ ! -e "$T/e2" ] && ok "no directory after --export twice" || bad "--export twice left a directory"
+run twomodes "$EV" --random "$S/configs/fmnist-tiny.yaml" --pixels "$S/configs/fmnist-tiny.yaml"
+expect_error "--random with --pixels: refused" 2 "--pixels: one mode per call"
+run noprobe "$EV" "$RD" --set eval.probe=false
+expect_error "--set eval.probe=false: refused, jepa-eval always evaluates" 2 "--set eval.probe=false" "always evaluates"
 # missing parents are made, as mkdir -p (e2e_out_paths); a parent that is a file is not
 touch "$T/afile"
 run badexp "$EV" "$RD" --export "$T/afile/dir" "${FAST[@]}"
