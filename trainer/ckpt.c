@@ -381,7 +381,9 @@ static int check_want(const char *name, const jepa_model *mod, const ckpt_meta *
     if (m->nparams != mod->nparams || m->nenc != mod->nenc ||
         m->ntensors != (uint32_t)mod->ntensors) {
         snprintf(err, errlen,
-                 "%s: model shape differs from the spec (%llu parameters in file, %zu expected)",
+                 "%s: model shape differs from the spec (%llu parameters in file, %zu expected): "
+                 "a key that sizes the model (model.*, or the objective's own, e.g. "
+                 "world.embed_dim) differs from the run that wrote it",
                  name, (unsigned long long)m->nparams, mod->nparams);
         return -1;
     }
