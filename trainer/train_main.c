@@ -34,6 +34,10 @@ static int run(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (argc >= 2 && !strcmp(argv[1], "--")) { /* POSIX: the end of options, SPEC follows */
+        argv[1] = argv[0];
+        argv++, argc--;
+    }
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "jepa-train: missing SPEC.yaml (try --help)\n");
         return 2;

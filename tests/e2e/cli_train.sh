@@ -81,6 +81,8 @@ if [ -e "$RD" ]; then bad "a failed run left $RD behind"; else ok "no run direct
 
 run help "$TR" --help
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "optim.lr"; then ok "--help lists keys"; else bad "--help"; fi
+run dashdash "$TR" -- "$S/configs/no-such.yaml"
+expect_error "-- then SPEC: SPEC is read" 2 "no-such.yaml"
 run help2 "$TR" "$SPEC" --set seed=1 --help
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "optim.lr"; then ok "--help after SPEC and --set"; else bad "--help after SPEC: rc $RC: $ERR"; fi
 
