@@ -96,6 +96,32 @@ int launch_spec_diff(const jepa_spec *a, const jepa_spec *b, char *key, size_t k
  * parallel.ranks. A directory without checkpoints passes (a fresh start). */
 int launch_check_existing(const launch_spec *ls, char *err, size_t errlen);
 
+/* What a start is about to create in run_dir, taken before
+ * launch_prepare_dir, so that a start that came to nothing (mpirun or
+ * sbatch could not be run, or every attempt was refused at setup: exit 4)
+ * can take it back: the launcher's own files there (spec.yaml,
+ * spec.resolved.yaml, state, launch.log, job.sbatch, slurm_job, train.log)
+ * and the directories mkdir -p makes. */
+typedef struct {
+    char top[LAUNCH_PATH_MAX]; /* the first directory mkdir -p makes; "" when run_dir exists */
+    unsigned had;              /* bit i: own file i existed before */
+    int others;                /* entries besides ours when run_dir existed (-1: unreadable) */
+    char names[4096];          /* their names, NUL after each (as many as fit) */
+    size_t nnames;
+    int full;                  /* names could not hold them all */
+} launch_undo;
+
+void launch_undo_init(launch_undo *u, const char *run_dir);
+/* Removes what this start created and nothing else, all or nothing: when
+ * an own file existed before (this start rewrote it), or the entries of
+ * run_dir besides ours are not exactly those it held before (one came, as
+ * checkpoints or metrics when the job ran, or one went: any name, not only
+ * the count), nothing is removed. Otherwise the own files go, then the
+ * directories this start made (parents only while empty). 0 when run_dir
+ * is as it was before the start (gone, when we made it); -1 with why it was
+ * kept in why, one clause ("it existed before with its own spec.yaml"). */
+int launch_undo_apply(const launch_undo *u, const char *run_dir, char *why, size_t n);
+
 /* ---- local runs (run.c) ---- */
 
 typedef struct {
@@ -104,7 +130,19 @@ typedef struct {
     int ncpus;           /* cores here, for --oversubscribe; 0: ask the system */
     int log_output;      /* children's stdout/stderr to RUN/train.log instead of ours */
     int ranks;           /* mpirun -np; 0: the spec's parallel.ranks */
+    const char *run_dir_set; /* non-NULL: jepa-train gets --set run.dir=THIS (launch_moved_dir) */
 } launch_opts;
+
+/* Whether the spec a run directory holds still names it. A run directory
+ * that was moved or copied (mv runs/L r2) holds a spec whose run.dir is the
+ * old path, which jepa-train would train in. 0 when s->run_dir is run_dir
+ * (the same string, or the same directory from here); 1 when it is not,
+ * with the run.dir that names run_dir in out: run_dir as given without
+ * trailing slashes, made absolute when the recorded run.dir is absolute;
+ * -1 + err (naming both paths) when that value is not a valid run.dir.
+ * Checkpoints do not record run.dir and it is not in the config hash, so a
+ * resume in the new place continues the same run. */
+int launch_moved_dir(const jepa_spec *s, const char *run_dir, char *out, size_t n, char *err, size_t errlen);
 
 /* The world size of the checkpoint a resume=auto would continue from: the
  * newest RUN/checkpoints/step-N.ckpt whose header reads, else
@@ -120,21 +158,30 @@ void launch_trainer_path(const launch_opts *o, char *out, size_t n);
 /* The mpirun argv that runs the resolved spec in run_dir (R: o->ranks, or
  * the spec's parallel.ranks):
  *   mpirun -np R [--oversubscribe] [--bind-to none] [--mca btl self,vader|self,tcp]
- *          TRAINER RUN/spec.resolved.yaml --exact-spec RUN/spec.yaml [--set resume=auto]
+ *          TRAINER RUN/spec.resolved.yaml --exact-spec RUN/spec.yaml
+ *          [--set run.dir=o->run_dir_set] [--set resume=auto]
  * --bind-to none when threads_per_rank > 1 (Open MPI binds each rank to one
  * core by default); --oversubscribe when ranks exceed the cores. */
 void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o, const char *run_dir,
                         int resume);
 
-/* Runs the prepared run_dir's resolved spec under mpirun and waits. Before
+/* Runs the prepared run_dir's resolved spec under mpirun and waits.
+ * mpirun's stdout and stderr are ours, or run_dir/train.log with
+ * o->log_output. A run directory that was moved since its spec was
+ * written needs o->run_dir_set (launch_moved_dir): only a resume meets one
+ * (run and sweep run directories whose resolved spec names them). Before
  * anything is written, a resume (resume, or the spec's resume: auto) whose
  * checkpoint was written by another world size than o->ranks (or
  * parallel.ranks) is refused in one line (-1 + err) naming what to pass. A
  * non-zero exit is restarted with resume=auto up to max_restarts times, each
  * restart logged to run_dir/launch.log; run_dir/state says what is going on.
  * SIGINT/SIGTERM are passed to mpirun and end the loop. Returns the job's
- * exit status (0: done), or -1 + err when it cannot start. */
-int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *err, size_t errlen);
+ * exit status (0: done; else err says it failed), or -1 + err when it
+ * cannot start. *past_setup (may be NULL): 1 when an attempt ended with any
+ * status but 4 (refused at setup), so the job may have trained and written
+ * in run_dir; 0 when none did. */
+int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *past_setup, char *err,
+                   size_t errlen);
 
 /* ---- Slurm (slurm.c) ---- */
 
@@ -148,7 +195,11 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
 
 /* Submits script with sbatch --parsable --output=OUTPUT; job id into id.
  * OUTPUT is a Slurm filename pattern: its literal parts must have gone
- * through launch_slurm_literal. */
+ * through launch_slurm_literal. sbatch's stderr is passed on when it
+ * succeeds. 0; -1 + err when sbatch could not be run at all (not found,
+ * not executable: nothing was queued); -2 + err when it ran and failed
+ * (with its last stderr line: one line, not five) or exited 0 without a
+ * job id: the job may be queued all the same. */
 int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen);
 
 /* ---- sweeps (sweep.c) ---- */
@@ -247,7 +298,9 @@ void launch_sort_results(result_row *rows, int n);
 /* Table (aligned text) and CSV of rows with the varied keys as columns. */
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv);
 /* Reads a sweep dir (points.csv names the keys and points) into rows.
- * Returns the number of rows, or -1 + err. Caller frees with launch_free_results. */
+ * Returns the number of rows; -1 + err when dir holds no points.csv (not a
+ * sweep); -2 + err naming the file when points.csv is empty, lacks its
+ * header or lists no point. Caller frees with launch_free_results. */
 int launch_read_sweep(const char *dir, char ***keys, int *nkeys, result_row **rows, char *err, size_t errlen);
 void launch_free_results(char **keys, int nkeys, result_row *rows, int n);
 
@@ -261,6 +314,9 @@ int launch_plot(const char *dir, char *err, size_t errlen);
 
 /* ---- small shared helpers (util.c) ---- */
 
+/* "jepa-launch: out of memory" on stderr, then exit(1): what an allocation
+ * that fails does (argv arrays, file reads, plot data). */
+void launch_oom(void) __attribute__((noreturn));
 /* Formats a one-line message into err; returns -1 (for `return launch_errf(...)`). */
 int launch_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int launch_mkdirs(const char *path, char *err, size_t errlen);

@@ -16,7 +16,9 @@
 static void usage(FILE *f) {
     fputs("usage: jepa-launch COMMAND ...\n"
           "  run SPEC [--np N] [--dry-run] [--set key=value ...]   make the run directory, start mpirun here\n"
-          "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's)\n"
+          "                                                       (--np N is --set parallel.ranks=N; both, differing: refused)\n"
+          "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's),\n"
+          "                                                       in RUN_DIR even when it was moved since\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
           "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/launch.md)\n"
           "  results DIR                                          a sweep's points, best first (+ DIR/results.csv)\n"
@@ -152,13 +154,38 @@ static int dir_creatable(const char *dir, char *err, size_t errlen) {
     }
 }
 
+/* --np N is --set parallel.ranks=N; a --set parallel.ranks that says
+ * otherwise is refused rather than silently overridden. 0 or -1 + err. */
+static int np_agrees(const args *a, int ranks, char *err, size_t errlen) {
+    static const char key[] = "parallel.ranks=";
+    for (int i = 0; i < a->nsets; i++) {
+        jepa_spec t;
+        char why[SPEC_ERR_MAX];
+        if (strncmp(a->sets[i], key, sizeof key - 1) != 0) continue;
+        spec_defaults(&t);
+        if (spec_set(&t, a->sets[i], why, sizeof why) == 0 && t.parallel.ranks != ranks)
+            return launch_errf(err, errlen, "run: --np %s and --set %.80s disagree: give the number of ranks once",
+                               a->np, a->sets[i]);
+    }
+    return 0;
+}
+
+/* After a start that came to nothing: takes back what it created; when
+ * dir had to be kept, err (what went wrong) goes on with "; DIR kept: why". */
+static void undo_start(const launch_undo *u, const char *dir, char *err, size_t errlen) {
+    char why[LAUNCH_PATH_MAX + 128];
+    size_t k = strlen(err);
+    if (launch_undo_apply(u, dir, why, sizeof why) != 0 && k + 1 < errlen)
+        snprintf(err + k, errlen - k, "; %s kept: %s", dir, why);
+}
+
 static int cmd_run(const args *a, char *err, size_t errlen) {
     const char *sets[LAUNCH_MAX_SETS + 1];
     char np[64];
     int ns = 0, ranks;
     for (int i = 0; i < a->nsets; i++) sets[ns++] = a->sets[i];
     if (a->np) {
-        if (positive("--np", a->np, 1, &ranks, err, errlen)) return 2;
+        if (positive("--np", a->np, 1, &ranks, err, errlen) || np_agrees(a, ranks, err, errlen)) return 2;
         snprintf(np, sizeof np, "parallel.ranks=%d", ranks);
         sets[ns++] = np;
     }
@@ -181,8 +208,19 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         launch_spec_free(&ls);
         return 0;
     }
+    /* "On any error nothing is created": a start that came to nothing
+     * (mpirun could not start, or jepa-train refused its inputs at setup,
+     * status 4, in every attempt) takes back what it created */
+    const char *dir = ls.spec.run_dir;
+    launch_undo u;
+    int past_setup = 0;
+    launch_undo_init(&u, dir);
     int rc = launch_prepare_dir(&ls, err, errlen);
-    if (rc == 0) rc = launch_run_dir(ls.spec.run_dir, &a->o, 0, err, errlen);
+    if (rc == 0) rc = launch_run_dir(dir, &a->o, 0, &past_setup, err, errlen);
+    if (rc == 4 && !past_setup) /* not "see launch.log": it is about to go */
+        snprintf(err, errlen, "%s: jepa-train refused its inputs at setup (status 4; its message above says why)",
+                 dir);
+    if ((rc == 4 || rc < 0) && !past_setup) undo_start(&u, dir, err, errlen);
     launch_spec_free(&ls);
     return rc < 0 ? 2 : rc;
 }
@@ -202,6 +240,18 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
     if (access(path, R_OK) != 0)
         return snprintf(err, errlen, "resume: %s is not a run directory (no spec.resolved.yaml)", dir), 2;
     if (spec_load_file(&s, path, err, errlen)) return 2;
+    /* a moved run directory is resumed where it is: checked here only, as
+     * resume is the one caller of launch_run_dir that can meet one (run and
+     * sweep pass directories whose resolved spec they just wrote or
+     * compared); --dry-run prints the same argv */
+    char moved[SPEC_STR_MAX];
+    int mv = launch_moved_dir(&s, dir, moved, sizeof moved, err, errlen);
+    if (mv < 0) return 2;
+    if (mv == 1) {
+        o.run_dir_set = moved;
+        fprintf(stderr, "jepa-launch: %s holds the run made as run.dir %s: resuming it here (run.dir=%s)\n", dir,
+                s.run_dir, moved);
+    }
     if (a->np && positive("--np", a->np, 1, &o.ranks, err, errlen)) return 2;
     if (!a->np && launch_ckpt_world(dir, &world, path, sizeof path) == 0) {
         o.ranks = world;
@@ -216,7 +266,7 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
         launch_argv_free(&av);
         return 0;
     }
-    int rc = launch_run_dir(dir, &o, 1, err, errlen);
+    int rc = launch_run_dir(dir, &o, 1, NULL, err, errlen);
     return rc < 0 ? 2 : rc;
 }
 
@@ -256,9 +306,19 @@ static int slurm_output(char *out, size_t n, const char *dir, const char *patter
     return 0;
 }
 
-static int submit(const char *dir, const char *script, const char *output, char *err, size_t errlen) {
+/* sbatch script; "submitted job ID" and DIR/slurm_job. 0; -1 + err when
+ * sbatch could not be run (nothing queued); -2 + err when it ran but gave
+ * no job id, err then saying dir is kept (holding what, as `kept` says)
+ * and that the job may be queued. */
+static int submit(const char *dir, const char *script, const char *output, const char *kept, char *err,
+                  size_t errlen) {
     char id[64], path[LAUNCH_PATH_MAX + 32];
-    if (launch_sbatch_submit(script, output, id, sizeof id, err, errlen)) return -1;
+    int rc = launch_sbatch_submit(script, output, id, sizeof id, err, errlen);
+    size_t k = strlen(err);
+    if (rc == -2 && k + 1 < errlen)
+        snprintf(err + k, errlen - k, "; %s kept (%s): sbatch may have queued it, check squeue before resubmitting",
+                 dir, kept);
+    if (rc) return rc;
     snprintf(path, sizeof path, "%s/slurm_job", dir);
     char line[80];
     int n = snprintf(line, sizeof line, "%s\n", id);
@@ -286,7 +346,16 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
     int rc = devnull ? launch_sbatch_script(devnull, &ls.spec, "jepa-train", &dir, 1, 0, err, errlen) : -1;
     if (devnull) fclose(devnull);
     if (rc == 0) rc = launch_check_existing(&ls, err, errlen);
-    if (rc == 0) rc = launch_prepare_dir(&ls, err, errlen);
+    if (rc) {
+        launch_spec_free(&ls);
+        return 2;
+    }
+    /* taken back when nothing can have been queued: the files could not be
+     * written, or sbatch could not be run (-1); one that ran and failed may
+     * have queued the job all the same (-2): then the directory stays */
+    launch_undo u;
+    launch_undo_init(&u, dir);
+    rc = launch_prepare_dir(&ls, err, errlen);
     if (rc == 0) rc = write_script(script, &ls.spec, &a->o, &dir, 1, 0, err, errlen);
     if (rc == 0 && a->dry_run) {
         char *text = launch_read_file(script, NULL);
@@ -294,9 +363,10 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
         free(text);
     } else if (rc == 0) {
         launch_set_state(dir, "submitted");
-        rc = submit(dir, script, out, err, errlen);
-        if (rc) launch_set_state(dir, "failed: sbatch");
+        rc = submit(dir, script, out, "job.sbatch, spec files", err, errlen);
+        if (rc) launch_set_state(dir, "failed: sbatch%s", rc == -2 ? " (the job may be queued: check squeue)" : "");
     }
+    if (rc == -1) undo_start(&u, dir, err, errlen);
     launch_spec_free(&ls);
     return rc ? 2 : 0;
 }
@@ -345,7 +415,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
         } else if (rc == 0 && !a->dry_run) {
             rc = write_script(script, &specs[0].spec, &a->o, dirs, nrun, d.parallel, err, errlen);
             for (int i = 0; rc == 0 && i < nrun; i++) launch_set_state(dirs[i], "submitted");
-            if (rc == 0) rc = submit(d.dir, script, out, err, errlen);
+            if (rc == 0) rc = submit(d.dir, script, out, "sweep.sbatch, the points' spec files", err, errlen);
         }
         free(dirs);
     } else if (rc == 0 && !a->dry_run) {
@@ -373,6 +443,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
     int nkeys;
     result_row *rows;
     int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
+    if (n == -2) return 2; /* a sweep whose points.csv is damaged: err names it */
     if (n < 0) { /* one run: a table of one */
         result_row r = {0};
         if (launch_read_status(dir, &r.st))
@@ -418,6 +489,7 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
     int nkeys;
     result_row *rows;
     int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
+    if (n == -2) return 2; /* a sweep whose points.csv is damaged: err names it */
     if (n < 0) {
         run_status st;
         if (launch_read_status(dir, &st))

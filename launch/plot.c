@@ -33,23 +33,25 @@ static const char *const watch_keys[][2] = {
 enum { NWATCH = sizeof watch_keys / sizeof watch_keys[0] };
 
 /* metrics.jsonl -> "step loss lr watch probe_acc" rows (NaN where a line
- * lacks the key); watch is the first of watch_keys a line has, *watch its
- * index (-1: none). Returns rows written, *nprobe the rows with a probe. */
-static int metrics_dat(const char *run_dir, const char *out_path, int *nprobe, int *watch) {
+ * lacks the key) in *dat (malloc'd text, caller frees); watch is the first
+ * of watch_keys a line has, *watch its index (-1: none). Nothing is written:
+ * the caller decides once it knows there is something to plot. Returns the
+ * rows, -1 (errno) when metrics.jsonl does not read; *lines: its non-blank lines,
+ * *nprobe (may be NULL) the rows with a probe. */
+static int metrics_dat(const char *run_dir, char **dat, int *lines, int *nprobe, int *watch) {
     char path[LAUNCH_PATH_MAX + 32];
+    size_t len = 0;
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     char *m = launch_read_file(path, NULL);
-    FILE *f = fopen(out_path, "w");
-    int rows = 0;
-    if (!f) {
-        free(m);
-        return -1;
-    }
+    int rows = 0, w = -1, read_errno = errno;
+    FILE *f = open_memstream(dat, &len);
+    *lines = 0;
+    if (!f) launch_oom();
     fputs("# step loss lr watch probe_acc\n", f);
     if (nprobe) *nprobe = 0;
-    int w = -1;
     for (char *save = NULL, *line = m ? strtok_r(m, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
         double step, loss, lr = NAN, std = NAN, acc = NAN;
+        if (line[strspn(line, " \t\r")]) ++*lines;
         if (launch_json_number(line, "step", &step) || launch_json_number(line, "loss", &loss)) continue;
         launch_json_number(line, "lr", &lr);
         for (int k = 0; w < 0 && k < NWATCH; k++)
@@ -60,8 +62,9 @@ static int metrics_dat(const char *run_dir, const char *out_path, int *nprobe, i
         rows++;
     }
     fclose(f);
-    free(m);
     if (watch) *watch = w;
+    if (!m) return errno = read_errno, -1;
+    free(m);
     return rows;
 }
 
@@ -70,12 +73,27 @@ static const char *gnuplot_bin(void) {
     return g && *g ? g : "gnuplot";
 }
 
-/* gnuplot SCRIPT in dir; 0 when it exits 0 */
-static int run_gnuplot(const char *dir, const char *script, char *err, size_t errlen) {
+/* Everything a plot writes (data, gnuplot script, gnuplot.log, pictures)
+ * goes into plots/.new (STAGE), gnuplot runs there, and it all moves into
+ * plots/ only when gnuplot succeeded: a failed plot leaves plots/ as it was
+ * (no script or data without its picture, no partial picture), and takes
+ * plots/ away again when it made it. */
+#define STAGE ".new"
+
+/* pdir/STAGE/name */
+static void stage_path(char *out, size_t n, const char *pdir, const char *name) {
+    snprintf(out, n, "%s/" STAGE "/%s", pdir, name);
+}
+
+/* gnuplot SCRIPT in the stage; 0 when it exits 0, else -1 + err with
+ * gnuplot's last words */
+static int run_gnuplot(const char *pdir, const char *script, char *err, size_t errlen) {
+    char stage[2 * LAUNCH_PATH_MAX];
+    stage_path(stage, sizeof stage, pdir, "");
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        if (chdir(dir) != 0) _exit(126);
+        if (chdir(stage) != 0) _exit(126);
         if (!freopen("gnuplot.log", "w", stderr)) _exit(126); /* its words go in our one line */
         char *argv[] = {(char *)gnuplot_bin(), (char *)script, NULL};
         execvp(argv[0], argv);
@@ -87,25 +105,27 @@ static int run_gnuplot(const char *dir, const char *script, char *err, size_t er
         return snprintf(err, errlen, "cannot run %s (install gnuplot-nox: scripts/setup.sh)", gnuplot_bin()), -1;
     if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
         char log[2 * LAUNCH_PATH_MAX], line[256] = "", last[256] = "";
-        snprintf(log, sizeof log, "%s/gnuplot.log", dir);
+        stage_path(log, sizeof log, pdir, "gnuplot.log");
         FILE *lf = fopen(log, "r");
         while (lf && fgets(line, sizeof line, lf)) /* gnuplot's last words: the error */
             if (line[strspn(line, " \t\r\n")]) snprintf(last, sizeof last, "%s", line + strspn(line, " \t"));
         if (lf) fclose(lf);
         last[strcspn(last, "\r\n")] = 0;
-        return snprintf(err, errlen, "gnuplot failed on %s/%s%s%s", dir, script, *last ? ": " : "", last), -1;
+        return snprintf(err, errlen, "gnuplot failed on %s/%s%s%s (nothing of this plot kept)", pdir, script,
+                        *last ? ": " : "", last), -1;
     }
     return 0;
 }
 
-/* gnuplot draws into plots/.new/ (STAGE); the pictures move into plots/
- * only when it succeeded, so a failed plot never replaces a good one with
- * a partial file. Stage made empty; 0 or -1 + err. */
-#define STAGE ".new"
-static int stage_make(const char *pdir, char *err, size_t errlen) {
+/* plots/ (mkdir -p; *made: this call made it) and an empty stage in it;
+ * 0 or -1 + err */
+static int stage_make(const char *pdir, int *made, char *err, size_t errlen) {
     char path[2 * LAUNCH_PATH_MAX];
-    snprintf(path, sizeof path, "%s/" STAGE, pdir);
-    DIR *d = opendir(path);
+    struct stat st;
+    *made = stat(pdir, &st) != 0;
+    if (launch_mkdirs(pdir, err, errlen)) return -1;
+    stage_path(path, sizeof path, pdir, "");
+    DIR *d = opendir(path); /* one a killed plot left */
     for (struct dirent *e; d && (e = readdir(d));)
         if (e->d_name[0] != '.') {
             char f[3 * LAUNCH_PATH_MAX];
@@ -118,20 +138,42 @@ static int stage_make(const char *pdir, char *err, size_t errlen) {
     return 0;
 }
 
-/* Moves (ok) or drops (!ok) what gnuplot drew, then removes the stage. */
-static void stage_publish(const char *pdir, int ok) {
+/* name in the stage holds text; 0 or -1 + err */
+static int stage_write(const char *pdir, const char *name, const char *text, char *err, size_t errlen) {
     char path[2 * LAUNCH_PATH_MAX];
-    snprintf(path, sizeof path, "%s/" STAGE, pdir);
+    stage_path(path, sizeof path, pdir, name);
+    return launch_write_file(path, text, strlen(text), err, errlen);
+}
+
+/* name in the stage opened for writing, or NULL + err */
+static FILE *stage_open(const char *pdir, const char *name, char *err, size_t errlen) {
+    char path[2 * LAUNCH_PATH_MAX];
+    stage_path(path, sizeof path, pdir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+/* The end of a plot whose stage_make was called: when everything was
+ * written (rc 0), gnuplot runs script; what it drew moves into plots/ with
+ * the files it drew from when it succeeded, else the stage is dropped, and
+ * plots/ with it when this call made it. 0, or -1 + err. */
+static int stage_finish(const char *pdir, const char *script, int rc, int made, char *err, size_t errlen) {
+    char path[2 * LAUNCH_PATH_MAX];
+    if (rc == 0) rc = run_gnuplot(pdir, script, err, errlen);
+    stage_path(path, sizeof path, pdir, "");
     DIR *d = opendir(path);
     for (struct dirent *e; d && (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         char from[3 * LAUNCH_PATH_MAX], to[3 * LAUNCH_PATH_MAX];
         snprintf(from, sizeof from, "%s/%s", path, e->d_name);
         snprintf(to, sizeof to, "%s/%s", pdir, e->d_name);
-        if (!ok || rename(from, to) != 0) unlink(from);
+        if (rc != 0 || rename(from, to) != 0) unlink(from);
     }
     if (d) closedir(d);
     rmdir(path);
+    if (rc != 0 && made) rmdir(pdir);
+    return rc ? -1 : 0;
 }
 
 static int check_png(const char *dir, const char *name, char *err, size_t errlen) {
@@ -145,17 +187,25 @@ static int check_png(const char *dir, const char *name, char *err, size_t errlen
 
 static const char *terminal = "set terminal pngcairo size 1200,800 noenhanced\n";
 
-static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen) {
-    char path[2 * LAUNCH_PATH_MAX];
-    snprintf(path, sizeof path, "%s/metrics.dat", pdir);
-    int nprobe = 0, watch = -1, rows = metrics_dat(dir, path, &nprobe, &watch);
-    if (rows <= 0) return snprintf(err, errlen, "%s: no metrics yet (metrics.jsonl)", dir), -1;
+/* Why a run has nothing to plot (rows <= 0 from metrics_dat), into err. */
+static int no_metrics(const char *dir, int rows, int lines, char *err, size_t errlen) {
+    char src[LAUNCH_PATH_MAX + 32];
+    snprintf(src, sizeof src, "%s/metrics.jsonl", dir);
+    if (rows < 0 && errno != ENOENT) return launch_errf(err, errlen, "cannot read %s: %s", src, strerror(errno));
+    if (rows < 0 || lines == 0)
+        return launch_errf(err, errlen, "%s: no metrics yet (%s %s)", dir, src,
+                           rows < 0 ? "does not exist" : "is empty");
+    return launch_errf(err, errlen, "%s holds no parseable metrics: %d line%s, none with a \"step\" and a \"loss\"",
+                       src, lines, lines == 1 ? "" : "s");
+}
+
+/* A run's four panels as curves.gp in the stage, over metrics.dat; 0 or -1 + err */
+static int curves_gp(const char *dir, const char *pdir, int nprobe, int watch, char *err, size_t errlen) {
     run_status st;
+    FILE *f = stage_open(pdir, "curves.gp", err, errlen);
+    if (!f) return -1;
     launch_read_status(dir, &st);
-    snprintf(path, sizeof path, "%s/curves.gp", pdir);
-    FILE *f = fopen(path, "w");
-    if (!f) return snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno)), -1;
-    fprintf(f, "%sset output '" STAGE "/curves.png'\nset multiplot layout 2,2 title ", terminal);
+    fprintf(f, "%sset output 'curves.png'\nset multiplot layout 2,2 title ", terminal);
     gp_string(f, dir);
     fputs("\nset xlabel 'step'\nset grid\n"
           "set title 'loss'\nplot 'metrics.dat' using 1:2 with lines notitle\n"
@@ -184,12 +234,93 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
               "unset xtics\nunset ytics\nplot [0:1] [0:1] 2 notitle\n",
               f);
     fputs("unset multiplot\n", f);
-    fclose(f);
-    if (stage_make(pdir, err, errlen)) return -1;
-    int g = run_gnuplot(pdir, "curves.gp", err, errlen);
-    stage_publish(pdir, g == 0);
-    if (g) return -1;
+    return fclose(f) == 0 ? 0 : launch_errf(err, errlen, "cannot write %s/curves.gp: %s", pdir, strerror(errno));
+}
+
+static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen) {
+    char *dat = NULL;
+    int nprobe = 0, watch = -1, lines = 0, made = 0, rows = metrics_dat(dir, &dat, &lines, &nprobe, &watch);
+    if (rows <= 0) { /* nothing to plot: nothing written, plots/ not made */
+        free(dat);
+        return no_metrics(dir, rows, lines, err, errlen);
+    }
+    int rc = stage_make(pdir, &made, err, errlen);
+    if (rc == 0) rc = stage_write(pdir, "metrics.dat", dat, err, errlen);
+    free(dat);
+    if (rc == 0) rc = curves_gp(dir, pdir, nprobe, watch, err, errlen);
+    if (stage_finish(pdir, "curves.gp", rc, made, err, errlen)) return -1;
     return check_png(pdir, "curves.png", err, errlen);
+}
+
+/* by_key_K.dat: the final measure of every point against key k, as
+ * numbers or as labels; the points it holds */
+static int by_key_dat(FILE *d, const result_row *rows, int n, int k, int any_probe, int numeric) {
+    int pts = 0;
+    for (int i = 0; i < n; i++) {
+        double y = any_probe ? rows[i].st.probe_acc : rows[i].st.final_loss;
+        if (isnan(y) || (any_probe && y < 0)) continue;
+        if (numeric) {
+            fprintf(d, "%s %.9g\n", rows[i].values[k], y);
+        } else { /* a label: quotes and control characters dropped */
+            fputc('"', d);
+            for (const char *c = rows[i].values[k]; *c; c++)
+                if (*c != '"' && (unsigned char)*c >= 0x20) fputc(*c, d);
+            fprintf(d, "\" %.9g\n", y);
+        }
+        pts++;
+    }
+    return pts;
+}
+
+/* sweep.gp in the stage: every point's loss curve, then the final measure
+ * against each varied key (by_key_K.dat beside it); 0 or -1 + err */
+static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *rows, int n, int any_probe,
+                    char *err, size_t errlen) {
+    FILE *f = stage_open(pdir, "sweep.gp", err, errlen);
+    if (!f) return -1;
+    fprintf(f, "%sset grid\nset output 'loss.png'\nset title 'loss of every point'\nset xlabel 'step'\n"
+               "set ylabel 'loss'\nset key outside right\nplot ",
+            terminal);
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%s'point-%03d.dat' using 1:2 with lines title 'point-%03d'", i ? ", \\\n     " : "",
+                rows[i].point, rows[i].point);
+    fputc('\n', f);
+    const char *what = any_probe ? "probe accuracy" : "final loss";
+    for (int k = 0; k < nkeys; k++) {
+        char dat[80];
+        int numeric = 1;
+        for (int i = 0; i < n; i++) {
+            char *end;
+            strtod(rows[i].values[k], &end);
+            if (*end || end == rows[i].values[k]) numeric = 0;
+        }
+        snprintf(dat, sizeof dat, "by_key_%d.dat", k);
+        FILE *d = stage_open(pdir, dat, err, errlen);
+        if (!d) return fclose(f), -1;
+        int pts = by_key_dat(d, rows, n, k, any_probe, numeric);
+        fclose(d);
+        if (!pts) continue;
+        fprintf(f, "set output '%s_vs_%s.png'\nunset key\nset title '%s against %s'\nset xlabel '%s'\n"
+                   "set ylabel '%s'\n", any_probe ? "probe" : "loss", keys[k], what, keys[k], keys[k], what);
+        if (numeric)
+            fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\n", dat);
+        else
+            fprintf(f, "set xrange [-0.5:*]\nplot '%s' using 0:2:xtic(1) with points pt 7 ps 2\nset xrange [*:*]\n", dat);
+    }
+    return fclose(f) == 0 ? 0 : launch_errf(err, errlen, "cannot write %s/sweep.gp: %s", pdir, strerror(errno));
+}
+
+/* The sweep's pictures published: loss.png and each *_vs_KEY.png there */
+static int check_sweep_pngs(const char *pdir, char **keys, int nkeys, int any_probe, char *err, size_t errlen) {
+    int rc = check_png(pdir, "loss.png", err, errlen);
+    for (int k = 0; k < nkeys && !rc; k++) {
+        char png[200], path[2 * LAUNCH_PATH_MAX];
+        struct stat st;
+        snprintf(png, sizeof png, "%s_vs_%s.png", any_probe ? "probe" : "loss", keys[k]);
+        snprintf(path, sizeof path, "%s/%s", pdir, png);
+        if (stat(path, &st) == 0) rc = check_png(pdir, png, err, errlen);
+    }
+    return rc;
 }
 
 static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errlen) {
@@ -198,86 +329,30 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
     result_row *rows;
     int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
     if (n < 0) return -1;
-    char path[2 * LAUNCH_PATH_MAX];
-    int rc = 0, have = 0, any_probe = 0;
-    for (int i = 0; i < n; i++) {
+    int rc, have = 0, any_probe = 0, made = 0;
+    char **dats = calloc((size_t)n, sizeof *dats);
+    if (!dats) launch_oom();
+    for (int i = 0; i < n; i++) { /* read first: nothing is written when no point has metrics */
         char rd[LAUNCH_PATH_MAX + 32];
+        int lines;
         snprintf(rd, sizeof rd, "%s/point-%03d", dir, rows[i].point);
-        snprintf(path, sizeof path, "%s/point-%03d.dat", pdir, rows[i].point);
-        if (metrics_dat(rd, path, NULL, NULL) > 0) have++;
+        if (metrics_dat(rd, &dats[i], &lines, NULL, NULL) > 0) have++;
         if (!isnan(rows[i].st.probe_acc) && rows[i].st.probe_acc >= 0) any_probe = 1;
     }
-    if (!have) {
-        launch_free_results(keys, nkeys, rows, n);
-        return snprintf(err, errlen, "%s: no point has metrics yet", dir), -1;
+    int staged = have > 0; /* stage_finish ends what stage_make began */
+    rc = staged ? stage_make(pdir, &made, err, errlen) : launch_errf(err, errlen, "%s: no point has metrics yet", dir);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "point-%03d.dat", rows[i].point);
+        if (rc == 0) rc = stage_write(pdir, name, dats[i], err, errlen);
+        free(dats[i]);
     }
-    snprintf(path, sizeof path, "%s/sweep.gp", pdir);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        launch_free_results(keys, nkeys, rows, n);
-        return snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno)), -1;
-    }
-    fprintf(f, "%sset grid\nset output '" STAGE "/loss.png'\nset title 'loss of every point'\nset xlabel 'step'\n"
-               "set ylabel 'loss'\nset key outside right\nplot ",
-            terminal);
-    for (int i = 0, first = 1; i < n; i++) {
-        char t[64];
-        snprintf(t, sizeof t, "point-%03d", rows[i].point);
-        fprintf(f, "%s'%s.dat' using 1:2 with lines title '%s'", first ? "" : ", \\\n     ", t, t);
-        first = 0;
-    }
-    fputc('\n', f);
-    /* the final measure against each varied key, one file per key */
-    for (int k = 0; k < nkeys; k++) {
-        char dat[80], png[200];
-        snprintf(dat, sizeof dat, "by_key_%d.dat", k);
-        snprintf(path, sizeof path, "%s/%s", pdir, dat);
-        FILE *d = fopen(path, "w");
-        int numeric = 1, pts = 0;
-        for (int i = 0; i < n; i++) {
-            char *end;
-            strtod(rows[i].values[k], &end);
-            if (*end || end == rows[i].values[k]) numeric = 0;
-        }
-        for (int i = 0; d && i < n; i++) {
-            double y = any_probe ? rows[i].st.probe_acc : rows[i].st.final_loss;
-            if (isnan(y) || (any_probe && y < 0)) continue;
-            if (numeric) {
-                fprintf(d, "%s %.9g\n", rows[i].values[k], y);
-            } else { /* a label: quotes and control characters dropped */
-                fputc('"', d);
-                for (const char *c = rows[i].values[k]; *c; c++)
-                    if (*c != '"' && (unsigned char)*c >= 0x20) fputc(*c, d);
-                fprintf(d, "\" %.9g\n", y);
-            }
-            pts++;
-        }
-        if (d) fclose(d);
-        if (!pts) continue;
-        snprintf(png, sizeof png, "%s_vs_%s.png", any_probe ? "probe" : "loss", keys[k]);
-        fprintf(f, "set output '" STAGE "/%s'\nunset key\nset title '%s against %s'\nset xlabel '%s'\nset ylabel '%s'\n", png,
-                any_probe ? "probe accuracy" : "final loss", keys[k], keys[k], any_probe ? "probe accuracy" : "final loss");
-        if (numeric)
-            fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\n", dat);
-        else
-            fprintf(f, "set xrange [-0.5:*]\nplot '%s' using 0:2:xtic(1) with points pt 7 ps 2\nset xrange [*:*]\n", dat);
-    }
-    fclose(f);
-    rc = stage_make(pdir, err, errlen);
-    if (!rc) {
-        rc = run_gnuplot(pdir, "sweep.gp", err, errlen);
-        stage_publish(pdir, rc == 0);
-    }
-    if (!rc) rc = check_png(pdir, "loss.png", err, errlen);
-    for (int k = 0; k < nkeys && !rc; k++) {
-        char png[200];
-        snprintf(png, sizeof png, "%s_vs_%s.png", any_probe ? "probe" : "loss", keys[k]);
-        snprintf(path, sizeof path, "%s/%s", pdir, png);
-        struct stat st;
-        if (stat(path, &st) == 0) rc = check_png(pdir, png, err, errlen);
-    }
+    free(dats);
+    if (rc == 0) rc = sweep_gp(pdir, keys, nkeys, rows, n, any_probe, err, errlen);
+    if (staged) rc = stage_finish(pdir, "sweep.gp", rc, made, err, errlen);
+    if (rc == 0) rc = check_sweep_pngs(pdir, keys, nkeys, any_probe, err, errlen);
     launch_free_results(keys, nkeys, rows, n);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 int launch_plot(const char *dir, char *err, size_t errlen) {
@@ -288,7 +363,6 @@ int launch_plot(const char *dir, char *err, size_t errlen) {
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", dir);
     if (!sweep && stat(path, &st) != 0)
         return snprintf(err, errlen, "%s: neither a run directory nor a sweep directory", dir), -1;
-    snprintf(pdir, sizeof pdir, "%s/plots", dir);
-    if (launch_mkdirs(pdir, err, errlen)) return -1;
+    snprintf(pdir, sizeof pdir, "%s/plots", dir); /* made once there is something to plot */
     return sweep ? plot_sweep(dir, pdir, err, errlen) : plot_run(dir, pdir, err, errlen);
 }

@@ -1,13 +1,17 @@
 /* prepare.c - from a spec file to a run directory: load with overrides,
  * check what must hold before anything starts (with the key's place in the
  * file), then write the exact and the resolved spec. Nothing is created
- * until every check has passed. */
+ * until every check has passed, and a start that came to nothing (mpirun
+ * or sbatch not run at all, the trainer's inputs refused at setup) takes
+ * back what it created (launch_undo). */
 #define _GNU_SOURCE /* open_memstream */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "launch.h"
@@ -247,5 +251,144 @@ int launch_check_existing(const launch_spec *ls, char *err, size_t errlen) {
                            "%s was written by %d rank%s, not parallel.ranks %d: jepa-launch resume %s takes the "
                            "checkpoint's world size (or --np %d)",
                            ckpt, world, world == 1 ? "" : "s", ls->spec.parallel.ranks, dir, world);
+    return 0;
+}
+
+/* ---- taking back a start that came to nothing ---- */
+
+/* What jepa-launch itself writes into a run directory (the trainer's files,
+ * checkpoints above all, are never among them). */
+static const char *const own_files[] = {"spec.yaml", "spec.resolved.yaml", "state", "launch.log",
+                                        "job.sbatch", "slurm_job", "train.log"};
+enum { NOWN = sizeof own_files / sizeof own_files[0] };
+
+/* drops trailing slashes in place ("/" stays) */
+static void trim_slashes(char *p) {
+    for (size_t k = strlen(p); k > 1 && p[k - 1] == '/'; k--) p[k - 1] = 0;
+}
+
+/* own_files' index of name, -1 when it is not one of ours */
+static int own_index(const char *name) {
+    for (int i = 0; i < NOWN; i++)
+        if (!strcmp(name, own_files[i])) return i;
+    return -1;
+}
+
+/* name among the NUL-separated names of list[0, n) */
+static int listed(const char *list, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i += strlen(list + i) + 1)
+        if (!strcmp(list + i, name)) return 1;
+    return 0;
+}
+
+/* One look at a run directory (scan_dir): which of our files are there, and
+ * the other entries, listed (init) or checked against that list (apply). */
+typedef struct {
+    char *list;          /* in: NULL, or where the other names go, NUL after each */
+    size_t cap, nlist;   /* list's size; out: the bytes used */
+    int full;            /* out: a name did not fit in list */
+    const char *known;   /* in: NULL, or the names an earlier scan listed */
+    size_t nknown;
+    char unknown[256];   /* out: the first entry known does not hold ("" when none) */
+    unsigned own;        /* out: bit i when own_files[i] is there */
+} dir_scan;
+
+/* dir's entries that are not our files: how many, or -1 + errno when dir
+ * does not read; the rest goes to sc. */
+static int scan_dir(const char *dir, dir_scan *sc) {
+    DIR *d = opendir(dir);
+    int count = 0;
+    sc->own = 0, sc->nlist = 0, sc->full = 0, sc->unknown[0] = 0;
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        int i = own_index(e->d_name);
+        size_t k = strlen(e->d_name) + 1;
+        if (i >= 0) {
+            sc->own |= 1u << i;
+            continue;
+        }
+        if (sc->list && sc->nlist + k <= sc->cap) memcpy(sc->list + sc->nlist, e->d_name, k), sc->nlist += k;
+        else if (sc->list) sc->full = 1;
+        if (sc->known && !sc->unknown[0] && !listed(sc->known, sc->nknown, e->d_name))
+            snprintf(sc->unknown, sizeof sc->unknown, "%s", e->d_name);
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+void launch_undo_init(launch_undo *u, const char *run_dir) {
+    char p[LAUNCH_PATH_MAX];
+    struct stat st;
+    memset(u, 0, sizeof *u);
+    snprintf(p, sizeof p, "%s", run_dir);
+    trim_slashes(p);
+    if (stat(p, &st) == 0) {
+        dir_scan sc = {.list = u->names, .cap = sizeof u->names};
+        u->others = scan_dir(p, &sc);
+        u->had = sc.own, u->nnames = sc.nlist, u->full = sc.full;
+        return;
+    }
+    /* the outermost missing ancestor: what mkdir -p makes first */
+    for (;;) {
+        snprintf(u->top, sizeof u->top, "%s", p);
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p) return;
+        *slash = 0;
+        trim_slashes(p);
+        if (stat(p, &st) == 0) return;
+    }
+}
+
+/* The parents mkdir -p made, from p's up to top, each while empty
+ * (another start may use one by now). */
+static void remove_parents(char *p, const char *top) {
+    while (strcmp(p, top) != 0) {
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p) return;
+        *slash = 0;
+        trim_slashes(p);
+        if (rmdir(p) != 0) return;
+    }
+}
+
+/* Whether run_dir (p) still holds exactly the other entries it held at
+ * init (none when this start made it): 0, or -1 + why; 1 when p is gone
+ * and this start had made it (nothing to take back). *own: our files there. */
+static int same_others(const launch_undo *u, const char *p, unsigned *own, char *why, size_t n) {
+    dir_scan sc = {.known = u->names, .nknown = u->nnames};
+    int expected = *u->top ? 0 : u->others;
+    if (u->full) /* names could not list them all: they cannot be compared */
+        return snprintf(why, n, "it held more entries than this start can check"), -1;
+    int others = scan_dir(p, &sc);
+    *own = sc.own;
+    if (others < 0 && errno == ENOENT && *u->top) return 1; /* never made */
+    if (others < 0) return snprintf(why, n, "cannot read it: %s", strerror(errno)), -1;
+    if (*sc.unknown) return snprintf(why, n, "it holds files this start did not write (%s)", sc.unknown), -1;
+    if (others != expected) /* an entry went (or it did not read at init) */
+        return snprintf(why, n, "its other files changed during this start"), -1;
+    return 0;
+}
+
+int launch_undo_apply(const launch_undo *u, const char *run_dir, char *why, size_t n) {
+    char p[LAUNCH_PATH_MAX], f[LAUNCH_PATH_MAX + 32];
+    unsigned own = 0;
+    snprintf(p, sizeof p, "%s", run_dir);
+    trim_slashes(p);
+    for (int i = 0; i < NOWN; i++) /* ours were rewritten: not ours to remove */
+        if (u->had & 1u << i)
+            return snprintf(why, n, "it existed before with its own %s", own_files[i]), -1;
+    /* checked before anything goes: all or nothing */
+    int same = same_others(u, p, &own, why, n);
+    if (same != 0) return same < 0 ? -1 : 0;
+    for (int i = 0; i < NOWN; i++) {
+        snprintf(f, sizeof f, "%s/%s", p, own_files[i]);
+        if ((own & 1u << i) && unlink(f) != 0)
+            return snprintf(why, n, "cannot remove %s: %s", f, strerror(errno)), -1;
+    }
+    if (!*u->top) return 0; /* it was there before, without our files: as it was */
+    if (rmdir(p) != 0) return snprintf(why, n, "cannot remove it: %s", strerror(errno)), -1;
+    remove_parents(p, u->top);
     return 0;
 }

@@ -162,21 +162,25 @@ int launch_read_sweep(const char *dir, char ***keys_out, int *nkeys_out, result_
                       size_t errlen) {
     char path[LAUNCH_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/points.csv", dir);
-    char *csv = launch_read_file(path, NULL);
-    if (!csv) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
         snprintf(err, errlen, "%s: not a sweep directory (no points.csv)", dir);
         return -1;
     }
+    /* from here dir is a sweep: a points.csv we cannot use is said as such */
+    char *csv = launch_read_file(path, NULL);
+    if (!csv) return snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno)), -2;
     /* header: point,dir,KEY,...  (keys are spec keys: no commas or quotes) */
     char *save = NULL, *line = strtok_r(csv, "\n", &save);
     char **keys = calloc(SWEEP_MAX_KEYS, sizeof *keys);
     int nkeys = 0, n = 0, cap = 0;
     result_row *rows = NULL;
     if (!line || strncmp(line, "point,dir", 9) != 0) {
-        snprintf(err, errlen, "%s: unexpected header", path);
+        snprintf(err, errlen, "%s: %s: the sweep's list of points is damaged (jepa-launch sweep SWEEP writes it "
+                 "again)", path, line ? "no 'point,dir,...' header" : "empty");
         free(csv);
         free(keys);
-        return -1;
+        return -2;
     }
     for (char *p = line + 9; *p == ',' && nkeys < SWEEP_MAX_KEYS;) {
         char *e = strchr(p + 1, ',');
@@ -206,6 +210,11 @@ int launch_read_sweep(const char *dir, char ***keys_out, int *nkeys_out, result_
         for (int k = 0; k < nkeys; k++) r->values[k] = strdup(ok && spec_get(&s, keys[k], v, sizeof v) == 0 ? v : "?");
     }
     free(csv);
+    if (n == 0) {
+        launch_free_results(keys, nkeys, rows, 0);
+        return snprintf(err, errlen, "%s: lists no point: the sweep's list of points is damaged (jepa-launch sweep "
+                        "SWEEP writes it again)", path), -2;
+    }
     *keys_out = keys;
     *nkeys_out = nkeys;
     *rows_out = rows;

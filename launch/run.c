@@ -4,6 +4,7 @@
  * rank stopped by a signal after writing a checkpoint (restarted, unless the
  * signal was ours), 3 a non-finite loss and 4 inputs refused at setup (never
  * restarted: they would recur). */
+#define _GNU_SOURCE /* realpath */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -72,10 +73,41 @@ void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o
     launch_argv_push_path(a, "%s/spec.resolved.yaml", run_dir);
     launch_argv_push(a, "--exact-spec");
     launch_argv_push_path(a, "%s/spec.yaml", run_dir);
+    if (o && o->run_dir_set) { /* "--set run.dir=-x": the value is never read as an option */
+        launch_argv_push(a, "--set");
+        launch_argv_pushf(a, "run.dir=%s", o->run_dir_set);
+    }
     if (resume) {
         launch_argv_push(a, "--set");
         launch_argv_push(a, "resume=auto");
     }
+}
+
+int launch_moved_dir(const jepa_spec *s, const char *run_dir, char *out, size_t n, char *err, size_t errlen) {
+    struct stat a, b;
+    if (!strcmp(s->run_dir, run_dir)) return 0;
+    /* the same directory spelt another way (runs/L/, an absolute path, a
+     * symlink): the trainer, started from here, resolves it as we do */
+    if (stat(s->run_dir, &a) == 0 && stat(run_dir, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return 0;
+    char abs[LAUNCH_PATH_MAX];
+    const char *v = run_dir;
+    if (s->run_dir[0] == '/' && run_dir[0] != '/') { /* recorded absolute: keep it so */
+        if (!realpath(run_dir, abs))
+            return launch_errf(err, errlen, "%s: cannot resolve it (%s) to resume it in place of its run.dir %s",
+                               run_dir, strerror(errno), s->run_dir);
+        v = abs;
+    }
+    size_t k = strlen(v);
+    while (k > 1 && v[k - 1] == '/') k--;
+    jepa_spec t = *s; /* the value as jepa-train will check it */
+    char set[LAUNCH_PATH_MAX + 16], why[SPEC_ERR_MAX];
+    snprintf(set, sizeof set, "run.dir=%.*s", (int)k, v);
+    if (k >= n || spec_set(&t, set, why, sizeof why) != 0)
+        return launch_errf(err, errlen, "%s holds a run whose run.dir is %s: it cannot run here under its own "
+                           "name (%s)", run_dir, s->run_dir, k >= n ? "path too long" : why);
+    snprintf(out, n, "%.*s", (int)k, v);
+    return 1;
 }
 
 static uint32_t le32(const unsigned char *p) {
@@ -150,6 +182,8 @@ static void on_signal(int sig) {
     if (g_child > 0) kill(g_child, sig);
 }
 
+/* mpirun's stdout and stderr are ours (or train.log): never a pipe through
+ * us, so a launcher that dies (kill -9) leaves the job writing where it did. */
 static int spawn(char *const *argv, const char *out_path, pid_t *pid) {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -162,100 +196,127 @@ static int spawn(char *const *argv, const char *out_path, pid_t *pid) {
     return rc;
 }
 
-int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, char *err, size_t errlen) {
-    char path[LAUNCH_PATH_MAX + 32], log_path[LAUNCH_PATH_MAX + 32];
+/* Waits for pid (the child in g_child) and returns its wait status. The
+ * exit is awaited without reaping (WNOWAIT) and g_child cleared before the
+ * reaping waitpid: until then the pid is a zombie no other process can
+ * take, so on_signal never kills a stale pid. */
+static int wait_child(pid_t pid) {
+    siginfo_t si;
+    int ws = 0;
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR) {}
+    g_child = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    return ws;
+}
+
+/* Before state or launch.log is written: a resume whose checkpoint was
+ * written by another world size, when that size cannot continue it, is
+ * refused here, so the run directory stays as it was. 0 or -1 + err. */
+static int check_world(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, char *err,
+                       size_t errlen) {
+    int ranks = o && o->ranks > 0 ? o->ranks : s->parallel.ranks, world;
+    char ckpt[LAUNCH_PATH_MAX + 64];
+    if (!(resume || !strcmp(s->resume, "auto")) || launch_ckpt_world(run_dir, &world, ckpt, sizeof ckpt) != 0 ||
+        world == ranks)
+        return 0;
+    /* another world size resumes when it divides the checkpoint's global
+     * batch (version 4: docs/checkpoint-format.md, "World size") */
+    uint32_t gb = 0;
+    peek_world_batch(ckpt, &world, &gb);
+    if (gb > 0 && gb % (uint32_t)ranks != 0)
+        return launch_errf(err, errlen,
+                           "%s: global batch %u (written by %d rank%s) does not divide by %d ranks: resume "
+                           "on a number of ranks that divides %u",
+                           ckpt, gb, world, world == 1 ? "" : "s", ranks, gb);
+    if (gb == 0)
+        return launch_errf(err, errlen,
+                           "%s was written by %d rank%s, not %d: a resume keeps the world size (jepa-launch "
+                           "resume %s takes it from the checkpoint, or pass --np %d)",
+                           ckpt, world, world == 1 ? "" : "s", ranks, run_dir, world);
+    return 0;
+}
+
+/* After attempt's exit with status: state and launch.log say what
+ * happened; 1 when the loop ends here, 0 for a restart. */
+static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, int status) {
+    if (status == 0) {
+        launch_set_state(run_dir, "done");
+        launch_log(run_dir, "attempt %d: finished", attempt);
+    } else if (g_stop) {
+        launch_set_state(run_dir, "stopped signal=%d", (int)g_stop);
+        launch_log(run_dir, "attempt %d: stopped by signal %d (status %d); not restarting", attempt, (int)g_stop,
+                   status);
+    } else if (status == 4) { /* TRAIN_EXIT_REFUSED: the inputs were refused before any step */
+        launch_set_state(run_dir, "failed status=4 (inputs refused at setup; not restarted)");
+        launch_log(run_dir, "attempt %d: jepa-train refused its inputs (status 4); a restart would repeat it",
+                   attempt);
+    } else if (status == 3) { /* TRAIN_EXIT_NONFINITE: a NaN recurs at the same step on resume */
+        launch_set_state(run_dir, "failed status=3 (non-finite loss; not restarted)");
+        launch_log(run_dir, "attempt %d: non-finite loss or gradient (status 3); a restart would repeat it",
+                   attempt);
+    } else if (attempt >= s->max_restarts) {
+        launch_set_state(run_dir, "failed status=%d restarts=%d", status, attempt);
+        launch_log(run_dir, "attempt %d: exited with status %d; no restarts left (max_restarts %d)", attempt,
+                   status, s->max_restarts);
+    } else {
+        launch_log(run_dir, "attempt %d: exited with status %d; restart %d/%d with resume=auto", attempt, status,
+                   attempt + 1, s->max_restarts);
+        fprintf(stderr, "jepa-launch: %s: job exited with status %d; restart %d/%d with resume=auto\n", run_dir,
+                status, attempt + 1, s->max_restarts);
+        return 0;
+    }
+    return 1;
+}
+
+/* One attempt: start, wait, the exit status; -1 + err when it cannot start. */
+static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, int attempt,
+                       char *err, size_t errlen) {
+    char log_path[LAUNCH_PATH_MAX + 32];
+    launch_argv a = {0};
+    pid_t pid;
+    snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
+    launch_mpirun_argv(&a, s, o, run_dir, resume || attempt > 0);
+    int rc = spawn(a.v, o && o->log_output ? log_path : NULL, &pid);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start %s: %s", a.v[0], strerror(rc));
+        launch_set_state(run_dir, "failed: cannot start %s", a.v[0]);
+        launch_log(run_dir, "cannot start %s: %s", a.v[0], strerror(rc));
+        launch_argv_free(&a);
+        return -1;
+    }
+    g_child = pid;
+    if (g_stop) kill(pid, g_stop); /* a signal that came before g_child was set */
+    launch_set_state(run_dir, "running pid=%d attempt=%d", (int)pid, attempt);
+    launch_log(run_dir, "attempt %d: started %s (pid %d)%s", attempt, a.v[0], (int)pid,
+               resume || attempt > 0 ? " with resume=auto" : "");
+    launch_argv_free(&a);
+    int ws = wait_child(pid);
+    return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *past_setup, char *err,
+                   size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32];
     jepa_spec s;
+    if (past_setup) *past_setup = 0;
     spec_defaults(&s);
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     if (spec_load_file(&s, path, err, errlen)) return -1;
-    snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
-    /* checked before state or launch.log is written: a refused resume
-     * leaves the run directory as it was */
-    int ranks = o && o->ranks > 0 ? o->ranks : s.parallel.ranks, world;
-    char ckpt[LAUNCH_PATH_MAX + 64];
-    if ((resume || !strcmp(s.resume, "auto")) && launch_ckpt_world(run_dir, &world, ckpt, sizeof ckpt) == 0 &&
-        world != ranks) {
-        /* another world size resumes when it divides the checkpoint's global
-         * batch (version 4: docs/checkpoint-format.md, "World size") */
-        uint32_t gb = 0;
-        peek_world_batch(ckpt, &world, &gb);
-        if (gb > 0 && gb % (uint32_t)ranks != 0)
-            return launch_errf(err, errlen,
-                               "%s: global batch %u (written by %d rank%s) does not divide by %d ranks: resume "
-                               "on a number of ranks that divides %u",
-                               ckpt, gb, world, world == 1 ? "" : "s", ranks, gb);
-        if (gb == 0)
-            return launch_errf(err, errlen,
-                               "%s was written by %d rank%s, not %d: a resume keeps the world size (jepa-launch "
-                               "resume %s takes it from the checkpoint, or pass --np %d)",
-                               ckpt, world, world == 1 ? "" : "s", ranks, run_dir, world);
-    }
+    if (check_world(run_dir, &s, o, resume, err, errlen)) return -1;
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: waitpid returns to look at g_stop */
+    sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns to look at g_stop */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     g_stop = 0;
-
-    int status = -1;
+    int status;
     for (int attempt = 0;; attempt++) {
-        launch_argv a = {0};
-        launch_mpirun_argv(&a, &s, o, run_dir, resume || attempt > 0);
-        pid_t pid;
-        int rc = spawn(a.v, o && o->log_output ? log_path : NULL, &pid);
-        if (rc != 0) {
-            snprintf(err, errlen, "cannot start %s: %s", a.v[0], strerror(rc));
-            launch_set_state(run_dir, "failed: cannot start %s", a.v[0]);
-            launch_log(run_dir, "cannot start %s: %s", a.v[0], strerror(rc));
-            launch_argv_free(&a);
-            status = -1;
-            break;
-        }
-        g_child = pid;
-        if (g_stop) kill(pid, g_stop); /* a signal that came before g_child was set */
-        launch_set_state(run_dir, "running pid=%d attempt=%d", (int)pid, attempt);
-        launch_log(run_dir, "attempt %d: started %s (pid %d)%s", attempt, a.v[0], (int)pid,
-                   resume || attempt > 0 ? " with resume=auto" : "");
-        launch_argv_free(&a);
-        int ws;
-        while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
-        g_child = 0;
-        status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-        if (status == 0) {
-            launch_set_state(run_dir, "done");
-            launch_log(run_dir, "attempt %d: finished", attempt);
-            break;
-        }
-        if (g_stop) {
-            launch_set_state(run_dir, "stopped signal=%d", (int)g_stop);
-            launch_log(run_dir, "attempt %d: stopped by signal %d (status %d); not restarting", attempt, (int)g_stop,
-                       status);
-            break;
-        }
-        if (status == 4) { /* TRAIN_EXIT_REFUSED: the inputs were refused before any step */
-            launch_set_state(run_dir, "failed status=4 (inputs refused at setup; not restarted)");
-            launch_log(run_dir, "attempt %d: jepa-train refused its inputs (status 4); a restart would repeat it",
-                       attempt);
-            break;
-        }
-        if (status == 3) { /* TRAIN_EXIT_NONFINITE: a NaN recurs at the same step on resume */
-            launch_set_state(run_dir, "failed status=3 (non-finite loss; not restarted)");
-            launch_log(run_dir, "attempt %d: non-finite loss or gradient (status 3); a restart would repeat it",
-                       attempt);
-            break;
-        }
-        if (attempt >= s.max_restarts) {
-            launch_set_state(run_dir, "failed status=%d restarts=%d", status, attempt);
-            launch_log(run_dir, "attempt %d: exited with status %d; no restarts left (max_restarts %d)", attempt,
-                       status, s.max_restarts);
-            break;
-        }
-        launch_log(run_dir, "attempt %d: exited with status %d; restart %d/%d with resume=auto", attempt, status,
-                   attempt + 1, s.max_restarts);
-        fprintf(stderr, "jepa-launch: %s: job exited with status %d; restart %d/%d with resume=auto\n", run_dir,
-                status, attempt + 1, s.max_restarts);
+        status = attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
+        /* every exit but 4 (refused before any step) may have trained */
+        if (status >= 0 && status != 4 && past_setup) *past_setup = 1;
+        if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

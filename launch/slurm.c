@@ -150,6 +150,41 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
     return ferror(f) ? -1 : 0;
 }
 
+/* sbatch's stderr, captured in f (closed here): copied to ours when pass
+ * (its warnings), and its last non-blank line into last either way. */
+static void stderr_pass(FILE *f, int pass, char *last, size_t n) {
+    char line[512];
+    *last = 0;
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        if (pass) fputs(line, stderr);
+        line[strcspn(line, "\r\n")] = 0;
+        if (line[strspn(line, " \t")]) snprintf(last, n, "%s", line);
+    }
+    fclose(f);
+}
+
+/* What sbatch's exit (wait status ws) and its stdout (buf, cut to the job
+ * id in place) say: 0, or -2 + err (one line) when it failed or printed no
+ * job id. errf (may be NULL): its stderr, closed here. */
+static int sbatch_verdict(const char *sbatch, int ws, FILE *errf, char *buf, char *err, size_t errlen) {
+    char last[512];
+    int failed = !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
+    if (errf) stderr_pass(errf, !failed, last, sizeof last);
+    /* --parsable: "JOBID" or "JOBID;CLUSTER" */
+    buf[strcspn(buf, ";\n")] = 0;
+    for (char *c = buf; *c; c++) /* shown in our one line */
+        if ((unsigned char)*c < 0x20) *c = ' ';
+    if (failed && WIFEXITED(ws))
+        return launch_errf(err, errlen, "%s failed (status %d)%s%s", sbatch, WEXITSTATUS(ws),
+                           !errf ? "" : *last ? ": " : " (it printed nothing)", errf ? last : ""), -2;
+    if (failed) return launch_errf(err, errlen, "%s was killed by signal %d", sbatch, WTERMSIG(ws)), -2;
+    if (!*buf || strspn(buf, "0123456789") != strlen(buf))
+        return launch_errf(err, errlen, "%s exited 0 but printed no job id (%s%.80s%s)", sbatch,
+                           *buf ? "it printed '" : "", *buf ? buf : "it printed nothing", *buf ? "'" : ""), -2;
+    return 0;
+}
+
 int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen) {
     const char *sbatch = getenv("JEPA_SBATCH");
     if (!sbatch || !*sbatch) sbatch = "sbatch";
@@ -164,10 +199,12 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
         launch_argv_free(&a);
         return -1;
     }
+    FILE *errf = tmpfile(); /* sbatch's stderr: passed on, or its last line in err */
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_addclose(&fa, fds[0]);
+    if (errf) posix_spawn_file_actions_adddup2(&fa, fileno(errf), 2);
     pid_t pid;
     int rc = posix_spawnp(&pid, a.v[0], &fa, NULL, a.v, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -175,6 +212,7 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
     if (rc != 0) {
         snprintf(err, errlen, "cannot run %s: %s (is Slurm installed? set JEPA_SBATCH)", a.v[0], strerror(rc));
         close(fds[0]);
+        if (errf) fclose(errf);
         launch_argv_free(&a);
         return -1;
     }
@@ -190,17 +228,9 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
     close(fds[0]);
     int ws;
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    rc = sbatch_verdict(a.v[0], ws, errf, buf, err, errlen);
     launch_argv_free(&a);
-    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-        snprintf(err, errlen, "sbatch failed (status %d) for %s", WIFEXITED(ws) ? WEXITSTATUS(ws) : -1, script);
-        return -1;
-    }
-    /* --parsable: "JOBID" or "JOBID;CLUSTER" */
-    buf[strcspn(buf, ";\n")] = 0;
-    if (!*buf || strspn(buf, "0123456789") != strlen(buf)) {
-        snprintf(err, errlen, "sbatch printed no job id for %s", script);
-        return -1;
-    }
+    if (rc) return rc;
     snprintf(id, idlen, "%s", buf);
     return 0;
 }

@@ -505,7 +505,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
             pid_t pid = fork();
             if (pid == 0) {
                 char err[SPEC_ERR_MAX];
-                int rc = launch_run_dir(specs[next].spec.run_dir, &lo, resume, err, sizeof err);
+                int rc = launch_run_dir(specs[next].spec.run_dir, &lo, resume, NULL, err, sizeof err);
                 if (rc < 0) fprintf(stderr, "jepa-launch: %s\n", err);
                 _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
             }

@@ -18,20 +18,20 @@
 
 extern char **environ;
 
-static void oom(void) {
+void launch_oom(void) {
     fprintf(stderr, "jepa-launch: out of memory\n");
     exit(1);
 }
 
 static void *xrealloc(void *p, size_t n) {
     void *q = realloc(p, n);
-    if (!q) oom();
+    if (!q) launch_oom();
     return q;
 }
 
 static char *xstrdup(const char *s) {
     char *d = strdup(s);
-    if (!d) oom();
+    if (!d) launch_oom();
     return d;
 }
 
@@ -47,7 +47,7 @@ void launch_argv_push(launch_argv *a, const char *s) {
 /* vasprintf or die: the formatted string, malloc'd */
 static char *vformat(const char *fmt, va_list ap) {
     char *s;
-    if (vasprintf(&s, fmt, ap) < 0 || !s) oom();
+    if (vasprintf(&s, fmt, ap) < 0 || !s) launch_oom();
     return s;
 }
 

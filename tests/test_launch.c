@@ -4,7 +4,8 @@
  * back with sbatch's quoting rules, written out here independently), the
  * mpirun argv, key positions, and the results table's order and CSV;
  * paths that begin with '-', '%' in paths handed to Slurm, and the world
- * size read from a checkpoint's header (issue 16). */
+ * size read from a checkpoint's header (issue 16); what a start that came
+ * to nothing takes back, and the run.dir a moved run directory resumes in. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
@@ -436,6 +437,145 @@ static void test_ckpt_world(void) {
     CU_ASSERT_STRING_EQUAL(got, p);
 }
 
+static int exists(const char *fmt, const char *a) {
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof p, fmt, a);
+    return stat(p, &st) == 0;
+}
+
+/* launch_undo keeps a directory whose other entries are not exactly those
+ * it held: a name that changed at the same count, one that went, or more
+ * than it could list at init. */
+static void test_undo_others_changed(void) {
+    char run[256], f[300], why[512];
+    launch_undo u;
+    snprintf(run, sizeof run, "%s/chg", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(run, 0755), 0);
+    snprintf(f, sizeof f, "%s/notes", run);
+    write_text(f, "x");
+    launch_undo_init(&u, run);
+    CU_ASSERT_EQUAL(u.others, 1);
+    CU_ASSERT_EQUAL(unlink(f), 0); /* one went, another came: the count is the same */
+    snprintf(f, sizeof f, "%s/other", run);
+    write_text(f, "x");
+    snprintf(f, sizeof f, "%s/state", run);
+    write_text(f, "x");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "it holds files this start did not write (other)");
+    CU_ASSERT(exists("%s/chg/state", tmpdir));
+    CU_ASSERT_EQUAL(unlink(f), 0); /* state: ours, from that start */
+    snprintf(f, sizeof f, "%s/other", run); /* one went, none came */
+    launch_undo_init(&u, run);
+    CU_ASSERT_EQUAL(unlink(f), 0);
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "its other files changed during this start");
+    for (int i = 0; i < 200; i++) { /* 200 names of 32 bytes: more than names holds */
+        snprintf(f, sizeof f, "%s/file-with-a-longish-name-%05d", run, i);
+        write_text(f, "");
+    }
+    launch_undo_init(&u, run);
+    CU_ASSERT(u.full);
+    snprintf(f, sizeof f, "%s/state", run);
+    write_text(f, "x");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "it held more entries than this start can check");
+    CU_ASSERT(exists("%s/chg/state", tmpdir));
+}
+
+/* launch_undo: a start takes back exactly what it created. A run.dir it
+ * made goes with the parents it made; a directory that was there keeps
+ * everything but our files; one holding a file of ours from before, or
+ * something we did not write (a checkpoint), stays whole. */
+static void test_undo(void) {
+    char run[256], f[300], why[512];
+    launch_undo u;
+    snprintf(run, sizeof run, "%s/un/a/b/", tmpdir); /* trailing slash: as mkdir -p takes it */
+    launch_undo_init(&u, run);
+    char top[300];
+    snprintf(top, sizeof top, "%s/un", tmpdir);
+    CU_ASSERT_STRING_EQUAL(u.top, top);
+    CU_ASSERT_EQUAL_FATAL(launch_mkdirs(run, why, sizeof why), 0);
+    snprintf(f, sizeof f, "%sstate", run);
+    write_text(f, "failed\n");
+    snprintf(f, sizeof f, "%sspec.yaml", run);
+    write_text(f, "seed: 1\n");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), 0);
+    CU_ASSERT(!exists("%s/un", tmpdir) && exists("%s", tmpdir));
+    /* a directory of the user's: ours go, its own file stays */
+    snprintf(run, sizeof run, "%s/mine", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(run, 0755), 0);
+    snprintf(f, sizeof f, "%s/notes", run);
+    write_text(f, "x");
+    launch_undo_init(&u, run);
+    CU_ASSERT_STRING_EQUAL(u.top, "");
+    snprintf(f, sizeof f, "%s/launch.log", run);
+    write_text(f, "x");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), 0);
+    CU_ASSERT(exists("%s/mine/notes", tmpdir) && !exists("%s/mine/launch.log", tmpdir));
+    /* it had a spec.yaml of its own: nothing removed, and why */
+    snprintf(f, sizeof f, "%s/spec.yaml", run);
+    write_text(f, "seed: 2\n");
+    launch_undo_init(&u, run);
+    snprintf(f, sizeof f, "%s/state", run);
+    write_text(f, "x");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "it existed before with its own spec.yaml");
+    CU_ASSERT(exists("%s/mine/state", tmpdir));
+    /* made by us, but the job wrote in it: kept whole, the file named */
+    snprintf(run, sizeof run, "%s/ck", tmpdir);
+    launch_undo_init(&u, run);
+    snprintf(f, sizeof f, "%s/checkpoints", run);
+    CU_ASSERT_EQUAL_FATAL(launch_mkdirs(f, why, sizeof why), 0);
+    snprintf(f, sizeof f, "%s/state", run);
+    write_text(f, "x");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "it holds files this start did not write (checkpoints)");
+    CU_ASSERT(exists("%s/ck/checkpoints", tmpdir) && exists("%s/ck/state", tmpdir));
+    /* the same in a directory of the user's: our files stay with the run's */
+    snprintf(run, sizeof run, "%s/mine2", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(run, 0755), 0);
+    snprintf(f, sizeof f, "%s/notes", run);
+    write_text(f, "x");
+    launch_undo_init(&u, run);
+    snprintf(f, sizeof f, "%s/launch.log", run);
+    write_text(f, "x");
+    snprintf(f, sizeof f, "%s/metrics.jsonl", run);
+    write_text(f, "{}\n");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "it holds files this start did not write (metrics.jsonl)");
+    CU_ASSERT(exists("%s/mine2/launch.log", tmpdir));
+    test_undo_others_changed();
+}
+
+/* launch_moved_dir: a run directory whose spec names another run.dir gets
+ * its own; the same directory spelt otherwise does not. */
+static void test_moved_dir(void) {
+    jepa_spec s;
+    char out[SPEC_STR_MAX], err[SPEC_ERR_MAX], d[300], e[300];
+    spec_defaults(&s);
+    snprintf(d, sizeof d, "%s/mv", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(d, 0755), 0);
+    snprintf(s.run_dir, sizeof s.run_dir, "%s", d);
+    CU_ASSERT_EQUAL(launch_moved_dir(&s, d, out, sizeof out, err, sizeof err), 0);
+    snprintf(e, sizeof e, "%s/mv//", tmpdir);
+    CU_ASSERT_EQUAL(launch_moved_dir(&s, e, out, sizeof out, err, sizeof err), 0); /* same directory */
+    snprintf(s.run_dir, sizeof s.run_dir, "%s/gone", tmpdir);
+    CU_ASSERT_EQUAL(launch_moved_dir(&s, e, out, sizeof out, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(out, d); /* trailing slashes dropped */
+    snprintf(s.run_dir, sizeof s.run_dir, "runs/old");
+    CU_ASSERT_EQUAL(launch_moved_dir(&s, "rel/new/", out, sizeof out, err, sizeof err), 1);
+    CU_ASSERT_STRING_EQUAL(out, "rel/new"); /* relative stays relative */
+    launch_opts o = {.mpirun = "mpirun", .trainer = "t", .ncpus = 4, .run_dir_set = out};
+    launch_argv a = {0};
+    launch_mpirun_argv(&a, &s, &o, "rel/new/", 1);
+    CU_ASSERT_EQUAL_FATAL(a.n, 13);
+    CU_ASSERT_STRING_EQUAL(a.v[9], "--set");
+    CU_ASSERT_STRING_EQUAL(a.v[10], "run.dir=rel/new");
+    CU_ASSERT_STRING_EQUAL(a.v[12], "resume=auto");
+    launch_argv_free(&a);
+}
+
 static void test_locate(void) {
     const char *y = "seed: 1\ndata:\n  train: a\noptim.lr: 2\nmask: {min_keep: 3}\n";
     int line = 0, col = 0;
@@ -509,6 +649,8 @@ int main(void) {
         {"slurm_literal", test_slurm_literal},
         {"dash_paths", test_dash_paths},
         {"ckpt_world", test_ckpt_world},
+        {"undo", test_undo},
+        {"moved_dir", test_moved_dir},
         {"locate", test_locate},
         {"json_number", test_json_number},
         {"results_order_and_csv", test_results_order_and_csv},

@@ -3,7 +3,10 @@
 # run, bad specs (one line with FILE:LINE:COL, nothing created), hostile
 # values in run.dir and slurm.* (never executed: a sentinel file must not
 # appear), the max_restarts loop with a fake trainer, a local 2-point sweep
-# with its results table and CSV, status, plots, and bad command lines.
+# with its results table and CSV, status, plots, and bad command lines;
+# inputs the trainer refuses leave no run directory (unless an attempt got
+# past setup), --np against --set parallel.ranks, and plots/status of
+# damaged files (a failed plot leaves plots/ as it was).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 SPEC="$S/configs/fmnist-tiny.yaml"
@@ -44,6 +47,12 @@ run plotbad "$L" plot "$T/pl"
 expect_error "plot of a run whose losses are all NaN" 2 "gnuplot failed on $T/pl/plots/curves.gp: " "undefined"
 cmp -s "$T/pl/plots/curves.png" "$T/a/plots/curves.png" && [ ! -e "$T/pl/plots/.new" ] \
   && ok "the earlier curves.png kept, no staging left" || bad "curves.png replaced or .new left"
+diff -r "$T/pl/plots" "$T/a/plots" >/dev/null && ok "plots/ as it was: its metrics.dat and curves.gp not rewritten" \
+  || bad "a failed plot changed plots/: $(diff -r "$T/pl/plots" "$T/a/plots" 2>&1 | head -3)"
+rm -rf "$T/pl/plots"
+run plotbad2 "$L" plot "$T/pl"
+expect_error "failed plot, no plots/ before" 2 "gnuplot failed on $T/pl/plots/curves.gp: " "nothing of this plot kept"
+[ -e "$T/pl/plots" ] && bad "a failed plot left $(ls -A "$T/pl/plots" | tr '\n' ' ')" || ok "a failed plot made no plots/"
 cp -r "$T/a" "$T/dm" && printf '{broken' > "$T/dm/summary.json"
 run dmst "$L" status "$T/dm"
 case "$OUT" in "$T/dm: damaged: summary.json has no final_loss"*) ok "status: a damaged summary.json said" ;;
@@ -54,6 +63,32 @@ want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.
 
 run twicenp "$L" run "$SPEC" "${DATA[@]}" --np 1 --np 2 --dry-run
 expect_error "--np given twice" 2 "--np: given twice (1, then 2)"
+run npset "$L" run "$SPEC" "${DATA[@]}" --np 2 --set parallel.ranks=3 --dry-run
+expect_error "--np 2 and --set parallel.ranks=3 disagree" 2 "--np 2" "--set parallel.ranks=3" "disagree"
+run npset2 "$L" run "$SPEC" "${DATA[@]}" --set parallel.ranks=3 --np 2 --set run.dir="$T/n3" --dry-run
+expect_error "either order" 2 "--np 2" "--set parallel.ranks=3"
+run npsame "$L" run "$SPEC" "${DATA[@]}" --np 2 --set parallel.ranks=2 --set run.dir="$T/n2" --dry-run
+[ "$RC" -eq 0 ] && case "$OUT" in "mpirun -np 2 "*) true ;; *) false ;; esac && ok "--np 2 with --set parallel.ranks=2 agrees" \
+  || bad "--np 2 --set parallel.ranks=2: rc $RC [$OUT] $ERR"
+
+# --- plots and status of what holds nothing to show: one line naming the file, nothing written
+mkdir -p "$T/gm" && cp "$T/a/spec.resolved.yaml" "$T/gm/" && printf 'garbage\n{"no": 1}\n' >"$T/gm/metrics.jsonl"
+run gmplot "$L" plot "$T/gm"
+expect_error "plot of a garbage metrics.jsonl" 2 "$T/gm/metrics.jsonl holds no parseable metrics"
+[ -e "$T/gm/plots" ] && bad "plot of garbage metrics left $T/gm/plots" || ok "no plots/ left"
+: >"$T/gm/metrics.jsonl"
+run emplot "$L" plot "$T/gm"
+expect_error "plot of an empty metrics.jsonl" 2 "no metrics yet" "$T/gm/metrics.jsonl is empty"
+[ -e "$T/gm/plots" ] && bad "plot of empty metrics left $(ls -R "$T/gm/plots" | tr '\n' ' ')" || ok "no plots/metrics.dat left"
+mkdir -p "$T/es" && : >"$T/es/points.csv"
+for c in status results plot; do
+  run es "$L" "$c" "$T/es"
+  expect_error "$c of a sweep whose points.csv is empty" 2 "$T/es/points.csv: empty"
+done
+printf 'point,dir,optim.lr\n' >"$T/es/points.csv"
+run es "$L" status "$T/es"
+expect_error "status of a sweep whose points.csv lists no point" 2 "$T/es/points.csv: lists no point"
+[ "$(ls "$T/es")" = points.csv ] && ok "nothing written beside it" || bad "written in $T/es: $(ls "$T/es")"
 
 # --- a dry run refuses what the real run would
 run dryck "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/a" --dry-run
@@ -62,15 +97,45 @@ touch "$T/plainfile"
 run dryf "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/plainfile/x" --dry-run
 expect_error "dry run under a file" 2 "$T/plainfile is not a directory"
 
-# --- inputs jepa-train refuses at setup (exit 4): never restarted, they would recur
-run refused "$L" run "$SPEC" --np 2 --set run.dir="$T/ref" --set data.train="$T/fm/test" --set data.test="$T/fm/test" \
-  --set train.batch_per_rank=6000 --set max_restarts=3 --set train.steps=3 --set train.minutes=0 \
-  --set parallel.threads_per_rank=1
-[ "$RC" -eq 4 ] && [ "$(grep -c 'started mpirun' "$T/ref/launch.log")" -eq 1 ] \
-  && grep -q '^failed status=4 (inputs refused at setup; not restarted)$' "$T/ref/state" \
-  && [ "$(printf '%s\n' "$ERR" | grep -c 'fewer than one global batch')" -eq 1 ] \
-  && ok "refused inputs: exit 4, one attempt of max_restarts 3, the reason said once" \
-  || bad "refused inputs: rc $RC, state $(cat "$T/ref/state" 2>&1), $(grep -c started "$T/ref/launch.log") attempts: $ERR"
+# --- inputs jepa-train refuses at setup (exit 4): never restarted, they would
+# recur; nothing was trained, so the run directory this start made is taken
+# back. mpirun's stderr is the trainer's own (its end-of-job banner included):
+# the trainer's line naming the problem is there, and ours is the last.
+REF=(--set data.train="$T/fm/test" --set data.test="$T/fm/test" --set train.batch_per_rank=6000 --set max_restarts=3
+     --set train.steps=3 --set train.minutes=0 --set parallel.threads_per_rank=1)
+refused_line() { printf 'jepa-launch: %s: jepa-train refused its inputs at setup (status 4; its message above says why)' "$1"; }
+run refused "$L" run "$SPEC" --np 2 --set run.dir="$T/ref/sub" "${REF[@]}"
+[ "$RC" -eq 4 ] && printf '%s\n' "$ERR" | grep -q '^jepa-train: rank 0: .*fewer than one global batch' \
+  && ! printf '%s\n' "$ERR" | grep -q 'restart 1/3' && [ "$(printf '%s\n' "$ERR" | tail -1)" = "$(refused_line "$T/ref/sub")" ] \
+  && ok "refused inputs: exit 4, not restarted (max_restarts 3), the trainer's reason said, ours last" \
+  || bad "refused inputs: rc $RC: $ERR"
+[ -e "$T/ref" ] && bad "a refused start left $(find "$T/ref" | tr '\n' ' ')" || ok "refused inputs: run.dir and its parent not left"
+run refch "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/refch" --set model.channels=3
+[ "$RC" -eq 4 ] && [ ! -e "$T/refch" ] && printf '%s\n' "$ERR" | grep -q '^jepa-train: .*model.img_size/channels' \
+  && ok "model.channels=3 on 1-channel images: exit 4, the trainer's line, nothing created" \
+  || bad "channels 3: rc $RC, $(ls "$T/refch" 2>&1 | tr '\n' ' '): $ERR"
+# a directory that was there keeps what it held; ours go when it held none of them
+mkdir -p "$T/refmine" && echo notes >"$T/refmine/notes"
+run refmine "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/refmine" --set model.channels=3
+[ "$RC" -eq 4 ] && [ "$(ls "$T/refmine")" = notes ] && [ "$(printf '%s\n' "$ERR" | tail -1)" = "$(refused_line "$T/refmine")" ] \
+  && ok "refused in a directory of the user's: only our files removed" || bad "refmine: rc $RC, $(ls "$T/refmine" | tr '\n' ' '): $ERR"
+cp "$SPEC" "$T/refmine/spec.yaml"
+run refkept "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/refmine" --set model.channels=3
+[ "$RC" -eq 4 ] && [ -e "$T/refmine/spec.yaml" ] && [ "$(printf '%s\n' "$ERR" | tail -1)" = \
+  "$(refused_line "$T/refmine"); $T/refmine kept: it existed before with its own spec.yaml" ] \
+  && ok "one with a spec.yaml of its own is kept, and the last line says why" || bad "refkept: rc $RC: $ERR"
+# exit 4 on a restart, after an attempt that got past setup: nothing is taken
+# back (this trainer writes nothing in run.dir, so only that rule keeps it)
+printf '#!/bin/bash\nn=$(cat "$FAKE_COUNT" 2>/dev/null || echo 0)\necho $((n + 1)) >"$FAKE_COUNT"\n%s\nexit 1\n' \
+  '[ "$n" -ge 1 ] && { echo "fake-refuse: attempt $((n + 1)) refused" >&2; exit 4; }' >"$T/fake-refuse"
+chmod +x "$T/fake-refuse"
+run reflate env JEPA_TRAIN_BIN="$T/fake-refuse" FAKE_COUNT="$T/refuse-count" "$L" run "$SPEC" "${DATA[@]}" \
+  --set run.dir="$T/reflate" --set max_restarts=2 --set parallel.threads_per_rank=1
+[ "$RC" -eq 4 ] && [ "$(cat "$T/refuse-count")" = 2 ] && [ -f "$T/reflate/spec.yaml" ] \
+  && [ "$(grep -c 'started' "$T/reflate/launch.log")" = 2 ] \
+  && [ "$(printf '%s\n' "$ERR" | tail -1)" = "jepa-launch: $T/reflate: job failed with status 4 (see $T/reflate/launch.log)" ] \
+  && ok "exit 4 on a restart after an attempt past setup: run.dir kept, launch.log named" \
+  || bad "reflate: rc $RC, $(ls "$T/reflate" 2>&1 | tr '\n' ' '): $ERR"
 
 # --- bad specs: one line, FILE:LINE:COL, exit 2, nothing created
 printf 'seed: 1\nrun:\n  dir: %s\ndata:\n  train: %s/no-such-dir\n' "$T/bad" "$T" >"$T/bad1.yaml"

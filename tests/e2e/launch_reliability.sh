@@ -11,7 +11,12 @@
 #   6. a sweep run again into its directory skips finished points, continues
 #      unfinished ones, refuses one that would rewrite a point; `results`
 #      reports no figures for a point whose spec was rewritten after it ran;
-#   7. every output path the launcher takes gets its parents (mkdir -p).
+#   7. every output path the launcher takes gets its parents (mkdir -p);
+# and two hostile-input findings: `jepa-launch resume` of a moved or copied
+# run directory continues it where it is (never at its recorded run.dir),
+# and a job sbatch could not be run for leaves no run directory behind,
+# while one sbatch ran but gave no job id for keeps it (it may be queued),
+# each said in one line.
 # About 30 s on 2 cores (tiny model, a few steps per run).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -111,6 +116,67 @@ refused "resume --np 3 of a 2-rank checkpoint (global batch 64)" "$T/p2" "$befor
 run p2res "$L" resume "$T/p2"
 [ "$RC" -eq 0 ] && [ "$(json "$T/p2/summary.json" ranks)" = 2 ] && [ "$(json "$T/p2/summary.json" resumed_from)" = 3 ] \
   && ok "jepa-launch resume finishes it at 2 ranks from step 3" || bad "p2 resume: rc $RC: $(printf '%s' "$ERR" | tail -3)"
+
+# ---- resume of a run directory that was moved or copied: it continues in
+# the directory named, never at the run.dir its spec recorded
+run mv1 env JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir=mvA
+[ "$RC" -eq 75 ] && cp -a mvA mvA.copy && mv mvA mvB && ok "fixture: run mvA stopped after step 3, copied, moved to mvB" \
+  || bad "mv fixture: rc $RC: $ERR"
+run mvdry "$L" resume mvB --dry-run
+[ "$OUT" = "mpirun -np 1 $B/jepa-train mvB/spec.resolved.yaml --exact-spec mvB/spec.yaml --set run.dir=mvB --set resume=auto" ] \
+  && [ "$ERR" = "jepa-launch: mvB holds the run made as run.dir mvA: resuming it here (run.dir=mvB)" ] \
+  && ok "resume --dry-run of a moved run: --set run.dir=mvB, said in one line" || bad "mv dry: [$OUT] [$ERR]"
+run mvres "$L" resume mvB
+[ "$RC" -eq 0 ] && [ ! -e mvA ] && [ "$(json mvB/summary.json resumed_from)" = 3 ] && [ "$(json mvB/summary.json steps)" = 6 ] \
+  && grep -q '^  dir: "mvB"$' mvB/spec.resolved.yaml && ok "the moved run resumes from step 3 in mvB, no mvA made" \
+  || bad "mv resume: rc $RC, mvA $( [ -e mvA ] && echo made), $(tail -2 <<<"$ERR")"
+# the recorded run.dir holds another run: the copy is the one continued
+mv mvA.copy mvA && cp -a mvA mvC && before=$(snap mvA)
+run mvcopy "$L" resume mvC
+[ "$RC" -eq 0 ] && [ "$(snap mvA)" = "$before" ] && [ "$(json mvC/summary.json resumed_from)" = 3 ] \
+  && ok "resume of a copy: the copy finishes, the run at its recorded run.dir is byte-identical" \
+  || bad "copy resume: rc $RC: $(tail -2 <<<"$ERR")"
+# an absolute run.dir, moved, resumed from another directory: absolute again
+run mvabs1 env JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/mvD"
+[ "$RC" -eq 75 ] && mv "$T/mvD" "$T/mvE" && mkdir -p sub && run mvabs2 env -C sub "$L" resume ../mvE
+[ "$RC" -eq 0 ] && grep -q "^  dir: \"$T/mvE\"$" "$T/mvE/spec.resolved.yaml" && [ ! -e "$T/mvD" ] \
+  && [ "$(json "$T/mvE/summary.json" resumed_from)" = 3 ] \
+  && ok "a moved run recorded with an absolute run.dir resumes with an absolute one ($T/mvE)" || bad "abs mv: rc $RC: $ERR"
+
+# ---- a job sbatch could not even be run for leaves nothing behind; one it
+# ran (failed, or printed no job id) may be queued all the same: the run
+# directory stays, and the one line says so
+run sbnone env JEPA_SBATCH="$T/no-such-sbatch" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbA/run"
+expect_error "slurm with an sbatch that does not exist" 2 "cannot run $T/no-such-sbatch"
+[ -e "$T/sbA" ] && bad "left $(find "$T/sbA" | tr '\n' ' ')" || ok "nothing left of run.dir or its parent"
+printf '#!/bin/bash\necho 42\n' >fakebin/sbatch-noexec
+chmod -x fakebin/sbatch-noexec
+run sbnox env JEPA_SBATCH="$T/fakebin/sbatch-noexec" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbX"
+expect_error "slurm with an sbatch that is not executable" 2 "cannot run $T/fakebin/sbatch-noexec: Permission denied"
+[ -e "$T/sbX" ] && bad "left $(find "$T/sbX" | tr '\n' ' ')" || ok "nothing left of its run.dir"
+maybe_queued() { printf '%s; %s kept (job.sbatch, spec files): sbatch may have queued it, check squeue before resubmitting' "$1" "$2"; }
+printf '#!/bin/bash\nfor i in 1 2 3 4; do echo "sbatch: error: trouble $i" >&2; done\necho "sbatch: fatal: no config" >&2\nexit 1\n' \
+  >fakebin/sbatch-fails
+chmod +x fakebin/sbatch-fails
+run sbfail env JEPA_SBATCH="$T/fakebin/sbatch-fails" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbB"
+[ "$RC" -eq 2 ] && [ "$ERR" = "jepa-launch: $(maybe_queued "$T/fakebin/sbatch-fails failed (status 1): sbatch: fatal: no config" "$T/sbB")" ] \
+  && ok "sbatch exits 1 after 5 lines: its last line, run.dir kept, in one line" || bad "sbfail: rc $RC: $ERR"
+[ -f "$T/sbB/job.sbatch" ] && [ -f "$T/sbB/spec.yaml" ] \
+  && [ "$(cat "$T/sbB/state")" = "failed: sbatch (the job may be queued: check squeue)" ] \
+  && ok "its job.sbatch and spec kept, state says it may be queued" || bad "sbB: $(ls "$T/sbB" 2>&1 | tr '\n' ' ')"
+printf '#!/bin/bash\necho "Submitted batch job 42"\n' >fakebin/sbatch-noid
+chmod +x fakebin/sbatch-noid
+run sbnoid env JEPA_SBATCH="$T/fakebin/sbatch-noid" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbD"
+[ "$RC" -eq 2 ] && [ "$ERR" = "jepa-launch: $(maybe_queued "$T/fakebin/sbatch-noid exited 0 but printed no job id (it printed 'Submitted batch job 42')" "$T/sbD")" ] \
+  && [ -f "$T/sbD/job.sbatch" ] && [ ! -e "$T/sbD/slurm_job" ] \
+  && ok "sbatch exits 0 without the --parsable id: run.dir kept, one line says it may be queued" \
+  || bad "sbnoid: rc $RC, $(ls "$T/sbD" 2>&1 | tr '\n' ' '): $ERR"
+# not run at all, into a directory with a spec.yaml of its own: kept, and why
+mkdir -p "$T/sbC" && cp "$SPEC" "$T/sbC/spec.yaml"
+run sbkept env JEPA_SBATCH="$T/no-such-sbatch" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbC"
+expect_error "slurm into a directory with its own spec.yaml" 2 "cannot run $T/no-such-sbatch" \
+  "; $T/sbC kept: it existed before with its own spec.yaml"
+[ "$(cat "$T/sbC/state")" = "failed: sbatch" ] && ok "kept, its state says failed: sbatch" || bad "sbC state: $(cat "$T/sbC/state" 2>&1)"
 
 # ---- 4. refused resumes leave the run directory byte-identical
 run r1 env JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
