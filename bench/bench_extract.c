@@ -7,14 +7,40 @@
  * =1): on a loaded machine they are the work, not the queueing. The last line
  * is machine-readable:
  *   bench_extract n N rounds R train_cpu_s X infer_cpu_s Y ratio Z max_abs_diff D
- * usage: bench-extract [n rounds] */
+ * usage: bench-extract [n [rounds]] */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "bench_args.h"
 #include "infer.h"
+
+#define USAGE "usage: bench-extract [n] [rounds]"
+
+static const char *help_text =
+    USAGE "\n"
+    "Times feature extraction on n random 28x28 images (default 2048) with the quickstart's\n"
+    "encoder: the training forward (enc_features) against the forward-only path\n"
+    "(enc_infer_features), in `rounds` alternating pairs (default 3), CPU seconds of this\n"
+    "process (run it with OMP_NUM_THREADS=1). The last line is machine-readable:\n"
+    "  bench_extract n N rounds R train_cpu_s X infer_cpu_s Y ratio Z max_abs_diff D\n";
+
+/* argv[i] as a whole integer in [lo, hi] (def when absent) into *v; 2
+ * after one line naming the argument, else 0 */
+static int arg_int(int argc, char **argv, int i, const char *name, long def, long lo, long hi,
+                   int *v) {
+    long x = def;
+    if (i < argc && bench_long(argv[i], lo, hi, &x)) {
+        fprintf(stderr, "bench-extract: %s '%s': expected an integer from %ld to %ld (" USAGE ")\n",
+                name, argv[i], lo, hi);
+        return 2;
+    }
+    *v = (int)x;
+    return 0;
+}
 
 static double cpu_s(void) {
     struct timespec ts;
@@ -23,12 +49,17 @@ static double cpu_s(void) {
 }
 
 int main(int argc, char **argv) {
-    blas_core_select(argv); /* OpenBLAS's kernels as the programs run them */
-    int n = argc > 1 ? atoi(argv[1]) : 2048, rounds = argc > 2 ? atoi(argv[2]) : 3;
-    if (n < 1 || rounds < 1) {
-        fprintf(stderr, "bench-extract: need n >= 1 and rounds >= 1\n");
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+        return fputs(help_text, stdout), 0;
+    if (argc > 3) {
+        fprintf(stderr, "bench-extract: unexpected argument '%s' (" USAGE ")\n", argv[3]);
         return 2;
     }
+    int n, rounds; /* n images of 784 bytes and 2 x 128 floats: 1e6 is 1.8 GB */
+    if (arg_int(argc, argv, 1, "n", 2048, 1, 1000000, &n) ||
+        arg_int(argc, argv, 2, "rounds", 3, 1, 1000, &rounds))
+        return 2;
+    blas_core_select(argv); /* OpenBLAS's kernels as the programs run them */
     jepa_dims d = {28, 1, 4, 7, 49, 16, 128, 6, 4, 512, 64, 4, 4, 0};
     jepa_model m;
     jepa_model_init(&m, &d, 0, 128, 4, 12, omp_get_max_threads());

@@ -38,6 +38,18 @@ static void remove_dir(const char *dir) {
     rmdir(dir);
 }
 
+#define USAGE "usage: bench-shard [--levels 1,3,9,19] [--epochs N] [--trainer-img-per-s N]"
+
+static const char *help_text =
+    USAGE "\n"
+    "Packs Fashion-MNIST's training split ($JEPA_FMNIST_DIR, default\n"
+    "/usr/share/datasets/fashion-mnist) at each zstd level of --levels (default 1,3,9,19)\n"
+    "into a temporary directory and times the training reader (batch 128, shuffle buffer\n"
+    "4096) over --epochs whole epochs (default 3), with a decoding thread and inline.\n"
+    "One machine-readable line per level:\n"
+    "  level L ratio R img_per_s N inline_img_per_s M pack_s S file_bytes B\n"
+    "--trainer-img-per-s N (bench-step's figure) adds the headroom over the trainer.\n";
+
 static int fail(const char *msg) {
     fprintf(stderr, "bench-shard: %s\n", msg);
     return 1;
@@ -58,34 +70,52 @@ static int check_levels(const char *levels) {
     return 0;
 }
 
+/* The flags into levels, *epochs and *trainer_rate. -1 to go on, else the
+ * exit code (0 after --help, 2 after one line naming the argument). */
+static int parse_args(int argc, char **argv, char *levels, size_t ln, int *epochs,
+                      double *trainer_rate) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(help_text, stdout), 0;
+        int known = !strcmp(a, "--levels") || !strcmp(a, "--epochs") ||
+                    !strcmp(a, "--trainer-img-per-s");
+        if (!known) {
+            fprintf(stderr, "bench-shard: unknown argument '%s' (" USAGE ")\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench-shard: %s needs a value (" USAGE ")\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        long e;
+        if (!strcmp(a, "--levels")) {
+            snprintf(levels, ln, "%s", v);
+            if (check_levels(levels)) return 2;
+        } else if (!strcmp(a, "--epochs")) {
+            if (bench_long(v, 1, 1000, &e)) {
+                fprintf(stderr, "bench-shard: --epochs %s: expected an integer from 1 to 1000 ("
+                        USAGE ")\n", v);
+                return 2;
+            }
+            *epochs = (int)e;
+        } else if (bench_double(v, 1e-9, 1e12, trainer_rate)) {
+            fprintf(stderr, "bench-shard: --trainer-img-per-s %s: expected a positive number ("
+                    USAGE ")\n", v);
+            return 2;
+        }
+    }
+    return -1;
+}
+
 int main(int argc, char **argv) {
     double trainer_rate = 0.0;
     const char *data = getenv("JEPA_FMNIST_DIR");
     if (!data || !*data) data = "/usr/share/datasets/fashion-mnist";
     char levels[256] = "1,3,9,19";
     int epochs = 3, batch = 128;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--levels") && i + 1 < argc) {
-            snprintf(levels, sizeof levels, "%s", argv[++i]);
-            if (check_levels(levels)) return 2;
-        } else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) {
-            long e;
-            if (bench_long(argv[++i], 1, 1000, &e)) {
-                fprintf(stderr, "bench-shard: --epochs %s: expected an integer from 1 to 1000\n", argv[i]);
-                return 2;
-            }
-            epochs = (int)e;
-        } else if (!strcmp(argv[i], "--trainer-img-per-s") && i + 1 < argc) {
-            if (bench_double(argv[++i], 1e-9, 1e12, &trainer_rate)) {
-                fprintf(stderr, "bench-shard: --trainer-img-per-s %s: expected a positive number\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "bench-shard: unknown argument '%s' (usage: bench-shard [--levels "
-                    "1,3,9,19] [--epochs N] [--trainer-img-per-s N])\n", argv[i]);
-            return 2;
-        }
-    }
+    int prc = parse_args(argc, argv, levels, sizeof levels, &epochs, &trainer_rate);
+    if (prc >= 0) return prc;
     char err[SHARD_ERR_MAX], img[4096], lab[4096];
     snprintf(img, sizeof img, "%s/train-images-idx3-ubyte.gz", data);
     snprintf(lab, sizeof lab, "%s/train-labels-idx1-ubyte.gz", data);

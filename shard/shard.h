@@ -28,6 +28,13 @@
 
 #define SHARD_ERR_MAX 1024
 
+/* Limits every writer and reader enforces (public so that programs building
+ * records can name their own options when a request passes them). */
+#define SHARD_MAX_RECORD_BYTES ((uint64_t)64 << 20) /* one record */
+#define SHARD_MAX_FRAME_RAW ((uint64_t)256 << 20)   /* one zstd frame, uncompressed */
+#define SHARD_MAX_FRAMES (1u << 24)                 /* frames in one shard file */
+#define SHARD_MAX_SHARDS (1u << 20)                 /* shard files in one dataset */
+
 /* ---------------------------------------------------------------- schema */
 /* Element types. F32 is IEEE-754 binary32, little-endian in the file and in
  * record buffers (this module copies bytes; it never converts). */
@@ -136,6 +143,26 @@ int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen);
  * prefix that exists but is not a directory: "Not a directory"). */
 int shard_make_dirs(const char *path, char *err, size_t errlen);
 
+/* The settings one command line gave so far, for the flag parsers of the
+ * programs built on this library (jepa-shard, jepa-world, jepa-plan): a
+ * setting given twice, in one spelling or two (--size 16 --set size=32),
+ * is a mistake to say, never an override applied silently. The strings are
+ * the caller's (argv, literals or buffers that outlive the struct): not
+ * copied. Zero-initialise it; the caller bounds its settings by
+ * SHARD_SEEN_MAX (more is an assertion). */
+#define SHARD_SEEN_MAX 256
+typedef struct {
+    const char *key[SHARD_SEEN_MAX];   /* the setting: "--episodes", "plan.episodes", "size=.." */
+    size_t keylen[SHARD_SEEN_MAX];     /* its bytes in key ("size" of "size=32") */
+    const char *typed[SHARD_SEEN_MAX]; /* how the user gave it: "4", "--set size=32" */
+    int n;
+} shard_seen;
+/* Records setting key (its first kn bytes) as typed. NULL when it is new;
+ * else how it was given before (nothing is recorded). */
+const char *shard_seen_add(shard_seen *s, const char *key, size_t kn, const char *typed);
+/* How setting key (kn bytes) was given, or NULL when it was not. */
+const char *shard_seen_find(const shard_seen *s, const char *key, size_t kn);
+
 /* Writes a dataset into dir. dir must not exist or be an empty directory;
  * everything is written to a hidden sibling `.NAME.partial-PID` and renamed
  * onto dir by shard_writer_close, so dir never holds a partial dataset.
@@ -156,6 +183,34 @@ int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labe
                      char *err, size_t errlen);
 int shard_writer_close(shard_writer *w, char *err, size_t errlen);
 void shard_writer_abort(shard_writer *w);
+/* The bytes n records (rows (n, record_bytes); labels (n) or NULL as in
+ * add()) take as one zstd frame, laid out and compressed as the writer does
+ * it at o->level: a measured sample for estimating a dataset's size before
+ * writing it. n * (record + label bytes) must not exceed SHARD_MAX_FRAME_RAW.
+ * 0 or -1 + err. */
+int shard_frame_estimate(const shard_schema *s, const shard_pack_opts *o, const uint8_t *rows,
+                         const uint8_t *labels, uint32_t n, uint64_t *bytes, char *err,
+                         size_t errlen);
+
+/* Stopping a write on SIGINT or SIGTERM without leaving the staging
+ * directory behind. shard_interrupt_catch() (call it just before
+ * shard_writer_open) makes those signals only set a flag (the handler does
+ * nothing else: async-signal-safe); from then on add() and close() fail
+ * with "interrupted by SIGTERM: nothing written", the caller aborts the
+ * writer (removing the staging directory), says so, and calls
+ * shard_interrupt_release(0): the previous handlers come back and a caught
+ * signal is raised again, so the process ends as that signal says (a shell
+ * sees 128 + its number). After a close() that succeeded the caller calls
+ * shard_interrupt_release(1): a signal caught after close()'s last check
+ * (while the finished output was moved into place) cannot undo the output,
+ * so it is dropped and the command finishes as usual (its summary, exit 0).
+ * A second signal, of either kind, while stopping acts at once (its default
+ * action); a signal ignored on entry (nohup, a script's background job)
+ * stays ignored. pending() is the caught signal or 0. */
+void shard_interrupt_catch(void);
+int shard_interrupt_pending(void);
+void shard_interrupt_release(int completed);
+
 /* Convenience: open, add everything, close (abort on error). */
 int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *o, char *err,
                size_t errlen);

@@ -36,10 +36,7 @@ void shard_err(char *err, size_t errlen, const char *fmt, ...)
 /* Limits a reader enforces before trusting a number (see docs). */
 #define SHARD_MAX_SIDE 65535u
 #define SHARD_MAX_CHANNELS 64u
-#define SHARD_MAX_RECORD_BYTES ((uint64_t)64 << 20)
-#define SHARD_MAX_FRAME_RAW ((uint64_t)256 << 20)
-#define SHARD_MAX_FRAMES (1u << 24)
-#define SHARD_MAX_SHARDS (1u << 20)
+/* SHARD_MAX_RECORD_BYTES, _FRAME_RAW, _FRAMES and _SHARDS: shard.h */
 #define SHARD_MAX_MANIFEST_BYTES ((size_t)64 << 20)
 #define SHARD_NAME_MAX 128
 

@@ -75,8 +75,7 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
     a->channels = 1;
     shard_pack_opts_defaults(&a->o);
     long long v;
-    const char *seen[64]; /* flags given so far: a second one is a mistake, not an override */
-    int nseen = 0;
+    shard_seen seen = {0}; /* a flag given twice is a mistake, not an override */
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "--quiet")) {
@@ -100,10 +99,8 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
                      !strcmp(f, "--channels") || !strcmp(f, "--split");
         if (!str && !is_num) return usage_error("pack: unknown argument '%s'", f);
         if (i + 1 >= argc) return usage_error("pack: %s needs a value", f);
-        for (int k = 0; k < nseen; k++)
-            if (!strcmp(seen[k], f)) return usage_error("pack: %s given twice", f);
-        if (nseen < 64) seen[nseen++] = f;
         const char *val = argv[++i];
+        if (shard_seen_add(&seen, f, strlen(f), val)) return usage_error("pack: %s given twice", f);
         if (str) {
             *str = val;
         } else if (!strcmp(f, "--split")) {
@@ -151,37 +148,49 @@ static int pack_check(const pack_args *a) {
     return 0;
 }
 
-/* Pack phase 3: the images through the (atomic) writer, with a progress
- * line on a terminal. 0, or 1 after one line (nothing left at out). */
-static int pack_write(const pack_args *a, const shard_images *im) {
-    char err[SHARD_ERR_MAX];
-    shard_writer *w;
-    if (shard_writer_open(&w, a->out, &im->schema, &a->o, err, sizeof err)) {
-        fprintf(stderr, PROG ": %s\n", err);
-        return 1;
-    }
+/* Adds the images to w in chunks, with a progress line on a terminal.
+ * 0, or -1 + err. */
+static int pack_fill(const pack_args *a, const shard_images *im, shard_writer *w, char *err,
+                     size_t errlen) {
     int tty = !a->quiet && isatty(STDERR_FILENO);
     size_t rec = shard_schema_record_bytes(&im->schema);
     uint64_t chunk = 4096;
     for (uint64_t i = 0; i < im->n; i += chunk) {
         uint64_t k = im->n - i < chunk ? im->n - i : chunk;
         if (shard_writer_add(w, im->pixels + i * rec, im->labels ? im->labels + i : NULL, k, err,
-                             sizeof err)) {
+                             errlen)) {
             if (tty) fputc('\n', stderr);
-            fprintf(stderr, PROG ": %s\n", err);
-            shard_writer_abort(w);
-            return 1;
+            return -1;
         }
         if (tty)
             fprintf(stderr, "\rpack: %llu/%llu records (%.0f%%)", (unsigned long long)(i + k),
                     (unsigned long long)im->n, 100.0 * (double)(i + k) / (double)im->n);
     }
     if (tty) fputc('\n', stderr);
-    if (shard_writer_close(w, err, sizeof err)) {
-        fprintf(stderr, PROG ": %s\n", err);
-        return 1;
-    }
     return 0;
+}
+
+/* Pack phase 3: the images through the (atomic) writer. SIGINT/SIGTERM
+ * stop it: the staging directory is removed, one line says so, and the
+ * signal then ends the process; one caught after close() succeeded (while
+ * the dataset was moved into place) is dropped and pack goes on to its
+ * summary. 0, or 1 after one line (nothing left at out). */
+static int pack_write(const pack_args *a, const shard_images *im) {
+    char err[SHARD_ERR_MAX];
+    shard_writer *w;
+    int rc = 0;
+    shard_interrupt_catch();
+    if (shard_writer_open(&w, a->out, &im->schema, &a->o, err, sizeof err)) {
+        rc = 1;
+    } else if (pack_fill(a, im, w, err, sizeof err)) {
+        shard_writer_abort(w);
+        rc = 1;
+    } else if (shard_writer_close(w, err, sizeof err)) {
+        rc = 1;
+    }
+    if (rc) fprintf(stderr, PROG ": %s\n", err);
+    shard_interrupt_release(rc == 0);
+    return rc;
 }
 
 /* Pack phase 4: read back what was written and summarise it. */
@@ -433,7 +442,7 @@ static void print_record(const shard_schema *s, const uint8_t *pix) {
 static int cmd_cat(int argc, char **argv) {
     const char *dir = NULL, *format = "text";
     long long index = -1;
-    int format_given = 0;
+    shard_seen seen = {0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -443,7 +452,7 @@ static int cmd_cat(int argc, char **argv) {
         if (!strcmp(a, "--index") || !strcmp(a, "--format")) {
             if (i + 1 >= argc) return usage_error("cat: %s needs a value", a);
             const char *val = argv[++i];
-            if ((!strcmp(a, "--index") && index >= 0) || (!strcmp(a, "--format") && format_given++))
+            if (shard_seen_add(&seen, a, strlen(a), val))
                 return usage_error("cat: %s given twice", a);
             if (!strcmp(a, "--format")) {
                 if (strcmp(val, "text") && strcmp(val, "pgm") && strcmp(val, "raw"))

@@ -170,8 +170,10 @@ static uint8_t *slurp(const char *path, uint64_t want, uint64_t *size, char *err
         return NULL;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        shard_err(err, errlen, "%s: not a regular file", path);
+    int bad = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (bad || !S_ISREG(st.st_mode)) {
+        shard_err(err, errlen, "%s: cannot read: %s", path,
+                  bad ? strerror(bad) : "not a regular file");
         fclose(f);
         return NULL;
     }
@@ -299,14 +301,22 @@ static int cmp_str(const void *a, const void *b) {
 static int read_labels_file(shard_images *out, char **names, const char *dir,
                             const char *labels_path, char *err, size_t errlen) {
     FILE *f = fopen(labels_path, "r");
+    struct stat st; /* fopen takes a directory; its first read then fails */
+    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        f = NULL;
+        errno = EISDIR;
+    }
     if (!f) {
-        shard_err(err, errlen, "%s: cannot open: %s", labels_path, strerror(errno));
+        shard_err(err, errlen, "%s: cannot open the labels file: %s", labels_path,
+                  strerror(errno));
         return -1;
     }
     out->labels = shard_xmalloc((size_t)out->n);
     uint8_t *have = shard_xcalloc((size_t)out->n, 1);
     char line[4096];
     int rc = -1;
+    errno = 0;
     for (long ln = 1; fgets(line, sizeof line, f); ln++) {
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
@@ -333,7 +343,8 @@ static int read_labels_file(shard_images *out, char **names, const char *dir,
         out->labels[idx] = (uint8_t)lab;
     }
     if (ferror(f)) {
-        shard_err(err, errlen, "%s: read error", labels_path);
+        shard_err(err, errlen, "%s: read error: %s", labels_path,
+                  errno ? strerror(errno) : "unknown cause");
         goto out;
     }
     for (uint64_t i = 0; i < out->n; i++)

@@ -1,8 +1,10 @@
 /* util.c - small pieces every shard file uses: fail-fast allocation, the
  * one-line error buffer, CRC-32, the counter-based RNG behind every shuffle,
- * positioned reads, name characters, the pack-option checks and mkdir -p. */
+ * positioned reads, name characters, the pack-option checks, mkdir -p, the
+ * SIGINT/SIGTERM flag a writer stops on and the programs' "given twice" list. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,4 +184,78 @@ int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen) {
         }
     }
     return 0;
+}
+
+/* ------------------------------------------------------------ interrupts */
+static volatile sig_atomic_t interrupt_sig; /* the signal caught, 0 if none */
+static const int interrupt_sigs[2] = {SIGINT, SIGTERM};
+static struct sigaction interrupt_old[2]; /* the handlers catch() replaced */
+static int interrupt_replaced[2];
+
+/* Sets the flag: the one thing a handler may safely do here. A second
+ * signal takes its default action at once: SA_RESETHAND did that for the
+ * signal already caught, this does it for the other one (SIGTERM after a
+ * SIGINT); signal() and raise() are async-signal-safe. */
+static void interrupt_handler(int sig) {
+    if (interrupt_sig) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    interrupt_sig = sig;
+}
+
+void shard_interrupt_catch(void) {
+    interrupt_sig = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = interrupt_handler;
+    sigemptyset(&sa.sa_mask);
+    /* SA_RESTART: a write in progress finishes instead of failing with
+     * EINTR; SA_RESETHAND: the same signal again takes the default action
+     * (the handler does that for the other one) */
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    for (int i = 0; i < 2; i++) {
+        interrupt_replaced[i] = 0;
+        if (sigaction(interrupt_sigs[i], NULL, &interrupt_old[i]) != 0 ||
+            interrupt_old[i].sa_handler == SIG_IGN) /* ignored on entry: stays so */
+            continue;
+        interrupt_replaced[i] = sigaction(interrupt_sigs[i], &sa, NULL) == 0;
+    }
+}
+
+int shard_interrupt_pending(void) {
+    return (int)interrupt_sig;
+}
+
+void shard_interrupt_release(int completed) {
+    for (int i = 0; i < 2; i++)
+        if (interrupt_replaced[i]) sigaction(interrupt_sigs[i], &interrupt_old[i], NULL);
+    interrupt_replaced[0] = interrupt_replaced[1] = 0;
+    int sig = (int)interrupt_sig;
+    interrupt_sig = 0;
+    /* Not completed: the signal's own action, now that nothing is
+     * half-written. Completed: the signal came after the writer's last
+     * check, while the finished output was moved into place; ending the
+     * process now would not undo the output, only hide it (no summary, a
+     * failing exit status over a complete dataset), so it is dropped. */
+    if (sig && !completed) raise(sig);
+}
+
+/* ----------------------------------------------------------- command line */
+const char *shard_seen_find(const shard_seen *s, const char *key, size_t kn) {
+    for (int i = 0; i < s->n; i++)
+        if (s->keylen[i] == kn && !memcmp(s->key[i], key, kn)) return s->typed[i];
+    return NULL;
+}
+
+const char *shard_seen_add(shard_seen *s, const char *key, size_t kn, const char *typed) {
+    SHARD_ASSERT(typed); /* NULL means "not given" to find() */
+    const char *before = shard_seen_find(s, key, kn);
+    if (before) return before;
+    SHARD_ASSERT(s->n < SHARD_SEEN_MAX);
+    s->key[s->n] = key;
+    s->keylen[s->n] = kn;
+    s->typed[s->n++] = typed;
+    return NULL;
 }

@@ -11,6 +11,7 @@
  * whole but is not. A crash leaves only the hidden `.partial-PID` directory. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,6 +122,26 @@ static void writer_free(shard_writer *w) {
     free(w);
 }
 
+/* The compressor as every frame is made: level, zstd's content checksum
+ * (zstd itself catches a bad decode; our CRC of the compressed bytes names a
+ * corrupt frame before we decode it) and the content size. 0 or a zstd error. */
+static size_t cctx_setup(ZSTD_CCtx *c, int level) {
+    size_t zr = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+    if (!ZSTD_isError(zr)) zr = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+    if (!ZSTD_isError(zr)) zr = ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+    return zr;
+}
+
+/* 1 + "DIR: interrupted by SIG...: nothing written" in err when a caught
+ * SIGINT/SIGTERM is pending (shard_interrupt_catch), else 0. */
+static int writer_interrupted(const shard_writer *w, char *err, size_t errlen) {
+    int sig = shard_interrupt_pending();
+    if (!sig) return 0;
+    shard_err(err, errlen, "%s: interrupted by %s: nothing written (the staging directory is "
+              "removed)", w->dir, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal");
+    return 1;
+}
+
 int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *schema,
                       const shard_pack_opts *o, char *err, size_t errlen) {
     *wp = NULL;
@@ -193,11 +214,7 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
     w->comp = shard_xmalloc(w->comp_cap);
     w->cctx = ZSTD_createCCtx();
     SHARD_ASSERT(w->cctx);
-    /* the content checksum lets zstd itself catch a bad decode; our CRC of
-     * the compressed bytes names a corrupt frame before we decode it */
-    size_t zr = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, o->level);
-    if (!ZSTD_isError(zr)) zr = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-    if (!ZSTD_isError(zr)) zr = ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_contentSizeFlag, 1);
+    size_t zr = cctx_setup(w->cctx, o->level);
     if (ZSTD_isError(zr)) {
         shard_err(err, errlen, "%s: zstd: %s", w->dir, ZSTD_getErrorName(zr));
         shard_writer_abort(w);
@@ -223,6 +240,11 @@ static int write_bytes(shard_writer *w, const void *p, size_t n, char *err, size
 }
 
 static int shard_begin(shard_writer *w, char *err, size_t errlen) {
+    if (w->man.nshards >= SHARD_MAX_SHARDS) { /* a reader would refuse the manifest */
+        shard_err(err, errlen, "%s: more than %u shards: raise the records per shard", w->dir,
+                  SHARD_MAX_SHARDS);
+        return -1;
+    }
     snprintf(w->tmp, sizeof w->tmp, "%s/shard-%05u.jshard.tmp", w->stage, w->man.nshards);
     w->f = fopen(w->tmp, "wb");
     if (!w->f) {
@@ -245,6 +267,11 @@ static int frame_flush(shard_writer *w, char *err, size_t errlen) {
     size_t c = ZSTD_compress2(w->cctx, w->comp, w->comp_cap, w->raw, raw_bytes);
     if (ZSTD_isError(c)) {
         shard_err(err, errlen, "%s: zstd: %s", w->tmp, ZSTD_getErrorName(c));
+        return -1;
+    }
+    if (w->nframes >= SHARD_MAX_FRAMES) { /* a reader would refuse the index */
+        shard_err(err, errlen, "%s: more than %u frames in one shard: raise the records "
+                  "per frame", w->tmp, SHARD_MAX_FRAMES);
         return -1;
     }
     if (w->nframes == w->cap_frames) {
@@ -324,6 +351,7 @@ int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labe
                   labels ? "given" : "missing", w->lab ? "labels" : "none");
         return -1;
     }
+    if (writer_interrupted(w, err, errlen)) return -1;
     char msg[SHARD_ERR_MAX / 2];
     for (uint64_t i = 0; i < n; i++) { /* all checks first: nothing of a bad call is written */
         if (labels && labels[i] >= w->schema.num_classes) {
@@ -338,6 +366,7 @@ int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labe
         }
     }
     for (uint64_t i = 0; i < n; i++) {
+        if (writer_interrupted(w, err, errlen)) return -1; /* a frame may take seconds */
         if (!w->f && shard_begin(w, err, errlen)) return -1;
         if (w->man.has_stats) {
             const uint8_t *p = pixels + i * w->rec;
@@ -392,11 +421,15 @@ int shard_writer_close(shard_writer *w, char *err, size_t errlen) {
         shard_writer_abort(w);
         return -1;
     }
-    if (manifest_commit(w, err, errlen) != 0) {
+    if (writer_interrupted(w, err, errlen) || manifest_commit(w, err, errlen) != 0) {
         shard_writer_abort(w);
         return -1;
     }
     shard_fsync_dir(w->stage);
+    if (writer_interrupted(w, err, errlen)) { /* the last moment before it is all there */
+        shard_writer_abort(w);
+        return -1;
+    }
     /* rename replaces dir when it is an empty directory (checked at open) */
     if (rename(w->stage, w->dir) != 0) {
         shard_err(err, errlen, "%s: cannot move the finished dataset from %s into place: %s",
@@ -417,6 +450,30 @@ void shard_writer_abort(shard_writer *w) {
     }
     remove_tree_flat(w->stage);
     writer_free(w);
+}
+
+int shard_frame_estimate(const shard_schema *s, const shard_pack_opts *o, const uint8_t *rows,
+                         const uint8_t *labels, uint32_t n, uint64_t *bytes, char *err,
+                         size_t errlen) {
+    size_t per = shard_schema_record_bytes(s) + shard_label_bytes(s);
+    SHARD_ASSERT(n >= 1 && (uint64_t)n * per <= SHARD_MAX_FRAME_RAW);
+    SHARD_ASSERT((labels != NULL) == (shard_label_bytes(s) != 0));
+    size_t raw_bytes = (size_t)n * per, cap = ZSTD_compressBound(raw_bytes);
+    uint8_t *raw = shard_xmalloc(raw_bytes), *comp = shard_xmalloc(cap);
+    shard_frame_pack(s, rows, labels, n, raw);
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    SHARD_ASSERT(c);
+    size_t zr = cctx_setup(c, o->level);
+    if (!ZSTD_isError(zr)) zr = ZSTD_compress2(c, comp, cap, raw, raw_bytes);
+    ZSTD_freeCCtx(c);
+    free(raw);
+    free(comp);
+    if (ZSTD_isError(zr)) {
+        shard_err(err, errlen, "zstd: %s", ZSTD_getErrorName(zr));
+        return -1;
+    }
+    *bytes = zr;
+    return 0;
 }
 
 int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *o, char *err,

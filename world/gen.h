@@ -39,8 +39,24 @@ void world_gen_schema(const world *w, uint32_t steps, shard_schema *s);
 int world_gen_episode(const world *w, uint64_t seed, uint64_t episode, uint32_t steps,
                       double *states, double *actions, uint8_t *record);
 
+/* Refuses, before anything is generated or written, a data set that cannot
+ * fit the free space of the filesystem out goes to. When the episodes fit
+ * uncompressed (plus zstd's worst-case growth of 1/256) they are let
+ * through; else the first episodes (one frame of them, at most 64 MiB) are
+ * generated and compressed as the writer would, and the data set is
+ * refused when o->episodes of them at that measured size exceed the free
+ * space: episodes are independent draws of one process, so the first frame
+ * predicts the rest to within a few percent (a borderline case that passes
+ * may still run out of space; the writer then removes what it staged).
+ * A filesystem that reports no size (f_blocks 0: tmpfs size=0, many FUSE
+ * and network filesystems) has unknown free space: no check, go on.
+ * 0 (go on), 1 (refused: "--episodes N: about X of shards ..., more than
+ * the Y free on PATH" in err) or -1 (a failure, in err). */
+int world_gen_check_space(const world *w, const world_gen_opts *o, char *err, size_t errlen);
+
 /* Generates and writes the whole data set atomically (a failure leaves no
- * directory behind). 0 or -1 + one line in err. */
+ * directory behind; so does a SIGINT/SIGTERM once the caller has called
+ * shard_interrupt_catch). 0 or -1 + one line in err. */
 int world_gen(const world *w, const world_gen_opts *o, world_gen_stats *st, char *err,
               size_t errlen);
 

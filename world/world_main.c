@@ -23,7 +23,9 @@ static const char *usage_text =
     "         writes N episodes of the world's exploration policy, one record each:\n"
     "         frames u8 (T,C,H,W), actions f32 (T-1,A), state f32 (T,S)\n"
     "         defaults: --steps 32 --seed 0 --shard-records 1024 --frame-records 16\n"
-    "         --level 3 --split train\n"
+    "         --level 3 --split train. Refused before any work: an episode over 64 MiB, a data\n"
+    "         set that cannot fit the free space (estimated from its first episodes). SIGINT or\n"
+    "         SIGTERM stops it leaving nothing behind. Every option is given once.\n"
     "  render --out FILE.pgm [--episode E] [--steps T] [--seed S] [--zoom Z] [WORLD OPTIONS]\n"
     "         one episode's frames side by side (PGM, each pixel Z x Z; default zoom 4)\n"
     "  info   [WORLD OPTIONS]   the world's parameters, observation and action shapes\n"
@@ -67,6 +69,7 @@ typedef struct {
     const char *sets[MAX_SETS];  /* "name=value" */
     char flags[MAX_SETS][96];    /* how the user wrote it, for errors */
     int nsets;
+    shard_seen seen;             /* parameter name -> flags[k]: each one once */
 } world_args;
 
 /* Consumes argv[*i] (and its value) when it is a world option: 1 consumed,
@@ -77,6 +80,9 @@ static int world_arg(world_args *wa, int argc, char **argv, int *i) {
     if (*i + 1 >= argc) return usage_error("%s needs a value", a), 2;
     const char *val = argv[++*i];
     if (!strcmp(a, "--world")) {
+        if (wa->name)
+            return usage_error("--world %s: already given as --world %s (give it once)", val,
+                               wa->name), 2;
         wa->name = val;
         return 1;
     }
@@ -90,7 +96,32 @@ static int world_arg(world_args *wa, int argc, char **argv, int *i) {
     } else {
         wa->sets[k] = val;
     }
+    /* one setting, two spellings (--size 16 --set size=32): neither silently wins */
+    size_t kn = strcspn(wa->sets[k], "=");
+    const char *before = shard_seen_add(&wa->seen, wa->sets[k], kn, wa->flags[k]);
+    if (before)
+        return usage_error("%s: %.*s already given by %s (give each setting once)",
+                           wa->flags[k], (int)kn, wa->sets[k], before), 2;
     return 1;
+}
+
+/* A command's own options are kept in a shard_seen too, flag -> value: a
+ * second --episodes is a mistake to say, not an override to apply silently.
+ * 2 after one line naming both when flag was given before, else 0. */
+static int option_once(shard_seen *so, const char *cmd, const char *flag, const char *val) {
+    const char *before = shard_seen_add(so, flag, strlen(flag), val);
+    if (!before) return 0;
+    return usage_error("%s: %s %s: already given as %s %s (give each option once)", cmd, flag,
+                       val, flag, before);
+}
+
+/* "--steps 100" as given, or "--steps 32 (the default)" into buf. */
+static const char *option_text(const shard_seen *so, const char *flag, unsigned long long def,
+                               char *buf, size_t n) {
+    const char *val = shard_seen_find(so, flag, strlen(flag));
+    if (val) snprintf(buf, n, "%s %s", flag, val);
+    else snprintf(buf, n, "%s %llu (the default)", flag, def);
+    return buf;
 }
 
 /* Finds the world, applies the --set list, builds the instance. 0, or the
@@ -123,7 +154,8 @@ static int world_open(const world_args *wa, world *w) {
 /* ------------------------------------------------------------------- gen */
 /* Parses gen's flags into wa and o (o->pack starts from gen's defaults).
  * 0, -1 after --help, or the exit code after printing one line. */
-static int gen_flags(int argc, char **argv, world_args *wa, world_gen_opts *o, int *quiet) {
+static int gen_flags(int argc, char **argv, world_args *wa, world_gen_opts *o, int *quiet,
+                     shard_seen *so) {
     uint64_t v;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -141,6 +173,7 @@ static int gen_flags(int argc, char **argv, world_args *wa, world_gen_opts *o, i
             return usage_error("gen: unknown argument '%s'", a);
         if (i + 1 >= argc) return usage_error("gen: %s needs a value", a);
         const char *val = argv[++i];
+        if (option_once(so, "gen", a, val)) return 2;
         if (!strcmp(a, "--out")) {
             o->out = val;
         } else if (!strcmp(a, "--split")) {
@@ -181,25 +214,102 @@ static void gen_summary(const world *w, const world_gen_opts *o, const world_gen
            (double)st->episodes / st->seconds);
 }
 
+/* shard/'s limits said in gen's own options, before anything is made: an
+ * episode is one record (<= SHARD_MAX_RECORD_BYTES), --frame-records of
+ * them one zstd frame (<= SHARD_MAX_FRAME_RAW). 0, or 2 after one line. */
+static int gen_check_record(const world *w, const world_gen_opts *o, const world_args *wa,
+                            const shard_seen *so) {
+    uint64_t fb = world_frame_bytes(w), T = o->steps, a4 = 4ull * w->action_dim;
+    uint64_t rec = T * fb + (T - 1) * a4 + T * 4ull * w->state_dim;
+    char steps[96], frames[160], fr[96];
+    option_text(so, "--steps", o->steps, steps, sizeof steps);
+    const char *size = shard_seen_find(&wa->seen, "size", 4); /* "--size 64" or "--set size=64" */
+    snprintf(frames, sizeof frames, "%s%s%ux%ux%u frames", size ? size : "", size ? ", " : "",
+             w->channels, w->height, w->width);
+    if (rec > SHARD_MAX_RECORD_BYTES) {
+        uint64_t tmax = (SHARD_MAX_RECORD_BYTES + a4) / (fb + a4 + 4ull * w->state_dim);
+        char most[64] = "lower the frame size";
+        if (tmax >= 2) snprintf(most, sizeof most, "at most --steps %llu at this frame size",
+                                (unsigned long long)tmax);
+        return usage_error("gen: %s with %s: an episode (its frames, actions and states) is %llu "
+                           "bytes, more than the %llu one record may hold: %s", steps, frames,
+                           (unsigned long long)rec, (unsigned long long)SHARD_MAX_RECORD_BYTES,
+                           most);
+    }
+    if (o->pack.records_per_frame * rec > SHARD_MAX_FRAME_RAW)
+        return usage_error("gen: %s: a zstd frame of that many episodes of %llu bytes (%s with "
+                           "%s) is more than %llu bytes: at most --frame-records %llu here",
+                           option_text(so, "--frame-records", o->pack.records_per_frame, fr, sizeof fr),
+                           (unsigned long long)rec, steps, frames,
+                           (unsigned long long)SHARD_MAX_FRAME_RAW,
+                           (unsigned long long)(SHARD_MAX_FRAME_RAW / rec));
+    return 0;
+}
+
+/* The data set's shape against the reader's limits: at most
+ * SHARD_MAX_SHARDS shards, SHARD_MAX_FRAMES frames in one. 0 or 2. */
+static int gen_check_shape(const world_gen_opts *o, const shard_seen *so) {
+    uint64_t rps = o->pack.records_per_shard, rpf = o->pack.records_per_frame;
+    uint64_t shards = (o->episodes + rps - 1) / rps;
+    uint64_t in_one = o->episodes < rps ? o->episodes : rps;
+    char sr[96], fr[96];
+    option_text(so, "--shard-records", rps, sr, sizeof sr);
+    if (shards > SHARD_MAX_SHARDS)
+        return usage_error("gen: --episodes %llu with %s: %llu shards, more than the %u a data "
+                           "set may hold: at least --shard-records %llu",
+                           (unsigned long long)o->episodes, sr, (unsigned long long)shards,
+                           SHARD_MAX_SHARDS,
+                           (unsigned long long)((o->episodes + SHARD_MAX_SHARDS - 1) / SHARD_MAX_SHARDS));
+    if ((in_one + rpf - 1) / rpf > SHARD_MAX_FRAMES)
+        return usage_error("gen: %s with %s: more than the %u frames a shard may hold",
+                           sr, option_text(so, "--frame-records", o->pack.records_per_frame, fr, sizeof fr),
+                           SHARD_MAX_FRAMES);
+    return 0;
+}
+
+/* gen after its checks: the writer, stopped cleanly by SIGINT/SIGTERM
+ * (shard_interrupt_*: the staging directory removed, one line, then the
+ * signal ends the process). A signal caught once the data set is complete
+ * (while it was moved into place) is dropped: the summary, exit 0. 0 or 1
+ * after one line. */
+static int gen_run(const world *w, const world_gen_opts *o, int quiet) {
+    world_gen_stats st;
+    char err[SHARD_ERR_MAX];
+    int rc = 0;
+    shard_interrupt_catch();
+    if (world_gen(w, o, &st, err, sizeof err)) {
+        fprintf(stderr, PROG ": gen: %s\n", err);
+        rc = 1;
+    } else if (!quiet) {
+        gen_summary(w, o, &st);
+    }
+    fflush(stdout);
+    shard_interrupt_release(rc == 0);
+    return rc;
+}
+
 static int cmd_gen(int argc, char **argv) {
     world_args wa = {0};
     world_gen_opts o = {.steps = 32, .seed = 0};
+    shard_seen so = {0};
     int quiet = 0;
     shard_pack_opts_defaults(&o.pack);
     o.pack.records_per_shard = 1024; /* ~1.4 MB of file at T = 32, 32x32 */
     o.pack.records_per_frame = 16;   /* a fine-grained shuffle for the training reader */
-    int rc = gen_flags(argc, argv, &wa, &o, &quiet);
+    int rc = gen_flags(argc, argv, &wa, &o, &quiet, &so);
     if (rc) return rc < 0 ? 0 : rc;
     world w;
     if ((rc = world_open(&wa, &w))) return rc;
-    o.progress = !quiet && isatty(STDERR_FILENO);
-    world_gen_stats st;
     char err[SHARD_ERR_MAX];
-    if (world_gen(&w, &o, &st, err, sizeof err)) {
-        fprintf(stderr, PROG ": gen: %s\n", err);
-        rc = 1;
-    } else if (!quiet) {
-        gen_summary(&w, &o, &st);
+    /* the cheap checks first: the space check may generate and compress a frame */
+    if (!(rc = gen_check_record(&w, &o, &wa, &so)) && !(rc = gen_check_shape(&o, &so))) {
+        int sp = world_gen_check_space(&w, &o, err, sizeof err);
+        if (sp) fprintf(stderr, PROG ": gen: %s\n", err);
+        rc = sp > 0 ? 2 : sp < 0 ? 1 : 0;
+    }
+    if (!rc) {
+        o.progress = !quiet && isatty(STDERR_FILENO);
+        rc = gen_run(&w, &o, quiet);
     }
     world_free(&w);
     return rc;
@@ -238,6 +348,7 @@ static int cmd_render(int argc, char **argv) {
     world_args wa = {0};
     const char *out = NULL;
     uint64_t episode = 0, steps = 32, seed = 0, zoom = 4;
+    shard_seen so = {0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int r = world_arg(&wa, argc, argv, &i);
@@ -249,6 +360,7 @@ static int cmd_render(int argc, char **argv) {
             return usage_error("render: unknown argument '%s'", a);
         if (i + 1 >= argc) return usage_error("render: %s needs a value", a);
         const char *val = argv[++i];
+        if (option_once(&so, "render", a, val)) return 2;
         if (!strcmp(a, "--out")) {
             out = val;
             continue;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # jepa-shard end to end: pack the three kinds of source, verify/info/cat the
 # result and a record (v2) dataset, and every failure path: one clear line naming the file/flag/value,
-# a non-zero exit, no output directory (or half dataset) left behind.
+# a non-zero exit, no output directory (or half dataset) left behind, SIGTERM/SIGINT included.
+# Also the bench programs' arguments (bench-shard, bench-eval, bench-extract).
 . "$(dirname "$0")/lib.sh"
 JS="$B/jepa-shard"
 FM="${JEPA_FMNIST_DIR:-/usr/share/datasets/fashion-mnist}"
@@ -95,6 +96,12 @@ printf 'P5\n2 2\n255\n\005\006\007\010' > "$T/pgm/b.pgm"
 printf 'a.pgm 0\nb.pgm 1\n' > "$T/pgm.lab"
 run pgm "$JS" pack --pnm-dir "$T/pgm" --labels "$T/pgm.lab" --out "$T/pgmds"
 if [ "$RC" -eq 0 ] && "$JS" cat "$T/pgmds" --index 1 | grep -q "label 1"; then ok "pack pgm dir"; else bad "pack pgm: $ERR"; fi
+run labdir "$JS" pack --pnm-dir "$T/pgm" --labels "$T/pgm" --out "$T/pgmds3"
+expect_error "--labels names a directory" 1 "$T/pgm: cannot open the labels file: Is a directory"
+run rawlabdir "$JS" pack --raw "$T/raw.bin" --height 3 --width 4 --raw-labels "$T/pgm" --out "$T/raw3"
+expect_error "--raw-labels names a directory" 1 "$T/pgm: cannot read: Is a directory"
+[ ! -e "$T/pgmds3" ] && [ ! -e "$T/raw3" ] && ok "nothing packed from a directory of labels" ||
+  bad "a pack with a directory for labels left output"
 printf 'P5\n3 2\n255\n\001\002\003\004\005\006' > "$T/pgm/c.pgm"
 run pgmbad "$JS" pack --pnm-dir "$T/pgm" --out "$T/pgmds2"
 expect_error "pgm sizes differ" 1 "$T/pgm/c.pgm" "all must match"
@@ -185,6 +192,31 @@ run v2trunc "$JS" verify "$T/wc"
 expect_error "v2 shard cut inside its field table" 1 "$T/wc/shard-00001.jshard: offset 250" \
   "truncated" "field table ends at 320"
 
+# SIGTERM and SIGINT stop a pack cleanly: the staging directory removed, one
+# line, the signal's exit status (16 MB of noise at level 19: seconds of
+# work). Job control on: a script's background jobs otherwise start with
+# SIGINT ignored, and the packer leaves an ignored SIGINT ignored.
+head -c 16777216 /dev/urandom > "$T/noise.raw"
+interrupted() {
+  local sig=$1 num=$2 name=$3 seen=0 i
+  set -m
+  "$JS" pack --raw "$T/noise.raw" --height 64 --width 64 --level 19 --out "$T/$name" --quiet \
+    2>"$T/err.$name" & local pid=$!
+  set +m
+  for i in $(seq 200); do
+    ls -a "$T" | grep -q "^\.$name\.partial-" && { seen=1; break; }; sleep 0.05
+  done
+  sleep 0.3 # inside the write loop
+  [ "$seen" -eq 1 ] && ls "$T"/.$name.partial-*/ | grep -q 'jshard\.tmp$' || bad "$sig: no shard staged yet"
+  kill -"$sig" "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/err.$name")
+  expect_error "pack stopped by SIG$sig" "$num" "$T/$name: interrupted by SIG$sig" "nothing written"
+  ls -a "$T" | grep -q "^\.$name\.partial-" && bad "SIG$sig left $(ls -d "$T"/.$name.partial-*)" ||
+    ok "SIG$sig: no staging directory left"
+  [ -e "$T/$name" ] && bad "SIG$sig left $T/$name" || ok "SIG$sig: no output directory"
+}
+interrupted TERM 143 bigo
+interrupted INT 130 bigi
+
 if ls -a "$T" | grep -q '\.partial-'; then bad "staging directories left in $T"; else ok "no staging directories left"; fi
 # a flag given twice is a mistake, not an override
 run twiceout "$B/jepa-shard" pack --idx-images "$T/nope.gz" --out "$T/A" --out "$T/B"
@@ -206,4 +238,19 @@ expect_error "pack-fmnist.sh: a failing pack said" 1 "packing $PF/train with /bi
 [ -z "$(ls -A "$PF" | grep '^\.')" ] && ok "no staging directory left" || bad "left $(ls -A "$PF")"
 bash "$S/scripts/pack-fmnist.sh" "$PF" "$B/jepa-shard" >/dev/null 2>&1 && "$B/jepa-shard" verify "$PF/train" >/dev/null &&
   ok "repacked with the real binary" || bad "repack failed"
+# the bench programs of the data path and evaluation: --help, and numbers
+# read whole (atoi took "10x" as 10), one line naming the argument
+for b in bench-shard bench-eval bench-extract; do
+  run "$b-help" "$B/$b" --help
+  [ "$RC" -eq 0 ] && printf '%s' "$OUT" | head -n 1 | grep -q "^usage: $b" && ok "$b --help" ||
+    bad "$b --help: rc $RC: $OUT $ERR"
+done
+run bx10x "$B/bench-extract" 10x
+expect_error "bench-extract 10x" 2 "n '10x'" "expected an integer" "usage: bench-extract"
+run bxr0 "$B/bench-extract" 10 0
+expect_error "bench-extract rounds 0" 2 "rounds '0'" "usage: bench-extract"
+run bxmore "$B/bench-extract" 1 1 1
+expect_error "bench-extract with a third argument" 2 "unexpected argument '1'"
+run bsnov "$B/bench-shard" --epochs
+expect_error "bench-shard --epochs without a value" 2 "--epochs needs a value" "usage: bench-shard"
 finish

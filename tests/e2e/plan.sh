@@ -9,10 +9,15 @@
 #     the 1-rank run's (timings aside);
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
 #     (the resolved spec's plan section is not read); plan.random_init=false;
-#   - refused in one line, exit non-zero, nothing written: a run that is not
-#     a world model, a missing checkpoint, --episodes 0, a missing or absent
-#     run directory, an unknown world, a bad world parameter, a closed door,
-#     topk > samples.
+#   - a second plan into RUN/plan is refused (its results kept); --replace
+#     replaces them, pictures included (only names the planner writes, in
+#     its exact form); files of others in RUN/plan (notes, *.tmp, names
+#     like episode-7.png) neither make it refuse nor are removed;
+#   - refused in one line, exit non-zero, nothing written: a setting given
+#     twice (--episodes and --set plan.episodes too), a run that is not a
+#     world model, a missing checkpoint, --episodes 0 (named as typed), a
+#     missing or absent run directory, an unknown world, a bad world
+#     parameter, a closed door, topk > samples.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 JW="$B/jepa-world"
@@ -70,8 +75,14 @@ ls "$T/run/plan" | grep -q '^episode-002' && bad "a third picture with plan.pict
 ls "$T/run/plan" | grep -q '\.tmp$' && bad "temporary files left" || ok "no temporary files left"
 cp "$T/run/plan/episodes.csv" "$T/episodes.1"
 
+# ---- a second plan never replaces the first's results unasked (--replace does)
+cp "$T/run/plan/plan.json" "$T/plan.json.1"
+run again "$JP" "$T/run" "${SMALL[@]}"
+expect_error "a second plan into RUN/plan" 2 "$T/run/plan already holds results" "--replace"
+cmp -s "$T/plan.json.1" "$T/run/plan/plan.json" && ok "the first plan's results kept" || bad "plan.json changed"
+
 # ---- 2 ranks: the same outcomes
-run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}"
+run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}" --replace
 [ "$RC" -eq 0 ] && ok "2-rank jepa-plan exits 0" || bad "2-rank jepa-plan failed (rc $RC): $ERR"
 case "$OUT" in *"2 ranks"*) ok "the header says 2 ranks" ;; *) bad "header: $(printf '%s' "$OUT" | head -n 1)" ;; esac
 cut -d, -f1-6,9- "$T/episodes.1" >"$T/e1"
@@ -89,6 +100,33 @@ PS="$(json "$T/ps/plan/plan.json" samples) $(json "$T/ps/plan/plan.json" topk) $
   || bad "samples/topk/iterations '$PS' (rc $RC), want '24 3 2': $ERR"
 [ "$(printf '%s\n' "$OUT" | tail -n 4 | cut -d' ' -f1 | tr '\n' ' ')" = "success_rate random_success_rate straight_success_rate plan_s_per_decision " ] \
   && ok "plan.random_init=false leaves its line out" || bad "tail without random_init: $(printf '%s\n' "$OUT" | tail -n 4 | tr '\n' ' ')"
+# --replace with fewer pictures: the earlier plan's extra pictures go, in
+# the exact form the planner writes them (episode-%03d), nothing else
+ODD=("episode- 7.png" "episode-+07.png" "episode-0007.png" "episode-7.png" "episode-007.png.bak"
+  "episode-007-frames.png~" "episode-99999999999999999999.png")
+for f in "${ODD[@]}"; do : >"$T/ps/plan/$f"; done
+cp "$T/ps/plan/episode-001.png" "$T/ps/plan/episode-1000.png"
+run psr "$JP" "$T/ps" --episodes 1 --set plan.random_init=false --replace
+[ "$RC" -eq 0 ] && [ -e "$T/ps/plan/episode-000.png" ] && [ ! -e "$T/ps/plan/episode-001.png" ] &&
+  [ ! -e "$T/ps/plan/episode-001-frames.png" ] && [ ! -e "$T/ps/plan/episode-1000.png" ] &&
+  [ "$(grep -c '' "$T/ps/plan/episodes.csv")" -eq 4 ] \
+  && ok "--replace: this plan's results, no picture of the earlier one" || bad "--replace (rc $RC): $(ls "$T/ps/plan") $ERR"
+NK=0; for f in "${ODD[@]}"; do [ -e "$T/ps/plan/$f" ] || { bad "--replace removed '$f'"; NK=1; }; done
+[ "$NK" -eq 0 ] && ok "--replace keeps names the planner does not write"
+
+# ---- a RUN/plan holding only others' files (notes, a stray .tmp, a look-alike
+# name) is no earlier plan: the real errors come through, and a plan runs
+mkdir -p "$T/nt/plan" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/nt/" &&
+  echo mine >"$T/nt/plan/notes.txt" && : >"$T/nt/plan/plan.json.tmp" && : >"$T/nt/plan/episode-7.png"
+run nw "$JP" "$T/nt" --episodes 2 --set plan.world=nonesuch
+expect_error "an unknown world" 1 "plan.world" "nonesuch"
+run np "$JP" "$T/nt" --episodes 2 --set plan.world_params="door_width=abc"
+expect_error "a bad world parameter" 1 "plan.world_params" "door_width"
+run nt "$JP" "$T/nt" --episodes 1 --set plan.samples=24 --set plan.topk=3 --set plan.iterations=1 \
+  --set plan.random_init=false --set plan.pictures=1
+[ "$RC" -eq 0 ] && [ -e "$T/nt/plan/plan.json" ] && [ "$(cat "$T/nt/plan/notes.txt")" = mine ] &&
+  [ -e "$T/nt/plan/episode-7.png" ] && ok "others' files in RUN/plan: planned, and they are kept" ||
+  bad "others' files in RUN/plan (rc $RC): $(ls "$T/nt/plan") $ERR"
 
 # ---- refusals
 sed 's/^objective: .*/objective: ijepa/' "$T/run/spec.resolved.yaml" >"$T/ij.yaml"
@@ -102,7 +140,13 @@ for d in ij nock; do [ -e "$T/$d/plan" ] && bad "refused run wrote $T/$d/plan" |
 run nkey "$JP" "$T/run" --episodes 2 --set optim.lr=5
 expect_error "a training key given to the planner" 2 "--set optim.lr=5" "only plan.* keys"
 run ntw "$JP" "$T/run" --episodes 1 --episodes 2
-expect_error "--episodes given twice" 2 "--episodes: given twice"
+expect_error "--episodes given twice" 2 "--episodes 2: plan.episodes already given by --episodes 1"
+run nal "$JP" "$T/run" --episodes 1 --set plan.episodes=2
+expect_error "--episodes and --set plan.episodes" 2 "--set plan.episodes=2" "already given by --episodes 1"
+run nss "$JP" "$T/run" --set plan.samples=40 --set=plan.samples=50
+expect_error "--set plan.samples twice" 2 "--set plan.samples=50" "already given by --set plan.samples=40"
+run nrr "$JP" "$T/run" --replace --replace
+expect_error "--replace twice" 2 "--replace: given twice"
 run nsd "$JP" "$T/run" --seed --episodes 2
 expect_error "--seed followed by an option" 2 "--seed needs a value" "--episodes"
 cp -r "$T/run" "$T/pf" && rm -rf "$T/pf/plan" && echo keep > "$T/pf/plan"
@@ -110,15 +154,14 @@ run pf "$JP" "$T/pf" --episodes 2
 expect_error "RUN/plan is a file: refused before planning" 1 "$T/pf/plan" "not a directory"
 [ "$(cat "$T/pf/plan")" = keep ] && ok "the file RUN/plan kept" || bad "RUN/plan changed"
 run n0 "$JP" "$T/run" --episodes 0
-expect_error "--episodes 0" 2 "plan.episodes" "0"
+expect_error "--episodes 0, named as typed" 2 "--episodes 0: must be in [1,"
+case "$ERR" in *--set*) bad "--episodes 0 reported as a --set: $ERR" ;; esac
+run ns "$JP" "$T/run" --seed x
+expect_error "--seed x, named as typed" 2 "--seed x: expected an integer"
 run nx "$JP" "$T/nonesuch"
 expect_error "an absent run directory" 2 "$T/nonesuch/spec.resolved.yaml"
 run na "$JP"
 expect_error "no run directory" 2 "RUN_DIR"
-run nw "$JP" "$T/run" --episodes 2 --set plan.world=nonesuch
-expect_error "an unknown world" 1 "plan.world" "nonesuch"
-run np "$JP" "$T/run" --episodes 2 --set plan.world_params="door_width=abc"
-expect_error "a bad world parameter" 1 "plan.world_params" "door_width"
 mkdir -p "$T/cd" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/cd/"
 run cd "$JP" "$T/cd" --episodes 2 --set plan.world_params="door_width=0.08"
 expect_error "a closed door (no path to the goal)" 1 "plan.world_params" "no path"

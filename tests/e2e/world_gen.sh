@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # jepa-world end to end: gen a small Two-Room set, verify it with jepa-shard,
 # check its schema and that its bytes agree with jepa-world render, bitwise
-# reproducibility from the seed, and every bad flag: one clear line naming
-# the flag/value, a non-zero exit, no dataset left behind.
+# reproducibility from the seed, and every bad flag (a flag given twice,
+# limits, a data set larger than the free space): one clear line naming the
+# flag/value, a non-zero exit, no dataset left behind; SIGTERM/SIGINT leave
+# no staging directory.
 . "$(dirname "$0")/lib.sh"
 JW="$B/jepa-world"
 JS="$B/jepa-shard"
@@ -60,6 +62,46 @@ run rzoom "$JW" render --out "$T/f.pgm" --zoom 0
 expect_error "render zoom 0" 2 "--zoom 0"
 run rout "$JW" render
 expect_error "render without --out" 2 "--out"
+# a setting given twice is a mistake to say, not an override to apply silently
+run twice "$JW" gen --out "$D" --episodes 4 --episodes 5
+expect_error "--episodes twice" 2 "--episodes 5" "already given as --episodes 4"
+run twosp "$JW" gen --out "$D" --episodes 4 --size 16 --set size=32
+expect_error "--size and --set size=" 2 "--set size=32" "already given by --size 16"
+run twoset "$JW" info --set radius=0.04 --set radius=0.05
+expect_error "--set radius twice" 2 "--set radius=0.05" "--set radius=0.04"
+run twow "$JW" gen --out "$D" --episodes 4 --world tworoom --world tworoom
+expect_error "--world twice" 2 "--world tworoom: already given"
+run twoz "$JW" render --out "$T/z.pgm" --zoom 1 --zoom 2
+expect_error "render --zoom twice" 2 "--zoom 2" "already given as --zoom 1"
+[ -e "$T/z.pgm" ] && bad "render wrote despite --zoom twice" || ok "render wrote nothing"
+# shard/'s limits named by the options that pass them
+run rec "$JW" gen --out "$D" --episodes 1 --steps 100 --size 1024
+expect_error "an episode over the record limit" 2 "--steps 100" "--size 1024" "67108864" "at most --steps 63"
+run recd "$JW" gen --out "$D" --episodes 1 --steps 65535
+expect_error "default size, too many steps" 2 "--steps 65535" "1x32x32 frames" "at most --steps"
+run frm "$JW" gen --out "$D" --episodes 1 --steps 60 --set size=1024
+expect_error "a frame over the frame limit" 2 "--frame-records 16 (the default)" "--set size=1024" \
+  "at most --frame-records 4"
+run shards "$JW" gen --out "$D" --episodes 1048577 --steps 2 --size 4 --shard-records 1
+expect_error "more shards than a data set holds" 2 "--episodes 1048577 with --shard-records 1" \
+  "at least --shard-records 2"
+# a data set that cannot fit the free space is refused before anything is written
+run space "$JW" gen --out "$D" --episodes 99999999999 --shard-records 268435456
+expect_error "--episodes beyond the free space" 2 "--episodes 99999999999: about" "TB of shards" \
+  "measured on the first 16" "free on $T"
+# the shape is checked before the space (which pays for a compressed sample)
+run order "$JW" gen --out "$D" --episodes 99999999999
+expect_error "too many shards and too little space: the shape is said" 2 \
+  "--episodes 99999999999 with --shard-records 1024 (the default)" "at least --shard-records"
+case "$ERR" in *"free on"*) bad "the space check ran before the shape check: $ERR" ;; esac
+# a filesystem that reports no size (f_blocks 0: tmpfs size=0, FUSE, /proc
+# here) has unknown free space, not none: gen goes on to the writer
+if [ "$(stat -f -c %b /proc 2>/dev/null)" = 0 ]; then
+  run nosize "$JW" gen --out /proc/jepa-world-test/d --episodes 1
+  expect_error "no free-space check on a filesystem without a size" 1 \
+    "cannot create directory /proc/jepa-world-test"
+  case "$ERR" in *"free on"*) bad "refused for space on a filesystem without a size: $ERR" ;; esac
+fi
 if [ -e "$D" ] || ls -a "$T" | grep -q partial; then bad "a failed gen left output behind"; else ok "no output after failures"; fi
 
 # --- a small set: 3 shards, verified, schema as documented
@@ -104,6 +146,27 @@ if cmp -s "$D/shard-00000.jshard" "$T/more/shard-00000.jshard"; then ok "episode
 run again "$JW" gen --out "$D" --episodes 5
 expect_error "output exists" 1 "$D" "not empty"
 "$JS" verify "$D" >/dev/null && ok "existing dataset untouched" || bad "existing dataset damaged"
+# SIGTERM and SIGINT stop gen cleanly: staging directory removed, one line,
+# the signal's exit status. Job control on: a script's background jobs would
+# otherwise start with SIGINT ignored (and an ignored SIGINT stays ignored).
+interrupted() {
+  local sig=$1 num=$2 name=$3 seen=0 i
+  set -m
+  "$JW" gen --out "$T/$name" --episodes 2000000 --quiet 2>"$T/err.$name" & local pid=$!
+  set +m
+  for i in $(seq 200); do
+    ls -a "$T" | grep -q "^\.$name\.partial-" && { seen=1; break; }; sleep 0.05
+  done
+  sleep 0.3 # inside the write loop
+  [ "$seen" -eq 1 ] && ls "$T"/.$name.partial-*/ | grep -q jshard || bad "$sig: no shard staged yet"
+  kill -"$sig" "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/err.$name")
+  expect_error "gen stopped by SIG$sig" "$num" "$T/$name: interrupted by SIG$sig" "nothing written"
+  ls -a "$T" | grep -q "^\.$name\.partial-" && bad "SIG$sig left $(ls -d "$T"/.$name.partial-*)" ||
+    ok "SIG$sig: no staging directory left"
+  [ -e "$T/$name" ] && bad "SIG$sig left $T/$name" || ok "SIG$sig: no output directory"
+}
+interrupted TERM 143 term
+interrupted INT 130 int
 "$JW" gen --out "$T/killed" --episodes 2000000 --quiet & pid=$!
 sleep 0.5; kill -9 $pid; wait $pid 2>/dev/null
 if [ -e "$T/killed" ]; then bad "killed gen left $T/killed"; else ok "killed gen leaves no dataset"; fi
