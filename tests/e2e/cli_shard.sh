@@ -194,28 +194,11 @@ expect_error "v2 shard cut inside its field table" 1 "$T/wc/shard-00001.jshard: 
 
 # SIGTERM and SIGINT stop a pack cleanly: the staging directory removed, one
 # line, the signal's exit status (16 MB of noise at level 19: seconds of
-# work). Job control on: a script's background jobs otherwise start with
-# SIGINT ignored, and the packer leaves an ignored SIGINT ignored.
+# work; lib.sh's expect_interrupted).
 head -c 16777216 /dev/urandom > "$T/noise.raw"
-interrupted() {
-  local sig=$1 num=$2 name=$3 seen=0 i
-  set -m
-  "$JS" pack --raw "$T/noise.raw" --height 64 --width 64 --level 19 --out "$T/$name" --quiet \
-    2>"$T/err.$name" & local pid=$!
-  set +m
-  for i in $(seq 200); do
-    ls -a "$T" | grep -q "^\.$name\.partial-" && { seen=1; break; }; sleep 0.05
-  done
-  sleep 0.3 # inside the write loop
-  [ "$seen" -eq 1 ] && ls "$T"/.$name.partial-*/ | grep -q 'jshard\.tmp$' || bad "$sig: no shard staged yet"
-  kill -"$sig" "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/err.$name")
-  expect_error "pack stopped by SIG$sig" "$num" "$T/$name: interrupted by SIG$sig" "nothing written"
-  ls -a "$T" | grep -q "^\.$name\.partial-" && bad "SIG$sig left $(ls -d "$T"/.$name.partial-*)" ||
-    ok "SIG$sig: no staging directory left"
-  [ -e "$T/$name" ] && bad "SIG$sig left $T/$name" || ok "SIG$sig: no output directory"
-}
-interrupted TERM 143 bigo
-interrupted INT 130 bigi
+NOISE=(pack --raw "$T/noise.raw" --height 64 --width 64 --level 19 --quiet)
+expect_interrupted pack TERM 143 bigo "$JS" "${NOISE[@]}" --out "$T/bigo"
+expect_interrupted pack INT 130 bigi "$JS" "${NOISE[@]}" --out "$T/bigi"
 
 if ls -a "$T" | grep -q '\.partial-'; then bad "staging directories left in $T"; else ok "no staging directories left"; fi
 # a flag given twice is a mistake, not an override

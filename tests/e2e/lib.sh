@@ -33,6 +33,29 @@ expect_error() {
   ok "$desc"
 }
 
+# expect_interrupted WHAT SIG STATUS NAME CMD...: CMD writes $T/NAME; once its
+# staging directory .NAME.partial-PID holds a shard, SIG stops it: one line
+# naming $T/NAME and "nothing written", exit STATUS, no staging directory
+# and no output left. Job control on: a script's background jobs otherwise
+# start with SIGINT ignored (and the writers keep an ignored SIGINT ignored).
+expect_interrupted() {
+  local what=$1 sig=$2 num=$3 name=$4 seen=0 i pid
+  shift 4
+  set -m
+  "$@" 2>"$T/err.$name" & pid=$!
+  set +m
+  for i in $(seq 200); do
+    ls -a "$T" | grep -q "^\.$name\.partial-" && { seen=1; break; }; sleep 0.05
+  done
+  sleep 0.3 # inside the write loop
+  [ "$seen" -eq 1 ] && ls "$T"/.$name.partial-*/ | grep -q 'jshard' || bad "$sig: no shard staged yet"
+  kill -"$sig" "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/err.$name")
+  expect_error "$what stopped by SIG$sig" "$num" "$T/$name: interrupted by SIG$sig" "nothing written"
+  ls -a "$T" | grep -q "^\.$name\.partial-" && bad "SIG$sig left $(ls -d "$T"/.$name.partial-*)" ||
+    ok "SIG$sig: no staging directory left"
+  [ -e "$T/$name" ] && bad "SIG$sig left $T/$name" || ok "SIG$sig: no output directory"
+}
+
 # pack_fmnist: Fashion-MNIST shards in $T/fm/{train,test}; sets DATA to the
 # --set arguments that point a run at them
 pack_fmnist() {

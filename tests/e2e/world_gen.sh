@@ -147,26 +147,9 @@ run again "$JW" gen --out "$D" --episodes 5
 expect_error "output exists" 1 "$D" "not empty"
 "$JS" verify "$D" >/dev/null && ok "existing dataset untouched" || bad "existing dataset damaged"
 # SIGTERM and SIGINT stop gen cleanly: staging directory removed, one line,
-# the signal's exit status. Job control on: a script's background jobs would
-# otherwise start with SIGINT ignored (and an ignored SIGINT stays ignored).
-interrupted() {
-  local sig=$1 num=$2 name=$3 seen=0 i
-  set -m
-  "$JW" gen --out "$T/$name" --episodes 2000000 --quiet 2>"$T/err.$name" & local pid=$!
-  set +m
-  for i in $(seq 200); do
-    ls -a "$T" | grep -q "^\.$name\.partial-" && { seen=1; break; }; sleep 0.05
-  done
-  sleep 0.3 # inside the write loop
-  [ "$seen" -eq 1 ] && ls "$T"/.$name.partial-*/ | grep -q jshard || bad "$sig: no shard staged yet"
-  kill -"$sig" "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/err.$name")
-  expect_error "gen stopped by SIG$sig" "$num" "$T/$name: interrupted by SIG$sig" "nothing written"
-  ls -a "$T" | grep -q "^\.$name\.partial-" && bad "SIG$sig left $(ls -d "$T"/.$name.partial-*)" ||
-    ok "SIG$sig: no staging directory left"
-  [ -e "$T/$name" ] && bad "SIG$sig left $T/$name" || ok "SIG$sig: no output directory"
-}
-interrupted TERM 143 term
-interrupted INT 130 int
+# the signal's exit status (lib.sh's expect_interrupted).
+expect_interrupted gen TERM 143 term "$JW" gen --out "$T/term" --episodes 2000000 --quiet
+expect_interrupted gen INT 130 int "$JW" gen --out "$T/int" --episodes 2000000 --quiet
 "$JW" gen --out "$T/killed" --episodes 2000000 --quiet & pid=$!
 sleep 0.5; kill -9 $pid; wait $pid 2>/dev/null
 if [ -e "$T/killed" ]; then bad "killed gen left $T/killed"; else ok "killed gen leaves no dataset"; fi
