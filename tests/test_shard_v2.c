@@ -6,8 +6,6 @@
  * independent encoder written from docs/shard-format.md must produce the
  * writer's files byte for byte. Corrupt files: test_shard_v2_corrupt.c.
  * Also run under ASan/UBSan (test_shard_v2_asan). */
-#include <signal.h>
-#include <sys/wait.h>
 #include <zlib.h>
 
 #include "shard.h"
@@ -106,15 +104,6 @@ static void test_bad_schemas(void) {
 }
 
 /* ------------------------------------------------------- writer refusals */
-static int partial_dirs_left(void) {
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) n += strstr(e->d_name, ".partial-") != NULL;
-    closedir(d);
-    return n;
-}
-
 static void test_writer_refusals(void) {
     shard_schema s;
     tl_world_schema(&s, 4, 3);
@@ -645,193 +634,6 @@ static void test_manifest(void) {
     free(t);
 }
 
-/* ------------------------------------------------- estimate, interrupt */
-/* The estimate of one frame is the frame the writer writes, byte for byte
- * in size: one frame of n records, its compressed_bytes read back. */
-static void test_frame_estimate(void) {
-    shard_schema s;
-    tl_world_schema(&s, 6, 5);
-    size_t rec = shard_schema_record_bytes(&s);
-    const uint32_t n = 13;
-    uint8_t *buf = malloc(n * rec);
-    for (uint32_t i = 0; i < n; i++) tl_world_record(&s, i, buf + i * rec);
-    for (int level = 1; level <= 19; level += 9) {
-        shard_pack_opts o;
-        shard_pack_opts_defaults(&o);
-        o.records_per_frame = n;
-        o.level = level;
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/estimate-%d", tmpdir, level);
-        shard_writer *w;
-        CU_ASSERT_FATAL(shard_writer_open(&w, dir, &s, &o, err, sizeof err) == 0);
-        CU_ASSERT_FATAL(shard_writer_add(w, buf, NULL, n, err, sizeof err) == 0);
-        CU_ASSERT_FATAL(shard_writer_close(w, err, sizeof err) == 0);
-        shard_dataset *ds;
-        CU_ASSERT_FATAL(shard_dataset_open(&ds, dir, err, sizeof err) == 0);
-        shard_dataset_info in;
-        shard_dataset_get_info(ds, &in);
-        shard_dataset_close(ds);
-        uint64_t est = 0;
-        CU_ASSERT(shard_frame_estimate(&s, &o, buf, NULL, n, &est, err, sizeof err) == 0);
-        CU_ASSERT(in.frames == 1 && est == in.compressed_bytes && est < n * rec);
-    }
-    free(buf);
-}
-
-static volatile sig_atomic_t test_sigterms; /* the test's own SIGTERM handler */
-static void count_sigterm(int sig) {
-    (void)sig;
-    test_sigterms++;
-}
-
-/* SIGTERM after shard_interrupt_catch: add() (or close()) fails in one
- * line, abort leaves nothing, release restores the previous handler and
- * delivers the signal to it once; an ignored SIGINT stays ignored. */
-static void test_writer_interrupt(void) {
-    shard_schema s;
-    tl_world_schema(&s, 4, 3);
-    size_t rec = shard_schema_record_bytes(&s);
-    uint8_t *buf = malloc(20 * rec);
-    for (uint32_t i = 0; i < 20; i++) tl_world_record(&s, i, buf + i * rec);
-    shard_pack_opts o;
-    shard_pack_opts_defaults(&o);
-    o.records_per_frame = 4;
-    struct sigaction mine = {0}, now;
-    mine.sa_handler = count_sigterm;
-    sigemptyset(&mine.sa_mask);
-    CU_ASSERT_FATAL(sigaction(SIGTERM, &mine, NULL) == 0);
-    for (int at_close = 0; at_close < 2; at_close++) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/interrupted-%d", tmpdir, at_close);
-        shard_writer *w;
-        test_sigterms = 0;
-        shard_interrupt_catch();
-        CU_ASSERT_FATAL(shard_writer_open(&w, dir, &s, &o, err, sizeof err) == 0);
-        CU_ASSERT(shard_writer_add(w, buf, NULL, 10, err, sizeof err) == 0);
-        raise(SIGTERM);
-        CU_ASSERT(shard_interrupt_pending() == SIGTERM && test_sigterms == 0);
-        int rc = at_close ? shard_writer_close(w, err, sizeof err)
-                          : shard_writer_add(w, buf + 10 * rec, NULL, 10, err, sizeof err);
-        CU_ASSERT(rc == -1 && contains(err, dir) && contains(err, "interrupted by SIGTERM") &&
-                  contains(err, "nothing written") && one_line(err));
-        if (!at_close) shard_writer_abort(w);
-        struct stat st;
-        CU_ASSERT(stat(dir, &st) == -1 && partial_dirs_left() == 0);
-        shard_interrupt_release(0);
-        CU_ASSERT(test_sigterms == 1 && shard_interrupt_pending() == 0);
-        CU_ASSERT(sigaction(SIGTERM, NULL, &now) == 0 && now.sa_handler == count_sigterm);
-    }
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_IGN);
-    shard_interrupt_catch();
-    raise(SIGINT);
-    CU_ASSERT(shard_interrupt_pending() == 0);
-    shard_interrupt_release(0);
-    signal(SIGINT, SIG_DFL);
-    free(buf);
-}
-
-/* How a child that runs body(dir) with the default SIGINT/SIGTERM actions
- * ends: its exit status, or 128 + the signal that ended it. */
-static int child_end(void (*body)(const char *), const char *dir) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        body(dir);
-        _exit(0);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
-}
-
-/* A dataset written and closed, then a SIGTERM as if it came while the
- * finished dataset was moved into place (after close()'s last check):
- * release(1) drops it, the process goes on (exit 7) */
-static void late_sigterm(const char *dir) {
-    shard_schema s;
-    tl_world_schema(&s, 4, 3);
-    size_t rec = shard_schema_record_bytes(&s);
-    uint8_t *buf = malloc(4 * rec);
-    for (uint32_t i = 0; i < 4; i++) tl_world_record(&s, i, buf + i * rec);
-    shard_pack_opts o;
-    shard_pack_opts_defaults(&o);
-    shard_writer *w;
-    shard_interrupt_catch();
-    if (shard_writer_open(&w, dir, &s, &o, err, sizeof err) ||
-        shard_writer_add(w, buf, NULL, 4, err, sizeof err) ||
-        shard_writer_close(w, err, sizeof err))
-        _exit(3);
-    raise(SIGTERM);
-    shard_interrupt_release(1);
-    _exit(7);
-}
-/* the same signal before the output was complete: release(0) ends the process by it */
-static void early_sigterm(const char *dir) {
-    (void)dir;
-    shard_interrupt_catch();
-    raise(SIGTERM);
-    shard_interrupt_release(0);
-    _exit(7);
-}
-/* SIGINT caught, then SIGTERM (another kind) while stopping: acts at once */
-static void int_then_term(const char *dir) {
-    (void)dir;
-    shard_interrupt_catch();
-    raise(SIGINT);
-    if (shard_interrupt_pending() != SIGINT) _exit(3);
-    raise(SIGTERM);
-    _exit(7);
-}
-/* SIGTERM caught, then SIGINT: the same, the other way round */
-static void term_then_int(const char *dir) {
-    (void)dir;
-    shard_interrupt_catch();
-    raise(SIGTERM);
-    raise(SIGINT);
-    _exit(7);
-}
-/* the same signal twice: SA_RESETHAND's default action */
-static void term_twice(const char *dir) {
-    (void)dir;
-    shard_interrupt_catch();
-    raise(SIGTERM);
-    raise(SIGTERM);
-    _exit(7);
-}
-
-static void test_interrupt_end(void) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/late", tmpdir);
-    CU_ASSERT(child_end(late_sigterm, dir) == 7);
-    shard_dataset *ds = NULL;
-    CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == 0); /* complete, in place */
-    shard_dataset_close(ds);
-    CU_ASSERT(child_end(early_sigterm, NULL) == 128 + SIGTERM);
-    CU_ASSERT(child_end(int_then_term, NULL) == 128 + SIGTERM);
-    CU_ASSERT(child_end(term_then_int, NULL) == 128 + SIGINT);
-    CU_ASSERT(child_end(term_twice, NULL) == 128 + SIGTERM);
-    CU_ASSERT(partial_dirs_left() == 0);
-}
-
-/* shard_seen: a setting given twice, in one spelling or two, is found with
- * how it was first given; a longer name sharing a prefix is another. */
-static void test_seen(void) {
-    shard_seen s = {0};
-    CU_ASSERT(shard_seen_add(&s, "--out", 5, "A") == NULL);
-    CU_ASSERT(shard_seen_add(&s, "size=16", 4, "--size 16") == NULL);
-    CU_ASSERT(shard_seen_add(&s, "sizes=2", 5, "--set sizes=2") == NULL);
-    const char *b = shard_seen_add(&s, "--out", 5, "B");
-    CU_ASSERT(b && !strcmp(b, "A"));
-    b = shard_seen_add(&s, "size=32", 4, "--set size=32");
-    CU_ASSERT(b && !strcmp(b, "--size 16"));
-    CU_ASSERT(shard_seen_find(&s, "siz", 3) == NULL && shard_seen_find(&s, "--o", 3) == NULL);
-    b = shard_seen_find(&s, "sizes", 5);
-    CU_ASSERT(b && !strcmp(b, "--set sizes=2") && s.n == 3);
-}
-
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -844,10 +646,6 @@ int main(void) {
         {"reader: coverage and disjointness, W = 1..3", test_reader_coverage},
         {"reader: resume equals uninterrupted, W = 1..3", test_reader_resume},
         {"manifest: fields parsed strictly, cross-checked", test_manifest},
-        {"frame estimate = the writer's frame", test_frame_estimate},
-        {"SIGTERM mid-write: one line, nothing left, signal re-raised", test_writer_interrupt},
-        {"late signal dropped; a second signal of either kind acts at once", test_interrupt_end},
-        {"shard_seen: a setting given twice", test_seen},
     };
     int rc = test_main("shard_v2", cases, (int)(sizeof cases / sizeof *cases));
     rm_tree(tmpdir);
