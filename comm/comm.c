@@ -83,6 +83,27 @@ void comm_bcast_bytes(void *p, size_t n, int root) {
     MPI_Bcast(p, (int)n, MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
+void comm_send_bytes(const void *p, size_t n, int dest) {
+    if (g_world <= 1) comm_fatal("comm_send_bytes: no other rank to send %zu bytes to", n);
+    for (size_t off = 0; off < n; off += COMM_CHUNK) {
+        size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
+        MPI_Send((const char *)p + off, (int)c, MPI_BYTE, dest, 0, MPI_COMM_WORLD);
+    }
+}
+
+void comm_recv_bytes(void *p, size_t n, int src) {
+    if (g_world <= 1) comm_fatal("comm_recv_bytes: no other rank to receive %zu bytes from", n);
+    for (size_t off = 0; off < n; off += COMM_CHUNK) {
+        size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
+        MPI_Status st;
+        MPI_Recv((char *)p + off, (int)c, MPI_BYTE, src, 0, MPI_COMM_WORLD, &st);
+        int got = 0;
+        MPI_Get_count(&st, MPI_BYTE, &got);
+        if ((size_t)got != c) /* the sender's sizes differ from ours: a bug, never data */
+            comm_fatal("comm_recv_bytes: %d bytes from rank %d where %zu were expected", got, src, c);
+    }
+}
+
 double comm_mean_double(double v) {
     if (g_world <= 1) return v;
     double sum = 0.0;

@@ -42,6 +42,13 @@ void comm_barrier(void);
 void comm_wait_idle(void);
 /* Broadcast n bytes (n <= INT_MAX) from root. */
 void comm_bcast_bytes(void *p, size_t n, int root);
+/* Point to point, in order: rank dest's comm_recv_bytes(q, n, src) gets
+ * p[0..n) of the matching comm_send_bytes(p, n, dest) (MPI_Send/MPI_Recv,
+ * tag 0, any n: chunked). Both sides must agree on n; a short message is
+ * fatal on the receiver. Fatal at world size 1. Used to hand rank 0's
+ * evaluation features to the rank that scores part of them. */
+void comm_send_bytes(const void *p, size_t n, int dest);
+void comm_recv_bytes(void *p, size_t n, int src);
 /* The mean over ranks of one double (the logged loss, stop decisions). */
 double comm_mean_double(double v);
 /* In place: p[0..n) becomes the element-wise SUM over ranks of p[0..n)

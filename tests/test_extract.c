@@ -3,7 +3,8 @@
  * contiguous slice with a callback whose output is a known function of the
  * row index, and rank 0 must hold every row, exactly, in order. Also
  * comm_gather_floats with uneven and empty contributions (in place and
- * not), and bad arguments on one rank failing every rank without a hang. */
+ * not), comm_send_bytes / comm_recv_bytes, scoring split over the ranks
+ * (eval_features_ranks), and bad arguments on one rank failing every rank without a hang. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,99 @@ static void test_gather(void) {
     free(counts);
 }
 
+/* comm_send_bytes / comm_recv_bytes: rank 0 to the last rank and back,
+ * two messages in order, every byte as sent. */
+static void test_send_recv(void) {
+    if (W < 2) return; /* fatal by contract at world 1 */
+    enum { N = 100003 };
+    unsigned char *a = malloc(N), *b = malloc(N);
+    for (int i = 0; i < N; i++) a[i] = (unsigned char)(i * 31 + 7);
+    int last = W - 1, small = 0;
+    if (R == 0) {
+        comm_send_bytes(a, N, last);
+        comm_send_bytes(&(int){42}, sizeof(int), last);
+        comm_recv_bytes(b, N, last);
+        CU_ASSERT(memcmp(a, b, N) == 0);
+    } else if (R == last) {
+        memset(b, 0, N);
+        comm_recv_bytes(b, N, 0);
+        comm_recv_bytes(&small, sizeof small, 0);
+        CU_ASSERT(memcmp(a, b, N) == 0 && small == 42);
+        comm_send_bytes(b, N, 0);
+    }
+    free(a);
+    free(b);
+}
+
+/* Rank 0's features of C noisy classes (an LCG: the same on any rank). */
+static void score_data(float *f, uint8_t *y, int n, int dim, int nclass, uint32_t seed) {
+    uint32_t st = seed;
+    for (int i = 0; i < n; i++) {
+        y[i] = (uint8_t)(i % nclass);
+        for (int j = 0; j < dim; j++) {
+            st = st * 1664525u + 1013904223u;
+            float noise = (float)(st >> 8) / 16777216.0f - 0.5f;
+            f[(size_t)i * dim + j] = (j % nclass == y[i] ? 0.6f : 0.0f) + 1.5f * noise;
+        }
+    }
+}
+
+/* eval_features_ranks against eval_features on rank 0 alone: every figure
+ * bitwise the same at any world size (rank 1 scores kNN and the few-label
+ * probes when there are two ranks); rank 1's failure reported by rank 0
+ * alone; rank 0's own failure (no features) ends every rank. */
+static void test_score_ranks(void) {
+    enum { NTR = 1200, NTE = 300, D = 8, C = 4 };
+    float *ftr = NULL, *fte = NULL;
+    uint8_t ytr[NTR], yte[NTE];
+    if (R == 0) { /* the other ranks hold nothing */
+        ftr = malloc(sizeof(float) * NTR * D);
+        fte = malloc(sizeof(float) * NTE * D);
+        score_data(ftr, ytr, NTR, D, C, 11);
+        score_data(fte, yte, NTE, D, C, 12);
+    }
+    eval_opts o;
+    eval_opts_default(&o);
+    o.max_iters = 60;
+    o.seed = 5;
+    eval_report ref, got;
+    char err[256];
+    if (R == 0)
+        CU_ASSERT_FATAL(eval_features(ftr, ytr, NTR, fte, yte, NTE, D, C, &o, &ref, err, sizeof err) == 0);
+    int rc = eval_features_ranks(0, ftr, R == 0 ? ytr : NULL, R == 0 ? NTR : 0, fte,
+                                 R == 0 ? yte : NULL, R == 0 ? NTE : 0, D, C, &o, &got, err, sizeof err);
+    CU_ASSERT(rc == 0);
+    if (R == 0) {
+        CU_ASSERT(got.metrics == EVAL_ALL && ref.metrics == EVAL_ALL);
+        CU_ASSERT(got.probe_acc == ref.probe_acc && got.knn_acc == ref.knn_acc);
+        CU_ASSERT(got.probe1pct_acc == ref.probe1pct_acc && got.probe10pct_acc == ref.probe10pct_acc);
+        CU_ASSERT(got.probe.best_wd == ref.probe.best_wd && got.probe.val_acc == ref.probe.val_acc);
+        CU_ASSERT(got.probe1pct.best_wd == ref.probe1pct.best_wd &&
+                  got.probe10pct.val_acc == ref.probe10pct.val_acc);
+        CU_ASSERT(got.n1pct == ref.n1pct && got.n10pct == ref.n10pct && got.n10pct == 120);
+        CU_ASSERT(got.knn_s > 0 && got.probe10pct_s > 0 && got.probe_s > 0);
+        printf("\n    rank 0 of %d: probe %.4f knn %.4f 1%% %.4f 10%% %.4f", W, got.probe_acc,
+               got.knn_acc, got.probe1pct_acc, got.probe10pct_acc);
+    } else {
+        CU_ASSERT(got.metrics == 0);
+    }
+    /* kNN refuses k (more neighbours than KNN_MAX_K) while the full probe fits */
+    o.knn_k = KNN_MAX_K + 1;
+    strcpy(err, "untouched");
+    rc = eval_features_ranks(0, ftr, ytr, NTR, fte, yte, NTE, D, C, &o, &got, err, sizeof err);
+    CU_ASSERT(rc == (R == 0 ? -1 : 0));
+    if (R == 0) CU_ASSERT(strstr(err, "knn: k=") != NULL);
+    if (R != 0) CU_ASSERT(strcmp(err, "untouched") == 0); /* one rank speaks */
+    /* rank 0 has nothing to score: every rank returns, rank 0's err as it was */
+    o.knn_k = 20;
+    strcpy(err, "rank 0's reason");
+    rc = eval_features_ranks(R == 0, NULL, NULL, 0, NULL, NULL, 0, D, C, &o, &got, err, sizeof err);
+    CU_ASSERT(rc == (R == 0 ? -1 : 0));
+    CU_ASSERT(strcmp(err, "rank 0's reason") == 0);
+    free(ftr);
+    free(fte);
+}
+
 int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     R = comm_rank();
@@ -129,6 +223,8 @@ int main(int argc, char **argv) {
         {"extract_known", test_extract_known},
         {"extract_small", test_extract_small},
         {"extract_args", test_extract_args},
+        {"send_recv", test_send_recv},
+        {"score_ranks", test_score_ranks},
     };
     int rc = test_main("extract", cases, (int)(sizeof cases / sizeof cases[0]));
     int bad = comm_any_error(rc != 0); /* any rank's failure fails the run */

@@ -181,9 +181,13 @@ static int export_npy(const char *dir, const float *ftr, const jepa_images *tr, 
     return rc;
 }
 
-/* Rank 0: the figures of the spec's eval keys, probe_acc last. */
-static int score(const jepa_spec *s, const float *ftr, const jepa_images *tr, const float *fte,
-                 const jepa_images *te, int dim, obj_eval *out, char *err, size_t errlen) {
+/* Collective: the figures of the spec's eval keys into rank 0's out,
+ * probe_acc last, the work split over two ranks (eval_features_ranks).
+ * failed (rank 0): no features; rank 0 returns -1 with err as it was. The
+ * features and labels are read on rank 0 only; the other ranks return 0. */
+static int score(const jepa_spec *s, int failed, const float *ftr, const jepa_images *tr,
+                 const float *fte, const jepa_images *te, int dim, obj_eval *out, char *err,
+                 size_t errlen) {
     eval_opts o;
     eval_opts_default(&o);
     o.metrics = EVAL_PROBE | (s->eval.knn_k > 0 ? EVAL_KNN : 0) |
@@ -195,8 +199,10 @@ static int score(const jepa_spec *s, const float *ftr, const jepa_images *tr, co
     o.grid = (probe_grid){s->eval.wd_min, s->eval.wd_zero};
     o.seed = (uint64_t)s->seed;
     eval_report r;
-    if (eval_features(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, 10, &o, &r, err, errlen))
+    if (eval_features_ranks(failed, ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, 10, &o,
+                            &r, err, errlen))
         return -1;
+    if (comm_rank() != 0) return 0;
     eval_report_log(stderr, &r);
     obj_eval_add(out, "probe_fit_s", r.probe_s); /* seconds: the full probe's fit and scoring */
     if (r.metrics & EVAL_KNN) obj_eval_add(out, "knn_acc", r.knn_acc);
@@ -239,15 +245,16 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
     int rc = extract(e, s->data.train, dim, &tr, &ftr, err, errlen);
     if (rc == 0) rc = extract(e, s->data.test, dim, &te, &fte, err, errlen);
     double t1 = now_s(), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    if (rc == 0 && comm_rank() == 0) {
+    const int extracted = rc == 0; /* alike on every rank: eval_extract fails them together */
+    if (extracted && comm_rank() == 0) {
         /* CPU seconds too: on a shared machine the wall clock also counts the queue */
         fprintf(stderr, "eval: %s encoder features (%d x %d + %d x %d) %.1fs on %d rank%s "
                 "(rank 0: %.1f CPU s)\n", which, tr.n, dim, te.n, dim, t1 - t0, comm_world(),
                 comm_world() > 1 ? "s" : "", c1 - c0);
         obj_eval_add(out, "extract_s", t1 - t0); /* seconds: features of both sets, all ranks */
         if (e->export_dir) rc = export_npy(e->export_dir, ftr, &tr, fte, &te, dim, err, errlen);
-        if (rc == 0) rc = score(s, ftr, &tr, fte, &te, dim, out, err, errlen);
     }
+    if (extracted) rc = score(s, rc != 0, ftr, &tr, fte, &te, dim, out, err, errlen);
     jepa_free(ftr);
     jepa_free(fte);
     images_free(&tr);
@@ -258,8 +265,9 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
 int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char *err,
                 size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (comm_rank() != 0) return 0;
     jepa_images tr = {0}, te = {0};
+    if (comm_rank() != 0) /* rank 1 scores part of rank 0's pixels; the others nothing */
+        return score(s, 0, NULL, &tr, NULL, &te, 0, out, err, errlen);
     int rc = load_labelled(s, &tr, &te, err, errlen);
     const int dim = tr.c * tr.h * tr.w;
     if (rc == 0 && (te.c != tr.c || te.h != tr.h || te.w != tr.w)) {
@@ -275,7 +283,7 @@ int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char 
         for (size_t k = 0; k < (size_t)te.n * dim; k++) fte[k] = te.pixels[k] / 255.0f;
         if (export_dir) rc = export_npy(export_dir, ftr, &tr, fte, &te, dim, err, errlen);
     }
-    if (rc == 0) rc = score(s, ftr, &tr, fte, &te, dim, out, err, errlen);
+    rc = score(s, rc != 0, ftr, &tr, fte, &te, dim, out, err, errlen);
     jepa_free(ftr);
     jepa_free(fte);
     images_free(&tr);

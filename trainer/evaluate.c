@@ -360,6 +360,88 @@ int eval_features(const float *ftr, const uint8_t *ytr, int ntr, const float *ft
     return 0;
 }
 
+/* ------------------------------------------------- scoring over the ranks */
+
+/* Rank 1's part, sent to rank 0 as bytes: plain data, no pointers. */
+typedef struct {
+    int rc;
+    char err[512];
+    eval_report r;
+} eval_part;
+
+/* Rank 1: receive rank 0's features and labels, score its metrics, send
+ * the report back (also when scoring failed: rank 0 then reports why). */
+static void eval_helper(int ntr, int nte, int dim, int nclass, const eval_opts *o, unsigned bits) {
+    float *ftr = JEPA_MALLOC(sizeof(float) * (size_t)ntr * dim);
+    float *fte = JEPA_MALLOC(sizeof(float) * (size_t)nte * dim);
+    uint8_t *ytr = JEPA_MALLOC((size_t)ntr), *yte = JEPA_MALLOC((size_t)nte);
+    comm_recv_bytes(ytr, (size_t)ntr, 0);
+    comm_recv_bytes(yte, (size_t)nte, 0);
+    comm_recv_bytes(ftr, sizeof(float) * (size_t)ntr * dim, 0);
+    comm_recv_bytes(fte, sizeof(float) * (size_t)nte * dim, 0);
+    eval_part part;
+    memset(&part, 0, sizeof part);
+    eval_opts mine = *o;
+    mine.metrics = bits;
+    part.rc = eval_features(ftr, ytr, ntr, fte, yte, nte, dim, nclass, &mine, &part.r, part.err,
+                            sizeof part.err);
+    jepa_free(ftr);
+    jepa_free(fte);
+    jepa_free(ytr);
+    jepa_free(yte);
+    comm_send_bytes(&part, sizeof part, 0);
+}
+
+int eval_features_ranks(int failed, const float *ftr, const uint8_t *ytr, int ntr,
+                        const float *fte, const uint8_t *yte, int nte, int dim, int nclass,
+                        const eval_opts *o, eval_report *out, char *err, size_t errlen) {
+    JEPA_ASSERT(o && out);
+    const int rank = comm_rank();
+    const unsigned bits = o->metrics & (EVAL_KNN | EVAL_PROBE_1PCT | EVAL_PROBE_10PCT);
+    memset(out, 0, sizeof *out);
+    if (comm_world() == 1 || !bits || !(o->metrics & EVAL_PROBE)) { /* nothing to split */
+        if (rank != 0) return 0;
+        if (failed) return -1;
+        return eval_features(ftr, ytr, ntr, fte, yte, nte, dim, nclass, o, out, err, errlen);
+    }
+    /* rank 0's sizes (the others' arguments are not read), and whether it can score */
+    int hdr[4] = {failed != 0, ntr, nte, dim};
+    comm_bcast_bytes(hdr, sizeof hdr, 0);
+    if (hdr[0] || hdr[1] < 1 || hdr[2] < 1 || hdr[3] < 1) { /* rank 0 says why, or eval_features does */
+        if (rank != 0) return 0;
+        return failed ? -1 : eval_features(ftr, ytr, ntr, fte, yte, nte, dim, nclass, o, out, err, errlen);
+    }
+    if (rank == 1) eval_helper(hdr[1], hdr[2], hdr[3], nclass, o, bits);
+    if (rank != 0) return 0;
+    comm_send_bytes(ytr, (size_t)ntr, 1);
+    comm_send_bytes(yte, (size_t)nte, 1);
+    comm_send_bytes(ftr, sizeof(float) * (size_t)ntr * dim, 1);
+    comm_send_bytes(fte, sizeof(float) * (size_t)nte * dim, 1);
+    eval_opts mine = *o;
+    mine.metrics = EVAL_PROBE;
+    int rc = eval_features(ftr, ytr, ntr, fte, yte, nte, dim, nclass, &mine, out, err, errlen);
+    eval_part part;
+    comm_recv_bytes(&part, sizeof part, 1);
+    if (rc) return -1;
+    if (part.rc) {
+        eval_err(err, errlen, "%s", part.err);
+        return -1;
+    }
+    const eval_report *h = &part.r; /* rank 1's figures into rank 0's report */
+    out->metrics |= h->metrics;
+    out->knn_acc = h->knn_acc;
+    out->probe1pct_acc = h->probe1pct_acc;
+    out->probe10pct_acc = h->probe10pct_acc;
+    out->probe1pct = h->probe1pct;
+    out->probe10pct = h->probe10pct;
+    out->n1pct = h->n1pct;
+    out->n10pct = h->n10pct;
+    out->knn_s = h->knn_s;
+    out->probe1pct_s = h->probe1pct_s;
+    out->probe10pct_s = h->probe10pct_s;
+    return 0;
+}
+
 void eval_report_print(FILE *f, const eval_report *r, const char *prefix) {
     const char *p = prefix ? prefix : "";
     if (r->metrics & EVAL_KNN) fprintf(f, "%sknn_acc %.4f\n", p, r->knn_acc);

@@ -68,14 +68,7 @@ touch "$T/afile"
 run badexp "$EV" "$RD" --export "$T/afile/dir" "${FAST[@]}"
 expect_error "--export under a file: refused before any work" 1 "$T/afile" "Not a directory"
 # raw pixels through the same evaluation, on a small set (the full 784-pixel
-# probe takes minutes): 600 + 200 noisy images whose class is the row of a
-# bright band, so pixels separate them
-mkpix() { # N FILE.raw FILE.lab
-  awk -v n="$1" 'BEGIN { srand(7); for (i = 0; i < n; i++) { c = i % 10
-    for (k = 0; k < 784; k++) { r = int(k / 28)
-      printf "%c", (r >= 2 * c + 4 && r < 2 * c + 8) ? 200 + int(rand() * 50) : 1 + int(rand() * 60) } } }' > "$2"
-  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "%c", i % 10 }' > "$3"
-}
+# probe takes minutes): lib.sh's mkpix
 export LC_ALL=C
 mkdir -p "$T/px" && mkpix 600 "$T/px.raw" "$T/px.lab" && mkpix 200 "$T/pxt.raw" "$T/pxt.lab"
 "$B/jepa-shard" pack --raw "$T/px.raw" --height 28 --width 28 --raw-labels "$T/px.lab" --out "$T/px/train" --quiet &&

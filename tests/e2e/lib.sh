@@ -63,6 +63,15 @@ pack_fmnist() {
   DATA=(--set data.train="$T/fm/train" --set data.test="$T/fm/test")
 }
 
+# mkpix N FILE.raw FILE.lab: N noisy 28x28 images whose class (i % 10) is
+# the row of a bright band, so raw pixels separate them (export LC_ALL=C)
+mkpix() {
+  awk -v n="$1" 'BEGIN { srand(7); for (i = 0; i < n; i++) { c = i % 10
+    for (k = 0; k < 784; k++) { r = int(k / 28)
+      printf "%c", (r >= 2 * c + 4 && r < 2 * c + 8) ? 200 + int(rand() * 50) : 1 + int(rand() * 60) } } }' > "$2"
+  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "%c", i % 10 }' > "$3"
+}
+
 finish() {
   echo "$PASS passed, $FAIL failed"
   [ "$FAIL" -eq 0 ]

@@ -44,6 +44,37 @@ L2=$(first "$T/e"); L1=$(first "$T/f"); L0=$(first "$T/a")
   || bad "ijepa.crop step-1 loss: 2 ranks '$L2', 1 rank '$L1'"
 [ "$L2" != "$L0" ] && ok "ijepa.crop: other images than the stored ones ($L2 vs $L0)" || bad "crop loss equals the uncropped $L0"
 
+# jepa-eval at 2 ranks: rank 1 scores kNN and the few-label probes while
+# rank 0 fits the full probe; every figure equals the 1-process one (the
+# *_s lines are seconds)
+FAST=(--set eval.max_iters=20 --set eval.knn_k=5 --set parallel.threads_per_rank=1)
+figs() { printf '%s\n' "$OUT" | grep -v '_s '; }
+run ev1 "$B/jepa-eval" "$T/a" "${FAST[@]}"
+E1=$(figs)
+run ev2 timeout 300 "$MPI" -np 2 "$B/jepa-eval" "$T/a" "${FAST[@]}"
+E2=$(figs)
+case "$E1" in *knn_acc*probe1pct_acc*probe10pct_acc*probe_acc*) ok "jepa-eval prints every figure" ;;
+  *) bad "jepa-eval: $E1 $ERR" ;; esac
+[ "$RC" -eq 0 ] && [ "$E1" = "$E2" ] && ok "jepa-eval: 2 ranks print the figures of 1" ||
+  bad "jepa-eval 2 ranks (rc $RC): '$E2' against '$E1': $ERR"
+export LC_ALL=C
+mkdir -p "$T/px" && mkpix 600 "$T/px.raw" "$T/px.lab" && mkpix 200 "$T/pxt.raw" "$T/pxt.lab"
+"$B/jepa-shard" pack --raw "$T/px.raw" --height 28 --width 28 --raw-labels "$T/px.lab" --out "$T/px/train" --quiet &&
+  "$B/jepa-shard" pack --raw "$T/pxt.raw" --height 28 --width 28 --raw-labels "$T/pxt.lab" --out "$T/px/test" \
+    --split test --quiet || bad "packing the pixel set failed"
+PXD=(--set data.train="$T/px/train" --set data.test="$T/px/test")
+run px1 "$B/jepa-eval" --pixels "$SPEC" "${PXD[@]}" "${FAST[@]}"
+P1=$(figs)
+run px2 timeout 300 "$MPI" -np 2 "$B/jepa-eval" --pixels "$SPEC" "${PXD[@]}" "${FAST[@]}"
+P2=$(figs)
+[ "$RC" -eq 0 ] && [ -n "$P1" ] && [ "$P1" = "$P2" ] && ok "jepa-eval --pixels: 2 ranks print the figures of 1" ||
+  bad "--pixels 2 ranks (rc $RC): '$P2' against '$P1': $ERR"
+# a failure on rank 1 (kNN's k above the 600 training rows) is told once, by rank 0
+run pxk timeout 300 "$MPI" -np 2 "$B/jepa-eval" --pixels "$SPEC" "${PXD[@]}" "${FAST[@]}" --set eval.knn_k=1000
+case "$RC:$ERR" in 1:*"knn: k=1000"*) ok "rank 1's kNN failure: exit 1, rank 0 names it" ;;
+  *) bad "knn_k 1000 at 2 ranks: rc $RC: $ERR" ;; esac
+[ "$(printf '%s\n' "$ERR" | grep -c 'knn: k=1000')" = 1 ] && ok "said once" || bad "said $(printf '%s\n' "$ERR" | grep -c 'knn: k=1000') times: $ERR"
+
 start=$(date +%s)
 run fail timeout 120 "$MPI" -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" : \
   -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" --set data.train="$T/no-such-shards"
