@@ -210,7 +210,8 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
     }
     /* "On any error nothing is created": a start that came to nothing
      * (mpirun could not start, or jepa-train refused its inputs at setup,
-     * status 4, in every attempt) takes back what it created */
+     * status 4, or its command line or spec, status 2, in every attempt)
+     * takes back what it created */
     const char *dir = ls.spec.run_dir;
     launch_undo u;
     int past_setup = 0;
@@ -220,7 +221,10 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
     if (rc == 4 && !past_setup) /* not "see launch.log": it is about to go */
         snprintf(err, errlen, "%s: jepa-train refused its inputs at setup (status 4; its message above says why)",
                  dir);
-    if ((rc == 4 || rc < 0) && !past_setup) undo_start(&u, dir, err, errlen);
+    if (rc == 2 && !past_setup)
+        snprintf(err, errlen, "%s: jepa-train rejected its command line or spec (status 2; its message above "
+                 "says why)", dir);
+    if ((rc == 2 || rc == 4 || rc < 0) && !past_setup) undo_start(&u, dir, err, errlen);
     launch_spec_free(&ls);
     return rc < 0 ? 2 : rc;
 }

@@ -2,8 +2,8 @@
  * that starts it, waits, and restarts a failed job from its checkpoint
  * (resume=auto) up to max_restarts times. jepa-train's exit codes: 75 is a
  * rank stopped by a signal after writing a checkpoint (restarted, unless the
- * signal was ours), 3 a non-finite loss and 4 inputs refused at setup (never
- * restarted: they would recur). */
+ * signal was ours), 2 a command line or spec it rejects, 3 a non-finite
+ * loss and 4 inputs refused at setup (never restarted: they would recur). */
 #define _GNU_SOURCE /* realpath */
 #include <dirent.h>
 #include <errno.h>
@@ -250,6 +250,10 @@ static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, i
         launch_set_state(run_dir, "failed status=4 (inputs refused at setup; not restarted)");
         launch_log(run_dir, "attempt %d: jepa-train refused its inputs (status 4); a restart would repeat it",
                    attempt);
+    } else if (status == 2) { /* its command line or spec: the same every attempt */
+        launch_set_state(run_dir, "failed status=2 (command line or spec rejected; not restarted)");
+        launch_log(run_dir, "attempt %d: jepa-train rejected its command line or spec (status 2); a restart "
+                   "would repeat it", attempt);
     } else if (status == 3) { /* TRAIN_EXIT_NONFINITE: a NaN recurs at the same step on resume */
         launch_set_state(run_dir, "failed status=3 (non-finite loss; not restarted)");
         launch_log(run_dir, "attempt %d: non-finite loss or gradient (status 3); a restart would repeat it",
@@ -314,8 +318,8 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     int status;
     for (int attempt = 0;; attempt++) {
         status = attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
-        /* every exit but 4 (refused before any step) may have trained */
-        if (status >= 0 && status != 4 && past_setup) *past_setup = 1;
+        /* every exit but 2 and 4 (refused before any step) may have trained */
+        if (status >= 0 && status != 2 && status != 4 && past_setup) *past_setup = 1;
         if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;
     }
     sigaction(SIGINT, &old_int, NULL);

@@ -207,6 +207,17 @@ run nanrun env JEPA_TRAIN_BIN="$T/fake-train" FAKE_FAILS=5 FAKE_CODE=3 "$L" run 
   --set max_restarts=4 --set parallel.threads_per_rank=1
 [ "$RC" -eq 3 ] && [ "$(cat "$T/r3/attempts")" = 1 ] && ok "a non-finite loss (exit 3) is not restarted" \
   || bad "exit 3: rc $RC attempts $(cat "$T/r3/attempts" 2>&1)"
+# exit 2 (the trainer rejects its command line or spec, e.g. another
+# version's keys): not restarted, and the start is taken back like exit 4's
+printf '#!/bin/bash\nn=$(cat "$FAKE_COUNT" 2>/dev/null || echo 0)\necho $((n + 1)) >"$FAKE_COUNT"\n%s\nexit 2\n' \
+  'echo "fake-reject: unknown key" >&2' >"$T/fake-reject"
+chmod +x "$T/fake-reject"
+run rejrun env JEPA_TRAIN_BIN="$T/fake-reject" FAKE_COUNT="$T/reject-count" "$L" run "$SPEC" "${DATA[@]}" \
+  --set run.dir="$T/r4" --set max_restarts=4 --set parallel.threads_per_rank=1
+[ "$RC" -eq 2 ] && [ "$(cat "$T/reject-count")" = 1 ] && [ ! -e "$T/r4" ] && [ "$(printf '%s\n' "$ERR" | tail -1)" = \
+  "jepa-launch: $T/r4: jepa-train rejected its command line or spec (status 2; its message above says why)" ] \
+  && ok "a rejected command line or spec (exit 2): not restarted, the start taken back, one last line" \
+  || bad "exit 2: rc $RC attempts $(cat "$T/reject-count" 2>&1), $(ls "$T/r4" 2>&1 | tr '\n' ' '): $ERR"
 
 # --- kill -9 of one rank of a real 2-rank run: the restart loop resumes from
 # the last checkpoint and ends bit for bit where an uninterrupted run ends

@@ -20,14 +20,14 @@ SENT="$T/pwned"
 HOSTILE="j \"q\" 'x' \$(touch $SENT); \`touch $SENT\`"
 RUN="$T/run \"one\" 'q' \$(touch $SENT); x"
 
-# wait_state DIR...: until every DIR/state is done or failed, or 240 s
+# wait_runs DIR...: until every DIR/state is done, failed or stopped, or 240 s
 wait_runs() {
   local t0=$(date +%s) d s all
   while :; do
     all=1
     for d in "$@"; do
       s=$(cat "$d/state" 2>/dev/null)
-      case "$s" in done|failed*) ;; *) all=0 ;; esac
+      case "$s" in done|failed*|stopped*) ;; *) all=0 ;; esac
     done
     [ "$all" = 1 ] && return 0
     [ $(( $(date +%s) - t0 )) -gt 240 ] && return 1
@@ -60,6 +60,16 @@ JOB2=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
 wait_runs "$T/$PD" && [ "$(cat "$T/$PD/state")" = done ] && ok "it finished" || bad "state: $(cat "$T/$PD/state" 2>&1)"
 [ -s "$T/$PD/slurm-$JOB2.out" ] && ok "its output is $PD/slurm-$JOB2.out" \
   || bad "no $PD/slurm-$JOB2.out: $(find "$T" -name "slurm-$JOB2.out" 2>&1)"
+
+# a trainer that rejects its command line or spec (exit 2) is not restarted
+# by the job script: a restart would repeat it (max_restarts 3, one attempt)
+printf '#!/bin/bash\necho x >>"%s/reject-attempts"\nexit 2\n' "$T" >"$T/fake-reject"
+chmod +x "$T/fake-reject"
+run submit3 env JEPA_TRAIN_BIN="$T/fake-reject" "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" \
+  --set run.dir="$T/rej" --set slurm.partition=debug --set slurm.time=00:10:00 --set max_restarts=3
+wait_runs "$T/rej" && [ "$(cat "$T/rej/state")" = "stopped status=2" ] && [ "$(wc -l <"$T/reject-attempts")" = 1 ] \
+  && ok "exit 2 under Slurm: stopped, not restarted" \
+  || bad "exit 2 under Slurm: rc $RC, state '$(cat "$T/rej/state" 2>&1)', attempts $(wc -l <"$T/reject-attempts" 2>&1)"
 
 cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
