@@ -4,6 +4,7 @@
  * baseline). Prints `name value` lines (probe_acc, ...). Runs as one
  * process or under mpirun (ranks share the work where the evaluation can). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,6 +13,19 @@
 #include "cli.h"
 #include "comm.h"
 #include "objective.h"
+
+/* The argument and spec checks: every rank makes the same ones, so rank 0
+ * alone says what failed (as cli_load_spec does); one line. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void say(const char *fmt, ...) {
+    if (comm_rank() != 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
 
 /* The finished run's checkpoint; for a run stopped part-way (signal,
  * crash), the newest one RUN/latest names. */
@@ -24,7 +38,7 @@ static void run_checkpoint(const char *run, char *ck, size_t n) {
     if (lf && fgets(name, sizeof name, lf)) {
         name[strcspn(name, "\n")] = 0;
         snprintf(ck, n, "%s/%s", run, name);
-        fprintf(stderr, "jepa-eval: %s/checkpoint.bin absent (run not finished): using %s\n", run, ck);
+        say("jepa-eval: %s/checkpoint.bin absent (run not finished): using %s\n", run, ck);
     }
     if (lf) fclose(lf);
 }
@@ -34,7 +48,7 @@ static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels
 
 static int eval(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random SPEC.yaml | "
+        say("jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random SPEC.yaml | "
                         "--pixels SPEC.yaml [--export DIR] [--set key=value ...])\n");
         return 2;
     }
@@ -53,7 +67,7 @@ static int eval(int argc, char **argv) {
     }
     int random = !strcmp(argv[1], "--random"), pixels = !strcmp(argv[1], "--pixels");
     if ((random || pixels) && argc < 3) {
-        fprintf(stderr, "jepa-eval: %s needs SPEC.yaml\n", argv[1]);
+        say("jepa-eval: %s needs SPEC.yaml\n", argv[1]);
         return 2;
     }
     random |= pixels; /* both read a spec, not a run */
@@ -63,7 +77,7 @@ static int eval(int argc, char **argv) {
     jepa_spec s;
     int unused[64], nu = 0;
     if (argc > 64) {
-        fprintf(stderr, "jepa-eval: too many arguments\n");
+        say("jepa-eval: too many arguments\n");
         return 2;
     }
     int rc = cli_load_spec("jepa-eval", &s, spec_path, argc, argv, random ? 3 : 2, NULL, unused, &nu);
@@ -72,21 +86,21 @@ static int eval(int argc, char **argv) {
     for (int j = 0; j < nu; j++) {
         const char *a = argv[unused[j]];
         if (!strcmp(a, "--export") && export_dir) {
-            fprintf(stderr, "jepa-eval: --export given twice (%s, then %s)\n", export_dir,
+            say("jepa-eval: --export given twice (%s, then %s)\n", export_dir,
                     j + 1 < nu ? argv[unused[j + 1]] : "nothing");
             return 2;
         } else if (!strcmp(a, "--export") && j + 1 < nu && unused[j + 1] == unused[j] + 1 &&
             argv[unused[j + 1]][0]) {
             export_dir = argv[unused[++j]];
         } else if (!strcmp(a, "--random") || !strcmp(a, "--pixels")) {
-            fprintf(stderr, "jepa-eval: %s: one mode per call, as the first argument (jepa-eval "
+            say("jepa-eval: %s: one mode per call, as the first argument (jepa-eval "
                     "RUN_DIR | --random SPEC.yaml | --pixels SPEC.yaml)\n", a);
             return 2;
         } else if (!strcmp(a, "--export")) {
-            fprintf(stderr, "jepa-eval: --export needs a directory\n");
+            say("jepa-eval: --export needs a directory\n");
             return 2;
         } else {
-            fprintf(stderr, "jepa-eval: unknown argument '%s'\n", a);
+            say("jepa-eval: unknown argument '%s'\n", a);
             return 2;
         }
     }
@@ -96,7 +110,7 @@ static int eval(int argc, char **argv) {
         const char *v = !strncmp(argv[i], "--set=", 6) ? argv[i] + 6
                         : !strcmp(argv[i], "--set") && i + 1 < argc ? argv[i + 1] : "";
         if (!strncmp(v, "eval.probe=", 11)) {
-            fprintf(stderr, "jepa-eval: --set %s: jepa-eval always evaluates (eval.probe says "
+            say("jepa-eval: --set %s: jepa-eval always evaluates (eval.probe says "
                     "whether jepa-train does at its end)\n", v);
             return 2;
         }
@@ -104,11 +118,11 @@ static int eval(int argc, char **argv) {
     /* the probe's data before anything is written or computed */
     const objective_ops *ops = objective_find(s.objective);
     if ((pixels || ops->eval_labels) && objective_eval_data(&s, err, sizeof err)) {
-        fprintf(stderr, "jepa-eval: %s\n", err);
+        say("jepa-eval: %s\n", err);
         return 1;
     }
     if (export_dir && !pixels && !ops->eval_labels) {
-        fprintf(stderr, "jepa-eval: --export %s: objective %s has no image features to export\n", export_dir,
+        say("jepa-eval: --export %s: objective %s has no image features to export\n", export_dir,
                 s.objective);
         return 2;
     }
@@ -128,7 +142,7 @@ static int eval(int argc, char **argv) {
             *slash = '\0';
         }
         if (shard_make_dirs(export_dir, err, sizeof err) || eval_export_check(export_dir, err, sizeof err)) {
-            fprintf(stderr, "jepa-eval: --export %s: %s\n", export_dir, err);
+            say("jepa-eval: --export %s: %s\n", export_dir, err);
             for (int i = 0; i < nmade; i++) rmdir(made[i]);
             return 1;
         }
@@ -138,19 +152,25 @@ static int eval(int argc, char **argv) {
     return rc;
 }
 
+/* After a step every rank took: 0 if none failed; else the lowest failing
+ * rank says why, once (the others' errors follow from it), and 1. */
+static int eval_failed(int rc, const char *err) {
+    int who = comm_any_error(rc != 0);
+    if (who < 0) return 0;
+    if (comm_rank() == who) fprintf(stderr, "jepa-eval: %s\n", err);
+    return 1;
+}
+
 /* The evaluation itself, once every argument has checked out; 0 or 1. */
 static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels, const objective_ops *ops,
                     const char *export_dir) {
     jepa_spec s = *sp;
-    char err[SPEC_ERR_MAX];
+    char err[SPEC_ERR_MAX] = "";
     int rc = 0;
     obj_eval ev;
     char fb[32]; /* obj_eval_fmt */
     if (pixels) {
-        if (eval_pixels(&s, export_dir, &ev, err, sizeof err)) {
-            fprintf(stderr, "jepa-eval: %s\n", err);
-            return 1;
-        }
+        if (eval_failed(eval_pixels(&s, export_dir, &ev, err, sizeof err), err)) return 1;
         for (int i = 0; i < ev.n; i++) printf("%s %s\n", ev.name[i], obj_eval_fmt(fb, ev.value[i]));
         return 0;
     }
@@ -158,14 +178,11 @@ static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels
     objective *o = NULL;
     /* the training run's batch: sgemm's blocking depends on the row count, so
      * features (and the probe) are bitwise those of the run only with it */
-    if (objective_data_schema(s.data.train, &sc, err, sizeof err) ||
-        ops->create(&o, &s, &sc, comm_rank(), comm_world(), err, sizeof err)) {
-        fprintf(stderr, "jepa-eval: %s\n", err);
-        return 1;
-    }
-    if (random) {
+    rc = objective_data_schema(s.data.train, &sc, err, sizeof err) ||
+         ops->create(&o, &s, &sc, comm_rank(), comm_world(), err, sizeof err);
+    if (rc == 0 && random) {
         rc = ops->data_stats(o, s.data.train, err, sizeof err);
-    } else {
+    } else if (rc == 0) {
         char ck[2 * SPEC_STR_MAX + 64];
         run_checkpoint(run, ck, sizeof ck);
         ckpt_meta want, meta;
@@ -175,13 +192,16 @@ static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels
         o->mean = meta.norm_mean;
         o->std = meta.norm_std;
     }
-    o->export_dir = export_dir;
-    if (rc == 0) rc = ops->evaluate(o, &s, &ev, err, sizeof err);
-    ops->destroy(o);
-    if (rc) {
-        fprintf(stderr, "jepa-eval: %s\n", err);
+    /* every rank has its model, or none evaluates: no rank waits in a
+     * collective for one that gave up */
+    if (eval_failed(rc, err)) {
+        if (o) ops->destroy(o);
         return 1;
     }
+    o->export_dir = export_dir;
+    rc = ops->evaluate(o, &s, &ev, err, sizeof err);
+    ops->destroy(o);
+    if (eval_failed(rc, err)) return 1;
     for (int i = 0; i < ev.n; i++) printf("%s %s\n", ev.name[i], obj_eval_fmt(fb, ev.value[i]));
     return 0;
 }

@@ -75,6 +75,19 @@ case "$RC:$ERR" in 1:*"knn: k=1000"*) ok "rank 1's kNN failure: exit 1, rank 0 n
   *) bad "knn_k 1000 at 2 ranks: rc $RC: $ERR" ;; esac
 [ "$(printf '%s\n' "$ERR" | grep -c 'knn: k=1000')" = 1 ] && ok "said once" || bad "said $(printf '%s\n' "$ERR" | grep -c 'knn: k=1000') times: $ERR"
 
+# jepa-eval's errors at 2 ranks: one line each, not one per rank
+once() { [ "$(printf '%s\n' "$ERR" | grep -c "$1")" = 1 ]; }
+run evmiss timeout 120 "$MPI" -np 2 "$B/jepa-eval" "$T/no-such-run"
+[ "$RC" -ne 0 ] && once "^jepa-eval: .*$T/no-such-run" && ok "jepa-eval -np 2, a missing run: said once" \
+  || bad "missing run at 2 ranks: rc $RC: $ERR"
+run evdata timeout 120 "$MPI" -np 2 "$B/jepa-eval" --pixels "$SPEC" --set data.train="$T/no-such-data"
+[ "$RC" -ne 0 ] && once "^jepa-eval: .*$T/no-such-data" && ok "jepa-eval -np 2, a missing data set: said once" \
+  || bad "missing data at 2 ranks: rc $RC: $ERR"
+mkdir -p "$T/trunc" && cp "$T/a/spec.resolved.yaml" "$T/trunc/" && head -c 5000 "$T/a/checkpoint.bin" >"$T/trunc/checkpoint.bin"
+run evtrunc timeout 120 "$MPI" -np 2 "$B/jepa-eval" "$T/trunc"
+[ "$RC" -ne 0 ] && once "^jepa-eval: .*$T/trunc/checkpoint.bin" && ok "jepa-eval -np 2, a truncated checkpoint: said once" \
+  || bad "truncated checkpoint at 2 ranks: rc $RC: $ERR"
+
 start=$(date +%s)
 run fail timeout 120 "$MPI" -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" : \
   -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" --set data.train="$T/no-such-shards"
