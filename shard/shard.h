@@ -192,7 +192,8 @@ int shard_frame_estimate(const shard_schema *s, const shard_pack_opts *o, const 
                          const uint8_t *labels, uint32_t n, uint64_t *bytes, char *err,
                          size_t errlen);
 
-/* Stopping a write on SIGINT or SIGTERM without leaving the staging
+/* Stopping a write on SIGINT, SIGTERM or SIGHUP (its terminal or ssh
+ * session closed) without leaving the staging
  * directory behind. shard_interrupt_catch() (call it just before
  * shard_writer_open) makes those signals only set a flag (the handler does
  * nothing else: async-signal-safe); from then on add() and close() fail

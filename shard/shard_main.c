@@ -170,8 +170,8 @@ static int pack_fill(const pack_args *a, const shard_images *im, shard_writer *w
     return 0;
 }
 
-/* Pack phase 3: the images through the (atomic) writer. SIGINT/SIGTERM
- * stop it: the staging directory is removed, one line says so, and the
+/* Pack phase 3: the images through the (atomic) writer. SIGINT/SIGTERM/
+ * SIGHUP stop it: the staging directory is removed, one line says so, and the
  * signal then ends the process; one caught after close() succeeded (while
  * the dataset was moved into place) is dropped and pack goes on to its
  * summary. 0, or 1 after one line (nothing left at out). */

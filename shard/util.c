@@ -1,7 +1,7 @@
 /* util.c - small pieces every shard file uses: fail-fast allocation, the
  * one-line error buffer, CRC-32, the counter-based RNG behind every shuffle,
  * positioned reads, name characters, the pack-option checks, mkdir -p, the
- * SIGINT/SIGTERM flag a writer stops on and the programs' "given twice" list. */
+ * SIGINT/SIGTERM/SIGHUP flag a writer stops on and the programs' "given twice" list. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -188,9 +188,11 @@ int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen) {
 
 /* ------------------------------------------------------------ interrupts */
 static volatile sig_atomic_t interrupt_sig; /* the signal caught, 0 if none */
-static const int interrupt_sigs[2] = {SIGINT, SIGTERM};
-static struct sigaction interrupt_old[2]; /* the handlers catch() replaced */
-static int interrupt_replaced[2];
+/* SIGHUP: the terminal or ssh session the command ran in has closed */
+#define INTERRUPT_NSIGS 3
+static const int interrupt_sigs[INTERRUPT_NSIGS] = {SIGINT, SIGTERM, SIGHUP};
+static struct sigaction interrupt_old[INTERRUPT_NSIGS]; /* the handlers catch() replaced */
+static int interrupt_replaced[INTERRUPT_NSIGS];
 
 /* Sets the flag: the one thing a handler may safely do here. A second
  * signal takes its default action at once: SA_RESETHAND did that for the
@@ -215,7 +217,7 @@ void shard_interrupt_catch(void) {
      * EINTR; SA_RESETHAND: the same signal again takes the default action
      * (the handler does that for the other one) */
     sa.sa_flags = SA_RESTART | SA_RESETHAND;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < INTERRUPT_NSIGS; i++) {
         interrupt_replaced[i] = 0;
         if (sigaction(interrupt_sigs[i], NULL, &interrupt_old[i]) != 0 ||
             interrupt_old[i].sa_handler == SIG_IGN) /* ignored on entry: stays so */
@@ -229,9 +231,10 @@ int shard_interrupt_pending(void) {
 }
 
 void shard_interrupt_release(int completed) {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < INTERRUPT_NSIGS; i++) {
         if (interrupt_replaced[i]) sigaction(interrupt_sigs[i], &interrupt_old[i], NULL);
-    interrupt_replaced[0] = interrupt_replaced[1] = 0;
+        interrupt_replaced[i] = 0;
+    }
     int sig = (int)interrupt_sig;
     interrupt_sig = 0;
     /* Not completed: the signal's own action, now that nothing is

@@ -24,8 +24,8 @@ static const char *usage_text =
     "         frames u8 (T,C,H,W), actions f32 (T-1,A), state f32 (T,S)\n"
     "         defaults: --steps 32 --seed 0 --shard-records 1024 --frame-records 16\n"
     "         --level 3 --split train. Refused before any work: an episode over 64 MiB, a data\n"
-    "         set that cannot fit the free space (estimated from its first episodes). SIGINT or\n"
-    "         SIGTERM stops it leaving nothing behind. Every option is given once.\n"
+    "         set that cannot fit the free space (estimated from its first episodes). SIGINT,\n"
+    "         SIGTERM or SIGHUP stops it leaving nothing behind. Every option is given once.\n"
     "  render --out FILE.pgm [--episode E] [--steps T] [--seed S] [--zoom Z] [WORLD OPTIONS]\n"
     "         one episode's frames side by side (PGM, each pixel Z x Z; default zoom 4)\n"
     "  info   [WORLD OPTIONS]   the world's parameters, observation and action shapes\n"
@@ -267,7 +267,7 @@ static int gen_check_shape(const world_gen_opts *o, const shard_seen *so) {
     return 0;
 }
 
-/* gen after its checks: the writer, stopped cleanly by SIGINT/SIGTERM
+/* gen after its checks: the writer, stopped cleanly by SIGINT/SIGTERM/SIGHUP
  * (shard_interrupt_*: the staging directory removed, one line, then the
  * signal ends the process). A signal caught once the data set is complete
  * (while it was moved into place) is dropped: the summary, exit 0. 0 or 1

@@ -199,6 +199,7 @@ head -c 16777216 /dev/urandom > "$T/noise.raw"
 NOISE=(pack --raw "$T/noise.raw" --height 64 --width 64 --level 19 --quiet)
 expect_interrupted pack TERM 143 bigo "$JS" "${NOISE[@]}" --out "$T/bigo"
 expect_interrupted pack INT 130 bigi "$JS" "${NOISE[@]}" --out "$T/bigi"
+expect_interrupted pack HUP 129 bigh "$JS" "${NOISE[@]}" --out "$T/bigh"
 
 if ls -a "$T" | grep -q '\.partial-'; then bad "staging directories left in $T"; else ok "no staging directories left"; fi
 # a flag given twice is a mistake, not an override

@@ -150,6 +150,7 @@ expect_error "output exists" 1 "$D" "not empty"
 # the signal's exit status (lib.sh's expect_interrupted).
 expect_interrupted gen TERM 143 term "$JW" gen --out "$T/term" --episodes 2000000 --quiet
 expect_interrupted gen INT 130 int "$JW" gen --out "$T/int" --episodes 2000000 --quiet
+expect_interrupted gen HUP 129 hup "$JW" gen --out "$T/hup" --episodes 2000000 --quiet
 "$JW" gen --out "$T/killed" --episodes 2000000 --quiet & pid=$!
 sleep 0.5; kill -9 $pid; wait $pid 2>/dev/null
 if [ -e "$T/killed" ]; then bad "killed gen left $T/killed"; else ok "killed gen leaves no dataset"; fi
