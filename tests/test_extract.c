@@ -192,6 +192,7 @@ static void test_score_ranks(void) {
                   got.probe10pct.val_acc == ref.probe10pct.val_acc);
         CU_ASSERT(got.n1pct == ref.n1pct && got.n10pct == ref.n10pct && got.n10pct == 120);
         CU_ASSERT(got.knn_s > 0 && got.probe10pct_s > 0 && got.probe_s > 0);
+        CU_ASSERT(ref.helper_rank == 0 && got.helper_rank == (W > 1 ? 1 : 0));
         printf("\n    rank 0 of %d: probe %.4f knn %.4f 1%% %.4f 10%% %.4f", W, got.probe_acc,
                got.knn_acc, got.probe1pct_acc, got.probe10pct_acc);
     } else {
@@ -204,6 +205,19 @@ static void test_score_ranks(void) {
     CU_ASSERT(rc == (R == 0 ? -1 : 0));
     if (R == 0) CU_ASSERT(strstr(err, "knn: k=") != NULL);
     if (R != 0) CU_ASSERT(strcmp(err, "untouched") == 0); /* one rank speaks */
+    /* both sides fail (a label past nclass): kNN's error, as eval_features
+     * gives it (kNN runs first there) */
+    if (R == 0) ytr[7] = C;
+    rc = eval_features_ranks(0, ftr, ytr, NTR, fte, yte, NTE, D, C, &o, &got, err, sizeof err);
+    CU_ASSERT(rc == (R == 0 ? -1 : 0));
+    if (R == 0) CU_ASSERT(strncmp(err, "knn:", 4) == 0);
+    if (R == 0) ytr[7] = 7 % C;
+    /* metric bits eval_features refuses: refused here too, on rank 0 */
+    o.metrics = EVAL_ALL | 0x100;
+    rc = eval_features_ranks(0, ftr, ytr, NTR, fte, yte, NTE, D, C, &o, &got, err, sizeof err);
+    CU_ASSERT(rc == (R == 0 ? -1 : 0));
+    if (R == 0) CU_ASSERT(strstr(err, "unknown metric bits") != NULL);
+    o.metrics = EVAL_ALL;
     /* rank 0 has nothing to score: every rank returns, rank 0's err as it was */
     o.knn_k = 20;
     strcpy(err, "rank 0's reason");

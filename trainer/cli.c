@@ -29,22 +29,17 @@ char *cli_slurp(const char *path) {
     return buf;
 }
 
-int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, char **argv,
-                  int first, char **spec_text, int *unused, int *nunused) {
+/* The checks of cli_load_spec on one rank: 0, or 2 with the message in msg. */
+static int load_spec_local(jepa_spec *s, const char *path, int argc, char **argv, int first,
+                           char **spec_text, int *unused, int *nunused, char *msg, size_t n) {
     char err[SPEC_ERR_MAX];
     spec_defaults(s);
-    if (spec_load_file(s, path, err, sizeof err)) {
-        if (comm_rank() == 0) fprintf(stderr, "%s: %s\n", prog, err);
-        return 2;
-    }
+    if (spec_load_file(s, path, err, sizeof err)) return snprintf(msg, n, "%s", err), 2;
     int nu = 0;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--set")) {
-            if (i + 1 >= argc) {
-                if (comm_rank() == 0) fprintf(stderr, "%s: --set needs key.path=value\n", prog);
-                return 2;
-            }
+            if (i + 1 >= argc) return snprintf(msg, n, "--set needs key.path=value"), 2;
             a = argv[++i];
         } else if (!strncmp(a, "--set=", 6)) {
             a += 6;
@@ -52,22 +47,31 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
             if (unused) unused[nu++] = i;
             continue;
         }
-        if (spec_set(s, a, err, sizeof err)) {
-            if (comm_rank() == 0) fprintf(stderr, "%s: %s\n", prog, err);
-            return 2;
-        }
+        if (spec_set(s, a, err, sizeof err)) return snprintf(msg, n, "%s", err), 2;
     }
     if (nunused) *nunused = nu;
-    if (spec_validate(s, err, sizeof err)) {
-        if (comm_rank() == 0) fprintf(stderr, "%s: %s: %s\n", prog, path, err);
-        return 2;
+    if (spec_validate(s, err, sizeof err)) return snprintf(msg, n, "%s: %s", path, err), 2;
+    if (spec_text && !(*spec_text = cli_slurp(path)))
+        return snprintf(msg, n, "cannot read %s: %s", path, strerror(errno)), 2;
+    return 0;
+}
+
+int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, char **argv,
+                  int first, char **spec_text, int *unused, int *nunused) {
+    char msg[SPEC_ERR_MAX + 64] = "";
+    if (spec_text) *spec_text = NULL;
+    int rc = load_spec_local(s, path, argc, argv, first, spec_text, unused, nunused, msg, sizeof msg);
+    /* every rank stops if one does (a spec another node cannot read), and
+     * the lowest failing rank alone says why */
+    int who = comm_any_error(rc != 0);
+    if (who < 0) return 0;
+    if (comm_rank() == who) {
+        if (who == 0) fprintf(stderr, "%s: %s\n", prog, msg);
+        else fprintf(stderr, "%s: rank %d: %s\n", prog, who, msg);
     }
     if (spec_text) {
-        *spec_text = cli_slurp(path);
-        if (!*spec_text) {
-            if (comm_rank() == 0) fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, strerror(errno));
-            return 2;
-        }
+        free(*spec_text);
+        *spec_text = NULL;
     }
-    return 0;
+    return 2;
 }

@@ -5,7 +5,10 @@
 #include "spec.h"
 
 /* Loads `path` over defaults, applies every `--set K=V` in argv[first..argc),
- * validates. Returns 0, or prints "PROG: message" and returns 2. Other
+ * validates. Collective under MPI (every rank calls it): 0 on every rank, or
+ * 2 on every rank once any rank failed (a spec another node cannot read),
+ * the lowest failing rank alone printing "PROG: message" ("PROG: rank N:
+ * message" when N > 0). Other
  * arguments are left to the caller: *unused gets their indices (count
  * returned in *nunused). spec_text (optional) receives the file's bytes
  * (caller frees). */

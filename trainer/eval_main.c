@@ -46,6 +46,21 @@ static void run_checkpoint(const char *run, char *ck, size_t n) {
 static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels, const objective_ops *ops,
                     const char *export_dir);
 
+/* After a step every rank took: 0 if none failed; else the lowest failing
+ * rank says why, once (the others' errors follow from it: a rank's data
+ * path may be another node's), and 1. Ranks that arrive early wait
+ * without spinning (comm_wait_idle) while the others still work. */
+static int eval_failed(int rc, const char *err) {
+    comm_wait_idle();
+    int who = comm_any_error(rc != 0);
+    if (who < 0) return 0;
+    if (comm_rank() == who) {
+        if (who == 0) fprintf(stderr, "jepa-eval: %s\n", err);
+        else fprintf(stderr, "jepa-eval: rank %d: %s\n", who, err);
+    }
+    return 1;
+}
+
 static int eval(int argc, char **argv) {
     if (argc < 2) {
         say("jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random SPEC.yaml | "
@@ -117,10 +132,8 @@ static int eval(int argc, char **argv) {
     }
     /* the probe's data before anything is written or computed */
     const objective_ops *ops = objective_find(s.objective);
-    if ((pixels || ops->eval_labels) && objective_eval_data(&s, err, sizeof err)) {
-        say("jepa-eval: %s\n", err);
+    if (eval_failed((pixels || ops->eval_labels) && objective_eval_data(&s, err, sizeof err), err))
         return 1;
-    }
     if (export_dir && !pixels && !ops->eval_labels) {
         say("jepa-eval: --export %s: objective %s has no image features to export\n", export_dir,
                 s.objective);
@@ -141,8 +154,10 @@ static int eval(int argc, char **argv) {
             if (!slash) break;
             *slash = '\0';
         }
-        if (shard_make_dirs(export_dir, err, sizeof err) || eval_export_check(export_dir, err, sizeof err)) {
-            say("jepa-eval: --export %s: %s\n", export_dir, err);
+        char msg[SPEC_ERR_MAX + SPEC_STR_MAX + 16] = "";
+        int bad = shard_make_dirs(export_dir, err, sizeof err) || eval_export_check(export_dir, err, sizeof err);
+        if (bad) snprintf(msg, sizeof msg, "--export %s: %s", export_dir, err);
+        if (eval_failed(bad, msg)) {
             for (int i = 0; i < nmade; i++) rmdir(made[i]);
             return 1;
         }
@@ -150,15 +165,6 @@ static int eval(int argc, char **argv) {
     rc = eval_run(&s, argv[1], random, pixels, ops, export_dir);
     for (int i = 0; rc && i < nmade; i++) rmdir(made[i]); /* deepest first; only if empty */
     return rc;
-}
-
-/* After a step every rank took: 0 if none failed; else the lowest failing
- * rank says why, once (the others' errors follow from it), and 1. */
-static int eval_failed(int rc, const char *err) {
-    int who = comm_any_error(rc != 0);
-    if (who < 0) return 0;
-    if (comm_rank() == who) fprintf(stderr, "jepa-eval: %s\n", err);
-    return 1;
 }
 
 /* The evaluation itself, once every argument has checked out; 0 or 1. */

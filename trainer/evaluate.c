@@ -308,7 +308,7 @@ int eval_features(const float *ftr, const uint8_t *ytr, int ntr, const float *ft
         eval_opts_default(&def);
         o = &def;
     }
-    memset(out, 0, sizeof *out);
+    memset(out, 0, sizeof *out); /* helper_rank 0: every figure scored here */
     out->probe_acc = out->knn_acc = out->probe1pct_acc = out->probe10pct_acc = NAN;
     out->knn_k = o->knn_k;
     out->knn_temp = o->knn_temp;
@@ -399,7 +399,8 @@ int eval_features_ranks(int failed, const float *ftr, const uint8_t *ytr, int nt
     const int rank = comm_rank();
     const unsigned bits = o->metrics & (EVAL_KNN | EVAL_PROBE_1PCT | EVAL_PROBE_10PCT);
     memset(out, 0, sizeof *out);
-    if (comm_world() == 1 || !bits || !(o->metrics & EVAL_PROBE)) { /* nothing to split */
+    if (comm_world() == 1 || !bits || !(o->metrics & EVAL_PROBE) || (o->metrics & ~(unsigned)EVAL_ALL)) {
+        /* nothing to split (or bits eval_features refuses) */
         if (rank != 0) return 0;
         if (failed) return -1;
         return eval_features(ftr, ytr, ntr, fte, yte, nte, dim, nclass, o, out, err, errlen);
@@ -422,11 +423,11 @@ int eval_features_ranks(int failed, const float *ftr, const uint8_t *ytr, int nt
     int rc = eval_features(ftr, ytr, ntr, fte, yte, nte, dim, nclass, &mine, out, err, errlen);
     eval_part part;
     comm_recv_bytes(&part, sizeof part, 1);
-    if (rc) return -1;
-    if (part.rc) {
+    if (part.rc) { /* its metrics come first in eval_features' order: its error, as there */
         eval_err(err, errlen, "%s", part.err);
         return -1;
     }
+    if (rc) return -1;
     const eval_report *h = &part.r; /* rank 1's figures into rank 0's report */
     out->metrics |= h->metrics;
     out->knn_acc = h->knn_acc;
@@ -439,6 +440,7 @@ int eval_features_ranks(int failed, const float *ftr, const uint8_t *ytr, int nt
     out->knn_s = h->knn_s;
     out->probe1pct_s = h->probe1pct_s;
     out->probe10pct_s = h->probe10pct_s;
+    out->helper_rank = 1;
     return 0;
 }
 
@@ -451,17 +453,19 @@ void eval_report_print(FILE *f, const eval_report *r, const char *prefix) {
 }
 
 void eval_report_log(FILE *f, const eval_report *r) {
+    char on[24] = ""; /* where kNN and the few-label probes ran, when not here */
+    if (r->helper_rank > 0) snprintf(on, sizeof on, " on rank %d", r->helper_rank);
     if (r->metrics & EVAL_KNN)
-        fprintf(f, "eval: knn k=%d T=%g: test acc %.4f (%.1f s)\n", r->knn_k, r->knn_temp,
-                r->knn_acc, r->knn_s);
+        fprintf(f, "eval: knn k=%d T=%g: test acc %.4f (%.1f s%s)\n", r->knn_k, r->knn_temp,
+                r->knn_acc, r->knn_s, on);
     if (r->metrics & EVAL_PROBE_1PCT)
-        fprintf(f, "eval: probe 1%% (%d labels): wd %g, val acc %.4f, test acc %.4f (%.1f s)\n",
+        fprintf(f, "eval: probe 1%% (%d labels): wd %g, val acc %.4f, test acc %.4f (%.1f s%s)\n",
                 r->n1pct, r->probe1pct.best_wd, r->probe1pct.val_acc, r->probe1pct_acc,
-                r->probe1pct_s);
+                r->probe1pct_s, on);
     if (r->metrics & EVAL_PROBE_10PCT)
-        fprintf(f, "eval: probe 10%% (%d labels): wd %g, val acc %.4f, test acc %.4f (%.1f s)\n",
+        fprintf(f, "eval: probe 10%% (%d labels): wd %g, val acc %.4f, test acc %.4f (%.1f s%s)\n",
                 r->n10pct, r->probe10pct.best_wd, r->probe10pct.val_acc, r->probe10pct_acc,
-                r->probe10pct_s);
+                r->probe10pct_s, on);
     if (r->metrics & EVAL_PROBE)
         fprintf(f, "eval: probe (all labels): wd %g, val acc %.4f, test acc %.4f (%.1f s, "
                 "refit %d iterations%s)\n", r->probe.best_wd, r->probe.val_acc, r->probe_acc,

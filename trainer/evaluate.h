@@ -133,6 +133,8 @@ typedef struct {
     int knn_k;
     double knn_temp;
     double probe_s, knn_s, probe1pct_s, probe10pct_s; /* wall seconds of each */
+    int helper_rank; /* the rank that scored kNN and the few-label probes: 0 unless
+                      * eval_features_ranks split the work (then 1) */
 } eval_report;
 
 /* Computes the metrics o->metrics selects (o NULL: eval_opts_default) on
@@ -150,7 +152,8 @@ int eval_features(const float *ftr, const uint8_t *ytr, int ntr, const float *ft
  * receives the features and labels (point to point; no other rank holds
  * them) and computes kNN and the few-label probes while rank 0 fits the
  * full probe, the longest of them (quickstart on a 2-core AVX2 machine:
- * 66 s against 42 s for the rest). Each figure comes from the same code on
+ * 66 s against 42 s for the rest). Rank 1 then holds a copy of the
+ * features, (ntr + nte) x dim floats, while it scores. Each figure comes from the same code on
  * the same inputs as on rank 0 alone, so with the same threads per rank
  * the report is bitwise eval_features' for any number of ranks
  * (test_extract). failed (rank 0): it has no features to score; every rank

@@ -130,8 +130,9 @@ typedef struct {
 
 /* The image-encoder evaluation (eval_images.c): features of the training and
  * test sets (data.train, data.test; every rank extracts a slice, gathered to
- * rank 0), then on rank 0 the linear probe and, per the eval keys, the kNN
- * classifier and the 1%/10%-label probes; figures probe_fit_s, knn_acc,
+ * rank 0), then the linear probe on rank 0 and, per the eval keys, the kNN
+ * classifier and the 1%/10%-label probes (on rank 1 when there are two
+ * ranks or more: eval_features_ranks); figures probe_fit_s, knn_acc,
  * probe1pct_acc, probe1pct_wd, probe10pct_acc, probe10pct_wd, probe_wd
  * (each probe's chosen weight decay), probe_converged, probe_acc (last).
  * which names the encoder in the log.
@@ -139,12 +140,14 @@ typedef struct {
 int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, obj_eval *out,
                 char *err, size_t errlen);
 
-/* The same figures for raw pixels (x / 255) as features: the baseline every
- * encoder must beat. Rank 0 works; other ranks return 0 at once. */
 /* 0 when none of --export's four files (train/test features and labels
  * .npy) is in dir yet; else -1 + err naming the first found: an export
  * never replaces files. */
 int eval_export_check(const char *dir, char *err, size_t errlen);
+/* The same figures for raw pixels (x / 255) as features: the baseline every
+ * encoder must beat. Collective: rank 0 loads both sets and fits the full
+ * probe, rank 1 (with two ranks or more) scores the rest, the others return
+ * 0. Rank 0's *out holds the figures; rank 0 alone returns -1 + err. */
 int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char *err,
                 size_t errlen);
 

@@ -761,7 +761,7 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
         open_log(&t, err, errlen);
         rc = train_loop(&t, &stopped, err, errlen);
         rc = train_finish(&t, rc, stopped, err, errlen);
-        comm_wait_idle(); /* rank 0 writes and evaluates alone; the others wait without spinning */
+        comm_wait_idle(); /* rank 0 writes and fits the probe (rank 1 scores beside it); the rest wait without spinning */
     }
     if (t.mf) fclose(t.mf);
     if (t.trace) fclose(t.trace);

@@ -63,13 +63,16 @@ pack_fmnist() {
   DATA=(--set data.train="$T/fm/train" --set data.test="$T/fm/test")
 }
 
-# mkpix N FILE.raw FILE.lab: N noisy 28x28 images whose class (i % 10) is
-# the row of a bright band, so raw pixels separate them (export LC_ALL=C)
+# mkpix N FILE.raw FILE.lab [P]: N noisy 28x28 images whose class (i % 10) is
+# the row of a bright band, so raw pixels separate them; with P > 0 each
+# label is another, random class with probability P, so no figure is 1
+# (export LC_ALL=C)
 mkpix() {
   awk -v n="$1" 'BEGIN { srand(7); for (i = 0; i < n; i++) { c = i % 10
     for (k = 0; k < 784; k++) { r = int(k / 28)
       printf "%c", (r >= 2 * c + 4 && r < 2 * c + 8) ? 200 + int(rand() * 50) : 1 + int(rand() * 60) } } }' > "$2"
-  awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "%c", i % 10 }' > "$3"
+  awk -v n="$1" -v p="${4:-0}" 'BEGIN { srand(11); for (i = 0; i < n; i++) {
+    c = i % 10; if (rand() < p) c = int(rand() * 10); printf "%c", c } }' > "$3"
 }
 
 finish() {

@@ -58,7 +58,8 @@ case "$E1" in *knn_acc*probe1pct_acc*probe10pct_acc*probe_acc*) ok "jepa-eval pr
 [ "$RC" -eq 0 ] && [ "$E1" = "$E2" ] && ok "jepa-eval: 2 ranks print the figures of 1" ||
   bad "jepa-eval 2 ranks (rc $RC): '$E2' against '$E1': $ERR"
 export LC_ALL=C
-mkdir -p "$T/px" && mkpix 600 "$T/px.raw" "$T/px.lab" && mkpix 200 "$T/pxt.raw" "$T/pxt.lab"
+# labels 40% random, so the figures differ from one another and from 1
+mkdir -p "$T/px" && mkpix 600 "$T/px.raw" "$T/px.lab" 0.4 && mkpix 200 "$T/pxt.raw" "$T/pxt.lab" 0.4
 "$B/jepa-shard" pack --raw "$T/px.raw" --height 28 --width 28 --raw-labels "$T/px.lab" --out "$T/px/train" --quiet &&
   "$B/jepa-shard" pack --raw "$T/pxt.raw" --height 28 --width 28 --raw-labels "$T/pxt.lab" --out "$T/px/test" \
     --split test --quiet || bad "packing the pixel set failed"
@@ -69,6 +70,10 @@ run px2 timeout 300 "$MPI" -np 2 "$B/jepa-eval" --pixels "$SPEC" "${PXD[@]}" "${
 P2=$(figs)
 [ "$RC" -eq 0 ] && [ -n "$P1" ] && [ "$P1" = "$P2" ] && ok "jepa-eval --pixels: 2 ranks print the figures of 1" ||
   bad "--pixels 2 ranks (rc $RC): '$P2' against '$P1': $ERR"
+[ "$(printf '%s\n' "$P1" | grep '_acc ' | sort -u -k2 | wc -l)" -ge 3 ] && ! printf '%s\n' "$P1" | grep -q '_acc 1.0000' \
+  && ok "--pixels on noisy labels: the accuracies differ and none is 1 ($(printf '%s\n' "$P1" | grep '_acc ' | tr '\n' ' '))" \
+  || bad "--pixels figures do not discriminate: $P1"
+printf '%s\n' "$ERR" | grep -q '^eval: knn .* on rank 1)$' && ok "the log says rank 1 scored kNN" || bad "no 'on rank 1' kNN line: $ERR"
 # a failure on rank 1 (kNN's k above the 600 training rows) is told once, by rank 0
 run pxk timeout 300 "$MPI" -np 2 "$B/jepa-eval" --pixels "$SPEC" "${PXD[@]}" "${FAST[@]}" --set eval.knn_k=1000
 case "$RC:$ERR" in 1:*"knn: k=1000"*) ok "rank 1's kNN failure: exit 1, rank 0 names it" ;;
@@ -83,6 +88,18 @@ run evmiss timeout 120 "$MPI" -np 2 "$B/jepa-eval" "$T/no-such-run"
 run evdata timeout 120 "$MPI" -np 2 "$B/jepa-eval" --pixels "$SPEC" --set data.train="$T/no-such-data"
 [ "$RC" -ne 0 ] && once "^jepa-eval: .*$T/no-such-data" && ok "jepa-eval -np 2, a missing data set: said once" \
   || bad "missing data at 2 ranks: rc $RC: $ERR"
+# a data path only rank 1 cannot read (another node's disk, say): every rank
+# stops, rank 1 names it, nobody waits in a collective (timeout: a hang)
+run evrank1 timeout 120 "$MPI" -np 1 "$B/jepa-eval" --pixels "$SPEC" "${PXD[@]}" "${FAST[@]}" : \
+  -np 1 "$B/jepa-eval" --pixels "$SPEC" "${PXD[@]}" "${FAST[@]}" --set data.train="$T/no-such-data"
+[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] && once "^jepa-eval: rank 1: .*$T/no-such-data" \
+  && ok "jepa-eval, rank 1's data missing: one line naming rank 1, rc $RC" || bad "rank 1's data: rc $RC: $ERR"
+# the same for a spec check only rank 1 fails, in jepa-train (cli_load_spec)
+run trrank1 timeout 120 "$MPI" -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/g" : \
+  -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/g" --set optim.lrr=1
+[ "$RC" -eq 2 ] && once "^jepa-train: rank 1: --set optim.lrr=1: unknown key" && [ ! -e "$T/g" ] \
+  && ok "jepa-train, a spec only rank 1 rejects: exit 2, one line naming rank 1, nothing created" \
+  || bad "rank 1's spec: rc $RC: $ERR"
 mkdir -p "$T/trunc" && cp "$T/a/spec.resolved.yaml" "$T/trunc/" && head -c 5000 "$T/a/checkpoint.bin" >"$T/trunc/checkpoint.bin"
 run evtrunc timeout 120 "$MPI" -np 2 "$B/jepa-eval" "$T/trunc"
 [ "$RC" -ne 0 ] && once "^jepa-eval: .*$T/trunc/checkpoint.bin" && ok "jepa-eval -np 2, a truncated checkpoint: said once" \
