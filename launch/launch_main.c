@@ -270,6 +270,14 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
         launch_argv_free(&av);
         return 0;
     }
+    /* finished (as sweeps count it): a resume would only rerun its
+     * evaluation, minutes for the figures summary.json already holds */
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (access(path, F_OK) == 0) {
+        printf("%s: finished before (%s): nothing to resume; jepa-launch status %s shows it, jepa-eval %s "
+               "evaluates it again\n", dir, path, dir, dir);
+        return 0;
+    }
     int rc = launch_run_dir(dir, &o, 1, NULL, err, errlen);
     return rc < 0 ? 2 : rc;
 }

@@ -60,6 +60,12 @@ case "$OUT" in "$T/dm: damaged: summary.json has no final_loss"*) ok "status: a 
 run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
+# a finished run: nothing started (no new attempt in launch.log), its figures where they were
+na=$(grep -c started "$T/a/launch.log"); cp "$T/a/summary.json" "$T/a.sum"
+run resfin "$L" resume "$T/a"
+[ "$RC" -eq 0 ] && [ "$OUT" = "$T/a: finished before ($T/a/summary.json): nothing to resume; jepa-launch status $T/a shows it, jepa-eval $T/a evaluates it again" ] \
+  && [ "$(grep -c started "$T/a/launch.log")" = "$na" ] && cmp -s "$T/a/summary.json" "$T/a.sum" \
+  && ok "resume of a finished run: one line, nothing started" || bad "resume of a finished run: rc $RC: $OUT $ERR"
 
 run twicenp "$L" run "$SPEC" "${DATA[@]}" --np 1 --np 2 --dry-run
 expect_error "--np given twice" 2 "--np: given twice (1, then 2)"
