@@ -1,8 +1,9 @@
 /* eval_images.c - how an image encoder is measured: its features of the
  * training and test sets (each rank a slice, gathered to rank 0), then the
  * linear probe on rank 0 and the kNN classifier and the 1%/10%-label probes
- * on rank 1 when there is one (evaluate.c, eval_features_ranks), all fitted on training features only; the test split is
- * only ever scored. Every objective with an image encoder (I-JEPA, LeJEPA)
+ * on rank 1 when there is one (evaluate.c, eval_features_ranks), all
+ * fitted on training features only; the test split is only ever scored.
+ * Every objective with an image encoder (I-JEPA, LeJEPA)
  * is measured by this one function, so their figures compare. */
 #include <errno.h>
 #include <stdio.h>

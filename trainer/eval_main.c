@@ -64,7 +64,7 @@ static int eval_failed(int rc, const char *err) {
 static int eval(int argc, char **argv) {
     if (argc < 2) {
         say("jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random SPEC.yaml | "
-                        "--pixels SPEC.yaml [--export DIR] [--set key=value ...])\n");
+            "--pixels SPEC.yaml [--export DIR] [--set key=value ...])\n");
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -102,14 +102,14 @@ static int eval(int argc, char **argv) {
         const char *a = argv[unused[j]];
         if (!strcmp(a, "--export") && export_dir) {
             say("jepa-eval: --export given twice (%s, then %s)\n", export_dir,
-                    j + 1 < nu ? argv[unused[j + 1]] : "nothing");
+                j + 1 < nu ? argv[unused[j + 1]] : "nothing");
             return 2;
         } else if (!strcmp(a, "--export") && j + 1 < nu && unused[j + 1] == unused[j] + 1 &&
             argv[unused[j + 1]][0]) {
             export_dir = argv[unused[++j]];
         } else if (!strcmp(a, "--random") || !strcmp(a, "--pixels")) {
             say("jepa-eval: %s: one mode per call, as the first argument (jepa-eval "
-                    "RUN_DIR | --random SPEC.yaml | --pixels SPEC.yaml)\n", a);
+                "RUN_DIR | --random SPEC.yaml | --pixels SPEC.yaml)\n", a);
             return 2;
         } else if (!strcmp(a, "--export")) {
             say("jepa-eval: --export needs a directory\n");
@@ -126,7 +126,7 @@ static int eval(int argc, char **argv) {
                         : !strcmp(argv[i], "--set") && i + 1 < argc ? argv[i + 1] : "";
         if (!strncmp(v, "eval.probe=", 11)) {
             say("jepa-eval: --set %s: jepa-eval always evaluates (eval.probe says "
-                    "whether jepa-train does at its end)\n", v);
+                "whether jepa-train does at its end)\n", v);
             return 2;
         }
     }
@@ -136,7 +136,7 @@ static int eval(int argc, char **argv) {
         return 1;
     if (export_dir && !pixels && !ops->eval_labels) {
         say("jepa-eval: --export %s: objective %s has no image features to export\n", export_dir,
-                s.objective);
+            s.objective);
         return 2;
     }
     /* the export directory first: a bad path, or files there that the
