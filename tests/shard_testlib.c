@@ -2,6 +2,7 @@
  * library's internal layout functions (shard_internal.h) on purpose: it
  * must produce exactly what a writer would, checksums included, with one
  * value changed. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,4 +193,13 @@ int tl_forge_record(const char *dir, uint64_t index, size_t at, uint32_t v, char
     free(labels);
     shard_dataset_close(ds);
     return rc;
+}
+
+int tl_partial_dirs(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) n += strstr(e->d_name, ".partial-") != NULL;
+    if (d) closedir(d);
+    return n;
 }

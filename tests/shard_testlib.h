@@ -28,5 +28,7 @@ int tl_world_write(const char *dir, uint64_t n, uint32_t T, uint32_t side, uint3
  * header and manifest: a file every checksum calls sound. 0 or -1 + err. */
 int tl_forge_record(const char *dir, uint64_t index, size_t at, uint32_t v, char *err,
                     size_t errlen);
+/* Staging directories (".NAME.partial-PID") a writer left in dir. */
+int tl_partial_dirs(const char *dir);
 
 #endif

@@ -56,14 +56,7 @@ static inline void write_file(const char *path, const void *b, size_t n) {
 }
 
 /* staging directories (".NAME.partial-PID") left in tmpdir */
-static inline int partial_dirs_left(void) {
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) n += strstr(e->d_name, ".partial-") != NULL;
-    closedir(d);
-    return n;
-}
+static inline int partial_dirs_left(void) { return tl_partial_dirs(tmpdir); }
 
 static inline int contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
 static inline int one_line(const char *s) { return *s && !strchr(s, '\n'); }

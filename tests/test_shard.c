@@ -6,7 +6,6 @@
  * frame byte, truncate, and forge absurd counts with valid checksums; they
  * also run under ASan/UBSan (test_shard_asan). JEPA_FMNIST_DIR moves the data.
  * The training reader has its own suite (test_shard_reader.c). */
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +15,7 @@
 #include "shard.h"
 #include "shard_internal.h"
 #include "shard_synth.h"
+#include "shard_testlib.h"
 #include "testutil.h"
 
 
@@ -418,14 +418,7 @@ static void test_manifest(void) {
 }
 
 /* ------------------------------------------------------------ atomicity */
-static int partial_dirs_left(void) {
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    int n = 0;
-    while ((e = readdir(d))) n += strstr(e->d_name, ".partial-") != NULL;
-    closedir(d);
-    return n;
-}
+static int partial_dirs_left(void) { return tl_partial_dirs(tmpdir); }
 
 static void test_writer_atomic(void) {
     char dir[4096], f[4200];
