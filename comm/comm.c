@@ -83,11 +83,26 @@ void comm_bcast_bytes(void *p, size_t n, int root) {
     MPI_Bcast(p, (int)n, MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
+/* MPI_Wait/Recv/Barrier busy-poll, and the ranks that wait here wait while
+ * another one works alone (rank 0's probe, rank 1's scoring): test the
+ * request and sleep between tests so the waiter leaves the cores free. */
+static void wait_gently(MPI_Request *req, MPI_Status *st, long sleep_ns) {
+    int done = 0;
+    for (;;) {
+        MPI_Test(req, &done, st);
+        if (done) return;
+        struct timespec ts = {0, sleep_ns};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void comm_send_bytes(const void *p, size_t n, int dest) {
     if (g_world <= 1) comm_fatal("comm_send_bytes: no other rank to send %zu bytes to", n);
     for (size_t off = 0; off < n; off += COMM_CHUNK) {
         size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
-        MPI_Send((const char *)p + off, (int)c, MPI_BYTE, dest, 0, MPI_COMM_WORLD);
+        MPI_Request req;
+        MPI_Isend((const char *)p + off, (int)c, MPI_BYTE, dest, 0, MPI_COMM_WORLD, &req);
+        wait_gently(&req, MPI_STATUS_IGNORE, 1000 * 1000);
     }
 }
 
@@ -95,8 +110,10 @@ void comm_recv_bytes(void *p, size_t n, int src) {
     if (g_world <= 1) comm_fatal("comm_recv_bytes: no other rank to receive %zu bytes from", n);
     for (size_t off = 0; off < n; off += COMM_CHUNK) {
         size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
+        MPI_Request req;
         MPI_Status st;
-        MPI_Recv((char *)p + off, (int)c, MPI_BYTE, src, 0, MPI_COMM_WORLD, &st);
+        MPI_Irecv((char *)p + off, (int)c, MPI_BYTE, src, 0, MPI_COMM_WORLD, &req);
+        wait_gently(&req, &st, 1000 * 1000);
         int got = 0;
         MPI_Get_count(&st, MPI_BYTE, &got);
         if ((size_t)got != c) /* the sender's sizes differ from ours: a bug, never data */
@@ -120,19 +137,10 @@ void comm_sum_doubles(double *p, size_t n) {
 }
 
 void comm_wait_idle(void) {
-    /* MPI_Barrier/Finalize busy-poll: while rank 0 runs the probe alone the
-     * other ranks would steal its cores. Poll an Ibarrier gently instead. */
     if (g_world <= 1) return;
     MPI_Request req;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    int done = 0;
-    while (!done) {
-        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-        if (!done) {
-            struct timespec ts = {0, 20 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-    }
+    wait_gently(&req, MPI_STATUS_IGNORE, 20 * 1000 * 1000);
 }
 
 /* ---- errors ------------------------------------------------------------- */

@@ -46,7 +46,9 @@ void comm_bcast_bytes(void *p, size_t n, int root);
  * p[0..n) of the matching comm_send_bytes(p, n, dest) (MPI_Send/MPI_Recv,
  * tag 0, any n: chunked). Both sides must agree on n; a short message is
  * fatal on the receiver. Fatal at world size 1. Used to hand rank 0's
- * evaluation features to the rank that scores part of them. */
+ * evaluation features to the rank that scores part of them. Both wait
+ * without spinning (1 ms sleeps between tests of the request): the waiter
+ * is idle while the other rank works, and must not take its core. */
 void comm_send_bytes(const void *p, size_t n, int dest);
 void comm_recv_bytes(void *p, size_t n, int src);
 /* The mean over ranks of one double (the logged loss, stop decisions). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "comm.h"
 #include "evaluate.h"
@@ -145,6 +146,41 @@ static void test_send_recv(void) {
     free(b);
 }
 
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A rank waiting in comm_recv_bytes or comm_send_bytes while the other one
+ * works (here: sleeps 1 s) must not spin on a core: MPI_Recv/MPI_Send poll,
+ * and took ~1 CPU second of that second. 1 MiB is past the eager limit, so
+ * the send waits for the receive. */
+static void test_wait_idle_cpu(void) {
+    if (W < 2) return;
+    enum { N = 1 << 20 };
+    unsigned char *buf = calloc(N, 1);
+    int last = W - 1;
+    struct timespec one_s = {1, 0};
+    for (int dir = 0; dir < 2; dir++) { /* 0: rank 0 receives; 1: rank 0 sends */
+        if (R == 0) {
+            double c0 = cpu_s(), t0 = comm_time();
+            if (dir == 0) comm_recv_bytes(buf, N, last);
+            else comm_send_bytes(buf, N, last);
+            double cpu = cpu_s() - c0, wall = comm_time() - t0;
+            CU_ASSERT(wall > 0.8);
+            CU_ASSERT(cpu < 0.3 * wall);
+            if (cpu >= 0.3 * wall) fprintf(stderr, "wait_idle_cpu: %s used %.2f CPU s in %.2f s\n",
+                                          dir ? "send" : "recv", cpu, wall);
+        } else if (R == last) {
+            nanosleep(&one_s, NULL);
+            if (dir == 0) comm_send_bytes(buf, N, 0);
+            else comm_recv_bytes(buf, N, 0);
+        }
+    }
+    free(buf);
+}
+
 /* Rank 0's features of C noisy classes (an LCG: the same on any rank). */
 static void score_data(float *f, uint8_t *y, int n, int dim, int nclass, uint32_t seed) {
     uint32_t st = seed;
@@ -238,6 +274,7 @@ int main(int argc, char **argv) {
         {"extract_small", test_extract_small},
         {"extract_args", test_extract_args},
         {"send_recv", test_send_recv},
+        {"wait_idle_cpu", test_wait_idle_cpu},
         {"score_ranks", test_score_ranks},
     };
     int rc = test_main("extract", cases, (int)(sizeof cases / sizeof cases[0]));
