@@ -20,8 +20,12 @@
 # has a minimum, so no figure depends on the cap; its floor then decides the
 # random encoder's figure (docs/trainer.md).
 # OUT (default runs/learning) holds the rows' files, DATA (default
-# data/fmnist) the packed Fashion-MNIST. Every row's settings are checked
-# before the first row runs. About 12 minutes per (objective, seed) on 2 cores.
+# data/fmnist) the packed Fashion-MNIST; REPORT_ONLY=1 prints the tables
+# again from OUT's files (the same SEEDS, OBJECTIVES and LONG) and runs
+# nothing. After the table, each seed's margin over its own random-init
+# encoder (linear probe and kNN, in points) and `learning OBJ
+# probe_acc_margin_min ...` lines: the learning issue's bar is per seed.
+# Every row's settings are checked before the first row runs. About 12 minutes per (objective, seed) on 2 cores.
 # usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
 set -euo pipefail
 b=${1:-build}; seeds=${2:-0 1 2}; objectives=${3:-ijepa lejepa}
@@ -35,7 +39,7 @@ declare -A steps=([ijepa]=${IJEPA_STEPS:-2350} [lejepa]=${LEJEPA_STEPS:-1300})
 declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
 out=${OUT:-$src/runs/learning}
 data=${DATA:-$src/data/fmnist}
-"$src/scripts/pack-fmnist.sh" "$data" "$b/jepa-shard"
+[ "${REPORT_ONLY:-0}" = 1 ] || "$src/scripts/pack-fmnist.sh" "$data" "$b/jepa-shard"
 # every encoder row uses the same probe features: the means of the last 4
 # blocks, concatenated (eval.pool_blocks; chosen on the probe's validation
 # split, docs/trainer.md)
@@ -57,23 +61,19 @@ for obj in $objectives; do
   done
 done
 
+if [ "${REPORT_ONLY:-0}" != 1 ]; then
 mkdir -p "$out"
-# rows: NAME FILE (each FILE holds `name value` lines)
-rows=()
 "$b/jepa-eval" --pixels "$src/configs/fmnist-tiny.yaml" "${common[@]}" > "$out/pixels.txt"
-rows+=("pixels $out/pixels.txt")
 for obj in $objectives; do
   for s in $seeds; do
     "$b/jepa-eval" --random "$src/configs/${config[$obj]}" "${common[@]}" --set seed="$s" \
       > "$out/random-$obj-s$s.txt"
-    rows+=("random-$obj $out/random-$obj-s$s.txt")
     run="$out/$obj-s$s"
     rm -rf "$run"
     mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
       --set seed="$s" --set train.steps="${steps[$obj]}" --set train.minutes=0 --set run.dir="$run" \
       > "$run.txt"
     health "$run" >> "$run.txt"
-    rows+=("$obj $run.txt")
   done
 done
 if [ "${LONG:-0}" = 1 ]; then
@@ -83,7 +83,22 @@ if [ "${LONG:-0}" = 1 ]; then
     --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set train.minutes=0 --set run.dir="$run" \
     > "$run.txt"
   health "$run" >> "$run.txt"
-  rows+=("$obj-60min $run.txt")
+fi
+fi
+
+# rows: NAME FILE (each FILE holds `name value` lines); REPORT_ONLY=1 reads
+# the files an earlier run left in OUT and runs nothing
+rows=()
+need() { [ -s "$1" ] || { echo "learning.sh: $1: missing or empty (REPORT_ONLY=1 reads an earlier run's files)" >&2; exit 1; }; }
+need "$out/pixels.txt"; rows+=("pixels $out/pixels.txt")
+for obj in $objectives; do
+  for s in $seeds; do
+    need "$out/random-$obj-s$s.txt"; rows+=("random-$obj $out/random-$obj-s$s.txt")
+    need "$out/$obj-s$s.txt"; rows+=("$obj $out/$obj-s$s.txt")
+  done
+done
+if [ "${LONG:-0}" = 1 ]; then
+  obj=${LONG_OBJ:-ijepa}; need "$out/$obj-60min-s0.txt"; rows+=("$obj-60min $out/$obj-60min-s0.txt")
 fi
 
 echo "probe: eval.max_iters ${PROBE_ITERS:-200}, eval.wd_min ${PROBE_WD_MIN:-1e-5}, eval.wd_zero ${PROBE_WD_ZERO:-true} for every row"
@@ -102,3 +117,19 @@ done | awk '
       printf "%-16s %-14s %5d %8.4f %8.4f %8.4f\n", p[1], p[2], n[k], s[k] / n[k], sd, lo[k] }
     for (i = 1; i <= no; i++) { k = order[i]; split(k, p, " ")
       printf "learning %s %s_mean %.4f %s_min %.4f runs %d\n", p[1], p[2], s[k] / n[k], p[2], lo[k], n[k] } }'
+# per seed, trained minus its own random-init encoder (issue 13's bar is
+# on each seed, so the minimum is the figure), in points
+for obj in $objectives; do
+  for s in $seeds; do
+    for m in probe_acc knn_acc; do
+      a=$(val "$out/$obj-s$s.txt" $m); r=$(val "$out/random-$obj-s$s.txt" $m)
+      [ -n "$a" ] && [ -n "$r" ] && echo "$obj $m $s $a $r"
+    done
+  done
+done | awk '
+  { d = 100 * ($4 - $5); k = $1 " " $2
+    printf "margin %s %s seed %s %+.2f points (%.4f against random init %.4f)\n", $1, $2, $3, d, $4, $5
+    if (!(k in lo) || d < lo[k]) lo[k] = d; s[k] += d; n[k]++
+    if (!(k in seen)) { seen[k] = 1; order[++no] = k } }
+  END { for (i = 1; i <= no; i++) { k = order[i]; split(k, p, " ")
+      printf "learning %s %s_margin_mean %.2f %s_margin_min %.2f seeds %d\n", p[1], p[2], s[k] / n[k], p[2], lo[k], n[k] } }'

@@ -34,6 +34,25 @@ run lobj "${LRN[@]}" 0 "ijepa nope"
 expect_error "learning.sh: unknown objective" 2 "'nope'"
 [ ! -e "$T/lrn" ] && ok "learning.sh wrote nothing for bad input" || bad "learning.sh left $(ls "$T/lrn")"
 
+# REPORT_ONLY=1: the tables from an earlier run's files, and each seed's
+# margin over its own random-init encoder (the bar is per seed, not on means)
+R=$T/lrnrep; mkdir -p "$R"
+printf 'probe_acc 0.8463\nknn_acc 0.8459\n' > "$R/pixels.txt"
+printf 'probe_acc 0.8383\nknn_acc 0.6053\n' > "$R/random-ijepa-s0.txt"
+printf 'probe_acc 0.8355\nknn_acc 0.5899\n' > "$R/random-ijepa-s1.txt"
+printf 'probe_acc 0.8636\nknn_acc 0.7988\ntarget_std 0.93\n' > "$R/ijepa-s0.txt"
+printf 'probe_acc 0.8672\nknn_acc 0.7961\ntarget_std 0.85\n' > "$R/ijepa-s1.txt"
+run lrep env OUT="$R" REPORT_ONLY=1 bash "$S/bench/learning.sh" "$B" "0 1" ijepa
+if [ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^margin ijepa probe_acc seed 0 +2.53 points' &&
+   printf '%s\n' "$OUT" | grep -q '^margin ijepa probe_acc seed 1 +3.17 points' &&
+   printf '%s\n' "$OUT" | tail -n 2 | grep -q '^learning ijepa probe_acc_margin_mean 2.85 probe_acc_margin_min 2.53 seeds 2$' &&
+   printf '%s\n' "$OUT" | grep -q '^learning ijepa probe_acc_mean 0.8654 probe_acc_min 0.8636 runs 2$'; then
+  ok "learning.sh REPORT_ONLY: per-seed margins over random init, their minimum last"
+else bad "learning.sh REPORT_ONLY: rc $RC: $OUT $ERR"; fi
+rm "$R/random-ijepa-s1.txt"
+run lrepm env OUT="$R" REPORT_ONLY=1 bash "$S/bench/learning.sh" "$B" "0 1" ijepa
+expect_error "learning.sh REPORT_ONLY with a row's file missing" 1 "random-ijepa-s1.txt" "missing"
+
 # the other bench programs and scripts: bad numbers refused before any work
 run bsep "$B/bench-shard" --epochs -3
 expect_error "bench-shard --epochs -3" 2 "--epochs -3" "1 to 1000"
