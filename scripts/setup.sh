@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages jepa-mpi needs. Idempotent: quiet and fast when
 # everything is already there. Run as root (or with sudo available).
+# python3-numpy is for the tests: test_npy reads our .npy files with NumPy.
 set -euo pipefail
 PKGS="cmake pkg-config gcc make libopenmpi-dev openmpi-bin libopenblas-dev libopenblas-openmp-dev libzstd-dev
-libyaml-dev libcunit1-dev zlib1g-dev libpng-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev gnuplot-nox"
+libyaml-dev libcunit1-dev zlib1g-dev libpng-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev gnuplot-nox
+python3-numpy"
 [ "${1:-}" = "--slurm" ] && PKGS="$PKGS slurm-wlm munge"
 missing=""
 for p in $PKGS; do

@@ -372,8 +372,14 @@ static const char *numpy_python(void) {
 
 static void test_numpy(void) {
     const char *py = numpy_python();
-    if (!py) {
-        printf("\n    SKIPPED: no python3 with numpy (set JEPA_PYTHON or install python3-numpy)");
+    if (!py) { /* scripts/setup.sh installs python3-numpy: its absence is a failure */
+        const char *skip = getenv("JEPA_NO_NUMPY");
+        if (skip && !strcmp(skip, "1")) {
+            printf("\n    SKIPPED: JEPA_NO_NUMPY=1");
+            return;
+        }
+        CU_FAIL("no python3 imports numpy: install python3-numpy (scripts/setup.sh), set JEPA_PYTHON, "
+                "or JEPA_NO_NUMPY=1 to skip");
         return;
     }
     enum { R = 5, C = 7, N = 300 };

@@ -251,7 +251,7 @@ static void test_defaults_documented(void) {
         if (rc) continue;
         char *end;
         double want = strtod(documented[i].def, &end);
-        if (*end == '\0') {
+        if (end != documented[i].def && *end == '\0') { /* a number ("" is not one) */
             CU_ASSERT_EQUAL(strtod(got, NULL), want);
         } else if (strcmp(documented[i].def, "true") == 0) {
             CU_ASSERT_STRING_EQUAL(got, "true");

@@ -94,9 +94,11 @@ printf '%s\0' --mpi=pmix -n 5 --cpus-per-task=1 "$B/jepa-train" "./$SD/spec.reso
   --set resume=auto >want.argv
 cmp -s srun.argv want.argv && grep -q "allocation has 5 tasks (spec: 1)" "./$SD/launch.log" \
   && ok "requeued on 2(x2),1 tasks: srun -n 5 with resume=auto, noted" || bad "requeue srun argv: $(tr '\0' ' ' <srun.argv 2>&1)"
+rm -f srun.argv
 FAKE_ARGV="$T/srun.argv" PATH="$T/fakebin:$PATH" SLURM_TASKS_PER_NODE=3 bash "./$SD/job.sbatch" >/dev/null 2>&1
-tr '\0' ' ' <srun.argv | grep -q -- "-n 5 \|resume=auto" && bad "a first start took the allocation's task count" \
-  || ok "a first start keeps the spec's ranks"
+printf '%s\0' --mpi=pmix -n 1 --cpus-per-task=1 "$B/jepa-train" "./$SD/spec.resolved.yaml" --exact-spec "./$SD/spec.yaml" >want.argv
+cmp -s srun.argv want.argv && ok "a first start on 3 allocated tasks keeps the spec's 1 rank, no resume" \
+  || bad "first start srun argv: $(tr '\0' ' ' <srun.argv 2>&1)"
 run slbs "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/back\\slash"
 expect_error "Slurm: a backslash in run.dir is refused" 2 "run.dir" "backslash"
 [ -e "$T/back\\slash" ] && bad "a refused slurm run.dir was created" || ok "nothing created for it"

@@ -29,12 +29,21 @@ N=$(grep -c '' "$M" 2>/dev/null || echo 0)
 for k in loss emb_std sigreg inv grad_norm; do
   [ "$(grep -c "\"$k\": " "$M")" -eq "$N" ] && ok "every metric line has $k" || bad "metric $k missing"
 done
-# the figures are real: finite, emb_std and sigreg > 0, loss = (1 - l) inv + l sigreg in range
+# the figures are real: finite, emb_std and sigreg > 0 and in range
 GOOD=$(awk '{ print }' "$M" | while read -r l; do
   e=$(printf '%s' "$l" | metric emb_std); s=$(printf '%s' "$l" | metric sigreg)
   awk -v e="$e" -v s="$s" 'BEGIN { exit !(e + 0 > 0 && e + 0 < 1e3 && s + 0 > 0 && s + 0 < 1e6) }' && echo y
 done | grep -c y)
 [ "$GOOD" -eq "$N" ] && ok "emb_std and sigreg finite and > 0 on all lines" || bad "bad emb_std/sigreg on $((N - GOOD)) lines"
+# loss = (1 - lambda) inv + lambda sigreg (obj_lejepa.c): on step 1's line,
+# the one whose logged loss is a single step's (later lines average theirs)
+L1=$(head -n 1 "$M"); LAM=$(sed -n '/^sigreg:/,/^[a-z]/s/^  weight: *//p' "$T/a/spec.resolved.yaml")
+if awk -v l="$(printf '%s' "$L1" | metric loss)" -v i="$(printf '%s' "$L1" | metric inv)" \
+       -v g="$(printf '%s' "$L1" | metric sigreg)" -v w="$LAM" 'BEGIN {
+     want = (1 - w) * i + w * g; d = l - want; if (d < 0) d = -d
+     exit !(w > 0 && i > 0 && g > 0 && d <= 2e-5 * (1 + want)) }'; then
+  ok "step 1: loss = (1 - $LAM) inv + $LAM sigreg"
+else bad "step 1: loss is not (1 - lambda) inv + lambda sigreg: lambda '$LAM', $L1"; fi
 
 for f in spec.yaml spec.resolved.yaml summary.json checkpoint.bin; do
   [ -s "$T/a/$f" ] && ok "run dir has $f" || bad "run dir lacks $f"

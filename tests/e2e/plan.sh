@@ -55,7 +55,7 @@ done
 [ "$NB" -eq 0 ] && ok "every figure numeric and equal in plan.json"
 S1=$(printf '%s\n' "$TAIL" | sed -n 's/^success_rate //p')
 C1=$(awk -F, '$1 == "world_model" { print $4 }' "$T/run/plan/plan.csv")
-awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
+num "$S1" && num "$C1" && awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
   || bad "plan.csv world_model rate '$C1', stdout '$S1'"
 [ "$(grep -c '' "$T/run/plan/plan.csv")" -eq 5 ] && ok "plan.csv: header and 4 methods" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
 # no nan anywhere: a value that does not exist is an empty field (plan.json: null) or "-" in the table
@@ -64,9 +64,9 @@ awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok
   && ok "no nan in plan.csv or the table; random's s/decision empty" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
 [ "$(grep -c '' "$T/run/plan/episodes.csv")" -eq 25 ] && ok "episodes.csv: 4 methods x 6 episodes" \
   || bad "episodes.csv has $(grep -c '' "$T/run/plan/episodes.csv") lines"
-SUCC=$(awk -F, '$1 == "world_model" { s += $3 } END { print s / 6 }' "$T/run/plan/episodes.csv")
-awk -v a="$S1" -v b="$SUCC" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "episodes.csv sums to the rate" \
-  || bad "episodes.csv rate $SUCC vs $S1"
+SUCC=$(awk -F, '$1 == "world_model" { s += $3; n++ } END { if (n == 6) print s / 6 }' "$T/run/plan/episodes.csv")
+num "$S1" && num "$SUCC" && awk -v a="$S1" -v b="$SUCC" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' \
+  && ok "episodes.csv: the world model's 6 episodes sum to the rate" || bad "episodes.csv rate '$SUCC' vs '$S1'"
 for f in episode-000 episode-001 episode-000-frames episode-001-frames; do
   [ "$(head -c 8 "$T/run/plan/$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] \
     && ok "$f.png is a PNG" || bad "$f.png missing or not a PNG"

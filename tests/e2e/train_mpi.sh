@@ -42,7 +42,8 @@ first() { head -n 1 "$1/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/';
 L2=$(first "$T/e"); L1=$(first "$T/f"); L0=$(first "$T/a")
 [ -n "$L2" ] && [ "$L2" = "$L1" ] && ok "ijepa.crop: 2 x 32 and 1 x 64 see the same views (step-1 loss $L2)" \
   || bad "ijepa.crop step-1 loss: 2 ranks '$L2', 1 rank '$L1'"
-[ "$L2" != "$L0" ] && ok "ijepa.crop: other images than the stored ones ($L2 vs $L0)" || bad "crop loss equals the uncropped $L0"
+[ -n "$L2" ] && [ -n "$L0" ] && [ "$L2" != "$L0" ] && ok "ijepa.crop: other images than the stored ones ($L2 vs $L0)" \
+  || bad "crop step-1 loss '$L2' vs the uncropped '$L0'"
 
 # jepa-eval at 2 ranks: rank 1 scores kNN and the few-label probes while
 # rank 0 fits the full probe; every figure equals the 1-process one (the

@@ -94,7 +94,8 @@ K1=$(tail -n 1 "$T/k/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
 run k2 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/k2" "${CROP[@]}"
 HK=$(json "$T/k/summary.json" param_hash); HK2=$(json "$T/k2/summary.json" param_hash)
 [ -n "$HK" ] && [ "$HK" = "$HK2" ] && ok "ijepa.crop: same seed, same parameters ($HK)" || bad "crop hashes '$HK' vs '$HK2'"
-[ "$HK" != "$HA" ] && ok "ijepa.crop: other parameters than uncropped images" || bad "crop hash equals the uncropped run's"
+[ -n "$HK" ] && [ -n "$HA" ] && [ "$HK" != "$HA" ] && ok "ijepa.crop: other parameters than uncropped images" \
+  || bad "crop hash '$HK' vs the uncropped run's '$HA'"
 run kbad "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/kbad" "${CROP[@]}" --set aug.ratio_min=2
 [ "$RC" -ne 0 ] && [ ! -e "$T/kbad" ] && [ "$(printf '%s\n' "$ERR" | grep -c .)" -eq 1 ] \
   && case "$ERR" in *aug.ratio_min*) true ;; *) false ;; esac \

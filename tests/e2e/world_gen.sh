@@ -126,8 +126,10 @@ if [ "$(stat -c %s "$T/rec.raw")" -eq 12472 ] &&
    cmp -s <(head -c 1024 "$T/rec.raw") <(tail -c 1024 "$T/e100.pgm") &&
    head -c 13 "$T/e100.pgm" | cmp -s - <(printf 'P5\n32 32\n255\n'); then
   ok "record bytes = render of (seed, episode)"; else bad "record vs render differ: $(cat "$T/err")"; fi
-"$JW" render --out "$T/e101.pgm" --seed 7 --episode 101 --steps 1 --zoom 1
-if cmp -s <(head -c 1024 "$T/rec.raw") <(tail -c 1024 "$T/e101.pgm"); then
+run e101 "$JW" render --out "$T/e101.pgm" --seed 7 --episode 101 --steps 1 --zoom 1
+if [ "$RC" -ne 0 ] || [ "$(stat -c %s "$T/e101.pgm" 2>/dev/null)" != $((13 + 1024)) ]; then
+  bad "render of episode 101: rc $RC: $ERR"
+elif cmp -s <(head -c 1024 "$T/rec.raw") <(tail -c 1024 "$T/e101.pgm"); then
   bad "episodes 100 and 101 start alike"; else ok "episodes differ"; fi
 run strip "$JW" render --out "$T/strip.pgm" --seed 7 --episode 3 --steps 5 --zoom 2
 if [ "$RC" -eq 0 ] && head -c 14 "$T/strip.pgm" | cmp -s - <(printf 'P5\n320 64\n255\n') &&
@@ -136,8 +138,9 @@ if [ "$RC" -eq 0 ] && head -c 14 "$T/strip.pgm" | cmp -s - <(printf 'P5\n320 64\
 # --- bitwise reproducible from the seed; another seed differs
 "$JW" gen --out "$T/again" --episodes 150 --steps 12 --seed 7 --shard-records 64 --frame-records 8 --quiet
 if diff -r "$D" "$T/again" >/dev/null; then ok "same seed: identical files"; else bad "same seed differs"; fi
-"$JW" gen --out "$T/other" --episodes 150 --steps 12 --seed 8 --shard-records 64 --frame-records 8 --quiet
-if cmp -s "$D/shard-00000.jshard" "$T/other/shard-00000.jshard"; then bad "seeds 7 and 8 agree"; else ok "other seed differs"; fi
+run other "$JW" gen --out "$T/other" --episodes 150 --steps 12 --seed 8 --shard-records 64 --frame-records 8 --quiet
+if [ "$RC" -ne 0 ] || [ ! -s "$T/other/shard-00000.jshard" ]; then bad "gen --seed 8: rc $RC: $ERR"
+elif cmp -s "$D/shard-00000.jshard" "$T/other/shard-00000.jshard"; then bad "seeds 7 and 8 agree"; else ok "other seed differs"; fi
 # a prefix of a larger set is the same episodes (episode e depends on (seed, e) only)
 "$JW" gen --out "$T/more" --episodes 200 --steps 12 --seed 7 --shard-records 64 --frame-records 8 --quiet
 if cmp -s "$D/shard-00000.jshard" "$T/more/shard-00000.jshard"; then ok "episodes independent of the set size"; else bad "first shard changed with --episodes"; fi
@@ -152,6 +155,11 @@ expect_interrupted gen TERM 143 term "$JW" gen --out "$T/term" --episodes 200000
 expect_interrupted gen INT 130 int "$JW" gen --out "$T/int" --episodes 2000000 --quiet
 expect_interrupted gen HUP 129 hup "$JW" gen --out "$T/hup" --episodes 2000000 --quiet
 "$JW" gen --out "$T/killed" --episodes 2000000 --quiet & pid=$!
-sleep 0.5; kill -9 $pid; wait $pid 2>/dev/null
-if [ -e "$T/killed" ]; then bad "killed gen left $T/killed"; else ok "killed gen leaves no dataset"; fi
+staged=0
+for i in $(seq 200); do # killed while writing: its staging directory holds a shard
+  ls "$T"/.killed.partial-*/ 2>/dev/null | grep -q jshard && { staged=1; break; }; sleep 0.05
+done
+kill -9 $pid; wait $pid 2>/dev/null; rc=$?
+if [ "$staged" -ne 1 ] || [ "$rc" -ne 137 ]; then bad "gen not killed while writing (staged $staged, status $rc)"
+elif [ -e "$T/killed" ]; then bad "killed gen left $T/killed"; else ok "killed gen leaves no dataset"; fi
 finish
