@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jepa.h"
 #include "infer.h"
 #include "testutil.h"
 
@@ -234,7 +235,9 @@ static void test_features_deterministic(void) {
     fixture_free(&f);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
     const test_case cases[] = {
         {"packed product vs double and linear_forward", test_linear},
         {"packed product in place", test_linear_inplace},

@@ -21,10 +21,13 @@
 
 #include "augment.h"
 #include "dref.h"
+#include "jepa.h"
 #include "obj_lejepa.h"
 #include "objective.h"
 #include "sigreg.h"
 #include "testutil.h"
+
+static int g_proj_hidden = 16; /* tiny_spec's lejepa.proj_hidden */
 
 static void tiny_spec(jepa_spec *s, int B, int Vg, int Vl, double lambda) {
     spec_defaults(s);
@@ -38,7 +41,7 @@ static void tiny_spec(jepa_spec *s, int B, int Vg, int Vl, double lambda) {
     s->lejepa.global_views = Vg;
     s->lejepa.local_views = Vl;
     s->lejepa.local_size = 4;
-    s->lejepa.proj_hidden = 16;
+    s->lejepa.proj_hidden = g_proj_hidden;
     s->lejepa.proj_dim = 8;
     s->sigreg.weight = lambda;
     s->sigreg.directions = 6;
@@ -249,6 +252,19 @@ static void test_grad_local(void) { check_grad(2, 2, 0.3, 1); }
 static void test_grad_global_only(void) { check_grad(3, 0, 0.05, 1); }
 /* RGB: 3-channel patches, crops and the weighted grey mean of the jitter */
 static void test_grad_rgb(void) { check_grad(2, 2, 0.3, 3); }
+/* The paths training takes at its real sizes: the encoder's forward and
+ * backward in chunks (one sequence each here; training's 768 rows are
+ * several images, the other tests' batches one chunk), and a projector
+ * wider than the packed-weight buffer vit_scratch_init reserves for the
+ * blocks (64 x 64 > width 16's block weights), so its products go through
+ * cblas_sgemm as configs/fmnist-lejepa.yaml's 512-wide projector does. */
+static void test_grad_chunks_wide_proj(void) {
+    int old = vit_set_chunk_rows(1);
+    g_proj_hidden = 64;
+    check_grad(2, 2, 0.3, 1);
+    g_proj_hidden = 16;
+    vit_set_chunk_rows(old);
+}
 
 /* ---- the rest ---- */
 static size_t ready_last, ready_calls, ready_bad;
@@ -364,7 +380,9 @@ static void test_refusals(void) {
     objective_lejepa.destroy(o);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
     static const test_case cases[] = {
         {"table", test_table},
         {"refusals", test_refusals},
@@ -372,6 +390,7 @@ int main(void) {
         {"grad_local", test_grad_local},
         {"grad_global_only", test_grad_global_only},
         {"grad_rgb", test_grad_rgb},
+        {"grad_chunks_wide_proj", test_grad_chunks_wide_proj},
     };
     return test_main("lejepa", cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -248,6 +248,14 @@ static void test_grad_wide(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 1); }
 static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0); }
 /* RGB input: the patch embedding's 3-channel layout (patchify, enc.patch.w) */
 static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0, 0); }
+/* The forward and backward in chunks, as training runs them (768 rows are
+ * several images there; these batches fit one chunk): one sequence each */
+static void test_grad_chunks(void) {
+    int old = vit_set_chunk_rows(1);
+    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0);
+    check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0);
+    vit_set_chunk_rows(old);
+}
 
 /* The table: contiguous, covers the buffer, decay only on matrices,
  * encoder first, and the tiny config's parameter count. */
@@ -627,13 +635,16 @@ static void test_determinism(void) {
     check_determinism(1);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
     static const test_case cases[] = {
         {"param_table", test_param_table}, {"masks", test_masks},
         {"mask_counts", test_mask_counts},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
         {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb}, {"grad_joint", test_grad_joint},
-        {"grad_wide", test_grad_wide}, {"stack_rows", test_stack_rows},
+        {"grad_wide", test_grad_wide},
+        {"grad_chunks", test_grad_chunks}, {"stack_rows", test_stack_rows},
         {"stack_chunks", test_stack_chunks},
     };
     return test_main("model", cases, (int)(sizeof cases / sizeof cases[0]));

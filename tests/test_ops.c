@@ -146,6 +146,10 @@ static void test_linear(void) {
     check_linear(7, 5, 6);
     check_linear(13, 37, 40);
     check_linear(29, 33, 64);
+    /* row counts whose last block of AVX2's 6-row tiles holds 3 and 4 rows
+     * (rows_strip's remainder cases; 7, 13 and 29 leave 1, 1 and 5) */
+    check_linear(9, 16, 24);
+    check_linear(10, 16, 24);
     ops_pack_reserve(0);
 }
 
@@ -730,7 +734,9 @@ static void test_vec(void) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
     rng_init(&R, 12345);
     static const test_case cases[] = {
         {"check_can_fail", test_check_can_fail}, {"linear", test_linear},

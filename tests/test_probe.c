@@ -13,12 +13,13 @@
 
 /* probe.c's test hook: loss and gradient of the probe objective. */
 double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
-                         const double *theta, double *grad);
+                         const double *pen, const double *theta, double *grad);
 
 /* Reference objective, plain loops in double:
- * mean_i [logsumexp(x_i W + b) - (x_i W + b)[y_i]] + wd ||W||^2. */
+ * mean_i [logsumexp(x_i W + b) - (x_i W + b)[y_i]] + wd sum_k pen_k ||W_k||^2
+ * (pen NULL: every pen_k 1). */
 static double ref_loss(const float *X, const uint8_t *y, int n, int dim, int C, double wd,
-                       const double *theta) {
+                       const double *pen, const double *theta) {
     const double *W = theta, *b = theta + (size_t)dim * C;
     double loss = 0, z[16];
     for (int i = 0; i < n; i++) {
@@ -32,7 +33,7 @@ static double ref_loss(const float *X, const uint8_t *y, int n, int dim, int C, 
         loss += mx + log(s) - z[y[i]];
     }
     double reg = 0;
-    for (int k = 0; k < dim * C; k++) reg += W[k] * W[k];
+    for (int k = 0; k < dim * C; k++) reg += (pen ? pen[k / C] : 1.0) * W[k] * W[k];
     return loss / n + wd * reg;
 }
 
@@ -48,7 +49,7 @@ static void random_problem(float *X, uint8_t *y, int n, int dim, int C, uint64_t
  * random theta; prints and checks the max relative difference. n > 512
  * crosses the probe's block boundaries (512 rows; dW passes of 128),
  * accumulating dW over blocks. */
-static void check_grad(int n, int dim, int C, double wd) {
+static void check_grad(int n, int dim, int C, double wd, int with_pen) {
     int P = (dim + 1) * C;
     float *X = malloc((size_t)n * dim * sizeof *X);
     uint8_t *y = malloc((size_t)n);
@@ -58,43 +59,52 @@ static void check_grad(int n, int dim, int C, double wd) {
     jepa_rng r;
     rng_init(&r, 7);
     for (int i = 0; i < P; i++) theta[i] = 0.5 * rng_normal(&r);
+    double *pen = NULL; /* probe_run's per-feature penalty weights: positive, unequal */
+    if (with_pen) {
+        pen = malloc((size_t)dim * sizeof *pen);
+        for (int k = 0; k < dim; k++) pen[k] = 0.1 + 3.0 * rng_uniform(&r);
+    }
 
-    double f = probe_logreg_loss(X, y, n, dim, C, wd, theta, g);
-    double fref = ref_loss(X, y, n, dim, C, wd, theta);
+    double f = probe_logreg_loss(X, y, n, dim, C, wd, pen, theta, g);
+    double fref = ref_loss(X, y, n, dim, C, wd, pen, theta);
     CU_ASSERT(fabs(f - fref) <= 1e-5 * fabs(fref));
 
     double maxdiff = 0, maxfd = 0;
     for (int i = 0; i < P; i++) {
         const double h = 1e-5, t0 = theta[i];
         theta[i] = t0 + h;
-        double fp = ref_loss(X, y, n, dim, C, wd, theta);
+        double fp = ref_loss(X, y, n, dim, C, wd, pen, theta);
         theta[i] = t0 - h;
-        double fm = ref_loss(X, y, n, dim, C, wd, theta);
+        double fm = ref_loss(X, y, n, dim, C, wd, pen, theta);
         theta[i] = t0;
         double fd = (fp - fm) / (2 * h);
         maxdiff = fmax(maxdiff, fabs(fd - g[i]));
         maxfd = fmax(maxfd, fabs(fd));
     }
     double rel = maxdiff / maxfd;
-    printf("\n    n=%d dim=%d C=%d wd=%g: loss %.9f (ref %.9f), max |g - fd| / max |fd| = %.2e",
-           n, dim, C, wd, f, fref, rel);
+    printf("\n    n=%d dim=%d C=%d wd=%g%s: loss %.9f (ref %.9f), max |g - fd| / max |fd| = %.2e",
+           n, dim, C, wd, pen ? " pen" : "", f, fref, rel);
     CU_ASSERT(maxfd > 1e-3); /* the comparison is not vacuous */
     CU_ASSERT(rel < 1e-4);
     free(X);
     free(y);
     free(theta);
     free(g);
+    free(pen);
 }
 
 static void test_gradient(void) {
-    check_grad(7, 4, 3, 0.1);
-    check_grad(7, 4, 3, 0.0);
-    check_grad(5000, 3, 4, 1e-3);
+    check_grad(7, 4, 3, 0.1, 0);
+    check_grad(7, 4, 3, 0.0, 0);
+    check_grad(5000, 3, 4, 1e-3, 0);
+    /* the per-feature penalty probe_run fits with (the hook's pen) */
+    check_grad(7, 4, 3, 0.5, 1);
+    check_grad(131, 24, 10, 0.05, 1);
     /* the vector paths of probe_logits and probe_dw: dim past two vectors
      * with a masked tail (37) or a whole last vector (24, on 8 lanes);
      * classes padded to 15 and 10; an odd row count */
-    check_grad(1029, 37, 11, 1e-3);
-    check_grad(131, 24, 10, 0.0);
+    check_grad(1029, 37, 11, 1e-3, 0);
+    check_grad(131, 24, 10, 0.0, 0);
 }
 
 /* Gaussian blobs: class k centred at sep * e_k (k < dim), unit variance. */
@@ -422,4 +432,8 @@ static const test_case cases[] = {
     {"fmnist_raw_pixels", test_fmnist},
 };
 
-int main(void) { return test_main("probe", cases, sizeof cases / sizeof cases[0]); }
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
+    return test_main("probe", cases, sizeof cases / sizeof cases[0]);
+}

@@ -318,7 +318,9 @@ static void test_accumulates(void) {
     sigreg_free(&g);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
     static const test_case cases[] = {
         {"grad_check", test_grad_check},
         {"hand_values", test_hand_values},

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "dref.h"
+#include "jepa.h"
 #include "testutil.h"
 #include "world_fixture.h"
 
@@ -298,6 +299,15 @@ static float *g_full, *g_stop; /* the two checks' gradients, for stopgrad_differ
 
 static void test_grad_full(void) { check_world_grad(0, &g_full); }
 static void test_grad_stopgrad(void) { check_world_grad(1, &g_stop); }
+/* The encoder's forward and backward in chunks (one frame sequence each),
+ * as training's 768-row chunks split its batches; this batch fits one */
+static void test_grad_chunks(void) {
+    float *g = NULL;
+    int old = vit_set_chunk_rows(1);
+    check_world_grad(0, &g);
+    vit_set_chunk_rows(old);
+    free(g);
+}
 
 /* stopgrad_target changes the encoder's gradient (targets no longer pull
  * on it) but not the predictor's (the same loss as a function of it). */
@@ -534,10 +544,13 @@ static void test_create_refusals(void) {
     expect_refusal(&s, &sc, "world.rollout", "3");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
     static const test_case cases[] = {
         {"grad_full", test_grad_full},
         {"grad_stopgrad", test_grad_stopgrad},
+        {"grad_chunks", test_grad_chunks},
         {"stopgrad_differs", test_stopgrad_differs},
         {"rollout_feeds_back", test_rollout_feeds_back},
         {"window_starts", test_window_starts},

@@ -140,6 +140,9 @@ void linear_dw(float *dw, float *db, const float *dy, const float *x, int M, int
 /* out = res + inp @ w^T + b (a block's residual add; out may equal res). */
 void linear_residual_forward(float *out, const float *res, const float *inp, const float *w,
                              const float *b, int M, int K, int N);
+/* dinp (M, K) += dout (M, N) @ w (N, K); dw, db accumulate as linear_dw's.
+ * dinp NULL: no input gradient; dw NULL: none for the layer (db must then
+ * be NULL too). */
 void linear_backward(float *dinp, float *dw, float *db, const float *dout,
                      const float *inp, const float *w, int M, int K, int N);
 /* The same, but dinp is written (its old contents are never read: no zero

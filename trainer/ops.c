@@ -115,22 +115,12 @@ void linear_residual_forward(float *out, const float *res, const float *inp, con
     ops_sgemm(0, 1, M, N, K, 1.0f, inp, K, w, K, 1.0f, out, N);
 }
 
-/* dw += dout^T inp and db += dout's column sums (either may be NULL) */
+/* dw += dout^T inp and, unless NULL, db += dout's column sums; dw NULL:
+ * no parameter gradient (a bias is never trained without its weight) */
 static void weight_grads(float *dw, float *db, const float *dout, const float *inp, int M, int K,
                          int N) {
+    JEPA_ASSERT(dw || !db);
     if (dw) linear_dw(dw, db, dout, inp, M, N, K);
-    if (db && !dw) {
-        /* column sums; each thread owns a column range so no reduction races */
-        #pragma omp parallel
-        {
-            int nt = omp_get_num_threads(), t = omp_get_thread_num();
-            int j0 = (int)((long)N * t / nt), j1 = (int)((long)N * (t + 1) / nt);
-            for (int i = 0; i < M; i++) {
-                const float *d = dout + (size_t)i * N;
-                for (int j = j0; j < j1; j++) db[j] += d[j];
-            }
-        }
-    }
 }
 
 /* dinp = beta dinp + dout w (beta 0: written, the old values never read) */

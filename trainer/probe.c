@@ -507,15 +507,16 @@ static int probe_correct(probe_ws *w, const double *theta, const float *X, const
 }
 
 /* Test hook (no header): the probe objective on already-standardised X, so a
- * test can compare its gradient with finite differences. Returns the loss
- * and writes the gradient (P = (dim + 1) * nclass) into grad. */
+ * test can compare its gradient with finite differences. pen (dim) weighs
+ * each feature row's penalty as probe_run's does, NULL for 1. Returns the
+ * loss and writes the gradient (P = (dim + 1) * nclass) into grad. */
 double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
-                         const double *theta, double *grad);
+                         const double *pen, const double *theta, double *grad);
 double probe_logreg_loss(const float *X, const uint8_t *y, int n, int dim, int nclass, double wd,
-                         const double *theta, double *grad) {
+                         const double *pen, const double *theta, double *grad) {
     probe_ws w;
     probe_ws_init(&w, dim, nclass);
-    probe_problem pr = {X, y, n, wd, NULL, &w};
+    probe_problem pr = {X, y, n, wd, pen, &w};
     double f = probe_loss_grad(&pr, theta, grad);
     jepa_free(w.arena);
     return f;
