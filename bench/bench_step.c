@@ -48,12 +48,21 @@ static int int_arg(const char *flag, const char *v, long lo, long hi, int *out) 
     return 0;
 }
 
+#define USAGE                                                                                   \
+    "usage: bench-step [--objective NAME] [--spec FILE] [--threads T] [--steps N] [--warmup W] "  \
+    "[--batch B] [--no-peak] [--cpu-clock] [--shapes] [--chunk-rows R] [--set key=value ...]\n"
+
+/* 0, 2 (bad arguments: said), or -1 (--help: usage printed) */
 static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
     *b = (bench_opts){NULL, NULL, 1, 10, 2, 0, 1, 0, 0, VIT_CHUNK_AUTO};
     char err[SPEC_ERR_MAX];
     spec_defaults(s);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(USAGE, stdout);
+            return -1; /* main: exit 0 */
+        }
         if (!strcmp(a, "--no-peak")) { b->peak = 0; continue; }
         if (!strcmp(a, "--cpu-clock")) { b->cpu = 1; continue; }
         if (!strcmp(a, "--shapes")) { b->shapes = 1; continue; }
@@ -87,8 +96,7 @@ static int parse(bench_opts *b, jepa_spec *s, int argc, char **argv) {
     s->parallel.threads_per_rank = b->threads;
     return 0;
 usage:
-    fprintf(stderr, "usage: bench-step [--objective NAME] [--spec FILE] [--threads T] "
-                    "[--steps N] [--warmup W] [--batch B] [--no-peak] [--cpu-clock] [--shapes] [--chunk-rows R] [--set key=value ...]\n");
+    fputs(USAGE, stderr);
     return 2;
 }
 
@@ -261,7 +269,7 @@ int main(int argc, char **argv) {
     int rc = parse(&b, &s, argc, argv);
     if (rc) {
         comm_finalize();
-        return rc;
+        return rc < 0 ? 0 : rc;
     }
     prof_cpu_clock(b.cpu);
     vit_set_chunk_rows(b.chunk);

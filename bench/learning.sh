@@ -39,7 +39,9 @@ declare -A steps=([ijepa]=${IJEPA_STEPS:-2350} [lejepa]=${LEJEPA_STEPS:-1300})
 declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
 out=${OUT:-$src/runs/learning}
 data=${DATA:-$src/data/fmnist}
-[ "${REPORT_ONLY:-0}" = 1 ] || "$src/scripts/pack-fmnist.sh" "$data" "$b/jepa-shard"
+report=${REPORT_ONLY:-0}
+case "$report" in 0|1) ;; *) echo "learning.sh: REPORT_ONLY '$report': 0 (run the rows) or 1 (print the tables of OUT's files)" >&2; exit 2 ;; esac
+[ "$report" = 1 ] || "$src/scripts/pack-fmnist.sh" "$data" "$b/jepa-shard"
 # every encoder row uses the same probe features: the means of the last 4
 # blocks, concatenated (eval.pool_blocks; chosen on the probe's validation
 # split, docs/trainer.md)
@@ -55,13 +57,14 @@ health() { sed -n 's/^ *"\(emb_std\|target_std\|sigreg\)": *\([0-9.e+-]*\),*$/\1
 # a bad PROBE_* value, seed, step count or objective name stops here, in one line
 for obj in $objectives; do
   [ -n "${config[$obj]:-}" ] || { echo "learning.sh: unknown objective '$obj' (ijepa, lejepa)" >&2; exit 2; }
+  [ "$report" = 1 ] && continue # runs nothing: only the rows' files are read
   for s in $seeds; do
     "$b/jepa-launch" run "$src/configs/${config[$obj]}" --dry-run "${common[@]}" --set seed="$s" \
       --set train.steps="${steps[$obj]}" --set train.minutes=0 >/dev/null
   done
 done
 
-if [ "${REPORT_ONLY:-0}" != 1 ]; then
+if [ "$report" = 0 ]; then
 mkdir -p "$out"
 "$b/jepa-eval" --pixels "$src/configs/fmnist-tiny.yaml" "${common[@]}" > "$out/pixels.txt"
 for obj in $objectives; do
@@ -118,15 +121,20 @@ done | awk '
     for (i = 1; i <= no; i++) { k = order[i]; split(k, p, " ")
       printf "learning %s %s_mean %.4f %s_min %.4f runs %d\n", p[1], p[2], s[k] / n[k], p[2], lo[k], n[k] } }'
 # per seed, trained minus its own random-init encoder (issue 13's bar is
-# on each seed, so the minimum is the figure), in points
-for obj in $objectives; do
+# on each seed, so the minimum is the figure), in points; a pair with a
+# figure missing stops the script (a seed left out would hide from the minimum)
+pairs=$(for obj in $objectives; do
   for s in $seeds; do
     for m in probe_acc knn_acc; do
       a=$(val "$out/$obj-s$s.txt" $m); r=$(val "$out/random-$obj-s$s.txt" $m)
-      [ -n "$a" ] && [ -n "$r" ] && echo "$obj $m $s $a $r"
+      if [ -z "$a" ] || [ -z "$r" ]; then
+        echo "learning.sh: seed $s: no $m in $out/$obj-s$s.txt or $out/random-$obj-s$s.txt" >&2; exit 1
+      fi
+      echo "$obj $m $s $a $r"
     done
   done
-done | awk '
+done)
+printf '%s\n' "$pairs" | awk '
   { d = 100 * ($4 - $5); k = $1 " " $2
     printf "margin %s %s seed %s %+.2f points (%.4f against random init %.4f)\n", $1, $2, $3, d, $4, $5
     if (!(k in lo) || d < lo[k]) lo[k] = d; s[k] += d; n[k]++

@@ -85,35 +85,56 @@ void comm_bcast_bytes(void *p, size_t n, int root) {
 
 /* MPI_Wait/Recv/Barrier busy-poll, and the ranks that wait here wait while
  * another one works alone (rank 0's probe, rank 1's scoring): test the
- * request and sleep between tests so the waiter leaves the cores free. */
-static void wait_gently(MPI_Request *req, MPI_Status *st, long sleep_ns) {
+ * request and sleep between tests (10 us, doubling up to max_ns) so the
+ * waiter leaves the cores free. Only for waits on an event, never while
+ * data moves: a transfer in fragments (no single-copy mechanism, TCP)
+ * progresses only inside MPI calls, so sleeps would stall it. */
+static void wait_gently(MPI_Request *req, MPI_Status *st, long max_ns) {
     int done = 0;
+    long ns = 10 * 1000;
     for (;;) {
         MPI_Test(req, &done, st);
         if (done) return;
-        struct timespec ts = {0, sleep_ns};
+        struct timespec ts = {0, ns < max_ns ? ns : max_ns};
         nanosleep(&ts, NULL);
+        if (ns < max_ns) ns *= 2;
     }
 }
 
+#define TAG_DATA 0
+#define TAG_READY 1 /* comm_recv_bytes to its sender: posted, send at full speed */
+
+/* The transfer itself runs in blocking MPI_Send/MPI_Recv once both sides
+ * are there: the receiver says so first (a 1-byte eager message), the
+ * sender waits for that gently, the receiver waits gently for the data's
+ * first fragment (MPI_Iprobe), then both move it at the library's speed. */
 void comm_send_bytes(const void *p, size_t n, int dest) {
     if (g_world <= 1) comm_fatal("comm_send_bytes: no other rank to send %zu bytes to", n);
+    char tok;
+    MPI_Request req;
+    MPI_Irecv(&tok, 1, MPI_BYTE, dest, TAG_READY, MPI_COMM_WORLD, &req);
+    wait_gently(&req, MPI_STATUS_IGNORE, 1000 * 1000);
     for (size_t off = 0; off < n; off += COMM_CHUNK) {
         size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
-        MPI_Request req;
-        MPI_Isend((const char *)p + off, (int)c, MPI_BYTE, dest, 0, MPI_COMM_WORLD, &req);
-        wait_gently(&req, MPI_STATUS_IGNORE, 1000 * 1000);
+        MPI_Send((const char *)p + off, (int)c, MPI_BYTE, dest, TAG_DATA, MPI_COMM_WORLD);
     }
 }
 
 void comm_recv_bytes(void *p, size_t n, int src) {
     if (g_world <= 1) comm_fatal("comm_recv_bytes: no other rank to receive %zu bytes from", n);
+    char tok = 1;
+    MPI_Send(&tok, 1, MPI_BYTE, src, TAG_READY, MPI_COMM_WORLD); /* eager: returns at once */
+    int there = 0;
+    for (long ns = 10 * 1000;; ns = ns < 1000 * 1000 ? 2 * ns : ns) {
+        MPI_Iprobe(src, TAG_DATA, MPI_COMM_WORLD, &there, MPI_STATUS_IGNORE);
+        if (there) break;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+    }
     for (size_t off = 0; off < n; off += COMM_CHUNK) {
         size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
-        MPI_Request req;
         MPI_Status st;
-        MPI_Irecv((char *)p + off, (int)c, MPI_BYTE, src, 0, MPI_COMM_WORLD, &req);
-        wait_gently(&req, &st, 1000 * 1000);
+        MPI_Recv((char *)p + off, (int)c, MPI_BYTE, src, TAG_DATA, MPI_COMM_WORLD, &st);
         int got = 0;
         MPI_Get_count(&st, MPI_BYTE, &got);
         if ((size_t)got != c) /* the sender's sizes differ from ours: a bug, never data */

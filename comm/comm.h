@@ -43,12 +43,13 @@ void comm_wait_idle(void);
 /* Broadcast n bytes (n <= INT_MAX) from root. */
 void comm_bcast_bytes(void *p, size_t n, int root);
 /* Point to point, in order: rank dest's comm_recv_bytes(q, n, src) gets
- * p[0..n) of the matching comm_send_bytes(p, n, dest) (MPI_Send/MPI_Recv,
- * tag 0, any n: chunked). Both sides must agree on n; a short message is
- * fatal on the receiver. Fatal at world size 1. Used to hand rank 0's
- * evaluation features to the rank that scores part of them. Both wait
- * without spinning (1 ms sleeps between tests of the request): the waiter
- * is idle while the other rank works, and must not take its core. */
+ * p[0..n) of the matching comm_send_bytes(p, n, dest) (tag 0, any n:
+ * chunked). Both sides must agree on n; a short message is fatal on the
+ * receiver. Fatal at world size 1. Used to hand rank 0's evaluation
+ * features to the rank that scores part of them. Neither side spins while
+ * the other is busy: the receiver tells the sender it is there (tag 1),
+ * each waits for the other with sleeps (up to 1 ms) between MPI tests,
+ * and the data then moves in blocking MPI_Send/MPI_Recv at full speed. */
 void comm_send_bytes(const void *p, size_t n, int dest);
 void comm_recv_bytes(void *p, size_t n, int src);
 /* The mean over ranks of one double (the logged loss, stop decisions). */

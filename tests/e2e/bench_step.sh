@@ -49,7 +49,13 @@ if [ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^margin ijepa probe_acc se
    printf '%s\n' "$OUT" | grep -q '^learning ijepa probe_acc_mean 0.8654 probe_acc_min 0.8636 runs 2$'; then
   ok "learning.sh REPORT_ONLY: per-seed margins over random init, their minimum last"
 else bad "learning.sh REPORT_ONLY: rc $RC: $OUT $ERR"; fi
-rm "$R/random-ijepa-s1.txt"
+run lrepy env OUT="$R" REPORT_ONLY=yes bash "$S/bench/learning.sh" "$B" "0 1" ijepa
+expect_error "learning.sh REPORT_ONLY=yes refused (not a rerun over the earlier rows)" 2 "REPORT_ONLY 'yes'"
+[ -s "$R/ijepa-s0.txt" ] && [ -s "$R/pixels.txt" ] && ok "REPORT_ONLY=yes touched no row" || bad "REPORT_ONLY=yes lost rows"
+cp "$R/ijepa-s1.txt" "$T/keep"; grep -v knn_acc "$T/keep" > "$R/ijepa-s1.txt"
+run lrepk env OUT="$R" REPORT_ONLY=1 bash "$S/bench/learning.sh" "$B" "0 1" ijepa
+expect_error "learning.sh: a seed without its kNN figure stops the margins" 1 "seed 1: no knn_acc"
+cp "$T/keep" "$R/ijepa-s1.txt"; rm "$R/random-ijepa-s1.txt"
 run lrepm env OUT="$R" REPORT_ONLY=1 bash "$S/bench/learning.sh" "$B" "0 1" ijepa
 expect_error "learning.sh REPORT_ONLY with a row's file missing" 1 "random-ijepa-s1.txt" "missing"
 
