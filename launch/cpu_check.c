@@ -20,10 +20,17 @@
 static GENERIC __attribute__((unused)) void refuse_if_missing(int has, const char *feature) {
     const char *pretend = getenv("JEPA_CPU_CHECK_MISSING");
     if (has && !(pretend && !strcmp(pretend, feature))) return;
+#ifdef JEPA_NATIVE_BUILD
     fprintf(stderr,
             "jepa: this build uses %s (built with -march=native, JEPA_NATIVE=ON) and this CPU "
             "has no %s: rebuild on this machine, or configure with -DJEPA_NATIVE=OFF\n",
             feature, feature);
+#else /* the build's own C flags asked for it (CMAKE_C_FLAGS, e.g. -march=x86-64-v3) */
+    fprintf(stderr,
+            "jepa: this build uses %s (its C flags, CMAKE_C_FLAGS, ask for it) and this CPU has "
+            "no %s: rebuild with flags this CPU supports\n",
+            feature, feature);
+#endif
     _exit(2);
 }
 
