@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
     enc_pass p; /* the training batch, as jepa-eval used it */
     enc_pass_init(&p, &d, 128, d.img, 0);
     enc_infer q;
-    enc_infer_init(&q, &d, &L, m.params, 64, d.img, 1);
+    enc_infer_init(&q, &d, &L, m.params, INFER_CHUNK_IMAGES, d.img, 1); /* as jepa-eval */
     double ta = 0, tb = 0;
     for (int k = 0; k < rounds; k++) {
         double t0 = cpu_s();

@@ -104,7 +104,7 @@ static void test_layernorm(void) {
         }
     }
     CU_ASSERT(worst < 2e-6);
-    CU_ASSERT(vs_train < 1e-5);
+    CU_ASSERT(vs_train == 0); /* training's arithmetic: the same bits */
     free(x); free(w); free(b); free(o1); free(o2); free(mu); free(rs);
 }
 
@@ -145,7 +145,7 @@ static void check_attention(int B, int T, int C, int H) {
                 }
             }
     CU_ASSERT(worst < 2e-5);  /* values are O(1.5) */
-    CU_ASSERT(vs_train < 2e-5);
+    CU_ASSERT(vs_train == 0); /* training's kernel without the probabilities: the same bits */
     free(qkv); free(o1); free(o2); free(att); free(s1); free(s2); free(p);
 }
 

@@ -25,9 +25,7 @@ static double clock_s(clockid_t id) {
 }
 static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
-/* Images per forward: features do not depend on it (infer.h); this many
- * keep one layer's activations (~5 MB) in the L2/L3 caches. */
-#define EXTRACT_CHUNK 64
+#define EXTRACT_CHUNK INFER_CHUNK_IMAGES /* infer.h */
 
 typedef struct {
     shard_dataset *ds;

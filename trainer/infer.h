@@ -64,16 +64,14 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
 void infer_pack_rows(float *wp, const float *w, int K, int N);
 
 /* out (M, C) = LayerNorm of inp (M, C) with gain w and bias b (eps 1e-6),
- * layernorm_forward's formula without its statistics; eight rows at a time
- * (their sums advance together, each in index order). */
+ * layernorm_forward's arithmetic without its statistics: the same bits. */
 void infer_layernorm(float *out, const float *inp, const float *w, const float *b, int M,
                      int C);
 
 /* Multi-head self-attention over B sequences of T tokens, forward only:
  * out (B*T, C) from qkv (B*T, 3C) (q | k | v, heads of C/H columns each).
- * Scores, softmax and outputs of attention_forward (equal within
- * rounding), four query rows at a time, each sum in index order; no (B, H,
- * T, T) probability tensor.
+ * attention_forward without its (B, H, T, T) probability tensor: the same
+ * kernel, the same bits.
  * scratch: infer_attention_floats(T, C/H) floats per OpenMP thread. */
 size_t infer_attention_floats(int T, int hd);
 void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, float *scratch);
@@ -97,6 +95,12 @@ typedef struct {
     float *hid;                 /* (maxS*N, mlp) */
     float *attn;                /* infer_attention scratch, per thread */
 } enc_infer;
+
+/* Images per forward for extraction (eval_images.c, bench-extract): the
+ * features do not depend on it; 16 keep a layer's activations (784 rows
+ * at 7x7 tokens, ~3.5 MB) close to the cores, where 64 ran the products
+ * 10-20% slower (docs/performance.md). */
+#define INFER_CHUNK_IMAGES 16
 
 /* For features pooled over the last k blocks (1 <= k <= depth) of images
  * of side img (a multiple of d->patch), up to maxS images per forward. */

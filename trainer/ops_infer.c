@@ -1,12 +1,11 @@
 /* ops_infer.c - forward-only kernels for feature extraction (infer.h): a
  * register-blocked matrix product over pre-packed weights (training's
- * products against weights use it too, ops.c) and attention without a
- * probability tensor. */
+ * products against weights use it too, ops.c), and training's LayerNorm
+ * and attention without the statistics and probabilities they keep. */
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
-#include "fastmath.h"
 #include "gelu.h"
 #include "infer.h"
 #include "jepa.h"
@@ -252,178 +251,28 @@ void infer_linear(float *out, const float *inp, const float *wp, const float *b,
 
 /* ------------------------------------------------------------- layernorm */
 
-#define INFER_LR 8 /* rows whose sums advance together: eight independent chains */
-
-/* LayerNorm of nr <= INFER_LR rows: layernorm_forward's formula row by
- * row, each sum in index order, the latency-bound sums of the rows
- * interleaved. */
-static inline __attribute__((always_inline)) void
-ln_rows(float *out, const float *inp, const float *w, const float *b, int nr, int C) {
-    float mu[INFER_LR], var[INFER_LR], sc[INFER_LR];
-    for (int r = 0; r < nr; r++) mu[r] = var[r] = 0.0f;
-    for (int c = 0; c < C; c++)
-        for (int r = 0; r < nr; r++) mu[r] += inp[(size_t)r * C + c];
-    for (int r = 0; r < nr; r++) mu[r] /= C;
-    for (int c = 0; c < C; c++)
-        for (int r = 0; r < nr; r++) {
-            float d = inp[(size_t)r * C + c] - mu[r];
-            var[r] += d * d;
-        }
-    for (int r = 0; r < nr; r++) sc[r] = 1.0f / sqrtf(var[r] / C + 1e-6f);
-    for (int r = 0; r < nr; r++) {
-        const float *x = inp + (size_t)r * C;
-        float *y = out + (size_t)r * C, m = mu[r], s = sc[r];
-        #pragma omp simd
-        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * w[c] + b[c];
-    }
-}
-
+/* layernorm_forward's arithmetic (its sums over vec.h's lanes), without
+ * the saved statistics: the same bits as training's LayerNorm */
 void infer_layernorm(float *out, const float *inp, const float *w, const float *b, int M,
                      int C) {
-    int nblk = (M + INFER_LR - 1) / INFER_LR;
     #pragma omp parallel for schedule(static)
-    for (int t = 0; t < nblk; t++) {
-        int r0 = t * INFER_LR;
-        const float *x = inp + (size_t)r0 * C;
-        float *y = out + (size_t)r0 * C;
-        if (M - r0 >= INFER_LR) ln_rows(y, x, w, b, INFER_LR, C);
-        else ln_rows(y, x, w, b, M - r0, C);
+    for (int i = 0; i < M; i++) {
+        const float *x = inp + (size_t)i * C;
+        float *y = out + (size_t)i * C;
+        float m = row_sum(x, C) / C;
+        float s = 1.0f / sqrtf(row_sqdev(x, m, C) / C + 1e-6f);
+        for (int c = 0; c < C; c++) y[c] = (x[c] - m) * s * w[c] + b[c];
     }
 }
 
 /* ------------------------------------------------------------- attention */
 
 
-#define INFER_QR 4 /* query rows per pass: each key/value load feeds four rows */
-
-size_t infer_attention_floats(int T, int hd) {
-    /* K^T (hd, Tp) + scaled Q (T, hd) + probabilities (INFER_QR, Tp), Tp = T
-     * rounded up to 16, padded */
-    size_t Tp = ((size_t)T + 15) & ~(size_t)15;
-    return ((size_t)hd * Tp + (size_t)T * hd + INFER_QR * Tp + 15) & ~(size_t)15;
-}
-
-/* The softmax of a score row p (T) in place: max, exp, the sum, the scale. */
-static void softmax_row(float *p, int T) {
-    float mx = p[0];
-    #pragma omp simd reduction(max : mx) /* a max is exact in any order */
-    for (int j = 1; j < T; j++) mx = p[j] > mx ? p[j] : mx;
-    /* v_expf has fast_expf's bits lane by lane; written out because GCC
-     * leaves the scalar loop scalar for AVX2 (docs/performance.md) */
-    int e = 0;
-    for (; e + VW <= T; e += VW) v_store(p + e, v_expf(v_load(p + e) - mx));
-    for (; e < T; e++) p[e] = fast_expf(p[e] - mx);
-    /* the sum in 16 interleaved lanes added in a fixed order: a serial
-     * chain of T dependent adds was a tenth of the forward */
-    float lane[16] = {0}, sum = 0.0f;
-    int j0 = 0;
-    for (; j0 + 16 <= T; j0 += 16)
-        for (int l = 0; l < 16; l++) lane[l] += p[j0 + l];
-    for (int l = 0; l < 16; l++) sum += lane[l];
-    for (int j = j0; j < T; j++) sum += p[j];
-    float inv = 1.0f / sum;
-    #pragma omp simd
-    for (int j = 0; j < T; j++) p[j] *= inv;
-}
-
-#if VW >= 8
-/* Query rows [i0, i0 + INFER_QR) of one (image, head): scores against kt
- * (hd, Tp) from the pre-scaled qs (T, hd), softmax, then the outputs
- * against v (rows of stride 3C) into o (rows of stride C), 16 columns at a
- * time with one accumulator per row and vector (AVX-512: one vector, AVX2:
- * two), each sum in index order (fused multiply-adds where the target
- * has FMA: within rounding of attn_rows_ref, which the rows past the last
- * group of four and other head widths take). hd % 16 == 0. */
-static void attn_rows(float *o, const float *v, const float *qs, const float *kt, float *P,
-                      int i0, int T, int Tp, int C, int hd) {
-    enum { NV = 16 / VW };
-    const float *q0 = qs + (size_t)i0 * hd;
-    for (int c0 = 0; c0 < Tp; c0 += 16) {
-        vfl a[INFER_QR][NV];
-        for (int r = 0; r < INFER_QR; r++)
-            for (int u = 0; u < NV; u++) a[r][u] = (vfl){0};
-        for (int d = 0; d < hd; d++)
-            for (int u = 0; u < NV; u++) {
-                vfl kv = v_load(kt + (size_t)d * Tp + c0 + u * VW);
-                for (int r = 0; r < INFER_QR; r++)
-                    a[r][u] = v_fma(v_bcast(q0[(size_t)r * hd + d]), kv, a[r][u]);
-            }
-        for (int r = 0; r < INFER_QR; r++)
-            for (int u = 0; u < NV; u++) v_store(P + (size_t)r * Tp + c0 + u * VW, a[r][u]);
-    }
-    for (int r = 0; r < INFER_QR; r++) softmax_row(P + (size_t)r * Tp, T);
-    for (int c0 = 0; c0 < hd; c0 += 16) {
-        vfl a[INFER_QR][NV];
-        for (int r = 0; r < INFER_QR; r++)
-            for (int u = 0; u < NV; u++) a[r][u] = (vfl){0};
-        for (int j = 0; j < T; j++)
-            for (int u = 0; u < NV; u++) {
-                vfl vv = v_load(v + (size_t)j * 3 * C + c0 + u * VW);
-                for (int r = 0; r < INFER_QR; r++)
-                    a[r][u] = v_fma(v_bcast(P[(size_t)r * Tp + j]), vv, a[r][u]);
-            }
-        for (int r = 0; r < INFER_QR; r++)
-            for (int u = 0; u < NV; u++) v_store(o + (size_t)(i0 + r) * C + c0 + u * VW, a[r][u]);
-    }
-}
-#define INFER_ATTN_VEC(hd) ((hd) % 16 == 0)
-#else
-#define INFER_ATTN_VEC(hd) 0
-#endif
-
-/* The portable form of attn_rows (any hd): the same operations, scalar. */
-static void attn_rows_ref(float *o, const float *v, const float *qs, const float *kt, float *P,
-                          int i0, int nq, int T, int Tp, int C, int hd) {
-    for (int r = 0; r < nq; r++) {
-        float *p = P + (size_t)r * Tp;
-        for (int j = 0; j < T; j++) p[j] = 0.0f;
-        for (int d = 0; d < hd; d++) {
-            float qd = qs[(size_t)(i0 + r) * hd + d];
-            const float *kr = kt + (size_t)d * Tp;
-            for (int j = 0; j < T; j++) p[j] += qd * kr[j];
-        }
-        softmax_row(p, T);
-        float *orow = o + (size_t)(i0 + r) * C;
-        for (int d = 0; d < hd; d++) orow[d] = 0.0f;
-        for (int j = 0; j < T; j++) {
-            const float *vj = v + (size_t)j * 3 * C;
-            float pj = p[j];
-            for (int d = 0; d < hd; d++) orow[d] += pj * vj[d];
-        }
-    }
-}
+/* Training's attention core (ops_attn.c) without the probabilities: per
+ * (image, head) in registers, one thread each, so a row's output does not
+ * depend on the thread count or the images per forward. */
+size_t infer_attention_floats(int T, int hd) { return attention_scratch_floats(T, hd); }
 
 void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, float *scratch) {
-    const int hd = C / H, Tp = (T + 15) & ~15;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const size_t per = infer_attention_floats(T, hd);
-    #pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * H; bh++) {
-        int b = bh / H, h = bh % H;
-        float *kt = scratch + per * omp_get_thread_num(); /* (hd, Tp), zero past T */
-        float *qs = kt + (size_t)hd * Tp, *P = qs + (size_t)T * hd;
-        const float *base = qkv + (size_t)b * T * 3 * C;
-        for (int j = 0; j < T; j++) {
-            const float *q = base + (size_t)j * 3 * C + h * hd;
-            for (int d = 0; d < hd; d++) qs[(size_t)j * hd + d] = q[d] * scale; /* ops.c's qd */
-        }
-        for (int d = 0; d < hd; d++) { /* K^T: contiguous stores, reads from L1 */
-            const float *k = base + C + h * hd + d;
-            float *kr = kt + (size_t)d * Tp;
-            for (int j = 0; j < T; j++) kr[j] = k[(size_t)j * 3 * C];
-            for (int j = T; j < Tp; j++) kr[j] = 0.0f;
-        }
-        const float *v = base + 2 * C + h * hd;
-        float *o = out + (size_t)b * T * C + h * hd;
-        for (int i0 = 0; i0 < T; i0 += INFER_QR) {
-            int nq = T - i0 < INFER_QR ? T - i0 : INFER_QR;
-#if VW >= 8
-            if (INFER_ATTN_VEC(hd) && nq == INFER_QR) {
-                attn_rows(o, v, qs, kt, P, i0, T, Tp, C, hd);
-                continue;
-            }
-#endif
-            attn_rows_ref(o, v, qs, kt, P, i0, nq, T, Tp, C, hd);
-        }
-    }
+    attention_forward(out, NULL, qkv, B, T, C, H, scratch);
 }
