@@ -3,7 +3,8 @@
  * (resume=auto) up to max_restarts times. jepa-train's exit codes: 75 is a
  * rank stopped by a signal after writing a checkpoint (restarted, unless the
  * signal was ours), 2 a command line or spec it rejects, 3 a non-finite
- * loss and 4 inputs refused at setup (never restarted: they would recur). */
+ * loss, 4 inputs refused at setup and 5 out of memory (never restarted:
+ * they would recur). */
 #define _GNU_SOURCE /* realpath */
 #include <dirent.h>
 #include <errno.h>
@@ -257,6 +258,12 @@ static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, i
     } else if (status == 3) { /* TRAIN_EXIT_NONFINITE: a NaN recurs at the same step on resume */
         launch_set_state(run_dir, "failed status=3 (non-finite loss; not restarted)");
         launch_log(run_dir, "attempt %d: non-finite loss or gradient (status 3); a restart would repeat it",
+                   attempt);
+    } else if (status == 5) { /* TRAIN_EXIT_NOMEM: the same keys ask for the same memory. The
+                                * directory stays: it may hold checkpoints (the closing
+                                * evaluation allocates too) */
+        launch_set_state(run_dir, "failed status=5 (out of memory; not restarted)");
+        launch_log(run_dir, "attempt %d: jepa-train ran out of memory (status 5); a restart would repeat it",
                    attempt);
     } else if (attempt >= s->max_restarts) {
         launch_set_state(run_dir, "failed status=%d restarts=%d", status, attempt);

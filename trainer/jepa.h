@@ -526,12 +526,17 @@ typedef struct {
 
 /* Exit codes of jepa-train (docs/checkpoint-format.md): the launcher restarts
  * on TRAIN_EXIT_INTERRUPTED and never on TRAIN_EXIT_NONFINITE (it would
- * recur at the same step) or TRAIN_EXIT_REFUSED. 1 is any other error, 2 a
- * usage or spec error. */
+ * recur at the same step), TRAIN_EXIT_REFUSED or TRAIN_EXIT_NOMEM. 1 is any
+ * other error, 2 a usage or spec error, 70 a broken invariant
+ * (JEPA_ASSERT). */
 #define TRAIN_EXIT_NONFINITE 3
 /* setup refused the inputs (data, checkpoint, run directory) before any
  * step: a restart would repeat it, so the launcher does not restart */
 #define TRAIN_EXIT_REFUSED 4
+/* an allocation failed (jepa_malloc): the model or batch keys ask for more
+ * than this machine has; the large buffers are allocated at setup and for
+ * the closing evaluation, not per step, so a restart would fail the same way */
+#define TRAIN_EXIT_NOMEM 5
 #define TRAIN_EXIT_INTERRUPTED 75 /* EX_TEMPFAIL: stopped by a signal, resumable */
 
 /* Test hooks, read from the environment by train_run (documented in

@@ -213,6 +213,14 @@ run nanrun env JEPA_TRAIN_BIN="$T/fake-train" FAKE_FAILS=5 FAKE_CODE=3 "$L" run 
   --set max_restarts=4 --set parallel.threads_per_rank=1
 [ "$RC" -eq 3 ] && [ "$(cat "$T/r3/attempts")" = 1 ] && ok "a non-finite loss (exit 3) is not restarted" \
   || bad "exit 3: rc $RC attempts $(cat "$T/r3/attempts" 2>&1)"
+run nomem env JEPA_TRAIN_BIN="$T/fake-train" FAKE_FAILS=5 FAKE_CODE=5 "$L" run "$SPEC" "${DATA[@]}" \
+  --set run.dir="$T/r5" --set max_restarts=4 --set parallel.threads_per_rank=1
+[ "$RC" -eq 5 ] && [ "$(cat "$T/r5/attempts")" = 1 ] \
+  && [ "$(cat "$T/r5/state")" = "failed status=5 (out of memory; not restarted)" ] \
+  && grep -q 'attempt 0: jepa-train ran out of memory (status 5); a restart would repeat it' "$T/r5/launch.log" \
+  && [ "$(printf '%s\n' "$ERR" | tail -1)" = "jepa-launch: $T/r5: job failed with status 5 (see $T/r5/launch.log)" ] \
+  && ok "out of memory (exit 5) is not restarted (max_restarts 4), state and launch.log say so" \
+  || bad "exit 5: rc $RC attempts $(cat "$T/r5/attempts" 2>&1) state $(cat "$T/r5/state" 2>&1): $ERR"
 # exit 2 (the trainer rejects its command line or spec, e.g. another
 # version's keys): not restarted, and the start is taken back like exit 4's
 printf '#!/bin/bash\nn=$(cat "$FAKE_COUNT" 2>/dev/null || echo 0)\necho $((n + 1)) >"$FAKE_COUNT"\n%s\nexit 2\n' \

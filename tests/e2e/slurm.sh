@@ -70,6 +70,14 @@ run submit3 env JEPA_TRAIN_BIN="$T/fake-reject" "$L" slurm "$S/configs/fmnist-ti
 wait_runs "$T/rej" && [ "$(cat "$T/rej/state")" = "stopped status=2" ] && [ "$(wc -l <"$T/reject-attempts")" = 1 ] \
   && ok "exit 2 under Slurm: stopped, not restarted" \
   || bad "exit 2 under Slurm: rc $RC, state '$(cat "$T/rej/state" 2>&1)', attempts $(wc -l <"$T/reject-attempts" 2>&1)"
+# nor one out of memory (exit 5): the same keys ask for the same memory
+printf '#!/bin/bash\necho x >>"%s/nomem-attempts"\nexit 5\n' "$T" >"$T/fake-nomem"
+chmod +x "$T/fake-nomem"
+run submit4 env JEPA_TRAIN_BIN="$T/fake-nomem" "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" \
+  --set run.dir="$T/nomem" --set slurm.partition=debug --set slurm.time=00:10:00 --set max_restarts=3
+wait_runs "$T/nomem" && [ "$(cat "$T/nomem/state")" = "stopped status=5" ] && [ "$(wc -l <"$T/nomem-attempts")" = 1 ] \
+  && ok "exit 5 under Slurm: stopped, not restarted" \
+  || bad "exit 5 under Slurm: rc $RC, state '$(cat "$T/nomem/state" 2>&1)', attempts $(wc -l <"$T/nomem-attempts" 2>&1)"
 
 cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
