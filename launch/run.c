@@ -260,8 +260,8 @@ static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, i
         launch_log(run_dir, "attempt %d: non-finite loss or gradient (status 3); a restart would repeat it",
                    attempt);
     } else if (status == 5) { /* TRAIN_EXIT_NOMEM: the same keys ask for the same memory. The
-                                * directory stays: it may hold checkpoints (the closing
-                                * evaluation allocates too) */
+                                * directory stays: it may hold checkpoints (evaluations
+                                * allocate too) */
         launch_set_state(run_dir, "failed status=5 (out of memory; not restarted)");
         launch_log(run_dir, "attempt %d: jepa-train ran out of memory (status 5); a restart would repeat it",
                    attempt);

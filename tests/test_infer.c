@@ -210,6 +210,9 @@ static void test_features_match_training(void) {
         }
         CU_ASSERT(mag > 0.1); /* features are not all zero */
         CU_ASSERT(worst < 1e-5 * mag);
+        /* where training's products run on the same tile, every kernel is
+         * shared: the same bits (docs/trainer.md) */
+        if (ops_packed()) CU_ASSERT(worst == 0);
         enc_pass_free(&p);
         free(a); free(b); free(sc);
     }

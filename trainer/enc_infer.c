@@ -1,7 +1,8 @@
 /* enc_infer.c - the image encoder forward only (infer.h), for feature
  * extraction: one layer's buffers, weights packed once, and the same
- * operations as enc_pass_forward in the same order except the products'
- * summation, so features match training's forward within float rounding. */
+ * operations as enc_pass_forward in the same order: the same bits where
+ * training's products run on the packed tile too (INFER_PACKED), within
+ * float rounding where they run on cblas_sgemm. */
 #include <omp.h>
 #include <string.h>
 

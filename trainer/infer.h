@@ -1,9 +1,10 @@
 /* infer.h - forward-only kernels for feature extraction (private to
- * trainer/): a matrix product against weights packed once, and attention
- * that keeps no probabilities. Training keeps its own attention and
- * LayerNorm (ops.c, ops_attn.c: its backward needs every activation), but
- * its products against weights run on infer_linear with the weights packed
- * per call (either orientation: infer_pack, infer_pack_rows).
+ * trainer/): a matrix product against weights packed once, and training's
+ * attention and LayerNorm (ops_attn.c, ops.c) without the probabilities and
+ * statistics its backward keeps. Training's products against weights run on
+ * infer_linear too, with the weights packed per call (either orientation:
+ * infer_pack, infer_pack_rows), so where INFER_PACKED the extractor's
+ * features are the training forward's bits.
  *
  * Why our own product: the OpenBLAS this project links (0.3.21) takes a
  * Zen 5 for a Haswell and runs AVX2 kernels at ~95 GFLOP/s per core, where
@@ -98,7 +99,7 @@ typedef struct {
 
 /* Images per forward for extraction (eval_images.c, bench-extract): the
  * features do not depend on it; 16 keep a layer's activations (784 rows
- * at 7x7 tokens, ~3.5 MB) close to the cores, where 64 ran the products
+ * at 7x7 tokens, ~4 MB at width 128) close to the cores, where 64 ran the products
  * 10-20% slower (docs/performance.md). */
 #define INFER_CHUNK_IMAGES 16
 

@@ -533,9 +533,10 @@ typedef struct {
 /* setup refused the inputs (data, checkpoint, run directory) before any
  * step: a restart would repeat it, so the launcher does not restart */
 #define TRAIN_EXIT_REFUSED 4
-/* an allocation failed (jepa_malloc): the model or batch keys ask for more
- * than this machine has; the large buffers are allocated at setup and for
- * the closing evaluation, not per step, so a restart would fail the same way */
+/* an allocation by jepa_malloc failed: the model, batch or evaluation asks
+ * for more than this machine has; the large buffers are allocated at setup
+ * and for evaluations, not per step, so a restart would fail the same way.
+ * (Every program on jepa_malloc exits 5 there, and 70 on JEPA_ASSERT.) */
 #define TRAIN_EXIT_NOMEM 5
 #define TRAIN_EXIT_INTERRUPTED 75 /* EX_TEMPFAIL: stopped by a signal, resumable */
 
