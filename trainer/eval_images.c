@@ -25,12 +25,14 @@ static double clock_s(clockid_t id) {
 }
 static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
-#define EXTRACT_CHUNK INFER_CHUNK_IMAGES /* infer.h */
+/* Images read at a time: 64, so that a 256-record shard frame is decoded 4
+ * times, not 16; enc_infer encodes them INFER_CHUNK_IMAGES at a time */
+#define EXTRACT_CHUNK 64
 
 typedef struct {
     shard_dataset *ds;
     int lo;       /* first row of this rank's slice (eval_extract's split) */
-    uint8_t *px;  /* (EXTRACT_CHUNK, ch, img, img) the chunk being encoded */
+    uint8_t *px;  /* (EXTRACT_CHUNK, ch, img, img) the chunk read */
     uint8_t *lab; /* (rows of the slice) this rank's labels, gathered after */
     enc_infer net;
     float mean, std;
@@ -110,7 +112,7 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
     c.lab = JEPA_MALLOC((size_t)(hi - lo) + 1);
     c.mean = e->mean;
     c.std = e->std;
-    enc_infer_init(&c.net, e->d, e->L, e->W, EXTRACT_CHUNK, e->d->img, e->pool_blocks);
+    enc_infer_init(&c.net, e->d, e->L, e->W, INFER_CHUNK_IMAGES, e->d->img, e->pool_blocks);
     float *labf = rank == 0 ? JEPA_MALLOC(sizeof(float) * n) : NULL;
     *out = rank == 0 ? JEPA_MALLOC(sizeof(float) * n * dim) : NULL;
     int rc = eval_extract(n, dim, EXTRACT_CHUNK, feat_rows, &c, *out, err, errlen);
