@@ -61,23 +61,19 @@ wait_runs "$T/$PD" && [ "$(cat "$T/$PD/state")" = done ] && ok "it finished" || 
 [ -s "$T/$PD/slurm-$JOB2.out" ] && ok "its output is $PD/slurm-$JOB2.out" \
   || bad "no $PD/slurm-$JOB2.out: $(find "$T" -name "slurm-$JOB2.out" 2>&1)"
 
-# a trainer that rejects its command line or spec (exit 2) is not restarted
-# by the job script: a restart would repeat it (max_restarts 3, one attempt)
-printf '#!/bin/bash\necho x >>"%s/reject-attempts"\nexit 2\n' "$T" >"$T/fake-reject"
-chmod +x "$T/fake-reject"
-run submit3 env JEPA_TRAIN_BIN="$T/fake-reject" "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" \
-  --set run.dir="$T/rej" --set slurm.partition=debug --set slurm.time=00:10:00 --set max_restarts=3
-wait_runs "$T/rej" && [ "$(cat "$T/rej/state")" = "stopped status=2" ] && [ "$(wc -l <"$T/reject-attempts")" = 1 ] \
-  && ok "exit 2 under Slurm: stopped, not restarted" \
-  || bad "exit 2 under Slurm: rc $RC, state '$(cat "$T/rej/state" 2>&1)', attempts $(wc -l <"$T/reject-attempts" 2>&1)"
-# nor one out of memory (exit 5): the same keys ask for the same memory
-printf '#!/bin/bash\necho x >>"%s/nomem-attempts"\nexit 5\n' "$T" >"$T/fake-nomem"
-chmod +x "$T/fake-nomem"
-run submit4 env JEPA_TRAIN_BIN="$T/fake-nomem" "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" \
-  --set run.dir="$T/nomem" --set slurm.partition=debug --set slurm.time=00:10:00 --set max_restarts=3
-wait_runs "$T/nomem" && [ "$(cat "$T/nomem/state")" = "stopped status=5" ] && [ "$(wc -l <"$T/nomem-attempts")" = 1 ] \
-  && ok "exit 5 under Slurm: stopped, not restarted" \
-  || bad "exit 5 under Slurm: rc $RC, state '$(cat "$T/nomem/state" 2>&1)', attempts $(wc -l <"$T/nomem-attempts" 2>&1)"
+# a trainer that rejects its command line or spec (exit 2) or runs out of
+# memory (exit 5) is not restarted by the job script: a restart would repeat
+# it (max_restarts 3, one attempt each)
+for code in 2 5; do
+  printf '#!/bin/bash\necho x >>"%s/attempts-%s"\nexit %s\n' "$T" "$code" "$code" >"$T/fake-exit$code"
+  chmod +x "$T/fake-exit$code"
+  run "submit-exit$code" env JEPA_TRAIN_BIN="$T/fake-exit$code" "$L" slurm "$S/configs/fmnist-tiny.yaml" \
+    "${SMALL[@]}" --set run.dir="$T/exit$code" --set slurm.partition=debug --set slurm.time=00:10:00 \
+    --set max_restarts=3
+  wait_runs "$T/exit$code" && [ "$(cat "$T/exit$code/state")" = "stopped status=$code" ] \
+    && [ "$(wc -l <"$T/attempts-$code")" = 1 ] && ok "exit $code under Slurm: stopped, not restarted" \
+    || bad "exit $code under Slurm: rc $RC, state '$(cat "$T/exit$code/state" 2>&1)', attempts $(wc -l <"$T/attempts-$code" 2>&1)"
+done
 
 cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
