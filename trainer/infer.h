@@ -98,9 +98,9 @@ typedef struct {
 } enc_infer;
 
 /* Images per forward for extraction (eval_images.c, bench-extract): the
- * features do not depend on it; 16 keep a layer's activations (784 rows
- * at 7x7 tokens, ~4 MB at width 128) close to the cores, where 64 ran the products
- * 10-20% slower (docs/performance.md). */
+ * features do not depend on it; 16 keep a layer's activations (784 rows at
+ * 7x7 tokens, ~4 MB at width 128) close to the cores, where 64 ran the
+ * products 10-20% slower (docs/performance.md). */
 #define INFER_CHUNK_IMAGES 16
 
 /* For features pooled over the last k blocks (1 <= k <= depth) of images

@@ -267,7 +267,6 @@ void infer_layernorm(float *out, const float *inp, const float *w, const float *
 
 /* ------------------------------------------------------------- attention */
 
-
 /* Training's attention core (ops_attn.c) without the probabilities: per
  * (image, head) in registers, one thread each, so a row's output does not
  * depend on the thread count or the images per forward. */
