@@ -83,6 +83,12 @@ void comm_bcast_bytes(void *p, size_t n, int root) {
     MPI_Bcast(p, (int)n, MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
+static void nap(long *ns, long max_ns) { /* sleeps *ns (<= max_ns), then doubles it */
+    struct timespec ts = {0, *ns < max_ns ? *ns : max_ns};
+    nanosleep(&ts, NULL);
+    if (*ns < max_ns) *ns *= 2;
+}
+
 /* MPI_Wait/Recv/Barrier busy-poll, and the ranks that wait here wait while
  * another one works alone (rank 0's probe, rank 1's scoring): test the
  * request and sleep between tests (10 us, doubling up to max_ns) so the
@@ -91,13 +97,9 @@ void comm_bcast_bytes(void *p, size_t n, int root) {
  * progresses only inside MPI calls, so sleeps would stall it. */
 static void wait_gently(MPI_Request *req, MPI_Status *st, long max_ns) {
     int done = 0;
-    long ns = 10 * 1000;
-    for (;;) {
+    for (long ns = 10 * 1000;; nap(&ns, max_ns)) {
         MPI_Test(req, &done, st);
         if (done) return;
-        struct timespec ts = {0, ns < max_ns ? ns : max_ns};
-        nanosleep(&ts, NULL);
-        if (ns < max_ns) ns *= 2;
     }
 }
 
@@ -125,11 +127,9 @@ void comm_recv_bytes(void *p, size_t n, int src) {
     char tok = 1;
     MPI_Send(&tok, 1, MPI_BYTE, src, TAG_READY, MPI_COMM_WORLD); /* eager: returns at once */
     int there = 0;
-    for (long ns = 10 * 1000;; ns = ns < 1000 * 1000 ? 2 * ns : ns) {
+    for (long ns = 10 * 1000;; nap(&ns, 1000 * 1000)) {
         MPI_Iprobe(src, TAG_DATA, MPI_COMM_WORLD, &there, MPI_STATUS_IGNORE);
         if (there) break;
-        struct timespec ts = {0, ns};
-        nanosleep(&ts, NULL);
     }
     for (size_t off = 0; off < n; off += COMM_CHUNK) {
         size_t c = n - off < COMM_CHUNK ? n - off : COMM_CHUNK;
