@@ -212,6 +212,15 @@ void shard_interrupt_catch(void);
 int shard_interrupt_pending(void);
 void shard_interrupt_release(int completed);
 
+/* Out of memory inside the library. By default one line on stderr
+ * ("jepa-shard: out of memory allocating N bytes"), then abort(). A program
+ * that gives out of memory its own exit status (jepa-train's 5, which its
+ * launcher does not restart) installs a handler; it gets the bytes asked for
+ * (SIZE_MAX when the count itself overflowed) and must not return. NULL
+ * restores the default. Process-wide, like the allocator. */
+typedef void (*shard_oom_fn)(size_t bytes);
+void shard_set_oom_handler(shard_oom_fn fn);
+
 /* Convenience: open, add everything, close (abort on error). */
 int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *o, char *err,
                size_t errlen);

@@ -16,7 +16,7 @@
         if (!(x)) shard_fatal(__FILE__, __LINE__, #x);                                       \
     } while (0)
 void shard_fatal(const char *file, int line, const char *what) __attribute__((noreturn));
-void *shard_xmalloc(size_t n);          /* aborts with a message on failure */
+void *shard_xmalloc(size_t n); /* never NULL: out of memory goes to the handler (shard.h) */
 void *shard_xcalloc(size_t n, size_t size);
 
 void shard_err(char *err, size_t errlen, const char *fmt, ...)

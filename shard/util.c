@@ -20,21 +20,25 @@ void shard_fatal(const char *file, int line, const char *what) {
     abort();
 }
 
+static shard_oom_fn oom_handler; /* NULL: message and abort() */
+
+void shard_set_oom_handler(shard_oom_fn fn) { oom_handler = fn; }
+
+static void __attribute__((noreturn)) out_of_memory(size_t bytes) {
+    if (oom_handler) oom_handler(bytes);
+    fprintf(stderr, "jepa-shard: out of memory allocating %zu bytes\n", bytes);
+    abort();
+}
+
 void *shard_xmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "jepa-shard: out of memory allocating %zu bytes\n", n);
-        abort();
-    }
+    if (!p) out_of_memory(n);
     return p;
 }
 
 void *shard_xcalloc(size_t n, size_t size) {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "jepa-shard: out of memory allocating %zu x %zu bytes\n", n, size);
-        abort();
-    }
+    if (!p) out_of_memory(size && n > SIZE_MAX / size ? SIZE_MAX : n * size);
     return p;
 }
 

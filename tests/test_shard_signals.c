@@ -3,12 +3,17 @@
  * estimated before writing (gen's free-space check), the interrupt flag
  * (SIGINT/SIGTERM mid-write: one line, the staging directory removed, the
  * signal re-raised; a signal after the output is in place dropped; a second
- * of either kind acts at once) and shard_seen (a setting given twice).
+ * of either kind acts at once), shard_seen (a setting given twice) and the
+ * out-of-memory hook (jepa-train's exit 5 instead of the library's abort).
  * Also run under ASan/UBSan (test_shard_signals_asan). */
+#include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/wait.h>
 
 #include "shard.h"
+#include "shard_internal.h"
 
 static char tmpdir[] = "/tmp/test_shard_signals_XXXXXX";
 static char err[SHARD_ERR_MAX];
@@ -202,6 +207,60 @@ static void test_seen(void) {
     CU_ASSERT(b && !strcmp(b, "--set sizes=2") && s.n == 3);
 }
 
+static jmp_buf oom_jump;
+static size_t oom_bytes;
+
+static void oom_catch(size_t bytes) {
+    oom_bytes = bytes;
+    longjmp(oom_jump, 1);
+}
+
+/* the default: one line naming the bytes on stderr, then SIGABRT */
+static void oom_default(const char *dir) {
+    (void)dir;
+    shard_set_oom_handler(NULL);
+    int fd = open(dir, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || dup2(fd, 2) < 0) _exit(3);
+    shard_xmalloc(SIZE_MAX / 2);
+    _exit(0);
+}
+
+/* A program's handler gets the bytes asked for (SIZE_MAX when calloc's count
+ * overflows) and never returns to the library; without one the library
+ * aborts with its line. */
+static void test_oom_hook(void) {
+    shard_set_oom_handler(oom_catch);
+    oom_bytes = 0;
+    if (!setjmp(oom_jump)) {
+        shard_xmalloc(SIZE_MAX / 2);
+        CU_FAIL("shard_xmalloc returned where the allocation cannot succeed");
+    }
+    CU_ASSERT(oom_bytes == SIZE_MAX / 2);
+    oom_bytes = 0;
+    if (!setjmp(oom_jump)) {
+        shard_xcalloc(SIZE_MAX / 4, 8);
+        CU_FAIL("shard_xcalloc returned where the allocation cannot succeed");
+    }
+    CU_ASSERT(oom_bytes == SIZE_MAX);
+    oom_bytes = 0;
+    void *p = shard_xmalloc(64); /* a small one does not call the handler */
+    CU_ASSERT(p != NULL && oom_bytes == 0);
+    free(p);
+    shard_set_oom_handler(NULL);
+
+    char log[sizeof tmpdir + 16];
+    snprintf(log, sizeof log, "%s/oom.log", tmpdir);
+    CU_ASSERT(child_end(oom_default, log) == 128 + SIGABRT);
+    /* the library's line (under ASan after the sanitizer's own warning) */
+    FILE *f = fopen(log, "r");
+    char line[256], want[128];
+    int found = 0;
+    snprintf(want, sizeof want, "jepa-shard: out of memory allocating %zu bytes\n", SIZE_MAX / 2);
+    while (f && fgets(line, sizeof line, f)) found += !strcmp(line, want);
+    if (f) fclose(f);
+    CU_ASSERT(found == 1);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -209,6 +268,7 @@ int main(void) {
         {"SIGTERM mid-write: one line, nothing left, signal re-raised", test_writer_interrupt},
         {"late signal dropped; a second signal of either kind acts at once", test_interrupt_end},
         {"shard_seen: a setting given twice", test_seen},
+        {"out of memory: the program's handler, or one line and abort", test_oom_hook},
     };
     int rc = test_main("shard_signals", cases, (int)(sizeof cases / sizeof *cases));
     rm_tree(tmpdir);

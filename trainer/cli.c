@@ -1,6 +1,8 @@
 /* cli.c - see cli.h. */
 #include "cli.h"
 #include "comm.h"
+#include "jepa.h"
+#include "shard.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,3 +77,11 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
     }
     return 2;
 }
+
+static void __attribute__((noreturn)) data_oom(size_t bytes) {
+    jepa_fatal_nomem(__FILE__, __LINE__, "out of memory allocating %zu bytes (%.1f GiB) for the "
+                     "data reader: lower data.shuffle_buffer, data.prefetch or "
+                     "train.batch_per_rank", bytes, bytes / 1073741824.0);
+}
+
+void cli_catch_oom(void) { shard_set_oom_handler(data_oom); }

@@ -15,6 +15,12 @@
 int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, char **argv,
                   int first, char **spec_text, int *unused, int *nunused);
 
+/* Out of memory in the shard library (the data reader's buffers) exits
+ * TRAIN_EXIT_NOMEM with one line naming the keys to lower, like jepa_malloc,
+ * instead of the library's abort(). Every program of the trainer calls it
+ * first thing in main. */
+void cli_catch_oom(void);
+
 /* The whole file as a NUL-terminated string (caller frees), or NULL (errno). */
 char *cli_slurp(const char *path);
 #endif

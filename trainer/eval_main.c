@@ -214,6 +214,7 @@ static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels
 
 int main(int argc, char **argv) {
     blas_core_select(argv);
+    cli_catch_oom();
     comm_init(&argc, &argv);
     if (comm_rank() != 0) freopen("/dev/null", "w", stdout); /* rank 0 speaks */
     int rc = eval(argc, argv);

@@ -25,6 +25,9 @@
     } while (0)
 void jepa_fatal(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
+/* like jepa_fatal, exit status TRAIN_EXIT_NOMEM: out of memory */
+void jepa_fatal_nomem(const char *file, int line, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
 void *jepa_malloc(size_t n, const char *file, int line); /* zeroed, 64-aligned */
 #define JEPA_MALLOC(n) jepa_malloc((n), __FILE__, __LINE__)
 void jepa_free(void *p);
@@ -536,7 +539,8 @@ typedef struct {
 /* an allocation by jepa_malloc failed: the model, batch or evaluation asks
  * for more than this machine has; the large buffers are allocated at setup
  * and for evaluations, not per step, so a restart would fail the same way.
- * (Every program on jepa_malloc exits 5 there, and 70 on JEPA_ASSERT.) */
+ * (Every program on jepa_malloc, or on the shard library after
+ * cli_catch_oom, exits 5 there, and 70 on JEPA_ASSERT.) */
 #define TRAIN_EXIT_NOMEM 5
 #define TRAIN_EXIT_INTERRUPTED 75 /* EX_TEMPFAIL: stopped by a signal, resumable */
 

@@ -255,6 +255,7 @@ static int plan_cli(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     blas_core_select(argv);
+    cli_catch_oom();
     comm_init(&argc, &argv);
     if (comm_rank() != 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 speaks */
     int rc = plan_cli(argc, argv);

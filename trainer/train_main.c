@@ -21,6 +21,7 @@ static int run(int argc, char **argv);
 
 int main(int argc, char **argv) {
     blas_core_select(argv);
+    cli_catch_oom();
     comm_init(&argc, &argv);
     int rc = run(argc, argv);
     comm_finalize();

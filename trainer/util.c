@@ -23,8 +23,7 @@ void jepa_fatal(const char *file, int line, const char *fmt, ...) {
 }
 
 /* out of memory: its own exit status, which the launcher does not restart */
-static void __attribute__((noreturn, format(printf, 3, 4)))
-fatal_nomem(const char *file, int line, const char *fmt, ...) {
+void jepa_fatal_nomem(const char *file, int line, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fatal_exit(TRAIN_EXIT_NOMEM, file, line, fmt, ap);
@@ -40,7 +39,7 @@ void *jepa_malloc(size_t n, const char *file, int line) {
     n = (n + 63) & ~(size_t)63;
     char *raw = calloc(1, n + 64);
     if (!raw) /* in range one by one, the keys can still ask for more than the machine has */
-        fatal_nomem(file, line, "out of memory allocating %zu bytes (%.1f GiB): the model "
+        jepa_fatal_nomem(file, line, "out of memory allocating %zu bytes (%.1f GiB): the model "
                    "(model.width, model.depth, model.img_size / model.patch) or the batch "
                    "(train.batch_per_rank) is too large for this machine", n, n / 1073741824.0);
     char *p = (char *)(((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63);
