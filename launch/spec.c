@@ -6,6 +6,7 @@
  * that table, so adding a key is one row (plus the struct field). */
 #include "spec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -485,8 +486,43 @@ static int load_buffer(jepa_spec *s, const char *text, size_t len, const char *n
     return rc;
 }
 
+/* FNV-1a 64 of n bytes, continuing h */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+#define FNV_BASIS 14695981039346656037ull
+/* the resolved spec's first line, and its last before the checksum (the
+ * header of the files written before the checksum ends after "included") */
+#define RESOLVED_HEADER "# resolved run spec (jepa-mpi): every key, defaults included; checksum last"
+#define RESOLVED_END "# end of the resolved spec, FNV-1a 64 of the lines above: "
+
+/* A resolved spec (its first line RESOLVED_HEADER) must end with its
+ * checksum line: one cut short at a line boundary would parse, its missing
+ * keys taking defaults the run never had. Resolved specs written before
+ * the checksum (the header without it) load as any spec. */
+static int resolved_check(const char *text, size_t len, const char *name, char *err, size_t errlen) {
+    size_t hl = strlen(RESOLVED_HEADER), el = strlen(RESOLVED_END);
+    if (len <= hl || memcmp(text, RESOLVED_HEADER, hl) != 0 || text[hl] != '\n') return 0;
+    /* the last line: RESOLVED_END, 16 hex digits, a newline */
+    size_t last = len >= el + 17 ? len - el - 17 : 0;
+    int ok = len >= el + 17 && last > 0 && text[last - 1] == '\n' && text[len - 1] == '\n' &&
+             !memcmp(text + last, RESOLVED_END, el);
+    for (size_t i = last + el; ok && i < len - 1; i++) ok = isxdigit((unsigned char)text[i]) != 0;
+    if (!ok)
+        return fail(err, errlen, "%s: a resolved spec without its last line (the checksum): cut "
+                    "short or damaged", name);
+    if (fnv1a(FNV_BASIS, text, last) != strtoull(text + last + el, NULL, 16))
+        return fail(err, errlen, "%s: a resolved spec whose checksum does not match: damaged or "
+                    "edited (change a run with --set, or in spec.yaml)", name);
+    return 0;
+}
+
 int spec_load_string(jepa_spec *s, const char *yaml, const char *name, char *err, size_t errlen) {
-    return load_buffer(s, yaml, strlen(yaml), name, err, errlen);
+    size_t len = strlen(yaml);
+    if (resolved_check(yaml, len, name ? name : "<string>", err, errlen)) return -1;
+    return load_buffer(s, yaml, len, name, err, errlen);
 }
 
 int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen) {
@@ -504,7 +540,7 @@ int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen) {
     int rc;
     if (bad) rc = fail(err, errlen, "cannot read %s: %s", path, strerror(bad));
     else if (n > MAX_BYTES) rc = fail(err, errlen, "%s: larger than %d bytes; not a run spec?", path, MAX_BYTES);
-    else rc = load_buffer(s, buf, n, path, err, errlen);
+    else if (!(rc = resolved_check(buf, n, path, err, errlen))) rc = load_buffer(s, buf, n, path, err, errlen);
     free(buf);
     return rc;
 }
@@ -679,11 +715,11 @@ static void write_quoted(FILE *f, const char *str) {
     fputc('"', f);
 }
 
-int spec_write(const jepa_spec *s, FILE *f) {
+/* The keys as YAML, after the header line. */
+static int write_keys(const jepa_spec *s, FILE *f) {
     char val[SPEC_STR_MAX + 64];
     const char *section = "";
     size_t section_len = 0;
-    fprintf(f, "# resolved run spec (jepa-mpi): every key, defaults included\n");
     for (size_t i = 0; i < NKEYS; i++) {
         const spec_key *k = &spec_keys[i];
         const char *dot = strrchr(k->key, '.'), *leaf = dot ? dot + 1 : k->key;
@@ -706,6 +742,21 @@ int spec_write(const jepa_spec *s, FILE *f) {
     return ferror(f) ? -1 : 0;
 }
 
+int spec_write(const jepa_spec *s, FILE *f) {
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *m = open_memstream(&buf, &n);
+    if (!m) return -1;
+    fputs(RESOLVED_HEADER "\n", m);
+    int rc = write_keys(s, m);
+    if (fclose(m) != 0) rc = -1;
+    if (rc == 0 && (fwrite(buf, 1, n, f) != n ||
+                    fprintf(f, RESOLVED_END "%016llx\n", (unsigned long long)fnv1a(FNV_BASIS, buf, n)) < 0))
+        rc = -1;
+    free(buf);
+    return rc == 0 && !ferror(f) ? 0 : -1;
+}
+
 int spec_get(const jepa_spec *s, const char *key, char *out, size_t outlen) {
     const spec_key *k = key_find(key);
     if (!k || !out || !outlen) return -1;
@@ -713,16 +764,15 @@ int spec_get(const jepa_spec *s, const char *key, char *out, size_t outlen) {
 }
 
 uint64_t spec_model_hash(const jepa_spec *s) {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a 64 offset basis */
+    uint64_t h = FNV_BASIS;
     for (size_t i = 0; i < NKEYS; i++) {
         const spec_key *k = &spec_keys[i];
         if (strncmp(k->key, "model.", 6) != 0) continue;
         SPEC_ASSERT(k->type == SPEC_INT || k->type == SPEC_INT64);
         uint64_t v = (uint64_t)key_int(k, s);
-        for (int b = 0; b < 8; b++) { /* little-endian bytes, whatever the host */
-            h ^= (v >> (8 * b)) & 0xff;
-            h *= 1099511628211ull;
-        }
+        unsigned char le[8]; /* little-endian bytes, whatever the host */
+        for (int b = 0; b < 8; b++) le[b] = (unsigned char)(v >> (8 * b));
+        h = fnv1a(h, le, sizeof le);
     }
     return h;
 }

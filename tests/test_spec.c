@@ -589,6 +589,61 @@ static void test_roundtrip(void) {
     CU_ASSERT_STRING_EQUAL(text, again);
 }
 
+/* A resolved spec ends with the FNV-1a 64 of the lines above it (computed
+ * here independently): cut short at any line boundary, one byte changed or
+ * a line dropped, it is refused in one line and *s stays as it was; the
+ * files written before the checksum (the old header, no last line) load. */
+static void test_resolved_checksum(void) {
+    static char text[OUT_MAX], cut[OUT_MAX];
+    jepa_spec src, dst;
+    char err[SPEC_ERR_MAX];
+    spec_defaults(&src);
+    set_ok(&src, "optim.lr=0.0005");
+    write_string(&src, text);
+    size_t n = strlen(text);
+    const char *last = strstr(text, "\n# end of the resolved spec, FNV-1a 64 of the lines above: ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(last);
+    CU_ASSERT_EQUAL(strchr(last + 1, '\n'), text + n - 1); /* the last line */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *c = text; c <= last; c++) h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+    CU_ASSERT(strncmp(text + n - 17, hex, 16) == 0);
+    int cuts = 0;
+    for (size_t k = 1; k < n; k++) { /* every shorter prefix ending a line */
+        if (text[k - 1] != '\n') continue;
+        memcpy(cut, text, k);
+        cut[k] = '\0';
+        spec_defaults(&dst);
+        err[0] = '\0';
+        cuts += spec_load_string(&dst, cut, "r.yaml", err, sizeof err) == -1 &&
+                strstr(err, "r.yaml: a resolved spec without its last line") == err && dst.optim.lr == 1e-3;
+    }
+    int lines = 0;
+    for (const char *c = text; *c; c++) lines += *c == '\n';
+    CU_ASSERT_EQUAL(cuts, lines - 1);
+    /* one value changed, then a line dropped in the middle */
+    memcpy(cut, text, n + 1);
+    char *lr = strstr(cut, "  lr: 0.0005\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lr);
+    lr[11] = '6';
+    spec_defaults(&dst);
+    CU_ASSERT_EQUAL(spec_load_string(&dst, cut, "r.yaml", err, sizeof err), -1);
+    CU_ASSERT(strstr(err, "r.yaml: a resolved spec whose checksum does not match") == err);
+    CU_ASSERT_EQUAL(dst.optim.lr, 1e-3);
+    memcpy(cut, text, n + 1);
+    lr = strstr(cut, "  lr: 0.0005\n");
+    memmove(lr, lr + 13, strlen(lr + 13) + 1);
+    CU_ASSERT_EQUAL(spec_load_string(&dst, cut, "r.yaml", err, sizeof err), -1);
+    CU_ASSERT(strstr(err, "checksum does not match") != NULL);
+    /* intact: loads; the old header without a checksum loads as any spec */
+    load_ok(&dst, text);
+    CU_ASSERT_EQUAL(dst.optim.lr, 0.0005);
+    spec_defaults(&dst);
+    load_ok(&dst, "# resolved run spec (jepa-mpi): every key, defaults included\noptim:\n  lr: 0.002\n");
+    CU_ASSERT_EQUAL(dst.optim.lr, 0.002);
+}
+
 static void test_hostile_strings(void) {
     static const char *const values[] = {
         "a\"b\"c",         "back\\slash\\",      "line1\nline2\n", "$(rm -rf /)",   "a; b && c | d",
@@ -718,6 +773,7 @@ int main(void) {
         {"validate_cross_field", test_validate_cross_field},
         {"validate_hand_filled", test_validate_hand_filled},
         {"roundtrip", test_roundtrip},
+        {"resolved_checksum", test_resolved_checksum},
         {"hostile_strings", test_hostile_strings},
         {"string_length_limit", test_string_length_limit},
         {"model_hash", test_model_hash},

@@ -9,18 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *cli_slurp(const char *path) {
+char *cli_slurp(const char *path, size_t *len) {
+    enum { MAX_BYTES = 1 << 20 }; /* spec_load_file's limit: a spec is a page */
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (n + 1024 > cap) buf = realloc(buf, cap *= 2);
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(f) ? errno : 0; /* EISDIR for a directory: not an empty file */
+    char *buf = malloc(MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, MAX_BYTES + 1, f) : 0;
+    int bad = !buf ? ENOMEM : ferror(f) ? errno : n > MAX_BYTES ? EFBIG : 0; /* EISDIR: a directory */
     fclose(f);
     if (bad) {
         free(buf);
@@ -28,6 +23,7 @@ char *cli_slurp(const char *path) {
         return NULL;
     }
     buf[n] = 0;
+    if (len) *len = n;
     return buf;
 }
 
@@ -53,7 +49,7 @@ static int load_spec_local(jepa_spec *s, const char *path, int argc, char **argv
     }
     if (nunused) *nunused = nu;
     if (spec_validate(s, err, sizeof err)) return snprintf(msg, n, "%s: %s", path, err), 2;
-    if (spec_text && !(*spec_text = cli_slurp(path)))
+    if (spec_text && !(*spec_text = cli_slurp(path, NULL)))
         return snprintf(msg, n, "cannot read %s: %s", path, strerror(errno)), 2;
     return 0;
 }

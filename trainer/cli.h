@@ -21,6 +21,8 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
  * first thing in main. */
 void cli_catch_oom(void);
 
-/* The whole file as a NUL-terminated string (caller frees), or NULL (errno). */
-char *cli_slurp(const char *path);
+/* The whole file as a NUL-terminated string (caller frees) of *len bytes
+ * (len may be NULL), or NULL (errno; EFBIG past 1 MiB, as spec_load_file,
+ * so /dev/zero is not read forever). */
+char *cli_slurp(const char *path, size_t *len);
 #endif

@@ -577,7 +577,11 @@ static void step_log(trainer *t, const sched_values *sv, double gsq, const obj_e
         char fb[32];
         for (int i = 0; ev && i < ev->n; i++) fprintf(f, ", \"%s\": %s", ev->name[i], obj_eval_fmt(fb, ev->value[i]));
         fputs("}\n", f);
-        fflush(f);
+        /* a full disk: stop rather than lose lines (a restart resumes from
+         * the last checkpoint, and the torn line is dropped then) */
+        if (fflush(f) != 0 || ferror(f))
+            comm_fatal("step %lld: cannot write %s/metrics.jsonl: %s", (long long)n, s->run_dir,
+                       strerror(errno));
         t->comm_wait0 = cs.wait_s;
         t->res->final_loss = t->loss_acc / t->loss_n;
         t->loss_acc = 0.0;
@@ -684,7 +688,8 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     const jepa_spec *s = t->s;
     train_result *r = t->res;
     if (t->tty) fputc('\n', stderr);
-    if (t->mf) fclose(t->mf);
+    if (t->mf && fclose(t->mf) != 0)
+        comm_fatal("cannot write %s/metrics.jsonl: %s", s->run_dir, strerror(errno));
     t->mf = NULL;
     r->steps = t->step;
     r->planned_steps = t->total;

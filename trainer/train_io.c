@@ -25,33 +25,53 @@ double train_now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Writes text to dir/name atomically (temp + rename). */
+/* Closes f (which wrote tmp) and renames tmp to path; on any failure, ok
+ * 0 included, the temp file goes and err names path. */
+static int commit_tmp(FILE *f, int ok, const char *tmp, const char *path, char *err,
+                      size_t errlen) {
+    int e = ok ? 0 : errno ? errno : EIO;
+    if (f && fclose(f) != 0 && !e) e = errno;
+    if (!f && !e) e = errno;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (!e) return 0;
+    unlink(tmp);
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+    return -1;
+}
+
+/* Writes text to dir/name atomically (temp + rename); nothing is left
+ * behind on failure. */
 int train_write_text(const char *dir, const char *name, const char *text, char *err,
                       size_t errlen) {
     char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    errno = 0;
     FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return commit_tmp(f, f && fputs(text, f) >= 0, tmp, path, err, errlen);
 }
 
-/* The run directory with the spec as given and fully resolved. */
+/* The run directory with the spec as given and fully resolved. A directory
+ * this call created is removed again when a file in it cannot be written. */
 int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen) {
+    struct stat st;
+    int existed = stat(s->run_dir, &st) == 0;
     if (shard_make_dirs(s->run_dir, err, errlen)) return -1; /* as mkdir -p */
-    if (spec_text && train_write_text(s->run_dir, "spec.yaml", spec_text, err, errlen)) return -1;
     char path[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 40];
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f || spec_write(s, f) != 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        return -1;
+    int rc = spec_text ? train_write_text(s->run_dir, "spec.yaml", spec_text, err, errlen) : 0;
+    if (rc == 0) {
+        errno = 0;
+        FILE *f = fopen(tmp, "w");
+        rc = commit_tmp(f, f && spec_write(s, f) == 0, tmp, path, err, errlen);
     }
-    return 0;
+    if (rc && !existed) { /* only what this call wrote: spec.yaml, then the directory */
+        snprintf(path, sizeof path, "%s/spec.yaml", s->run_dir);
+        unlink(path);
+        rmdir(s->run_dir);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------ identity */
@@ -125,9 +145,39 @@ void train_meta_init(ckpt_meta *m, const jepa_spec *s, int world) {
     snprintf(m->objective, sizeof m->objective, "%s", s->objective);
 }
 
-/* Rank 0: the checkpoint `resume` asks for, into m and *got. 1: nothing to
- * resume (a fresh start), 0: loaded (path names it), -1 + err. */
-int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
+/* Whether dir holds a finished run: its summary.json (the checkpoints of
+ * a finished run may have been deleted to save space; its results stay). */
+static int finished_run(const char *dir, char *err, size_t errlen) {
+    char p[SPEC_STR_MAX + 32];
+    snprintf(p, sizeof p, "%s/summary.json", dir);
+    if (access(p, F_OK) != 0) return 0;
+    snprintf(err, errlen,
+             "run.dir %s holds a finished run (%s) and no checkpoint to continue: choose "
+             "another run.dir, or remove that one",
+             dir, p);
+    return 1;
+}
+
+/* resume=PATH from another run into a run.dir whose own checkpoints would
+ * then sit beside PATH's continuation. Same directory: not another run. */
+static int foreign_resume(const jepa_spec *s, char *err, size_t errlen) {
+    if (!ckpt_dir_any(s->run_dir)) return 0;
+    char dir[SPEC_STR_MAX];
+    snprintf(dir, sizeof dir, "%s", s->resume);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    struct stat a, b;
+    if (stat(slash ? (dir[0] ? dir : "/") : ".", &a) == 0 && stat(s->run_dir, &b) == 0 &&
+        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return 0;
+    snprintf(err, errlen,
+             "run.dir %s already holds checkpoints of its own run: resume=%s (another run's "
+             "checkpoint) would mix the two; choose a new run.dir",
+             s->run_dir, s->resume);
+    return 1;
+}
+
+static int resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
                        char *path, size_t plen, char *err, size_t errlen) {
     int rc;
     if (!strcmp(s->resume, "none")) {
@@ -177,6 +227,16 @@ int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, 
     }
     shard_reader_free(rd);
     return 0;
+}
+
+/* Rank 0: the checkpoint `resume` asks for, into m and *got. 1: nothing to
+ * resume (a fresh start), 0: loaded (path names it), -1 + err. */
+int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
+                       char *path, size_t plen, char *err, size_t errlen) {
+    int rc = resume_load(s, m, want, got, path, plen, err, errlen);
+    if (rc == 1 && finished_run(s->run_dir, err, errlen)) return -1;
+    if (rc == 0 && strcmp(s->resume, "auto") && foreign_resume(s, err, errlen)) return -1;
+    return rc;
 }
 
 /* A resumed run continues metrics.jsonl: lines past the checkpoint's step

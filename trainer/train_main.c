@@ -19,6 +19,27 @@ static void usage(FILE *f) {
 
 static int run(int argc, char **argv);
 
+/* --exact-spec FILE's text, kept as RUN/spec.yaml: a spec itself (a
+ * binary file would be cut at its first NUL), bounded like any spec. NULL
+ * after one line on stderr. */
+static char *exact_spec_read(const char *path) {
+    size_t len = 0;
+    char *text = cli_slurp(path, &len), err[SPEC_ERR_MAX];
+    if (!text) {
+        fprintf(stderr, "jepa-train: cannot read %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    jepa_spec check;
+    spec_defaults(&check);
+    if (strlen(text) != len) snprintf(err, sizeof err, "%s: holds a NUL byte; not a run spec", path);
+    if (strlen(text) != len || spec_load_string(&check, text, path, err, sizeof err)) {
+        fprintf(stderr, "jepa-train: --exact-spec %s\n", err);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 int main(int argc, char **argv) {
     blas_core_select(argv);
     cli_catch_oom();
@@ -52,6 +73,7 @@ static int run(int argc, char **argv) {
     }
     int rc = cli_load_spec("jepa-train", &s, argv[1], argc, argv, 2, &text, unused, &nu);
     if (rc) return rc;
+    const char *exact_seen = NULL;
     for (int j = 0; j < nu; j++) {
         const char *a = argv[unused[j]], *exact = NULL;
         if (!strcmp(a, "--exact-spec") && j + 1 < nu && unused[j + 1] == unused[j] + 1) exact = argv[unused[++j]];
@@ -72,10 +94,13 @@ static int run(int argc, char **argv) {
             return 2;
         }
         free(text);
-        if (!(text = cli_slurp(exact))) {
-            fprintf(stderr, "jepa-train: cannot read %s: %s\n", exact, strerror(errno));
+        text = NULL;
+        if (exact_seen) {
+            fprintf(stderr, "jepa-train: --exact-spec given twice (%s, then %s)\n", exact_seen, exact);
             return 2;
         }
+        exact_seen = exact;
+        if (!(text = exact_spec_read(exact))) return 2;
     }
     train_result res;
     char err[SPEC_ERR_MAX];

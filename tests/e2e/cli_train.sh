@@ -54,6 +54,16 @@ run exdir "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T"
 expect_error "--exact-spec naming a directory" 2 "cannot read $T" "Is a directory"
 run exnone "$TR" "$SPEC" --set run.dir="$RD" --exact-spec
 expect_error "--exact-spec without a file" 2 "--exact-spec needs a FILE"
+run exzero timeout 20 "$TR" "$SPEC" --set run.dir="$RD" --exact-spec /dev/zero
+expect_error "--exact-spec /dev/zero: bounded, not read forever" 2 "cannot read /dev/zero" "File too large"
+printf 'seed: 1\n\0junk\n' >"$T/nul.yaml"
+run exnul "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T/nul.yaml"
+expect_error "--exact-spec with a NUL byte" 2 "$T/nul.yaml: holds a NUL byte"
+printf 'model: [1, 2\n' >"$T/exbad.yaml"
+run exbad "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T/exbad.yaml"
+expect_error "--exact-spec that is not a spec" 2 "--exact-spec $T/exbad.yaml:"
+run extwice "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$SPEC" --exact-spec "$T/typo.yaml"
+expect_error "--exact-spec given twice" 2 "--exact-spec given twice" "$T/typo.yaml"
 [ ! -e "$RD" ] && ok "no run directory after a bad --exact-spec" || bad "$RD made"
 
 run data "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
@@ -85,6 +95,36 @@ run oom bash -c 'ulimit -v 1500000 && exec "$@"' oom "$TR" "$SPEC" "${DATA[@]}" 
 expect_error "a batch larger than memory" 5 "out of memory allocating" "train.batch_per_rank"
 
 if [ -e "$RD" ]; then bad "a failed run left $RD behind"; else ok "no run directory after failures"; fi
+
+# a full disk (/dev/full behind the file's name): one line naming the file,
+# and no temp file left behind
+ONE=(--set train.steps=1 --set train.minutes=0 --set eval.probe=false --set parallel.threads_per_rank=1)
+mkdir -p "$T/full1" && ln -s /dev/full "$T/full1/spec.resolved.yaml.tmp"
+run full1 "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/full1"
+expect_error "a full disk writing spec.resolved.yaml" 4 "cannot write $T/full1/spec.resolved.yaml" "No space left"
+[ ! -L "$T/full1/spec.resolved.yaml.tmp" ] && [ ! -e "$T/full1/spec.resolved.yaml" ] \
+  && ok "no spec.resolved.yaml or its temp file after a full disk" || bad "full1 left: $(ls -A "$T/full1")"
+mkdir -p "$T/full2" && ln -s /dev/full "$T/full2/metrics.jsonl"
+run full2 "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set train.steps=3 --set train.log_every=1 --set run.dir="$T/full2"
+n=$(printf '%s\n' "$ERR" | grep -c "jepa: rank 0: step 1: cannot write $T/full2/metrics.jsonl: No space left on device")
+[ "$RC" -eq 1 ] && [ "$n" = 1 ] && [ ! -e "$T/full2/summary.json" ] \
+  && ok "a full disk writing metrics.jsonl stops the run at its first line (exit 1)" || bad "full2: rc $RC: $ERR"
+
+# a fresh start never writes over a finished run whose checkpoints were
+# deleted, and resume=PATH never continues another run inside a run.dir
+# that holds checkpoints of its own
+run fin "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin"
+run fin2 "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin2"
+[ "$RC" -eq 0 ] && [ -s "$T/fin/summary.json" ] && [ -s "$T/fin2/checkpoint.bin" ] \
+  && ok "fixture: two finished 1-step runs" || bad "fixture fin2: rc $RC: $ERR"
+rm -rf "$T/fin/checkpoint.bin" "$T/fin/checkpoints" && cp -a "$T/fin" "$T/fin.before"
+run again "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin"
+expect_error "a finished run without checkpoints is not overwritten" 4 "$T/fin/summary.json" "another run.dir"
+diff -r "$T/fin" "$T/fin.before" >/dev/null && ok "the finished run's files are untouched" || bad "fin changed"
+cp -a "$T/fin2" "$T/fin2.before"
+run foreign "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin2" --set resume="$T/fin/../fin2.before/checkpoint.bin"
+expect_error "resume=PATH of another run into a run.dir with checkpoints" 4 "already holds checkpoints" "resume=$T/fin/../fin2.before/checkpoint.bin"
+diff -r "$T/fin2" "$T/fin2.before" >/dev/null && ok "the run.dir with checkpoints is untouched" || bad "fin2 changed"
 
 run help "$TR" --help
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "optim.lr"; then ok "--help lists keys"; else bad "--help"; fi
