@@ -17,4 +17,18 @@ done
 grep -q '"objective": "ijepa"' "$T/qs/summary.json" && grep -q '"steps": 3,' "$T/qs/summary.json" \
   && grep -q '"ranks": 2,' "$T/qs/summary.json" \
   && ok "summary.json: ijepa, 3 steps, 2 ranks" || bad "summary.json: $(cat "$T/qs/summary.json")"
+# the configs that run the quickstart through jepa-launch (2 ranks; Slurm)
+# train what it trains: every key that decides the trajectory equal to the
+# quickstart's resolved spec (a fake trainer: only the run directory is made)
+tkeys() { # seed, objective and the model/optim/schedule/mask/loss sections
+  awk '/^[a-z_]+:$/ {sec=$1; next} /^[a-z_]+: / {sec=""} /^(seed|objective): / {print}
+       /^  / && sec ~ /^(model|init|optim|ema|mask|loss|aug|lejepa|sigreg):$/ {print sec $0}' "$1"
+}
+printf '#!/bin/sh\nexit 0\n' >"$T/fake-train" && chmod +x "$T/fake-train"
+for c in fmnist-2rank fmnist-slurm; do
+  run "cfg-$c" env -C "$S" JEPA_TRAIN_BIN="$T/fake-train" "$B/jepa-launch" run "$S/configs/$c.yaml" --set run.dir="$T/$c"
+  d=$(diff <(tkeys "$T/qs/spec.resolved.yaml") <(tkeys "$T/$c/spec.resolved.yaml") 2>&1)
+  [ "$RC" -eq 0 ] && [ -s "$T/$c/spec.resolved.yaml" ] && [ -z "$d" ] \
+    && ok "configs/$c.yaml trains the quickstart's settings" || bad "configs/$c.yaml: rc $RC $ERR: $d"
+done
 finish
