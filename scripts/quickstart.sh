@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 b=${JEPA_BUILD:-build}
 ./scripts/pack-fmnist.sh data/fmnist "$b/jepa-shard"
+# mpirun gives the ranks a pipe for stderr: the trainer draws its progress
+# line when told that ours is a terminal
+[ -t 2 ] && export JEPA_PROGRESS="${JEPA_PROGRESS:-1}"
 if [ "$(id -u)" -eq 0 ]; then
   # Open MPI refuses to run as root unless told twice (its documented switch)
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

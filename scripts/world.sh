@@ -32,6 +32,9 @@ gen() { # split episodes seed
 }
 gen train 10000 0
 gen test 1000 1
+# mpirun gives the ranks a pipe for stderr: the trainer draws its progress
+# line when told that ours is a terminal
+[ -t 2 ] && export JEPA_PROGRESS="${JEPA_PROGRESS:-1}"
 if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 char *cli_slurp(const char *path, size_t *len) {
     enum { MAX_BYTES = 1 << 20 }; /* spec_load_file's limit: a spec is a page */
@@ -81,3 +82,10 @@ static void __attribute__((noreturn)) data_oom(size_t bytes) {
 }
 
 void cli_catch_oom(void) { shard_set_oom_handler(data_oom); }
+
+int cli_progress(void) {
+    const char *v = getenv("JEPA_PROGRESS");
+    if (v && !strcmp(v, "1")) return 1;
+    if (v && !strcmp(v, "0")) return 0;
+    return isatty(STDERR_FILENO);
+}

@@ -21,6 +21,13 @@ int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, ch
  * first thing in main. */
 void cli_catch_oom(void);
 
+/* Whether to draw the one-line progress display on stderr: JEPA_PROGRESS=1
+ * or 0 decides; unset, stderr a terminal. Under mpirun a rank's stderr is
+ * a pipe even when mpirun's is a terminal (Open MPI forwards the "\r"
+ * updates as they come), so scripts/quickstart.sh, scripts/world.sh and
+ * jepa-launch set JEPA_PROGRESS=1 when theirs is one. */
+int cli_progress(void);
+
 /* The whole file as a NUL-terminated string (caller frees) of *len bytes
  * (len may be NULL), or NULL (errno; EFBIG past 1 MiB, as spec_load_file,
  * so /dev/zero is not read forever). */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "comm.h"
 #include "evaluate.h"
 #include "infer.h"
@@ -105,7 +106,7 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
     const int n = (int)shard_dataset_records(c.ds), rank = comm_rank(), world = comm_world();
     const int lo = (int)((int64_t)n * rank / world), hi = (int)((int64_t)n * (rank + 1) / world);
     c.lo = lo;
-    c.tty = rank == 0 && isatty(STDERR_FILENO);
+    c.tty = rank == 0 && cli_progress();
     c.slice = hi - lo;
     c.dir = dir;
     c.px = JEPA_MALLOC(shard_dataset_record_bytes(c.ds) * EXTRACT_CHUNK);

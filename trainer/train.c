@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "comm.h"
 #include "objective.h"
 #include "train_internal.h"
@@ -365,7 +366,7 @@ static void open_log(trainer *t, char *err, size_t errlen) {
     }
     t->sc = (sched_cfg){s->optim.lr, s->optim.min_lr, s->optim.warmup_frac, s->optim.wd_start,
                         s->optim.wd_end, s->ema.start, s->ema.end};
-    t->tty = t->lead && isatty(2);
+    t->tty = t->lead && cli_progress();
     t->t0 = train_now_s() - t->got.train_s;
     t->loss_acc = t->got.log_loss_sum;
     t->loss_n = t->got.log_count;

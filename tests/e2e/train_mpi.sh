@@ -21,8 +21,14 @@ run np2 timeout 300 "$MPI" -np 2 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run
 [ "$(json "$T/a/summary.json" images_seen)" = 768 ] && ok "images_seen = 12 x 2 x 32" || bad "images_seen $(json "$T/a/summary.json" images_seen)"
 [ "$(printf '%s\n' "$OUT" | grep -c '^steps 12$')" = 1 ] && ok "rank 0 alone prints results" || bad "stdout: $OUT"
 
-run tcp timeout 300 "$MPI" -np 2 --mca btl self,tcp "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b"
+case "$ERR" in *$'\r'step*) bad "a progress display on a pipe: $ERR" ;; *) ok "no progress display on a pipe" ;; esac
+
+# JEPA_PROGRESS=1 (what the scripts and jepa-launch set when their stderr is
+# a terminal): rank 0 alone draws it, under mpirun too
+run tcp env JEPA_PROGRESS=1 timeout 300 "$MPI" -np 2 --mca btl self,tcp "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b"
 [ "$RC" -eq 0 ] && ok "2 ranks over TCP" || bad "np 2 TCP failed (rc $RC): $ERR"
+[ "$(printf '%s' "$ERR" | tr '\r' '\n' | grep -c '^step 12/12  loss ')" = 1 ] \
+  && ok "JEPA_PROGRESS=1: rank 0's progress display under mpirun" || bad "progress: $(printf '%s' "$ERR" | tr '\r' '\n')"
 HA=$(json "$T/a/summary.json" param_hash); HB=$(json "$T/b/summary.json" param_hash)
 [ -n "$HA" ] && [ "$HA" = "$HB" ] && ok "shared memory and TCP end bitwise equal ($HA)" || bad "$HA vs $HB"
 
