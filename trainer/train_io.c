@@ -56,6 +56,10 @@ int train_write_text(const char *dir, const char *name, const char *text, char *
 int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen) {
     struct stat st;
     int existed = stat(s->run_dir, &st) == 0;
+    if (existed && !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "run.dir %s exists and is not a directory", s->run_dir);
+        return -1;
+    }
     if (shard_make_dirs(s->run_dir, err, errlen)) return -1; /* as mkdir -p */
     char path[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 40];
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);

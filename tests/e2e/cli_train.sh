@@ -110,6 +110,11 @@ n=$(printf '%s\n' "$ERR" | grep -c "jepa: rank 0: step 1: cannot write $T/full2/
 [ "$RC" -eq 1 ] && [ "$n" = 1 ] && [ ! -e "$T/full2/summary.json" ] \
   && ok "a full disk writing metrics.jsonl stops the run at its first line (exit 1)" || bad "full2: rc $RC: $ERR"
 
+printf 'x\n' >"$T/afile"
+run rdfile "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/afile"
+expect_error "run.dir naming a file" 4 "run.dir $T/afile exists and is not a directory"
+[ "$(cat "$T/afile")" = x ] && ok "the file is untouched" || bad "$T/afile changed"
+
 # a fresh start never writes over a finished run whose checkpoints were
 # deleted, and resume=PATH never continues another run inside a run.dir
 # that holds checkpoints of its own
