@@ -271,7 +271,8 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
 /* ---- progress and results (results.c) ---- */
 
 typedef struct {
-    char state[64];        /* done, failed, running, submitted, pending, ... */
+    char state[160];       /* done, failed, running, submitted, pending, damaged: ..., ... */
+    char damaged[128];     /* "" or "FILE: what is wrong" (FILE in the run directory) */
     long long step;        /* last logged step; -1: none */
     double loss;           /* last logged loss */
     double final_loss;     /* summary.json, or NAN */
@@ -279,8 +280,12 @@ typedef struct {
     char param_hash[32];
 } run_status;
 
-/* Reads run_dir/{state, metrics.jsonl, summary.json}. 0, or -1 if the
- * directory holds no run (no spec.resolved.yaml). */
+/* Reads run_dir/{state, metrics.jsonl, summary.json}: state and
+ * summary.json whole (LAUNCH_SMALL_MAX), metrics.jsonl's last complete
+ * line within its last LAUNCH_METRICS_LINE bytes. A file there that
+ * cannot be read (not a regular file, too large) or that is damaged leaves
+ * st->damaged saying which and why, the state "damaged: ..." and no
+ * figures. 0, or -1 if the directory holds no run (no spec.resolved.yaml). */
 int launch_read_status(const char *run_dir, run_status *st);
 
 /* A number from a flat JSON object in text ("key": N). 0, or -1. */
@@ -322,8 +327,12 @@ int launch_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((f
 int launch_mkdirs(const char *path, char *err, size_t errlen);
 /* Writes text to path atomically (temp file, fsync, rename). */
 int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen);
-/* The whole file, NUL-terminated (caller frees); NULL on error (errno). */
-char *launch_read_file(const char *path, size_t *len);
+/* Files are read with spec_read_file (spec.h): regular files only, each
+ * kind up to a limit. Run specs, sweep files and batch scripts:
+ * SPEC_FILE_MAX (1 MiB); and a run's and a sweep's own files: */
+#define LAUNCH_SMALL_MAX ((size_t)64 << 10)    /* state, summary.json (the trainer writes < 4 KiB) */
+#define LAUNCH_POINTS_MAX ((size_t)16 << 20)   /* points.csv: 10000 points, 1.6 KB each */
+#define LAUNCH_METRICS_LINE ((size_t)64 << 10) /* a metrics.jsonl line (about 300 bytes) */
 /* Writes one line to run_dir/state (what status reports). */
 void launch_set_state(const char *run_dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends a timestamped line to run_dir/launch.log. */

@@ -1,83 +1,136 @@
 /* results.c - what a run is doing and how it ended, read from the files it
  * writes (state, metrics.jsonl, summary.json), and a sweep's table of
  * points, best first, as aligned text or CSV. */
+#define _GNU_SOURCE /* memrchr */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "launch.h"
 
-int launch_read_status(const char *run_dir, run_status *st) {
-    char path[LAUNCH_PATH_MAX + 32];
-    struct stat sb;
-    memset(st, 0, sizeof *st);
-    st->step = -1;
-    st->loss = st->final_loss = st->probe_acc = NAN;
-    snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
-    if (stat(path, &sb) != 0) return -1;
+/* Marks st damaged: st->damaged "NAME: why" (the first damage found is
+ * the one kept; launch_read_status then gives the state and drops the
+ * figures). Returns 0. */
+static int damage(run_status *st, const char *name, const char *why) {
+    if (!st->damaged[0]) snprintf(st->damaged, sizeof st->damaged, "%s: %s", name, why);
+    return 0;
+}
 
-    snprintf(path, sizeof path, "%s/state", run_dir);
-    char *state = launch_read_file(path, NULL);
-    snprintf(st->state, sizeof st->state, "%s", state ? state : "pending");
+/* Why spec_read_file or spec_open_regular refused a file, short (errno) */
+static const char *read_why(char *buf, size_t n, size_t max) {
+    if (errno == EINVAL) return "not a regular file";
+    if (errno == EFBIG) return snprintf(buf, n, "larger than %zu bytes", max), buf;
+    return strerror(errno);
+}
+
+/* run_dir/name's text in *text (NULL when there is none): 0, or -1 when
+ * it is there but cannot be read (st is then damaged). */
+static int run_file(const char *run_dir, const char *name, size_t max, char **text, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], msg[SPEC_ERR_MAX], why[64];
+    snprintf(path, sizeof path, "%s/%s", run_dir, name);
+    if (spec_read_file(path, max, name, text, NULL, msg, sizeof msg) == 0) return 0;
+    if (errno == ENOENT) return 0;
+    return damage(st, name, read_why(why, sizeof why, max)) - 1;
+}
+
+/* The last complete line of metrics.jsonl into line (n bytes): only the
+ * file's last n - 1 bytes are read, as a long run's log is large and one
+ * line is all status shows (a line not ended yet is being written). 1 when
+ * there is one, 0 when not, -1 when the file cannot be read (st damaged). */
+static int metrics_last(const char *run_dir, char *line, size_t n, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], msg[SPEC_ERR_MAX], why[64];
+    off_t size;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    int fd = spec_open_regular(path, &size, msg, sizeof msg);
+    if (fd < 0) return errno == ENOENT ? 0 : damage(st, "metrics.jsonl", read_why(why, sizeof why, 0)) - 1;
+    off_t from = size > (off_t)n - 1 ? size - (off_t)n + 1 : 0;
+    ssize_t k = pread(fd, line, (size_t)(size - from), from);
+    close(fd);
+    if (k < 0) return damage(st, "metrics.jsonl", strerror(errno)) - 1;
+    while (k > 0 && line[k - 1] != '\n') k--; /* the last line ended */
+    if (k == 0) return 0;
+    line[--k] = 0;
+    char *start = memrchr(line, '\n', (size_t)k);
+    if (!start && from > 0)
+        return damage(st, "metrics.jsonl", "its last line is longer than the 65536 bytes read") - 1;
+    memmove(line, start ? start + 1 : line, strlen(start ? start + 1 : line) + 1);
+    return 1;
+}
+
+/* state: "pending" when there is none (a run the launcher has not started) */
+static void read_state(const char *run_dir, run_status *st) {
+    char *state = NULL;
+    snprintf(st->state, sizeof st->state, "pending");
+    if (run_file(run_dir, "state", LAUNCH_SMALL_MAX, &state, st) || !state) return;
+    snprintf(st->state, sizeof st->state, "%s", state);
     st->state[strcspn(st->state, "\n")] = 0;
     free(state);
     /* a local launcher that died leaves "running pid=N" behind */
     int pid;
     if (sscanf(st->state, "running pid=%d", &pid) == 1 && kill(pid, 0) != 0 && errno == ESRCH)
         snprintf(st->state, sizeof st->state, "stale (launcher pid %d is gone)", pid);
+}
 
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    char *m = launch_read_file(path, NULL);
-    if (m) {
-        size_t len = strlen(m);
-        while (len && m[len - 1] == '\n') m[--len] = 0;
-        char *last = strrchr(m, '\n');
-        last = last ? last + 1 : m;
-        double v;
-        if (launch_json_number(last, "step", &v) == 0) st->step = (long long)v;
-        if (launch_json_number(last, "loss", &v) == 0) st->loss = v;
-        free(m);
+/* summary.json's figures; its mtime against the resolved spec's (sb) */
+static void read_summary(const char *run_dir, const struct stat *sb, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], *s = NULL;
+    if (run_file(run_dir, "summary.json", LAUNCH_SMALL_MAX, &s, st) || !s) return;
+    double v;
+    if (launch_json_number(s, "final_loss", &v) != 0) { /* written whole, so damaged since */
+        damage(st, "summary.json", "no final_loss");
+        free(s);
+        return;
     }
+    st->final_loss = v;
+    if (launch_json_number(s, "probe_acc", &v) == 0) st->probe_acc = v;
+    if (launch_json_number(s, "steps", &v) == 0) st->step = (long long)v;
+    char *h = strstr(s, "\"param_hash\": \"");
+    if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
+    /* the trainer alone (no launcher) leaves no state file */
+    if (!strcmp(st->state, "pending")) snprintf(st->state, sizeof st->state, "done");
+    /* a train.minutes cap ended it before its planned steps: its figures
+     * are not a finished schedule's, and the table says so */
+    double planned;
+    if (strstr(s, "\"stop_reason\": \"budget\"") && launch_json_number(s, "planned_steps", &planned) == 0)
+        snprintf(st->state, sizeof st->state, "truncated: train.minutes cap, %lld of %.0f steps", st->step, planned);
+    free(s);
+    /* The trainer writes the resolved spec at its start and summary.json
+     * at its end. A spec newer than the summary was rewritten after the
+     * run finished (as sweeps re-run into their directory once did): the
+     * figures are not that spec's, so none are reported. */
+    struct stat ss;
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
-    char *s = launch_read_file(path, NULL);
-    double fl;
-    if (s && launch_json_number(s, "final_loss", &fl) != 0) { /* written whole, so damaged since */
-        snprintf(st->state, sizeof st->state, "damaged: summary.json has no final_loss");
-        free(s);
-        s = NULL;
+    const struct timespec *a = &sb->st_mtim, *b = &ss.st_mtim;
+    if (stat(path, &ss) == 0 && (a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec))) {
+        snprintf(st->state, sizeof st->state, "inconsistent: spec.resolved.yaml newer than summary.json");
+        st->final_loss = st->probe_acc = NAN;
+        st->param_hash[0] = 0;
     }
-    if (s) {
+}
+
+int launch_read_status(const char *run_dir, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], line[LAUNCH_METRICS_LINE + 1];
+    struct stat sb;
+    memset(st, 0, sizeof *st);
+    st->step = -1;
+    st->loss = st->final_loss = st->probe_acc = NAN;
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
+    if (stat(path, &sb) != 0) return -1;
+    read_state(run_dir, st);
+    if (metrics_last(run_dir, line, sizeof line, st) == 1) {
         double v;
-        if (launch_json_number(s, "final_loss", &v) == 0) st->final_loss = v;
-        if (launch_json_number(s, "probe_acc", &v) == 0) st->probe_acc = v;
-        if (launch_json_number(s, "steps", &v) == 0) st->step = (long long)v;
-        char *h = strstr(s, "\"param_hash\": \"");
-        if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
-        /* the trainer alone (no launcher) leaves no state file */
-        if (!strcmp(st->state, "pending")) snprintf(st->state, sizeof st->state, "done");
-        /* a train.minutes cap ended it before its planned steps: its figures
-         * are not a finished schedule's, and the table says so */
-        double planned;
-        if (strstr(s, "\"stop_reason\": \"budget\"") &&
-            launch_json_number(s, "planned_steps", &planned) == 0)
-            snprintf(st->state, sizeof st->state, "truncated: train.minutes cap, %lld of %.0f steps",
-                     st->step, planned);
-        free(s);
-        /* The trainer writes the resolved spec at its start and summary.json
-         * at its end. A spec newer than the summary was rewritten after the
-         * run finished (as sweeps re-run into their directory once did): the
-         * figures are not that spec's, so none are reported. */
-        struct stat ss;
-        snprintf(path, sizeof path, "%s/summary.json", run_dir);
-        const struct timespec *a = &sb.st_mtim, *b = &ss.st_mtim;
-        if (stat(path, &ss) == 0 && (a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec))) {
-            snprintf(st->state, sizeof st->state, "inconsistent: spec.resolved.yaml newer than summary.json");
-            st->final_loss = st->probe_acc = NAN;
-            st->param_hash[0] = 0;
-        }
+        if (launch_json_number(line, "step", &v) == 0) st->step = (long long)v;
+        if (launch_json_number(line, "loss", &v) == 0) st->loss = v;
+    }
+    read_summary(run_dir, &sb, st);
+    if (st->damaged[0]) { /* none of a damaged run's figures are reported */
+        snprintf(st->state, sizeof st->state, "damaged: %s", st->damaged);
+        st->final_loss = st->probe_acc = NAN;
+        st->param_hash[0] = 0;
     }
     return 0;
 }
@@ -168,8 +221,8 @@ int launch_read_sweep(const char *dir, char ***keys_out, int *nkeys_out, result_
         return -1;
     }
     /* from here dir is a sweep: a points.csv we cannot use is said as such */
-    char *csv = launch_read_file(path, NULL);
-    if (!csv) return snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno)), -2;
+    char *csv;
+    if (spec_read_file(path, LAUNCH_POINTS_MAX, "sweep's points.csv", &csv, NULL, err, errlen)) return -2;
     /* header: point,dir,KEY,...  (keys are spec keys: no commas or quotes) */
     char *save = NULL, *line = strtok_r(csv, "\n", &save);
     char **keys = calloc(SWEEP_MAX_KEYS, sizeof *keys);

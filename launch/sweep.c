@@ -155,10 +155,7 @@ int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
     d->random_count = 1;
     snprintf(d->path, sizeof d->path, "%s", path);
     size_t len;
-    if (!(d->text = launch_read_file(path, &len))) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (spec_read_file(path, SPEC_FILE_MAX, "sweep file", &d->text, &len, err, errlen)) return -1;
     yaml_parser_t p;
     yaml_document_t doc;
     sweep_loader L = {path, &doc, err, errlen};

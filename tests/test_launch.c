@@ -7,6 +7,7 @@
  * size read from a checkpoint's header (issue 16); what a start that came
  * to nothing takes back, and the run.dir a moved run directory resumes in. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,6 +606,33 @@ static void test_json_number(void) {
     CU_ASSERT_EQUAL(launch_json_number(j, "note", &v), -1);
 }
 
+/* the one bounded reader: regular files up to max bytes, else one line */
+static void test_read_bounded(void) {
+    char path[512], err[SPEC_ERR_MAX] = "", *text = NULL, want[600];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/ten", tmpdir);
+    write_text(path, "0123456789");
+    CU_ASSERT(spec_read_file(path, 10, "thing", &text, &len, err, sizeof err) == 0 && len == 10 &&
+              !strcmp(text, "0123456789"));
+    free(text);
+    CU_ASSERT_EQUAL(spec_read_file(path, 9, "thing", &text, &len, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s: larger than 9 bytes; not a thing?", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    CU_ASSERT_PTR_NULL(text);
+    CU_ASSERT_EQUAL(spec_read_file("/dev/zero", 1 << 20, "thing", &text, &len, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "/dev/zero: not a regular file (a device, FIFO or socket may never end)");
+    snprintf(path, sizeof path, "%s/fifo", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+    CU_ASSERT_EQUAL(spec_read_file(path, 1 << 20, "thing", &text, &len, err, sizeof err), -1); /* no hang */
+    CU_ASSERT_EQUAL(errno, EINVAL);
+    unlink(path);
+    CU_ASSERT_EQUAL(spec_read_file(tmpdir, 1 << 20, "thing", &text, &len, err, sizeof err), -1);
+    snprintf(want, sizeof want, "cannot read %s: Is a directory", tmpdir);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    snprintf(path, sizeof path, "%s/none", tmpdir);
+    CU_ASSERT(spec_read_file(path, 1 << 20, "thing", &text, &len, err, sizeof err) == -1 && errno == ENOENT);
+}
+
 static result_row row(int point, const char *v, double loss, double acc, const char *state) {
     result_row r = {.point = point};
     r.values = malloc(sizeof *r.values);
@@ -659,6 +687,7 @@ int main(void) {
         {"moved_dir", test_moved_dir},
         {"locate", test_locate},
         {"json_number", test_json_number},
+        {"read_bounded", test_read_bounded},
         {"results_order_and_csv", test_results_order_and_csv},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));

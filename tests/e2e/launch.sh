@@ -55,8 +55,8 @@ expect_error "failed plot, no plots/ before" 2 "gnuplot failed on $T/pl/plots/cu
 [ -e "$T/pl/plots" ] && bad "a failed plot left $(ls -A "$T/pl/plots" | tr '\n' ' ')" || ok "a failed plot made no plots/"
 cp -r "$T/a" "$T/dm" && printf '{broken' > "$T/dm/summary.json"
 run dmst "$L" status "$T/dm"
-case "$OUT" in "$T/dm: damaged: summary.json has no final_loss"*) ok "status: a damaged summary.json said" ;;
-  *) bad "status of a damaged run: $OUT $ERR" ;; esac
+case "$RC $OUT" in "1 $T/dm: damaged: summary.json: "*) ok "status: a damaged summary.json said, exit 1" ;;
+  *) bad "status of a damaged run: rc $RC: $OUT $ERR" ;; esac
 run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
