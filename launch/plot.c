@@ -385,7 +385,7 @@ int launch_plot(const char *dir, char *err, size_t errlen) {
     char pdir[LAUNCH_PATH_MAX + 16], path[LAUNCH_PATH_MAX + 32];
     struct stat st;
     snprintf(path, sizeof path, "%s/points.csv", dir);
-    int sweep = stat(path, &st) == 0;
+    int sweep = lstat(path, &st) == 0; /* a points.csv that is there, readable or not */
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", dir);
     if (!sweep && stat(path, &st) != 0)
         return snprintf(err, errlen, "%s: neither a run directory nor a sweep directory", dir), -1;

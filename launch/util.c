@@ -245,3 +245,81 @@ int launch_json_number(const char *text, const char *key, double *v) {
     }
     return -1;
 }
+
+/* ---- a JSON syntax check: summary.json must be whole ---- */
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_ws(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+static const char *json_str(const char *p) {
+    if (*p++ != '"') return NULL;
+    for (; *p != '"'; p++) {
+        if ((unsigned char)*p < 0x20) return NULL; /* NUL (the end) included */
+        if (*p != '\\') continue;
+        p++;
+        if (*p == 'u') {
+            for (int i = 1; i <= 4; i++)
+                if (!p[i] || !strchr("0123456789abcdefABCDEF", p[i])) return NULL;
+            p += 4;
+        } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+            return NULL;
+        }
+    }
+    return p + 1;
+}
+
+/* a JSON number, or nan/inf as printf writes a non-finite double */
+static const char *json_num(const char *p) {
+    if (*p == '-') p++;
+    if (!strncmp(p, "nan", 3) || !strncmp(p, "inf", 3)) return p + 3;
+    if (*p < '0' || *p > '9') return NULL;
+    if (*p == '0') p++;
+    else while (*p >= '0' && *p <= '9') p++;
+    if (*p == '.') {
+        if (*++p < '0' || *p > '9') return NULL;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        if (*++p == '+' || *p == '-') p++;
+        if (*p < '0' || *p > '9') return NULL;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return p;
+}
+
+/* an object or array after its opening bracket, through its closing one */
+static const char *json_items(const char *p, char close, int depth) {
+    p = json_ws(p);
+    if (*p == close) return p + 1;
+    for (;;) {
+        if (close == '}') {
+            if (!(p = json_str(p))) return NULL;
+            p = json_ws(p);
+            if (*p++ != ':') return NULL;
+        }
+        if (!(p = json_value(json_ws(p), depth + 1))) return NULL;
+        p = json_ws(p);
+        if (*p == close) return p + 1;
+        if (*p++ != ',') return NULL;
+        p = json_ws(p);
+    }
+}
+
+static const char *json_value(const char *p, int depth) {
+    if (depth > 64) return NULL;
+    if (*p == '{' || *p == '[') return json_items(p + 1, *p == '{' ? '}' : ']', depth);
+    if (*p == '"') return json_str(p);
+    for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
+        if (!strncmp(p, w, strlen(w))) return p + strlen(w);
+    return json_num(p);
+}
+
+int launch_json_object(const char *text) {
+    const char *p = json_ws(text);
+    if (*p != '{' || !(p = json_value(p, 0))) return -1;
+    return *json_ws(p) ? -1 : 0;
+}

@@ -606,6 +606,27 @@ static void test_json_number(void) {
     CU_ASSERT_EQUAL(launch_json_number(j, "note", &v), -1);
 }
 
+/* summary.json must be one whole JSON object: every cut of a good one fails */
+static void test_json_object(void) {
+    const char *good = "{\n  \"final_loss\": 0.25,\n  \"probe_acc\": -1,\n  \"x\": [1, 2.5e-3, -0.0, true, null],\n"
+                       "  \"s\": \"a\\\"b\\u00e9\",\n  \"nested\": {\"k\": nan, \"l\": -inf}\n}\n";
+    CU_ASSERT_EQUAL(launch_json_object(good), 0);
+    char cut[256];
+    size_t n = strlen(good), fails = 0;
+    for (size_t k = 0; k + 1 < n; k++) { /* all but the trailing newline */
+        snprintf(cut, sizeof cut, "%.*s", (int)k, good);
+        fails += launch_json_object(cut) != 0;
+    }
+    CU_ASSERT_EQUAL(fails, n - 1);
+    static const char *const bad[] = {"[1]", "{} {}", "{\"a\" 1}", "{\"a\": 01}", "{\"a\": 1,}", "{\"a\": .5}",
+                                      "{\"a\": \"\\x\"}", "{\"a\": tru}", "{'a': 1}", "{\"a\": 1e}"};
+    for (size_t i = 0; i < COUNT(bad); i++) {
+        int rc = launch_json_object(bad[i]);
+        if (rc == 0) fprintf(stderr, "\n  accepted: %s\n", bad[i]);
+        CU_ASSERT_EQUAL(rc, -1);
+    }
+}
+
 /* the one bounded reader: regular files up to max bytes, else one line */
 static void test_read_bounded(void) {
     char path[512], err[SPEC_ERR_MAX] = "", *text = NULL, want[600];
@@ -688,6 +709,7 @@ int main(void) {
         {"locate", test_locate},
         {"json_number", test_json_number},
         {"read_bounded", test_read_bounded},
+        {"json_object", test_json_object},
         {"results_order_and_csv", test_results_order_and_csv},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));

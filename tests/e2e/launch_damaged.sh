@@ -78,4 +78,56 @@ for c in status results plot; do
   expect_error "$c: points.csv a link to /dev/zero" 2 "sz/points.csv: not a regular file"
 done
 
+# ---- 2. damaged sweep records and points
+# points.csv must be the points sweep.yaml gives, line for line
+pts() { # DESC LINE FOUND: points.csv (made by the commands on stdin) refused at LINE
+  fresh sw sd; bash -c "$(cat)"
+  for c in status results plot; do
+    run pts "$L" $c sd
+    expect_error "$c: $1" 2 "sd/points.csv:$2: found $3 where sd/sweep.yaml (3 points) gives"
+  done
+  [ -e sd/results.csv ] || [ -e sd/plots ] && bad "$1: written beside it" || ok "$1: nothing written"
+}
+pts "points.csv cut at a line boundary" 4 "the end of the file" <<<'head -3 sw/points.csv >sd/points.csv'
+pts "a row cut mid-line" 3 "'1,point-0' (cut short: no newline)" \
+  <<<'printf "point,dir,optim.lr\n0,point-000,0.001\n1,point-0" >sd/points.csv'
+pts "a row naming ../../runs/a" 3 "'1,../../runs/a,0.002'" <<<'sed -i "s|^1,point-001|1,../../runs/a|" sd/points.csv'
+pts "a duplicate row" 3 "'0,point-000,0.001'" <<<'sed -n "1,2p;2p;3,4p" sw/points.csv >sd/points.csv'
+pts "an extra column" 2 "'0,point-000,0.001,x'" <<<'sed -i "2s/\$/,x/" sd/points.csv'
+pts "another value" 4 "'2,point-002,0.004'" <<<'sed -i "4s/0.003/0.004/" sd/points.csv'
+fresh sw sd; rm sd/sweep.yaml
+run nosw "$L" results sd
+expect_error "results: the sweep's sweep.yaml gone" 2 "cannot open sd/sweep.yaml" "the record of the sweep in sd"
+# one damaged point among others: listed as such, the others as they are, exit 1
+dmg() { # DESC WHY: point-001 damaged by the commands on stdin
+  fresh sw sd; bash -c "$(cat)"
+  run st "$L" status sd
+  [ "$(printf '%s\n' "$OUT" | grep -c ': done, ')" = 2 ] && case "$OUT" in *"point-001: damaged: $2"*) true ;; *) false ;; esac \
+    && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 3 points done" ] && ok "status lists $1 and the others" \
+    || bad "status, $1: $OUT"
+  expect_error "status: $1" 1 "sd/point-001/$2" "1 of 3 points damaged"
+  run res "$L" results sd
+  case "$(printf '%s\n' "$OUT" | tail -1 | sed 's/  */ /g')" in "1 0.00"[25]" - - 10 damaged: $2"*) true ;; *) false ;; esac \
+    && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 2 ] && ok "results ranks $1 last, without figures" \
+    || bad "results, $1: $OUT"
+  expect_error "results: $1" 1 "sd/point-001/$2" "1 of 3 points damaged"
+}
+dmg "a summary.json cut before probe_acc" "summary.json: not a whole JSON object" \
+  <<<'head -n 3 sw/point-001/summary.json >sd/point-001/summary.json'
+dmg "a summary.json without probe_acc" "summary.json: no probe_acc" \
+  <<<'sed -i "/probe_acc/d" sd/point-001/summary.json'
+dmg "a point whose spec holds another value" "spec.resolved.yaml: optim.lr is 0.005, the sweep's point has 0.002" \
+  <<<'sed -i "s/^  lr: 0.002$/  lr: 0.005/" sd/point-001/spec.resolved.yaml'
+fresh sw sd; rm -r sd/point-001
+run st "$L" status sd
+expect_error "status: a point's directory gone" 1 "sd/point-001/spec.resolved.yaml: missing" "1 of 3 points damaged"
+fresh sw sd; touch -d '+1 minute' sd/point-001/spec.resolved.yaml
+run res "$L" results sd
+expect_error "results: a spec newer than its summary" 1 "1 point is inconsistent"
+fresh sw/point-001 r; printf '{"final_loss": 0.5, "probe_acc": 0.7, "steps": 10,' >r/summary.json
+run st "$L" status r
+expect_error "status of a run: a summary.json cut short" 1 "r/summary.json: not a whole JSON object"
+[ "$OUT" = "r: damaged: summary.json: not a whole JSON object (cut short?), step 10, loss 0.0020" ] \
+  && ok "status: the run damaged, no figures" || bad "status: $OUT"
+
 finish
