@@ -347,6 +347,11 @@ void launch_oom(void) __attribute__((noreturn));
 /* Formats a one-line message into err; returns -1 (for `return launch_errf(...)`). */
 int launch_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int launch_mkdirs(const char *path, char *err, size_t errlen);
+/* What launch_mkdirs(dir) would do, checked without creating anything (a
+ * dry run refuses what the real one would): dir is a directory, or its
+ * nearest existing ancestor is one we may write into. 0, or -1 + err
+ * "WHAT DIR: P is not a directory" / "WHAT DIR: cannot create it in P: why". */
+int launch_dir_creatable(const char *what, const char *dir, char *err, size_t errlen);
 /* Writes text to path atomically (temp file, fsync, rename). */
 int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen);
 /* Files are read with spec_read_file (spec.h): regular files only, each

@@ -133,27 +133,6 @@ static int positive(const char *flag, const char *v, int min, int *out, char *er
     return 0;
 }
 
-/* dir exists as a directory, or the mkdir -p that makes it could: its
- * nearest existing ancestor is a directory we may write into. 0 or -1. */
-static int dir_creatable(const char *dir, char *err, size_t errlen) {
-    char p[LAUNCH_PATH_MAX];
-    snprintf(p, sizeof p, "%s", dir);
-    for (;;) {
-        struct stat st;
-        if (stat(p, &st) == 0) {
-            if (!S_ISDIR(st.st_mode))
-                return snprintf(err, errlen, "run.dir %s: %s is not a directory", dir, p), -1;
-            if (strcmp(p, dir) && access(p, W_OK | X_OK) != 0)
-                return snprintf(err, errlen, "run.dir %s: cannot create it in %s: %s", dir, p, strerror(errno)), -1;
-            return 0;
-        }
-        char *slash = strrchr(p, '/');
-        if (!slash) return 0; /* relative: the current directory's */
-        if (slash == p) return 0; /* under / */
-        *slash = '\0';
-    }
-}
-
 /* --np N is --set parallel.ranks=N; a --set parallel.ranks that says
  * otherwise is refused rather than silently overridden. 0 or -1 + err. */
 static int np_agrees(const args *a, int ranks, char *err, size_t errlen) {
@@ -196,7 +175,7 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         return 2;
     }
     /* what the real run would refuse, the dry run refuses too (both read-only) */
-    if (launch_check_existing(&ls, err, errlen) || dir_creatable(ls.spec.run_dir, err, errlen)) {
+    if (launch_check_existing(&ls, err, errlen) || launch_dir_creatable("run.dir", ls.spec.run_dir, err, errlen)) {
         launch_spec_free(&ls);
         return 2;
     }

@@ -45,14 +45,16 @@ static const char *scalar(const yaml_node_t *n) {
     return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-/* key must be a spec key and value must be valid for it */
+/* key must be a spec key and value must be valid for it; canon (may be
+ * NULL) gets the value as the spec holds it (0.001 and 1e-3 alike) */
 static int check_value(sweep_loader *L, const yaml_node_t *vn, const char *where, const char *key,
-                       const char *value) {
+                       const char *value, char *canon, size_t n) {
     jepa_spec s;
     char a[SPEC_STR_MAX + 160], e[SPEC_ERR_MAX];
     spec_defaults(&s);
     snprintf(a, sizeof a, "%s=%s", key, value);
     if (spec_set(&s, a, e, sizeof e)) return at(L, vn, where, "%s", e);
+    if (canon && spec_get(&s, key, canon, n)) snprintf(canon, n, "%s", value);
     return 0;
 }
 
@@ -70,14 +72,25 @@ static int parse_num(const char *t, double *v) {
     return (end == t || *end || errno || !isfinite(*v)) ? -1 : 0;
 }
 
-static int load_axis_values(sweep_loader *L, sweep_axis *ax, const yaml_node_t *seq, const char *where) {
+/* A list of values (a grid key's, or choice's). A grid list may not hold a
+ * value twice: its points would be the same run twice. */
+static int load_axis_values(sweep_loader *L, sweep_axis *ax, const yaml_node_t *seq, const char *where, int unique) {
+    static char canon[SWEEP_MAX_VALUES][SPEC_STR_MAX]; /* not reentrant; 32 KB off the stack */
+    int line[SWEEP_MAX_VALUES], col[SWEEP_MAX_VALUES];
     if (seq->type != YAML_SEQUENCE_NODE) return at(L, seq, where, "expected a list of values");
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
         const yaml_node_t *v = node(L, *it);
+        int i = ax->nvalues;
         if (!scalar(v)) return at(L, v, where, "expected a scalar value");
-        if (ax->nvalues == SWEEP_MAX_VALUES) return at(L, v, where, "more than %d values", SWEEP_MAX_VALUES);
-        if (check_value(L, v, where, ax->key, scalar(v))) return -1;
-        ax->values[ax->nvalues++] = strdup(scalar(v));
+        if (i == SWEEP_MAX_VALUES) return at(L, v, where, "more than %d values", SWEEP_MAX_VALUES);
+        if (check_value(L, v, where, ax->key, scalar(v), canon[i], sizeof canon[i])) return -1;
+        line[i] = (int)v->start_mark.line + 1;
+        col[i] = (int)v->start_mark.column + 1;
+        for (int j = 0; unique && j < i; j++)
+            if (!strcmp(canon[i], canon[j]))
+                return at(L, v, where, "%s is listed twice (also at %d:%d): those points would be the same run",
+                          scalar(v), line[j], col[j]);
+        if (!(ax->values[ax->nvalues++] = strdup(scalar(v)))) launch_oom();
     }
     if (ax->nvalues == 0) return at(L, seq, where, "the list is empty");
     return 0;
@@ -125,7 +138,7 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
                               scalar(dn) ? scalar(dn) : "?");
                 ax->dist = (sweep_dist)which;
                 if (ax->dist == SWEEP_CHOICE) {
-                    if (load_axis_values(L, ax, args, where)) return -1;
+                    if (load_axis_values(L, ax, args, where, 0)) return -1;
                     continue;
                 }
                 if (args->type != YAML_SEQUENCE_NODE || args->data.sequence.items.top - args->data.sequence.items.start != 2)
@@ -139,7 +152,8 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
                 if (ax->dist == SWEEP_INT_UNIFORM && (ax->lo != floor(ax->lo) || ax->hi != floor(ax->hi)))
                     return at(L, args, where, "int_uniform needs integer bounds");
                 /* both ends must be valid values of the key */
-                if (check_value(L, a, where, ax->key, scalar(a)) || check_value(L, b, where, ax->key, scalar(b)))
+                if (check_value(L, a, where, ax->key, scalar(a), NULL, 0) ||
+                    check_value(L, b, where, ax->key, scalar(b), NULL, 0))
                     return -1;
             }
         } else {
@@ -161,7 +175,7 @@ static int load_sets(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
         if (!scalar(kk) || !is_spec_key(scalar(kk))) return at(L, kk, where, "not a spec key");
         if (!scalar(vv)) return at(L, vv, where, "expected a scalar value");
         if (d->nsets == LAUNCH_MAX_SETS) return at(L, kk, where, "too many keys");
-        if (check_value(L, vv, where, scalar(kk), scalar(vv))) return -1;
+        if (check_value(L, vv, where, scalar(kk), scalar(vv), NULL, 0)) return -1;
         if (asprintf(&d->sets[d->nsets++], "%s=%s", scalar(kk), scalar(vv)) < 0) launch_oom();
     }
     return 0;
@@ -180,7 +194,7 @@ static int load_grid(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
         snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
         ax->line = (int)kk->start_mark.line + 1;
         ax->col = (int)kk->start_mark.column + 1;
-        if (load_axis_values(L, ax, node(L, q->value), where)) return -1;
+        if (load_axis_values(L, ax, node(L, q->value), where, 1)) return -1;
     }
     return 0;
 }
@@ -426,6 +440,38 @@ static int existing_points(const sweep_def *d, const launch_spec *specs, int n, 
     return rc;
 }
 
+/* A point whose spec does not load: when one of its varied values is
+ * refused on its own (a uniform draw 2.38702 for an integer key), the error
+ * points at that key's line in the sweep file. */
+static void point_error(const sweep_def *d, int i, char *const *vals, const char *msg, char *err, size_t errlen) {
+    for (int k = 0; k < d->ngrid + d->nrandom; k++) {
+        const sweep_axis *ax = k < d->ngrid ? &d->grid[k] : &d->random[k - d->ngrid];
+        char why[SPEC_ERR_MAX];
+        jepa_spec s;
+        spec_defaults(&s);
+        if (!vals[k] || spec_set(&s, vals[k], why, sizeof why) == 0) continue;
+        int frac = k >= d->ngrid && (ax->dist == SWEEP_UNIFORM || ax->dist == SWEEP_LOG_UNIFORM);
+        snprintf(err, errlen, "%s:%d:%d: %s.%s: point %d: %s%s", d->path, ax->line, ax->col,
+                 k < d->ngrid ? "grid" : "random.keys", ax->key, i, why,
+                 frac ? " (uniform and log_uniform draw fractions; int_uniform draws integers)" : "");
+        return;
+    }
+    snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
+}
+
+/* dir, and each new point's directory, can be made: checked before
+ * anything is written, and by a dry run, which refuses what the run would */
+static int dirs_creatable(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
+                          char *err, size_t errlen) {
+    char msg[SPEC_ERR_MAX];
+    if (launch_dir_creatable("dir", d->dir, msg, sizeof msg))
+        return launch_errf(err, errlen, "%s:%d:%d: %s", d->path, d->dir_line, d->dir_col, msg);
+    for (int i = 0; i < n; i++)
+        if (have[i] == SWEEP_POINT_NEW && launch_dir_creatable("run.dir", specs[i].spec.run_dir, msg, sizeof msg))
+            return launch_errf(err, errlen, "%s: point %d: %s", d->path, i, msg);
+    return 0;
+}
+
 int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs_out, sweep_point_state **have_out,
                   char *err, size_t errlen) {
     int n = sweep_npoints(d), nk = d->ngrid + d->nrandom;
@@ -447,9 +493,10 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         rc = launch_spec_load(&specs[i], d->base, sets, ns, msg, sizeof msg);
         if (!rc && check) rc = launch_spec_check(&specs[i], check, msg, sizeof msg);
         specs[i].nsets = 0; /* the sets' storage does not outlive this loop */
-        if (rc) snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
+        if (rc) point_error(d, i, vals + (size_t)i * nk, msg, err, errlen);
     }
     if (!rc) rc = existing_points(d, specs, n, have, err, errlen);
+    if (!rc) rc = dirs_creatable(d, specs, have, n, err, errlen);
     for (int i = 0; i < n && !rc && dry_run; i++) {
         printf("point-%03d", i);
         for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);

@@ -144,6 +144,23 @@ int launch_mkdirs(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
+int launch_dir_creatable(const char *what, const char *dir, char *err, size_t errlen) {
+    char p[LAUNCH_PATH_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) return launch_errf(err, errlen, "%s %s: %s is not a directory", what, dir, p);
+            if (strcmp(p, dir) && access(p, W_OK | X_OK) != 0)
+                return launch_errf(err, errlen, "%s %s: cannot create it in %s: %s", what, dir, p, strerror(errno));
+            return 0;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p) return 0; /* relative: the current directory's; or under / */
+        *slash = '\0';
+    }
+}
+
 int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen) {
     char tmp[LAUNCH_PATH_MAX + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);

@@ -147,6 +147,9 @@ static void test_sweep_errors(void) {
         {"set: {optim.lr: 0.1}\ngrid: {optim.lr: [0.1, 0.2]}\n", "optim.lr is both in set and varied"},
         {"grid: {run.dir: [/tmp/a, /tmp/b]}\n", "run.dir cannot be varied: each point runs in DIR/point-NNN"},
         {"set: {run.dir: /tmp/a}\n", "set.run.dir: each point runs in DIR/point-NNN"},
+        {"grid:\n  optim.lr: [0.001, 2e-3, 1e-3]\n",
+         "sweep.yaml:4:27: grid.optim.lr: 1e-3 is listed twice (also at 4:14): those points would be the same run"},
+        {"grid:\n  loss.type: [l2, smooth_l1, l2]\n", "sweep.yaml:4:30: grid.loss.type: l2 is listed twice (also at 4:15)"},
     };
     for (size_t i = 0; i < COUNT(rows); i++) {
         sweep_def d;

@@ -130,4 +130,29 @@ expect_error "status of a run: a summary.json cut short" 1 "r/summary.json: not 
 [ "$OUT" = "r: damaged: summary.json: not a whole JSON object (cut short?), step 10, loss 0.0020" ] \
   && ok "status: the run damaged, no figures" || bad "status: $OUT"
 
+# ---- 3. sweep --dry-run refuses what the sweep would, at the line
+: >afile
+printf 'base: base.yaml\ndir: afile\ngrid:\n  optim.lr: [0.001, 0.002]\n' >sf.yaml
+for dry in --dry-run ""; do
+  run sf "$L" sweep sf.yaml $dry
+  expect_error "sweep ${dry:-(real)}: dir an existing file" 2 "sf.yaml:2:6: dir afile: afile is not a directory"
+  [ -z "$OUT" ] && ok "sweep ${dry:-(real)}: no point listed" || bad "sweep $dry listed: $OUT"
+done
+mkdir pf && : >pf/point-001
+printf 'base: base.yaml\ndir: pf\ngrid:\n  optim.lr: [0.001, 0.002]\n' >pf.yaml
+for dry in --dry-run ""; do
+  run pf "$L" sweep pf.yaml $dry
+  expect_error "sweep ${dry:-(real)}: a point's directory an existing file" 2 \
+    "pf.yaml: point 1: run.dir pf/point-001: pf/point-001 is not a directory"
+done
+[ "$(ls pf)" = point-001 ] && ok "the real sweep wrote nothing (no sweep.yaml, no point-000)" || bad "pf holds: $(ls pf)"
+printf 'base: base.yaml\ndir: su\nrandom:\n  count: 2\n  keys:\n    model.depth: {uniform: [2, 4]}\n' >su.yaml
+run su "$L" sweep su.yaml --dry-run
+expect_error "a uniform draw for an integer key: at its line" 2 "su.yaml:6:5: random.keys.model.depth: point 0: " \
+  "expected an integer" "int_uniform draws integers"
+printf 'base: base.yaml\ndir: sd2\ngrid:\n  optim.lr: [0.001, 0.002, 1e-3]\n' >dup.yaml
+run dup "$L" sweep dup.yaml --dry-run
+expect_error "a grid value listed twice" 2 "dup.yaml:4:28: grid.optim.lr: 1e-3 is listed twice (also at 4:14)"
+[ -e sd2 ] || [ -e su ] || [ -e afile/point-000 ] && bad "a refused sweep made its dir" || ok "refused sweeps made no dir"
+
 finish
