@@ -7,7 +7,6 @@
 #include "spec.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -15,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 /* Stays on under NDEBUG: a table that contradicts itself is a build bug. */
@@ -489,71 +487,6 @@ static int load_buffer(jepa_spec *s, const char *text, size_t len, const char *n
 
 int spec_load_string(jepa_spec *s, const char *yaml, const char *name, char *err, size_t errlen) {
     return load_buffer(s, yaml, strlen(yaml), name, err, errlen);
-}
-
-/* fail(), then errno = e: the callers tell a missing file (ENOENT) from a bad one */
-static int fail_errno(int e, char *err, size_t errlen, const char *fmt, const char *path, const char *why) {
-    fail(err, errlen, fmt, path, why);
-    errno = e;
-    return -1;
-}
-
-int spec_open_regular(const char *path, off_t *size, char *err, size_t errlen) {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer before we refuse it */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), e = errno;
-    struct stat st;
-    if (fd < 0) return fail_errno(e, err, errlen, "cannot open %s: %s", path, strerror(e));
-    e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : 0;
-    if (e) {
-        close(fd);
-        if (e != EINVAL) return fail_errno(e, err, errlen, "cannot read %s: %s", path, strerror(e));
-        return fail_errno(e, err, errlen, "%s: %s", path, "not a regular file (a device, FIFO or socket may never end)");
-    }
-    *size = st.st_size;
-    return fd;
-}
-
-int spec_read_file(const char *path, size_t max, const char *what, char **text, size_t *len, char *err,
-                   size_t errlen) {
-    char big[64];
-    off_t size;
-    int fd = spec_open_regular(path, &size, err, errlen);
-    *text = NULL;
-    if (fd < 0) return -1;
-    snprintf(big, sizeof big, "%zu", max);
-    if ((uintmax_t)size > max) {
-        close(fd);
-        fail(err, errlen, "%s: larger than %s bytes; not a %s?", path, big, what);
-        return errno = EFBIG, -1;
-    }
-    size_t cap = (size_t)size + 1, n = 0;
-    char *buf = malloc(cap + 1);
-    ssize_t k = 1;
-    /* a file that grows while read is read to max + 1 bytes at most */
-    while (buf && k > 0 && n <= max) {
-        if (n == cap) {
-            cap = cap > max / 2 ? max + 1 : cap * 2;
-            char *b = realloc(buf, cap + 1);
-            if (!b) break;
-            buf = b;
-        }
-        k = read(fd, buf + n, cap - n);
-        if (k < 0 && errno == EINTR) k = 1;
-        else if (k > 0) n += (size_t)k;
-    }
-    int e = k < 0 ? errno : 0;
-    close(fd);
-    if (buf && !e && n <= max && k == 0) {
-        buf[n] = 0;
-        *text = buf;
-        if (len) *len = n;
-        return 0;
-    }
-    free(buf);
-    if (e) return fail_errno(e, err, errlen, "cannot read %s: %s", path, strerror(e));
-    if (n <= max) return fail_errno(ENOMEM, err, errlen, "%s: %s", path, "out of memory");
-    fail(err, errlen, "%s: larger than %s bytes; not a %s?", path, big, what);
-    return errno = EFBIG, -1;
 }
 
 int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen) {
