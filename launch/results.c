@@ -295,8 +295,7 @@ static void read_point(const char *dir, const sweep_def *d, const jepa_spec *def
         const char *key = k < d->ngrid ? d->grid[k].key : d->random[k - d->ngrid].key;
         int have = ok && spec_get(&s, key, got, sizeof got) == 0;
         if (!(r->values[k] = strdup(have ? got : "?"))) launch_oom();
-        t = *def;
-        if (have && !why[0] && vals[k] && spec_set(&t, vals[k], e, sizeof e) == 0 &&
+        if (have && !why[0] && vals[k] && (t = *def, spec_set(&t, vals[k], e, sizeof e) == 0) &&
             spec_get(&t, key, want, sizeof want) == 0 && strcmp(got, want) != 0)
             snprintf(why, sizeof why, "spec.resolved.yaml: %.40s is %.24s, the sweep's point has %.24s", key, got,
                      want);
