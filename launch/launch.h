@@ -216,6 +216,7 @@ typedef struct {
     char *values[SWEEP_MAX_VALUES];    /* owned text */
     sweep_dist dist;                   /* random keys */
     double lo, hi;
+    int line, col;                     /* the key in the sweep file (1-based) */
 } sweep_axis;
 
 typedef struct {
@@ -223,6 +224,7 @@ typedef struct {
     char *text;                 /* its exact bytes */
     char base[LAUNCH_PATH_MAX]; /* base spec */
     char dir[LAUNCH_PATH_MAX];  /* sweep directory; points in dir/point-NNN */
+    int dir_line, dir_col;      /* dir's value in the file */
     int parallel;               /* points run at once (local) or array limit (Slurm; 0: none) */
     int nsets;
     char *sets[LAUNCH_MAX_SETS]; /* "key=value" applied to every point, owned */
@@ -232,7 +234,11 @@ typedef struct {
     int random_count;
 } sweep_def;
 
-/* Parses a sweep file (see docs/launch.md, "Sweeps"). 0, or -1 + FILE:LINE:COL err. */
+/* Parses a sweep file (see docs/launch.md, "Sweeps"); sweep_read looks at
+ * nothing but the file (to read back DIR/sweep.yaml from anywhere),
+ * sweep_load also refuses a dir that is a run directory. Call sweep_free
+ * after either. 0, or -1 + FILE:LINE:COL err. */
+int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen);
 int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen);
 void sweep_free(sweep_def *d);
 /* Points: grid product (1 without a grid) x random.count (1 without). */
@@ -241,6 +247,11 @@ int sweep_npoints(const sweep_def *d);
  * by the caller, free each); returns how many. Random draws depend only on
  * (random.seed, i, key), so a sweep expands the same way every time. */
 int sweep_point(const sweep_def *d, int i, char **out);
+/* The sweep's points.csv, as sweep_prepare writes it into DIR: the header
+ * "point,dir,KEY..." (grid keys, then random keys), then for each point
+ * "I,point-III,VALUE..." (values with a comma, quote or newline quoted as
+ * CSV). A points.csv is read back by comparing it with this text. */
+void sweep_points_csv(FILE *f, const sweep_def *d);
 /* What a point's directory held before this sweep ran (sweep_prepare). */
 typedef enum {
     SWEEP_POINT_NEW,        /* nothing: prepared and run */
@@ -271,7 +282,8 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
 /* ---- progress and results (results.c) ---- */
 
 typedef struct {
-    char state[64];        /* done, failed, running, submitted, pending, ... */
+    char state[192];       /* done, failed, running, submitted, pending, damaged: ..., ... */
+    char damaged[160];     /* "" or "FILE: what is wrong" (FILE in the run directory) */
     long long step;        /* last logged step; -1: none */
     double loss;           /* last logged loss */
     double final_loss;     /* summary.json, or NAN */
@@ -279,10 +291,18 @@ typedef struct {
     char param_hash[32];
 } run_status;
 
-/* Reads run_dir/{state, metrics.jsonl, summary.json}. 0, or -1 if the
- * directory holds no run (no spec.resolved.yaml). */
+/* Reads run_dir/{state, metrics.jsonl, summary.json}: state and
+ * summary.json whole (LAUNCH_SMALL_MAX), metrics.jsonl's last complete
+ * line within its last LAUNCH_METRICS_LINE bytes. A file there that
+ * cannot be read (not a regular file, too large) or that is damaged leaves
+ * st->damaged saying which and why, the state "damaged: ..." and no
+ * figures. 0, or -1 if the directory holds no run (no spec.resolved.yaml). */
 int launch_read_status(const char *run_dir, run_status *st);
 
+/* Whether text is one whole JSON object and nothing else (whitespace
+ * aside); numbers may also be nan/inf, as printf writes them. A summary.json
+ * cut short fails it. 0, or -1. */
+int launch_json_object(const char *text);
 /* A number from a flat JSON object in text ("key": N). 0, or -1. */
 int launch_json_number(const char *text, const char *key, double *v);
 
@@ -297,10 +317,17 @@ typedef struct {
 void launch_sort_results(result_row *rows, int n);
 /* Table (aligned text) and CSV of rows with the varied keys as columns. */
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv);
-/* Reads a sweep dir (points.csv names the keys and points) into rows.
- * Returns the number of rows; -1 + err when dir holds no points.csv (not a
- * sweep); -2 + err naming the file when points.csv is empty, lacks its
- * header or lists no point. Caller frees with launch_free_results. */
+/* Reads a sweep dir into rows, one per point in order, with the varied
+ * keys (grid, then random). points.csv must be exactly what
+ * sweep_points_csv writes for the sweep in dir/sweep.yaml (read with
+ * sweep_read). Each row's status is launch_read_status's, and damaged too
+ * (st.damaged) when the point holds no run or its resolved spec does not
+ * load or differs from the sweep's values; its values are the resolved
+ * spec's. Returns the number of rows; -1 + err when dir holds no
+ * points.csv (not a sweep); -2 + err naming the file (and line) when
+ * points.csv cannot be read, is empty, lacks its header, lists no point or
+ * is not the sweep's points, or sweep.yaml does not read. Caller frees
+ * with launch_free_results. */
 int launch_read_sweep(const char *dir, char ***keys, int *nkeys, result_row **rows, char *err, size_t errlen);
 void launch_free_results(char **keys, int nkeys, result_row *rows, int n);
 
@@ -320,10 +347,19 @@ void launch_oom(void) __attribute__((noreturn));
 /* Formats a one-line message into err; returns -1 (for `return launch_errf(...)`). */
 int launch_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int launch_mkdirs(const char *path, char *err, size_t errlen);
+/* What launch_mkdirs(dir) would do, checked without creating anything (a
+ * dry run refuses what the real one would): dir is a directory, or its
+ * nearest existing ancestor is one we may write into. 0, or -1 + err
+ * "WHAT DIR: P is not a directory" / "WHAT DIR: cannot create it in P: why". */
+int launch_dir_creatable(const char *what, const char *dir, char *err, size_t errlen);
 /* Writes text to path atomically (temp file, fsync, rename). */
 int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen);
-/* The whole file, NUL-terminated (caller frees); NULL on error (errno). */
-char *launch_read_file(const char *path, size_t *len);
+/* Files are read with spec_read_file (spec.h): regular files only, each
+ * kind up to a limit. Run specs, sweep files and batch scripts:
+ * SPEC_FILE_MAX (1 MiB); and a run's and a sweep's own files: */
+#define LAUNCH_SMALL_MAX ((size_t)64 << 10)    /* state, summary.json (the trainer writes < 4 KiB) */
+#define LAUNCH_POINTS_MAX ((size_t)16 << 20)   /* points.csv: 10000 points, 1.6 KB each */
+#define LAUNCH_METRICS_LINE ((size_t)64 << 10) /* a metrics.jsonl line (about 300 bytes) */
 /* Writes one line to run_dir/state (what status reports). */
 void launch_set_state(const char *run_dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends a timestamped line to run_dir/launch.log. */

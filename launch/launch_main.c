@@ -133,27 +133,6 @@ static int positive(const char *flag, const char *v, int min, int *out, char *er
     return 0;
 }
 
-/* dir exists as a directory, or the mkdir -p that makes it could: its
- * nearest existing ancestor is a directory we may write into. 0 or -1. */
-static int dir_creatable(const char *dir, char *err, size_t errlen) {
-    char p[LAUNCH_PATH_MAX];
-    snprintf(p, sizeof p, "%s", dir);
-    for (;;) {
-        struct stat st;
-        if (stat(p, &st) == 0) {
-            if (!S_ISDIR(st.st_mode))
-                return snprintf(err, errlen, "run.dir %s: %s is not a directory", dir, p), -1;
-            if (strcmp(p, dir) && access(p, W_OK | X_OK) != 0)
-                return snprintf(err, errlen, "run.dir %s: cannot create it in %s: %s", dir, p, strerror(errno)), -1;
-            return 0;
-        }
-        char *slash = strrchr(p, '/');
-        if (!slash) return 0; /* relative: the current directory's */
-        if (slash == p) return 0; /* under / */
-        *slash = '\0';
-    }
-}
-
 /* --np N is --set parallel.ranks=N; a --set parallel.ranks that says
  * otherwise is refused rather than silently overridden. 0 or -1 + err. */
 static int np_agrees(const args *a, int ranks, char *err, size_t errlen) {
@@ -196,7 +175,7 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         return 2;
     }
     /* what the real run would refuse, the dry run refuses too (both read-only) */
-    if (launch_check_existing(&ls, err, errlen) || dir_creatable(ls.spec.run_dir, err, errlen)) {
+    if (launch_check_existing(&ls, err, errlen) || launch_dir_creatable("run.dir", ls.spec.run_dir, err, errlen)) {
         launch_spec_free(&ls);
         return 2;
     }
@@ -370,8 +349,9 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
     rc = launch_prepare_dir(&ls, err, errlen);
     if (rc == 0) rc = write_script(script, &ls.spec, &a->o, &dir, 1, 0, err, errlen);
     if (rc == 0 && a->dry_run) {
-        char *text = launch_read_file(script, NULL);
-        if (text) fputs(text, stdout);
+        char *text;
+        rc = spec_read_file(script, SPEC_FILE_MAX, "batch script", &text, NULL, err, errlen);
+        if (rc == 0) fputs(text, stdout);
         free(text);
     } else if (rc == 0) {
         launch_set_state(dir, "submitted");
@@ -449,6 +429,19 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
     return rc < 0 ? 2 : rc;
 }
 
+/* The points (or the run, n 1 and no name) a table showed as damaged, in
+ * one line naming the first one's file: 1, or 0 when none is. */
+static int damaged(const char *dir, int sweep, const result_row *rows, int n, char *err, size_t errlen) {
+    int bad = 0, first = -1;
+    for (int i = 0; i < n; i++)
+        if (rows[i].st.damaged[0] && bad++ == 0) first = i;
+    if (!bad) return 0;
+    if (!sweep) return launch_errf(err, errlen, "%s/%s", dir, rows[first].st.damaged), 1;
+    launch_errf(err, errlen, "%s/point-%03d/%s (%d of %d points damaged; the table lists every point)", dir,
+                rows[first].point, rows[first].st.damaged, bad, n);
+    return 1;
+}
+
 static int cmd_results(const args *a, char *err, size_t errlen) {
     const char *dir = a->pos[0];
     char **keys;
@@ -461,7 +454,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
         if (launch_read_status(dir, &r.st))
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
         launch_print_results(stdout, NULL, 0, &r, 1, 0);
-        return 0;
+        return damaged(dir, 0, &r, 1, err, errlen);
     }
     launch_sort_results(rows, n);
     launch_print_results(stdout, (const char *const *)keys, nkeys, rows, n, 0);
@@ -475,6 +468,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
                          "%s: %d point%s inconsistent (spec.resolved.yaml rewritten after the run finished): "
                          "no figures reported for %s",
                          dir, bad, bad == 1 ? " is" : "s are", bad == 1 ? "it" : "them");
+    if (damaged(dir, 1, rows, n, err, errlen)) rc = -1; /* said before an inconsistent one */
     if (f) {
         launch_print_results(f, (const char *const *)keys, nkeys, rows, n, 1);
         fclose(f);
@@ -507,7 +501,8 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
         if (launch_read_status(dir, &st))
             return snprintf(err, errlen, "status: %s is neither a run nor a sweep directory", dir), 2;
         print_status(dir, &st);
-        return 0;
+        result_row r = {.st = st};
+        return damaged(dir, 0, &r, 1, err, errlen);
     }
     int done = 0;
     for (int i = 0; i < n; i++) {
@@ -517,8 +512,9 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
         done += !strcmp(rows[i].st.state, "done");
     }
     printf("%d of %d points done\n", done, n);
+    int rc = damaged(dir, 1, rows, n, err, errlen);
     launch_free_results(keys, nkeys, rows, n);
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv) {

@@ -32,40 +32,60 @@ static const char *const watch_keys[][2] = {
 };
 enum { NWATCH = sizeof watch_keys / sizeof watch_keys[0] };
 
-/* metrics.jsonl -> "step loss lr watch probe_acc" rows (NaN where a line
- * lacks the key) in *dat (malloc'd text, caller frees); watch is the first
- * of watch_keys a line has, *watch its index (-1: none). Nothing is written:
- * the caller decides once it knows there is something to plot. Returns the
- * rows, -1 (errno) when metrics.jsonl does not read; *lines: its non-blank lines,
- * *nprobe (may be NULL) the rows with a probe. */
-static int metrics_dat(const char *run_dir, char **dat, int *lines, int *nprobe, int *watch) {
+/* One line of metrics.jsonl as a metrics.dat row ("step loss lr watch
+ * probe_acc", NaN where the line lacks the key); 1 when it had a step and a
+ * loss. *w: the first of watch_keys any line had (-1: none yet). */
+static int metrics_row(FILE *f, const char *line, int *w, int *nprobe) {
+    double step, loss, lr = NAN, std = NAN, acc = NAN;
+    if (launch_json_number(line, "step", &step) || launch_json_number(line, "loss", &loss)) return 0;
+    launch_json_number(line, "lr", &lr);
+    for (int k = 0; *w < 0 && k < NWATCH; k++)
+        if (launch_json_number(line, watch_keys[k][0], &std) == 0) *w = k;
+    if (*w >= 0) launch_json_number(line, watch_keys[*w][0], &std);
+    if (launch_json_number(line, "probe_acc", &acc) == 0 && nprobe) ++*nprobe;
+    fprintf(f, "%.0f %.9g %.9g %.9g %.9g\n", step, loss, lr, std, acc);
+    return 1;
+}
+
+/* metrics.jsonl -> metrics.dat rows in *dat (malloc'd text, caller frees);
+ * *watch the index of the watch key (-1: none). Nothing is written: the
+ * caller decides once it knows there is something to plot. A long run's
+ * log is large, so it is read a line at a time, to the size it had when
+ * opened (a running trainer appends), and a line longer than
+ * LAUNCH_METRICS_LINE is refused. Returns the rows; -1 + err (errno ENOENT:
+ * there is no metrics.jsonl yet) when it cannot be read. *lines: its
+ * non-blank lines, *nprobe (may be NULL) the rows with a probe. */
+static int metrics_dat(const char *run_dir, char **dat, int *lines, int *nprobe, int *watch, char *err,
+                       size_t errlen) {
     char path[LAUNCH_PATH_MAX + 32];
     size_t len = 0;
+    off_t size, done = 0;
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    char *m = launch_read_file(path, NULL);
-    int rows = 0, w = -1, read_errno = errno;
-    FILE *f = open_memstream(dat, &len);
+    int fd = spec_open_regular(path, &size, err, errlen), rows = 0, w = -1, bad = 0;
+    FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL, *f = open_memstream(dat, &len);
+    char *line = malloc(LAUNCH_METRICS_LINE + 2);
+    if (!f || !line || (fd >= 0 && !in)) launch_oom();
     *lines = 0;
-    if (!f) launch_oom();
-    fputs("# step loss lr watch probe_acc\n", f);
     if (nprobe) *nprobe = 0;
-    for (char *save = NULL, *line = m ? strtok_r(m, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-        double step, loss, lr = NAN, std = NAN, acc = NAN;
-        if (line[strspn(line, " \t\r")]) ++*lines;
-        if (launch_json_number(line, "step", &step) || launch_json_number(line, "loss", &loss)) continue;
-        launch_json_number(line, "lr", &lr);
-        for (int k = 0; w < 0 && k < NWATCH; k++)
-            if (launch_json_number(line, watch_keys[k][0], &std) == 0) w = k;
-        if (w >= 0) launch_json_number(line, watch_keys[w][0], &std);
-        if (launch_json_number(line, "probe_acc", &acc) == 0 && nprobe) ++*nprobe;
-        fprintf(f, "%.0f %.9g %.9g %.9g %.9g\n", step, loss, lr, std, acc);
-        rows++;
+    fputs("# step loss lr watch probe_acc\n", f);
+    while (in && done < size && fgets(line, LAUNCH_METRICS_LINE + 2, in)) {
+        size_t k = strlen(line);
+        done += (off_t)k;
+        if (k > LAUNCH_METRICS_LINE) {
+            bad = launch_errf(err, errlen, "%s:%d: a line longer than %zu bytes; not a metrics log?", path,
+                              *lines + 1, LAUNCH_METRICS_LINE);
+            break;
+        }
+        if (line[strspn(line, " \t\r\n")]) ++*lines;
+        rows += metrics_row(f, line, &w, nprobe);
     }
+    if (in && !bad && ferror(in)) bad = launch_errf(err, errlen, "cannot read %s: %s", path, strerror(errno));
     fclose(f);
+    free(line);
+    if (in) fclose(in);
     if (watch) *watch = w;
-    if (!m) return errno = read_errno, -1;
-    free(m);
-    return rows;
+    if (fd < 0) return -1; /* errno from spec_open_regular */
+    return bad ? (errno = EIO, -1) : rows;
 }
 
 static const char *gnuplot_bin(void) {
@@ -187,11 +207,12 @@ static int check_png(const char *dir, const char *name, char *err, size_t errlen
 
 static const char *terminal = "set terminal pngcairo size 1200,800 noenhanced\n";
 
-/* Why a run has nothing to plot (rows <= 0 from metrics_dat), into err. */
+/* Why a run has nothing to plot (rows <= 0 from metrics_dat, whose err
+ * says why a file that is there cannot be read), into err. */
 static int no_metrics(const char *dir, int rows, int lines, char *err, size_t errlen) {
     char src[LAUNCH_PATH_MAX + 32];
     snprintf(src, sizeof src, "%s/metrics.jsonl", dir);
-    if (rows < 0 && errno != ENOENT) return launch_errf(err, errlen, "cannot read %s: %s", src, strerror(errno));
+    if (rows < 0 && errno != ENOENT) return -1;
     if (rows < 0 || lines == 0)
         return launch_errf(err, errlen, "%s: no metrics yet (%s %s)", dir, src,
                            rows < 0 ? "does not exist" : "is empty");
@@ -239,7 +260,8 @@ static int curves_gp(const char *dir, const char *pdir, int nprobe, int watch, c
 
 static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen) {
     char *dat = NULL;
-    int nprobe = 0, watch = -1, lines = 0, made = 0, rows = metrics_dat(dir, &dat, &lines, &nprobe, &watch);
+    int nprobe = 0, watch = -1, lines = 0, made = 0;
+    int rows = metrics_dat(dir, &dat, &lines, &nprobe, &watch, err, errlen);
     if (rows <= 0) { /* nothing to plot: nothing written, plots/ not made */
         free(dat);
         return no_metrics(dir, rows, lines, err, errlen);
@@ -332,15 +354,19 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
     int rc, have = 0, any_probe = 0, made = 0;
     char **dats = calloc((size_t)n, sizeof *dats);
     if (!dats) launch_oom();
-    for (int i = 0; i < n; i++) { /* read first: nothing is written when no point has metrics */
+    int bad = 0; /* read first: nothing is written when no point has metrics, or one's cannot be read */
+    for (int i = 0; i < n; i++) {
         char rd[LAUNCH_PATH_MAX + 32];
-        int lines;
+        int lines, r;
         snprintf(rd, sizeof rd, "%s/point-%03d", dir, rows[i].point);
-        if (metrics_dat(rd, &dats[i], &lines, NULL, NULL) > 0) have++;
+        if ((r = metrics_dat(rd, &dats[i], &lines, NULL, NULL, bad ? NULL : err, bad ? 0 : errlen)) > 0) have++;
+        if (r < 0 && errno != ENOENT) bad = 1;
         if (!isnan(rows[i].st.probe_acc) && rows[i].st.probe_acc >= 0) any_probe = 1;
     }
-    int staged = have > 0; /* stage_finish ends what stage_make began */
-    rc = staged ? stage_make(pdir, &made, err, errlen) : launch_errf(err, errlen, "%s: no point has metrics yet", dir);
+    int staged = have > 0 && !bad; /* stage_finish ends what stage_make began */
+    rc = staged ? stage_make(pdir, &made, err, errlen)
+         : bad  ? -1
+                : launch_errf(err, errlen, "%s: no point has metrics yet", dir);
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "point-%03d.dat", rows[i].point);
@@ -359,7 +385,7 @@ int launch_plot(const char *dir, char *err, size_t errlen) {
     char pdir[LAUNCH_PATH_MAX + 16], path[LAUNCH_PATH_MAX + 32];
     struct stat st;
     snprintf(path, sizeof path, "%s/points.csv", dir);
-    int sweep = stat(path, &st) == 0;
+    int sweep = lstat(path, &st) == 0; /* a points.csv that is there, readable or not */
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", dir);
     if (!sweep && stat(path, &st) != 0)
         return snprintf(err, errlen, "%s: neither a run directory nor a sweep directory", dir), -1;

@@ -40,10 +40,7 @@ int launch_spec_load(launch_spec *ls, const char *path, const char *const *sets,
         snprintf(err, errlen, "%s: %s", path, msg);
         return -1;
     }
-    if (!(ls->text = launch_read_file(path, NULL))) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (spec_read_file(path, SPEC_FILE_MAX, "run spec", &ls->text, NULL, err, errlen)) return -1;
     return 0;
 }
 

@@ -1,84 +1,150 @@
 /* results.c - what a run is doing and how it ended, read from the files it
  * writes (state, metrics.jsonl, summary.json), and a sweep's table of
  * points, best first, as aligned text or CSV. */
+#define _GNU_SOURCE /* memrchr */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "launch.h"
 
-int launch_read_status(const char *run_dir, run_status *st) {
-    char path[LAUNCH_PATH_MAX + 32];
-    struct stat sb;
-    memset(st, 0, sizeof *st);
-    st->step = -1;
-    st->loss = st->final_loss = st->probe_acc = NAN;
-    snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
-    if (stat(path, &sb) != 0) return -1;
+/* Marks st damaged: st->damaged "NAME: why" (the first damage found is
+ * the one kept; launch_read_status then gives the state and drops the
+ * figures). Returns 0. */
+static int damage(run_status *st, const char *name, const char *why) {
+    if (!st->damaged[0]) snprintf(st->damaged, sizeof st->damaged, "%s: %s", name, why);
+    return 0;
+}
 
-    snprintf(path, sizeof path, "%s/state", run_dir);
-    char *state = launch_read_file(path, NULL);
-    snprintf(st->state, sizeof st->state, "%s", state ? state : "pending");
+/* A damaged run's state says why, and none of its figures are reported */
+static void settle_damage(run_status *st) {
+    if (!st->damaged[0]) return;
+    snprintf(st->state, sizeof st->state, "damaged: %s", st->damaged);
+    st->final_loss = st->probe_acc = NAN;
+    st->param_hash[0] = 0;
+}
+
+/* Why spec_read_file or spec_open_regular refused a file, short (errno) */
+static const char *read_why(char *buf, size_t n, size_t max) {
+    if (errno == EINVAL) return "not a regular file";
+    if (errno == EFBIG) return snprintf(buf, n, "larger than %zu bytes", max), buf;
+    return strerror(errno);
+}
+
+/* run_dir/name's text in *text (NULL when there is none): 0, or -1 when
+ * it is there but cannot be read (st is then damaged). */
+static int run_file(const char *run_dir, const char *name, size_t max, char **text, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], msg[SPEC_ERR_MAX], why[64];
+    snprintf(path, sizeof path, "%s/%s", run_dir, name);
+    if (spec_read_file(path, max, name, text, NULL, msg, sizeof msg) == 0) return 0;
+    if (errno == ENOENT) return 0;
+    return damage(st, name, read_why(why, sizeof why, max)) - 1;
+}
+
+/* The last complete line of metrics.jsonl into line (n bytes): only the
+ * file's last n - 1 bytes are read, as a long run's log is large and one
+ * line is all status shows (a line not ended yet is being written). 1 when
+ * there is one, 0 when not, -1 when the file cannot be read (st damaged). */
+static int metrics_last(const char *run_dir, char *line, size_t n, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], msg[SPEC_ERR_MAX], why[64];
+    off_t size;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
+    int fd = spec_open_regular(path, &size, msg, sizeof msg);
+    if (fd < 0) return errno == ENOENT ? 0 : damage(st, "metrics.jsonl", read_why(why, sizeof why, 0)) - 1;
+    off_t from = size > (off_t)n - 1 ? size - (off_t)n + 1 : 0;
+    ssize_t k = pread(fd, line, (size_t)(size - from), from);
+    close(fd);
+    if (k < 0) return damage(st, "metrics.jsonl", strerror(errno)) - 1;
+    while (k > 0 && line[k - 1] != '\n') k--; /* the last line ended */
+    if (k == 0) return 0;
+    line[--k] = 0;
+    char *start = memrchr(line, '\n', (size_t)k);
+    if (!start && from > 0)
+        return damage(st, "metrics.jsonl", "its last line is longer than the 65536 bytes read") - 1;
+    memmove(line, start ? start + 1 : line, strlen(start ? start + 1 : line) + 1);
+    return 1;
+}
+
+/* state: "pending" when there is none (a run the launcher has not started) */
+static void read_state(const char *run_dir, run_status *st) {
+    char *state = NULL;
+    snprintf(st->state, sizeof st->state, "pending");
+    if (run_file(run_dir, "state", LAUNCH_SMALL_MAX, &state, st) || !state) return;
+    snprintf(st->state, sizeof st->state, "%s", state);
     st->state[strcspn(st->state, "\n")] = 0;
     free(state);
     /* a local launcher that died leaves "running pid=N" behind */
     int pid;
     if (sscanf(st->state, "running pid=%d", &pid) == 1 && kill(pid, 0) != 0 && errno == ESRCH)
         snprintf(st->state, sizeof st->state, "stale (launcher pid %d is gone)", pid);
+}
 
-    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    char *m = launch_read_file(path, NULL);
-    if (m) {
-        size_t len = strlen(m);
-        while (len && m[len - 1] == '\n') m[--len] = 0;
-        char *last = strrchr(m, '\n');
-        last = last ? last + 1 : m;
-        double v;
-        if (launch_json_number(last, "step", &v) == 0) st->step = (long long)v;
-        if (launch_json_number(last, "loss", &v) == 0) st->loss = v;
-        free(m);
-    }
-    snprintf(path, sizeof path, "%s/summary.json", run_dir);
-    char *s = launch_read_file(path, NULL);
-    double fl;
-    if (s && launch_json_number(s, "final_loss", &fl) != 0) { /* written whole, so damaged since */
-        snprintf(st->state, sizeof st->state, "damaged: summary.json has no final_loss");
-        free(s);
-        s = NULL;
-    }
-    if (s) {
-        double v;
-        if (launch_json_number(s, "final_loss", &v) == 0) st->final_loss = v;
-        if (launch_json_number(s, "probe_acc", &v) == 0) st->probe_acc = v;
-        if (launch_json_number(s, "steps", &v) == 0) st->step = (long long)v;
-        char *h = strstr(s, "\"param_hash\": \"");
-        if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
-        /* the trainer alone (no launcher) leaves no state file */
-        if (!strcmp(st->state, "pending")) snprintf(st->state, sizeof st->state, "done");
-        /* a train.minutes cap ended it before its planned steps: its figures
-         * are not a finished schedule's, and the table says so */
-        double planned;
-        if (strstr(s, "\"stop_reason\": \"budget\"") &&
-            launch_json_number(s, "planned_steps", &planned) == 0)
-            snprintf(st->state, sizeof st->state, "truncated: train.minutes cap, %lld of %.0f steps",
-                     st->step, planned);
-        free(s);
-        /* The trainer writes the resolved spec at its start and summary.json
-         * at its end. A spec newer than the summary was rewritten after the
-         * run finished (as sweeps re-run into their directory once did): the
-         * figures are not that spec's, so none are reported. */
-        struct stat ss;
-        snprintf(path, sizeof path, "%s/summary.json", run_dir);
-        const struct timespec *a = &sb.st_mtim, *b = &ss.st_mtim;
-        if (stat(path, &ss) == 0 && (a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec))) {
-            snprintf(st->state, sizeof st->state, "inconsistent: spec.resolved.yaml newer than summary.json");
-            st->final_loss = st->probe_acc = NAN;
-            st->param_hash[0] = 0;
+/* summary.json's figures; its mtime against the resolved spec's (sb) */
+static void read_summary(const char *run_dir, const struct stat *sb, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], *s = NULL;
+    if (run_file(run_dir, "summary.json", LAUNCH_SMALL_MAX, &s, st) || !s) return;
+    /* written whole (temp file, rename), so damaged since; a summary cut
+     * before probe_acc would rank the sweep wrongly */
+    double v[3];
+    static const char *const need[3] = {"final_loss", "probe_acc", "steps"};
+    int bad = launch_json_object(s) ? damage(st, "summary.json", "not a whole JSON object (cut short?)") - 1 : 0;
+    for (int k = 0; k < 3 && !bad; k++)
+        if (launch_json_number(s, need[k], &v[k]) != 0) {
+            char why[64];
+            snprintf(why, sizeof why, "no %s", need[k]);
+            bad = damage(st, "summary.json", why) - 1;
         }
+    if (bad) {
+        free(s);
+        return;
     }
+    st->final_loss = v[0];
+    st->probe_acc = v[1];
+    st->step = (long long)v[2];
+    char *h = strstr(s, "\"param_hash\": \"");
+    if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
+    /* the trainer alone (no launcher) leaves no state file */
+    if (!strcmp(st->state, "pending")) snprintf(st->state, sizeof st->state, "done");
+    /* a train.minutes cap ended it before its planned steps: its figures
+     * are not a finished schedule's, and the table says so */
+    double planned;
+    if (strstr(s, "\"stop_reason\": \"budget\"") && launch_json_number(s, "planned_steps", &planned) == 0)
+        snprintf(st->state, sizeof st->state, "truncated: train.minutes cap, %lld of %.0f steps", st->step, planned);
+    free(s);
+    /* The trainer writes the resolved spec at its start and summary.json
+     * at its end. A spec newer than the summary was rewritten after the
+     * run finished (as sweeps re-run into their directory once did): the
+     * figures are not that spec's, so none are reported. */
+    struct stat ss;
+    snprintf(path, sizeof path, "%s/summary.json", run_dir);
+    const struct timespec *a = &sb->st_mtim, *b = &ss.st_mtim;
+    if (stat(path, &ss) == 0 && (a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec))) {
+        snprintf(st->state, sizeof st->state, "inconsistent: spec.resolved.yaml newer than summary.json");
+        st->final_loss = st->probe_acc = NAN;
+        st->param_hash[0] = 0;
+    }
+}
+
+int launch_read_status(const char *run_dir, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], line[LAUNCH_METRICS_LINE + 1];
+    struct stat sb;
+    memset(st, 0, sizeof *st);
+    st->step = -1;
+    st->loss = st->final_loss = st->probe_acc = NAN;
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
+    if (stat(path, &sb) != 0) return -1;
+    read_state(run_dir, st);
+    if (metrics_last(run_dir, line, sizeof line, st) == 1) {
+        double v;
+        if (launch_json_number(line, "step", &v) == 0) st->step = (long long)v;
+        if (launch_json_number(line, "loss", &v) == 0) st->loss = v;
+    }
+    read_summary(run_dir, &sb, st);
+    settle_damage(st);
     return 0;
 }
 
@@ -122,7 +188,7 @@ static void num(char *out, size_t n, double v, const char *fmt) {
 }
 
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv) {
-    int w[SWEEP_MAX_KEYS];
+    int w[2 * SWEEP_MAX_KEYS]; /* grid and random keys */
     for (int k = 0; k < nkeys; k++) {
         w[k] = (int)strlen(keys[k]);
         for (int i = 0; i < n; i++)
@@ -158,65 +224,126 @@ void launch_print_results(FILE *f, const char *const *keys, int nkeys, const res
     }
 }
 
+/* One line of text for an error, quoted: up to its newline, control bytes
+ * as '?', cut at 60 characters; "the end of the file" when there is none. */
+static const char *excerpt(const char *p, char *out, size_t n) {
+    size_t k = 1;
+    if (!*p) return "the end of the file";
+    out[0] = '\'';
+    for (; *p && *p != '\n' && k + 5 < n && k < 61; p++) out[k++] = (unsigned char)*p < 0x20 ? '?' : *p;
+    snprintf(out + k, n - k, "%s'", *p && *p != '\n' ? "..." : "");
+    return out;
+}
+
+/* points.csv (text) is exactly what the sweep in DIR/sweep.yaml writes:
+ * its keys, its points 0..n-1 once each and in order, each in DIR/point-NNN,
+ * its values. 0, or -2 + err naming points.csv's first line that is not. */
+static int points_match(const char *path, const char *csv, const char *record, const sweep_def *d, char *err,
+                        size_t errlen) {
+    char *want = NULL, a[80], b[80];
+    size_t wlen = 0, i = 0;
+    int line = 1;
+    FILE *f = open_memstream(&want, &wlen);
+    if (!f) launch_oom();
+    sweep_points_csv(f, d);
+    fclose(f);
+    for (; csv[i] && csv[i] == want[i]; i++) line += csv[i] == '\n';
+    int same = !csv[i] && !want[i];
+    while (i > 0 && csv[i - 1] != '\n') i--; /* the line's start */
+    if (!same) {
+        const char *cut = csv[i] && !strchr(csv + i, '\n') ? " (cut short: no newline)" : "";
+        launch_errf(err, errlen, "%s:%d: found %s%s where %s (%d points) gives %s: not the sweep's points "
+                    "(jepa-launch sweep SWEEP writes them again)", path, line, excerpt(csv + i, a, sizeof a), cut,
+                    record, sweep_npoints(d), excerpt(want + i, b, sizeof b));
+    }
+    free(want);
+    return same ? 0 : -2;
+}
+
+/* points.csv's first lines, before the sweep is read back: -2 + err when
+ * it is empty, lacks its header or lists no point */
+static int points_header(const char *path, const char *csv, char *err, size_t errlen) {
+    const char *nl = strchr(csv, '\n');
+    if (!*csv || strncmp(csv, "point,dir", 9) != 0)
+        return launch_errf(err, errlen, "%s: %s: the sweep's list of points is damaged (jepa-launch sweep SWEEP writes "
+                           "it again)", path, *csv ? "no 'point,dir,...' header" : "empty"), -2;
+    if (!nl || !nl[1 + strspn(nl + 1, "\n")])
+        return launch_errf(err, errlen, "%s: lists no point: the sweep's list of points is damaged (jepa-launch sweep "
+                           "SWEEP writes it again)", path), -2;
+    return 0;
+}
+
+/* Point i's row: its status, and its values as its resolved spec has them,
+ * which must be the sweep's (the same value, 0.001 or 1e-3); a point whose
+ * run is missing, whose spec does not load or holds other values is damaged.
+ * def: spec_defaults' spec (made once for every point). */
+static void read_point(const char *dir, const sweep_def *d, const jepa_spec *def, int i, result_row *r) {
+    char rd[LAUNCH_PATH_MAX + 40], path[LAUNCH_PATH_MAX + 64], e[SPEC_ERR_MAX], why[160] = "";
+    char got[SPEC_STR_MAX], want[SPEC_STR_MAX], *vals[2 * SWEEP_MAX_KEYS];
+    int nk = d->ngrid + d->nrandom;
+    jepa_spec s = *def, t;
+    memset(r, 0, sizeof *r);
+    r->point = i;
+    if (!(r->values = calloc((size_t)(nk ? nk : 1), sizeof *r->values))) launch_oom();
+    snprintf(rd, sizeof rd, "%s/point-%03d", dir, i);
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", rd);
+    int missing = launch_read_status(rd, &r->st) != 0;
+    int ok = !missing && spec_load_file(&s, path, e, sizeof e) == 0;
+    size_t pl = strlen(path); /* the loader's message, without the path it starts with */
+    const char *m = !strncmp(e, path, pl) && !strncmp(e + pl, ": ", 2) ? e + pl + 2 : e;
+    if (!ok) snprintf(why, sizeof why, "spec.resolved.yaml: %.130s", missing ? "missing" : m);
+    sweep_point(d, i, vals);
+    for (int k = 0; k < nk; k++) {
+        const char *key = k < d->ngrid ? d->grid[k].key : d->random[k - d->ngrid].key;
+        int have = ok && spec_get(&s, key, got, sizeof got) == 0;
+        if (!(r->values[k] = strdup(have ? got : "?"))) launch_oom();
+        if (have && !why[0] && vals[k] && (t = *def, spec_set(&t, vals[k], e, sizeof e) == 0) &&
+            spec_get(&t, key, want, sizeof want) == 0 && strcmp(got, want) != 0)
+            snprintf(why, sizeof why, "spec.resolved.yaml: %.40s is %.24s, the sweep's point has %.24s", key, got,
+                     want);
+        free(vals[k]);
+    }
+    if (why[0] && !r->st.damaged[0]) snprintf(r->st.damaged, sizeof r->st.damaged, "%s", why);
+    settle_damage(&r->st);
+}
+
 int launch_read_sweep(const char *dir, char ***keys_out, int *nkeys_out, result_row **rows_out, char *err,
                       size_t errlen) {
-    char path[LAUNCH_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/points.csv", dir);
+    char path[LAUNCH_PATH_MAX + 32], record[LAUNCH_PATH_MAX + 32], *csv;
     struct stat sb;
-    if (stat(path, &sb) != 0) {
-        snprintf(err, errlen, "%s: not a sweep directory (no points.csv)", dir);
-        return -1;
-    }
+    snprintf(path, sizeof path, "%s/points.csv", dir);
+    if (lstat(path, &sb) != 0)
+        return snprintf(err, errlen, "%s: not a sweep directory (no points.csv)", dir), -1;
     /* from here dir is a sweep: a points.csv we cannot use is said as such */
-    char *csv = launch_read_file(path, NULL);
-    if (!csv) return snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno)), -2;
-    /* header: point,dir,KEY,...  (keys are spec keys: no commas or quotes) */
-    char *save = NULL, *line = strtok_r(csv, "\n", &save);
-    char **keys = calloc(SWEEP_MAX_KEYS, sizeof *keys);
-    int nkeys = 0, n = 0, cap = 0;
-    result_row *rows = NULL;
-    if (!line || strncmp(line, "point,dir", 9) != 0) {
-        snprintf(err, errlen, "%s: %s: the sweep's list of points is damaged (jepa-launch sweep SWEEP writes it "
-                 "again)", path, line ? "no 'point,dir,...' header" : "empty");
-        free(csv);
-        free(keys);
-        return -2;
-    }
-    for (char *p = line + 9; *p == ',' && nkeys < SWEEP_MAX_KEYS;) {
-        char *e = strchr(p + 1, ',');
-        size_t len = e ? (size_t)(e - p - 1) : strlen(p + 1);
-        keys[nkeys++] = strndup(p + 1, len);
-        p += len + 1;
-    }
-    while ((line = strtok_r(NULL, "\n", &save))) {
-        int point;
-        char name[32];
-        if (sscanf(line, "%d,%31[a-z0-9-]", &point, name) != 2) continue; /* a quoted value's later line */
-        if (n == cap) rows = realloc(rows, sizeof *rows * (size_t)(cap = cap ? cap * 2 : 16));
-        result_row *r = &rows[n++];
-        memset(r, 0, sizeof *r);
-        r->point = point;
-        r->values = calloc((size_t)(nkeys ? nkeys : 1), sizeof *r->values);
-        char rd[LAUNCH_PATH_MAX + 40];
-        if (strlen(dir) > LAUNCH_PATH_MAX - 64) break;
-        snprintf(rd, sizeof rd, "%s/%s", dir, name);
-        if (launch_read_status(rd, &r->st)) snprintf(r->st.state, sizeof r->st.state, "missing");
-        /* the values as the point's resolved spec has them */
-        jepa_spec s;
-        char e2[SPEC_ERR_MAX], v[SPEC_STR_MAX];
-        spec_defaults(&s);
-        snprintf(path, sizeof path, "%.*s/spec.resolved.yaml", LAUNCH_PATH_MAX - 40, rd);
-        int ok = spec_load_file(&s, path, e2, sizeof e2) == 0;
-        for (int k = 0; k < nkeys; k++) r->values[k] = strdup(ok && spec_get(&s, keys[k], v, sizeof v) == 0 ? v : "?");
+    if (spec_read_file(path, LAUNCH_POINTS_MAX, "sweep's points.csv", &csv, NULL, err, errlen)) return -2;
+    sweep_def d;
+    memset(&d, 0, sizeof d); /* sweep_free-able whether or not it is read */
+    int rc = points_header(path, csv, err, errlen);
+    snprintf(record, sizeof record, "%s/sweep.yaml", dir);
+    if (rc == 0 && sweep_read(&d, record, err, errlen) != 0) {
+        size_t k = strlen(err); /* the points cannot be checked against the sweep */
+        snprintf(err + k, errlen - k, " (the record of the sweep in %s)", dir);
+        rc = -2;
+    } else if (rc == 0) {
+        rc = points_match(path, csv, record, &d, err, errlen);
     }
     free(csv);
-    if (n == 0) {
-        launch_free_results(keys, nkeys, rows, 0);
-        return snprintf(err, errlen, "%s: lists no point: the sweep's list of points is damaged (jepa-launch sweep "
-                        "SWEEP writes it again)", path), -2;
+    if (rc) {
+        sweep_free(&d);
+        return rc;
     }
+    int n = sweep_npoints(&d), nk = d.ngrid + d.nrandom;
+    char **keys = calloc(SWEEP_MAX_KEYS * 2, sizeof *keys);
+    result_row *rows = calloc((size_t)n, sizeof *rows);
+    if (!keys || !rows) launch_oom();
+    for (int k = 0; k < nk; k++)
+        if (!(keys[k] = strdup(k < d.ngrid ? d.grid[k].key : d.random[k - d.ngrid].key))) launch_oom();
+    jepa_spec def;
+    spec_defaults(&def);
+    for (int i = 0; i < n; i++) read_point(dir, &d, &def, i, &rows[i]);
+    sweep_free(&d);
     *keys_out = keys;
-    *nkeys_out = nkeys;
+    *nkeys_out = nk;
     *rows_out = rows;
     return n;
 }

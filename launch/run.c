@@ -192,6 +192,9 @@ static int spawn(char *const *argv, const char *out_path, pid_t *pid) {
         posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         posix_spawn_file_actions_adddup2(&fa, 1, 2);
     }
+    /* mpirun gives the ranks a pipe for stderr: the trainer draws its
+     * progress line when told that the stderr it ends in is a terminal */
+    if (!out_path && isatty(STDERR_FILENO)) setenv("JEPA_PROGRESS", "1", 0);
     int rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     return rc;

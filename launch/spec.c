@@ -526,21 +526,11 @@ int spec_load_string(jepa_spec *s, const char *yaml, const char *name, char *err
 }
 
 int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen) {
-    enum { MAX_BYTES = 1 << 20 }; /* a run spec is a page; more is a wrong file */
-    FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
-    char *buf = malloc(MAX_BYTES + 1);
-    if (!buf) {
-        fclose(f);
-        return fail(err, errlen, "%s: out of memory", path);
-    }
-    size_t n = fread(buf, 1, MAX_BYTES + 1, f);
-    int bad = ferror(f) ? errno : 0; /* before fclose can change errno; EISDIR for a directory */
-    fclose(f);
-    int rc;
-    if (bad) rc = fail(err, errlen, "cannot read %s: %s", path, strerror(bad));
-    else if (n > MAX_BYTES) rc = fail(err, errlen, "%s: larger than %d bytes; not a run spec?", path, MAX_BYTES);
-    else if (!(rc = resolved_check(buf, n, path, err, errlen))) rc = load_buffer(s, buf, n, path, err, errlen);
+    char *buf;
+    size_t n;
+    if (spec_read_file(path, SPEC_FILE_MAX, "run spec", &buf, &n, err, errlen)) return -1;
+    int rc = resolved_check(buf, n, path, err, errlen);
+    if (rc == 0) rc = load_buffer(s, buf, n, path, err, errlen);
     free(buf);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define SPEC_STR_MAX 512
 #define SPEC_ERR_MAX 1024
@@ -181,7 +182,24 @@ void spec_defaults(jepa_spec *s);
  * Returns 0, or -1 with a one-line message in err; on -1 *s is unchanged.
  * Keys may nest (`optim:\n  lr: 1e-3`) or be dotted (`optim.lr: 1e-3`). */
 int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen);
+#define SPEC_FILE_MAX ((size_t)1 << 20) /* a run spec is a page; more is a wrong file */
 int spec_load_string(jepa_spec *s, const char *yaml, const char *name, char *err, size_t errlen);
+
+/* The one bounded reader of the trainer's and the launcher's text files:
+ * the whole of the regular file at path, NUL-terminated, in *text (malloc'd;
+ * the caller frees), its length in *len (may be NULL). Refused in one line
+ * naming the file, before anything is read into memory where possible: it
+ * cannot be opened ("cannot open PATH: why"), it is a directory ("cannot
+ * read PATH: Is a directory"), it is not a regular file (a device such as
+ * /dev/zero, a FIFO, a socket: they may never end), it holds more than max
+ * bytes, also when it grew while read ("PATH: larger than MAX bytes; not a
+ * WHAT?"). 0, or -1 + err with errno set (ENOENT: no such file). */
+int spec_read_file(const char *path, size_t max, const char *what, char **text, size_t *len, char *err,
+                   size_t errlen);
+/* The open (O_RDONLY) regular file at path and its size, for readers that
+ * take only part of a file (the end of a long log); refused as
+ * spec_read_file refuses. fd, or -1 + err with errno set. */
+int spec_open_regular(const char *path, off_t *size, char *err, size_t errlen);
 
 /* Applies one override "key.path=value" (as given to --set); splits at the
  * first '='. On -1 (err: "--set key.path=value: what") *s is unchanged. */

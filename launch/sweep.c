@@ -45,14 +45,16 @@ static const char *scalar(const yaml_node_t *n) {
     return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-/* key must be a spec key and value must be valid for it */
+/* key must be a spec key and value must be valid for it; canon (may be
+ * NULL) gets the value as the spec holds it (0.001 and 1e-3 alike) */
 static int check_value(sweep_loader *L, const yaml_node_t *vn, const char *where, const char *key,
-                       const char *value) {
+                       const char *value, char *canon, size_t n) {
     jepa_spec s;
     char a[SPEC_STR_MAX + 160], e[SPEC_ERR_MAX];
     spec_defaults(&s);
     snprintf(a, sizeof a, "%s=%s", key, value);
     if (spec_set(&s, a, e, sizeof e)) return at(L, vn, where, "%s", e);
+    if (canon && spec_get(&s, key, canon, n)) snprintf(canon, n, "%s", value);
     return 0;
 }
 
@@ -70,14 +72,25 @@ static int parse_num(const char *t, double *v) {
     return (end == t || *end || errno || !isfinite(*v)) ? -1 : 0;
 }
 
-static int load_axis_values(sweep_loader *L, sweep_axis *ax, const yaml_node_t *seq, const char *where) {
+/* A list of values (a grid key's, or choice's). A grid list may not hold a
+ * value twice: its points would be the same run twice. */
+static int load_axis_values(sweep_loader *L, sweep_axis *ax, const yaml_node_t *seq, const char *where, int unique) {
+    static char canon[SWEEP_MAX_VALUES][SPEC_STR_MAX]; /* not reentrant; 32 KB off the stack */
+    int line[SWEEP_MAX_VALUES], col[SWEEP_MAX_VALUES];
     if (seq->type != YAML_SEQUENCE_NODE) return at(L, seq, where, "expected a list of values");
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
         const yaml_node_t *v = node(L, *it);
+        int i = ax->nvalues;
         if (!scalar(v)) return at(L, v, where, "expected a scalar value");
-        if (ax->nvalues == SWEEP_MAX_VALUES) return at(L, v, where, "more than %d values", SWEEP_MAX_VALUES);
-        if (check_value(L, v, where, ax->key, scalar(v))) return -1;
-        ax->values[ax->nvalues++] = strdup(scalar(v));
+        if (i == SWEEP_MAX_VALUES) return at(L, v, where, "more than %d values", SWEEP_MAX_VALUES);
+        if (check_value(L, v, where, ax->key, scalar(v), canon[i], sizeof canon[i])) return -1;
+        line[i] = (int)v->start_mark.line + 1;
+        col[i] = (int)v->start_mark.column + 1;
+        for (int j = 0; unique && j < i; j++)
+            if (!strcmp(canon[i], canon[j]))
+                return at(L, v, where, "%s is listed twice (also at %d:%d): those points would be the same run",
+                          scalar(v), line[j], col[j]);
+        if (!(ax->values[ax->nvalues++] = strdup(scalar(v)))) launch_oom();
     }
     if (ax->nvalues == 0) return at(L, seq, where, "the list is empty");
     return 0;
@@ -108,6 +121,8 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
                 if (d->nrandom == SWEEP_MAX_KEYS) return at(L, kk, "random.keys", "too many keys");
                 sweep_axis *ax = &d->random[d->nrandom++];
                 snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
+                ax->line = (int)kk->start_mark.line + 1;
+                ax->col = (int)kk->start_mark.column + 1;
                 char where[160];
                 snprintf(where, sizeof where, "random.keys.%s", ax->key);
                 if (dv->type != YAML_MAPPING_NODE || dv->data.mapping.pairs.top - dv->data.mapping.pairs.start != 1)
@@ -123,7 +138,7 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
                               scalar(dn) ? scalar(dn) : "?");
                 ax->dist = (sweep_dist)which;
                 if (ax->dist == SWEEP_CHOICE) {
-                    if (load_axis_values(L, ax, args, where)) return -1;
+                    if (load_axis_values(L, ax, args, where, 0)) return -1;
                     continue;
                 }
                 if (args->type != YAML_SEQUENCE_NODE || args->data.sequence.items.top - args->data.sequence.items.start != 2)
@@ -137,7 +152,8 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
                 if (ax->dist == SWEEP_INT_UNIFORM && (ax->lo != floor(ax->lo) || ax->hi != floor(ax->hi)))
                     return at(L, args, where, "int_uniform needs integer bounds");
                 /* both ends must be valid values of the key */
-                if (check_value(L, a, where, ax->key, scalar(a)) || check_value(L, b, where, ax->key, scalar(b)))
+                if (check_value(L, a, where, ax->key, scalar(a), NULL, 0) ||
+                    check_value(L, b, where, ax->key, scalar(b), NULL, 0))
                     return -1;
             }
         } else {
@@ -149,16 +165,113 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
     return 0;
 }
 
-int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
+/* set: a mapping of spec keys to values, applied to every point */
+static int load_sets(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
+    if (vn->type != YAML_MAPPING_NODE) return at(L, vn, "set", "expected a mapping of spec keys to values");
+    for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top; q++) {
+        const yaml_node_t *kk = node(L, q->key), *vv = node(L, q->value);
+        char where[160];
+        snprintf(where, sizeof where, "set.%s", scalar(kk) ? scalar(kk) : "?");
+        if (!scalar(kk) || !is_spec_key(scalar(kk))) return at(L, kk, where, "not a spec key");
+        if (!scalar(vv)) return at(L, vv, where, "expected a scalar value");
+        if (d->nsets == LAUNCH_MAX_SETS) return at(L, kk, where, "too many keys");
+        if (check_value(L, vv, where, scalar(kk), scalar(vv), NULL, 0)) return -1;
+        if (asprintf(&d->sets[d->nsets++], "%s=%s", scalar(kk), scalar(vv)) < 0) launch_oom();
+    }
+    return 0;
+}
+
+/* grid: a mapping of spec keys to lists of values */
+static int load_grid(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
+    if (vn->type != YAML_MAPPING_NODE) return at(L, vn, "grid", "expected a mapping of spec keys to lists of values");
+    for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top; q++) {
+        const yaml_node_t *kk = node(L, q->key);
+        char where[160];
+        snprintf(where, sizeof where, "grid.%s", scalar(kk) ? scalar(kk) : "?");
+        if (!scalar(kk) || !is_spec_key(scalar(kk))) return at(L, kk, where, "not a spec key (see docs/run-spec.md)");
+        if (d->ngrid == SWEEP_MAX_KEYS) return at(L, kk, where, "too many keys");
+        sweep_axis *ax = &d->grid[d->ngrid++];
+        snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
+        ax->line = (int)kk->start_mark.line + 1;
+        ax->col = (int)kk->start_mark.column + 1;
+        if (load_axis_values(L, ax, node(L, q->value), where, 1)) return -1;
+    }
+    return 0;
+}
+
+/* The top-level mapping's keys into d; have[0], have[1]: base, dir seen */
+static int load_top(sweep_loader *L, sweep_def *d, const yaml_node_t *root, int have[2]) {
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *kn = node(L, pr->key), *vn = node(L, pr->value);
+        const char *k = scalar(kn);
+        double x;
+        int rc = 0;
+        if (k && (!strcmp(k, "base") || !strcmp(k, "dir"))) {
+            if (!scalar(vn) || !*scalar(vn)) return at(L, vn, k, "expected a path");
+            snprintf(k[0] == 'b' ? d->base : d->dir, LAUNCH_PATH_MAX, "%s", scalar(vn));
+            have[k[0] == 'd'] = 1;
+            if (k[0] == 'd') d->dir_line = (int)vn->start_mark.line + 1, d->dir_col = (int)vn->start_mark.column + 1;
+        } else if (k && !strcmp(k, "parallel")) {
+            if (!scalar(vn) || parse_num(scalar(vn), &x) || x != floor(x) || x < 0 || x > 4096)
+                return at(L, vn, k, "expected an integer in [0, 4096] (points at once; 0: Slurm array without limit)");
+            d->parallel = (int)x;
+        } else if (k && !strcmp(k, "set")) {
+            rc = load_sets(L, d, vn);
+        } else if (k && !strcmp(k, "grid")) {
+            rc = load_grid(L, d, vn);
+        } else if (k && !strcmp(k, "random")) {
+            rc = load_random(L, d, vn);
+        } else {
+            rc = at(L, kn, k ? k : "?", "unknown key (a sweep has base, dir, parallel, set, grid, random)");
+        }
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+static const char *axis_key(const sweep_def *d, int i) {
+    return i < d->ngrid ? d->grid[i].key : d->random[i - d->ngrid].key;
+}
+
+/* What holds between the keys once all are read */
+static int check_keys(const sweep_def *d, const int have[2], char *err, size_t errlen) {
+    const char *path = d->path;
+    if (!have[0]) return launch_errf(err, errlen, "%s: missing base (the spec every point starts from)", path);
+    if (!have[1]) return launch_errf(err, errlen, "%s: missing dir (where the points' run directories go)", path);
+    /* a key varied twice would make points that are not what they say */
+    for (int i = 0; i < d->ngrid + d->nrandom; i++)
+        for (int j = i + 1; j < d->ngrid + d->nrandom; j++)
+            if (!strcmp(axis_key(d, i), axis_key(d, j)))
+                return launch_errf(err, errlen, "%s: %s is varied twice", path, axis_key(d, i));
+    /* run.dir is the sweep's (DIR/point-NNN), and a varied key is not also fixed:
+     * either would make points that are not what the file says */
+    for (int i = 0; i < d->ngrid + d->nrandom; i++) {
+        const char *a = axis_key(d, i);
+        for (int j = 0; j < d->nsets; j++) {
+            size_t n = strcspn(d->sets[j], "=");
+            if (strlen(a) == n && !strncmp(a, d->sets[j], n))
+                return launch_errf(err, errlen, "%s: %s is both in set and varied", path, a);
+        }
+        if (!strcmp(a, "run.dir"))
+            return launch_errf(err, errlen, "%s: run.dir cannot be varied: each point runs in DIR/point-NNN (dir: %s)",
+                               path, d->dir);
+    }
+    for (int j = 0; j < d->nsets; j++)
+        if (!strncmp(d->sets[j], "run.dir=", 8))
+            return launch_errf(err, errlen, "%s: set.run.dir: each point runs in DIR/point-NNN (dir: %s)", path,
+                               d->dir);
+    if (sweep_npoints(d) > SWEEP_MAX_POINTS)
+        return launch_errf(err, errlen, "%s: %d points; at most %d", path, sweep_npoints(d), SWEEP_MAX_POINTS);
+    return 0;
+}
+
+int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     d->parallel = 1;
     d->random_count = 1;
     snprintf(d->path, sizeof d->path, "%s", path);
     size_t len;
-    if (!(d->text = launch_read_file(path, &len))) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
+    if (spec_read_file(path, SPEC_FILE_MAX, "sweep file", &d->text, &len, err, errlen)) return -1;
     yaml_parser_t p;
     yaml_document_t doc;
     sweep_loader L = {path, &doc, err, errlen};
@@ -170,101 +283,27 @@ int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
         yaml_parser_delete(&p);
         return -1;
     }
-    int rc = 0, have_base = 0, have_dir = 0;
+    int rc, have[2] = {0, 0};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        snprintf(err, errlen, "%s:1:1: a sweep is a mapping (base, dir, parallel, set, grid, random)", path);
-        rc = -1;
-    }
-    for (yaml_node_pair_t *pr = rc ? NULL : root->data.mapping.pairs.start; pr && pr < root->data.mapping.pairs.top && !rc;
-         pr++) {
-        const yaml_node_t *kn = node(&L, pr->key), *vn = node(&L, pr->value);
-        const char *k = scalar(kn);
-        double x;
-        if (k && (!strcmp(k, "base") || !strcmp(k, "dir"))) {
-            if (!scalar(vn) || !*scalar(vn)) rc = at(&L, vn, k, "expected a path");
-            else snprintf(k[0] == 'b' ? d->base : d->dir, LAUNCH_PATH_MAX, "%s", scalar(vn));
-            if (k[0] == 'b') have_base = 1;
-            else have_dir = 1;
-        } else if (k && !strcmp(k, "parallel")) {
-            if (!scalar(vn) || parse_num(scalar(vn), &x) || x != floor(x) || x < 0 || x > 4096)
-                rc = at(&L, vn, k, "expected an integer in [0, 4096] (points at once; 0: Slurm array without limit)");
-            else d->parallel = (int)x;
-        } else if (k && !strcmp(k, "set")) {
-            if (vn->type != YAML_MAPPING_NODE) {
-                rc = at(&L, vn, k, "expected a mapping of spec keys to values");
-                break;
-            }
-            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top && !rc; q++) {
-                const yaml_node_t *kk = node(&L, q->key), *vv = node(&L, q->value);
-                char where[160];
-                snprintf(where, sizeof where, "set.%s", scalar(kk) ? scalar(kk) : "?");
-                if (!scalar(kk) || !is_spec_key(scalar(kk))) rc = at(&L, kk, where, "not a spec key");
-                else if (!scalar(vv)) rc = at(&L, vv, where, "expected a scalar value");
-                else if (d->nsets == LAUNCH_MAX_SETS) rc = at(&L, kk, where, "too many keys");
-                else if (!(rc = check_value(&L, vv, where, scalar(kk), scalar(vv))))
-                    if (asprintf(&d->sets[d->nsets++], "%s=%s", scalar(kk), scalar(vv)) < 0) rc = -1;
-            }
-        } else if (k && !strcmp(k, "grid")) {
-            if (vn->type != YAML_MAPPING_NODE) {
-                rc = at(&L, vn, k, "expected a mapping of spec keys to lists of values");
-                break;
-            }
-            for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top && !rc; q++) {
-                const yaml_node_t *kk = node(&L, q->key);
-                char where[160];
-                snprintf(where, sizeof where, "grid.%s", scalar(kk) ? scalar(kk) : "?");
-                if (!scalar(kk) || !is_spec_key(scalar(kk))) rc = at(&L, kk, where, "not a spec key (see docs/run-spec.md)");
-                else if (d->ngrid == SWEEP_MAX_KEYS) rc = at(&L, kk, where, "too many keys");
-                else {
-                    sweep_axis *ax = &d->grid[d->ngrid++];
-                    snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
-                    rc = load_axis_values(&L, ax, node(&L, q->value), where);
-                }
-            }
-        } else if (k && !strcmp(k, "random")) {
-            rc = load_random(&L, d, vn);
-        } else {
-            rc = at(&L, kn, k ? k : "?", "unknown key (a sweep has base, dir, parallel, set, grid, random)");
-        }
-    }
-    if (!rc && !have_base) rc = launch_errf(err, errlen, "%s: missing base (the spec every point starts from)", path);
-    if (!rc && !have_dir) rc = launch_errf(err, errlen, "%s: missing dir (where the points' run directories go)", path);
-    /* a key varied twice would make points that are not what they say */
-    for (int i = 0; !rc && i < d->ngrid + d->nrandom; i++)
-        for (int j = i + 1; !rc && j < d->ngrid + d->nrandom; j++) {
-            const char *a = i < d->ngrid ? d->grid[i].key : d->random[i - d->ngrid].key;
-            const char *b = j < d->ngrid ? d->grid[j].key : d->random[j - d->ngrid].key;
-            if (!strcmp(a, b)) rc = launch_errf(err, errlen, "%s: %s is varied twice", path, a);
-        }
-    /* run.dir is the sweep's (DIR/point-NNN), and a varied key is not also fixed:
-     * either would make points that are not what the file says */
-    for (int i = 0; !rc && i < d->ngrid + d->nrandom; i++) {
-        const char *a = i < d->ngrid ? d->grid[i].key : d->random[i - d->ngrid].key;
-        for (int j = 0; !rc && j < d->nsets; j++) {
-            size_t n = strcspn(d->sets[j], "=");
-            if (strlen(a) == n && !strncmp(a, d->sets[j], n))
-                rc = launch_errf(err, errlen, "%s: %s is both in set and varied", path, a);
-        }
-        if (!rc && !strcmp(a, "run.dir"))
-            rc = launch_errf(err, errlen, "%s: run.dir cannot be varied: each point runs in DIR/point-NNN (dir: %s)",
-                             path, d->dir);
-    }
-    for (int j = 0; !rc && j < d->nsets; j++)
-        if (!strncmp(d->sets[j], "run.dir=", 8))
-            rc = launch_errf(err, errlen, "%s: set.run.dir: each point runs in DIR/point-NNN (dir: %s)", path, d->dir);
-    if (!rc) { /* the points' parent is a sweep's directory, never a run's */
-        char rs[LAUNCH_PATH_MAX + 32];
-        snprintf(rs, sizeof rs, "%s/spec.resolved.yaml", d->dir);
-        if (access(rs, F_OK) == 0)
-            rc = launch_errf(err, errlen, "%s: dir %s is a run directory (it holds spec.resolved.yaml); a sweep "
-                             "needs its own", path, d->dir);
-    }
-    if (!rc && sweep_npoints(d) > SWEEP_MAX_POINTS)
-        rc = launch_errf(err, errlen, "%s: %d points; at most %d", path, sweep_npoints(d), SWEEP_MAX_POINTS);
+    if (!root || root->type != YAML_MAPPING_NODE)
+        rc = launch_errf(err, errlen, "%s:1:1: a sweep is a mapping (base, dir, parallel, set, grid, random)", path);
+    else
+        rc = load_top(&L, d, root, have);
+    if (!rc) rc = check_keys(d, have, err, errlen);
     yaml_document_delete(&doc);
     yaml_parser_delete(&p);
     return rc ? -1 : 0;
+}
+
+int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
+    if (sweep_read(d, path, err, errlen)) return -1;
+    /* the points' parent is a sweep's directory, never a run's */
+    char rs[LAUNCH_PATH_MAX + 32];
+    snprintf(rs, sizeof rs, "%s/spec.resolved.yaml", d->dir);
+    if (access(rs, F_OK) == 0)
+        return launch_errf(err, errlen, "%s: dir %s is a run directory (it holds spec.resolved.yaml); a sweep needs "
+                           "its own", path, d->dir);
+    return 0;
 }
 
 void sweep_free(sweep_def *d) {
@@ -316,6 +355,31 @@ int sweep_point(const sweep_def *d, int i, char **out) {
         n++;
     }
     return n;
+}
+
+void sweep_points_csv(FILE *f, const sweep_def *d) {
+    int nk = d->ngrid + d->nrandom, n = sweep_npoints(d);
+    char *vals[2 * SWEEP_MAX_KEYS];
+    fputs("point,dir", f);
+    for (int k = 0; k < nk; k++) fprintf(f, ",%s", axis_key(d, k));
+    fputc('\n', f);
+    for (int i = 0; i < n; i++) {
+        sweep_point(d, i, vals);
+        fprintf(f, "%d,point-%03d", i, i);
+        for (int k = 0; k < nk; k++) {
+            const char *v = vals[k] ? strchr(vals[k], '=') + 1 : "";
+            fputc(',', f);
+            if (strpbrk(v, ",\"\n")) {
+                fputc('"', f);
+                for (; *v; v++) fprintf(f, *v == '"' ? "\"\"" : "%c", *v);
+                fputc('"', f);
+            } else {
+                fputs(v, f);
+            }
+            free(vals[k]);
+        }
+        fputc('\n', f);
+    }
 }
 
 static void json_string(FILE *f, const char *s) {
@@ -376,6 +440,38 @@ static int existing_points(const sweep_def *d, const launch_spec *specs, int n, 
     return rc;
 }
 
+/* A point whose spec does not load: when one of its varied values is
+ * refused on its own (a uniform draw 2.38702 for an integer key), the error
+ * points at that key's line in the sweep file. */
+static void point_error(const sweep_def *d, int i, char *const *vals, const char *msg, char *err, size_t errlen) {
+    for (int k = 0; k < d->ngrid + d->nrandom; k++) {
+        const sweep_axis *ax = k < d->ngrid ? &d->grid[k] : &d->random[k - d->ngrid];
+        char why[SPEC_ERR_MAX];
+        jepa_spec s;
+        spec_defaults(&s);
+        if (!vals[k] || spec_set(&s, vals[k], why, sizeof why) == 0) continue;
+        int frac = k >= d->ngrid && (ax->dist == SWEEP_UNIFORM || ax->dist == SWEEP_LOG_UNIFORM);
+        snprintf(err, errlen, "%s:%d:%d: %s.%s: point %d: %s%s", d->path, ax->line, ax->col,
+                 k < d->ngrid ? "grid" : "random.keys", ax->key, i, why,
+                 frac ? " (uniform and log_uniform draw fractions; int_uniform draws integers)" : "");
+        return;
+    }
+    snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
+}
+
+/* dir, and each new point's directory, can be made: checked before
+ * anything is written, and by a dry run, which refuses what the run would */
+static int dirs_creatable(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
+                          char *err, size_t errlen) {
+    char msg[SPEC_ERR_MAX];
+    if (launch_dir_creatable("dir", d->dir, msg, sizeof msg))
+        return launch_errf(err, errlen, "%s:%d:%d: %s", d->path, d->dir_line, d->dir_col, msg);
+    for (int i = 0; i < n; i++)
+        if (have[i] == SWEEP_POINT_NEW && launch_dir_creatable("run.dir", specs[i].spec.run_dir, msg, sizeof msg))
+            return launch_errf(err, errlen, "%s: point %d: %s", d->path, i, msg);
+    return 0;
+}
+
 int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs_out, sweep_point_state **have_out,
                   char *err, size_t errlen) {
     int n = sweep_npoints(d), nk = d->ngrid + d->nrandom;
@@ -397,9 +493,10 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         rc = launch_spec_load(&specs[i], d->base, sets, ns, msg, sizeof msg);
         if (!rc && check) rc = launch_spec_check(&specs[i], check, msg, sizeof msg);
         specs[i].nsets = 0; /* the sets' storage does not outlive this loop */
-        if (rc) snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
+        if (rc) point_error(d, i, vals + (size_t)i * nk, msg, err, errlen);
     }
     if (!rc) rc = existing_points(d, specs, n, have, err, errlen);
+    if (!rc) rc = dirs_creatable(d, specs, have, n, err, errlen);
     for (int i = 0; i < n && !rc && dry_run; i++) {
         printf("point-%03d", i);
         for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);
@@ -446,24 +543,7 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         /* points.csv: point,dir,KEY... (what `results` reads back) */
         f = rc ? NULL : open_memstream(&buf, &len);
         if (f) {
-            fputs("point,dir", f);
-            for (int k = 0; k < nk; k++) fprintf(f, ",%s", k < d->ngrid ? d->grid[k].key : d->random[k - d->ngrid].key);
-            fputc('\n', f);
-            for (int i = 0; i < n; i++) {
-                fprintf(f, "%d,point-%03d", i, i);
-                for (int k = 0; k < nk; k++) {
-                    const char *v = strchr(vals[(size_t)i * nk + k], '=') + 1;
-                    fputc(',', f);
-                    if (strpbrk(v, ",\"\n")) {
-                        fputc('"', f);
-                        for (; *v; v++) fprintf(f, *v == '"' ? "\"\"" : "%c", *v);
-                        fputc('"', f);
-                    } else {
-                        fputs(v, f);
-                    }
-                }
-                fputc('\n', f);
-            }
+            sweep_points_csv(f, d);
             fclose(f);
             snprintf(path, sizeof path, "%s/points.csv", d->dir);
             rc = launch_write_file(path, buf, len, err, errlen);

@@ -144,6 +144,23 @@ int launch_mkdirs(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
+int launch_dir_creatable(const char *what, const char *dir, char *err, size_t errlen) {
+    char p[LAUNCH_PATH_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (;;) {
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) return launch_errf(err, errlen, "%s %s: %s is not a directory", what, dir, p);
+            if (strcmp(p, dir) && access(p, W_OK | X_OK) != 0)
+                return launch_errf(err, errlen, "%s %s: cannot create it in %s: %s", what, dir, p, strerror(errno));
+            return 0;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p) return 0; /* relative: the current directory's; or under / */
+        *slash = '\0';
+    }
+}
+
 int launch_write_file(const char *path, const char *text, size_t len, char *err, size_t errlen) {
     char tmp[LAUNCH_PATH_MAX + 16];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -161,29 +178,6 @@ int launch_write_file(const char *path, const char *text, size_t len, char *err,
         return -1;
     }
     return 0;
-}
-
-char *launch_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = xrealloc(NULL, cap);
-    for (;;) {
-        if (n + 1 >= cap) buf = xrealloc(buf, cap *= 2);
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
 }
 
 int launch_errf(char *err, size_t errlen, const char *fmt, ...) {
@@ -267,4 +261,82 @@ int launch_json_number(const char *text, const char *key, double *v) {
         return 0;
     }
     return -1;
+}
+
+/* ---- a JSON syntax check: summary.json must be whole ---- */
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_ws(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+static const char *json_str(const char *p) {
+    if (*p++ != '"') return NULL;
+    for (; *p != '"'; p++) {
+        if ((unsigned char)*p < 0x20) return NULL; /* NUL (the end) included */
+        if (*p != '\\') continue;
+        p++;
+        if (*p == 'u') {
+            for (int i = 1; i <= 4; i++)
+                if (!p[i] || !strchr("0123456789abcdefABCDEF", p[i])) return NULL;
+            p += 4;
+        } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+            return NULL;
+        }
+    }
+    return p + 1;
+}
+
+/* a JSON number, or nan/inf as printf writes a non-finite double */
+static const char *json_num(const char *p) {
+    if (*p == '-') p++;
+    if (!strncmp(p, "nan", 3) || !strncmp(p, "inf", 3)) return p + 3;
+    if (*p < '0' || *p > '9') return NULL;
+    if (*p == '0') p++;
+    else while (*p >= '0' && *p <= '9') p++;
+    if (*p == '.') {
+        if (*++p < '0' || *p > '9') return NULL;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        if (*++p == '+' || *p == '-') p++;
+        if (*p < '0' || *p > '9') return NULL;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return p;
+}
+
+/* an object or array after its opening bracket, through its closing one */
+static const char *json_items(const char *p, char close, int depth) {
+    p = json_ws(p);
+    if (*p == close) return p + 1;
+    for (;;) {
+        if (close == '}') {
+            if (!(p = json_str(p))) return NULL;
+            p = json_ws(p);
+            if (*p++ != ':') return NULL;
+        }
+        if (!(p = json_value(json_ws(p), depth + 1))) return NULL;
+        p = json_ws(p);
+        if (*p == close) return p + 1;
+        if (*p++ != ',') return NULL;
+        p = json_ws(p);
+    }
+}
+
+static const char *json_value(const char *p, int depth) {
+    if (depth > 64) return NULL;
+    if (*p == '{' || *p == '[') return json_items(p + 1, *p == '{' ? '}' : ']', depth);
+    if (*p == '"') return json_str(p);
+    for (const char *w = "true\0false\0null\0"; *w; w += strlen(w) + 1)
+        if (!strncmp(p, w, strlen(w))) return p + strlen(w);
+    return json_num(p);
+}
+
+int launch_json_object(const char *text) {
+    const char *p = json_ws(text);
+    if (*p != '{' || !(p = json_value(p, 0))) return -1;
+    return *json_ws(p) ? -1 : 0;
 }

@@ -7,6 +7,7 @@
  * size read from a checkpoint's header (issue 16); what a start that came
  * to nothing takes back, and the run.dir a moved run directory resumes in. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,9 @@ static void test_sweep_errors(void) {
         {"set: {optim.lr: 0.1}\ngrid: {optim.lr: [0.1, 0.2]}\n", "optim.lr is both in set and varied"},
         {"grid: {run.dir: [/tmp/a, /tmp/b]}\n", "run.dir cannot be varied: each point runs in DIR/point-NNN"},
         {"set: {run.dir: /tmp/a}\n", "set.run.dir: each point runs in DIR/point-NNN"},
+        {"grid:\n  optim.lr: [0.001, 2e-3, 1e-3]\n",
+         "sweep.yaml:4:27: grid.optim.lr: 1e-3 is listed twice (also at 4:14): those points would be the same run"},
+        {"grid:\n  loss.type: [l2, smooth_l1, l2]\n", "sweep.yaml:4:30: grid.loss.type: l2 is listed twice (also at 4:15)"},
     };
     for (size_t i = 0; i < COUNT(rows); i++) {
         sweep_def d;
@@ -605,6 +609,54 @@ static void test_json_number(void) {
     CU_ASSERT_EQUAL(launch_json_number(j, "note", &v), -1);
 }
 
+/* summary.json must be one whole JSON object: every cut of a good one fails */
+static void test_json_object(void) {
+    const char *good = "{\n  \"final_loss\": 0.25,\n  \"probe_acc\": -1,\n  \"x\": [1, 2.5e-3, -0.0, true, null],\n"
+                       "  \"s\": \"a\\\"b\\u00e9\",\n  \"nested\": {\"k\": nan, \"l\": -inf}\n}\n";
+    CU_ASSERT_EQUAL(launch_json_object(good), 0);
+    char cut[256];
+    size_t n = strlen(good), fails = 0;
+    for (size_t k = 0; k + 1 < n; k++) { /* all but the trailing newline */
+        snprintf(cut, sizeof cut, "%.*s", (int)k, good);
+        fails += launch_json_object(cut) != 0;
+    }
+    CU_ASSERT_EQUAL(fails, n - 1);
+    static const char *const bad[] = {"[1]", "{} {}", "{\"a\" 1}", "{\"a\": 01}", "{\"a\": 1,}", "{\"a\": .5}",
+                                      "{\"a\": \"\\x\"}", "{\"a\": tru}", "{'a': 1}", "{\"a\": 1e}"};
+    for (size_t i = 0; i < COUNT(bad); i++) {
+        int rc = launch_json_object(bad[i]);
+        if (rc == 0) fprintf(stderr, "\n  accepted: %s\n", bad[i]);
+        CU_ASSERT_EQUAL(rc, -1);
+    }
+}
+
+/* the one bounded reader: regular files up to max bytes, else one line */
+static void test_read_bounded(void) {
+    char path[512], err[SPEC_ERR_MAX] = "", *text = NULL, want[600];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/ten", tmpdir);
+    write_text(path, "0123456789");
+    CU_ASSERT(spec_read_file(path, 10, "thing", &text, &len, err, sizeof err) == 0 && len == 10 &&
+              !strcmp(text, "0123456789"));
+    free(text);
+    CU_ASSERT_EQUAL(spec_read_file(path, 9, "thing", &text, &len, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s: larger than 9 bytes; not a thing?", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    CU_ASSERT_PTR_NULL(text);
+    CU_ASSERT_EQUAL(spec_read_file("/dev/zero", 1 << 20, "thing", &text, &len, err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "/dev/zero: not a regular file (a device, FIFO or socket may never end)");
+    snprintf(path, sizeof path, "%s/fifo", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+    CU_ASSERT_EQUAL(spec_read_file(path, 1 << 20, "thing", &text, &len, err, sizeof err), -1); /* no hang */
+    CU_ASSERT_EQUAL(errno, EINVAL);
+    unlink(path);
+    CU_ASSERT_EQUAL(spec_read_file(tmpdir, 1 << 20, "thing", &text, &len, err, sizeof err), -1);
+    snprintf(want, sizeof want, "cannot read %s: Is a directory", tmpdir);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    snprintf(path, sizeof path, "%s/none", tmpdir);
+    CU_ASSERT(spec_read_file(path, 1 << 20, "thing", &text, &len, err, sizeof err) == -1 && errno == ENOENT);
+}
+
 static result_row row(int point, const char *v, double loss, double acc, const char *state) {
     result_row r = {.point = point};
     r.values = malloc(sizeof *r.values);
@@ -659,6 +711,8 @@ int main(void) {
         {"moved_dir", test_moved_dir},
         {"locate", test_locate},
         {"json_number", test_json_number},
+        {"read_bounded", test_read_bounded},
+        {"json_object", test_json_object},
         {"results_order_and_csv", test_results_order_and_csv},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));

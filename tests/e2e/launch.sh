@@ -55,8 +55,8 @@ expect_error "failed plot, no plots/ before" 2 "gnuplot failed on $T/pl/plots/cu
 [ -e "$T/pl/plots" ] && bad "a failed plot left $(ls -A "$T/pl/plots" | tr '\n' ' ')" || ok "a failed plot made no plots/"
 cp -r "$T/a" "$T/dm" && printf '{broken' > "$T/dm/summary.json"
 run dmst "$L" status "$T/dm"
-case "$OUT" in "$T/dm: damaged: summary.json has no final_loss"*) ok "status: a damaged summary.json said" ;;
-  *) bad "status of a damaged run: $OUT $ERR" ;; esac
+case "$RC $OUT" in "1 $T/dm: damaged: summary.json: "*) ok "status: a damaged summary.json said, exit 1" ;;
+  *) bad "status of a damaged run: rc $RC: $OUT $ERR" ;; esac
 run resume_dry "$L" resume "$T/a" --dry-run
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml --set resume=auto"
 [ "$OUT" = "$want" ] && ok "resume --dry-run: same world size, resume=auto" || bad "resume: [$OUT] want [$want]"
@@ -308,4 +308,12 @@ for args in "--trainer --dry-run" "--trainer $T/no-such-trainer --dry-run" "--tr
      && [ ! -e "$T/$RDEF" ]; then ok "jepa-launch run SPEC $args: $ERR"
   else bad "jepa-launch run SPEC $args: rc $RC, stderr [$ERR], $T/$RDEF $( [ -e "$T/$RDEF" ] && echo made)"; fi
 done
+
+# on a terminal (script(1) gives one) the job is told to draw its progress
+# line (JEPA_PROGRESS=1: mpirun gives the ranks a pipe); through a pipe not
+printf '#!/bin/sh\necho "progress=${JEPA_PROGRESS:-unset}"\n' >"$T/envrun" && chmod +x "$T/envrun"
+run tty script -qec "JEPA_MPIRUN='$T/envrun' '$L' run '$SPEC' --np 1 --set run.dir='$T/tty' ${SMALL[*]}" /dev/null
+case "$OUT" in *progress=1*) ok "on a terminal: JEPA_PROGRESS=1 for the job" ;; *) bad "tty: rc $RC [$OUT] $ERR" ;; esac
+run notty env JEPA_MPIRUN="$T/envrun" "$L" run "$SPEC" --np 1 --set run.dir="$T/notty" "${SMALL[@]}"
+case "$OUT" in *progress=unset*) ok "through a pipe: no JEPA_PROGRESS" ;; *) bad "notty: rc $RC [$OUT] $ERR" ;; esac
 finish

@@ -1,0 +1,161 @@
+#!/bin/bash
+# launch_damaged.sh - jepa-launch given damaged or endless files, no training
+# (a fake mpirun writes each point's files; about 3 s):
+#   1. every file is read bounded: a device, FIFO or oversized file is
+#      refused in one line naming it (memory capped with ulimit -v, so an
+#      unbounded read fails here instead of growing);
+#   2. status and results list a damaged point among the others, say it in
+#      one line and exit 1; a points.csv that is not the sweep's points is
+#      refused naming its line;
+#   3. sweep --dry-run refuses what the sweep would.
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+unset JEPA_TRAIN_BIN
+cd "$T" || exit 1
+# capped CMD...: CMD with 400 MB of address space (an endless read ends there)
+capped() { (ulimit -v 400000; exec "$@"); }
+
+mkdir -p tr te && echo '{}' >tr/manifest.json && echo '{}' >te/manifest.json
+printf 'data:\n  train: tr\n  test: te\ntrain.steps: 10\n' >base.yaml
+printf 'base: base.yaml\ndir: sw\nparallel: 3\ngrid:\n  optim.lr: [0.001, 0.002, 0.003]\n' >s.yaml
+# the fake mpirun: a finished run in the directory of its spec argument
+cat >mpirun <<'SH'
+#!/bin/bash
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+lr=$(sed -n 's/^  lr: //p' "$d/spec.resolved.yaml")
+printf '{"step": 10, "loss": %s}\n' "$lr" >"$d/metrics.jsonl"
+printf '{\n  "objective": "ijepa",\n  "final_loss": %s,\n  "probe_acc": -1,\n  "steps": 10,\n  "planned_steps": 10,\n  "stop_reason": "completed",\n  "param_hash": "00000000000000ab"\n}\n' "$lr" >"$d/summary.json"
+SH
+chmod +x mpirun
+export JEPA_MPIRUN="$T/mpirun"
+run sweep "$L" sweep s.yaml
+[ "$RC" -eq 0 ] && [ -s sw/point-002/summary.json ] && ok "fixture: a sweep of 3 points" || bad "sweep: rc $RC: $OUT $ERR"
+# fresh SRC DST: a copy of a finished sweep or run to damage
+fresh() { rm -rf "$2"; cp -a "$1" "$2"; }
+
+# ---- 1. bounded reads
+run zero capped "$L" sweep /dev/zero --dry-run
+expect_error "sweep /dev/zero" 2 "/dev/zero: not a regular file"
+mkfifo fifo
+run fifo timeout 10 "$L" sweep fifo --dry-run
+expect_error "sweep of a FIFO (no writer: must not wait)" 2 "fifo: not a regular file"
+head -c 1048577 /dev/zero | tr '\0' '#' >big.yaml
+run big capped "$L" sweep big.yaml --dry-run
+expect_error "a sweep file over 1 MiB" 2 "big.yaml: larger than 1048576 bytes"
+for f in state metrics.jsonl summary.json; do
+  fresh sw/point-001 r; rm -f "r/$f"; ln -s /dev/zero "r/$f"
+  run st capped "$L" status r
+  expect_error "status: $f a link to /dev/zero" 1 "r/$f: not a regular file"
+  case "$OUT" in "r: damaged: $f: not a regular file"*) ok "status: the run shown damaged" ;;
+    *) bad "status of r: $OUT" ;; esac
+  run res capped "$L" results r
+  expect_error "results: $f a link to /dev/zero" 1 "r/$f: not a regular file"
+done
+fresh sw/point-001 r; head -c 70000 /dev/zero | tr '\0' ' ' >r/summary.json
+run st "$L" status r
+expect_error "status: a 70000-byte summary.json" 1 "r/summary.json: larger than 65536 bytes"
+# metrics.jsonl may be long: status reads its end only, plot a line at a time
+fresh sw/point-001 r
+awk 'BEGIN { for (i = 1; i <= 300000; i++) printf "{\"step\": %d, \"loss\": 0.5, \"pad\": \"%0200d\"}\n", i, 0 }' >r/metrics.jsonl
+printf '{"step": 300001, "lo' >>r/metrics.jsonl # a line being written
+run st capped "$L" status r
+[ "$RC" -eq 0 ] && [ "$OUT" = "r: done, step 10, loss 0.5000, final_loss 0.0020" ] \
+  && ok "status of a run with a 66 MB metrics.jsonl" || bad "status of a long log: rc $RC: $OUT $ERR"
+rm r/summary.json
+run st capped "$L" status r
+case "$OUT" in *"step 300000, loss 0.5000") ok "status: the last complete line's step" ;; *) bad "status: $OUT $ERR" ;; esac
+head -c 70000 /dev/zero | tr '\0' 'x' >r/metrics.jsonl
+run pl capped "$L" plot r
+expect_error "plot: a metrics line over 64 KiB" 2 "r/metrics.jsonl:1: a line longer than 65536 bytes"
+[ -e r/plots ] && bad "plot left r/plots" || ok "plot wrote nothing"
+fresh sw sz; rm sz/point-002/metrics.jsonl; ln -s /dev/zero sz/point-002/metrics.jsonl
+run pl capped "$L" plot sz
+expect_error "plot of a sweep, one point's metrics a link to /dev/zero" 2 "sz/point-002/metrics.jsonl: not a regular file"
+[ -e sz/plots ] && bad "plot left sz/plots" || ok "plot of the sweep wrote nothing"
+fresh sw sz; rm sz/points.csv; ln -s /dev/zero sz/points.csv
+for c in status results plot; do
+  run pz capped "$L" $c sz
+  expect_error "$c: points.csv a link to /dev/zero" 2 "sz/points.csv: not a regular file"
+done
+
+# ---- 2. damaged sweep records and points
+# points.csv must be the points sweep.yaml gives, line for line
+pts() { # DESC LINE FOUND: points.csv (made by the commands on stdin) refused at LINE
+  fresh sw sd; bash -c "$(cat)"
+  for c in status results plot; do
+    run pts "$L" $c sd
+    expect_error "$c: $1" 2 "sd/points.csv:$2: found $3 where sd/sweep.yaml (3 points) gives"
+  done
+  [ -e sd/results.csv ] || [ -e sd/plots ] && bad "$1: written beside it" || ok "$1: nothing written"
+}
+pts "points.csv cut at a line boundary" 4 "the end of the file" <<<'head -3 sw/points.csv >sd/points.csv'
+pts "a row cut mid-line" 3 "'1,point-0' (cut short: no newline)" \
+  <<<'printf "point,dir,optim.lr\n0,point-000,0.001\n1,point-0" >sd/points.csv'
+pts "a row naming ../../runs/a" 3 "'1,../../runs/a,0.002'" <<<'sed -i "s|^1,point-001|1,../../runs/a|" sd/points.csv'
+pts "a duplicate row" 3 "'0,point-000,0.001'" <<<'sed -n "1,2p;2p;3,4p" sw/points.csv >sd/points.csv'
+pts "an extra column" 2 "'0,point-000,0.001,x'" <<<'sed -i "2s/\$/,x/" sd/points.csv'
+pts "another value" 4 "'2,point-002,0.004'" <<<'sed -i "4s/0.003/0.004/" sd/points.csv'
+fresh sw sd; rm sd/sweep.yaml
+run nosw "$L" results sd
+expect_error "results: the sweep's sweep.yaml gone" 2 "cannot open sd/sweep.yaml" "the record of the sweep in sd"
+# one damaged point among others: listed as such, the others as they are, exit 1
+dmg() { # DESC WHY: point-001 damaged by the commands on stdin
+  fresh sw sd; bash -c "$(cat)"
+  run st "$L" status sd
+  [ "$(printf '%s\n' "$OUT" | grep -c ': done, ')" = 2 ] && case "$OUT" in *"point-001: damaged: $2"*) true ;; *) false ;; esac \
+    && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 3 points done" ] && ok "status lists $1 and the others" \
+    || bad "status, $1: $OUT"
+  expect_error "status: $1" 1 "sd/point-001/$2" "1 of 3 points damaged"
+  run res "$L" results sd
+  case "$(printf '%s\n' "$OUT" | tail -1 | sed 's/  */ /g')" in "1 0.00"[25]" - - 10 damaged: $2"* | "1 ? - - 10 damaged: $2"*) true ;; *) false ;; esac \
+    && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 2 ] && ok "results ranks $1 last, without figures" \
+    || bad "results, $1: $OUT"
+  expect_error "results: $1" 1 "sd/point-001/$2" "1 of 3 points damaged"
+}
+dmg "a summary.json cut before probe_acc" "summary.json: not a whole JSON object" \
+  <<<'head -n 3 sw/point-001/summary.json >sd/point-001/summary.json'
+dmg "a summary.json without probe_acc" "summary.json: no probe_acc" \
+  <<<'sed -i "/probe_acc/d" sd/point-001/summary.json'
+dmg "a point whose spec was edited" "spec.resolved.yaml: a resolved spec whose checksum does not match" \
+  <<<'sed -i "s/^  lr: 0.002$/  lr: 0.005/" sd/point-001/spec.resolved.yaml'
+# another value in a resolved spec of the form before checksums (which loads)
+dmg "a point whose spec holds another value" "spec.resolved.yaml: optim.lr is 0.005, the sweep's point has 0.002" \
+  <<<'sed -i -e "1s/; checksum last$//" -e "/^# end of the resolved spec/d" -e "s/^  lr: 0.002$/  lr: 0.005/" sd/point-001/spec.resolved.yaml'
+fresh sw sd; rm -r sd/point-001
+run st "$L" status sd
+expect_error "status: a point's directory gone" 1 "sd/point-001/spec.resolved.yaml: missing" "1 of 3 points damaged"
+fresh sw sd; touch -d '+1 minute' sd/point-001/spec.resolved.yaml
+run res "$L" results sd
+expect_error "results: a spec newer than its summary" 1 "1 point is inconsistent"
+fresh sw/point-001 r; printf '{"final_loss": 0.5, "probe_acc": 0.7, "steps": 10,' >r/summary.json
+run st "$L" status r
+expect_error "status of a run: a summary.json cut short" 1 "r/summary.json: not a whole JSON object"
+[ "$OUT" = "r: damaged: summary.json: not a whole JSON object (cut short?), step 10, loss 0.0020" ] \
+  && ok "status: the run damaged, no figures" || bad "status: $OUT"
+
+# ---- 3. sweep --dry-run refuses what the sweep would, at the line
+: >afile
+printf 'base: base.yaml\ndir: afile\ngrid:\n  optim.lr: [0.001, 0.002]\n' >sf.yaml
+for dry in --dry-run ""; do
+  run sf "$L" sweep sf.yaml $dry
+  expect_error "sweep ${dry:-(real)}: dir an existing file" 2 "sf.yaml:2:6: dir afile: afile is not a directory"
+  [ -z "$OUT" ] && ok "sweep ${dry:-(real)}: no point listed" || bad "sweep $dry listed: $OUT"
+done
+mkdir pf && : >pf/point-001
+printf 'base: base.yaml\ndir: pf\ngrid:\n  optim.lr: [0.001, 0.002]\n' >pf.yaml
+for dry in --dry-run ""; do
+  run pf "$L" sweep pf.yaml $dry
+  expect_error "sweep ${dry:-(real)}: a point's directory an existing file" 2 \
+    "pf.yaml: point 1: run.dir pf/point-001: pf/point-001 is not a directory"
+done
+[ "$(ls pf)" = point-001 ] && ok "the real sweep wrote nothing (no sweep.yaml, no point-000)" || bad "pf holds: $(ls pf)"
+printf 'base: base.yaml\ndir: su\nrandom:\n  count: 2\n  keys:\n    model.depth: {uniform: [2, 4]}\n' >su.yaml
+run su "$L" sweep su.yaml --dry-run
+expect_error "a uniform draw for an integer key: at its line" 2 "su.yaml:6:5: random.keys.model.depth: point 0: " \
+  "expected an integer" "int_uniform draws integers"
+printf 'base: base.yaml\ndir: sd2\ngrid:\n  optim.lr: [0.001, 0.002, 1e-3]\n' >dup.yaml
+run dup "$L" sweep dup.yaml --dry-run
+expect_error "a grid value listed twice" 2 "dup.yaml:4:28: grid.optim.lr: 1e-3 is listed twice (also at 4:14)"
+[ -e sd2 ] || [ -e su ] || [ -e afile/point-000 ] && bad "a refused sweep made its dir" || ok "refused sweeps made no dir"
+
+finish
