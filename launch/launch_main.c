@@ -235,6 +235,15 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
         fprintf(stderr, "jepa-launch: %s holds the run made as run.dir %s: resuming it here (run.dir=%s)\n", dir,
                 s.run_dir, moved);
     }
+    /* finished (as sweeps count it): a resume would only rerun its
+     * evaluation, minutes for the figures summary.json already holds; said
+     * before any line about how it would resume, and by --dry-run too */
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (access(path, F_OK) == 0) {
+        printf("%s: finished before (%s): nothing to resume; jepa-launch status %s shows it, jepa-eval %s "
+               "evaluates it again\n", dir, path, dir, dir);
+        return 0;
+    }
     if (a->np && positive("--np", a->np, 1, &o.ranks, err, errlen)) return 2;
     if (!a->np && launch_ckpt_world(dir, &world, path, sizeof path) == 0) {
         o.ranks = world;
@@ -247,14 +256,6 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
         launch_mpirun_argv(&av, &s, &o, dir, 1);
         launch_argv_print(&av, stdout);
         launch_argv_free(&av);
-        return 0;
-    }
-    /* finished (as sweeps count it): a resume would only rerun its
-     * evaluation, minutes for the figures summary.json already holds */
-    snprintf(path, sizeof path, "%s/summary.json", dir);
-    if (access(path, F_OK) == 0) {
-        printf("%s: finished before (%s): nothing to resume; jepa-launch status %s shows it, jepa-eval %s "
-               "evaluates it again\n", dir, path, dir, dir);
         return 0;
     }
     int rc = launch_run_dir(dir, &o, 1, NULL, err, errlen);

@@ -72,7 +72,9 @@ want="mpirun -np 2 $B/jepa-train './-dash run/spec.resolved.yaml' --exact-spec '
 run dash "$L" run "$SPEC" --np 2 "${SMALL[@]}" --set run.dir="-dash run" --set max_restarts=0
 [ "$RC" -eq 0 ] && [ "$(json "$T/-dash run/summary.json" ranks)" = 2 ] && [ "$(json "$T/-dash run/summary.json" steps)" = 6 ] \
   && ok "dash: a 2-rank run in '-dash run' finishes" || bad "dash run: rc $RC: $(printf '%s' "$ERR" | head -3)"
+mv "$T/-dash run/summary.json" "$T/dash.summary" # unfinished again: a resume has work to do
 run dashres "$L" resume --dry-run -- "-dash run"
+mv "$T/dash.summary" "$T/-dash run/summary.json"
 [ "$OUT" = "$want --set resume=auto" ] && ok "dash: resume --dry-run" || bad "dash resume: [$OUT] $ERR"
 # Slurm: a fake sbatch records its argv; the script it got runs with a fake srun
 mkdir -p fakebin
