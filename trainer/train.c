@@ -111,9 +111,17 @@ static void signals_catch(void) {
     }
 }
 
-/* After the final checkpoint: Ctrl-C during the evaluation loses nothing
- * (a resume of the finished run evaluates again), so it kills at once. */
-static void signals_release_int(void) { sigaction(SIGINT, &old_int, NULL); }
+/* After the final checkpoint: Ctrl-C or SIGTERM during the evaluation loses
+ * nothing (a resume of the finished run evaluates again), so either ends
+ * the process at once. SIGUSR1 (Slurm's warning before the time limit)
+ * stays caught: the evaluation may still finish before the limit. */
+static void signals_release_end(int complete) {
+    sigaction(SIGINT, &old_int, NULL);
+    if (!complete) return; /* a stopped run exits 75, the signal told */
+    sigaction(SIGTERM, &old_term, NULL);
+    if (train_signal == SIGTERM || train_signal == SIGINT)
+        raise(train_signal); /* one that came during the last step or the final checkpoint */
+}
 
 static void signals_restore(void) {
     sigaction(SIGTERM, &old_term, NULL);
@@ -699,7 +707,7 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     r->target_std = t->nstats ? t->stat[0] : 0.0;
     double train_s = train_now_s() - t->t0;
     if (rc == 0 && t->step > t->saved) checkpoint_now(t);
-    signals_release_int();
+    signals_release_end(rc == 0 && !stopped);
     if (rc == 0 && stopped) {
         r->interrupted = train_signal ? (int)train_signal : SIGUSR1;
         if (t->lead) train_slurm_requeue();

@@ -162,6 +162,20 @@ if wait_step "$T/g1" 3 "$P"; then
 else
   wait "$P"; bad "1-rank run ended before step 3 (rc $?)"
 fi
+# ---- SIGTERM during the closing evaluation (after checkpoint.bin): the
+# process ends at once with the signal (the evaluation is all that is left,
+# and a resume of the finished run evaluates again)
+EV=(--set eval.probe=true --set eval.max_iters=20 --set train.steps=4)
+"$TR" "$SPEC" "${SMALL[@]}" "${EV[@]}" --set run.dir="$T/e1" >"$T/e1.out" 2>"$T/e1.err" &
+P=$!
+for i in $(seq 1200); do [ -e "$T/e1/checkpoint.bin" ] || ! kill -0 "$P" 2>/dev/null && break; sleep 0.02; done
+kill -TERM "$P" 2>/dev/null; wait "$P"; erc=$?
+[ "$erc" -eq 143 ] && [ -e "$T/e1/checkpoint.bin" ] && [ ! -e "$T/e1/summary.json" ] \
+  && ok "SIGTERM in the closing evaluation: ended at once (143), checkpoint.bin kept, no summary" \
+  || bad "SIGTERM in the evaluation: rc $erc, summary $( [ -e "$T/e1/summary.json" ] && echo written): $(tail -n 2 "$T/e1.err")"
+run e1r "$TR" "$SPEC" "${SMALL[@]}" "${EV[@]}" --set run.dir="$T/e1" --set resume=auto
+[ "$RC" -eq 0 ] && [ -n "$(json "$T/e1/summary.json" probe_acc)" ] \
+  && ok "resume=auto of it evaluates again: probe_acc $(json "$T/e1/summary.json" probe_acc)" || bad "e1 resume: rc $RC: $ERR"
 "$MPI" -np 2 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/u2" >"$T/u2.out" 2>"$T/u2.err" &
 MP=$!
 if wait_step "$T/u2" 3 "$MP"; then
