@@ -142,6 +142,14 @@ int shard_pack_opts_check(const shard_pack_opts *o, char *err, size_t errlen);
  * directories). 0, or -1 + "cannot create directory PREFIX: reason" (a
  * prefix that exists but is not a directory: "Not a directory"). */
 int shard_make_dirs(const char *path, char *err, size_t errlen);
+/* As shard_make_dirs, and *made = the length of the shortest prefix of
+ * path this call created (0: it created none), so that a program stopped
+ * before its output is whole removes exactly the directories it made:
+ * shard_unmake_dirs(path, made) removes each prefix of path at least that
+ * long, deepest first, while empty (rmdir: what another process put there
+ * stays). On failure the ones made are already removed. */
+int shard_make_dirs_noting(const char *path, size_t *made, char *err, size_t errlen);
+void shard_unmake_dirs(const char *path, size_t made);
 
 /* The settings one command line gave so far, for the flag parsers of the
  * programs built on this library (jepa-shard, jepa-world, jepa-plan): a
@@ -211,6 +219,8 @@ int shard_frame_estimate(const shard_schema *s, const shard_pack_opts *o, const 
 void shard_interrupt_catch(void);
 int shard_interrupt_pending(void);
 void shard_interrupt_release(int completed);
+/* "SIGINT", "SIGTERM", "SIGHUP" or "a signal": for the caller's one line. */
+const char *shard_interrupt_name(int sig);
 
 /* Out of memory inside the library. By default one line on stderr
  * ("jepa-shard: out of memory allocating N bytes"), then abort(). A program

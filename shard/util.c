@@ -120,22 +120,46 @@ int shard_pread_all(int fd, void *buf, size_t n, uint64_t off) {
 }
 
 int shard_make_dirs(const char *path, char *err, size_t errlen) {
+    size_t made;
+    return shard_make_dirs_noting(path, &made, err, errlen);
+}
+
+int shard_make_dirs_noting(const char *path, size_t *made, char *err, size_t errlen) {
     char *p = shard_xmalloc(strlen(path) + 1);
     strcpy(p, path);
     int rc = 0;
+    *made = 0;
     for (char *c = p + 1; rc == 0; c++) { /* each prefix ending at a '/' or the end */
         if (*c != '/' && *c != 0) continue;
         char end = *c;
         *c = 0;
         struct stat st;
-        if (c[-1] != '/' && mkdir(p, 0755) != 0 && errno != EEXIST) rc = -1;
+        int mk = c[-1] != '/' ? mkdir(p, 0755) : -1;
+        if (mk == 0 && !*made) *made = (size_t)(c - p);
+        if (c[-1] != '/' && mk != 0 && errno != EEXIST) rc = -1;
         else if (c[-1] != '/' && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) errno = ENOTDIR, rc = -1;
         if (rc) shard_err(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
         *c = end;
         if (!end) break;
     }
     free(p);
+    if (rc) {
+        shard_unmake_dirs(path, *made);
+        *made = 0;
+    }
     return rc;
+}
+
+void shard_unmake_dirs(const char *path, size_t made) {
+    if (!made) return;
+    char *p = shard_xmalloc(strlen(path) + 1);
+    strcpy(p, path);
+    for (size_t n = strlen(p); n >= made; n--) { /* at each '/' (and the end): one prefix */
+        if (p[n] != '/' && p[n] != 0) continue;
+        p[n] = 0;
+        if (n > 0 && p[n - 1] != '/') rmdir(p);
+    }
+    free(p);
 }
 
 int shard_fsync_dir(const char *dir) {
@@ -232,6 +256,10 @@ void shard_interrupt_catch(void) {
 
 int shard_interrupt_pending(void) {
     return (int)interrupt_sig;
+}
+
+const char *shard_interrupt_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
 void shard_interrupt_release(int completed) {

@@ -138,7 +138,7 @@ static int writer_interrupted(const shard_writer *w, char *err, size_t errlen) {
     int sig = shard_interrupt_pending();
     if (!sig) return 0;
     shard_err(err, errlen, "%s: interrupted by %s: nothing written (the staging directory is "
-              "removed)", w->dir, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal");
+              "removed)", w->dir, shard_interrupt_name(sig));
     return 1;
 }
 

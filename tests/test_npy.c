@@ -324,6 +324,9 @@ static void test_fuzz(void) {
     printf("\n    %d mutated files, %d accepted (self-consistent)", iters, accepted);
 }
 
+static int stop_at, stop_asked; /* stop_after: nonzero at the stop_at-th question */
+static int stop_after(void) { return ++stop_asked == stop_at; }
+
 /* Atomic writes: a failed write leaves no temp file and does not touch
  * what is at the path; a good one replaces the file whole. */
 static void test_atomic(void) {
@@ -354,6 +357,17 @@ static void test_atomic(void) {
     CU_ASSERT(npy_read("/nonexistent-dir/x.npy", &m, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "cannot open /nonexistent-dir/x.npy") != NULL);
     unlink(p);
+    /* stopped (npy_set_stop: jepa-eval's caught SIGINT), at its first or its
+     * last question: a failed write, nothing at the path, no temp file */
+    for (int at = 1; at <= 3; at++) {
+        stop_at = at, stop_asked = 0;
+        npy_set_stop(stop_after);
+        path_in(p, sizeof p, "stopped.npy");
+        CU_ASSERT(npy_write_f32(p, a, 2, 2, err, sizeof err) == -1);
+        CU_ASSERT(stop_asked == at && strstr(err, "Interrupted") && access(p, F_OK) != 0);
+        CU_ASSERT(dir_entries() == before);
+    }
+    npy_set_stop(NULL);
 }
 
 /* A python3 that imports numpy (JEPA_PYTHON, python3 on PATH, or Debian's

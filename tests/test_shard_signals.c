@@ -207,6 +207,52 @@ static void test_seen(void) {
     CU_ASSERT(b && !strcmp(b, "--set sizes=2") && s.n == 3);
 }
 
+static int dir_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* shard_make_dirs_noting / shard_unmake_dirs: what an interrupted program
+ * made goes, what was there (or another put there since) stays; a failure
+ * leaves nothing it made. */
+static void test_unmake_dirs(void) {
+    char old[512], path[4096], other[4096], file[4096];
+    snprintf(old, sizeof old, "%s/mk", tmpdir);
+    CU_ASSERT_FATAL(mkdir(old, 0755) == 0);
+    snprintf(path, sizeof path, "%s/a//b/c/", old);
+    size_t made = 99;
+    CU_ASSERT(shard_make_dirs_noting(path, &made, err, sizeof err) == 0);
+    CU_ASSERT(made == strlen(old) + 2 && dir_exists(path)); /* ".../mk/a" */
+    shard_unmake_dirs(path, made);
+    snprintf(other, sizeof other, "%s/a", old);
+    CU_ASSERT(!dir_exists(other) && dir_exists(old));
+    /* a file another process left in one of them keeps that one and its parents */
+    CU_ASSERT(shard_make_dirs_noting(path, &made, err, sizeof err) == 0);
+    snprintf(file, sizeof file, "%s/a/b/theirs", old);
+    FILE *f = fopen(file, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fclose(f);
+    shard_unmake_dirs(path, made);
+    snprintf(other, sizeof other, "%s/a/b/c", old);
+    CU_ASSERT(!dir_exists(other) && access(file, F_OK) == 0);
+    /* nothing made: nothing removed */
+    CU_ASSERT(shard_make_dirs_noting(old, &made, err, sizeof err) == 0 && made == 0);
+    shard_unmake_dirs(old, made);
+    CU_ASSERT(dir_exists(old));
+    /* a component too long for mkdir after one it made: that one is gone too */
+    char longname[300];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    snprintf(path, sizeof path, "%s/x/%s", old, longname);
+    snprintf(other, sizeof other, "%s/x", old);
+    CU_ASSERT(shard_make_dirs_noting(path, &made, err, sizeof err) == -1 && made == 0);
+    CU_ASSERT(!dir_exists(other) && strstr(err, "cannot create directory") != NULL);
+    /* a prefix that is a file: named, nothing made */
+    snprintf(path, sizeof path, "%s/a/b/theirs/z", old);
+    CU_ASSERT(shard_make_dirs_noting(path, &made, err, sizeof err) == -1 && made == 0);
+    CU_ASSERT(strstr(err, "theirs: Not a directory") != NULL && access(file, F_OK) == 0);
+}
+
 static jmp_buf oom_jump;
 static size_t oom_bytes;
 
@@ -268,6 +314,7 @@ int main(void) {
         {"SIGTERM mid-write: one line, nothing left, signal re-raised", test_writer_interrupt},
         {"late signal dropped; a second signal of either kind acts at once", test_interrupt_end},
         {"shard_seen: a setting given twice", test_seen},
+        {"make_dirs_noting / unmake_dirs: only what was made goes", test_unmake_dirs},
         {"out of memory: the program's handler, or one line and abort", test_oom_hook},
     };
     int rc = test_main("shard_signals", cases, (int)(sizeof cases / sizeof *cases));

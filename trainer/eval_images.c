@@ -135,8 +135,33 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
 static const char *const export_names[4] = {"train_features.npy", "train_labels.npy",
                                             "test_features.npy", "test_labels.npy"};
 
+/* Whether mkdir -p dir can succeed, making nothing (the export makes it
+ * only when it writes): its nearest existing prefix is a directory this
+ * process may write into. 0 or -1 + err. */
+static int export_dir_usable(const char *dir, char *err, size_t errlen) {
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof p, "%s", dir);
+    while (stat(p, &st) != 0) { /* absent, or under a file (ENOTDIR): one level up */
+        char *slash = strrchr(p, '/');
+        if (!strcmp(p, ".")) { /* the working directory itself is gone */
+            snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        if (!slash) snprintf(p, sizeof p, ".");
+        else if (slash == p) slash[1] = 0;
+        else *slash = 0;
+    }
+    int there = strlen(p) == strlen(dir);
+    if (!S_ISDIR(st.st_mode)) errno = ENOTDIR;
+    if (S_ISDIR(st.st_mode) && access(p, W_OK | X_OK) == 0) return 0;
+    snprintf(err, errlen, "cannot %s %s: %s", there ? "write into" : "create directory", p, strerror(errno));
+    return -1;
+}
+
 int eval_export_check(const char *dir, char *err, size_t errlen) {
     char p[4096];
+    if (export_dir_usable(dir, err, errlen)) return -1;
     for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, export_names[i]);
         if (access(p, F_OK) == 0) {
@@ -148,25 +173,39 @@ int eval_export_check(const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
-/* DIR/{train,test}_{features,labels}.npy: rank 0's features and labels,
- * written into DIR/.export-PID and moved in once all four are whole, so a
- * failure leaves DIR as it was. */
-static int export_npy(const char *dir, const float *ftr, const jepa_images *tr, const float *fte,
-                      const jepa_images *te, int dim, char *err, size_t errlen) {
-    char stage[4096], p[4200], q[4200];
-    snprintf(stage, sizeof stage, "%s/.export-%d", dir, (int)getpid());
-    if (eval_export_check(dir, err, errlen)) return -1;
-    if (mkdir(stage, 0755) != 0) {
-        snprintf(err, errlen, "--export %s: cannot create %s: %s", dir, stage, strerror(errno));
-        return -1;
-    }
+/* The four files into stage; a caught signal stops it (npy_set_stop: within
+ * a file too). 0 or -1 + err. */
+static int export_files(const char *stage, const float *ftr, const jepa_images *tr, const float *fte,
+                        const jepa_images *te, int dim, char *err, size_t errlen) {
+    char p[4200];
     int rc = 0;
-    for (int i = 0; i < 4 && rc == 0; i++) {
+    npy_set_stop(shard_interrupt_pending);
+    for (int i = 0; i < 4 && rc == 0 && !shard_interrupt_pending(); i++) {
         snprintf(p, sizeof p, "%s/%s", stage, export_names[i]);
         const jepa_images *set = i < 2 ? tr : te;
         rc = i % 2 ? npy_write_u8(p, set->labels, set->n, err, errlen)
                    : npy_write_f32(p, i < 2 ? ftr : fte, set->n, dim, err, errlen);
     }
+    return rc || shard_interrupt_pending() ? -1 : 0; /* the last check before they move in */
+}
+
+/* DIR/{train,test}_{features,labels}.npy: rank 0's features and labels,
+ * written into DIR/.export-PID (DIR made as mkdir -p) and moved in once all
+ * four are whole. Failed or stopped by a caught signal, the stage and the
+ * directories made here are removed: DIR is as it was. */
+static int export_npy(const char *dir, const float *ftr, const jepa_images *tr, const float *fte,
+                      const jepa_images *te, int dim, char *err, size_t errlen) {
+    char stage[4096], p[4200], q[4200], why[512];
+    size_t made = 0;
+    if (eval_export_check(dir, err, errlen)) return -1;
+    if (shard_make_dirs_noting(dir, &made, why, sizeof why)) {
+        snprintf(err, errlen, "--export %s: %s", dir, why);
+        return -1;
+    }
+    snprintf(stage, sizeof stage, "%s/.export-%d", dir, (int)getpid());
+    int rc = mkdir(stage, 0755);
+    if (rc) snprintf(err, errlen, "--export %s: cannot create %s: %s", dir, stage, strerror(errno));
+    if (rc == 0) rc = export_files(stage, ftr, tr, fte, te, dim, err, errlen);
     for (int i = 0; i < 4 && rc == 0; i++) {
         snprintf(p, sizeof p, "%s/%s", stage, export_names[i]);
         snprintf(q, sizeof q, "%s/%s", dir, export_names[i]);
@@ -180,6 +219,28 @@ static int export_npy(const char *dir, const float *ftr, const jepa_images *tr, 
         unlink(p);
     }
     rmdir(stage);
+    if (rc && shard_interrupt_pending())
+        snprintf(err, errlen, "--export %s: interrupted by %s: nothing written", dir,
+                 shard_interrupt_name(shard_interrupt_pending()));
+    if (rc) shard_unmake_dirs(dir, made);
+    return rc;
+}
+
+/* Collective (every rank, where --export is given): rank 0 writes the
+ * export (rc: its state so far; nonzero, nothing to write) while every rank
+ * holds SIGINT/SIGTERM/SIGHUP (shard_interrupt_catch). Why all: mpirun
+ * turns a SIGINT into SIGTERM to each rank, and kills the others at once
+ * when one dies, so a rank that died of it would end rank 0 before it had
+ * removed its stage. Written, the signals are released (a caught one then
+ * ends the process: the export is whole). Not written, they stay caught so
+ * the caller first says why in one line, then calls
+ * shard_interrupt_release(0). rank 0's 0 or -1 + err; the others 0. */
+static int export_all(const char *dir, int rc, const float *ftr, const jepa_images *tr,
+                      const float *fte, const jepa_images *te, int dim, char *err, size_t errlen) {
+    shard_interrupt_catch();
+    comm_barrier(); /* every rank holds the signals before anything is made */
+    if (comm_rank() == 0 && rc == 0) rc = export_npy(dir, ftr, tr, fte, te, dim, err, errlen);
+    if (comm_any_error(rc != 0) < 0) shard_interrupt_release(0);
     return rc;
 }
 
@@ -254,8 +315,8 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
                 "(rank 0: %.1f CPU s)\n", which, tr.n, dim, te.n, dim, t1 - t0, comm_world(),
                 comm_world() > 1 ? "s" : "", c1 - c0);
         obj_eval_add(out, "extract_s", t1 - t0); /* seconds: features of both sets, all ranks */
-        if (e->export_dir) rc = export_npy(e->export_dir, ftr, &tr, fte, &te, dim, err, errlen);
     }
+    if (extracted && e->export_dir) rc = export_all(e->export_dir, rc, ftr, &tr, fte, &te, dim, err, errlen);
     if (extracted) rc = score(s, rc != 0, ftr, &tr, fte, &te, dim, out, err, errlen);
     jepa_free(ftr);
     jepa_free(fte);
@@ -268,8 +329,10 @@ int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char 
                 size_t errlen) {
     memset(out, 0, sizeof *out);
     jepa_images tr = {0}, te = {0};
-    if (comm_rank() != 0) /* rank 1 scores part of rank 0's pixels; the others nothing */
+    if (comm_rank() != 0) { /* rank 1 scores part of rank 0's pixels; the others nothing */
+        if (export_dir) export_all(export_dir, 0, NULL, &tr, NULL, &te, 0, err, errlen);
         return score(s, 0, NULL, &tr, NULL, &te, 0, out, err, errlen);
+    }
     int rc = load_labelled(s, &tr, &te, err, errlen);
     const int dim = tr.c * tr.h * tr.w;
     if (rc == 0 && (te.c != tr.c || te.h != tr.h || te.w != tr.w)) {
@@ -283,8 +346,8 @@ int eval_pixels(const jepa_spec *s, const char *export_dir, obj_eval *out, char 
         fte = JEPA_MALLOC(sizeof(float) * te.n * dim);
         for (size_t k = 0; k < (size_t)tr.n * dim; k++) ftr[k] = tr.pixels[k] / 255.0f;
         for (size_t k = 0; k < (size_t)te.n * dim; k++) fte[k] = te.pixels[k] / 255.0f;
-        if (export_dir) rc = export_npy(export_dir, ftr, &tr, fte, &te, dim, err, errlen);
     }
+    if (export_dir) rc = export_all(export_dir, rc, ftr, &tr, fte, &te, dim, err, errlen);
     rc = score(s, rc != 0, ftr, &tr, fte, &te, dim, out, err, errlen);
     jepa_free(ftr);
     jepa_free(fte);

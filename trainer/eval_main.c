@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -139,31 +138,20 @@ static int eval(int argc, char **argv) {
             s.objective);
         return 2;
     }
-    /* the export directory first: a bad path, or files there that the
-     * export would replace, fail before minutes of work */
-    char made[8][SPEC_STR_MAX]; /* directories this run creates: removed if it fails */
-    int nmade = 0;
+    /* the export directory first: a path that cannot be made, or files there
+     * that the export would replace, fail before minutes of work. Rank 0's
+     * view (it alone writes), and nothing made yet: the export makes DIR when
+     * it writes, so a run stopped or failed before that leaves no directory */
     if (export_dir) {
-        char p[SPEC_STR_MAX];
-        snprintf(p, sizeof p, "%s", export_dir);
-        while (nmade < 8 && *p) { /* the directory, then each parent, while absent */
-            struct stat st;
-            if (stat(p, &st) == 0) break;
-            snprintf(made[nmade++], SPEC_STR_MAX, "%s", p);
-            char *slash = strrchr(p, '/');
-            if (!slash) break;
-            *slash = '\0';
-        }
         char msg[SPEC_ERR_MAX + SPEC_STR_MAX + 16] = "";
-        int bad = shard_make_dirs(export_dir, err, sizeof err) || eval_export_check(export_dir, err, sizeof err);
+        int bad = comm_rank() == 0 && eval_export_check(export_dir, err, sizeof err);
         if (bad) snprintf(msg, sizeof msg, "--export %s: %s", export_dir, err);
-        if (eval_failed(bad, msg)) {
-            for (int i = 0; i < nmade; i++) rmdir(made[i]);
-            return 1;
-        }
+        if (eval_failed(bad, msg)) return 1;
     }
     rc = eval_run(&s, argv[1], random, pixels, ops, export_dir);
-    for (int i = 0; rc && i < nmade; i++) rmdir(made[i]); /* deepest first; only if empty */
+    /* a signal the export caught (it then wrote nothing) ends the process
+     * now, after eval_failed's one line said so (eval_images.c, export_all) */
+    shard_interrupt_release(0);
     return rc;
 }
 

@@ -234,6 +234,13 @@ int npy_write_f32(const char *path, const float *a, int rows, int cols, char *er
                   size_t errlen);
 /* a (n,) uint8 vector: labels */
 int npy_write_u8(const char *path, const uint8_t *a, int n, char *err, size_t errlen);
+/* A write asks stop() before each 16 MiB of data and before its fsync;
+ * nonzero ends it as a failed write (-1, "Interrupted system call", nothing
+ * left at path). jepa-eval --export passes shard_interrupt_pending: a
+ * feature matrix takes seconds to write, and under mpirun a rank has about
+ * one second from SIGTERM to SIGKILL. Process-wide; NULL (the default):
+ * never stopped. */
+void npy_set_stop(int (*stop)(void));
 
 /* The full 1.0 header (magic through '\n') the writer puts before the data,
  * into buf; returns its length (a multiple of 64), or -1 if it does not fit

@@ -18,6 +18,7 @@
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
 #define NPY_ALIGN 64 /* format.py's ARRAY_ALIGN */
+#define NPY_CHUNK (16u << 20) /* bytes per write(): npy_stop is asked between them */
 
 static void npy_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -94,10 +95,22 @@ static int npy_fsync_dir_of(const char *path) {
     return rc;
 }
 
+static int (*npy_stop)(void); /* npy_set_stop */
+
+void npy_set_stop(int (*stop)(void)) { npy_stop = stop; }
+
+/* 1 (errno EINTR) when npy_stop says stop, else 0. */
+static int npy_stopped(void) {
+    if (!npy_stop || !npy_stop()) return 0;
+    errno = EINTR;
+    return 1;
+}
+
 static int npy_write_all(int fd, const void *p, size_t n) {
     const char *b = p;
     while (n > 0) {
-        ssize_t w = write(fd, b, n > (1u << 30) ? (1u << 30) : n);
+        if (npy_stopped()) return -1;
+        ssize_t w = write(fd, b, n > NPY_CHUNK ? NPY_CHUNK : n);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
         b += w;
@@ -131,8 +144,8 @@ int npy_write(const char *path, npy_dtype t, const void *data, int ndim, const i
         npy_err(err, errlen, "npy: cannot write %s: %s", tmp, strerror(errno));
         return -1;
     }
-    int bad = npy_write_all(fd, hdr, (size_t)hl) ||
-              npy_write_all(fd, data, count * npy_itemsize(t)) || fsync(fd) != 0;
+    int bad = npy_write_all(fd, hdr, (size_t)hl) || npy_write_all(fd, data, count * npy_itemsize(t)) ||
+              npy_stopped() || fsync(fd) != 0;
     int saved = errno;
     if (close(fd) != 0 && !bad) {
         bad = 1;

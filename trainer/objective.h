@@ -140,9 +140,11 @@ typedef struct {
 int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, obj_eval *out,
                 char *err, size_t errlen);
 
-/* 0 when none of --export's four files (train/test features and labels
- * .npy) is in dir yet; else -1 + err naming the first found: an export
- * never replaces files. */
+/* 0 when dir can be made as mkdir -p (or is a directory this process may
+ * write into) and none of --export's four files (train/test features and
+ * labels .npy) is in it yet; else -1 + err naming the path: an export never
+ * replaces files. Makes nothing: the export makes dir only when it writes
+ * (and removes what it made if it fails or a caught signal stops it). */
 int eval_export_check(const char *dir, char *err, size_t errlen);
 /* The same figures for raw pixels (x / 255) as features: the baseline every
  * encoder must beat. Collective: rank 0 loads both sets and fits the full

@@ -1,10 +1,12 @@
 /* plan_eval.c - the evaluation behind `jepa-plan` (plan.h): every method on
  * the same seeded tasks, episodes split across ranks in contiguous blocks
- * and gathered to rank 0, which prints one table and writes it (JSON, CSV,
- * per-episode CSV) into RUN/plan/. The methods are rows of one table: the
+ * and gathered to rank 0, which writes the results (JSON, CSV, per-episode
+ * CSV; the pictures from every rank) into a stage moved into place as
+ * RUN/plan/, then prints one table. The methods are rows of one table: the
  * CEM planner on the trained world model, random actions, a straight line
  * on the true state, and the CEM planner on a randomly initialised model
  * (last, since it overwrites the parameters). */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "jepa.h"
 #include "plan.h"
 #include "picture.h"
+#include "shard.h"
 
 #define PLAN_PICTURE_SIDE 256
 
@@ -183,11 +186,101 @@ static void trace_free(plan_trace *tr) {
     jepa_free(tr->plan_n);
 }
 
+/* ------------------------------------------------------------ output */
+/* Nothing of RUN/plan exists until the plan is whole: the results go into
+ * RUN/.plan.partial-PID (rank 0's PID) and move into place at the end. */
+
+/* Before planning, making nothing: RUN/plan absent or a directory, and RUN
+ * (the stage goes beside RUN/plan) and RUN/plan writable. 0 or -1 + err. */
+static int out_check(const char *run, char *err, size_t errlen) {
+    char dir[SPEC_STR_MAX + 16];
+    struct stat ds;
+    snprintf(dir, sizeof dir, "%s/plan", run);
+    int there = stat(dir, &ds) == 0;
+    if (there && !S_ISDIR(ds.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a directory (plan writes its results there)", dir);
+        return -1;
+    }
+    const char *no = access(run, W_OK | X_OK) ? run : there && access(dir, W_OK | X_OK) ? dir : NULL;
+    if (!no) return 0;
+    snprintf(err, errlen, "cannot write into %s: %s", no, strerror(errno));
+    return -1;
+}
+
+/* Rank 0 makes the stage; its path to every rank ("" where it failed).
+ * Collective: 0 on every rank, or -1 on every rank (err on rank 0). */
+static int stage_open(const char *run, char *stage, size_t n, char *err, size_t errlen) {
+    int rc = 0;
+    if (comm_rank() == 0) {
+        snprintf(stage, n, "%s/.plan.partial-%ld", run, (long)getpid());
+        if ((rc = mkdir(stage, 0777)) != 0) {
+            snprintf(err, errlen, "cannot create %s: %s", stage, strerror(errno));
+            stage[0] = 0;
+        }
+    }
+    comm_bcast_bytes(stage, n, 0);
+    return comm_any_error(rc != 0) >= 0 ? -1 : 0;
+}
+
+/* The stage and its files (the planner writes no subdirectory). */
+static void stage_remove(const char *stage) {
+    char p[SPEC_STR_MAX + 340];
+    DIR *d = opendir(stage);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", stage, e->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(stage);
+}
+
+/* Rank 0, after the last check: the stage becomes RUN/plan in one rename
+ * where RUN/plan is absent (or empty), else its files move in one by one
+ * (an earlier plan's of the same names replaced: --replace; others' files
+ * stay), and the stage goes. 0 or -1 + err. */
+static int stage_commit(const char *run, const char *stage, char *err, size_t errlen) {
+    char dir[SPEC_STR_MAX + 16], from[SPEC_STR_MAX + 340], to[SPEC_STR_MAX + 300];
+    snprintf(dir, sizeof dir, "%s/plan", run);
+    if (rename(stage, dir) == 0) return 0;
+    int rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -1;
+    DIR *d = rc ? NULL : opendir(stage);
+    for (struct dirent *e; d && rc == 0 && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(from, sizeof from, "%s/%s", stage, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
+        rc = rename(from, to);
+    }
+    if (rc || !d) snprintf(err, errlen, "cannot move the plan into %s: %s", dir, strerror(errno));
+    if (d) closedir(d);
+    stage_remove(stage);
+    return rc || !d ? -1 : 0;
+}
+
+/* This rank's pictures (its episodes among the first plan.pictures, traces
+ * in keep) into stage; a caught signal stops it between pictures. 0 or -1
+ * + err. */
+static int draw_pictures(const jepa_spec *s, const world *w, double arena, const plan_task *tasks,
+                         const plan_trace *keep, int lo, int hi, const char *stage, char *err,
+                         size_t errlen) {
+    char path[SPEC_STR_MAX + 96];
+    int rc = 0;
+    for (int e = lo; e < hi && e < s->plan.pictures && rc == 0 && !shard_interrupt_pending(); e++) {
+        snprintf(path, sizeof path, "%s/episode-%03d.png", stage, e);
+        rc = draw_episode(s, arena, &tasks[e - lo], &keep[e - lo], path, err, errlen);
+        snprintf(path, sizeof path, "%s/episode-%03d-frames.png", stage, e);
+        if (rc == 0) rc = draw_strip(w, &tasks[e - lo], &keep[e - lo], path, err, errlen);
+    }
+    return rc;
+}
+
 /* ------------------------------------------------------------ episodes */
-/* This rank's episodes [lo, hi) of method m into out ((hi - lo) outcomes). */
-static int run_method(const plan_method *m, const jepa_spec *s, const char *run, const world *w,
-                      plan_wm *wm, const plan_cfg *cfg, const plan_task *tasks, int lo, int hi,
-                      double arena, plan_outcome *out, char *err, size_t errlen) {
+/* This rank's episodes [lo, hi) of method m into out ((hi - lo) outcomes);
+ * the traces of the episodes to draw (the first plan.pictures, the world
+ * model's) into keep[e - lo]: drawn once the plan is whole (plan_write). */
+static void run_method(const plan_method *m, const jepa_spec *s, const world *w, plan_wm *wm,
+                       const plan_cfg *cfg, const plan_task *tasks, int lo, int hi, plan_outcome *out,
+                       plan_trace *keep) {
     plan_ctl c;
     if (m->ops) {
         memset(&c, 0, sizeof c);
@@ -199,23 +292,13 @@ static int run_method(const plan_method *m, const jepa_spec *s, const char *run,
         if (m->randomize) plan_wm_randomize(wm);
         plan_ctl_cem_init(&c, w, wm, cfg, s->plan.execute, (uint64_t)s->plan.seed);
     }
-    int rc = 0;
-    for (int e = lo; e < hi && rc == 0; e++) {
+    for (int e = lo; e < hi; e++) {
         const plan_task *t = &tasks[e - lo];
         int draw = e < s->plan.pictures && !m->ops && !m->randomize;
-        plan_trace tr = draw ? trace_alloc(t->budget, cfg) : (plan_trace){0};
-        plan_episode(&c, t, (uint64_t)e, s->plan.success_radius, &out[e - lo], draw ? &tr : NULL);
-        if (draw) {
-            char path[SPEC_STR_MAX + 64];
-            snprintf(path, sizeof path, "%s/plan/episode-%03d.png", run, e);
-            rc = draw_episode(s, arena, t, &tr, path, err, errlen);
-            snprintf(path, sizeof path, "%s/plan/episode-%03d-frames.png", run, e);
-            if (rc == 0) rc = draw_strip(w, t, &tr, path, err, errlen);
-            trace_free(&tr);
-        }
+        if (draw) keep[e - lo] = trace_alloc(t->budget, cfg);
+        plan_episode(&c, t, (uint64_t)e, s->plan.success_radius, &out[e - lo], draw ? &keep[e - lo] : NULL);
     }
     if (!m->ops) plan_ctl_cem_free(&c);
-    return rc;
 }
 
 /* ------------------------------------------------------------ summaries */
@@ -396,8 +479,11 @@ static void gather(plan_outcome *const *local, int lo, int hi, int n, plan_outco
     jepa_free(counts);
 }
 
-static int report(const char *run, const jepa_spec *s, plan_outcome *const *all, char *err,
-                  size_t errlen) {
+/* Rank 0: the results into stage, then (after the last check for a caught
+ * signal) the stage into place as RUN/plan (stage_commit), then the table
+ * and the last lines. 0 or -1 (+ err, or a caught signal: the caller says). */
+static int report(const char *run, const jepa_spec *s, plan_outcome *const *all, const char *stage,
+                  char *err, size_t errlen) {
     const int n = s->plan.episodes;
     plan_summary r[NMETHODS];
     double shortest = 0, budget = 0;
@@ -406,16 +492,49 @@ static int report(const char *run, const jepa_spec *s, plan_outcome *const *all,
         budget += all[0][e].budget / (double)n;
     }
     for (int m = 0; m < nmethods(s); m++) summarize(all[m], n, &r[m]);
-    print_table(run, s, r, shortest, budget);
-    char dir[SPEC_STR_MAX + 16];
-    snprintf(dir, sizeof dir, "%s/plan", run);
-    if (write_json(dir, run, s, r, shortest, budget, err, errlen) ||
-        write_csv(dir, nmethods(s), r, (const plan_outcome *const *)all, n, err, errlen))
+    if (write_json(stage, run, s, r, shortest, budget, err, errlen) ||
+        write_csv(stage, nmethods(s), r, (const plan_outcome *const *)all, n, err, errlen) ||
+        shard_interrupt_pending() || stage_commit(run, stage, err, errlen))
         return -1;
+    print_table(run, s, r, shortest, budget);
     for (int m = 0; m < nmethods(s); m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
     printf("plan_s_per_decision %.4f\n", per_decision(&r[0]));
     fflush(stdout);
     return 0;
+}
+
+/* The write phase, collective, once every episode is planned: rank 0 makes
+ * the stage, every rank draws its pictures into it, rank 0 writes the
+ * results and moves them into place. SIGINT/SIGTERM/SIGHUP are held by every
+ * rank from before the stage exists (shard_interrupt_catch; the caller
+ * releases them after its line): mpirun turns a signal into SIGTERM to each
+ * rank and kills the rest when one dies, so none may die before rank 0 has
+ * removed the stage. A caught signal, or a failure, before rank 0's last
+ * check: the stage removed, nothing written. The lowest failing rank (its
+ * error in err; an interruption is rank 0's to say), or -1. */
+static int plan_write(const char *run, const jepa_spec *s, const world *w, double arena,
+                      const plan_task *tasks, const plan_trace *keep, int lo, int hi,
+                      plan_outcome *const *all, char *err, size_t errlen) {
+    char stage[SPEC_STR_MAX + 48] = "";
+    shard_interrupt_catch();
+    comm_barrier(); /* every rank holds the signals before the stage exists */
+    int rc = stage_open(run, stage, sizeof stage, err, errlen);
+    if (rc == 0) rc = draw_pictures(s, w, arena, tasks, keep, lo, hi, stage, err, errlen);
+    int intr = comm_any_error(shard_interrupt_pending() != 0); /* the same on every rank */
+    int bad = intr >= 0 ? 0 : comm_any_error(rc != 0);
+    if (comm_rank() == 0) {
+        rc = bad < 0 ? report(run, s, all, stage, err, errlen) : -1;
+        if (rc && stage[0]) stage_remove(stage);
+        int sig = shard_interrupt_pending();
+        if (intr >= 0 || (rc && sig)) {
+            char by[48];
+            snprintf(by, sizeof by, "a signal to rank %d", intr);
+            snprintf(err, errlen, "%s/plan: interrupted by %s: nothing written", run,
+                     sig ? shard_interrupt_name(sig) : by);
+        }
+    }
+    int fin = comm_any_error(comm_rank() == 0 && rc != 0); /* after rank 0 has cleaned up */
+    return bad >= 0 ? bad : fin;
 }
 
 /* Tasks [lo, hi) on this rank; -1 + err if one has no path to its goal. */
@@ -433,38 +552,35 @@ static int make_tasks(const world *w, const jepa_spec *s, double bound, double a
     return 0;
 }
 
+/* Everything planning needs, checked before any of it: the model, the
+ * world, this rank's tasks [lo, hi), and where the results go. 0 or -1 + err. */
+static int plan_setup(const char *run, const jepa_spec *s, int lo, int hi, plan_wm **wm, world *w,
+                      double *bound, double *arena, plan_task *tasks, char *err, size_t errlen) {
+    int ch = 0, side = 0;
+    int rc = plan_wm_load(wm, run, s, s->plan.samples, s->plan.window, err, errlen);
+    if (rc == 0) {
+        plan_wm_frame(*wm, &ch, &side);
+        rc = world_setup(w, s, side, bound, arena, err, errlen);
+    }
+    if (rc == 0 && (int)w->channels != ch) {
+        snprintf(err, errlen, "plan.world: %s renders %u channel(s), the model of %s reads %d", s->plan.world,
+                 w->channels, run, ch);
+        rc = -1;
+    }
+    if (rc == 0) rc = make_tasks(w, s, *bound, *arena, lo, hi, tasks, err, errlen);
+    if (rc == 0) rc = out_check(run, err, errlen); /* once every input checked out */
+    return rc;
+}
+
 int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen) {
     const int n = s->plan.episodes, W = comm_world(), rank = comm_rank();
     const int lo = (int)(((int64_t)n * rank) / W), hi = (int)(((int64_t)n * (rank + 1)) / W);
     plan_wm *wm = NULL;
     world w = {0};
     double bound = 0, arena = 0;
-    int ch = 0, side = 0;
-    int rc = plan_wm_load(&wm, run, s, s->plan.samples, s->plan.window, err, errlen);
-    if (rc == 0) {
-        plan_wm_frame(wm, &ch, &side);
-        rc = world_setup(&w, s, side, &bound, &arena, err, errlen);
-    }
-    if (rc == 0 && (int)w.channels != ch) {
-        snprintf(err, errlen, "plan.world: %s renders %u channel(s), the model of %s reads %d", s->plan.world,
-                 w.channels, run, ch);
-        rc = -1;
-    }
     plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
-    if (rc == 0) rc = make_tasks(&w, s, bound, arena, lo, hi, tasks, err, errlen);
-    char dir[SPEC_STR_MAX + 16]; /* once every input checked out */
-    snprintf(dir, sizeof dir, "%s/plan", run);
-    struct stat ds; /* made or there as a writable directory, before any planning */
-    if (rc == 0 && mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-        rc = -1;
-    } else if (rc == 0 && (stat(dir, &ds) != 0 || !S_ISDIR(ds.st_mode))) {
-        snprintf(err, errlen, "%s exists and is not a directory (plan writes its results there)", dir);
-        rc = -1;
-    } else if (rc == 0 && access(dir, W_OK | X_OK) != 0) {
-        snprintf(err, errlen, "cannot write into %s: %s", dir, strerror(errno));
-        rc = -1;
-    }
+    plan_trace *keep = JEPA_MALLOC(sizeof(plan_trace) * (hi - lo + 1)); /* zeroed: none kept */
+    int rc = plan_setup(run, s, lo, hi, &wm, &w, &bound, &arena, tasks, err, errlen);
     plan_outcome *local[NMETHODS], *all[NMETHODS];
     plan_cfg cfg;
     cfg_from_spec(&cfg, s, bound);
@@ -473,20 +589,20 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
         all[m] = rank == 0 ? JEPA_MALLOC(sizeof(plan_outcome) * n) : NULL;
     }
     int bad = comm_any_error(rc != 0); /* every rank goes on, or none */
-    for (int m = 0; m < nmethods(s) && bad < 0; m++) {
-        rc = run_method(&methods[m], s, run, &w, wm, &cfg, tasks, lo, hi, arena, local[m], err, errlen);
-        bad = comm_any_error(rc != 0);
-    }
+    for (int m = 0; m < nmethods(s) && bad < 0; m++)
+        run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
     if (bad < 0) gather(local, lo, hi, n, all);
-    if (bad < 0 && rank == 0) rc = report(run, s, all, err, errlen);
+    if (bad < 0) bad = plan_write(run, s, &w, arena, tasks, keep, lo, hi, all, err, errlen);
     if (bad > 0 && rank == bad) fprintf(stderr, "jepa-plan: rank %d: %s\n", rank, err);
     if (bad > 0 && rank == 0) snprintf(err, errlen, "rank %d failed (its error is above)", bad);
     for (int m = 0; m < NMETHODS; m++) {
         jepa_free(local[m]);
         jepa_free(all[m]);
     }
+    for (int e = 0; e < hi - lo; e++) trace_free(&keep[e]);
+    jepa_free(keep);
     jepa_free(tasks);
     world_free(&w);
     plan_wm_free(wm);
-    return bad >= 0 || rc ? -1 : 0;
+    return bad >= 0 ? -1 : 0;
 }

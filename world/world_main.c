@@ -27,7 +27,8 @@ static const char *usage_text =
     "         set that cannot fit the free space (estimated from its first episodes). SIGINT,\n"
     "         SIGTERM or SIGHUP stops it leaving nothing behind. Every option is given once.\n"
     "  render --out FILE.pgm [--episode E] [--steps T] [--seed S] [--zoom Z] [WORLD OPTIONS]\n"
-    "         one episode's frames side by side (PGM, each pixel Z x Z; default zoom 4)\n"
+    "         one episode's frames side by side (PGM, each pixel Z x Z; default zoom 4);\n"
+    "         SIGINT, SIGTERM or SIGHUP stops it leaving nothing behind\n"
     "  info   [WORLD OPTIONS]   the world's parameters, observation and action shapes\n"
     "WORLD OPTIONS:\n"
     "  --world NAME        environment (default tworoom)\n"
@@ -316,32 +317,75 @@ static int cmd_gen(int argc, char **argv) {
 }
 
 /* ---------------------------------------------------------------- render */
-/* Writes frames (steps, H, W) (channel 0) side by side, each pixel zoom x
- * zoom, as a binary PGM; via a temporary file renamed into place. */
-static int write_strip(const char *path, const uint8_t *frames, uint32_t steps, uint32_t h,
-                       uint32_t w, size_t frame_bytes, uint32_t zoom) {
-    char tmp[4096], err[512];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    char *slash = strrchr(tmp, '/');
-    if (slash && slash != tmp) { /* the file's directory, as mkdir -p */
-        *slash = 0;
-        if (shard_make_dirs(tmp, err, sizeof err))
-            return fprintf(stderr, PROG ": render: %s: %s\n", path, err), 1;
-    }
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return fprintf(stderr, PROG ": render: %s: %s\n", tmp, strerror(errno)), 1;
+/* The PGM of frames (steps, H, W) (channel 0) side by side, each pixel
+ * zoom x zoom, into f row by row; a caught signal stops it between rows
+ * (returned), else 0. */
+static int strip_rows(FILE *f, const uint8_t *frames, uint32_t steps, uint32_t h, uint32_t w,
+                      size_t frame_bytes, uint32_t zoom) {
     fprintf(f, "P5\n%u %u\n255\n", steps * w * zoom, h * zoom);
-    for (uint32_t y = 0; y < h * zoom; y++)
+    for (uint32_t y = 0; y < h * zoom; y++) {
+        if (shard_interrupt_pending()) return shard_interrupt_pending();
         for (uint32_t t = 0; t < steps; t++)
             for (uint32_t x = 0; x < w * zoom; x++)
                 fputc(frames[t * frame_bytes + (size_t)(y / zoom) * w + x / zoom], f);
-    if (ferror(f) | fclose(f) || rename(tmp, path)) {
-        fprintf(stderr, PROG ": render: %s: %s\n", path, strerror(errno));
-        unlink(tmp);
-        return 1;
     }
-    return 0;
+    return shard_interrupt_pending(); /* the last moment before the rename */
+}
+
+/* The strip at path via path.tmp-PID renamed into place, its directory made
+ * as mkdir -p. Stopped (a caught signal, shard_interrupt_catch) or failed,
+ * the temporary file and the directories this call made are removed and one
+ * line says so. 0 or 1. */
+static int write_strip(const char *path, const uint8_t *frames, uint32_t steps, uint32_t h,
+                       uint32_t w, size_t frame_bytes, uint32_t zoom) {
+    char tmp[4096], dir[4096], err[512];
+    size_t made = 0;
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) *slash = 0;
+    else dir[0] = 0;
+    if (dir[0] && shard_make_dirs_noting(dir, &made, err, sizeof err))
+        return fprintf(stderr, PROG ": render: %s: %s\n", path, err), 1;
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int sig = f ? strip_rows(f, frames, steps, h, w, frame_bytes, zoom) : 0, saved = errno;
+    int bad = !f || ferror(f);
+    if (f && fclose(f) && !bad) bad = 1, saved = errno;
+    if (!bad && !sig && rename(tmp, path)) bad = 1, saved = errno;
+    if (!bad && !sig) return 0;
+    if (sig) fprintf(stderr, PROG ": render: %s: interrupted by %s: nothing written\n", path,
+                     shard_interrupt_name(sig));
+    else fprintf(stderr, PROG ": render: %s: %s\n", f ? path : tmp, strerror(saved));
+    unlink(tmp);
+    shard_unmake_dirs(dir, made);
+    return 1;
+}
+
+/* render after its flags: the episode's frames, then the strip, with
+ * SIGINT/SIGTERM/SIGHUP caught throughout (shard_interrupt_*): a signal
+ * leaves nothing (see write_strip), then ends the process as it says; one
+ * caught after the rename is dropped. 0 or 1. */
+static int render_run(const world *w, const char *out, uint64_t episode, uint64_t steps,
+                      uint64_t seed, uint64_t zoom) {
+    size_t fb = world_frame_bytes(w);
+    double *states = malloc(steps * w->state_dim * sizeof *states);
+    double *actions = malloc(steps * w->action_dim * sizeof *actions);
+    uint8_t *frames = malloc(steps * fb);
+    int rc = 1;
+    shard_interrupt_catch();
+    if (!states || !actions || !frames) {
+        fprintf(stderr, PROG ": render: out of memory\n");
+    } else {
+        w->ops->explore(w, seed, episode, (uint32_t)steps, states, actions);
+        for (uint64_t t = 0; t < steps && !shard_interrupt_pending(); t++)
+            w->ops->render(w, states + t * w->state_dim, frames + t * fb);
+        rc = write_strip(out, frames, (uint32_t)steps, w->height, w->width, fb, (uint32_t)zoom);
+    }
+    free(states);
+    free(actions);
+    free(frames);
+    shard_interrupt_release(rc == 0);
+    return rc;
 }
 
 static int cmd_render(int argc, char **argv) {
@@ -375,21 +419,7 @@ static int cmd_render(int argc, char **argv) {
     world w;
     int rc = world_open(&wa, &w);
     if (rc) return rc;
-    size_t fb = world_frame_bytes(&w);
-    double *states = malloc(steps * w.state_dim * sizeof *states);
-    double *actions = malloc(steps * w.action_dim * sizeof *actions);
-    uint8_t *frames = malloc(steps * fb);
-    if (!states || !actions || !frames) {
-        fprintf(stderr, PROG ": render: out of memory\n");
-        rc = 1;
-    } else {
-        w.ops->explore(&w, seed, episode, (uint32_t)steps, states, actions);
-        for (uint64_t t = 0; t < steps; t++) w.ops->render(&w, states + t * w.state_dim, frames + t * fb);
-        rc = write_strip(out, frames, (uint32_t)steps, w.height, w.width, fb, (uint32_t)zoom);
-    }
-    free(states);
-    free(actions);
-    free(frames);
+    rc = render_run(&w, out, episode, steps, seed, zoom);
     world_free(&w);
     return rc;
 }

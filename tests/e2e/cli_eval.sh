@@ -13,6 +13,23 @@ expect_error "missing run directory" 2 "$T/no-such-run/spec.resolved.yaml"
 # a real (tiny, 2-step) run to corrupt
 RD="$T/run"
 pack_fmnist
+
+# SIGINT / SIGTERM while --export writes (the pixels of Fashion-MNIST:
+# 60000 x 784 features, seconds of writing) leave nothing of it: neither
+# its staging directory nor the directories it made (one that was there
+# stays as it was); one line, the signal's status. Stopped before it writes,
+# it has made no directory at all.
+PXF=(--pixels "$S/configs/fmnist-tiny.yaml" "${DATA[@]}")
+expect_stopped "--export" INT 130 "$T/exn/sub/.export-*/*" "--export $T/exn/sub" "$EV" "${PXF[@]}" --export "$T/exn/sub"
+[ -e "$T/exn" ] && bad "SIGINT: --export left $(find "$T/exn" | tr '\n' ' ')" || ok "SIGINT: --export left no file, no directory"
+mkdir "$T/exo" && touch "$T/exo/theirs"
+expect_stopped "--export" TERM 143 "$T/exo/.export-*/*" "--export $T/exo" "$EV" "${PXF[@]}" --export "$T/exo"
+[ "$(ls -A "$T/exo")" = theirs ] && ok "SIGTERM: the existing export directory as it was" ||
+  bad "SIGTERM: --export left $(ls -A "$T/exo" | tr '\n' ' ')"
+set -m; "$EV" "${PXF[@]}" --export "$T/exe/sub" >/dev/null 2>&1 & pid=$!; set +m
+sleep 1; kill -INT "$pid"; wait "$pid"; RC=$?
+[ "$RC" -eq 130 ] && [ ! -e "$T/exe" ] && ok "SIGINT before the export: exit 130, no directory" ||
+  bad "SIGINT before the export: exit $RC, left $(find "$T/exe" 2>&1 | tr '\n' ' ')"
 "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" "${DATA[@]}" --set run.dir="$RD" --set train.steps=2 \
   --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=8 \
   --set model.pred_depth=1 --set model.pred_heads=2 --set eval.probe=false \

@@ -56,6 +56,28 @@ expect_interrupted() {
   [ -e "$T/$name" ] && bad "SIG$sig left $T/$name" || ok "SIG$sig: no output directory"
 }
 
+# expect_stopped WHAT SIG STATUS GLOBS LINE CMD...: CMD runs in the
+# background; once a path matching one of GLOBS (space-separated) exists
+# (its temporary output, the moment it is writing), SIG stops it: exit
+# STATUS and one stderr line that contains LINE, "interrupted by SIG" and
+# "nothing written". Sets RC, ERR and OUT; what is left on disk is the
+# caller's to check. Job control as in expect_interrupted.
+expect_stopped() {
+  local what=$1 sig=$2 num=$3 line=$5 seen=0 i g pid globs
+  read -ra globs <<<"$4"
+  shift 5
+  set -m
+  "$@" >"$T/out.stop" 2>"$T/err.stop" & pid=$!
+  set +m
+  for i in $(seq 1500); do
+    for g in "${globs[@]}"; do compgen -G "$g" >/dev/null && seen=1; done
+    [ "$seen" -eq 1 ] && break; sleep 0.02
+  done
+  [ "$seen" -eq 1 ] || bad "$what: ${globs[*]} never appeared"
+  kill -"$sig" "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/err.stop"); OUT=$(cat "$T/out.stop")
+  expect_error "$what stopped by SIG$sig" "$num" "$line" "interrupted by SIG$sig" "nothing written"
+}
+
 # pack_fmnist: Fashion-MNIST shards in $T/fm/{train,test}; sets DATA to the
 # --set arguments that point a run at them
 pack_fmnist() {

@@ -81,6 +81,35 @@ run again "$JP" "$T/run" "${SMALL[@]}"
 expect_error "a second plan into RUN/plan" 2 "$T/run/plan already holds results" "--replace"
 cmp -s "$T/plan.json.1" "$T/run/plan/plan.json" && ok "the first plan's results kept" || bad "plan.json changed"
 
+# ---- SIGINT / SIGTERM while the plan is written (pictures of 100 episodes:
+# about a second): nothing of it left, RUN/plan as it was before (absent,
+# or an earlier plan's results, even with --replace); one line, the
+# signal's status. The globs: this plan's stage, or (the build before) a
+# picture written straight into RUN/plan
+STOP=(--episodes 100 --set plan.samples=8 --set plan.topk=2 --set plan.iterations=1 --set plan.pictures=100
+      --set plan.random_init=false)
+cp -r "$T/run" "$T/sg" && rm -rf "$T/sg/plan"
+expect_stopped jepa-plan INT 130 "$T/sg/.plan.partial-*/episode-* $T/sg/plan/episode-*" "$T/sg/plan" "$JP" "$T/sg" "${STOP[@]}"
+[ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "SIGINT: no RUN/plan, no stage" || bad "SIGINT left: $(ls -A "$T/sg" | tr '\n' ' ')"
+cp -r "$T/run/plan" "$T/sg/plan" && (cd "$T/sg/plan" && md5sum * | sort) >"$T/sg.before"
+expect_stopped "jepa-plan --replace" TERM 143 "$T/sg/.plan.partial-*/episode-* $T/sg/plan/episode-*.tmp" "$T/sg/plan" \
+  "$JP" "$T/sg" "${STOP[@]}" --replace
+(cd "$T/sg/plan" && md5sum * | sort) | cmp -s - "$T/sg.before" && [ "$(ls -A "$T/sg" | grep -c plan)" = 1 ] &&
+  ok "SIGTERM: the earlier plan's results as they were, no stage" || bad "SIGTERM: $(ls -A "$T/sg" "$T/sg/plan" | tr '\n' ' ')"
+# at 2 ranks: mpirun sends SIGTERM to every rank (here sent to both at once,
+# as mpirun does about a second after its own SIGINT or SIGTERM); rank 0
+# removes the stage, says so once; no rank dies first
+rm -rf "$T/sg/plan"
+set -m
+"$MPI" -np 2 "$JP" "$T/sg" "${STOP[@]}" >/dev/null 2>"$T/sg.err" & mp=$!
+set +m
+for i in $(seq 1500); do compgen -G "$T/sg/.plan.partial-*/episode-*" >/dev/null && break; sleep 0.02; done
+compgen -G "$T/sg/.plan.partial-*/episode-*" >/dev/null || bad "2 ranks: no stage appeared"
+kill -TERM $(pgrep -P "$mp"); wait "$mp"; RC=$?
+[ "$RC" -ne 0 ] && [ "$(grep -c "^jepa-plan: $T/sg/plan: interrupted by SIGTERM: nothing written$" "$T/sg.err")" = 1 ] &&
+  ok "2 ranks stopped by SIGTERM: said once (rc $RC)" || bad "2 ranks stopped: rc $RC: $(cat "$T/sg.err")"
+[ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "2 ranks: no RUN/plan, no stage" || bad "2 ranks left: $(ls -A "$T/sg" | tr '\n' ' ')"
+
 # ---- 2 ranks: the same outcomes
 run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}" --replace
 [ "$RC" -eq 0 ] && ok "2-rank jepa-plan exits 0" || bad "2-rank jepa-plan failed (rc $RC): $ERR"

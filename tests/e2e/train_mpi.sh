@@ -112,6 +112,22 @@ run evtrunc timeout 120 "$MPI" -np 2 "$B/jepa-eval" "$T/trunc"
 [ "$RC" -ne 0 ] && once "^jepa-eval: .*$T/trunc/checkpoint.bin" && ok "jepa-eval -np 2, a truncated checkpoint: said once" \
   || bad "truncated checkpoint at 2 ranks: rc $RC: $ERR"
 
+# --export under mpirun, stopped while rank 0 writes it. mpirun turns a
+# SIGINT or SIGTERM into SIGTERM to every rank (about a second later, so
+# the test sends that SIGTERM itself, at a known moment) and SIGKILLs what
+# is left about a second after: rank 0 removes its staging directory and
+# the directories it made in time, and says so once; no rank dies first
+# (which would get rank 0 killed at once)
+set -m
+"$MPI" -np 2 "$B/jepa-eval" --pixels "$SPEC" "${DATA[@]}" --export "$T/exm/sub" >/dev/null 2>"$T/exm.err" & mp=$!
+set +m
+for i in $(seq 1500); do compgen -G "$T/exm/sub/.export-*/*" >/dev/null && break; sleep 0.02; done
+compgen -G "$T/exm/sub/.export-*/*" >/dev/null || bad "mpirun --export: no staging file appeared"
+kill -TERM $(pgrep -P "$mp"); wait "$mp"; RC=$?; ERR=$(cat "$T/exm.err")
+[ "$RC" -ne 0 ] && once "^jepa-eval: --export $T/exm/sub: interrupted by SIGTERM: nothing written$" \
+  && ok "mpirun --export stopped by SIGTERM: rank 0 says so once (rc $RC)" || bad "mpirun --export: rc $RC: $ERR"
+[ -e "$T/exm" ] && bad "mpirun --export left $(find "$T/exm" | tr '\n' ' ')" || ok "mpirun --export left no file, no directory"
+
 start=$(date +%s)
 run fail timeout 120 "$MPI" -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" : \
   -np 1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/d" --set data.train="$T/no-such-shards"

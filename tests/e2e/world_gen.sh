@@ -154,6 +154,16 @@ expect_error "output exists" 1 "$D" "not empty"
 expect_interrupted gen TERM 143 term "$JW" gen --out "$T/term" --episodes 2000000 --quiet
 expect_interrupted gen INT 130 int "$JW" gen --out "$T/int" --episodes 2000000 --quiet
 expect_interrupted gen HUP 129 hup "$JW" gen --out "$T/hup" --episodes 2000000 --quiet
+# render too, while it writes its temporary file: nothing of it is left,
+# neither the file nor the directories it made (an existing one stays)
+BIG=(--steps 128 --size 256 --zoom 4)
+expect_stopped render INT 130 "$T/rnew/sub/big.pgm.tmp-*" "$T/rnew/sub/big.pgm" \
+  "$JW" render --out "$T/rnew/sub/big.pgm" "${BIG[@]}"
+[ -e "$T/rnew" ] && bad "SIGINT: render left $(find "$T/rnew")" || ok "SIGINT: render left no file, no directory"
+mkdir "$T/rold"
+expect_stopped render TERM 143 "$T/rold/big.pgm.tmp-*" "$T/rold/big.pgm" "$JW" render --out "$T/rold/big.pgm" "${BIG[@]}"
+[ -d "$T/rold" ] && [ -z "$(ls -A "$T/rold")" ] && ok "SIGTERM: render left its existing directory empty" ||
+  bad "SIGTERM: render left $(ls -A "$T/rold" 2>&1)"
 "$JW" gen --out "$T/killed" --episodes 2000000 --quiet & pid=$!
 staged=0
 for i in $(seq 200); do # killed while writing: its staging directory holds a shard
