@@ -10,24 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-char *cli_slurp(const char *path, size_t *len) {
-    enum { MAX_BYTES = 1 << 20 }; /* spec_load_file's limit: a spec is a page */
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = malloc(MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_BYTES + 1, f) : 0;
-    int bad = !buf ? ENOMEM : ferror(f) ? errno : n > MAX_BYTES ? EFBIG : 0; /* EISDIR: a directory */
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = bad;
-        return NULL;
-    }
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
-}
-
 /* The checks of cli_load_spec on one rank: 0, or 2 with the message in msg. */
 static int load_spec_local(jepa_spec *s, const char *path, int argc, char **argv, int first,
                            char **spec_text, int *unused, int *nunused, char *msg, size_t n) {
@@ -50,8 +32,8 @@ static int load_spec_local(jepa_spec *s, const char *path, int argc, char **argv
     }
     if (nunused) *nunused = nu;
     if (spec_validate(s, err, sizeof err)) return snprintf(msg, n, "%s: %s", path, err), 2;
-    if (spec_text && !(*spec_text = cli_slurp(path, NULL)))
-        return snprintf(msg, n, "cannot read %s: %s", path, strerror(errno)), 2;
+    if (spec_text && spec_read_file(path, SPEC_FILE_MAX, "run spec", spec_text, NULL, err, sizeof err))
+        return snprintf(msg, n, "%s", err), 2;
     return 0;
 }
 

@@ -28,8 +28,4 @@ void cli_catch_oom(void);
  * jepa-launch set JEPA_PROGRESS=1 when theirs is one. */
 int cli_progress(void);
 
-/* The whole file as a NUL-terminated string (caller frees) of *len bytes
- * (len may be NULL), or NULL (errno; EFBIG past 1 MiB, as spec_load_file,
- * so /dev/zero is not read forever). */
-char *cli_slurp(const char *path, size_t *len);
 #endif

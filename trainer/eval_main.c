@@ -119,13 +119,19 @@ static int eval(int argc, char **argv) {
         }
     }
     /* eval.probe is whether jepa-train evaluates at its end; jepa-eval
-     * always does, so turning it off here is a mistake, said at once */
-    for (int i = 2; i < argc && !s.eval.probe; i++) {
+     * always does, so turning it off here is a mistake, said at once; and
+     * it writes no run directory, so run.dir would be silently ignored */
+    for (int i = 2; i < argc; i++) {
         const char *v = !strncmp(argv[i], "--set=", 6) ? argv[i] + 6
                         : !strcmp(argv[i], "--set") && i + 1 < argc ? argv[i + 1] : "";
-        if (!strncmp(v, "eval.probe=", 11)) {
+        if (!strncmp(v, "eval.probe=", 11) && !s.eval.probe) {
             say("jepa-eval: --set %s: jepa-eval always evaluates (eval.probe says "
                 "whether jepa-train does at its end)\n", v);
+            return 2;
+        }
+        if (!strncmp(v, "run.dir=", 8)) {
+            say("jepa-eval: --set %s: jepa-eval writes no run directory (it reads RUN_DIR, "
+                "its first argument; --export DIR writes features)\n", v);
             return 2;
         }
     }

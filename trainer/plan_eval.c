@@ -64,11 +64,24 @@ static int world_setup(world *w, const jepa_spec *s, int side, double *bound, do
     snprintf(a, sizeof a, "size=%d", side);
     int rc = world_params_set(ops, params, a, err, errlen);
     snprintf(buf, sizeof buf, "%s", s->plan.world_params);
+    const char *seen[64];
+    int nseen = 0;
     for (char *save = NULL, *tok = strtok_r(buf, " ,\t\n", &save); rc == 0 && tok;
          tok = strtok_r(NULL, " ,\t\n", &save)) {
         char e[WORLD_ERR_MAX];
-        if (world_params_set(ops, params, tok, e, sizeof e)) {
+        size_t kn = strcspn(tok, "=");
+        for (int i = 0; i < nseen && rc == 0; i++)
+            if (!strncmp(seen[i], tok, kn) && (seen[i][kn] == '=' || seen[i][kn] == '\0'))
+                snprintf(err, errlen, "plan.world_params: '%.*s' given twice (%s, then %s)", (int)kn,
+                         tok, seen[i], tok), rc = -1;
+        if (rc == 0 && nseen < 64) seen[nseen++] = tok;
+        if (rc == 0 && world_params_set(ops, params, tok, e, sizeof e)) {
             snprintf(err, errlen, "plan.world_params: %s", e);
+            rc = -1;
+        }
+        if (rc == 0 && kn == 4 && !strncmp(tok, "size", 4)) {
+            snprintf(err, errlen, "plan.world_params: %s: the frame size is not a setting here "
+                     "(the model's model.img_size, and the pictures' own)", tok);
             rc = -1;
         }
     }

@@ -77,58 +77,6 @@ typedef struct {
     long long force[3];      /* test hook JEPA_DEBUG_PLAN=T0:R:T (T0 0: off) */
 } trainer;
 
-/* ------------------------------------------------------------- signals */
-/* SIGTERM, SIGUSR1 (Slurm's warning before a time limit or preemption,
- * `#SBATCH --signal`) and SIGINT (Ctrl-C) only set a flag; the loop turns it
- * into an agreed stop, a checkpoint and a clean exit. A second Ctrl-C kills
- * at once (SA_RESETHAND), and a SIGINT the parent ignores (a shell's
- * background job) stays ignored. */
-static volatile sig_atomic_t train_signal;
-static void on_signal(int sig) {
-    static const char msg[] = "jepa-train: SIGINT: stopping at the end of this step with a "
-                              "checkpoint (again: kill at once)\n";
-    train_signal = sig;
-    if (sig == SIGINT) { /* write(2) is async-signal-safe; the result does not matter */
-        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-        (void)w;
-    }
-}
-static struct sigaction old_term, old_usr1, old_int;
-
-static void signals_catch(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    train_signal = 0;
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGUSR1, &sa, &old_usr1);
-    sigaction(SIGINT, NULL, &old_int);
-    if (old_int.sa_handler != SIG_IGN) {
-        sa.sa_flags |= SA_RESETHAND;
-        sigaction(SIGINT, &sa, NULL);
-    }
-}
-
-/* After the final checkpoint: Ctrl-C or SIGTERM during the evaluation loses
- * nothing (a resume of the finished run evaluates again), so either ends
- * the process at once. SIGUSR1 (Slurm's warning before the time limit)
- * stays caught: the evaluation may still finish before the limit. */
-static void signals_release_end(int complete) {
-    sigaction(SIGINT, &old_int, NULL);
-    if (!complete) return; /* a stopped run exits 75, the signal told */
-    sigaction(SIGTERM, &old_term, NULL);
-    if (train_signal == SIGTERM || train_signal == SIGINT)
-        raise(train_signal); /* one that came during the last step or the final checkpoint */
-}
-
-static void signals_restore(void) {
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGUSR1, &old_usr1, NULL);
-    sigaction(SIGINT, &old_int, NULL);
-}
-
 static int64_t env_step(const char *name) {
     const char *v = getenv(name);
     return v && *v ? strtoll(v, NULL, 10) : -1;
@@ -507,7 +455,7 @@ static int step_control(trainer *t) {
         train_now_s() - t->t_ckpt >= s->checkpoint.every_minutes * 60)
         flags |= 2;
     if (t->budget > 0 || s->checkpoint.every_minutes > 0) comm_bcast_bytes(&flags, 1, 0);
-    int sig = train_signal != 0 || (t->step + 1 == t->stop_at && t->rank == t->world - 1);
+    int sig = train_signal_caught() != 0 || (t->step + 1 == t->stop_at && t->rank == t->world - 1);
     int stop = comm_any_error(sig) >= 0;
     if ((flags & 1) && t->step + 1 < t->total) t->capped = 1;
     int last = t->step + 1 == t->total || (flags & 1);
@@ -707,9 +655,9 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     r->target_std = t->nstats ? t->stat[0] : 0.0;
     double train_s = train_now_s() - t->t0;
     if (rc == 0 && t->step > t->saved) checkpoint_now(t);
-    signals_release_end(rc == 0 && !stopped);
+    if (rc || stopped) train_signals_release_int(); /* exits 75 or fails: Ctrl-C kills */
     if (rc == 0 && stopped) {
-        r->interrupted = train_signal ? (int)train_signal : SIGUSR1;
+        r->interrupted = train_signal_caught() ? train_signal_caught() : SIGUSR1;
         if (t->lead) train_slurm_requeue();
         return 0;
     }
@@ -736,12 +684,14 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     }
     comm_wait_idle(); /* ranks idle without spinning while rank 0 writes */
     if (agree(rc, r, err, errlen)) return -1;
+    train_signals_eval(1);
     if (s->eval.probe && !t->no_labels) {
         rc = t->ops->evaluate(t->o, s, &r->eval, err, errlen);
         comm_wait_idle();
         if (agree(rc, r, err, errlen)) return -1;
         r->probe_acc = obj_eval_get(&r->eval, "probe_acc");
     }
+    train_signals_eval(0);
     r->wall_s = train_now_s() - t->t_start;
     if (t->lead) rc = write_summary(t, train_s, err, errlen);
     return rc;
@@ -763,7 +713,7 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     t.lead = t.rank == 0;
     /* from here on a signal is honoured: during setup it stops the run
      * after its first step */
-    signals_catch();
+    train_signals_catch();
     int rc = setup_objective(&t, err, errlen), stopped = 0;
     if (rc == 0) rc = setup_batch(&t, err, errlen);
     if (rc == 0) rc = setup_sync(&t, err, errlen);
@@ -785,6 +735,6 @@ int train_run(const jepa_spec *s, const char *spec_text, train_result *res, char
     jepa_free(t.lab);
     if (t.o) t.ops->destroy(t.o);
     jepa_free(t.s_own);
-    signals_restore();
+    train_signals_restore();
     return rc;
 }

@@ -34,4 +34,16 @@ FILE *train_trace_open(int rank);
  * of its rb bytes. Ranks' files merged and sorted give the global batches. */
 void train_trace_batch(FILE *f, int64_t step, int first, int n, const uint8_t *rec, size_t rb);
 
+/* Signals (train_signal.c). catch: SIGTERM, SIGUSR1 and SIGINT (unless
+ * ignored on entry; a second one kills, SA_RESETHAND) set a flag, which
+ * caught() returns (the signal, or 0); release_int: SIGINT back to its
+ * action on entry; eval(1): SIGINT and SIGTERM back to theirs for the
+ * closing evaluation, raising one caught since; eval(0): caught again;
+ * restore: all three as on entry. */
+void train_signals_catch(void);
+int train_signal_caught(void);
+void train_signals_release_int(void);
+void train_signals_eval(int on);
+void train_signals_restore(void);
+
 #endif

@@ -51,16 +51,17 @@ int train_write_text(const char *dir, const char *name, const char *text, char *
     return commit_tmp(f, f && fputs(text, f) >= 0, tmp, path, err, errlen);
 }
 
-/* The run directory with the spec as given and fully resolved. A directory
- * this call created is removed again when a file in it cannot be written. */
+/* The run directory with the spec as given and fully resolved. The
+ * directories this call made are removed again when a file in them cannot
+ * be written. */
 int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen) {
     struct stat st;
-    int existed = stat(s->run_dir, &st) == 0;
-    if (existed && !S_ISDIR(st.st_mode)) {
+    size_t made = 0; /* the directories made: run_dir's prefixes at least this long */
+    if (stat(s->run_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "run.dir %s exists and is not a directory", s->run_dir);
         return -1;
     }
-    if (shard_make_dirs(s->run_dir, err, errlen)) return -1; /* as mkdir -p */
+    if (shard_make_dirs_noting(s->run_dir, &made, err, errlen)) return -1; /* as mkdir -p */
     char path[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 40];
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -70,10 +71,10 @@ int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, si
         FILE *f = fopen(tmp, "w");
         rc = commit_tmp(f, f && spec_write(s, f) == 0, tmp, path, err, errlen);
     }
-    if (rc && !existed) { /* only what this call wrote: spec.yaml, then the directory */
+    if (rc && made) { /* only what this call wrote: spec.yaml, then the directories */
         snprintf(path, sizeof path, "%s/spec.yaml", s->run_dir);
         unlink(path);
-        rmdir(s->run_dir);
+        shard_unmake_dirs(s->run_dir, made);
     }
     return rc;
 }
@@ -162,18 +163,29 @@ static int finished_run(const char *dir, char *err, size_t errlen) {
     return 1;
 }
 
-/* resume=PATH from another run into a run.dir whose own checkpoints would
- * then sit beside PATH's continuation. Same directory: not another run. */
-static int foreign_resume(const jepa_spec *s, char *err, size_t errlen) {
-    if (!ckpt_dir_any(s->run_dir)) return 0;
-    char dir[SPEC_STR_MAX];
-    snprintf(dir, sizeof dir, "%s", s->resume);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
+/* Whether checkpoint file ckpt belongs to run directory dir: it lies in
+ * dir or in dir/checkpoints (the same directory, however spelled). */
+static int own_checkpoint(const char *ckpt, const char *dir) {
+    char d[SPEC_STR_MAX];
+    snprintf(d, sizeof d, "%s", ckpt);
+    char *slash = strrchr(d, '/');
+    if (!slash) snprintf(d, sizeof d, ".");
+    else if (slash == d) d[1] = '\0';
+    else *slash = '\0';
+    size_t n = strlen(d);
+    if (n >= 12 && !strcmp(d + n - 12, "/checkpoints")) d[n - 12] = '\0';
+    else if (!strcmp(d, "checkpoints")) snprintf(d, sizeof d, ".");
     struct stat a, b;
-    if (stat(slash ? (dir[0] ? dir : "/") : ".", &a) == 0 && stat(s->run_dir, &b) == 0 &&
-        a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-        return 0;
+    return stat(d[0] ? d : "/", &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+/* resume=PATH from another run: never into a run.dir holding a run of its
+ * own, whose checkpoints would sit beside PATH's continuation or whose
+ * finished results (summary.json) it would overwrite. */
+static int foreign_resume(const jepa_spec *s, char *err, size_t errlen) {
+    if (own_checkpoint(s->resume, s->run_dir)) return 0;
+    if (!ckpt_dir_any(s->run_dir)) return finished_run(s->run_dir, err, errlen);
     snprintf(err, errlen,
              "run.dir %s already holds checkpoints of its own run: resume=%s (another run's "
              "checkpoint) would mix the two; choose a new run.dir",

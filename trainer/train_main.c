@@ -20,24 +20,40 @@ static void usage(FILE *f) {
 static int run(int argc, char **argv);
 
 /* --exact-spec FILE's text, kept as RUN/spec.yaml: a spec itself (a
- * binary file would be cut at its first NUL), bounded like any spec. NULL
- * after one line on stderr. */
-static char *exact_spec_read(const char *path) {
+ * binary file would be cut at its first NUL), read as any spec is (a
+ * regular file, 1 MiB at most). NULL + msg. */
+static char *exact_spec_read(const char *path, char *msg, size_t n) {
     size_t len = 0;
-    char *text = cli_slurp(path, &len), err[SPEC_ERR_MAX];
-    if (!text) {
-        fprintf(stderr, "jepa-train: cannot read %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
+    char *text, err[SPEC_ERR_MAX];
     jepa_spec check;
     spec_defaults(&check);
-    if (strlen(text) != len) snprintf(err, sizeof err, "%s: holds a NUL byte; not a run spec", path);
-    if (strlen(text) != len || spec_load_string(&check, text, path, err, sizeof err)) {
-        fprintf(stderr, "jepa-train: --exact-spec %s\n", err);
-        free(text);
-        return NULL;
+    int rc = spec_read_file(path, SPEC_FILE_MAX, "run spec", &text, &len, err, sizeof err);
+    if (rc == 0 && strlen(text) != len)
+        snprintf(err, sizeof err, "%s: holds a NUL byte; not a run spec", path), rc = -1;
+    if (rc == 0) rc = spec_load_string(&check, text, path, err, sizeof err);
+    if (rc == 0) return text;
+    snprintf(msg, n, "--exact-spec %s", err);
+    free(text);
+    return NULL;
+}
+
+/* The arguments left after SPEC and its --set: --exact-spec FILE (once;
+ * its text into *text), --help. 0, 1 (help), or 2 + msg. */
+static int rest_args(char **argv, const int *unused, int nu, char **text, char *msg, size_t n) {
+    const char *seen = NULL;
+    for (int j = 0; j < nu; j++) {
+        const char *a = argv[unused[j]], *exact = NULL;
+        if (!strcmp(a, "--exact-spec") && j + 1 < nu && unused[j + 1] == unused[j] + 1) exact = argv[unused[++j]];
+        else if (!strncmp(a, "--exact-spec=", 13)) exact = a + 13;
+        else if (!strcmp(a, "--exact-spec")) return snprintf(msg, n, "--exact-spec needs a FILE"), 2;
+        if (!exact && (!strcmp(a, "--help") || !strcmp(a, "-h"))) return 1; /* after SPEC too */
+        if (!exact) return snprintf(msg, n, "unknown argument '%s' (try --help)", a), 2;
+        if (seen) return snprintf(msg, n, "--exact-spec given twice (%s, then %s)", seen, exact), 2;
+        seen = exact;
+        free(*text);
+        if (!(*text = exact_spec_read(exact, msg, n))) return 2;
     }
-    return text;
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -73,34 +89,17 @@ static int run(int argc, char **argv) {
     }
     int rc = cli_load_spec("jepa-train", &s, argv[1], argc, argv, 2, &text, unused, &nu);
     if (rc) return rc;
-    const char *exact_seen = NULL;
-    for (int j = 0; j < nu; j++) {
-        const char *a = argv[unused[j]], *exact = NULL;
-        if (!strcmp(a, "--exact-spec") && j + 1 < nu && unused[j + 1] == unused[j] + 1) exact = argv[unused[++j]];
-        else if (!strncmp(a, "--exact-spec=", 13)) exact = a + 13;
-        else if (!strcmp(a, "--exact-spec")) {
-            fprintf(stderr, "jepa-train: --exact-spec needs a FILE\n");
-            free(text);
-            return 2;
-        }
-        if (!exact && (!strcmp(a, "--help") || !strcmp(a, "-h"))) { /* after SPEC too */
-            usage(stdout);
-            free(text);
-            return 0;
-        }
-        if (!exact) {
-            fprintf(stderr, "jepa-train: unknown argument '%s' (try --help)\n", a);
-            free(text);
-            return 2;
-        }
+    /* every rank reads the same arguments and files; the lowest failing
+     * rank alone says why (a file missing on one node fails that rank) */
+    char msg[SPEC_ERR_MAX + 64] = "";
+    rc = rest_args(argv, unused, nu, &text, msg, sizeof msg);
+    int who = comm_any_error(rc == 2);
+    if (who >= 0 || rc == 1) {
+        if (who == 0 && comm_rank() == 0) fprintf(stderr, "jepa-train: %s\n", msg);
+        if (who > 0 && comm_rank() == who) fprintf(stderr, "jepa-train: rank %d: %s\n", who, msg);
+        if (who < 0) usage(stdout);
         free(text);
-        text = NULL;
-        if (exact_seen) {
-            fprintf(stderr, "jepa-train: --exact-spec given twice (%s, then %s)\n", exact_seen, exact);
-            return 2;
-        }
-        exact_seen = exact;
-        if (!(text = exact_spec_read(exact))) return 2;
+        return who >= 0 ? 2 : 0;
     }
     train_result res;
     char err[SPEC_ERR_MAX];

@@ -9,6 +9,8 @@ expect_error "no arguments" 2 "missing RUN_DIR"
 
 run norun "$EV" "$T/no-such-run"
 expect_error "missing run directory" 2 "$T/no-such-run/spec.resolved.yaml"
+run evrd "$EV" --random "$S/configs/fmnist-tiny.yaml" --set run.dir="$T/elsewhere"
+expect_error "--set run.dir (jepa-eval writes no run directory)" 2 "--set run.dir=$T/elsewhere" "writes no run directory"
 
 # a real (tiny, 2-step) run to corrupt
 RD="$T/run"

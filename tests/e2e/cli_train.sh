@@ -55,7 +55,10 @@ expect_error "--exact-spec naming a directory" 2 "cannot read $T" "Is a director
 run exnone "$TR" "$SPEC" --set run.dir="$RD" --exact-spec
 expect_error "--exact-spec without a file" 2 "--exact-spec needs a FILE"
 run exzero timeout 20 "$TR" "$SPEC" --set run.dir="$RD" --exact-spec /dev/zero
-expect_error "--exact-spec /dev/zero: bounded, not read forever" 2 "cannot read /dev/zero" "File too large"
+expect_error "--exact-spec /dev/zero: not read forever" 2 "--exact-spec /dev/zero: not a regular file"
+mkfifo "$T/fifo"
+run exfifo timeout 20 "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T/fifo"
+expect_error "--exact-spec a FIFO: refused without waiting for a writer" 2 "--exact-spec $T/fifo: not a regular file"
 printf 'seed: 1\n\0junk\n' >"$T/nul.yaml"
 run exnul "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T/nul.yaml"
 expect_error "--exact-spec with a NUL byte" 2 "$T/nul.yaml: holds a NUL byte"
@@ -64,6 +67,10 @@ run exbad "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T/exbad.yaml"
 expect_error "--exact-spec that is not a spec" 2 "--exact-spec $T/exbad.yaml:"
 run extwice "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$SPEC" --exact-spec "$T/typo.yaml"
 expect_error "--exact-spec given twice" 2 "--exact-spec given twice" "$T/typo.yaml"
+run exmpi env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 "$TR" "$SPEC" --set run.dir="$RD" --exact-spec "$T/nul.yaml"
+[ "$RC" -ne 0 ] && [ "$(printf '%s\n' "$ERR" | grep -c '^jepa-train:')" = 1 ] &&
+  printf '%s\n' "$ERR" | grep -q "^jepa-train: --exact-spec $T/nul.yaml: holds a NUL byte" \
+  && ok "--exact-spec refused under mpirun -np 2: one line, from rank 0" || bad "exmpi: rc $RC: $ERR"
 [ ! -e "$RD" ] && ok "no run directory after a bad --exact-spec" || bad "$RD made"
 
 run data "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
@@ -130,6 +137,12 @@ cp -a "$T/fin2" "$T/fin2.before"
 run foreign "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin2" --set resume="$T/fin/../fin2.before/checkpoint.bin"
 expect_error "resume=PATH of another run into a run.dir with checkpoints" 4 "already holds checkpoints" "resume=$T/fin/../fin2.before/checkpoint.bin"
 diff -r "$T/fin2" "$T/fin2.before" >/dev/null && ok "the run.dir with checkpoints is untouched" || bad "fin2 changed"
+run foreignfin "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin" --set resume="$T/fin2.before/checkpoint.bin"
+expect_error "resume=PATH of another run into a finished run without checkpoints" 4 "$T/fin/summary.json"
+diff -r "$T/fin" "$T/fin.before" >/dev/null && ok "the finished run's files are untouched again" || bad "fin changed"
+run own "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin2" --set resume="$T/fin2/checkpoints/step-00000001.ckpt"
+[ "$RC" -eq 0 ] && ok "resume=PATH of one of the run's own checkpoints (RUN/checkpoints/) is its own" \
+  || bad "own checkpoint: rc $RC: $ERR"
 
 run help "$TR" --help
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "optim.lr"; then ok "--help lists keys"; else bad "--help"; fi

@@ -154,6 +154,10 @@ run nw "$JP" "$T/nt" --episodes 2 --set plan.world=nonesuch
 expect_error "an unknown world" 1 "plan.world" "nonesuch"
 run np "$JP" "$T/nt" --episodes 2 --set plan.world_params="door_width=abc"
 expect_error "a bad world parameter" 1 "plan.world_params" "door_width"
+run np2 "$JP" "$T/nt" --episodes 2 --set plan.world_params="door_width=4 door_width=5"
+expect_error "a world parameter given twice" 1 "plan.world_params: 'door_width' given twice (door_width=4, then door_width=5)"
+run np3 "$JP" "$T/nt" --episodes 2 --set plan.world_params="size=16"
+expect_error "the frame size as a world parameter" 1 "plan.world_params: size=16: the frame size is not a setting here"
 run nt "$JP" "$T/nt" --episodes 1 --set plan.samples=24 --set plan.topk=3 --set plan.iterations=1 \
   --set plan.random_init=false --set plan.pictures=1
 [ "$RC" -eq 0 ] && [ -e "$T/nt/plan/plan.json" ] && [ "$(cat "$T/nt/plan/notes.txt")" = mine ] &&
