@@ -515,7 +515,7 @@ static int resolved_check(const char *text, size_t len, const char *name, char *
                     "short or damaged", name);
     if (fnv1a(FNV_BASIS, text, last) != strtoull(text + last + el, NULL, 16))
         return fail(err, errlen, "%s: a resolved spec whose checksum does not match: damaged or "
-                    "edited (change a run with --set, or in spec.yaml)", name);
+                    "edited (a run's settings change with --set, not in this file)", name);
     return 0;
 }
 

@@ -27,6 +27,7 @@ typedef struct {
     yaml_document_t *doc;
     char *err;
     size_t errlen;
+    int unique; /* a new sweep: a grid list may not hold a value twice */
 } sweep_loader;
 
 static int at(sweep_loader *L, const yaml_node_t *n, const char *what, const char *fmt, ...) {
@@ -194,7 +195,7 @@ static int load_grid(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
         snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
         ax->line = (int)kk->start_mark.line + 1;
         ax->col = (int)kk->start_mark.column + 1;
-        if (load_axis_values(L, ax, node(L, q->value), where, 1)) return -1;
+        if (load_axis_values(L, ax, node(L, q->value), where, L->unique)) return -1;
     }
     return 0;
 }
@@ -265,7 +266,9 @@ static int check_keys(const sweep_def *d, const int have[2], char *err, size_t e
     return 0;
 }
 
-int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen) {
+/* sweep_read, and with unique the checks only a new sweep gets (a sweep
+ * directory written by an earlier build reads back as it was made) */
+static int read_sweep(sweep_def *d, const char *path, int unique, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     d->parallel = 1;
     d->random_count = 1;
@@ -274,7 +277,7 @@ int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen) {
     if (spec_read_file(path, SPEC_FILE_MAX, "sweep file", &d->text, &len, err, errlen)) return -1;
     yaml_parser_t p;
     yaml_document_t doc;
-    sweep_loader L = {path, &doc, err, errlen};
+    sweep_loader L = {path, &doc, err, errlen, unique};
     if (!yaml_parser_initialize(&p)) return snprintf(err, errlen, "%s: YAML parser", path), -1;
     yaml_parser_set_input_string(&p, (const unsigned char *)d->text, len);
     if (!yaml_parser_load(&p, &doc)) {
@@ -295,8 +298,12 @@ int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen) {
     return rc ? -1 : 0;
 }
 
+int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen) {
+    return read_sweep(d, path, 0, err, errlen);
+}
+
 int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen) {
-    if (sweep_read(d, path, err, errlen)) return -1;
+    if (read_sweep(d, path, 1, err, errlen)) return -1;
     /* the points' parent is a sweep's directory, never a run's */
     char rs[LAUNCH_PATH_MAX + 32];
     snprintf(rs, sizeof rs, "%s/spec.resolved.yaml", d->dir);

@@ -79,6 +79,12 @@ for c in status results plot; do
 done
 
 # ---- 2. damaged sweep records and points
+# a sweep made by an earlier build whose grid listed a value twice (refused
+# for a new sweep since) still reads back: its points listed, not refused
+fresh sw sd; sed -i 's/0.003\]/0.002]/' sd/sweep.yaml; sed -i '4s/0.003/0.002/' sd/points.csv
+run olddup "$L" results sd
+[ "$RC" -ne 2 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^[0-2] ')" = 3 ] && case "$ERR" in *"listed twice"*) false ;; *) true ;; esac \
+  && ok "results of an earlier build's sweep with a value listed twice" || bad "olddup: rc $RC: $OUT $ERR"
 # points.csv must be the points sweep.yaml gives, line for line
 pts() { # DESC LINE FOUND: points.csv (made by the commands on stdin) refused at LINE
   fresh sw sd; bash -c "$(cat)"
