@@ -279,6 +279,55 @@ void sweep_specs_free(launch_spec *specs, int n);
 int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
                     const launch_opts *o);
 
+/* ---- each objective's figures (figures.c) ---- */
+
+/* What jepa-launch reports for a run depends on what it trains: one row
+ * per objective (the spec's `objective` values) says which summary.json
+ * figures `results` shows, which one is the headline (`results` ranks a
+ * sweep by it, `status` shows it, the sweep plot draws it against each
+ * varied key) and its direction, which figures a whole summary must hold,
+ * and the panels of a run's curves. Objectives of one family report the
+ * same figures, so their points rank together; a sweep mixing families
+ * ranks each family's points among themselves. A new objective in the
+ * trainer is one row in figures.c. */
+#define LAUNCH_MAX_FIGS 4   /* summary.json figures of one objective */
+#define LAUNCH_MAX_PANELS 8 /* panels of a run's curves.png */
+
+typedef struct {
+    const char *key;   /* metrics.jsonl key drawn against step; NULL ends the list */
+    const char *title; /* the panel's title */
+} launch_panel;
+
+typedef struct {
+    const char *objective; /* the spec's objective value */
+    const char *family;    /* "image", "world": the points that rank together */
+    /* summary.json figures shown after final_loss; figs[0] is the headline */
+    const char *figs[LAUNCH_MAX_FIGS];
+    int nfigs;
+    /* figs[0..nrequired) are in every whole summary (else it is damaged);
+     * required_with_probe: only when the spec's eval.probe is on (the
+     * trainer evaluates then), else always */
+    int nrequired, required_with_probe;
+    int higher_better;   /* the headline's direction */
+    int none_below_zero; /* a figure < 0 is the trainer's "not measured" (probe_acc -1) */
+    int unit_range;      /* the headline lies in [0, 1] (its panel's y range) */
+    const char *what;    /* the headline in words (sweep plot titles and axes) */
+    const char *png;     /* the sweep plot of the headline: PNG_vs_KEY.png */
+    /* a run's curves: each key of metrics.jsonl against step, drawn when a
+     * line holds it (the headline's panel also when summary.json has it) */
+    launch_panel panels[LAUNCH_MAX_PANELS];
+} launch_objective;
+
+/* The row of objective name, or NULL when there is none. */
+const launch_objective *launch_objective_find(const char *name);
+/* Row i (0 = ijepa, the objective of runs from before objectives), or
+ * NULL past the last: for loops over every row. */
+const launch_objective *launch_objective_at(int i);
+/* The index of the first row of o's family (families in table order). */
+int launch_family_index(const launch_objective *o);
+/* The panels o lists. */
+int launch_objective_npanels(const launch_objective *o);
+
 /* ---- progress and results (results.c) ---- */
 
 typedef struct {
@@ -287,15 +336,19 @@ typedef struct {
     long long step;        /* last logged step; -1: none */
     double loss;           /* last logged loss */
     double final_loss;     /* summary.json, or NAN */
-    double probe_acc;      /* summary.json; -1: no probe; NAN: no summary */
+    const launch_objective *obj; /* what the run trains: whose figures fig[] holds */
+    double fig[LAUNCH_MAX_FIGS]; /* obj->figs from summary.json; NAN: not measured, or no summary */
     char param_hash[32];
 } run_status;
 
-/* Reads run_dir/{state, metrics.jsonl, summary.json}: state and
- * summary.json whole (LAUNCH_SMALL_MAX), metrics.jsonl's last complete
- * line within its last LAUNCH_METRICS_LINE bytes. A file there that
- * cannot be read (not a regular file, too large) or that is damaged leaves
- * st->damaged saying which and why, the state "damaged: ..." and no
+/* Reads run_dir/{spec.resolved.yaml, state, metrics.jsonl, summary.json}:
+ * state and summary.json whole (LAUNCH_SMALL_MAX), metrics.jsonl's last
+ * complete line within its last LAUNCH_METRICS_LINE bytes. The objective
+ * is the resolved spec's (summary.json's "objective" when the spec does
+ * not load; ijepa when neither says), and summary.json must hold
+ * final_loss, steps and that objective's required figures. A file there
+ * that cannot be read (not a regular file, too large) or that is damaged
+ * leaves st->damaged saying which and why, the state "damaged: ..." and no
  * figures. 0, or -1 if the directory holds no run (no spec.resolved.yaml). */
 int launch_read_status(const char *run_dir, run_status *st);
 
@@ -312,10 +365,14 @@ typedef struct {
     run_status st;
 } result_row;
 
-/* Sorts rows best first: finished rows before others; then probe_acc
- * descending when any row has one, else final_loss ascending; ties by point. */
+/* Sorts rows best first: finished rows before others; finished rows by
+ * family (table order), and within one by its headline (figs[0], in its
+ * direction) when any of the family's rows has it, rows without it after,
+ * else by final_loss ascending; ties by point. */
 void launch_sort_results(result_row *rows, int n);
-/* Table (aligned text) and CSV of rows with the varied keys as columns. */
+/* Table (aligned text) and CSV of rows with the varied keys as columns,
+ * then final_loss, the figures of every objective among the rows (ijepa's
+ * when none is set), steps and status; "-" where a row has no value. */
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv);
 /* Reads a sweep dir into rows, one per point in order, with the varied
  * keys (grid, then random). points.csv must be exactly what
@@ -333,10 +390,12 @@ void launch_free_results(char **keys, int nkeys, result_row *rows, int n);
 
 /* ---- plots (plot.c) ---- */
 
-/* Renders DIR's curves to PNG with gnuplot: a run's loss, learning rate,
- * target std and probe accuracy against step (DIR/plots/curves.png); a
- * sweep's loss curves of every point (loss.png) and probe accuracy against
- * each varied key (probe_vs_KEY.png). Prints the files written. */
+/* Renders DIR's curves to PNG with gnuplot: a run's panels (its
+ * objective's, launch_objective: each with something to draw) against
+ * step (DIR/plots/curves.png); a sweep's loss curves of every point
+ * (loss.png) and each family's headline (final loss when none of its
+ * points has it) against each varied key (PNG_vs_KEY.png). Prints the
+ * files written. */
 int launch_plot(const char *dir, char *err, size_t errlen);
 
 /* ---- small shared helpers (util.c) ---- */

@@ -21,8 +21,10 @@ static void usage(FILE *f) {
           "                                                       in RUN_DIR even when it was moved since\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
           "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/launch.md)\n"
-          "  results DIR                                          a sweep's points, best first (+ DIR/results.csv)\n"
-          "  status DIR                                           step, last loss and state of a run or sweep\n"
+          "  results DIR                                          a sweep's points, best first by the objective's\n"
+          "                                                       headline (probe_acc; world: pos_r2) (+ DIR/results.csv)\n"
+          "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
+          "                                                       final loss and headline figure when done)\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
           "Every command that takes a spec accepts --set key.path=value (keys: jepa-train --help).\n"
           "-- ends the options: a path after it may begin with '-' (or write ./-name).\n"
@@ -486,7 +488,7 @@ static void print_status(const char *name, const run_status *st) {
     if (st->step >= 0) printf(", step %lld", st->step);
     if (!isnan(st->loss)) printf(", loss %.4f", st->loss);
     if (!isnan(st->final_loss)) printf(", final_loss %.4f", st->final_loss);
-    if (!isnan(st->probe_acc) && st->probe_acc >= 0) printf(", probe_acc %.4f", st->probe_acc);
+    if (!isnan(st->fig[0])) printf(", %s %.4f", st->obj->figs[0], st->fig[0]); /* the headline */
     printf("\n");
 }
 

@@ -23,51 +23,47 @@ static void gp_string(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-/* Each objective's collapse watch, its first per-step metric (objective.h):
- * I-JEPA's, LeJEPA's, the world model's; the panel's title */
-static const char *const watch_keys[][2] = {
-    {"target_std", "target embedding std (collapse watch)"},
-    {"emb_std", "embedding std (collapse watch)"},
-    {"sigreg", "SIGReg statistic (collapse watch)"},
-};
-enum { NWATCH = sizeof watch_keys / sizeof watch_keys[0] };
-
-/* One line of metrics.jsonl as a metrics.dat row ("step loss lr watch
- * probe_acc", NaN where the line lacks the key); 1 when it had a step and a
- * loss. *w: the first of watch_keys any line had (-1: none yet). */
-static int metrics_row(FILE *f, const char *line, int *w, int *nprobe) {
-    double step, loss, lr = NAN, std = NAN, acc = NAN;
-    if (launch_json_number(line, "step", &step) || launch_json_number(line, "loss", &loss)) return 0;
-    launch_json_number(line, "lr", &lr);
-    for (int k = 0; *w < 0 && k < NWATCH; k++)
-        if (launch_json_number(line, watch_keys[k][0], &std) == 0) *w = k;
-    if (*w >= 0) launch_json_number(line, watch_keys[*w][0], &std);
-    if (launch_json_number(line, "probe_acc", &acc) == 0 && nprobe) ++*nprobe;
-    fprintf(f, "%.0f %.9g %.9g %.9g %.9g\n", step, loss, lr, std, acc);
+/* One line of metrics.jsonl as a metrics.dat row: the step, then each of
+ * o's panel keys (loss first), NaN where the line lacks one; has[k] (may
+ * be NULL) counts the rows holding panel k's key. 1 when the line had a
+ * step and a loss. */
+static int metrics_row(FILE *f, const char *line, const launch_objective *o, int *has) {
+    double step, v;
+    if (launch_json_number(line, "step", &step) || launch_json_number(line, "loss", &v)) return 0;
+    fprintf(f, "%.0f", step);
+    for (int k = 0; k < launch_objective_npanels(o); k++) {
+        int got = launch_json_number(line, o->panels[k].key, &v) == 0;
+        if (has) has[k] += got;
+        fprintf(f, " %.9g", got ? v : NAN);
+    }
+    fputc('\n', f);
     return 1;
 }
 
-/* metrics.jsonl -> metrics.dat rows in *dat (malloc'd text, caller frees);
- * *watch the index of the watch key (-1: none). Nothing is written: the
+/* metrics.jsonl -> metrics.dat rows in *dat (malloc'd text, caller frees),
+ * one column per panel of o after the step. Nothing is written: the
  * caller decides once it knows there is something to plot. A long run's
  * log is large, so it is read a line at a time, to the size it had when
  * opened (a running trainer appends), and a line longer than
  * LAUNCH_METRICS_LINE is refused. Returns the rows; -1 + err (errno ENOENT:
  * there is no metrics.jsonl yet) when it cannot be read. *lines: its
- * non-blank lines, *nprobe (may be NULL) the rows with a probe. */
-static int metrics_dat(const char *run_dir, char **dat, int *lines, int *nprobe, int *watch, char *err,
+ * non-blank lines; has (may be NULL; LAUNCH_MAX_PANELS zeroed here) the
+ * rows holding each panel's key. */
+static int metrics_dat(const char *run_dir, const launch_objective *o, char **dat, int *lines, int *has, char *err,
                        size_t errlen) {
-    char path[LAUNCH_PATH_MAX + 32];
+    char path[LAUNCH_PATH_MAX + 64]; /* a sweep point's run_dir is up to LAUNCH_PATH_MAX + 31 */
     size_t len = 0;
     off_t size, done = 0;
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
-    int fd = spec_open_regular(path, &size, err, errlen), rows = 0, w = -1, bad = 0;
+    int fd = spec_open_regular(path, &size, err, errlen), rows = 0, bad = 0;
     FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL, *f = open_memstream(dat, &len);
     char *line = malloc(LAUNCH_METRICS_LINE + 2);
     if (!f || !line || (fd >= 0 && !in)) launch_oom();
     *lines = 0;
-    if (nprobe) *nprobe = 0;
-    fputs("# step loss lr watch probe_acc\n", f);
+    if (has) memset(has, 0, sizeof(int) * LAUNCH_MAX_PANELS);
+    fputs("# step", f);
+    for (int k = 0; k < launch_objective_npanels(o); k++) fprintf(f, " %s", o->panels[k].key);
+    fputc('\n', f);
     while (in && done < size && fgets(line, LAUNCH_METRICS_LINE + 2, in)) {
         size_t k = strlen(line);
         done += (off_t)k;
@@ -77,13 +73,12 @@ static int metrics_dat(const char *run_dir, char **dat, int *lines, int *nprobe,
             break;
         }
         if (line[strspn(line, " \t\r\n")]) ++*lines;
-        rows += metrics_row(f, line, &w, nprobe);
+        rows += metrics_row(f, line, o, has);
     }
     if (in && !bad && ferror(in)) bad = launch_errf(err, errlen, "cannot read %s: %s", path, strerror(errno));
     fclose(f);
     free(line);
     if (in) fclose(in);
-    if (watch) *watch = w;
     if (fd < 0) return -1; /* errno from spec_open_regular */
     return bad ? (errno = EIO, -1) : rows;
 }
@@ -220,48 +215,63 @@ static int no_metrics(const char *dir, int rows, int lines, char *err, size_t er
                        src, lines, lines == 1 ? "" : "s");
 }
 
-/* A run's four panels as curves.gp in the stage, over metrics.dat; 0 or -1 + err */
-static int curves_gp(const char *dir, const char *pdir, int nprobe, int watch, char *err, size_t errlen) {
-    run_status st;
+/* One panel of curves.gp: column c of metrics.dat (nrows rows hold it),
+ * and the final figure v at step as a point (isnan(v): none). A headline
+ * measured during training is in a few lines only: its points are marked.
+ * unit: y in [0, 1] (for this panel only: 2 when another follows). */
+static void panel_gp(FILE *f, const launch_panel *p, int c, int nrows, int headline, int unit, long long step,
+                     double v) {
+    const char *with = headline ? "linespoints pt 7" : "lines";
+    fputs("set title ", f);
+    gp_string(f, p->title);
+    fputc('\n', f);
+    if (unit) fputs("set yrange [0:1]\n", f);
+    if (isnan(v))
+        fprintf(f, "plot 'metrics.dat' using 1:%d with %s notitle\n", c, with);
+    else if (nrows)
+        fprintf(f, "plot 'metrics.dat' using 1:%d with %s notitle, '-' using 1:2 with points pt 7 ps 2 title "
+                   "'final'\n%lld %.6f\ne\n", c, with, step, v);
+    else
+        fprintf(f, "plot '-' using 1:2 with points pt 7 ps 2 notitle\n%lld %.6f\ne\n", step, v);
+    if (unit == 2) fputs("set autoscale y\n", f);
+}
+
+/* A run's panels as curves.gp in the stage, over metrics.dat: those of its
+ * objective with something to draw (a metrics line holding the key; the
+ * headline's also when summary.json has it), none drawn empty. has: the
+ * rows holding each panel's key. 0 or -1 + err */
+static int curves_gp(const char *dir, const char *pdir, const run_status *st, const int *has, char *err,
+                     size_t errlen) {
+    const launch_objective *o = st->obj;
+    int np = launch_objective_npanels(o), draw[LAUNCH_MAX_PANELS], n = 0;
+    int final = !isnan(st->fig[0]) && st->step >= 0;
+    for (int k = 0; k < np; k++) {
+        int headline = !strcmp(o->panels[k].key, o->figs[0]);
+        draw[k] = has[k] > 0 || (headline && final);
+        n += draw[k];
+    }
     FILE *f = stage_open(pdir, "curves.gp", err, errlen);
     if (!f) return -1;
-    launch_read_status(dir, &st);
-    fprintf(f, "%sset output 'curves.png'\nset multiplot layout 2,2 title ", terminal);
+    fprintf(f, "%sset output 'curves.png'\nset multiplot layout %s title ", terminal,
+            n <= 1 ? "1,1" : n == 2 ? "1,2" : n <= 4 ? "2,2" : n <= 6 ? "2,3" : "2,4");
     gp_string(f, dir);
-    fputs("\nset xlabel 'step'\nset grid\n"
-          "set title 'loss'\nplot 'metrics.dat' using 1:2 with lines notitle\n"
-          "set title 'learning rate'\nplot 'metrics.dat' using 1:3 with lines notitle\n",
-          f);
-    if (watch >= 0)
-        fprintf(f, "set title '%s'\nplot 'metrics.dat' using 1:4 with lines notitle\n", watch_keys[watch][1]);
-    else
-        fputs("set title 'collapse watch'\nset label 1 'no collapse metric recorded' at graph 0.5,0.5 center\n"
-              "unset xtics\nunset ytics\nplot [0:1] [0:1] 2 notitle\nunset label 1\nset xtics\nset ytics\n",
-              f);
-    fputs("set title 'linear probe accuracy'\n", f);
-    /* probes during training (metrics lines with probe_acc), then the final one */
-    int final = !isnan(st.probe_acc) && st.probe_acc >= 0 && st.step >= 0;
-    if (nprobe && final)
-        fprintf(f, "set yrange [0:1]\nplot 'metrics.dat' using 1:5 with linespoints pt 7 notitle, "
-                   "'-' using 1:2 with points pt 7 ps 2 title 'final'\n%lld %.6f\ne\n",
-                st.step, st.probe_acc);
-    else if (nprobe)
-        fputs("set yrange [0:1]\nplot 'metrics.dat' using 1:5 with linespoints pt 7 notitle\n", f);
-    else if (final)
-        fprintf(f, "set yrange [0:1]\nplot '-' using 1:2 with points pt 7 ps 2 notitle\n%lld %.6f\ne\n", st.step,
-                st.probe_acc);
-    else
-        fputs("set label 1 'no probe accuracy recorded' at graph 0.5,0.5 center\n"
-              "unset xtics\nunset ytics\nplot [0:1] [0:1] 2 notitle\n",
-              f);
+    fputs("\nset xlabel 'step'\nset grid\n", f);
+    for (int k = 0, left = n; k < np; k++) {
+        if (!draw[k]) continue;
+        int headline = !strcmp(o->panels[k].key, o->figs[0]), more = --left > 0;
+        panel_gp(f, &o->panels[k], k + 2, has[k], headline, headline && o->unit_range ? 1 + more : 0, st->step,
+                 headline && final ? st->fig[0] : NAN);
+    }
     fputs("unset multiplot\n", f);
     return fclose(f) == 0 ? 0 : launch_errf(err, errlen, "cannot write %s/curves.gp: %s", pdir, strerror(errno));
 }
 
 static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen) {
     char *dat = NULL;
-    int nprobe = 0, watch = -1, lines = 0, made = 0;
-    int rows = metrics_dat(dir, &dat, &lines, &nprobe, &watch, err, errlen);
+    int has[LAUNCH_MAX_PANELS], lines = 0, made = 0;
+    run_status st;
+    launch_read_status(dir, &st); /* the spec is there (launch_plot): its objective's panels */
+    int rows = metrics_dat(dir, st.obj, &dat, &lines, has, err, errlen);
     if (rows <= 0) { /* nothing to plot: nothing written, plots/ not made */
         free(dat);
         return no_metrics(dir, rows, lines, err, errlen);
@@ -269,18 +279,47 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
     int rc = stage_make(pdir, &made, err, errlen);
     if (rc == 0) rc = stage_write(pdir, "metrics.dat", dat, err, errlen);
     free(dat);
-    if (rc == 0) rc = curves_gp(dir, pdir, nprobe, watch, err, errlen);
+    if (rc == 0) rc = curves_gp(dir, pdir, &st, has, err, errlen);
     if (stage_finish(pdir, "curves.gp", rc, made, err, errlen)) return -1;
     return check_png(pdir, "curves.png", err, errlen);
 }
 
-/* by_key_K.dat: the final measure of every point against key k, as
+/* What a sweep's points are plotted by against each varied key: one
+ * measure per family among them (launch_objective), its headline, or the
+ * final loss when none of the family's points has it */
+typedef struct {
+    int family;       /* launch_family_index */
+    int headline;     /* 1: the headline; 0: final loss */
+    const char *what; /* in words, for titles and axes */
+    char png[48];     /* PNG_vs_KEY.png */
+} sweep_measure;
+
+/* rows' measures (at most one per objective row); how many */
+static int sweep_measures(const result_row *rows, int n, sweep_measure *m) {
+    int nm = 0;
+    const launch_objective *o;
+    for (int i = 0; (o = launch_objective_at(i)); i++) {
+        if (launch_family_index(o) != i) continue; /* the family's first row speaks for it */
+        int any = 0, head = 0;
+        for (int r = 0; r < n; r++)
+            if (launch_family_index(rows[r].st.obj) == i) any = 1, head |= !isnan(rows[r].st.fig[0]);
+        if (any) m[nm++] = (sweep_measure){.family = i, .headline = head, .what = head ? o->what : "final loss"};
+    }
+    for (int k = 0; k < nm; k++) { /* loss_vs_KEY alone; loss_FAMILY_vs_KEY beside another family's */
+        const launch_objective *f = launch_objective_at(m[k].family);
+        if (m[k].headline) snprintf(m[k].png, sizeof m[k].png, "%s", f->png);
+        else snprintf(m[k].png, sizeof m[k].png, nm > 1 ? "loss_%s" : "loss", f->family);
+    }
+    return nm;
+}
+
+/* by_key_K.dat: measure m of every point of its family against key k, as
  * numbers or as labels; the points it holds */
-static int by_key_dat(FILE *d, const result_row *rows, int n, int k, int any_probe, int numeric) {
+static int by_key_dat(FILE *d, const result_row *rows, int n, int k, const sweep_measure *m, int numeric) {
     int pts = 0;
     for (int i = 0; i < n; i++) {
-        double y = any_probe ? rows[i].st.probe_acc : rows[i].st.final_loss;
-        if (isnan(y) || (any_probe && y < 0)) continue;
+        double y = m->headline ? rows[i].st.fig[0] : rows[i].st.final_loss;
+        if (isnan(y) || launch_family_index(rows[i].st.obj) != m->family) continue;
         if (numeric) {
             fprintf(d, "%s %.9g\n", rows[i].values[k], y);
         } else { /* a label: quotes and control characters dropped */
@@ -294,10 +333,10 @@ static int by_key_dat(FILE *d, const result_row *rows, int n, int k, int any_pro
     return pts;
 }
 
-/* sweep.gp in the stage: every point's loss curve, then the final measure
+/* sweep.gp in the stage: every point's loss curve, then each measure
  * against each varied key (by_key_K.dat beside it); 0 or -1 + err */
-static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *rows, int n, int any_probe,
-                    char *err, size_t errlen) {
+static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *rows, int n, const sweep_measure *m,
+                    int nm, char *err, size_t errlen) {
     FILE *f = stage_open(pdir, "sweep.gp", err, errlen);
     if (!f) return -1;
     fprintf(f, "%sset grid\nset output 'loss.png'\nset title 'loss of every point'\nset xlabel 'step'\n"
@@ -307,23 +346,23 @@ static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *
         fprintf(f, "%s'point-%03d.dat' using 1:2 with lines title 'point-%03d'", i ? ", \\\n     " : "",
                 rows[i].point, rows[i].point);
     fputc('\n', f);
-    const char *what = any_probe ? "probe accuracy" : "final loss";
-    for (int k = 0; k < nkeys; k++) {
+    for (int j = 0; j < nm * nkeys; j++) {
+        const sweep_measure *mj = &m[j / nkeys];
+        int k = j % nkeys, numeric = 1;
         char dat[80];
-        int numeric = 1;
         for (int i = 0; i < n; i++) {
             char *end;
             strtod(rows[i].values[k], &end);
             if (*end || end == rows[i].values[k]) numeric = 0;
         }
-        snprintf(dat, sizeof dat, "by_key_%d.dat", k);
+        snprintf(dat, sizeof dat, "by_key_%d.dat", j);
         FILE *d = stage_open(pdir, dat, err, errlen);
         if (!d) return fclose(f), -1;
-        int pts = by_key_dat(d, rows, n, k, any_probe, numeric);
+        int pts = by_key_dat(d, rows, n, k, mj, numeric);
         fclose(d);
         if (!pts) continue;
         fprintf(f, "set output '%s_vs_%s.png'\nunset key\nset title '%s against %s'\nset xlabel '%s'\n"
-                   "set ylabel '%s'\n", any_probe ? "probe" : "loss", keys[k], what, keys[k], keys[k], what);
+                   "set ylabel '%s'\n", mj->png, keys[k], mj->what, keys[k], keys[k], mj->what);
         if (numeric)
             fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\n", dat);
         else
@@ -333,12 +372,13 @@ static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *
 }
 
 /* The sweep's pictures published: loss.png and each *_vs_KEY.png there */
-static int check_sweep_pngs(const char *pdir, char **keys, int nkeys, int any_probe, char *err, size_t errlen) {
+static int check_sweep_pngs(const char *pdir, char **keys, int nkeys, const sweep_measure *m, int nm, char *err,
+                            size_t errlen) {
     int rc = check_png(pdir, "loss.png", err, errlen);
-    for (int k = 0; k < nkeys && !rc; k++) {
+    for (int j = 0; j < nm * nkeys && !rc; j++) {
         char png[200], path[2 * LAUNCH_PATH_MAX];
         struct stat st;
-        snprintf(png, sizeof png, "%s_vs_%s.png", any_probe ? "probe" : "loss", keys[k]);
+        snprintf(png, sizeof png, "%s_vs_%s.png", m[j / nkeys].png, keys[j % nkeys]);
         snprintf(path, sizeof path, "%s/%s", pdir, png);
         if (stat(path, &st) == 0) rc = check_png(pdir, png, err, errlen);
     }
@@ -351,7 +391,7 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
     result_row *rows;
     int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
     if (n < 0) return -1;
-    int rc, have = 0, any_probe = 0, made = 0;
+    int rc, have = 0, made = 0;
     char **dats = calloc((size_t)n, sizeof *dats);
     if (!dats) launch_oom();
     int bad = 0; /* read first: nothing is written when no point has metrics, or one's cannot be read */
@@ -359,10 +399,12 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
         char rd[LAUNCH_PATH_MAX + 32];
         int lines, r;
         snprintf(rd, sizeof rd, "%s/point-%03d", dir, rows[i].point);
-        if ((r = metrics_dat(rd, &dats[i], &lines, NULL, NULL, bad ? NULL : err, bad ? 0 : errlen)) > 0) have++;
+        r = metrics_dat(rd, rows[i].st.obj, &dats[i], &lines, NULL, bad ? NULL : err, bad ? 0 : errlen);
+        if (r > 0) have++;
         if (r < 0 && errno != ENOENT) bad = 1;
-        if (!isnan(rows[i].st.probe_acc) && rows[i].st.probe_acc >= 0) any_probe = 1;
     }
+    sweep_measure m[8];
+    int nm = sweep_measures(rows, n, m);
     int staged = have > 0 && !bad; /* stage_finish ends what stage_make began */
     rc = staged ? stage_make(pdir, &made, err, errlen)
          : bad  ? -1
@@ -374,9 +416,9 @@ static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errle
         free(dats[i]);
     }
     free(dats);
-    if (rc == 0) rc = sweep_gp(pdir, keys, nkeys, rows, n, any_probe, err, errlen);
+    if (rc == 0) rc = sweep_gp(pdir, keys, nkeys, rows, n, m, nm, err, errlen);
     if (staged) rc = stage_finish(pdir, "sweep.gp", rc, made, err, errlen);
-    if (rc == 0) rc = check_sweep_pngs(pdir, keys, nkeys, any_probe, err, errlen);
+    if (rc == 0) rc = check_sweep_pngs(pdir, keys, nkeys, m, nm, err, errlen);
     launch_free_results(keys, nkeys, rows, n);
     return rc ? -1 : 0;
 }

@@ -20,12 +20,18 @@ static int damage(run_status *st, const char *name, const char *why) {
     return 0;
 }
 
+/* None of st's figures are reported */
+static void no_figures(run_status *st) {
+    st->final_loss = NAN;
+    for (int k = 0; k < LAUNCH_MAX_FIGS; k++) st->fig[k] = NAN;
+    st->param_hash[0] = 0;
+}
+
 /* A damaged run's state says why, and none of its figures are reported */
 static void settle_damage(run_status *st) {
     if (!st->damaged[0]) return;
     snprintf(st->state, sizeof st->state, "damaged: %s", st->damaged);
-    st->final_loss = st->probe_acc = NAN;
-    st->param_hash[0] = 0;
+    no_figures(st);
 }
 
 /* Why spec_read_file or spec_open_regular refused a file, short (errno) */
@@ -83,17 +89,35 @@ static void read_state(const char *run_dir, run_status *st) {
         snprintf(st->state, sizeof st->state, "stale (launcher pid %d is gone)", pid);
 }
 
-/* summary.json's figures; its mtime against the resolved spec's (sb) */
-static void read_summary(const char *run_dir, const struct stat *sb, run_status *st) {
-    char path[LAUNCH_PATH_MAX + 32], *s = NULL;
+/* The figures summary text s must hold for st->obj, in the order they
+ * are checked (final_loss, the objective's required ones, steps), into
+ * need; how many. probe: the spec's eval.probe. */
+static int summary_needs(const run_status *st, int probe, const char **need) {
+    const launch_objective *o = st->obj;
+    int n = 0;
+    need[n++] = "final_loss";
+    for (int k = 0; k < o->nrequired && (probe || !o->required_with_probe); k++) need[n++] = o->figs[k];
+    need[n++] = "steps";
+    return n;
+}
+
+/* summary.json's figures; its mtime against the resolved spec's (sb). The
+ * objective (st->obj) is the spec's, else summary.json's, else ijepa's;
+ * probe: the spec's eval.probe. */
+static void read_summary(const char *run_dir, const struct stat *sb, int probe, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], *s = NULL, name[16] = "";
     if (run_file(run_dir, "summary.json", LAUNCH_SMALL_MAX, &s, st) || !s) return;
+    char *on = strstr(s, "\"objective\": \"");
+    if (!st->obj && on && sscanf(on + 14, "%15[a-z0-9_]", name) == 1) st->obj = launch_objective_find(name);
+    if (!st->obj) st->obj = launch_objective_at(0);
     /* written whole (temp file, rename), so damaged since; a summary cut
-     * before probe_acc would rank the sweep wrongly */
-    double v[3];
-    static const char *const need[3] = {"final_loss", "probe_acc", "steps"};
+     * before its figures would rank the sweep wrongly */
+    const char *need[LAUNCH_MAX_FIGS + 2];
+    double v;
+    int nneed = summary_needs(st, probe, need);
     int bad = launch_json_object(s) ? damage(st, "summary.json", "not a whole JSON object (cut short?)") - 1 : 0;
-    for (int k = 0; k < 3 && !bad; k++)
-        if (launch_json_number(s, need[k], &v[k]) != 0) {
+    for (int k = 0; k < nneed && !bad; k++)
+        if (launch_json_number(s, need[k], &v) != 0) {
             char why[64];
             snprintf(why, sizeof why, "no %s", need[k]);
             bad = damage(st, "summary.json", why) - 1;
@@ -102,9 +126,12 @@ static void read_summary(const char *run_dir, const struct stat *sb, run_status 
         free(s);
         return;
     }
-    st->final_loss = v[0];
-    st->probe_acc = v[1];
-    st->step = (long long)v[2];
+    launch_json_number(s, "final_loss", &st->final_loss);
+    for (int k = 0; k < st->obj->nfigs; k++)
+        if (launch_json_number(s, st->obj->figs[k], &st->fig[k]) != 0 || (st->obj->none_below_zero && st->fig[k] < 0))
+            st->fig[k] = NAN;
+    launch_json_number(s, "steps", &v);
+    st->step = (long long)v;
     char *h = strstr(s, "\"param_hash\": \"");
     if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
     /* the trainer alone (no launcher) leaves no state file */
@@ -124,50 +151,68 @@ static void read_summary(const char *run_dir, const struct stat *sb, run_status 
     const struct timespec *a = &sb->st_mtim, *b = &ss.st_mtim;
     if (stat(path, &ss) == 0 && (a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec))) {
         snprintf(st->state, sizeof st->state, "inconsistent: spec.resolved.yaml newer than summary.json");
-        st->final_loss = st->probe_acc = NAN;
-        st->param_hash[0] = 0;
+        no_figures(st);
     }
 }
 
-int launch_read_status(const char *run_dir, run_status *st) {
+/* launch_read_status with run_dir's resolved spec already loaded (NULL:
+ * it does not load) */
+static int read_status(const char *run_dir, const jepa_spec *spec, run_status *st) {
     char path[LAUNCH_PATH_MAX + 32], line[LAUNCH_METRICS_LINE + 1];
     struct stat sb;
     memset(st, 0, sizeof *st);
     st->step = -1;
-    st->loss = st->final_loss = st->probe_acc = NAN;
+    st->loss = NAN;
+    no_figures(st);
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     if (stat(path, &sb) != 0) return -1;
+    st->obj = spec ? launch_objective_find(spec->objective) : NULL;
     read_state(run_dir, st);
     if (metrics_last(run_dir, line, sizeof line, st) == 1) {
         double v;
         if (launch_json_number(line, "step", &v) == 0) st->step = (long long)v;
         if (launch_json_number(line, "loss", &v) == 0) st->loss = v;
     }
-    read_summary(run_dir, &sb, st);
+    read_summary(run_dir, &sb, spec ? spec->eval.probe : 1, st);
+    if (!st->obj) st->obj = launch_objective_at(0);
     settle_damage(st);
     return 0;
 }
 
+int launch_read_status(const char *run_dir, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32], e[SPEC_ERR_MAX];
+    jepa_spec s;
+    spec_defaults(&s);
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
+    int ok = spec_load_file(&s, path, e, sizeof e) == 0;
+    return read_status(run_dir, ok ? &s : NULL, st);
+}
+
 static int finished(const result_row *r) { return !isnan(r->st.final_loss); }
 
-static int any_probe;
+/* A finished row's place within its family: rows with the headline
+ * first, by it (best first), then the others by final loss */
+static int tier(const result_row *r) { return isnan(r->st.fig[0]); }
+static double rank_value(const result_row *r) {
+    if (tier(r)) return r->st.final_loss;
+    return r->st.obj->higher_better ? -r->st.fig[0] : r->st.fig[0];
+}
+
 static int cmp_rows(const void *pa, const void *pb) {
     const result_row *a = pa, *b = pb;
     if (finished(a) != finished(b)) return finished(b) - finished(a);
     if (finished(a)) {
-        double x = any_probe ? -a->st.probe_acc : a->st.final_loss, y = any_probe ? -b->st.probe_acc : b->st.final_loss;
+        int fa = launch_family_index(a->st.obj), fb = launch_family_index(b->st.obj);
+        if (fa != fb) return fa - fb;
+        if (tier(a) != tier(b)) return tier(a) - tier(b);
+        double x = rank_value(a), y = rank_value(b);
         if (x < y) return -1;
         if (x > y) return 1;
     }
     return a->point - b->point;
 }
 
-void launch_sort_results(result_row *rows, int n) {
-    any_probe = 0;
-    for (int i = 0; i < n; i++)
-        if (finished(&rows[i]) && rows[i].st.probe_acc >= 0) any_probe = 1;
-    qsort(rows, (size_t)n, sizeof *rows, cmp_rows);
-}
+void launch_sort_results(result_row *rows, int n) { qsort(rows, (size_t)n, sizeof *rows, cmp_rows); }
 
 static void csv_field(FILE *f, const char *v) {
     if (!strpbrk(v, ",\"\n\r")) {
@@ -187,8 +232,37 @@ static void num(char *out, size_t n, double v, const char *fmt) {
     else snprintf(out, n, fmt, v);
 }
 
+/* The figure columns of rows: every figure of each objective among them,
+ * in table order, once (ijepa's when no row has an objective); how many */
+static int figure_columns(const result_row *rows, int n, const char **col) {
+    int nc = 0;
+    const launch_objective *o;
+    for (int i = 0; (o = launch_objective_at(i)); i++) {
+        int used = 0;
+        for (int r = 0; r < n && !used; r++) used = rows[r].st.obj == o;
+        for (int r = 0; r < n && !used && i == 0; r++) used = !rows[r].st.obj;
+        for (int k = 0; used && k < o->nfigs; k++) {
+            int have = 0;
+            for (int c = 0; c < nc; c++) have |= !strcmp(col[c], o->figs[k]);
+            if (!have) col[nc++] = o->figs[k];
+        }
+    }
+    return nc;
+}
+
+/* row r's value of figure key, NAN when its objective has no such figure */
+static double figure(const result_row *r, const char *key) {
+    for (int k = 0; r->st.obj && k < r->st.obj->nfigs; k++)
+        if (!strcmp(r->st.obj->figs[k], key)) return r->st.fig[k];
+    return NAN;
+}
+
+static int col_width(const char *key) { return strlen(key) > 9 ? (int)strlen(key) : 9; }
+
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv) {
     int w[2 * SWEEP_MAX_KEYS]; /* grid and random keys */
+    const char *col[LAUNCH_MAX_FIGS * 8];
+    int ncol = figure_columns(rows, n, col);
     for (int k = 0; k < nkeys; k++) {
         w[k] = (int)strlen(keys[k]);
         for (int i = 0; i < n; i++)
@@ -197,29 +271,44 @@ void launch_print_results(FILE *f, const char *const *keys, int nkeys, const res
     if (csv) {
         fputs("point", f);
         for (int k = 0; k < nkeys; k++) fputc(',', f), csv_field(f, keys[k]);
-        fputs(",final_loss,probe_acc,steps,status\n", f);
+        fputs(",final_loss", f);
+        for (int c = 0; c < ncol; c++) fprintf(f, ",%s", col[c]);
+        fputs(",steps,status\n", f);
     } else {
         fprintf(f, "%-6s", "point");
         for (int k = 0; k < nkeys; k++) fprintf(f, "  %-*s", w[k], keys[k]);
-        fprintf(f, "  %10s  %9s  %8s  %s\n", "final_loss", "probe_acc", "steps", "status");
+        fprintf(f, "  %10s", "final_loss");
+        for (int c = 0; c < ncol; c++) fprintf(f, "  %*s", col_width(col[c]), col[c]);
+        fprintf(f, "  %8s  %s\n", "steps", "status");
     }
     for (int i = 0; i < n; i++) {
         const result_row *r = &rows[i];
-        char fl[32], pa[32], steps[32];
+        char fl[32], fig[32], steps[32];
         num(fl, sizeof fl, r->st.final_loss, "%.6f");
-        num(pa, sizeof pa, r->st.probe_acc, "%.4f");
         if (r->st.step >= 0) snprintf(steps, sizeof steps, "%lld", r->st.step);
         else snprintf(steps, sizeof steps, "-");
         if (csv) {
             fprintf(f, "%d", r->point);
             for (int k = 0; k < nkeys; k++) fputc(',', f), csv_field(f, r->values[k]);
-            fprintf(f, ",%s,%s,%s,", fl, pa, steps);
-            csv_field(f, r->st.state);
-            fputc('\n', f);
+            fprintf(f, ",%s", fl);
         } else {
             fprintf(f, "%-6d", r->point);
             for (int k = 0; k < nkeys; k++) fprintf(f, "  %-*s", w[k], r->values[k]);
-            fprintf(f, "  %10s  %9s  %8s  %s\n", fl, pa, steps, r->st.state);
+            fprintf(f, "  %10s", fl);
+        }
+        for (int c = 0; c < ncol; c++) {
+            double v = figure(r, col[c]);
+            if (isnan(v)) snprintf(fig, sizeof fig, "-");
+            else snprintf(fig, sizeof fig, "%.4f", v);
+            if (csv) fprintf(f, ",%s", fig);
+            else fprintf(f, "  %*s", col_width(col[c]), fig);
+        }
+        if (csv) {
+            fprintf(f, ",%s,", steps);
+            csv_field(f, r->st.state);
+            fputc('\n', f);
+        } else {
+            fprintf(f, "  %8s  %s\n", steps, r->st.state);
         }
     }
 }
@@ -287,8 +376,9 @@ static void read_point(const char *dir, const sweep_def *d, const jepa_spec *def
     if (!(r->values = calloc((size_t)(nk ? nk : 1), sizeof *r->values))) launch_oom();
     snprintf(rd, sizeof rd, "%s/point-%03d", dir, i);
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", rd);
-    int missing = launch_read_status(rd, &r->st) != 0;
-    int ok = !missing && spec_load_file(&s, path, e, sizeof e) == 0;
+    int ok = spec_load_file(&s, path, e, sizeof e) == 0;
+    int missing = read_status(rd, ok ? &s : NULL, &r->st) != 0;
+    ok = ok && !missing;
     size_t pl = strlen(path); /* the loader's message, without the path it starts with */
     const char *m = !strncmp(e, path, pl) && !strncmp(e + pl, ": ", 2) ? e + pl + 2 : e;
     if (!ok) snprintf(why, sizeof why, "spec.resolved.yaml: %.130s", missing ? "missing" : m);

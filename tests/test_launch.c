@@ -657,15 +657,22 @@ static void test_read_bounded(void) {
     CU_ASSERT(spec_read_file(path, 1 << 20, "thing", &text, &len, err, sizeof err) == -1 && errno == ENOENT);
 }
 
-static result_row row(int point, const char *v, double loss, double acc, const char *state) {
+/* a row of objective obj: final loss, headline figure fig (NAN: none) */
+static result_row row_of(const char *obj, int point, const char *v, double loss, double fig, const char *state) {
     result_row r = {.point = point};
     r.values = malloc(sizeof *r.values);
     r.values[0] = strdup(v);
+    r.st.obj = launch_objective_find(obj);
     r.st.final_loss = loss;
-    r.st.probe_acc = acc;
+    for (int k = 0; k < LAUNCH_MAX_FIGS; k++) r.st.fig[k] = NAN;
+    r.st.fig[0] = fig;
     r.st.step = isnan(loss) ? -1 : 100;
     snprintf(r.st.state, sizeof r.st.state, "%s", state);
     return r;
+}
+
+static result_row row(int point, const char *v, double loss, double acc, const char *state) {
+    return row_of("ijepa", point, v, loss, acc, state);
 }
 
 static void test_results_order_and_csv(void) {
@@ -687,10 +694,60 @@ static void test_results_order_and_csv(void) {
                                 "1,5e-4,-,-,-,running pid=1\n");
     free(buf);
     /* without any probe: final loss, lowest first */
-    for (int i = 0; i < 4; i++) rows[i].st.probe_acc = isnan(rows[i].st.final_loss) ? NAN : -1;
+    for (int i = 0; i < 4; i++) rows[i].st.fig[0] = NAN;
     launch_sort_results(rows, 4);
     CU_ASSERT(rows[0].point == 3 && rows[1].point == 0 && rows[2].point == 2 && rows[3].point == 1);
     for (int i = 0; i < 4; i++) {
+        free(rows[i].values[0]);
+        free(rows[i].values);
+    }
+}
+
+/* every objective the spec takes has a row; its panels start with the
+ * loss (metrics.dat rows are lines with a step and a loss), and its
+ * headline has a panel */
+static void test_objective_table(void) {
+    static const char *const names[] = {"ijepa", "lejepa", "world"};
+    char err[SPEC_ERR_MAX], set[64];
+    for (size_t i = 0; i < COUNT(names); i++) {
+        jepa_spec s;
+        spec_defaults(&s);
+        snprintf(set, sizeof set, "objective=%s", names[i]);
+        CU_ASSERT_EQUAL(spec_set(&s, set, err, sizeof err), 0);
+        const launch_objective *o = launch_objective_find(s.objective);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        CU_ASSERT_STRING_EQUAL(o->panels[0].key, "loss");
+        int head = 0;
+        for (int k = 0; k < launch_objective_npanels(o); k++) head |= !strcmp(o->panels[k].key, o->figs[0]);
+        CU_ASSERT(head && o->nfigs >= 1 && o->nfigs <= LAUNCH_MAX_FIGS && o->nrequired <= o->nfigs);
+    }
+    CU_ASSERT_PTR_NULL(launch_objective_find("bogus"));
+    /* an unknown objective in the spec would be refused before this */
+    jepa_spec s;
+    spec_defaults(&s);
+    CU_ASSERT_EQUAL(spec_set(&s, "objective=bogus", err, sizeof err), -1);
+}
+
+/* a world sweep ranks by pos_r2 (a negative R^2 is a figure); a sweep
+ * mixing families ranks each among its own, image first (table order) */
+static void test_results_world(void) {
+    result_row rows[] = {row_of("world", 0, "a", 0.10, -0.5, "done"), row_of("world", 1, "b", 0.30, 0.90, "done"),
+                         row_of("ijepa", 2, "c", 0.20, 0.60, "done"), row_of("world", 3, "d", 0.05, NAN, "done"),
+                         row_of("lejepa", 4, "e", 0.40, 0.70, "done"), row_of("world", 5, "f", NAN, NAN, "pending")};
+    const char *keys[] = {"k"};
+    launch_sort_results(rows, 6);
+    int want[] = {4, 2, 1, 0, 3, 5};
+    for (int i = 0; i < 6; i++) CU_ASSERT_EQUAL(rows[i].point, want[i]);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    launch_print_results(f, keys, 1, rows + 2, 2, 1); /* world rows only */
+    fclose(f);
+    CU_ASSERT_STRING_EQUAL(buf, "point,k,final_loss,pos_r2,pos_err,pred4_pos_r2,latent_err_h8,steps,status\n"
+                                "1,b,0.300000,0.9000,-,-,-,100,done\n"
+                                "0,a,0.100000,-0.5000,-,-,-,100,done\n");
+    free(buf);
+    for (int i = 0; i < 6; i++) {
         free(rows[i].values[0]);
         free(rows[i].values);
     }
@@ -714,6 +771,8 @@ int main(void) {
         {"read_bounded", test_read_bounded},
         {"json_object", test_json_object},
         {"results_order_and_csv", test_results_order_and_csv},
+        {"objective_table", test_objective_table},
+        {"results_world", test_results_world},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));
     char cmd[128];

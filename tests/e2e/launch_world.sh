@@ -1,0 +1,122 @@
+#!/bin/bash
+# launch_world.sh - jepa-launch reports a world model's own figures (no
+# training: a fake mpirun writes each point's metrics.jsonl and summary.json
+# in the trainer's form, pos_r2 chosen to rank the points otherwise than
+# their final loss; about 3 s with gnuplot):
+#   1. results ranks a world sweep by pos_r2 (highest first) and shows the
+#      world figures; status shows pos_r2; results.csv has the columns;
+#   2. a world summary needs pos_r2 and pos_err when eval.probe is on (not
+#      probe_acc); without eval.probe it needs neither;
+#   3. plot draws the world panels (sigreg, loss_tf, loss_ro, proj_std,
+#      pos_r2), none empty, and the sweep plot is pos_r2 against the key;
+#   4. a sweep mixing image and world objectives ranks each among its own.
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+unset JEPA_TRAIN_BIN
+cd "$T" || exit 1
+mkdir -p tr te && echo '{}' >tr/manifest.json && echo '{}' >te/manifest.json
+printf 'base: %s\ndir: sw\nset: {data.train: tr, data.test: te, train.minutes: 0, train.steps: 10}\n' \
+  "$S/configs/world-tworoom.yaml" >s.yaml
+printf 'grid:\n  optim.lr: [0.001, 0.002, 0.003]\n' >>s.yaml
+# the fake mpirun: final loss = lr (lowest at point 0), pos_r2 highest at
+# point 1, then 2, then 0 (negative: an R^2 below 0 is a figure, not "none")
+cat >mpirun <<'SH'
+#!/bin/bash
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+r=$d/spec.resolved.yaml
+lr=$(sed -n 's/^  lr: //p' "$r")
+obj=$(sed -n 's/^objective: //p' "$r")
+probe=$(sed -n '/^eval:/,/^[^ ]/s/^  probe: //p' "$r")
+case "$lr" in 0.001) r2=-0.125 ;; 0.002) r2=0.99 ;; *) r2=0.95 ;; esac
+for s in 1 5 10; do
+  if [ "$obj" = world ]; then
+    printf '{"step": %d, "loss": %s, "lr": %s, "wd": 0.04, "sigreg": 3.5, "loss_tf": 0.01, "loss_ro": 0.02, "proj_std": 0.9, "grad_norm": 1}\n' "$s" "$lr" "$lr"
+  else
+    printf '{"step": %d, "loss": %s, "lr": %s, "wd": 0.04, "target_std": 0.8, "grad_norm": 1}\n' "$s" "$lr" "$lr"
+  fi
+done >"$d/metrics.jsonl"
+{
+  printf '{\n  "objective": "%s",\n  "final_loss": %s,\n' "$obj" "$lr"
+  if [ "$obj" = world ] && [ "$probe" = true ]; then
+    printf '  "latent_err_h8": 0.0458,\n  "pred4_pos_r2": 0.9886,\n  "pos_err": 0.0127,\n  "pos_r2": %s,\n' "$r2"
+  fi
+  [ "$obj" = world ] && printf '  "probe_acc": -1,\n  "sigreg": 3.5,\n' || printf '  "probe_acc": %s,\n' "${r2#-}"
+  printf '  "steps": 10,\n  "planned_steps": 10,\n  "stop_reason": "completed",\n  "param_hash": "00000000000000ab"\n}\n'
+} >"$d/summary.json"
+SH
+chmod +x mpirun
+export JEPA_MPIRUN="$T/mpirun"
+run sweep "$L" sweep s.yaml
+[ "$RC" -eq 0 ] && [ -s sw/point-002/summary.json ] && ok "fixture: a world sweep of 3 points" || bad "sweep: rc $RC: $OUT $ERR"
+# fresh SRC DST: a copy of a finished sweep or run to damage
+fresh() { rm -rf "$2"; cp -a "$1" "$2"; }
+
+# ---- 1. results and status
+run res "$L" results sw
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "1 2 0 " ] \
+  && ok "results ranks by pos_r2, highest first (1 2 0; by final loss it would be 0 1 2)" || bad "results: rc $RC: $OUT $ERR"
+[ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr final_loss pos_r2 pos_err pred4_pos_r2 latent_err_h8 steps status" ] \
+  && ok "results shows the world figures" || bad "results header: $(printf '%s\n' "$OUT" | head -1)"
+[ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "0 0.001 0.001000 -0.1250 0.0127 0.9886 0.0458 10 done" ] \
+  && ok "a negative pos_r2 is shown (not '-')" || bad "results last row: $(printf '%s\n' "$OUT" | tail -1)"
+[ "$(head -1 sw/results.csv)" = "point,optim.lr,final_loss,pos_r2,pos_err,pred4_pos_r2,latent_err_h8,steps,status" ] \
+  && [ "$(sed -n 2p sw/results.csv)" = "1,0.002,0.002000,0.9900,0.0127,0.9886,0.0458,10,done" ] \
+  && ok "results.csv" || bad "results.csv: $(cat sw/results.csv)"
+run st "$L" status sw
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | sed -n 2p)" = "point-001: done, step 10, loss 0.0020, final_loss 0.0020, pos_r2 0.9900" ] \
+  && ok "status shows pos_r2" || bad "status: rc $RC: $OUT $ERR"
+run st1 "$L" status sw/point-000
+[ "$OUT" = "sw/point-000: done, step 10, loss 0.0010, final_loss 0.0010, pos_r2 -0.1250" ] \
+  && ok "status of one run: pos_r2" || bad "status of a run: $OUT"
+
+# ---- 2. a world summary's required figures
+fresh sw sd; sed -i '/"pos_r2"/d' sd/point-001/summary.json
+run res "$L" results sd
+expect_error "results: a world summary without pos_r2" 1 "sd/point-001/summary.json: no pos_r2" "1 of 3 points damaged"
+fresh sw sd; sed -i '/"probe_acc"/d' sd/point-001/summary.json
+run res "$L" results sd
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 3 ] \
+  && ok "a world summary without probe_acc is whole" || bad "without probe_acc: rc $RC: $OUT $ERR"
+run np "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=np --set eval.probe=false --set optim.lr=0.002 \
+  --set data.train=tr --set data.test=te --set train.minutes=0 --set train.steps=10
+[ "$RC" -eq 0 ] && ! grep -q pos_r2 np/summary.json || bad "fixture: run without eval.probe: rc $RC: $ERR"
+run np "$L" status np
+[ "$RC" -eq 0 ] && [ "$OUT" = "np: done, step 10, loss 0.0020, final_loss 0.0020" ] \
+  && ok "without eval.probe a world summary needs no pos_r2" || bad "status np: rc $RC: $OUT $ERR"
+
+# ---- 3. plots
+if command -v "${JEPA_GNUPLOT:-gnuplot}" >/dev/null; then
+  run pl "$L" plot sw/point-001
+  G=sw/point-001/plots/curves.gp
+  [ "$RC" -eq 0 ] && [ -s sw/point-001/plots/curves.png ] && ok "plot of a world run" || bad "plot: rc $RC: $ERR"
+  grep -q "no .* recorded" "$G" && bad "an empty panel: $(grep recorded "$G")" || ok "no empty panel"
+  for t in 'SIGReg statistic (collapse watch)' 'teacher-forcing loss (loss_tf)' 'rollout loss (loss_ro)' \
+           'projector output std (proj_std)' 'position probe R^2 (pos_r2)'; do
+    grep -qF "set title '$t'" "$G" && ok "panel '$t'" || bad "no panel '$t' in $(grep title "$G")"
+  done
+  [ "$(grep -c '^plot ' "$G")" = 7 ] && grep -q 'layout 2,4' "$G" && ok "7 panels, 2 x 4" || bad "panels: $(cat "$G")"
+  grep -qx '10 0.990000' "$G" && ok "the final pos_r2 drawn at its step" || bad "no final pos_r2: $(cat "$G")"
+  fresh np nq; sed -i 's/"loss_ro": [^,]*, //' nq/metrics.jsonl
+  run pl "$L" plot nq
+  [ "$RC" -eq 0 ] && ! grep -q 'loss_ro\|pos_r2\|recorded' nq/plots/curves.gp && [ "$(grep -c '^plot ' nq/plots/curves.gp)" = 5 ] \
+    && ok "panels with nothing to draw are left out (no loss_ro, no pos_r2: 5 panels)" || bad "nq: rc $RC: $ERR $(cat nq/plots/curves.gp)"
+  run sp "$L" plot sw
+  [ "$RC" -eq 0 ] && [ -s sw/plots/pos_r2_vs_optim.lr.png ] \
+    && grep -qF "set title 'pos_r2 (position probe R^2) against optim.lr'" sw/plots/sweep.gp \
+    && ok "sweep plot: pos_r2_vs_optim.lr.png" || bad "sweep plot: rc $RC: $OUT $ERR"
+else
+  echo "skip plots: no gnuplot"
+fi
+
+# ---- 4. a sweep mixing image and world objectives
+sed -e 's/^dir: sw/dir: mx/' s.yaml >mx.yaml
+printf '  objective: [ijepa, world]\n' >>mx.yaml
+run mx "$L" sweep mx.yaml
+run mx "$L" results mx
+R=$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')
+[ "$RC" -eq 0 ] && [ "$R" = "2 4 0 3 5 1 " ] \
+  && ok "a mixed sweep: image points by probe_acc, then world points by pos_r2 ($R)" || bad "mixed: rc $RC [$R] $OUT $ERR"
+[ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr objective final_loss probe_acc pos_r2 pos_err pred4_pos_r2 latent_err_h8 steps status" ] \
+  && ok "a mixed sweep shows both objectives' figures" || bad "mixed header: $(printf '%s\n' "$OUT" | head -1)"
+
+finish
