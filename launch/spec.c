@@ -33,15 +33,6 @@
 
 /* ---- small helpers ---- */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Copies user text for an error message: control bytes become '?' and long
  * text is cut, so a hostile value cannot break the one-line error contract. */
@@ -221,38 +212,38 @@ static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t l
     switch (k->type) {
     case SPEC_INT:
     case SPEC_INT64:
-        if (parse_int(text, &iv)) return fail(msg, n, "expected an integer, got '%s'", show(text, shown, sizeof shown));
+        if (parse_int(text, &iv)) return spec_fail(msg, n, "expected an integer, got '%s'", show(text, shown, sizeof shown));
         if (!in_range(k, (double)iv)) {
             range_text(k, shown, sizeof shown);
-            return fail(msg, n, "must be %s, got %lld", shown, iv);
+            return spec_fail(msg, n, "must be %s, got %lld", shown, iv);
         }
         if (k->type == SPEC_INT) *(int *)field(k, s) = (int)iv;
         else *(int64_t *)field(k, s) = iv;
         return 0;
     case SPEC_DOUBLE:
         if (parse_double(text, &dv))
-            return fail(msg, n, "expected a finite number, got '%s'", show(text, shown, sizeof shown));
+            return spec_fail(msg, n, "expected a finite number, got '%s'", show(text, shown, sizeof shown));
         if (!in_range(k, dv)) {
             char r[64];
             range_text(k, r, sizeof r);
-            return fail(msg, n, "must be %s, got %s", r, show(text, shown, sizeof shown));
+            return spec_fail(msg, n, "must be %s, got %s", r, show(text, shown, sizeof shown));
         }
         if ((k->flags & SPEC_DECADE) && !is_decade(dv))
-            return fail(msg, n, "must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
+            return spec_fail(msg, n, "must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
                         show(text, shown, sizeof shown));
         *(double *)field(k, s) = dv;
         return 0;
     case SPEC_BOOL:
         if (parse_bool(text, &bv))
-            return fail(msg, n, "expected a boolean (true/false, yes/no, on/off, 1/0), got '%s'",
+            return spec_fail(msg, n, "expected a boolean (true/false, yes/no, on/off, 1/0), got '%s'",
                         show(text, shown, sizeof shown));
         *(int *)field(k, s) = bv;
         return 0;
     case SPEC_STRING:
-        if (strlen(text) != len) return fail(msg, n, "contains a NUL byte");
-        if (len >= k->size) return fail(msg, n, "is %zu bytes long; at most %zu allowed", len, k->size - 1);
-        if (len < (size_t)k->min) return fail(msg, n, "must not be empty");
-        if (!utf8_valid((const unsigned char *)text)) return fail(msg, n, "is not valid UTF-8");
+        if (strlen(text) != len) return spec_fail(msg, n, "contains a NUL byte");
+        if (len >= k->size) return spec_fail(msg, n, "is %zu bytes long; at most %zu allowed", len, k->size - 1);
+        if (len < (size_t)k->min) return spec_fail(msg, n, "must not be empty");
+        if (!utf8_valid((const unsigned char *)text)) return spec_fail(msg, n, "is not valid UTF-8");
         strncpy(field(k, s), text, k->size); /* zero-fills the tail: memcmp-comparable */
         return 0;
     case SPEC_ENUM:
@@ -262,10 +253,10 @@ static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t l
             char list[128] = "";
             for (const char *const *c = k->choices; *c; c++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", c == k->choices ? "" : ", ", *c);
-            return fail(msg, n, "must be one of %s, got '%s'", list, show(text, shown, sizeof shown));
+            return spec_fail(msg, n, "must be one of %s, got '%s'", list, show(text, shown, sizeof shown));
         }
     }
-    return fail(msg, n, "unknown key type");
+    return spec_fail(msg, n, "unknown key type");
 }
 
 /* Current value as plain text (strings raw, not quoted). */
@@ -321,8 +312,8 @@ static int load_fail(loader *L, yaml_mark_t m, const char *path, const char *fmt
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (path && *path)
-        return fail(L->err, L->errlen, "%s:%zu:%zu: %s: %s", L->name, m.line + 1, m.column + 1, path, msg);
-    return fail(L->err, L->errlen, "%s:%zu:%zu: %s", L->name, m.line + 1, m.column + 1, msg);
+        return spec_fail(L->err, L->errlen, "%s:%zu:%zu: %s: %s", L->name, m.line + 1, m.column + 1, path, msg);
+    return spec_fail(L->err, L->errlen, "%s:%zu:%zu: %s", L->name, m.line + 1, m.column + 1, msg);
 }
 
 static const char *node_kind(const yaml_node_t *n) {
@@ -401,7 +392,7 @@ static yaml_mark_t mark_at(const loader *L, size_t off) {
 }
 
 static int syntax_fail(loader *L, const yaml_parser_t *p) {
-    if (p->error == YAML_MEMORY_ERROR) return fail(L->err, L->errlen, "%s: out of memory parsing YAML", L->name);
+    if (p->error == YAML_MEMORY_ERROR) return spec_fail(L->err, L->errlen, "%s: out of memory parsing YAML", L->name);
     yaml_mark_t m = p->error == YAML_READER_ERROR ? mark_at(L, p->problem_offset) : p->problem_mark;
     const char *problem = p->problem ? p->problem : "unknown error";
     if (p->context)
@@ -455,7 +446,7 @@ static int load_buffer(jepa_spec *s, const char *text, size_t len, const char *n
     yaml_document_t doc, extra;
     int rc = -1;
     if (flow_depth_check(&L)) return -1;
-    if (!yaml_parser_initialize(&p)) return fail(err, errlen, "%s: cannot initialise the YAML parser", L.name);
+    if (!yaml_parser_initialize(&p)) return spec_fail(err, errlen, "%s: cannot initialise the YAML parser", L.name);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &doc)) {
         rc = syntax_fail(&L, &p);
@@ -511,10 +502,10 @@ static int resolved_check(const char *text, size_t len, const char *name, char *
              !memcmp(text + last, RESOLVED_END, el);
     for (size_t i = last + el; ok && i < len - 1; i++) ok = isxdigit((unsigned char)text[i]) != 0;
     if (!ok)
-        return fail(err, errlen, "%s: a resolved spec without its last line (the checksum): cut "
+        return spec_fail(err, errlen, "%s: a resolved spec without its last line (the checksum): cut "
                     "short or damaged", name);
     if (fnv1a(FNV_BASIS, text, last) != strtoull(text + last + el, NULL, 16))
-        return fail(err, errlen, "%s: a resolved spec whose checksum does not match: damaged or "
+        return spec_fail(err, errlen, "%s: a resolved spec whose checksum does not match: damaged or "
                     "edited (a run's settings change with --set, not in this file)", name);
     return 0;
 }
@@ -539,7 +530,7 @@ int spec_set(jepa_spec *s, const char *assignment, char *err, size_t errlen) {
     char shown[160], msg[SPEC_ERR_MAX], key[PATH_MAX_LEN], hint[PATH_MAX_LEN + 32];
     const char *eq = strchr(assignment, '=');
     show(assignment, shown, sizeof shown);
-    if (!eq) return fail(err, errlen, "--set %s: missing '=' (expected key.path=value)", shown);
+    if (!eq) return spec_fail(err, errlen, "--set %s: missing '=' (expected key.path=value)", shown);
     size_t n = (size_t)(eq - assignment);
     const spec_key *k = NULL;
     if (n < sizeof key) {
@@ -550,10 +541,10 @@ int spec_set(jepa_spec *s, const char *assignment, char *err, size_t errlen) {
     if (!k) {
         if (n < sizeof key) key_suggest(key, hint, sizeof hint);
         else hint[0] = '\0';
-        return fail(err, errlen, "--set %s: unknown key%s", shown, hint);
+        return spec_fail(err, errlen, "--set %s: unknown key%s", shown, hint);
     }
     if (key_apply(k, s, eq + 1, strlen(eq + 1), msg, sizeof msg))
-        return fail(err, errlen, "--set %s: %s", shown, msg);
+        return spec_fail(err, errlen, "--set %s: %s", shown, msg);
     return 0;
 }
 
@@ -593,7 +584,7 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
         case SPEC_INT64:
             if (!in_range(k, (double)key_int(k, s))) {
                 range_text(k, r, sizeof r);
-                return fail(err, errlen, "%s: must be %s, got %lld", k->key, r, (long long)key_int(k, s));
+                return spec_fail(err, errlen, "%s: must be %s, got %lld", k->key, r, (long long)key_int(k, s));
             }
             break;
         case SPEC_DOUBLE: {
@@ -601,81 +592,81 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
             if (!isfinite(v) || !in_range(k, v)) {
                 range_text(k, r, sizeof r);
                 fmt_double(v, a, sizeof a);
-                return fail(err, errlen, "%s: must be %s, got %s", k->key, r, a);
+                return spec_fail(err, errlen, "%s: must be %s, got %s", k->key, r, a);
             }
             if ((k->flags & SPEC_DECADE) && !is_decade(v)) {
                 fmt_double(v, a, sizeof a);
-                return fail(err, errlen, "%s: must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
+                return spec_fail(err, errlen, "%s: must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
                             k->key, a);
             }
             break;
         }
         case SPEC_BOOL:
             if (key_int(k, s) != 0 && key_int(k, s) != 1)
-                return fail(err, errlen, "%s: must be 0 or 1, got %lld", k->key, (long long)key_int(k, s));
+                return spec_fail(err, errlen, "%s: must be 0 or 1, got %lld", k->key, (long long)key_int(k, s));
             break;
         case SPEC_STRING:
         case SPEC_ENUM: {
             jepa_spec probe; /* re-apply the text: same checks as a user's value */
             char msg[SPEC_ERR_MAX];
-            if (!memchr(str, '\0', k->size)) return fail(err, errlen, "%s: not NUL-terminated", k->key);
+            if (!memchr(str, '\0', k->size)) return spec_fail(err, errlen, "%s: not NUL-terminated", k->key);
             if (key_apply(k, &probe, str, strlen(str), msg, sizeof msg))
-                return fail(err, errlen, "%s: %s", k->key, msg);
+                return spec_fail(err, errlen, "%s: %s", k->key, msg);
             break;
         }
         }
     }
     if (s->train.steps == 0 && s->train.epochs == 0 && s->train.minutes == 0)
-        return fail(err, errlen, "train.steps, train.epochs, train.minutes: all are 0; set a step count, "
+        return spec_fail(err, errlen, "train.steps, train.epochs, train.minutes: all are 0; set a step count, "
                                  "an epoch count or a time budget");
     for (size_t i = 0; i < sizeof divisible_keys / sizeof divisible_keys[0]; i++) {
         long long x = (long long)key_double(divisible_keys[i][0], s);
         long long y = (long long)key_double(divisible_keys[i][1], s);
         if (x % y)
-            return fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
+            return spec_fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
                         divisible_keys[i][1], y);
     }
     /* only LeJEPA's local views read the key (obj_lejepa.c checks the same) */
     if (!strcmp(s->objective, "lejepa") && s->lejepa.local_views > 0) {
         if (s->lejepa.local_size % s->model.patch)
-            return fail(err, errlen, "lejepa.local_size: %d is not a multiple of model.patch (%d)",
+            return spec_fail(err, errlen, "lejepa.local_size: %d is not a multiple of model.patch (%d)",
                         s->lejepa.local_size, s->model.patch);
         if (s->lejepa.local_size > s->model.img_size) /* a local view is a smaller crop */
-            return fail(err, errlen, "lejepa.local_size: %d is larger than model.img_size (%d)",
+            return spec_fail(err, errlen, "lejepa.local_size: %d is larger than model.img_size (%d)",
                         s->lejepa.local_size, s->model.img_size);
     }
     if (s->eval.pool_blocks > s->model.depth)
-        return fail(err, errlen, "eval.pool_blocks: %d exceeds model.depth %d (the encoder's blocks)",
+        return spec_fail(err, errlen, "eval.pool_blocks: %d exceeds model.depth %d (the encoder's blocks)",
                     s->eval.pool_blocks, s->model.depth);
     /* the 2-D sin-cos position embedding gives width/4 channels to each of
      * sin(row), cos(row), sin(col), cos(col) */
     if (s->model.width % 4)
-        return fail(err, errlen, "model.width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
+        return spec_fail(err, errlen, "model.width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
                     s->model.width);
     if (s->model.pred_width % 4)
-        return fail(err, errlen, "model.pred_width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
+        return spec_fail(err, errlen, "model.pred_width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
                     s->model.pred_width);
     for (size_t i = 0; i < sizeof ordered_keys / sizeof ordered_keys[0]; i++) {
         double lo = key_double(ordered_keys[i][0], s), hi = key_double(ordered_keys[i][1], s);
         if (lo > hi) {
             fmt_double(lo, a, sizeof a);
             fmt_double(hi, b, sizeof b);
-            return fail(err, errlen, "%s: %s is greater than %s (%s)", ordered_keys[i][0], a, ordered_keys[i][1], b);
+            return spec_fail(err, errlen, "%s: %s is greater than %s (%s)", ordered_keys[i][0], a, ordered_keys[i][1], b);
         }
     }
     if (s->plan.topk > s->plan.samples)
-        return fail(err, errlen, "plan.topk: %d is more than plan.samples (%d)", s->plan.topk, s->plan.samples);
+        return spec_fail(err, errlen, "plan.topk: %d is more than plan.samples (%d)", s->plan.topk, s->plan.samples);
     if (s->plan.execute > s->plan.horizon)
-        return fail(err, errlen, "plan.execute: %d blocks is more than plan.horizon (%d)", s->plan.execute,
+        return spec_fail(err, errlen, "plan.execute: %d blocks is more than plan.horizon (%d)", s->plan.execute,
                     s->plan.horizon);
     long long side = s->model.img_size / s->model.patch, patches = side * side;
     if (s->mask.min_keep > patches)
-        return fail(err, errlen, "mask.min_keep: %d is more than the %lld patches of an image (img_size/patch)^2",
+        return spec_fail(err, errlen, "mask.min_keep: %d is more than the %lld patches of an image (img_size/patch)^2",
                     s->mask.min_keep, patches);
     struct stat st;
     if (strcmp(s->resume, "auto") != 0 && strcmp(s->resume, "none") != 0 && stat(s->resume, &st) != 0) {
         char shown[160];
-        return fail(err, errlen, "resume: '%s' does not exist (use \"auto\", \"none\" or an existing checkpoint path)",
+        return spec_fail(err, errlen, "resume: '%s' does not exist (use \"auto\", \"none\" or an existing checkpoint path)",
                     show(s->resume, shown, sizeof shown));
     }
     return 0;

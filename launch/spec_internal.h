@@ -1,5 +1,6 @@
 /* spec_internal.h - the key table's row type, shared by spec.c (which walks
- * the table) and spec_keys.c (which is the table). Private to launch/. */
+ * the table) and spec_keys.c (which is the table), and the one-line error
+ * helper of spec.c and spec_read.c. Private to launch/. */
 #ifndef JEPA_SPEC_INTERNAL_H
 #define JEPA_SPEC_INTERNAL_H
 
@@ -37,5 +38,8 @@ extern const spec_key spec_keys[];
 extern const size_t spec_nkeys;
 #define SPEC_MAX_KEYS 256 /* bounds per-key scratch arrays; spec.c asserts it */
 #define NOMAX ((double)INT64_MAX) /* "no upper bound" for int64 keys */
+
+/* err := the formatted line (when err is not NULL); returns -1 */
+int spec_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

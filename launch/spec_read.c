@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "spec.h"
+#include "spec_internal.h"
 
-/* err gets the formatted line (when err is not NULL); returns -1 */
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
+int spec_fail(char *err, size_t errlen, const char *fmt, ...) {
     if (err && errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -26,9 +26,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
     return -1;
 }
 
-/* fail(), then errno = e: the callers tell a missing file (ENOENT) from a bad one */
+/* spec_fail(), then errno = e: the callers tell a missing file (ENOENT) from a bad one */
 static int fail_errno(int e, char *err, size_t errlen, const char *fmt, const char *path, const char *why) {
-    fail(err, errlen, fmt, path, why);
+    spec_fail(err, errlen, fmt, path, why);
     errno = e;
     return -1;
 }
@@ -58,7 +58,7 @@ int spec_read_file(const char *path, size_t max, const char *what, char **text, 
     snprintf(big, sizeof big, "%zu", max);
     if ((uintmax_t)size > max) {
         close(fd);
-        fail(err, errlen, "%s: larger than %s bytes; not a %s?", path, big, what);
+        spec_fail(err, errlen, "%s: larger than %s bytes; not a %s?", path, big, what);
         return errno = EFBIG, -1;
     }
     size_t cap = (size_t)size + 1, n = 0;
@@ -87,6 +87,6 @@ int spec_read_file(const char *path, size_t max, const char *what, char **text, 
     free(buf);
     if (e) return fail_errno(e, err, errlen, "cannot read %s: %s", path, strerror(e));
     if (n <= max) return fail_errno(ENOMEM, err, errlen, "%s: %s", path, "out of memory");
-    fail(err, errlen, "%s: larger than %s bytes; not a %s?", path, big, what);
+    spec_fail(err, errlen, "%s: larger than %s bytes; not a %s?", path, big, what);
     return errno = EFBIG, -1;
 }
