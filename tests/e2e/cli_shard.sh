@@ -159,10 +159,13 @@ if [ "$RC" -eq 1 ] && [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 2 ] &&
    printf '%s\n' "$ERR" | tail -n 1 | grep -q "pixel_stats (count 7840000, sum 673469082, sum_sq [0-9]*) differ from the data's (7840000, 573469082," &&
    printf '%s' "$OUT" | grep -q "2 problems"; then
   ok "verify: the checksum, then the number that is wrong"; else bad "sumverify: rc $RC $OUT $ERR"; fi
-# jepa-train on that test split: one line, exit 4, no run directory
-run sumtrain "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" --set data.train="$D" --set data.test="$T/sum" \
-  --set train.steps=1 --set train.minutes=0 --set parallel.threads_per_rank=1 --set run.dir="$T/sumrun"
-expect_error "jepa-train on a test split whose pixel sum was edited" 4 "$T/sum/manifest.json: checksum mismatch"
+# jepa-train on that split without the probe (which verifies its sets):
+# it normalised with mean 0.3369 / std 0.3050 instead of 0.2868 / 0.3524 and
+# exited 0; now one line, exit 4, no run directory
+run sumtrain "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" --set data.train="$T/sum" --set data.test="$D" \
+  --set eval.probe=false --set train.steps=1 --set train.minutes=0 --set parallel.threads_per_rank=1 \
+  --set run.dir="$T/sumrun"
+expect_error "jepa-train on a split whose pixel sum was edited" 4 "$T/sum/manifest.json: checksum mismatch"
 [ ! -e "$T/sumrun" ] && ok "no run directory for the refused run" || bad "$T/sumrun made: $(ls -A "$T/sumrun")"
 # a manifest as earlier builds wrote it (version 3, no crc32) still opens
 sed -e '/^  "crc32": /d' -e 's/^  \],$/  ]/' -e 's/"version": 4,/"version": 3,/' "$D/manifest.json" >"$T/sum/manifest.json"
