@@ -1,11 +1,13 @@
 /* fuzz_shard.c - libFuzzer target for everything that parses untrusted
  * dataset bytes: a shard file (header, v2 field table, index, then every
  * frame through zstd, its values checked and its records unpacked) and, for
- * inputs starting with '{', a manifest (image or field schema). Built with
+ * inputs starting with '{', a manifest (image or field schema; its checksum,
+ * and a write-back round trip). Built with
  * -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION so checksums do not stop the
  * fuzzer at the door; under ASan/UBSan any out-of-bounds read is a crash.
  * Seed corpus: the files of a tiny image dataset and of a tiny v2 dataset
  * (see shard/CMakeLists.txt). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,12 +55,49 @@ static void fuzz_shard_file(const uint8_t *data, size_t size) {
     shard_file_free(&sf);
 }
 
+/* A manifest: the strict parse (a bad checksum stops it at the door), then
+ * the lenient one verify uses (past a bad checksum, so the fuzzer reaches
+ * the parser behind it). What parses must write back as a version 4
+ * manifest the strict parser accepts with a sound checksum, the same
+ * content, and the same bytes when written again. */
+static void fuzz_manifest(const uint8_t *data, size_t size) {
+    shard_manifest m, back;
+    char err[SHARD_ERR_MAX];
+    if (shard_manifest_parse(&m, (const char *)data, size, "fuzz", err, sizeof err) == 0) {
+        if (m.version == SHARD_MANIFEST_VERSION_CRC && m.crc_state != SHARD_MANIFEST_CRC_OK)
+            abort(); /* version 4 is only ever accepted with a sound checksum */
+        shard_manifest_free(&m);
+    }
+    if (shard_manifest_parse_ex(&m, (const char *)data, size, "fuzz", 1, err, sizeof err))
+        return;
+    if (m.has_stats != !m.schema.nfields) { /* version 1: images without sums, not writable */
+        shard_manifest_free(&m);
+        return;
+    }
+    char *buf = NULL, *buf2 = NULL;
+    size_t len = 0, len2 = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f || shard_manifest_write(&m, f) != 0) abort();
+    fclose(f);
+    if (shard_manifest_parse(&back, buf, len, "fuzz-back", err, sizeof err) != 0 ||
+        back.crc_state != SHARD_MANIFEST_CRC_OK || back.records != m.records ||
+        back.nshards != m.nshards || back.has_stats != m.has_stats ||
+        memcmp(&back.stats, &m.stats, sizeof m.stats) ||
+        memcmp(back.shards, m.shards, m.nshards * sizeof *m.shards))
+        abort();
+    f = open_memstream(&buf2, &len2);
+    if (!f || shard_manifest_write(&back, f) != 0) abort();
+    fclose(f);
+    if (len2 != len || memcmp(buf, buf2, len)) abort();
+    free(buf);
+    free(buf2);
+    shard_manifest_free(&back);
+    shard_manifest_free(&m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 0 && data[0] == '{') {
-        shard_manifest m;
-        char err[SHARD_ERR_MAX];
-        if (shard_manifest_parse(&m, (const char *)data, size, "fuzz", err, sizeof err) == 0)
-            shard_manifest_free(&m);
+        fuzz_manifest(data, size);
         return 0;
     }
     fuzz_shard_file(data, size);

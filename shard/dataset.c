@@ -139,6 +139,9 @@ void shard_dataset_get_info(const shard_dataset *ds, shard_dataset_info *in) {
     in->records_per_shard = ds->man.records_per_shard;
     in->records_per_frame = ds->man.records_per_frame;
     in->level = ds->man.level;
+    in->manifest_version = ds->man.version;
+    in->manifest_has_crc = ds->man.crc_state == SHARD_MANIFEST_CRC_OK; /* open refuses _BAD */
+    in->manifest_crc = ds->man.crc;
     for (uint32_t i = 0; i < ds->man.nshards; i++) {
         const shard_file *f = &ds->files[i];
         in->frames += f->nframes;
@@ -350,13 +353,24 @@ uint64_t shard_verify(const char *dir, void (*report)(void *ctx, const char *lin
     char err[SHARD_ERR_MAX];
     shard_manifest m;
     char *mp = manifest_path(dir);
-    if (shard_manifest_load(&m, mp, err, sizeof err)) {
-        if (report) report(ctx, err);
-        free(mp);
-        return 1;
-    }
-    free(mp);
+    size_t len;
+    char *text = shard_manifest_read(mp, &len, err, sizeof err);
     uint64_t problems = 0, base = 0; /* dataset index of the shard's first record */
+    /* a damaged manifest is one problem; what its numbers get wrong, the rest */
+    uint32_t stored, computed;
+    if (text && shard_manifest_crc_check(text, len, &stored, &computed) == SHARD_MANIFEST_CRC_BAD) {
+        shard_manifest_crc_error(err, sizeof err, mp, stored, computed, 0);
+        if (report) report(ctx, err);
+        problems++;
+    }
+    if (!text || shard_manifest_parse_ex(&m, text, len, mp, 1, err, sizeof err)) {
+        if (report) report(ctx, err);
+        free(text);
+        free(mp);
+        return problems + 1;
+    }
+    free(text);
+    free(mp);
     shard_pixel_stats st = {0, 0, 0};
     int stats_whole = 1; /* every frame decoded: the recomputed sums are comparable */
     ZSTD_DCtx *dctx = ZSTD_createDCtx();

@@ -3,61 +3,115 @@
  * tool) and read with libyaml, whose parser accepts the JSON we write (JSON
  * is YAML's flow syntax); the reader is strict: every key known, present
  * once, of the right type and range; file names plain (no '/'), so a
- * manifest cannot point outside its directory. The manifest carries no CRC
- * of its own: each entry's records, byte size and header CRC are checked
- * against the shard file itself, and the header CRC pins the whole file. */
+ * manifest cannot point outside its directory. Each entry's records, byte
+ * size and header CRC are checked against the shard file itself, and the
+ * header CRC pins the whole file; since version 4 the manifest's own
+ * numbers (pixel_stats, which nothing else pins) are covered by a CRC-32 of
+ * its bytes, the last member, checked before the text is parsed. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+#include <zlib.h>
 
 #include "shard_internal.h"
 
+/* The writer's output: every byte goes through mput, which keeps the
+ * running CRC-32 the trailer carries. */
+typedef struct {
+    FILE *f;
+    uLong crc;
+} mout;
+
+static void mput(mout *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mput(mout *o, const char *fmt, ...) {
+    char buf[512]; /* one line at most: names are < SHARD_NAME_MAX, numbers short */
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    SHARD_ASSERT(n >= 0 && (size_t)n < sizeof buf);
+    o->crc = crc32(o->crc, (const Bytef *)buf, (uInt)n);
+    fwrite(buf, 1, (size_t)n, o->f);
+}
+
 /* {"fields": [{"name": "actions", "dtype": "f32", "shape": [15, 2]}, ...]} */
-static void fields_write(const shard_schema *s, FILE *f) {
-    fprintf(f, "  \"schema\": {\"fields\": [\n");
+static void fields_write(const shard_schema *s, mout *o) {
+    mput(o, "  \"schema\": {\"fields\": [\n");
     for (uint32_t i = 0; i < s->nfields; i++) {
         const shard_field *fd = &s->fields[i];
-        fprintf(f, "    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", fd->name,
-                shard_dtype_name(fd->dtype));
-        for (uint32_t d = 0; d < fd->ndim; d++) fprintf(f, "%s%u", d ? ", " : "", fd->shape[d]);
-        fprintf(f, "]}%s\n", i + 1 < s->nfields ? "," : "");
+        mput(o, "    {\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", fd->name,
+             shard_dtype_name(fd->dtype));
+        for (uint32_t d = 0; d < fd->ndim; d++) mput(o, "%s%u", d ? ", " : "", fd->shape[d]);
+        mput(o, "]}%s\n", i + 1 < s->nfields ? "," : "");
     }
-    fprintf(f, "  ]},\n");
+    mput(o, "  ]},\n");
 }
 
 int shard_manifest_write(const shard_manifest *m, FILE *f) {
     const shard_schema *s = &m->schema;
-    SHARD_ASSERT(!m->has_stats || !s->nfields);
-    fprintf(f, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"split\": \"%s\",\n",
-            SHARD_MANIFEST_FORMAT,
-            s->nfields      ? SHARD_MANIFEST_VERSION_FIELDS
-            : m->has_stats ? SHARD_MANIFEST_VERSION_STATS
-                           : SHARD_MANIFEST_VERSION_IMAGES,
-            m->split);
+    SHARD_ASSERT(m->has_stats == !s->nfields); /* version 4: images always carry them */
+    mout o = {f, crc32(0L, Z_NULL, 0)};
+    mput(&o, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"split\": \"%s\",\n",
+         SHARD_MANIFEST_FORMAT, SHARD_MANIFEST_VERSION_CRC, m->split);
     if (s->nfields)
-        fields_write(s, f);
+        fields_write(s, &o);
     else
-        fprintf(f, "  \"schema\": {\"height\": %u, \"width\": %u, \"channels\": %u, "
-                "\"dtype\": \"u8\", \"label\": \"%s\", \"num_classes\": %u},\n", s->height,
-                s->width, s->channels, s->label == SHARD_LABEL_U8 ? "u8" : "none",
-                s->num_classes);
+        mput(&o, "  \"schema\": {\"height\": %u, \"width\": %u, \"channels\": %u, "
+             "\"dtype\": \"u8\", \"label\": \"%s\", \"num_classes\": %u},\n", s->height,
+             s->width, s->channels, s->label == SHARD_LABEL_U8 ? "u8" : "none", s->num_classes);
     if (m->has_stats)
-        fprintf(f, "  \"pixel_stats\": {\"count\": %llu, \"sum\": %llu, \"sum_sq\": %llu},\n",
-                (unsigned long long)m->stats.count, (unsigned long long)m->stats.sum,
-                (unsigned long long)m->stats.sum_sq);
-    fprintf(f, "  \"records\": %llu,\n  \"records_per_shard\": %u,\n  \"records_per_frame\": %u,\n"
-            "  \"level\": %d,\n  \"shards\": [\n", (unsigned long long)m->records,
-            m->records_per_shard, m->records_per_frame, m->level);
+        mput(&o, "  \"pixel_stats\": {\"count\": %llu, \"sum\": %llu, \"sum_sq\": %llu},\n",
+             (unsigned long long)m->stats.count, (unsigned long long)m->stats.sum,
+             (unsigned long long)m->stats.sum_sq);
+    mput(&o, "  \"records\": %llu,\n  \"records_per_shard\": %u,\n  \"records_per_frame\": %u,\n"
+         "  \"level\": %d,\n  \"shards\": [\n", (unsigned long long)m->records,
+         m->records_per_shard, m->records_per_frame, m->level);
     for (uint32_t i = 0; i < m->nshards; i++) {
         const shard_manifest_entry *e = &m->shards[i];
-        fprintf(f, "    {\"file\": \"%s\", \"records\": %llu, \"bytes\": %llu, \"header_crc32\": %u}%s\n",
-                e->file, (unsigned long long)e->records, (unsigned long long)e->bytes,
-                e->header_crc, i + 1 < m->nshards ? "," : "");
+        mput(&o, "    {\"file\": \"%s\", \"records\": %llu, \"bytes\": %llu, \"header_crc32\": %u}%s\n",
+             e->file, (unsigned long long)e->records, (unsigned long long)e->bytes,
+             e->header_crc, i + 1 < m->nshards ? "," : "");
     }
-    fprintf(f, "  ]\n}\n");
+    mput(&o, "  ],\n  ");
+    /* the trailer: SHARD_MANIFEST_CRC_TAIL bytes, not covered by the CRC */
+    fprintf(f, "\"crc32\": \"%08lx\"\n}\n", (unsigned long)o.crc);
     return ferror(f) ? -1 : 0;
+}
+
+shard_manifest_crc_state shard_manifest_crc_check(const char *text, size_t len,
+                                                  uint32_t *stored, uint32_t *computed) {
+    static const char head[] = "\"crc32\": \"", tail[] = "\"\n}\n";
+    enum { HEAD = sizeof head - 1, HEX = 8 };
+    _Static_assert(HEAD + HEX + sizeof tail - 1 == SHARD_MANIFEST_CRC_TAIL, "trailer size");
+    if (len < SHARD_MANIFEST_CRC_TAIL) return SHARD_MANIFEST_CRC_NONE;
+    const char *t = text + len - SHARD_MANIFEST_CRC_TAIL;
+    if (memcmp(t, head, HEAD) || memcmp(t + HEAD + HEX, tail, sizeof tail - 1))
+        return SHARD_MANIFEST_CRC_NONE;
+    uint32_t v = 0;
+    for (int i = 0; i < HEX; i++) {
+        char ch = t[HEAD + i];
+        if (ch >= '0' && ch <= '9') v = v << 4 | (uint32_t)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f') v = v << 4 | (uint32_t)(ch - 'a' + 10);
+        else return SHARD_MANIFEST_CRC_NONE; /* upper case too: one spelling per value */
+    }
+    uint32_t c = shard_crc32((const uint8_t *)text, len - SHARD_MANIFEST_CRC_TAIL);
+    if (stored) *stored = v;
+    if (computed) *computed = c;
+    return c == v ? SHARD_MANIFEST_CRC_OK : SHARD_MANIFEST_CRC_BAD;
+}
+
+void shard_manifest_crc_error(char *err, size_t errlen, const char *name, uint32_t stored,
+                              uint32_t computed, int hint) {
+    /* NAME is DIR/manifest.json when it came from a dataset: name DIR for verify */
+    size_t nl = strlen(name), ml = strlen(SHARD_MANIFEST);
+    int in_dir = hint && nl > ml && name[nl - ml - 1] == '/' &&
+                 !strcmp(name + nl - ml, SHARD_MANIFEST);
+    shard_err(err, errlen, "%s: checksum mismatch (crc32 says %08x, its bytes give %08x): the "
+              "manifest is damaged%s%.*s%s", name, stored, computed,
+              in_dir ? " (jepa-shard verify " : "", in_dir ? (int)(nl - ml - 1) : 0, name,
+              in_dir ? " says more)" : "");
 }
 
 void shard_manifest_free(shard_manifest *m) {
@@ -71,6 +125,8 @@ typedef struct {
     const char *name;
     char *err;
     size_t errlen;
+    int crc_seen;     /* the text has a "crc32" key */
+    uint32_t crc_key; /* its value */
 } mctx;
 
 static int bad_at(mctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
@@ -283,8 +339,8 @@ static int entry_pair(mctx *c, int k, const yaml_node_t *v, const char *key, voi
 
 static const char *const root_keys[] = {"format", "version", "split", "schema", "records",
                                         "records_per_shard", "records_per_frame", "level",
-                                        "shards", "pixel_stats"};
-#define ROOT_OPTIONAL (1u << 9) /* pixel_stats: version 3 only */
+                                        "shards", "pixel_stats", "crc32"};
+#define ROOT_OPTIONAL (1u << 9 | 1u << 10) /* pixel_stats: image versions 3 and 4; crc32: 4 */
 static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
     shard_manifest *m = user;
     uint64_t x;
@@ -297,10 +353,10 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
         return 0;
     case 1:
         if (get_u64(c, v, key, 0, UINT32_MAX, &x)) return -1;
-        if (x < SHARD_MANIFEST_VERSION_IMAGES || x > SHARD_MANIFEST_VERSION_STATS)
+        if (x < SHARD_MANIFEST_VERSION_IMAGES || x > SHARD_MANIFEST_VERSION_CRC)
             return bad_at(c, v, key, "manifest version %llu not supported (this build reads "
                           "%d to %d)", (unsigned long long)x, SHARD_MANIFEST_VERSION_IMAGES,
-                          SHARD_MANIFEST_VERSION_STATS);
+                          SHARD_MANIFEST_VERSION_CRC);
         m->version = (uint32_t)x;
         return 0;
     case 2: return get_str(c, v, key, m->split, sizeof m->split);
@@ -320,6 +376,21 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
     case 9:
         m->has_stats = 1;
         return walk_map(c, v, key, stats_keys, 3, stats_pair, &m->stats);
+    case 10: { /* its place and checksum are checked on the bytes: here only the spelling */
+        int okv = v->type == YAML_SCALAR_NODE && v->data.scalar.style ==
+                  YAML_DOUBLE_QUOTED_SCALAR_STYLE && v->data.scalar.length == 8;
+        const char *s = okv ? (const char *)v->data.scalar.value : "";
+        uint32_t h = 0;
+        for (int i = 0; okv && i < 8; i++) {
+            if (s[i] >= '0' && s[i] <= '9') h = h << 4 | (uint32_t)(s[i] - '0');
+            else if (s[i] >= 'a' && s[i] <= 'f') h = h << 4 | (uint32_t)(s[i] - 'a' + 10);
+            else okv = 0;
+        }
+        if (!okv) return bad_at(c, v, key, "expected 8 lower-case hex digits in double quotes");
+        c->crc_seen = 1;
+        c->crc_key = h;
+        return 0;
+    }
     default: {
         if (v->type != YAML_SEQUENCE_NODE) return bad_at(c, v, key, "expected a list");
         size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
@@ -359,13 +430,55 @@ static int cmp_names(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const char *name,
-                         char *err, size_t errlen) {
+/* What each version holds besides its schema kind: version 4 is 3 (images)
+ * or 2 (fields) plus the crc32 member. The checksum itself was checked on
+ * the bytes; here its presence must match the version. */
+static int version_check(mctx *c, const yaml_node_t *root, const shard_manifest *m) {
+    int images = m->schema.nfields == 0;
+    if (m->version != SHARD_MANIFEST_VERSION_CRC &&
+        (m->version == SHARD_MANIFEST_VERSION_FIELDS) != !images)
+        return bad_at(c, root, "version", "%u, but the schema %s (version %d goes with %s)",
+                      m->version, images ? "is an image schema" : "has fields",
+                      images ? SHARD_MANIFEST_VERSION_IMAGES : SHARD_MANIFEST_VERSION_FIELDS,
+                      images ? "images" : "fields");
+    int want_stats = m->version == SHARD_MANIFEST_VERSION_STATS ||
+                     (m->version == SHARD_MANIFEST_VERSION_CRC && images);
+    if (want_stats != m->has_stats)
+        return bad_at(c, root, m->has_stats ? "pixel_stats" : "version",
+                      m->has_stats ? "only image manifests of version 3 or 4 have them (this one "
+                                     "is version %u%s)"
+                                   : "version %u needs pixel_stats%s",
+                      m->version, images ? "" : " with fields");
+    if (m->version == SHARD_MANIFEST_VERSION_CRC && m->crc_state == SHARD_MANIFEST_CRC_NONE)
+        return bad_at(c, root, "crc32", c->crc_seen
+                      ? "must end the manifest, exactly '\"crc32\": \"<8 lower-case hex "
+                        "digits>\"', a newline, '}' and a newline"
+                      : "missing: version 4 ends with its checksum, so the manifest is cut short "
+                        "or damaged");
+    if (m->version != SHARD_MANIFEST_VERSION_CRC && c->crc_seen)
+        return bad_at(c, root, "crc32", "only manifest version 4 has it (this one is %u)",
+                      m->version);
+    /* a trailer whose key is not the root's would not parse; be sure anyway */
+    if (m->crc_state != SHARD_MANIFEST_CRC_NONE && (!c->crc_seen || c->crc_key != m->crc))
+        return bad_at(c, root, "crc32", "not the manifest's last member");
+    return 0;
+}
+
+int shard_manifest_parse_ex(shard_manifest *m, const char *text, size_t len, const char *name,
+                            int lenient, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
+    /* the checksum first, on the bytes: nothing in them is used unchecked */
+    m->crc_state = shard_manifest_crc_check(text, len, &m->crc, &m->crc_computed);
+    if (m->crc_state == SHARD_MANIFEST_CRC_BAD && !lenient) {
+        shard_manifest_crc_error(err, errlen, name, m->crc, m->crc_computed, 1);
+        memset(m, 0, sizeof *m);
+        return -1;
+    }
     yaml_parser_t p;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&p)) {
         shard_err(err, errlen, "%s: out of memory in libyaml", name);
+        memset(m, 0, sizeof *m);
         return -1;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
@@ -373,37 +486,25 @@ int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const 
         shard_err(err, errlen, "%s:%zu:%zu: syntax error: %s", name, p.problem_mark.line + 1,
                   p.problem_mark.column + 1, p.problem ? p.problem : "unknown");
         yaml_parser_delete(&p);
+        memset(m, 0, sizeof *m);
         return -1;
     }
-    mctx c = {&doc, name, err, errlen};
+    mctx c = {&doc, name, err, errlen, 0, 0};
     int rc = -1;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root) {
         shard_err(err, errlen, "%s: empty manifest", name);
         goto out;
     }
-    if (walk_map_opt(&c, root, "manifest", root_keys, 10, ROOT_OPTIONAL, NULL, root_pair, m))
+    if (walk_map_opt(&c, root, "manifest", root_keys, 11, ROOT_OPTIONAL, NULL, root_pair, m))
         goto out;
+    if (version_check(&c, root, m)) goto out;
     char why[SHARD_ERR_MAX / 2];
     if (shard_schema_check(&m->schema, why, sizeof why)) {
         bad_at(&c, root, "schema", "%s", why);
         goto out;
     }
-    if ((m->version == SHARD_MANIFEST_VERSION_STATS) != m->has_stats) {
-        bad_at(&c, root, m->has_stats ? "pixel_stats" : "version",
-               m->has_stats ? "only manifest version %d has them (this one is %u)"
-                            : "version %d needs pixel_stats (this one is %u)",
-               SHARD_MANIFEST_VERSION_STATS, m->version);
-        goto out;
-    }
     if (m->has_stats && stats_check(&c, root, m)) goto out;
-    if ((m->version == SHARD_MANIFEST_VERSION_FIELDS) != (m->schema.nfields > 0)) {
-        bad_at(&c, root, "version", "%u, but the schema %s (version %d goes with %s)",
-               m->version, m->schema.nfields ? "has fields" : "is an image schema",
-               m->schema.nfields ? SHARD_MANIFEST_VERSION_FIELDS : SHARD_MANIFEST_VERSION_IMAGES,
-               m->schema.nfields ? "fields" : "images");
-        goto out;
-    }
     uint64_t sum = 0;
     for (uint32_t i = 0; i < m->nshards; i++) sum += m->shards[i].records; /* each < 2^48 */
     if (sum != m->records) {
@@ -430,14 +531,19 @@ out:
     return rc;
 }
 
-int shard_manifest_load(shard_manifest *m, const char *path, char *err, size_t errlen) {
-    memset(m, 0, sizeof *m);
+int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const char *name,
+                         char *err, size_t errlen) {
+    return shard_manifest_parse_ex(m, text, len, name, 0, err, errlen);
+}
+
+char *shard_manifest_read(const char *path, size_t *len, char *err, size_t errlen) {
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
         shard_err(err, errlen, "%s: cannot open: %s%s", path, strerror(e),
                   e == ENOENT ? " (not a dataset directory, or its packing did not finish)" : "");
-        return -1;
+        return NULL;
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = shard_xmalloc(cap);
@@ -448,7 +554,7 @@ int shard_manifest_load(shard_manifest *m, const char *path, char *err, size_t e
                           SHARD_MAX_MANIFEST_BYTES);
                 free(buf);
                 fclose(f);
-                return -1;
+                return NULL;
             }
             cap *= 2;
             char *nb = realloc(buf, cap);
@@ -464,8 +570,17 @@ int shard_manifest_load(shard_manifest *m, const char *path, char *err, size_t e
     if (rerr) {
         shard_err(err, errlen, "%s: read error", path);
         free(buf);
-        return -1;
+        return NULL;
     }
+    *len = n;
+    return buf;
+}
+
+int shard_manifest_load(shard_manifest *m, const char *path, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    size_t n;
+    char *buf = shard_manifest_read(path, &n, err, errlen);
+    if (!buf) return -1;
     int rc = shard_manifest_parse(m, buf, n, path, err, errlen);
     free(buf);
     return rc;

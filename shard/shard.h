@@ -2,7 +2,7 @@
  *
  * A dataset is a directory: shard files (`shard-NNNNN.jshard`) plus
  * `manifest.json` (schema, shard list with record counts and checksums,
- * total records, split name). A shard file is a fixed header, zstd frames each
+ * total records, split name; since manifest version 4 a CRC-32 of its own). A shard file is a fixed header, zstd frames each
  * holding a group of records, and an index of the frames; every part carries a
  * CRC-32 and every zstd frame its own content checksum. A record is either a
  * uint8 image with an optional class label (format version 1) or several
@@ -238,9 +238,10 @@ int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *
 /* --------------------------------------------------------------- dataset */
 typedef struct shard_dataset shard_dataset;
 
-/* Reads and validates the manifest and every shard's header and index
- * (checksums, counts, offsets, agreement with the manifest); frames are
- * checked when read. 0 or -1 + err; on -1 *ds is NULL. */
+/* Reads and validates the manifest (its own checksum first, when it has
+ * one: version 4) and every shard's header and index (checksums, counts,
+ * offsets, agreement with the manifest); frames are checked when read. 0 or
+ * -1 + err; on -1 *ds is NULL. */
 int shard_dataset_open(shard_dataset **ds, const char *dir, char *err, size_t errlen);
 void shard_dataset_close(shard_dataset *ds);
 
@@ -257,6 +258,9 @@ typedef struct {
     uint64_t raw_bytes;        /* records * (record bytes + label bytes) */
     uint64_t compressed_bytes; /* sum of the zstd frames */
     uint64_t file_bytes;       /* sum of the shard files (frames + headers + indexes) */
+    uint32_t manifest_version; /* 1 to 4 */
+    int manifest_has_crc;      /* version 4: its crc32 (verified at open) in manifest_crc */
+    uint32_t manifest_crc;
 } shard_dataset_info;
 void shard_dataset_get_info(const shard_dataset *ds, shard_dataset_info *info);
 
@@ -282,14 +286,14 @@ int shard_dataset_read_range(shard_dataset *ds, uint64_t first, uint64_t n, uint
 
 /* Pixel statistics of an image dataset: exact integer sums over every byte
  * of every record (count = records * record bytes). Packing computes them
- * and manifest version 3 stores them, so a trainer normalises without
+ * and manifest versions 3 and 4 store them, so a trainer normalises without
  * reading the data: mean = sum / (255 count), var = sum_sq / (255^2
  * count) - mean^2 for pixels scaled to [0, 1]. */
 typedef struct {
     uint64_t count, sum, sum_sq;
 } shard_pixel_stats;
 
-/* The manifest's statistics: 1 and *out when it has them (version 3), 0
+/* The manifest's statistics: 1 and *out when it has them (version 3 or 4), 0
  * when it predates them (version 1) or holds records of fields. */
 int shard_dataset_has_pixel_stats(const shard_dataset *ds, shard_pixel_stats *out);
 /* The statistics of an image dataset: the manifest's, or else one streaming
@@ -298,7 +302,9 @@ int shard_dataset_has_pixel_stats(const shard_dataset *ds, shard_pixel_stats *ou
 int shard_dataset_pixel_stats(shard_dataset *ds, shard_pixel_stats *out, int *from_manifest,
                               char *err, size_t errlen);
 
-/* Checks everything: manifest, every shard's header, index and every frame
+/* Checks everything: manifest (a checksum mismatch is one problem, and
+ * verify goes on with what the manifest says, so the lines that follow name
+ * the numbers the shards contradict), every shard's header, index and every frame
  * (our CRC, zstd's checksum, sizes, labels < num_classes, f32 values finite
  * (a NaN/Inf is reported with its record index and field name)), totals. Calls
  * report(ctx, line) (if not NULL) once per problem, each line naming the file

@@ -138,6 +138,16 @@ int shard_frame_check_values(const shard_file *sf, uint32_t i, const uint8_t *ra
 #define SHARD_MANIFEST_VERSION_IMAGES 1 /* schema: height, width, channels, ... */
 #define SHARD_MANIFEST_VERSION_FIELDS 2 /* schema: {"fields": [...]} */
 #define SHARD_MANIFEST_VERSION_STATS 3  /* version 1 plus "pixel_stats" */
+#define SHARD_MANIFEST_VERSION_CRC 4    /* 3 or 2 plus "crc32", the last member; written */
+/* A version 4 manifest ends with exactly these bytes, XXXXXXXX the CRC-32
+ * of every byte before them: "crc32": "XXXXXXXX"\n}\n */
+#define SHARD_MANIFEST_CRC_TAIL 22
+
+typedef enum {
+    SHARD_MANIFEST_CRC_NONE = 0, /* no trailer (versions 1 to 3) */
+    SHARD_MANIFEST_CRC_OK,
+    SHARD_MANIFEST_CRC_BAD, /* only from a lenient parse: verify reports it and goes on */
+} shard_manifest_crc_state;
 
 typedef struct {
     char file[SHARD_NAME_MAX];
@@ -146,9 +156,9 @@ typedef struct {
 } shard_manifest_entry;
 
 typedef struct {
-    uint32_t version; /* follows the schema: _STATS (read: or _IMAGES) when nfields == 0, else _FIELDS */
+    uint32_t version; /* as read (1 to 4); the writer writes _CRC */
     shard_schema schema;
-    int has_stats;            /* version _STATS: pixel_stats holds the dataset's sums */
+    int has_stats;            /* images, version 3 or 4: pixel_stats holds the dataset's sums */
     shard_pixel_stats stats;
     char split[65];
     uint64_t records;
@@ -156,16 +166,38 @@ typedef struct {
     int level;
     uint32_t nshards;
     shard_manifest_entry *shards; /* (nshards), malloc'd */
+    shard_manifest_crc_state crc_state; /* of the text parsed */
+    uint32_t crc, crc_computed;         /* the trailer's value, the bytes' (not NONE) */
 } shard_manifest;
 
 /* Parses manifest text (name for messages "NAME:LINE:COL: key: what").
- * Checks types, ranges, file names (plain names, no '/'), the sum of records.
- * 0 or -1 + err; on -1 m holds nothing to free. */
+ * First the checksum, on the bytes (shard_manifest_crc_check): a mismatch is
+ * refused before anything is parsed; then types, ranges, file names (plain
+ * names, no '/'), the sum of records, and that the version has what it must
+ * (version 4: the trailer; 1 to 3: no crc32). 0 or -1 + err; on -1 m holds
+ * nothing to free. */
 int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const char *name,
                          char *err, size_t errlen);
+/* As parse; lenient != 0 lets a checksum mismatch through as crc_state
+ * _BAD (verify: it reports it, then says which numbers the shards contradict). */
+int shard_manifest_parse_ex(shard_manifest *m, const char *text, size_t len, const char *name,
+                            int lenient, char *err, size_t errlen);
+/* The whole file, malloc'd (at most SHARD_MAX_MANIFEST_BYTES), or NULL + err. */
+char *shard_manifest_read(const char *path, size_t *len, char *err, size_t errlen);
+/* read + parse (strict). */
 int shard_manifest_load(shard_manifest *m, const char *path, char *err, size_t errlen);
-/* Writes m as JSON. 0 or -1 (stream error). */
+/* Writes m as JSON, version 4, ending with its crc32 trailer. 0 or -1
+ * (stream error). An image schema must have its pixel_stats. */
 int shard_manifest_write(const shard_manifest *m, FILE *f);
+/* _NONE when text does not end with the trailer (SHARD_MANIFEST_CRC_TAIL
+ * bytes, lower-case hex), else _OK or _BAD with the trailer's value in
+ * *stored and the CRC-32 of the bytes before it in *computed (may be NULL). */
+shard_manifest_crc_state shard_manifest_crc_check(const char *text, size_t len,
+                                                  uint32_t *stored, uint32_t *computed);
+/* The one-line mismatch error for manifest NAME; with hint, a NAME of
+ * "DIR/manifest.json" adds "(jepa-shard verify DIR says more)". */
+void shard_manifest_crc_error(char *err, size_t errlen, const char *name, uint32_t stored,
+                              uint32_t computed, int hint);
 void shard_manifest_free(shard_manifest *m);
 
 /* ---------------------------------------------------------------- dataset */

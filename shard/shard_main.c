@@ -252,6 +252,16 @@ static int one_dir_arg(int argc, char **argv, const char *cmd, const char **dir)
     return 0;
 }
 
+/* "version 4, crc32 1a2b3c4d" (checked at open) or, for a manifest packed
+ * before version 4, that it has none */
+static void manifest_status(const shard_dataset_info *in, char *buf, size_t n) {
+    if (in->manifest_has_crc)
+        snprintf(buf, n, "version %u, crc32 %08x", in->manifest_version, in->manifest_crc);
+    else
+        snprintf(buf, n, "version %u, no checksum of its own (packed by an older build)",
+                 in->manifest_version);
+}
+
 static int cmd_verify(int argc, char **argv) {
     const char *dir;
     int rc = one_dir_arg(argc, argv, "verify", &dir);
@@ -269,8 +279,11 @@ static int cmd_verify(int argc, char **argv) {
     }
     shard_dataset_info in;
     shard_dataset_get_info(ds, &in);
-    printf("%s: ok: %u shards, %llu frames, %llu records; every checksum and count verified\n",
-           dir, in.shards, (unsigned long long)in.frames, (unsigned long long)in.records);
+    char man[96];
+    manifest_status(&in, man, sizeof man);
+    printf("%s: ok: %u shards, %llu frames, %llu records; every checksum and count verified; "
+           "manifest %s\n", dir, in.shards, (unsigned long long)in.frames,
+           (unsigned long long)in.records, man);
     shard_dataset_close(ds);
     return 0;
 }
@@ -296,7 +309,10 @@ static int cmd_info(int argc, char **argv) {
     const shard_schema *s = shard_dataset_schema(ds);
     shard_dataset_info in;
     shard_dataset_get_info(ds, &in);
+    char man[96];
+    manifest_status(&in, man, sizeof man);
     printf("dataset      %s\nsplit        %s\n", dir, shard_dataset_split(ds));
+    printf("manifest     %s\n", man);
     if (s->nfields) {
         printf("schema       %u fields, %zu bytes per record (format version 2)\n", s->nfields,
                shard_schema_record_bytes(s));

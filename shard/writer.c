@@ -225,7 +225,7 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
     w->man.records_per_shard = o->records_per_shard;
     w->man.records_per_frame = o->records_per_frame;
     w->man.level = o->level;
-    w->man.has_stats = w->schema.nfields == 0; /* image datasets: manifest version 3 */
+    w->man.has_stats = w->schema.nfields == 0; /* image datasets carry their sums (manifest v3/v4) */
     *wp = w;
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "shard_internal.h"
 #include "shard_testlib.h"
@@ -202,4 +203,33 @@ int tl_partial_dirs(const char *dir) {
     while (d && (e = readdir(d))) n += strstr(e->d_name, ".partial-") != NULL;
     if (d) closedir(d);
     return n;
+}
+
+/* --------------------------------------------------------------- manifest */
+#define TL_TAIL 22 /* "crc32": "XXXXXXXX"\n}\n */
+
+uint32_t tl_manifest_crc(const char *text, size_t n) {
+    return (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)(n - TL_TAIL));
+}
+
+int tl_manifest_reseal(char *text, size_t n) {
+    if (n < TL_TAIL || memcmp(text + n - TL_TAIL, "\"crc32\": \"", 10)) return -1;
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08x", tl_manifest_crc(text, n));
+    memcpy(text + n - TL_TAIL + 10, hex, 8);
+    return 0;
+}
+
+char *tl_manifest_unseal(const char *text, size_t n, int version) {
+    /* our writer's last lines: "  ],\n  \"crc32\": \"XXXXXXXX\"\n}\n" */
+    static const char before[] = "  ],\n  ";
+    size_t b = sizeof before - 1;
+    const char *v = strstr(text, "\"version\": 4,");
+    if (n < TL_TAIL + b || !v || memcmp(text + n - TL_TAIL - b, before, b)) return NULL;
+    size_t keep = n - TL_TAIL - b;
+    char *out = malloc(keep + 16);
+    memcpy(out, text, keep);
+    memcpy(out + keep, "  ]\n}\n", 7); /* 6 bytes and the NUL */
+    out[v - text + 11] = (char)('0' + version);
+    return out;
 }

@@ -28,6 +28,20 @@ int tl_world_write(const char *dir, uint64_t n, uint32_t T, uint32_t side, uint3
  * header and manifest: a file every checksum calls sound. 0 or -1 + err. */
 int tl_forge_record(const char *dir, uint64_t index, size_t at, uint32_t v, char *err,
                     size_t errlen);
+/* Manifests. A version 4 manifest ends with '"crc32": "XXXXXXXX"\n}\n'
+ * (22 bytes), XXXXXXXX the zlib CRC-32 of the bytes before it, per
+ * docs/shard-format.md; these helpers compute it with zlib, not the library.
+ * tl_manifest_reseal rewrites the hex digits of text (n bytes) so an edited
+ * manifest carries a sound checksum again: 0, or -1 when text has no such
+ * ending. */
+int tl_manifest_reseal(char *text, size_t n);
+/* The CRC-32 the trailer of text (n bytes) should hold. */
+uint32_t tl_manifest_crc(const char *text, size_t n);
+/* A version 4 manifest as an older build wrote it: without its crc32 member
+ * and with "version": 4 changed to `version` (2 or 3; the caller removes
+ * pixel_stats for 1). malloc'd, NUL-terminated; NULL when text is not a
+ * version 4 manifest of our writer's layout. */
+char *tl_manifest_unseal(const char *text, size_t n, int version);
 /* Staging directories (".NAME.partial-PID") a writer left in dir. */
 int tl_partial_dirs(const char *dir);
 

@@ -366,7 +366,9 @@ static void test_manifest(void) {
     struct {
         const char *from, *to, *want;
     } edits[] = {
-        {"\"version\": 1", "\"version\": 4", "version 4 not supported"},
+        {"\"version\": 1", "\"version\": 5", "version 5 not supported"},
+        {"\"version\": 1", "\"version\": 4", "version 4 needs pixel_stats"},
+        {"\"level\": 3", "\"crc32\": \"00000000\", \"level\": 3", "only manifest version 4 has it"},
         {"\"version\": 1", "\"version\": 2", "version 1 goes with images"},
         {"\"records\": 5", "\"records\": 6", "shards hold 5"},
         {"a.jshard", "../a.jshard", "only letters"},
@@ -407,8 +409,12 @@ static void test_manifest(void) {
     memcpy(p, "\"records\": 41", 13);
     p = strstr(text, "\"records\": 40,");
     memcpy(p, "\"records\": 41", 13);
-    write_file(mp, text, n);
+    write_file(mp, text, n); /* as edited: its own checksum refuses it */
     shard_dataset *ds;
+    CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == -1);
+    CU_ASSERT(contains(err, "manifest.json: checksum mismatch") && !strchr(err, '\n'));
+    CU_ASSERT_FATAL(tl_manifest_reseal(text, n) == 0); /* re-sealed: the shard refuses it */
+    write_file(mp, text, n);
     CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == -1);
     CU_ASSERT(contains(err, "manifest says 41") && contains(err, "offset 48"));
     unlink(mp);

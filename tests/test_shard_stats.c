@@ -1,9 +1,9 @@
-/* test_shard_stats.c - the dataset's pixel statistics (manifest version 3)
+/* test_shard_stats.c - the dataset's pixel statistics (manifest versions 3 and 4)
  * and range reads, the two things that let no rank hold a whole data set:
  * packing computes the sums (checked against a direct count), an older
  * version 1 manifest gets the same sums from a streaming pass, every
- * truncation and corruption of the new field is refused in one line (or
- * caught by verify when it is plausible), and read_range equals read_all
+ * truncation and corruption of the field is refused in one line (a
+ * plausible one by the manifest's checksum, a re-sealed one by verify), and read_range equals read_all
  * over ranges that cross frames and shards. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "shard_internal.h"
+#include "shard_testlib.h"
 #include "testutil.h"
 
 static char err[SHARD_ERR_MAX];
@@ -105,7 +106,7 @@ static void test_round_trip(void) {
     size_t n;
     char *text = slurp(mp, &n);
     CU_ASSERT_FATAL(text != NULL);
-    CU_ASSERT(contains(text, "\"version\": 3,") && contains(text, "\"pixel_stats\": {\"count\": 6090, "));
+    CU_ASSERT(contains(text, "\"version\": 4,") && contains(text, "\"pixel_stats\": {\"count\": 6090, "));
     shard_dataset *ds;
     CU_ASSERT_FATAL(shard_dataset_open(&ds, dir, err, sizeof err) == 0);
     CU_ASSERT(shard_dataset_has_pixel_stats(ds, &got) == 1 && same(&got, &want));
@@ -136,11 +137,13 @@ static void test_old_manifest(void) {
     char mp[300];
     snprintf(mp, sizeof mp, "%s/manifest.json", dir);
     size_t n;
-    char *text = slurp(mp, &n), *at = strstr(text, "  \"pixel_stats\"");
+    char *v4 = slurp(mp, &n), *text = tl_manifest_unseal(v4, n, 1);
+    CU_ASSERT_FATAL(text != NULL);
+    char *at = strstr(text, "  \"pixel_stats\"");
     CU_ASSERT_FATAL(at != NULL);
     char *eol = strchr(at, '\n');
     memmove(at, eol + 1, strlen(eol + 1) + 1);
-    char *v1 = edit(text, "\"version\": 3", "\"version\": 1");
+    char *v1 = strdup(text);
     spit(mp, v1);
     shard_dataset *ds;
     CU_ASSERT_FATAL(shard_dataset_open(&ds, dir, err, sizeof err) == 0);
@@ -151,6 +154,7 @@ static void test_old_manifest(void) {
     CU_ASSERT(same(&got, &want));
     shard_dataset_close(ds);
     CU_ASSERT(shard_verify(dir, NULL, NULL) == 0);
+    free(v4);
     free(text);
     free(v1);
     cleanup();
@@ -185,13 +189,14 @@ static void test_corrupt(void) {
         {"\"count\"", "\"cnt\"", "unknown key 'cnt'"},
         {"\"count\": 6090", "\"count\": -1", "not a whole number"},
         {"\"count\": 6090", "\"count\": 6.5", "not a whole number"},
-        {"\"version\": 3", "\"version\": 1", "only manifest version 3 has them"},
+        {"\"version\": 4", "\"version\": 1", "only image manifests of version 3 or 4 have them"},
+        {"\"version\": 4", "\"version\": 3", "crc32: only manifest version 4 has it"},
         {"\"pixel_stats\": {", "\"pixel_stats\": [{", "syntax error"},
         {"\"pixel_stats\": {\"count\": 6090, ", "\"pixel_stats\": 7, \"x\": {", "expected a mapping"},
     };
     for (size_t i = 0; i < sizeof parse_edits / sizeof *parse_edits; i++) {
         char *t = edit(good, parse_edits[i].from, parse_edits[i].to);
-        CU_ASSERT_FATAL(t != NULL);
+        CU_ASSERT_FATAL(t != NULL && tl_manifest_reseal(t, strlen(t)) == 0);
         shard_manifest m;
         int rc = shard_manifest_parse(&m, t, strlen(t), "m.json", err, sizeof err);
         if (rc == 0 || !contains(err, parse_edits[i].want))
@@ -200,16 +205,17 @@ static void test_corrupt(void) {
                   !strchr(err, '\n'));
         free(t);
     }
-    /* version 3 without the field */
+    /* version 4 (images) without the field */
     char *at = strstr(good, "  \"pixel_stats\""), *nost = malloc(n + 1);
     memcpy(nost, good, (size_t)(at - good));
     strcpy(nost + (at - good), strchr(at, '\n') + 1);
+    CU_ASSERT_FATAL(tl_manifest_reseal(nost, strlen(nost)) == 0);
     shard_manifest m;
     CU_ASSERT(shard_manifest_parse(&m, nost, strlen(nost), "m.json", err, sizeof err) == -1 &&
-              contains(err, "version 3 needs pixel_stats"));
-    /* every truncation is refused */
+              contains(err, "version 4 needs pixel_stats"));
+    /* every truncation is refused, the last newline's too: the trailer is exact */
     int bad = 0;
-    for (size_t k = 0; k < n - 2; k++) /* the last bytes are "}\n": k = n-2 is whole */
+    for (size_t k = 0; k < n; k++)
         if (shard_manifest_parse(&m, good, k, "m.json", err, sizeof err) == 0) {
             shard_manifest_free(&m);
             bad++;
@@ -217,15 +223,23 @@ static void test_corrupt(void) {
     CU_ASSERT(bad == 0);
     /* a count that parses but disagrees with the records: refused at open */
     char *t = edit(good, "\"count\": 6090,", cnt);
+    CU_ASSERT_FATAL(tl_manifest_reseal(t, strlen(t)) == 0);
     spit(mp, t);
     shard_dataset *ds;
     CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == -1 &&
               contains(err, "pixel_stats count 6120") && contains(err, "manifest.json"));
     free(t);
-    /* plausible sums that are not the data's: only verify can tell */
+    /* plausible sums that are not the data's: the manifest's checksum refuses
+     * them at open, and verify says which numbers are wrong */
     char fake[64];
     snprintf(fake, sizeof fake, "\"sum\": %llu, ", (unsigned long long)st.sum + 1);
     t = edit(good, sumtxt, fake);
+    spit(mp, t);
+    CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == -1 &&
+              contains(err, "manifest.json: checksum mismatch") && !strchr(err, '\n'));
+    CU_ASSERT(shard_verify(dir, NULL, NULL) == 2); /* the checksum, the sums */
+    /* re-sealed (a forger, or a build before version 4): only verify can tell */
+    CU_ASSERT_FATAL(tl_manifest_reseal(t, strlen(t)) == 0);
     spit(mp, t);
     CU_ASSERT_FATAL(shard_dataset_open(&ds, dir, err, sizeof err) == 0);
     shard_dataset_close(ds);

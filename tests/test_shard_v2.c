@@ -289,7 +289,9 @@ static void test_documented_layout(void) {
     char *text = (char *)read_file(mp, &mn);
     text = realloc(text, mn + 1);
     text[mn] = 0;
-    CU_ASSERT(contains(text, "\"version\": 2,"));
+    CU_ASSERT(contains(text, "\"version\": 4,") && !contains(text, "pixel_stats"));
+    CU_ASSERT(mn > 22 && !memcmp(text + mn - 22, "\"crc32\": \"", 10) &&
+              tl_manifest_crc(text, mn) == (uint32_t)strtoul(text + mn - 12, NULL, 16));
     CU_ASSERT(contains(text, "  \"schema\": {\"fields\": [\n"
                              "    {\"name\": \"frames\", \"dtype\": \"u8\", \"shape\": [5, 1, 3, 3]},\n"
                              "    {\"name\": \"actions\", \"dtype\": \"f32\", \"shape\": [4, 2]},\n"
@@ -319,7 +321,8 @@ static void test_documented_layout(void) {
         text = (char *)read_file(mp, &mn);
         text = realloc(text, mn + 1);
         text[mn] = 0;
-        CU_ASSERT(contains(text, "\"version\": 3,") && !contains(text, "fields")); /* + pixel_stats */
+        CU_ASSERT(contains(text, "\"version\": 4,") && !contains(text, "fields") &&
+                  contains(text, "\"pixel_stats\": {"));
         CU_ASSERT(contains(text, "  \"schema\": {\"height\": 3, \"width\": 5, \"channels\": 2, "
                                  "\"dtype\": \"u8\", \"label\": "));
         free(text);
@@ -577,7 +580,9 @@ static void test_manifest(void) {
         const char *from, *to, *want;
     } edits[] = {
         {"\"version\": 2", "\"version\": 1", "version 2 goes with fields"},
-        {"\"version\": 2", "\"version\": 4", "version 4 not supported"},
+        {"\"version\": 2", "\"version\": 5", "version 5 not supported"},
+        {"\"version\": 2", "\"version\": 4", "crc32: missing"},
+        {"\"version\": 2", "\"version\": 3", "3, but the schema has fields"},
         {"\"dtype\": \"f32\"", "\"dtype\": \"f64\"", "'f64' unknown (u8 or f32)"},
         {"[3, 2]", "[3, 0]", "out of range"},
         {"[3, 2]", "[3, 2, 1, 1, 1]", "5 dims, at most 4"},
@@ -625,6 +630,7 @@ static void test_manifest(void) {
     char *p = strstr(t, "[4, 2]");
     CU_ASSERT_FATAL(p != NULL);
     p[4] = '3'; /* state [4, 3] */
+    CU_ASSERT_FATAL(tl_manifest_reseal(t, n) == 0); /* past the manifest's own checksum */
     write_file(mp, t, n);
     shard_dataset *ds;
     CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == -1);

@@ -44,7 +44,7 @@ if [ "$MODE" = small ]; then
       "$B/shard-mkbig" "$T/d$n/test" 500 128 1 64 test >/dev/null || bad "making the $n-record set failed"
   done
   grep -q '"pixel_stats": {"count": 131072000,' "$T/d8000/train/manifest.json" &&
-    ok "the packer wrote pixel_stats (manifest version 3)" || bad "no pixel_stats in the manifest"
+    ok "the packer wrote pixel_stats (manifest version 4)" || bad "no pixel_stats in the manifest"
   train_probe small "128" "$T/d1000"
   [ "$RC" -eq 0 ] || bad "1,000 records: rc $RC: $(tail -n 3 "$T/small.err")"
   train_probe big "128" "$T/d8000"
@@ -81,7 +81,8 @@ grep -q '^probe_acc 0\.[5-9]' "$T/long.out" && ok "probe_acc $(sed -n 's/^probe_
   bad "probe: $(cat "$T/long.out")"
 # the same data as a version 1 manifest: statistics by a streaming pass
 M="$D/train/manifest.json"
-sed -i -e '/"pixel_stats"/d' -e 's/"version": 3/"version": 1/' "$M"
+# (what an older build wrote: no pixel_stats, no crc32 member)
+sed -i -e '/"pixel_stats"/d' -e '/^  "crc32": /d' -e 's/^  \],$/  ]/' -e 's/"version": 4/"version": 1/' "$M"
 "$MPI" -np 2 "$S/tests/e2e/with_rss.sh" "$TIME" "$T/v1.rss" "$B/jepa-eval" --random "$SPEC" $(tiny 256) \
   --set data.train="$D/train" --set data.test="$D/test" >"$T/v1.out" 2>"$T/v1.err"
 RC=$?

@@ -131,6 +131,53 @@ rm "$T/c/manifest.json"
 run nomani "$JS" verify "$T/c"
 expect_error "no manifest" 1 "$T/c/manifest.json" "not a dataset directory"
 
+# --- the manifest's own checksum (manifest version 4): a plausible edit of
+# its numbers (a tester's: the test split's pixel sum, which nothing else
+# pins) is refused by every reader in one line; verify says which number.
+if tail -n 2 "$D/manifest.json" | head -n 1 | grep -Eq '^  "crc32": "[0-9a-f]{8}"$' &&
+   [ "$(python3 -c 'import sys, zlib; b = open(sys.argv[1], "rb").read(); print("%08x" % zlib.crc32(b[:-22]))' "$D/manifest.json")" = \
+     "$(tail -c 12 "$D/manifest.json" | head -c 8)" ]; then
+  ok "manifest ends with the CRC-32 (zlib) of the bytes before its last 22"; else bad "manifest crc32: $(tail -n 3 "$D/manifest.json")"; fi
+CRC=$(tail -c 12 "$D/manifest.json" | head -c 8)
+run verify4 "$JS" verify "$D"
+[ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "verified; manifest version 4, crc32 $CRC\$" &&
+  ok "verify reports the manifest's checksum" || bad "verify4: rc $RC $OUT $ERR"
+run info4 "$JS" info "$D"
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -qx "manifest     version 4, crc32 $CRC" &&
+  ok "info shows the manifest's checksum" || bad "info4: rc $RC $OUT"
+rm -rf "$T/sum"; cp -r "$D" "$T/sum"
+sed -i 's/"sum": 573469082/"sum": 673469082/' "$T/sum/manifest.json"
+grep -q '"sum": 673469082' "$T/sum/manifest.json" || bad "the sed found no sum to change"
+run suminfo "$JS" info "$T/sum"
+expect_error "info on an edited pixel sum" 1 "$T/sum/manifest.json: checksum mismatch (crc32 says $CRC" \
+  "the manifest is damaged (jepa-shard verify $T/sum says more)"
+run sumcat "$JS" cat "$T/sum" --index 0
+expect_error "cat on an edited pixel sum" 1 "$T/sum/manifest.json: checksum mismatch"
+run sumverify "$JS" verify "$T/sum"
+if [ "$RC" -eq 1 ] && [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 2 ] &&
+   printf '%s\n' "$ERR" | head -n 1 | grep -q "$T/sum/manifest.json: checksum mismatch (crc32 says $CRC, its bytes give [0-9a-f]\{8\}): the manifest is damaged\$" &&
+   printf '%s\n' "$ERR" | tail -n 1 | grep -q "pixel_stats (count 7840000, sum 673469082, sum_sq [0-9]*) differ from the data's (7840000, 573469082," &&
+   printf '%s' "$OUT" | grep -q "2 problems"; then
+  ok "verify: the checksum, then the number that is wrong"; else bad "sumverify: rc $RC $OUT $ERR"; fi
+# jepa-train on that split without the probe (which verifies its sets):
+# it normalised with mean 0.3369 / std 0.3050 instead of 0.2868 / 0.3524 and
+# exited 0; now one line, exit 4, no run directory
+run sumtrain "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" --set data.train="$T/sum" --set data.test="$D" \
+  --set eval.probe=false --set train.steps=1 --set train.minutes=0 --set parallel.threads_per_rank=1 \
+  --set run.dir="$T/sumrun"
+expect_error "jepa-train on a split whose pixel sum was edited" 4 "$T/sum/manifest.json: checksum mismatch"
+[ ! -e "$T/sumrun" ] && ok "no run directory for the refused run" || bad "$T/sumrun made: $(ls -A "$T/sumrun")"
+# a manifest as earlier builds wrote it (version 3, no crc32) still opens
+sed -e '/^  "crc32": /d' -e 's/^  \],$/  ]/' -e 's/"version": 4,/"version": 3,/' "$D/manifest.json" >"$T/sum/manifest.json"
+run v3info "$JS" info "$T/sum"
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -qx "manifest     version 3, no checksum of its own (packed by an older build)" &&
+  printf '%s' "$OUT" | grep -Eq "^pixels       mean 0\.2868[0-9]* std 0\.3524[0-9]* " &&
+  ok "a version 3 manifest (no checksum) still opens" || bad "v3info: rc $RC $OUT $ERR"
+run v3verify "$JS" verify "$T/sum"
+[ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "manifest version 3, no checksum of its own" &&
+  ok "verify says a version 3 manifest has no checksum" || bad "v3verify: rc $RC $OUT $ERR"
+rm -rf "$T/sum"
+
 # --- record (format version 2) datasets: info, cat, verify, corruption.
 # shard-mkv2 (a test-only tool) writes the world-model schema: frames u8
 # [4,1,3,3], actions f32 [3,2], state f32 [4,2]; record i has actions[t][k] =
