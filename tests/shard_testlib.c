@@ -233,3 +233,17 @@ char *tl_manifest_unseal(const char *text, size_t n, int version) {
     out[v - text + 11] = (char)('0' + version);
     return out;
 }
+
+int tl_manifest_rewrites_same(const char *text, size_t n) {
+    char err[SHARD_ERR_MAX], *buf = NULL;
+    size_t blen = 0;
+    shard_manifest m;
+    if (shard_manifest_parse(&m, text, n, "m.json", err, sizeof err) != 0) return 0;
+    FILE *f = open_memstream(&buf, &blen);
+    int same = f && shard_manifest_write(&m, f) == 0;
+    if (f) fclose(f);
+    same = same && blen == n && memcmp(buf, text, n) == 0;
+    free(buf);
+    shard_manifest_free(&m);
+    return same;
+}

@@ -37,6 +37,9 @@ int tl_forge_record(const char *dir, uint64_t index, size_t at, uint32_t v, char
 int tl_manifest_reseal(char *text, size_t n);
 /* The CRC-32 the trailer of text (n bytes) should hold. */
 uint32_t tl_manifest_crc(const char *text, size_t n);
+/* 1 when text (n bytes) parses as a manifest and shard_manifest_write gives
+ * back exactly those bytes, else 0 */
+int tl_manifest_rewrites_same(const char *text, size_t n);
 /* A version 4 manifest as an older build wrote it: without its crc32 member
  * and with "version": 4 changed to `version` (2 or 3; the caller removes
  * pixel_stats for 1). malloc'd, NUL-terminated; NULL when text is not a

@@ -65,14 +65,8 @@ static void round_trip(int fields) {
     CU_ASSERT_FATAL(shard_manifest_parse(&m, text, n, "m.json", err, sizeof err) == 0);
     CU_ASSERT(m.version == 4 && m.crc_state == SHARD_MANIFEST_CRC_OK &&
               m.crc == (uint32_t)strtoul(hex, NULL, 16));
-    char *buf = NULL;
-    size_t blen = 0;
-    FILE *f = open_memstream(&buf, &blen);
-    CU_ASSERT(shard_manifest_write(&m, f) == 0);
-    fclose(f);
-    CU_ASSERT(blen == n && memcmp(buf, text, n) == 0);
-    free(buf);
     shard_manifest_free(&m);
+    CU_ASSERT(tl_manifest_rewrites_same(text, n));
     /* opened, reported, verified */
     shard_dataset *ds;
     CU_ASSERT_FATAL(shard_dataset_open(&ds, dir, err, sizeof err) == 0);

@@ -117,16 +117,7 @@ static void test_round_trip(void) {
     shard_dataset_close(ds);
     CU_ASSERT(shard_verify(dir, NULL, NULL) == 0);
     /* written again from the parse: the same bytes */
-    shard_manifest m;
-    CU_ASSERT_FATAL(shard_manifest_parse(&m, text, n, "m.json", err, sizeof err) == 0);
-    char *buf = NULL;
-    size_t blen = 0;
-    FILE *f = open_memstream(&buf, &blen);
-    CU_ASSERT(shard_manifest_write(&m, f) == 0);
-    fclose(f);
-    CU_ASSERT(blen == n && memcmp(buf, text, n) == 0);
-    free(buf);
-    shard_manifest_free(&m);
+    CU_ASSERT(tl_manifest_rewrites_same(text, n));
     free(text);
     cleanup();
 }
