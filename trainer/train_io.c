@@ -3,6 +3,7 @@
  * metrics.jsonl continued after a resume, Slurm requeue and the collective
  * checkpoint save. Private to train.c (train_internal.h). */
 #include <errno.h>
+#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <spawn.h>
@@ -163,21 +164,19 @@ static int finished_run(const char *dir, char *err, size_t errlen) {
     return 1;
 }
 
+static int same_dir(const char *a, const char *b) {
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
 /* Whether checkpoint file ckpt belongs to run directory dir: it lies in
- * dir or in dir/checkpoints (the same directory, however spelled). */
+ * dir or in dir/checkpoints (the same directories, however spelled). */
 static int own_checkpoint(const char *ckpt, const char *dir) {
-    char d[SPEC_STR_MAX];
+    char d[SPEC_STR_MAX], sub[SPEC_STR_MAX + 16];
     snprintf(d, sizeof d, "%s", ckpt);
-    char *slash = strrchr(d, '/');
-    if (!slash) snprintf(d, sizeof d, ".");
-    else if (slash == d) d[1] = '\0';
-    else *slash = '\0';
-    size_t n = strlen(d);
-    if (n >= 12 && !strcmp(d + n - 12, "/checkpoints")) d[n - 12] = '\0';
-    else if (!strcmp(d, "checkpoints")) snprintf(d, sizeof d, ".");
-    struct stat a, b;
-    return stat(d[0] ? d : "/", &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev &&
-           a.st_ino == b.st_ino;
+    snprintf(sub, sizeof sub, "%s/checkpoints", dir);
+    const char *parent = dirname(d);
+    return same_dir(parent, dir) || same_dir(parent, sub);
 }
 
 /* resume=PATH from another run: never into a run.dir holding a run of its

@@ -24,30 +24,27 @@ static void on_signal(int sig) {
 }
 static struct sigaction old_term, old_usr1, old_int;
 
-/* SIGTERM and SIGINT to on_signal (SIGINT only if not ignored on entry) */
-static void catch_term_int(void) {
+static void catch_signal(int sig, int flags) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGTERM, &sa, NULL);
-    if (old_int.sa_handler != SIG_IGN) {
-        sa.sa_flags |= SA_RESETHAND;
-        sigaction(SIGINT, &sa, NULL);
-    }
+    sa.sa_flags = SA_RESTART | flags;
+    sigaction(sig, &sa, NULL);
+}
+
+/* SIGTERM and SIGINT to on_signal (SIGINT only if not ignored on entry) */
+static void catch_term_int(void) {
+    catch_signal(SIGTERM, 0);
+    if (old_int.sa_handler != SIG_IGN) catch_signal(SIGINT, SA_RESETHAND);
 }
 
 void train_signals_catch(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
     train_signal = 0;
-    sigaction(SIGUSR1, &sa, &old_usr1);
+    sigaction(SIGUSR1, NULL, &old_usr1);
     sigaction(SIGTERM, NULL, &old_term);
     sigaction(SIGINT, NULL, &old_int);
+    catch_signal(SIGUSR1, 0);
     catch_term_int();
 }
 
