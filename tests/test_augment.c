@@ -5,8 +5,9 @@
  * (clamped) sample points; crop scales of 10k draws follow the density
  * torchvision's rejection gives (derived below) and aspect ratios stay in
  * range; the
- * centre-crop fallback; jitter is the affine map it claims; config errors
- * name the field. Prints a throughput figure (no timing assertion). */
+ * centre-crop fallback; jitter is the affine map it claims, and on RGB
+ * views its clamps, grey weights and order are augment.h's rule; config
+ * errors name the field. Prints a throughput figure (no timing assertion). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,96 @@ static void test_jitter(void) {
     }
 }
 
+/* What test_jitter leaves out (one grey channel, no pixel clamped, one
+ * jitter at a time), against the rule augment.h states, written out in
+ * double: on an RGB view with bright red, mid green and dark blue channels,
+ * brightness o = clamp01(f v); contrast o = clamp01(f v + (1 - f) m) with m
+ * = 0.299 R + 0.587 G + 0.114 B means (the plain mean is some 0.05 lower
+ * here); both on, brightness first, then contrast on its clamped
+ * output. The draw order is fixed whatever the config (augment.h), so a
+ * key's brightness-only and contrast-only views give its two factors.
+ * Keys are taken where both factors exceed 1.2 and pixels clip. */
+#define JIT_C 3
+#define JIT_S 14
+#define JIT_N (JIT_C * JIT_S * JIT_S)
+static double grey_mean_ref(const double *v) {
+    static const double wrgb[3] = {0.299, 0.587, 0.114};
+    double m = 0.0;
+    for (int ch = 0; ch < JIT_C; ch++) {
+        double s = 0.0;
+        for (int i = 0; i < JIT_S * JIT_S; i++) s += v[ch * JIT_S * JIT_S + i];
+        m += wrgb[ch] * s / (JIT_S * JIT_S);
+    }
+    return m;
+}
+
+static void jit_view(double *o, const uint8_t *img, int H, int W, double b, double c, uint64_t key) {
+    float out[JIT_N];
+    aug_cfg cfg = RRC;
+    cfg.brightness = b, cfg.contrast = c;
+    view(out, JIT_S, img, JIT_C, H, W, &cfg, key);
+    for (int i = 0; i < JIT_N; i++) o[i] = out[i] * 0.7 + 0.3; /* undo the normalisation */
+}
+
+static void test_jitter_rgb_clamp_order(void) {
+    enum { H = 28, W = 28 };
+    static uint8_t img[JIT_C * H * W];
+    fill_image(img, sizeof img, 9);
+    for (int i = 0; i < H * W; i++) {
+        img[i] = (uint8_t)(150 + img[i] % 106);                 /* R 150..255 */
+        img[H * W + i] = (uint8_t)(60 + img[H * W + i] % 141);   /* G 60..200 */
+        img[2 * H * W + i] = (uint8_t)(img[2 * H * W + i] % 101); /* B 0..100 */
+    }
+    static double v[JIT_N], ob[JIT_N], oc[JIT_N], obc[JIT_N], w[JIT_N];
+    int used = 0;
+    for (uint64_t key = 100; key < 200 && used < 3; key++) {
+        jit_view(v, img, H, W, 0.0, 0.0, key);
+        jit_view(ob, img, H, W, 0.5, 0.0, key);
+        jit_view(oc, img, H, W, 0.0, 0.5, key);
+        jit_view(obc, img, H, W, 0.5, 0.5, key);
+        /* each factor from a pixel no factor up to 1.5 clips: brightness from
+         * one in [0.2, 0.5], contrast from one 0.05 to 0.2 from m */
+        double m = grey_mean_ref(v);
+        int d = -1, e = -1;
+        for (int i = 0; i < JIT_N; i++) {
+            if (v[i] >= 0.2 && v[i] <= 0.5) d = i;
+            if (fabs(v[i] - m) >= 0.05 && fabs(v[i] - m) <= 0.2) e = i;
+        }
+        CU_ASSERT_FATAL(d >= 0 && e >= 0);
+        double fb = ob[d] / v[d], fc = (oc[e] - m) / (v[e] - m);
+        if (fb < 1.2 || fc < 1.2) continue;
+        used++;
+        int clip_b = 0, clip_c = 0, clip_bc = 0;
+        double eb = 0, ec = 0, ebc = 0;
+        for (int i = 0; i < JIT_N; i++) {
+            double x = fb * v[i];
+            clip_b += x > 1.0;
+            w[i] = x > 1.0 ? 1.0 : x;
+            eb = fmax(eb, fabs(ob[i] - w[i]));
+            double y = fc * v[i] + (1 - fc) * m;
+            clip_c += y > 1.0 || y < 0.0;
+            ec = fmax(ec, fabs(oc[i] - (y > 1.0 ? 1.0 : y < 0.0 ? 0.0 : y)));
+        }
+        double m2 = grey_mean_ref(w); /* contrast after brightness: the clamped view's mean */
+        for (int i = 0; i < JIT_N; i++) {
+            double y = fc * w[i] + (1 - fc) * m2;
+            clip_bc += y > 1.0 || y < 0.0;
+            ebc = fmax(ebc, fabs(obc[i] - (y > 1.0 ? 1.0 : y < 0.0 ? 0.0 : y)));
+        }
+        printf("\n  key %llu: brightness %.3f (%d clipped, err %.1e), contrast %.3f (m %.4f, %d "
+               "clipped, err %.1e), both (%d clipped, err %.1e)", (unsigned long long)key, fb,
+               clip_b, eb, fc, m, clip_c, ec, clip_bc, ebc);
+        double plain = 0.0;
+        for (int i = 0; i < JIT_N; i++) plain += v[i] / JIT_N;
+        CU_ASSERT(m - plain > 0.02); /* the weights are exercised */
+        CU_ASSERT(clip_b > 0 && clip_c > 0 && clip_bc > 0); /* and the clamps */
+        CU_ASSERT(eb < 1e-5);
+        CU_ASSERT(ec < 1e-5);
+        CU_ASSERT(ebc < 1e-5);
+    }
+    CU_ASSERT_EQUAL(used, 3);
+}
+
 static void test_cfg_check(void) {
     char err[128];
     CU_ASSERT_EQUAL(aug_cfg_check(&RRC, err, sizeof err), 0);
@@ -284,6 +375,7 @@ int main(void) {
         {"crops_inside", test_crops_inside}, {"keys", test_keys},
         {"bilinear_ramp", test_bilinear_ramp}, {"scale_stats", test_scale_stats},
         {"fallback", test_fallback},         {"jitter", test_jitter},
+        {"jitter_rgb_clamp_order", test_jitter_rgb_clamp_order},
         {"cfg_check", test_cfg_check},       {"throughput", test_throughput},
     };
     return test_main("augment", cases, (int)(sizeof cases / sizeof cases[0]));
