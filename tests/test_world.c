@@ -431,6 +431,49 @@ static void test_explore(void) {
     world_free(&w);
 }
 
+/* The random part of exploration is the AR(1) docs/world.md states: without
+ * steering, and with noise 0.1 (no action comes near max_action, so none is
+ * clipped), each action component is v_t with stationary std noise
+ * max_action and lag-1 autocorrelation momentum, the two components
+ * uncorrelated. 4000 episodes give ~250k samples: the std is known to
+ * ~0.3%, the correlations to ~0.005. */
+static void test_explore_ar1(void) {
+    for (int k = 0; k < 2; k++) {
+        world w;
+        world_tworoom_params p = defaults();
+        p.door_bias = 0;
+        p.noise = 0.1;
+        p.momentum = k ? 0.5 : 0.8;
+        open_world(&w, &p);
+        enum { T = 32 };
+        double s[T * 2], a[(T - 1) * 2], sum = 0, s2 = 0, s11 = 0, sxy = 0, amax = 0;
+        long cnt = 0, pairs = 0;
+        for (int e = 0; e < 4000; e++) {
+            w.ops->explore(&w, 5, (uint64_t)e, T, s, a);
+            for (int t = 0; t + 1 < T; t++) {
+                sxy += a[2 * t] * a[2 * t + 1];
+                for (int c = 0; c < 2; c++) {
+                    double x = a[2 * t + c];
+                    sum += x, s2 += x * x, cnt++;
+                    amax = fmax(amax, hypot(a[2 * t], a[2 * t + 1]));
+                    if (t + 2 < T) s11 += x * a[2 * (t + 1) + c], pairs++;
+                }
+            }
+        }
+        double sigma = p.noise * p.max_action, sd = sqrt(s2 / cnt), rho = (s11 / pairs) / (s2 / cnt);
+        double cxy = sxy / (cnt / 2) / (s2 / cnt); /* x against y: independent components */
+        printf("\n  momentum %.1f: action std %.5f (want %.5f), lag-1 correlation %.4f, x-y %.4f, "
+               "mean %.1e, largest |a| %.3f of max_action", p.momentum, sd, sigma, rho, cxy, sum / cnt,
+               amax / p.max_action);
+        CU_ASSERT(amax < 0.9 * p.max_action); /* nothing clipped */
+        CU_ASSERT(fabs(sd / sigma - 1) < 0.02);
+        CU_ASSERT(fabs(rho - p.momentum) < 0.02);
+        CU_ASSERT(fabs(cxy) < 0.02);
+        CU_ASSERT(fabs(sum / cnt) < 0.02 * sigma);
+        world_free(&w);
+    }
+}
+
 /* --------------------------------------------------------------- renderer */
 /* Area of the disc of radius r at the origin inside [x0,x1]x[y0,y1] by the
  * midpoint rule over x of the chord's overlap with [y0, y1]. */
@@ -521,6 +564,20 @@ static void test_render(void) {
     double cover = 0.5 * (1 - p.wall) * 32 - 14; /* 1 - 0.88 of pixel 14 outside the face */
     CU_ASSERT(empty[2 * n + 14] == (uint8_t)floor(127.5 * (1 - cover) + 0.5));
     CU_ASSERT(empty[2 * n + 14] > 0 && empty[2 * n + 14] < 128);
+    /* the agent touching that face (a valid state) is composited over the
+     * wall layer in the pixel they share: 0.5 c (1 - a) + a, c the wall's
+     * 0.12 of it, a the disc's area in it (the numerical oracle) */
+    geom g = geom_of(&p);
+    double t[2] = {g.xw0 - p.radius - 1e-12, 2.5 / n};
+    CU_ASSERT(oracle_valid(&g, t));
+    w.ops->render(&w, t, f);
+    double cx = t[0] * n, cy = t[1] * n, ra = p.radius * n;
+    double a = area_oracle(ra, 14 - cx, 15 - cx, 2 - cy, 3 - cy), c = 1 - cover;
+    double v = (0.5 * c * (1 - a) + a) * 255;
+    printf("\n  agent over a 12%% wall pixel: area %.4f, %d (want %.2f; wall alone %d)", a,
+           f[2 * n + 14], v, empty[2 * n + 14]);
+    CU_ASSERT(a > 0.2 && a < 0.95); /* both layers in the pixel */
+    CU_ASSERT(fabs(f[2 * n + 14] - v) <= 0.5 + 1e-3);
     world_free(&w);
     /* 64 x 64: same world, twice the pixels per unit */
     p = defaults();
@@ -551,6 +608,7 @@ int main(void) {
         {"door_gap", test_door_gap},
         {"clipping", test_clipping},
         {"explore", test_explore},
+        {"explore_ar1", test_explore_ar1},
         {"disc_coverage", test_disc_coverage},
         {"render", test_render},
     };
