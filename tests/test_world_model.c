@@ -544,6 +544,84 @@ static void test_create_refusals(void) {
     expect_refusal(&s, &sc, "world.rollout", "3");
 }
 
+/* world_eval.c's test hook: the position probe's ridge fit and its figures. */
+int world_eval_ridge(const float *z, const float *y, int rows, int E, int S, double alpha, double *w,
+                     double *r2, double *dist);
+
+/* The evaluation's position probe (pos_r2, pos_err and their pred4 and
+ * random-init forms, the figures a world sweep is ranked by) against the
+ * rule written out here in double: w (E+1, S) solving (X'X + alpha n I') w
+ * = X'Y for X = [z, 1], the bias not penalised (Gauss-Jordan on the normal
+ * equations), R^2 = 1 - SS_res / SS_tot over all coordinates, and the mean
+ * Euclidean distance of prediction to truth. Positions are a noisy linear
+ * map of the features; a strong penalty leaves the bias at the mean. */
+static void test_position_probe(void) {
+    enum { N = 300, E = 5, S = 2, P = E + 1 };
+    static float z[N * E], y[N * S];
+    jepa_rng r;
+    rng_init(&r, 21);
+    for (int i = 0; i < N * E; i++) z[i] = (float)(0.5 + rng_normal(&r));
+    for (int i = 0; i < N; i++)
+        for (int s = 0; s < S; s++) {
+            double v = 0.3 + 0.2 * s + 0.05 * rng_normal(&r);
+            for (int c = 0; c < E; c++) v += (0.1 * (c + 1) * (s ? -1 : 1)) * z[i * E + c];
+            y[i * S + s] = (float)v;
+        }
+    const double alphas[] = {1e-4, 0.3, 1e3};
+    for (int k = 0; k < 3; k++) {
+        double A[P][P + S], w[P * S], r2 = NAN, dist = NAN;
+        memset(A, 0, sizeof A);
+        for (int i = 0; i < N; i++)
+            for (int a = 0; a < P; a++) {
+                double xa = a < E ? z[i * E + a] : 1.0;
+                for (int b = 0; b < P; b++) A[a][b] += xa * (b < E ? z[i * E + b] : 1.0);
+                for (int s = 0; s < S; s++) A[a][P + s] += xa * y[i * S + s];
+            }
+        for (int a = 0; a < E; a++) A[a][a] += alphas[k] * N;
+        for (int c = 0; c < P; c++) { /* Gauss-Jordan, partial pivoting */
+            int best = c;
+            for (int q = c + 1; q < P; q++) best = fabs(A[q][c]) > fabs(A[best][c]) ? q : best;
+            for (int j = 0; j < P + S; j++) {
+                double t = A[c][j];
+                A[c][j] = A[best][j];
+                A[best][j] = t;
+            }
+            for (int q = 0; q < P; q++) {
+                double f = q == c ? 0.0 : A[q][c] / A[c][c];
+                for (int j = 0; j < P + S; j++) A[q][j] -= f * A[c][j];
+            }
+        }
+        double ss_res = 0, ss_tot = 0, dsum = 0, mu[S] = {0};
+        for (int i = 0; i < N; i++)
+            for (int s = 0; s < S; s++) mu[s] += y[i * S + s] / (double)N;
+        for (int i = 0; i < N; i++) {
+            double d2 = 0;
+            for (int s = 0; s < S; s++) {
+                double pr = A[E][P + s] / A[E][E];
+                for (int c = 0; c < E; c++) pr += A[c][P + s] / A[c][c] * z[i * E + c];
+                double e = pr - y[i * S + s];
+                d2 += e * e;
+                ss_tot += (y[i * S + s] - mu[s]) * (y[i * S + s] - mu[s]);
+            }
+            ss_res += d2;
+            dsum += sqrt(d2);
+        }
+        double want_r2 = 1 - ss_res / ss_tot, want_dist = dsum / N, werr = 0;
+        CU_ASSERT_FATAL(world_eval_ridge(z, y, N, E, S, alphas[k], w, &r2, &dist) == 0);
+        for (int s = 0; s < S; s++)
+            for (int c = 0; c < P; c++) werr = fmax(werr, fabs(w[s * P + c] - A[c][P + s] / A[c][c]));
+        printf("\n    alpha %g: R^2 %.6f (want %.6f), distance %.6f (want %.6f), max |w - w_ref| %.1e, "
+               "bias %.4f %.4f (means %.4f %.4f)", alphas[k], r2, want_r2, dist, want_dist, werr,
+               w[E], w[P + E], mu[0], mu[1]);
+        CU_ASSERT(werr < 1e-8);
+        CU_ASSERT(fabs(r2 - want_r2) < 1e-9);
+        CU_ASSERT(fabs(dist - want_dist) < 1e-9);
+        if (k == 0) CU_ASSERT(r2 > 0.95 && dist < 0.1); /* the rule holds: a near fit */
+        if (k == 2) /* every weight penalised to ~0: the bias is the mean, R^2 ~ 0 */
+            CU_ASSERT(fabs(w[E] - mu[0]) < 0.01 && fabs(w[P + E] - mu[1]) < 0.01 && fabs(r2) < 0.05);
+    }
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
@@ -556,6 +634,7 @@ int main(int argc, char **argv) {
         {"window_starts", test_window_starts},
         {"running_stats", test_running_stats},
         {"create_refusals", test_create_refusals},
+        {"position_probe", test_position_probe},
     };
     return test_main("world_model", cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -135,6 +135,17 @@ static void ridge_score(const float *z, const float *y, int rows, int E, int S, 
     *dist = dsum / rows;
 }
 
+/* Test hook (no header): ridge_fit then ridge_score on the same rows, so a
+ * test can hold the position probe's solve and figures to its own. */
+int world_eval_ridge(const float *z, const float *y, int rows, int E, int S, double alpha, double *w,
+                     double *r2, double *dist);
+int world_eval_ridge(const float *z, const float *y, int rows, int E, int S, double alpha, double *w,
+                     double *r2, double *dist) {
+    if (ridge_fit(z, y, rows, E, S, alpha, w)) return -1;
+    ridge_score(z, y, rows, E, S, w, r2, dist);
+    return 0;
+}
+
 /* Fits the position probe on tr (penalty chosen on its last 20% of
  * episodes, then refit on all), scores te. w: (E+1, S). */
 static void position_probe(const world_obj *o, const episodes *tr, const episodes *te, double *w,
