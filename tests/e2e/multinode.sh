@@ -50,14 +50,18 @@ B0=$(netns_bytes)
 JEPA_MPIRUN="$T/mpirun-2hosts" timeout 300 "$L" run "$SPEC" "${RUN[@]}" --set run.dir="$T/two" \
   --set max_restarts=2 >"$T/two.out" 2>"$T/two.err" &
 LPID=$!
-step=0
+# the remote rank is found while the run starts and frozen (SIGSTOP) the
+# moment step K is logged: a short run could otherwise finish between
+# reading the step and the kill (seen under load: it resumed from step 60)
+step=0 rb=""
 for _ in $(seq 1200); do
+  [ -n "$rb" ] || rb=$(netns_pid_of "$NS_B" jepa-train)
   step=$(last_step "$T/two")
-  [ "${step:-0}" -ge "$K" ] && break
+  if [ "${step:-0}" -ge "$K" ]; then [ -n "$rb" ] && kill -STOP "$rb"; break; fi
   kill -0 "$LPID" 2>/dev/null || break
   sleep 0.05
 done
-ra=$(netns_pid_of "$NS_A" jepa-train); rb=$(netns_pid_of "$NS_B" jepa-train)
+ra=$(netns_pid_of "$NS_A" jepa-train)
 [ -n "$ra" ] && [ -n "$rb" ] && [ "$ra" != "$rb" ] && ok "rank 0 runs in $NS_A (pid $ra), rank 1 in $NS_B (pid $rb)" \
   || bad "ranks by host: A '$ra', B '$rb' at step '$step'"
 tr '\0' '\n' <"/proc/$rb/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && ok "the rank on $NS_B is rank 1" \
