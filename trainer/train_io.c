@@ -26,11 +26,15 @@ double train_now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Closes f (which wrote tmp) and renames tmp to path; on any failure, ok
- * 0 included, the temp file goes and err names path. */
+/* Flushes and fsyncs f (which wrote tmp), closes it and renames tmp to
+ * path; on any failure, ok 0 included, the temp file goes and err names
+ * path. The fsync before the rename, as ckpt.c's: after a power loss the
+ * name must not point at an empty file (an empty summary.json would read
+ * as a finished run whose results are lost). */
 static int commit_tmp(FILE *f, int ok, const char *tmp, const char *path, char *err,
                       size_t errlen) {
     int e = ok ? 0 : errno ? errno : EIO;
+    if (f && !e && (fflush(f) != 0 || fsync(fileno(f)) != 0)) e = errno ? errno : EIO;
     if (f && fclose(f) != 0 && !e) e = errno;
     if (!f && !e) e = errno;
     if (!e && rename(tmp, path) != 0) e = errno;
