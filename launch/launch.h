@@ -313,6 +313,7 @@ typedef struct {
     int unit_range;      /* the headline lies in [0, 1] (its panel's y range) */
     const char *what;    /* the headline in words (sweep plot titles and axes) */
     const char *png;     /* the sweep plot of the headline: PNG_vs_KEY.png */
+    const char *data_hint; /* how to make its data, said when data.* is missing */
     /* a run's curves: each key of metrics.jsonl against step, drawn when a
      * line holds it (the headline's panel also when summary.json has it) */
     launch_panel panels[LAUNCH_MAX_PANELS];
