@@ -7,6 +7,7 @@
 #     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
 #     the 1-rank run's (timings aside);
+#   - plan.json records the settings, the rollout window used among them;
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
 #     (the resolved spec's plan section is not read); plan.random_init=false;
 #   - a second plan into RUN/plan is refused (its results kept); --replace
@@ -58,6 +59,10 @@ C1=$(awk -F, '$1 == "world_model" { print $4 }' "$T/run/plan/plan.csv")
 num "$S1" && num "$C1" && awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
   || bad "plan.csv world_model rate '$C1', stdout '$S1'"
 [ "$(grep -c '' "$T/run/plan/plan.csv")" -eq 5 ] && ok "plan.csv: header and 4 methods" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
+# the settings beside the figures, the rollout window among them (it was
+# missing): plan.window 1 by default
+[ "$(json "$T/run/plan/plan.json" samples) $(json "$T/run/plan/plan.json" horizon) $(json "$T/run/plan/plan.json" window)" = "40 5 1" ] \
+  && ok "plan.json: samples, horizon and the window used (1)" || bad "plan.json settings: $(grep cem "$T/run/plan/plan.json")"
 # no nan anywhere: a value that does not exist is an empty field (plan.json: null) or "-" in the table
 ! grep -qi 'nan' "$T/run/plan/plan.csv" && ! printf '%s\n' "$OUT" | grep -qi 'nan' \
   && awk -F, '$1 == "random" { exit !($10 == "" && $11 == "") }' "$T/run/plan/plan.csv" \
@@ -145,6 +150,14 @@ run psr "$JP" "$T/ps" --episodes 1 --set plan.random_init=false --replace
   && ok "--replace: this plan's results, no picture of the earlier one" || bad "--replace (rc $RC): $(ls "$T/ps/plan") $ERR"
 NK=0; for f in "${ODD[@]}"; do [ -e "$T/ps/plan/$f" ] || { bad "--replace removed '$f'"; NK=1; }; done
 [ "$NK" -eq 0 ] && ok "--replace keeps names the planner does not write"
+
+# plan.window 0 and above world.history (4): the rollouts use world.history, and plan.json says so
+for wv in 0 9 2; do
+  run pw "$JP" "$T/ps" --episodes 1 --set plan.random_init=false --set plan.pictures=0 --set plan.window=$wv --replace
+  want=$([ "$wv" = 2 ] && echo 2 || echo 4)
+  [ "$RC" -eq 0 ] && [ "$(json "$T/ps/plan/plan.json" window)" = "$want" ] && ok "plan.window $wv: plan.json window $want" \
+    || bad "plan.window $wv (rc $RC): $(grep cem "$T/ps/plan/plan.json") $ERR"
+done
 
 # ---- a RUN/plan holding only others' files (notes, a stray .tmp, a look-alike
 # name) is no earlier plan: the real errors come through, and a plan runs
