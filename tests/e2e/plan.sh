@@ -9,7 +9,8 @@
 #     the 1-rank run's (timings aside);
 #   - plan.json records the settings, the rollout window used among them;
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
-#     (the resolved spec's plan section is not read); plan.random_init=false;
+#     (the resolved spec's plan section is not read), checked in that order,
+#     an error in spec.yaml's values naming spec.yaml; plan.random_init=false;
 #   - a second plan into RUN/plan is refused (its results kept); --replace
 #     replaces them, pictures included (only names the planner writes, in
 #     its exact form); files of others in RUN/plan (notes, *.tmp, names
@@ -137,6 +138,27 @@ PS="$(json "$T/ps/plan/plan.json" samples) $(json "$T/ps/plan/plan.json" topk) $
   || bad "samples/topk/iterations '$PS' (rc $RC), want '24 3 2': $ERR"
 [ "$(printf '%s\n' "$OUT" | tail -n 4 | cut -d' ' -f1 | tr '\n' ' ')" = "success_rate random_success_rate straight_success_rate plan_s_per_decision " ] \
   && ok "plan.random_init=false leaves its line out" || bad "tail without random_init: $(printf '%s\n' "$OUT" | tail -n 4 | tr '\n' ' ')"
+# checked in that order: a --set is checked against spec.yaml's values, not
+# the resolved spec's (topk 400 with spec.yaml's samples 600 was refused as
+# more than the resolved spec's 300); an error in spec.yaml's values names
+# spec.yaml (it named no file); one that a --set makes names the --set
+mkdir -p "$T/po" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/po/" &&
+  { cat "$T/run/spec.yaml"; printf 'plan:\n  samples: 600\n'; } >"$T/po/spec.yaml"
+run po "$JP" "$T/po" --episodes 1 --set plan.topk=400 --set plan.iterations=1 --set plan.random_init=false \
+  --set plan.pictures=0
+[ "$RC" -eq 0 ] && [ "$(json "$T/po/plan/plan.json" samples) $(json "$T/po/plan/plan.json" topk)" = "600 400" ] \
+  && ok "--set plan.topk=400 checked against spec.yaml's samples 600" || bad "po (rc $RC): $ERR"
+mkdir -p "$T/py" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/py/" &&
+  { cat "$T/run/spec.yaml"; printf 'plan:\n  topk: 500\n'; } >"$T/py/spec.yaml"
+run py "$JP" "$T/py" --episodes 1
+expect_error "spec.yaml's plan.topk above the default samples: names spec.yaml" 2 \
+  "jepa-plan: $T/py/spec.yaml: plan.topk: 500 is more than plan.samples (300)"
+sed -i 's/  topk: 500/  topk: 30/' "$T/py/spec.yaml"
+run py3 "$JP" "$T/py" --episodes 1 --set plan.samples=20
+expect_error "a --set below spec.yaml's topk: names the --set" 2 \
+  "jepa-plan: --set plan.samples=20: plan.topk: 30 is more than plan.samples (20)"
+[ ! -e "$T/py/plan" ] && ok "refused plans wrote nothing" || bad "$T/py/plan written"
+
 # --replace with fewer pictures: the earlier plan's extra pictures go, in
 # the exact form the planner writes them (episode-%03d), nothing else
 ODD=("episode- 7.png" "episode-+07.png" "episode-0007.png" "episode-7.png" "episode-007.png.bak"
