@@ -176,7 +176,8 @@ void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o
  * non-zero exit is restarted with resume=auto up to max_restarts times, each
  * restart logged to run_dir/launch.log; run_dir/state says what is going on.
  * SIGINT/SIGTERM are passed to mpirun and end the loop. Returns the job's
- * exit status (0: done; else err says it failed), or -1 + err when it
+ * exit status (0: done; else err says it failed, or that a signal stopped
+ * it and how to resume), or -1 + err when it
  * cannot start. *past_setup (may be NULL): 1 when an attempt ended with any
  * status but 4 (refused at setup), so the job may have trained and written
  * in run_dir; 0 when none did. */
@@ -313,6 +314,7 @@ typedef struct {
     int unit_range;      /* the headline lies in [0, 1] (its panel's y range) */
     const char *what;    /* the headline in words (sweep plot titles and axes) */
     const char *png;     /* the sweep plot of the headline: PNG_vs_KEY.png */
+    const char *data_hint; /* how to make its data, said when data.* is missing */
     /* a run's curves: each key of metrics.jsonl against step, drawn when a
      * line holds it (the headline's panel also when summary.json has it) */
     launch_panel panels[LAUNCH_MAX_PANELS];

@@ -120,16 +120,19 @@ static int key_fail(const launch_spec *ls, const char *key, char *err, size_t er
     return -1;
 }
 
+/* The hint names the objective's own data maker (figures.c's table). */
 static int check_shards(const launch_spec *ls, const char *key, const char *dir, char *err, size_t errlen) {
     char path[LAUNCH_PATH_MAX + 32], buf[200];
     struct stat st;
+    const launch_objective *obj = launch_objective_find(ls->spec.objective);
+    const char *hint = obj ? obj->data_hint : "pack one with jepa-shard pack";
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return key_fail(ls, key, err, errlen, "shard directory '%s' does not exist (pack one with jepa-shard pack)",
-                        shown(dir, buf, sizeof buf));
+        return key_fail(ls, key, err, errlen, "shard directory '%s' does not exist (%s)", shown(dir, buf, sizeof buf),
+                        hint);
     if (stat(path, &st) != 0)
-        return key_fail(ls, key, err, errlen, "'%s' has no manifest.json: not a shard directory (jepa-shard pack)",
-                        shown(dir, buf, sizeof buf));
+        return key_fail(ls, key, err, errlen, "'%s' has no manifest.json: not a shard directory (%s)",
+                        shown(dir, buf, sizeof buf), hint);
     return 0;
 }
 

@@ -5,11 +5,41 @@
 # action-conditioned JEPA world model of configs/world-tworoom.yaml for 30
 # minutes on 2 data-parallel MPI ranks (1 thread each) and print its figures
 # (latent_err_hK / still_err_hK, pos_r2_random, pred4_pos_r2, pos_r2 last).
-# Each run gets its own directory, runs/world-DATE-TIME. Extra arguments go
-# to jepa-train, e.g. --set train.minutes=5.
+# Each run gets its own directory, runs/world-DATE-TIME. --set key=value
+# arguments go to jepa-train, e.g. --set train.minutes=5.
 # JEPA_BUILD names the build directory (default build). A split is
-# generated beside its place and moved in only when whole.
+# generated beside its place and moved in only when whole. The arguments are
+# checked before anything is generated or started: -h/--help prints the
+# usage, anything but --set key=value is refused in one line (exit 2).
 set -euo pipefail
+usage() {
+  cat <<'EOF'
+usage: scripts/world.sh [--set key=value ...]
+Generates the Two-Room data once (data/tworoom/train: 10,000 episodes of
+seed 0; data/tworoom/test: 1,000 of seed 1; 32 frames of 32x32 each), then
+trains configs/world-tworoom.yaml for 30 minutes on 2 MPI ranks (1 thread
+each) into runs/world-DATE-TIME and prints the evaluation's figures
+(pos_r2 last; docs/world.md).
+  --set key=value   passed to jepa-train (e.g. --set train.minutes=5,
+                    --set run.dir=runs/mine); `jepa-train --help` lists the keys
+  -h, --help        this text; nothing is generated or started
+Environment: JEPA_BUILD, the build directory (default build).
+EOF
+}
+argv=("$@")
+for ((i = 0; i < ${#argv[@]}; i++)); do
+  case "${argv[i]}" in
+    -h | --help) usage; exit 0 ;;
+    --set)
+      i=$((i + 1))
+      case "${argv[i]-}" in
+        ?*=*) ;;
+        *) echo "world.sh: --set needs key=value, got '${argv[i]-}' (see scripts/world.sh --help)" >&2; exit 2 ;;
+      esac ;;
+    *) echo "world.sh: unknown argument '${argv[i]}': it takes --set key=value (see scripts/world.sh --help)" >&2
+       exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 b=${JEPA_BUILD:-build}
 for p in jepa-shard jepa-world jepa-train; do

@@ -137,6 +137,11 @@ static int eval(int argc, char **argv) {
     }
     /* the probe's data before anything is written or computed */
     const objective_ops *ops = objective_find(s.objective);
+    if (pixels && !ops->eval_labels) { /* said before its data is looked at: no data fits */
+        say("jepa-eval: --pixels %s: objective %s: raw-pixel probing needs labelled images, which its data "
+            "has not (jepa-eval RUN_DIR evaluates a world run)\n", spec_path, s.objective);
+        return 2;
+    }
     if (eval_failed((pixels || ops->eval_labels) && objective_eval_data(&s, err, sizeof err), err))
         return 1;
     if (export_dir && !pixels && !ops->eval_labels) {

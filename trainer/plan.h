@@ -104,6 +104,9 @@ void plan_wm_randomize(plan_wm *m);
 plan_model plan_wm_model(plan_wm *m);
 /* Frame geometry the model reads: channels, side in pixels. */
 void plan_wm_frame(const plan_wm *m, int *channels, int *side);
+/* The window the rollouts use: plan.window resolved (0 or more than
+ * world.history: world.history), what plan.json records. */
+int plan_wm_window(const plan_wm *m);
 /* Embedding (E) of one u8 frame (channels, side, side). */
 void plan_wm_embed(plan_wm *m, const uint8_t *frame, float *z);
 /* The context: forget it; then observe frames in order, each with the

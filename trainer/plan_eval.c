@@ -376,7 +376,7 @@ static int close_rename(FILE *f, const char *tmp, const char *path, char *err, s
     return 0;
 }
 
-static int write_json(const char *dir, const char *run, const jepa_spec *s, const plan_summary *r,
+static int write_json(const char *dir, const char *run, const jepa_spec *s, int window, const plan_summary *r,
                       double shortest, double budget, char *err, size_t errlen) {
     char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
     const int nm = nmethods(s);
@@ -398,9 +398,9 @@ static int write_json(const char *dir, const char *run, const jepa_spec *s, cons
             s->plan.episodes, (long long)s->plan.seed, comm_world(), s->plan.success_radius,
             s->plan.budget_factor, shortest, budget);
     fprintf(f, "  \"cem\": {\"samples\": %d, \"topk\": %d, \"horizon\": %d, \"iterations\": %d, "
-            "\"repeat\": %d, \"execute\": %d, \"init_std\": %.6g, \"cost\": \"%s\"},\n  \"methods\": [\n",
-            s->plan.samples, s->plan.topk, s->plan.horizon, s->plan.iterations, s->plan.repeat,
-            s->plan.execute, s->plan.init_std, s->plan.cost);
+            "\"repeat\": %d, \"execute\": %d, \"init_std\": %.6g, \"cost\": \"%s\", \"window\": %d},\n"
+            "  \"methods\": [\n", s->plan.samples, s->plan.topk, s->plan.horizon, s->plan.iterations,
+            s->plan.repeat, s->plan.execute, s->plan.init_std, s->plan.cost, window);
     for (int m = 0; m < nm; m++) {
         fprintf(f, "    {\"name\": \"%s\", \"episodes\": %d, \"successes\": %d, ", methods[m].name, r[m].n,
                 r[m].succ);
@@ -495,7 +495,7 @@ static void gather(plan_outcome *const *local, int lo, int hi, int n, plan_outco
 /* Rank 0: the results into stage, then (after the last check for a caught
  * signal) the stage into place as RUN/plan (stage_commit), then the table
  * and the last lines. 0 or -1 (+ err, or a caught signal: the caller says). */
-static int report(const char *run, const jepa_spec *s, plan_outcome *const *all, const char *stage,
+static int report(const char *run, const jepa_spec *s, int window, plan_outcome *const *all, const char *stage,
                   char *err, size_t errlen) {
     const int n = s->plan.episodes;
     plan_summary r[NMETHODS];
@@ -505,7 +505,7 @@ static int report(const char *run, const jepa_spec *s, plan_outcome *const *all,
         budget += all[0][e].budget / (double)n;
     }
     for (int m = 0; m < nmethods(s); m++) summarize(all[m], n, &r[m]);
-    if (write_json(stage, run, s, r, shortest, budget, err, errlen) ||
+    if (write_json(stage, run, s, window, r, shortest, budget, err, errlen) ||
         write_csv(stage, nmethods(s), r, (const plan_outcome *const *)all, n, err, errlen) ||
         shard_interrupt_pending() || stage_commit(run, stage, err, errlen))
         return -1;
@@ -525,7 +525,7 @@ static int report(const char *run, const jepa_spec *s, plan_outcome *const *all,
  * removed the stage. A caught signal, or a failure, before rank 0's last
  * check: the stage removed, nothing written. The lowest failing rank (its
  * error in err; an interruption is rank 0's to say), or -1. */
-static int plan_write(const char *run, const jepa_spec *s, const world *w, double arena,
+static int plan_write(const char *run, const jepa_spec *s, int window, const world *w, double arena,
                       const plan_task *tasks, const plan_trace *keep, int lo, int hi,
                       plan_outcome *const *all, char *err, size_t errlen) {
     char stage[SPEC_STR_MAX + 48] = "";
@@ -536,7 +536,7 @@ static int plan_write(const char *run, const jepa_spec *s, const world *w, doubl
     int intr = comm_any_error(shard_interrupt_pending() != 0); /* the same on every rank */
     int bad = intr >= 0 ? 0 : comm_any_error(rc != 0);
     if (comm_rank() == 0) {
-        rc = bad < 0 ? report(run, s, all, stage, err, errlen) : -1;
+        rc = bad < 0 ? report(run, s, window, all, stage, err, errlen) : -1;
         if (rc && stage[0]) stage_remove(stage);
         int sig = shard_interrupt_pending();
         if (intr >= 0 || (rc && sig)) {
@@ -605,7 +605,7 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     for (int m = 0; m < nmethods(s) && bad < 0; m++)
         run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
     if (bad < 0) gather(local, lo, hi, n, all);
-    if (bad < 0) bad = plan_write(run, s, &w, arena, tasks, keep, lo, hi, all, err, errlen);
+    if (bad < 0) bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
     if (bad > 0 && rank == bad) fprintf(stderr, "jepa-plan: rank %d: %s\n", rank, err);
     if (bad > 0 && rank == 0) snprintf(err, errlen, "rank %d failed (its error is above)", bad);
     for (int m = 0; m < NMETHODS; m++) {

@@ -179,23 +179,56 @@ static void plan_out_prune(const char *run, int drawn) {
     closedir(d);
 }
 
-/* The plan.* section: the defaults, then what the run's own spec.yaml (the
- * training spec as written) says, then --set. Not the resolved spec's: it
- * froze the defaults of the version that trained the run. 0 or 2. */
+/* The plan.* assignment args[i] is (--set plan.K=V or --set=plan.K=V), or NULL. */
+static const char *plan_assignment(int nargs, char **args, int i) {
+    const char *a = !strcmp(args[i], "--set") && i + 1 < nargs ? args[i + 1]
+                    : !strncmp(args[i], "--set=", 6)          ? args[i] + 6
+                                                               : NULL;
+    return a && !strncmp(a, "plan.", 5) ? a : NULL;
+}
+
+/* The last --set whose key err names (as a whole key), or NULL: the
+ * setting a check across keys failed on once the --set were applied. */
+static const char *set_named(const char *err, int nargs, char **args) {
+    const char *found = NULL;
+    for (int i = 2; i < nargs; i++) {
+        const char *a = plan_assignment(nargs, args, i);
+        if (!a) continue;
+        size_t kn = strcspn(a, "=");
+        for (const char *p = err; (p = strstr(p, "plan.")) != NULL; p++) /* a's key, not a longer one */
+            if (!strncmp(p, a, kn) && !(p[kn] == '_' || (p[kn] >= 'a' && p[kn] <= 'z'))) found = a;
+    }
+    return found;
+}
+
+/* The plan.* section, checked in the order it applies: the defaults, then
+ * what the run's own spec.yaml (the training spec as written) says, an
+ * error there naming the file, then --set, an error naming the --set. Not
+ * the resolved spec's: it froze the defaults of the version that trained
+ * the run (so cli_load_spec is not given the plan.* --set: checked against
+ * that section, topk against its samples, they could be refused wrongly).
+ * 0 or 2. */
 static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
-    jepa_spec p;
+    jepa_spec p, q;
     char path[SPEC_STR_MAX + 32], err[SPEC_ERR_MAX];
+    int rank0 = comm_rank() == 0;
     spec_defaults(&p);
     snprintf(path, sizeof path, "%s/spec.yaml", run);
     FILE *f = fopen(path, "r");
     if (f) {
         fclose(f);
         if (spec_load_file(&p, path, err, sizeof err)) {
-            if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
+            if (rank0) fprintf(stderr, "jepa-plan: %s\n", err);
+            return 2;
+        }
+        q = *s;
+        q.plan = p.plan;
+        if (spec_validate(&q, err, sizeof err)) { /* the file's values against each other and the defaults */
+            if (rank0) fprintf(stderr, "jepa-plan: %s: %s\n", path, err);
             return 2;
         }
     }
-    for (int i = 2; i < nargs; i++) { /* already checked by cli_load_spec */
+    for (int i = 2; i < nargs; i++) {
         const char *a = !strcmp(args[i], "--set") && i + 1 < nargs ? args[++i]
                         : !strncmp(args[i], "--set=", 6)          ? args[i] + 6
                                                                    : NULL;
@@ -203,16 +236,20 @@ static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
          * run's own (a model key would not match its checkpoint; training keys
          * do nothing here): said, not silently ignored */
         if (a && strncmp(a, "plan.", 5) && strncmp(a, "parallel.threads_per_rank=", 26)) {
-            if (comm_rank() == 0)
+            if (rank0)
                 fprintf(stderr, "jepa-plan: --set %.100s: only plan.* keys (and parallel.threads_per_rank) "
                         "apply to planning; the others are the run's own\n", a);
             return 2;
         }
-        if (a && spec_set(&p, a, err, sizeof err)) return 2;
+        if (a && !strncmp(a, "plan.", 5) && spec_set(&p, a, err, sizeof err)) {
+            if (rank0) fprintf(stderr, "jepa-plan: %s\n", err);
+            return 2;
+        }
     }
     s->plan = p.plan;
     if (spec_validate(s, err, sizeof err)) {
-        if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
+        const char *a = set_named(err, nargs, args);
+        if (rank0) fprintf(stderr, "jepa-plan: %s%.100s%s%s\n", a ? "--set " : "", a ? a : "", a ? ": " : "", err);
         return 2;
     }
     return 0;
@@ -235,11 +272,19 @@ static int plan_cli(int argc, char **argv) {
     char spec_path[SPEC_STR_MAX + 32], err[SPEC_ERR_MAX];
     snprintf(spec_path, sizeof spec_path, "%s/spec.resolved.yaml", argv[1]);
     jepa_spec s;
-    int unused[MAX_ARGS], nu = 0;
-    rc = cli_load_spec("jepa-plan", &s, spec_path, nargs, args, 2, NULL, unused, &nu);
+    static char *run_args[MAX_ARGS]; /* args without the plan.* --set: plan_section's */
+    int unused[MAX_ARGS], nu = 0, nrun = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (i >= 2 && plan_assignment(nargs, args, i)) {
+            i += !strcmp(args[i], "--set");
+            continue;
+        }
+        run_args[nrun++] = args[i];
+    }
+    rc = cli_load_spec("jepa-plan", &s, spec_path, nrun, run_args, 2, NULL, unused, &nu);
     if (rc) return rc;
     if (nu > 0) {
-        fprintf(stderr, "jepa-plan: unknown argument '%s'\n", args[unused[0]]);
+        fprintf(stderr, "jepa-plan: unknown argument '%s'\n", run_args[unused[0]]);
         return 2;
     }
     if ((rc = plan_section(&s, argv[1], nargs, args)) || (rc = plan_out_check(argv[1], replace)))

@@ -119,6 +119,8 @@ void plan_wm_frame(const plan_wm *m, int *channels, int *side) {
     *side = m->o->d.img;
 }
 
+int plan_wm_window(const plan_wm *m) { return m->H; }
+
 void plan_wm_embed(plan_wm *m, const uint8_t *frame, float *z) {
     objective_fill_pixels(m->frame, frame, m->o->frame_bytes, m->obj->mean, m->obj->std);
     world_embed(m->o, m->obj->m.params, m->frame, 1, z);

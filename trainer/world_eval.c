@@ -298,7 +298,14 @@ int world_evaluate(objective *b, const jepa_spec *s, obj_eval *out, char *err, s
     }
     obj_eval_add(out, "pos_err", dist);
     obj_eval_add(out, "pos_r2", r2);
-    fprintf(stderr, "world eval: %.1fs: pos_r2 %.4f (random %.4f), pred4_pos_r2 %.4f, latent/still "
-            "h1 %.4f/%.4f h8 %.4f/%.4f\n", now_s() - t0, r2, rr2, p4r2, lat[0], still[0], lat[3], still[3]);
+    /* only the figures computed: rollouts need HMAX frames after a full window */
+    if (n4 > 0)
+        fprintf(stderr, "world eval: %.1fs: pos_r2 %.4f (random %.4f), pred4_pos_r2 %.4f, latent/still "
+                "h1 %.4f/%.4f h8 %.4f/%.4f\n", now_s() - t0, r2, rr2, p4r2, lat[0], still[0], lat[NH - 1],
+                still[NH - 1]);
+    else
+        fprintf(stderr, "world eval: %.1fs: pos_r2 %.4f (random %.4f); no latent_err_hK, still_err_hK or "
+                "pred4_pos_*: episodes of %d frames, rollouts need more than world.history - 1 + %d = %d\n",
+                now_s() - t0, r2, rr2, o->T, HMAX, o->H - 1 + HMAX);
     return 0;
 }

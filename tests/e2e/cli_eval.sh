@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # jepa-eval: the image evaluation's figures, --export (.npy) and --pixels, and bad
-# input: missing run, corrupt / truncated / foreign checkpoint, bad flags.
+# input: missing run, corrupt / truncated / foreign checkpoint, bad flags,
+# --pixels of a world-model spec.
 . "$(dirname "$0")/lib.sh"
 EV="$B/jepa-eval"
 
@@ -11,6 +12,16 @@ run norun "$EV" "$T/no-such-run"
 expect_error "missing run directory" 2 "$T/no-such-run/spec.resolved.yaml"
 run evrd "$EV" --random "$S/configs/fmnist-tiny.yaml" --set run.dir="$T/elsewhere"
 expect_error "--set run.dir (jepa-eval writes no run directory)" 2 "--set run.dir=$T/elsewhere" "writes no run directory"
+
+# --pixels with a world-model spec: raw-pixel probing needs labelled images,
+# said in one line before the data is read (it said "the probe needs u8
+# images" of the world data, or that data/tworoom did not exist, exit 1)
+"$B/jepa-world" gen --out "$T/wd" --episodes 20 --steps 8 --quiet || bad "jepa-world gen failed"
+run pxw "$EV" --pixels "$S/configs/world-tworoom.yaml" --set data.train="$T/wd" --set data.test="$T/wd"
+expect_error "--pixels of a world spec refused" 2 "--pixels $S/configs/world-tworoom.yaml: objective world" \
+  "raw-pixel probing needs labelled images"
+run pxw2 "$EV" --pixels "$S/configs/world-tworoom.yaml" --set data.train="$T/no-such"
+expect_error "--pixels of a world spec refused before its data is looked at" 2 "objective world" "labelled images"
 
 # a real (tiny, 2-step) run to corrupt
 RD="$T/run"

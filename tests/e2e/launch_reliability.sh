@@ -16,7 +16,8 @@
 # run directory continues it where it is (never at its recorded run.dir),
 # and a job sbatch could not be run for leaves no run directory behind,
 # while one sbatch ran but gave no job id for keeps it (it may be queued),
-# each said in one line.
+# each said in one line; a `jepa-launch run` stopped by SIGTERM says so, with
+# how to continue, and `jepa-launch resume` then finishes it.
 # About 30 s on 2 cores (tiny model, a few steps per run).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -316,4 +317,26 @@ run mk3 env JEPA_TRAIN_BIN="$FAKE" "$L" sweep mk3.yaml
 : >"$T/afile"
 run mk4 "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/afile/run"
 expect_error "run.dir under a regular file" 2 "$T/afile"
+
+# ---- SIGTERM to `jepa-launch run`: reported as stopped by signal 15 with how
+# to continue (it said "job failed with status 1", mpirun's exit), and that way continues
+set -m # a script's background jobs otherwise start with SIGINT ignored
+"$L" run "$SPEC" "${SMALL[@]}" --set train.steps=400 --set run.dir="$T/sig" >"$T/sig.out" 2>"$T/sig.err" & pid=$!
+set +m
+for i in $(seq 600); do
+  compgen -G "$T/sig/checkpoints/step-*.ckpt" >/dev/null && break; sleep 0.05
+done
+kill -TERM "$pid"; wait "$pid"; RC=$?
+LAST=$(grep '^jepa-launch: ' "$T/sig.err" | tail -n 1)
+# (mpirun, itself signalled, exits 1 where a rank exits 75: the exit is the job's)
+case "$LAST" in
+  "jepa-launch: $T/sig: stopped by signal 15 (SIGTERM; the job exited with status $RC); continue it with jepa-launch resume $T/sig")
+    [ "$RC" -ne 0 ] && ok "SIGTERM: stopped by signal 15, says how to resume (exit $RC)" || bad "SIGTERM: exit 0" ;;
+  *) bad "SIGTERM: rc $RC, '$LAST': $(cat "$T/sig.err")" ;;
+esac
+grep -q 'job failed' "$T/sig.err" && bad "SIGTERM reported as a failure: $(cat "$T/sig.err")" || ok "SIGTERM: not called a failure"
+[ "$(cat "$T/sig/state")" = "stopped signal=15" ] && ok "SIGTERM: state 'stopped signal=15'" || bad "state: $(cat "$T/sig/state")"
+run sigr "$L" resume "$T/sig"
+[ "$RC" -eq 0 ] && grep -q '"steps": 400,' "$T/sig/summary.json" && ok "jepa-launch resume, as told, finishes the run" \
+  || bad "resume after SIGTERM: rc $RC: $ERR"
 finish

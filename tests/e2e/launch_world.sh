@@ -9,7 +9,9 @@
 #      probe_acc); without eval.probe it needs neither;
 #   3. plot draws the world panels (sigreg, loss_tf, loss_ro, proj_std,
 #      pos_r2), none empty, and the sweep plot is pos_r2 against the key;
-#   4. a sweep mixing image and world objectives ranks each among its own.
+#   4. a sweep mixing image and world objectives ranks each among its own;
+#   5. missing data: the hint fits the objective (jepa-world gen for a
+#      world run, jepa-shard pack for an image run).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -118,5 +120,19 @@ R=$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')
   && ok "a mixed sweep: image points by probe_acc, then world points by pos_r2 ($R)" || bad "mixed: rc $RC [$R] $OUT $ERR"
 [ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr objective final_loss probe_acc pos_r2 pos_err pred4_pos_r2 latent_err_h8 steps status" ] \
   && ok "a mixed sweep shows both objectives' figures" || bad "mixed header: $(printf '%s\n' "$OUT" | head -1)"
+
+# ---- 5. missing data: the hint names the objective's own data maker (a
+# world run's said "pack one with jepa-shard pack", the image data packer)
+run nd "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=nd --set data.train=no-such
+expect_error "world run, data.train missing" 2 "--set data.train=no-such: shard directory 'no-such' does not exist" \
+  "jepa-world gen" "scripts/world.sh"
+case "$ERR" in *jepa-shard*|*pack-fmnist*) bad "world hint names the image packer: $ERR" ;; esac
+mkdir -p empty
+run ne "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=nd --set data.train=tr --set data.test=empty
+expect_error "world run, data.test no manifest" 2 "data.test=empty: 'empty' has no manifest.json" "jepa-world gen"
+run ni "$L" run "$S/configs/fmnist-tiny.yaml" --set run.dir=nd --set data.train=no-such
+expect_error "image run, data.train missing" 2 "shard directory 'no-such' does not exist" "jepa-shard pack" \
+  "scripts/pack-fmnist.sh"
+[ ! -e nd ] && ok "refused runs made no run directory" || bad "nd was created"
 
 finish

@@ -7,8 +7,10 @@
 #     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
 #     the 1-rank run's (timings aside);
+#   - plan.json records the settings, the rollout window used among them;
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
-#     (the resolved spec's plan section is not read); plan.random_init=false;
+#     (the resolved spec's plan section is not read), checked in that order,
+#     an error in spec.yaml's values naming spec.yaml; plan.random_init=false;
 #   - a second plan into RUN/plan is refused (its results kept); --replace
 #     replaces them, pictures included (only names the planner writes, in
 #     its exact form); files of others in RUN/plan (notes, *.tmp, names
@@ -58,6 +60,10 @@ C1=$(awk -F, '$1 == "world_model" { print $4 }' "$T/run/plan/plan.csv")
 num "$S1" && num "$C1" && awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
   || bad "plan.csv world_model rate '$C1', stdout '$S1'"
 [ "$(grep -c '' "$T/run/plan/plan.csv")" -eq 5 ] && ok "plan.csv: header and 4 methods" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
+# the settings beside the figures, the rollout window among them (it was
+# missing): plan.window 1 by default
+[ "$(json "$T/run/plan/plan.json" samples) $(json "$T/run/plan/plan.json" horizon) $(json "$T/run/plan/plan.json" window)" = "40 5 1" ] \
+  && ok "plan.json: samples, horizon and the window used (1)" || bad "plan.json settings: $(grep cem "$T/run/plan/plan.json")"
 # no nan anywhere: a value that does not exist is an empty field (plan.json: null) or "-" in the table
 ! grep -qi 'nan' "$T/run/plan/plan.csv" && ! printf '%s\n' "$OUT" | grep -qi 'nan' \
   && awk -F, '$1 == "random" { exit !($10 == "" && $11 == "") }' "$T/run/plan/plan.csv" \
@@ -132,6 +138,27 @@ PS="$(json "$T/ps/plan/plan.json" samples) $(json "$T/ps/plan/plan.json" topk) $
   || bad "samples/topk/iterations '$PS' (rc $RC), want '24 3 2': $ERR"
 [ "$(printf '%s\n' "$OUT" | tail -n 4 | cut -d' ' -f1 | tr '\n' ' ')" = "success_rate random_success_rate straight_success_rate plan_s_per_decision " ] \
   && ok "plan.random_init=false leaves its line out" || bad "tail without random_init: $(printf '%s\n' "$OUT" | tail -n 4 | tr '\n' ' ')"
+# checked in that order: a --set is checked against spec.yaml's values, not
+# the resolved spec's (topk 400 with spec.yaml's samples 600 was refused as
+# more than the resolved spec's 300); an error in spec.yaml's values names
+# spec.yaml (it named no file); one that a --set makes names the --set
+mkdir -p "$T/po" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/po/" &&
+  { cat "$T/run/spec.yaml"; printf 'plan:\n  samples: 600\n'; } >"$T/po/spec.yaml"
+run po "$JP" "$T/po" --episodes 1 --set plan.topk=400 --set plan.iterations=1 --set plan.random_init=false \
+  --set plan.pictures=0
+[ "$RC" -eq 0 ] && [ "$(json "$T/po/plan/plan.json" samples) $(json "$T/po/plan/plan.json" topk)" = "600 400" ] \
+  && ok "--set plan.topk=400 checked against spec.yaml's samples 600" || bad "po (rc $RC): $ERR"
+mkdir -p "$T/py" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/py/" &&
+  { cat "$T/run/spec.yaml"; printf 'plan:\n  topk: 500\n'; } >"$T/py/spec.yaml"
+run py "$JP" "$T/py" --episodes 1
+expect_error "spec.yaml's plan.topk above the default samples: names spec.yaml" 2 \
+  "jepa-plan: $T/py/spec.yaml: plan.topk: 500 is more than plan.samples (300)"
+sed -i 's/  topk: 500/  topk: 30/' "$T/py/spec.yaml"
+run py3 "$JP" "$T/py" --episodes 1 --set plan.samples=20
+expect_error "a --set below spec.yaml's topk: names the --set" 2 \
+  "jepa-plan: --set plan.samples=20: plan.topk: 30 is more than plan.samples (20)"
+[ ! -e "$T/py/plan" ] && ok "refused plans wrote nothing" || bad "$T/py/plan written"
+
 # --replace with fewer pictures: the earlier plan's extra pictures go, in
 # the exact form the planner writes them (episode-%03d), nothing else
 ODD=("episode- 7.png" "episode-+07.png" "episode-0007.png" "episode-7.png" "episode-007.png.bak"
@@ -145,6 +172,14 @@ run psr "$JP" "$T/ps" --episodes 1 --set plan.random_init=false --replace
   && ok "--replace: this plan's results, no picture of the earlier one" || bad "--replace (rc $RC): $(ls "$T/ps/plan") $ERR"
 NK=0; for f in "${ODD[@]}"; do [ -e "$T/ps/plan/$f" ] || { bad "--replace removed '$f'"; NK=1; }; done
 [ "$NK" -eq 0 ] && ok "--replace keeps names the planner does not write"
+
+# plan.window 0 and above world.history (4): the rollouts use world.history, and plan.json says so
+for wv in 0 9 2; do
+  run pw "$JP" "$T/ps" --episodes 1 --set plan.random_init=false --set plan.pictures=0 --set plan.window=$wv --replace
+  want=$([ "$wv" = 2 ] && echo 2 || echo 4)
+  [ "$RC" -eq 0 ] && [ "$(json "$T/ps/plan/plan.json" window)" = "$want" ] && ok "plan.window $wv: plan.json window $want" \
+    || bad "plan.window $wv (rc $RC): $(grep cem "$T/ps/plan/plan.json") $ERR"
+done
 
 # ---- a RUN/plan holding only others' files (notes, a stray .tmp, a look-alike
 # name) is no earlier plan: the real errors come through, and a plan runs

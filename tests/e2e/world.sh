@@ -8,6 +8,8 @@
 #     pos_r2, numeric; summary.json has the same values and "objective": "world";
 #   - jepa-eval RUN prints the same figures; a batch whose windows hold
 #     fewer frames than an episode still evaluates;
+#   - episodes too short for rollouts: only the probe figures, and the stderr
+#     summary says why the others are absent (not zeros);
 #   - exact resume at 2 ranks: stopped after step 13, resume=auto ends with
 #     the straight run's param_hash and metrics lines;
 #   - resuming under objective ijepa is refused in one line naming both
@@ -91,6 +93,24 @@ run ev "$B/jepa-eval" "$T/a"
 run sb "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/sb" --set train.steps=3 --set train.batch_per_rank=2
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n "$NF" | cut -d' ' -f1 | tr '\n' ' ')" = "$(echo $FIGS) " ] \
   && ok "batch_per_rank 2: the evaluation runs and prints its figures" || bad "batch_per_rank 2 (rc $RC): $ERR"
+
+# episodes too short for rollouts (8 frames <= world.history - 1 + 8): the
+# stderr summary names only the figures computed and says why the rest are
+# absent (it printed pred4_pos_r2 and latent/still as zeros); stdout has only
+# the four probe figures
+"$JW" gen --out "$T/w/short" --episodes 60 --steps 8 --seed 2 --quiet || bad "jepa-world gen (8 steps) failed"
+run sh "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/sh" --set train.steps=2 --set data.train="$T/w/short" \
+  --set data.test="$T/w/short"
+WL=$(printf '%s\n' "$ERR" | grep '^world eval: ')
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n 5 | cut -d' ' -f1 | tr '\n' ' ')" = \
+  "final_loss pos_err_random pos_r2_random pos_err pos_r2 " ] \
+  && ok "8-frame episodes: only the probe figures on stdout" || bad "8-frame episodes (rc $RC): $OUT $ERR"
+case "$WL" in
+  *pred4_pos_r2\ [0-9]* | *latent/still*) bad "summary prints figures not computed: $WL" ;;
+  *"pos_r2 "*"no latent_err_hK, still_err_hK or pred4_pos_*: episodes of 8 frames"*"= 11") \
+    ok "summary says why the rollout figures are absent" ;;
+  *) bad "world eval line: '$WL'" ;;
+esac
 
 # ---- exact resume at 2 ranks: stop after step 13, resume=auto
 run b timeout 120 "$MPI" -np 2 -x JEPA_DEBUG_STOP_STEP=13 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/b"
