@@ -121,9 +121,13 @@ typedef struct {
 
 /* Task `episode` of seed: start and goal drawn by w->ops->sample_state from
  * the streams (seed, episode, PLAN_STREAM_*), the goal redrawn until its
- * region differs from the start's; shortest and budget as above. */
-void plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
-                    double budget_factor, double bound, double arena, plan_task *t);
+ * region differs from the start's and it lies farther than radius from the
+ * start; shortest and budget as above. 0, or -1 + err (one line naming
+ * plan.success_radius) when PLAN_TASK_MAX_DRAWS draws found no such goal. */
+#define PLAN_TASK_MAX_DRAWS (1L << 20)
+int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
+                   double budget_factor, double bound, double arena, plan_task *t, char *err,
+                   size_t errlen);
 /* Fewest steps from start to within radius of goal by breadth-first search
  * over the true dynamics: 16 full-length action directions (bound), one
  * state kept per grid cell of side bound / 4 over [0, arena]^2 (so an

@@ -73,18 +73,30 @@ int plan_shortest(const world *w, const double *start, const double *goal, doubl
     return found;
 }
 
-void plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
-                    double budget_factor, double bound, double arena, plan_task *t) {
+int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
+                   double budget_factor, double bound, double arena, plan_task *t, char *err,
+                   size_t errlen) {
     memset(t, 0, sizeof *t);
     world_rng rs, rg;
     world_rng_init(&rs, seed, episode, PLAN_STREAM_START);
     world_rng_init(&rg, seed, episode, PLAN_STREAM_GOAL);
     w->ops->sample_state(w, &rs, t->start);
     uint32_t room = w->ops->region(w, t->start);
+    /* a radius about the arena's size leaves no goal far enough: bounded,
+     * where an unbounded redraw hung jepa-plan */
+    long draws = 0;
     do w->ops->sample_state(w, &rg, t->goal);
-    while (w->ops->region(w, t->goal) == room || plan_dist(t->start, t->goal) <= radius);
+    while ((w->ops->region(w, t->goal) == room || plan_dist(t->start, t->goal) <= radius) &&
+           ++draws < PLAN_TASK_MAX_DRAWS);
+    if (draws >= PLAN_TASK_MAX_DRAWS) {
+        snprintf(err, errlen, "plan.success_radius: %g: task %llu of seed %llu has no goal in another "
+                 "region farther than it from the start in %ld draws (the arena is %g)", radius,
+                 (unsigned long long)episode, (unsigned long long)seed, draws, arena);
+        return -1;
+    }
     t->shortest = plan_shortest(w, t->start, t->goal, radius, bound, arena);
     t->budget = t->shortest < 0 ? 0 : (int)ceil(budget_factor * t->shortest);
+    return 0;
 }
 
 /* ----------------------------------------------------- model-free agents */
