@@ -356,6 +356,33 @@ static void test_shortest(void) {
     world_free(&w);
 }
 
+/* The search grid bounded: arena / max_action up to 255 steps across is
+ * planned (1021 cells a side), above it refused in one line naming the key
+ * and both parameters, before any grid is allocated (1e-6 asked for a grid
+ * of 4e6 x 4e6 cells: 1.2e15 bytes, a misleading out-of-memory abort). */
+static void test_grid_check(void) {
+    char err[256];
+    CU_ASSERT_EQUAL(plan_grid_check(0.06, 1.0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(plan_grid_check(1.0 / 255, 1.0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(plan_grid_check(2.5, 600.0, err, sizeof err), 0);
+    const double bad[][2] = {{1.0 / 256, 1.0}, {1e-6, 1.0}, {1.0, 1e6}, {0.01, 2.56}};
+    for (int k = 0; k < 4; k++) {
+        err[0] = 0;
+        CU_ASSERT_EQUAL(plan_grid_check(bad[k][0], bad[k][1], err, sizeof err), -1);
+        printf("\n    %s", err);
+        CU_ASSERT(!strncmp(err, "plan.world_params: arena ", 25) && strstr(err, "max_action") &&
+                  strstr(err, "at most 255") && !strchr(err, '\n'));
+    }
+    /* at the limit the search still runs and finds the open-field path */
+    world w;
+    tworoom(&w, "max_action=0.00393");
+    double s[2] = {0.2, 0.2}, g[2] = {0.2, 0.8};
+    CU_ASSERT_EQUAL(plan_grid_check(0.00393, 1.0, err, sizeof err), 0);
+    int k = plan_shortest(&w, s, g, 0.1, 0.00393, 1.0);
+    CU_ASSERT(k >= (int)ceil(0.5 / 0.00393) && k <= (int)ceil(0.5 / 0.00393) + 2);
+    world_free(&w);
+}
+
 static void test_controllers(void) {
     world w;
     tworoom(&w, NULL);
@@ -457,6 +484,7 @@ int main(void) {
         {"tasks: rooms, purity, budget", test_tasks},
         {"shortest path by BFS", test_shortest},
         {"tasks: a radius no goal lies beyond", test_task_radius},
+        {"tasks: the search grid bounded", test_grid_check},
         {"straight and random controllers", test_controllers},
         {"png: round trip, CRC, bad path", test_png},
     };

@@ -135,6 +135,13 @@ int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radiu
  * -1 if the search ends without reaching the goal. */
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena);
+/* The search's grid has ceil(4 arena / bound) + 1 cells a side, (side^2 x
+ * 73) bytes and as many world steps x 16: arena / bound (full-length steps
+ * across the arena) at most PLAN_MAX_ACROSS keeps it within PLAN_GRID_MAX a
+ * side (76 MB). 0, or -1 + err (one line naming plan.world_params). */
+#define PLAN_MAX_ACROSS 255
+#define PLAN_GRID_MAX 1024
+int plan_grid_check(double bound, double arena, char *err, size_t errlen);
 /* Distance between the positions (first two components) of two states. */
 double plan_dist(const double *a, const double *b);
 /* A world parameter by name, read through its table. 0, or -1 if absent. */

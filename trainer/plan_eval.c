@@ -95,6 +95,10 @@ static int world_setup(world *w, const jepa_spec *s, int side, double *bound, do
         world_free(w);
         return -1;
     }
+    if (plan_grid_check(*bound, *arena, err, errlen)) {
+        world_free(w);
+        return -1;
+    }
     return 0;
 }
 

@@ -42,10 +42,21 @@ static size_t bfs_cell(const double *p, double h, int G) {
     return (size_t)i * G + (size_t)j;
 }
 
+int plan_grid_check(double bound, double arena, char *err, size_t errlen) {
+    double across = arena / bound, side = ceil(4 * across) + 1;
+    if (across <= PLAN_MAX_ACROSS && side <= PLAN_GRID_MAX) return 0;
+    snprintf(err, errlen, "plan.world_params: arena %g / max_action %g = %g steps across: at most %d (the "
+             "shortest-path search's grid would be %.0f x %.0f cells, %.3g GB; at most %d x %d)", arena,
+             bound, across, PLAN_MAX_ACROSS, side, side, side * side * (sizeof(bfs_node) + 1) / 1e9,
+             PLAN_GRID_MAX, PLAN_GRID_MAX);
+    return -1;
+}
+
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena) {
     if (plan_dist(start, goal) <= radius) return 0;
     const double h = bound / 4;
+    JEPA_ASSERT(arena / bound <= PLAN_MAX_ACROSS && ceil(arena / h) + 1 <= PLAN_GRID_MAX); /* plan_grid_check */
     const int G = (int)ceil(arena / h) + 1, S = (int)w->state_dim;
     uint8_t *seen = JEPA_MALLOC((size_t)G * G);
     bfs_node *q = JEPA_MALLOC(sizeof(bfs_node) * ((size_t)G * G + 1));
