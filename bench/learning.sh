@@ -41,6 +41,15 @@ out=${OUT:-$src/runs/learning}
 data=${DATA:-$src/data/fmnist}
 report=${REPORT_ONLY:-0}
 case "$report" in 0|1) ;; *) echo "learning.sh: REPORT_ONLY '$report': 0 (run the rows) or 1 (print the tables of OUT's files)" >&2; exit 2 ;; esac
+# LONG, LONG_OBJ and the long row's step count before anything runs (the
+# long row runs last, hours in: a typo there cost every row before it, or
+# dropped the row silently)
+long=${LONG:-0}; long_obj=${LONG_OBJ:-ijepa}
+case "$long" in 0|1) ;; *) echo "learning.sh: LONG '$long': 0 (no long row) or 1 (one 60-minute row of LONG_OBJ)" >&2; exit 2 ;; esac
+[ "$long" = 0 ] || [ -n "${config[$long_obj]:-}" ] ||
+  { echo "learning.sh: LONG_OBJ '$long_obj': unknown objective (ijepa, lejepa)" >&2; exit 2; }
+[ "$long" = 0 ] || [ "$report" = 1 ] || [[ ${steps[$long_obj]} =~ ^[1-9][0-9]{0,8}$ ]] ||
+  { echo "learning.sh: LONG=1: the $long_obj step count '${steps[$long_obj]}' is not an integer from 1 to 999999999 (IJEPA_STEPS / LEJEPA_STEPS)" >&2; exit 2; }
 [ "$report" = 1 ] || "$src/scripts/pack-fmnist.sh" "$data" "$b/jepa-shard"
 # every encoder row uses the same probe features: the means of the last 4
 # blocks, concatenated (eval.pool_blocks; chosen on the probe's validation
@@ -54,7 +63,12 @@ val() { sed -n "s/^$2 \([0-9.e+-]*\)$/\1/p" "$1" | tail -n 1; }
 health() { sed -n 's/^ *"\(emb_std\|target_std\|sigreg\)": *\([0-9.e+-]*\),*$/\1 \2/p' "$1/summary.json"; }
 
 # every row's settings checked before any row runs or any file is written:
-# a bad PROBE_* value, seed, step count or objective name stops here, in one line
+# a bad PROBE_* value, seed, step count or objective name stops here, in
+# one line; the long row's settings too
+if [ "$long" = 1 ] && [ "$report" = 0 ]; then
+  "$b/jepa-launch" run "$src/configs/${config[$long_obj]}" --dry-run "${common[@]}" --set seed=0 \
+    --set train.steps=$((6 * ${steps[$long_obj]})) --set train.minutes=0 >/dev/null
+fi
 for obj in $objectives; do
   [ -n "${config[$obj]:-}" ] || { echo "learning.sh: unknown objective '$obj' (ijepa, lejepa)" >&2; exit 2; }
   [ "$report" = 1 ] && continue # runs nothing: only the rows' files are read
@@ -79,8 +93,8 @@ for obj in $objectives; do
     health "$run" >> "$run.txt"
   done
 done
-if [ "${LONG:-0}" = 1 ]; then
-  obj=${LONG_OBJ:-ijepa}; run="$out/$obj-60min-s0"
+if [ "$long" = 1 ]; then
+  obj=$long_obj; run="$out/$obj-60min-s0"
   rm -rf "$run"
   mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
     --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set train.minutes=0 --set run.dir="$run" \
@@ -100,8 +114,8 @@ for obj in $objectives; do
     need "$out/$obj-s$s.txt"; rows+=("$obj $out/$obj-s$s.txt")
   done
 done
-if [ "${LONG:-0}" = 1 ]; then
-  obj=${LONG_OBJ:-ijepa}; need "$out/$obj-60min-s0.txt"; rows+=("$obj-60min $out/$obj-60min-s0.txt")
+if [ "$long" = 1 ]; then
+  obj=$long_obj; need "$out/$obj-60min-s0.txt"; rows+=("$obj-60min $out/$obj-60min-s0.txt")
 fi
 
 echo "probe: eval.max_iters ${PROBE_ITERS:-200}, eval.wd_min ${PROBE_WD_MIN:-1e-5}, eval.wd_zero ${PROBE_WD_ZERO:-true} for every row"

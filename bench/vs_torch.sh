@@ -41,6 +41,12 @@ set -euo pipefail
 b=${1:-build}
 rounds=${2:-3}
 steps=${BENCH_STEPS:-10}
+# every number checked before anything runs, in one line: a bad one used to
+# surface rounds in as nan rows, or as no rounds at all
+for kv in "ROUNDS=$rounds" "BENCH_STEPS=$steps" "REF_TIMEOUT=${REF_TIMEOUT:-900}"; do
+  [[ ${kv#*=} =~ ^[1-9][0-9]{0,8}$ ]] ||
+    { echo "vs_torch: ${kv%%=*} '${kv#*=}': an integer from 1 to 999999999" >&2; exit 2; }
+done
 here=$(cd "$(dirname "$0")/.." && pwd)
 ref=${JEPA_TORCH_REF:-$here/../shared/reference/ref_ijepa.py}
 [ -x "$b/bench-step" ] || { echo "vs_torch: $b/bench-step not found (build it first)" >&2; exit 2; }

@@ -14,6 +14,7 @@
  *   - the PNG writer: an independent reader (chunk CRCs, zlib inflate,
  *     filter bytes) gets the pixels back; an unwritable path leaves nothing. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,7 @@ static void tworoom(world *w, const char *set) {
 static void test_tasks(void) {
     world w;
     tworoom(&w, NULL);
+    char err[256];
     double bound, arena;
     CU_ASSERT_EQUAL(plan_world_param(&w, "max_action", &bound), 0);
     CU_ASSERT_EQUAL(plan_world_param(&w, "arena", &arena), 0);
@@ -277,8 +279,8 @@ static void test_tasks(void) {
     int per_room[2] = {0, 0};
     for (int e = 0; e < 200; e++) {
         plan_task t, u;
-        plan_task_make(&w, 3, (uint64_t)e, 0.1, 3.0, bound, arena, &t);
-        plan_task_make(&w, 3, (uint64_t)e, 0.1, 3.0, bound, arena, &u);
+        CU_ASSERT_EQUAL(plan_task_make(&w, 3, (uint64_t)e, 0.1, 3.0, bound, arena, &t, err, sizeof err), 0);
+        CU_ASSERT_EQUAL(plan_task_make(&w, 3, (uint64_t)e, 0.1, 3.0, bound, arena, &u, err, sizeof err), 0);
         CU_ASSERT_EQUAL(memcmp(&t, &u, sizeof t), 0);
         CU_ASSERT_NOT_EQUAL(w.ops->region(&w, t.start), w.ops->region(&w, t.goal));
         per_room[w.ops->region(&w, t.start)]++;
@@ -292,9 +294,42 @@ static void test_tasks(void) {
     }
     CU_ASSERT(per_room[0] > 70 && per_room[1] > 70);
     plan_task t, u;
-    plan_task_make(&w, 3, 0, 0.1, 3.0, bound, arena, &t);
-    plan_task_make(&w, 4, 0, 0.1, 3.0, bound, arena, &u);
+    plan_task_make(&w, 3, 0, 0.1, 3.0, bound, arena, &t, err, sizeof err);
+    plan_task_make(&w, 4, 0, 0.1, 3.0, bound, arena, &u, err, sizeof err);
     CU_ASSERT(t.start[0] != u.start[0]);
+    world_free(&w);
+}
+
+/* A success radius about the arena's size leaves no goal in the other room
+ * far enough from the start: refused after PLAN_TASK_MAX_DRAWS draws, in
+ * one line naming the key, where the draws went on forever (an alarm turns
+ * such a hang into a failure here). Just below the arena's diagonal reach
+ * of the two rooms' free parts, a radius still finds goals. */
+static void alarm_fail(int sig) {
+    (void)sig;
+    static const char m[] = "\n    FAIL task_radius: plan_task_make still drawing after 60 s\n";
+    if (write(2, m, sizeof m - 1)) _exit(1);
+    _exit(1);
+}
+
+static void test_task_radius(void) {
+    world w;
+    tworoom(&w, NULL);
+    char err[256] = "";
+    plan_task t;
+    signal(SIGALRM, alarm_fail);
+    alarm(60);
+    for (int k = 0; k < 2; k++) {
+        double radius = k ? 1e6 : 1.0; /* the arena's side; the key's largest value */
+        err[0] = 0;
+        CU_ASSERT_EQUAL(plan_task_make(&w, 3, 0, radius, 3.0, 0.06, 1.0, &t, err, sizeof err), -1);
+        printf("\n    radius %g: %s", radius, err);
+        CU_ASSERT(strstr(err, "plan.success_radius") && strstr(err, "1048576 draws") && !strchr(err, '\n'));
+    }
+    CU_ASSERT_EQUAL(plan_task_make(&w, 3, 0, 0.5, 3.0, 0.06, 1.0, &t, err, sizeof err), 0);
+    CU_ASSERT(plan_dist(t.start, t.goal) > 0.5 && t.shortest > 0);
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
     world_free(&w);
 }
 
@@ -318,6 +353,33 @@ static void test_shortest(void) {
     /* a door narrower than the agent: no path */
     tworoom(&w, "door_width=0.08");
     CU_ASSERT_EQUAL(plan_shortest(&w, a, b, 0.1, 0.06, 1.0), -1);
+    world_free(&w);
+}
+
+/* The search grid bounded: arena / max_action up to 255 steps across is
+ * planned (1021 cells a side), above it refused in one line naming the key
+ * and both parameters, before any grid is allocated (1e-6 asked for a grid
+ * of 4e6 x 4e6 cells: 1.2e15 bytes, a misleading out-of-memory abort). */
+static void test_grid_check(void) {
+    char err[256];
+    CU_ASSERT_EQUAL(plan_grid_check(0.06, 1.0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(plan_grid_check(1.0 / 255, 1.0, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(plan_grid_check(2.5, 600.0, err, sizeof err), 0);
+    const double bad[][2] = {{1.0 / 256, 1.0}, {1e-6, 1.0}, {1.0, 1e6}, {0.01, 2.56}};
+    for (int k = 0; k < 4; k++) {
+        err[0] = 0;
+        CU_ASSERT_EQUAL(plan_grid_check(bad[k][0], bad[k][1], err, sizeof err), -1);
+        printf("\n    %s", err);
+        CU_ASSERT(!strncmp(err, "plan.world_params: arena ", 25) && strstr(err, "max_action") &&
+                  strstr(err, "at most 255") && !strchr(err, '\n'));
+    }
+    /* at the limit the search still runs and finds the open-field path */
+    world w;
+    tworoom(&w, "max_action=0.00393");
+    double s[2] = {0.2, 0.2}, g[2] = {0.2, 0.8};
+    CU_ASSERT_EQUAL(plan_grid_check(0.00393, 1.0, err, sizeof err), 0);
+    int k = plan_shortest(&w, s, g, 0.1, 0.00393, 1.0);
+    CU_ASSERT(k >= (int)ceil(0.5 / 0.00393) && k <= (int)ceil(0.5 / 0.00393) + 2);
     world_free(&w);
 }
 
@@ -421,6 +483,8 @@ int main(void) {
         {"world model: batched sliding rollouts", test_world_rollout},
         {"tasks: rooms, purity, budget", test_tasks},
         {"shortest path by BFS", test_shortest},
+        {"tasks: a radius no goal lies beyond", test_task_radius},
+        {"tasks: the search grid bounded", test_grid_check},
         {"straight and random controllers", test_controllers},
         {"png: round trip, CRC, bad path", test_png},
     };

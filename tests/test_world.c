@@ -144,6 +144,82 @@ static void test_params(void) {
     world_free(&w); /* a zeroed world frees fine */
 }
 
+/* The free fraction of [r, L - r]^2 for the agent's centre by Monte Carlo,
+ * from the geometry alone: both jambs, grown by the radius, left out. */
+static double mc_free(double L, double wall, double door_center, double door_width, double r) {
+    double x0 = 0.5 * (L - wall), x1 = 0.5 * (L + wall), d0 = door_center - 0.5 * door_width,
+           d1 = door_center + 0.5 * door_width;
+    world_rng g;
+    world_rng_init(&g, 9, 9, 9);
+    int hit = 0, n = 1 << 23;
+    for (int i = 0; i < n; i++) {
+        double x = r + (L - 2 * r) * world_rng_uniform(&g), y = r + (L - 2 * r) * world_rng_uniform(&g);
+        double dx = x < x0 ? x0 - x : x > x1 ? x - x1 : 0, dyl = y > d0 ? y - d0 : 0, dyu = y < d1 ? d1 - y : 0;
+        hit += dx * dx + dyl * dyl >= r * r && dx * dx + dyu * dyu >= r * r;
+    }
+    return (double)hit / n;
+}
+
+/* Parameters that used to be time bombs are refused in one line: a step of
+ * more than 2^20 substeps (max_action / min(radius/2, 0.9 wall); at 2e12 the
+ * count overflowed an int and one substep crossed the wall), and rooms and
+ * door leaving less than 1/1000 of the sampled square free (its figure held
+ * to a Monte Carlo estimate). Exactly 2^20 substeps, and 1.8e-3 free (once
+ * through the rounded jamb ends alone, the door narrower than the agent:
+ * counting the rooms' strips and the straight passage only would refuse
+ * it), are accepted and run. */
+static void test_param_limits(void) {
+    const world_ops *ops = &world_tworoom_ops;
+    world w;
+    world_tworoom_params p;
+    static const char *const bomb[][5] = { /* set, then what the line names */
+        {"max_action=0.9", "radius=1e-6", "wall=1e-6", "arena=1", "1.8e+06 substeps"},
+        {"arena=1e6", "max_action=1e6", "radius=1e-6", "wall=1e-6", "2e+12 substeps"},
+        {"arena=1e4", "radius=0.015625", "wall=0.0625", "max_action=8192.5", "1.05e+06 substeps"},
+    };
+    for (int k = 0; k < 3; k++) {
+        p = defaults();
+        for (int j = 0; j < 4; j++) CU_ASSERT_FATAL(world_params_set(ops, &p, bomb[k][j], err, sizeof err) == 0);
+        err[0] = 0;
+        CU_ASSERT(world_init(&w, ops, &p, err, sizeof err) == -1);
+        printf("\n    %s", err);
+        CU_ASSERT(strstr(err, bomb[k][4]) && strstr(err, "at most 1048576") && strstr(err, "max_action") &&
+                  !strchr(err, '\n'));
+    }
+    p = defaults(); /* 8192 / (0.015625 / 2) = 2^20 substeps: allowed, and a full step runs */
+    p.arena = 1e4, p.radius = 0.015625, p.max_action = 8192;
+    CU_ASSERT_FATAL(world_init(&w, ops, &p, err, sizeof err) == 0);
+    double s0[2] = {100, 100}, a[2] = {8192, 0}, s1[2];
+    w.ops->step(&w, s0, a, s1);
+    CU_ASSERT(s1[0] < 0.5 * (1e4 - 0.0625) && s1[1] == 100); /* slid to the wall, not through it */
+    world_free(&w);
+
+    static const double room[][3] = { /* wall, door_width, radius: refused (0) or not (1) */
+        {0.8, 0.05, 0.0499999}, {0.8, 0.05, 0.0499}, {0.8, 0.05, 0.0496625}, {0.8, 0.09, 0.0499999}};
+    for (int k = 0; k < 4; k++) {
+        p = defaults();
+        p.wall = room[k][0], p.door_width = room[k][1], p.radius = room[k][2];
+        double mc = mc_free(1, p.wall, 0.5, p.door_width, p.radius), said = NAN;
+        err[0] = 0;
+        int rc = world_init(&w, ops, &p, err, sizeof err);
+        printf("\n    wall %g door %g radius %g: Monte Carlo free %.3e: %s", p.wall, p.door_width, p.radius,
+               mc, rc ? err : "accepted");
+        if (mc < 1e-3) {
+            const char *at = strstr(err, " leave ");
+            CU_ASSERT(rc == -1 && at && sscanf(at, " leave %lf", &said) == 1 && strstr(err, "at least 0.001") &&
+                      strstr(err, "door_width") && !strchr(err, '\n'));
+            CU_ASSERT(fabs(said - mc) < 0.1 * mc);
+        } else {
+            CU_ASSERT_FATAL(rc == 0);
+            world_rng g;
+            world_rng_init(&g, 1, 2, 3);
+            double st[2];
+            for (int i = 0; i < 200; i++) w.ops->sample_state(&w, &g, st);
+            world_free(&w);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------- reset */
 static void test_reset(void) {
     world w;
@@ -601,6 +677,7 @@ int main(void) {
     const test_case cases[] = {
         {"rng", test_rng},
         {"params", test_params},
+        {"param_limits", test_param_limits},
         {"reset", test_reset},
         {"never_inside_walls", test_never_inside_walls},
         {"adversarial_pushes", test_adversarial_pushes},

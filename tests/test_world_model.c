@@ -622,6 +622,97 @@ static void test_position_probe(void) {
     }
 }
 
+/* world_eval.c's test hook: the rollouts behind latent_err_hK / still_err_hK. */
+int world_eval_rollouts(world_obj *o, const float *W, int n, const float *z, const float *state,
+                        const float *act, double *lat, double *still, float *z4, float *s4);
+
+/* The evaluation's rollout errors against docs/world.md's rule written out
+ * here in double: from each start t0 = H-1, H-1+8, ... (while t0 + 8 < T) of
+ * each episode, a window of the H true embeddings and actions ending at t0;
+ * 8 predictions (ref_pred, the reference predictor), each appended to the
+ * window with the next true action as the oldest token leaves;
+ * latent_err_hK = mean over (episode, start) of (1/E) ||zhat_{t0+K} -
+ * z_{t0+K}||^2, still_err_hK the same for zhat = z_{t0}; the 4-step
+ * predictions kept with the true states at t0 + 4. More rollouts (5 x 3)
+ * than the passes hold (maxB 4): the batches are chunked. */
+static void test_rollout_errors(void) {
+    enum { N = 5, T = 27, NB = 4, HM = 8, NHZ = 4 };
+    static const int hz[NHZ] = {1, 2, 4, 8};
+    jepa_spec s;
+    wf_spec(&s, NB);
+    world_obj *o = wf_create(&s, T, 0, 1, 0.1);
+    const int E = o->E, A = o->A, S = o->S, H = o->H;
+    CU_ASSERT_FATAL(o->maxB < N * 3 && H >= 2 && H - 1 + 2 * HM < T);
+    float *z = malloc(sizeof(float) * N * T * E), *st = malloc(sizeof(float) * N * T * S);
+    float *act = malloc(sizeof(float) * N * (T - 1) * A);
+    float *z4 = malloc(sizeof(float) * N * 64 * E), *s4 = malloc(sizeof(float) * N * 64 * S);
+    jepa_rng r;
+    rng_init(&r, 33);
+    for (int e = 0; e < N; e++) /* embeddings that drift with time, as a moving agent's */
+        for (int t = 0; t < T; t++)
+            for (int c = 0; c < E; c++)
+                z[((size_t)e * T + t) * E + c] = (float)(0.15 * t * (c % 3 - 1) + 0.3 * rng_normal(&r));
+    for (int i = 0; i < N * T * S; i++) st[i] = (float)rng_uniform(&r);
+    for (int i = 0; i < N * (T - 1) * A; i++) act[i] = (float)(1.2 * rng_uniform(&r) - 0.6);
+    double lat[NHZ], still[NHZ], wlat[NHZ] = {0}, wstill[NHZ] = {0}, z4err = 0;
+    int n4 = world_eval_rollouts(o, o->base.m.params, N, z, st, act, lat, still, z4, s4);
+
+    wref c = {.o = o, .B = 1};
+    c.P = malloc(sizeof(double) * o->base.m.nparams);
+    for (size_t i = 0; i < o->base.m.nparams; i++) c.P[i] = o->base.m.params[i];
+    double *u = malloc(sizeof(double) * H * E), *a = malloc(sizeof(double) * H * A);
+    double *out = malloc(sizeof(double) * H * E);
+    int cnt = 0, s4bad = 0;
+    for (int e = 0; e < N; e++)
+        for (int t0 = H - 1; t0 + HM < T; t0 += HM, cnt++) {
+            for (int k = 0; k < H; k++) {
+                int t = t0 - H + 1 + k;
+                for (int i = 0; i < E; i++) u[k * E + i] = z[((size_t)e * T + t) * E + i];
+                for (int i = 0; i < A; i++) a[k * A + i] = act[((size_t)e * (T - 1) + t) * A + i];
+            }
+            const float *zt0 = z + ((size_t)e * T + t0) * E;
+            for (int h = 1; h <= HM; h++) {
+                ref_pred(&c, u, a, H, out);
+                const double *zh = out + (size_t)(H - 1) * E;
+                const float *zt = z + ((size_t)e * T + t0 + h) * E;
+                for (int k = 0; k < NHZ; k++)
+                    if (hz[k] == h) {
+                        double dl = 0, ds = 0;
+                        for (int i = 0; i < E; i++) {
+                            dl += (zh[i] - zt[i]) * (zh[i] - zt[i]);
+                            ds += ((double)zt0[i] - zt[i]) * ((double)zt0[i] - zt[i]);
+                        }
+                        wlat[k] += dl / E;
+                        wstill[k] += ds / E;
+                    }
+                if (h == 4 && cnt < n4) {
+                    for (int i = 0; i < E; i++) z4err = fmax(z4err, fabs(z4[(size_t)cnt * E + i] - zh[i]));
+                    for (int i = 0; i < S; i++) s4bad += s4[(size_t)cnt * S + i] != st[((size_t)e * T + t0 + 4) * S + i];
+                }
+                memmove(u, u + E, sizeof(double) * (H - 1) * E); /* slide: prediction in */
+                memcpy(u + (size_t)(H - 1) * E, zh, sizeof(double) * E);
+                memmove(a, a + A, sizeof(double) * (H - 1) * A);
+                if (h < HM)
+                    for (int i = 0; i < A; i++) a[(H - 1) * A + i] = act[((size_t)e * (T - 1) + t0 + h) * A + i];
+            }
+        }
+    CU_ASSERT_EQUAL(n4, cnt);
+    CU_ASSERT(cnt == N * 3 && z4err < 1e-4 && s4bad == 0);
+    printf("\n    %d rollouts, 4-step predictions max |float - double| %.1e", cnt, z4err);
+    for (int k = 0; k < NHZ; k++) {
+        wlat[k] /= cnt;
+        wstill[k] /= cnt;
+        double rl = fabs(lat[k] - wlat[k]) / wlat[k], rs = fabs(still[k] - wstill[k]) / wstill[k];
+        printf("\n    h%d: latent_err %.6f (double %.6f), still_err %.6f (double %.6f)", hz[k], lat[k],
+               wlat[k], still[k], wstill[k]);
+        CU_ASSERT(rl < 1e-4 && rs < 1e-6);
+    }
+    CU_ASSERT(wstill[3] > 2 * wstill[0]); /* the drift: the still guess worsens with the horizon */
+    free(c.P); free(u); free(a); free(out);
+    free(z); free(st); free(act); free(z4); free(s4);
+    o->base.ops->destroy(&o->base);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
@@ -635,6 +726,7 @@ int main(int argc, char **argv) {
         {"running_stats", test_running_stats},
         {"create_refusals", test_create_refusals},
         {"position_probe", test_position_probe},
+        {"rollout_errors", test_rollout_errors},
     };
     return test_main("world_model", cases, (int)(sizeof cases / sizeof cases[0]));
 }

@@ -124,9 +124,13 @@ typedef struct {
 
 /* Task `episode` of seed: start and goal drawn by w->ops->sample_state from
  * the streams (seed, episode, PLAN_STREAM_*), the goal redrawn until its
- * region differs from the start's; shortest and budget as above. */
-void plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
-                    double budget_factor, double bound, double arena, plan_task *t);
+ * region differs from the start's and it lies farther than radius from the
+ * start; shortest and budget as above. 0, or -1 + err (one line naming
+ * plan.success_radius) when PLAN_TASK_MAX_DRAWS draws found no such goal. */
+#define PLAN_TASK_MAX_DRAWS (1L << 20)
+int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
+                   double budget_factor, double bound, double arena, plan_task *t, char *err,
+                   size_t errlen);
 /* Fewest steps from start to within radius of goal by breadth-first search
  * over the true dynamics: 16 full-length action directions (bound), one
  * state kept per grid cell of side bound / 4 over [0, arena]^2 (so an
@@ -134,6 +138,13 @@ void plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radi
  * -1 if the search ends without reaching the goal. */
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena);
+/* The search's grid has ceil(4 arena / bound) + 1 cells a side, (side^2 x
+ * 73) bytes and as many world steps x 16: arena / bound (full-length steps
+ * across the arena) at most PLAN_MAX_ACROSS keeps it within PLAN_GRID_MAX a
+ * side (76 MB). 0, or -1 + err (one line naming plan.world_params). */
+#define PLAN_MAX_ACROSS 255
+#define PLAN_GRID_MAX 1024
+int plan_grid_check(double bound, double arena, char *err, size_t errlen);
 /* Distance between the positions (first two components) of two states. */
 double plan_dist(const double *a, const double *b);
 /* A world parameter by name, read through its table. 0, or -1 if absent. */

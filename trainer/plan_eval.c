@@ -95,6 +95,10 @@ static int world_setup(world *w, const jepa_spec *s, int side, double *bound, do
         world_free(w);
         return -1;
     }
+    if (plan_grid_check(*bound, *arena, err, errlen)) {
+        world_free(w);
+        return -1;
+    }
     return 0;
 }
 
@@ -554,8 +558,9 @@ static int plan_write(const char *run, const jepa_spec *s, int window, const wor
 static int make_tasks(const world *w, const jepa_spec *s, double bound, double arena, int lo, int hi,
                       plan_task *tasks, char *err, size_t errlen) {
     for (int e = lo; e < hi; e++) {
-        plan_task_make(w, (uint64_t)s->plan.seed, (uint64_t)e, s->plan.success_radius,
-                       s->plan.budget_factor, bound, arena, &tasks[e - lo]);
+        if (plan_task_make(w, (uint64_t)s->plan.seed, (uint64_t)e, s->plan.success_radius,
+                           s->plan.budget_factor, bound, arena, &tasks[e - lo], err, errlen))
+            return -1;
         if (tasks[e - lo].shortest < 0) {
             snprintf(err, errlen, "plan.world_params: task %d of seed %lld has no path from start to goal "
                      "(a closed door?)", e, (long long)s->plan.seed);

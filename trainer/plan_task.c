@@ -42,10 +42,21 @@ static size_t bfs_cell(const double *p, double h, int G) {
     return (size_t)i * G + (size_t)j;
 }
 
+int plan_grid_check(double bound, double arena, char *err, size_t errlen) {
+    double across = arena / bound, side = ceil(4 * across) + 1;
+    if (across <= PLAN_MAX_ACROSS && side <= PLAN_GRID_MAX) return 0;
+    snprintf(err, errlen, "plan.world_params: arena %g / max_action %g = %g steps across: at most %d (the "
+             "shortest-path search's grid would be %.0f x %.0f cells, %.3g GB; at most %d x %d)", arena,
+             bound, across, PLAN_MAX_ACROSS, side, side, side * side * (sizeof(bfs_node) + 1) / 1e9,
+             PLAN_GRID_MAX, PLAN_GRID_MAX);
+    return -1;
+}
+
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena) {
     if (plan_dist(start, goal) <= radius) return 0;
     const double h = bound / 4;
+    JEPA_ASSERT(arena / bound <= PLAN_MAX_ACROSS && ceil(arena / h) + 1 <= PLAN_GRID_MAX); /* plan_grid_check */
     const int G = (int)ceil(arena / h) + 1, S = (int)w->state_dim;
     uint8_t *seen = JEPA_MALLOC((size_t)G * G);
     bfs_node *q = JEPA_MALLOC(sizeof(bfs_node) * ((size_t)G * G + 1));
@@ -73,18 +84,30 @@ int plan_shortest(const world *w, const double *start, const double *goal, doubl
     return found;
 }
 
-void plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
-                    double budget_factor, double bound, double arena, plan_task *t) {
+int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
+                   double budget_factor, double bound, double arena, plan_task *t, char *err,
+                   size_t errlen) {
     memset(t, 0, sizeof *t);
     world_rng rs, rg;
     world_rng_init(&rs, seed, episode, PLAN_STREAM_START);
     world_rng_init(&rg, seed, episode, PLAN_STREAM_GOAL);
     w->ops->sample_state(w, &rs, t->start);
     uint32_t room = w->ops->region(w, t->start);
+    /* a radius about the arena's size leaves no goal far enough: bounded,
+     * where an unbounded redraw hung jepa-plan */
+    long draws = 0;
     do w->ops->sample_state(w, &rg, t->goal);
-    while (w->ops->region(w, t->goal) == room || plan_dist(t->start, t->goal) <= radius);
+    while ((w->ops->region(w, t->goal) == room || plan_dist(t->start, t->goal) <= radius) &&
+           ++draws < PLAN_TASK_MAX_DRAWS);
+    if (draws >= PLAN_TASK_MAX_DRAWS) {
+        snprintf(err, errlen, "plan.success_radius: %g: task %llu of seed %llu has no goal in another "
+                 "region farther than it from the start in %ld draws (the arena is %g)", radius,
+                 (unsigned long long)episode, (unsigned long long)seed, draws, arena);
+        return -1;
+    }
     t->shortest = plan_shortest(w, t->start, t->goal, radius, bound, arena);
     t->budget = t->shortest < 0 ? 0 : (int)ceil(budget_factor * t->shortest);
+    return 0;
 }
 
 /* ----------------------------------------------------- model-free agents */

@@ -236,6 +236,21 @@ static void rollouts(world_obj *o, const float *W, const episodes *te, double *l
     jepa_free(cur);
 }
 
+/* Test hook (no header): rollouts over n in-memory test episodes of o->T
+ * frames (z (n*T, E), state (n*T, S), act (n*(T-1), A) as the predictor
+ * sees them), so a test can hold latent_err_hK / still_err_hK and the
+ * 4-step predictions to its own. z4 (n*64, E), s4 (n*64, S); returns n4. */
+int world_eval_rollouts(world_obj *o, const float *W, int n, const float *z, const float *state,
+                        const float *act, double *lat, double *still, float *z4, float *s4);
+int world_eval_rollouts(world_obj *o, const float *W, int n, const float *z, const float *state,
+                        const float *act, double *lat, double *still, float *z4, float *s4) {
+    episodes te = {.n = n, .T = o->T, .z = (float *)z, .state = (float *)state, .act = (float *)act};
+    int n4 = 0;
+    for (int k = 0; k < NH; k++) lat[k] = still[k] = 0;
+    rollouts(o, W, &te, lat, still, z4, s4, &n4);
+    return n4;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

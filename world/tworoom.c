@@ -17,6 +17,8 @@
 #define TW_STREAM_EXPLORE 2 /* rng stream of explore(seed, episode) */
 #define TW_WALL_VALUE 0.5   /* intensities in [0, 1]: background 0, wall, agent */
 #define TW_AGENT_VALUE 1.0
+#define TW_MAX_SUBSTEPS (1 << 20) /* per step: max_action / substep */
+#define TW_MIN_FREE 1e-3          /* free fraction of the sampled square: rejection draws per state */
 
 #define P(field) offsetof(world_tworoom_params, field)
 static const world_param tw_params[] = {
@@ -65,6 +67,32 @@ static int tw_errf(char *err, size_t errlen, const char *fmt, ...) {
     return -1;
 }
 
+/* Longest substep of the collide-and-slide move (tw_init says why). */
+static double tw_substep(const world_tworoom_params *p) { return fmin(0.5 * p->radius, 0.9 * p->wall); }
+
+/* Free length in y of the agent's centre at horizontal distance u (0 inside
+ * the wall's band) from the wall, near it: above the lower jamb grown by the
+ * radius, below the upper one, within [r, arena - r]. */
+static double tw_door_len(const world_tworoom_params *p, double u) {
+    double r = p->radius, h = u <= 0 ? r : sqrt(fmax(r * r - u * u, 0));
+    double d0 = p->door_center - 0.5 * p->door_width, d1 = p->door_center + 0.5 * p->door_width;
+    return fmax(0, fmin(p->arena - r, d1 - h) - fmax(r, d0 + h));
+}
+
+/* The fraction of the square [r, arena - r]^2 that sample_state draws from
+ * where the agent's centre is free: the two rooms' strips, the door's
+ * passage through the wall's band and the rounded jamb ends beside it
+ * (midpoint rule over 4096 columns of width r / 4096 each side). Needs a
+ * room wider than the agent. */
+static double tw_free_fraction(const world_tworoom_params *p) {
+    enum { NCOL = 4096 };
+    double r = p->radius, side = p->arena - 2 * r, room = 0.5 * (p->arena - p->wall);
+    double ends = 0;
+    for (int i = 0; i < NCOL; i++) ends += tw_door_len(p, (i + 0.5) * r / NCOL) * r / NCOL;
+    double area = 2 * (room - 2 * r) * side + p->wall * tw_door_len(p, 0) + 2 * ends;
+    return area / (side * side);
+}
+
 static int tw_check(const void *params, char *err, size_t errlen) {
     const world_tworoom_params *p = params;
     double room = 0.5 * (p->arena - p->wall); /* inner width of one room */
@@ -83,6 +111,19 @@ static int tw_check(const void *params, char *err, size_t errlen) {
     if (p->max_action > p->arena)
         return tw_errf(err, errlen, "tworoom: max_action %g exceeds the arena %g", p->max_action,
                        p->arena);
+    /* time bombs: a step's cost grows with its substeps (and their count
+     * overflowed an int), the state sampler's with 1 / the free fraction */
+    double sub = p->max_action / tw_substep(p);
+    if (sub > TW_MAX_SUBSTEPS)
+        return tw_errf(err, errlen, "tworoom: max_action %g, radius %g, wall %g: a step would take %.3g "
+                       "substeps of at most min(radius / 2, 0.9 wall) = %g; at most %d (a larger radius "
+                       "and wall, or a smaller max_action)", p->max_action, p->radius, p->wall, ceil(sub),
+                       tw_substep(p), TW_MAX_SUBSTEPS);
+    double fr = tw_free_fraction(p);
+    if (fr < TW_MIN_FREE)
+        return tw_errf(err, errlen, "tworoom: arena %g, wall %g, door_width %g, radius %g leave %.3g of the "
+                       "square the agent's centre is drawn from free; at least %g (wider rooms or door, "
+                       "or a smaller radius)", p->arena, p->wall, p->door_width, p->radius, fr, TW_MIN_FREE);
     return 0;
 }
 
@@ -311,7 +352,7 @@ static int tw_init(world *w, char *err, size_t errlen) {
      * door's free part, however narrow the barrier at a closed door's jamb
      * ends. r/2 also bounds how deep a substep's chord cuts a rounded jamb
      * corner: r - sqrt(r^2 - r^2/16) < 0.04 r. */
-    t->substep = fmin(0.5 * t->r, 0.9 * t->p.wall);
+    t->substep = tw_substep(&t->p);
     t->n = (uint32_t)t->p.size;
     t->scale = t->n / t->L;
     t->wall_cov = malloc((size_t)t->n * t->n * sizeof *t->wall_cov);

@@ -34,6 +34,40 @@ run lobj "${LRN[@]}" 0 "ijepa nope"
 expect_error "learning.sh: unknown objective" 2 "'nope'"
 [ ! -e "$T/lrn" ] && ok "learning.sh wrote nothing for bad input" || bad "learning.sh left $(ls "$T/lrn")"
 
+# LONG, LONG_OBJ and the long row's step count, and vs_torch.sh's numbers,
+# checked before anything runs: against a build whose programs that train or
+# measure only leave a mark (jepa-launch and jepa-shard are the real ones,
+# for the settings check and the packing), so a check that comes too late
+# shows as that mark, in seconds, not as hours of training
+SB=$T/stubs; mkdir -p "$SB"
+ln -s "$B/jepa-launch" "$B/jepa-shard" "$SB/"
+for p in jepa-train jepa-eval bench-step; do
+  printf '#!/bin/sh\necho "%s $*" >> "%s/ran"\necho img_per_s 1\nexit 3\n' "$p" "$T" > "$SB/$p"; chmod +x "$SB/$p"
+done
+LRS=(env DATA="$T/fm" OUT="$T/lrn" bash "$S/bench/learning.sh" "$SB" 0 ijepa)
+run llong env LONG=yes "${LRS[@]:1}"
+expect_error "learning.sh: LONG=yes (not 0 or 1)" 2 "LONG 'yes'"
+run llobj env LONG=1 LONG_OBJ=ijepaa "${LRS[@]:1}"
+expect_error "learning.sh: LONG_OBJ unknown" 2 "LONG_OBJ 'ijepaa'" "unknown objective"
+run llsteps env LONG=1 LONG_OBJ=lejepa LEJEPA_STEPS=1e3 "${LRS[@]:1}"
+expect_error "learning.sh: the long row's step count not an integer (its objective not among the rows)" 2 \
+  "lejepa step count '1e3'"
+run llzero env LONG=1 IJEPA_STEPS=0 "${LRS[@]:1}"
+expect_error "learning.sh: the long row's step count 0" 2 "ijepa step count '0'"
+VT=(bash "$S/bench/vs_torch.sh" "$SB")
+run vround "${VT[@]}" 2x
+expect_error "vs_torch.sh ROUNDS 2x" 2 "ROUNDS '2x'" "1 to 999999999"
+run vround0 "${VT[@]}" 0
+expect_error "vs_torch.sh ROUNDS 0" 2 "ROUNDS '0'"
+run vsteps env BENCH_STEPS=-5 "${VT[@]}" 1
+expect_error "vs_torch.sh BENCH_STEPS -5" 2 "BENCH_STEPS '-5'"
+run vsteps2 env BENCH_STEPS=1000000000 "${VT[@]}" 1
+expect_error "vs_torch.sh BENCH_STEPS 1000000000" 2 "BENCH_STEPS '1000000000'"
+run vtime env REF_TIMEOUT=15m "${VT[@]}" 1
+expect_error "vs_torch.sh REF_TIMEOUT 15m" 2 "REF_TIMEOUT '15m'"
+[ ! -e "$T/ran" ] && [ ! -e "$T/lrn" ] && ok "learning.sh and vs_torch.sh ran and wrote nothing for bad input" \
+  || bad "bad input ran: $(cat "$T/ran" 2>/dev/null) $(ls "$T/lrn" 2>/dev/null)"
+
 # REPORT_ONLY=1: the tables from an earlier run's files, and each seed's
 # margin over its own random-init encoder (the bar is per seed, not on means)
 R=$T/lrnrep; mkdir -p "$R"

@@ -19,7 +19,8 @@
 #     twice (--episodes and --set plan.episodes too), a run that is not a
 #     world model, a missing checkpoint, --episodes 0 (named as typed), a
 #     missing or absent run directory, an unknown world, a bad world
-#     parameter, a closed door, topk > samples.
+#     parameter, a closed door, a success radius no goal lies beyond (it
+#     hung), arena / max_action above 255 (the search grid), topk > samples.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 JW="$B/jepa-world"
@@ -237,6 +238,19 @@ mkdir -p "$T/cd" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/c
 run cd "$JP" "$T/cd" --episodes 2 --set plan.world_params="door_width=0.08"
 expect_error "a closed door (no path to the goal)" 1 "plan.world_params" "no path"
 [ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the closed door"
+run rad timeout 60 "$JP" "$T/cd" --episodes 2 --set plan.success_radius=1
+expect_error "a success radius no goal lies beyond (the arena's side), not a hang" 1 \
+  "plan.success_radius: 1: task 0" "draws"
+[ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the radius"
+# arena / max_action above 255: the shortest-path grid (4 cells a step) would
+# outgrow 1024 cells a side (1e-4: 107 GB, an out-of-memory abort blaming the
+# model; 1/256: planned, slowly)
+for ma in 0.0001 0.0039; do
+  run grid timeout 60 "$JP" "$T/cd" --episodes 2 --set plan.world_params="max_action=$ma"
+  expect_error "max_action $ma: arena / max_action above 255 refused" 1 \
+    "plan.world_params: arena 1 / max_action $ma" "at most 255"
+done
+[ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the grid"
 run nk "$JP" "$T/run" --episodes 2 --set plan.topk=50 --set plan.samples=40
 expect_error "topk above samples" 2 "plan.topk" "50" "plan.samples"
 run ne "$JP" "$T/run" --episodes

@@ -46,6 +46,12 @@ run setv "$JW" gen --out "$D" --episodes 5 --set radius=big
 expect_error "parameter not a number" 2 "--set radius=big" "'big' is not a number"
 run door "$JW" gen --out "$D" --episodes 5 --set door_width=2
 expect_error "door outside the arena" 2 "door_width 2" "leaves the arena"
+# parameters that were time bombs (accepted, then a step or a state drawn at a crawl)
+run substeps "$JW" gen --out "$T/lim" --episodes 5 --set radius=1e-6 --set wall=1e-6 --set max_action=0.9
+expect_error "more than 2^20 substeps a step" 2 "max_action 0.9" "1.8e+06 substeps" "at most 1048576"
+run tight "$JW" gen --out "$T/lim" --episodes 5 --set wall=0.8 --set radius=0.0499999 --set door_width=0.05
+expect_error "under 1/1000 of the arena free" 2 "wall 0.8, door_width 0.05, radius 0.0499999 leave" "at least 0.001"
+[ -e "$T/lim" ] && bad "a refused world wrote $T/lim" || ok "nothing written for refused parameters"
 run world "$JW" gen --out "$D" --episodes 5 --world mazes
 expect_error "unknown world" 2 "--world mazes" "tworoom"
 run flag "$JW" gen --out "$D" --episodes 5 --frobnicate
