@@ -23,6 +23,9 @@
 
 #define LAUNCH_PATH_MAX 4096
 #define LAUNCH_MAX_SETS 256
+/* run/resume stopped by SIGINT/SIGTERM, resumable: jepa-train's own exit
+ * for it (TRAIN_EXIT_INTERRUPTED, EX_TEMPFAIL) */
+#define LAUNCH_EXIT_STOPPED 75
 
 /* ---- argv arrays ---- */
 

@@ -335,11 +335,15 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (status < 0) return -1;
-    if (status && g_stop) /* ours to stop, not a failure: say how to continue */
+    if (status && g_stop) { /* ours to stop, not a failure: say how to continue */
         snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d); continue it with "
                  "jepa-launch resume %s", run_dir, (int)g_stop, g_stop == SIGINT ? "SIGINT" : "SIGTERM", status,
                  run_dir);
-    else if (status)
+        /* the trainer's own "stopped, resumable" exit: mpirun, signalled
+         * itself, exits 1 where its ranks exit 75, which reads as a failure */
+        return LAUNCH_EXIT_STOPPED;
+    }
+    if (status)
         snprintf(err, errlen, "%s: job failed with status %d (see %s/launch.log)", run_dir, status, run_dir);
     return status;
 }
