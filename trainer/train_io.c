@@ -3,6 +3,7 @@
  * metrics.jsonl continued after a resume, Slurm requeue and the collective
  * checkpoint save. Private to train.c (train_internal.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
 #include <signal.h>
@@ -26,9 +27,9 @@ double train_now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Flushes and fsyncs f (which wrote tmp), closes it and renames tmp to
- * path; on any failure, ok 0 included, the temp file goes and err names
- * path. The fsync before the rename, as ckpt.c's: after a power loss the
+/* Flushes and fsyncs f (which wrote tmp), closes it, renames tmp to path
+ * and fsyncs the directory; on any failure, ok 0 included, the temp file
+ * goes and err names path. The fsyncs as ckpt.c's: after a power loss the
  * name must not point at an empty file (an empty summary.json would read
  * as a finished run whose results are lost). */
 static int commit_tmp(FILE *f, int ok, const char *tmp, const char *path, char *err,
@@ -38,7 +39,13 @@ static int commit_tmp(FILE *f, int ok, const char *tmp, const char *path, char *
     if (f && fclose(f) != 0 && !e) e = errno;
     if (!f && !e) e = errno;
     if (!e && rename(tmp, path) != 0) e = errno;
-    if (!e) return 0;
+    if (!e) { /* and the rename itself: the directory's entry */
+        char d[SPEC_STR_MAX + 64];
+        snprintf(d, sizeof d, "%s", path);
+        int fd = open(dirname(d), O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) { (void)fsync(fd); close(fd); }
+        return 0;
+    }
     unlink(tmp);
     snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
     return -1;
