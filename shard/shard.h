@@ -150,6 +150,12 @@ int shard_make_dirs(const char *path, char *err, size_t errlen);
  * stays). On failure the ones made are already removed. */
 int shard_make_dirs_noting(const char *path, size_t *made, char *err, size_t errlen);
 void shard_unmake_dirs(const char *path, size_t made);
+/* fsync(2) of the directory dir, or of the one holding path (_of): a
+ * rename's new name is durable only then (the writer's temp + fsync +
+ * rename, and the programs' own files written that way). 0, or -1 with
+ * errno set. */
+int shard_fsync_dir(const char *dir);
+int shard_fsync_dir_of(const char *path);
 
 /* The settings one command line gave so far, for the flag parsers of the
  * programs built on this library (jepa-shard, jepa-world, jepa-plan): a

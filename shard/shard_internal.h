@@ -258,7 +258,5 @@ void shard_shuffle_u32(shard_rng *r, uint32_t *a, uint32_t n);
 
 /* Reads exactly n bytes at off; 0, or -1 with errno (0 = end of file). */
 int shard_pread_all(int fd, void *buf, size_t n, uint64_t off);
-/* fsync of the directory holding path (or of path itself when it is one). */
-int shard_fsync_dir(const char *dir);
 
 #endif

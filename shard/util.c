@@ -4,6 +4,7 @@
  * SIGINT/SIGTERM/SIGHUP flag a writer stops on and the programs' "given twice" list. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -168,6 +169,15 @@ int shard_fsync_dir(const char *dir) {
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+int shard_fsync_dir_of(const char *path) {
+    char d[4096]; /* PATH_MAX */
+    if (snprintf(d, sizeof d, "%s", path) >= (int)sizeof d) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return shard_fsync_dir(dirname(d));
 }
 
 int shard_name_char_ok(char c) {

@@ -200,6 +200,7 @@ static int write_all(FILE *f, const void *p, size_t n, uLong *crc) {
     return 0;
 }
 
+/* shard_fsync_dir_of's own copy: fuzz-ckpt compiles this file alone */
 static int fsync_dir_of(const char *path) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", path);

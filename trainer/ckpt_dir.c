@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "jepa.h"
+#include "shard.h"
 
 #define CKPT_SUBDIR "checkpoints"
 
@@ -105,14 +106,6 @@ static int write_durable(const char *path, const char *text, char *err, size_t e
     return 0;
 }
 
-static void fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt_meta *meta,
                   char *path_out, size_t path_len, char *err, size_t errlen) {
     char d[SPEC_STR_MAX + 32], path[SPEC_STR_MAX + 64];
@@ -128,7 +121,7 @@ int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt
     snprintf(latest, sizeof latest, "%s/latest", run_dir);
     snprintf(text, sizeof text, CKPT_SUBDIR "/step-%08lld.ckpt\n", (long long)meta->step);
     if (write_durable(latest, text, err, errlen)) return -1;
-    fsync_dir(run_dir);
+    (void)shard_fsync_dir(run_dir);
     if (path_out) snprintf(path_out, path_len, "%s", path);
     /* rotation last: a crash before it leaves one checkpoint too many, never
      * one too few */
@@ -209,7 +202,7 @@ int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,
         /* dst already a link of path (a finished run resumed): rename
          * succeeds and does nothing, so tmp would stay */
         unlink(tmp);
-        fsync_dir(run_dir);
+        (void)shard_fsync_dir(run_dir);
         return 0;
     }
     unlink(tmp);

@@ -84,7 +84,8 @@ int npy_header(char *buf, size_t cap, npy_dtype t, int ndim, const int64_t *shap
 }
 
 /* The directory entry of a rename is durable only once the directory is
- * fsync'ed (as ckpt.c does). */
+ * fsync'ed (as ckpt.c does; shard_fsync_dir_of's own copy: fuzz-npy
+ * compiles this file without the shard library). */
 static int npy_fsync_dir_of(const char *path) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", path);

@@ -3,7 +3,6 @@
  * metrics.jsonl continued after a resume, Slurm requeue and the collective
  * checkpoint save. Private to train.c (train_internal.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
 #include <signal.h>
@@ -39,11 +38,8 @@ static int commit_tmp(FILE *f, int ok, const char *tmp, const char *path, char *
     if (f && fclose(f) != 0 && !e) e = errno;
     if (!f && !e) e = errno;
     if (!e && rename(tmp, path) != 0) e = errno;
-    if (!e) { /* and the rename itself: the directory's entry */
-        char d[SPEC_STR_MAX + 64];
-        snprintf(d, sizeof d, "%s", path);
-        int fd = open(dirname(d), O_RDONLY | O_DIRECTORY);
-        if (fd >= 0) { (void)fsync(fd); close(fd); }
+    if (!e) {
+        (void)shard_fsync_dir_of(path); /* the rename's entry */
         return 0;
     }
     unlink(tmp);
