@@ -10,6 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+const char *cli_set_value(int argc, char **argv, int i) {
+    if (!strcmp(argv[i], "--set")) return i + 1 < argc ? argv[i + 1] : NULL;
+    return !strncmp(argv[i], "--set=", 6) ? argv[i] + 6 : NULL;
+}
+
 /* The checks of cli_load_spec on one rank: 0, or 2 with the message in msg. */
 static int load_spec_local(jepa_spec *s, const char *path, int argc, char **argv, int first,
                            char **spec_text, int *unused, int *nunused, char *msg, size_t n) {

@@ -15,6 +15,10 @@
 int cli_load_spec(const char *prog, jepa_spec *s, const char *path, int argc, char **argv,
                   int first, char **spec_text, int *unused, int *nunused);
 
+/* The assignment argv[i] starts (`--set K=V`: argv[i + 1]; `--set=K=V`: after
+ * the '='), or NULL when argv[i] is neither (or a `--set` with nothing after). */
+const char *cli_set_value(int argc, char **argv, int i);
+
 /* Out of memory in the shard library (the data reader's buffers) exits
  * TRAIN_EXIT_NOMEM with one line naming the keys to lower, like jepa_malloc,
  * instead of the library's abort(). Every program of the trainer calls it

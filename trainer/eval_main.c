@@ -122,8 +122,8 @@ static int eval(int argc, char **argv) {
      * always does, so turning it off here is a mistake, said at once; and
      * it writes no run directory, so run.dir would be silently ignored */
     for (int i = 2; i < argc; i++) {
-        const char *v = !strncmp(argv[i], "--set=", 6) ? argv[i] + 6
-                        : !strcmp(argv[i], "--set") && i + 1 < argc ? argv[i + 1] : "";
+        const char *v = cli_set_value(argc, argv, i);
+        if (!v) continue;
         if (!strncmp(v, "eval.probe=", 11) && !s.eval.probe) {
             say("jepa-eval: --set %s: jepa-eval always evaluates (eval.probe says "
                 "whether jepa-train does at its end)\n", v);

@@ -88,9 +88,7 @@ static int rewrite_args(int argc, char **argv, char **out, int *nout, char (*buf
             }
             continue;
         }
-        const char *set = !strcmp(argv[i], "--set") && i + 1 < argc ? argv[i + 1]
-                          : !strncmp(argv[i], "--set=", 6)          ? argv[i] + 6
-                                                                    : NULL;
+        const char *set = cli_set_value(argc, argv, i);
         if (set) { /* a bad assignment is cli_load_spec's to report */
             snprintf(typed[i], sizeof typed[i], "--set %.100s", set);
             if (setting_once(&ps, set, strcspn(set, "="), typed[i])) return 2;
@@ -181,9 +179,7 @@ static void plan_out_prune(const char *run, int drawn) {
 
 /* The plan.* assignment args[i] is (--set plan.K=V or --set=plan.K=V), or NULL. */
 static const char *plan_assignment(int nargs, char **args, int i) {
-    const char *a = !strcmp(args[i], "--set") && i + 1 < nargs ? args[i + 1]
-                    : !strncmp(args[i], "--set=", 6)          ? args[i] + 6
-                                                               : NULL;
+    const char *a = cli_set_value(nargs, args, i);
     return a && !strncmp(a, "plan.", 5) ? a : NULL;
 }
 
@@ -229,9 +225,8 @@ static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
         }
     }
     for (int i = 2; i < nargs; i++) {
-        const char *a = !strcmp(args[i], "--set") && i + 1 < nargs ? args[++i]
-                        : !strncmp(args[i], "--set=", 6)          ? args[i] + 6
-                                                                   : NULL;
+        const char *a = cli_set_value(nargs, args, i);
+        i += a && !strcmp(args[i], "--set"); /* past its value */
         /* plan.* and the thread count are the planner's; every other key is the
          * run's own (a model key would not match its checkpoint; training keys
          * do nothing here): said, not silently ignored */
