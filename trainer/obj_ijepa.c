@@ -167,6 +167,7 @@ static int ijepa_evaluate(objective *b, const jepa_spec *s, obj_eval *out, char 
 const objective_ops objective_ijepa = {
     .name = "ijepa",
     .stat_names = ijepa_stats,
+    .data_hint = "pack one with jepa-shard pack; scripts/pack-fmnist.sh packs Fashion-MNIST",
     .hash_keys = ijepa_keys,
     .eval_labels = 1,
     .create = ijepa_create,

@@ -570,6 +570,7 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
 const objective_ops objective_world = {
     .name = "world",
     .stat_names = world_stats,
+    .data_hint = "generate one with jepa-world gen; scripts/world.sh makes data/tworoom",
     .hash_keys = world_keys,
     .create = world_create,
     .destroy = world_destroy,

@@ -46,6 +46,9 @@ typedef struct {
     /* 1: evaluate reads the class labels of data.train and data.test (the
      * probe); the loop checks them before training (objective_eval_data) */
     int eval_labels;
+    /* how to make this objective's data set, for a data.train with no
+     * manifest (e.g. "pack one with jepa-shard pack ...") */
+    const char *data_hint;
     /* Builds the networks for the spec (parameters initialised from the
      * spec's seed) sized for train.batch_per_rank records per rank, after
      * checking that the training set's schema is what it trains on. 0, or

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -106,6 +107,19 @@ static int agree(int rc, train_result *res, char *err, size_t errlen) {
 }
 
 /* --------------------------------------------------------------- setup */
+/* A data.train with no manifest at all (never made, or a typo) gets the
+ * objective's way of making one appended to err; other errors (a damaged or
+ * half-packed data set) are left as they are. */
+static void data_hint(const char *dir, const char *hint, char *err, size_t errlen) {
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    size_t n = strlen(err);
+    if (hint && stat(path, &st) != 0 && errno == ENOENT && n + 1 < errlen)
+        snprintf(err + n, errlen - n, "; data.train: %s", hint);
+}
+
+
 /* Inputs are checked on every rank before anything is written: a bad spec
  * or data path leaves no half-made run directory behind. Then the objective
  * is built and rank 0 reads the checkpoint `resume` asks for (refused
@@ -116,6 +130,7 @@ static int setup_objective(trainer *t, char *err, size_t errlen) {
     t->ops = objective_find(s->objective);
     JEPA_ASSERT(t->ops); /* the spec's enum lists registered objectives only */
     int rc = objective_data_schema(s->data.train, &sc, err, errlen);
+    if (rc) data_hint(s->data.train, t->ops->data_hint, err, errlen);
     if (rc == 0) rc = t->ops->create(&t->o, s, &sc, t->rank, t->world, err, errlen);
     if (rc == 0 && (s->eval.probe || s->eval.every_steps > 0) && t->ops->eval_labels) {
         /* the probe's data is checked now, never after minutes of training;

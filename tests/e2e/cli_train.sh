@@ -74,7 +74,11 @@ run exmpi env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 
 [ ! -e "$RD" ] && ok "no run directory after a bad --exact-spec" || bad "$RD made"
 
 run data "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
-expect_error "missing data directory" 4 "$T/missing-shards"
+expect_error "missing data directory" 4 "$T/missing-shards" "data.train: pack one with jepa-shard pack"
+# the hint is the objective's: a world model's data comes from jepa-world gen
+run worlddata "$TR" "$S/configs/world-tworoom.yaml" --set data.train="$T/missing-shards" \
+  --set data.test="$T/missing-shards" --set train.steps=1 --set run.dir="$RD"
+expect_error "missing world data directory" 4 "$T/missing-shards" "data.train: generate one with jepa-world gen"
 
 run fewrec "$TR" "$SPEC" --set data.train="$T/fm/test" --set data.test="$T/fm/test" --set train.batch_per_rank=20000 \
   --set train.steps=1 --set train.minutes=0 --set parallel.threads_per_rank=1 --set run.dir="$RD"
@@ -84,6 +88,8 @@ expect_error "fewer records than one global batch" 4 "$T/fm/test" "fewer than on
 mkdir -p "$T/junk" && printf 'not a manifest' > "$T/junk/manifest.json"
 run junk "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/junk" --set train.steps=1 --set run.dir="$RD"
 expect_error "corrupt manifest" 4 "$T/junk"
+case "$ERR" in *"data.train: pack"*) bad "a damaged data set told to pack one: $ERR" ;;
+  *) ok "no packing hint for a data set that exists but is damaged" ;; esac
 
 cp -r "$T/fm/train" "$T/flipped"
 f=$(ls "$T/flipped"/*.jshard 2>/dev/null | head -n 1)
