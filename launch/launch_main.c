@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -373,6 +374,25 @@ static int same_shape(const jepa_spec *a, const jepa_spec *b) {
            a->max_restarts == b->max_restarts && memcmp(&a->slurm, &b->slurm, sizeof a->slurm) == 0;
 }
 
+/* How a sweep run here ended, in one line: stopped by a signal (or a
+ * point stopped by one) is resumable, exit 75 as for `run`; else a failed
+ * point makes it 1. The same command continues it: finished points are
+ * skipped, the others continued or started. */
+static int sweep_said(const sweep_def *d, const sweep_outcome *so, int n, char *err, size_t errlen) {
+    if (so->signal)
+        return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
+                           "started; continue it with jepa-launch sweep %s", d->path, so->signal,
+                           so->signal == SIGINT ? "SIGINT" : "SIGTERM", so->done, so->failed, so->stopped,
+                           so->not_started, d->path), LAUNCH_EXIT_STOPPED;
+    if (so->failed)
+        return launch_errf(err, errlen, "%s: %d of %d points failed (%d stopped by a signal)", d->path,
+                           so->failed, n, so->stopped), 1;
+    if (so->stopped)
+        return launch_errf(err, errlen, "%s: %d of %d points stopped by a signal; continue them with jepa-launch "
+                           "sweep %s", d->path, so->stopped, n, d->path), LAUNCH_EXIT_STOPPED;
+    return 0;
+}
+
 static int cmd_sweep(const args *a, char *err, size_t errlen) {
     sweep_def d;
     if (sweep_load(&d, a->pos[0], err, errlen)) {
@@ -414,7 +434,8 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
         }
         free(dirs);
     } else if (rc == 0 && !a->dry_run) {
-        int failed = sweep_run_local(&d, specs, have, n, &a->o);
+        sweep_outcome so;
+        sweep_run_local(&d, specs, have, n, &a->o, &so);
         char **keys;
         int nkeys;
         result_row *rows;
@@ -424,7 +445,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
             launch_print_results(stdout, (const char *const *)keys, nkeys, rows, nr, 0);
             launch_free_results(keys, nkeys, rows, nr);
         }
-        if (failed) rc = (launch_errf(err, errlen, "%s: %d of %d points failed", d.path, failed, n), 1);
+        rc = sweep_said(&d, &so, n, err, errlen);
     }
     sweep_specs_free(specs, specs ? n : 0);
     free(have);

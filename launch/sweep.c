@@ -3,7 +3,7 @@
  * from a seeded generator. It expands to grid x count points, each a run
  * directory dir/point-NNN whose resolved spec is base + set + the point's
  * values; every point is checked before any directory is made. Points run
- * here a few at a time (each under the restart loop) or as a Slurm array.
+ * here a few at a time (sweep_run.c) or as a Slurm array.
  * Run again into the same directory, a sweep skips its finished points and
  * continues unfinished ones; a sweep that would give a point another spec
  * is refused (issue 16: a point's files must all come from one spec). */
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -571,59 +570,4 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
     if (have_out) *have_out = have;
     else free(have);
     return 0;
-}
-
-int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
-                    const launch_opts *o) {
-    int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0, failed = 0;
-    pid_t *pids = calloc((size_t)n, sizeof *pids);
-    launch_opts lo = o ? *o : (launch_opts){0};
-    lo.log_output = 1;
-    fflush(NULL);
-    while (next < n || running > 0) {
-        while (running < parallel && next < n) {
-            if (have && have[next] == SWEEP_POINT_FINISHED) {
-                printf("point-%03d: finished before (%s/summary.json): skipped\n", next, specs[next].spec.run_dir);
-                next++;
-                continue;
-            }
-            int resume = have && have[next] == SWEEP_POINT_UNFINISHED;
-            if (!resume) launch_set_state(specs[next].spec.run_dir, "pending");
-            pid_t pid = fork();
-            if (pid == 0) {
-                char err[SPEC_ERR_MAX];
-                int rc = launch_run_dir(specs[next].spec.run_dir, &lo, resume, NULL, err, sizeof err);
-                if (rc < 0) fprintf(stderr, "jepa-launch: %s\n", err);
-                _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
-            }
-            if (pid < 0) {
-                fprintf(stderr, "jepa-launch: fork: %s\n", strerror(errno));
-                failed++;
-                next++;
-                continue;
-            }
-            printf("point-%03d: started (%s/train.log)\n", next, specs[next].spec.run_dir);
-            fflush(stdout);
-            pids[next++] = pid;
-            running++;
-        }
-        int ws;
-        pid_t pid = wait(&ws);
-        if (pid < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (int i = 0; i < n; i++)
-            if (pids[i] == pid) {
-                int st = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-                printf("point-%03d: %s", i, st ? "failed" : "done");
-                if (st) printf(" (status %d, see %s/train.log)", st, specs[i].spec.run_dir);
-                printf("\n");
-                fflush(stdout);
-                failed += st != 0;
-                running--;
-            }
-    }
-    free(pids);
-    return failed;
 }
