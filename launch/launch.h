@@ -245,6 +245,12 @@ typedef struct {
 int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen);
 int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen);
 void sweep_free(sweep_def *d);
+/* The command line's --set K=V (jepa-launch sweep SWEEP --set ...), after
+ * the file's set: applied to every point after the base spec and the
+ * file's set (so over a key set there), before the point's own values. A
+ * key the sweep varies, run.dir, an unknown key or a value the key does not
+ * take is refused: 0, or -1 + one line naming the --set. */
+int sweep_add_sets(sweep_def *d, const char *const *sets, int n, char *err, size_t errlen);
 /* Points: grid product (1 without a grid) x random.count (1 without). */
 int sweep_npoints(const sweep_def *d);
 /* Point i's assignments "key=value" (grid, then random), into out[] (owned

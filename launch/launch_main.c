@@ -21,7 +21,9 @@ static void usage(FILE *f) {
           "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's),\n"
           "                                                       in RUN_DIR even when it was moved since\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
-          "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/launch.md)\n"
+          "  sweep SWEEP [--slurm] [--parallel N] [--dry-run] [--set key=value ...]\n"
+          "                                                       expand and run a sweep (docs/launch.md); --set goes\n"
+          "                                                       to every point (after the file's set:, not a varied key)\n"
           "  results DIR                                          a sweep's points, best first by the objective's\n"
           "                                                       headline (probe_acc; world: pos_r2) (+ DIR/results.csv)\n"
           "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
@@ -378,24 +380,28 @@ static int same_shape(const jepa_spec *a, const jepa_spec *b) {
  * point stopped by one) is resumable, exit 75 as for `run`; else a failed
  * point makes it 1. The same command continues it: finished points are
  * skipped, the others continued or started. */
-static int sweep_said(const sweep_def *d, const sweep_outcome *so, int n, char *err, size_t errlen) {
+static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so, int n, char *err, size_t errlen) {
+    char again[LAUNCH_PATH_MAX + 512];
+    int k = snprintf(again, sizeof again, "jepa-launch sweep %s", d->path);
+    for (int i = 0; i < a->nsets && k < (int)sizeof again; i++)
+        k += snprintf(again + k, sizeof again - (size_t)k, " --set %s", a->sets[i]);
     if (so->signal)
         return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
-                           "started; continue it with jepa-launch sweep %s", d->path, so->signal,
+                           "started; continue it with %.400s", d->path, so->signal,
                            so->signal == SIGINT ? "SIGINT" : "SIGTERM", so->done, so->failed, so->stopped,
-                           so->not_started, d->path), LAUNCH_EXIT_STOPPED;
+                           so->not_started, again), LAUNCH_EXIT_STOPPED;
     if (so->failed)
         return launch_errf(err, errlen, "%s: %d of %d points failed (%d stopped by a signal)", d->path,
                            so->failed, n, so->stopped), 1;
     if (so->stopped)
-        return launch_errf(err, errlen, "%s: %d of %d points stopped by a signal; continue them with jepa-launch "
-                           "sweep %s", d->path, so->stopped, n, d->path), LAUNCH_EXIT_STOPPED;
+        return launch_errf(err, errlen, "%s: %d of %d points stopped by a signal; continue them with %.400s",
+                           d->path, so->stopped, n, again), LAUNCH_EXIT_STOPPED;
     return 0;
 }
 
 static int cmd_sweep(const args *a, char *err, size_t errlen) {
     sweep_def d;
-    if (sweep_load(&d, a->pos[0], err, errlen)) {
+    if (sweep_load(&d, a->pos[0], err, errlen) || sweep_add_sets(&d, a->sets, a->nsets, err, errlen)) {
         sweep_free(&d);
         return 2;
     }
@@ -445,7 +451,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
             launch_print_results(stdout, (const char *const *)keys, nkeys, rows, nr, 0);
             launch_free_results(keys, nkeys, rows, nr);
         }
-        rc = sweep_said(&d, &so, n, err, errlen);
+        rc = sweep_said(&d, a, &so, n, err, errlen);
     }
     sweep_specs_free(specs, specs ? n : 0);
     free(have);
@@ -559,7 +565,7 @@ int main(int argc, char **argv) {
         int (*fn)(const args *, char *, size_t);
     } cmds[] = {
         {"run", "set np dry", cmd_run},         {"resume", "np dry", cmd_resume},
-        {"slurm", "set dry", cmd_slurm},        {"sweep", "slurm parallel dry", cmd_sweep},
+        {"slurm", "set dry", cmd_slurm},        {"sweep", "set slurm parallel dry", cmd_sweep},
         {"results", "", cmd_results},           {"status", "", cmd_status},
         {"plot", "", NULL},
     };

@@ -297,6 +297,31 @@ static int read_sweep(sweep_def *d, const char *path, int unique, char *err, siz
     return rc ? -1 : 0;
 }
 
+int sweep_add_sets(sweep_def *d, const char *const *sets, int n, char *err, size_t errlen) {
+    for (int i = 0; i < n; i++) {
+        jepa_spec s;
+        char why[SPEC_ERR_MAX];
+        size_t k = strcspn(sets[i], "=");
+        spec_defaults(&s);
+        if (spec_set(&s, sets[i], why, sizeof why)) return launch_errf(err, errlen, "sweep %s", why);
+        if (!strncmp(sets[i], "run.dir=", 8))
+            return launch_errf(err, errlen, "sweep --set %.200s: each point runs in DIR/point-NNN (%s's dir: %s)",
+                               sets[i], d->path, d->dir);
+        /* a point's value of a varied key is the sweep's, never overridden */
+        for (int a = 0; a < d->ngrid + d->nrandom; a++) {
+            const sweep_axis *ax = a < d->ngrid ? &d->grid[a] : &d->random[a - d->ngrid];
+            if (strlen(ax->key) == k && !strncmp(ax->key, sets[i], k))
+                return launch_errf(err, errlen, "sweep --set %.200s: %s is varied by %s:%d:%d (%s): drop the --set, "
+                                   "or change the sweep file", sets[i], ax->key, d->path, ax->line, ax->col,
+                                   a < d->ngrid ? "grid" : "random.keys");
+        }
+        if (d->nsets >= LAUNCH_MAX_SETS - SWEEP_MAX_KEYS * 2 - 1) /* sweep_prepare's room */
+            return launch_errf(err, errlen, "sweep --set %.200s: too many set keys", sets[i]);
+        if (!(d->sets[d->nsets++] = strdup(sets[i]))) launch_oom();
+    }
+    return 0;
+}
+
 int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen) {
     return read_sweep(d, path, 0, err, errlen);
 }

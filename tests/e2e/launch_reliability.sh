@@ -19,7 +19,8 @@
 # each said in one line; a `jepa-launch run` stopped by SIGTERM says so, with
 # how to continue, and `jepa-launch resume` then finishes it; a sweep stopped
 # by SIGTERM or SIGINT stops its running points (resumable, not failed),
-# starts no more, says so in one line and exits 75.
+# starts no more, says so in one line and exits 75; sweep --set reaches
+# every point, and a bad one (or one naming a varied key) is refused.
 # About 30 s on 2 cores (tiny model, a few steps per run).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -396,4 +397,27 @@ FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run sscont "$L" sweep "$T/ss.yaml"
   && ok "the sweep again continues the stopped points (resume=auto) and starts the rest" || bad "sweep continued: rc $RC: $OUT $ERR"
 sigsweep INT "$T/si"
 expect_error "sweep stopped by SIGINT" 75 "stopped by signal 2 (SIGINT): 0 done, 1 failed, 2 stopped, 2 not started"
+
+# ---- sweep --set: every point gets it, after the file's set: and before its
+# own values; a bad key or value, run.dir and a varied key are refused in
+# one line before anything is written
+printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 0, train.steps: 4, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.001, 0.002]\n' \
+  "$SPEC" "$T/st" "$T/d1" "$T/d1" >"$T/st.yaml"
+run stk "$L" sweep "$T/st.yaml" --set nokey=1
+expect_error "sweep --set of an unknown key" 2 "sweep --set nokey=1: unknown key"
+run stv "$L" sweep "$T/st.yaml" --set train.steps=abc
+expect_error "sweep --set of a bad value" 2 "sweep --set train.steps=abc" "abc"
+run sta "$L" sweep "$T/st.yaml" --set=optim.lr=0.5
+expect_error "sweep --set of a key the grid varies" 2 "sweep --set optim.lr=0.5: optim.lr is varied by $T/st.yaml:6:3 (grid)"
+run std "$L" sweep "$T/st.yaml" --set run.dir=elsewhere
+expect_error "sweep --set run.dir" 2 "sweep --set run.dir=elsewhere: each point runs in DIR/point-NNN"
+[ -e "$T/st" ] && bad "a refused sweep --set left $T/st" || ok "refused --set: nothing written"
+FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run stok "$L" sweep "$T/st.yaml" --set train.steps=7 --set model.width=48
+[ "$RC" -eq 0 ] && for p in 0 1; do
+  grep -q '^  steps: 7$' "$T/st/point-00$p/spec.resolved.yaml" && grep -q '^  width: 48$' "$T/st/point-00$p/spec.resolved.yaml" \
+    && grep -q "^  lr: 0.00$((p + 1))$" "$T/st/point-00$p/spec.resolved.yaml" || false
+done && ok "sweep --set: both points' resolved specs hold train.steps 7 (over the file's 4) and model.width 48" \
+  || bad "sweep --set: rc $RC: $OUT $ERR"
+run stagain "$L" sweep "$T/st.yaml" --set train.steps=7 --dry-run --set model.width=32
+expect_error "the sweep again with another --set" 2 "point 0" "model.width=48, this sweep gives it 32"
 finish
