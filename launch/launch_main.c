@@ -25,7 +25,8 @@ static void usage(FILE *f) {
           "                                                       expand and run a sweep (docs/launch.md); --set goes\n"
           "                                                       to every point (after the file's set:, not a varied key)\n"
           "  results DIR                                          a sweep's points, best first by the objective's\n"
-          "                                                       headline (probe_acc; world: pos_r2) (+ DIR/results.csv)\n"
+          "                                                       headline (probe_acc; world: pos_r2), or a run's one\n"
+          "                                                       row (+ DIR/results.csv)\n"
           "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
           "                                                       final loss and headline figure when done)\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
@@ -472,6 +473,25 @@ static int damaged(const char *dir, int sweep, const result_row *rows, int n, ch
     return 1;
 }
 
+/* DIR/results.csv: the table's rows as CSV, written atomically. 0 or -1 + err. */
+static int write_results_csv(const char *dir, char *const *keys, int nkeys, const result_row *rows, int n, char *err,
+                             size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32], *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return launch_errf(err, errlen, "out of memory");
+    launch_print_results(f, (const char *const *)keys, nkeys, rows, n, 1);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    int rc = launch_write_file(path, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* A sweep's table (or a run's: a table of one), best first, and the same
+ * as DIR/results.csv; exit 1 when a row is damaged or inconsistent (the
+ * table says which), 2 when the sweep does not read or the CSV cannot be
+ * written. */
 static int cmd_results(const args *a, char *err, size_t errlen) {
     const char *dir = a->pos[0];
     char **keys;
@@ -484,13 +504,14 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
         if (launch_read_status(dir, &r.st))
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
         launch_print_results(stdout, NULL, 0, &r, 1, 0);
-        return damaged(dir, 0, &r, 1, err, errlen);
+        int bad = damaged(dir, 0, &r, 1, err, errlen);
+        char werr[SPEC_ERR_MAX];
+        if (write_results_csv(dir, NULL, 0, &r, 1, werr, sizeof werr))
+            return snprintf(err, errlen, "%s", werr), 2;
+        return bad;
     }
     launch_sort_results(rows, n);
     launch_print_results(stdout, (const char *const *)keys, nkeys, rows, n, 0);
-    char path[LAUNCH_PATH_MAX + 32], *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
     int rc = 0, bad = 0;
     for (int i = 0; i < n; i++) bad += !strncmp(rows[i].st.state, "inconsistent", 12);
     if (bad) /* the table says so too; the exit status tells scripts */
@@ -499,13 +520,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
                          "no figures reported for %s",
                          dir, bad, bad == 1 ? " is" : "s are", bad == 1 ? "it" : "them");
     if (damaged(dir, 1, rows, n, err, errlen)) rc = -1; /* said before an inconsistent one */
-    if (f) {
-        launch_print_results(f, (const char *const *)keys, nkeys, rows, n, 1);
-        fclose(f);
-        snprintf(path, sizeof path, "%s/results.csv", dir);
-        if (launch_write_file(path, buf, len, err, errlen)) rc = -2;
-        free(buf);
-    }
+    if (write_results_csv(dir, keys, nkeys, rows, n, err, errlen)) rc = -2;
     launch_free_results(keys, nkeys, rows, n);
     return rc == -2 ? 2 : rc ? 1 : 0;
 }
