@@ -386,14 +386,15 @@ static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so
     int k = snprintf(again, sizeof again, "jepa-launch sweep %s", d->path);
     for (int i = 0; i < a->nsets && k < (int)sizeof again; i++)
         k += snprintf(again + k, sizeof again - (size_t)k, " --set %s", a->sets[i]);
-    if (so->signal)
+    if (so->signal && (so->stopped || so->not_started)) /* one after the last point ended stopped nothing */
         return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
                            "started; continue it with %.400s", d->path, so->signal,
                            so->signal == SIGINT ? "SIGINT" : "SIGTERM", so->done, so->failed, so->stopped,
                            so->not_started, again), LAUNCH_EXIT_STOPPED;
-    if (so->failed)
-        return launch_errf(err, errlen, "%s: %d of %d points failed (%d stopped by a signal)", d->path,
-                           so->failed, n, so->stopped), 1;
+    if (so->failed && so->stopped)
+        return launch_errf(err, errlen, "%s: %d of %d points failed, %d stopped by a signal", d->path, so->failed,
+                           n, so->stopped), 1;
+    if (so->failed) return launch_errf(err, errlen, "%s: %d of %d points failed", d->path, so->failed, n), 1;
     if (so->stopped)
         return launch_errf(err, errlen, "%s: %d of %d points stopped by a signal; continue them with %.400s",
                            d->path, so->stopped, n, again), LAUNCH_EXIT_STOPPED;

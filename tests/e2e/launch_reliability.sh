@@ -348,18 +348,20 @@ run sigr "$L" resume "$T/sig"
 # (resumable, not failed), no point starts after it, one line says what was
 # done, failed, stopped and not started, exit 75; status shows them so. A
 # fake mpirun: lr 0.009 fails at once (status 3), the others run until
-# signalled (mpirun, signalled, exits 1), or finish when FAKE_FINISH is set.
+# signalled (mpirun, signalled, exits 1), or finish when FAKE_FINISH is set
+# (or when their lr is not FAKE_HOLD's).
 cat >"$T/mpirun-sig" <<'SH'
 #!/bin/bash
 for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
-case "$(sed -n 's/^  lr: //p' "$d/spec.resolved.yaml")" in 0.009) exit 3 ;; esac
-if [ -n "${FAKE_FINISH:-}" ]; then
+lr=$(sed -n 's/^  lr: //p' "$d/spec.resolved.yaml")
+case "$lr" in 0.009) exit 3 ;; esac
+if [ -n "${FAKE_FINISH:-}" ] || { [ -n "${FAKE_HOLD:-}" ] && [ "$lr" != "$FAKE_HOLD" ]; }; then
   printf '{"step": 4, "loss": 0.5}\n' >"$d/metrics.jsonl"
   printf '{"objective": "ijepa", "final_loss": 0.5, "probe_acc": -1, "steps": 4, "planned_steps": 4, "stop_reason": "completed", "param_hash": "00000000000000ab"}\n' >"$d/summary.json"
   exit 0
 fi
 trap 'exit 1' TERM INT
-: >"$d/started"
+echo "$PPID" >"$d/started" # the point's own jepa-launch
 while [ -e "$d/started" ]; do sleep 0.05; done # ends with $T, should a signal never come
 exit 1
 SH
@@ -397,6 +399,16 @@ FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run sscont "$L" sweep "$T/ss.yaml"
   && ok "the sweep again continues the stopped points (resume=auto) and starts the rest" || bad "sweep continued: rc $RC: $OUT $ERR"
 sigsweep INT "$T/si"
 expect_error "sweep stopped by SIGINT" 75 "stopped by signal 2 (SIGINT): 0 done, 1 failed, 2 stopped, 2 not started"
+# a point stopped by a signal sent to it alone (its own jepa-launch): stopped, not failed; the
+# sweep finishes the others, says how to continue it and exits 75
+printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 0, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.001, 0.002]\n' \
+  "$SPEC" "$T/sp" "$T/d1" "$T/d1" >"$T/sp.yaml"
+FAKE_HOLD=0.001 JEPA_MPIRUN="$T/mpirun-sig" "$L" sweep "$T/sp.yaml" >"$T/sp.out" 2>"$T/sp.err" & pid=$!
+for i in $(seq 500); do [ -s "$T/sp/point-000/started" ] && break; sleep 0.02; done
+kill -TERM "$(cat "$T/sp/point-000/started")"; wait "$pid"; RC=$?; OUT=$(cat "$T/sp.out"); ERR=$(cat "$T/sp.err")
+expect_error "a point stopped by a signal of its own" 75 "$T/sp.yaml: 1 of 2 points stopped by a signal; continue them with jepa-launch sweep $T/sp.yaml"
+printf '%s\n' "$OUT" | grep -q '^point-000: stopped by a signal (resumable' && printf '%s\n' "$OUT" | grep -q '^point-001: done$' \
+  && ok "that point stopped (not failed), the other done" || bad "point stopped alone: $OUT"
 
 # ---- sweep --set: every point gets it, after the file's set: and before its
 # own values; a bad key or value, run.dir and a varied key are refused in
