@@ -16,12 +16,21 @@
 #             bucketed and blocking all-reduce)
 # Output: `key value` lines (keys repeat once per round), then the load.
 # usage: bench/scaling.sh [BUILD (build)] [STEPS (20)] [REPS (3)] [SHAPES ("1gbit 100mbit")]
-#        ONLY=shaped runs the shaped part alone
+#        ONLY=shaped runs the shaped part alone (unset or empty: every part)
+# STEPS, REPS, SHAPES (tc rates: a number and a unit, 1gbit, 500mbit,
+# 12.5mbps) and ONLY are checked before anything is set up or run: a typo
+# would run every part, none, or unshaped runs under a shaped name.
 set -uo pipefail
 b=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "bench/scaling.sh: ${1:-build}: no such build directory" >&2; exit 2; }
 steps=${2:-20}; reps=${3:-3}; shapes=${4:-1gbit 100mbit}; only=${ONLY:-}
 for v in "STEPS $steps" "REPS $reps"; do # whole numbers, before the namespaces are set up
   case "${v#* }" in ''|*[!0-9]*|0) echo "bench/scaling.sh: ${v% *} '${v#* }': expected a whole number of 1 or more" >&2; exit 2 ;; esac
+done
+case "$only" in ''|shaped) ;; *) echo "bench/scaling.sh: ONLY '$only': shaped (the shaped part alone) or unset (every part)" >&2; exit 2 ;; esac
+[ -n "${shapes// /}" ] || { echo "bench/scaling.sh: SHAPES '$shapes': no rate (expected tc rates such as \"1gbit 100mbit\")" >&2; exit 2; }
+for rate in $shapes; do # as tc tbf reads a rate; a unit always (a bare number is bytes/s to tc)
+  [[ ${rate,,} =~ ^[0-9]+(\.[0-9]+)?([kmgt]i?)?(bit|bps)$ ]] ||
+    { echo "bench/scaling.sh: SHAPES '$shapes': '$rate' is not a tc rate (a number and a unit: 1gbit, 500mbit, 12.5mbps)" >&2; exit 2; }
 done
 src=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1

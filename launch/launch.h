@@ -245,6 +245,12 @@ typedef struct {
 int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen);
 int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen);
 void sweep_free(sweep_def *d);
+/* The command line's --set K=V (jepa-launch sweep SWEEP --set ...), after
+ * the file's set: applied to every point after the base spec and the
+ * file's set (so over a key set there), before the point's own values. A
+ * key the sweep varies, run.dir, an unknown key or a value the key does not
+ * take is refused: 0, or -1 + one line naming the --set. */
+int sweep_add_sets(sweep_def *d, const char *const *sets, int n, char *err, size_t errlen);
 /* Points: grid product (1 without a grid) x random.count (1 without). */
 int sweep_npoints(const sweep_def *d);
 /* Point i's assignments "key=value" (grid, then random), into out[] (owned
@@ -276,12 +282,23 @@ typedef enum {
 int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs, sweep_point_state **have,
                   char *err, size_t errlen);
 void sweep_specs_free(launch_spec *specs, int n);
+/* What sweep_run_local did with the points: done (now or before), failed,
+ * stopped by a signal (resumable: launch_run_dir's LAUNCH_EXIT_STOPPED),
+ * never started because a signal stopped the sweep first; signal: the
+ * SIGINT/SIGTERM that stopped the sweep, 0 when none did. */
+typedef struct {
+    int done, failed, stopped, not_started, signal;
+} sweep_outcome;
+
 /* Runs the prepared points here that are not finished, d->parallel at a
  * time, each under its own restart loop (unfinished ones with resume=auto),
- * output in point/train.log; says which finished points it skips. Returns
- * the number that failed. */
+ * output in point/train.log; says which finished points it skips, and how
+ * each point it ran ended. SIGINT/SIGTERM while it runs are passed to every
+ * running point (each stops its job: state `stopped signal=N`), no point
+ * starts after them, and it returns once the running ones ended. Fills
+ * *out; returns the number that failed. */
 int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
-                    const launch_opts *o);
+                    const launch_opts *o, sweep_outcome *out);
 
 /* ---- each objective's figures (figures.c) ---- */
 

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,9 +21,12 @@ static void usage(FILE *f) {
           "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's),\n"
           "                                                       in RUN_DIR even when it was moved since\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
-          "  sweep SWEEP [--slurm] [--parallel N] [--dry-run]      expand and run a sweep (docs/launch.md)\n"
+          "  sweep SWEEP [--slurm] [--parallel N] [--dry-run] [--set key=value ...]\n"
+          "                                                       expand and run a sweep (docs/launch.md); --set goes\n"
+          "                                                       to every point (after the file's set:, not a varied key)\n"
           "  results DIR                                          a sweep's points, best first by the objective's\n"
-          "                                                       headline (probe_acc; world: pos_r2) (+ DIR/results.csv)\n"
+          "                                                       headline (probe_acc; world: pos_r2), or a run's one\n"
+          "                                                       row (+ DIR/results.csv)\n"
           "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
           "                                                       final loss and headline figure when done)\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
@@ -373,9 +377,33 @@ static int same_shape(const jepa_spec *a, const jepa_spec *b) {
            a->max_restarts == b->max_restarts && memcmp(&a->slurm, &b->slurm, sizeof a->slurm) == 0;
 }
 
+/* How a sweep run here ended, in one line: stopped by a signal (or a
+ * point stopped by one) is resumable, exit 75 as for `run`; else a failed
+ * point makes it 1. The same command continues it: finished points are
+ * skipped, the others continued or started. */
+static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so, int n, char *err, size_t errlen) {
+    char again[LAUNCH_PATH_MAX + 512];
+    int k = snprintf(again, sizeof again, "jepa-launch sweep %s", d->path);
+    for (int i = 0; i < a->nsets && k < (int)sizeof again; i++)
+        k += snprintf(again + k, sizeof again - (size_t)k, " --set %s", a->sets[i]);
+    if (so->signal && (so->stopped || so->not_started)) /* one after the last point ended stopped nothing */
+        return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
+                           "started; continue it with %.400s", d->path, so->signal,
+                           so->signal == SIGINT ? "SIGINT" : "SIGTERM", so->done, so->failed, so->stopped,
+                           so->not_started, again), LAUNCH_EXIT_STOPPED;
+    if (so->failed && so->stopped)
+        return launch_errf(err, errlen, "%s: %d of %d points failed, %d stopped by a signal", d->path, so->failed,
+                           n, so->stopped), 1;
+    if (so->failed) return launch_errf(err, errlen, "%s: %d of %d points failed", d->path, so->failed, n), 1;
+    if (so->stopped)
+        return launch_errf(err, errlen, "%s: %d of %d points stopped by a signal; continue them with %.400s",
+                           d->path, so->stopped, n, again), LAUNCH_EXIT_STOPPED;
+    return 0;
+}
+
 static int cmd_sweep(const args *a, char *err, size_t errlen) {
     sweep_def d;
-    if (sweep_load(&d, a->pos[0], err, errlen)) {
+    if (sweep_load(&d, a->pos[0], err, errlen) || sweep_add_sets(&d, a->sets, a->nsets, err, errlen)) {
         sweep_free(&d);
         return 2;
     }
@@ -414,7 +442,8 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
         }
         free(dirs);
     } else if (rc == 0 && !a->dry_run) {
-        int failed = sweep_run_local(&d, specs, have, n, &a->o);
+        sweep_outcome so;
+        sweep_run_local(&d, specs, have, n, &a->o, &so);
         char **keys;
         int nkeys;
         result_row *rows;
@@ -424,7 +453,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
             launch_print_results(stdout, (const char *const *)keys, nkeys, rows, nr, 0);
             launch_free_results(keys, nkeys, rows, nr);
         }
-        if (failed) rc = (launch_errf(err, errlen, "%s: %d of %d points failed", d.path, failed, n), 1);
+        rc = sweep_said(&d, a, &so, n, err, errlen);
     }
     sweep_specs_free(specs, specs ? n : 0);
     free(have);
@@ -445,6 +474,25 @@ static int damaged(const char *dir, int sweep, const result_row *rows, int n, ch
     return 1;
 }
 
+/* DIR/results.csv: the table's rows as CSV, written atomically. 0 or -1 + err. */
+static int write_results_csv(const char *dir, char *const *keys, int nkeys, const result_row *rows, int n, char *err,
+                             size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32], *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return launch_errf(err, errlen, "out of memory");
+    launch_print_results(f, (const char *const *)keys, nkeys, rows, n, 1);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    int rc = launch_write_file(path, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* A sweep's table (or a run's: a table of one), best first, and the same
+ * as DIR/results.csv; exit 1 when a row is damaged or inconsistent (the
+ * table says which), 2 when the sweep does not read or the CSV cannot be
+ * written. */
 static int cmd_results(const args *a, char *err, size_t errlen) {
     const char *dir = a->pos[0];
     char **keys;
@@ -457,13 +505,14 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
         if (launch_read_status(dir, &r.st))
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
         launch_print_results(stdout, NULL, 0, &r, 1, 0);
-        return damaged(dir, 0, &r, 1, err, errlen);
+        int bad = damaged(dir, 0, &r, 1, err, errlen);
+        char werr[SPEC_ERR_MAX];
+        if (write_results_csv(dir, NULL, 0, &r, 1, werr, sizeof werr))
+            return snprintf(err, errlen, "%s", werr), 2;
+        return bad;
     }
     launch_sort_results(rows, n);
     launch_print_results(stdout, (const char *const *)keys, nkeys, rows, n, 0);
-    char path[LAUNCH_PATH_MAX + 32], *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
     int rc = 0, bad = 0;
     for (int i = 0; i < n; i++) bad += !strncmp(rows[i].st.state, "inconsistent", 12);
     if (bad) /* the table says so too; the exit status tells scripts */
@@ -472,13 +521,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
                          "no figures reported for %s",
                          dir, bad, bad == 1 ? " is" : "s are", bad == 1 ? "it" : "them");
     if (damaged(dir, 1, rows, n, err, errlen)) rc = -1; /* said before an inconsistent one */
-    if (f) {
-        launch_print_results(f, (const char *const *)keys, nkeys, rows, n, 1);
-        fclose(f);
-        snprintf(path, sizeof path, "%s/results.csv", dir);
-        if (launch_write_file(path, buf, len, err, errlen)) rc = -2;
-        free(buf);
-    }
+    if (write_results_csv(dir, keys, nkeys, rows, n, err, errlen)) rc = -2;
     launch_free_results(keys, nkeys, rows, n);
     return rc == -2 ? 2 : rc ? 1 : 0;
 }
@@ -538,7 +581,7 @@ int main(int argc, char **argv) {
         int (*fn)(const args *, char *, size_t);
     } cmds[] = {
         {"run", "set np dry", cmd_run},         {"resume", "np dry", cmd_resume},
-        {"slurm", "set dry", cmd_slurm},        {"sweep", "slurm parallel dry", cmd_sweep},
+        {"slurm", "set dry", cmd_slurm},        {"sweep", "set slurm parallel dry", cmd_sweep},
         {"results", "", cmd_results},           {"status", "", cmd_status},
         {"plot", "", NULL},
     };

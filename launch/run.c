@@ -325,6 +325,13 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     g_stop = 0;
+    /* a sweep forks its points with these blocked (sweep_run.c): one that
+     * came before the handlers above were in place is delivered now */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &ss, NULL);
     int status;
     for (int attempt = 0;; attempt++) {
         status = attempt_run(run_dir, &s, o, resume, attempt, err, errlen);

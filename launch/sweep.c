@@ -3,7 +3,7 @@
  * from a seeded generator. It expands to grid x count points, each a run
  * directory dir/point-NNN whose resolved spec is base + set + the point's
  * values; every point is checked before any directory is made. Points run
- * here a few at a time (each under the restart loop) or as a Slurm array.
+ * here a few at a time (sweep_run.c) or as a Slurm array.
  * Run again into the same directory, a sweep skips its finished points and
  * continues unfinished ones; a sweep that would give a point another spec
  * is refused (issue 16: a point's files must all come from one spec). */
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -298,6 +297,31 @@ static int read_sweep(sweep_def *d, const char *path, int unique, char *err, siz
     return rc ? -1 : 0;
 }
 
+int sweep_add_sets(sweep_def *d, const char *const *sets, int n, char *err, size_t errlen) {
+    for (int i = 0; i < n; i++) {
+        jepa_spec s;
+        char why[SPEC_ERR_MAX];
+        size_t k = strcspn(sets[i], "=");
+        spec_defaults(&s);
+        if (spec_set(&s, sets[i], why, sizeof why)) return launch_errf(err, errlen, "sweep %s", why);
+        if (!strncmp(sets[i], "run.dir=", 8))
+            return launch_errf(err, errlen, "sweep --set %.200s: each point runs in DIR/point-NNN (%s's dir: %s)",
+                               sets[i], d->path, d->dir);
+        /* a point's value of a varied key is the sweep's, never overridden */
+        for (int a = 0; a < d->ngrid + d->nrandom; a++) {
+            const sweep_axis *ax = a < d->ngrid ? &d->grid[a] : &d->random[a - d->ngrid];
+            if (strlen(ax->key) == k && !strncmp(ax->key, sets[i], k))
+                return launch_errf(err, errlen, "sweep --set %.200s: %s is varied by %s:%d:%d (%s): drop the --set, "
+                                   "or change the sweep file", sets[i], ax->key, d->path, ax->line, ax->col,
+                                   a < d->ngrid ? "grid" : "random.keys");
+        }
+        if (d->nsets >= LAUNCH_MAX_SETS - SWEEP_MAX_KEYS * 2 - 1) /* sweep_prepare's room */
+            return launch_errf(err, errlen, "sweep --set %.200s: too many set keys", sets[i]);
+        if (!(d->sets[d->nsets++] = strdup(sets[i]))) launch_oom();
+    }
+    return 0;
+}
+
 int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen) {
     return read_sweep(d, path, 0, err, errlen);
 }
@@ -571,59 +595,4 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
     if (have_out) *have_out = have;
     else free(have);
     return 0;
-}
-
-int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
-                    const launch_opts *o) {
-    int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0, failed = 0;
-    pid_t *pids = calloc((size_t)n, sizeof *pids);
-    launch_opts lo = o ? *o : (launch_opts){0};
-    lo.log_output = 1;
-    fflush(NULL);
-    while (next < n || running > 0) {
-        while (running < parallel && next < n) {
-            if (have && have[next] == SWEEP_POINT_FINISHED) {
-                printf("point-%03d: finished before (%s/summary.json): skipped\n", next, specs[next].spec.run_dir);
-                next++;
-                continue;
-            }
-            int resume = have && have[next] == SWEEP_POINT_UNFINISHED;
-            if (!resume) launch_set_state(specs[next].spec.run_dir, "pending");
-            pid_t pid = fork();
-            if (pid == 0) {
-                char err[SPEC_ERR_MAX];
-                int rc = launch_run_dir(specs[next].spec.run_dir, &lo, resume, NULL, err, sizeof err);
-                if (rc < 0) fprintf(stderr, "jepa-launch: %s\n", err);
-                _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
-            }
-            if (pid < 0) {
-                fprintf(stderr, "jepa-launch: fork: %s\n", strerror(errno));
-                failed++;
-                next++;
-                continue;
-            }
-            printf("point-%03d: started (%s/train.log)\n", next, specs[next].spec.run_dir);
-            fflush(stdout);
-            pids[next++] = pid;
-            running++;
-        }
-        int ws;
-        pid_t pid = wait(&ws);
-        if (pid < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        for (int i = 0; i < n; i++)
-            if (pids[i] == pid) {
-                int st = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-                printf("point-%03d: %s", i, st ? "failed" : "done");
-                if (st) printf(" (status %d, see %s/train.log)", st, specs[i].spec.run_dir);
-                printf("\n");
-                fflush(stdout);
-                failed += st != 0;
-                running--;
-            }
-    }
-    free(pids);
-    return failed;
 }

@@ -4,6 +4,7 @@
  * baseline). Prints `name value` lines (probe_acc, ...). Runs as one
  * process or under mpirun (ranks share the work where the evaluation can). */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +46,83 @@ static void run_checkpoint(const char *run, char *ck, size_t n) {
 static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels, const objective_ops *ops,
                     const char *export_dir);
 
+/* --export DIR anywhere on the line: taken out (into av, ac words) before
+ * the mode, the first word left, is read, so `jepa-eval --export DIR RUN`
+ * is `jepa-eval RUN --export DIR`. 0, or 2 after one line. */
+static int take_export(int argc, char **argv, char **av, int *ac, const char **dir) {
+    *ac = 0;
+    *dir = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (i == 0 || strcmp(argv[i], "--export") != 0) {
+            av[(*ac)++] = argv[i];
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v || !v[0] || !strncmp(v, "--", 2)) {
+            say("jepa-eval: --export needs a directory\n");
+            return 2;
+        }
+        if (*dir) {
+            say("jepa-eval: --export given twice (%s, then %s)\n", *dir, v);
+            return 2;
+        }
+        *dir = v;
+        i++;
+    }
+    av[*ac] = NULL;
+    return 0;
+}
+
+/* SIGINT/SIGTERM during the evaluation (minutes of feature extraction):
+ * rank 0 says so in one line, then the signal ends the process as it
+ * would have (128 + its number). The line is made beforehand: a handler
+ * may only write(2). An export is written whole or not at all
+ * (eval_images.c): it is named when given, and said written when its last
+ * file is in place. Once eval_run has said how it ended, quiet. */
+static volatile sig_atomic_t eval_quiet;
+static int eval_speaks;
+static char eval_export_last[SPEC_STR_MAX + 32], eval_export_said[SPEC_STR_MAX + 64];
+
+static void eval_say(const char *a) {
+    ssize_t w = write(STDERR_FILENO, a, strlen(a)); /* the result does not matter */
+    (void)w;
+}
+
+static void on_interrupt(int sig) {
+    if (!eval_quiet && eval_speaks) {
+        eval_say(sig == SIGINT ? "jepa-eval: interrupted by SIGINT" : "jepa-eval: interrupted by SIGTERM");
+        int written = eval_export_said[0] && access(eval_export_last, F_OK) == 0;
+        if (!eval_export_said[0]) {
+            eval_say(": no figures\n");
+        } else {
+            eval_say(written ? ": no figures; --export " : ": no figures, nothing written for --export ");
+            eval_say(eval_export_said);
+            eval_say(written ? " was written\n" : "\n");
+        }
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* SIGINT/SIGTERM to on_interrupt, unless ignored on entry (nohup, a
+ * script's background job): those stay ignored. */
+static void eval_interrupt_catch(const char *export_dir) {
+    eval_speaks = comm_rank() == 0;
+    if (export_dir) {
+        snprintf(eval_export_said, sizeof eval_export_said, "%s", export_dir);
+        snprintf(eval_export_last, sizeof eval_export_last, "%s/test_labels.npy", export_dir); /* moved in last */
+    }
+    static const int sigs[] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESTART;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 /* After a step every rank took: 0 if none failed; else the lowest failing
  * rank says why, once (the others' errors follow from it: a rank's data
  * path may be another node's), and 1. Ranks that arrive early wait
@@ -60,7 +138,15 @@ static int eval_failed(int rc, const char *err) {
     return 1;
 }
 
-static int eval(int argc, char **argv) {
+static int eval(int argc0, char **argv0) {
+    char *argv[65];
+    const char *export_dir = NULL;
+    int argc, rc;
+    if (argc0 > 64) {
+        say("jepa-eval: too many arguments\n");
+        return 2;
+    }
+    if ((rc = take_export(argc0, argv0, argv, &argc, &export_dir))) return rc;
     if (argc < 2) {
         say("jepa-eval: missing RUN_DIR (usage: jepa-eval RUN_DIR | --random SPEC.yaml | "
             "--pixels SPEC.yaml [--export DIR] [--set key=value ...])\n");
@@ -76,7 +162,11 @@ static int eval(int argc, char **argv) {
                "`name value` lines. --export DIR writes the image features and labels as .npy\n"
                "(train_features, train_labels, test_features, test_labels; refused where one of them\n"
                "is already there: an export never replaces files). Runs under mpirun too:\n"
-               "every rank extracts a slice of the features.\n");
+               "every rank extracts a slice of the features. --export DIR may stand anywhere on\n"
+               "the line, --set after the mode. Exit 0; 2 a bad command line, spec or --export\n"
+               "DIR (said before any work); 1 the evaluation failed (data, checkpoint);\n"
+               "SIGINT/SIGTERM: one line, nothing written for --export, then the signal's own\n"
+               "status (130, 143).\n");
         return 0;
     }
     int random = !strcmp(argv[1], "--random"), pixels = !strcmp(argv[1], "--pixels");
@@ -90,28 +180,13 @@ static int eval(int argc, char **argv) {
     else snprintf(spec_path, sizeof spec_path, "%s/spec.resolved.yaml", argv[1]);
     jepa_spec s;
     int unused[64], nu = 0;
-    if (argc > 64) {
-        say("jepa-eval: too many arguments\n");
-        return 2;
-    }
-    int rc = cli_load_spec("jepa-eval", &s, spec_path, argc, argv, random ? 3 : 2, NULL, unused, &nu);
+    rc = cli_load_spec("jepa-eval", &s, spec_path, argc, argv, random ? 3 : 2, NULL, unused, &nu);
     if (rc) return rc;
-    const char *export_dir = NULL;
     for (int j = 0; j < nu; j++) {
         const char *a = argv[unused[j]];
-        if (!strcmp(a, "--export") && export_dir) {
-            say("jepa-eval: --export given twice (%s, then %s)\n", export_dir,
-                j + 1 < nu ? argv[unused[j + 1]] : "nothing");
-            return 2;
-        } else if (!strcmp(a, "--export") && j + 1 < nu && unused[j + 1] == unused[j] + 1 &&
-            argv[unused[j + 1]][0]) {
-            export_dir = argv[unused[++j]];
-        } else if (!strcmp(a, "--random") || !strcmp(a, "--pixels")) {
+        if (!strcmp(a, "--random") || !strcmp(a, "--pixels")) {
             say("jepa-eval: %s: one mode per call, as the first argument (jepa-eval "
                 "RUN_DIR | --random SPEC.yaml | --pixels SPEC.yaml)\n", a);
-            return 2;
-        } else if (!strcmp(a, "--export")) {
-            say("jepa-eval: --export needs a directory\n");
             return 2;
         } else {
             say("jepa-eval: unknown argument '%s'\n", a);
@@ -150,18 +225,21 @@ static int eval(int argc, char **argv) {
         return 2;
     }
     /* the export directory first: a path that cannot be made, or files there
-     * that the export would replace, fail before minutes of work. Rank 0's
-     * view (it alone writes), and nothing made yet: the export makes DIR when
-     * it writes, so a run stopped or failed before that leaves no directory */
+     * that the export would replace, fail before minutes of work, as a bad
+     * argument (2). Rank 0's view (it alone writes), and nothing made yet:
+     * the export makes DIR when it writes, so a run stopped or failed before
+     * that leaves no directory */
     if (export_dir) {
         char msg[SPEC_ERR_MAX + SPEC_STR_MAX + 16] = "";
         int bad = comm_rank() == 0 && eval_export_check(export_dir, err, sizeof err);
         if (bad) snprintf(msg, sizeof msg, "--export %s: %s", export_dir, err);
-        if (eval_failed(bad, msg)) return 1;
+        if (eval_failed(bad, msg)) return 2;
     }
+    eval_interrupt_catch(export_dir);
     rc = eval_run(&s, argv[1], random, pixels, ops, export_dir);
     /* a signal the export caught (it then wrote nothing) ends the process
      * now, after eval_failed's one line said so (eval_images.c, export_all) */
+    eval_quiet = 1;
     shard_interrupt_release(0);
     return rc;
 }

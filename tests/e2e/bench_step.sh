@@ -65,7 +65,19 @@ run vsteps2 env BENCH_STEPS=1000000000 "${VT[@]}" 1
 expect_error "vs_torch.sh BENCH_STEPS 1000000000" 2 "BENCH_STEPS '1000000000'"
 run vtime env REF_TIMEOUT=15m "${VT[@]}" 1
 expect_error "vs_torch.sh REF_TIMEOUT 15m" 2 "REF_TIMEOUT '15m'"
-[ ! -e "$T/ran" ] && [ ! -e "$T/lrn" ] && ok "learning.sh and vs_torch.sh ran and wrote nothing for bad input" \
+# scaling.sh's ONLY and SHAPES (a typo ran every part, or none, or
+# unshaped runs under a shaped name): refused before the data is packed,
+# the namespaces set up or anything measured
+SC=(bash "$S/bench/scaling.sh" "$SB" 1 1)
+run sonly env ONLY=shape "${SC[@]}"
+expect_error "scaling.sh ONLY=shape" 2 "ONLY 'shape'" "shaped"
+run sshape "${SC[@]}" "1gbit 100mbs"
+expect_error "scaling.sh SHAPES with 100mbs" 2 "SHAPES '1gbit 100mbs'" "'100mbs' is not a tc rate"
+run sbare "${SC[@]}" "100"
+expect_error "scaling.sh SHAPES with a bare number" 2 "'100' is not a tc rate"
+run sempty env ONLY=shaped "${SC[@]}" " "
+expect_error "scaling.sh SHAPES with no rate" 2 "SHAPES ' ': no rate"
+[ ! -e "$T/ran" ] && [ ! -e "$T/lrn" ] && ok "learning.sh, vs_torch.sh and scaling.sh ran and wrote nothing for bad input" \
   || bad "bad input ran: $(cat "$T/ran" 2>/dev/null) $(ls "$T/lrn" 2>/dev/null)"
 
 # REPORT_ONLY=1: the tables from an earlier run's files, and each seed's

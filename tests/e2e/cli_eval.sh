@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# jepa-eval: the image evaluation's figures, --export (.npy) and --pixels, and bad
-# input: missing run, corrupt / truncated / foreign checkpoint, bad flags,
-# --pixels of a world-model spec.
+# jepa-eval: the image evaluation's figures, --export (.npy, anywhere on the
+# line) and --pixels, and bad input: missing run, corrupt / truncated /
+# foreign checkpoint, bad flags and --export DIR (exit 2), --pixels of a
+# world-model spec; SIGINT/SIGTERM said in one line.
 . "$(dirname "$0")/lib.sh"
 EV="$B/jepa-eval"
 
@@ -39,10 +40,15 @@ mkdir "$T/exo" && touch "$T/exo/theirs"
 expect_stopped "--export" TERM 143 "$T/exo/.export-*/*" "--export $T/exo" "$EV" "${PXF[@]}" --export "$T/exo"
 [ "$(ls -A "$T/exo")" = theirs ] && ok "SIGTERM: the existing export directory as it was" ||
   bad "SIGTERM: --export left $(ls -A "$T/exo" | tr '\n' ' ')"
-set -m; "$EV" "${PXF[@]}" --export "$T/exe/sub" >/dev/null 2>&1 & pid=$!; set +m
-sleep 1; kill -INT "$pid"; wait "$pid"; RC=$?
-[ "$RC" -eq 130 ] && [ ! -e "$T/exe" ] && ok "SIGINT before the export: exit 130, no directory" ||
-  bad "SIGINT before the export: exit $RC, left $(find "$T/exe" 2>&1 | tr '\n' ' ')"
+# stopped while it extracts (before the export): one line too (it died
+# without a word), then the signal's status
+set -m; "$EV" "${PXF[@]}" --export "$T/exe/sub" >/dev/null 2>"$T/exe.err" & pid=$!; set +m
+sleep 1; kill -INT "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/exe.err")
+expect_error "SIGINT before the export" 130 "jepa-eval: interrupted by SIGINT: no figures, nothing written for --export $T/exe/sub"
+[ ! -e "$T/exe" ] && ok "SIGINT before the export: no directory" || bad "SIGINT before the export: left $(find "$T/exe" | tr '\n' ' ')"
+set -m; "$EV" "${PXF[@]}" >/dev/null 2>"$T/ext.err" & pid=$!; set +m
+sleep 1; kill -TERM "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/ext.err")
+expect_error "SIGTERM during the evaluation, no --export" 143 "jepa-eval: interrupted by SIGTERM: no figures"
 "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" "${DATA[@]}" --set run.dir="$RD" --set train.steps=2 \
   --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=8 \
   --set model.pred_depth=1 --set model.pred_heads=2 --set eval.probe=false \
@@ -79,7 +85,13 @@ head -c 6 "$T/exp/test_features.npy" | grep -aq NUMPY && ok "test_features.npy h
 # an export never replaces files, and a refused run leaves no directory behind
 cp "$T/exp/test_labels.npy" "$T/tl.before"
 run again "$EV" "$RD" --export "$T/exp" "${FAST[@]}"
-expect_error "--export over an earlier export: refused before any work" 1 "$T/exp/train_features.npy" "already there"
+expect_error "--export over an earlier export: refused before any work, a bad argument" 2 "$T/exp/train_features.npy" "already there"
+# --export DIR anywhere on the line (before the run, it was read as RUN_DIR
+# '--export'; between --random and its spec, as the spec)
+run expfirst "$EV" --export "$T/exp" "$RD" "${FAST[@]}"
+expect_error "--export DIR before RUN_DIR: the same refusal" 2 "$T/exp/train_features.npy" "already there"
+run expmid "$EV" --random --export "$T/exp" "$S/configs/fmnist-tiny.yaml" "${DATA[@]}" "${FAST[@]}"
+expect_error "--random --export DIR SPEC: the same refusal" 2 "$T/exp/train_features.npy" "already there"
 cmp -s "$T/exp/test_labels.npy" "$T/tl.before" && ok "the earlier export unchanged" || bad "the earlier export changed"
 run forexp "$EV" "$RD" --export "$T/ne/sub" --set model.pred_depth=2
 expect_error "--export with a checkpoint of another config" 1 "$CK"
@@ -96,7 +108,7 @@ expect_error "--set eval.probe=false: refused, jepa-eval always evaluates" 2 "--
 # missing parents are made, as mkdir -p (e2e_out_paths); a parent that is a file is not
 touch "$T/afile"
 run badexp "$EV" "$RD" --export "$T/afile/dir" "${FAST[@]}"
-expect_error "--export under a file: refused before any work" 1 "$T/afile" "Not a directory"
+expect_error "--export under a file: refused before any work, a bad argument" 2 "$T/afile" "Not a directory"
 # raw pixels through the same evaluation, on a small set (the full 784-pixel
 # probe takes minutes): lib.sh's mkpix
 export LC_ALL=C
@@ -109,6 +121,10 @@ run pixels "$EV" --pixels "$S/configs/fmnist-tiny.yaml" --set data.train="$T/px/
 case "$RC:$(printf '%s\n' "$OUT" | tail -n 1)" in "0:probe_acc "[01].[0-9][0-9][0-9][0-9]) ok "jepa-eval --pixels prints probe_acc" ;;
   *) bad "jepa-eval --pixels: rc $RC: $OUT $ERR" ;; esac
 PX=$(printf '%s\n' "$OUT" | sed -n 's/^knn_acc //p')
+run pixexp "$EV" --export "$T/pxe" --pixels "$S/configs/fmnist-tiny.yaml" --set data.train="$T/px/train" \
+  --set data.test="$T/px/test" --set eval.max_iters=20 --set eval.knn_k=5
+[ "$RC" -eq 0 ] && [ "$(npy_shape "$T/pxe/train_features.npy")" = "600, 784" ] && [ "$(npy_shape "$T/pxe/test_labels.npy")" = "200," ] \
+  && ok "--export DIR before --pixels SPEC exports the pixels" || bad "--export first: rc $RC: $ERR"
 run pixgrid "$EV" --pixels "$S/configs/fmnist-tiny.yaml" --set data.train="$T/px/train" \
   --set data.test="$T/px/test" --set eval.max_iters=20 --set eval.knn_k=5 --set eval.wd_min=0.1 --set eval.wd_zero=false
 printf '%s\n' "$OUT" | grep -q '^probe_wd 0.1000$' && ok "a one-value grid (eval.wd_min 0.1, no 0) prints probe_wd 0.1000" ||

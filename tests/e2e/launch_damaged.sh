@@ -7,7 +7,8 @@
 #   2. status and results list a damaged point among the others, say it in
 #      one line and exit 1; a points.csv that is not the sweep's points is
 #      refused naming its line;
-#   3. sweep --dry-run refuses what the sweep would.
+#   3. sweep --dry-run refuses what the sweep would;
+#   and `results` of one run writes its results.csv too.
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -33,6 +34,18 @@ run sweep "$L" sweep s.yaml
 # fresh SRC DST: a copy of a finished sweep or run to damage
 fresh() { rm -rf "$2"; cp -a "$1" "$2"; }
 
+# results of one run (not a sweep): a table of one, and DIR/results.csv as
+# for a sweep (it printed the table and wrote no CSV); one that cannot be
+# written is said in one line, exit 2
+fresh sw/point-001 r
+run res1 "$L" results r
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "0 0.002000 - 10 done" ] \
+  && [ "$(cat r/results.csv 2>&1)" = "$(printf 'point,final_loss,probe_acc,steps,status\n0,0.002000,-,10,done')" ] \
+  && ok "results of a run: its row, and r/results.csv" || bad "results of a run: rc $RC: $OUT $ERR; csv: $(cat r/results.csv 2>&1)"
+rm -f r/results.csv && mkdir r/results.csv
+run res2 "$L" results r
+expect_error "results of a run whose results.csv cannot be written" 2 "r/results.csv"
+
 # ---- 1. bounded reads
 run zero capped "$L" sweep /dev/zero --dry-run
 expect_error "sweep /dev/zero" 2 "/dev/zero: not a regular file"
@@ -50,6 +63,8 @@ for f in state metrics.jsonl summary.json; do
     *) bad "status of r: $OUT" ;; esac
   run res capped "$L" results r
   expect_error "results: $f a link to /dev/zero" 1 "r/$f: not a regular file"
+  grep -q ",damaged: $f: not a regular file" r/results.csv && ok "results: r/results.csv says the run is damaged" \
+    || bad "results.csv of a damaged run: $(cat r/results.csv 2>&1)"
 done
 fresh sw/point-001 r; head -c 70000 /dev/zero | tr '\0' ' ' >r/summary.json
 run st "$L" status r

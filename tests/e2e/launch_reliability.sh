@@ -17,7 +17,10 @@
 # and a job sbatch could not be run for leaves no run directory behind,
 # while one sbatch ran but gave no job id for keeps it (it may be queued),
 # each said in one line; a `jepa-launch run` stopped by SIGTERM says so, with
-# how to continue, and `jepa-launch resume` then finishes it.
+# how to continue, and `jepa-launch resume` then finishes it; a sweep stopped
+# by SIGTERM or SIGINT stops its running points (resumable, not failed),
+# starts no more, says so in one line and exits 75; sweep --set reaches
+# every point, and a bad one (or one naming a varied key) is refused.
 # About 30 s on 2 cores (tiny model, a few steps per run).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -340,4 +343,93 @@ grep -q 'job failed' "$T/sig.err" && bad "SIGTERM reported as a failure: $(cat "
 run sigr "$L" resume "$T/sig"
 [ "$RC" -eq 0 ] && grep -q '"steps": 400,' "$T/sig/summary.json" && ok "jepa-launch resume, as told, finishes the run" \
   || bad "resume after SIGTERM: rc $RC: $ERR"
+
+# ---- SIGTERM/SIGINT to `jepa-launch sweep`: the running points stop
+# (resumable, not failed), no point starts after it, one line says what was
+# done, failed, stopped and not started, exit 75; status shows them so. A
+# fake mpirun: lr 0.009 fails at once (status 3), the others run until
+# signalled (mpirun, signalled, exits 1), or finish when FAKE_FINISH is set
+# (or when their lr is not FAKE_HOLD's).
+cat >"$T/mpirun-sig" <<'SH'
+#!/bin/bash
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+lr=$(sed -n 's/^  lr: //p' "$d/spec.resolved.yaml")
+case "$lr" in 0.009) exit 3 ;; esac
+if [ -n "${FAKE_FINISH:-}" ] || { [ -n "${FAKE_HOLD:-}" ] && [ "$lr" != "$FAKE_HOLD" ]; }; then
+  printf '{"step": 4, "loss": 0.5}\n' >"$d/metrics.jsonl"
+  printf '{"objective": "ijepa", "final_loss": 0.5, "probe_acc": -1, "steps": 4, "planned_steps": 4, "stop_reason": "completed", "param_hash": "00000000000000ab"}\n' >"$d/summary.json"
+  exit 0
+fi
+trap 'exit 1' TERM INT
+echo "$PPID" >"$d/started" # the point's own jepa-launch
+while [ -e "$d/started" ]; do sleep 0.05; done # ends with $T, should a signal never come
+exit 1
+SH
+chmod +x "$T/mpirun-sig"
+sigsweep() { # SIG DIR: a 5-point sweep, 2 at a time, SIG once points 1 and 2 run
+  local sig=$1 dir=$2 pid i
+  printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 0, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.009, 0.001, 0.002, 0.003, 0.004]\n' \
+    "$SPEC" "$dir" "$T/d1" "$T/d1" >"$dir.yaml"
+  set -m
+  JEPA_MPIRUN="$T/mpirun-sig" "$L" sweep "$dir.yaml" >"$T/sw.out" 2>"$T/sw.err" & pid=$!
+  set +m
+  for i in $(seq 500); do [ -e "$dir/point-001/started" ] && [ -e "$dir/point-002/started" ] && break; sleep 0.02; done
+  kill -"$sig" "$pid"; wait "$pid"; RC=$?; OUT=$(cat "$T/sw.out"); ERR=$(cat "$T/sw.err")
+}
+sigsweep TERM "$T/ss"
+expect_error "sweep stopped by SIGTERM" 75 \
+  "$T/ss.yaml: stopped by signal 15 (SIGTERM): 0 done, 1 failed, 2 stopped, 2 not started; continue it with jepa-launch sweep $T/ss.yaml"
+printf '%s\n' "$OUT" | grep -qx 'point-000: failed (status 3, see .*/train.log)' && ok "SIGTERM: the point that failed is still failed" \
+  || bad "SIGTERM: point-000 not failed: $OUT"
+[ "$(printf '%s\n' "$OUT" | grep -c '^point-00[12]: stopped by a signal (resumable')" = 2 ] \
+  && ! printf '%s\n' "$OUT" | grep -q '^point-00[12]: failed' && ok "SIGTERM: both running points stopped, not failed" \
+  || bad "SIGTERM: points 1, 2: $OUT"
+[ ! -e "$T/ss/point-003/train.log" ] && [ ! -e "$T/ss/point-004/train.log" ] && ! printf '%s\n' "$OUT" | grep -q '^point-00[34]: started' \
+  && ok "SIGTERM: no point started after it" || bad "SIGTERM: a later point started: $OUT"
+run ssst "$L" status "$T/ss"
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: failed status=3' \
+  && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[12]: stopped signal=15')" = 2 ] \
+  && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[34]: pending')" = 2 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "0 of 5 points done" ] \
+  && ok "status: failed, stopped signal=15 (2), pending (2)" || bad "status after SIGTERM: rc $RC: $OUT $ERR"
+run ssres "$L" results "$T/ss"
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c 'stopped signal=15$')" = 2 ] && ok "results: the two points stopped signal=15" \
+  || bad "results after SIGTERM: rc $RC: $OUT $ERR"
+FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run sscont "$L" sweep "$T/ss.yaml"
+[ "$RC" -eq 1 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[1-4]: done$')" = 4 ] && grep -q 'resume=auto' "$T/ss/point-001/launch.log" \
+  && ok "the sweep again continues the stopped points (resume=auto) and starts the rest" || bad "sweep continued: rc $RC: $OUT $ERR"
+sigsweep INT "$T/si"
+expect_error "sweep stopped by SIGINT" 75 "stopped by signal 2 (SIGINT): 0 done, 1 failed, 2 stopped, 2 not started"
+# a point stopped by a signal sent to it alone (its own jepa-launch): stopped, not failed; the
+# sweep finishes the others, says how to continue it and exits 75
+printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 0, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.001, 0.002]\n' \
+  "$SPEC" "$T/sp" "$T/d1" "$T/d1" >"$T/sp.yaml"
+FAKE_HOLD=0.001 JEPA_MPIRUN="$T/mpirun-sig" "$L" sweep "$T/sp.yaml" >"$T/sp.out" 2>"$T/sp.err" & pid=$!
+for i in $(seq 500); do [ -s "$T/sp/point-000/started" ] && break; sleep 0.02; done
+kill -TERM "$(cat "$T/sp/point-000/started")"; wait "$pid"; RC=$?; OUT=$(cat "$T/sp.out"); ERR=$(cat "$T/sp.err")
+expect_error "a point stopped by a signal of its own" 75 "$T/sp.yaml: 1 of 2 points stopped by a signal; continue them with jepa-launch sweep $T/sp.yaml"
+printf '%s\n' "$OUT" | grep -q '^point-000: stopped by a signal (resumable' && printf '%s\n' "$OUT" | grep -q '^point-001: done$' \
+  && ok "that point stopped (not failed), the other done" || bad "point stopped alone: $OUT"
+
+# ---- sweep --set: every point gets it, after the file's set: and before its
+# own values; a bad key or value, run.dir and a varied key are refused in
+# one line before anything is written
+printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 0, train.steps: 4, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.001, 0.002]\n' \
+  "$SPEC" "$T/st" "$T/d1" "$T/d1" >"$T/st.yaml"
+run stk "$L" sweep "$T/st.yaml" --set nokey=1
+expect_error "sweep --set of an unknown key" 2 "sweep --set nokey=1: unknown key"
+run stv "$L" sweep "$T/st.yaml" --set train.steps=abc
+expect_error "sweep --set of a bad value" 2 "sweep --set train.steps=abc" "abc"
+run sta "$L" sweep "$T/st.yaml" --set=optim.lr=0.5
+expect_error "sweep --set of a key the grid varies" 2 "sweep --set optim.lr=0.5: optim.lr is varied by $T/st.yaml:6:3 (grid)"
+run std "$L" sweep "$T/st.yaml" --set run.dir=elsewhere
+expect_error "sweep --set run.dir" 2 "sweep --set run.dir=elsewhere: each point runs in DIR/point-NNN"
+[ -e "$T/st" ] && bad "a refused sweep --set left $T/st" || ok "refused --set: nothing written"
+FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run stok "$L" sweep "$T/st.yaml" --set train.steps=7 --set model.width=48
+[ "$RC" -eq 0 ] && for p in 0 1; do
+  grep -q '^  steps: 7$' "$T/st/point-00$p/spec.resolved.yaml" && grep -q '^  width: 48$' "$T/st/point-00$p/spec.resolved.yaml" \
+    && grep -q "^  lr: 0.00$((p + 1))$" "$T/st/point-00$p/spec.resolved.yaml" || false
+done && ok "sweep --set: both points' resolved specs hold train.steps 7 (over the file's 4) and model.width 48" \
+  || bad "sweep --set: rc $RC: $OUT $ERR"
+run stagain "$L" sweep "$T/st.yaml" --set train.steps=7 --dry-run --set model.width=32
+expect_error "the sweep again with another --set" 2 "point 0" "model.width=48, this sweep gives it 32"
 finish

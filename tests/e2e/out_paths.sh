@@ -41,5 +41,5 @@ run export "$B/jepa-eval" "$T/runs/x/y/run" --export "$T/feat/a/b"
 [ "$RC" -eq 0 ] && [ -s "$T/feat/a/b/train_features.npy" ] && [ -s "$T/feat/a/b/test_labels.npy" ] \
   && ok "jepa-eval --export makes its parents" || bad "export: rc $RC: $ERR"
 run exportbad "$B/jepa-eval" "$T/runs/x/y/run" --export "$T/file/feat"
-expect_error "--export under a file" 1 "--export $T/file/feat" "Not a directory"
+expect_error "--export under a file" 2 "--export $T/file/feat" "Not a directory"
 finish

@@ -1,0 +1,149 @@
+/* sweep_run.c - a sweep's points run here, d->parallel at a time, each in a
+ * child of ours under launch_run_dir's restart loop. SIGINT/SIGTERM to the
+ * sweep go to every running point (each stops its job, which checkpoints:
+ * resumable, exit 75) and no new point starts; the caller then says what
+ * was done, stopped and not started. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+/* The running points' pids (0: none), which on_signal passes the signal
+ * to: changed only with SIGINT/SIGTERM blocked, so it never sees a pid
+ * half-written or one already reaped (and maybe reused). */
+static volatile sig_atomic_t g_stop;
+static pid_t *g_pids;
+static volatile int g_npids;
+
+static void on_signal(int sig) {
+    g_stop = sig;
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] > 0) kill(g_pids[i], sig);
+}
+
+static void block_signals(sigset_t *old) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGINT);
+    sigaddset(&s, SIGTERM);
+    sigprocmask(SIG_BLOCK, &s, old);
+}
+
+/* Point i in a child. It starts with SIGINT/SIGTERM blocked (forked so):
+ * launch_run_dir installs its own handlers, then unblocks them, so a signal
+ * that came meanwhile reaches its job instead of being lost. */
+static pid_t start_point(const launch_spec *sp, const launch_opts *lo, int resume) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    char err[SPEC_ERR_MAX];
+    g_npids = 0; /* our copy of the parent's list: never signal a sibling */
+    int rc = launch_run_dir(sp->spec.run_dir, lo, resume, NULL, err, sizeof err);
+    if (rc < 0) fprintf(stderr, "jepa-launch: %s\n", err);
+    _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
+}
+
+/* Point i's exit status st, said on stdout and counted. A point stopped by
+ * a signal (its launcher's exit 75; or killed by the sweep's signal before
+ * it could say so) is resumable, not failed. */
+static void point_ended(const launch_spec *specs, int i, int st, sweep_outcome *out) {
+    int stopped = st == LAUNCH_EXIT_STOPPED || (g_stop && st == 128 + g_stop);
+    if (st == 0) {
+        printf("point-%03d: done\n", i);
+        out->done++;
+    } else if (stopped) {
+        printf("point-%03d: stopped by a signal (resumable: the sweep run again continues it)\n", i);
+        out->stopped++;
+    } else {
+        printf("point-%03d: failed (status %d, see %s/train.log)\n", i, st, specs[i].spec.run_dir);
+        out->failed++;
+    }
+    fflush(stdout);
+}
+
+/* Waits for one point to end: its exit is awaited without reaping
+ * (WNOWAIT) and its pid taken off the list (signals blocked) before the
+ * reaping waitpid. -1 when no child is left; 0 when a signal came first. */
+static int reap_one(pid_t *pids, int n, int *point, int *status) {
+    siginfo_t si;
+    sigset_t old;
+    int ws = 0;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT) < 0) return errno == EINTR ? 0 : -1;
+    block_signals(&old);
+    *point = -1;
+    for (int i = 0; i < n; i++)
+        if (pids[i] == si.si_pid) pids[i] = 0, *point = i;
+    while (waitpid(si.si_pid, &ws, 0) < 0 && errno == EINTR) {}
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    return 1;
+}
+
+int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
+                    const launch_opts *o, sweep_outcome *out) {
+    int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0;
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    launch_opts lo = o ? *o : (launch_opts){0};
+    struct sigaction sa, old_int, old_term;
+    sigset_t old;
+    memset(out, 0, sizeof *out);
+    if (!pids) launch_oom();
+    lo.log_output = 1;
+    fflush(NULL);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns to look at g_stop */
+    sigemptyset(&sa.sa_mask);
+    block_signals(&old);
+    g_stop = 0;
+    g_pids = pids;
+    g_npids = n;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    for (;;) {
+        /* no point starts once a signal came (checked with it blocked) */
+        while (!g_stop && running < parallel && next < n) {
+            if (have && have[next] == SWEEP_POINT_FINISHED) {
+                printf("point-%03d: finished before (%s/summary.json): skipped\n", next, specs[next].spec.run_dir);
+                out->done++;
+                next++;
+                continue;
+            }
+            int resume = have && have[next] == SWEEP_POINT_UNFINISHED;
+            if (!resume) launch_set_state(specs[next].spec.run_dir, "pending");
+            pid_t pid = start_point(&specs[next], &lo, resume);
+            if (pid < 0) {
+                fprintf(stderr, "jepa-launch: fork: %s\n", strerror(errno));
+                out->failed++;
+                next++;
+                continue;
+            }
+            printf("point-%03d: started (%s/train.log)\n", next, specs[next].spec.run_dir);
+            fflush(stdout);
+            pids[next++] = pid;
+            running++;
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL); /* a signal that came meanwhile is passed on here */
+        if (running == 0) break;
+        int i, st, r = reap_one(pids, n, &i, &st);
+        if (r < 0) break;
+        if (r > 0 && i >= 0) {
+            point_ended(specs, i, st, out);
+            running--;
+        }
+        block_signals(&old);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    g_npids = 0;
+    g_pids = NULL;
+    for (; next < n; next++) /* what a signal left unstarted (finished ones stay done) */
+        if (have && have[next] == SWEEP_POINT_FINISHED) out->done++;
+        else out->not_started++;
+    out->signal = (int)g_stop;
+    free(pids);
+    return out->failed;
+}
