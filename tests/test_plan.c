@@ -356,6 +356,65 @@ static void test_shortest(void) {
     world_free(&w);
 }
 
+/* A corridor winding row by row through the unit cells of a 100 x 100
+ * arena (boustrophedon): the one move is a cell forward along it, by an
+ * action along +x; cell k is exactly k steps from cell 0, no step goes
+ * back, and cell SNAKE_FAR is a dead end. sample_state draws cell 0 or
+ * cell SNAKE_FAR, the two regions. */
+#define SNAKE_N 100
+#define SNAKE_FAR 5000 /* more steps than the search's limit */
+static void snake_pos(long k, double *s) {
+    long i = k / SNAKE_N, j = k % SNAKE_N;
+    s[0] = (i & 1 ? SNAKE_N - 1 - j : j) + 0.5;
+    s[1] = i + 0.5;
+}
+static long snake_index(const double *s) {
+    long i = (long)s[1], j = (long)s[0];
+    return i * SNAKE_N + (i & 1 ? SNAKE_N - 1 - j : j);
+}
+static void snake_step(const world *w, const double *s, const double *a, double *next) {
+    (void)w;
+    long k = snake_index(s);
+    snake_pos(a[0] > 0 && fabs(a[1]) < 1e-9 * a[0] && k < SNAKE_FAR ? k + 1 : k, next);
+}
+static void snake_sample(const world *w, world_rng *r, double *s) {
+    (void)w;
+    snake_pos(world_rng_uniform(r) < 0.5 ? 0 : SNAKE_FAR, s);
+}
+static uint32_t snake_region(const world *w, const double *s) {
+    (void)w;
+    return snake_index(s) >= SNAKE_FAR;
+}
+static const world_ops snake_ops = {.name = "snake", .sample_state = snake_sample, .step = snake_step,
+                                    .region = snake_region};
+
+/* A path longer than the search's PLAN_BFS_MAX_DEPTH steps is that, said
+ * with the limit and the settings; it read "no path (a closed door?)". A
+ * goal behind the start (no step goes back) is no path. */
+static void test_shortest_limit(void) {
+    world w = {.ops = &snake_ops, .action_dim = 2, .state_dim = 2, .nregions = 2};
+    double s[2], g[2];
+    snake_pos(0, s);
+    snake_pos(4000, g);
+    CU_ASSERT_EQUAL(plan_shortest(&w, s, g, 0.1, 4.0, 100.0), 4000);
+    snake_pos(SNAKE_FAR, g);
+    CU_ASSERT_EQUAL(plan_shortest(&w, s, g, 0.1, 4.0, 100.0), PLAN_SHORTEST_LIMIT);
+    CU_ASSERT_EQUAL(plan_shortest(&w, g, s, 0.1, 4.0, 100.0), -1);
+    int said[2] = {0, 0};
+    for (uint64_t e = 0; e < 16; e++) {
+        plan_task t;
+        char err[512] = "";
+        CU_ASSERT_EQUAL(plan_task_make(&w, 1, e, 0.1, 3.0, 4.0, 100.0, &t, err, sizeof err), -1);
+        int far = snake_index(t.start) == 0; /* the goal lies 5000 steps ahead */
+        CU_ASSERT(!strncmp(err, "plan.world_params: task ", 24) && !strchr(err, '\n'));
+        if (far) CU_ASSERT(strstr(err, "longer than the search's limit of 4096 steps") &&
+                           strstr(err, "arena 100 / max_action 4") && !strstr(err, "door"));
+        if (!far) CU_ASSERT(strstr(err, "no path") != NULL);
+        if (!said[far]++) printf("\n    %s", err);
+    }
+    CU_ASSERT(said[0] > 0 && said[1] > 0);
+}
+
 /* The search grid bounded: arena / max_action up to 255 steps across is
  * planned (1021 cells a side), above it refused in one line naming the key
  * and both parameters, before any grid is allocated (1e-6 asked for a grid
@@ -483,6 +542,7 @@ int main(void) {
         {"world model: batched sliding rollouts", test_world_rollout},
         {"tasks: rooms, purity, budget", test_tasks},
         {"shortest path by BFS", test_shortest},
+        {"shortest path: longer than the search's limit", test_shortest_limit},
         {"tasks: a radius no goal lies beyond", test_task_radius},
         {"tasks: the search grid bounded", test_grid_check},
         {"straight and random controllers", test_controllers},

@@ -126,7 +126,9 @@ typedef struct {
  * the streams (seed, episode, PLAN_STREAM_*), the goal redrawn until its
  * region differs from the start's and it lies farther than radius from the
  * start; shortest and budget as above. 0, or -1 + err (one line naming
- * plan.success_radius) when PLAN_TASK_MAX_DRAWS draws found no such goal. */
+ * plan.success_radius) when PLAN_TASK_MAX_DRAWS draws found no such goal,
+ * or (naming plan.world_params) when the search found no path or gave up at
+ * PLAN_BFS_MAX_DEPTH steps. */
 #define PLAN_TASK_MAX_DRAWS (1L << 20)
 int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
                    double budget_factor, double bound, double arena, plan_task *t, char *err,
@@ -135,7 +137,10 @@ int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radiu
  * over the true dynamics: 16 full-length action directions (bound), one
  * state kept per grid cell of side bound / 4 over [0, arena]^2 (so an
  * estimate, at most a step or two above the true minimum in the tests);
- * -1 if the search ends without reaching the goal. */
+ * -1 if every reachable cell was searched without reaching the goal,
+ * PLAN_SHORTEST_LIMIT if the path is longer than PLAN_BFS_MAX_DEPTH steps. */
+#define PLAN_BFS_MAX_DEPTH 4096
+#define PLAN_SHORTEST_LIMIT (-2)
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena);
 /* The search's grid has ceil(4 arena / bound) + 1 cells a side, (side^2 x

@@ -14,7 +14,6 @@
 #define PLAN_STREAM_START 0x51a27 /* world_rng streams of a task: (seed, episode, stream) */
 #define PLAN_STREAM_GOAL 0x60a1
 #define PLAN_BFS_DIRS 16
-#define PLAN_BFS_MAX_DEPTH 4096
 #define PLAN_PI 3.14159265358979323846
 
 double plan_dist(const double *a, const double *b) {
@@ -67,7 +66,10 @@ int plan_shortest(const world *w, const double *start, const double *goal, doubl
     seen[bfs_cell(start, h, G)] = 1;
     while (head < tail && found < 0) {
         const bfs_node *n = &q[head++];
-        if (n->depth >= PLAN_BFS_MAX_DEPTH) break;
+        if (n->depth >= PLAN_BFS_MAX_DEPTH) { /* not "no path": the search gave up */
+            found = PLAN_SHORTEST_LIMIT;
+            break;
+        }
         for (int d = 0; d < PLAN_BFS_DIRS && found < 0; d++) {
             double th = 2 * PLAN_PI * d / PLAN_BFS_DIRS, a[2] = {bound * cos(th), bound * sin(th)}, nx[WORLD_MAX_DIM];
             w->ops->step(w, n->s, a, nx);
@@ -107,6 +109,18 @@ int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radiu
     }
     t->shortest = plan_shortest(w, t->start, t->goal, radius, bound, arena);
     t->budget = t->shortest < 0 ? 0 : (int)ceil(budget_factor * t->shortest);
+    if (t->shortest == PLAN_SHORTEST_LIMIT) {
+        snprintf(err, errlen, "plan.world_params: task %llu of seed %llu: the shortest path is longer than "
+                 "the search's limit of %d steps (arena %g / max_action %g = %g steps across)",
+                 (unsigned long long)episode, (unsigned long long)seed, PLAN_BFS_MAX_DEPTH, arena, bound,
+                 arena / bound);
+        return -1;
+    }
+    if (t->shortest < 0) {
+        snprintf(err, errlen, "plan.world_params: task %llu of seed %llu has no path from start to goal "
+                 "(a closed door?)", (unsigned long long)episode, (unsigned long long)seed);
+        return -1;
+    }
     return 0;
 }
 
