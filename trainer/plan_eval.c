@@ -340,12 +340,14 @@ static void summarize(const plan_outcome *o, int n, plan_summary *r) {
     r->hi = fmin(centre + half, 1);
 }
 
+/* NaN for a method that makes no decisions: no time per decision (plan.json
+ * null, an empty CSV field, "-"), where a 0 read as "instant" */
 static double per_decision(const plan_summary *r) {
-    return r->decisions > 0 ? r->plan_s / r->decisions : 0.0;
+    return r->decisions > 0 ? r->plan_s / r->decisions : NAN;
 }
 
 static double cpu_per_decision(const plan_summary *r) {
-    return r->decisions > 0 ? r->plan_cpu_s / r->decisions : 0.0;
+    return r->decisions > 0 ? r->plan_cpu_s / r->decisions : NAN;
 }
 
 /* A JSON string: quotes, backslashes and controls escaped. */
@@ -441,11 +443,10 @@ static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_
             "mean_closest_dist,decisions,s_per_decision,cpu_s_per_decision\n");
     for (int m = 0; m < nm; m++) { /* empty fields where there is no value (plan.json: null) */
         char a[32], b[32], c[32];
-        int dec = r[m].decisions > 0;
         fprintf(f, "%s,%d,%d,%.6g,%.6g,%.6g,%s,%.6g,%.0f,%s,%s\n", methods[m].name, r[m].n, r[m].succ,
                 r[m].rate, r[m].lo, r[m].hi, cell(a, sizeof a, "%.6g", r[m].steps_mean, ""), r[m].dist_mean,
-                r[m].decisions, cell(b, sizeof b, "%.6g", dec ? per_decision(&r[m]) : NAN, ""),
-                cell(c, sizeof c, "%.6g", dec ? cpu_per_decision(&r[m]) : NAN, ""));
+                r[m].decisions, cell(b, sizeof b, "%.6g", per_decision(&r[m]), ""),
+                cell(c, sizeof c, "%.6g", cpu_per_decision(&r[m]), ""));
     }
     if (close_rename(f, tmp, path, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/episodes.csv", dir);
@@ -478,8 +479,8 @@ static void print_table(const char *run, const jepa_spec *s, const plan_summary 
         printf("%-12s %7.1f%%  [%5.1f%%, %5.1f%%]  %13s %8.3f %10s %11s %11s\n", methods[m].name, 100 * r[m].rate,
                100 * r[m].lo, 100 * r[m].hi, cell(a, sizeof a, "%.1f", r[m].steps_mean, "-"), r[m].dist_mean,
                cell(b, sizeof b, "%.0f", dec ? r[m].decisions : NAN, "-"),
-               cell(c, sizeof c, "%.4f", dec ? per_decision(&r[m]) : NAN, "-"),
-               cell(d, sizeof d, "%.4f", dec ? cpu_per_decision(&r[m]) : NAN, "-"));
+               cell(c, sizeof c, "%.3g", per_decision(&r[m]), "-"), /* %.4f read 0.0000 below 50 us */
+               cell(d, sizeof d, "%.3g", cpu_per_decision(&r[m]), "-"));
     }
 }
 
@@ -515,7 +516,8 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
         return -1;
     print_table(run, s, r, shortest, budget);
     for (int m = 0; m < nmethods(s); m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
-    printf("plan_s_per_decision %.4f\n", per_decision(&r[0]));
+    /* significant digits, not decimals: a fast model's decision is well under 1e-4 s */
+    printf("plan_s_per_decision %.6g\n", r[0].decisions > 0 ? per_decision(&r[0]) : 0.0);
     fflush(stdout);
     return 0;
 }

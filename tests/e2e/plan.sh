@@ -2,7 +2,8 @@
 # jepa-plan end to end on a tiny world model (trained here for 20 steps):
 #   - the table, then the five last lines (success_rate, random_success_rate,
 #     straight_success_rate, random_init_success_rate, plan_s_per_decision),
-#     numeric, rates in [0, 1], equal to plan.json and plan.csv;
+#     numeric, rates in [0, 1], equal to plan.json and plan.csv; the time per
+#     decision > 0 and to 4 digits at any speed (null for no decisions);
 #   - RUN/plan/episodes.csv has one row per method and episode; the first
 #     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
@@ -81,6 +82,20 @@ done
 ls "$T/run/plan" | grep -q '^episode-002' && bad "a third picture with plan.pictures=2" || ok "only plan.pictures pictures"
 ls "$T/run/plan" | grep -q '\.tmp$' && bad "temporary files left" || ok "no temporary files left"
 cp "$T/run/plan/episodes.csv" "$T/episodes.1"
+
+# ---- the time per decision: a real figure at any speed. The smallest CEM
+# (2 samples, 1 iteration, 1 block) decides in well under 1e-4 s, where
+# %.4f printed 0.0000 (or 0.0001 for 8e-05): the last line is > 0 and
+# plan.json's to 4 digits; a method that decides nothing has no time per
+# decision (plan.json null, where it read 0)
+mkdir -p "$T/fast" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/fast/"
+run fast timeout 60 "$JP" "$T/fast" --episodes 2 --set plan.samples=2 --set plan.topk=1 --set plan.iterations=1 \
+  --set plan.horizon=1 --set plan.repeat=1 --set plan.pictures=0 --set plan.random_init=false
+SD=$(printf '%s\n' "$OUT" | sed -n 's/^plan_s_per_decision //p'); JD=$(json "$T/fast/plan/plan.json" plan_s_per_decision)
+[ "$RC" -eq 0 ] && num "$SD" && num "$JD" && awk -v a="$SD" -v b="$JD" 'BEGIN { exit !(a > 0 && b > 0 && a / b > 0.9999 && a / b < 1.0001) }' \
+  && ok "plan_s_per_decision $SD: > 0, plan.json's $JD to 4 digits" || bad "plan_s_per_decision '$SD', plan.json '$JD' (rc $RC): $ERR"
+grep -q '"name": "random",.*"decisions": 0, "s_per_decision": null, "cpu_s_per_decision": null' "$T/fast/plan/plan.json" \
+  && ok "plan.json: random's s_per_decision null" || bad "plan.json random: $(grep '"random"' "$T/fast/plan/plan.json")"
 
 # ---- a second plan never replaces the first's results unasked (--replace does)
 cp "$T/run/plan/plan.json" "$T/plan.json.1"
