@@ -220,9 +220,11 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
  * RUN/plan/{plan.json,plan.csv,episodes.csv}, the rank that ran one of the
  * first s->plan.pictures episodes draws its pictures, all into a staging
  * directory that moves into place once whole; then rank 0 prints the table
- * and the last lines. From the writing on, SIGINT/SIGTERM/SIGHUP are held
- * (shard_interrupt_catch): one caught before the plan is in place removes the
- * stage and fails it ("RUN/plan: interrupted by SIGINT: nothing written").
+ * and the last lines. Throughout, SIGINT/SIGTERM/SIGHUP are held
+ * (shard_interrupt_catch): one caught while the episodes run stops them
+ * between episodes ("RUN/plan: interrupted by SIGTERM after N of M episodes
+ * (...): nothing written"), one caught before the plan is in place removes
+ * the stage and fails it ("RUN/plan: interrupted by SIGINT: nothing written").
  * The caller says err in one line, then calls shard_interrupt_release(ok).
  * Collective. 0 or -1 + err (one line naming the run, key or file). */
 int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen);

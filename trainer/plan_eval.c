@@ -294,8 +294,9 @@ static int draw_pictures(const jepa_spec *s, const world *w, double arena, const
 /* ------------------------------------------------------------ episodes */
 /* This rank's episodes [lo, hi) of method m into out ((hi - lo) outcomes);
  * the traces of the episodes to draw (the first plan.pictures, the world
- * model's) into keep[e - lo]: drawn once the plan is whole (plan_write). */
-static void run_method(const plan_method *m, const jepa_spec *s, const world *w, plan_wm *wm,
+ * model's) into keep[e - lo]: drawn once the plan is whole (plan_write). A
+ * caught signal stops it between episodes. The episodes run. */
+static int run_method(const plan_method *m, const jepa_spec *s, const world *w, plan_wm *wm,
                        const plan_cfg *cfg, const plan_task *tasks, int lo, int hi, plan_outcome *out,
                        plan_trace *keep) {
     plan_ctl c;
@@ -309,13 +310,15 @@ static void run_method(const plan_method *m, const jepa_spec *s, const world *w,
         if (m->randomize) plan_wm_randomize(wm);
         plan_ctl_cem_init(&c, w, wm, cfg, s->plan.execute, (uint64_t)s->plan.seed);
     }
-    for (int e = lo; e < hi; e++) {
+    int e = lo;
+    for (; e < hi && !shard_interrupt_pending(); e++) {
         const plan_task *t = &tasks[e - lo];
         int draw = e < s->plan.pictures && !m->ops && !m->randomize;
         if (draw) keep[e - lo] = trace_alloc(t->budget, cfg);
         plan_episode(&c, t, (uint64_t)e, s->plan.success_radius, &out[e - lo], draw ? &keep[e - lo] : NULL);
     }
     if (!m->ops) plan_ctl_cem_free(&c);
+    return e - lo;
 }
 
 /* ------------------------------------------------------------ summaries */
@@ -525,7 +528,7 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
 /* The write phase, collective, once every episode is planned: rank 0 makes
  * the stage, every rank draws its pictures into it, rank 0 writes the
  * results and moves them into place. SIGINT/SIGTERM/SIGHUP are held by every
- * rank from before the stage exists (shard_interrupt_catch; the caller
+ * rank since plan_evaluate began (shard_interrupt_catch; the caller
  * releases them after its line): mpirun turns a signal into SIGTERM to each
  * rank and kills the rest when one dies, so none may die before rank 0 has
  * removed the stage. A caught signal, or a failure, before rank 0's last
@@ -535,8 +538,6 @@ static int plan_write(const char *run, const jepa_spec *s, int window, const wor
                       const plan_task *tasks, const plan_trace *keep, int lo, int hi,
                       plan_outcome *const *all, char *err, size_t errlen) {
     char stage[SPEC_STR_MAX + 48] = "";
-    shard_interrupt_catch();
-    comm_barrier(); /* every rank holds the signals before the stage exists */
     int rc = stage_open(run, stage, sizeof stage, err, errlen);
     if (rc == 0) rc = draw_pictures(s, w, arena, tasks, keep, lo, hi, stage, err, errlen);
     int intr = comm_any_error(shard_interrupt_pending() != 0); /* the same on every rank */
@@ -557,10 +558,11 @@ static int plan_write(const char *run, const jepa_spec *s, int window, const wor
 }
 
 /* Tasks [lo, hi) on this rank; -1 + err if one has no path to its goal
- * (or none the search can find: plan_task_make). */
+ * (or none the search can find: plan_task_make). A caught signal stops it
+ * (the episodes then run none of the tasks left unmade: it stays pending). */
 static int make_tasks(const world *w, const jepa_spec *s, double bound, double arena, int lo, int hi,
                       plan_task *tasks, char *err, size_t errlen) {
-    for (int e = lo; e < hi; e++)
+    for (int e = lo; e < hi && !shard_interrupt_pending(); e++)
         if (plan_task_make(w, (uint64_t)s->plan.seed, (uint64_t)e, s->plan.success_radius,
                            s->plan.budget_factor, bound, arena, &tasks[e - lo], err, errlen))
             return -1;
@@ -587,6 +589,24 @@ static int plan_setup(const char *run, const jepa_spec *s, int lo, int hi, plan_
     return rc;
 }
 
+/* After the episodes, collective: a signal caught on any rank while they ran
+ * (each rank stops between episodes) ends the plan before anything is
+ * written, rank 0 saying in err how far it got. The lowest rank that caught
+ * one, or -1. */
+static int plan_interrupted(const char *run, const jepa_spec *s, double done, char *err, size_t errlen) {
+    int sig = shard_interrupt_pending(), intr = comm_any_error(sig != 0);
+    if (intr < 0) return -1;
+    comm_sum_doubles(&done, 1);
+    if (comm_rank() == 0) {
+        char by[48];
+        snprintf(by, sizeof by, "a signal to rank %d", intr);
+        snprintf(err, errlen, "%s/plan: interrupted by %s after %.0f of %d episodes (%d tasks x %d methods): "
+                 "nothing written", run, sig ? shard_interrupt_name(sig) : by, done,
+                 s->plan.episodes * nmethods(s), s->plan.episodes, nmethods(s));
+    }
+    return intr;
+}
+
 int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen) {
     const int n = s->plan.episodes, W = comm_world(), rank = comm_rank();
     const int lo = (int)(((int64_t)n * rank) / W), hi = (int)(((int64_t)n * (rank + 1)) / W);
@@ -595,6 +615,7 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     double bound = 0, arena = 0;
     plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
     plan_trace *keep = JEPA_MALLOC(sizeof(plan_trace) * (hi - lo + 1)); /* zeroed: none kept */
+    shard_interrupt_catch(); /* from here a signal is a line and nothing written, never a silent death */
     int rc = plan_setup(run, s, lo, hi, &wm, &w, &bound, &arena, tasks, err, errlen);
     plan_outcome *local[NMETHODS], *all[NMETHODS];
     plan_cfg cfg;
@@ -604,10 +625,12 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
         all[m] = rank == 0 ? JEPA_MALLOC(sizeof(plan_outcome) * n) : NULL;
     }
     int bad = comm_any_error(rc != 0); /* every rank goes on, or none */
+    double done = 0; /* episodes run here, all methods */
     for (int m = 0; m < nmethods(s) && bad < 0; m++)
-        run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
-    if (bad < 0) gather(local, lo, hi, n, all);
-    if (bad < 0) bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
+        done += run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
+    int intr = bad < 0 ? plan_interrupted(run, s, done, err, errlen) : -1;
+    if (bad < 0 && intr < 0) gather(local, lo, hi, n, all);
+    if (bad < 0 && intr < 0) bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
     if (bad > 0 && rank == bad) fprintf(stderr, "jepa-plan: rank %d: %s\n", rank, err);
     if (bad > 0 && rank == 0) snprintf(err, errlen, "rank %d failed (its error is above)", bad);
     for (int m = 0; m < NMETHODS; m++) {
@@ -619,5 +642,5 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     jepa_free(tasks);
     world_free(&w);
     plan_wm_free(wm);
-    return bad >= 0 ? -1 : 0;
+    return bad >= 0 || intr >= 0 ? -1 : 0;
 }

@@ -284,9 +284,9 @@ static int plan_cli(int argc, char **argv) {
     }
     if ((rc = plan_section(&s, argv[1], nargs, args)) || (rc = plan_out_check(argv[1], replace)))
         return rc;
-    /* plan_evaluate leaves SIGINT/SIGTERM/SIGHUP held from its write phase:
-     * a signal that stopped the writing ends the process after the line
-     * saying so; one caught once the plan was in place is dropped */
+    /* plan_evaluate leaves SIGINT/SIGTERM/SIGHUP held (from its start): a
+     * signal that stopped the planning or the writing ends the process after
+     * the line saying so; one caught once the plan was in place is dropped */
     rc = plan_evaluate(argv[1], &s, err, sizeof err) ? 1 : 0;
     if (rc && comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
     if (!rc && replace && comm_rank() == 0)

@@ -12,6 +12,8 @@
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
 #     (the resolved spec's plan section is not read), checked in that order,
 #     an error in spec.yaml's values naming spec.yaml; plan.random_init=false;
+#   - SIGTERM while the episodes run: one line (how many were run), the
+#     signal's status, nothing written, at 1 and 2 ranks;
 #   - a second plan into RUN/plan is refused (its results kept); --replace
 #     replaces them, pictures included (only names the planner writes, in
 #     its exact form); files of others in RUN/plan (notes, *.tmp, names
@@ -131,6 +133,29 @@ kill -TERM $(pgrep -P "$mp"); wait "$mp"; RC=$?
 [ "$RC" -ne 0 ] && [ "$(grep -c "^jepa-plan: $T/sg/plan: interrupted by SIGTERM: nothing written$" "$T/sg.err")" = 1 ] &&
   ok "2 ranks stopped by SIGTERM: said once (rc $RC)" || bad "2 ranks stopped: rc $RC: $(cat "$T/sg.err")"
 [ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "2 ranks: no RUN/plan, no stage" || bad "2 ranks left: $(ls -A "$T/sg" | tr '\n' ' ')"
+
+# ---- SIGTERM while the episodes run (300 tasks: their search about half a
+# second, the episodes about 15 s; the signal after 3): it died without a word. One line saying how far it got, the
+# signal's status, nothing of RUN/plan nor a stage; at 2 ranks (mpirun's
+# SIGTERM to each) said once
+LONG=(--episodes 300 --set plan.samples=64 --set plan.topk=4 --set plan.iterations=4 --set plan.random_init=false)
+PAT="^jepa-plan: $T/sg/plan: interrupted by SIGTERM after [0-9]+ of 900 episodes \\(300 tasks x 3 methods\\): nothing written$"
+for np in 1 2; do
+  rm -rf "$T/sg/plan"
+  set -m
+  if [ "$np" = 1 ]; then "$JP" "$T/sg" "${LONG[@]}" >/dev/null 2>"$T/sg.err" & mp=$!
+  else "$MPI" -np 2 "$JP" "$T/sg" "${LONG[@]}" >/dev/null 2>"$T/sg.err" & mp=$!; fi
+  set +m
+  sleep 3
+  if [ "$np" = 1 ]; then kill -TERM "$mp"; else kill -TERM $(pgrep -P "$mp"); fi
+  wait "$mp"; RC=$?
+  N=$(sed -n 's/.* after \([0-9]*\) of 900 episodes.*/\1/p' "$T/sg.err")
+  [ "$RC" -ne 0 ] && [ "$(grep -cE "$PAT" "$T/sg.err")" = 1 ] && [ -n "$N" ] && [ "$N" -gt 0 ] && [ "$N" -lt 900 ] &&
+    ok "$np rank(s) stopped by SIGTERM while planning: said once, after $N of 900 episodes (rc $RC)" ||
+    bad "$np rank(s) stopped while planning: rc $RC: $(cat "$T/sg.err")"
+  [ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "$np rank(s), SIGTERM while planning: no RUN/plan, no stage" ||
+    bad "$np rank(s), SIGTERM while planning left: $(ls -A "$T/sg" | tr '\n' ' ')"
+done
 
 # ---- 2 ranks: the same outcomes
 run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}" --replace
