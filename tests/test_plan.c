@@ -259,11 +259,14 @@ static void test_world_rollout(void) {
 }
 
 /* ------------------------------------------------------------ tasks */
+/* Tworoom with set's space-separated assignments (NULL: the defaults). */
 static void tworoom(world *w, const char *set) {
-    char err[WORLD_ERR_MAX];
+    char err[WORLD_ERR_MAX], buf[256];
     world_tworoom_params p;
     world_params_default(&world_tworoom_ops, &p);
-    if (set) CU_ASSERT_EQUAL_FATAL(world_params_set(&world_tworoom_ops, &p, set, err, sizeof err), 0);
+    snprintf(buf, sizeof buf, "%s", set ? set : "");
+    for (char *save = NULL, *a = strtok_r(buf, " ", &save); a; a = strtok_r(NULL, " ", &save))
+        CU_ASSERT_EQUAL_FATAL(world_params_set(&world_tworoom_ops, &p, a, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(world_init(w, &world_tworoom_ops, &p, err, sizeof err), 0);
 }
 
@@ -442,6 +445,39 @@ static void test_grid_check(void) {
     world_free(&w);
 }
 
+/* The search's time: cells x 16 directions x the substeps of a full-length
+ * step (tworoom: ceil(max_action / min(radius / 2, 0.9 wall))) at most 1e9
+ * a task. Each refused setting passes both checks it had (the grid, the
+ * world's 2^20 substeps a step), and ran for minutes to days a task. */
+static void test_search_check(void) {
+    char err[512];
+    const struct { const char *set; double bound, arena; unsigned work; int ok; } c[] = {
+        {NULL, 0.06, 1.0, 3, 1},                                           /* 0.06 / 0.025: 68^2 x 16 x 3 */
+        {"max_action=0.004 radius=0.0005", 0.004, 1.0, 16, 1},             /* 1001^2 x 16 x 16 = 2.6e8 */
+        {"max_action=0.004 radius=0.00005", 0.004, 1.0, 160, 0},           /* 2.6e9 */
+        /* binary fractions: 2^-7 / 2^-20 = 8192 substeps exactly; 513^2 x 16 x 8192 = 3.4e10 */
+        {"max_action=0.0078125 radius=0.0000019073486328125", 0.0078125, 1.0, 8192, 0},
+        /* 255 steps across at the world's most substeps (2^20): 1021^2 x 16 x 2^20 = 1.7e13 */
+        {"arena=1020 max_action=4 radius=0.00000762939453125", 4.0, 1020.0, 1u << 20, 0},
+    };
+    for (int k = 0; k < 5; k++) {
+        world w;
+        tworoom(&w, c[k].set);
+        err[0] = 0;
+        CU_ASSERT_EQUAL(w.step_work, c[k].work);
+        CU_ASSERT_EQUAL(plan_grid_check(c[k].bound, c[k].arena, err, sizeof err), 0);
+        CU_ASSERT_EQUAL(plan_search_check(&w, c[k].bound, c[k].arena, err, sizeof err), c[k].ok ? 0 : -1);
+        if (!c[k].ok) {
+            char want[64];
+            snprintf(want, sizeof want, "x 16 directions x %u substeps a step", c[k].work);
+            printf("\n    %s", err);
+            CU_ASSERT(!strncmp(err, "plan.world_params: arena ", 25) && strstr(err, want) &&
+                      strstr(err, "more than the 1e+09 allowed") && !strchr(err, '\n'));
+        }
+        world_free(&w);
+    }
+}
+
 static void test_controllers(void) {
     world w;
     tworoom(&w, NULL);
@@ -545,6 +581,7 @@ int main(void) {
         {"shortest path: longer than the search's limit", test_shortest_limit},
         {"tasks: a radius no goal lies beyond", test_task_radius},
         {"tasks: the search grid bounded", test_grid_check},
+        {"tasks: the search's work bounded", test_search_check},
         {"straight and random controllers", test_controllers},
         {"png: round trip, CRC, bad path", test_png},
     };

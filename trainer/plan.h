@@ -150,6 +150,14 @@ int plan_shortest(const world *w, const double *start, const double *goal, doubl
 #define PLAN_MAX_ACROSS 255
 #define PLAN_GRID_MAX 1024
 int plan_grid_check(double bound, double arena, char *err, size_t errlen);
+/* plan_grid_check, then the search's time: its cells x 16 directions x
+ * w->step_work (tworoom's substeps a full-length step) inner iterations at
+ * most PLAN_SEARCH_MAX_WORK a task, about 10 s on one core at ~10 ns each
+ * (the grid check and the world's own limit of 2^20 substeps a step each
+ * passed 1021^2 cells at 2^20 substeps: 1.7e13, days a task). 0, or -1 + err (one line naming plan.world_params,
+ * the estimate and the cap). */
+#define PLAN_SEARCH_MAX_WORK 1e9
+int plan_search_check(const world *w, double bound, double arena, char *err, size_t errlen);
 /* Distance between the positions (first two components) of two states. */
 double plan_dist(const double *a, const double *b);
 /* A world parameter by name, read through its table. 0, or -1 if absent. */
@@ -228,5 +236,9 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
  * The caller says err in one line, then calls shard_interrupt_release(ok).
  * Collective. 0 or -1 + err (one line naming the run, key or file). */
 int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen);
+/* The world of s->plan checked before anything is loaded: plan.world known,
+ * plan.world_params valid, and the shortest-path search bounded
+ * (plan_search_check). 0, or -1 + err (one line naming the key). */
+int plan_world_check(const jepa_spec *s, char *err, size_t errlen);
 
 #endif

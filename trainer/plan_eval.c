@@ -95,10 +95,18 @@ static int world_setup(world *w, const jepa_spec *s, int side, double *bound, do
         world_free(w);
         return -1;
     }
-    if (plan_grid_check(*bound, *arena, err, errlen)) {
+    if (plan_search_check(w, *bound, *arena, err, errlen)) {
         world_free(w);
         return -1;
     }
+    return 0;
+}
+
+int plan_world_check(const jepa_spec *s, char *err, size_t errlen) {
+    world w;
+    double bound, arena;
+    if (world_setup(&w, s, 32, &bound, &arena, err, errlen)) return -1; /* the frame size changes no step */
+    world_free(&w);
     return 0;
 }
 

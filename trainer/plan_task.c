@@ -51,6 +51,17 @@ int plan_grid_check(double bound, double arena, char *err, size_t errlen) {
     return -1;
 }
 
+int plan_search_check(const world *w, double bound, double arena, char *err, size_t errlen) {
+    if (plan_grid_check(bound, arena, err, errlen)) return -1;
+    double side = ceil(4 * arena / bound) + 1, work = side * side * PLAN_BFS_DIRS * w->step_work;
+    if (work <= PLAN_SEARCH_MAX_WORK) return 0;
+    snprintf(err, errlen, "plan.world_params: arena %g, max_action %g: a task's shortest-path search could take "
+             "%.0f x %.0f cells x %d directions x %u substeps a step (%s) = %.3g substeps, more than the %.0e "
+             "allowed (fewer substeps a step: see jepa-world info; or a larger max_action)", arena, bound,
+             side, side, PLAN_BFS_DIRS, w->step_work, w->ops->name, work, PLAN_SEARCH_MAX_WORK);
+    return -1;
+}
+
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena) {
     if (plan_dist(start, goal) <= radius) return 0;

@@ -524,6 +524,7 @@ static int cmd_info(int argc, char **argv) {
            w.width);
     printf("action       %u f32    state  %u f32    regions  %u\n", w.action_dim, w.state_dim,
            w.nregions);
+    printf("step work    %u substeps a full-length step (what a planner's search costs)\n", w.step_work);
     printf("parameters   (--set NAME=VALUE)\n");
     world_params_print(w.ops, w.params, stdout);
     world_free(&w);

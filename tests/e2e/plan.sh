@@ -23,7 +23,9 @@
 #     world model, a missing checkpoint, --episodes 0 (named as typed), a
 #     missing or absent run directory, an unknown world, a bad world
 #     parameter, a closed door, a success radius no goal lies beyond (it
-#     hung), arena / max_action above 255 (the search grid), topk > samples.
+#     hung), arena / max_action above 255 (the search grid), a search of
+#     more than 1e9 substeps a task (it ran for hours), topk > samples; the
+#     world's settings exit 2, before the model loads.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 JW="$B/jepa-world"
@@ -227,13 +229,13 @@ done
 mkdir -p "$T/nt/plan" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/nt/" &&
   echo mine >"$T/nt/plan/notes.txt" && : >"$T/nt/plan/plan.json.tmp" && : >"$T/nt/plan/episode-7.png"
 run nw "$JP" "$T/nt" --episodes 2 --set plan.world=nonesuch
-expect_error "an unknown world" 1 "plan.world" "nonesuch"
+expect_error "an unknown world" 2 "plan.world" "nonesuch"
 run np "$JP" "$T/nt" --episodes 2 --set plan.world_params="door_width=abc"
-expect_error "a bad world parameter" 1 "plan.world_params" "door_width"
+expect_error "a bad world parameter" 2 "plan.world_params" "door_width"
 run np2 "$JP" "$T/nt" --episodes 2 --set plan.world_params="door_width=4 door_width=5"
-expect_error "a world parameter given twice" 1 "plan.world_params: 'door_width' given twice (door_width=4, then door_width=5)"
+expect_error "a world parameter given twice" 2 "plan.world_params: 'door_width' given twice (door_width=4, then door_width=5)"
 run np3 "$JP" "$T/nt" --episodes 2 --set plan.world_params="size=16"
-expect_error "the frame size as a world parameter" 1 "plan.world_params: size=16: the frame size is not a setting here"
+expect_error "the frame size as a world parameter" 2 "plan.world_params: size=16: the frame size is not a setting here"
 run nt "$JP" "$T/nt" --episodes 1 --set plan.samples=24 --set plan.topk=3 --set plan.iterations=1 \
   --set plan.random_init=false --set plan.pictures=1
 [ "$RC" -eq 0 ] && [ -e "$T/nt/plan/plan.json" ] && [ "$(cat "$T/nt/plan/notes.txt")" = mine ] &&
@@ -287,10 +289,20 @@ expect_error "a success radius no goal lies beyond (the arena's side), not a han
 # model; 1/256: planned, slowly)
 for ma in 0.0001 0.0039; do
   run grid timeout 60 "$JP" "$T/cd" --episodes 2 --set plan.world_params="max_action=$ma"
-  expect_error "max_action $ma: arena / max_action above 255 refused" 1 \
+  expect_error "max_action $ma: arena / max_action above 255 refused" 2 \
     "plan.world_params: arena 1 / max_action $ma" "at most 255"
 done
 [ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the grid"
+# the search's time: arena / max_action 250 (1001^2 cells) and 160 or 8000
+# substeps a step each pass their own check, but 16 directions of it were
+# 2.6e9 and 1.3e11 substeps a task (minutes; hours: it ran on): refused up
+# front, exit 2, the estimate and the cap named; nothing written
+for r in 0.00005 0.000001; do
+  run srch timeout 60 "$JP" "$T/cd" --episodes 2 --set plan.world_params="max_action=0.004 radius=$r"
+  expect_error "max_action 0.004, radius $r: the search's work refused" 2 \
+    "plan.world_params: arena 1, max_action 0.004" "1001 x 1001 cells x 16 directions x" "more than the 1e+09 allowed"
+done
+[ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the search's work"
 run nk "$JP" "$T/run" --episodes 2 --set plan.topk=50 --set plan.samples=40
 expect_error "topk above samples" 2 "plan.topk" "50" "plan.samples"
 run ne "$JP" "$T/run" --episodes
