@@ -138,9 +138,12 @@ int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radiu
  * state kept per grid cell of side bound / 4 over [0, arena]^2 (so an
  * estimate, at most a step or two above the true minimum in the tests);
  * -1 if every reachable cell was searched without reaching the goal,
- * PLAN_SHORTEST_LIMIT if the path is longer than PLAN_BFS_MAX_DEPTH steps. */
+ * PLAN_SHORTEST_LIMIT if the path is longer than PLAN_BFS_MAX_DEPTH steps,
+ * PLAN_SHORTEST_STOPPED if a signal was caught (shard_interrupt_pending):
+ * plan_task_make then returns 0 with it in t->shortest. */
 #define PLAN_BFS_MAX_DEPTH 4096
 #define PLAN_SHORTEST_LIMIT (-2)
+#define PLAN_SHORTEST_STOPPED (-3)
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena);
 /* The search's grid has ceil(4 arena / bound) + 1 cells a side, (side^2 x
@@ -218,7 +221,9 @@ typedef struct {
     int npath, nplans;
 } plan_trace;
 
-/* Runs controller c on task t until success or the budget; tr may be NULL. */
+/* Runs controller c on task t until success or the budget; tr may be NULL.
+ * A caught signal (shard_interrupt_pending) stops it between steps: the
+ * outcome is then partial, for the caller to discard. */
 void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radius,
                   plan_outcome *out, plan_trace *tr);
 

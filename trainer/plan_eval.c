@@ -303,7 +303,8 @@ static int draw_pictures(const jepa_spec *s, const world *w, double arena, const
 /* This rank's episodes [lo, hi) of method m into out ((hi - lo) outcomes);
  * the traces of the episodes to draw (the first plan.pictures, the world
  * model's) into keep[e - lo]: drawn once the plan is whole (plan_write). A
- * caught signal stops it between episodes. The episodes run. */
+ * caught signal stops it between steps (plan_episode). The episodes run
+ * whole. */
 static int run_method(const plan_method *m, const jepa_spec *s, const world *w, plan_wm *wm,
                        const plan_cfg *cfg, const plan_task *tasks, int lo, int hi, plan_outcome *out,
                        plan_trace *keep) {
@@ -324,6 +325,7 @@ static int run_method(const plan_method *m, const jepa_spec *s, const world *w, 
         int draw = e < s->plan.pictures && !m->ops && !m->randomize;
         if (draw) keep[e - lo] = trace_alloc(t->budget, cfg);
         plan_episode(&c, t, (uint64_t)e, s->plan.success_radius, &out[e - lo], draw ? &keep[e - lo] : NULL);
+        if (shard_interrupt_pending()) break; /* stopped part-way: not counted as run */
     }
     if (!m->ops) plan_ctl_cem_free(&c);
     return e - lo;
@@ -566,8 +568,9 @@ static int plan_write(const char *run, const jepa_spec *s, int window, const wor
 }
 
 /* Tasks [lo, hi) on this rank; -1 + err if one has no path to its goal
- * (or none the search can find: plan_task_make). A caught signal stops it
- * (the episodes then run none of the tasks left unmade: it stays pending). */
+ * (or none the search can find: plan_task_make). A caught signal stops it,
+ * mid-search too (the episodes then run none of the tasks left unmade: it
+ * stays pending). */
 static int make_tasks(const world *w, const jepa_spec *s, double bound, double arena, int lo, int hi,
                       plan_task *tasks, char *err, size_t errlen) {
     for (int e = lo; e < hi && !shard_interrupt_pending(); e++)

@@ -10,6 +10,7 @@
 
 #include "jepa.h"
 #include "plan.h"
+#include "shard.h"
 
 #define PLAN_STREAM_START 0x51a27 /* world_rng streams of a task: (seed, episode, stream) */
 #define PLAN_STREAM_GOAL 0x60a1
@@ -77,6 +78,10 @@ int plan_shortest(const world *w, const double *start, const double *goal, doubl
     seen[bfs_cell(start, h, G)] = 1;
     while (head < tail && found < 0) {
         const bfs_node *n = &q[head++];
+        if (shard_interrupt_pending()) { /* seconds of search left: the caller stops (plan_evaluate) */
+            found = PLAN_SHORTEST_STOPPED;
+            break;
+        }
         if (n->depth >= PLAN_BFS_MAX_DEPTH) { /* not "no path": the search gave up */
             found = PLAN_SHORTEST_LIMIT;
             break;
@@ -120,6 +125,7 @@ int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radiu
     }
     t->shortest = plan_shortest(w, t->start, t->goal, radius, bound, arena);
     t->budget = t->shortest < 0 ? 0 : (int)ceil(budget_factor * t->shortest);
+    if (t->shortest == PLAN_SHORTEST_STOPPED) return 0; /* the signal is the caller's to see */
     if (t->shortest == PLAN_SHORTEST_LIMIT) {
         snprintf(err, errlen, "plan.world_params: task %llu of seed %llu: the shortest path is longer than "
                  "the search's limit of %d steps (arena %g / max_action %g = %g steps across)",
@@ -193,6 +199,7 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
         memcpy(tr->path[tr->npath++], s, sizeof tr->path[0]);
     }
     for (int k = 0; k < t->budget; k++) {
+        if (shard_interrupt_pending()) break; /* the episode is discarded: under mpirun SIGKILL follows soon */
         w->ops->render(w, s, frame);
         double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         int decided = c->ops->act(c, s, frame, k, a);

@@ -13,7 +13,8 @@
 #     (the resolved spec's plan section is not read), checked in that order,
 #     an error in spec.yaml's values naming spec.yaml; plan.random_init=false;
 #   - SIGTERM while the episodes run: one line (how many were run), the
-#     signal's status, nothing written, at 1 and 2 ranks;
+#     signal's status, nothing written, at 1 and 2 ranks; in a task's
+#     search, at once;
 #   - a second plan into RUN/plan is refused (its results kept); --replace
 #     replaces them, pictures included (only names the planner writes, in
 #     its exact form); files of others in RUN/plan (notes, *.tmp, names
@@ -158,6 +159,20 @@ for np in 1 2; do
   [ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "$np rank(s), SIGTERM while planning: no RUN/plan, no stage" ||
     bad "$np rank(s), SIGTERM while planning left: $(ls -A "$T/sg" | tr '\n' ' ')"
 done
+
+# ---- SIGTERM in a task's shortest-path search (54 substeps a step on 1001^2
+# cells: seconds a task, under the cap): it stops the search at once, not
+# after it (under mpirun, SIGKILL follows a second after SIGTERM)
+rm -rf "$T/sg/plan"
+set -m
+"$JP" "$T/sg" --episodes 100 --set plan.world_params="max_action=0.004 radius=0.00015" >/dev/null 2>"$T/sg.err" & mp=$!
+set +m
+sleep 1.5
+t0=$(date +%s%N); kill -TERM "$mp"; wait "$mp"; RC=$?; ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$RC" -eq 143 ] && [ "$ms" -lt 1000 ] &&
+  grep -qx "jepa-plan: $T/sg/plan: interrupted by SIGTERM after 0 of 400 episodes (100 tasks x 4 methods): nothing written" "$T/sg.err" &&
+  ok "SIGTERM in the task search: stopped in $ms ms, said" || bad "SIGTERM in the task search: rc $RC after $ms ms: $(cat "$T/sg.err")"
+[ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "SIGTERM in the task search: nothing written" || bad "task search stop left: $(ls -A "$T/sg")"
 
 # ---- 2 ranks: the same outcomes
 run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}" --replace
