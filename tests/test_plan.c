@@ -259,11 +259,14 @@ static void test_world_rollout(void) {
 }
 
 /* ------------------------------------------------------------ tasks */
+/* Tworoom with set's space-separated assignments (NULL: the defaults). */
 static void tworoom(world *w, const char *set) {
-    char err[WORLD_ERR_MAX];
+    char err[WORLD_ERR_MAX], buf[256];
     world_tworoom_params p;
     world_params_default(&world_tworoom_ops, &p);
-    if (set) CU_ASSERT_EQUAL_FATAL(world_params_set(&world_tworoom_ops, &p, set, err, sizeof err), 0);
+    snprintf(buf, sizeof buf, "%s", set ? set : "");
+    for (char *save = NULL, *a = strtok_r(buf, " ", &save); a; a = strtok_r(NULL, " ", &save))
+        CU_ASSERT_EQUAL_FATAL(world_params_set(&world_tworoom_ops, &p, a, err, sizeof err), 0);
     CU_ASSERT_EQUAL_FATAL(world_init(w, &world_tworoom_ops, &p, err, sizeof err), 0);
 }
 
@@ -356,6 +359,65 @@ static void test_shortest(void) {
     world_free(&w);
 }
 
+/* A corridor winding row by row through the unit cells of a 100 x 100
+ * arena (boustrophedon): the one move is a cell forward along it, by an
+ * action along +x; cell k is exactly k steps from cell 0, no step goes
+ * back, and cell SNAKE_FAR is a dead end. sample_state draws cell 0 or
+ * cell SNAKE_FAR, the two regions. */
+#define SNAKE_N 100
+#define SNAKE_FAR 5000 /* more steps than the search's limit */
+static void snake_pos(long k, double *s) {
+    long i = k / SNAKE_N, j = k % SNAKE_N;
+    s[0] = (i & 1 ? SNAKE_N - 1 - j : j) + 0.5;
+    s[1] = i + 0.5;
+}
+static long snake_index(const double *s) {
+    long i = (long)s[1], j = (long)s[0];
+    return i * SNAKE_N + (i & 1 ? SNAKE_N - 1 - j : j);
+}
+static void snake_step(const world *w, const double *s, const double *a, double *next) {
+    (void)w;
+    long k = snake_index(s);
+    snake_pos(a[0] > 0 && fabs(a[1]) < 1e-9 * a[0] && k < SNAKE_FAR ? k + 1 : k, next);
+}
+static void snake_sample(const world *w, world_rng *r, double *s) {
+    (void)w;
+    snake_pos(world_rng_uniform(r) < 0.5 ? 0 : SNAKE_FAR, s);
+}
+static uint32_t snake_region(const world *w, const double *s) {
+    (void)w;
+    return snake_index(s) >= SNAKE_FAR;
+}
+static const world_ops snake_ops = {.name = "snake", .sample_state = snake_sample, .step = snake_step,
+                                    .region = snake_region};
+
+/* A path longer than the search's PLAN_BFS_MAX_DEPTH steps is that, said
+ * with the limit and the settings; it read "no path (a closed door?)". A
+ * goal behind the start (no step goes back) is no path. */
+static void test_shortest_limit(void) {
+    world w = {.ops = &snake_ops, .action_dim = 2, .state_dim = 2, .nregions = 2};
+    double s[2], g[2];
+    snake_pos(0, s);
+    snake_pos(4000, g);
+    CU_ASSERT_EQUAL(plan_shortest(&w, s, g, 0.1, 4.0, 100.0), 4000);
+    snake_pos(SNAKE_FAR, g);
+    CU_ASSERT_EQUAL(plan_shortest(&w, s, g, 0.1, 4.0, 100.0), PLAN_SHORTEST_LIMIT);
+    CU_ASSERT_EQUAL(plan_shortest(&w, g, s, 0.1, 4.0, 100.0), -1);
+    int said[2] = {0, 0};
+    for (uint64_t e = 0; e < 16; e++) {
+        plan_task t;
+        char err[512] = "";
+        CU_ASSERT_EQUAL(plan_task_make(&w, 1, e, 0.1, 3.0, 4.0, 100.0, &t, err, sizeof err), -1);
+        int far = snake_index(t.start) == 0; /* the goal lies 5000 steps ahead */
+        CU_ASSERT(!strncmp(err, "plan.world_params: task ", 24) && !strchr(err, '\n'));
+        if (far) CU_ASSERT(strstr(err, "longer than the search's limit of 4096 steps") &&
+                           strstr(err, "arena 100 / max_action 4") && !strstr(err, "door"));
+        if (!far) CU_ASSERT(strstr(err, "no path") != NULL);
+        if (!said[far]++) printf("\n    %s", err);
+    }
+    CU_ASSERT(said[0] > 0 && said[1] > 0);
+}
+
 /* The search grid bounded: arena / max_action up to 255 steps across is
  * planned (1021 cells a side), above it refused in one line naming the key
  * and both parameters, before any grid is allocated (1e-6 asked for a grid
@@ -381,6 +443,39 @@ static void test_grid_check(void) {
     int k = plan_shortest(&w, s, g, 0.1, 0.00393, 1.0);
     CU_ASSERT(k >= (int)ceil(0.5 / 0.00393) && k <= (int)ceil(0.5 / 0.00393) + 2);
     world_free(&w);
+}
+
+/* The search's time: cells x 16 directions x the substeps of a full-length
+ * step (tworoom: ceil(max_action / min(radius / 2, 0.9 wall))) at most 1e9
+ * a task. Each refused setting passes both checks it had (the grid, the
+ * world's 2^20 substeps a step), and ran for minutes to days a task. */
+static void test_search_check(void) {
+    char err[512];
+    const struct { const char *set; double bound, arena; unsigned work; int ok; } c[] = {
+        {NULL, 0.06, 1.0, 3, 1},                                           /* 0.06 / 0.025: 68^2 x 16 x 3 */
+        {"max_action=0.004 radius=0.0005", 0.004, 1.0, 16, 1},             /* 1001^2 x 16 x 16 = 2.6e8 */
+        {"max_action=0.004 radius=0.00005", 0.004, 1.0, 160, 0},           /* 2.6e9 */
+        /* binary fractions: 2^-7 / 2^-20 = 8192 substeps exactly; 513^2 x 16 x 8192 = 3.4e10 */
+        {"max_action=0.0078125 radius=0.0000019073486328125", 0.0078125, 1.0, 8192, 0},
+        /* 255 steps across at the world's most substeps (2^20): 1021^2 x 16 x 2^20 = 1.7e13 */
+        {"arena=1020 max_action=4 radius=0.00000762939453125", 4.0, 1020.0, 1u << 20, 0},
+    };
+    for (int k = 0; k < 5; k++) {
+        world w;
+        tworoom(&w, c[k].set);
+        err[0] = 0;
+        CU_ASSERT_EQUAL(w.step_work, c[k].work);
+        CU_ASSERT_EQUAL(plan_grid_check(c[k].bound, c[k].arena, err, sizeof err), 0);
+        CU_ASSERT_EQUAL(plan_search_check(&w, c[k].bound, c[k].arena, err, sizeof err), c[k].ok ? 0 : -1);
+        if (!c[k].ok) {
+            char want[64];
+            snprintf(want, sizeof want, "x 16 directions x %u substeps a step", c[k].work);
+            printf("\n    %s", err);
+            CU_ASSERT(!strncmp(err, "plan.world_params: arena ", 25) && strstr(err, want) &&
+                      strstr(err, "more than the 1e+09 allowed") && !strchr(err, '\n'));
+        }
+        world_free(&w);
+    }
 }
 
 static void test_controllers(void) {
@@ -483,8 +578,10 @@ int main(void) {
         {"world model: batched sliding rollouts", test_world_rollout},
         {"tasks: rooms, purity, budget", test_tasks},
         {"shortest path by BFS", test_shortest},
+        {"shortest path: longer than the search's limit", test_shortest_limit},
         {"tasks: a radius no goal lies beyond", test_task_radius},
         {"tasks: the search grid bounded", test_grid_check},
+        {"tasks: the search's work bounded", test_search_check},
         {"straight and random controllers", test_controllers},
         {"png: round trip, CRC, bad path", test_png},
     };

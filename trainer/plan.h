@@ -126,7 +126,9 @@ typedef struct {
  * the streams (seed, episode, PLAN_STREAM_*), the goal redrawn until its
  * region differs from the start's and it lies farther than radius from the
  * start; shortest and budget as above. 0, or -1 + err (one line naming
- * plan.success_radius) when PLAN_TASK_MAX_DRAWS draws found no such goal. */
+ * plan.success_radius) when PLAN_TASK_MAX_DRAWS draws found no such goal,
+ * or (naming plan.world_params) when the search found no path or gave up at
+ * PLAN_BFS_MAX_DEPTH steps. */
 #define PLAN_TASK_MAX_DRAWS (1L << 20)
 int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radius,
                    double budget_factor, double bound, double arena, plan_task *t, char *err,
@@ -135,7 +137,13 @@ int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radiu
  * over the true dynamics: 16 full-length action directions (bound), one
  * state kept per grid cell of side bound / 4 over [0, arena]^2 (so an
  * estimate, at most a step or two above the true minimum in the tests);
- * -1 if the search ends without reaching the goal. */
+ * -1 if every reachable cell was searched without reaching the goal,
+ * PLAN_SHORTEST_LIMIT if the path is longer than PLAN_BFS_MAX_DEPTH steps,
+ * PLAN_SHORTEST_STOPPED if a signal was caught (shard_interrupt_pending):
+ * plan_task_make then returns 0 with it in t->shortest. */
+#define PLAN_BFS_MAX_DEPTH 4096
+#define PLAN_SHORTEST_LIMIT (-2)
+#define PLAN_SHORTEST_STOPPED (-3)
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena);
 /* The search's grid has ceil(4 arena / bound) + 1 cells a side, (side^2 x
@@ -145,6 +153,14 @@ int plan_shortest(const world *w, const double *start, const double *goal, doubl
 #define PLAN_MAX_ACROSS 255
 #define PLAN_GRID_MAX 1024
 int plan_grid_check(double bound, double arena, char *err, size_t errlen);
+/* plan_grid_check, then the search's time: its cells x 16 directions x
+ * w->step_work (tworoom's substeps a full-length step) inner iterations at
+ * most PLAN_SEARCH_MAX_WORK a task, about 10 s on one core at ~10 ns each
+ * (the grid check and the world's own limit of 2^20 substeps a step each
+ * passed 1021^2 cells at 2^20 substeps: 1.7e13, days a task). 0, or -1 + err (one line naming plan.world_params,
+ * the estimate and the cap). */
+#define PLAN_SEARCH_MAX_WORK 1e9
+int plan_search_check(const world *w, double bound, double arena, char *err, size_t errlen);
 /* Distance between the positions (first two components) of two states. */
 double plan_dist(const double *a, const double *b);
 /* A world parameter by name, read through its table. 0, or -1 if absent. */
@@ -205,7 +221,9 @@ typedef struct {
     int npath, nplans;
 } plan_trace;
 
-/* Runs controller c on task t until success or the budget; tr may be NULL. */
+/* Runs controller c on task t until success or the budget; tr may be NULL.
+ * A caught signal (shard_interrupt_pending) stops it between steps: the
+ * outcome is then partial, for the caller to discard. */
 void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radius,
                   plan_outcome *out, plan_trace *tr);
 
@@ -215,11 +233,17 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
  * RUN/plan/{plan.json,plan.csv,episodes.csv}, the rank that ran one of the
  * first s->plan.pictures episodes draws its pictures, all into a staging
  * directory that moves into place once whole; then rank 0 prints the table
- * and the last lines. From the writing on, SIGINT/SIGTERM/SIGHUP are held
- * (shard_interrupt_catch): one caught before the plan is in place removes the
- * stage and fails it ("RUN/plan: interrupted by SIGINT: nothing written").
+ * and the last lines. Throughout, SIGINT/SIGTERM/SIGHUP are held
+ * (shard_interrupt_catch): one caught while the episodes run stops them
+ * between episodes ("RUN/plan: interrupted by SIGTERM after N of M episodes
+ * (...): nothing written"), one caught before the plan is in place removes
+ * the stage and fails it ("RUN/plan: interrupted by SIGINT: nothing written").
  * The caller says err in one line, then calls shard_interrupt_release(ok).
  * Collective. 0 or -1 + err (one line naming the run, key or file). */
 int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen);
+/* The world of s->plan checked before anything is loaded: plan.world known,
+ * plan.world_params valid, and the shortest-path search bounded
+ * (plan_search_check). 0, or -1 + err (one line naming the key). */
+int plan_world_check(const jepa_spec *s, char *err, size_t errlen);
 
 #endif

@@ -95,10 +95,18 @@ static int world_setup(world *w, const jepa_spec *s, int side, double *bound, do
         world_free(w);
         return -1;
     }
-    if (plan_grid_check(*bound, *arena, err, errlen)) {
+    if (plan_search_check(w, *bound, *arena, err, errlen)) {
         world_free(w);
         return -1;
     }
+    return 0;
+}
+
+int plan_world_check(const jepa_spec *s, char *err, size_t errlen) {
+    world w;
+    double bound, arena;
+    if (world_setup(&w, s, 32, &bound, &arena, err, errlen)) return -1; /* the frame size changes no step */
+    world_free(&w);
     return 0;
 }
 
@@ -294,8 +302,10 @@ static int draw_pictures(const jepa_spec *s, const world *w, double arena, const
 /* ------------------------------------------------------------ episodes */
 /* This rank's episodes [lo, hi) of method m into out ((hi - lo) outcomes);
  * the traces of the episodes to draw (the first plan.pictures, the world
- * model's) into keep[e - lo]: drawn once the plan is whole (plan_write). */
-static void run_method(const plan_method *m, const jepa_spec *s, const world *w, plan_wm *wm,
+ * model's) into keep[e - lo]: drawn once the plan is whole (plan_write). A
+ * caught signal stops it between steps (plan_episode). The episodes run
+ * whole. */
+static int run_method(const plan_method *m, const jepa_spec *s, const world *w, plan_wm *wm,
                        const plan_cfg *cfg, const plan_task *tasks, int lo, int hi, plan_outcome *out,
                        plan_trace *keep) {
     plan_ctl c;
@@ -309,13 +319,16 @@ static void run_method(const plan_method *m, const jepa_spec *s, const world *w,
         if (m->randomize) plan_wm_randomize(wm);
         plan_ctl_cem_init(&c, w, wm, cfg, s->plan.execute, (uint64_t)s->plan.seed);
     }
-    for (int e = lo; e < hi; e++) {
+    int e = lo;
+    for (; e < hi && !shard_interrupt_pending(); e++) {
         const plan_task *t = &tasks[e - lo];
         int draw = e < s->plan.pictures && !m->ops && !m->randomize;
         if (draw) keep[e - lo] = trace_alloc(t->budget, cfg);
         plan_episode(&c, t, (uint64_t)e, s->plan.success_radius, &out[e - lo], draw ? &keep[e - lo] : NULL);
+        if (shard_interrupt_pending()) break; /* stopped part-way: not counted as run */
     }
     if (!m->ops) plan_ctl_cem_free(&c);
+    return e - lo;
 }
 
 /* ------------------------------------------------------------ summaries */
@@ -340,12 +353,14 @@ static void summarize(const plan_outcome *o, int n, plan_summary *r) {
     r->hi = fmin(centre + half, 1);
 }
 
+/* NaN for a method that makes no decisions: no time per decision (plan.json
+ * null, an empty CSV field, "-"), where a 0 read as "instant" */
 static double per_decision(const plan_summary *r) {
-    return r->decisions > 0 ? r->plan_s / r->decisions : 0.0;
+    return r->decisions > 0 ? r->plan_s / r->decisions : NAN;
 }
 
 static double cpu_per_decision(const plan_summary *r) {
-    return r->decisions > 0 ? r->plan_cpu_s / r->decisions : 0.0;
+    return r->decisions > 0 ? r->plan_cpu_s / r->decisions : NAN;
 }
 
 /* A JSON string: quotes, backslashes and controls escaped. */
@@ -441,11 +456,10 @@ static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_
             "mean_closest_dist,decisions,s_per_decision,cpu_s_per_decision\n");
     for (int m = 0; m < nm; m++) { /* empty fields where there is no value (plan.json: null) */
         char a[32], b[32], c[32];
-        int dec = r[m].decisions > 0;
         fprintf(f, "%s,%d,%d,%.6g,%.6g,%.6g,%s,%.6g,%.0f,%s,%s\n", methods[m].name, r[m].n, r[m].succ,
                 r[m].rate, r[m].lo, r[m].hi, cell(a, sizeof a, "%.6g", r[m].steps_mean, ""), r[m].dist_mean,
-                r[m].decisions, cell(b, sizeof b, "%.6g", dec ? per_decision(&r[m]) : NAN, ""),
-                cell(c, sizeof c, "%.6g", dec ? cpu_per_decision(&r[m]) : NAN, ""));
+                r[m].decisions, cell(b, sizeof b, "%.6g", per_decision(&r[m]), ""),
+                cell(c, sizeof c, "%.6g", cpu_per_decision(&r[m]), ""));
     }
     if (close_rename(f, tmp, path, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/episodes.csv", dir);
@@ -478,8 +492,8 @@ static void print_table(const char *run, const jepa_spec *s, const plan_summary 
         printf("%-12s %7.1f%%  [%5.1f%%, %5.1f%%]  %13s %8.3f %10s %11s %11s\n", methods[m].name, 100 * r[m].rate,
                100 * r[m].lo, 100 * r[m].hi, cell(a, sizeof a, "%.1f", r[m].steps_mean, "-"), r[m].dist_mean,
                cell(b, sizeof b, "%.0f", dec ? r[m].decisions : NAN, "-"),
-               cell(c, sizeof c, "%.4f", dec ? per_decision(&r[m]) : NAN, "-"),
-               cell(d, sizeof d, "%.4f", dec ? cpu_per_decision(&r[m]) : NAN, "-"));
+               cell(c, sizeof c, "%.3g", per_decision(&r[m]), "-"), /* %.4f read 0.0000 below 50 us */
+               cell(d, sizeof d, "%.3g", cpu_per_decision(&r[m]), "-"));
     }
 }
 
@@ -515,7 +529,8 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
         return -1;
     print_table(run, s, r, shortest, budget);
     for (int m = 0; m < nmethods(s); m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
-    printf("plan_s_per_decision %.4f\n", per_decision(&r[0]));
+    /* significant digits, not decimals: a fast model's decision is well under 1e-4 s */
+    printf("plan_s_per_decision %.6g\n", r[0].decisions > 0 ? per_decision(&r[0]) : 0.0);
     fflush(stdout);
     return 0;
 }
@@ -523,7 +538,7 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
 /* The write phase, collective, once every episode is planned: rank 0 makes
  * the stage, every rank draws its pictures into it, rank 0 writes the
  * results and moves them into place. SIGINT/SIGTERM/SIGHUP are held by every
- * rank from before the stage exists (shard_interrupt_catch; the caller
+ * rank since plan_evaluate began (shard_interrupt_catch; the caller
  * releases them after its line): mpirun turns a signal into SIGTERM to each
  * rank and kills the rest when one dies, so none may die before rank 0 has
  * removed the stage. A caught signal, or a failure, before rank 0's last
@@ -533,8 +548,6 @@ static int plan_write(const char *run, const jepa_spec *s, int window, const wor
                       const plan_task *tasks, const plan_trace *keep, int lo, int hi,
                       plan_outcome *const *all, char *err, size_t errlen) {
     char stage[SPEC_STR_MAX + 48] = "";
-    shard_interrupt_catch();
-    comm_barrier(); /* every rank holds the signals before the stage exists */
     int rc = stage_open(run, stage, sizeof stage, err, errlen);
     if (rc == 0) rc = draw_pictures(s, w, arena, tasks, keep, lo, hi, stage, err, errlen);
     int intr = comm_any_error(shard_interrupt_pending() != 0); /* the same on every rank */
@@ -554,19 +567,16 @@ static int plan_write(const char *run, const jepa_spec *s, int window, const wor
     return bad >= 0 ? bad : fin;
 }
 
-/* Tasks [lo, hi) on this rank; -1 + err if one has no path to its goal. */
+/* Tasks [lo, hi) on this rank; -1 + err if one has no path to its goal
+ * (or none the search can find: plan_task_make). A caught signal stops it,
+ * mid-search too (the episodes then run none of the tasks left unmade: it
+ * stays pending). */
 static int make_tasks(const world *w, const jepa_spec *s, double bound, double arena, int lo, int hi,
                       plan_task *tasks, char *err, size_t errlen) {
-    for (int e = lo; e < hi; e++) {
+    for (int e = lo; e < hi && !shard_interrupt_pending(); e++)
         if (plan_task_make(w, (uint64_t)s->plan.seed, (uint64_t)e, s->plan.success_radius,
                            s->plan.budget_factor, bound, arena, &tasks[e - lo], err, errlen))
             return -1;
-        if (tasks[e - lo].shortest < 0) {
-            snprintf(err, errlen, "plan.world_params: task %d of seed %lld has no path from start to goal "
-                     "(a closed door?)", e, (long long)s->plan.seed);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -590,6 +600,24 @@ static int plan_setup(const char *run, const jepa_spec *s, int lo, int hi, plan_
     return rc;
 }
 
+/* After the episodes, collective: a signal caught on any rank while they ran
+ * (each rank stops between episodes) ends the plan before anything is
+ * written, rank 0 saying in err how far it got. The lowest rank that caught
+ * one, or -1. */
+static int plan_interrupted(const char *run, const jepa_spec *s, double done, char *err, size_t errlen) {
+    int sig = shard_interrupt_pending(), intr = comm_any_error(sig != 0);
+    if (intr < 0) return -1;
+    comm_sum_doubles(&done, 1);
+    if (comm_rank() == 0) {
+        char by[48];
+        snprintf(by, sizeof by, "a signal to rank %d", intr);
+        snprintf(err, errlen, "%s/plan: interrupted by %s after %.0f of %d episodes (%d tasks x %d methods): "
+                 "nothing written", run, sig ? shard_interrupt_name(sig) : by, done,
+                 s->plan.episodes * nmethods(s), s->plan.episodes, nmethods(s));
+    }
+    return intr;
+}
+
 int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen) {
     const int n = s->plan.episodes, W = comm_world(), rank = comm_rank();
     const int lo = (int)(((int64_t)n * rank) / W), hi = (int)(((int64_t)n * (rank + 1)) / W);
@@ -598,6 +626,7 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     double bound = 0, arena = 0;
     plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
     plan_trace *keep = JEPA_MALLOC(sizeof(plan_trace) * (hi - lo + 1)); /* zeroed: none kept */
+    shard_interrupt_catch(); /* from here a signal is a line and nothing written, never a silent death */
     int rc = plan_setup(run, s, lo, hi, &wm, &w, &bound, &arena, tasks, err, errlen);
     plan_outcome *local[NMETHODS], *all[NMETHODS];
     plan_cfg cfg;
@@ -607,10 +636,12 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
         all[m] = rank == 0 ? JEPA_MALLOC(sizeof(plan_outcome) * n) : NULL;
     }
     int bad = comm_any_error(rc != 0); /* every rank goes on, or none */
+    double done = 0; /* episodes run here, all methods */
     for (int m = 0; m < nmethods(s) && bad < 0; m++)
-        run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
-    if (bad < 0) gather(local, lo, hi, n, all);
-    if (bad < 0) bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
+        done += run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
+    int intr = bad < 0 ? plan_interrupted(run, s, done, err, errlen) : -1;
+    if (bad < 0 && intr < 0) gather(local, lo, hi, n, all);
+    if (bad < 0 && intr < 0) bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
     if (bad > 0 && rank == bad) fprintf(stderr, "jepa-plan: rank %d: %s\n", rank, err);
     if (bad > 0 && rank == 0) snprintf(err, errlen, "rank %d failed (its error is above)", bad);
     for (int m = 0; m < NMETHODS; m++) {
@@ -622,5 +653,5 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     jepa_free(tasks);
     world_free(&w);
     plan_wm_free(wm);
-    return bad >= 0 ? -1 : 0;
+    return bad >= 0 || intr >= 0 ? -1 : 0;
 }

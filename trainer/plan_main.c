@@ -282,11 +282,15 @@ static int plan_cli(int argc, char **argv) {
         fprintf(stderr, "jepa-plan: unknown argument '%s'\n", run_args[unused[0]]);
         return 2;
     }
-    if ((rc = plan_section(&s, argv[1], nargs, args)) || (rc = plan_out_check(argv[1], replace)))
-        return rc;
-    /* plan_evaluate leaves SIGINT/SIGTERM/SIGHUP held from its write phase:
-     * a signal that stopped the writing ends the process after the line
-     * saying so; one caught once the plan was in place is dropped */
+    if ((rc = plan_section(&s, argv[1], nargs, args))) return rc;
+    if (plan_world_check(&s, err, sizeof err)) { /* a usage error, said before the model loads */
+        if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
+        return 2;
+    }
+    if ((rc = plan_out_check(argv[1], replace))) return rc;
+    /* plan_evaluate leaves SIGINT/SIGTERM/SIGHUP held (from its start): a
+     * signal that stopped the planning or the writing ends the process after
+     * the line saying so; one caught once the plan was in place is dropped */
     rc = plan_evaluate(argv[1], &s, err, sizeof err) ? 1 : 0;
     if (rc && comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
     if (!rc && replace && comm_rank() == 0)

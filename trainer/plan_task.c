@@ -10,11 +10,11 @@
 
 #include "jepa.h"
 #include "plan.h"
+#include "shard.h"
 
 #define PLAN_STREAM_START 0x51a27 /* world_rng streams of a task: (seed, episode, stream) */
 #define PLAN_STREAM_GOAL 0x60a1
 #define PLAN_BFS_DIRS 16
-#define PLAN_BFS_MAX_DEPTH 4096
 #define PLAN_PI 3.14159265358979323846
 
 double plan_dist(const double *a, const double *b) {
@@ -52,6 +52,17 @@ int plan_grid_check(double bound, double arena, char *err, size_t errlen) {
     return -1;
 }
 
+int plan_search_check(const world *w, double bound, double arena, char *err, size_t errlen) {
+    if (plan_grid_check(bound, arena, err, errlen)) return -1;
+    double side = ceil(4 * arena / bound) + 1, work = side * side * PLAN_BFS_DIRS * w->step_work;
+    if (work <= PLAN_SEARCH_MAX_WORK) return 0;
+    snprintf(err, errlen, "plan.world_params: arena %g, max_action %g: a task's shortest-path search could take "
+             "%.0f x %.0f cells x %d directions x %u substeps a step (%s) = %.3g substeps, more than the %.0e "
+             "allowed (fewer substeps a step: see jepa-world info; or a larger max_action)", arena, bound,
+             side, side, PLAN_BFS_DIRS, w->step_work, w->ops->name, work, PLAN_SEARCH_MAX_WORK);
+    return -1;
+}
+
 int plan_shortest(const world *w, const double *start, const double *goal, double radius,
                   double bound, double arena) {
     if (plan_dist(start, goal) <= radius) return 0;
@@ -67,7 +78,14 @@ int plan_shortest(const world *w, const double *start, const double *goal, doubl
     seen[bfs_cell(start, h, G)] = 1;
     while (head < tail && found < 0) {
         const bfs_node *n = &q[head++];
-        if (n->depth >= PLAN_BFS_MAX_DEPTH) break;
+        if (shard_interrupt_pending()) { /* seconds of search left: the caller stops (plan_evaluate) */
+            found = PLAN_SHORTEST_STOPPED;
+            break;
+        }
+        if (n->depth >= PLAN_BFS_MAX_DEPTH) { /* not "no path": the search gave up */
+            found = PLAN_SHORTEST_LIMIT;
+            break;
+        }
         for (int d = 0; d < PLAN_BFS_DIRS && found < 0; d++) {
             double th = 2 * PLAN_PI * d / PLAN_BFS_DIRS, a[2] = {bound * cos(th), bound * sin(th)}, nx[WORLD_MAX_DIM];
             w->ops->step(w, n->s, a, nx);
@@ -107,6 +125,19 @@ int plan_task_make(const world *w, uint64_t seed, uint64_t episode, double radiu
     }
     t->shortest = plan_shortest(w, t->start, t->goal, radius, bound, arena);
     t->budget = t->shortest < 0 ? 0 : (int)ceil(budget_factor * t->shortest);
+    if (t->shortest == PLAN_SHORTEST_STOPPED) return 0; /* the signal is the caller's to see */
+    if (t->shortest == PLAN_SHORTEST_LIMIT) {
+        snprintf(err, errlen, "plan.world_params: task %llu of seed %llu: the shortest path is longer than "
+                 "the search's limit of %d steps (arena %g / max_action %g = %g steps across)",
+                 (unsigned long long)episode, (unsigned long long)seed, PLAN_BFS_MAX_DEPTH, arena, bound,
+                 arena / bound);
+        return -1;
+    }
+    if (t->shortest < 0) {
+        snprintf(err, errlen, "plan.world_params: task %llu of seed %llu has no path from start to goal "
+                 "(a closed door?)", (unsigned long long)episode, (unsigned long long)seed);
+        return -1;
+    }
     return 0;
 }
 
@@ -168,6 +199,7 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
         memcpy(tr->path[tr->npath++], s, sizeof tr->path[0]);
     }
     for (int k = 0; k < t->budget; k++) {
+        if (shard_interrupt_pending()) break; /* the episode is discarded: under mpirun SIGKILL follows soon */
         w->ops->render(w, s, frame);
         double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         int decided = c->ops->act(c, s, frame, k, a);

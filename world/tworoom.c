@@ -370,6 +370,7 @@ static int tw_init(world *w, char *err, size_t errlen) {
     w->height = w->width = t->n;
     w->action_dim = w->state_dim = 2;
     w->nregions = 2;
+    w->step_work = (uint32_t)fmax(1, ceil(t->amax / t->substep)); /* tw_move's n at full length */
     return 0;
 }
 

@@ -138,6 +138,7 @@ int world_init(world *w, const world_ops *ops, const void *params, char *err, si
         memset(w, 0, sizeof *w);
         return errf(err, errlen, "%s: state/action dims exceed WORLD_MAX_DIM", ops->name);
     }
+    if (w->step_work < 1) w->step_work = 1; /* a world that does not say: one unit */
     return 0;
 }
 

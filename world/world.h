@@ -75,6 +75,10 @@ typedef struct {
     uint32_t channels, height, width; /* one observation: (C, H, W) uint8 */
     uint32_t action_dim, state_dim;   /* each <= WORLD_MAX_DIM */
     uint32_t nregions;                /* region() is in [0, nregions) */
+    /* What one step of the full action bound costs step() in its inner
+     * iterations (tworoom: collide-and-slide substeps), >= 1: the unit a
+     * caller that takes very many steps (a planner's search) budgets in */
+    uint32_t step_work;
 } world;
 
 struct world_ops {

@@ -1,5 +1,5 @@
 /* world_main.c - the jepa-world command: gen (episodes into shards), render
- * (one episode as a PGM film strip, to eyeball), info (a world's parameters
+ * (one episode as a PGM or PNG film strip, to eyeball), info (a world's parameters
  * and shapes). Flags only; the work is in gen.c and the world library. Exit
  * codes: 2 bad usage, 1 failure (I/O, data); every error is one stderr line
  * naming the flag, parameter or file. */
@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include <png.h>
 
 #include "gen.h"
 #include "world.h"
@@ -26,8 +29,9 @@ static const char *usage_text =
     "         --level 3 --split train. Refused before any work: an episode over 64 MiB, a data\n"
     "         set that cannot fit the free space (estimated from its first episodes). SIGINT,\n"
     "         SIGTERM or SIGHUP stops it leaving nothing behind. Every option is given once.\n"
-    "  render --out FILE.pgm [--episode E] [--steps T] [--seed S] [--zoom Z] [WORLD OPTIONS]\n"
-    "         one episode's frames side by side (PGM, each pixel Z x Z; default zoom 4);\n"
+    "  render --out FILE.pgm|FILE.png [--episode E] [--steps T] [--seed S] [--zoom Z] [WORLD OPTIONS]\n"
+    "         one episode's frames side by side (PGM or 8-bit grey PNG by the extension, each\n"
+    "         pixel Z x Z; default zoom 4);\n"
     "         SIGINT, SIGTERM or SIGHUP stops it leaving nothing behind\n"
     "  info   [WORLD OPTIONS]   the world's parameters, observation and action shapes\n"
     "WORLD OPTIONS:\n"
@@ -317,28 +321,91 @@ static int cmd_gen(int argc, char **argv) {
 }
 
 /* ---------------------------------------------------------------- render */
-/* The PGM of frames (steps, H, W) (channel 0) side by side, each pixel
- * zoom x zoom, into f row by row; a caught signal stops it between rows
- * (returned), else 0. */
-static int strip_rows(FILE *f, const uint8_t *frames, uint32_t steps, uint32_t h, uint32_t w,
-                      size_t frame_bytes, uint32_t zoom) {
-    fprintf(f, "P5\n%u %u\n255\n", steps * w * zoom, h * zoom);
-    for (uint32_t y = 0; y < h * zoom; y++) {
+/* The strip's file format, from --out's extension (any case). */
+typedef enum { STRIP_BAD = 0, STRIP_PGM, STRIP_PNG } strip_format;
+
+static strip_format strip_format_of(const char *path) {
+    const char *base = strrchr(path, '/'), *dot = strrchr(base ? base + 1 : path, '.');
+    if (!dot) return STRIP_BAD;
+    return !strcasecmp(dot, ".pgm") ? STRIP_PGM : !strcasecmp(dot, ".png") ? STRIP_PNG : STRIP_BAD;
+}
+
+/* Frames (steps, H, W) (channel 0) side by side, each pixel zoom x zoom:
+ * one picture row at a time, never the zoomed image (1024 steps x 1024
+ * pixels x zoom 16 is 16.8 M pixels a row, 2.7e11 in all). */
+typedef struct {
+    const uint8_t *frames;
+    uint32_t steps, h, w, zoom;
+    size_t frame_bytes;
+} strip;
+
+static uint32_t strip_width(const strip *s) { return s->steps * s->w * s->zoom; }
+static uint32_t strip_height(const strip *s) { return s->h * s->zoom; }
+
+static void strip_row(const strip *s, uint32_t y, uint8_t *row) {
+    for (uint32_t t = 0; t < s->steps; t++) {
+        const uint8_t *src = s->frames + t * s->frame_bytes + (size_t)(y / s->zoom) * s->w;
+        for (uint32_t x = 0; x < s->w * s->zoom; x++) *row++ = src[x / s->zoom];
+    }
+}
+
+/* The PGM (P5) into f row by row; a caught signal stops it between rows
+ * (returned), else 0 (a write error is f's to say). */
+static int strip_pgm(FILE *f, const strip *s, uint8_t *row) {
+    fprintf(f, "P5\n%u %u\n255\n", strip_width(s), strip_height(s));
+    for (uint32_t y = 0; y < strip_height(s) && !ferror(f); y++) {
         if (shard_interrupt_pending()) return shard_interrupt_pending();
-        for (uint32_t t = 0; t < steps; t++)
-            for (uint32_t x = 0; x < w * zoom; x++)
-                fputc(frames[t * frame_bytes + (size_t)(y / zoom) * w + x / zoom], f);
+        strip_row(s, y, row);
+        fwrite(row, 1, strip_width(s), f);
     }
     return shard_interrupt_pending(); /* the last moment before the rename */
 }
 
-/* The strip at path via path.tmp-PID renamed into place, its directory made
- * as mkdir -p. Stopped (a caught signal, shard_interrupt_catch) or failed,
- * the temporary file and the directories this call made are removed and one
- * line says so. 0 or 1. */
-static int write_strip(const char *path, const uint8_t *frames, uint32_t steps, uint32_t h,
-                       uint32_t w, size_t frame_bytes, uint32_t zoom) {
-    char tmp[4096], dir[4096], err[512];
+/* libpng's errors: the message kept (png_get_error_ptr: 256 bytes), then
+ * back to strip_png's setjmp; its warnings are not ours to print. */
+static void png_fail(png_structp png, png_const_charp msg) {
+    snprintf(png_get_error_ptr(png), 256, "%s", msg);
+    png_longjmp(png, 1);
+}
+static void png_quiet(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
+/* The 8-bit grey PNG into f row by row, as strip_pgm; -1 after libpng
+ * failed, its message in why (256 bytes). */
+static int strip_png(FILE *f, const strip *s, uint8_t *row, char *why) {
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, why, png_fail, png_quiet);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    volatile int sig = 0;
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        return snprintf(why, 256, "out of memory (libpng)"), -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
+    }
+    png_init_io(png, f);
+    /* libpng refuses rows past 1,000,000 pixels by default: a long strip has 16.8 M */
+    png_set_user_limits(png, strip_width(s), strip_height(s));
+    png_set_IHDR(png, info, strip_width(s), strip_height(s), 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (uint32_t y = 0; y < strip_height(s) && !sig; y++) {
+        if ((sig = shard_interrupt_pending())) break;
+        strip_row(s, y, row);
+        png_write_row(png, row);
+    }
+    if (!sig) png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return sig ? sig : shard_interrupt_pending(); /* the last moment before the rename */
+}
+
+/* The strip at path (its format by the extension, checked before) via
+ * path.tmp-PID renamed into place, its directory made as mkdir -p. Stopped
+ * (a caught signal, shard_interrupt_catch) or failed, the temporary file
+ * and the directories this call made are removed and one line says so. 0
+ * or 1. */
+static int write_strip(const char *path, const strip *s) {
+    char tmp[4096], dir[4096], err[512], why[256] = "";
     size_t made = 0;
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -348,14 +415,25 @@ static int write_strip(const char *path, const uint8_t *frames, uint32_t steps, 
         return fprintf(stderr, PROG ": render: %s: %s\n", path, err), 1;
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
-    int sig = f ? strip_rows(f, frames, steps, h, w, frame_bytes, zoom) : 0, saved = errno;
-    int bad = !f || ferror(f);
+    uint8_t *row = f ? malloc(strip_width(s)) : NULL;
+    int sig = 0, saved = errno;
+    if (row) {
+        errno = 0;
+        sig = strip_format_of(path) == STRIP_PNG ? strip_png(f, s, row, why) : strip_pgm(f, s, row);
+        saved = errno;
+    }
+    int bad = !row || sig < 0 || ferror(f);
     if (f && fclose(f) && !bad) bad = 1, saved = errno;
     if (!bad && !sig && rename(tmp, path)) bad = 1, saved = errno;
+    free(row);
     if (!bad && !sig) return 0;
-    if (sig) fprintf(stderr, PROG ": render: %s: interrupted by %s: nothing written\n", path,
-                     shard_interrupt_name(sig));
-    else fprintf(stderr, PROG ": render: %s: %s\n", f ? path : tmp, strerror(saved));
+    if (sig > 0) fprintf(stderr, PROG ": render: %s: interrupted by %s: nothing written\n", path,
+                         shard_interrupt_name(sig));
+    else if (!f) fprintf(stderr, PROG ": render: %s: %s\n", tmp, strerror(saved));
+    else if (!row) fprintf(stderr, PROG ": render: %s: out of memory for a row of %u pixels\n", path,
+                           strip_width(s));
+    else fprintf(stderr, PROG ": render: %s: %s%s%s\n", path, why, why[0] && saved ? ": " : "",
+                 saved || !why[0] ? strerror(saved ? saved : EIO) : "");
     unlink(tmp);
     shard_unmake_dirs(dir, made);
     return 1;
@@ -379,7 +457,8 @@ static int render_run(const world *w, const char *out, uint64_t episode, uint64_
         w->ops->explore(w, seed, episode, (uint32_t)steps, states, actions);
         for (uint64_t t = 0; t < steps && !shard_interrupt_pending(); t++)
             w->ops->render(w, states + t * w->state_dim, frames + t * fb);
-        rc = write_strip(out, frames, (uint32_t)steps, w->height, w->width, fb, (uint32_t)zoom);
+        strip st = {frames, (uint32_t)steps, w->height, w->width, (uint32_t)zoom, fb};
+        rc = write_strip(out, &st);
     }
     free(states);
     free(actions);
@@ -415,7 +494,10 @@ static int cmd_render(int argc, char **argv) {
         uint64_t hi = dst == &steps ? 1024 : dst == &zoom ? 16 : UINT64_MAX;
         if (parse_u64(a, val, lo, hi, dst)) return 2;
     }
-    if (!out) return usage_error("render: missing --out FILE.pgm");
+    if (!out) return usage_error("render: missing --out FILE.pgm or FILE.png");
+    if (!strip_format_of(out)) /* before the world is made or anything written */
+        return usage_error("render: --out %s: not a .pgm or .png file name (the format follows the extension)",
+                           out);
     world w;
     int rc = world_open(&wa, &w);
     if (rc) return rc;
@@ -442,6 +524,7 @@ static int cmd_info(int argc, char **argv) {
            w.width);
     printf("action       %u f32    state  %u f32    regions  %u\n", w.action_dim, w.state_dim,
            w.nregions);
+    printf("step work    %u substeps a full-length step (what a planner's search costs)\n", w.step_work);
     printf("parameters   (--set NAME=VALUE)\n");
     world_params_print(w.ops, w.params, stdout);
     world_free(&w);

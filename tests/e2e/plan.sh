@@ -2,7 +2,8 @@
 # jepa-plan end to end on a tiny world model (trained here for 20 steps):
 #   - the table, then the five last lines (success_rate, random_success_rate,
 #     straight_success_rate, random_init_success_rate, plan_s_per_decision),
-#     numeric, rates in [0, 1], equal to plan.json and plan.csv;
+#     numeric, rates in [0, 1], equal to plan.json and plan.csv; the time per
+#     decision > 0 and to 4 digits at any speed (null for no decisions);
 #   - RUN/plan/episodes.csv has one row per method and episode; the first
 #     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
@@ -11,6 +12,9 @@
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
 #     (the resolved spec's plan section is not read), checked in that order,
 #     an error in spec.yaml's values naming spec.yaml; plan.random_init=false;
+#   - SIGTERM while the episodes run: one line (how many were run), the
+#     signal's status, nothing written, at 1 and 2 ranks; in a task's
+#     search, at once;
 #   - a second plan into RUN/plan is refused (its results kept); --replace
 #     replaces them, pictures included (only names the planner writes, in
 #     its exact form); files of others in RUN/plan (notes, *.tmp, names
@@ -20,7 +24,9 @@
 #     world model, a missing checkpoint, --episodes 0 (named as typed), a
 #     missing or absent run directory, an unknown world, a bad world
 #     parameter, a closed door, a success radius no goal lies beyond (it
-#     hung), arena / max_action above 255 (the search grid), topk > samples.
+#     hung), arena / max_action above 255 (the search grid), a search of
+#     more than 1e9 substeps a task (it ran for hours), topk > samples; the
+#     world's settings exit 2, before the model loads.
 . "$(dirname "$0")/lib.sh"
 MPI="${JEPA_MPIEXEC:-mpirun}"
 JW="$B/jepa-world"
@@ -82,6 +88,20 @@ ls "$T/run/plan" | grep -q '^episode-002' && bad "a third picture with plan.pict
 ls "$T/run/plan" | grep -q '\.tmp$' && bad "temporary files left" || ok "no temporary files left"
 cp "$T/run/plan/episodes.csv" "$T/episodes.1"
 
+# ---- the time per decision: a real figure at any speed. The smallest CEM
+# (2 samples, 1 iteration, 1 block) decides in well under 1e-4 s, where
+# %.4f printed 0.0000 (or 0.0001 for 8e-05): the last line is > 0 and
+# plan.json's to 4 digits; a method that decides nothing has no time per
+# decision (plan.json null, where it read 0)
+mkdir -p "$T/fast" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/fast/"
+run fast timeout 60 "$JP" "$T/fast" --episodes 2 --set plan.samples=2 --set plan.topk=1 --set plan.iterations=1 \
+  --set plan.horizon=1 --set plan.repeat=1 --set plan.pictures=0 --set plan.random_init=false
+SD=$(printf '%s\n' "$OUT" | sed -n 's/^plan_s_per_decision //p'); JD=$(json "$T/fast/plan/plan.json" plan_s_per_decision)
+[ "$RC" -eq 0 ] && num "$SD" && num "$JD" && awk -v a="$SD" -v b="$JD" 'BEGIN { exit !(a > 0 && b > 0 && a / b > 0.9999 && a / b < 1.0001) }' \
+  && ok "plan_s_per_decision $SD: > 0, plan.json's $JD to 4 digits" || bad "plan_s_per_decision '$SD', plan.json '$JD' (rc $RC): $ERR"
+grep -q '"name": "random",.*"decisions": 0, "s_per_decision": null, "cpu_s_per_decision": null' "$T/fast/plan/plan.json" \
+  && ok "plan.json: random's s_per_decision null" || bad "plan.json random: $(grep '"random"' "$T/fast/plan/plan.json")"
+
 # ---- a second plan never replaces the first's results unasked (--replace does)
 cp "$T/run/plan/plan.json" "$T/plan.json.1"
 run again "$JP" "$T/run" "${SMALL[@]}"
@@ -116,6 +136,43 @@ kill -TERM $(pgrep -P "$mp"); wait "$mp"; RC=$?
 [ "$RC" -ne 0 ] && [ "$(grep -c "^jepa-plan: $T/sg/plan: interrupted by SIGTERM: nothing written$" "$T/sg.err")" = 1 ] &&
   ok "2 ranks stopped by SIGTERM: said once (rc $RC)" || bad "2 ranks stopped: rc $RC: $(cat "$T/sg.err")"
 [ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "2 ranks: no RUN/plan, no stage" || bad "2 ranks left: $(ls -A "$T/sg" | tr '\n' ' ')"
+
+# ---- SIGTERM while the episodes run (300 tasks: their search about half a
+# second, the episodes about 15 s; the signal after 3): it died without a word. One line saying how far it got, the
+# signal's status, nothing of RUN/plan nor a stage; at 2 ranks (mpirun's
+# SIGTERM to each) said once
+LONG=(--episodes 300 --set plan.samples=64 --set plan.topk=4 --set plan.iterations=4 --set plan.random_init=false)
+PAT="^jepa-plan: $T/sg/plan: interrupted by SIGTERM after [0-9]+ of 900 episodes \\(300 tasks x 3 methods\\): nothing written$"
+for np in 1 2; do
+  rm -rf "$T/sg/plan"
+  set -m
+  if [ "$np" = 1 ]; then "$JP" "$T/sg" "${LONG[@]}" >/dev/null 2>"$T/sg.err" & mp=$!
+  else "$MPI" -np 2 "$JP" "$T/sg" "${LONG[@]}" >/dev/null 2>"$T/sg.err" & mp=$!; fi
+  set +m
+  sleep 3
+  if [ "$np" = 1 ]; then kill -TERM "$mp"; else kill -TERM $(pgrep -P "$mp"); fi
+  wait "$mp"; RC=$?
+  N=$(sed -n 's/.* after \([0-9]*\) of 900 episodes.*/\1/p' "$T/sg.err")
+  [ "$RC" -ne 0 ] && [ "$(grep -cE "$PAT" "$T/sg.err")" = 1 ] && [ -n "$N" ] && [ "$N" -gt 0 ] && [ "$N" -lt 900 ] &&
+    ok "$np rank(s) stopped by SIGTERM while planning: said once, after $N of 900 episodes (rc $RC)" ||
+    bad "$np rank(s) stopped while planning: rc $RC: $(cat "$T/sg.err")"
+  [ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "$np rank(s), SIGTERM while planning: no RUN/plan, no stage" ||
+    bad "$np rank(s), SIGTERM while planning left: $(ls -A "$T/sg" | tr '\n' ' ')"
+done
+
+# ---- SIGTERM in a task's shortest-path search (54 substeps a step on 1001^2
+# cells: seconds a task, under the cap): it stops the search at once, not
+# after it (under mpirun, SIGKILL follows a second after SIGTERM)
+rm -rf "$T/sg/plan"
+set -m
+"$JP" "$T/sg" --episodes 100 --set plan.world_params="max_action=0.004 radius=0.00015" >/dev/null 2>"$T/sg.err" & mp=$!
+set +m
+sleep 1.5
+t0=$(date +%s%N); kill -TERM "$mp"; wait "$mp"; RC=$?; ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$RC" -eq 143 ] && [ "$ms" -lt 1000 ] &&
+  grep -qx "jepa-plan: $T/sg/plan: interrupted by SIGTERM after 0 of 400 episodes (100 tasks x 4 methods): nothing written" "$T/sg.err" &&
+  ok "SIGTERM in the task search: stopped in $ms ms, said" || bad "SIGTERM in the task search: rc $RC after $ms ms: $(cat "$T/sg.err")"
+[ -z "$(ls -A "$T/sg" | grep plan)" ] && ok "SIGTERM in the task search: nothing written" || bad "task search stop left: $(ls -A "$T/sg")"
 
 # ---- 2 ranks: the same outcomes
 run p2 timeout 60 "$MPI" -np 2 "$JP" "$T/run" "${SMALL[@]}" --replace
@@ -187,13 +244,13 @@ done
 mkdir -p "$T/nt/plan" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/nt/" &&
   echo mine >"$T/nt/plan/notes.txt" && : >"$T/nt/plan/plan.json.tmp" && : >"$T/nt/plan/episode-7.png"
 run nw "$JP" "$T/nt" --episodes 2 --set plan.world=nonesuch
-expect_error "an unknown world" 1 "plan.world" "nonesuch"
+expect_error "an unknown world" 2 "plan.world" "nonesuch"
 run np "$JP" "$T/nt" --episodes 2 --set plan.world_params="door_width=abc"
-expect_error "a bad world parameter" 1 "plan.world_params" "door_width"
+expect_error "a bad world parameter" 2 "plan.world_params" "door_width"
 run np2 "$JP" "$T/nt" --episodes 2 --set plan.world_params="door_width=4 door_width=5"
-expect_error "a world parameter given twice" 1 "plan.world_params: 'door_width' given twice (door_width=4, then door_width=5)"
+expect_error "a world parameter given twice" 2 "plan.world_params: 'door_width' given twice (door_width=4, then door_width=5)"
 run np3 "$JP" "$T/nt" --episodes 2 --set plan.world_params="size=16"
-expect_error "the frame size as a world parameter" 1 "plan.world_params: size=16: the frame size is not a setting here"
+expect_error "the frame size as a world parameter" 2 "plan.world_params: size=16: the frame size is not a setting here"
 run nt "$JP" "$T/nt" --episodes 1 --set plan.samples=24 --set plan.topk=3 --set plan.iterations=1 \
   --set plan.random_init=false --set plan.pictures=1
 [ "$RC" -eq 0 ] && [ -e "$T/nt/plan/plan.json" ] && [ "$(cat "$T/nt/plan/notes.txt")" = mine ] &&
@@ -247,10 +304,20 @@ expect_error "a success radius no goal lies beyond (the arena's side), not a han
 # model; 1/256: planned, slowly)
 for ma in 0.0001 0.0039; do
   run grid timeout 60 "$JP" "$T/cd" --episodes 2 --set plan.world_params="max_action=$ma"
-  expect_error "max_action $ma: arena / max_action above 255 refused" 1 \
+  expect_error "max_action $ma: arena / max_action above 255 refused" 2 \
     "plan.world_params: arena 1 / max_action $ma" "at most 255"
 done
 [ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the grid"
+# the search's time: arena / max_action 250 (1001^2 cells) and 160 or 8000
+# substeps a step each pass their own check, but 16 directions of it were
+# 2.6e9 and 1.3e11 substeps a task (minutes; hours: it ran on): refused up
+# front, exit 2, the estimate and the cap named; nothing written
+for r in 0.00005 0.000001; do
+  run srch timeout 60 "$JP" "$T/cd" --episodes 2 --set plan.world_params="max_action=0.004 radius=$r"
+  expect_error "max_action 0.004, radius $r: the search's work refused" 2 \
+    "plan.world_params: arena 1, max_action 0.004" "1001 x 1001 cells x 16 directions x" "more than the 1e+09 allowed"
+done
+[ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the search's work"
 run nk "$JP" "$T/run" --episodes 2 --set plan.topk=50 --set plan.samples=40
 expect_error "topk above samples" 2 "plan.topk" "50" "plan.samples"
 run ne "$JP" "$T/run" --episodes

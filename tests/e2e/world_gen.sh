@@ -4,7 +4,9 @@
 # reproducibility from the seed, and every bad flag (a flag given twice,
 # limits, a data set larger than the free space): one clear line naming the
 # flag/value, a non-zero exit, no dataset left behind; SIGTERM/SIGINT leave
-# no staging directory.
+# no staging directory. render's format follows --out's extension (.pgm,
+# .png; anything else refused up front), a PNG wider than libpng's default
+# row limit included.
 . "$(dirname "$0")/lib.sh"
 JW="$B/jepa-world"
 JS="$B/jepa-shard"
@@ -16,6 +18,10 @@ if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "gen    --out DIR --episodes 
 run info "$JW" info --set door_width=0.3
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "observation  (1, 32, 32) u8" &&
    printf '%s' "$OUT" | grep -Eq "door_width += 0.3 "; then ok "info"; else bad "info: $RC $OUT $ERR"; fi
+# the substeps of a full-length step: ceil(max_action / min(radius / 2, 0.9 wall)), 0.06 / 0.025 -> 3, 0.06 / 0.0005 -> 120
+run infos "$JW" info --set radius=0.001
+printf '%s' "$OUT" | grep -q "^step work    120 substeps a full-length step" && "$JW" info | grep -q "^step work    3 substeps" &&
+  ok "info: the substeps of a step" || bad "info step work: $OUT"
 
 # --- usage errors: exit 2, one line naming the flag/value
 run nocmd "$JW"
@@ -140,6 +146,38 @@ elif cmp -s <(head -c 1024 "$T/rec.raw") <(tail -c 1024 "$T/e101.pgm"); then
 run strip "$JW" render --out "$T/strip.pgm" --seed 7 --episode 3 --steps 5 --zoom 2
 if [ "$RC" -eq 0 ] && head -c 14 "$T/strip.pgm" | cmp -s - <(printf 'P5\n320 64\n255\n') &&
    [ "$(stat -c %s "$T/strip.pgm")" -eq $((14 + 320 * 64)) ]; then ok "render strip"; else bad "render strip: $ERR"; fi
+
+# --- the format follows --out's extension, in any case: .png is the same
+# strip as an 8-bit grey PNG (it was a PGM named .png), made through mkdir -p
+run spng "$JW" render --out "$T/png/sub/strip.PNG" --seed 7 --episode 3 --steps 5 --zoom 2
+# the signature, then IHDR: length 13, "IHDR", width 320, height 64, depth 8, colour type 0 (grey)
+HD=$(od -An -tx1 -N 26 "$T/png/sub/strip.PNG" 2>/dev/null | tr -d ' \n')
+[ "$RC" -eq 0 ] && [ "$HD" = "89504e470d0a1a0a0000000d4948445200000140000000400800" ] && [ -z "$ERR" ] &&
+  ok "render .PNG: a PNG, 320 x 64, 8-bit grey" || bad "render .PNG (rc $RC): header $HD: $ERR"
+ls "$T/png/sub" | grep -q tmp && bad "render .PNG left $(ls "$T/png/sub")" || ok "render .PNG: no temporary file left"
+# anything else refused before any work (the world's parameters unread),
+# one line naming the path, exit 2, nothing written (no directory made)
+for o in "$T/nope/x.jpg" "$T/nope/strip" "$T/nope.png/strip" "$T/nope/x.pgm.bak"; do
+  run bext "$JW" render --out "$o" --set nonesuch=1
+  expect_error "render --out $o refused" 2 "--out $o: not a .pgm or .png file name"
+done
+[ -e "$T/nope" ] || [ -e "$T/nope.png" ] && bad "a refused render wrote $(ls -d "$T"/nope*)" || ok "refused renders wrote nothing"
+# a strip wider than libpng's default limit of 1,000,000 pixels a row (1024
+# steps x 64 x zoom 16: 1,048,576 x 1024): its IHDR written, then SIGTERM
+# (the whole would take about 10 s) leaves nothing
+set -m
+"$JW" render --out "$T/rpng/long.png" --steps 1024 --size 64 --zoom 16 2>"$T/err.png" & pid=$!
+set +m
+f=""
+for i in $(seq 1500); do
+  f=$(compgen -G "$T/rpng/long.png.tmp-*") && [ "$(stat -c %s "$f" 2>/dev/null || echo 0)" -ge 26 ] && break; f=""; sleep 0.02
+done
+HD=$([ -n "$f" ] && od -An -tx1 -N 26 "$f" | tr -d ' \n')
+kill -TERM "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/err.png")
+[ "$HD" = "89504e470d0a1a0a0000000d4948445200100000000004000800" ] && ok "a 1,048,576-pixel-wide PNG strip: its IHDR" ||
+  bad "the wide PNG strip's header: '$HD': $ERR"
+expect_error "render .png stopped by SIGTERM" 143 "$T/rpng/long.png: interrupted by SIGTERM" "nothing written"
+[ -e "$T/rpng" ] && bad "SIGTERM: the PNG render left $(find "$T/rpng")" || ok "SIGTERM: the PNG render left nothing"
 
 # --- bitwise reproducible from the seed; another seed differs
 "$JW" gen --out "$T/again" --episodes 150 --steps 12 --seed 7 --shard-records 64 --frame-records 8 --quiet
