@@ -211,6 +211,9 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
 #define SWEEP_MAX_KEYS 16
 #define SWEEP_MAX_VALUES 64
 #define SWEEP_MAX_POINTS 10000
+/* set: plus --set; a point's overrides are these, its varied keys and its
+ * run.dir, and launch_spec_load takes LAUNCH_MAX_SETS */
+#define SWEEP_MAX_SETS (LAUNCH_MAX_SETS - 2 * SWEEP_MAX_KEYS - 1)
 
 typedef enum { SWEEP_UNIFORM, SWEEP_LOG_UNIFORM, SWEEP_INT_UNIFORM, SWEEP_CHOICE } sweep_dist;
 

@@ -174,7 +174,7 @@ static int load_sets(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
         snprintf(where, sizeof where, "set.%s", scalar(kk) ? scalar(kk) : "?");
         if (!scalar(kk) || !is_spec_key(scalar(kk))) return at(L, kk, where, "not a spec key");
         if (!scalar(vv)) return at(L, vv, where, "expected a scalar value");
-        if (d->nsets == LAUNCH_MAX_SETS) return at(L, kk, where, "too many keys");
+        if (d->nsets == SWEEP_MAX_SETS) return at(L, kk, where, "more than %d keys", SWEEP_MAX_SETS);
         if (check_value(L, vv, where, scalar(kk), scalar(vv), NULL, 0)) return -1;
         if (asprintf(&d->sets[d->nsets++], "%s=%s", scalar(kk), scalar(vv)) < 0) launch_oom();
     }
@@ -315,8 +315,9 @@ int sweep_add_sets(sweep_def *d, const char *const *sets, int n, char *err, size
                                    "or change the sweep file", sets[i], ax->key, d->path, ax->line, ax->col,
                                    a < d->ngrid ? "grid" : "random.keys");
         }
-        if (d->nsets >= LAUNCH_MAX_SETS - SWEEP_MAX_KEYS * 2 - 1) /* sweep_prepare's room */
-            return launch_errf(err, errlen, "sweep --set %.200s: too many set keys", sets[i]);
+        if (d->nsets == SWEEP_MAX_SETS)
+            return launch_errf(err, errlen, "sweep --set %.200s: more than %d set keys (%s's set: and --set)",
+                               sets[i], SWEEP_MAX_SETS, d->path);
         if (!(d->sets[d->nsets++] = strdup(sets[i]))) launch_oom();
     }
     return 0;
@@ -516,7 +517,7 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         const char *sets[LAUNCH_MAX_SETS];
         char rundir[LAUNCH_PATH_MAX + 32];
         int ns = 0;
-        for (int k = 0; k < d->nsets && ns < LAUNCH_MAX_SETS - SWEEP_MAX_KEYS * 2 - 1; k++) sets[ns++] = d->sets[k];
+        for (int k = 0; k < d->nsets; k++) sets[ns++] = d->sets[k]; /* nsets <= SWEEP_MAX_SETS: all fit */
         sweep_point(d, i, vals + (size_t)i * nk);
         for (int k = 0; k < nk; k++) sets[ns++] = vals[(size_t)i * nk + k];
         snprintf(rundir, sizeof rundir, "run.dir=%s/point-%03d", d->dir, i);
