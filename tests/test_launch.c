@@ -749,6 +749,30 @@ static void test_results_order_and_csv(void) {
 /* every objective the spec takes has a row; its panels start with the
  * loss (metrics.dat rows are lines with a step and a loss), and its
  * headline has a panel */
+/* a run given to results alone is labelled by its name, never "point 0";
+ * a sweep's rows keep their index */
+static void test_results_run_label(void) {
+    result_row r = row(0, "x", 0.25, NAN, "done");
+    r.name = "lr-sweep,b";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    launch_print_results(f, NULL, 0, &r, 1, 1);
+    launch_print_results(f, NULL, 0, &r, 1, 0);
+    r.name = NULL;
+    launch_print_results(f, NULL, 0, &r, 1, 1);
+    fclose(f);
+    CU_ASSERT_STRING_EQUAL(buf, "run,final_loss,probe_acc,steps,status\n"
+                                "\"lr-sweep,b\",0.250000,-,100,done\n"
+                                "run          final_loss  probe_acc     steps  status\n"
+                                "lr-sweep,b     0.250000          -       100  done\n"
+                                "point,final_loss,probe_acc,steps,status\n"
+                                "0,0.250000,-,100,done\n");
+    free(buf);
+    free(r.values[0]);
+    free(r.values);
+}
+
 static void test_objective_table(void) {
     static const char *const names[] = {"ijepa", "lejepa", "world"};
     char err[SPEC_ERR_MAX], set[64];
@@ -816,6 +840,7 @@ int main(void) {
         {"json_object", test_json_object},
         {"results_order_and_csv", test_results_order_and_csv},
         {"objective_table", test_objective_table},
+        {"results_run_label", test_results_run_label},
         {"results_world", test_results_world},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));
