@@ -233,7 +233,7 @@ typedef struct {
     char dir[LAUNCH_PATH_MAX];  /* sweep directory; points in dir/point-NNN */
     int dir_line, dir_col;      /* dir's value in the file */
     int parallel;               /* points run at once (local) or array limit (Slurm; 0: none) */
-    int nsets;
+    int nsets, nfile_sets;       /* sets[0..nfile_sets): the file's set:, then the --set options */
     char *sets[LAUNCH_MAX_SETS]; /* "key=value" applied to every point, owned */
     int ngrid, nrandom;
     sweep_axis grid[SWEEP_MAX_KEYS], random[SWEEP_MAX_KEYS];
@@ -281,7 +281,8 @@ typedef enum {
  * key, before anything is written; points with the same spec keep their
  * files. Points' specs come back in *specs and their states in *have
  * (caller frees with sweep_specs_free and free). dry_run: check and print
- * only. */
+ * only (the --set options every point gets, then each point's values).
+ * sweep.yaml is the file as given; sweep.json records the --set options. */
 int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs, sweep_point_state **have,
                   char *err, size_t errlen);
 void sweep_specs_free(launch_spec *specs, int n);
