@@ -211,6 +211,9 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
 #define SWEEP_MAX_KEYS 16
 #define SWEEP_MAX_VALUES 64
 #define SWEEP_MAX_POINTS 10000
+/* set: plus --set; a point's overrides are these, its varied keys and its
+ * run.dir, and launch_spec_load takes LAUNCH_MAX_SETS */
+#define SWEEP_MAX_SETS (LAUNCH_MAX_SETS - 2 * SWEEP_MAX_KEYS - 1)
 
 typedef enum { SWEEP_UNIFORM, SWEEP_LOG_UNIFORM, SWEEP_INT_UNIFORM, SWEEP_CHOICE } sweep_dist;
 
@@ -230,7 +233,7 @@ typedef struct {
     char dir[LAUNCH_PATH_MAX];  /* sweep directory; points in dir/point-NNN */
     int dir_line, dir_col;      /* dir's value in the file */
     int parallel;               /* points run at once (local) or array limit (Slurm; 0: none) */
-    int nsets;
+    int nsets, nfile_sets;       /* sets[0..nfile_sets): the file's set:, then the --set options */
     char *sets[LAUNCH_MAX_SETS]; /* "key=value" applied to every point, owned */
     int ngrid, nrandom;
     sweep_axis grid[SWEEP_MAX_KEYS], random[SWEEP_MAX_KEYS];
@@ -278,7 +281,8 @@ typedef enum {
  * key, before anything is written; points with the same spec keep their
  * files. Points' specs come back in *specs and their states in *have
  * (caller frees with sweep_specs_free and free). dry_run: check and print
- * only. */
+ * only (the --set options every point gets, then each point's values).
+ * sweep.yaml is the file as given; sweep.json records the --set options. */
 int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **specs, sweep_point_state **have,
                   char *err, size_t errlen);
 void sweep_specs_free(launch_spec *specs, int n);
@@ -383,6 +387,7 @@ int launch_json_number(const char *text, const char *key, double *v);
 
 typedef struct {
     int point;               /* index */
+    const char *name;        /* a run's label (borrowed); NULL: a sweep's point, labelled by index */
     char **values;           /* one per varied key (owned) */
     run_status st;
 } result_row;
@@ -394,7 +399,9 @@ typedef struct {
 void launch_sort_results(result_row *rows, int n);
 /* Table (aligned text) and CSV of rows with the varied keys as columns,
  * then final_loss, the figures of every objective among the rows (ijepa's
- * when none is set), steps and status; "-" where a row has no value. */
+ * when none is set), steps and status; "-" where a row has no value. The
+ * first column is "point" (the index), or "run" (the name) when rows[0]
+ * has a name. */
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv);
 /* Reads a sweep dir into rows, one per point in order, with the varied
  * keys (grid, then random). points.csv must be exactly what

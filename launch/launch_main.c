@@ -489,6 +489,16 @@ static int write_results_csv(const char *dir, char *const *keys, int nkeys, cons
     return rc;
 }
 
+/* A run's label in results: its directory's name, as the directory
+ * resolves (so "." and "runs/a/" say which run) */
+static const char *run_label(const char *dir, char *out, size_t n) {
+    char *real = realpath(dir, NULL);
+    const char *p = real ? real : dir, *slash = strrchr(p, '/');
+    snprintf(out, n, "%s", slash && slash[1] ? slash + 1 : p);
+    free(real);
+    return out;
+}
+
 /* A sweep's table (or a run's: a table of one), best first, and the same
  * as DIR/results.csv; exit 1 when a row is damaged or inconsistent (the
  * table says which), 2 when the sweep does not read or the CSV cannot be
@@ -501,7 +511,8 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
     int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
     if (n == -2) return 2; /* a sweep whose points.csv is damaged: err names it */
     if (n < 0) { /* one run: a table of one */
-        result_row r = {0};
+        char name[LAUNCH_PATH_MAX];
+        result_row r = {.name = run_label(dir, name, sizeof name)};
         if (launch_read_status(dir, &r.st))
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
         launch_print_results(stdout, NULL, 0, &r, 1, 0);

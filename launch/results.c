@@ -262,20 +262,23 @@ static int col_width(const char *key) { return strlen(key) > 9 ? (int)strlen(key
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv) {
     int w[2 * SWEEP_MAX_KEYS]; /* grid and random keys */
     const char *col[LAUNCH_MAX_FIGS * 8];
-    int ncol = figure_columns(rows, n, col);
+    int ncol = figure_columns(rows, n, col), named = n > 0 && rows[0].name, w0 = 6;
+    const char *label = named ? "run" : "point";
+    for (int i = 0; named && i < n; i++)
+        if ((int)strlen(rows[i].name) + 1 > w0) w0 = (int)strlen(rows[i].name) + 1;
     for (int k = 0; k < nkeys; k++) {
         w[k] = (int)strlen(keys[k]);
         for (int i = 0; i < n; i++)
             if ((int)strlen(rows[i].values[k]) > w[k]) w[k] = (int)strlen(rows[i].values[k]);
     }
     if (csv) {
-        fputs("point", f);
+        fputs(label, f);
         for (int k = 0; k < nkeys; k++) fputc(',', f), csv_field(f, keys[k]);
         fputs(",final_loss", f);
         for (int c = 0; c < ncol; c++) fprintf(f, ",%s", col[c]);
         fputs(",steps,status\n", f);
     } else {
-        fprintf(f, "%-6s", "point");
+        fprintf(f, "%-*s", w0, label);
         for (int k = 0; k < nkeys; k++) fprintf(f, "  %-*s", w[k], keys[k]);
         fprintf(f, "  %10s", "final_loss");
         for (int c = 0; c < ncol; c++) fprintf(f, "  %*s", col_width(col[c]), col[c]);
@@ -288,11 +291,13 @@ void launch_print_results(FILE *f, const char *const *keys, int nkeys, const res
         if (r->st.step >= 0) snprintf(steps, sizeof steps, "%lld", r->st.step);
         else snprintf(steps, sizeof steps, "-");
         if (csv) {
-            fprintf(f, "%d", r->point);
+            if (named) csv_field(f, r->name);
+            else fprintf(f, "%d", r->point);
             for (int k = 0; k < nkeys; k++) fputc(',', f), csv_field(f, r->values[k]);
             fprintf(f, ",%s", fl);
         } else {
-            fprintf(f, "%-6d", r->point);
+            if (named) fprintf(f, "%-*s", w0, r->name);
+            else fprintf(f, "%-*d", w0, r->point);
             for (int k = 0; k < nkeys; k++) fprintf(f, "  %-*s", w[k], r->values[k]);
             fprintf(f, "  %10s", fl);
         }

@@ -3,7 +3,8 @@
  * Each row of spec_keys names a dotted key, its type, the jepa_spec field it
  * lands in, its range and its default as text. Defaults, YAML loading, --set,
  * validation, the resolved YAML, spec_get, --help and the model hash all walk
- * that table, so adding a key is one row (plus the struct field). */
+ * that table, so adding a key is one row (plus the struct field). The
+ * checks between keys, which no row can state, are in spec_cross.c. */
 #include "spec.h"
 
 #include <ctype.h>
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <yaml.h>
 
 /* Stays on under NDEBUG: a table that contradicts itself is a build bug. */
@@ -36,7 +36,7 @@
 
 /* Copies user text for an error message: control bytes become '?' and long
  * text is cut, so a hostile value cannot break the one-line error contract. */
-static const char *show(const char *text, char *buf, size_t n) {
+const char *spec_show(const char *text, char *buf, size_t n) {
     size_t i = 0, max = n - 4;
     for (; text[i] && i < max; i++) buf[i] = ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) ? '?' : text[i];
     if (text[i]) memcpy(buf + i, "...", 3), i += 3;
@@ -125,7 +125,7 @@ static int in_range(const spec_key *k, double v) {
 
 /* Shortest %g text that reads back to exactly v, so the resolved spec is
  * both readable and an exact round trip. */
-static void fmt_double(double v, char *buf, size_t n) {
+void spec_fmt_double(double v, char *buf, size_t n) {
     /* "10.0", not "1e+01"; still reads as a double. No libm: the build links none. */
     if (v > -1e15 && v < 1e15 && v == (double)(long long)v) {
         snprintf(buf, n, "%.1f", v);
@@ -212,7 +212,7 @@ static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t l
     switch (k->type) {
     case SPEC_INT:
     case SPEC_INT64:
-        if (parse_int(text, &iv)) return spec_fail(msg, n, "expected an integer, got '%s'", show(text, shown, sizeof shown));
+        if (parse_int(text, &iv)) return spec_fail(msg, n, "expected an integer, got '%s'", spec_show(text, shown, sizeof shown));
         if (!in_range(k, (double)iv)) {
             range_text(k, shown, sizeof shown);
             return spec_fail(msg, n, "must be %s, got %lld", shown, iv);
@@ -222,21 +222,21 @@ static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t l
         return 0;
     case SPEC_DOUBLE:
         if (parse_double(text, &dv))
-            return spec_fail(msg, n, "expected a finite number, got '%s'", show(text, shown, sizeof shown));
+            return spec_fail(msg, n, "expected a finite number, got '%s'", spec_show(text, shown, sizeof shown));
         if (!in_range(k, dv)) {
             char r[64];
             range_text(k, r, sizeof r);
-            return spec_fail(msg, n, "must be %s, got %s", r, show(text, shown, sizeof shown));
+            return spec_fail(msg, n, "must be %s, got %s", r, spec_show(text, shown, sizeof shown));
         }
         if ((k->flags & SPEC_DECADE) && !is_decade(dv))
             return spec_fail(msg, n, "must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
-                        show(text, shown, sizeof shown));
+                        spec_show(text, shown, sizeof shown));
         *(double *)field(k, s) = dv;
         return 0;
     case SPEC_BOOL:
         if (parse_bool(text, &bv))
             return spec_fail(msg, n, "expected a boolean (true/false, yes/no, on/off, 1/0), got '%s'",
-                        show(text, shown, sizeof shown));
+                        spec_show(text, shown, sizeof shown));
         *(int *)field(k, s) = bv;
         return 0;
     case SPEC_STRING:
@@ -253,7 +253,7 @@ static int key_apply(const spec_key *k, jepa_spec *s, const char *text, size_t l
             char list[128] = "";
             for (const char *const *c = k->choices; *c; c++)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", c == k->choices ? "" : ", ", *c);
-            return spec_fail(msg, n, "must be one of %s, got '%s'", list, show(text, shown, sizeof shown));
+            return spec_fail(msg, n, "must be one of %s, got '%s'", list, spec_show(text, shown, sizeof shown));
         }
     }
     return spec_fail(msg, n, "unknown key type");
@@ -267,7 +267,7 @@ static int key_format(const spec_key *k, const jepa_spec *s, char *out, size_t n
     case SPEC_INT64: w = snprintf(out, n, "%lld", (long long)key_int(k, s)); break;
     case SPEC_DOUBLE: {
         char buf[40];
-        fmt_double(*(const double *)cfield(k, s), buf, sizeof buf);
+        spec_fmt_double(*(const double *)cfield(k, s), buf, sizeof buf);
         w = snprintf(out, n, "%s", buf);
         break;
     }
@@ -358,7 +358,7 @@ static int load_mapping(loader *L, const yaml_node_t *map, const char *prefix) {
             if (qn->type == YAML_SCALAR_NODE && qn->data.scalar.length == kn->data.scalar.length &&
                 memcmp(qn->data.scalar.value, kt, kn->data.scalar.length) == 0) {
                 snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", kt);
-                return load_fail(L, kn->start_mark, show(path, shown, sizeof shown),
+                return load_fail(L, kn->start_mark, spec_show(path, shown, sizeof shown),
                                  "duplicate key (first at line %zu)", qn->start_mark.line + 1);
             }
         }
@@ -375,7 +375,7 @@ static int load_mapping(loader *L, const yaml_node_t *map, const char *prefix) {
             if (load_mapping(L, vn, path)) return -1;
         } else {
             key_suggest(path, hint, sizeof hint);
-            return load_fail(L, kn->start_mark, show(path, shown, sizeof shown), "unknown key%s", hint);
+            return load_fail(L, kn->start_mark, spec_show(path, shown, sizeof shown), "unknown key%s", hint);
         }
     }
     return 0;
@@ -529,7 +529,7 @@ int spec_load_file(jepa_spec *s, const char *path, char *err, size_t errlen) {
 int spec_set(jepa_spec *s, const char *assignment, char *err, size_t errlen) {
     char shown[160], msg[SPEC_ERR_MAX], key[PATH_MAX_LEN], hint[PATH_MAX_LEN + 32];
     const char *eq = strchr(assignment, '=');
-    show(assignment, shown, sizeof shown);
+    spec_show(assignment, shown, sizeof shown);
     if (!eq) return spec_fail(err, errlen, "--set %s: missing '=' (expected key.path=value)", shown);
     size_t n = (size_t)(eq - assignment);
     const spec_key *k = NULL;
@@ -548,34 +548,16 @@ int spec_set(jepa_spec *s, const char *assignment, char *err, size_t errlen) {
     return 0;
 }
 
-/* Pairs that must satisfy lo <= hi. */
-static const char *const ordered_keys[][2] = {
-    {"optim.min_lr", "optim.lr"},
-    {"mask.target_scale_min", "mask.target_scale_max"},
-    {"mask.target_aspect_min", "mask.target_aspect_max"},
-    {"mask.context_scale_min", "mask.context_scale_max"},
-    {"ema.start", "ema.end"},
-    {"aug.global_scale_min", "aug.global_scale_max"},
-    {"aug.local_scale_min", "aug.local_scale_max"},
-    {"aug.ratio_min", "aug.ratio_max"},
-};
-/* Pairs where the first must be a multiple of the second. */
-static const char *const divisible_keys[][2] = {
-    {"model.img_size", "model.patch"},
-    {"model.width", "model.heads"},
-    {"model.pred_width", "model.pred_heads"},
-    {"eval.every_steps", "train.log_every"}, /* a probe lands on a logged line */
-};
-
-static double key_double(const char *key, const jepa_spec *s) {
+/* A key's number (int, int64 or double) by name; the key must exist. */
+double spec_key_double(const char *key, const jepa_spec *s) {
     const spec_key *k = key_find(key);
     SPEC_ASSERT(k);
     return k->type == SPEC_DOUBLE ? *(const double *)cfield(k, s) : (double)key_int(k, s);
 }
 
-int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
-    char r[64], a[40], b[40];
-    /* per-key checks again: a caller may have filled the struct by hand */
+/* Each key's own checks again: a caller may have filled the struct by hand. */
+static int validate_keys(const jepa_spec *s, char *err, size_t errlen) {
+    char r[64], a[40];
     for (size_t i = 0; i < NKEYS; i++) {
         const spec_key *k = &spec_keys[i];
         const char *str = cfield(k, s);
@@ -591,11 +573,11 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
             double v = *(const double *)cfield(k, s);
             if (!isfinite(v) || !in_range(k, v)) {
                 range_text(k, r, sizeof r);
-                fmt_double(v, a, sizeof a);
+                spec_fmt_double(v, a, sizeof a);
                 return spec_fail(err, errlen, "%s: must be %s, got %s", k->key, r, a);
             }
             if ((k->flags & SPEC_DECADE) && !is_decade(v)) {
-                fmt_double(v, a, sizeof a);
+                spec_fmt_double(v, a, sizeof a);
                 return spec_fail(err, errlen, "%s: must be a power of ten (0.1, 0.01, ..., 1e-12), got %s",
                             k->key, a);
             }
@@ -616,60 +598,12 @@ int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
         }
         }
     }
-    if (s->train.steps == 0 && s->train.epochs == 0 && s->train.minutes == 0)
-        return spec_fail(err, errlen, "train.steps, train.epochs, train.minutes: all are 0; set a step count, "
-                                 "an epoch count or a time budget");
-    for (size_t i = 0; i < sizeof divisible_keys / sizeof divisible_keys[0]; i++) {
-        long long x = (long long)key_double(divisible_keys[i][0], s);
-        long long y = (long long)key_double(divisible_keys[i][1], s);
-        if (x % y)
-            return spec_fail(err, errlen, "%s: %lld is not a multiple of %s (%lld)", divisible_keys[i][0], x,
-                        divisible_keys[i][1], y);
-    }
-    /* only LeJEPA's local views read the key (obj_lejepa.c checks the same) */
-    if (!strcmp(s->objective, "lejepa") && s->lejepa.local_views > 0) {
-        if (s->lejepa.local_size % s->model.patch)
-            return spec_fail(err, errlen, "lejepa.local_size: %d is not a multiple of model.patch (%d)",
-                        s->lejepa.local_size, s->model.patch);
-        if (s->lejepa.local_size > s->model.img_size) /* a local view is a smaller crop */
-            return spec_fail(err, errlen, "lejepa.local_size: %d is larger than model.img_size (%d)",
-                        s->lejepa.local_size, s->model.img_size);
-    }
-    if (s->eval.pool_blocks > s->model.depth)
-        return spec_fail(err, errlen, "eval.pool_blocks: %d exceeds model.depth %d (the encoder's blocks)",
-                    s->eval.pool_blocks, s->model.depth);
-    /* the 2-D sin-cos position embedding gives width/4 channels to each of
-     * sin(row), cos(row), sin(col), cos(col) */
-    if (s->model.width % 4)
-        return spec_fail(err, errlen, "model.width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
-                    s->model.width);
-    if (s->model.pred_width % 4)
-        return spec_fail(err, errlen, "model.pred_width: %d is not a multiple of 4 (2-D sin-cos position embedding)",
-                    s->model.pred_width);
-    for (size_t i = 0; i < sizeof ordered_keys / sizeof ordered_keys[0]; i++) {
-        double lo = key_double(ordered_keys[i][0], s), hi = key_double(ordered_keys[i][1], s);
-        if (lo > hi) {
-            fmt_double(lo, a, sizeof a);
-            fmt_double(hi, b, sizeof b);
-            return spec_fail(err, errlen, "%s: %s is greater than %s (%s)", ordered_keys[i][0], a, ordered_keys[i][1], b);
-        }
-    }
-    if (s->plan.topk > s->plan.samples)
-        return spec_fail(err, errlen, "plan.topk: %d is more than plan.samples (%d)", s->plan.topk, s->plan.samples);
-    if (s->plan.execute > s->plan.horizon)
-        return spec_fail(err, errlen, "plan.execute: %d blocks is more than plan.horizon (%d)", s->plan.execute,
-                    s->plan.horizon);
-    long long side = s->model.img_size / s->model.patch, patches = side * side;
-    if (s->mask.min_keep > patches)
-        return spec_fail(err, errlen, "mask.min_keep: %d is more than the %lld patches of an image (img_size/patch)^2",
-                    s->mask.min_keep, patches);
-    struct stat st;
-    if (strcmp(s->resume, "auto") != 0 && strcmp(s->resume, "none") != 0 && stat(s->resume, &st) != 0) {
-        char shown[160];
-        return spec_fail(err, errlen, "resume: '%s' does not exist (use \"auto\", \"none\" or an existing checkpoint path)",
-                    show(s->resume, shown, sizeof shown));
-    }
     return 0;
+}
+
+int spec_validate(const jepa_spec *s, char *err, size_t errlen) {
+    if (validate_keys(s, err, errlen)) return -1;
+    return spec_validate_cross(s, err, errlen);
 }
 
 /* Double-quoted YAML scalar. Escapes what libyaml would reject or fold in a

@@ -1,6 +1,7 @@
 /* spec_internal.h - the key table's row type, shared by spec.c (which walks
- * the table) and spec_keys.c (which is the table), and the one-line error
- * helper of spec.c and spec_read.c. Private to launch/. */
+ * the table) and spec_keys.c (which is the table), the one-line error
+ * helper of spec.c and spec_read.c, and what spec_cross.c (the checks
+ * between keys) uses of spec.c. Private to launch/. */
 #ifndef JEPA_SPEC_INTERNAL_H
 #define JEPA_SPEC_INTERNAL_H
 
@@ -41,5 +42,16 @@ extern const size_t spec_nkeys;
 
 /* err := the formatted line (when err is not NULL); returns -1 */
 int spec_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* spec.c's helpers for spec_cross.c: user text made safe for a one-line
+ * error (controls as '?', cut to fit buf); the shortest text that reads
+ * back to v; a numeric key's value by name (the key must exist) */
+const char *spec_show(const char *text, char *buf, size_t n);
+void spec_fmt_double(double v, char *buf, size_t n);
+double spec_key_double(const char *key, const jepa_spec *s);
+
+/* The checks between keys (spec_cross.c), in the order a user meets them;
+ * spec_validate runs them after each key's own. 0, or -1 + err. */
+int spec_validate_cross(const jepa_spec *s, char *err, size_t errlen);
 
 #endif

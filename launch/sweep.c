@@ -174,9 +174,10 @@ static int load_sets(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
         snprintf(where, sizeof where, "set.%s", scalar(kk) ? scalar(kk) : "?");
         if (!scalar(kk) || !is_spec_key(scalar(kk))) return at(L, kk, where, "not a spec key");
         if (!scalar(vv)) return at(L, vv, where, "expected a scalar value");
-        if (d->nsets == LAUNCH_MAX_SETS) return at(L, kk, where, "too many keys");
+        if (d->nsets == SWEEP_MAX_SETS) return at(L, kk, where, "more than %d keys", SWEEP_MAX_SETS);
         if (check_value(L, vv, where, scalar(kk), scalar(vv), NULL, 0)) return -1;
         if (asprintf(&d->sets[d->nsets++], "%s=%s", scalar(kk), scalar(vv)) < 0) launch_oom();
+        d->nfile_sets = d->nsets;
     }
     return 0;
 }
@@ -315,8 +316,9 @@ int sweep_add_sets(sweep_def *d, const char *const *sets, int n, char *err, size
                                    "or change the sweep file", sets[i], ax->key, d->path, ax->line, ax->col,
                                    a < d->ngrid ? "grid" : "random.keys");
         }
-        if (d->nsets >= LAUNCH_MAX_SETS - SWEEP_MAX_KEYS * 2 - 1) /* sweep_prepare's room */
-            return launch_errf(err, errlen, "sweep --set %.200s: too many set keys", sets[i]);
+        if (d->nsets == SWEEP_MAX_SETS)
+            return launch_errf(err, errlen, "sweep --set %.200s: more than %d set keys (%s's set: and --set)",
+                               sets[i], SWEEP_MAX_SETS, d->path);
         if (!(d->sets[d->nsets++] = strdup(sets[i]))) launch_oom();
     }
     return 0;
@@ -490,6 +492,65 @@ static void point_error(const sweep_def *d, int i, char *const *vals, const char
     snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
 }
 
+/* A dry run's lines: the --set options every point gets (the file's set:
+ * is in the file), then each point's values and what a run would do */
+static void print_points(const sweep_def *d, char *const *vals, const sweep_point_state *have, int n) {
+    int nk = d->ngrid + d->nrandom;
+    if (d->nsets > d->nfile_sets) {
+        printf("every point:");
+        for (int j = d->nfile_sets; j < d->nsets; j++) printf(" --set %s", d->sets[j]);
+        printf("\n");
+    }
+    for (int i = 0; i < n; i++) {
+        printf("point-%03d", i);
+        for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);
+        printf("%s\n", have[i] == SWEEP_POINT_FINISHED     ? " (finished: skipped)"
+                       : have[i] == SWEEP_POINT_UNFINISHED ? " (unfinished: continued)"
+                                                           : "");
+    }
+}
+
+/* DIR/sweep.json: the sweep, the --set options it ran with (sweep.yaml is
+ * the file as given, without them), the points and their values, for
+ * people and tools. 0 or -1 + err. */
+static int write_sweep_json(const sweep_def *d, char *const *vals, int n, char *err, size_t errlen) {
+    int nk = d->ngrid + d->nrandom;
+    char path[LAUNCH_PATH_MAX + 32], *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return launch_errf(err, errlen, "out of memory");
+    fputs("{\n  \"sweep\": ", f);
+    json_string(f, d->path);
+    fputs(",\n  \"base\": ", f);
+    json_string(f, d->base);
+    fputs(",\n  \"set_options\": [", f);
+    for (int j = d->nfile_sets; j < d->nsets; j++) {
+        fputs(j > d->nfile_sets ? ", " : "", f);
+        json_string(f, d->sets[j]);
+    }
+    fputs("],\n  \"keys\": [", f);
+    for (int k = 0; k < nk; k++) {
+        fputs(k ? ", " : "", f);
+        json_string(f, axis_key(d, k));
+    }
+    fputs("],\n  \"points\": [\n", f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "    {\"point\": %d, \"dir\": \"point-%03d\", \"values\": {", i, i);
+        for (int k = 0; k < nk; k++) {
+            const char *kv = vals[(size_t)i * nk + k], *eq = strchr(kv, '=');
+            fprintf(f, "%s\"%.*s\": ", k ? ", " : "", (int)(eq - kv), kv);
+            json_string(f, eq + 1);
+        }
+        fprintf(f, "}}%s\n", i + 1 < n ? "," : "");
+    }
+    fputs("  ]\n}\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/sweep.json", d->dir);
+    int rc = launch_write_file(path, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
 /* dir, and each new point's directory, can be made: checked before
  * anything is written, and by a dry run, which refuses what the run would */
 static int dirs_creatable(const sweep_def *d, const launch_spec *specs, const sweep_point_state *have, int n,
@@ -516,7 +577,7 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         const char *sets[LAUNCH_MAX_SETS];
         char rundir[LAUNCH_PATH_MAX + 32];
         int ns = 0;
-        for (int k = 0; k < d->nsets && ns < LAUNCH_MAX_SETS - SWEEP_MAX_KEYS * 2 - 1; k++) sets[ns++] = d->sets[k];
+        for (int k = 0; k < d->nsets; k++) sets[ns++] = d->sets[k]; /* nsets <= SWEEP_MAX_SETS: all fit */
         sweep_point(d, i, vals + (size_t)i * nk);
         for (int k = 0; k < nk; k++) sets[ns++] = vals[(size_t)i * nk + k];
         snprintf(rundir, sizeof rundir, "run.dir=%s/point-%03d", d->dir, i);
@@ -528,13 +589,7 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
     }
     if (!rc) rc = existing_points(d, specs, n, have, err, errlen);
     if (!rc) rc = dirs_creatable(d, specs, have, n, err, errlen);
-    for (int i = 0; i < n && !rc && dry_run; i++) {
-        printf("point-%03d", i);
-        for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);
-        printf("%s\n", have[i] == SWEEP_POINT_FINISHED     ? " (finished: skipped)"
-                       : have[i] == SWEEP_POINT_UNFINISHED ? " (unfinished: continued)"
-                                                           : "");
-    }
+    if (!rc && dry_run) print_points(d, vals, have, n);
     if (!rc && !dry_run) {
         char path[LAUNCH_PATH_MAX + 32];
         char *buf = NULL;
@@ -542,37 +597,9 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         rc = launch_mkdirs(d->dir, err, errlen);
         snprintf(path, sizeof path, "%s/sweep.yaml", d->dir);
         if (!rc) rc = launch_write_file(path, d->text, strlen(d->text), err, errlen);
-        /* sweep.json: the points and their values, for people and tools */
-        FILE *f = rc ? NULL : open_memstream(&buf, &len);
-        if (f) {
-            fputs("{\n  \"sweep\": ", f);
-            json_string(f, d->path);
-            fputs(",\n  \"base\": ", f);
-            json_string(f, d->base);
-            fputs(",\n  \"keys\": [", f);
-            for (int k = 0; k < nk; k++) {
-                fputs(k ? ", " : "", f);
-                json_string(f, k < d->ngrid ? d->grid[k].key : d->random[k - d->ngrid].key);
-            }
-            fputs("],\n  \"points\": [\n", f);
-            for (int i = 0; i < n; i++) {
-                fprintf(f, "    {\"point\": %d, \"dir\": \"point-%03d\", \"values\": {", i, i);
-                for (int k = 0; k < nk; k++) {
-                    const char *kv = vals[(size_t)i * nk + k], *eq = strchr(kv, '=');
-                    fprintf(f, "%s\"%.*s\": ", k ? ", " : "", (int)(eq - kv), kv);
-                    json_string(f, eq + 1);
-                }
-                fprintf(f, "}}%s\n", i + 1 < n ? "," : "");
-            }
-            fputs("  ]\n}\n", f);
-            fclose(f);
-            snprintf(path, sizeof path, "%s/sweep.json", d->dir);
-            rc = launch_write_file(path, buf, len, err, errlen);
-            free(buf);
-            buf = NULL;
-        }
+        if (!rc) rc = write_sweep_json(d, vals, n, err, errlen);
         /* points.csv: point,dir,KEY... (what `results` reads back) */
-        f = rc ? NULL : open_memstream(&buf, &len);
+        FILE *f = rc ? NULL : open_memstream(&buf, &len);
         if (f) {
             sweep_points_csv(f, d);
             fclose(f);

@@ -175,6 +175,49 @@ static void test_sweep_errors(void) {
     unlink(rs);
 }
 
+/* set: with n keys (train.steps: 1, 2, ..., n), base and dir first */
+static const char *sweep_sets_file(int n) {
+    static char path[256];
+    char base[256];
+    snprintf(base, sizeof base, "%s/base.yaml", tmpdir);
+    write_text(base, "train.steps: 10\n");
+    snprintf(path, sizeof path, "%s/sweep.yaml", tmpdir);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fprintf(f, "base: %s\ndir: %s/sw\ngrid: {optim.lr: [0.1]}\nset:\n", base, tmpdir);
+    for (int i = 1; i <= n; i++) fprintf(f, "  train.steps: %d\n", i);
+    fclose(f);
+    return path;
+}
+
+/* every key a sweep accepts in set: reaches its points (the last of 256
+ * was once key 223); one past the limit is refused at its line */
+static void test_sweep_set_limit(void) {
+    sweep_def d;
+    launch_spec *specs = NULL;
+    sweep_point_state *have = NULL;
+    char err[SPEC_ERR_MAX] = "";
+    CU_ASSERT_EQUAL_FATAL(sweep_load(&d, sweep_sets_file(SWEEP_MAX_SETS), err, sizeof err), 0);
+    CU_ASSERT_EQUAL(d.nsets, SWEEP_MAX_SETS);
+    int rc = sweep_prepare(&d, 0, 1, &specs, &have, err, sizeof err); /* dry run: prints, writes nothing */
+    if (rc) fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(specs[0].spec.train.steps, SWEEP_MAX_SETS); /* the last set: line */
+    sweep_specs_free(specs, sweep_npoints(&d));
+    free(have);
+    const char *more[] = {"train.epochs=2"};
+    CU_ASSERT_EQUAL(sweep_add_sets(&d, more, 1, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "sweep --set train.epochs=2: more than"));
+    sweep_free(&d);
+    CU_ASSERT_EQUAL(sweep_load(&d, sweep_sets_file(LAUNCH_MAX_SETS), err, sizeof err), -1);
+    char want[64];
+    snprintf(want, sizeof want, "sweep.yaml:%d:3: set.train.steps: more than %d keys", 4 + SWEEP_MAX_SETS + 1,
+             SWEEP_MAX_SETS);
+    if (!strstr(err, want)) fprintf(stderr, "\n  want: %s\n  got:  %s\n", want, err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    sweep_free(&d);
+}
+
 /* sbatch's reading of one #SBATCH argument: quotes group, backslash escapes
  * the next character, '#' outside quotes ends the line. */
 static int sbatch_unquote(const char *in, char *out, size_t n) {
@@ -706,6 +749,30 @@ static void test_results_order_and_csv(void) {
 /* every objective the spec takes has a row; its panels start with the
  * loss (metrics.dat rows are lines with a step and a loss), and its
  * headline has a panel */
+/* a run given to results alone is labelled by its name, never "point 0";
+ * a sweep's rows keep their index */
+static void test_results_run_label(void) {
+    result_row r = row(0, "x", 0.25, NAN, "done");
+    r.name = "lr-sweep,b";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    launch_print_results(f, NULL, 0, &r, 1, 1);
+    launch_print_results(f, NULL, 0, &r, 1, 0);
+    r.name = NULL;
+    launch_print_results(f, NULL, 0, &r, 1, 1);
+    fclose(f);
+    CU_ASSERT_STRING_EQUAL(buf, "run,final_loss,probe_acc,steps,status\n"
+                                "\"lr-sweep,b\",0.250000,-,100,done\n"
+                                "run          final_loss  probe_acc     steps  status\n"
+                                "lr-sweep,b     0.250000          -       100  done\n"
+                                "point,final_loss,probe_acc,steps,status\n"
+                                "0,0.250000,-,100,done\n");
+    free(buf);
+    free(r.values[0]);
+    free(r.values);
+}
+
 static void test_objective_table(void) {
     static const char *const names[] = {"ijepa", "lejepa", "world"};
     char err[SPEC_ERR_MAX], set[64];
@@ -759,6 +826,7 @@ int main(void) {
         {"sweep_grid_x_random", test_sweep_grid_x_random},
         {"sweep_distributions", test_sweep_distributions},
         {"sweep_errors", test_sweep_errors},
+        {"sweep_set_limit", test_sweep_set_limit},
         {"sbatch_hostile", test_sbatch_hostile},
         {"mpirun_argv", test_mpirun_argv},
         {"slurm_literal", test_slurm_literal},
@@ -772,6 +840,7 @@ int main(void) {
         {"json_object", test_json_object},
         {"results_order_and_csv", test_results_order_and_csv},
         {"objective_table", test_objective_table},
+        {"results_run_label", test_results_run_label},
         {"results_world", test_results_world},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));

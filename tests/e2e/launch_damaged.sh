@@ -35,13 +35,17 @@ run sweep "$L" sweep s.yaml
 fresh() { rm -rf "$2"; cp -a "$1" "$2"; }
 
 # results of one run (not a sweep): a table of one, and DIR/results.csv as
-# for a sweep (it printed the table and wrote no CSV); one that cannot be
-# written is said in one line, exit 2
+# for a sweep (it printed the table and wrote no CSV); the row is the run's,
+# by its directory's name (it said "point 0"), given as r or r/.; a CSV that
+# cannot be written is said in one line, exit 2
 fresh sw/point-001 r
-run res1 "$L" results r
-[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "0 0.002000 - 10 done" ] \
-  && [ "$(cat r/results.csv 2>&1)" = "$(printf 'point,final_loss,probe_acc,steps,status\n0,0.002000,-,10,done')" ] \
-  && ok "results of a run: its row, and r/results.csv" || bad "results of a run: rc $RC: $OUT $ERR; csv: $(cat r/results.csv 2>&1)"
+for given in r r/.; do
+  run res1 "$L" results "$given"
+  [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tr -s ' ')" = "$(printf 'run final_loss probe_acc steps status\nr 0.002000 - 10 done')" ] \
+    && [ "$(cat r/results.csv 2>&1)" = "$(printf 'run,final_loss,probe_acc,steps,status\nr,0.002000,-,10,done')" ] \
+    && ok "results of a run ($given): its row, and r/results.csv" \
+    || bad "results of a run ($given): rc $RC: $OUT $ERR; csv: $(cat r/results.csv 2>&1)"
+done
 rm -f r/results.csv && mkdir r/results.csv
 run res2 "$L" results r
 expect_error "results of a run whose results.csv cannot be written" 2 "r/results.csv"

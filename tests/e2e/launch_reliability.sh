@@ -20,7 +20,8 @@
 # how to continue, and `jepa-launch resume` then finishes it; a sweep stopped
 # by SIGTERM or SIGINT stops its running points (resumable, not failed),
 # starts no more, says so in one line and exits 75; sweep --set reaches
-# every point, and a bad one (or one naming a varied key) is refused.
+# every point, is shown by --dry-run and kept in sweep.json, and a bad one
+# (or one naming a varied key) is refused.
 # About 30 s on 2 cores (tiny model, a few steps per run).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -424,7 +425,15 @@ expect_error "sweep --set of a key the grid varies" 2 "sweep --set optim.lr=0.5:
 run std "$L" sweep "$T/st.yaml" --set run.dir=elsewhere
 expect_error "sweep --set run.dir" 2 "sweep --set run.dir=elsewhere: each point runs in DIR/point-NNN"
 [ -e "$T/st" ] && bad "a refused sweep --set left $T/st" || ok "refused --set: nothing written"
+# --dry-run shows the --set options with the points (it showed only the
+# points' values), and sweep.json records them (sweep.yaml is the file as given)
+run stdry "$L" sweep "$T/st.yaml" --dry-run --set train.steps=7 --set model.width=48
+[ "$RC" -eq 0 ] && [ "$OUT" = "$(printf 'every point: --set train.steps=7 --set model.width=48\npoint-000 optim.lr=0.001\npoint-001 optim.lr=0.002')" ] \
+  && ok "sweep --dry-run: the --set options, then the points" || bad "sweep --dry-run with --set: rc $RC: [$OUT] $ERR"
 FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run stok "$L" sweep "$T/st.yaml" --set train.steps=7 --set model.width=48
+grep -qx '  "set_options": \["train.steps=7", "model.width=48"\],' "$T/st/sweep.json" && cmp -s "$T/st.yaml" "$T/st/sweep.yaml" \
+  && ok "sweep.json records the --set options; sweep.yaml is the file as given" \
+  || bad "sweep.json: $(cat "$T/st/sweep.json" 2>&1)"
 [ "$RC" -eq 0 ] && for p in 0 1; do
   grep -q '^  steps: 7$' "$T/st/point-00$p/spec.resolved.yaml" && grep -q '^  width: 48$' "$T/st/point-00$p/spec.resolved.yaml" \
     && grep -q "^  lr: 0.00$((p + 1))$" "$T/st/point-00$p/spec.resolved.yaml" || false
