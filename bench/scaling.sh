@@ -28,7 +28,7 @@ for v in "STEPS $steps" "REPS $reps"; do # whole numbers, before the namespaces 
 done
 case "$only" in ''|shaped) ;; *) echo "bench/scaling.sh: ONLY '$only': shaped (the shaped part alone) or unset (every part)" >&2; exit 2 ;; esac
 [ -n "${shapes// /}" ] || { echo "bench/scaling.sh: SHAPES '$shapes': no rate (expected tc rates such as \"1gbit 100mbit\")" >&2; exit 2; }
-for rate in $shapes; do # as tc tbf reads a rate; a unit always (a bare number is bytes/s to tc)
+for rate in $shapes; do # as tc tbf reads a rate; a unit always (tc reads a bare number as bits/s, easily meant as bytes)
   [[ ${rate,,} =~ ^[0-9]+(\.[0-9]+)?([kmgt]i?)?(bit|bps)$ ]] ||
     { echo "bench/scaling.sh: SHAPES '$shapes': '$rate' is not a tc rate (a number and a unit: 1gbit, 500mbit, 12.5mbps)" >&2; exit 2; }
 done

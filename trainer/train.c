@@ -119,7 +119,6 @@ static void data_hint(const char *dir, const char *hint, char *err, size_t errle
         snprintf(err + n, errlen - n, "; data.train: %s", hint);
 }
 
-
 /* Inputs are checked on every rank before anything is written: a bad spec
  * or data path leaves no half-made run directory behind. Then the objective
  * is built and rank 0 reads the checkpoint `resume` asks for (refused
