@@ -104,6 +104,18 @@ fresh sw sd; sed -i 's/0.003\]/0.002]/' sd/sweep.yaml; sed -i '4s/0.003/0.002/' 
 run olddup "$L" results sd
 [ "$RC" -ne 2 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^[0-2] ')" = 3 ] && case "$ERR" in *"listed twice"*) false ;; *) true ;; esac \
   && ok "results of an earlier build's sweep with a value listed twice" || bad "olddup: rc $RC: $OUT $ERR"
+# a sweep made by an earlier build whose sweep.yaml held a key twice (the
+# last won; refused for a new sweep since, as a spec file refuses it) still
+# reads back; run as a sweep again it is refused at the second one
+fresh sw sk; printf 'set:\n  train.steps: 10\n  train.steps: 10\nparallel: 1\n' >>sk/sweep.yaml
+run olddupk "$L" status sk
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "3 of 3 points done" ] \
+  && ok "status of an earlier build's sweep with a key twice" || bad "olddupk status: rc $RC: $OUT $ERR"
+run olddupk "$L" results sk
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 3 ] \
+  && ok "results of an earlier build's sweep with a key twice" || bad "olddupk results: rc $RC: $OUT $ERR"
+run olddupk "$L" sweep sk/sweep.yaml --dry-run
+expect_error "sweep of a file with a key twice in set:" 2 "sk/sweep.yaml:8:3: set.train.steps: duplicate key (first at line 7)"
 # points.csv must be the points sweep.yaml gives, line for line
 pts() { # DESC LINE FOUND: points.csv (made by the commands on stdin) refused at LINE
   fresh sw sd; bash -c "$(cat)"
