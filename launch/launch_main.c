@@ -489,8 +489,8 @@ static int write_results_csv(const char *dir, char *const *keys, int nkeys, cons
     return rc;
 }
 
-/* A run's label in results: its directory's name, as the directory
- * resolves (so "." and "runs/a/" say which run) */
+/* A run's label in results and status: its directory's name, as the
+ * directory resolves (so "." and "runs/a/" say which run) */
 static const char *run_label(const char *dir, char *out, size_t n) {
     char *real = realpath(dir, NULL);
     const char *p = real ? real : dir, *slash = strrchr(p, '/');
@@ -555,9 +555,10 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
     if (n == -2) return 2; /* a sweep whose points.csv is damaged: err names it */
     if (n < 0) {
         run_status st;
+        char name[LAUNCH_PATH_MAX];
         if (launch_read_status(dir, &st))
             return snprintf(err, errlen, "status: %s is neither a run nor a sweep directory", dir), 2;
-        print_status(dir, &st);
+        print_status(run_label(dir, name, sizeof name), &st);
         result_row r = {.st = st};
         return damaged(dir, 0, &r, 1, err, errlen);
     }

@@ -46,6 +46,12 @@ for given in r r/.; do
     && ok "results of a run ($given): its row, and r/results.csv" \
     || bad "results of a run ($given): rc $RC: $OUT $ERR; csv: $(cat r/results.csv 2>&1)"
 done
+# status labels the run as results does (it said "r/." for r/.)
+for given in r r/. "$T/r/"; do
+  run st1 "$L" status "$given"
+  [ "$RC" -eq 0 ] && [ "$OUT" = "r: done, step 10, loss 0.0020, final_loss 0.0020" ] \
+    && ok "status of a run ($given): labelled r" || bad "status of a run ($given): rc $RC: $OUT $ERR"
+done
 rm -f r/results.csv && mkdir r/results.csv
 run res2 "$L" results r
 expect_error "results of a run whose results.csv cannot be written" 2 "r/results.csv"
