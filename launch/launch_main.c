@@ -83,10 +83,13 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
         int t;
         if ((t = TAKES("--set", "set"))) {
             if (t < 0) return -1;
-            if (a->nsets == LAUNCH_MAX_SETS) return snprintf(err, errlen, "too many --set"), -1;
+            if (a->nsets == LAUNCH_MAX_SETS)
+                return snprintf(err, errlen, "%s --set %.80s: more than %d --set options", cmd, val, LAUNCH_MAX_SETS), -1;
             a->sets[a->nsets++] = val;
         } else if (!strncmp(s, "--set=", 6) && strstr(allowed, "set")) {
-            if (a->nsets == LAUNCH_MAX_SETS) return snprintf(err, errlen, "too many --set"), -1;
+            if (a->nsets == LAUNCH_MAX_SETS)
+                return snprintf(err, errlen, "%s --set %.80s: more than %d --set options", cmd, s + 6, LAUNCH_MAX_SETS),
+                       -1;
             a->sets[a->nsets++] = s + 6;
         } else if ((t = TAKES("--np", "np"))) {
             if (t < 0) return -1;

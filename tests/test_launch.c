@@ -261,6 +261,28 @@ static void test_sweep_old_duplicates(void) {
     sweep_free(&d);
 }
 
+/* launch_spec_load takes LAUNCH_MAX_SETS overrides; one more is refused
+ * naming the spec file, as its other errors do (it named nothing) */
+static void test_spec_load_set_limit(void) {
+    static const char *sets[LAUNCH_MAX_SETS + 1];
+    char path[256], err[SPEC_ERR_MAX] = "", want[320];
+    launch_spec ls;
+    snprintf(path, sizeof path, "%s/limit.yaml", tmpdir);
+    write_text(path, "train.steps: 10\n");
+    for (int i = 0; i <= LAUNCH_MAX_SETS; i++) sets[i] = i == LAUNCH_MAX_SETS - 1 ? "train.steps=7" : "train.steps=3";
+    int rc = launch_spec_load(&ls, path, sets, LAUNCH_MAX_SETS, err, sizeof err);
+    if (rc) fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(ls.spec.train.steps, 7); /* the last override */
+    launch_spec_free(&ls);
+    CU_ASSERT_EQUAL(launch_spec_load(&ls, path, sets, LAUNCH_MAX_SETS + 1, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s: more than %d --set overrides (%d given)", path, LAUNCH_MAX_SETS,
+             LAUNCH_MAX_SETS + 1);
+    if (strcmp(err, want)) fprintf(stderr, "\n  want: %s\n  got:  %s\n", want, err);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    launch_spec_free(&ls);
+}
+
 /* sbatch's reading of one #SBATCH argument: quotes group, backslash escapes
  * the next character, '#' outside quotes ends the line. */
 static int sbatch_unquote(const char *in, char *out, size_t n) {
@@ -871,6 +893,7 @@ int main(void) {
         {"sweep_errors", test_sweep_errors},
         {"sweep_set_limit", test_sweep_set_limit},
         {"sweep_old_duplicates", test_sweep_old_duplicates},
+        {"spec_load_set_limit", test_spec_load_set_limit},
         {"sbatch_hostile", test_sbatch_hostile},
         {"mpirun_argv", test_mpirun_argv},
         {"slurm_literal", test_slurm_literal},
