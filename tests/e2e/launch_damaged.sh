@@ -8,7 +8,8 @@
 #      one line and exit 1; a points.csv that is not the sweep's points is
 #      refused naming its line;
 #   3. sweep --dry-run refuses what the sweep would;
-#   and `results` of one run writes its results.csv too.
+#   and `results` of one run writes its results.csv too, `status` labels a
+#   run as `results` does, and --help names what docs/launch.md says.
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -200,5 +201,19 @@ printf 'base: base.yaml\ndir: sd2\ngrid:\n  optim.lr: [0.001, 0.002, 1e-3]\n' >d
 run dup "$L" sweep dup.yaml --dry-run
 expect_error "a grid value listed twice" 2 "dup.yaml:4:28: grid.optim.lr: 1e-3 is listed twice (also at 4:14)"
 [ -e sd2 ] || [ -e su ] || [ -e afile/point-000 ] && bad "a refused sweep made its dir" || ok "refused sweeps made no dir"
+
+# --help says what docs/launch.md says of the command line: each command,
+# --set=, what --dry-run does, the exit statuses and every variable the
+# launcher reads (it left out $JEPA_GNUPLOT, the exit statuses, --dry-run)
+run help "$L" --help
+vars=$(grep -oh 'getenv("[A-Z_]*")' "$S"/launch/*.c | grep -v CPU_CHECK | sort -u | sed 's/getenv("\(.*\)")/\1/')
+miss=""
+for w in "run SPEC" "resume RUN_DIR" "slurm SPEC" "sweep SWEEP" "results DIR" "status DIR" "plot DIR" "--set=" \
+  "--dry-run makes every check" "Exit status" " 75 " $vars; do
+  case "$OUT" in *"$w"*) ;; *) miss="$miss [$w]" ;; esac
+  case "$w" in JEPA_*) grep -q "$w" "$S/docs/launch.md" || miss="$miss [$w: not in docs/launch.md]" ;; esac
+done
+[ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ -n "$vars" ] && [ -z "$miss" ] && ok "--help names the commands, --dry-run, exits, $(echo $vars)" \
+  || bad "--help: rc $RC, missing:$miss"
 
 finish
