@@ -442,12 +442,14 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
                           "%s: point %d needs a different allocation (parallel.*, slurm.*, max_restarts) than "
                           "point 0; a Slurm job array has one",
                           d.path, i);
-        /* the array runs the points not finished yet */
+        /* the array runs the points not finished yet (a dry run's point
+         * lines have said which are) */
         const char **dirs = calloc((size_t)n, sizeof *dirs);
         int nrun = 0;
         for (int i = 0; rc == 0 && i < n; i++) {
             if (have[i] != SWEEP_POINT_FINISHED) dirs[nrun++] = specs[i].spec.run_dir;
-            else printf("point-%03d: finished before (%s/summary.json): skipped\n", i, specs[i].spec.run_dir);
+            else if (!a->dry_run)
+                printf("point-%03d: finished before (%s/summary.json): skipped\n", i, specs[i].spec.run_dir);
         }
         char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32];
         snprintf(script, sizeof script, "%s/sweep.sbatch", d.dir);

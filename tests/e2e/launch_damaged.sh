@@ -111,6 +111,13 @@ fresh sw sd; sed -i 's/0.003\]/0.002]/' sd/sweep.yaml; sed -i '4s/0.003/0.002/' 
 run olddup "$L" results sd
 [ "$RC" -ne 2 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^[0-2] ')" = 3 ] && case "$ERR" in *"listed twice"*) false ;; *) true ;; esac \
   && ok "results of an earlier build's sweep with a value listed twice" || bad "olddup: rc $RC: $OUT $ERR"
+# sweep --slurm --dry-run of a finished sweep: each point once (it listed
+# the finished ones twice), nothing to submit, nothing written
+before=$(ls -lR --time-style=full-iso sw | sha256sum)
+JEPA_SBATCH=false run sl "$L" sweep s.yaml --slurm --dry-run
+[ "$RC" -eq 0 ] && [ "$OUT" = "$(printf 'point-%03d optim.lr=0.00%d (finished: skipped)\n' 0 1 1 2 2 3; echo 'every point is finished: nothing to submit')" ] \
+  && [ "$(ls -lR --time-style=full-iso sw | sha256sum)" = "$before" ] && ok "sweep --slurm --dry-run of a finished sweep: each point once" \
+  || bad "sweep --slurm --dry-run: rc $RC: [$OUT] $ERR"
 # a sweep made by an earlier build whose sweep.yaml held a key twice (the
 # last won; refused for a new sweep since, as a spec file refuses it) still
 # reads back; run as a sweep again it is refused at the second one
