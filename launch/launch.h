@@ -235,6 +235,7 @@ typedef struct {
     int parallel;               /* points run at once (local) or array limit (Slurm; 0: none) */
     int nsets, nfile_sets;       /* sets[0..nfile_sets): the file's set:, then the --set options */
     char *sets[LAUNCH_MAX_SETS]; /* "key=value" applied to every point, owned */
+    int set_line[LAUNCH_MAX_SETS], set_col[LAUNCH_MAX_SETS]; /* the file's set: keys (1-based) */
     int ngrid, nrandom;
     sweep_axis grid[SWEEP_MAX_KEYS], random[SWEEP_MAX_KEYS];
     unsigned long long random_seed;
@@ -242,9 +243,10 @@ typedef struct {
 } sweep_def;
 
 /* Parses a sweep file (see docs/launch.md, "Sweeps"); sweep_read looks at
- * nothing but the file (to read back DIR/sweep.yaml from anywhere),
- * sweep_load also refuses a dir that is a run directory. Call sweep_free
- * after either. 0, or -1 + FILE:LINE:COL err. */
+ * nothing but the file (to read back DIR/sweep.yaml from anywhere) and
+ * takes what earlier builds ran (a key twice in a mapping: the last wins;
+ * a grid value twice), sweep_load refuses those and a dir that is a run
+ * directory. Call sweep_free after either. 0, or -1 + FILE:LINE:COL err. */
 int sweep_read(sweep_def *d, const char *path, char *err, size_t errlen);
 int sweep_load(sweep_def *d, const char *path, char *err, size_t errlen);
 void sweep_free(sweep_def *d);

@@ -16,23 +16,39 @@
 
 static void usage(FILE *f) {
     fputs("usage: jepa-launch COMMAND ...\n"
-          "  run SPEC [--np N] [--dry-run] [--set key=value ...]   make the run directory, start mpirun here\n"
+          "  run SPEC [--np N] [--dry-run] [--set key=value ...]   make the run directory, start mpirun here and wait,\n"
+          "                                                       restarting a failed job up to max_restarts times\n"
           "                                                       (--np N is --set parallel.ranks=N; both, differing: refused)\n"
           "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's),\n"
-          "                                                       in RUN_DIR even when it was moved since\n"
+          "                                                       in RUN_DIR even when it was moved since; a finished\n"
+          "                                                       run (summary.json) is not started again\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
           "  sweep SWEEP [--slurm] [--parallel N] [--dry-run] [--set key=value ...]\n"
-          "                                                       expand and run a sweep (docs/launch.md); --set goes\n"
-          "                                                       to every point (after the file's set:, not a varied key)\n"
+          "                                                       expand and run a sweep (docs/launch.md), N points at\n"
+          "                                                       once (default: the file's parallel:) or as one Slurm\n"
+          "                                                       job array; --set goes to every point (after the\n"
+          "                                                       file's set:, not a varied key); run again, it skips\n"
+          "                                                       finished points and continues the others\n"
           "  results DIR                                          a sweep's points, best first by the objective's\n"
           "                                                       headline (probe_acc; world: pos_r2), or a run's one\n"
           "                                                       row (+ DIR/results.csv)\n"
           "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
           "                                                       final loss and headline figure when done)\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
-          "Every command that takes a spec accepts --set key.path=value (keys: jepa-train --help).\n"
+          "Every command that takes a spec accepts --set key.path=value or --set=key.path=value (keys: jepa-train\n"
+          "--help), at most 256.\n"
+          "--dry-run makes every check and starts nothing: run and resume print the mpirun command; sweep prints\n"
+          "the --set every point gets, then each point's values (and whether it is finished or continued), and\n"
+          "writes nothing (--slurm: no script either); slurm writes RUN_DIR (spec files, job.sbatch), prints the\n"
+          "script and submits nothing.\n"
           "-- ends the options: a path after it may begin with '-' (or write ./-name).\n"
-          "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers.\n",
+          "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers,\n"
+          "$JEPA_GNUPLOT the gnuplot.\n"
+          "Exit status: 0; 2 a bad command line, spec or sweep file (one line on stderr; nothing made); 75 stopped\n"
+          "by SIGINT or SIGTERM, resumable (resume RUN_DIR, or the same sweep command); run and resume: the job's\n"
+          "status when it failed; sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
+          "damaged or inconsistent (the table says which), 2 when a sweep's points.csv or sweep.yaml does not\n"
+          "read or results.csv cannot be written.\n",
           f);
 }
 
@@ -83,10 +99,13 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
         int t;
         if ((t = TAKES("--set", "set"))) {
             if (t < 0) return -1;
-            if (a->nsets == LAUNCH_MAX_SETS) return snprintf(err, errlen, "too many --set"), -1;
+            if (a->nsets == LAUNCH_MAX_SETS)
+                return snprintf(err, errlen, "%s --set %.80s: more than %d --set options", cmd, val, LAUNCH_MAX_SETS), -1;
             a->sets[a->nsets++] = val;
         } else if (!strncmp(s, "--set=", 6) && strstr(allowed, "set")) {
-            if (a->nsets == LAUNCH_MAX_SETS) return snprintf(err, errlen, "too many --set"), -1;
+            if (a->nsets == LAUNCH_MAX_SETS)
+                return snprintf(err, errlen, "%s --set %.80s: more than %d --set options", cmd, s + 6, LAUNCH_MAX_SETS),
+                       -1;
             a->sets[a->nsets++] = s + 6;
         } else if ((t = TAKES("--np", "np"))) {
             if (t < 0) return -1;
@@ -423,12 +442,14 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
                           "%s: point %d needs a different allocation (parallel.*, slurm.*, max_restarts) than "
                           "point 0; a Slurm job array has one",
                           d.path, i);
-        /* the array runs the points not finished yet */
+        /* the array runs the points not finished yet (a dry run's point
+         * lines have said which are) */
         const char **dirs = calloc((size_t)n, sizeof *dirs);
         int nrun = 0;
         for (int i = 0; rc == 0 && i < n; i++) {
             if (have[i] != SWEEP_POINT_FINISHED) dirs[nrun++] = specs[i].spec.run_dir;
-            else printf("point-%03d: finished before (%s/summary.json): skipped\n", i, specs[i].spec.run_dir);
+            else if (!a->dry_run)
+                printf("point-%03d: finished before (%s/summary.json): skipped\n", i, specs[i].spec.run_dir);
         }
         char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32];
         snprintf(script, sizeof script, "%s/sweep.sbatch", d.dir);
@@ -489,8 +510,8 @@ static int write_results_csv(const char *dir, char *const *keys, int nkeys, cons
     return rc;
 }
 
-/* A run's label in results: its directory's name, as the directory
- * resolves (so "." and "runs/a/" say which run) */
+/* A run's label in results and status: its directory's name, as the
+ * directory resolves (so "." and "runs/a/" say which run) */
 static const char *run_label(const char *dir, char *out, size_t n) {
     char *real = realpath(dir, NULL);
     const char *p = real ? real : dir, *slash = strrchr(p, '/');
@@ -555,9 +576,10 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
     if (n == -2) return 2; /* a sweep whose points.csv is damaged: err names it */
     if (n < 0) {
         run_status st;
+        char name[LAUNCH_PATH_MAX];
         if (launch_read_status(dir, &st))
             return snprintf(err, errlen, "status: %s is neither a run nor a sweep directory", dir), 2;
-        print_status(dir, &st);
+        print_status(run_label(dir, name, sizeof name), &st);
         result_row r = {.st = st};
         return damaged(dir, 0, &r, 1, err, errlen);
     }

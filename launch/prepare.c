@@ -20,12 +20,13 @@
 int launch_spec_load(launch_spec *ls, const char *path, const char *const *sets, int nsets, char *err,
                      size_t errlen) {
     memset(ls, 0, sizeof *ls);
+    /* every error names the spec file, as the loader's and the checks' do */
     if (snprintf(ls->path, sizeof ls->path, "%s", path) >= (int)sizeof ls->path) {
-        snprintf(err, errlen, "spec path too long");
+        snprintf(err, errlen, "%.200s...: spec path too long (at most %d bytes)", path, LAUNCH_PATH_MAX - 1);
         return -1;
     }
     if (nsets > LAUNCH_MAX_SETS) {
-        snprintf(err, errlen, "more than %d --set overrides", LAUNCH_MAX_SETS);
+        snprintf(err, errlen, "%s: more than %d --set overrides (%d given)", path, LAUNCH_MAX_SETS, nsets);
         return -1;
     }
     spec_defaults(&ls->spec);

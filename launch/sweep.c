@@ -26,7 +26,7 @@ typedef struct {
     yaml_document_t *doc;
     char *err;
     size_t errlen;
-    int unique; /* a new sweep: a grid list may not hold a value twice */
+    int unique; /* a new sweep: no mapping holds a key twice, no grid list a value */
 } sweep_loader;
 
 static int at(sweep_loader *L, const yaml_node_t *n, const char *what, const char *fmt, ...) {
@@ -55,6 +55,21 @@ static int check_value(sweep_loader *L, const yaml_node_t *vn, const char *where
     snprintf(a, sizeof a, "%s=%s", key, value);
     if (spec_set(&s, a, e, sizeof e)) return at(L, vn, where, "%s", e);
     if (canon && spec_get(&s, key, canon, n)) snprintf(canon, n, "%s", value);
+    return 0;
+}
+
+/* A new sweep's mapping may not hold a key twice, as a spec file may not:
+ * the later value would win unseen (or two grid: sections merge). Pair p
+ * against the pairs before it in map. An old sweep directory's sweep.yaml
+ * (unique 0) reads back as that build made it: the last value won. */
+static int dup_key(sweep_loader *L, const yaml_node_t *map, const yaml_node_pair_t *p, const char *where) {
+    const yaml_node_t *kn = node(L, p->key);
+    if (!L->unique || !scalar(kn)) return 0;
+    for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+        const yaml_node_t *qn = node(L, q->key);
+        if (scalar(qn) && !strcmp(scalar(qn), scalar(kn)))
+            return at(L, kn, where, "duplicate key (first at line %zu)", qn->start_mark.line + 1);
+    }
     return 0;
 }
 
@@ -104,6 +119,10 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
         const yaml_node_t *kn = node(L, p->key), *vn = node(L, p->value);
         const char *k = scalar(kn);
         double x;
+        char where[160];
+        snprintf(where, sizeof where, "random.%s", k ? k : "?");
+        if (k && (!strcmp(k, "seed") || !strcmp(k, "count") || !strcmp(k, "keys")) && dup_key(L, map, p, where))
+            return -1;
         if (k && (!strcmp(k, "seed") || !strcmp(k, "count"))) {
             if (!scalar(vn) || parse_num(scalar(vn), &x) || x != floor(x) || x < (k[0] == 's' ? 0 : 1) ||
                 x > (k[0] == 's' ? 9007199254740992.0 : SWEEP_MAX_POINTS))
@@ -118,13 +137,13 @@ static int load_random(sweep_loader *L, sweep_def *d, const yaml_node_t *map) {
                 if (!scalar(kk) || !is_spec_key(scalar(kk)))
                     return at(L, kk, "random.keys", "'%s' is not a spec key (see docs/run-spec.md)",
                               scalar(kk) ? scalar(kk) : "?");
+                snprintf(where, sizeof where, "random.keys.%s", scalar(kk));
+                if (dup_key(L, vn, q, where)) return -1;
                 if (d->nrandom == SWEEP_MAX_KEYS) return at(L, kk, "random.keys", "too many keys");
                 sweep_axis *ax = &d->random[d->nrandom++];
                 snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
                 ax->line = (int)kk->start_mark.line + 1;
                 ax->col = (int)kk->start_mark.column + 1;
-                char where[160];
-                snprintf(where, sizeof where, "random.keys.%s", ax->key);
                 if (dv->type != YAML_MAPPING_NODE || dv->data.mapping.pairs.top - dv->data.mapping.pairs.start != 1)
                     return at(L, dv, where, "expected one of {uniform: [a, b]}, {log_uniform: [a, b]}, "
                                             "{int_uniform: [a, b]}, {choice: [...]}");
@@ -173,9 +192,12 @@ static int load_sets(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
         char where[160];
         snprintf(where, sizeof where, "set.%s", scalar(kk) ? scalar(kk) : "?");
         if (!scalar(kk) || !is_spec_key(scalar(kk))) return at(L, kk, where, "not a spec key");
+        if (dup_key(L, vn, q, where)) return -1;
         if (!scalar(vv)) return at(L, vv, where, "expected a scalar value");
         if (d->nsets == SWEEP_MAX_SETS) return at(L, kk, where, "more than %d keys", SWEEP_MAX_SETS);
         if (check_value(L, vv, where, scalar(kk), scalar(vv), NULL, 0)) return -1;
+        d->set_line[d->nsets] = (int)kk->start_mark.line + 1;
+        d->set_col[d->nsets] = (int)kk->start_mark.column + 1;
         if (asprintf(&d->sets[d->nsets++], "%s=%s", scalar(kk), scalar(vv)) < 0) launch_oom();
         d->nfile_sets = d->nsets;
     }
@@ -190,6 +212,7 @@ static int load_grid(sweep_loader *L, sweep_def *d, const yaml_node_t *vn) {
         char where[160];
         snprintf(where, sizeof where, "grid.%s", scalar(kk) ? scalar(kk) : "?");
         if (!scalar(kk) || !is_spec_key(scalar(kk))) return at(L, kk, where, "not a spec key (see docs/run-spec.md)");
+        if (dup_key(L, vn, q, where)) return -1;
         if (d->ngrid == SWEEP_MAX_KEYS) return at(L, kk, where, "too many keys");
         sweep_axis *ax = &d->grid[d->ngrid++];
         snprintf(ax->key, sizeof ax->key, "%s", scalar(kk));
@@ -207,6 +230,7 @@ static int load_top(sweep_loader *L, sweep_def *d, const yaml_node_t *root, int 
         const char *k = scalar(kn);
         double x;
         int rc = 0;
+        if (dup_key(L, root, pr, k)) return -1;
         if (k && (!strcmp(k, "base") || !strcmp(k, "dir"))) {
             if (!scalar(vn) || !*scalar(vn)) return at(L, vn, k, "expected a path");
             snprintf(k[0] == 'b' ? d->base : d->dir, LAUNCH_PATH_MAX, "%s", scalar(vn));
@@ -233,17 +257,24 @@ static int load_top(sweep_loader *L, sweep_def *d, const yaml_node_t *root, int 
 static const char *axis_key(const sweep_def *d, int i) {
     return i < d->ngrid ? d->grid[i].key : d->random[i - d->ngrid].key;
 }
+static const sweep_axis *axis_at(const sweep_def *d, int i) {
+    return i < d->ngrid ? &d->grid[i] : &d->random[i - d->ngrid];
+}
+static const char *axis_section(const sweep_def *d, int i) { return i < d->ngrid ? "grid" : "random.keys"; }
 
 /* What holds between the keys once all are read */
 static int check_keys(const sweep_def *d, const int have[2], char *err, size_t errlen) {
     const char *path = d->path;
     if (!have[0]) return launch_errf(err, errlen, "%s: missing base (the spec every point starts from)", path);
     if (!have[1]) return launch_errf(err, errlen, "%s: missing dir (where the points' run directories go)", path);
-    /* a key varied twice would make points that are not what they say */
+    /* a key varied twice would make points that are not what they say;
+     * said at the second, naming the first */
     for (int i = 0; i < d->ngrid + d->nrandom; i++)
-        for (int j = i + 1; j < d->ngrid + d->nrandom; j++)
+        for (int j = 0; j < i; j++)
             if (!strcmp(axis_key(d, i), axis_key(d, j)))
-                return launch_errf(err, errlen, "%s: %s is varied twice", path, axis_key(d, i));
+                return launch_errf(err, errlen, "%s:%d:%d: %s.%s: varied twice (first at line %d, %s)", path,
+                                   axis_at(d, i)->line, axis_at(d, i)->col, axis_section(d, i), axis_key(d, i),
+                                   axis_at(d, j)->line, axis_section(d, j));
     /* run.dir is the sweep's (DIR/point-NNN), and a varied key is not also fixed:
      * either would make points that are not what the file says */
     for (int i = 0; i < d->ngrid + d->nrandom; i++) {
@@ -251,7 +282,9 @@ static int check_keys(const sweep_def *d, const int have[2], char *err, size_t e
         for (int j = 0; j < d->nsets; j++) {
             size_t n = strcspn(d->sets[j], "=");
             if (strlen(a) == n && !strncmp(a, d->sets[j], n))
-                return launch_errf(err, errlen, "%s: %s is both in set and varied", path, a);
+                return launch_errf(err, errlen, "%s:%d:%d: set.%s: both in set and varied (%s, line %d): a "
+                                   "point's value would not be set's; drop one", path, d->set_line[j],
+                                   d->set_col[j], a, axis_section(d, i), axis_at(d, i)->line);
         }
         if (!strcmp(a, "run.dir"))
             return launch_errf(err, errlen, "%s: run.dir cannot be varied: each point runs in DIR/point-NNN (dir: %s)",

@@ -143,8 +143,24 @@ static void test_sweep_errors(void) {
         {"paralel: 2\n", "sweep.yaml:3:1: paralel: unknown key"},
         {"set: {optim.lr: 0}\n", "sweep.yaml:3:17: set.optim.lr: --set optim.lr=0: must be in (0, 10]"},
         {"grid: {optim.lr: [1e-3]}\nrandom: {count: 2, keys: {optim.lr: {uniform: [1e-4, 1e-3]}}}\n",
-         "optim.lr is varied twice"},
-        {"set: {optim.lr: 0.1}\ngrid: {optim.lr: [0.1, 0.2]}\n", "optim.lr is both in set and varied"},
+         "sweep.yaml:4:27: random.keys.optim.lr: varied twice (first at line 3, grid)"},
+        {"set: {optim.lr: 0.1}\ngrid: {optim.lr: [0.1, 0.2]}\n",
+         "sweep.yaml:3:7: set.optim.lr: both in set and varied (grid, line 4)"},
+        {"grid:\n  optim.lr: [0.1, 0.2]\nset:\n  optim.lr: 0.1\n",
+         "sweep.yaml:6:3: set.optim.lr: both in set and varied (grid, line 4)"},
+        /* a key twice in one mapping: refused as a spec file refuses it (the
+         * last one won unseen, or two sections merged) */
+        {"set:\n  optim.lr: 0.1\n  ema.start: 0.99\n  optim.lr: 0.2\n",
+         "sweep.yaml:6:3: set.optim.lr: duplicate key (first at line 4)"},
+        {"grid:\n  optim.lr: [0.1]\n  optim.lr: [0.2]\n", "sweep.yaml:5:3: grid.optim.lr: duplicate key (first at line 4)"},
+        {"random:\n  count: 2\n  keys:\n    optim.lr: {uniform: [0.1, 1]}\n    optim.lr: {uniform: [0.2, 1]}\n",
+         "sweep.yaml:7:5: random.keys.optim.lr: duplicate key (first at line 6)"},
+        {"random:\n  count: 2\n  count: 3\n  keys: {optim.lr: {uniform: [0.1, 1]}}\n",
+         "sweep.yaml:5:3: random.count: duplicate key (first at line 4)"},
+        {"grid: {optim.lr: [0.1]}\ngrid: {ema.start: [0.99]}\n", "sweep.yaml:4:1: grid: duplicate key (first at line 3)"},
+        {"set: {optim.lr: 0.1}\nset: {optim.lr: 0.2}\n", "sweep.yaml:4:1: set: duplicate key (first at line 3)"},
+        {"parallel: 1\nparallel: 2\n", "sweep.yaml:4:1: parallel: duplicate key (first at line 3)"},
+        {"dir: elsewhere\n", "sweep.yaml:3:1: dir: duplicate key (first at line 2)"},
         {"grid: {run.dir: [/tmp/a, /tmp/b]}\n", "run.dir cannot be varied: each point runs in DIR/point-NNN"},
         {"set: {run.dir: /tmp/a}\n", "set.run.dir: each point runs in DIR/point-NNN"},
         {"grid:\n  optim.lr: [0.001, 2e-3, 1e-3]\n",
@@ -191,13 +207,15 @@ static const char *sweep_sets_file(int n) {
 }
 
 /* every key a sweep accepts in set: reaches its points (the last of 256
- * was once key 223); one past the limit is refused at its line */
+ * was once key 223); one past the limit is refused at its line. A new
+ * sweep holds each key once (122 spec keys), so these are read as an old
+ * sweep directory's sweep.yaml is, where a key set again won. */
 static void test_sweep_set_limit(void) {
     sweep_def d;
     launch_spec *specs = NULL;
     sweep_point_state *have = NULL;
     char err[SPEC_ERR_MAX] = "";
-    CU_ASSERT_EQUAL_FATAL(sweep_load(&d, sweep_sets_file(SWEEP_MAX_SETS), err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(sweep_read(&d, sweep_sets_file(SWEEP_MAX_SETS), err, sizeof err), 0);
     CU_ASSERT_EQUAL(d.nsets, SWEEP_MAX_SETS);
     int rc = sweep_prepare(&d, 0, 1, &specs, &have, err, sizeof err); /* dry run: prints, writes nothing */
     if (rc) fprintf(stderr, "\n  %s\n", err);
@@ -209,13 +227,60 @@ static void test_sweep_set_limit(void) {
     CU_ASSERT_EQUAL(sweep_add_sets(&d, more, 1, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "sweep --set train.epochs=2: more than"));
     sweep_free(&d);
-    CU_ASSERT_EQUAL(sweep_load(&d, sweep_sets_file(LAUNCH_MAX_SETS), err, sizeof err), -1);
+    CU_ASSERT_EQUAL(sweep_read(&d, sweep_sets_file(LAUNCH_MAX_SETS), err, sizeof err), -1);
     char want[64];
     snprintf(want, sizeof want, "sweep.yaml:%d:3: set.train.steps: more than %d keys", 4 + SWEEP_MAX_SETS + 1,
              SWEEP_MAX_SETS);
     if (!strstr(err, want)) fprintf(stderr, "\n  want: %s\n  got:  %s\n", want, err);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
     sweep_free(&d);
+}
+
+/* A sweep directory made by an earlier build may hold a sweep.yaml with a
+ * key twice: status and results read it back (sweep_read) as that build
+ * ran it, the last value winning; running it as a new sweep is refused */
+static void test_sweep_old_duplicates(void) {
+    const char *p = sweep_file("parallel: 1\nset:\n  optim.lr: 0.1\n  optim.lr: 0.2\ngrid: {ema.start: [0.99]}\n"
+                               "grid: {model.depth: [2, 3]}\nparallel: 3\n");
+    sweep_def d;
+    launch_spec *specs = NULL;
+    char err[SPEC_ERR_MAX] = "";
+    CU_ASSERT_EQUAL(sweep_load(&d, p, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "sweep.yaml:6:3: set.optim.lr: duplicate key (first at line 5)"));
+    sweep_free(&d);
+    int rc = sweep_read(&d, p, err, sizeof err);
+    if (rc) fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(d.parallel, 3);
+    CU_ASSERT_EQUAL(d.ngrid, 2); /* the two grid: sections, merged */
+    CU_ASSERT_EQUAL(sweep_npoints(&d), 2);
+    CU_ASSERT_EQUAL_FATAL(sweep_prepare(&d, 0, 1, &specs, NULL, err, sizeof err), 0);
+    CU_ASSERT_DOUBLE_EQUAL(specs[1].spec.optim.lr, 0.2, 1e-12);
+    CU_ASSERT_EQUAL(specs[1].spec.model.depth, 3);
+    sweep_specs_free(specs, sweep_npoints(&d));
+    sweep_free(&d);
+}
+
+/* launch_spec_load takes LAUNCH_MAX_SETS overrides; one more is refused
+ * naming the spec file, as its other errors do (it named nothing) */
+static void test_spec_load_set_limit(void) {
+    static const char *sets[LAUNCH_MAX_SETS + 1];
+    char path[256], err[SPEC_ERR_MAX] = "", want[320];
+    launch_spec ls;
+    snprintf(path, sizeof path, "%s/limit.yaml", tmpdir);
+    write_text(path, "train.steps: 10\n");
+    for (int i = 0; i <= LAUNCH_MAX_SETS; i++) sets[i] = i == LAUNCH_MAX_SETS - 1 ? "train.steps=7" : "train.steps=3";
+    int rc = launch_spec_load(&ls, path, sets, LAUNCH_MAX_SETS, err, sizeof err);
+    if (rc) fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(ls.spec.train.steps, 7); /* the last override */
+    launch_spec_free(&ls);
+    CU_ASSERT_EQUAL(launch_spec_load(&ls, path, sets, LAUNCH_MAX_SETS + 1, err, sizeof err), -1);
+    snprintf(want, sizeof want, "%s: more than %d --set overrides (%d given)", path, LAUNCH_MAX_SETS,
+             LAUNCH_MAX_SETS + 1);
+    if (strcmp(err, want)) fprintf(stderr, "\n  want: %s\n  got:  %s\n", want, err);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    launch_spec_free(&ls);
 }
 
 /* sbatch's reading of one #SBATCH argument: quotes group, backslash escapes
@@ -827,6 +892,8 @@ int main(void) {
         {"sweep_distributions", test_sweep_distributions},
         {"sweep_errors", test_sweep_errors},
         {"sweep_set_limit", test_sweep_set_limit},
+        {"sweep_old_duplicates", test_sweep_old_duplicates},
+        {"spec_load_set_limit", test_spec_load_set_limit},
         {"sbatch_hostile", test_sbatch_hostile},
         {"mpirun_argv", test_mpirun_argv},
         {"slurm_literal", test_slurm_literal},

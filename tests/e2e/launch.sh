@@ -37,7 +37,7 @@ grep -q '^  ranks: 2$' "$T/a/spec.resolved.yaml" && grep -q '^  steps: 12$' "$T/
   && ok "spec.resolved.yaml has the overrides" || bad "resolved spec"
 [ "$(cat "$T/a/state")" = done ] && ok "state done" || bad "state $(cat "$T/a/state")"
 run status "$L" status "$T/a"
-case "$OUT" in "$T/a: done, step 12, loss "*", final_loss "*) ok "status: $OUT" ;; *) bad "status: $OUT $ERR" ;; esac
+case "$OUT" in "a: done, step 12, loss "*", final_loss "*) ok "status: $OUT" ;; *) bad "status: $OUT $ERR" ;; esac
 run plot "$L" plot "$T/a"
 [ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && ok "plot wrote curves.png ($(stat -c %s "$T/a/plots/curves.png") bytes)" \
   || bad "plot rc $RC: $ERR"
@@ -55,7 +55,7 @@ expect_error "failed plot, no plots/ before" 2 "gnuplot failed on $T/pl/plots/cu
 [ -e "$T/pl/plots" ] && bad "a failed plot left $(ls -A "$T/pl/plots" | tr '\n' ' ')" || ok "a failed plot made no plots/"
 cp -r "$T/a" "$T/dm" && printf '{broken' > "$T/dm/summary.json"
 run dmst "$L" status "$T/dm"
-case "$RC $OUT" in "1 $T/dm: damaged: summary.json: "*) ok "status: a damaged summary.json said, exit 1" ;;
+case "$RC $OUT" in "1 dm: damaged: summary.json: "*) ok "status: a damaged summary.json said, exit 1" ;;
   *) bad "status of a damaged run: rc $RC: $OUT $ERR" ;; esac
 run resume_dry "$L" resume "$T/a" --dry-run
 want="$T/a: finished before ($T/a/summary.json): nothing to resume; jepa-launch status $T/a shows it, jepa-eval $T/a evaluates it again"

@@ -8,7 +8,8 @@
 #      one line and exit 1; a points.csv that is not the sweep's points is
 #      refused naming its line;
 #   3. sweep --dry-run refuses what the sweep would;
-#   and `results` of one run writes its results.csv too.
+#   and `results` of one run writes its results.csv too, `status` labels a
+#   run as `results` does, and --help names what docs/launch.md says.
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -45,6 +46,12 @@ for given in r r/.; do
     && [ "$(cat r/results.csv 2>&1)" = "$(printf 'run,final_loss,probe_acc,steps,status\nr,0.002000,-,10,done')" ] \
     && ok "results of a run ($given): its row, and r/results.csv" \
     || bad "results of a run ($given): rc $RC: $OUT $ERR; csv: $(cat r/results.csv 2>&1)"
+done
+# status labels the run as results does (it said "r/." for r/.)
+for given in r r/. "$T/r/"; do
+  run st1 "$L" status "$given"
+  [ "$RC" -eq 0 ] && [ "$OUT" = "r: done, step 10, loss 0.0020, final_loss 0.0020" ] \
+    && ok "status of a run ($given): labelled r" || bad "status of a run ($given): rc $RC: $OUT $ERR"
 done
 rm -f r/results.csv && mkdir r/results.csv
 run res2 "$L" results r
@@ -104,6 +111,25 @@ fresh sw sd; sed -i 's/0.003\]/0.002]/' sd/sweep.yaml; sed -i '4s/0.003/0.002/' 
 run olddup "$L" results sd
 [ "$RC" -ne 2 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^[0-2] ')" = 3 ] && case "$ERR" in *"listed twice"*) false ;; *) true ;; esac \
   && ok "results of an earlier build's sweep with a value listed twice" || bad "olddup: rc $RC: $OUT $ERR"
+# sweep --slurm --dry-run of a finished sweep: each point once (it listed
+# the finished ones twice), nothing to submit, nothing written
+before=$(ls -lR --time-style=full-iso sw | sha256sum)
+JEPA_SBATCH=false run sl "$L" sweep s.yaml --slurm --dry-run
+[ "$RC" -eq 0 ] && [ "$OUT" = "$(printf 'point-%03d optim.lr=0.00%d (finished: skipped)\n' 0 1 1 2 2 3; echo 'every point is finished: nothing to submit')" ] \
+  && [ "$(ls -lR --time-style=full-iso sw | sha256sum)" = "$before" ] && ok "sweep --slurm --dry-run of a finished sweep: each point once" \
+  || bad "sweep --slurm --dry-run: rc $RC: [$OUT] $ERR"
+# a sweep made by an earlier build whose sweep.yaml held a key twice (the
+# last won; refused for a new sweep since, as a spec file refuses it) still
+# reads back; run as a sweep again it is refused at the second one
+fresh sw sk; printf 'set:\n  train.steps: 10\n  train.steps: 10\nparallel: 1\n' >>sk/sweep.yaml
+run olddupk "$L" status sk
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "3 of 3 points done" ] \
+  && ok "status of an earlier build's sweep with a key twice" || bad "olddupk status: rc $RC: $OUT $ERR"
+run olddupk "$L" results sk
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 3 ] \
+  && ok "results of an earlier build's sweep with a key twice" || bad "olddupk results: rc $RC: $OUT $ERR"
+run olddupk "$L" sweep sk/sweep.yaml --dry-run
+expect_error "sweep of a file with a key twice in set:" 2 "sk/sweep.yaml:8:3: set.train.steps: duplicate key (first at line 7)"
 # points.csv must be the points sweep.yaml gives, line for line
 pts() { # DESC LINE FOUND: points.csv (made by the commands on stdin) refused at LINE
   fresh sw sd; bash -c "$(cat)"
@@ -182,5 +208,19 @@ printf 'base: base.yaml\ndir: sd2\ngrid:\n  optim.lr: [0.001, 0.002, 1e-3]\n' >d
 run dup "$L" sweep dup.yaml --dry-run
 expect_error "a grid value listed twice" 2 "dup.yaml:4:28: grid.optim.lr: 1e-3 is listed twice (also at 4:14)"
 [ -e sd2 ] || [ -e su ] || [ -e afile/point-000 ] && bad "a refused sweep made its dir" || ok "refused sweeps made no dir"
+
+# --help says what docs/launch.md says of the command line: each command,
+# --set=, what --dry-run does, the exit statuses and every variable the
+# launcher reads (it left out $JEPA_GNUPLOT, the exit statuses, --dry-run)
+run help "$L" --help
+vars=$(grep -oh 'getenv("[A-Z_]*")' "$S"/launch/*.c | grep -v CPU_CHECK | sort -u | sed 's/getenv("\(.*\)")/\1/')
+miss=""
+for w in "run SPEC" "resume RUN_DIR" "slurm SPEC" "sweep SWEEP" "results DIR" "status DIR" "plot DIR" "--set=" \
+  "--dry-run makes every check" "Exit status" " 75 " $vars; do
+  case "$OUT" in *"$w"*) ;; *) miss="$miss [$w]" ;; esac
+  case "$w" in JEPA_*) grep -q "$w" "$S/docs/launch.md" || miss="$miss [$w: not in docs/launch.md]" ;; esac
+done
+[ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ -n "$vars" ] && [ -z "$miss" ] && ok "--help names the commands, --dry-run, exits, $(echo $vars)" \
+  || bad "--help: rc $RC, missing:$miss"
 
 finish

@@ -21,7 +21,8 @@
 # by SIGTERM or SIGINT stops its running points (resumable, not failed),
 # starts no more, says so in one line and exits 75; sweep --set reaches
 # every point, is shown by --dry-run and kept in sweep.json, and a bad one
-# (or one naming a varied key) is refused.
+# (or one naming a varied key) is refused; more --set than a spec takes is
+# refused naming the command or the spec file.
 # About 30 s on 2 cores (tiny model, a few steps per run).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -441,4 +442,11 @@ done && ok "sweep --set: both points' resolved specs hold train.steps 7 (over th
   || bad "sweep --set: rc $RC: $OUT $ERR"
 run stagain "$L" sweep "$T/st.yaml" --set train.steps=7 --dry-run --set model.width=32
 expect_error "the sweep again with another --set" 2 "point 0" "model.width=48, this sweep gives it 32"
+# more --set than a spec takes: one line naming the command or the spec
+# file (it said "too many --set", "more than 256 --set overrides")
+many=(); for i in $(seq 256); do many+=(--set train.steps=$i); done
+run many "$L" run "$SPEC" --dry-run "${many[@]}" --set=train.steps=257
+expect_error "run with 257 --set" 2 "run --set train.steps=257: more than 256 --set options"
+run many "$L" run "$SPEC" --dry-run "${many[@]}" --np 2
+expect_error "run with 256 --set and --np (257 overrides)" 2 "$SPEC: more than 256 --set overrides (257 given)"
 finish

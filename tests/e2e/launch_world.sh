@@ -67,8 +67,9 @@ run res "$L" results sw
 run st "$L" status sw
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | sed -n 2p)" = "point-001: done, step 10, loss 0.0020, final_loss 0.0020, pos_r2 0.9900" ] \
   && ok "status shows pos_r2" || bad "status: rc $RC: $OUT $ERR"
+# a run given alone is labelled by its directory's name, as results labels it
 run st1 "$L" status sw/point-000
-[ "$OUT" = "sw/point-000: done, step 10, loss 0.0010, final_loss 0.0010, pos_r2 -0.1250" ] \
+[ "$OUT" = "point-000: done, step 10, loss 0.0010, final_loss 0.0010, pos_r2 -0.1250" ] \
   && ok "status of one run: pos_r2" || bad "status of a run: $OUT"
 
 # ---- 2. a world summary's required figures
