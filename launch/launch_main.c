@@ -2,6 +2,7 @@
  * read back what runs are doing. A thin CLI over launch.h. */
 #define _GNU_SOURCE /* open_memstream */
 #include <errno.h>
+#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <math.h>
@@ -48,7 +49,7 @@ static void usage(FILE *f) {
           "by SIGINT or SIGTERM, resumable (resume RUN_DIR, or the same sweep command); run and resume: the job's\n"
           "status when it failed; sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
           "damaged or inconsistent (the table says which), 2 when a sweep's points.csv or sweep.yaml does not\n"
-          "read or results.csv cannot be written.\n",
+          "read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
           f);
 }
 
@@ -400,14 +401,42 @@ static int same_shape(const jepa_spec *a, const jepa_spec *b) {
  * point stopped by one) is resumable, exit 75 as for `run`; else a failed
  * point makes it 1. The same command continues it: finished points are
  * skipped, the others continued or started. */
+/* Appends word to buf (of n, k used) for a POSIX shell: as it is when every
+ * character is one a shell leaves alone, else in single quotes (a quote in it
+ * as '\''). Returns the new length (>= n when it did not fit). */
+static size_t shell_word(char *buf, size_t n, size_t k, const char *word) {
+    int plain = word[0] != 0;
+    for (const char *c = word; *c && plain; c++)
+        plain = isalnum((unsigned char)*c) || strchr("_./:=,+@%-", *c);
+    if (plain) return k + (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s", word);
+    k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "'");
+    for (const char *c = word; *c; c++)
+        k += (size_t)snprintf(buf + k, k < n ? n - k : 0, *c == '\'' ? "'\\''" : "%c", *c);
+    return k + (size_t)snprintf(buf + k, k < n ? n - k : 0, "'");
+}
+
+/* The command that continues the sweep, pasteable into a shell: the sweep
+ * file, --parallel and every --set as given; one too long for a line says
+ * where the options are instead. */
+static void sweep_again(const sweep_def *d, const args *a, char *again, size_t n) {
+    size_t k = (size_t)snprintf(again, n, "jepa-launch sweep ");
+    k = shell_word(again, n, k, d->path);
+    if (a->parallel && k < n) k += (size_t)snprintf(again + k, n - k, " --parallel %s", a->parallel);
+    for (int i = 0; i < a->nsets && k < n; i++) {
+        k += (size_t)snprintf(again + k, n - k, " --set ");
+        k = shell_word(again, n, k, a->sets[i]);
+    }
+    if (k >= n)
+        snprintf(again, n, "jepa-launch sweep, the same file and options (the --set options are the sweep "
+                 "directory's sweep.json set_options)");
+}
+
 static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so, int n, char *err, size_t errlen) {
-    char again[LAUNCH_PATH_MAX + 512];
-    int k = snprintf(again, sizeof again, "jepa-launch sweep %s", d->path);
-    for (int i = 0; i < a->nsets && k < (int)sizeof again; i++)
-        k += snprintf(again + k, sizeof again - (size_t)k, " --set %s", a->sets[i]);
+    char again[512];
+    sweep_again(d, a, again, sizeof again);
     if (so->signal && (so->stopped || so->not_started)) /* one after the last point ended stopped nothing */
         return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
-                           "started; continue it with %.400s", d->path, so->signal,
+                           "started; continue it with %s", d->path, so->signal,
                            so->signal == SIGINT ? "SIGINT" : "SIGTERM", so->done, so->failed, so->stopped,
                            so->not_started, again), LAUNCH_EXIT_STOPPED;
     if (so->failed && so->stopped)
@@ -415,7 +444,7 @@ static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so
                            n, so->stopped), 1;
     if (so->failed) return launch_errf(err, errlen, "%s: %d of %d points failed", d->path, so->failed, n), 1;
     if (so->stopped)
-        return launch_errf(err, errlen, "%s: %d of %d points stopped by a signal; continue them with %.400s",
+        return launch_errf(err, errlen, "%s: %d of %d points stopped by a signal; continue them with %s",
                            d->path, so->stopped, n, again), LAUNCH_EXIT_STOPPED;
     return 0;
 }
@@ -538,9 +567,11 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
         launch_print_results(stdout, NULL, 0, &r, 1, 0);
         int bad = damaged(dir, 0, &r, 1, err, errlen);
+        /* the CSV is the row just printed: a run that cannot be written to
+         * (read-only, archived, another user's) is still a query that works */
         char werr[SPEC_ERR_MAX];
         if (write_results_csv(dir, NULL, 0, &r, 1, werr, sizeof werr))
-            return snprintf(err, errlen, "%s", werr), 2;
+            fprintf(stderr, "jepa-launch: warning: %s (the table above is the result)\n", werr);
         return bad;
     }
     launch_sort_results(rows, n);

@@ -411,6 +411,19 @@ kill -TERM "$(cat "$T/sp/point-000/started")"; wait "$pid"; RC=$?; OUT=$(cat "$T
 expect_error "a point stopped by a signal of its own" 75 "$T/sp.yaml: 1 of 2 points stopped by a signal; continue them with jepa-launch sweep $T/sp.yaml"
 printf '%s\n' "$OUT" | grep -q '^point-000: stopped by a signal (resumable' && printf '%s\n' "$OUT" | grep -q '^point-001: done$' \
   && ok "that point stopped (not failed), the other done" || bad "point stopped alone: $OUT"
+# the continue command is pasteable: a sweep file and a --set with a space and a quote
+# come back shell-quoted, and running the pasted line continues the sweep
+mkdir -p "$T/q d" && cp "$T/sp.yaml" "$T/q d/s p.yaml" && sed -i "s|^dir: .*|dir: $T/q d/out|" "$T/q d/s p.yaml"
+FAKE_HOLD=0.001 JEPA_MPIRUN="$T/mpirun-sig" "$L" sweep "$T/q d/s p.yaml" --set "slurm.account=it's a b" \
+  >"$T/sq.out" 2>"$T/sq.err" & pid=$!
+for i in $(seq 500); do [ -s "$T/q d/out/point-000/started" ] && break; sleep 0.02; done
+kill -TERM "$(cat "$T/q d/out/point-000/started")"; wait "$pid"; RC=$?; ERR=$(cat "$T/sq.err")
+again=${ERR##*continue them with }
+[ "$RC" -eq 75 ] && [ "$again" = "jepa-launch sweep '$T/q d/s p.yaml' --set 'slurm.account=it'\\''s a b'" ] \
+  && ok "the continue command is shell-quoted" || bad "continue command: rc $RC: $ERR"
+FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run sqcont bash -c "${again/jepa-launch/\"\$0\"}" "$L"
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: done$' && ok "the pasted continue command continues the sweep" \
+  || bad "pasted continue command: rc $RC: $OUT $ERR"
 
 # ---- sweep --set: every point gets it, after the file's set: and before its
 # own values; a bad key or value, run.dir and a varied key are refused in
