@@ -811,9 +811,6 @@ static void test_results_order_and_csv(void) {
     }
 }
 
-/* every objective the spec takes has a row; its panels start with the
- * loss (metrics.dat rows are lines with a step and a loss), and its
- * headline has a panel */
 /* a run given to results alone is labelled by its name, never "point 0";
  * a sweep's rows keep their index */
 static void test_results_run_label(void) {
@@ -838,6 +835,9 @@ static void test_results_run_label(void) {
     free(r.values);
 }
 
+/* every objective the spec takes has a row; its panels start with the
+ * loss (metrics.dat rows are lines with a step and a loss), and its
+ * headline has a panel */
 static void test_objective_table(void) {
     static const char *const names[] = {"ijepa", "lejepa", "world"};
     char err[SPEC_ERR_MAX], set[64];
