@@ -106,11 +106,22 @@ same_run "2 ranks, 15 + resume + 25" "$T/a2" "$T/b2"
 K=$((4 + RANDOM % 24))
 "$MPI" -np 2 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/k2" --set checkpoint.every_steps=3 >"$T/k2.out" 2>"$T/k2.err" &
 MP=$!
-if wait_step "$T/k2" "$K" "$MP"; then
-  victim=""
-  for p in $(pgrep -P "$MP"); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$p
-  done
+# rank 1 is found while the run starts and frozen (SIGSTOP) the moment step K
+# is logged: looking it up after that let the 40-step run finish first under
+# load (the kill then found no process and the job ended 0)
+victim="" last=""
+for _ in $(seq 1200); do
+  if [ -z "$victim" ]; then
+    for p in $(pgrep -P "$MP"); do
+      tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$p
+    done
+  fi
+  last=$(tail -n 1 "$T/k2/metrics.jsonl" 2>/dev/null | sed -n 's/^{"step": \([0-9]*\),.*/\1/p')
+  if [ -n "$last" ] && [ "$last" -ge "$K" ]; then [ -n "$victim" ] && kill -STOP "$victim"; break; fi
+  kill -0 "$MP" 2>/dev/null || break
+  sleep 0.05
+done
+if [ -n "$last" ] && [ "$last" -ge "$K" ]; then
   [ -n "$victim" ] && kill -9 "$victim"
   wait "$MP"; krc=$?
   done_at=$(tail -n 1 "$T/k2/metrics.jsonl" | sed -n 's/^{"step": \([0-9]*\),.*/\1/p')
