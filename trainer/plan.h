@@ -228,6 +228,10 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
                   plan_outcome *out, plan_trace *tr);
 
 /* ------------------------------------------------------- evaluation */
+/* The 95% Wilson score interval (Wilson 1927, z = 1.96) of succ successes
+ * in n trials into [*lo, *hi]: exactly 0 at 0 successes, exactly 1 at n
+ * (the formula's rounding left 2.8e-17 and 1 - 1.1e-16 there); n <= 0: [0, 1]. */
+void plan_wilson(int succ, int n, double *lo, double *hi);
 /* `jepa-plan`: every method (plan_eval.c) on s->plan.episodes tasks, the
  * episodes split across ranks and gathered; rank 0 writes
  * RUN/plan/{plan.json,plan.csv,episodes.csv}, the rank that ran one of the

@@ -332,6 +332,19 @@ static int run_method(const plan_method *m, const jepa_spec *s, const world *w, 
 }
 
 /* ------------------------------------------------------------ summaries */
+void plan_wilson(int succ, int n, double *lo, double *hi) {
+    if (n <= 0) {
+        *lo = 0, *hi = 1;
+        return;
+    }
+    double p = (double)succ / n, z = 1.959963984540054, z2n = z * z / n;
+    double centre = (p + z2n / 2) / (1 + z2n), half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
+    /* at the ends centre and half are equal in exact arithmetic, not in
+     * doubles (2.8e-17 for 0 of 6): set there, not computed */
+    *lo = succ <= 0 ? 0 : fmax(centre - half, 0);
+    *hi = succ >= n ? 1 : fmin(centre + half, 1);
+}
+
 static void summarize(const plan_outcome *o, int n, plan_summary *r) {
     memset(r, 0, sizeof *r);
     r->n = n;
@@ -345,12 +358,8 @@ static void summarize(const plan_outcome *o, int n, plan_summary *r) {
         r->plan_cpu_s += o[i].plan_cpu_s;
     }
     r->steps_mean = r->succ ? steps / r->succ : NAN;
-    /* Wilson score interval (Wilson 1927), z = 1.96 */
-    double p = (double)r->succ / n, z = 1.959963984540054, z2n = z * z / n;
-    double centre = (p + z2n / 2) / (1 + z2n), half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
-    r->rate = p;
-    r->lo = fmax(centre - half, 0);
-    r->hi = fmin(centre + half, 1);
+    r->rate = (double)r->succ / n;
+    plan_wilson(r->succ, n, &r->lo, &r->hi);
 }
 
 /* NaN for a method that makes no decisions: no time per decision (plan.json
@@ -432,7 +441,7 @@ static int write_json(const char *dir, const char *run, const jepa_spec *s, int 
         json_num(f, "s_per_decision", per_decision(&r[m]), ", ");
         json_num(f, "cpu_s_per_decision", cpu_per_decision(&r[m]), m + 1 < nm ? "},\n" : "}\n");
     }
-    fprintf(f, "  ],\n");
+    fprintf(f, "  ],\n  "); /* each last-line figure on its own line, indented as its siblings */
     for (int m = 0; m < nm; m++) json_num(f, methods[m].line, r[m].rate, ",\n  ");
     json_num(f, "plan_s_per_decision", per_decision(&r[0]), "\n}\n");
     return close_rename(f, tmp, path, err, errlen);

@@ -67,6 +67,17 @@ C1=$(awk -F, '$1 == "world_model" { print $4 }' "$T/run/plan/plan.csv")
 num "$S1" && num "$C1" && awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
   || bad "plan.csv world_model rate '$C1', stdout '$S1'"
 [ "$(grep -c '' "$T/run/plan/plan.csv")" -eq 5 ] && ok "plan.csv: header and 4 methods" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
+# plan.json: every key's line indented as its siblings' (success_rate's was
+# not); a method with no success has ci95_low 0 and one with every success
+# ci95_high 1, as written (they read 2.77556e-17 and 1 - 1e-16; test_plan
+# checks the interval at every n)
+sed '1d;$d' "$T/run/plan/plan.json" | grep -qv '^  ' && bad "plan.json: a line not indented: $(cat "$T/run/plan/plan.json")" \
+  || ok "plan.json: every line inside the braces indented"
+grep '"successes": 0,' "$T/run/plan/plan.json" | grep -v '"ci95_low": 0,' | grep -q . \
+  && bad "plan.json: no success but ci95_low not 0: $(grep '"successes": 0,' "$T/run/plan/plan.json")" \
+  || ok "plan.json: ci95_low 0 where there is no success"
+grep '"episodes": 6, "successes": 6,' "$T/run/plan/plan.json" | grep -v '"ci95_high": 1,' | grep -q . \
+  && bad "plan.json: every success but ci95_high not 1" || ok "plan.json: ci95_high 1 where every episode succeeded"
 # the settings beside the figures, the rollout window among them (it was
 # missing): plan.window 1 by default
 [ "$(json "$T/run/plan/plan.json" samples) $(json "$T/run/plan/plan.json" horizon) $(json "$T/run/plan/plan.json" window)" = "40 5 1" ] \
