@@ -10,8 +10,9 @@
 #     the 1-rank run's (timings aside);
 #   - plan.json records the settings, the rollout window used among them;
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
-#     (the resolved spec's plan section is not read), checked in that order,
-#     an error in spec.yaml's values naming spec.yaml; plan.random_init=false;
+#     (the resolved spec's plan section is not read); the effective settings
+#     are checked (a --set makes a failing spec.yaml value good), an error
+#     naming the --set or spec.yaml it came from; plan.random_init=false;
 #   - SIGTERM while the episodes run: one line (how many were run), the
 #     signal's status, nothing written, at 1 and 2 ranks; in a task's
 #     search, at once;
@@ -227,6 +228,21 @@ run py3 "$JP" "$T/py" --episodes 1 --set plan.samples=20
 expect_error "a --set below spec.yaml's topk: names the --set" 2 \
   "jepa-plan: --set plan.samples=20: plan.topk: 30 is more than plan.samples (20)"
 [ ! -e "$T/py/plan" ] && ok "refused plans wrote nothing" || bad "$T/py/plan written"
+# the effective settings are checked, not spec.yaml's alone: a --set that
+# replaces the value spec.yaml's topk 500 fails against plans (it was
+# refused, naming spec.yaml, whatever --set said); spec.yaml's topk 500
+# against a --set plan.samples it still exceeds names the --set
+mkdir -p "$T/pz" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/pz/" &&
+  { cat "$T/run/spec.yaml"; printf 'plan:\n  topk: 500\n'; } >"$T/pz/spec.yaml"
+run pz "$JP" "$T/pz" --episodes 1 --set plan.samples=600 --set plan.iterations=1 --set plan.random_init=false \
+  --set plan.pictures=0
+[ "$RC" -eq 0 ] && [ "$(json "$T/pz/plan/plan.json" samples) $(json "$T/pz/plan/plan.json" topk)" = "600 500" ] \
+  && ok "spec.yaml's topk 500 over the default samples, made good by --set plan.samples=600" || bad "pz (rc $RC): $ERR"
+rm -rf "$T/pz/plan"
+run pz2 "$JP" "$T/pz" --episodes 1 --set plan.samples=400
+expect_error "spec.yaml's topk 500 above a --set plan.samples=400: names the --set" 2 \
+  "jepa-plan: --set plan.samples=400: plan.topk: 500 is more than plan.samples (400)"
+[ ! -e "$T/pz/plan" ] && ok "the refused plan wrote nothing" || bad "$T/pz/plan written"
 
 # --replace with fewer pictures: the earlier plan's extra pictures go, in
 # the exact form the planner writes them (episode-%03d), nothing else
