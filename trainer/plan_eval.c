@@ -593,17 +593,13 @@ static int make_tasks(const world *w, const jepa_spec *s, double bound, double a
  * world, this rank's tasks [lo, hi), and where the results go. 0 or -1 + err. */
 static int plan_setup(const char *run, const jepa_spec *s, int lo, int hi, plan_wm **wm, world *w,
                       double *bound, double *arena, plan_task *tasks, char *err, size_t errlen) {
-    int ch = 0, side = 0;
-    int rc = plan_wm_load(wm, run, s, s->plan.samples, s->plan.window, err, errlen);
-    if (rc == 0) {
-        plan_wm_frame(*wm, &ch, &side);
-        rc = world_setup(w, s, side, bound, arena, err, errlen);
-    }
-    if (rc == 0 && (int)w->channels != ch) {
+    int rc = world_setup(w, s, s->model.img_size, bound, arena, err, errlen);
+    if (rc == 0 && (int)w->channels != s->model.channels) {
         snprintf(err, errlen, "plan.world: %s renders %u channel(s), the model of %s reads %d", s->plan.world,
-                 w->channels, run, ch);
+                 w->channels, run, s->model.channels);
         rc = -1;
     }
+    if (rc == 0) rc = plan_wm_load(wm, run, s, w, s->plan.samples, s->plan.window, err, errlen);
     if (rc == 0) rc = make_tasks(w, s, *bound, *arena, lo, hi, tasks, err, errlen);
     if (rc == 0) rc = out_check(run, err, errlen); /* once every input checked out */
     return rc;

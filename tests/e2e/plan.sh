@@ -7,7 +7,8 @@
 #   - RUN/plan/episodes.csv has one row per method and episode; the first
 #     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
-#     the 1-rank run's (timings aside);
+#     the 1-rank run's (timings aside), as with the run's data moved away
+#     (planning reads the checkpoint and the world, not data.train);
 #   - plan.json records the settings, the rollout window used among them;
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
 #     (the resolved spec's plan section is not read); the effective settings
@@ -193,6 +194,16 @@ case "$OUT" in *"2 ranks"*) ok "the header says 2 ranks" ;; *) bad "header: $(pr
 cut -d, -f1-6,9- "$T/episodes.1" >"$T/e1"
 cut -d, -f1-6,9- "$T/run/plan/episodes.csv" >"$T/e2"
 cmp -s "$T/e1" "$T/e2" && ok "2 ranks: every episode as at 1 rank" || bad "outcomes differ: $(diff "$T/e1" "$T/e2" | head -n 4 | tr '\n' ' ')"
+
+# ---- planning reads the checkpoint and the world, not data.train: with the
+# run's data moved away (it was refused: "W/train/manifest.json: cannot
+# open") it plans, every episode as with the data there
+mv "$T/w" "$T/w.away"
+run nd timeout 60 "$JP" "$T/run" "${SMALL[@]}" --replace
+mv "$T/w.away" "$T/w"
+cut -d, -f1-6,9- "$T/run/plan/episodes.csv" >"$T/e3"
+[ "$RC" -eq 0 ] && cmp -s "$T/e1" "$T/e3" && ok "data.train moved away: plans, every episode as with it" \
+  || bad "data.train moved away (rc $RC): $ERR $(diff "$T/e1" "$T/e3" | head -n 4 | tr '\n' ' ')"
 
 # resolved specs edited below are written in the form before the checksum
 # line (which loads as any spec); an edited checked one is refused
