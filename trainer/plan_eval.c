@@ -389,19 +389,10 @@ static void json_num(FILE *f, const char *key, double v, const char *tail) {
     else fprintf(f, "\"%s\": null%s", key, tail);
 }
 
+/* plan.json and the CSV files: path.tmp written, then shard_tmp_commit */
 static FILE *open_tmp(const char *path, char *tmp, size_t n) {
     snprintf(tmp, n, "%s.tmp", path);
     return fopen(tmp, "w");
-}
-
-static int close_rename(FILE *f, const char *tmp, const char *path, char *err, size_t errlen) {
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 static int write_json(const char *dir, const char *run, const jepa_spec *s, int window, const plan_summary *r,
@@ -444,7 +435,7 @@ static int write_json(const char *dir, const char *run, const jepa_spec *s, int 
     fprintf(f, "  ],\n  "); /* each last-line figure on its own line, indented as its siblings */
     for (int m = 0; m < nm; m++) json_num(f, methods[m].line, r[m].rate, ",\n  ");
     json_num(f, "plan_s_per_decision", per_decision(&r[0]), "\n}\n");
-    return close_rename(f, tmp, path, err, errlen);
+    return shard_tmp_commit(f, !ferror(f), tmp, path, err, errlen);
 }
 
 /* v in fmt, or `none` where it has no value (NaN: no success to average;
@@ -470,7 +461,7 @@ static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_
                 r[m].decisions, cell(b, sizeof b, "%.6g", per_decision(&r[m]), ""),
                 cell(c, sizeof c, "%.6g", cpu_per_decision(&r[m]), ""));
     }
-    if (close_rename(f, tmp, path, err, errlen)) return -1;
+    if (shard_tmp_commit(f, !ferror(f), tmp, path, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/episodes.csv", dir);
     f = open_tmp(path, tmp, sizeof tmp);
     if (!f) goto fail;
@@ -481,7 +472,7 @@ static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_
             fprintf(f, "%s,%d,%.0f,%.0f,%.6g,%.0f,%.6g,%.6g,%.0f,%.0f\n", methods[m].name, e, o->success,
                     o->steps, o->final_dist, o->decisions, o->plan_s, o->plan_cpu_s, o->shortest, o->budget);
         }
-    return close_rename(f, tmp, path, err, errlen);
+    return shard_tmp_commit(f, !ferror(f), tmp, path, err, errlen);
 fail:
     snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     return -1;
