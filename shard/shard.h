@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define SHARD_ERR_MAX 1024
 
@@ -156,6 +157,15 @@ void shard_unmake_dirs(const char *path, size_t made);
  * errno set. */
 int shard_fsync_dir(const char *dir);
 int shard_fsync_dir_of(const char *path);
+/* The end of an atomic write: the caller wrote the file at path's temporary
+ * name tmp (in path's directory, so the rename stays on one filesystem)
+ * through f, ok saying whether every write went well. Then: fflush and
+ * fsync of f, fclose, rename of tmp onto path, fsync of the directory (the
+ * rename's entry; its failure is not an error: the file is whole). A crash
+ * leaves the old file or the new, never an empty one under path. On any
+ * failure, ok 0 and f NULL (fopen failed, errno set) included, tmp is
+ * removed and err is "cannot write PATH: why". 0 or -1. */
+int shard_tmp_commit(FILE *f, int ok, const char *tmp, const char *path, char *err, size_t errlen);
 
 /* The settings one command line gave so far, for the flag parsers of the
  * programs built on this library (jepa-shard, jepa-world, jepa-plan): a

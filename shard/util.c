@@ -180,6 +180,21 @@ int shard_fsync_dir_of(const char *path) {
     return shard_fsync_dir(dirname(d));
 }
 
+int shard_tmp_commit(FILE *f, int ok, const char *tmp, const char *path, char *err, size_t errlen) {
+    int e = ok ? 0 : errno ? errno : EIO;
+    if (f && !e && (fflush(f) != 0 || fsync(fileno(f)) != 0)) e = errno ? errno : EIO;
+    if (f && fclose(f) != 0 && !e) e = errno;
+    if (!f && !e) e = errno ? errno : EIO;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (!e) {
+        (void)shard_fsync_dir_of(path);
+        return 0;
+    }
+    unlink(tmp);
+    snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
+    return -1;
+}
+
 int shard_name_char_ok(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '.' || c == '_' || c == '-';

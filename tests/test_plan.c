@@ -11,6 +11,8 @@
  *   - tasks: different regions, valid, pure functions of (seed, episode);
  *     the breadth-first shortest path against hand-computed step counts;
  *     the straight and random controllers;
+ *   - the Wilson interval of plan.json against published values, exact
+ *     at 0 and n successes;
  *   - the PNG writer: an independent reader (chunk CRCs, zlib inflate,
  *     filter bytes) gets the pixels back; an unwritable path leaves nothing. */
 #include <math.h>
@@ -171,6 +173,29 @@ static void test_clip(void) {
     CU_ASSERT(fabs(a[0] - 0.6f) < 1e-6 && fabs(a[1] - 0.8f) < 1e-6);
     CU_ASSERT(a[2] == 0.1f && a[3] == -0.2f); /* inside: unchanged */
     CU_ASSERT(fabs(a[4] + 0.6f) < 1e-6 && fabs(a[5] - 0.8f) < 1e-6);
+}
+
+/* The Wilson interval against Newcombe (1998, Stat Med 17:857, table I):
+ * 1/29 -> [0.0061, 0.1718], 0/20 -> [0, 0.1611], 29/29 -> [0.8830, 1];
+ * and at the ends exactly 0 and 1 for every n (plan.json read 2.77556e-17
+ * for 0 of 6, and 10 of 10 had 1 - 1.1e-16), the other end z^2 / (n + z^2)
+ * and n / (n + z^2) in closed form. */
+static void test_wilson(void) {
+    double lo, hi, z2 = 1.959963984540054 * 1.959963984540054;
+    plan_wilson(1, 29, &lo, &hi);
+    CU_ASSERT(fabs(lo - 0.0061) < 5e-5 && fabs(hi - 0.1718) < 5e-5);
+    plan_wilson(0, 20, &lo, &hi);
+    CU_ASSERT(lo == 0 && fabs(hi - 0.1611) < 5e-5);
+    plan_wilson(29, 29, &lo, &hi);
+    CU_ASSERT(fabs(lo - 0.8830) < 5e-5 && hi == 1);
+    int bad = 0;
+    for (int n = 1; n <= 200; n++) {
+        plan_wilson(0, n, &lo, &hi);
+        bad += lo != 0 || fabs(hi - z2 / (n + z2)) > 1e-12;
+        plan_wilson(n, n, &lo, &hi);
+        bad += hi != 1 || fabs(lo - n / (n + z2)) > 1e-12;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
 /* ------------------------------------------------------- world model */
@@ -575,6 +600,7 @@ int main(void) {
         {"cem: far goal, full-length actions", test_cem_far_goal},
         {"cem: repeat, keys, warm start", test_cem_repeat_and_keys},
         {"clip to the action ball", test_clip},
+        {"wilson interval: published values, exact ends", test_wilson},
         {"world model: batched sliding rollouts", test_world_rollout},
         {"tasks: rooms, purity, budget", test_tasks},
         {"shortest path by BFS", test_shortest},

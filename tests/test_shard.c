@@ -6,6 +6,8 @@
  * frame byte, truncate, and forge absurd counts with valid checksums; they
  * also run under ASan/UBSan (test_shard_asan). JEPA_FMNIST_DIR moves the data.
  * The training reader has its own suite (test_shard_reader.c). */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -540,6 +542,36 @@ static void test_sources(void) {
     CU_ASSERT(im.pixels == NULL && im.n == 0);
 }
 
+/* ------------------------------------------------------------- tmp commit */
+/* shard_tmp_commit: the text under path and no temp file after ok 1; after
+ * ok 0 the earlier file kept whole; a temp file that could not be opened
+ * (f NULL) names path; each failure removes the temp file. */
+static void test_tmp_commit(void) {
+    char path[300], tmp[320], err[512], got[16] = "";
+    snprintf(path, sizeof path, "%s/commit.txt", tmpdir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("first\n", f);
+    CU_ASSERT_EQUAL(shard_tmp_commit(f, 1, tmp, path, err, sizeof err), 0);
+    CU_ASSERT(access(tmp, F_OK) != 0);
+    f = fopen(tmp, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("second, cut short", f);
+    errno = 0;
+    CU_ASSERT_EQUAL(shard_tmp_commit(f, 0, tmp, path, err, sizeof err), -1);
+    CU_ASSERT(strstr(err, path) != NULL && access(tmp, F_OK) != 0);
+    f = fopen(path, "r");
+    CU_ASSERT(f && fgets(got, sizeof got, f) && !strcmp(got, "first\n"));
+    if (f) fclose(f);
+    snprintf(tmp, sizeof tmp, "%s/no-such-dir/x.tmp", tmpdir);
+    errno = 0;
+    f = fopen(tmp, "w");
+    CU_ASSERT_EQUAL(shard_tmp_commit(f, f != NULL, tmp, "no-such-dir/x", err, sizeof err), -1);
+    CU_ASSERT(strstr(err, "cannot write no-such-dir/x: No such file or directory") != NULL);
+    unlink(path);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -553,6 +585,7 @@ int main(void) {
         {"manifest: strict parse, cross-checks", test_manifest},
         {"writer: atomic, no partial output", test_writer_atomic},
         {"sources: PGM/PPM, raw, IDX edge cases", test_sources},
+        {"tmp commit: whole or not at all", test_tmp_commit},
     };
     int rc = test_main("shard", cases, (int)(sizeof cases / sizeof *cases));
     rm_tree(tmpdir);

@@ -211,6 +211,8 @@ static int fsync_dir_of(const char *path) {
     return rc;
 }
 
+/* shard_tmp_commit's steps written out, not the call: fuzz-ckpt compiles
+ * this file alone; and a directory fsync that fails is an error here. */
 int ckpt_save(const char *path, const jepa_model *m, const ckpt_meta *meta, char *err,
               size_t errlen) {
     char tmp[4096];

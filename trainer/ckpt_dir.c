@@ -90,20 +90,13 @@ int ckpt_dir_any(const char *run_dir) {
     return n > 0 || access(p, F_OK) == 0;
 }
 
-/* Writes text to path atomically and durably. */
+/* Writes text to path atomically and durably (shard_tmp_commit). */
 static int write_durable(const char *path, const char *text, char *err, size_t errlen) {
     char tmp[SPEC_STR_MAX + 80];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    size_t n = strlen(text);
-    int bad = fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) != 0;
-    if (fd >= 0 && close(fd) != 0) bad = 1;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    errno = 0;
+    FILE *f = fopen(tmp, "w");
+    return shard_tmp_commit(f, f && fputs(text, f) >= 0, tmp, path, err, errlen);
 }
 
 int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt_meta *meta,
@@ -121,7 +114,6 @@ int ckpt_dir_save(const char *run_dir, int keep, const jepa_model *m, const ckpt
     snprintf(latest, sizeof latest, "%s/latest", run_dir);
     snprintf(text, sizeof text, CKPT_SUBDIR "/step-%08lld.ckpt\n", (long long)meta->step);
     if (write_durable(latest, text, err, errlen)) return -1;
-    (void)shard_fsync_dir(run_dir);
     if (path_out) snprintf(path_out, path_len, "%s", path);
     /* rotation last: a crash before it leaves one checkpoint too many, never
      * one too few */

@@ -120,6 +120,8 @@ static int npy_write_all(int fd, const void *p, size_t n) {
     return 0;
 }
 
+/* shard_tmp_commit's steps written out, not the call: fuzz-npy compiles
+ * this file alone; and the stop check (npy_stopped) runs up to the fsync. */
 int npy_write(const char *path, npy_dtype t, const void *data, int ndim, const int64_t *shape,
               char *err, size_t errlen) {
     JEPA_ASSERT(npy_little_endian());

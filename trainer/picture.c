@@ -8,6 +8,7 @@
 
 #include "jepa.h"
 #include "picture.h"
+#include "shard.h"
 
 void pic_canvas_init(pic_canvas *c, int w, int h) {
     c->w = w;
@@ -77,13 +78,12 @@ int pic_write_png(const char *path, int w, int h, const uint8_t *rgb, char *err,
     im.height = (png_uint_32)h;
     im.format = PNG_FORMAT_RGB;
     errno = 0;
-    int ok = png_image_write_to_file(&im, tmp, 0, rgb, w * 3, NULL);
-    int saved = errno;
-    if (ok && rename(tmp, path) == 0) return 0;
-    if (ok) saved = errno;
-    remove(tmp);
-    snprintf(err, errlen, "cannot write %s: %s", path,
-             saved ? strerror(saved) : (im.message[0] ? im.message : "libpng failed"));
+    FILE *f = fopen(tmp, "wb");
+    if (!f || png_image_write_to_stdio(&im, f, 0, rgb, w * 3, NULL))
+        return shard_tmp_commit(f, f != NULL, tmp, path, err, errlen);
+    int saved = errno; /* libpng failed: its message, where errno says nothing */
+    shard_tmp_commit(f, 0, tmp, path, err, errlen);
+    if (!saved) snprintf(err, errlen, "cannot write %s: %s", path, im.message[0] ? im.message : "libpng failed");
     png_image_free(&im);
     return -1;
 }

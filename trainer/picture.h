@@ -23,8 +23,9 @@ void pic_canvas_disc(pic_canvas *c, double cx, double cy, double r, uint32_t col
 void pic_canvas_ring(pic_canvas *c, double cx, double cy, double r, double width, uint32_t color,
                      double alpha);
 
-/* Writes w x h RGB pixels (h, w, 3) as a PNG file. 0 or -1 + one line in
- * err naming the file. */
+/* Writes w x h RGB pixels (h, w, 3) as a PNG file, atomically and durably
+ * (path.tmp, then shard_tmp_commit). 0 or -1 + one line in err naming the
+ * file. */
 int pic_write_png(const char *path, int w, int h, const uint8_t *rgb, char *err, size_t errlen);
 
 #endif

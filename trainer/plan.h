@@ -89,12 +89,14 @@ void plan_clip(float *a, int n, int A, double bound);
 /* ------------------------------------------------------- world model */
 typedef struct plan_wm plan_wm;
 /* Loads RUN (spec.resolved.yaml, checkpoint.bin or RUN/latest) with the spec
- * s already read from it: the objective must be `world`. samples: the
+ * s already read from it: the objective must be `world`. w: the world it
+ * plans in, rendering at model.img_size with model.channels; its records
+ * (world_gen_schema) stand for data.train's, which is not read. samples: the
  * population the rollouts are sized for; window: the tokens the predictor
  * sees (the newest observed or predicted frames), 1..world.history, 0 for
  * world.history. 0 or -1 + err (one line naming the run, file or key). */
-int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, int samples, int window,
-                 char *err, size_t errlen);
+int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, const world *w, int samples,
+                 int window, char *err, size_t errlen);
 /* The same over an objective already built (tests): takes ownership. */
 struct objective;
 plan_wm *plan_wm_from_objective(struct objective *obj, int samples, int window);
@@ -102,8 +104,6 @@ void plan_wm_free(plan_wm *m);
 /* Re-initialises every parameter from the run's seed (the random-init baseline). */
 void plan_wm_randomize(plan_wm *m);
 plan_model plan_wm_model(plan_wm *m);
-/* Frame geometry the model reads: channels, side in pixels. */
-void plan_wm_frame(const plan_wm *m, int *channels, int *side);
 /* The window the rollouts use: plan.window resolved (0 or more than
  * world.history: world.history), what plan.json records. */
 int plan_wm_window(const plan_wm *m);
@@ -228,6 +228,10 @@ void plan_episode(plan_ctl *c, const plan_task *t, uint64_t episode, double radi
                   plan_outcome *out, plan_trace *tr);
 
 /* ------------------------------------------------------- evaluation */
+/* The 95% Wilson score interval (Wilson 1927, z = 1.96) of succ successes
+ * in n trials into [*lo, *hi]: exactly 0 at 0 successes, exactly 1 at n
+ * (the formula's rounding left 2.8e-17 and 1 - 1.1e-16 there); n <= 0: [0, 1]. */
+void plan_wilson(int succ, int n, double *lo, double *hi);
 /* `jepa-plan`: every method (plan_eval.c) on s->plan.episodes tasks, the
  * episodes split across ranks and gathered; rank 0 writes
  * RUN/plan/{plan.json,plan.csv,episodes.csv}, the rank that ran one of the

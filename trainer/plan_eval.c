@@ -332,6 +332,19 @@ static int run_method(const plan_method *m, const jepa_spec *s, const world *w, 
 }
 
 /* ------------------------------------------------------------ summaries */
+void plan_wilson(int succ, int n, double *lo, double *hi) {
+    if (n <= 0) {
+        *lo = 0, *hi = 1;
+        return;
+    }
+    double p = (double)succ / n, z = 1.959963984540054, z2n = z * z / n;
+    double centre = (p + z2n / 2) / (1 + z2n), half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
+    /* at the ends centre and half are equal in exact arithmetic, not in
+     * doubles (2.8e-17 for 0 of 6): set there, not computed */
+    *lo = succ <= 0 ? 0 : fmax(centre - half, 0);
+    *hi = succ >= n ? 1 : fmin(centre + half, 1);
+}
+
 static void summarize(const plan_outcome *o, int n, plan_summary *r) {
     memset(r, 0, sizeof *r);
     r->n = n;
@@ -345,12 +358,8 @@ static void summarize(const plan_outcome *o, int n, plan_summary *r) {
         r->plan_cpu_s += o[i].plan_cpu_s;
     }
     r->steps_mean = r->succ ? steps / r->succ : NAN;
-    /* Wilson score interval (Wilson 1927), z = 1.96 */
-    double p = (double)r->succ / n, z = 1.959963984540054, z2n = z * z / n;
-    double centre = (p + z2n / 2) / (1 + z2n), half = z * sqrt(p * (1 - p) / n + z2n / (4.0 * n)) / (1 + z2n);
-    r->rate = p;
-    r->lo = fmax(centre - half, 0);
-    r->hi = fmin(centre + half, 1);
+    r->rate = (double)r->succ / n;
+    plan_wilson(r->succ, n, &r->lo, &r->hi);
 }
 
 /* NaN for a method that makes no decisions: no time per decision (plan.json
@@ -380,19 +389,10 @@ static void json_num(FILE *f, const char *key, double v, const char *tail) {
     else fprintf(f, "\"%s\": null%s", key, tail);
 }
 
+/* plan.json and the CSV files: path.tmp written, then shard_tmp_commit */
 static FILE *open_tmp(const char *path, char *tmp, size_t n) {
     snprintf(tmp, n, "%s.tmp", path);
     return fopen(tmp, "w");
-}
-
-static int close_rename(FILE *f, const char *tmp, const char *path, char *err, size_t errlen) {
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
 }
 
 static int write_json(const char *dir, const char *run, const jepa_spec *s, int window, const plan_summary *r,
@@ -432,10 +432,10 @@ static int write_json(const char *dir, const char *run, const jepa_spec *s, int 
         json_num(f, "s_per_decision", per_decision(&r[m]), ", ");
         json_num(f, "cpu_s_per_decision", cpu_per_decision(&r[m]), m + 1 < nm ? "},\n" : "}\n");
     }
-    fprintf(f, "  ],\n");
+    fprintf(f, "  ],\n  "); /* each last-line figure on its own line, indented as its siblings */
     for (int m = 0; m < nm; m++) json_num(f, methods[m].line, r[m].rate, ",\n  ");
     json_num(f, "plan_s_per_decision", per_decision(&r[0]), "\n}\n");
-    return close_rename(f, tmp, path, err, errlen);
+    return shard_tmp_commit(f, !ferror(f), tmp, path, err, errlen);
 }
 
 /* v in fmt, or `none` where it has no value (NaN: no success to average;
@@ -461,7 +461,7 @@ static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_
                 r[m].decisions, cell(b, sizeof b, "%.6g", per_decision(&r[m]), ""),
                 cell(c, sizeof c, "%.6g", cpu_per_decision(&r[m]), ""));
     }
-    if (close_rename(f, tmp, path, err, errlen)) return -1;
+    if (shard_tmp_commit(f, !ferror(f), tmp, path, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/episodes.csv", dir);
     f = open_tmp(path, tmp, sizeof tmp);
     if (!f) goto fail;
@@ -472,7 +472,7 @@ static int write_csv(const char *dir, int nm, const plan_summary *r, const plan_
             fprintf(f, "%s,%d,%.0f,%.0f,%.6g,%.0f,%.6g,%.6g,%.0f,%.0f\n", methods[m].name, e, o->success,
                     o->steps, o->final_dist, o->decisions, o->plan_s, o->plan_cpu_s, o->shortest, o->budget);
         }
-    return close_rename(f, tmp, path, err, errlen);
+    return shard_tmp_commit(f, !ferror(f), tmp, path, err, errlen);
 fail:
     snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     return -1;
@@ -584,17 +584,13 @@ static int make_tasks(const world *w, const jepa_spec *s, double bound, double a
  * world, this rank's tasks [lo, hi), and where the results go. 0 or -1 + err. */
 static int plan_setup(const char *run, const jepa_spec *s, int lo, int hi, plan_wm **wm, world *w,
                       double *bound, double *arena, plan_task *tasks, char *err, size_t errlen) {
-    int ch = 0, side = 0;
-    int rc = plan_wm_load(wm, run, s, s->plan.samples, s->plan.window, err, errlen);
-    if (rc == 0) {
-        plan_wm_frame(*wm, &ch, &side);
-        rc = world_setup(w, s, side, bound, arena, err, errlen);
-    }
-    if (rc == 0 && (int)w->channels != ch) {
+    int rc = world_setup(w, s, s->model.img_size, bound, arena, err, errlen);
+    if (rc == 0 && (int)w->channels != s->model.channels) {
         snprintf(err, errlen, "plan.world: %s renders %u channel(s), the model of %s reads %d", s->plan.world,
-                 w->channels, run, ch);
+                 w->channels, run, s->model.channels);
         rc = -1;
     }
+    if (rc == 0) rc = plan_wm_load(wm, run, s, w, s->plan.samples, s->plan.window, err, errlen);
     if (rc == 0) rc = make_tasks(w, s, *bound, *arena, lo, hi, tasks, err, errlen);
     if (rc == 0) rc = out_check(run, err, errlen); /* once every input checked out */
     return rc;

@@ -183,32 +183,52 @@ static const char *plan_assignment(int nargs, char **args, int i) {
     return a && !strncmp(a, "plan.", 5) ? a : NULL;
 }
 
-/* The last --set whose key err names (as a whole key), or NULL: the
- * setting a check across keys failed on once the --set were applied. */
+/* Whether err names key (its first kn bytes) as a whole key: plan.topk,
+ * not plan.topk_x. */
+static int err_names(const char *err, const char *key, size_t kn) {
+    for (const char *p = err; (p = strstr(p, "plan.")) != NULL; p++)
+        if (!strncmp(p, key, kn) && !(p[kn] == '_' || (p[kn] >= 'a' && p[kn] <= 'z'))) return 1;
+    return 0;
+}
+
+/* The last --set whose key err names, or NULL: the setting a check across
+ * keys failed on once the --set were applied. */
 static const char *set_named(const char *err, int nargs, char **args) {
     const char *found = NULL;
     for (int i = 2; i < nargs; i++) {
         const char *a = plan_assignment(nargs, args, i);
-        if (!a) continue;
-        size_t kn = strcspn(a, "=");
-        for (const char *p = err; (p = strstr(p, "plan.")) != NULL; p++) /* a's key, not a longer one */
-            if (!strncmp(p, a, kn) && !(p[kn] == '_' || (p[kn] >= 'a' && p[kn] <= 'z'))) found = a;
+        if (a && err_names(err, a, strcspn(a, "="))) found = a;
     }
     return found;
 }
 
-/* The plan.* section, checked in the order it applies: the defaults, then
- * what the run's own spec.yaml (the training spec as written) says, an
- * error there naming the file, then --set, an error naming the --set. Not
- * the resolved spec's: it froze the defaults of the version that trained
- * the run (so cli_load_spec is not given the plan.* --set: checked against
- * that section, topk against its samples, they could be refused wrongly).
- * 0 or 2. */
+/* Whether err names a plan.* key whose value the file layer (file: the
+ * defaults, then spec.yaml) changed from the defaults (def). */
+static int file_named(const char *err, const jepa_spec *def, const jepa_spec *file) {
+    char key[64], a[SPEC_STR_MAX], b[SPEC_STR_MAX];
+    for (const char *p = err; (p = strstr(p, "plan.")) != NULL; p++) {
+        size_t kn = 5 + strspn(p + 5, "abcdefghijklmnopqrstuvwxyz_");
+        snprintf(key, sizeof key, "%.*s", (int)(kn < sizeof key ? kn : sizeof key - 1), p);
+        if (!spec_get(def, key, a, sizeof a) && !spec_get(file, key, b, sizeof b) && strcmp(a, b)) return 1;
+    }
+    return 0;
+}
+
+/* The plan.* section as it applies: the defaults, then what the run's own
+ * spec.yaml (the training spec as written) says, then --set; the effective
+ * section is what is checked, so a --set replaces a spec.yaml value that
+ * would fail (topk 500 in spec.yaml plans with --set plan.samples=600). An
+ * error names its layer: the --set it names, else spec.yaml where it names
+ * a key spec.yaml set. A key's own type or range is checked as each layer
+ * loads (spec_load_file takes a file whole). Not the resolved spec's plan.*:
+ * it froze the defaults of the version that trained the run (so
+ * cli_load_spec is not given the plan.* --set). 0 or 2. */
 static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
-    jepa_spec p, q;
+    jepa_spec def, p;
     char path[SPEC_STR_MAX + 32], err[SPEC_ERR_MAX];
     int rank0 = comm_rank() == 0;
-    spec_defaults(&p);
+    spec_defaults(&def);
+    p = def;
     snprintf(path, sizeof path, "%s/spec.yaml", run);
     FILE *f = fopen(path, "r");
     if (f) {
@@ -217,13 +237,8 @@ static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
             if (rank0) fprintf(stderr, "jepa-plan: %s\n", err);
             return 2;
         }
-        q = *s;
-        q.plan = p.plan;
-        if (spec_validate(&q, err, sizeof err)) { /* the file's values against each other and the defaults */
-            if (rank0) fprintf(stderr, "jepa-plan: %s: %s\n", path, err);
-            return 2;
-        }
     }
+    jepa_spec file = p; /* the defaults and spec.yaml: to tell the layers apart */
     for (int i = 2; i < nargs; i++) {
         const char *a = cli_set_value(nargs, args, i);
         i += a && !strcmp(args[i], "--set"); /* past its value */
@@ -244,7 +259,9 @@ static int plan_section(jepa_spec *s, const char *run, int nargs, char **args) {
     s->plan = p.plan;
     if (spec_validate(s, err, sizeof err)) {
         const char *a = set_named(err, nargs, args);
-        if (rank0) fprintf(stderr, "jepa-plan: %s%.100s%s%s\n", a ? "--set " : "", a ? a : "", a ? ": " : "", err);
+        const char *layer = a ? "--set " : file_named(err, &def, &file) ? path : "";
+        if (rank0)
+            fprintf(stderr, "jepa-plan: %s%.100s%s%s\n", layer, a ? a : "", *layer ? ": " : "", err);
         return 2;
     }
     return 0;

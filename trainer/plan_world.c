@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "gen.h"
 #include "obj_world.h"
 #include "plan.h"
 
@@ -48,7 +49,14 @@ static void run_checkpoint(const char *run, char *ck, size_t n) {
     if (lf) fclose(lf);
 }
 
-static int wm_create(objective **obj, const char *run, const jepa_spec *s, char *err, size_t errlen) {
+/* The model is built for the records of the world it plans in, as jepa-world
+ * gen writes them (world_gen_schema), not from data.train's manifest: the
+ * checkpoint and the world are all planning reads (a run whose data moved
+ * away plans). Episodes of world.history + 1 frames, the fewest the
+ * objective takes: their length shapes no parameter. An action dimension
+ * other than the training data's fails as the checkpoint's shape. */
+static int wm_create(objective **obj, const char *run, const jepa_spec *s, const world *w, char *err,
+                     size_t errlen) {
     const objective_ops *ops = objective_find(s->objective);
     if (ops != &objective_world) {
         snprintf(err, errlen, "%s: objective %s is not a world model (jepa-plan plans with runs of "
@@ -56,9 +64,8 @@ static int wm_create(objective **obj, const char *run, const jepa_spec *s, char 
         return -1;
     }
     shard_schema sc;
-    if (objective_data_schema(s->data.train, &sc, err, errlen) ||
-        ops->create(obj, s, &sc, comm_rank(), comm_world(), err, errlen))
-        return -1;
+    world_gen_schema(w, (uint32_t)s->world.history + 1, &sc);
+    if (ops->create(obj, s, &sc, comm_rank(), comm_world(), err, errlen)) return -1;
     char ck[2 * SPEC_STR_MAX + 64];
     run_checkpoint(run, ck, sizeof ck);
     ckpt_meta want, meta;
@@ -90,11 +97,11 @@ plan_wm *plan_wm_from_objective(objective *obj, int samples, int window) {
     return m;
 }
 
-int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, int samples, int window,
-                 char *err, size_t errlen) {
+int plan_wm_load(plan_wm **out, const char *run, const jepa_spec *s, const world *w, int samples,
+                 int window, char *err, size_t errlen) {
     objective *obj = NULL;
     *out = NULL;
-    if (wm_create(&obj, run, s, err, errlen)) {
+    if (wm_create(&obj, run, s, w, err, errlen)) {
         if (obj) obj->ops->destroy(obj);
         return -1;
     }
@@ -113,11 +120,6 @@ void plan_wm_free(plan_wm *m) {
 }
 
 void plan_wm_randomize(plan_wm *m) { world_init_params(m->o); }
-
-void plan_wm_frame(const plan_wm *m, int *channels, int *side) {
-    *channels = m->o->d.ch;
-    *side = m->o->d.img;
-}
 
 int plan_wm_window(const plan_wm *m) { return m->H; }
 

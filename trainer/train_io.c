@@ -26,29 +26,11 @@ double train_now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Flushes and fsyncs f (which wrote tmp), closes it, renames tmp to path
- * and fsyncs the directory; on any failure, ok 0 included, the temp file
- * goes and err names path. The fsyncs as ckpt.c's: after a power loss the
- * name must not point at an empty file (an empty summary.json would read
- * as a finished run whose results are lost). */
-static int commit_tmp(FILE *f, int ok, const char *tmp, const char *path, char *err,
-                      size_t errlen) {
-    int e = ok ? 0 : errno ? errno : EIO;
-    if (f && !e && (fflush(f) != 0 || fsync(fileno(f)) != 0)) e = errno ? errno : EIO;
-    if (f && fclose(f) != 0 && !e) e = errno;
-    if (!f && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (!e) {
-        (void)shard_fsync_dir_of(path); /* the rename's entry */
-        return 0;
-    }
-    unlink(tmp);
-    snprintf(err, errlen, "cannot write %s: %s", path, strerror(e));
-    return -1;
-}
-
 /* Writes text to dir/name atomically (temp + rename); nothing is left
- * behind on failure. */
+ * behind on failure. Durably (shard_tmp_commit fsyncs before the rename,
+ * as ckpt.c): after a power loss the name must not point at an empty file
+ * (an empty summary.json would read as a finished run whose results are
+ * lost). */
 int train_write_text(const char *dir, const char *name, const char *text, char *err,
                       size_t errlen) {
     char path[SPEC_STR_MAX + 64], tmp[SPEC_STR_MAX + 80];
@@ -56,7 +38,7 @@ int train_write_text(const char *dir, const char *name, const char *text, char *
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     errno = 0;
     FILE *f = fopen(tmp, "w");
-    return commit_tmp(f, f && fputs(text, f) >= 0, tmp, path, err, errlen);
+    return shard_tmp_commit(f, f && fputs(text, f) >= 0, tmp, path, err, errlen);
 }
 
 /* The run directory with the spec as given and fully resolved. The
@@ -77,7 +59,7 @@ int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, si
     if (rc == 0) {
         errno = 0;
         FILE *f = fopen(tmp, "w");
-        rc = commit_tmp(f, f && spec_write(s, f) == 0, tmp, path, err, errlen);
+        rc = shard_tmp_commit(f, f && spec_write(s, f) == 0, tmp, path, err, errlen);
     }
     if (rc && made) { /* only what this call wrote: spec.yaml, then the directories */
         snprintf(path, sizeof path, "%s/spec.yaml", s->run_dir);
@@ -283,10 +265,8 @@ FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t er
             fputs(line, out);
         }
         fclose(in);
-        if (fclose(out) != 0 || rename(tmp, path) != 0) {
-            snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-            return NULL;
-        }
+        errno = 0;
+        if (shard_tmp_commit(out, !ferror(out), tmp, path, err, errlen)) return NULL;
     }
     FILE *f = fopen(path, "a");
     if (!f) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));

@@ -403,7 +403,9 @@ static int strip_png(FILE *f, const strip *s, uint8_t *row, char *why) {
  * path.tmp-PID renamed into place, its directory made as mkdir -p. Stopped
  * (a caught signal, shard_interrupt_catch) or failed, the temporary file
  * and the directories this call made are removed and one line says so. 0
- * or 1. */
+ * or 1. Not shard_tmp_commit: nothing slow (an fsync) comes between the
+ * signal check that ends the writing and the rename, and a strip is a
+ * picture to look at, drawn again at will. */
 static int write_strip(const char *path, const strip *s) {
     char tmp[4096], dir[4096], err[512], why[256] = "";
     size_t made = 0;

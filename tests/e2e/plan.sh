@@ -7,11 +7,13 @@
 #   - RUN/plan/episodes.csv has one row per method and episode; the first
 #     plan.pictures episodes are PNG files (paths and frame strips);
 #   - at 2 ranks (episodes split, gathered) every episode's outcome equals
-#     the 1-rank run's (timings aside);
+#     the 1-rank run's (timings aside), as with the run's data moved away
+#     (planning reads the checkpoint and the world, not data.train);
 #   - plan.json records the settings, the rollout window used among them;
 #   - plan.* keys come from the defaults, the run's spec.yaml, then --set
-#     (the resolved spec's plan section is not read), checked in that order,
-#     an error in spec.yaml's values naming spec.yaml; plan.random_init=false;
+#     (the resolved spec's plan section is not read); the effective settings
+#     are checked (a --set makes a failing spec.yaml value good), an error
+#     naming the --set or spec.yaml it came from; plan.random_init=false;
 #   - SIGTERM while the episodes run: one line (how many were run), the
 #     signal's status, nothing written, at 1 and 2 ranks; in a task's
 #     search, at once;
@@ -67,6 +69,17 @@ C1=$(awk -F, '$1 == "world_model" { print $4 }' "$T/run/plan/plan.csv")
 num "$S1" && num "$C1" && awk -v a="$S1" -v b="$C1" 'BEGIN { exit !(a - b < 1e-4 && b - a < 1e-4) }' && ok "plan.csv has the world model's rate" \
   || bad "plan.csv world_model rate '$C1', stdout '$S1'"
 [ "$(grep -c '' "$T/run/plan/plan.csv")" -eq 5 ] && ok "plan.csv: header and 4 methods" || bad "plan.csv: $(cat "$T/run/plan/plan.csv")"
+# plan.json: every key's line indented as its siblings' (success_rate's was
+# not); a method with no success has ci95_low 0 and one with every success
+# ci95_high 1, as written (they read 2.77556e-17 and 1 - 1e-16; test_plan
+# checks the interval at every n)
+sed '1d;$d' "$T/run/plan/plan.json" | grep -qv '^  ' && bad "plan.json: a line not indented: $(cat "$T/run/plan/plan.json")" \
+  || ok "plan.json: every line inside the braces indented"
+grep '"successes": 0,' "$T/run/plan/plan.json" | grep -v '"ci95_low": 0,' | grep -q . \
+  && bad "plan.json: no success but ci95_low not 0: $(grep '"successes": 0,' "$T/run/plan/plan.json")" \
+  || ok "plan.json: ci95_low 0 where there is no success"
+grep '"episodes": 6, "successes": 6,' "$T/run/plan/plan.json" | grep -v '"ci95_high": 1,' | grep -q . \
+  && bad "plan.json: every success but ci95_high not 1" || ok "plan.json: ci95_high 1 where every episode succeeded"
 # the settings beside the figures, the rollout window among them (it was
 # missing): plan.window 1 by default
 [ "$(json "$T/run/plan/plan.json" samples) $(json "$T/run/plan/plan.json" horizon) $(json "$T/run/plan/plan.json" window)" = "40 5 1" ] \
@@ -182,6 +195,16 @@ cut -d, -f1-6,9- "$T/episodes.1" >"$T/e1"
 cut -d, -f1-6,9- "$T/run/plan/episodes.csv" >"$T/e2"
 cmp -s "$T/e1" "$T/e2" && ok "2 ranks: every episode as at 1 rank" || bad "outcomes differ: $(diff "$T/e1" "$T/e2" | head -n 4 | tr '\n' ' ')"
 
+# ---- planning reads the checkpoint and the world, not data.train: with the
+# run's data moved away (it was refused: "W/train/manifest.json: cannot
+# open") it plans, every episode as with the data there
+mv "$T/w" "$T/w.away"
+run nd timeout 60 "$JP" "$T/run" "${SMALL[@]}" --replace
+mv "$T/w.away" "$T/w"
+cut -d, -f1-6,9- "$T/run/plan/episodes.csv" >"$T/e3"
+[ "$RC" -eq 0 ] && cmp -s "$T/e1" "$T/e3" && ok "data.train moved away: plans, every episode as with it" \
+  || bad "data.train moved away (rc $RC): $ERR $(diff "$T/e1" "$T/e3" | head -n 4 | tr '\n' ' ')"
+
 # resolved specs edited below are written in the form before the checksum
 # line (which loads as any spec); an edited checked one is refused
 UNCHECK=(-e '1s/; checksum last$//' -e '/^# end of the resolved spec/d')
@@ -216,6 +239,21 @@ run py3 "$JP" "$T/py" --episodes 1 --set plan.samples=20
 expect_error "a --set below spec.yaml's topk: names the --set" 2 \
   "jepa-plan: --set plan.samples=20: plan.topk: 30 is more than plan.samples (20)"
 [ ! -e "$T/py/plan" ] && ok "refused plans wrote nothing" || bad "$T/py/plan written"
+# the effective settings are checked, not spec.yaml's alone: a --set that
+# replaces the value spec.yaml's topk 500 fails against plans (it was
+# refused, naming spec.yaml, whatever --set said); spec.yaml's topk 500
+# against a --set plan.samples it still exceeds names the --set
+mkdir -p "$T/pz" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/pz/" &&
+  { cat "$T/run/spec.yaml"; printf 'plan:\n  topk: 500\n'; } >"$T/pz/spec.yaml"
+run pz "$JP" "$T/pz" --episodes 1 --set plan.samples=600 --set plan.iterations=1 --set plan.random_init=false \
+  --set plan.pictures=0
+[ "$RC" -eq 0 ] && [ "$(json "$T/pz/plan/plan.json" samples) $(json "$T/pz/plan/plan.json" topk)" = "600 500" ] \
+  && ok "spec.yaml's topk 500 over the default samples, made good by --set plan.samples=600" || bad "pz (rc $RC): $ERR"
+rm -rf "$T/pz/plan"
+run pz2 "$JP" "$T/pz" --episodes 1 --set plan.samples=400
+expect_error "spec.yaml's topk 500 above a --set plan.samples=400: names the --set" 2 \
+  "jepa-plan: --set plan.samples=400: plan.topk: 500 is more than plan.samples (400)"
+[ ! -e "$T/pz/plan" ] && ok "the refused plan wrote nothing" || bad "$T/pz/plan written"
 
 # --replace with fewer pictures: the earlier plan's extra pictures go, in
 # the exact form the planner writes them (episode-%03d), nothing else
