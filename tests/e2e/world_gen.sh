@@ -5,8 +5,8 @@
 # limits, a data set larger than the free space): one clear line naming the
 # flag/value, a non-zero exit, no dataset left behind; SIGTERM/SIGINT leave
 # no staging directory. render's format follows --out's extension (.pgm,
-# .png; anything else refused up front), a PNG wider than libpng's default
-# row limit included.
+# .png; anything else refused up front; a .png's decoded pixels = the .pgm's),
+# a PNG wider than libpng's default row limit included.
 . "$(dirname "$0")/lib.sh"
 JW="$B/jepa-world"
 JS="$B/jepa-shard"
@@ -154,6 +154,14 @@ run spng "$JW" render --out "$T/png/sub/strip.PNG" --seed 7 --episode 3 --steps 
 HD=$(od -An -tx1 -N 26 "$T/png/sub/strip.PNG" 2>/dev/null | tr -d ' \n')
 [ "$RC" -eq 0 ] && [ "$HD" = "89504e470d0a1a0a0000000d4948445200000140000000400800" ] && [ -z "$ERR" ] &&
   ok "render .PNG: a PNG, 320 x 64, 8-bit grey" || bad "render .PNG (rc $RC): header $HD: $ERR"
+# its pixels, decoded by libpng, are the .pgm strip's byte for byte; and
+# png-cmp tells another episode's strip of the same size apart
+if "$B/png-cmp" "$T/png/sub/strip.PNG" "$T/strip.pgm" 2>"$T/err.cmp"; then
+  ok "render .PNG: the same pixels as the .pgm"; else bad "render .PNG pixels: $(cat "$T/err.cmp")"; fi
+"$JW" render --out "$T/strip4.pgm" --seed 7 --episode 4 --steps 5 --zoom 2
+"$B/png-cmp" "$T/png/sub/strip.PNG" "$T/strip4.pgm" 2>"$T/err.cmp"
+[ $? -eq 1 ] && grep -q "differ at row" "$T/err.cmp" && ok "png-cmp: another episode differs" ||
+  bad "png-cmp did not tell episodes 3 and 4 apart: $(cat "$T/err.cmp")"
 ls "$T/png/sub" | grep -q tmp && bad "render .PNG left $(ls "$T/png/sub")" || ok "render .PNG: no temporary file left"
 # anything else refused before any work (the world's parameters unread),
 # one line naming the path, exit 2, nothing written (no directory made)
