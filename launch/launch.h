@@ -180,7 +180,8 @@ void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o
  * restart logged to run_dir/launch.log; run_dir/state says what is going on.
  * SIGINT/SIGTERM are passed to mpirun and end the loop. Returns the job's
  * exit status (0: done; else err says it failed, or that a signal stopped
- * it and how to resume), or -1 + err when it
+ * it and how to resume), LAUNCH_EXIT_STOPPED only for a signal of ours (a
+ * job that failed for good with status 75 returns 1), or -1 + err when it
  * cannot start. *past_setup (may be NULL): 1 when an attempt ended with any
  * status but 4 (refused at setup), so the job may have trained and written
  * in run_dir; 0 when none did. */

@@ -47,7 +47,7 @@ static void usage(FILE *f) {
           "$JEPA_GNUPLOT the gnuplot.\n"
           "Exit status: 0; 2 a bad command line, spec or sweep file (one line on stderr; nothing made); 75 stopped\n"
           "by SIGINT or SIGTERM, resumable (resume RUN_DIR, or the same sweep command); run and resume: the job's\n"
-          "status when it failed; sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
+          "status when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
           "damaged or inconsistent (the table says which), 2 when a sweep's points.csv or sweep.yaml does not\n"
           "read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
           f);

@@ -349,14 +349,15 @@ run sigr "$L" resume "$T/sig"
 # ---- SIGTERM/SIGINT to `jepa-launch sweep`: the running points stop
 # (resumable, not failed), no point starts after it, one line says what was
 # done, failed, stopped and not started, exit 75; status shows them so. A
-# fake mpirun: lr 0.009 fails at once (status 3), the others run until
+# fake mpirun: lr 0.009 fails at once (status 3), lr 0.0075 exits 75 (its
+# ranks stopped by a signal not ours), the others run until
 # signalled (mpirun, signalled, exits 1), or finish when FAKE_FINISH is set
 # (or when their lr is not FAKE_HOLD's).
 cat >"$T/mpirun-sig" <<'SH'
 #!/bin/bash
 for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
 lr=$(sed -n 's/^  lr: //p' "$d/spec.resolved.yaml")
-case "$lr" in 0.009) exit 3 ;; esac
+case "$lr" in 0.009) exit 3 ;; 0.0075) exit 75 ;; esac
 if [ -n "${FAKE_FINISH:-}" ] || { [ -n "${FAKE_HOLD:-}" ] && [ "$lr" != "$FAKE_HOLD" ]; }; then
   printf '{"step": 4, "loss": 0.5}\n' >"$d/metrics.jsonl"
   printf '{"objective": "ijepa", "final_loss": 0.5, "probe_acc": -1, "steps": 4, "planned_steps": 4, "stop_reason": "completed", "param_hash": "00000000000000ab"}\n' >"$d/summary.json"
@@ -424,6 +425,29 @@ again=${ERR##*continue them with }
 FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run sqcont bash -c "${again/jepa-launch/\"\$0\"}" "$L"
 [ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: done$' && ok "the pasted continue command continues the sweep" \
   || bad "pasted continue command: rc $RC: $OUT $ERR"
+
+# a job that keeps exiting 75 with no signal to the launcher is restarted;
+# when its restarts run out the point failed, and state, status, results,
+# the sweep's line for it and its summary all say so (the sweep called it
+# "stopped by a signal (resumable)" while its state said failed status=75)
+printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 1, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.0075, 0.001]\n' \
+  "$SPEC" "$T/s75" "$T/d1" "$T/d1" >"$T/s75.yaml"
+FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run s75 "$L" sweep "$T/s75.yaml"
+# stderr: the restart's line, then the summary
+[ "$RC" -eq 1 ] && [ "$(printf '%s\n' "$ERR" | tail -1)" = "jepa-launch: $T/s75.yaml: 1 of 2 points failed" ] \
+  && ok "a point whose job exited 75 until its restarts ran out: 1 of 2 points failed, exit 1" || bad "sweep of a job's 75: rc $RC: $ERR"
+printf '%s\n' "$OUT" | grep -q '^point-000: failed (status 1, see ' && ! printf '%s\n' "$OUT" | grep -q 'stopped by a signal' \
+  && [ "$(cat "$T/s75/point-000/state")" = "failed status=75 restarts=1" ] \
+  && ok "job's 75, restarts out: the sweep says failed, as the state" || bad "job's 75 in a sweep: $OUT $(cat "$T/s75/point-000/state")"
+run s75st "$L" status "$T/s75"
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: failed status=75 restarts=1' && [ "$(printf '%s\n' "$OUT" | tail -1)" = "1 of 2 points done" ] \
+  && ok "status: failed status=75 restarts=1" || bad "status after a job's 75: rc $RC: $OUT $ERR"
+run s75res "$L" results "$T/s75"
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q 'failed status=75 restarts=1$' && ok "results: failed status=75 restarts=1" \
+  || bad "results after a job's 75: rc $RC: $OUT $ERR"
+JEPA_MPIRUN="$T/mpirun-sig" run r75 "$L" run "$SPEC" --set run.dir="$T/r75" --set max_restarts=0 --set optim.lr=0.0075 \
+  --set data.train="$T/d1" --set data.test="$T/d1"
+expect_error "run: a job's 75 with no restart left is a failure (exit 1, not 75)" 1 "$T/r75: job failed with status 75"
 
 # ---- sweep --set: every point gets it, after the file's set: and before its
 # own values; a bad key or value, run.dir and a varied key are refused in
