@@ -523,14 +523,19 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
         budget += all[0][e].budget / (double)n;
     }
     for (int m = 0; m < nmethods(s); m++) summarize(all[m], n, &r[m]);
+    JEPA_ASSERT(r[0].decisions > 0); /* the planner always decides: see plan_s_per_decision below */
     if (write_json(stage, run, s, window, r, shortest, budget, err, errlen) ||
         write_csv(stage, nmethods(s), r, (const plan_outcome *const *)all, n, err, errlen) ||
         shard_interrupt_pending() || stage_commit(run, stage, err, errlen))
         return -1;
     print_table(run, s, r, shortest, budget);
     for (int m = 0; m < nmethods(s); m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
-    /* significant digits, not decimals: a fast model's decision is well under 1e-4 s */
-    printf("plan_s_per_decision %.6g\n", r[0].decisions > 0 ? per_decision(&r[0]) : 0.0);
+    /* the planner's alone, and it always decides: at its first step (cem_act's
+     * queue starts empty), of every task (budget >= 1: plan.budget_factor >= 1,
+     * a goal farther than the radius), of plan.episodes >= 1. The 0 printed
+     * here for no decisions contradicted plan.json's null; none can happen.
+     * Significant digits, not decimals: a fast model's decision is well under 1e-4 s */
+    printf("plan_s_per_decision %.6g\n", per_decision(&r[0]));
     fflush(stdout);
     return 0;
 }
