@@ -219,18 +219,22 @@ PS="$(json "$T/ps/plan/plan.json" samples) $(json "$T/ps/plan/plan.json" topk) $
   || bad "samples/topk/iterations '$PS' (rc $RC), want '24 3 2': $ERR"
 [ "$(printf '%s\n' "$OUT" | tail -n 4 | cut -d' ' -f1 | tr '\n' ' ')" = "success_rate random_success_rate straight_success_rate plan_s_per_decision " ] \
   && ok "plan.random_init=false leaves its line out" || bad "tail without random_init: $(printf '%s\n' "$OUT" | tail -n 4 | tr '\n' ' ')"
+# plan_copy NAME LINE: $T/NAME, the trained run's checkpoint and resolved spec
+# with its spec.yaml plus a plan: section of LINE
+plan_copy() {
+  mkdir -p "$T/$1" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/$1/" &&
+    { cat "$T/run/spec.yaml"; printf 'plan:\n  %s\n' "$2"; } >"$T/$1/spec.yaml"
+}
 # checked in that order: a --set is checked against spec.yaml's values, not
 # the resolved spec's (topk 400 with spec.yaml's samples 600 was refused as
 # more than the resolved spec's 300); an error in spec.yaml's values names
 # spec.yaml (it named no file); one that a --set makes names the --set
-mkdir -p "$T/po" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/po/" &&
-  { cat "$T/run/spec.yaml"; printf 'plan:\n  samples: 600\n'; } >"$T/po/spec.yaml"
+plan_copy po "samples: 600"
 run po "$JP" "$T/po" --episodes 1 --set plan.topk=400 --set plan.iterations=1 --set plan.random_init=false \
   --set plan.pictures=0
 [ "$RC" -eq 0 ] && [ "$(json "$T/po/plan/plan.json" samples) $(json "$T/po/plan/plan.json" topk)" = "600 400" ] \
   && ok "--set plan.topk=400 checked against spec.yaml's samples 600" || bad "po (rc $RC): $ERR"
-mkdir -p "$T/py" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/py/" &&
-  { cat "$T/run/spec.yaml"; printf 'plan:\n  topk: 500\n'; } >"$T/py/spec.yaml"
+plan_copy py "topk: 500"
 run py "$JP" "$T/py" --episodes 1
 expect_error "spec.yaml's plan.topk above the default samples: names spec.yaml" 2 \
   "jepa-plan: $T/py/spec.yaml: plan.topk: 500 is more than plan.samples (300)"
@@ -243,8 +247,7 @@ expect_error "a --set below spec.yaml's topk: names the --set" 2 \
 # replaces the value spec.yaml's topk 500 fails against plans (it was
 # refused, naming spec.yaml, whatever --set said); spec.yaml's topk 500
 # against a --set plan.samples it still exceeds names the --set
-mkdir -p "$T/pz" && cp "$T/run/checkpoint.bin" "$T/run/spec.resolved.yaml" "$T/pz/" &&
-  { cat "$T/run/spec.yaml"; printf 'plan:\n  topk: 500\n'; } >"$T/pz/spec.yaml"
+plan_copy pz "topk: 500"
 run pz "$JP" "$T/pz" --episodes 1 --set plan.samples=600 --set plan.iterations=1 --set plan.random_init=false \
   --set plan.pictures=0
 [ "$RC" -eq 0 ] && [ "$(json "$T/pz/plan/plan.json" samples) $(json "$T/pz/plan/plan.json" topk)" = "600 500" ] \
