@@ -343,11 +343,11 @@ int sweep_add_sets(sweep_def *d, const char *const *sets, int n, char *err, size
                                sets[i], d->path, d->dir);
         /* a point's value of a varied key is the sweep's, never overridden */
         for (int a = 0; a < d->ngrid + d->nrandom; a++) {
-            const sweep_axis *ax = a < d->ngrid ? &d->grid[a] : &d->random[a - d->ngrid];
+            const sweep_axis *ax = axis_at(d, a);
             if (strlen(ax->key) == k && !strncmp(ax->key, sets[i], k))
                 return launch_errf(err, errlen, "sweep --set %.200s: %s is varied by %s:%d:%d (%s): drop the --set, "
                                    "or change the sweep file", sets[i], ax->key, d->path, ax->line, ax->col,
-                                   a < d->ngrid ? "grid" : "random.keys");
+                                   axis_section(d, a));
         }
         if (d->nsets == SWEEP_MAX_SETS)
             return launch_errf(err, errlen, "sweep --set %.200s: more than %d set keys (%s's set: and --set)",
