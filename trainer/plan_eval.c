@@ -642,7 +642,8 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
         done += run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
     int intr = bad < 0 ? plan_interrupted(run, s, done, err, errlen) : -1;
     if (bad < 0 && intr < 0) gather(local, lo, hi, n, all);
-    if (bad < 0 && intr < 0) bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
+    if (bad < 0 && intr < 0)
+        bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
     if (bad > 0 && rank == bad) fprintf(stderr, "jepa-plan: rank %d: %s\n", rank, err);
     if (bad > 0 && rank == 0) snprintf(err, errlen, "rank %d failed (its error is above)", bad);
     for (int m = 0; m < NMETHODS; m++) {
