@@ -47,9 +47,9 @@ static void usage(FILE *f) {
           "$JEPA_GNUPLOT the gnuplot.\n"
           "Exit status: 0; 2 a bad command line, spec or sweep file (one line on stderr; nothing made); 75 stopped\n"
           "by SIGINT or SIGTERM, resumable (resume RUN_DIR, or the same sweep command); run and resume: the job's\n"
-          "status when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
-          "damaged or inconsistent (the table says which), 2 when a sweep's points.csv or sweep.yaml does not\n"
-          "read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
+          "status when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a\n"
+          "run or point is damaged or inconsistent (the table says which), 2 when a sweep's points.csv or\n"
+          "sweep.yaml does not read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
           f);
 }
 
@@ -397,10 +397,6 @@ static int same_shape(const jepa_spec *a, const jepa_spec *b) {
            a->max_restarts == b->max_restarts && memcmp(&a->slurm, &b->slurm, sizeof a->slurm) == 0;
 }
 
-/* How a sweep run here ended, in one line: stopped by a signal (or a
- * point stopped by one) is resumable, exit 75 as for `run`; else a failed
- * point makes it 1. The same command continues it: finished points are
- * skipped, the others continued or started. */
 /* Appends word to buf (of n, k used) for a POSIX shell: as it is when every
  * character is one a shell leaves alone, else in single quotes (a quote in it
  * as '\''). Returns the new length (>= n when it did not fit). */
@@ -431,6 +427,10 @@ static void sweep_again(const sweep_def *d, const args *a, char *again, size_t n
                  "directory's sweep.json set_options)");
 }
 
+/* How a sweep run here ended, in one line: stopped by a signal (or a
+ * point stopped by one) is resumable, exit 75 as for `run`; else a failed
+ * point makes it 1. The same command continues it: finished points are
+ * skipped, the others continued or started. */
 static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so, int n, char *err, size_t errlen) {
     char again[512];
     sweep_again(d, a, again, sizeof again);
@@ -551,8 +551,8 @@ static const char *run_label(const char *dir, char *out, size_t n) {
 
 /* A sweep's table (or a run's: a table of one), best first, and the same
  * as DIR/results.csv; exit 1 when a row is damaged or inconsistent (the
- * table says which), 2 when the sweep does not read or the CSV cannot be
- * written. */
+ * table says which), 2 when the sweep does not read or its CSV cannot be
+ * written (a run's CSV: a warning). */
 static int cmd_results(const args *a, char *err, size_t errlen) {
     const char *dir = a->pos[0];
     char **keys;
