@@ -80,6 +80,7 @@ typedef struct {
     struct {
         int crop; /* one augmented view per image (aug.global_scale_*, aug.ratio_*, aug.flip,
                    * aug.brightness/contrast) before masking; 0: the image as stored */
+        double global_weight; /* weight of the pooled-context -> whole-image target term */
     } ijepa;
 
     struct {

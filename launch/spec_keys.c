@@ -96,6 +96,8 @@ const spec_key spec_keys[] = {
      "smooth-L1 transition point (unused by l2)"},
     {"ijepa.crop", SPEC_BOOL, F(ijepa.crop), 0, 1, 0, "false", NULL,
      "I-JEPA: masks are drawn on one augmented view per image (aug.global_scale_*, aug.ratio_*, aug.flip, aug.brightness/contrast), as I-JEPA's RandomResizedCrop(0.3, 1)"},
+    {"ijepa.global_weight", SPEC_DOUBLE, F(ijepa.global_weight), 0, 100, 0, "0", NULL,
+     "I-JEPA: weight of a global term, the pooled context encoding regressing the EMA encoder's whole-image mean embedding (0: off)"},
     {"lejepa.global_views", SPEC_INT, F(lejepa.global_views), 1, 8, 0, "2", NULL,
      "full-size augmented views per image; their mean embedding is every view's target"},
     {"lejepa.local_views", SPEC_INT, F(lejepa.local_views), 0, 32, 0, "4", NULL,

@@ -97,6 +97,14 @@ static void test_equivalence(void) {
     jepa_model_free(&dp);
 }
 
+/* ijepa.global_weight: its head is the table's last tensor, so its
+ * gradient must be final before the first bucket is handed over */
+static void test_equivalence_global(void) {
+    dims.gw = 0.8f;
+    test_equivalence();
+    dims.gw = 0;
+}
+
 static void test_blocking_equals_bucketed(void) {
     jepa_model a, b;
     double la[STEPS], lb[STEPS];
@@ -118,6 +126,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) images[i] = (float)rng_normal(&r);
     static const test_case cases[] = {
         {"equivalence", test_equivalence},
+        {"equivalence_global", test_equivalence_global},
         {"blocking_equals_bucketed", test_blocking_equals_bucketed},
     };
     int rc = test_main("dp", cases, (int)(sizeof cases / sizeof cases[0]));

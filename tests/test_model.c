@@ -63,7 +63,30 @@ typedef struct {
     const jepa_masks *mk;
     loss_kind kind;
     double *y;          /* (npred*B*ntgt, D) targets, computed once */
+    double *g;          /* (B, D) the global term's targets (dims.gw > 0), with y */
 } ref_ctx;
+
+static double ref_elem_loss(loss_kind kind, double e) {
+    return kind == LOSS_L2 ? e * e : (fabs(e) < 1 ? 0.5 * e * e : fabs(e) - 0.5);
+}
+
+/* The global term (model.c): mean of z (B*Nc, D) over each image's
+ * context, the head pred.global, the elementwise loss against c->g. */
+static double ref_global(const ref_ctx *c, const double *z, int Nc) {
+    const jepa_model *m = c->m;
+    int B = c->mk->B, D = m->dims.D;
+    double *u = calloc((size_t)B * D, sizeof(double)), *q = malloc(sizeof(double) * B * D);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < Nc; i++)
+            for (int e = 0; e < D; e++) u[b * D + e] += z[((size_t)b * Nc + i) * D + e] / Nc;
+    dref_linear(q, u, dref_tensor(m, c->P, "pred.global.w"), dref_tensor(m, c->P, "pred.global.b"),
+                B, D, D);
+    double L = 0;
+    for (int i = 0; i < B * D; i++) L += ref_elem_loss(c->kind, q[i] - c->g[i]);
+    free(u);
+    free(q);
+    return L / (B * D);
+}
 
 /* encoder over the listed tokens of each image: out (B*n, D), final LN applied */
 static void d_encode(double *out, const ref_ctx *c, const double *base, const int *tok, int n) {
@@ -109,6 +132,13 @@ static double ref_loss(void *vc) {
                     memcpy(c->y + (((size_t)j * B + b) * Nt + i) * D,
                            h + ((size_t)b * N + mk->tgt[((size_t)j * B + b) * Nt + i]) * D,
                            sizeof(double) * D);
+        if (d->gw > 0) { /* each image's mean target, layer-normed without affine */
+            c->g = calloc((size_t)B * D, sizeof(double));
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < N; t++)
+                    for (int e = 0; e < D; e++) c->g[b * D + e] += h[((size_t)b * N + t) * D + e] / N;
+            dref_layernorm(c->g, NULL, NULL, B, D);
+        }
         free(h);
     }
     double *z = malloc(sizeof(double) * B * Nc * D), *zp = malloc(sizeof(double) * B * Nc * Dp);
@@ -141,20 +171,20 @@ static double ref_loss(void *vc) {
     dref_linear(out, xt, dref_tensor(m, c->P, "pred.out.w"), dref_tensor(m, c->P, "pred.out.b"), P * B * Nt, Dp, D);
     double L = 0;
     size_t n = (size_t)P * B * Nt * D;
-    for (size_t i = 0; i < n; i++) {
-        double e = out[i] - c->y[i];
-        L += c->kind == LOSS_L2 ? e * e : (fabs(e) < 1 ? 0.5 * e * e : fabs(e) - 0.5);
-    }
+    for (size_t i = 0; i < n; i++) L += ref_elem_loss(c->kind, out[i] - c->y[i]);
+    L /= n;
+    if (d->gw > 0) L += d->gw * ref_global(c, z, Nc);
     free(z); free(zp); free(x); free(xt); free(out);
-    return L / n;
+    return L;
 }
 
 /* Finite differences of every parameter, or (wide) of every 7th: the wide
  * model has ~4x the parameters, each reference loss ~4x the work. */
-static void check_model_grad(loss_kind kind, int ch, int joint, int wide) {
+static void check_model_grad(loss_kind kind, int ch, int joint, int wide, float gw) {
     const size_t stride = wide ? 7 : 1;
     jepa_dims d = small_dims_ch(ch, wide);
     d.pjoint = joint;
+    d.gw = gw;
     int B = 3, G = d.grid;
     mask_cfg mc = default_masks();
     mc.npred = 2;
@@ -179,7 +209,7 @@ static void check_model_grad(loss_kind kind, int ch, int joint, int wide) {
     CU_ASSERT_DOUBLE_EQUAL(st.loss, jepa_loss(&m, img, &mk, kind, 1.0f), 1e-7);
 
     ref_ctx c = {&m, malloc(sizeof(double) * m.nparams), malloc(sizeof(double) * m.nenc), img, &mk,
-                 kind, NULL};
+                 kind, NULL, NULL};
     for (size_t i = 0; i < m.nparams; i++) c.P[i] = m.params[i];
     for (size_t i = 0; i < m.nenc; i++) c.T[i] = m.target[i];
     double L0 = ref_loss(&c);
@@ -192,12 +222,13 @@ static void check_model_grad(loss_kind kind, int ch, int joint, int wide) {
         other.dims.pjoint = 0;
         ref_ctx co = c;
         co.m = &other;
-        co.y = NULL;
+        co.y = co.g = NULL;
         double Lo = ref_loss(&co);
         printf("\n    per-block reference %.8f: |float - joint| %.2e, |joint - per-block| %.2e", Lo,
                fabs(st.loss - L0), fabs(L0 - Lo));
         CU_ASSERT(fabs(st.loss - L0) < 0.05 * fabs(L0 - Lo));
         free(co.y);
+        free(co.g);
     }
 
     double *gn = malloc(sizeof(double) * m.nparams);
@@ -235,25 +266,31 @@ static void check_model_grad(loss_kind kind, int ch, int joint, int wide) {
     }
     printf("\n    worst per-tensor relative error %.2e, worst entry err/tol %.3f", worst_rel, worst_el);
     CU_ASSERT_EQUAL(bad, 0);
-    free(gn); free(img); free(c.P); free(c.T); free(c.y);
+    free(gn); free(img); free(c.P); free(c.T); free(c.y); free(c.g);
     mask_free(&mk);
     jepa_model_free(&m);
 }
 
-static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0); }
-static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1, 0, 0); }
+static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0); }
+static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1, 0, 0, 0); }
 /* head widths 16: attention in place (ops_attn.c), every 7th parameter */
-static void test_grad_wide(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 1); }
+static void test_grad_wide(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 1, 0); }
 /* model.pred_pass joint: one predictor sequence per image, every block's mask tokens */
-static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0); }
+static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0, 0); }
 /* RGB input: the patch embedding's 3-channel layout (patchify, enc.patch.w) */
-static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0, 0); }
+static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0, 0, 0); }
+/* ijepa.global_weight: the pooled context's head against the whole-image
+ * target (every token of the EMA encoder), with both losses */
+static void test_grad_global(void) {
+    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0.7f);
+    check_model_grad(LOSS_L2, 1, 1, 0, 1.5f);
+}
 /* The forward and backward in chunks, as training runs them (768 rows are
  * several images there; these batches fit one chunk): one sequence each */
 static void test_grad_chunks(void) {
     int old = vit_set_chunk_rows(1);
-    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0);
-    check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0);
+    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0);
+    check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0, 0);
     vit_set_chunk_rows(old);
 }
 
@@ -643,6 +680,7 @@ int main(int argc, char **argv) {
         {"mask_counts", test_mask_counts},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
         {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb}, {"grad_joint", test_grad_joint},
+        {"grad_global", test_grad_global},
         {"grad_wide", test_grad_wide},
         {"grad_chunks", test_grad_chunks}, {"stack_rows", test_stack_rows},
         {"stack_chunks", test_stack_chunks},

@@ -59,16 +59,7 @@ void enc_pass_forward(enc_pass *p, const jepa_dims *d, const enc_layout *L, cons
     vit_stack_forward(&p->acts, W, L->blk, S, N, attn_scratch);
     layernorm_forward(p->ln, p->lnm, p->lnr, vit_res(&p->acts, d->depth), W + L->norm_w,
                       W + L->norm_b, M, D);
-    #pragma omp parallel for schedule(static)
-    for (int s = 0; s < S; s++) {
-        float *f = p->pooled + (size_t)s * D;
-        for (int c = 0; c < D; c++) f[c] = 0.0f;
-        for (int t = 0; t < N; t++) {
-            const float *x = p->ln + ((size_t)s * N + t) * D;
-            for (int c = 0; c < D; c++) f[c] += x[c];
-        }
-        for (int c = 0; c < D; c++) f[c] /= N;
-    }
+    mean_rows(p->pooled, p->ln, S, N, D);
 }
 
 void enc_pass_backward(enc_pass *p, const jepa_dims *d, const enc_layout *L, const float *W,
@@ -120,12 +111,7 @@ void enc_features(enc_pass *p, const jepa_dims *d, const enc_layout *L, const fl
                     memcpy(f, p->pooled + (size_t)s * D, sizeof(float) * D);
                     continue;
                 }
-                for (int c = 0; c < D; c++) f[c] = 0.0f;
-                for (int t = 0; t < N; t++) {
-                    const float *x = p->ln + ((size_t)s * N + t) * D;
-                    for (int c = 0; c < D; c++) f[c] += x[c];
-                }
-                for (int c = 0; c < D; c++) f[c] /= N;
+                mean_rows(f, p->ln + (size_t)s * N * D, 1, N, D);
             }
         }
     }

@@ -225,6 +225,10 @@ double loss_forward_backward(float *dpred, const float *pred, const float *targe
  * row is equal). */
 double col_std_mean(const float *x, int n, int dim);
 
+/* out (S, D) = the mean of each of S groups of T consecutive rows of x
+ * (S*T, D): mean pooling over an image's tokens, summed in token order. */
+void mean_rows(float *out, const float *x, int S, int T, int D);
+
 /* 2-D sin-cos position embedding (G*G, C), as in MAE/I-JEPA. */
 void pos_embed_sincos(float *out, int C, int G);
 
@@ -235,6 +239,8 @@ typedef struct {
     int Dp, pdepth, pheads;                 /* predictor */
     int pjoint; /* mask.pred_pass joint: one predictor pass per image with every target
                  * block's mask tokens; 0: one pass per (block, image), I-JEPA's */
+    float gw;   /* ijepa.global_weight: 0, none; > 0, the weight of the global term
+                 * (model.c) and its head pred.global.{w,b} at the table's end */
 } jepa_dims;
 
 typedef struct {

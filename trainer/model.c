@@ -8,7 +8,18 @@
  * npred passes are stacked along the batch axis so every matrix product
  * runs over all their tokens at once (the forward in chunks of sequences,
  * vit.c). Loss: smooth-L1 (or L2) averaged over all
- * target blocks (equal sizes, so the mean of per-block means). */
+ * target blocks (equal sizes, so the mean of per-block means).
+ *
+ * The global term (ijepa.global_weight w > 0): the context encoder's output
+ * averaged over the context tokens, through a linear head pred.global,
+ * regresses the EMA encoder's whole-image embedding: the mean over all N
+ * tokens of its per-token targets, layer-normed again without affine. The
+ * step's loss is then L_tokens + w * L_global, the same elementwise loss on
+ * (B, D). It is the image-level target of data2vec 2.0 (Baevski et al. 2023,
+ * its CLS loss regressing the mean of the teacher's targets) and of C-JEPA
+ * (Mo & Tong 2024, who name I-JEPA's "inadequacy ... in accurately learning
+ * the mean of patch representations"); here the head reads the pooled
+ * context, the quantity a linear probe reads, and no CLS token is added. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -36,6 +47,9 @@ struct jepa_acts {
     float *xtn, *xtm, *xtr;   /* (P*B*Nt, Dp) predictor outputs at targets after its LN (the
                                  outputs themselves: vit_res(&pred, pdepth), compact) */
     float *pout, *dpout;      /* (P*B*Nt, D) predictions and their grads */
+    float *u, *q, *dq, *du;   /* (B, D) the global term: pooled context, its prediction, and
+                                 the grads of both */
+    float *gt, *gtm, *gtr;    /* (B, D) its targets; their LN statistics (B) */
     /* backward scratch, sized for the largest stack */
     vit_scratch sc;
     float *dres, *dzp, *dz, *dxtn;
@@ -47,6 +61,7 @@ struct jepa_acts {
 typedef struct {
     size_t patch_w, patch_b, norm_w, norm_b;
     size_t pin_w, pin_b, mask_tok, pnorm_w, pnorm_b, pout_w, pout_b;
+    size_t glob_w, glob_b; /* the global term's head (dims.gw > 0) */
     size_t *enc_blk;  /* (depth, BLK_N) */
     size_t *pred_blk; /* (pdepth, BLK_N) */
 } model_layout;
@@ -71,6 +86,7 @@ int jepa_dims_from_spec(jepa_dims *d, const jepa_spec *s, char *err, size_t errl
     d->pdepth = s->model.pred_depth;
     d->pheads = s->model.pred_heads;
     d->pjoint = !strcmp(s->mask.pred_pass, "joint");
+    d->gw = (float)s->ijepa.global_weight;
     if (d->patch <= 0 || d->img % d->patch) {
         snprintf(err, errlen, "model.img_size %d is not a multiple of model.patch %d", d->img,
                  d->patch);
@@ -98,7 +114,7 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     omp_set_num_threads(m->nthreads);
     openblas_set_num_threads(m->nthreads);
 
-    int cap = 4 + BLK_N * d->depth + 7 + BLK_N * d->pdepth;
+    int cap = 4 + BLK_N * d->depth + 7 + BLK_N * d->pdepth + (d->gw > 0 ? 2 : 0);
     size_t layout_bytes = sizeof(model_layout) + sizeof(size_t) * BLK_N * (d->depth + d->pdepth);
     m->tensors = JEPA_MALLOC(sizeof(jepa_tensor) * cap + layout_bytes);
     m->ntensors = cap; /* provisional, so layout_of points past the table */
@@ -124,6 +140,10 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     L->pnorm_b = table_add(&tb, "pred.norm.b", 1, d->Dp, 0);
     L->pout_w = table_add(&tb, "pred.out.w", d->D, d->Dp, 1);
     L->pout_b = table_add(&tb, "pred.out.b", 1, d->D, 0);
+    if (d->gw > 0) { /* last: every other tensor keeps its index, so its init */
+        L->glob_w = table_add(&tb, "pred.global.w", d->D, d->D, 1);
+        L->glob_b = table_add(&tb, "pred.global.b", 1, d->D, 0);
+    }
     JEPA_ASSERT(tb.n == cap);
     m->nparams = tb.off;
 
@@ -169,6 +189,11 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     A->xtr = JEPA_MALLOC(sizeof(float) * PBT);
     A->pout = JEPA_MALLOC(sizeof(float) * PBT * d->D);
     A->dpout = JEPA_MALLOC(sizeof(float) * PBT * d->D);
+    float **g[] = {&A->u, &A->q, &A->dq, &A->du, &A->gt};
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
+        *g[i] = JEPA_MALLOC(sizeof(float) * B * d->D);
+    A->gtm = JEPA_MALLOC(sizeof(float) * B);
+    A->gtr = JEPA_MALLOC(sizeof(float) * B);
     size_t Me = BN, Mp = (size_t)Sp * Tp;
     size_t Mmax = Me > Mp ? Me : Mp;
     int Cmax = d->D > d->Dp ? d->D : d->Dp;
@@ -192,7 +217,8 @@ void jepa_model_free(jepa_model *m) {
         void *p[] = {A->patches, A->pctx, A->ctx_flat, A->tgt_flat, A->prow, A->trows,
                      A->tmap, A->z, A->zm, A->zr, A->tln, A->tlm, A->tlr, A->h, A->hm, A->hr,
                      A->y, A->zp, A->xtn, A->xtm, A->xtr, A->pout, A->dpout, A->dres,
-                     A->dzp, A->dz, A->dxtn, A};
+                     A->dzp, A->dz, A->dxtn, A->u, A->q, A->dq, A->du, A->gt, A->gtm,
+                     A->gtr, A};
         vit_scratch_free(&A->sc);
         for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     }
@@ -247,7 +273,8 @@ static int pred_row(const jepa_model *m, const jepa_masks *mk, int j, int b, int
 static int target_rows(const jepa_model *m, const jepa_masks *mk) {
     struct jepa_acts *A = m->acts;
     const int B = mk->B, N = m->dims.ntok, Nt = mk->ntgt, P = mk->npred;
-    for (int r = 0; r < B * N; r++) A->tmap[r] = -1;
+    /* the global term's targets need every token */
+    for (int r = 0; r < B * N; r++) A->tmap[r] = m->dims.gw > 0 ? 0 : -1;
     for (size_t k = 0; k < (size_t)P * B * Nt; k++)
         A->tmap[(int)(k / Nt % B) * N + mk->tgt[k]] = 0;
     int n = 0;
@@ -267,8 +294,9 @@ static int target_rows(const jepa_model *m, const jepa_masks *mk) {
 }
 
 /* Step phase 1, the targets: the EMA encoder on all patches (its last block
- * finishes only the target blocks' tokens), its final LN, then a LayerNorm
- * without affine (I-JEPA); rows at the target positions into A->y. */
+ * finishes only the target blocks' tokens, or with the global term all of
+ * them), its final LN, then a LayerNorm without affine (I-JEPA); rows at the
+ * target positions into A->y; the global term's (B, D) into A->gt. */
 static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     const jepa_dims *d = &m->dims;
     struct jepa_acts *A = m->acts;
@@ -276,7 +304,12 @@ static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     encode_full(m, m->target, mk->B, A->trows, n, A->tln, A->tlm, A->tlr);
     layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, n, d->D);
     gather_rows(A->y, A->h, A->tgt_flat, mk->npred * mk->B * mk->ntgt, d->D);
-    /* collapse watch: per-dimension std over the target blocks' tokens, averaged */
+    if (d->gw > 0) { /* every token's row is its own: the image's mean, LN again */
+        mean_rows(A->u, A->h, mk->B, d->ntok, d->D);
+        layernorm_forward(A->gt, A->gtm, A->gtr, A->u, NULL, NULL, mk->B, d->D);
+    }
+    /* collapse watch: per-dimension std over the target blocks' tokens (with
+     * the global term: every token), averaged */
     if (st) st->target_std = col_std_mean(A->tln, n, d->D);
 }
 
@@ -301,6 +334,34 @@ static void step_context(jepa_model *m, const jepa_masks *mk) {
     vit_stack_forward(&A->enc, W, L->enc_blk, B, Nc, A->attn_scratch);
     layernorm_forward(A->z, A->zm, A->zr, vit_res(&A->enc, d->depth), W + L->norm_w,
                       W + L->norm_b, B * Nc, D);
+}
+
+/* The global term's forward (dims.gw > 0): pooled context (B, D) through
+ * the head; its loss, and (backward) w * d(loss)/d(prediction) in A->dq. */
+static double step_global(jepa_model *m, const jepa_masks *mk, loss_kind kind, float beta,
+                          int backward) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    const model_layout *L = layout_of(m);
+    const float *W = m->params;
+    const size_t n = (size_t)mk->B * d->D;
+    mean_rows(A->u, A->z, mk->B, mk->nctx, d->D);
+    linear_forward(A->q, A->u, W + L->glob_w, W + L->glob_b, mk->B, d->D, d->D);
+    double loss = loss_forward_backward(backward ? A->dq : NULL, A->q, A->gt, n, kind, beta);
+    if (backward)
+        for (size_t i = 0; i < n; i++) A->dq[i] *= d->gw;
+    return loss;
+}
+
+/* Its backward, before the predictor's (its head is the table's last
+ * tensor, so its gradient must be final before the first grads_ready):
+ * the head's gradients, and d(pooled context) in A->du. */
+static void back_global(jepa_model *m, const jepa_masks *mk) {
+    const jepa_dims *d = &m->dims;
+    struct jepa_acts *A = m->acts;
+    const model_layout *L = layout_of(m);
+    linear_backward_set(A->du, m->grads + L->glob_w, m->grads + L->glob_b, A->dq, A->u,
+                        m->params + L->glob_w, mk->B, d->D, d->D);
 }
 
 /* Step phase 3, the predictor: S sequences stacked along the batch axis
@@ -379,6 +440,10 @@ static void back_predictor(jepa_model *m, const jepa_masks *mk) {
             for (int c = 0; c < Dp; c++) gm[c] += A->dres[((size_t)s * T + i) * Dp + c];
     memset(A->dz, 0, sizeof(float) * (size_t)B * Nc * D);
     linear_backward(A->dz, G + L->pin_w, G + L->pin_b, A->dzp, A->z, W + L->pin_w, B * Nc, D, Dp);
+    if (d->gw > 0) /* the mean over the context: each row gets d(pooled) / Nc */
+        #pragma omp parallel for schedule(static)
+        for (int r = 0; r < B * Nc; r++)
+            for (int c = 0; c < D; c++) A->dz[(size_t)r * D + c] += A->du[(size_t)(r / Nc) * D + c] / Nc;
     jepa_grads_ready(m, L->pin_w); /* pin and the mask token */
 }
 
@@ -418,10 +483,12 @@ static double step(jepa_model *m, const float *images, const jepa_masks *mk, los
     t = prof_lap(PROF_PREDICTOR, t);
     size_t n = (size_t)mk->npred * mk->B * mk->ntgt * d->D;
     double loss = loss_forward_backward(backward ? A->dpout : NULL, A->pout, A->y, n, kind, beta);
+    if (d->gw > 0) loss += d->gw * step_global(m, mk, kind, beta, backward);
     if (st) st->loss = loss;
     t = prof_lap(PROF_LOSS, t);
     if (!backward) return loss;
     memset(m->grads, 0, sizeof(float) * m->nparams);
+    if (d->gw > 0) back_global(m, mk);
     back_predictor(m, mk);
     t = prof_lap(PROF_BACK_PRED, t);
     back_context(m, mk);
@@ -457,14 +524,6 @@ void jepa_features(jepa_model *m, int which, const jepa_images *imgs, float mean
             pix[k] = ((float)src[k] * (1.0f / 255.0f) - mean) / std;
         patchify(A->patches, pix, B, d->ch, d->img, d->patch);
         encode_full(m, base, B, NULL, 0, A->tln, A->tlm, A->tlr);
-        for (int b = 0; b < B; b++) {
-            float *f = feats + (size_t)(i0 + b) * D;
-            for (int c = 0; c < D; c++) f[c] = 0.0f;
-            for (int t = 0; t < N; t++) {
-                const float *x = A->tln + ((size_t)b * N + t) * D;
-                for (int c = 0; c < D; c++) f[c] += x[c];
-            }
-            for (int c = 0; c < D; c++) f[c] /= N;
-        }
+        mean_rows(feats + (size_t)i0 * D, A->tln, B, N, D);
     }
 }

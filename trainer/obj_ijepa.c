@@ -32,6 +32,7 @@ static const char *const ijepa_keys[] = {
     "mask.target_scale_max", "mask.target_aspect_min", "mask.target_aspect_max",
     "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "mask.context_cut",
     "mask.block_round", "mask.pred_pass", "init.pred_in", "loss.type", "loss.beta", "ijepa.crop",
+    "ijepa.global_weight",
     "aug.global_scale_min", "aug.global_scale_max", "aug.ratio_min", "aug.ratio_max", "aug.flip",
     "aug.brightness", "aug.contrast", NULL,
 };

@@ -390,6 +390,19 @@ void pos_embed_sincos(float *out, int C, int G) {
         }
 }
 
+void mean_rows(float *out, const float *x, int S, int T, int D) {
+    #pragma omp parallel for schedule(static) if (S > 1)
+    for (int s = 0; s < S; s++) {
+        float *f = out + (size_t)s * D;
+        for (int c = 0; c < D; c++) f[c] = 0.0f;
+        for (int t = 0; t < T; t++) {
+            const float *r = x + ((size_t)s * T + t) * D;
+            for (int c = 0; c < D; c++) f[c] += r[c];
+        }
+        for (int c = 0; c < D; c++) f[c] /= T;
+    }
+}
+
 double col_std_mean(const float *x, int n, int dim) {
     /* column sums taken row by row over blocks of columns: the rows stream
      * through the cache once, and each column's sums are the same additions

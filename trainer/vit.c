@@ -64,7 +64,8 @@ void jepa_params_free(jepa_model *m) {
 
 /* Input layers whose init is PyTorch's default (fan-in uniform), weight and bias. */
 static int fanin_init(const char *name) {
-    static const char *const names[] = {"enc.patch", "pred.in", "proj", "wpred.in", "wpred.act"};
+    static const char *const names[] = {"enc.patch", "pred.in", "pred.global", "proj", "wpred.in",
+                                         "wpred.act"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         size_t n = strlen(names[i]);
         if (!strncmp(name, names[i], n) && (!strcmp(name + n, ".w") || !strcmp(name + n, ".b")))
