@@ -412,19 +412,27 @@ static size_t shell_word(char *buf, size_t n, size_t k, const char *word) {
 }
 
 /* The command that continues the sweep, pasteable into a shell: the sweep
- * file, --parallel and every --set as given; one too long for a line says
- * where the options are instead. */
+ * file (./ before one that begins with '-', which would read as an option),
+ * --trainer (else the paste runs the default trainer), --parallel and every
+ * --set as given; one too long for a line says where the options are
+ * instead. --slurm never gets here and --dry-run stops nothing. */
 static void sweep_again(const sweep_def *d, const args *a, char *again, size_t n) {
+    char file[LAUNCH_PATH_MAX + 2];
+    snprintf(file, sizeof file, "%s%s", d->path[0] == '-' ? "./" : "", d->path);
     size_t k = (size_t)snprintf(again, n, "jepa-launch sweep ");
-    k = shell_word(again, n, k, d->path);
+    k = shell_word(again, n, k, file);
+    if (a->o.trainer && k < n) {
+        k += (size_t)snprintf(again + k, n - k, " --trainer ");
+        k = shell_word(again, n, k, a->o.trainer);
+    }
     if (a->parallel && k < n) k += (size_t)snprintf(again + k, n - k, " --parallel %s", a->parallel);
     for (int i = 0; i < a->nsets && k < n; i++) {
         k += (size_t)snprintf(again + k, n - k, " --set ");
         k = shell_word(again, n, k, a->sets[i]);
     }
     if (k >= n)
-        snprintf(again, n, "jepa-launch sweep, the same file and options (the --set options are the sweep "
-                 "directory's sweep.json set_options)");
+        snprintf(again, n, "jepa-launch sweep, the same file and options (--trainer too; the --set options are "
+                 "the sweep directory's sweep.json set_options)");
 }
 
 /* How a sweep run here ended, in one line: stopped by a signal (or a
@@ -432,7 +440,7 @@ static void sweep_again(const sweep_def *d, const args *a, char *again, size_t n
  * point makes it 1. The same command continues it: finished points are
  * skipped, the others continued or started. */
 static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so, int n, char *err, size_t errlen) {
-    char again[512];
+    char again[2048]; /* the error line holds it: SPEC_ERR_MAX + LAUNCH_PATH_MAX */
     sweep_again(d, a, again, sizeof again);
     if (so->signal && (so->stopped || so->not_started)) /* one after the last point ended stopped nothing */
         return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "

@@ -355,7 +355,8 @@ run sigr "$L" resume "$T/sig"
 # (or when their lr is not FAKE_HOLD's).
 cat >"$T/mpirun-sig" <<'SH'
 #!/bin/bash
-for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} tr=$prev ;; esac; prev=$a; done
+echo "$tr" >>"$d/trainers" # the trainer each attempt was given
 lr=$(sed -n 's/^  lr: //p' "$d/spec.resolved.yaml")
 case "$lr" in 0.009) exit 3 ;; 0.0075) exit 75 ;; esac
 if [ -n "${FAKE_FINISH:-}" ] || { [ -n "${FAKE_HOLD:-}" ] && [ "$lr" != "$FAKE_HOLD" ]; }; then
@@ -425,6 +426,21 @@ again=${ERR##*continue them with }
 FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run sqcont bash -c "${again/jepa-launch/\"\$0\"}" "$L"
 [ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: done$' && ok "the pasted continue command continues the sweep" \
   || bad "pasted continue command: rc $RC: $OUT $ERR"
+# --trainer comes back in it too (the pasted line ran the default trainer),
+# and a sweep file given after -- that begins with '-' as ./-NAME
+mkdir -p "$T/tr x" && printf '#!/bin/sh\nexit 0\n' >"$T/tr x/alt" && chmod +x "$T/tr x/alt"
+sed "s|^dir: .*|dir: $T/tq|" "$T/sp.yaml" >"$T/-t s.yaml"
+FAKE_HOLD=0.001 JEPA_MPIRUN="$T/mpirun-sig" "$L" sweep --trainer "$T/tr x/alt" -- "-t s.yaml" >"$T/tq.out" 2>"$T/tq.err" & pid=$!
+for i in $(seq 500); do [ -s "$T/tq/point-000/started" ] && break; sleep 0.02; done
+kill -TERM "$(cat "$T/tq/point-000/started")"; wait "$pid"; RC=$?; ERR=$(cat "$T/tq.err")
+again=${ERR##*continue them with }
+[ "$RC" -eq 75 ] && [ "$again" = "jepa-launch sweep './-t s.yaml' --trainer '$T/tr x/alt'" ] \
+  && ok "the continue command keeps --trainer and ./ before a file that begins with '-'" || bad "continue with --trainer: rc $RC: $ERR"
+rm -f "$T/tq/point-000/trainers" # what the pasted line gives, alone
+FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run tqcont bash -c "${again/jepa-launch/\"\$0\"}" "$L"
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: done$' && [ "$(tail -1 "$T/tq/point-000/trainers")" = "$T/tr x/alt" ] \
+  && ok "the pasted continue command runs the --trainer given" \
+  || bad "pasted continue with --trainer: rc $RC, trainer $(tail -1 "$T/tq/point-000/trainers" 2>&1): $OUT $ERR"
 
 # a job that keeps exiting 75 with no signal to the launcher is restarted;
 # when its restarts run out the point failed, and state, status, results,
