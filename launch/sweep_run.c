@@ -46,10 +46,26 @@ static pid_t start_point(const launch_spec *sp, const launch_opts *lo, int resum
     _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
 }
 
+/* The "failed ..." line the point's restart loop left in run_dir/state
+ * (as `status` shows it) into out, 0; -1 when state says something else.
+ * The point's own exit cannot carry it: launch_run_dir returns 1 for a job
+ * that exited 75 until its restarts ran out (75 from a point is "stopped"). */
+static int failed_state(const char *run_dir, char *out, size_t n) {
+    char path[LAUNCH_PATH_MAX + 16], err[SPEC_ERR_MAX], *text = NULL;
+    snprintf(path, sizeof path, "%s/state", run_dir);
+    int ok = spec_read_file(path, LAUNCH_SMALL_MAX, "state", &text, NULL, err, sizeof err) == 0 &&
+             !strncmp(text, "failed", 6);
+    if (ok) snprintf(out, n, "%.*s", (int)strcspn(text, "\n"), text);
+    free(text);
+    return ok ? 0 : -1;
+}
+
 /* Point i's exit status st, said on stdout and counted. A point stopped by
  * a signal (its launcher's exit 75; or killed by the sweep's signal before
- * it could say so) is resumable, not failed. */
+ * it could say so) is resumable, not failed. A failed one is said as its
+ * state says it (the job's status), else by its exit status. */
 static void point_ended(const launch_spec *specs, int i, int st, sweep_outcome *out) {
+    char state[512];
     int stopped = st == LAUNCH_EXIT_STOPPED || (g_stop && st == 128 + g_stop);
     if (st == 0) {
         printf("point-%03d: done\n", i);
@@ -58,7 +74,10 @@ static void point_ended(const launch_spec *specs, int i, int st, sweep_outcome *
         printf("point-%03d: stopped by a signal (resumable: the sweep run again continues it)\n", i);
         out->stopped++;
     } else {
-        printf("point-%03d: failed (status %d, see %s/train.log)\n", i, st, specs[i].spec.run_dir);
+        if (failed_state(specs[i].spec.run_dir, state, sizeof state) == 0)
+            printf("point-%03d: %s, see %s/train.log\n", i, state, specs[i].spec.run_dir);
+        else
+            printf("point-%03d: failed (status %d, see %s/train.log)\n", i, st, specs[i].spec.run_dir);
         out->failed++;
     }
     fflush(stdout);

@@ -383,7 +383,8 @@ sigsweep() { # SIG DIR: a 5-point sweep, 2 at a time, SIG once points 1 and 2 ru
 sigsweep TERM "$T/ss"
 expect_error "sweep stopped by SIGTERM" 75 \
   "$T/ss.yaml: stopped by signal 15 (SIGTERM): 0 done, 1 failed, 2 stopped, 2 not started; continue it with jepa-launch sweep $T/ss.yaml"
-printf '%s\n' "$OUT" | grep -qx 'point-000: failed (status 3, see .*/train.log)' && ok "SIGTERM: the point that failed is still failed" \
+printf '%s\n' "$OUT" | grep -qx 'point-000: failed status=3 (non-finite loss; not restarted), see .*/train.log' \
+  && ok "SIGTERM: the point that failed is still failed, said as its state says it" \
   || bad "SIGTERM: point-000 not failed: $OUT"
 [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[12]: stopped by a signal (resumable')" = 2 ] \
   && ! printf '%s\n' "$OUT" | grep -q '^point-00[12]: failed' && ok "SIGTERM: both running points stopped, not failed" \
@@ -452,9 +453,11 @@ FAKE_FINISH=1 JEPA_MPIRUN="$T/mpirun-sig" run s75 "$L" sweep "$T/s75.yaml"
 # stderr: the restart's line, then the summary
 [ "$RC" -eq 1 ] && [ "$(printf '%s\n' "$ERR" | tail -1)" = "jepa-launch: $T/s75.yaml: 1 of 2 points failed" ] \
   && ok "a point whose job exited 75 until its restarts ran out: 1 of 2 points failed, exit 1" || bad "sweep of a job's 75: rc $RC: $ERR"
-printf '%s\n' "$OUT" | grep -q '^point-000: failed (status 1, see ' && ! printf '%s\n' "$OUT" | grep -q 'stopped by a signal' \
-  && [ "$(cat "$T/s75/point-000/state")" = "failed status=75 restarts=1" ] \
-  && ok "job's 75, restarts out: the sweep says failed, as the state" || bad "job's 75 in a sweep: $OUT $(cat "$T/s75/point-000/state")"
+# (the sweep's line said "failed (status 1", launch_run_dir's exit for it)
+printf '%s\n' "$OUT" | grep -qx "point-000: failed status=75 restarts=1, see $T/s75/point-000/train.log" \
+  && ! printf '%s\n' "$OUT" | grep -q 'stopped by a signal' && [ "$(cat "$T/s75/point-000/state")" = "failed status=75 restarts=1" ] \
+  && ok "job's 75, restarts out: the sweep's line says failed status=75 restarts=1, as the state" \
+  || bad "job's 75 in a sweep: $OUT $(cat "$T/s75/point-000/state")"
 run s75st "$L" status "$T/s75"
 [ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: failed status=75 restarts=1' && [ "$(printf '%s\n' "$OUT" | tail -1)" = "1 of 2 points done" ] \
   && ok "status: failed status=75 restarts=1" || bad "status after a job's 75: rc $RC: $OUT $ERR"
