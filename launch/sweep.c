@@ -525,6 +525,63 @@ static void point_error(const sweep_def *d, int i, char *const *vals, const char
     snprintf(err, errlen, "%s: point %d: %s", d->path, i, msg);
 }
 
+typedef struct {
+    char **vals; /* n rows of nk values */
+    int nk;
+} sweep_rows;
+
+/* Points i and j's values compared, key by key. */
+static int rows_cmp(const sweep_rows *r, int i, int j) {
+    for (int k = 0; k < r->nk; k++) {
+        int c = strcmp(r->vals[(size_t)i * r->nk + k], r->vals[(size_t)j * r->nk + k]);
+        if (c) return c;
+    }
+    return 0;
+}
+
+/* qsort_r's order: by values, then the earlier point first */
+static int order_cmp(const void *a, const void *b, void *ctx) {
+    int i = *(const int *)a, j = *(const int *)b, c = rows_cmp(ctx, i, j);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* Random draws can repeat (an int_uniform or choice key most often): a
+ * point whose varied keys all hold an earlier point's values (as its
+ * resolved spec holds them: choice's 0.001 and 1e-3 alike) trains the same
+ * config again. Said in one warning line on stderr naming the pairs; the
+ * points stay as drawn, so a sweep directory keeps its points. */
+static void warn_repeats(const sweep_def *d, const launch_spec *specs, int n) {
+    sweep_rows rows = {calloc((size_t)n * (size_t)(d->ngrid + d->nrandom), sizeof(char *)), d->ngrid + d->nrandom};
+    int *order = malloc((size_t)n * sizeof *order), *first = malloc((size_t)n * sizeof *first), reps = 0;
+    if (!rows.vals || !order || !first) launch_oom();
+    for (int i = 0; i < n; i++) {
+        order[i] = i, first[i] = -1;
+        for (int k = 0; k < rows.nk; k++) {
+            char v[SPEC_STR_MAX] = "";
+            spec_get(&specs[i].spec, axis_key(d, k), v, sizeof v);
+            if (!(rows.vals[(size_t)i * rows.nk + k] = strdup(v))) launch_oom();
+        }
+    }
+    qsort_r(order, (size_t)n, sizeof *order, order_cmp, &rows);
+    for (int a = 0, b = 1; b < n; b++) { /* order[a]: the earliest point with order[b]'s values so far */
+        if (rows_cmp(&rows, order[a], order[b]) == 0) first[order[b]] = order[a], reps++;
+        else a = b;
+    }
+    if (reps) {
+        int said = 0;
+        fprintf(stderr, "jepa-launch: warning: %s:", d->path);
+        for (int j = 0; j < n && said < 4; j++)
+            if (first[j] >= 0)
+                fprintf(stderr, "%s point-%03d repeats point-%03d's values", said++ ? "," : "", j, first[j]);
+        if (reps > said) fprintf(stderr, " and %d more", reps - said);
+        fprintf(stderr, " (%d of %d points train a config again; another random.seed draws others)\n", reps, n);
+    }
+    for (size_t k = 0; k < (size_t)n * rows.nk; k++) free(rows.vals[k]);
+    free(rows.vals);
+    free(order);
+    free(first);
+}
+
 /* A dry run's lines: the --set options every point gets (the file's set:
  * is in the file), then each point's values and what a run would do */
 static void print_points(const sweep_def *d, char *const *vals, const sweep_point_state *have, int n) {
@@ -620,6 +677,7 @@ int sweep_prepare(const sweep_def *d, int check, int dry_run, launch_spec **spec
         specs[i].nsets = 0; /* the sets' storage does not outlive this loop */
         if (rc) point_error(d, i, vals + (size_t)i * nk, msg, err, errlen);
     }
+    if (!rc && d->nrandom && n > 1) warn_repeats(d, specs, n);
     if (!rc) rc = existing_points(d, specs, n, have, err, errlen);
     if (!rc) rc = dirs_creatable(d, specs, have, n, err, errlen);
     if (!rc && dry_run) print_points(d, vals, have, n);

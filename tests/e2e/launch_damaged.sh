@@ -8,6 +8,8 @@
 #      one line and exit 1; a points.csv that is not the sweep's points is
 #      refused naming its line;
 #   3. sweep --dry-run refuses what the sweep would;
+#   4. random draws that repeat an earlier point's values are said in one
+#      warning line by sweep and --dry-run (the points keep their draws);
 #   and `results` of one run writes its results.csv too, `status` labels a
 #   run as `results` does, and --help names what docs/launch.md says.
 . "$(dirname "$0")/lib.sh"
@@ -228,5 +230,23 @@ for w in "run SPEC" "resume RUN_DIR" "slurm SPEC" "sweep SWEEP" "results DIR" "s
 done
 [ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ -n "$vars" ] && [ -z "$miss" ] && ok "--help names the commands, --dry-run, exits, $(echo $vars)" \
   || bad "--help: rc $RC, missing:$miss"
+
+# ---- random draws that repeat: the points stay as drawn (a sweep directory
+# keeps its points), and sweep and --dry-run say which repeat which in one
+# warning line (it trained the same config twice without a word); choice's
+# 1e-3 is 0.001, as the resolved spec holds it
+printf 'base: base.yaml\ndir: rr\nrandom:\n  seed: 1\n  count: 6\n  keys:\n    model.depth: {int_uniform: [5, 6]}\n    optim.lr: {choice: [0.001, 1e-3]}\n' >rr.yaml
+want="jepa-launch: warning: rr.yaml: point-002 repeats point-000's values, point-003 repeats point-000's values, point-004 repeats point-001's values, point-005 repeats point-001's values (4 of 6 points train a config again; another random.seed draws others)"
+run rrdry "$L" sweep rr.yaml --dry-run
+[ "$RC" -eq 0 ] && [ "$ERR" = "$want" ] && [ "$(printf '%s\n' "$OUT" | sed -n 1p)" = "point-000 model.depth=6 optim.lr=0.001" ] \
+  && [ "$(printf '%s\n' "$OUT" | sed -n 3p)" = "point-002 model.depth=6 optim.lr=1e-3" ] && [ ! -e rr ] \
+  && ok "sweep --dry-run: one warning line names the repeated points, which keep their draws" || bad "repeats dry: rc $RC: [$OUT] [$ERR]"
+run rrrun "$L" sweep rr.yaml
+[ "$RC" -eq 0 ] && [ "$ERR" = "$want" ] && [ -s rr/point-005/summary.json ] && [ "$(sed -n 4p rr/points.csv)" = "2,point-002,6,1e-3" ] \
+  && ok "sweep: the same warning line, every point run as drawn" || bad "repeats run: rc $RC: [$ERR] $(cat rr/points.csv 2>&1)"
+sed -i 's/seed: 1/seed: 2/; s/count: 6/count: 2/; s/^dir: rr/dir: rn/' rr.yaml
+run rrnone "$L" sweep rr.yaml --dry-run
+[ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ "$(printf '%s\n' "$OUT" | cut -d' ' -f2- | sort -u | wc -l)" = 2 ] \
+  && ok "no repeat, no warning" || bad "no repeats: rc $RC: [$OUT] [$ERR]"
 
 finish
