@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,13 +74,17 @@ static int take_export(int argc, char **argv, char **av, int *ac, const char **d
     return 0;
 }
 
-/* SIGINT/SIGTERM during the evaluation (minutes of feature extraction):
- * rank 0 says so in one line, then the signal ends the process as it
+/* SIGINT/SIGTERM from startup (MPI_Init, the spec, the data check) to the
+ * end of the evaluation (minutes of feature extraction): rank 0 says so in
+ * one line, then the signal ends the process as it
  * would have (128 + its number). The line is made beforehand: a handler
  * may only write(2). An export is written whole or not at all
  * (eval_images.c): it is named when given, and said written when its last
- * file is in place. Once eval_run has said how it ended, quiet. */
+ * file is in place. Once eval has said how it ended, quiet. */
 static volatile sig_atomic_t eval_quiet;
+/* set once eval_export_check found no file the export writes: only then
+ * can one there be ours (before, it may be an older export's) */
+static volatile sig_atomic_t eval_export_checked;
 static int eval_speaks;
 static char eval_export_last[SPEC_STR_MAX + 32], eval_export_said[SPEC_STR_MAX + 64];
 
@@ -91,7 +96,7 @@ static void eval_say(const char *a) {
 static void on_interrupt(int sig) {
     if (!eval_quiet && eval_speaks) {
         eval_say(sig == SIGINT ? "jepa-eval: interrupted by SIGINT" : "jepa-eval: interrupted by SIGTERM");
-        int written = eval_export_said[0] && access(eval_export_last, F_OK) == 0;
+        int written = eval_export_said[0] && eval_export_checked && access(eval_export_last, F_OK) == 0;
         if (!eval_export_said[0]) {
             eval_say(": no figures\n");
         } else {
@@ -104,14 +109,43 @@ static void on_interrupt(int sig) {
     raise(sig);
 }
 
-/* SIGINT/SIGTERM to on_interrupt, unless ignored on entry (nohup, a
- * script's background job): those stay ignored. */
-static void eval_interrupt_catch(const char *export_dir) {
-    eval_speaks = comm_rank() == 0;
-    if (export_dir) {
-        snprintf(eval_export_said, sizeof eval_export_said, "%s", export_dir);
-        snprintf(eval_export_last, sizeof eval_export_last, "%s/test_labels.npy", export_dir); /* moved in last */
+/* Our rank before MPI_Init can say it: the launcher's (Open MPI, PMIx, PMI)
+ * environment, else 0 (one process). */
+static int eval_env_rank(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    for (int i = 0; i < 3; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
     }
+    return 0;
+}
+
+/* The --export DIR the line names, the first one (a second is refused
+ * later): known from the start, so a signal during startup says nothing
+ * was written for it. */
+static void eval_interrupt_export(char **argv) {
+    for (int i = 1; argv[i] && argv[i + 1]; i++)
+        if (!strcmp(argv[i], "--export") && argv[i + 1][0] && strncmp(argv[i + 1], "--", 2) != 0) {
+            snprintf(eval_export_last, sizeof eval_export_last, "%s/test_labels.npy", argv[i + 1]); /* moved in last */
+            snprintf(eval_export_said, sizeof eval_export_said, "%s", argv[i + 1]);
+            return;
+        }
+}
+
+/* SIGINT/SIGTERM to on_interrupt, unless ignored on entry (nohup, a
+ * script's background job): those stay ignored. Called first thing in
+ * main, so a signal during startup (MPI_Init, the spec, the data check)
+ * says its line too; rank 0 speaks, as the environment says until MPI
+ * does. Then they are unblocked: main blocks them across blas_core_select,
+ * whose re-exec resets the handler, so one that came meanwhile arrives
+ * here, in the new image. */
+static void eval_interrupt_catch(char **argv) {
+    eval_speaks = eval_env_rank() == 0;
+    eval_interrupt_export(argv);
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGTERM);
     static const int sigs[] = {SIGINT, SIGTERM};
     for (int i = 0; i < 2; i++) {
         struct sigaction sa, old;
@@ -121,6 +155,7 @@ static void eval_interrupt_catch(const char *export_dir) {
         sa.sa_flags = SA_RESTART;
         if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
     }
+    sigprocmask(SIG_UNBLOCK, &ss, NULL);
 }
 
 /* After a step every rank took: 0 if none failed; else the lowest failing
@@ -234,8 +269,8 @@ static int eval(int argc0, char **argv0) {
         int bad = comm_rank() == 0 && eval_export_check(export_dir, err, sizeof err);
         if (bad) snprintf(msg, sizeof msg, "--export %s: %s", export_dir, err);
         if (eval_failed(bad, msg)) return 2;
+        eval_export_checked = 1;
     }
-    eval_interrupt_catch(export_dir);
     rc = eval_run(&s, argv[1], random, pixels, ops, export_dir);
     /* a signal the export caught (it then wrote nothing) ends the process
      * now, after eval_failed's one line said so (eval_images.c, export_all) */
@@ -290,11 +325,22 @@ static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels
 }
 
 int main(int argc, char **argv) {
+    eval_interrupt_catch(argv);
+    /* blas_core_select may exec us again, which resets the handler: blocked
+     * across it, a signal waits for the new image's eval_interrupt_catch */
+    sigset_t ss, old;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGTERM);
+    sigprocmask(SIG_BLOCK, &ss, &old);
     blas_core_select(argv);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     cli_catch_oom();
     comm_init(&argc, &argv);
+    eval_speaks = comm_rank() == 0;
     if (comm_rank() != 0) freopen("/dev/null", "w", stdout); /* rank 0 speaks */
     int rc = eval(argc, argv);
+    eval_quiet = 1; /* said how it ended: a signal in MPI_Finalize changes nothing */
     comm_finalize();
     return rc;
 }

@@ -2,7 +2,7 @@
 # jepa-eval: the image evaluation's figures, --export (.npy, anywhere on the
 # line) and --pixels, and bad input: missing run, corrupt / truncated /
 # foreign checkpoint, bad flags and --export DIR (exit 2), --pixels of a
-# world-model spec; SIGINT/SIGTERM said in one line.
+# world-model spec; SIGINT/SIGTERM said in one line, from startup on.
 . "$(dirname "$0")/lib.sh"
 EV="$B/jepa-eval"
 
@@ -49,6 +49,24 @@ expect_error "SIGINT before the export" 130 "jepa-eval: interrupted by SIGINT: n
 set -m; "$EV" "${PXF[@]}" >/dev/null 2>"$T/ext.err" & pid=$!; set +m
 sleep 1; kill -TERM "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/ext.err")
 expect_error "SIGTERM during the evaluation, no --export" 143 "jepa-eval: interrupted by SIGTERM: no figures"
+# stopped during startup (MPI_Init, the spec, the data check: the first
+# half second, before its handlers were in place): the same one line (it
+# died without a word), nothing made for --export, the signal's status.
+# Singleton MPI's orted, cut off mid-init, may add its own line: ours
+# counted alone (stderr appended to: the two write at their own offsets)
+for d in 0.05 0.2; do
+  for sig in INT TERM; do
+    rm -f "$T/exs.err"
+    set -m; "$EV" "${PXF[@]}" --export "$T/exs/sub" >/dev/null 2>>"$T/exs.err" & pid=$!; set +m
+    for i in $(seq 5000); do [ "$(readlink "/proc/$pid/exe")" = "$(readlink -f "$EV")" ] && break; sleep 0.001; done
+    sleep "$d"; kill -"$sig" "$pid"; wait "$pid"; RC=$?
+    want="jepa-eval: interrupted by SIG$sig: no figures, nothing written for --export $T/exs/sub"
+    mine=$(tr -d '\0' <"$T/exs.err" | grep '^jepa-eval')
+    [ "$RC" -eq $((128 + $(kill -l "$sig"))) ] && [ "$mine" = "$want" ] && [ ! -e "$T/exs" ] \
+      && ok "SIG$sig ${d}s after exec: one line, exit $RC, no --export directory" \
+      || bad "SIG$sig ${d}s after exec: rc $RC: [$(tr -d '\0' <"$T/exs.err")]"
+  done
+done
 "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" "${DATA[@]}" --set run.dir="$RD" --set train.steps=2 \
   --set model.width=16 --set model.depth=1 --set eval.pool_blocks=1 --set model.heads=2 --set model.pred_width=8 \
   --set model.pred_depth=1 --set model.pred_heads=2 --set eval.probe=false \
