@@ -50,6 +50,7 @@ static void train(jepa_model *m, int dp, int blocking, double *losses) {
     if (dp) {
         m->grad_ready = grads_ready;
         m->grad_ready_ctx = &cb;
+        m->sum_doubles = comm_sum_doubles;
     }
     jepa_masks mkg, mk;
     mask_alloc(&mkg, BG, G, mc.npred, maxt);

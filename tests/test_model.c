@@ -132,12 +132,17 @@ static double ref_loss(void *vc) {
                     memcpy(c->y + (((size_t)j * B + b) * Nt + i) * D,
                            h + ((size_t)b * N + mk->tgt[((size_t)j * B + b) * Nt + i]) * D,
                            sizeof(double) * D);
-        if (d->gw > 0) { /* each image's mean target, layer-normed without affine */
+        if (d->gw > 0) { /* each image's mean target, standardised per dimension over the batch */
             c->g = calloc((size_t)B * D, sizeof(double));
             for (int b = 0; b < B; b++)
                 for (int t = 0; t < N; t++)
                     for (int e = 0; e < D; e++) c->g[b * D + e] += h[((size_t)b * N + t) * D + e] / N;
-            dref_layernorm(c->g, NULL, NULL, B, D);
+            for (int e = 0; e < D; e++) {
+                double mu = 0, var = 0;
+                for (int b = 0; b < B; b++) mu += c->g[b * D + e] / B;
+                for (int b = 0; b < B; b++) var += (c->g[b * D + e] - mu) * (c->g[b * D + e] - mu) / B;
+                for (int b = 0; b < B; b++) c->g[b * D + e] = (c->g[b * D + e] - mu) / sqrt(var + 1e-5);
+            }
         }
         free(h);
     }

@@ -282,6 +282,10 @@ typedef struct {
      * them while the rest of backward runs. NULL: not called. */
     void (*grad_ready)(void *ctx, size_t lo);
     void *grad_ready_ctx;
+    /* Adds the other ranks' values to p[0, n) (an all-reduce SUM): the
+     * global term standardises its targets over the global batch. NULL:
+     * one process. */
+    void (*sum_doubles)(double *p, size_t n);
 } jepa_model;
 
 typedef struct {

@@ -13,7 +13,9 @@
  * The global term (ijepa.global_weight w > 0): the context encoder's output
  * averaged over the context tokens, through a linear head pred.global,
  * regresses the EMA encoder's whole-image embedding: the mean over all N
- * tokens of its per-token targets, layer-normed again without affine. The
+ * tokens of its per-token targets, standardised per dimension over the
+ * global batch (global_targets: a first run with a per-image LayerNorm
+ * there instead drifted toward collapse, docs/trainer.md). The
  * step's loss is then L_tokens + w * L_global, the same elementwise loss on
  * (B, D). It is the image-level target of data2vec 2.0 (Baevski et al. 2023,
  * its CLS loss regressing the mean of the teacher's targets) and of C-JEPA
@@ -49,7 +51,8 @@ struct jepa_acts {
     float *pout, *dpout;      /* (P*B*Nt, D) predictions and their grads */
     float *u, *q, *dq, *du;   /* (B, D) the global term: pooled context, its prediction, and
                                  the grads of both */
-    float *gt, *gtm, *gtr;    /* (B, D) its targets; their LN statistics (B) */
+    float *gt;                /* (B, D) its targets */
+    double *gsum;             /* (2D + 1) their per-dimension sums, sums of squares, count */
     /* backward scratch, sized for the largest stack */
     vit_scratch sc;
     float *dres, *dzp, *dz, *dxtn;
@@ -192,8 +195,7 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     float **g[] = {&A->u, &A->q, &A->dq, &A->du, &A->gt};
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
         *g[i] = JEPA_MALLOC(sizeof(float) * B * d->D);
-    A->gtm = JEPA_MALLOC(sizeof(float) * B);
-    A->gtr = JEPA_MALLOC(sizeof(float) * B);
+    A->gsum = JEPA_MALLOC(sizeof(double) * (2 * d->D + 1));
     size_t Me = BN, Mp = (size_t)Sp * Tp;
     size_t Mmax = Me > Mp ? Me : Mp;
     int Cmax = d->D > d->Dp ? d->D : d->Dp;
@@ -217,8 +219,8 @@ void jepa_model_free(jepa_model *m) {
         void *p[] = {A->patches, A->pctx, A->ctx_flat, A->tgt_flat, A->prow, A->trows,
                      A->tmap, A->z, A->zm, A->zr, A->tln, A->tlm, A->tlr, A->h, A->hm, A->hr,
                      A->y, A->zp, A->xtn, A->xtm, A->xtr, A->pout, A->dpout, A->dres,
-                     A->dzp, A->dz, A->dxtn, A->u, A->q, A->dq, A->du, A->gt, A->gtm,
-                     A->gtr, A};
+                     A->dzp, A->dz, A->dxtn, A->u, A->q, A->dq, A->du, A->gt, A->gsum,
+                     A};
         vit_scratch_free(&A->sc);
         for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     }
@@ -293,6 +295,33 @@ static int target_rows(const jepa_model *m, const jepa_masks *mk) {
     return n;
 }
 
+/* The global term's targets (every token's target row is in A->h): each
+ * image's mean row (B, D), standardised per dimension over the global batch
+ * (m->sum_doubles adds the other ranks' sums). A target encoder drifting
+ * toward one embedding for every image cannot satisfy it: what is left to
+ * predict is how this image differs from the batch, at unit variance. */
+static void global_targets(jepa_model *m, int B) {
+    const int D = m->dims.D;
+    struct jepa_acts *A = m->acts;
+    double *s = A->gsum;
+    mean_rows(A->u, A->h, B, m->dims.ntok, D);
+    memset(s, 0, sizeof(double) * (2 * D + 1));
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < D; c++) {
+            double v = A->u[(size_t)b * D + c];
+            s[c] += v;
+            s[D + c] += v * v;
+        }
+    s[2 * D] = B;
+    if (m->sum_doubles) m->sum_doubles(s, 2 * (size_t)D + 1);
+    for (int c = 0; c < D; c++) {
+        double mu = s[c] / s[2 * D], var = s[D + c] / s[2 * D] - mu * mu;
+        double inv = 1.0 / sqrt((var > 0 ? var : 0) + 1e-5);
+        for (int b = 0; b < B; b++)
+            A->gt[(size_t)b * D + c] = (float)((A->u[(size_t)b * D + c] - mu) * inv);
+    }
+}
+
 /* Step phase 1, the targets: the EMA encoder on all patches (its last block
  * finishes only the target blocks' tokens, or with the global term all of
  * them), its final LN, then a LayerNorm without affine (I-JEPA); rows at the
@@ -304,10 +333,7 @@ static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     encode_full(m, m->target, mk->B, A->trows, n, A->tln, A->tlm, A->tlr);
     layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, n, d->D);
     gather_rows(A->y, A->h, A->tgt_flat, mk->npred * mk->B * mk->ntgt, d->D);
-    if (d->gw > 0) { /* every token's row is its own: the image's mean, LN again */
-        mean_rows(A->u, A->h, mk->B, d->ntok, d->D);
-        layernorm_forward(A->gt, A->gtm, A->gtr, A->u, NULL, NULL, mk->B, d->D);
-    }
+    if (d->gw > 0) global_targets(m, mk->B);
     /* collapse watch: per-dimension std over the target blocks' tokens (with
      * the global term: every token), averaged */
     if (st) st->target_std = col_std_mean(A->tln, n, d->D);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "augment.h"
+#include "comm.h"
 #include "encoder.h"
 #include "objective.h"
 
@@ -71,6 +72,7 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
         vit_init_named(&b->m, "pred.in.w", b->seed, VIT_INIT_TRUNC_NORMAL);
         vit_init_named(&b->m, "pred.in.b", b->seed, VIT_INIT_ZERO);
     }
+    if (world > 1) b->m.sum_doubles = comm_sum_doubles; /* the global term's statistics */
     /* masks are drawn for the global batch on every rank and sliced, so a
      * world size sees the same masks as one process with the global batch */
     mask_alloc(&o->mkg, b->B * world, G, o->mc.npred, max_ntgt);
