@@ -224,6 +224,10 @@ double loss_forward_backward(float *dpred, const float *pred, const float *targe
  * deviation over the n rows (in double): the collapse watches (0 when every
  * row is equal). */
 double col_std_mean(const float *x, int n, int dim);
+/* The same over the rows of every rank: sum (an all-reduce SUM, e.g.
+ * comm_sum_doubles; NULL: this process's rows only) adds the others'
+ * per-column sums, so every rank returns the global batch's figure. */
+double col_std_mean_sum(const float *x, int n, int dim, void (*sum)(double *p, size_t n));
 
 /* out (S, D) = the mean of each of S groups of T consecutive rows of x
  * (S*T, D): mean pooling over an image's tokens, summed in token order. */

@@ -334,9 +334,9 @@ static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, n, d->D);
     gather_rows(A->y, A->h, A->tgt_flat, mk->npred * mk->B * mk->ntgt, d->D);
     if (d->gw > 0) global_targets(m, mk->B);
-    /* collapse watch: per-dimension std over the target blocks' tokens (with
-     * the global term: every token), averaged */
-    if (st) st->target_std = col_std_mean(A->tln, n, d->D);
+    /* collapse watch: per-dimension std over the global batch's target block
+     * tokens (with the global term: every token), averaged */
+    if (st) st->target_std = col_std_mean_sum(A->tln, n, d->D, m->sum_doubles);
 }
 
 /* Step phase 2, the context: the online encoder on the context patches only. */

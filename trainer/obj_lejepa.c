@@ -351,7 +351,7 @@ static void lejepa_step(objective *b, const uint8_t *records, int64_t step, obj_
     double inv = inv_loss(o, 1.0f - o->lambda);
     if (st) {
         st->loss = (1.0 - o->lambda) * inv + o->lambda * sig;
-        st->stat[0] = col_std_mean(o->e, M, o->P);
+        st->stat[0] = col_std_mean_sum(o->e, M, o->P, b->world > 1 ? comm_sum_doubles : NULL);
         st->stat[1] = sig;
         st->stat[2] = inv;
     }

@@ -545,7 +545,7 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
         st->stat[0] = sig;
         st->stat[1] = tf;
         st->stat[2] = ro;
-        st->stat[3] = col_std_mean(o->y, nW, E);
+        st->stat[3] = col_std_mean_sum(o->y, nW, E, comm_sum_doubles); /* the global batch's */
     }
     /* backward: predictor passes, then SIGReg, projector, encoder */
     memset(G, 0, sizeof(float) * m->nparams);

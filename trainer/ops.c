@@ -403,27 +403,32 @@ void mean_rows(float *out, const float *x, int S, int T, int D) {
     }
 }
 
-double col_std_mean(const float *x, int n, int dim) {
+double col_std_mean_sum(const float *x, int n, int dim, void (*sum)(double *p, size_t n)) {
     /* column sums taken row by row over blocks of columns: the rows stream
      * through the cache once, and each column's sums are the same additions
      * in the same order as a walk down the column */
     enum { COLS = 256 };
-    double acc = 0.0;
+    double *s = JEPA_MALLOC(sizeof(double) * (2 * (size_t)dim + 1)), *s2 = s + dim, acc = 0.0;
+    memset(s, 0, sizeof(double) * (2 * (size_t)dim + 1));
     for (int c0 = 0; c0 < dim; c0 += COLS) {
         int w = dim - c0 < COLS ? dim - c0 : COLS;
-        double s[COLS] = {0}, s2[COLS] = {0};
         for (int i = 0; i < n; i++) {
             const float *r = x + (size_t)i * dim + c0;
             for (int c = 0; c < w; c++) {
                 double v = r[c];
-                s[c] += v;
-                s2[c] += v * v;
+                s[c0 + c] += v;
+                s2[c0 + c] += v * v;
             }
         }
-        for (int c = 0; c < w; c++) {
-            double mu = s[c] / n, var = s2[c] / n - mu * mu;
-            acc += sqrt(var > 0 ? var : 0);
-        }
     }
+    s[2 * dim] = n;
+    if (sum) sum(s, 2 * (size_t)dim + 1); /* the other ranks' rows */
+    for (int c = 0; c < dim; c++) {
+        double mu = s[c] / s[2 * dim], var = s2[c] / s[2 * dim] - mu * mu;
+        acc += sqrt(var > 0 ? var : 0);
+    }
+    jepa_free(s);
     return acc / dim;
 }
+
+double col_std_mean(const float *x, int n, int dim) { return col_std_mean_sum(x, n, dim, NULL); }

@@ -45,6 +45,11 @@ params_close() {
   else bad "$1: $out"; fi
 }
 within() { awk -v x="$1" -v t="$2" 'BEGIN {exit !(x != "none" && x + 0 <= t + 0)}'; }
+# std_rel A B: the largest relative difference of the logged target_std
+# (5 significant digits: a global-batch figure agrees to ~1e-5)
+stds() { sed -n 's/.*"step": \([0-9]*\),.*"target_std": \([0-9.e+-]*\).*/\1 \2/p' "$1/metrics.jsonl" | sort -u -k1,1n; }
+std_rel() { join <(stds "$1") <(stds "$2") | awk '{d = ($2 - $3) / $2; if (d < 0) d = -d; if (d > m) m = d; n++}
+  END {if (n == 0) print "none"; else printf "%.3g %d\n", m, n}'; }
 
 # ---- the same global batches at 1, 2, 3, 4 ranks
 for W in 1 2 3 4; do
@@ -62,6 +67,9 @@ for W in 2 3 4; do
   within "$m" $LOSS_TOL && [ "$n" -eq 50 ] && ok "$W ranks: losses of 50 steps within $LOSS_TOL of 1 rank (max relative $m)" \
     || bad "$W ranks: loss max relative difference $m over $n steps (tolerance $LOSS_TOL)"
   params_close "$W ranks: final state against 1 rank" "$T/w1/checkpoint.bin" "$T/w$W/checkpoint.bin"
+  read -r m n <<<"$(std_rel "$T/w1" "$T/w$W")"
+  within "$m" 5e-5 && [ "$n" -eq 50 ] && ok "$W ranks: target_std of 50 steps is the global batch's (max relative $m)" \
+    || bad "$W ranks: target_std max relative difference $m over $n steps (the ranks' mean, not the global batch's?)"
 done
 grep -q "\"images_seen\": $((50 * G))," "$T/w3/summary.json" \
   && ok "3 ranks: images_seen 50 x $G" || bad "3 ranks: summary $(cat "$T/w3/summary.json")"
