@@ -2,6 +2,7 @@
  * writes (state, metrics.jsonl, summary.json), and a sweep's table of
  * points, best first, as aligned text or CSV. */
 #define _GNU_SOURCE /* memrchr */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -75,11 +76,12 @@ static int metrics_last(const char *run_dir, char *line, size_t n, run_status *s
     return 1;
 }
 
-/* state: "pending" when there is none (a run the launcher has not started) */
-static void read_state(const char *run_dir, run_status *st) {
+/* state: "pending" when there is none (launch_unstated refines it once
+ * the other files are read); 1 when there is a state file, else 0 */
+static int read_state(const char *run_dir, run_status *st) {
     char *state = NULL;
     snprintf(st->state, sizeof st->state, "pending");
-    if (run_file(run_dir, "state", LAUNCH_SMALL_MAX, &state, st) || !state) return;
+    if (run_file(run_dir, "state", LAUNCH_SMALL_MAX, &state, st) || !state) return 0;
     snprintf(st->state, sizeof st->state, "%s", state);
     st->state[strcspn(st->state, "\n")] = 0;
     free(state);
@@ -87,6 +89,40 @@ static void read_state(const char *run_dir, run_status *st) {
     int pid;
     if (sscanf(st->state, "running pid=%d", &pid) == 1 && kill(pid, 0) != 0 && errno == ESRCH)
         snprintf(st->state, sizeof st->state, "stale (launcher pid %d is gone)", pid);
+    return 1;
+}
+
+/* The newest step-N.ckpt in run_dir/checkpoints, -1 when none: the one a
+ * resume starts from (the trainer falls back past damaged ones itself) */
+static long long newest_checkpoint(const char *run_dir) {
+    char path[LAUNCH_PATH_MAX + 32];
+    long long best = -1;
+    snprintf(path, sizeof path, "%s/checkpoints", run_dir);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name; /* step-<digits>.ckpt only: not temp files or *.corrupt */
+        size_t digits = strncmp(n, "step-", 5) ? 0 : strspn(n + 5, "0123456789");
+        if (digits && digits < 18 && !strcmp(n + 5 + digits, ".ckpt") && atoll(n + 5) > best) best = atoll(n + 5);
+    }
+    closedir(d);
+    return best;
+}
+
+/* A run with no state file and no summary.json was started by jepa-train
+ * or mpirun alone (the launcher writes state before its job starts). The
+ * trainer records no failure (its error goes to stderr only) and no pid, so
+ * what it left is all there is to say: steps logged or a checkpoint make it
+ * unfinished (stopped, died, or still running), nothing makes it pending. */
+static void unstated(const char *run_dir, run_status *st) {
+    long long ck = newest_checkpoint(run_dir);
+    if (st->step < 0 && ck < 0) return; /* pending */
+    /* the step logged is on the line already; the checkpoint's is where a resume starts */
+    if (ck >= 0)
+        snprintf(st->state, sizeof st->state, "unfinished (checkpoint at step %lld; resume with jepa-launch resume "
+                 "DIR or --set resume=auto)", ck);
+    else
+        snprintf(st->state, sizeof st->state, "unfinished (no checkpoint: jepa-launch resume DIR starts it over)");
 }
 
 /* The figures summary text s must hold for st->obj, in the order they
@@ -167,13 +203,14 @@ static int read_status(const char *run_dir, const jepa_spec *spec, run_status *s
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     if (stat(path, &sb) != 0) return -1;
     st->obj = spec ? launch_objective_find(spec->objective) : NULL;
-    read_state(run_dir, st);
+    int stated = read_state(run_dir, st);
     if (metrics_last(run_dir, line, sizeof line, st) == 1) {
         double v;
         if (launch_json_number(line, "step", &v) == 0) st->step = (long long)v;
         if (launch_json_number(line, "loss", &v) == 0) st->loss = v;
     }
     read_summary(run_dir, &sb, spec ? spec->eval.probe : 1, st);
+    if (!stated && !strcmp(st->state, "pending")) unstated(run_dir, st);
     if (!st->obj) st->obj = launch_objective_at(0);
     settle_damage(st);
     return 0;

@@ -4,7 +4,8 @@
  * the mpirun argv, key positions, and the results table's order and CSV;
  * paths that begin with '-', '%' in paths handed to Slurm, and the world
  * size read from a checkpoint's header (issue 16); what a start that came
- * to nothing takes back, and the run.dir a moved run directory resumes in. */
+ * to nothing takes back, the run.dir a moved run directory resumes in, and
+ * the state of a run trained without the launcher (no state file). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
@@ -651,6 +652,47 @@ static void test_results_world(void) {
     }
 }
 
+/* a run trained without the launcher (no state file) says what its files
+ * show: steps or a checkpoint without summary.json are unfinished (it said
+ * pending), nothing at all is pending, summary.json is done, and a state
+ * file is shown as it is */
+static void test_status_unstated(void) {
+    char rd[256], path[320];
+    run_status st;
+    snprintf(rd, sizeof rd, "%s/unstated", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(rd, 0700), 0);
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", rd);
+    write_text(path, "seed: 0\n");
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && !strcmp(st.state, "pending") && st.step == -1);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
+    write_text(path, "{\"step\": 10, \"loss\": 0.3}\n{\"step\": 80, \"loss\": 0.2178}\n");
+    CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
+    CU_ASSERT_STRING_EQUAL(st.state, "unfinished (no checkpoint: jepa-launch resume DIR starts it over)");
+    CU_ASSERT_EQUAL(st.step, 80);
+    snprintf(path, sizeof path, "%s/checkpoints", rd);
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+    /* the newest checkpoint by its name's step; temp and corrupt files are none */
+    const char *files[] = {"step-00000040.ckpt", "step-00000050.ckpt", "step-00000060.ckpt.tmp",
+                           "step-00000070.ckpt.corrupt", "step-x.ckpt"};
+    for (size_t i = 0; i < COUNT(files); i++) {
+        snprintf(path, sizeof path, "%s/checkpoints/%s", rd, files[i]);
+        write_text(path, "");
+    }
+    CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
+    CU_ASSERT_STRING_EQUAL(st.state,
+                           "unfinished (checkpoint at step 50; resume with jepa-launch resume DIR or --set resume=auto)");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
+    unlink(path); /* a checkpoint alone is progress too */
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && !strncmp(st.state, "unfinished (checkpoint at step 50;", 34));
+    snprintf(path, sizeof path, "%s/state", rd);
+    write_text(path, "stopped signal=15\n");
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && !strcmp(st.state, "stopped signal=15"));
+    unlink(path);
+    snprintf(path, sizeof path, "%s/summary.json", rd);
+    write_text(path, "{\"objective\": \"ijepa\", \"final_loss\": 0.2, \"probe_acc\": -1, \"steps\": 100}\n");
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && !strcmp(st.state, "done") && st.step == 100);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -670,6 +712,7 @@ int main(void) {
         {"objective_table", test_objective_table},
         {"results_run_label", test_results_run_label},
         {"results_world", test_results_world},
+        {"status_unstated", test_status_unstated},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));
     char cmd[128];
