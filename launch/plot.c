@@ -313,24 +313,59 @@ static int sweep_measures(const result_row *rows, int n, sweep_measure *m) {
     return nm;
 }
 
-/* by_key_K.dat: measure m of every point of its family against key k, as
- * numbers or as labels; the points it holds */
+/* Point i's measure m, NAN when it is not drawn (unfinished, or of another family) */
+static double by_key_y(const result_row *r, const sweep_measure *m) {
+    if (launch_family_index(r->st.obj) != m->family) return NAN;
+    return m->headline ? r->st.fig[0] : r->st.final_loss;
+}
+
+/* Whether row j is the first drawn row holding its value of key k */
+static int by_key_first(const result_row *rows, int j, int k, const sweep_measure *m) {
+    if (isnan(by_key_y(&rows[j], m))) return 0;
+    for (int p = 0; p < j; p++)
+        if (!isnan(by_key_y(&rows[p], m)) && !strcmp(rows[p].values[k], rows[j].values[k])) return 0;
+    return 1;
+}
+
+/* Drawn row i's category for key k: how many distinct values the drawn
+ * rows show before its value first appears, so each value has one x
+ * position, in first-seen order; with i == n, how many categories. */
+static int by_key_category(const result_row *rows, int n, int k, const sweep_measure *m, int i) {
+    int cat = 0;
+    for (int j = 0; j < n; j++) {
+        if (i < n && by_key_first(rows, j, k, m) && !strcmp(rows[j].values[k], rows[i].values[k])) return cat;
+        cat += by_key_first(rows, j, k, m);
+    }
+    return cat;
+}
+
+/* by_key_K.dat: measure m of every point of its family against key k: the
+ * value and the measure, or (text values) the value's category and the
+ * measure, the labels going in the script (by_key_xtics); the points it holds */
 static int by_key_dat(FILE *d, const result_row *rows, int n, int k, const sweep_measure *m, int numeric) {
     int pts = 0;
     for (int i = 0; i < n; i++) {
-        double y = m->headline ? rows[i].st.fig[0] : rows[i].st.final_loss;
-        if (isnan(y) || launch_family_index(rows[i].st.obj) != m->family) continue;
-        if (numeric) {
-            fprintf(d, "%s %.9g\n", rows[i].values[k], y);
-        } else { /* a label: quotes and control characters dropped */
-            fputc('"', d);
-            for (const char *c = rows[i].values[k]; *c; c++)
-                if (*c != '"' && (unsigned char)*c >= 0x20) fputc(*c, d);
-            fprintf(d, "\" %.9g\n", y);
-        }
+        double y = by_key_y(&rows[i], m);
+        if (isnan(y)) continue;
+        if (numeric) fprintf(d, "%s %.9g\n", rows[i].values[k], y);
+        else fprintf(d, "%d %.9g\n", by_key_category(rows, n, k, m, i), y);
         pts++;
     }
     return pts;
+}
+
+/* The x axis of text values of key k: one tick per category, labelled by
+ * its value (gp_string), as set xtics (...) */
+static void by_key_xtics(FILE *f, const result_row *rows, int n, int k, const sweep_measure *m) {
+    int ncat = 0;
+    fprintf(f, "set xrange [-0.5:%d.5]\nset xtics (", by_key_category(rows, n, k, m, n) - 1);
+    for (int i = 0; i < n; i++) {
+        if (isnan(by_key_y(&rows[i], m)) || by_key_category(rows, n, k, m, i) != ncat) continue;
+        fputs(ncat ? ", " : "", f);
+        gp_string(f, rows[i].values[k]);
+        fprintf(f, " %d", ncat++);
+    }
+    fputs(")\n", f);
 }
 
 /* sweep.gp in the stage: every point's loss curve, then each measure
@@ -365,8 +400,10 @@ static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *
                    "set ylabel '%s'\n", mj->png, keys[k], mj->what, keys[k], keys[k], mj->what);
         if (numeric)
             fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\n", dat);
-        else
-            fprintf(f, "set xrange [-0.5:*]\nplot '%s' using 0:2:xtic(1) with points pt 7 ps 2\nset xrange [*:*]\n", dat);
+        else {
+            by_key_xtics(f, rows, n, k, mj);
+            fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\nset xrange [*:*]\nset xtics autofreq\n", dat);
+        }
     }
     return fclose(f) == 0 ? 0 : launch_errf(err, errlen, "cannot write %s/sweep.gp: %s", pdir, strerror(errno));
 }

@@ -1,0 +1,63 @@
+#!/bin/bash
+# launch_report.sh - what results, status and plot say of sweeps whose
+# points are not alike, and of runs trained without the launcher (no
+# training: a fake mpirun writes each point's metrics.jsonl and
+# summary.json in the trainer's form; about 2 s with gnuplot):
+#   1. plot of a text-valued key (loss.type): one x position per value,
+#      the points of one value at it (it drew one tick per point);
+#   3. status of a run trained by jepa-train alone (no state file): killed
+#      at step 80 with checkpoints is unfinished (it said pending).
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+unset JEPA_TRAIN_BIN
+cd "$T" || exit 1
+mkdir -p tr te && echo '{}' >tr/manifest.json && echo '{}' >te/manifest.json
+printf 'data:\n  train: tr\n  test: te\ntrain:\n  steps: 10\n  minutes: 0\neval:\n  probe: false\n' >base.yaml
+# points (seed, loss.type): (0, smooth_l1) (0, l2) (1, smooth_l1) (1, l2)
+printf 'base: base.yaml\ndir: sw\ngrid:\n  seed: [0, 1]\n  loss.type: [smooth_l1, l2]\n' >s.yaml
+# the fake mpirun: l2 losses are the smaller (as they are, in another unit);
+# probe_acc when the spec has eval.probe
+cat >mpirun <<'SH'
+#!/bin/bash
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+r=$d/spec.resolved.yaml
+seed=$(sed -n 's/^seed: //p' "$r")
+lt=$(sed -n '/^loss:/,/^[^ ]/s/^  type: //p' "$r")
+probe=$(sed -n '/^eval:/,/^[^ ]/s/^  probe: //p' "$r")
+[ "$lt" = l2 ] && loss=0.0$((10 + seed)) || loss=0.$((20 + seed))
+printf '{"step": 10, "loss": %s}\n' "$loss" >"$d/metrics.jsonl"
+acc=-1; [ "$probe" = true ] && acc=0.$((70 + seed))
+printf '{\n  "objective": "ijepa",\n  "final_loss": %s,\n  "probe_acc": %s,\n  "steps": 10,\n  "planned_steps": 10,\n  "stop_reason": "completed",\n  "param_hash": "00000000000000ab"\n}\n' "$loss" "$acc" >"$d/summary.json"
+SH
+chmod +x mpirun
+export JEPA_MPIRUN="$T/mpirun"
+run sweep "$L" sweep s.yaml
+[ "$RC" -eq 0 ] && [ -s sw/point-003/summary.json ] && ok "fixture: a sweep of 4 points" || bad "sweep: rc $RC: $OUT $ERR"
+
+# ---- 1. plot of a text-valued key
+if command -v "${JEPA_GNUPLOT:-gnuplot}" >/dev/null; then
+  run pl "$L" plot sw
+  G=sw/plots/sweep.gp
+  [ "$RC" -eq 0 ] && [ -s sw/plots/loss_vs_loss.type.png ] && ok "plot: loss_vs_loss.type.png" || bad "plot: rc $RC: $ERR"
+  grep -qxF "set xtics ('smooth_l1' 0, 'l2' 1)" "$G" && ok "one tick per value, first-seen order" \
+    || bad "ticks: $(grep xtics "$G")"
+  grep -qxF 'set xrange [-0.5:1.5]' "$G" && ok "x range fits the 2 values" || bad "xrange: $(grep xrange "$G")"
+  # by_key_1.dat is loss against loss.type (by_key_0.dat: against seed)
+  [ "$(tr '\n' ' ' <sw/plots/by_key_1.dat)" = "0 0.2 1 0.01 0 0.21 1 0.011 " ] \
+    && ok "points of one value at its x (0 1 0 1)" || bad "by_key_1.dat: $(cat sw/plots/by_key_1.dat)"
+  grep -qxF "plot 'by_key_1.dat' using 1:2 with points pt 7 ps 2" "$G" && ok "drawn at their x" \
+    || bad "plot line: $(grep by_key_1 "$G")"
+  [ "$(tr '\n' ' ' <sw/plots/by_key_0.dat)" = "0 0.2 0 0.01 1 0.21 1 0.011 " ] \
+    && ok "a numeric key keeps its values" || bad "by_key_0.dat: $(cat sw/plots/by_key_0.dat)"
+else
+  echo "skip plots: no gnuplot"
+fi
+
+# ---- 3. a run trained by jepa-train alone, killed at step 80
+mkdir -p k/checkpoints && cp sw/point-000/spec.resolved.yaml k/
+printf '{"step": 70, "loss": 0.23}\n{"step": 80, "loss": 0.2178}\n' >k/metrics.jsonl
+: >k/checkpoints/step-00000050.ckpt
+run st "$L" status k
+[ "$RC" -eq 0 ] && [ "$OUT" = "k: unfinished (checkpoint at step 50; resume with jepa-launch resume DIR or --set resume=auto), step 80, loss 0.2178" ] \
+  && ok "status of a killed jepa-train run: unfinished" || bad "status k: rc $RC: $OUT $ERR"
+finish
