@@ -400,6 +400,12 @@ typedef struct {
  * direction) when any of the family's rows has it, rows without it after,
  * else by final_loss ascending; ties by point. */
 void launch_sort_results(result_row *rows, int n);
+/* When rows that launch_sort_results ranks against each other by final
+ * loss (no headline) differ in a key that changes what the loss measures
+ * (loss.type, objective, ...: results.c's list), one line into out naming
+ * those keys and the comparable ranking (eval.probe: true); returns 1,
+ * else 0. The order is not changed: the caller warns. */
+int launch_loss_caveat(const char *const *keys, int nkeys, const result_row *rows, int n, char *out, size_t outlen);
 /* Table (aligned text) and CSV of rows with the varied keys as columns,
  * then final_loss, the figures of every objective among the rows (ijepa's
  * when none is set), steps and status; "-" where a row has no value. The

@@ -457,6 +457,16 @@ static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so
     return 0;
 }
 
+/* A sweep's table, best first, and the one warning when its final losses
+ * are ranked across values that make them incomparable (launch_loss_caveat) */
+static void print_ranked(char **keys, int nkeys, result_row *rows, int n) {
+    char caveat[SPEC_ERR_MAX];
+    launch_sort_results(rows, n);
+    launch_print_results(stdout, (const char *const *)keys, nkeys, rows, n, 0);
+    if (launch_loss_caveat((const char *const *)keys, nkeys, rows, n, caveat, sizeof caveat))
+        fprintf(stderr, "jepa-launch: warning: %s\n", caveat);
+}
+
 static int cmd_sweep(const args *a, char *err, size_t errlen) {
     sweep_def d;
     if (sweep_load(&d, a->pos[0], err, errlen) || sweep_add_sets(&d, a->sets, a->nsets, err, errlen)) {
@@ -507,8 +517,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
         result_row *rows;
         int nr = launch_read_sweep(d.dir, &keys, &nkeys, &rows, err, errlen);
         if (nr >= 0) {
-            launch_sort_results(rows, nr);
-            launch_print_results(stdout, (const char *const *)keys, nkeys, rows, nr, 0);
+            print_ranked(keys, nkeys, rows, nr);
             launch_free_results(keys, nkeys, rows, nr);
         }
         rc = sweep_said(&d, a, &so, n, err, errlen);
@@ -582,8 +591,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
             fprintf(stderr, "jepa-launch: warning: %s (the table above is the result)\n", werr);
         return bad;
     }
-    launch_sort_results(rows, n);
-    launch_print_results(stdout, (const char *const *)keys, nkeys, rows, n, 0);
+    print_ranked(keys, nkeys, rows, n);
     int rc = 0, bad = 0;
     for (int i = 0; i < n; i++) bad += !strncmp(rows[i].st.state, "inconsistent", 12);
     if (bad) /* the table says so too; the exit status tells scripts */

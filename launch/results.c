@@ -251,6 +251,52 @@ static int cmp_rows(const void *pa, const void *pb) {
 
 void launch_sort_results(result_row *rows, int n) { qsort(rows, (size_t)n, sizeof *rows, cmp_rows); }
 
+/* Keys (launch/spec_keys.c) whose values change the formula of the loss a
+ * run logs as final_loss, not only how well it trains: objective (another
+ * loss altogether), loss.type and loss.beta (l2 against smooth_l1 and its
+ * quadratic-to-linear switch), ijepa.global_weight (adds a weighted term),
+ * lejepa.global_views and lejepa.local_views (the views the invariance
+ * term averages, and the centre they are pulled to), sigreg.weight and
+ * world.rollout_weight (the mix of the terms), sigreg.t_max (the range the
+ * SIGReg statistic integrates), world.rollout (the rollout steps its term
+ * sums). Left out: keys that change the data or the task but not the
+ * formula (masks, crops, augmentation, lr), and sigreg.directions and
+ * sigreg.knots, which change the precision of the same statistic. */
+static const char *const loss_keys[] = {"objective", "loss.type", "loss.beta", "ijepa.global_weight",
+                                        "lejepa.global_views", "lejepa.local_views", "sigreg.weight",
+                                        "sigreg.t_max", "world.rollout", "world.rollout_weight"};
+
+/* Whether key is one of loss_keys */
+static int loss_key(const char *key) {
+    for (size_t i = 0; i < sizeof loss_keys / sizeof *loss_keys; i++)
+        if (!strcmp(key, loss_keys[i])) return 1;
+    return 0;
+}
+
+/* Whether the sort ranks a and b against each other by final loss */
+static int ranked_by_loss(const result_row *a, const result_row *b) {
+    return finished(a) && finished(b) && tier(a) && tier(b) &&
+           launch_family_index(a->st.obj) == launch_family_index(b->st.obj);
+}
+
+int launch_loss_caveat(const char *const *keys, int nkeys, const result_row *rows, int n, char *out, size_t outlen) {
+    char list[256] = "";
+    const char *head = NULL; /* the headline the family would rank by */
+    for (int k = 0; k < nkeys; k++) {
+        int differ = 0;
+        for (int i = 0; i < n && !differ && loss_key(keys[k]); i++)
+            for (int j = i + 1; j < n && !differ; j++)
+                if (ranked_by_loss(&rows[i], &rows[j]) && strcmp(rows[i].values[k], rows[j].values[k]))
+                    differ = 1, head = rows[i].st.obj->figs[0];
+        size_t len = strlen(list);
+        if (differ) snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", keys[k]);
+    }
+    if (!head) return 0;
+    snprintf(out, outlen, "points ranked by final_loss differ in %s, which changes what the loss measures: their "
+             "losses are not comparable (eval.probe: true ranks them by %s)", list, head);
+    return 1;
+}
+
 static void csv_field(FILE *f, const char *v) {
     if (!strpbrk(v, ",\"\n\r")) {
         fputs(v, f);

@@ -652,6 +652,29 @@ static void test_results_world(void) {
     }
 }
 
+/* final losses ranked across values of a key that changes the loss's
+ * formula get one caveat naming the keys; none across families (ranked
+ * apart), when the headline ranks them, or for a key such as optim.lr */
+static void test_results_loss_caveat(void) {
+    result_row rows[] = {row_of("ijepa", 0, "ijepa", 0.30, NAN, "done"),
+                         row_of("lejepa", 1, "lejepa", 0.10, NAN, "done"),
+                         row_of("world", 2, "world", 0.05, NAN, "done")};
+    const char *keys[] = {"objective"}, *lr[] = {"optim.lr"};
+    char out[SPEC_ERR_MAX];
+    CU_ASSERT_EQUAL(launch_loss_caveat(keys, 1, rows, 3, out, sizeof out), 1);
+    CU_ASSERT_STRING_EQUAL(out, "points ranked by final_loss differ in objective, which changes what the loss "
+                                "measures: their losses are not comparable (eval.probe: true ranks them by probe_acc)");
+    CU_ASSERT_EQUAL(launch_loss_caveat(lr, 1, rows, 3, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(launch_loss_caveat(keys, 1, rows + 1, 2, out, sizeof out), 0); /* lejepa and world */
+    rows[0].st.fig[0] = 0.7;
+    rows[1].st.fig[0] = 0.8;
+    CU_ASSERT_EQUAL(launch_loss_caveat(keys, 1, rows, 3, out, sizeof out), 0);
+    for (int i = 0; i < 3; i++) {
+        free(rows[i].values[0]);
+        free(rows[i].values);
+    }
+}
+
 /* a run trained without the launcher (no state file) says what its files
  * show: steps or a checkpoint without summary.json are unfinished (it said
  * pending), nothing at all is pending, summary.json is done, and a state
@@ -679,8 +702,8 @@ static void test_status_unstated(void) {
         write_text(path, "");
     }
     CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
-    CU_ASSERT_STRING_EQUAL(st.state,
-                           "unfinished (checkpoint at step 50; resume with jepa-launch resume DIR or --set resume=auto)");
+    CU_ASSERT_STRING_EQUAL(st.state, "unfinished (checkpoint at step 50; resume with jepa-launch resume DIR or "
+                                     "--set resume=auto)");
     snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
     unlink(path); /* a checkpoint alone is progress too */
     CU_ASSERT(launch_read_status(rd, &st) == 0 && !strncmp(st.state, "unfinished (checkpoint at step 50;", 34));
@@ -713,6 +736,7 @@ int main(void) {
         {"results_run_label", test_results_run_label},
         {"results_world", test_results_world},
         {"status_unstated", test_status_unstated},
+        {"results_loss_caveat", test_results_loss_caveat},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));
     char cmd[128];

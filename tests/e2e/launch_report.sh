@@ -5,6 +5,10 @@
 # summary.json in the trainer's form; about 2 s with gnuplot):
 #   1. plot of a text-valued key (loss.type): one x position per value,
 #      the points of one value at it (it drew one tick per point);
+#   2. results of a sweep ranked by final loss across loss.type values:
+#      one warning line that the losses are not comparable (eval.probe:
+#      true ranks them), the order unchanged; none when the points differ
+#      only in seed, or when they rank by probe_acc;
 #   3. status of a run trained by jepa-train alone (no state file): killed
 #      at step 80 with checkpoints is unfinished (it said pending).
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +37,8 @@ chmod +x mpirun
 export JEPA_MPIRUN="$T/mpirun"
 run sweep "$L" sweep s.yaml
 [ "$RC" -eq 0 ] && [ -s sw/point-003/summary.json ] && ok "fixture: a sweep of 4 points" || bad "sweep: rc $RC: $OUT $ERR"
+W='jepa-launch: warning: points ranked by final_loss differ in loss.type, which changes what the loss measures: their losses are not comparable (eval.probe: true ranks them by probe_acc)'
+[ "$ERR" = "$W" ] && ok "sweep: the table, then the warning" || bad "sweep's stderr: $ERR"
 
 # ---- 1. plot of a text-valued key
 if command -v "${JEPA_GNUPLOT:-gnuplot}" >/dev/null; then
@@ -52,6 +58,22 @@ if command -v "${JEPA_GNUPLOT:-gnuplot}" >/dev/null; then
 else
   echo "skip plots: no gnuplot"
 fi
+
+# ---- 2. results: the final losses of two loss types are not comparable
+run res "$L" results sw
+[ "$RC" -eq 0 ] && [ "$ERR" = "$W" ] && ok "results: one warning line" || bad "results: rc $RC: $ERR"
+[ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "1 3 0 2 " ] \
+  && ok "the order is final loss's still (1 3 0 2)" || bad "order: $OUT"
+sed -e 's/^dir: sw/dir: sd/' -e 's/^  loss.type: .*//' s.yaml >sd.yaml
+run sd "$L" sweep sd.yaml
+run res "$L" results sd
+[ "$RC" -eq 0 ] && [ -z "$ERR" ] && ok "no warning when only seed varies" || bad "seed only: rc $RC: $ERR"
+sed -e 's/^dir: sw/dir: sp/' s.yaml >sp.yaml
+printf 'set:\n  eval.probe: true\n' >>sp.yaml
+run sp "$L" sweep sp.yaml
+run res "$L" results sp
+[ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "2 3 0 1 " ] \
+  && ok "no warning when probe_acc ranks them" || bad "with probe: rc $RC: $OUT $ERR"
 
 # ---- 3. a run trained by jepa-train alone, killed at step 80
 mkdir -p k/checkpoints && cp sw/point-000/spec.resolved.yaml k/
