@@ -319,51 +319,45 @@ static double by_key_y(const result_row *r, const sweep_measure *m) {
     return m->headline ? r->st.fig[0] : r->st.final_loss;
 }
 
-/* Whether row j is the first drawn row holding its value of key k */
-static int by_key_first(const result_row *rows, int j, int k, const sweep_measure *m) {
-    if (isnan(by_key_y(&rows[j], m))) return 0;
-    for (int p = 0; p < j; p++)
-        if (!isnan(by_key_y(&rows[p], m)) && !strcmp(rows[p].values[k], rows[j].values[k])) return 0;
-    return 1;
-}
-
-/* Drawn row i's category for key k: how many distinct values the drawn
- * rows show before its value first appears, so each value has one x
- * position, in first-seen order; with i == n, how many categories. */
-static int by_key_category(const result_row *rows, int n, int k, const sweep_measure *m, int i) {
-    int cat = 0;
-    for (int j = 0; j < n; j++) {
-        if (i < n && by_key_first(rows, j, k, m) && !strcmp(rows[j].values[k], rows[i].values[k])) return cat;
-        cat += by_key_first(rows, j, k, m);
+/* cat[i]: drawn row i's category for key k, one per distinct value in
+ * first-seen order (-1: row i not drawn); how many. Once per plot: a
+ * sweep may hold 10000 points. */
+static int by_key_categories(const result_row *rows, int n, int k, const sweep_measure *m, int *cat) {
+    int ncat = 0;
+    for (int i = 0; i < n; i++) {
+        cat[i] = isnan(by_key_y(&rows[i], m)) ? -1 : ncat;
+        for (int p = 0; p < i && cat[i] == ncat; p++)
+            if (cat[p] >= 0 && !strcmp(rows[p].values[k], rows[i].values[k])) cat[i] = cat[p];
+        ncat += cat[i] == ncat;
     }
-    return cat;
+    return ncat;
 }
 
 /* by_key_K.dat: measure m of every point of its family against key k: the
- * value and the measure, or (text values) the value's category and the
- * measure, the labels going in the script (by_key_xtics); the points it holds */
-static int by_key_dat(FILE *d, const result_row *rows, int n, int k, const sweep_measure *m, int numeric) {
+ * value and the measure, or (text values: cat, by_key_categories) the
+ * value's category and the measure, its label going in the script
+ * (by_key_xtics); the points it holds */
+static int by_key_dat(FILE *d, const result_row *rows, int n, int k, const sweep_measure *m, const int *cat) {
     int pts = 0;
     for (int i = 0; i < n; i++) {
         double y = by_key_y(&rows[i], m);
         if (isnan(y)) continue;
-        if (numeric) fprintf(d, "%s %.9g\n", rows[i].values[k], y);
-        else fprintf(d, "%d %.9g\n", by_key_category(rows, n, k, m, i), y);
+        if (!cat) fprintf(d, "%s %.9g\n", rows[i].values[k], y);
+        else fprintf(d, "%d %.9g\n", cat[i], y);
         pts++;
     }
     return pts;
 }
 
-/* The x axis of text values of key k: one tick per category, labelled by
- * its value (gp_string), as set xtics (...) */
-static void by_key_xtics(FILE *f, const result_row *rows, int n, int k, const sweep_measure *m) {
-    int ncat = 0;
-    fprintf(f, "set xrange [-0.5:%d.5]\nset xtics (", by_key_category(rows, n, k, m, n) - 1);
-    for (int i = 0; i < n; i++) {
-        if (isnan(by_key_y(&rows[i], m)) || by_key_category(rows, n, k, m, i) != ncat) continue;
-        fputs(ncat ? ", " : "", f);
+/* The x axis of the ncat categories cat of key k: a tick at each, labelled
+ * by its value (gp_string), as set xtics (...) */
+static void by_key_xtics(FILE *f, const result_row *rows, int n, int k, const int *cat, int ncat) {
+    fprintf(f, "set xrange [-0.5:%d.5]\nset xtics (", ncat - 1);
+    for (int i = 0, next = 0; i < n; i++) {
+        if (cat[i] != next) continue; /* not drawn, or its value's tick is made */
+        fputs(next ? ", " : "", f);
         gp_string(f, rows[i].values[k]);
-        fprintf(f, " %d", ncat++);
+        fprintf(f, " %d", next++);
     }
     fputs(")\n", f);
 }
@@ -373,7 +367,9 @@ static void by_key_xtics(FILE *f, const result_row *rows, int n, int k, const sw
 static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *rows, int n, const sweep_measure *m,
                     int nm, char *err, size_t errlen) {
     FILE *f = stage_open(pdir, "sweep.gp", err, errlen);
-    if (!f) return -1;
+    int *cat = malloc(sizeof *cat * (size_t)(n ? n : 1)); /* by_key_categories */
+    if (!cat) launch_oom();
+    if (!f) return free(cat), -1;
     fprintf(f, "%sset grid\nset output 'loss.png'\nset title 'loss of every point'\nset xlabel 'step'\n"
                "set ylabel 'loss'\nset key outside right\nplot ",
             terminal);
@@ -392,8 +388,9 @@ static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *
         }
         snprintf(dat, sizeof dat, "by_key_%d.dat", j);
         FILE *d = stage_open(pdir, dat, err, errlen);
-        if (!d) return fclose(f), -1;
-        int pts = by_key_dat(d, rows, n, k, mj, numeric);
+        if (!d) return free(cat), fclose(f), -1;
+        int ncat = numeric ? 0 : by_key_categories(rows, n, k, mj, cat);
+        int pts = by_key_dat(d, rows, n, k, mj, numeric ? NULL : cat);
         fclose(d);
         if (!pts) continue;
         fprintf(f, "set output '%s_vs_%s.png'\nunset key\nset title '%s against %s'\nset xlabel '%s'\n"
@@ -401,10 +398,11 @@ static int sweep_gp(const char *pdir, char **keys, int nkeys, const result_row *
         if (numeric)
             fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\n", dat);
         else {
-            by_key_xtics(f, rows, n, k, mj);
+            by_key_xtics(f, rows, n, k, cat, ncat);
             fprintf(f, "plot '%s' using 1:2 with points pt 7 ps 2\nset xrange [*:*]\nset xtics autofreq\n", dat);
         }
     }
+    free(cat);
     return fclose(f) == 0 ? 0 : launch_errf(err, errlen, "cannot write %s/sweep.gp: %s", pdir, strerror(errno));
 }
 

@@ -273,23 +273,31 @@ static int loss_key(const char *key) {
     return 0;
 }
 
-/* Whether the sort ranks a and b against each other by final loss */
-static int ranked_by_loss(const result_row *a, const result_row *b) {
-    return finished(a) && finished(b) && tier(a) && tier(b) &&
-           launch_family_index(a->st.obj) == launch_family_index(b->st.obj);
+/* Whether rows ranked by final loss (launch_sort_results: finished, no
+ * headline, each family apart) hold more than one value of key k; each is
+ * compared with its family's first such row. The headline it would rank
+ * by into *head. */
+static int loss_ranked_differ(const result_row *rows, int n, int k, const char **head) {
+    int nobj = 0;
+    while (launch_objective_at(nobj)) nobj++;
+    int first[nobj]; /* by family (launch_family_index: a row of the objective table) */
+    for (int f = 0; f < nobj; f++) first[f] = -1;
+    for (int i = 0; i < n; i++) {
+        if (!finished(&rows[i]) || !tier(&rows[i])) continue;
+        int f = launch_family_index(rows[i].st.obj);
+        if (first[f] < 0) first[f] = i;
+        else if (strcmp(rows[first[f]].values[k], rows[i].values[k])) return *head = rows[i].st.obj->figs[0], 1;
+    }
+    return 0;
 }
 
 int launch_loss_caveat(const char *const *keys, int nkeys, const result_row *rows, int n, char *out, size_t outlen) {
     char list[256] = "";
     const char *head = NULL; /* the headline the family would rank by */
     for (int k = 0; k < nkeys; k++) {
-        int differ = 0;
-        for (int i = 0; i < n && !differ && loss_key(keys[k]); i++)
-            for (int j = i + 1; j < n && !differ; j++)
-                if (ranked_by_loss(&rows[i], &rows[j]) && strcmp(rows[i].values[k], rows[j].values[k]))
-                    differ = 1, head = rows[i].st.obj->figs[0];
         size_t len = strlen(list);
-        if (differ) snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", keys[k]);
+        if (loss_key(keys[k]) && loss_ranked_differ(rows, n, k, &head))
+            snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "", keys[k]);
     }
     if (!head) return 0;
     snprintf(out, outlen, "points ranked by final_loss differ in %s, which changes what the loss measures: their "
