@@ -121,7 +121,11 @@ static void name_changed_key(const jepa_spec *s, const char *ckpt, char *err, si
             if (spec_get(s, key, a, sizeof a) || spec_get(&old, key, b, sizeof b) || !strcmp(a, b))
                 continue;
             size_t e = strlen(err);
-            snprintf(err + e, errlen - e, " (%s is %s here, %s in %s)", key, a, b, path);
+            /* set to keep the global batch on fewer ranks: the trainer does that itself */
+            const char *why = strcmp(key, "train.batch_per_rank") ? "" :
+                "; a resume on another number of ranks keeps the checkpoint's global batch by itself, the "
+                "trainer re-splitting it over the ranks: do not set train.batch_per_rank";
+            snprintf(err + e, errlen - e, " (%s is %s here, %s in %s%s)", key, a, b, path, why);
             return;
         }
 }

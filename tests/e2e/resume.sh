@@ -10,7 +10,9 @@
 #   - a damaged newest checkpoint (flipped byte, truncated): a warning
 #     naming it, fallback to the previous one, the straight run's hash;
 #   - another model config, other training settings (the line names the
-#     key and both values, from the checkpoint's run's spec.resolved.yaml),
+#     key and both values, from the checkpoint's run's spec.resolved.yaml;
+#     train.batch_per_rank set at another rank count: the trainer keeps the
+#     global batch itself, so the line says to leave it),
 #     a world size that does not divide the global batch, resume: none over
 #     an existing run: refused in one line naming the file / run dir, the
 #     run directory left as it was (resuming on
@@ -229,6 +231,13 @@ case "$RC:$ERR" in 0:*) bad "3 ranks on a global batch of 64: resumed" ;;
     ok "3 ranks on a global batch of 64 refused in one line naming both" ;;
   *) bad "3 ranks on a global batch of 64: rc $RC: $ERR" ;; esac
 [ "$(sums "$T/a2")" = "$BEFORE" ] && ok "the refused resume left the run directory as it was" || bad "the refused resume changed $T/a2"
+# 1 rank with train.batch_per_rank set to keep 2 x 32's global batch: refused (it changes the
+# run's settings), saying the trainer keeps the global batch by itself (it said only the key)
+run bpr "$TR" "$SPEC" "${SMALL[@]}" --set train.batch_per_rank=64 --set run.dir="$T/a2" --set resume=auto
+expect_error "1 rank, train.batch_per_rank=64 on a 2 x 32 checkpoint" 4 "other training settings" \
+  "(train.batch_per_rank is 64 here, 32 in $T/a2/spec.resolved.yaml; a resume on another number of ranks keeps the checkpoint's global batch by itself, the trainer re-splitting it over the ranks: do not set train.batch_per_rank)"
+[ "$(sums "$T/a2")" = "$BEFORE" ] && ok "the refused batch_per_rank resume left the run directory as it was" \
+  || bad "the refused batch_per_rank resume changed $T/a2"
 BEFORE=$(sums "$T/b1")
 run lr "$TR" "$SPEC" "${SMALL[@]}" --set optim.lr=0.0123 --set run.dir="$T/b1" --set resume=auto
 expect_error "another optim.lr refused, naming the key" 4 "$T/b1/checkpoints/step-00000040.ckpt" \
