@@ -112,17 +112,23 @@ static long long newest_checkpoint(const char *run_dir) {
 /* A run with no state file and no summary.json was started by jepa-train
  * or mpirun alone (the launcher writes state before its job starts). The
  * trainer records no failure (its error goes to stderr only) and no pid, so
- * what it left is all there is to say: steps logged or a checkpoint make it
- * unfinished (stopped, died, or still running), nothing makes it pending. */
+ * what it left is all there is to say: metrics.jsonl (opened, empty, once
+ * setup passed: a corrupt shard met in the first step leaves just that) or
+ * a checkpoint make it unfinished (stopped, died, or still running), none
+ * of them pending. */
 static void unstated(const char *run_dir, run_status *st) {
+    char path[LAUNCH_PATH_MAX + 32];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     long long ck = newest_checkpoint(run_dir);
-    if (st->step < 0 && ck < 0) return; /* pending */
+    if (stat(path, &sb) != 0 && ck < 0) return; /* pending */
     /* the step logged is on the line already; the checkpoint's is where a resume starts */
     if (ck >= 0)
         snprintf(st->state, sizeof st->state, "unfinished (checkpoint at step %lld; resume with jepa-launch resume "
                  "DIR or --set resume=auto)", ck);
     else
-        snprintf(st->state, sizeof st->state, "unfinished (no checkpoint: jepa-launch resume DIR starts it over)");
+        snprintf(st->state, sizeof st->state, "unfinished (%sno checkpoint: jepa-launch resume DIR starts it over)",
+                 st->step < 0 ? "no step logged, " : "");
 }
 
 /* The figures summary text s must hold for st->obj, in the order they

@@ -676,9 +676,9 @@ static void test_results_loss_caveat(void) {
 }
 
 /* a run trained without the launcher (no state file) says what its files
- * show: steps or a checkpoint without summary.json are unfinished (it said
- * pending), nothing at all is pending, summary.json is done, and a state
- * file is shown as it is */
+ * show: metrics.jsonl (even empty) or a checkpoint without summary.json
+ * are unfinished (it said pending), neither is pending, summary.json is
+ * done, and a state file is shown as it is */
 static void test_status_unstated(void) {
     char rd[256], path[320];
     run_status st;
@@ -688,6 +688,10 @@ static void test_status_unstated(void) {
     write_text(path, "seed: 0\n");
     CU_ASSERT(launch_read_status(rd, &st) == 0 && !strcmp(st.state, "pending") && st.step == -1);
     snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
+    write_text(path, ""); /* what a jepa-train that met a corrupt shard in its first step leaves */
+    CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
+    CU_ASSERT_STRING_EQUAL(st.state, "unfinished (no step logged, no checkpoint: jepa-launch resume DIR starts it "
+                                     "over)");
     write_text(path, "{\"step\": 10, \"loss\": 0.3}\n{\"step\": 80, \"loss\": 0.2178}\n");
     CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
     CU_ASSERT_STRING_EQUAL(st.state, "unfinished (no checkpoint: jepa-launch resume DIR starts it over)");

@@ -10,7 +10,8 @@
 #      true ranks them), the order unchanged; none when the points differ
 #      only in seed, or when they rank by probe_acc;
 #   3. status of a run trained by jepa-train alone (no state file): killed
-#      at step 80 with checkpoints is unfinished (it said pending).
+#      at step 80 with checkpoints, or failed in its first step (an empty
+#      metrics.jsonl), is unfinished (it said pending).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -82,4 +83,13 @@ printf '{"step": 70, "loss": 0.23}\n{"step": 80, "loss": 0.2178}\n' >k/metrics.j
 run st "$L" status k
 [ "$RC" -eq 0 ] && [ "$OUT" = "k: unfinished (checkpoint at step 50; resume with jepa-launch resume DIR or --set resume=auto), step 80, loss 0.2178" ] \
   && ok "status of a killed jepa-train run: unfinished" || bad "status k: rc $RC: $OUT $ERR"
+# failed on a corrupt shard in its first step: the spec files and an empty metrics.jsonl
+mkdir -p c && cp sw/point-000/spec.resolved.yaml c/ && : >c/metrics.jsonl
+run st "$L" status c
+[ "$RC" -eq 0 ] && [ "$OUT" = "c: unfinished (no step logged, no checkpoint: jepa-launch resume DIR starts it over)" ] \
+  && ok "status of a jepa-train run that failed in its first step: unfinished" || bad "status c: rc $RC: $OUT $ERR"
+rm c/metrics.jsonl
+run st "$L" status c
+[ "$RC" -eq 0 ] && [ "$OUT" = "c: pending" ] && ok "a run directory holding only its spec: pending" \
+  || bad "status c without metrics: rc $RC: $OUT $ERR"
 finish
