@@ -360,7 +360,7 @@ int launch_objective_npanels(const launch_objective *o);
 /* ---- progress and results (results.c) ---- */
 
 typedef struct {
-    char state[192];       /* done, failed, running, submitted, pending, damaged: ..., ... */
+    char state[192];       /* done, failed, running, submitted, pending, unfinished (...), damaged: ..., ... */
     char damaged[160];     /* "" or "FILE: what is wrong" (FILE in the run directory) */
     long long step;        /* last logged step; -1: none */
     double loss;           /* last logged loss */

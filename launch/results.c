@@ -1,6 +1,7 @@
 /* results.c - what a run is doing and how it ended, read from the files it
- * writes (state, metrics.jsonl, summary.json), and a sweep's table of
- * points, best first, as aligned text or CSV. */
+ * writes (state, metrics.jsonl, checkpoints/, summary.json), and a sweep's
+ * table of points, best first, as aligned text or CSV, with a caveat when
+ * its final losses measure different things. */
 #define _GNU_SOURCE /* memrchr */
 #include <dirent.h>
 #include <errno.h>
