@@ -384,6 +384,7 @@ static int lejepa_evaluate(objective *b, const jepa_spec *s, obj_eval *out, char
 const objective_ops objective_lejepa = {
     .name = "lejepa",
     .stat_names = lejepa_stats,
+    .collapse = {"emb_std", OBJ_COLLAPSE_FRAC},
     .data_hint = "pack one with jepa-shard pack; scripts/pack-fmnist.sh packs Fashion-MNIST",
     .hash_keys = lejepa_keys,
     .eval_labels = 1,

@@ -15,8 +15,8 @@
 #include "obj_world.h"
 #include "prof.h"
 
-/* sigreg first: the collapse watch (proj_std: per-dim std of the projector
- * output before its BatchNorm, averaged over dims) */
+/* sigreg first: the headline figure (proj_std: per-dim std of the projector
+ * output before its BatchNorm, averaged over dims: the collapse watch) */
 static const char *const world_stats[] = {"sigreg", "loss_tf", "loss_ro", "proj_std", NULL};
 static const char *const world_keys[] = {
     "world.history", "world.rollout", "world.rollout_weight", "world.embed_dim",
@@ -570,6 +570,9 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
 const objective_ops objective_world = {
     .name = "world",
     .stat_names = world_stats,
+    /* the spread before the BatchNorm: the BatchNorm rescales whatever is
+     * left of it, so an encoder collapsing shows here, not after it */
+    .collapse = {"proj_std", OBJ_COLLAPSE_FRAC},
     .data_hint = "generate one with jepa-world gen; scripts/world.sh makes data/tworoom",
     .hash_keys = world_keys,
     .create = world_create,

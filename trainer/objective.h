@@ -27,6 +27,18 @@ typedef struct {
     double stat[OBJ_MAX_STATS]; /* in ops->stat_names order (e.g. target_std, sigreg) */
 } obj_stats;
 
+/* The collapse watch: the loop warns once (rank 0) and records the step in
+ * summary.json when stat_names' `stat` falls below frac x its value at the
+ * run's first logged step; it never stops the run. {NULL, 0}: stat_names[0]
+ * at OBJ_COLLAPSE_FRAC. 0.1: healthy runs measured keep at least half their
+ * start (I-JEPA target_std 0.72 -> 0.38..1.0), a collapse goes below 0.03x
+ * (lr 10: 0.72 -> 0.012 by step 10) (docs/trainer.md, "Collapse watch"). */
+#define OBJ_COLLAPSE_FRAC 0.1
+typedef struct {
+    const char *stat; /* a name in stat_names; NULL: the first */
+    double frac;      /* in (0, 1); 0: OBJ_COLLAPSE_FRAC */
+} obj_collapse;
+
 /* Appends (name, value); asserts there is room. */
 void obj_eval_add(obj_eval *e, const char *name, double value);
 /* The value named name, or -1 when absent. */
@@ -37,8 +49,10 @@ typedef struct objective objective;
 typedef struct {
     const char *name; /* the spec's `objective` value */
     /* extra per-step metrics, NULL-terminated, at most OBJ_MAX_STATS; the
-     * first is also the summary's collapse watch */
+     * first is also the summary's and the progress line's headline figure */
     const char *const *stat_names;
+    /* which of them a collapse drives towards 0, and how far (train_collapse.c) */
+    obj_collapse collapse;
     /* the spec keys besides the common ones (seed, batch, data order, optim.*)
      * that decide this objective's trajectory, NULL-terminated: a checkpoint
      * resumed under other values is refused */

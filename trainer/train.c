@@ -60,6 +60,7 @@ typedef struct {
     int64_t start, total, step, seen, seen_log, saved, loss_n;
     double t_start, t0, t_log, t_ckpt, loss_acc, comm_wait0, budget;
     double stat[OBJ_MAX_STATS]; /* the last step's objective metrics, rank means */
+    collapse_watch cw;          /* rank 0 */
     int64_t stop_at, nan_at, hang_at;
     int nan_loss;
     /* a time budget's plan (budget_plan: t->total came from train.minutes):
@@ -144,6 +145,7 @@ static int setup_objective(trainer *t, char *err, size_t errlen) {
     if (agree(rc, t->res, err, errlen)) return -1;
     for (t->nstats = 0; t->ops->stat_names && t->ops->stat_names[t->nstats]; t->nstats++) {}
     JEPA_ASSERT(t->nstats <= OBJ_MAX_STATS);
+    collapse_watch_init(&t->cw, t->ops, t->nstats);
     train_meta_init(&t->want, s, t->world);
     memset(&t->got, 0, sizeof t->got);
     t->fresh = 1;
@@ -333,6 +335,7 @@ static void open_log(trainer *t, char *err, size_t errlen) {
         t->mf = t->fresh ? fopen(path, "w") : train_metrics_open_at(path, t->start, err, errlen);
         if (!t->mf && t->fresh) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         if (!t->mf) comm_fatal("%s", err);
+        if (!t->fresh) collapse_watch_replay(&t->cw, path);
     }
     t->sc = (sched_cfg){s->optim.lr, s->optim.min_lr, s->optim.warmup_frac, s->optim.wd_start,
                         s->optim.wd_end, s->ema.start, s->ema.end};
@@ -559,6 +562,7 @@ static void step_log(trainer *t, const sched_values *sv, double gsq, const obj_e
         t->loss_n = 0;
         t->seen_log = t->seen;
         t->t_log = now;
+        collapse_watch_check(&t->cw, n, t->stat, t->tty);
     }
     if (t->tty) {
         double eta = (now - t->t0) / n * (t->total - n);
@@ -638,6 +642,10 @@ static int write_summary(trainer *t, double train_s, char *err, size_t errlen) {
         n += snprintf(buf + n, sizeof buf - n, "  \"probe_acc\": -1,\n");
     for (int k = 0; k < t->nstats; k++)
         n += snprintf(buf + n, sizeof buf - n, "  \"%s\": %.5f,\n", t->ops->stat_names[k], t->stat[k]);
+    if (t->cw.warned >= 0) /* null: the collapse watch never fired */
+        n += snprintf(buf + n, sizeof buf - n, "  \"collapse_warning_step\": %lld,\n", (long long)t->cw.warned);
+    else
+        n += snprintf(buf + n, sizeof buf - n, "  \"collapse_warning_step\": null,\n");
     snprintf(buf + n, sizeof buf - n,
              "  \"images_seen\": %lld,\n  \"wall_s\": %.1f,\n  \"train_s\": %.1f,\n"
              "  \"steps\": %lld,\n  \"planned_steps\": %lld,\n  \"stop_reason\": \"%s\",\n"

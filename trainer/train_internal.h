@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "jepa.h"
+#include "objective.h"
 
 double train_now_s(void); /* monotonic seconds */
 /* dir/name := text, atomically (temp + rename). 0 or -1 + err. */
@@ -33,6 +34,26 @@ FILE *train_trace_open(int rank);
  * HASH", SLOT its place in the global batch (first + i), HASH the FNV-1a 64
  * of its rb bytes. Ranks' files merged and sorted give the global batches. */
 void train_trace_batch(FILE *f, int64_t step, int first, int n, const uint8_t *rec, size_t rb);
+
+/* The collapse watch (train_collapse.c), rank 0: the objective's declared
+ * statistic (objective_ops.collapse) at each logged step against its value
+ * at the run's first logged step. */
+typedef struct {
+    int k;              /* index into stat_names; -1: the objective logs none */
+    const char *name;   /* stat_names[k] */
+    double frac;        /* warn below frac x start */
+    double start;       /* the value at start_step */
+    int64_t start_step; /* the first logged step; -1: none yet */
+    int64_t warned;     /* the step of the warning; -1: none */
+} collapse_watch;
+void collapse_watch_init(collapse_watch *w, const objective_ops *ops, int nstats);
+/* After a resume: the start and a warning from metrics.jsonl's kept lines,
+ * silently (the earlier part said it). */
+void collapse_watch_replay(collapse_watch *w, const char *metrics_path);
+/* At logged step `step` with the logged figures stat (stat_names order):
+ * the first time the statistic is below frac x start, one warning line on
+ * stderr (after a newline when tty: the progress line) and 1; else 0. */
+int collapse_watch_check(collapse_watch *w, int64_t step, const double *stat, int tty);
 
 /* Signals (train_signal.c). catch: SIGTERM, SIGUSR1 and SIGINT (unless
  * ignored on entry; a second one kills, SA_RESETHAND) set a flag, which
