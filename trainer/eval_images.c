@@ -223,6 +223,9 @@ static int export_npy(const char *dir, const float *ftr, const jepa_images *tr, 
         snprintf(err, errlen, "--export %s: interrupted by %s: nothing written", dir,
                  shard_interrupt_name(shard_interrupt_pending()));
     if (rc) shard_unmake_dirs(dir, made);
+    else /* stderr, as the other eval: lines: stdout's figures stay last */
+        fprintf(stderr, "eval: exported train/test features and labels (%d x %d, %d x %d) to "
+                "%s/{train,test}_{features,labels}.npy\n", tr->n, dim, te->n, dim, dir);
     return rc;
 }
 

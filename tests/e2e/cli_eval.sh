@@ -79,6 +79,10 @@ cp "$CK" "$T/good.bin"
 FAST=(--set eval.max_iters=5 --set eval.knn_k=5)
 run export "$EV" "$RD" --export "$T/exp" "${FAST[@]}"
 [ "$RC" -eq 0 ] && ok "jepa-eval --export exits 0" || bad "jepa-eval --export: rc $RC: $ERR"
+# one stderr line says what was written and where; stdout is the figures alone
+L=$(printf '%s\n' "$ERR" | grep -c "^eval: exported train/test features and labels (60000 x 16, 10000 x 16) to $T/exp/{train,test}_{features,labels}.npy$")
+[ "$L" -eq 1 ] && ok "--export: one line names the shapes and $T/exp" || bad "--export: $L 'eval: exported' lines: $ERR"
+case "$OUT" in *exported*) bad "--export line on stdout: $OUT" ;; *) ok "--export line not on stdout" ;; esac
 for k in knn_acc probe1pct_acc probe10pct_acc; do
   printf '%s\n' "$OUT" | grep -q "^$k 0\.[0-9]\{4\}$" && ok "prints $k" || bad "no $k line: $OUT"
 done
