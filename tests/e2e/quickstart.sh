@@ -14,9 +14,27 @@ case "$LAST" in "probe_acc 0."*) ok "last line: $LAST" ;; *) bad "last line '$LA
 for k in knn_acc probe1pct_acc probe10pct_acc; do
   printf '%s\n' "$OUT" | grep -q "^$k 0\." && ok "prints $k" || bad "no $k line: $OUT"
 done
+# one verdict line on stderr against the README's figures, from summary.json
+# (3 steps: it may well say no); stdout still ends with probe_acc
+sj() { sed -n "s/^ *\"$1\": \([0-9.]*\),\{0,1\}$/\1/p" "$T/qs/summary.json"; }
+V=$(printf '%s\n' "$ERR" | grep '^quickstart: ')
+NV=$(printf '%s\n' "$ERR" | grep -c '^quickstart: ')
+WANT="quickstart: linear probe $(sj probe_acc) > raw pixels 0.8463: (yes|no); kNN $(sj knn_acc) >= untrained 0.5972 \+ 0.05: (yes|no) => (pass|not passed .*)"
+[ "$NV" -eq 1 ] && printf '%s\n' "$V" | grep -Eqx "$WANT" && ok "verdict line: $V" \
+  || bad "$NV verdict lines, want 1 matching '$WANT': $ERR"
 grep -q '"objective": "ijepa"' "$T/qs/summary.json" && grep -q '"steps": 3,' "$T/qs/summary.json" \
   && grep -q '"ranks": 2,' "$T/qs/summary.json" \
   && ok "summary.json: ijepa, 3 steps, 2 ranks" || bad "summary.json: $(cat "$T/qs/summary.json")"
+# the exit status stays the trainer's; a run refused or without figures
+# gets no pass/fail verdict
+run qsbad env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" --set train.steps=0 --set train.minutes=0 \
+  --set run.dir="$T/qsbad"
+[ "$RC" -eq 2 ] && ! printf '%s\n' "$ERR" | grep -q '^quickstart: ' && ok "refused spec: exit 2, no verdict" \
+  || bad "refused spec: exit $RC (want 2): $ERR"
+run qsnp env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" --set train.steps=2 --set train.minutes=0 \
+  --set eval.probe=false --set run.dir="$T/qsnp"
+[ "$RC" -eq 0 ] && printf '%s\n' "$ERR" | grep -qx "quickstart: no verdict: $T/qsnp/summary.json has no .*" \
+  && ok "eval.probe=false: exit 0, 'no verdict' line" || bad "eval.probe=false: exit $RC: $ERR"
 # the configs that run the quickstart through jepa-launch (2 ranks; Slurm)
 # train what it trains: every key that decides the trajectory equal to the
 # quickstart's resolved spec (a fake trainer: only the run directory is made)
