@@ -17,6 +17,7 @@
 
 #include "comm.h"
 #include "objective.h"
+#include "run_lock.h"
 #include "train_internal.h"
 #include "shard.h"
 
@@ -52,6 +53,9 @@ int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, si
         return -1;
     }
     if (shard_make_dirs_noting(s->run_dir, &made, err, errlen)) return -1; /* as mkdir -p */
+    /* one job per run directory (run_lock.h); held until we exit. Held by
+     * another, the file was there: nothing was made */
+    if (run_lock_take(s->run_dir, RUN_LOCK_JOB, err, errlen)) return -1;
     char path[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 40];
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", s->run_dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -63,6 +67,8 @@ int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, si
     }
     if (rc && made) { /* only what this call wrote: spec.yaml, then the directories */
         snprintf(path, sizeof path, "%s/spec.yaml", s->run_dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/lock", s->run_dir); /* ours: we made the directory */
         unlink(path);
         shard_unmake_dirs(s->run_dir, made);
     }

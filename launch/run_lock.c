@@ -1,0 +1,45 @@
+/* run_lock.c - the run directory's lock (run_lock.h says who holds what). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_lock.h"
+
+/* the pid holding byte b of fd's file against us, 0 when free (or F_GETLK
+ * fails), -1 when it is held but the holder cannot be named */
+static int holder_of(int fd, int b) {
+    struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = b, .l_len = 1};
+    if (fcntl(fd, F_GETLK, &q) != 0 || q.l_type == F_UNLCK) return 0;
+    return q.l_pid > 0 ? (int)q.l_pid : -1;
+}
+
+static int refused(const char *run_dir, int pid, char *err, size_t errlen) {
+    char who[48] = "another process";
+    if (pid > 0) snprintf(who, sizeof who, "pid %d", pid);
+    snprintf(err, errlen, "run.dir %s is in use by %s (it holds %s/lock): one job per run directory; wait for "
+             "it, stop it, or choose another run.dir", run_dir, who, run_dir);
+    return 1;
+}
+
+int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t errlen) {
+    char path[4096 + 16];
+    snprintf(path, sizeof path, "%s/lock", run_dir);
+    /* never closed once locked: closing any descriptor of the file drops the locks */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno)), -1;
+    int mine = role == RUN_LOCK_JOB, other = !mine;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        int e = errno, pid = holder_of(fd, mine);
+        close(fd); /* we hold nothing in this file */
+        if (e != EACCES && e != EAGAIN) return snprintf(err, errlen, "cannot lock %s: %s", path, strerror(e)), -1;
+        return refused(run_dir, pid, err, errlen);
+    }
+    int pid = holder_of(fd, other);
+    const char *env = getenv(RUN_LOCK_ENV);
+    if (pid == 0 || (mine && pid > 0 && env && atoi(env) == pid)) return 0; /* a job under its launcher */
+    return refused(run_dir, pid, err, errlen); /* the process ends: our byte goes with it */
+}
