@@ -155,6 +155,14 @@ int launch_moved_dir(const jepa_spec *s, const char *run_dir, char *out, size_t 
  * holds some but no header reads. */
 int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen);
 
+/* Before state or launch.log is written (and by resume --dry-run, which
+ * refuses what the real resume refuses): a resume (resume, or the spec's
+ * resume: auto) whose checkpoint was written by another world size than
+ * o->ranks (or parallel.ranks), when that size cannot continue it, is
+ * refused in one line naming what to pass. 0 or -1 + err. */
+int launch_check_world(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, char *err,
+                       size_t errlen);
+
 /* The trainer path opts name, resolved (absolute when found beside us). */
 void launch_trainer_path(const launch_opts *o, char *out, size_t n);
 
@@ -178,7 +186,8 @@ void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o
  * parallel.ranks) is refused in one line (-1 + err) naming what to pass. A
  * non-zero exit is restarted with resume=auto up to max_restarts times, each
  * restart logged to run_dir/launch.log; run_dir/state says what is going on.
- * SIGINT/SIGTERM are passed to mpirun and end the loop. Returns the job's
+ * SIGINT/SIGTERM are passed to mpirun (in its own process group, so once),
+ * SIGHUP as SIGTERM, and end the loop. Returns the job's
  * exit status (0: done; else err says it failed, or that a signal stopped
  * it and how to resume), LAUNCH_EXIT_STOPPED only for a signal of ours (a
  * job that failed for good with status 75 returns 1), or -1 + err when it

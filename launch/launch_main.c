@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "run_lock.h"
 
 
 static void usage(FILE *f) {
@@ -221,7 +222,14 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
     launch_undo u;
     int past_setup = 0;
     launch_undo_init(&u, dir);
-    int rc = launch_prepare_dir(&ls, err, errlen);
+    /* the run directory's lock before a file is written in it (run_lock.h):
+     * a directory another job holds is refused as it is */
+    int rc = launch_mkdirs(dir, err, errlen) ? -1 : run_lock_take(dir, RUN_LOCK_LAUNCHER, err, errlen);
+    if (rc == 1) { /* nothing done: nothing to take back */
+        launch_spec_free(&ls);
+        return 2;
+    }
+    if (rc == 0) rc = launch_prepare_dir(&ls, err, errlen);
     if (rc == 0) rc = launch_run_dir(dir, &a->o, 0, &past_setup, err, errlen);
     if (rc == 4 && !past_setup) /* not "see launch.log": it is about to go */
         snprintf(err, errlen, "%s: jepa-train refused its inputs at setup (status 4; its message above says why)",
@@ -277,7 +285,8 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
             fprintf(stderr, "jepa-launch: %s was written by %d rank%s (the spec says parallel.ranks %d): resuming "
                     "with -np %d\n", path, world, world == 1 ? "" : "s", s.parallel.ranks, world);
     }
-    if (a->dry_run) {
+    if (a->dry_run) { /* refuses the world size the real resume refuses */
+        if (launch_check_world(dir, &s, &o, 1, err, errlen)) return 2;
         launch_argv av = {0};
         launch_mpirun_argv(&av, &s, &o, dir, 1);
         launch_argv_print(&av, stdout);

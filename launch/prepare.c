@@ -231,6 +231,14 @@ int launch_check_existing(const launch_spec *ls, char *err, size_t errlen) {
     char ckpt[LAUNCH_PATH_MAX + 64], path[LAUNCH_PATH_MAX + 32], msg[SPEC_ERR_MAX];
     char key[128], va[SPEC_STR_MAX], vb[SPEC_STR_MAX], sa[80], sb[80];
     int world, has = launch_ckpt_world(dir, &world, ckpt, sizeof ckpt);
+    /* finished: a resume has nothing to continue (it says so), so the
+     * advice is a new run.dir, never `resume` */
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    if (access(path, F_OK) == 0)
+        return launch_errf(err, errlen,
+                           "run.dir %s holds a finished run (%s; jepa-launch status %s shows it): to train "
+                           "again, choose a new run.dir",
+                           dir, path, dir);
     if (has == 1) return 0; /* nothing a fresh start would destroy */
     if (!strcmp(ls->spec.resume, "none"))
         return launch_errf(err, errlen,
@@ -260,7 +268,7 @@ int launch_check_existing(const launch_spec *ls, char *err, size_t errlen) {
 /* What jepa-launch itself writes into a run directory (the trainer's files,
  * checkpoints above all, are never among them). */
 static const char *const own_files[] = {"spec.yaml", "spec.resolved.yaml", "state", "launch.log",
-                                        "job.sbatch", "slurm_job", "train.log"};
+                                        "job.sbatch", "slurm_job", "train.log", "lock"};
 enum { NOWN = sizeof own_files / sizeof own_files[0] };
 
 /* drops trailing slashes in place ("/" stays) */

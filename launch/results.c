@@ -86,10 +86,12 @@ static int read_state(const char *run_dir, run_status *st) {
     snprintf(st->state, sizeof st->state, "%s", state);
     st->state[strcspn(st->state, "\n")] = 0;
     free(state);
-    /* a local launcher that died leaves "running pid=N" behind */
+    /* a local launcher that died leaves "running pid=N mpirun=M" behind
+     * (N the launcher; before mpirun= was written, N was mpirun's pid) */
     int pid;
     if (sscanf(st->state, "running pid=%d", &pid) == 1 && kill(pid, 0) != 0 && errno == ESRCH)
-        snprintf(st->state, sizeof st->state, "stale (launcher pid %d is gone)", pid);
+        snprintf(st->state, sizeof st->state, "stale (%s pid %d is gone)",
+                 strstr(st->state, " mpirun=") ? "launcher" : "job", pid);
     return 1;
 }
 
@@ -177,8 +179,11 @@ static void read_summary(const char *run_dir, const struct stat *sb, int probe, 
     st->step = (long long)v;
     char *h = strstr(s, "\"param_hash\": \"");
     if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
-    /* the trainer alone (no launcher) leaves no state file */
-    if (!strcmp(st->state, "pending")) snprintf(st->state, sizeof st->state, "done");
+    /* finished: the trainer alone (no launcher) leaves no state file, and
+     * a job whose launcher died (kill -9) finishes with "running" or
+     * "stale" there */
+    if (!strcmp(st->state, "pending") || !strncmp(st->state, "running ", 8) || !strncmp(st->state, "stale (", 7))
+        snprintf(st->state, sizeof st->state, "done");
     /* a train.minutes cap ended it before its planned steps: its figures
      * are not a finished schedule's, and the table says so */
     double planned;

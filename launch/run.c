@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "run_lock.h"
 
 extern char **environ;
 
@@ -174,20 +175,41 @@ int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen) 
     return peek_world(path, world) == 0 ? 0 : -1;
 }
 
-/* SIGINT/SIGTERM: pass to the job, stop restarting. */
-static volatile sig_atomic_t g_stop;
+/* SIGINT/SIGTERM/SIGHUP stop restarting and stop the job: the first as
+ * SIGUSR1, which Open MPI's mpirun forwards to the ranks and jepa-train
+ * takes as "checkpoint at the end of this step, exit 75"; a second one as
+ * itself (SIGHUP as SIGTERM), mpirun's abort. mpirun aborts on its own
+ * SIGINT/SIGTERM: SIGTERM to the ranks, SIGKILL 1 s later
+ * (odls_base_sigkill_timeout), before a slow step can checkpoint. It runs
+ * in its own process group (spawn), so a terminal's Ctrl-C or hangup, sent
+ * to our whole group, reaches it only through here. */
+static volatile sig_atomic_t g_stop, g_nstop;
 static volatile pid_t g_child;
 
+static int forwarded(int sig, int nth) { return nth <= 1 ? SIGUSR1 : sig == SIGHUP ? SIGTERM : sig; }
+
 static void on_signal(int sig) {
-    g_stop = sig;
-    if (g_child > 0) kill(g_child, sig);
+    if (!g_stop) g_stop = sig; /* the one reported */
+    g_nstop++;
+    if (g_child > 0) kill(g_child, forwarded(sig, g_nstop));
+}
+
+static const char *signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
 }
 
 /* mpirun's stdout and stderr are ours (or train.log): never a pipe through
- * us, so a launcher that dies (kill -9) leaves the job writing where it did. */
+ * us, so a launcher that dies (kill -9) leaves the job writing where it did.
+ * Its own process group (on_signal says why); stdin /dev/null, as a
+ * background group that read the terminal would be stopped (SIGTTIN). */
 static int spawn(char *const *argv, const char *out_path, pid_t *pid) {
     posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     if (out_path) {
         posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         posix_spawn_file_actions_adddup2(&fa, 1, 2);
@@ -195,7 +217,8 @@ static int spawn(char *const *argv, const char *out_path, pid_t *pid) {
     /* mpirun gives the ranks a pipe for stderr: the trainer draws its
      * progress line when told that the stderr it ends in is a terminal */
     if (!out_path && isatty(STDERR_FILENO)) setenv("JEPA_PROGRESS", "1", 0);
-    int rc = posix_spawnp(pid, argv[0], &fa, NULL, argv, environ);
+    int rc = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     return rc;
 }
@@ -213,10 +236,7 @@ static int wait_child(pid_t pid) {
     return ws;
 }
 
-/* Before state or launch.log is written: a resume whose checkpoint was
- * written by another world size, when that size cannot continue it, is
- * refused here, so the run directory stays as it was. 0 or -1 + err. */
-static int check_world(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, char *err,
+int launch_check_world(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, char *err,
                        size_t errlen) {
     int ranks = o && o->ranks > 0 ? o->ranks : s->parallel.ranks, world;
     char ckpt[LAUNCH_PATH_MAX + 64];
@@ -299,13 +319,29 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
         return -1;
     }
     g_child = pid;
-    if (g_stop) kill(pid, g_stop); /* a signal that came before g_child was set */
-    launch_set_state(run_dir, "running pid=%d attempt=%d", (int)pid, attempt);
+    if (g_stop) kill(pid, forwarded(g_stop, g_nstop)); /* one that came before g_child was set */
+    /* pid: ours, whose death status reports as stale; mpirun's beside it */
+    launch_set_state(run_dir, "running pid=%d mpirun=%d attempt=%d", (int)getpid(), (int)pid, attempt);
     launch_log(run_dir, "attempt %d: started %s (pid %d)%s", attempt, a.v[0], (int)pid,
                resume || attempt > 0 ? " with resume=auto" : "");
     launch_argv_free(&a);
     int ws = wait_child(pid);
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+/* The line a run our signal stopped ends with: resume advice only when a
+ * checkpoint is there to resume from (one killed before its first has
+ * nothing: a resume starts it again from step 0). */
+static void stopped_said(const char *run_dir, int status, char *err, size_t errlen) {
+    char ckpt[LAUNCH_PATH_MAX + 64];
+    int world;
+    if (launch_ckpt_world(run_dir, &world, ckpt, sizeof ckpt) == 1)
+        snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d) before its first "
+                 "checkpoint: nothing was kept to resume from; jepa-launch resume %s starts it again from step 0",
+                 run_dir, (int)g_stop, signal_name(g_stop), status, run_dir);
+    else
+        snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d); continue it with "
+                 "jepa-launch resume %s", run_dir, (int)g_stop, signal_name(g_stop), status, run_dir);
 }
 
 int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *past_setup, char *err,
@@ -316,21 +352,28 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     spec_defaults(&s);
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     if (spec_load_file(&s, path, err, errlen)) return -1;
-    if (check_world(run_dir, &s, o, resume, err, errlen)) return -1;
+    if (launch_check_world(run_dir, &s, o, resume, err, errlen)) return -1;
+    /* one job per run directory (run_lock.h): ours (cmd_run took it
+     * already), then the job's through JEPA_RUN_LOCK_PID */
+    if (run_lock_take(run_dir, RUN_LOCK_LAUNCHER, err, errlen)) return -1;
+    char me[24];
+    snprintf(me, sizeof me, "%d", (int)getpid());
+    setenv(RUN_LOCK_ENV, me, 1);
 
-    struct sigaction sa, old_int, old_term;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa, old[3];
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns to look at g_stop */
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    g_stop = 0;
+    g_stop = g_nstop = 0;
     /* a sweep forks its points with these blocked (sweep_run.c): one that
-     * came before the handlers above were in place is delivered now */
+     * came before the handlers were in place is delivered now */
     sigset_t ss;
     sigemptyset(&ss);
-    sigaddset(&ss, SIGINT);
-    sigaddset(&ss, SIGTERM);
+    for (int i = 0; i < 3; i++) {
+        sigaction(sigs[i], &sa, &old[i]);
+        sigaddset(&ss, sigs[i]);
+    }
     sigprocmask(SIG_UNBLOCK, &ss, NULL);
     int status;
     for (int attempt = 0;; attempt++) {
@@ -339,13 +382,10 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
         if (status >= 0 && status != 2 && status != 4 && past_setup) *past_setup = 1;
         if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
     if (status < 0) return -1;
     if (status && g_stop) { /* ours to stop, not a failure: say how to continue */
-        snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d); continue it with "
-                 "jepa-launch resume %s", run_dir, (int)g_stop, g_stop == SIGINT ? "SIGINT" : "SIGTERM", status,
-                 run_dir);
+        stopped_said(run_dir, status, err, errlen);
         /* the trainer's own "stopped, resumable" exit: mpirun, signalled
          * itself, exits 1 where its ranks exit 75, which reads as a failure */
         return LAUNCH_EXIT_STOPPED;

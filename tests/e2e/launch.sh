@@ -99,7 +99,7 @@ expect_error "status of a sweep whose points.csv lists no point" 2 "$T/es/points
 
 # --- a dry run refuses what the real run would
 run dryck "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/a" --dry-run
-expect_error "dry run over a run with checkpoints" 2 "run.dir $T/a already holds checkpoints"
+expect_error "dry run over a finished run" 2 "run.dir $T/a holds a finished run" "choose a new run.dir"
 touch "$T/plainfile"
 run dryf "$L" run "$SPEC" "${DATA[@]}" --set run.dir="$T/plainfile/x" --dry-run
 expect_error "dry run under a file" 2 "$T/plainfile is not a directory"
@@ -246,7 +246,7 @@ for _ in $(seq 1200); do
   [ "${step:-0}" -ge 60 ] && break
   sleep 0.05
 done
-mpid=$(sed -n 's/^running pid=\([0-9]*\) .*/\1/p' "$T/k1/state")
+mpid=$(sed -n 's/^running pid=[0-9]* mpirun=\([0-9]*\) .*/\1/p' "$T/k1/state")
 rank=$(pgrep -P "${mpid:-0}" | tail -1)
 [ -n "$rank" ] && kill -9 "$rank" && ok "killed rank pid $rank (of mpirun $mpid) with -9 at step $step" \
   || bad "no rank to kill (mpirun '$mpid', step '$step')"

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# What a new user's trial of jepa-launch found, end to end:
+#   1. Ctrl-C (SIGINT to the whole foreground process group) stops a real
+#      2-rank run with a checkpoint and says how to resume; a job stopped
+#      before its first checkpoint is not told to "continue" (fake mpirun);
+#   2. one job per run directory: a second `run` and a plain jepa-train are
+#      refused in one line naming the holder's pid, also after the first
+#      launcher was killed -9 while its job goes on; once the holders are
+#      gone (kill -9) a new run works;
+#   3. resume --np 3 --dry-run refuses what the real resume refuses;
+#   4. state names the launcher's pid; a run whose launcher was killed -9
+#      but whose job finished is `done`; SIGHUP (ssh gone) to the group
+#      stops the run like SIGTERM (checkpoint, state stopped, launch.log);
+#   5. `run` into a finished run dir says it finished and to pick a new
+#      run.dir, never `resume`.
+# About 60 s on 2 cores (tiny model).
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+TR="$B/jepa-train"
+SPEC="$S/configs/fmnist-tiny.yaml"
+FM=/usr/share/datasets/fashion-mnist
+unset JEPA_MPIRUN JEPA_TRAIN_BIN
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+"$B/jepa-shard" pack --idx-images "$FM/t10k-images-idx3-ubyte.gz" --idx-labels "$FM/t10k-labels-idx1-ubyte.gz" \
+  --out "$T/d" --split train --quiet || { bad "packing Fashion-MNIST's test split failed"; finish; exit 1; }
+# 200 steps of 2 ranks x 64: long enough (seconds) to be signalled mid-run
+SMALL=(--np 2 --set model.width=48 --set model.depth=2 --set eval.pool_blocks=1 --set model.heads=2
+       --set model.pred_width=16 --set model.pred_depth=1 --set model.pred_heads=2 --set train.steps=200
+       --set train.minutes=0 --set train.log_every=1 --set train.batch_per_rank=64 --set parallel.threads_per_rank=1
+       --set eval.probe=false --set checkpoint.every_steps=1000 --set data.train="$T/d" --set data.test="$T/d")
+cd "$T" || exit 1
+
+# at_step DIR N: waits (up to 60 s) until DIR/metrics.jsonl has logged step N
+at_step() {
+  local s
+  for _ in $(seq 1200); do
+    s=$(tail -1 "$1/metrics.jsonl" 2>/dev/null | sed -n 's/^{"step": \([0-9]*\),.*/\1/p')
+    [ "${s:-0}" -ge "$2" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+# started NAME CMD...: CMD in the background as its own process group (a
+# terminal's foreground job); PID its pid (= the group)
+started() {
+  local name=$1; shift
+  set -m
+  "$@" >"$T/$name.out" 2>"$T/$name.err" & PID=$!
+  set +m
+}
+# ended NAME: waits for PID; RC, and ERR its last stderr line from us
+ended() {
+  wait "$PID"; RC=$?
+  ERR=$(grep '^jepa-launch' "$T/$1.err")
+}
+ckpts() { ls "$1"/checkpoints/step-*.ckpt 2>/dev/null | wc -l; }
+
+# ---- 1. Ctrl-C: SIGINT to the whole group, a checkpoint, resume advised.
+# Steps of 1.5 s (a real model's): mpirun's own abort kills the ranks 1 s
+# after its SIGTERM (odls_base_sigkill_timeout), before such a step ends
+SLOW=(env JEPA_DEBUG_SLOW_START=60:1500)
+started cc "${SLOW[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/cc"
+at_step "$T/cc" 1 || bad "cc: never reached step 1: $(tail -3 "$T/cc.err")"
+kill -INT -"$PID"; ended cc
+[ "$RC" -eq 75 ] && [ "$(ckpts "$T/cc")" -ge 1 ] && [ "$(cat "$T/cc/state")" = "stopped signal=2" ] \
+  && ok "Ctrl-C to the group: exit 75, a checkpoint, state stopped signal=2" \
+  || bad "Ctrl-C: rc $RC, $(ckpts "$T/cc") checkpoints, state '$(cat "$T/cc/state")': $(tail -3 "$T/cc.err")"
+case "$ERR" in *"stopped by signal 2 (SIGINT"*"continue it with jepa-launch resume $T/cc") ok "Ctrl-C: says how to resume" ;;
+  *) bad "Ctrl-C line: $ERR" ;; esac
+
+# before any checkpoint: no "continue it with"
+printf '#!/bin/sh\nexec sleep 30\n' >"$T/sleeprun" && chmod +x "$T/sleeprun"
+started early env JEPA_MPIRUN="$T/sleeprun" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/early"
+for _ in $(seq 200); do grep -q '^running' "$T/early/state" 2>/dev/null && break; sleep 0.05; done
+kill -INT -"$PID"; ended early
+case "$ERR" in *"before its first checkpoint"*"starts it again from step 0"*) [ "$RC" -eq 75 ] \
+  && ok "Ctrl-C before a checkpoint: says nothing was kept (exit 75)" || bad "early: rc $RC" ;;
+  *) bad "Ctrl-C before a checkpoint: $ERR" ;; esac
+
+# ---- 3. resume --dry-run refuses what resume refuses (2 ranks x 64 = 128)
+run dry3 "$L" resume "$T/cc" --np 3 --dry-run
+expect_error "resume --np 3 --dry-run of a 2x64 checkpoint" 2 "global batch 128 (written by 2 ranks) does not divide by 3 ranks"
+[ -z "$OUT" ] || bad "resume --dry-run printed: $OUT"
+
+# ---- 4. SIGHUP to the group: stopped like SIGTERM
+started hup "${SLOW[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/hup"
+at_step "$T/hup" 1 || bad "hup: never reached step 1"
+kill -HUP -"$PID"; ended hup
+[ "$RC" -eq 75 ] && [ "$(cat "$T/hup/state" 2>&1)" = "stopped signal=1" ] && [ "$(ckpts "$T/hup")" -ge 1 ] \
+  && grep -q 'stopped by signal 1' "$T/hup/launch.log" \
+  && ok "SIGHUP: exit 75, a checkpoint, state stopped signal=1, said in launch.log" \
+  || bad "SIGHUP: rc $RC, state '$(cat "$T/hup/state" 2>&1)', $(ckpts "$T/hup") checkpoints, log: $(tail -1 "$T/hup/launch.log")"
+
+# ---- 4. kill -9 of the launcher: its job goes on and finishes: done
+started or "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/or"
+at_step "$T/or" 2 || bad "or: never reached step 2"
+st=$(cat "$T/or/state")
+case "$st" in "running pid=$PID mpirun="*) ok "state names the launcher's pid: $st" ;;
+  *) bad "state '$st' does not name the launcher pid $PID" ;; esac
+kill -9 "$PID"; wait "$PID" 2>/dev/null
+for _ in $(seq 1200); do [ -e "$T/or/summary.json" ] && break; sleep 0.05; done
+sleep 1 # mpirun's exit after summary.json
+run st "$L" status "$T/or"
+case "$OUT" in "or: done, step 60"*) ok "status of the finished orphan: $OUT" ;; *) bad "status: $OUT" ;; esac
+run rs "$L" results "$T/or"
+case "$OUT" in *running*|*stale*) bad "results: $OUT" ;; *done*) ok "results says done" ;; *) bad "results: $OUT" ;; esac
+
+# ---- 2. a second job into a running run's directory (the others run a
+# fake mpirun that fails: where one is not refused, it trains nothing)
+printf '#!/bin/sh\nexit 1\n' >"$T/failrun" && chmod +x "$T/failrun"
+FAIL1=(env JEPA_MPIRUN="$T/failrun" timeout 60)
+started lk "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/lk"
+at_step "$T/lk" 2 || bad "lk: never reached step 2"
+lpid=$PID
+spec0=$(cat "$T/lk/spec.resolved.yaml" "$T/lk/state" | sha256sum)
+run second "${FAIL1[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/lk" --set max_restarts=0
+expect_error "a second run into a running run's directory" 2 "run.dir $T/lk is in use by pid $lpid"
+run plain timeout 20 "$TR" "$SPEC" "${SMALL[@]:2}" --set train.steps=60 --set run.dir="$T/lk" --set resume=auto
+expect_error "a plain jepa-train into it" 4 "run.dir $T/lk is in use by pid"
+[ "$(cat "$T/lk/spec.resolved.yaml" "$T/lk/state" | sha256sum)" = "$spec0" ] && ok "the refused ones wrote nothing" \
+  || bad "spec.resolved.yaml or state changed by a refused job"
+kill -9 "$lpid"; wait "$lpid" 2>/dev/null
+run third "${FAIL1[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/lk" --set max_restarts=0
+expect_error "a run after kill -9 of the launcher, its job going on" 2 "run.dir $T/lk is in use by pid"
+
+# ---- 5. run into the finished directory: not told to resume
+run fin "${FAIL1[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/or"
+expect_error "run into a finished run dir" 2 "run.dir $T/or holds a finished run" "choose a new run.dir"
+case "$ERR" in *"jepa-launch resume"*) bad "run into a finished dir advises resume: $ERR" ;; esac
+
+# ---- 2. after kill -9 of every holder, a new run works (fake mpirun)
+started k9 env JEPA_MPIRUN="$T/sleeprun" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/k9"
+for _ in $(seq 200); do grep -q '^running' "$T/k9/state" 2>/dev/null && break; sleep 0.05; done
+spec0=$(cat "$T/k9/spec.resolved.yaml" "$T/k9/state" | sha256sum)
+run k9b env JEPA_MPIRUN="$T/sleeprun" timeout 60 "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/k9"
+expect_error "a second run into k9" 2 "run.dir $T/k9 is in use by pid $PID"
+[ "$(cat "$T/k9/spec.resolved.yaml" "$T/k9/state" | sha256sum)" = "$spec0" ] && ok "it wrote nothing" \
+  || bad "spec.resolved.yaml or state changed by the refused run"
+mp=$(sed -n 's/.* mpirun=\([0-9]*\) .*/\1/p' "$T/k9/state")
+kill -9 "$PID" ${mp:+"$mp"}; wait "$PID" 2>/dev/null
+printf '#!/bin/sh\nexit 0\n' >"$T/okrun" && chmod +x "$T/okrun"
+run k9c env JEPA_MPIRUN="$T/okrun" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/k9"
+[ "$RC" -eq 0 ] && [ "$(cat "$T/k9/state")" = done ] && ok "after kill -9 of the holders, a new run works" \
+  || bad "new run after kill -9: rc $RC: $ERR"
+finish
