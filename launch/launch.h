@@ -216,6 +216,13 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
  * job id: the job may be queued all the same. */
 int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen);
 
+/* A run directory whose state names a Slurm job (submitted: slurm_job's
+ * id; running job=J) that squeue ($JEPA_SQUEUE) still lists (pending,
+ * running, ...): 1 + err, one line naming dir, the job and its state;
+ * else 0 (no such state, the job has ended, or squeue cannot be run: then
+ * nothing is known, and the job's trainer still takes RUN/lock). */
+int launch_slurm_busy(const char *dir, char *err, size_t errlen);
+
 /* ---- sweeps (sweep.c) ---- */
 
 #define SWEEP_MAX_KEYS 16

@@ -373,6 +373,10 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
     int rc = devnull ? launch_sbatch_script(devnull, &ls.spec, "jepa-train", &dir, 1, 0, err, errlen) : -1;
     if (devnull) fclose(devnull);
     if (rc == 0) rc = launch_check_existing(&ls, err, errlen);
+    /* one job per run directory: not one Slurm still has, nor one a local
+     * job holds (its lock, held here while we submit) */
+    if (rc == 0 && access(dir, F_OK) == 0)
+        rc = launch_slurm_busy(dir, err, errlen) || run_lock_take(dir, RUN_LOCK_LAUNCHER, err, errlen) ? -1 : 0;
     if (rc) {
         launch_spec_free(&ls);
         return 2;

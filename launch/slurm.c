@@ -7,6 +7,7 @@
  * quoting) and must not hold control characters, so nothing a spec says can
  * end a line or run as a command. */
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,4 +235,55 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
     if (rc) return rc;
     snprintf(id, idlen, "%s", buf);
     return 0;
+}
+
+/* squeue's state of job id into out ("" when squeue lists it not: ended,
+ * or unknown to it). -1 when squeue cannot be run. $JEPA_SQUEUE: another
+ * squeue (the tests' fake). */
+static int squeue_state(const char *id, char *out, size_t n) {
+    const char *sq = getenv("JEPA_SQUEUE");
+    char *argv[] = {(char *)(sq && *sq ? sq : "squeue"), "-h", "-j", (char *)id, "-o", "%T", NULL};
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0); /* "Invalid job id": ended */
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    size_t k = 0;
+    ssize_t r;
+    while (rc == 0 && k + 1 < n && (r = read(fds[0], out + k, n - 1 - k)) != 0) {
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) break;
+        k += (size_t)r;
+    }
+    close(fds[0]);
+    out[k] = 0;
+    out[strcspn(out, "\n")] = 0;
+    int ws = 0;
+    while (rc == 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    return rc ? -1 : 0;
+}
+
+int launch_slurm_busy(const char *dir, char *err, size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32], id[64] = "", why[SPEC_ERR_MAX], st[64];
+    char *state = NULL, *job = NULL;
+    snprintf(path, sizeof path, "%s/state", dir);
+    if (spec_read_file(path, LAUNCH_SMALL_MAX, "state", &state, NULL, why, sizeof why) != 0) return 0;
+    if (!strncmp(state, "submitted", 9)) { /* its id: slurm_job, written after sbatch answered */
+        snprintf(path, sizeof path, "%s/slurm_job", dir);
+        if (spec_read_file(path, LAUNCH_SMALL_MAX, "slurm_job", &job, NULL, why, sizeof why) == 0)
+            sscanf(job, "%63[0-9_]", id);
+    } else {
+        sscanf(state, "running job=%63[0-9_]", id);
+    }
+    free(state);
+    free(job);
+    if (!*id || squeue_state(id, st, sizeof st) != 0 || !*st) return 0;
+    return launch_errf(err, errlen, "run.dir %s belongs to Slurm job %s, still %s (squeue): one job per run "
+                       "directory; scancel %s, wait for it, or choose another run.dir", dir, id, st, id), 1;
 }

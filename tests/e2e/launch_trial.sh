@@ -6,7 +6,8 @@
 #   2. one job per run directory: a second `run` and a plain jepa-train are
 #      refused in one line naming the holder's pid, also after the first
 #      launcher was killed -9 while its job goes on; once the holders are
-#      gone (kill -9) a new run works;
+#      gone (kill -9) a new run works; `slurm` into a run dir whose job
+#      squeue still lists (fake sbatch and squeue) is refused;
 #   3. resume --np 3 --dry-run refuses what the real resume refuses;
 #   4. state names the launcher's pid; a run whose launcher was killed -9
 #      but whose job finished is `done`; SIGHUP (ssh gone) to the group
@@ -142,4 +143,27 @@ printf '#!/bin/sh\nexit 0\n' >"$T/okrun" && chmod +x "$T/okrun"
 run k9c env JEPA_MPIRUN="$T/okrun" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/k9"
 [ "$RC" -eq 0 ] && [ "$(cat "$T/k9/state")" = done ] && ok "after kill -9 of the holders, a new run works" \
   || bad "new run after kill -9: rc $RC: $ERR"
+# ---- 2. Slurm: a run dir whose job squeue still lists is not submitted again
+mkdir -p fakebin
+printf '#!/bin/sh\necho 4711\n' >fakebin/sbatch
+printf '#!/bin/sh\n[ "$3" = 4711 ] && [ -e "$FAKE_Q" ] && cat "$FAKE_Q"; exit 0\n' >fakebin/squeue
+chmod +x fakebin/sbatch fakebin/squeue
+export JEPA_SBATCH="$T/fakebin/sbatch" JEPA_SQUEUE="$T/fakebin/squeue" FAKE_Q="$T/queue"
+echo PENDING >"$T/queue"
+run sl1 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
+[ "$RC" -eq 0 ] && [ "$OUT" = "submitted job 4711" ] && ok "slurm: submitted" || bad "slurm: rc $RC [$OUT] $ERR"
+spec0=$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)
+run sl2 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
+expect_error "slurm again while the job is pending" 2 "run.dir $T/sl belongs to Slurm job 4711, still PENDING (squeue)"
+echo 'running job=4711 attempt=0' >"$T/sl/state"
+echo RUNNING >"$T/queue"
+run sl3 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
+expect_error "slurm again while the job runs" 2 "Slurm job 4711, still RUNNING"
+echo submitted >"$T/sl/state"
+[ "$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)" = "$spec0" ] \
+  && ok "the refused submits wrote nothing" || bad "a refused submit changed $T/sl"
+rm "$T/queue" # the job has ended: squeue lists it not
+run sl4 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
+[ "$RC" -eq 0 ] && ok "slurm once the job is gone: submitted" || bad "slurm after the job ended: rc $RC $ERR"
+unset JEPA_SBATCH JEPA_SQUEUE
 finish
