@@ -46,8 +46,9 @@ static void usage(FILE *f) {
           "-- ends the options: a path after it may begin with '-' (or write ./-name).\n"
           "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers,\n"
           "$JEPA_GNUPLOT the gnuplot.\n"
-          "Exit status: 0; 2 a bad command line, spec or sweep file (one line on stderr; nothing made); 75 stopped\n"
-          "by SIGINT or SIGTERM, resumable (resume RUN_DIR, or the same sweep command); run and resume: the job's\n"
+          "Exit status: 0; 2 a bad command line, spec or sweep file, or a run dir another job holds (one line on\n"
+          "stderr; nothing made); 75 stopped by SIGINT, SIGTERM or SIGHUP (resume RUN_DIR continues it from its\n"
+          "checkpoint, or the same sweep command); run and resume: the job's\n"
           "status when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a\n"
           "run or point is damaged or inconsistent (the table says which), 2 when a sweep's points.csv or\n"
           "sweep.yaml does not read or a sweep's results.csv cannot be written (a run's: a warning line).\n",

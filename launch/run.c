@@ -370,10 +370,9 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
      * came before the handlers were in place is delivered now */
     sigset_t ss;
     sigemptyset(&ss);
-    for (int i = 0; i < 3; i++) {
-        sigaction(sigs[i], &sa, &old[i]);
-        sigaddset(&ss, sigs[i]);
-    }
+    for (int i = 0; i < 3; i++) sigaddset(&ss, sigs[i]);
+    sa.sa_mask = ss; /* one handler at a time: g_nstop counts each signal once */
+    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
     sigprocmask(SIG_UNBLOCK, &ss, NULL);
     int status;
     for (int attempt = 0;; attempt++) {

@@ -35,7 +35,11 @@ int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t err
     if (fcntl(fd, F_SETLK, &fl) != 0) {
         int e = errno, pid = holder_of(fd, mine);
         close(fd); /* we hold nothing in this file */
-        if (e != EACCES && e != EAGAIN) return snprintf(err, errlen, "cannot lock %s: %s", path, strerror(e)), -1;
+        if (e != EACCES && e != EAGAIN) { /* a file system without locks (NFS without lockd): train anyway */
+            fprintf(stderr, "jepa: warning: cannot lock %s (%s): one job per run directory is not enforced "
+                    "there\n", path, strerror(e));
+            return 0;
+        }
         return refused(run_dir, pid, err, errlen);
     }
     int pid = holder_of(fd, other);

@@ -27,7 +27,8 @@ typedef enum { RUN_LOCK_LAUNCHER = 0, RUN_LOCK_JOB = 1 } run_lock_role;
  * must exist) for the rest of the process's life (again: a no-op) and
  * checks the other byte as above. 0: ours; 1 + err (one line naming
  * run_dir and the holder's pid) when another process holds it; -1 + err
- * when the file cannot be opened or locked. */
+ * when the file cannot be opened. A file system that takes no locks
+ * (ENOLCK: NFS without lockd) is a warning line on stderr and 0. */
 int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t errlen);
 
 #endif
