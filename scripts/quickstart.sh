@@ -47,16 +47,23 @@ verdict() {
   }' >&2
 }
 
-# mpirun in its own process group (set -m), so that INT, TERM and HUP reach
-# it once, forwarded from here as they reached it when this script exec'd
-# it; stdin closed: a background group reading the terminal would stop
+# mpirun in its own process group (set -m), so that a terminal's INT
+# reaches it only through us (below); stdin closed: a background group
+# reading the terminal would stop
 set -m
 mpirun -np 2 "$b/jepa-train" configs/fmnist-tiny.yaml \
   --set parallel.threads_per_rank=1 --set train.batch_per_rank=64 \
   --set run.dir="$rd" "$@" </dev/null &
 pid=$!
 set +m
-for sig in INT TERM HUP; do trap "kill -$sig $pid 2>/dev/null" "$sig"; done
+# The first signal goes on as SIGUSR1, which mpirun hands to the ranks as
+# it is (its own SIGINT/SIGTERM handling SIGKILLs them 1 s after): the
+# trainer checkpoints at the end of the step and exits 75; a second one
+# goes on as itself, mpirun's abort (as jepa-launch does, docs/launch.md)
+said=0
+for sig in INT TERM HUP; do
+  trap "[ \$said -eq 0 ] && kill -USR1 $pid 2>/dev/null || kill -$sig $pid 2>/dev/null; said=1" "$sig"
+done
 rc=0
 while :; do # a trapped signal ends wait early: wait again for mpirun's status
   wait "$pid" && rc=0 || rc=$?
