@@ -33,10 +33,10 @@ static const char *const ijepa_keys[] = {
     "mask.target_scale_max", "mask.target_aspect_min", "mask.target_aspect_max",
     "mask.context_scale_min", "mask.context_scale_max", "mask.min_keep", "mask.context_cut",
     "mask.block_round", "mask.pred_pass", "init.pred_in", "loss.type", "loss.beta", "ijepa.crop",
-    "ijepa.global_weight",
     "aug.global_scale_min", "aug.global_scale_max", "aug.ratio_min", "aug.ratio_max", "aug.flip",
     "aug.brightness", "aug.contrast", NULL,
 };
+static const char *const ijepa_keys_added[] = {"ijepa.global_weight", NULL};
 
 /* An image schema matching model.img_size and model.channels. */
 int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
@@ -172,6 +172,8 @@ const objective_ops objective_ijepa = {
     .stat_names = ijepa_stats,
     .data_hint = "pack one with jepa-shard pack; scripts/pack-fmnist.sh packs Fashion-MNIST",
     .hash_keys = ijepa_keys,
+    .hash_keys_added = ijepa_keys_added,
+    .collapse = {"target_std", OBJ_COLLAPSE_FRAC},
     .eval_labels = 1,
     .create = ijepa_create,
     .destroy = ijepa_destroy,

@@ -57,6 +57,10 @@ typedef struct {
      * that decide this objective's trajectory, NULL-terminated: a checkpoint
      * resumed under other values is refused */
     const char *const *hash_keys;
+    /* keys added after checkpoints were written without them: in the hash
+     * only when not at their default, so those checkpoints keep theirs and
+     * resume (train_io.c). NULL: none */
+    const char *const *hash_keys_added;
     /* 1: evaluate reads the class labels of data.train and data.test (the
      * probe); the loop checks them before training (objective_eval_data) */
     int eval_labels;

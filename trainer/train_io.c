@@ -79,17 +79,23 @@ int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, si
 /* The keys besides model.* that decide every run's trajectory; the
  * objective adds its own (ops->hash_keys). A checkpoint resumed under other
  * values would not continue the same run. (For I-JEPA the two lists are the
- * version-2 list in its order, so its hashes are unchanged.) */
+ * version-2 list in its order, ijepa.crop and aug.* after it; keys added
+ * since hash only when set, so every I-JEPA checkpoint since those resumes.) */
 static const char *const common_keys[] = {
     "seed", "train.batch_per_rank", "data.shuffle_buffer", "optim.lr", "optim.min_lr",
     "optim.warmup_frac", "optim.wd_start", "optim.wd_end", "optim.beta1", "optim.beta2",
     "optim.eps", NULL,
 };
 
-static uint64_t hash_keys(uint64_t h, const jepa_spec *s, const char *const *keys) {
-    char v[SPEC_STR_MAX], line[SPEC_STR_MAX + 64];
-    for (size_t k = 0; keys && keys[k]; k++) { /* FNV-1a over "key=value\n" */
+/* FNV-1a over "key=value\n" of each key; added: only those not at their
+ * default (objective_ops.hash_keys_added) */
+static uint64_t hash_keys(uint64_t h, const jepa_spec *s, const char *const *keys, int added) {
+    static jepa_spec def; /* setup only; large for a stack */
+    char v[SPEC_STR_MAX], d[SPEC_STR_MAX], line[SPEC_STR_MAX + 64];
+    if (added) spec_defaults(&def);
+    for (size_t k = 0; keys && keys[k]; k++) {
         JEPA_ASSERT(spec_get(s, keys[k], v, sizeof v) == 0);
+        if (added && spec_get(&def, keys[k], d, sizeof d) == 0 && !strcmp(v, d)) continue;
         int n = snprintf(line, sizeof line, "%s=%s\n", keys[k], v);
         for (int i = 0; i < n; i++) h = (h ^ (unsigned char)line[i]) * 0x100000001b3ULL;
     }
@@ -100,7 +106,8 @@ static uint64_t hash_keys(uint64_t h, const jepa_spec *s, const char *const *key
 static uint64_t train_hash_of(const jepa_spec *s) {
     const objective_ops *ops = objective_find(s->objective);
     JEPA_ASSERT(ops);
-    return hash_keys(hash_keys(0xcbf29ce484222325ULL, s, common_keys), s, ops->hash_keys);
+    uint64_t h = hash_keys(0xcbf29ce484222325ULL, s, common_keys, 0);
+    return hash_keys(hash_keys(h, s, ops->hash_keys, 0), s, ops->hash_keys_added, 1);
 }
 
 /* After a refused resume of checkpoint ckpt: where the spec.resolved.yaml
@@ -120,8 +127,9 @@ static void name_changed_key(const jepa_spec *s, const char *ckpt, char *err, si
     if (access(path, R_OK) != 0 || spec_load_file(&old, path, why, sizeof why) != 0 ||
         strcmp(old.objective, s->objective) != 0 || train_hash_of(&old) == train_hash_of(s))
         return;
-    const char *const *lists[2] = {common_keys, objective_find(s->objective)->hash_keys};
-    for (int l = 0; l < 2; l++)
+    const objective_ops *ops = objective_find(s->objective);
+    const char *const *lists[3] = {common_keys, ops->hash_keys, ops->hash_keys_added};
+    for (int l = 0; l < 3; l++)
         for (size_t k = 0; lists[l] && lists[l][k]; k++) {
             const char *key = lists[l][k];
             if (spec_get(s, key, a, sizeof a) || spec_get(&old, key, b, sizeof b) || !strcmp(a, b))

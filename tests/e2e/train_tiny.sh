@@ -22,6 +22,12 @@ for f in spec.yaml spec.resolved.yaml metrics.jsonl summary.json checkpoint.bin;
   [ -s "$T/a/$f" ] && ok "run dir has $f" || bad "run dir lacks $f"
 done
 cmp -s "$SPEC" "$T/a/spec.yaml" && ok "spec kept verbatim" || bad "spec.yaml differs from the input"
+# The run's identity (train_hash, header bytes 48-55: docs/checkpoint-format.md)
+# as the builds before ijepa.global_weight computed it (36ecdcc, these
+# settings): a key added since hashes only when set, so their checkpoints resume
+H=$(od -A n -t x8 -j 48 -N 8 "$T/a/checkpoint.bin" | tr -d ' ')
+[ "$H" = b9485cadc4ddf02f ] && ok "train_hash $H: the earlier builds' (their checkpoints resume)" \
+  || bad "train_hash $H, earlier builds wrote b9485cadc4ddf02f: their checkpoints would be refused"
 grep -q "steps: 60" "$T/a/spec.resolved.yaml" && ok "resolved spec has the --set value" || bad "resolved spec lacks train.steps: 60"
 ls "$T/a" | grep -q tmp && bad "temp files left in run dir" || ok "no temp files"
 
