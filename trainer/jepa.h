@@ -224,10 +224,14 @@ double loss_forward_backward(float *dpred, const float *pred, const float *targe
  * deviation over the n rows (in double): the collapse watches (0 when every
  * row is equal). */
 double col_std_mean(const float *x, int n, int dim);
-/* The same over the rows of every rank: sum (an all-reduce SUM, e.g.
- * comm_sum_doubles; NULL: this process's rows only) adds the others'
- * per-column sums, so every rank returns the global batch's figure. */
-double col_std_mean_sum(const float *x, int n, int dim, void (*sum)(double *p, size_t n));
+/* Per-column sums of x (n, dim) into s[0, dim), sums of squares into
+ * s[dim, 2 dim), the row count into s[2 dim]; sum (an all-reduce SUM, e.g.
+ * comm_sum_doubles; NULL: this process's rows only) then adds the other
+ * ranks': the moments of the global batch. */
+void col_moments_sum(double *s, const float *x, int n, int dim, void (*sum)(double *p, size_t n));
+/* col_std_mean over every rank's rows (col_moments_sum into the scratch s,
+ * 2 dim + 1 doubles): each rank returns the global batch's figure. */
+double col_std_mean_sum(const float *x, int n, int dim, void (*sum)(double *p, size_t n), double *s);
 
 /* out (S, D) = the mean of each of S groups of T consecutive rows of x
  * (S*T, D): mean pooling over an image's tokens, summed in token order. */

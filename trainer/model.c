@@ -52,7 +52,8 @@ struct jepa_acts {
     float *u, *q, *dq, *du;   /* (B, D) the global term: pooled context, its prediction, and
                                  the grads of both */
     float *gt;                /* (B, D) its targets */
-    double *gsum;             /* (2D + 1) their per-dimension sums, sums of squares, count */
+    double *gsum;             /* (2D + 1) per-dimension sums, sums of squares, count: the
+                                 global targets' and target_std's (col_moments_sum) */
     /* backward scratch, sized for the largest stack */
     vit_scratch sc;
     float *dres, *dzp, *dz, *dxtn;
@@ -305,15 +306,7 @@ static void global_targets(jepa_model *m, int B) {
     struct jepa_acts *A = m->acts;
     double *s = A->gsum;
     mean_rows(A->u, A->h, B, m->dims.ntok, D);
-    memset(s, 0, sizeof(double) * (2 * D + 1));
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < D; c++) {
-            double v = A->u[(size_t)b * D + c];
-            s[c] += v;
-            s[D + c] += v * v;
-        }
-    s[2 * D] = B;
-    if (m->sum_doubles) m->sum_doubles(s, 2 * (size_t)D + 1);
+    col_moments_sum(s, A->u, B, D, m->sum_doubles);
     for (int c = 0; c < D; c++) {
         double mu = s[c] / s[2 * D], var = s[D + c] / s[2 * D] - mu * mu;
         double inv = 1.0 / sqrt((var > 0 ? var : 0) + 1e-5);
@@ -336,7 +329,7 @@ static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     if (d->gw > 0) global_targets(m, mk->B);
     /* collapse watch: per-dimension std over the global batch's target block
      * tokens (with the global term: every token), averaged */
-    if (st) st->target_std = col_std_mean_sum(A->tln, n, d->D, m->sum_doubles);
+    if (st) st->target_std = col_std_mean_sum(A->tln, n, d->D, m->sum_doubles, A->gsum);
 }
 
 /* Step phase 2, the context: the online encoder on the context patches only. */

@@ -78,6 +78,7 @@ typedef struct {
     float *h2, *n2, *a2, *m2, *r2;
     float *e, *de;            /* (V*B, P) = (V, B, P) embeddings and their gradients */
     float *cen;               /* (B, P) centres c_i */
+    double *moments;          /* (2P + 1) emb_std's sums (col_std_mean_sum) */
     float *ga, *gn, *gh;      /* (V*B, Hp) projector backward scratch */
     vit_scratch sc;
     sigreg sg;
@@ -177,6 +178,7 @@ static void lejepa_alloc(lejepa_obj *o) {
     o->e = JEPA_MALLOC(sizeof(float) * M * o->P);
     o->de = JEPA_MALLOC(sizeof(float) * M * o->P);
     o->cen = JEPA_MALLOC(sizeof(float) * B * o->P);
+    o->moments = JEPA_MALLOC(sizeof(double) * (2 * o->P + 1));
     size_t Mg = (size_t)o->Vg * B * Ng, Ml = (size_t)o->Vl * B * Nl;
     vit_scratch_init(&o->sc, Mg > Ml ? Mg : Ml, d->D, d->mlp, Ng > Nl ? Ng : Nl, d->D / d->heads);
 }
@@ -220,6 +222,7 @@ static void lejepa_destroy(objective *b) {
     float *f[] = {o->vg, o->vl, o->feat, o->dfeat, o->h1, o->n1, o->a1, o->m1, o->r1, o->h2,
                   o->n2, o->a2, o->m2, o->r2, o->e, o->de, o->cen, o->ga, o->gn, o->gh};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) jepa_free(f[i]);
+    jepa_free(o->moments);
     vit_scratch_free(&o->sc);
     sigreg_free(&o->sg);
     jepa_params_free(&b->m);
@@ -351,7 +354,7 @@ static void lejepa_step(objective *b, const uint8_t *records, int64_t step, obj_
     double inv = inv_loss(o, 1.0f - o->lambda);
     if (st) {
         st->loss = (1.0 - o->lambda) * inv + o->lambda * sig;
-        st->stat[0] = col_std_mean_sum(o->e, M, o->P, b->world > 1 ? comm_sum_doubles : NULL);
+        st->stat[0] = col_std_mean_sum(o->e, M, o->P, b->world > 1 ? comm_sum_doubles : NULL, o->moments);
         st->stat[1] = sig;
         st->stat[2] = inv;
     }

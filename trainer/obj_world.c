@@ -180,7 +180,7 @@ static int world_create(objective **out, const jepa_spec *s, const shard_schema 
     o->mu = JEPA_MALLOC(sizeof(float) * o->E);
     o->rstd = JEPA_MALLOC(sizeof(float) * o->E);
     o->var = JEPA_MALLOC(sizeof(float) * o->E);
-    o->sums = JEPA_MALLOC(sizeof(double) * 4 * o->E);
+    o->sums = JEPA_MALLOC(sizeof(double) * (4 * o->E + 1));
     o->z = JEPA_MALLOC(sizeof(float) * nW * o->E);
     o->dz = JEPA_MALLOC(sizeof(float) * nW * o->E);
     o->zt = JEPA_MALLOC(sizeof(float) * nW * o->E);
@@ -313,16 +313,9 @@ static void world_embed_train(world_obj *o, const float *W, int n) {
     const int E = o->E;
     enc_pass_forward(&o->enc, &o->d, &o->L, W, o->frames, n, o->sc.attn);
     linear_forward(o->y, o->enc.pooled, W + o->proj_w, W + o->proj_b, n, o->d.D, E);
-    double *s1 = o->sums, *s2 = o->sums + E;
-    memset(o->sums, 0, sizeof(double) * 2 * E);
-    for (int i = 0; i < n; i++)
-        for (int c = 0; c < E; c++) {
-            double v = o->y[(size_t)i * E + c];
-            s1[c] += v;
-            s2[c] += v * v;
-        }
-    comm_sum_doubles(o->sums, (size_t)2 * E);
-    double N = (double)n * o->base.world;
+    double *s1 = o->sums, *s2 = o->sums + E, N;
+    col_moments_sum(o->sums, o->y, n, E, comm_sum_doubles);
+    N = o->sums[2 * E];
     for (int c = 0; c < E; c++) {
         double mu = s1[c] / N, var = s2[c] / N - mu * mu;
         var = var > 0 ? var : 0;
@@ -545,7 +538,7 @@ static void world_step(objective *b, const uint8_t *records, int64_t step, obj_s
         st->stat[0] = sig;
         st->stat[1] = tf;
         st->stat[2] = ro;
-        st->stat[3] = col_std_mean_sum(o->y, nW, E, comm_sum_doubles); /* the global batch's */
+        st->stat[3] = col_std_mean_sum(o->y, nW, E, comm_sum_doubles, o->sums); /* the global batch's */
     }
     /* backward: predictor passes, then SIGReg, projector, encoder */
     memset(G, 0, sizeof(float) * m->nparams);

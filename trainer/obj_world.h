@@ -67,7 +67,7 @@ typedef struct {
     float *y;            /* (B*W, E) projector output before its BatchNorm */
     float *z, *dz;       /* (B*W, E) embeddings, row b*W + t, and gradients */
     float *mu, *rstd, *var; /* (E) this step's global batch statistics of y */
-    double *sums;        /* (4E) for the all-reduces of the statistics */
+    double *sums;        /* (4E + 1) for the all-reduces of the statistics (2E + 1: col_moments_sum) */
     float *zt, *dzt;     /* (W, B, E) the same per time step, for SIGReg */
     float *dpooled;      /* (B*W, D) */
     float *g;            /* (B, H+1, E) gradients w.r.t. fed-back predictions */

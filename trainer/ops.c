@@ -403,12 +403,12 @@ void mean_rows(float *out, const float *x, int S, int T, int D) {
     }
 }
 
-double col_std_mean_sum(const float *x, int n, int dim, void (*sum)(double *p, size_t n)) {
+void col_moments_sum(double *s, const float *x, int n, int dim, void (*sum)(double *p, size_t n)) {
     /* column sums taken row by row over blocks of columns: the rows stream
      * through the cache once, and each column's sums are the same additions
      * in the same order as a walk down the column */
     enum { COLS = 256 };
-    double *s = JEPA_MALLOC(sizeof(double) * (2 * (size_t)dim + 1)), *s2 = s + dim, acc = 0.0;
+    double *s2 = s + dim;
     memset(s, 0, sizeof(double) * (2 * (size_t)dim + 1));
     for (int c0 = 0; c0 < dim; c0 += COLS) {
         int w = dim - c0 < COLS ? dim - c0 : COLS;
@@ -423,12 +423,21 @@ double col_std_mean_sum(const float *x, int n, int dim, void (*sum)(double *p, s
     }
     s[2 * dim] = n;
     if (sum) sum(s, 2 * (size_t)dim + 1); /* the other ranks' rows */
+}
+
+double col_std_mean_sum(const float *x, int n, int dim, void (*sum)(double *p, size_t n), double *s) {
+    double acc = 0.0;
+    col_moments_sum(s, x, n, dim, sum);
     for (int c = 0; c < dim; c++) {
-        double mu = s[c] / s[2 * dim], var = s2[c] / s[2 * dim] - mu * mu;
+        double mu = s[c] / s[2 * dim], var = s[dim + c] / s[2 * dim] - mu * mu;
         acc += sqrt(var > 0 ? var : 0);
     }
-    jepa_free(s);
     return acc / dim;
 }
 
-double col_std_mean(const float *x, int n, int dim) { return col_std_mean_sum(x, n, dim, NULL); }
+double col_std_mean(const float *x, int n, int dim) {
+    double *s = JEPA_MALLOC(sizeof(double) * (2 * (size_t)dim + 1));
+    double v = col_std_mean_sum(x, n, dim, NULL, s);
+    jepa_free(s);
+    return v;
+}
