@@ -47,8 +47,18 @@ verdict() {
   }' >&2
 }
 
+# The first signal goes on as SIGUSR1, which mpirun hands to the ranks as
+# it is (its own SIGINT/SIGTERM handling SIGKILLs them 1 s after): the
+# trainer checkpoints at the end of the step and exits 75; a second one
+# goes on as itself, mpirun's abort (as jepa-launch does, docs/launch.md).
+# Set before mpirun starts; one before it has a pid ends the script.
+pid='' said=0
+for sig in INT TERM HUP QUIT; do
+  trap "[ -n \"\$pid\" ] || exit 130; [ \$said -eq 0 ] && [ $sig != QUIT ] && kill -USR1 \$pid 2>/dev/null \
+        || kill -$sig \$pid 2>/dev/null; said=1" "$sig"
+done
 # mpirun in its own process group (set -m), so that a terminal's INT
-# reaches it only through us (below); stdin closed: a background group
+# reaches it only through us (above); stdin closed: a background group
 # reading the terminal would stop
 set -m
 mpirun -np 2 "$b/jepa-train" configs/fmnist-tiny.yaml \
@@ -56,18 +66,10 @@ mpirun -np 2 "$b/jepa-train" configs/fmnist-tiny.yaml \
   --set run.dir="$rd" "$@" </dev/null &
 pid=$!
 set +m
-# The first signal goes on as SIGUSR1, which mpirun hands to the ranks as
-# it is (its own SIGINT/SIGTERM handling SIGKILLs them 1 s after): the
-# trainer checkpoints at the end of the step and exits 75; a second one
-# goes on as itself, mpirun's abort (as jepa-launch does, docs/launch.md)
-said=0
-for sig in INT TERM HUP; do
-  trap "[ \$said -eq 0 ] && kill -USR1 $pid 2>/dev/null || kill -$sig $pid 2>/dev/null; said=1" "$sig"
-done
+# a trapped signal ends wait early: wait again until mpirun is gone; bash
+# keeps a reaped job's status for the last wait (set -e: both guarded)
 rc=0
-while :; do # a trapped signal ends wait early: wait again for mpirun's status
-  wait "$pid" && rc=0 || rc=$?
-  kill -0 "$pid" 2>/dev/null || break
-done
+while kill -0 "$pid" 2>/dev/null; do wait "$pid" || :; done
+wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] && verdict
 exit "$rc"
