@@ -45,7 +45,7 @@ static void usage(FILE *f) {
           "script and submits nothing.\n"
           "-- ends the options: a path after it may begin with '-' (or write ./-name).\n"
           "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers,\n"
-          "$JEPA_GNUPLOT the gnuplot.\n"
+          "$JEPA_SQUEUE the squeue that says whether a run dir's Slurm job is queued, $JEPA_GNUPLOT the gnuplot.\n"
           "Exit status: 0; 2 a bad command line, spec or sweep file, or a run dir another job holds (one line on\n"
           "stderr; nothing made); 75 stopped by SIGINT, SIGTERM or SIGHUP (resume RUN_DIR continues it from its\n"
           "checkpoint, or the same sweep command); run and resume: the job's\n"
