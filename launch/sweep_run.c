@@ -1,8 +1,10 @@
 /* sweep_run.c - a sweep's points run here, d->parallel at a time, each in a
- * child of ours under launch_run_dir's restart loop. SIGINT/SIGTERM to the
- * sweep go to every running point (each stops its job, which checkpoints:
- * resumable, exit 75) and no new point starts; the caller then says what
- * was done, stopped and not started. */
+ * child of ours under launch_run_dir's restart loop. SIGINT/SIGTERM/SIGHUP
+ * to the sweep go to every running point (each stops its job, which
+ * checkpoints: resumable, exit 75) and no new point starts; the caller then
+ * says what was done, stopped and not started. Each point is its own
+ * process group, so a terminal's Ctrl-C reaches it only through us: one
+ * signal, not two (a point takes a second as the abort). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 #include "launch.h"
 
 /* The running points' pids (0: none), which on_signal passes the signal
- * to: changed only with SIGINT/SIGTERM blocked, so it never sees a pid
+ * to: changed only with SIGINT/SIGTERM/SIGHUP blocked, so it never sees a pid
  * half-written or one already reaped (and maybe reused). */
 static volatile sig_atomic_t g_stop;
 static pid_t *g_pids;
@@ -30,16 +32,19 @@ static void block_signals(sigset_t *old) {
     sigemptyset(&s);
     sigaddset(&s, SIGINT);
     sigaddset(&s, SIGTERM);
+    sigaddset(&s, SIGHUP);
     sigprocmask(SIG_BLOCK, &s, old);
 }
 
-/* Point i in a child. It starts with SIGINT/SIGTERM blocked (forked so):
- * launch_run_dir installs its own handlers, then unblocks them, so a signal
- * that came meanwhile reaches its job instead of being lost. */
+/* Point i in a child. It starts with SIGINT/SIGTERM/SIGHUP blocked (forked
+ * so): launch_run_dir installs its own handlers, then unblocks them, so a
+ * signal that came meanwhile reaches its job instead of being lost. */
 static pid_t start_point(const launch_spec *sp, const launch_opts *lo, int resume) {
     pid_t pid = fork();
+    if (pid > 0) setpgid(pid, 0); /* both sides: no window in our group */
     if (pid != 0) return pid;
     char err[SPEC_ERR_MAX];
+    setpgid(0, 0); /* the group's Ctrl-C reaches us only from on_signal, once */
     g_npids = 0; /* our copy of the parent's list: never signal a sibling */
     int rc = launch_run_dir(sp->spec.run_dir, lo, resume, NULL, err, sizeof err);
     if (rc < 0) fprintf(stderr, "jepa-launch: %s\n", err);
@@ -107,7 +112,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
     int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0;
     pid_t *pids = calloc((size_t)n, sizeof *pids);
     launch_opts lo = o ? *o : (launch_opts){0};
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_hup;
     sigset_t old;
     memset(out, 0, sizeof *out);
     if (!pids) launch_oom();
@@ -122,6 +127,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
     g_npids = n;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup); /* ssh gone: as SIGTERM, as `run` does */
     for (;;) {
         /* no point starts once a signal came (checked with it blocked) */
         while (!g_stop && running < parallel && next < n) {
@@ -157,6 +163,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
     g_npids = 0;
     g_pids = NULL;
     for (; next < n; next++) /* what a signal left unstarted (finished ones stay done) */

@@ -3,6 +3,8 @@
 #   1. Ctrl-C (SIGINT to the whole foreground process group) stops a real
 #      2-rank run with a checkpoint and says how to resume; a job stopped
 #      before its first checkpoint is not told to "continue" (fake mpirun);
+#      Ctrl-C or SIGHUP to a parallel sweep's group reaches each point's
+#      mpirun once, as SIGUSR1 (fake mpirun);
 #   2. one job per run directory: a second `run` and a plain jepa-train are
 #      refused in one line naming the holder's pid, also after the first
 #      launcher was killed -9 while its job goes on; once the holders are
@@ -77,6 +79,40 @@ kill -INT -"$PID"; ended early
 case "$ERR" in *"before its first checkpoint"*"starts it again from step 0"*) [ "$RC" -eq 75 ] \
   && ok "Ctrl-C before a checkpoint: says nothing was kept (exit 75)" || bad "early: rc $RC" ;;
   *) bad "Ctrl-C before a checkpoint: $ERR" ;; esac
+
+# ---- 1. Ctrl-C (or a hangup) to a parallel sweep's group: each point's
+# mpirun gets one signal, SIGUSR1 (its checkpoint), never a second (the
+# abort): the points are not in the sweep's group, so only the sweep's
+# forwarding reaches them. The fake mpirun logs each signal it gets.
+cat >"$T/mpirun-log" <<'SH'
+#!/bin/bash
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+for s in INT TERM HUP USR1; do trap "echo $s >>'$d/signals'" $s; done
+ps -o pgid= -p "$PPID" | tr -d ' ' >"$d/lpgid" # the point's jepa-launch's group
+: >"$d/started"
+for i in $(seq 600); do # a second signal has 1 s to come before we exit 75
+  sleep 0.05
+  [ -s "$d/signals" ] && { n=$((n + 1)); [ "$n" -ge 20 ] && exit 75; }
+done
+exit 1
+SH
+chmod +x "$T/mpirun-log"
+sigsweep() { # SIG NAME: a 2-point sweep, 2 at a time, SIG to its group once both run
+  printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 0, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.001, 0.002]\n' \
+    "$SPEC" "$T/$2" "$T/d" "$T/d" >"$T/$2.yaml"
+  started "$2" env JEPA_MPIRUN="$T/mpirun-log" "$L" sweep "$T/$2.yaml"
+  for _ in $(seq 400); do [ -e "$T/$2/point-000/started" ] && [ -e "$T/$2/point-001/started" ] && break; sleep 0.05; done
+  # two signals to one point coalesce when they come together: its group
+  # is what says whether the terminal's reaches it besides ours
+  grep -qx "$PID" "$T/$2"/point-00*/lpgid && bad "SIG$1: a point's jepa-launch is in the sweep's group $PID"
+  kill -"$1" -"$PID"; ended "$2"
+  [ "$RC" -eq 75 ] && [ "$(cat "$T/$2/point-000/signals" 2>&1)" = USR1 ] && [ "$(cat "$T/$2/point-001/signals" 2>&1)" = USR1 ] \
+    && ok "SIG$1 to a parallel sweep's group: exit 75, each point's mpirun got one SIGUSR1" \
+    || bad "SIG$1 to a sweep: rc $RC, signals $(cat "$T/$2"/point-00*/signals 2>&1 | tr '\n' ' '): $ERR"
+}
+sigsweep INT swi
+sigsweep HUP swh
+case "$ERR" in *"stopped by signal 1 (SIGHUP)"*) ok "SIGHUP to a sweep: said as SIGHUP" ;; *) bad "SIGHUP sweep line: $ERR" ;; esac
 
 # ---- 3. resume --dry-run refuses what resume refuses (2 ranks x 64 = 128)
 run dry3 "$L" resume "$T/cc" --np 3 --dry-run
