@@ -103,8 +103,9 @@ int launch_check_existing(const launch_spec *ls, char *err, size_t errlen);
  * launch_prepare_dir, so that a start that came to nothing (mpirun or
  * sbatch could not be run, or every attempt was refused at setup: exit 4)
  * can take it back: the launcher's own files there (spec.yaml,
- * spec.resolved.yaml, state, launch.log, job.sbatch, slurm_job, train.log)
- * and the directories mkdir -p makes. */
+ * spec.resolved.yaml, state, launch.log, job.sbatch, slurm_job, train.log,
+ * lock: one there before stays, it is never rewritten) and the directories
+ * mkdir -p makes. */
 typedef struct {
     char top[LAUNCH_PATH_MAX]; /* the first directory mkdir -p makes; "" when run_dir exists */
     unsigned had;              /* bit i: own file i existed before */

@@ -374,19 +374,20 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
     int rc = devnull ? launch_sbatch_script(devnull, &ls.spec, "jepa-train", &dir, 1, 0, err, errlen) : -1;
     if (devnull) fclose(devnull);
     if (rc == 0) rc = launch_check_existing(&ls, err, errlen);
-    /* one job per run directory: not one Slurm still has, nor one a local
-     * job holds (its lock, held here while we submit) */
-    if (rc == 0 && access(dir, F_OK) == 0)
-        rc = launch_slurm_busy(dir, err, errlen) || run_lock_take(dir, RUN_LOCK_LAUNCHER, err, errlen) ? -1 : 0;
+    /* one job per run directory: not one Slurm still has */
+    if (rc == 0 && access(dir, F_OK) == 0) rc = launch_slurm_busy(dir, err, errlen) ? -1 : 0;
+    /* taken back when nothing can have been queued: the files could not be
+     * written, or sbatch could not be run (-1); one that ran and failed may
+     * have queued the job all the same (-2): then the directory stays. The
+     * snapshot comes before the lock, whose file is ours to take back */
+    launch_undo u;
+    launch_undo_init(&u, dir);
+    /* nor one a local job holds (its lock, held here while we submit) */
+    if (rc == 0 && access(dir, F_OK) == 0) rc = run_lock_take(dir, RUN_LOCK_LAUNCHER, err, errlen) ? -1 : 0;
     if (rc) {
         launch_spec_free(&ls);
         return 2;
     }
-    /* taken back when nothing can have been queued: the files could not be
-     * written, or sbatch could not be run (-1); one that ran and failed may
-     * have queued the job all the same (-2): then the directory stays */
-    launch_undo u;
-    launch_undo_init(&u, dir);
     rc = launch_prepare_dir(&ls, err, errlen);
     if (rc == 0) rc = write_script(script, &ls.spec, &a->o, &dir, 1, 0, err, errlen);
     if (rc == 0 && a->dry_run) {

@@ -386,14 +386,14 @@ int launch_undo_apply(const launch_undo *u, const char *run_dir, char *why, size
     snprintf(p, sizeof p, "%s", run_dir);
     trim_slashes(p);
     for (int i = 0; i < NOWN; i++) /* ours were rewritten: not ours to remove */
-        if (u->had & 1u << i)
+        if ((u->had & 1u << i) && strcmp(own_files[i], "lock") != 0) /* lock: never rewritten */
             return snprintf(why, n, "it existed before with its own %s", own_files[i]), -1;
     /* checked before anything goes: all or nothing */
     int same = same_others(u, p, &own, why, n);
     if (same != 0) return same < 0 ? -1 : 0;
     for (int i = 0; i < NOWN; i++) {
         snprintf(f, sizeof f, "%s/%s", p, own_files[i]);
-        if ((own & 1u << i) && unlink(f) != 0)
+        if ((own & ~u->had & 1u << i) && unlink(f) != 0) /* a lock there before stays */
             return snprintf(why, n, "cannot remove %s: %s", f, strerror(errno)), -1;
     }
     if (!*u->top) return 0; /* it was there before, without our files: as it was */

@@ -188,6 +188,14 @@ expect_error "slurm into a directory with its own spec.yaml" 2 "cannot run $T/no
   "; $T/sbC kept: it existed before with its own spec.yaml"
 [ "$(cat "$T/sbC/state")" = "failed: sbatch" ] && ok "kept, its state says failed: sbatch" || bad "sbC state: $(cat "$T/sbC/state" 2>&1)"
 
+# not run at all, into an empty directory that exists: left empty (its lock
+# was taken after the snapshot, and goes with the rest)
+mkdir -p "$T/sbE"
+run sbempty env JEPA_SBATCH="$T/no-such-sbatch" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbE"
+expect_error "slurm into an empty directory, sbatch not found" 2 "cannot run $T/no-such-sbatch"
+[ -d "$T/sbE" ] && [ -z "$(ls -A "$T/sbE")" ] && ok "the empty directory is left empty" \
+  || bad "sbE left: $(ls -A "$T/sbE" 2>&1 | tr '\n' ' ')"
+
 # ---- 4. refused resumes leave the run directory byte-identical
 run r1 env JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/r1"
 [ "$RC" -eq 75 ] && ok "fixture: 1-rank run stopped after step 3" || bad "r1: rc $RC: $ERR"
