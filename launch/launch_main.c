@@ -215,6 +215,11 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         launch_spec_free(&ls);
         return 0;
     }
+    /* one job per run directory: not one Slurm still has queued or running */
+    if (launch_slurm_busy(ls.spec.run_dir, err, errlen)) {
+        launch_spec_free(&ls);
+        return 2;
+    }
     /* "On any error nothing is created": a start that came to nothing
      * (mpirun could not start, or jepa-train refused its inputs at setup,
      * status 4, or its command line or spec, status 2, in every attempt)
@@ -294,6 +299,7 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
         launch_argv_free(&av);
         return 0;
     }
+    if (launch_slurm_busy(dir, err, errlen)) return 2; /* its Slurm job, still queued or running */
     int rc = launch_run_dir(dir, &o, 1, NULL, err, errlen);
     return rc < 0 ? 2 : rc;
 }

@@ -191,6 +191,14 @@ run sl1 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
 spec0=$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)
 run sl2 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
 expect_error "slurm again while the job is pending" 2 "run.dir $T/sl belongs to Slurm job 4711, still PENDING (squeue)"
+# ... nor run locally, by `resume` or `run`, while it is queued (fake mpirun:
+# where one is not refused, it trains nothing)
+run sl2r env JEPA_MPIRUN="$T/okrun" "$L" resume "$T/sl"
+expect_error "resume while its Slurm job is pending" 2 "run.dir $T/sl belongs to Slurm job 4711, still PENDING (squeue)"
+run sl2l env JEPA_MPIRUN="$T/okrun" "$L" run "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
+expect_error "run while its Slurm job is pending" 2 "run.dir $T/sl belongs to Slurm job 4711, still PENDING (squeue)"
+[ "$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)" = "$spec0" ] \
+  && ok "the refused local runs wrote nothing" || bad "a refused local run changed $T/sl"
 echo 'running job=4711 attempt=0' >"$T/sl/state"
 echo RUNNING >"$T/queue"
 run sl3 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
@@ -199,6 +207,19 @@ echo submitted >"$T/sl/state"
 [ "$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)" = "$spec0" ] \
   && ok "the refused submits wrote nothing" || bad "a refused submit changed $T/sl"
 rm "$T/queue" # the job has ended: squeue lists it not
+# its batch script, started while a local job holds the dir: the trainer's
+# lock refusal (exit 4, fake srun) leaves the local job's state as it was
+started slk env JEPA_MPIRUN="$T/sleeprun" "$L" resume "$T/sl"
+for _ in $(seq 200); do grep -q '^running pid' "$T/sl/state" 2>/dev/null && break; sleep 0.05; done
+st0=$(cat "$T/sl/state")
+printf '#!/bin/sh\necho "jepa-train: run.dir $FAKE_D is in use by pid 1 (it holds $FAKE_D/lock): ..." >&2\nexit 4\n' \
+  >fakebin/srun && chmod +x fakebin/srun
+FAKE_D="$T/sl" SLURM_JOB_ID=4712 PATH="$T/fakebin:$PATH" bash "$T/sl/job.sbatch" >"$T/slk.job" 2>&1; src=$?
+[ "$src" -eq 4 ] && [ "$(cat "$T/sl/state")" = "$st0" ] && grep -q 'refused: another job holds' "$T/sl/launch.log" \
+  && ok "a batch job refused by the run lock leaves the live job's state ($st0)" \
+  || bad "batch job refused by the lock: rc $src, state '$(cat "$T/sl/state")' (was '$st0')"
+mp=$(sed -n 's/.* mpirun=\([0-9]*\) .*/\1/p' "$T/sl/state")
+kill -9 "$PID" ${mp:+"$mp"}; wait "$PID" 2>/dev/null
 run sl4 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
 [ "$RC" -eq 0 ] && ok "slurm once the job is gone: submitted" || bad "slurm after the job ended: rc $RC $ERR"
 unset JEPA_SBATCH JEPA_SQUEUE
