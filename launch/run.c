@@ -182,33 +182,61 @@ int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen) 
  * SIGINT/SIGTERM: SIGTERM to the ranks, SIGKILL 1 s later
  * (odls_base_sigkill_timeout), before a slow step can checkpoint. It runs
  * in its own process group (spawn), so a terminal's Ctrl-C or hangup, sent
- * to our whole group, reaches it only through here. */
-static volatile sig_atomic_t g_stop, g_nstop;
+ * to our whole group, reaches it only through here. SIGQUIT (Ctrl-\) is
+ * the abort at once (SIGTERM). SIGTSTP/SIGCONT (Ctrl-Z, fg) go to mpirun,
+ * which passes both to the ranks (ess_base_forward_signals' defaults). */
+static volatile sig_atomic_t g_stop, g_nstop, g_say;
 static volatile pid_t g_child;
 
-static int forwarded(int sig, int nth) { return nth <= 1 ? SIGUSR1 : sig == SIGHUP ? SIGTERM : sig; }
+static int forwarded(int sig, int nth) {
+    return sig == SIGQUIT || (nth > 1 && sig == SIGHUP) ? SIGTERM : nth <= 1 ? SIGUSR1 : sig;
+}
+
+/* what the first signal does, said on stderr: SIGUSR1 reaches the ranks
+ * unannounced, where the trainer would have said a SIGINT's */
+#define SAID_STOP(n) "jepa-launch: " n ": the job checkpoints at the end of its step and stops; a second " n \
+                     " aborts it\n"
+static void say_stop(int sig) {
+    const char *m = sig == SIGINT ? SAID_STOP("SIGINT") : sig == SIGHUP ? SAID_STOP("SIGHUP")
+                  : sig == SIGTERM ? SAID_STOP("SIGTERM") : "jepa-launch: SIGQUIT: aborting the job\n";
+    ssize_t r = write(STDERR_FILENO, m, strlen(m)); /* a hung-up terminal: nothing to tell */
+    (void)r;
+}
 
 static void on_signal(int sig) {
+    int e = errno;
     if (!g_stop) g_stop = sig; /* the one reported */
     g_nstop++;
     if (g_child > 0) kill(g_child, forwarded(sig, g_nstop));
+    if (g_say && (g_nstop == 1 || sig == SIGQUIT)) say_stop(sig);
+    errno = e;
+}
+
+/* Ctrl-Z stops mpirun (its ranks with it), then us; fg's SIGCONT to our
+ * group goes on to mpirun's */
+static void on_job_control(int sig) {
+    int e = errno;
+    if (g_child > 0) kill(g_child, sig);
+    if (sig == SIGTSTP) kill(getpid(), SIGSTOP);
+    errno = e;
 }
 
 static const char *signal_name(int sig) {
-    return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM";
+    return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM";
 }
 
 /* mpirun's stdout and stderr are ours (or train.log): never a pipe through
  * us, so a launcher that dies (kill -9) leaves the job writing where it did.
  * Its own process group (on_signal says why); stdin /dev/null, as a
  * background group that read the terminal would be stopped (SIGTTIN). */
-static int spawn(char *const *argv, const char *out_path, pid_t *pid) {
+static int spawn(char *const *argv, const char *out_path, const sigset_t *mask, pid_t *pid) {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
     posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setsigmask(&at, mask); /* not ours, blocked across the spawn */
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     if (out_path) {
         posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -302,6 +330,14 @@ static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, i
     return 1;
 }
 
+static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGCONT};
+enum { NSIGS = sizeof g_sigs / sizeof g_sigs[0], NSTOP = 4 }; /* the first NSTOP stop the job */
+
+static void stop_signals(sigset_t *ss) {
+    sigemptyset(ss);
+    for (int i = 0; i < NSTOP; i++) sigaddset(ss, g_sigs[i]);
+}
+
 /* One attempt: start, wait, the exit status; -1 + err when it cannot start. */
 static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, int attempt,
                        char *err, size_t errlen) {
@@ -310,7 +346,15 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
     pid_t pid;
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
     launch_mpirun_argv(&a, s, o, run_dir, resume || attempt > 0);
-    int rc = spawn(a.v, o && o->log_output ? log_path : NULL, &pid);
+    /* our signals wait until g_child is set: each is forwarded once, by on_signal */
+    sigset_t ss, old;
+    stop_signals(&ss);
+    sigprocmask(SIG_BLOCK, &ss, &old);
+    int rc = spawn(a.v, o && o->log_output ? log_path : NULL, &old, &pid);
+    if (rc == 0) g_child = pid;
+    /* one that came with no child to pass it to (between attempts) */
+    if (rc == 0 && g_stop) kill(pid, forwarded(g_stop, g_nstop));
+    sigprocmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start %s: %s", a.v[0], strerror(rc));
         launch_set_state(run_dir, "failed: cannot start %s", a.v[0]);
@@ -318,8 +362,6 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
         launch_argv_free(&a);
         return -1;
     }
-    g_child = pid;
-    if (g_stop) kill(pid, forwarded(g_stop, g_nstop)); /* one that came before g_child was set */
     /* pid: ours, whose death status reports as stale; mpirun's beside it */
     launch_set_state(run_dir, "running pid=%d mpirun=%d attempt=%d", (int)getpid(), (int)pid, attempt);
     launch_log(run_dir, "attempt %d: started %s (pid %d)%s", attempt, a.v[0], (int)pid,
@@ -360,19 +402,19 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     snprintf(me, sizeof me, "%d", (int)getpid());
     setenv(RUN_LOCK_ENV, me, 1);
 
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-    struct sigaction sa, old[3];
+    struct sigaction sa, old[NSIGS];
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns to look at g_stop */
-    sigemptyset(&sa.sa_mask);
     g_stop = g_nstop = 0;
+    g_say = !(o && o->log_output); /* a sweep's point: the sweep says what happened */
     /* a sweep forks its points with these blocked (sweep_run.c): one that
      * came before the handlers were in place is delivered now */
     sigset_t ss;
-    sigemptyset(&ss);
-    for (int i = 0; i < 3; i++) sigaddset(&ss, sigs[i]);
+    stop_signals(&ss);
     sa.sa_mask = ss; /* one handler at a time: g_nstop counts each signal once */
-    for (int i = 0; i < 3; i++) sigaction(sigs[i], &sa, &old[i]);
+    for (int i = 0; i < NSIGS; i++) { /* no SA_RESTART: the wait returns to look at g_stop */
+        sa.sa_handler = i < NSTOP ? on_signal : on_job_control;
+        sigaction(g_sigs[i], &sa, &old[i]);
+    }
     sigprocmask(SIG_UNBLOCK, &ss, NULL);
     int status;
     for (int attempt = 0;; attempt++) {
@@ -381,7 +423,7 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
         if (status >= 0 && status != 2 && status != 4 && past_setup) *past_setup = 1;
         if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;
     }
-    for (int i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+    for (int i = 0; i < NSIGS; i++) sigaction(g_sigs[i], &old[i], NULL);
     if (status < 0) return -1;
     if (status && g_stop) { /* ours to stop, not a failure: say how to continue */
         stopped_said(run_dir, status, err, errlen);

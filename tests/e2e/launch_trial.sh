@@ -87,12 +87,14 @@ case "$ERR" in *"before its first checkpoint"*"starts it again from step 0"*) [ 
 cat >"$T/mpirun-log" <<'SH'
 #!/bin/bash
 for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
-for s in INT TERM HUP USR1; do trap "echo $s >>'$d/signals'" $s; done
+got=0 n=0
+for s in INT TERM HUP USR1; do trap "echo $s >>'$d/signals'; got=1" $s; done
+for s in TSTP CONT; do trap "echo $s >>'$d/signals'" $s; done
 ps -o pgid= -p "$PPID" | tr -d ' ' >"$d/lpgid" # the point's jepa-launch's group
 : >"$d/started"
 for i in $(seq 600); do # a second signal has 1 s to come before we exit 75
   sleep 0.05
-  [ -s "$d/signals" ] && { n=$((n + 1)); [ "$n" -ge 20 ] && exit 75; }
+  [ "$got" = 1 ] && { n=$((n + 1)); [ "$n" -ge 20 ] && exit 75; }
 done
 exit 1
 SH
@@ -113,6 +115,25 @@ sigsweep() { # SIG NAME: a 2-point sweep, 2 at a time, SIG to its group once bot
 sigsweep INT swi
 sigsweep HUP swh
 case "$ERR" in *"stopped by signal 1 (SIGHUP)"*) ok "SIGHUP to a sweep: said as SIGHUP" ;; *) bad "SIGHUP sweep line: $ERR" ;; esac
+
+# ---- 4. at a terminal: Ctrl-Z stops the job too and fg continues it
+# (TSTP/CONT reach mpirun); the first Ctrl-C says what it does; Ctrl-\
+# aborts the job (SIGTERM, mpirun's abort) and says so
+started say env JEPA_MPIRUN="$T/mpirun-log" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/say"
+for _ in $(seq 400); do [ -e "$T/say/started" ] && break; sleep 0.05; done
+kill -TSTP -"$PID"; sleep 0.5; lst=$(ps -o stat= -p "$PID"); kill -CONT -"$PID"; sleep 0.5
+kill -INT -"$PID"; ended say
+[ "$(tr '\n' ' ' <"$T/say/signals" 2>&1)" = "TSTP CONT USR1 " ] && case "$lst" in T*) true ;; *) false ;; esac \
+  && ok "Ctrl-Z stops the launcher and reaches mpirun, fg too; then Ctrl-C: one SIGUSR1" \
+  || bad "Ctrl-Z/fg/Ctrl-C: launcher stat '$lst', mpirun got $(tr '\n' ' ' <"$T/say/signals" 2>&1)"
+case "$ERR" in "jepa-launch: SIGINT: the job checkpoints at the end of its step and stops; a second SIGINT aborts it"$'\n'*) \
+  ok "the first Ctrl-C says what it does" ;; *) bad "first Ctrl-C said: $ERR" ;; esac
+started quit env JEPA_MPIRUN="$T/mpirun-log" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/quit"
+for _ in $(seq 400); do [ -e "$T/quit/started" ] && break; sleep 0.05; done
+kill -QUIT -"$PID"; ended quit
+[ "$RC" -eq 75 ] && [ "$(cat "$T/quit/signals" 2>&1)" = TERM ] && [ "$(cat "$T/quit/state")" = "stopped signal=3" ] \
+  && ok "Ctrl-\\: mpirun gets its abort (SIGTERM), the launcher waits for it, exit 75" \
+  || bad "Ctrl-\\: rc $RC, mpirun got $(cat "$T/quit/signals" 2>&1), state $(cat "$T/quit/state" 2>&1): $ERR"
 
 # ---- 3. resume --dry-run refuses what resume refuses (2 ranks x 64 = 128)
 run dry3 "$L" resume "$T/cc" --np 3 --dry-run
