@@ -222,11 +222,13 @@ expect_error "run while its Slurm job is pending" 2 "run.dir $T/sl belongs to Sl
   && ok "the refused local runs wrote nothing" || bad "a refused local run changed $T/sl"
 echo 'running job=4711 attempt=0' >"$T/sl/state"
 echo RUNNING >"$T/queue"
+spec1=$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)
 run sl3 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
 expect_error "slurm again while the job runs" 2 "Slurm job 4711, still RUNNING"
-echo submitted >"$T/sl/state"
-[ "$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)" = "$spec0" ] \
+# hashed before state is put back: a refused submit that wrote state shows
+[ "$(cat "$T/sl/spec.resolved.yaml" "$T/sl/state" "$T/sl/job.sbatch" | sha256sum)" = "$spec1" ] \
   && ok "the refused submits wrote nothing" || bad "a refused submit changed $T/sl"
+echo submitted >"$T/sl/state"
 rm "$T/queue" # the job has ended: squeue lists it not
 # its batch script, started while a local job holds the dir: the trainer's
 # lock refusal (exit 4, fake srun) leaves the local job's state as it was
