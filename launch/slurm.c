@@ -8,6 +8,8 @@
  * end a line or run as a command. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,8 +254,9 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
 }
 
 /* squeue's state of job id into out ("" when squeue lists it not: ended,
- * or unknown to it). -1 when squeue cannot be run. $JEPA_SQUEUE: another
- * squeue (the tests' fake). */
+ * or unknown to it). -1 when squeue cannot be run, or says nothing within
+ * 10 s (a hung slurmctld: it is killed, and nothing is known). $JEPA_SQUEUE:
+ * another squeue (the tests' fake). */
 static int squeue_state(const char *id, char *out, size_t n) {
     const char *sq = getenv("JEPA_SQUEUE");
     char *argv[] = {(char *)(sq && *sq ? sq : "squeue"), "-h", "-j", (char *)id, "-o", "%T", NULL};
@@ -265,12 +268,21 @@ static int squeue_state(const char *id, char *out, size_t n) {
     posix_spawn_file_actions_addclose(&fa, fds[0]);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0); /* "Invalid job id": ended */
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), started = rc == 0;
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     size_t k = 0;
     ssize_t r;
-    while (rc == 0 && k + 1 < n && (r = read(fds[0], out + k, n - 1 - k)) != 0) {
+    struct pollfd pf = {.fd = fds[0], .events = POLLIN};
+    while (rc == 0 && k + 1 < n) {
+        int p = poll(&pf, 1, 10000);
+        if (p < 0 && errno == EINTR) continue;
+        if (p <= 0) { /* timed out: squeue is killed, its state unknown */
+            kill(pid, SIGKILL);
+            k = 0, rc = -1;
+            break;
+        }
+        if ((r = read(fds[0], out + k, n - 1 - k)) == 0) break;
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) break;
         k += (size_t)r;
@@ -279,7 +291,7 @@ static int squeue_state(const char *id, char *out, size_t n) {
     out[k] = 0;
     out[strcspn(out, "\n")] = 0;
     int ws = 0;
-    while (rc == 0 && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    while (started && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {} /* a killed one too */
     return rc ? -1 : 0;
 }
 

@@ -245,5 +245,11 @@ mp=$(sed -n 's/.* mpirun=\([0-9]*\) .*/\1/p' "$T/sl/state")
 kill -9 "$PID" ${mp:+"$mp"}; wait "$PID" 2>/dev/null
 run sl4 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
 [ "$RC" -eq 0 ] && ok "slurm once the job is gone: submitted" || bad "slurm after the job ended: rc $RC $ERR"
+# a squeue that hangs (slurmctld down) is given up after 10 s: nothing known, submitted
+printf '#!/bin/sh\nexec sleep 60\n' >fakebin/squeue-hang && chmod +x fakebin/squeue-hang
+SECONDS=0
+run sl5 env JEPA_SQUEUE="$T/fakebin/squeue-hang" timeout 40 "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/sl"
+[ "$RC" -eq 0 ] && [ "$SECONDS" -lt 30 ] && ok "a hung squeue: given up, submitted in ${SECONDS}s" \
+  || bad "a hung squeue: rc $RC after ${SECONDS}s: $ERR"
 unset JEPA_SBATCH JEPA_SQUEUE
 finish
