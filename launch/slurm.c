@@ -41,16 +41,11 @@ static int sbatch_opt(FILE *f, const char *opt, const char *v, char *err, size_t
     return 0;
 }
 
-int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const char *const *run_dirs, int n,
-                         int parallel, char *err, size_t errlen) {
+/* Phase 1: the #SBATCH lines (the spec's slurm.* keys, then slurm.extra's
+ * own lines, each checked to be one option). */
+static int sbatch_header(FILE *f, const jepa_spec *s, int n, int parallel, int nodes, int per_node, int cpus,
+                         char *err, size_t errlen) {
     const int ranks = s->parallel.ranks;
-    const int nodes = s->slurm.nodes ? s->slurm.nodes : s->parallel.nodes;
-    const int per_node = s->slurm.tasks_per_node ? s->slurm.tasks_per_node : (ranks + nodes - 1) / nodes;
-    const int cpus = s->slurm.cpus_per_task ? s->slurm.cpus_per_task : s->parallel.threads_per_rank;
-    if (n < 1) {
-        snprintf(err, errlen, "slurm: no run directory");
-        return -1;
-    }
     fprintf(f, "#!/bin/bash\n# written by jepa-launch: %s; every value below is quoted\n",
             n > 1 ? "a job array, one task per sweep point" : "one run");
     if (sbatch_opt(f, "job-name", s->slurm.job_name, err, errlen)) return -1;
@@ -86,6 +81,13 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
         p += len + (e ? 1 : 0);
     }
 
+    return 0;
+}
+
+/* Phase 2: the script's variables (trainer, MPI plug-in, sizes, the run
+ * directories, one per array task) and the environment the ranks need. */
+static void script_vars(FILE *f, const jepa_spec *s, const char *trainer, const char *const *run_dirs, int n,
+                        int ranks, int cpus) {
     fputs("set -u\ntrainer=", f);
     launch_shell_quote(f, trainer);
     fputs("\nmpi=", f);
@@ -103,6 +105,12 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
         fputs("export JEPA_REQUEUE=1\n", f);
     if (geteuid() == 0) /* submitted as root: the ranks run as root too */
         fputs("export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1\n", f);
+}
+
+/* Phase 3: resume detection (a requeue, a restart, a sweep point run
+ * again; the allocation's task count), then the attempts: state, srun,
+ * the exit status's meaning, restarts. */
+static void script_attempts(FILE *f) {
     fputs("note() { printf '%s %s\\n' \"$(date +%Y-%m-%dT%H:%M:%S)\" \"$1\" >>\"$run_dir/launch.log\"; }\n"
           "resume=()\n"
           "# requeued (slurm.requeue), restarted below, or a sweep's unfinished point run\n"
@@ -165,6 +173,21 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
           "  resume=(--set resume=auto)\n"
           "done\n",
           f);
+}
+
+int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const char *const *run_dirs, int n,
+                         int parallel, char *err, size_t errlen) {
+    const int ranks = s->parallel.ranks;
+    const int nodes = s->slurm.nodes ? s->slurm.nodes : s->parallel.nodes;
+    const int per_node = s->slurm.tasks_per_node ? s->slurm.tasks_per_node : (ranks + nodes - 1) / nodes;
+    const int cpus = s->slurm.cpus_per_task ? s->slurm.cpus_per_task : s->parallel.threads_per_rank;
+    if (n < 1) {
+        snprintf(err, errlen, "slurm: no run directory");
+        return -1;
+    }
+    if (sbatch_header(f, s, n, parallel, nodes, per_node, cpus, err, errlen)) return -1;
+    script_vars(f, s, trainer, run_dirs, n, ranks, cpus);
+    script_attempts(f);
     return ferror(f) ? -1 : 0;
 }
 
