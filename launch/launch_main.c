@@ -186,6 +186,24 @@ static void undo_start(const launch_undo *u, const char *dir, char *err, size_t 
         snprintf(err + k, errlen - k, "; %s kept: %s", dir, why);
 }
 
+/* A dry run's command names a spec.resolved.yaml it does not write: the
+ * values the --set options give it go to stderr, a line each (stdout stays
+ * the command alone). The first nsets of ls->sets are the user's; --np's
+ * parallel.ranks is already in the command. */
+static void print_dry_sets(const launch_spec *ls, int nsets) {
+    for (int i = 0; i < nsets; i++) {
+        char key[128], val[LAUNCH_PATH_MAX + 64];
+        const char *eq = strchr(ls->sets[i], '=');
+        size_t k = eq ? (size_t)(eq - ls->sets[i]) : strlen(ls->sets[i]);
+        if (k >= sizeof key) continue;
+        memcpy(key, ls->sets[i], k);
+        key[k] = 0;
+        if (spec_get(&ls->spec, key, val, sizeof val)) continue;
+        fprintf(stderr, "jepa-launch: dry run: %s/spec.resolved.yaml would have %s: %s (--set)\n", ls->spec.run_dir,
+                key, val);
+    }
+}
+
 static int cmd_run(const args *a, char *err, size_t errlen) {
     const char *sets[LAUNCH_MAX_SETS + 1];
     char np[64];
@@ -212,6 +230,7 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         launch_mpirun_argv(&av, &ls.spec, &a->o, ls.spec.run_dir, 0);
         launch_argv_print(&av, stdout);
         launch_argv_free(&av);
+        print_dry_sets(&ls, a->nsets);
         launch_spec_free(&ls);
         return 0;
     }

@@ -27,6 +27,9 @@ run dry2 "$L" run "$SPEC" --dry-run "${DATA[@]}" --set run.dir="$T/a" --set para
 want="mpirun -np 3 --oversubscribe --bind-to none --mca btl self,tcp $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
 [ "$(nproc)" -lt 3 ] || want=${want/ --oversubscribe/}
 [ "$OUT" = "$want" ] && ok "transport tcp, 2 threads per rank, 3 ranks" || bad "[$OUT] want [$want]"
+# the command names a resolved spec it does not write: stderr shows what --set puts in it
+case "$ERR" in *"dry run: $T/a/spec.resolved.yaml would have parallel.threads_per_rank: 2 (--set)"*) \
+  ok "--dry-run shows the values --set gives" ;; *) bad "dry run stderr without the --set values: [$ERR]" ;; esac
 
 # --- a real 2-rank run
 run real "$L" run "$SPEC" --np 2 "${SMALL[@]}" --set run.dir="$T/a"
