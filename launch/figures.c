@@ -23,9 +23,10 @@ static const launch_objective objectives[] = {
      .nfigs = 4, .nrequired = 2, .required_with_probe = 1, .higher_better = 1,
      .what = "pos_r2 (position probe R^2)", .png = "pos_r2",
      .data_hint = "generate one with jepa-world gen; scripts/world.sh makes data/tworoom",
-     .panels = {{"loss", "loss"}, {"lr", "learning rate"}, {"sigreg", "SIGReg statistic (collapse watch)"},
-                {"loss_tf", "teacher-forcing loss (loss_tf)"}, {"loss_ro", "rollout loss (loss_ro)"},
-                {"proj_std", "projector output std (proj_std)"}, {"pos_r2", "position probe R^2 (pos_r2)"}}},
+     /* the collapse watch is the trainer's (obj_world.c: proj_std), not SIGReg */
+     .panels = {{"loss", "loss"}, {"lr", "learning rate"}, {"proj_std", "projector output std (collapse watch)"},
+                {"sigreg", "SIGReg statistic"}, {"loss_tf", "teacher-forcing loss (loss_tf)"},
+                {"loss_ro", "rollout loss (loss_ro)"}, {"pos_r2", "position probe R^2 (pos_r2)"}}},
 };
 enum { NOBJ = sizeof objectives / sizeof objectives[0] };
 

@@ -93,8 +93,8 @@ if command -v "${JEPA_GNUPLOT:-gnuplot}" >/dev/null; then
   G=sw/point-001/plots/curves.gp
   [ "$RC" -eq 0 ] && [ -s sw/point-001/plots/curves.png ] && ok "plot of a world run" || bad "plot: rc $RC: $ERR"
   grep -q "no .* recorded" "$G" && bad "an empty panel: $(grep recorded "$G")" || ok "no empty panel"
-  for t in 'SIGReg statistic (collapse watch)' 'teacher-forcing loss (loss_tf)' 'rollout loss (loss_ro)' \
-           'projector output std (proj_std)' 'position probe R^2 (pos_r2)'; do
+  for t in 'projector output std (collapse watch)' 'teacher-forcing loss (loss_tf)' 'rollout loss (loss_ro)' \
+           'SIGReg statistic' 'position probe R^2 (pos_r2)'; do
     grep -qF "set title '$t'" "$G" && ok "panel '$t'" || bad "no panel '$t' in $(grep title "$G")"
   done
   [ "$(grep -c '^plot ' "$G")" = 7 ] && grep -q 'layout 2,4' "$G" && ok "7 panels, 2 x 4" || bad "panels: $(cat "$G")"

@@ -77,8 +77,8 @@ for k in sigreg loss_tf loss_ro proj_std param_hash; do
 done
 case "$ERR" in *"world eval: "*"pos_r2"*) ok "the evaluation reports on stderr" ;; *) bad "no 'world eval:' line: $ERR" ;; esac
 run plot "$B/jepa-launch" plot "$T/a"
-[ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && grep -q "'SIGReg statistic (collapse watch)'" "$T/a/plots/curves.gp" \
-  && ok "jepa-launch plot: curves.png with the SIGReg statistic" || bad "plot rc $RC: $ERR"
+[ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && grep -q "'projector output std (collapse watch)'" "$T/a/plots/curves.gp" \
+  && ok "jepa-launch plot: curves.png with the collapse watch proj_std" || bad "plot rc $RC: $ERR"
 
 run evx "$B/jepa-eval" "$T/a" --export "$T/wx"
 expect_error "--export of a world run: refused, nothing written" 2 "--export $T/wx" "objective world has no image features"
