@@ -226,6 +226,10 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         return 2;
     }
     if (a->dry_run) { /* nothing is created */
+        if (run_lock_probe(ls.spec.run_dir, err, errlen)) { /* the real run's lock: in use */
+            launch_spec_free(&ls);
+            return 2;
+        }
         launch_argv av = {0};
         launch_mpirun_argv(&av, &ls.spec, &a->o, ls.spec.run_dir, 0);
         launch_argv_print(&av, stdout);
@@ -310,8 +314,8 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
             fprintf(stderr, "jepa-launch: %s was written by %d rank%s (the spec says parallel.ranks %d): resuming "
                     "with -np %d\n", path, world, world == 1 ? "" : "s", s.parallel.ranks, world);
     }
-    if (a->dry_run) { /* refuses the world size the real resume refuses */
-        if (launch_check_world(dir, &s, &o, 1, err, errlen)) return 2;
+    if (a->dry_run) { /* refuses the world size and the busy directory the real resume refuses */
+        if (launch_check_world(dir, &s, &o, 1, err, errlen) || run_lock_probe(dir, err, errlen)) return 2;
         launch_argv av = {0};
         launch_mpirun_argv(&av, &s, &o, dir, 1);
         launch_argv_print(&av, stdout);

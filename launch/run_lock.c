@@ -47,3 +47,16 @@ int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t err
     if (pid == 0 || (mine && pid > 0 && env && atoi(env) == pid)) return 0; /* a job under its launcher */
     return refused(run_dir, pid, err, errlen); /* the process ends: our byte goes with it */
 }
+
+int run_lock_probe(const char *run_dir, char *err, size_t errlen) {
+    char path[4096 + 16];
+    snprintf(path, sizeof path, "%s/lock", run_dir);
+    /* read-only, never created: a dry run writes nothing (F_GETLK needs no
+     * write access); a caller that holds a lock in this file must not call it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    int pid = holder_of(fd, RUN_LOCK_LAUNCHER);
+    if (pid == 0) pid = holder_of(fd, RUN_LOCK_JOB);
+    close(fd);
+    return pid == 0 ? 0 : refused(run_dir, pid, err, errlen);
+}

@@ -31,4 +31,10 @@ typedef enum { RUN_LOCK_LAUNCHER = 0, RUN_LOCK_JOB = 1 } run_lock_role;
  * (ENOLCK: NFS without lockd) is a warning line on stderr and 0. */
 int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t errlen);
 
+/* What run_lock_take would find, taking nothing and creating nothing (for
+ * --dry-run): 0 when neither byte is held (or there is no lock file), 1 +
+ * err (the line run_lock_take gives) when one is. Never call it from a
+ * process that holds a lock in run_dir: closing the file drops its locks. */
+int run_lock_probe(const char *run_dir, char *err, size_t errlen);
+
 #endif

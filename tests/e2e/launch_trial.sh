@@ -175,6 +175,8 @@ run second "${FAIL1[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --s
 expect_error "a second run into a running run's directory" 2 "run.dir $T/lk is in use by pid $lpid"
 run plain timeout 20 "$TR" "$SPEC" "${SMALL[@]:2}" --set train.steps=60 --set run.dir="$T/lk" --set resume=auto
 expect_error "a plain jepa-train into it" 4 "run.dir $T/lk is in use by pid"
+run rdry "$L" resume "$T/lk" --dry-run # makes the real resume's checks: the lock too
+expect_error "resume --dry-run of a running run's directory" 2 "run.dir $T/lk is in use by pid $lpid"
 [ "$(cat "$T/lk/spec.resolved.yaml" "$T/lk/state" | sha256sum)" = "$spec0" ] && ok "the refused ones wrote nothing" \
   || bad "spec.resolved.yaml or state changed by a refused job"
 kill -9 "$lpid"; wait "$lpid" 2>/dev/null
