@@ -300,6 +300,12 @@ static int plan_cli(int argc, char **argv) {
         return 2;
     }
     if ((rc = plan_section(&s, argv[1], nargs, args))) return rc;
+    if (strcmp(s.objective, "world") != 0) { /* a usage error too: said before anything loads */
+        if (comm_rank() == 0)
+            fprintf(stderr, "jepa-plan: %s: objective %s is not a world model (jepa-plan plans with runs of "
+                    "objective: world)\n", argv[1], s.objective);
+        return 2;
+    }
     if (plan_world_check(&s, err, sizeof err)) { /* a usage error, said before the model loads */
         if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
         return 2;

@@ -302,7 +302,7 @@ run nt "$JP" "$T/nt" --episodes 1 --set plan.samples=24 --set plan.topk=3 --set 
 sed "${UNCHECK[@]}" -e 's/^objective: .*/objective: ijepa/' "$T/run/spec.resolved.yaml" >"$T/ij.yaml"
 mkdir -p "$T/ij" && cp "$T/ij.yaml" "$T/ij/spec.resolved.yaml" && cp "$T/run/checkpoint.bin" "$T/ij/"
 run ij "$JP" "$T/ij" --episodes 2
-expect_error "a run that is not a world model" 1 "$T/ij" "objective ijepa" "world"
+expect_error "a run that is not a world model" 2 "$T/ij" "objective ijepa" "world"
 mkdir -p "$T/nock" && cp "$T/run/spec.resolved.yaml" "$T/nock/"
 run nock "$JP" "$T/nock" --episodes 2
 expect_error "a missing checkpoint" 1 "$T/nock/checkpoint.bin"
