@@ -20,7 +20,7 @@ seed 0; data/tworoom/test: 1,000 of seed 1; 32 frames of 32x32 each), then
 trains configs/world-tworoom.yaml for 30 minutes on 2 MPI ranks (1 thread
 each) into runs/world-DATE-TIME and prints the evaluation's figures
 (pos_r2 last; docs/world.md).
-  --set key=value   passed to jepa-train (e.g. --set train.minutes=5,
+  --set key=value   passed to jepa-train (also --set=key=value; e.g. --set train.minutes=5,
                     --set run.dir=runs/mine); `jepa-train --help` lists the keys
   -h, --help        this text; nothing is generated or started
 Environment: JEPA_BUILD, the build directory (default build).
@@ -36,6 +36,7 @@ for ((i = 0; i < ${#argv[@]}; i++)); do
         ?*=*) ;;
         *) echo "world.sh: --set needs key=value, got '${argv[i]-}' (see scripts/world.sh --help)" >&2; exit 2 ;;
       esac ;;
+    --set=?*=*) ;; # one word, as jepa-train and jepa-launch take it
     *) echo "world.sh: unknown argument '${argv[i]}': it takes --set key=value (see scripts/world.sh --help)" >&2
        exit 2 ;;
   esac

@@ -6,7 +6,7 @@
 #     a fake build directory's jepa-world/jepa-train record any call, and no
 #     data/ or runs/ appears (--help used to start generating data);
 #   - an unknown argument, and --set without key=value: one line naming it,
-#     exit 2, nothing run or made;
+#     exit 2, nothing run or made; --set=key=value (one word) is taken as jepa-train takes it;
 #   - a real run, shortened (3 steps of a tiny model at 2 ranks): it generates
 #     data/tworoom/train and test (whole, verified, no staging left), exits
 #     0, ends with pos_r2 and writes a world summary.json (about 10 s).
@@ -43,7 +43,7 @@ nothing_ran "world.sh --set train.steps"
 # ---- a real run, shortened
 SMALL=(--set model.width=16 --set model.depth=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set world.embed_dim=16
-       --set sigreg.directions=32 --set train.batch_per_rank=8 --set train.steps=3 --set train.minutes=0
+       --set sigreg.directions=32 --set train.batch_per_rank=8 --set=train.steps=3 --set train.minutes=0
        --set run.dir="$T/run")
 run real env JEPA_BUILD="$B" bash "$W/scripts/world.sh" "${SMALL[@]}"
 [ "$RC" -eq 0 ] && ok "world.sh, 3 steps: exit 0" || bad "world.sh run: rc $RC: $ERR"
