@@ -27,7 +27,7 @@ fi
 # the mean of seeds 0-2; docs/trainer.md, "Measured: the learning benchmark").
 PIXELS_PROBE=0.8463 RANDOM_KNN=0.5972 KNN_MARGIN=0.05
 rd="runs/quickstart-$(date +%Y%m%d-%H%M%S)"
-for a in "$@"; do case "$a" in run.dir=*) rd=${a#run.dir=} ;; esac; done # the last --set wins
+for a in "$@"; do case "$a" in run.dir=*) rd=${a#run.dir=} ;; --set=run.dir=*) rd=${a#--set=run.dir=} ;; esac; done # the last --set wins
 
 # summary.json's figure NAME, or nothing
 figure() { sed -n "s/^ *\"$1\": *\([0-9.e+-]*\),\{0,1\}$/\1/p" "$rd/summary.json" 2>/dev/null | head -n 1; }

@@ -32,7 +32,7 @@ run qsbad env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" --set train.steps=
 [ "$RC" -eq 2 ] && ! printf '%s\n' "$ERR" | grep -q '^quickstart: ' && ok "refused spec: exit 2, no verdict" \
   || bad "refused spec: exit $RC (want 2): $ERR"
 run qsnp env JEPA_BUILD="$B" bash "$S/scripts/quickstart.sh" --set train.steps=2 --set train.minutes=0 \
-  --set eval.probe=false --set run.dir="$T/qsnp"
+  --set eval.probe=false --set=run.dir="$T/qsnp" # one word: the verdict reads it too
 [ "$RC" -eq 0 ] && printf '%s\n' "$ERR" | grep -qx "quickstart: no verdict: $T/qsnp/summary.json has no .*" \
   && ok "eval.probe=false: exit 0, 'no verdict' line" || bad "eval.probe=false: exit $RC: $ERR"
 # the configs that run the quickstart through jepa-launch (2 ranks; Slurm)
