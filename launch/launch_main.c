@@ -489,7 +489,10 @@ static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so
     if (so->signal && (so->stopped || so->not_started)) /* one after the last point ended stopped nothing */
         return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
                            "started; continue it with %s", d->path, so->signal,
-                           so->signal == SIGINT ? "SIGINT" : so->signal == SIGHUP ? "SIGHUP" : "SIGTERM",
+                           so->signal == SIGINT    ? "SIGINT"
+                           : so->signal == SIGHUP  ? "SIGHUP"
+                           : so->signal == SIGQUIT ? "SIGQUIT"
+                                                   : "SIGTERM",
                            so->done, so->failed, so->stopped, so->not_started, again), LAUNCH_EXIT_STOPPED;
     if (so->failed && so->stopped)
         return launch_errf(err, errlen, "%s: %d of %d points failed, %d stopped by a signal", d->path, so->failed,

@@ -1,6 +1,6 @@
 /* sweep_run.c - a sweep's points run here, d->parallel at a time, each in a
  * child of ours under launch_run_dir's restart loop. SIGINT/SIGTERM/SIGHUP
- * to the sweep go to every running point (each stops its job, which
+ * (and SIGQUIT, the abort) to the sweep go to every running point (each stops its job, which
  * checkpoints: resumable, exit 75) and no new point starts; the caller then
  * says what was done, stopped and not started. Each point is its own
  * process group, so a terminal's Ctrl-C reaches it only through us: one
@@ -15,30 +15,37 @@
 #include "launch.h"
 
 /* The running points' pids (0: none), which on_signal passes the signal
- * to: changed only with SIGINT/SIGTERM/SIGHUP blocked, so it never sees a pid
+ * to: changed only with g_sigs blocked, so it never sees a pid
  * half-written or one already reaped (and maybe reused). */
 static volatile sig_atomic_t g_stop;
 static pid_t *g_pids;
 static volatile int g_npids;
 
+/* The terminal's keys reach only us (the points are groups of their own):
+ * each goes on to every running point as it would have reached it alone.
+ * Ctrl-\ (SIGQUIT) is each point's abort and stops the sweep too; Ctrl-Z
+ * (SIGTSTP) stops the points, then us, and fg's SIGCONT continues them. */
+static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGCONT};
+enum { NSIGS = sizeof g_sigs / sizeof g_sigs[0] };
+
 static void on_signal(int sig) {
-    g_stop = sig;
+    if (sig != SIGTSTP && sig != SIGCONT) g_stop = sig;
     for (int i = 0; i < g_npids; i++)
         if (g_pids[i] > 0) kill(g_pids[i], sig);
+    if (sig == SIGTSTP) kill(getpid(), SIGSTOP);
 }
 
 static void block_signals(sigset_t *old) {
     sigset_t s;
     sigemptyset(&s);
-    sigaddset(&s, SIGINT);
-    sigaddset(&s, SIGTERM);
-    sigaddset(&s, SIGHUP);
+    for (int i = 0; i < NSIGS; i++) sigaddset(&s, g_sigs[i]);
     sigprocmask(SIG_BLOCK, &s, old);
 }
 
-/* Point i in a child. It starts with SIGINT/SIGTERM/SIGHUP blocked (forked
- * so): launch_run_dir installs its own handlers, then unblocks them, so a
- * signal that came meanwhile reaches its job instead of being lost. */
+/* Point i in a child. It starts with g_sigs blocked (forked so):
+ * launch_run_dir installs its own handlers, then unblocks the stop signals,
+ * so one that came meanwhile reaches its job instead of being lost; it
+ * never unblocks SIGTSTP/SIGCONT, so the child does that itself. */
 static pid_t start_point(const launch_spec *sp, const launch_opts *lo, int resume) {
     pid_t pid = fork();
     if (pid > 0) setpgid(pid, 0); /* both sides: no window in our group */
@@ -46,6 +53,11 @@ static pid_t start_point(const launch_spec *sp, const launch_opts *lo, int resum
     char err[SPEC_ERR_MAX];
     setpgid(0, 0); /* the group's Ctrl-C reaches us only from on_signal, once */
     g_npids = 0; /* our copy of the parent's list: never signal a sibling */
+    sigset_t tc;
+    sigemptyset(&tc);
+    sigaddset(&tc, SIGTSTP);
+    sigaddset(&tc, SIGCONT);
+    sigprocmask(SIG_UNBLOCK, &tc, NULL);
     int rc = launch_run_dir(sp->spec.run_dir, lo, resume, NULL, err, sizeof err);
     if (rc < 0) fprintf(stderr, "jepa-launch: %s\n", err);
     _exit(rc < 0 ? 1 : rc > 255 ? 255 : rc);
@@ -112,7 +124,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
     int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0;
     pid_t *pids = calloc((size_t)n, sizeof *pids);
     launch_opts lo = o ? *o : (launch_opts){0};
-    struct sigaction sa, old_int, old_term, old_hup;
+    struct sigaction sa, old_sa[NSIGS];
     sigset_t old;
     memset(out, 0, sizeof *out);
     if (!pids) launch_oom();
@@ -125,9 +137,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
     g_stop = 0;
     g_pids = pids;
     g_npids = n;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGHUP, &sa, &old_hup); /* ssh gone: as SIGTERM, as `run` does */
+    for (int i = 0; i < NSIGS; i++) sigaction(g_sigs[i], &sa, &old_sa[i]); /* SIGHUP (ssh gone): as SIGTERM */
     for (;;) {
         /* no point starts once a signal came (checked with it blocked) */
         while (!g_stop && running < parallel && next < n) {
@@ -161,9 +171,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
         }
         block_signals(&old);
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGHUP, &old_hup, NULL);
+    for (int i = 0; i < NSIGS; i++) sigaction(g_sigs[i], &old_sa[i], NULL);
     g_npids = 0;
     g_pids = NULL;
     for (; next < n; next++) /* what a signal left unstarted (finished ones stay done) */

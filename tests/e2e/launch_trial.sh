@@ -115,6 +115,21 @@ sigsweep() { # SIG NAME: a 2-point sweep, 2 at a time, SIG to its group once bot
 sigsweep INT swi
 sigsweep HUP swh
 case "$ERR" in *"stopped by signal 1 (SIGHUP)"*) ok "SIGHUP to a sweep: said as SIGHUP" ;; *) bad "SIGHUP sweep line: $ERR" ;; esac
+# Ctrl-Z, fg, then Ctrl-\ at a sweep's terminal: they reach only the sweep's
+# group, so the sweep passes each on; Ctrl-\ used to kill the sweep alone
+# (its default action) and leave the points' jobs running
+printf 'base: %s\ndir: %s\nparallel: 2\nset: {max_restarts: 0, data.train: %s, data.test: %s}\ngrid:\n  optim.lr: [0.001, 0.002]\n' \
+  "$SPEC" "$T/swq" "$T/d" "$T/d" >"$T/swq.yaml"
+started swq env JEPA_MPIRUN="$T/mpirun-log" "$L" sweep "$T/swq.yaml"
+for _ in $(seq 400); do [ -e "$T/swq/point-000/started" ] && [ -e "$T/swq/point-001/started" ] && break; sleep 0.05; done
+kill -TSTP -"$PID"; sleep 0.5; lst=$(ps -o stat= -p "$PID"); kill -CONT -"$PID"; sleep 0.5
+kill -QUIT -"$PID"; ended swq
+[ "$RC" -eq 75 ] && case "$lst" in T*) true ;; *) false ;; esac \
+  && [ "$(tr '\n' ' ' <"$T/swq/point-000/signals" 2>&1)" = "TSTP CONT TERM " ] \
+  && [ "$(tr '\n' ' ' <"$T/swq/point-001/signals" 2>&1)" = "TSTP CONT TERM " ] \
+  && ok "Ctrl-Z, fg, Ctrl-\\ to a sweep: it stops and continues, each point's mpirun gets TSTP, CONT, then its abort" \
+  || bad "sweep Ctrl-Z/fg/Ctrl-\\: rc $RC, sweep stat '$lst', signals $(cat "$T/swq"/point-00*/signals 2>&1 | tr '\n' ' '): $ERR"
+case "$ERR" in *"stopped by signal 3 (SIGQUIT)"*) ok "Ctrl-\\ to a sweep: said as SIGQUIT" ;; *) bad "SIGQUIT sweep line: $ERR" ;; esac
 
 # ---- 4. at a terminal: Ctrl-Z stops the job too and fg continues it
 # (TSTP/CONT reach mpirun); the first Ctrl-C says what it does; Ctrl-\
