@@ -382,7 +382,8 @@ typedef struct {
     long long step;        /* last logged step; -1: none */
     double loss;           /* last logged loss */
     double final_loss;     /* summary.json, or NAN */
-    const launch_objective *obj; /* what the run trains: whose figures fig[] holds */
+    const launch_objective *obj; /* what the run trains: whose figures fig[] holds; never NULL */
+    int obj_known;               /* 1: obj is the spec's or summary.json's; 0: ijepa for want of either */
     double fig[LAUNCH_MAX_FIGS]; /* obj->figs from summary.json; NAN: not measured, or no summary */
     char param_hash[32];
 } run_status;
@@ -395,7 +396,8 @@ typedef struct {
  * final_loss, steps and that objective's required figures. A file there
  * that cannot be read (not a regular file, too large) or that is damaged
  * leaves st->damaged saying which and why, the state "damaged: ..." and no
- * figures. 0, or -1 if the directory holds no run (no spec.resolved.yaml). */
+ * figures. 0, or -1 if the directory holds no run (no spec.resolved.yaml;
+ * st->obj is then ijepa's, obj_known 0). */
 int launch_read_status(const char *run_dir, run_status *st);
 
 /* Whether text is one whole JSON object and nothing else (whitespace
@@ -435,7 +437,7 @@ void launch_print_results(FILE *f, const char *const *keys, int nkeys, const res
  * sweep_read). Each row's status is launch_read_status's, and damaged too
  * (st.damaged) when the point holds no run or its resolved spec does not
  * load or differs from the sweep's values; its values are the resolved
- * spec's. Returns the number of rows; -1 + err when dir holds no
+ * spec's (the sweep's when it does not load). Returns the number of rows; -1 + err when dir holds no
  * points.csv (not a sweep); -2 + err naming the file (and line) when
  * points.csv cannot be read, is empty, lacks its header, lists no point or
  * is not the sweep's points, or sweep.yaml does not read. Caller frees

@@ -420,12 +420,24 @@ static int check_sweep_pngs(const char *pdir, char **keys, int nkeys, const swee
     return rc;
 }
 
+/* A sweep with a damaged point is not plotted (as a damaged run is not):
+ * -1 + err naming the first one's file, or 0 when none is */
+static int sweep_damaged(const char *dir, const result_row *rows, int n, char *err, size_t errlen) {
+    int bad = 0, first = -1;
+    for (int i = 0; i < n; i++)
+        if (rows[i].st.damaged[0] && bad++ == 0) first = i;
+    if (!bad) return 0;
+    return launch_errf(err, errlen, "%s/point-%03d/%s (%d of %d points damaged; nothing plotted)", dir,
+                       rows[first].point, rows[first].st.damaged, bad, n);
+}
+
 static int plot_sweep(const char *dir, const char *pdir, char *err, size_t errlen) {
     char **keys;
     int nkeys;
     result_row *rows;
     int n = launch_read_sweep(dir, &keys, &nkeys, &rows, err, errlen);
     if (n < 0) return -1;
+    if (sweep_damaged(dir, rows, n, err, errlen)) return launch_free_results(keys, nkeys, rows, n), -1;
     int rc, have = 0, made = 0;
     char **dats = calloc((size_t)n, sizeof *dats);
     if (!dats) launch_oom();

@@ -154,6 +154,7 @@ static void read_summary(const char *run_dir, const struct stat *sb, int probe, 
     if (run_file(run_dir, "summary.json", LAUNCH_SMALL_MAX, &s, st) || !s) return;
     char *on = strstr(s, "\"objective\": \"");
     if (!st->obj && on && sscanf(on + 14, "%15[a-z0-9_]", name) == 1) st->obj = launch_objective_find(name);
+    st->obj_known = st->obj != NULL;
     if (!st->obj) st->obj = launch_objective_at(0);
     /* written whole (temp file, rename), so damaged since; a summary cut
      * before its figures would rank the sweep wrongly */
@@ -212,9 +213,11 @@ static int read_status(const char *run_dir, const jepa_spec *spec, run_status *s
     st->step = -1;
     st->loss = NAN;
     no_figures(st);
+    st->obj = launch_objective_at(0); /* a run that is not there has no objective to say */
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     if (stat(path, &sb) != 0) return -1;
     st->obj = spec ? launch_objective_find(spec->objective) : NULL;
+    st->obj_known = st->obj != NULL;
     int stated = read_state(run_dir, st);
     if (metrics_last(run_dir, line, sizeof line, st) == 1) {
         double v;
@@ -335,15 +338,16 @@ static void num(char *out, size_t n, double v, const char *fmt) {
     else snprintf(out, n, fmt, v);
 }
 
-/* The figure columns of rows: every figure of each objective among them,
- * in table order, once (ijepa's when no row has an objective); how many */
+/* The figure columns of rows: every figure of each objective known among
+ * them (a point whose run is gone has none: its ijepa is no column), in
+ * table order, once (ijepa's when no row's is known); how many */
 static int figure_columns(const result_row *rows, int n, const char **col) {
-    int nc = 0;
+    int nc = 0, known = 0;
     const launch_objective *o;
+    for (int r = 0; r < n; r++) known |= rows[r].st.obj_known;
     for (int i = 0; (o = launch_objective_at(i)); i++) {
-        int used = 0;
-        for (int r = 0; r < n && !used; r++) used = rows[r].st.obj == o;
-        for (int r = 0; r < n && !used && i == 0; r++) used = !rows[r].st.obj;
+        int used = i == 0 && !known;
+        for (int r = 0; r < n && !used; r++) used = rows[r].st.obj_known && rows[r].st.obj == o;
         for (int k = 0; used && k < o->nfigs; k++) {
             int have = 0;
             for (int c = 0; c < nc; c++) have |= !strcmp(col[c], o->figs[k]);
@@ -355,7 +359,7 @@ static int figure_columns(const result_row *rows, int n, const char **col) {
 
 /* row r's value of figure key, NAN when its objective has no such figure */
 static double figure(const result_row *r, const char *key) {
-    for (int k = 0; r->st.obj && k < r->st.obj->nfigs; k++)
+    for (int k = 0; k < r->st.obj->nfigs; k++)
         if (!strcmp(r->st.obj->figs[k], key)) return r->st.fig[k];
     return NAN;
 }
@@ -470,9 +474,10 @@ static int points_header(const char *path, const char *csv, char *err, size_t er
     return 0;
 }
 
-/* Point i's row: its status, and its values as its resolved spec has them,
- * which must be the sweep's (the same value, 0.001 or 1e-3); a point whose
- * run is missing, whose spec does not load or holds other values is damaged.
+/* Point i's row: its status, and its values as its resolved spec has them
+ * (the sweep's when it has none), which must be the sweep's (the same
+ * value, 0.001 or 1e-3); a point whose run is missing, whose spec does not
+ * load or holds other values is damaged.
  * def: spec_defaults' spec (made once for every point). */
 static void read_point(const char *dir, const sweep_def *d, const jepa_spec *def, int i, result_row *r) {
     char rd[LAUNCH_PATH_MAX + 40], path[LAUNCH_PATH_MAX + 64], e[SPEC_ERR_MAX], why[160] = "";
@@ -493,10 +498,11 @@ static void read_point(const char *dir, const sweep_def *d, const jepa_spec *def
     sweep_point(d, i, vals);
     for (int k = 0; k < nk; k++) {
         const char *key = k < d->ngrid ? d->grid[k].key : d->random[k - d->ngrid].key;
-        int have = ok && spec_get(&s, key, got, sizeof got) == 0;
-        if (!(r->values[k] = strdup(have ? got : "?"))) launch_oom();
-        if (have && !why[0] && vals[k] && (t = *def, spec_set(&t, vals[k], e, sizeof e) == 0) &&
-            spec_get(&t, key, want, sizeof want) == 0 && strcmp(got, want) != 0)
+        int have = ok && spec_get(&s, key, got, sizeof got) == 0; /* else the sweep's value is shown */
+        int sweeps = vals[k] && (t = *def, spec_set(&t, vals[k], e, sizeof e) == 0) &&
+                     spec_get(&t, key, want, sizeof want) == 0;
+        if (!(r->values[k] = strdup(have ? got : sweeps ? want : "?"))) launch_oom();
+        if (have && sweeps && !why[0] && strcmp(got, want) != 0)
             snprintf(why, sizeof why, "spec.resolved.yaml: %.40s is %.24s, the sweep's point has %.24s", key, got,
                      want);
         free(vals[k]);

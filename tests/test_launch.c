@@ -538,6 +538,7 @@ static result_row row_of(const char *obj, int point, const char *v, double loss,
     r.values = malloc(sizeof *r.values);
     r.values[0] = strdup(v);
     r.st.obj = launch_objective_find(obj);
+    r.st.obj_known = 1;
     r.st.final_loss = loss;
     for (int k = 0; k < LAUNCH_MAX_FIGS; k++) r.st.fig[k] = NAN;
     r.st.fig[0] = fig;

@@ -183,6 +183,10 @@ dmg "a point whose spec holds another value" "spec.resolved.yaml: optim.lr is 0.
 fresh sw sd; rm -r sd/point-001
 run st "$L" status sd
 expect_error "status: a point's directory gone" 1 "sd/point-001/spec.resolved.yaml: missing" "1 of 3 points damaged"
+# plot refuses a sweep with a damaged point, as a damaged run (it segfaulted here)
+run pl "$L" plot sd
+expect_error "plot: a point's directory gone" 2 "sd/point-001/spec.resolved.yaml: missing" "1 of 3 points damaged; nothing plotted"
+[ -e sd/plots ] && bad "plot of sd wrote sd/plots" || ok "plot of a sweep with a point gone wrote nothing"
 fresh sw sd; touch -d '+1 minute' sd/point-001/spec.resolved.yaml
 run res "$L" results sd
 expect_error "results: a spec newer than its summary" 1 "1 point is inconsistent"

@@ -111,6 +111,21 @@ else
   echo "skip plots: no gnuplot"
 fi
 
+# ---- a point's directory gone: status, results and plot say it (plot
+# segfaulted on the point's NULL objective; results showed an image
+# probe_acc column and '?' for the point's lr)
+fresh sw sg; rm -rf sg/point-002 sg/plots
+run sgs "$L" status sg
+expect_error "status: a world point's directory gone" 1 "sg/point-002/spec.resolved.yaml: missing" "1 of 3 points damaged"
+run sgr "$L" results sg
+expect_error "results: a world point's directory gone" 1 "sg/point-002/spec.resolved.yaml: missing"
+[ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr final_loss pos_r2 pos_err pred4_pos_r2 latent_err_h8 steps status" ] \
+  && [ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "2 0.003 - - - - - - damaged: spec.resolved.yaml: missing" ] \
+  && ok "results: the world columns only, the missing point's lr the sweep's" || bad "results of sg: $OUT"
+run sgp "$L" plot sg
+expect_error "plot: a world point's directory gone" 2 "sg/point-002/spec.resolved.yaml: missing" "nothing plotted"
+[ -e sg/plots ] && bad "plot of sg wrote sg/plots" || ok "plot of sg wrote nothing"
+
 # ---- 4. a sweep mixing image and world objectives
 sed -e 's/^dir: sw/dir: mx/' s.yaml >mx.yaml
 printf '  objective: [ijepa, world]\n' >>mx.yaml
