@@ -588,6 +588,21 @@ static int damaged(const char *dir, int sweep, const result_row *rows, int n, ch
     return 1;
 }
 
+/* The points (or the run, n 1 and no name) a table showed as inconsistent,
+ * in one line: 1, or 0 when none is. Said before damaged(), whose line
+ * replaces this one. */
+static int inconsistent(const char *dir, int sweep, const result_row *rows, int n, char *err, size_t errlen) {
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad += !strncmp(rows[i].st.state, "inconsistent", 12);
+    if (!bad) return 0;
+    if (!sweep)
+        return launch_errf(err, errlen, "%s: inconsistent (spec.resolved.yaml rewritten after the run finished): "
+                           "no figures reported for it", dir), 1;
+    launch_errf(err, errlen, "%s: %d point%s inconsistent (spec.resolved.yaml rewritten after the run finished): "
+                "no figures reported for %s", dir, bad, bad == 1 ? " is" : "s are", bad == 1 ? "it" : "them");
+    return 1;
+}
+
 /* DIR/results.csv: the table's rows as CSV, written atomically. 0 or -1 + err. */
 static int write_results_csv(const char *dir, char *const *keys, int nkeys, const result_row *rows, int n, char *err,
                              size_t errlen) {
@@ -630,7 +645,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
         if (launch_read_status(dir, &r.st))
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
         launch_print_results(stdout, NULL, 0, &r, 1, 0);
-        int bad = damaged(dir, 0, &r, 1, err, errlen);
+        int bad = inconsistent(dir, 0, &r, 1, err, errlen) | damaged(dir, 0, &r, 1, err, errlen);
         /* the CSV is the row just printed: a run that cannot be written to
          * (read-only, archived, another user's) is still a query that works */
         char werr[SPEC_ERR_MAX];
@@ -639,13 +654,8 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
         return bad;
     }
     print_ranked(keys, nkeys, rows, n);
-    int rc = 0, bad = 0;
-    for (int i = 0; i < n; i++) bad += !strncmp(rows[i].st.state, "inconsistent", 12);
-    if (bad) /* the table says so too; the exit status tells scripts */
-        rc = launch_errf(err, errlen,
-                         "%s: %d point%s inconsistent (spec.resolved.yaml rewritten after the run finished): "
-                         "no figures reported for %s",
-                         dir, bad, bad == 1 ? " is" : "s are", bad == 1 ? "it" : "them");
+    /* the table says so too; the exit status tells scripts */
+    int rc = inconsistent(dir, 1, rows, n, err, errlen) ? -1 : 0;
     if (damaged(dir, 1, rows, n, err, errlen)) rc = -1; /* said before an inconsistent one */
     if (write_results_csv(dir, keys, nkeys, rows, n, err, errlen)) rc = -2;
     launch_free_results(keys, nkeys, rows, n);
@@ -675,7 +685,7 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
             return snprintf(err, errlen, "status: %s is neither a run nor a sweep directory", dir), 2;
         print_status(run_label(dir, name, sizeof name), &st);
         result_row r = {.st = st};
-        return damaged(dir, 0, &r, 1, err, errlen);
+        return inconsistent(dir, 0, &r, 1, err, errlen) | damaged(dir, 0, &r, 1, err, errlen);
     }
     int done = 0;
     for (int i = 0; i < n; i++) {
@@ -685,7 +695,7 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
         done += !strcmp(rows[i].st.state, "done");
     }
     printf("%d of %d points done\n", done, n);
-    int rc = damaged(dir, 1, rows, n, err, errlen);
+    int rc = inconsistent(dir, 1, rows, n, err, errlen) | damaged(dir, 1, rows, n, err, errlen);
     launch_free_results(keys, nkeys, rows, n);
     return rc;
 }

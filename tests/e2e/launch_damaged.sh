@@ -190,6 +190,16 @@ expect_error "plot: a point's directory gone" 2 "sd/point-001/spec.resolved.yaml
 fresh sw sd; touch -d '+1 minute' sd/point-001/spec.resolved.yaml
 run res "$L" results sd
 expect_error "results: a spec newer than its summary" 1 "1 point is inconsistent"
+# status too, and a run given alone (both exited 0; results of the run said nothing)
+run st "$L" status sd
+expect_error "status: a point's spec newer than its summary" 1 "1 point is inconsistent"
+fresh sw/point-001 r; touch -d '+1 minute' r/spec.resolved.yaml
+run st "$L" status r
+expect_error "status of a run: a spec newer than its summary" 1 "r: inconsistent (spec.resolved.yaml rewritten after"
+[ "$OUT" = "r: inconsistent: spec.resolved.yaml newer than summary.json, step 10, loss 0.0020" ] \
+  && ok "status: the run inconsistent, no figures" || bad "status of an inconsistent run: $OUT"
+run res "$L" results r
+expect_error "results of a run: a spec newer than its summary" 1 "r: inconsistent (spec.resolved.yaml rewritten after"
 fresh sw/point-001 r; printf '{"final_loss": 0.5, "probe_acc": 0.7, "steps": 10,' >r/summary.json
 run st "$L" status r
 expect_error "status of a run: a summary.json cut short" 1 "r/summary.json: not a whole JSON object"
