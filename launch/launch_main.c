@@ -687,14 +687,19 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
         result_row r = {.st = st};
         return inconsistent(dir, 0, &r, 1, err, errlen) | damaged(dir, 0, &r, 1, err, errlen);
     }
-    int done = 0;
+    /* finished as sweep says it (summary.json: skipped when run again),
+     * a train.minutes cap's too */
+    int done = 0, cut = 0;
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "point-%03d", rows[i].point);
         print_status(name, &rows[i].st);
+        cut += !strncmp(rows[i].st.state, "truncated:", 10);
         done += !strcmp(rows[i].st.state, "done");
     }
-    printf("%d of %d points done\n", done, n);
+    printf("%d of %d points finished", done + cut, n);
+    if (cut) printf(" (%d cut short by train.minutes)", cut);
+    printf("\n");
     int rc = inconsistent(dir, 1, rows, n, err, errlen) | damaged(dir, 1, rows, n, err, errlen);
     launch_free_results(keys, nkeys, rows, n);
     return rc;

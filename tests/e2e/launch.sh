@@ -287,7 +287,7 @@ second=$(printf '%s\n' "$OUT" | sed -n 3p | awk '{print $3}')
   && [ "$(grep -c ',8,done$' "$T/sw/results.csv")" = 2 ] && ok "results.csv" || bad "csv: $(cat "$T/sw/results.csv")"
 [ "$(sed -n 2p "$T/sw/points.csv")" = "0,point-000,0.002" ] && ok "points.csv lists the points" || bad "points.csv"
 run sstatus "$L" status "$T/sw"
-[ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points done" ] && ok "sweep status" || bad "status: $OUT"
+[ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points finished" ] && ok "sweep status" || bad "status: $OUT"
 run splot "$L" plot "$T/sw"
 [ "$RC" -eq 0 ] && [ -s "$T/sw/plots/loss.png" ] && [ -s "$T/sw/plots/loss_vs_optim.lr.png" ] \
   && ok "sweep plots: loss.png and loss_vs_optim.lr.png" || bad "sweep plot rc $RC: $ERR"

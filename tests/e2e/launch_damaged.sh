@@ -131,7 +131,7 @@ JEPA_SBATCH=false run sl "$L" sweep s.yaml --slurm --dry-run
 # reads back; run as a sweep again it is refused at the second one
 fresh sw sk; printf 'set:\n  train.steps: 10\n  train.steps: 10\nparallel: 1\n' >>sk/sweep.yaml
 run olddupk "$L" status sk
-[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "3 of 3 points done" ] \
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "3 of 3 points finished" ] \
   && ok "status of an earlier build's sweep with a key twice" || bad "olddupk status: rc $RC: $OUT $ERR"
 run olddupk "$L" results sk
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 3 ] \
@@ -162,7 +162,7 @@ dmg() { # DESC WHY: point-001 damaged by the commands on stdin
   fresh sw sd; bash -c "$(cat)"
   run st "$L" status sd
   [ "$(printf '%s\n' "$OUT" | grep -c ': done, ')" = 2 ] && case "$OUT" in *"point-001: damaged: $2"*) true ;; *) false ;; esac \
-    && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 3 points done" ] && ok "status lists $1 and the others" \
+    && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 3 points finished" ] && ok "status lists $1 and the others" \
     || bad "status, $1: $OUT"
   expect_error "status: $1" 1 "sd/point-001/$2" "1 of 3 points damaged"
   run res "$L" results sd
@@ -180,6 +180,13 @@ dmg "a point whose spec was edited" "spec.resolved.yaml: a resolved spec whose c
 # another value in a resolved spec of the form before checksums (which loads)
 dmg "a point whose spec holds another value" "spec.resolved.yaml: optim.lr is 0.005, the sweep's point has 0.002" \
   <<<'sed -i -e "1s/; checksum last$//" -e "/^# end of the resolved spec/d" -e "s/^  lr: 0.002$/  lr: 0.005/" sd/point-001/spec.resolved.yaml'
+# a point cut short by train.minutes is finished (the sweep skips it):
+# status counted only "done"
+fresh sw sd; sed -i 's/"planned_steps": 10/"planned_steps": 20/; s/"completed"/"budget"/' sd/point-001/summary.json
+run st "$L" status sd
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-001: truncated: train.minutes cap, 10 of 20 steps' \
+  && [ "$(printf '%s\n' "$OUT" | tail -1)" = "3 of 3 points finished (1 cut short by train.minutes)" ] \
+  && ok "status counts a point cut short by train.minutes as finished" || bad "status of a truncated point: rc $RC: $OUT $ERR"
 fresh sw sd; rm -r sd/point-001
 run st "$L" status sd
 expect_error "status: a point's directory gone" 1 "sd/point-001/spec.resolved.yaml: missing" "1 of 3 points damaged"

@@ -313,7 +313,7 @@ run ds env JEPA_TRAIN_BIN="$FAKE" "$L" sweep ds.yaml
 [ "$RC" -eq 0 ] && [ "$(cat "./-dash sweep/point-001/state")" = done ] && ok "dash: a sweep into '-dash sweep' runs its points" \
   || bad "dash sweep: rc $RC: $OUT $ERR"
 run dsst "$L" status -- "-dash sweep"
-[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points done" ] && ok "dash: status -- '-dash sweep'" \
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points finished" ] && ok "dash: status -- '-dash sweep'" \
   || bad "status --: rc $RC: $OUT $ERR"
 run dsst2 "$L" status "-dash sweep"
 expect_error "dash: without --, one line says how to pass such a path" 2 "unknown option '-dash sweep'" "./-dash sweep" "--"
@@ -402,7 +402,7 @@ printf '%s\n' "$OUT" | grep -qx 'point-000: failed status=3 (non-finite loss; no
 run ssst "$L" status "$T/ss"
 [ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: failed status=3' \
   && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[12]: stopped signal=15')" = 2 ] \
-  && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[34]: pending')" = 2 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "0 of 5 points done" ] \
+  && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[34]: pending')" = 2 ] && [ "$(printf '%s\n' "$OUT" | tail -1)" = "0 of 5 points finished" ] \
   && ok "status: failed, stopped signal=15 (2), pending (2)" || bad "status after SIGTERM: rc $RC: $OUT $ERR"
 run ssres "$L" results "$T/ss"
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c 'stopped signal=15$')" = 2 ] && ok "results: the two points stopped signal=15" \
@@ -467,7 +467,7 @@ printf '%s\n' "$OUT" | grep -qx "point-000: failed status=75 restarts=1, see $T/
   && ok "job's 75, restarts out: the sweep's line says failed status=75 restarts=1, as the state" \
   || bad "job's 75 in a sweep: $OUT $(cat "$T/s75/point-000/state")"
 run s75st "$L" status "$T/s75"
-[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: failed status=75 restarts=1' && [ "$(printf '%s\n' "$OUT" | tail -1)" = "1 of 2 points done" ] \
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^point-000: failed status=75 restarts=1' && [ "$(printf '%s\n' "$OUT" | tail -1)" = "1 of 2 points finished" ] \
   && ok "status: failed status=75 restarts=1" || bad "status after a job's 75: rc $RC: $OUT $ERR"
 run s75res "$L" results "$T/s75"
 [ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q 'failed status=75 restarts=1$' && ok "results: failed status=75 restarts=1" \
