@@ -271,6 +271,8 @@ static int plot_run(const char *dir, const char *pdir, char *err, size_t errlen)
     int has[LAUNCH_MAX_PANELS], lines = 0, made = 0;
     run_status st;
     launch_read_status(dir, &st); /* the spec is there (launch_plot): its objective's panels */
+    if (st.damaged[0]) /* as status and results say it; nothing is written */
+        return launch_errf(err, errlen, "%s/%s (the run is damaged; nothing plotted)", dir, st.damaged);
     int rows = metrics_dat(dir, st.obj, &dat, &lines, has, err, errlen);
     if (rows <= 0) { /* nothing to plot: nothing written, plots/ not made */
         free(dat);

@@ -88,6 +88,14 @@ done
 fresh sw/point-001 r; head -c 70000 /dev/zero | tr '\0' ' ' >r/summary.json
 run st "$L" status r
 expect_error "status: a 70000-byte summary.json" 1 "r/summary.json: larger than 65536 bytes"
+# plot refuses a damaged run and writes nothing (it plotted it, exit 0)
+run pl "$L" plot r
+expect_error "plot: a 70000-byte summary.json" 2 "r/summary.json: larger than 65536 bytes" "nothing plotted"
+[ -e r/plots ] && bad "plot of a damaged run wrote r/plots" || ok "plot of a damaged run wrote nothing"
+rm -rf r/summary.json r/plots; mkdir r/summary.json
+run pl "$L" plot r
+expect_error "plot: summary.json a directory" 2 "r/summary.json: Is a directory" "nothing plotted"
+[ -e r/plots ] && bad "plot of a damaged run wrote r/plots" || ok "plot of a damaged run wrote nothing"
 # metrics.jsonl may be long: status reads its end only, plot a line at a time
 fresh sw/point-001 r
 awk 'BEGIN { for (i = 1; i <= 300000; i++) printf "{\"step\": %d, \"loss\": 0.5, \"pad\": \"%0200d\"}\n", i, 0 }' >r/metrics.jsonl
