@@ -289,6 +289,7 @@ void sweep_points_csv(FILE *f, const sweep_def *d);
 typedef enum {
     SWEEP_POINT_NEW,        /* nothing: prepared and run */
     SWEEP_POINT_UNFINISHED, /* this point's run, not finished: continued (resume=auto) */
+    SWEEP_POINT_PENDING,    /* prepared, never started (status: pending): started (resume=auto, as it was) */
     SWEEP_POINT_FINISHED,   /* this point's run, finished (summary.json): skipped */
 } sweep_point_state;
 

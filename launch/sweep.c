@@ -488,6 +488,9 @@ static int existing_points(const sweep_def *d, const launch_spec *specs, int n, 
                                d->path, i, rd, key, va, vb);
         snprintf(path, sizeof path, "%s/summary.json", rd);
         have[i] = stat(path, &st) == 0 ? SWEEP_POINT_FINISHED : SWEEP_POINT_UNFINISHED;
+        run_status rs; /* a point a stopped sweep never started: pending, as status says */
+        if (have[i] == SWEEP_POINT_UNFINISHED && launch_read_status(rd, &rs) == 0 && !strcmp(rs.state, "pending"))
+            have[i] = SWEEP_POINT_PENDING;
     }
     DIR *dir = opendir(d->dir);
     int rc = 0;
@@ -596,6 +599,7 @@ static void print_points(const sweep_def *d, char *const *vals, const sweep_poin
         for (int k = 0; k < nk; k++) printf(" %s", vals[(size_t)i * nk + k]);
         printf("%s\n", have[i] == SWEEP_POINT_FINISHED     ? " (finished: skipped)"
                        : have[i] == SWEEP_POINT_UNFINISHED ? " (unfinished: continued)"
+                       : have[i] == SWEEP_POINT_PENDING    ? " (pending: started)"
                                                            : "");
     }
 }

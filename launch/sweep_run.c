@@ -147,7 +147,8 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
                 next++;
                 continue;
             }
-            int resume = have && have[next] == SWEEP_POINT_UNFINISHED;
+            /* a pending point as before: resume=auto starts over where there is no checkpoint */
+            int resume = have && (have[next] == SWEEP_POINT_UNFINISHED || have[next] == SWEEP_POINT_PENDING);
             if (!resume) launch_set_state(specs[next].spec.run_dir, "pending");
             pid_t pid = start_point(&specs[next], &lo, resume);
             if (pid < 0) {

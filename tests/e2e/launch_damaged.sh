@@ -134,6 +134,23 @@ JEPA_SBATCH=false run sl "$L" sweep s.yaml --slurm --dry-run
 [ "$RC" -eq 0 ] && [ "$OUT" = "$(printf 'point-%03d optim.lr=0.00%d (finished: skipped)\n' 0 1 1 2 2 3; echo 'every point is finished: nothing to submit')" ] \
   && [ "$(ls -lR --time-style=full-iso sw | sha256sum)" = "$before" ] && ok "sweep --slurm --dry-run of a finished sweep: each point once" \
   || bad "sweep --slurm --dry-run: rc $RC: [$OUT] $ERR"
+# a point a stopped sweep never started (its directory prepared: spec
+# files only) is pending to status and to --dry-run (it said "unfinished:
+# continued"); a point with a metrics.jsonl is unfinished to both
+sed 's/^dir: sw/dir: sp/' s.yaml >sp.yaml
+run spf "$L" sweep sp.yaml
+(cd sp/point-002 && rm -f state metrics.jsonl summary.json train.log launch.log)
+(cd sp/point-001 && rm -f state summary.json)
+run sps "$L" status sp
+run spd "$L" sweep sp.yaml --dry-run
+[ "$(printf '%s\n' "$OUT" | tail -2)" = "$(printf 'point-001 optim.lr=0.002 (unfinished: continued)\npoint-002 optim.lr=0.003 (pending: started)')" ] \
+  && ok "sweep --dry-run: a point never started is pending, one that ran unfinished" || bad "sweep --dry-run of sp: rc $RC: $OUT $ERR"
+run sps "$L" status sp
+printf '%s\n' "$OUT" | grep -q '^point-002: pending$' && printf '%s\n' "$OUT" | grep -q '^point-001: unfinished' \
+  && ok "status agrees: point-002 pending, point-001 unfinished" || bad "status of sp: $OUT"
+run spr "$L" sweep sp.yaml
+[ "$RC" -eq 0 ] && [ -s sp/point-002/summary.json ] && [ -s sp/point-001/summary.json ] \
+  && ok "the sweep runs both again" || bad "sweep sp again: rc $RC: $OUT $ERR"
 # a sweep made by an earlier build whose sweep.yaml held a key twice (the
 # last won; refused for a new sweep since, as a spec file refuses it) still
 # reads back; run as a sweep again it is refused at the second one
