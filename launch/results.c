@@ -125,13 +125,18 @@ static void unstated(const char *run_dir, run_status *st) {
     snprintf(path, sizeof path, "%s/metrics.jsonl", run_dir);
     long long ck = newest_checkpoint(run_dir);
     if (stat(path, &sb) != 0 && ck < 0) return; /* pending */
+    /* the command to paste names the run as given (./ before a '-', which
+     * would read as an option); one too long for the state says RUN_DIR */
+    char dir[80]; /* what the state (192 bytes) holds beside the rest */
+    if (strlen(run_dir) + 2 >= sizeof dir) snprintf(dir, sizeof dir, "RUN_DIR");
+    else snprintf(dir, sizeof dir, "%s%s", run_dir[0] == '-' ? "./" : "", run_dir);
     /* the step logged is on the line already; the checkpoint's is where a resume starts */
     if (ck >= 0)
         snprintf(st->state, sizeof st->state, "unfinished (checkpoint at step %lld; resume with jepa-launch resume "
-                 "DIR or --set resume=auto)", ck);
+                 "%s or --set resume=auto)", ck, dir);
     else
-        snprintf(st->state, sizeof st->state, "unfinished (%sno checkpoint: jepa-launch resume DIR starts it over)",
-                 st->step < 0 ? "no step logged, " : "");
+        snprintf(st->state, sizeof st->state, "unfinished (%sno checkpoint: jepa-launch resume %s starts it over)",
+                 st->step < 0 ? "no step logged, " : "", dir);
 }
 
 /* The figures summary text s must hold for st->obj, in the order they

@@ -96,6 +96,16 @@ rm -rf r/summary.json r/plots; mkdir r/summary.json
 run pl "$L" plot r
 expect_error "plot: summary.json a directory" 2 "r/summary.json: Is a directory" "nothing plotted"
 [ -e r/plots ] && bad "plot of a damaged run wrote r/plots" || ok "plot of a damaged run wrote nothing"
+# a run with no state file (jepa-train alone) is resumed by its own
+# directory (the advice said a literal DIR)
+fresh sw/point-001 r; rm r/state r/summary.json
+run st "$L" status r
+[ "$RC" -eq 0 ] && [ "$OUT" = "r: unfinished (no checkpoint: jepa-launch resume r starts it over), step 10, loss 0.0020" ] \
+  && ok "status of an unstated run names its directory" || bad "status of an unstated run: rc $RC: $OUT $ERR"
+mkdir r/checkpoints && : >r/checkpoints/step-5.ckpt
+run st "$L" status "$T/r"
+[ "$OUT" = "r: unfinished (checkpoint at step 5; resume with jepa-launch resume $T/r or --set resume=auto), step 10, loss 0.0020" ] \
+  && ok "status of an unstated run with a checkpoint names its directory" || bad "status with a checkpoint: $OUT"
 # metrics.jsonl may be long: status reads its end only, plot a line at a time
 fresh sw/point-001 r
 awk 'BEGIN { for (i = 1; i <= 300000; i++) printf "{\"step\": %d, \"loss\": 0.5, \"pad\": \"%0200d\"}\n", i, 0 }' >r/metrics.jsonl

@@ -81,12 +81,12 @@ mkdir -p k/checkpoints && cp sw/point-000/spec.resolved.yaml k/
 printf '{"step": 70, "loss": 0.23}\n{"step": 80, "loss": 0.2178}\n' >k/metrics.jsonl
 : >k/checkpoints/step-00000050.ckpt
 run st "$L" status k
-[ "$RC" -eq 0 ] && [ "$OUT" = "k: unfinished (checkpoint at step 50; resume with jepa-launch resume DIR or --set resume=auto), step 80, loss 0.2178" ] \
+[ "$RC" -eq 0 ] && [ "$OUT" = "k: unfinished (checkpoint at step 50; resume with jepa-launch resume k or --set resume=auto), step 80, loss 0.2178" ] \
   && ok "status of a killed jepa-train run: unfinished" || bad "status k: rc $RC: $OUT $ERR"
 # failed on a corrupt shard in its first step: the spec files and an empty metrics.jsonl
 mkdir -p c && cp sw/point-000/spec.resolved.yaml c/ && : >c/metrics.jsonl
 run st "$L" status c
-[ "$RC" -eq 0 ] && [ "$OUT" = "c: unfinished (no step logged, no checkpoint: jepa-launch resume DIR starts it over)" ] \
+[ "$RC" -eq 0 ] && [ "$OUT" = "c: unfinished (no step logged, no checkpoint: jepa-launch resume c starts it over)" ] \
   && ok "status of a jepa-train run that failed in its first step: unfinished" || bad "status c: rc $RC: $OUT $ERR"
 rm c/metrics.jsonl
 run st "$L" status c
