@@ -691,11 +691,13 @@ static void test_status_unstated(void) {
     snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
     write_text(path, ""); /* what a jepa-train that met a corrupt shard in its first step leaves */
     CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
-    CU_ASSERT_STRING_EQUAL(st.state, "unfinished (no step logged, no checkpoint: jepa-launch resume DIR starts it "
-                                     "over)");
+    char want[400]; /* the advice names the run's directory (it said DIR) */
+    snprintf(want, sizeof want, "unfinished (no step logged, no checkpoint: jepa-launch resume %s starts it over)", rd);
+    CU_ASSERT_STRING_EQUAL(st.state, want);
     write_text(path, "{\"step\": 10, \"loss\": 0.3}\n{\"step\": 80, \"loss\": 0.2178}\n");
     CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
-    CU_ASSERT_STRING_EQUAL(st.state, "unfinished (no checkpoint: jepa-launch resume DIR starts it over)");
+    snprintf(want, sizeof want, "unfinished (no checkpoint: jepa-launch resume %s starts it over)", rd);
+    CU_ASSERT_STRING_EQUAL(st.state, want);
     CU_ASSERT_EQUAL(st.step, 80);
     snprintf(path, sizeof path, "%s/checkpoints", rd);
     CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
@@ -707,8 +709,9 @@ static void test_status_unstated(void) {
         write_text(path, "");
     }
     CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
-    CU_ASSERT_STRING_EQUAL(st.state, "unfinished (checkpoint at step 50; resume with jepa-launch resume DIR or "
-                                     "--set resume=auto)");
+    snprintf(want, sizeof want, "unfinished (checkpoint at step 50; resume with jepa-launch resume %s or "
+             "--set resume=auto)", rd);
+    CU_ASSERT_STRING_EQUAL(st.state, want);
     snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
     unlink(path); /* a checkpoint alone is progress too */
     CU_ASSERT(launch_read_status(rd, &st) == 0 && !strncmp(st.state, "unfinished (checkpoint at step 50;", 34));
