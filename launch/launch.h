@@ -289,8 +289,8 @@ void sweep_points_csv(FILE *f, const sweep_def *d);
 typedef enum {
     SWEEP_POINT_NEW,        /* nothing: prepared and run */
     SWEEP_POINT_UNFINISHED, /* this point's run, not finished: continued (resume=auto) */
-    SWEEP_POINT_PENDING,    /* prepared, never started (status: pending): started (resume=auto, as it was) */
     SWEEP_POINT_FINISHED,   /* this point's run, finished (summary.json): skipped */
+    SWEEP_POINT_PENDING,    /* prepared, never started (status: pending): started (resume=auto, as it was) */
 } sweep_point_state;
 
 /* Loads every point's spec (base + sets + point values + run.dir), checks
@@ -438,11 +438,11 @@ void launch_print_results(FILE *f, const char *const *keys, int nkeys, const res
  * sweep_read). Each row's status is launch_read_status's, and damaged too
  * (st.damaged) when the point holds no run or its resolved spec does not
  * load or differs from the sweep's values; its values are the resolved
- * spec's (the sweep's when it does not load). Returns the number of rows; -1 + err when dir holds no
- * points.csv (not a sweep); -2 + err naming the file (and line) when
- * points.csv cannot be read, is empty, lacks its header, lists no point or
- * is not the sweep's points, or sweep.yaml does not read. Caller frees
- * with launch_free_results. */
+ * spec's (the sweep's when it does not load). Returns the number of rows;
+ * -1 + err when dir holds no points.csv (not a sweep); -2 + err naming
+ * the file (and line) when points.csv cannot be read, is empty, lacks its
+ * header, lists no point or is not the sweep's points, or sweep.yaml does
+ * not read. Caller frees with launch_free_results. */
 int launch_read_sweep(const char *dir, char ***keys, int *nkeys, result_row **rows, char *err, size_t errlen);
 void launch_free_results(char **keys, int nkeys, result_row *rows, int n);
 

@@ -218,7 +218,7 @@ static int read_status(const char *run_dir, const jepa_spec *spec, run_status *s
     st->step = -1;
     st->loss = NAN;
     no_figures(st);
-    st->obj = launch_objective_at(0); /* a run that is not there has no objective to say */
+    st->obj = launch_objective_at(0); /* never NULL, even for no run (obj_known 0) */
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     if (stat(path, &sb) != 0) return -1;
     st->obj = spec ? launch_objective_find(spec->objective) : NULL;
