@@ -1,7 +1,7 @@
 /* spec_cross.c - the run spec's checks between keys, after each key passed
  * its own (spec.c): pairs in order, multiples, what the model's shape, an
- * objective, the planner and the masks need of each other, and a resume
- * path that exists. The first that fails is the one line reported, so the
+ * objective, the world model, the planner and the masks need of each other,
+ * and a resume path that exists. The first that fails is the one line reported, so the
  * order below is the order a user meets them. */
 #include <string.h>
 #include <sys/stat.h>
@@ -84,8 +84,14 @@ static int check_ordered(const jepa_spec *s, char *err, size_t errlen) {
     return 0;
 }
 
-/* counts bounded by another key: the planner's, and the patches a mask keeps */
+/* counts bounded by another key: the world model's rollout, the planner's,
+ * and the patches a mask keeps */
 static int check_counts(const jepa_spec *s, char *err, size_t errlen) {
+    /* a rollout step predicts from the frames before it: R steps need R + 1
+     * frames of history (obj_world.c checks the same; only world reads the keys) */
+    if (!strcmp(s->objective, "world") && s->world.rollout > s->world.history - 1)
+        return spec_fail(err, errlen, "world.rollout: %d steps need world.history >= %d (world.history is %d)",
+                    s->world.rollout, s->world.rollout + 1, s->world.history);
     if (s->plan.topk > s->plan.samples)
         return spec_fail(err, errlen, "plan.topk: %d is more than plan.samples (%d)", s->plan.topk, s->plan.samples);
     if (s->plan.execute > s->plan.horizon)

@@ -501,6 +501,13 @@ static void test_validate_cross_field(void) {
         {{"plan.topk=300", NULL}, NULL},
         {{"plan.execute=3", "plan.horizon=2"}, "plan.execute: 3 blocks is more than plan.horizon (2)"},
         {{"plan.execute=5", NULL}, NULL},
+        /* world.rollout <= world.history - 1, for objective world only
+         * (before, only jepa-train's world_create refused it, after mpirun) */
+        {{"objective=world", "world.history=1"}, "world.rollout: 2 steps need world.history >= 3 (world.history is 1)"},
+        {{"objective=world", "world.history=2"}, "world.rollout: 2 steps need world.history >= 3 (world.history is 2)"},
+        {{"objective=world", "world.history=3"}, NULL},
+        {{"objective=world", "world.history=1", "world.rollout=0"}, NULL},
+        {{"world.history=1", NULL}, NULL},
         /* lejepa.local_size matters to LeJEPA's local views only */
         {{"model.patch=7", NULL}, NULL},
         {{"objective=lejepa", "model.patch=7"}, "lejepa.local_size: 16 is not a multiple of model.patch (7)"},

@@ -147,7 +147,7 @@ static int world_create(objective **out, const jepa_spec *s, const shard_schema 
     o->W = o->H + 1;
     o->E = s->world.embed_dim;
     o->Dp = o->d.Dp;
-    if (o->R > 0 && o->R > o->H - 1) {
+    if (o->R > 0 && o->R > o->H - 1) { /* spec_validate refuses it first (spec_cross.c) */
         snprintf(err, errlen, "world.rollout: %d steps need world.history >= %d (got %d)", o->R,
                  o->R + 1, o->H);
         goto fail;

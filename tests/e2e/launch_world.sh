@@ -11,7 +11,9 @@
 #      pos_r2), none empty, and the sweep plot is pos_r2 against the key;
 #   4. a sweep mixing image and world objectives ranks each among its own;
 #   5. missing data: the hint fits the objective (jepa-world gen for a
-#      world run, jepa-shard pack for an image run).
+#      world run, jepa-shard pack for an image run);
+#   6. world.rollout above world.history - 1 is refused by run and sweep
+#      --dry-run (before, only jepa-train refused it, after mpirun started).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -150,5 +152,17 @@ run ni "$L" run "$S/configs/fmnist-tiny.yaml" --set run.dir=nd --set data.train=
 expect_error "image run, data.train missing" 2 "shard directory 'no-such' does not exist" "jepa-shard pack" \
   "scripts/pack-fmnist.sh"
 [ ! -e nd ] && ok "refused runs made no run directory" || bad "nd was created"
+
+# ---- 6. world.rollout needs world.history >= rollout + 1: the spec's check
+run rh "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=rh --set data.train=tr --set data.test=te \
+  --set world.history=1 --dry-run
+expect_error "run --dry-run, world.history 1 with world.rollout 2" 2 \
+  "world.rollout: 2 steps need world.history >= 3 (world.history is 1)"
+sed -e 's/^dir: sw/dir: rs/' -e '/^grid:/,$d' s.yaml >rs.yaml
+printf 'grid: {world.history: [1, 4]}\n' >>rs.yaml
+run rs "$L" sweep rs.yaml --dry-run
+expect_error "sweep --dry-run over world.history [1, 4]" 2 "point 0" \
+  "world.rollout: 2 steps need world.history >= 3 (world.history is 1)"
+[ ! -e rh ] && [ ! -e rs ] && ok "nothing made for them" || bad "rh or rs was created"
 
 finish
