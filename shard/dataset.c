@@ -65,6 +65,18 @@ static int matches_manifest(const shard_file *sf, const shard_manifest *m, uint3
 
 static char *manifest_path(const char *dir) { return join_path(dir, SHARD_MANIFEST); }
 
+int shard_manifest_schema(const char *dir, shard_schema *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    shard_manifest m;
+    char *mp = manifest_path(dir);
+    int rc = shard_manifest_load(&m, mp, err, errlen);
+    free(mp);
+    if (rc) return -1;
+    *out = m.schema;
+    shard_manifest_free(&m);
+    return 0;
+}
+
 int shard_dataset_open(shard_dataset **dsp, const char *dir, char *err, size_t errlen) {
     *dsp = NULL;
     shard_dataset *ds = shard_xcalloc(1, sizeof *ds);

@@ -260,6 +260,10 @@ typedef struct shard_dataset shard_dataset;
  * -1 + err; on -1 *ds is NULL. */
 int shard_dataset_open(shard_dataset **ds, const char *dir, char *err, size_t errlen);
 void shard_dataset_close(shard_dataset *ds);
+/* The schema dir's manifest.json declares, reading and validating that file
+ * only (no shard is opened): what a launcher checks before it starts a job.
+ * 0, or -1 + err (the manifest's own line) with *out zeroed. */
+int shard_manifest_schema(const char *dir, shard_schema *out, char *err, size_t errlen);
 
 const shard_schema *shard_dataset_schema(const shard_dataset *ds);
 size_t shard_dataset_record_bytes(const shard_dataset *ds);

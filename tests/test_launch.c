@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data_kind.h"
 #include "launch.h"
 #include "testutil.h"
 
@@ -628,6 +629,33 @@ static void test_objective_table(void) {
     CU_ASSERT_EQUAL(spec_set(&s, "objective=bogus", err, sizeof err), -1);
 }
 
+/* the kind of records a schema holds (data_kind.c: jepa-train's rule,
+ * which the launcher checks data.train / data.test against) */
+static void test_data_kind(void) {
+    shard_schema im = {.height = 8, .width = 8, .channels = 1, .dtype = SHARD_DTYPE_U8};
+    CU_ASSERT_EQUAL(data_kind_of(&im), DATA_KIND_IMAGES);
+    im.label = SHARD_LABEL_U8, im.num_classes = 10; /* labels or none: images all the same */
+    CU_ASSERT_EQUAL(data_kind_of(&im), DATA_KIND_IMAGES);
+    shard_schema ep = {.nfields = 3,
+                       .fields = {{"frames", SHARD_DTYPE_U8, 4, {16, 1, 32, 32}},
+                                  {"actions", SHARD_DTYPE_F32, 2, {15, 2}},
+                                  {"state", SHARD_DTYPE_F32, 2, {16, 2}}}};
+    CU_ASSERT_EQUAL(data_kind_of(&ep), DATA_KIND_EPISODES);
+    shard_schema x = ep; /* the fields in another order, one more field: still episodes */
+    x.fields[0] = ep.fields[2], x.fields[2] = ep.fields[0];
+    x.fields[3] = (shard_field){"reward", SHARD_DTYPE_F32, 1, {15}};
+    x.nfields = 4;
+    CU_ASSERT_EQUAL(data_kind_of(&x), DATA_KIND_EPISODES);
+    x = ep, x.nfields = 2; /* no state */
+    CU_ASSERT_EQUAL(data_kind_of(&x), DATA_KIND_OTHER);
+    x = ep, x.fields[1].dtype = SHARD_DTYPE_U8; /* u8 actions */
+    CU_ASSERT_EQUAL(data_kind_of(&x), DATA_KIND_OTHER);
+    x = ep, x.fields[0].ndim = 3, x.fields[0].shape[3] = 0; /* frames without a channel dim */
+    CU_ASSERT_EQUAL(data_kind_of(&x), DATA_KIND_OTHER);
+    CU_ASSERT_STRING_EQUAL(data_kind_name(DATA_KIND_IMAGES), "u8 images");
+    CU_ASSERT_STRING_EQUAL(data_kind_name(DATA_KIND_EPISODES), "world episodes");
+}
+
 /* a world sweep ranks by pos_r2 (a negative R^2 is a figure); a sweep
  * mixing families ranks each among its own, image first (table order) */
 static void test_results_world(void) {
@@ -741,6 +769,7 @@ int main(void) {
         {"json_object", test_json_object},
         {"results_order_and_csv", test_results_order_and_csv},
         {"objective_table", test_objective_table},
+        {"data_kind", test_data_kind},
         {"results_run_label", test_results_run_label},
         {"results_world", test_results_world},
         {"status_unstated", test_status_unstated},

@@ -11,6 +11,7 @@
 
 #include "augment.h"
 #include "comm.h"
+#include "data_kind.h"
 #include "encoder.h"
 #include "objective.h"
 
@@ -41,7 +42,7 @@ static const char *const ijepa_keys_added[] = {"ijepa.global_weight", NULL};
 /* An image schema matching model.img_size and model.channels. */
 int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
                            char *err, size_t errlen) {
-    if (sc->nfields > 0 || sc->dtype != SHARD_DTYPE_U8) { /* labels or none: never read here */
+    if (data_kind_of(sc) != DATA_KIND_IMAGES) { /* the launcher's rule too; labels never read here */
         snprintf(err, errlen, "%s: need u8 images (a dataset packed by jepa-shard pack)", dir);
         return -1;
     }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "comm.h"
+#include "data_kind.h"
 #include "obj_world.h"
 #include "prof.h"
 
@@ -25,25 +26,20 @@ static const char *const world_keys[] = {
 };
 
 /* ------------------------------------------------------------ the data */
-static int field_check(const shard_schema *sc, const char *name, shard_dtype dt, uint32_t ndim,
-                       int *idx, const char *dir, char *err, size_t errlen) {
-    *idx = shard_schema_field_index(sc, name);
-    if (*idx < 0 || sc->fields[*idx].dtype != dt || sc->fields[*idx].ndim != ndim) {
-        snprintf(err, errlen, "%s: objective world needs a field '%s' (%s, %u dims): a data set "
-                 "written by jepa-world gen", dir, name, dt == SHARD_DTYPE_U8 ? "u8" : "f32", ndim);
-        return -1;
-    }
-    return 0;
-}
-
+/* the episode's fields (data_kind.h: the rule jepa-launch checks too) */
 static int world_check_data(world_obj *o, const shard_schema *sc, const jepa_spec *s, char *err,
                             size_t errlen) {
     const char *dir = s->data.train;
-    int fi, ai, si;
-    if (field_check(sc, "frames", SHARD_DTYPE_U8, 4, &fi, dir, err, errlen) ||
-        field_check(sc, "actions", SHARD_DTYPE_F32, 2, &ai, dir, err, errlen) ||
-        field_check(sc, "state", SHARD_DTYPE_F32, 2, &si, dir, err, errlen))
-        return -1;
+    int idx[DATA_EPISODE_NFIELDS]; /* frames, actions, state */
+    for (int k = 0; k < DATA_EPISODE_NFIELDS; k++) {
+        const data_field_need *need = &data_episode_fields[k];
+        if ((idx[k] = data_field_find(sc, need)) < 0) {
+            snprintf(err, errlen, "%s: objective world needs a field '%s' (%s, %u dims): a data set "
+                     "written by jepa-world gen", dir, need->name, shard_dtype_name(need->dtype), need->ndim);
+            return -1;
+        }
+    }
+    int fi = idx[0], ai = idx[1], si = idx[2];
     const shard_field *f = &sc->fields[fi], *a = &sc->fields[ai], *st = &sc->fields[si];
     if ((int)f->shape[1] != o->d.ch || (int)f->shape[2] != o->d.img || (int)f->shape[3] != o->d.img) {
         snprintf(err, errlen, "%s: frames are %ux%ux%u but model.img_size/channels say %dx%dx%d", dir,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data_kind.h"
 #include "objective.h"
 
 /* Adding an objective: one file defining its ops, one line here. */
@@ -88,7 +89,7 @@ int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
     const char *dir[2] = {s->data.train, s->data.test};
     for (int i = 0; i < 2; i++) {
         if (objective_data_schema(dir[i], &sc[i], err, errlen)) return -1;
-        if (sc[i].nfields > 0 || sc[i].dtype != SHARD_DTYPE_U8) {
+        if (data_kind_of(&sc[i]) != DATA_KIND_IMAGES) {
             snprintf(err, errlen, "%s: the probe needs u8 images (a dataset packed by jepa-shard "
                      "pack)", dir[i]);
             return -1;
