@@ -10,11 +10,13 @@ static const launch_objective objectives[] = {
     {.objective = "ijepa", .family = "image", .figs = {"probe_acc"}, .nfigs = 1, .nrequired = 1,
      .higher_better = 1, .none_below_zero = 1, .unit_range = 1, .what = "probe accuracy", .png = "probe",
      .data_hint = "pack one with jepa-shard pack; scripts/pack-fmnist.sh packs Fashion-MNIST",
+     .data = DATA_KIND_IMAGES,
      .panels = {{"loss", "loss"}, {"lr", "learning rate"}, {"target_std", "target embedding std (collapse watch)"},
                 {"probe_acc", "linear probe accuracy"}}},
     {.objective = "lejepa", .family = "image", .figs = {"probe_acc"}, .nfigs = 1, .nrequired = 1,
      .higher_better = 1, .none_below_zero = 1, .unit_range = 1, .what = "probe accuracy", .png = "probe",
      .data_hint = "pack one with jepa-shard pack; scripts/pack-fmnist.sh packs Fashion-MNIST",
+     .data = DATA_KIND_IMAGES,
      .panels = {{"loss", "loss"}, {"lr", "learning rate"}, {"emb_std", "embedding std (collapse watch)"},
                 {"probe_acc", "linear probe accuracy"}}},
     /* world_eval.c: pos_r2 and pos_err whenever it evaluates; pred4_* and
@@ -23,6 +25,7 @@ static const launch_objective objectives[] = {
      .nfigs = 4, .nrequired = 2, .required_with_probe = 1, .higher_better = 1,
      .what = "pos_r2 (position probe R^2)", .png = "pos_r2",
      .data_hint = "generate one with jepa-world gen; scripts/world.sh makes data/tworoom",
+     .data = DATA_KIND_EPISODES,
      /* the collapse watch is the trainer's (obj_world.c: proj_std), not SIGReg */
      .panels = {{"loss", "loss"}, {"lr", "learning rate"}, {"proj_std", "projector output std (collapse watch)"},
                 {"sigreg", "SIGReg statistic"}, {"loss_tf", "teacher-forcing loss (loss_tf)"},

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "data_kind.h"
 #include "spec.h"
 
 #define LAUNCH_PATH_MAX 4096
@@ -360,6 +361,7 @@ typedef struct {
     const char *what;    /* the headline in words (sweep plot titles and axes) */
     const char *png;     /* the sweep plot of the headline: PNG_vs_KEY.png */
     const char *data_hint; /* how to make its data, said when data.* is missing */
+    data_kind data;        /* the records it trains on (data_kind.h: jepa-train's rule) */
     /* a run's curves: each key of metrics.jsonl against step, drawn when a
      * line holds it (the headline's panel also when summary.json has it) */
     launch_panel panels[LAUNCH_MAX_PANELS];

@@ -121,9 +121,12 @@ static int key_fail(const launch_spec *ls, const char *key, char *err, size_t er
     return -1;
 }
 
-/* The hint names the objective's own data maker (figures.c's table). */
+/* The hint names the objective's own data maker (figures.c's table). The
+ * manifest's schema must be the kind of records the objective trains on
+ * (data_kind.h, the rule jepa-train applies at setup): a sweep over
+ * objectives would otherwise start points that fail there. */
 static int check_shards(const launch_spec *ls, const char *key, const char *dir, char *err, size_t errlen) {
-    char path[LAUNCH_PATH_MAX + 32], buf[200];
+    char path[LAUNCH_PATH_MAX + 32], buf[200], why[SPEC_ERR_MAX];
     struct stat st;
     const launch_objective *obj = launch_objective_find(ls->spec.objective);
     const char *hint = obj ? obj->data_hint : "pack one with jepa-shard pack";
@@ -134,6 +137,16 @@ static int check_shards(const launch_spec *ls, const char *key, const char *dir,
     if (stat(path, &st) != 0)
         return key_fail(ls, key, err, errlen, "'%s' has no manifest.json: not a shard directory (%s)",
                         shown(dir, buf, sizeof buf), hint);
+    if (!S_ISREG(st.st_mode)) /* a FIFO or device may never end */
+        return key_fail(ls, key, err, errlen, "'%s/manifest.json' is not a regular file (a device, FIFO or socket may "
+                        "never end)", shown(dir, buf, sizeof buf));
+    shard_schema sc;
+    if (shard_manifest_schema(dir, &sc, why, sizeof why)) /* names the manifest */
+        return key_fail(ls, key, err, errlen, "%s", why);
+    data_kind got = data_kind_of(&sc);
+    if (obj && got != obj->data)
+        return key_fail(ls, key, err, errlen, "'%s' holds %s, objective %s needs %s (%s)", shown(dir, buf, sizeof buf),
+                        data_kind_name(got), obj->objective, data_kind_name(obj->data), hint);
     return 0;
 }
 

@@ -630,7 +630,8 @@ static void test_objective_table(void) {
 }
 
 /* the kind of records a schema holds (data_kind.c: jepa-train's rule,
- * which the launcher checks data.train / data.test against) */
+ * which the launcher checks data.train / data.test against) and the kind
+ * each objective's row asks for */
 static void test_data_kind(void) {
     shard_schema im = {.height = 8, .width = 8, .channels = 1, .dtype = SHARD_DTYPE_U8};
     CU_ASSERT_EQUAL(data_kind_of(&im), DATA_KIND_IMAGES);
@@ -654,6 +655,9 @@ static void test_data_kind(void) {
     CU_ASSERT_EQUAL(data_kind_of(&x), DATA_KIND_OTHER);
     CU_ASSERT_STRING_EQUAL(data_kind_name(DATA_KIND_IMAGES), "u8 images");
     CU_ASSERT_STRING_EQUAL(data_kind_name(DATA_KIND_EPISODES), "world episodes");
+    CU_ASSERT_EQUAL(launch_objective_find("ijepa")->data, DATA_KIND_IMAGES);
+    CU_ASSERT_EQUAL(launch_objective_find("lejepa")->data, DATA_KIND_IMAGES);
+    CU_ASSERT_EQUAL(launch_objective_find("world")->data, DATA_KIND_EPISODES);
 }
 
 /* a world sweep ranks by pos_r2 (a negative R^2 is a figure); a sweep

@@ -19,7 +19,7 @@ cd "$T" || exit 1
 # capped CMD...: CMD with 400 MB of address space (an endless read ends there)
 capped() { (ulimit -v 400000; exec "$@"); }
 
-mkdir -p tr te && echo '{}' >tr/manifest.json && echo '{}' >te/manifest.json
+tiny_data images tr te || { finish; exit 1; }
 printf 'data:\n  train: tr\n  test: te\ntrain.steps: 10\n' >base.yaml
 printf 'base: base.yaml\ndir: sw\nparallel: 3\ngrid:\n  optim.lr: [0.001, 0.002, 0.003]\n' >s.yaml
 # the fake mpirun: a finished run in the directory of its spec argument

@@ -16,7 +16,7 @@
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
 cd "$T" || exit 1
-mkdir -p tr te && echo '{}' >tr/manifest.json && echo '{}' >te/manifest.json
+tiny_data images tr te || { finish; exit 1; }
 printf 'data:\n  train: tr\n  test: te\ntrain:\n  steps: 10\n  minutes: 0\neval:\n  probe: false\n' >base.yaml
 # points (seed, loss.type): (0, smooth_l1) (0, l2) (1, smooth_l1) (1, l2)
 printf 'base: base.yaml\ndir: sw\ngrid:\n  seed: [0, 1]\n  loss.type: [smooth_l1, l2]\n' >s.yaml

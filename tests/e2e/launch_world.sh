@@ -9,16 +9,18 @@
 #      probe_acc); without eval.probe it needs neither;
 #   3. plot draws the world panels (sigreg, loss_tf, loss_ro, proj_std,
 #      pos_r2), none empty, and the sweep plot is pos_r2 against the key;
-#   4. a sweep mixing image and world objectives ranks each among its own;
+#   4. a sweep over [ijepa, world] is refused (no data suits both); one over
+#      [ijepa, lejepa] on images ranks its points together;
 #   5. missing data: the hint fits the objective (jepa-world gen for a
-#      world run, jepa-shard pack for an image run);
+#      world run, jepa-shard pack for an image run); data whose manifest
+#      declares the other kind of records is refused by run and slurm;
 #   6. world.rollout above world.history - 1 is refused by run and sweep
 #      --dry-run (before, only jepa-train refused it, after mpirun started).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
 cd "$T" || exit 1
-mkdir -p tr te && echo '{}' >tr/manifest.json && echo '{}' >te/manifest.json
+tiny_data episodes tr te || { finish; exit 1; }
 printf 'base: %s\ndir: sw\nset: {data.train: tr, data.test: te, train.minutes: 0, train.steps: 10}\n' \
   "$S/configs/world-tworoom.yaml" >s.yaml
 printf 'grid:\n  optim.lr: [0.001, 0.002, 0.003]\n' >>s.yaml
@@ -128,16 +130,29 @@ run sgp "$L" plot sg
 expect_error "plot: a world point's directory gone" 2 "sg/point-002/spec.resolved.yaml: missing" "nothing plotted"
 [ -e sg/plots ] && bad "plot of sg wrote sg/plots" || ok "plot of sg wrote nothing"
 
-# ---- 4. a sweep mixing image and world objectives
+# ---- 4. a sweep over objectives: its data must suit each of them. Image
+# and world objectives share no data (u8 images, world episodes), so a grid
+# mixing them is refused before anything starts, naming the first point
+# whose data does not fit (before, every such point failed at the
+# trainer's setup); ijepa and lejepa share images and rank together
 sed -e 's/^dir: sw/dir: mx/' s.yaml >mx.yaml
 printf '  objective: [ijepa, world]\n' >>mx.yaml
-run mx "$L" sweep mx.yaml
-run mx "$L" results mx
+for dry in --dry-run ""; do
+  run mx "$L" sweep mx.yaml $dry
+  expect_error "a sweep over objectives [ijepa, world] on world episodes${dry:+ ($dry)}" 2 "point 0" "data.train" \
+    "'tr' holds world episodes, objective ijepa needs u8 images" "jepa-shard pack"
+done
+[ ! -e mx ] && ok "the refused mixed sweep made nothing" || bad "mx was created"
+tiny_data images ti || { finish; exit 1; }
+sed -e 's/^dir: sw/dir: ij/' -e 's/data.train: tr, data.test: te/data.train: ti, data.test: ti/' s.yaml >ij.yaml
+printf '  objective: [ijepa, lejepa]\n' >>ij.yaml
+run ij "$L" sweep ij.yaml
+run ij "$L" results ij
 R=$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')
-[ "$RC" -eq 0 ] && [ "$R" = "2 4 0 3 5 1 " ] \
-  && ok "a mixed sweep: image points by probe_acc, then world points by pos_r2 ($R)" || bad "mixed: rc $RC [$R] $OUT $ERR"
-[ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr objective final_loss probe_acc pos_r2 pos_err pred4_pos_r2 latent_err_h8 steps status" ] \
-  && ok "a mixed sweep shows both objectives' figures" || bad "mixed header: $(printf '%s\n' "$OUT" | head -1)"
+[ "$RC" -eq 0 ] && [ "$R" = "2 3 4 5 0 1 " ] \
+  && ok "a sweep over ijepa and lejepa (one family) ranks them together by probe_acc ($R)" || bad "ij: rc $RC [$R] $OUT $ERR"
+[ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr objective final_loss probe_acc steps status" ] \
+  && ok "an image-only sweep shows the image figures" || bad "ij header: $(printf '%s\n' "$OUT" | head -1)"
 
 # ---- 5. missing data: the hint names the objective's own data maker (a
 # world run's said "pack one with jepa-shard pack", the image data packer)
@@ -151,7 +166,29 @@ expect_error "world run, data.test no manifest" 2 "data.test=empty: 'empty' has 
 run ni "$L" run "$S/configs/fmnist-tiny.yaml" --set run.dir=nd --set data.train=no-such
 expect_error "image run, data.train missing" 2 "shard directory 'no-such' does not exist" "jepa-shard pack" \
   "scripts/pack-fmnist.sh"
-[ ! -e nd ] && ok "refused runs made no run directory" || bad "nd was created"
+# data of the wrong kind (the manifest says what records it holds): refused
+# before anything starts by run, slurm and their --dry-run, not at the
+# trainer's setup in every rank
+run nk "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=nk1 --set data.train=ti --set data.test=te
+expect_error "world run on u8 images" 2 "--set data.train=ti: 'ti' holds u8 images, objective world needs world episodes" \
+  "jepa-world gen"
+run nk "$L" slurm "$S/configs/world-tworoom.yaml" --set run.dir=nk2 --set data.train=tr --set data.test=ti --dry-run
+expect_error "world slurm --dry-run, data.test u8 images" 2 \
+  "--set data.test=ti: 'ti' holds u8 images, objective world needs world episodes"
+run nk "$L" run "$S/configs/fmnist-tiny.yaml" --set run.dir=nk3 --set data.train=ti --set data.test=te --dry-run
+expect_error "image run --dry-run, data.test world episodes" 2 \
+  "--set data.test=te: 'te' holds world episodes, objective ijepa needs u8 images" "jepa-shard pack"
+run nk "$L" run "$S/configs/fmnist-tiny.yaml" --set run.dir=nk4 --set data.train=ti --set data.test=te --set eval.probe=false \
+  --dry-run
+[ "$RC" -eq 0 ] && ok "without eval.probe data.test is not read" || bad "probe off: rc $RC $ERR"
+mkdir -p junk && echo '{}' >junk/manifest.json
+run nk "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=nk5 --set data.train=junk --set data.test=te --dry-run
+expect_error "a manifest.json that is no manifest" 2 "--set data.train=junk: junk/manifest.json" "missing key 'format'"
+rm junk/manifest.json && mkfifo junk/manifest.json
+run nk timeout 20 "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=nk6 --set data.train=junk --set data.test=te --dry-run
+expect_error "a manifest.json that is a FIFO (never read)" 2 "--set data.train=junk: 'junk/manifest.json' is not a regular file"
+[ ! -e nd ] && [ -z "$(ls -d nk* 2>/dev/null)" ] && ok "refused runs made no run directory" \
+  || bad "made: $(ls -d nd nk* 2>/dev/null)"
 
 # ---- 6. world.rollout needs world.history >= rollout + 1: the spec's check
 run rh "$L" run "$S/configs/world-tworoom.yaml" --set run.dir=rh --set data.train=tr --set data.test=te \

@@ -85,6 +85,22 @@ pack_fmnist() {
   DATA=(--set data.train="$T/fm/train" --set data.test="$T/fm/test")
 }
 
+# tiny_data KIND DIR...: a real data set of KIND in each DIR, a few records
+# (for a fake mpirun: the launcher reads each manifest's kind of records):
+# images (16 blank 8x8 u8 images, jepa-shard pack) or episodes (4 world
+# episodes of 8 steps, jepa-world gen)
+tiny_data() {
+  local kind=$1 d; shift
+  head -c 1024 /dev/zero >"$T/tiny.raw"
+  for d in "$@"; do
+    case "$kind" in
+      images) "$B/jepa-shard" pack --raw "$T/tiny.raw" --height 8 --width 8 --out "$d" --quiet >/dev/null ;;
+      episodes) "$B/jepa-world" gen --out "$d" --episodes 4 --steps 8 --seed 1 --quiet ;;
+      *) false ;;
+    esac || { bad "tiny_data $kind $d failed"; return 1; }
+  done
+}
+
 # mkpix N FILE.raw FILE.lab [P]: N noisy 28x28 images whose class (i % 10) is
 # the row of a bright band, so raw pixels separate them; with P > 0 each
 # label is another, random class with probability P, so no figure is 1
