@@ -159,6 +159,26 @@ static void test_knn_vs_naive(void) {
     free(fte);
 }
 
+/* A temperature small enough that exp(s / T) overflows a double (s / T up
+ * to 1e5): the vote is the nearest neighbour's class, as the limit T -> 0
+ * of the weighted vote is (every prediction as k = 1's). It was the lowest
+ * class among those at inf, chance on real data. */
+static void test_knn_small_temp(void) {
+    enum { NTR = 1500, NTE = 200, D = 16, C = 10 };
+    float *ftr = malloc(sizeof(float) * NTR * D), *fte = malloc(sizeof(float) * NTE * D);
+    uint8_t ytr[NTR], yte[NTE], p[NTE], p1[NTE];
+    random_set(ftr, ytr, NTR, D, C, 41);
+    random_set(fte, yte, NTE, D, C, 42);
+    char err[256];
+    CU_ASSERT_FATAL(knn_predict(ftr, ytr, NTR, fte, NTE, D, C, 1, 0.07, p1, err, sizeof err) == 0);
+    CU_ASSERT_FATAL(knn_predict(ftr, ytr, NTR, fte, NTE, D, C, 20, 1e-5, p, err, sizeof err) == 0);
+    int diff = 0;
+    for (int i = 0; i < NTE; i++) diff += p[i] != p1[i];
+    CU_ASSERT(diff == 0);
+    free(ftr);
+    free(fte);
+}
+
 /* k = 1 is the nearest neighbour: a test set of (positively scaled) copies
  * of training rows with random labels is classified perfectly, and on
  * random data the prediction is the label of the arg-max cosine. */
@@ -571,6 +591,7 @@ int main(void) {
         {"knn_clusters", test_knn_clusters},
         {"knn_vs_naive", test_knn_vs_naive},
         {"knn_k1", test_knn_k1},
+        {"knn_small_temp", test_knn_small_temp},
         {"knn_ties", test_knn_ties},
         {"knn_threads", test_knn_threads},
         {"knn_errors", test_knn_errors},

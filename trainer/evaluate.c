@@ -113,11 +113,14 @@ static void knn_push(float *ts, int32_t *ti, int *cnt, int k, float s, int32_t i
 }
 
 /* Class with the largest sum of exp(s / T) over the k neighbours (lowest
- * class on ties). votes: (nclass) scratch. */
+ * class on ties), each term scaled by exp(-s_max / T), which ranks the
+ * classes alike: exp(s / T) alone overflows to inf once s / T > 709 (a
+ * cosine of 0.8 at T 0.001), and every class at inf went to the lowest.
+ * ts is in decreasing order, so s_max = ts[0]. votes: (nclass) scratch. */
 static uint8_t knn_vote(const float *ts, const int32_t *ti, int k, const uint8_t *ytr,
                         int nclass, double temp, double *votes) {
     memset(votes, 0, (size_t)nclass * sizeof *votes);
-    for (int t = 0; t < k; t++) votes[ytr[ti[t]]] += exp((double)ts[t] / temp);
+    for (int t = 0; t < k; t++) votes[ytr[ti[t]]] += exp(((double)ts[t] - ts[0]) / temp);
     int best = 0;
     for (int c = 1; c < nclass; c++)
         if (votes[c] > votes[best]) best = c;
