@@ -514,6 +514,19 @@ static void step_replan(trainer *t) {
                 (long long)total, (long long)t->plan_first);
 }
 
+/* JEPA_DEBUG_SLOW_EVAL=S (a test hook): every evaluation of the trainer's
+ * (eval.every_steps, the closing one) sleeps S seconds first, so a test
+ * can signal it there; a signal caught cuts the sleep short. */
+static void debug_slow_eval(void) {
+    const char *v = getenv("JEPA_DEBUG_SLOW_EVAL");
+    double sec = v ? atof(v) : 0.0;
+    if (sec <= 0) return;
+    struct timespec ts = {(time_t)sec, (long)((sec - (double)(time_t)sec) * 1e9)};
+    int caught = train_signal_caught();
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && train_signal_caught() == caught) {
+    }
+}
+
 /* An evaluation during training (eval.every_steps, a multiple of
  * log_every, so it lands on a logged line); its time counts neither as
  * training time nor against the budget. */
@@ -521,6 +534,7 @@ static void step_evaluate(trainer *t, obj_eval *ev) {
     const jepa_spec *s = t->s;
     char err[SPEC_ERR_MAX];
     double tp = train_now_s();
+    debug_slow_eval();
     if (t->ops->evaluate(t->o, s, ev, err, sizeof err))
         comm_fatal("step %lld: evaluation: %s", (long long)(t->step + 1), err);
     comm_wait_idle();
@@ -706,14 +720,19 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     }
     comm_wait_idle(); /* ranks idle without spinning while rank 0 writes */
     if (agree(rc, r, err, errlen)) return -1;
-    train_signals_eval(1);
+    char line[SPEC_STR_MAX + 256];
+    snprintf(line, sizeof line, "jepa-train: stopped by signal %d in the closing evaluation, after step %lld of "
+             "%lld: checkpoint %s written; continue with --set resume=auto, which evaluates again (exit %d)",
+             SIGUSR1, (long long)t->step, (long long)t->total, r->ckpt_path, TRAIN_EXIT_INTERRUPTED);
+    train_signals_eval(1, t->lead ? line : NULL, t->lead ? train_slurm_requeue_id() : NULL);
     if (s->eval.probe && !t->no_labels) {
+        debug_slow_eval();
         rc = t->ops->evaluate(t->o, s, &r->eval, err, errlen);
         comm_wait_idle();
         if (agree(rc, r, err, errlen)) return -1;
         r->probe_acc = obj_eval_get(&r->eval, "probe_acc");
     }
-    train_signals_eval(0);
+    train_signals_eval(0, NULL, NULL);
     r->wall_s = train_now_s() - t->t_start;
     if (t->lead) rc = write_summary(t, train_s, err, errlen);
     return rc;

@@ -23,6 +23,9 @@ int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, 
 FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t errlen);
 /* Under Slurm with JEPA_REQUEUE=1: `scontrol requeue $SLURM_JOB_ID`. */
 void train_slurm_requeue(void);
+/* The job id train_slurm_requeue would requeue, or NULL (not asked for; a
+ * SLURM_JOB_ID that is not a number: a warning). */
+const char *train_slurm_requeue_id(void);
 /* Collective: rank 0 writes the checkpoint of cm->step steps into the run
  * directory (reader positions checked equal on every rank first). */
 void train_save_checkpoint(const jepa_spec *s, const jepa_model *m, ckpt_meta *cm,
@@ -58,13 +61,15 @@ int collapse_watch_check(collapse_watch *w, int64_t step, const double *stat, in
 /* Signals (train_signal.c). catch: SIGTERM, SIGUSR1 and SIGINT (unless
  * ignored on entry; a second one kills, SA_RESETHAND) set a flag, which
  * caught() returns (the signal, or 0); release_int: SIGINT back to its
- * action on entry; eval(1): SIGINT and SIGTERM back to theirs for the
- * closing evaluation, raising one caught since; eval(0): caught again;
- * restore: all three as on entry. */
+ * action on entry; eval(1, stop_line, requeue_id): the closing evaluation,
+ * SIGINT and SIGTERM back to theirs and SIGUSR1 a stop at once (stop_line,
+ * if not NULL, on stderr, `scontrol requeue requeue_id` if not NULL, exit
+ * TRAIN_EXIT_INTERRUPTED), one caught since acted on now; eval(0): caught
+ * again; restore: all three as on entry. */
 void train_signals_catch(void);
 int train_signal_caught(void);
 void train_signals_release_int(void);
-void train_signals_eval(int on);
+void train_signals_eval(int on, const char *stop_line, const char *requeue_id);
 void train_signals_restore(void);
 
 #endif

@@ -294,13 +294,19 @@ FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t er
 /* Under Slurm, with JEPA_REQUEUE=1 (jepa-launch slurm sets it for
  * slurm.requeue): puts the job back in the queue; it resumes with resume:
  * auto. posix_spawnp, never a shell: the job id is never read as shell text. */
-void train_slurm_requeue(void) {
+const char *train_slurm_requeue_id(void) {
     const char *id = getenv("SLURM_JOB_ID"), *opt = getenv("JEPA_REQUEUE");
-    if (!id || !*id || !opt || strcmp(opt, "1")) return;
+    if (!id || !*id || !opt || strcmp(opt, "1")) return NULL;
     if (strspn(id, "0123456789") != strlen(id)) {
         fprintf(stderr, "jepa: warning: SLURM_JOB_ID '%s' is not a job number: not requeued\n", id);
-        return;
+        return NULL;
     }
+    return id;
+}
+
+void train_slurm_requeue(void) {
+    const char *id = train_slurm_requeue_id();
+    if (!id) return;
     char *argv[] = {"scontrol", "requeue", (char *)id, NULL};
     extern char **environ;
     pid_t pid;
