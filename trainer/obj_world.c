@@ -136,6 +136,7 @@ void wpass_free(wpass *p) {
 static int world_create(objective **out, const jepa_spec *s, const shard_schema *data, int rank,
                         int world, char *err, size_t errlen) {
     world_obj *o = JEPA_MALLOC(sizeof *o);
+    o->random_done = 0;
     objective *b = &o->base;
     if (jepa_dims_from_spec(&o->d, s, err, errlen)) goto fail;
     o->H = s->world.history;

@@ -77,6 +77,10 @@ typedef struct {
     sigreg sg;
     int maxB;            /* sequences the passes are sized for */
     int64_t step;        /* the last step taken (the running statistics' momentum) */
+    /* the position probe of the randomly initialised model (world_eval.c):
+     * the same seed and data at every evaluation, so computed once */
+    int random_done;
+    double random_r2, random_dist;
 } world_obj;
 
 /* Predictor forward of pass p over B sequences of p->T tokens (p->u, p->a

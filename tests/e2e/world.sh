@@ -6,6 +6,9 @@
 #   - stdout ends with the evaluation: latent_err_h1..h8, still_err_h1..h8,
 #     pos_err_random, pos_r2_random, pred4_pos_err, pred4_pos_r2, pos_err,
 #     pos_r2, numeric; summary.json has the same values and "objective": "world";
+#   - the random-init baseline (pos_*_random) is computed once per process:
+#     recomputed bit-identical at later evaluations (JEPA_DEBUG_WORLD_RANDOM_CHECK),
+#     the same on every metrics line, in summary.json and from jepa-eval;
 #   - jepa-eval RUN prints the same figures; a batch whose windows hold
 #     fewer frames than an episode still evaluates;
 #   - episodes too short for rollouts: only the probe figures, and the stderr
@@ -87,6 +90,23 @@ run ev "$B/jepa-eval" "$T/a"
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -n "$NF")" = "$EVAL" ] \
   && ok "jepa-eval reprints the same $NF figures" \
   || bad "jepa-eval (rc $RC): $(printf '%s' "$OUT" | tr '\n' ' ') vs $(printf '%s' "$EVAL" | tr '\n' ' '): $ERR"
+
+# the random-init baseline (pos_err_random, pos_r2_random) is computed by a
+# process's first evaluation and kept: with eval.every_steps=10 (10, 20, then
+# the closing one) and JEPA_DEBUG_WORLD_RANDOM_CHECK=1 each later evaluation
+# computes it again and fails the run unless it is the kept one bit for bit;
+# the figures are the same on every metrics line, in summary.json and in
+# jepa-eval's own computation (a fresh process)
+run rk env JEPA_DEBUG_WORLD_RANDOM_CHECK=1 "$TR" "$SPEC" "${SMALL[@]}" --set eval.every_steps=10 --set run.dir="$T/rk"
+RND=$(sed -n 's/.*"pos_err_random": \([^,]*\), "pos_r2_random": \([^,]*\),.*/\1 \2/p' "$T/rk/metrics.jsonl" | sort -u)
+[ "$RC" -eq 0 ] && [ "$(grep -c '"pos_r2_random"' "$T/rk/metrics.jsonl")" -eq 2 ] \
+  && [ "$(printf '%s\n' "$RND" | grep -c '')" -eq 1 ] \
+  && [ "$RND" = "$(json "$T/rk/summary.json" pos_err_random) $(json "$T/rk/summary.json" pos_r2_random)" ] \
+  && ok "random-init baseline kept across evaluations: bit-identical when recomputed, $RND on both metrics lines and in summary.json" \
+  || bad "random-init baseline across evaluations (rc $RC): '$RND', summary $(json "$T/rk/summary.json" pos_r2_random): $ERR"
+run rke "$B/jepa-eval" "$T/rk"
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | sed -n 's/^pos_err_random //p;s/^pos_r2_random //p' | tr '\n' ' ')" = "$RND " ] \
+  && ok "jepa-eval computes the same random-init baseline" || bad "jepa-eval baseline (rc $RC): $OUT vs '$RND'"
 
 # a batch whose windows hold fewer frames than an episode (2 x 5 < 16): the
 # evaluation embeds episodes in pieces (it used to assert and abort)
