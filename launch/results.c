@@ -279,12 +279,14 @@ void launch_sort_results(result_row *rows, int n) { qsort(rows, (size_t)n, sizeo
  * term averages, and the centre they are pulled to), sigreg.weight and
  * world.rollout_weight (the mix of the terms), sigreg.t_max (the range the
  * SIGReg statistic integrates), world.rollout (the rollout steps its term
- * sums). Left out: keys that change the data or the task but not the
+ * sums), train.log_every (final_loss is the mean over the last log
+ * interval: how many steps it averages, and which). Left out: keys that change the data or the task but not the
  * formula (masks, crops, augmentation, lr), and sigreg.directions and
  * sigreg.knots, which change the precision of the same statistic. */
 static const char *const loss_keys[] = {"objective", "loss.type", "loss.beta", "ijepa.global_weight",
                                         "lejepa.global_views", "lejepa.local_views", "sigreg.weight",
-                                        "sigreg.t_max", "world.rollout", "world.rollout_weight"};
+                                        "sigreg.t_max", "world.rollout", "world.rollout_weight",
+                                        "train.log_every"};
 
 /* Whether key is one of loss_keys */
 static int loss_key(const char *key) {

@@ -706,6 +706,17 @@ static void test_results_loss_caveat(void) {
         free(rows[i].values[0]);
         free(rows[i].values);
     }
+    /* final_loss is the mean over the last train.log_every steps: points
+     * that differ in it average over other windows */
+    result_row le[] = {row_of("ijepa", 0, "10", 0.30, NAN, "done"), row_of("ijepa", 1, "20", 0.20, NAN, "done")};
+    const char *lek[] = {"train.log_every"};
+    CU_ASSERT_EQUAL(launch_loss_caveat(lek, 1, le, 2, out, sizeof out), 1);
+    CU_ASSERT_STRING_EQUAL(out, "points ranked by final_loss differ in train.log_every, which changes what the loss "
+                                "measures: their losses are not comparable (eval.probe: true ranks them by probe_acc)");
+    for (int i = 0; i < 2; i++) {
+        free(le[i].values[0]);
+        free(le[i].values);
+    }
 }
 
 /* a run trained without the launcher (no state file) says what its files
