@@ -344,6 +344,11 @@ static void open_log(trainer *t, char *err, size_t errlen) {
     t->loss_acc = t->got.log_loss_sum;
     t->loss_n = t->got.log_count;
     t->stat[0] = t->got.last_target_std;
+    if (t->lead && !t->fresh) {
+        char path[SPEC_STR_MAX + 32];
+        snprintf(path, sizeof path, "%s/metrics.jsonl", s->run_dir);
+        train_metrics_stats_at(path, t->start, t->ops->stat_names, t->nstats, t->stat);
+    }
     t->seen = t->seen_log = t->got.images_seen;
     t->saved = t->fresh ? -1 : t->start; /* step of the last checkpoint on disk */
     t->res->final_loss = t->got.last_loss;

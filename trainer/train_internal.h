@@ -21,6 +21,11 @@ int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, 
 /* metrics.jsonl continued after a resume: lines past step `upto` and a
  * line cut short are dropped. Returns the file open for appending, or NULL + err. */
 FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t errlen);
+/* The objective's statistics names[1..n) from path's line of step `step`
+ * into stat[1..n), those the line has (a checkpoint keeps only the first:
+ * a resume of a finished run, which trains no step, writes them to
+ * summary.json as the straight run did, at the line's %.5f). */
+void train_metrics_stats_at(const char *path, int64_t step, const char *const *names, int n, double *stat);
 /* Under Slurm with JEPA_REQUEUE=1: `scontrol requeue $SLURM_JOB_ID`. */
 void train_slurm_requeue(void);
 /* The job id train_slurm_requeue would requeue, or NULL (not asked for; a

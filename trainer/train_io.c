@@ -291,6 +291,22 @@ FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t er
     return f;
 }
 
+void train_metrics_stats_at(const char *path, int64_t step, const char *const *names, int n, double *stat) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    char line[4096], key[80];
+    while (fgets(line, sizeof line, f)) {
+        long long st;
+        if (sscanf(line, "{\"step\": %lld,", &st) != 1 || st != step) continue;
+        for (int k = 1; k < n; k++) {
+            snprintf(key, sizeof key, "\"%s\": ", names[k]);
+            const char *p = strstr(line, key);
+            if (p) stat[k] = strtod(p + strlen(key), NULL);
+        }
+    }
+    fclose(f);
+}
+
 /* Under Slurm, with JEPA_REQUEUE=1 (jepa-launch slurm sets it for
  * slurm.requeue): puts the job back in the queue; it resumes with resume:
  * auto. posix_spawnp, never a shell: the job id is never read as shell text. */

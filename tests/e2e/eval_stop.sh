@@ -6,7 +6,9 @@
 #   - in the closing evaluation (checkpoint.bin published): exit 75 at once
 #     with one line saying so, checkpoint.bin kept, no summary.json; a
 #     resume=auto then trains nothing (metrics.jsonl and checkpoints
-#     unchanged) and evaluates: the straight run's figures and param_hash;
+#     unchanged) and evaluates: the straight run's summary.json (figures,
+#     param_hash, the objective's statistics, which it wrote as 0 but the
+#     first: the checkpoint keeps one, metrics.jsonl's last line has them);
 #   - the same through mpirun at 2 ranks (mpirun forwards it) and through
 #     jepa-launch run's Ctrl-C (exit 75, "continue it with jepa-launch
 #     resume"), whose jepa-launch resume finishes the run;
@@ -30,10 +32,10 @@ SMALL=(--set model.width=16 --set model.depth=1 --set model.heads=2 --set model.
        --set train.log_every=2 --set parallel.threads_per_rank=1
        --set data.train="$T/w/train" --set data.test="$T/w/test")
 json() { sed -n "s/^ *\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"; }
-# the summary without its timings, and without the objective's statistics
-# but the first: a resume of a finished run restores only that one (the
-# checkpoint's last_target_std; the others read 0, as before this test)
-figs() { grep -v '"wall_s"\|"train_s"\|"comm_wait_s"\|"resumed_from"\|"loss_tf"\|"loss_ro"\|"proj_std"' "$1/summary.json"; }
+# the summary without its timings (a resume of the finished run wrote the
+# objective's statistics but the first, sigreg, as 0: the checkpoint keeps
+# only that one; they come from metrics.jsonl's last line now)
+figs() { grep -v '"wall_s"\|"train_s"\|"comm_wait_s"\|"resumed_from"' "$1/summary.json"; }
 cols() { sed 's/, "img_per_s.*//' "$1/metrics.jsonl"; }
 sums() { (cd "$1" && sha256sum metrics.jsonl checkpoints/* | sort); }
 # wait_for FILE PID: until FILE exists (or PID ends)
