@@ -11,7 +11,7 @@
 #include "train_internal.h"
 
 static volatile sig_atomic_t in_eval; /* SIGUSR1 is eval_stop() */
-static char stop_line[SPEC_STR_MAX + 512], requeue_id[64];
+static char stop_line[SPEC_STR_MAX + 512], requeue_id[64], requeued[128], unqueued[128];
 static size_t stop_len;
 
 static void say(const char *m, size_t n) {
@@ -33,13 +33,10 @@ static void eval_stop(void) {
         pid_t pid;
         int st = 0;
         if (posix_spawnp(&pid, "scontrol", NULL, NULL, argv, environ) == 0 && waitpid(pid, &st, 0) == pid &&
-            WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-            static const char m[] = "train: requeued Slurm job (scontrol requeue)\n";
-            say(m, sizeof m - 1);
-        } else {
-            static const char m[] = "jepa: warning: scontrol requeue failed\n";
-            say(m, sizeof m - 1);
-        }
+            WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            say(requeued, strlen(requeued));
+        else
+            say(unqueued, strlen(unqueued));
     }
     _exit(TRAIN_EXIT_INTERRUPTED);
 }
@@ -102,6 +99,8 @@ void train_signals_eval(int on, const char *line, const char *requeue) {
     stop_len = line ? (size_t)snprintf(stop_line, sizeof stop_line, "%s\n", line) : 0;
     if (stop_len >= sizeof stop_line) stop_len = sizeof stop_line - 1;
     snprintf(requeue_id, sizeof requeue_id, "%s", requeue ? requeue : "");
+    snprintf(requeued, sizeof requeued, "train: requeued Slurm job %s (scontrol requeue)\n", requeue_id);
+    snprintf(unqueued, sizeof unqueued, "jepa: warning: scontrol requeue %s failed\n", requeue_id);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (train_signal == SIGTERM || train_signal == SIGINT) raise(train_signal);

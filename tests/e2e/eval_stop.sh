@@ -88,6 +88,7 @@ P=$!
 if wait_for "$T/q1/checkpoint.bin" "$P"; then
   sleep 0.3; kill -USR1 "$P"; wait "$P"; qrc=$?
   [ "$qrc" -eq 75 ] && [ "$(cat "$T/requeue.log" 2>/dev/null)" = "requeue 4242" ] \
+    && [ "$(tail -n 1 "$T/q1.err")" = "train: requeued Slurm job 4242 (scontrol requeue)" ] \
     && ok "Slurm: the stop in the closing evaluation runs scontrol requeue 4242, exit 75" \
     || bad "Slurm requeue in the evaluation: rc $qrc, scontrol: $(cat "$T/requeue.log" 2>&1): $(tail -n 2 "$T/q1.err")"
 else
