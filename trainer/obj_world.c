@@ -564,6 +564,7 @@ const objective_ops objective_world = {
      * left of it, so an encoder collapsing shows here, not after it */
     .collapse = {"proj_std", OBJ_COLLAPSE_FRAC},
     .data_hint = "generate one with jepa-world gen; scripts/world.sh makes data/tworoom",
+    .records_name = "windows", /* one window of world.history + 1 frames per episode and step */
     .hash_keys = world_keys,
     .create = world_create,
     .destroy = world_destroy,

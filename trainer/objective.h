@@ -67,6 +67,9 @@ typedef struct {
     /* how to make this objective's data set, for a data.train with no
      * manifest (e.g. "pack one with jepa-shard pack ...") */
     const char *data_hint;
+    /* what one record is, plural, for the progress and end-of-training
+     * lines ("images"; the world model's "windows"); NULL: "images" */
+    const char *records_name;
     /* Builds the networks for the spec (parameters initialised from the
      * spec's seed) sized for train.batch_per_rank records per rank, after
      * checking that the training set's schema is what it trains on. 0, or

@@ -585,9 +585,10 @@ static void step_log(trainer *t, const sched_values *sv, double gsq, const obj_e
     }
     if (t->tty) {
         double eta = (now - t->t0) / n * (t->total - n);
-        fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %s %.3f  %.0f img/s  ETA %02d:%02d  ",
+        fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %s %.3f  %.0f %s/s  ETA %02d:%02d  ",
                 (long long)n, (long long)t->total, t->res->final_loss,
                 t->nstats ? t->ops->stat_names[0] : "", t->nstats ? t->stat[0] : 0.0, ips,
+                t->ops->records_name ? t->ops->records_name : "img",
                 (int)eta / 60, (int)eta % 60);
     }
 }
@@ -710,11 +711,12 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     if (t->lead) {
         comm_stats cs;
         comm_buckets_stats(&t->cb, &cs);
+        const char *rn = t->ops->records_name ? t->ops->records_name : "images";
         fprintf(stderr,
-                "train: %lld steps, %lld images in %.1fs (%.1f img/s, %d rank%s), loss %.4f, "
+                "train: %lld steps, %lld %s in %.1fs (%.1f %s/s, %d rank%s), loss %.4f, "
                 "%s %.4f, all-reduce wait %.1fs\n",
-                (long long)t->step, (long long)t->seen, train_s,
-                t->seen / (train_s > 0 ? train_s : 1), t->world, t->world > 1 ? "s" : "",
+                (long long)t->step, (long long)t->seen, rn, train_s,
+                t->seen / (train_s > 0 ? train_s : 1), rn, t->world, t->world > 1 ? "s" : "",
                 r->final_loss, t->nstats ? t->ops->stat_names[0] : "-", r->target_std, cs.wait_s);
         if (t->capped) /* the run counts as finished, its schedules did not */
             fprintf(stderr, "train: train.minutes cap (%g min) reached after %lld of %lld planned "

@@ -79,6 +79,7 @@ for k in sigreg loss_tf loss_ro proj_std param_hash; do
   [ -n "$(json "$T/a/summary.json" $k)" ] && ok "summary has $k" || bad "summary lacks $k"
 done
 case "$ERR" in *"world eval: "*"pos_r2"*) ok "the evaluation reports on stderr" ;; *) bad "no 'world eval:' line: $ERR" ;; esac
+case "$ERR" in *"train: "*" windows in "*" windows/s, "*) ok "the end line counts windows, not images" ;; *) bad "end line: $(printf '%s\n' "$ERR" | grep "^train: ")" ;; esac
 run plot "$B/jepa-launch" plot "$T/a"
 [ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && grep -q "'projector output std (collapse watch)'" "$T/a/plots/curves.gp" \
   && ok "jepa-launch plot: curves.png with the collapse watch proj_std" || bad "plot rc $RC: $ERR"
