@@ -10,6 +10,7 @@
  *              [--reps R] [--sweep 0|1] */
 #include "bench_args.h"
 #include "comm.h"
+#include "stdout_close.h"
 
 #include <math.h>
 #include <mpi.h>
@@ -346,5 +347,5 @@ int main(int argc, char **argv) {
     free(g);
     free(h);
     comm_finalize();
-    return 0;
+    return stdout_close("bench-comm", 0);
 }

@@ -14,6 +14,7 @@
 
 #include "bench_args.h"
 #include "evaluate.h"
+#include "stdout_close.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -100,5 +101,5 @@ int main(int argc, char **argv) {
     free(yte);
     free(p1);
     free(p2);
-    return same ? 0 : 1;
+    return stdout_close("bench-eval", same ? 0 : 1);
 }

@@ -17,6 +17,7 @@
 
 #include "bench_args.h"
 #include "infer.h"
+#include "stdout_close.h"
 
 #define USAGE "usage: bench-extract [n] [rounds]"
 
@@ -101,5 +102,5 @@ int main(int argc, char **argv) {
     free(a);
     free(b);
     free(sc);
-    return 0;
+    return stdout_close("bench-extract", 0);
 }

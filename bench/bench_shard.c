@@ -16,6 +16,7 @@
 
 #include "bench_args.h"
 #include "shard.h"
+#include "stdout_close.h"
 
 
 static double now_s(void) {
@@ -179,5 +180,5 @@ int main(int argc, char **argv) {
     free(labels);
     shard_images_free(&im);
     rmdir(tmp);
-    return rc;
+    return stdout_close("bench-shard", rc);
 }

@@ -30,6 +30,7 @@
 #include "jepa.h"
 #include "objective.h"
 #include "prof.h"
+#include "stdout_close.h"
 
 typedef struct {
     const char *objective, *spec;
@@ -302,5 +303,5 @@ int main(int argc, char **argv) {
     o->ops->destroy(o);
     jepa_free(rec);
     comm_finalize();
-    return 0;
+    return stdout_close("bench-step", 0);
 }

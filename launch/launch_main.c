@@ -14,6 +14,7 @@
 
 #include "launch.h"
 #include "run_lock.h"
+#include "stdout_close.h"
 
 
 static void usage(FILE *f) {
@@ -705,7 +706,7 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
     return rc;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     char err[SPEC_ERR_MAX + LAUNCH_PATH_MAX] = "";
     if (argc < 2) return die("missing command (try --help)");
     const char *cmd = argv[1];
@@ -738,3 +739,5 @@ int main(int argc, char **argv) {
     snprintf(err, sizeof err, "unknown command '%.80s' (try --help)", cmd);
     return die(err);
 }
+
+int main(int argc, char **argv) { return stdout_close("jepa-launch", dispatch(argc, argv)); }

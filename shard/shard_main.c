@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "shard.h"
+#include "stdout_close.h"
 
 #define PROG "jepa-shard"
 
@@ -526,14 +527,10 @@ static int cmd_cat(int argc, char **argv) {
     }
     free(pix);
     shard_dataset_close(ds);
-    if (!rc && fflush(stdout) != 0) {
-        fprintf(stderr, PROG ": cat: write error on stdout: %s\n", strerror(errno));
-        rc = 1;
-    }
-    return rc;
+    return rc; /* a failed write to stdout: main's stdout_close says so */
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2) return usage_error("missing COMMAND (pack, verify, info or cat)");
     const char *c = argv[1];
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help")) {
@@ -546,3 +543,5 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "cat")) return cmd_cat(argc, argv);
     return usage_error("unknown command '%s' (pack, verify, info or cat)", c);
 }
+
+int main(int argc, char **argv) { return stdout_close(PROG, dispatch(argc, argv)); }

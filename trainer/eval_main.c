@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "comm.h"
 #include "objective.h"
+#include "stdout_close.h"
 
 /* The argument and spec checks: every rank makes the same ones, so rank 0
  * alone says what failed (as cli_load_spec does); one line. */
@@ -342,5 +343,5 @@ int main(int argc, char **argv) {
     int rc = eval(argc, argv);
     eval_quiet = 1; /* said how it ended: a signal in MPI_Finalize changes nothing */
     comm_finalize();
-    return rc;
+    return stdout_close("jepa-eval", rc); /* after MPI: other ranks write /dev/null */
 }

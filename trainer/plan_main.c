@@ -20,6 +20,7 @@
 #include "jepa.h"
 #include "plan.h"
 #include "shard.h"
+#include "stdout_close.h"
 
 #define MAX_ARGS 256
 
@@ -329,5 +330,5 @@ int main(int argc, char **argv) {
     if (comm_rank() != 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 speaks */
     int rc = plan_cli(argc, argv);
     comm_finalize();
-    return rc;
+    return stdout_close("jepa-plan", rc); /* after MPI: other ranks write /dev/null */
 }

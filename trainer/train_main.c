@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "comm.h"
 #include "jepa.h"
+#include "stdout_close.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: jepa-train SPEC.yaml [--set key.path=value ...] [--exact-spec FILE]\n"
@@ -62,7 +63,7 @@ int main(int argc, char **argv) {
     comm_init(&argc, &argv);
     int rc = run(argc, argv);
     comm_finalize();
-    return rc;
+    return stdout_close("jepa-train", rc); /* after MPI: other ranks write /dev/null */
 }
 
 static int run(int argc, char **argv) {

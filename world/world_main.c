@@ -14,6 +14,7 @@
 #include <png.h>
 
 #include "gen.h"
+#include "stdout_close.h"
 #include "world.h"
 
 #define PROG "jepa-world"
@@ -533,7 +534,7 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2) return usage_error("missing COMMAND (gen, render or info)");
     const char *c = argv[1];
     if (!strcmp(c, "--help") || !strcmp(c, "-h") || !strcmp(c, "help"))
@@ -543,3 +544,5 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "info")) return cmd_info(argc, argv);
     return usage_error("unknown command '%s' (gen, render or info)", c);
 }
+
+int main(int argc, char **argv) { return stdout_close(PROG, dispatch(argc, argv)); }

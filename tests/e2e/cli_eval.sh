@@ -104,6 +104,8 @@ npy_shape() { head -c 128 "$1" | tr -cd "[:print:]" | sed -n "s/.*'shape': (\([0
   bad "test_labels.npy shape '$(npy_shape "$T/exp/test_labels.npy")'"
 head -c 6 "$T/exp/test_features.npy" | grep -aq NUMPY && ok "test_features.npy has NumPy's magic" || bad "test_features.npy magic"
 [ -z "$(ls -A "$T/exp" | grep '^\.')" ] && ok "no staging directory left in the export" || bad "left: $(ls -A "$T/exp")"
+# figures written to a full disk are lost: one line, exit 1 (it exited 0)
+expect_full "jepa-eval RUN" jepa-eval "$EV" "$RD" "${FAST[@]}"
 # an export never replaces files, and a refused run leaves no directory behind
 cp "$T/exp/test_labels.npy" "$T/tl.before"
 run again "$EV" "$RD" --export "$T/exp" "${FAST[@]}"

@@ -62,10 +62,12 @@ if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "split        test" &&
 # Fashion-MNIST's test split: pixel mean 0.2868, std 0.3524 on the 0..1 scale
 if printf '%s' "$OUT" | grep -Eq "^pixels       mean 0\.2868[0-9]* std 0\.3524[0-9]* "; then
   ok "info gives the manifest's pixel statistics"; else bad "info pixel statistics: $OUT"; fi
+expect_full "info" jepa-shard "$JS" info "$D" # it exited 0
 # record 1234's bytes equal the IDX file's
 gzip -dc "$IMG" | tail -c +$((16 + 1234 * 784 + 1)) | head -c 784 > "$T/want.raw"
 "$B/jepa-shard" cat "$D" --index 1234 --format raw > "$T/got.raw"
 if cmp -s "$T/want.raw" "$T/got.raw"; then ok "cat raw = IDX bytes"; else bad "cat raw differs"; fi
+expect_full "cat --format raw" jepa-shard "$JS" cat "$D" --index 1234 --format raw
 want_label=$(gzip -dc "$LAB" | tail -c +$((8 + 1234 + 1)) | head -c 1 | od -An -tu1 | tr -d ' ')
 run cat "$JS" cat "$D" --index 1234
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | head -1 | grep -q "record 1234 of 10000: shard-00000.jshard frame 4 .* label $want_label\$" &&

@@ -135,6 +135,8 @@ run fin "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin"
 run fin2 "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin2"
 [ "$RC" -eq 0 ] && [ -s "$T/fin/summary.json" ] && [ -s "$T/fin2/checkpoint.bin" ] \
   && ok "fixture: two finished 1-step runs" || bad "fixture fin2: rc $RC: $ERR"
+# its figures written to a full disk are lost: one line, exit 1 (it exited 0)
+expect_full "jepa-train SPEC" jepa-train "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fullout"
 rm -rf "$T/fin/checkpoint.bin" "$T/fin/checkpoints" && cp -a "$T/fin" "$T/fin.before"
 run again "$TR" "$SPEC" "${DATA[@]}" "${ONE[@]}" --set run.dir="$T/fin"
 expect_error "a finished run without checkpoints is not overwritten" 4 "$T/fin/summary.json" "another run.dir"

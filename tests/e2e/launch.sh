@@ -22,6 +22,7 @@ run dry "$L" run "$SPEC" --np 2 --dry-run "${SMALL[@]}" --set run.dir="$T/a"
 want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
 [ "$RC" -eq 0 ] && [ "$OUT" = "$want" ] && ok "--dry-run prints the mpirun argv" || bad "dry run rc $RC: [$OUT] want [$want] $ERR"
 [ -e "$T/a" ] && bad "--dry-run created $T/a" || ok "--dry-run creates nothing"
+expect_full "run --dry-run" jepa-launch "$L" run "$SPEC" --np 2 --dry-run "${SMALL[@]}" --set run.dir="$T/a" # it exited 0
 run dry2 "$L" run "$SPEC" --dry-run "${DATA[@]}" --set run.dir="$T/a" --set parallel.threads_per_rank=2 \
   --set parallel.transport=tcp --set parallel.ranks=3
 want="mpirun -np 3 --oversubscribe --bind-to none --mca btl self,tcp $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
@@ -41,6 +42,7 @@ grep -q '^  ranks: 2$' "$T/a/spec.resolved.yaml" && grep -q '^  steps: 12$' "$T/
 [ "$(cat "$T/a/state")" = done ] && ok "state done" || bad "state $(cat "$T/a/state")"
 run status "$L" status "$T/a"
 case "$OUT" in "a: done, step 12, loss "*", final_loss "*) ok "status: $OUT" ;; *) bad "status: $OUT $ERR" ;; esac
+expect_full "status RUN" jepa-launch "$L" status "$T/a"
 run plot "$L" plot "$T/a"
 [ "$RC" -eq 0 ] && [ -s "$T/a/plots/curves.png" ] && ok "plot wrote curves.png ($(stat -c %s "$T/a/plots/curves.png") bytes)" \
   || bad "plot rc $RC: $ERR"
@@ -285,6 +287,8 @@ second=$(printf '%s\n' "$OUT" | sed -n 3p | awk '{print $3}')
   || bad "results: $OUT"
 [ "$(head -1 "$T/sw/results.csv")" = "point,optim.lr,final_loss,probe_acc,steps,status" ] \
   && [ "$(grep -c ',8,done$' "$T/sw/results.csv")" = 2 ] && ok "results.csv" || bad "csv: $(cat "$T/sw/results.csv")"
+expect_full "results SWEEP" jepa-launch "$L" results "$T/sw"
+expect_full "status SWEEP" jepa-launch "$L" status "$T/sw"
 [ "$(sed -n 2p "$T/sw/points.csv")" = "0,point-000,0.002" ] && ok "points.csv lists the points" || bad "points.csv"
 run sstatus "$L" status "$T/sw"
 [ "$(printf '%s\n' "$OUT" | tail -1)" = "2 of 2 points finished" ] && ok "sweep status" || bad "status: $OUT"

@@ -33,6 +33,22 @@ expect_error() {
   ok "$desc"
 }
 
+# expect_full DESC PROG CMD...: CMD with its stdout on a full disk
+# (/dev/full) fails with exit 1 and says so in one line on stderr, the last:
+# "PROG: write error on stdout: No space left on device" (its figures are lost)
+expect_full() {
+  local desc=$1 prog=$2; shift 2
+  "$@" >/dev/full 2>"$T/err"
+  RC=$?
+  ERR=$(cat "$T/err")
+  local want="$prog: write error on stdout: No space left on device"
+  if [ "$RC" -ne 1 ]; then bad "$desc > /dev/full: exit $RC, want 1 (stderr: $ERR)"; return; fi
+  if [ "$(printf '%s\n' "$ERR" | grep -cF "write error")" != 1 ] || [ "$(printf '%s\n' "$ERR" | tail -n 1)" != "$want" ]; then
+    bad "$desc > /dev/full: stderr does not end in the one line '$want': $ERR"; return
+  fi
+  ok "$desc > /dev/full: exit 1, one line"
+}
+
 # expect_interrupted WHAT SIG STATUS NAME CMD...: CMD writes $T/NAME; once its
 # staging directory .NAME.partial-PID holds a shard, SIG stops it: one line
 # naming $T/NAME and "nothing written", exit STATUS, no staging directory

@@ -114,6 +114,10 @@ SD=$(printf '%s\n' "$OUT" | sed -n 's/^plan_s_per_decision //p'); JD=$(json "$T/
   && ok "plan_s_per_decision $SD: > 0, plan.json's $JD to 4 digits" || bad "plan_s_per_decision '$SD', plan.json '$JD' (rc $RC): $ERR"
 grep -q '"name": "random",.*"decisions": 0, "s_per_decision": null, "cpu_s_per_decision": null' "$T/fast/plan/plan.json" \
   && ok "plan.json: random's s_per_decision null" || bad "plan.json random: $(grep '"random"' "$T/fast/plan/plan.json")"
+# the figures written to a full disk are lost: one line, exit 1 (it exited 0)
+expect_full "jepa-plan RUN --episodes 1 --replace" jepa-plan timeout 60 "$JP" "$T/fast" --episodes 1 --replace \
+  --set plan.samples=2 --set plan.topk=1 --set plan.iterations=1 --set plan.horizon=1 --set plan.repeat=1 \
+  --set plan.pictures=0 --set plan.random_init=false
 
 # ---- a second plan never replaces the first's results unasked (--replace does)
 cp "$T/run/plan/plan.json" "$T/plan.json.1"

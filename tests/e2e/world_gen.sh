@@ -18,6 +18,7 @@ if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "gen    --out DIR --episodes 
 run info "$JW" info --set door_width=0.3
 if [ "$RC" -eq 0 ] && printf '%s' "$OUT" | grep -q "observation  (1, 32, 32) u8" &&
    printf '%s' "$OUT" | grep -Eq "door_width += 0.3 "; then ok "info"; else bad "info: $RC $OUT $ERR"; fi
+expect_full "info" jepa-world "$JW" info # it exited 0
 # the substeps of a full-length step: ceil(max_action / min(radius / 2, 0.9 wall)), 0.06 / 0.025 -> 3, 0.06 / 0.0005 -> 120
 run infos "$JW" info --set radius=0.001
 printf '%s' "$OUT" | grep -q "^step work    120 substeps a full-length step" && "$JW" info | grep -q "^step work    3 substeps" &&
