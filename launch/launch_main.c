@@ -71,7 +71,16 @@ typedef struct {
     launch_opts o;
 } args;
 
-/* allowed: the flags this command takes ("np", "slurm", "parallel", "set") */
+/* The trainer as --trainer or $JEPA_TRAIN_BIN names it can run: a path (with
+ * a '/') must be an executable regular file, checked here, not after mpirun
+ * has started; a bare name is mpirun's to find on PATH. */
+static int trainer_runs(const char *t) {
+    struct stat ts;
+    return !strchr(t, '/') || (stat(t, &ts) == 0 && S_ISREG(ts.st_mode) && access(t, X_OK) == 0);
+}
+
+/* allowed: the flags this command takes ("np", "slurm", "parallel", "set";
+ * "dry" marks the commands that start the trainer) */
 static int parse(int argc, char **argv, const char *cmd, int npos, const char *allowed, args *a, char *err,
                  size_t errlen) {
     memset(a, 0, sizeof *a);
@@ -122,8 +131,8 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
             a->parallel = val;
         } else if ((t = TAKES("--trainer", ""))) {
             if (t < 0) return -1;
-            struct stat ts; /* a path: checked here, not after mpirun has started */
-            if (strchr(val, '/') && (stat(val, &ts) != 0 || !S_ISREG(ts.st_mode) || access(val, X_OK) != 0))
+            if (!*val) return snprintf(err, errlen, "%s --trainer '': an empty path (name the trainer)", cmd), -1;
+            if (!trainer_runs(val))
                 return snprintf(err, errlen, "%s --trainer %.200s: not an executable file", cmd, val), -1;
             if (a->o.trainer) return snprintf(err, errlen, "%s --trainer: given twice", cmd), -1;
             a->o.trainer = val;
@@ -143,6 +152,12 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
         }
 #undef TAKES
     }
+    /* $JEPA_TRAIN_BIN as --trainer (launch_trainer_path: empty is unset), for the
+     * commands that start it: refused before a run directory or mpirun exists */
+    const char *env = getenv("JEPA_TRAIN_BIN");
+    if (!a->o.trainer && env && *env && strstr(allowed, "dry") && !trainer_runs(env))
+        return snprintf(err, errlen, "%s: JEPA_TRAIN_BIN=%.200s: not an executable file (unset it, or point it at "
+                                     "jepa-train)", cmd, env), -1;
     if (a->npos < npos)
         return snprintf(err, errlen, "%s: missing %s (try --help)", cmd,
                         !strcmp(cmd, "run") || !strcmp(cmd, "slurm") ? "SPEC"

@@ -316,6 +316,20 @@ for args in "--trainer --dry-run" "--trainer $T/no-such-trainer --dry-run" "--tr
      && [ ! -e "$T/$RDEF" ]; then ok "jepa-launch run SPEC $args: $ERR"
   else bad "jepa-launch run SPEC $args: rc $RC, stderr [$ERR], $T/$RDEF $( [ -e "$T/$RDEF" ] && echo made)"; fi
 done
+# $JEPA_TRAIN_BIN gets --trainer's check (it started mpirun: a 10-line
+# banner, exit 132, the run directory left behind); --trainer '' is refused
+# (it was ignored)
+for v in /dev/null "$T"; do
+  run envbin env JEPA_TRAIN_BIN="$v" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/envbin"
+  expect_error "JEPA_TRAIN_BIN=$v" 2 "run: JEPA_TRAIN_BIN=$v: not an executable file"
+  [ ! -e "$T/envbin" ] && ok "JEPA_TRAIN_BIN=$v: no run directory" || bad "JEPA_TRAIN_BIN=$v left $(ls -A "$T/envbin")"
+done
+run envsweep env JEPA_TRAIN_BIN=/dev/null "$L" sweep "$T/sweep.yaml" --dry-run
+expect_error "sweep with JEPA_TRAIN_BIN=/dev/null" 2 "sweep: JEPA_TRAIN_BIN=/dev/null: not an executable file"
+run envstatus env JEPA_TRAIN_BIN=/dev/null "$L" status "$T/a"
+[ "$RC" -eq 0 ] && ok "status does not start the trainer: JEPA_TRAIN_BIN not asked" || bad "status: rc $RC $ERR"
+run emptytr "$L" run "$SPEC" "${SMALL[@]}" --trainer '' --dry-run --set run.dir="$T/emptytr"
+expect_error "--trainer ''" 2 "run --trainer '': an empty path"
 
 # on a terminal (script(1) gives one) the job is told to draw its progress
 # line (JEPA_PROGRESS=1: mpirun gives the ranks a pipe); through a pipe not
