@@ -5,10 +5,20 @@
 
 #include "stdout_close.h"
 
-int stdout_close(const char *prog, int status) {
-    int failed = ferror(stdout), reason = 0; /* an earlier write failed: its errno is gone */
+static int first_errno; /* why stdout_flush first failed, 0: it did not */
+
+int stdout_flush(void) {
     errno = 0;
-    if (fflush(stdout) != 0) failed = 1, reason = errno; /* the buffered figures did not go */
+    if (fflush(stdout) == 0) return 0;
+    if (!first_errno) first_errno = errno;
+    return EOF;
+}
+
+int stdout_close(const char *prog, int status) {
+    /* an earlier write failed: its errno is gone unless stdout_flush kept it */
+    int failed = ferror(stdout), reason = failed ? first_errno : 0;
+    errno = 0;
+    if (fflush(stdout) != 0) failed = 1, reason = reason ? reason : errno; /* the buffered figures did not go */
     errno = 0;
     /* EBADF with nothing left to write: stdout was closed from the start (>&-) */
     if (fclose(stdout) != 0 && (failed || errno != EBADF)) {

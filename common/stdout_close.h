@@ -17,4 +17,10 @@
  * (ranks other than 0 write to /dev/null, which never fails). */
 int stdout_close(const char *prog, int status);
 
+/* fflush(stdout) for a program that flushes mid-run (a line before a fork,
+ * figures before stderr's last words): 0, or EOF after remembering the
+ * first failure's errno, which stdout_close then names (a failed flush
+ * empties the buffer, so at exit the reason would be gone). */
+int stdout_flush(void);
+
 #endif

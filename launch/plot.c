@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "stdout_close.h"
 
 /* 'text' for gnuplot: ' doubles, control characters become spaces */
 static void gp_string(FILE *f, const char *s) {
@@ -105,6 +106,7 @@ static void stage_path(char *out, size_t n, const char *pdir, const char *name) 
 static int run_gnuplot(const char *pdir, const char *script, char *err, size_t errlen) {
     char stage[2 * LAUNCH_PATH_MAX];
     stage_path(stage, sizeof stage, pdir, "");
+    stdout_flush(); /* its errno kept for stdout_close */
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {

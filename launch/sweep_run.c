@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "stdout_close.h"
 
 /* The running points' pids (0: none), which on_signal passes the signal
  * to: changed only with g_sigs blocked, so it never sees a pid
@@ -97,7 +98,7 @@ static void point_ended(const launch_spec *specs, int i, int st, sweep_outcome *
             printf("point-%03d: failed (status %d, see %s/train.log)\n", i, st, specs[i].spec.run_dir);
         out->failed++;
     }
-    fflush(stdout);
+    stdout_flush();
 }
 
 /* Waits for one point to end: its exit is awaited without reaping
@@ -129,6 +130,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
     memset(out, 0, sizeof *out);
     if (!pids) launch_oom();
     lo.log_output = 1;
+    stdout_flush(); /* its errno kept for stdout_close */
     fflush(NULL);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns to look at g_stop */
@@ -158,7 +160,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
                 continue;
             }
             printf("point-%03d: started (%s/train.log)\n", next, specs[next].spec.run_dir);
-            fflush(stdout);
+            stdout_flush();
             pids[next++] = pid;
             running++;
         }

@@ -20,6 +20,7 @@
 #include "plan.h"
 #include "picture.h"
 #include "shard.h"
+#include "stdout_close.h"
 
 #define PLAN_PICTURE_SIDE 256
 
@@ -536,7 +537,7 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
      * here for no decisions contradicted plan.json's null; none can happen.
      * Significant digits, not decimals: a fast model's decision is well under 1e-4 s */
     printf("plan_s_per_decision %.6g\n", per_decision(&r[0]));
-    fflush(stdout);
+    stdout_flush(); /* a failure: stdout_close names it at exit */
     return 0;
 }
 

@@ -289,7 +289,7 @@ static int gen_run(const world *w, const world_gen_opts *o, int quiet) {
     } else if (!quiet) {
         gen_summary(w, o, &st);
     }
-    fflush(stdout);
+    stdout_flush();
     shard_interrupt_release(rc == 0);
     return rc;
 }
