@@ -8,7 +8,9 @@
 # Each run gets its own directory, runs/world-DATE-TIME. --set key=value
 # arguments go to jepa-train, e.g. --set train.minutes=5.
 # JEPA_BUILD names the build directory (default build). A split is
-# generated beside its place and moved in only when whole. The arguments are
+# generated beside its place and moved in only when whole; a
+# data/tworoom/train or test that is no data set (no manifest.json) is
+# refused, not replaced. The arguments are
 # checked before anything is generated or started: -h/--help prints the
 # usage, anything but --set key=value is refused in one line (exit 2).
 set -euo pipefail
@@ -45,6 +47,12 @@ cd "$(dirname "$0")/.."
 b=${JEPA_BUILD:-build}
 for p in jepa-shard jepa-world jepa-train; do
   [ -x "$b/$p" ] || { echo "world.sh: $b/$p not found (build first: cmake --build $b)" >&2; exit 2; }
+done
+for sp in train test; do # a data set there may be replaced; anything else is not ours
+  if { [ -e "data/tworoom/$sp" ] || [ -L "data/tworoom/$sp" ]; } && [ ! -f "data/tworoom/$sp/manifest.json" ]; then
+    echo "world.sh: data/tworoom/$sp exists and is not a jepa-shard data set (no manifest.json): move it away" >&2
+    exit 2
+  fi
 done
 gen() { # split episodes seed
   if [ -f "data/tworoom/$1/manifest.json" ] && "$b/jepa-shard" verify "data/tworoom/$1" >/dev/null 2>&1; then

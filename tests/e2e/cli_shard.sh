@@ -263,7 +263,7 @@ PF="$T/pfm"
 bash "$S/scripts/pack-fmnist.sh" "$PF" "$B/jepa-shard" >/dev/null 2>&1 || bad "pack-fmnist.sh failed"
 run pfnobin bash "$S/scripts/pack-fmnist.sh" "$PF" "$T/no-such-jepa-shard"
 expect_error "pack-fmnist.sh: missing binary named" 2 "$T/no-such-jepa-shard" "no jepa-shard program"
-rm "$PF/train/manifest.json" # a damaged split: repacked, but by a binary that fails
+: >"$PF/train/shard-00000.jshard" # a damaged split: repacked, but by a binary that fails
 run pffail bash "$S/scripts/pack-fmnist.sh" "$PF" /bin/false
 expect_error "pack-fmnist.sh: a failing pack said" 1 "packing $PF/train with /bin/false failed"
 [ -n "$(ls "$PF/train"/*.jshard 2>/dev/null)" ] && ok "the damaged split is still there after a failed repack" ||
@@ -271,6 +271,34 @@ expect_error "pack-fmnist.sh: a failing pack said" 1 "packing $PF/train with /bi
 [ -z "$(ls -A "$PF" | grep '^\.')" ] && ok "no staging directory left" || bad "left $(ls -A "$PF")"
 bash "$S/scripts/pack-fmnist.sh" "$PF" "$B/jepa-shard" >/dev/null 2>&1 && "$B/jepa-shard" verify "$PF/train" >/dev/null &&
   ok "repacked with the real binary" || bad "repack failed"
+# a DIR/train or DIR/test that is there and is no data set (no manifest.json)
+# is not the script's to replace: one line, exit 2, nothing touched (it was
+# deleted: rm -rf DIR/train)
+mkdir -p "$T/pfx/train" && echo precious >"$T/pfx/train/notes.txt"
+run pfdir bash "$S/scripts/pack-fmnist.sh" "$T/pfx" "$B/jepa-shard"
+expect_error "pack-fmnist.sh: DIR/train a directory of other files" 2 \
+  "pack-fmnist.sh: $T/pfx/train exists and is not a jepa-shard data set (no manifest.json)"
+[ "$(cat "$T/pfx/train/notes.txt" 2>/dev/null)" = precious ] && [ "$(ls -A "$T/pfx" | tr '\n' ' ')" = "train " ] \
+  && [ "$(ls -A "$T/pfx/train")" = notes.txt ] && ok "DIR/train untouched, nothing packed" || bad "pfx now: $(ls -AR "$T/pfx" | tr '\n' ' ')"
+mkdir -p "$T/pfy" && echo precious >"$T/pfy/test"
+run pffile bash "$S/scripts/pack-fmnist.sh" "$T/pfy" "$B/jepa-shard"
+expect_error "pack-fmnist.sh: DIR/test a regular file" 2 "pack-fmnist.sh: $T/pfy/test exists and is not a jepa-shard data set"
+[ "$(cat "$T/pfy/test" 2>/dev/null)" = precious ] && [ "$(ls -A "$T/pfy")" = test ] && ok "DIR/test untouched, nothing packed" \
+  || bad "pfy now: $(ls -A "$T/pfy" | tr '\n' ' ')"
+# --help/-h print the usage (they were taken as DIR: rm's error, or a pack
+# into ./--help), other options and a third argument are refused in one line
+mkdir -p "$T/pfh"
+for h in --help -h; do
+  run pfhelp env -C "$T/pfh" bash "$S/scripts/pack-fmnist.sh" "$h"
+  [ "$RC" -eq 0 ] && [ -z "$ERR" ] && case "$OUT" in "usage: scripts/pack-fmnist.sh [DIR] [JEPA_SHARD]"*) true ;; *) false ;; esac \
+    && [ -z "$(ls -A "$T/pfh")" ] && ok "pack-fmnist.sh $h: usage, exit 0, nothing made" \
+    || bad "pack-fmnist.sh $h: rc $RC [$OUT] [$ERR] made $(ls -A "$T/pfh")"
+done
+run pfopt env -C "$T/pfh" bash "$S/scripts/pack-fmnist.sh" --bogus
+expect_error "pack-fmnist.sh --bogus" 2 "pack-fmnist.sh: unknown option '--bogus'"
+run pfextra env -C "$T/pfh" bash "$S/scripts/pack-fmnist.sh" "$T/pfz" "$B/jepa-shard" extra
+expect_error "pack-fmnist.sh with a third argument" 2 "pack-fmnist.sh: unexpected argument 'extra'"
+[ -z "$(ls -A "$T/pfh")" ] && [ ! -e "$T/pfz" ] && ok "refused arguments: nothing made" || bad "made $(ls -A "$T/pfh") $(ls -d "$T/pfz" 2>/dev/null)"
 # the bench programs of the data path and evaluation: --help, and numbers
 # read whole (atoi took "10x" as 10), one line naming the argument
 for b in bench-shard bench-eval bench-extract; do

@@ -40,6 +40,23 @@ run bad2 env JEPA_BUILD="$T/fake" bash "$W/scripts/world.sh" --set train.steps
 expect_error "world.sh --set without =value refused" 2 "world.sh: --set needs key=value, got 'train.steps'"
 nothing_ran "world.sh --set train.steps"
 
+# a data/tworoom/train or test that is there and is no data set (no
+# manifest.json) is not the script's to replace: one line, exit 2, nothing
+# run or touched (it was deleted: rm -rf data/tworoom/train)
+mkdir -p "$W/data/tworoom/train" && echo precious >"$W/data/tworoom/train/notes.txt"
+run notds env JEPA_BUILD="$T/fake" bash "$W/scripts/world.sh"
+expect_error "world.sh: data/tworoom/train a directory of other files" 2 \
+  "world.sh: data/tworoom/train exists and is not a jepa-shard data set (no manifest.json)"
+[ ! -e "$T/calls" ] && [ "$(cat "$W/data/tworoom/train/notes.txt" 2>/dev/null)" = precious ] \
+  && [ "$(ls -A "$W/data/tworoom" | tr '\n' ' ')" = "train " ] && [ "$(ls -A "$W/data/tworoom/train")" = notes.txt ] \
+  && ok "data/tworoom/train untouched, nothing run" || bad "ran $(cat "$T/calls" 2>/dev/null) left $(ls -AR "$W/data" | tr '\n' ' ')"
+rm -rf "$W/data" && mkdir -p "$W/data/tworoom" && echo precious >"$W/data/tworoom/test"
+run notds2 env JEPA_BUILD="$T/fake" bash "$W/scripts/world.sh"
+expect_error "world.sh: data/tworoom/test a regular file" 2 "world.sh: data/tworoom/test exists and is not a jepa-shard data set"
+[ ! -e "$T/calls" ] && [ "$(cat "$W/data/tworoom/test")" = precious ] && [ "$(ls -A "$W/data/tworoom")" = test ] \
+  && ok "data/tworoom/test untouched, nothing run" || bad "ran $(cat "$T/calls" 2>/dev/null) left $(ls -A "$W/data/tworoom" | tr '\n' ' ')"
+rm -rf "$W/data" "$T/calls"
+
 # ---- a real run, shortened
 SMALL=(--set model.width=16 --set model.depth=1 --set model.heads=2 --set model.pred_width=16
        --set model.pred_depth=1 --set model.pred_heads=2 --set world.embed_dim=16
