@@ -249,6 +249,8 @@ static int one_dir_arg(int argc, char **argv, const char *cmd, const char **dir)
     }
     if (argc < 3) return usage_error("%s: missing DIR", cmd);
     if (argc > 3) return usage_error("%s: unexpected argument '%s'", cmd, argv[3]);
+    /* '' would be read as "/manifest.json" (DIR "" + "/manifest.json") */
+    if (!argv[2][0]) return usage_error("%s: DIR is empty ('')", cmd);
     *dir = argv[2];
     return 0;
 }
@@ -485,6 +487,7 @@ static int cmd_cat(int argc, char **argv) {
         }
     }
     if (!dir) return usage_error("cat: missing DIR");
+    if (!dir[0]) return usage_error("cat: DIR is empty ('')");
     if (index < 0) return usage_error("cat: missing --index N");
     char err[SHARD_ERR_MAX], where[512];
     shard_dataset *ds;

@@ -132,6 +132,14 @@ expect_error "truncated shard" 1 "$T/c/shard-00002.jshard: offset 100000" "trunc
 rm "$T/c/manifest.json"
 run nomani "$JS" verify "$T/c"
 expect_error "no manifest" 1 "$T/c/manifest.json" "not a dataset directory"
+# an empty DIR is refused as empty, naming the argument (it was read as
+# "/manifest.json": cannot open)
+for c in info verify "cat --index 0"; do
+  # shellcheck disable=SC2086
+  run emptydir "$JS" ${c%% *} '' $( [ "$c" = "${c#* }" ] || echo "${c#* }")
+  expect_error "$c ''" 2 "jepa-shard: ${c%% *}: DIR is empty ('')"
+  case "$ERR" in *manifest*) bad "$c '': read as /manifest.json: $ERR" ;; esac
+done
 
 # --- the manifest's own checksum (manifest version 4): a plausible edit of
 # its numbers (a tester's: the test split's pixel sum, which nothing else
