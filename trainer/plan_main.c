@@ -274,8 +274,12 @@ static int plan_cli(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        fprintf(stderr, "jepa-plan: missing RUN_DIR (usage: jepa-plan RUN_DIR [--episodes N] [--seed S] "
-                        "[--set key=value ...] [--replace])\n");
+        if (argc >= 2) /* an option first: RUN_DIR may well be there, after it */
+            fprintf(stderr, "jepa-plan: RUN_DIR must come first, got '%.100s' (usage: jepa-plan RUN_DIR "
+                            "[--episodes N] [--seed S] [--set key=value ...] [--replace])\n", argv[1]);
+        else
+            fprintf(stderr, "jepa-plan: missing RUN_DIR (usage: jepa-plan RUN_DIR [--episodes N] [--seed S] "
+                            "[--set key=value ...] [--replace])\n");
         return 2;
     }
     static char *args[MAX_ARGS];

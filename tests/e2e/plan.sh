@@ -336,6 +336,10 @@ run nx "$JP" "$T/nonesuch"
 expect_error "an absent run directory" 2 "$T/nonesuch/spec.resolved.yaml"
 run na "$JP"
 expect_error "no run directory" 2 "RUN_DIR"
+# an option before RUN_DIR: it was "missing RUN_DIR" with RUN_DIR given
+run late "$JP" --episodes 1 "$T/run"
+expect_error "RUN_DIR after an option" 2 "jepa-plan: RUN_DIR must come first, got '--episodes'"
+case "$ERR" in *missing*) bad "RUN_DIR after an option said missing: $ERR" ;; esac
 mkdir -p "$T/cd" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/cd/"
 run cd "$JP" "$T/cd" --episodes 2 --set plan.world_params="door_width=0.08"
 expect_error "a closed door (no path to the goal)" 1 "plan.world_params" "no path"
