@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -281,6 +282,18 @@ static int eval(int argc0, char **argv0) {
 }
 
 /* The evaluation itself, once every argument has checked out; 0 or 1. */
+/* JEPA_DEBUG_SLOW_EVAL=S (a test hook, as jepa-train's): the evaluation
+ * sleeps S seconds first, so a test can signal it before any export
+ * however fast the machine extracts; a signal ends the process in it. */
+static void eval_debug_slow(void) {
+    const char *v = getenv("JEPA_DEBUG_SLOW_EVAL");
+    double sec = v ? atof(v) : 0.0;
+    if (sec <= 0) return;
+    struct timespec ts = {(time_t)sec, (long)((sec - (double)(time_t)sec) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels, const objective_ops *ops,
                     const char *export_dir) {
     jepa_spec s = *sp;
@@ -288,6 +301,7 @@ static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels
     int rc = 0;
     obj_eval ev;
     char fb[32]; /* obj_eval_fmt */
+    eval_debug_slow();
     if (pixels) {
         if (eval_failed(eval_pixels(&s, export_dir, &ev, err, sizeof err), err)) return 1;
         for (int i = 0; i < ev.n; i++) printf("%s %s\n", ev.name[i], obj_eval_fmt(fb, ev.value[i]));

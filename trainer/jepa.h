@@ -568,7 +568,7 @@ typedef struct {
  *   JEPA_DEBUG_NAN_STEP=k    step k's gradient (or, with JEPA_DEBUG_NAN_KIND=loss,
  *                            the last rank's loss) becomes NaN
  *   JEPA_DEBUG_SLOW_START=S:MS  steps of the first S seconds sleep MS ms more
- *   JEPA_DEBUG_SLOW_EVAL=S   every evaluation sleeps S seconds first (a signal cuts it short)
+ *   JEPA_DEBUG_SLOW_EVAL=S   every evaluation sleeps S seconds first (a signal cuts it short; jepa-eval's too)
  *   JEPA_DEBUG_NO_REPLAN=1   a time budget is never re-planned
  *   JEPA_DEBUG_PLAN=T0:R:T   a time budget's plan: T0 steps, after step R T */
 

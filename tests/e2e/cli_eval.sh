@@ -40,9 +40,11 @@ mkdir "$T/exo" && touch "$T/exo/theirs"
 expect_stopped "--export" TERM 143 "$T/exo/.export-*/*" "--export $T/exo" "$EV" "${PXF[@]}" --export "$T/exo"
 [ "$(ls -A "$T/exo")" = theirs ] && ok "SIGTERM: the existing export directory as it was" ||
   bad "SIGTERM: --export left $(ls -A "$T/exo" | tr '\n' ' ')"
-# stopped while it extracts (before the export): one line too (it died
-# without a word), then the signal's status
-set -m; "$EV" "${PXF[@]}" --export "$T/exe/sub" >/dev/null 2>"$T/exe.err" & pid=$!; set +m
+# stopped before the export: one line too (it died without a word), then
+# the signal's status. The evaluation waits 30 s first (a test hook): the
+# pixels' export could be written within the second (it was, on a fast
+# machine with the data cached)
+set -m; JEPA_DEBUG_SLOW_EVAL=30 "$EV" "${PXF[@]}" --export "$T/exe/sub" >/dev/null 2>"$T/exe.err" & pid=$!; set +m
 sleep 1; kill -INT "$pid"; wait "$pid"; RC=$?; ERR=$(cat "$T/exe.err")
 expect_error "SIGINT before the export" 130 "jepa-eval: interrupted by SIGINT: no figures, nothing written for --export $T/exe/sub"
 [ ! -e "$T/exe" ] && ok "SIGINT before the export: no directory" || bad "SIGINT before the export: left $(find "$T/exe" | tr '\n' ' ')"
