@@ -4,10 +4,8 @@
  * reader's thread and the caller can read one dataset at once. Also the
  * sequential and by-index reads, the size summary and the full verify. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shard_internal.h"
@@ -195,15 +193,12 @@ const uint8_t *shard_cursor_frame(shard_cursor *c, uint32_t shard, uint32_t fram
     if (c->fd_shard != (int64_t)shard) {
         if (c->fd >= 0) close(c->fd);
         c->fd_shard = -1;
-        c->fd = open(ds->paths[shard], O_RDONLY | O_CLOEXEC);
-        if (c->fd < 0) {
-            shard_err(err, errlen, "%s: cannot open: %s", ds->paths[shard], strerror(errno));
-            return NULL;
-        }
-        struct stat st;
-        if (fstat(c->fd, &st) != 0 || (uint64_t)st.st_size != sf->file_bytes) {
+        uint64_t size;
+        c->fd = shard_open_regular(ds->paths[shard], &size, err, errlen);
+        if (c->fd < 0) return NULL;
+        if (size != sf->file_bytes) {
             shard_err(err, errlen, "%s: offset 0: file changed since the dataset was opened "
-                      "(%lld bytes, was %llu)", ds->paths[shard], (long long)st.st_size,
+                      "(%llu bytes, was %llu)", ds->paths[shard], (unsigned long long)size,
                       (unsigned long long)sf->file_bytes);
             close(c->fd);
             c->fd = -1;

@@ -6,9 +6,7 @@
  * each frame's CRC), so one stored header CRC (also kept in the manifest)
  * pins the whole file. Every failure is one line "PATH: offset N: what". */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shard_internal.h"
@@ -322,18 +320,9 @@ int shard_file_open(shard_file *sf, const char *path, int *fdp, char *err, size_
     memset(sf, 0, sizeof *sf);
     sf->path = path;
     if (fdp) *fdp = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        shard_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        shard_err(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return -1;
-    }
-    uint64_t size = (uint64_t)st.st_size;
+    uint64_t size;
+    int fd = shard_open_regular(path, &size, err, errlen);
+    if (fd < 0) return -1;
     uint8_t h[SHARD_HEAD_MAX];
     size_t hn = size < SHARD_HEAD_MAX ? (size_t)size : SHARD_HEAD_MAX;
     uint8_t *idx = NULL;

@@ -538,11 +538,11 @@ int shard_manifest_parse(shard_manifest *m, const char *text, size_t len, const 
 
 char *shard_manifest_read(const char *path, size_t *len, char *err, size_t errlen) {
     *len = 0;
-    FILE *f = fopen(path, "rb");
+    FILE *f = shard_fopen_regular(path, NULL, err, errlen);
     if (!f) {
-        int e = errno;
-        shard_err(err, errlen, "%s: cannot open: %s%s", path, strerror(e),
-                  e == ENOENT ? " (not a dataset directory, or its packing did not finish)" : "");
+        if (errno == ENOENT)
+            shard_err(err, errlen, "%s: cannot open: %s (not a dataset directory, or its packing did "
+                      "not finish)", path, strerror(ENOENT));
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;

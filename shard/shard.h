@@ -157,6 +157,19 @@ void shard_unmake_dirs(const char *path, size_t made);
  * errno set. */
 int shard_fsync_dir(const char *dir);
 int shard_fsync_dir_of(const char *path);
+/* The one way this library and the programs on it open an input file:
+ * path opened read-only (O_CLOEXEC) and refused unless it is a regular
+ * file, before anything waits on it. The open itself is O_NONBLOCK, as a
+ * FIFO's blocking open waits for a writer that may never come (and no
+ * signal ends it); the flag is cleared once the file is known regular. A
+ * device (/dev/zero), FIFO or socket: "PATH: not a regular file (a device,
+ * FIFO or socket may never end)", errno EINVAL; a directory: "PATH: cannot
+ * read: Is a directory", errno EISDIR; an open that fails: "PATH: cannot
+ * open: why", its errno (ENOENT: no such file). The fd and the file's size
+ * in *size (may be NULL), or -1 + err with errno set. _fopen: the same as a
+ * FILE opened "rb" (the caller fcloses it), or NULL. */
+int shard_open_regular(const char *path, uint64_t *size, char *err, size_t errlen);
+FILE *shard_fopen_regular(const char *path, uint64_t *size, char *err, size_t errlen);
 /* The end of an atomic write: the caller wrote the file at path's temporary
  * name tmp (in path's directory, so the rename stays on one filesystem)
  * through f, ok saying whether every write went well. Then: fflush and

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "shard_internal.h"
@@ -63,11 +63,12 @@ static long long gz_read(gzFile f, const char *path, uint8_t *buf, size_t n, cha
  * dims), then exactly `bytes(dims)` bytes and end of file. */
 static uint8_t *idx_file(const char *path, uint32_t magic, int ndims, uint32_t *dims,
                          char *err, size_t errlen) {
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
+    int fd = shard_open_regular(path, NULL, err, errlen);
+    if (fd < 0) return NULL;
+    gzFile f = gzdopen(fd, "rb"); /* gzclose closes fd */
     if (!f) {
-        shard_err(err, errlen, "%s: cannot open: %s", path,
-                  errno ? strerror(errno) : "out of memory in zlib");
+        close(fd);
+        shard_err(err, errlen, "%s: cannot open: out of memory in zlib", path);
         return NULL;
     }
     gzbuffer(f, 1u << 17);
@@ -164,20 +165,9 @@ fail:
 /* Reads a whole regular file of exactly `want` bytes (0: any size > 0). */
 static uint8_t *slurp(const char *path, uint64_t want, uint64_t *size, char *err,
                       size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        shard_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    int bad = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (bad || !S_ISREG(st.st_mode)) {
-        shard_err(err, errlen, "%s: cannot read: %s", path,
-                  bad ? strerror(bad) : "not a regular file");
-        fclose(f);
-        return NULL;
-    }
-    uint64_t n = (uint64_t)st.st_size;
+    uint64_t n;
+    FILE *f = shard_fopen_regular(path, &n, err, errlen);
+    if (!f) return NULL;
     if ((want && n != want) || n == 0 || n > SIZE_MAX / 2) {
         shard_err(err, errlen, "%s: %llu bytes, expected %llu", path, (unsigned long long)n,
                   (unsigned long long)(want ? want : 1));
@@ -300,16 +290,10 @@ static int cmp_str(const void *a, const void *b) {
 
 static int read_labels_file(shard_images *out, char **names, const char *dir,
                             const char *labels_path, char *err, size_t errlen) {
-    FILE *f = fopen(labels_path, "r");
-    struct stat st; /* fopen takes a directory; its first read then fails */
-    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        f = NULL;
-        errno = EISDIR;
-    }
-    if (!f) {
-        shard_err(err, errlen, "%s: cannot open the labels file: %s", labels_path,
-                  strerror(errno));
+    FILE *f = shard_fopen_regular(labels_path, NULL, err, errlen);
+    if (!f) { /* a device or FIFO keeps the helper's line; else the file's role is said */
+        if (errno != EINVAL)
+            shard_err(err, errlen, "%s: cannot open the labels file: %s", labels_path, strerror(errno));
         return -1;
     }
     out->labels = shard_xmalloc((size_t)out->n);

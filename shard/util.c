@@ -1,7 +1,8 @@
 /* util.c - small pieces every shard file uses: fail-fast allocation, the
  * one-line error buffer, CRC-32, the counter-based RNG behind every shuffle,
- * positioned reads, name characters, the pack-option checks, mkdir -p, the
- * SIGINT/SIGTERM/SIGHUP flag a writer stops on and the programs' "given twice" list. */
+ * opening an input (regular files only) and positioned reads, name
+ * characters, the pack-option checks, mkdir -p, the SIGINT/SIGTERM/SIGHUP
+ * flag a writer stops on and the programs' "given twice" list. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -118,6 +119,38 @@ int shard_pread_all(int fd, void *buf, size_t n, uint64_t off) {
         off += (uint64_t)k;
     }
     return 0;
+}
+
+int shard_open_regular(const char *path, uint64_t *size, char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), e = fd < 0 ? errno : 0;
+    struct stat st;
+    if (fd < 0) {
+        shard_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        return errno = e, -1;
+    }
+    e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    int fl = e ? 0 : fcntl(fd, F_GETFL);
+    if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)) e = errno;
+    if (e) {
+        close(fd);
+        if (e == EINVAL) shard_err(err, errlen, "%s: not a regular file (a device, FIFO or socket may never end)", path);
+        else shard_err(err, errlen, "%s: cannot read: %s", path, strerror(e));
+        return errno = e, -1;
+    }
+    if (size) *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+FILE *shard_fopen_regular(const char *path, uint64_t *size, char *err, size_t errlen) {
+    int fd = shard_open_regular(path, size, err, errlen);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !f) {
+        int e = errno;
+        close(fd);
+        shard_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        errno = e;
+    }
+    return f;
 }
 
 int shard_make_dirs(const char *path, char *err, size_t errlen) {

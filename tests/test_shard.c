@@ -7,6 +7,7 @@
  * also run under ASan/UBSan (test_shard_asan). JEPA_FMNIST_DIR moves the data.
  * The training reader has its own suite (test_shard_reader.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,6 +543,66 @@ static void test_sources(void) {
     CU_ASSERT(im.pixels == NULL && im.n == 0);
 }
 
+/* ----------------------------------------------------------- not regular */
+/* Every input opens through shard_open_regular: a FIFO (whose blocking open
+ * waits for a writer forever, SIGTERM ignored), a device or a directory is
+ * refused in one line naming it, by the dataset readers and the packer's
+ * sources alike; a regular file's fd comes back blocking, with its size.
+ * The alarm turns a reader that waits on a FIFO into a failure, not a hang. */
+static void test_not_regular(void) {
+    char dir[4096], sp[4200], mp[4200], fifo[4200], want[4400];
+    shard_dataset *ds;
+    shard_schema sc;
+    shard_images im;
+    uint64_t size = 0;
+    struct stat st;
+    alarm(20);
+    tiny_dataset(dir, sizeof dir, sp, sizeof sp);
+    snprintf(mp, sizeof mp, "%s/manifest.json", dir);
+    snprintf(fifo, sizeof fifo, "%s.fifo", dir);
+    CU_ASSERT_FATAL(stat(sp, &st) == 0 && mkfifo(fifo, 0644) == 0);
+    int fd = shard_open_regular(sp, &size, err, sizeof err);
+    CU_ASSERT(fd >= 0 && size == (uint64_t)st.st_size && !(fcntl(fd, F_GETFL) & O_NONBLOCK));
+    if (fd >= 0) close(fd);
+    snprintf(want, sizeof want, "%s: not a regular file (a device, FIFO or socket may never end)", fifo);
+    CU_ASSERT(shard_open_regular(fifo, NULL, err, sizeof err) == -1 && errno == EINVAL);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    CU_ASSERT(shard_fopen_regular("/dev/zero", NULL, err, sizeof err) == NULL && errno == EINVAL &&
+              contains(err, "/dev/zero: not a regular file"));
+    snprintf(want, sizeof want, "%s: cannot read: Is a directory", dir);
+    CU_ASSERT(shard_open_regular(dir, NULL, err, sizeof err) == -1 && errno == EISDIR);
+    CU_ASSERT_STRING_EQUAL(err, want);
+    /* the dataset: its shard, then its manifest, a FIFO */
+    size_t n, mn;
+    uint8_t *orig = read_file(sp, &n), *man = read_file(mp, &mn);
+    CU_ASSERT_FATAL(unlink(sp) == 0 && mkfifo(sp, 0644) == 0);
+    CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == -1 && contains(err, sp) &&
+              contains(err, "not a regular file"));
+    CU_ASSERT(count_problems(dir) == 1);
+    CU_ASSERT_FATAL(unlink(sp) == 0);
+    write_file(sp, orig, n);
+    CU_ASSERT_FATAL(unlink(mp) == 0 && mkfifo(mp, 0644) == 0);
+    CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == -1 && contains(err, mp) &&
+              contains(err, "not a regular file"));
+    CU_ASSERT(shard_manifest_schema(dir, &sc, err, sizeof err) == -1 && contains(err, mp));
+    CU_ASSERT_FATAL(unlink(mp) == 0);
+    write_file(mp, man, mn);
+    CU_ASSERT(shard_dataset_open(&ds, dir, err, sizeof err) == 0);
+    if (ds) shard_dataset_close(ds);
+    /* the packer's sources: raw (pixels, labels), IDX (gzip or plain) */
+    CU_ASSERT(shard_raw_read(&im, fifo, NULL, 2, 2, 1, err, sizeof err) == -1 && contains(err, fifo) &&
+              contains(err, "not a regular file"));
+    write_file(sp, orig, 40 * 4);
+    CU_ASSERT(shard_raw_read(&im, sp, fifo, 2, 2, 1, err, sizeof err) == -1 && contains(err, fifo) &&
+              contains(err, "not a regular file") && im.pixels == NULL);
+    CU_ASSERT(shard_idx_read(&im, fifo, NULL, err, sizeof err) == -1 && contains(err, fifo) &&
+              contains(err, "not a regular file"));
+    unlink(fifo);
+    free(orig);
+    free(man);
+    alarm(0);
+}
+
 /* ------------------------------------------------------------- tmp commit */
 /* shard_tmp_commit: the text under path and no temp file after ok 1; after
  * ok 0 the earlier file kept whole; a temp file that could not be opened
@@ -586,6 +647,7 @@ int main(void) {
         {"writer: atomic, no partial output", test_writer_atomic},
         {"sources: PGM/PPM, raw, IDX edge cases", test_sources},
         {"tmp commit: whole or not at all", test_tmp_commit},
+        {"inputs: a FIFO, device or directory refused, never waited on", test_not_regular},
     };
     int rc = test_main("shard", cases, (int)(sizeof cases / sizeof *cases));
     rm_tree(tmpdir);

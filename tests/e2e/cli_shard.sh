@@ -104,6 +104,40 @@ run rawlabdir "$JS" pack --raw "$T/raw.bin" --height 3 --width 4 --raw-labels "$
 expect_error "--raw-labels names a directory" 1 "$T/pgm: cannot read: Is a directory"
 [ ! -e "$T/pgmds3" ] && [ ! -e "$T/raw3" ] && ok "nothing packed from a directory of labels" ||
   bad "a pack with a directory for labels left output"
+# --- an input that is a FIFO (or a device) is refused before it is opened
+# for reading: a FIFO's blocking open waits for a writer forever. One line
+# naming it, exit 1, nothing written (timeout -k's 124 or 137: the hang)
+mkfifo "$T/fifo"
+fifo_refused() { # DESC NAME CMD...: CMD names $T/NAME, a FIFO
+  local desc=$1 name=$2; shift 2
+  run "$name" timeout -k 5 20 "$@" --out "$T/fifo-out"
+  expect_error "$desc: a FIFO refused, not waited on" 1 "$T/$name: not a regular file"
+  [ ! -e "$T/fifo-out" ] || { bad "$desc: $T/fifo-out written"; rm -rf "$T/fifo-out"; }
+}
+ln -s fifo "$T/rawf"
+fifo_refused "--raw" rawf "$JS" pack --raw "$T/rawf" --height 3 --width 4
+ln -s fifo "$T/rawlabf"
+fifo_refused "--raw-labels" rawlabf "$JS" pack --raw "$T/raw.bin" --height 3 --width 4 --raw-labels "$T/rawlabf"
+ln -s fifo "$T/idxf"
+fifo_refused "--idx-images" idxf "$JS" pack --idx-images "$T/idxf"
+ln -s fifo "$T/idxlabf"
+fifo_refused "--idx-labels" idxlabf "$JS" pack --idx-images "$IMG" --idx-labels "$T/idxlabf"
+ln -s fifo "$T/pgmlabf"
+fifo_refused "--labels" pgmlabf "$JS" pack --pnm-dir "$T/pgm" --labels "$T/pgmlabf"
+cp -r "$T/pgm" "$T/pgmf" && mkfifo "$T/pgmf/z.pgm"
+fifo_refused "a *.pgm in --pnm-dir" pgmf/z.pgm "$JS" pack --pnm-dir "$T/pgmf"
+run rawzero timeout -k 5 20 "$JS" pack --raw /dev/zero --height 3 --width 4 --out "$T/fifo-out"
+expect_error "--raw /dev/zero" 1 "/dev/zero: not a regular file"
+for f in shard-00001.jshard manifest.json; do
+  rm -rf "$T/f" && cp -r "$D" "$T/f" && rm "$T/f/$f" && mkfifo "$T/f/$f"
+  for c in verify info "cat --index 0"; do
+    run "fifo-$c" timeout -k 5 20 "$JS" $c "$T/f"
+    [ "$RC" -eq 1 ] && [ "$(printf '%s\n' "$ERR" | grep -c "$T/f/$f: not a regular file")" = 1 ] \
+      && ok "$c: $f a FIFO refused, not waited on" || bad "$c with $f a FIFO: rc $RC: $ERR"
+  done
+done
+rm -rf "$T/f"
+
 printf 'P5\n3 2\n255\n\001\002\003\004\005\006' > "$T/pgm/c.pgm"
 run pgmbad "$JS" pack --pnm-dir "$T/pgm" --out "$T/pgmds2"
 expect_error "pgm sizes differ" 1 "$T/pgm/c.pgm" "all must match"
