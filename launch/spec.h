@@ -201,6 +201,14 @@ int spec_read_file(const char *path, size_t max, const char *what, char **text, 
  * take only part of a file (the end of a long log); refused as
  * spec_read_file refuses. fd, or -1 + err with errno set. */
 int spec_open_regular(const char *path, off_t *size, char *err, size_t errlen);
+/* Every other input of the trainer and the launcher (a checkpoint, RUN/latest,
+ * a .npy file, a log) opens here, never with fopen: a FIFO's blocking open
+ * would wait for a writer that may never come, where no signal ends it. The
+ * file opened "rb" (the caller fcloses it), or NULL + err with errno set, as
+ * spec_open_regular: "cannot open PATH: why" (ENOENT: no such file), "cannot
+ * read PATH: Is a directory" (EISDIR), "PATH: not a regular file (a device,
+ * FIFO or socket may never end)" (EINVAL). */
+FILE *spec_fopen_regular(const char *path, char *err, size_t errlen);
 
 /* Applies one override "key.path=value" (as given to --set); splits at the
  * first '='. On -1 (err: "--set key.path=value: what") *s is unchanged. */

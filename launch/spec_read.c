@@ -2,7 +2,9 @@
  * text files (specs, sweep files, a run's state and summary, a sweep's
  * points.csv): regular files only, each up to a limit its caller states,
  * so a link to /dev/zero, a FIFO or a huge file is refused in one line
- * naming it instead of growing without end or waiting for a writer. */
+ * naming it instead of growing without end or waiting for a writer. Their
+ * other inputs (checkpoints, `latest`, .npy files, logs) open through
+ * spec_open_regular / spec_fopen_regular and are refused the same way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -39,6 +41,8 @@ int spec_open_regular(const char *path, off_t *size, char *err, size_t errlen) {
     struct stat st;
     if (fd < 0) return fail_errno(e, err, errlen, "cannot open %s: %s", path, strerror(e));
     e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    int fl = e ? 0 : fcntl(fd, F_GETFL); /* a regular file: reads block as usual */
+    if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)) e = errno;
     if (e) {
         close(fd);
         if (e != EINVAL) return fail_errno(e, err, errlen, "cannot read %s: %s", path, strerror(e));
@@ -46,6 +50,18 @@ int spec_open_regular(const char *path, off_t *size, char *err, size_t errlen) {
     }
     *size = st.st_size;
     return fd;
+}
+
+FILE *spec_fopen_regular(const char *path, char *err, size_t errlen) {
+    off_t size;
+    int fd = spec_open_regular(path, &size, err, errlen);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !f) {
+        int e = errno;
+        close(fd);
+        fail_errno(e, err, errlen, "cannot open %s: %s", path, strerror(e));
+    }
+    return f;
 }
 
 int spec_read_file(const char *path, size_t max, const char *what, char **text, size_t *len, char *err,

@@ -8,6 +8,7 @@
  * the state of a run trained without the launcher (no state file). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,7 +526,18 @@ static void test_read_bounded(void) {
     CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
     CU_ASSERT_EQUAL(spec_read_file(path, 1 << 20, "thing", &text, &len, err, sizeof err), -1); /* no hang */
     CU_ASSERT_EQUAL(errno, EINVAL);
+    /* the trainer's and the launcher's other inputs (checkpoints, latest): the same refusals */
+    CU_ASSERT(spec_fopen_regular(path, err, sizeof err) == NULL && errno == EINVAL); /* no hang */
+    snprintf(want, sizeof want, "%s: not a regular file (a device, FIFO or socket may never end)", path);
+    CU_ASSERT_STRING_EQUAL(err, want);
     unlink(path);
+    CU_ASSERT(spec_fopen_regular("/dev/zero", err, sizeof err) == NULL && errno == EINVAL);
+    CU_ASSERT(spec_fopen_regular(tmpdir, err, sizeof err) == NULL && errno == EISDIR);
+    snprintf(path, sizeof path, "%s/ten", tmpdir);
+    FILE *f = spec_fopen_regular(path, err, sizeof err);
+    char got[16] = "";
+    CU_ASSERT(f && !(fcntl(fileno(f), F_GETFL) & O_NONBLOCK) && fgets(got, sizeof got, f) && !strcmp(got, "0123456789"));
+    if (f) fclose(f);
     CU_ASSERT_EQUAL(spec_read_file(tmpdir, 1 << 20, "thing", &text, &len, err, sizeof err), -1);
     snprintf(want, sizeof want, "cannot read %s: Is a directory", tmpdir);
     CU_ASSERT_STRING_EQUAL(err, want);

@@ -357,6 +357,10 @@ static void test_atomic(void) {
     CU_ASSERT(npy_read("/nonexistent-dir/x.npy", &m, err, sizeof err) == -1);
     CU_ASSERT(strstr(err, "cannot open /nonexistent-dir/x.npy") != NULL);
     unlink(p);
+    path_in(p, sizeof p, "fifo.npy"); /* refused, never waited on for a writer */
+    CU_ASSERT_FATAL(mkfifo(p, 0600) == 0);
+    CU_ASSERT(npy_read(p, &m, err, sizeof err) == -1 && strstr(err, "fifo.npy: not a regular file") != NULL);
+    unlink(p);
     /* stopped (npy_set_stop: jepa-eval's caught SIGINT), at its first or its
      * last question: a failed write, nothing at the path, no temp file */
     for (int at = 1; at <= 3; at++) {

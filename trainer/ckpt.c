@@ -473,11 +473,8 @@ int ckpt_load_stream(FILE *f, const char *name, jepa_model *mod, const ckpt_meta
 
 int ckpt_load(const char *path, jepa_model *m, const ckpt_meta *want, ckpt_meta *got,
               char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return CKPT_ERR_CORRUPT;
-    }
+    FILE *f = spec_fopen_regular(path, err, errlen); /* a FIFO: refused, never waited on */
+    if (!f) return CKPT_ERR_CORRUPT;
     int rc = ckpt_load_stream(f, path, m, want, got, err, errlen);
     fclose(f);
     return rc;

@@ -183,6 +183,21 @@ void ckpt_dir_tidy(const char *run_dir, int64_t loaded) {
     jepa_free(steps);
 }
 
+int ckpt_dir_run_checkpoint(const char *run_dir, char *ck, size_t n, char *err, size_t errlen) {
+    snprintf(ck, n, "%s/checkpoint.bin", run_dir);
+    if (access(ck, F_OK) == 0) return 0;
+    char lp[SPEC_STR_MAX + 32], name[SPEC_STR_MAX] = "";
+    snprintf(lp, sizeof lp, "%s/latest", run_dir);
+    FILE *lf = spec_fopen_regular(lp, err, errlen);
+    if (!lf) return errno == ENOENT ? 0 : -1; /* none: the load names checkpoint.bin */
+    int got = fgets(name, sizeof name, lf) != NULL;
+    fclose(lf);
+    if (!got) return 0;
+    name[strcspn(name, "\n")] = 0;
+    snprintf(ck, n, "%s/%s", run_dir, name);
+    return 1;
+}
+
 int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,
                      const ckpt_meta *meta, char *err, size_t errlen) {
     char dst[SPEC_STR_MAX + 32], tmp[SPEC_STR_MAX + 48];

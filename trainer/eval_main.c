@@ -30,22 +30,6 @@ static void say(const char *fmt, ...) {
     va_end(ap);
 }
 
-/* The finished run's checkpoint; for a run stopped part-way (signal,
- * crash), the newest one RUN/latest names. */
-static void run_checkpoint(const char *run, char *ck, size_t n) {
-    snprintf(ck, n, "%s/checkpoint.bin", run);
-    if (access(ck, F_OK) == 0) return;
-    char lp[SPEC_STR_MAX + 32], name[SPEC_STR_MAX] = "";
-    snprintf(lp, sizeof lp, "%s/latest", run);
-    FILE *lf = fopen(lp, "r");
-    if (lf && fgets(name, sizeof name, lf)) {
-        name[strcspn(name, "\n")] = 0;
-        snprintf(ck, n, "%s/%s", run, name);
-        say("jepa-eval: %s/checkpoint.bin absent (run not finished): using %s\n", run, ck);
-    }
-    if (lf) fclose(lf);
-}
-
 static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels, const objective_ops *ops,
                     const char *export_dir);
 
@@ -317,11 +301,12 @@ static int eval_run(const jepa_spec *sp, const char *run, int random, int pixels
         rc = ops->data_stats(o, s.data.train, err, sizeof err);
     } else if (rc == 0) {
         char ck[2 * SPEC_STR_MAX + 64];
-        run_checkpoint(run, ck, sizeof ck);
         ckpt_meta want, meta;
         train_meta_init(&want, &s, 0);
         want.train_hash = 0; /* any training settings: only the model must match */
-        rc = ckpt_load(ck, &o->m, &want, &meta, err, sizeof err);
+        rc = ckpt_dir_run_checkpoint(run, ck, sizeof ck, err, sizeof err);
+        if (rc == 1) say("jepa-eval: %s/checkpoint.bin absent (run not finished): using %s\n", run, ck);
+        if (rc >= 0) rc = ckpt_load(ck, &o->m, &want, &meta, err, sizeof err);
         o->mean = meta.norm_mean;
         o->std = meta.norm_std;
     }

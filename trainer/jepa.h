@@ -509,6 +509,12 @@ int ckpt_dir_load(const char *run_dir, jepa_model *m, const ckpt_meta *want, ckp
  * damaged checkpoints aside (NAME.corrupt) and removes dead writers' temp
  * files. */
 void ckpt_dir_tidy(const char *run_dir, int64_t loaded);
+/* The checkpoint jepa-eval and jepa-plan read: RUN/checkpoint.bin, the
+ * finished run's; when it is absent (a run stopped part-way), the newest one
+ * RUN/latest names, and 1 is returned (the caller says which it took). 0 or
+ * 1 with the path in ck (which may not exist: the load says so), or -1 + err
+ * when RUN/latest is there but cannot be read (a FIFO, a device). */
+int ckpt_dir_run_checkpoint(const char *run_dir, char *ck, size_t n, char *err, size_t errlen);
 /* RUN/checkpoint.bin becomes (a hard link to, else a copy of) path: the
  * finished run's checkpoint, where jepa-eval looks. 0 or -1 + err. */
 int ckpt_dir_publish(const char *run_dir, const char *path, const jepa_model *m,

@@ -362,19 +362,19 @@ int npy_parse(const void *buf, size_t len, npy_array *out, size_t *data_off, cha
 int npy_read(const char *path, npy_array *out, char *err, size_t errlen) {
     JEPA_ASSERT(out && npy_little_endian());
     memset(out, 0, sizeof *out);
-    FILE *f = path ? fopen(path, "rb") : NULL;
+    char why[SPEC_ERR_MAX] = "cannot open (null): no path";
+    off_t size;
+    int fd = path ? spec_open_regular(path, &size, why, sizeof why) : -1; /* a FIFO: never waited on */
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (fd >= 0 && !f) {
+        snprintf(why, sizeof why, "cannot open %s: %s", path, strerror(errno));
+        close(fd);
+    }
     if (!f) {
-        npy_err(err, errlen, "npy: cannot open %s: %s", path ? path : "(null)",
-                path ? strerror(errno) : "no path");
+        npy_err(err, errlen, "npy: %s", why);
         return -1;
     }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        npy_err(err, errlen, "npy: %s: not a regular file", path);
-        fclose(f);
-        return -1;
-    }
-    size_t len = (size_t)st.st_size;
+    size_t len = (size_t)size;
     char *buf = JEPA_MALLOC(len ? len : 1);
     size_t got = fread(buf, 1, len, f);
     fclose(f);

@@ -32,23 +32,6 @@ struct plan_wm {
     float *wz, *wa; /* (samples, H, E), (samples, H, A): each candidate's window */
 };
 
-/* The finished run's checkpoint; for a run stopped part-way, the newest one
- * RUN/latest names (as jepa-eval does). */
-static void run_checkpoint(const char *run, char *ck, size_t n) {
-    snprintf(ck, n, "%s/checkpoint.bin", run);
-    if (access(ck, F_OK) == 0) return;
-    char lp[SPEC_STR_MAX + 32], name[SPEC_STR_MAX] = "";
-    snprintf(lp, sizeof lp, "%s/latest", run);
-    FILE *lf = fopen(lp, "r");
-    if (lf && fgets(name, sizeof name, lf)) {
-        name[strcspn(name, "\n")] = 0;
-        snprintf(ck, n, "%s/%s", run, name);
-        if (comm_rank() == 0)
-            fprintf(stderr, "jepa-plan: %s/checkpoint.bin absent (run not finished): using %s\n", run, ck);
-    }
-    if (lf) fclose(lf);
-}
-
 /* The model is built for the records of the world it plans in, as jepa-world
  * gen writes them (world_gen_schema), not from data.train's manifest: the
  * checkpoint and the world are all planning reads (a run whose data moved
@@ -67,7 +50,10 @@ static int wm_create(objective **obj, const char *run, const jepa_spec *s, const
     world_gen_schema(w, (uint32_t)s->world.history + 1, &sc);
     if (ops->create(obj, s, &sc, comm_rank(), comm_world(), err, errlen)) return -1;
     char ck[2 * SPEC_STR_MAX + 64];
-    run_checkpoint(run, ck, sizeof ck);
+    int latest = ckpt_dir_run_checkpoint(run, ck, sizeof ck, err, errlen);
+    if (latest < 0) return -1;
+    if (latest && comm_rank() == 0) /* the finished run's, else the newest one RUN/latest names */
+        fprintf(stderr, "jepa-plan: %s/checkpoint.bin absent (run not finished): using %s\n", run, ck);
     ckpt_meta want, meta;
     train_meta_init(&want, s, 0);
     want.train_hash = 0; /* any training settings: only the model must match */

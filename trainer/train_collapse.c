@@ -56,7 +56,7 @@ int collapse_watch_check(collapse_watch *w, int64_t step, const double *stat, in
 
 void collapse_watch_replay(collapse_watch *w, const char *metrics_path) {
     if (w->k < 0) return;
-    FILE *f = fopen(metrics_path, "r");
+    FILE *f = spec_fopen_regular(metrics_path, NULL, 0);
     if (!f) return; /* nothing logged yet: the watch starts with this part */
     char line[4096], key[80];
     snprintf(key, sizeof key, "\"%s\": ", w->name);

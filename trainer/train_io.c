@@ -265,7 +265,8 @@ int train_resume_load(const jepa_spec *s, jepa_model *m, const ckpt_meta *want, 
  * (logged before a crash) and a line cut short are dropped, so the file ends
  * as an uninterrupted run's would. Returns the file open for appending. */
 FILE *train_metrics_open_at(const char *path, int64_t upto, char *err, size_t errlen) {
-    FILE *in = fopen(path, "r");
+    FILE *in = spec_fopen_regular(path, err, errlen); /* a FIFO: refused, never waited on */
+    if (!in && errno != ENOENT) return NULL;
     if (in) {
         char tmp[SPEC_STR_MAX + 48], line[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", path);

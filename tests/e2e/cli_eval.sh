@@ -186,4 +186,20 @@ rm -f "$RD/latest"
 run missing "$EV" "$RD"
 expect_error "missing checkpoint" 1 "$CK"
 
+# a FIFO where a checkpoint, RUN/latest or a shard is read: refused in one
+# line naming it, not waited on (a FIFO's blocking open waits for a writer
+# forever, SIGTERM ignored: timeout -k's exit 124 or 137 is that hang)
+mkfifo "$CK"
+run ckfifo timeout -k 5 20 "$EV" "$RD"
+expect_error "checkpoint.bin a FIFO: refused, not waited on" 1 "$CK: not a regular file"
+rm -f "$CK" && mkfifo "$RD/latest"
+run latestfifo timeout -k 5 20 "$EV" "$RD"
+expect_error "no checkpoint.bin, RUN/latest a FIFO: refused, not waited on" 1 "$RD/latest: not a regular file"
+rm -f "$RD/latest"
+cp -r "$T/px/train" "$T/pxf" && rm "$T/pxf/shard-00000.jshard" && mkfifo "$T/pxf/shard-00000.jshard"
+run pxfifo timeout -k 5 20 "$EV" --pixels "$S/configs/fmnist-tiny.yaml" --set data.train="$T/pxf" --set data.test="$T/px/test" \
+  --export "$T/pxfe"
+expect_error "--pixels, a FIFO shard: refused, not waited on" 1 "$T/pxf/shard-00000.jshard: not a regular file"
+[ ! -e "$T/pxfe" ] && ok "--pixels with a FIFO shard: nothing exported" || bad "--pixels with a FIFO shard made $T/pxfe"
+
 finish

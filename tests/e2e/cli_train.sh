@@ -97,6 +97,27 @@ printf '\xff\xff\xff\xff' | dd of="$f" bs=1 seek=5000 conv=notrunc status=none
 run flipped "$TR" "$SPEC" "${DATA[@]}" --set data.train="$T/flipped" --set train.steps=1 --set run.dir="$RD"
 expect_error "corrupt shard frame" 4 "$f"
 
+# a FIFO where a checkpoint or a shard is read: refused in one line naming
+# it, not waited on (a FIFO's blocking open waits for a writer forever,
+# SIGTERM ignored: timeout -k's exit 137 is that hang), no run directory
+FIFO_RUN=(--set train.steps=1 --set train.minutes=0 --set eval.probe=false --set parallel.threads_per_rank=1)
+mkfifo "$T/ck.fifo"
+run ckfifo timeout -k 5 20 "$TR" "$SPEC" "${DATA[@]}" "${FIFO_RUN[@]}" --set run.dir="$RD" --set resume="$T/ck.fifo"
+expect_error "resume=a FIFO: refused, not waited on" 4 "$T/ck.fifo: not a regular file"
+[ ! -e "$RD" ] && ok "no run directory after resume=FIFO" || bad "resume=FIFO made $RD"
+mkdir -p "$T/ckauto/checkpoints" && mkfifo "$T/ckauto/checkpoints/step-00000003.ckpt"
+run ckauto timeout -k 5 20 "$TR" "$SPEC" "${DATA[@]}" "${FIFO_RUN[@]}" --set run.dir="$T/ckauto" --set resume=auto
+[ "$RC" -eq 4 ] && [ "$(printf '%s\n' "$ERR" | grep -c '')" = 2 ] \
+  && printf '%s\n' "$ERR" | grep -q "^jepa: warning: $T/ckauto/checkpoints/step-00000003.ckpt: not a regular file" \
+  && printf '%s\n' "$ERR" | grep -q "^jepa-train: $T/ckauto/checkpoints: none of its 1 checkpoint is readable" \
+  && [ "$(ls -A "$T/ckauto")" = checkpoints ] && [ -p "$T/ckauto/checkpoints/step-00000003.ckpt" ] \
+  && ok "resume=auto, the newest checkpoint a FIFO: skipped as unreadable, not waited on; nothing written" \
+  || bad "resume=auto with a FIFO checkpoint: rc $RC: $ERR"
+cp -r "$T/fm/test" "$T/fifodata" && rm "$T/fifodata/shard-00000.jshard" && mkfifo "$T/fifodata/shard-00000.jshard"
+run datafifo timeout -k 5 20 "$TR" "$SPEC" "${DATA[@]}" "${FIFO_RUN[@]}" --set data.train="$T/fifodata" --set run.dir="$RD"
+expect_error "data.train with a FIFO shard: refused, not waited on" 4 "$T/fifodata/shard-00000.jshard: not a regular file"
+[ ! -e "$RD" ] && ok "no run directory after a FIFO shard" || bad "a FIFO shard made $RD"
+
 run testdata "$TR" "$SPEC" "${DATA[@]}" --set data.test="$T/missing-test" --set train.steps=1 --set run.dir="$RD"
 expect_error "missing probe test set (checked before training)" 4 "$T/missing-test"
 

@@ -310,7 +310,16 @@ expect_error "a run that is not a world model" 2 "$T/ij" "objective ijepa" "worl
 mkdir -p "$T/nock" && cp "$T/run/spec.resolved.yaml" "$T/nock/"
 run nock "$JP" "$T/nock" --episodes 2
 expect_error "a missing checkpoint" 1 "$T/nock/checkpoint.bin"
-for d in ij nock; do [ -e "$T/$d/plan" ] && bad "refused run wrote $T/$d/plan" || ok "nothing written into $d"; done
+# a FIFO where the checkpoint or RUN/latest is read: refused in one line
+# naming it, not waited on (a blocking open waits for a writer forever,
+# SIGTERM ignored: timeout -k's 124 or 137 is that hang)
+mkdir -p "$T/ckf" "$T/lf" && cp "$T/run/spec.resolved.yaml" "$T/ckf/" && cp "$T/run/spec.resolved.yaml" "$T/lf/" &&
+  mkfifo "$T/ckf/checkpoint.bin" "$T/lf/latest"
+run ckf timeout -k 5 20 "$JP" "$T/ckf" --episodes 2
+expect_error "checkpoint.bin a FIFO: refused, not waited on" 1 "$T/ckf/checkpoint.bin: not a regular file"
+run lf timeout -k 5 20 "$JP" "$T/lf" --episodes 2
+expect_error "no checkpoint.bin, RUN/latest a FIFO: refused, not waited on" 1 "$T/lf/latest: not a regular file"
+for d in ij nock ckf lf; do [ -e "$T/$d/plan" ] && bad "refused run wrote $T/$d/plan" || ok "nothing written into $d"; done
 run nkey "$JP" "$T/run" --episodes 2 --set optim.lr=5
 expect_error "a training key given to the planner" 2 "--set optim.lr=5" "only plan.* keys"
 run ntw "$JP" "$T/run" --episodes 1 --episodes 2
