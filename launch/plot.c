@@ -123,7 +123,7 @@ static int run_gnuplot(const char *pdir, const char *script, char *err, size_t e
     if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
         char log[2 * LAUNCH_PATH_MAX], line[256] = "", last[256] = "";
         stage_path(log, sizeof log, pdir, "gnuplot.log");
-        FILE *lf = fopen(log, "r");
+        FILE *lf = spec_fopen_regular(log, NULL, 0);
         while (lf && fgets(line, sizeof line, lf)) /* gnuplot's last words: the error */
             if (line[strspn(line, " \t\r\n")]) snprintf(last, sizeof last, "%s", line + strspn(line, " \t"));
         if (lf) fclose(lf);

@@ -123,7 +123,7 @@ static uint32_t le32(const unsigned char *p) {
  * size only). 0 or -1. */
 static int peek_world_batch(const char *path, int *world, uint32_t *gbatch) {
     unsigned char h[148];
-    FILE *f = fopen(path, "rb");
+    FILE *f = spec_fopen_regular(path, NULL, 0); /* a FIFO or device: no world, never waited on */
     if (!f) return -1;
     size_t k = fread(h, 1, sizeof h, f);
     fclose(f);

@@ -53,7 +53,7 @@ int run_lock_probe(const char *run_dir, char *err, size_t errlen) {
     snprintf(path, sizeof path, "%s/lock", run_dir);
     /* read-only, never created: a dry run writes nothing (F_GETLK needs no
      * write access); a caller that holds a lock in this file must not call it */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO's open would wait for a writer */
     if (fd < 0) return 0;
     int pid = holder_of(fd, RUN_LOCK_LAUNCHER);
     if (pid == 0) pid = holder_of(fd, RUN_LOCK_JOB);

@@ -71,6 +71,16 @@ expect_error "sweep /dev/zero" 2 "/dev/zero: not a regular file"
 mkfifo fifo
 run fifo timeout 10 "$L" sweep fifo --dry-run
 expect_error "sweep of a FIFO (no writer: must not wait)" 2 "fifo: not a regular file"
+# a run whose newest checkpoint and lock file are FIFOs: resume --dry-run
+# neither waits on them (a FIFO's blocking open waits for a writer forever:
+# timeout -k's 124 or 137) nor takes the FIFO for a checkpoint; nothing written
+fresh sw/point-001 rfifo && rm -f rfifo/summary.json rfifo/lock && mkdir rfifo/checkpoints &&
+  mkfifo rfifo/checkpoints/step-00000004.ckpt rfifo/lock && ls -lR rfifo >rfifo.before
+run rfifo timeout -k 5 20 "$L" resume rfifo --dry-run
+[ "$RC" -eq 0 ] && case "$OUT" in *mpirun*"--set run.dir=rfifo --set resume=auto"*) true ;; *) false ;; esac \
+  && ls -lR rfifo | cmp -s - rfifo.before \
+  && ok "resume --dry-run: a FIFO checkpoint and lock not waited on, nothing written" \
+  || bad "resume --dry-run with FIFOs: rc $RC: $OUT / $ERR"
 head -c 1048577 /dev/zero | tr '\0' '#' >big.yaml
 run big capped "$L" sweep big.yaml --dry-run
 expect_error "a sweep file over 1 MiB" 2 "big.yaml: larger than 1048576 bytes"
