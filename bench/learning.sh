@@ -65,16 +65,24 @@ health() { sed -n 's/^ *"\(emb_std\|target_std\|sigreg\)": *\([0-9.e+-]*\),*$/\1
 # every row's settings checked before any row runs or any file is written:
 # a bad PROBE_* value, seed, step count or objective name stops here, in
 # one line; the long row's settings too
+# check CONFIG ARGS...: jepa-launch run --dry-run as a checker; its lines
+# saying what each --set gives are not for us, its refusal is (and its status)
+check() {
+  local msg rc=0
+  msg=$("$b/jepa-launch" run "$src/configs/$1" --dry-run "${@:2}" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" -eq 0 ] && return 0
+  printf '%s\n' "$msg" | grep -v '^jepa-launch: dry run: ' >&2
+  exit "$rc"
+}
 if [ "$long" = 1 ] && [ "$report" = 0 ]; then
-  "$b/jepa-launch" run "$src/configs/${config[$long_obj]}" --dry-run "${common[@]}" --set seed=0 \
-    --set train.steps=$((6 * ${steps[$long_obj]})) --set train.minutes=0 >/dev/null
+  check "${config[$long_obj]}" "${common[@]}" --set seed=0 --set train.steps=$((6 * ${steps[$long_obj]})) \
+    --set train.minutes=0
 fi
 for obj in $objectives; do
   [ -n "${config[$obj]:-}" ] || { echo "learning.sh: unknown objective '$obj' (ijepa, lejepa)" >&2; exit 2; }
   [ "$report" = 1 ] && continue # runs nothing: only the rows' files are read
   for s in $seeds; do
-    "$b/jepa-launch" run "$src/configs/${config[$obj]}" --dry-run "${common[@]}" --set seed="$s" \
-      --set train.steps="${steps[$obj]}" --set train.minutes=0 >/dev/null
+    check "${config[$obj]}" "${common[@]}" --set seed="$s" --set train.steps="${steps[$obj]}" --set train.minutes=0
   done
 done
 
