@@ -242,7 +242,14 @@ int launch_read_status(const char *run_dir, run_status *st) {
     spec_defaults(&s);
     snprintf(path, sizeof path, "%s/spec.resolved.yaml", run_dir);
     int ok = spec_load_file(&s, path, e, sizeof e) == 0;
-    return read_status(run_dir, ok ? &s : NULL, st);
+    if (read_status(run_dir, ok ? &s : NULL, st)) return -1;
+    if (!ok) { /* there, but it does not load: damaged, as a sweep's point is (read_point) */
+        size_t pl = strlen(path); /* the loader's message, without the path it starts with */
+        const char *m = !strncmp(e, path, pl) && !strncmp(e + pl, ": ", 2) ? e + pl + 2 : e;
+        if (!st->damaged[0]) snprintf(st->damaged, sizeof st->damaged, "spec.resolved.yaml: %.130s", m);
+        settle_damage(st);
+    }
+    return 0;
 }
 
 static int finished(const result_row *r) { return !isnan(r->st.final_loss); }

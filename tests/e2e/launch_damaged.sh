@@ -106,6 +106,14 @@ rm -rf r/summary.json r/plots; mkdir r/summary.json
 run pl "$L" plot r
 expect_error "plot: summary.json a directory" 2 "r/summary.json: Is a directory" "nothing plotted"
 [ -e r/plots ] && bad "plot of a damaged run wrote r/plots" || ok "plot of a damaged run wrote nothing"
+# a run whose resolved spec is there but does not load is damaged, as a
+# sweep's point is (status showed it done, exit 0, and plot drew it)
+fresh sw/point-001 r; printf 'train: [unclosed\n' >r/spec.resolved.yaml
+run st "$L" status r
+expect_error "status: a spec.resolved.yaml that does not load" 1 "r/spec.resolved.yaml:"
+case "$OUT" in "r: damaged: spec.resolved.yaml: "*) ok "status: the run shown damaged" ;; *) bad "status of r: $OUT" ;; esac
+run pl "$L" plot r
+expect_error "plot: a spec.resolved.yaml that does not load" 2 "r/spec.resolved.yaml:" "nothing plotted"
 # a run with no state file (jepa-train alone) is resumed by its own
 # directory (the advice said a literal DIR)
 fresh sw/point-001 r; rm r/state r/summary.json
