@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "open_regular.h"
 #include "spec.h"
 #include "spec_internal.h"
 
@@ -36,19 +37,10 @@ static int fail_errno(int e, char *err, size_t errlen, const char *fmt, const ch
 }
 
 int spec_open_regular(const char *path, off_t *size, char *err, size_t errlen) {
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer before we refuse it */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), e = errno;
-    struct stat st;
-    if (fd < 0) return fail_errno(e, err, errlen, "cannot open %s: %s", path, strerror(e));
-    e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : 0;
-    int fl = e ? 0 : fcntl(fd, F_GETFL); /* a regular file: reads block as usual */
-    if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)) e = errno;
-    if (e) {
-        close(fd);
-        if (e != EINVAL) return fail_errno(e, err, errlen, "cannot read %s: %s", path, strerror(e));
-        return fail_errno(e, err, errlen, "%s: %s", path, "not a regular file (a device, FIFO or socket may never end)");
-    }
-    *size = st.st_size;
+    int fd = open_regular(path, size), e = errno;
+    if (fd == -1) return fail_errno(e, err, errlen, "cannot open %s: %s", path, strerror(e));
+    if (fd < 0 && e != EINVAL) return fail_errno(e, err, errlen, "cannot read %s: %s", path, strerror(e));
+    if (fd < 0) return fail_errno(e, err, errlen, "%s: %s", path, "not a regular file (a device, FIFO or socket may never end)");
     return fd;
 }
 

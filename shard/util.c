@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "open_regular.h"
 #include "shard_internal.h"
 
 void shard_fatal(const char *file, int line, const char *what) {
@@ -122,22 +123,14 @@ int shard_pread_all(int fd, void *buf, size_t n, uint64_t off) {
 }
 
 int shard_open_regular(const char *path, uint64_t *size, char *err, size_t errlen) {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), e = fd < 0 ? errno : 0;
-    struct stat st;
-    if (fd < 0) {
-        shard_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
-        return errno = e, -1;
-    }
-    e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : 0;
-    int fl = e ? 0 : fcntl(fd, F_GETFL);
-    if (!e && (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0)) e = errno;
-    if (e) {
-        close(fd);
-        if (e == EINVAL) shard_err(err, errlen, "%s: not a regular file (a device, FIFO or socket may never end)", path);
-        else shard_err(err, errlen, "%s: cannot read: %s", path, strerror(e));
-        return errno = e, -1;
-    }
-    if (size) *size = (uint64_t)st.st_size;
+    off_t n = 0;
+    int fd = open_regular(path, &n), e = errno;
+    if (fd == -1) shard_err(err, errlen, "%s: cannot open: %s", path, strerror(e));
+    else if (fd < 0 && e == EINVAL)
+        shard_err(err, errlen, "%s: not a regular file (a device, FIFO or socket may never end)", path);
+    else if (fd < 0) shard_err(err, errlen, "%s: cannot read: %s", path, strerror(e));
+    if (fd < 0) return errno = e, -1;
+    if (size) *size = (uint64_t)n;
     return fd;
 }
 
