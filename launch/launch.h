@@ -412,7 +412,7 @@ int launch_json_number(const char *text, const char *key, double *v);
 
 typedef struct {
     int point;               /* index */
-    const char *name;        /* a run's label (borrowed); NULL: a sweep's point, labelled by index */
+    const char *name;        /* a run's label (borrowed); NULL: a sweep's point, labelled point-NNN */
     char **values;           /* one per varied key (owned) */
     run_status st;
 } result_row;
@@ -431,8 +431,8 @@ int launch_loss_caveat(const char *const *keys, int nkeys, const result_row *row
 /* Table (aligned text) and CSV of rows with the varied keys as columns,
  * then final_loss, the figures of every objective among the rows (ijepa's
  * when none is set), steps and status; "-" where a row has no value. The
- * first column is "point" (the index), or "run" (the name) when rows[0]
- * has a name. */
+ * first column is "point" (the point's directory, point-NNN, as status
+ * names it), or "run" (the name) when rows[0] has a name. */
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv);
 /* Reads a sweep dir into rows, one per point in order, with the varied
  * keys (grid, then random). points.csv must be exactly what

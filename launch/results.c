@@ -380,13 +380,25 @@ static double figure(const result_row *r, const char *key) {
 
 static int col_width(const char *key) { return strlen(key) > 9 ? (int)strlen(key) : 9; }
 
+/* Row r's label: a run's name, or a sweep point's directory (point-NNN,
+ * as status, plot and the sweep's own lines name it: one the user can cd
+ * into and join with their output) */
+static const char *row_label(const result_row *r, char *out, size_t n) {
+    if (r->name) return r->name;
+    snprintf(out, n, "point-%03d", r->point);
+    return out;
+}
+
 void launch_print_results(FILE *f, const char *const *keys, int nkeys, const result_row *rows, int n, int csv) {
     int w[2 * SWEEP_MAX_KEYS]; /* grid and random keys */
     const char *col[LAUNCH_MAX_FIGS * 8];
+    char lb[32];
     int ncol = figure_columns(rows, n, col), named = n > 0 && rows[0].name, w0 = 6;
     const char *label = named ? "run" : "point";
-    for (int i = 0; named && i < n; i++)
-        if ((int)strlen(rows[i].name) + 1 > w0) w0 = (int)strlen(rows[i].name) + 1;
+    for (int i = 0; i < n; i++) {
+        int len = (int)strlen(row_label(&rows[i], lb, sizeof lb));
+        if (len + 1 > w0) w0 = len + 1;
+    }
     for (int k = 0; k < nkeys; k++) {
         w[k] = (int)strlen(keys[k]);
         for (int i = 0; i < n; i++)
@@ -412,13 +424,11 @@ void launch_print_results(FILE *f, const char *const *keys, int nkeys, const res
         if (r->st.step >= 0) snprintf(steps, sizeof steps, "%lld", r->st.step);
         else snprintf(steps, sizeof steps, "-");
         if (csv) {
-            if (named) csv_field(f, r->name);
-            else fprintf(f, "%d", r->point);
+            csv_field(f, row_label(r, lb, sizeof lb));
             for (int k = 0; k < nkeys; k++) fputc(',', f), csv_field(f, r->values[k]);
             fprintf(f, ",%s", fl);
         } else {
-            if (named) fprintf(f, "%-*s", w0, r->name);
-            else fprintf(f, "%-*d", w0, r->point);
+            fprintf(f, "%-*s", w0, row_label(r, lb, sizeof lb));
             for (int k = 0; k < nkeys; k++) fprintf(f, "  %-*s", w[k], r->values[k]);
             fprintf(f, "  %10s", fl);
         }

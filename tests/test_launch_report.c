@@ -129,10 +129,10 @@ static void test_results_order_and_csv(void) {
     launch_print_results(f, keys, 1, rows, 4, 1);
     fclose(f);
     CU_ASSERT_STRING_EQUAL(buf, "point,optim.lr,final_loss,probe_acc,steps,status\n"
-                                "2,2e-3,0.500000,0.8000,100,done\n"
-                                "0,1e-3,0.300000,0.7000,100,done\n"
-                                "3,\"a,\"\"b\"\"\",0.100000,0.7000,100,done\n"
-                                "1,5e-4,-,-,-,running pid=1\n");
+                                "point-002,2e-3,0.500000,0.8000,100,done\n"
+                                "point-000,1e-3,0.300000,0.7000,100,done\n"
+                                "point-003,\"a,\"\"b\"\"\",0.100000,0.7000,100,done\n"
+                                "point-001,5e-4,-,-,-,running pid=1\n");
     free(buf);
     /* without any probe: final loss, lowest first */
     for (int i = 0; i < 4; i++) rows[i].st.fig[0] = NAN;
@@ -145,7 +145,8 @@ static void test_results_order_and_csv(void) {
 }
 
 /* a run given to results alone is labelled by its name, never "point 0";
- * a sweep's rows keep their index */
+ * a sweep's rows by their directory, point-NNN, as status names them (it
+ * said 0, 1, ...), in the table and the CSV */
 static void test_results_run_label(void) {
     result_row r = row(0, "x", 0.25, NAN, "done");
     r.name = "lr-sweep,b";
@@ -156,13 +157,17 @@ static void test_results_run_label(void) {
     launch_print_results(f, NULL, 0, &r, 1, 0);
     r.name = NULL;
     launch_print_results(f, NULL, 0, &r, 1, 1);
+    r.point = 1234; /* a sweep holds up to 10000 points: the column widens */
+    launch_print_results(f, NULL, 0, &r, 1, 0);
     fclose(f);
     CU_ASSERT_STRING_EQUAL(buf, "run,final_loss,probe_acc,steps,status\n"
                                 "\"lr-sweep,b\",0.250000,-,100,done\n"
                                 "run          final_loss  probe_acc     steps  status\n"
                                 "lr-sweep,b     0.250000          -       100  done\n"
                                 "point,final_loss,probe_acc,steps,status\n"
-                                "0,0.250000,-,100,done\n");
+                                "point-000,0.250000,-,100,done\n"
+                                "point        final_loss  probe_acc     steps  status\n"
+                                "point-1234     0.250000          -       100  done\n");
     free(buf);
     free(r.values[0]);
     free(r.values);
@@ -240,8 +245,8 @@ static void test_results_world(void) {
     launch_print_results(f, keys, 1, rows + 2, 2, 1); /* world rows only */
     fclose(f);
     CU_ASSERT_STRING_EQUAL(buf, "point,k,final_loss,pos_r2,pos_err,pred4_pos_r2,latent_err_h8,steps,status\n"
-                                "1,b,0.300000,0.9000,-,-,-,100,done\n"
-                                "0,a,0.100000,-0.5000,-,-,-,100,done\n");
+                                "point-001,b,0.300000,0.9000,-,-,-,100,done\n"
+                                "point-000,a,0.100000,-0.5000,-,-,-,100,done\n");
     free(buf);
     for (int i = 0; i < 6; i++) {
         free(rows[i].values[0]);

@@ -279,7 +279,7 @@ grid:
 EOF
 run sweep "$L" sweep "$T/sweep.yaml"
 [ "$RC" -eq 0 ] && ok "local sweep of 2 points" || bad "sweep rc $RC: $OUT $ERR"
-[ "$(printf '%s\n' "$OUT" | grep -c '^[01] .* done$')" = 2 ] && ok "sweep prints its results" || bad "sweep output: $OUT"
+[ "$(printf '%s\n' "$OUT" | grep -c '^point-00[01] .* done$')" = 2 ] && ok "sweep prints its results" || bad "sweep output: $OUT"
 run results "$L" results "$T/sw"
 first=$(printf '%s\n' "$OUT" | sed -n 2p | awk '{print $3}')
 second=$(printf '%s\n' "$OUT" | sed -n 3p | awk '{print $3}')

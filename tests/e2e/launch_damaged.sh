@@ -153,7 +153,7 @@ done
 # for a new sweep since) still reads back: its points listed, not refused
 fresh sw sd; sed -i 's/0.003\]/0.002]/' sd/sweep.yaml; sed -i '4s/0.003/0.002/' sd/points.csv
 run olddup "$L" results sd
-[ "$RC" -ne 2 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^[0-2] ')" = 3 ] && case "$ERR" in *"listed twice"*) false ;; *) true ;; esac \
+[ "$RC" -ne 2 ] && [ "$(printf '%s\n' "$OUT" | grep -c '^point-00[0-2] ')" = 3 ] && case "$ERR" in *"listed twice"*) false ;; *) true ;; esac \
   && ok "results of an earlier build's sweep with a value listed twice" || bad "olddup: rc $RC: $OUT $ERR"
 # sweep --slurm --dry-run of a finished sweep: each point once (it listed
 # the finished ones twice), nothing to submit, nothing written
@@ -219,7 +219,7 @@ dmg() { # DESC WHY: point-001 damaged by the commands on stdin
     || bad "status, $1: $OUT"
   expect_error "status: $1" 1 "sd/point-001/$2" "1 of 3 points damaged"
   run res "$L" results sd
-  case "$(printf '%s\n' "$OUT" | tail -1 | sed 's/  */ /g')" in "1 0.00"[25]" - - 10 damaged: $2"* | "1 ? - - 10 damaged: $2"*) true ;; *) false ;; esac \
+  case "$(printf '%s\n' "$OUT" | tail -1 | sed 's/  */ /g')" in "point-001 0.00"[25]" - - 10 damaged: $2"* | "point-001 ? - - 10 damaged: $2"*) true ;; *) false ;; esac \
     && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 2 ] && ok "results ranks $1 last, without figures" \
     || bad "results, $1: $OUT"
   expect_error "results: $1" 1 "sd/point-001/$2" "1 of 3 points damaged"

@@ -299,7 +299,7 @@ run u2 "$L" sweep u.yaml
 sed -i -e '1s/; checksum last$//' -e '/^# end of the resolved spec/d' -e 's/^  lr: 0.002$/  lr: 0.005/' \
   "$T/sw/point-000/spec.resolved.yaml"
 run lie "$L" results "$T/sw"
-row=$(printf '%s\n' "$OUT" | grep '^0 ')
+row=$(printf '%s\n' "$OUT" | grep '^point-000 ')
 [ "$RC" -eq 1 ] && case "$row" in *" - "*"damaged: spec.resolved.yaml: optim.lr is 0.005"*) true ;; *) false ;; esac \
   && [ "$(printf '%s' "$ERR" | grep -c '')" = 1 ] && ok "results: no figures for a rewritten point, one line, exit 1" \
   || bad "results of a rewritten point: rc $RC [$row] $ERR"

@@ -63,7 +63,7 @@ fi
 # ---- 2. results: the final losses of two loss types are not comparable
 run res "$L" results sw
 [ "$RC" -eq 0 ] && [ "$ERR" = "$W" ] && ok "results: one warning line" || bad "results: rc $RC: $ERR"
-[ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "1 3 0 2 " ] \
+[ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "point-001 point-003 point-000 point-002 " ] \
   && ok "the order is final loss's still (1 3 0 2)" || bad "order: $OUT"
 sed -e 's/^dir: sw/dir: sd/' -e 's/^  loss.type: .*//' s.yaml >sd.yaml
 run sd "$L" sweep sd.yaml
@@ -73,7 +73,7 @@ sed -e 's/^dir: sw/dir: sp/' s.yaml >sp.yaml
 printf 'set:\n  eval.probe: true\n' >>sp.yaml
 run sp "$L" sweep sp.yaml
 run res "$L" results sp
-[ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "2 3 0 1 " ] \
+[ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "point-002 point-003 point-000 point-001 " ] \
   && ok "no warning when probe_acc ranks them" || bad "with probe: rc $RC: $OUT $ERR"
 
 # ---- 3. a run trained by jepa-train alone, killed at step 80

@@ -59,14 +59,14 @@ fresh() { rm -rf "$2"; cp -a "$1" "$2"; }
 
 # ---- 1. results and status
 run res "$L" results sw
-[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "1 2 0 " ] \
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')" = "point-001 point-002 point-000 " ] \
   && ok "results ranks by pos_r2, highest first (1 2 0; by final loss it would be 0 1 2)" || bad "results: rc $RC: $OUT $ERR"
 [ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr final_loss pos_r2 pos_err pred4_pos_r2 latent_err_h8 steps status" ] \
   && ok "results shows the world figures" || bad "results header: $(printf '%s\n' "$OUT" | head -1)"
-[ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "0 0.001 0.001000 -0.1250 0.0127 0.9886 0.0458 10 done" ] \
+[ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "point-000 0.001 0.001000 -0.1250 0.0127 0.9886 0.0458 10 done" ] \
   && ok "a negative pos_r2 is shown (not '-')" || bad "results last row: $(printf '%s\n' "$OUT" | tail -1)"
 [ "$(head -1 sw/results.csv)" = "point,optim.lr,final_loss,pos_r2,pos_err,pred4_pos_r2,latent_err_h8,steps,status" ] \
-  && [ "$(sed -n 2p sw/results.csv)" = "1,0.002,0.002000,0.9900,0.0127,0.9886,0.0458,10,done" ] \
+  && [ "$(sed -n 2p sw/results.csv)" = "point-001,0.002,0.002000,0.9900,0.0127,0.9886,0.0458,10,done" ] \
   && ok "results.csv" || bad "results.csv: $(cat sw/results.csv)"
 run st "$L" status sw
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | sed -n 2p)" = "point-001: done, step 10, loss 0.0020, final_loss 0.0020, pos_r2 0.9900" ] \
@@ -124,7 +124,7 @@ expect_error "status: a world point's directory gone" 1 "sg/point-002/spec.resol
 run sgr "$L" results sg
 expect_error "results: a world point's directory gone" 1 "sg/point-002/spec.resolved.yaml: missing"
 [ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr final_loss pos_r2 pos_err pred4_pos_r2 latent_err_h8 steps status" ] \
-  && [ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "2 0.003 - - - - - - damaged: spec.resolved.yaml: missing" ] \
+  && [ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "point-002 0.003 - - - - - - damaged: spec.resolved.yaml: missing" ] \
   && ok "results: the world columns only, the missing point's lr the sweep's" || bad "results of sg: $OUT"
 run sgp "$L" plot sg
 expect_error "plot: a world point's directory gone" 2 "sg/point-002/spec.resolved.yaml: missing" "nothing plotted"
@@ -149,7 +149,7 @@ printf '  objective: [ijepa, lejepa]\n' >>ij.yaml
 run ij "$L" sweep ij.yaml
 run ij "$L" results ij
 R=$(printf '%s\n' "$OUT" | awk 'NR > 1 {printf "%s ", $1}')
-[ "$RC" -eq 0 ] && [ "$R" = "2 3 4 5 0 1 " ] \
+[ "$RC" -eq 0 ] && [ "$R" = "point-002 point-003 point-004 point-005 point-000 point-001 " ] \
   && ok "a sweep over ijepa and lejepa (one family) ranks them together by probe_acc ($R)" || bad "ij: rc $RC [$R] $OUT $ERR"
 [ "$(printf '%s\n' "$OUT" | head -1 | tr -s ' ')" = "point optim.lr objective final_loss probe_acc steps status" ] \
   && ok "an image-only sweep shows the image figures" || bad "ij header: $(printf '%s\n' "$OUT" | head -1)"
