@@ -379,10 +379,16 @@ int launch_objective_npanels(const launch_objective *o);
 
 /* ---- progress and results (results.c) ---- */
 
+#define LAUNCH_RESUME_UNSAID (-2LL) /* run_status.resume_step: not a run a resume continues */
+
 typedef struct {
     char state[192];       /* done, failed, running, submitted, pending, unfinished (...), damaged: ..., ... */
     char damaged[160];     /* "" or "FILE: what is wrong" (FILE in the run directory) */
     long long step;        /* last logged step; -1: none */
+    /* where a resume of a stopped, failed or stale run starts: its newest
+     * checkpoints/step-C.ckpt's C, -1 when it has none (it starts over);
+     * LAUNCH_RESUME_UNSAID for other states (unfinished says it in state) */
+    long long resume_step;
     double loss;           /* last logged loss */
     double final_loss;     /* summary.json, or NAN */
     const launch_objective *obj; /* what the run trains: whose figures fig[] holds; never NULL */

@@ -36,7 +36,9 @@ static void usage(FILE *f) {
           "                                                       headline (probe_acc; world: pos_r2), or a run's one\n"
           "                                                       row (+ DIR/results.csv)\n"
           "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
-          "                                                       final loss and headline figure when done)\n"
+          "                                                       final loss and headline figure when done; where a\n"
+          "                                                       resume starts, its newest checkpoint, when stopped,\n"
+          "                                                       failed or stale)\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
           "Every command that takes a spec accepts --set key.path=value or --set=key.path=value (keys: jepa-train\n"
           "--help), at most 256.\n"
@@ -682,6 +684,9 @@ static void print_status(const char *name, const run_status *st) {
     printf("%s: %s", name, st->state);
     if (st->step >= 0) printf(", step %lld", st->step);
     if (!isnan(st->loss)) printf(", loss %.4f", st->loss);
+    /* not the step logged last: a resume goes back to the newest checkpoint */
+    if (st->resume_step >= 0) printf(", resume from step %lld", st->resume_step);
+    else if (st->resume_step == -1) printf(", resume starts over (no checkpoint)");
     if (!isnan(st->final_loss)) printf(", final_loss %.4f", st->final_loss);
     if (!isnan(st->fig[0])) printf(", %s %.4f", st->obj->figs[0], st->fig[0]); /* the headline */
     printf("\n");

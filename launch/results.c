@@ -29,11 +29,13 @@ static void no_figures(run_status *st) {
     st->param_hash[0] = 0;
 }
 
-/* A damaged run's state says why, and none of its figures are reported */
+/* A damaged run's state says why, and none of its figures are reported
+ * (nor where a resume would start) */
 static void settle_damage(run_status *st) {
     if (!st->damaged[0]) return;
     snprintf(st->state, sizeof st->state, "damaged: %s", st->damaged);
     no_figures(st);
+    st->resume_step = LAUNCH_RESUME_UNSAID;
 }
 
 /* Why spec_read_file or spec_open_regular refused a file, short (errno) */
@@ -139,6 +141,20 @@ static void unstated(const char *run_dir, run_status *st) {
                  st->step < 0 ? "no step logged, " : "", dir);
 }
 
+/* A stopped, failed or stale run (its launcher gone) that did not finish
+ * (no summary.json: a resume would refuse a finished one) resumes from
+ * its newest checkpoint, which may be far behind the step it logged last:
+ * st->resume_step says which (-1: none, it starts over). An unfinished
+ * run's state says it already. */
+static void resume_point(const char *run_dir, run_status *st) {
+    static const char *const resumable[] = {"stopped", "failed", "stale ("};
+    char path[LAUNCH_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/summary.json", run_dir);
+    for (size_t i = 0; i < sizeof resumable / sizeof *resumable; i++)
+        if (!strncmp(st->state, resumable[i], strlen(resumable[i])) && access(path, F_OK) != 0)
+            st->resume_step = newest_checkpoint(run_dir);
+}
+
 /* The figures summary text s must hold for st->obj, in the order they
  * are checked (final_loss, the objective's required ones, steps), into
  * need; how many. probe: the spec's eval.probe. */
@@ -216,6 +232,7 @@ static int read_status(const char *run_dir, const jepa_spec *spec, run_status *s
     struct stat sb;
     memset(st, 0, sizeof *st);
     st->step = -1;
+    st->resume_step = LAUNCH_RESUME_UNSAID;
     st->loss = NAN;
     no_figures(st);
     st->obj = launch_objective_at(0); /* never NULL, even for no run (obj_known 0) */
@@ -231,6 +248,7 @@ static int read_status(const char *run_dir, const jepa_spec *spec, run_status *s
     }
     read_summary(run_dir, &sb, spec ? spec->eval.probe : 1, st);
     if (!stated && !strcmp(st->state, "pending")) unstated(run_dir, st);
+    resume_point(run_dir, st);
     if (!st->obj) st->obj = launch_objective_at(0);
     settle_damage(st);
     return 0;

@@ -2,8 +2,8 @@
  * in one process (starting runs: test_launch.c): the JSON of summary.json
  * and metrics.jsonl, the bounded reader, the results table's order and
  * CSV, each objective's figures, the caveat on final losses ranked across
- * loss formulas, and the state of a run trained without the launcher (no
- * state file). */
+ * loss formulas, the state of a run trained without the launcher (no
+ * state file), and where a resume of a stopped run starts. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "data_kind.h"
@@ -336,6 +337,60 @@ static void test_status_unstated(void) {
     CU_ASSERT(launch_read_status(rd, &st) == 0 && !strcmp(st.state, "done") && st.step == 100);
 }
 
+/* a stopped, failed or stale run resumes from its newest checkpoint, not
+ * from the step it logged last (status showed only that one, step 900,
+ * where a resume goes back to 500); one with none starts over; a finished,
+ * running, unfinished (its state says it) or damaged run says nothing */
+static void test_status_resume_from(void) {
+    char rd[256], path[320];
+    run_status st;
+    snprintf(rd, sizeof rd, "%s/stopped", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(rd, 0700), 0);
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", rd);
+    write_text(path, "seed: 0\n");
+    snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
+    write_text(path, "{\"step\": 800, \"loss\": 0.3}\n{\"step\": 900, \"loss\": 0.2}\n");
+    snprintf(path, sizeof path, "%s/checkpoints", rd);
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+    snprintf(path, sizeof path, "%s/state", rd);
+    write_text(path, "stopped signal=15\n");
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && st.step == 900 && st.resume_step == -1); /* none: starts over */
+    const char *files[] = {"step-00000400.ckpt", "step-00000500.ckpt", "step-00000600.ckpt.tmp"};
+    for (size_t i = 0; i < COUNT(files); i++) {
+        snprintf(path, sizeof path, "%s/checkpoints/%s", rd, files[i]);
+        write_text(path, "");
+    }
+    pid_t gone = fork(); /* a launcher pid that no longer runs: the run is stale */
+    if (gone == 0) _exit(0);
+    CU_ASSERT_FATAL(gone > 0 && waitpid(gone, NULL, 0) == gone);
+    char stale[64], running[64];
+    snprintf(stale, sizeof stale, "running pid=%d mpirun=%d attempt=1\n", (int)gone, (int)gone);
+    snprintf(running, sizeof running, "running pid=%d mpirun=%d attempt=1\n", (int)getpid(), (int)getpid());
+    struct {
+        const char *state;
+        long long from;
+    } cases[] = {{"stopped signal=15\n", 500}, {"stopped status=75\n", 500}, {"failed status=1 restarts=3\n", 500},
+                 {"failed status=3 (non-finite loss; not restarted)\n", 500}, {stale, 500},
+                 {running, LAUNCH_RESUME_UNSAID}, {"submitted\n", LAUNCH_RESUME_UNSAID}};
+    snprintf(path, sizeof path, "%s/state", rd);
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        write_text(path, cases[i].state);
+        CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
+        if (st.step != 900 || st.resume_step != cases[i].from)
+            fprintf(stderr, "\n  %s: step %lld, resume_step %lld\n", cases[i].state, st.step, st.resume_step);
+        CU_ASSERT(st.step == 900 && st.resume_step == cases[i].from);
+    }
+    unlink(path); /* no state: unfinished, and the state names the checkpoint */
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && st.resume_step == LAUNCH_RESUME_UNSAID &&
+              !strncmp(st.state, "unfinished (checkpoint at step 500;", 34));
+    write_text(path, "stopped signal=15\n");
+    snprintf(path, sizeof path, "%s/summary.json", rd); /* cut short: damaged, nothing to resume said */
+    write_text(path, "{\"final_loss\": 0.2,");
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && st.damaged[0] && st.resume_step == LAUNCH_RESUME_UNSAID);
+    write_text(path, "{\"final_loss\": 0.2, \"probe_acc\": -1, \"steps\": 1000}\n"); /* finished: resume refuses it */
+    CU_ASSERT(launch_read_status(rd, &st) == 0 && !st.damaged[0] && st.resume_step == LAUNCH_RESUME_UNSAID);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -348,6 +403,7 @@ int main(void) {
         {"results_run_label", test_results_run_label},
         {"results_world", test_results_world},
         {"status_unstated", test_status_unstated},
+        {"status_resume_from", test_status_resume_from},
         {"results_loss_caveat", test_results_loss_caveat},
     };
     int rc = test_main("launch_report", cases, (int)COUNT(cases));

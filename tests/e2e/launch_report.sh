@@ -11,7 +11,11 @@
 #      only in seed, or when they rank by probe_acc;
 #   3. status of a run trained by jepa-train alone (no state file): killed
 #      at step 80 with checkpoints, or failed in its first step (an empty
-#      metrics.jsonl), is unfinished (it said pending).
+#      metrics.jsonl), is unfinished (it said pending);
+#   4. status of a run stopped, failed or left stale at step 80 says where
+#      a resume starts (the checkpoint at step 50, or over when there is
+#      none) beside the step logged last (it said step 80 alone); results'
+#      status column is the state as it is.
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -92,4 +96,29 @@ rm c/metrics.jsonl
 run st "$L" status c
 [ "$RC" -eq 0 ] && [ "$OUT" = "c: pending" ] && ok "a run directory holding only its spec: pending" \
   || bad "status c without metrics: rc $RC: $OUT $ERR"
+
+# ---- 4. a launcher's run stopped at step 80, its newest checkpoint at 50
+cp -a k s
+# resumes SHOWN: status of s shows state SHOWN, step 80 and the checkpoint at 50
+resumes() {
+  run st "$L" status s
+  [ "$RC" -eq 0 ] && [ "$OUT" = "s: $1, step 80, loss 0.2178, resume from step 50" ] \
+    && ok "status of a run $1: where a resume starts" || bad "status s ($1): rc $RC: $OUT $ERR"
+}
+for state in "stopped signal=15" "stopped status=75" "failed status=1 restarts=3"; do
+  printf '%s\n' "$state" >s/state
+  resumes "$state"
+done
+sleep 0 & gone=$! # a launcher pid that is gone: the run is stale
+wait
+printf 'running pid=%d mpirun=%d attempt=1\n' "$gone" "$gone" >s/state
+resumes "stale (launcher pid $gone is gone)"
+printf 'stopped signal=15\n' >s/state
+run res "$L" results s
+[ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | tail -1 | tr -s ' ')" = "s - - 80 stopped signal=15" ] \
+  && ok "results: the state as it is" || bad "results s: rc $RC: $OUT $ERR"
+rm s/checkpoints/step-00000050.ckpt
+run st "$L" status s
+[ "$RC" -eq 0 ] && [ "$OUT" = "s: stopped signal=15, step 80, loss 0.2178, resume starts over (no checkpoint)" ] \
+  && ok "status of a stopped run without a checkpoint: a resume starts over" || bad "status s: rc $RC: $OUT $ERR"
 finish
