@@ -2,6 +2,7 @@
  * the summary.json figures `results` shows and ranks by, the one `status`
  * shows, the panels `plot` draws. results.c, plot.c and launch_main.c read
  * the row of a run's objective and never ask which objective it is. */
+#include <math.h>
 #include <string.h>
 
 #include "launch.h"
@@ -32,6 +33,25 @@ static const launch_objective objectives[] = {
                 {"loss_ro", "rollout loss (loss_ro)"}, {"pos_r2", "position probe R^2 (pos_r2)"}}},
 };
 enum { NOBJ = sizeof objectives / sizeof objectives[0] };
+
+/* The values a number the reports read can take, whichever objective
+ * writes it; keys not listed (final_loss, loss) take any. One outside is
+ * no trainer's: the run is damaged, never ranked by it (a probe_acc of 1.7
+ * would head the sweep). Steps are whole and held exactly by a double. */
+static const launch_range ranges[] = {
+    {"probe_acc", -1, 1, 0},                                             /* a fraction; -1: no probe */
+    {"pos_r2", -INFINITY, 1, 0},       {"pred4_pos_r2", -INFINITY, 1, 0}, /* an R^2 is at most 1 */
+    {"pos_err", 0, INFINITY, 0},       {"latent_err_h8", 0, INFINITY, 0}, /* distances */
+    {"steps", 0, 0x1p53, 1},           {"planned_steps", 0, 0x1p53, 1},   /* summary.json */
+    {"step", 0, 0x1p53, 1},                                               /* a metrics.jsonl line */
+};
+
+const launch_range *launch_figure_range(const char *key) {
+    static const launch_range any = {NULL, -INFINITY, INFINITY, 0};
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
+        if (!strcmp(ranges[i].key, key)) return &ranges[i];
+    return &any;
+}
 
 const launch_objective *launch_objective_find(const char *name) {
     for (int i = 0; name && i < NOBJ; i++)

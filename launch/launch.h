@@ -367,6 +367,17 @@ typedef struct {
     launch_panel panels[LAUNCH_MAX_PANELS];
 } launch_objective;
 
+/* What a number the reports read (summary.json, a metrics.jsonl line)
+ * can hold: [lo, hi] (NaN, the trainer's "not measured", aside), whole
+ * numbers only when whole. The same for every objective. */
+typedef struct {
+    const char *key;
+    double lo, hi;
+    int whole;
+} launch_range;
+/* key's range (any double for a key the table does not list). */
+const launch_range *launch_figure_range(const char *key);
+
 /* The row of objective name, or NULL when there is none. */
 const launch_objective *launch_objective_find(const char *name);
 /* Row i (0 = ijepa, the objective of runs from before objectives), or
@@ -402,7 +413,9 @@ typedef struct {
  * complete line within its last LAUNCH_METRICS_LINE bytes. The objective
  * is the resolved spec's (summary.json's "objective" when the spec does
  * not load; ijepa when neither says), and summary.json must hold
- * final_loss, steps and that objective's required figures. A file there
+ * final_loss, steps and that objective's required figures; a number read
+ * from either file that is given twice or out of range (launch_json_number,
+ * launch_figure_range) damages the run. A file there
  * that cannot be read (not a regular file, too large) or that is damaged
  * leaves st->damaged saying which and why, the state "damaged: ..." and no
  * figures. 0, or -1 if the directory holds no run (no spec.resolved.yaml;
@@ -413,8 +426,20 @@ int launch_read_status(const char *run_dir, run_status *st);
  * aside); numbers may also be nan/inf, as printf writes them. A summary.json
  * cut short fails it. 0, or -1. */
 int launch_json_object(const char *text);
-/* A number from a flat JSON object in text ("key": N). 0, or -1. */
+/* A number from a flat JSON object in text ("key": N) into *v: 0;
+ * LAUNCH_JSON_NONE when there is no such member or its value is no number
+ * (null, a string); LAUNCH_JSON_TWICE when two members are named key
+ * (nothing says which is meant); LAUNCH_JSON_RANGE when the number is
+ * beyond a double's range (1e400; nan and inf, as printf writes them,
+ * are numbers). No writer of ours makes the last two: the file was edited
+ * or damaged, and a caller reports it, never a figure. */
+#define LAUNCH_JSON_NONE (-1)
+#define LAUNCH_JSON_TWICE (-2)
+#define LAUNCH_JSON_RANGE (-3)
 int launch_json_number(const char *text, const char *key, double *v);
+/* A string member's text (its escapes as written, cut to n - 1 bytes)
+ * into out: 0, LAUNCH_JSON_NONE or LAUNCH_JSON_TWICE, as above. */
+int launch_json_string(const char *text, const char *key, char *out, size_t n);
 
 typedef struct {
     int point;               /* index */

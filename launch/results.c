@@ -22,6 +22,39 @@ static int damage(run_status *st, const char *name, const char *why) {
     return 0;
 }
 
+/* r's range in words: "at most 1", "a whole number from 0 to 9.0072e+15" */
+static const char *range_words(const launch_range *r, char *out, size_t n) {
+    const char *whole = r->whole ? "a whole number " : "";
+    if (isinf(r->lo)) snprintf(out, n, "%sat most %g", whole, r->hi);
+    else if (isinf(r->hi)) snprintf(out, n, "%sat least %g", whole, r->lo);
+    else snprintf(out, n, "%sfrom %g to %g", whole, r->lo, r->hi);
+    return out;
+}
+
+/* key's number in text (the run's file name, or its line) as the reports
+ * may use it: 0 with *v; 1 when there is none (or no number); -1 when it
+ * cannot be trusted, st then damaged naming the file and key: given twice,
+ * beyond a double's range, or outside the key's (launch_figure_range).
+ * Every number status, results and plot take from a run passes here. */
+static int checked_number(const char *text, const char *name, const char *key, double *v, run_status *st) {
+    char why[128], words[64];
+    double x = 0;
+    int rc = launch_json_number(text, key, &x);
+    const launch_range *r = launch_figure_range(key);
+    if (rc == LAUNCH_JSON_NONE) return 1;
+    if (rc == LAUNCH_JSON_TWICE) {
+        snprintf(why, sizeof why, "%s given twice", key);
+    } else if (rc == LAUNCH_JSON_RANGE) {
+        snprintf(why, sizeof why, "%s: a number beyond a double's range", key);
+    } else if (r->whole ? x != floor(x) || x < r->lo || x > r->hi : x < r->lo || x > r->hi) { /* NaN: not measured */
+        snprintf(why, sizeof why, "%s %.6g out of range (%s)", key, x, range_words(r, words, sizeof words));
+    } else {
+        *v = x;
+        return 0;
+    }
+    return damage(st, name, why) - 1;
+}
+
 /* None of st's figures are reported */
 static void no_figures(run_status *st) {
     st->final_loss = NAN;
@@ -167,40 +200,63 @@ static int summary_needs(const run_status *st, int probe, const char **need) {
     return n;
 }
 
+/* The objective summary.json names, for a run whose spec does not say
+ * (st->obj NULL); ijepa's when neither does */
+static void summary_objective(const char *s, run_status *st) {
+    char name[16] = "";
+    int on = launch_json_string(s, "objective", name, sizeof name);
+    if (on == LAUNCH_JSON_TWICE) damage(st, "summary.json", "objective given twice");
+    if (!st->obj && on == 0) st->obj = launch_objective_find(name);
+    st->obj_known = st->obj != NULL;
+    if (!st->obj) st->obj = launch_objective_at(0);
+}
+
+/* summary.json's text s, checked, into st: final_loss, steps, the
+ * objective's figures (NAN: not measured), param_hash, and *planned, the
+ * planned steps of a run a train.minutes cap ended (else NAN). 0, or -1
+ * with st damaged: cut short, a required figure missing, a number given
+ * twice or out of range. probe: the spec's eval.probe. */
+static int summary_figures(const char *s, int probe, run_status *st, double *planned) {
+    char reason[16] = "", hash[32] = "", why[64];
+    const char *need[LAUNCH_MAX_FIGS + 2];
+    double v, steps = 0;
+    int nneed = summary_needs(st, probe, need);
+    *planned = NAN;
+    /* written whole (temp file, rename), so damaged since; a summary cut
+     * before its figures would rank the sweep wrongly */
+    if (launch_json_object(s)) return damage(st, "summary.json", "not a whole JSON object (cut short?)") - 1;
+    for (int k = 0; k < nneed; k++) {
+        int rc = checked_number(s, "summary.json", need[k], &v, st);
+        if (rc == 1) snprintf(why, sizeof why, "no %s", need[k]);
+        if (rc) return rc < 0 ? -1 : damage(st, "summary.json", why) - 1;
+    }
+    for (int k = 0; k < st->obj->nfigs; k++) /* each is shown (the first ranks), required or not */
+        if (checked_number(s, "summary.json", st->obj->figs[k], &st->fig[k], st) < 0) return -1;
+    int stop = launch_json_string(s, "stop_reason", reason, sizeof reason);
+    if (stop == LAUNCH_JSON_TWICE) return damage(st, "summary.json", "stop_reason given twice") - 1;
+    if (stop == 0 && !strcmp(reason, "budget") && checked_number(s, "summary.json", "planned_steps", planned, st) < 0)
+        return -1;
+    checked_number(s, "summary.json", "final_loss", &st->final_loss, st);
+    checked_number(s, "summary.json", "steps", &steps, st);
+    st->step = (long long)steps;
+    for (int k = 0; k < st->obj->nfigs; k++)
+        if (st->obj->none_below_zero && st->fig[k] < 0) st->fig[k] = NAN; /* probe_acc -1: no probe */
+    if (launch_json_string(s, "param_hash", hash, sizeof hash) == 0) sscanf(hash, "%31[0-9a-f]", st->param_hash);
+    return 0;
+}
+
 /* summary.json's figures; its mtime against the resolved spec's (sb). The
  * objective (st->obj) is the spec's, else summary.json's, else ijepa's;
  * probe: the spec's eval.probe. */
 static void read_summary(const char *run_dir, const struct stat *sb, int probe, run_status *st) {
-    char path[LAUNCH_PATH_MAX + 32], *s = NULL, name[16] = "";
+    char path[LAUNCH_PATH_MAX + 32], *s = NULL;
+    double planned;
     if (run_file(run_dir, "summary.json", LAUNCH_SMALL_MAX, &s, st) || !s) return;
-    char *on = strstr(s, "\"objective\": \"");
-    if (!st->obj && on && sscanf(on + 14, "%15[a-z0-9_]", name) == 1) st->obj = launch_objective_find(name);
-    st->obj_known = st->obj != NULL;
-    if (!st->obj) st->obj = launch_objective_at(0);
-    /* written whole (temp file, rename), so damaged since; a summary cut
-     * before its figures would rank the sweep wrongly */
-    const char *need[LAUNCH_MAX_FIGS + 2];
-    double v;
-    int nneed = summary_needs(st, probe, need);
-    int bad = launch_json_object(s) ? damage(st, "summary.json", "not a whole JSON object (cut short?)") - 1 : 0;
-    for (int k = 0; k < nneed && !bad; k++)
-        if (launch_json_number(s, need[k], &v) != 0) {
-            char why[64];
-            snprintf(why, sizeof why, "no %s", need[k]);
-            bad = damage(st, "summary.json", why) - 1;
-        }
-    if (bad) {
+    summary_objective(s, st);
+    if (summary_figures(s, probe, st, &planned) || st->damaged[0]) {
         free(s);
         return;
     }
-    launch_json_number(s, "final_loss", &st->final_loss);
-    for (int k = 0; k < st->obj->nfigs; k++)
-        if (launch_json_number(s, st->obj->figs[k], &st->fig[k]) != 0 || (st->obj->none_below_zero && st->fig[k] < 0))
-            st->fig[k] = NAN;
-    launch_json_number(s, "steps", &v);
-    st->step = (long long)v;
-    char *h = strstr(s, "\"param_hash\": \"");
-    if (h) sscanf(h + 15, "%31[0-9a-f]", st->param_hash);
     /* finished: the trainer alone (no launcher) leaves no state file, and
      * a job whose launcher died (kill -9) finishes with "running" or
      * "stale" there */
@@ -208,8 +264,7 @@ static void read_summary(const char *run_dir, const struct stat *sb, int probe, 
         snprintf(st->state, sizeof st->state, "done");
     /* a train.minutes cap ended it before its planned steps: its figures
      * are not a finished schedule's, and the table says so */
-    double planned;
-    if (strstr(s, "\"stop_reason\": \"budget\"") && launch_json_number(s, "planned_steps", &planned) == 0)
+    if (!isnan(planned))
         snprintf(st->state, sizeof st->state, "truncated: train.minutes cap, %lld of %.0f steps", st->step, planned);
     free(s);
     /* The trainer writes the resolved spec at its start and summary.json
@@ -243,8 +298,8 @@ static int read_status(const char *run_dir, const jepa_spec *spec, run_status *s
     int stated = read_state(run_dir, st);
     if (metrics_last(run_dir, line, sizeof line, st) == 1) {
         double v;
-        if (launch_json_number(line, "step", &v) == 0) st->step = (long long)v;
-        if (launch_json_number(line, "loss", &v) == 0) st->loss = v;
+        if (checked_number(line, "metrics.jsonl", "step", &v, st) == 0) st->step = (long long)v;
+        if (checked_number(line, "metrics.jsonl", "loss", &v, st) == 0) st->loss = v;
     }
     read_summary(run_dir, &sb, spec ? spec->eval.probe : 1, st);
     if (!stated && !strcmp(st->state, "pending")) unstated(run_dir, st);

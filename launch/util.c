@@ -1,9 +1,10 @@
 /* util.c - the launcher's small shared pieces: argv arrays, shell quoting,
  * atomic file writes, the run's state and log files, spawning a child from
- * argv, and a reader for numbers in our flat JSON. */
+ * argv, and a reader for our flat JSON (summary.json, metrics.jsonl lines). */
 #define _GNU_SOURCE /* vasprintf */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -245,24 +246,6 @@ void launch_fmt_double(double v, char *out, size_t n) {
     }
 }
 
-int launch_json_number(const char *text, const char *key, double *v) {
-    size_t kl = strlen(key);
-    for (const char *p = text; (p = strchr(p, '"')); p++) {
-        if (strncmp(p + 1, key, kl) != 0 || p[1 + kl] != '"') continue;
-        const char *q = p + 2 + kl;
-        while (*q == ' ' || *q == '\t') q++;
-        if (*q != ':') continue;
-        q++;
-        while (*q == ' ' || *q == '\t') q++;
-        char *end;
-        double x = strtod(q, &end);
-        if (end == q) return -1;
-        *v = x;
-        return 0;
-    }
-    return -1;
-}
-
 /* ---- a JSON syntax check: summary.json must be whole ---- */
 
 static const char *json_value(const char *p, int depth);
@@ -339,4 +322,48 @@ int launch_json_object(const char *text) {
     const char *p = json_ws(text);
     if (*p != '{' || !(p = json_value(p, 0))) return -1;
     return *json_ws(p) ? -1 : 0;
+}
+
+/* ---- members of a flat JSON object (summary.json, a metrics.jsonl line) ---- */
+
+/* Where the value of text's member key starts (past the colon and
+ * blanks), NULL when there is none; *count: how many members are named
+ * key. Our files are flat objects, and in valid JSON a quote followed by
+ * key, a quote and a colon opens a member name (a closing quote is
+ * followed by a comma, colon, brace or bracket). */
+static const char *json_member(const char *text, const char *key, int *count) {
+    size_t kl = strlen(key);
+    const char *first = NULL;
+    *count = 0;
+    for (const char *p = text; (p = strchr(p, '"')); p++) {
+        if (strncmp(p + 1, key, kl) != 0 || p[1 + kl] != '"') continue;
+        const char *q = json_ws(p + 2 + kl);
+        if (*q != ':') continue;
+        if ((*count)++ == 0) first = json_ws(q + 1);
+    }
+    return first;
+}
+
+int launch_json_number(const char *text, const char *key, double *v) {
+    int count;
+    const char *q = json_member(text, key, &count);
+    if (!q) return LAUNCH_JSON_NONE;
+    if (count > 1) return LAUNCH_JSON_TWICE; /* which one would be the figure? */
+    if (!json_num(q)) return LAUNCH_JSON_NONE; /* null, a string */
+    double x = strtod(q, NULL);
+    const char *digits = q + (*q == '-');
+    if (isinf(x) && strncmp(digits, "inf", 3)) return LAUNCH_JSON_RANGE; /* 1e400: no writer's number */
+    *v = x;
+    return 0;
+}
+
+int launch_json_string(const char *text, const char *key, char *out, size_t n) {
+    int count;
+    const char *q = json_member(text, key, &count);
+    if (!q) return LAUNCH_JSON_NONE;
+    if (count > 1) return LAUNCH_JSON_TWICE;
+    const char *end = json_str(q);
+    if (!end) return LAUNCH_JSON_NONE;
+    snprintf(out, n, "%.*s", (int)(end - q - 2), q + 1); /* escapes as they are: our values hold none */
+    return 0;
 }

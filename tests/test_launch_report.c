@@ -3,7 +3,8 @@
  * and metrics.jsonl, the bounded reader, the results table's order and
  * CSV, each objective's figures, the caveat on final losses ranked across
  * loss formulas, the state of a run trained without the launcher (no
- * state file), and where a resume of a stopped run starts. */
+ * state file), where a resume of a stopped run starts, and numbers in a
+ * run's files that no trainer writes (given twice, out of range). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,22 @@ static void test_json_number(void) {
     CU_ASSERT(launch_json_number(j, "lr", &v) == 0 && v == 1e-3);
     CU_ASSERT_EQUAL(launch_json_number(j, "los", &v), -1);
     CU_ASSERT_EQUAL(launch_json_number(j, "note", &v), -1);
+    /* a key twice, or a number no double holds, is no figure (it took
+     * the first, and 1e400 as inf); nan and inf as printf writes them are */
+    v = 7;
+    CU_ASSERT_EQUAL(launch_json_number("{\"a\": 1, \"b\": 2, \"a\": 1}", "a", &v), LAUNCH_JSON_TWICE);
+    CU_ASSERT_EQUAL(launch_json_number("{\"a\": 1e400}", "a", &v), LAUNCH_JSON_RANGE);
+    CU_ASSERT_EQUAL(launch_json_number("{\"a\": -1e400}", "a", &v), LAUNCH_JSON_RANGE);
+    CU_ASSERT_EQUAL(v, 7);
+    CU_ASSERT(launch_json_number("{\"a\": -inf}", "a", &v) == 0 && isinf(v) && v < 0);
+    CU_ASSERT(launch_json_number("{\"a\": nan}", "a", &v) == 0 && isnan(v));
+    CU_ASSERT(launch_json_number("{\"a\": 1.7976931348623157e308}", "a", &v) == 0 && v == 1.7976931348623157e308);
+    CU_ASSERT_EQUAL(launch_json_number("{\"a\": null}", "a", &v), LAUNCH_JSON_NONE);
+    CU_ASSERT_EQUAL(launch_json_number("{\"a\": \"1\"}", "a", &v), LAUNCH_JSON_NONE);
+    char s[16];
+    CU_ASSERT(launch_json_string("{\"o\": \"world\", \"n\": 1}", "o", s, sizeof s) == 0 && !strcmp(s, "world"));
+    CU_ASSERT_EQUAL(launch_json_string("{\"o\": \"a\", \"o\": \"b\"}", "o", s, sizeof s), LAUNCH_JSON_TWICE);
+    CU_ASSERT_EQUAL(launch_json_string("{\"o\": 1}", "o", s, sizeof s), LAUNCH_JSON_NONE);
 }
 
 /* summary.json must be one whole JSON object: every cut of a good one fails */
@@ -391,6 +408,58 @@ static void test_status_resume_from(void) {
     CU_ASSERT(launch_read_status(rd, &st) == 0 && !st.damaged[0] && st.resume_step == LAUNCH_RESUME_UNSAID);
 }
 
+/* a summary.json or metrics.jsonl line holding a number given twice or
+ * out of range is damaged, naming the file and key, and gives no figures
+ * (probe_acc 1e400 was inf and headed the sweep; a key twice was taken) */
+static void test_status_bad_numbers(void) {
+    static const struct {
+        const char *file, *text, *damaged; /* damaged "": whole, figures read */
+    } cases[] = {
+        {"summary.json", "\"probe_acc\": 1e400, \"steps\": 100",
+         "summary.json: probe_acc: a number beyond a double's range"},
+        {"summary.json", "\"probe_acc\": 0.5, \"steps\": 100, \"probe_acc\": 0.9",
+         "summary.json: probe_acc given twice"},
+        {"summary.json", "\"probe_acc\": 1.7, \"steps\": 100",
+         "summary.json: probe_acc 1.7 out of range (from -1 to 1)"},
+        {"summary.json", "\"probe_acc\": -inf, \"steps\": 100",
+         "summary.json: probe_acc -inf out of range (from -1 to 1)"},
+        {"summary.json", "\"probe_acc\": 0.5, \"steps\": 100.5",
+         "summary.json: steps 100.5 out of range (a whole number from 0 to 9.0072e+15)"},
+        {"summary.json", "\"probe_acc\": 0.5, \"steps\": 1e300",
+         "summary.json: steps 1e+300 out of range (a whole number from 0 to 9.0072e+15)"},
+        {"summary.json", "\"probe_acc\": 0.5, \"steps\": 100, \"stop_reason\": \"budget\", \"planned_steps\": 1e400",
+         "summary.json: planned_steps: a number beyond a double's range"},
+        {"summary.json", "\"probe_acc\": 0.5, \"steps\": 100, \"objective\": \"world\"",
+         "summary.json: objective given twice"},
+        {"metrics.jsonl", "{\"step\": 1e400, \"loss\": 0.2}\n",
+         "metrics.jsonl: step: a number beyond a double's range"},
+        {"metrics.jsonl", "{\"step\": 90, \"loss\": 0.2, \"loss\": 0.1}\n", "metrics.jsonl: loss given twice"},
+        {"summary.json", "\"probe_acc\": -1, \"steps\": 100", ""}, /* no probe: whole, no figure */
+        {"summary.json", "\"probe_acc\": 0.5, \"steps\": 100, \"wall_s\": 1e400", ""}, /* not read: not judged */
+    };
+    char rd[256], path[320], text[512];
+    run_status st;
+    snprintf(rd, sizeof rd, "%s/numbers", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(rd, 0700), 0);
+    snprintf(path, sizeof path, "%s/spec.resolved.yaml", rd);
+    write_text(path, "seed: 0\n");
+    for (size_t i = 0; i < COUNT(cases); i++) {
+        int summary = !strcmp(cases[i].file, "summary.json");
+        snprintf(path, sizeof path, "%s/metrics.jsonl", rd);
+        write_text(path, summary ? "{\"step\": 100, \"loss\": 0.2}\n" : cases[i].text);
+        snprintf(text, sizeof text, "{\"objective\": \"ijepa\", \"final_loss\": 0.2, %s}\n",
+                 summary ? cases[i].text : "\"probe_acc\": 0.5, \"steps\": 100");
+        snprintf(path, sizeof path, "%s/summary.json", rd);
+        write_text(path, text);
+        CU_ASSERT_EQUAL(launch_read_status(rd, &st), 0);
+        if (strcmp(st.damaged, cases[i].damaged)) fprintf(stderr, "\n  %s: [%s]\n", cases[i].text, st.damaged);
+        CU_ASSERT_STRING_EQUAL(st.damaged, cases[i].damaged);
+        int figures = st.final_loss == 0.2 && st.step == 100 && !strcmp(st.state, "done");
+        int none = isnan(st.final_loss) && isnan(st.fig[0]) && !strncmp(st.state, "damaged: ", 9);
+        CU_ASSERT(cases[i].damaged[0] ? none : figures);
+    }
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -404,6 +473,7 @@ int main(void) {
         {"results_world", test_results_world},
         {"status_unstated", test_status_unstated},
         {"status_resume_from", test_status_resume_from},
+        {"status_bad_numbers", test_status_bad_numbers},
         {"results_loss_caveat", test_results_loss_caveat},
     };
     int rc = test_main("launch_report", cases, (int)COUNT(cases));

@@ -5,8 +5,9 @@
 #      refused in one line naming it (memory capped with ulimit -v, so an
 #      unbounded read fails here instead of growing);
 #   2. status and results list a damaged point among the others, say it in
-#      one line and exit 1; a points.csv that is not the sweep's points is
-#      refused naming its line;
+#      one line and exit 1 (a summary.json or metrics.jsonl line with a
+#      number given twice or out of range is damaged, not a figure); a
+#      points.csv that is not the sweep's points is refused naming its line;
 #   3. sweep --dry-run refuses what the sweep would;
 #   4. random draws that repeat an earlier point's values are said in one
 #      warning line by sweep and --dry-run (the points keep their draws);
@@ -228,6 +229,16 @@ dmg "a summary.json cut before probe_acc" "summary.json: not a whole JSON object
   <<<'head -n 3 sw/point-001/summary.json >sd/point-001/summary.json'
 dmg "a summary.json without probe_acc" "summary.json: no probe_acc" \
   <<<'sed -i "/probe_acc/d" sd/point-001/summary.json'
+# a number that is no trainer's is no figure: it ranked the sweep (1e400
+# read as inf, first) and a key given twice was taken once, silently
+dmg "a summary.json with probe_acc 1e400" "summary.json: probe_acc: a number beyond a double's range" \
+  <<<'sed -i "s/\"probe_acc\": -1,/\"probe_acc\": 1e400,/" sd/point-001/summary.json'
+dmg "a summary.json with probe_acc above 1" "summary.json: probe_acc 1.5 out of range (from -1 to 1)" \
+  <<<'sed -i "s/\"probe_acc\": -1,/\"probe_acc\": 1.5,/" sd/point-001/summary.json'
+dmg "a summary.json with final_loss twice" "summary.json: final_loss given twice" \
+  <<<'sed -i "s/^  \"steps\": 10,/  \"final_loss\": 0.0001,\n&/" sd/point-001/summary.json'
+dmg "a metrics.jsonl whose last step is 1e400" "metrics.jsonl: step: a number beyond a double's range" \
+  <<<'sed -i "\$s/\"step\": 10,/\"step\": 1e400,/" sd/point-001/metrics.jsonl'
 dmg "a point whose spec was edited" "spec.resolved.yaml: a resolved spec whose checksum does not match" \
   <<<'sed -i "s/^  lr: 0.002$/  lr: 0.005/" sd/point-001/spec.resolved.yaml'
 # another value in a resolved spec of the form before checksums (which loads)
