@@ -4,7 +4,8 @@
 # slurmd, waits for the node to be idle, and on EXIT cancels the jobs and
 # stops the daemons it started, by pid, then removes $T. No system state is
 # touched (munge has its own key and socket). Ports 16817/16818: the tests
-# that source this run serially (RUN_SERIAL).
+# that source this run serially (RUN_SERIAL); JEPA_TEST_SLURM_PORT=P takes
+# P and P+1 instead, for a second clone testing on the same machine.
 need=""
 for p in slurm-wlm munge; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"
@@ -43,11 +44,12 @@ munged -F --force --key-file="$SD/munge.key" --socket="$SD/munge.sock" --pid-fil
 PIDS+=($!)
 
 host=$(hostname)
+port=${JEPA_TEST_SLURM_PORT:-16817}
 cat >"$SD/slurm.conf" <<EOF
 ClusterName=jepatest
 SlurmctldHost=$host
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
 AuthType=auth/munge
 AuthInfo=socket=$SD/munge.sock
 CredType=cred/munge
