@@ -141,6 +141,9 @@ const shard_schema *shard_dataset_schema(const shard_dataset *ds) { return &ds->
 size_t shard_dataset_record_bytes(const shard_dataset *ds) { return ds->record_bytes; }
 uint64_t shard_dataset_records(const shard_dataset *ds) { return ds->man.records; }
 const char *shard_dataset_split(const shard_dataset *ds) { return ds->man.split; }
+const char *shard_dataset_class_name(const shard_dataset *ds, uint32_t label) {
+    return label < ds->man.nclasses ? ds->man.class_names[label] : NULL;
+}
 
 void shard_dataset_get_info(const shard_dataset *ds, shard_dataset_info *in) {
     memset(in, 0, sizeof *in);

@@ -7,7 +7,8 @@
  * size and header CRC are checked against the shard file itself, and the
  * header CRC pins the whole file; since version 4 the manifest's own
  * numbers (pixel_stats, which nothing else pins) are covered by a CRC-32 of
- * its bytes, the last member, checked before the text is parsed. */
+ * its bytes, the last member, checked before the text is parsed. Version 5
+ * adds the names of the labels ("classes", from class folders). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ typedef struct {
 
 static void mput(mout *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void mput(mout *o, const char *fmt, ...) {
-    char buf[512]; /* one line at most: names are < SHARD_NAME_MAX, numbers short */
+    char buf[1024]; /* a line, or one escaped class name (<= 2 * 255 bytes) */
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
@@ -49,18 +50,39 @@ static void fields_write(const shard_schema *s, mout *o) {
     mput(o, "  ]},\n");
 }
 
+/* "classes": ["airplane", "automobile", ...]: '"' and '\\' escaped, the
+ * rest is printable UTF-8 (shard_class_name_check), valid in JSON as it is */
+static void classes_write(const shard_manifest *m, mout *o) {
+    mput(o, "  \"classes\": [");
+    for (uint32_t i = 0; i < m->nclasses; i++) {
+        char esc[2 * 255 + 1];
+        size_t k = 0;
+        for (const char *p = m->class_names[i]; *p && k + 2 < sizeof esc; p++) {
+            if (*p == '"' || *p == '\\') esc[k++] = '\\';
+            esc[k++] = *p;
+        }
+        esc[k] = 0;
+        mput(o, "%s\"%s\"", i ? ", " : "", esc);
+    }
+    mput(o, "],\n");
+}
+
 int shard_manifest_write(const shard_manifest *m, FILE *f) {
     const shard_schema *s = &m->schema;
     SHARD_ASSERT(m->has_stats == !s->nfields); /* version 4: images always carry them */
+    SHARD_ASSERT(!m->nclasses || (s->label == SHARD_LABEL_U8 && m->nclasses == s->num_classes));
     mout o = {f, crc32(0L, Z_NULL, 0)};
+    /* without names version 4, so such datasets stay readable by the builds that read 4 */
     mput(&o, "{\n  \"format\": \"%s\",\n  \"version\": %d,\n  \"split\": \"%s\",\n",
-         SHARD_MANIFEST_FORMAT, SHARD_MANIFEST_VERSION_CRC, m->split);
+         SHARD_MANIFEST_FORMAT,
+         m->nclasses ? SHARD_MANIFEST_VERSION_CLASSES : SHARD_MANIFEST_VERSION_CRC, m->split);
     if (s->nfields)
         fields_write(s, &o);
     else
         mput(&o, "  \"schema\": {\"height\": %u, \"width\": %u, \"channels\": %u, "
              "\"dtype\": \"u8\", \"label\": \"%s\", \"num_classes\": %u},\n", s->height,
              s->width, s->channels, s->label == SHARD_LABEL_U8 ? "u8" : "none", s->num_classes);
+    if (m->nclasses) classes_write(m, &o);
     if (m->has_stats)
         mput(&o, "  \"pixel_stats\": {\"count\": %llu, \"sum\": %llu, \"sum_sq\": %llu},\n",
              (unsigned long long)m->stats.count, (unsigned long long)m->stats.sum,
@@ -117,6 +139,8 @@ void shard_manifest_crc_error(char *err, size_t errlen, const char *name, uint32
 void shard_manifest_free(shard_manifest *m) {
     if (!m) return;
     free(m->shards);
+    for (uint32_t i = 0; m->class_names && i < m->nclasses; i++) free(m->class_names[i]);
+    free(m->class_names);
     memset(m, 0, sizeof *m);
 }
 
@@ -337,10 +361,70 @@ static int entry_pair(mctx *c, int k, const yaml_node_t *v, const char *key, voi
     }
 }
 
+/* One UTF-8 character at s (n > 0 bytes left): its code point, or -1 when
+ * malformed (overlong, surrogate, past U+10FFFF, cut short); *len its bytes. */
+static long utf8_next(const unsigned char *s, size_t n, size_t *len) {
+    static const long min[4] = {0, 0x80, 0x800, 0x10000};
+    size_t k = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
+             : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    if (!k || k > n) return -1;
+    long cp = k == 1 ? s[0] : s[0] & (0x7f >> k);
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80) return -1;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min[k - 1] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+    *len = k;
+    return cp;
+}
+
+const char *shard_class_name_check(const char *s, size_t len) {
+    if (len == 0 || len > 255) return "must be 1 to 255 bytes";
+    for (size_t i = 0, k; i < len; i += k) {
+        long cp = utf8_next((const unsigned char *)s + i, len - i, &k);
+        if (cp < 0) return "is not valid UTF-8 (the manifest is JSON)";
+        /* YAML's printable set, less its line breaks (NEL, LS, PS) and BOM,
+         * which libyaml would fold or drop: every name reads back as written */
+        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0) || cp == 0x2028 ||
+            cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff)
+            return "holds a control or line-break character";
+        if (cp == '/') return "holds '/'";
+    }
+    return NULL;
+}
+
+/* "classes": a list of 1..256 distinct names (shard_class_name_check);
+ * that they are as many as the schema's classes is version_check's. */
+static int classes_get(mctx *c, const yaml_node_t *v, const char *key, shard_manifest *m) {
+    if (v->type != YAML_SEQUENCE_NODE) return bad_at(c, v, key, "expected a list");
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n < 1 || n > 256) return bad_at(c, v, key, "%zu names, expected 1 to 256", n);
+    m->class_names = shard_xcalloc(n, sizeof *m->class_names);
+    m->nclasses = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        if (!it || it->type != YAML_SCALAR_NODE)
+            return bad_at(c, it ? it : v, key, "item %zu: expected a string", i);
+        const char *s = (const char *)it->data.scalar.value, *why;
+        size_t len = it->data.scalar.length;
+        if ((why = shard_class_name_check(s, len)))
+            return bad_at(c, it, key, "item %zu: a class name %s", i, why);
+        m->class_names[i] = shard_xmalloc(len + 1);
+        memcpy(m->class_names[i], s, len);
+        m->class_names[i][len] = 0;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(m->class_names[j], m->class_names[i]))
+                return bad_at(c, it, key, "items %zu and %zu: the same name", j, i);
+    }
+    return 0;
+}
+
 static const char *const root_keys[] = {"format", "version", "split", "schema", "records",
                                         "records_per_shard", "records_per_frame", "level",
-                                        "shards", "pixel_stats", "crc32"};
-#define ROOT_OPTIONAL (1u << 9 | 1u << 10) /* pixel_stats: image versions 3 and 4; crc32: 4 */
+                                        "shards", "pixel_stats", "crc32", "classes"};
+/* pixel_stats: image versions 3 to 5; crc32: 4 and 5; classes: 5 */
+#define ROOT_OPTIONAL (1u << 9 | 1u << 10 | 1u << 11)
+#define ROOT_KEYS 12
 static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void *user) {
     shard_manifest *m = user;
     uint64_t x;
@@ -353,10 +437,10 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
         return 0;
     case 1:
         if (get_u64(c, v, key, 0, UINT32_MAX, &x)) return -1;
-        if (x < SHARD_MANIFEST_VERSION_IMAGES || x > SHARD_MANIFEST_VERSION_CRC)
+        if (x < SHARD_MANIFEST_VERSION_IMAGES || x > SHARD_MANIFEST_VERSION_CLASSES)
             return bad_at(c, v, key, "manifest version %llu not supported (this build reads "
                           "%d to %d)", (unsigned long long)x, SHARD_MANIFEST_VERSION_IMAGES,
-                          SHARD_MANIFEST_VERSION_CRC);
+                          SHARD_MANIFEST_VERSION_CLASSES);
         m->version = (uint32_t)x;
         return 0;
     case 2: return get_str(c, v, key, m->split, sizeof m->split);
@@ -391,6 +475,7 @@ static int root_pair(mctx *c, int k, const yaml_node_t *v, const char *key, void
         c->crc_key = h;
         return 0;
     }
+    case 11: return classes_get(c, v, key, m);
     default: {
         if (v->type != YAML_SEQUENCE_NODE) return bad_at(c, v, key, "expected a list");
         size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
@@ -435,28 +520,37 @@ static int cmp_names(const void *a, const void *b) {
  * the bytes; here its presence must match the version. */
 static int version_check(mctx *c, const yaml_node_t *root, const shard_manifest *m) {
     int images = m->schema.nfields == 0;
-    if (m->version != SHARD_MANIFEST_VERSION_CRC &&
+    int v4 = m->version >= SHARD_MANIFEST_VERSION_CRC; /* 4, or 5 with names: checksummed */
+    if (m->version == SHARD_MANIFEST_VERSION_CLASSES &&
+        (!m->nclasses || !images || m->schema.label != SHARD_LABEL_U8 ||
+         m->nclasses != m->schema.num_classes))
+        return bad_at(c, root, "classes", "%u names, but the schema has %u labelled classes%s",
+                      m->nclasses, m->schema.label == SHARD_LABEL_U8 ? m->schema.num_classes : 0,
+                      m->nclasses ? "" : " (version 5 names its classes)");
+    if (m->version != SHARD_MANIFEST_VERSION_CLASSES && m->nclasses)
+        return bad_at(c, root, "classes", "only manifest version 5 has them (this one is %u)",
+                      m->version);
+    if (!v4 &&
         (m->version == SHARD_MANIFEST_VERSION_FIELDS) != !images)
         return bad_at(c, root, "version", "%u, but the schema %s (version %d goes with %s)",
                       m->version, images ? "is an image schema" : "has fields",
                       images ? SHARD_MANIFEST_VERSION_IMAGES : SHARD_MANIFEST_VERSION_FIELDS,
                       images ? "images" : "fields");
-    int want_stats = m->version == SHARD_MANIFEST_VERSION_STATS ||
-                     (m->version == SHARD_MANIFEST_VERSION_CRC && images);
+    int want_stats = m->version == SHARD_MANIFEST_VERSION_STATS || (v4 && images);
     if (want_stats != m->has_stats)
         return bad_at(c, root, m->has_stats ? "pixel_stats" : "version",
-                      m->has_stats ? "only image manifests of version 3 or 4 have them (this one "
+                      m->has_stats ? "only image manifests of version 3 to 5 have them (this one "
                                      "is version %u%s)"
                                    : "version %u needs pixel_stats%s",
                       m->version, images ? "" : " with fields");
-    if (m->version == SHARD_MANIFEST_VERSION_CRC && m->crc_state == SHARD_MANIFEST_CRC_NONE)
+    if (v4 && m->crc_state == SHARD_MANIFEST_CRC_NONE)
         return bad_at(c, root, "crc32", c->crc_seen
                       ? "must end the manifest, exactly '\"crc32\": \"<8 lower-case hex "
                         "digits>\"', a newline, '}' and a newline"
-                      : "missing: version 4 ends with its checksum, so the manifest is cut short "
-                        "or damaged");
-    if (m->version != SHARD_MANIFEST_VERSION_CRC && c->crc_seen)
-        return bad_at(c, root, "crc32", "only manifest version 4 has it (this one is %u)",
+                      : "missing: version %u ends with its checksum, so the manifest is cut "
+                        "short or damaged", m->version);
+    if (!v4 && c->crc_seen)
+        return bad_at(c, root, "crc32", "only manifest versions 4 and 5 have it (this one is %u)",
                       m->version);
     /* a trailer whose key is not the root's would not parse; be sure anyway */
     if (m->crc_state != SHARD_MANIFEST_CRC_NONE && (!c->crc_seen || c->crc_key != m->crc))
@@ -496,7 +590,7 @@ int shard_manifest_parse_ex(shard_manifest *m, const char *text, size_t len, con
         shard_err(err, errlen, "%s: empty manifest", name);
         goto out;
     }
-    if (walk_map_opt(&c, root, "manifest", root_keys, 11, ROOT_OPTIONAL, NULL, root_pair, m))
+    if (walk_map_opt(&c, root, "manifest", root_keys, ROOT_KEYS, ROOT_OPTIONAL, NULL, root_pair, m))
         goto out;
     if (version_check(&c, root, m)) goto out;
     char why[SHARD_ERR_MAX / 2];

@@ -105,6 +105,8 @@ typedef struct {
     uint64_t n;
     uint8_t *pixels; /* (n, channels, height, width), malloc'd */
     uint8_t *labels; /* (n), malloc'd; NULL when schema.label is NONE */
+    uint32_t nclasses;  /* names of the labels (class folders), 0 without */
+    char **class_names; /* (nclasses) label -> name, each malloc'd; NULL without */
 } shard_images;
 
 /* IDX files as MNIST/Fashion-MNIST ship them, gzip or plain: images magic
@@ -114,10 +116,30 @@ typedef struct {
  * the file; on -1 *out is zeroed. */
 int shard_idx_read(shard_images *out, const char *images_path, const char *labels_path,
                    char *err, size_t errlen);
-/* Every *.pgm (P5) or *.ppm (P6) file of dir, in byte order of their names;
- * all must share one size. maxval < 255 is scaled to 0..255; PPM pixels are
- * stored channel-planar. labels_path (may be NULL): lines "NAME LABEL" with
- * LABEL in 0..255, one for every image; '#' starts a comment. */
+/* A directory of images: every *.png, *.pgm (P5) and *.ppm (P6) file (any
+ * case), in byte order of their names; all must share one size and channel
+ * count after the conversion to `channels` (nothing is resized). Pixels are
+ * stored channel-planar. PNG: 8-bit grey and RGB as they are, palette to
+ * RGB, 1/2/4-bit grey to 8 bits, 16-bit scaled to 8, alpha (and tRNS)
+ * dropped; PGM/PPM: maxval < 255 scaled to 0..255. A JPEG, BMP, TIFF or
+ * WebP file is refused (never skipped); other files are skipped.
+ *  - flat (class_dirs 0): DIR/IMAGE. labels_path (may be NULL): lines "NAME
+ *    LABEL" with LABEL in 0..255, one for every image; '#' starts a comment.
+ *  - ImageFolder (class_dirs 1; labels_path NULL): DIR/CLASS/IMAGE, as
+ *    torchvision reads it. Every sub-directory of DIR is a class; label =
+ *    index of its name among them in byte order (strcmp), at most 256; the
+ *    names go to out->class_names. An empty class folder, a directory inside
+ *    a class folder and an image beside the class folders are refused.
+ * 0 or -1 + one line naming the file; on -1 *out is zeroed. */
+typedef struct {
+    const char *labels_path; /* flat only; NULL: no labels */
+    int class_dirs;          /* 1: DIR/CLASS/IMAGE */
+    uint32_t channels;       /* 0: as the files are; 1: grey (0.299 R + 0.587 G + 0.114 B); 3: RGB */
+} shard_image_dir_opts;
+int shard_image_dir_read(shard_images *out, const char *dir, const shard_image_dir_opts *o,
+                         char *err, size_t errlen);
+/* shard_image_dir_read, flat, as the files are (the name of older builds,
+ * which read *.pgm and *.ppm only). */
 int shard_pnm_dir_read(shard_images *out, const char *dir, const char *labels_path,
                        char *err, size_t errlen);
 /* A raw file of n records of height*width*channels uint8, (n, C, H, W); its
@@ -218,6 +240,12 @@ int shard_writer_open(shard_writer **w, const char *dir, const shard_schema *sch
  * of this call is written then. 0 or -1 + err. */
 int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labels, uint64_t n,
                      char *err, size_t errlen);
+/* Names of the labels (label i -> names[i]), for a labelled image schema:
+ * n = num_classes, each passing the class-name rule (shard_images above).
+ * Written to the manifest (version 5, "classes"). Call before close. 0 or
+ * -1 + err. */
+int shard_writer_set_classes(shard_writer *w, const char *const *names, uint32_t n, char *err,
+                             size_t errlen);
 int shard_writer_close(shard_writer *w, char *err, size_t errlen);
 void shard_writer_abort(shard_writer *w);
 /* The bytes n records (rows (n, record_bytes); labels (n) or NULL as in
@@ -260,7 +288,7 @@ const char *shard_interrupt_name(int sig);
 typedef void (*shard_oom_fn)(size_t bytes);
 void shard_set_oom_handler(shard_oom_fn fn);
 
-/* Convenience: open, add everything, close (abort on error). */
+/* Convenience: open, add everything (and the class names), close (abort on error). */
 int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *o, char *err,
                size_t errlen);
 
@@ -282,6 +310,9 @@ const shard_schema *shard_dataset_schema(const shard_dataset *ds);
 size_t shard_dataset_record_bytes(const shard_dataset *ds);
 uint64_t shard_dataset_records(const shard_dataset *ds);
 const char *shard_dataset_split(const shard_dataset *ds);
+/* The name of class label (manifest version 5, packed from class folders),
+ * or NULL when the dataset has no names or label >= num_classes. */
+const char *shard_dataset_class_name(const shard_dataset *ds, uint32_t label);
 
 typedef struct {
     uint32_t shards;
@@ -291,7 +322,7 @@ typedef struct {
     uint64_t raw_bytes;        /* records * (record bytes + label bytes) */
     uint64_t compressed_bytes; /* sum of the zstd frames */
     uint64_t file_bytes;       /* sum of the shard files (frames + headers + indexes) */
-    uint32_t manifest_version; /* 1 to 4 */
+    uint32_t manifest_version; /* 1 to 5 */
     int manifest_has_crc;      /* version 4: its crc32 (verified at open) in manifest_crc */
     uint32_t manifest_crc;
 } shard_dataset_info;

@@ -132,6 +132,28 @@ int shard_frame_load(const shard_file *sf, uint32_t i, int fd, uint8_t *comp, ui
 int shard_frame_check_values(const shard_file *sf, uint32_t i, const uint8_t *raw,
                              uint64_t base, char *err, size_t errlen);
 
+/* ---------------------------------------------------------------- images */
+/* One decoded image: (channels, height, width) uint8, channels 1 or 3. */
+typedef struct {
+    uint32_t height, width, channels;
+    uint8_t *pixels; /* (C, H, W), malloc'd */
+} shard_pic;
+
+/* A PNG from f (positioned at its start; path names it in messages) into
+ * *out (png.c says what each colour type becomes). 0, or -1 + one line
+ * "PATH: bad PNG: what" / "PATH: offset 0: not a PNG file ..."; f is left
+ * open either way (the caller closes it). */
+int shard_png_decode(FILE *f, const char *path, shard_pic *out, char *err, size_t errlen);
+/* To channels (1 or 3; 0 or the same: unchanged): grey replicated, or RGB
+ * to grey as 0.299 R + 0.587 G + 0.114 B rounded. */
+void shard_pic_convert(shard_pic *p, uint32_t channels);
+/* label u8, num_classes = largest label + 1 */
+void shard_images_count_classes(shard_images *im);
+/* NULL when s (len bytes) may name a class (1..255 bytes of printable UTF-8:
+ * no control characters, nothing JSON or YAML would need escaped but '"'
+ * and '\', no '/'), else why not ("is not valid UTF-8", ...). */
+const char *shard_class_name_check(const char *s, size_t len);
+
 /* --------------------------------------------------------------- manifest */
 #define SHARD_MANIFEST "manifest.json"
 #define SHARD_MANIFEST_FORMAT "jepa-shard"
@@ -139,6 +161,7 @@ int shard_frame_check_values(const shard_file *sf, uint32_t i, const uint8_t *ra
 #define SHARD_MANIFEST_VERSION_FIELDS 2 /* schema: {"fields": [...]} */
 #define SHARD_MANIFEST_VERSION_STATS 3  /* version 1 plus "pixel_stats" */
 #define SHARD_MANIFEST_VERSION_CRC 4    /* 3 or 2 plus "crc32", the last member; written */
+#define SHARD_MANIFEST_VERSION_CLASSES 5 /* 4 plus "classes" (labelled images); written with names */
 /* A version 4 manifest ends with exactly these bytes, XXXXXXXX the CRC-32
  * of every byte before them: "crc32": "XXXXXXXX"\n}\n */
 #define SHARD_MANIFEST_CRC_TAIL 22
@@ -156,7 +179,7 @@ typedef struct {
 } shard_manifest_entry;
 
 typedef struct {
-    uint32_t version; /* as read (1 to 4); the writer writes _CRC */
+    uint32_t version; /* as read (1 to 5); the writer writes _CRC, or _CLASSES with names */
     shard_schema schema;
     int has_stats;            /* images, version 3 or 4: pixel_stats holds the dataset's sums */
     shard_pixel_stats stats;
@@ -166,6 +189,8 @@ typedef struct {
     int level;
     uint32_t nshards;
     shard_manifest_entry *shards; /* (nshards), malloc'd */
+    uint32_t nclasses;            /* version 5: = schema.num_classes; else 0 */
+    char **class_names;           /* (nclasses) label -> name, malloc'd; NULL without */
     shard_manifest_crc_state crc_state; /* of the text parsed */
     uint32_t crc, crc_computed;         /* the trailer's value, the bytes' (not NONE) */
 } shard_manifest;

@@ -21,7 +21,12 @@ static const char *usage_text =
     "         [--level L] [--quiet]   (--quiet: no progress line, no summary)\n"
     "         SOURCE is one of:\n"
     "           --idx-images FILE [--idx-labels FILE]      IDX (MNIST layout), gzip or plain\n"
-    "           --pnm-dir DIR [--labels FILE]              *.pgm/*.ppm; labels: 'NAME LABEL' lines\n"
+    "           --image-dir DIR [--labels FILE | --class-dirs] [--channels 1|3]\n"
+    "                    *.png/*.pgm/*.ppm in DIR (--pnm-dir DIR: the same), all one size;\n"
+    "                    --labels: 'NAME LABEL' lines; --class-dirs: DIR/CLASS/*.png as\n"
+    "                    torchvision's ImageFolder, label = index of CLASS in sorted order\n"
+    "                    (names kept in the manifest); --channels: 1 grey, 3 RGB (else as\n"
+    "                    the files are). PNG alpha is dropped, 16-bit scaled to 8; no resizing\n"
     "           --raw FILE --height H --width W [--channels C] [--raw-labels FILE]\n"
     "                                                      uint8 (N, C, H, W); labels: N bytes\n"
     "         defaults: --split train --records-per-shard 4096 --records-per-frame 256 --level 3\n"
@@ -63,9 +68,9 @@ static int parse_num(const char *flag, const char *val, long long lo, long long 
 /* ------------------------------------------------------------------- pack */
 /* What `pack` was asked to do. */
 typedef struct {
-    const char *idx_images, *idx_labels, *pnm_dir, *labels, *raw, *raw_labels, *out;
-    long long height, width, channels;
-    int quiet;
+    const char *idx_images, *idx_labels, *image_dir, *labels, *raw, *raw_labels, *out;
+    long long height, width, channels; /* channels 0: not given */
+    int quiet, class_dirs;
     shard_pack_opts o;
 } pack_args;
 
@@ -73,14 +78,14 @@ typedef struct {
  * (0 after --help, 2 on a usage error, reported in one line). */
 static int pack_parse(int argc, char **argv, pack_args *a) {
     memset(a, 0, sizeof *a);
-    a->channels = 1;
     shard_pack_opts_defaults(&a->o);
     long long v;
     shard_seen seen = {0}; /* a flag given twice is a mistake, not an override */
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
-        if (!strcmp(f, "--quiet")) {
-            a->quiet = 1;
+        if (!strcmp(f, "--quiet") || !strcmp(f, "--class-dirs")) {
+            if (shard_seen_add(&seen, f, strlen(f), f)) return usage_error("pack: %s given twice", f);
+            *(!strcmp(f, "--quiet") ? &a->quiet : &a->class_dirs) = 1;
             continue;
         }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
@@ -89,7 +94,8 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
         }
         const char **str = !strcmp(f, "--idx-images")    ? &a->idx_images
                            : !strcmp(f, "--idx-labels")  ? &a->idx_labels
-                           : !strcmp(f, "--pnm-dir")     ? &a->pnm_dir
+                           : !strcmp(f, "--image-dir")   ? &a->image_dir
+                           : !strcmp(f, "--pnm-dir")     ? &a->image_dir
                            : !strcmp(f, "--labels")      ? &a->labels
                            : !strcmp(f, "--raw")         ? &a->raw
                            : !strcmp(f, "--raw-labels")  ? &a->raw_labels
@@ -101,7 +107,11 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
         if (!str && !is_num) return usage_error("pack: unknown argument '%s'", f);
         if (i + 1 >= argc) return usage_error("pack: %s needs a value", f);
         const char *val = argv[++i];
-        if (shard_seen_add(&seen, f, strlen(f), val)) return usage_error("pack: %s given twice", f);
+        /* --pnm-dir is --image-dir's older name: one setting */
+        const char *key = !strcmp(f, "--pnm-dir") ? "--image-dir" : f, *prev;
+        if ((prev = shard_seen_add(&seen, key, strlen(key), f)))
+            return usage_error("pack: %s given twice%s", f, strcmp(prev, f) ? " (--pnm-dir is "
+                               "--image-dir's other name)" : "");
         if (str) {
             *str = val;
         } else if (!strcmp(f, "--split")) {
@@ -129,18 +139,27 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
 
 /* Pack phase 2: the flags agree with each other. 0, or 2 after one line. */
 static int pack_check(const pack_args *a) {
-    int nsrc = !!a->idx_images + !!a->pnm_dir + !!a->raw;
+    int nsrc = !!a->idx_images + !!a->image_dir + !!a->raw;
     if (nsrc != 1)
-        return usage_error("pack: give exactly one source: --idx-images, --pnm-dir or --raw");
+        return usage_error("pack: give exactly one source: --idx-images, --image-dir or --raw");
     if (!a->out) return usage_error("pack: missing --out DIR");
     if (a->idx_labels && !a->idx_images)
         return usage_error("pack: %s needs %s", "--idx-labels", "--idx-images");
-    if (a->labels && !a->pnm_dir) return usage_error("pack: %s needs %s", "--labels", "--pnm-dir");
+    if (a->labels && !a->image_dir) return usage_error("pack: %s needs %s", "--labels", "--image-dir");
+    if (a->class_dirs && !a->image_dir)
+        return usage_error("pack: %s needs %s", "--class-dirs", "--image-dir");
+    if (a->class_dirs && a->labels)
+        return usage_error("pack: --labels and --class-dirs both give labels: choose one");
+    if (a->image_dir && a->channels && a->channels != 1 && a->channels != 3)
+        return usage_error("pack: --channels %lld: --image-dir converts to 1 (grey) or 3 (RGB)",
+                           a->channels);
     if (a->raw_labels && !a->raw) return usage_error("pack: %s needs %s", "--raw-labels", "--raw");
     if (a->raw && (!a->height || !a->width))
         return usage_error("pack: %s needs %s", "--raw", "--height and --width");
-    if (!a->raw && (a->height || a->width || a->channels != 1))
-        return usage_error("pack: %s only go with %s", "--height/--width/--channels", "--raw");
+    if (!a->raw && (a->height || a->width))
+        return usage_error("pack: %s only go with %s", "--height/--width", "--raw");
+    if (!a->raw && !a->image_dir && a->channels)
+        return usage_error("pack: %s only goes with %s", "--channels", "--raw or --image-dir");
     char err[SHARD_ERR_MAX];
     if (shard_pack_opts_check(&a->o, err, sizeof err)) {
         fprintf(stderr, PROG ": pack: %s\n", err);
@@ -183,7 +202,9 @@ static int pack_write(const pack_args *a, const shard_images *im) {
     shard_interrupt_catch();
     if (shard_writer_open(&w, a->out, &im->schema, &a->o, err, sizeof err)) {
         rc = 1;
-    } else if (pack_fill(a, im, w, err, sizeof err)) {
+    } else if ((im->nclasses && shard_writer_set_classes(w, (const char *const *)im->class_names,
+                                                          im->nclasses, err, sizeof err)) ||
+               pack_fill(a, im, w, err, sizeof err)) {
         shard_writer_abort(w);
         rc = 1;
     } else if (shard_writer_close(w, err, sizeof err)) {
@@ -222,10 +243,12 @@ static int cmd_pack(int argc, char **argv) {
     if ((rc = pack_check(&a))) return rc;
     char err[SHARD_ERR_MAX];
     shard_images im;
-    rc = a.idx_images ? shard_idx_read(&im, a.idx_images, a.idx_labels, err, sizeof err)
-         : a.pnm_dir  ? shard_pnm_dir_read(&im, a.pnm_dir, a.labels, err, sizeof err)
-                      : shard_raw_read(&im, a.raw, a.raw_labels, (uint32_t)a.height,
-                                       (uint32_t)a.width, (uint32_t)a.channels, err, sizeof err);
+    shard_image_dir_opts io = {a.labels, a.class_dirs, (uint32_t)a.channels};
+    rc = a.idx_images  ? shard_idx_read(&im, a.idx_images, a.idx_labels, err, sizeof err)
+         : a.image_dir ? shard_image_dir_read(&im, a.image_dir, &io, err, sizeof err)
+                       : shard_raw_read(&im, a.raw, a.raw_labels, (uint32_t)a.height,
+                                        (uint32_t)a.width, a.channels ? (uint32_t)a.channels : 1,
+                                        err, sizeof err);
     if (rc) {
         fprintf(stderr, PROG ": %s\n", err);
         return 1;
@@ -299,6 +322,14 @@ static void print_shape(const shard_field *f, char *buf, size_t n) {
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
+/* "classes      0 airplane, 1 automobile, ..." (manifest version 5) */
+static void print_classes(const shard_dataset *ds, const shard_schema *s) {
+    if (s->label != SHARD_LABEL_U8 || !shard_dataset_class_name(ds, 0)) return;
+    printf("classes     ");
+    for (uint32_t i = 0; i < s->num_classes; i++)
+        printf(" %u %s%s", i, shard_dataset_class_name(ds, i), i + 1 < s->num_classes ? "," : "\n");
+}
+
 static int cmd_info(int argc, char **argv) {
     const char *dir;
     int rc = one_dir_arg(argc, argv, "info", &dir);
@@ -331,6 +362,7 @@ static int cmd_info(int argc, char **argv) {
                s->channels);
         if (s->label == SHARD_LABEL_U8) printf("label u8 class, %u classes\n", s->num_classes);
         else printf("no labels\n");
+        print_classes(ds, s);
     }
     printf("records      %llu in %u shards, %llu frames (%u records per shard, %u per frame)\n",
            (unsigned long long)in.records, in.shards, (unsigned long long)in.frames,
@@ -525,6 +557,7 @@ static int cmd_cat(int argc, char **argv) {
         printf("record %lld of %llu: %s", index, (unsigned long long)shard_dataset_records(ds),
                where);
         if (s->label == SHARD_LABEL_U8) printf(", label %u", label);
+        if (shard_dataset_class_name(ds, label)) printf(" (%s)", shard_dataset_class_name(ds, label));
         printf("\n");
         print_record(s, pix);
     }

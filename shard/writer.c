@@ -391,6 +391,32 @@ int shard_writer_add(shard_writer *w, const uint8_t *pixels, const uint8_t *labe
     return 0;
 }
 
+int shard_writer_set_classes(shard_writer *w, const char *const *names, uint32_t n, char *err,
+                             size_t errlen) {
+    SHARD_ASSERT(w && !w->man.nclasses);
+    const shard_schema *s = &w->man.schema;
+    if (s->nfields || s->label != SHARD_LABEL_U8 || n != s->num_classes) {
+        shard_err(err, errlen, "%s: %u class names, but the schema has %u labelled classes",
+                  w->dir, n, s->label == SHARD_LABEL_U8 ? s->num_classes : 0);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        const char *why = shard_class_name_check(names[i], strlen(names[i]));
+        if (why) {
+            shard_err(err, errlen, "%s: class %u: the name %s", w->dir, i, why);
+            return -1;
+        }
+    }
+    w->man.class_names = shard_xcalloc(n, sizeof *w->man.class_names);
+    w->man.nclasses = n;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = strlen(names[i]) + 1;
+        w->man.class_names[i] = shard_xmalloc(len);
+        memcpy(w->man.class_names[i], names[i], len);
+    }
+    return 0;
+}
+
 /* Writes stage/manifest.json atomically. */
 static int manifest_commit(shard_writer *w, char *err, size_t errlen) {
     char tmp[4096], final[4096];
@@ -480,7 +506,9 @@ int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *
                size_t errlen) {
     shard_writer *w;
     if (shard_writer_open(&w, dir, &src->schema, o, err, errlen)) return -1;
-    if (shard_writer_add(w, src->pixels, src->labels, src->n, err, errlen)) {
+    if ((src->nclasses && shard_writer_set_classes(w, (const char *const *)src->class_names,
+                                                   src->nclasses, err, errlen)) ||
+        shard_writer_add(w, src->pixels, src->labels, src->n, err, errlen)) {
         shard_writer_abort(w);
         return -1;
     }

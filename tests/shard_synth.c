@@ -42,7 +42,7 @@ uint8_t rec_byte(uint64_t i, size_t j) {
 
 shard_images make_images(uint64_t n, uint32_t h, uint32_t w, uint32_t c, int labels) {
     shard_images im = {IMG(h, w, c, SHARD_DTYPE_U8, labels ? SHARD_LABEL_U8 : SHARD_LABEL_NONE,
-                           labels ? 10 : 0), n, NULL, NULL};
+                           labels ? 10 : 0), n, NULL, NULL, 0, NULL};
     size_t rec = (size_t)h * w * c;
     im.pixels = malloc(n * rec);
     for (uint64_t i = 0; i < n; i++)

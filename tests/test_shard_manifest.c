@@ -24,7 +24,7 @@ static void dataset(char *dir, size_t dn, const char *name, int fields) {
     path_of(dir, dn, name);
     rm_tree(dir);
     shard_images im = {{.height = 4, .width = 3, .channels = 2, .dtype = SHARD_DTYPE_U8,
-                        .label = SHARD_LABEL_U8, .num_classes = 10}, 50, NULL, NULL};
+                        .label = SHARD_LABEL_U8, .num_classes = 10}, 50, NULL, NULL, 0, NULL};
     im.pixels = malloc(50 * 24);
     im.labels = malloc(50);
     for (size_t j = 0; j < 50 * 24; j++) im.pixels[j] = (uint8_t)(j * 37 + j / 5);

@@ -303,7 +303,7 @@ static void test_documented_layout(void) {
     for (int labels = 0; labels < 2; labels++) {
         shard_images im = {{.height = 3, .width = 5, .channels = 2, .dtype = SHARD_DTYPE_U8,
                             .label = labels ? SHARD_LABEL_U8 : SHARD_LABEL_NONE,
-                            .num_classes = labels ? 10 : 0}, 37, NULL, NULL};
+                            .num_classes = labels ? 10 : 0}, 37, NULL, NULL, 0, NULL};
         im.pixels = malloc(37 * 30);
         for (size_t j = 0; j < 37 * 30; j++) im.pixels[j] = (uint8_t)(j * 29 + 3);
         if (labels) {
