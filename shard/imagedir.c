@@ -186,7 +186,7 @@ static int list_images(name_list *l, const char *dir, const char *sub, size_t *s
         }
     }
     closedir(d);
-    if (!rc) qsort(l->names + first, l->n - first, sizeof *l->names, cmp_str);
+    if (!rc && l->n > first) qsort(l->names + first, l->n - first, sizeof *l->names, cmp_str);
     return rc;
 }
 

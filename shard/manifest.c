@@ -539,8 +539,8 @@ static int version_check(mctx *c, const yaml_node_t *root, const shard_manifest 
     int want_stats = m->version == SHARD_MANIFEST_VERSION_STATS || (v4 && images);
     if (want_stats != m->has_stats)
         return bad_at(c, root, m->has_stats ? "pixel_stats" : "version",
-                      m->has_stats ? "only image manifests of version 3 to 5 have them (this one "
-                                     "is version %u%s)"
+                      m->has_stats ? "only image manifests of version 3 or 4 have them, or 5 (this "
+                                     "one is version %u%s)"
                                    : "version %u needs pixel_stats%s",
                       m->version, images ? "" : " with fields");
     if (v4 && m->crc_state == SHARD_MANIFEST_CRC_NONE)
@@ -550,7 +550,7 @@ static int version_check(mctx *c, const yaml_node_t *root, const shard_manifest 
                       : "missing: version %u ends with its checksum, so the manifest is cut "
                         "short or damaged", m->version);
     if (!v4 && c->crc_seen)
-        return bad_at(c, root, "crc32", "only manifest versions 4 and 5 have it (this one is %u)",
+        return bad_at(c, root, "crc32", "only manifest version 4 has it, or 5 (this one is %u)",
                       m->version);
     /* a trailer whose key is not the root's would not parse; be sure anyway */
     if (m->crc_state != SHARD_MANIFEST_CRC_NONE && (!c->crc_seen || c->crc_key != m->crc))

@@ -2,7 +2,7 @@
  *
  * A dataset is a directory: shard files (`shard-NNNNN.jshard`) plus
  * `manifest.json` (schema, shard list with record counts and checksums,
- * total records, split name; since manifest version 4 a CRC-32 of its own). A shard file is a fixed header, zstd frames each
+ * total records, split name; since manifest version 4 a CRC-32 of its own, in version 5 the names of the classes). A shard file is a fixed header, zstd frames each
  * holding a group of records, and an index of the frames; every part carries a
  * CRC-32 and every zstd frame its own content checksum. A record is either a
  * uint8 image with an optional class label (format version 1) or several

@@ -4,7 +4,9 @@
  * single-byte change and every truncation of a written manifest is refused
  * in one line naming it; manifests of versions 1 to 3 (no checksum) still
  * open; verify and info report the status. Image and record (v2) datasets
- * alike. Also run under ASan/UBSan (test_shard_manifest_asan). */
+ * alike, and images with class names (version 5: the names read back with
+ * JSON's escapes undone; names that do not fit refused). Also run under
+ * ASan/UBSan (test_shard_manifest_asan). */
 #include <zlib.h>
 
 #include "shard.h"
@@ -14,10 +16,15 @@ static char err[SHARD_ERR_MAX];
 
 #include "shard_v2_helpers.h"
 
+/* Names of the 10 classes of dataset(.., 2): JSON's escapes and UTF-8 */
+static const char *const class_names[10] = {"zero", "one \"1\"", "two\\2", "tr\xc3\xaas",
+                                            "4", "five five", "6", "sept", "8", "\xe4\xb9\x9d"};
+
 /* tmpdir/name: 50 labelled 4x3x2 images in 4 shards (16 per shard, 8 per
- * frame), or a world dataset of 20 records in 4 shards. */
+ * frame), with fields 2 also the names of their classes (manifest version
+ * 5), or (fields 1) a world dataset of 20 records in 4 shards. */
 static void dataset(char *dir, size_t dn, const char *name, int fields) {
-    if (fields) {
+    if (fields == 1) {
         world(dir, dn, name, 20, 3, 2, 6, 4);
         return;
     }
@@ -29,6 +36,11 @@ static void dataset(char *dir, size_t dn, const char *name, int fields) {
     im.labels = malloc(50);
     for (size_t j = 0; j < 50 * 24; j++) im.pixels[j] = (uint8_t)(j * 37 + j / 5);
     for (int i = 0; i < 50; i++) im.labels[i] = (uint8_t)(i % 10);
+    if (fields == 2) {
+        im.nclasses = 10;
+        im.class_names = malloc(10 * sizeof *im.class_names);
+        for (int i = 0; i < 10; i++) im.class_names[i] = strdup(class_names[i]);
+    }
     shard_pack_opts o;
     shard_pack_opts_defaults(&o);
     o.records_per_shard = 16;
@@ -49,7 +61,9 @@ static char *manifest_of(const char *dir, char *mp, size_t mn, size_t *n) {
 /* ------------------------------------------------------------ round trip */
 static void round_trip(int fields) {
     char dir[4096], mp[4200];
-    dataset(dir, sizeof dir, fields ? "rt-fields" : "rt-images", fields);
+    static const char *const name[3] = {"rt-images", "rt-fields", "rt-classes"};
+    uint32_t version = fields == 2 ? 5 : 4;
+    dataset(dir, sizeof dir, name[fields], fields);
     size_t n;
     char *text = manifest_of(dir, mp, sizeof mp, &n);
     /* the documented ending: "crc32": "<8 lower-case hex>"\n}\n, after "],\n  " */
@@ -59,11 +73,12 @@ static void round_trip(int fields) {
     char hex[9];
     snprintf(hex, sizeof hex, "%08x", tl_manifest_crc(text, n)); /* zlib, here */
     CU_ASSERT(!memcmp(text + n - 12, hex, 8));
-    CU_ASSERT(contains(text, "\"version\": 4,") && contains(text, "pixel_stats") == !fields);
+    CU_ASSERT(contains(text, version == 5 ? "\"version\": 5," : "\"version\": 4,") &&
+              contains(text, "pixel_stats") == (fields != 1));
     /* parsed and written again: the same bytes */
     shard_manifest m;
     CU_ASSERT_FATAL(shard_manifest_parse(&m, text, n, "m.json", err, sizeof err) == 0);
-    CU_ASSERT(m.version == 4 && m.crc_state == SHARD_MANIFEST_CRC_OK &&
+    CU_ASSERT(m.version == version && m.crc_state == SHARD_MANIFEST_CRC_OK &&
               m.crc == (uint32_t)strtoul(hex, NULL, 16));
     shard_manifest_free(&m);
     CU_ASSERT(tl_manifest_rewrites_same(text, n));
@@ -72,8 +87,11 @@ static void round_trip(int fields) {
     CU_ASSERT_FATAL(shard_dataset_open(&ds, dir, err, sizeof err) == 0);
     shard_dataset_info in;
     shard_dataset_get_info(ds, &in);
-    CU_ASSERT(in.manifest_version == 4 && in.manifest_has_crc &&
+    CU_ASSERT(in.manifest_version == version && in.manifest_has_crc &&
               in.manifest_crc == (uint32_t)strtoul(hex, NULL, 16));
+    for (uint32_t c = 0; c < 10; c++) /* the names, escapes undone */
+        CU_ASSERT(fields == 2 ? !strcmp(shard_dataset_class_name(ds, c), class_names[c])
+                              : shard_dataset_class_name(ds, c) == NULL);
     shard_dataset_close(ds);
     CU_ASSERT(shard_verify(dir, NULL, NULL) == 0);
     free(text);
@@ -82,6 +100,7 @@ static void round_trip(int fields) {
 static void test_round_trip(void) {
     round_trip(0);
     round_trip(1);
+    round_trip(2);
 }
 
 /* ------------------------------------------------- every byte, every length */
@@ -93,7 +112,8 @@ static void test_round_trip(void) {
  * CRC (mismatch). So no change is left that parses to the same content. */
 static void every_change(int fields) {
     char dir[4096], mp[4200];
-    dataset(dir, sizeof dir, fields ? "ch-fields" : "ch-images", fields);
+    static const char *const name[3] = {"ch-images", "ch-fields", "ch-classes"};
+    dataset(dir, sizeof dir, name[fields], fields);
     size_t n;
     char *good = manifest_of(dir, mp, sizeof mp, &n), *t = malloc(n + 1);
     shard_manifest m;
@@ -145,6 +165,7 @@ static void every_change(int fields) {
 static void test_every_byte_every_length(void) {
     every_change(0);
     every_change(1);
+    every_change(2);
 }
 
 /* ---------------------------------------------------------- older versions */
@@ -238,6 +259,55 @@ static void test_verify_says_more(void) {
     free(t);
 }
 
+/* ------------------------------------------------------ classes (v5) */
+/* text with from replaced by to, resealed, must be refused with want */
+static void classes_refused(const char *text, size_t n, const char *from, const char *to,
+                            const char *want) {
+    const char *at = strstr(text, from);
+    CU_ASSERT_FATAL(at != NULL);
+    size_t fl = strlen(from), tl = strlen(to), m = n - fl + tl;
+    char *t = malloc(m + 1);
+    memcpy(t, text, (size_t)(at - text));
+    memcpy(t + (at - text), to, tl);
+    memcpy(t + (at - text) + tl, at + fl, n - (size_t)(at - text) - fl + 1);
+    CU_ASSERT_FATAL(tl_manifest_reseal(t, m) == 0);
+    shard_manifest man;
+    int rc = shard_manifest_parse(&man, t, m, "d/manifest.json", err, sizeof err);
+    CU_ASSERT(rc == -1 && contains(err, want) && one_line(err));
+    if (rc == 0 || !contains(err, want)) fprintf(stderr, "want '%s': %s\n", want, rc ? err : "ok");
+    if (rc == 0) shard_manifest_free(&man);
+    free(t);
+}
+
+/* Names that do not fit their schema or version are refused behind a sound
+ * checksum: as many as the classes, distinct, printable, version 5 only. */
+static void test_classes(void) {
+    char dir[4096], mp[4200];
+    dataset(dir, sizeof dir, "classes", 2);
+    size_t n;
+    char *text = manifest_of(dir, mp, sizeof mp, &n);
+    classes_refused(text, n, "\"version\": 5,", "\"version\": 4,", "classes: only manifest version 5");
+    classes_refused(text, n, ", \"sept\"", "", "classes: 9 names, but the schema has 10");
+    classes_refused(text, n, "\"sept\"", "\"6\"", "items 6 and 7: the same name");
+    classes_refused(text, n, "\"sept\"", "\"se\\u0001pt\"", "holds a control");
+    classes_refused(text, n, "\"sept\"", "\"a/b\"", "holds '/'");
+    free(text);
+    /* the writer takes only names that fit */
+    shard_schema s = {.height = 1, .width = 1, .channels = 1, .dtype = SHARD_DTYPE_U8,
+                      .label = SHARD_LABEL_U8, .num_classes = 2};
+    shard_pack_opts o;
+    shard_pack_opts_defaults(&o);
+    shard_writer *w;
+    path_of(dir, sizeof dir, "classes-w");
+    CU_ASSERT_FATAL(shard_writer_open(&w, dir, &s, &o, err, sizeof err) == 0);
+    const char *one[1] = {"a"}, *two[2] = {"a", "b\tc"};
+    CU_ASSERT(shard_writer_set_classes(w, one, 1, err, sizeof err) == -1 &&
+              contains(err, "1 class names, but the schema has 2"));
+    CU_ASSERT(shard_writer_set_classes(w, two, 2, err, sizeof err) == -1 &&
+              contains(err, "class 1: the name holds a control"));
+    shard_writer_abort(w);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -245,6 +315,7 @@ int main(void) {
         {"every single-byte change and every truncation refused", test_every_byte_every_length},
         {"versions 1 to 3 (no checksum) still open", test_old_versions},
         {"a damaged manifest: open refuses, verify says more", test_verify_says_more},
+        {"class names (version 5): refused unless they fit", test_classes},
     };
     int rc = test_main("shard_manifest", cases, sizeof cases / sizeof cases[0]);
     rm_tree(tmpdir);

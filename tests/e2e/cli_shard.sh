@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jepa-shard end to end: pack the three kinds of source, verify/info/cat the
+# jepa-shard end to end: pack the three kinds of source (PNG folders included), verify/info/cat the
 # result and a record (v2) dataset, and every failure path: one clear line naming the file/flag/value,
 # a non-zero exit, no output directory (or half dataset) left behind, SIGTERM/SIGINT included.
 # Also the bench programs' arguments (bench-shard, bench-eval, bench-extract).
@@ -141,6 +141,77 @@ rm -rf "$T/f"
 printf 'P5\n3 2\n255\n\001\002\003\004\005\006' > "$T/pgm/c.pgm"
 run pgmbad "$JS" pack --pnm-dir "$T/pgm" --out "$T/pgmds2"
 expect_error "pgm sizes differ" 1 "$T/pgm/c.pgm" "all must match"
+
+# --- PNG images (png-mk writes them with libpng, and the bytes pack must
+# store): torchvision's ImageFolder layout and a flat directory
+PM="$B/png-mk"
+IF="$T/folder"
+mkdir -p "$IF/cat" "$IF/dog" "$IF/Bird"
+"$PM" "$IF/Bird/b0.png" rgb 5 4 1 "$T/want0.raw" && "$PM" "$IF/cat/c0.png" palette 5 4 2 "$T/want1.raw" &&
+  "$PM" "$IF/cat/c1.png" rgba 5 4 3 "$T/want2.raw" && "$PM" "$IF/dog/d0.png" rgb 5 4 4 "$T/want3.raw" ||
+  bad "png-mk failed"
+echo "not an image" > "$IF/cat/notes.txt" # skipped, as ImageFolder skips it
+run ifpack "$JS" pack --image-dir "$IF" --class-dirs --out "$T/ifds" --records-per-frame 3
+[ "$RC" -eq 0 ] && [ -z "$ERR" ] && printf '%s' "$OUT" | grep -q "packed 4 records" &&
+  "$JS" verify "$T/ifds" >/dev/null 2>&1 && ok "pack --image-dir --class-dirs" || bad "ifpack: rc $RC $OUT $ERR"
+same=0
+for i in 0 1 2 3; do "$JS" cat "$T/ifds" --index $i --format raw | cmp -s - "$T/want$i.raw" && same=$((same + 1)); done
+[ "$same" = 4 ] && ok "ImageFolder round trip: every record = the PNG's pixels (palette expanded, alpha dropped)" ||
+  bad "ImageFolder round trip: $same of 4 records equal"
+labs=$(for i in 0 1 2 3; do "$JS" cat "$T/ifds" --index $i | head -1 | sed 's/.*, label //'; done | tr '\n' ';')
+[ "$labs" = "0 (Bird);1 (cat);1 (cat);2 (dog);" ] && ok "labels = class folders in byte order, named by cat" ||
+  bad "ImageFolder labels: $labs"
+run ifinfo "$JS" info "$T/ifds"
+printf '%s\n' "$OUT" | grep -qx "classes      0 Bird, 1 cat, 2 dog" && printf '%s' "$OUT" | grep -q "4x5x3 u8" &&
+  printf '%s\n' "$OUT" | grep -q "^manifest     version 5, crc32 " && grep -q '^  "classes": \["Bird", "cat", "dog"\],$' "$T/ifds/manifest.json" &&
+  ok "info and the manifest (version 5) name the classes" || bad "ifinfo: $OUT"
+run ifgrey "$JS" pack --image-dir "$IF" --class-dirs --channels 1 --out "$T/ifgrey" --quiet
+[ "$RC" -eq 0 ] && "$JS" info "$T/ifgrey" | grep -q "4x5x1 u8" && ok "--channels 1" || bad "ifgrey: $ERR"
+mkdir "$T/flatpng"
+"$PM" "$T/flatpng/x.png" grey 7 3 5 "$T/wantx.raw" && "$PM" "$T/flatpng/y.png" grey16 7 3 6 "$T/wanty.raw"
+printf 'y.png 1\nx.png 0\n' > "$T/flatpng.lab"
+run flatpng "$JS" pack --pnm-dir "$T/flatpng" --labels "$T/flatpng.lab" --out "$T/flatds" --quiet
+[ "$RC" -eq 0 ] && "$JS" cat "$T/flatds" --index 1 --format raw | cmp -s - "$T/wanty.raw" &&
+  "$JS" cat "$T/flatds" --index 0 --format raw | cmp -s - "$T/wantx.raw" &&
+  "$JS" cat "$T/flatds" --index 1 | head -1 | grep -q "label 1$" && ok "flat PNGs through --pnm-dir (16-bit scaled)" ||
+  bad "flatpng: rc $RC $ERR"
+"$JS" cat "$T/flatds" --index 0 --format pgm > "$T/x.pgm"
+"$B/png-cmp" "$T/flatpng/x.png" "$T/x.pgm" && ok "cat --format pgm = the PNG by libpng's simplified API" ||
+  bad "png-cmp x.png"
+# bad usage: exit 2, one line
+run ifu1 "$JS" pack --idx-images "$IMG" --class-dirs --out "$T/ifbad"
+expect_error "--class-dirs without --image-dir" 2 "--class-dirs needs --image-dir"
+run ifu2 "$JS" pack --image-dir "$IF" --class-dirs --labels "$T/flatpng.lab" --out "$T/ifbad"
+expect_error "--labels with --class-dirs" 2 "--labels and --class-dirs"
+run ifu3 "$JS" pack --image-dir "$IF" --channels 2 --out "$T/ifbad"
+expect_error "--channels 2 with --image-dir" 2 "--channels 2" "1 (grey) or 3 (RGB)"
+run ifu4 "$JS" pack --image-dir "$IF" --pnm-dir "$IF" --out "$T/ifbad"
+expect_error "--image-dir and --pnm-dir" 2 "--pnm-dir given twice" "other name"
+# bad input: exit 1, one line naming the file, nothing at --out
+if_refused() { # DESC DIR PATTERN...: pack DIR --class-dirs fails so
+  local desc=$1 dir=$2; shift 2
+  run ifbad "$JS" pack --image-dir "$dir" --class-dirs --out "$T/ifbad"
+  expect_error "$desc" 1 "$@"
+  [ ! -e "$T/ifbad" ] || { bad "$desc: $T/ifbad written"; rm -rf "$T/ifbad"; }
+}
+fresh() { rm -rf "$T/ifb" && cp -r "$IF" "$T/ifb"; }
+fresh; printf '\x41' | dd of="$T/ifb/dog/d0.png" bs=1 seek=40 conv=notrunc status=none
+if_refused "a corrupt PNG" "$T/ifb" "$T/ifb/dog/d0.png: bad PNG: "
+fresh; truncate -s 60 "$T/ifb/cat/c1.png"
+if_refused "a truncated PNG" "$T/ifb" "$T/ifb/cat/c1.png: bad PNG: truncated"
+fresh; echo "hello" > "$T/ifb/cat/c2.png"
+if_refused "a text file named .png" "$T/ifb" "$T/ifb/cat/c2.png: offset 0: not a PNG file"
+fresh; mkdir "$T/ifb/empty"
+if_refused "an empty class folder" "$T/ifb" "$T/ifb/empty: an empty class folder"
+fresh; "$PM" "$T/ifb/dog/d1.png" rgb 6 4 9
+if_refused "a PNG of another size" "$T/ifb" "$T/ifb/dog/d1.png: 4x6x3" "$T/ifb/Bird/b0.png is 4x5x3: all must match"
+fresh; "$PM" "$T/ifb/dog/d1.png" grey 5 4 9
+if_refused "a grey PNG among RGB" "$T/ifb" "$T/ifb/dog/d1.png: 4x5x1" "--channels 1 or 3 converts"
+fresh; mkdir "$T/ifb/"c{000..255}
+if_refused "too many classes" "$T/ifb" "$T/ifb: 259 class folders, at most 256"
+fresh; mkfifo "$T/ifb/cat/z.png"
+fifo_refused "a *.png in --image-dir --class-dirs" ifb/cat/z.png "$JS" pack --image-dir "$T/ifb" --class-dirs
+rm -rf "$T/ifb"
 
 # --- corruption: one line per problem naming the shard file and offset
 cp -r "$D" "$T/c"
