@@ -5,8 +5,8 @@
  * and a write-back round trip). Built with
  * -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION so checksums do not stop the
  * fuzzer at the door; under ASan/UBSan any out-of-bounds read is a crash.
- * Seed corpus: the files of a tiny image dataset and of a tiny v2 dataset
- * (see shard/CMakeLists.txt). */
+ * Seed corpus: the files of a tiny image dataset and of a tiny v2 dataset,
+ * and a manifest with class names (version 5; see shard/CMakeLists.txt). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

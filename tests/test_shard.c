@@ -369,7 +369,7 @@ static void test_manifest(void) {
     struct {
         const char *from, *to, *want;
     } edits[] = {
-        {"\"version\": 1", "\"version\": 5", "version 5 not supported"},
+        {"\"version\": 1", "\"version\": 6", "version 6 not supported"},
         {"\"version\": 1", "\"version\": 4", "version 4 needs pixel_stats"},
         {"\"level\": 3", "\"crc32\": \"00000000\", \"level\": 3", "only manifest version 4 has it"},
         {"\"version\": 1", "\"version\": 2", "version 1 goes with images"},

@@ -580,7 +580,7 @@ static void test_manifest(void) {
         const char *from, *to, *want;
     } edits[] = {
         {"\"version\": 2", "\"version\": 1", "version 2 goes with fields"},
-        {"\"version\": 2", "\"version\": 5", "version 5 not supported"},
+        {"\"version\": 2", "\"version\": 6", "version 6 not supported"},
         {"\"version\": 2", "\"version\": 4", "crc32: missing"},
         {"\"version\": 2", "\"version\": 3", "3, but the schema has fields"},
         {"\"dtype\": \"f32\"", "\"dtype\": \"f64\"", "'f64' unknown (u8 or f32)"},
