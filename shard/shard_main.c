@@ -83,9 +83,13 @@ static int pack_parse(int argc, char **argv, pack_args *a) {
     shard_seen seen = {0}; /* a flag given twice is a mistake, not an override */
     for (int i = 2; i < argc; i++) {
         const char *f = argv[i];
-        if (!strcmp(f, "--quiet") || !strcmp(f, "--class-dirs")) {
+        if (!strcmp(f, "--quiet")) {
+            a->quiet = 1;
+            continue;
+        }
+        if (!strcmp(f, "--class-dirs")) {
             if (shard_seen_add(&seen, f, strlen(f), f)) return usage_error("pack: %s given twice", f);
-            *(!strcmp(f, "--quiet") ? &a->quiet : &a->class_dirs) = 1;
+            a->class_dirs = 1;
             continue;
         }
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
