@@ -247,6 +247,19 @@ static int export_all(const char *dir, int rc, const float *ftr, const jepa_imag
     return rc;
 }
 
+/* The class count the probes take: the largest label of either set + 1
+ * (at least 2), decided on rank 0, which holds the labels (tr/te NULL
+ * labels: none), and broadcast. Collective. A pack of up to 256 classes
+ * (jepa-shard's u8 labels) is any data set's, not only Fashion-MNIST's 10. */
+static int class_count(const jepa_images *tr, const jepa_images *te) {
+    int top = 0;
+    for (int i = 0; tr->labels && i < tr->n; i++) top = tr->labels[i] > top ? tr->labels[i] : top;
+    for (int i = 0; te->labels && i < te->n; i++) top = te->labels[i] > top ? te->labels[i] : top;
+    int nclass = top + 1 < 2 ? 2 : top + 1;
+    comm_bcast_bytes(&nclass, sizeof nclass, 0);
+    return nclass;
+}
+
 /* Collective: the figures of the spec's eval keys into rank 0's out,
  * probe_acc last, the work split over two ranks (eval_features_ranks).
  * failed (rank 0): no features; rank 0 returns -1 with err as it was. The
@@ -265,7 +278,8 @@ static int score(const jepa_spec *s, int failed, const float *ftr, const jepa_im
     o.grid = (probe_grid){s->eval.wd_min, s->eval.wd_zero};
     o.seed = (uint64_t)s->seed;
     eval_report r;
-    if (eval_features_ranks(failed, ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, 10, &o,
+    const int nclass = class_count(tr, te);
+    if (eval_features_ranks(failed, ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, nclass, &o,
                             &r, err, errlen))
         return -1;
     if (comm_rank() != 0) return 0;

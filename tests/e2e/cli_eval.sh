@@ -157,6 +157,25 @@ printf '%s\n' "$OUT" | grep -q '^probe_wd 0.1000$' && ok "a one-value grid (eval
   bad "one-value grid: rc $RC: $OUT $ERR"
 awk -v a="$PX" 'BEGIN { exit !(a > 0.9) }' && ok "pixels separate the brightness bands (kNN $PX)" ||
   bad "pixel kNN $PX on separable data"
+# more than 10 classes (any pack holds up to 256): the probes take the
+# data's class count (it was a fixed 10: "knn: test label 10 at row 10 >=
+# nclass 10", exit 1, after a whole training). 20 classes, two per band;
+# 2 ranks too (rank 1 scores kNN and the few-label probes)
+awk 'BEGIN { for (i = 0; i < 600; i++) printf "%c", i % 20 }' > "$T/px20.lab"
+awk 'BEGIN { for (i = 0; i < 200; i++) printf "%c", i % 20 }' > "$T/pxt20.lab"
+"$B/jepa-shard" pack --raw "$T/px.raw" --height 28 --width 28 --raw-labels "$T/px20.lab" --out "$T/px20/train" --quiet &&
+  "$B/jepa-shard" pack --raw "$T/pxt.raw" --height 28 --width 28 --raw-labels "$T/pxt20.lab" --out "$T/px20/test" \
+    --split test --quiet || bad "packing the 20-class set failed"
+C20=(--set data.train="$T/px20/train" --set data.test="$T/px20/test" --set eval.max_iters=20 --set eval.knn_k=5)
+for np in 1 2; do
+  run px20 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 300 "${JEPA_MPIEXEC:-mpirun}" -np $np "$EV" --pixels "$S/configs/fmnist-tiny.yaml" "${C20[@]}"
+  case "$RC:$(printf '%s\n' "$OUT" | tail -n 1)" in "0:probe_acc "[01].[0-9][0-9][0-9][0-9]) ok "--pixels of 20 classes, $np rank(s)" ;;
+    *) bad "--pixels of 20 classes, $np rank(s): rc $RC: $ERR" ;; esac
+done
+run rnd20 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 300 "${JEPA_MPIEXEC:-mpirun}" -np 2 "$EV" --random "$S/configs/fmnist-tiny.yaml" "${C20[@]}" \
+  --set model.width=32 --set model.depth=2 --set model.heads=2 --set eval.pool_blocks=1
+printf '%s\n' "$OUT" | grep -q '^knn_acc 0\.[0-9]' && [ "$RC" -eq 0 ] && ok "--random of 20 classes, 2 ranks: kNN and probes" ||
+  bad "--random of 20 classes: rc $RC: $ERR"
 run nopix "$EV" --pixels
 expect_error "--pixels without a spec" 2 "--pixels needs SPEC.yaml"
 
