@@ -338,6 +338,35 @@ static void stop_signals(sigset_t *ss) {
     for (int i = 0; i < NSTOP; i++) sigaddset(ss, g_sigs[i]);
 }
 
+/* How long a restart waits for the last attempt's ranks to let go of
+ * RUN/lock: mpirun killed (kill -9, the OOM killer) leaves its ranks
+ * running on for a moment, and rank 0 holds the job's byte until it dies. */
+#define RESTART_LOCK_WAIT_S 60
+
+/* Before `attempt` (a restart when > 0): 0 once no process holds the job's byte of
+ * RUN/lock (at once, as a rule), or when a stop signal came (the attempt
+ * passes it on); -1 + err, state and launch.log saying so, when the last
+ * attempt's rank 0 still holds it after RESTART_LOCK_WAIT_S (a restart
+ * would be refused as a second job in the directory, exit 4). */
+static int restart_wait(const char *run_dir, int attempt, char *err, size_t errlen) {
+    int pid = run_lock_holder(RUN_LOCK_JOB);
+    if (pid == 0) return 0;
+    launch_log(run_dir, "attempt %d: waiting for pid %d of the last attempt, which still holds %s/lock", attempt,
+               pid, run_dir);
+    for (int i = 0; i < RESTART_LOCK_WAIT_S * 10 && pid != 0 && !g_stop; i++) {
+        usleep(100000);
+        pid = run_lock_holder(RUN_LOCK_JOB);
+    }
+    if (pid == 0 || g_stop) return 0;
+    snprintf(err, errlen, "%s: pid %d of attempt %d still holds %s/lock %d s after its mpirun ended: not "
+             "restarted (stop it, then jepa-launch resume %s)", run_dir, pid, attempt - 1, run_dir,
+             RESTART_LOCK_WAIT_S, run_dir);
+    launch_set_state(run_dir, "failed: pid %d of attempt %d still holds the lock; not restarted", pid, attempt - 1);
+    launch_log(run_dir, "attempt %d: pid %d still holds %s/lock after %d s; not restarted", attempt, pid, run_dir,
+               RESTART_LOCK_WAIT_S);
+    return -1;
+}
+
 /* One attempt: start, wait, the exit status; -1 + err when it cannot start. */
 static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, int attempt,
                        char *err, size_t errlen) {
@@ -418,7 +447,7 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     sigprocmask(SIG_UNBLOCK, &ss, NULL);
     int status;
     for (int attempt = 0;; attempt++) {
-        status = attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
+        status = restart_wait(run_dir, attempt, err, errlen) ? -1 : attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
         /* every exit but 2 and 4 (refused before any step) may have trained */
         if (status >= 0 && status != 2 && status != 4 && past_setup) *past_setup = 1;
         if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;

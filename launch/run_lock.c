@@ -24,6 +24,8 @@ static int refused(const char *run_dir, int pid, char *err, size_t errlen) {
     return 1;
 }
 
+static int g_fd = -1; /* the lock file as run_lock_take holds it (never closed) */
+
 int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t errlen) {
     char path[4096 + 16];
     snprintf(path, sizeof path, "%s/lock", run_dir);
@@ -44,7 +46,10 @@ int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t err
     }
     int pid = holder_of(fd, other);
     const char *env = getenv(RUN_LOCK_ENV);
-    if (pid == 0 || (mine && pid > 0 && env && atoi(env) == pid)) return 0; /* a job under its launcher */
+    if (pid == 0 || (mine && pid > 0 && env && atoi(env) == pid)) { /* free, or a job under its launcher */
+        g_fd = fd;
+        return 0;
+    }
     return refused(run_dir, pid, err, errlen); /* the process ends: our byte goes with it */
 }
 
@@ -59,4 +64,8 @@ int run_lock_probe(const char *run_dir, char *err, size_t errlen) {
     if (pid == 0) pid = holder_of(fd, RUN_LOCK_JOB);
     close(fd);
     return pid == 0 ? 0 : refused(run_dir, pid, err, errlen);
+}
+
+int run_lock_holder(run_lock_role role) {
+    return g_fd < 0 ? 0 : holder_of(g_fd, role);
 }

@@ -37,4 +37,10 @@ int run_lock_take(const char *run_dir, run_lock_role role, char *err, size_t err
  * process that holds a lock in run_dir: closing the file drops its locks. */
 int run_lock_probe(const char *run_dir, char *err, size_t errlen);
 
+/* Who holds role's byte against this process, through the lock file it
+ * took with run_lock_take (the only safe way to ask: see run_lock_probe):
+ * a pid, -1 when held by one that cannot be named, 0 when free or when
+ * this process took no lock. */
+int run_lock_holder(run_lock_role role);
+
 #endif

@@ -506,6 +506,30 @@ done && ok "sweep --set: both points' resolved specs hold train.steps 7 (over th
   || bad "sweep --set: rc $RC: $OUT $ERR"
 run stagain "$L" sweep "$T/st.yaml" --set train.steps=7 --dry-run --set model.width=32
 expect_error "the sweep again with another --set" 2 "point 0" "model.width=48, this sweep gives it 32"
+# a restart after mpirun was killed (kill -9, the OOM killer) waits for the
+# last attempt's rank 0, which lives on for a moment and holds RUN/lock: it
+# was restarted at once, refused as a second job (exit 4), and the run
+# ended "failed status=4 (inputs refused at setup; not restarted)" (2 of 3
+# tries of a new user's kill -9). A fake mpirun makes it certain: attempt 0
+# runs the trainer alone in the background, hung at step 3 (a test hook)
+# with the lock, dies like a killed mpirun (137), and the orphan is killed
+# 3 s later; a restart (resume=auto) runs the trainer as mpirun would.
+cat >fakebin/mpirun-orphan <<'EOF2'
+#!/bin/bash
+while [ $# -gt 0 ] && [ "${1##*/}" != jepa-train ]; do shift; done # mpirun's own options
+case " $* " in *resume=auto*) exec "$@" ;; esac
+JEPA_DEBUG_HANG_STEP=3 "$@" >/dev/null 2>&1 &
+job=$!
+for _ in $(seq 600); do [ -s "$ORPHAN_DIR/metrics.jsonl" ] && break; sleep 0.1; done
+(sleep 3; kill -9 "$job") >/dev/null 2>&1 &
+exit 137
+EOF2
+chmod +x fakebin/mpirun-orphan
+ORPHAN_DIR="$T/orph" JEPA_MPIRUN="$T/fakebin/mpirun-orphan" run orph "$L" run "$SPEC" --np 1 "${SMALL[@]}" \
+  --set run.dir="$T/orph" --set max_restarts=1
+[ "$RC" -eq 0 ] && [ "$(cat "$T/orph/state")" = done ] && grep -q "waiting for pid .* which still holds" "$T/orph/launch.log" \
+  && ok "a restart waits for the killed attempt's rank 0 to let go of the lock, then finishes" \
+  || bad "restart after an orphaned rank 0: rc $RC, state $(cat "$T/orph/state"): $ERR $(cat "$T/orph/launch.log")"
 # more --set than a spec takes: one line naming the command or the spec
 # file (it said "too many --set", "more than 256 --set overrides")
 many=(); for i in $(seq 256); do many+=(--set train.steps=$i); done
