@@ -269,6 +269,40 @@ static int list_class_dirs(shard_images *im, name_list *l, uint8_t **labels, con
 }
 
 /* ---------------------------------------------------------------- labels */
+/* 1 when line[0, end) (right-trimmed) is NAME, whitespace, LABEL (digits
+ * only): NAME (trimmed, inner spaces and '#' kept) into name, LABEL into
+ * *lab (capped at 256: out of range). 0 otherwise. */
+static int label_split(const char *line, size_t end, char *name, size_t nlen, unsigned *lab) {
+    while (end > 0 && isspace((unsigned char)line[end - 1])) end--;
+    size_t d = end;
+    while (d > 0 && isdigit((unsigned char)line[d - 1])) d--;
+    if (d == end || d == 0 || !isspace((unsigned char)line[d - 1])) return 0;
+    size_t ne = d, ns = 0;
+    while (ne > 0 && isspace((unsigned char)line[ne - 1])) ne--;
+    while (ns < ne && isspace((unsigned char)line[ns])) ns++;
+    if (ns == ne || ne - ns >= nlen) return 0;
+    memcpy(name, line + ns, ne - ns);
+    name[ne - ns] = 0;
+    *lab = 0;
+    for (size_t i = d; i < end && *lab <= 255; i++) *lab = *lab * 10 + (unsigned)(line[i] - '0');
+    return 1;
+}
+
+/* One line of a labels file: 0 blank or a comment (first non-blank '#'),
+ * 1 with name and *lab, -1 when it is neither. LABEL is the line's last
+ * word, so a NAME may hold spaces and '#' (my cat.png, dog#2.png); a
+ * comment after the label starts at a '#' after whitespace. */
+static int label_line(const char *line, char *name, size_t nlen, unsigned *lab) {
+    size_t n = strcspn(line, "\r\n"), i = 0;
+    while (i < n && isspace((unsigned char)line[i])) i++;
+    if (i == n || line[i] == '#') return 0;
+    if (label_split(line, n, name, nlen, lab)) return 1;
+    for (size_t c = n; c-- > i + 1;) /* "NAME LABEL  # comment": the last such cut that parses */
+        if (line[c] == '#' && isspace((unsigned char)line[c - 1]) && label_split(line, c, name, nlen, lab))
+            return 1;
+    return -1;
+}
+
 static int read_labels_file(shard_images *out, char **names, const char *dir,
                             const char *labels_path, char *err, size_t errlen) {
     FILE *f = shard_fopen_regular(labels_path, NULL, err, errlen);
@@ -283,15 +317,13 @@ static int read_labels_file(shard_images *out, char **names, const char *dir,
     int rc = -1;
     errno = 0;
     for (long ln = 1; fgets(line, sizeof line, f); ln++) {
-        char *hash = strchr(line, '#');
-        if (hash) *hash = 0;
-        char name[1024], extra[2];
+        char name[1024];
         unsigned lab;
-        int k = sscanf(line, "%1023s %u %1s", name, &lab, extra);
-        if (k == EOF || k <= 0) continue; /* blank line */
-        if (k != 2 || lab > 255) {
-            shard_err(err, errlen, "%s:%ld: expected 'NAME LABEL' with LABEL in 0..255",
-                      labels_path, ln);
+        int k = label_line(line, name, sizeof name, &lab);
+        if (k == 0) continue; /* blank, or a comment */
+        if (k < 0 || lab > 255) {
+            shard_err(err, errlen, "%s:%ld: expected 'NAME LABEL' with LABEL in 0..255 (the "
+                      "line's last word; NAME the rest)", labels_path, ln);
             goto out;
         }
         char *key = name, **hit = bsearch(&key, names, (size_t)out->n, sizeof *names, cmp_str);

@@ -23,7 +23,7 @@ static const char *usage_text =
     "           --idx-images FILE [--idx-labels FILE]      IDX (MNIST layout), gzip or plain\n"
     "           --image-dir DIR [--labels FILE | --class-dirs] [--channels 1|3]\n"
     "                    *.png/*.pgm/*.ppm in DIR (--pnm-dir DIR: the same), all one size;\n"
-    "                    --labels: 'NAME LABEL' lines; --class-dirs: DIR/CLASS/*.png as\n"
+    "                    --labels: 'NAME LABEL' lines (LABEL the last word); --class-dirs: DIR/CLASS/*.png as\n"
     "                    torchvision's ImageFolder, label = index of CLASS in sorted order\n"
     "                    (names kept in the manifest); --channels: 1 grey, 3 RGB (else as\n"
     "                    the files are). PNG alpha is dropped, 16-bit scaled to 8; no resizing\n"

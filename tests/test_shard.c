@@ -486,6 +486,26 @@ static void test_sources(void) {
     const uint8_t want[12] = {0, 255, 85, 17, 34, 51, 1, 2, 3, 4, 5, 6};
     CU_ASSERT(memcmp(im.pixels, want, 12) == 0);
     shard_images_free(&im);
+    /* names with spaces and '#' (the label is the line's last word), a
+     * comment after a label, a tab, CRLF; they were refused as bad lines */
+    char q[4200];
+    snprintf(p, sizeof p, "%s/b.pgm", d);
+    snprintf(q, sizeof q, "%s/my cat #2.pgm", d);
+    CU_ASSERT_FATAL(rename(p, q) == 0);
+    const char *sp = "  my cat #2.pgm\t7  # a shirt\r\n# whole-line comment\na.pgm 1\n";
+    write_file(lp, sp, strlen(sp));
+    rc = shard_pnm_dir_read(&im, d, lp, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    CU_ASSERT_FATAL(rc == 0);
+    CU_ASSERT(im.n == 2 && im.labels[0] == 1 && im.labels[1] == 7); /* a.pgm, then "my cat #2.pgm" */
+    shard_images_free(&im);
+    const char *bad[] = {"a.pgm one\nmy cat #2.pgm 7\n", "a.pgm 256\nmy cat #2.pgm 7\n", "7\n",
+                         "a.pgm 1\nmy cat #2.pgm\n"};
+    for (int i = 0; i < 4; i++) {
+        write_file(lp, bad[i], strlen(bad[i]));
+        CU_ASSERT(shard_pnm_dir_read(&im, d, lp, err, sizeof err) == -1 && contains(err, "expected 'NAME LABEL'"));
+    }
+    CU_ASSERT_FATAL(rename(q, p) == 0);
     write_file(lp, "b.pgm 4\nc.pgm 1\n", 16);
     CU_ASSERT(shard_pnm_dir_read(&im, d, lp, err, sizeof err) == -1);
     CU_ASSERT(contains(err, ":2:") && contains(err, "c.pgm"));
