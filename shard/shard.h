@@ -173,6 +173,25 @@ int shard_make_dirs(const char *path, char *err, size_t errlen);
  * stays). On failure the ones made are already removed. */
 int shard_make_dirs_noting(const char *path, size_t *made, char *err, size_t errlen);
 void shard_unmake_dirs(const char *path, size_t made);
+/* An output place, checked before the work that fills it (the writer, jepa-world
+ * render, jepa-eval --export, jepa-train's run.dir, jepa-plan's RUN/plan).
+ * A symbolic link is written through, as cp and mkdir -p do: the place is
+ * where it points (*real: that path, resolved; else path as given), so a
+ * writer's temporary sibling goes beside the target and its rename stays on
+ * one filesystem, and the link is kept. Refused in one line naming path: a
+ * link that points nowhere (cp will not write through it either) or to the
+ * other kind (flags & SHARD_PLACE_DIR: a directory is wanted, else a file,
+ * where a directory itself is refused too);
+ * a name in path longer than NAME_MAX; with SHARD_PLACE_RENAMED (the place
+ * is replaced by a rename from a sibling), a directory that is a mount
+ * point, which no rename can replace. Makes nothing. 0 or -1 + err. */
+enum { SHARD_PLACE_DIR = 1, SHARD_PLACE_RENAMED = 2 };
+int shard_out_place(const char *path, int flags, char *real, size_t n, char *err, size_t errlen);
+/* parent/PREFIX BASE SUFFIX in dst (n bytes): a writer's temporary sibling
+ * of parent/base (".NAME.partial-PID", "NAME.tmp-PID"), base cut short
+ * where the name would pass NAME_MAX, so a name near the limit gets one. */
+void shard_sibling_path(char *dst, size_t n, const char *parent, const char *prefix, const char *base,
+                        const char *suffix);
 /* fsync(2) of the directory dir, or of the one holding path (_of): a
  * rename's new name is durable only then (the writer's temp + fsync +
  * rename, and the programs' own files written that way). 0, or -1 with
@@ -224,7 +243,10 @@ const char *shard_seen_find(const shard_seen *s, const char *key, size_t kn);
 
 /* Writes a dataset into dir. dir must not exist or be an empty directory;
  * everything is written to a hidden sibling `.NAME.partial-PID` and renamed
- * onto dir by shard_writer_close, so dir never holds a partial dataset.
+ * onto dir by shard_writer_close, so dir never holds a partial dataset. A
+ * symbolic link dir is written through (shard_out_place: the dataset and
+ * its sibling go where it points, the link stays); one pointing nowhere or
+ * at a file, a name over NAME_MAX or a mount point is refused at open.
  * add() may be called any number of times; records roll over into new
  * shards every records_per_shard. close() commits and frees; abort() removes
  * the staging directory and frees. After a failed add() call abort().

@@ -1,10 +1,13 @@
 /* util.c - small pieces every shard file uses: fail-fast allocation, the
  * one-line error buffer, CRC-32, the counter-based RNG behind every shuffle,
  * opening an input (regular files only) and positioned reads, name
- * characters, the pack-option checks, mkdir -p, the SIGINT/SIGTERM/SIGHUP
+ * characters, the pack-option checks, mkdir -p and output places (symbolic
+ * links written through), the SIGINT/SIGTERM/SIGHUP
  * flag a writer stops on and the programs' "given twice" list. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -187,6 +190,74 @@ void shard_unmake_dirs(const char *path, size_t made) {
         if (n > 0 && p[n - 1] != '/') rmdir(p);
     }
     free(p);
+}
+
+/* The first name in path longer than NAME_MAX: its length, *at its start; 0 if none. */
+static size_t long_name(const char *path, const char **at) {
+    for (const char *p = path; *p; p += strspn(p, "/")) {
+        size_t k = strcspn(p, "/");
+        if (k > NAME_MAX) return *at = p, k;
+        p += k;
+    }
+    return 0;
+}
+
+/* A directory whose parent is on another device: a mount point. */
+static int mount_point(const char *dir) {
+    char up[4096 + 4];
+    struct stat a, b;
+    snprintf(up, sizeof up, "%s/..", dir);
+    return stat(dir, &a) == 0 && S_ISDIR(a.st_mode) && stat(up, &b) == 0 && a.st_dev != b.st_dev;
+}
+
+int shard_out_place(const char *path, int flags, char *real, size_t n, char *err, size_t errlen) {
+    const char *at = NULL, *kind = flags & SHARD_PLACE_DIR ? "directory" : "file";
+    size_t k = long_name(path, &at);
+    if (k) {
+        shard_err(err, errlen, "%s: the name '%.24s...' is %zu bytes, more than a file name may have "
+                  "(NAME_MAX %d)", path, at, k, NAME_MAX);
+        return -1;
+    }
+    struct stat ls, st;
+    int link = lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode);
+    char to[4096] = "", full[PATH_MAX], why[128] = "";
+    ssize_t tn = link ? readlink(path, to, sizeof to - 1) : 0;
+    to[tn > 0 ? tn : 0] = 0;
+    int gone = link && stat(path, &st) != 0 ? errno : 0;
+    if (gone)
+        snprintf(why, sizeof why, "which %s%s", gone == ENOENT ? "does not exist" : "cannot be reached: ",
+                 gone == ENOENT ? "" : strerror(gone));
+    else if (link && (flags & SHARD_PLACE_DIR) != 0 && !S_ISDIR(st.st_mode))
+        snprintf(why, sizeof why, "which is not a directory");
+    else if (link && (flags & SHARD_PLACE_DIR) == 0 && S_ISDIR(st.st_mode))
+        snprintf(why, sizeof why, "which is a directory");
+    else if (link && !realpath(path, full))
+        snprintf(why, sizeof why, "which cannot be resolved: %s", strerror(errno));
+    if (!link && !(flags & SHARD_PLACE_DIR) && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        shard_err(err, errlen, "%s: a directory (a file is written there)", path);
+        return -1;
+    }
+    if (why[0]) {
+        shard_err(err, errlen, "%s: a symbolic link to %s, %s (the %s is written where the link points: "
+                  "make that %s, or remove the link)", path, to, why, kind, kind);
+        return -1;
+    }
+    if (snprintf(real, n, "%s", link ? full : path) >= (int)n) {
+        shard_err(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    if ((flags & SHARD_PLACE_RENAMED) && mount_point(real)) {
+        shard_err(err, errlen, "%s: a mount point: the finished %s is moved into place by a rename, which "
+                  "cannot replace one (write into a directory inside it)", path, kind);
+        return -1;
+    }
+    return 0;
+}
+
+void shard_sibling_path(char *dst, size_t n, const char *parent, const char *prefix, const char *base,
+                        const char *suffix) {
+    size_t room = NAME_MAX - strlen(prefix) - strlen(suffix), bn = strlen(base);
+    snprintf(dst, n, "%s/%s%.*s%s", parent, prefix, (int)(bn < room ? bn : room), base, suffix);
 }
 
 int shard_fsync_dir(const char *dir) {

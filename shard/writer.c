@@ -4,8 +4,8 @@
  * index; frames roll into a new shard every records_per_shard records.
  *
  * Atomicity, outermost first: everything is written into a hidden sibling
- * `.NAME.partial-PID` that is renamed onto the destination at the end, so the
- * destination never holds a half dataset; inside it each shard and the
+ * `.NAME.partial-PID` that is renamed onto the destination at the end (beside
+ * where a symbolic link destination points), so the destination never holds a half dataset; inside it each shard and the
  * manifest are themselves temp file + fsync + rename, and the manifest is
  * written last, so even a staging directory never shows a shard that looks
  * whole but is not. A crash leaves only the hidden `.partial-PID` directory. */
@@ -161,9 +161,12 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
                   (unsigned long long)SHARD_MAX_FRAME_RAW);
         return -1;
     }
+    char place[4096]; /* where a symbolic link dir points: the stage goes beside that */
+    if (shard_out_place(dir, SHARD_PLACE_DIR | SHARD_PLACE_RENAMED, place, sizeof place, err, errlen))
+        return -1;
     shard_writer *w = shard_xcalloc(1, sizeof *w);
     char *base = NULL;
-    if (split_dir(dir, &w->dir, &w->parent, &base)) {
+    if (split_dir(place, &w->dir, &w->parent, &base)) {
         shard_err(err, errlen, "'%s': not usable as an output directory", dir);
         writer_free(w);
         return -1;
@@ -181,8 +184,10 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
         }
     }
     size_t sn = strlen(w->parent) + strlen(base) + 48;
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, ".partial-%ld", (long)getpid());
     w->stage = shard_xmalloc(sn);
-    snprintf(w->stage, sn, "%s/.%s.partial-%ld", w->parent, base, (long)getpid());
+    shard_sibling_path(w->stage, sn, w->parent, ".", base, suffix);
     free(base);
     if (shard_make_dirs(w->parent, why, sizeof why)) { /* as mkdir -p: parents are made */
         shard_err(err, errlen, "%s: %s", w->dir, why);

@@ -161,7 +161,10 @@ static int export_dir_usable(const char *dir, char *err, size_t errlen) {
 
 int eval_export_check(const char *dir, char *err, size_t errlen) {
     char p[4096];
-    if (export_dir_usable(dir, err, errlen)) return -1;
+    /* a link that points nowhere, a name over NAME_MAX: refused here, where
+     * export_dir_usable's walk up would pass them to fail after extraction */
+    if (shard_out_place(dir, SHARD_PLACE_DIR, p, sizeof p, err, errlen) || export_dir_usable(dir, err, errlen))
+        return -1;
     for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, export_names[i]);
         if (access(p, F_OK) == 0) {

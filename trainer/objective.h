@@ -167,7 +167,8 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
 /* 0 when dir can be made as mkdir -p (or is a directory this process may
  * write into) and none of --export's four files (train/test features and
  * labels .npy) is in it yet; else -1 + err naming the path: an export never
- * replaces files. Makes nothing: the export makes dir only when it writes
+ * replaces files; a symbolic link dir is written through, one pointing
+ * nowhere or at a file is refused (shard_out_place). Makes nothing: the export makes dir only when it writes
  * (and removes what it made if it fails or a caught signal stops it). */
 int eval_export_check(const char *dir, char *err, size_t errlen);
 /* The same figures for raw pixels (x / 255) as features: the baseline every

@@ -48,6 +48,11 @@ int train_write_text(const char *dir, const char *name, const char *text, char *
 int train_write_run_dir(const jepa_spec *s, const char *spec_text, char *err, size_t errlen) {
     struct stat st;
     size_t made = 0; /* the directories made: run_dir's prefixes at least this long */
+    char place[4096], why[SHARD_ERR_MAX]; /* place unused: the files go in through a link */
+    if (shard_out_place(s->run_dir, SHARD_PLACE_DIR, place, sizeof place, why, sizeof why)) {
+        snprintf(err, errlen, "run.dir %s", why);
+        return -1;
+    }
     if (stat(s->run_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "run.dir %s exists and is not a directory", s->run_dir);
         return -1;

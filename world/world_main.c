@@ -408,7 +408,7 @@ static int strip_png(FILE *f, const strip *s, uint8_t *row, char *why) {
  * signal check that ends the writing and the rename, and a strip is a
  * picture to look at, drawn again at will. */
 static int write_strip(const char *path, const strip *s) {
-    char tmp[4096], dir[4096], err[512], why[256] = "";
+    char tmp[4096], dir[4096], err[512], why[256] = "", suffix[32];
     size_t made = 0;
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -416,7 +416,8 @@ static int write_strip(const char *path, const strip *s) {
     else dir[0] = 0;
     if (dir[0] && shard_make_dirs_noting(dir, &made, err, sizeof err))
         return fprintf(stderr, PROG ": render: %s: %s\n", path, err), 1;
-    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    snprintf(suffix, sizeof suffix, ".tmp-%ld", (long)getpid());
+    shard_sibling_path(tmp, sizeof tmp, dir[0] ? dir : slash ? "" : ".", "", slash ? slash + 1 : path, suffix);
     FILE *f = fopen(tmp, "wb");
     uint8_t *row = f ? malloc(strip_width(s)) : NULL;
     int sig = 0, saved = errno;
@@ -501,10 +502,13 @@ static int cmd_render(int argc, char **argv) {
     if (!strip_format_of(out)) /* before the world is made or anything written */
         return usage_error("render: --out %s: not a .pgm or .png file name (the format follows the extension)",
                            out);
+    char place[4096], err[SHARD_ERR_MAX]; /* where a symbolic link --out points: written there */
+    if (shard_out_place(out, 0, place, sizeof place, err, sizeof err))
+        return fprintf(stderr, PROG ": render: %s\n", err), 1;
     world w;
     int rc = world_open(&wa, &w);
     if (rc) return rc;
-    rc = render_run(&w, out, episode, steps, seed, zoom);
+    rc = render_run(&w, place, episode, steps, seed, zoom);
     world_free(&w);
     return rc;
 }
