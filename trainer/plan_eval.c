@@ -8,6 +8,7 @@
  * (last, since it overwrites the parameters). */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,31 +215,46 @@ static void trace_free(plan_trace *tr) {
 
 /* ------------------------------------------------------------ output */
 /* Nothing of RUN/plan exists until the plan is whole: the results go into
- * RUN/.plan.partial-PID (rank 0's PID) and move into place at the end. */
+ * .plan.partial-PID (rank 0's PID) beside it and move into place at the end.
+ * The place (out) is RUN/plan, or where it points when it is a symbolic
+ * link (shard_out_place: the stage then goes beside the target, so the
+ * rename stays on its filesystem, and the link is kept). */
 
-/* Before planning, making nothing: RUN/plan absent or a directory, and RUN
- * (the stage goes beside RUN/plan) and RUN/plan writable. 0 or -1 + err. */
-static int out_check(const char *run, char *err, size_t errlen) {
-    char dir[SPEC_STR_MAX + 16];
+/* The directory out is in ("/" for "/plan"); out always holds a '/'
+ * (RUN/plan, or an absolute target). */
+static void out_parent(const char *out, char *up, size_t n) {
+    const char *slash = strrchr(out, '/');
+    snprintf(up, n, "%.*s", slash && slash != out ? (int)(slash - out) : 1, slash ? out : ".");
+}
+
+/* Before the model loads, making nothing: RUN/plan absent or a directory
+ * (or a link to one), the directory the stage goes in and RUN/plan
+ * writable; its place into out (n bytes). 0 or -1 + err. */
+static int out_check(const char *run, char *out, size_t n, char *err, size_t errlen) {
+    char dir[SPEC_STR_MAX + 16], up[PATH_MAX];
     struct stat ds;
     snprintf(dir, sizeof dir, "%s/plan", run);
-    int there = stat(dir, &ds) == 0;
+    if (shard_out_place(dir, SHARD_PLACE_DIR | SHARD_PLACE_RENAMED, out, n, err, errlen)) return -1;
+    int there = stat(out, &ds) == 0;
     if (there && !S_ISDIR(ds.st_mode)) {
         snprintf(err, errlen, "%s exists and is not a directory (plan writes its results there)", dir);
         return -1;
     }
-    const char *no = access(run, W_OK | X_OK) ? run : there && access(dir, W_OK | X_OK) ? dir : NULL;
+    out_parent(out, up, sizeof up);
+    const char *no = access(up, W_OK | X_OK) ? up : there && access(out, W_OK | X_OK) ? out : NULL;
     if (!no) return 0;
     snprintf(err, errlen, "cannot write into %s: %s", no, strerror(errno));
     return -1;
 }
 
-/* Rank 0 makes the stage; its path to every rank ("" where it failed).
- * Collective: 0 on every rank, or -1 on every rank (err on rank 0). */
-static int stage_open(const char *run, char *stage, size_t n, char *err, size_t errlen) {
+/* Rank 0 makes the stage beside out; its path to every rank ("" where it
+ * failed). Collective: 0 on every rank, or -1 on every rank (err on rank 0). */
+static int stage_open(const char *out, char *stage, size_t n, char *err, size_t errlen) {
     int rc = 0;
     if (comm_rank() == 0) {
-        snprintf(stage, n, "%s/.plan.partial-%ld", run, (long)getpid());
+        char up[PATH_MAX];
+        out_parent(out, up, sizeof up);
+        snprintf(stage, n, "%s/.plan.partial-%ld", up, (long)getpid());
         if ((rc = mkdir(stage, 0777)) != 0) {
             snprintf(err, errlen, "cannot create %s: %s", stage, strerror(errno));
             stage[0] = 0;
@@ -261,13 +277,12 @@ static void stage_remove(const char *stage) {
     rmdir(stage);
 }
 
-/* Rank 0, after the last check: the stage becomes RUN/plan in one rename
- * where RUN/plan is absent (or empty), else its files move in one by one
- * (an earlier plan's of the same names replaced: --replace; others' files
- * stay), and the stage goes. 0 or -1 + err. */
-static int stage_commit(const char *run, const char *stage, char *err, size_t errlen) {
-    char dir[SPEC_STR_MAX + 16], from[SPEC_STR_MAX + 340], to[SPEC_STR_MAX + 300];
-    snprintf(dir, sizeof dir, "%s/plan", run);
+/* Rank 0, after the last check: the stage becomes the place dir (RUN/plan
+ * or its link's target) in one rename where it is absent (or empty), else
+ * its files move in one by one (an earlier plan's of the same names
+ * replaced: --replace; others' files stay), and the stage goes. 0 or -1 + err. */
+static int stage_commit(const char *dir, const char *stage, char *err, size_t errlen) {
+    char from[PATH_MAX + 340], to[PATH_MAX + 300];
     if (rename(stage, dir) == 0) return 0;
     int rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -1;
     DIR *d = rc ? NULL : opendir(stage);
@@ -514,8 +529,8 @@ static void gather(plan_outcome *const *local, int lo, int hi, int n, plan_outco
 /* Rank 0: the results into stage, then (after the last check for a caught
  * signal) the stage into place as RUN/plan (stage_commit), then the table
  * and the last lines. 0 or -1 (+ err, or a caught signal: the caller says). */
-static int report(const char *run, const jepa_spec *s, int window, plan_outcome *const *all, const char *stage,
-                  char *err, size_t errlen) {
+static int report(const char *run, const char *out, const jepa_spec *s, int window, plan_outcome *const *all,
+                  const char *stage, char *err, size_t errlen) {
     const int n = s->plan.episodes;
     plan_summary r[NMETHODS];
     double shortest = 0, budget = 0;
@@ -527,7 +542,7 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
     JEPA_ASSERT(r[0].decisions > 0); /* the planner always decides: see plan_s_per_decision below */
     if (write_json(stage, run, s, window, r, shortest, budget, err, errlen) ||
         write_csv(stage, nmethods(s), r, (const plan_outcome *const *)all, n, err, errlen) ||
-        shard_interrupt_pending() || stage_commit(run, stage, err, errlen))
+        shard_interrupt_pending() || stage_commit(out, stage, err, errlen))
         return -1;
     print_table(run, s, r, shortest, budget);
     for (int m = 0; m < nmethods(s); m++) printf("%s %.4f\n", methods[m].line, r[m].rate);
@@ -550,16 +565,16 @@ static int report(const char *run, const jepa_spec *s, int window, plan_outcome 
  * removed the stage. A caught signal, or a failure, before rank 0's last
  * check: the stage removed, nothing written. The lowest failing rank (its
  * error in err; an interruption is rank 0's to say), or -1. */
-static int plan_write(const char *run, const jepa_spec *s, int window, const world *w, double arena,
-                      const plan_task *tasks, const plan_trace *keep, int lo, int hi,
+static int plan_write(const char *run, const char *out, const jepa_spec *s, int window, const world *w,
+                      double arena, const plan_task *tasks, const plan_trace *keep, int lo, int hi,
                       plan_outcome *const *all, char *err, size_t errlen) {
-    char stage[SPEC_STR_MAX + 48] = "";
-    int rc = stage_open(run, stage, sizeof stage, err, errlen);
+    char stage[PATH_MAX + 48] = "";
+    int rc = stage_open(out, stage, sizeof stage, err, errlen);
     if (rc == 0) rc = draw_pictures(s, w, arena, tasks, keep, lo, hi, stage, err, errlen);
     int intr = comm_any_error(shard_interrupt_pending() != 0); /* the same on every rank */
     int bad = intr >= 0 ? 0 : comm_any_error(rc != 0);
     if (comm_rank() == 0) {
-        rc = bad < 0 ? report(run, s, window, all, stage, err, errlen) : -1;
+        rc = bad < 0 ? report(run, out, s, window, all, stage, err, errlen) : -1;
         if (rc && stage[0]) stage_remove(stage);
         int sig = shard_interrupt_pending();
         if (intr >= 0 || (rc && sig)) {
@@ -586,11 +601,13 @@ static int make_tasks(const world *w, const jepa_spec *s, double bound, double a
     return 0;
 }
 
-/* Everything planning needs, checked before any of it: the model, the
- * world, this rank's tasks [lo, hi), and where the results go. 0 or -1 + err. */
-static int plan_setup(const char *run, const jepa_spec *s, int lo, int hi, plan_wm **wm, world *w,
-                      double *bound, double *arena, plan_task *tasks, char *err, size_t errlen) {
-    int rc = world_setup(w, s, s->model.img_size, bound, arena, err, errlen);
+/* Everything planning needs, checked before any of it: where the results
+ * go (its place into out: before the model loads), the world, the model,
+ * this rank's tasks [lo, hi). 0 or -1 + err. */
+static int plan_setup(const char *run, char *out, size_t n, const jepa_spec *s, int lo, int hi, plan_wm **wm,
+                      world *w, double *bound, double *arena, plan_task *tasks, char *err, size_t errlen) {
+    int rc = out_check(run, out, n, err, errlen);
+    if (rc == 0) rc = world_setup(w, s, s->model.img_size, bound, arena, err, errlen);
     if (rc == 0 && (int)w->channels != s->model.channels) {
         snprintf(err, errlen, "plan.world: %s renders %u channel(s), the model of %s reads %d", s->plan.world,
                  w->channels, run, s->model.channels);
@@ -598,7 +615,6 @@ static int plan_setup(const char *run, const jepa_spec *s, int lo, int hi, plan_
     }
     if (rc == 0) rc = plan_wm_load(wm, run, s, w, s->plan.samples, s->plan.window, err, errlen);
     if (rc == 0) rc = make_tasks(w, s, *bound, *arena, lo, hi, tasks, err, errlen);
-    if (rc == 0) rc = out_check(run, err, errlen); /* once every input checked out */
     return rc;
 }
 
@@ -629,7 +645,8 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
     plan_trace *keep = JEPA_MALLOC(sizeof(plan_trace) * (hi - lo + 1)); /* zeroed: none kept */
     shard_interrupt_catch(); /* from here a signal is a line and nothing written, never a silent death */
-    int rc = plan_setup(run, s, lo, hi, &wm, &w, &bound, &arena, tasks, err, errlen);
+    char out[PATH_MAX]; /* RUN/plan, or where it points */
+    int rc = plan_setup(run, out, sizeof out, s, lo, hi, &wm, &w, &bound, &arena, tasks, err, errlen);
     plan_outcome *local[NMETHODS], *all[NMETHODS];
     plan_cfg cfg;
     cfg_from_spec(&cfg, s, bound);
@@ -644,7 +661,7 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     int intr = bad < 0 ? plan_interrupted(run, s, done, err, errlen) : -1;
     if (bad < 0 && intr < 0) gather(local, lo, hi, n, all);
     if (bad < 0 && intr < 0)
-        bad = plan_write(run, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
+        bad = plan_write(run, out, s, plan_wm_window(wm), &w, arena, tasks, keep, lo, hi, all, err, errlen);
     if (bad > 0 && rank == bad) fprintf(stderr, "jepa-plan: rank %d: %s\n", rank, err);
     if (bad > 0 && rank == 0) snprintf(err, errlen, "rank %d failed (its error is above)", bad);
     for (int m = 0; m < NMETHODS; m++) {

@@ -21,6 +21,9 @@
 #     replaces them, pictures included (only names the planner writes, in
 #     its exact form); files of others in RUN/plan (notes, *.tmp, names
 #     like episode-7.png) neither make it refuse nor are removed;
+#   - RUN/plan's place checked before the model loads (a file, a dangling
+#     link, a link to a file, RUN read-only); a link RUN/plan to a directory
+#     elsewhere is planned into, the link kept;
 #   - refused in one line, exit non-zero, nothing written: a setting given
 #     twice (--episodes and --set plan.episodes too), a run that is not a
 #     world model, a missing checkpoint, --episodes 0 (named as typed), a
@@ -336,6 +339,36 @@ cp -r "$T/run" "$T/pf" && rm -rf "$T/pf/plan" && echo keep > "$T/pf/plan"
 run pf "$JP" "$T/pf" --episodes 2
 expect_error "RUN/plan is a file: refused before planning" 1 "$T/pf/plan" "not a directory"
 [ "$(cat "$T/pf/plan")" = keep ] && ok "the file RUN/plan kept" || bad "RUN/plan changed"
+# RUN/plan's place is checked before the model loads (it was after: a run
+# without its checkpoint said so first), in one line naming it, exit 1: a
+# file, a dangling link, a link to a file, RUN read-only
+mkdir -p "$T/po1" "$T/po2" "$T/po3" && for d in po1 po2 po3; do cp "$T/run/spec.resolved.yaml" "$T/$d/"; done &&
+  echo keep >"$T/po1/plan" && ln -s "$T/nowhere" "$T/po2/plan" && ln -s "$T/po1/plan" "$T/po3/plan"
+run po1 "$JP" "$T/po1" --episodes 2
+expect_error "RUN/plan a file, no checkpoint: RUN/plan named first" 1 "$T/po1/plan exists and is not a directory"
+run po2 "$JP" "$T/po2" --episodes 2
+expect_error "RUN/plan a dangling link: before the model loads" 1 "$T/po2/plan: a symbolic link to $T/nowhere, which does not exist"
+run po3 "$JP" "$T/po3" --episodes 2
+expect_error "RUN/plan a link to a file" 1 "$T/po3/plan: a symbolic link to $T/po1/plan, which is not a directory"
+[ ! -e "$T/nowhere" ] && [ -z "$(ls -A "$T" "$T/po2" "$T/po3" | grep partial)" ] && ok "nothing made for the refused links" \
+  || bad "refused links left: $(ls -A "$T" "$T/po2")"
+mkdir -p "$T/ro" && if mount -t tmpfs tmpfs "$T/ro" 2>/dev/null; then
+  trap 'umount "$T/ro" 2>/dev/null; rm -rf "$T"' EXIT
+  cp "$T/run/spec.resolved.yaml" "$T/ro/" && mount -o remount,ro "$T/ro"
+  run pro "$JP" "$T/ro" --episodes 2
+  expect_error "RUN read-only, no checkpoint: RUN named first" 1 "cannot write into $T/ro: Read-only file system"
+  umount "$T/ro"
+else echo "skip: no tmpfs mount (not root?)"; fi
+# a link RUN/plan -> a directory elsewhere (a bigger disk): the plan goes
+# where it points, its stage beside the target, the link kept (it failed
+# once the plan was made: "cannot move the plan into RUN/plan: Not a directory")
+mkdir -p "$T/pl" "$T/disk/plans" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/pl/" &&
+  ln -s ../disk/plans "$T/pl/plan"
+run pl timeout 60 "$JP" "$T/pl" --episodes 2 --set plan.samples=24 --set plan.topk=3 --set plan.iterations=1 \
+  --set plan.random_init=false --set plan.pictures=1
+[ "$RC" -eq 0 ] && [ -L "$T/pl/plan" ] && [ -s "$T/disk/plans/plan.json" ] && [ -s "$T/disk/plans/episode-000.png" ] &&
+  [ -z "$(ls -A "$T/disk" "$T/pl" | grep partial)" ] && ok "RUN/plan a link to a directory: planned where it points, the link kept" \
+  || bad "RUN/plan a link (rc $RC): $ERR $(ls -A "$T/disk" "$T/pl")"
 run n0 "$JP" "$T/run" --episodes 0
 expect_error "--episodes 0, named as typed" 2 "--episodes 0: must be in [1,"
 case "$ERR" in *--set*) bad "--episodes 0 reported as a --set: $ERR" ;; esac
