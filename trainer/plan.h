@@ -237,8 +237,8 @@ void plan_wilson(int succ, int n, double *lo, double *hi);
  * RUN/plan/{plan.json,plan.csv,episodes.csv}, the rank that ran one of the
  * first s->plan.pictures episodes draws its pictures, all into a staging
  * directory that moves into place once whole; then rank 0 prints the table
- * and the last lines. Throughout, SIGINT/SIGTERM/SIGHUP are held
- * (shard_interrupt_catch): one caught while the episodes run stops them
+ * and the last lines. Throughout, SIGINT/SIGTERM/SIGHUP are held (the
+ * caller's shard_interrupt_catch, before plan_world_check): one caught while the episodes run stops them
  * between episodes ("RUN/plan: interrupted by SIGTERM after N of M episodes
  * (...): nothing written"), one caught before the plan is in place removes
  * the stage and fails it ("RUN/plan: interrupted by SIGINT: nothing written").
@@ -246,8 +246,10 @@ void plan_wilson(int succ, int n, double *lo, double *hi);
  * Collective. 0 or -1 + err (one line naming the run, key or file). */
 int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen);
 /* The world of s->plan checked before anything is loaded: plan.world known,
- * plan.world_params valid, and the shortest-path search bounded
- * (plan_search_check). 0, or -1 + err (one line naming the key). */
+ * plan.world_params valid, the shortest-path search bounded
+ * (plan_search_check), and task 0 made (plan_task_make: a closed door, a
+ * success radius no goal lies beyond). 0, or -1 + err (one line naming the
+ * key, and plan.world_params's value when a task cannot be made). */
 int plan_world_check(const jepa_spec *s, char *err, size_t errlen);
 
 #endif

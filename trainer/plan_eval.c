@@ -104,12 +104,30 @@ static int world_setup(world *w, const jepa_spec *s, int side, double *bound, do
     return 0;
 }
 
+/* err's leading "plan.world_params: " names the value too where it is
+ * set: a task that cannot be made says which setting to change. */
+static void world_params_named(const jepa_spec *s, char *err, size_t errlen) {
+    static const char key[] = "plan.world_params: ";
+    char rest[SPEC_ERR_MAX];
+    if (strncmp(err, key, sizeof key - 1) || !s->plan.world_params[0]) return;
+    snprintf(rest, sizeof rest, "%s", err + sizeof key - 1);
+    snprintf(err, errlen, "plan.world_params \"%s\": %s", s->plan.world_params, rest);
+}
+
+/* Task 0 is made here as the plan makes it (same seed, radius and world:
+ * the frame size changes no step), so a setting under which it cannot be
+ * made (a closed door: no path; a radius no goal lies beyond) is known
+ * before the model loads; every plan makes task 0. */
 int plan_world_check(const jepa_spec *s, char *err, size_t errlen) {
     world w;
     double bound, arena;
-    if (world_setup(&w, s, 32, &bound, &arena, err, errlen)) return -1; /* the frame size changes no step */
+    plan_task t;
+    if (world_setup(&w, s, 32, &bound, &arena, err, errlen)) return -1;
+    int rc = plan_task_make(&w, (uint64_t)s->plan.seed, 0, s->plan.success_radius, s->plan.budget_factor, bound,
+                            arena, &t, err, errlen);
     world_free(&w);
-    return 0;
+    if (rc) world_params_named(s, err, errlen);
+    return rc;
 }
 
 static void cfg_from_spec(plan_cfg *c, const jepa_spec *s, double bound) {
@@ -613,7 +631,8 @@ static int plan_setup(const char *run, char *out, size_t n, const jepa_spec *s, 
                  w->channels, run, s->model.channels);
         rc = -1;
     }
-    if (rc == 0) rc = plan_wm_load(wm, run, s, w, s->plan.samples, s->plan.window, err, errlen);
+    if (rc == 0 && !shard_interrupt_pending()) /* a signal in plan_world_check's search: no model */
+        rc = plan_wm_load(wm, run, s, w, s->plan.samples, s->plan.window, err, errlen);
     if (rc == 0) rc = make_tasks(w, s, *bound, *arena, lo, hi, tasks, err, errlen);
     return rc;
 }
@@ -644,7 +663,6 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     double bound = 0, arena = 0;
     plan_task *tasks = JEPA_MALLOC(sizeof(plan_task) * (hi - lo + 1));
     plan_trace *keep = JEPA_MALLOC(sizeof(plan_trace) * (hi - lo + 1)); /* zeroed: none kept */
-    shard_interrupt_catch(); /* from here a signal is a line and nothing written, never a silent death */
     char out[PATH_MAX]; /* RUN/plan, or where it points */
     int rc = plan_setup(run, out, sizeof out, s, lo, hi, &wm, &w, &bound, &arena, tasks, err, errlen);
     plan_outcome *local[NMETHODS], *all[NMETHODS];
@@ -656,7 +674,7 @@ int plan_evaluate(const char *run, const jepa_spec *s, char *err, size_t errlen)
     }
     int bad = comm_any_error(rc != 0); /* every rank goes on, or none */
     double done = 0; /* episodes run here, all methods */
-    for (int m = 0; m < nmethods(s) && bad < 0; m++)
+    for (int m = 0; m < nmethods(s) && bad < 0 && !shard_interrupt_pending(); m++)
         done += run_method(&methods[m], s, &w, wm, &cfg, tasks, lo, hi, local[m], keep);
     int intr = bad < 0 ? plan_interrupted(run, s, done, err, errlen) : -1;
     if (bad < 0 && intr < 0) gather(local, lo, hi, n, all);

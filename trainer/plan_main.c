@@ -309,14 +309,18 @@ static int plan_cli(int argc, char **argv) {
                     "objective: world)\n", argv[1], s.objective);
         return 2;
     }
+    if ((rc = plan_out_check(argv[1], replace))) return rc;
+    /* SIGINT/SIGTERM/SIGHUP held from here (plan_evaluate's contract): the
+     * check below searches task 0's shortest path (seconds, for some
+     * worlds); a signal that stopped it, the planning or the writing ends
+     * the process after plan_evaluate's line saying so (nothing written);
+     * one caught once the plan was in place is dropped */
+    shard_interrupt_catch();
     if (plan_world_check(&s, err, sizeof err)) { /* a usage error, said before the model loads */
         if (comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
+        shard_interrupt_release(0);
         return 2;
     }
-    if ((rc = plan_out_check(argv[1], replace))) return rc;
-    /* plan_evaluate leaves SIGINT/SIGTERM/SIGHUP held (from its start): a
-     * signal that stopped the planning or the writing ends the process after
-     * the line saying so; one caught once the plan was in place is dropped */
     rc = plan_evaluate(argv[1], &s, err, sizeof err) ? 1 : 0;
     if (rc && comm_rank() == 0) fprintf(stderr, "jepa-plan: %s\n", err);
     if (!rc && replace && comm_rank() == 0)

@@ -28,8 +28,8 @@
 #     twice (--episodes and --set plan.episodes too), a run that is not a
 #     world model, a missing checkpoint, --episodes 0 (named as typed), a
 #     missing or absent run directory, an unknown world, a bad world
-#     parameter, a closed door, a success radius no goal lies beyond (it
-#     hung), arena / max_action above 255 (the search grid), a search of
+#     parameter, a closed door (task 0 made up front), a success radius no
+#     goal lies beyond (it hung), arena / max_action above 255 (the search grid), a search of
 #     more than 1e9 substeps a task (it ran for hours), topk > samples; the
 #     world's settings exit 2, before the model loads.
 . "$(dirname "$0")/lib.sh"
@@ -383,11 +383,17 @@ run late "$JP" --episodes 1 "$T/run"
 expect_error "RUN_DIR after an option" 2 "jepa-plan: RUN_DIR must come first, got '--episodes'"
 case "$ERR" in *missing*) bad "RUN_DIR after an option said missing: $ERR" ;; esac
 mkdir -p "$T/cd" && cp "$T/run/spec.resolved.yaml" "$T/run/checkpoint.bin" "$T/cd/"
+# a closed door, a radius no goal lies beyond: task 0 is made before the
+# model loads (it was after: exit 1, and a run without its checkpoint said
+# that first), so they are bad settings, exit 2, the value named
 run cd "$JP" "$T/cd" --episodes 2 --set plan.world_params="door_width=0.08"
-expect_error "a closed door (no path to the goal)" 1 "plan.world_params" "no path"
-[ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the closed door"
-run rad timeout 60 "$JP" "$T/cd" --episodes 2 --set plan.success_radius=1
-expect_error "a success radius no goal lies beyond (the arena's side), not a hang" 1 \
+expect_error "a door narrower than the agent (no path to the goal)" 2 "plan.world_params \"door_width=0.08\": task 0" "no path"
+run cd0 "$JP" "$T/nock" --episodes 2 --set plan.world_params="door_width=0"
+expect_error "a closed door, no checkpoint: refused before the model loads" 2 \
+  "jepa-plan: plan.world_params \"door_width=0\": task 0 of seed 0 has no path from start to goal"
+[ -e "$T/cd/plan" ] || [ -e "$T/nock/plan" ] && bad "refused run wrote RUN/plan" || ok "nothing written for the closed door"
+run rad timeout 60 "$JP" "$T/nock" --episodes 2 --set plan.success_radius=1
+expect_error "a success radius no goal lies beyond (the arena's side), not a hang, before the model loads" 2 \
   "plan.success_radius: 1: task 0" "draws"
 [ -e "$T/cd/plan" ] && bad "refused run wrote $T/cd/plan" || ok "nothing written for the radius"
 # arena / max_action above 255: the shortest-path grid (4 cells a step) would
