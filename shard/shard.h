@@ -173,6 +173,12 @@ int shard_make_dirs(const char *path, char *err, size_t errlen);
  * stays). On failure the ones made are already removed. */
 int shard_make_dirs_noting(const char *path, size_t *made, char *err, size_t errlen);
 void shard_unmake_dirs(const char *path, size_t made);
+/* Whether mkdir -p dir can succeed, making nothing (for a check before the
+ * work; the directories are made when it writes): its nearest existing
+ * prefix P is a directory this process may write into (a read-only
+ * filesystem refuses root too). 0, or -1 + "cannot write into P: why" or,
+ * P a file, "cannot create directory P: Not a directory". */
+int shard_dir_makeable(const char *dir, char *err, size_t errlen);
 /* An output place, checked before the work that fills it (the writer, jepa-world
  * render, jepa-eval --export, jepa-train's run.dir, jepa-plan's RUN/plan).
  * A symbolic link is written through, as cp and mkdir -p do: the place is
@@ -253,6 +259,10 @@ const char *shard_seen_find(const shard_seen *s, const char *key, size_t kn);
  * An image schema writes format version 1 (byte for byte as before record
  * schemas existed), a record schema format version 2. */
 typedef struct shard_writer shard_writer;
+/* The checks of dir shard_writer_open makes, making nothing: for a caller
+ * that reads its whole input first (jepa-shard pack) to refuse a bad
+ * output before that. 0 or -1 + err, open's wording. */
+int shard_writer_check(const char *dir, char *err, size_t errlen);
 int shard_writer_open(shard_writer **w, const char *dir, const shard_schema *schema,
                       const shard_pack_opts *o, char *err, size_t errlen);
 /* n records: pixels (n, record_bytes) (for a record schema: the records,

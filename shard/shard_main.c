@@ -246,6 +246,8 @@ static int cmd_pack(int argc, char **argv) {
     if (rc >= 0) return rc;
     if ((rc = pack_check(&a))) return rc;
     char err[SHARD_ERR_MAX];
+    if (shard_writer_check(a.out, err, sizeof err)) /* before the source is read */
+        return fprintf(stderr, PROG ": %s\n", err), 1;
     shard_images im;
     shard_image_dir_opts io = {a.labels, a.class_dirs, (uint32_t)a.channels};
     rc = a.idx_images  ? shard_idx_read(&im, a.idx_images, a.idx_labels, err, sizeof err)

@@ -192,6 +192,27 @@ void shard_unmake_dirs(const char *path, size_t made) {
     free(p);
 }
 
+int shard_dir_makeable(const char *dir, char *err, size_t errlen) {
+    char p[4096];
+    struct stat st;
+    snprintf(p, sizeof p, "%s", dir);
+    while (stat(p, &st) != 0) { /* absent, or under a file (ENOTDIR): one level up */
+        char *slash = strrchr(p, '/');
+        if (!strcmp(p, ".")) { /* the working directory itself is gone */
+            shard_err(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        if (!slash) snprintf(p, sizeof p, ".");
+        else if (slash == p) slash[1] = 0;
+        else *slash = 0;
+    }
+    int isdir = S_ISDIR(st.st_mode);
+    if (!isdir) errno = ENOTDIR;
+    if (isdir && access(p, W_OK | X_OK) == 0) return 0; /* EROFS even for root */
+    shard_err(err, errlen, "cannot %s %s: %s", isdir ? "write into" : "create directory", p, strerror(errno));
+    return -1;
+}
+
 /* The first name in path longer than NAME_MAX: its length, *at its start; 0 if none. */
 static size_t long_name(const char *path, const char **at) {
     for (const char *p = path; *p; p += strspn(p, "/")) {

@@ -142,6 +142,43 @@ static int writer_interrupted(const shard_writer *w, char *err, size_t errlen) {
     return 1;
 }
 
+/* dir as the writer takes it, making nothing: its place (where a symbolic
+ * link points: the stage goes beside that) into *norm, *parent and *base
+ * (the caller frees them), neither a dataset nor a file there, its parent
+ * makeable and writable. 0 or -1 + err. */
+static int writer_place(const char *dir, char **norm, char **parent, char **base, char *err,
+                        size_t errlen) {
+    char place[4096], why[SHARD_ERR_MAX / 2] = "";
+    struct stat st;
+    if (shard_out_place(dir, SHARD_PLACE_DIR | SHARD_PLACE_RENAMED, place, sizeof place, err, errlen))
+        return -1;
+    if (split_dir(place, norm, parent, base)) {
+        shard_err(err, errlen, "'%s': not usable as an output directory", dir);
+        return -1;
+    }
+    int ne = stat(*norm, &st) != 0 ? 0 : S_ISDIR(st.st_mode) ? dir_nonempty(*norm) : -1;
+    if (ne != 0)
+        shard_err(err, errlen, "%s: exists and is %s (will not overwrite a dataset; remove it or choose "
+                  "another output)", *norm, S_ISDIR(st.st_mode) ? "not empty" : "not a directory");
+    else if (shard_dir_makeable(*parent, why, sizeof why))
+        shard_err(err, errlen, "%s: %s", *norm, why);
+    if (ne == 0 && !why[0]) return 0;
+    free(*norm);
+    free(*parent);
+    free(*base);
+    *norm = *parent = *base = NULL;
+    return -1;
+}
+
+int shard_writer_check(const char *dir, char *err, size_t errlen) {
+    char *norm, *parent, *base;
+    if (writer_place(dir, &norm, &parent, &base, err, errlen)) return -1;
+    free(norm);
+    free(parent);
+    free(base);
+    return 0;
+}
+
 int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *schema,
                       const shard_pack_opts *o, char *err, size_t errlen) {
     *wp = NULL;
@@ -161,27 +198,11 @@ int shard_writer_open(shard_writer **wp, const char *dir, const shard_schema *sc
                   (unsigned long long)SHARD_MAX_FRAME_RAW);
         return -1;
     }
-    char place[4096]; /* where a symbolic link dir points: the stage goes beside that */
-    if (shard_out_place(dir, SHARD_PLACE_DIR | SHARD_PLACE_RENAMED, place, sizeof place, err, errlen))
-        return -1;
     shard_writer *w = shard_xcalloc(1, sizeof *w);
     char *base = NULL;
-    if (split_dir(place, &w->dir, &w->parent, &base)) {
-        shard_err(err, errlen, "'%s': not usable as an output directory", dir);
+    if (writer_place(dir, &w->dir, &w->parent, &base, err, errlen)) {
         writer_free(w);
         return -1;
-    }
-    struct stat st;
-    if (stat(w->dir, &st) == 0) {
-        int ne = S_ISDIR(st.st_mode) ? dir_nonempty(w->dir) : -1;
-        if (ne != 0) {
-            shard_err(err, errlen, "%s: exists and is %s (will not overwrite a dataset; remove "
-                      "it or choose another output)", w->dir,
-                      S_ISDIR(st.st_mode) ? "not empty" : "not a directory");
-            free(base);
-            writer_free(w);
-            return -1;
-        }
     }
     size_t sn = strlen(w->parent) + strlen(base) + 48;
     char suffix[32];

@@ -135,35 +135,11 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
 static const char *const export_names[4] = {"train_features.npy", "train_labels.npy",
                                             "test_features.npy", "test_labels.npy"};
 
-/* Whether mkdir -p dir can succeed, making nothing (the export makes it
- * only when it writes): its nearest existing prefix is a directory this
- * process may write into. 0 or -1 + err. */
-static int export_dir_usable(const char *dir, char *err, size_t errlen) {
-    char p[4096];
-    struct stat st;
-    snprintf(p, sizeof p, "%s", dir);
-    while (stat(p, &st) != 0) { /* absent, or under a file (ENOTDIR): one level up */
-        char *slash = strrchr(p, '/');
-        if (!strcmp(p, ".")) { /* the working directory itself is gone */
-            snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
-            return -1;
-        }
-        if (!slash) snprintf(p, sizeof p, ".");
-        else if (slash == p) slash[1] = 0;
-        else *slash = 0;
-    }
-    int there = strlen(p) == strlen(dir);
-    if (!S_ISDIR(st.st_mode)) errno = ENOTDIR;
-    if (S_ISDIR(st.st_mode) && access(p, W_OK | X_OK) == 0) return 0;
-    snprintf(err, errlen, "cannot %s %s: %s", there ? "write into" : "create directory", p, strerror(errno));
-    return -1;
-}
-
 int eval_export_check(const char *dir, char *err, size_t errlen) {
     char p[4096];
     /* a link that points nowhere, a name over NAME_MAX: refused here, where
      * export_dir_usable's walk up would pass them to fail after extraction */
-    if (shard_out_place(dir, SHARD_PLACE_DIR, p, sizeof p, err, errlen) || export_dir_usable(dir, err, errlen))
+    if (shard_out_place(dir, SHARD_PLACE_DIR, p, sizeof p, err, errlen) || shard_dir_makeable(dir, err, errlen))
         return -1;
     for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, export_names[i]);

@@ -67,6 +67,10 @@ run gdang "$B/jepa-world" gen --out "$T/l/dangling" --episodes 2 --steps 4 --qui
 expect_error "gen --out a dangling link" 1 "$T/l/dangling" "does not exist"
 run pfile "$B/jepa-shard" pack "${PACK[@]}" --out "$T/l/tofile"
 expect_error "pack --out a link to a file" 1 "$T/l/tofile: a symbolic link to $T/file, which is not a directory"
+# pack reads its whole source before writing: the output is checked first
+# (it was checked after: the missing source was said instead)
+run porder "$B/jepa-shard" pack --raw "$T/missing" --height 8 --width 8 --out "$T/l/dangling" --quiet
+expect_error "pack: the output checked before the source is read" 1 "$T/l/dangling" "does not exist"
 [ ! -e "$T/nowhere" ] && [ -z "$(ls -A "$T/l" "$T/disk" | grep partial)" ] && [ "$(cat "$T/file")" = "" ] \
   && ok "refused links: nothing made" || bad "refused links left: $(ls -A "$T" "$T/l" "$T/disk")"
 # a name of 250 bytes is a name: its staging directory's is cut to fit
@@ -122,6 +126,10 @@ if mount -t tmpfs tmpfs "$T/mnt" 2>/dev/null; then
   run pin "$B/jepa-shard" pack "${PACK[@]}" --out "$T/l/mnt/data"
   [ "$RC" -eq 0 ] && "$B/jepa-shard" verify "$T/mnt/data" >/dev/null 2>&1 && ok "pack into a directory in the mount" \
     || bad "pack into the mount: rc $RC: $ERR"
+  # read-only (root writes anyway, but not there): refused before the source is read
+  mount -o remount,ro "$T/mnt"
+  run pro "$B/jepa-shard" pack --raw "$T/missing" --height 8 --width 8 --out "$T/mnt/new/data" --quiet
+  expect_error "pack into a read-only filesystem: before reading" 1 "$T/mnt/new/data: cannot write into $T/mnt: Read-only file system"
   umount "$T/mnt"
 else
   echo "skip mount point checks (no tmpfs mount: not root?)"
