@@ -240,11 +240,17 @@ int shard_out_place(const char *path, int flags, char *real, size_t n, char *err
         return -1;
     }
     struct stat ls, st;
-    int link = lstat(path, &ls) == 0 && S_ISLNK(ls.st_mode);
-    char to[4096] = "", full[PATH_MAX], why[128] = "";
-    ssize_t tn = link ? readlink(path, to, sizeof to - 1) : 0;
+    if (!(flags & SHARD_PLACE_DIR) && lstat(path, &ls) == 0 && S_ISDIR(ls.st_mode)) {
+        shard_err(err, errlen, "%s: a directory (a file is written there)", path);
+        return -1;
+    }
+    char bare[4096], to[4096] = "", full[PATH_MAX], why[128] = "";
+    size_t bn = (size_t)snprintf(bare, sizeof bare, "%s", path);
+    while (bn > 1 && bn < sizeof bare && bare[bn - 1] == '/') bare[--bn] = 0; /* "link/" is the link */
+    int link = lstat(bare, &ls) == 0 && S_ISLNK(ls.st_mode);
+    ssize_t tn = link ? readlink(bare, to, sizeof to - 1) : 0;
     to[tn > 0 ? tn : 0] = 0;
-    int gone = link && stat(path, &st) != 0 ? errno : 0;
+    int gone = link && stat(bare, &st) != 0 ? errno : 0;
     if (gone)
         snprintf(why, sizeof why, "which %s%s", gone == ENOENT ? "does not exist" : "cannot be reached: ",
                  gone == ENOENT ? "" : strerror(gone));
@@ -252,12 +258,8 @@ int shard_out_place(const char *path, int flags, char *real, size_t n, char *err
         snprintf(why, sizeof why, "which is not a directory");
     else if (link && (flags & SHARD_PLACE_DIR) == 0 && S_ISDIR(st.st_mode))
         snprintf(why, sizeof why, "which is a directory");
-    else if (link && !realpath(path, full))
+    else if (link && !realpath(bare, full))
         snprintf(why, sizeof why, "which cannot be resolved: %s", strerror(errno));
-    if (!link && !(flags & SHARD_PLACE_DIR) && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        shard_err(err, errlen, "%s: a directory (a file is written there)", path);
-        return -1;
-    }
     if (why[0]) {
         shard_err(err, errlen, "%s: a symbolic link to %s, %s (the %s is written where the link points: "
                   "make that %s, or remove the link)", path, to, why, kind, kind);

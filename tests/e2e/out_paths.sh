@@ -58,6 +58,10 @@ run plink "$B/jepa-shard" pack "${PACK[@]}" --out "$T/l/data"
 [ "$RC" -eq 0 ] && [ -L "$T/l/data" ] && "$B/jepa-shard" verify "$T/disk/real" >/dev/null 2>&1 \
   && ok "pack --out a (relative) link to an empty directory: packed where it points, the link kept" \
   || bad "pack through a link: rc $RC: $ERR"
+mkdir -p "$T/disk/slash" && ln -s ../disk/slash "$T/l/slash"
+run pslash "$B/jepa-shard" pack "${PACK[@]}" --out "$T/l/slash/"
+[ "$RC" -eq 0 ] && [ -L "$T/l/slash" ] && "$B/jepa-shard" verify "$T/disk/slash" >/dev/null 2>&1 \
+  && ok "pack --out LINK/ (a trailing slash): through the link too" || bad "pack --out LINK/: rc $RC: $ERR"
 run glink "$B/jepa-world" gen --out "$T/l/gen" --episodes 2 --steps 4 --quiet
 [ "$RC" -eq 0 ] && [ -L "$T/l/gen" ] && "$B/jepa-shard" verify "$T/disk/gen" >/dev/null 2>&1 \
   && ok "jepa-world gen --out a link to an empty directory" || bad "gen through a link: rc $RC: $ERR"
