@@ -24,9 +24,11 @@
 
 #define LAUNCH_PATH_MAX 4096
 #define LAUNCH_MAX_SETS 256
-/* run/resume stopped by SIGINT/SIGTERM, resumable: jepa-train's own exit
- * for it (TRAIN_EXIT_INTERRUPTED, EX_TEMPFAIL) */
+/* run/resume stopped by SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1, resumable:
+ * jepa-train's own exit for it (TRAIN_EXIT_INTERRUPTED, EX_TEMPFAIL) */
 #define LAUNCH_EXIT_STOPPED 75
+/* The name of a signal that stops a run ("SIGUSR1"); "SIGTERM" for others. */
+const char *launch_signal_name(int sig);
 
 /* ---- argv arrays ---- */
 
@@ -188,8 +190,8 @@ void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o
  * parallel.ranks) is refused in one line (-1 + err) naming what to pass. A
  * non-zero exit is restarted with resume=auto up to max_restarts times, each
  * restart logged to run_dir/launch.log; run_dir/state says what is going on.
- * SIGINT/SIGTERM are passed to mpirun (in its own process group, so once),
- * SIGHUP as SIGTERM, and end the loop. Returns the job's
+ * SIGINT/SIGTERM/SIGHUP/SIGUSR1 are passed to mpirun (in its own process
+ * group, so once) as SIGUSR1, a second as the abort, and end the loop. Returns the job's
  * exit status (0: done; else err says it failed, or that a signal stopped
  * it and how to resume), LAUNCH_EXIT_STOPPED only for a signal of ours (a
  * job that failed for good with status 75 returns 1), or -1 + err when it
@@ -311,7 +313,8 @@ void sweep_specs_free(launch_spec *specs, int n);
 /* What sweep_run_local did with the points: done (now or before), failed,
  * stopped by a signal (resumable: launch_run_dir's LAUNCH_EXIT_STOPPED),
  * never started because a signal stopped the sweep first; signal: the
- * SIGINT/SIGTERM that stopped the sweep, 0 when none did. */
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1 that stopped the sweep, 0 when
+ * none did. */
 typedef struct {
     int done, failed, stopped, not_started, signal;
 } sweep_outcome;
@@ -319,7 +322,7 @@ typedef struct {
 /* Runs the prepared points here that are not finished, d->parallel at a
  * time, each under its own restart loop (unfinished ones with resume=auto),
  * output in point/train.log; says which finished points it skips, and how
- * each point it ran ended. SIGINT/SIGTERM while it runs are passed to every
+ * each point it ran ended. SIGINT/SIGTERM/SIGUSR1 while it runs go to every
  * running point (each stops its job: state `stopped signal=N`), no point
  * starts after them, and it returns once the running ones ended. Fills
  * *out; returns the number that failed. */

@@ -50,8 +50,8 @@ static void usage(FILE *f) {
           "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers,\n"
           "$JEPA_SQUEUE the squeue that says whether a run dir's Slurm job is queued, $JEPA_GNUPLOT the gnuplot.\n"
           "Exit status: 0; 2 a bad command line, spec or sweep file, or a run dir another job holds (one line on\n"
-          "stderr; nothing made); 75 stopped by SIGINT, SIGTERM or SIGHUP (resume RUN_DIR continues it from its\n"
-          "checkpoint, or the same sweep command); run and resume: the job's\n"
+          "stderr; nothing made); 75 stopped by SIGINT, SIGTERM, SIGHUP or SIGUSR1 (resume RUN_DIR continues\n"
+          "it from its checkpoint, or the same sweep command); run and resume: the job's\n"
           "status when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a\n"
           "run or point is damaged or inconsistent (the table says which), 2 when a sweep's points.csv or\n"
           "sweep.yaml does not read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
@@ -506,11 +506,7 @@ static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so
     sweep_again(d, a, again, sizeof again);
     if (so->signal && (so->stopped || so->not_started)) /* one after the last point ended stopped nothing */
         return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
-                           "started; continue it with %s", d->path, so->signal,
-                           so->signal == SIGINT    ? "SIGINT"
-                           : so->signal == SIGHUP  ? "SIGHUP"
-                           : so->signal == SIGQUIT ? "SIGQUIT"
-                                                   : "SIGTERM",
+                           "started; continue it with %s", d->path, so->signal, launch_signal_name(so->signal),
                            so->done, so->failed, so->stopped, so->not_started, again), LAUNCH_EXIT_STOPPED;
     if (so->failed && so->stopped)
         return launch_errf(err, errlen, "%s: %d of %d points failed, %d stopped by a signal", d->path, so->failed,

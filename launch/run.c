@@ -175,21 +175,25 @@ int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen) 
     return peek_world(path, world) == 0 ? 0 : -1;
 }
 
-/* SIGINT/SIGTERM/SIGHUP stop restarting and stop the job: the first as
- * SIGUSR1, which Open MPI's mpirun forwards to the ranks and jepa-train
- * takes as "checkpoint at the end of this step, exit 75"; a second one as
- * itself (SIGHUP as SIGTERM), mpirun's abort. mpirun aborts on its own
- * SIGINT/SIGTERM: SIGTERM to the ranks, SIGKILL 1 s later
- * (odls_base_sigkill_timeout), before a slow step can checkpoint. It runs
- * in its own process group (spawn), so a terminal's Ctrl-C or hangup, sent
- * to our whole group, reaches it only through here. SIGQUIT (Ctrl-\) is
- * the abort at once (SIGTERM). SIGTSTP/SIGCONT (Ctrl-Z, fg) go to mpirun,
- * which passes both to the ranks (ess_base_forward_signals' defaults). */
+/* SIGINT/SIGTERM/SIGHUP/SIGUSR1 stop restarting and stop the job: the
+ * first as SIGUSR1, which Open MPI's mpirun forwards to the ranks and
+ * jepa-train takes as "checkpoint at the end of this step, exit 75"; a
+ * second one as itself (SIGHUP and SIGUSR1 as SIGTERM), mpirun's abort.
+ * SIGUSR1 is what a batch script's `#SBATCH --signal=B:USR1@90` sends us
+ * before a time limit: left at its default it killed us and orphaned the
+ * job. mpirun aborts on its own SIGINT/SIGTERM: SIGTERM to the ranks,
+ * SIGKILL 1 s later (odls_base_sigkill_timeout), before a slow step can
+ * checkpoint. It runs in its own process group (spawn), so a terminal's
+ * Ctrl-C or hangup, sent to our whole group, reaches it only through here.
+ * SIGQUIT (Ctrl-\) is the abort at once (SIGTERM). SIGTSTP/SIGCONT
+ * (Ctrl-Z, fg) go to mpirun, which passes both to the ranks
+ * (ess_base_forward_signals' defaults). SIGUSR2 means nothing to the
+ * trainer and is left alone. */
 static volatile sig_atomic_t g_stop, g_nstop, g_say;
 static volatile pid_t g_child;
 
 static int forwarded(int sig, int nth) {
-    return sig == SIGQUIT || (nth > 1 && sig == SIGHUP) ? SIGTERM : nth <= 1 ? SIGUSR1 : sig;
+    return sig == SIGQUIT || (nth > 1 && (sig == SIGHUP || sig == SIGUSR1)) ? SIGTERM : nth <= 1 ? SIGUSR1 : sig;
 }
 
 /* what the first signal does, said on stderr: SIGUSR1 reaches the ranks
@@ -198,7 +202,8 @@ static int forwarded(int sig, int nth) {
                      " aborts it\n"
 static void say_stop(int sig) {
     const char *m = sig == SIGINT ? SAID_STOP("SIGINT") : sig == SIGHUP ? SAID_STOP("SIGHUP")
-                  : sig == SIGTERM ? SAID_STOP("SIGTERM") : "jepa-launch: SIGQUIT: aborting the job\n";
+                  : sig == SIGTERM ? SAID_STOP("SIGTERM") : sig == SIGUSR1 ? SAID_STOP("SIGUSR1")
+                  : "jepa-launch: SIGQUIT: aborting the job\n";
     ssize_t r = write(STDERR_FILENO, m, strlen(m)); /* a hung-up terminal: nothing to tell */
     (void)r;
 }
@@ -221,8 +226,9 @@ static void on_job_control(int sig) {
     errno = e;
 }
 
-static const char *signal_name(int sig) {
-    return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM";
+const char *launch_signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : sig == SIGQUIT ? "SIGQUIT"
+         : sig == SIGUSR1 ? "SIGUSR1" : "SIGTERM";
 }
 
 /* mpirun's stdout and stderr are ours (or train.log): never a pipe through
@@ -330,8 +336,8 @@ static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, i
     return 1;
 }
 
-static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGCONT};
-enum { NSIGS = sizeof g_sigs / sizeof g_sigs[0], NSTOP = 4 }; /* the first NSTOP stop the job */
+static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGTSTP, SIGCONT};
+enum { NSIGS = sizeof g_sigs / sizeof g_sigs[0], NSTOP = 5 }; /* the first NSTOP stop the job */
 
 static void stop_signals(sigset_t *ss) {
     sigemptyset(ss);
@@ -409,10 +415,10 @@ static void stopped_said(const char *run_dir, int status, char *err, size_t errl
     if (launch_ckpt_world(run_dir, &world, ckpt, sizeof ckpt) == 1)
         snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d) before its first "
                  "checkpoint: nothing was kept to resume from; jepa-launch resume %s starts it again from step 0",
-                 run_dir, (int)g_stop, signal_name(g_stop), status, run_dir);
+                 run_dir, (int)g_stop, launch_signal_name(g_stop), status, run_dir);
     else
         snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d); continue it with "
-                 "jepa-launch resume %s", run_dir, (int)g_stop, signal_name(g_stop), status, run_dir);
+                 "jepa-launch resume %s", run_dir, (int)g_stop, launch_signal_name(g_stop), status, run_dir);
 }
 
 int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *past_setup, char *err,

@@ -1,6 +1,7 @@
 /* sweep_run.c - a sweep's points run here, d->parallel at a time, each in a
- * child of ours under launch_run_dir's restart loop. SIGINT/SIGTERM/SIGHUP
- * (and SIGQUIT, the abort) to the sweep go to every running point (each stops its job, which
+ * child of ours under launch_run_dir's restart loop. SIGINT/SIGTERM/SIGHUP/
+ * SIGUSR1 (Slurm's warning before a time limit; and SIGQUIT, the abort) to
+ * the sweep go to every running point (each stops its job, which
  * checkpoints: resumable, exit 75) and no new point starts; the caller then
  * says what was done, stopped and not started. Each point is its own
  * process group, so a terminal's Ctrl-C reaches it only through us: one
@@ -26,7 +27,7 @@ static volatile int g_npids;
  * each goes on to every running point as it would have reached it alone.
  * Ctrl-\ (SIGQUIT) is each point's abort and stops the sweep too; Ctrl-Z
  * (SIGTSTP) stops the points, then us, and fg's SIGCONT continues them. */
-static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGCONT};
+static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGTSTP, SIGCONT};
 enum { NSIGS = sizeof g_sigs / sizeof g_sigs[0] };
 
 static void on_signal(int sig) {

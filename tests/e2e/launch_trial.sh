@@ -14,6 +14,8 @@
 #   4. state names the launcher's pid; a run whose launcher was killed -9
 #      but whose job finished is `done`; SIGHUP (ssh gone) to the group
 #      stops the run like SIGTERM (checkpoint, state stopped, launch.log);
+#      so does SIGUSR1 to the launcher alone (a batch script's --signal=B:USR1)
+#      or to a sweep;
 #   5. `run` into a finished run dir says it finished and to pick a new
 #      run.dir, never `resume`.
 # About 60 s on 2 cores (tiny model).
@@ -163,6 +165,29 @@ kill -HUP -"$PID"; ended hup
   && grep -q 'stopped by signal 1' "$T/hup/launch.log" \
   && ok "SIGHUP: exit 75, a checkpoint, state stopped signal=1, said in launch.log" \
   || bad "SIGHUP: rc $RC, state '$(cat "$T/hup/state" 2>&1)', $(ckpts "$T/hup") checkpoints, log: $(tail -1 "$T/hup/launch.log")"
+
+# ---- 1. SIGUSR1 to the launcher alone (what `#SBATCH --signal=B:USR1@90`
+# sends a batch script that is `jepa-launch run`): stopped like SIGTERM, with
+# a checkpoint; it used to kill the launcher (exit 138) and orphan the job
+started usr "${SLOW[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/usr"
+at_step "$T/usr" 1 || bad "usr: never reached step 1"
+kill -USR1 "$PID"; ended usr
+[ "$RC" -eq 75 ] && [ "$(cat "$T/usr/state" 2>&1)" = "stopped signal=10" ] && [ "$(ckpts "$T/usr")" -ge 1 ] \
+  && ! pgrep -f "$T/usr/spec" >/dev/null \
+  && ok "SIGUSR1 to the launcher: exit 75, a checkpoint, state stopped signal=10, no process left" \
+  || bad "SIGUSR1: rc $RC, state '$(cat "$T/usr/state" 2>&1)', $(ckpts "$T/usr") checkpoints, left: $(pgrep -af "$T/usr/spec")"
+case "$ERR" in *"stopped by signal 10 (SIGUSR1;"*"continue it with jepa-launch resume $T/usr") ok "SIGUSR1: says how to resume" ;;
+  *) bad "SIGUSR1 line: $ERR" ;; esac
+# a second SIGUSR1 is the abort, as a second SIGTERM is (fake mpirun)
+started usr2 env JEPA_MPIRUN="$T/mpirun-log" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/usr2"
+for _ in $(seq 400); do [ -e "$T/usr2/started" ] && break; sleep 0.05; done
+kill -USR1 "$PID"; sleep 0.2; kill -USR1 "$PID"; ended usr2
+[ "$RC" -eq 75 ] && [ "$(tr '\n' ' ' <"$T/usr2/signals" 2>&1)" = "USR1 TERM " ] \
+  && ok "two SIGUSR1: mpirun gets SIGUSR1, then its abort (SIGTERM)" \
+  || bad "two SIGUSR1: rc $RC, mpirun got $(tr '\n' ' ' <"$T/usr2/signals" 2>&1): $ERR"
+# a sweep passes SIGUSR1 on to each running point as SIGTERM is
+sigsweep USR1 swu
+case "$ERR" in *"stopped by signal 10 (SIGUSR1)"*) ok "SIGUSR1 to a sweep: said as SIGUSR1" ;; *) bad "SIGUSR1 sweep line: $ERR" ;; esac
 
 # ---- 4. kill -9 of the launcher: its job goes on and finishes: done
 started or "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/or"
