@@ -220,11 +220,32 @@ int launch_sbatch_script(FILE *f, const jepa_spec *s, const char *trainer, const
  * job id: the job may be queued all the same. */
 int launch_sbatch_submit(const char *script, const char *output, char *id, size_t idlen, char *err, size_t errlen);
 
-/* A run directory whose state names a Slurm job (submitted: slurm_job's
- * id; running job=J) that squeue ($JEPA_SQUEUE) still lists (pending,
- * running, ...): 1 + err, one line naming dir, the job and its state;
- * else 0 (no such state, the job has ended, or squeue cannot be run: then
- * nothing is known, and the job's trainer still takes RUN/lock). */
+/* ---- what Slurm says of run directories (slurm_queue.c) ---- */
+
+typedef struct {
+    char id[64];    /* "J", or "A_T" (task T of array A) */
+    char state[32]; /* squeue's (PENDING, RUNNING, ...); "" when it lists it not: ended */
+} launch_slurm_job;
+
+/* One squeue call ($JEPA_SQUEUE: another squeue; given up after 10 s)
+ * about jobs[0..n): each one's state. 0; -1 + why (one clause: squeue not
+ * found, failed with its last line, or did not answer) when nothing is
+ * known, the states then unset. */
+int launch_slurm_query(launch_slurm_job *jobs, int n, char *why, size_t whylen);
+/* The Slurm job a run directory's state line names: "running job=J ..."
+ * J; "submitted" the id in dir/slurm_job, else in array_dir/slurm_job (a
+ * sweep's array, for points submitted before each had its own; may be
+ * NULL). 1 with the id, 0 when the state names none. */
+int launch_slurm_job_of(const char *dir, const char *state, const char *array_dir, char *id, size_t n);
+/* Of run directories dirs[0..n) (array_dir: as above), the first whose
+ * state names a Slurm job squeue still lists (pending, running, ...): its
+ * index, with the job's id and state; -1 when none does, or squeue cannot
+ * say (then nothing is known, and the job's trainer still takes RUN/lock).
+ * One squeue call for all. */
+int launch_slurm_busy_dirs(const char *const *dirs, int n, const char *array_dir, char *id, size_t idlen,
+                           char *state, size_t slen);
+/* launch_slurm_busy_dirs of one run directory: 1 + err, one line naming
+ * dir, the job and its state; else 0. */
 int launch_slurm_busy(const char *dir, char *err, size_t errlen);
 
 /* ---- sweeps (sweep.c) ---- */
@@ -424,6 +445,19 @@ typedef struct {
  * figures. 0, or -1 if the directory holds no run (no spec.resolved.yaml;
  * st->obj is then ijepa's, obj_known 0). */
 int launch_read_status(const char *run_dir, run_status *st);
+
+/* A status whose state is stopped, failed or stale: st->resume_step, where
+ * a resume of run_dir starts (launch_read_status calls it; a state
+ * changed after, as launch_slurm_states does, calls it again). */
+void launch_status_resume(const char *run_dir, run_status *st);
+/* For status and results: each sts[i] (run directory dirs[i]; array_dir
+ * as for launch_slurm_job_of) whose state is "submitted" or "running
+ * job=J ..." set by what Slurm says, one squeue call for all: "stale
+ * (Slurm job J is gone)" when squeue lists it not (with where a resume
+ * starts), "pending (Slurm job J queued)" for a running one queued again
+ * (requeued), " (Slurm: STATE)" added for a state neither says; " (unverified:
+ * WHY)" added to each when squeue cannot be run or fails. */
+void launch_slurm_states(const char *const *dirs, run_status *const *sts, int n, const char *array_dir);
 
 /* Whether text is one whole JSON object and nothing else (whitespace
  * aside); numbers may also be nan/inf, as printf writes them. A summary.json

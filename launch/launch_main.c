@@ -38,7 +38,8 @@ static void usage(FILE *f) {
           "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
           "                                                       final loss and headline figure when done; where a\n"
           "                                                       resume starts, its newest checkpoint, when stopped,\n"
-          "                                                       failed or stale)\n"
+          "                                                       failed or stale); a Slurm job's state as squeue\n"
+          "                                                       says it (stale when it is gone)\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
           "Every command that takes a spec accepts --set key.path=value or --set=key.path=value (keys: jepa-train\n"
           "--help), at most 256.\n"
@@ -48,7 +49,8 @@ static void usage(FILE *f) {
           "script and submits nothing.\n"
           "-- ends the options: a path after it may begin with '-' (or write ./-name).\n"
           "--trainer PATH (or $JEPA_TRAIN_BIN) picks the trainer; $JEPA_MPIRUN and $JEPA_SBATCH the launchers,\n"
-          "$JEPA_SQUEUE the squeue that says whether a run dir's Slurm job is queued, $JEPA_GNUPLOT the gnuplot.\n"
+          "$JEPA_SQUEUE the squeue that says whether a run dir's Slurm job is queued or gone, $JEPA_GNUPLOT the\n"
+          "gnuplot.\n"
           "Exit status: 0; 2 a bad command line, spec or sweep file, or a run dir another job holds (one line on\n"
           "stderr; nothing made); 75 stopped by SIGINT, SIGTERM, SIGHUP or SIGUSR1 (resume RUN_DIR continues\n"
           "it from its checkpoint, or the same sweep command); run and resume: the job's\n"
@@ -642,6 +644,26 @@ static const char *run_label(const char *dir, char *out, size_t n) {
     return out;
 }
 
+/* What Slurm says of the rows whose state names a Slurm job (one squeue
+ * call for all): a sweep's points (sweep: dir/point-NNN, the array's id
+ * in dir/slurm_job) or one run (dir). */
+static void slurm_checked(const char *dir, int sweep, result_row *rows, int n) {
+    char (*paths)[LAUNCH_PATH_MAX + 16] = calloc((size_t)n + 1, sizeof *paths);
+    const char **dirs = calloc((size_t)n + 1, sizeof *dirs);
+    run_status **sts = calloc((size_t)n + 1, sizeof *sts);
+    if (!paths || !dirs || !sts) launch_oom();
+    for (int i = 0; i < n; i++) {
+        if (sweep) snprintf(paths[i], sizeof paths[i], "%s/point-%03d", dir, rows[i].point);
+        else snprintf(paths[i], sizeof paths[i], "%s", dir);
+        dirs[i] = paths[i];
+        sts[i] = &rows[i].st;
+    }
+    launch_slurm_states(dirs, sts, n, sweep ? dir : NULL);
+    free(paths);
+    free(dirs);
+    free(sts);
+}
+
 /* A sweep's table (or a run's: a table of one), best first, and the same
  * as DIR/results.csv; exit 1 when a row is damaged or inconsistent (the
  * table says which), 2 when the sweep does not read or its CSV cannot be
@@ -658,6 +680,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
         result_row r = {.name = run_label(dir, name, sizeof name)};
         if (launch_read_status(dir, &r.st))
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
+        slurm_checked(dir, 0, &r, 1);
         launch_print_results(stdout, NULL, 0, &r, 1, 0);
         int bad = inconsistent(dir, 0, &r, 1, err, errlen) | damaged(dir, 0, &r, 1, err, errlen);
         /* the CSV is the row just printed: a run that cannot be written to
@@ -667,6 +690,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
             fprintf(stderr, "jepa-launch: warning: %s (the table above is the result)\n", werr);
         return bad;
     }
+    slurm_checked(dir, 1, rows, n);
     print_ranked(keys, nkeys, rows, n);
     /* the table says so too; the exit status tells scripts */
     int rc = inconsistent(dir, 1, rows, n, err, errlen) ? -1 : 0;
@@ -700,13 +724,15 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
         char name[LAUNCH_PATH_MAX];
         if (launch_read_status(dir, &st))
             return snprintf(err, errlen, "status: %s is neither a run nor a sweep directory", dir), 2;
-        print_status(run_label(dir, name, sizeof name), &st);
         result_row r = {.st = st};
+        slurm_checked(dir, 0, &r, 1);
+        print_status(run_label(dir, name, sizeof name), &r.st);
         return inconsistent(dir, 0, &r, 1, err, errlen) | damaged(dir, 0, &r, 1, err, errlen);
     }
     /* finished as sweep says it (summary.json: skipped when run again),
      * a train.minutes cap's too */
     int done = 0, cut = 0;
+    slurm_checked(dir, 1, rows, n);
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "point-%03d", rows[i].point);

@@ -179,7 +179,7 @@ static void unstated(const char *run_dir, run_status *st) {
  * its newest checkpoint, which may be far behind the step it logged last:
  * st->resume_step says which (-1: none, it starts over). An unfinished
  * run's state says it already. */
-static void resume_point(const char *run_dir, run_status *st) {
+void launch_status_resume(const char *run_dir, run_status *st) {
     static const char *const resumable[] = {"stopped", "failed", "stale ("};
     char path[LAUNCH_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/summary.json", run_dir);
@@ -303,7 +303,7 @@ static int read_status(const char *run_dir, const jepa_spec *spec, run_status *s
     }
     read_summary(run_dir, &sb, spec ? spec->eval.probe : 1, st);
     if (!stated && !strcmp(st->state, "pending")) unstated(run_dir, st);
-    resume_point(run_dir, st);
+    launch_status_resume(run_dir, st);
     if (!st->obj) st->obj = launch_objective_at(0);
     settle_damage(st);
     return 0;

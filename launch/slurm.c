@@ -137,10 +137,13 @@ static void script_attempts(FILE *f) {
           "  mine=\"running job=${SLURM_JOB_ID:-?} attempt=$attempt\"\n"
           "  printf '%s\\n' \"$mine\" >\"$run_dir/state\"\n"
           "  note \"attempt $attempt: srun in job ${SLURM_JOB_ID:-?}${resume[*]:+ with resume=auto}\"\n"
-          "  # stderr also to srun.err (the pipe ends with tee: its last line is there)\n"
+          "  # stderr also to srun.err (the pipe ends with tee: its last line is there); tee\n"
+          "  # ignores SIGTERM (scancel's, sent to every process of the job) and outlives\n"
+          "  # srun: the trainer's last lines (its checkpoint on that signal) reach both\n"
           "  { srun --mpi=\"$mpi\" -n \"$ranks\" --cpus-per-task=\"$cpus\" \"$trainer\" "
           "\"$run_dir/spec.resolved.yaml\" \\\n"
-          "    --exact-spec \"$run_dir/spec.yaml\" \"${resume[@]}\" 2>&1 >&3 3>&- | tee \"$run_dir/srun.err\" >&2 3>&-; } 3>&1\n"
+          "    --exact-spec \"$run_dir/spec.yaml\" \"${resume[@]}\" 2>&1 >&3 3>&- |\n"
+          "    (trap '' TERM; exec tee \"$run_dir/srun.err\" >&2 3>&-); } 3>&1\n"
           "  rc=${PIPESTATUS[0]}\n"
           "  # 4 with the run lock's message: another job holds run_dir (a local run):\n"
           "  # its state is not ours; put back what it said, unless it wrote since\n"
@@ -274,65 +277,4 @@ int launch_sbatch_submit(const char *script, const char *output, char *id, size_
     if (rc) return rc;
     snprintf(id, idlen, "%s", buf);
     return 0;
-}
-
-/* squeue's state of job id into out ("" when squeue lists it not: ended,
- * or unknown to it). -1 when squeue cannot be run, or says nothing within
- * 10 s (a hung slurmctld: it is killed, and nothing is known). $JEPA_SQUEUE:
- * another squeue (the tests' fake). */
-static int squeue_state(const char *id, char *out, size_t n) {
-    const char *sq = getenv("JEPA_SQUEUE");
-    char *argv[] = {(char *)(sq && *sq ? sq : "squeue"), "-h", "-j", (char *)id, "-o", "%T", NULL};
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0); /* "Invalid job id": ended */
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), started = rc == 0;
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    size_t k = 0;
-    ssize_t r;
-    struct pollfd pf = {.fd = fds[0], .events = POLLIN};
-    while (rc == 0 && k + 1 < n) {
-        int p = poll(&pf, 1, 10000);
-        if (p < 0 && errno == EINTR) continue;
-        if (p <= 0) { /* timed out: squeue is killed, its state unknown */
-            kill(pid, SIGKILL);
-            k = 0, rc = -1;
-            break;
-        }
-        if ((r = read(fds[0], out + k, n - 1 - k)) == 0) break;
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) break;
-        k += (size_t)r;
-    }
-    close(fds[0]);
-    out[k] = 0;
-    out[strcspn(out, "\n")] = 0;
-    int ws = 0;
-    while (started && waitpid(pid, &ws, 0) < 0 && errno == EINTR) {} /* a killed one too */
-    return rc ? -1 : 0;
-}
-
-int launch_slurm_busy(const char *dir, char *err, size_t errlen) {
-    char path[LAUNCH_PATH_MAX + 32], id[64] = "", why[SPEC_ERR_MAX], st[64];
-    char *state = NULL, *job = NULL;
-    snprintf(path, sizeof path, "%s/state", dir);
-    if (spec_read_file(path, LAUNCH_SMALL_MAX, "state", &state, NULL, why, sizeof why) != 0) return 0;
-    if (!strncmp(state, "submitted", 9)) { /* its id: slurm_job, written after sbatch answered */
-        snprintf(path, sizeof path, "%s/slurm_job", dir);
-        if (spec_read_file(path, LAUNCH_SMALL_MAX, "slurm_job", &job, NULL, why, sizeof why) == 0)
-            sscanf(job, "%63[0-9_]", id);
-    } else {
-        sscanf(state, "running job=%63[0-9_]", id);
-    }
-    free(state);
-    free(job);
-    if (!*id || squeue_state(id, st, sizeof st) != 0 || !*st) return 0;
-    return launch_errf(err, errlen, "run.dir %s belongs to Slurm job %s, still %s (squeue): one job per run "
-                       "directory; scancel %s, wait for it, or choose another run.dir", dir, id, st, id), 1;
 }

@@ -15,7 +15,12 @@
 #   4. status of a run stopped, failed or left stale at step 80 says where
 #      a resume starts (the checkpoint at step 50, or over when there is
 #      none) beside the step logged last (it said step 80 alone); results'
-#      status column is the state as it is.
+#      status column is the state as it is;
+#   5. status and results of runs whose state names a Slurm job ask squeue
+#      (a fake), once for a whole sweep: a job it no longer lists is stale
+#      (they said running or submitted for ever), a running one queued
+#      again is pending, and a squeue that fails leaves the state
+#      unverified.
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -121,4 +126,52 @@ rm s/checkpoints/step-00000050.ckpt
 run st "$L" status s
 [ "$RC" -eq 0 ] && [ "$OUT" = "s: stopped signal=15, step 80, loss 0.2178, resume starts over (no checkpoint)" ] \
   && ok "status of a stopped run without a checkpoint: a resume starts over" || bad "status s: rc $RC: $OUT $ERR"
+
+# ---- 5. Slurm jobs: what squeue (a fake: sq.out, its exit in sq.rc, its
+# stderr in sq.err; each call's arguments in sq.calls) says of them
+cat >squeue <<'SH'
+#!/bin/bash
+echo "$*" >>"$(dirname "$0")/sq.calls"
+cd "$(dirname "$0")" || exit 1
+[ -e sq.out ] && cat sq.out
+[ -e sq.err ] && cat sq.err >&2
+exit "$(cat sq.rc 2>/dev/null || echo 0)"
+SH
+chmod +x squeue
+export JEPA_SQUEUE="$T/squeue"
+cp -a sw sq && rm sq/point-00*/summary.json && echo 29 >sq/slurm_job
+echo "running job=31 attempt=0" >sq/point-000/state # RUNNING
+echo "running job=32 attempt=0" >sq/point-001/state # gone (scancel, time limit)
+echo "running job=33 attempt=1" >sq/point-002/state # requeued: PD, BeginTime
+echo submitted >sq/point-003/state                  # the array's task 3, still queued
+printf '29_0 31 RUNNING\n29_2 33 PENDING\n29_3 29 PENDING\n' >sq.out
+: >sq.calls
+run st "$L" status sq
+want="point-000: running job=31 attempt=0, step 10, loss 0.2000
+point-001: stale (Slurm job 32 is gone), step 10, loss 0.0100, resume starts over (no checkpoint)
+point-002: pending (Slurm job 33 queued), step 10, loss 0.2100
+point-003: submitted, step 10, loss 0.0110
+0 of 4 points finished"
+[ "$RC" -eq 0 ] && [ "$OUT" = "$want" ] && ok "status of a sweep's Slurm points: running, stale, pending, submitted" \
+  || bad "status sq: rc $RC: $OUT $ERR"
+[ "$(cat sq.calls)" = "-h -r -o %i %A %T -j 29,31,32,33" ] && ok "one squeue call for the sweep" \
+  || bad "squeue calls: $(cat sq.calls)"
+run res "$L" results sq
+printf '%s\n' "$OUT" | grep -q '^point-001 .*stale (Slurm job 32 is gone)$' && ok "results: the stale point as such" \
+  || bad "results sq: rc $RC: $OUT $ERR"
+# one run, submitted (slurm_job 40), cancelled while held: squeue exits 1
+# when it lists none of the jobs asked about
+echo submitted >s/state && echo 40 >s/slurm_job && : >sq.out && echo 1 >sq.rc
+echo 'slurm_load_jobs error: Invalid job id specified' >sq.err
+run st "$L" status s
+[ "$RC" -eq 0 ] && [ "$OUT" = "s: stale (Slurm job 40 is gone), step 80, loss 0.2178, resume starts over (no checkpoint)" ] \
+  && ok "status of a submitted job squeue no longer knows: stale" || bad "status s (gone): rc $RC: $OUT $ERR"
+echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >sq.err
+run st "$L" status s
+[ "$RC" -eq 0 ] && [ "$OUT" = "s: submitted (unverified: $T/squeue failed: slurm_load_jobs error: Unable to contact slurm controller (connect failure)), step 80, loss 0.2178" ] \
+  && ok "squeue failing: submitted, unverified, with why" || bad "status s (squeue down): rc $RC: $OUT $ERR"
+run st env JEPA_SQUEUE="$T/no-squeue" "$L" status s
+case "$OUT" in "s: submitted (unverified: cannot run $T/no-squeue: "*) ok "no squeue: unverified" ;;
+  *) bad "status s (no squeue): rc $RC: $OUT $ERR" ;; esac
+unset JEPA_SQUEUE
 finish

@@ -245,7 +245,8 @@ run k9c env JEPA_MPIRUN="$T/okrun" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir=
 # ---- 2. Slurm: a run dir whose job squeue still lists is not submitted again
 mkdir -p fakebin
 printf '#!/bin/sh\necho 4711\n' >fakebin/sbatch
-printf '#!/bin/sh\n[ "$3" = 4711 ] && [ -e "$FAKE_Q" ] && cat "$FAKE_Q"; exit 0\n' >fakebin/squeue
+# squeue -h -r -o '%i %A %T' -j IDS: job 4711's line while $FAKE_Q holds its state
+printf '#!/bin/sh\ncase ",$6," in *,4711,*) [ -e "$FAKE_Q" ] && echo "4711 4711 $(cat "$FAKE_Q")" ;; esac; exit 0\n' >fakebin/squeue
 chmod +x fakebin/sbatch fakebin/squeue
 export JEPA_SBATCH="$T/fakebin/sbatch" JEPA_SQUEUE="$T/fakebin/squeue" FAKE_Q="$T/queue"
 echo PENDING >"$T/queue"
