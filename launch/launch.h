@@ -247,6 +247,11 @@ int launch_slurm_busy_dirs(const char *const *dirs, int n, const char *array_dir
 /* launch_slurm_busy_dirs of one run directory: 1 + err, one line naming
  * dir, the job and its state; else 0. */
 int launch_slurm_busy(const char *dir, char *err, size_t errlen);
+/* launch_slurm_busy_dirs of a sweep's points sweep_dir/point-000 ..
+ * point-(n-1), before a sweep (here or --slurm) runs them again: 1 + err,
+ * one line naming the first point Slurm still has, its job and state;
+ * else 0. */
+int launch_sweep_busy(const char *sweep_dir, int n, char *err, size_t errlen);
 
 /* ---- sweeps (sweep.c) ---- */
 
@@ -484,6 +489,10 @@ typedef struct {
     char **values;           /* one per varied key (owned) */
     run_status st;
 } result_row;
+/* launch_slurm_states of result rows: a sweep's points (sweep: 1; their
+ * directories dir/point-NNN, the array's id in dir/slurm_job) or one run
+ * (dir). */
+void launch_slurm_rows(const char *dir, int sweep, result_row *rows, int n);
 
 /* Sorts rows best first: finished rows before others; finished rows by
  * family (table order), and within one by its headline (figs[0], in its

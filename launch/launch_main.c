@@ -31,7 +31,8 @@ static void usage(FILE *f) {
           "                                                       once (default: the file's parallel:) or as one Slurm\n"
           "                                                       job array; --set goes to every point (after the\n"
           "                                                       file's set:, not a varied key); run again, it skips\n"
-          "                                                       finished points and continues the others\n"
+          "                                                       finished points and continues the others (refused\n"
+          "                                                       while Slurm still has a point's job queued)\n"
           "  results DIR                                          a sweep's points, best first by the objective's\n"
           "                                                       headline (probe_acc; world: pos_r2), or a run's one\n"
           "                                                       row (+ DIR/results.csv)\n"
@@ -383,14 +384,15 @@ static int slurm_output(char *out, size_t n, const char *dir, const char *patter
     return 0;
 }
 
-/* sbatch script; "submitted job ID" and DIR/slurm_job. 0; -1 + err when
+/* sbatch script; "submitted job ID", DIR/slurm_job and ID in id (64
+ * bytes). 0; -1 + err when
  * sbatch could not be run (nothing queued); -2 + err when it ran but gave
  * no job id, err then saying dir is kept (holding what, as `kept` says)
  * and that the job may be queued. */
-static int submit(const char *dir, const char *script, const char *output, const char *kept, char *err,
-                  size_t errlen) {
-    char id[64], path[LAUNCH_PATH_MAX + 32];
-    int rc = launch_sbatch_submit(script, output, id, sizeof id, err, errlen);
+static int submit(const char *dir, const char *script, const char *output, const char *kept, char *id,
+                  char *err, size_t errlen) {
+    char path[LAUNCH_PATH_MAX + 32];
+    int rc = launch_sbatch_submit(script, output, id, 64, err, errlen); /* 64: the callers' */
     size_t k = strlen(err);
     if (rc == -2 && k + 1 < errlen)
         snprintf(err + k, errlen - k, "; %s kept (%s): sbatch may have queued it, check squeue before resubmitting",
@@ -446,7 +448,8 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
         free(text);
     } else if (rc == 0) {
         launch_set_state(dir, "submitted");
-        rc = submit(dir, script, out, "job.sbatch, spec files", err, errlen);
+        char id[64];
+        rc = submit(dir, script, out, "job.sbatch, spec files", id, err, errlen);
         if (rc) launch_set_state(dir, "failed: sbatch%s", rc == -2 ? " (the job may be queued: check squeue)" : "");
     }
     if (rc == -1) undo_start(&u, dir, err, errlen);
@@ -543,6 +546,13 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
     launch_spec *specs = NULL;
     sweep_point_state *have = NULL;
     int n = sweep_npoints(&d), rc;
+    /* one job per point: none Slurm still has queued or running (an
+     * earlier --slurm array), here or as a second array; before anything
+     * is written */
+    if (launch_sweep_busy(d.dir, n, err, errlen)) {
+        sweep_free(&d);
+        return 2;
+    }
     rc = sweep_prepare(&d, a->slurm ? LAUNCH_CHECK_SLURM : LAUNCH_CHECK_LOCAL, a->dry_run, &specs, &have, err,
                        errlen);
     if (rc == 0 && a->slurm) {
@@ -569,7 +579,16 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
         } else if (rc == 0 && !a->dry_run) {
             rc = write_script(script, &specs[0].spec, &a->o, dirs, nrun, d.parallel, err, errlen);
             for (int i = 0; rc == 0 && i < nrun; i++) launch_set_state(dirs[i], "submitted");
-            if (rc == 0) rc = submit(d.dir, script, out, "sweep.sbatch, the points' spec files", err, errlen);
+            char id[64];
+            if (rc == 0) rc = submit(d.dir, script, out, "sweep.sbatch, the points' spec files", id, err, errlen);
+            /* each point's own task, A_T (T its index in the array), as status
+             * and the next sweep ask squeue about it */
+            for (int i = 0; rc == 0 && i < nrun; i++) {
+                char path[LAUNCH_PATH_MAX + 32], line[80], werr[SPEC_ERR_MAX];
+                int k = snprintf(line, sizeof line, "%s_%d\n", id, i);
+                snprintf(path, sizeof path, "%s/slurm_job", dirs[i]);
+                launch_write_file(path, line, (size_t)k, werr, sizeof werr);
+            }
         }
         free(dirs);
     } else if (rc == 0 && !a->dry_run) {
@@ -644,26 +663,6 @@ static const char *run_label(const char *dir, char *out, size_t n) {
     return out;
 }
 
-/* What Slurm says of the rows whose state names a Slurm job (one squeue
- * call for all): a sweep's points (sweep: dir/point-NNN, the array's id
- * in dir/slurm_job) or one run (dir). */
-static void slurm_checked(const char *dir, int sweep, result_row *rows, int n) {
-    char (*paths)[LAUNCH_PATH_MAX + 16] = calloc((size_t)n + 1, sizeof *paths);
-    const char **dirs = calloc((size_t)n + 1, sizeof *dirs);
-    run_status **sts = calloc((size_t)n + 1, sizeof *sts);
-    if (!paths || !dirs || !sts) launch_oom();
-    for (int i = 0; i < n; i++) {
-        if (sweep) snprintf(paths[i], sizeof paths[i], "%s/point-%03d", dir, rows[i].point);
-        else snprintf(paths[i], sizeof paths[i], "%s", dir);
-        dirs[i] = paths[i];
-        sts[i] = &rows[i].st;
-    }
-    launch_slurm_states(dirs, sts, n, sweep ? dir : NULL);
-    free(paths);
-    free(dirs);
-    free(sts);
-}
-
 /* A sweep's table (or a run's: a table of one), best first, and the same
  * as DIR/results.csv; exit 1 when a row is damaged or inconsistent (the
  * table says which), 2 when the sweep does not read or its CSV cannot be
@@ -680,7 +679,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
         result_row r = {.name = run_label(dir, name, sizeof name)};
         if (launch_read_status(dir, &r.st))
             return snprintf(err, errlen, "results: %s is neither a run nor a sweep directory", dir), 2;
-        slurm_checked(dir, 0, &r, 1);
+        launch_slurm_rows(dir, 0, &r, 1);
         launch_print_results(stdout, NULL, 0, &r, 1, 0);
         int bad = inconsistent(dir, 0, &r, 1, err, errlen) | damaged(dir, 0, &r, 1, err, errlen);
         /* the CSV is the row just printed: a run that cannot be written to
@@ -690,7 +689,7 @@ static int cmd_results(const args *a, char *err, size_t errlen) {
             fprintf(stderr, "jepa-launch: warning: %s (the table above is the result)\n", werr);
         return bad;
     }
-    slurm_checked(dir, 1, rows, n);
+    launch_slurm_rows(dir, 1, rows, n);
     print_ranked(keys, nkeys, rows, n);
     /* the table says so too; the exit status tells scripts */
     int rc = inconsistent(dir, 1, rows, n, err, errlen) ? -1 : 0;
@@ -725,14 +724,14 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
         if (launch_read_status(dir, &st))
             return snprintf(err, errlen, "status: %s is neither a run nor a sweep directory", dir), 2;
         result_row r = {.st = st};
-        slurm_checked(dir, 0, &r, 1);
+        launch_slurm_rows(dir, 0, &r, 1);
         print_status(run_label(dir, name, sizeof name), &r.st);
         return inconsistent(dir, 0, &r, 1, err, errlen) | damaged(dir, 0, &r, 1, err, errlen);
     }
     /* finished as sweep says it (summary.json: skipped when run again),
      * a train.minutes cap's too */
     int done = 0, cut = 0;
-    slurm_checked(dir, 1, rows, n);
+    launch_slurm_rows(dir, 1, rows, n);
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "point-%03d", rows[i].point);

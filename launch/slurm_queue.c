@@ -261,3 +261,42 @@ void launch_slurm_states(const char *const *dirs, run_status *const *sts, int n,
     free(jobs);
     free(of);
 }
+
+/* What Slurm says of the rows whose state names a Slurm job (one squeue
+ * call for all): a sweep's points (sweep: dir/point-NNN, the array's id
+ * in dir/slurm_job) or one run (dir). */
+void launch_slurm_rows(const char *dir, int sweep, result_row *rows, int n) {
+    char (*paths)[LAUNCH_PATH_MAX + 16] = calloc((size_t)n + 1, sizeof *paths);
+    const char **dirs = calloc((size_t)n + 1, sizeof *dirs);
+    run_status **sts = calloc((size_t)n + 1, sizeof *sts);
+    if (!paths || !dirs || !sts) launch_oom();
+    for (int i = 0; i < n; i++) {
+        if (sweep) snprintf(paths[i], sizeof paths[i], "%s/point-%03d", dir, rows[i].point);
+        else snprintf(paths[i], sizeof paths[i], "%s", dir);
+        dirs[i] = paths[i];
+        sts[i] = &rows[i].st;
+    }
+    launch_slurm_states(dirs, sts, n, sweep ? dir : NULL);
+    free(paths);
+    free(dirs);
+    free(sts);
+}
+
+int launch_sweep_busy(const char *sweep_dir, int n, char *err, size_t errlen) {
+    char (*paths)[LAUNCH_PATH_MAX + 16] = calloc((size_t)n + 1, sizeof *paths);
+    const char **dirs = calloc((size_t)n + 1, sizeof *dirs);
+    char id[64], st[32];
+    if (!paths || !dirs) launch_oom();
+    for (int i = 0; i < n; i++) {
+        snprintf(paths[i], sizeof paths[i], "%s/point-%03d", sweep_dir, i);
+        dirs[i] = paths[i];
+    }
+    int i = launch_slurm_busy_dirs(dirs, n, sweep_dir, id, sizeof id, st, sizeof st);
+    free(paths);
+    free(dirs);
+    if (i < 0) return 0;
+    /* scancel of the array (A of A_T) takes every point it still holds */
+    return launch_errf(err, errlen, "%s: point-%03d belongs to Slurm job %s, still %s (squeue): a sweep runs "
+                       "each point once; scancel %.*s, wait for it, or choose another dir", sweep_dir, i, id, st,
+                       (int)strcspn(id, "_"), id), 1;
+}
