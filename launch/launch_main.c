@@ -225,6 +225,14 @@ static void print_dry_sets(const launch_spec *ls, int nsets) {
     }
 }
 
+/* Whether another job has dir: a local one holding its lock, or a Slurm
+ * job still queued or running there (1 + err naming it). Asked before any
+ * other refusal, whose advice (resume it, another spec) that job would
+ * make void. Takes nothing: the real start takes the lock after. */
+static int dir_in_use(const char *dir, char *err, size_t errlen) {
+    return run_lock_probe(dir, err, errlen) != 0 || launch_slurm_busy(dir, err, errlen);
+}
+
 static int cmd_run(const args *a, char *err, size_t errlen) {
     const char *sets[LAUNCH_MAX_SETS + 1];
     char np[64];
@@ -241,16 +249,14 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         launch_spec_free(&ls);
         return 2;
     }
-    /* what the real run would refuse, the dry run refuses too (both read-only) */
-    if (launch_check_existing(&ls, err, errlen) || launch_dir_creatable("run.dir", ls.spec.run_dir, err, errlen)) {
+    /* what the real run would refuse, the dry run refuses too (both
+     * read-only); a directory in use first */
+    if (dir_in_use(ls.spec.run_dir, err, errlen) || launch_check_existing(&ls, err, errlen) ||
+        launch_dir_creatable("run.dir", ls.spec.run_dir, err, errlen)) {
         launch_spec_free(&ls);
         return 2;
     }
     if (a->dry_run) { /* nothing is created */
-        if (run_lock_probe(ls.spec.run_dir, err, errlen)) { /* the real run's lock: in use */
-            launch_spec_free(&ls);
-            return 2;
-        }
         launch_argv av = {0};
         launch_mpirun_argv(&av, &ls.spec, &a->o, ls.spec.run_dir, 0);
         launch_argv_print(&av, stdout);
@@ -258,11 +264,6 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
         print_dry_sets(&ls, a->nsets);
         launch_spec_free(&ls);
         return 0;
-    }
-    /* one job per run directory: not one Slurm still has queued or running */
-    if (launch_slurm_busy(ls.spec.run_dir, err, errlen)) {
-        launch_spec_free(&ls);
-        return 2;
     }
     /* "On any error nothing is created": a start that came to nothing
      * (mpirun could not start, or jepa-train refused its inputs at setup,
@@ -328,6 +329,8 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
                "evaluates it again\n", dir, path, dir, dir);
         return 0;
     }
+    /* in use: said before how it would resume (world size, --np) */
+    if (dir_in_use(dir, err, errlen)) return 2;
     if (a->np && positive("--np", a->np, 1, &o.ranks, err, errlen)) return 2;
     if (!a->np && launch_ckpt_world(dir, &world, path, sizeof path) == 0) {
         o.ranks = world;
@@ -335,15 +338,14 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
             fprintf(stderr, "jepa-launch: %s was written by %d rank%s (the spec says parallel.ranks %d): resuming "
                     "with -np %d\n", path, world, world == 1 ? "" : "s", s.parallel.ranks, world);
     }
-    if (a->dry_run) { /* refuses the world size and the busy directory the real resume refuses */
-        if (launch_check_world(dir, &s, &o, 1, err, errlen) || run_lock_probe(dir, err, errlen)) return 2;
+    if (a->dry_run) { /* refuses the world size the real resume refuses */
+        if (launch_check_world(dir, &s, &o, 1, err, errlen)) return 2;
         launch_argv av = {0};
         launch_mpirun_argv(&av, &s, &o, dir, 1);
         launch_argv_print(&av, stdout);
         launch_argv_free(&av);
         return 0;
     }
-    if (launch_slurm_busy(dir, err, errlen)) return 2; /* its Slurm job, still queued or running */
     int rc = launch_run_dir(dir, &o, 1, NULL, err, errlen);
     return rc < 0 ? 2 : rc;
 }
@@ -424,9 +426,10 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
     FILE *devnull = fopen("/dev/null", "w");
     int rc = devnull ? launch_sbatch_script(devnull, &ls.spec, "jepa-train", &dir, 1, 0, err, errlen) : -1;
     if (devnull) fclose(devnull);
+    /* one job per run directory: not one a local job or Slurm still has,
+     * said before what else is wrong with the directory */
+    if (rc == 0 && access(dir, F_OK) == 0) rc = dir_in_use(dir, err, errlen) ? -1 : 0;
     if (rc == 0) rc = launch_check_existing(&ls, err, errlen);
-    /* one job per run directory: not one Slurm still has */
-    if (rc == 0 && access(dir, F_OK) == 0) rc = launch_slurm_busy(dir, err, errlen) ? -1 : 0;
     /* taken back when nothing can have been queued: the files could not be
      * written, or sbatch could not be run (-1); one that ran and failed may
      * have queued the job all the same (-2): then the directory stays. The

@@ -11,6 +11,8 @@
 #      gone (kill -9) a new run works; `slurm` into a run dir whose job
 #      squeue still lists (fake sbatch and squeue) is refused;
 #   3. resume --np 3 --dry-run refuses what the real resume refuses;
+#      a directory in use is said so before anything else is said of it
+#      (run, resume --np 3, slurm --set resume=auto);
 #   4. state names the launcher's pid; a run whose launcher was killed -9
 #      but whose job finished is `done`; SIGHUP (ssh gone) to the group
 #      stops the run like SIGTERM (checkpoint, state stopped, launch.log);
@@ -156,6 +158,23 @@ kill -QUIT -"$PID"; ended quit
 run dry3 "$L" resume "$T/cc" --np 3 --dry-run
 expect_error "resume --np 3 --dry-run of a 2x64 checkpoint" 2 "global batch 128 (written by 2 ranks) does not divide by 3 ranks"
 [ -z "$OUT" ] || bad "resume --dry-run printed: $OUT"
+
+# ---- 2. a directory in use is said to be in use before anything else is
+# said of it: cc (stopped, with checkpoints) resumed by a launcher (fake
+# mpirun) while a run (resume: none), a resume at 3 ranks and a slurm with
+# resume=auto come; they advised `resume` (refused in turn), a world size,
+# or said its spec differs
+printf '#!/bin/sh\nexit 0\n' >"$T/okrun0" && chmod +x "$T/okrun0" # where one is not refused: it trains nothing
+started ccb env JEPA_MPIRUN="$T/sleeprun" "$L" resume "$T/cc"
+for _ in $(seq 200); do grep -q '^running pid' "$T/cc/state" 2>/dev/null && break; sleep 0.05; done
+run ccr env JEPA_MPIRUN="$T/okrun0" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/cc"
+expect_error "run into a directory a resume holds" 2 "run.dir $T/cc is in use by pid $PID"
+run ccn env JEPA_MPIRUN="$T/okrun0" "$L" resume "$T/cc" --np 3
+expect_error "resume --np 3 of a directory in use" 2 "run.dir $T/cc is in use by pid $PID"
+run ccs env JEPA_SBATCH=/nonexistent/sbatch "$L" slurm "$SPEC" "${SMALL[@]:2}" --set run.dir="$T/cc" --set resume=auto
+expect_error "slurm --set resume=auto into a directory in use" 2 "run.dir $T/cc is in use by pid $PID"
+mp=$(sed -n 's/.* mpirun=\([0-9]*\) .*/\1/p' "$T/cc/state")
+kill -9 "$PID" ${mp:+"$mp"}; wait "$PID" 2>/dev/null
 
 # ---- 4. SIGHUP to the group: stopped like SIGTERM
 started hup "${SLOW[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/hup"
