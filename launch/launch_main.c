@@ -36,11 +36,13 @@ static void usage(FILE *f) {
           "  results DIR                                          a sweep's points, best first by the objective's\n"
           "                                                       headline (probe_acc; world: pos_r2), or a run's one\n"
           "                                                       row (+ DIR/results.csv)\n"
-          "  status DIR                                           step, last loss and state of a run or sweep (and the\n"
+          "  status DIR...                                        step, last loss and state of each run or sweep (the\n"
           "                                                       final loss and headline figure when done; where a\n"
           "                                                       resume starts, its newest checkpoint, when stopped,\n"
           "                                                       failed or stale); a Slurm job's state as squeue\n"
-          "                                                       says it (stale when it is gone)\n"
+          "                                                       says it (stale when it is gone); several DIRs: each\n"
+          "                                                       as alone (a sweep's after 'sweep DIR:'), the exit\n"
+          "                                                       the worst\n"
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
           "Every command that takes a spec accepts --set key.path=value or --set=key.path=value (keys: jepa-train\n"
           "--help), at most 256.\n"
@@ -67,7 +69,7 @@ static int die(const char *msg) {
 }
 
 typedef struct {
-    const char *pos[2];
+    const char **pos; /* the positionals (argc slots; parse allocates, dispatch frees) */
     int npos;
     const char *sets[LAUNCH_MAX_SETS];
     int nsets;
@@ -85,10 +87,12 @@ static int trainer_runs(const char *t) {
 }
 
 /* allowed: the flags this command takes ("np", "slurm", "parallel", "set";
- * "dry" marks the commands that start the trainer) */
-static int parse(int argc, char **argv, const char *cmd, int npos, const char *allowed, args *a, char *err,
-                 size_t errlen) {
+ * "dry" marks the commands that start the trainer; "many": any number of
+ * positionals, else one) */
+static int parse(int argc, char **argv, const char *cmd, const char *allowed, args *a, char *err, size_t errlen) {
+    int npos = strstr(allowed, "many") ? argc : 1;
     memset(a, 0, sizeof *a);
+    if (!(a->pos = calloc((size_t)argc, sizeof *a->pos))) launch_oom();
     int dashdash = 0; /* after "--" every word is a positional (a path may begin with '-') */
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i];
@@ -163,7 +167,7 @@ static int parse(int argc, char **argv, const char *cmd, int npos, const char *a
     if (!a->o.trainer && env && *env && strstr(allowed, "dry") && !trainer_runs(env))
         return snprintf(err, errlen, "%s: JEPA_TRAIN_BIN=%.200s: not an executable file (unset it, or point it at "
                                      "jepa-train)", cmd, env), -1;
-    if (a->npos < npos)
+    if (a->npos < 1)
         return snprintf(err, errlen, "%s: missing %s (try --help)", cmd,
                         !strcmp(cmd, "run") || !strcmp(cmd, "slurm") ? "SPEC"
                         : !strcmp(cmd, "sweep")                      ? "SWEEP"
@@ -714,8 +718,9 @@ static void print_status(const char *name, const run_status *st) {
     printf("\n");
 }
 
-static int cmd_status(const args *a, char *err, size_t errlen) {
-    const char *dir = a->pos[0];
+/* status of one run or sweep directory; many: one of several, a sweep's
+ * lines then after a line naming it */
+static int status_one(const char *dir, int many, char *err, size_t errlen) {
     char **keys;
     int nkeys;
     result_row *rows;
@@ -735,6 +740,7 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
      * a train.minutes cap's too */
     int done = 0, cut = 0;
     launch_slurm_rows(dir, 1, rows, n);
+    if (many) printf("sweep %s:\n", dir);
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "point-%03d", rows[i].point);
@@ -748,6 +754,22 @@ static int cmd_status(const args *a, char *err, size_t errlen) {
     int rc = inconsistent(dir, 1, rows, n, err, errlen) | damaged(dir, 1, rows, n, err, errlen);
     launch_free_results(keys, nkeys, rows, n);
     return rc;
+}
+
+/* status DIR...: each as alone, in order; a directory that fails is said
+ * on stderr in its turn and the rest still shown; the exit the worst */
+static int cmd_status(const args *a, char *err, size_t errlen) {
+    int worst = 0;
+    for (int i = 0; i < a->npos; i++) {
+        int rc = status_one(a->pos[i], a->npos > 1, err, errlen);
+        if (rc && *err) {
+            fflush(stdout); /* the line after the ones before it */
+            fprintf(stderr, "jepa-launch: %s\n", err);
+        }
+        *err = 0; /* a run's: "not a sweep directory" was a question asked on the way */
+        if (rc > worst) worst = rc;
+    }
+    return worst;
 }
 
 static int dispatch(int argc, char **argv) {
@@ -769,14 +791,18 @@ static int dispatch(int argc, char **argv) {
     } cmds[] = {
         {"run", "set np dry", cmd_run},         {"resume", "np dry", cmd_resume},
         {"slurm", "set dry", cmd_slurm},        {"sweep", "set slurm parallel dry", cmd_sweep},
-        {"results", "", cmd_results},           {"status", "", cmd_status},
+        {"results", "", cmd_results},           {"status", "many", cmd_status},
         {"plot", "", NULL},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(cmd, cmds[i].name) != 0) continue;
         args a;
-        if (parse(argc, argv, cmd, 1, cmds[i].allowed, &a, err, sizeof err)) return die(err);
-        int rc = cmds[i].fn ? cmds[i].fn(&a, err, sizeof err) : (launch_plot(a.pos[0], err, sizeof err) ? 2 : 0);
+        int rc = parse(argc, argv, cmd, cmds[i].allowed, &a, err, sizeof err);
+        if (rc == 0)
+            rc = cmds[i].fn ? cmds[i].fn(&a, err, sizeof err) : (launch_plot(a.pos[0], err, sizeof err) ? 2 : 0);
+        else
+            rc = die(err), *err = 0;
+        free(a.pos);
         if (rc && *err) fprintf(stderr, "jepa-launch: %s\n", err);
         return rc;
     }

@@ -20,7 +20,9 @@
 #      (a fake), once for a whole sweep: a job it no longer lists is stale
 #      (they said running or submitted for ever), a running one queued
 #      again is pending, and a squeue that fails leaves the state
-#      unverified.
+#      unverified;
+#   6. status of several directories in one call: each as alone, a sweep's
+#      lines after "sweep DIR:", the exit the worst (it took one DIR).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -174,4 +176,24 @@ run st env JEPA_SQUEUE="$T/no-squeue" "$L" status s
 case "$OUT" in "s: submitted (unverified: cannot run $T/no-squeue: "*) ok "no squeue: unverified" ;;
   *) bad "status s (no squeue): rc $RC: $OUT $ERR" ;; esac
 unset JEPA_SQUEUE
+
+# ---- 6. status DIR DIR ...: each as status DIR says it, the exit the worst
+printf 'stopped signal=15\n' >s/state
+mkdir -p dm && cp sw/point-000/spec.resolved.yaml dm/ && echo '{"final_loss": 1e400, "steps": 1}' >dm/summary.json
+for d in s sd k dm; do "$L" status "$d" >"alone.$d" 2>"alone.$d.err"; done
+run st "$L" status s sd k
+want="$(cat alone.s)
+sweep sd:
+$(cat alone.sd)
+$(cat alone.k)"
+[ "$RC" -eq 0 ] && [ "$OUT" = "$want" ] && [ -z "$ERR" ] && ok "status of a run, a sweep and a run: each as alone" \
+  || bad "status s sd k: rc $RC: $OUT $ERR"
+run st "$L" status s dm k
+[ "$RC" -eq 1 ] && [ "$OUT" = "$(cat alone.s alone.dm alone.k)" ] && [ "$ERR" = "$(cat alone.dm.err)" ] \
+  && ok "a damaged run among them: exit 1, its line as alone" || bad "status s dm k: rc $RC: $OUT $ERR"
+run st "$L" status s nothere dm
+[ "$RC" -eq 2 ] && [ "$OUT" = "$(cat alone.s alone.dm)" ] \
+  && [ "$ERR" = "jepa-launch: status: nothere is neither a run nor a sweep directory
+$(cat alone.dm.err)" ] && ok "a directory that is neither among them: said in its turn, the rest shown, exit 2" \
+  || bad "status s nothere dm: rc $RC: $OUT $ERR"
 finish
