@@ -535,6 +535,19 @@ void launch_free_results(char **keys, int nkeys, result_row *rows, int n);
  * files written. */
 int launch_plot(const char *dir, char *err, size_t errlen);
 
+/* ---- the reading commands (report.c) ---- */
+
+/* A sweep's table best first, and the one warning line when its final
+ * losses are ranked across values that make them incomparable. */
+void launch_print_ranked(char **keys, int nkeys, result_row *rows, int n);
+/* `results DIR`: a sweep's table (or a run's, a table of one) on stdout and
+ * as DIR/results.csv. 0; 1 when a row is damaged or inconsistent (err says
+ * the first); 2 when DIR holds neither or the sweep's CSV cannot be written. */
+int launch_results_cmd(const char *dir, char *err, size_t errlen);
+/* `status DIR...`: each directory as alone, in order; one that fails is
+ * said on stderr in its turn and the rest still shown. The worst exit. */
+int launch_status_cmd(const char *const *dirs, int n, char *err, size_t errlen);
+
 /* ---- small shared helpers (util.c) ---- */
 
 /* "jepa-launch: out of memory" on stderr, then exit(1): what an allocation
