@@ -253,6 +253,33 @@ int launch_slurm_busy(const char *dir, char *err, size_t errlen);
  * else 0. */
 int launch_sweep_busy(const char *sweep_dir, int n, char *err, size_t errlen);
 
+/* ---- submitting (slurm_submit.c) ---- */
+
+/* Writes the batch script (launch_sbatch_script, the trainer o names made
+ * absolute) to path, atomically, mode 0755. 0, or -1 + err. */
+int launch_slurm_write_script(const char *path, const jepa_spec *s, const launch_opts *o, const char *const *dirs,
+                              int n, int parallel, char *err, size_t errlen);
+/* sbatch's --output: dir as a literal name (launch_slurm_literal), then
+ * "/" and our own pattern (slurm-%j.out). 0, or -1 + err. */
+int launch_slurm_output(char *out, size_t n, const char *dir, const char *pattern, char *err, size_t errlen);
+/* launch_sbatch_submit, then "submitted job ID" on stdout and the id in
+ * dir/slurm_job. 0; -1 + err when sbatch could not be run (nothing queued);
+ * -2 + err when it ran but failed or gave no id, err then saying dir is
+ * kept (holding `kept`) and that the job may be queued. */
+int launch_slurm_submit(const char *dir, const char *script, const char *output, const char *kept, char *id,
+                        size_t idlen, char *err, size_t errlen);
+/* 1 when dir was made for Slurm (job.sbatch or slurm_job there): `resume`
+ * sends it back to Slurm. */
+int launch_slurm_made(const char *dir);
+/* Sends the run in dir back to Slurm: its resolved spec checked as `slurm`
+ * checks one, its checkpoint's world size against parallel.ranks, refused
+ * while squeue lists its job or a local job holds it; then job.sbatch
+ * rewritten, state `submitted`, sbatch, slurm_job and a launch.log line
+ * (the job resumes from the newest checkpoint). dry_run: the checks, then
+ * the script on stdout, nothing written. 0, or -1/-2 + err as
+ * launch_slurm_submit (-1: the directory is as it was). */
+int launch_slurm_resume(const char *dir, const launch_opts *o, int dry_run, char *err, size_t errlen);
+
 /* ---- sweeps (sweep.c) ---- */
 
 #define SWEEP_MAX_KEYS 16

@@ -25,6 +25,10 @@ static void usage(FILE *f) {
           "  resume RUN_DIR [--np N] [--dry-run]                  run again with resume=auto (world size: the checkpoint's),\n"
           "                                                       in RUN_DIR even when it was moved since; a finished\n"
           "                                                       run (summary.json) is not started again\n"
+          "  resume RUN_DIR [--slurm|--local] [--dry-run]         a run made by `slurm` (job.sbatch or slurm_job there)\n"
+          "                                                       is submitted again (job.sbatch, state, slurm_job), not\n"
+          "                                                       run here; --local runs it here (parallel.nodes 1 only),\n"
+          "                                                       --slurm submits any run; --dry-run prints the script\n"
           "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
           "  sweep SWEEP [--slurm] [--parallel N] [--dry-run] [--set key=value ...]\n"
           "                                                       expand and run a sweep (docs/launch.md), N points at\n"
@@ -46,7 +50,8 @@ static void usage(FILE *f) {
           "  plot DIR                                             curves to DIR/plots/*.png (gnuplot)\n"
           "Every command that takes a spec accepts --set key.path=value or --set=key.path=value (keys: jepa-train\n"
           "--help), at most 256.\n"
-          "--dry-run makes every check and starts nothing: run and resume print the mpirun command; sweep prints\n"
+          "--dry-run makes every check and starts nothing: run and resume print the mpirun command (resume of a\n"
+          "Slurm run: the script, nothing written); sweep prints\n"
           "the --set every point gets, then each point's values (and whether it is finished or continued), and\n"
           "writes nothing (--slurm: no script either); slurm writes RUN_DIR (spec files, job.sbatch), prints the\n"
           "script and submits nothing.\n"
@@ -73,7 +78,7 @@ typedef struct {
     int npos;
     const char *sets[LAUNCH_MAX_SETS];
     int nsets;
-    int dry_run, slurm;
+    int dry_run, slurm, local;
     const char *np, *parallel;
     launch_opts o;
 } args;
@@ -149,6 +154,8 @@ static int parse(int argc, char **argv, const char *cmd, const char *allowed, ar
             a->dry_run = 1;
         } else if (!strcmp(s, "--slurm") && strstr(allowed, "slurm")) {
             a->slurm = 1;
+        } else if (!strcmp(s, "--local") && strstr(allowed, "local")) {
+            a->local = 1;
         } else if (s[0] == '-' && s[1] == '-') {
             return snprintf(err, errlen, "%s: unknown option '%.80s' (try --help)", cmd, s), -1;
         } else if (s[0] == '-' && s[1]) { /* "-name" is more often a path than a mistyped option */
@@ -167,6 +174,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *allowed, ar
     if (!a->o.trainer && env && *env && strstr(allowed, "dry") && !trainer_runs(env))
         return snprintf(err, errlen, "%s: JEPA_TRAIN_BIN=%.200s: not an executable file (unset it, or point it at "
                                      "jepa-train)", cmd, env), -1;
+    if (a->slurm && a->local) return snprintf(err, errlen, "%s: --slurm and --local: give one", cmd), -1;
     if (a->npos < 1)
         return snprintf(err, errlen, "%s: missing %s (try --help)", cmd,
                         !strcmp(cmd, "run") || !strcmp(cmd, "slurm") ? "SPEC"
@@ -297,6 +305,21 @@ static int cmd_run(const args *a, char *err, size_t errlen) {
     return rc < 0 ? 2 : rc;
 }
 
+/* resume of a run made for Slurm: submitted again (launch_slurm_resume).
+ * The job runs the spec's parallel.ranks in the spec's run.dir, so --np
+ * and a moved directory (mv 1) are refused. */
+static int resume_slurm(const args *a, const jepa_spec *s, int mv, char *err, size_t errlen) {
+    const char *dir = a->pos[0];
+    if (a->np)
+        return snprintf(err, errlen, "resume %s --np: a Slurm job runs parallel.ranks tasks (its spec's, %d); "
+                        "resume --local %s --np %s runs it here", dir, s->parallel.ranks, dir, a->np), 2;
+    if (mv == 1)
+        return snprintf(err, errlen, "resume %s: the run was made as run.dir %s, which its Slurm job would train "
+                        "in; move it back, or resume it here with --local", dir, s->run_dir), 2;
+    int rc = launch_slurm_resume(dir, &a->o, a->dry_run, err, errlen);
+    return rc ? 2 : 0;
+}
+
 /* The world size a resume runs at: --np when given, else the checkpoint's
  * (a run started with plain `mpirun -np 2` has parallel.ranks 1 in its spec),
  * else parallel.ranks. launch_run_dir refuses a --np the checkpoint's world
@@ -319,11 +342,7 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
     char moved[SPEC_STR_MAX];
     int mv = launch_moved_dir(&s, dir, moved, sizeof moved, err, errlen);
     if (mv < 0) return 2;
-    if (mv == 1) {
-        o.run_dir_set = moved;
-        fprintf(stderr, "jepa-launch: %s holds the run made as run.dir %s: resuming it here (run.dir=%s)\n", dir,
-                s.run_dir, moved);
-    }
+    if (mv == 1) o.run_dir_set = moved;
     /* finished (as sweeps count it): a resume would only rerun its
      * evaluation, minutes for the figures summary.json already holds; said
      * before any line about how it would resume, and by --dry-run too */
@@ -333,8 +352,16 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
                "evaluates it again\n", dir, path, dir, dir);
         return 0;
     }
-    /* in use: said before how it would resume (world size, --np) */
+    /* in use: said before how it would resume (world size, --np, Slurm) */
     if (dir_in_use(dir, err, errlen)) return 2;
+    /* made for Slurm (or --slurm): back to Slurm, as `sweep --slurm` continues its points */
+    if (a->slurm || (!a->local && launch_slurm_made(dir))) return resume_slurm(a, &s, mv, err, errlen);
+    if (s.parallel.nodes != 1) /* as `run` refuses it */
+        return snprintf(err, errlen, "resume %s: parallel.nodes is %d, but a local resume starts ranks on this "
+                        "machine only (jepa-launch resume --slurm %s)", dir, s.parallel.nodes, dir), 2;
+    if (mv == 1)
+        fprintf(stderr, "jepa-launch: %s holds the run made as run.dir %s: resuming it here (run.dir=%s)\n", dir,
+                s.run_dir, moved);
     if (a->np && positive("--np", a->np, 1, &o.ranks, err, errlen)) return 2;
     if (!a->np && launch_ckpt_world(dir, &world, path, sizeof path) == 0) {
         o.ranks = world;
@@ -354,64 +381,6 @@ static int cmd_resume(const args *a, char *err, size_t errlen) {
     return rc < 0 ? 2 : rc;
 }
 
-/* The trainer as the batch job will find it: absolute when it is a path. */
-static void abs_trainer(const launch_opts *o, char *out, size_t n) {
-    char t[LAUNCH_PATH_MAX];
-    launch_trainer_path(o, t, sizeof t);
-    if (!strchr(t, '/') || !realpath(t, out)) snprintf(out, n, "%s", t);
-}
-
-static int write_script(const char *path, const jepa_spec *s, const launch_opts *o, const char *const *dirs, int n,
-                        int parallel, char *err, size_t errlen) {
-    char trainer[PATH_MAX];
-    char *buf = NULL;
-    size_t len = 0;
-    abs_trainer(o, trainer, sizeof trainer);
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return snprintf(err, errlen, "out of memory"), -1;
-    int rc = launch_sbatch_script(f, s, trainer, dirs, n, parallel, err, errlen);
-    fclose(f);
-    if (rc == 0) rc = launch_write_file(path, buf, len, err, errlen);
-    if (rc == 0) chmod(path, 0755);
-    free(buf);
-    return rc;
-}
-
-/* sbatch's --output: DIR as a literal name, then our own pattern. */
-static int slurm_output(char *out, size_t n, const char *dir, const char *pattern, char *err, size_t errlen) {
-    size_t k;
-    if (strchr(dir, '\\'))
-        return launch_errf(err, errlen, "'%.200s' holds a backslash: Slurm would strip it from the job's output file "
-                           "name; choose a directory without one", dir);
-    if (launch_slurm_literal(dir, out, n - strlen(pattern) - 1))
-        return launch_errf(err, errlen, "'%.80s...': path too long for sbatch --output", dir);
-    k = strlen(out);
-    snprintf(out + k, n - k, "/%s", pattern);
-    return 0;
-}
-
-/* sbatch script; "submitted job ID", DIR/slurm_job and ID in id (64
- * bytes). 0; -1 + err when
- * sbatch could not be run (nothing queued); -2 + err when it ran but gave
- * no job id, err then saying dir is kept (holding what, as `kept` says)
- * and that the job may be queued. */
-static int submit(const char *dir, const char *script, const char *output, const char *kept, char *id,
-                  char *err, size_t errlen) {
-    char path[LAUNCH_PATH_MAX + 32];
-    int rc = launch_sbatch_submit(script, output, id, 64, err, errlen); /* 64: the callers' */
-    size_t k = strlen(err);
-    if (rc == -2 && k + 1 < errlen)
-        snprintf(err + k, errlen - k, "; %s kept (%s): sbatch may have queued it, check squeue before resubmitting",
-                 dir, kept);
-    if (rc) return rc;
-    snprintf(path, sizeof path, "%s/slurm_job", dir);
-    char line[80];
-    int n = snprintf(line, sizeof line, "%s\n", id);
-    launch_write_file(path, line, (size_t)n, err, errlen);
-    printf("submitted job %s\n", id);
-    return 0;
-}
-
 static int cmd_slurm(const args *a, char *err, size_t errlen) {
     launch_spec ls;
     if (launch_spec_load(&ls, a->pos[0], a->sets, a->nsets, err, errlen) ||
@@ -420,9 +389,9 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
         return 2;
     }
     const char *dir = ls.spec.run_dir;
-    char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32];
+    char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32], id[64];
     snprintf(script, sizeof script, "%s/job.sbatch", dir);
-    if (slurm_output(out, sizeof out, dir, "slurm-%j.out", err, errlen)) {
+    if (launch_slurm_output(out, sizeof out, dir, "slurm-%j.out", err, errlen)) {
         launch_spec_free(&ls);
         return 2;
     }
@@ -447,7 +416,7 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
         return 2;
     }
     rc = launch_prepare_dir(&ls, err, errlen);
-    if (rc == 0) rc = write_script(script, &ls.spec, &a->o, &dir, 1, 0, err, errlen);
+    if (rc == 0) rc = launch_slurm_write_script(script, &ls.spec, &a->o, &dir, 1, 0, err, errlen);
     if (rc == 0 && a->dry_run) {
         char *text;
         rc = spec_read_file(script, SPEC_FILE_MAX, "batch script", &text, NULL, err, errlen);
@@ -455,8 +424,7 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
         free(text);
     } else if (rc == 0) {
         launch_set_state(dir, "submitted");
-        char id[64];
-        rc = submit(dir, script, out, "job.sbatch, spec files", id, err, errlen);
+        rc = launch_slurm_submit(dir, script, out, "job.sbatch, spec files", id, sizeof id, err, errlen);
         if (rc) launch_set_state(dir, "failed: sbatch%s", rc == -2 ? " (the job may be queued: check squeue)" : "");
     }
     if (rc == -1) undo_start(&u, dir, err, errlen);
@@ -568,16 +536,17 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
             else if (!a->dry_run)
                 printf("point-%03d: finished before (%s/summary.json): skipped\n", i, specs[i].spec.run_dir);
         }
-        char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32];
+        char script[LAUNCH_PATH_MAX + 32], out[2 * LAUNCH_PATH_MAX + 32], id[64];
         snprintf(script, sizeof script, "%s/sweep.sbatch", d.dir);
-        if (rc == 0) rc = slurm_output(out, sizeof out, d.dir, "slurm-%A_%a.out", err, errlen);
+        if (rc == 0) rc = launch_slurm_output(out, sizeof out, d.dir, "slurm-%A_%a.out", err, errlen);
         if (rc == 0 && nrun == 0) {
             printf("every point is finished: nothing to submit\n");
         } else if (rc == 0 && !a->dry_run) {
-            rc = write_script(script, &specs[0].spec, &a->o, dirs, nrun, d.parallel, err, errlen);
+            rc = launch_slurm_write_script(script, &specs[0].spec, &a->o, dirs, nrun, d.parallel, err, errlen);
             for (int i = 0; rc == 0 && i < nrun; i++) launch_set_state(dirs[i], "submitted");
-            char id[64];
-            if (rc == 0) rc = submit(d.dir, script, out, "sweep.sbatch, the points' spec files", id, err, errlen);
+            if (rc == 0)
+                rc = launch_slurm_submit(d.dir, script, out, "sweep.sbatch, the points' spec files", id, sizeof id,
+                                         err, errlen);
             /* each point's own task, A_T (T its index in the array), as status
              * and the next sweep ask squeue about it */
             for (int i = 0; rc == 0 && i < nrun; i++) {
@@ -628,7 +597,7 @@ static int dispatch(int argc, char **argv) {
         const char *name, *allowed;
         int (*fn)(const args *, char *, size_t);
     } cmds[] = {
-        {"run", "set np dry", cmd_run},         {"resume", "np dry", cmd_resume},
+        {"run", "set np dry", cmd_run},         {"resume", "np dry slurm local", cmd_resume},
         {"slurm", "set dry", cmd_slurm},        {"sweep", "set slurm parallel dry", cmd_sweep},
         {"results", "", cmd_results},           {"status", "many", cmd_status},
         {"plot", "", NULL},

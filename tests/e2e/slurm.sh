@@ -4,7 +4,8 @@
 # slurmctld and slurmd itself, submits a tiny 2-rank run through
 # `jepa-launch slurm` (hostile job name and run directory; a run.dir that
 # begins with '-' and holds '%'), a 2-point sweep as a job array through
-# `jepa-launch sweep --slurm` (its dir holds '%a'), waits for them
+# `jepa-launch sweep --slurm` (its dir holds '%a'), a run stopped under
+# Slurm and sent back with `jepa-launch resume`, waits for them
 # (squeue + the runs' state files; no accounting database), checks results,
 # and stops the daemons it started, by pid, even on failure.
 . "$(dirname "$0")/lib.sh"
@@ -74,6 +75,41 @@ for code in 2 5; do
     && [ "$(wc -l <"$T/attempts-$code")" = 1 ] && ok "exit $code under Slurm: stopped, not restarted" \
     || bad "exit $code under Slurm: rc $RC, state '$(cat "$T/exit$code/state" 2>&1)', attempts $(wc -l <"$T/attempts-$code" 2>&1)"
 done
+
+# a run `slurm` submitted and Slurm stopped (scancel, a time limit: here
+# the trainer's own stop after step 6, exit 75, as on slurm.signal) goes
+# back to Slurm with `resume`: a new job, slurm_job and state updated, the
+# job continuing from the checkpoint; refused while the job is queued
+RS="$T/rs"
+run rs-submit env JEPA_DEBUG_STOP_STEP=6 "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$RS" \
+  --set slurm.partition=debug --set slurm.time=00:10:00 --set checkpoint.every_steps=100
+RJ=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
+wait_runs "$RS" && [ "$(cat "$RS/state")" = "stopped status=75" ] && ok "job $RJ stopped after step 6 (status 75)" \
+  || bad "rs: rc $RC, state '$(cat "$RS/state" 2>&1)'"
+run rs-dry "$L" resume "$RS" --dry-run
+[ "$RC" -eq 0 ] && printf '%s\n' "$OUT" | grep -q '^#SBATCH --partition="debug"$' && [ "$(cat "$RS/slurm_job")" = "$RJ" ] \
+  && [ "$(cat "$RS/state")" = "stopped status=75" ] && ok "resume --dry-run of a Slurm run: its script, nothing written" \
+  || bad "resume --dry-run: rc $RC, $ERR, job $(cat "$RS/slurm_job"), state $(cat "$RS/state")"
+run rs-local "$L" resume "$RS" --local --np 3 --dry-run
+expect_error "resume --local --np 3 of it: the world size refused as for a local resume" 2 "3 ranks"
+run rs-resume "$L" resume "$RS"
+RJ2=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
+[ "$RC" -eq 0 ] && [ -n "$RJ2" ] && [ "$RJ2" != "$RJ" ] && [ "$(cat "$RS/slurm_job")" = "$RJ2" ] \
+  && grep -q "resume: submitted job $RJ2" "$RS/launch.log" && ok "resume $RS: submitted again as job $RJ2" \
+  || bad "resume of a Slurm run: rc $RC, out '$OUT', err '$ERR', slurm_job $(cat "$RS/slurm_job" 2>&1)"
+run rs-busy "$L" resume "$RS"
+case "$(squeue -h -j "$RJ2" -o %T 2>/dev/null)" in
+  PENDING|RUNNING|CONFIGURING) expect_error "resume while job $RJ2 is queued: refused" 2 "belongs to Slurm job $RJ2" ;;
+  *) ok "(job $RJ2 ended before the busy check)" ;;
+esac
+wait_runs "$RS" && [ "$(cat "$RS/state")" = done ] && grep -q '"resumed_from": 6' "$RS/summary.json" \
+  && [ -s "$RS/slurm-$RJ2.out" ] && ok "job $RJ2 resumed from step 6 and finished" \
+  || bad "resumed job: state $(cat "$RS/state" 2>&1), $(cat "$RS/summary.json" 2>&1)"
+# a multi-node run is never resumed here (as `run` refuses it)
+"$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$T/n2" --set parallel.nodes=2 \
+  --set parallel.ranks=2 --dry-run >/dev/null && rm "$T/n2/job.sbatch" # made by jepa-train on 2 nodes, say
+run n2 "$L" resume "$T/n2" --dry-run
+expect_error "local resume of a 2-node run: refused" 2 "parallel.nodes is 2" "resume --slurm"
 
 cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
