@@ -56,6 +56,8 @@ static int sbatch_header(FILE *f, const jepa_spec *s, int n, int parallel, int n
     if (*s->slurm.time && sbatch_opt(f, "time", s->slurm.time, err, errlen)) return -1;
     if (*s->slurm.signal && sbatch_opt(f, "signal", s->slurm.signal, err, errlen)) return -1;
     fprintf(f, "#SBATCH --%s\n", s->slurm.requeue ? "requeue" : "no-requeue");
+    /* a requeued job writes the same slurm-ID.out: keep the attempt before */
+    fputs("#SBATCH --open-mode=append\n", f);
     if (n > 1) {
         fprintf(f, "#SBATCH --array=0-%d", n - 1);
         if (parallel > 0) fprintf(f, "%%%d", parallel);

@@ -700,7 +700,12 @@ static int train_finish(trainer *t, int rc, int stopped, char *err, size_t errle
     if (rc || stopped) train_signals_release_int(); /* exits 75 or fails: Ctrl-C kills */
     if (rc == 0 && stopped) {
         r->interrupted = train_signal_caught() ? train_signal_caught() : SIGUSR1;
-        if (t->lead) train_slurm_requeue();
+        if (t->lead) { /* said before the requeue, which ends the job and its output with it */
+            fprintf(stderr, "jepa-train: stopped by signal %d after step %lld of %lld: checkpoint %s written; "
+                    "continue with --set resume=auto (exit %d)\n", r->interrupted, (long long)t->step,
+                    (long long)t->total, r->ckpt_path, TRAIN_EXIT_INTERRUPTED);
+            train_slurm_requeue();
+        }
         return 0;
     }
     if (rc) return rc;

@@ -128,15 +128,7 @@ static int run(int argc, char **argv) {
         if (!res.remote_failure) comm_fatal("%s", err);
         return 1;
     }
-    if (res.interrupted) {
-        if (lead)
-            fprintf(stderr,
-                    "jepa-train: stopped by signal %d after step %lld of %lld: checkpoint %s "
-                    "written; continue with --set resume=auto (exit %d)\n",
-                    res.interrupted, (long long)res.steps, (long long)res.planned_steps,
-                    res.ckpt_path, TRAIN_EXIT_INTERRUPTED);
-        return TRAIN_EXIT_INTERRUPTED;
-    }
+    if (res.interrupted) return TRAIN_EXIT_INTERRUPTED; /* rank 0 said so (train_run) */
     printf("run_dir %s\nsteps %lld\nfinal_loss %.4f\n", s.run_dir, (long long)res.steps,
            res.final_loss);
     char fb[32];

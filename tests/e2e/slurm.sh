@@ -111,6 +111,22 @@ wait_runs "$RS" && [ "$(cat "$RS/state")" = done ] && grep -q '"resumed_from": 6
 run n2 "$L" resume "$T/n2" --dry-run
 expect_error "local resume of a 2-node run: refused" 2 "parallel.nodes is 2" "resume --slurm"
 
+# a requeued job (slurm.requeue: the trainer requeues it after its
+# checkpoint, here its own stop after step 6) keeps its first attempt in
+# slurm-ID.out: the trainer's "stopped by signal ... checkpoint written"
+# line, said before the requeue ends the job, and then the second's
+RQ="$T/rq"
+run rq env JEPA_DEBUG_STOP_STEP=6 "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$RQ" \
+  --set slurm.partition=debug --set slurm.time=00:10:00 --set slurm.requeue=true
+QJ=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
+for _ in $(seq 120); do scontrol show job "$QJ" 2>/dev/null | grep -q 'Restarts=1' && break; sleep 1; done
+scontrol update JobId="$QJ" StartTime=now >/dev/null 2>&1 # Slurm delays a requeued job's start
+for _ in $(seq 240); do case "$(cat "$RQ/state" 2>/dev/null)" in done|failed*) break ;; esac; sleep 1; done
+[ "$(cat "$RQ/state")" = done ] && grep -q 'stopped by signal .* after step 6 of 12: checkpoint .* written' \
+  "$RQ/slurm-$QJ.out" && grep -q '^final_loss ' "$RQ/slurm-$QJ.out" \
+  && ok "requeued job $QJ: slurm-$QJ.out holds both attempts, the stop line too" \
+  || bad "requeued job $QJ: state $(cat "$RQ/state" 2>&1); $(head -c 600 "$RQ/slurm-$QJ.out" 2>&1)"
+
 cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
 dir: "$T/sweep 5%a"
