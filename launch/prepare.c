@@ -156,6 +156,52 @@ static int has_control(const char *s) {
     return 0;
 }
 
+/* Digits at *p (at most 9) as a number, *p moved past them; -1 when none. */
+static long long digits(const char **p) {
+    long long v = 0;
+    int n = 0;
+    for (; **p >= '0' && **p <= '9' && n < 9; (*p)++, n++) v = v * 10 + (**p - '0');
+    return n && !(**p >= '0' && **p <= '9') ? v : -1;
+}
+
+/* Slurm's --time in seconds: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or
+ * D-HH:MM:SS; 0 for 0, INFINITE and UNLIMITED (no limit); -1 when t is
+ * none of these. */
+static long long slurm_seconds(const char *t) {
+    static const long long plain[3][3] = {{60}, {60, 1}, {3600, 60, 1}}, dashed[3] = {3600, 60, 1};
+    if (!strcmp(t, "INFINITE") || !strcmp(t, "UNLIMITED")) return 0;
+    long long f[3], days = 0, sum = 0;
+    int n = 0, dash = strchr(t, '-') != NULL;
+    if (dash && ((days = digits(&t)) < 0 || *t++ != '-')) return -1;
+    for (;;) {
+        if (n == 3 || (f[n++] = digits(&t)) < 0) return -1;
+        if (!*t) break;
+        if (*t++ != ':') return -1;
+    }
+    for (int i = 0; i < n; i++) sum += f[i] * (dash ? dashed[i] : plain[n - 1][i]);
+    return days * 86400 + sum;
+}
+
+/* slurm.time is a Slurm time, longer than slurm.signal's lead ([R:|B:]SIG
+ * [@N], N seconds before the end; Slurm's default 60): a job signalled at
+ * its start checkpoints and stops at once, and with slurm.requeue loops. */
+static int check_slurm_time(const launch_spec *ls, char *err, size_t errlen) {
+    const char *t = ls->spec.slurm.time, *sig = ls->spec.slurm.signal, *at = strchr(sig, '@');
+    long long secs = *t ? slurm_seconds(t) : 0, lead = 60;
+    if (secs < 0)
+        return key_fail(ls, "slurm.time", err, errlen,
+                        "'%s' is not a Slurm time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)", t);
+    if (at && (lead = digits(&(const char *){at + 1})) < 0)
+        return key_fail(ls, "slurm.signal", err, errlen, "'%s': the lead after '@' is not whole seconds "
+                        "([R:|B:]SIG[@SECONDS])", sig);
+    if (*sig && secs > 0 && secs <= lead)
+        return key_fail(ls, "slurm.time", err, errlen,
+                        "'%s' is %lld s, not longer than slurm.signal %s's lead of %lld s: the job would be "
+                        "signalled as it starts and stop at once; raise slurm.time or lower the lead",
+                        t, secs, sig, lead);
+    return 0;
+}
+
 int launch_spec_check(const launch_spec *ls, int what, char *err, size_t errlen) {
     const jepa_spec *s = &ls->spec;
     if (check_shards(ls, "data.train", s->data.train, err, errlen)) return -1;
@@ -198,6 +244,7 @@ int launch_spec_check(const launch_spec *ls, int what, char *err, size_t errlen)
                                 shown(t, val, 80));
             p += n + (e ? 1 : 0);
         }
+        if (check_slurm_time(ls, err, errlen)) return -1;
         int nodes = s->slurm.nodes ? s->slurm.nodes : s->parallel.nodes;
         if (s->slurm.tasks_per_node && (long)s->slurm.tasks_per_node * nodes < s->parallel.ranks)
             return key_fail(ls, "slurm.tasks_per_node", err, errlen,

@@ -62,6 +62,25 @@ wait_runs "$T/$PD" && [ "$(cat "$T/$PD/state")" = done ] && ok "it finished" || 
 [ -s "$T/$PD/slurm-$JOB2.out" ] && ok "its output is $PD/slurm-$JOB2.out" \
   || bad "no $PD/slurm-$JOB2.out: $(find "$T" -name "slurm-$JOB2.out" 2>&1)"
 
+# slurm.time must be a Slurm time and longer than slurm.signal's lead:
+# refused in one line before anything is made (--dry-run too)
+run st1 "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$T/st1" --set slurm.time=00:01:00
+expect_error "slurm.time 00:01:00 under the default USR1@90: refused" 2 "slurm.time=00:01:00" "60 s" \
+  "slurm.signal USR1@90" "90 s"
+run st2 "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$T/st1" --set slurm.time=3 \
+  --set slurm.signal=USR1@200 --dry-run
+expect_error "slurm.time 3 under USR1@200, --dry-run: refused" 2 "slurm.time=3" "180 s" "USR1@200"
+run st3 "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$T/st1" --set slurm.time=abc
+expect_error "slurm.time abc: refused before sbatch" 2 "slurm.time=abc" "not a Slurm time"
+[ -e "$T/st1" ] && bad "a refused slurm.time made $T/st1" || ok "nothing made for a refused slurm.time"
+forms=0
+for t in 2 1:31 01:30:00 2-0 1-2:30 1-02:30:00 INFINITE; do
+  "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$T/st2" --set slurm.time="$t" --dry-run \
+    >/dev/null 2>"$T/st.err" && grep -q "^#SBATCH --time=\"$t\"\$" "$T/st2/job.sbatch" && forms=$((forms + 1)) \
+    || bad "slurm.time $t: $(cat "$T/st.err")"
+done
+[ "$forms" = 7 ] && ok "slurm.time in each of Slurm's forms is taken"
+
 # a trainer that rejects its command line or spec (exit 2) or runs out of
 # memory (exit 5) is not restarted by the job script: a restart would repeat
 # it (max_restarts 3, one attempt each)
