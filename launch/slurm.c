@@ -90,7 +90,14 @@ static int sbatch_header(FILE *f, const jepa_spec *s, int n, int parallel, int n
  * directories, one per array task) and the environment the ranks need. */
 static void script_vars(FILE *f, const jepa_spec *s, const char *trainer, const char *const *run_dirs, int n,
                         int ranks, int cpus) {
-    fputs("set -u\ntrainer=", f);
+    /* slurm.signal's name ([R:|B:]SIG[@N]): the one the script passes on */
+    const char *sig = s->slurm.signal, *colon = strchr(sig, ':');
+    char fwd[64];
+    if (colon && colon < sig + strcspn(sig, "@")) sig = colon + 1;
+    snprintf(fwd, sizeof fwd, "%.*s", (int)strcspn(sig, "@"), sig);
+    fputs("set -u\nfwd=", f);
+    launch_shell_quote(f, fwd);
+    fputs("\ntrainer=", f);
     launch_shell_quote(f, trainer);
     fputs("\nmpi=", f);
     launch_shell_quote(f, s->slurm.mpi);
@@ -133,6 +140,11 @@ static void script_attempts(FILE *f) {
           "    ranks=$alloc\n"
           "  fi\n"
           "fi\n"
+          "# slurm.signal's signal reaches this shell alone with B: (or scancel --batch,\n"
+          "# --full): passed on to the job's steps, where the trainer checkpoints and\n"
+          "# stops. srun runs in the background: bash runs a trap only between commands\n"
+          "trapped=0\n"
+          "[ -z \"$fwd\" ] || trap 'trapped=1; scancel --signal=\"$fwd\" \"$SLURM_JOB_ID\"' \"$fwd\"\n"
           "attempt=0\n"
           "while :; do\n"
           "  prev=$(cat \"$run_dir/state\" 2>/dev/null)\n"
@@ -142,11 +154,16 @@ static void script_attempts(FILE *f) {
           "  # stderr also to srun.err (the pipe ends with tee: its last line is there); tee\n"
           "  # ignores SIGTERM (scancel's, sent to every process of the job) and outlives\n"
           "  # srun: the trainer's last lines (its checkpoint on that signal) reach both\n"
-          "  { srun --mpi=\"$mpi\" -n \"$ranks\" --cpus-per-task=\"$cpus\" \"$trainer\" "
+          "  { [ -z \"$fwd\" ] || trap '' \"$fwd\"\n"
+          "    srun --mpi=\"$mpi\" -n \"$ranks\" --cpus-per-task=\"$cpus\" \"$trainer\" "
           "\"$run_dir/spec.resolved.yaml\" \\\n"
-          "    --exact-spec \"$run_dir/spec.yaml\" \"${resume[@]}\" 2>&1 >&3 3>&- |\n"
-          "    (trap '' TERM; exec tee \"$run_dir/srun.err\" >&2 3>&-); } 3>&1\n"
-          "  rc=${PIPESTATUS[0]}\n"
+          "      --exact-spec \"$run_dir/spec.yaml\" \"${resume[@]}\" 2>&1 >&3 3>&- |\n"
+          "      (trap '' TERM; exec tee \"$run_dir/srun.err\" >&2 3>&-)\n"
+          "    exit \"${PIPESTATUS[0]}\"; } 3>&1 &\n"
+          "  step=$!\n"
+          "  wait \"$step\"; rc=$?\n"
+          "  # a trap ends wait early (128 + its number): wait again for srun's status\n"
+          "  while [ \"$trapped\" = 1 ]; do trapped=0; wait \"$step\"; r=$?; [ \"$r\" -eq 127 ] && break; rc=$r; done\n"
           "  # 4 with the run lock's message: another job holds run_dir (a local run):\n"
           "  # its state is not ours; put back what it said, unless it wrote since\n"
           "  if [ \"$rc\" -eq 4 ] && grep -q 'is in use by' \"$run_dir/srun.err\"; then\n"

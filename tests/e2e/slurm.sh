@@ -146,6 +146,23 @@ for _ in $(seq 240); do case "$(cat "$RQ/state" 2>/dev/null)" in done|failed*) b
   && ok "requeued job $QJ: slurm-$QJ.out holds both attempts, the stop line too" \
   || bad "requeued job $QJ: state $(cat "$RQ/state" 2>&1); $(head -c 600 "$RQ/slurm-$QJ.out" 2>&1)"
 
+# slurm.signal B:USR1@N: Slurm signals the batch shell alone (here at once,
+# with scancel --batch, as Slurm does N s before the limit); the script
+# traps it and passes it to the job's step: the trainer checkpoints, exits
+# 75, state stopped status=75 (the shell died of it: FAILED, state running)
+BS="$T/bs"
+run bs env JEPA_DEBUG_SLOW_START=120:300 "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$BS" \
+  --set slurm.partition=debug --set slurm.time=00:10:00 --set slurm.signal=B:USR1@60 --set train.steps=300 \
+  --set checkpoint.every_steps=1000
+BJ=$(printf '%s\n' "$OUT" | sed -n 's/^submitted job \([0-9][0-9]*\)$/\1/p')
+for _ in $(seq 120); do [ -s "$BS/metrics.jsonl" ] && break; sleep 1; done
+scancel --batch --signal=USR1 "$BJ"
+for _ in $(seq 90); do case "$(cat "$BS/state" 2>/dev/null)" in done|failed*|stopped*) break ;; esac; sleep 1; done
+[ "$(cat "$BS/state")" = "stopped status=75" ] && ls "$BS"/checkpoints/step-*.ckpt >/dev/null 2>&1 \
+  && grep -q 'stopped by signal 10 after step' "$BS/slurm-$BJ.out" \
+  && ok "B:USR1 to job $BJ's batch shell: passed to the trainer, checkpoint written, stopped status=75" \
+  || bad "B:USR1: state '$(cat "$BS/state" 2>&1)', $(ls "$BS/checkpoints" 2>&1), $(tail -n 3 "$BS/slurm-$BJ.out" 2>&1)"
+
 cat >"$T/sweep.yaml" <<EOF
 base: $S/configs/fmnist-tiny.yaml
 dir: "$T/sweep 5%a"
