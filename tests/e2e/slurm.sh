@@ -81,19 +81,26 @@ for t in 2 1:31 01:30:00 2-0 1-2:30 1-02:30:00 INFINITE; do
 done
 [ "$forms" = 7 ] && ok "slurm.time in each of Slurm's forms is taken"
 
-# a trainer that rejects its command line or spec (exit 2) or runs out of
-# memory (exit 5) is not restarted by the job script: a restart would repeat
-# it (max_restarts 3, one attempt each)
-for code in 2 5; do
+# a trainer that rejects its command line or spec (exit 2), meets a
+# non-finite loss (3), refuses its inputs (4) or runs out of memory (5) is
+# not restarted by the job script: a restart would repeat it (max_restarts
+# 3, one attempt each); state and launch.log say so as for a local run
+declare -A WHY=([2]="command line or spec rejected" [3]="non-finite loss" [4]="inputs refused at setup"
+                [5]="out of memory")
+for code in 2 3 4 5; do
   printf '#!/bin/bash\necho x >>"%s/attempts-%s"\nexit %s\n' "$T" "$code" "$code" >"$T/fake-exit$code"
   chmod +x "$T/fake-exit$code"
   run "submit-exit$code" env JEPA_TRAIN_BIN="$T/fake-exit$code" "$L" slurm "$S/configs/fmnist-tiny.yaml" \
     "${SMALL[@]}" --set run.dir="$T/exit$code" --set slurm.partition=debug --set slurm.time=00:10:00 \
     --set max_restarts=3
-  wait_runs "$T/exit$code" && [ "$(cat "$T/exit$code/state")" = "stopped status=$code" ] \
-    && [ "$(wc -l <"$T/attempts-$code")" = 1 ] && ok "exit $code under Slurm: stopped, not restarted" \
+  wait_runs "$T/exit$code" && [ "$(cat "$T/exit$code/state")" = "failed status=$code (${WHY[$code]}; not restarted)" ] \
+    && grep -q "attempt 0: .*(status $code); a restart would repeat it" "$T/exit$code/launch.log" \
+    && [ "$(wc -l <"$T/attempts-$code")" = 1 ] && ok "exit $code under Slurm: failed, not restarted" \
     || bad "exit $code under Slurm: rc $RC, state '$(cat "$T/exit$code/state" 2>&1)', attempts $(wc -l <"$T/attempts-$code" 2>&1)"
 done
+run status3 "$L" status "$T/exit3"
+[ "$RC" -eq 0 ] && case "$OUT" in "exit3: failed status=3 (non-finite loss; not restarted)"*) true ;; *) false ;; esac \
+  && ok "status: exit 3 under Slurm reads failed, as a local run's" || bad "status of exit3: rc $RC [$OUT] $ERR"
 
 # a run `slurm` submitted and Slurm stopped (scancel, a time limit: here
 # the trainer's own stop after step 6, exit 75, as on slurm.signal) goes
