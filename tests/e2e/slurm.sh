@@ -188,6 +188,14 @@ grep -q '^#SBATCH --array=0-1%2$' "$SW/sweep.sbatch" && ok "array of 2, 2 at a t
 wait_runs "$SW/point-000" "$SW/point-001" && ok "both array tasks finished" || bad "sweep did not finish"
 [ -s "$SW/slurm-${AJOB}_0.out" ] && [ -s "$SW/slurm-${AJOB}_1.out" ] && ok "array output in '$SW' (a literal %a there)" \
   || bad "array output: $(ls "$SW" 2>&1 | tr '\n' ' ')"
+# each task's launch.log names its array job and task, and its output file
+for i in 0 1; do
+  grep -qF "attempt 0: srun in job ${AJOB}_$i (output: $SW/slurm-${AJOB}_$i.out)" "$SW/point-00$i/launch.log" \
+    && ok "point-00$i/launch.log names job ${AJOB}_$i and its output" \
+    || bad "point-00$i/launch.log: $(cat "$SW/point-00$i/launch.log" 2>&1)"
+done
+grep -qF "attempt 0: srun in job $JOB (output: $RUN/slurm-$JOB.out)" "$RUN/launch.log" \
+  && ok "a run's launch.log names job $JOB and its output" || bad "$RUN/launch.log: $(cat "$RUN/launch.log" 2>&1)"
 run results "$L" results "$SW"
 [ "$RC" -eq 0 ] && [ "$(printf '%s\n' "$OUT" | grep -c ' done$')" = 2 ] && ok "results: 2 points done" \
   || bad "results rc $RC: $OUT $ERR"
