@@ -60,8 +60,10 @@ static void usage(FILE *f) {
           "$JEPA_SQUEUE the squeue that says whether a run dir's Slurm job is queued or gone, $JEPA_GNUPLOT the\n"
           "gnuplot.\n"
           "Exit status: 0; 2 a bad command line, spec or sweep file, or a run dir another job holds (one line on\n"
-          "stderr; nothing made); 75 stopped by SIGINT, SIGTERM, SIGHUP or SIGUSR1 (resume RUN_DIR continues\n"
-          "it from its checkpoint, or the same sweep command); run and resume: the job's\n"
+          "stderr; nothing made); slurm, sweep --slurm and resume of a Slurm run: 1 when sbatch ran and failed\n"
+          "(the directory is kept with its script: sbatch may have queued the job; check squeue); 75 stopped by\n"
+          "SIGINT, SIGTERM, SIGHUP or SIGUSR1 (resume RUN_DIR continues it from its checkpoint, or the same sweep\n"
+          "command); run and resume: the job's\n"
           "status when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a\n"
           "run or point is damaged or inconsistent (the table says which), 2 when a sweep's points.csv or\n"
           "sweep.yaml does not read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
@@ -317,7 +319,7 @@ static int resume_slurm(const args *a, const jepa_spec *s, int mv, char *err, si
         return snprintf(err, errlen, "resume %s: the run was made as run.dir %s, which its Slurm job would train "
                         "in; move it back, or resume it here with --local", dir, s->run_dir), 2;
     int rc = launch_slurm_resume(dir, &a->o, a->dry_run, err, errlen);
-    return rc ? 2 : 0;
+    return rc == -2 ? 1 : rc ? 2 : 0; /* -2: sbatch ran and failed, dir kept (as cmd_slurm) */
 }
 
 /* The world size a resume runs at: --np when given, else the checkpoint's
@@ -429,7 +431,9 @@ static int cmd_slurm(const args *a, char *err, size_t errlen) {
     }
     if (rc == -1) undo_start(&u, dir, err, errlen);
     launch_spec_free(&ls);
-    return rc ? 2 : 0;
+    /* 2 is "nothing made"; sbatch that ran and failed (-2) may have queued
+     * the job, so run.dir stays, and the exit says it is not nothing: 1 */
+    return rc == -2 ? 1 : rc ? 2 : 0;
 }
 
 /* A Slurm array is one allocation shape: points must agree on it. */
@@ -555,6 +559,7 @@ static int cmd_sweep(const args *a, char *err, size_t errlen) {
                 snprintf(path, sizeof path, "%s/slurm_job", dirs[i]);
                 launch_write_file(path, line, (size_t)k, werr, sizeof werr);
             }
+            if (rc == -2) rc = 1; /* kept, maybe queued: not "nothing made" (as cmd_slurm) */
         }
         free(dirs);
     } else if (rc == 0 && !a->dry_run) {

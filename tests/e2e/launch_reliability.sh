@@ -155,7 +155,7 @@ run mvabs1 env JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir=
 
 # ---- a job sbatch could not even be run for leaves nothing behind; one it
 # ran (failed, or printed no job id) may be queued all the same: the run
-# directory stays, and the one line says so
+# directory stays, the one line says so, and the exit is 1 (2: nothing made)
 run sbnone env JEPA_SBATCH="$T/no-such-sbatch" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbA/run"
 expect_error "slurm with an sbatch that does not exist" 2 "cannot run $T/no-such-sbatch"
 [ -e "$T/sbA" ] && bad "left $(find "$T/sbA" | tr '\n' ' ')" || ok "nothing left of run.dir or its parent"
@@ -169,7 +169,7 @@ printf '#!/bin/bash\nfor i in 1 2 3 4; do echo "sbatch: error: trouble $i" >&2; 
   >fakebin/sbatch-fails
 chmod +x fakebin/sbatch-fails
 run sbfail env JEPA_SBATCH="$T/fakebin/sbatch-fails" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbB"
-[ "$RC" -eq 2 ] && [ "$ERR" = "jepa-launch: $(maybe_queued "$T/fakebin/sbatch-fails failed (status 1): sbatch: fatal: no config" "$T/sbB")" ] \
+[ "$RC" -eq 1 ] && [ "$ERR" = "jepa-launch: $(maybe_queued "$T/fakebin/sbatch-fails failed (status 1): sbatch: fatal: no config" "$T/sbB")" ] \
   && ok "sbatch exits 1 after 5 lines: its last line, run.dir kept, in one line" || bad "sbfail: rc $RC: $ERR"
 [ -f "$T/sbB/job.sbatch" ] && [ -f "$T/sbB/spec.yaml" ] \
   && [ "$(cat "$T/sbB/state")" = "failed: sbatch (the job may be queued: check squeue)" ] \
@@ -177,7 +177,7 @@ run sbfail env JEPA_SBATCH="$T/fakebin/sbatch-fails" "$L" slurm "$SPEC" "${SMALL
 printf '#!/bin/bash\necho "Submitted batch job 42"\n' >fakebin/sbatch-noid
 chmod +x fakebin/sbatch-noid
 run sbnoid env JEPA_SBATCH="$T/fakebin/sbatch-noid" "$L" slurm "$SPEC" "${SMALL[@]}" --set run.dir="$T/sbD"
-[ "$RC" -eq 2 ] && [ "$ERR" = "jepa-launch: $(maybe_queued "$T/fakebin/sbatch-noid exited 0 but printed no job id (it printed 'Submitted batch job 42')" "$T/sbD")" ] \
+[ "$RC" -eq 1 ] && [ "$ERR" = "jepa-launch: $(maybe_queued "$T/fakebin/sbatch-noid exited 0 but printed no job id (it printed 'Submitted batch job 42')" "$T/sbD")" ] \
   && [ -f "$T/sbD/job.sbatch" ] && [ ! -e "$T/sbD/slurm_job" ] \
   && ok "sbatch exits 0 without the --parsable id: run.dir kept, one line says it may be queued" \
   || bad "sbnoid: rc $RC, $(ls "$T/sbD" 2>&1 | tr '\n' ' '): $ERR"

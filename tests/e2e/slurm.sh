@@ -81,6 +81,17 @@ for t in 2 1:31 01:30:00 2-0 1-2:30 1-02:30:00 INFINITE; do
 done
 [ "$forms" = 7 ] && ok "slurm.time in each of Slurm's forms is taken"
 
+# sbatch that runs and fails (no such partition) may have queued the job:
+# run.dir is kept, so the exit is 1, not "nothing made" (2); sweep --slurm too
+run np "$L" slurm "$S/configs/fmnist-tiny.yaml" "${SMALL[@]}" --set run.dir="$T/np" --set slurm.partition=nosuch
+expect_error "sbatch failed (no such partition): exit 1" 1 "sbatch failed" "$T/np kept" "check squeue"
+[ -e "$T/np/job.sbatch" ] && [ "$(cat "$T/np/state")" = "failed: sbatch (the job may be queued: check squeue)" ] \
+  && ok "its run.dir is kept, state says so" || bad "np: $(ls "$T/np" 2>&1) $(cat "$T/np/state" 2>&1)"
+printf 'base: %s\ndir: %s\nset: {slurm.partition: nosuch}\ngrid:\n  seed: [1, 2]\n' "$S/configs/fmnist-tiny.yaml" \
+  "$T/npsw" >"$T/npsw.yaml"
+run npsw "$L" sweep "$T/npsw.yaml" --slurm "${SMALL[@]}"
+expect_error "sweep --slurm, sbatch failed: exit 1" 1 "sbatch failed" "$T/npsw kept"
+
 # a trainer that rejects its command line or spec (exit 2), meets a
 # non-finite loss (3), refuses its inputs (4) or runs out of memory (5) is
 # not restarted by the job script: a restart would repeat it (max_restarts
