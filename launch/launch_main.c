@@ -29,7 +29,8 @@ static void usage(FILE *f) {
           "                                                       is submitted again (job.sbatch, state, slurm_job), not\n"
           "                                                       run here; --local runs it here (parallel.nodes 1 only),\n"
           "                                                       --slurm submits any run; --dry-run prints the script\n"
-          "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it\n"
+          "  slurm SPEC [--dry-run] [--set key=value ...]         write RUN_DIR/job.sbatch and sbatch it (stopped:\n"
+          "                                                       resume RUN_DIR submits it again)\n"
           "  sweep SWEEP [--slurm] [--parallel N] [--dry-run] [--set key=value ...]\n"
           "                                                       expand and run a sweep (docs/launch.md), N points at\n"
           "                                                       once (default: the file's parallel:) or as one Slurm\n"
@@ -63,10 +64,10 @@ static void usage(FILE *f) {
           "stderr; nothing made); slurm, sweep --slurm and resume of a Slurm run: 1 when sbatch ran and failed\n"
           "(the directory is kept with its script: sbatch may have queued the job; check squeue); 75 stopped by\n"
           "SIGINT, SIGTERM, SIGHUP or SIGUSR1 (resume RUN_DIR continues it from its checkpoint, or the same sweep\n"
-          "command); run and resume: the job's\n"
-          "status when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a\n"
-          "run or point is damaged or inconsistent (the table says which), 2 when a sweep's points.csv or\n"
-          "sweep.yaml does not read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
+          "command); run and resume: the job's status when it failed (1 for its 75); sweep: 1 when a point\n"
+          "failed; status and results: 1 when a run or point is damaged or inconsistent (the table says which),\n"
+          "2 when a sweep's points.csv or sweep.yaml does not read or a sweep's results.csv cannot be written\n"
+          "(a run's: a warning line).\n",
           f);
 }
 
