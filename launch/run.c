@@ -357,19 +357,20 @@ static void stop_signals(sigset_t *ss) {
 static int restart_wait(const char *run_dir, int attempt, char *err, size_t errlen) {
     int pid = run_lock_holder(RUN_LOCK_JOB);
     if (pid == 0) return 0;
+    const char *hook = getenv("JEPA_DEBUG_RESTART_WAIT_S"); /* test hook: a shorter wait */
+    const int wait_s = hook && atoi(hook) > 0 ? atoi(hook) : RESTART_LOCK_WAIT_S;
     launch_log(run_dir, "attempt %d: waiting for pid %d of the last attempt, which still holds %s/lock", attempt,
                pid, run_dir);
-    for (int i = 0; i < RESTART_LOCK_WAIT_S * 10 && pid != 0 && !g_stop; i++) {
+    for (int i = 0; i < wait_s * 10 && pid != 0 && !g_stop; i++) {
         usleep(100000);
         pid = run_lock_holder(RUN_LOCK_JOB);
     }
     if (pid == 0 || g_stop) return 0;
     snprintf(err, errlen, "%s: pid %d of attempt %d still holds %s/lock %d s after its mpirun ended: not "
-             "restarted (stop it, then jepa-launch resume %s)", run_dir, pid, attempt - 1, run_dir,
-             RESTART_LOCK_WAIT_S, run_dir);
+             "restarted (stop it, then jepa-launch resume %s)", run_dir, pid, attempt - 1, run_dir, wait_s, run_dir);
     launch_set_state(run_dir, "failed: pid %d of attempt %d still holds the lock; not restarted", pid, attempt - 1);
     launch_log(run_dir, "attempt %d: pid %d still holds %s/lock after %d s; not restarted", attempt, pid, run_dir,
-               RESTART_LOCK_WAIT_S);
+               wait_s);
     return -1;
 }
 
@@ -451,14 +452,16 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
         sigaction(g_sigs[i], &sa, &old[i]);
     }
     sigprocmask(SIG_UNBLOCK, &ss, NULL);
-    int status;
+    int status, held = 0;
     for (int attempt = 0;; attempt++) {
-        status = restart_wait(run_dir, attempt, err, errlen) ? -1 : attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
+        if ((held = restart_wait(run_dir, attempt, err, errlen) != 0)) break;
+        status = attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
         /* every exit but 2 and 4 (refused before any step) may have trained */
         if (status >= 0 && status != 2 && status != 4 && past_setup) *past_setup = 1;
         if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;
     }
     for (int i = 0; i < NSIGS; i++) sigaction(g_sigs[i], &old[i], NULL);
+    if (held) return 1; /* a failed run, not a refused command line: err says why */
     if (status < 0) return -1;
     if (status && g_stop) { /* ours to stop, not a failure: say how to continue */
         stopped_said(run_dir, status, err, errlen);

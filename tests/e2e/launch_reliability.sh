@@ -521,7 +521,7 @@ case " $* " in *resume=auto*) exec "$@" ;; esac
 JEPA_DEBUG_HANG_STEP=3 "$@" >/dev/null 2>&1 &
 job=$!
 for _ in $(seq 600); do [ -s "$ORPHAN_DIR/metrics.jsonl" ] && break; sleep 0.1; done
-(sleep 3; kill -9 "$job") >/dev/null 2>&1 &
+(sleep "${ORPHAN_S:-3}"; kill -9 "$job") >/dev/null 2>&1 &
 exit 137
 EOF2
 chmod +x fakebin/mpirun-orphan
@@ -530,6 +530,15 @@ ORPHAN_DIR="$T/orph" JEPA_MPIRUN="$T/fakebin/mpirun-orphan" run orph "$L" run "$
 [ "$RC" -eq 0 ] && [ "$(cat "$T/orph/state")" = done ] && grep -q "waiting for pid .* which still holds" "$T/orph/launch.log" \
   && ok "a restart waits for the killed attempt's rank 0 to let go of the lock, then finishes" \
   || bad "restart after an orphaned rank 0: rc $RC, state $(cat "$T/orph/state"): $ERR $(cat "$T/orph/launch.log")"
+# one that still holds it when the wait ends (shortened to 2 s by a test
+# hook): a failed run, exit 1 (it was 2, "a bad command line"), one line
+ORPHAN_S=20 JEPA_DEBUG_RESTART_WAIT_S=2 ORPHAN_DIR="$T/orph2" JEPA_MPIRUN="$T/fakebin/mpirun-orphan" run orph2 "$L" run \
+  "$SPEC" --np 1 "${SMALL[@]}" --set run.dir="$T/orph2" --set max_restarts=1
+[ "$RC" -eq 1 ] && case "$(cat "$T/orph2/state")" in "failed: pid "*" of attempt 0 still holds the lock; not restarted") true ;; *) false ;; esac &&
+  printf '%s\n' "$ERR" | grep -q "still holds $T/orph2/lock 2 s after its mpirun ended: not restarted" \
+  && ok "a restart whose lock stays held: failed, exit 1, one line" \
+  || bad "lock still held: rc $RC, state $(cat "$T/orph2/state"): $ERR"
+kill -9 "$(sed -n 's/^failed: pid \([0-9]*\) .*/\1/p' "$T/orph2/state")" 2>/dev/null # the orphan, not left for 20 s
 # more --set than a spec takes: one line naming the command or the spec
 # file (it said "too many --set", "more than 256 --set overrides")
 many=(); for i in $(seq 256); do many+=(--set train.steps=$i); done
