@@ -197,6 +197,15 @@ int shard_dir_makeable(const char *dir, char *err, size_t errlen) {
     struct stat st;
     snprintf(p, sizeof p, "%s", dir);
     while (stat(p, &st) != 0) { /* absent, or under a file (ENOTDIR): one level up */
+        struct stat ls;
+        char to[4096];
+        ssize_t tn;
+        if (lstat(p, &ls) == 0 && S_ISLNK(ls.st_mode) && (tn = readlink(p, to, sizeof to - 1)) >= 0) {
+            to[tn] = 0; /* mkdir -p would fail on it: said before any work, as the link it is */
+            shard_err(err, errlen, "cannot create directory %s: %s is a symbolic link to %s, which does not exist",
+                      dir, p, to);
+            return -1;
+        }
         char *slash = strrchr(p, '/');
         if (!strcmp(p, ".")) { /* the working directory itself is gone */
             shard_err(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));

@@ -505,6 +505,13 @@ static int cmd_render(int argc, char **argv) {
     char place[4096], err[SHARD_ERR_MAX]; /* where a symbolic link --out points: written there */
     if (shard_out_place(out, 0, place, sizeof place, err, sizeof err))
         return fprintf(stderr, PROG ": render: %s\n", err), 1;
+    char parent[4096]; /* its directory is made as mkdir -p: checked before drawing */
+    snprintf(parent, sizeof parent, "%s", place);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent) slash[1] = 0;
+    else if (slash) *slash = 0;
+    if (slash && shard_dir_makeable(parent, err, sizeof err))
+        return fprintf(stderr, PROG ": render: %s: %s\n", out, err), 1;
     world w;
     int rc = world_open(&wa, &w);
     if (rc) return rc;

@@ -106,6 +106,16 @@ expect_error "render --out a directory" 1 "$T/adir.pgm: a directory"
 # refused before the features are extracted (they failed after), or the run
 run edang "$B/jepa-eval" "$T/runs/x/y/run" --export "$T/l/dangling"
 expect_error "--export a dangling link: before extracting" 2 "--export $T/l/dangling" "does not exist"
+# a dangling link in the parent path (DANG/sub): said before any work as
+# the link it is (mkdir -p found "Not a directory" after the work)
+run pdangp "$B/jepa-shard" pack --raw "$T/missing" --height 8 --width 8 --out "$T/l/dangling/sub" --quiet
+expect_error "pack --out under a dangling link: before the source is read" 1 \
+  "$T/l/dangling is a symbolic link to $T/nowhere, which does not exist"
+run edangp "$B/jepa-eval" "$T/runs/x/y/run" --export "$T/l/dangling/feat"
+expect_error "--export under a dangling link: before extracting" 2 "$T/l/dangling is a symbolic link to $T/nowhere"
+run rdangp "$B/jepa-world" render --out "$T/l/dangling/pic.pgm" --steps 2
+expect_error "render --out under a dangling link" 1 "$T/l/dangling is a symbolic link to $T/nowhere"
+[ ! -e "$T/nowhere" ] && ok "nothing made through the dangling link" || bad "made $T/nowhere"
 run elong "$B/jepa-eval" "$T/runs/x/y/run" --export "$T/feat/$N300"
 expect_error "--export a 300-byte name: before extracting" 2 "NAME_MAX"
 run elink "$B/jepa-eval" "$T/runs/x/y/run" --export "$T/l/todir"
