@@ -84,6 +84,27 @@ int objective_same_records(const jepa_spec *s, char *err, size_t errlen) {
     return 0;
 }
 
+/* Splits packed from class folders (manifest version 5) name their labels:
+ * a label that names another class in data.test than in data.train (a
+ * class folder missing from one split shifts every label after it, as in
+ * torchvision's ImageFolder) would score every probe against the wrong
+ * classes. 1 + err naming the first such label; 0 when the names agree on
+ * every label both sets have, or when a set has no names. */
+static int class_names_differ(const jepa_spec *s, const shard_dataset *tr, uint32_t ntr, const shard_dataset *te,
+                              uint32_t nte, char *err, size_t errlen) {
+    if (!shard_dataset_class_name(tr, 0) || !shard_dataset_class_name(te, 0)) return 0;
+    for (uint32_t l = 0; l < ntr && l < nte; l++) {
+        const char *a = shard_dataset_class_name(te, l), *b = shard_dataset_class_name(tr, l);
+        if (a && b && strcmp(a, b) != 0) {
+            snprintf(err, errlen, "data.test %s: label %u is class '%.60s', in data.train (%s) '%.60s': the "
+                     "splits' class folders differ (pack both from the same class folders)", s->data.test, l, a,
+                     s->data.train, b);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
     shard_schema sc[2];
     const char *dir[2] = {s->data.train, s->data.test};
@@ -108,11 +129,18 @@ int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
                      "with --labels/--idx-labels/--raw-labels)", i ? "test" : "train", dir[i]);
             return 1;
         }
-    /* the probe holds out eval.val_frac of data.train: at least one row, not all */
-    shard_dataset *ds = NULL;
+    shard_dataset *ds = NULL, *dt = NULL;
     if (shard_dataset_open(&ds, dir[0], err, errlen)) return -1;
+    if (shard_dataset_open(&dt, dir[1], err, errlen)) {
+        shard_dataset_close(ds);
+        return -1;
+    }
+    int bad = class_names_differ(s, ds, sc[0].num_classes, dt, sc[1].num_classes, err, errlen);
+    /* the probe holds out eval.val_frac of data.train: at least one row, not all */
     uint64_t n = shard_dataset_records(ds);
     shard_dataset_close(ds);
+    shard_dataset_close(dt);
+    if (bad) return -1;
     long long nval = llround(s->eval.val_frac * (double)n);
     if (nval < 1 || (uint64_t)nval >= n) {
         snprintf(err, errlen, "data.train %s: %llu images leave %lld validation rows for the probe "

@@ -176,6 +176,23 @@ run rnd20 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 
   --set model.width=32 --set model.depth=2 --set model.heads=2 --set eval.pool_blocks=1
 printf '%s\n' "$OUT" | grep -q '^knn_acc 0\.[0-9]' && [ "$RC" -eq 0 ] && ok "--random of 20 classes, 2 ranks: kNN and probes" ||
   bad "--random of 20 classes: rc $RC: $ERR"
+# class folders: a split that lacks a class folder shifts every label
+# after it (as torchvision's ImageFolder does): refused in one line naming
+# the label and both names (it scored 0.0000 against the wrong classes);
+# one that lacks only the last class is the same labelling, and evaluates
+k=0
+for c in ant bee cat; do
+  mkdir -p "$T/cf/tr/$c"; [ "$c" = cat ] || mkdir -p "$T/cf/ok/$c"; [ "$c" = ant ] || mkdir -p "$T/cf/te/$c"
+  for i in 1 2 3 4 5 6 7 8 9 10; do k=$((k + 1)); "$B/png-mk" "$T/cf/tr/$c/$i.png" grey 8 8 "$k" || bad "png-mk"
+    [ "$c" = cat ] || cp "$T/cf/tr/$c/$i.png" "$T/cf/ok/$c/"; [ "$c" = ant ] || cp "$T/cf/tr/$c/$i.png" "$T/cf/te/$c/"; done
+done
+for sp in tr te ok; do "$B/jepa-shard" pack --image-dir "$T/cf/$sp" --class-dirs --out "$T/cf/$sp.d" --quiet || bad "pack $sp"; done
+CF=(--set model.img_size=8 --set eval.max_iters=5 --set eval.knn_k=3 --set eval.fewlabel=false --set data.train="$T/cf/tr.d")
+run cfbad "$EV" --pixels "$S/configs/fmnist-tiny.yaml" "${CF[@]}" --set data.test="$T/cf/te.d"
+expect_error "test split without the first class folder: refused" 1 \
+  "data.test $T/cf/te.d: label 0 is class 'bee', in data.train ($T/cf/tr.d) 'ant': the splits' class folders differ"
+run cfok "$EV" --pixels "$S/configs/fmnist-tiny.yaml" "${CF[@]}" --set data.test="$T/cf/ok.d"
+[ "$RC" -eq 0 ] && ok "test split without the last class folder: evaluated" || bad "without the last class: rc $RC: $ERR"
 run nopix "$EV" --pixels
 expect_error "--pixels without a spec" 2 "--pixels needs SPEC.yaml"
 
