@@ -289,18 +289,32 @@ static int label_split(const char *line, size_t end, char *name, size_t nlen, un
 }
 
 /* One line of a labels file: 0 blank or a comment (first non-blank '#'),
- * 1 with name and *lab, -1 when it is neither. LABEL is the line's last
- * word, so a NAME may hold spaces and '#' (my cat.png, dog#2.png); a
- * comment after the label starts at a '#' after whitespace. */
-static int label_line(const char *line, char *name, size_t nlen, unsigned *lab) {
-    size_t n = strcspn(line, "\r\n"), i = 0;
-    while (i < n && isspace((unsigned char)line[i])) i++;
-    if (i == n || line[i] == '#') return 0;
-    if (label_split(line, n, name, nlen, lab)) return 1;
-    for (size_t c = n; c-- > i + 1;) /* "NAME LABEL  # comment": the last such cut that parses */
-        if (line[c] == '#' && isspace((unsigned char)line[c - 1]) && label_split(line, c, name, nlen, lab))
-            return 1;
-    return -1;
+ * 1 with name and *lab, -1 when it is neither. LABEL is the last word
+ * before an optional comment (a '#' after whitespace), NAME the rest, so a
+ * NAME may hold spaces and '#' (my cat.png, dog#2.png). Where a '#' could
+ * start a comment or belong to NAME, the reading that names an image (in
+ * names, sorted: n) wins: comment cuts first, left to right, then the
+ * whole line; when none does, the first that parses (its NAME then reported). */
+static int label_line(const char *line, char **names, uint64_t n, char *name, size_t nlen, unsigned *lab) {
+    size_t len = strcspn(line, "\r\n"), i = 0;
+    while (i < len && isspace((unsigned char)line[i])) i++;
+    if (i == len || line[i] == '#') return 0;
+    char cand[1024];
+    unsigned cl;
+    int found = 0;
+    for (size_t c = i + 1; c <= len; c++) {
+        if (c < len && !(line[c] == '#' && isspace((unsigned char)line[c - 1]))) continue;
+        if (!label_split(line, c, cand, sizeof cand, &cl) || strlen(cand) >= nlen) continue;
+        char *key = cand;
+        int hit = bsearch(&key, names, (size_t)n, sizeof *names, cmp_str) != NULL;
+        if (hit || !found) {
+            memcpy(name, cand, strlen(cand) + 1);
+            *lab = cl;
+            found = 1;
+        }
+        if (hit) return 1;
+    }
+    return found ? 1 : -1;
 }
 
 static int read_labels_file(shard_images *out, char **names, const char *dir,
@@ -319,7 +333,7 @@ static int read_labels_file(shard_images *out, char **names, const char *dir,
     for (long ln = 1; fgets(line, sizeof line, f); ln++) {
         char name[1024];
         unsigned lab;
-        int k = label_line(line, name, sizeof name, &lab);
+        int k = label_line(line, names, out->n, name, sizeof name, &lab);
         if (k == 0) continue; /* blank, or a comment */
         if (k < 0 || lab > 255) {
             shard_err(err, errlen, "%s:%ld: expected 'NAME LABEL' with LABEL in 0..255 (the "

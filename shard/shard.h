@@ -124,7 +124,8 @@ int shard_idx_read(shard_images *out, const char *images_path, const char *label
  * dropped; PGM/PPM: maxval < 255 scaled to 0..255. A JPEG, BMP, TIFF or
  * WebP file is refused (never skipped); other files are skipped.
  *  - flat (class_dirs 0): DIR/IMAGE. labels_path (may be NULL): lines "NAME
- *    LABEL" with LABEL in 0..255, one for every image; '#' starts a comment.
+ *    LABEL" with LABEL in 0..255, one for every image; LABEL is the last word
+ *    before an optional '# comment', NAME the rest (docs/shard-format.md).
  *  - ImageFolder (class_dirs 1; labels_path NULL): DIR/CLASS/IMAGE, as
  *    torchvision reads it. Every sub-directory of DIR is a class; label =
  *    index of its name among them in byte order (strcmp), at most 256; the

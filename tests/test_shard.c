@@ -492,7 +492,7 @@ static void test_sources(void) {
     snprintf(p, sizeof p, "%s/b.pgm", d);
     snprintf(q, sizeof q, "%s/my cat #2.pgm", d);
     CU_ASSERT_FATAL(rename(p, q) == 0);
-    const char *sp = "  my cat #2.pgm\t7  # a shirt\r\n# whole-line comment\na.pgm 1\n";
+    const char *sp = "  my cat #2.pgm\t7  # a shirt, size 2\r\n# whole-line comment\na.pgm 1 # was 5\n";
     write_file(lp, sp, strlen(sp));
     rc = shard_pnm_dir_read(&im, d, lp, err, sizeof err);
     if (rc) fprintf(stderr, "%s\n", err);

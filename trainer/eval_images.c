@@ -204,7 +204,8 @@ static int export_npy(const char *dir, const float *ftr, const jepa_images *tr, 
     if (rc) shard_unmake_dirs(dir, made);
     else /* stderr, as the other eval: lines: stdout's figures stay last */
         fprintf(stderr, "eval: exported train/test features and labels (%d x %d, %d x %d) to "
-                "%s/{train,test}_{features,labels}.npy\n", tr->n, dim, te->n, dim, dir);
+                "%s%s{train,test}_{features,labels}.npy\n", tr->n, dim, te->n, dim, dir,
+                dir[strlen(dir) - 1] == '/' ? "" : "/");
     return rc;
 }
 
