@@ -447,6 +447,7 @@ int launch_objective_npanels(const launch_objective *o);
 /* ---- progress and results (results.c) ---- */
 
 #define LAUNCH_RESUME_UNSAID (-2LL) /* run_status.resume_step: not a run a resume continues */
+#define LAUNCH_RESUME_BUSY (-3LL)   /* run_status.resume_step: its job still runs (holds RUN/lock) */
 
 typedef struct {
     char state[192];       /* done, failed, running, submitted, pending, unfinished (...), damaged: ..., ... */
@@ -454,7 +455,8 @@ typedef struct {
     long long step;        /* last logged step; -1: none */
     /* where a resume of a stopped, failed or stale run starts: its newest
      * checkpoints/step-C.ckpt's C, -1 when it has none (it starts over);
-     * LAUNCH_RESUME_UNSAID for other states (unfinished says it in state) */
+     * LAUNCH_RESUME_UNSAID for other states (unfinished says it in state),
+     * LAUNCH_RESUME_BUSY when a job still holds its lock (a stale run's) */
     long long resume_step;
     double loss;           /* last logged loss */
     double final_loss;     /* summary.json, or NAN */

@@ -114,6 +114,7 @@ static void print_status(const char *name, const run_status *st) {
     /* not the step logged last: a resume goes back to the newest checkpoint */
     if (st->resume_step >= 0) printf(", resume from step %lld", st->resume_step);
     else if (st->resume_step == -1) printf(", resume starts over (no checkpoint)");
+    else if (st->resume_step == LAUNCH_RESUME_BUSY) printf(", its job still runs (it holds the run's lock)");
     if (!isnan(st->final_loss)) printf(", final_loss %.4f", st->final_loss);
     if (!isnan(st->fig[0])) printf(", %s %.4f", st->obj->figs[0], st->fig[0]); /* the headline */
     printf("\n");

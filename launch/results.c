@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "run_lock.h"
 
 /* Marks st damaged: st->damaged "NAME: why" (the first damage found is
  * the one kept; launch_read_status then gives the state and drops the
@@ -186,6 +187,9 @@ void launch_status_resume(const char *run_dir, run_status *st) {
     for (size_t i = 0; i < sizeof resumable / sizeof *resumable; i++)
         if (!strncmp(st->state, resumable[i], strlen(resumable[i])) && access(path, F_OK) != 0)
             st->resume_step = newest_checkpoint(run_dir);
+    char held[LAUNCH_PATH_MAX + 160]; /* a launcher killed alone leaves its job training: no resume yet */
+    if (st->resume_step != LAUNCH_RESUME_UNSAID && run_lock_probe(run_dir, held, sizeof held))
+        st->resume_step = LAUNCH_RESUME_BUSY;
 }
 
 /* The figures summary text s must hold for st->obj, in the order they

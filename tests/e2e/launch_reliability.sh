@@ -539,6 +539,21 @@ ORPHAN_S=20 JEPA_DEBUG_RESTART_WAIT_S=2 ORPHAN_DIR="$T/orph2" JEPA_MPIRUN="$T/fa
   && ok "a restart whose lock stays held: failed, exit 1, one line" \
   || bad "lock still held: rc $RC, state $(cat "$T/orph2/state"): $ERR"
 kill -9 "$(sed -n 's/^failed: pid \([0-9]*\) .*/\1/p' "$T/orph2/state")" 2>/dev/null # the orphan, not left for 20 s
+# status of a run whose launcher is gone but whose job still trains (it
+# holds RUN/lock): no "resume from step" advice, which resume would refuse
+JEPA_DEBUG_HANG_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir="$T/busy" >/dev/null 2>&1 &
+job=$!
+for _ in $(seq 600); do [ -s "$T/busy/metrics.jsonl" ] && break; sleep 0.1; done
+sleep 0 & gone=$!
+wait "$gone"
+printf 'running pid=%d mpirun=%d attempt=0\n' "$gone" "$gone" >"$T/busy/state"
+run bst "$L" status "$T/busy"
+case "$RC:$OUT" in "0:busy: stale (launcher pid $gone is gone), step "*", its job still runs (it holds the run's lock)") ok "status of a stale run whose job still trains: no resume advice" ;;
+  *) bad "status of a stale run with a live job: rc $RC: $OUT $ERR" ;; esac
+kill -9 "$job"; wait "$job" 2>/dev/null
+run bst2 "$L" status "$T/busy"
+case "$OUT" in *", resume from step "*|*", resume starts over"*) ok "the job gone: where a resume starts again" ;;
+  *) bad "status after the job died: $OUT $ERR" ;; esac
 # more --set than a spec takes: one line naming the command or the spec
 # file (it said "too many --set", "more than 256 --set overrides")
 many=(); for i in $(seq 256); do many+=(--set train.steps=$i); done
