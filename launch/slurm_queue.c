@@ -21,7 +21,7 @@ extern char **environ;
 #define QUEUE_WAIT_MS 10000 /* a hung slurmctld: given up, nothing known */
 
 /* squeue's stdout into a malloc'd *out, within QUEUE_WAIT_MS (a squeue that
- * takes longer is killed). 0, or -1 (timed out, or a read failed). */
+ * takes longer is killed). 0; -1 timed out; -2 a read failed (errno). */
 static int read_all(int fd, pid_t pid, char **out) {
     size_t k = 0, cap = 4096;
     char *buf = malloc(cap);
@@ -38,10 +38,14 @@ static int read_all(int fd, pid_t pid, char **out) {
         if (k + 1 >= cap && !(buf = realloc(buf, cap *= 2))) launch_oom();
         ssize_t r = read(fd, buf + k, cap - 1 - k);
         if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
+        if (r == 0) {
             buf[k] = 0;
             *out = buf;
-            return r == 0 ? 0 : -1;
+            return 0;
+        }
+        if (r < 0) {
+            free(buf);
+            return -2;
         }
         k += (size_t)r;
     }
@@ -92,10 +96,11 @@ static int squeue_lines(const char *ids, char **out, char *why, size_t n) {
         if (errf) fclose(errf);
         return launch_errf(why, n, "cannot run %s: %s", argv[0], strerror(rc));
     }
-    int read_rc = read_all(fds[0], pid, out);
+    int read_rc = read_all(fds[0], pid, out), read_errno = errno;
     close(fds[0]);
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {} /* a killed one too */
     last_line(errf, last, sizeof last);
+    if (read_rc == -2) return launch_errf(why, n, "cannot read %s's output: %s", argv[0], strerror(read_errno));
     if (read_rc) return launch_errf(why, n, "%s did not answer within %d s", argv[0], QUEUE_WAIT_MS / 1000);
     if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) return 0;
     if (WIFEXITED(ws) && strstr(last, "Invalid job id")) return **out = 0, 0; /* none listed: all ended */
