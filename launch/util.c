@@ -119,6 +119,15 @@ void launch_argv_print(const launch_argv *a, FILE *f) {
     fputc('\n', f);
 }
 
+/* 1 with its target in to (n bytes) when p is a symbolic link to nowhere */
+static int dangling_link(const char *p, char *to, size_t n) {
+    struct stat ls, st;
+    if (lstat(p, &ls) != 0 || !S_ISLNK(ls.st_mode) || stat(p, &st) == 0) return 0;
+    ssize_t k = readlink(p, to, n - 1);
+    to[k > 0 ? k : 0] = 0;
+    return 1;
+}
+
 int launch_mkdirs(const char *path, char *err, size_t errlen) {
     char buf[LAUNCH_PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
@@ -129,8 +138,13 @@ int launch_mkdirs(const char *path, char *err, size_t errlen) {
         if (*p == '/' || *p == 0) {
             char c = *p;
             *p = 0;
+            char to[LAUNCH_PATH_MAX];
             if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
                 snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
+                return -1;
+            }
+            if (dangling_link(buf, to, sizeof to)) { /* mkdir's EEXIST: it is there, pointing nowhere */
+                snprintf(err, errlen, "%s is a symbolic link to %s, which does not exist", buf, to);
                 return -1;
             }
             *p = c;
@@ -156,6 +170,9 @@ int launch_dir_creatable(const char *what, const char *dir, char *err, size_t er
                 return launch_errf(err, errlen, "%s %s: cannot create it in %s: %s", what, dir, p, strerror(errno));
             return 0;
         }
+        char to[LAUNCH_PATH_MAX];
+        if (dangling_link(p, to, sizeof to)) /* mkdir -p would meet it as there, and fail */
+            return launch_errf(err, errlen, "%s %s: %s is a symbolic link to %s, which does not exist", what, dir, p, to);
         char *slash = strrchr(p, '/');
         if (!slash || slash == p) return 0; /* relative: the current directory's; or under / */
         *slash = '\0';

@@ -554,6 +554,15 @@ kill -9 "$job"; wait "$job" 2>/dev/null
 run bst2 "$L" status "$T/busy"
 case "$OUT" in *", resume from step "*|*", resume starts over"*) ok "the job gone: where a resume starts again" ;;
   *) bad "status after the job died: $OUT $ERR" ;; esac
+# a run.dir that is a symbolic link to nowhere (or lies under one): named
+# as the link it is, before anything is made (it said "exists and is not a
+# directory", and a --dry-run passed)
+ln -s "$T/nowhere" "$T/rdang"
+run rdang "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/rdang" --dry-run
+expect_error "run.dir a dangling link, --dry-run" 2 "$T/rdang is a symbolic link to $T/nowhere, which does not exist"
+run rdang2 "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/rdang/sub"
+expect_error "run.dir under a dangling link" 2 "$T/rdang is a symbolic link to $T/nowhere, which does not exist"
+[ ! -e "$T/nowhere" ] && ok "nothing made through the dangling run.dir" || bad "made $T/nowhere"
 # more --set than a spec takes: one line naming the command or the spec
 # file (it said "too many --set", "more than 256 --set overrides")
 many=(); for i in $(seq 256); do many+=(--set train.steps=$i); done
