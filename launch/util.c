@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "shard.h" /* shard_dangling_link */
 
 extern char **environ;
 
@@ -119,15 +120,6 @@ void launch_argv_print(const launch_argv *a, FILE *f) {
     fputc('\n', f);
 }
 
-/* 1 with its target in to (n bytes) when p is a symbolic link to nowhere */
-static int dangling_link(const char *p, char *to, size_t n) {
-    struct stat ls, st;
-    if (lstat(p, &ls) != 0 || !S_ISLNK(ls.st_mode) || stat(p, &st) == 0) return 0;
-    ssize_t k = readlink(p, to, n - 1);
-    to[k > 0 ? k : 0] = 0;
-    return 1;
-}
-
 int launch_mkdirs(const char *path, char *err, size_t errlen) {
     char buf[LAUNCH_PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
@@ -143,7 +135,7 @@ int launch_mkdirs(const char *path, char *err, size_t errlen) {
                 snprintf(err, errlen, "cannot create directory %s: %s", buf, strerror(errno));
                 return -1;
             }
-            if (dangling_link(buf, to, sizeof to)) { /* mkdir's EEXIST: it is there, pointing nowhere */
+            if (shard_dangling_link(buf, to, sizeof to)) { /* mkdir's EEXIST: it is there, pointing nowhere */
                 snprintf(err, errlen, "%s is a symbolic link to %s, which does not exist", buf, to);
                 return -1;
             }
@@ -171,7 +163,7 @@ int launch_dir_creatable(const char *what, const char *dir, char *err, size_t er
             return 0;
         }
         char to[LAUNCH_PATH_MAX];
-        if (dangling_link(p, to, sizeof to)) /* mkdir -p would meet it as there, and fail */
+        if (shard_dangling_link(p, to, sizeof to)) /* mkdir -p would meet it as there, and fail */
             return launch_errf(err, errlen, "%s %s: %s is a symbolic link to %s, which does not exist", what, dir, p, to);
         char *slash = strrchr(p, '/');
         if (!slash || slash == p) return 0; /* relative: the current directory's; or under / */

@@ -180,6 +180,10 @@ void shard_unmake_dirs(const char *path, size_t made);
  * filesystem refuses root too). 0, or -1 + "cannot write into P: why" or,
  * P a file, "cannot create directory P: Not a directory". */
 int shard_dir_makeable(const char *dir, char *err, size_t errlen);
+/* 1 when path is a symbolic link to nowhere, its target then in to (n
+ * bytes, cut short if longer); 0 otherwise (absent, a link that resolves,
+ * not a link). mkdir(2) meets such a link as EEXIST, stat(2) as ENOENT. */
+int shard_dangling_link(const char *path, char *to, size_t n);
 /* An output place, checked before the work that fills it (the writer, jepa-world
  * render, jepa-eval --export, jepa-train's run.dir, jepa-plan's RUN/plan).
  * A symbolic link is written through, as cp and mkdir -p do: the place is

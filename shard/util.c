@@ -192,16 +192,21 @@ void shard_unmake_dirs(const char *path, size_t made) {
     free(p);
 }
 
+int shard_dangling_link(const char *path, char *to, size_t n) {
+    struct stat ls, st;
+    if (lstat(path, &ls) != 0 || !S_ISLNK(ls.st_mode) || stat(path, &st) == 0) return 0;
+    ssize_t k = readlink(path, to, n - 1);
+    to[k > 0 ? k : 0] = 0;
+    return 1;
+}
+
 int shard_dir_makeable(const char *dir, char *err, size_t errlen) {
     char p[4096];
     struct stat st;
     snprintf(p, sizeof p, "%s", dir);
     while (stat(p, &st) != 0) { /* absent, or under a file (ENOTDIR): one level up */
-        struct stat ls;
         char to[4096];
-        ssize_t tn;
-        if (lstat(p, &ls) == 0 && S_ISLNK(ls.st_mode) && (tn = readlink(p, to, sizeof to - 1)) >= 0) {
-            to[tn] = 0; /* mkdir -p would fail on it: said before any work, as the link it is */
+        if (shard_dangling_link(p, to, sizeof to)) { /* mkdir -p would fail on it: said as the link it is */
             shard_err(err, errlen, "cannot create directory %s: %s is a symbolic link to %s, which does not exist",
                       dir, p, to);
             return -1;
