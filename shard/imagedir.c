@@ -1,10 +1,11 @@
-/* imagedir.c - the packer's directory of images (*.png, *.pgm, *.ppm), read
- * whole into a shard_images: flat (DIR/IMAGE, labels from a "NAME LABEL"
+/* imagedir.c - the packer's directory of images (*.png, *.pgm, *.ppm) as a
+ * stream (shard_image_src): flat (DIR/IMAGE, labels from a "NAME LABEL"
  * file or none) or torchvision's ImageFolder layout (DIR/CLASS/IMAGE, label
  * = index of CLASS among the class folders in byte order, the names kept for
  * the manifest). Files are read in byte order of their names, all must share
- * one size and channel count (nothing is resized). Everything is read before
- * anything is written, so a bad file never leaves a half-packed dataset. */
+ * one size and channel count (nothing is resized). The names, the labels and
+ * the first image are read at open; the other images one at a time as the
+ * packer asks, so it holds one chunk of images, never the set. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -386,79 +387,127 @@ static int read_pic(const char *path, uint32_t channels, shard_pic *pic, char *e
     return rc;
 }
 
-/* Every listed image into out->pixels (sized by the first one; the others
- * must match it). 0 or -1 + err. */
-static int read_pics(shard_images *out, const name_list *l, const char *dir, uint32_t channels,
-                     char *err, size_t errlen) {
-    size_t rec = 0;
-    char first[4096], path[4096];
-    for (size_t i = 0; i < l->n; i++) {
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, l->names[i]) >= sizeof path) {
-            shard_err(err, errlen, "%s/%s: path too long", dir, l->names[i]);
+/* dir/name into path (n bytes). 0 or -1 + "DIR/NAME: path too long". */
+static int pic_path(char *path, size_t n, const char *dir, const char *name, char *err,
+                    size_t errlen) {
+    if ((size_t)snprintf(path, n, "%s/%s", dir, name) < n) return 0;
+    shard_err(err, errlen, "%s/%s: path too long", dir, name);
+    return -1;
+}
+
+/* A directory as a stream: the names listed at open, record 0 decoded then
+ * (it sets the schema) and held until handed out, the others read one by
+ * one as asked for. */
+typedef struct {
+    shard_image_src base;
+    name_list l;
+    char *dir;
+    uint32_t channels;
+    shard_pic first;   /* record 0 until next() hands it out */
+    char first_path[4096];
+} dir_src;
+
+/* One image of the set: that it has record 0's size, in one line naming both. */
+static int pic_matches(const dir_src *x, const char *path, const shard_pic *p, char *err,
+                       size_t errlen) {
+    const shard_schema *s = &x->base.info.schema;
+    if (p->height == s->height && p->width == s->width && p->channels == s->channels) return 0;
+    int only_c = p->height == s->height && p->width == s->width;
+    shard_err(err, errlen, "%s: %ux%ux%u (height x width x channels), but %s is %ux%ux%u: all "
+              "must match (pack does not resize%s)", path, p->height, p->width, p->channels,
+              x->first_path, s->height, s->width, s->channels,
+              only_c ? "; --channels 1 or 3 converts every image" : "");
+    return -1;
+}
+
+static int dir_next(shard_image_src *s, uint8_t *pixels, uint64_t k, char *err, size_t errlen) {
+    dir_src *x = (dir_src *)s;
+    size_t rec = shard_schema_record_bytes(&s->info.schema);
+    char path[4096];
+    for (uint64_t i = 0; i < k; i++) {
+        shard_pic p = {0};
+        if (s->at + i == 0) {
+            p = x->first;
+            x->first.pixels = NULL;
+        } else if (pic_path(path, sizeof path, x->dir, x->l.names[s->at + i], err, errlen) ||
+                   read_pic(path, x->channels, &p, err, errlen)) {
             return -1;
-        }
-        shard_pic p;
-        if (read_pic(path, channels, &p, err, errlen)) return -1;
-        shard_schema *s = &out->schema;
-        if (i == 0) {
-            *s = (shard_schema){.height = p.height, .width = p.width, .channels = p.channels,
-                                .dtype = SHARD_DTYPE_U8};
-            rec = shard_schema_record_bytes(s);
-            snprintf(first, sizeof first, "%s", path);
-            if (l->n > SIZE_MAX / 2 / rec) {
-                shard_err(err, errlen, "%s: %zu images do not fit in memory", dir, l->n);
-                free(p.pixels);
-                return -1;
-            }
-            out->pixels = shard_xmalloc(l->n * rec);
-        } else if (p.height != s->height || p.width != s->width || p.channels != s->channels) {
-            int only_c = p.height == s->height && p.width == s->width;
-            shard_err(err, errlen, "%s: %ux%ux%u (height x width x channels), but %s is "
-                      "%ux%ux%u: all must match (pack does not resize%s)", path, p.height,
-                      p.width, p.channels, first, s->height, s->width, s->channels,
-                      only_c ? "; --channels 1 or 3 converts every image" : "");
+        } else if (pic_matches(x, path, &p, err, errlen)) {
             free(p.pixels);
             return -1;
         }
-        memcpy(out->pixels + i * rec, p.pixels, rec);
+        memcpy(pixels + i * rec, p.pixels, rec);
         free(p.pixels);
     }
     return 0;
 }
 
-int shard_image_dir_read(shard_images *out, const char *dir, const shard_image_dir_opts *o,
-                         char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    SHARD_ASSERT(!(o->labels_path && o->class_dirs) && (o->channels <= 1 || o->channels == 3));
-    name_list l = {0};
+static void dir_free(shard_image_src *s) {
+    dir_src *x = (dir_src *)s;
+    list_free(&x->l);
+    free(x->dir);
+    free(x->first.pixels);
+    free(x);
+}
+
+static const shard_image_src_ops dir_ops = {dir_next, dir_free};
+
+/* The source's names (and, ImageFolder, labels and class names) into x.
+ * 0 or -1 + err. */
+static int dir_list(dir_src *x, const char *dir, const shard_image_dir_opts *o, char *err,
+                    size_t errlen) {
     uint8_t *labels = NULL;
     size_t subdirs = 0;
-    int rc = -1;
-    if (o->class_dirs ? list_class_dirs(out, &l, &labels, dir, err, errlen)
-                      : list_images(&l, dir, NULL, &subdirs, err, errlen))
-        goto out;
-    if (l.n == 0) {
+    if (o->class_dirs ? list_class_dirs(&x->base.info, &x->l, &labels, dir, err, errlen)
+                      : list_images(&x->l, dir, NULL, &subdirs, err, errlen)) {
+        free(labels);
+        return -1;
+    }
+    x->base.info.labels = labels;
+    if (x->l.n == 0) {
         shard_err(err, errlen, "%s: no *.png, *.pgm or *.ppm files%s", dir,
                   subdirs ? " (it has sub-directories: for DIR/CLASS/IMAGE add --class-dirs)"
                           : "");
-        goto out;
+        return -1;
     }
-    out->n = l.n;
-    if (read_pics(out, &l, dir, o->channels, err, errlen)) goto out;
-    if (o->labels_path && read_labels_file(out, l.names, dir, o->labels_path, err, errlen))
-        goto out;
+    x->base.info.n = x->l.n;
+    return 0;
+}
+
+int shard_image_dir_open(shard_image_src **out, const char *dir, const shard_image_dir_opts *o,
+                         char *err, size_t errlen) {
+    *out = NULL;
+    SHARD_ASSERT(!(o->labels_path && o->class_dirs) && (o->channels <= 1 || o->channels == 3));
+    dir_src *x = shard_xcalloc(1, sizeof *x);
+    x->base.ops = &dir_ops;
+    x->dir = shard_xmalloc(strlen(dir) + 1);
+    memcpy(x->dir, dir, strlen(dir) + 1);
+    x->channels = o->channels;
+    shard_images *im = &x->base.info;
+    if (dir_list(x, dir, o, err, errlen) ||
+        pic_path(x->first_path, sizeof x->first_path, dir, x->l.names[0], err, errlen) ||
+        read_pic(x->first_path, o->channels, &x->first, err, errlen))
+        goto fail;
+    im->schema = (shard_schema){.height = x->first.height, .width = x->first.width,
+                                .channels = x->first.channels, .dtype = SHARD_DTYPE_U8};
+    if (o->labels_path && read_labels_file(im, x->l.names, dir, o->labels_path, err, errlen))
+        goto fail;
     if (o->class_dirs) {
-        out->labels = labels;
-        labels = NULL;
-        out->schema.label = SHARD_LABEL_U8;
-        out->schema.num_classes = out->nclasses;
+        im->schema.label = SHARD_LABEL_U8;
+        im->schema.num_classes = im->nclasses;
     }
-    rc = 0;
-out:
-    list_free(&l);
-    free(labels);
-    if (rc) shard_images_free(out);
-    return rc;
+    *out = &x->base;
+    return 0;
+fail:
+    shard_image_src_close(&x->base);
+    return -1;
+}
+
+int shard_image_dir_read(shard_images *out, const char *dir, const shard_image_dir_opts *o,
+                         char *err, size_t errlen) {
+    shard_image_src *s;
+    int rc = shard_image_dir_open(&s, dir, o, err, errlen);
+    return shard_image_src_read_all(out, s, rc, err, errlen);
 }
 
 int shard_pnm_dir_read(shard_images *out, const char *dir, const char *labels_path,

@@ -151,6 +151,31 @@ int shard_raw_read(shard_images *out, const char *path, const char *labels_path,
                    size_t errlen);
 void shard_images_free(shard_images *im); /* leaves *im zeroed */
 
+/* The same sources as streams, for sets larger than memory: open reads
+ * what needs the whole set (the file list, the labels: one byte a record,
+ * the header or first image that sets the schema) and refuses what it
+ * can see there as the readers above do; next() then hands out the
+ * pixels a chunk at a time in record order, so a caller holds one chunk.
+ * A bad record (a corrupt image, one of another size, a truncated IDX
+ * body, trailing bytes: checked with the last record) fails next() in
+ * the readers' words. The readers above are open + next to the end.
+ * info(): schema, n, nclasses and class_names (pixels and labels are the
+ * source's: not to be used). The strings are copied. */
+typedef struct shard_image_src shard_image_src;
+int shard_idx_open(shard_image_src **s, const char *images_path, const char *labels_path,
+                   char *err, size_t errlen);
+int shard_image_dir_open(shard_image_src **s, const char *dir, const shard_image_dir_opts *o,
+                         char *err, size_t errlen);
+int shard_raw_open(shard_image_src **s, const char *path, const char *labels_path,
+                   uint32_t height, uint32_t width, uint32_t channels, char *err,
+                   size_t errlen);
+const shard_images *shard_image_src_info(const shard_image_src *s);
+/* The next k records (k <= n - those read): pixels (k, record bytes),
+ * labels (k) or NULL (not copied). 0 or -1 + err naming the file. */
+int shard_image_src_next(shard_image_src *s, uint8_t *pixels, uint8_t *labels, uint64_t k,
+                         char *err, size_t errlen);
+void shard_image_src_close(shard_image_src *s); /* NULL ok */
+
 /* ---------------------------------------------------------------- writer */
 typedef struct {
     uint32_t records_per_shard; /* default 4096 */
@@ -265,8 +290,9 @@ const char *shard_seen_find(const shard_seen *s, const char *key, size_t kn);
  * schemas existed), a record schema format version 2. */
 typedef struct shard_writer shard_writer;
 /* The checks of dir shard_writer_open makes, making nothing: for a caller
- * that reads its whole input first (jepa-shard pack) to refuse a bad
- * output before that. 0 or -1 + err, open's wording. */
+ * with work to do before it opens (jepa-shard pack lists and opens its
+ * source first) to refuse a bad output before that. 0 or -1 + err, open's
+ * wording. */
 int shard_writer_check(const char *dir, char *err, size_t errlen);
 int shard_writer_open(shard_writer **w, const char *dir, const shard_schema *schema,
                       const shard_pack_opts *o, char *err, size_t errlen);
@@ -328,6 +354,17 @@ void shard_set_oom_handler(shard_oom_fn fn);
 /* Convenience: open, add everything (and the class names), close (abort on error). */
 int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *o, char *err,
                size_t errlen);
+
+/* Convenience for a source larger than memory: open, then the source's
+ * records a frame's worth at a time (next, add: memory is one chunk and the
+ * writer's frame, whatever the set's size), the class names, close; on any
+ * error the writer is aborted (nothing at dir). The output is byte for byte
+ * shard_pack's of the same records. progress (may be NULL) is called after
+ * each chunk with the records written so far and the total. src is read to
+ * its end (the caller closes it). 0 or -1 + err. */
+typedef void (*shard_pack_progress_fn)(void *ctx, uint64_t done, uint64_t n);
+int shard_pack_stream(const char *dir, shard_image_src *src, const shard_pack_opts *o,
+                      shard_pack_progress_fn progress, void *ctx, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- dataset */
 typedef struct shard_dataset shard_dataset;

@@ -147,6 +147,26 @@ int shard_png_decode(FILE *f, const char *path, shard_pic *out, char *err, size_
 /* To channels (1 or 3; 0 or the same: unchanged): grey replicated, or RGB
  * to grey as 0.299 R + 0.587 G + 0.114 B rounded. */
 void shard_pic_convert(shard_pic *p, uint32_t channels);
+/* A streaming source (shard.h) is one of these tables plus its state: each
+ * kind (IDX, raw, image directory) embeds shard_image_src first. next()
+ * reads the pixels of the next k records (k <= those left) into pixels (k,
+ * record bytes); free() releases the kind's state and s itself (info is
+ * freed before it by shard_image_src_close). */
+typedef struct {
+    int (*next)(shard_image_src *s, uint8_t *pixels, uint64_t k, char *err, size_t errlen);
+    void (*free)(shard_image_src *s);
+} shard_image_src_ops;
+struct shard_image_src {
+    const shard_image_src_ops *ops;
+    shard_images info; /* schema, n, labels (n, all read at open), class names; pixels NULL */
+    uint64_t at;       /* records handed out so far */
+};
+/* The whole-set readers (shard_idx_read ...): s, opened (or rc -1 from its
+ * open), read to its end into *out. Pixels grow with the records actually
+ * read, so a header that claims more than its file holds costs one small
+ * buffer. 0 or -1 + err; s is closed either way, *out zeroed on -1. */
+int shard_image_src_read_all(shard_images *out, shard_image_src *s, int rc, char *err,
+                             size_t errlen);
 /* label u8, num_classes = largest label + 1 */
 void shard_images_count_classes(shard_images *im);
 /* NULL when s (len bytes) may name a class (1..255 bytes of printable UTF-8:

@@ -172,48 +172,26 @@ static int pack_check(const pack_args *a) {
     return 0;
 }
 
-/* Adds the images to w in chunks, with a progress line on a terminal.
- * 0, or -1 + err. */
-static int pack_fill(const pack_args *a, const shard_images *im, shard_writer *w, char *err,
-                     size_t errlen) {
-    int tty = !a->quiet && isatty(STDERR_FILENO);
-    size_t rec = shard_schema_record_bytes(&im->schema);
-    uint64_t chunk = 4096;
-    for (uint64_t i = 0; i < im->n; i += chunk) {
-        uint64_t k = im->n - i < chunk ? im->n - i : chunk;
-        if (shard_writer_add(w, im->pixels + i * rec, im->labels ? im->labels + i : NULL, k, err,
-                             errlen)) {
-            if (tty) fputc('\n', stderr);
-            return -1;
-        }
-        if (tty)
-            fprintf(stderr, "\rpack: %llu/%llu records (%.0f%%)", (unsigned long long)(i + k),
-                    (unsigned long long)im->n, 100.0 * (double)(i + k) / (double)im->n);
-    }
-    if (tty) fputc('\n', stderr);
-    return 0;
+/* The progress line on a terminal: "pack: D/N records (P%)"; *ctx notes it shown. */
+static void pack_progress(void *ctx, uint64_t done, uint64_t n) {
+    *(int *)ctx = 1;
+    fprintf(stderr, "\rpack: %llu/%llu records (%.0f%%)", (unsigned long long)done,
+            (unsigned long long)n, 100.0 * (double)done / (double)n);
 }
 
-/* Pack phase 3: the images through the (atomic) writer. SIGINT/SIGTERM/
- * SIGHUP stop it: the staging directory is removed, one line says so, and the
- * signal then ends the process; one caught after close() succeeded (while
- * the dataset was moved into place) is dropped and pack goes on to its
- * summary. 0, or 1 after one line (nothing left at out). */
-static int pack_write(const pack_args *a, const shard_images *im) {
+/* Pack phase 3: the source streamed through the (atomic) writer, a frame's
+ * records at a time (memory: one chunk, whatever the set's size).
+ * SIGINT/SIGTERM/SIGHUP stop it: the staging directory is removed, one
+ * line says so, and the signal then ends the process; one caught after
+ * close() succeeded (while the dataset was moved into place) is dropped and
+ * pack goes on to its summary. 0, or 1 after one line (nothing left at out). */
+static int pack_write(const pack_args *a, shard_image_src *src) {
     char err[SHARD_ERR_MAX];
-    shard_writer *w;
-    int rc = 0;
+    int tty = !a->quiet && isatty(STDERR_FILENO), shown = 0;
     shard_interrupt_catch();
-    if (shard_writer_open(&w, a->out, &im->schema, &a->o, err, sizeof err)) {
-        rc = 1;
-    } else if ((im->nclasses && shard_writer_set_classes(w, (const char *const *)im->class_names,
-                                                          im->nclasses, err, sizeof err)) ||
-               pack_fill(a, im, w, err, sizeof err)) {
-        shard_writer_abort(w);
-        rc = 1;
-    } else if (shard_writer_close(w, err, sizeof err)) {
-        rc = 1;
-    }
+    int rc = shard_pack_stream(a->out, src, &a->o, tty ? pack_progress : NULL, &shown, err,
+                               sizeof err) ? 1 : 0;
+    if (shown) fputc('\n', stderr);
     if (rc) fprintf(stderr, PROG ": %s\n", err);
     shard_interrupt_release(rc == 0);
     return rc;
@@ -239,29 +217,29 @@ static int pack_report(const pack_args *a, uint64_t n) {
     return 0;
 }
 
-/* pack: parse, check, read the source, write, report. */
+/* pack: parse, check, open the source, stream it into the writer, report. */
 static int cmd_pack(int argc, char **argv) {
     pack_args a;
     int rc = pack_parse(argc, argv, &a);
     if (rc >= 0) return rc;
     if ((rc = pack_check(&a))) return rc;
     char err[SHARD_ERR_MAX];
-    if (shard_writer_check(a.out, err, sizeof err)) /* before the source is read */
+    if (shard_writer_check(a.out, err, sizeof err)) /* before the source is listed or read */
         return fprintf(stderr, PROG ": %s\n", err), 1;
-    shard_images im;
+    shard_image_src *src;
     shard_image_dir_opts io = {a.labels, a.class_dirs, (uint32_t)a.channels};
-    rc = a.idx_images  ? shard_idx_read(&im, a.idx_images, a.idx_labels, err, sizeof err)
-         : a.image_dir ? shard_image_dir_read(&im, a.image_dir, &io, err, sizeof err)
-                       : shard_raw_read(&im, a.raw, a.raw_labels, (uint32_t)a.height,
+    rc = a.idx_images  ? shard_idx_open(&src, a.idx_images, a.idx_labels, err, sizeof err)
+         : a.image_dir ? shard_image_dir_open(&src, a.image_dir, &io, err, sizeof err)
+                       : shard_raw_open(&src, a.raw, a.raw_labels, (uint32_t)a.height,
                                         (uint32_t)a.width, a.channels ? (uint32_t)a.channels : 1,
                                         err, sizeof err);
     if (rc) {
         fprintf(stderr, PROG ": %s\n", err);
         return 1;
     }
-    uint64_t n = im.n;
-    rc = pack_write(&a, &im);
-    shard_images_free(&im);
+    uint64_t n = shard_image_src_info(src)->n;
+    rc = pack_write(&a, src);
+    shard_image_src_close(src);
     return rc ? rc : pack_report(&a, n);
 }
 

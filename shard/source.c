@@ -1,10 +1,12 @@
-/* source.c - the packer's inputs, read whole into a shard_images: IDX files
- * (MNIST / Fashion-MNIST, gzip or plain) or raw uint8 arrays (a directory of
- * images: imagedir.c). Every
- * header number is range-checked before it sizes anything; IDX bodies grow
- * with the bytes actually read, so a lying header costs one small buffer.
- * All input is read before any output is written, so a bad input never
- * leaves a half-packed dataset. */
+/* source.c - the packer's inputs as streams (shard_image_src): IDX files
+ * (MNIST / Fashion-MNIST, gzip or plain) and raw uint8 arrays here, a
+ * directory of images in imagedir.c. Opening reads what needs the whole set
+ * (sizes, the labels: one byte a record); the pixels then come a chunk at a
+ * time, so packing holds one chunk, whatever the data set's size (a bad
+ * record found late costs the writer's staging directory, never output).
+ * Every header number is range-checked before it sizes anything; whole
+ * reads (shard_idx_read ...) grow with the bytes actually read, so a lying
+ * header costs one small buffer. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,56 @@ void shard_images_count_classes(shard_images *im) {
     im->schema.num_classes = mx + 1;
 }
 
+/* ----------------------------------------------------------------- stream */
+const shard_images *shard_image_src_info(const shard_image_src *s) { return &s->info; }
+
+int shard_image_src_next(shard_image_src *s, uint8_t *pixels, uint8_t *labels, uint64_t k,
+                         char *err, size_t errlen) {
+    SHARD_ASSERT(k <= s->info.n - s->at && (pixels || k == 0));
+    if (k && s->ops->next(s, pixels, k, err, errlen)) return -1;
+    if (labels && s->info.labels) memcpy(labels, s->info.labels + s->at, (size_t)k);
+    s->at += k;
+    return 0;
+}
+
+void shard_image_src_close(shard_image_src *s) {
+    if (!s) return;
+    shard_images_free(&s->info);
+    s->ops->free(s); /* the kind's state and s itself */
+}
+
+#define READ_FIRST_ALLOC ((size_t)16 << 20)
+
+int shard_image_src_read_all(shard_images *out, shard_image_src *s, int rc, char *err,
+                        size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (rc) return -1;
+    size_t rec = shard_schema_record_bytes(&s->info.schema);
+    uint64_t n = s->info.n, first = READ_FIRST_ALLOC / rec, cap = n < first ? n : first;
+    SHARD_ASSERT(rec && n <= SIZE_MAX / 2 / rec); /* IDX: < 2^31 of < 2^32 bytes; others: files */
+    cap = cap ? cap : 1;
+    uint8_t *pix = shard_xmalloc((size_t)cap * rec);
+    for (uint64_t have = 0; have < n; have = cap) {
+        if (have == cap) {
+            cap = cap > n / 2 ? n : 2 * cap;
+            uint8_t *np = realloc(pix, (size_t)cap * rec);
+            SHARD_ASSERT(np);
+            pix = np;
+        }
+        if (shard_image_src_next(s, pix + have * rec, NULL, cap - have, err, errlen)) {
+            free(pix);
+            shard_image_src_close(s);
+            return -1;
+        }
+    }
+    *out = s->info; /* labels and class names move to out */
+    out->pixels = pix;
+    memset(&s->info, 0, sizeof s->info);
+    shard_image_src_close(s);
+    return 0;
+}
+
 /* -------------------------------------------------------------------- IDX */
-#define IDX_FIRST_ALLOC ((size_t)16 << 20)
 #define IDX_SLICE ((size_t)1 << 30) /* gzread takes unsigned, returns int */
 
 static uint32_t be32(const uint8_t *p) {
@@ -58,10 +108,10 @@ static long long gz_read(gzFile f, const char *path, uint8_t *buf, size_t n, cha
     return (long long)got;
 }
 
-/* One IDX file: magic, ndims big-endian sizes (checked by the caller via
- * dims), then exactly `bytes(dims)` bytes and end of file. */
-static uint8_t *idx_file(const char *path, uint32_t magic, int ndims, uint32_t *dims,
-                         char *err, size_t errlen) {
+/* An IDX file open at its data: magic and ndims big-endian sizes read and
+ * checked (into dims), *bytes the data bytes they promise. NULL + err. */
+static gzFile idx_open(const char *path, uint32_t magic, int ndims, uint32_t *dims,
+                       uint64_t *bytes, char *err, size_t errlen) {
     int fd = shard_open_regular(path, NULL, err, errlen);
     if (fd < 0) return NULL;
     gzFile f = gzdopen(fd, "rb"); /* gzclose closes fd */
@@ -71,7 +121,7 @@ static uint8_t *idx_file(const char *path, uint32_t magic, int ndims, uint32_t *
         return NULL;
     }
     gzbuffer(f, 1u << 17);
-    uint8_t h[16], *buf = NULL;
+    uint8_t h[16];
     size_t need = 4 + 4 * (size_t)ndims;
     long long got = gz_read(f, path, h, need, err, errlen);
     if (got < 0) goto fail;
@@ -101,75 +151,138 @@ static uint8_t *idx_file(const char *path, uint32_t magic, int ndims, uint32_t *
                   (unsigned long long)n);
         goto fail;
     }
-    size_t cap = n < IDX_FIRST_ALLOC ? (size_t)n : IDX_FIRST_ALLOC, have = 0;
-    buf = shard_xmalloc(cap);
+    *bytes = n;
+    return f;
+fail:
+    gzclose(f);
+    return NULL;
+}
+
+/* The next k data bytes of f into buf, have of its n data bytes (after a
+ * head-byte header) read before; at the last byte, that no more follow. */
+static int idx_body(gzFile f, const char *path, size_t head, uint64_t n, uint64_t have,
+                    uint8_t *buf, size_t k, char *err, size_t errlen) {
+    long long got = gz_read(f, path, buf, k, err, errlen);
+    if (got < 0) return -1;
+    if ((size_t)got < k) {
+        shard_err(err, errlen, "%s: offset %llu: truncated: %llu data bytes expected, got %llu",
+                  path, (unsigned long long)(head + have + (uint64_t)got), (unsigned long long)n,
+                  (unsigned long long)(have + (uint64_t)got));
+        return -1;
+    }
+    if (have + k < n) return 0;
+    uint8_t extra[64];
+    got = gz_read(f, path, extra, sizeof extra, err, errlen);
+    if (got < 0) return -1;
+    if (got > 0) {
+        shard_err(err, errlen, "%s: offset %llu: trailing bytes after the %llu data bytes (header "
+                  "sizes disagree with the file)", path, (unsigned long long)(head + n),
+                  (unsigned long long)n);
+        return -1;
+    }
+    return 0;
+}
+
+/* An IDX labels file, whole: its count into *count. The buffer grows with
+ * the bytes read (a lying header costs one small buffer). NULL + err. */
+static uint8_t *idx_labels(const char *path, uint32_t *count, char *err, size_t errlen) {
+    uint64_t n;
+    gzFile f = idx_open(path, 0x00000801u, 1, count, &n, err, errlen);
+    if (!f) return NULL;
+    size_t cap = n < READ_FIRST_ALLOC ? (size_t)n : READ_FIRST_ALLOC, have = 0;
+    uint8_t *buf = shard_xmalloc(cap);
     for (;;) {
-        long long k = gz_read(f, path, buf + have, cap - have, err, errlen);
-        if (k < 0) goto fail;
-        have += (size_t)k;
-        if (have < cap) {
-            shard_err(err, errlen, "%s: offset %zu: truncated: %llu data bytes expected, got %zu",
-                      path, need + have, (unsigned long long)n, have);
-            goto fail;
+        if (idx_body(f, path, 8, n, have, buf + have, cap - have, err, errlen)) {
+            free(buf);
+            gzclose(f);
+            return NULL;
         }
+        have = cap;
         if (cap == n) break;
         cap = cap > n / 2 ? (size_t)n : 2 * cap;
         uint8_t *nb = realloc(buf, cap);
         SHARD_ASSERT(nb);
         buf = nb;
     }
-    uint8_t extra[64];
-    long long k = gz_read(f, path, extra, sizeof extra, err, errlen);
-    if (k < 0) goto fail;
-    if (k > 0) {
-        shard_err(err, errlen, "%s: offset %llu: trailing bytes after the %llu data bytes (header "
-                  "sizes disagree with the file)", path, (unsigned long long)(need + n),
-                  (unsigned long long)n);
-        goto fail;
-    }
     gzclose(f);
     return buf;
-fail:
-    free(buf);
-    gzclose(f);
-    return NULL;
 }
 
-int shard_idx_read(shard_images *out, const char *images_path, const char *labels_path,
+typedef struct {
+    shard_image_src base;
+    gzFile f;
+    char *path;
+    uint64_t bytes, have; /* data bytes the header promises, read so far */
+} idx_src;
+
+static int idx_next(shard_image_src *s, uint8_t *pixels, uint64_t k, char *err, size_t errlen) {
+    idx_src *x = (idx_src *)s;
+    size_t want = (size_t)k * shard_schema_record_bytes(&s->info.schema);
+    if (idx_body(x->f, x->path, 16, x->bytes, x->have, pixels, want, err, errlen)) return -1;
+    x->have += want;
+    return 0;
+}
+
+static void idx_free(shard_image_src *s) {
+    idx_src *x = (idx_src *)s;
+    if (x->f) gzclose(x->f);
+    free(x->path);
+    free(x);
+}
+
+static const shard_image_src_ops idx_ops = {idx_next, idx_free};
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(shard_xmalloc(n), s, n);
+}
+
+int shard_idx_open(shard_image_src **out, const char *images_path, const char *labels_path,
                    char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
+    *out = NULL;
     uint32_t d[3], nl;
-    out->pixels = idx_file(images_path, 0x00000803u, 3, d, err, errlen);
-    if (!out->pixels) return -1;
-    out->n = d[0];
-    out->schema =
+    uint64_t bytes;
+    gzFile f = idx_open(images_path, 0x00000803u, 3, d, &bytes, err, errlen);
+    if (!f) return -1;
+    idx_src *x = shard_xcalloc(1, sizeof *x);
+    *x = (idx_src){.base = {.ops = &idx_ops}, .f = f, .path = xstrdup(images_path), .bytes = bytes};
+    shard_images *im = &x->base.info;
+    im->n = d[0];
+    im->schema =
         (shard_schema){.height = d[1], .width = d[2], .channels = 1, .dtype = SHARD_DTYPE_U8};
     if (labels_path) {
-        out->labels = idx_file(labels_path, 0x00000801u, 1, &nl, err, errlen);
-        if (!out->labels) goto fail;
+        im->labels = idx_labels(labels_path, &nl, err, errlen);
+        if (!im->labels) goto fail;
         if (nl != d[0]) {
             shard_err(err, errlen, "%s: offset 4: %u labels, but %s has %u images", labels_path,
                       nl, images_path, d[0]);
             goto fail;
         }
-        shard_images_count_classes(out);
+        shard_images_count_classes(im);
     }
+    *out = &x->base;
     return 0;
 fail:
-    shard_images_free(out);
+    shard_image_src_close(&x->base);
     return -1;
 }
 
+int shard_idx_read(shard_images *out, const char *images_path, const char *labels_path,
+                   char *err, size_t errlen) {
+    shard_image_src *s;
+    int rc = shard_idx_open(&s, images_path, labels_path, err, errlen);
+    return shard_image_src_read_all(out, s, rc, err, errlen);
+}
+
 /* -------------------------------------------------------------------- raw */
-/* Reads a whole regular file of exactly `want` bytes (0: any size > 0). */
-static uint8_t *slurp(const char *path, uint64_t want, uint64_t *size, char *err,
-                      size_t errlen) {
+/* Reads a whole regular file of exactly `want` bytes. */
+static uint8_t *slurp(const char *path, uint64_t want, char *err, size_t errlen) {
     uint64_t n;
     FILE *f = shard_fopen_regular(path, &n, err, errlen);
     if (!f) return NULL;
-    if ((want && n != want) || n == 0 || n > SIZE_MAX / 2) {
+    if (n != want || n > SIZE_MAX / 2) {
         shard_err(err, errlen, "%s: %llu bytes, expected %llu", path, (unsigned long long)n,
-                  (unsigned long long)(want ? want : 1));
+                  (unsigned long long)want);
         fclose(f);
         return NULL;
     }
@@ -181,38 +294,80 @@ static uint8_t *slurp(const char *path, uint64_t want, uint64_t *size, char *err
         return NULL;
     }
     fclose(f);
-    *size = n;
     return buf;
 }
 
-int shard_raw_read(shard_images *out, const char *path, const char *labels_path,
+typedef struct {
+    shard_image_src base;
+    FILE *f;
+    char *path;
+} raw_src;
+
+static int raw_next(shard_image_src *s, uint8_t *pixels, uint64_t k, char *err, size_t errlen) {
+    raw_src *x = (raw_src *)s;
+    size_t want = (size_t)k * shard_schema_record_bytes(&s->info.schema);
+    if (fread(pixels, 1, want, x->f) != want) { /* the file shrank since open */
+        shard_err(err, errlen, "%s: read error: %s", x->path,
+                  ferror(x->f) ? strerror(errno) : "short");
+        return -1;
+    }
+    return 0;
+}
+
+static void raw_free(shard_image_src *s) {
+    raw_src *x = (raw_src *)s;
+    if (x->f) fclose(x->f);
+    free(x->path);
+    free(x);
+}
+
+static const shard_image_src_ops raw_ops = {raw_next, raw_free};
+
+int shard_raw_open(shard_image_src **out, const char *path, const char *labels_path,
                    uint32_t height, uint32_t width, uint32_t channels, char *err,
                    size_t errlen) {
-    memset(out, 0, sizeof *out);
-    out->schema = (shard_schema){.height = height, .width = width, .channels = channels,
-                                 .dtype = SHARD_DTYPE_U8};
+    *out = NULL;
+    shard_schema sc = {.height = height, .width = width, .channels = channels,
+                       .dtype = SHARD_DTYPE_U8};
     char why[SHARD_ERR_MAX / 2];
-    if (shard_schema_check(&out->schema, why, sizeof why)) {
+    if (shard_schema_check(&sc, why, sizeof why)) {
         shard_err(err, errlen, "%s: %s", path, why);
         return -1;
     }
-    uint64_t size, rec = shard_schema_record_bytes(&out->schema);
-    out->pixels = slurp(path, 0, &size, err, errlen);
-    if (!out->pixels) return -1;
+    uint64_t size, rec = shard_schema_record_bytes(&sc);
+    FILE *f = shard_fopen_regular(path, &size, err, errlen);
+    if (!f) return -1;
+    raw_src *x = shard_xcalloc(1, sizeof *x);
+    *x = (raw_src){.base = {.ops = &raw_ops, .info = {.schema = sc}}, .f = f,
+                   .path = xstrdup(path)};
+    if (size == 0 || size > SIZE_MAX / 2) {
+        shard_err(err, errlen, "%s: %llu bytes, expected %llu", path, (unsigned long long)size,
+                  1ull);
+        goto fail;
+    }
     if (size % rec) {
         shard_err(err, errlen, "%s: %llu bytes is not a whole number of %ux%ux%u records (%llu "
                   "bytes each)", path, (unsigned long long)size, height, width, channels,
                   (unsigned long long)rec);
         goto fail;
     }
-    out->n = size / rec;
+    x->base.info.n = size / rec;
     if (labels_path) {
-        out->labels = slurp(labels_path, out->n, &size, err, errlen);
-        if (!out->labels) goto fail;
-        shard_images_count_classes(out);
+        x->base.info.labels = slurp(labels_path, x->base.info.n, err, errlen);
+        if (!x->base.info.labels) goto fail;
+        shard_images_count_classes(&x->base.info);
     }
+    *out = &x->base;
     return 0;
 fail:
-    shard_images_free(out);
+    shard_image_src_close(&x->base);
     return -1;
+}
+
+int shard_raw_read(shard_images *out, const char *path, const char *labels_path,
+                   uint32_t height, uint32_t width, uint32_t channels, char *err,
+                   size_t errlen) {
+    shard_image_src *s;
+    int rc = shard_raw_open(&s, path, labels_path, height, width, channels, err, errlen);
+    return shard_image_src_read_all(out, s, rc, err, errlen);
 }

@@ -540,3 +540,33 @@ int shard_pack(const char *dir, const shard_images *src, const shard_pack_opts *
     }
     return shard_writer_close(w, err, errlen);
 }
+
+int shard_pack_stream(const char *dir, shard_image_src *src, const shard_pack_opts *o,
+                      shard_pack_progress_fn progress, void *ctx, char *err, size_t errlen) {
+    const shard_images *in = shard_image_src_info(src);
+    shard_writer *w;
+    if (shard_writer_open(&w, dir, &in->schema, o, err, errlen)) return -1;
+    if (in->nclasses && shard_writer_set_classes(w, (const char *const *)in->class_names,
+                                                 in->nclasses, err, errlen)) {
+        shard_writer_abort(w);
+        return -1;
+    }
+    /* one frame's records a chunk: open checked that a frame fits its limit */
+    size_t rec = shard_schema_record_bytes(&in->schema), chunk = o->records_per_frame;
+    uint8_t *pix = shard_xmalloc(chunk * rec); /* (chunk, rec) */
+    uint8_t *lab = in->schema.label == SHARD_LABEL_U8 ? shard_xmalloc(chunk) : NULL;
+    int rc = 0;
+    for (uint64_t i = 0; i < in->n && !rc; i += chunk) {
+        uint64_t k = in->n - i < chunk ? in->n - i : chunk;
+        rc = shard_image_src_next(src, pix, lab, k, err, errlen) ||
+             shard_writer_add(w, pix, lab, k, err, errlen);
+        if (!rc && progress) progress(ctx, i + k, in->n);
+    }
+    free(pix);
+    free(lab);
+    if (rc) {
+        shard_writer_abort(w);
+        return -1;
+    }
+    return shard_writer_close(w, err, errlen);
+}
