@@ -99,7 +99,8 @@ size_t shard_schema_record_bytes(const shard_schema *s);
 int shard_schema_check(const shard_schema *s, char *err, size_t errlen);
 
 /* --------------------------------------------------------------- sources */
-/* A labelled image set in memory, the packer's input: (n, C, H, W) uint8. */
+/* A labelled image set in memory, shard_pack's input: (n, C, H, W) uint8
+ * (jepa-shard pack streams instead: shard_image_src below). */
 typedef struct {
     shard_schema schema;
     uint64_t n;
@@ -158,7 +159,8 @@ void shard_images_free(shard_images *im); /* leaves *im zeroed */
  * pixels a chunk at a time in record order, so a caller holds one chunk.
  * A bad record (a corrupt image, one of another size, a truncated IDX
  * body, trailing bytes: checked with the last record) fails next() in
- * the readers' words. The readers above are open + next to the end.
+ * the readers' words (so a bad labels file is said before a bad image
+ * past the first). The readers above are open + next to the end.
  * info(): schema, n, nclasses and class_names (pixels and labels are the
  * source's: not to be used). The strings are copied. */
 typedef struct shard_image_src shard_image_src;
