@@ -17,6 +17,7 @@
 #define JEPA_LAUNCH_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "data_kind.h"
@@ -29,6 +30,23 @@
 #define LAUNCH_EXIT_STOPPED 75
 /* The name of a signal that stops a run ("SIGUSR1"); "SIGTERM" for others. */
 const char *launch_signal_name(int sig);
+
+/* Signals (below LAUNCH_NSIG) handled by a run or sweep (run.c says why). */
+#define LAUNCH_NSIG 65
+/* ss: the ones that stop the job (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+ * and every other asynchronous signal whose default would end the launcher
+ * alone: SIGUSR2, SIGALRM, SIGXCPU, SIGVTALRM, SIGPROF, SIGIO, SIGPWR,
+ * SIGSTKFLT, the real-time ones) */
+void launch_stop_set(sigset_t *ss);
+/* ss: the ones run, resume and sweep ignore (SIGPIPE, SIGXFSZ: a write to
+ * a closed stdout or stderr, or past a file size limit, fails instead of
+ * killing the launcher alone); mpirun is started with them at their default */
+void launch_quiet_set(sigset_t *ss);
+/* handler (or SIG_IGN) for each signal of ss (its mask ss, no SA_RESTART),
+ * the old actions into old[sig] (LAUNCH_NSIG of them; old may be NULL);
+ * launch_uncatch puts them back */
+void launch_catch(const sigset_t *ss, void (*handler)(int), struct sigaction *old);
+void launch_uncatch(const sigset_t *ss, const struct sigaction *old);
 
 /* ---- argv arrays ---- */
 

@@ -63,11 +63,11 @@ static void usage(FILE *f) {
           "Exit status: 0; 2 a bad command line, spec or sweep file, or a run dir another job holds (one line on\n"
           "stderr; nothing made); slurm, sweep --slurm and resume of a Slurm run: 1 when sbatch ran and failed\n"
           "(the directory is kept with its script: sbatch may have queued the job; check squeue); 75 stopped by\n"
-          "SIGINT, SIGTERM, SIGHUP or SIGUSR1 (resume RUN_DIR continues it from its checkpoint, or the same sweep\n"
-          "command); run and resume: the job's status when it failed (1 for its 75); sweep: 1 when a point\n"
-          "failed; status and results: 1 when a run or point is damaged or inconsistent (the table says which),\n"
-          "2 when a sweep's points.csv or sweep.yaml does not read or a sweep's results.csv cannot be written\n"
-          "(a run's: a warning line).\n",
+          "SIGINT, SIGTERM, SIGHUP, SIGUSR1 or another signal that would kill it, SIGUSR2 say (resume RUN_DIR\n"
+          "continues it from its checkpoint, or the same sweep command); run and resume: the job's status when\n"
+          "it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
+          "damaged or inconsistent (the table says which), 2 when a sweep's points.csv or sweep.yaml does not\n"
+          "read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
           f);
 }
 
@@ -612,6 +612,10 @@ static int dispatch(int argc, char **argv) {
         if (strcmp(cmd, cmds[i].name) != 0) continue;
         args a;
         int rc = parse(argc, argv, cmd, cmds[i].allowed, &a, err, sizeof err);
+        sigset_t quiet; /* a job's launcher outlives a closed stdout or stderr (run.c) */
+        launch_quiet_set(&quiet);
+        if (rc == 0 && (cmds[i].fn == cmd_run || cmds[i].fn == cmd_resume || cmds[i].fn == cmd_sweep))
+            launch_catch(&quiet, SIG_IGN, NULL);
         if (rc == 0)
             rc = cmds[i].fn ? cmds[i].fn(&a, err, sizeof err) : (launch_plot(a.pos[0], err, sizeof err) ? 2 : 0);
         else

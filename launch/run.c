@@ -178,33 +178,81 @@ int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen) 
 /* SIGINT/SIGTERM/SIGHUP/SIGUSR1 stop restarting and stop the job: the
  * first as SIGUSR1, which Open MPI's mpirun forwards to the ranks and
  * jepa-train takes as "checkpoint at the end of this step, exit 75"; a
- * second one as itself (SIGHUP and SIGUSR1 as SIGTERM), mpirun's abort.
- * SIGUSR1 is what a batch script's `#SBATCH --signal=B:USR1@90` sends us
- * before a time limit: left at its default it killed us and orphaned the
- * job. mpirun aborts on its own SIGINT/SIGTERM: SIGTERM to the ranks,
- * SIGKILL 1 s later (odls_base_sigkill_timeout), before a slow step can
- * checkpoint. It runs in its own process group (spawn), so a terminal's
- * Ctrl-C or hangup, sent to our whole group, reaches it only through here.
- * SIGQUIT (Ctrl-\) is the abort at once (SIGTERM). SIGTSTP/SIGCONT
- * (Ctrl-Z, fg) go to mpirun, which passes both to the ranks
- * (ess_base_forward_signals' defaults). SIGUSR2 means nothing to the
- * trainer and is left alone. */
+ * second one as itself (SIGINT) or SIGTERM, mpirun's abort. SIGUSR1 is
+ * what a batch script's `#SBATCH --signal=B:USR1@90` sends us before a
+ * time limit. mpirun aborts on its own SIGINT/SIGTERM: SIGTERM to the
+ * ranks, SIGKILL 1 s later (odls_base_sigkill_timeout), before a slow step
+ * can checkpoint. It runs in its own process group (spawn), so a
+ * terminal's Ctrl-C or hangup, sent to our whole group, reaches it only
+ * through here. SIGQUIT (Ctrl-\) is the abort at once (SIGTERM). SIGTSTP/
+ * SIGCONT (Ctrl-Z, fg) go to mpirun, which passes both to the ranks
+ * (ess_base_forward_signals' defaults). Every other signal whose default
+ * would kill us alone, leaving the job to train on orphaned with the run's
+ * lock (SIGUSR2, SIGALRM, SIGXCPU a batch system's warning, ...), stops it
+ * as SIGTERM does; SIGPIPE and SIGXFSZ are ignored by run, resume and
+ * sweep (launch_main.c: a closed stdout or stderr, or a file at its size
+ * limit, fails the write, not the run; mpirun gets them at their default). Faults
+ * (SIGSEGV, SIGABRT, ...) keep their default: they are bugs of ours. */
 static volatile sig_atomic_t g_stop, g_nstop, g_say;
 static volatile pid_t g_child;
 
+void launch_stop_set(sigset_t *ss) {
+    static const int named[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU,
+                                SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT};
+    sigemptyset(ss);
+    for (size_t i = 0; i < sizeof named / sizeof *named; i++) sigaddset(ss, named[i]);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX && sig < LAUNCH_NSIG; sig++) sigaddset(ss, sig);
+}
+
+void launch_catch(const sigset_t *ss, void (*handler)(int), struct sigaction *old) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler; /* no SA_RESTART: a wait returns to look at what came */
+    sa.sa_mask = *ss;        /* one handler at a time */
+    for (int sig = 1; sig < LAUNCH_NSIG; sig++)
+        if (sigismember(ss, sig) == 1) sigaction(sig, &sa, old ? &old[sig] : NULL);
+}
+
+void launch_uncatch(const sigset_t *ss, const struct sigaction *old) {
+    for (int sig = 1; sig < LAUNCH_NSIG; sig++)
+        if (sigismember(ss, sig) == 1) sigaction(sig, &old[sig], NULL);
+}
+
+void launch_quiet_set(sigset_t *ss) {
+    sigemptyset(ss);
+    sigaddset(ss, SIGPIPE);
+    sigaddset(ss, SIGXFSZ);
+}
+
 static int forwarded(int sig, int nth) {
-    return sig == SIGQUIT || (nth > 1 && (sig == SIGHUP || sig == SIGUSR1)) ? SIGTERM : nth <= 1 ? SIGUSR1 : sig;
+    return sig == SIGQUIT ? SIGTERM : nth <= 1 ? SIGUSR1 : sig == SIGINT ? SIGINT : SIGTERM;
+}
+
+const char *launch_signal_name(int sig) {
+    static const struct { int sig; const char *name; } t[] = {
+        {SIGINT, "SIGINT"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"}, {SIGUSR1, "SIGUSR1"},
+        {SIGUSR2, "SIGUSR2"}, {SIGALRM, "SIGALRM"}, {SIGXCPU, "SIGXCPU"}, {SIGVTALRM, "SIGVTALRM"},
+        {SIGPROF, "SIGPROF"}, {SIGIO, "SIGIO"}, {SIGPWR, "SIGPWR"}, {SIGSTKFLT, "SIGSTKFLT"}};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (t[i].sig == sig) return t[i].name;
+    return sig >= SIGRTMIN && sig <= SIGRTMAX ? "a real-time signal" : "SIGTERM";
 }
 
 /* what the first signal does, said on stderr: SIGUSR1 reaches the ranks
- * unannounced, where the trainer would have said a SIGINT's */
-#define SAID_STOP(n) "jepa-launch: " n ": the job checkpoints at the end of its step and stops; a second " n \
-                     " aborts it\n"
+ * unannounced, where the trainer would have said a SIGINT's. Built with
+ * async-signal-safe calls only. */
 static void say_stop(int sig) {
-    const char *m = sig == SIGINT ? SAID_STOP("SIGINT") : sig == SIGHUP ? SAID_STOP("SIGHUP")
-                  : sig == SIGTERM ? SAID_STOP("SIGTERM") : sig == SIGUSR1 ? SAID_STOP("SIGUSR1")
-                  : "jepa-launch: SIGQUIT: aborting the job\n";
-    ssize_t r = write(STDERR_FILENO, m, strlen(m)); /* a hung-up terminal: nothing to tell */
+    const char *name = launch_signal_name(sig);
+    const char *what = sig == SIGQUIT ? ": aborting the job\n"
+                     : ": the job checkpoints at the end of its step and stops; a second ";
+    char m[256] = "jepa-launch: ";
+    size_t n = strlen(m);
+    const char *parts[] = {name, what, sig == SIGQUIT ? "" : name, sig == SIGQUIT ? "" : " aborts it\n"};
+    for (size_t i = 0; i < 4; i++) {
+        size_t k = strlen(parts[i]);
+        if (n + k < sizeof m) memcpy(m + n, parts[i], k), n += k;
+    }
+    ssize_t r = write(STDERR_FILENO, m, n); /* a hung-up terminal: nothing to tell */
     (void)r;
 }
 
@@ -226,11 +274,6 @@ static void on_job_control(int sig) {
     errno = e;
 }
 
-const char *launch_signal_name(int sig) {
-    return sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : sig == SIGQUIT ? "SIGQUIT"
-         : sig == SIGUSR1 ? "SIGUSR1" : "SIGTERM";
-}
-
 /* mpirun's stdout and stderr are ours (or train.log): never a pipe through
  * us, so a launcher that dies (kill -9) leaves the job writing where it did.
  * Its own process group (on_signal says why); stdin /dev/null, as a
@@ -242,7 +285,10 @@ static int spawn(char *const *argv, const char *out_path, const sigset_t *mask, 
     posix_spawnattr_init(&at);
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setsigmask(&at, mask); /* not ours, blocked across the spawn */
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+    sigset_t dfl; /* what we ignore, mpirun and its ranks take as their own */
+    launch_quiet_set(&dfl);
+    posix_spawnattr_setsigdefault(&at, &dfl);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     if (out_path) {
         posix_spawn_file_actions_addopen(&fa, 1, out_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -336,14 +382,6 @@ static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, i
     return 1;
 }
 
-static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGTSTP, SIGCONT};
-enum { NSIGS = sizeof g_sigs / sizeof g_sigs[0], NSTOP = 5 }; /* the first NSTOP stop the job */
-
-static void stop_signals(sigset_t *ss) {
-    sigemptyset(ss);
-    for (int i = 0; i < NSTOP; i++) sigaddset(ss, g_sigs[i]);
-}
-
 /* How long a restart waits for the last attempt's ranks to let go of
  * RUN/lock: mpirun killed (kill -9, the OOM killer) leaves its ranks
  * running on for a moment, and rank 0 holds the job's byte until it dies. */
@@ -384,7 +422,7 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
     launch_mpirun_argv(&a, s, o, run_dir, resume || attempt > 0);
     /* our signals wait until g_child is set: each is forwarded once, by on_signal */
     sigset_t ss, old;
-    stop_signals(&ss);
+    launch_stop_set(&ss);
     sigprocmask(SIG_BLOCK, &ss, &old);
     int rc = spawn(a.v, o && o->log_output ? log_path : NULL, &old, &pid);
     if (rc == 0) g_child = pid;
@@ -438,21 +476,20 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     snprintf(me, sizeof me, "%d", (int)getpid());
     setenv(RUN_LOCK_ENV, me, 1);
 
-    struct sigaction sa, old[NSIGS];
-    memset(&sa, 0, sizeof sa);
+    struct sigaction old[LAUNCH_NSIG];
     g_stop = g_nstop = 0;
     g_say = !(o && o->log_output); /* a sweep's point: the sweep says what happened */
     /* a sweep forks its points with these blocked (sweep_run.c): one that
      * came before the handlers were in place is delivered now */
-    sigset_t ss;
-    stop_signals(&ss);
-    sa.sa_mask = ss; /* one handler at a time: g_nstop counts each signal once */
-    for (int i = 0; i < NSIGS; i++) { /* no SA_RESTART: the wait returns to look at g_stop */
-        sa.sa_handler = i < NSTOP ? on_signal : on_job_control;
-        sigaction(g_sigs[i], &sa, &old[i]);
-    }
+    sigset_t ss, jc;
+    launch_stop_set(&ss);
+    launch_catch(&ss, on_signal, old); /* its mask: g_nstop counts each signal once */
+    sigemptyset(&jc);
+    sigaddset(&jc, SIGTSTP);
+    sigaddset(&jc, SIGCONT);
+    launch_catch(&jc, on_job_control, old);
     sigprocmask(SIG_UNBLOCK, &ss, NULL);
-    int status, held = 0;
+    int status = 0, held = 0;
     for (int attempt = 0;; attempt++) {
         if ((held = restart_wait(run_dir, attempt, err, errlen) != 0)) break;
         status = attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
@@ -460,7 +497,8 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
         if (status >= 0 && status != 2 && status != 4 && past_setup) *past_setup = 1;
         if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;
     }
-    for (int i = 0; i < NSIGS; i++) sigaction(g_sigs[i], &old[i], NULL);
+    launch_uncatch(&ss, old);
+    launch_uncatch(&jc, old);
     if (held) return 1; /* a failed run, not a refused command line: err says why */
     if (status < 0) return -1;
     if (status && g_stop) { /* ours to stop, not a failure: say how to continue */

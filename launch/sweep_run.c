@@ -1,7 +1,7 @@
 /* sweep_run.c - a sweep's points run here, d->parallel at a time, each in a
  * child of ours under launch_run_dir's restart loop. SIGINT/SIGTERM/SIGHUP/
- * SIGUSR1 (Slurm's warning before a time limit; and SIGQUIT, the abort) to
- * the sweep go to every running point (each stops its job, which
+ * SIGUSR1 (Slurm's warning before a time limit; SIGQUIT, the abort; any
+ * other of launch_stop_set's) to the sweep go to every running point (each stops its job, which
  * checkpoints: resumable, exit 75) and no new point starts; the caller then
  * says what was done, stopped and not started. Each point is its own
  * process group, so a terminal's Ctrl-C reaches it only through us: one
@@ -26,9 +26,10 @@ static volatile int g_npids;
 /* The terminal's keys reach only us (the points are groups of their own):
  * each goes on to every running point as it would have reached it alone.
  * Ctrl-\ (SIGQUIT) is each point's abort and stops the sweep too; Ctrl-Z
- * (SIGTSTP) stops the points, then us, and fg's SIGCONT continues them. */
-static const int g_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGTSTP, SIGCONT};
-enum { NSIGS = sizeof g_sigs / sizeof g_sigs[0] };
+ * (SIGTSTP) stops the points, then us, and fg's SIGCONT continues them.
+ * g_sigs: launch_stop_set's (every signal that would end us alone and
+ * orphan the points' jobs, SIGUSR2 and SIGALRM among them), TSTP, CONT. */
+static sigset_t g_sigs;
 
 static void on_signal(int sig) {
     if (sig != SIGTSTP && sig != SIGCONT) g_stop = sig;
@@ -37,12 +38,7 @@ static void on_signal(int sig) {
     if (sig == SIGTSTP) kill(getpid(), SIGSTOP);
 }
 
-static void block_signals(sigset_t *old) {
-    sigset_t s;
-    sigemptyset(&s);
-    for (int i = 0; i < NSIGS; i++) sigaddset(&s, g_sigs[i]);
-    sigprocmask(SIG_BLOCK, &s, old);
-}
+static void block_signals(sigset_t *old) { sigprocmask(SIG_BLOCK, &g_sigs, old); }
 
 /* Point i in a child. It starts with g_sigs blocked (forked so):
  * launch_run_dir installs its own handlers, then unblocks the stop signals,
@@ -126,21 +122,21 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
     int parallel = d->parallel > 0 ? d->parallel : 1, running = 0, next = 0;
     pid_t *pids = calloc((size_t)n, sizeof *pids);
     launch_opts lo = o ? *o : (launch_opts){0};
-    struct sigaction sa, old_sa[NSIGS];
+    struct sigaction old_sa[LAUNCH_NSIG];
     sigset_t old;
     memset(out, 0, sizeof *out);
     if (!pids) launch_oom();
     lo.log_output = 1;
     stdout_flush(); /* its errno kept for stdout_close */
     fflush(NULL);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns to look at g_stop */
-    sigemptyset(&sa.sa_mask);
+    launch_stop_set(&g_sigs);
+    sigaddset(&g_sigs, SIGTSTP);
+    sigaddset(&g_sigs, SIGCONT);
     block_signals(&old);
     g_stop = 0;
     g_pids = pids;
     g_npids = n;
-    for (int i = 0; i < NSIGS; i++) sigaction(g_sigs[i], &sa, &old_sa[i]); /* SIGHUP (ssh gone): as SIGTERM */
+    launch_catch(&g_sigs, on_signal, old_sa); /* SIGHUP (ssh gone): as SIGTERM */
     for (;;) {
         /* no point starts once a signal came (checked with it blocked) */
         while (!g_stop && running < parallel && next < n) {
@@ -175,7 +171,7 @@ int sweep_run_local(const sweep_def *d, const launch_spec *specs, const sweep_po
         }
         block_signals(&old);
     }
-    for (int i = 0; i < NSIGS; i++) sigaction(g_sigs[i], &old_sa[i], NULL);
+    launch_uncatch(&g_sigs, old_sa);
     g_npids = 0;
     g_pids = NULL;
     for (; next < n; next++) /* what a signal left unstarted (finished ones stay done) */

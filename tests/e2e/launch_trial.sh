@@ -17,7 +17,7 @@
 #      but whose job finished is `done`; SIGHUP (ssh gone) to the group
 #      stops the run like SIGTERM (checkpoint, state stopped, launch.log);
 #      so does SIGUSR1 to the launcher alone (a batch script's --signal=B:USR1)
-#      or to a sweep;
+#      or to a sweep, and SIGUSR2, SIGALRM, SIGXCPU; SIGPIPE does not kill it;
 #   5. `run` into a finished run dir says it finished and to pick a new
 #      run.dir, never `resume`.
 # About 60 s on 2 cores (tiny model).
@@ -95,6 +95,7 @@ got=0 n=0
 for s in INT TERM HUP USR1; do trap "echo $s >>'$d/signals'; got=1" $s; done
 for s in TSTP CONT; do trap "echo $s >>'$d/signals'" $s; done
 ps -o pgid= -p "$PPID" | tr -d ' ' >"$d/lpgid" # the point's jepa-launch's group
+sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status >"$d/sigign" # what the launcher left ignored
 : >"$d/started"
 for i in $(seq 600); do # a second signal has 1 s to come before we exit 75
   sleep 0.05
@@ -207,6 +208,49 @@ kill -USR1 "$PID"; sleep 0.2; kill -USR1 "$PID"; ended usr2
 # a sweep passes SIGUSR1 on to each running point as SIGTERM is
 sigsweep USR1 swu
 case "$ERR" in *"stopped by signal 10 (SIGUSR1)"*) ok "SIGUSR1 to a sweep: said as SIGUSR1" ;; *) bad "SIGUSR1 sweep line: $ERR" ;; esac
+
+# ---- 1. every other signal that would kill the launcher alone (its job
+# orphaned, holding the run's lock): SIGUSR2, SIGALRM, SIGXCPU (a CPU-time
+# limit's, a batch system's warning) stop the job as SIGTERM does, to the
+# launcher alone or to a sweep; SIGPIPE is ignored (a closed stdout or
+# stderr fails the write) and mpirun gets it at its default (fake mpirun)
+for sig in USR2 ALRM XCPU; do
+  num=$(kill -l "$sig")
+  started "o$sig" env JEPA_MPIRUN="$T/mpirun-log" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/o$sig"
+  for _ in $(seq 400); do [ -e "$T/o$sig/started" ] && break; sleep 0.05; done
+  kill -"$sig" "$PID"; ended "o$sig"
+  [ "$RC" -eq 75 ] && [ "$(cat "$T/o$sig/signals" 2>&1)" = USR1 ] && [ "$(cat "$T/o$sig/state" 2>&1)" = "stopped signal=$num" ] \
+    && case "$ERR" in *"stopped by signal $num (SIG$sig;"*) true ;; *) false ;; esac \
+    && ok "SIG$sig to the launcher: mpirun gets one SIGUSR1, state stopped signal=$num, exit 75" \
+    || bad "SIG$sig: rc $RC, mpirun got $(cat "$T/o$sig/signals" 2>&1), state '$(cat "$T/o$sig/state" 2>&1)': $ERR"
+done
+sigsweep USR2 swu2
+case "$ERR" in *"stopped by signal 12 (SIGUSR2)"*) ok "SIGUSR2 to a sweep: said as SIGUSR2" ;; *) bad "SIGUSR2 sweep line: $ERR" ;; esac
+[ $(( (0x$(cat "$T/swu2/point-000/sigign") >> 12) & 1 )) -eq 0 ] && ok "a point's mpirun has SIGPIPE at its default" \
+  || bad "a point's mpirun ignores SIGPIPE: SigIgn $(cat "$T/swu2/point-000/sigign")"
+started opipe env JEPA_MPIRUN="$T/mpirun-log" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/opipe"
+for _ in $(seq 400); do [ -e "$T/opipe/started" ] && break; sleep 0.05; done
+kill -PIPE "$PID"; sleep 0.5
+kill -0 "$PID" 2>/dev/null && ok "SIGPIPE to the launcher: ignored, it runs on" || bad "SIGPIPE killed the launcher"
+[ $(( (0x$(cat "$T/opipe/sigign") >> 12) & 1 )) -eq 0 ] && ok "its mpirun has SIGPIPE at its default" \
+  || bad "mpirun ignores SIGPIPE: SigIgn $(cat "$T/opipe/sigign")"
+kill -TERM "$PID"; ended opipe
+[ "$RC" -eq 75 ] && [ "$(cat "$T/opipe/signals" 2>&1)" = USR1 ] && ok "then SIGTERM stops it as ever (exit 75)" \
+  || bad "SIGTERM after SIGPIPE: rc $RC, mpirun got $(cat "$T/opipe/signals" 2>&1): $ERR"
+# its stderr a pipe whose reader is gone: the first Ctrl-C's line fails
+# (EPIPE), the launcher still stops the job and waits for it
+mkfifo "$T/efifo"
+cat "$T/efifo" >/dev/null & rdr=$!
+set -m
+env JEPA_MPIRUN="$T/mpirun-log" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/epipe" >"$T/epipe.out" 2>"$T/efifo" & PID=$!
+set +m
+for _ in $(seq 400); do [ -e "$T/epipe/started" ] && break; sleep 0.05; done
+kill "$rdr"; wait "$rdr" 2>/dev/null
+kill -INT -"$PID"; wait "$PID"; RC=$?
+[ "$RC" -eq 75 ] && [ "$(cat "$T/epipe/signals" 2>&1)" = USR1 ] && [ "$(cat "$T/epipe/state" 2>&1)" = "stopped signal=2" ] \
+  && ok "Ctrl-C with stderr a closed pipe: the job stopped, exit 75" \
+  || bad "Ctrl-C, stderr a closed pipe: rc $RC, mpirun got $(cat "$T/epipe/signals" 2>&1), state '$(cat "$T/epipe/state" 2>&1)'"
+sleep 1.5; pgrep -f "$T/epipe/spec" >/dev/null && bad "epipe: its mpirun left running" || ok "epipe: nothing left running"
 
 # ---- 4. kill -9 of the launcher: its job goes on and finishes: done
 started or "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/or"
