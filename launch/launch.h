@@ -468,7 +468,7 @@ int launch_objective_npanels(const launch_objective *o);
 #define LAUNCH_RESUME_BUSY (-3LL)   /* run_status.resume_step: its job still runs (holds RUN/lock) */
 
 typedef struct {
-    char state[192];       /* done, failed, running, submitted, pending, unfinished (...), damaged: ..., ... */
+    char state[512];       /* done, failed, running, submitted, pending, unfinished (...), damaged: ..., ... */
     char damaged[160];     /* "" or "FILE: what is wrong" (FILE in the run directory) */
     long long step;        /* last logged step; -1: none */
     /* where a resume of a stopped, failed or stale run starts: its newest

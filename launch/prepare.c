@@ -325,10 +325,11 @@ int launch_check_existing(const launch_spec *ls, char *err, size_t errlen) {
 
 /* ---- taking back a start that came to nothing ---- */
 
-/* What jepa-launch itself writes into a run directory (the trainer's files,
+/* What jepa-launch itself writes into a run directory, and error, the
+ * line jepa-train leaves for it when it fails (the trainer's files,
  * checkpoints above all, are never among them). */
 static const char *const own_files[] = {"spec.yaml", "spec.resolved.yaml", "state", "launch.log",
-                                        "job.sbatch", "slurm_job", "train.log", "lock"};
+                                        "job.sbatch", "slurm_job", "train.log", "lock", "error"};
 enum { NOWN = sizeof own_files / sizeof own_files[0] };
 
 /* drops trailing slashes in place ("/" stays) */

@@ -163,7 +163,7 @@ static void unstated(const char *run_dir, run_status *st) {
     if (stat(path, &sb) != 0 && ck < 0) return; /* pending */
     /* the command to paste names the run as given (./ before a '-', which
      * would read as an option); one too long for the state says RUN_DIR */
-    char dir[80]; /* what the state (192 bytes) holds beside the rest */
+    char dir[80]; /* what the state (512 bytes) holds beside the rest */
     if (strlen(run_dir) + 2 >= sizeof dir) snprintf(dir, sizeof dir, "RUN_DIR");
     else snprintf(dir, sizeof dir, "%s%s", run_dir[0] == '-' ? "./" : "", run_dir);
     /* the step logged is on the line already; the checkpoint's is where a resume starts */

@@ -340,9 +340,28 @@ int launch_check_world(const char *run_dir, const jepa_spec *s, const launch_opt
     return 0;
 }
 
+/* The failed attempt's one line (jepa-train's note_failure: RUN/error,
+ * removed before each attempt) into why as ": LINE"; "" when there is none
+ * (a rank killed, mpirun's own failure). Said in launch.log too. */
+static void job_error(const char *run_dir, int attempt, char *why, size_t n) {
+    char path[LAUNCH_PATH_MAX + 16], line[320] = "";
+    snprintf(path, sizeof path, "%s/error", run_dir);
+    FILE *f = spec_fopen_regular(path, NULL, 0);
+    *why = 0;
+    if (!f) return;
+    if (fgets(line, sizeof line, f)) line[strcspn(line, "\n")] = 0;
+    fclose(f);
+    if (!line[0]) return;
+    snprintf(why, n, ": %s", line);
+    launch_log(run_dir, "attempt %d: %s", attempt, line);
+}
+
 /* After attempt's exit with status: state and launch.log say what
- * happened; 1 when the loop ends here, 0 for a restart. */
+ * happened, a failure's state with the trainer's line (job_error); 1 when
+ * the loop ends here, 0 for a restart. */
 static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, int status) {
+    char w[330] = "";
+    if (status != 0 && !g_stop) job_error(run_dir, attempt, w, sizeof w);
     if (status == 0) {
         launch_set_state(run_dir, "done");
         launch_log(run_dir, "attempt %d: finished", attempt);
@@ -351,25 +370,25 @@ static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, i
         launch_log(run_dir, "attempt %d: stopped by signal %d (status %d); not restarting", attempt, (int)g_stop,
                    status);
     } else if (status == 4) { /* TRAIN_EXIT_REFUSED: the inputs were refused before any step */
-        launch_set_state(run_dir, "failed status=4 (inputs refused at setup; not restarted)");
+        launch_set_state(run_dir, "failed status=4 (inputs refused at setup; not restarted)%s", w);
         launch_log(run_dir, "attempt %d: jepa-train refused its inputs (status 4); a restart would repeat it",
                    attempt);
     } else if (status == 2) { /* its command line or spec: the same every attempt */
-        launch_set_state(run_dir, "failed status=2 (command line or spec rejected; not restarted)");
+        launch_set_state(run_dir, "failed status=2 (command line or spec rejected; not restarted)%s", w);
         launch_log(run_dir, "attempt %d: jepa-train rejected its command line or spec (status 2); a restart "
                    "would repeat it", attempt);
     } else if (status == 3) { /* TRAIN_EXIT_NONFINITE: a NaN recurs at the same step on resume */
-        launch_set_state(run_dir, "failed status=3 (non-finite loss; not restarted)");
+        launch_set_state(run_dir, "failed status=3 (non-finite loss; not restarted)%s", w);
         launch_log(run_dir, "attempt %d: non-finite loss or gradient (status 3); a restart would repeat it",
                    attempt);
     } else if (status == 5) { /* TRAIN_EXIT_NOMEM: the same keys ask for the same memory. The
                                 * directory stays: it may hold checkpoints (evaluations
                                 * allocate too) */
-        launch_set_state(run_dir, "failed status=5 (out of memory; not restarted)");
+        launch_set_state(run_dir, "failed status=5 (out of memory; not restarted)%s", w);
         launch_log(run_dir, "attempt %d: jepa-train ran out of memory (status 5); a restart would repeat it",
                    attempt);
     } else if (attempt >= s->max_restarts) {
-        launch_set_state(run_dir, "failed status=%d restarts=%d", status, attempt);
+        launch_set_state(run_dir, "failed status=%d restarts=%d%s", status, attempt, w);
         launch_log(run_dir, "attempt %d: exited with status %d; no restarts left (max_restarts %d)", attempt,
                    status, s->max_restarts);
     } else {
@@ -418,6 +437,8 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
     char log_path[LAUNCH_PATH_MAX + 32];
     launch_argv a = {0};
     pid_t pid;
+    snprintf(log_path, sizeof log_path, "%s/error", run_dir);
+    unlink(log_path); /* the last attempt's: job_error reads this one's */
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
     launch_mpirun_argv(&a, s, o, run_dir, resume || attempt > 0);
     /* our signals wait until g_child is set: each is forwarded once, by on_signal */

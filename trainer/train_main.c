@@ -1,13 +1,16 @@
 /* jepa-train SPEC.yaml [--set key.path=value ...]: train one run, as one
  * process or as W data-parallel ranks under mpirun/srun (same binary). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "comm.h"
 #include "jepa.h"
+#include "run_lock.h"
 #include "stdout_close.h"
 
 static void usage(FILE *f) {
@@ -19,6 +22,33 @@ static void usage(FILE *f) {
 }
 
 static int run(int argc, char **argv);
+
+/* A failed run's one line, also into RUN/error when jepa-launch started us
+ * (RUN_LOCK_ENV set): its restart loop puts the line in RUN/state and
+ * launch.log, so the run directory keeps why it failed, not the terminal
+ * alone. Temp file and rename: whole or not at all; a directory that
+ * cannot take it loses nothing else. */
+static void note_failure(const jepa_spec *s, const char *line) {
+    char path[SPEC_STR_MAX + 16], tmp[SPEC_STR_MAX + 48];
+    if (!getenv(RUN_LOCK_ENV) || !s->run_dir[0]) return;
+    snprintf(path, sizeof path, "%s/error", s->run_dir);
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()); /* ranks may fail at once */
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    int ok = fprintf(f, "%s\n", line) > 0;
+    if (fclose(f) != 0 || !ok || rename(tmp, path) != 0) unlink(tmp);
+}
+
+/* "jepa-train: ..." on stderr, and noted (note_failure) */
+static void say_failed(const jepa_spec *s, const char *fmt, ...) {
+    char line[SPEC_ERR_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+    note_failure(s, line);
+}
 
 /* --exact-spec FILE's text, kept as RUN/spec.yaml: a spec itself (a
  * binary file would be cut at its first NUL), read as any spec is (a
@@ -96,8 +126,8 @@ static int run(int argc, char **argv) {
     rc = rest_args(argv, unused, nu, &text, msg, sizeof msg);
     int who = comm_any_error(rc == 2);
     if (who >= 0 || rc == 1) {
-        if (who == 0 && comm_rank() == 0) fprintf(stderr, "jepa-train: %s\n", msg);
-        if (who > 0 && comm_rank() == who) fprintf(stderr, "jepa-train: rank %d: %s\n", who, msg);
+        if (who == 0 && comm_rank() == 0) say_failed(&s, "jepa-train: %s", msg);
+        if (who > 0 && comm_rank() == who) say_failed(&s, "jepa-train: rank %d: %s", who, msg);
         if (who < 0) usage(stdout);
         free(text);
         return who >= 0 ? 2 : 0;
@@ -109,23 +139,28 @@ static int run(int argc, char **argv) {
     if (rc && res.nonfinite) {
         /* every rank saw the same global loss and all-reduced gradients:
          * all stop together, cleanly, with one message */
-        if (lead) fprintf(stderr, "jepa-train: %s\n", err);
+        if (lead) say_failed(&s, "jepa-train: %s", err);
         return TRAIN_EXIT_NONFINITE;
     }
     if (rc && res.refused) { /* every rank knows; the lowest failing one says why, once */
         if (comm_rank() == res.fail_rank) {
-            if (comm_world() == 1) fprintf(stderr, "jepa-train: %s\n", err);
-            else fprintf(stderr, "jepa-train: rank %d: %s\n", comm_rank(), err);
+            if (comm_world() == 1) say_failed(&s, "jepa-train: %s", err);
+            else say_failed(&s, "jepa-train: rank %d: %s", comm_rank(), err);
         }
         return TRAIN_EXIT_REFUSED;
     }
     if (rc) {
         if (comm_world() == 1) {
-            fprintf(stderr, "jepa-train: %s\n", err);
+            say_failed(&s, "jepa-train: %s", err);
             return 1;
         }
         /* the rank that failed names itself and ends the whole job */
-        if (!res.remote_failure) comm_fatal("%s", err);
+        if (!res.remote_failure) {
+            char line[SPEC_ERR_MAX + 64];
+            snprintf(line, sizeof line, "jepa: rank %d: %s", comm_rank(), err); /* as comm_fatal says it */
+            note_failure(&s, line);
+            comm_fatal("%s", err);
+        }
         return 1;
     }
     if (res.interrupted) return TRAIN_EXIT_INTERRUPTED; /* rank 0 said so (train_run) */

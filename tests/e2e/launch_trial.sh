@@ -19,7 +19,8 @@
 #      so does SIGUSR1 to the launcher alone (a batch script's --signal=B:USR1)
 #      or to a sweep, and SIGUSR2, SIGALRM, SIGXCPU; SIGPIPE does not kill it;
 #   5. `run` into a finished run dir says it finished and to pick a new
-#      run.dir, never `resume`.
+#      run.dir, never `resume`;
+#   6. a run that fails keeps the trainer's line in state and launch.log.
 # About 60 s on 2 cores (tiny model).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -290,6 +291,33 @@ expect_error "a run after kill -9 of the launcher, its job going on" 2 "run.dir 
 run fin "${FAIL1[@]}" "$L" run "$SPEC" "${SMALL[@]}" --set train.steps=60 --set run.dir="$T/or"
 expect_error "run into a finished run dir" 2 "run.dir $T/or holds a finished run" "choose a new run.dir"
 case "$ERR" in *"jepa-launch resume"*) bad "run into a finished dir advises resume: $ERR" ;; esac
+
+# ---- 6. a run that fails past setup keeps why in its directory: the
+# trainer's one line (RUN/error, written when jepa-launch started it) in
+# state, which status and results show, and in launch.log; it was on the
+# terminal alone (state 'failed status=3 (...)', launch.log without it)
+run nan env JEPA_DEBUG_NAN_STEP=3 "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/nan" --set max_restarts=0
+why=$(printf '%s\n' "$ERR" | grep '^jepa-train: step 3: non-finite')
+[ "$RC" -eq 3 ] && [ -n "$why" ] && [ "$(cat "$T/nan/state")" = "failed status=3 (non-finite loss; not restarted): $why" ] \
+  && grep -qF "attempt 0: $why" "$T/nan/launch.log" && ok "a failed run's state and launch.log hold the trainer's line" \
+  || bad "failed run: rc $RC, line '$why', state '$(cat "$T/nan/state" 2>&1)', log: $(cat "$T/nan/launch.log" 2>&1)"
+run nans "$L" status "$T/nan"
+case "$OUT" in "nan: failed status=3 (non-finite loss; not restarted): $why, step "*) ok "status shows why it failed" ;;
+  *) bad "status of the failed run: $OUT" ;; esac
+# each attempt's line is its own: a restart that says nothing leaves no
+# earlier line behind (fake mpirun: 1 with a line, then 1 without)
+cat >"$T/fail-once-said" <<'SH'
+#!/bin/sh
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+[ -e "$d/said" ] && exit 1
+: >"$d/said"; echo 'jepa: rank 1: cannot write checkpoint: No space left on device' >"$d/error"; exit 1
+SH
+chmod +x "$T/fail-once-said"
+run f1 env JEPA_MPIRUN="$T/fail-once-said" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/f1" --set max_restarts=1
+[ "$RC" -eq 1 ] && [ "$(cat "$T/f1/state")" = "failed status=1 restarts=1" ] \
+  && grep -q 'attempt 0: jepa: rank 1: cannot write checkpoint: No space left on device$' "$T/f1/launch.log" \
+  && ok "a restart's failure without a line: state without the last attempt's line, launch.log has it" \
+  || bad "restart after a said failure: rc $RC, state '$(cat "$T/f1/state" 2>&1)', log: $(cat "$T/f1/launch.log" 2>&1)"
 
 # ---- 2. after kill -9 of every holder, a new run works (fake mpirun)
 started k9 env JEPA_MPIRUN="$T/sleeprun" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/k9"
