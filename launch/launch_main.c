@@ -612,9 +612,10 @@ static int dispatch(int argc, char **argv) {
         if (strcmp(cmd, cmds[i].name) != 0) continue;
         args a;
         int rc = parse(argc, argv, cmd, cmds[i].allowed, &a, err, sizeof err);
-        sigset_t quiet; /* a job's launcher outlives a closed stdout or stderr (run.c) */
+        sigset_t quiet; /* a job's launcher outlives a closed stdout or stderr (run.c); a
+                         * --dry-run's output into `| head` ends it as any filter's does */
         launch_quiet_set(&quiet);
-        if (rc == 0 && (cmds[i].fn == cmd_run || cmds[i].fn == cmd_resume || cmds[i].fn == cmd_sweep))
+        if (rc == 0 && !a.dry_run && (cmds[i].fn == cmd_run || cmds[i].fn == cmd_resume || cmds[i].fn == cmd_sweep))
             launch_catch(&quiet, SIG_IGN, NULL);
         if (rc == 0)
             rc = cmds[i].fn ? cmds[i].fn(&a, err, sizeof err) : (launch_plot(a.pos[0], err, sizeof err) ? 2 : 0);

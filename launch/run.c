@@ -191,8 +191,8 @@ int launch_ckpt_world(const char *run_dir, int *world, char *path, size_t plen) 
  * lock (SIGUSR2, SIGALRM, SIGXCPU a batch system's warning, ...), stops it
  * as SIGTERM does; SIGPIPE and SIGXFSZ are ignored by run, resume and
  * sweep (launch_main.c: a closed stdout or stderr, or a file at its size
- * limit, fails the write, not the run; mpirun gets them at their default). Faults
- * (SIGSEGV, SIGABRT, ...) keep their default: they are bugs of ours. */
+ * limit, fails the write, not the run; mpirun gets them at their
+ * default). Faults (SIGSEGV, SIGABRT, ...) keep theirs: bugs of ours. */
 static volatile sig_atomic_t g_stop, g_nstop, g_say;
 static volatile pid_t g_child;
 
@@ -233,8 +233,15 @@ const char *launch_signal_name(int sig) {
         {SIGINT, "SIGINT"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"}, {SIGUSR1, "SIGUSR1"},
         {SIGUSR2, "SIGUSR2"}, {SIGALRM, "SIGALRM"}, {SIGXCPU, "SIGXCPU"}, {SIGVTALRM, "SIGVTALRM"},
         {SIGPROF, "SIGPROF"}, {SIGIO, "SIGIO"}, {SIGPWR, "SIGPWR"}, {SIGSTKFLT, "SIGSTKFLT"}};
+    static const char *const rt[] = {"SIGRTMIN", "SIGRTMIN+1", "SIGRTMIN+2", "SIGRTMIN+3", "SIGRTMIN+4",
+        "SIGRTMIN+5", "SIGRTMIN+6", "SIGRTMIN+7", "SIGRTMIN+8", "SIGRTMIN+9", "SIGRTMIN+10", "SIGRTMIN+11",
+        "SIGRTMIN+12", "SIGRTMIN+13", "SIGRTMIN+14", "SIGRTMIN+15", "SIGRTMIN+16", "SIGRTMIN+17",
+        "SIGRTMIN+18", "SIGRTMIN+19", "SIGRTMIN+20", "SIGRTMIN+21", "SIGRTMIN+22", "SIGRTMIN+23",
+        "SIGRTMIN+24", "SIGRTMIN+25", "SIGRTMIN+26", "SIGRTMIN+27", "SIGRTMIN+28", "SIGRTMIN+29"};
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (t[i].sig == sig) return t[i].name;
+    if (sig == SIGRTMAX) return "SIGRTMAX";
+    if (sig >= SIGRTMIN && sig - SIGRTMIN < (int)(sizeof rt / sizeof *rt)) return rt[sig - SIGRTMIN];
     return sig >= SIGRTMIN && sig <= SIGRTMAX ? "a real-time signal" : "SIGTERM";
 }
 

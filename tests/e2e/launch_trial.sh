@@ -212,10 +212,11 @@ case "$ERR" in *"stopped by signal 10 (SIGUSR1)"*) ok "SIGUSR1 to a sweep: said 
 
 # ---- 1. every other signal that would kill the launcher alone (its job
 # orphaned, holding the run's lock): SIGUSR2, SIGALRM, SIGXCPU (a CPU-time
-# limit's, a batch system's warning) stop the job as SIGTERM does, to the
-# launcher alone or to a sweep; SIGPIPE is ignored (a closed stdout or
-# stderr fails the write) and mpirun gets it at its default (fake mpirun)
-for sig in USR2 ALRM XCPU; do
+# limit's, a batch system's warning), a real-time one stop the job as
+# SIGTERM does, to the launcher alone or to a sweep; SIGPIPE is ignored (a
+# closed stdout or stderr fails the write) and mpirun gets it at its
+# default (fake mpirun)
+for sig in USR2 ALRM XCPU RTMIN+3; do
   num=$(kill -l "$sig")
   started "o$sig" env JEPA_MPIRUN="$T/mpirun-log" "$L" run "$SPEC" "${SMALL[@]}" --set run.dir="$T/o$sig"
   for _ in $(seq 400); do [ -e "$T/o$sig/started" ] && break; sleep 0.05; done
