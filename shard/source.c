@@ -82,24 +82,93 @@ int shard_image_src_read_all(shard_images *out, shard_image_src *s, int rc, char
 }
 
 /* -------------------------------------------------------------------- IDX */
-#define IDX_SLICE ((size_t)1 << 30) /* gzread takes unsigned, returns int */
+#define IDX_SLICE ((size_t)1 << 30) /* inflate takes unsigned */
 
 static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* An IDX input, gzip (by its magic 1f 8b) or plain. Inflated here rather
+ * than by gzread, which takes whatever follows a gzip stream's end for
+ * "trailing garbage" and ignores it: a file with bytes appended (or two
+ * files run together) would pack. Concatenated members read as one, as
+ * gzip -d reads them. */
+typedef struct {
+    int fd, gz, end;  /* end: the gzip stream ended at the end of the file */
+    uint64_t in_off;  /* compressed bytes read from fd */
+    z_stream z;
+    uint8_t in[1 << 17];
+} gz_file;
+
+/* At least 2 bytes in z's input unless the file ended: 0, or -1 + err. */
+static int gzf_fill(gz_file *s, const char *path, char *err, size_t errlen) {
+    while (s->z.avail_in < 2) {
+        memmove(s->in, s->z.next_in, s->z.avail_in);
+        s->z.next_in = s->in;
+        ssize_t k = read(s->fd, s->in + s->z.avail_in, sizeof s->in - s->z.avail_in);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return shard_err(err, errlen, "%s: offset %llu: read error: %s", path,
+                                    (unsigned long long)s->in_off, strerror(errno)), -1;
+        if (k == 0) return 0;
+        s->z.avail_in += (unsigned)k;
+        s->in_off += (uint64_t)k;
+    }
+    return 0;
+}
+
+/* After a member's end: the next member, or the end of the file; anything
+ * else is refused. 0, or -1 + err. */
+static int gzf_member_end(gz_file *s, const char *path, char *err, size_t errlen) {
+    if (gzf_fill(s, path, err, errlen)) return -1;
+    if (s->z.avail_in == 0) return s->end = 1, 0;
+    if (s->z.avail_in >= 2 && s->z.next_in[0] == 0x1f && s->z.next_in[1] == 0x8b) {
+        if (inflateReset(&s->z) == Z_OK) return 0;
+        return shard_err(err, errlen, "%s: offset %llu: cannot read its next gzip member", path,
+                         (unsigned long long)(s->in_off - s->z.avail_in)), -1;
+    }
+    shard_err(err, errlen, "%s: offset %llu: bytes after the end of the gzip stream (appended "
+              "to the file?)", path, (unsigned long long)(s->in_off - s->z.avail_in));
+    return -1;
+}
+
+/* Up to n inflated bytes: the count (short at the end of the stream), or
+ * -1 + err. */
+static long long gzf_inflate(gz_file *s, const char *path, uint8_t *buf, size_t n, char *err,
+                            size_t errlen) {
+    size_t got = 0;
+    while (got < n && !s->end) {
+        if (gzf_fill(s, path, err, errlen)) return -1;
+        size_t want = n - got < IDX_SLICE ? n - got : IDX_SLICE;
+        s->z.next_out = buf + got;
+        s->z.avail_out = (unsigned)want;
+        unsigned had = s->z.avail_in;
+        int rc = inflate(&s->z, Z_NO_FLUSH);
+        got += want - s->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            if (gzf_member_end(s, path, err, errlen)) return -1;
+        } else if (rc == Z_BUF_ERROR && had == 0) { /* gzf_fill found the file's end */
+            shard_err(err, errlen, "%s: offset %llu: truncated gzip stream", path,
+                      (unsigned long long)s->in_off);
+            return -1;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            shard_err(err, errlen, "%s: offset %llu: gzip data error: %s", path,
+                      (unsigned long long)(s->in_off - s->z.avail_in), s->z.msg ? s->z.msg : "?");
+            return -1;
+        }
+    }
+    return (long long)got;
+}
+
 /* Reads up to n bytes; returns the count (short at end of data) or -1 + err. */
-static long long gz_read(gzFile f, const char *path, uint8_t *buf, size_t n, char *err,
-                         size_t errlen) {
+static long long gzf_read(gz_file *s, const char *path, uint8_t *buf, size_t n, char *err,
+                          size_t errlen) {
+    if (s->gz) return gzf_inflate(s, path, buf, n, err, errlen);
     size_t got = 0;
     while (got < n) {
-        size_t want = n - got < IDX_SLICE ? n - got : IDX_SLICE;
-        int k = gzread(f, buf + got, (unsigned)want);
+        ssize_t k = read(s->fd, buf + got, n - got < IDX_SLICE ? n - got : IDX_SLICE);
+        if (k < 0 && errno == EINTR) continue;
         if (k < 0) {
-            int code;
-            const char *msg = gzerror(f, &code);
-            shard_err(err, errlen, "%s: offset %zu: read error: %s", path, got,
-                      code == Z_ERRNO ? strerror(errno) : msg);
+            shard_err(err, errlen, "%s: offset %zu: read error: %s", path, got, strerror(errno));
             return -1;
         }
         if (k == 0) break;
@@ -108,22 +177,39 @@ static long long gz_read(gzFile f, const char *path, uint8_t *buf, size_t n, cha
     return (long long)got;
 }
 
-/* An IDX file open at its data: magic and ndims big-endian sizes read and
- * checked (into dims), *bytes the data bytes they promise. NULL + err. */
-static gzFile idx_open(const char *path, uint32_t magic, int ndims, uint32_t *dims,
-                       uint64_t *bytes, char *err, size_t errlen) {
+static gz_file *gzf_open(const char *path, char *err, size_t errlen) {
     int fd = shard_open_regular(path, NULL, err, errlen);
     if (fd < 0) return NULL;
-    gzFile f = gzdopen(fd, "rb"); /* gzclose closes fd */
-    if (!f) {
+    gz_file *s = shard_xmalloc(sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+    uint8_t m[2];
+    s->gz = pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+    s->z.next_in = s->in;
+    if (s->gz && inflateInit2(&s->z, 15 + 16) != Z_OK) { /* 15 + 16: gzip only */
         close(fd);
+        free(s);
         shard_err(err, errlen, "%s: cannot open: out of memory in zlib", path);
         return NULL;
     }
-    gzbuffer(f, 1u << 17);
+    return s;
+}
+
+static void gzf_close(gz_file *s) {
+    if (s->gz) inflateEnd(&s->z);
+    close(s->fd);
+    free(s);
+}
+
+/* An IDX file open at its data: magic and ndims big-endian sizes read and
+ * checked (into dims), *bytes the data bytes they promise. NULL + err. */
+static gz_file *idx_open(const char *path, uint32_t magic, int ndims, uint32_t *dims,
+                         uint64_t *bytes, char *err, size_t errlen) {
+    gz_file *f = gzf_open(path, err, errlen);
+    if (!f) return NULL;
     uint8_t h[16];
     size_t need = 4 + 4 * (size_t)ndims;
-    long long got = gz_read(f, path, h, need, err, errlen);
+    long long got = gzf_read(f, path, h, need, err, errlen);
     if (got < 0) goto fail;
     if (got >= 4 && be32(h) != magic) {
         shard_err(err, errlen, "%s: offset 0: bad magic 0x%08x, expected 0x%08x (IDX %s)", path,
@@ -154,15 +240,15 @@ static gzFile idx_open(const char *path, uint32_t magic, int ndims, uint32_t *di
     *bytes = n;
     return f;
 fail:
-    gzclose(f);
+    gzf_close(f);
     return NULL;
 }
 
 /* The next k data bytes of f into buf, have of its n data bytes (after a
  * head-byte header) read before; at the last byte, that no more follow. */
-static int idx_body(gzFile f, const char *path, size_t head, uint64_t n, uint64_t have,
+static int idx_body(gz_file *f, const char *path, size_t head, uint64_t n, uint64_t have,
                     uint8_t *buf, size_t k, char *err, size_t errlen) {
-    long long got = gz_read(f, path, buf, k, err, errlen);
+    long long got = gzf_read(f, path, buf, k, err, errlen);
     if (got < 0) return -1;
     if ((size_t)got < k) {
         shard_err(err, errlen, "%s: offset %llu: truncated: %llu data bytes expected, got %llu",
@@ -172,7 +258,7 @@ static int idx_body(gzFile f, const char *path, size_t head, uint64_t n, uint64_
     }
     if (have + k < n) return 0;
     uint8_t extra[64];
-    got = gz_read(f, path, extra, sizeof extra, err, errlen);
+    got = gzf_read(f, path, extra, sizeof extra, err, errlen);
     if (got < 0) return -1;
     if (got > 0) {
         shard_err(err, errlen, "%s: offset %llu: trailing bytes after the %llu data bytes (header "
@@ -187,14 +273,14 @@ static int idx_body(gzFile f, const char *path, size_t head, uint64_t n, uint64_
  * the bytes read (a lying header costs one small buffer). NULL + err. */
 static uint8_t *idx_labels(const char *path, uint32_t *count, char *err, size_t errlen) {
     uint64_t n;
-    gzFile f = idx_open(path, 0x00000801u, 1, count, &n, err, errlen);
+    gz_file *f = idx_open(path, 0x00000801u, 1, count, &n, err, errlen);
     if (!f) return NULL;
     size_t cap = n < READ_FIRST_ALLOC ? (size_t)n : READ_FIRST_ALLOC, have = 0;
     uint8_t *buf = shard_xmalloc(cap);
     for (;;) {
         if (idx_body(f, path, 8, n, have, buf + have, cap - have, err, errlen)) {
             free(buf);
-            gzclose(f);
+            gzf_close(f);
             return NULL;
         }
         have = cap;
@@ -204,13 +290,13 @@ static uint8_t *idx_labels(const char *path, uint32_t *count, char *err, size_t 
         SHARD_ASSERT(nb);
         buf = nb;
     }
-    gzclose(f);
+    gzf_close(f);
     return buf;
 }
 
 typedef struct {
     shard_image_src base;
-    gzFile f;
+    gz_file *f;
     char *path;
     uint64_t bytes, have; /* data bytes the header promises, read so far */
 } idx_src;
@@ -225,7 +311,7 @@ static int idx_next(shard_image_src *s, uint8_t *pixels, uint64_t k, char *err, 
 
 static void idx_free(shard_image_src *s) {
     idx_src *x = (idx_src *)s;
-    if (x->f) gzclose(x->f);
+    if (x->f) gzf_close(x->f);
     free(x->path);
     free(x);
 }
@@ -242,7 +328,7 @@ int shard_idx_open(shard_image_src **out, const char *images_path, const char *l
     *out = NULL;
     uint32_t d[3], nl;
     uint64_t bytes;
-    gzFile f = idx_open(images_path, 0x00000803u, 3, d, &bytes, err, errlen);
+    gz_file *f = idx_open(images_path, 0x00000803u, 3, d, &bytes, err, errlen);
     if (!f) return -1;
     idx_src *x = shard_xcalloc(1, sizeof *x);
     *x = (idx_src){.base = {.ops = &idx_ops}, .f = f, .path = xstrdup(images_path), .bytes = bytes};
