@@ -358,7 +358,8 @@ void launch_sort_results(result_row *rows, int n) { qsort(rows, (size_t)n, sizeo
 /* Keys (launch/spec_keys.c) whose values change the formula of the loss a
  * run logs as final_loss, not only how well it trains: objective (another
  * loss altogether), loss.type and loss.beta (l2 against smooth_l1 and its
- * quadratic-to-linear switch), ijepa.global_weight (adds a weighted term),
+ * quadratic-to-linear switch), ijepa.global_weight and ijepa.global_loss
+ * (add a weighted term, and which),
  * lejepa.global_views and lejepa.local_views (the views the invariance
  * term averages, and the centre they are pulled to), sigreg.weight and
  * world.rollout_weight (the mix of the terms), sigreg.t_max (the range the
@@ -368,9 +369,9 @@ void launch_sort_results(result_row *rows, int n) { qsort(rows, (size_t)n, sizeo
  * formula (masks, crops, augmentation, lr), and sigreg.directions and
  * sigreg.knots, which change the precision of the same statistic. */
 static const char *const loss_keys[] = {"objective", "loss.type", "loss.beta", "ijepa.global_weight",
-                                        "lejepa.global_views", "lejepa.local_views", "sigreg.weight",
-                                        "sigreg.t_max", "world.rollout", "world.rollout_weight",
-                                        "train.log_every"};
+                                        "ijepa.global_loss", "lejepa.global_views",
+                                        "lejepa.local_views", "sigreg.weight", "sigreg.t_max",
+                                        "world.rollout", "world.rollout_weight", "train.log_every"};
 
 /* Whether key is one of loss_keys */
 static int loss_key(const char *key) {

@@ -81,6 +81,7 @@ typedef struct {
         int crop; /* one augmented view per image (aug.global_scale_*, aug.ratio_*, aug.flip,
                    * aug.brightness/contrast) before masking; 0: the image as stored */
         double global_weight; /* weight of the pooled-context -> whole-image target term */
+        char global_loss[16]; /* that term: "regress" (the whole-image target) or "sigreg" */
     } ijepa;
 
     struct {

@@ -17,6 +17,7 @@ static const char *const init_kinds[] = {"fanin", "trunc_normal", NULL};
 static const char *const context_cuts[] = {"resample", "batch_min", NULL};
 static const char *const block_rounds[] = {"area", "nearest", NULL};
 static const char *const pred_passes[] = {"per_block", "joint", NULL};
+static const char *const global_losses[] = {"regress", "sigreg", NULL};
 
 const spec_key spec_keys[] = {
     /* key                      type         field                        min  max  flags default help */
@@ -98,6 +99,8 @@ const spec_key spec_keys[] = {
      "I-JEPA: masks are drawn on one augmented view per image (aug.global_scale_*, aug.ratio_*, aug.flip, aug.brightness/contrast), as I-JEPA's RandomResizedCrop(0.3, 1)"},
     {"ijepa.global_weight", SPEC_DOUBLE, F(ijepa.global_weight), 0, 100, 0, "0", NULL,
      "I-JEPA: weight of a global term, the pooled context encoding regressing the EMA encoder's whole-image mean embedding (0: off)"},
+    {"ijepa.global_loss", SPEC_ENUM, F(ijepa.global_loss), 0, 0, 0, "regress", global_losses,
+     "I-JEPA: the global term (ijepa.global_weight > 0): regress, the whole-image target; sigreg, SIGReg of the pooled context's head output over the global batch (sigreg.directions, sigreg.knots, sigreg.t_max)"},
     {"lejepa.global_views", SPEC_INT, F(lejepa.global_views), 1, 8, 0, "2", NULL,
      "full-size augmented views per image; their mean embedding is every view's target"},
     {"lejepa.local_views", SPEC_INT, F(lejepa.local_views), 0, 32, 0, "4", NULL,

@@ -51,6 +51,7 @@ static void train(jepa_model *m, int dp, int blocking, double *losses) {
         m->grad_ready = grads_ready;
         m->grad_ready_ctx = &cb;
         m->sum_doubles = comm_sum_doubles;
+        m->world = W;
     }
     jepa_masks mkg, mk;
     mask_alloc(&mkg, BG, G, mc.npred, maxt);
@@ -61,6 +62,7 @@ static void train(jepa_model *m, int dp, int blocking, double *losses) {
         rng_init(&rr, rng_key(5, 0x3a5c, (uint64_t)step));
         mask_sample(&mkg, &mc, G, BG, &rr);
         mask_slice(&mk, &mkg, r * B, B);
+        m->sg_key = rng_key(5, 0x77, (uint64_t)step); /* SIGReg's directions (gsig) */
         jepa_stats st;
         jepa_forward_backward(m, images + (size_t)r * B * npix, &mk, LOSS_SMOOTH_L1, 1.0f, &st);
         if (dp) comm_buckets_finish(&cb);
@@ -106,6 +108,17 @@ static void test_equivalence_global(void) {
     dims.gw = 0;
 }
 
+/* ijepa.global_loss sigreg: the statistic of the global batch (its cos/sin
+ * sums all-reduced), each rank's rows their share of the gradient */
+static void test_equivalence_global_sigreg(void) {
+    dims.gw = 0.8f;
+    dims.gsig = 1;
+    dims.sg_dirs = 16;
+    test_equivalence();
+    dims.gw = 0;
+    dims.gsig = 0;
+}
+
 static void test_blocking_equals_bucketed(void) {
     jepa_model a, b;
     double la[STEPS], lb[STEPS];
@@ -128,6 +141,7 @@ int main(int argc, char **argv) {
     static const test_case cases[] = {
         {"equivalence", test_equivalence},
         {"equivalence_global", test_equivalence_global},
+        {"equivalence_global_sigreg", test_equivalence_global_sigreg},
         {"blocking_equals_bucketed", test_blocking_equals_bucketed},
     };
     int rc = test_main("dp", cases, (int)(sizeof cases / sizeof cases[0]));

@@ -17,6 +17,7 @@
 
 #include "dref.h"
 #include "jepa.h"
+#include "sigreg.h"
 #include "testutil.h"
 #include "vit.h"
 
@@ -71,7 +72,8 @@ static double ref_elem_loss(loss_kind kind, double e) {
 }
 
 /* The global term (model.c): mean of z (B*Nc, D) over each image's
- * context, the head pred.global, the elementwise loss against c->g. */
+ * context, the head pred.global, the elementwise loss against c->g; or
+ * (dims.gsig) SIGReg of the head's output. */
 static double ref_global(const ref_ctx *c, const double *z, int Nc) {
     const jepa_model *m = c->m;
     int B = c->mk->B, D = m->dims.D;
@@ -82,6 +84,18 @@ static double ref_global(const ref_ctx *c, const double *z, int Nc) {
     dref_linear(q, u, dref_tensor(m, c->P, "pred.global.w"), dref_tensor(m, c->P, "pred.global.b"),
                 B, D, D);
     double L = 0;
+    if (m->dims.gsig) { /* SIGReg of q on the step's directions, redrawn from the same key */
+        sigreg g;
+        sigreg_init(&g, D, m->dims.sg_dirs, m->dims.sg_knots, m->dims.sg_tmax, 1, B);
+        jepa_rng r;
+        rng_init(&r, m->sg_key);
+        sigreg_draw(&g, &r);
+        L = dref_sigreg(q, 1, B, D, g.dirs, g.ndir, g.nknots, g.t_max);
+        sigreg_free(&g);
+        free(u);
+        free(q);
+        return L;
+    }
     for (int i = 0; i < B * D; i++) L += ref_elem_loss(c->kind, q[i] - c->g[i]);
     free(u);
     free(q);
@@ -185,11 +199,13 @@ static double ref_loss(void *vc) {
 
 /* Finite differences of every parameter, or (wide) of every 7th: the wide
  * model has ~4x the parameters, each reference loss ~4x the work. */
-static void check_model_grad(loss_kind kind, int ch, int joint, int wide, float gw) {
+static void check_model_grad(loss_kind kind, int ch, int joint, int wide, float gw, int gsig) {
     const size_t stride = wide ? 7 : 1;
     jepa_dims d = small_dims_ch(ch, wide);
     d.pjoint = joint;
     d.gw = gw;
+    d.gsig = gsig; /* SIGReg's settings: the spec's defaults but fewer directions */
+    d.sg_dirs = 24;
     int B = 3, G = d.grid;
     mask_cfg mc = default_masks();
     mc.npred = 2;
@@ -209,6 +225,7 @@ static void check_model_grad(loss_kind kind, int ch, int joint, int wide, float 
     float *img = malloc(sizeof(float) * npix);
     for (size_t i = 0; i < npix; i++) img[i] = (float)rng_normal(&r);
 
+    m.sg_key = 0x5eed;
     jepa_stats st;
     jepa_forward_backward(&m, img, &mk, kind, 1.0f, &st);
     CU_ASSERT_DOUBLE_EQUAL(st.loss, jepa_loss(&m, img, &mk, kind, 1.0f), 1e-7);
@@ -276,26 +293,29 @@ static void check_model_grad(loss_kind kind, int ch, int joint, int wide, float 
     jepa_model_free(&m);
 }
 
-static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0); }
-static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1, 0, 0, 0); }
+static void test_grad_smooth_l1(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0, 0); }
+static void test_grad_l2(void) { check_model_grad(LOSS_L2, 1, 0, 0, 0, 0); }
 /* head widths 16: attention in place (ops_attn.c), every 7th parameter */
-static void test_grad_wide(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 1, 0); }
+static void test_grad_wide(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 1, 0, 0); }
 /* model.pred_pass joint: one predictor sequence per image, every block's mask tokens */
-static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0, 0); }
+static void test_grad_joint(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0, 0, 0); }
 /* RGB input: the patch embedding's 3-channel layout (patchify, enc.patch.w) */
-static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0, 0, 0); }
+static void test_grad_rgb(void) { check_model_grad(LOSS_SMOOTH_L1, 3, 0, 0, 0, 0); }
 /* ijepa.global_weight: the pooled context's head against the whole-image
  * target (every token of the EMA encoder), with both losses */
 static void test_grad_global(void) {
-    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0.7f);
-    check_model_grad(LOSS_L2, 1, 1, 0, 1.5f);
+    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0.7f, 0);
+    check_model_grad(LOSS_L2, 1, 1, 0, 1.5f, 0);
 }
+/* ijepa.global_loss sigreg: SIGReg of the pooled context's head output
+ * (the double reference: dref_sigreg on the same directions) */
+static void test_grad_global_sigreg(void) { check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0.3f, 1); }
 /* The forward and backward in chunks, as training runs them (768 rows are
  * several images there; these batches fit one chunk): one sequence each */
 static void test_grad_chunks(void) {
     int old = vit_set_chunk_rows(1);
-    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0);
-    check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0, 0);
+    check_model_grad(LOSS_SMOOTH_L1, 1, 0, 0, 0, 0);
+    check_model_grad(LOSS_SMOOTH_L1, 1, 1, 0, 0, 0);
     vit_set_chunk_rows(old);
 }
 
@@ -685,7 +705,7 @@ int main(int argc, char **argv) {
         {"mask_counts", test_mask_counts},
         {"determinism", test_determinism}, {"grad_smooth_l1", test_grad_smooth_l1},
         {"grad_l2", test_grad_l2}, {"grad_rgb", test_grad_rgb}, {"grad_joint", test_grad_joint},
-        {"grad_global", test_grad_global},
+        {"grad_global", test_grad_global}, {"grad_global_sigreg", test_grad_global_sigreg},
         {"grad_wide", test_grad_wide},
         {"grad_chunks", test_grad_chunks}, {"stack_rows", test_stack_rows},
         {"stack_chunks", test_stack_chunks},

@@ -249,6 +249,11 @@ typedef struct {
                  * block's mask tokens; 0: one pass per (block, image), I-JEPA's */
     float gw;   /* ijepa.global_weight: 0, none; > 0, the weight of the global term
                  * (model.c) and its head pred.global.{w,b} at the table's end */
+    int gsig;   /* ijepa.global_loss sigreg: the global term is SIGReg of the head's
+                 * output (sigreg.h) with these settings; 0: it regresses the
+                 * whole-image target */
+    int sg_dirs, sg_knots;
+    double sg_tmax;
 } jepa_dims;
 
 typedef struct {
@@ -294,6 +299,12 @@ typedef struct {
      * global term standardises its targets over the global batch. NULL:
      * one process. */
     void (*sum_doubles)(double *p, size_t n);
+    /* The global batch is world x B images (the SIGReg global term's sample
+     * count and gradient scale, sigreg.h); 1 unless a caller sets it with
+     * sum_doubles. sg_key: the stream of this step's SIGReg directions, set by
+     * the caller before each step from (seed, step) only, never the rank. */
+    int world;
+    uint64_t sg_key;
 } jepa_model;
 
 typedef struct {

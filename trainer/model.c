@@ -21,7 +21,10 @@
  * its CLS loss regressing the mean of the teacher's targets) and of C-JEPA
  * (Mo & Tong 2024, who name I-JEPA's "inadequacy ... in accurately learning
  * the mean of patch representations"); here the head reads the pooled
- * context, the quantity a linear probe reads, and no CLS token is added. */
+ * context, the quantity a linear probe reads, and no CLS token is added.
+ * With ijepa.global_loss sigreg the term has no target: w * SIGReg (sigreg.h;
+ * LeJEPA, Balestriero & LeCun 2025) of the head's outputs over the global
+ * batch, which a constant or low-rank pooled context cannot satisfy. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -29,6 +32,7 @@
 #include <string.h>
 
 #include "prof.h"
+#include "sigreg.h"
 #include "vit.h"
 
 struct jepa_acts {
@@ -54,6 +58,7 @@ struct jepa_acts {
     float *gt;                /* (B, D) its targets */
     double *gsum;             /* (2D + 1) per-dimension sums, sums of squares, count: the
                                  global targets' and target_std's (col_moments_sum) */
+    sigreg sg;                /* the SIGReg global term's state (dims.gsig) */
     /* backward scratch, sized for the largest stack */
     vit_scratch sc;
     float *dres, *dzp, *dz, *dxtn;
@@ -91,6 +96,10 @@ int jepa_dims_from_spec(jepa_dims *d, const jepa_spec *s, char *err, size_t errl
     d->pheads = s->model.pred_heads;
     d->pjoint = !strcmp(s->mask.pred_pass, "joint");
     d->gw = (float)s->ijepa.global_weight;
+    d->gsig = !strcmp(s->ijepa.global_loss, "sigreg");
+    d->sg_dirs = s->sigreg.directions;
+    d->sg_knots = s->sigreg.knots;
+    d->sg_tmax = s->sigreg.t_max;
     if (d->patch <= 0 || d->img % d->patch) {
         snprintf(err, errlen, "model.img_size %d is not a multiple of model.patch %d", d->img,
                  d->patch);
@@ -114,6 +123,7 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
                      int max_npred, int max_ntgt, int nthreads) {
     memset(m, 0, sizeof *m);
     m->dims = *d;
+    m->world = 1;
     m->nthreads = nthreads > 0 ? nthreads : 1;
     omp_set_num_threads(m->nthreads);
     openblas_set_num_threads(m->nthreads);
@@ -197,6 +207,7 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++)
         *g[i] = JEPA_MALLOC(sizeof(float) * B * d->D);
     A->gsum = JEPA_MALLOC(sizeof(double) * (2 * d->D + 1));
+    if (d->gw > 0 && d->gsig) sigreg_init(&A->sg, d->D, d->sg_dirs, d->sg_knots, d->sg_tmax, 1, B);
     size_t Me = BN, Mp = (size_t)Sp * Tp;
     size_t Mmax = Me > Mp ? Me : Mp;
     int Cmax = d->D > d->Dp ? d->D : d->Dp;
@@ -223,6 +234,7 @@ void jepa_model_free(jepa_model *m) {
                      A->dzp, A->dz, A->dxtn, A->u, A->q, A->dq, A->du, A->gt, A->gsum,
                      A};
         vit_scratch_free(&A->sc);
+        if (m->dims.gw > 0 && m->dims.gsig) sigreg_free(&A->sg);
         for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     }
     jepa_params_free(m);
@@ -276,8 +288,9 @@ static int pred_row(const jepa_model *m, const jepa_masks *mk, int j, int b, int
 static int target_rows(const jepa_model *m, const jepa_masks *mk) {
     struct jepa_acts *A = m->acts;
     const int B = mk->B, N = m->dims.ntok, Nt = mk->ntgt, P = mk->npred;
-    /* the global term's targets need every token */
-    for (int r = 0; r < B * N; r++) A->tmap[r] = m->dims.gw > 0 ? 0 : -1;
+    /* the global term's targets need every token (SIGReg's has none) */
+    int all = m->dims.gw > 0 && !m->dims.gsig;
+    for (int r = 0; r < B * N; r++) A->tmap[r] = all ? 0 : -1;
     for (size_t k = 0; k < (size_t)P * B * Nt; k++)
         A->tmap[(int)(k / Nt % B) * N + mk->tgt[k]] = 0;
     int n = 0;
@@ -326,7 +339,7 @@ static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     encode_full(m, m->target, mk->B, A->trows, n, A->tln, A->tlm, A->tlr);
     layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, n, d->D);
     gather_rows(A->y, A->h, A->tgt_flat, mk->npred * mk->B * mk->ntgt, d->D);
-    if (d->gw > 0) global_targets(m, mk->B);
+    if (d->gw > 0 && !d->gsig) global_targets(m, mk->B);
     /* collapse watch: per-dimension std over the global batch's target block
      * tokens (with the global term: every token), averaged */
     if (st) st->target_std = col_std_mean_sum(A->tln, n, d->D, m->sum_doubles, A->gsum);
@@ -355,6 +368,27 @@ static void step_context(jepa_model *m, const jepa_masks *mk) {
                       W + L->norm_b, B * Nc, D);
 }
 
+/* ijepa.global_loss sigreg: SIGReg of the head's outputs q (B, D) over
+ * the global batch (sigreg.h: directions from m->sg_key, this rank's cos/sin
+ * sums all-reduced by m->sum_doubles); backward: w * d(SIGReg)/dq in A->dq,
+ * times the world size, since the loop averages gradients over ranks while
+ * each rank's rows hold their exact share (sigreg.h). */
+static double global_sigreg(jepa_model *m, int B, int backward) {
+    struct jepa_acts *A = m->acts;
+    jepa_rng r;
+    rng_init(&r, m->sg_key);
+    sigreg_draw(&A->sg, &r);
+    sigreg_accumulate(&A->sg, A->q, B);
+    if (m->sum_doubles) m->sum_doubles(A->sg.ecf, (size_t)2 * A->sg.ndir * A->sg.nknots);
+    int64_t Ntot = (int64_t)B * m->world;
+    double loss = sigreg_loss(&A->sg, Ntot);
+    if (backward) {
+        memset(A->dq, 0, sizeof(float) * (size_t)B * m->dims.D);
+        sigreg_backward(&A->sg, A->dq, A->q, B, Ntot, m->dims.gw * (float)m->world);
+    }
+    return loss;
+}
+
 /* The global term's forward (dims.gw > 0): pooled context (B, D) through
  * the head; its loss, and (backward) w * d(loss)/d(prediction) in A->dq. */
 static double step_global(jepa_model *m, const jepa_masks *mk, loss_kind kind, float beta,
@@ -366,6 +400,7 @@ static double step_global(jepa_model *m, const jepa_masks *mk, loss_kind kind, f
     const size_t n = (size_t)mk->B * d->D;
     mean_rows(A->u, A->z, mk->B, mk->nctx, d->D);
     linear_forward(A->q, A->u, W + L->glob_w, W + L->glob_b, mk->B, d->D, d->D);
+    if (d->gsig) return global_sigreg(m, mk->B, backward);
     double loss = loss_forward_backward(backward ? A->dq : NULL, A->q, A->gt, n, kind, beta);
     if (backward)
         for (size_t i = 0; i < n; i++) A->dq[i] *= d->gw;

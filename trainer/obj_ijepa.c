@@ -37,7 +37,9 @@ static const char *const ijepa_keys[] = {
     "aug.global_scale_min", "aug.global_scale_max", "aug.ratio_min", "aug.ratio_max", "aug.flip",
     "aug.brightness", "aug.contrast", NULL,
 };
-static const char *const ijepa_keys_added[] = {"ijepa.global_weight", NULL};
+static const char *const ijepa_keys_added[] = {"ijepa.global_weight", "ijepa.global_loss",
+                                               "sigreg.directions", "sigreg.knots",
+                                               "sigreg.t_max", NULL};
 
 /* An image schema matching model.img_size and model.channels. */
 int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
@@ -73,7 +75,10 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
         vit_init_named(&b->m, "pred.in.w", b->seed, VIT_INIT_TRUNC_NORMAL);
         vit_init_named(&b->m, "pred.in.b", b->seed, VIT_INIT_ZERO);
     }
-    if (world > 1) b->m.sum_doubles = comm_sum_doubles; /* the global term's statistics */
+    if (world > 1) { /* the global term's statistics */
+        b->m.sum_doubles = comm_sum_doubles;
+        b->m.world = world;
+    }
     /* masks are drawn for the global batch on every rank and sliced, so a
      * world size sees the same masks as one process with the global batch */
     mask_alloc(&o->mkg, b->B * world, G, o->mc.npred, max_ntgt);
@@ -145,6 +150,7 @@ static void ijepa_step(objective *b, const uint8_t *records, int64_t step, obj_s
     mask_sample(b->world > 1 ? &o->mkg : &o->mk, &o->mc, G, Bg, &r);
     if (b->world > 1) mask_slice(&o->mk, &o->mkg, b->rank * b->B, b->B);
     jepa_stats js;
+    b->m.sg_key = rng_key(b->seed ^ 0x5167ULL, 0x77, (uint64_t)step); /* SIGReg's directions */
     jepa_forward_backward(&b->m, o->batch, &o->mk, o->lk, o->beta, &js);
     if (st) {
         st->loss = js.loss;
