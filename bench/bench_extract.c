@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
         arg_int(argc, argv, 2, "rounds", 3, 1, 1000, &rounds))
         return 2;
     blas_core_select(argv); /* OpenBLAS's kernels as the programs run them */
-    jepa_dims d = {28, 1, 4, 7, 49, 16, 128, 6, 4, 512, 64, 4, 4, 0, 0};
+    jepa_dims d = {28, 1, 4, 7, 49, 16, 128, 6, 4, 512, 64, 4, 4, 0, 0, 0, 0, 0, 0};
     jepa_model m;
     jepa_model_init(&m, &d, 0, 128, 4, 12, omp_get_max_threads());
     enc_layout L;

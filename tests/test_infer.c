@@ -166,7 +166,7 @@ typedef struct {
 } fixture;
 
 static void fixture_init(fixture *f, int n) {
-    jepa_dims d = {28, 1, 4, 7, 49, 16, 32, 2, 2, 128, 16, 1, 2, 0, 0};
+    jepa_dims d = {28, 1, 4, 7, 49, 16, 32, 2, 2, 128, 16, 1, 2, 0, 0, 0, 0, 0, 0};
     f->d = d;
     jepa_model_init(&f->m, &f->d, 3, 8, 4, 12, 1);
     /* livelier than the init: LayerNorm gains and biases away from 1 and 0 */
