@@ -116,18 +116,34 @@ static int gzf_fill(gz_file *s, const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-/* After a member's end: the next member, or the end of the file; anything
- * else is refused. 0, or -1 + err. */
+/* 1 when every byte left, to the end of the file, is zero (a tape or block
+ * tool's padding, which gzip -d ignores too), 0 when one is not, -1 + err. */
+static int gzf_zero_tail(gz_file *s, const char *path, char *err, size_t errlen) {
+    for (;;) {
+        for (unsigned i = 0; i < s->z.avail_in; i++)
+            if (s->z.next_in[i]) return 0;
+        s->z.avail_in = 0;
+        if (gzf_fill(s, path, err, errlen)) return -1;
+        if (s->z.avail_in == 0) return 1;
+    }
+}
+
+/* After a member's end: the next member, or the end of the file (after
+ * zero padding at most); anything else is refused. 0, or -1 + err. */
 static int gzf_member_end(gz_file *s, const char *path, char *err, size_t errlen) {
     if (gzf_fill(s, path, err, errlen)) return -1;
     if (s->z.avail_in == 0) return s->end = 1, 0;
+    uint64_t at = s->in_off - s->z.avail_in;
     if (s->z.avail_in >= 2 && s->z.next_in[0] == 0x1f && s->z.next_in[1] == 0x8b) {
         if (inflateReset(&s->z) == Z_OK) return 0;
         return shard_err(err, errlen, "%s: offset %llu: cannot read its next gzip member", path,
-                         (unsigned long long)(s->in_off - s->z.avail_in)), -1;
+                         (unsigned long long)at), -1;
     }
+    int zeros = s->z.next_in[0] == 0 ? gzf_zero_tail(s, path, err, errlen) : 0;
+    if (zeros < 0) return -1;
+    if (zeros) return s->end = 1, 0;
     shard_err(err, errlen, "%s: offset %llu: bytes after the end of the gzip stream (appended "
-              "to the file?)", path, (unsigned long long)(s->in_off - s->z.avail_in));
+              "to the file?)", path, (unsigned long long)at);
     return -1;
 }
 

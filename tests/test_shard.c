@@ -489,9 +489,9 @@ static void write_gz(const char *path, const uint8_t *b, size_t n, int members, 
 }
 
 /* A gzip IDX file reads as its plain bytes, across concatenated members;
- * anything after the gzip stream's end (zlib's gzread skips it: "trailing
- * garbage is ignored") and a stream cut short are refused in one line
- * naming the file. idx: a valid 2x2x2 images file; lp its labels. */
+ * anything after the gzip stream's end but zero padding (zlib's gzread
+ * skips it all: "trailing garbage is ignored") and a stream cut short are
+ * refused in one line naming the file. idx: a valid 2x2x2 images file; lp its labels. */
 static void idx_gzip_tails(const uint8_t *idx, const char *lp) {
     char p[4200];
     shard_images im;
@@ -502,8 +502,15 @@ static void idx_gzip_tails(const uint8_t *idx, const char *lp) {
     write_gz(p, idx, 24, 2, NULL, 0);
     CU_ASSERT(shard_idx_read(&im, p, lp, err, sizeof err) == 0 && im.n == 2 && !memcmp(im.pixels, idx + 16, 8));
     shard_images_free(&im);
-    const char *tails[] = {"junk\n", "\0", "\x1f", "\0\0\0\0\0\0\0\0"};
-    const size_t lens[] = {5, 1, 1, 8};
+    /* zero padding (a tape or block tool's) reads, as gzip -d reads it */
+    const char zeros[8] = {0};
+    for (int k = 1; k <= 8; k += 7) {
+        write_gz(p, idx, 24, 1 + k % 2, zeros, (size_t)k);
+        CU_ASSERT(shard_idx_read(&im, p, lp, err, sizeof err) == 0 && im.n == 2 && !memcmp(im.pixels, idx + 16, 8));
+        shard_images_free(&im);
+    }
+    const char *tails[] = {"junk\n", "\0\0x", "\x1f", "\0\0\0\0\0\0\0\x01"};
+    const size_t lens[] = {5, 3, 1, 8};
     for (int i = 0; i < 4; i++) {
         write_gz(p, idx, 24, 1 + i % 2, tails[i], lens[i]);
         int rc = shard_idx_read(&im, p, lp, err, sizeof err);
