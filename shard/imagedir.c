@@ -480,8 +480,7 @@ int shard_image_dir_open(shard_image_src **out, const char *dir, const shard_ima
     SHARD_ASSERT(!(o->labels_path && o->class_dirs) && (o->channels <= 1 || o->channels == 3));
     dir_src *x = shard_xcalloc(1, sizeof *x);
     x->base.ops = &dir_ops;
-    x->dir = shard_xmalloc(strlen(dir) + 1);
-    memcpy(x->dir, dir, strlen(dir) + 1);
+    x->dir = shard_xstrdup(dir);
     x->channels = o->channels;
     shard_images *im = &x->base.info;
     if (dir_list(x, dir, o, err, errlen) ||

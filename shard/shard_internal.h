@@ -18,6 +18,7 @@
 void shard_fatal(const char *file, int line, const char *what) __attribute__((noreturn));
 void *shard_xmalloc(size_t n); /* never NULL: out of memory goes to the handler (shard.h) */
 void *shard_xcalloc(size_t n, size_t size);
+char *shard_xstrdup(const char *s); /* shard_xmalloc's strdup */
 
 void shard_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

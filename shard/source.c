@@ -334,10 +334,6 @@ static void idx_free(shard_image_src *s) {
 
 static const shard_image_src_ops idx_ops = {idx_next, idx_free};
 
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    return memcpy(shard_xmalloc(n), s, n);
-}
 
 int shard_idx_open(shard_image_src **out, const char *images_path, const char *labels_path,
                    char *err, size_t errlen) {
@@ -347,7 +343,8 @@ int shard_idx_open(shard_image_src **out, const char *images_path, const char *l
     gz_file *f = idx_open(images_path, 0x00000803u, 3, d, &bytes, err, errlen);
     if (!f) return -1;
     idx_src *x = shard_xcalloc(1, sizeof *x);
-    *x = (idx_src){.base = {.ops = &idx_ops}, .f = f, .path = xstrdup(images_path), .bytes = bytes};
+    *x = (idx_src){.base = {.ops = &idx_ops}, .f = f, .path = shard_xstrdup(images_path),
+                   .bytes = bytes};
     shard_images *im = &x->base.info;
     im->n = d[0];
     im->schema =
@@ -441,7 +438,7 @@ int shard_raw_open(shard_image_src **out, const char *path, const char *labels_p
     if (!f) return -1;
     raw_src *x = shard_xcalloc(1, sizeof *x);
     *x = (raw_src){.base = {.ops = &raw_ops, .info = {.schema = sc}}, .f = f,
-                   .path = xstrdup(path)};
+                   .path = shard_xstrdup(path)};
     if (size == 0 || size > SIZE_MAX / 2) {
         shard_err(err, errlen, "%s: %llu bytes, expected %llu", path, (unsigned long long)size,
                   1ull);

@@ -48,6 +48,11 @@ void *shard_xcalloc(size_t n, size_t size) {
     return p;
 }
 
+char *shard_xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(shard_xmalloc(n), s, n);
+}
+
 void shard_err(char *err, size_t errlen, const char *fmt, ...) {
     if (!err || errlen == 0) return;
     va_list ap;

@@ -45,16 +45,10 @@ struct shard_writer {
     uint64_t total;
 };
 
-static char *xstrdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = shard_xmalloc(n);
-    memcpy(p, s, n);
-    return p;
-}
 
 /* Splits dir (trailing '/' removed) into parent and base name. -1 for "/" or "". */
 static int split_dir(const char *dir, char **norm, char **parent, char **base) {
-    char *d = xstrdup(dir);
+    char *d = shard_xstrdup(dir);
     size_t n = strlen(d);
     while (n > 1 && d[n - 1] == '/') d[--n] = 0;
     char *slash = strrchr(d, '/');
@@ -65,10 +59,10 @@ static int split_dir(const char *dir, char **norm, char **parent, char **base) {
     }
     *norm = d;
     if (!slash) {
-        *parent = xstrdup(".");
-        *base = xstrdup(d);
+        *parent = shard_xstrdup(".");
+        *base = shard_xstrdup(d);
     } else {
-        *base = xstrdup(slash + 1);
+        *base = shard_xstrdup(slash + 1);
         size_t pn = slash == d ? 1 : (size_t)(slash - d);
         *parent = shard_xmalloc(pn + 1);
         memcpy(*parent, d, pn);
