@@ -63,9 +63,9 @@ static void usage(FILE *f) {
           "Exit status: 0; 2 a bad command line, spec or sweep file, or a run dir another job holds (one line on\n"
           "stderr; nothing made); slurm, sweep --slurm and resume of a Slurm run: 1 when sbatch ran and failed\n"
           "(the directory is kept with its script: sbatch may have queued the job; check squeue); 75 stopped by\n"
-          "SIGINT, SIGTERM, SIGHUP, SIGUSR1 or another signal that would kill it, SIGUSR2 say (resume RUN_DIR\n"
-          "continues it from its checkpoint, or the same sweep command); run and resume: the job's status when\n"
-          "it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
+          "SIGINT, SIGTERM, SIGHUP, SIGUSR1 or another signal that would kill it, such as SIGUSR2 (resume\n"
+          "RUN_DIR continues it from its checkpoint, or the same sweep command); run and resume: the job's status\n"
+          "when it failed (1 for its 75); sweep: 1 when a point failed; status and results: 1 when a run or point is\n"
           "damaged or inconsistent (the table says which), 2 when a sweep's points.csv or sweep.yaml does not\n"
           "read or a sweep's results.csv cannot be written (a run's: a warning line).\n",
           f);
