@@ -28,8 +28,10 @@
 /* run/resume stopped by SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1, resumable:
  * jepa-train's own exit for it (TRAIN_EXIT_INTERRUPTED, EX_TEMPFAIL) */
 #define LAUNCH_EXIT_STOPPED 75
-/* The name of a signal that stops a run ("SIGUSR1"); "SIGTERM" for others. */
-const char *launch_signal_name(int sig);
+/* A signal's name into out and returned: "SIGUSR1", "SIGRTMIN+3" (glibc's
+ * sigabbrev_np, kill -l's for real-time ones); async-signal-safe. */
+#define LAUNCH_SIGNAME_MAX 24
+const char *launch_signal_name(int sig, char *out, size_t n);
 
 /* Signals (below LAUNCH_NSIG) handled by a run or sweep (run.c says why). */
 #define LAUNCH_NSIG 65

@@ -488,11 +488,13 @@ static void sweep_again(const sweep_def *d, const args *a, char *again, size_t n
  * skipped, the others continued or started. */
 static int sweep_said(const sweep_def *d, const args *a, const sweep_outcome *so, int n, char *err, size_t errlen) {
     char again[2048]; /* the error line holds it: SPEC_ERR_MAX + LAUNCH_PATH_MAX */
+    char name[LAUNCH_SIGNAME_MAX];
     sweep_again(d, a, again, sizeof again);
     if (so->signal && (so->stopped || so->not_started)) /* one after the last point ended stopped nothing */
         return launch_errf(err, errlen, "%s: stopped by signal %d (%s): %d done, %d failed, %d stopped, %d not "
-                           "started; continue it with %s", d->path, so->signal, launch_signal_name(so->signal),
-                           so->done, so->failed, so->stopped, so->not_started, again), LAUNCH_EXIT_STOPPED;
+                           "started; continue it with %s", d->path, so->signal,
+                           launch_signal_name(so->signal, name, sizeof name), so->done, so->failed, so->stopped,
+                           so->not_started, again), LAUNCH_EXIT_STOPPED;
     if (so->failed && so->stopped)
         return launch_errf(err, errlen, "%s: %d of %d points failed, %d stopped by a signal", d->path, so->failed,
                            n, so->stopped), 1;

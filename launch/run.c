@@ -228,28 +228,36 @@ static int forwarded(int sig, int nth) {
     return sig == SIGQUIT ? SIGTERM : nth <= 1 ? SIGUSR1 : sig == SIGINT ? SIGINT : SIGTERM;
 }
 
-const char *launch_signal_name(int sig) {
-    static const struct { int sig; const char *name; } t[] = {
-        {SIGINT, "SIGINT"}, {SIGHUP, "SIGHUP"}, {SIGQUIT, "SIGQUIT"}, {SIGUSR1, "SIGUSR1"},
-        {SIGUSR2, "SIGUSR2"}, {SIGALRM, "SIGALRM"}, {SIGXCPU, "SIGXCPU"}, {SIGVTALRM, "SIGVTALRM"},
-        {SIGPROF, "SIGPROF"}, {SIGIO, "SIGIO"}, {SIGPWR, "SIGPWR"}, {SIGSTKFLT, "SIGSTKFLT"}};
-    static const char *const rt[] = {"SIGRTMIN", "SIGRTMIN+1", "SIGRTMIN+2", "SIGRTMIN+3", "SIGRTMIN+4",
-        "SIGRTMIN+5", "SIGRTMIN+6", "SIGRTMIN+7", "SIGRTMIN+8", "SIGRTMIN+9", "SIGRTMIN+10", "SIGRTMIN+11",
-        "SIGRTMIN+12", "SIGRTMIN+13", "SIGRTMIN+14", "SIGRTMIN+15", "SIGRTMIN+16", "SIGRTMIN+17",
-        "SIGRTMIN+18", "SIGRTMIN+19", "SIGRTMIN+20", "SIGRTMIN+21", "SIGRTMIN+22", "SIGRTMIN+23",
-        "SIGRTMIN+24", "SIGRTMIN+25", "SIGRTMIN+26", "SIGRTMIN+27", "SIGRTMIN+28", "SIGRTMIN+29"};
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-        if (t[i].sig == sig) return t[i].name;
-    if (sig == SIGRTMAX) return "SIGRTMAX";
-    if (sig >= SIGRTMIN && sig - SIGRTMIN < (int)(sizeof rt / sizeof *rt)) return rt[sig - SIGRTMIN];
-    return sig >= SIGRTMIN && sig <= SIGRTMAX ? "a real-time signal" : "SIGTERM";
+/* out[k] onward: s, cut to fit n (k < n); the new length. Plain copies:
+ * launch_signal_name runs in on_signal (say_stop). */
+static size_t put_str(char *out, size_t n, size_t k, const char *s) {
+    while (*s && k + 1 < n) out[k++] = *s++;
+    out[k] = 0;
+    return k;
+}
+
+const char *launch_signal_name(int sig, char *out, size_t n) {
+    /* sigabbrev_np reads a constant table (no lock, no allocation): a
+     * handler may call it. It names no real-time signal: those are kill
+     * -l's SIGRTMIN, SIGRTMIN+K, SIGRTMAX. */
+    const char *ab = sigabbrev_np(sig);
+    if (ab) return put_str(out, n, put_str(out, n, 0, "SIG"), ab), out;
+    if (sig == SIGRTMIN || sig == SIGRTMAX)
+        return put_str(out, n, 0, sig == SIGRTMIN ? "SIGRTMIN" : "SIGRTMAX"), out;
+    if (sig < SIGRTMIN || sig > SIGRTMAX) return put_str(out, n, 0, "an unnamed signal"), out;
+    char d[4]; /* K < 100: Linux has 32 real-time signals */
+    int v = sig - SIGRTMIN, j = sizeof d - 1;
+    d[j] = 0;
+    do d[--j] = (char)('0' + v % 10); while ((v /= 10) > 0 && j > 0);
+    return put_str(out, n, put_str(out, n, 0, "SIGRTMIN+"), d + j), out;
 }
 
 /* what the first signal does, said on stderr: SIGUSR1 reaches the ranks
  * unannounced, where the trainer would have said a SIGINT's. Built with
  * async-signal-safe calls only. */
 static void say_stop(int sig) {
-    const char *name = launch_signal_name(sig);
+    char name[LAUNCH_SIGNAME_MAX];
+    launch_signal_name(sig, name, sizeof name);
     const char *what = sig == SIGQUIT ? ": aborting the job\n"
                      : ": the job checkpoints at the end of its step and stops; a second ";
     char m[256] = "jepa-launch: ";
@@ -477,15 +485,15 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
  * checkpoint is there to resume from (one killed before its first has
  * nothing: a resume starts it again from step 0). */
 static void stopped_said(const char *run_dir, int status, char *err, size_t errlen) {
-    char ckpt[LAUNCH_PATH_MAX + 64];
+    char ckpt[LAUNCH_PATH_MAX + 64], name[LAUNCH_SIGNAME_MAX];
     int world;
     if (launch_ckpt_world(run_dir, &world, ckpt, sizeof ckpt) == 1)
         snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d) before its first "
                  "checkpoint: nothing was kept to resume from; jepa-launch resume %s starts it again from step 0",
-                 run_dir, (int)g_stop, launch_signal_name(g_stop), status, run_dir);
+                 run_dir, (int)g_stop, launch_signal_name(g_stop, name, sizeof name), status, run_dir);
     else
         snprintf(err, errlen, "%s: stopped by signal %d (%s; the job exited with status %d); continue it with "
-                 "jepa-launch resume %s", run_dir, (int)g_stop, launch_signal_name(g_stop), status, run_dir);
+                 "jepa-launch resume %s", run_dir, (int)g_stop, launch_signal_name(g_stop, name, sizeof name), status, run_dir);
 }
 
 int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *past_setup, char *err,

@@ -5,8 +5,9 @@
  * positions, paths that begin with '-', '%' in paths handed to Slurm, the
  * world size read from a checkpoint's header (issue 16), what a start that
  * came to nothing takes back, and the run.dir a moved run directory
- * resumes in. */
+ * resumes in; signal names. */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -179,6 +180,26 @@ static void test_mpirun_argv(void) {
     CU_ASSERT_STRING_EQUAL(a.v[3], "--bind-to");
     CU_ASSERT_STRING_EQUAL(a.v[8], "r/spec.yaml");
     launch_argv_free(&a);
+}
+
+/* launch_signal_name: kill -l's names (bash's, written out here), the
+ * real-time ones counted from SIGRTMIN; cut to the buffer, never past it */
+static void test_signal_name(void) {
+    static const struct { int sig; const char *name; } want[] = {
+        {SIGHUP, "SIGHUP"}, {SIGINT, "SIGINT"}, {SIGKILL, "SIGKILL"}, {SIGSEGV, "SIGSEGV"}, {SIGTERM, "SIGTERM"},
+        {SIGUSR2, "SIGUSR2"}, {SIGXCPU, "SIGXCPU"}, {SIGSTKFLT, "SIGSTKFLT"}, {SIGPWR, "SIGPWR"}};
+    char b[LAUNCH_SIGNAME_MAX], rt[32];
+    for (size_t i = 0; i < COUNT(want); i++)
+        CU_ASSERT_STRING_EQUAL(launch_signal_name(want[i].sig, b, sizeof b), want[i].name);
+    CU_ASSERT_STRING_EQUAL(launch_signal_name(SIGRTMIN, b, sizeof b), "SIGRTMIN");
+    for (int k = 1; SIGRTMIN + k < SIGRTMAX; k++) {
+        snprintf(rt, sizeof rt, "SIGRTMIN+%d", k);
+        CU_ASSERT_STRING_EQUAL(launch_signal_name(SIGRTMIN + k, b, sizeof b), rt);
+    }
+    CU_ASSERT_STRING_EQUAL(launch_signal_name(SIGRTMAX, b, sizeof b), "SIGRTMAX");
+    memset(b, 'x', sizeof b);
+    CU_ASSERT_STRING_EQUAL(launch_signal_name(SIGKILL, b, 5), "SIGK");
+    CU_ASSERT_EQUAL(b[5], 'x');
 }
 
 /* Slurm's filename patterns as the sbatch man page describes them, written
@@ -478,6 +499,7 @@ int main(void) {
         {"spec_load_set_limit", test_spec_load_set_limit},
         {"sbatch_hostile", test_sbatch_hostile},
         {"mpirun_argv", test_mpirun_argv},
+        {"signal_name", test_signal_name},
         {"slurm_literal", test_slurm_literal},
         {"dash_paths", test_dash_paths},
         {"ckpt_world", test_ckpt_world},
