@@ -67,6 +67,11 @@ void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o
         launch_argv_push(a, "btl");
         launch_argv_push(a, strcmp(s->parallel.transport, "tcp") == 0 ? "self,tcp" : "self,vader");
     }
+    /* ranks on mpirun's own node inherit its environment, those Open MPI
+     * starts on other nodes only what -x names: every rank of ours writes
+     * RUN/error when it fails (train_main.c, note_failure) */
+    launch_argv_push(a, "-x");
+    launch_argv_push(a, RUN_LOCK_ENV);
     /* jepa-train (like mpirun before the program) reads a word that begins
      * with '-' as an option: paths go through launch_path_arg (a run.dir
      * "-x" reaches jepa-train as "./-x") */

@@ -156,8 +156,9 @@ static void test_mpirun_argv(void) {
     launch_argv a = {0};
     launch_mpirun_argv(&a, &s, &o, "runs/x y", 1);
     static const char *const want[] = {"/usr/bin/mpirun", "-np", "4", "--oversubscribe", "--bind-to", "none",
-                                       "--mca", "btl", "self,tcp", "/b/jepa-train", "runs/x y/spec.resolved.yaml",
-                                       "--exact-spec", "runs/x y/spec.yaml", "--set", "resume=auto"};
+                                       "--mca", "btl", "self,tcp", "-x", "JEPA_RUN_LOCK_PID", "/b/jepa-train",
+                                       "runs/x y/spec.resolved.yaml", "--exact-spec", "runs/x y/spec.yaml", "--set",
+                                       "resume=auto"};
     CU_ASSERT_EQUAL_FATAL(a.n, (int)COUNT(want));
     for (size_t i = 0; i < COUNT(want); i++) CU_ASSERT_STRING_EQUAL(a.v[i], want[i]);
     CU_ASSERT_PTR_NULL(a.v[a.n]);
@@ -167,18 +168,20 @@ static void test_mpirun_argv(void) {
     launch_argv_print(&a, f);
     fclose(f);
     CU_ASSERT_STRING_EQUAL(buf, "/usr/bin/mpirun -np 4 --oversubscribe --bind-to none --mca btl self,tcp "
-                                "/b/jepa-train 'runs/x y/spec.resolved.yaml' --exact-spec 'runs/x y/spec.yaml' "
-                                "--set resume=auto\n");
+                                "-x JEPA_RUN_LOCK_PID /b/jepa-train 'runs/x y/spec.resolved.yaml' --exact-spec "
+                                "'runs/x y/spec.yaml' --set resume=auto\n");
     free(buf);
     launch_argv_free(&a);
     /* defaults: one rank, 2 threads, auto transport, no resume */
     spec_defaults(&s);
     o.ncpus = 64;
     launch_mpirun_argv(&a, &s, &o, "r", 0);
-    CU_ASSERT_EQUAL(a.n, 9);
+    CU_ASSERT_EQUAL(a.n, 11);
     CU_ASSERT_STRING_EQUAL(a.v[2], "1");
     CU_ASSERT_STRING_EQUAL(a.v[3], "--bind-to");
-    CU_ASSERT_STRING_EQUAL(a.v[8], "r/spec.yaml");
+    CU_ASSERT_STRING_EQUAL(a.v[5], "-x"); /* the launcher's pid reaches ranks on other nodes too */
+    CU_ASSERT_STRING_EQUAL(a.v[6], "JEPA_RUN_LOCK_PID");
+    CU_ASSERT_STRING_EQUAL(a.v[10], "r/spec.yaml");
     launch_argv_free(&a);
 }
 
@@ -256,12 +259,13 @@ static void test_dash_paths(void) {
     launch_opts o = {.mpirun = "mpirun", .trainer = "-bin/jepa-train", .ncpus = 4};
     launch_argv a = {0};
     launch_mpirun_argv(&a, &s, &o, "-dash run", 0);
-    CU_ASSERT_EQUAL_FATAL(a.n, 9);
-    CU_ASSERT_STRING_EQUAL(a.v[5], "./-bin/jepa-train");
-    CU_ASSERT_STRING_EQUAL(a.v[6], "./-dash run/spec.resolved.yaml");
-    CU_ASSERT_STRING_EQUAL(a.v[8], "./-dash run/spec.yaml");
+    CU_ASSERT_EQUAL_FATAL(a.n, 11);
+    CU_ASSERT_STRING_EQUAL(a.v[7], "./-bin/jepa-train");
+    CU_ASSERT_STRING_EQUAL(a.v[8], "./-dash run/spec.resolved.yaml");
+    CU_ASSERT_STRING_EQUAL(a.v[10], "./-dash run/spec.yaml");
     for (int i = 3; i < a.n; i++) /* after -np N: nothing but the options we meant starts with '-' */
-        if (a.v[i][0] == '-') CU_ASSERT(!strcmp(a.v[i], "--bind-to") || !strcmp(a.v[i], "--exact-spec"));
+        if (a.v[i][0] == '-')
+            CU_ASSERT(!strcmp(a.v[i], "--bind-to") || !strcmp(a.v[i], "-x") || !strcmp(a.v[i], "--exact-spec"));
     launch_argv_free(&a);
     char err[SPEC_ERR_MAX] = "", *sb = NULL;
     size_t len = 0;
@@ -473,10 +477,10 @@ static void test_moved_dir(void) {
     launch_opts o = {.mpirun = "mpirun", .trainer = "t", .ncpus = 4, .run_dir_set = out};
     launch_argv a = {0};
     launch_mpirun_argv(&a, &s, &o, "rel/new/", 1);
-    CU_ASSERT_EQUAL_FATAL(a.n, 13);
-    CU_ASSERT_STRING_EQUAL(a.v[9], "--set");
-    CU_ASSERT_STRING_EQUAL(a.v[10], "run.dir=rel/new");
-    CU_ASSERT_STRING_EQUAL(a.v[12], "resume=auto");
+    CU_ASSERT_EQUAL_FATAL(a.n, 15);
+    CU_ASSERT_STRING_EQUAL(a.v[11], "--set");
+    CU_ASSERT_STRING_EQUAL(a.v[12], "run.dir=rel/new");
+    CU_ASSERT_STRING_EQUAL(a.v[14], "resume=auto");
     launch_argv_free(&a);
 }
 

@@ -19,13 +19,13 @@ unset JEPA_MPIRUN JEPA_TRAIN_BIN
 
 # --- dry run: the exact command, nothing created
 run dry "$L" run "$SPEC" --np 2 --dry-run "${SMALL[@]}" --set run.dir="$T/a"
-want="mpirun -np 2 $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
+want="mpirun -np 2 -x JEPA_RUN_LOCK_PID $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
 [ "$RC" -eq 0 ] && [ "$OUT" = "$want" ] && ok "--dry-run prints the mpirun argv" || bad "dry run rc $RC: [$OUT] want [$want] $ERR"
 [ -e "$T/a" ] && bad "--dry-run created $T/a" || ok "--dry-run creates nothing"
 expect_full "run --dry-run" jepa-launch "$L" run "$SPEC" --np 2 --dry-run "${SMALL[@]}" --set run.dir="$T/a" # it exited 0
 run dry2 "$L" run "$SPEC" --dry-run "${DATA[@]}" --set run.dir="$T/a" --set parallel.threads_per_rank=2 \
   --set parallel.transport=tcp --set parallel.ranks=3
-want="mpirun -np 3 --oversubscribe --bind-to none --mca btl self,tcp $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
+want="mpirun -np 3 --oversubscribe --bind-to none --mca btl self,tcp -x JEPA_RUN_LOCK_PID $B/jepa-train $T/a/spec.resolved.yaml --exact-spec $T/a/spec.yaml"
 [ "$(nproc)" -lt 3 ] || want=${want/ --oversubscribe/}
 [ "$OUT" = "$want" ] && ok "transport tcp, 2 threads per rank, 3 ranks" || bad "[$OUT] want [$want]"
 # the command names a resolved spec it does not write: stderr shows what --set puts in it

@@ -73,7 +73,7 @@ cd "$T" || exit 1
 
 # ---- 2. a run.dir that begins with '-'
 run dry "$L" run "$SPEC" --np 2 --dry-run "${SMALL[@]}" --set run.dir="-dash run"
-want="mpirun -np 2 $B/jepa-train './-dash run/spec.resolved.yaml' --exact-spec './-dash run/spec.yaml'"
+want="mpirun -np 2 -x JEPA_RUN_LOCK_PID $B/jepa-train './-dash run/spec.resolved.yaml' --exact-spec './-dash run/spec.yaml'"
 [ "$RC" -eq 0 ] && [ "$OUT" = "$want" ] && ok "dash: --dry-run hands mpirun ./-dash run" || bad "dash dry: rc $RC [$OUT] $ERR"
 run dash "$L" run "$SPEC" --np 2 "${SMALL[@]}" --set run.dir="-dash run" --set max_restarts=0
 [ "$RC" -eq 0 ] && [ "$(json "$T/-dash run/summary.json" ranks)" = 2 ] && [ "$(json "$T/-dash run/summary.json" steps)" = 6 ] \
@@ -116,7 +116,7 @@ run p2 "$MPI" -np 2 -x JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set 
 [ "$RC" -eq 75 ] && [ -e "$T/p2/checkpoints/step-00000003.ckpt" ] && ok "plain mpirun -np 2 run stopped after step 3" \
   || bad "p2: rc $RC: $ERR"
 run p2dry "$L" resume "$T/p2" --dry-run
-[ "$OUT" = "mpirun -np 2 $B/jepa-train $T/p2/spec.resolved.yaml --exact-spec $T/p2/spec.yaml --set resume=auto" ] \
+[ "$OUT" = "mpirun -np 2 -x JEPA_RUN_LOCK_PID $B/jepa-train $T/p2/spec.resolved.yaml --exact-spec $T/p2/spec.yaml --set resume=auto" ] \
   && case "$ERR" in *"written by 2 ranks"*"parallel.ranks 1"*) true ;; *) false ;; esac \
   && ok "resume takes the checkpoint's world size (2) and says so" || bad "p2 resume dry: [$OUT] [$ERR]"
 before=$(snap "$T/p2")
@@ -133,7 +133,7 @@ run mv1 env JEPA_DEBUG_STOP_STEP=3 "$TR" "$SPEC" "${SMALL[@]}" --set run.dir=mvA
 [ "$RC" -eq 75 ] && cp -a mvA mvA.copy && mv mvA mvB && ok "fixture: run mvA stopped after step 3, copied, moved to mvB" \
   || bad "mv fixture: rc $RC: $ERR"
 run mvdry "$L" resume mvB --dry-run
-[ "$OUT" = "mpirun -np 1 $B/jepa-train mvB/spec.resolved.yaml --exact-spec mvB/spec.yaml --set run.dir=mvB --set resume=auto" ] \
+[ "$OUT" = "mpirun -np 1 -x JEPA_RUN_LOCK_PID $B/jepa-train mvB/spec.resolved.yaml --exact-spec mvB/spec.yaml --set run.dir=mvB --set resume=auto" ] \
   && [ "$ERR" = "jepa-launch: mvB holds the run made as run.dir mvA: resuming it here (run.dir=mvB)" ] \
   && ok "resume --dry-run of a moved run: --set run.dir=mvB, said in one line" || bad "mv dry: [$OUT] [$ERR]"
 run mvres "$L" resume mvB
