@@ -193,12 +193,19 @@ void launch_trainer_path(const launch_opts *o, char *out, size_t n);
 /* The mpirun argv that runs the resolved spec in run_dir (R: o->ranks, or
  * the spec's parallel.ranks):
  *   mpirun -np R [--oversubscribe] [--bind-to none] [--mca btl self,vader|self,tcp]
- *          TRAINER RUN/spec.resolved.yaml --exact-spec RUN/spec.yaml
+ *          -x JEPA_RUN_LOCK_PID TRAINER RUN/spec.resolved.yaml --exact-spec RUN/spec.yaml
  *          [--set run.dir=o->run_dir_set] [--set resume=auto]
  * --bind-to none when threads_per_rank > 1 (Open MPI binds each rank to one
  * core by default); --oversubscribe when ranks exceed the cores. */
 void launch_mpirun_argv(launch_argv *a, const jepa_spec *s, const launch_opts *o, const char *run_dir,
                         int resume);
+
+/* Whether name is jepa-train's temp file for RUN/error ("error.PID.tmp",
+ * train_main.c note_failure), which a rank killed while writing it leaves. */
+int launch_error_tmp(const char *name);
+/* Removes run_dir's error temp files (before each attempt, and with a start
+ * taken back): 0, or -1 + why naming the one that would not go. */
+int launch_error_tmps_remove(const char *run_dir, char *why, size_t n);
 
 /* Runs the prepared run_dir's resolved spec under mpirun and waits.
  * mpirun's stdout and stderr are ours, or run_dir/train.log with

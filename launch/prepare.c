@@ -326,11 +326,12 @@ int launch_check_existing(const launch_spec *ls, char *err, size_t errlen) {
 /* ---- taking back a start that came to nothing ---- */
 
 /* What jepa-launch itself writes into a run directory, and error, the
- * line jepa-train leaves for it when it fails (the trainer's files,
- * checkpoints above all, are never among them). */
-static const char *const own_files[] = {"spec.yaml", "spec.resolved.yaml", "state", "launch.log",
-                                        "job.sbatch", "slurm_job", "train.log", "lock", "error"};
-enum { NOWN = sizeof own_files / sizeof own_files[0] };
+ * line jepa-train leaves for it when it fails, with the temp files of
+ * that line a killed rank leaves (error.PID.tmp: launch_error_tmp, any
+ * PID; the trainer's files, checkpoints above all, are never among them). */
+static const char *const own_files[] = {"spec.yaml", "spec.resolved.yaml", "state", "launch.log", "job.sbatch",
+                                        "slurm_job", "train.log", "lock", "error", "error.PID.tmp"};
+enum { NOWN = sizeof own_files / sizeof own_files[0], OWN_ERROR_TMPS = NOWN - 1 /* a pattern, not a name */ };
 
 /* drops trailing slashes in place ("/" stays) */
 static void trim_slashes(char *p) {
@@ -341,7 +342,7 @@ static void trim_slashes(char *p) {
 static int own_index(const char *name) {
     for (int i = 0; i < NOWN; i++)
         if (!strcmp(name, own_files[i])) return i;
-    return -1;
+    return launch_error_tmp(name) ? OWN_ERROR_TMPS : -1;
 }
 
 /* name among the NUL-separated names of list[0, n) */
@@ -453,9 +454,13 @@ int launch_undo_apply(const launch_undo *u, const char *run_dir, char *why, size
     int same = same_others(u, p, &own, why, n);
     if (same != 0) return same < 0 ? -1 : 0;
     for (int i = 0; i < NOWN; i++) {
+        if (!(own & ~u->had & 1u << i)) continue; /* a lock there before stays */
+        if (i == OWN_ERROR_TMPS) {
+            if (launch_error_tmps_remove(p, why, n)) return -1;
+            continue;
+        }
         snprintf(f, sizeof f, "%s/%s", p, own_files[i]);
-        if ((own & ~u->had & 1u << i) && unlink(f) != 0) /* a lock there before stays */
-            return snprintf(why, n, "cannot remove %s: %s", f, strerror(errno)), -1;
+        if (unlink(f) != 0) return snprintf(why, n, "cannot remove %s: %s", f, strerror(errno)), -1;
     }
     if (!*u->top) return 0; /* it was there before, without our files: as it was */
     if (rmdir(p) != 0) return snprintf(why, n, "cannot remove it: %s", strerror(errno)), -1;

@@ -360,6 +360,26 @@ int launch_check_world(const char *run_dir, const jepa_spec *s, const launch_opt
     return 0;
 }
 
+int launch_error_tmp(const char *name) {
+    if (strncmp(name, "error.", 6) != 0) return 0;
+    size_t k = strspn(name + 6, "0123456789");
+    return k > 0 && !strcmp(name + 6 + k, ".tmp");
+}
+
+int launch_error_tmps_remove(const char *run_dir, char *why, size_t n) {
+    char path[LAUNCH_PATH_MAX + 300];
+    int rc = 0;
+    DIR *d = opendir(run_dir);
+    for (struct dirent *e; d && rc == 0 && (e = readdir(d));) {
+        if (!launch_error_tmp(e->d_name)) continue;
+        snprintf(path, sizeof path, "%s/%s", run_dir, e->d_name);
+        if (unlink(path) != 0 && errno != ENOENT) /* gone already: its rank renamed it */
+            rc = launch_errf(why, n, "cannot remove %s: %s", path, strerror(errno));
+    }
+    if (d) closedir(d);
+    return rc;
+}
+
 /* The failed attempt's one line (jepa-train's note_failure: RUN/error,
  * removed before each attempt) into why as ": LINE"; "" when there is none
  * (a rank killed, mpirun's own failure). Said in launch.log too. */
@@ -459,6 +479,8 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
     pid_t pid;
     snprintf(log_path, sizeof log_path, "%s/error", run_dir);
     unlink(log_path); /* the last attempt's: job_error reads this one's */
+    char why[LAUNCH_PATH_MAX + 340]; /* and its temp files, of ranks killed while writing it */
+    if (launch_error_tmps_remove(run_dir, why, sizeof why)) launch_log(run_dir, "attempt %d: %s", attempt, why);
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
     launch_mpirun_argv(&a, s, o, run_dir, resume || attempt > 0);
     /* our signals wait until g_child is set: each is forwarded once, by on_signal */

@@ -391,6 +391,37 @@ static void test_undo_others_changed(void) {
     CU_ASSERT(exists("%s/chg/state", tmpdir));
 }
 
+/* RUN/error's temp files (jepa-train's "error.PID.tmp", left by a rank
+ * killed while writing it) are the launcher's to remove: a start that came
+ * to nothing takes them back with the rest; other names stay the user's. */
+static void test_undo_error_tmp(void) {
+    static const char *const yes[] = {"error.1.tmp", "error.4242.tmp"};
+    static const char *const no[] = {"error.tmp", "error..tmp", "error.12.tmp.x", "error.1x.tmp", "error.-1.tmp",
+                                     "xerror.1.tmp", "error.12"};
+    for (size_t i = 0; i < COUNT(yes); i++) CU_ASSERT(launch_error_tmp(yes[i]));
+    for (size_t i = 0; i < COUNT(no); i++) CU_ASSERT(!launch_error_tmp(no[i]));
+    char run[256], f[300], why[512];
+    launch_undo u;
+    snprintf(run, sizeof run, "%s/et", tmpdir);
+    launch_undo_init(&u, run);
+    CU_ASSERT_EQUAL_FATAL(launch_mkdirs(run, why, sizeof why), 0);
+    static const char *const ours[] = {"state", "error", "error.4242.tmp", "error.17.tmp"};
+    for (size_t i = 0; i < COUNT(ours); i++) {
+        snprintf(f, sizeof f, "%s/%s", run, ours[i]);
+        write_text(f, "x");
+    }
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), 0);
+    CU_ASSERT(!exists("%s/et", tmpdir));
+    launch_undo_init(&u, run);
+    CU_ASSERT_EQUAL_FATAL(launch_mkdirs(run, why, sizeof why), 0);
+    snprintf(f, sizeof f, "%s/error.1x.tmp", run);
+    write_text(f, "x");
+    CU_ASSERT_EQUAL(launch_undo_apply(&u, run, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "it holds files this start did not write (error.1x.tmp)");
+    CU_ASSERT_EQUAL(launch_error_tmps_remove(run, why, sizeof why), 0); /* before each attempt */
+    CU_ASSERT(exists("%s/et/error.1x.tmp", tmpdir));
+}
+
 /* launch_undo: a start takes back exactly what it created. A run.dir it
  * made goes with the parents it made; a directory that was there keeps
  * everything but our files; one holding a file of ours from before, or
@@ -508,6 +539,7 @@ int main(void) {
         {"dash_paths", test_dash_paths},
         {"ckpt_world", test_ckpt_world},
         {"undo", test_undo},
+        {"undo_error_tmp", test_undo_error_tmp},
         {"moved_dir", test_moved_dir},
         {"locate", test_locate},
     };

@@ -1,0 +1,54 @@
+#!/bin/bash
+# launch_failures.sh - what a failed attempt leaves in the run directory:
+#   1. RUN/error's temp files (jepa-train's error.PID.tmp), which a rank
+#      killed while writing the line leaves, are removed before each attempt
+#      and taken back with a start that came to nothing; other names stay.
+# A fake mpirun, no MPI (about 2 s).
+. "$(dirname "$0")/lib.sh"
+L="$B/jepa-launch"
+unset JEPA_TRAIN_BIN
+cd "$T" || exit 1
+tiny_data images tr te || { finish; exit 1; }
+printf 'data:\n  train: %s/tr\n  test: %s/te\ntrain.steps: 10\n' "$T" "$T" >base.yaml
+
+# the fake mpirun: each attempt lists the run directory as it found it
+# (seen/NAME.N, outside it); a first attempt does what FAKE_FIRST says
+# and exits FAKE_STATUS; a restart (resume=auto) finishes the run
+cat >mpirun <<'SH'
+#!/bin/bash
+for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
+s=$FAKE_SEEN/${d##*/}
+n=$(ls "$FAKE_SEEN" | grep -c "^${d##*/}\.")
+ls -A "$d" >"$s.$n"
+case " $* " in
+  *resume=auto*)
+    printf '{"step": 10, "loss": 0.5}\n' >"$d/metrics.jsonl"
+    printf '{"objective": "ijepa", "final_loss": 0.5, "probe_acc": -1, "steps": 10, "planned_steps": 10, "stop_reason": "completed", "param_hash": "00000000000000ab"}\n' >"$d/summary.json"
+    exit 0 ;;
+esac
+eval "${FAKE_FIRST:-}"
+exit "${FAKE_STATUS:-1}"
+SH
+chmod +x mpirun
+export JEPA_MPIRUN="$T/mpirun" FAKE_SEEN="$T/seen"
+mkdir seen
+
+# ---- 1. error.PID.tmp: a rank killed while writing RUN/error (its temp
+# half-written), another name that only looks like one
+FAKE_FIRST='printf "jepa: rank 1: half a li" >"$d/error.4242.tmp"; : >"$d/error.x.tmp"' FAKE_STATUS=137 \
+  run et "$L" run base.yaml --set run.dir="$T/et" --set max_restarts=1
+[ "$RC" -eq 0 ] && [ "$(cat et/state)" = done ] && ok "fixture: attempt 0 left error.4242.tmp, attempt 1 finished" \
+  || bad "et: rc $RC: $ERR"
+grep -qx 'error.4242.tmp' seen/et.0 && bad "attempt 0 found an error temp file it had not written yet" || true
+grep -q '^error\.[0-9]*\.tmp$' seen/et.1 && bad "attempt 1 found $(grep '^error\.' seen/et.1 | tr '\n' ' ')" \
+  || ok "the restart found no error.PID.tmp: removed before the attempt"
+[ ! -e et/error.4242.tmp ] && [ -e et/error.x.tmp ] && ok "error.x.tmp (not jepa-train's name) stays" \
+  || bad "after the run: $(ls et | tr '\n' ' ')"
+# a start that came to nothing (refused at setup, exit 4) takes the temp
+# files back with the rest: nothing of the run directory is left
+FAKE_FIRST='printf "jepa-train: rank 1: x\n" >"$d/error"; printf "jepa-train: rank 0: x" >"$d/error.77.tmp"' \
+  FAKE_STATUS=4 run eu "$L" run base.yaml --set run.dir="$T/eu/run"
+[ "$RC" -eq 4 ] && [ ! -e eu ] && ok "a start refused at setup takes back error and error.77.tmp: nothing left" \
+  || bad "eu: rc $RC, left $(find eu 2>&1 | tr '\n' ' '): $ERR"
+
+finish
