@@ -380,6 +380,29 @@ int launch_error_tmps_remove(const char *run_dir, char *why, size_t n) {
     return rc;
 }
 
+/* k, or less: where s[0, k) ends after its last whole UTF-8 character
+ * (bytes that are not UTF-8 are kept as they are) */
+static size_t utf8_whole(const char *s, size_t k) {
+    if (k == 0) return 0;
+    size_t j = k - 1; /* the last character's lead byte: at most 3 continuation bytes after it */
+    while (j > 0 && k - j < 4 && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
+    unsigned char lead = (unsigned char)s[j];
+    size_t len = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    return lead >= 0xC0 && k - j < len ? j : k;
+}
+
+/* f's first line, without its newline, into line (n > 4); one that does
+ * not fit is cut after a whole UTF-8 character (paths may hold any) and
+ * ends "..." to say so */
+static void first_line(FILE *f, char *line, size_t n) {
+    *line = 0;
+    if (!fgets(line, (int)n - 3, f)) return;
+    size_t k = strcspn(line, "\n");
+    int c = line[k] ? '\n' : fgetc(f); /* what follows what was read */
+    line[k] = 0;
+    if (c != EOF && c != '\n') memcpy(line + utf8_whole(line, k), "...", 4);
+}
+
 /* The failed attempt's one line (jepa-train's note_failure: RUN/error,
  * removed before each attempt) into why as ": LINE"; "" when there is none
  * (a rank killed, mpirun's own failure). Said in launch.log too. */
@@ -389,7 +412,7 @@ static void job_error(const char *run_dir, int attempt, char *why, size_t n) {
     FILE *f = spec_fopen_regular(path, NULL, 0);
     *why = 0;
     if (!f) return;
-    if (fgets(line, sizeof line, f)) line[strcspn(line, "\n")] = 0;
+    first_line(f, line, sizeof line);
     fclose(f);
     if (!line[0]) return;
     snprintf(why, n, ": %s", line);

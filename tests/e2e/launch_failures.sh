@@ -2,8 +2,10 @@
 # launch_failures.sh - what a failed attempt leaves in the run directory:
 #   1. RUN/error's temp files (jepa-train's error.PID.tmp), which a rank
 #      killed while writing the line leaves, are removed before each attempt
-#      and taken back with a start that came to nothing; other names stay.
-# A fake mpirun, no MPI (about 2 s).
+#      and taken back with a start that came to nothing; other names stay;
+#   2. a RUN/error line over 316 bytes reaches state and launch.log cut
+#      after a whole UTF-8 character (a path's), ending "...".
+# A fake mpirun, no MPI (about 3 s).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -50,5 +52,30 @@ FAKE_FIRST='printf "jepa-train: rank 1: x\n" >"$d/error"; printf "jepa-train: ra
   FAKE_STATUS=4 run eu "$L" run base.yaml --set run.dir="$T/eu/run"
 [ "$RC" -eq 4 ] && [ ! -e eu ] && ok "a start refused at setup takes back error and error.77.tmp: nothing left" \
   || bad "eu: rc $RC, left $(find eu 2>&1 | tr '\n' ' '): $ERR"
+
+# ---- 2. a long line with a UTF-8 path: 3-byte characters after 0, 1 and 2
+# ASCII bytes more, so the cut falls at each place in a character; a line
+# of 316 bytes fits, one of 317 is cut
+utf8_ok() { iconv -f UTF-8 -t UTF-8 <"$1" >/dev/null 2>&1; }
+han=$(printf '漢%.0s' $(seq 150))
+for p in 0 1 2; do
+  x=$(printf "%${p}s" '' | tr ' ' x)
+  line="jepa-train: cannot read /data/$x$han/manifest.json"
+  FAKE_FIRST='printf "%s\n" "$FAKE_LINE" >"$d/error"' FAKE_LINE=$line \
+    run u$p "$L" run base.yaml --set run.dir="$T/u$p" --set max_restarts=0
+  utf8_ok "u$p/state" && ok "$p byte(s) before the path: state is UTF-8" || bad "u$p: state $(od -c "u$p/state" | tail -3)"
+  case "$(cat "u$p/state")" in "failed status=1 restarts=0: jepa-train: cannot read /data/$x漢漢"*漢...) true ;; *) false ;; esac \
+    && ok "$p: the line in state ends ... after its last whole character" || bad "u$p: rc $RC, state $(cat "u$p/state")"
+  grep -a 'attempt 0: jepa-train: cannot read' "u$p/launch.log" >"u$p.logline" && utf8_ok "u$p.logline" \
+    && ok "$p: launch.log's line is UTF-8" || bad "u$p: launch.log $(od -c "u$p.logline" | tail -3)"
+done
+for k in 316 317; do
+  line=$(printf 'a%.0s' $(seq "$k"))
+  FAKE_FIRST='printf "%s\n" "$FAKE_LINE" >"$d/error"' FAKE_LINE=$line \
+    run a$k "$L" run base.yaml --set run.dir="$T/a$k" --set max_restarts=0
+  want=$line; [ "$k" -eq 317 ] && want="${line:0:316}..."
+  [ "$(cat "a$k/state")" = "failed status=1 restarts=0: $want" ] && ok "a line of $k bytes: ${want: -3}" \
+    || bad "a$k: state $(cat "a$k/state")"
+done
 
 finish
