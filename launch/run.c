@@ -403,28 +403,83 @@ static void first_line(FILE *f, char *line, size_t n) {
     if (c != EOF && c != '\n') memcpy(line + utf8_whole(line, k), "...", 4);
 }
 
+/* How an attempt ended beyond its exit status: what the trainer cannot
+ * say when a signal killed it. */
+typedef struct {
+    int mpirun_sig; /* the signal that killed mpirun itself, 0 when it exited */
+    int logged;     /* mpirun's output went to RUN/train.log (o->log_output) */
+    off_t log_from; /* train.log's size when the attempt started */
+} attempt_end;
+
+/* Open MPI's words for the rank a signal killed (4.1: "mpirun noticed that
+ * process rank R with PID P on node H exited on signal S (Killed)."), the
+ * last in the attempt's part of RUN/train.log; mpirun writes them as it
+ * ends, so only the file's last LOG_TAIL bytes are read. 0 + rank, node,
+ * sig; -1 when they are not there. */
+#define LOG_TAIL 16384
+static int log_killed_rank(const char *run_dir, off_t from, int *rank, char *node, size_t nn, int *sig) {
+    static const char said[] = "mpirun noticed that process rank ";
+    char path[LAUNCH_PATH_MAX + 16], buf[LOG_TAIL + 1], host[64];
+    snprintf(path, sizeof path, "%s/train.log", run_dir);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= from) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    off_t at = st.st_size - from > LOG_TAIL ? st.st_size - LOG_TAIL : from;
+    ssize_t k = pread(fd, buf, LOG_TAIL, at);
+    close(fd);
+    if (k <= 0) return -1;
+    buf[k] = 0;
+    const char *last = NULL;
+    for (const char *p = buf; (p = memmem(p, (size_t)(buf + k - p), said, sizeof said - 1)); p++) last = p;
+    if (!last || sscanf(last + sizeof said - 1, "%d with PID %*d on node %63s exited on signal %d", rank, host,
+                        sig) != 3)
+        return -1;
+    snprintf(node, nn, "%s", host);
+    return 0;
+}
+
+/* Why an attempt that left no line of the trainer's failed, when a signal
+ * ended it, into why as ": WORDS" ("" when none did): the rank and node
+ * from mpirun's words in train.log, or "a rank" from mpirun's status
+ * 128 + S alone (its words went to the terminal), or mpirun itself. */
+static void job_killed(const char *run_dir, int status, const attempt_end *e, char *why, size_t n) {
+    char name[LAUNCH_SIGNAME_MAX], who[160] = "a rank", node[64];
+    int rank, sig = e->mpirun_sig ? e->mpirun_sig : status - 128;
+    *why = 0;
+    if (e->mpirun_sig) snprintf(who, sizeof who, "mpirun");
+    else if (e->logged && log_killed_rank(run_dir, e->log_from, &rank, node, sizeof node, &sig) == 0)
+        snprintf(who, sizeof who, "rank %d on node %s", rank, node);
+    else if (status <= 128 || status >= 128 + LAUNCH_NSIG)
+        return;
+    /* the kernel's OOM killer sends SIGKILL, and so do kill -9 and a batch system's hard limit */
+    snprintf(why, n, ": %s killed by signal %d (%s%s)", who, sig, launch_signal_name(sig, name, sizeof name),
+             sig == SIGKILL ? "; out of memory?" : "");
+}
+
 /* The failed attempt's one line (jepa-train's note_failure: RUN/error,
- * removed before each attempt) into why as ": LINE"; "" when there is none
- * (a rank killed, mpirun's own failure). Said in launch.log too. */
-static void job_error(const char *run_dir, int attempt, char *why, size_t n) {
+ * removed before each attempt) into why as ": LINE"; without one, what
+ * killed it (job_killed); "" when neither is known (mpirun's own failure,
+ * its words on the terminal or in train.log). Said in launch.log too. */
+static void job_error(const char *run_dir, int attempt, int status, const attempt_end *e, char *why, size_t n) {
     char path[LAUNCH_PATH_MAX + 16], line[320] = "";
     snprintf(path, sizeof path, "%s/error", run_dir);
     FILE *f = spec_fopen_regular(path, NULL, 0);
-    *why = 0;
-    if (!f) return;
-    first_line(f, line, sizeof line);
-    fclose(f);
-    if (!line[0]) return;
-    snprintf(why, n, ": %s", line);
-    launch_log(run_dir, "attempt %d: %s", attempt, line);
+    if (f) first_line(f, line, sizeof line);
+    if (f) fclose(f);
+    if (line[0]) snprintf(why, n, ": %s", line);
+    else job_killed(run_dir, status, e, why, n);
+    if (*why) launch_log(run_dir, "attempt %d: %s", attempt, why + 2);
 }
 
 /* After attempt's exit with status: state and launch.log say what
- * happened, a failure's state with the trainer's line (job_error); 1 when
- * the loop ends here, 0 for a restart. */
-static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, int status) {
-    char w[330] = "";
-    if (status != 0 && !g_stop) job_error(run_dir, attempt, w, sizeof w);
+ * happened, a failure's state with the trainer's line or what killed it
+ * (job_error); 1 when the loop ends here, 0 for a restart. */
+static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, int status, const attempt_end *e) {
+    char w[400] = "";
+    if (status != 0 && !g_stop) job_error(run_dir, attempt, status, e, w, sizeof w);
     if (status == 0) {
         launch_set_state(run_dir, "done");
         launch_log(run_dir, "attempt %d: finished", attempt);
@@ -494,9 +549,10 @@ static int restart_wait(const char *run_dir, int attempt, char *err, size_t errl
     return -1;
 }
 
-/* One attempt: start, wait, the exit status; -1 + err when it cannot start. */
+/* One attempt: start, wait, the exit status and *e; -1 + err when it
+ * cannot start. */
 static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opts *o, int resume, int attempt,
-                       char *err, size_t errlen) {
+                       attempt_end *e, char *err, size_t errlen) {
     char log_path[LAUNCH_PATH_MAX + 32];
     launch_argv a = {0};
     pid_t pid;
@@ -505,6 +561,9 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
     char why[LAUNCH_PATH_MAX + 340]; /* and its temp files, of ranks killed while writing it */
     if (launch_error_tmps_remove(run_dir, why, sizeof why)) launch_log(run_dir, "attempt %d: %s", attempt, why);
     snprintf(log_path, sizeof log_path, "%s/train.log", run_dir);
+    struct stat st;
+    *e = (attempt_end){.logged = o && o->log_output};
+    if (e->logged && stat(log_path, &st) == 0) e->log_from = st.st_size; /* the last attempts' words before it */
     launch_mpirun_argv(&a, s, o, run_dir, resume || attempt > 0);
     /* our signals wait until g_child is set: each is forwarded once, by on_signal */
     sigset_t ss, old;
@@ -528,6 +587,7 @@ static int attempt_run(const char *run_dir, const jepa_spec *s, const launch_opt
                resume || attempt > 0 ? " with resume=auto" : "");
     launch_argv_free(&a);
     int ws = wait_child(pid);
+    if (WIFSIGNALED(ws)) e->mpirun_sig = WTERMSIG(ws);
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
 }
 
@@ -578,10 +638,11 @@ int launch_run_dir(const char *run_dir, const launch_opts *o, int resume, int *p
     int status = 0, held = 0;
     for (int attempt = 0;; attempt++) {
         if ((held = restart_wait(run_dir, attempt, err, errlen) != 0)) break;
-        status = attempt_run(run_dir, &s, o, resume, attempt, err, errlen);
+        attempt_end end;
+        status = attempt_run(run_dir, &s, o, resume, attempt, &end, err, errlen);
         /* every exit but 2 and 4 (refused before any step) may have trained */
         if (status >= 0 && status != 2 && status != 4 && past_setup) *past_setup = 1;
-        if (status < 0 || attempt_ended(run_dir, &s, attempt, status)) break;
+        if (status < 0 || attempt_ended(run_dir, &s, attempt, status, &end)) break;
     }
     launch_uncatch(&ss, old);
     launch_uncatch(&jc, old);

@@ -4,8 +4,13 @@
 #      killed while writing the line leaves, are removed before each attempt
 #      and taken back with a start that came to nothing; other names stay;
 #   2. a RUN/error line over 316 bytes reaches state and launch.log cut
-#      after a whole UTF-8 character (a path's), ending "...".
-# A fake mpirun, no MPI (about 3 s).
+#      after a whole UTF-8 character (a path's), ending "...";
+#   3. an attempt a signal ended leaves no line of the trainer's: state and
+#      launch.log say what killed it, mpirun itself, a rank (mpirun's status
+#      128 + S) or, from mpirun's words in a sweep point's train.log, which
+#      rank on which node; a real 2-rank run whose rank 1 sends itself
+#      SIGKILL (JEPA_DEBUG_KILL_STEP), under run and under a sweep.
+# A fake mpirun, then mpirun (about 8 s on 2 cores).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -77,5 +82,40 @@ for k in 316 317; do
   [ "$(cat "a$k/state")" = "failed status=1 restarts=0: $want" ] && ok "a line of $k bytes: ${want: -3}" \
     || bad "a$k: state $(cat "a$k/state")"
 done
+
+# ---- 3. killed by a signal: mpirun itself (a fake that kills itself), a
+# rank by mpirun's words in a point's train.log (a fake that says them)
+FAKE_FIRST='kill -9 $$' run km "$L" run base.yaml --set run.dir="$T/km" --set max_restarts=0
+[ "$RC" -eq 137 ] && [ "$(cat km/state)" = "failed status=137 restarts=0: mpirun killed by signal 9 (SIGKILL; out of memory?)" ] \
+  && grep -q 'attempt 0: mpirun killed by signal 9 (SIGKILL; out of memory?)$' km/launch.log \
+  && ok "mpirun killed by SIGKILL: state and launch.log say so" || bad "km: rc $RC, state $(cat km/state): $ERR"
+printf 'base: %s/base.yaml\ndir: %s/ks\nparallel: 1\nset: {max_restarts: 0}\ngrid:\n  optim.lr: [0.001]\n' "$T" "$T" >ks.yaml
+noticed='mpirun noticed that process rank 3 with PID 0 on node n7 exited on signal 11 (Segmentation fault).'
+FAKE_FIRST="echo '$noticed' >&2" FAKE_STATUS=139 run ks "$L" sweep ks.yaml
+want="failed status=139 restarts=0: rank 3 on node n7 killed by signal 11 (SIGSEGV)"
+[ "$RC" -eq 1 ] && [ "$(cat ks/point-000/state)" = "$want" ] && printf '%s\n' "$OUT" | grep -qxF "point-000: $want, see $T/ks/point-000/train.log" \
+  && ok "a sweep point: the rank, node and signal from mpirun's words in train.log" || bad "ks: rc $RC, state $(cat ks/point-000/state): $OUT"
+# a rank SIGKILLed for real (the trainer's test hook, the last rank, before
+# step 4): mpirun's 137 under run, its words under a sweep
+FM=/usr/share/datasets/fashion-mnist
+"$B/jepa-shard" pack --idx-images "$FM/t10k-images-idx3-ubyte.gz" --idx-labels "$FM/t10k-labels-idx1-ubyte.gz" \
+  --out fm --split train --quiet || { bad "packing Fashion-MNIST's test split failed"; finish; exit 1; }
+unset JEPA_MPIRUN
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+keys=(model.width=32 model.depth=2 model.heads=2 model.pred_width=16 model.pred_depth=1 model.pred_heads=2
+      eval.pool_blocks=1 eval.probe=false train.steps=6 train.log_every=1 train.batch_per_rank=32 parallel.ranks=2
+      parallel.threads_per_rank=1 checkpoint.every_steps=2 data.train="$T/fm" data.test="$T/fm" max_restarts=0)
+sets=(); for k in "${keys[@]}"; do sets+=(--set "$k"); done
+JEPA_DEBUG_KILL_STEP=3 run kr "$L" run "$S/configs/fmnist-tiny.yaml" "${sets[@]}" --set run.dir="$T/kr"
+want="failed status=137 restarts=0: a rank killed by signal 9 (SIGKILL; out of memory?)"
+[ "$RC" -eq 137 ] && [ "$(cat kr/state)" = "$want" ] && grep -q 'attempt 0: a rank killed by signal 9 (SIGKILL; out of memory?)$' kr/launch.log \
+  && ok "run: a rank SIGKILLed mid-training: $want" || bad "kr: rc $RC, state $(cat kr/state): $(tail -3 <<<"$ERR")"
+run krst "$L" status kr
+case "$OUT" in "kr: $want, step 3, "*", resume from step 2") ok "status shows it" ;; *) bad "status: $OUT $ERR" ;; esac
+printf 'base: %s\ndir: %s/kw\nparallel: 1\nset: {%s}\ngrid:\n  optim.lr: [0.001]\n' "$S/configs/fmnist-tiny.yaml" "$T" \
+  "$(printf '%s, ' "${keys[@]}" | sed 's/=/: /g; s/, $//')" >kw.yaml
+JEPA_DEBUG_KILL_STEP=3 run kw "$L" sweep kw.yaml
+case "$(cat kw/point-000/state)" in "failed status=137 restarts=0: rank 1 on node "?*" killed by signal 9 (SIGKILL; out of memory?)") \
+  ok "sweep: rank 1 named: $(cat kw/point-000/state)" ;; *) bad "kw: rc $RC, state $(cat kw/point-000/state): $OUT" ;; esac
 
 finish
