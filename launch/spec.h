@@ -126,6 +126,7 @@ typedef struct {
         double knn_temp;        /* temperature of its similarity-weighted votes */
         int fewlabel;           /* also probe with 1% and 10% of the training labels */
         int pool_blocks;        /* features: mean tokens of the last k blocks, concatenated */
+        char precision[8];      /* "fp32" or "bf16": feature extraction's products */
     } eval;
 
     /* jepa-plan: CEM/MPC in a world from world/ with a world model (docs/world.md) */

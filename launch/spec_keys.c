@@ -10,6 +10,7 @@
 
 static const char *const loss_types[] = {"smooth_l1", "l2", NULL};
 static const char *const feature_kinds[] = {"target", "context", NULL};
+static const char *const precisions[] = {"fp32", "bf16", NULL};
 static const char *const transports[] = {"auto", "shm", "tcp", NULL};
 static const char *const objectives[] = {"ijepa", "lejepa", "world", NULL};
 static const char *const plan_costs[] = {"all", "final", NULL};
@@ -170,6 +171,8 @@ const spec_key spec_keys[] = {
      "also probe with 1% and 10% of the training labels (subsets fixed by seed)"},
     {"eval.pool_blocks", SPEC_INT, F(eval.pool_blocks), 1, 64, 0, "1", NULL,
      "features: token means of the last k encoder blocks, concatenated (1: the final LayerNorm output)"},
+    {"eval.precision", SPEC_ENUM, F(eval.precision), 0, 0, 0, "fp32", precisions,
+     "feature extraction's products: fp32, or bf16 (bfloat16 inputs, float sums: about twice as fast on CPUs with AVX512_BF16; features within bfloat16 rounding)"},
     {"plan.episodes", SPEC_INT, F(plan.episodes), 1, 1000000, 0, "100", NULL,
      "jepa-plan: tasks (start and goal in different rooms), each run by every method"},
     {"plan.seed", SPEC_INT64, F(plan.seed), 0, NOMAX, 0, "0", NULL,

@@ -4,7 +4,8 @@
  * ops.c's kernels,
  * and whole-encoder features against enc_features (the training forward)
  * within float rounding; features bitwise the same for 1 and 2 threads and
- * for any images-per-forward. */
+ * for any images-per-forward. The bfloat16 path (eval.precision: bf16)
+ * against double sums of rounded inputs, fp32, and itself. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -185,7 +186,7 @@ static void fixture_free(fixture *f) {
 
 static void features(fixture *f, int n, int maxS, int k, float *out) {
     enc_infer p;
-    enc_infer_init(&p, &f->d, &f->L, f->m.params, maxS, 28, k);
+    enc_infer_init(&p, &f->d, &f->L, f->m.params, maxS, 28, k, 0);
     enc_infer_features(&p, f->px, n, 0.29f, 0.35f, out);
     enc_infer_free(&p);
 }
@@ -238,6 +239,154 @@ static void test_features_deterministic(void) {
     fixture_free(&f);
 }
 
+/* ------------------------------------------------------------- bfloat16 */
+
+static void test_bf16_round(void) {
+    const struct { uint32_t in; uint16_t out; } c[] = {
+        {0x3f800000u, 0x3f80}, /* 1 */
+        {0x3f808000u, 0x3f80}, /* 1 + 2^-8: halfway, to the even 1 */
+        {0x3f818000u, 0x3f82}, /* 1 + 3 2^-8: halfway, to the even 1 + 2^-6 */
+        {0x3f808001u, 0x3f81}, /* just above halfway: up */
+        {0x80000000u, 0x8000}, /* -0 */
+        {0xc0490fdbu, 0xc049}, /* -pi */
+        {0x7f800000u, 0x7f80}, /* inf */
+        {0x7f7fffffu, 0x7f80}, /* the largest float rounds to inf */
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        float x;
+        memcpy(&x, &c[i].in, 4);
+        CU_ASSERT_EQUAL(infer_bf16_round(x), c[i].out);
+    }
+    uint16_t nan = infer_bf16_round(NAN), nan_lo = 0;
+    uint32_t low = 0x7f800001u; /* a NaN whose payload bits all go: it must stay a NaN */
+    float xl;
+    memcpy(&xl, &low, 4);
+    nan_lo = infer_bf16_round(xl);
+    CU_ASSERT((nan & 0x7f80) == 0x7f80 && (nan & 0x7f) != 0);
+    CU_ASSERT((nan_lo & 0x7f80) == 0x7f80 && (nan_lo & 0x7f) != 0);
+}
+
+static float from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* infer_linear_bf16 against double sums of the bfloat16-rounded inputs
+ * (what VDPBF16PS multiplies: exact products, float sums), and against the
+ * fp32 product within bfloat16's rounding of the inputs (2^-8 relative
+ * each); rows bitwise alike in a call of M rows and of one row. */
+static void check_linear_bf16(int M, int K, int N, int with_b, int with_res, int gelu) {
+    float *a = rnd((size_t)M * K, 11, 1.0), *w = rnd((size_t)N * K, 12, 0.5);
+    float *b = with_b ? rnd(N, 13, 1.0) : NULL, *res = with_res ? rnd((size_t)M * N, 14, 1.0) : NULL;
+    uint16_t *wp = malloc(infer_pack_bf16_elems(K, N) * sizeof *wp);
+    float *wf = malloc(infer_pack_floats(K, N) * sizeof *wf);
+    float *out = malloc((size_t)M * N * 4), *ref = malloc((size_t)M * N * 4), *one = malloc((size_t)N * 4);
+    infer_pack_bf16(wp, w, K, N);
+    infer_pack(wf, w, K, N);
+    infer_linear_bf16(out, a, wp, b, res, M, K, N, gelu);
+    infer_linear(ref, a, wf, b, res, M, K, N, gelu);
+    double worst = 0, worst32 = 0;
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            double s = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                double t = (double)from_bf16(infer_bf16_round(a[(size_t)i * K + k])) *
+                           from_bf16(infer_bf16_round(w[(size_t)n * K + k]));
+                s += t, mag += fabs(t);
+            }
+            if (b) s += b[n], mag += fabs(b[n]);
+            if (res) s += res[(size_t)i * N + n], mag += fabs(res[(size_t)i * N + n]);
+            if (gelu) s = 0.5 * s * (1 + tanh(0.7978845608028654 * (s + 0.044715 * s * s * s)));
+            double e = fabs(out[(size_t)i * N + n] - s) / (mag + 1e-30);
+            double e32 = fabs(out[(size_t)i * N + n] - ref[(size_t)i * N + n]) / (mag + 1e-30);
+            worst = e > worst ? e : worst;
+            worst32 = e32 > worst32 ? e32 : worst32;
+        }
+    CU_ASSERT(worst < (K + 2) * 6e-8 + (gelu ? 1e-6 : 0));
+    CU_ASSERT(worst32 < 2 * 0.00390625 + (gelu ? 1e-6 : 0)); /* two inputs, 2^-8 each */
+    CU_ASSERT(worst32 > 0); /* the inputs were rounded: not the fp32 product */
+    for (int i = 0; i < M; i += M / 3 + 1) { /* one row alone: its bits */
+        infer_linear_bf16(one, a + (size_t)i * K, wp, b, res ? res + (size_t)i * N : NULL, 1, K, N, gelu);
+        CU_ASSERT(memcmp(one, out + (size_t)i * N, (size_t)N * 4) == 0);
+    }
+    free(a); free(w); free(b); free(res); free(wp); free(wf); free(out); free(ref); free(one);
+}
+
+static void test_linear_bf16(void) {
+    const char *why = NULL;
+    if (!infer_bf16_supported(&why)) { /* the refusal's reason is what can be checked here */
+        printf("\n  bf16 products not checked: %s\n", why);
+        CU_ASSERT(why && strlen(why) > 10);
+        return;
+    }
+    check_linear_bf16(37, 24, 70, 1, 0, 0); /* a partial panel */
+    check_linear_bf16(37, 23, 70, 1, 1, 0); /* odd K: the last pair padded */
+    check_linear_bf16(8, 16, 32, 0, 0, 0);
+    check_linear_bf16(203, 128, 96, 1, 0, 1); /* several row blocks, GELU */
+    check_linear_bf16(1, 5, 3, 1, 1, 0);
+    check_linear_bf16(101, 512, 40, 1, 1, 0); /* fc2's K */
+    /* in place, res == out */
+    int M = 29, K = 40, N = 48;
+    float *a = rnd((size_t)M * K, 5, 1.0), *w = rnd((size_t)N * K, 6, 0.3), *b = rnd(N, 7, 1.0);
+    float *x = rnd((size_t)M * N, 8, 1.0), *y = malloc((size_t)M * N * 4);
+    uint16_t *wp = malloc(infer_pack_bf16_elems(K, N) * 2);
+    infer_pack_bf16(wp, w, K, N);
+    infer_linear_bf16(y, a, wp, b, x, M, K, N, 0);
+    infer_linear_bf16(x, a, wp, b, x, M, K, N, 0);
+    CU_ASSERT(memcmp(x, y, (size_t)M * N * 4) == 0);
+    free(a); free(w); free(b); free(x); free(y); free(wp);
+}
+
+/* JEPA_DEBUG_NO_BF16=1 says no, with a reason (the refusal's end-to-end
+ * test, e2e_cli_eval, uses it) */
+static void test_bf16_debug_off(void) {
+    const char *why = NULL;
+    setenv("JEPA_DEBUG_NO_BF16", "1", 1);
+    CU_ASSERT(infer_bf16_supported(&why) == 0);
+    CU_ASSERT(why && strstr(why, "AVX"));
+    unsetenv("JEPA_DEBUG_NO_BF16");
+}
+
+static void features_bf16(fixture *f, int n, int maxS, int k, float *out) {
+    enc_infer p;
+    enc_infer_init(&p, &f->d, &f->L, f->m.params, maxS, 28, k, 1);
+    enc_infer_features(&p, f->px, n, 0.29f, 0.35f, out);
+    enc_infer_free(&p);
+}
+
+/* the encoder's features in bf16: near fp32's (bfloat16 inputs in 4
+ * products a block), not its bits, and the same bits for any thread count
+ * and images per forward */
+static void test_features_bf16(void) {
+    if (!infer_bf16_supported(NULL)) return; /* test_linear_bf16 said why */
+    const int n = 23, k = 2, dim = k * 32;
+    fixture f;
+    fixture_init(&f, n);
+    float *a = malloc((size_t)n * dim * 4), *b = malloc((size_t)n * dim * 4);
+    float *c = malloc((size_t)n * dim * 4), *r = malloc((size_t)n * dim * 4);
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    features_bf16(&f, n, 5, k, a);
+    omp_set_num_threads(2);
+    features_bf16(&f, n, 5, k, b);
+    features_bf16(&f, n, 23, k, c);
+    omp_set_num_threads(nt);
+    features(&f, n, 5, k, r);
+    CU_ASSERT(memcmp(a, b, (size_t)n * dim * 4) == 0);
+    CU_ASSERT(memcmp(a, c, (size_t)n * dim * 4) == 0);
+    double worst = 0, mag = 0;
+    for (size_t i = 0; i < (size_t)n * dim; i++) {
+        worst = fabs(a[i] - r[i]) > worst ? fabs(a[i] - r[i]) : worst;
+        mag = fabs(r[i]) > mag ? fabs(r[i]) : mag;
+    }
+    CU_ASSERT(mag > 0.1);
+    CU_ASSERT(worst > 0 && worst < 2e-2 * mag);
+    free(a); free(b); free(c); free(r);
+    fixture_free(&f);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     blas_core_select(argv); /* the BLAS kernels training runs (blas_core.c) */
@@ -248,6 +397,10 @@ int main(int argc, char **argv) {
         {"attention vs double and attention_forward", test_attention},
         {"features vs the training forward", test_features_match_training},
         {"features: threads and chunk do not matter", test_features_deterministic},
+        {"bfloat16 rounding", test_bf16_round},
+        {"bf16 product vs double, fp32, one row, in place", test_linear_bf16},
+        {"JEPA_DEBUG_NO_BF16 says no", test_bf16_debug_off},
+        {"bf16 features: near fp32, threads and chunk do not matter", test_features_bf16},
     };
     return test_main("infer", cases, sizeof cases / sizeof cases[0]);
 }

@@ -10,8 +10,27 @@
 
 enum { WP_QKV, WP_PROJ, WP_FC1, WP_FC2 };
 
+/* The blocks' four weight matrices in bfloat16, for infer_linear_bf16 */
+static void pack_blocks_bf16(enc_infer *p) {
+    const jepa_dims *d = p->d;
+    const int D = d->D, Hd = d->mlp;
+    const int K[4] = {D, D, D, Hd}, Nn[4] = {3 * D, D, Hd, D};
+    static const int which[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+    size_t tot = 0;
+    for (int q = 0; q < 4; q++) tot += infer_pack_bf16_elems(K[q], Nn[q]);
+    p->wpb = JEPA_MALLOC(sizeof(uint16_t) * tot * d->depth);
+    size_t at = 0;
+    for (int l = 0; l < d->depth; l++)
+        for (int q = 0; q < 4; q++) {
+            p->wpb_blk[l][q] = at;
+            infer_pack_bf16(p->wpb + at, p->W + p->L->blk[(size_t)l * BLK_N + which[q]], K[q], Nn[q]);
+            at += infer_pack_bf16_elems(K[q], Nn[q]);
+        }
+}
+
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
-                    int maxS, int img, int k) {
+                    int maxS, int img, int k, int bf16) {
     memset(p, 0, sizeof *p);
     JEPA_ASSERT(img % d->patch == 0 && maxS > 0 && k >= 1 && k <= d->depth && d->depth <= 64);
     p->d = d;
@@ -42,6 +61,7 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
             at += infer_pack_floats(K[q], Nn[q]);
         }
     }
+    if (bf16) pack_blocks_bf16(p);
     size_t M = (size_t)maxS * p->N;
     p->pos = JEPA_MALLOC(sizeof(float) * p->N * D);
     pos_embed_sincos(p->pos, D, p->G);
@@ -60,7 +80,16 @@ void enc_infer_free(enc_infer *p) {
     float *f[] = {p->wp, p->pos, p->pix, p->patches, p->x, p->ln, p->atty, p->qkv, p->hid,
                   p->attn};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) jepa_free(f[i]);
+    jepa_free(p->wpb);
     memset(p, 0, sizeof *p);
+}
+
+/* out (M, N) = inp @ block l's matrix q ^T + (res + b), then GELU: fp32 or
+ * bfloat16 products (p->wpb) */
+static void block_linear(enc_infer *p, int l, int q, float *out, const float *inp,
+                         const float *b, const float *res, int M, int K, int N, int gelu) {
+    if (p->wpb) infer_linear_bf16(out, inp, p->wpb + p->wpb_blk[l][q], b, res, M, K, N, gelu);
+    else infer_linear(out, inp, p->wp + p->wp_blk[l][q], b, res, M, K, N, gelu);
 }
 
 /* One pre-LN block in place on p->x (M = S*N rows). */
@@ -70,12 +99,12 @@ static void infer_block(enc_infer *p, int l, int S) {
     const size_t *o = p->L->blk + (size_t)l * BLK_N;
     const float *W = p->W;
     infer_layernorm(p->ln, p->x, W + o[BLK_LN1W], W + o[BLK_LN1B], M, D);
-    infer_linear(p->qkv, p->ln, p->wp + p->wp_blk[l][WP_QKV], W + o[BLK_QKVB], NULL, M, D, 3 * D, 0);
+    block_linear(p, l, WP_QKV, p->qkv, p->ln, W + o[BLK_QKVB], NULL, M, D, 3 * D, 0);
     infer_attention(p->atty, p->qkv, S, N, D, d->heads, p->attn);
-    infer_linear(p->x, p->atty, p->wp + p->wp_blk[l][WP_PROJ], W + o[BLK_PROJB], p->x, M, D, D, 0);
+    block_linear(p, l, WP_PROJ, p->x, p->atty, W + o[BLK_PROJB], p->x, M, D, D, 0);
     infer_layernorm(p->ln, p->x, W + o[BLK_LN2W], W + o[BLK_LN2B], M, D);
-    infer_linear(p->hid, p->ln, p->wp + p->wp_blk[l][WP_FC1], W + o[BLK_FC1B], NULL, M, D, Hd, 1);
-    infer_linear(p->x, p->hid, p->wp + p->wp_blk[l][WP_FC2], W + o[BLK_FC2B], p->x, M, Hd, D, 0);
+    block_linear(p, l, WP_FC1, p->hid, p->ln, W + o[BLK_FC1B], NULL, M, D, Hd, 1);
+    block_linear(p, l, WP_FC2, p->x, p->hid, W + o[BLK_FC2B], p->x, M, Hd, D, 0);
 }
 
 /* The final LayerNorm of p->x, averaged over each image's tokens, into

@@ -97,7 +97,7 @@ static int open_set(const image_encoder *e, const char *dir, shard_dataset **ds,
  * the end of training) by all ranks, each streaming its slice of the
  * records through the shard reader: memory is the features, not the
  * pixels. */
-static int extract(const image_encoder *e, const char *dir, int dim, jepa_images *set,
+static int extract(const image_encoder *e, int bf16, const char *dir, int dim, jepa_images *set,
                    float **out, char *err, size_t errlen) {
     feat_ctx c = {0};
     memset(set, 0, sizeof *set);
@@ -113,7 +113,7 @@ static int extract(const image_encoder *e, const char *dir, int dim, jepa_images
     c.lab = JEPA_MALLOC((size_t)(hi - lo) + 1);
     c.mean = e->mean;
     c.std = e->std;
-    enc_infer_init(&c.net, e->d, e->L, e->W, INFER_CHUNK_IMAGES, e->d->img, e->pool_blocks);
+    enc_infer_init(&c.net, e->d, e->L, e->W, INFER_CHUNK_IMAGES, e->d->img, e->pool_blocks, bf16);
     float *labf = rank == 0 ? JEPA_MALLOC(sizeof(float) * n) : NULL;
     *out = rank == 0 ? JEPA_MALLOC(sizeof(float) * n * dim) : NULL;
     int rc = eval_extract(n, dim, EXTRACT_CHUNK, feat_rows, &c, *out, err, errlen);
@@ -302,15 +302,17 @@ int eval_images(const jepa_spec *s, const image_encoder *e, const char *which, o
     const int dim = e->d->D * e->pool_blocks;
     float *ftr = NULL, *fte = NULL;
     double t0 = now_s(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    int rc = extract(e, s->data.train, dim, &tr, &ftr, err, errlen);
-    if (rc == 0) rc = extract(e, s->data.test, dim, &te, &fte, err, errlen);
+    /* objective_eval_data refused bf16 where infer_bf16_supported says no */
+    const int bf16 = !strcmp(s->eval.precision, "bf16");
+    int rc = extract(e, bf16, s->data.train, dim, &tr, &ftr, err, errlen);
+    if (rc == 0) rc = extract(e, bf16, s->data.test, dim, &te, &fte, err, errlen);
     double t1 = now_s(), c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     const int extracted = rc == 0; /* alike on every rank: eval_extract fails them together */
     if (extracted && comm_rank() == 0) {
         /* CPU seconds too: on a shared machine the wall clock also counts the queue */
-        fprintf(stderr, "eval: %s encoder features (%d x %d + %d x %d) %.1fs on %d rank%s "
-                "(rank 0: %.1f CPU s)\n", which, tr.n, dim, te.n, dim, t1 - t0, comm_world(),
-                comm_world() > 1 ? "s" : "", c1 - c0);
+        fprintf(stderr, "eval: %s encoder features (%d x %d + %d x %d%s) %.1fs on %d rank%s "
+                "(rank 0: %.1f CPU s)\n", which, tr.n, dim, te.n, dim, bf16 ? ", bf16 products" : "",
+                t1 - t0, comm_world(), comm_world() > 1 ? "s" : "", c1 - c0);
         obj_eval_add(out, "extract_s", t1 - t0); /* seconds: features of both sets, all ranks */
     }
     if (extracted && e->export_dir) rc = export_all(e->export_dir, rc, ftr, &tr, fte, &te, dim, err, errlen);

@@ -19,6 +19,7 @@
 #define JEPA_INFER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "encoder.h"
 
@@ -64,6 +65,38 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
  * backward's d(inp) = d(out) W takes B = W). */
 void infer_pack_rows(float *wp, const float *w, int K, int N);
 
+/* ------------------------------------------- bfloat16 products, forward */
+/* eval.precision: bf16. The same product and epilogue with bfloat16 inputs
+ * and float sums: AVX512_BF16's VDPBF16PS, which multiplies pairs of
+ * bfloat16 (k = 2i, 2i+1) and adds both products to a float lane, with
+ * denormal inputs and outputs taken as zero (Intel SDM, VDPBF16PS). Inputs
+ * round to bfloat16 (8-bit significand) to nearest, ties to even; the
+ * product's relative error is then ~2^-8 per term where fp32's is ~2^-24,
+ * for about twice fp32's throughput (measured: docs/performance.md).
+ * Determinism as infer_linear: every output one thread's sum over k pairs
+ * in order, whatever M and the thread count; on one CPU model (VDPBF16PS's
+ * internal rounding is the CPU's). */
+
+/* 1 when this program can run infer_linear_bf16: an AVX-512 build on a CPU
+ * with AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake and Sapphire
+ * Rapids and later); else 0 and why, a phrase, in *why. The environment
+ * variable JEPA_DEBUG_NO_BF16=1 makes it 0 (the refusal's test). */
+int infer_bf16_supported(const char **why);
+/* uint16 elements of W (N, K) packed for it: ceil(N / INFER_NR) panels of
+ * (ceil(K / 2), INFER_NR, 2), K padded to even with zeros. */
+size_t infer_pack_bf16_elems(int K, int N);
+/* W (N, K) row-major, rounded to bfloat16: panel p's pair row i holds
+ * wp[((p K2 + i) INFER_NR + j) 2 + e] = bf16(W[p INFER_NR + j][2i + e]),
+ * K2 = ceil(K / 2), zero past N and K. */
+void infer_pack_bf16(uint16_t *wp, const float *w, int K, int N);
+/* infer_linear's contract (out = inp W^T + (res + b), then GELU) with inp
+ * and W in bfloat16 (inp rounded here, per block of rows), float sums.
+ * Requires infer_bf16_supported (asserted). */
+void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const float *b,
+                       const float *res, int M, int K, int N, int gelu);
+/* x rounded to bfloat16, to nearest with ties to even (a NaN stays NaN) */
+uint16_t infer_bf16_round(float x);
+
 /* out (M, C) = LayerNorm of inp (M, C) with gain w and bias b (eps 1e-6),
  * layernorm_forward's arithmetic without its statistics: the same bits. */
 void infer_layernorm(float *out, const float *inp, const float *w, const float *b, int M,
@@ -87,7 +120,8 @@ typedef struct {
     const float *W;
     int maxS, img, G, N, k;     /* images, side, grid, tokens per image, pooled blocks */
     float *wp;                  /* packed patch, then per block qkv, proj, fc1, fc2 */
-    size_t wp_patch, wp_blk[64][4];
+    uint16_t *wpb;              /* bf16 (else NULL): per block qkv, proj, fc1, fc2 in bfloat16 */
+    size_t wp_patch, wp_blk[64][4], wpb_blk[64][4];
     float *pos;                 /* (N, D) */
     float *pix;                 /* (maxS, ch, img, img) normalised pixels */
     float *patches;             /* (maxS*N, pdim) */
@@ -104,14 +138,17 @@ typedef struct {
 #define INFER_CHUNK_IMAGES 16
 
 /* For features pooled over the last k blocks (1 <= k <= depth) of images
- * of side img (a multiple of d->patch), up to maxS images per forward. */
+ * of side img (a multiple of d->patch), up to maxS images per forward.
+ * bf16 1: the blocks' products in bfloat16 (infer_linear_bf16; the patch
+ * embedding, attention and LayerNorm stay fp32), which needs
+ * infer_bf16_supported (asserted). */
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
-                    int maxS, int img, int k);
+                    int maxS, int img, int k, int bf16);
 void enc_infer_free(enc_infer *p);
 /* enc_features' contract (features (n, k*D) of n u8 images normalised with
  * (mean, std), chunks of maxS), forward only; equal to it within float
- * rounding (the products sum in another order), and bitwise independent of
- * the thread count and of maxS. */
+ * rounding (the products sum in another order; with bf16, within
+ * bfloat16's), and bitwise independent of the thread count and of maxS. */
 void enc_infer_features(enc_infer *p, const uint8_t *pixels, int n, float mean, float std,
                         float *feats);
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "data_kind.h"
+#include "infer.h"
 #include "objective.h"
 
 /* Adding an objective: one file defining its ops, one line here. */
@@ -106,6 +107,11 @@ static int class_names_differ(const jepa_spec *s, const shard_dataset *tr, uint3
 }
 
 int objective_eval_data(const jepa_spec *s, char *err, size_t errlen) {
+    const char *why = NULL;
+    if (!strcmp(s->eval.precision, "bf16") && !infer_bf16_supported(&why)) {
+        snprintf(err, errlen, "eval.precision: bf16: %s; use fp32", why);
+        return -1;
+    }
     shard_schema sc[2];
     const char *dir[2] = {s->data.train, s->data.test};
     for (int i = 0; i < 2; i++) {

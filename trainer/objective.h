@@ -114,9 +114,10 @@ int objective_data_schema(const char *dir, shard_schema *out, char *err, size_t 
 /* The probe's data, checked before any training: data.train and data.test
  * (the probe's own sets) must be u8 images of one shape with u8 class labels,
  * and eval.val_frac of data.train at least one image and not all of them.
+ * eval.precision bf16 needs this CPU's AVX512_BF16 (infer_bf16_supported).
  * 0: usable; 1: one of them has no labels (err names it: the caller skips
- * the probe or refuses); -1 + err: unreadable, not images, shapes differ,
- * or too few images. */
+ * the probe or refuses); -1 + err: bf16 unsupported here, unreadable, not
+ * images, shapes differ, or too few images. */
 int objective_eval_data(const jepa_spec *s, char *err, size_t errlen);
 /* For objectives without class labels (the world model): data.test's
  * records must be laid out as data.train's (the same image shape, or the

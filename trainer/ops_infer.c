@@ -4,6 +4,7 @@
  * and attention without the statistics and probabilities they keep. */
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gelu.h"
@@ -46,24 +47,10 @@ void infer_pack_rows(float *wp, const float *w, int K, int N) {
 }
 
 #if defined(__AVX512F__)
-/* One (mr <= 12, 32) tile: rows A (mr, K) against panel bp (K, 32); ncols
- * (<= 32) columns written. mr is a constant where this is inlined, so the
- * row loops unroll into 2 * mr independent accumulators. */
+/* A tile's epilogue: out = acc + (res + b), pre the same before the GELU */
 static inline __attribute__((always_inline)) void
-tile(float *out, float *pre, const float *A, const float *bp, const float *b, const float *res,
-     int mr, int K, int N, int n0, int ncols, int gelu) {
-    __m512 acc[INFER_MR][2];
-    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        __m512 w0 = _mm512_loadu_ps(bp + (size_t)k * INFER_NR);
-        __m512 w1 = _mm512_loadu_ps(bp + (size_t)k * INFER_NR + 16);
-        for (int r = 0; r < mr; r++) {
-            __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
-            acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
-        }
-    }
-    /* the epilogue: acc + (res + b) */
+tile_store(float *out, float *pre, __m512 acc[][2], const float *b, const float *res, int mr,
+           int N, int n0, int ncols, int gelu) {
     __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
     __mmask16 m1 = ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1);
     __m512 b0 = b ? _mm512_maskz_loadu_ps(m0, b + n0) : _mm512_setzero_ps();
@@ -89,6 +76,44 @@ tile(float *out, float *pre, const float *A, const float *bp, const float *b, co
     }
 }
 
+/* One (mr <= 12, 32) tile: rows A (mr, K) against panel bp (K, 32); ncols
+ * (<= 32) columns written. mr is a constant where this is inlined, so the
+ * row loops unroll into 2 * mr independent accumulators. */
+static inline __attribute__((always_inline)) void
+tile(float *out, float *pre, const float *A, const float *bp, const float *b, const float *res,
+     int mr, int K, int N, int n0, int ncols, int gelu) {
+    __m512 acc[INFER_MR][2];
+    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 w0 = _mm512_loadu_ps(bp + (size_t)k * INFER_NR);
+        __m512 w1 = _mm512_loadu_ps(bp + (size_t)k * INFER_NR + 16);
+        for (int r = 0; r < mr; r++) {
+            __m512 a = _mm512_set1_ps(A[(size_t)r * K + k]);
+            acc[r][0] = _mm512_fmadd_ps(a, w0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
+        }
+    }
+    tile_store(out, pre, acc, b, res, mr, N, n0, ncols, gelu);
+}
+
+/* rows [r, m) of a block (m - r < INFER_MR) as one tile of a constant row
+ * count, so that its loops unroll: TILE(mr) */
+#define TILE_REMAINDER(TILE)                                                                   \
+    switch (m - r) {                                                                           \
+    case 11: TILE(11); break;                                                                  \
+    case 10: TILE(10); break;                                                                  \
+    case 9: TILE(9); break;                                                                    \
+    case 8: TILE(8); break;                                                                    \
+    case 7: TILE(7); break;                                                                    \
+    case 6: TILE(6); break;                                                                    \
+    case 5: TILE(5); break;                                                                    \
+    case 4: TILE(4); break;                                                                    \
+    case 3: TILE(3); break;                                                                    \
+    case 2: TILE(2); break;                                                                    \
+    case 1: TILE(1); break;                                                                    \
+    default: break;                                                                            \
+    }
+
 static void rows_block(float *out, float *pre, const float *A, const float *wp, const float *b,
                        const float *res, int m, int K, int N, int gelu) {
     int np = (N + INFER_NR - 1) / INFER_NR;
@@ -96,26 +121,12 @@ static void rows_block(float *out, float *pre, const float *A, const float *wp, 
         const float *bp = wp + (size_t)p * K * INFER_NR;
         int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
         int r = 0;
-        for (; r + INFER_MR <= m; r += INFER_MR)
-            tile(out + (size_t)r * N, pre ? pre + (size_t)r * N : NULL, A + (size_t)r * K, bp, b,
-                 res ? res + (size_t)r * N : NULL, INFER_MR, K, N, n0, nc, gelu);
-        const float *rr = res ? res + (size_t)r * N : NULL;
-        float *o = out + (size_t)r * N, *pr = pre ? pre + (size_t)r * N : NULL;
-        const float *a = A + (size_t)r * K;
-        switch (m - r) { /* constant row counts, so each tile unrolls */
-        case 11: tile(o, pr, a, bp, b, rr, 11, K, N, n0, nc, gelu); break;
-        case 10: tile(o, pr, a, bp, b, rr, 10, K, N, n0, nc, gelu); break;
-        case 9: tile(o, pr, a, bp, b, rr, 9, K, N, n0, nc, gelu); break;
-        case 8: tile(o, pr, a, bp, b, rr, 8, K, N, n0, nc, gelu); break;
-        case 7: tile(o, pr, a, bp, b, rr, 7, K, N, n0, nc, gelu); break;
-        case 6: tile(o, pr, a, bp, b, rr, 6, K, N, n0, nc, gelu); break;
-        case 5: tile(o, pr, a, bp, b, rr, 5, K, N, n0, nc, gelu); break;
-        case 4: tile(o, pr, a, bp, b, rr, 4, K, N, n0, nc, gelu); break;
-        case 3: tile(o, pr, a, bp, b, rr, 3, K, N, n0, nc, gelu); break;
-        case 2: tile(o, pr, a, bp, b, rr, 2, K, N, n0, nc, gelu); break;
-        case 1: tile(o, pr, a, bp, b, rr, 1, K, N, n0, nc, gelu); break;
-        default: break;
-        }
+#define T32(mr)                                                                               \
+    tile(out + (size_t)r * N, pre ? pre + (size_t)r * N : NULL, A + (size_t)r * K, bp, b,     \
+         res ? res + (size_t)r * N : NULL, mr, K, N, n0, nc, gelu)
+        for (; r + INFER_MR <= m; r += INFER_MR) T32(INFER_MR);
+        TILE_REMAINDER(T32);
+#undef T32
     }
 }
 
@@ -127,6 +138,94 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
         int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
         rows_block(out + (size_t)r0 * N, pre ? pre + (size_t)r0 * N : NULL, inp + (size_t)r0 * K,
                    wp, b, res ? res + (size_t)r0 * N : NULL, m, K, N, gelu);
+    }
+}
+
+/* ------------------------------------------------- bfloat16 (AVX512_BF16) */
+/* Compiled for AVX512_BF16 whatever the build's flags, run only where
+ * infer_bf16_supported said yes (the CPU is asked at run time). */
+#define BF16_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/* One (mr <= 12, 32) tile: rows A (mr, K2 pairs of bfloat16, one uint32
+ * each) against panel bp (K2, 32 pairs); VDPBF16PS adds a pair's two
+ * products to each lane, so each k pair costs one instruction per 16
+ * columns where fp32 takes two. */
+static inline __attribute__((always_inline)) BF16_FN void
+tile_bf16(float *out, const uint32_t *A, const uint16_t *bp, const float *b, const float *res,
+          int mr, int K2, int N, int n0, int ncols, int gelu) {
+    /* the epilogue's lines, asked for while the k loop runs (half fp32's
+     * length here, so a cold output's misses would weigh twice) */
+    for (int r = 0; r < mr; r++) {
+        __builtin_prefetch(out + (size_t)r * N + n0, 1, 3);
+        __builtin_prefetch(out + (size_t)r * N + n0 + 16, 1, 3);
+        if (res) __builtin_prefetch(res + (size_t)r * N + n0, 0, 3);
+        if (res) __builtin_prefetch(res + (size_t)r * N + n0 + 16, 0, 3);
+    }
+    __m512 acc[INFER_MR][2];
+    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int i = 0; i < K2; i++) {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512(bp + (size_t)i * 2 * INFER_NR);
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512(bp + (size_t)i * 2 * INFER_NR + INFER_NR);
+        for (int r = 0; r < mr; r++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)A[(size_t)r * K2 + i]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, w0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, w1);
+        }
+    }
+    tile_store(out, NULL, acc, b, res, mr, N, n0, ncols, gelu);
+}
+
+/* rows inp (m, K) to bfloat16 pairs ab (m, K2), zero past K: rounding to
+ * nearest even (VCVTNE2PS2BF16), as infer_bf16_round */
+static BF16_FN void rows_to_bf16(uint32_t *ab, const float *inp, int m, int K, int K2) {
+    for (int r = 0; r < m; r++) {
+        const float *x = inp + (size_t)r * K;
+        uint16_t *y = (uint16_t *)(ab + (size_t)r * K2);
+        for (int k = 0; k < 2 * K2; k += 32) {
+            int n = K - k, n2 = 2 * K2 - k;
+            __mmask16 lo = n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+            __mmask16 hi = n >= 32 ? 0xffff : n <= 16 ? 0 : (__mmask16)((1u << (n - 16)) - 1);
+            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + k + 16),
+                                             _mm512_maskz_loadu_ps(lo, x + k));
+            __mmask32 st = n2 >= 32 ? 0xffffffffu : (__mmask32)((1u << n2) - 1);
+            _mm512_mask_storeu_epi16(y + k, st, (__m512i)v);
+        }
+    }
+}
+
+static BF16_FN void rows_block_bf16(float *out, const uint32_t *A, const uint16_t *wp,
+                                    const float *b, const float *res, int m, int K2, int N,
+                                    int gelu) {
+    int np = (N + INFER_NR - 1) / INFER_NR;
+    for (int p = 0; p < np; p++) {
+        const uint16_t *bp = wp + (size_t)p * K2 * 2 * INFER_NR;
+        int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
+        int r = 0;
+#define T16(mr)                                                                                \
+    tile_bf16(out + (size_t)r * N, A + (size_t)r * K2, bp, b, res ? res + (size_t)r * N : NULL, \
+              mr, K2, N, n0, nc, gelu)
+        for (; r + INFER_MR <= m; r += INFER_MR) T16(INFER_MR);
+        TILE_REMAINDER(T16);
+#undef T16
+    }
+}
+
+void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const float *b,
+                       const float *res, int M, int K, int N, int gelu) {
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+    const int K2 = (K + 1) / 2, nblk = (M + INFER_MC - 1) / INFER_MC;
+    #pragma omp parallel
+    {
+        /* this thread's rows in bfloat16, converted once for every panel */
+        uint32_t *ab = JEPA_MALLOC(sizeof(uint32_t) * INFER_MC * K2);
+        #pragma omp for schedule(static)
+        for (int t = 0; t < nblk; t++) {
+            int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
+            rows_to_bf16(ab, inp + (size_t)r0 * K, m, K, K2);
+            rows_block_bf16(out + (size_t)r0 * N, ab, wp, b, res ? res + (size_t)r0 * N : NULL, m,
+                            K2, N, gelu);
+        }
+        jepa_free(ab);
     }
 }
 #else
@@ -242,11 +341,60 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
             }
     }
 }
+/* no AVX-512 in this build: infer_bf16_supported says no, so never called */
+void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const float *b,
+                       const float *res, int M, int K, int N, int gelu) {
+    (void)out, (void)inp, (void)wp, (void)b, (void)res, (void)M, (void)K, (void)N, (void)gelu;
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+}
 #endif
+
 
 void infer_linear(float *out, const float *inp, const float *wp, const float *b,
                   const float *res, int M, int K, int N, int gelu) {
     infer_linear_pre(out, NULL, inp, wp, b, res, M, K, N, gelu);
+}
+
+/* ------------------------------------------------ bfloat16, any build */
+
+int infer_bf16_supported(const char **why) {
+    const char *no = getenv("JEPA_DEBUG_NO_BF16"), *w = NULL;
+#if defined(__AVX512F__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bf16"))
+        w = "this CPU has no AVX512_BF16 (bfloat16 products: AMD Zen 4 and later, Intel Cooper "
+            "Lake, Sapphire Rapids and later)";
+#else
+    w = "this build has no AVX-512 (JEPA_NATIVE=ON on a CPU with AVX512_BF16 has it)";
+#endif
+    if (!w && no && !strcmp(no, "1")) w = "JEPA_DEBUG_NO_BF16=1 takes AVX512_BF16 as absent";
+    if (why) *why = w;
+    return w == NULL;
+}
+
+uint16_t infer_bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+size_t infer_pack_bf16_elems(int K, int N) {
+    return (size_t)((N + INFER_NR - 1) / INFER_NR) * ((K + 1) / 2) * INFER_NR * 2;
+}
+
+void infer_pack_bf16(uint16_t *wp, const float *w, int K, int N) {
+    const int np = (N + INFER_NR - 1) / INFER_NR, K2 = (K + 1) / 2;
+    for (int p = 0; p < np; p++)
+        for (int i = 0; i < K2; i++) {
+            uint16_t *dst = wp + ((size_t)p * K2 + i) * INFER_NR * 2;
+            for (int j = 0; j < INFER_NR; j++)
+                for (int e = 0; e < 2; e++) {
+                    int n = p * INFER_NR + j, k = 2 * i + e;
+                    dst[2 * j + e] = n < N && k < K ? infer_bf16_round(w[(size_t)n * K + k]) : 0;
+                }
+        }
 }
 
 /* ------------------------------------------------------------- layernorm */

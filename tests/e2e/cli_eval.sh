@@ -2,7 +2,8 @@
 # jepa-eval: the image evaluation's figures, --export (.npy, anywhere on the
 # line) and --pixels, and bad input: missing run, corrupt / truncated /
 # foreign checkpoint, bad flags and --export DIR (exit 2), --pixels of a
-# world-model spec; SIGINT/SIGTERM said in one line, from startup on.
+# world-model spec, eval.precision: bf16 (run, or refused without
+# AVX512_BF16); SIGINT/SIGTERM said in one line, from startup on.
 . "$(dirname "$0")/lib.sh"
 EV="$B/jepa-eval"
 
@@ -157,6 +158,30 @@ printf '%s\n' "$OUT" | grep -q '^probe_wd 0.1000$' && ok "a one-value grid (eval
   bad "one-value grid: rc $RC: $OUT $ERR"
 awk -v a="$PX" 'BEGIN { exit !(a > 0.9) }' && ok "pixels separate the brightness bands (kNN $PX)" ||
   bad "pixel kNN $PX on separable data"
+# eval.precision: bf16 (bfloat16 products in the features' encoder): where
+# the CPU has no AVX512_BF16 (JEPA_DEBUG_NO_BF16=1 says so here), jepa-eval
+# and jepa-train refuse in one line before any work, and jepa-train makes
+# no run directory; a value outside the enum is a bad argument
+PXS=(--set data.train="$T/px/train" --set data.test="$T/px/test" --set eval.max_iters=20 --set eval.knn_k=5
+  --set model.width=32 --set model.depth=2 --set model.heads=2 --set eval.pool_blocks=1)
+run bf16no env JEPA_DEBUG_NO_BF16=1 "$EV" --random "$S/configs/fmnist-tiny.yaml" "${PXS[@]}" --set eval.precision=bf16
+expect_error "eval.precision: bf16 without AVX512_BF16: jepa-eval refuses" 1 "jepa-eval: eval.precision: bf16: " "AVX512_BF16" "use fp32"
+run bf16tr env JEPA_DEBUG_NO_BF16=1 "$B/jepa-train" "$S/configs/fmnist-tiny.yaml" "${PXS[@]}" --set eval.precision=bf16 \
+  --set run.dir="$T/bf16run" --set train.steps=2
+expect_error "eval.precision: bf16 without AVX512_BF16: jepa-train refuses before training" 4 "jepa-train: eval.precision: bf16: "
+[ ! -e "$T/bf16run" ] && ok "the refused jepa-train made no run directory" || bad "left $T/bf16run: $(ls -A "$T/bf16run")"
+run bf16bad "$EV" --random "$S/configs/fmnist-tiny.yaml" --set eval.precision=fp16
+expect_error "eval.precision=fp16: a bad argument naming the key" 2 "--set eval.precision=fp16" "fp32, bf16"
+run bf16 "$EV" --random "$S/configs/fmnist-tiny.yaml" "${PXS[@]}" --set eval.precision=bf16
+case "$ERR" in
+  *"this CPU has no AVX512_BF16"*|*"this build has no AVX-512"*)
+    expect_error "eval.precision: bf16 on this machine (no bfloat16 products): refused" 1 "eval.precision: bf16: " ;;
+  *) case "$RC:$(printf '%s\n' "$OUT" | tail -n 1)" in
+       "0:probe_acc "[01].[0-9][0-9][0-9][0-9]) ok "eval.precision: bf16 evaluates (probe_acc printed)" ;;
+       *) bad "eval.precision: bf16: rc $RC: $OUT $ERR" ;; esac
+     case "$ERR" in *"features (600 x 32 + 200 x 32, bf16 products)"*) ok "the features line says bf16 products" ;;
+       *) bad "no 'bf16 products' in the features line: $ERR" ;; esac ;;
+esac
 # more than 10 classes (any pack holds up to 256): the probes take the
 # data's class count (it was a fixed 10: "knn: test label 10 at row 10 >=
 # nclass 10", exit 1, after a whole training). 20 classes, two per band;
