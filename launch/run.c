@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "mpirun_log.h"
 #include "run_lock.h"
 
 extern char **environ;
@@ -404,54 +405,24 @@ static void first_line(FILE *f, char *line, size_t n) {
 }
 
 /* How an attempt ended beyond its exit status: what the trainer cannot
- * say when a signal killed it. */
+ * say when a signal killed it or a rank exited before it could. */
 typedef struct {
     int mpirun_sig; /* the signal that killed mpirun itself, 0 when it exited */
     int logged;     /* mpirun's output went to RUN/train.log (o->log_output) */
     off_t log_from; /* train.log's size when the attempt started */
 } attempt_end;
 
-/* Open MPI's words for the rank a signal killed (4.1: "mpirun noticed that
- * process rank R with PID P on node H exited on signal S (Killed)."), the
- * last in the attempt's part of RUN/train.log; mpirun writes them as it
- * ends, so only the file's last LOG_TAIL bytes are read. 0 + rank, node,
- * sig; -1 when they are not there. */
-#define LOG_TAIL 16384
-static int log_killed_rank(const char *run_dir, off_t from, int *rank, char *node, size_t nn, int *sig) {
-    static const char said[] = "mpirun noticed that process rank ";
-    char path[LAUNCH_PATH_MAX + 16], buf[LOG_TAIL + 1], host[64];
-    snprintf(path, sizeof path, "%s/train.log", run_dir);
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= from) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    off_t at = st.st_size - from > LOG_TAIL ? st.st_size - LOG_TAIL : from;
-    ssize_t k = pread(fd, buf, LOG_TAIL, at);
-    close(fd);
-    if (k <= 0) return -1;
-    buf[k] = 0;
-    const char *last = NULL;
-    for (const char *p = buf; (p = memmem(p, (size_t)(buf + k - p), said, sizeof said - 1)); p++) last = p;
-    if (!last || sscanf(last + sizeof said - 1, "%d with PID %*d on node %63s exited on signal %d", rank, host,
-                        sig) != 3)
-        return -1;
-    snprintf(node, nn, "%s", host);
-    return 0;
-}
-
 /* Why an attempt that left no line of the trainer's failed, when a signal
  * ended it, into why as ": WORDS" ("" when none did): the rank and node
- * from mpirun's words in train.log, or "a rank" from mpirun's status
- * 128 + S alone (its words went to the terminal), or mpirun itself. */
-static void job_killed(const char *run_dir, int status, const attempt_end *e, char *why, size_t n) {
-    char name[LAUNCH_SIGNAME_MAX], who[160] = "a rank", node[64];
-    int rank, sig = e->mpirun_sig ? e->mpirun_sig : status - 128;
+ * from mpirun's words in train.log (said), or "a rank" from mpirun's
+ * status 128 + S alone (its words went to the terminal), or mpirun itself. */
+static void job_killed(int status, const attempt_end *e, const mpirun_end *said, char *why, size_t n) {
+    char name[LAUNCH_SIGNAME_MAX], who[160] = "a rank";
+    int sig = e->mpirun_sig ? e->mpirun_sig : status - 128;
     *why = 0;
     if (e->mpirun_sig) snprintf(who, sizeof who, "mpirun");
-    else if (e->logged && log_killed_rank(run_dir, e->log_from, &rank, node, sizeof node, &sig) == 0)
-        snprintf(who, sizeof who, "rank %d on node %s", rank, node);
+    else if (said->kind == MPIRUN_END_SIGNAL)
+        snprintf(who, sizeof who, "rank %d on node %s", said->rank, said->node), sig = said->sig;
     else if (status <= 128 || status >= 128 + LAUNCH_NSIG)
         return;
     /* the kernel's OOM killer sends SIGKILL, and so do kill -9 and a batch system's hard limit */
@@ -459,10 +430,26 @@ static void job_killed(const char *run_dir, int status, const attempt_end *e, ch
              sig == SIGKILL ? "; out of memory?" : "");
 }
 
+/* Why an attempt that left no line of the trainer's failed, into why as
+ * ": WORDS" ("" when unknown): what killed it (job_killed), else the rank
+ * Open MPI says exited with a non-zero status first (a library's exit(),
+ * a rank that failed before the trainer could write RUN/error). mpirun's
+ * words are read from the attempt's part of train.log (mpirun_log.h),
+ * unless mpirun itself was killed. */
+static void job_unexplained(const char *run_dir, int status, const attempt_end *e, char *why, size_t n) {
+    char path[LAUNCH_PATH_MAX + 16];
+    mpirun_end said = {.kind = MPIRUN_END_NONE};
+    snprintf(path, sizeof path, "%s/train.log", run_dir);
+    if (e->logged && !e->mpirun_sig) mpirun_log_read(path, e->log_from, &said);
+    if (said.kind == MPIRUN_END_EXIT) snprintf(why, n, ": rank %d exited with status %d", said.rank, said.code);
+    else job_killed(status, e, &said, why, n);
+}
+
 /* The failed attempt's one line (jepa-train's note_failure: RUN/error,
  * removed before each attempt) into why as ": LINE"; without one, what
- * killed it (job_killed); "" when neither is known (mpirun's own failure,
- * its words on the terminal or in train.log). Said in launch.log too. */
+ * killed it or which rank exited (job_unexplained); "" when neither is
+ * known (mpirun's own failure, its words on the terminal or in
+ * train.log). Said in launch.log too. */
 static void job_error(const char *run_dir, int attempt, int status, const attempt_end *e, char *why, size_t n) {
     char path[LAUNCH_PATH_MAX + 16], line[320] = "";
     snprintf(path, sizeof path, "%s/error", run_dir);
@@ -470,12 +457,12 @@ static void job_error(const char *run_dir, int attempt, int status, const attemp
     if (f) first_line(f, line, sizeof line);
     if (f) fclose(f);
     if (line[0]) snprintf(why, n, ": %s", line);
-    else job_killed(run_dir, status, e, why, n);
+    else job_unexplained(run_dir, status, e, why, n);
     if (*why) launch_log(run_dir, "attempt %d: %s", attempt, why + 2);
 }
 
 /* After attempt's exit with status: state and launch.log say what
- * happened, a failure's state with the trainer's line or what killed it
+ * happened, a failure's state with the trainer's line or what ended it
  * (job_error); 1 when the loop ends here, 0 for a restart. */
 static int attempt_ended(const char *run_dir, const jepa_spec *s, int attempt, int status, const attempt_end *e) {
     char w[400] = "";

@@ -5,7 +5,7 @@
  * positions, paths that begin with '-', '%' in paths handed to Slurm, the
  * world size read from a checkpoint's header (issue 16), what a start that
  * came to nothing takes back, and the run.dir a moved run directory
- * resumes in; signal names. */
+ * resumes in; signal names; Open MPI's words on the rank that ended a job. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "mpirun_log.h"
 #include "testutil.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -528,6 +529,110 @@ static void test_locate(void) {
     CU_ASSERT_EQUAL(launch_locate("{", "seed", &line, &col), -1);
 }
 
+/* Open MPI 4.1's words as mpirun printed them here (mpirun -np 2, rank 1
+ * exit(3); a rank SIGKILLed), the lines broken where it breaks them */
+#define DASHES "--------------------------------------------------------------------------\n"
+static const char ompi_exit[] =
+    DASHES "Primary job  terminated normally, but 1 process returned\na non-zero exit code. Per user-direction, "
+    "the job has been aborted.\n" DASHES DASHES "mpirun detected that one or more processes exited with non-zero "
+    "status, thus causing\nthe job to be terminated. The first process to do so was:\n\n  Process name: "
+    "[[26220,1],1]\n  Exit code:    3\n" DASHES;
+static const char ompi_signal[] =
+    DASHES "mpirun noticed that process rank 1 with PID 0 on node vm exited on signal 9 (Killed).\n" DASHES;
+
+static mpirun_end_kind parse(const char *text, mpirun_end *r) { return mpirun_log_parse(text, strlen(text), r); }
+
+/* what mpirun said of the rank that ended the job: each kind, and words
+ * cut, garbled or out of range read as nothing said */
+static void test_mpirun_log_parse(void) {
+    mpirun_end r;
+    CU_ASSERT_EQUAL(parse(ompi_exit, &r), MPIRUN_END_EXIT);
+    CU_ASSERT(r.rank == 1 && r.code == 3 && r.node[0] == 0);
+    CU_ASSERT_EQUAL(parse(ompi_signal, &r), MPIRUN_END_SIGNAL);
+    CU_ASSERT(r.rank == 1 && r.sig == 9 && !strcmp(r.node, "vm"));
+    /* the exit message as the last bytes, no newline after the code */
+    const char *end = strstr(ompi_exit, "Exit code:    3") + 15;
+    char at_end[sizeof ompi_exit];
+    snprintf(at_end, sizeof at_end, "%.*s", (int)(end - ompi_exit), ompi_exit);
+    CU_ASSERT(parse(at_end, &r) == MPIRUN_END_EXIT && r.rank == 1 && r.code == 3);
+    /* a rank of several digits, the lines joined, the last of two messages */
+    CU_ASSERT(parse("x exited with non-zero status, thus causing the job to be terminated. The first process to "
+                    "do so was: Process name: [[1,1],0] Exit code: 9\nmpirun detected that one or more processes "
+                    "exited with non-zero status, thus causing the job to be terminated. The first process to do "
+                    "so was:\n  Process name: [[7,1],123]\n  Exit code:    255\n", &r) == MPIRUN_END_EXIT &&
+              r.rank == 123 && r.code == 255);
+    /* cut short, garbled, out of range: nothing */
+    static const char *const none[] = {
+        "",
+        "\x01\xff garbage Process name: [[1,1],1] Exit code: 3",
+        "mpirun detected that one or more processes exited with non-zero status, thus causing\nthe job",
+        "...exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so "
+        "was:\n\n  Process name: [[26220,1],1]\n  Exit code:",
+        "...exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so "
+        "was:\n\n  Process name: [[26220,1],",
+        "...exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so "
+        "was:\n\n  Process name: [[26220,1],x]\n  Exit code:    3\n",
+        "...exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so "
+        "was:\n\n  Process name: [[26220,1],1]\n  Exit code:    0\n",
+        "...exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so "
+        "was:\n\n  Process name: [[26220,1],1]\n  Exit code:    256\n",
+        "...exited with non-zero status, thus causing\nthe job to be terminated. The first process to do so "
+        "was:\n\n  Process name: [[26220,1],-1]\n  Exit code:    3\n",
+        "mpirun noticed that process rank 1 with PID 0 on node vm exited on",
+        "mpirun noticed that process rank -1 with PID 0 on node vm exited on signal 9.",
+    };
+    for (size_t i = 0; i < COUNT(none); i++) {
+        mpirun_end_kind k = parse(none[i], &r);
+        if (k != MPIRUN_END_NONE) fprintf(stderr, "\n  case %zu read as kind %d\n", i, (int)k);
+        CU_ASSERT_EQUAL(k, MPIRUN_END_NONE);
+        CU_ASSERT_EQUAL(r.kind, MPIRUN_END_NONE);
+    }
+    /* NUL bytes before the words (a rank's binary output) do not hide them */
+    char nul[sizeof ompi_exit + 8] = "ab\0\0cd\0";
+    memcpy(nul + 7, ompi_exit, sizeof ompi_exit);
+    CU_ASSERT(mpirun_log_parse(nul, 7 + sizeof ompi_exit - 1, &r) == MPIRUN_END_EXIT && r.rank == 1);
+    /* both kinds: the signal's, which names the node */
+    char both[sizeof ompi_exit + sizeof ompi_signal];
+    snprintf(both, sizeof both, "%s%s", ompi_signal, ompi_exit);
+    CU_ASSERT(parse(both, &r) == MPIRUN_END_SIGNAL && r.sig == 9);
+}
+
+/* the file: only the attempt's part (from log_from on) and its last
+ * MPIRUN_LOG_TAIL bytes are read; a missing or non-regular file says nothing */
+static void test_mpirun_log_read(void) {
+    char path[256], body[MPIRUN_LOG_TAIL + 512];
+    mpirun_end r;
+    snprintf(path, sizeof path, "%s/train.log", tmpdir);
+    /* attempt 0 ended with the message, attempt 1 (from its size on) said nothing of a rank */
+    snprintf(body, sizeof body, "step 1\n%sjepa-train: resuming from step 2\nstep 3\n", ompi_exit);
+    write_text(path, body);
+    off_t from = (off_t)(strstr(body, "jepa-train: resuming") - body);
+    CU_ASSERT_EQUAL(mpirun_log_read(path, 0, &r), MPIRUN_END_EXIT);
+    CU_ASSERT_EQUAL(mpirun_log_read(path, from, &r), MPIRUN_END_NONE);
+    CU_ASSERT_EQUAL(mpirun_log_read(path, (off_t)strlen(body), &r), MPIRUN_END_NONE); /* nothing appended */
+    CU_ASSERT_EQUAL(mpirun_log_read(path, (off_t)strlen(body) + 10, &r), MPIRUN_END_NONE);
+    /* the message starts before from: its tail alone is not read as one */
+    CU_ASSERT_EQUAL(mpirun_log_read(path, (off_t)(strstr(body, "Exit code") - body), &r), MPIRUN_END_NONE);
+    /* attempt 1's own message at the file's very end, no newline after it */
+    snprintf(body + strlen(body), sizeof body - strlen(body), "%.*s", (int)(strstr(ompi_exit, "Exit code:") -
+             ompi_exit), ompi_exit);
+    char *name = strstr(body + from, "[[26220,1],1]");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(name);
+    name[11] = '0';
+    strcat(body, "Exit code:    42");
+    write_text(path, body);
+    CU_ASSERT(mpirun_log_read(path, from, &r) == MPIRUN_END_EXIT && r.rank == 0 && r.code == 42);
+    /* more than MPIRUN_LOG_TAIL bytes after the message: not looked for */
+    FILE *f = fopen(path, "a");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (size_t k = 0; k < MPIRUN_LOG_TAIL; k += strlen("step 9\n")) fputs("step 9\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(mpirun_log_read(path, from, &r), MPIRUN_END_NONE);
+    snprintf(path, sizeof path, "%s/no-such.log", tmpdir);
+    CU_ASSERT_EQUAL(mpirun_log_read(path, 0, &r), MPIRUN_END_NONE);
+    CU_ASSERT_EQUAL(mpirun_log_read(tmpdir, 0, &r), MPIRUN_END_NONE);
+}
+
 int main(void) {
     if (!mkdtemp(tmpdir)) return 2;
     static const test_case cases[] = {
@@ -542,6 +647,8 @@ int main(void) {
         {"undo_error_tmp", test_undo_error_tmp},
         {"moved_dir", test_moved_dir},
         {"locate", test_locate},
+        {"mpirun_log_parse", test_mpirun_log_parse},
+        {"mpirun_log_read", test_mpirun_log_read},
     };
     int rc = test_main("launch", cases, (int)COUNT(cases));
     char cmd[128];

@@ -9,7 +9,11 @@
 #      launch.log say what killed it, mpirun itself, a rank (mpirun's status
 #      128 + S) or, from mpirun's words in a sweep point's train.log, which
 #      rank on which node; a real 2-rank run whose rank 1 sends itself
-#      SIGKILL (JEPA_DEBUG_KILL_STEP), under run and under a sweep.
+#      SIGKILL (JEPA_DEBUG_KILL_STEP), under run and under a sweep;
+#   4. an attempt a rank's non-zero exit ended without a line of the
+#      trainer's (a library's exit()): from mpirun's words in a sweep
+#      point's train.log, which rank exited with which status, never from
+#      an earlier attempt's words.
 # A fake mpirun, then mpirun (about 8 s on 2 cores).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
@@ -20,7 +24,8 @@ printf 'data:\n  train: %s/tr\n  test: %s/te\ntrain.steps: 10\n' "$T" "$T" >base
 
 # the fake mpirun: each attempt lists the run directory as it found it
 # (seen/NAME.N, outside it); a first attempt does what FAKE_FIRST says
-# and exits FAKE_STATUS; a restart (resume=auto) finishes the run
+# and exits FAKE_STATUS; a restart (resume=auto) exits FAKE_RESUME_STATUS
+# when set, else finishes the run
 cat >mpirun <<'SH'
 #!/bin/bash
 for a in "$@"; do case "$a" in */spec.resolved.yaml) d=${a%/spec.resolved.yaml} ;; esac; done
@@ -29,6 +34,7 @@ n=$(ls "$FAKE_SEEN" | grep -c "^${d##*/}\.")
 ls -A "$d" >"$s.$n"
 case " $* " in
   *resume=auto*)
+    [ -n "${FAKE_RESUME_STATUS:-}" ] && exit "$FAKE_RESUME_STATUS"
     printf '{"step": 10, "loss": 0.5}\n' >"$d/metrics.jsonl"
     printf '{"objective": "ijepa", "final_loss": 0.5, "probe_acc": -1, "steps": 10, "planned_steps": 10, "stop_reason": "completed", "param_hash": "00000000000000ab"}\n' >"$d/summary.json"
     exit 0 ;;
@@ -95,6 +101,45 @@ FAKE_FIRST="echo '$noticed' >&2" FAKE_STATUS=139 run ks "$L" sweep ks.yaml
 want="failed status=139 restarts=0: rank 3 on node n7 killed by signal 11 (SIGSEGV)"
 [ "$RC" -eq 1 ] && [ "$(cat ks/point-000/state)" = "$want" ] && printf '%s\n' "$OUT" | grep -qxF "point-000: $want, see $T/ks/point-000/train.log" \
   && ok "a sweep point: the rank, node and signal from mpirun's words in train.log" || bad "ks: rc $RC, state $(cat ks/point-000/state): $OUT"
+
+# ---- 4. a rank's non-zero exit, no line of the trainer's: Open MPI 4.1's
+# words (mpirun -np 2, rank 1 exit(7)), which name no node
+sweep_yaml() { # NAME MAX_RESTARTS
+  printf 'base: %s/base.yaml\ndir: %s/%s\nparallel: 1\nset: {max_restarts: %s}\ngrid:\n  optim.lr: [0.001]\n' \
+    "$T" "$T" "$1" "$2" >"$1.yaml"
+}
+dashes=--------------------------------------------------------------------------
+export FAKE_WORDS="$dashes
+mpirun detected that one or more processes exited with non-zero status, thus causing
+the job to be terminated. The first process to do so was:
+
+  Process name: [[26220,1],1]
+  Exit code:    7
+$dashes"
+sweep_yaml ke 0
+FAKE_FIRST='printf "%s\n" "$FAKE_WORDS" >&2' FAKE_STATUS=7 run ke "$L" sweep ke.yaml
+want="failed status=7 restarts=0: rank 1 exited with status 7"
+[ "$RC" -eq 1 ] && [ "$(cat ke/point-000/state)" = "$want" ] && grep -q 'attempt 0: rank 1 exited with status 7$' ke/point-000/launch.log \
+  && printf '%s\n' "$OUT" | grep -qxF "point-000: $want, see $T/ke/point-000/train.log" \
+  && ok "a sweep point: the rank and status from mpirun's words in train.log" || bad "ke: rc $RC, state $(cat ke/point-000/state): $OUT"
+# the words at train.log's very end (no newline after them)
+sweep_yaml kn 0
+FAKE_END=${FAKE_WORDS%$'\n'*} FAKE_FIRST='printf "%s" "$FAKE_END" >&2' FAKE_STATUS=7 run kn "$L" sweep kn.yaml
+[ "$(tail -c 15 kn/point-000/train.log; echo .)" = "Exit code:    7." ] && [ "$(cat kn/point-000/state)" = "$want" ] \
+  && ok "the words as train.log's last bytes" || bad "kn: rc $RC, state $(cat kn/point-000/state), log ends $(tail -c 20 kn/point-000/train.log | od -c)"
+# attempt 0's words name rank 1; attempt 1 (the restart) exits 7 and says
+# nothing: its state is bare, not attempt 0's rank
+sweep_yaml kt 1
+FAKE_FIRST='printf "%s\n" "$FAKE_WORDS" >&2' FAKE_STATUS=7 FAKE_RESUME_STATUS=7 run kt "$L" sweep kt.yaml
+[ "$(cat kt/point-000/state)" = "failed status=7 restarts=1" ] && grep -q 'attempt 0: rank 1 exited with status 7$' kt/point-000/launch.log \
+  && ! grep -q 'attempt 1: rank' kt/point-000/launch.log && ok "a restart that said nothing is not given attempt 0's rank" \
+  || bad "kt: rc $RC, state $(cat kt/point-000/state), launch.log $(cat kt/point-000/launch.log)"
+# the trainer's own line, when there is one, comes first
+sweep_yaml kl 0
+FAKE_FIRST='printf "jepa: rank 1: cannot read x\n" >"$d/error"; printf "%s\n" "$FAKE_WORDS" >&2' FAKE_STATUS=7 run kl "$L" sweep kl.yaml
+[ "$(cat kl/point-000/state)" = "failed status=7 restarts=0: jepa: rank 1: cannot read x" ] \
+  && ok "RUN/error's line before mpirun's words" || bad "kl: rc $RC, state $(cat kl/point-000/state)"
+
 # a rank SIGKILLed for real (the trainer's test hook, the last rank, before
 # step 4): mpirun's 137 under run, its words under a sweep
 FM=/usr/share/datasets/fashion-mnist
