@@ -588,7 +588,8 @@ typedef struct {
  *   JEPA_DEBUG_SLOW_EVAL=S   every evaluation sleeps S seconds first (a signal cuts it short; jepa-eval's too)
  *   JEPA_DEBUG_NO_REPLAN=1   a time budget is never re-planned
  *   JEPA_DEBUG_PLAN=T0:R:T   a time budget's plan: T0 steps, after step R T
- *   JEPA_DEBUG_KILL_STEP=k   the last rank sends itself SIGKILL before step k+1 */
+ *   JEPA_DEBUG_KILL_STEP=k   the last rank sends itself SIGKILL before step k+1
+ *   JEPA_DEBUG_EXIT_STEP=k   the last rank calls exit(7) before step k+1 (no RUN/error line) */
 
 /* The job's identity as a checkpoint records it: model config and hash,
  * the hash of the trajectory keys (seed, batch, data.shuffle_buffer, optim,

@@ -61,7 +61,7 @@ typedef struct {
     double t_start, t0, t_log, t_ckpt, loss_acc, comm_wait0, budget;
     double stat[OBJ_MAX_STATS]; /* the last step's objective metrics, rank means */
     collapse_watch cw;          /* rank 0 */
-    int64_t stop_at, nan_at, hang_at, kill_at;
+    int64_t stop_at, nan_at, hang_at, kill_at, exit_at;
     int nan_loss;
     /* a time budget's plan (budget_plan: t->total came from train.minutes):
      * the last re-plan's step and the schedules' progress there (0, 0: none;
@@ -363,6 +363,7 @@ static void open_log(trainer *t, char *err, size_t errlen) {
     t->nan_at = env_step("JEPA_DEBUG_NAN_STEP");
     t->hang_at = env_step("JEPA_DEBUG_HANG_STEP");
     t->kill_at = env_step("JEPA_DEBUG_KILL_STEP");
+    t->exit_at = env_step("JEPA_DEBUG_EXIT_STEP");
     const char *nan_kind = getenv("JEPA_DEBUG_NAN_KIND");
     t->nan_loss = nan_kind && !strcmp(nan_kind, "loss");
     t->t_log = t->t_ckpt = train_now_s();
@@ -377,6 +378,7 @@ static int step_compute(trainer *t, double *loss, double *gsq, char *err, size_t
     const int64_t step = t->step;
     while (step == t->hang_at && t->rank == t->world - 1) pause(); /* test hook: for a kill -9 */
     if (step == t->kill_at && t->rank == t->world - 1) raise(SIGKILL); /* test hook: the OOM killer's */
+    if (step == t->exit_at && t->rank == t->world - 1) exit(7); /* test hook: a library's exit, no RUN/error */
     if (shard_reader_next(t->rd, t->rec, t->lab, err, errlen)) comm_fatal("%s", err);
     if (t->trace) train_trace_batch(t->trace, step, t->rank * t->o->B, t->o->B, t->rec,
                                    shard_schema_record_bytes(shard_reader_schema(t->rd)));

@@ -13,8 +13,9 @@
 #   4. an attempt a rank's non-zero exit ended without a line of the
 #      trainer's (a library's exit()): from mpirun's words in a sweep
 #      point's train.log, which rank exited with which status, never from
-#      an earlier attempt's words.
-# A fake mpirun, then mpirun (about 8 s on 2 cores).
+#      an earlier attempt's words; a real 2-rank sweep point whose rank 1
+#      calls exit(7) (JEPA_DEBUG_EXIT_STEP).
+# A fake mpirun, then mpirun (about 10 s on 2 cores).
 . "$(dirname "$0")/lib.sh"
 L="$B/jepa-launch"
 unset JEPA_TRAIN_BIN
@@ -162,5 +163,13 @@ printf 'base: %s\ndir: %s/kw\nparallel: 1\nset: {%s}\ngrid:\n  optim.lr: [0.001]
 JEPA_DEBUG_KILL_STEP=3 run kw "$L" sweep kw.yaml
 case "$(cat kw/point-000/state)" in "failed status=137 restarts=0: rank 1 on node "?*" killed by signal 9 (SIGKILL; out of memory?)") \
   ok "sweep: rank 1 named: $(cat kw/point-000/state)" ;; *) bad "kw: rc $RC, state $(cat kw/point-000/state): $OUT" ;; esac
+# a rank's exit(7) for real (the trainer's test hook, the last rank, before
+# step 4), no line of the trainer's: Open MPI's words in the point's train.log
+sed "s|^dir: .*|dir: $T/xw|" kw.yaml >xw.yaml
+JEPA_DEBUG_EXIT_STEP=3 run xw "$L" sweep xw.yaml
+want="failed status=7 restarts=0: rank 1 exited with status 7"
+[ "$(cat xw/point-000/state)" = "$want" ] && [ ! -e xw/point-000/error ] && grep -q 'Exit code: *7$' xw/point-000/train.log \
+  && ok "sweep: a rank's exit(7) named: $want" \
+  || bad "xw: rc $RC, state $(cat xw/point-000/state): $OUT $(tail -12 xw/point-000/train.log)"
 
 finish
