@@ -4,8 +4,9 @@
  * ops.c's kernels,
  * and whole-encoder features against enc_features (the training forward)
  * within float rounding; features bitwise the same for 1 and 2 threads and
- * for any images-per-forward. The bfloat16 path (eval.precision: bf16)
- * against double sums of rounded inputs, fp32, and itself. */
+ * for any images-per-forward. The bfloat16 path (eval.precision: bf16:
+ * products and attention) against double sums of rounded inputs, fp32, and
+ * itself. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -349,6 +350,132 @@ static void test_bf16_debug_off(void) {
     unsetenv("JEPA_DEBUG_NO_BF16");
 }
 
+/* ---------------------------------------------------- bf16 attention */
+
+static double bfd(float x) { return from_bf16(infer_bf16_round(x)); }
+
+/* One (image, head, query) row of scores scale * q.k in double, from q and
+ * k rounded to bfloat16 (round 1) or not; *amax: the largest sum of |q_d
+ * k_d| over the keys; the softmax into p */
+static void ref_probs(double *p, double *amax, const float *q, const float *k0, int T, int C,
+                      int hd, double scale, int round) {
+    double mx = -1e300, sum = 0;
+    *amax = 0;
+    for (int j = 0; j < T; j++) {
+        const float *k = k0 + (size_t)j * 3 * C;
+        double s = 0, a = 0;
+        for (int d = 0; d < hd; d++) {
+            double t = round ? bfd(q[d]) * bfd(k[d]) : (double)q[d] * k[d];
+            s += t, a += fabs(t);
+        }
+        p[j] = s * scale;
+        mx = p[j] > mx ? p[j] : mx;
+        *amax = a > *amax ? a : *amax;
+    }
+    for (int j = 0; j < T; j++) sum += p[j] = exp(p[j] - mx);
+    for (int j = 0; j < T; j++) p[j] /= sum;
+}
+
+/* infer_attention_bf16 for B images, T tokens, H heads of C/H columns,
+ * output element by element against
+ * - what the kernel defines, in double: P the softmax of scale * (bf16 q .
+ *   bf16 k), O = sum_j bf16(p_j) bf16(v_j). The kernel's fp32 p is within
+ *   a relative delta of the double p (float sums of hd exact products: hd
+ *   2^-24 amax each score, scaled; the subtraction of the max; expf's few
+ *   ulp; the sum of T and the division), so its bfloat16 value is the
+ *   reference's unless p (1 +- delta) straddles a rounding boundary: there
+ *   the step between the two is allowed, elsewhere nothing; plus O's float
+ *   sum of T products (2 T 2^-24 of the sum of |p v|) and 1e-30 (VCVTNEPS2BF16
+ *   flushes probabilities below 2^-126 to zero).
+ * - fp32 infer_attention: rounding q and k to 8-bit significands (2^-9
+ *   relative each) moves each scaled score by at most eps = scale (2^-8 +
+ *   2^-18) amax, so each p by a factor within e^(+-2 eps); rounding p and v
+ *   adds 2^-8 + 2^-18 relative: |dO| <= sum_j p_j |v_j| (e^(4 eps) - 1 +
+ *   2^-7), p_j from unrounded q and k (the e^(2 eps) of p's change taken
+ *   twice to cover it). */
+static void check_attention_bf16(int B, int T, int C, int H) {
+    const int hd = C / H;
+    const double u = 5.9604644775390625e-8, scale = 1.0f / sqrtf((float)hd);
+    float *qkv = rnd((size_t)B * T * 3 * C, 21, 1.0);
+    float *o = malloc((size_t)B * T * C * 4), *r32 = malloc((size_t)B * T * C * 4);
+    float *sb = malloc(infer_attention_bf16_floats(T, hd) * omp_get_max_threads() * 4);
+    float *s32 = malloc(infer_attention_floats(T, hd) * omp_get_max_threads() * 4);
+    double *p = malloc((size_t)T * 8), *p32 = malloc((size_t)T * 8), *step = malloc((size_t)T * 8);
+    infer_attention_bf16(o, qkv, B, T, C, H, sb);
+    infer_attention(r32, qkv, B, T, C, H, s32);
+    double worst = 0, worst32 = 0, diff32 = 0;
+    int nstep = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < T; i++) {
+                const float *base = qkv + (size_t)b * T * 3 * C, *q = base + (size_t)i * 3 * C + h * hd;
+                const float *v = base + 2 * C + h * hd;
+                double amax, amax32, xmax = 0;
+                ref_probs(p, &amax, q, base + C + h * hd, T, C, hd, scale, 1);
+                ref_probs(p32, &amax32, q, base + C + h * hd, T, C, hd, scale, 0);
+                xmax = scale * amax;
+                double delta = 4 * (2 * scale * hd * u * amax + 6 * u * xmax + (T + 8) * u);
+                for (int j = 0; j < T; j++) {
+                    step[j] = bfd((float)(p[j] * (1 + delta))) - bfd((float)(p[j] * (1 - delta)));
+                    nstep += step[j] != 0;
+                }
+                double eps = scale * (0.00390625 + 1.0 / (1 << 18)) * amax32;
+                for (int d = 0; d < hd; d++) {
+                    double ref = 0, tol = 0, mag = 0, mag32 = 0;
+                    for (int j = 0; j < T; j++) {
+                        double vj = bfd(v[(size_t)j * 3 * C + d]), t = bfd((float)p[j]) * vj;
+                        ref += t, mag += fabs(t), tol += fabs(vj) * step[j];
+                        mag32 += p32[j] * fabs(v[(size_t)j * 3 * C + d]);
+                    }
+                    tol += 2 * T * u * mag + 1e-30;
+                    size_t at = ((size_t)b * T + i) * C + h * hd + d;
+                    double e = fabs(o[at] - ref) / tol, e32 = fabs(o[at] - r32[at]);
+                    worst = e > worst ? e : worst;
+                    diff32 = e32 > diff32 ? e32 : diff32;
+                    e32 /= mag32 * (exp(4 * eps) - 1 + 0.0078125) + 1e-30;
+                    worst32 = e32 > worst32 ? e32 : worst32;
+                }
+            }
+    printf("\n  bf16 attention B %d T %d hd %d: error / tolerance %.3f (double), %.3f (fp32); "
+           "%d probabilities on a rounding boundary\n",
+           B, T, hd, worst, worst32, nstep);
+    CU_ASSERT(worst <= 1);
+    CU_ASSERT(worst32 <= 1);
+    CU_ASSERT(diff32 > 0); /* rounded: not fp32's bits */
+    free(qkv); free(o); free(r32); free(sb); free(s32); free(p); free(p32); free(step);
+}
+
+/* the same bits for 1 and 2 threads, and for an image alone */
+static void check_attention_bf16_bits(int B, int T, int C, int H) {
+    const int hd = C / H, nt = omp_get_max_threads(), nth = nt > 2 ? nt : 2;
+    const size_t n = (size_t)T * C;
+    float *qkv = rnd((size_t)B * T * 3 * C, 22, 1.0);
+    float *a = malloc(B * n * 4), *b = malloc(B * n * 4), *one = malloc(n * 4);
+    float *sc = malloc(infer_attention_bf16_floats(T, hd) * nth * 4);
+    omp_set_num_threads(1);
+    infer_attention_bf16(a, qkv, B, T, C, H, sc);
+    omp_set_num_threads(2);
+    infer_attention_bf16(b, qkv, B, T, C, H, sc);
+    omp_set_num_threads(nt);
+    CU_ASSERT(memcmp(a, b, B * n * 4) == 0);
+    infer_attention_bf16(one, qkv + (size_t)(B - 1) * T * 3 * C, 1, T, C, H, sc);
+    CU_ASSERT(memcmp(one, a + (B - 1) * n, n * 4) == 0);
+    free(qkv); free(a); free(b); free(one); free(sc);
+}
+
+static void test_attention_bf16(void) {
+    if (!infer_bf16_supported(NULL)) return; /* test_linear_bf16 said why */
+    check_attention_bf16(3, 49, 128, 4);  /* the tiny config: hd 32 */
+    check_attention_bf16(1, 196, 128, 2); /* 14 x 14 tokens, hd 64 */
+    check_attention_bf16(2, 17, 64, 2);   /* odd T: a zero token pads the last pair */
+    check_attention_bf16(2, 9, 30, 2);    /* odd hd (15): a zero column pads it */
+    check_attention_bf16(1, 70, 160, 2);  /* hd 80, T 70: 5 vectors, blocks of 4 and 1 */
+    check_attention_bf16(2, 33, 48, 1);   /* hd 48: a block of 3 vectors */
+    check_attention_bf16(1, 1, 32, 1);
+    check_attention_bf16_bits(5, 49, 128, 4);
+    check_attention_bf16_bits(3, 17, 30, 2);
+}
+
 static void features_bf16(fixture *f, int n, int maxS, int k, float *out) {
     enc_infer p;
     enc_infer_init(&p, &f->d, &f->L, f->m.params, maxS, 28, k, 1);
@@ -400,6 +527,7 @@ int main(int argc, char **argv) {
         {"bfloat16 rounding", test_bf16_round},
         {"bf16 product vs double, fp32, one row, in place", test_linear_bf16},
         {"JEPA_DEBUG_NO_BF16 says no", test_bf16_debug_off},
+        {"bf16 attention vs double, fp32, threads, one image", test_attention_bf16},
         {"bf16 features: near fp32, threads and chunk do not matter", test_features_bf16},
     };
     return test_main("infer", cases, sizeof cases / sizeof cases[0]);

@@ -77,6 +77,13 @@ void infer_pack_rows(float *wp, const float *w, int K, int N);
  * in order, whatever M and the thread count; on one CPU model (VDPBF16PS's
  * internal rounding is the CPU's). */
 
+#if defined(__AVX512F__)
+/* The bfloat16 kernels' functions (ops_infer.c, ops_attn_bf16.c): compiled
+ * for AVX512_BF16 whatever the build's flags, run only where
+ * infer_bf16_supported said yes (the CPU is asked at run time). */
+#define INFER_BF16_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#endif
+
 /* 1 when this program can run infer_linear_bf16: an AVX-512 build on a CPU
  * with AVX512_BF16 (AMD Zen 4 and later, Intel Cooper Lake and Sapphire
  * Rapids and later); else 0 and why, a phrase, in *why. The environment
@@ -109,6 +116,19 @@ void infer_layernorm(float *out, const float *inp, const float *w, const float *
  * scratch: infer_attention_floats(T, C/H) floats per OpenMP thread. */
 size_t infer_attention_floats(int T, int hd);
 void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, float *scratch);
+/* The same contract (any B, T, C/H; no causal form) with bfloat16
+ * products, for eval.precision: bf16. Per (image, head): S = Q K^T with q
+ * and k rounded to bfloat16 (nearest even), VDPBF16PS over pairs of head
+ * columns (2i, 2i+1; an odd width's last pair padded with zero), float
+ * sums; P = infer_attention's softmax of S / sqrt(C/H), in fp32, the same
+ * code (ops_attn.h); O = P V with P and v rounded to bfloat16 and pairs of
+ * tokens (2j, 2j+1; an odd T padded with a zero token), float sums. Every
+ * output one thread's sum in a fixed order: the same bits for any thread
+ * count and B. Requires infer_bf16_supported (asserted).
+ * scratch: infer_attention_bf16_floats(T, C/H) floats per OpenMP thread. */
+size_t infer_attention_bf16_floats(int T, int hd);
+void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int H,
+                          float *scratch);
 
 /* ---------------------------------------------------- the encoder, forward */
 /* The ViT encoder of encoder.h run forward only, for features: weights

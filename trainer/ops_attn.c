@@ -11,6 +11,7 @@
 
 #include "fastmath.h"
 #include "jepa.h"
+#include "ops_attn.h"
 #include "prof.h"
 #include "vec.h"
 
@@ -230,6 +231,16 @@ static void softmax_head(float *s, int Tp, float *att, int nr, int T, float scal
         softmax_rows(s + (size_t)i * Tp, Tp, att ? att + (size_t)i * T : NULL, n, T, scale, 1);
     }
 }
+
+/* ops_attn.h's exports: wrappers, so training's calls above and below
+ * stay as they were (and inline as they did) */
+void attn_softmax_head(float *s, int Tp, float *att, int nr, int T, float scale, int causal) {
+    softmax_head(s, Tp, att, nr, T, scale, causal);
+}
+
+#if defined(__AVX512F__)
+void attn_transpose16(float *dst, int ldd, const __m512 r[16]) { transpose16(dst, ldd, r); }
+#endif
 
 /* One (image, head): S = Q K^T, P = softmax(scale S) into att (T, T)
  * unless NULL, O = P V into out's head columns. base: the image's qkv

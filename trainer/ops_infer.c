@@ -142,15 +142,11 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
 }
 
 /* ------------------------------------------------- bfloat16 (AVX512_BF16) */
-/* Compiled for AVX512_BF16 whatever the build's flags, run only where
- * infer_bf16_supported said yes (the CPU is asked at run time). */
-#define BF16_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
-
 /* One (mr <= 12, 32) tile: rows A (mr, K2 pairs of bfloat16, one uint32
  * each) against panel bp (K2, 32 pairs); VDPBF16PS adds a pair's two
  * products to each lane, so each k pair costs one instruction per 16
  * columns where fp32 takes two. */
-static inline __attribute__((always_inline)) BF16_FN void
+static inline __attribute__((always_inline)) INFER_BF16_FN void
 tile_bf16(float *out, const uint32_t *A, const uint16_t *bp, const float *b, const float *res,
           int mr, int K2, int N, int n0, int ncols, int gelu) {
     /* the epilogue's lines, asked for while the k loop runs (half fp32's
@@ -177,7 +173,7 @@ tile_bf16(float *out, const uint32_t *A, const uint16_t *bp, const float *b, con
 
 /* rows inp (m, K) to bfloat16 pairs ab (m, K2), zero past K: rounding to
  * nearest even (VCVTNE2PS2BF16), as infer_bf16_round */
-static BF16_FN void rows_to_bf16(uint32_t *ab, const float *inp, int m, int K, int K2) {
+static INFER_BF16_FN void rows_to_bf16(uint32_t *ab, const float *inp, int m, int K, int K2) {
     for (int r = 0; r < m; r++) {
         const float *x = inp + (size_t)r * K;
         uint16_t *y = (uint16_t *)(ab + (size_t)r * K2);
@@ -193,7 +189,7 @@ static BF16_FN void rows_to_bf16(uint32_t *ab, const float *inp, int m, int K, i
     }
 }
 
-static BF16_FN void rows_block_bf16(float *out, const uint32_t *A, const uint16_t *wp,
+static INFER_BF16_FN void rows_block_bf16(float *out, const uint32_t *A, const uint16_t *wp,
                                     const float *b, const float *res, int m, int K2, int N,
                                     int gelu) {
     int np = (N + INFER_NR - 1) / INFER_NR;

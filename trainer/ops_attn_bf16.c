@@ -1,0 +1,215 @@
+/* ops_attn_bf16.c - extraction's attention with bfloat16 products
+ * (eval.precision: bf16, infer.h): per (image, head) S = Q K^T over pairs
+ * of the head's columns and O = P V over pairs of tokens, both through
+ * AVX512_BF16's VDPBF16PS with float sums; the softmax between them is
+ * training's own, in fp32 (ops_attn.h). Training and the fp32 extraction
+ * never come here. */
+#include <math.h>
+#include <omp.h>
+
+#include "infer.h"
+#include "jepa.h"
+#include "ops_attn.h"
+#include "prof.h"
+#include "vec.h"
+
+/* per thread, in 4-byte units: kr (T, hd2) pairs, kp (h2p, Tp) pairs, qb
+ * (T, hd2) pairs, s (T, Tp) floats, pb (T, Tp/2) pairs, vp (T2, hdp) pairs;
+ * Tp, hdp and h2p = T, hd and hd2 rounded up to 16, hd2 and T2 halves
+ * rounded up */
+static size_t attn_bf16_parts(int T, int hd, size_t *at) {
+    const size_t Tp = (size_t)(T + 15) / 16 * 16, hp = (size_t)(hd + 15) / 16 * 16;
+    const size_t hd2 = (size_t)(hd + 1) / 2, h2p = (hd2 + 15) / 16 * 16, T2 = (size_t)(T + 1) / 2;
+    const size_t n[6] = {T * hd2, h2p * Tp, T * hd2, T * Tp, T * Tp / 2, T2 * hp};
+    size_t tot = 0;
+    for (int i = 0; i < 6; i++) {
+        if (at) at[i] = tot;
+        tot += (n[i] + 15) & ~(size_t)15; /* each part on its own 64-byte lines */
+    }
+    return tot;
+}
+
+size_t infer_attention_bf16_floats(int T, int hd) { return attn_bf16_parts(T, hd, NULL); }
+
+#if defined(__AVX512F__)
+/* The pair order: element 2i in the low half of a 32-bit lane, 2i+1 in the
+ * high half, for both of VDPBF16PS's operands, so each lane adds
+ * a_2i b_2i + a_2i+1 b_2i+1. */
+
+/* m rows of n floats (row stride lds) to ceil(n / 2) pairs each in dst
+ * (row stride ldd), rounded to nearest even (VCVTNE2PS2BF16), zero past n */
+static INFER_BF16_FN void rows_pairs(uint32_t *dst, int ldd, const float *src, int lds, int m,
+                                     int n) {
+    const int n2 = (n + 1) / 2;
+    for (int r = 0; r < m; r++) {
+        const float *x = src + (size_t)r * lds;
+        uint16_t *y = (uint16_t *)(dst + (size_t)r * ldd);
+        for (int k = 0; k < 2 * n2; k += 32) {
+            int a = n - k, b = 2 * n2 - k;
+            __mmask16 lo = a >= 16 ? 0xffff : a <= 0 ? 0 : (__mmask16)((1u << a) - 1);
+            __mmask16 hi = a >= 32 ? 0xffff : a <= 16 ? 0 : (__mmask16)((1u << (a - 16)) - 1);
+            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + k + 16),
+                                             _mm512_maskz_loadu_ps(lo, x + k));
+            __mmask32 st = b >= 32 ? 0xffffffffu : (__mmask32)((1u << b) - 1);
+            _mm512_mask_storeu_epi16(y + k, st, (__m512i)v);
+        }
+    }
+}
+
+/* dst[j] = the pair (x0[j], x1[j]) in bfloat16 for j < np (a multiple of
+ * 16), zero past n; x1 NULL: zeros (an odd count's last pair). One
+ * conversion of both rows (x0 in words 0-15, x1 in 16-31), then VPERMW
+ * puts word j and word 16 + j side by side. */
+static INFER_BF16_FN void interleave_pairs(uint32_t *dst, const float *x0, const float *x1, int n,
+                                           int np) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+                                         24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                         16, 0);
+    for (int j = 0; j < np; j += 16) {
+        __mmask16 m = n - j >= 16 ? 0xffff : n <= j ? 0 : (__mmask16)((1u << (n - j)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(m, x0 + j);
+        __m512 b = x1 ? _mm512_maskz_loadu_ps(m, x1 + j) : _mm512_setzero_ps();
+        __m512i w = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+        _mm512_storeu_si512(dst + j, w);
+    }
+}
+
+/* kp (h2p, Tp) <- the transpose of kr (T, hd2 pairs), zero past T and
+ * hd2: blocks of 16 x 16 words */
+static INFER_BF16_FN void pairs_transpose(uint32_t *kp, int Tp, const uint32_t *kr, int hd2,
+                                          int T) {
+    for (int j = 0; j < Tp; j += 16)
+        for (int d = 0; d < hd2; d += 16) {
+            __mmask16 m = hd2 - d >= 16 ? 0xffff : (__mmask16)((1u << (hd2 - d)) - 1);
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = j + i < T ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(
+                                       m, kr + (size_t)(j + i) * hd2 + d))
+                                 : _mm512_setzero_ps();
+            attn_transpose16((float *)(kp + (size_t)d * Tp + j), Tp, r);
+        }
+}
+
+/* C[r][0, NB*16) = sum over pairs i < k2 of A[r][i] . B[i][0, NB*16), for
+ * RB (constant) rows: A and B rows of pairs (strides lda, ldb), the last
+ * vector stored through mask `last`. Each output one sum, pairs in order. */
+static inline __attribute__((always_inline)) INFER_BF16_FN void
+bf_block(float *C, int ldc, const uint32_t *A, int lda, const uint32_t *B, int ldb, int k2,
+         __mmask16 last, const int RB, const int NB) {
+    __m512 acc[12][4];
+    for (int r = 0; r < RB; r++)
+        for (int v = 0; v < NB; v++) acc[r][v] = _mm512_setzero_ps();
+    for (int i = 0; i < k2; i++) {
+        __m512bh b[4];
+        for (int v = 0; v < NB; v++)
+            b[v] = (__m512bh)_mm512_loadu_si512(B + (size_t)i * ldb + v * 16);
+        for (int r = 0; r < RB; r++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)A[(size_t)r * lda + i]);
+            for (int v = 0; v < NB; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b[v]);
+        }
+    }
+    for (int r = 0; r < RB; r++) {
+        for (int v = 0; v < NB - 1; v++) _mm512_storeu_ps(C + (size_t)r * ldc + v * 16, acc[r][v]);
+        _mm512_mask_storeu_ps(C + (size_t)r * ldc + (NB - 1) * 16, last, acc[r][NB - 1]);
+    }
+}
+
+/* rows [i, m) (fewer than a block) as one block of a constant row count */
+#define BF_REMAINDER(NB)                                                                       \
+    switch (m - i) {                                                                           \
+    case 11: BF_BLOCK(11, NB); break;                                                          \
+    case 10: BF_BLOCK(10, NB); break;                                                          \
+    case 9: BF_BLOCK(9, NB); break;                                                            \
+    case 8: BF_BLOCK(8, NB); break;                                                            \
+    case 7: BF_BLOCK(7, NB); break;                                                            \
+    case 6: BF_BLOCK(6, NB); break;                                                            \
+    case 5: BF_BLOCK(5, NB); break;                                                            \
+    case 4: BF_BLOCK(4, NB); break;                                                            \
+    case 3: BF_BLOCK(3, NB); break;                                                            \
+    case 2: BF_BLOCK(2, NB); break;                                                            \
+    case 1: BF_BLOCK(1, NB); break;                                                            \
+    default: break;                                                                            \
+    }
+
+/* C (m, n; row stride ldc) = A (m, k2 pairs) . B (k2 pairs, n): blocks of 6
+ * rows x 4 vectors, 8 x 3 or 12 x 2 and 12 x 1 (24 accumulators at most,
+ * of AVX-512's 32 registers); the block's shape does not change a sum */
+static INFER_BF16_FN void bf_mm(float *C, int ldc, const uint32_t *A, int lda, const uint32_t *B,
+                                int ldb, int m, int k2, int n) {
+    for (int j = 0; j < n;) {
+        int nv = (n - j + 15) / 16, nb = nv > 4 ? 4 : nv, rb = nb == 4 ? 6 : nb == 3 ? 8 : 12;
+        int tail = n - j - (nb - 1) * 16, i = 0;
+        __mmask16 last = tail >= 16 ? 0xffff : (__mmask16)((1u << tail) - 1);
+        float *c = C + j;
+        const uint32_t *b = B + j;
+#define BF_BLOCK(RB, NB) \
+    bf_block(c + (size_t)i * ldc, ldc, A + (size_t)i * lda, lda, b, ldb, k2, last, RB, NB)
+        for (; i + rb <= m; i += rb) {
+            switch (nb) {
+            case 4: BF_BLOCK(6, 4); break;
+            case 3: BF_BLOCK(8, 3); break;
+            case 2: BF_BLOCK(12, 2); break;
+            default: BF_BLOCK(12, 1); break;
+            }
+        }
+        switch (nb) {
+        case 4: BF_REMAINDER(4); break;
+        case 3: BF_REMAINDER(3); break;
+        case 2: BF_REMAINDER(2); break;
+        default: BF_REMAINDER(1); break;
+        }
+#undef BF_BLOCK
+        j += nb * 16;
+    }
+}
+
+/* One (image, head) of one image's qkv rows base (T, 3C) into out's head
+ * columns (T rows, stride C): S = Q K^T in bfloat16 pairs of columns, P =
+ * training's fp32 softmax of scale S, O = P V in bfloat16 pairs of tokens */
+static INFER_BF16_FN void attn_head_bf16(float *out, const float *base, int T, int C, int hd,
+                                         int h, float scale, float *ws) {
+    const int Tp = (T + 15) / 16 * 16, hp = (hd + 15) / 16 * 16;
+    const int hd2 = (hd + 1) / 2, T2 = (T + 1) / 2;
+    size_t at[6];
+    attn_bf16_parts(T, hd, at);
+    float *s = ws + at[3];
+    uint32_t *kr = (uint32_t *)(ws + at[0]), *kp = (uint32_t *)(ws + at[1]);
+    uint32_t *qb = (uint32_t *)(ws + at[2]), *pb = (uint32_t *)(ws + at[4]);
+    uint32_t *vp = (uint32_t *)(ws + at[5]);
+    const float *v = base + 2 * C + h * hd;
+    rows_pairs(kr, hd2, base + C + h * hd, 3 * C, T, hd);
+    pairs_transpose(kp, Tp, kr, hd2, T); /* K^T in pairs of columns */
+    rows_pairs(qb, hd2, base + h * hd, 3 * C, T, hd);
+    bf_mm(s, Tp, qb, hd2, kp, Tp, T, hd2, Tp);
+    attn_softmax_head(s, Tp, NULL, T, T, scale, 0); /* zeros in [T, Tp) */
+    rows_pairs(pb, Tp / 2, s, Tp, T, Tp);
+    for (int i = 0; i < T2; i++)
+        interleave_pairs(vp + (size_t)i * hp, v + (size_t)2 * i * 3 * C,
+                         2 * i + 1 < T ? v + (size_t)(2 * i + 1) * 3 * C : NULL, hd, hp);
+    bf_mm(out + h * hd, C, pb, Tp / 2, vp, hp, T, T2, hd);
+}
+
+void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int H,
+                          float *scratch) {
+    JEPA_ASSERT(infer_bf16_supported(NULL) && VW == 16);
+    double t0 = prof_now();
+    const int hd = C / H;
+    const float scale = 1.0f / sqrtf((float)hd); /* attention_forward's */
+    const size_t per = infer_attention_bf16_floats(T, hd);
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        attn_head_bf16(out + (size_t)b * T * C, qkv + (size_t)b * T * 3 * C, T, C, hd, h, scale,
+                       scratch + per * omp_get_thread_num());
+    }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)B * T * T * C);
+}
+#else
+/* no AVX-512 in this build: infer_bf16_supported says no, so never called */
+void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int H,
+                          float *scratch) {
+    (void)out, (void)qkv, (void)B, (void)T, (void)C, (void)H, (void)scratch;
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+}
+#endif
