@@ -72,8 +72,9 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
     p->atty = JEPA_MALLOC(sizeof(float) * M * D);
     p->qkv = JEPA_MALLOC(sizeof(float) * M * 3 * D);
     p->hid = JEPA_MALLOC(sizeof(float) * M * Hd);
-    p->attn = JEPA_MALLOC(sizeof(float) * infer_attention_floats(p->N, D / d->heads) *
-                          omp_get_max_threads());
+    size_t per = bf16 ? infer_attention_bf16_floats(p->N, D / d->heads)
+                      : infer_attention_floats(p->N, D / d->heads);
+    p->attn = JEPA_MALLOC(sizeof(float) * per * omp_get_max_threads());
 }
 
 void enc_infer_free(enc_infer *p) {
@@ -100,7 +101,8 @@ static void infer_block(enc_infer *p, int l, int S) {
     const float *W = p->W;
     infer_layernorm(p->ln, p->x, W + o[BLK_LN1W], W + o[BLK_LN1B], M, D);
     block_linear(p, l, WP_QKV, p->qkv, p->ln, W + o[BLK_QKVB], NULL, M, D, 3 * D, 0);
-    infer_attention(p->atty, p->qkv, S, N, D, d->heads, p->attn);
+    if (p->wpb) infer_attention_bf16(p->atty, p->qkv, S, N, D, d->heads, p->attn);
+    else infer_attention(p->atty, p->qkv, S, N, D, d->heads, p->attn);
     block_linear(p, l, WP_PROJ, p->x, p->atty, W + o[BLK_PROJB], p->x, M, D, D, 0);
     infer_layernorm(p->ln, p->x, W + o[BLK_LN2W], W + o[BLK_LN2B], M, D);
     block_linear(p, l, WP_FC1, p->hid, p->ln, W + o[BLK_FC1B], NULL, M, D, Hd, 1);

@@ -148,7 +148,7 @@ typedef struct {
     float *x, *ln, *atty;       /* (maxS*N, D) residual stream, LayerNorm out, attention out */
     float *qkv;                 /* (maxS*N, 3D) */
     float *hid;                 /* (maxS*N, mlp) */
-    float *attn;                /* infer_attention scratch, per thread */
+    float *attn;                /* infer_attention(_bf16) scratch, per thread */
 } enc_infer;
 
 /* Images per forward for extraction (eval_images.c, bench-extract): the
@@ -159,9 +159,9 @@ typedef struct {
 
 /* For features pooled over the last k blocks (1 <= k <= depth) of images
  * of side img (a multiple of d->patch), up to maxS images per forward.
- * bf16 1: the blocks' products in bfloat16 (infer_linear_bf16; the patch
- * embedding, attention and LayerNorm stay fp32), which needs
- * infer_bf16_supported (asserted). */
+ * bf16 1: the blocks' products in bfloat16 (infer_linear_bf16, and
+ * attention's two, infer_attention_bf16; the patch embedding, softmax and
+ * LayerNorm stay fp32), which needs infer_bf16_supported (asserted). */
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
                     int maxS, int img, int k, int bf16);
 void enc_infer_free(enc_infer *p);
