@@ -69,18 +69,26 @@ static void test_linear(void) {
     check_linear(1, 5, 3, 1, 1, 0);
 }
 
-/* in place (res == out), as the encoder adds its branches */
-static void test_linear_inplace(void) {
+/* in place (res == out), as the encoder adds its branches: the same bits
+ * as into another buffer; fp32 or bfloat16 products */
+static void check_inplace(int bf16) {
     int M = 29, K = 40, N = 48;
     float *a = rnd((size_t)M * K, 5, 1.0), *w = rnd((size_t)N * K, 6, 0.3), *b = rnd(N, 7, 1.0);
     float *x = rnd((size_t)M * N, 8, 1.0), *y = malloc((size_t)M * N * 4);
     float *wp = malloc(infer_pack_floats(K, N) * 4);
+    uint16_t *wb = malloc(infer_pack_bf16_elems(K, N) * 2);
     infer_pack(wp, w, K, N);
-    infer_linear(y, a, wp, b, x, M, K, N, 0);
-    infer_linear(x, a, wp, b, x, M, K, N, 0);
+    infer_pack_bf16(wb, w, K, N);
+    for (int pass = 0; pass < 2; pass++) { /* y, then x in place */
+        float *o = pass ? x : y;
+        if (bf16) infer_linear_bf16(o, a, wb, b, x, M, K, N, 0);
+        else infer_linear(o, a, wp, b, x, M, K, N, 0);
+    }
     CU_ASSERT(memcmp(x, y, (size_t)M * N * 4) == 0);
-    free(a); free(w); free(b); free(x); free(y); free(wp);
+    free(a); free(w); free(b); free(x); free(y); free(wp); free(wb);
 }
+
+static void test_linear_inplace(void) { check_inplace(0); }
 
 /* against a double LayerNorm, and training's kernel (same formula) */
 static void test_layernorm(void) {
@@ -328,16 +336,7 @@ static void test_linear_bf16(void) {
     check_linear_bf16(203, 128, 96, 1, 0, 1); /* several row blocks, GELU */
     check_linear_bf16(1, 5, 3, 1, 1, 0);
     check_linear_bf16(101, 512, 40, 1, 1, 0); /* fc2's K */
-    /* in place, res == out */
-    int M = 29, K = 40, N = 48;
-    float *a = rnd((size_t)M * K, 5, 1.0), *w = rnd((size_t)N * K, 6, 0.3), *b = rnd(N, 7, 1.0);
-    float *x = rnd((size_t)M * N, 8, 1.0), *y = malloc((size_t)M * N * 4);
-    uint16_t *wp = malloc(infer_pack_bf16_elems(K, N) * 2);
-    infer_pack_bf16(wp, w, K, N);
-    infer_linear_bf16(y, a, wp, b, x, M, K, N, 0);
-    infer_linear_bf16(x, a, wp, b, x, M, K, N, 0);
-    CU_ASSERT(memcmp(x, y, (size_t)M * N * 4) == 0);
-    free(a); free(w); free(b); free(x); free(y); free(wp);
+    check_inplace(1);
 }
 
 /* JEPA_DEBUG_NO_BF16=1 says no, with a reason (the refusal's end-to-end

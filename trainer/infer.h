@@ -82,6 +82,11 @@ void infer_pack_rows(float *wp, const float *w, int K, int N);
  * for AVX512_BF16 whatever the build's flags, run only where
  * infer_bf16_supported said yes (the CPU is asked at run time). */
 #define INFER_BF16_FN __attribute__((target("avx512f,avx512bw,avx512bf16")))
+/* m rows of n floats (row stride lds) to ceil(n / 2) bfloat16 pairs each
+ * in dst (row stride ldd uint32), element 2i in the low half of pair i,
+ * rounded to nearest even (VCVTNE2PS2BF16), zero past n. Only where
+ * infer_bf16_supported. */
+INFER_BF16_FN void infer_rows_bf16(uint32_t *dst, int ldd, const float *src, int lds, int m, int n);
 #endif
 
 /* 1 when this program can run infer_linear_bf16: an AVX-512 build on a CPU

@@ -36,26 +36,6 @@ size_t infer_attention_bf16_floats(int T, int hd) { return attn_bf16_parts(T, hd
  * high half, for both of VDPBF16PS's operands, so each lane adds
  * a_2i b_2i + a_2i+1 b_2i+1. */
 
-/* m rows of n floats (row stride lds) to ceil(n / 2) pairs each in dst
- * (row stride ldd), rounded to nearest even (VCVTNE2PS2BF16), zero past n */
-static INFER_BF16_FN void rows_pairs(uint32_t *dst, int ldd, const float *src, int lds, int m,
-                                     int n) {
-    const int n2 = (n + 1) / 2;
-    for (int r = 0; r < m; r++) {
-        const float *x = src + (size_t)r * lds;
-        uint16_t *y = (uint16_t *)(dst + (size_t)r * ldd);
-        for (int k = 0; k < 2 * n2; k += 32) {
-            int a = n - k, b = 2 * n2 - k;
-            __mmask16 lo = a >= 16 ? 0xffff : a <= 0 ? 0 : (__mmask16)((1u << a) - 1);
-            __mmask16 hi = a >= 32 ? 0xffff : a <= 16 ? 0 : (__mmask16)((1u << (a - 16)) - 1);
-            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + k + 16),
-                                             _mm512_maskz_loadu_ps(lo, x + k));
-            __mmask32 st = b >= 32 ? 0xffffffffu : (__mmask32)((1u << b) - 1);
-            _mm512_mask_storeu_epi16(y + k, st, (__m512i)v);
-        }
-    }
-}
-
 /* dst[j] = the pair (x0[j], x1[j]) in bfloat16 for j < np (a multiple of
  * 16), zero past n; x1 NULL: zeros (an odd count's last pair). One
  * conversion of both rows (x0 in words 0-15, x1 in 16-31), then VPERMW
@@ -177,12 +157,12 @@ static INFER_BF16_FN void attn_head_bf16(float *out, const float *base, int T, i
     uint32_t *qb = (uint32_t *)(ws + at[2]), *pb = (uint32_t *)(ws + at[4]);
     uint32_t *vp = (uint32_t *)(ws + at[5]);
     const float *v = base + 2 * C + h * hd;
-    rows_pairs(kr, hd2, base + C + h * hd, 3 * C, T, hd);
+    infer_rows_bf16(kr, hd2, base + C + h * hd, 3 * C, T, hd);
     pairs_transpose(kp, Tp, kr, hd2, T); /* K^T in pairs of columns */
-    rows_pairs(qb, hd2, base + h * hd, 3 * C, T, hd);
+    infer_rows_bf16(qb, hd2, base + h * hd, 3 * C, T, hd);
     bf_mm(s, Tp, qb, hd2, kp, Tp, T, hd2, Tp);
     attn_softmax_head(s, Tp, NULL, T, T, scale, 0); /* zeros in [T, Tp) */
-    rows_pairs(pb, Tp / 2, s, Tp, T, Tp);
+    infer_rows_bf16(pb, Tp / 2, s, Tp, T, Tp);
     for (int i = 0; i < T2; i++)
         interleave_pairs(vp + (size_t)i * hp, v + (size_t)2 * i * 3 * C,
                          2 * i + 1 < T ? v + (size_t)(2 * i + 1) * 3 * C : NULL, hd, hp);
