@@ -10,22 +10,37 @@
 
 enum { WP_QKV, WP_PROJ, WP_FC1, WP_FC2 };
 
-/* The blocks' four weight matrices in bfloat16, for infer_linear_bf16 */
-static void pack_blocks_bf16(enc_infer *p) {
+static const int blk_which[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
+
+/* The blocks' four weight matrices (K, N of each below), packed once after
+ * the patch embedding's: fp32 panels in p->wp (infer_linear), or bfloat16
+ * pair panels in p->wpb (infer_linear_bf16), never both */
+static void pack_weights(enc_infer *p, int bf16) {
     const jepa_dims *d = p->d;
-    const int D = d->D, Hd = d->mlp;
-    const int K[4] = {D, D, D, Hd}, Nn[4] = {3 * D, D, Hd, D};
-    static const int which[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
-    JEPA_ASSERT(infer_bf16_supported(NULL));
-    size_t tot = 0;
-    for (int q = 0; q < 4; q++) tot += infer_pack_bf16_elems(K[q], Nn[q]);
-    p->wpb = JEPA_MALLOC(sizeof(uint16_t) * tot * d->depth);
-    size_t at = 0;
+    const int D = d->D, Hd = d->mlp, K[4] = {D, D, D, Hd}, Nn[4] = {3 * D, D, Hd, D};
+    size_t nf = infer_pack_floats(d->pdim, D), nb = 0;
+    for (int q = 0; q < 4; q++) {
+        if (bf16) nb += infer_pack_bf16_elems(K[q], Nn[q]) * d->depth;
+        else nf += infer_pack_floats(K[q], Nn[q]) * d->depth;
+    }
+    JEPA_ASSERT(!bf16 || infer_bf16_supported(NULL));
+    p->wp = JEPA_MALLOC(sizeof(float) * nf);
+    if (bf16) p->wpb = JEPA_MALLOC(sizeof(uint16_t) * nb);
+    p->wp_patch = 0;
+    infer_pack(p->wp, p->W + p->L->patch_w, d->pdim, D);
+    size_t at = infer_pack_floats(d->pdim, D), atb = 0;
     for (int l = 0; l < d->depth; l++)
         for (int q = 0; q < 4; q++) {
-            p->wpb_blk[l][q] = at;
-            infer_pack_bf16(p->wpb + at, p->W + p->L->blk[(size_t)l * BLK_N + which[q]], K[q], Nn[q]);
-            at += infer_pack_bf16_elems(K[q], Nn[q]);
+            const float *w = p->W + p->L->blk[(size_t)l * BLK_N + blk_which[q]];
+            if (bf16) {
+                p->wpb_blk[l][q] = atb;
+                infer_pack_bf16(p->wpb + atb, w, K[q], Nn[q]);
+                atb += infer_pack_bf16_elems(K[q], Nn[q]);
+            } else {
+                p->wp_blk[l][q] = at;
+                infer_pack(p->wp + at, w, K[q], Nn[q]);
+                at += infer_pack_floats(K[q], Nn[q]);
+            }
         }
 }
 
@@ -42,26 +57,7 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
     p->N = p->G * p->G;
     p->k = k;
     const int D = d->D, Hd = d->mlp;
-    size_t tot = infer_pack_floats(d->pdim, D);
-    for (int l = 0; l < d->depth; l++)
-        tot += infer_pack_floats(D, 3 * D) + infer_pack_floats(D, D) +
-               infer_pack_floats(D, Hd) + infer_pack_floats(Hd, D);
-    p->wp = JEPA_MALLOC(sizeof(float) * tot);
-    size_t at = 0;
-    p->wp_patch = at;
-    infer_pack(p->wp + at, W + L->patch_w, d->pdim, D);
-    at += infer_pack_floats(d->pdim, D);
-    static const int which[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
-    for (int l = 0; l < d->depth; l++) {
-        const size_t *o = L->blk + (size_t)l * BLK_N;
-        int K[4] = {D, D, D, Hd}, Nn[4] = {3 * D, D, Hd, D};
-        for (int q = 0; q < 4; q++) {
-            p->wp_blk[l][q] = at;
-            infer_pack(p->wp + at, W + o[which[q]], K[q], Nn[q]);
-            at += infer_pack_floats(K[q], Nn[q]);
-        }
-    }
-    if (bf16) pack_blocks_bf16(p);
+    pack_weights(p, bf16);
     size_t M = (size_t)maxS * p->N;
     p->pos = JEPA_MALLOC(sizeof(float) * p->N * D);
     pos_embed_sincos(p->pos, D, p->G);

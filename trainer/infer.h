@@ -43,6 +43,25 @@
 #define INFER_PACKED 0
 #endif
 
+/* CALL(n) with n (1 <= n <= 11; else nothing) a constant in each branch:
+ * the rows left after a kernel's whole tiles, as one tile whose loops
+ * unroll (ops_infer.c, ops_attn_bf16.c) */
+#define INFER_REMAINDER(n, CALL)                                                               \
+    switch (n) {                                                                               \
+    case 11: CALL(11); break;                                                                  \
+    case 10: CALL(10); break;                                                                  \
+    case 9: CALL(9); break;                                                                    \
+    case 8: CALL(8); break;                                                                    \
+    case 7: CALL(7); break;                                                                    \
+    case 6: CALL(6); break;                                                                    \
+    case 5: CALL(5); break;                                                                    \
+    case 4: CALL(4); break;                                                                    \
+    case 3: CALL(3); break;                                                                    \
+    case 2: CALL(2); break;                                                                    \
+    case 1: CALL(1); break;                                                                    \
+    default: break;                                                                            \
+    }
+
 /* Floats of W (N, K) packed: ceil(N / INFER_NR) panels of (K, INFER_NR). */
 size_t infer_pack_floats(int K, int N);
 /* Packs W (N, K), row-major as in the parameter buffer, into wp
@@ -144,7 +163,7 @@ typedef struct {
     const enc_layout *L;
     const float *W;
     int maxS, img, G, N, k;     /* images, side, grid, tokens per image, pooled blocks */
-    float *wp;                  /* packed patch, then per block qkv, proj, fc1, fc2 */
+    float *wp;                  /* packed patch, then (fp32) per block qkv, proj, fc1, fc2 */
     uint16_t *wpb;              /* bf16 (else NULL): per block qkv, proj, fc1, fc2 in bfloat16 */
     size_t wp_patch, wp_blk[64][4], wpb_blk[64][4];
     float *pos;                 /* (N, D) */

@@ -94,23 +94,6 @@ bf_block(float *C, int ldc, const uint32_t *A, int lda, const uint32_t *B, int l
     }
 }
 
-/* rows [i, m) (fewer than a block) as one block of a constant row count */
-#define BF_REMAINDER(NB)                                                                       \
-    switch (m - i) {                                                                           \
-    case 11: BF_BLOCK(11, NB); break;                                                          \
-    case 10: BF_BLOCK(10, NB); break;                                                          \
-    case 9: BF_BLOCK(9, NB); break;                                                            \
-    case 8: BF_BLOCK(8, NB); break;                                                            \
-    case 7: BF_BLOCK(7, NB); break;                                                            \
-    case 6: BF_BLOCK(6, NB); break;                                                            \
-    case 5: BF_BLOCK(5, NB); break;                                                            \
-    case 4: BF_BLOCK(4, NB); break;                                                            \
-    case 3: BF_BLOCK(3, NB); break;                                                            \
-    case 2: BF_BLOCK(2, NB); break;                                                            \
-    case 1: BF_BLOCK(1, NB); break;                                                            \
-    default: break;                                                                            \
-    }
-
 /* C (m, n; row stride ldc) = A (m, k2 pairs) . B (k2 pairs, n): blocks of 6
  * rows x 4 vectors, 8 x 3 or 12 x 2 and 12 x 1 (24 accumulators at most,
  * of AVX-512's 32 registers); the block's shape does not change a sum */
@@ -132,13 +115,21 @@ static INFER_BF16_FN void bf_mm(float *C, int ldc, const uint32_t *A, int lda, c
             default: BF_BLOCK(12, 1); break;
             }
         }
-        switch (nb) {
-        case 4: BF_REMAINDER(4); break;
-        case 3: BF_REMAINDER(3); break;
-        case 2: BF_REMAINDER(2); break;
-        default: BF_REMAINDER(1); break;
+#define BF_B4(RB) BF_BLOCK(RB, 4)
+#define BF_B3(RB) BF_BLOCK(RB, 3)
+#define BF_B2(RB) BF_BLOCK(RB, 2)
+#define BF_B1(RB) BF_BLOCK(RB, 1)
+        switch (nb) { /* rows [i, m), fewer than a block, as one block */
+        case 4: INFER_REMAINDER(m - i, BF_B4); break;
+        case 3: INFER_REMAINDER(m - i, BF_B3); break;
+        case 2: INFER_REMAINDER(m - i, BF_B2); break;
+        default: INFER_REMAINDER(m - i, BF_B1); break;
         }
 #undef BF_BLOCK
+#undef BF_B4
+#undef BF_B3
+#undef BF_B2
+#undef BF_B1
         j += nb * 16;
     }
 }

@@ -96,24 +96,6 @@ tile(float *out, float *pre, const float *A, const float *bp, const float *b, co
     tile_store(out, pre, acc, b, res, mr, N, n0, ncols, gelu);
 }
 
-/* rows [r, m) of a block (m - r < INFER_MR) as one tile of a constant row
- * count, so that its loops unroll: TILE(mr) */
-#define TILE_REMAINDER(TILE)                                                                   \
-    switch (m - r) {                                                                           \
-    case 11: TILE(11); break;                                                                  \
-    case 10: TILE(10); break;                                                                  \
-    case 9: TILE(9); break;                                                                    \
-    case 8: TILE(8); break;                                                                    \
-    case 7: TILE(7); break;                                                                    \
-    case 6: TILE(6); break;                                                                    \
-    case 5: TILE(5); break;                                                                    \
-    case 4: TILE(4); break;                                                                    \
-    case 3: TILE(3); break;                                                                    \
-    case 2: TILE(2); break;                                                                    \
-    case 1: TILE(1); break;                                                                    \
-    default: break;                                                                            \
-    }
-
 static void rows_block(float *out, float *pre, const float *A, const float *wp, const float *b,
                        const float *res, int m, int K, int N, int gelu) {
     int np = (N + INFER_NR - 1) / INFER_NR;
@@ -125,7 +107,7 @@ static void rows_block(float *out, float *pre, const float *A, const float *wp, 
     tile(out + (size_t)r * N, pre ? pre + (size_t)r * N : NULL, A + (size_t)r * K, bp, b,     \
          res ? res + (size_t)r * N : NULL, mr, K, N, n0, nc, gelu)
         for (; r + INFER_MR <= m; r += INFER_MR) T32(INFER_MR);
-        TILE_REMAINDER(T32);
+        INFER_REMAINDER(m - r, T32);
 #undef T32
     }
 }
@@ -149,14 +131,6 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
 static inline __attribute__((always_inline)) INFER_BF16_FN void
 tile_bf16(float *out, const uint32_t *A, const uint16_t *bp, const float *b, const float *res,
           int mr, int K2, int N, int n0, int ncols, int gelu) {
-    /* the epilogue's lines, asked for while the k loop runs, as the AVX2
-     * tile does (no difference measured here beyond noise) */
-    for (int r = 0; r < mr; r++) {
-        __builtin_prefetch(out + (size_t)r * N + n0, 1, 3);
-        __builtin_prefetch(out + (size_t)r * N + n0 + 16, 1, 3);
-        if (res) __builtin_prefetch(res + (size_t)r * N + n0, 0, 3);
-        if (res) __builtin_prefetch(res + (size_t)r * N + n0 + 16, 0, 3);
-    }
     __m512 acc[INFER_MR][2];
     for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int i = 0; i < K2; i++) {
@@ -200,7 +174,7 @@ static INFER_BF16_FN void rows_block_bf16(float *out, const uint32_t *A, const u
     tile_bf16(out + (size_t)r * N, A + (size_t)r * K2, bp, b, res ? res + (size_t)r * N : NULL, \
               mr, K2, N, n0, nc, gelu)
         for (; r + INFER_MR <= m; r += INFER_MR) T16(INFER_MR);
-        TILE_REMAINDER(T16);
+        INFER_REMAINDER(m - r, T16);
 #undef T16
     }
 }
