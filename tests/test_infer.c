@@ -193,9 +193,10 @@ static void fixture_free(fixture *f) {
     free(f->px);
 }
 
-static void features(fixture *f, int n, int maxS, int k, float *out) {
+/* features of the fixture's n images, fp32 or bfloat16 products */
+static void features(fixture *f, int n, int maxS, int k, int bf16, float *out) {
     enc_infer p;
-    enc_infer_init(&p, &f->d, &f->L, f->m.params, maxS, 28, k, 0);
+    enc_infer_init(&p, &f->d, &f->L, f->m.params, maxS, 28, k, bf16);
     enc_infer_features(&p, f->px, n, 0.29f, 0.35f, out);
     enc_infer_free(&p);
 }
@@ -211,7 +212,7 @@ static void test_features_match_training(void) {
         enc_pass_init(&p, &f.d, 8, 28, k > 1);
         float *sc = malloc(attention_scratch_floats(49, f.d.D / f.d.heads) * omp_get_max_threads() * 4);
         enc_features(&p, &f.d, &f.L, f.m.params, f.px, n, 0.29f, 0.35f, k, a, sc);
-        features(&f, n, 8, k, b);
+        features(&f, n, 8, k, 0, b);
         double worst = 0, mag = 0;
         for (size_t i = 0; i < (size_t)n * dim; i++) {
             double e = fabs(a[i] - b[i]);
@@ -237,10 +238,10 @@ static void test_features_deterministic(void) {
     float *c = malloc((size_t)n * dim * 4);
     int nt = omp_get_max_threads();
     omp_set_num_threads(1);
-    features(&f, n, 5, k, a);
+    features(&f, n, 5, k, 0, a);
     omp_set_num_threads(2);
-    features(&f, n, 5, k, b);
-    features(&f, n, 23, k, c); /* one forward of all */
+    features(&f, n, 5, k, 0, b);
+    features(&f, n, 23, k, 0, c); /* one forward of all */
     omp_set_num_threads(nt);
     CU_ASSERT(memcmp(a, b, (size_t)n * dim * 4) == 0);
     CU_ASSERT(memcmp(a, c, (size_t)n * dim * 4) == 0);
@@ -475,13 +476,6 @@ static void test_attention_bf16(void) {
     check_attention_bf16_bits(3, 17, 30, 2);
 }
 
-static void features_bf16(fixture *f, int n, int maxS, int k, float *out) {
-    enc_infer p;
-    enc_infer_init(&p, &f->d, &f->L, f->m.params, maxS, 28, k, 1);
-    enc_infer_features(&p, f->px, n, 0.29f, 0.35f, out);
-    enc_infer_free(&p);
-}
-
 /* the encoder's features in bf16: near fp32's (bfloat16 inputs in 4
  * products a block), not its bits, and the same bits for any thread count
  * and images per forward */
@@ -494,12 +488,12 @@ static void test_features_bf16(void) {
     float *c = malloc((size_t)n * dim * 4), *r = malloc((size_t)n * dim * 4);
     int nt = omp_get_max_threads();
     omp_set_num_threads(1);
-    features_bf16(&f, n, 5, k, a);
+    features(&f, n, 5, k, 1, a);
     omp_set_num_threads(2);
-    features_bf16(&f, n, 5, k, b);
-    features_bf16(&f, n, 23, k, c);
+    features(&f, n, 5, k, 1, b);
+    features(&f, n, 23, k, 1, c);
     omp_set_num_threads(nt);
-    features(&f, n, 5, k, r);
+    features(&f, n, 5, k, 0, r);
     CU_ASSERT(memcmp(a, b, (size_t)n * dim * 4) == 0);
     CU_ASSERT(memcmp(a, c, (size_t)n * dim * 4) == 0);
     double worst = 0, mag = 0;
