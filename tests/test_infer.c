@@ -324,6 +324,77 @@ static void check_linear_bf16(int M, int K, int N, int with_b, int with_res, int
     free(a); free(w); free(b); free(res); free(wp); free(wf); free(out); free(ref); free(one);
 }
 
+/* a (M, K) rounded to bfloat16 pairs by infer_bf16_round: ceil(K/2) a row */
+static uint32_t *pairs_of(const float *a, int M, int K) {
+    const int K2 = (K + 1) / 2;
+    uint32_t *p = malloc((size_t)M * K2 * 4);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K2; k++) {
+            uint32_t lo = infer_bf16_round(a[(size_t)i * K + 2 * k]);
+            uint32_t hi = 2 * k + 1 < K ? infer_bf16_round(a[(size_t)i * K + 2 * k + 1]) : 0;
+            p[(size_t)i * K2 + k] = lo | hi << 16;
+        }
+    return p;
+}
+
+/* infer_linear_bf16_pairs: from inputs already in pairs, the bits of
+ * infer_linear_bf16; into pairs (outb), those bits rounded, an odd N's pad
+ * word zero. infer_layernorm_bf16: infer_layernorm's bits rounded. */
+static void check_pairs_bf16(int M, int K, int N, int with_res, int gelu) {
+    const int N2 = (N + 1) / 2;
+    float *a = rnd((size_t)M * K, 15, 1.0), *w = rnd((size_t)N * K, 16, 0.5), *b = rnd(N, 17, 1.0);
+    float *res = with_res ? rnd((size_t)M * N, 18, 1.0) : NULL;
+    uint16_t *wp = malloc(infer_pack_bf16_elems(K, N) * sizeof *wp);
+    float *out = malloc((size_t)M * N * 4), *out2 = malloc((size_t)M * N * 4);
+    uint32_t *ap = pairs_of(a, M, K), *ob = malloc((size_t)M * N2 * 4);
+    infer_pack_bf16(wp, w, K, N);
+    infer_linear_bf16(out, a, wp, b, res, M, K, N, gelu);
+    infer_linear_bf16_pairs(out2, NULL, ap, wp, b, res, M, K, N, gelu);
+    CU_ASSERT(memcmp(out, out2, (size_t)M * N * 4) == 0);
+    memset(ob, 0xff, (size_t)M * N2 * 4);
+    infer_linear_bf16_pairs(NULL, ob, ap, wp, b, res, M, K, N, gelu);
+    uint32_t *want = pairs_of(out, M, N);
+    CU_ASSERT(memcmp(ob, want, (size_t)M * N2 * 4) == 0);
+    free(want);
+    float *g = rnd(N, 19, 1.0), *lo = malloc((size_t)M * N * 4);
+    infer_layernorm(lo, res ? res : out, g, b, M, N);
+    want = pairs_of(lo, M, N);
+    memset(ob, 0xff, (size_t)M * N2 * 4);
+    infer_layernorm_bf16(ob, res ? res : out, g, b, M, N);
+    CU_ASSERT(memcmp(ob, want, (size_t)M * N2 * 4) == 0);
+    free(a); free(w); free(b); free(res); free(wp); free(out); free(out2); free(ap); free(ob);
+    free(want); free(g); free(lo);
+}
+
+/* the bf16 epilogue's GELU (gelu_fast: its own exp and reciprocal) against
+ * the tanh form in double over a wide range, the clamps' ends and NaN:
+ * values taken through a product with zero inputs, as its bias */
+static void check_gelu_bf16(void) {
+    enum { N = 4099 };
+    float *x = malloc(N * 4), *y = malloc(N * 4), *z = calloc(2, 4);
+    uint16_t *wp = calloc(infer_pack_bf16_elems(2, N), 2);
+    for (int i = 0; i < N - 3; i++) x[i] = -20.0f + 40.0f * i / (N - 4); /* [-20, 20] */
+    x[N - 3] = 1e30f, x[N - 2] = -1e30f, x[N - 1] = NAN;
+    infer_linear_bf16(y, z, wp, x, NULL, 1, 2, N, 1);
+    double worst = 0;
+    for (int i = 0; i < N - 3; i++) {
+        /* 0.5 s (1 + tanh u) as s / (1 + e^z), z = -2u: double's 1 + tanh u
+         * cancels to 0 below s ~ -7. The float z errs by a few 2^-24 |z|,
+         * which e^z turns into as much relative error (as in fp32's GELU);
+         * the exp and the reciprocal add < 1e-6. */
+        double s = x[i], zd = -2 * 0.7978845608028654 * (s + 0.044715 * s * s * s);
+        double ref = s / (1 + exp(zd)), tol = (1e-6 + 4 * 6e-8 * fabs(zd)) * fabs(ref) + 1e-30;
+        double e = fabs(y[i] - ref) / tol;
+        worst = e > worst ? e : worst;
+    }
+    printf("\n  bf16 GELU: error / tolerance %.3f over [-20, 20]\n", worst);
+    CU_ASSERT(worst <= 1);
+    CU_ASSERT(fabs(y[N - 3] - 1e30f) <= 1e-6 * 1e30); /* GELU(x) = x for large x */
+    CU_ASSERT(fabsf(y[N - 2]) <= 1e-30f);              /* and 0 for large -x */
+    CU_ASSERT(isnan(y[N - 1]));
+    free(x); free(y); free(z); free(wp);
+}
+
 static void test_linear_bf16(void) {
     const char *why = NULL;
     if (!infer_bf16_supported(&why)) { /* the refusal's reason is what can be checked here */
@@ -338,6 +409,10 @@ static void test_linear_bf16(void) {
     check_linear_bf16(1, 5, 3, 1, 1, 0);
     check_linear_bf16(101, 512, 40, 1, 1, 0); /* fc2's K */
     check_inplace(1);
+    check_pairs_bf16(101, 128, 512, 0, 1); /* fc1: pairs in, GELU, pairs out */
+    check_pairs_bf16(37, 23, 70, 1, 0);    /* odd K, a partial panel, residual */
+    check_pairs_bf16(13, 24, 33, 1, 1);    /* odd N: a pad word */
+    check_gelu_bf16();
 }
 
 /* JEPA_DEBUG_NO_BF16=1 says no, with a reason (the refusal's end-to-end
@@ -518,7 +593,7 @@ int main(int argc, char **argv) {
         {"features vs the training forward", test_features_match_training},
         {"features: threads and chunk do not matter", test_features_deterministic},
         {"bfloat16 rounding", test_bf16_round},
-        {"bf16 product vs double, fp32, one row, in place", test_linear_bf16},
+        {"bf16 product vs double, fp32, one row, in place, pairs, GELU", test_linear_bf16},
         {"JEPA_DEBUG_NO_BF16 says no", test_bf16_debug_off},
         {"bf16 attention vs double, fp32, threads, one image", test_attention_bf16},
         {"bf16 features: near fp32, threads and chunk do not matter", test_features_bf16},

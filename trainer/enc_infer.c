@@ -67,7 +67,12 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
     p->ln = JEPA_MALLOC(sizeof(float) * M * D);
     p->atty = JEPA_MALLOC(sizeof(float) * M * D);
     p->qkv = JEPA_MALLOC(sizeof(float) * M * 3 * D);
-    p->hid = JEPA_MALLOC(sizeof(float) * M * Hd);
+    if (bf16) { /* LayerNorm's and fc1's outputs in bfloat16 pairs: see infer_block */
+        p->lnb = JEPA_MALLOC(sizeof(uint32_t) * M * ((D + 1) / 2));
+        p->hidb = JEPA_MALLOC(sizeof(uint32_t) * M * ((Hd + 1) / 2));
+    } else {
+        p->hid = JEPA_MALLOC(sizeof(float) * M * Hd);
+    }
     size_t per = bf16 ? infer_attention_bf16_floats(p->N, D / d->heads)
                       : infer_attention_floats(p->N, D / d->heads);
     p->attn = JEPA_MALLOC(sizeof(float) * per * omp_get_max_threads());
@@ -78,27 +83,51 @@ void enc_infer_free(enc_infer *p) {
                   p->attn};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) jepa_free(f[i]);
     jepa_free(p->wpb);
+    jepa_free(p->lnb);
+    jepa_free(p->hidb);
     memset(p, 0, sizeof *p);
 }
 
-/* out (M, N) = inp @ block l's matrix q ^T + (res + b), then GELU: fp32 or
- * bfloat16 products (p->wpb) */
+/* One pre-LN block in place on p->x (M = S*N rows), bfloat16 products:
+ * the two LayerNorms and fc1 write their outputs as bfloat16 pairs, the
+ * inputs of qkv, fc1 and fc2, so only proj's input (attention's output) is
+ * rounded by its product; the same bits as rounding each input there */
+static void infer_block_bf16(enc_infer *p, int l, int S) {
+    const jepa_dims *d = p->d;
+    const int N = p->N, D = d->D, Hd = d->mlp, M = S * N;
+    const size_t *o = p->L->blk + (size_t)l * BLK_N, *at = p->wpb_blk[l];
+    const float *W = p->W;
+    infer_layernorm_bf16(p->lnb, p->x, W + o[BLK_LN1W], W + o[BLK_LN1B], M, D);
+    infer_linear_bf16_pairs(p->qkv, NULL, p->lnb, p->wpb + at[WP_QKV], W + o[BLK_QKVB], NULL, M,
+                            D, 3 * D, 0);
+    infer_attention_bf16(p->atty, p->qkv, S, N, D, d->heads, p->attn);
+    infer_linear_bf16(p->x, p->atty, p->wpb + at[WP_PROJ], W + o[BLK_PROJB], p->x, M, D, D, 0);
+    infer_layernorm_bf16(p->lnb, p->x, W + o[BLK_LN2W], W + o[BLK_LN2B], M, D);
+    infer_linear_bf16_pairs(NULL, p->hidb, p->lnb, p->wpb + at[WP_FC1], W + o[BLK_FC1B], NULL, M,
+                            D, Hd, 1);
+    infer_linear_bf16_pairs(p->x, NULL, p->hidb, p->wpb + at[WP_FC2], W + o[BLK_FC2B], p->x, M,
+                            Hd, D, 0);
+}
+
+/* out (M, N) = inp @ block l's matrix q ^T + (res + b), then GELU */
 static void block_linear(enc_infer *p, int l, int q, float *out, const float *inp,
                          const float *b, const float *res, int M, int K, int N, int gelu) {
-    if (p->wpb) infer_linear_bf16(out, inp, p->wpb + p->wpb_blk[l][q], b, res, M, K, N, gelu);
-    else infer_linear(out, inp, p->wp + p->wp_blk[l][q], b, res, M, K, N, gelu);
+    infer_linear(out, inp, p->wp + p->wp_blk[l][q], b, res, M, K, N, gelu);
 }
 
 /* One pre-LN block in place on p->x (M = S*N rows). */
 static void infer_block(enc_infer *p, int l, int S) {
+    if (p->wpb) {
+        infer_block_bf16(p, l, S);
+        return;
+    }
     const jepa_dims *d = p->d;
     const int N = p->N, D = d->D, Hd = d->mlp, M = S * N;
     const size_t *o = p->L->blk + (size_t)l * BLK_N;
     const float *W = p->W;
     infer_layernorm(p->ln, p->x, W + o[BLK_LN1W], W + o[BLK_LN1B], M, D);
     block_linear(p, l, WP_QKV, p->qkv, p->ln, W + o[BLK_QKVB], NULL, M, D, 3 * D, 0);
-    if (p->wpb) infer_attention_bf16(p->atty, p->qkv, S, N, D, d->heads, p->attn);
-    else infer_attention(p->atty, p->qkv, S, N, D, d->heads, p->attn);
+    infer_attention(p->atty, p->qkv, S, N, D, d->heads, p->attn);
     block_linear(p, l, WP_PROJ, p->x, p->atty, W + o[BLK_PROJB], p->x, M, D, D, 0);
     infer_layernorm(p->ln, p->x, W + o[BLK_LN2W], W + o[BLK_LN2B], M, D);
     block_linear(p, l, WP_FC1, p->hid, p->ln, W + o[BLK_FC1B], NULL, M, D, Hd, 1);

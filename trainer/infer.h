@@ -125,6 +125,20 @@ void infer_pack_bf16(uint16_t *wp, const float *w, int K, int N);
  * Requires infer_bf16_supported (asserted). */
 void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const float *b,
                        const float *res, int M, int K, int N, int gelu);
+/* The same product with inp already in bfloat16 pairs: M rows of
+ * ceil(K / 2) uint32, infer_rows_bf16's layout (an odd K's pad zero). Its
+ * output goes to out (as infer_linear_bf16's) or, outb not NULL (out then
+ * NULL), rounded to bfloat16 pairs there: M rows of ceil(N / 2), an odd
+ * N's pad zero, ready to be the next product's inp. The same bits as
+ * infer_linear_bf16 with rounding before or after (tested): the producers
+ * of enc_infer's bfloat16 path write pairs once, where rounding each
+ * product's input read and wrote every row again. */
+void infer_linear_bf16_pairs(float *out, uint32_t *outb, const uint32_t *inp, const uint16_t *wp,
+                             const float *b, const float *res, int M, int K, int N, int gelu);
+/* infer_layernorm's values rounded to bfloat16 pairs: out M rows of
+ * ceil(C / 2) uint32 (the same bits as infer_layernorm, then rounding) */
+void infer_layernorm_bf16(uint32_t *out, const float *inp, const float *w, const float *b, int M,
+                          int C);
 /* x rounded to bfloat16, to nearest with ties to even (a NaN stays NaN) */
 uint16_t infer_bf16_round(float x);
 
@@ -171,7 +185,8 @@ typedef struct {
     float *patches;             /* (maxS*N, pdim) */
     float *x, *ln, *atty;       /* (maxS*N, D) residual stream, LayerNorm out, attention out */
     float *qkv;                 /* (maxS*N, 3D) */
-    float *hid;                 /* (maxS*N, mlp) */
+    float *hid;                 /* (maxS*N, mlp), fp32 only */
+    uint32_t *lnb, *hidb;       /* bf16 only: ln and hid in bfloat16 pairs */
     float *attn;                /* infer_attention(_bf16) scratch, per thread */
 } enc_infer;
 

@@ -9,6 +9,7 @@
 
 #include "infer.h"
 #include "jepa.h"
+#include "fastmath.h"
 #include "ops_attn.h"
 #include "prof.h"
 #include "vec.h"
@@ -134,6 +135,40 @@ static INFER_BF16_FN void bf_mm(float *C, int ldc, const uint32_t *A, int lda, c
     }
 }
 
+/* P = softmax(scale s) of a head's T rows of scores s (row stride Tp, a
+ * multiple of 16; columns past T ignored, overwritten) straight into
+ * bfloat16 pairs of tokens pb (row stride Tp / 2), zero past T: the max,
+ * e^(scale s - max) by fast_exp512 (fastmath.h) into s, their float sum
+ * over 16 lanes, one division per row. Not training's softmax bits (its
+ * exp rounds as scalar code: ~25 operations where this takes 13); within
+ * a few ulps of them before the rounding to bfloat16 (tested). */
+static INFER_BF16_FN void softmax_pairs(uint32_t *pb, float *s, int Tp, int T, float scale) {
+    const __m512 vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < T; i++) {
+        float *x = s + (size_t)i * Tp;
+        uint16_t *y = (uint16_t *)(pb + (size_t)i * (Tp / 2));
+        __m512 mx = ninf, acc = _mm512_setzero_ps();
+        for (int j = 0; j < Tp; j += 16) {
+            __mmask16 m = T - j >= 16 ? 0xffff : T <= j ? 0 : (__mmask16)((1u << (T - j)) - 1);
+            mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(ninf, m, x + j));
+        }
+        mx = _mm512_set1_ps(_mm512_reduce_max_ps(mx) * scale); /* scale > 0 */
+        for (int j = 0; j < Tp; j += 16) { /* masked: fast_exp512(-inf) is e^-87, not 0 */
+            __mmask16 m = T - j >= 16 ? 0xffff : T <= j ? 0 : (__mmask16)((1u << (T - j)) - 1);
+            __m512 e = _mm512_maskz_mov_ps(m, fast_exp512(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vs, mx)));
+            _mm512_storeu_ps(x + j, e);
+            acc = _mm512_add_ps(acc, e);
+        }
+        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(acc));
+        for (int j = 0; j < Tp; j += 32) {
+            __m512 lo = _mm512_mul_ps(_mm512_loadu_ps(x + j), inv);
+            __m512 hi = j + 16 < Tp ? _mm512_mul_ps(_mm512_loadu_ps(x + j + 16), inv) : lo;
+            __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+            _mm512_mask_storeu_epi16(y + j, j + 16 < Tp ? 0xffffffffu : 0xffffu, w);
+        }
+    }
+}
+
 /* One (image, head) of one image's qkv rows base (T, 3C) into out's head
  * columns (T rows, stride C): S = Q K^T in bfloat16 pairs of columns, P =
  * training's fp32 softmax of scale S, O = P V in bfloat16 pairs of tokens */
@@ -152,8 +187,7 @@ static INFER_BF16_FN void attn_head_bf16(float *out, const float *base, int T, i
     pairs_transpose(kp, Tp, kr, hd2, T); /* K^T in pairs of columns */
     infer_rows_bf16(qb, hd2, base + h * hd, 3 * C, T, hd);
     bf_mm(s, Tp, qb, hd2, kp, Tp, T, hd2, Tp);
-    attn_softmax_head(s, Tp, NULL, T, T, scale, 0); /* zeros in [T, Tp) */
-    infer_rows_bf16(pb, Tp / 2, s, Tp, T, Tp);
+    softmax_pairs(pb, s, Tp, T, scale);
     for (int i = 0; i < T2; i++)
         interleave_pairs(vp + (size_t)i * hp, v + (size_t)2 * i * 3 * C,
                          2 * i + 1 < T ? v + (size_t)(2 * i + 1) * 3 * C : NULL, hd, hp);

@@ -47,10 +47,36 @@ void infer_pack_rows(float *wp, const float *w, int K, int N) {
 }
 
 #if defined(__AVX512F__)
-/* A tile's epilogue: out = acc + (res + b), pre the same before the GELU */
+/* GELU's tanh form (gelu.h) as 0.5 x (1 + tanh u) = x / (1 + e^(-2u)),
+ * u = sqrt(2/pi) (x + 0.044715 x^3), for the bfloat16 products' epilogue:
+ * fast_exp512 (fastmath.h), and the reciprocal by VRCP14PS and one Newton
+ * step: ~22 operations without a division where gelu.h's v_gelu, written
+ * to round as training's scalar code, takes ~40 and one. Relative error
+ * below 1e-6 plus what z's own float rounding gives e^z (as in v_gelu;
+ * tested against double), and its output rounds to bfloat16 next (fc2's
+ * input). */
+static inline __attribute__((always_inline)) __m512 gelu_fast(__m512 x) {
+    const __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 z = _mm512_mul_ps(x, _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.0f * GELU_K * GELU_A),
+                                                _mm512_set1_ps(-2.0f * GELU_K)));
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), fast_exp512(z));
+    __m512 r = _mm512_rcp14_ps(d);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+    /* past fast_exp512's clamp (x below ~ -11.5) the GELU is below 1e-37:
+     * 0, as gelu.h's, where x e^-88 would grow with x (NaN compares false) */
+    __mmask16 zero = _mm512_cmp_ps_mask(z, _mm512_set1_ps(88.0f), _CMP_GE_OQ);
+    return _mm512_maskz_mul_ps((__mmask16)~zero, x, r);
+}
+
+#define GELU_FAST 2 /* tile_store's gelu: gelu_fast, not gelu.h's (1) */
+
+/* A tile's epilogue: out = acc + (res + b), pre the same before the GELU;
+ * outb not NULL: out's values to bfloat16 (VCVTNE2PS2BF16, as
+ * infer_rows_bf16) there instead, rows of ceil(N / 2) pairs, an odd N's
+ * pad word zero (the lanes past ncols are: their weights, b and res are) */
 static inline __attribute__((always_inline)) void
-tile_store(float *out, float *pre, __m512 acc[][2], const float *b, const float *res, int mr,
-           int N, int n0, int ncols, int gelu) {
+tile_store(float *out, uint32_t *outb, float *pre, __m512 acc[][2], const float *b,
+           const float *res, int mr, int N, int n0, int ncols, int gelu) {
     __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
     __mmask16 m1 = ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1);
     __m512 b0 = b ? _mm512_maskz_loadu_ps(m0, b + n0) : _mm512_setzero_ps();
@@ -67,9 +93,19 @@ tile_store(float *out, float *pre, __m512 acc[][2], const float *b, const float 
             _mm512_mask_storeu_ps(pre + row, m0, y0);
             _mm512_mask_storeu_ps(pre + row + 16, m1, y1);
         }
-        if (gelu) { /* gelu.h's, as gelu_forward */
+        if (gelu == GELU_FAST) {
+            y0 = gelu_fast(y0);
+            y1 = gelu_fast(y1);
+        } else if (gelu) { /* gelu.h's, as gelu_forward */
             y0 = (__m512)v_gelu((vfl)y0);
             y1 = (__m512)v_gelu((vfl)y1);
+        }
+        if (outb) {
+            int nw = ncols + (ncols & 1);
+            __mmask32 mw = nw >= 32 ? 0xffffffffu : (__mmask32)((1u << nw) - 1);
+            __m512i w = (__m512i)_mm512_cvtne2ps_pbh(y1, y0);
+            _mm512_mask_storeu_epi16((uint16_t *)outb + (size_t)r * (N + (N & 1)) + n0, mw, w);
+            continue;
         }
         _mm512_mask_storeu_ps(out + row, m0, y0);
         _mm512_mask_storeu_ps(out + row + 16, m1, y1);
@@ -93,7 +129,7 @@ tile(float *out, float *pre, const float *A, const float *bp, const float *b, co
             acc[r][1] = _mm512_fmadd_ps(a, w1, acc[r][1]);
         }
     }
-    tile_store(out, pre, acc, b, res, mr, N, n0, ncols, gelu);
+    tile_store(out, NULL, pre, acc, b, res, mr, N, n0, ncols, gelu);
 }
 
 static void rows_block(float *out, float *pre, const float *A, const float *wp, const float *b,
@@ -129,8 +165,8 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
  * products to each lane, so each k pair costs one instruction per 16
  * columns where fp32 takes two. */
 static inline __attribute__((always_inline)) INFER_BF16_FN void
-tile_bf16(float *out, const uint32_t *A, const uint16_t *bp, const float *b, const float *res,
-          int mr, int K2, int N, int n0, int ncols, int gelu) {
+tile_bf16(float *out, uint32_t *outb, const uint32_t *A, const uint16_t *bp, const float *b,
+          const float *res, int mr, int K2, int N, int n0, int ncols, int gelu) {
     __m512 acc[INFER_MR][2];
     for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int i = 0; i < K2; i++) {
@@ -142,7 +178,7 @@ tile_bf16(float *out, const uint32_t *A, const uint16_t *bp, const float *b, con
             acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, w1);
         }
     }
-    tile_store(out, NULL, acc, b, res, mr, N, n0, ncols, gelu);
+    tile_store(out, outb, NULL, acc, b, res, mr, N, n0, ncols, gelu ? GELU_FAST : 0);
 }
 
 INFER_BF16_FN void infer_rows_bf16(uint32_t *dst, int ldd, const float *src, int lds, int m, int n) {
@@ -162,17 +198,18 @@ INFER_BF16_FN void infer_rows_bf16(uint32_t *dst, int ldd, const float *src, int
     }
 }
 
-static INFER_BF16_FN void rows_block_bf16(float *out, const uint32_t *A, const uint16_t *wp,
-                                    const float *b, const float *res, int m, int K2, int N,
-                                    int gelu) {
-    int np = (N + INFER_NR - 1) / INFER_NR;
+/* rows [0, m) of the product: out's (or outb's) rows from A's */
+static INFER_BF16_FN void rows_block_bf16(float *out, uint32_t *outb, const uint32_t *A,
+                                          const uint16_t *wp, const float *b, const float *res,
+                                          int m, int K2, int N, int gelu) {
+    const int np = (N + INFER_NR - 1) / INFER_NR, N2 = (N + 1) / 2;
     for (int p = 0; p < np; p++) {
         const uint16_t *bp = wp + (size_t)p * K2 * 2 * INFER_NR;
         int n0 = p * INFER_NR, nc = N - n0 < INFER_NR ? N - n0 : INFER_NR;
         int r = 0;
 #define T16(mr)                                                                                \
-    tile_bf16(out + (size_t)r * N, A + (size_t)r * K2, bp, b, res ? res + (size_t)r * N : NULL, \
-              mr, K2, N, n0, nc, gelu)
+    tile_bf16(out ? out + (size_t)r * N : NULL, outb ? outb + (size_t)r * N2 : NULL,           \
+              A + (size_t)r * K2, bp, b, res ? res + (size_t)r * N : NULL, mr, K2, N, n0, nc, gelu)
         for (; r + INFER_MR <= m; r += INFER_MR) T16(INFER_MR);
         INFER_REMAINDER(m - r, T16);
 #undef T16
@@ -191,10 +228,52 @@ void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const f
         for (int t = 0; t < nblk; t++) {
             int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
             infer_rows_bf16(ab, K2, inp + (size_t)r0 * K, K, m, K);
-            rows_block_bf16(out + (size_t)r0 * N, ab, wp, b, res ? res + (size_t)r0 * N : NULL, m,
-                            K2, N, gelu);
+            rows_block_bf16(out + (size_t)r0 * N, NULL, ab, wp, b, res ? res + (size_t)r0 * N : NULL,
+                            m, K2, N, gelu);
         }
         jepa_free(ab);
+    }
+}
+
+void infer_linear_bf16_pairs(float *out, uint32_t *outb, const uint32_t *inp, const uint16_t *wp,
+                             const float *b, const float *res, int M, int K, int N, int gelu) {
+    JEPA_ASSERT(infer_bf16_supported(NULL) && (out != NULL) != (outb != NULL));
+    const int K2 = (K + 1) / 2, N2 = (N + 1) / 2, nblk = (M + INFER_MC - 1) / INFER_MC;
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < nblk; t++) {
+        int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
+        rows_block_bf16(out ? out + (size_t)r0 * N : NULL, outb ? outb + (size_t)r0 * N2 : NULL,
+                        inp + (size_t)r0 * K2, wp, b, res ? res + (size_t)r0 * N : NULL, m, K2, N,
+                        gelu);
+    }
+}
+
+/* infer_layernorm's arithmetic, row by row, each row's output rounded to
+ * bfloat16 pairs as infer_rows_bf16 does: the same bits as the two */
+INFER_BF16_FN void infer_layernorm_bf16(uint32_t *out, const float *inp, const float *w,
+                                        const float *b, int M, int C) {
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+    const int C2 = (C + 1) / 2;
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        const float *x = inp + (size_t)i * C;
+        uint16_t *y = (uint16_t *)(out + (size_t)i * C2);
+        const float mf = row_sum(x, C) / C;
+        const __m512 m = _mm512_set1_ps(mf);
+        const __m512 s = _mm512_set1_ps(1.0f / sqrtf(row_sqdev(x, mf, C) / C + 1e-6f));
+        for (int c = 0; c < 2 * C2; c += 32) {
+            __m512 v[2];
+            for (int h = 0; h < 2; h++) {
+                int a = C - c - 16 * h;
+                __mmask16 k = a >= 16 ? 0xffff : a <= 0 ? 0 : (__mmask16)((1u << a) - 1);
+                __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + c + 16 * h), m);
+                d = _mm512_mul_ps(_mm512_mul_ps(d, s), _mm512_maskz_loadu_ps(k, w + c + 16 * h));
+                v[h] = _mm512_maskz_add_ps(k, d, _mm512_maskz_loadu_ps(k, b + c + 16 * h));
+            }
+            int nw = 2 * C2 - c;
+            __mmask32 st = nw >= 32 ? 0xffffffffu : (__mmask32)((1u << nw) - 1);
+            _mm512_mask_storeu_epi16(y + c, st, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
+        }
     }
 }
 #else
@@ -314,6 +393,17 @@ void infer_linear_pre(float *out, float *pre, const float *inp, const float *wp,
 void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const float *b,
                        const float *res, int M, int K, int N, int gelu) {
     (void)out, (void)inp, (void)wp, (void)b, (void)res, (void)M, (void)K, (void)N, (void)gelu;
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+}
+void infer_linear_bf16_pairs(float *out, uint32_t *outb, const uint32_t *inp, const uint16_t *wp,
+                             const float *b, const float *res, int M, int K, int N, int gelu) {
+    (void)out, (void)outb, (void)inp, (void)wp, (void)b, (void)res, (void)M, (void)K, (void)N;
+    (void)gelu;
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+}
+void infer_layernorm_bf16(uint32_t *out, const float *inp, const float *w, const float *b, int M,
+                          int C) {
+    (void)out, (void)inp, (void)w, (void)b, (void)M, (void)C;
     JEPA_ASSERT(infer_bf16_supported(NULL));
 }
 #endif
