@@ -538,6 +538,29 @@ static void check_attention_bf16_bits(int B, int T, int C, int H) {
     free(qkv); free(a); free(b); free(one); free(sc);
 }
 
+/* infer_attention_bf16_pairs: from qkv rounded to pairs, the bits of
+ * infer_attention_bf16 rounded to pairs; and of an image alone, at 1 and
+ * 2 threads */
+static void check_attention_bf16_pairs(int B, int T, int C, int H) {
+    const int hd = C / H, nt = omp_get_max_threads(), nth = nt > 2 ? nt : 2;
+    const size_t M = (size_t)B * T, n = (size_t)T * C / 2;
+    float *qkv = rnd(M * 3 * C, 23, 1.0), *o = malloc(M * C * 4);
+    float *sc = malloc(infer_attention_bf16_floats(T, hd) * nth * 4);
+    uint32_t *qb = pairs_of(qkv, (int)M, 3 * C), *ob = malloc(M * C / 2 * 4), *one = malloc(n * 4);
+    infer_attention_bf16(o, qkv, B, T, C, H, sc);
+    uint32_t *want = pairs_of(o, (int)M, C);
+    omp_set_num_threads(1);
+    infer_attention_bf16_pairs(ob, qb, B, T, C, H, sc);
+    CU_ASSERT(memcmp(ob, want, M * C / 2 * 4) == 0);
+    omp_set_num_threads(2);
+    infer_attention_bf16_pairs(ob, qb, B, T, C, H, sc);
+    omp_set_num_threads(nt);
+    CU_ASSERT(memcmp(ob, want, M * C / 2 * 4) == 0);
+    infer_attention_bf16_pairs(one, qb + (size_t)(B - 1) * T * 3 * C / 2, 1, T, C, H, sc);
+    CU_ASSERT(memcmp(one, want + (B - 1) * n, n * 4) == 0);
+    free(qkv); free(o); free(sc); free(qb); free(ob); free(one); free(want);
+}
+
 static void test_attention_bf16(void) {
     if (!infer_bf16_supported(NULL)) return; /* test_linear_bf16 said why */
     check_attention_bf16(3, 49, 128, 4);  /* the tiny config: hd 32 */
@@ -549,6 +572,11 @@ static void test_attention_bf16(void) {
     check_attention_bf16(1, 1, 32, 1);
     check_attention_bf16_bits(5, 49, 128, 4);
     check_attention_bf16_bits(3, 17, 30, 2);
+    check_attention_bf16_pairs(3, 49, 128, 4);
+    check_attention_bf16_pairs(2, 17, 64, 2);
+    check_attention_bf16_pairs(1, 70, 160, 2);
+    check_attention_bf16_pairs(2, 33, 48, 1);
+    check_attention_bf16_pairs(1, 1, 32, 1);
 }
 
 /* the encoder's features in bf16: near fp32's (bfloat16 inputs in 4
@@ -595,7 +623,7 @@ int main(int argc, char **argv) {
         {"bfloat16 rounding", test_bf16_round},
         {"bf16 product vs double, fp32, one row, in place, pairs, GELU", test_linear_bf16},
         {"JEPA_DEBUG_NO_BF16 says no", test_bf16_debug_off},
-        {"bf16 attention vs double, fp32, threads, one image", test_attention_bf16},
+        {"bf16 attention vs double, fp32, threads, one image, pairs", test_attention_bf16},
         {"bf16 features: near fp32, threads and chunk do not matter", test_features_bf16},
     };
     return test_main("infer", cases, sizeof cases / sizeof cases[0]);

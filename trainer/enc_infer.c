@@ -65,8 +65,13 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
     p->patches = JEPA_MALLOC(sizeof(float) * M * d->pdim);
     p->x = JEPA_MALLOC(sizeof(float) * M * D);
     p->ln = JEPA_MALLOC(sizeof(float) * M * D);
-    p->atty = JEPA_MALLOC(sizeof(float) * M * D);
-    p->qkv = JEPA_MALLOC(sizeof(float) * M * 3 * D);
+    if (bf16 && (D / d->heads) % 2 == 0) { /* whole pairs a head: see infer_block_bf16 */
+        p->qkvb = JEPA_MALLOC(sizeof(uint32_t) * M * 3 * D / 2);
+        p->attb = JEPA_MALLOC(sizeof(uint32_t) * M * D / 2);
+    } else {
+        p->atty = JEPA_MALLOC(sizeof(float) * M * D);
+        p->qkv = JEPA_MALLOC(sizeof(float) * M * 3 * D);
+    }
     if (bf16) { /* LayerNorm's and fc1's outputs in bfloat16 pairs: see infer_block */
         p->lnb = JEPA_MALLOC(sizeof(uint32_t) * M * ((D + 1) / 2));
         p->hidb = JEPA_MALLOC(sizeof(uint32_t) * M * ((Hd + 1) / 2));
@@ -85,23 +90,34 @@ void enc_infer_free(enc_infer *p) {
     jepa_free(p->wpb);
     jepa_free(p->lnb);
     jepa_free(p->hidb);
+    jepa_free(p->qkvb);
+    jepa_free(p->attb);
     memset(p, 0, sizeof *p);
 }
 
 /* One pre-LN block in place on p->x (M = S*N rows), bfloat16 products:
- * the two LayerNorms and fc1 write their outputs as bfloat16 pairs, the
- * inputs of qkv, fc1 and fc2, so only proj's input (attention's output) is
- * rounded by its product; the same bits as rounding each input there */
+ * every product's input is written in bfloat16 pairs by its producer (the
+ * LayerNorms, qkv for attention, attention for proj, fc1 for fc2), the same
+ * bits as rounding it where it is read; heads of an odd width (pairs
+ * across heads) keep qkv and attention's output in floats */
 static void infer_block_bf16(enc_infer *p, int l, int S) {
     const jepa_dims *d = p->d;
     const int N = p->N, D = d->D, Hd = d->mlp, M = S * N;
     const size_t *o = p->L->blk + (size_t)l * BLK_N, *at = p->wpb_blk[l];
     const float *W = p->W;
     infer_layernorm_bf16(p->lnb, p->x, W + o[BLK_LN1W], W + o[BLK_LN1B], M, D);
-    infer_linear_bf16_pairs(p->qkv, NULL, p->lnb, p->wpb + at[WP_QKV], W + o[BLK_QKVB], NULL, M,
-                            D, 3 * D, 0);
-    infer_attention_bf16(p->atty, p->qkv, S, N, D, d->heads, p->attn);
-    infer_linear_bf16(p->x, p->atty, p->wpb + at[WP_PROJ], W + o[BLK_PROJB], p->x, M, D, D, 0);
+    if (p->qkvb) {
+        infer_linear_bf16_pairs(NULL, p->qkvb, p->lnb, p->wpb + at[WP_QKV], W + o[BLK_QKVB], NULL,
+                                M, D, 3 * D, 0);
+        infer_attention_bf16_pairs(p->attb, p->qkvb, S, N, D, d->heads, p->attn);
+        infer_linear_bf16_pairs(p->x, NULL, p->attb, p->wpb + at[WP_PROJ], W + o[BLK_PROJB], p->x,
+                                M, D, D, 0);
+    } else {
+        infer_linear_bf16_pairs(p->qkv, NULL, p->lnb, p->wpb + at[WP_QKV], W + o[BLK_QKVB], NULL,
+                                M, D, 3 * D, 0);
+        infer_attention_bf16(p->atty, p->qkv, S, N, D, d->heads, p->attn);
+        infer_linear_bf16(p->x, p->atty, p->wpb + at[WP_PROJ], W + o[BLK_PROJB], p->x, M, D, D, 0);
+    }
     infer_layernorm_bf16(p->lnb, p->x, W + o[BLK_LN2W], W + o[BLK_LN2B], M, D);
     infer_linear_bf16_pairs(NULL, p->hidb, p->lnb, p->wpb + at[WP_FC1], W + o[BLK_FC1B], NULL, M,
                             D, Hd, 1);

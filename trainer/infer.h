@@ -167,6 +167,13 @@ void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, f
 size_t infer_attention_bf16_floats(int T, int hd);
 void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int H,
                           float *scratch);
+/* The same from qkv already in bfloat16 pairs of columns (B*T rows of 3C/2
+ * uint32: infer_linear_bf16_pairs' outb) into outb (B*T rows of C/2), its
+ * output rounded to bfloat16 pairs as infer_rows_bf16 rounds: the same bits
+ * as infer_attention_bf16 with rounding before and after (tested). C/H
+ * even (a head's columns whole pairs; asserted). */
+void infer_attention_bf16_pairs(uint32_t *outb, const uint32_t *qkvb, int B, int T, int C, int H,
+                                float *scratch);
 
 /* ---------------------------------------------------- the encoder, forward */
 /* The ViT encoder of encoder.h run forward only, for features: weights
@@ -187,6 +194,7 @@ typedef struct {
     float *qkv;                 /* (maxS*N, 3D) */
     float *hid;                 /* (maxS*N, mlp), fp32 only */
     uint32_t *lnb, *hidb;       /* bf16 only: ln and hid in bfloat16 pairs */
+    uint32_t *qkvb, *attb;      /* bf16 with even C/H: qkv and atty in pairs */
     float *attn;                /* infer_attention(_bf16) scratch, per thread */
 } enc_infer;
 

@@ -14,14 +14,15 @@
 #include "prof.h"
 #include "vec.h"
 
-/* per thread, in 4-byte units: kr (T, hd2) pairs, kp (h2p, Tp) pairs, qb
- * (T, hd2) pairs, s (T, Tp) floats, pb (T, Tp/2) pairs, vp (T2, hdp) pairs;
- * Tp, hdp and h2p = T, hd and hd2 rounded up to 16, hd2 and T2 halves
- * rounded up */
+/* per thread, in 4-byte units: qkvh (T, 3 hd2) pairs (a head's q, k, v
+ * rounded, infer_attention_bf16), kp (h2p, Tp) pairs, o (T, hdp) floats
+ * (infer_attention_bf16_pairs' output before rounding), s (T, Tp) floats,
+ * pb (T, Tp/2) pairs, vp (T2, hdp) pairs; Tp, hdp and h2p = T, hd and hd2
+ * rounded up to 16, hd2 and T2 halves rounded up */
 static size_t attn_bf16_parts(int T, int hd, size_t *at) {
     const size_t Tp = (size_t)(T + 15) / 16 * 16, hp = (size_t)(hd + 15) / 16 * 16;
     const size_t hd2 = (size_t)(hd + 1) / 2, h2p = (hd2 + 15) / 16 * 16, T2 = (size_t)(T + 1) / 2;
-    const size_t n[6] = {T * hd2, h2p * Tp, T * hd2, T * Tp, T * Tp / 2, T2 * hp};
+    const size_t n[6] = {T * 3 * hd2, h2p * Tp, T * hp, T * Tp, T * Tp / 2, T2 * hp};
     size_t tot = 0;
     for (int i = 0; i < 6; i++) {
         if (at) at[i] = tot;
@@ -37,35 +38,35 @@ size_t infer_attention_bf16_floats(int T, int hd) { return attn_bf16_parts(T, hd
  * high half, for both of VDPBF16PS's operands, so each lane adds
  * a_2i b_2i + a_2i+1 b_2i+1. */
 
-/* dst[j] = the pair (x0[j], x1[j]) in bfloat16 for j < np (a multiple of
- * 16), zero past n; x1 NULL: zeros (an odd count's last pair). One
- * conversion of both rows (x0 in words 0-15, x1 in 16-31), then VPERMW
- * puts word j and word 16 + j side by side. */
-static INFER_BF16_FN void interleave_pairs(uint32_t *dst, const float *x0, const float *x1, int n,
-                                           int np) {
+/* dst[j] = the pair (x0[j], x1[j]) of bfloat16 words for j < np (a
+ * multiple of 16), zero past n; x1 NULL: zeros (an odd count's last pair).
+ * x0's 16 words in words 0-15, x1's in 16-31, then VPERMW puts word j and
+ * word 16 + j side by side. */
+static INFER_BF16_FN void interleave_pairs(uint32_t *dst, const uint16_t *x0, const uint16_t *x1,
+                                           int n, int np) {
     const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
                                          24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
                                          16, 0);
     for (int j = 0; j < np; j += 16) {
         __mmask16 m = n - j >= 16 ? 0xffff : n <= j ? 0 : (__mmask16)((1u << (n - j)) - 1);
-        __m512 a = _mm512_maskz_loadu_ps(m, x0 + j);
-        __m512 b = x1 ? _mm512_maskz_loadu_ps(m, x1 + j) : _mm512_setzero_ps();
-        __m512i w = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
-        _mm512_storeu_si512(dst + j, w);
+        __m256i a = _mm256_maskz_loadu_epi16(m, x0 + j);
+        __m256i b = x1 ? _mm256_maskz_loadu_epi16(m, x1 + j) : _mm256_setzero_si256();
+        __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+        _mm512_storeu_si512(dst + j, _mm512_permutexvar_epi16(idx, w));
     }
 }
 
-/* kp (h2p, Tp) <- the transpose of kr (T, hd2 pairs), zero past T and
- * hd2: blocks of 16 x 16 words */
-static INFER_BF16_FN void pairs_transpose(uint32_t *kp, int Tp, const uint32_t *kr, int hd2,
-                                          int T) {
+/* kp (h2p, Tp) <- the transpose of kr (T, hd2 pairs; row stride ldk),
+ * zero past T and hd2: blocks of 16 x 16 words */
+static INFER_BF16_FN void pairs_transpose(uint32_t *kp, int Tp, const uint32_t *kr, int ldk,
+                                          int hd2, int T) {
     for (int j = 0; j < Tp; j += 16)
         for (int d = 0; d < hd2; d += 16) {
             __mmask16 m = hd2 - d >= 16 ? 0xffff : (__mmask16)((1u << (hd2 - d)) - 1);
             __m512 r[16];
             for (int i = 0; i < 16; i++)
                 r[i] = j + i < T ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi32(
-                                       m, kr + (size_t)(j + i) * hd2 + d))
+                                       m, kr + (size_t)(j + i) * ldk + d))
                                  : _mm512_setzero_ps();
             attn_transpose16((float *)(kp + (size_t)d * Tp + j), Tp, r);
         }
@@ -169,29 +170,34 @@ static INFER_BF16_FN void softmax_pairs(uint32_t *pb, float *s, int Tp, int T, f
     }
 }
 
-/* One (image, head) of one image's qkv rows base (T, 3C) into out's head
- * columns (T rows, stride C): S = Q K^T in bfloat16 pairs of columns, P =
- * training's fp32 softmax of scale S, O = P V in bfloat16 pairs of tokens */
-static INFER_BF16_FN void attn_head_bf16(float *out, const float *base, int T, int C, int hd,
-                                         int h, float scale, float *ws) {
+/* One (image, head) from its q, k and v rows in bfloat16 pairs of head
+ * columns (q, k, v: the head's first pair of token 0; ld: pairs a token)
+ * into out's head columns (T rows, stride ldo floats) or, out NULL, outb's
+ * (stride ldo pairs): S = Q K^T over pairs of columns, P = softmax_pairs,
+ * O = P V over pairs of tokens */
+static INFER_BF16_FN void attn_head_bf16(float *out, uint32_t *outb, int ldo, const uint32_t *q,
+                                         const uint32_t *k, const uint32_t *v, int ld, int T,
+                                         int hd, float scale, float *ws) {
     const int Tp = (T + 15) / 16 * 16, hp = (hd + 15) / 16 * 16;
     const int hd2 = (hd + 1) / 2, T2 = (T + 1) / 2;
     size_t at[6];
     attn_bf16_parts(T, hd, at);
-    float *s = ws + at[3];
-    uint32_t *kr = (uint32_t *)(ws + at[0]), *kp = (uint32_t *)(ws + at[1]);
-    uint32_t *qb = (uint32_t *)(ws + at[2]), *pb = (uint32_t *)(ws + at[4]);
+    float *s = ws + at[3], *o = ws + at[2];
+    uint32_t *kp = (uint32_t *)(ws + at[1]), *pb = (uint32_t *)(ws + at[4]);
     uint32_t *vp = (uint32_t *)(ws + at[5]);
-    const float *v = base + 2 * C + h * hd;
-    infer_rows_bf16(kr, hd2, base + C + h * hd, 3 * C, T, hd);
-    pairs_transpose(kp, Tp, kr, hd2, T); /* K^T in pairs of columns */
-    infer_rows_bf16(qb, hd2, base + h * hd, 3 * C, T, hd);
-    bf_mm(s, Tp, qb, hd2, kp, Tp, T, hd2, Tp);
+    pairs_transpose(kp, Tp, k, ld, hd2, T); /* K^T in pairs of columns */
+    bf_mm(s, Tp, q, ld, kp, Tp, T, hd2, Tp);
     softmax_pairs(pb, s, Tp, T, scale);
     for (int i = 0; i < T2; i++)
-        interleave_pairs(vp + (size_t)i * hp, v + (size_t)2 * i * 3 * C,
-                         2 * i + 1 < T ? v + (size_t)(2 * i + 1) * 3 * C : NULL, hd, hp);
-    bf_mm(out + h * hd, C, pb, Tp / 2, vp, hp, T, T2, hd);
+        interleave_pairs(vp + (size_t)i * hp, (const uint16_t *)(v + (size_t)2 * i * ld),
+                         2 * i + 1 < T ? (const uint16_t *)(v + (size_t)(2 * i + 1) * ld) : NULL,
+                         hd, hp);
+    if (out) {
+        bf_mm(out, ldo, pb, Tp / 2, vp, hp, T, T2, hd);
+        return;
+    }
+    bf_mm(o, hp, pb, Tp / 2, vp, hp, T, T2, hd);
+    infer_rows_bf16(outb, ldo, o, hp, T, hd);
 }
 
 void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int H,
@@ -201,11 +207,33 @@ void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int
     const int hd = C / H;
     const float scale = 1.0f / sqrtf((float)hd); /* attention_forward's */
     const size_t per = infer_attention_bf16_floats(T, hd);
+    const int hd2 = (hd + 1) / 2;
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
-        attn_head_bf16(out + (size_t)b * T * C, qkv + (size_t)b * T * 3 * C, T, C, hd, h, scale,
-                       scratch + per * omp_get_thread_num());
+        float *ws = scratch + per * omp_get_thread_num();
+        uint32_t *qkvh = (uint32_t *)ws; /* the head's q, k, v rounded: part 0 */
+        const float *base = qkv + (size_t)b * T * 3 * C + h * hd;
+        for (int e = 0; e < 3; e++) infer_rows_bf16(qkvh + e * hd2, 3 * hd2, base + e * C, 3 * C, T, hd);
+        attn_head_bf16(out + (size_t)b * T * C + h * hd, NULL, C, qkvh, qkvh + hd2, qkvh + 2 * hd2,
+                       3 * hd2, T, hd, scale, ws);
+    }
+    prof_kernel_add(PROF_K_ATTENTION, t0);
+    prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)B * T * T * C);
+}
+void infer_attention_bf16_pairs(uint32_t *outb, const uint32_t *qkvb, int B, int T, int C, int H,
+                                float *scratch) {
+    const int hd = C / H, hd2 = hd / 2;
+    JEPA_ASSERT(infer_bf16_supported(NULL) && hd % 2 == 0);
+    double t0 = prof_now();
+    const float scale = 1.0f / sqrtf((float)hd); /* attention_forward's */
+    const size_t per = infer_attention_bf16_floats(T, hd), ld = (size_t)3 * C / 2;
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        const uint32_t *q = qkvb + (size_t)b * T * ld + (size_t)h * hd2;
+        attn_head_bf16(NULL, outb + (size_t)b * T * (C / 2) + (size_t)h * hd2, C / 2, q,
+                       q + C / 2, q + C, (int)ld, T, hd, scale, scratch + per * omp_get_thread_num());
     }
     prof_kernel_add(PROF_K_ATTENTION, t0);
     prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)B * T * T * C);
@@ -215,6 +243,11 @@ void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int
 void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int H,
                           float *scratch) {
     (void)out, (void)qkv, (void)B, (void)T, (void)C, (void)H, (void)scratch;
+    JEPA_ASSERT(infer_bf16_supported(NULL));
+}
+void infer_attention_bf16_pairs(uint32_t *outb, const uint32_t *qkvb, int B, int T, int C, int H,
+                                float *scratch) {
+    (void)outb, (void)qkvb, (void)B, (void)T, (void)C, (void)H, (void)scratch;
     JEPA_ASSERT(infer_bf16_supported(NULL));
 }
 #endif
