@@ -121,8 +121,11 @@ size_t infer_pack_bf16_elems(int K, int N);
  * K2 = ceil(K / 2), zero past N and K. */
 void infer_pack_bf16(uint16_t *wp, const float *w, int K, int N);
 /* infer_linear's contract (out = inp W^T + (res + b), then GELU) with inp
- * and W in bfloat16 (inp rounded here, per block of rows), float sums.
- * Requires infer_bf16_supported (asserted). */
+ * and W in bfloat16 (inp rounded here, per block of rows), float sums. The
+ * GELU is the same tanh form computed without a division (ops_infer.c's
+ * gelu_fast: within 1e-6 relative of it in double, plus its argument's
+ * own rounding; not gelu_forward's bits). Requires infer_bf16_supported
+ * (asserted). */
 void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const float *b,
                        const float *res, int M, int K, int N, int gelu);
 /* The same product with inp already in bfloat16 pairs: M rows of
@@ -158,9 +161,10 @@ void infer_attention(float *out, const float *qkv, int B, int T, int C, int H, f
  * products, for eval.precision: bf16. Per (image, head): S = Q K^T with q
  * and k rounded to bfloat16 (nearest even), VDPBF16PS over pairs of head
  * columns (2i, 2i+1; an odd width's last pair padded with zero), float
- * sums; P = infer_attention's softmax of S / sqrt(C/H), in fp32, the same
- * code (ops_attn.h); O = P V with P and v rounded to bfloat16 and pairs of
- * tokens (2j, 2j+1; an odd T padded with a zero token), float sums. Every
+ * sums; P = the softmax of S / sqrt(C/H) in fp32 (fast_exp512, fastmath.h:
+ * within a few ulps of infer_attention's); O = P V with P and v rounded to
+ * bfloat16 and pairs of tokens (2j, 2j+1; an odd T padded with a zero
+ * token), float sums. Every
  * output one thread's sum in a fixed order: the same bits for any thread
  * count and B. Requires infer_bf16_supported (asserted).
  * scratch: infer_attention_bf16_floats(T, C/H) floats per OpenMP thread. */
@@ -206,9 +210,10 @@ typedef struct {
 
 /* For features pooled over the last k blocks (1 <= k <= depth) of images
  * of side img (a multiple of d->patch), up to maxS images per forward.
- * bf16 1: the blocks' products in bfloat16 (infer_linear_bf16, and
- * attention's two, infer_attention_bf16; the patch embedding, softmax and
- * LayerNorm stay fp32), which needs infer_bf16_supported (asserted). */
+ * bf16 1: the blocks' products in bfloat16 (infer_linear_bf16_pairs, and
+ * attention's two, infer_attention_bf16_pairs; the patch embedding and
+ * LayerNorm stay fp32, the softmax and GELU are fp32 without training's
+ * bits), which needs infer_bf16_supported (asserted). */
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
                     int maxS, int img, int k, int bf16);
 void enc_infer_free(enc_infer *p);

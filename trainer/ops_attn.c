@@ -232,12 +232,8 @@ static void softmax_head(float *s, int Tp, float *att, int nr, int T, float scal
     }
 }
 
-/* ops_attn.h's exports: wrappers, so training's calls above and below
- * stay as they were (and inline as they did) */
-void attn_softmax_head(float *s, int Tp, float *att, int nr, int T, float scale, int causal) {
-    softmax_head(s, Tp, att, nr, T, scale, causal);
-}
-
+/* ops_attn.h's export: a wrapper, so training's calls stay as they were
+ * (and inline as they did) */
 #if defined(__AVX512F__)
 void attn_transpose16(float *dst, int ldd, const __m512 r[16]) { transpose16(dst, ldd, r); }
 #endif

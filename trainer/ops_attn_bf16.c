@@ -1,9 +1,9 @@
 /* ops_attn_bf16.c - extraction's attention with bfloat16 products
  * (eval.precision: bf16, infer.h): per (image, head) S = Q K^T over pairs
  * of the head's columns and O = P V over pairs of tokens, both through
- * AVX512_BF16's VDPBF16PS with float sums; the softmax between them is
- * training's own, in fp32 (ops_attn.h). Training and the fp32 extraction
- * never come here. */
+ * AVX512_BF16's VDPBF16PS with float sums; the softmax between them in
+ * fp32 on fast_exp512 (fastmath.h), written straight as P V's bfloat16
+ * input. Training and the fp32 extraction never come here. */
 #include <math.h>
 #include <omp.h>
 
