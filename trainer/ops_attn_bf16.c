@@ -156,7 +156,8 @@ static INFER_BF16_FN void softmax_pairs(uint32_t *pb, float *s, int Tp, int T, f
         mx = _mm512_set1_ps(_mm512_reduce_max_ps(mx) * scale); /* scale > 0 */
         for (int j = 0; j < Tp; j += 16) { /* masked: fast_exp512(-inf) is e^-87, not 0 */
             __mmask16 m = T - j >= 16 ? 0xffff : T <= j ? 0 : (__mmask16)((1u << (T - j)) - 1);
-            __m512 e = _mm512_maskz_mov_ps(m, fast_exp512(_mm512_fmsub_ps(_mm512_loadu_ps(x + j), vs, mx)));
+            __m512 z = _mm512_fmsub_ps(_mm512_loadu_ps(x + j), vs, mx);
+            __m512 e = _mm512_maskz_mov_ps(m, fast_exp512(z));
             _mm512_storeu_ps(x + j, e);
             acc = _mm512_add_ps(acc, e);
         }
@@ -214,7 +215,8 @@ void infer_attention_bf16(float *out, const float *qkv, int B, int T, int C, int
         float *ws = scratch + per * omp_get_thread_num();
         uint32_t *qkvh = (uint32_t *)ws; /* the head's q, k, v rounded: part 0 */
         const float *base = qkv + (size_t)b * T * 3 * C + h * hd;
-        for (int e = 0; e < 3; e++) infer_rows_bf16(qkvh + e * hd2, 3 * hd2, base + e * C, 3 * C, T, hd);
+        for (int e = 0; e < 3; e++)
+            infer_rows_bf16(qkvh + e * hd2, 3 * hd2, base + e * C, 3 * C, T, hd);
         attn_head_bf16(out + (size_t)b * T * C + h * hd, NULL, C, qkvh, qkvh + hd2, qkvh + 2 * hd2,
                        3 * hd2, T, hd, scale, ws);
     }
@@ -231,9 +233,10 @@ void infer_attention_bf16_pairs(uint32_t *outb, const uint32_t *qkvb, int B, int
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
-        const uint32_t *q = qkvb + (size_t)b * T * ld + (size_t)h * hd2;
-        attn_head_bf16(NULL, outb + (size_t)b * T * (C / 2) + (size_t)h * hd2, C / 2, q,
-                       q + C / 2, q + C, (int)ld, T, hd, scale, scratch + per * omp_get_thread_num());
+        const uint32_t *q = qkvb + (size_t)b * T * ld + (size_t)h * hd2; /* k, v: C/2, C on */
+        float *ws = scratch + per * omp_get_thread_num();
+        attn_head_bf16(NULL, outb + (size_t)b * T * (C / 2) + (size_t)h * hd2, C / 2, q, q + C / 2,
+                       q + C, (int)ld, T, hd, scale, ws);
     }
     prof_kernel_add(PROF_K_ATTENTION, t0);
     prof_flops_add(PROF_K_ATTENTION, 4 * (uint64_t)B * T * T * C);

@@ -228,8 +228,8 @@ void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const f
         for (int t = 0; t < nblk; t++) {
             int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
             infer_rows_bf16(ab, K2, inp + (size_t)r0 * K, K, m, K);
-            rows_block_bf16(out + (size_t)r0 * N, NULL, ab, wp, b, res ? res + (size_t)r0 * N : NULL,
-                            m, K2, N, gelu);
+            rows_block_bf16(out + (size_t)r0 * N, NULL, ab, wp, b,
+                            res ? res + (size_t)r0 * N : NULL, m, K2, N, gelu);
         }
         jepa_free(ab);
     }
