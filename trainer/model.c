@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "prof.h"
+#include "rank_threads.h"
 #include "sigreg.h"
 #include "vit.h"
 
@@ -124,9 +125,7 @@ void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
     memset(m, 0, sizeof *m);
     m->dims = *d;
     m->world = 1;
-    m->nthreads = nthreads > 0 ? nthreads : 1;
-    omp_set_num_threads(m->nthreads);
-    openblas_set_num_threads(m->nthreads);
+    m->nthreads = rank_threads_apply(nthreads);
 
     int cap = 4 + BLK_N * d->depth + 7 + BLK_N * d->pdepth + (d->gw > 0 ? 2 : 0);
     size_t layout_bytes = sizeof(model_layout) + sizeof(size_t) * BLK_N * (d->depth + d->pdepth);

@@ -58,6 +58,7 @@
 #include "obj_lejepa.h"
 #include "objective.h"
 #include "prof.h"
+#include "rank_threads.h"
 #include "sigreg.h"
 
 /* projector tensors, in table order */
@@ -204,9 +205,7 @@ static int lejepa_create(objective **out, const jepa_spec *s, const shard_schema
     o->ag = ag;
     o->al = al;
     b->m.dims = d;
-    b->m.nthreads = s->parallel.threads_per_rank > 0 ? s->parallel.threads_per_rank : 1;
-    omp_set_num_threads(b->m.nthreads);
-    openblas_set_num_threads(b->m.nthreads);
+    b->m.nthreads = rank_threads_apply(s->parallel.threads_per_rank);
     lejepa_table(o);
     lejepa_alloc(o);
     sigreg_init(&o->sg, o->P, s->sigreg.directions, s->sigreg.knots, s->sigreg.t_max, o->V, b->B);

@@ -15,6 +15,7 @@
 #include "data_kind.h"
 #include "obj_world.h"
 #include "prof.h"
+#include "rank_threads.h"
 
 /* sigreg first: the headline figure (proj_std: per-dim std of the projector
  * output before its BatchNorm, averaged over dims: the collapse watch) */
@@ -165,9 +166,7 @@ static int world_create(objective **out, const jepa_spec *s, const shard_schema 
     o->stopgrad = s->world.stopgrad_target;
     jepa_model *m = &b->m;
     m->dims = o->d;
-    m->nthreads = s->parallel.threads_per_rank;
-    omp_set_num_threads(m->nthreads);
-    openblas_set_num_threads(m->nthreads);
+    m->nthreads = rank_threads_apply(s->parallel.threads_per_rank);
     world_table(o);
     int B = b->B, nW = B * o->W, N = (o->d.img / o->d.patch) * (o->d.img / o->d.patch);
     o->maxB = B;
