@@ -65,14 +65,14 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
     p->patches = JEPA_MALLOC(sizeof(float) * M * d->pdim);
     p->x = JEPA_MALLOC(sizeof(float) * M * D);
     p->ln = JEPA_MALLOC(sizeof(float) * M * D);
-    if (bf16 && (D / d->heads) % 2 == 0) { /* whole pairs a head: see infer_block_bf16 */
+    if (bf16 && (D / d->heads) % 2 == 0) { /* whole pairs a head: infer_block_bf16 */
         p->qkvb = JEPA_MALLOC(sizeof(uint32_t) * M * 3 * D / 2);
         p->attb = JEPA_MALLOC(sizeof(uint32_t) * M * D / 2);
     } else {
         p->atty = JEPA_MALLOC(sizeof(float) * M * D);
         p->qkv = JEPA_MALLOC(sizeof(float) * M * 3 * D);
     }
-    if (bf16) { /* LayerNorm's and fc1's outputs in bfloat16 pairs: see infer_block */
+    if (bf16) { /* LayerNorm's and fc1's outputs in bfloat16 pairs: infer_block_bf16 */
         p->lnb = JEPA_MALLOC(sizeof(uint32_t) * M * ((D + 1) / 2));
         p->hidb = JEPA_MALLOC(sizeof(uint32_t) * M * ((Hd + 1) / 2));
     } else {
