@@ -29,7 +29,7 @@ static inline float fast_expf(float x) {
  * and r = z - n ln2 in two fused steps (ln 2 split in a float and its
  * remainder, so r keeps its bits for any n), |r| <= ln2 / 2, e^r by the
  * Taylor polynomial of degree 6 (remainder < (ln2 / 2)^7 / 7! < 2e-7
- * relative), VSCALEFPS for 2^n: ~14 operations where fast_expf, written so
+ * relative), VSCALEFPS for 2^n: 13 operations where fast_expf, written so
  * that scalar and vector code round alike, takes ~25. Not fast_expf's
  * bits: training never calls it. NaN stays NaN. */
 static inline __attribute__((always_inline)) __m512 fast_exp512(__m512 z) {

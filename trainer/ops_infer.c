@@ -62,7 +62,7 @@ static inline __attribute__((always_inline)) __m512 gelu_fast(__m512 x) {
     __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), fast_exp512(z));
     __m512 r = _mm512_rcp14_ps(d);
     r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-    /* past fast_exp512's clamp (x below ~ -11.5) the GELU is below 1e-37:
+    /* past fast_exp512's clamp (x below ~ -10.03) the GELU is below 1e-37:
      * 0, as gelu.h's, where x e^-88 would grow with x (NaN compares false) */
     __mmask16 zero = _mm512_cmp_ps_mask(z, _mm512_set1_ps(88.0f), _CMP_GE_OQ);
     return _mm512_maskz_mul_ps((__mmask16)~zero, x, r);
@@ -70,10 +70,20 @@ static inline __attribute__((always_inline)) __m512 gelu_fast(__m512 x) {
 
 #define GELU_FAST 2 /* tile_store's gelu: gelu_fast, not gelu.h's (1) */
 
+/* y0, y1 (16 columns each) to bfloat16 at dst's first nw words: its own
+ * function with AVX512_BF16's target, which tile_store (built for the
+ * build's flags, AVX-512 without BF16 on a Skylake-X) may not inline;
+ * tile_bf16 has the target, so there it is inlined all the same */
+static INFER_BF16_FN void store_pairs(uint16_t *dst, int nw, __m512 y0, __m512 y1) {
+    __mmask32 mw = nw >= 32 ? 0xffffffffu : (__mmask32)((1u << nw) - 1);
+    _mm512_mask_storeu_epi16(dst, mw, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
+}
+
 /* A tile's epilogue: out = acc + (res + b), pre the same before the GELU;
  * outb not NULL: out's values to bfloat16 (VCVTNE2PS2BF16, as
  * infer_rows_bf16) there instead, rows of ceil(N / 2) pairs, an odd N's
- * pad word zero (the lanes past ncols are: their weights, b and res are) */
+ * pad word zero (the lanes past ncols zeroed: an inf input makes them
+ * NaN, and infer_rows_bf16 pads with zero) */
 static inline __attribute__((always_inline)) void
 tile_store(float *out, uint32_t *outb, float *pre, __m512 acc[][2], const float *b,
            const float *res, int mr, int N, int n0, int ncols, int gelu) {
@@ -101,10 +111,8 @@ tile_store(float *out, uint32_t *outb, float *pre, __m512 acc[][2], const float 
             y1 = (__m512)v_gelu((vfl)y1);
         }
         if (outb) {
-            int nw = ncols + (ncols & 1);
-            __mmask32 mw = nw >= 32 ? 0xffffffffu : (__mmask32)((1u << nw) - 1);
-            __m512i w = (__m512i)_mm512_cvtne2ps_pbh(y1, y0);
-            _mm512_mask_storeu_epi16((uint16_t *)outb + (size_t)r * (N + (N & 1)) + n0, mw, w);
+            store_pairs((uint16_t *)outb + (size_t)r * (N + (N & 1)) + n0, ncols + (ncols & 1),
+                        _mm512_maskz_mov_ps(m0, y0), _mm512_maskz_mov_ps(m1, y1));
             continue;
         }
         _mm512_mask_storeu_ps(out + row, m0, y0);
