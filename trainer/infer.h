@@ -195,7 +195,7 @@ typedef struct {
     float *pix;                 /* (maxS, ch, img, img) normalised pixels */
     float *patches;             /* (maxS*N, pdim) */
     float *x, *ln, *atty;       /* (maxS*N, D) residual stream, LayerNorm out, attention out */
-    float *qkv;                 /* (maxS*N, 3D) */
+    float *qkv;                 /* (maxS*N, 3D); qkv, atty NULL where qkvb, attb */
     float *hid;                 /* (maxS*N, mlp), fp32 only */
     uint32_t *lnb, *hidb;       /* bf16 only: ln and hid in bfloat16 pairs */
     uint32_t *qkvb, *attb;      /* bf16 with even C/H: qkv and atty in pairs */
@@ -211,8 +211,9 @@ typedef struct {
 /* For features pooled over the last k blocks (1 <= k <= depth) of images
  * of side img (a multiple of d->patch), up to maxS images per forward.
  * bf16 1: the blocks' products in bfloat16 (infer_linear_bf16_pairs, and
- * attention's two, infer_attention_bf16_pairs; the patch embedding and
- * LayerNorm stay fp32, the softmax and GELU are fp32 without training's
+ * attention's two, infer_attention_bf16_pairs; heads of an odd width:
+ * infer_attention_bf16 and infer_linear_bf16 for proj; the patch embedding
+ * and LayerNorm stay fp32, the softmax and GELU are fp32 without training's
  * bits), which needs infer_bf16_supported (asserted). */
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
                     int maxS, int img, int k, int bf16);
