@@ -13,9 +13,17 @@
 
 #include "comm.h"
 
-/* The CPUs the calling thread may run on; 0 when unknown (not Linux, or more
- * CPUs than a cpu_set_t holds: sched_getaffinity then fails with EINVAL). */
+/* The CPUs this rank's threads may run on; 0 when unknown (not Linux, or
+ * more CPUs than a cpu_set_t holds: sched_getaffinity then fails with
+ * EINVAL). With OMP_PROC_BIND set, libgomp binds the main thread to its
+ * first place before main runs, so its own mask would say 1 CPU: the
+ * places (made from the process's mask at start) count instead. */
 static int rank_threads_cpus(void) {
+    if (omp_get_proc_bind() != omp_proc_bind_false && omp_get_num_places() > 0) {
+        int n = 0;
+        for (int p = 0; p < omp_get_num_places(); p++) n += omp_get_place_num_procs(p);
+        return n;
+    }
 #ifdef __linux__
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -25,10 +33,8 @@ static int rank_threads_cpus(void) {
 }
 
 int rank_threads_apply(int n) {
-    /* read once, at the first call, before any parallel region: an
-     * OMP_PROC_BIND the user set binds the main thread to one place later,
-     * which is not the rank's binding. Once: jepa-train builds its
-     * objective twice when a resume changes the batch (train.c). */
+    /* read once; warned once: jepa-train builds its objective twice when a
+     * resume changes the batch (train.c) */
     static int cpus = -1, warned;
     if (cpus < 0) cpus = rank_threads_cpus();
     if (n <= 0) n = 1;

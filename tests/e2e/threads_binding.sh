@@ -46,6 +46,10 @@ if [ "$N" -ge "$TH" ]; then
   expect_quiet "jepa-train, --bind-to none ($N CPUs), $TH threads"
   run evn "$MPI" -np 1 --bind-to none "$B/jepa-eval" "$T/run"
   expect_quiet "jepa-eval, --bind-to none ($N CPUs), $TH threads"
+  # OMP_PROC_BIND binds the main thread to one place before main: the
+  # places, not that thread's mask, are the rank's CPUs
+  run evp "$MPI" -np 1 --bind-to none -x OMP_PROC_BIND=true "$B/jepa-eval" "$T/run"
+  expect_quiet "jepa-eval, --bind-to none, OMP_PROC_BIND=true, $TH threads"
 else
   ok "skipped: --bind-to none leaves $N CPU(s), fewer than $TH threads"
 fi
