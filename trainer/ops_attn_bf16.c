@@ -48,7 +48,7 @@ static INFER_BF16_FN void interleave_pairs(uint32_t *dst, const uint16_t *x0, co
                                          24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
                                          16, 0);
     for (int j = 0; j < np; j += 16) {
-        __mmask16 m = n - j >= 16 ? 0xffff : n <= j ? 0 : (__mmask16)((1u << (n - j)) - 1);
+        __mmask16 m = lanes16(n - j);
         __m256i a = _mm256_maskz_loadu_epi16(m, x0 + j);
         __m256i b = x1 ? _mm256_maskz_loadu_epi16(m, x1 + j) : _mm256_setzero_si256();
         __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
@@ -150,12 +150,12 @@ static INFER_BF16_FN void softmax_pairs(uint32_t *pb, float *s, int Tp, int T, f
         uint16_t *y = (uint16_t *)(pb + (size_t)i * (Tp / 2));
         __m512 mx = ninf, acc = _mm512_setzero_ps();
         for (int j = 0; j < Tp; j += 16) {
-            __mmask16 m = T - j >= 16 ? 0xffff : T <= j ? 0 : (__mmask16)((1u << (T - j)) - 1);
+            __mmask16 m = lanes16(T - j);
             mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(ninf, m, x + j));
         }
         mx = _mm512_set1_ps(_mm512_reduce_max_ps(mx) * scale); /* scale > 0 */
         for (int j = 0; j < Tp; j += 16) { /* masked: fast_exp512(-inf) is e^-87, not 0 */
-            __mmask16 m = T - j >= 16 ? 0xffff : T <= j ? 0 : (__mmask16)((1u << (T - j)) - 1);
+            __mmask16 m = lanes16(T - j);
             __m512 z = _mm512_fmsub_ps(_mm512_loadu_ps(x + j), vs, mx);
             __m512 e = _mm512_maskz_mov_ps(m, fast_exp512(z));
             _mm512_storeu_ps(x + j, e);

@@ -12,6 +12,7 @@
 
 #include "jepa.h"
 #include "prof.h"
+#include "vec.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -19,11 +20,6 @@
 #define DW_MR 8   /* dW rows per tile: 8 x 2 accumulators (the models' N are multiples of 8) */
 #define DW_NR 32  /* dW columns per tile: two vectors */
 #define DW_MB 128 /* rows of X and dY per chunk (measured best of 64-512) */
-
-/* lanes [0, n) of a 16-lane mask, n clipped to [0, 16] */
-static inline __mmask16 lanes16(int n) {
-    return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
-}
 
 static inline void dw_add_row(float *o, __mmask16 q0, __mmask16 q1, __m512 a0, __m512 a1) {
     _mm512_mask_storeu_ps(o, q0, _mm512_add_ps(_mm512_maskz_loadu_ps(q0, o), a0));

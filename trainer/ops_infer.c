@@ -87,8 +87,7 @@ static INFER_BF16_FN void store_pairs(uint16_t *dst, int nw, __m512 y0, __m512 y
 static inline __attribute__((always_inline)) void
 tile_store(float *out, uint32_t *outb, float *pre, __m512 acc[][2], const float *b,
            const float *res, int mr, int N, int n0, int ncols, int gelu) {
-    __mmask16 m0 = ncols >= 16 ? 0xffff : (__mmask16)((1u << ncols) - 1);
-    __mmask16 m1 = ncols >= 32 ? 0xffff : ncols <= 16 ? 0 : (__mmask16)((1u << (ncols - 16)) - 1);
+    __mmask16 m0 = lanes16(ncols), m1 = lanes16(ncols - 16);
     __m512 b0 = b ? _mm512_maskz_loadu_ps(m0, b + n0) : _mm512_setzero_ps();
     __m512 b1 = b ? _mm512_maskz_loadu_ps(m1, b + n0 + 16) : _mm512_setzero_ps();
     for (int r = 0; r < mr; r++) {
@@ -195,13 +194,9 @@ INFER_BF16_FN void infer_rows_bf16(uint32_t *dst, int ldd, const float *src, int
         const float *x = src + (size_t)r * lds;
         uint16_t *y = (uint16_t *)(dst + (size_t)r * ldd);
         for (int k = 0; k < 2 * n2; k += 32) {
-            int a = n - k, b = 2 * n2 - k;
-            __mmask16 lo = a >= 16 ? 0xffff : a <= 0 ? 0 : (__mmask16)((1u << a) - 1);
-            __mmask16 hi = a >= 32 ? 0xffff : a <= 16 ? 0 : (__mmask16)((1u << (a - 16)) - 1);
-            __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + k + 16),
-                                             _mm512_maskz_loadu_ps(lo, x + k));
-            __mmask32 st = b >= 32 ? 0xffffffffu : (__mmask32)((1u << b) - 1);
-            _mm512_mask_storeu_epi16(y + k, st, (__m512i)v);
+            int a = n - k;
+            store_pairs(y + k, 2 * n2 - k, _mm512_maskz_loadu_ps(lanes16(a), x + k),
+                        _mm512_maskz_loadu_ps(lanes16(a - 16), x + k + 16));
         }
     }
 }
@@ -272,15 +267,12 @@ INFER_BF16_FN void infer_layernorm_bf16(uint32_t *out, const float *inp, const f
         for (int c = 0; c < 2 * C2; c += 32) {
             __m512 v[2];
             for (int h = 0; h < 2; h++) {
-                int a = C - c - 16 * h;
-                __mmask16 k = a >= 16 ? 0xffff : a <= 0 ? 0 : (__mmask16)((1u << a) - 1);
+                __mmask16 k = lanes16(C - c - 16 * h);
                 __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + c + 16 * h), m);
                 d = _mm512_mul_ps(_mm512_mul_ps(d, s), _mm512_maskz_loadu_ps(k, w + c + 16 * h));
                 v[h] = _mm512_maskz_add_ps(k, d, _mm512_maskz_loadu_ps(k, b + c + 16 * h));
             }
-            int nw = 2 * C2 - c;
-            __mmask32 st = nw >= 32 ? 0xffffffffu : (__mmask32)((1u << nw) - 1);
-            _mm512_mask_storeu_epi16(y + c, st, (__m512i)_mm512_cvtne2ps_pbh(v[1], v[0]));
+            store_pairs(y + c, 2 * C2 - c, v[0], v[1]);
         }
     }
 }

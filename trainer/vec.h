@@ -135,6 +135,13 @@ static inline vfl v_select(vin m, vfl a, vfl b) {
     return (vfl)(((vin)a & m) | ((vin)b & ~m));
 }
 
+#if defined(__AVX512F__)
+/* lanes [0, n) of a 16-lane mask, n clipped to [0, 16] */
+static inline __mmask16 lanes16(int n) {
+    return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+#endif
+
 /* the first n (< VW) floats at p, zeros past them; nothing past p + n is
  * read, so a row's tail is safe at the end of a buffer */
 static inline vfl v_load_n(const float *p, int n) {
