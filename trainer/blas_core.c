@@ -20,18 +20,14 @@
  * 22-24 on 2 cores: 13.3 -> 63.4 img/s); when the cores are free a passive
  * wait costs a futex wake per parallel region (~400 per step).
  * JEPA_BLAS_KEEP=1 keeps whatever the libraries chose, both settings. */
-#define _GNU_SOURCE /* sched_setaffinity, CPU_SET */
 #include <cblas.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <sched.h>
-#endif
 
 #include "jepa.h"
+#include "rank_threads.h"
 
 static int avx2_core(const char *core) {
     return core && (!strcasecmp(core, "haswell") || !strcasecmp(core, "zen"));
@@ -51,27 +47,6 @@ static int want_avx512(void) {
 #endif
 }
 
-/* With OMP_PROC_BIND set, libgomp has bound this (the main) thread to its
- * first place before main, and a program run again by execv would start
- * with that one place as its whole CPU mask: every thread of the rank on
- * one CPU (seen: 2 threads, OMP_PROC_BIND=true, a rank on 1 CPU of 2).
- * The places, made from the mask the process started with, give it back. */
-static void restore_affinity(void) {
-#ifdef __linux__
-    if (omp_get_proc_bind() == omp_proc_bind_false || omp_get_num_places() <= 0) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (int p = 0; p < omp_get_num_places(); p++) {
-        int n = omp_get_place_num_procs(p), ids[CPU_SETSIZE];
-        if (n <= 0 || n > CPU_SETSIZE) return;
-        omp_get_place_proc_ids(p, ids);
-        for (int i = 0; i < n; i++)
-            if (ids[i] >= 0 && ids[i] < CPU_SETSIZE) CPU_SET(ids[i], &set);
-    }
-    if (CPU_COUNT(&set) > 0) sched_setaffinity(0, sizeof set, &set); /* failing: as before */
-#endif
-}
-
 void blas_core_select(char **argv) {
     const char *keep = getenv("JEPA_BLAS_KEEP");
     if ((keep && strcmp(keep, "0")) || getenv("JEPA_BLAS_SELECTED")) return;
@@ -83,7 +58,9 @@ void blas_core_select(char **argv) {
         return;
     /* by its real path, not /proc/self/exe: the process keeps its name
      * (comm "jepa-train", not "exe") for ps, pkill and the tests that find ranks */
-    restore_affinity();
+    /* OMP_PROC_BIND: the one-place mask libgomp gave this thread would
+     * become the whole process's mask after execv (2 threads, 1 CPU) */
+    rank_threads_restore();
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {

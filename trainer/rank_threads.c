@@ -13,20 +13,38 @@
 
 #include "comm.h"
 
-/* The CPUs this rank's threads may run on; 0 when unknown (not Linux, or
- * more CPUs than a cpu_set_t holds: sched_getaffinity then fails with
- * EINVAL). With OMP_PROC_BIND set, libgomp binds the main thread to its
- * first place before main runs, so its own mask would say 1 CPU: the
- * places (made from the process's mask at start) count instead. */
-static int rank_threads_cpus(void) {
-    if (omp_get_proc_bind() != omp_proc_bind_false && omp_get_num_places() > 0) {
-        int n = 0;
-        for (int p = 0; p < omp_get_num_places(); p++) n += omp_get_place_num_procs(p);
-        return n;
+#ifdef __linux__
+/* With OMP_PROC_BIND set, libgomp binds the main thread to its first place
+ * before main runs, so that thread's own mask says one place: the union of
+ * the places (made from the process's mask at start) into set, 1; else 0. */
+static int places_cpus(cpu_set_t *set) {
+    CPU_ZERO(set);
+    if (omp_get_proc_bind() == omp_proc_bind_false || omp_get_num_places() <= 0) return 0;
+    for (int p = 0; p < omp_get_num_places(); p++) {
+        int n = omp_get_place_num_procs(p), ids[CPU_SETSIZE];
+        if (n <= 0 || n > CPU_SETSIZE) return 0;
+        omp_get_place_proc_ids(p, ids);
+        for (int i = 0; i < n; i++)
+            if (ids[i] >= 0 && ids[i] < CPU_SETSIZE) CPU_SET(ids[i], set);
     }
+    return CPU_COUNT(set) > 0;
+}
+#endif
+
+void rank_threads_restore(void) {
 #ifdef __linux__
     cpu_set_t set;
-    CPU_ZERO(&set);
+    if (places_cpus(&set)) sched_setaffinity(0, sizeof set, &set); /* failing: as before */
+#endif
+}
+
+/* The CPUs this rank's threads may run on; 0 when unknown (not Linux, or
+ * more CPUs than a cpu_set_t holds: sched_getaffinity then fails with
+ * EINVAL). */
+static int rank_threads_cpus(void) {
+#ifdef __linux__
+    cpu_set_t set;
+    if (places_cpus(&set)) return CPU_COUNT(&set);
     if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
 #endif
     return 0;

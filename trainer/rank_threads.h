@@ -12,5 +12,10 @@
  * the threads are set all the same. Elsewhere, or when the affinity cannot
  * be read, it says nothing. */
 int rank_threads_apply(int n);
+/* With OMP_PROC_BIND set, gives the calling thread back the CPUs of all of
+ * OpenMP's places (libgomp bound it to the first before main): for a
+ * program about to execv itself (blas_core.c), which would otherwise start
+ * again on that one place. Elsewhere nothing. */
+void rank_threads_restore(void);
 
 #endif
