@@ -26,7 +26,8 @@
 # encoder (linear probe and kNN, in points) and `learning OBJ
 # probe_acc_margin_min ...` lines: the learning issue's bar is per seed.
 # Every row's settings are checked before the first row runs. About 12 minutes per (objective, seed) on 2 cores.
-# usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa")]
+# usage: bench/learning.sh [BUILD_DIR (default build)] [SEEDS (default "0 1 2")] [OBJECTIVES (default "ijepa lejepa";
+#        also ijepa-bf16)]
 set -euo pipefail
 b=${1:-build}; seeds=${2:-0 1 2}; objectives=${3:-ijepa lejepa}
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,8 +36,14 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 # time-budget planner on an idle machine (2026-11-30, build 4866b1e, after
 # 60 s of training): I-JEPA 0.2478 s/step -> 2353 (2350 kept), LeJEPA 0.4483 s/step ->
 # 1300. Override with IJEPA_STEPS / LEJEPA_STEPS.
-declare -A steps=([ijepa]=${IJEPA_STEPS:-2350} [lejepa]=${LEJEPA_STEPS:-1300})
-declare -A config=([ijepa]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
+# ijepa-bf16: the quickstart's I-JEPA with the EMA target's forward in
+# bfloat16 (ijepa.target_precision), its random-init row ijepa's (the same
+# encoder: only training's target forward differs)
+declare -A steps=([ijepa]=${IJEPA_STEPS:-2350} [ijepa-bf16]=${IJEPA_STEPS:-2350}
+                  [lejepa]=${LEJEPA_STEPS:-1300})
+declare -A config=([ijepa]=fmnist-tiny.yaml [ijepa-bf16]=fmnist-tiny.yaml [lejepa]=fmnist-lejepa.yaml)
+declare -A extra=([ijepa-bf16]="--set ijepa.target_precision=bf16")
+declare -A same_random=([ijepa-bf16]=ijepa)
 out=${OUT:-$src/runs/learning}
 data=${DATA:-$src/data/fmnist}
 report=${REPORT_ONLY:-0}
@@ -47,7 +54,7 @@ case "$report" in 0|1) ;; *) echo "learning.sh: REPORT_ONLY '$report': 0 (run th
 long=${LONG:-0}; long_obj=${LONG_OBJ:-ijepa}
 case "$long" in 0|1) ;; *) echo "learning.sh: LONG '$long': 0 (no long row) or 1 (one 60-minute row of LONG_OBJ)" >&2; exit 2 ;; esac
 [ "$long" = 0 ] || [ -n "${config[$long_obj]:-}" ] ||
-  { echo "learning.sh: LONG_OBJ '$long_obj': unknown objective (ijepa, lejepa)" >&2; exit 2; }
+  { echo "learning.sh: LONG_OBJ '$long_obj': unknown objective (ijepa, ijepa-bf16, lejepa)" >&2; exit 2; }
 [ "$long" = 0 ] || [ "$report" = 1 ] || [[ ${steps[$long_obj]} =~ ^[1-9][0-9]{0,8}$ ]] ||
   { echo "learning.sh: LONG=1: the $long_obj step count '${steps[$long_obj]}' is not an integer from 1 to 999999999 (IJEPA_STEPS / LEJEPA_STEPS)" >&2; exit 2; }
 [ "$report" = 1 ] || "$src/scripts/pack-fmnist.sh" "$data" "$b/jepa-shard"
@@ -75,28 +82,39 @@ check() {
   exit "$rc"
 }
 if [ "$long" = 1 ] && [ "$report" = 0 ]; then
-  check "${config[$long_obj]}" "${common[@]}" --set seed=0 --set train.steps=$((6 * ${steps[$long_obj]})) \
+  # shellcheck disable=SC2086
+  check "${config[$long_obj]}" "${common[@]}" ${extra[$long_obj]:-} --set seed=0 --set train.steps=$((6 * ${steps[$long_obj]})) \
     --set train.minutes=0
 fi
 for obj in $objectives; do
-  [ -n "${config[$obj]:-}" ] || { echo "learning.sh: unknown objective '$obj' (ijepa, lejepa)" >&2; exit 2; }
+  [ -n "${config[$obj]:-}" ] || { echo "learning.sh: unknown objective '$obj' (ijepa, ijepa-bf16, lejepa)" >&2; exit 2; }
   [ "$report" = 1 ] && continue # runs nothing: only the rows' files are read
   for s in $seeds; do
-    check "${config[$obj]}" "${common[@]}" --set seed="$s" --set train.steps="${steps[$obj]}" --set train.minutes=0
+    # shellcheck disable=SC2086 # extra: whole --set words, no spaces inside
+    check "${config[$obj]}" "${common[@]}" ${extra[$obj]:-} --set seed="$s" --set train.steps="${steps[$obj]}" \
+      --set train.minutes=0
   done
 done
 
 if [ "$report" = 0 ]; then
 mkdir -p "$out"
+declare -A made=() # the random-init rows this run wrote: OBJ-SEED
 "$b/jepa-eval" --pixels "$src/configs/fmnist-tiny.yaml" "${common[@]}" > "$out/pixels.txt"
 for obj in $objectives; do
   for s in $seeds; do
-    "$b/jepa-eval" --random "$src/configs/${config[$obj]}" "${common[@]}" --set seed="$s" \
-      > "$out/random-$obj-s$s.txt"
+    r0=${same_random[$obj]:-}
+    if [ -n "$r0" ] && [ -n "${made[$r0-$s]:-}" ]; then # that row, made by this run
+      cp "$out/random-$r0-s$s.txt" "$out/random-$obj-s$s.txt"
+    else
+      "$b/jepa-eval" --random "$src/configs/${config[$obj]}" "${common[@]}" --set seed="$s" \
+        > "$out/random-$obj-s$s.txt"
+      made[$obj-$s]=1
+    fi
     run="$out/$obj-s$s"
     rm -rf "$run"
+    # shellcheck disable=SC2086
     mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
-      --set seed="$s" --set train.steps="${steps[$obj]}" --set train.minutes=0 --set run.dir="$run" \
+      ${extra[$obj]:-} --set seed="$s" --set train.steps="${steps[$obj]}" --set train.minutes=0 --set run.dir="$run" \
       > "$run.txt"
     health "$run" >> "$run.txt"
   done
@@ -104,7 +122,8 @@ done
 if [ "$long" = 1 ]; then
   obj=$long_obj; run="$out/$obj-60min-s0"
   rm -rf "$run"
-  mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" \
+  # shellcheck disable=SC2086
+  mpirun -np 2 --bind-to none "$b/jepa-train" "$src/configs/${config[$obj]}" "${common[@]}" ${extra[$obj]:-} \
     --set seed=0 --set train.steps=$((6 * ${steps[$obj]})) --set train.minutes=0 --set run.dir="$run" \
     > "$run.txt"
   health "$run" >> "$run.txt"

@@ -82,6 +82,7 @@ typedef struct {
                    * aug.brightness/contrast) before masking; 0: the image as stored */
         double global_weight; /* weight of the pooled-context -> whole-image target term */
         char global_loss[16]; /* that term: "regress" (the whole-image target) or "sigreg" */
+        char target_precision[8]; /* "fp32" or "bf16": the EMA target forward's products */
     } ijepa;
 
     struct {

@@ -12,36 +12,36 @@ enum { WP_QKV, WP_PROJ, WP_FC1, WP_FC2 };
 
 static const int blk_which[4] = {BLK_QKVW, BLK_PROJW, BLK_FC1W, BLK_FC2W};
 
-/* The blocks' four weight matrices (K, N of each below), packed once after
- * the patch embedding's: fp32 panels in p->wp (infer_linear), or bfloat16
- * pair panels in p->wpb (infer_linear_bf16), never both */
-static void pack_weights(enc_infer *p, int bf16) {
+/* The blocks' four weight matrices (K, N of each below), packed after the
+ * patch embedding's: fp32 panels in p->wp (infer_linear), or bfloat16 pair
+ * panels in p->wpb (infer_linear_bf16), never both; *nf, *nb: the floats
+ * and uint16 they take. With fill 0 only counts. */
+static void pack_weights(enc_infer *p, int bf16, int fill, size_t *nf, size_t *nb) {
     const jepa_dims *d = p->d;
     const int D = d->D, Hd = d->mlp, K[4] = {D, D, D, Hd}, Nn[4] = {3 * D, D, Hd, D};
-    size_t nf = infer_pack_floats(d->pdim, D), nb = 0;
-    for (int q = 0; q < 4; q++) {
-        if (bf16) nb += infer_pack_bf16_elems(K[q], Nn[q]) * d->depth;
-        else nf += infer_pack_floats(K[q], Nn[q]) * d->depth;
-    }
-    JEPA_ASSERT(!bf16 || infer_bf16_supported(NULL));
-    p->wp = JEPA_MALLOC(sizeof(float) * nf);
-    if (bf16) p->wpb = JEPA_MALLOC(sizeof(uint16_t) * nb);
-    p->wp_patch = 0;
-    infer_pack(p->wp, p->W + p->L->patch_w, d->pdim, D);
     size_t at = infer_pack_floats(d->pdim, D), atb = 0;
+    if (fill) infer_pack(p->wp, p->W + p->L->patch_w, d->pdim, D);
+    p->wp_patch = 0;
     for (int l = 0; l < d->depth; l++)
         for (int q = 0; q < 4; q++) {
             const float *w = p->W + p->L->blk[(size_t)l * BLK_N + blk_which[q]];
             if (bf16) {
                 p->wpb_blk[l][q] = atb;
-                infer_pack_bf16(p->wpb + atb, w, K[q], Nn[q]);
+                if (fill) infer_pack_bf16(p->wpb + atb, w, K[q], Nn[q]);
                 atb += infer_pack_bf16_elems(K[q], Nn[q]);
             } else {
                 p->wp_blk[l][q] = at;
-                infer_pack(p->wp + at, w, K[q], Nn[q]);
+                if (fill) infer_pack(p->wp + at, w, K[q], Nn[q]);
                 at += infer_pack_floats(K[q], Nn[q]);
             }
         }
+    *nf = at;
+    *nb = atb;
+}
+
+void enc_infer_repack(enc_infer *p) {
+    size_t nf, nb;
+    pack_weights(p, p->wpb != NULL, 1, &nf, &nb);
 }
 
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
@@ -57,7 +57,12 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
     p->N = p->G * p->G;
     p->k = k;
     const int D = d->D, Hd = d->mlp;
-    pack_weights(p, bf16);
+    size_t nf, nb;
+    JEPA_ASSERT(!bf16 || infer_bf16_supported(NULL));
+    pack_weights(p, bf16, 0, &nf, &nb);
+    p->wp = JEPA_MALLOC(sizeof(float) * nf);
+    if (bf16) p->wpb = JEPA_MALLOC(sizeof(uint16_t) * nb);
+    enc_infer_repack(p);
     size_t M = (size_t)maxS * p->N;
     p->pos = JEPA_MALLOC(sizeof(float) * p->N * D);
     pos_embed_sincos(p->pos, D, p->G);
@@ -80,7 +85,8 @@ void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const
     }
     size_t per = bf16 ? infer_attention_bf16_floats(p->N, D / d->heads)
                       : infer_attention_floats(p->N, D / d->heads);
-    p->attn = JEPA_MALLOC(sizeof(float) * per * omp_get_max_threads());
+    p->nthr = omp_get_max_threads();
+    p->attn = JEPA_MALLOC(sizeof(float) * per * p->nthr);
 }
 
 void enc_infer_free(enc_infer *p) {
@@ -167,30 +173,48 @@ static void infer_pool(enc_infer *p, int S, float *f, int j) {
     }
 }
 
+/* p->x (S*N, D) = the patch embedding of patches (S*N, pdim) + positions */
+static void embed(enc_infer *p, const float *patches, int S) {
+    const jepa_dims *d = p->d;
+    const int N = p->N, D = d->D, M = S * N;
+    infer_linear(p->x, patches, p->wp + p->wp_patch, p->W + p->L->patch_b, NULL, M, d->pdim, D,
+                 0);
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        const float *pe = p->pos + (size_t)(i % N) * D;
+        float *x = p->x + (size_t)i * D;
+        for (int c = 0; c < D; c++) x[c] += pe[c];
+    }
+}
+
 void enc_infer_features(enc_infer *p, const uint8_t *pixels, int n, float mean, float std,
                         float *feats) {
     const jepa_dims *d = p->d;
-    const int N = p->N, D = d->D;
     const size_t npix = (size_t)d->ch * p->img * p->img;
+    JEPA_ASSERT(omp_get_max_threads() <= p->nthr); /* attention's scratch is per thread */
     for (int i0 = 0; i0 < n; i0 += p->maxS) {
-        int S = n - i0 < p->maxS ? n - i0 : p->maxS, M = S * N;
+        int S = n - i0 < p->maxS ? n - i0 : p->maxS;
         const uint8_t *src = pixels + (size_t)i0 * npix;
         #pragma omp parallel for schedule(static)
         for (size_t q = 0; q < (size_t)S * npix; q++)
             p->pix[q] = ((float)src[q] * (1.0f / 255.0f) - mean) / std;
         patchify(p->patches, p->pix, S, d->ch, p->img, d->patch);
-        infer_linear(p->x, p->patches, p->wp + p->wp_patch, p->W + p->L->patch_b, NULL, M,
-                     d->pdim, D, 0);
-        #pragma omp parallel for schedule(static)
-        for (int i = 0; i < M; i++) {
-            const float *pe = p->pos + (size_t)(i % N) * D;
-            float *x = p->x + (size_t)i * D;
-            for (int c = 0; c < D; c++) x[c] += pe[c];
-        }
-        float *f = feats + (size_t)i0 * p->k * D;
+        embed(p, p->patches, S);
+        float *f = feats + (size_t)i0 * p->k * d->D;
         for (int l = 0; l < d->depth; l++) {
             infer_block(p, l, S);
             if (l >= d->depth - p->k) infer_pool(p, S, f, l - (d->depth - p->k));
         }
+    }
+}
+
+void enc_infer_tokens(enc_infer *p, const float *patches, int n, float *out) {
+    const size_t per = (size_t)p->N * p->d->D, pper = (size_t)p->N * p->d->pdim;
+    JEPA_ASSERT(omp_get_max_threads() <= p->nthr);
+    for (int i0 = 0; i0 < n; i0 += p->maxS) {
+        int S = n - i0 < p->maxS ? n - i0 : p->maxS;
+        embed(p, patches + (size_t)i0 * pper, S);
+        for (int l = 0; l < p->d->depth; l++) infer_block(p, l, S);
+        memcpy(out + (size_t)i0 * per, p->x, sizeof(float) * S * per);
     }
 }

@@ -181,8 +181,9 @@ void infer_attention_bf16_pairs(uint32_t *outb, const uint32_t *qkvb, int B, int
 
 /* ---------------------------------------------------- the encoder, forward */
 /* The ViT encoder of encoder.h run forward only, for features: weights
- * packed once at init (so W must not change while this lives), buffers for
- * maxS images of one layer at a time, nothing kept across blocks. */
+ * packed at init (W must not change while this lives unless
+ * enc_infer_repack follows), buffers for maxS images of one layer at a
+ * time, nothing kept across blocks. */
 typedef struct {
     const jepa_dims *d;
     const enc_layout *L;
@@ -200,6 +201,7 @@ typedef struct {
     uint32_t *lnb, *hidb;       /* bf16 only: ln and hid in bfloat16 pairs */
     uint32_t *qkvb, *attb;      /* bf16 with even C/H: qkv and atty in pairs */
     float *attn;                /* infer_attention(_bf16) scratch, per thread */
+    int nthr;                   /* threads it has scratch for: OpenMP's at init */
 } enc_infer;
 
 /* Images per forward for extraction (eval_images.c, bench-extract): the
@@ -224,5 +226,13 @@ void enc_infer_free(enc_infer *p);
  * bfloat16's), and bitwise independent of the thread count and of maxS. */
 void enc_infer_features(enc_infer *p, const uint8_t *pixels, int n, float mean, float std,
                         float *feats);
+/* The encoder on n images' patches (n*N, pdim; patchify's layout, pixels
+ * already normalised), chunks of maxS: out (n*N, D) receives the residual
+ * stream after the last block, before the final LayerNorm (the caller's:
+ * ijepa.target_precision, model.c). k is unused here. */
+void enc_infer_tokens(enc_infer *p, const float *patches, int n, float *out);
+/* Packs the weights again from p->W, which changed (the EMA target after
+ * an update); the buffers are init's. */
+void enc_infer_repack(enc_infer *p);
 
 #endif

@@ -319,6 +319,16 @@ int jepa_dims_from_spec(jepa_dims *d, const jepa_spec *s, char *err, size_t errl
 void jepa_model_init(jepa_model *m, const jepa_dims *d, uint64_t seed, int maxB,
                      int max_npred, int max_ntgt, int nthreads);
 void jepa_model_free(jepa_model *m);
+/* From now on each step's EMA target forward runs on infer.h's
+ * enc_infer_tokens, every token through every block, then the final
+ * LayerNorms of the target rows. bf16 1 (ijepa.target_precision: bf16):
+ * bfloat16 products (inputs rounded, float sums; the bf16 softmax and
+ * GELU), as I-JEPA's own code runs its target encoder under bfloat16
+ * autocast (facebookresearch/ijepa, src/train.py, use_bfloat16); the
+ * loss and every gradient stay fp32. Needs infer_bf16_supported
+ * (asserted). bf16 0: fp32, the default path's bits where ops_packed()
+ * (the tests' check of this path). Call once, after init. */
+void jepa_model_target_infer(jepa_model *m, int bf16);
 const jepa_tensor *jepa_tensor_find(const jepa_model *m, const char *name);
 
 /* Forward + backward of the I-JEPA loss on a batch of normalised images

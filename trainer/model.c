@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "infer.h"
 #include "prof.h"
 #include "rank_threads.h"
 #include "sigreg.h"
@@ -65,6 +66,11 @@ struct jepa_acts {
     float *dres, *dzp, *dz, *dxtn;
     float *attn_scratch;      /* = sc.attn */
     size_t Mmax_all;
+    /* jepa_model_target_infer: the EMA target's forward on enc_infer (tres
+     * not NULL), its output stream (B*N, D) */
+    enc_layout tlay;
+    enc_infer tinf;
+    float *tres;
 };
 
 /* offsets of named tensors, resolved once */
@@ -233,11 +239,22 @@ void jepa_model_free(jepa_model *m) {
                      A->dzp, A->dz, A->dxtn, A->u, A->q, A->dq, A->du, A->gt, A->gsum,
                      A};
         vit_scratch_free(&A->sc);
+        if (A->tres) enc_infer_free(&A->tinf);
+        jepa_free(A->tres);
         if (m->dims.gw > 0 && m->dims.gsig) sigreg_free(&A->sg);
         for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) jepa_free(p[i]);
     }
     jepa_params_free(m);
     memset(m, 0, sizeof *m);
+}
+
+void jepa_model_target_infer(jepa_model *m, int bf16) {
+    struct jepa_acts *A = m->acts;
+    JEPA_ASSERT(!A->tres && (!bf16 || infer_bf16_supported(NULL)) &&
+                enc_layout_from_table(m, &A->tlay) == 0);
+    enc_infer_init(&A->tinf, &m->dims, &A->tlay, m->target, INFER_CHUNK_IMAGES, m->dims.img, 1,
+                   bf16);
+    A->tres = JEPA_MALLOC(sizeof(float) * m->maxB * m->dims.ntok * m->dims.D);
 }
 
 /* ------------------------------------------------------------ the step */
@@ -335,7 +352,16 @@ static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     const jepa_dims *d = &m->dims;
     struct jepa_acts *A = m->acts;
     int n = target_rows(m, mk);
-    encode_full(m, m->target, mk->B, A->trows, n, A->tln, A->tlm, A->tlr);
+    if (A->tres) { /* every token through every block, then the listed rows' final LN */
+        const model_layout *L = layout_of(m);
+        enc_infer_repack(&A->tinf); /* the EMA moved the weights */
+        enc_infer_tokens(&A->tinf, A->patches, mk->B, A->tres);
+        gather_rows(A->h, A->tres, A->trows, n, d->D); /* A->h: free until below */
+        layernorm_forward(A->tln, A->tlm, A->tlr, A->h, m->target + L->norm_w,
+                          m->target + L->norm_b, n, d->D);
+    } else {
+        encode_full(m, m->target, mk->B, A->trows, n, A->tln, A->tlm, A->tlr);
+    }
     layernorm_forward(A->h, A->hm, A->hr, A->tln, NULL, NULL, n, d->D);
     gather_rows(A->y, A->h, A->tgt_flat, mk->npred * mk->B * mk->ntgt, d->D);
     if (d->gw > 0 && !d->gsig) global_targets(m, mk->B);

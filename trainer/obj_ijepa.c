@@ -13,6 +13,7 @@
 #include "comm.h"
 #include "data_kind.h"
 #include "encoder.h"
+#include "infer.h"
 #include "objective.h"
 
 typedef struct {
@@ -37,9 +38,9 @@ static const char *const ijepa_keys[] = {
     "aug.global_scale_min", "aug.global_scale_max", "aug.ratio_min", "aug.ratio_max", "aug.flip",
     "aug.brightness", "aug.contrast", NULL,
 };
-static const char *const ijepa_keys_added[] = {"ijepa.global_weight", "ijepa.global_loss",
-                                               "sigreg.directions", "sigreg.knots",
-                                               "sigreg.t_max", NULL};
+static const char *const ijepa_keys_added[] = {
+    "ijepa.global_weight", "ijepa.global_loss", "sigreg.directions", "sigreg.knots",
+    "sigreg.t_max", "ijepa.target_precision", NULL};
 
 /* An image schema matching model.img_size and model.channels. */
 int objective_check_images(const shard_schema *sc, const jepa_dims *d, const char *dir,
@@ -64,6 +65,12 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
     aug_cfg ag = {s->aug.global_scale_min, s->aug.global_scale_max, s->aug.ratio_min,
                   s->aug.ratio_max, s->aug.flip, s->aug.brightness, s->aug.contrast};
     if (s->ijepa.crop && aug_cfg_check(&ag, err, errlen)) return -1;
+    const char *why = NULL;
+    int tbf16 = !strcmp(s->ijepa.target_precision, "bf16");
+    if (tbf16 && !infer_bf16_supported(&why)) {
+        snprintf(err, errlen, "ijepa.target_precision: bf16: %s; use fp32", why);
+        return -1;
+    }
     ijepa_obj *o = JEPA_MALLOC(sizeof *o);
     objective *b = &o->base;
     objective_base_init(b, &objective_ijepa, s, rank, world);
@@ -75,6 +82,7 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
         vit_init_named(&b->m, "pred.in.w", b->seed, VIT_INIT_TRUNC_NORMAL);
         vit_init_named(&b->m, "pred.in.b", b->seed, VIT_INIT_ZERO);
     }
+    if (tbf16) jepa_model_target_infer(&b->m, 1);
     if (world > 1) { /* the global term's statistics */
         b->m.sum_doubles = comm_sum_doubles;
         b->m.world = world;

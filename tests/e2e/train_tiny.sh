@@ -107,4 +107,35 @@ run kbad "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/kbad" "${CROP[@
   && case "$ERR" in *aug.ratio_min*) true ;; *) false ;; esac \
   && ok "ijepa.crop with aug.ratio_min > aug.ratio_max refused in one line: $ERR" || bad "rc $RC: $ERR"
 
+# ijepa.target_precision: bf16 (the EMA target's forward in bfloat16): where
+# the CPU has AVX512_BF16 it trains, its loss falls, one seed gives one
+# hash, another trajectory than fp32's, and run a's fp32 checkpoint does not
+# resume under it (the key is in the run's identity once set); where the
+# CPU lacks it (JEPA_DEBUG_NO_BF16=1 says so here) jepa-train refuses in one
+# line before making the run directory
+TB=(--set eval.probe=false --set ijepa.target_precision=bf16)
+run tbno env JEPA_DEBUG_NO_BF16=1 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/tbno" "${TB[@]}"
+expect_error "ijepa.target_precision=bf16 without AVX512_BF16 refused" 4 \
+  "jepa-train: ijepa.target_precision: bf16: " "AVX512_BF16" "use fp32"
+[ ! -e "$T/tbno" ] && ok "the refused run made no run directory" || bad "left $T/tbno: $(ls -A "$T/tbno")"
+run tb "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/tb" "${TB[@]}"
+if [ "$RC" -ne 0 ] && case "$ERR" in *"ijepa.target_precision: bf16: "*) true ;; *) false ;; esac; then
+  ok "ijepa.target_precision=bf16 not run: this CPU or build lacks AVX512_BF16 ($ERR)"
+else
+  T0=$(head -n 1 "$T/tb/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
+  T1=$(tail -n 1 "$T/tb/metrics.jsonl" | sed 's/.*"loss": \([0-9.e-]*\),.*/\1/')
+  [ "$RC" -eq 0 ] && awk -v a="$T0" -v b="$T1" 'BEGIN { exit !(b < 0.8 * a) }' \
+    && ok "bf16 targets train, loss falls ($T0 -> $T1)" || bad "bf16 targets: rc $RC, loss $T0 -> $T1: $ERR"
+  run tb2 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/tb2" "${TB[@]}" --set parallel.threads_per_rank=2
+  HT=$(json "$T/tb/summary.json" param_hash); HT2=$(json "$T/tb2/summary.json" param_hash)
+  [ -n "$HT" ] && [ "$HT" = "$HT2" ] && ok "bf16 targets: same seed, same parameters, 1 and 2 threads ($HT)" \
+    || bad "bf16 target hashes '$HT' vs '$HT2'"
+  [ -n "$HT" ] && [ "$HT" != "$HB" ] && ok "bf16 targets: other parameters than fp32's" \
+    || bad "bf16 target hash '$HT' vs fp32's '$HB'"
+  run tbres "$B/jepa-train" "$SPEC" "${SMALL[@]}" "${TB[@]}" --set run.dir="$T/tbres" \
+    --set resume="$T/a/checkpoint.bin" --set train.steps=70
+  expect_error "an fp32 run's checkpoint under bf16 targets refused, naming the key" 4 \
+    "(ijepa.target_precision is bf16 here, fp32 in $T/a/spec.resolved.yaml)"
+fi
+
 finish
