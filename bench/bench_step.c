@@ -277,7 +277,9 @@ int main(int argc, char **argv) {
     shard_schema sc;
     uint8_t *rec = synthetic_records(&s, &sc, s.train.batch_per_rank);
     objective *o = NULL;
-    if (objective_find(s.objective)->create(&o, &s, &sc, comm_rank(), comm_world(), err, sizeof err))
+    const objective_ops *ops = objective_find(s.objective);
+    if (ops->create(&o, &s, &sc, comm_rank(), comm_world(), err, sizeof err) ||
+        (ops->train_init && ops->train_init(o, &s, err, sizeof err)))
         comm_fatal("bench-step: %s", err);
     o->mean = 0.3f;
     o->std = 0.3f;

@@ -32,6 +32,12 @@
 # env: JEPA_TORCH_REF (default ../shared/reference/ref_ijepa.py beside the repo),
 #      BENCH_STEPS (10 steps per measurement, after warm-up), REF_TIMEOUT
 #      (seconds one reference run may take, 900)
+#            and with ijepa.target_precision=bf16 at 1 thread and as 2 ranks
+#            x 1 thread (ours_t1_bf16_target, ours_w2_t1_bf16_target; skipped
+#            in one line without AVX512_BF16): bfloat16 products in the EMA
+#            target's forward, other arithmetic than the reference's, so
+#            never in ours_best; their ratios ratio_1thread_bf16_target and
+#            ratio_best_vs_best_bf16_target come before the last two
 # Output: `key value` lines; the last two are ratio_best_vs_best and ratio_1thread.
 # Before them: ratio_one_process_vs_best (ours at 2 threads in one process)
 # and ratio_w2_vs_ideal_torch_w2 (ours_w2_t1 against twice PyTorch's best
@@ -71,8 +77,9 @@ ours() { # name, threads, env...
   local name=$1 t=$2; shift 2
   local sets=("${same[@]}") launch=("$b/bench-step")
   [ "$name" = ours_t1_default_masks ] && sets=()
+  case "$name" in *_bf16_target) sets+=(--set ijepa.target_precision=bf16) ;; esac
   # 2 ranks of 64: img_per_s counts both ranks' images
-  [ "$name" = ours_w2_t1 ] && launch=(mpirun -np 2 "$b/bench-step" --batch 64)
+  case "$name" in ours_w2_t1*) launch=(mpirun -np 2 "$b/bench-step" --batch 64) ;; esac
   local v; v=$(env "$@" "${launch[@]}" --threads "$t" --steps "$steps" --no-peak "${sets[@]}" |
     sed -n 's/^img_per_s //p')
   runs[$name]+="${v:-nan} "
@@ -98,6 +105,14 @@ if ! grep -qw avx512f /proc/cpuinfo; then
   echo "torch_t1_avx512 skipped: this CPU has no AVX-512 (OPENBLAS_CORETYPE=SkylakeX would not run)"
   avx=
 fi
+# ijepa.target_precision=bf16 (the EMA target's forward in bfloat16, as
+# I-JEPA's autocast): other arithmetic than the reference's fp32, so its
+# rows and ratios are beside the fp32 ones, never in ours_best
+bf16=1
+if ! grep -qw avx512_bf16 /proc/cpuinfo; then
+  echo "ours_t1_bf16_target skipped: this CPU has no AVX512_BF16"
+  bf16=0
+fi
 for r in $(seq 1 "$rounds"); do
   echo "round_${r}_load_start $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
   ours ours_t1 1
@@ -110,6 +125,8 @@ for r in $(seq 1 "$rounds"); do
   ours ours_t1_default_masks 1
   ours ours_t2_active 2 OMP_WAIT_POLICY=active
   [ $mpi = 1 ] && ours ours_w2_t1 1
+  [ $bf16 = 1 ] && ours ours_t1_bf16_target 1
+  [ $bf16 = 1 ] && [ $mpi = 1 ] && ours ours_w2_t1_bf16_target 1
   if [ $torch = 1 ]; then
     [ -n "$avx" ] && theirs torch_t1_avx512 1 $avx
     theirs torch_t2_tuned 2 $avx OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
@@ -139,5 +156,10 @@ awk -v a="${med[ours_t2]}" -v b="$tb" 'BEGIN { printf "ratio_one_process_vs_best
 # that would each run at its best 1-thread rate with a free all-reduce
 [ $mpi = 1 ] && awk -v a="${med[ours_w2_t1]}" -v b="$t1" \
   'BEGIN { printf "ratio_w2_vs_ideal_torch_w2 %.2f\n", a / (2 * b) }'
+if [ $bf16 = 1 ]; then
+  awk -v a="${med[ours_t1_bf16_target]}" -v b="$t1" 'BEGIN { printf "ratio_1thread_bf16_target %.2f\n", a / b }'
+  [ $mpi = 1 ] && awk -v a="$(best ours_w2_t1_bf16_target ours_t1_bf16_target)" -v b="$tb" \
+    'BEGIN { printf "ratio_best_vs_best_bf16_target %.2f\n", a / b }'
+fi
 awk -v a="$ob" -v b="$tb" 'BEGIN { printf "ratio_best_vs_best %.2f\n", a / b }'
 awk -v a="${med[ours_t1]}" -v b="$t1" 'BEGIN { printf "ratio_1thread %.2f\n", a / b }'

@@ -1,5 +1,7 @@
 /* enc_infer.c - the image encoder forward only (infer.h), for feature
- * extraction: one layer's buffers, weights packed once, and the same
+ * extraction and the bf16 EMA target of training (ijepa.target_precision,
+ * model.c): one layer's buffers, weights packed at init (and again by
+ * enc_infer_repack when they change), and the same
  * operations as enc_pass_forward in the same order: the same bits where
  * training's products run on the packed tile too (INFER_PACKED), within
  * float rounding where they run on cblas_sgemm. */

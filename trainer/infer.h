@@ -204,7 +204,8 @@ typedef struct {
     int nthr;                   /* threads it has scratch for: OpenMP's at init */
 } enc_infer;
 
-/* Images per forward for extraction (eval_images.c, bench-extract): the
+/* Images per forward for extraction (eval_images.c, bench-extract) and the
+ * bf16 EMA target's forward (model.c): the
  * features do not depend on it; 16 keep a layer's activations (784 rows at
  * 7x7 tokens, ~4 MB at width 128) close to the cores, where 64 ran the
  * products 10-20% slower (docs/performance.md). */
@@ -217,6 +218,8 @@ typedef struct {
  * infer_attention_bf16 and infer_linear_bf16 for proj; the patch embedding
  * and LayerNorm stay fp32, the softmax and GELU are fp32 without training's
  * bits), which needs infer_bf16_supported (asserted). */
+/* Attention's scratch is for OpenMP's thread count at init: running at
+ * more threads later is refused (asserted). */
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
                     int maxS, int img, int k, int bf16);
 void enc_infer_free(enc_infer *p);

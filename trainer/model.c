@@ -250,8 +250,9 @@ void jepa_model_free(jepa_model *m) {
 
 void jepa_model_target_infer(jepa_model *m, int bf16) {
     struct jepa_acts *A = m->acts;
-    JEPA_ASSERT(!A->tres && (!bf16 || infer_bf16_supported(NULL)) &&
-                enc_layout_from_table(m, &A->tlay) == 0);
+    JEPA_ASSERT(!A->tres && (!bf16 || infer_bf16_supported(NULL)));
+    int rc = enc_layout_from_table(m, &A->tlay);
+    JEPA_ASSERT(rc == 0);
     enc_infer_init(&A->tinf, &m->dims, &A->tlay, m->target, INFER_CHUNK_IMAGES, m->dims.img, 1,
                    bf16);
     A->tres = JEPA_MALLOC(sizeof(float) * m->maxB * m->dims.ntok * m->dims.D);
@@ -346,7 +347,7 @@ static void global_targets(jepa_model *m, int B) {
 
 /* Step phase 1, the targets: the EMA encoder on all patches (its last block
  * finishes only the target blocks' tokens, or with the global term all of
- * them), its final LN, then a LayerNorm without affine (I-JEPA); rows at the
+ * them; on enc_infer, jepa_model_target_infer, every token), its final LN, then a LayerNorm without affine (I-JEPA); rows at the
  * target positions into A->y; the global term's (B, D) into A->gt. */
 static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     const jepa_dims *d = &m->dims;

@@ -65,12 +65,6 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
     aug_cfg ag = {s->aug.global_scale_min, s->aug.global_scale_max, s->aug.ratio_min,
                   s->aug.ratio_max, s->aug.flip, s->aug.brightness, s->aug.contrast};
     if (s->ijepa.crop && aug_cfg_check(&ag, err, errlen)) return -1;
-    const char *why = NULL;
-    int tbf16 = !strcmp(s->ijepa.target_precision, "bf16");
-    if (tbf16 && !infer_bf16_supported(&why)) {
-        snprintf(err, errlen, "ijepa.target_precision: bf16: %s; use fp32", why);
-        return -1;
-    }
     ijepa_obj *o = JEPA_MALLOC(sizeof *o);
     objective *b = &o->base;
     objective_base_init(b, &objective_ijepa, s, rank, world);
@@ -82,7 +76,6 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
         vit_init_named(&b->m, "pred.in.w", b->seed, VIT_INIT_TRUNC_NORMAL);
         vit_init_named(&b->m, "pred.in.b", b->seed, VIT_INIT_ZERO);
     }
-    if (tbf16) jepa_model_target_infer(&b->m, 1);
     if (world > 1) { /* the global term's statistics */
         b->m.sum_doubles = comm_sum_doubles;
         b->m.world = world;
@@ -99,6 +92,19 @@ static int ijepa_create(objective **out, const jepa_spec *s, const shard_schema 
     o->crop = s->ijepa.crop;
     o->ag = ag;
     *out = b;
+    return 0;
+}
+
+/* ijepa.target_precision: bf16, the EMA target's forward on the bfloat16
+ * kernels (jepa_model_target_infer), where the CPU has them */
+static int ijepa_train_init(objective *b, const jepa_spec *s, char *err, size_t errlen) {
+    const char *why = NULL;
+    if (strcmp(s->ijepa.target_precision, "bf16")) return 0;
+    if (!infer_bf16_supported(&why)) {
+        snprintf(err, errlen, "ijepa.target_precision: bf16: %s; use fp32", why);
+        return -1;
+    }
+    jepa_model_target_infer(&b->m, 1);
     return 0;
 }
 
@@ -192,6 +198,7 @@ const objective_ops objective_ijepa = {
     .eval_labels = 1,
     .create = ijepa_create,
     .destroy = ijepa_destroy,
+    .train_init = ijepa_train_init,
     .data_stats = objective_image_stats,
     .step = ijepa_step,
     .after_update = ijepa_after_update,

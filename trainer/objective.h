@@ -77,6 +77,10 @@ typedef struct {
     int (*create)(objective **out, const jepa_spec *s, const shard_schema *data, int rank,
                   int world, char *err, size_t errlen);
     void (*destroy)(objective *o);
+    /* What only training needs, after create, before any step (jepa-eval
+     * never calls it: evaluating a run asks nothing of the CPU that only
+     * its training did). 0, or -1 + err naming the key. NULL: nothing. */
+    int (*train_init)(objective *o, const jepa_spec *s, char *err, size_t errlen);
     /* Normalisation statistics of the training set (fresh runs; a resume
      * takes the checkpoint's). Sets o->mean, o->std. 0 or -1 + err. */
     int (*data_stats)(objective *o, const char *dir, char *err, size_t errlen);

@@ -10,6 +10,7 @@
 #include "gelu.h"
 #include "infer.h"
 #include "jepa.h"
+#include "prof.h"
 #include "vec.h" /* and immintrin.h on x86 */
 
 /* Every tile's epilogue: out = acc + (res + b), or acc + b, ops.c's
@@ -223,6 +224,7 @@ void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const f
                        const float *res, int M, int K, int N, int gelu) {
     JEPA_ASSERT(infer_bf16_supported(NULL));
     const int K2 = (K + 1) / 2, nblk = (M + INFER_MC - 1) / INFER_MC;
+    double t0 = prof_now();
     #pragma omp parallel
     {
         /* this thread's rows in bfloat16, converted once for every panel */
@@ -236,12 +238,15 @@ void infer_linear_bf16(float *out, const float *inp, const uint16_t *wp, const f
         }
         jepa_free(ab);
     }
+    prof_kernel_add(PROF_K_SGEMM, t0); /* bench-step's figures (ijepa.target_precision) */
+    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
 }
 
 void infer_linear_bf16_pairs(float *out, uint32_t *outb, const uint32_t *inp, const uint16_t *wp,
                              const float *b, const float *res, int M, int K, int N, int gelu) {
     JEPA_ASSERT(infer_bf16_supported(NULL) && (out != NULL) != (outb != NULL));
     const int K2 = (K + 1) / 2, N2 = (N + 1) / 2, nblk = (M + INFER_MC - 1) / INFER_MC;
+    double t0 = prof_now();
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < nblk; t++) {
         int r0 = t * INFER_MC, m = M - r0 < INFER_MC ? M - r0 : INFER_MC;
@@ -249,6 +254,8 @@ void infer_linear_bf16_pairs(float *out, uint32_t *outb, const uint32_t *inp, co
                         inp + (size_t)r0 * K2, wp, b, res ? res + (size_t)r0 * N : NULL, m, K2, N,
                         gelu);
     }
+    prof_kernel_add(PROF_K_SGEMM, t0);
+    prof_flops_add(PROF_K_SGEMM, 2 * (uint64_t)M * N * K);
 }
 
 /* infer_layernorm's arithmetic, row by row, each row's output rounded to
@@ -257,6 +264,7 @@ INFER_BF16_FN void infer_layernorm_bf16(uint32_t *out, const float *inp, const f
                                         const float *b, int M, int C) {
     JEPA_ASSERT(infer_bf16_supported(NULL));
     const int C2 = (C + 1) / 2;
+    double t0 = prof_now();
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < M; i++) {
         const float *x = inp + (size_t)i * C;
@@ -275,6 +283,7 @@ INFER_BF16_FN void infer_layernorm_bf16(uint32_t *out, const float *inp, const f
             store_pairs(y + c, 2 * C2 - c, v[0], v[1]);
         }
     }
+    prof_kernel_add(PROF_K_NORM, t0);
 }
 #else
 /* No AVX-512 in this build: the same product in vec.h's vectors (AVX and

@@ -132,6 +132,7 @@ static int setup_objective(trainer *t, char *err, size_t errlen) {
     int rc = objective_data_schema(s->data.train, &sc, err, errlen);
     if (rc) data_hint(s->data.train, t->ops->data_hint, err, errlen);
     if (rc == 0) rc = t->ops->create(&t->o, s, &sc, t->rank, t->world, err, errlen);
+    if (rc == 0 && t->ops->train_init) rc = t->ops->train_init(t->o, s, err, errlen);
     if (rc == 0 && (s->eval.probe || s->eval.every_steps > 0) && t->ops->eval_labels) {
         /* the probe's data is checked now, never after minutes of training;
          * unlabelled images train, only the probe is skipped */
@@ -191,6 +192,7 @@ static int setup_batch(trainer *t, char *err, size_t errlen) {
     objective *o = NULL;
     int rc = objective_data_schema(t->s->data.train, &sc, err, errlen);
     if (rc == 0) rc = t->ops->create(&o, t->s_own, &sc, t->rank, t->world, err, errlen);
+    if (rc == 0 && t->ops->train_init) rc = t->ops->train_init(o, t->s_own, err, errlen);
     if (agree(rc, t->res, err, errlen)) return -1;
     jepa_model *a = &t->o->m, *b = &o->m;
     JEPA_ASSERT(a->nparams == b->nparams && a->nenc == b->nenc);

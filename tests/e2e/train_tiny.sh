@@ -132,6 +132,19 @@ else
     || bad "bf16 target hashes '$HT' vs '$HT2'"
   [ -n "$HT" ] && [ "$HT" != "$HB" ] && ok "bf16 targets: other parameters than fp32's" \
     || bad "bf16 target hash '$HT' vs fp32's '$HB'"
+  # stopped at step 30 and resumed: the straight run's parameters (the packed
+  # weights are made again from the checkpoint's target, nothing stale)
+  JEPA_DEBUG_STOP_STEP=30 run tbs "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/tbs" "${TB[@]}"
+  RS=$RC
+  run tbs2 "$B/jepa-train" "$SPEC" "${SMALL[@]}" --set run.dir="$T/tbs" "${TB[@]}" --set resume=auto
+  HS=$(json "$T/tbs/summary.json" param_hash)
+  [ "$RS" -eq 75 ] && [ "$RC" -eq 0 ] && [ "$HS" = "$HT" ] && ok "bf16 targets: stopped at 30 and resumed, the straight run's parameters" \
+    || bad "bf16 stop/resume: rc $RS then $RC, hash '$HS' vs '$HT': $ERR"
+  # evaluating it asks nothing of the CPU that only training did
+  run tbev env JEPA_DEBUG_NO_BF16=1 "$B/jepa-eval" "$T/tb" --set parallel.threads_per_rank=1
+  case "$RC:$(printf '%s\n' "$OUT" | tail -n 1)" in
+    "0:probe_acc 0."*) ok "jepa-eval of a bf16-target run without AVX512_BF16" ;;
+    *) bad "jepa-eval of the bf16-target run without AVX512_BF16: rc $RC: $ERR" ;; esac
   run tbres "$B/jepa-train" "$SPEC" "${SMALL[@]}" "${TB[@]}" --set run.dir="$T/tbres" \
     --set resume="$T/a/checkpoint.bin" --set train.steps=70
   expect_error "an fp32 run's checkpoint under bf16 targets refused, naming the key" 4 \
