@@ -88,6 +88,12 @@ if [ "$long" = 1 ] && [ "$report" = 0 ]; then
 fi
 for obj in $objectives; do
   [ -n "${config[$obj]:-}" ] || { echo "learning.sh: unknown objective '$obj' (ijepa, ijepa-bf16, lejepa)" >&2; exit 2; }
+  # the dry run below does not build the model: bf16's CPU check is here
+  if [ "$obj" = ijepa-bf16 ] && [ "$report" = 0 ] &&
+    { ! grep -qw avx512_bf16 /proc/cpuinfo || [ "${JEPA_DEBUG_NO_BF16:-0}" = 1 ]; }; then
+    echo "learning.sh: ijepa-bf16 (ijepa.target_precision=bf16) needs a CPU with AVX512_BF16; this one has none" >&2
+    exit 2
+  fi
   [ "$report" = 1 ] && continue # runs nothing: only the rows' files are read
   for s in $seeds; do
     # shellcheck disable=SC2086 # extra: whole --set words, no spaces inside
@@ -155,10 +161,10 @@ done | awk '
   { k = $1 " " $2; n[k]++; s[k] += $3; q[k] += $3 * $3; if (!(k in lo) || $3 < lo[k]) lo[k] = $3
     if (!(k in seen)) { seen[k] = 1; order[++no] = k } }
   END {
-    printf "%-16s %-14s %5s %8s %8s %8s\n", "encoder", "metric", "runs", "mean", "std", "min"
+    printf "%-18s %-14s %5s %8s %8s %8s\n", "encoder", "metric", "runs", "mean", "std", "min"
     for (i = 1; i <= no; i++) { k = order[i]; split(k, p, " ")
       sd = n[k] > 1 ? sqrt((q[k] - s[k] * s[k] / n[k]) / (n[k] - 1)) : 0
-      printf "%-16s %-14s %5d %8.4f %8.4f %8.4f\n", p[1], p[2], n[k], s[k] / n[k], sd, lo[k] }
+      printf "%-18s %-14s %5d %8.4f %8.4f %8.4f\n", p[1], p[2], n[k], s[k] / n[k], sd, lo[k] }
     for (i = 1; i <= no; i++) { k = order[i]; split(k, p, " ")
       printf "learning %s %s_mean %.4f %s_min %.4f runs %d\n", p[1], p[2], s[k] / n[k], p[2], lo[k], n[k] } }'
 # per seed, trained minus its own random-init encoder (issue 13's bar is

@@ -99,7 +99,7 @@ const spec_key spec_keys[] = {
     {"ijepa.crop", SPEC_BOOL, F(ijepa.crop), 0, 1, 0, "false", NULL,
      "I-JEPA: masks are drawn on one augmented view per image (aug.global_scale_*, aug.ratio_*, aug.flip, aug.brightness/contrast), as I-JEPA's RandomResizedCrop(0.3, 1)"},
     {"ijepa.target_precision", SPEC_ENUM, F(ijepa.target_precision), 0, 0, 0, "fp32", precisions,
-     "I-JEPA: the EMA target encoder's forward products: fp32, or bf16 (bfloat16 inputs, float sums, as I-JEPA's bfloat16 autocast; ~1.2x the step on AVX512_BF16 CPUs, the loss and gradients stay fp32)"},
+     "I-JEPA: the EMA target encoder's forward products: fp32, or bf16 (bfloat16 inputs, float sums, as I-JEPA's bfloat16 autocast; ~1.1x the step on AVX512_BF16 CPUs; the loss and gradients stay fp32)"},
     {"ijepa.global_weight", SPEC_DOUBLE, F(ijepa.global_weight), 0, 100, 0, "0", NULL,
      "I-JEPA: weight of a global term, the pooled context encoding regressing the EMA encoder's whole-image mean embedding (0: off)"},
     {"ijepa.global_loss", SPEC_ENUM, F(ijepa.global_loss), 0, 0, 0, "regress", global_losses,

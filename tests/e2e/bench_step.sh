@@ -32,6 +32,8 @@ run lseed "${LRN[@]}" "0 x" ijepa
 expect_error "learning.sh: a seed that is not an integer" 2 "seed=x"
 run lobj "${LRN[@]}" 0 "ijepa nope"
 expect_error "learning.sh: unknown objective" 2 "'nope'"
+run lbf env JEPA_DEBUG_NO_BF16=1 "${LRN[@]}" 0 "ijepa ijepa-bf16"
+expect_error "learning.sh: ijepa-bf16 without AVX512_BF16, before any row" 2 "ijepa-bf16" "AVX512_BF16"
 [ ! -e "$T/lrn" ] && ok "learning.sh wrote nothing for bad input" || bad "learning.sh left $(ls "$T/lrn")"
 
 # LONG, LONG_OBJ and the long row's step count, and vs_torch.sh's numbers,
