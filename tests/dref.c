@@ -150,3 +150,27 @@ double dref_sigreg(const double *z, int G, int N, int E, const float *dirs, int 
     free(x);
     return total / ((double)G * M);
 }
+
+jepa_dims dref_small_dims(int ch, int wide) {
+    jepa_spec s;
+    spec_defaults(&s);
+    s.model.channels = ch;
+    s.model.img_size = 8;
+    s.model.patch = 2;
+    s.model.width = wide ? 32 : 16;
+    s.model.depth = 2;
+    s.model.heads = 2;
+    s.model.pred_width = wide ? 16 : 8;
+    s.model.pred_depth = 2;
+    s.model.pred_heads = wide ? 1 : 2;
+    jepa_dims d;
+    char err[256];
+    int rc = jepa_dims_from_spec(&d, &s, err, sizeof err);
+    JEPA_ASSERT(rc == 0);
+    return d;
+}
+
+mask_cfg dref_masks(void) {
+    mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4, MASK_CUT_RESAMPLE, MASK_ROUND_AREA};
+    return c;
+}

@@ -40,4 +40,14 @@ void dref_encode_pooled(double *out, const jepa_model *m, const double *base, co
 double dref_sigreg(const double *z, int G, int N, int E, const float *dirs, int M, int K,
                    double T);
 
+/* The gradient checks' small model (test_model, test_target): 8x8
+ * images of ch channels, patches of 2 (16 tokens), width 16, 2 blocks of
+ * 2 heads; predictor width 8, 2 blocks of 2 heads: heads of 8 and 4
+ * columns, attention's packed-copy path. wide: width 32, predictor width
+ * 16 with 1 head: heads of 16, the in-place path (ops_attn.c). */
+jepa_dims dref_small_dims(int ch, int wide);
+/* I-JEPA's masks: 4 target blocks of scale 0.15-0.2, aspect 0.75-1.5,
+ * context scale 0.85-1, at least 4 tokens kept. */
+mask_cfg dref_masks(void);
+
 #endif

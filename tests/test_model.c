@@ -21,37 +21,6 @@
 #include "testutil.h"
 #include "vit.h"
 
-/* wide: head widths 16 (encoder 32 / 2 heads, predictor 16 / 1 head), the
- * widths whose attention runs in place on whole vectors (ops_attn.c);
- * otherwise 8 and 4, the packed-copy path */
-static jepa_dims small_dims_ch(int ch, int wide) {
-    jepa_spec s;
-    spec_defaults(&s);
-    s.model.channels = ch;
-    s.model.img_size = 8;
-    s.model.patch = 2;
-    s.model.width = 16;
-    s.model.depth = 2;
-    s.model.heads = 2;
-    s.model.pred_width = 8;
-    s.model.pred_depth = 2;
-    s.model.pred_heads = 2;
-    if (wide) {
-        s.model.width = 32;
-        s.model.pred_width = 16;
-        s.model.pred_heads = 1;
-    }
-    jepa_dims d;
-    char err[256];
-    CU_ASSERT_FATAL(jepa_dims_from_spec(&d, &s, err, sizeof err) == 0);
-    return d;
-}
-
-static mask_cfg default_masks(void) {
-    mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4, MASK_CUT_RESAMPLE, MASK_ROUND_AREA};
-    return c;
-}
-
 /* ---- an independent double-precision forward of the whole model ----
  * Naive loops over the same parameter table (looked up by name; layers from
  * dref.c), so the numeric gradient comes from a second implementation in
@@ -201,13 +170,13 @@ static double ref_loss(void *vc) {
  * model has ~4x the parameters, each reference loss ~4x the work. */
 static void check_model_grad(loss_kind kind, int ch, int joint, int wide, float gw, int gsig) {
     const size_t stride = wide ? 7 : 1;
-    jepa_dims d = small_dims_ch(ch, wide);
+    jepa_dims d = dref_small_dims(ch, wide);
     d.pjoint = joint;
     d.gw = gw;
     d.gsig = gsig; /* SIGReg's settings: the spec's defaults but fewer directions */
     d.sg_dirs = 24;
     int B = 3, G = d.grid;
-    mask_cfg mc = default_masks();
+    mask_cfg mc = dref_masks();
     mc.npred = 2;
     int maxt = mask_max_tokens(&mc, G);
     jepa_model m;
@@ -417,7 +386,7 @@ static void check_masks(mask_cfg mc) {
 static void test_masks(void) {
     for (int cut = 0; cut < 2; cut++)
         for (int rnd = 0; rnd < 2; rnd++) {
-            mask_cfg mc = default_masks();
+            mask_cfg mc = dref_masks();
             mc.context_cut = cut ? MASK_CUT_BATCH_MIN : MASK_CUT_RESAMPLE;
             mc.block_round = rnd ? MASK_ROUND_NEAREST : MASK_ROUND_AREA;
             check_masks(mc);
@@ -434,7 +403,7 @@ static void test_mask_counts(void) {
     double mean[3] = {0, 0, 0};
     int lo[3] = {1 << 30, 1 << 30, 1 << 30};
     for (int v = 0; v < 3; v++) {
-        mask_cfg mc = default_masks();
+        mask_cfg mc = dref_masks();
         mc.context_cut = v ? MASK_CUT_BATCH_MIN : MASK_CUT_RESAMPLE;
         mc.block_round = v == 2 ? MASK_ROUND_NEAREST : MASK_ROUND_AREA;
         jepa_masks mk;
@@ -454,7 +423,7 @@ static void test_mask_counts(void) {
     CU_ASSERT(lo[0] > lo[1]);
     int sz[2][2] = {{1 << 30, 0}, {1 << 30, 0}};
     for (int rnd = 0; rnd < 2; rnd++) {
-        mask_cfg mc = default_masks();
+        mask_cfg mc = dref_masks();
         mc.block_round = rnd ? MASK_ROUND_NEAREST : MASK_ROUND_AREA;
         jepa_masks mk;
         mask_alloc(&mk, 4, G, mc.npred, mask_max_tokens(&mc, G));
@@ -478,8 +447,8 @@ static void test_mask_counts(void) {
  * of about 20 rows (a sequence or two: the backward's partition must not
  * follow the thread count). */
 static void check_determinism(int wide) {
-    jepa_dims d = small_dims_ch(1, wide);
-    mask_cfg mc = default_masks();
+    jepa_dims d = dref_small_dims(1, wide);
+    mask_cfg mc = dref_masks();
     int B = 4, maxt = mask_max_tokens(&mc, d.grid);
     float *g1 = NULL;
     double l1 = 0;

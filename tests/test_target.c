@@ -9,34 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dref.h"
 #include "infer.h"
 #include "jepa.h"
 #include "testutil.h"
-
-/* test_model.c's small model: 8x8 images, patches of 2 (16 tokens), width
- * 16 (wide: 32), 2 blocks of 2 heads; predictor width 8 (16), 2 blocks */
-static jepa_dims small_dims(int wide) {
-    jepa_spec s;
-    spec_defaults(&s);
-    s.model.img_size = 8;
-    s.model.patch = 2;
-    s.model.width = wide ? 32 : 16;
-    s.model.depth = 2;
-    s.model.heads = 2;
-    s.model.pred_width = wide ? 16 : 8;
-    s.model.pred_depth = 2;
-    s.model.pred_heads = wide ? 1 : 2;
-    s.sigreg.directions = 24;
-    jepa_dims d;
-    char err[256];
-    CU_ASSERT_FATAL(jepa_dims_from_spec(&d, &s, err, sizeof err) == 0);
-    return d;
-}
-
-static mask_cfg default_masks(void) {
-    mask_cfg c = {4, 0.15, 0.2, 0.75, 1.5, 0.85, 1.0, 4, MASK_CUT_RESAMPLE, MASK_ROUND_AREA};
-    return c;
-}
 
 /* ||a - b|| / ||b|| over n floats */
 static double rel_l2(const float *a, const float *b, size_t n) {
@@ -55,10 +31,11 @@ static double rel_l2(const float *a, const float *b, size_t n) {
  * (the weights packed again each step), and bf16 the same bits at 1 and
  * 2 threads. v: 0 default, 1 enc_infer fp32, 2 enc_infer bf16. */
 static void check_target_infer(int wide, float gw, int gsig) {
-    jepa_dims d = small_dims(wide);
+    jepa_dims d = dref_small_dims(1, wide);
     d.gw = gw;
     d.gsig = gsig;
-    mask_cfg mc = default_masks();
+    d.sg_dirs = 24; /* SIGReg's settings: the spec's defaults but fewer directions */
+    mask_cfg mc = dref_masks();
     const int B = 20, maxt = mask_max_tokens(&mc, d.grid), nv = infer_bf16_supported(NULL) ? 3 : 2;
     jepa_model m[3];
     jepa_rng r;
