@@ -217,9 +217,9 @@ typedef struct {
  * attention's two, infer_attention_bf16_pairs; heads of an odd width:
  * infer_attention_bf16 and infer_linear_bf16 for proj; the patch embedding
  * and LayerNorm stay fp32, the softmax and GELU are fp32 without training's
- * bits), which needs infer_bf16_supported (asserted). */
-/* Attention's scratch is for OpenMP's thread count at init: running at
- * more threads later is refused (asserted). */
+ * bits), which needs infer_bf16_supported (asserted). Attention's scratch
+ * is for OpenMP's thread count at init: running at more threads later is
+ * refused (asserted). */
 void enc_infer_init(enc_infer *p, const jepa_dims *d, const enc_layout *L, const float *W,
                     int maxS, int img, int k, int bf16);
 void enc_infer_free(enc_infer *p);

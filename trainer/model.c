@@ -347,8 +347,9 @@ static void global_targets(jepa_model *m, int B) {
 
 /* Step phase 1, the targets: the EMA encoder on all patches (its last block
  * finishes only the target blocks' tokens, or with the global term all of
- * them; on enc_infer, jepa_model_target_infer, every token), its final LN, then a LayerNorm without affine (I-JEPA); rows at the
- * target positions into A->y; the global term's (B, D) into A->gt. */
+ * them; on enc_infer, jepa_model_target_infer, every token), its final LN,
+ * then a LayerNorm without affine (I-JEPA); rows at the target positions
+ * into A->y; the global term's (B, D) into A->gt. */
 static void step_targets(jepa_model *m, const jepa_masks *mk, jepa_stats *st) {
     const jepa_dims *d = &m->dims;
     struct jepa_acts *A = m->acts;
