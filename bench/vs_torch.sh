@@ -19,7 +19,13 @@
 #              batch 128, the same images and arithmetic per step, with the
 #              gradient all-reduce of training), the layout the quickstart's
 #              planner picks on 2 cores (ours_w2_t1, skipped in one line
-#              without mpirun)
+#              without mpirun); and with ijepa.target_precision=bf16 at 1
+#              thread and as 2 ranks x 1 thread (ours_t1_bf16_target,
+#              ours_w2_t1_bf16_target; skipped in one line without
+#              AVX512_BF16): bfloat16 products in the EMA target's forward,
+#              other arithmetic than the reference's, so never in ours_best;
+#              their ratios ratio_1thread_bf16_target and
+#              ratio_best_vs_best_bf16_target come before the last two
 #   reference  ref_ijepa.py --bench at 1 and 2 threads and at 2 threads with
 #              OPENBLAS_NUM_THREADS=1 (as it runs here by default), then with
 #              what bench-step gives itself: OPENBLAS_CORETYPE=SkylakeX (its
@@ -32,12 +38,6 @@
 # env: JEPA_TORCH_REF (default ../shared/reference/ref_ijepa.py beside the repo),
 #      BENCH_STEPS (10 steps per measurement, after warm-up), REF_TIMEOUT
 #      (seconds one reference run may take, 900)
-#            and with ijepa.target_precision=bf16 at 1 thread and as 2 ranks
-#            x 1 thread (ours_t1_bf16_target, ours_w2_t1_bf16_target; skipped
-#            in one line without AVX512_BF16): bfloat16 products in the EMA
-#            target's forward, other arithmetic than the reference's, so
-#            never in ours_best; their ratios ratio_1thread_bf16_target and
-#            ratio_best_vs_best_bf16_target come before the last two
 # Output: `key value` lines; the last two are ratio_best_vs_best and ratio_1thread.
 # Before them: ratio_one_process_vs_best (ours at 2 threads in one process)
 # and ratio_w2_vs_ideal_torch_w2 (ours_w2_t1 against twice PyTorch's best
